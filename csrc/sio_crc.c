@@ -1,0 +1,67 @@
+/* sio_crc.c - CRC-16/CCITT-FALSE.
+ *
+ * The host build uses slicing-by-4 tables (2 KB) because the CRC is the
+ * largest per-byte cost of SIO-1 parsing; 8-bit firmware defines
+ * SIO_CRC_SMALL and gets the bitwise loop, which needs no RAM or flash table.
+ */
+#include "sio_crc.h"
+
+#ifdef SIO_CRC_SMALL
+
+uint16_t sio_crc16_ccitt(uint16_t crc, const uint8_t *data, size_t len)
+{
+    while (len--) {
+        crc ^= (uint16_t)((uint16_t)*data++ << 8);
+        for (int bit = 0; bit < 8; bit++)
+            crc = (crc & 0x8000u) ? (uint16_t)((crc << 1) ^ 0x1021u) : (uint16_t)(crc << 1);
+    }
+    return crc;
+}
+
+#else
+
+/* Generated at compile time would need C++ constexpr; a lazily filled table
+ * would need a once-flag across threads. A static initialiser computed by a
+ * macro keeps it const and thread-safe. */
+#define SIO_CRC_B(c) (((c) & 0x8000u) ? (uint16_t)(((c) << 1) ^ 0x1021u) : (uint16_t)((c) << 1))
+#define SIO_CRC_T(v) SIO_CRC_B(SIO_CRC_B(SIO_CRC_B(SIO_CRC_B(SIO_CRC_B(SIO_CRC_B(SIO_CRC_B(SIO_CRC_B((uint16_t)((v) << 8)))))))))
+#define SIO_CRC_R4(v) SIO_CRC_T(v), SIO_CRC_T((v) + 1), SIO_CRC_T((v) + 2), SIO_CRC_T((v) + 3)
+#define SIO_CRC_R16(v) SIO_CRC_R4(v), SIO_CRC_R4((v) + 4), SIO_CRC_R4((v) + 8), SIO_CRC_R4((v) + 12)
+#define SIO_CRC_R64(v) SIO_CRC_R16(v), SIO_CRC_R16((v) + 16), SIO_CRC_R16((v) + 32), SIO_CRC_R16((v) + 48)
+
+static const uint16_t crc_t0[256] = {
+    SIO_CRC_R64(0), SIO_CRC_R64(64), SIO_CRC_R64(128), SIO_CRC_R64(192)
+};
+
+/* crc_tk[k][b]: the CRC contribution of byte b followed by k zero bytes. */
+static uint16_t crc_tk[3][256];
+static int crc_tk_ready;
+
+static void crc_tables_fill(void)
+{
+    for (int b = 0; b < 256; b++) {
+        uint16_t c = crc_t0[b];
+        for (int k = 0; k < 3; k++) {
+            c = (uint16_t)((c << 8) ^ crc_t0[c >> 8]);
+            crc_tk[k][b] = c;
+        }
+    }
+    crc_tk_ready = 1; /* idempotent: racing threads write identical values */
+}
+
+uint16_t sio_crc16_ccitt(uint16_t crc, const uint8_t *data, size_t len)
+{
+    if (!crc_tk_ready)
+        crc_tables_fill();
+    while (len >= 4) {
+        uint16_t hi = (uint16_t)(crc ^ (uint16_t)((data[0] << 8) | data[1]));
+        crc = (uint16_t)(crc_tk[2][hi >> 8] ^ crc_tk[1][hi & 0xFF] ^ crc_tk[0][data[2]] ^ crc_t0[data[3]]);
+        data += 4;
+        len -= 4;
+    }
+    while (len--)
+        crc = (uint16_t)((crc << 8) ^ crc_t0[(uint8_t)((crc >> 8) ^ *data++)]);
+    return crc;
+}
+
+#endif

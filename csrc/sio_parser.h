@@ -1,0 +1,194 @@
+/* sio_parser.h - the format-independent half of the frame engine.
+ *
+ * A parser turns bytes, in any chunking, into per-stream blocks of raw sample
+ * codes written straight into buffers the caller owns, plus per-frame
+ * metadata, gap/restart events, device messages and statistics that name
+ * every byte and frame that was not accepted. Each wire format (sio_formats.h)
+ * finds frames in the bytes and hands valid ones to sio_emit_frame(), which
+ * does the bookkeeping every format shares.
+ *
+ * When an output buffer is missing or full, feeding stops with
+ * SIO_FEED_NEED_BLOCK; the frame that did not fit is kept and goes out first
+ * on the next call, so the caller only swaps buffers and calls again.
+ * No allocation: the caller provides the parser's memory too.
+ */
+#ifndef SIO_PARSER_H
+#define SIO_PARSER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sio_ring.h"
+
+/* CFFI_BEGIN */
+#define SIO_MAX_STREAMS 16
+
+/* Feed results. */
+enum {
+    SIO_FEED_DONE = 0,        /* all input consumed */
+    SIO_FEED_NEED_BLOCK = 1,  /* stream slot sio_parser_need_slot() needs a fresh block */
+    SIO_FEED_NEED_MSG = 2     /* the message buffer is full: drain it */
+};
+
+/* Event kinds, at the row of a block where the stream resumed. */
+enum {
+    SIO_EV_GAP = 1,       /* frame counter jumped: lost_frames/lost_samples missing */
+    SIO_EV_RESTART = 2,   /* counter went backwards or jumped too far: device restarted */
+    SIO_EV_OVERFLOW = 3,  /* host ring overflowed: lost_bytes were dropped before this row */
+    SIO_EV_RESYNC = 4     /* the caller reported a discontinuity (reconnect, seek) */
+};
+
+typedef struct {
+    uint32_t row;           /* first row after the event, within the block */
+    uint32_t kind;
+    uint32_t seq_before;    /* counter of the last frame before (GAP/RESTART) */
+    uint32_t seq_after;     /* counter of the first frame after */
+    uint64_t lost_frames;
+    uint64_t lost_samples;  /* per channel */
+    uint64_t lost_bytes;    /* OVERFLOW */
+} sio_event;
+
+/* One output block of one stream: buffers are the caller's, counts the
+ * parser's. A block holds one layout (channel count); a frame with another
+ * layout asks for a fresh block. */
+typedef struct {
+    int32_t *samples;        /* rows of n_ch codes, sample-major */
+    size_t samples_cap;      /* in int32 values */
+    uint32_t *frame_seq;
+    uint64_t *frame_time;    /* device clock at each frame's first sample (SIO-1: t_us) */
+    uint64_t *frame_leadoff;
+    uint32_t *frame_row;     /* first row of each frame */
+    size_t frames_cap;
+    sio_event *events;
+    size_t events_cap;
+    size_t n_rows;
+    size_t n_frames;
+    size_t n_events;
+    uint32_t n_ch;           /* 0 until the block's first frame */
+    uint32_t enc;            /* format-specific sample encoding of the block */
+} sio_block;
+
+/* Every counter is cumulative since sio_parser_init. In bytes:
+ * bytes_in = bytes_ok + bytes_crc + bytes_cobs + bytes_oversized
+ *          + bytes_malformed + bytes_unknown + bytes_resync + bytes_idle
+ *          + sio_parser_pending_bytes(). */
+typedef struct {
+    uint64_t bytes_in;
+    uint64_t bytes_ok;          /* in accepted frames (data and messages), delimiters included */
+    uint64_t frames_ok;         /* accepted data frames */
+    uint64_t messages_ok;       /* accepted INFO/REPLY/LOG frames */
+    uint64_t samples_ok;        /* rows accepted, summed over streams */
+    uint64_t crc_errors;        /* frames */
+    uint64_t bytes_crc;
+    uint64_t cobs_errors;
+    uint64_t bytes_cobs;
+    uint64_t oversized;
+    uint64_t bytes_oversized;
+    uint64_t malformed;
+    uint64_t bytes_malformed;
+    uint64_t unknown_type;
+    uint64_t bytes_unknown;
+    uint64_t bytes_resync;      /* skipped before the first frame boundary / after a discontinuity */
+    uint64_t bytes_idle;        /* lone delimiters and other inter-frame filler */
+    uint64_t lost_frames;       /* from counter gaps */
+    uint64_t lost_samples;      /* per channel, summed over streams */
+    uint64_t restarts;
+    uint64_t ring_overflow_bytes;
+    uint64_t ring_overflows;
+    uint64_t too_many_streams;  /* frames of a stream beyond SIO_MAX_STREAMS (also in malformed) */
+    uint64_t messages_dropped;  /* longer than the message buffer itself */
+} sio_stats;
+
+typedef struct sio_parser sio_parser;
+
+size_t sio_parser_struct_size(void);
+/* format is one of SIO_FMT_*; returns 0, or -1 for an unknown format. */
+int sio_parser_init(sio_parser *p, int format);
+sio_stats *sio_parser_stats(sio_parser *p);
+
+/* Parses data[0..len). *consumed tells how far it got (all of it on DONE). */
+int sio_parser_feed(sio_parser *p, const uint8_t *data, size_t len, size_t *consumed);
+/* Parses what is in the ring, up to max_bytes, honouring its loss marks. */
+int sio_parser_feed_ring(sio_parser *p, sio_ring *r, size_t max_bytes, size_t *consumed);
+/* The stream position is about to jump (reconnect, ring loss): drop any
+ * partial frame and resynchronise; every stream gets an event at its next
+ * frame. lost_bytes may be 0 if unknown. */
+void sio_parser_discontinuity(sio_parser *p, uint64_t lost_bytes, uint32_t kind);
+/* Bytes held in a partial frame, not yet accounted in any counter. */
+size_t sio_parser_pending_bytes(const sio_parser *p);
+
+/* Stream slots: which slot needs a block after SIO_FEED_NEED_BLOCK, the
+ * device stream id of a slot (-1 if unused), and the slot's output block. */
+int sio_parser_need_slot(const sio_parser *p);
+int sio_parser_slot_stream(const sio_parser *p, int slot);
+sio_block *sio_parser_block(sio_parser *p, int slot);
+/* Rows accepted on this slot before its current block. */
+uint64_t sio_parser_slot_rows_before(const sio_parser *p, int slot);
+/* Rows and frames needed for the frame waiting after NEED_BLOCK. */
+size_t sio_parser_need_rows(const sio_parser *p);
+uint32_t sio_parser_need_channels(const sio_parser *p);
+/* Marks the slot's block as handed over: counts reset, buffers kept. */
+void sio_parser_block_reset(sio_parser *p, int slot);
+
+/* Messages (SIO-1 INFO/REPLY/LOG, Cyton text...) are appended to a caller
+ * buffer as records: u8 type, u16 length (little-endian), payload. */
+void sio_parser_set_msg_buffer(sio_parser *p, uint8_t *buf, size_t cap);
+size_t sio_parser_msg_len(const sio_parser *p);
+void sio_parser_msg_reset(sio_parser *p);
+/* CFFI_END */
+
+/* ---- for format implementations ---- */
+
+/* What a format knows about one valid frame. */
+typedef struct {
+    uint32_t stream_id;    /* 0..255 */
+    uint32_t n_ch;         /* 1..SIO_MAX_CHANNELS_ANY */
+    uint32_t n_samp;       /* rows in the frame */
+    uint32_t enc;          /* format's encoding tag, kept per block */
+    uint32_t seq;
+    uint32_t seq_modulus;  /* counter wraps here; 0 = the format has no counter */
+    uint64_t time;
+    uint64_t leadoff;
+} sio_frame_meta;
+
+#define SIO_MAX_CHANNELS_ANY 256
+
+/* Books a valid frame: counter gap/restart events, frame metadata, counters.
+ * Returns where to write its n_samp * n_ch codes, or NULL when the stream
+ * needs a fresh block (then nothing was booked and feeding must stop with
+ * SIO_FEED_NEED_BLOCK; call again with the same frame later). */
+int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m);
+/* Appends a message record; 0 if stored (or dropped as too long), -1 if the
+ * buffer must be drained first. */
+int sio_emit_message(sio_parser *p, uint8_t type, const uint8_t *payload, size_t len);
+
+#include "sio_formats.h"
+
+typedef struct {
+    int32_t stream_id;          /* -1 = free */
+    int have_seq;
+    uint32_t last_seq;
+    uint64_t rows_before;       /* rows in blocks already handed over */
+    uint64_t pending_lost_bytes;
+    uint32_t pending_event;     /* SIO_EV_OVERFLOW / SIO_EV_RESYNC to book at the next frame */
+    sio_block block;
+} sio_slot;
+
+struct sio_parser {
+    int format;
+    sio_stats stats;
+    int need_slot;
+    size_t need_rows;
+    uint32_t need_ch;
+    uint8_t slot_of[256];       /* stream id -> slot + 1, 0 = none */
+    sio_slot slots[SIO_MAX_STREAMS];
+    uint8_t *msg_buf;
+    size_t msg_cap;
+    size_t msg_len;
+    union {
+        sio_fmt_sio1 sio1;
+        SIO_FORMAT_STATES
+    } fmt;
+};
+
+#endif

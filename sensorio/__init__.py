@@ -1,0 +1,27 @@
+"""sensorio: acquire sensor data (EMG, prosthesis sensors) from serial devices.
+
+The frame engine is C (csrc/), bound with cffi: feed bytes to a Parser, read
+Blocks of raw codes per device stream, and check ``Parser.stats`` for every
+byte and frame that was not accepted.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .blocks import Block, Message
+from .errors import FormatError, SensorioError
+from .parser import Parser, Stats, concat_blocks
+from .ring import Ring
+
+__all__ = [
+    "Block",
+    "FormatError",
+    "Message",
+    "Parser",
+    "Ring",
+    "SensorioError",
+    "Stats",
+    "__version__",
+    "concat_blocks",
+]

@@ -1,0 +1,84 @@
+"""What the frame engine produces: Blocks of samples and device Messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: numpy layout of one event, mirroring ``sio_event`` in csrc/sio_parser.h.
+EVENT_DTYPE = np.dtype(
+    [
+        ("row", "<u4"),
+        ("kind", "<u4"),
+        ("seq_before", "<u4"),
+        ("seq_after", "<u4"),
+        ("lost_frames", "<u8"),
+        ("lost_samples", "<u8"),
+        ("lost_bytes", "<u8"),
+    ]
+)
+
+EV_GAP = 1
+EV_RESTART = 2
+EV_OVERFLOW = 3
+EV_RESYNC = 4
+EVENT_NAMES = {EV_GAP: "gap", EV_RESTART: "restart", EV_OVERFLOW: "overflow", EV_RESYNC: "resync"}
+
+
+def _empty_events() -> np.ndarray:
+    return np.zeros(0, dtype=EVENT_DTYPE)
+
+
+@dataclass
+class Block:
+    """Consecutive accepted samples of one device stream.
+
+    ``samples`` holds raw codes, shape (rows, channels). Per frame:
+    ``frame_seq`` (the frame counter), ``frame_t_us`` (device clock at the
+    frame's first sample), ``frame_leadoff`` (bit i = channel i off) and
+    ``frame_row`` (the frame's first row here). ``events`` (EVENT_DTYPE) marks
+    gaps, device restarts and host overflows at the row where the stream
+    resumed. ``first_row`` counts the stream's accepted rows before this block.
+    """
+
+    stream: int
+    samples: np.ndarray
+    frame_seq: np.ndarray
+    frame_t_us: np.ndarray
+    frame_leadoff: np.ndarray
+    frame_row: np.ndarray
+    events: np.ndarray = field(default_factory=_empty_events)
+    first_row: int = 0
+    encoding: int = 0
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.samples.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.samples.shape[0])
+
+    def leadoff_rows(self) -> np.ndarray:
+        """Per-row lead-off bitmask (uint64), expanded from the frame masks."""
+        counts = np.diff(np.append(self.frame_row.astype(np.int64), len(self)))
+        return np.repeat(self.frame_leadoff, counts)
+
+
+MESSAGE_KINDS = {2: "info", 3: "reply", 4: "log"}
+
+
+@dataclass(frozen=True)
+class Message:
+    """A device message: SIO-1 INFO (JSON descriptor), REPLY or LOG text."""
+
+    type: int
+    payload: bytes
+
+    @property
+    def kind(self) -> str:
+        return MESSAGE_KINDS.get(self.type, f"type{self.type}")
+
+    @property
+    def text(self) -> str:
+        return self.payload.decode("utf-8", errors="replace")

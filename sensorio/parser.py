@@ -1,0 +1,234 @@
+"""Parser: feed bytes in any chunking, read Blocks, Messages and statistics.
+
+A thin wrapper over csrc/sio_parser.h. The C side writes samples straight
+into numpy buffers owned here; Python only steps in when a buffer is full or
+a new stream appears, so no Python object is made per frame or per sample.
+cffi releases the GIL during every C call, so a reader thread can keep
+filling a Ring while this parses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ._binding import ffi, lib
+from .blocks import EVENT_DTYPE, Block, Message
+from .formats import Format, resolve
+from .ring import Ring
+
+_STAT_FIELDS = [name for name, _ in ffi.typeof("sio_stats").fields]
+
+
+def _make_stats_class() -> type:
+    fields = [(name, int, dataclasses.field(default=0)) for name in _STAT_FIELDS]
+    fields.append(("bytes_pending", int, dataclasses.field(default=0)))
+    cls = dataclasses.make_dataclass("Stats", fields, frozen=True)
+    cls.__doc__ = (
+        "Cumulative parser statistics (see sio_stats in csrc/sio_parser.h). "
+        "bytes_in equals the sum of the bytes_* reasons plus bytes_pending."
+    )
+    cls.as_dict = lambda self: dataclasses.asdict(self)  # type: ignore[attr-defined]
+    cls.__module__ = __name__
+    return cls
+
+
+Stats = _make_stats_class()
+
+#: stats counters whose bytes, added up, account for every byte fed
+BYTE_REASONS = tuple(
+    name for name in _STAT_FIELDS if name.startswith("bytes_") and name != "bytes_in"
+) + ("bytes_pending",)
+
+
+class _SlotBuffers:
+    """numpy arrays behind one stream slot's sio_block."""
+
+    __slots__ = ("samples", "seq", "time", "leadoff", "row", "events")
+
+    def __init__(self, rows: int, n_ch: int, events: int) -> None:
+        self.samples = np.empty(rows * n_ch, dtype=np.int32)
+        self.seq = np.empty(rows, dtype=np.uint32)
+        self.time = np.empty(rows, dtype=np.uint64)
+        self.leadoff = np.empty(rows, dtype=np.uint64)
+        self.row = np.empty(rows, dtype=np.uint32)
+        self.events = np.empty(events, dtype=EVENT_DTYPE)
+
+    def attach(self, block: Any) -> None:
+        block.samples = ffi.cast("int32_t *", ffi.from_buffer(self.samples))
+        block.samples_cap = self.samples.size
+        block.frame_seq = ffi.cast("uint32_t *", ffi.from_buffer(self.seq))
+        block.frame_time = ffi.cast("uint64_t *", ffi.from_buffer(self.time))
+        block.frame_leadoff = ffi.cast("uint64_t *", ffi.from_buffer(self.leadoff))
+        block.frame_row = ffi.cast("uint32_t *", ffi.from_buffer(self.row))
+        block.frames_cap = self.seq.size
+        block.events = ffi.cast("sio_event *", ffi.from_buffer(self.events))
+        block.events_cap = self.events.size
+
+
+class Parser:
+    """Incremental decoder of one byte stream.
+
+    >>> p = Parser("sio")
+    >>> p.feed(data)                 # any chunking, as often as you like
+    >>> for block in p.read(): ...   # Blocks, per device stream, in order
+    >>> p.read_messages()            # INFO / REPLY / LOG
+    >>> p.stats.crc_errors
+    """
+
+    def __init__(
+        self,
+        format: str | Format = "sio",
+        *,
+        block_rows: int = 16384,
+        max_events: int = 256,
+        message_buffer: int = 1 << 16,
+    ) -> None:
+        self.format = resolve(format)
+        self._mem = ffi.new("char[]", lib.sio_parser_struct_size())
+        self._p = ffi.cast("sio_parser *", self._mem)
+        self.format.init_parser(self._p)
+        self._block_rows = max(1, int(block_rows))
+        self._max_events = max(2, int(max_events))
+        self._msg = np.empty(max(message_buffer, 4096), dtype=np.uint8)
+        lib.sio_parser_set_msg_buffer(self._p, ffi.cast("uint8_t *", ffi.from_buffer(self._msg)), self._msg.size)
+        self._buffers: dict[int, _SlotBuffers] = {}
+        self._ready: list[Block] = []
+        self._messages: list[Message] = []
+        self._consumed = ffi.new("size_t *")
+
+    # -- feeding ---------------------------------------------------------
+    def feed(self, data: bytes | bytearray | memoryview | np.ndarray) -> None:
+        """Parse a chunk of bytes. Frames may straddle chunks."""
+        buf = ffi.from_buffer("uint8_t[]", data)
+        total = len(buf)
+        off = 0
+        consumed = self._consumed
+        while True:
+            status = lib.sio_parser_feed(self._p, buf + off, total - off, consumed)
+            off += consumed[0]
+            if status == lib.SIO_FEED_DONE:
+                return
+            self._service(status)
+
+    def feed_ring(self, ring: Ring, max_bytes: int | None = None) -> int:
+        """Parse what a Ring holds (up to max_bytes); returns bytes consumed.
+        Ring overflow marks become OVERFLOW events and counters."""
+        limit = ring.capacity if max_bytes is None else max_bytes
+        done = 0
+        consumed = self._consumed
+        while True:
+            status = lib.sio_parser_feed_ring(self._p, ring._r, limit - done, consumed)
+            done += consumed[0]
+            if status == lib.SIO_FEED_DONE:
+                return done
+            self._service(status)
+
+    def discontinuity(self, lost_bytes: int = 0) -> None:
+        """Tell the parser the byte stream jumps here (reconnect, seek)."""
+        lib.sio_parser_discontinuity(self._p, lost_bytes, lib.SIO_EV_RESYNC)
+
+    def _service(self, status: int) -> None:
+        if status == lib.SIO_FEED_NEED_MSG:
+            self._drain_messages()
+            return
+        slot = lib.sio_parser_need_slot(self._p)
+        block = lib.sio_parser_block(self._p, slot)
+        bufs = self._buffers.get(slot)
+        if bufs is not None and block.n_rows:
+            # full, or the layout changed: hand the arrays over whole
+            self._ready.append(self._make_block(slot, block, bufs, copy=False))
+            lib.sio_parser_block_reset(self._p, slot)
+        n_ch = lib.sio_parser_need_channels(self._p)
+        rows = max(self._block_rows, lib.sio_parser_need_rows(self._p))
+        bufs = _SlotBuffers(rows, n_ch, self._max_events)
+        bufs.attach(block)
+        block.n_ch = 0
+        self._buffers[slot] = bufs
+
+    # -- reading ---------------------------------------------------------
+    def _make_block(self, slot: int, block: Any, bufs: _SlotBuffers, copy: bool) -> Block:
+        rows, frames, n_ch = block.n_rows, block.n_frames, block.n_ch
+
+        def take(a: np.ndarray, n: int) -> np.ndarray:
+            return a[:n].copy() if copy else a[:n]
+
+        return Block(
+            stream=lib.sio_parser_slot_stream(self._p, slot),
+            samples=take(bufs.samples, rows * n_ch).reshape(rows, n_ch),
+            frame_seq=take(bufs.seq, frames),
+            frame_t_us=take(bufs.time, frames),
+            frame_leadoff=take(bufs.leadoff, frames),
+            frame_row=take(bufs.row, frames),
+            events=take(bufs.events, block.n_events),
+            first_row=lib.sio_parser_slot_rows_before(self._p, slot),
+            encoding=block.enc,
+        )
+
+    def read(self) -> list[Block]:
+        """All Blocks decoded since the last read, oldest first per stream."""
+        out = self._ready
+        self._ready = []
+        for slot, bufs in self._buffers.items():
+            block = lib.sio_parser_block(self._p, slot)
+            if block.n_rows:
+                out.append(self._make_block(slot, block, bufs, copy=True))
+                lib.sio_parser_block_reset(self._p, slot)
+        return out
+
+    def parse(self, data: bytes | bytearray | memoryview) -> list[Block]:
+        """feed() then read()."""
+        self.feed(data)
+        return self.read()
+
+    def _drain_messages(self) -> None:
+        n = lib.sio_parser_msg_len(self._p)
+        raw = self._msg[:n].tobytes()
+        lib.sio_parser_msg_reset(self._p)
+        i = 0
+        while i + 3 <= n:
+            length = raw[i + 1] | (raw[i + 2] << 8)
+            self._messages.append(Message(raw[i], raw[i + 3 : i + 3 + length]))
+            i += 3 + length
+
+    def read_messages(self) -> list[Message]:
+        """Device messages (INFO, REPLY, LOG) since the last call, in order."""
+        self._drain_messages()
+        out = self._messages
+        self._messages = []
+        return out
+
+    @property
+    def stats(self) -> Stats:  # type: ignore[valid-type]
+        """A snapshot of the cumulative statistics."""
+        st = lib.sio_parser_stats(self._p)
+        values = {name: getattr(st, name) for name in _STAT_FIELDS}
+        values["bytes_pending"] = lib.sio_parser_pending_bytes(self._p)
+        return Stats(**values)
+
+
+def concat_blocks(blocks: Iterable[Block]) -> dict[int, dict[str, np.ndarray]]:
+    """Join Blocks per stream into whole arrays: samples, frame_seq,
+    frame_t_us, frame_leadoff, and events with rows made absolute."""
+    per: dict[int, list[Block]] = {}
+    for b in blocks:
+        per.setdefault(b.stream, []).append(b)
+    out: dict[int, dict[str, np.ndarray]] = {}
+    for stream, bl in sorted(per.items()):
+        n_ch = bl[0].n_channels
+        events = []
+        for b in bl:
+            ev = b.events.copy()
+            ev["row"] += np.uint32(b.first_row)
+            events.append(ev)
+        out[stream] = {
+            "samples": np.concatenate([b.samples for b in bl]) if bl else np.zeros((0, n_ch)),
+            "frame_seq": np.concatenate([b.frame_seq for b in bl]),
+            "frame_t_us": np.concatenate([b.frame_t_us for b in bl]),
+            "frame_leadoff": np.concatenate([b.frame_leadoff for b in bl]),
+            "events": np.concatenate(events),
+        }
+    return out
