@@ -14,6 +14,20 @@ from .errors import FormatError, SensorioError
 from .parser import Parser, Stats, concat_blocks
 from .ring import Ring
 
+# sensorio's URL schemes (sim://, replay://) open with plain
+# serial.serial_for_url once sensorio is imported.
+_URL_PACKAGE = "sensorio.urlhandler"
+
+
+def _register_url_handlers() -> None:
+    import serial
+
+    if _URL_PACKAGE not in serial.protocol_handler_packages:
+        serial.protocol_handler_packages.append(_URL_PACKAGE)
+
+
+_register_url_handlers()
+
 __all__ = [
     "Block",
     "FormatError",
