@@ -25,6 +25,15 @@ int sio_parser_init(sio_parser *p, int format)
     case SIO_FMT_SIO1:
         sio_fmt_sio1_reset(&p->fmt.sio1);
         return 0;
+    case SIO_FMT_CYTON:
+        sio_fmt_cyton_reset(&p->fmt.cyton);
+        return 0;
+    case SIO_FMT_ASCII:
+        sio_fmt_ascii_reset(&p->fmt.ascii);
+        return 0;
+    case SIO_FMT_SPEC:
+        sio_fmt_spec_reset(&p->fmt.spec); /* frames only after sio_fmt_spec_configure */
+        return 0;
     default:
         return -1;
     }
@@ -40,6 +49,12 @@ static int format_feed(sio_parser *p, const uint8_t *data, size_t len, size_t *c
     switch (p->format) {
     case SIO_FMT_SIO1:
         return sio_fmt_sio1_feed(p, data, len, consumed);
+    case SIO_FMT_CYTON:
+        return sio_fmt_cyton_feed(p, data, len, consumed);
+    case SIO_FMT_ASCII:
+        return sio_fmt_ascii_feed(p, data, len, consumed);
+    case SIO_FMT_SPEC:
+        return sio_fmt_spec_feed(p, data, len, consumed);
     default:
         *consumed = len;
         return SIO_FEED_DONE;
@@ -51,6 +66,12 @@ size_t sio_parser_pending_bytes(const sio_parser *p)
     switch (p->format) {
     case SIO_FMT_SIO1:
         return sio_fmt_sio1_pending_bytes(&p->fmt.sio1);
+    case SIO_FMT_CYTON:
+        return sio_fmt_cyton_pending_bytes(&p->fmt.cyton);
+    case SIO_FMT_ASCII:
+        return sio_fmt_ascii_pending_bytes(&p->fmt.ascii);
+    case SIO_FMT_SPEC:
+        return sio_fmt_spec_pending_bytes(&p->fmt.spec);
     default:
         return 0;
     }
@@ -74,6 +95,15 @@ void sio_parser_discontinuity(sio_parser *p, uint64_t lost_bytes, uint32_t kind)
         s->fresh = 1;
         break;
     }
+    case SIO_FMT_CYTON:
+        sio_fmt_cyton_discontinuity(p);
+        break;
+    case SIO_FMT_ASCII:
+        sio_fmt_ascii_discontinuity(p);
+        break;
+    case SIO_FMT_SPEC:
+        sio_fmt_spec_discontinuity(p);
+        break;
     default:
         break;
     }
