@@ -156,9 +156,13 @@ class Parser:
         def take(a: np.ndarray, n: int) -> np.ndarray:
             return a[:n].copy() if copy else a[:n]
 
+        samples = take(bufs.samples, rows * n_ch).reshape(rows, n_ch)
+        if block.enc == lib.SIO_ENC_F32:
+            # the C side stored float32 bit patterns in the int32 slots
+            samples = samples.view(np.float32)
         return Block(
             stream=lib.sio_parser_slot_stream(self._p, slot),
-            samples=take(bufs.samples, rows * n_ch).reshape(rows, n_ch),
+            samples=samples,
             frame_seq=take(bufs.seq, frames),
             frame_t_us=take(bufs.time, frames),
             frame_leadoff=take(bufs.leadoff, frames),
