@@ -358,3 +358,25 @@ int sio_fmt_ascii_feed(sio_parser *p, const uint8_t *data, size_t len, size_t *c
     *consumed = (size_t)(b - data);
     return status;
 }
+
+int sio_fmt_ascii_flush(sio_parser *p)
+{
+    sio_fmt_ascii *s = &p->fmt.ascii;
+    int status = flush(p, s);
+    if (status != SIO_FEED_DONE)
+        return status;
+    /* the input ended: a last line without terminator is complete */
+    if (s->line_len && !s->skip_line && !s->oversized) {
+        size_t n = s->line_len;
+        s->line_len = 0;
+        status = take_line(p, s, s->line, n, n);
+        if (status != SIO_FEED_DONE)
+            return status;
+    }
+    /* and a lone line is all there is to learn the channel count from */
+    if (s->held && !s->n_ch) {
+        s->n_ch = s->held_ch;
+        status = flush(p, s);
+    }
+    return status;
+}

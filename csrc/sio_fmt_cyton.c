@@ -1,9 +1,9 @@
 /* sio_fmt_cyton.c - OpenBCI Cyton framing: 33-byte packets
  *   A0, sample number, 8 x int24 big-endian, 6 aux bytes, stop byte C0..C6.
  * There is no checksum, so a packet is trusted only when its start and stop
- * bytes line up; before the first trusted packet (start, discontinuity) the
- * packet after it must line up too, so joining mid-packet never yields a
- * phantom sample. A rejected candidate rewinds to the byte after its start,
+ * bytes line up; outside the steady state (before the first trusted packet,
+ * after a discontinuity, after rejected bytes) the packet after it must line
+ * up too, so joining mid-packet or garbage never yields a phantom sample. A rejected candidate rewinds to the byte after its start,
  * so a false start inside garbage never swallows the next good packet.
  *
  * Stream 0: the 8 channels (enc SIO1_ENC_I24), seq = sample number modulo
@@ -136,19 +136,57 @@ static void skip_bytes(sio_parser *p, sio_fmt_cyton *s, size_t n)
     p->stats.bytes_malformed += n;
 }
 
-/* Is there a trusted packet at b (avail bytes there)? 1 yes, 0 no, -1 need more bytes. */
-static inline int candidate(const sio_fmt_cyton *s, const uint8_t *b, size_t avail)
+static inline int steady(const sio_fmt_cyton *s)
 {
-    size_t need = s->locked ? PK : 2 * PK;
+    return s->locked && !s->bad;
+}
+
+/* Does a packet at b line up: valid stop byte, and the next packet starts
+ * right after it? 1 yes, 0 no, -1 need more bytes. When flushing
+ * (s->final) no more bytes will come, so a packet at the very end lines up. */
+static inline int lined_up(const sio_fmt_cyton *s, const uint8_t *b, size_t avail)
+{
     if (avail < PK)
         return -1;
     if (!stop_ok(b[PK - 1]))
         return 0;
-    if (need == PK)
-        return 1;
-    if (avail < need)
+    if (avail == PK)
+        return s->final ? 1 : -1;
+    return b[PK] == SIO_CYTON_START;
+}
+
+/* Is there a trusted packet at b (avail bytes there)? 1 yes, 0 no, -1 need
+ * more bytes (at most 2 packets).
+ * A valid stop byte alone would let a truncated packet, whose stop position
+ * falls on a C0..C6 byte of the next packet, eat that packet; so the next
+ * packet must start right after. If it does not, either its start byte is
+ * corrupt (keep this packet) or this one is truncated, which shows as a
+ * packet lining up from inside this one (reject this one).
+ * Outside the steady state the next packet's stop byte must be valid too. */
+static int candidate(const sio_fmt_cyton *s, const uint8_t *b, size_t avail)
+{
+    int v = lined_up(s, b, avail);
+    if (v < 0)
         return -1;
-    return b[PK] == SIO_CYTON_START && stop_ok(b[2 * PK - 1]);
+    if (v == 0) {
+        if (!steady(s) || !stop_ok(b[PK - 1]))
+            return 0;
+        for (size_t j = 1; j < PK; j++) {
+            if (b[j] != SIO_CYTON_START)
+                continue;
+            int alt = lined_up(s, b + j, avail - j);
+            if (alt < 0)
+                return -1;
+            if (alt)
+                return 0;
+        }
+        return 1;
+    }
+    if (steady(s) || avail == PK)
+        return 1;
+    if (avail < 2 * PK)
+        return s->final ? 1 : -1;
+    return stop_ok(b[2 * PK - 1]);
 }
 
 /* Bytes of a rejected candidate at b to skip: up to the next start byte. */
@@ -176,18 +214,18 @@ int sio_fmt_cyton_feed(sio_parser *p, const uint8_t *data, size_t len, size_t *c
 
     /* A candidate that straddles feed calls is completed in carry[]. */
     while (s->carry_len) {
-        size_t need = s->locked ? PK : 2 * PK;
-        if (s->carry_len < need) {
-            size_t take = need - s->carry_len;
-            if (take > len - i)
-                take = len - i;
-            memcpy(s->carry + s->carry_len, data + i, take);
-            s->carry_len += take;
-            i += take;
-        }
+        size_t take = sizeof s->carry - s->carry_len;
+        if (take > len - i)
+            take = len - i;
+        memcpy(s->carry + s->carry_len, data + i, take);
+        s->carry_len += take;
+        i += take;
         int verdict = candidate(s, s->carry, s->carry_len);
-        if (verdict < 0)
-            goto done; /* all input is in carry */
+        if (verdict < 0) {
+            if (s->carry_len < sizeof s->carry)
+                goto done; /* all input is in carry */
+            verdict = 0;   /* cannot happen: two packets always decide */
+        }
         size_t drop;
         if (verdict) {
             status = take_packet(p, s, s->carry);
@@ -199,8 +237,11 @@ int sio_fmt_cyton_feed(sio_parser *p, const uint8_t *data, size_t len, size_t *c
         s->carry_len -= drop;
         memmove(s->carry, s->carry + drop, s->carry_len);
         if (s->carry_len && s->carry[0] != SIO_CYTON_START) {
-            skip_bytes(p, s, s->carry_len); /* cannot happen after a packet; kept for safety */
-            s->carry_len = 0;
+            /* after a packet whose successor's start byte is corrupt */
+            size_t n = rewind_skip(s->carry, s->carry_len);
+            skip_bytes(p, s, n);
+            s->carry_len -= n;
+            memmove(s->carry, s->carry + n, s->carry_len);
         }
         if (status != SIO_FEED_DONE)
             goto done;
@@ -216,7 +257,7 @@ int sio_fmt_cyton_feed(sio_parser *p, const uint8_t *data, size_t len, size_t *c
             continue;
         }
         size_t avail = len - i;
-        if (s->locked && avail >= PK && stop_ok(b[PK - 1])) {
+        if (steady(s) && avail > PK && stop_ok(b[PK - 1]) && b[PK] == SIO_CYTON_START) {
             /* the steady state */
             i += PK;
             status = take_packet(p, s, b);
@@ -245,5 +286,15 @@ int sio_fmt_cyton_feed(sio_parser *p, const uint8_t *data, size_t len, size_t *c
 done:
     p->stats.bytes_in += i;
     *consumed = i;
+    return status;
+}
+
+int sio_fmt_cyton_flush(sio_parser *p)
+{
+    static const uint8_t none[1];
+    size_t consumed;
+    p->fmt.cyton.final = 1;
+    int status = sio_fmt_cyton_feed(p, none, 0, &consumed);
+    p->fmt.cyton.final = 0;
     return status;
 }

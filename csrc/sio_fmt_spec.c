@@ -4,8 +4,9 @@
  * Framing is that of sio_fmt_cyton.c, generalised: a candidate starts with
  * the sync bytes; its size is fixed or read from a length field; it is
  * trusted when its size is in bounds and its trailer, last byte and checksum
- * (whichever the spec has) check out. With spec.confirm, before the first
- * trusted frame (start, discontinuity) the next frame must check out too.
+ * (whichever the spec has) check out. With spec.confirm, outside the steady
+ * state (before the first trusted frame, after a discontinuity, after
+ * rejected bytes) the next frame must check out too.
  * A rejected candidate rewinds to the next sync start after its first byte.
  * Bytes outside frames: bytes_resync before the first trusted frame,
  * bytes_malformed after it (one malformed event per bad run; a failed
@@ -23,7 +24,7 @@
 #define NO_FIELD INT32_MIN
 
 /* Verdicts on a candidate frame. */
-enum { NEED_MORE = -1, BAD = 0, GOOD = 1, BAD_CHECKSUM = 2 };
+enum { NEED_MORE = -1, BAD = 0, GOOD = 1, BAD_CHECKSUM = 2, NOT_FOLLOWED = 3 };
 
 void sio_fmt_spec_reset(sio_fmt_spec *s)
 {
@@ -293,14 +294,58 @@ static int frame_at(const sio_spec *d, const uint8_t *b, size_t avail, size_t *s
     return frame_valid(d, b, n);
 }
 
+/* Does a frame at b line up? GOOD, BAD, BAD_CHECKSUM, NEED_MORE, or
+ * NOT_FOLLOWED: valid, but (with spec.confirm) the next frame's sync bytes do
+ * not follow it. When flushing (s->final) a frame at the very end lines up. */
+static int lined_up(const sio_fmt_spec *s, const uint8_t *b, size_t avail, size_t *size)
+{
+    const sio_spec *d = &s->d;
+    int v = frame_at(d, b, avail, size);
+    if (v != GOOD || !d->confirm)
+        return v;
+    size_t rest = avail - *size;
+    if (memcmp(b + *size, d->sync, rest < d->sync_len ? rest : d->sync_len) != 0)
+        return NOT_FOLLOWED;
+    if (rest < d->sync_len)
+        return s->final ? GOOD : NEED_MORE;
+    return GOOD;
+}
+
+/* Is there a trusted frame at b? The rules of sio_fmt_cyton.c's candidate(),
+ * for specs with confirm (no checksum of 16 bits or more): a valid frame must
+ * be followed by the next one's sync bytes; if it is not, it is rejected
+ * only when a frame lining up starts inside it (it was truncated); outside
+ * the steady state the whole next frame must check out. */
 static int candidate(const sio_fmt_spec *s, const uint8_t *b, size_t avail, size_t *size)
 {
-    int v = frame_at(&s->d, b, avail, size);
-    if (v != GOOD || s->locked || !s->d.confirm)
+    const sio_spec *d = &s->d;
+    int steady = s->locked && !s->bad;
+    int v = lined_up(s, b, avail, size);
+    if (v == NOT_FOLLOWED) {
+        if (!steady)
+            return BAD;
+        for (size_t j = 1; j < *size; j++) {
+            if (b[j] != d->sync[0])
+                continue;
+            size_t alt_size;
+            int alt = lined_up(s, b + j, avail - j, &alt_size);
+            if (alt == NEED_MORE)
+                return NEED_MORE;
+            if (alt == GOOD)
+                return BAD;
+        }
+        return GOOD;
+    }
+    if (v != GOOD || !d->confirm || steady)
         return v;
-    size_t next;
-    int v2 = frame_at(&s->d, b + *size, avail - *size, &next);
-    return v2 == NEED_MORE ? NEED_MORE : v2 == GOOD ? GOOD : BAD;
+    size_t rest = avail - *size;
+    if (!rest)
+        return GOOD; /* flushing */
+    size_t next_size;
+    int v2 = frame_at(d, b + *size, rest, &next_size);
+    if (v2 == NEED_MORE)
+        return s->final ? GOOD : NEED_MORE;
+    return v2 == GOOD ? GOOD : BAD;
 }
 
 static void skip_bytes(sio_parser *p, sio_fmt_spec *s, size_t n, int crc)
@@ -440,7 +485,7 @@ static size_t scan(sio_parser *p, sio_fmt_spec *s, const uint8_t *buf, size_t n,
         size_t size = 0;
         int v = candidate(s, b, n - j, &size);
         if (v == NEED_MORE)
-            break;
+            break; /* an incomplete frame stays pending, even when flushing */
         if (v == GOOD) {
             j += size;
             *status = take_frame(p, s, b, size);
@@ -486,6 +531,10 @@ int sio_fmt_spec_feed(sio_parser *p, const uint8_t *data, size_t len, size_t *co
         s->carry_len += take;
         i += take;
         size_t used = scan(p, s, s->carry, s->carry_len, &status);
+        if (!used && status == SIO_FEED_DONE && s->carry_len == sizeof s->carry) {
+            used = 1; /* cannot happen: a full carry always decides; never stall */
+            skip_bytes(p, s, 1, 0);
+        }
         s->carry_len -= used;
         memmove(s->carry, s->carry + used, s->carry_len);
         if (status != SIO_FEED_DONE)
@@ -506,5 +555,15 @@ int sio_fmt_spec_feed(sio_parser *p, const uint8_t *data, size_t len, size_t *co
 done:
     p->stats.bytes_in += i;
     *consumed = i;
+    return status;
+}
+
+int sio_fmt_spec_flush(sio_parser *p)
+{
+    static const uint8_t none[1];
+    size_t consumed;
+    p->fmt.spec.final = 1;
+    int status = sio_fmt_spec_feed(p, none, 0, &consumed);
+    p->fmt.spec.final = 0;
     return status;
 }

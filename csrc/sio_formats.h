@@ -162,6 +162,7 @@ typedef struct {
 typedef struct {
     uint8_t carry[2 * SIO_CYTON_PACKET];  /* bytes of candidates straddling feed calls */
     size_t carry_len;
+    int final;                      /* flushing: no more bytes will come */
     int locked;                     /* a confirmed packet boundary has been seen */
     int bad;                        /* inside a run of rejected bytes since the last good packet */
     int have_seq;
@@ -175,6 +176,7 @@ void sio_fmt_cyton_reset(sio_fmt_cyton *s);
 int sio_fmt_cyton_feed(struct sio_parser *p, const uint8_t *data, size_t len, size_t *consumed);
 size_t sio_fmt_cyton_pending_bytes(const sio_fmt_cyton *s);
 void sio_fmt_cyton_discontinuity(struct sio_parser *p);
+int sio_fmt_cyton_flush(struct sio_parser *p);
 
 /* ASCII lines of numbers or label:value pairs. */
 typedef struct {
@@ -204,13 +206,15 @@ void sio_fmt_ascii_reset(sio_fmt_ascii *s);
 int sio_fmt_ascii_feed(struct sio_parser *p, const uint8_t *data, size_t len, size_t *consumed);
 size_t sio_fmt_ascii_pending_bytes(const sio_fmt_ascii *s);
 void sio_fmt_ascii_discontinuity(struct sio_parser *p);
+int sio_fmt_ascii_flush(struct sio_parser *p);
 
 /* Declarative binary formats. */
 typedef struct {
     sio_spec d;
     int configured;
-    uint8_t carry[2 * SIO_SPEC_MAX_FRAME];
+    uint8_t carry[2 * SIO_SPEC_MAX_FRAME + SIO_SPEC_MAX_SYNC];
     size_t carry_len;
+    int final;
     int locked;
     int bad;
     int have_seq;
@@ -226,6 +230,7 @@ void sio_fmt_spec_reset(sio_fmt_spec *s);
 int sio_fmt_spec_feed(struct sio_parser *p, const uint8_t *data, size_t len, size_t *consumed);
 size_t sio_fmt_spec_pending_bytes(const sio_fmt_spec *s);
 void sio_fmt_spec_discontinuity(struct sio_parser *p);
+int sio_fmt_spec_flush(struct sio_parser *p);
 
 /* Other formats add their state to this list, and a case to the dispatch in
  * sio_parser.c. */

@@ -61,6 +61,21 @@ static int format_feed(sio_parser *p, const uint8_t *data, size_t len, size_t *c
     }
 }
 
+int sio_parser_flush(sio_parser *p)
+{
+    p->need_slot = -1;
+    switch (p->format) {
+    case SIO_FMT_CYTON:
+        return sio_fmt_cyton_flush(p);
+    case SIO_FMT_ASCII:
+        return sio_fmt_ascii_flush(p);
+    case SIO_FMT_SPEC:
+        return sio_fmt_spec_flush(p);
+    default:
+        return SIO_FEED_DONE;
+    }
+}
+
 size_t sio_parser_pending_bytes(const sio_parser *p)
 {
     switch (p->format) {

@@ -127,6 +127,16 @@ class Parser:
                 return done
             self._service(status)
 
+    def flush(self) -> None:
+        """The input has ended: decode what the format holds back waiting for
+        lookahead (the last Cyton packet, a last line without newline).
+        Call at the end of a file; feeding may go on afterwards."""
+        while True:
+            status = lib.sio_parser_flush(self._p)
+            if status == lib.SIO_FEED_DONE:
+                return
+            self._service(status)
+
     def discontinuity(self, lost_bytes: int = 0) -> None:
         """Tell the parser the byte stream jumps here (reconnect, seek)."""
         lib.sio_parser_discontinuity(self._p, lost_bytes, lib.SIO_EV_RESYNC)

@@ -34,6 +34,8 @@ def decode_file(path: Path, format: str = "sio") -> tuple[Parser, dict, list]:
             while chunk := f.read(CHUNK):
                 parser.feed(chunk)
                 blocks.extend(parser.read())
+            parser.flush()
+            blocks.extend(parser.read())
     except FileNotFoundError:
         raise SensorioError(f"no such file: {path}") from None
     except IsADirectoryError:
