@@ -32,8 +32,14 @@ def random_sizes(seed: int, n: int = 64, hi: int = 97) -> list[int]:
     return [rng.randint(1, hi) for _ in range(n)]
 
 
-def decode(fmt, data: bytes, sizes=None, block_rows: int = 16384, parser: Parser | None = None,
-           flush: bool = True):
+def decode(
+    fmt,
+    data: bytes,
+    sizes=None,
+    block_rows: int = 16384,
+    parser: Parser | None = None,
+    flush: bool = True,
+):
     """Returns (streams as concat_blocks gives them, stats, messages)."""
     p = parser or Parser(fmt, block_rows=block_rows)
     blocks = []
@@ -49,7 +55,9 @@ def decode(fmt, data: bytes, sizes=None, block_rows: int = 16384, parser: Parser
 
 def assert_invariant(stats) -> None:
     total = sum(getattr(stats, name) for name in BYTE_REASONS)
-    assert stats.bytes_in == total, f"byte invariant: in {stats.bytes_in} != accounted {total}: {stats}"
+    assert stats.bytes_in == total, (
+        f"byte invariant: in {stats.bytes_in} != accounted {total}: {stats}"
+    )
 
 
 def assert_same_streams(a: dict, b: dict) -> None:

@@ -21,7 +21,7 @@ def text(rows, sep: str = ",", eol: str = "\n", labels=None) -> bytes:
     lines = []
     for r in rows:
         if labels:
-            lines.append(sep.join(f"{lab}:{v}" for lab, v in zip(labels, r)))
+            lines.append(sep.join(f"{lab}:{v}" for lab, v in zip(labels, r, strict=True)))
         else:
             lines.append(sep.join(str(v) for v in r))
     return ("".join(line + eol for line in lines)).encode()
@@ -49,7 +49,9 @@ def test_floats_are_float32_exact() -> None:
     vals = RNG.normal(0, 1000, size=(200, 3))
     lines = "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in vals).encode()
     streams, stats, _ = decode("ascii", lines, 3)
-    want = np.array([[np.float32(float(f"{v:.6g}")) for v in row] for row in vals], dtype=np.float32)
+    want = np.array(
+        [[np.float32(float(f"{v:.6g}")) for v in row] for row in vals], dtype=np.float32
+    )
     got = streams[0]["samples"]
     assert got.dtype == np.float32
     assert np.array_equal(got, want)
@@ -79,22 +81,26 @@ def test_mixed_blocks_keep_their_types() -> None:
 
 
 def test_learns_channels_and_skips_bad_lines() -> None:
-    data = (b"9,503\n"                  # partial first line: another count, dropped as resync
-            b"Sensor ready\r\n"         # text: malformed
-            b"1,2,3\n4,5,6\n"
-            b"7,8\n"                    # wrong count: malformed
-            b"1,,2\n"                   # empty field: malformed
-            b"7,8,9,\n"                 # trailing separator is fine
-            b"x:1,y:2,z:oops\n"         # malformed value
-            b"\n\n"                     # idle
-            b"10,11,12\n")
+    data = (
+        b"9,503\n"  # partial first line: another count, dropped as resync
+        b"Sensor ready\r\n"  # text: malformed
+        b"1,2,3\n4,5,6\n"
+        b"7,8\n"  # wrong count: malformed
+        b"1,,2\n"  # empty field: malformed
+        b"7,8,9,\n"  # trailing separator is fine
+        b"x:1,y:2,z:oops\n"  # malformed value
+        b"\n\n"  # idle
+        b"10,11,12\n"
+    )
     streams, stats, _ = decode("ascii", data, 1)
     assert streams[0]["samples"].tolist() == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]]
     assert stats.malformed == 4
     assert stats.bytes_resync == len(b"9,503\n")
     assert stats.bytes_idle == 3  # the LF of CRLF, two empty lines
     assert stats.bytes_malformed == len(b"Sensor ready\r\n7,8\n1,,2\nx:1,y:2,z:oops\n") - 1
-    assert stats.bytes_idle + stats.bytes_malformed + stats.bytes_resync + stats.bytes_ok == len(data)
+    assert stats.bytes_idle + stats.bytes_malformed + stats.bytes_resync + stats.bytes_ok == len(
+        data
+    )
 
 
 def test_given_channel_count_and_overlong_lines() -> None:
@@ -126,22 +132,33 @@ def test_discontinuity_skips_partial_line() -> None:
 
 
 def test_descriptor() -> None:
-    info = AsciiFormat(channels=3, rate_hz=500, unit="counts", min_code=0, max_code=1023).descriptor()
+    info = AsciiFormat(
+        channels=3, rate_hz=500, unit="counts", min_code=0, max_code=1023
+    ).descriptor()
     s = info["streams"][0]
     assert (s["channels"], s["rate_hz"], s["max_code"]) == (3, 500, 1023)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(st.integers(-(2**31), 2**31 - 1), min_size=3, max_size=3), min_size=2, max_size=40),
-       st.lists(st.integers(1, 30), min_size=1, max_size=6),
-       st.sampled_from([",", "\t", " "]), st.sampled_from(["\n", "\r\n"]))
+@given(
+    st.lists(
+        st.lists(st.integers(-(2**31), 2**31 - 1), min_size=3, max_size=3), min_size=2, max_size=40
+    ),
+    st.lists(st.integers(1, 30), min_size=1, max_size=6),
+    st.sampled_from([",", "\t", " "]),
+    st.sampled_from(["\n", "\r\n"]),
+)
 def test_any_chunking(rows, sizes, sep, eol) -> None:
     streams, stats, _ = decode("ascii", text(rows, sep, eol), sizes)
     assert streams[0]["samples"].tolist() == rows
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.binary(max_size=300), st.integers(0, 20), st.lists(st.integers(1, 30), min_size=1, max_size=6))
+@given(
+    st.binary(max_size=300),
+    st.integers(0, 20),
+    st.lists(st.integers(1, 30), min_size=1, max_size=6),
+)
 def test_garbage_costs_only_its_lines(junk: bytes, where: int, sizes) -> None:
     rows = INTS[:20].tolist()
     good = text(rows)

@@ -5,7 +5,6 @@ the corrupted one."""
 
 from __future__ import annotations
 
-import random
 import struct
 
 import numpy as np
@@ -61,11 +60,13 @@ def test_exact_any_chunking(sizes) -> None:
 
 
 def test_accel_only_with_c0_and_nonzero() -> None:
-    pk = [packet(0, range(8), b"\x00\x01\x00\x02\x00\x03", 0xC0),
-          packet(1, range(8), b"\x00\x01\x00\x02\x00\x03", 0xC1),  # other aux mode
-          packet(2, range(8), bytes(6), 0xC0),  # accel not sampled
-          packet(3, range(8), b"\xff\xff\x80\x00\x7f\xff", 0xC0),
-          packet(4, range(8))]
+    pk = [
+        packet(0, range(8), b"\x00\x01\x00\x02\x00\x03", 0xC0),
+        packet(1, range(8), b"\x00\x01\x00\x02\x00\x03", 0xC1),  # other aux mode
+        packet(2, range(8), bytes(6), 0xC0),  # accel not sampled
+        packet(3, range(8), b"\xff\xff\x80\x00\x7f\xff", 0xC0),
+        packet(4, range(8)),
+    ]
     streams, stats, _ = decode("cyton", b"".join(pk))
     assert streams[0]["samples"].shape == (5, 8)
     assert streams[1]["samples"].tolist() == [[1, 2, 3], [-1, -32768, 32767]]
@@ -76,10 +77,22 @@ def test_scaling_descriptor() -> None:
     info = resolve("cyton").descriptor()
     eeg = info["streams"][0]
     assert eeg["scale"] == pytest.approx(4.5 / 24 / (2**23 - 1) * 1e6)
-    assert CytonFormat(gain=1).descriptor()["streams"][0]["scale"] == pytest.approx(4.5e6 / (2**23 - 1))
+    assert CytonFormat(gain=1).descriptor()["streams"][0]["scale"] == pytest.approx(
+        4.5e6 / (2**23 - 1)
+    )
     for s in info["streams"]:
-        assert {"id", "name", "channels", "rate_hz", "unit", "scale", "zero", "min_code",
-                "max_code", "labels"} <= set(s)
+        assert {
+            "id",
+            "name",
+            "channels",
+            "rate_hz",
+            "unit",
+            "scale",
+            "zero",
+            "min_code",
+            "max_code",
+            "labels",
+        } <= set(s)
     assert info["streams"][1]["unit"] == "g"
 
 
@@ -120,7 +133,7 @@ def test_false_start_does_not_eat_next_packet() -> None:
 
 @pytest.mark.parametrize("skip", range(1, 33))
 def test_joined_mid_packet_no_phantom(skip: int) -> None:
-    streams, stats, _ = decode("cyton", DATA[skip:200 * 33], 5)
+    streams, stats, _ = decode("cyton", DATA[skip : 200 * 33], 5)
     assert np.array_equal(streams[0]["samples"], EEG[1:200])
     assert stats.bytes_resync == 33 - skip and stats.malformed == 0
 

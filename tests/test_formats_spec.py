@@ -56,12 +56,24 @@ def imu_stream(n: int, seed: int = 0):
 
 
 def test_boards_shipped() -> None:
-    assert {"openbci-cyton", "openeeg-p2", "example-imu-modbus", "example-loadcell-f32"} <= set(board_names())
+    assert {"openbci-cyton", "openeeg-p2", "example-imu-modbus", "example-loadcell-f32"} <= set(
+        board_names()
+    )
     for name in board_names():
         info = resolve(name).descriptor()
         for s in info["streams"]:
-            assert {"id", "name", "channels", "rate_hz", "unit", "scale", "zero", "min_code",
-                    "max_code", "labels"} <= set(s)
+            assert {
+                "id",
+                "name",
+                "channels",
+                "rate_hz",
+                "unit",
+                "scale",
+                "zero",
+                "min_code",
+                "max_code",
+                "labels",
+            } <= set(s)
 
 
 @pytest.mark.parametrize("sizes", [None, 1, 33, random_sizes(5)])
@@ -75,8 +87,10 @@ def test_cyton_spec_equals_builtin_clean(sizes) -> None:
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    edits=st.lists(st.tuples(st.integers(0, 40 * 33), st.integers(0, 2), st.binary(min_size=1, max_size=40)),
-                   max_size=4),
+    edits=st.lists(
+        st.tuples(st.integers(0, 40 * 33), st.integers(0, 2), st.binary(min_size=1, max_size=40)),
+        max_size=4,
+    ),
     skip=st.integers(0, 40),
     sizes=st.lists(st.integers(1, 90), min_size=1, max_size=6),
 )
@@ -151,8 +165,10 @@ def test_loadcell_f32_exact() -> None:
 def test_openeeg_p2() -> None:
     rng = np.random.default_rng(7)
     vals = rng.integers(0, 1024, size=(500, 6))
-    data = b"".join(b"\xa5\x5a\x02" + bytes([i & 0xFF]) + struct.pack(">6H", *v) + b"\x00"
-                    for i, v in enumerate(vals))
+    data = b"".join(
+        b"\xa5\x5a\x02" + bytes([i & 0xFF]) + struct.pack(">6H", *v) + b"\x00"
+        for i, v in enumerate(vals)
+    )
     streams, stats, _ = decode("openeeg-p2", data[5:], random_sizes(8))
     assert np.array_equal(streams[0]["samples"], vals[1:])
     info = resolve("openeeg-p2").descriptor()["streams"][0]
@@ -224,8 +240,13 @@ def test_error_on_mixed_float_and_duplicate_ids() -> None:
     spec["frame"]["size"] = 12
     with pytest.raises(FormatError, match=r"streams\[0\].channels: mixes f32"):
         compile_spec(spec)
-    spec = with_("streams", [{"id": 3, "start": 2, "channels": 1, "type": "u8"},
-                             {"id": 3, "start": 3, "channels": 1, "type": "u8"}])
+    spec = with_(
+        "streams",
+        [
+            {"id": 3, "start": 2, "channels": 1, "type": "u8"},
+            {"id": 3, "start": 3, "channels": 1, "type": "u8"},
+        ],
+    )
     with pytest.raises(FormatError, match=r"streams\[1\].id: stream id 3 is used twice"):
         compile_spec(spec)
 
@@ -245,11 +266,20 @@ def test_cli_decode_with_spec_and_cyton(tmp_path: Path) -> None:
     dump = tmp_path / "cyton.bin"
     dump.write_bytes(CYTON_DATA)
     for fmt in ("cyton", str(BOARDS_DIR / "openbci-cyton.toml")):
-        out = subprocess.run([sys.executable, "-m", "sensorio", "decode", str(dump), "--format", fmt,
-                              "--json"], capture_output=True, text=True, cwd=ROOT, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "sensorio", "decode", str(dump), "--format", fmt, "--json"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        )
         summary = json.loads(out.stdout)
         assert summary["streams"]["0"]["samples"] == len(CYTON_EEG)
         assert summary["bytes_ok"] == len(CYTON_DATA)
-    out = subprocess.run([sys.executable, "-m", "sensorio", "decode", str(dump), "--format", "nope.toml"],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "sensorio", "decode", str(dump), "--format", "nope.toml"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert out.returncode != 0 and "Traceback" not in out.stderr and "nope.toml" in out.stderr

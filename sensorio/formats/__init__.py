@@ -113,10 +113,32 @@ class CytonFormat(Format):
             "serial": None,
             "fw": None,
             "streams": [
-                stream_info(0, "eeg", 8, self.rate_hz, lib.SIO1_ENC_I24, "uV", self.scale_uv, 0,
-                            -(2**23), 2**23 - 1, [f"ch{i + 1}" for i in range(8)]),
-                stream_info(1, "accel", 3, self.rate_hz / 10, lib.SIO1_ENC_I16, "g",
-                            CYTON_ACCEL_SCALE, 0, -(2**15), 2**15 - 1, ["x", "y", "z"]),
+                stream_info(
+                    0,
+                    "eeg",
+                    8,
+                    self.rate_hz,
+                    lib.SIO1_ENC_I24,
+                    "uV",
+                    self.scale_uv,
+                    0,
+                    -(2**23),
+                    2**23 - 1,
+                    [f"ch{i + 1}" for i in range(8)],
+                ),
+                stream_info(
+                    1,
+                    "accel",
+                    3,
+                    self.rate_hz / 10,
+                    lib.SIO1_ENC_I16,
+                    "g",
+                    CYTON_ACCEL_SCALE,
+                    0,
+                    -(2**15),
+                    2**15 - 1,
+                    ["x", "y", "z"],
+                ),
             ],
         }
 
@@ -149,7 +171,9 @@ class AsciiFormat(Format):
         if not 0 <= self.channels <= 256:
             raise FormatError(f"ascii channels {self.channels}: must be 0 (learn) to 256")
         if not 2 <= self.max_line <= lib.SIO_ASCII_MAX_LINE:
-            raise FormatError(f"ascii max_line {self.max_line}: must be 2 to {lib.SIO_ASCII_MAX_LINE}")
+            raise FormatError(
+                f"ascii max_line {self.max_line}: must be 2 to {lib.SIO_ASCII_MAX_LINE}"
+            )
 
     def init_parser(self, parser_ptr: Any) -> None:
         super().init_parser(parser_ptr)
@@ -162,9 +186,19 @@ class AsciiFormat(Format):
             "serial": None,
             "fw": None,
             "streams": [
-                stream_info(0, "ascii", self.channels or None, self.rate_hz, ENC_INT, self.unit,
-                            self.scale, self.zero, self.min_code, self.max_code,
-                            list(self.labels) if self.labels else None),
+                stream_info(
+                    0,
+                    "ascii",
+                    self.channels or None,
+                    self.rate_hz,
+                    ENC_INT,
+                    self.unit,
+                    self.scale,
+                    self.zero,
+                    self.min_code,
+                    self.max_code,
+                    list(self.labels) if self.labels else None,
+                ),
             ],
         }
 
@@ -225,7 +259,8 @@ def resolve(spec: str | Format | dict | Path) -> Format:
     if isinstance(spec, Path) or (isinstance(spec, str) and spec.lower().endswith(".toml")):
         return load_spec(Path(spec))
     raise FormatError(
-        f"unknown format {spec!r}: use one of {', '.join(format_names())}, or a path to a .toml spec"
+        f"unknown format {spec!r}: use one of {', '.join(format_names())}, "
+        "or a path to a .toml spec"
     )
 
 

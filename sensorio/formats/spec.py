@@ -50,15 +50,40 @@ CHECKSUMS = {
 #: block enc tag of a stream whose channels all have one type (as SIO-1 tags them)
 _ENC_OF = {"i16": lib.SIO1_ENC_I16, "u16": lib.SIO1_ENC_U16, "i24": lib.SIO1_ENC_I24}
 
-_TOP_KEYS = {"name", "description", "rate_hz", "byte_order", "frame", "counter", "timestamp",
-             "checksum", "streams"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "rate_hz",
+    "byte_order",
+    "frame",
+    "counter",
+    "timestamp",
+    "checksum",
+    "streams",
+}
 _FRAME_KEYS = {"sync", "size", "length", "trailer", "last_byte_in", "confirm"}
 _LENGTH_KEYS = {"offset", "type", "adjust", "min", "max"}
 _COUNTER_KEYS = {"offset", "type", "modulus"}
 _TIMESTAMP_KEYS = {"offset", "type", "unit"}
 _CHECKSUM_KEYS = {"kind", "offset", "start", "end", "order"}
-_STREAM_KEYS = {"id", "name", "start", "rows", "end", "stride", "channels", "type", "rate_hz",
-                "unit", "scale", "offset", "min_code", "max_code", "when", "skip_if_zero"}
+_STREAM_KEYS = {
+    "id",
+    "name",
+    "start",
+    "rows",
+    "end",
+    "stride",
+    "channels",
+    "type",
+    "rate_hz",
+    "unit",
+    "scale",
+    "offset",
+    "min_code",
+    "max_code",
+    "when",
+    "skip_if_zero",
+}
 _CHANNEL_KEYS = {"name", "type", "offset"}
 
 
@@ -76,8 +101,10 @@ class _Ctx:
             raise self.fail(where, f"must be a table, not {type(value).__name__}")
         unknown = sorted(set(value) - keys)
         if unknown:
-            raise self.fail(f"{where}.{unknown[0]}" if where else unknown[0],
-                            f"unknown key (known: {', '.join(sorted(keys))})")
+            raise self.fail(
+                f"{where}.{unknown[0]}" if where else unknown[0],
+                f"unknown key (known: {', '.join(sorted(keys))})",
+            )
         return value
 
     def int_(self, value: Any, where: str, lo: int, hi: int) -> int:
@@ -103,7 +130,7 @@ class _Ctx:
             try:
                 data = bytes.fromhex(value)
             except ValueError:
-                raise self.fail(where, f"{value!r} is not hex bytes (e.g. \"AA 55\")") from None
+                raise self.fail(where, f'{value!r} is not hex bytes (e.g. "AA 55")') from None
         elif isinstance(value, list):
             data = bytes(self.int_(v, f"{where}[{i}]", 0, 255) for i, v in enumerate(value))
         else:
@@ -112,15 +139,20 @@ class _Ctx:
             raise self.fail(where, f"must have {min_len} to {max_len} bytes, not {len(data)}")
         return data
 
-    def type_(self, value: Any, where: str, allowed: tuple[str, ...], byte_order: str) -> tuple[str, int]:
+    def type_(
+        self, value: Any, where: str, allowed: tuple[str, ...], byte_order: str
+    ) -> tuple[str, int]:
         """A type name like "i24be" -> (base name, C type code)."""
         name = self.str_(value, where).lower()
         base, order = name, byte_order
         if name[-2:] in ("le", "be"):
             base, order = name[:-2], name[-2:]
         if base not in allowed:
-            raise self.fail(where, f"unknown type {value!r} (use {', '.join(allowed)}, "
-                                   "with le/be for multi-byte types)")
+            raise self.fail(
+                where,
+                f"unknown type {value!r} (use {', '.join(allowed)}, "
+                "with le/be for multi-byte types)",
+            )
         code = _BASE_TYPES[base]
         if order == "be" and (code & 7) > 1:
             code |= lib.SIO_FT_BE
@@ -164,7 +196,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
     name = cx.str_(top["name"], "name")
     byte_order = cx.str_(top.get("byte_order", "little"), "byte_order")
     if byte_order not in ("little", "big"):
-        raise cx.fail("byte_order", f"{byte_order!r}: use \"little\" or \"big\"")
+        raise cx.fail("byte_order", f'{byte_order!r}: use "little" or "big"')
     order = "le" if byte_order == "little" else "be"
     rate = cx.number(top["rate_hz"], "rate_hz") if "rate_hz" in top else None
 
@@ -200,13 +232,17 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         if lo > hi:
             raise cx.fail("frame.length", f"min {lo} is above max {hi}")
         if lo < d.len_offset + _width(ltype) or lo < len(sync):
-            raise cx.fail("frame.length.min", f"{lo} is too small to hold the sync and length field")
+            raise cx.fail(
+                "frame.length.min", f"{lo} is too small to hold the sync and length field"
+            )
         d.min_size, d.max_size = lo, hi
     trailer = b""
     if "trailer" in fr:
         trailer = cx.bytes_(fr["trailer"], "frame.trailer", lib.SIO_SPEC_MAX_TRAILER)
         if len(trailer) > lo - len(sync):
-            raise cx.fail("frame.trailer", "does not fit in the smallest frame after the sync bytes")
+            raise cx.fail(
+                "frame.trailer", "does not fit in the smallest frame after the sync bytes"
+            )
         d.trailer_len = len(trailer)
         for i, b in enumerate(trailer):
             d.trailer[i] = b
@@ -221,7 +257,9 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         if off >= 0 and off + width > lo:
             raise cx.fail(where, f"{off} (+{width} bytes) is beyond the end of a {lo}-byte frame")
         if off < 0 and (-off < width or -off > lo):
-            raise cx.fail(where, f"{off} from the end does not fit a {width}-byte field in a {lo}-byte frame")
+            raise cx.fail(
+                where, f"{off} from the end does not fit a {width}-byte field in a {lo}-byte frame"
+            )
         return off
 
     # -- counter and timestamp -------------------------------------------
@@ -236,7 +274,9 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         d.seq_type = ctype
         d.seq_offset = field_offset(ct["offset"], "counter.offset", _width(ctype))
         span = 2 ** (8 * _width(ctype))
-        seq_modulus = cx.int_(ct.get("modulus", min(span, 2**32 - 1)), "counter.modulus", 2, min(span, 2**32 - 1))
+        seq_modulus = cx.int_(
+            ct.get("modulus", min(span, 2**32 - 1)), "counter.modulus", 2, min(span, 2**32 - 1)
+        )
         d.seq_modulus = seq_modulus
     time_unit = "frames"
     if "timestamp" in top:
@@ -257,18 +297,22 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
             raise cx.fail("checksum.kind", f"{kind_name!r}: use one of {', '.join(CHECKSUMS)}")
         kind, width, default_order = CHECKSUMS[kind_name]
         d.ck_kind = kind
-        d.ck_offset = field_offset(ck.get("offset", -(width + len(trailer))), "checksum.offset", width)
+        d.ck_offset = field_offset(
+            ck.get("offset", -(width + len(trailer))), "checksum.offset", width
+        )
         d.ck_start = cx.int_(ck.get("start", 0), "checksum.start", 0, lo)
         default_end = d.ck_offset  # everything before the checksum
         end = cx.int_(ck.get("end", default_end), "checksum.end", -MAX_FRAME, MAX_FRAME)
         for size in (lo, hi):
             e = end if end > 0 else size + end
             if not d.ck_start <= e <= size:
-                raise cx.fail("checksum.end", f"coverage [{d.ck_start}, {e}) does not fit a {size}-byte frame")
+                raise cx.fail(
+                    "checksum.end", f"coverage [{d.ck_start}, {e}) does not fit a {size}-byte frame"
+                )
         d.ck_end = end
         ck_order = cx.str_(ck.get("order", default_order), "checksum.order")
         if ck_order not in ("le", "be"):
-            raise cx.fail("checksum.order", f"{ck_order!r}: use \"le\" or \"be\"")
+            raise cx.fail("checksum.order", f'{ck_order!r}: use "le" or "be"')
         d.ck_big_endian = ck_order == "be"
         strong_check = width >= 2
     confirm = fr.get("confirm", not strong_check)
@@ -313,7 +357,9 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
             tname = ch.get("type", default_type)
             if tname is None:
                 raise cx.fail(f"{cw}.type", "missing: give the channel or its stream a type")
-            base, code = cx.type_(tname, f"{cw}.type" if "type" in ch else f"{w}.type", CHANNEL_TYPES, order)
+            base, code = cx.type_(
+                tname, f"{cw}.type" if "type" in ch else f"{w}.type", CHANNEL_TYPES, order
+            )
             off = cx.int_(ch.get("offset", pos), f"{cw}.offset", 0, MAX_FRAME)
             pos = off + _width(code)
             c_st.types[c] = code
@@ -321,11 +367,15 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
             bases.append(base)
             labels.append(cx.str_(ch.get("name", f"ch{c + 1}"), f"{cw}.name"))
         if ("f32" in bases) and set(bases) != {"f32"}:
-            raise cx.fail(f"{w}.channels", "mixes f32 with integer types: put them in separate streams")
+            raise cx.fail(
+                f"{w}.channels", "mixes f32 with integer types: put them in separate streams"
+            )
         packed = max(int(c_st.offsets[c]) + _width(int(c_st.types[c])) for c in range(len(chans)))
         stride = cx.int_(st.get("stride", packed), f"{w}.stride", 1, MAX_FRAME)
         if stride < packed:
-            raise cx.fail(f"{w}.stride", f"{stride} is shorter than a row of its channels ({packed} bytes)")
+            raise cx.fail(
+                f"{w}.stride", f"{stride} is shorter than a row of its channels ({packed} bytes)"
+            )
         if "start" not in st:
             raise cx.fail(f"{w}.start", "missing: the byte offset of the stream's first row")
         start = cx.int_(st["start"], f"{w}.start", 0, MAX_FRAME)
@@ -335,9 +385,22 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         c_st.data_offset = start
         c_st.stride = stride
         if rows == "auto":
-            end = cx.int_(st.get("end", -(len(trailer) + (CHECKSUMS.get(
-                str(top.get("checksum", {}).get("kind", "")).lower(), (0, 0))[1]))),
-                f"{w}.end", -MAX_FRAME, MAX_FRAME)
+            end = cx.int_(
+                st.get(
+                    "end",
+                    -(
+                        len(trailer)
+                        + (
+                            CHECKSUMS.get(
+                                str(top.get("checksum", {}).get("kind", "")).lower(), (0, 0)
+                            )[1]
+                        )
+                    ),
+                ),
+                f"{w}.end",
+                -MAX_FRAME,
+                MAX_FRAME,
+            )
             for size in (lo, hi):
                 e = end if end > 0 else size + end
                 if not start <= e <= size:
@@ -347,10 +410,12 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         else:
             n_rows = cx.int_(rows, f"{w}.rows", 1, MAX_FRAME)
             if "end" in st:
-                raise cx.fail(f"{w}.end", "only with rows = \"auto\"")
+                raise cx.fail(f"{w}.end", 'only with rows = "auto"')
             if start + n_rows * stride > lo:
-                raise cx.fail(f"{w}.start", f"{n_rows} row(s) of {stride} bytes from {start} "
-                                            f"overrun a {lo}-byte frame")
+                raise cx.fail(
+                    f"{w}.start",
+                    f"{n_rows} row(s) of {stride} bytes from {start} overrun a {lo}-byte frame",
+                )
             c_st.n_rows = n_rows
         c_st.cond_offset = NO_FIELD
         if "when" in st:
@@ -378,14 +443,26 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         min_code = cx.number(st["min_code"], f"{w}.min_code") if "min_code" in st else lo_code
         max_code = cx.number(st["max_code"], f"{w}.max_code") if "max_code" in st else hi_code
         srate = cx.number(st["rate_hz"], f"{w}.rate_hz") if "rate_hz" in st else rate
-        infos.append(stream_info(
-            sid, cx.str_(st.get("name", f"stream{sid}"), f"{w}.name"), len(chans), srate,
-            lib.SIO_ENC_F32 if c_st.is_float else enc, cx.str_(st.get("unit", ""), f"{w}.unit"),
-            scale, -phys_offset / scale, min_code, max_code, labels,
-        ))
+        infos.append(
+            stream_info(
+                sid,
+                cx.str_(st.get("name", f"stream{sid}"), f"{w}.name"),
+                len(chans),
+                srate,
+                lib.SIO_ENC_F32 if c_st.is_float else enc,
+                cx.str_(st.get("unit", ""), f"{w}.unit"),
+                scale,
+                -phys_offset / scale,
+                min_code,
+                max_code,
+                labels,
+            )
+        )
 
     if lib.sio_spec_check(d) != 0:  # pragma: no cover - the checks above should catch it
-        raise cx.fail("spec", "the C core rejected the compiled descriptor (a sensorio bug: please report)")
+        raise cx.fail(
+            "spec", "the C core rejected the compiled descriptor (a sensorio bug: please report)"
+        )
     info = {
         "device": name,
         "description": str(top.get("description", "")),
@@ -393,8 +470,9 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         "fw": None,
         "streams": infos,
     }
-    return SpecFormat(name=name, time_unit=time_unit, seq_modulus=seq_modulus, c_spec=d, info=info,
-                      source=source)
+    return SpecFormat(
+        name=name, time_unit=time_unit, seq_modulus=seq_modulus, c_spec=d, info=info, source=source
+    )
 
 
 __all__ = ["CHANNEL_TYPES", "CHECKSUMS", "FIELD_TYPES", "compile_spec", "load_spec"]
