@@ -218,6 +218,14 @@ int sio_fmt_spec_configure(sio_parser *p, const sio_spec *d)
     } else {
         s->d.min_size = s->d.max_size = d->fixed_size;
     }
+    for (uint32_t k = 0; k < s->d.n_streams; k++) {
+        sio_spec_stream *st = &s->d.streams[k];
+        uint8_t t = st->types[0];
+        int packed = 1;
+        for (uint32_t ch = 0; ch < st->n_ch; ch++)
+            packed &= st->types[ch] == t && st->offsets[ch] == ch * (uint32_t)type_width(t);
+        st->packed_type = packed ? t : 0;
+    }
     if (s->d.seq_offset != NO_FIELD && !s->d.seq_modulus) {
         int w = type_width(s->d.seq_type);
         s->d.seq_modulus = w < 4 ? 1u << (8 * w) : 0xFFFFFFFFu;
@@ -396,6 +404,52 @@ static uint32_t stream_rows(const sio_spec_stream *st, const uint8_t *f, size_t 
     return (uint32_t)rows;
 }
 
+static void unpack_any(const sio_spec_stream *st, const uint8_t *row, uint32_t rows, int32_t *dst)
+{
+    uint32_t n_ch = st->n_ch;
+    for (uint32_t r = 0; r < rows; r++, row += st->stride, dst += n_ch)
+        for (uint32_t c = 0; c < n_ch; c++)
+            dst[c] = read_code(row + st->offsets[c], st->types[c]);
+}
+
+/* Channels of one type packed from the start of each row: one loop per
+ * type, with the width a constant the compiler can unroll. */
+#define UNPACK_LOOP(W, EXPR)                                          \
+    for (uint32_t r = 0; r < rows; r++, row += stride) {              \
+        const uint8_t *b = row;                                       \
+        for (uint32_t c = 0; c < n_ch; c++, b += (W))                 \
+            *dst++ = (EXPR);                                          \
+    }                                                                 \
+    break
+
+static void unpack_packed(uint8_t t, const uint8_t *row, uint32_t rows, uint32_t stride, uint32_t n_ch,
+                          int32_t *dst)
+{
+    switch (t) {
+    case SIO_FT_U8:
+        UNPACK_LOOP(1, b[0]);
+    case SIO_FT_I8:
+        UNPACK_LOOP(1, (int8_t)b[0]);
+    case SIO_FT_U16:
+        UNPACK_LOOP(2, (int32_t)(uint16_t)(b[0] | (b[1] << 8)));
+    case SIO_FT_U16 | SIO_FT_BE:
+        UNPACK_LOOP(2, (int32_t)(uint16_t)((b[0] << 8) | b[1]));
+    case SIO_FT_I16:
+        UNPACK_LOOP(2, (int16_t)(uint16_t)(b[0] | (b[1] << 8)));
+    case SIO_FT_I16 | SIO_FT_BE:
+        UNPACK_LOOP(2, (int16_t)(uint16_t)((b[0] << 8) | b[1]));
+    case SIO_FT_I24 | SIO_FT_BE:
+        UNPACK_LOOP(3, (int32_t)((((uint32_t)b[0] << 16) | ((uint32_t)b[1] << 8) | b[2]) ^ 0x800000u) - 0x800000);
+    case SIO_FT_I24:
+        UNPACK_LOOP(3, (int32_t)((((uint32_t)b[2] << 16) | ((uint32_t)b[1] << 8) | b[0]) ^ 0x800000u) - 0x800000);
+    default: {
+        /* the rarer types (u24, i32, f32) through the generic reader */
+        int w = type_width(t);
+        UNPACK_LOOP(w, read_code(b, t));
+    }
+    }
+}
+
 /* Books the frame's streams from `part` on. */
 static int emit_streams(sio_parser *p, sio_fmt_spec *s, const uint8_t *f, size_t size, int part, int *part_out)
 {
@@ -425,10 +479,10 @@ static int emit_streams(sio_parser *p, sio_fmt_spec *s, const uint8_t *f, size_t
             continue;
         }
         const uint8_t *row = f + st->data_offset;
-        uint32_t n_ch = st->n_ch;
-        for (uint32_t r = 0; r < rows; r++, row += st->stride, dst += n_ch)
-            for (uint32_t c = 0; c < n_ch; c++)
-                dst[c] = read_code(row + st->offsets[c], st->types[c]);
+        if (st->packed_type)
+            unpack_packed(st->packed_type, row, rows, st->stride, st->n_ch, dst);
+        else
+            unpack_any(st, row, rows, dst);
     }
     p->stats.bytes_ok += size;
     s->bad = 0;

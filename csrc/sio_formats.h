@@ -99,6 +99,8 @@ typedef struct {
     uint8_t skip_if_zero;   /* no rows when every channel byte of the frame is 0 */
     uint8_t is_float;       /* all channels f32: block enc SIO_ENC_F32 */
     uint8_t enc;            /* block enc tag for integer streams */
+    uint8_t packed_type;    /* set by sio_fmt_spec_configure: the one type of
+                               channels packed from row offset 0, else 0 */
     uint8_t types[SIO_SPEC_MAX_CH];
     uint16_t offsets[SIO_SPEC_MAX_CH];  /* within a row */
 } sio_spec_stream;

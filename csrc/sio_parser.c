@@ -281,7 +281,9 @@ int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
      * not fit leaves no trace and can be retried. */
     uint32_t kind = 0;
     uint64_t lost = 0;
-    if (m->seq_modulus && s->have_seq) {
+    if (m->seq_modulus && s->have_seq && m->seq != s->last_seq + 1 &&
+        !(m->seq == 0 && s->last_seq + 1 == m->seq_modulus)) {
+        /* not the next frame (the common case skips the division) */
         uint64_t d = ((uint64_t)m->seq + m->seq_modulus - s->last_seq - 1) % m->seq_modulus;
         if (d) {
             if (d < m->seq_modulus / 2) {
@@ -297,7 +299,7 @@ int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
     if (!b->samples || !b->frame_seq || (b->n_ch && (b->n_ch != m->n_ch || b->enc != m->enc)))
         return need_block(p, slot, m);
     if (b->n_frames >= b->frames_cap || b->n_events + events > b->events_cap ||
-        b->samples_cap / m->n_ch < b->n_rows + m->n_samp)
+        (b->n_rows + m->n_samp) * m->n_ch > b->samples_cap)
         return need_block(p, slot, m);
 
     b->n_ch = m->n_ch;
