@@ -65,8 +65,8 @@ class PortReader(threading.Thread):
         self.wake = threading.Event()
         #: (stream position after the read, host arrival ns), consumer pops
         self.arrivals: deque[tuple[int, int]] = deque()
-        #: (stream position, kind) where the byte stream is discontinuous
-        self.marks: deque[tuple[int, str]] = deque()
+        #: (stream position, kind, bytes lost) where the byte stream is discontinuous
+        self.marks: deque[tuple[int, str, int]] = deque()
         self.committed = 0
         self.dropped = 0  # read while the ring was full (recorded, not parsed)
         self.sample = bytearray()
@@ -167,10 +167,14 @@ class PortReader(threading.Thread):
                 t = self._record(data)
                 stored = self.ring.write(data)  # what does not fit is marked lost
                 self._advance(stored, len(data) - stored, t)
-            if getattr(ser, "sensorio_take_gap", None) and ser.sensorio_take_gap():
-                self.marks.append((self.committed, "gap"))
+            take_gap = getattr(ser, "sensorio_take_gap", None)
+            if take_gap is not None:
+                lost = take_gap()
+                if lost is not None:  # a replayed disconnect or damaged region
+                    self.marks.append((self.committed, "gap", lost))
+                    self.wake.set()
             if not data:
-                if getattr(ser, "sensorio_finished", False):
+                if getattr(ser, "sensorio_finished", False) and not getattr(ser, "in_waiting", 0):
                     self._emit(StreamEvent("end", time.time_ns()))
                     return True
                 self._check_stall()
@@ -225,7 +229,7 @@ class PortReader(threading.Thread):
     def _disconnect(self, reason: str) -> None:
         self._close_port()
         self.connected = False
-        self.marks.append((self.committed, "disconnect"))
+        self.marks.append((self.committed, "disconnect", 0))
         self._emit(StreamEvent("disconnect", time.time_ns(), {"reason": reason}))
         self.wake.set()
 

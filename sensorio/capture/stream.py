@@ -186,8 +186,8 @@ class Stream:
                     self.last_arrival_ns = t
                     self._take(self.parser.read(), t)
                 else:
-                    marks.popleft()
-                    self.parser.discontinuity(0)
+                    _, _, lost = marks.popleft()
+                    self.parser.discontinuity(lost)
             self.device.handle(self.parser.read_messages())
 
     def _take(self, blocks: list[Block], arrival_ns: int) -> None:
