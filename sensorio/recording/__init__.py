@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..blocks import Block, Message
+from ..errors import SensorioError
 from ..parser import Parser
 from .format import MAGIC, SUFFIX
-from .reader import DataChunk, Damage, End, Event, ReadReport, RecordingReader
+from .reader import Damage, DataChunk, End, Event, ReadReport, RecordingReader
 from .writer import RecordingWriter
 
 #: event kinds after which the byte stream does not continue where it stopped
@@ -49,7 +50,31 @@ def decode_recording(
     return parser, blocks, parser.read_messages(), reader
 
 
+def decode_any(
+    path: str | os.PathLike[str], format: str | None = None, chunk: int = 1 << 20
+) -> tuple[Parser, list[Block], list[Message], RecordingReader | None]:
+    """Decode a recording (found by its magic) or a raw byte dump (format
+    defaults to sio). The reader is None for a raw dump."""
+    if RecordingReader.is_recording(path):
+        return decode_recording(path, format)
+    parser = Parser(format or "sio")
+    blocks: list[Block] = []
+    try:
+        with open(path, "rb") as f:
+            while data := f.read(chunk):
+                parser.feed(data)
+                blocks.extend(parser.read())
+    except FileNotFoundError:
+        raise SensorioError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise SensorioError(f"{path} is a directory, not a byte dump or recording") from None
+    except PermissionError:
+        raise SensorioError(f"permission denied reading {path}") from None
+    return parser, blocks, parser.read_messages(), None
+
+
 __all__ = [
+    "decode_any",
     "MAGIC",
     "SUFFIX",
     "DataChunk",

@@ -31,7 +31,6 @@ from .format import (
     READ_ENTRY,
     RECORD_CRC,
     RECORD_HEAD,
-    RECORD_OVERHEAD,
     SYNC,
 )
 

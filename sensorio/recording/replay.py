@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from . import DISCONTINUITY_EVENTS
-from .reader import DataChunk, Damage, Event, RecordingReader
+from .reader import Damage, DataChunk, Event, RecordingReader
 
 
 @dataclass(frozen=True)
