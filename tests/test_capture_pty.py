@@ -32,6 +32,18 @@ def _collect(stream, rows: int, timeout: float = 5.0) -> list:
     return blocks
 
 
+def _collect_bytes(stream, nbytes: int, timeout: float = 5.0) -> list:
+    """Blocks until the parser has seen nbytes (and nothing is pending)."""
+    blocks: list = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        blocks += stream.read(0.05)
+        st = stream.stats
+        if st.bytes_in >= nbytes and not st.bytes_pending:
+            break
+    return blocks + stream.read(0)
+
+
 @pytest.fixture
 def device():
     dev = PtyDevice()
@@ -95,7 +107,7 @@ def test_replay_is_bit_identical(device: PtyDevice, tmp_path: Path) -> None:
         for i in range(0, len(data), 3000):
             device.write(data[i: i + 3000] + (b"\x01\x99\x00" if i == 6000 else b""))
             time.sleep(0.003)
-        live = _collect(s, len(expected))
+        live = _collect_bytes(s, len(data) + 3)
         live_stats = s.stats
     with capture_open(f"replay://{rec}?speed=max", request_info=False, reconnect=False) as r:
         replayed = list(r)

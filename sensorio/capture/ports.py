@@ -108,14 +108,16 @@ def open_serial(port: str, *, baudrate: int = 115200, exclusive: bool = True,
 def _open_error(port: str, exc: Exception) -> SensorioError:
     code = getattr(exc, "errno", None)
     text = str(exc)
+    low = text.lower()
+    if code in (errno.EACCES, errno.EPERM) or "permission denied" in low:
+        hint = ""
+        if sys.platform.startswith("linux"):
+            hint = (" (on Linux add yourself to the 'dialout' group: "
+                    "sudo usermod -aG dialout $USER, then log in again)")
+        return SensorioError(f"permission denied opening {port}{hint}")
+    if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "lock" in low or "busy" in low:
+        return SensorioError(f"{port} is held by another process: close the other program and retry")
     if code == errno.ENOENT or (not is_url(port) and not os.path.exists(port)):
         names = ", ".join(p.device for p in list_ports()) or "none found"
         return SensorioError(f"no such port: {port} (ports present: {names}; see 'sensorio ports')")
-    if code in (errno.EACCES, errno.EPERM) or "Permission denied" in text:
-        hint = ""
-        if sys.platform.startswith("linux"):
-            hint = " (on Linux add yourself to the 'dialout' group: sudo usermod -aG dialout $USER, then log in again)"
-        return SensorioError(f"permission denied opening {port}{hint}")
-    if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "lock" in text.lower() or "busy" in text.lower():
-        return SensorioError(f"{port} is held by another process: close the other program and retry")
     return SensorioError(f"cannot open {port}: {text}")
