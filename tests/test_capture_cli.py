@@ -3,7 +3,9 @@ busy or silent ports, wrong formats, broken recordings, a full disk."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import random
 import resource
 import signal
@@ -19,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from capture_support import PtyDevice, make_frames  # noqa: E402
 
 from sensorio.capture.ports import _open_error  # noqa: E402
+from sensorio.cli import main  # noqa: E402
 from sensorio.recording import DataChunk, RecordingReader, decode_recording  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,8 +33,14 @@ def _sensorio(*args: str, **kw) -> subprocess.Popen:
 
 
 def _run(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sensorio", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    """The command line in this process (fast); exit code and output as from a subprocess."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def _wait_for_file(path: Path, timeout: float = 10) -> None:

@@ -85,14 +85,23 @@ class _Stop(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
-    # A file-size limit must come back as EFBIG (reported, data kept), not kill us.
-    if hasattr(signal, "SIGXFSZ"):
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-
     def on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_term)
+    # SIGTERM stops like Ctrl-C; a file-size limit must come back as EFBIG
+    # (reported, data kept) instead of killing the process.
+    wanted = {signal.SIGTERM: on_term}
+    if hasattr(signal, "SIGXFSZ"):
+        wanted[signal.SIGXFSZ] = signal.SIG_IGN
+    saved = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
+    try:
+        return _record(args)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _record(args: argparse.Namespace) -> int:
     st = Stream(
         args.port, args.format, baudrate=args.baud, record=args.output, overwrite=args.force,
         flush_interval=args.flush_interval, fsync=not args.no_fsync, start_command=args.start,
