@@ -19,6 +19,8 @@ import numpy as np
 
 from ..blocks import Block
 
+#: the fit is renewed at most this often (device seconds)
+REFIT_S = 0.05
 WRAP = 1 << 32
 HALF = 1 << 31
 
@@ -32,7 +34,7 @@ class ClockFit:
 
 
 class _StreamClock:
-    __slots__ = ("ref_raw", "ref_unwrapped", "points", "fit", "period_us")
+    __slots__ = ("ref_raw", "ref_unwrapped", "points", "fit", "period_us", "fitted_at")
 
     def __init__(self, window: int) -> None:
         self.ref_raw: int | None = None
@@ -40,6 +42,7 @@ class _StreamClock:
         self.points: deque[tuple[float, float]] = deque(maxlen=window)
         self.fit: ClockFit | None = None
         self.period_us: float | None = None
+        self.fitted_at = 0.0
 
     def unwrap(self, raw: np.ndarray) -> np.ndarray:
         """Unwrapped device µs near the reference (the latest frame seen)."""
@@ -54,6 +57,14 @@ class DeviceClock:
         self._window = window
         self._streams: dict[int, _StreamClock] = {}
         self._rates = dict(rates_hz or {})
+
+    def rate_hz(self, stream: int) -> float | None:
+        """The stream's rate: from INFO if given, else as measured."""
+        rate = self._rates.get(stream)
+        if rate:
+            return rate
+        s = self._streams.get(stream)
+        return 1e6 / s.period_us if s is not None and s.period_us else None
 
     def set_rate(self, stream: int, rate_hz: float) -> None:
         self._rates[stream] = float(rate_hz)
@@ -73,21 +84,31 @@ class DeviceClock:
     def observe(self, block: Block, arrival_ns: int) -> None:
         if not len(block) or not block.frame_t_us.size:
             return
-        s = self._streams.setdefault(block.stream, _StreamClock(self._window))
-        dev = s.unwrap(block.frame_t_us)
+        s = self._streams.get(block.stream)
+        if s is None:
+            s = self._streams[block.stream] = _StreamClock(self._window)
+        # scalar arithmetic: this runs for every Block
+        first_raw, last_raw = int(block.frame_t_us[0]), int(block.frame_t_us[-1])
+        if s.ref_raw is None:
+            first = first_raw
+        else:
+            first = s.ref_unwrapped + ((first_raw - s.ref_raw + HALF) % WRAP - HALF)
+        last = first + ((last_raw - first_raw) % WRAP)
         if block.frame_t_us.size >= 2:
-            rows = float(block.frame_row[-1]) - float(block.frame_row[0])
-            if rows > 0 and dev[-1] > dev[0]:
-                s.period_us = float(dev[-1] - dev[0]) / rows
-        s.ref_raw = int(block.frame_t_us[-1])
-        s.ref_unwrapped = int(dev[-1])
+            rows = int(block.frame_row[-1]) - int(block.frame_row[0])
+            if rows > 0 and last > first:
+                s.period_us = (last - first) / rows
+        s.ref_raw, s.ref_unwrapped = last_raw, last
         period = self._period(s, block.stream)
         if period is None:
             return  # one frame, no rate yet: nothing to place the end of the block
         last_rows = len(block) - int(block.frame_row[-1])
-        end_dev_s = (dev[-1] + last_rows * period) * 1e-6
+        end_dev_s = (last + last_rows * period) * 1e-6
         s.points.append((end_dev_s, arrival_ns * 1e-9))
-        s.fit = _fit(s.points)
+        # refitting costs ~50 µs: do it at most every REFIT_S of device time
+        if s.fit is None or end_dev_s - s.fitted_at >= REFIT_S or len(s.points) < 16:
+            s.fit = _fit(s.points)
+            s.fitted_at = end_dev_s
 
     def host_times(self, block: Block) -> tuple[np.ndarray, float] | None:
         """Host time (s since the epoch) of every row of block and its

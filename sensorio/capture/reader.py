@@ -28,6 +28,8 @@ from .reconnect import Reconnector
 
 #: largest single read; a replay or a fast device fills this in one go
 MAX_READ = 1 << 20
+#: with read_interval set, reads smaller than this wait before the next poll
+BATCH_BELOW = 2048
 #: bytes kept from the start of the stream for format diagnostics
 SAMPLE_BYTES = 4096
 
@@ -51,6 +53,7 @@ class PortReader(threading.Thread):
         stall_timeout: float,
         on_connect: Callable[[serial.SerialBase], None] | None = None,
         poll_interval: float = 0.1,
+        read_interval: float = 0.0,
     ) -> None:
         super().__init__(name="sensorio-reader", daemon=True)
         self.ser: serial.SerialBase | None = ser
@@ -61,6 +64,7 @@ class PortReader(threading.Thread):
         self.stall_timeout = stall_timeout
         self._on_connect = on_connect
         self._poll_ms = int(poll_interval * 1000)
+        self.read_interval = read_interval
         self.stop_event = threading.Event()
         self.wake = threading.Event()
         #: (stream position after the read, host arrival ns), consumer pops
@@ -125,9 +129,14 @@ class PortReader(threading.Thread):
             flags = ready[0][1]
             if flags & (select.POLLIN | select.POLLPRI):
                 try:
-                    if self._read_fd(fd) == 0:
+                    n = self._read_fd(fd)
+                    if n == 0:
                         self._disconnect("end of file on the port")
                         return False
+                    if n < BATCH_BELOW and self.read_interval > 0:
+                        # a trickle: let it gather (fewer wake-ups, less CPU);
+                        # a flood (large reads) is never held back
+                        self.stop_event.wait(self.read_interval)
                 except OSError as exc:
                     if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
                         continue

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from ..capture.stream import Stream
+from ..capture.stream import RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError
 
 
@@ -106,7 +106,7 @@ def _record(args: argparse.Namespace) -> int:
         args.port, args.format, baudrate=args.baud, record=args.output, overwrite=args.force,
         flush_interval=args.flush_interval, fsync=not args.no_fsync, start_command=args.start,
         request_info=False if args.no_info else None, reconnect=not args.no_reconnect,
-        stall_timeout=args.stall_timeout,
+        stall_timeout=args.stall_timeout, read_interval=RECORDING_READ_INTERVAL,
     )
     status = _Status()
     tty = sys.stderr.isatty()
@@ -116,7 +116,8 @@ def _record(args: argparse.Namespace) -> int:
     failure: SensorioError | None = None
     try:
         while True:
-            blocks = st.read(0.2)
+            time.sleep(0.05)  # the status needs no more; the reader thread does not wait for us
+            blocks = st.read(0)
             status.add(blocks)
             now = time.monotonic()
             elapsed = now - started
