@@ -315,3 +315,48 @@ def test_asyncio_iteration(tmp_path: Path, device: PtyDevice) -> None:
         return rows
 
     assert asyncio.run(main()) == 240
+
+
+def test_ring_overflow_is_counted_live_and_the_recording_keeps_everything(
+        device: PtyDevice, tmp_path: Path) -> None:
+    rec = tmp_path / "o.sior"
+    data, expected = make_frames(0, 400)
+    with capture_open(device.path, request_info=False, record=rec, ring_size=4096) as s:
+        device.write(data)  # nobody parses meanwhile: the 4 KB ring fills up
+        deadline = time.monotonic() + 3
+        while s.bytes_received < len(data) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        blocks = _collect_bytes(s, len(data) - s.bytes_overflowed)
+        more, _ = make_frames(400, 10)  # the next frames reveal the seq gap
+        device.write(more)
+        blocks += _collect_bytes(s, len(data) + len(more) - s.bytes_overflowed)
+        stats = s.stats
+    assert stats.ring_overflow_bytes > 0 and stats.ring_overflows == 1
+    assert stats.bytes_in + stats.ring_overflow_bytes == len(data) + len(more)
+    assert stats.frames_ok + stats.lost_frames == 410  # overflow losses are reported, not silent
+    got = concat_blocks(blocks)[0]
+    assert (got["events"]["kind"] == 3).any()  # EV_OVERFLOW where it happened
+    parser, decoded, _, _ = decode_recording(rec)
+    assert parser.stats.frames_ok == 410 and parser.stats.lost_frames == 0
+    assert np.array_equal(concat_blocks(decoded)[0]["samples"][: len(expected)], expected)
+
+
+def test_replay_out_through_a_pty(tmp_path: Path, device: PtyDevice) -> None:
+    import subprocess
+
+    rec = tmp_path / "p.sior"
+    data, expected = make_frames(0, 300)
+    with capture_open(device.path, request_info=False, record=rec) as s:
+        device.write(data)
+        _collect(s, len(expected))
+    proc = subprocess.Popen([sys.executable, "-m", "sensorio", "replay", str(rec), "--pty", "--speed", "max",
+                             "--wait", "0.5"], cwd=Path(__file__).resolve().parents[1],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        path = proc.stdout.readline().strip()
+        with capture_open(path, request_info=False, reconnect=False) as r:
+            got = _collect(r, len(expected))
+    finally:
+        proc.wait(10)
+    assert np.array_equal(concat_blocks(got)[0]["samples"], expected)
+    assert proc.returncode == 0

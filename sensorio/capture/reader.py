@@ -73,6 +73,8 @@ class PortReader(threading.Thread):
         self.marks: deque[tuple[int, str, int]] = deque()
         self.committed = 0
         self.dropped = 0  # read while the ring was full (recorded, not parsed)
+        self._pending_loss = 0
+        self.loss_marks = 0  # overflow episodes marked in the ring so far
         self.sample = bytearray()
         self.error: BaseException | None = None
         self.finished = False  # the source ended (replay) or the thread stopped
@@ -147,8 +149,20 @@ class PortReader(threading.Thread):
                 return False
         return True
 
+    def _flush_loss(self) -> None:
+        """Mark bytes dropped at a full ring, once per overflow episode, at
+        the place they belong (before anything read later)."""
+        if self._pending_loss:
+            self.ring.note_loss(self._pending_loss)
+            self._pending_loss = 0
+            self.loss_marks += 1
+            self.arrivals.append((self.committed, time.time_ns()))
+            self.wake.set()
+
     def _read_fd(self, fd: int) -> int:
-        view = self.ring.write_block()
+        if self._pending_loss and self.ring.free():
+            self._flush_loss()  # the consumer made room: the overflow episode ends here
+        view = self.ring.write_block() if not self._pending_loss else memoryview(b"")
         if len(view):
             n = os.readv(fd, [view[:MAX_READ]])
             if n:
@@ -174,6 +188,7 @@ class PortReader(threading.Thread):
                 return False
             if data:
                 t = self._record(data)
+                self._flush_loss()
                 stored = self.ring.write(data)  # what does not fit is marked lost
                 self._advance(stored, len(data) - stored, t)
             take_gap = getattr(ser, "sensorio_take_gap", None)
@@ -195,7 +210,7 @@ class PortReader(threading.Thread):
             self.ring.commit(n)
             self._advance(n, 0, t)
         else:
-            self.ring.note_loss(n)
+            self._pending_loss += n
             self._advance(0, n, t)
 
     def _record(self, data: memoryview | bytes) -> int:
@@ -218,6 +233,7 @@ class PortReader(threading.Thread):
         self.wake.set()
 
     def _check_stall(self) -> None:
+        self._flush_loss()  # an idle port: a loss must not wait for the next byte
         if self._stalled or self.stall_timeout <= 0:
             return
         quiet = (time.time_ns() - self.last_byte_ns) * 1e-9

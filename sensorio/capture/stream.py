@@ -85,6 +85,7 @@ class Stream:
         self.history_seconds = history_seconds
         self._pump_lock = threading.RLock()
         self._consumed = 0
+        self._seen_loss_marks = 0
         self.last_arrival_ns: int | None = None
         self._closed = False
         self._dispatch_error: BaseException | None = None
@@ -189,8 +190,14 @@ class Stream:
                     end, t = arrivals.popleft()
                     while arrivals and (limit is None or arrivals[0][0] <= limit):
                         end, t = arrivals.popleft()
-                    # (a loss mark alone, end == consumed, still reaches the parser)
-                    self._consumed += self.parser.feed_ring(self.ring, max(end - self._consumed, 0))
+                    marks_placed = reader.loss_marks
+                    if end > self._consumed:
+                        self._consumed += self.parser.feed_ring(self.ring, end - self._consumed)
+                    if marks_placed != self._seen_loss_marks:
+                        # loss marks may sit after the last byte: a limit of 1
+                        # lets the parser take them (and at most 1 newer byte)
+                        self._seen_loss_marks = marks_placed
+                        self._consumed += self.parser.feed_ring(self.ring, 1)
                     self.last_arrival_ns = t
                     self._take(self.parser.read(), t)
                 else:
@@ -367,7 +374,13 @@ class Stream:
 
     @property
     def bytes_received(self) -> int:
+        """Bytes read from the port (all of them are recorded)."""
         return self._reader.committed + self._reader.dropped
+
+    @property
+    def bytes_overflowed(self) -> int:
+        """Bytes read while the ring was full: recorded, not parsed live."""
+        return self._reader.dropped
 
     def diagnose(self) -> str | None:
         """Why no frames arrived, as advice (None if frames did arrive)."""

@@ -87,8 +87,9 @@ def _to_pty(args: argparse.Namespace, speed: float) -> int:
             sent += len(piece.data)
         # let the other side drain before the master closes (which it sees as an unplug)
         deadline = time.monotonic() + 5
-        while _unread(master) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        while _unread(slave) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
     except KeyboardInterrupt:
         pass
     finally:
@@ -101,13 +102,14 @@ def _to_pty(args: argparse.Namespace, speed: float) -> int:
     return 0
 
 
-def _unread(master: int) -> int:
+def _unread(slave: int) -> int:
+    """Bytes waiting on the reading side of the pseudo-terminal."""
     import fcntl
     import termios
 
     buf = bytearray(4)
     try:
-        fcntl.ioctl(master, termios.TIOCOUTQ, buf)
+        fcntl.ioctl(slave, termios.FIONREAD, buf)
     except OSError:
         return 0
     return int.from_bytes(buf, sys.byteorder)
