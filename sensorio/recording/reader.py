@@ -119,6 +119,18 @@ class RecordingReader:
             raise SensorioError(f"permission denied reading {self.path}") from None
         except (OSError, ValueError) as exc:
             raise SensorioError(f"cannot read {self.path}: {exc}") from None
+        self._setup(size)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str = "<bytes>") -> RecordingReader:
+        """A reader over a recording held in memory (fuzzing, network)."""
+        self = cls.__new__(cls)
+        self.path = Path(name)
+        self._mm = bytes(data)
+        self._setup(len(data))
+        return self
+
+    def _setup(self, size: int) -> None:
         self.size = size
         if size < len(MAGIC) or self._mm[: len(MAGIC)] != MAGIC:
             raise SensorioError(f"{self.path} is not a sensorio recording (wrong magic)")
@@ -175,7 +187,7 @@ class RecordingReader:
         return kind, number, t_ns, bytes(mm[pos + RECORD_HEAD.size : body_end]), end
 
     def _next_sync(self, pos: int) -> int:
-        return self._mm.find(SYNC, pos) if isinstance(self._mm, mmap.mmap) else -1
+        return self._mm.find(SYNC, pos)
 
     def __iter__(self) -> Iterator[Item]:
         return self.items()
