@@ -44,7 +44,7 @@ class PtyDevice:
     def write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            view = view[os.write(self.master, view):]
+            view = view[os.write(self.master, view) :]
 
     def unplug(self) -> None:
         if self.link is not None:
@@ -61,18 +61,32 @@ class PtyDevice:
             self.master = -1
 
 
-def make_frames(first_seq: int, count: int, *, n_ch: int = 4, n_samp: int = 8, enc: int = ENC_I24,
-                stream: int = 0, period_us: int = 250, skip: frozenset[int] = frozenset()) -> tuple[bytes, np.ndarray]:
+def make_frames(
+    first_seq: int,
+    count: int,
+    *,
+    n_ch: int = 4,
+    n_samp: int = 8,
+    enc: int = ENC_I24,
+    stream: int = 0,
+    period_us: int = 250,
+    skip: frozenset[int] = frozenset(),
+) -> tuple[bytes, np.ndarray]:
     """`count` DATA frames (seq first_seq...), leaving out seqs in skip; returns
     the wire bytes and the samples of the frames that were kept."""
     encoder = DataEncoder()
     out, kept = [], []
     for seq in range(first_seq, first_seq + count):
-        rows = (np.arange(n_samp)[:, None] * 7 + np.arange(n_ch)[None, :] * 1000 + seq * 13) % 50000 - 25000
+        rows = (
+            np.arange(n_samp)[:, None] * 7 + np.arange(n_ch)[None, :] * 1000 + seq * 13
+        ) % 50000 - 25000
         if seq in skip:
             continue
-        out.append(encoder.encode(rows, stream=stream, enc=enc, seq=seq & 0xFFFF,
-                                  t_us=seq * n_samp * period_us))
+        out.append(
+            encoder.encode(
+                rows, stream=stream, enc=enc, seq=seq & 0xFFFF, t_us=seq * n_samp * period_us
+            )
+        )
         kept.append(rows)
     samples = np.concatenate(kept) if kept else np.zeros((0, n_ch), dtype=np.int32)
     return b"".join(out), samples.astype(np.int32)

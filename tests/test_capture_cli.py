@@ -28,8 +28,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _sensorio(*args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sensorio", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sensorio", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def _run(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
@@ -60,7 +66,9 @@ def _one_line_error(res) -> str:
 def test_kill_9_leaves_everything_up_to_the_last_flush(tmp_path: Path) -> None:
     dev = PtyDevice()
     out = tmp_path / "k.sior"
-    proc = _sensorio("record", dev.path, "-o", str(out), "--no-info", "--quiet", "--flush-interval", "0.2")
+    proc = _sensorio(
+        "record", dev.path, "-o", str(out), "--no-info", "--quiet", "--flush-interval", "0.2"
+    )
     try:
         _wait_for_file(out)
         early = b""
@@ -126,7 +134,9 @@ def test_port_held_by_another_process(tmp_path: Path) -> None:
 
 
 def test_permission_denied_message_has_the_group_hint() -> None:
-    exc = serial.SerialException(errno.EACCES, "could not open port /dev/ttyUSB0: [Errno 13] Permission denied")
+    exc = serial.SerialException(
+        errno.EACCES, "could not open port /dev/ttyUSB0: [Errno 13] Permission denied"
+    )
     msg = str(_open_error("/dev/ttyUSB0", exc))
     assert "permission denied opening /dev/ttyUSB0" in msg
     if sys.platform.startswith("linux"):
@@ -137,7 +147,9 @@ def test_silent_device_is_diagnosed_and_the_file_kept(tmp_path: Path) -> None:
     dev = PtyDevice()
     out = tmp_path / "s.sior"
     try:
-        res = _run("record", dev.path, "-o", str(out), "--no-info", "--quiet", "--check-seconds", "0.5")
+        res = _run(
+            "record", dev.path, "-o", str(out), "--no-info", "--quiet", "--check-seconds", "0.5"
+        )
     finally:
         dev.close()
     assert "no bytes arrived" in _one_line_error(res)
@@ -147,15 +159,21 @@ def test_silent_device_is_diagnosed_and_the_file_kept(tmp_path: Path) -> None:
 _NOISE = bytes(b or 1 for b in random.Random(1).randbytes(3000))
 
 
-@pytest.mark.parametrize("payload, advice", [
-    (b"12,34,56\r\n" * 200, "--format ascii"),
-    (_NOISE, "baud rate"),
-    (bytes([0xF0, 0x00, 0x80, 0xFE, 0x00, 0x11]) * 300, "baud rate"),
-], ids=["text", "no-delimiters", "baud-noise"])
+@pytest.mark.parametrize(
+    "payload, advice",
+    [
+        (b"12,34,56\r\n" * 200, "--format ascii"),
+        (_NOISE, "baud rate"),
+        (bytes([0xF0, 0x00, 0x80, 0xFE, 0x00, 0x11]) * 300, "baud rate"),
+    ],
+    ids=["text", "no-delimiters", "baud-noise"],
+)
 def test_wrong_format_or_baud_is_diagnosed(tmp_path: Path, payload: bytes, advice: str) -> None:
     dev = PtyDevice()
     out = tmp_path / "w.sior"
-    proc = _sensorio("record", dev.path, "-o", str(out), "--no-info", "--quiet", "--check-seconds", "0.6")
+    proc = _sensorio(
+        "record", dev.path, "-o", str(out), "--no-info", "--quiet", "--check-seconds", "0.6"
+    )
     try:
         _wait_for_file(out)
         dev.write(payload)
@@ -175,8 +193,17 @@ def test_full_disk_during_recording(tmp_path: Path) -> None:
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
 
-    proc = _sensorio("record", dev.path, "-o", str(out), "--no-info", "--quiet", "--flush-interval", "0.05",
-                     preexec_fn=limit)
+    proc = _sensorio(
+        "record",
+        dev.path,
+        "-o",
+        str(out),
+        "--no-info",
+        "--quiet",
+        "--flush-interval",
+        "0.05",
+        preexec_fn=limit,
+    )
     try:
         _wait_for_file(out)
         for k in range(30):
@@ -221,7 +248,8 @@ def test_broken_recordings_give_one_line_errors(tmp_path: Path) -> None:
     res = _run("decode", str(cut), "--json")
     assert res.returncode == 0 and "cut" in res.stderr
     assert "EDF+/BDF export is not available yet" in _one_line_error(
-        _run("export", str(good), "-o", str(tmp_path / "x.edf")))
+        _run("export", str(good), "-o", str(tmp_path / "x.edf"))
+    )
     res = _run("export", str(good), "-o", str(tmp_path / "x.csv"))
     assert res.returncode == 0
     assert (tmp_path / "x.csv").read_text().count("\n") == 50 * 8 + 1

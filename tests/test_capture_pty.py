@@ -16,10 +16,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from capture_support import PtyDevice, make_frames  # noqa: E402
 
 from sensorio import Parser, concat_blocks  # noqa: E402
-from sensorio.parser import BYTE_REASONS  # noqa: E402
 from sensorio.blocks import EV_GAP, EV_RESYNC  # noqa: E402
 from sensorio.capture import open as capture_open  # noqa: E402
 from sensorio.errors import SensorioError  # noqa: E402
+from sensorio.parser import BYTE_REASONS  # noqa: E402
 from sensorio.recording import Event, RecordingReader, decode_recording  # noqa: E402
 from sensorio.sio1 import encode_info, encode_reply  # noqa: E402
 
@@ -60,7 +60,7 @@ def test_exact_accounting(device: PtyDevice) -> None:
     wire = b"\x00" + data[:cut] + garbage + data[cut:damaged] + b"\xff\x00" + data[damaged:]
     with capture_open(device.path, request_info=False) as s:
         for i in range(0, len(wire), 1000):
-            device.write(wire[i: i + 1000])
+            device.write(wire[i : i + 1000])
         blocks = _collect(s, len(expected) - 8)
         stats = s.stats
     got = concat_blocks(blocks)[0]
@@ -82,7 +82,7 @@ def test_clean_stream_is_received_whole(device: PtyDevice) -> None:
     data, expected = make_frames(0, 2000, n_ch=16, n_samp=4, skip=frozenset({100, 1500}))
     with capture_open(device.path, request_info=False) as s:
         for i in range(0, len(data), 4096):
-            device.write(data[i: i + 4096])
+            device.write(data[i : i + 4096])
         blocks = _collect(s, len(expected))
         stats = s.stats
     got = concat_blocks(blocks)[0]
@@ -105,7 +105,7 @@ def test_replay_is_bit_identical(device: PtyDevice, tmp_path: Path) -> None:
     data, expected = make_frames(0, 600, skip=frozenset({50}))
     with capture_open(device.path, request_info=False, record=rec, flush_interval=0.05) as s:
         for i in range(0, len(data), 3000):
-            device.write(data[i: i + 3000] + (b"\x01\x99\x00" if i == 6000 else b""))
+            device.write(data[i : i + 3000] + (b"\x01\x99\x00" if i == 6000 else b""))
             time.sleep(0.003)
         live = _collect_bytes(s, len(data) + 3)
         live_stats = s.stats
@@ -140,8 +140,9 @@ def test_unplug_replug_resumes_within_a_second_and_marks_the_gap(tmp_path: Path)
     events = []
     first, _ = make_frames(0, 100)
     second, _ = make_frames(150, 100)
-    with capture_open(dev.path, request_info=False, record=rec, flush_interval=0.05,
-                      on_event=events.append) as s:
+    with capture_open(
+        dev.path, request_info=False, record=rec, flush_interval=0.05, on_event=events.append
+    ) as s:
         dev.write(first[: len(first) - 20])  # the cable goes mid-frame
         blocks = _collect(s, 99 * 8)
         dev.unplug()
@@ -191,7 +192,9 @@ def test_unplug_replug_resumes_within_a_second_and_marks_the_gap(tmp_path: Path)
 
 def test_stall_and_resume_events(device: PtyDevice) -> None:
     events = []
-    with capture_open(device.path, request_info=False, stall_timeout=0.2, on_event=events.append) as s:
+    with capture_open(
+        device.path, request_info=False, stall_timeout=0.2, on_event=events.append
+    ) as s:
         device.write(make_frames(0, 5)[0])
         _collect(s, 40)
         time.sleep(0.5)
@@ -262,9 +265,25 @@ class _Responder(threading.Thread):
 
 
 def test_info_is_requested_and_commands_get_replies(device: PtyDevice) -> None:
-    info = {"device": "test", "serial": "X1", "fw": "1", "streams": [
-        {"id": 0, "name": "emg", "channels": 4, "rate_hz": 4000, "enc": 2, "unit": "uV",
-         "scale": 0.1, "zero": 0, "min_code": -8388608, "max_code": 8388607}]}
+    info = {
+        "device": "test",
+        "serial": "X1",
+        "fw": "1",
+        "streams": [
+            {
+                "id": 0,
+                "name": "emg",
+                "channels": 4,
+                "rate_hz": 4000,
+                "enc": 2,
+                "unit": "uV",
+                "scale": 0.1,
+                "zero": 0,
+                "min_code": -8388608,
+                "max_code": 8388607,
+            }
+        ],
+    }
     responder = _Responder(device, info)
     responder.start()
     try:
@@ -318,7 +337,8 @@ def test_asyncio_iteration(tmp_path: Path, device: PtyDevice) -> None:
 
 
 def test_ring_overflow_is_counted_live_and_the_recording_keeps_everything(
-        device: PtyDevice, tmp_path: Path) -> None:
+    device: PtyDevice, tmp_path: Path
+) -> None:
     rec = tmp_path / "o.sior"
     data, expected = make_frames(0, 400)
     with capture_open(device.path, request_info=False, record=rec, ring_size=4096) as s:
@@ -349,9 +369,24 @@ def test_replay_out_through_a_pty(tmp_path: Path, device: PtyDevice) -> None:
     with capture_open(device.path, request_info=False, record=rec) as s:
         device.write(data)
         _collect(s, len(expected))
-    proc = subprocess.Popen([sys.executable, "-m", "sensorio", "replay", str(rec), "--pty", "--speed", "max",
-                             "--wait", "0.5"], cwd=Path(__file__).resolve().parents[1],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sensorio",
+            "replay",
+            str(rec),
+            "--pty",
+            "--speed",
+            "max",
+            "--wait",
+            "0.5",
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         path = proc.stdout.readline().strip()
         with capture_open(path, request_info=False, reconnect=False) as r:

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from sensorio.errors import SensorioError
 from sensorio.recording import (
-    DataChunk,
     Damage,
+    DataChunk,
     End,
     Event,
     RecordingReader,
@@ -137,7 +137,13 @@ def test_damaged_record_is_skipped_and_reported(tmp_path: Path) -> None:
 
 
 def test_not_a_recording(tmp_path: Path) -> None:
-    for content in (b"", b"SIO", b"hello world, not a recording at all", MAGIC, MAGIC + b"\xa5SR\x5a" + bytes(30)):
+    for content in (
+        b"",
+        b"SIO",
+        b"hello world, not a recording at all",
+        MAGIC,
+        MAGIC + b"\xa5SR\x5a" + bytes(30),
+    ):
         p = tmp_path / "x.bin"
         p.write_bytes(content)
         with pytest.raises(SensorioError):
@@ -172,10 +178,14 @@ def _read_all(path: Path) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
-       st.integers(0, 10_000), st.binary(max_size=64))
-def test_fuzz_mutations_never_crash(tmp_path_factory: pytest.TempPathFactory,
-                                    flips: list[tuple[int, int]], cut: int, tail: bytes) -> None:
+@given(
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
+    st.integers(0, 10_000),
+    st.binary(max_size=64),
+)
+def test_fuzz_mutations_never_crash(
+    tmp_path_factory: pytest.TempPathFactory, flips: list[tuple[int, int]], cut: int, tail: bytes
+) -> None:
     tmp = tmp_path_factory.mktemp("fuzz")
     data = bytearray(_seed(tmp))
     for pos, val in flips:
@@ -195,7 +205,7 @@ def test_fuzz_random_garbage_after_magic(tmp_path: Path) -> None:
         # plant sync markers and plausible heads so the parser goes deep
         for _ in range(rng.randint(0, 4)):
             at = rng.randint(0, max(0, len(body) - 1)) if body else 0
-            body[at:at] = seed[len(MAGIC): len(MAGIC) + rng.randint(4, 40)]
+            body[at:at] = seed[len(MAGIC) : len(MAGIC) + rng.randint(4, 40)]
         p.write_bytes(MAGIC + bytes(body))
         _read_all(p)
 
@@ -238,10 +248,16 @@ def test_file_size_limit_stops_recording_with_data_kept(tmp_path: Path) -> None:
         print(w.error)
         sys.exit(0 if w.error else 3)
     """)
-    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
     assert res.returncode == 0, res.stderr
     assert "file size limit" in res.stdout and "kept" in res.stdout
     items, r = _items(path)
     raw = b"".join(i.raw for i in items if isinstance(i, DataChunk))
     assert 0 < len(raw) < 20000
-    assert raw == b"".join(bytes([i % 256]) * 1000 for i in range(len(raw) // 1000)) + raw[len(raw) // 1000 * 1000:]
+    assert (
+        raw
+        == b"".join(bytes([i % 256]) * 1000 for i in range(len(raw) // 1000))
+        + raw[len(raw) // 1000 * 1000 :]
+    )

@@ -14,7 +14,9 @@ CORPUS = sorted((ROOT / "tests" / "corpus" / "recording").iterdir())
 
 
 def _harness():
-    spec = importlib.util.spec_from_file_location("fuzz_recording", ROOT / "tools" / "fuzz_recording.py")
+    spec = importlib.util.spec_from_file_location(
+        "fuzz_recording", ROOT / "tools" / "fuzz_recording.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.one_input
@@ -41,9 +43,9 @@ def test_mutations_of_the_corpus() -> None:
             elif op == 1:
                 data[pos:pos] = rng.randbytes(rng.randint(1, 16))
             elif op == 2:
-                del data[pos: pos + rng.randint(1, 32)]
+                del data[pos : pos + rng.randint(1, 32)]
             else:
                 other = rng.choice(seeds)
                 start = rng.randrange(len(other))
-                data[pos:pos] = other[start: start + rng.randint(1, 64)]
+                data[pos:pos] = other[start : start + rng.randint(1, 64)]
         one_input(bytes(data))

@@ -54,12 +54,14 @@ def _cycle(n_ch: int, n_samp: int, frames: int = 65536) -> bytes:
     enc = DataEncoder()
     rng = np.random.default_rng(1)
     base = rng.integers(-(1 << 23), 1 << 23, size=(64, n_samp, n_ch))
-    return b"".join(enc.encode(base[i % 64], enc=ENC_I24, seq=i, t_us=i * 1000) for i in range(frames))
+    return b"".join(
+        enc.encode(base[i % 64], enc=ENC_I24, seq=i, t_us=i * 1000) for i in range(frames)
+    )
 
 
 def _write_all(fd: int, data: memoryview) -> None:
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 # -- device-side writers (child processes) -----------------------------------------
@@ -69,7 +71,7 @@ def _blast(master: int, cycle: bytes, seconds: float, out: mp.Queue) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         for off in range(0, len(view), 1 << 16):
-            piece = view[off: off + (1 << 16)]
+            piece = view[off : off + (1 << 16)]
             _write_all(master, piece)
             sent += len(piece)
             if time.monotonic() >= end:
@@ -77,8 +79,9 @@ def _blast(master: int, cycle: bytes, seconds: float, out: mp.Queue) -> None:
     out.put(sent)
 
 
-def _paced(master: int, seconds: float, n_ch: int, rate: int, frames_per_s: int, stamp: bool,
-           out: mp.Queue) -> None:
+def _paced(
+    master: int, seconds: float, n_ch: int, rate: int, frames_per_s: int, stamp: bool, out: mp.Queue
+) -> None:
     """Frames at a steady rate; with stamp, channel 0/1 of the first sample
     carry the write time (CLOCK_MONOTONIC µs, shared by all processes)."""
     enc = DataEncoder()
@@ -98,7 +101,9 @@ def _paced(master: int, seconds: float, n_ch: int, rate: int, frames_per_s: int,
             us = time.monotonic_ns() // 1000
             samples[0, 0] = us & 0x7FFFFF
             samples[0, 1] = (us >> 23) & 0x7FFFFF
-        _write_all(master, memoryview(enc.encode(samples, enc=ENC_I24, seq=seq & 0xFFFF, t_us=seq * 1000)))
+        _write_all(
+            master, memoryview(enc.encode(samples, enc=ENC_I24, seq=seq & 0xFFFF, t_us=seq * 1000))
+        )
         seq += 1
     out.put(seq)
 
@@ -116,8 +121,7 @@ def _cpu() -> float:
 
 
 # -- baseline readers ---------------------------------------------------------------------
-def _baseline_read(path: str, until: mp.Process, parse: Parser | None = None,
-                   on_data=None) -> int:
+def _baseline_read(path: str, until: mp.Process, parse: Parser | None = None, on_data=None) -> int:
     fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
     poller = select.poll()
     poller.register(fd, select.POLLIN)
@@ -174,8 +178,13 @@ def bench_throughput(seconds: float, cycle: bytes) -> tuple[float, float, bool]:
             last = time.monotonic()
         st = s.stats
     os.close(master)
-    lossless = (st.bytes_in == sent and st.lost_frames == 0 and st.crc_errors == 0
-                and st.cobs_errors == 0 and st.ring_overflow_bytes == 0)
+    lossless = (
+        st.bytes_in == sent
+        and st.lost_frames == 0
+        and st.crc_errors == 0
+        and st.cobs_errors == 0
+        and st.ring_overflow_bytes == 0
+    )
     rate = st.bytes_in / (last - t0)
     return base, rate, lossless
 
@@ -194,8 +203,13 @@ def bench_cpu(seconds: float) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         # configured as `sensorio record` is: reads gathered for up to 5 ms,
         # the consumer (status line) drains every 50 ms
-        with capture_open(path, request_info=False, record=Path(tmp) / "cpu.sior", stall_timeout=0,
-                          read_interval=RECORDING_READ_INTERVAL) as s:
+        with capture_open(
+            path,
+            request_info=False,
+            record=Path(tmp) / "cpu.sior",
+            stall_timeout=0,
+            read_interval=RECORDING_READ_INTERVAL,
+        ) as s:
             proc, q = _start(_paced, master, seconds, n_ch, rate, fps, False)
             c0, t0 = _cpu(), time.monotonic()
             rows = 0
@@ -216,7 +230,8 @@ def _latencies(blocks, now_us: int, out: list[float]) -> None:
     for b in blocks:
         first = b.frame_row
         stamps = (b.samples[first, 0].astype(np.int64) & 0x7FFFFF) | (
-            (b.samples[first, 1].astype(np.int64) & 0x7FFFFF) << 23)
+            (b.samples[first, 1].astype(np.int64) & 0x7FFFFF) << 23
+        )
         out.extend(((now_us - stamps) / 1000.0).tolist())
 
 
@@ -224,15 +239,23 @@ def bench_latency(seconds: float) -> tuple[list[float], list[float]]:
     master, path = _pty()
     base: list[float] = []
     proc, q = _start(_paced, master, seconds, 16, 4000, 1000, True)
-    _baseline_read(path, proc, Parser("sio"),
-                   on_data=lambda blocks: _latencies(blocks, time.monotonic_ns() // 1000, base))
+    _baseline_read(
+        path,
+        proc,
+        Parser("sio"),
+        on_data=lambda blocks: _latencies(blocks, time.monotonic_ns() // 1000, base),
+    )
     q.get()
     os.close(master)
 
     master, path = _pty()
     lat: list[float] = []
-    with capture_open(path, request_info=False, stall_timeout=0,
-                      on_block=lambda b: _latencies([b], time.monotonic_ns() // 1000, lat)) as s:
+    with capture_open(
+        path,
+        request_info=False,
+        stall_timeout=0,
+        on_block=lambda b: _latencies([b], time.monotonic_ns() // 1000, lat),
+    ) as s:
         proc, q = _start(_paced, master, seconds, 16, 4000, 1000, True)
         proc.join()
         q.get()
@@ -248,7 +271,9 @@ def bench_memory(minutes: float) -> list[tuple[float, float]]:
     seconds = minutes * 60
     samples: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        with capture_open(path, request_info=False, record=Path(tmp) / "mem.sior", stall_timeout=0) as s:
+        with capture_open(
+            path, request_info=False, record=Path(tmp) / "mem.sior", stall_timeout=0
+        ) as s:
             proc, q = _start(_paced, master, seconds, 16, 32000, 2000, False)
             t0 = time.monotonic()
             next_sample = t0 + min(5.0, seconds / 20)
@@ -273,10 +298,18 @@ def _pct(values: list[float], p: float) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=30.0, help="length of the throughput run (default 30)")
-    ap.add_argument("--cpu-seconds", type=float, default=10.0, help="length of the CPU and latency runs")
-    ap.add_argument("--minutes", type=float, default=10.0, help="length of the memory run (default 10)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--seconds", type=float, default=30.0, help="length of the throughput run (default 30)"
+    )
+    ap.add_argument(
+        "--cpu-seconds", type=float, default=10.0, help="length of the CPU and latency runs"
+    )
+    ap.add_argument(
+        "--minutes", type=float, default=10.0, help="length of the memory run (default 10)"
+    )
     ap.add_argument("--repeat", type=int, default=1, help="runs per figure (medians are printed)")
     ap.add_argument("--only", choices=["throughput", "cpu", "latency", "memory"], action="append")
     args = ap.parse_args()
@@ -288,16 +321,21 @@ def main() -> int:
         base = statistics.median(r[0] for r in runs)
         rate = statistics.median(r[1] for r in runs)
         ok = all(r[2] for r in runs)
-        print(f"throughput  sensorio {rate / 1e6:7.1f} MB/s  zero loss: {'yes' if ok else 'NO'}  "
-              f"({args.seconds:g} s)  baseline os.read {base / 1e6:7.1f} MB/s  ratio {rate / base:.2f}  "
-              f"target >= 20 MB/s: {'met' if rate >= 20e6 and ok else 'NOT met'}")
+        print(
+            f"throughput  sensorio {rate / 1e6:7.1f} MB/s  zero loss: {'yes' if ok else 'NO'}  "
+            f"({args.seconds:g} s)  baseline os.read {base / 1e6:7.1f} MB/s  "
+            f"ratio {rate / base:.2f}  "
+            f"target >= 20 MB/s: {'met' if rate >= 20e6 and ok else 'NOT met'}"
+        )
     if "cpu" in only:
         runs = [bench_cpu(args.cpu_seconds) for _ in range(args.repeat)]
         base = statistics.median(r[0] for r in runs)
         share = statistics.median(r[1] for r in runs)
-        print(f"cpu         sensorio {share * 100:6.2f} % of a core recording 16 ch x 4 kHz int24  "
-              f"baseline os.read {base * 100:6.2f} %  ratio {share / max(base, 1e-9):.1f}  "
-              f"target < 3 %: {'met' if share < 0.03 else 'NOT met'}")
+        print(
+            f"cpu         sensorio {share * 100:6.2f} % of a core recording 16 ch x 4 kHz int24  "
+            f"baseline os.read {base * 100:6.2f} %  ratio {share / max(base, 1e-9):.1f}  "
+            f"target < 3 %: {'met' if share < 0.03 else 'NOT met'}"
+        )
     if "latency" in only:
         base_all: list[float] = []
         lat_all: list[float] = []
@@ -307,9 +345,12 @@ def main() -> int:
             lat_all += lat
         p50, p99 = _pct(lat_all, 50), _pct(lat_all, 99)
         b50, b99 = _pct(base_all, 50), _pct(base_all, 99)
-        print(f"latency     sensorio p50 {p50:6.3f} ms  p99 {p99:6.3f} ms  ({len(lat_all)} frames)  "
-              f"baseline os.read+parse p50 {b50:6.3f} ms  p99 {b99:6.3f} ms  ratio p50 {p50 / b50:.2f}  "
-              f"p99 {p99 / b99:.2f}  targets 1 / 5 ms: {'met' if p50 <= 1 and p99 <= 5 else 'NOT met'}")
+        print(
+            f"latency     sensorio p50 {p50:6.3f} ms  p99 {p99:6.3f} ms  ({len(lat_all)} frames)  "
+            f"baseline os.read+parse p50 {b50:6.3f} ms  p99 {b99:6.3f} ms  "
+            f"ratio p50 {p50 / b50:.2f}  p99 {p99 / b99:.2f}  "
+            f"targets 1 / 5 ms: {'met' if p50 <= 1 and p99 <= 5 else 'NOT met'}"
+        )
     if "memory" in only:
         samples = bench_memory(args.minutes)
         if len(samples) >= 4:
@@ -319,9 +360,11 @@ def main() -> int:
             t = np.array([s[0] for s in samples[1:]])
             m = np.array([s[1] for s in samples[1:]])
             slope = float(np.polyfit(t / 60, m, 1)[0])
-            print(f"memory      RSS first half {first:7.1f} MB  second half {last:7.1f} MB  "
-                  f"ratio {last / first:.3f}  slope {slope:+.2f} MB/min over {args.minutes:g} min "
-                  f"at 2 MB/s  flat: {'yes' if abs(last - first) < 0.05 * first + 2 else 'NO'}")
+            print(
+                f"memory      RSS first half {first:7.1f} MB  second half {last:7.1f} MB  "
+                f"ratio {last / first:.3f}  slope {slope:+.2f} MB/min over {args.minutes:g} min "
+                f"at 2 MB/s  flat: {'yes' if abs(last - first) < 0.05 * first + 2 else 'NO'}"
+            )
         else:
             print("memory      run too short for a trend (use --minutes >= 0.5)")
     return 0

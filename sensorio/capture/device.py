@@ -51,7 +51,9 @@ class DeviceLink:
         reply or no reply within timeout raises SensorioError."""
         line = text.strip()
         if not line or len(line) + 1 > MAX_COMMAND or "\n" in line:
-            raise SensorioError(f"command {text!r} is not one line of at most {MAX_COMMAND - 1} characters")
+            raise SensorioError(
+                f"command {text!r} is not one line of at most {MAX_COMMAND - 1} characters"
+            )
         self.replies.clear()
         self._write(line.encode("ascii", errors="replace") + b"\n")
         deadline = time.monotonic() + timeout
@@ -64,7 +66,8 @@ class DeviceLink:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise SensorioError(
-                    f"no reply to {line!r} within {timeout:g} s: is it an SIO-1 device, and the right baud rate?"
+                    f"no reply to {line!r} within {timeout:g} s: "
+                    "is it an SIO-1 device, and the right baud rate?"
                 )
             pump(min(left, 0.05))
 

@@ -17,14 +17,21 @@ class Reconnector:
     VID/PID/serial number (its path may change on replug), anything else
     (pseudo-terminals, symlinks, URLs) by the same name."""
 
-    def __init__(self, port: str, open_port: Callable[[str], serial.SerialBase],
-                 first_delay: float = 0.05, max_delay: float = 0.5) -> None:
+    def __init__(
+        self,
+        port: str,
+        open_port: Callable[[str], serial.SerialBase],
+        first_delay: float = 0.05,
+        max_delay: float = 0.5,
+    ) -> None:
         self.port = port
         self._open = open_port
         self.first_delay = first_delay
         self.max_delay = max_delay
         info: PortInfo | None = None if is_url(port) else port_info(port)
-        self.identity = (info.vid, info.pid, info.serial_number) if info and info.vid is not None else None
+        self.identity = (
+            (info.vid, info.pid, info.serial_number) if info and info.vid is not None else None
+        )
 
     def locate(self) -> str | None:
         if self.identity is not None:

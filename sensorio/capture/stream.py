@@ -95,7 +95,11 @@ class Stream:
         self.latency_timer_ms: int | None = None
         if not is_url(self.port):
             self.latency_timer_ms = latency_timer(self.port)
-            if set_low_latency and self.latency_timer_ms not in (None, 1) and set_latency_timer(self.port, 1):
+            if (
+                set_low_latency
+                and self.latency_timer_ms not in (None, 1)
+                and set_latency_timer(self.port, 1)
+            ):
                 self.latency_timer_ms = 1
         ser = open_serial(self.port, baudrate=baudrate, exclusive=exclusive)
         self.recorder: RecordingWriter | None = None
@@ -103,15 +107,20 @@ class Stream:
             header = {
                 "format": self.format.name,
                 "port": self.port,
-                "port_settings": {"baudrate": baudrate, "bytesize": ser.bytesize,
-                                  "parity": ser.parity, "stopbits": ser.stopbits},
+                "port_settings": {
+                    "baudrate": baudrate,
+                    "bytesize": ser.bytesize,
+                    "parity": ser.parity,
+                    "stopbits": ser.stopbits,
+                },
                 "software": f"sensorio {__version__}",
                 "calibration": calibration,
                 "device_info": None,
             }
             try:
-                self.recorder = RecordingWriter(record, header, overwrite=overwrite,
-                                                flush_interval=flush_interval, fsync=fsync)
+                self.recorder = RecordingWriter(
+                    record, header, overwrite=overwrite, flush_interval=flush_interval, fsync=fsync
+                )
             except BaseException:
                 ser.close()
                 raise
@@ -123,10 +132,14 @@ class Stream:
         self._start_command = start_command
         reconnector = Reconnector(self.port, self._reopen) if reconnect else None
         self._reader = PortReader(
-            ser, self.ring,
+            ser,
+            self.ring,
             tee=self.recorder.add if self.recorder else None,
-            emit=self._emit, reconnector=reconnector, stall_timeout=stall_timeout,
-            on_connect=self._greet, read_interval=read_interval,
+            emit=self._emit,
+            reconnector=reconnector,
+            stall_timeout=stall_timeout,
+            on_connect=self._greet,
+            read_interval=read_interval,
         )
         self._reader.start()
         try:
@@ -149,7 +162,9 @@ class Stream:
 
     def _greet(self, ser: Any) -> None:
         """After a reconnect: ask again who is there, and restart streaming."""
-        lines = (["INFO"] if self._request_info else []) + ([self._start_command] if self._start_command else [])
+        lines = (["INFO"] if self._request_info else []) + (
+            [self._start_command] if self._start_command else []
+        )
         for line in lines:
             try:
                 ser.write(line.encode() + b"\n")
@@ -161,7 +176,13 @@ class Stream:
 
     def _emit(self, event: StreamEvent) -> None:
         self.events.append(event)
-        if self.recorder is not None and event.kind in ("connect", "disconnect", "stall", "resume", "end"):
+        if self.recorder is not None and event.kind in (
+            "connect",
+            "disconnect",
+            "stall",
+            "resume",
+            "end",
+        ):
             self.recorder.event(event.kind, t_ns=event.t_ns, **event.detail)
         for cb in self._event_callbacks:
             cb(event)
@@ -233,11 +254,17 @@ class Stream:
         return max(1, int(rate * self.history_seconds))
 
     def _raise_background(self) -> None:
-        err = self._reader.error or self._dispatch_error or (self.recorder.error if self.recorder else None)
+        err = (
+            self._reader.error
+            or self._dispatch_error
+            or (self.recorder.error if self.recorder else None)
+        )
         if err is not None:
             if isinstance(err, SensorioError):
                 raise err
-            raise SensorioError(f"capture from {self.port} failed: {type(err).__name__}: {err}") from err
+            raise SensorioError(
+                f"capture from {self.port} failed: {type(err).__name__}: {err}"
+            ) from err
 
     def read(self, timeout: float | None = None) -> list[Block]:
         """Blocks decoded since the last call; waits up to timeout (None: until
@@ -266,7 +293,11 @@ class Stream:
     def ended(self) -> bool:
         """The source has ended (a replay ran out) or the stream is closed,
         and everything decoded has been read."""
-        return (self._reader.finished or self._closed) and not self._pending and not self._reader.arrivals
+        return (
+            (self._reader.finished or self._closed)
+            and not self._pending
+            and not self._reader.arrivals
+        )
 
     def __iter__(self) -> Iterator[Block]:
         while True:
@@ -298,8 +329,14 @@ class Stream:
             for sid, hist in self._history.items():
                 if not hist:
                     continue
-                rows = max(1, int(self._history_keep(sid) * min(seconds, self.history_seconds)
-                                  / self.history_seconds))
+                rows = max(
+                    1,
+                    int(
+                        self._history_keep(sid)
+                        * min(seconds, self.history_seconds)
+                        / self.history_seconds
+                    ),
+                )
                 data = np.concatenate([b.samples for b in hist])
                 out[sid] = data[-rows:]
         return out
@@ -321,7 +358,9 @@ class Stream:
         """Run the consumer in a thread that calls the block callbacks."""
         if self._dispatcher is not None:
             return
-        self._dispatcher = threading.Thread(target=self._dispatch, name="sensorio-dispatch", daemon=True)
+        self._dispatcher = threading.Thread(
+            target=self._dispatch, name="sensorio-dispatch", daemon=True
+        )
         self._dispatcher.start()
 
     def _dispatch(self) -> None:
@@ -400,8 +439,13 @@ class Stream:
             self._pump(0.0)
         self._closed = True
         if self.recorder is not None:
-            self.recorder.close({"stats": self.parser.stats.as_dict(),
-                                 "bytes_received": self.bytes_received, "t_ns": time.time_ns()})
+            self.recorder.close(
+                {
+                    "stats": self.parser.stats.as_dict(),
+                    "bytes_received": self.bytes_received,
+                    "t_ns": time.time_ns(),
+                }
+            )
 
     def __enter__(self) -> Stream:
         return self

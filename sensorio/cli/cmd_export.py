@@ -31,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", type=Path, help="a recording (.sior) or a raw byte dump")
     p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv or OUT.npz")
     p.add_argument("--format", default=None, help="wire format of a raw dump (default: sio)")
-    p.add_argument("--raw", action="store_true", help="CSV: raw ADC codes instead of physical units")
+    p.add_argument(
+        "--raw", action="store_true", help="CSV: raw ADC codes instead of physical units"
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.set_defaults(func=run)
 
@@ -105,9 +107,13 @@ def write_csv(path: Path, arrays: dict[str, np.ndarray], desc: dict[str, Any], r
 def run(args: argparse.Namespace) -> int:
     suffix = args.output.suffix.lower()
     if suffix in (".edf", ".bdf"):
-        raise SensorioError(f"EDF+/BDF export is not available yet: export to .csv or .npz for now ({args.output})")
+        raise SensorioError(
+            f"EDF+/BDF export is not available yet: export to .csv or .npz for now ({args.output})"
+        )
     if suffix not in SUFFIXES:
-        raise SensorioError(f"cannot export to {args.output}: the name must end in {' or '.join(SUFFIXES)}")
+        raise SensorioError(
+            f"cannot export to {args.output}: the name must end in {' or '.join(SUFFIXES)}"
+        )
     parser, blocks, messages, reader = decode_any(args.file, args.format)
     header = reader.header if reader is not None else None
     info = _device_info(messages, header)
@@ -116,8 +122,14 @@ def run(args: argparse.Namespace) -> int:
         arrays["frame_row"] = np.concatenate(
             [b.frame_row.astype(np.int64) + b.first_row for b in blocks if b.stream == sid]
         ) - min(b.first_row for b in blocks if b.stream == sid)
-    targets = ([args.output] if suffix == ".npz" else
-               [args.output if sid == 0 else args.output.with_suffix(f".s{sid}{suffix}") for sid in streams])
+    targets = (
+        [args.output]
+        if suffix == ".npz"
+        else [
+            args.output if sid == 0 else args.output.with_suffix(f".s{sid}{suffix}")
+            for sid in streams
+        ]
+    )
     for t in targets:
         if t.exists() and not args.force:
             raise SensorioError(f"{t} exists: choose another name or pass --force")

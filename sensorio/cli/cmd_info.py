@@ -33,7 +33,9 @@ def describe(path: Path) -> dict[str, Any]:
                 if item.kind == "info" and isinstance(item.detail.get("info"), dict):
                     info = item.detail["info"]
             for b in blocks:
-                s = streams.setdefault(b.stream, {"channels": b.n_channels, "samples": 0, "frames": 0})
+                s = streams.setdefault(
+                    b.stream, {"channels": b.n_channels, "samples": 0, "frames": 0}
+                )
                 s["samples"] += len(b)
                 s["frames"] += int(b.frame_seq.size)
         rep = reader.report
@@ -60,20 +62,36 @@ def run(args: argparse.Namespace) -> int:
         return 0
     h = d["header"]
     created = h.get("created_ns")
-    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(created / 1e9)) if isinstance(created, int) else "?"
+    when = (
+        time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(created / 1e9))
+        if isinstance(created, int)
+        else "?"
+    )
     print(f"file:       {d['file']}")
-    print(f"recorded:   {when}, {d['duration_s']:.1f} s, {d['raw_bytes']} bytes, by {h.get('software', '?')}")
+    print(
+        f"recorded:   {when}, {d['duration_s']:.1f} s, {d['raw_bytes']} bytes, "
+        f"by {h.get('software', '?')}"
+    )
     print(f"port:       {h.get('port', '?')} {h.get('port_settings', '')}")
     print(f"format:     {h.get('format', '?')}")
     info = d["device_info"]
     if isinstance(info, dict):
-        print(f"device:     {info.get('device', '?')} serial {info.get('serial', '?')} firmware {info.get('fw', '?')}")
+        print(
+            f"device:     {info.get('device', '?')} serial {info.get('serial', '?')} "
+            f"firmware {info.get('fw', '?')}"
+        )
     print(f"calibration: {'yes' if h.get('calibration') else 'none'}")
     for sid, s in d["streams"].items():
-        print(f"stream {sid}:   {s['channels']} channels, {s['samples']} samples, {s['frames']} frames")
+        print(
+            f"stream {sid}:   {s['channels']} channels, {s['samples']} samples, "
+            f"{s['frames']} frames"
+        )
     st = d["stats"]
-    print(f"link:       {st['frames_ok']} frames ok, {st['lost_frames']} lost, {st['crc_errors']} CRC, "
-          f"{st['cobs_errors']} COBS, {st['malformed']} malformed, {st['restarts']} restarts")
+    print(
+        f"link:       {st['frames_ok']} frames ok, {st['lost_frames']} lost, "
+        f"{st['crc_errors']} CRC, "
+        f"{st['cobs_errors']} COBS, {st['malformed']} malformed, {st['restarts']} restarts"
+    )
     print(f"events:     {', '.join(f'{k} {v}' for k, v in sorted(d['events'].items())) or 'none'}")
     print(f"state:      {'closed cleanly' if d['complete'] else 'NOT closed cleanly'}")
     for problem in d["problems"]:

@@ -21,22 +21,43 @@ from ..errors import SensorioError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("record", help="capture a port to a recording file, with a live status line")
     p.add_argument("port", help="serial port path or URL (sim://..., replay://...)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="recording file to create (.sior)")
+    p.add_argument(
+        "-o", "--output", type=Path, required=True, help="recording file to create (.sior)"
+    )
     p.add_argument("--format", default="sio", help="wire format (default: sio)")
     p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
-    p.add_argument("--flush-interval", type=float, default=0.5,
-                   help="seconds between writes to disk; at most this much is lost on a crash (default 0.5)")
-    p.add_argument("--no-fsync", action="store_true",
-                   help="do not fsync after each flush (a power cut may then lose more)")
-    p.add_argument("--start", metavar="CMD", help="command that starts streaming, sent on (re)connect, e.g. START")
+    p.add_argument(
+        "--flush-interval",
+        type=float,
+        default=0.5,
+        help="seconds between writes to disk; at most this much is lost on a crash (default 0.5)",
+    )
+    p.add_argument(
+        "--no-fsync",
+        action="store_true",
+        help="do not fsync after each flush (a power cut may then lose more)",
+    )
+    p.add_argument(
+        "--start",
+        metavar="CMD",
+        help="command that starts streaming, sent on (re)connect, e.g. START",
+    )
     p.add_argument("--no-info", action="store_true", help="do not ask an SIO-1 device for its INFO")
-    p.add_argument("--stall-timeout", type=float, default=2.0,
-                   help="report a stall after this many seconds without bytes (default 2)")
+    p.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=2.0,
+        help="report a stall after this many seconds without bytes (default 2)",
+    )
     p.add_argument("--no-reconnect", action="store_true", help="stop at the first disconnect")
-    p.add_argument("--check-seconds", type=float, default=5.0,
-                   help="fail with a diagnosis if no frame arrived within this time (0: never; default 5)")
+    p.add_argument(
+        "--check-seconds",
+        type=float,
+        default=5.0,
+        help="fail with a diagnosis if no frame arrived within this time (0: never; default 5)",
+    )
     p.add_argument("--quiet", action="store_true", help="no status line")
     p.set_defaults(func=run)
 
@@ -67,10 +88,20 @@ class _Status:
             parts.append(f"s{sid} {self.channels[sid]}ch {rate:7.1f} Hz")
         s = st.stats
         parts.append(f"frames {s.frames_ok}")
-        losses = [f"{name} {value}" for name, value in (
-            ("lost", s.lost_frames), ("crc", s.crc_errors), ("cobs", s.cobs_errors),
-            ("oversized", s.oversized), ("malformed", s.malformed), ("unknown", s.unknown_type),
-            ("overflow", s.ring_overflow_bytes), ("restarts", s.restarts)) if value]
+        losses = [
+            f"{name} {value}"
+            for name, value in (
+                ("lost", s.lost_frames),
+                ("crc", s.crc_errors),
+                ("cobs", s.cobs_errors),
+                ("oversized", s.oversized),
+                ("malformed", s.malformed),
+                ("unknown", s.unknown_type),
+                ("overflow", s.ring_overflow_bytes),
+                ("restarts", s.restarts),
+            )
+            if value
+        ]
         parts.append("losses: " + (", ".join(losses) if losses else "none"))
         parts.append(f"buffer {st.ring_fill * 100:4.1f}%")
         if st.recorder is not None:
@@ -103,10 +134,18 @@ def run(args: argparse.Namespace) -> int:
 
 def _record(args: argparse.Namespace) -> int:
     st = Stream(
-        args.port, args.format, baudrate=args.baud, record=args.output, overwrite=args.force,
-        flush_interval=args.flush_interval, fsync=not args.no_fsync, start_command=args.start,
-        request_info=False if args.no_info else None, reconnect=not args.no_reconnect,
-        stall_timeout=args.stall_timeout, read_interval=RECORDING_READ_INTERVAL,
+        args.port,
+        args.format,
+        baudrate=args.baud,
+        record=args.output,
+        overwrite=args.force,
+        flush_interval=args.flush_interval,
+        fsync=not args.no_fsync,
+        start_command=args.start,
+        request_info=False if args.no_info else None,
+        reconnect=not args.no_reconnect,
+        stall_timeout=args.stall_timeout,
+        read_interval=RECORDING_READ_INTERVAL,
     )
     status = _Status()
     tty = sys.stderr.isatty()
@@ -128,8 +167,12 @@ def _record(args: argparse.Namespace) -> int:
             if not args.quiet and now - last_status >= (0.5 if tty else 5.0):
                 last_status = now
                 line = status.line(st, elapsed)
-                print(("\r" + line + "\x1b[K") if tty else line, end="" if tty else "\n",
-                      file=sys.stderr, flush=True)
+                print(
+                    ("\r" + line + "\x1b[K") if tty else line,
+                    end="" if tty else "\n",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if args.duration is not None and elapsed >= args.duration:
                 break
             if st.ended:
@@ -149,9 +192,11 @@ def _record(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     s = st.stats
     kept = st.recorder.bytes_written if st.recorder else 0
-    summary = (f"{args.output}: {kept} bytes recorded, {s.frames_ok} frames, {s.samples_ok} samples, "
-               f"{s.lost_frames} frames lost, {s.crc_errors} CRC errors"
-               + (" (stopped by the user)" if interrupted else ""))
+    summary = (
+        f"{args.output}: {kept} bytes recorded, {s.frames_ok} frames, {s.samples_ok} samples, "
+        f"{s.lost_frames} frames lost, {s.crc_errors} CRC errors"
+        + (" (stopped by the user)" if interrupted else "")
+    )
     if failure is None and st.recorder is not None and st.recorder.error is not None:
         failure = st.recorder.error
     if failure is not None:

@@ -19,13 +19,29 @@ from ..recording.replay import ReplaySchedule, parse_speed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("replay", help="play a recording back (real speed, faster, or out through a pty)")
+    p = sub.add_parser(
+        "replay", help="play a recording back (real speed, faster, or out through a pty)"
+    )
     p.add_argument("file", type=Path, help="a recording (.sior)")
-    p.add_argument("--speed", default="1", help="1 = real time (default), 2 = twice as fast, max = as fast as possible")
-    p.add_argument("--pty", action="store_true", help="send the bytes out through a pseudo-terminal and print its path")
-    p.add_argument("--link", type=Path, help="with --pty: also make this symlink to the pseudo-terminal")
-    p.add_argument("--wait", type=float, default=1.0,
-                   help="with --pty: seconds to wait after printing the path before sending (default 1)")
+    p.add_argument(
+        "--speed",
+        default="1",
+        help="1 = real time (default), 2 = twice as fast, max = as fast as possible",
+    )
+    p.add_argument(
+        "--pty",
+        action="store_true",
+        help="send the bytes out through a pseudo-terminal and print its path",
+    )
+    p.add_argument(
+        "--link", type=Path, help="with --pty: also make this symlink to the pseudo-terminal"
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=1.0,
+        help="with --pty: seconds to wait after printing the path before sending (default 1)",
+    )
     p.add_argument("--json", action="store_true", help="print the link statistics as JSON")
     p.set_defaults(func=run)
 
@@ -35,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
         speed = parse_speed(args.speed)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    RecordingReader(args.file).close()  # a clear error for a missing or broken file, before anything starts
+    RecordingReader(
+        args.file
+    ).close()  # a clear error for a missing or broken file, before anything starts
     if args.link and not args.pty:
         raise UsageError("--link needs --pty")
     if args.pty:
@@ -52,8 +70,11 @@ def run(args: argparse.Namespace) -> int:
         json.dump(stats, sys.stdout)
         sys.stdout.write("\n")
     else:
-        print(f"{args.file}: replayed in {elapsed:.2f} s: {stats['frames_ok']} frames, {rows} samples, "
-              f"{stats['lost_frames']} frames lost, {stats['crc_errors']} CRC errors")
+        print(
+            f"{args.file}: replayed in {elapsed:.2f} s: {stats['frames_ok']} frames, "
+            f"{rows} samples, "
+            f"{stats['lost_frames']} frames lost, {stats['crc_errors']} CRC errors"
+        )
     return 0
 
 
@@ -83,7 +104,7 @@ def _to_pty(args: argparse.Namespace, speed: float) -> int:
                 time.sleep(delay)
             view = memoryview(piece.data)
             while view:
-                view = view[os.write(master, view):]
+                view = view[os.write(master, view) :]
             sent += len(piece.data)
         # let the other side drain before the master closes (which it sees as an unplug)
         deadline = time.monotonic() + 5
@@ -98,7 +119,10 @@ def _to_pty(args: argparse.Namespace, speed: float) -> int:
             args.link.unlink(missing_ok=True)
         os.close(master)
         os.close(slave)
-    print(f"sent {sent} bytes" + (f" ({gaps} recorded gaps were joined)" if gaps else ""), file=sys.stderr)
+    print(
+        f"sent {sent} bytes" + (f" ({gaps} recorded gaps were joined)" if gaps else ""),
+        file=sys.stderr,
+    )
     return 0
 
 

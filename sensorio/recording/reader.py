@@ -98,7 +98,9 @@ class ReadReport:
         if self.cut_bytes:
             out.append(f"the last {self.cut_bytes} bytes (an unfinished record) were cut")
         if not self.complete:
-            out.append("no end record: the recording was not closed cleanly (or is still being written)")
+            out.append(
+                "no end record: the recording was not closed cleanly (or is still being written)"
+            )
         return out
 
 
@@ -139,7 +141,9 @@ class RecordingReader:
         if parsed == "cut":
             raise SensorioError(f"{self.path} is a truncated recording: its header is incomplete")
         if parsed is None or parsed[0] != KIND_HEADER:
-            raise SensorioError(f"{self.path} is a damaged recording: its header does not check out")
+            raise SensorioError(
+                f"{self.path} is a damaged recording: its header does not check out"
+            )
         kind, number, t_ns, payload, end = parsed
         header = _json_object(payload)
         if header is None:

@@ -203,7 +203,9 @@ class RecordingWriter:
             if closing:
                 return
 
-    def _flush(self, raw: bytearray, reads: list[tuple[int, int]], queue: list[tuple[int, Any]]) -> None:
+    def _flush(
+        self, raw: bytearray, reads: list[tuple[int, int]], queue: list[tuple[int, Any]]
+    ) -> None:
         parts: list[bytes] = []
         nbytes = len(raw)
         for kind, payload in queue:
@@ -234,7 +236,9 @@ class RecordingWriter:
             out.append(self._data_record(raw, start, chunk[-1][0], chunk))
         return out
 
-    def _data_record(self, raw: bytearray, start: int, stop: int, reads: list[tuple[int, int]]) -> bytes:
+    def _data_record(
+        self, raw: bytearray, start: int, stop: int, reads: list[tuple[int, int]]
+    ) -> bytes:
         rel = [(end - start, t) for end, t in reads]
         return self._record(KIND_DATA, encode_data_payload(rel, raw[start:stop]))
 

@@ -153,7 +153,7 @@ class Serial(SerialBase):
             if len(take) == len(data):
                 self._segments.popleft()
             else:
-                self._segments[0] = (None, data[len(take):])
+                self._segments[0] = (None, data[len(take) :])
         return bytes(out)
 
     # -- sensorio hooks ---------------------------------------------------------------
@@ -167,4 +167,6 @@ class Serial(SerialBase):
 
     @property
     def sensorio_finished(self) -> bool:
-        return self._exhausted and not self._segments and self._next is None and self._pieces is None
+        return (
+            self._exhausted and not self._segments and self._next is None and self._pieces is None
+        )
