@@ -264,7 +264,7 @@ class _Responder(threading.Thread):
                     self.dev.write(encode_reply("ERR unknown command"))
 
 
-def test_info_is_requested_and_commands_get_replies(device: PtyDevice) -> None:
+def test_info_is_requested_and_commands_get_replies(device: PtyDevice, tmp_path: Path) -> None:
     info = {
         "device": "test",
         "serial": "X1",
@@ -287,7 +287,9 @@ def test_info_is_requested_and_commands_get_replies(device: PtyDevice) -> None:
     responder = _Responder(device, info)
     responder.start()
     try:
-        with capture_open(device.path, start_command="START", info_timeout=2) as s:
+        with capture_open(
+            device.path, start_command="START", info_timeout=2, record=tmp_path / "i.sior"
+        ) as s:
             assert s.info == info
             assert _collect(s, 160)
             with pytest.raises(SensorioError, match="refused"):
@@ -299,6 +301,10 @@ def test_info_is_requested_and_commands_get_replies(device: PtyDevice) -> None:
     finally:
         responder.stop.set()
     assert responder.lines[:2] == ["INFO", "START"]
+    reader = RecordingReader(tmp_path / "i.sior")
+    assert reader.header["device_info"] == info  # the header carries the device INFO
+    parser, blocks, messages, _ = decode_recording(tmp_path / "i.sior")
+    assert parser.stats.frames_ok == 20 and [m.kind for m in messages][:2] == ["info", "reply"]
 
 
 def test_latest_and_host_times(device: PtyDevice) -> None:

@@ -101,10 +101,22 @@ class Stream:
                 and set_latency_timer(self.port, 1)
             ):
                 self.latency_timer_ms = 1
+        if record is not None and not overwrite and Path(record).exists():
+            raise SensorioError(
+                f"{record} exists: choose another name or pass --force to overwrite it"
+            )
         ser = open_serial(self.port, baudrate=baudrate, exclusive=exclusive)
         self.recorder: RecordingWriter | None = None
-        if record is not None:
-            header = {
+        # Until the device has said who it is (INFO goes into the header), the
+        # bytes and events for the recording wait here, in order.
+        self._tee_lock = threading.Lock()
+        self._early: list[tuple[str, Any, Any]] | None = [] if record is not None else None
+        self._record_options = {
+            "path": record,
+            "overwrite": overwrite,
+            "flush_interval": flush_interval,
+            "fsync": fsync,
+            "header": {
                 "format": self.format.name,
                 "port": self.port,
                 "port_settings": {
@@ -116,15 +128,8 @@ class Stream:
                 "software": f"sensorio {__version__}",
                 "calibration": calibration,
                 "device_info": None,
-            }
-            try:
-                self.recorder = RecordingWriter(
-                    record, header, overwrite=overwrite, flush_interval=flush_interval, fsync=fsync
-                )
-            except BaseException:
-                ser.close()
-                raise
-            self.recorder.event("connect", port=self.port)
+            },
+        }
         self.device = DeviceLink(self._write)
         self.device.on_info = self._got_info
         is_sio = self.format.name == "sio"
@@ -134,7 +139,7 @@ class Stream:
         self._reader = PortReader(
             ser,
             self.ring,
-            tee=self.recorder.add if self.recorder else None,
+            tee=self._tee if record is not None else None,
             emit=self._emit,
             reconnector=reconnector,
             stall_timeout=stall_timeout,
@@ -148,6 +153,8 @@ class Stream:
                     self.command("INFO", timeout=info_timeout)
                 except SensorioError as exc:
                     self._emit(StreamEvent("warning", time.time_ns(), {"text": str(exc)}))
+            if record is not None:
+                self._start_recording()
             if start_command:
                 self.command(start_command, timeout=info_timeout)
         except BaseException:
@@ -155,6 +162,45 @@ class Stream:
             raise
         if self._block_callbacks:
             self.start_dispatch()
+
+    # -- recording ------------------------------------------------------------------
+    def _tee(self, data: bytes, t_ns: int) -> None:
+        with self._tee_lock:
+            if self._early is not None:
+                self._early.append(("data", data, t_ns))
+                return
+        assert self.recorder is not None
+        self.recorder.add(data, t_ns)
+
+    def _record_event(self, kind: str, detail: dict[str, Any]) -> None:
+        with self._tee_lock:
+            if self._early is not None:
+                self._early.append(("event", kind, detail))
+                return
+        if self.recorder is not None:
+            self.recorder.event(kind, **detail)
+
+    def _start_recording(self) -> None:
+        """Create the file (header with the device INFO), then hand over what waited."""
+        opts = self._record_options
+        header = dict(opts["header"])
+        header["device_info"] = self.device.info
+        writer = RecordingWriter(
+            opts["path"],
+            header,
+            overwrite=opts["overwrite"],
+            flush_interval=opts["flush_interval"],
+            fsync=opts["fsync"],
+        )
+        writer.event("connect", port=self.port)
+        with self._tee_lock:
+            for kind, a, b in self._early or []:
+                if kind == "data":
+                    writer.add(a, b)
+                else:
+                    writer.event(a, **b)
+            self._early = None
+            self.recorder = writer
 
     # -- port plumbing (reader thread) ------------------------------------------
     def _reopen(self, path: str) -> Any:
@@ -176,22 +222,15 @@ class Stream:
 
     def _emit(self, event: StreamEvent) -> None:
         self.events.append(event)
-        if self.recorder is not None and event.kind in (
-            "connect",
-            "disconnect",
-            "stall",
-            "resume",
-            "end",
-        ):
-            self.recorder.event(event.kind, t_ns=event.t_ns, **event.detail)
+        if event.kind in ("connect", "disconnect", "stall", "resume", "end"):
+            self._record_event(event.kind, {"t_ns": event.t_ns, **event.detail})
         for cb in self._event_callbacks:
             cb(event)
 
     def _got_info(self, info: dict[str, Any]) -> None:
         for sid, rate in self.device.stream_rates().items():
             self.clock.set_rate(sid, rate)
-        if self.recorder is not None:
-            self.recorder.event("info", info=info)
+        self._record_event("info", {"info": info})
 
     # -- consumer side ------------------------------------------------------------
     def _pump(self, wait: float = 0.0) -> None:
@@ -393,8 +432,7 @@ class Stream:
 
     def marker(self, text: str) -> None:
         """Put a marker event into the recording."""
-        if self.recorder is not None:
-            self.recorder.marker(text)
+        self._record_event("marker", {"text": text})
         self._emit(StreamEvent("marker", time.time_ns(), {"text": text}))
 
     # -- state --------------------------------------------------------------------
@@ -438,6 +476,11 @@ class Stream:
         with self._pump_lock:
             self._pump(0.0)
         self._closed = True
+        if self._early:
+            try:  # stopped during the handshake: what arrived is still kept
+                self._start_recording()
+            except SensorioError:
+                pass  # the file could not be created: the open error says why
         if self.recorder is not None:
             self.recorder.close(
                 {
