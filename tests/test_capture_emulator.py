@@ -12,9 +12,10 @@ import pytest
 pytest.importorskip("sensorio.emulator")
 pytest.importorskip("sensorio.testing.plugin")
 
+from sensorio.testing.plugin import sensorio_emulator  # noqa: E402, F401 - the fixture
+
 from sensorio.capture import open as capture_open  # noqa: E402
 from sensorio.recording import Event, RecordingReader, decode_recording  # noqa: E402
-from sensorio.testing.plugin import sensorio_emulator  # noqa: E402, F401 - the fixture
 
 
 def _record(port: str, rec: Path, seconds: float, **options) -> tuple[list, object, list]:
