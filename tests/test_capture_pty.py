@@ -184,10 +184,14 @@ def test_unplug_replug_resumes_within_a_second_and_marks_the_gap(tmp_path: Path)
     parser, decoded, _, _ = decode_recording(rec)
     assert parser.stats == stats
     _blocks_equal(blocks, decoded)
-    with capture_open(f"replay://{rec}?speed=max", request_info=False, reconnect=False) as r:
+    rec2 = tmp_path / "u2.sior"  # a replay recorded again keeps the gap too
+    with capture_open(
+        f"replay://{rec}?speed=max", request_info=False, reconnect=False, record=rec2
+    ) as r:
         replayed = list(r)
         assert r.stats == stats
     _blocks_equal(blocks, replayed)
+    assert decode_recording(rec2)[0].stats == stats
 
 
 def test_stall_and_resume_events(device: PtyDevice) -> None:

@@ -196,6 +196,7 @@ class PortReader(threading.Thread):
                 lost = take_gap()
                 if lost is not None:  # a replayed disconnect or damaged region
                     self.marks.append((self.committed, "gap", lost))
+                    self._emit(StreamEvent("gap", time.time_ns(), {"lost_bytes": lost}))
                     self.wake.set()
             if not data:
                 if getattr(ser, "sensorio_finished", False) and not getattr(ser, "in_waiting", 0):

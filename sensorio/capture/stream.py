@@ -222,7 +222,7 @@ class Stream:
 
     def _emit(self, event: StreamEvent) -> None:
         self.events.append(event)
-        if event.kind in ("connect", "disconnect", "stall", "resume", "end"):
+        if event.kind in ("connect", "disconnect", "gap", "stall", "resume", "end"):
             self._record_event(event.kind, {"t_ns": event.t_ns, **event.detail})
         for cb in self._event_callbacks:
             cb(event)

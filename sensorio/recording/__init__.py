@@ -20,7 +20,14 @@ from .reader import Damage, DataChunk, End, Event, ReadReport, RecordingReader
 from .writer import RecordingWriter
 
 #: event kinds after which the byte stream does not continue where it stopped
-DISCONTINUITY_EVENTS = frozenset({"disconnect"})
+#: ("gap": a discontinuity that was itself replayed from a recording)
+DISCONTINUITY_EVENTS = frozenset({"disconnect", "gap"})
+
+
+def lost_bytes(event: Event) -> int:
+    """Bytes known lost at a discontinuity event (the file is untrusted input)."""
+    value = event.detail.get("lost_bytes", 0)
+    return value if isinstance(value, int) and 0 <= value < 1 << 62 else 0
 
 
 def feed_items(parser: Parser, items: Iterator[Any]) -> Iterator[tuple[Any, list[Block]]]:
@@ -29,7 +36,7 @@ def feed_items(parser: Parser, items: Iterator[Any]) -> Iterator[tuple[Any, list
         if isinstance(item, DataChunk):
             parser.feed(item.raw)
         elif isinstance(item, Event) and item.kind in DISCONTINUITY_EVENTS:
-            parser.discontinuity(0)
+            parser.discontinuity(lost_bytes(item))
         elif isinstance(item, Damage):
             parser.discontinuity(item.length)
         yield item, parser.read()

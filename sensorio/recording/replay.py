@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from . import DISCONTINUITY_EVENTS
+from . import DISCONTINUITY_EVENTS, lost_bytes
 from .reader import Damage, DataChunk, Event, RecordingReader
 
 
@@ -51,7 +51,7 @@ class ReplaySchedule:
         last_at = 0.0
         for item in self.reader.items():
             if isinstance(item, Event) and item.kind in DISCONTINUITY_EVENTS:
-                gap = 0 if gap is None else gap
+                gap = (gap or 0) + lost_bytes(item)
             elif isinstance(item, Damage):
                 gap = (gap or 0) + item.length
             elif isinstance(item, DataChunk):
