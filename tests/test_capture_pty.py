@@ -351,7 +351,10 @@ def test_ring_overflow_is_counted_live_and_the_recording_keeps_everything(
 ) -> None:
     rec = tmp_path / "o.sior"
     data, expected = make_frames(0, 400)
-    with capture_open(device.path, request_info=False, record=rec, ring_size=4096) as s:
+    # backpressure off: behave as with a real serial port, which cannot wait
+    with capture_open(
+        device.path, request_info=False, record=rec, ring_size=4096, backpressure=False
+    ) as s:
         device.write(data)  # nobody parses meanwhile: the 4 KB ring fills up
         deadline = time.monotonic() + 3
         while s.bytes_received < len(data) and time.monotonic() < deadline:
@@ -369,6 +372,19 @@ def test_ring_overflow_is_counted_live_and_the_recording_keeps_everything(
     parser, decoded, _, _ = decode_recording(rec)
     assert parser.stats.frames_ok == 410 and parser.stats.lost_frames == 0
     assert np.array_equal(concat_blocks(decoded)[0]["samples"][: len(expected)], expected)
+
+
+def test_a_pty_waits_for_a_slow_consumer_and_loses_nothing(device: PtyDevice) -> None:
+    data, expected = make_frames(0, 400)
+    with capture_open(device.path, request_info=False, ring_size=4096) as s:
+        writer = threading.Thread(target=device.write, args=(data,))
+        writer.start()  # blocks while the ring is full: a pty has flow control
+        time.sleep(0.3)  # nobody parses meanwhile
+        blocks = _collect_bytes(s, len(data))
+        writer.join(5)
+        stats = s.stats
+    assert stats.ring_overflow_bytes == 0 and stats.frames_ok == 400
+    assert np.array_equal(concat_blocks(blocks)[0]["samples"], expected)
 
 
 def test_replay_out_through_a_pty(tmp_path: Path, device: PtyDevice) -> None:

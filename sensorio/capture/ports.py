@@ -96,6 +96,21 @@ def find_device(vid: int, pid: int, serial_number: str | None) -> str | None:
     return None
 
 
+def is_pseudo_terminal(port: str) -> bool:
+    """A pty slave: its writer blocks when we do not read, so waiting loses nothing."""
+    if is_url(port):
+        return False
+    try:
+        rdev = os.stat(port).st_rdev
+    except OSError:
+        return False
+    real = os.path.realpath(port)
+    # Linux Unix98 pty slaves have majors 136..143; elsewhere go by the name
+    return (
+        real.startswith("/dev/pts/") or real.startswith("/dev/ttys") or 136 <= os.major(rdev) <= 143
+    )
+
+
 def is_url(port: str) -> bool:
     return "://" in port
 

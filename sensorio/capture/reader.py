@@ -54,6 +54,7 @@ class PortReader(threading.Thread):
         on_connect: Callable[[serial.SerialBase], None] | None = None,
         poll_interval: float = 0.1,
         read_interval: float = 0.0,
+        backpressure: bool = False,
     ) -> None:
         super().__init__(name="sensorio-reader", daemon=True)
         self.ser: serial.SerialBase | None = ser
@@ -65,6 +66,9 @@ class PortReader(threading.Thread):
         self._on_connect = on_connect
         self._poll_ms = int(poll_interval * 1000)
         self.read_interval = read_interval
+        #: wait for room instead of dropping when the ring is full
+        self.backpressure = backpressure
+        self.space = threading.Event()  # set by the consumer after parsing
         self.stop_event = threading.Event()
         self.wake = threading.Event()
         #: (stream position after the read, host arrival ns), consumer pops
@@ -132,6 +136,8 @@ class PortReader(threading.Thread):
             if flags & (select.POLLIN | select.POLLPRI):
                 try:
                     n = self._read_fd(fd)
+                    if n < 0:
+                        continue  # waited for room in the ring
                     if n == 0:
                         self._disconnect("end of file on the port")
                         return False
@@ -168,8 +174,16 @@ class PortReader(threading.Thread):
             if n:
                 self._deliver(view[:n], n, into_ring=True)
             return n
+        if self.backpressure:
+            # ring full, and the port can wait (a pseudo-terminal blocks its
+            # writer): leave the bytes in the kernel until the parser makes room
+            self.space.clear()
+            if not self.ring.free():
+                self.space.wait(self._poll_ms / 1000)
+            return -1
         # ring full: the consumer is behind. Keep the bytes for the recording,
-        # and mark the loss for the parser rather than stalling the port.
+        # and mark the loss for the parser rather than stalling the port
+        # (a real serial port would overflow in the driver, unseen).
         data = os.read(fd, MAX_READ)
         if data:
             self._deliver(data, len(data), into_ring=False)

@@ -31,7 +31,7 @@ from ..ring import Ring
 from .clock import DeviceClock
 from .device import DeviceLink
 from .diagnose import diagnose
-from .ports import is_url, latency_timer, open_serial, set_latency_timer
+from .ports import is_pseudo_terminal, is_url, latency_timer, open_serial, set_latency_timer
 from .reader import PortReader, StreamEvent
 from .reconnect import Reconnector
 
@@ -61,6 +61,7 @@ class Stream:
         reconnect: bool = True,
         stall_timeout: float = 2.0,
         read_interval: float = 0.0,
+        backpressure: bool | None = None,
         ring_size: int = 1 << 22,
         history_seconds: float = 10.0,
         max_pending_blocks: int = 100_000,
@@ -145,6 +146,7 @@ class Stream:
             stall_timeout=stall_timeout,
             on_connect=self._greet,
             read_interval=read_interval,
+            backpressure=is_pseudo_terminal(self.port) if backpressure is None else backpressure,
         )
         self._reader.start()
         try:
@@ -253,6 +255,7 @@ class Stream:
                     marks_placed = reader.loss_marks
                     if end > self._consumed:
                         self._consumed += self.parser.feed_ring(self.ring, end - self._consumed)
+                        reader.space.set()
                     if marks_placed != self._seen_loss_marks:
                         # loss marks may sit after the last byte: a limit of 1
                         # lets the parser take them (and at most 1 newer byte)
