@@ -67,7 +67,15 @@ def test_kill_9_leaves_everything_up_to_the_last_flush(tmp_path: Path) -> None:
     dev = PtyDevice()
     out = tmp_path / "k.sior"
     proc = _sensorio(
-        "record", dev.path, "-o", str(out), "--no-info", "--quiet", "--flush-interval", "0.2"
+        "record",
+        dev.path,
+        "-o",
+        str(out),
+        "--no-info",
+        "--no-start",
+        "--quiet",
+        "--flush-interval",
+        "0.2",
     )
     try:
         _wait_for_file(out)
@@ -100,7 +108,7 @@ def test_kill_9_leaves_everything_up_to_the_last_flush(tmp_path: Path) -> None:
 def test_ctrl_c_stops_cleanly_and_keeps_everything(tmp_path: Path) -> None:
     dev = PtyDevice()
     out = tmp_path / "c.sior"
-    proc = _sensorio("record", dev.path, "-o", str(out), "--no-info", "--quiet")
+    proc = _sensorio("record", dev.path, "-o", str(out), "--no-info", "--no-start", "--quiet")
     try:
         _wait_for_file(out)
         data, _ = make_frames(0, 300)
@@ -148,7 +156,15 @@ def test_silent_device_is_diagnosed_and_the_file_kept(tmp_path: Path) -> None:
     out = tmp_path / "s.sior"
     try:
         res = _run(
-            "record", dev.path, "-o", str(out), "--no-info", "--quiet", "--check-seconds", "0.5"
+            "record",
+            dev.path,
+            "-o",
+            str(out),
+            "--no-info",
+            "--no-start",
+            "--quiet",
+            "--check-seconds",
+            "0.5",
         )
     finally:
         dev.close()
@@ -172,7 +188,15 @@ def test_wrong_format_or_baud_is_diagnosed(tmp_path: Path, payload: bytes, advic
     dev = PtyDevice()
     out = tmp_path / "w.sior"
     proc = _sensorio(
-        "record", dev.path, "-o", str(out), "--no-info", "--quiet", "--check-seconds", "0.6"
+        "record",
+        dev.path,
+        "-o",
+        str(out),
+        "--no-info",
+        "--no-start",
+        "--quiet",
+        "--check-seconds",
+        "0.6",
     )
     try:
         _wait_for_file(out)
@@ -224,7 +248,9 @@ def test_full_disk_during_recording(tmp_path: Path) -> None:
 def test_broken_recordings_give_one_line_errors(tmp_path: Path) -> None:
     good = tmp_path / "g.sior"
     dev = PtyDevice()
-    proc = _sensorio("record", dev.path, "-o", str(good), "--no-info", "--quiet", "--duration", "1")
+    proc = _sensorio(
+        "record", dev.path, "-o", str(good), "--no-info", "--no-start", "--quiet", "--duration", "1"
+    )
     _wait_for_file(good)
     dev.write(make_frames(0, 50)[0])
     proc.communicate(timeout=10)

@@ -20,6 +20,14 @@ from ..errors import SensorioError
 MAX_COMMAND = 64
 
 
+class CommandRefused(SensorioError):
+    """The device answered ERR."""
+
+
+class CommandTimeout(SensorioError):
+    """No reply within the timeout."""
+
+
 class DeviceLink:
     def __init__(self, write: Callable[[bytes], None]) -> None:
         self._write = write
@@ -61,11 +69,11 @@ class DeviceLink:
             if self.replies:
                 reply = self.replies.popleft()
                 if reply.startswith("ERR"):
-                    raise SensorioError(f"device refused {line!r}: {reply}")
+                    raise CommandRefused(f"device refused {line!r}: {reply}")
                 return reply
             left = deadline - time.monotonic()
             if left <= 0:
-                raise SensorioError(
+                raise CommandTimeout(
                     f"no reply to {line!r} within {timeout:g} s: "
                     "is it an SIO-1 device, and the right baud rate?"
                 )

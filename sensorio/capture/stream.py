@@ -29,7 +29,7 @@ from ..parser import Parser
 from ..recording.writer import RecordingWriter
 from ..ring import Ring
 from .clock import DeviceClock
-from .device import DeviceLink
+from .device import CommandTimeout, DeviceLink
 from .diagnose import diagnose
 from .ports import is_pseudo_terminal, is_url, latency_timer, open_serial, set_latency_timer
 from .reader import PortReader, StreamEvent
@@ -37,7 +37,7 @@ from .reconnect import Reconnector
 
 #: read_interval of `sensorio record`: a recorder needs no millisecond latency,
 #: and gathering small reads for 5 ms cuts wake-ups (CPU) about five-fold
-RECORDING_READ_INTERVAL = 0.005
+RECORDING_READ_INTERVAL = 0.01
 
 BlockCallback = Callable[[Block], None]
 EventCallback = Callable[[StreamEvent], None]
@@ -158,7 +158,10 @@ class Stream:
             if record is not None:
                 self._start_recording()
             if start_command:
-                self.command(start_command, timeout=info_timeout)
+                try:
+                    self.command(start_command, timeout=info_timeout)
+                except CommandTimeout as exc:  # a device that streams anyway may not answer
+                    self._emit(StreamEvent("warning", time.time_ns(), {"text": str(exc)}))
         except BaseException:
             self.close()
             raise

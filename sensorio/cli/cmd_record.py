@@ -42,8 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--start",
         metavar="CMD",
-        help="command that starts streaming, sent on (re)connect, e.g. START",
+        default=None,
+        help="command that starts streaming, sent on (re)connect (default for sio: START)",
     )
+    p.add_argument("--no-start", action="store_true", help="send no start command")
     p.add_argument("--no-info", action="store_true", help="do not ask an SIO-1 device for its INFO")
     p.add_argument(
         "--stall-timeout",
@@ -111,8 +113,9 @@ class _Status:
         return " | ".join(parts)
 
 
-class _Stop(Exception):
-    pass
+def _default_start(format: str) -> str | None:
+    # SIO-1 devices stream after START (PROTOCOL.md); one already streaming just answers OK
+    return "START" if format.lower() in ("sio", "sio1") else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,7 +144,7 @@ def _record(args: argparse.Namespace) -> int:
         overwrite=args.force,
         flush_interval=args.flush_interval,
         fsync=not args.no_fsync,
-        start_command=args.start,
+        start_command=None if args.no_start else (args.start or _default_start(args.format)),
         request_info=False if args.no_info else None,
         reconnect=not args.no_reconnect,
         stall_timeout=args.stall_timeout,
