@@ -36,7 +36,7 @@ from .reader import PortReader, StreamEvent
 from .reconnect import Reconnector
 
 #: read_interval of `sensorio record`: a recorder needs no millisecond latency,
-#: and gathering small reads for 5 ms cuts wake-ups (CPU) about five-fold
+#: and gathering small reads for 10 ms cuts wake-ups (CPU) about ten-fold
 RECORDING_READ_INTERVAL = 0.01
 
 BlockCallback = Callable[[Block], None]
