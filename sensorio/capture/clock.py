@@ -5,7 +5,8 @@ Each Block gives one observation: the device time at the end of its last
 sample against the host time its bytes arrived. Arrival is always later than
 sampling by a varying transport delay, so the map is the line under the
 observations (the lower envelope): its slope is the least-squares slope of
-the recent window, its offset the smallest residual. The reported
+the recent window refitted on the quarter of points nearest the envelope,
+its offset the smallest residual. The reported
 uncertainty is how far above that line the closest tenth of the
 observations lie, i.e. how well the envelope is pinned down.
 """
@@ -125,15 +126,25 @@ class DeviceClock:
         return f.offset_s + f.slope * dev_rows * 1e-6, f.uncertainty_s
 
 
+def _slope(dev: np.ndarray, host: np.ndarray) -> float:
+    dd = dev - dev.mean()
+    return float(np.dot(dd, host - host.mean()) / np.dot(dd, dd))
+
+
 def _fit(points: deque[tuple[float, float]]) -> ClockFit:
     arr = np.asarray(points)
     dev, host = arr[:, 0], arr[:, 1]
     if len(arr) < 3 or dev[-1] - dev[0] <= 0:
         slope = 1.0
     else:
-        d0, h0 = dev.mean(), host.mean()
-        dd = dev - d0
-        slope = float(np.dot(dd, host - h0) / np.dot(dd, dd))
+        slope = _slope(dev, host)
+        if len(arr) >= 16:
+            # refit on the quarter of points closest to the envelope: the
+            # transport delay only ever adds, so those carry the least of it
+            resid = host - slope * dev
+            low = resid <= np.percentile(resid, 25)
+            if low.sum() >= 4 and np.ptp(dev[low]) > 0:
+                slope = _slope(dev[low], host[low])
         if not 0.9 < slope < 1.1:  # nonsense (restart, clock jump): trust the nominal rate
             slope = 1.0
     resid = host - slope * dev
