@@ -245,7 +245,10 @@ class PortReader(threading.Thread):
         if self._stalled:
             self._stalled = False
             self._emit(StreamEvent("resume", t))
-        self.wake.set()
+        # the consumer clears the flag before it looks at arrivals, so a set
+        # flag means it will see this one too (Event.set always takes a lock)
+        if not self.wake.is_set():
+            self.wake.set()
 
     def _check_stall(self) -> None:
         self._flush_loss()  # an idle port: a loss must not wait for the next byte
