@@ -71,12 +71,13 @@ void sio1_unpack(int enc, const uint8_t *src, size_t n, int32_t *dst)
     size_t i;
     switch (enc) {
     case SIO1_ENC_I16:
-        for (i = 0; i < n; i++, src += 2)
-            dst[i] = (int16_t)(uint16_t)(src[0] | (src[1] << 8));
+        /* index form (not pointer bumping) lets compilers vectorise these */
+        for (i = 0; i < n; i++)
+            dst[i] = (int16_t)(uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
         break;
     case SIO1_ENC_U16:
-        for (i = 0; i < n; i++, src += 2)
-            dst[i] = (int32_t)(uint16_t)(src[0] | (src[1] << 8));
+        for (i = 0; i < n; i++)
+            dst[i] = (int32_t)(uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
         break;
     case SIO1_ENC_I24:
         for (i = 0; i < n; i++, src += 3) {
