@@ -142,13 +142,17 @@ def _fit(points: deque[tuple[float, float]]) -> ClockFit:
             # refit on the quarter of points closest to the envelope: the
             # transport delay only ever adds, so those carry the least of it
             resid = host - slope * dev
-            low = resid <= np.percentile(resid, 25)
+            quarter = len(resid) // 4
+            low = resid <= np.partition(resid, quarter)[quarter]  # (np.percentile costs ~1 ms)
             if low.sum() >= 4 and np.ptp(dev[low]) > 0:
                 slope = _slope(dev[low], host[low])
         if not 0.9 < slope < 1.1:  # nonsense (restart, clock jump): trust the nominal rate
             slope = 1.0
     resid = host - slope * dev
     offset = float(resid.min())
-    above = np.sort(resid - offset)
-    uncertainty = float(above[max(1, len(above) // 10)]) if len(above) > 1 else 0.05
+    if len(resid) > 1:
+        tenth = max(1, len(resid) // 10)
+        uncertainty = float(np.partition(resid - offset, tenth)[tenth])
+    else:
+        uncertainty = 0.05
     return ClockFit(slope, offset, max(uncertainty, 1e-6), len(arr))
