@@ -112,12 +112,12 @@ void fw_avr_setup(void)
     period_ticks = pending_ticks;
     pending_ticks = 0;
     TCCR1A = 0;
-    TCCR1B = 0;
-    TCNT1 = 0;
+    TCCR1B = (1 << WGM12); /* CTC first, clock still stopped */
     OCR1A = (uint16_t)(period_ticks - 1u);
+    TCNT1 = 0;
     TIFR1 = (1 << OCF1A);
     TIMSK1 = (1 << OCIE1A);
-    TCCR1B = (1 << WGM12) | TIMER_PRESCALE_BITS;
+    TCCR1B = (1 << WGM12) | TIMER_PRESCALE_BITS; /* the device clock starts here */
     set_sleep_mode(SLEEP_MODE_IDLE);
     sei();
 }
