@@ -112,12 +112,11 @@ void fw_avr_setup(void)
     period_ticks = pending_ticks;
     pending_ticks = 0;
     TCCR1A = 0;
-    TCCR1B = (1 << WGM12); /* CTC first, clock still stopped */
+    TCCR1B = (1 << WGM12) | TIMER_PRESCALE_BITS;
     OCR1A = (uint16_t)(period_ticks - 1u);
-    TCNT1 = 0;
-    TIFR1 = (1 << OCF1A);
+    TCNT1 = 0; /* the device clock starts here */
+    TIFR1 = (1 << OCF1A); /* a match on the reset top of 0 is not a tick */
     TIMSK1 = (1 << OCIE1A);
-    TCCR1B = (1 << WGM12) | TIMER_PRESCALE_BITS; /* the device clock starts here */
     set_sleep_mode(SLEEP_MODE_IDLE);
     sei();
 }
