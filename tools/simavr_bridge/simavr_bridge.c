@@ -49,7 +49,7 @@
 
 #define N_CH 8
 #define OUT_CAP (1u << 20)   /* firmware -> host queue */
-#define OUT_HIGH (64u << 10) /* pause the simulation above this */
+#define OUT_HIGH (64u << 10) /* default: pause the simulation above this */
 #define IN_CAP 4096          /* host -> firmware queue */
 
 typedef enum { SIG_CONST, SIG_SINE, SIG_WAVE } signal_kind;
@@ -74,7 +74,8 @@ static uint8_t out_q[OUT_CAP];
 static size_t out_head, out_len; /* ring */
 static uint8_t in_q[IN_CAP];
 static size_t in_pos, in_len;
-static uint64_t bytes_to_host, bytes_from_host, conversions;
+static size_t out_high = OUT_HIGH;
+static uint64_t bytes_to_host, bytes_from_host, conversions, pauses;
 static int overflow_abort;
 
 static volatile sig_atomic_t stop_requested;
@@ -309,6 +310,7 @@ static void usage(void)
           "  --truth FILE        JSON lines: every conversion (cycle, ch, uv at the pin)\n"
           "  --link PATH         symlink to the pty, a stable path for clients\n"
           "  --fast              run as fast as possible instead of in real time\n"
+          "  --queue BYTES       pause the board while this much output is unread (65536)\n"
           "  --seconds S         stop after S simulated seconds\n",
           stderr);
     exit(2);
@@ -329,7 +331,8 @@ int main(int argc, char **argv)
         {"sine", required_argument, 0, 's'},  {"wave", required_argument, 0, 'w'},
         {"wave-rate", required_argument, 0, 'R'}, {"truth", required_argument, 0, 't'},
         {"link", required_argument, 0, 'l'},  {"fast", no_argument, 0, 'F'},
-        {"seconds", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'},
+        {"seconds", required_argument, 0, 'S'}, {"queue", required_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -345,6 +348,7 @@ int main(int argc, char **argv)
         case 'l': link_path = optarg; break;
         case 'F': fast = 1; break;
         case 'S': seconds = strtod(optarg, NULL); break;
+        case 'q': out_high = (size_t)strtoul(optarg, NULL, 10); break;
         default: usage();
         }
     }
@@ -352,6 +356,8 @@ int main(int argc, char **argv)
         usage();
     if (freq == 0 || vref_mv <= 0 || sig.wave_rate <= 0)
         die("--freq, --vref and --wave-rate must be positive");
+    if (out_high < 1 || out_high > OUT_CAP / 2)
+        die("--queue must be 1..524288 bytes");
     sig.vref_uv = (uint32_t)llround(vref_mv * 1000.0);
     if (wave_path)
         load_wave(wave_path);
@@ -425,7 +431,7 @@ int main(int argc, char **argv)
     const avr_cycle_count_t end_cycle = seconds > 0 ? (avr_cycle_count_t)(seconds * freq) : 0;
     uint64_t wall0 = now_ns(), wall_start = wall0;
     avr_cycle_count_t cycle0 = avr->cycle;
-    int status = 0;
+    int status = 0, was_paused = 0;
 
     while (!stop_requested) {
         if (overflow_abort)
@@ -448,7 +454,11 @@ int main(int argc, char **argv)
         if (end_cycle && limit > end_cycle)
             limit = end_cycle;
         int ran = 0;
-        while (avr->cycle < limit && out_len < OUT_HIGH) {
+        int paused = out_len >= out_high;
+        if (paused && !was_paused)
+            pauses++; /* a new stretch of the host not reading */
+        was_paused = paused;
+        while (avr->cycle < limit && out_len < out_high) {
             int state = avr_run(avr);
             ran = 1;
             if (state == cpu_Done || state == cpu_Crashed) {
@@ -476,7 +486,7 @@ int main(int argc, char **argv)
         if (out_len)
             pfd.events |= POLLOUT;
         int timeout = 0;
-        if (out_len >= OUT_HIGH)
+        if (out_len >= out_high)
             timeout = 50; /* paused until the host reads */
         else if (!fast && !ran)
             timeout = 1;  /* ahead of the wall clock */
@@ -509,9 +519,10 @@ int main(int argc, char **argv)
     double sim_s = (double)avr->cycle / freq, wall_s = (double)(now_ns() - wall_start) / 1e9;
     fprintf(stderr,
             "simavr_bridge: %.3f s simulated in %.3f s, %llu bytes to the host (%zu unsent), "
-            "%llu from it, %llu conversions\n",
+            "%llu from it, %llu conversions, paused %llu times for the host\n",
             sim_s, wall_s, (unsigned long long)bytes_to_host, out_len,
-            (unsigned long long)bytes_from_host, (unsigned long long)conversions);
+            (unsigned long long)bytes_from_host, (unsigned long long)conversions,
+            (unsigned long long)pauses);
     close(master);
     close(slave_fd);
     return status;
