@@ -33,7 +33,7 @@
 #define FW_TEXT_MAX 280 /* REPLY/INFO body bytes */
 #define FW_TEXT_LEN (1 + FW_TEXT_MAX + 2)
 #define FW_WIRE_CAP SIO1_WIRE_MAX(FW_TEXT_LEN > FW_DATA_LEN ? FW_TEXT_LEN : FW_DATA_LEN)
-#define FW_RX_RING 16 /* power of two */
+#define FW_RX_RING 64 /* power of two; a full command line fits */
 /* Only this much of a line is kept: every valid command is shorter, and the
  * rest is just counted to tell "unknown" from "too long". */
 #define FW_LINE_KEEP 16
