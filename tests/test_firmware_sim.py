@@ -266,6 +266,14 @@ def test_session_commands_codes_and_timing(board_factory) -> None:
     assert info["test_hz"] == TEST_HZ
 
     assert board.command("HELLO") == "ERR unknown command"
+    # several commands in one write are answered in order
+    seen = len(board.messages)
+    board.port.write(b"TEST OFF\r\nFOO\nRATE 1000\n")
+    end = time.monotonic() + 5
+    while len([m for m in board.messages[seen:] if m.kind == "reply"]) < 3:
+        assert time.monotonic() < end, board.messages[seen:]
+        board.pump(0.05)
+    assert [m.text for m in board.messages[seen:]] == ["OK", "ERR unknown command", "OK"]
     assert board.command("RATE 7").startswith("ERR unsupported rate")
     assert board.command("RATE 999").startswith("ERR unsupported rate")  # not exact
 
@@ -274,14 +282,15 @@ def test_session_commands_codes_and_timing(board_factory) -> None:
     board.pump(1.0)
     assert board.command("STOP") == "OK"  # answered after the last frame
     seg1 = board.segment()
-    # another rate
-    assert board.command("RATE 500") == "OK"
+    # the fastest rate the ADC allows for 6 channels
+    assert board.command("RATE 1250") == "OK"
     assert board.command("START") == "OK"
     board.pump(0.6)
     assert board.command("RATE 250").startswith("ERR")  # not while streaming
     assert board.command("STOP") == "OK"
     seg2 = board.segment()
-    # the test signal (still at 500 Hz)
+    # the test signal, at a slower rate
+    assert board.command("RATE 500") == "OK"
     assert board.command("TEST ON") == "OK"
     assert board.command("START") == "OK"
     board.pump(0.45)
@@ -302,7 +311,7 @@ def test_session_commands_codes_and_timing(board_factory) -> None:
     seqs = np.concatenate([s["seq"] for s in (seg1, seg2, seg3, seg4)])
     assert np.all(np.diff(seqs) == 1)
 
-    for seg, rate in ((seg1, 1000), (seg2, 500), (seg3, 500), (seg4, 1000)):
+    for seg, rate in ((seg1, 1000), (seg2, 1250), (seg3, 500), (seg4, 1000)):
         check_period(seg, rate)
     # (fewer rows than wall time suggests when the machine is busy: the
     # bridge never lets simulated time race ahead to catch up)
@@ -323,7 +332,7 @@ def test_session_commands_codes_and_timing(board_factory) -> None:
     offsets = np.concatenate(
         [
             conversion_clock_offsets(seg1, c1, 1000),
-            conversion_clock_offsets(seg2, c2, 500),
+            conversion_clock_offsets(seg2, c2, 1250),
             conversion_clock_offsets(seg4, c4, 1000),
         ]
     )
