@@ -328,7 +328,10 @@ def test_session_commands_codes_and_timing(board_factory) -> None:
     assert len(np.unique(codes)) > 500
 
     # the device clock is the simulated clock: same offset, no drift, across
-    # rates, over the whole session (spread = interrupt latency only)
+    # rates, over the whole session (spread = interrupt latency only). The
+    # first row is left out: the ADC's first conversion after it is enabled
+    # is 12 ADC clocks longer, and simavr >= 1.7 samples at the
+    # sample-and-hold instant, which moves with it.
     offsets = np.concatenate(
         [
             conversion_clock_offsets(seg1, c1, 1000),
@@ -336,7 +339,7 @@ def test_session_commands_codes_and_timing(board_factory) -> None:
             conversion_clock_offsets(seg4, c4, 1000),
         ]
     )
-    assert offsets.min() >= 0 and np.ptp(offsets) < 20, (offsets.min(), np.ptp(offsets))
+    assert offsets.min() >= 0 and np.ptp(offsets[1:]) < 20, (offsets.min(), np.ptp(offsets[1:]))
 
     # TEST mode: a square wave of +-100 counts at 10 Hz on the device clock
     t = row_times(seg3, 2000.0)
