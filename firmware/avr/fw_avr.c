@@ -80,9 +80,10 @@ ISR(ADC_vect)
 
 ISR(USART_RX_vect)
 {
-    uint8_t status = UCSR0A;
+    uint8_t status = UCSR0A; /* before UDR0: reading UDR0 clears the flags */
     uint8_t byte = UDR0;
-    (void)status;
+    if (status & ((1 << FE0) | (1 << DOR0)))
+        fw_rx_lost();
     fw_rx_byte(byte);
 }
 

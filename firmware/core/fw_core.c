@@ -190,6 +190,11 @@ void fw_rx_byte(uint8_t byte)
     rx_head = next;
 }
 
+void fw_rx_lost(void)
+{
+    rx_lost = 1;
+}
+
 uint8_t fw_tx_next(uint8_t *byte)
 {
     if (!tx_busy)
@@ -349,7 +354,7 @@ static void command(uint8_t lost)
     while (line_len && line_len <= FW_LINE_KEEP && line[line_len - 1] == ' ')
         line_len--;
     if (lost) {
-        reply_p(FW_PSTR("ERR input overrun, line dropped"));
+        reply_p(FW_PSTR("ERR input lost, line dropped"));
     } else if (line_len > SIO1_MAX_CMD_LINE) {
         reply_p(FW_PSTR("ERR line too long"));
     } else if (!line_len) {

@@ -31,6 +31,9 @@ int8_t fw_tick(uint32_t t_us);
 int8_t fw_adc_done(uint16_t code);
 /* One byte received from the host. */
 void fw_rx_byte(uint8_t byte);
+/* The UART lost or garbled a byte (overrun, framing error): the line it
+ * belonged to is answered with ERR instead of being run. */
+void fw_rx_lost(void);
 /* Next byte to transmit: 1 and *byte, or 0 when there is none (the port
  * stops its transmit interrupt until fw_hal_tx_start). */
 uint8_t fw_tx_next(uint8_t *byte);

@@ -127,6 +127,9 @@ static void test_boot(void)
 
 static void test_commands(void)
 {
+    char rate_err[64];
+    snprintf(rate_err, sizeof rate_err, "ERR unsupported rate: %u..%u Hz dividing %lu", FW_RATE_MIN,
+             (unsigned)FW_RATE_MAX, (unsigned long)FW_TIMER_HZ);
     reset_frames();
     fw_host_send("INFO\r\n");
     collect();
@@ -154,17 +157,26 @@ static void test_commands(void)
 
     expect_reply("RATE 500\n", "OK");
     CHECK(fw_host_rate_hz == 500 && fw_rate_hz() == 500);
-    expect_reply("RATE 999\n", "ERR unsupported rate: 50..1339 Hz dividing 2000000");
+    expect_reply("RATE 999\n", rate_err);
     CHECK(fw_host_rate_hz == 500);
 #if FW_CHANNELS == 6
-    expect_reply("RATE 2000\n", "ERR unsupported rate: 50..1339 Hz dividing 2000000");
+    expect_reply("RATE 2000\n", rate_err);
 #endif
-    expect_reply("RATE 40\n", "ERR unsupported rate: 50..1339 Hz dividing 2000000");
-    expect_reply("RATE abc\n", "ERR unsupported rate: 50..1339 Hz dividing 2000000");
-    expect_reply("RATE 99999999999\n", "ERR unsupported rate: 50..1339 Hz dividing 2000000");
+    expect_reply("RATE 40\n", rate_err);
+    expect_reply("RATE abc\n", rate_err);
+    expect_reply("RATE 99999999999\n", rate_err);
     expect_reply("RATE\n", "ERR unknown command");
     expect_reply("RATE 1000\n", "OK");
     expect_reply("STOP\n", "OK"); /* harmless when stopped */
+    /* a byte the UART lost spoils its line, not the next one */
+    reset_frames();
+    fw_host_send("STA");
+    fw_rx_lost();
+    fw_host_send("RT\n");
+    collect();
+    CHECK(n_frames == 1 && is_reply(&frames[0], "ERR input lost, line dropped"));
+    CHECK(!fw_streaming());
+    expect_reply("TEST OFF\n", "OK");
     /* commands split across many small writes */
     reset_frames();
     fw_host_send("TE");
