@@ -1,0 +1,249 @@
+"""Serve an emulated device on a pseudo-terminal, as a USB-serial device
+would appear: raw mode, output discarded while no program has the port open,
+and an optional stable symlink that survives an emulated unplug/replug
+(the master side closes, which a reader sees exactly as a USB unplug).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import sys
+import termios
+import threading
+import time
+import tty
+from collections.abc import Callable
+
+from ..errors import SensorioError
+from .engine import Emulator
+from .link import Outgoing
+
+if sys.platform == "win32":  # pragma: no cover
+    raise ImportError("pseudo-terminals need a POSIX system; use sim:// URLs on Windows")
+
+
+class PtyServer:
+    """Runs an Emulator on a pseudo-terminal, in a thread (``start``) or in
+    the calling thread (``serve``). ``port`` is the path clients open."""
+
+    #: bytes the emulated device can hold while the host does not read (its USB FIFO)
+    MAX_PENDING = 256 * 1024
+    #: how often to look for a client while none has the port open
+    IDLE_POLL_S = 0.02
+    #: shortest sleep between deliveries (a USB-serial adapter delivers in ~1 ms frames anyway)
+    MIN_WAKE_S = 0.002
+
+    def __init__(self, emulator: Emulator, link: str | os.PathLike[str] | None = None,
+                 on_event: Callable[[str], None] | None = None) -> None:
+        self.emulator = emulator
+        self.link = os.fspath(link) if link else None
+        self.on_event = on_event
+        self.master = -1
+        self.path = ""
+        self._pending: list[Outgoing] = []
+        self._pending_bytes = 0
+        self._head_sent = 0  # bytes of _pending[0] already written
+        self._client = False
+        self._unplugged = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.replugs = 0
+        self._open_pty()
+
+    @property
+    def port(self) -> str:
+        return self.link or self.path
+
+    # -- the pseudo-terminal -------------------------------------------------
+    def _open_pty(self) -> None:
+        master, slave = os.openpty()
+        # a fresh pty echoes and translates bytes; a serial port does neither
+        tty.setraw(slave, termios.TCSANOW)
+        self.path = os.ttyname(slave)
+        os.close(slave)
+        os.set_blocking(master, False)
+        self.master = master
+        self._client = False
+        if self.link:
+            tmp = f"{self.link}.{os.getpid()}.tmp"
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(self.path, tmp)
+            os.replace(tmp, self.link)  # atomic: the path never points nowhere while plugged
+
+    def _close_pty(self) -> None:
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
+        if self.link and os.path.islink(self.link):
+            os.unlink(self.link)
+
+    def _client_present(self) -> bool:
+        """True while some program has the slave side open (no POLLHUP)."""
+        p = select.poll()
+        p.register(self.master, select.POLLIN)
+        hup = any(ev & select.POLLHUP for _, ev in p.poll(0))
+        if not hup and not self._client:
+            self._client = True
+            self._event(f"client opened {self.port}")
+        elif hup and self._client:
+            self._client = False
+            self._flush_stale()
+            self._event(f"client closed {self.port}")
+        return not hup
+
+    def _flush_stale(self) -> None:
+        """Drop what the last client left unread, as a USB-serial driver does
+        when the port closes (the pty would hand it to the next reader)."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            return
+        try:
+            termios.tcflush(fd, termios.TCIFLUSH)
+        finally:
+            os.close(fd)
+        self.emulator.discard(self._pending, "port_closed")
+        self._pending, self._pending_bytes, self._head_sent = [], 0, 0
+
+    def _event(self, text: str) -> None:
+        if self.on_event is not None:
+            self.on_event(text)
+
+    # -- running ---------------------------------------------------------------
+    def start(self) -> PtyServer:
+        self._thread = threading.Thread(target=self._run_guarded, name="sensorio-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run_guarded(self) -> None:
+        try:
+            self.serve()
+        except BaseException as exc:  # re-raised in the owner's thread by check()/stop()
+            self._error = exc
+
+    def check(self) -> None:
+        """Re-raise an error of the server thread in the caller's thread."""
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise SensorioError(f"the emulator thread failed: {type(err).__name__}: {err}") from err
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._close_pty()
+        self.emulator.close()
+        self.check()
+
+    def __enter__(self) -> PtyServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def serve(self, until: Callable[[], bool] | None = None) -> None:
+        """Run until stop() (or until ``until()`` is true, or the device's
+        duration is over and everything is delivered)."""
+        emu = self.emulator
+        fast = emu.config.speed <= 0
+        while not self._stop.is_set() and not (until and until()):
+            mono = time.monotonic()
+            if self._unplugged:
+                items = emu.step(mono) if not fast else emu.step_fast(mono)
+                self._route(items)
+                if self._unplugged:
+                    self._sleep_until(emu.next_due_mono(mono), cap=0.05)
+                continue
+            present = self._client_present()
+            if present:
+                self._read_input()
+            if fast and not self._pending and present:
+                self._route(emu.step_fast(mono))
+            else:
+                self._route(emu.step(mono))
+            if self._client and self._pending:
+                self._write_pending()
+            if emu.finished and emu.idle and not self._pending:
+                return
+            self._wait(mono, fast)
+
+    def _route(self, items: list[Outgoing]) -> None:
+        for it in items:
+            if it.control == "unplug":
+                self._event(f"unplug {self.port}")
+                self.emulator.discard(self._pending, "unplug")
+                self._pending, self._pending_bytes, self._head_sent = [], 0, 0
+                self._close_pty()
+                self._unplugged = True
+            elif it.control == "replug":
+                self._open_pty()
+                self._unplugged = False
+                self.replugs += 1
+                self._event(f"replug {self.port} -> {self.path}")
+            elif self._unplugged or not self._client:
+                self.emulator.discard([it], "port_closed")
+            else:
+                self._pending.append(it)
+                self._pending_bytes += len(it.data)
+        # the device's buffer is full: it loses the oldest frames, as a real one would
+        while self._pending_bytes > self.MAX_PENDING and len(self._pending) > 1:
+            it = self._pending.pop(1)
+            self._pending_bytes -= len(it.data)
+            self.emulator.discard([it], "overrun")
+
+    def _read_input(self) -> None:
+        try:
+            data = os.read(self.master, 4096)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.EIO:  # the client went away between poll and read
+                return
+            raise
+        if data:
+            self.emulator.input(data)
+
+    def _write_pending(self) -> None:
+        done: list[Outgoing] = []
+        while self._pending:
+            head = self._pending[0]
+            # one write per frame: a reader never sees half a frame it could have had whole
+            view = memoryview(head.data)[self._head_sent:]
+            try:
+                n = os.write(self.master, view)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno == errno.EIO:
+                    break
+                raise
+            self._head_sent += n
+            if self._head_sent < len(head.data):
+                break
+            done.append(self._pending.pop(0))
+            self._pending_bytes -= len(head.data)
+            self._head_sent = 0
+        if done:
+            self.emulator.delivered(done)
+
+    def _wait(self, mono: float, fast: bool) -> None:
+        due = self.emulator.next_due_mono(mono)
+        if not self._client:
+            self._sleep_until(due, cap=self.IDLE_POLL_S)
+            return
+        if fast and not self._pending and not self.emulator.idle:
+            due = mono
+        timeout = 0.1 if due is None else min(max(due - time.monotonic(), 0.0), 0.1)
+        if 0.0 < timeout < self.MIN_WAKE_S:
+            timeout = self.MIN_WAKE_S  # batch frames instead of waking for each one
+        p = select.poll()
+        p.register(self.master, select.POLLIN | (select.POLLOUT if self._pending else 0))
+        p.poll(timeout * 1000)
+
+    def _sleep_until(self, due: float | None, cap: float) -> None:
+        wait = cap if due is None else min(max(due - time.monotonic(), 0.0), cap)
+        self._stop.wait(wait)
