@@ -228,7 +228,7 @@ class Emulator:
         if not nbytes:
             return
         self.frames_discarded[reason] = self.frames_discarded.get(reason, 0) + len(frames)
-        t = self.clock.dev_base if t_s is None else t_s
+        t = self.clock.now(time.monotonic()) if t_s is None else t_s
         self.truth.write({"type": "link", "kind": reason, "at_s": round(t, 6),
                           "bytes": nbytes, "frames": frames})
 

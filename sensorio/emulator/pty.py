@@ -172,6 +172,7 @@ class PtyServer:
             self._wait(mono, fast)
 
     def _route(self, items: list[Outgoing]) -> None:
+        lost: list[Outgoing] = []
         for it in items:
             if it.control == "unplug":
                 self._event(f"unplug {self.port}")
@@ -185,15 +186,18 @@ class PtyServer:
                 self.replugs += 1
                 self._event(f"replug {self.port} -> {self.path}")
             elif self._unplugged or not self._client:
-                self.emulator.discard([it], "port_closed")
+                lost.append(it)
             else:
                 self._pending.append(it)
                 self._pending_bytes += len(it.data)
+        self.emulator.discard(lost, "port_closed")
         # the device's buffer is full: it loses the oldest frames, as a real one would
+        over: list[Outgoing] = []
         while self._pending_bytes > self.MAX_PENDING and len(self._pending) > 1:
             it = self._pending.pop(1)
             self._pending_bytes -= len(it.data)
-            self.emulator.discard([it], "overrun")
+            over.append(it)
+        self.emulator.discard(over, "overrun")
 
     def _read_input(self) -> None:
         try:
