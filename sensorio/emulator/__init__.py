@@ -6,7 +6,7 @@ ground truth of everything sent and injected (``Truth`` / ``TruthLog``)."""
 from __future__ import annotations
 
 from .config import EmulatorConfig, config_from_options
-from .engine import Emulator
+from .engine import Emulator, render
 from .truth import Truth, TruthLog
 
-__all__ = ["Emulator", "EmulatorConfig", "Truth", "TruthLog", "config_from_options"]
+__all__ = ["Emulator", "EmulatorConfig", "Truth", "TruthLog", "config_from_options", "render"]

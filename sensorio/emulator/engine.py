@@ -241,3 +241,27 @@ class Emulator:
             "lag_count": self.lag_count, "max_lag_s": round(self.max_lag_s, 6),
         })
         self.truth.flush()
+
+
+def render(config: EmulatorConfig, commands: bytes = b"") -> tuple[bytes, Truth]:
+    """Run a device with a duration as fast as possible and return every byte
+    it put on the wire and its ground truth (records kept in memory).
+    ``commands`` are host bytes sent first (e.g. b"START\\n")."""
+    if config.duration is None:
+        raise ValueError("render() needs a config with a duration")
+    fast = EmulatorConfig(**{**config.__dict__, "speed": 0.0})
+    truth = Truth(keep=True)
+    emu = Emulator(fast, truth)
+    if commands:
+        emu.input(commands)
+    out = bytearray()
+    while True:
+        items = emu.step_fast()
+        data = [it for it in items if not it.control]
+        for it in data:
+            out += it.data
+        emu.delivered(data)
+        if emu.idle:
+            break
+    emu.close()
+    return bytes(out), truth

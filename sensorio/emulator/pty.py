@@ -159,8 +159,8 @@ class PtyServer:
                     self._sleep_until(emu.next_due_mono(mono), cap=0.05)
                 continue
             present = self._client_present()
-            if present:
-                self._read_input()
+            # also after a close: the client's last command may still be queued
+            self._read_input()
             if fast and not self._pending and present:
                 self._route(emu.step_fast(mono))
             else:

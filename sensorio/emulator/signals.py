@@ -127,7 +127,9 @@ class StreamSignal:
         self.test_uv = 0.0
         self.test_hz = 1.0
         rng = np.random.default_rng([seed, 0x5160, stream.id])
+        # one generator per noise source: draws stay in sample order whatever the chunking
         self._noise = np.random.default_rng([seed, 0x4015E, stream.id])
+        self._floor = np.random.default_rng([seed, 0xF1002, stream.id])
         ch = self.n_ch
         self._source: np.ndarray | None = None
         if stream.kind == "emg":
@@ -191,7 +193,7 @@ class StreamSignal:
             amp = cfg.rest_uv + np.outer(level * (cfg.contraction_uv - cfg.rest_uv), self._weights)
             emg = shaped * amp
         # the amplifier's own noise is independent of the muscle signal
-        floor = self._noise.standard_normal((n, self.n_ch)) * cfg.noise_uv
+        floor = self._floor.standard_normal((n, self.n_ch)) * cfg.noise_uv
         gain = 1.0 + self._gain(t)
         out = (emg + self._mains(t)) * gain + self._drift(t) + self._offset + floor
         if self.test_mode:
