@@ -136,7 +136,9 @@ class LinkLayer:
     def __init__(self, faults: list[LinkFault], seed: int,
                  corrupt: Callable[[bytes, np.random.Generator], tuple[bytes, int, int]],
                  garbage_exclude: bytes, record: Callable[[dict[str, Any]], None]) -> None:
-        self.faults = faults
+        # losses first: a frame that never leaves is not also delayed or corrupted
+        order = {"unplug": 0, "drop": 1, "stall": 2, "burst": 2, "bitflip": 3, "garbage": 4}
+        self.faults = sorted(faults, key=lambda f: order[f.kind])
         self._rng = np.random.default_rng([seed, 0x11C])
         self._corrupt = corrupt
         self._exclude = np.frombuffer(garbage_exclude, dtype=np.uint8)
@@ -161,7 +163,7 @@ class LinkLayer:
                     if fr.t_end >= f.at + f.dur:
                         self._finish(f)
                         continue
-                    if fr.t_end < f.at:
+                    if fr.t_end < f.at or (dropped and f.kind != "unplug"):
                         continue
                     f.touched.append(key)
                     if f.kind == "unplug":

@@ -6,7 +6,10 @@ and an optional stable symlink that survives an emulated unplug/replug
 
 from __future__ import annotations
 
+import array
+import collections
 import errno
+import fcntl
 import os
 import select
 import sys
@@ -32,6 +35,8 @@ class PtyServer:
     MAX_PENDING = 256 * 1024
     #: how often to look for a client while none has the port open
     IDLE_POLL_S = 0.02
+    #: after the device's duration, how long to wait for the client to read the rest
+    DRAIN_S = 2.0
     #: shortest sleep between deliveries (a USB-serial adapter delivers in ~1 ms frames anyway)
     MIN_WAKE_S = 0.002
 
@@ -51,6 +56,10 @@ class PtyServer:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.replugs = 0
+        self._last_write = 0.0
+        # (frame key or None, bytes) of the latest writes, to name what a client never read
+        self._recent: collections.deque[tuple[list[int] | None, int]] = collections.deque()
+        self._recent_bytes = 0
         self._open_pty()
 
     @property
@@ -103,11 +112,50 @@ class PtyServer:
         except OSError:
             return
         try:
+            self._note_unread(fd, "unread")
             termios.tcflush(fd, termios.TCIFLUSH)
         finally:
             os.close(fd)
         self.emulator.discard(self._pending, "port_closed")
         self._pending, self._pending_bytes, self._head_sent = [], 0, 0
+
+    def _unread_bytes(self) -> int:
+        """Bytes in the pty that the client has not read yet."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            return 0
+        buf = array.array("i", [0])
+        try:
+            fcntl.ioctl(fd, termios.FIONREAD, buf, True)
+        except OSError:
+            return 0
+        finally:
+            os.close(fd)
+        return buf[0]
+
+    def _note_unread(self, slave_fd: int, why: str) -> None:
+        """Record the frames still in the pty's buffer, which the client never
+        read (it closed the port, or the device was unplugged under it)."""
+        buf = array.array("i", [0])
+        try:
+            fcntl.ioctl(slave_fd, termios.FIONREAD, buf, True)
+        except OSError:
+            return
+        unread = buf[0]
+        frames: list[list[int]] = []
+        left = unread
+        for key, n in reversed(self._recent):
+            if left <= 0:
+                break
+            if key is not None:
+                frames.append(key)
+            left -= n
+        self._recent.clear()
+        self._recent_bytes = 0
+        if unread:
+            self.emulator.truth.write({"type": "link", "kind": why, "bytes": unread,
+                                       "frames": frames[::-1]})
 
     def _event(self, text: str) -> None:
         if self.on_event is not None:
@@ -150,6 +198,7 @@ class PtyServer:
         duration is over and everything is delivered)."""
         emu = self.emulator
         fast = emu.config.speed <= 0
+        drain_until: float | None = None
         while not self._stop.is_set() and not (until and until()):
             mono = time.monotonic()
             if self._unplugged:
@@ -165,10 +214,19 @@ class PtyServer:
                 self._route(emu.step_fast(mono))
             else:
                 self._route(emu.step(mono))
+            if self._unplugged:
+                continue
             if self._client and self._pending:
                 self._write_pending()
             if emu.finished and emu.idle and not self._pending:
-                return
+                # done: give the client up to DRAIN_S to read what is still in the pty
+                if drain_until is None:
+                    drain_until = mono + self.DRAIN_S
+                # (the pty hands written bytes to the reader side asynchronously:
+                # count on FIONREAD only a moment after the last write)
+                settled = mono - self._last_write > 0.05 and not self._unread_bytes()
+                if not self._client or mono > drain_until or settled:
+                    return
             self._wait(mono, fast)
 
     def _route(self, items: list[Outgoing]) -> None:
@@ -176,6 +234,14 @@ class PtyServer:
         for it in items:
             if it.control == "unplug":
                 self._event(f"unplug {self.port}")
+                if self._client:
+                    try:
+                        fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+                    except OSError:
+                        pass
+                    else:
+                        self._note_unread(fd, "unread")
+                        os.close(fd)
                 self.emulator.discard(self._pending, "unplug")
                 self._pending, self._pending_bytes, self._head_sent = [], 0, 0
                 self._close_pty()
@@ -226,10 +292,16 @@ class PtyServer:
                     break
                 raise
             self._head_sent += n
+            self._last_write = time.monotonic()
             if self._head_sent < len(head.data):
                 break
             done.append(self._pending.pop(0))
             self._pending_bytes -= len(head.data)
+            key = [head.frame.stream, head.frame.seq] if head.frame is not None else None
+            self._recent.append((key, len(head.data)))
+            self._recent_bytes += len(head.data)
+            while self._recent_bytes > self.MAX_PENDING:
+                self._recent_bytes -= self._recent.popleft()[1]
             self._head_sent = 0
         if done:
             self.emulator.delivered(done)
