@@ -202,6 +202,10 @@ class Emulator:
         self._record_frames(frames)
 
     def _record_frames(self, frames: list[Frame]) -> None:
+        if not self.truth.active:
+            for fr in frames:
+                self.frames_delivered[fr.stream] = self.frames_delivered.get(fr.stream, 0) + 1
+            return
         groups: list[list[Frame]] = []
         for fr in frames:
             g = groups[-1] if groups else None

@@ -37,8 +37,8 @@ class PtyServer:
     IDLE_POLL_S = 0.02
     #: after the device's duration, how long to wait for the client to read the rest
     DRAIN_S = 2.0
-    #: shortest sleep between deliveries (a USB-serial adapter delivers in ~1 ms frames anyway)
-    MIN_WAKE_S = 0.002
+    #: shortest sleep between deliveries (USB-serial adapters deliver in 1-16 ms packets anyway)
+    MIN_WAKE_S = 0.004
 
     def __init__(self, emulator: Emulator, link: str | os.PathLike[str] | None = None,
                  on_event: Callable[[str], None] | None = None) -> None:
@@ -75,6 +75,9 @@ class PtyServer:
         os.close(slave)
         os.set_blocking(master, False)
         self.master = master
+        self._poller = select.poll()
+        self._poller.register(master, select.POLLIN)
+        self._readable = False
         self._client = False
         if self.link:
             tmp = f"{self.link}.{os.getpid()}.tmp"
@@ -92,9 +95,11 @@ class PtyServer:
 
     def _client_present(self) -> bool:
         """True while some program has the slave side open (no POLLHUP)."""
-        p = select.poll()
-        p.register(self.master, select.POLLIN)
-        hup = any(ev & select.POLLHUP for _, ev in p.poll(0))
+        flags = 0
+        for _, ev in self._poller.poll(0):
+            flags |= ev
+        hup = bool(flags & select.POLLHUP)
+        self._readable = bool(flags & select.POLLIN)
         if not hup and not self._client:
             self._client = True
             self._event(f"client opened {self.port}")
@@ -266,6 +271,8 @@ class PtyServer:
         self.emulator.discard(over, "overrun")
 
     def _read_input(self) -> None:
+        if not self._readable:
+            return
         try:
             data = os.read(self.master, 4096)
         except BlockingIOError:
@@ -278,31 +285,31 @@ class PtyServer:
             self.emulator.input(data)
 
     def _write_pending(self) -> None:
+        # one write for everything due: few system calls, whole frames when the pty has room
+        data = b"".join(it.data for it in self._pending)
+        try:
+            n = os.write(self.master, memoryview(data)[self._head_sent:])
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return
+            raise
+        self._last_write = time.monotonic()
+        written = self._head_sent + n
         done: list[Outgoing] = []
-        while self._pending:
-            head = self._pending[0]
-            # one write per frame: a reader never sees half a frame it could have had whole
-            view = memoryview(head.data)[self._head_sent:]
-            try:
-                n = os.write(self.master, view)
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                if exc.errno == errno.EIO:
-                    break
-                raise
-            self._head_sent += n
-            self._last_write = time.monotonic()
-            if self._head_sent < len(head.data):
-                break
-            done.append(self._pending.pop(0))
-            self._pending_bytes -= len(head.data)
+        while self._pending and len(self._pending[0].data) <= written:
+            head = self._pending.pop(0)
+            size = len(head.data)
+            written -= size
+            self._pending_bytes -= size
+            done.append(head)
             key = [head.frame.stream, head.frame.seq] if head.frame is not None else None
-            self._recent.append((key, len(head.data)))
-            self._recent_bytes += len(head.data)
-            while self._recent_bytes > self.MAX_PENDING:
-                self._recent_bytes -= self._recent.popleft()[1]
-            self._head_sent = 0
+            self._recent.append((key, size))
+            self._recent_bytes += size
+        self._head_sent = written
+        while self._recent_bytes > self.MAX_PENDING:
+            self._recent_bytes -= self._recent.popleft()[1]
         if done:
             self.emulator.delivered(done)
 
@@ -316,9 +323,8 @@ class PtyServer:
         timeout = 0.1 if due is None else min(max(due - time.monotonic(), 0.0), 0.1)
         if 0.0 < timeout < self.MIN_WAKE_S:
             timeout = self.MIN_WAKE_S  # batch frames instead of waking for each one
-        p = select.poll()
-        p.register(self.master, select.POLLIN | (select.POLLOUT if self._pending else 0))
-        p.poll(timeout * 1000)
+        self._poller.modify(self.master, select.POLLIN | (select.POLLOUT if self._pending else 0))
+        self._poller.poll(timeout * 1000)
 
     def _sleep_until(self, due: float | None, cap: float) -> None:
         wait = cap if due is None else min(max(due - time.monotonic(), 0.0), cap)

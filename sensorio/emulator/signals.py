@@ -123,6 +123,7 @@ class StreamSignal:
         self.activity = activity
         self.index = 0  # absolute sample index of the next sample
         self.t_offset = 0.0  # time of sample 0 (moves when the rate changes)
+        # the device's internal test signal (applied by the stream, see StreamState.produce)
         self.test_mode = False
         self.test_uv = 0.0
         self.test_hz = 1.0
@@ -195,11 +196,7 @@ class StreamSignal:
         # the amplifier's own noise is independent of the muscle signal
         floor = self._floor.standard_normal((n, self.n_ch)) * cfg.noise_uv
         gain = 1.0 + self._gain(t)
-        out = (emg + self._mains(t)) * gain + self._drift(t) + self._offset + floor
-        if self.test_mode:
-            square = np.where(np.floor(2 * self.test_hz * t) % 2 == 0, self.test_uv, -self.test_uv)
-            out = np.repeat(square[:, None], self.n_ch, axis=1)
-        return out
+        return (emg + self._mains(t)) * gain + self._drift(t) + self._offset + floor
 
     def _accel(self, n: int, t: np.ndarray) -> np.ndarray:
         level = self.activity.level(t)

@@ -36,6 +36,11 @@ class Truth:
         self.keep = keep
         self.records: list[dict[str, Any]] = []
 
+    @property
+    def active(self) -> bool:
+        """False when records go nowhere (no file, not kept)."""
+        return self.keep or self._file is not None
+
     def write(self, record: dict[str, Any]) -> None:
         if self.keep:
             self.records.append(record)

@@ -35,7 +35,7 @@ class AsciiDevice(Device):
         return b""
 
     def encode_frames(self, stream: StreamState, codes: np.ndarray, leadoff: np.ndarray,
-                      seq0: int) -> list[bytes]:
+                      seq0: int, t_us: list[int]) -> list[bytes]:
         names = stream.profile.labels or tuple(f"ch{i + 1}" for i in range(codes.shape[1]))
         out = []
         for i, row in enumerate(codes.tolist()):

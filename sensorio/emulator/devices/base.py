@@ -18,6 +18,9 @@ from ..signals import ActivitySchedule, SignalConfig, StreamSignal, to_codes
 class StreamState:
     """One stream's sample clock, signal, faults and frame counter."""
 
+    #: device seconds of samples generated at a time
+    GEN_BLOCK_S = 0.05
+
     def __init__(self, profile: StreamProfile, signal: SignalConfig, faults: list[SensorFault],
                  seed: int, activity: ActivitySchedule, frame_samples: int) -> None:
         self.profile = profile
@@ -30,6 +33,10 @@ class StreamState:
         self.t0 = 0.0
         self.k0 = 0
         self._signal_cfg = signal
+        self._buf_codes = np.zeros((0, profile.channels), dtype=np.int64)
+        self._buf_leadoff = np.zeros(0, dtype=np.uint64)
+        self._buf_t = np.zeros(0)
+        self._buf_pos = 0
         self._seed = seed
         self._activity = activity
 
@@ -53,20 +60,46 @@ class StreamState:
     def produce(self, n_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """codes (rows, ch) int64, per-row lead-off masks, per-row times."""
         n = n_frames * self.n_samp
-        t = self.t0 + (np.arange(self.sample, self.sample + n) - self.k0) / self.rate
+        while self._buf_codes.shape[0] - self._buf_pos < n:
+            self._generate(max(n, int(self.GEN_BLOCK_S * self.rate)))
+        rows = slice(self._buf_pos, self._buf_pos + n)
+        codes, leadoff, t = self._buf_codes[rows], self._buf_leadoff[rows], self._buf_t[rows]
+        self._buf_pos += n
+        self.sample += n
+        if self.signal.test_mode:
+            # the internal test signal replaces the electrode inputs (and their faults)
+            square = np.where(np.floor(2 * self.signal.test_hz * t) % 2 == 0,
+                              self.signal.test_uv, -self.signal.test_uv)
+            codes = to_codes(np.repeat(square[:, None], codes.shape[1], axis=1), self.profile)
+        return codes, leadoff, t
+
+    def _generate(self, n: int) -> None:
+        """Signal, faults and ADC for the next n samples after the buffered ones.
+        Generating ahead in blocks costs less per sample and, the generators
+        being chunk-invariant, gives the same samples."""
+        k = self.sample + self._buf_codes.shape[0] - self._buf_pos
+        t = self.t0 + (np.arange(k, k + n) - self.k0) / self.rate
         values = self.signal.next(n)
         self.faults.apply_physical(values, t)
         codes = to_codes(values, self.profile)
         leadoff = self.faults.apply_codes(codes, t)
-        self.sample += n
-        return codes, leadoff, t
+        keep = slice(self._buf_pos, None)
+        self._buf_codes = np.concatenate([self._buf_codes[keep], codes])
+        self._buf_leadoff = np.concatenate([self._buf_leadoff[keep], leadoff])
+        self._buf_t = np.concatenate([self._buf_t[keep], t])
+        self._buf_pos = 0
 
     def set_rate(self, rate_hz: float, frame_samples: int) -> None:
         """Change the sample rate at the current sample clock position."""
         t_now = self.sample_time(self.sample)
         self.profile = replace(self.profile, rate_hz=float(rate_hz))
         self.t0, self.k0 = t_now, self.sample
-        index = self.signal.index
+        # samples generated ahead at the old rate are not taken
+        index = self.signal.index - (self._buf_codes.shape[0] - self._buf_pos)
+        self._buf_codes = self._buf_codes[:0]
+        self._buf_leadoff = self._buf_leadoff[:0]
+        self._buf_t = self._buf_t[:0]
+        self._buf_pos = 0
         self.signal = StreamSignal(self.profile, self._signal_cfg, self._seed, self._activity)
         self.signal.index = index
         self.signal.t_offset = t_now - index / rate_hz
@@ -119,7 +152,8 @@ class Device:
         return b""
 
     def encode_frames(self, stream: StreamState, codes: np.ndarray, leadoff: np.ndarray,
-                      seq0: int) -> list[bytes]:
+                      seq0: int, t_us: list[int]) -> list[bytes]:
+        """Wire bytes of each frame (codes: n_frames * n_samp rows; t_us per frame)."""
         raise NotImplementedError
 
     def corrupt(self, data: bytes, rng: np.random.Generator) -> tuple[bytes, int, int]:
@@ -143,14 +177,16 @@ class Device:
                 continue
             sample0 = st.sample
             codes, leadoff, times = st.produce(k)
-            wires = self.encode_frames(st, codes, leadoff, st.seq)
             n = st.n_samp
+            t_us = np.rint(times[::n] * 1e6).astype(np.int64).tolist()
+            t_end = times[n - 1::n].tolist()
+            wires = self.encode_frames(st, codes, leadoff, st.seq, t_us)
+            sid = st.profile.id
             for i, data in enumerate(wires):
-                rows = slice(i * n, (i + 1) * n)
                 out.append(Frame(
-                    stream=st.profile.id, seq=st.seq + i, sample0=sample0 + i * n, n_samp=n,
-                    t_us=int(round(times[i * n] * 1e6)), t_end=float(times[(i + 1) * n - 1]),
-                    data=data, codes=codes[rows] if self.keep_codes else None,
+                    stream=sid, seq=st.seq + i, sample0=sample0 + i * n, n_samp=n,
+                    t_us=t_us[i], t_end=t_end[i], data=data,
+                    codes=codes[i * n:(i + 1) * n] if self.keep_codes else None,
                 ))
             st.seq += k
         out.sort(key=lambda f: f.t_end)

@@ -124,7 +124,7 @@ class CytonDevice(Device):
         return "\n".join(lines) + "\n$$$"
 
     def encode_frames(self, stream: StreamState, codes: np.ndarray, leadoff: np.ndarray,
-                      seq0: int) -> list[bytes]:
+                      seq0: int, t_us: list[int]) -> list[bytes]:
         n = codes.shape[0]
         # the emulated signal is at gain 24; other gains scale the codes
         factor = np.array(self.gain, dtype=float) / 24.0

@@ -97,20 +97,14 @@ class SioDevice(Device):
         return f"OK {hz:g}"
 
     def encode_frames(self, stream: StreamState, codes: np.ndarray, leadoff: np.ndarray,
-                      seq0: int) -> list[bytes]:
+                      seq0: int, t_us: list[int]) -> list[bytes]:
         p = stream.profile
         n = stream.n_samp
-        out = []
-        t = stream.sample_time
-        k0 = stream.sample - codes.shape[0]
-        for i in range(codes.shape[0] // n):
-            rows = slice(i * n, (i + 1) * n)
-            mask = int(np.bitwise_or.reduce(leadoff[rows])) if leadoff.size else 0
-            out.append(self._encoder.encode(
-                codes[rows], stream=p.id, enc=p.enc, seq=seq0 + i,
-                t_us=int(round(t(k0 + i * n) * 1e6)), leadoff=mask,
-            ))
-        return out
+        # lead-off bit of a frame: set if the electrode was off at any of its samples
+        masks = np.bitwise_or.reduce(leadoff.reshape(-1, n), axis=1).tolist()
+        encode = self._encoder.encode
+        return [encode(codes[i * n:(i + 1) * n], stream=p.id, enc=p.enc, seq=seq0 + i,
+                       t_us=t_us[i], leadoff=masks[i]) for i in range(len(t_us))]
 
     def corrupt(self, data: bytes, rng: np.random.Generator) -> tuple[bytes, int, int]:
         """Flip a bit of a data byte (not a COBS code byte, never making 0x00):
