@@ -40,8 +40,13 @@ def _brainflow():
 def test_brainflow_cyton_gets_exactly_the_truth(tmp_path) -> None:
     link = ["drop:at=0.4,count=3"]
     BoardIds, BoardShim, BrainFlowInputParams = _brainflow()
-    opts = {"format": ["cyton"], "seed": ["9"], "truth_codes": ["1"], "link": link,
-            "fault": ["liftoff:ch=2,start=0.2,end=0.5"]}
+    opts = {
+        "format": ["cyton"],
+        "seed": ["9"],
+        "truth_codes": ["1"],
+        "link": link,
+        "fault": ["liftoff:ch=2,start=0.2,end=0.5"],
+    }
     truth = Truth(tmp_path / "truth.jsonl", keep=True)
     server = PtyServer(Emulator(config_from_options(opts), truth), link=tmp_path / "cyton").start()
     params = BrainFlowInputParams()
@@ -55,6 +60,7 @@ def test_brainflow_cyton_gets_exactly_the_truth(tmp_path) -> None:
         data = board.get_board_data()
     finally:
         board.release_session()
+        del board  # now, not at interpreter exit, where BrainFlow's __del__ complains
         server.stop()
         truth.close()
     log = TruthLog.load(tmp_path / "truth.jsonl")

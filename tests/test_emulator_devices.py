@@ -14,8 +14,19 @@ from sensorio.emulator import Emulator, Truth, TruthLog, config_from_options
 from sensorio.emulator.devices.cyton import UV_PER_COUNT
 
 INFO_KEYS = {"device", "serial", "fw", "streams", "test_uv", "test_hz"}
-STREAM_KEYS = {"id", "name", "channels", "rate_hz", "enc", "unit", "scale", "zero", "min_code",
-               "max_code", "labels"}
+STREAM_KEYS = {
+    "id",
+    "name",
+    "channels",
+    "rate_hz",
+    "enc",
+    "unit",
+    "scale",
+    "zero",
+    "min_code",
+    "max_code",
+    "labels",
+}
 
 
 def _emulator(**kw):
@@ -45,9 +56,14 @@ def test_sio_commands_and_replies() -> None:
     [info] = p.read_messages()
     desc = json.loads(info.text)
     assert set(desc) == INFO_KEYS and set(desc["streams"][0]) == STREAM_KEYS
-    for cmd, reply in [(b"INFO\n", "OK"), (b"RATE 1000\r\n", "OK 1000"), (b"RATE 123\n", "ERR"),
-                       (b"TEST ON\n", "OK"), (b"bogus\n", "ERR unknown command"),
-                       (b"X" * 80 + b"\n", "ERR line too long")]:
+    for cmd, reply in [
+        (b"INFO\n", "OK"),
+        (b"RATE 1000\r\n", "OK 1000"),
+        (b"RATE 123\n", "ERR"),
+        (b"TEST ON\n", "OK"),
+        (b"bogus\n", "ERR unknown command"),
+        (b"X" * 80 + b"\n", "ERR line too long"),
+    ]:
         p.feed(_talk(emu, cmd))
         msgs = p.read_messages()
         assert msgs[-1].kind == "reply" and msgs[-1].text.startswith(reply), (cmd, msgs)
@@ -76,7 +92,12 @@ def test_prosthesis_streams_at_their_own_rates() -> None:
     p, streams = decode(data)
     info = json.loads(p.read_messages()[0].text)
     assert [s["name"] for s in info["streams"]] == ["emg", "imu", "force", "position"]
-    assert [s["enc"] for s in info["streams"]] == [sio1.ENC_I24, sio1.ENC_I16, sio1.ENC_U16, sio1.ENC_U16]
+    assert [s["enc"] for s in info["streams"]] == [
+        sio1.ENC_I24,
+        sio1.ENC_I16,
+        sio1.ENC_U16,
+        sio1.ENC_U16,
+    ]
     for s in info["streams"]:
         arr = streams[s["id"]]
         assert arr["samples"].shape[1] == s["channels"]
@@ -121,8 +142,13 @@ def test_cyton_packets_and_commands() -> None:
 
 def test_cyton_link_faults_in_the_bytes() -> None:
     clean, _ = run(b"b", format="cyton", seed=4, duration=1.0)
-    bad, truth = run(b"b", format="cyton", seed=4, duration=1.0,
-                     link=["drop:at=0.2,count=2", "bitflip:at=0.5", "garbage:at=0.7,bytes=40"])
+    bad, truth = run(
+        b"b",
+        format="cyton",
+        seed=4,
+        duration=1.0,
+        link=["drop:at=0.2,count=2", "bitflip:at=0.5", "garbage:at=0.7,bytes=40"],
+    )
     cp = cyton_packets(clean)
     [garbage] = truth.link_faults(kind="garbage")
     [(_, gseq)] = garbage["frames"]
@@ -130,9 +156,9 @@ def test_cyton_link_faults_in_the_bytes() -> None:
     dropped = truth.touched("drop")
     before = gseq - len(dropped)
     pos = before * 33
-    noise = bad[pos:pos + 40]
+    noise = bad[pos : pos + 40]
     assert 0xA0 not in noise
-    packets = cyton_packets(bad[:pos] + bad[pos + 40:])
+    packets = cyton_packets(bad[:pos] + bad[pos + 40 :])
     keep = [i for i in range(cp.shape[0]) if i not in dropped]
     [(_, fseq, offset, bit)] = truth.link_faults(kind="bitflip")[0]["frames"]
     expect = cp[keep].copy()
@@ -143,8 +169,15 @@ def test_cyton_link_faults_in_the_bytes() -> None:
 
 @pytest.mark.parametrize("labels,counter", [(False, False), (True, True), (False, True)])
 def test_ascii_lines(labels: bool, counter: bool) -> None:
-    data, truth = run(format="ascii", seed=2, duration=0.5, truth_codes=True, labels=labels,
-                      counter=counter, link=["drop:at=0.2,count=2"])
+    data, truth = run(
+        format="ascii",
+        seed=2,
+        duration=0.5,
+        truth_codes=True,
+        labels=labels,
+        counter=counter,
+        link=["drop:at=0.2,count=2"],
+    )
     lines = data.decode().split("\r\n")
     assert lines[-1] == ""
     rows = []

@@ -35,8 +35,13 @@ def _only_here(clean, bad, inside) -> np.ndarray:
 @pytest.mark.parametrize("mode", ["rail", "flat"])
 def test_liftoff(mode: str) -> None:
     clean, bad, rec, inside, truth = _pair(f"liftoff:ch={CH},start=0.3,end=0.6,mode={mode}")
-    assert (rec["kind"], rec["channel"], rec["start_s"], rec["end_s"], rec["mode"]) == \
-        ("liftoff", CH, 0.3, 0.6, mode)
+    assert (rec["kind"], rec["channel"], rec["start_s"], rec["end_s"], rec["mode"]) == (
+        "liftoff",
+        CH,
+        0.3,
+        0.6,
+        mode,
+    )
     _only_here(clean, bad, inside)
     stream = truth.start["streams"][0]
     expect = stream["max_code"] if mode == "rail" else stream["zero"]
@@ -68,8 +73,8 @@ def test_spikes() -> None:
     starts = np.ceil(np.array(times) * RATE - 1e-9).astype(int)
     width = max(1, round(rec["width_s"] * RATE))
     hit = np.zeros(diff.size, bool)
-    for s0, ts in zip(starts, times):
-        hit[s0:s0 + width] = True
+    for s0, ts in zip(starts, times, strict=True):
+        hit[s0 : s0 + width] = True
         # a triangle from the listed time: its first sample is on the falling edge
         peak = 2000 * (1 - (s0 / RATE - ts) / (width / RATE))
         assert diff[s0] * scale == pytest.approx(peak, abs=2.0)  # times_s are rounded to 1 us
@@ -101,8 +106,15 @@ def test_sudden_noise() -> None:
 
 
 def test_faults_on_other_streams_and_random_schedule() -> None:
-    data, truth = run(format="sio", profile="prosthesis", autostart=True, duration=1.0,
-                      fault=["liftoff:stream=2,ch=4,start=0.1,end=0.3"], random_faults=4, seed=3)
+    data, truth = run(
+        format="sio",
+        profile="prosthesis",
+        autostart=True,
+        duration=1.0,
+        fault=["liftoff:stream=2,ch=4,start=0.1,end=0.3"],
+        random_faults=4,
+        seed=3,
+    )
     _, streams = decode(data)
     recs = truth.faults()
     assert len(recs) == 5

@@ -50,11 +50,11 @@ def test_bitflip_flips_one_bit_where_the_truth_says() -> None:
     [rec] = truth.link_faults(kind="bitflip")
     cf, bf = _data_frames(clean), _data_frames(bad)
     assert len(cf) == len(bf)
-    for stream, seq, offset, bit in rec["frames"]:
+    for _stream, seq, offset, bit in rec["frames"]:
         a, b = np.frombuffer(cf[seq], np.uint8), np.frombuffer(bf[seq], np.uint8)
         assert np.flatnonzero(a != b).tolist() == [offset]
         assert a[offset] ^ b[offset] == 1 << bit
-    assert sum(x != y for x, y in zip(cf, bf)) == 2
+    assert sum(x != y for x, y in zip(cf, bf, strict=True)) == 2
     p, _ = decode(bad)
     assert (p.stats.crc_errors, p.stats.lost_frames) == (2, 2)
     # the corrupted frames are on the wire (in the truth), only not accepted
@@ -68,16 +68,22 @@ def test_garbage_is_inserted_before_the_frame_it_spoils() -> None:
     [(_, seq)] = rec["frames"]
     cf = _data_frames(clean)
     pos = clean.index(cf[seq])
-    assert bad[:pos] == clean[:pos] and bad[pos + 25:] == clean[pos:]
-    assert 0 not in bad[pos:pos + 25]
+    assert bad[:pos] == clean[:pos] and bad[pos + 25 :] == clean[pos:]
+    assert 0 not in bad[pos : pos + 25]
     p, _ = decode(bad)
     errors = p.stats.crc_errors + p.stats.cobs_errors + p.stats.malformed + p.stats.oversized
     assert (errors, p.stats.lost_frames) == (1, 1)
 
 
 def test_random_drops_and_flips_on_every_stream_are_counted_exactly() -> None:
-    data, truth = run(format="sio", profile="prosthesis", seed=2, autostart=True, duration=2.0,
-                      link=["drop:rate=0.02", "bitflip:rate=0.02"])
+    data, truth = run(
+        format="sio",
+        profile="prosthesis",
+        seed=2,
+        autostart=True,
+        duration=2.0,
+        link=["drop:rate=0.02", "bitflip:rate=0.02"],
+    )
     p, streams = decode(data)
     flipped = truth.touched("bitflip")
     dropped = truth.touched("drop")

@@ -12,7 +12,7 @@ import sensorio.urlhandler.protocol_sim  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
-USER_TESTS = '''
+USER_TESTS = """
 import serial
 import sensorio
 
@@ -36,16 +36,18 @@ def test_device_on_a_pty(sensorio_emulator):
 
 
 def test_sim_port(sensorio_sim):
-    port = sensorio_sim("prosthesis", fast=True, autostart=True, duration=0.2)
+    port = sensorio_sim("prosthesis", timeout=0.1, fast=True, autostart=True, duration=0.2)
     p = sensorio.Parser()
     while chunk := port.read(4096):
         p.feed(chunk)
     assert p.stats.frames_ok == sum(port.truth.frame_seq(s).size for s in port.truth.streams())
-'''
+"""
 
 
 def _plugin_args() -> list[str]:
-    installed = any(ep.name == "sensorio" for ep in importlib.metadata.entry_points(group="pytest11"))
+    installed = any(
+        ep.name == "sensorio" for ep in importlib.metadata.entry_points(group="pytest11")
+    )
     return [] if installed else ["-p", "sensorio.testing.plugin"]
 
 
@@ -56,10 +58,12 @@ def test_fixtures_in_a_user_suite(pytester) -> None:
 
 
 def test_emulator_errors_fail_the_test(pytester) -> None:
-    pytester.makepyfile(test_bad='''
+    pytester.makepyfile(
+        test_bad="""
 def test_bad(sensorio_emulator):
     sensorio_emulator(format="sio", fault=["liftoff:ch=99"])
-''')
+"""
+    )
     result = pytester.runpytest_inprocess(*_plugin_args(), "-q")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*channel 99*"])

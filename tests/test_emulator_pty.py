@@ -33,7 +33,9 @@ def _read_for(port: serial.Serial, parser: sensorio.Parser, seconds: float) -> N
 
 def test_pty_is_raw_and_counts_are_exact(tmp_path) -> None:
     # bitflips hit bytes like 0x0D, 0x0A, 0x03, 0x11 too: a cooked tty would mangle them
-    server, truth = _server(tmp_path, format="sio", seed=5, link=["bitflip:rate=0.05", "drop:rate=0.03"])
+    server, truth = _server(
+        tmp_path, format="sio", seed=5, link=["bitflip:rate=0.05", "drop:rate=0.03"]
+    )
     assert os.path.islink(server.port) and os.readlink(server.port) == server.path
     port = serial.Serial(server.port, timeout=0.05)
     p = sensorio.Parser()
@@ -60,8 +62,9 @@ def test_pty_is_raw_and_counts_are_exact(tmp_path) -> None:
 
 
 def test_unplug_replug_keeps_the_path(tmp_path) -> None:
-    server, truth = _server(tmp_path, format="sio", seed=1, autostart=1,
-                            link=["unplug:at=0.3,dur=0.4"])
+    server, truth = _server(
+        tmp_path, format="sio", seed=1, autostart=1, link=["unplug:at=0.3,dur=0.4"]
+    )
     port = serial.Serial(server.port, timeout=0.05)
     p = sensorio.Parser()
     with pytest.raises(serial.SerialException):
@@ -115,10 +118,31 @@ def test_output_is_discarded_while_no_one_has_the_port_open(tmp_path) -> None:
 def test_emulate_command_prints_the_path_and_serves(tmp_path) -> None:
     truth = tmp_path / "t.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sensorio", "emulate", "--format", "sio", "--profile", "prosthesis",
-         "--seed", "3", "--fault", "liftoff:ch=1,start=0.1,end=0.2", "--link", "drop:at=0.2",
-         "--truth", str(truth), "--duration", "0.5", "--quiet"],
-        stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
+        [
+            sys.executable,
+            "-m",
+            "sensorio",
+            "emulate",
+            "--format",
+            "sio",
+            "--profile",
+            "prosthesis",
+            "--seed",
+            "3",
+            "--fault",
+            "liftoff:ch=1,start=0.1,end=0.2",
+            "--link",
+            "drop:at=0.2",
+            "--truth",
+            str(truth),
+            "--duration",
+            "0.5",
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.getcwd(),
+    )
     try:
         path = proc.stdout.readline().strip()
         assert path.startswith("/dev/")
@@ -135,7 +159,9 @@ def test_emulate_command_prints_the_path_and_serves(tmp_path) -> None:
     assert log.faults()[0]["kind"] == "liftoff"
     # (the power-up INFO went nowhere: no one had the port open yet)
     assert [r["kind"] for r in log.link_faults() if r["kind"] != "port_closed"] == ["drop"]
-    assert p.stats.lost_frames == 1 and p.stats.frames_ok == sum(log.frame_seq(s).size for s in log.streams())
+    assert p.stats.lost_frames == 1 and p.stats.frames_ok == sum(
+        log.frame_seq(s).size for s in log.streams()
+    )
     assert "lag_count" in log.of("end")[0]
 
 
@@ -153,8 +179,9 @@ def test_falling_behind_is_reported() -> None:
     assert truth.records[-1]["lag_count"] == 1 and TruthLog(truth.records).of("lag")
 
 
-def test_emulate_command_errors_are_one_line() -> None:
-    out = subprocess.run([sys.executable, "-m", "sensorio", "emulate", "--fault", "melt:ch=1"],
-                         capture_output=True, text=True, cwd=os.getcwd())
-    assert out.returncode != 0
-    assert out.stderr.count("\n") == 1 and "unknown sensor fault 'melt'" in out.stderr
+def test_emulate_command_errors_are_one_line(capsys) -> None:
+    from sensorio.cli import main
+
+    assert main(["emulate", "--fault", "melt:ch=1"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown sensor fault 'melt'" in err

@@ -20,10 +20,17 @@ def _stream(seed: int = 1, cfg: SignalConfig | None = None, faults=()) -> Stream
 
 
 def test_chunking_does_not_change_the_signal() -> None:
-    faults = [parse_fault("noise:ch=1,start=0.1,end=0.4"), parse_fault("stuck:ch=2,start=0.2,end=0.3"),
-              parse_fault("spikes:ch=3,start=0,end=0.5"), parse_fault("motion:ch=4,start=0.05,end=0.45")]
-    whole = _stream(faults=[parse_fault(f"{f.kind}:ch={f.channel},start={f.start_s},end={f.end_s}")
-                            for f in faults])
+    faults = [
+        parse_fault("noise:ch=1,start=0.1,end=0.4"),
+        parse_fault("stuck:ch=2,start=0.2,end=0.3"),
+        parse_fault("spikes:ch=3,start=0,end=0.5"),
+        parse_fault("motion:ch=4,start=0.05,end=0.45"),
+    ]
+    whole = _stream(
+        faults=[
+            parse_fault(f"{f.kind}:ch={f.channel},start={f.start_s},end={f.end_s}") for f in faults
+        ]
+    )
     codes_whole, lo_whole, _ = whole.produce(100)  # 1000 samples
     parts = _stream(faults=faults)
     rng = np.random.default_rng(5)
@@ -81,8 +88,15 @@ def test_contraction_schedule_modulates_emg_amplitude() -> None:
 
 @pytest.mark.parametrize("mains", [50.0, 60.0])
 def test_mains_hum_and_harmonics(mains: float) -> None:
-    cfg = SignalConfig(mains_hz=mains, mains_uv=50, rest_uv=0.5, contraction_uv=0.5,
-                       drift_uv=0, gain_drift=0, noise_uv=0.1)
+    cfg = SignalConfig(
+        mains_hz=mains,
+        mains_uv=50,
+        rest_uv=0.5,
+        contraction_uv=0.5,
+        drift_uv=0,
+        gain_drift=0,
+        noise_uv=0.1,
+    )
     x = _rows(4.0, cfg)[:, 0]
     f, pxx = sps.welch(x - x.mean(), fs=2000.0, nperseg=4000)
     peak = f[np.argmax(pxx)]
@@ -103,8 +117,17 @@ def test_npy_source_replaces_synthetic_emg(tmp_path) -> None:
     src = np.tile(np.arange(100.0)[:, None], (1, 2)) * 10.0
     path = tmp_path / "src.npy"
     np.save(path, src)
-    data, truth = run(format="sio", autostart=True, duration=0.2, source=str(path),
-                      mains_uv=0, drift_uv=0, gain_drift=0, noise_uv=0, truth_codes=True)
+    data, truth = run(
+        format="sio",
+        autostart=True,
+        duration=0.2,
+        source=str(path),
+        mains_uv=0,
+        drift_uv=0,
+        gain_drift=0,
+        noise_uv=0,
+        truth_codes=True,
+    )
     _, streams = decode(data)
     samples = streams[0]["samples"]
     scale = truth.start["streams"][0]["scale"]

@@ -16,9 +16,16 @@ from sensorio.testing import sim_url
 
 def test_sim_url_through_serial_for_url(tmp_path) -> None:
     truth_file = tmp_path / "t.jsonl"
-    url = sim_url("prosthesis", seed=3, fast=True, autostart=True, duration=0.5,
-                  fault=["liftoff:ch=1,start=0.1,end=0.2"], link=["drop:at=0.2,stream=2"],
-                  truth=truth_file)
+    url = sim_url(
+        "prosthesis",
+        seed=3,
+        fast=True,
+        autostart=True,
+        duration=0.5,
+        fault=["liftoff:ch=1,start=0.1,end=0.2"],
+        link=["drop:at=0.2,stream=2"],
+        truth=truth_file,
+    )
     port = serial.serial_for_url(url, baudrate=921600, timeout=0.5)
     assert port.is_open
     p = sensorio.Parser()
@@ -66,12 +73,15 @@ def test_sim_real_time_pacing() -> None:
     assert rows == pytest.approx(0.5 * 2000, rel=0.15)
 
 
-@pytest.mark.parametrize("url,message", [
-    ("sim://nosuch", "unknown device profile"),
-    ("sim://?format=cyton&rate=500", "250 Hz"),
-    ("sim://?link=drop:when=1", "link fault option"),
-    ("sim://?colour=blue", "unknown emulator option"),
-])
+@pytest.mark.parametrize(
+    "url,message",
+    [
+        ("sim://nosuch", "unknown device profile"),
+        ("sim://?format=cyton&rate=500", "250 Hz"),
+        ("sim://?link=drop:when=1", "link fault option"),
+        ("sim://?colour=blue", "unknown emulator option"),
+    ],
+)
 def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
     with pytest.raises(serial.SerialException, match=message):
         serial.serial_for_url(url)

@@ -33,10 +33,17 @@ def child_emulator(seconds: float) -> None:
     from sensorio.emulator import Emulator, Truth, config_from_options
     from sensorio.emulator.pty import PtyServer
 
-    cfg = config_from_options({
-        "format": ["sio"], "channels": [str(CHANNELS)], "rate": [str(RATE)], "enc": [ENC],
-        "autostart": ["1"], "duration": [str(seconds)], "seed": ["1"],
-    })
+    cfg = config_from_options(
+        {
+            "format": ["sio"],
+            "channels": [str(CHANNELS)],
+            "rate": [str(RATE)],
+            "enc": [ENC],
+            "autostart": ["1"],
+            "duration": [str(seconds)],
+            "seed": ["1"],
+        }
+    )
     emu = Emulator(cfg, Truth(keep=False))
     server = PtyServer(emu)
     print(server.port, flush=True)
@@ -49,8 +56,19 @@ def child_emulator(seconds: float) -> None:
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     frames = sum(emu.frames_delivered.values())
     server.stop()
-    print(json.dumps({"cpu": cpu, "wall": wall, "frames": frames, "bytes": emu.bytes_delivered,
-                      "lag_count": emu.lag_count, "max_lag_s": emu.max_lag_s}), flush=True)
+    print(
+        json.dumps(
+            {
+                "cpu": cpu,
+                "wall": wall,
+                "frames": frames,
+                "bytes": emu.bytes_delivered,
+                "lag_count": emu.lag_count,
+                "max_lag_s": emu.max_lag_s,
+            }
+        ),
+        flush=True,
+    )
 
 
 def child_baseline(seconds: float, byte_rate: float, frame_bytes: int) -> None:
@@ -110,8 +128,13 @@ def read_port(proc: subprocess.Popen) -> tuple[dict, int]:
 
 
 def run(kind: str, seconds: float, extra: list[str]) -> tuple[dict, int]:
-    proc = subprocess.Popen([sys.executable, __file__, "--child", kind, "--seconds", str(seconds), *extra],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", kind, "--seconds", str(seconds), *extra],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         return read_port(proc)
     finally:
@@ -134,8 +157,11 @@ def main() -> int:
         return 0
 
     emu_share, base_share, lags, max_lag = [], [], [], 0.0
-    print(f"emulator: SIO-1, {CHANNELS} ch x {RATE:g} Hz {ENC}, real time, {args.seconds:g} s per run, "
-          f"{args.runs} runs")
+    print(
+        f"emulator: SIO-1, {CHANNELS} ch x {RATE:g} Hz {ENC}, real time, "
+        f"{args.seconds:g} s per run, "
+        f"{args.runs} runs"
+    )
     for i in range(args.runs):
         rep, got = run("emulator", args.seconds, [])
         share = rep["cpu"] / rep["wall"]
@@ -143,17 +169,31 @@ def main() -> int:
         lags.append(rep["lag_count"])
         max_lag = max(max_lag, rep["max_lag_s"])
         ok = "all read" if got == rep["bytes"] else f"READ {got} OF {rep['bytes']} BYTES"
-        print(f"  run {i + 1}: emulator {100 * share:5.1f} % of a core, {rep['frames'] / rep['wall']:.0f} frames/s, "
-              f"{rep['bytes'] / rep['wall'] / 1e3:.0f} kB/s, fell behind {rep['lag_count']} times "
-              f"(max {rep['max_lag_s'] * 1000:.0f} ms), {ok}")
-        brep, _ = run("baseline", args.seconds, ["--byte-rate", str(rep["bytes"] / rep["wall"]),
-                                                 "--frame-bytes", str(max(1, rep["bytes"] // max(1, rep["frames"])))])
+        print(
+            f"  run {i + 1}: emulator {100 * share:5.1f} % of a core, "
+            f"{rep['frames'] / rep['wall']:.0f} frames/s, "
+            f"{rep['bytes'] / rep['wall'] / 1e3:.0f} kB/s, fell behind {rep['lag_count']} times "
+            f"(max {rep['max_lag_s'] * 1000:.0f} ms), {ok}"
+        )
+        brep, _ = run(
+            "baseline",
+            args.seconds,
+            [
+                "--byte-rate",
+                str(rep["bytes"] / rep["wall"]),
+                "--frame-bytes",
+                str(max(1, rep["bytes"] // max(1, rep["frames"]))),
+            ],
+        )
         base_share.append(brep["cpu"] / brep["wall"])
         print(f"         baseline pacer {100 * base_share[-1]:5.1f} % of a core")
     e, b = statistics.median(emu_share), statistics.median(base_share)
-    print(f"median: emulator {100 * e:.1f} % of one core (target < 25 %), baseline pacer {100 * b:.1f} %, "
-          f"ratio {e / b if b else float('inf'):.1f}x; fell behind {sum(lags)} times in all runs, "
-          f"max lag {max_lag * 1000:.0f} ms")
+    print(
+        f"median: emulator {100 * e:.1f} % of one core (target < 25 %), "
+        f"baseline pacer {100 * b:.1f} %, "
+        f"ratio {e / b if b else float('inf'):.1f}x; fell behind {sum(lags)} times in all runs, "
+        f"max lag {max_lag * 1000:.0f} ms"
+    )
     return 0 if e < 0.25 else 1
 
 

@@ -60,8 +60,12 @@ class Emulator:
     #: device seconds generated per step in fast mode
     FAST_CHUNK_S = 0.05
 
-    def __init__(self, config: EmulatorConfig, truth: Truth | None = None,
-                 on_lag: Callable[[float, float], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        truth: Truth | None = None,
+        on_lag: Callable[[float, float], None] | None = None,
+    ) -> None:
         self.config = config
         self.truth = truth if truth is not None else Truth(keep=False)
         self.profile = config.device_profile()
@@ -70,10 +74,22 @@ class Emulator:
         if config.format == "ascii":
             kw.update(labels=config.labels, counter=config.counter)
         cls = DEVICES[config.format]
-        self.device: Device = cls(self.profile, config.signal, faults, config.seed,
-                                  config.serial_number(), keep_codes=config.truth_codes, **kw)
-        self.link = LinkLayer(config.link, config.seed, self.device.corrupt,
-                              self.device.garbage_exclude, self.truth.write)
+        self.device: Device = cls(
+            self.profile,
+            config.signal,
+            faults,
+            config.seed,
+            config.serial_number(),
+            keep_codes=config.truth_codes,
+            **kw,
+        )
+        self.link = LinkLayer(
+            config.link,
+            config.seed,
+            self.device.corrupt,
+            self.device.garbage_exclude,
+            self.truth.write,
+        )
         self.clock = Clock(config.speed)
         self._queue: list[tuple[float, int, Outgoing]] = []
         self._order = itertools.count()
@@ -87,8 +103,12 @@ class Emulator:
         self.frames_delivered: dict[int, int] = {}
         self.frames_discarded: dict[str, int] = {}
         start: dict[str, Any] = {
-            "type": "start", "format": config.format, "profile": self.profile.name,
-            "seed": config.seed, "speed": config.speed, "serial": config.serial_number(),
+            "type": "start",
+            "format": config.format,
+            "profile": self.profile.name,
+            "seed": config.seed,
+            "speed": config.speed,
+            "serial": config.serial_number(),
             "streams": [s.descriptor() for s in self.profile.streams],
             "frame_samples": {str(st.profile.id): st.n_samp for st in self.device.streams},
             "wall_time": time.time(),
@@ -215,8 +235,12 @@ class Emulator:
                 groups.append([fr])
         for g in groups:
             rec: dict[str, Any] = {
-                "type": "frames", "stream": g[0].stream, "n_samp": g[0].n_samp,
-                "sample0": g[0].sample0, "seq": [f.seq for f in g], "t_us": [f.t_us for f in g],
+                "type": "frames",
+                "stream": g[0].stream,
+                "n_samp": g[0].n_samp,
+                "sample0": g[0].sample0,
+                "seq": [f.seq for f in g],
+                "t_us": [f.t_us for f in g],
             }
             if g[0].codes is not None:
                 rec["codes"] = [f.codes.tolist() for f in g]  # type: ignore[union-attr]
@@ -233,17 +257,23 @@ class Emulator:
             return
         self.frames_discarded[reason] = self.frames_discarded.get(reason, 0) + len(frames)
         t = self.clock.now(time.monotonic()) if t_s is None else t_s
-        self.truth.write({"type": "link", "kind": reason, "at_s": round(t, 6),
-                          "bytes": nbytes, "frames": frames})
+        self.truth.write(
+            {"type": "link", "kind": reason, "at_s": round(t, 6), "bytes": nbytes, "frames": frames}
+        )
 
     def close(self) -> None:
         self.link.close()
-        self.truth.write({
-            "type": "end", "device_s": round(self.clock.now(time.monotonic()), 6),
-            "frames": {str(k): v for k, v in sorted(self.frames_delivered.items())},
-            "bytes": self.bytes_delivered, "discarded": self.frames_discarded,
-            "lag_count": self.lag_count, "max_lag_s": round(self.max_lag_s, 6),
-        })
+        self.truth.write(
+            {
+                "type": "end",
+                "device_s": round(self.clock.now(time.monotonic()), 6),
+                "frames": {str(k): v for k, v in sorted(self.frames_delivered.items())},
+                "bytes": self.bytes_delivered,
+                "discarded": self.frames_discarded,
+                "lag_count": self.lag_count,
+                "max_lag_s": round(self.max_lag_s, 6),
+            }
+        )
         self.truth.flush()
 
 

@@ -51,8 +51,14 @@ class SensorFault:
     _rng: np.random.Generator | None = None
 
     def record(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "fault", "kind": self.kind, "stream": self.stream,
-                               "channel": self.channel, "start_s": self.start_s, "end_s": self.end_s}
+        out: dict[str, Any] = {
+            "type": "fault",
+            "kind": self.kind,
+            "stream": self.stream,
+            "channel": self.channel,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+        }
         out.update(self.params)
         if self.kind == "spikes":
             out["times_s"] = [round(t, 6) for t in self.times_s]
@@ -79,8 +85,10 @@ def parse_fault(text: str) -> SensorFault:
         params: dict[str, Any] = dict(DEFAULTS[kind])
         for key, value in opts.items():
             if key not in params:
-                raise UsageError(f"fault {kind} has no option {key!r} "
-                                 f"(options: ch, stream, start, end, dur, {', '.join(params)})")
+                raise UsageError(
+                    f"fault {kind} has no option {key!r} "
+                    f"(options: ch, stream, start, end, dur, {', '.join(params)})"
+                )
             params[key] = value if isinstance(params[key], str) else float(value)
     except ValueError as exc:
         raise UsageError(f"bad number in fault {text!r}: {exc}") from None
@@ -91,7 +99,9 @@ def parse_fault(text: str) -> SensorFault:
     return SensorFault(kind, channel, start, end, stream, params)
 
 
-def random_faults(n: int, seed: int, streams: list[StreamProfile], duration_s: float) -> list[SensorFault]:
+def random_faults(
+    n: int, seed: int, streams: list[StreamProfile], duration_s: float
+) -> list[SensorFault]:
     """n faults of random kinds, channels and times on the EMG stream(s)."""
     rng = np.random.default_rng([seed, 0xFA17])
     emg = [s for s in streams if s.kind == "emg"] or list(streams)
@@ -101,8 +111,16 @@ def random_faults(n: int, seed: int, streams: list[StreamProfile], duration_s: f
         kind = KINDS[int(rng.integers(len(KINDS)))]
         dur = float(rng.uniform(0.3, 2.0))
         start = float(rng.uniform(0.5, max(0.6, duration_s - dur)))
-        out.append(SensorFault(kind, int(rng.integers(s.channels)), round(start, 3),
-                               round(start + dur, 3), s.id, dict(DEFAULTS[kind])))
+        out.append(
+            SensorFault(
+                kind,
+                int(rng.integers(s.channels)),
+                round(start, 3),
+                round(start + dur, 3),
+                s.id,
+                dict(DEFAULTS[kind]),
+            )
+        )
     return out
 
 
@@ -114,8 +132,10 @@ class StreamFaults:
         self.faults = [f for f in faults if f.stream == stream.id]
         for i, f in enumerate(self.faults):
             if not 0 <= f.channel < stream.channels:
-                raise UsageError(f"fault {f.kind} on channel {f.channel}: stream {stream.id} "
-                                 f"has channels 0..{stream.channels - 1}")
+                raise UsageError(
+                    f"fault {f.kind} on channel {f.channel}: stream {stream.id} "
+                    f"has channels 0..{stream.channels - 1}"
+                )
             f._rng = np.random.default_rng([seed, 0xF0, stream.id, i])
             if f.kind == "spikes" and not f.times_s:
                 count = max(1, int(round(f.params["rate"] * (f.end_s - f.start_s))))
@@ -141,11 +161,15 @@ class StreamFaults:
                     age = tw - ts
                     hit = (age > -1e-9) & (age < width_s - 1e-9)
                     if hit.any():
-                        values[a:b, c][hit] += f.params["amp"] * (1.0 - np.maximum(age[hit], 0) / width_s)
+                        values[a:b, c][hit] += f.params["amp"] * (
+                            1.0 - np.maximum(age[hit], 0) / width_s
+                        )
             elif f.kind == "motion":
                 span = f.end_s - f.start_s
                 env = np.sin(np.pi * (tw - f.start_s) / span) ** 2
-                values[a:b, c] += f.params["amp"] * env * np.sin(2 * np.pi * f.params["hz"] * (tw - f.start_s))
+                values[a:b, c] += (
+                    f.params["amp"] * env * np.sin(2 * np.pi * f.params["hz"] * (tw - f.start_s))
+                )
             elif f.kind == "noise":
                 assert f._rng is not None
                 values[a:b, c] += f.params["amp"] * f._rng.standard_normal(b - a)

@@ -99,15 +99,20 @@ def parse_link_fault(text: str) -> LinkFault:
         key, eq, value = item.partition("=")
         key = key.strip()
         if not eq or key not in _KEYS:
-            raise UsageError(f"link fault option {item!r} in {text!r}: use key=value with keys "
-                             f"{', '.join(sorted(_KEYS))}")
+            raise UsageError(
+                f"link fault option {item!r} in {text!r}: use key=value with keys "
+                f"{', '.join(sorted(_KEYS))}"
+            )
         opts[key] = value.strip()
     try:
         f = LinkFault(
-            kind, at=float(opts.get("at", 0)), dur=float(opts.get("dur", 0.5)),
+            kind,
+            at=float(opts.get("at", 0)),
+            dur=float(opts.get("dur", 0.5)),
             count=int(opts.get("count", 1)),
             stream=int(opts["stream"]) if "stream" in opts else None,
-            rate=float(opts.get("rate", 0)), n_bytes=int(opts.get("bytes", 16)),
+            rate=float(opts.get("rate", 0)),
+            n_bytes=int(opts.get("bytes", 16)),
             period=float(opts.get("period", 0.05)),
         )
     except ValueError as exc:
@@ -133,9 +138,14 @@ class LinkLayer:
     from the device format, so that a flip or noise spoils exactly one frame.
     """
 
-    def __init__(self, faults: list[LinkFault], seed: int,
-                 corrupt: Callable[[bytes, np.random.Generator], tuple[bytes, int, int]],
-                 garbage_exclude: bytes, record: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        faults: list[LinkFault],
+        seed: int,
+        corrupt: Callable[[bytes, np.random.Generator], tuple[bytes, int, int]],
+        garbage_exclude: bytes,
+        record: Callable[[dict[str, Any]], None],
+    ) -> None:
         # losses first: a frame that never leaves is not also delayed or corrupted
         order = {"unplug": 0, "drop": 1, "stall": 2, "burst": 2, "bitflip": 3, "garbage": 4}
         self.faults = sorted(faults, key=lambda f: order[f.kind])

@@ -40,8 +40,12 @@ class PtyServer:
     #: shortest sleep between deliveries (USB-serial adapters deliver in 1-16 ms packets anyway)
     MIN_WAKE_S = 0.004
 
-    def __init__(self, emulator: Emulator, link: str | os.PathLike[str] | None = None,
-                 on_event: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        emulator: Emulator,
+        link: str | os.PathLike[str] | None = None,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
         self.emulator = emulator
         self.link = os.fspath(link) if link else None
         self.on_event = on_event
@@ -159,8 +163,9 @@ class PtyServer:
         self._recent.clear()
         self._recent_bytes = 0
         if unread:
-            self.emulator.truth.write({"type": "link", "kind": why, "bytes": unread,
-                                       "frames": frames[::-1]})
+            self.emulator.truth.write(
+                {"type": "link", "kind": why, "bytes": unread, "frames": frames[::-1]}
+            )
 
     def _event(self, text: str) -> None:
         if self.on_event is not None:
@@ -168,7 +173,9 @@ class PtyServer:
 
     # -- running ---------------------------------------------------------------
     def start(self) -> PtyServer:
-        self._thread = threading.Thread(target=self._run_guarded, name="sensorio-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run_guarded, name="sensorio-emulator", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -288,7 +295,7 @@ class PtyServer:
         # one write for everything due: few system calls, whole frames when the pty has room
         data = b"".join(it.data for it in self._pending)
         try:
-            n = os.write(self.master, memoryview(data)[self._head_sent:])
+            n = os.write(self.master, memoryview(data)[self._head_sent :])
         except BlockingIOError:
             return
         except OSError as exc:

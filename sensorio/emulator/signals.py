@@ -74,8 +74,11 @@ class ActivitySchedule:
     def periods(self, t_end: float) -> list[tuple[float, float, float]]:
         """(start_s, end_s, level) of each contraction up to t_end."""
         self._extend(t_end)
-        return [(self._edges[i], self._edges[i + 1], self._levels[i])
-                for i in range(1, len(self._edges) - 1, 2) if self._edges[i] < t_end]
+        return [
+            (self._edges[i], self._edges[i + 1], self._levels[i])
+            for i in range(1, len(self._edges) - 1, 2)
+            if self._edges[i] < t_end
+        ]
 
 
 def emg_sos(rate_hz: float) -> np.ndarray:
@@ -84,11 +87,13 @@ def emg_sos(rate_hz: float) -> np.ndarray:
     nyq = rate_hz / 2
     hi = min(450.0, 0.9 * nyq)
     peak_lo, peak_hi = 30.0, min(300.0, 0.8 * nyq)
-    sos = np.vstack([
-        sps.butter(1, [peak_lo, peak_hi], "bandpass", fs=rate_hz, output="sos"),
-        sps.butter(2, 20.0, "highpass", fs=rate_hz, output="sos"),
-        sps.butter(2, hi, "lowpass", fs=rate_hz, output="sos"),
-    ])
+    sos = np.vstack(
+        [
+            sps.butter(1, [peak_lo, peak_hi], "bandpass", fs=rate_hz, output="sos"),
+            sps.butter(2, 20.0, "highpass", fs=rate_hz, output="sos"),
+            sps.butter(2, hi, "lowpass", fs=rate_hz, output="sos"),
+        ]
+    )
     impulse = np.zeros(int(rate_hz * 2))
     impulse[0] = 1.0
     gain = np.sqrt(np.sum(sps.sosfilt(sos, impulse) ** 2))
@@ -114,8 +119,9 @@ class StreamSignal:
     """Generator of one stream's physical signal; ``next(n)`` returns the next
     n samples (n, channels). ``activity`` is shared between a device's streams."""
 
-    def __init__(self, stream: StreamProfile, cfg: SignalConfig, seed: int,
-                 activity: ActivitySchedule) -> None:
+    def __init__(
+        self, stream: StreamProfile, cfg: SignalConfig, seed: int, activity: ActivitySchedule
+    ) -> None:
         self.stream = stream
         self.cfg = cfg
         self.rate = stream.rate_hz
@@ -138,19 +144,31 @@ class StreamSignal:
             self._zi = np.zeros((self._sos.shape[0], 2, ch))
             self._weights = rng.uniform(0.3, 1.0, ch)
             self._offset = rng.uniform(-300.0, 300.0, ch)  # electrode DC offset
-            harmonics = [h for h in (1, 3, 5) if h * cfg.mains_hz < self.rate / 2] if cfg.mains_hz else []
+            harmonics = (
+                [h for h in (1, 3, 5) if h * cfg.mains_hz < self.rate / 2] if cfg.mains_hz else []
+            )
             rel = {1: 1.0, 3: 0.3, 5: 0.1}
             self._mains = _Sinusoids(
                 np.array([h * cfg.mains_hz for h in harmonics]),
-                np.array([[rel[h] * cfg.mains_uv * np.sqrt(2) * u for u in rng.uniform(0.5, 1.5, ch)]
-                          for h in harmonics]).reshape(len(harmonics), ch),
+                np.array(
+                    [
+                        [rel[h] * cfg.mains_uv * np.sqrt(2) * u for u in rng.uniform(0.5, 1.5, ch)]
+                        for h in harmonics
+                    ]
+                ).reshape(len(harmonics), ch),
                 rng.uniform(0, 2 * np.pi, (len(harmonics), ch)),
             )
             drift_f = rng.uniform(0.02, 0.3, 3)
-            self._drift = _Sinusoids(drift_f, rng.uniform(0.3, 1.0, (3, ch)) * cfg.drift_uv,
-                                     rng.uniform(0, 2 * np.pi, (3, ch)))
-            self._gain = _Sinusoids(np.array([1 / 120.0]), np.full((1, ch), cfg.gain_drift),
-                                    rng.uniform(0, 2 * np.pi, (1, ch)))
+            self._drift = _Sinusoids(
+                drift_f,
+                rng.uniform(0.3, 1.0, (3, ch)) * cfg.drift_uv,
+                rng.uniform(0, 2 * np.pi, (3, ch)),
+            )
+            self._gain = _Sinusoids(
+                np.array([1 / 120.0]),
+                np.full((1, ch), cfg.gain_drift),
+                rng.uniform(0, 2 * np.pi, (1, ch)),
+            )
             if cfg.source:
                 self._source = _load_source(cfg.source, ch)
         elif stream.kind == "accel":

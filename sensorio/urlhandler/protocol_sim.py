@@ -45,7 +45,9 @@ class Serial(SerialBase):
             self._emu = self._create(self.portstr)
         elif self._unplugged:
             if self._emu.clock.now(time.monotonic()) < self._replug_at:
-                raise SerialException(f"could not open port {self.portstr}: the emulated device is unplugged")
+                raise SerialException(
+                    f"could not open port {self.portstr}: the emulated device is unplugged"
+                )
             self._unplugged = False
         self.is_open = True
         self._buf.clear()
@@ -115,8 +117,10 @@ class Serial(SerialBase):
         for it in items:
             if it.control == "unplug":
                 self._unplugged = True
-                self._replug_at = next((t for t, what in emu.link.port_events() if what == "replug"
-                                        and t > it.due), it.due)
+                self._replug_at = next(
+                    (t for t, what in emu.link.port_events() if what == "replug" and t > it.due),
+                    it.due,
+                )
             elif it.control:
                 continue
             elif self._unplugged or not self.is_open:

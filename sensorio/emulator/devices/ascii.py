@@ -16,8 +16,14 @@ class AsciiDevice(Device):
     format = "ascii"
     garbage_exclude = b"\n\r"
 
-    def __init__(self, *args, labels: bool = False, counter: bool = False,  # type: ignore[no-untyped-def]
-                 autostart: bool = True, **kw) -> None:
+    def __init__(
+        self,
+        *args,
+        labels: bool = False,
+        counter: bool = False,  # type: ignore[no-untyped-def]
+        autostart: bool = True,
+        **kw,
+    ) -> None:
         super().__init__(*args, **kw)
         self.labels = labels
         self.counter = counter
@@ -34,13 +40,19 @@ class AsciiDevice(Device):
                 self.events.append({"type": "command", "text": chr(byte), "reply": ""})
         return b""
 
-    def encode_frames(self, stream: StreamState, codes: np.ndarray, leadoff: np.ndarray,
-                      seq0: int, t_us: list[int]) -> list[bytes]:
+    def encode_frames(
+        self,
+        stream: StreamState,
+        codes: np.ndarray,
+        leadoff: np.ndarray,
+        seq0: int,
+        t_us: list[int],
+    ) -> list[bytes]:
         names = stream.profile.labels or tuple(f"ch{i + 1}" for i in range(codes.shape[1]))
         out = []
         for i, row in enumerate(codes.tolist()):
             if self.labels:
-                fields = [f"{name}:{v}" for name, v in zip(names, row)]
+                fields = [f"{name}:{v}" for name, v in zip(names, row, strict=True)]
             else:
                 fields = [str(v) for v in row]
             if self.counter:

@@ -21,8 +21,15 @@ class StreamState:
     #: device seconds of samples generated at a time
     GEN_BLOCK_S = 0.05
 
-    def __init__(self, profile: StreamProfile, signal: SignalConfig, faults: list[SensorFault],
-                 seed: int, activity: ActivitySchedule, frame_samples: int) -> None:
+    def __init__(
+        self,
+        profile: StreamProfile,
+        signal: SignalConfig,
+        faults: list[SensorFault],
+        seed: int,
+        activity: ActivitySchedule,
+        frame_samples: int,
+    ) -> None:
         self.profile = profile
         self.signal = StreamSignal(profile, signal, seed, activity)
         self.faults = StreamFaults(faults, profile, seed)
@@ -68,8 +75,11 @@ class StreamState:
         self.sample += n
         if self.signal.test_mode:
             # the internal test signal replaces the electrode inputs (and their faults)
-            square = np.where(np.floor(2 * self.signal.test_hz * t) % 2 == 0,
-                              self.signal.test_uv, -self.signal.test_uv)
+            square = np.where(
+                np.floor(2 * self.signal.test_hz * t) % 2 == 0,
+                self.signal.test_uv,
+                -self.signal.test_uv,
+            )
             codes = to_codes(np.repeat(square[:, None], codes.shape[1], axis=1), self.profile)
         return codes, leadoff, t
 
@@ -118,8 +128,15 @@ class Device:
     #: bytes that noise must not contain (frame delimiter / start byte)
     garbage_exclude = b""
 
-    def __init__(self, profile: DeviceProfile, signal: SignalConfig, faults: list[SensorFault],
-                 seed: int, serial: str, keep_codes: bool = False) -> None:
+    def __init__(
+        self,
+        profile: DeviceProfile,
+        signal: SignalConfig,
+        faults: list[SensorFault],
+        seed: int,
+        serial: str,
+        keep_codes: bool = False,
+    ) -> None:
         self.profile = profile
         self.serial = serial
         self.seed = seed
@@ -136,8 +153,9 @@ class Device:
         ids = {s.id for s in profile.streams}
         for f in faults:
             if f.stream not in ids:
-                raise UsageError(f"fault {f.kind} names stream {f.stream}; the device has "
-                                 f"streams {sorted(ids)}")
+                raise UsageError(
+                    f"fault {f.kind} names stream {f.stream}; the device has streams {sorted(ids)}"
+                )
 
     def frame_samples(self, stream: StreamProfile) -> int:
         return stream.samples_per_frame
@@ -151,8 +169,14 @@ class Device:
         """Host bytes in, reply bytes out (may change ``streaming``)."""
         return b""
 
-    def encode_frames(self, stream: StreamState, codes: np.ndarray, leadoff: np.ndarray,
-                      seq0: int, t_us: list[int]) -> list[bytes]:
+    def encode_frames(
+        self,
+        stream: StreamState,
+        codes: np.ndarray,
+        leadoff: np.ndarray,
+        seq0: int,
+        t_us: list[int],
+    ) -> list[bytes]:
         """Wire bytes of each frame (codes: n_frames * n_samp rows; t_us per frame)."""
         raise NotImplementedError
 
@@ -179,15 +203,22 @@ class Device:
             codes, leadoff, times = st.produce(k)
             n = st.n_samp
             t_us = np.rint(times[::n] * 1e6).astype(np.int64).tolist()
-            t_end = times[n - 1::n].tolist()
+            t_end = times[n - 1 :: n].tolist()
             wires = self.encode_frames(st, codes, leadoff, st.seq, t_us)
             sid = st.profile.id
             for i, data in enumerate(wires):
-                out.append(Frame(
-                    stream=sid, seq=st.seq + i, sample0=sample0 + i * n, n_samp=n,
-                    t_us=t_us[i], t_end=t_end[i], data=data,
-                    codes=codes[i * n:(i + 1) * n] if self.keep_codes else None,
-                ))
+                out.append(
+                    Frame(
+                        stream=sid,
+                        seq=st.seq + i,
+                        sample0=sample0 + i * n,
+                        n_samp=n,
+                        t_us=t_us[i],
+                        t_end=t_end[i],
+                        data=data,
+                        codes=codes[i * n : (i + 1) * n] if self.keep_codes else None,
+                    )
+                )
             st.seq += k
         out.sort(key=lambda f: f.t_end)
         return out

@@ -28,7 +28,7 @@ class SioDevice(Device):
     def descriptor(self) -> dict:
         d = self.profile.descriptor(self.serial)
         # stream 0's rate may have been changed by RATE
-        for st, sd in zip(self.streams, d["streams"]):
+        for st, sd in zip(self.streams, d["streams"], strict=True):
             sd["rate_hz"] = st.rate
         return d
 
@@ -89,22 +89,39 @@ class SioDevice(Device):
         except ValueError:
             return "ERR rate must be a number"
         if hz not in self.profile.rates:
-            return "ERR unsupported rate; supported: " + " ".join(f"{r:g}" for r in self.profile.rates)
+            return "ERR unsupported rate; supported: " + " ".join(
+                f"{r:g}" for r in self.profile.rates
+            )
         if self.streaming:
             return "ERR stop streaming first"
         st = self.streams[0]
         st.set_rate(hz, self.frame_samples(replace(st.profile, rate_hz=hz)))
         return f"OK {hz:g}"
 
-    def encode_frames(self, stream: StreamState, codes: np.ndarray, leadoff: np.ndarray,
-                      seq0: int, t_us: list[int]) -> list[bytes]:
+    def encode_frames(
+        self,
+        stream: StreamState,
+        codes: np.ndarray,
+        leadoff: np.ndarray,
+        seq0: int,
+        t_us: list[int],
+    ) -> list[bytes]:
         p = stream.profile
         n = stream.n_samp
         # lead-off bit of a frame: set if the electrode was off at any of its samples
         masks = np.bitwise_or.reduce(leadoff.reshape(-1, n), axis=1).tolist()
         encode = self._encoder.encode
-        return [encode(codes[i * n:(i + 1) * n], stream=p.id, enc=p.enc, seq=seq0 + i,
-                       t_us=t_us[i], leadoff=masks[i]) for i in range(len(t_us))]
+        return [
+            encode(
+                codes[i * n : (i + 1) * n],
+                stream=p.id,
+                enc=p.enc,
+                seq=seq0 + i,
+                t_us=t_us[i],
+                leadoff=masks[i],
+            )
+            for i in range(len(t_us))
+        ]
 
     def corrupt(self, data: bytes, rng: np.random.Generator) -> tuple[bytes, int, int]:
         """Flip a bit of a data byte (not a COBS code byte, never making 0x00):
