@@ -87,7 +87,8 @@ void sio1_unpack(int enc, const uint8_t *src, size_t n, int32_t *dst)
     case SIO1_ENC_I32:
         for (i = 0; i < n; i++, src += 4) {
             uint32_t u = (uint32_t)src[0] | ((uint32_t)src[1] << 8) | ((uint32_t)src[2] << 16) | ((uint32_t)src[3] << 24);
-            dst[i] = (int32_t)(u ^ 0x80000000u) - INT32_MAX - 1;
+            /* two's complement without relying on implementation-defined casts */
+            dst[i] = u <= (uint32_t)INT32_MAX ? (int32_t)u : -(int32_t)(~u) - 1;
         }
         break;
     default:
