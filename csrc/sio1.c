@@ -97,10 +97,10 @@ void sio1_unpack(int enc, const uint8_t *src, size_t n, int32_t *dst)
     }
 }
 
-/* Appends the CRC to frame[0..len-2), COBS-encodes it to out and adds the
- * delimiter. */
-static size_t sio1_finish_frame(uint8_t *frame, size_t len, uint8_t *out, size_t out_cap)
+size_t sio1_finish_frame(uint8_t *frame, size_t len, uint8_t *out, size_t out_cap)
 {
+    if (len < 3 || len > SIO1_MAX_FRAME || out_cap < SIO1_WIRE_MAX(len))
+        return 0;
     uint16_t crc = sio_crc16_ccitt(SIO_CRC16_CCITT_INIT, frame, len - 2);
     frame[len - 2] = (uint8_t)(crc & 0xFF);
     frame[len - 1] = (uint8_t)(crc >> 8);

@@ -8,11 +8,10 @@ import re
 
 import numpy as np
 import pytest
+from support import VECTOR_NAMES
 
 from sensorio import Parser, concat_blocks
 from sensorio.parser import BYTE_REASONS
-
-from support import VECTOR_NAMES
 
 
 def feed_in_chunks(parser: Parser, data: bytes, mode: str) -> list:

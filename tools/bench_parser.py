@@ -101,7 +101,8 @@ def main() -> int:
         ref.feed(ref_slice)
         ref_cpu.append(time.process_time() - c0)
     ref_mbs = len(ref_slice) / statistics.median(ref_cpu) / 1e6
-    print(f"Python reference decoder: median {ref_mbs:8.3f} MB/s per core ({len(ref_slice) / 1e3:.0f} kB slice, 3 runs)")
+    print(f"Python reference decoder: median {ref_mbs:8.3f} MB/s per core "
+          f"({len(ref_slice) / 1e3:.0f} kB slice, 3 runs)")
     ratio = c_cpu / ref_mbs
     print(f"ratio C / reference: {ratio:.0f}x   (targets: >= 400 MB/s, >= 200x)")
 

@@ -87,7 +87,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static sio_parser *p;
     if (!p)
         p = malloc(sio_parser_struct_size());
-    memset(sinks, 0, sizeof sinks);
 
     /* direct feeding */
     sio_parser_init(p, SIO_FMT_SIO1);
