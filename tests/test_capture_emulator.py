@@ -12,10 +12,9 @@ import pytest
 pytest.importorskip("sensorio.emulator")
 pytest.importorskip("sensorio.testing.plugin")
 
-from sensorio.testing.plugin import sensorio_emulator  # noqa: E402, F401 - the fixture
-
 from sensorio.capture import open as capture_open  # noqa: E402
 from sensorio.recording import Event, RecordingReader, decode_recording  # noqa: E402
+from sensorio.testing.plugin import sensorio_emulator  # noqa: E402, F401 - the fixture
 
 
 def _record(port: str, rec: Path, seconds: float, **options) -> tuple[list, object, list]:
@@ -68,9 +67,7 @@ def test_recording_with_link_faults_accounts_for_every_frame(sensorio_emulator, 
     assert truth.touched("drop") and truth.touched("bitflip") and truth.touched("garbage")
     first, last = _check_against_truth(blocks, stats, truth)
     dropped = [s for s in truth.touched("drop", 0) if first <= s <= last]
-    spoiled = [
-        s for s in truth.touched("bitflip", 0) + truth.touched("garbage", 0) if first <= s <= last
-    ]
+    spoiled = [s for s in truth.touched("bitflip", 0) + truth.touched("garbage", 0) if first <= s <= last]
     assert stats.lost_frames == len(dropped) + len(spoiled)
     assert stats.crc_errors + stats.cobs_errors + stats.malformed >= len(spoiled)
     # samples are the device's, bit for bit
@@ -110,3 +107,31 @@ def test_unplug_during_recording_marks_the_gap_and_resumes(sensorio_emulator, tm
     assert parser.stats == stats
     events_rows = np.concatenate([b.events for b in decoded if b.stream == 0])
     assert events_rows.size >= 1  # the gap is in the stream, not silently joined
+
+
+def test_record_command_against_the_emulator(sensorio_emulator, tmp_path):  # noqa: F811
+    import subprocess
+    import sys
+
+    dev = sensorio_emulator(format="sio", profile="prosthesis", seed=11, link=["drop:at=0.4,count=2", "bitflip:at=0.8"])
+    rec = tmp_path / "cli.sior"
+    res = subprocess.run(
+        [sys.executable, "-m", "sensorio", "record", dev.port, "-o", str(rec), "--duration", "1.5", "--quiet"],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    truth = dev.stop()
+    assert res.returncode == 0, res.stderr
+    parser, blocks, messages, reader = decode_recording(rec)
+    assert reader.header["device_info"]["device"]  # INFO asked for and kept in the header
+    assert reader.report.complete
+    for stream in truth.streams():  # every stream of the prosthesis: EMG, IMU, force, angles
+        wire = truth.frame_seq(stream)
+        got = _received_seq(blocks, stream, int(wire[0]))
+        first, last = int(got[0]), int(got[-1])
+        spoiled = set(truth.touched("bitflip", stream)) | set(truth.touched("garbage", stream))
+        assert got.tolist() == [int(s) for s in wire if first <= s <= last and int(s) not in spoiled]
+    s = parser.stats
+    assert s.lost_frames == len(truth.touched("drop")) + len(truth.touched("bitflip"))
