@@ -92,7 +92,12 @@ class StreamInfo:
                    tuple(f"ch{i}" for i in range(channels)))
 
     def to_physical(self, codes: np.ndarray) -> np.ndarray:
-        return (codes.astype(np.float64) - self.zero) * self.scale
+        """(code - zero) * scale, as float64 (rows, channels); the result is
+        channel-major in memory (a transposed view), which the filters want."""
+        xt = codes.T.astype(np.float64, order="C")
+        xt -= self.zero
+        xt *= self.scale
+        return xt.T
 
     @property
     def rails(self) -> tuple[float, float]:
@@ -317,7 +322,17 @@ class Calibrate(Stage):
         si = self.stream_info(block)
         codes = block.samples
         x = self.to_physical(si, codes)
-        leadoff = block.leadoff_rows()
+        leadoff = block.leadoff_rows() if block.frame_leadoff.any() else None
+        start = self._next.get(block.stream, 0)
+        if block.events.size == 0:  # the common case
+            self._next[block.stream] = start + len(block)
+            return [SignalBlock(
+                stream=block.stream, data=x, valid=np.ones(x.shape, dtype=bool), rate_hz=si.rate_hz,
+                start=start, units=(si.unit,) * si.channels, labels=si.labels, events=block.events,
+                leadoff=leadoff, codes=codes, code_range=(si.min_code, si.max_code),
+                code_zero=si.zero)]
+        if leadoff is None:
+            leadoff = np.zeros(len(block), dtype=np.uint64)
         # cut at discontinuities; fill short gaps with invalid rows
         cuts = [0]
         fills: dict[int, int] = {}
@@ -332,7 +347,6 @@ class Calibrate(Stage):
                 cuts.append(row)
         cuts = sorted(set(cuts)) + [len(block)]
         out = []
-        start = self._next.get(block.stream, 0)
         for a, b in zip(cuts[:-1], cuts[1:]):
             if a == b and a not in resets:
                 continue

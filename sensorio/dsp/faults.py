@@ -62,6 +62,47 @@ DEFAULT_MASK = ("leadoff", "saturation", "stuck", "flat", "spikes", "motion", "n
 _NEG = -(1 << 62)
 
 
+class _Rows:
+    """Pending samples, stored channel-major with spare room: appending a
+    block and dropping the rows already output cost no re-allocation."""
+
+    def __init__(self) -> None:
+        self._a: dict[str, np.ndarray] = {}
+        self.n = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def append(self, new: dict[str, np.ndarray]) -> None:
+        m = len(next(iter(new.values())))
+        if not self._a:
+            self._a = {k: np.empty((v.shape[1], max(4 * m, 4096)), v.dtype) for k, v in new.items()}
+        cap = next(iter(self._a.values())).shape[1]
+        if self.n + m > cap:
+            cap = max(2 * cap, self.n + m)
+            for k, old in self._a.items():
+                grown = np.empty((old.shape[0], cap), old.dtype)
+                grown[:, :self.n] = old[:, :self.n]
+                self._a[k] = grown
+        for k, v in new.items():
+            self._a[k][:, self.n:self.n + m] = v.T
+        self.n += m
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """(rows, channels) view."""
+        return self._a[name][:, :self.n].T
+
+    def cm(self, name: str) -> np.ndarray:
+        """(channels, rows) view."""
+        return self._a[name][:, :self.n]
+
+    def drop(self, rows: int) -> None:
+        keep = self.n - rows
+        for a in self._a.values():
+            a[:, :keep] = a[:, rows:self.n].copy()
+        self.n = keep
+
+
 @register_stage
 class FaultDetector(Stage):
     """Sensor faults per channel (see the module text for the rules)."""
@@ -135,7 +176,7 @@ class FaultDetector(Stage):
         for st in (self._hp, self._low, self._hf):
             st.reset()
         self._seg_start: int | None = None
-        self._pend: dict[str, np.ndarray] = {}
+        self._pend = _Rows()
         self._pend_lo: np.ndarray | None = None
         self._pend_start = 0
         self._pend_events: list[np.ndarray] = []
@@ -143,7 +184,7 @@ class FaultDetector(Stage):
         self._lens = np.zeros(0, dtype=np.int64)
         self._g = 0  # segment hop index of the first undecided hop
         self._prev_mad: np.ndarray | None = None
-        self._prev_hp = np.zeros((0, ch))
+        self._prev_hp = np.zeros((ch, 0))
         self._carry = {k: {"lf": np.full(ch, -1, np.int64), "lt": np.full(ch, _NEG, np.int64),
                            "onset": np.full(ch, _NEG, np.int64), "flag": np.full(ch, _NEG, np.int64)}
                        for k in HOP_KINDS}
@@ -156,7 +197,7 @@ class FaultDetector(Stage):
 
     def reset(self) -> None:
         if self._ch:
-            self._close_all(self._pend_start + (len(self._pend["data"]) if self._pend else 0))
+            self._close_all(self._pend_start + len(self._pend))
             self._reset_signal()
 
     def health(self) -> list[dict[str, Any]]:
@@ -182,7 +223,7 @@ class FaultDetector(Stage):
         return self._decide(final=False)
 
     def flush(self) -> SignalBlock | None:
-        if not self._ch or self._template is None or not self._pend:
+        if not self._ch or self._template is None or not len(self._pend):
             return None
         self._featurise(final=True)
         return self._decide(final=True)
@@ -227,11 +268,11 @@ class FaultDetector(Stage):
             zero = codes == block.code_zero
         new = {"data": x, "valid": valid, "codes": codes, "rail": rail, "leadoff": leadoff,
                "hard_ok": hard_ok, "hp": hp, "low": low, "hf": hf, "zero": zero, "blank": blank}
-        if not self._pend:
-            self._pend = new
+        first = len(self._pend) == 0
+        self._pend.append(new)
+        if first:
             self._pend_lo = block.leadoff
         else:
-            self._pend = {k: np.concatenate([self._pend[k], v]) for k, v in new.items()}
             if self._pend_lo is not None and block.leadoff is not None:
                 self._pend_lo = np.concatenate([self._pend_lo, block.leadoff])
             else:
@@ -252,7 +293,7 @@ class FaultDetector(Stage):
 
     # -- features of complete hops ------------------------------------------------
     def _featurise(self, final: bool) -> None:
-        n = len(self._pend["data"])
+        n = len(self._pend)
         done = int(self._lens.sum())
         full = (n - done) // self.hop
         if full:
@@ -275,43 +316,52 @@ class FaultDetector(Stage):
         sl = slice(a, a + m * L)
 
         def r(name: str) -> np.ndarray:
-            return p[name][sl].reshape(m, L, ch)
+            # (channels, hops, samples): reductions run along contiguous memory
+            return p.cm(name)[:, sl].reshape(ch, m, L)
 
         hard_ok, valid, rail, lead = r("hard_ok"), r("valid"), r("rail"), r("leadoff")
-        idx = np.arange(L)[None, :, None]
+        idx = np.arange(L)[None, None, :]
         f: dict[str, np.ndarray] = {}
         for name, mask in (("saturation", rail & ~lead), ("leadoff", lead)):
-            any_ = mask.any(axis=1)
-            f[name] = any_
-            f[name + "_first"] = np.where(mask, idx, L).min(axis=1)
-            f[name + "_last"] = np.where(mask, idx, -1).max(axis=1)
+            f[name] = mask.any(axis=2)
+            if f[name].any():
+                f[name + "_first"] = np.where(mask, idx, L).min(axis=2)
+                f[name + "_last"] = np.where(mask, idx, -1).max(axis=2)
+            else:
+                f[name + "_first"] = np.full((ch, m), L)
+                f[name + "_last"] = np.full((ch, m), -1)
         need = max(4, L // 2)
-        enough = hard_ok.sum(axis=1) >= need
+        all_ok = bool(hard_ok.all())
+        enough = hard_ok.sum(axis=2) >= need if not all_ok else np.full((ch, m), L >= need)
         codes = r("codes")
-        big = np.iinfo(np.int64).max
-        cmin = np.where(valid, codes, big).min(axis=1)
-        cmax = np.where(valid, codes, -big).max(axis=1)
+        if bool(valid.all()):
+            stuck = (codes.min(axis=2) == codes.max(axis=2)) & (L >= need)
+        else:
+            big = np.iinfo(np.int64).max
+            cmin = np.where(valid, codes, big).min(axis=2)
+            cmax = np.where(valid, codes, -big).max(axis=2)
+            stuck = (cmin == cmax) & (valid.sum(axis=2) >= need)
         sat, lo = f["saturation"], f["leadoff"]
-        stuck = (cmin == cmax) & (valid.sum(axis=1) >= need) & ~sat & ~lo
-        at_zero = r("zero").all(axis=1)
+        stuck &= ~sat & ~lo
+        at_zero = r("zero").all(axis=2) if stuck.any() else np.zeros((ch, m), dtype=bool)
         data, hp, low, hf = r("data"), r("hp"), r("low"), r("hf")
-        if hard_ok.all():
-            std = data.std(axis=1)
-            med = np.median(hp, axis=1)
-            mad = np.median(np.abs(hp - med[:, None, :]), axis=1)
-            hp_ms = np.mean(hp * hp, axis=1)
-            low_ms = np.mean(low * low, axis=1)
-            hf_ms = np.mean(hf * hf, axis=1)
+        if all_ok:
+            std = data.std(axis=2)
+            med = np.median(hp, axis=2)
+            mad = np.median(np.abs(hp - med[:, :, None]), axis=2)
+            hp_ms = np.einsum("cmi,cmi->cm", hp, hp) / L
+            low_ms = np.einsum("cmi,cmi->cm", low, low) / L
+            hf_ms = np.einsum("cmi,cmi->cm", hf, hf) / L
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 hpv = np.where(hard_ok, hp, np.nan)
-                std = np.where(enough, np.nanstd(np.where(hard_ok, data, np.nan), axis=1), np.inf)
-                med = np.nan_to_num(np.nanmedian(hpv, axis=1))
-                mad = np.nan_to_num(np.nanmedian(np.abs(hpv - med[:, None, :]), axis=1))
-                hp_ms = np.nan_to_num(np.nanmean(hpv * hpv, axis=1))
-                low_ms = np.nan_to_num(np.nanmean(np.where(hard_ok, low, np.nan) ** 2, axis=1))
-                hf_ms = np.nan_to_num(np.nanmean(np.where(hard_ok, hf, np.nan) ** 2, axis=1))
+                std = np.where(enough, np.nanstd(np.where(hard_ok, data, np.nan), axis=2), np.inf)
+                med = np.nan_to_num(np.nanmedian(hpv, axis=2))
+                mad = np.nan_to_num(np.nanmedian(np.abs(hpv - med[:, :, None]), axis=2))
+                hp_ms = np.nan_to_num(np.nanmean(hpv * hpv, axis=2))
+                low_ms = np.nan_to_num(np.nanmean(np.where(hard_ok, low, np.nan) ** 2, axis=2))
+                hf_ms = np.nan_to_num(np.nanmean(np.where(hard_ok, hf, np.nan) ** 2, axis=2))
         f["stuck"] = stuck & ~at_zero
         f["flat"] = ((enough & ~stuck & (std < self.flat_uv)) | (stuck & at_zero)) & ~sat & ~lo
         blocked = sat | lo | stuck | ~enough
@@ -323,30 +373,31 @@ class FaultDetector(Stage):
         f["mains"] = ~blocked & self._mains(a, m, L, hp)
         f["mad"] = mad
         f["med"] = med
-        return f
+        # stored hop-major: (hops, channels)
+        return {k: np.ascontiguousarray(v.T) for k, v in f.items()}
 
     def _mains(self, a: int, m: int, L: int, hp: np.ndarray) -> np.ndarray:
-        """Mains share and level over the hop and the one before it."""
+        """Mains share and level over each hop and the one before it;
+        hp is (channels, hops, samples), the result (channels, hops)."""
         ch = self._ch
         if L != self.hop:
-            return np.zeros((m, ch), dtype=bool)
-        prev = self._pend["hp"][a - L:a] if a >= L else self._prev_hp
-        if len(prev) == L:
-            before = np.concatenate([prev[None], hp[:-1]], axis=0)
-            ok = np.ones(m, dtype=bool)
-        else:
-            before = np.concatenate([np.zeros((1, L, ch)), hp[:-1]], axis=0)
-            ok = np.arange(m) > 0
-        seg = np.concatenate([before, hp], axis=1)
-        seg = seg - seg.mean(axis=1, keepdims=True)
-        spec = np.abs(np.fft.rfft(seg * self._window[None, :, None], axis=1)) ** 2
-        best = np.zeros((m, ch))
+            return np.zeros((ch, m), dtype=bool)
+        prev = self._pend.cm("hp")[:, a - L:a] if a >= L else self._prev_hp
+        ok = np.ones(m, dtype=bool)
+        if prev.shape[1] != L:
+            prev = np.zeros((ch, L))
+            ok[0] = False
+        before = np.concatenate([prev[:, None, :], hp[:, :-1, :]], axis=1)
+        seg = np.concatenate([before, hp], axis=2)
+        seg = seg - seg.mean(axis=2, keepdims=True)
+        spec = np.abs(np.fft.rfft(seg * self._window, axis=2)) ** 2
+        best = np.zeros((ch, m))
         for rows in self._mains_bins:
-            best = np.maximum(best, spec[:, rows, :].sum(axis=1))
-        total = spec.sum(axis=1)
+            best = np.maximum(best, spec[:, :, rows].sum(axis=2))
+        total = spec.sum(axis=2)
         with np.errstate(invalid="ignore", divide="ignore"):
             share = best / total
-        return ok[:, None] & (best * self._ms_scale > self.mains_uv**2) & (share > self.mains_share)
+        return ok[None, :] & (best * self._ms_scale > self.mains_uv**2) & (share > self.mains_share)
 
     # -- decisions and output ------------------------------------------------------
     def _empty(self) -> SignalBlock:
@@ -409,7 +460,8 @@ class FaultDetector(Stage):
         spikes = self._spikes(n_dec, lens, starts, final)
         if "spikes" in self.mask_kinds:
             valid_out &= ~spikes
-        data = p["data"][:rows]
+        # copies: the pending buffer is reused
+        data = p.cm("data")[:, :rows].copy().T
         out_data = apply_policy(data, valid_out, self.policy, self._held_out)
         self._held_out = last_valid(data, valid_out, self._held_out)
         tmpl = self._template
@@ -421,11 +473,12 @@ class FaultDetector(Stage):
         ev_arr = np.array(evs, dtype=tmpl.events.dtype) if evs else tmpl.events[:0]
         out = tmpl.replace(data=out_data, valid=valid_out, start=self._pend_start, events=ev_arr,
                            reset=False, leadoff=None if self._pend_lo is None else self._pend_lo[:rows],
-                           codes=p["codes"][:rows])
+                           codes=p.cm("codes")[:, :rows].copy().T)
         # forget what was output
-        self._prev_hp = p["hp"][rows - int(lens[-1]):rows] if lens[-1] == self.hop else self._prev_hp
+        if lens[-1] == self.hop:
+            self._prev_hp = p.cm("hp")[:, rows - self.hop:rows].copy()
         self._prev_mad = F["mad"][n_dec - 1]
-        self._pend = {k: v[rows:] for k, v in p.items()}
+        self._pend.drop(rows)
         if self._pend_lo is not None:
             self._pend_lo = self._pend_lo[rows:]
         self._pend_start += rows
@@ -441,12 +494,17 @@ class FaultDetector(Stage):
         index) of the current run and the end of the last flagged sample."""
         on_n, off_n = HYSTERESIS[k]
         carry = self._carry[k]
+        was = self.health_state[k]
+        if not cond.any() and not was.any():
+            # nothing on, nothing starting: only the "last clean hop" moves
+            carry["lf"] = np.full(self._ch, int(g[-1]), np.int64)
+            none = np.zeros(cond.shape, dtype=bool)
+            return none, none, none, None, None
         gi = g[:, None]
         lf = np.maximum.accumulate(np.vstack([carry["lf"][None], np.where(~cond, gi, _NEG)]), axis=0)[1:]
         lt = np.maximum.accumulate(np.vstack([carry["lt"][None], np.where(cond, gi, _NEG)]), axis=0)[1:]
         run = gi - lf
         clean = gi - lt
-        was = self.health_state[k]
         g0 = int(g[0])
         init_set = np.where(was, g0 - 1, _NEG)
         init_rst = np.where(was, _NEG, g0 - 1)
