@@ -191,6 +191,8 @@ class FaultDetector(Stage):
         for k in HOP_KINDS:
             self.health_state[k][:] = False
         self._last_rail = np.full(ch, _NEG, dtype=np.int64)
+        self._prev_code = np.full(ch, np.iinfo(np.int64).min, dtype=np.int64)
+        self._same_run = np.zeros(ch, dtype=np.int64)
         self._last_spike = np.full(ch, _NEG, dtype=np.int64)
         self._held_out = np.full(ch, np.nan)
         self._template: SignalBlock | None = None
@@ -247,6 +249,16 @@ class FaultDetector(Stage):
         else:
             leadoff = np.zeros((n, ch), dtype=bool)
         hard_ok = valid & ~rail & ~leadoff
+        if codes is not None and n:
+            # a code repeated for half a hop is stuck: keep it out of the feature
+            # filters at once (its end would be a step that looks like motion)
+            same = codes == np.vstack([self._prev_code[None, :], codes[:-1]])
+            rows = np.arange(n)[:, None]
+            lastdiff = np.maximum.accumulate(np.where(same, -1 - self._same_run[None, :], rows), axis=0)
+            run = rows - lastdiff
+            hard_ok &= run < self.hop // 2
+            self._same_run = run[-1].astype(np.int64)
+            self._prev_code = codes[-1].astype(np.int64)
         # recovery after a rail sample: the next `blank` samples
         if rail.any() or (self._last_rail > _NEG).any():
             idx = np.arange(block.start, block.start + n)[:, None]
