@@ -152,6 +152,7 @@ class FaultDetector(Stage):
         self._ch = ch = block.n_channels
         self.hop = hop = max(4, int(round(self.hop_s * fs)))
         self.blank = int(round(self.blank_s * fs))
+        self.settle = int(round(0.4 * fs))
         nyq = fs / 2
         self._hp = SosState(signal.butter(2, min(20.0, 0.4 * nyq), "highpass", fs=fs, output="sos"), hop)
         self._low = SosState(signal.butter(1, [1.0, min(20.0, 0.4 * nyq)], "bandpass", fs=fs,
@@ -193,6 +194,8 @@ class FaultDetector(Stage):
         self._last_rail = np.full(ch, _NEG, dtype=np.int64)
         self._prev_code = np.full(ch, np.iinfo(np.int64).min, dtype=np.int64)
         self._same_run = np.zeros(ch, dtype=np.int64)
+        self._bad_run = np.zeros(ch, dtype=np.int64)
+        self._last_restart = np.full(ch, _NEG, dtype=np.int64)
         self._last_spike = np.full(ch, _NEG, dtype=np.int64)
         self._held_out = np.full(ch, np.nan)
         self._template: SignalBlock | None = None
@@ -259,6 +262,18 @@ class FaultDetector(Stage):
             hard_ok &= run < self.hop // 2
             self._same_run = run[-1].astype(np.int64)
             self._prev_code = codes[-1].astype(np.int64)
+        # after a long invalid stretch the feature filters re-prime on one
+        # sample; the 1-20 Hz band needs a while to settle: no motion verdicts
+        rows_i = np.arange(n)[:, None]
+        lastok = np.maximum.accumulate(np.where(hard_ok, rows_i, -1 - self._bad_run[None, :]), axis=0)
+        before = np.vstack([(-1 - self._bad_run)[None, :], lastok[:-1]]) if n else lastok
+        restart = hard_ok & ((rows_i - before - 1) >= self.hop)
+        marks = np.where(restart, rows_i + block.start, _NEG)
+        last_restart = np.maximum.accumulate(np.vstack([self._last_restart[None, :], marks]), axis=0)[1:]
+        settle = (rows_i + block.start - last_restart) < self.settle
+        if n:
+            self._bad_run = np.where(lastok[-1] >= 0, n - 1 - lastok[-1], self._bad_run + n)
+            self._last_restart = last_restart[-1].copy()
         # recovery after a rail sample: the next `blank` samples
         if rail.any() or (self._last_rail > _NEG).any():
             idx = np.arange(block.start, block.start + n)[:, None]
@@ -279,7 +294,8 @@ class FaultDetector(Stage):
         else:
             zero = codes == block.code_zero
         new = {"data": x, "valid": valid, "codes": codes, "rail": rail, "leadoff": leadoff,
-               "hard_ok": hard_ok, "hp": hp, "low": low, "hf": hf, "zero": zero, "blank": blank}
+               "hard_ok": hard_ok, "hp": hp, "low": low, "hf": hf, "zero": zero, "blank": blank,
+               "settle": settle}
         first = len(self._pend) == 0
         self._pend.append(new)
         if first:
@@ -380,7 +396,8 @@ class FaultDetector(Stage):
         with np.errstate(invalid="ignore", divide="ignore"):
             share_low = low_ms / (low_ms + hp_ms)
             share_hf = hf_ms / hp_ms
-        f["motion"] = ~blocked & (low_ms > self.motion_uv**2) & (share_low > self.motion_share)
+        settling = r("settle").any(axis=2)
+        f["motion"] = ~blocked & ~settling & (low_ms > self.motion_uv**2) & (share_low > self.motion_share)
         f["noise"] = ~blocked & (hf_ms > self.noise_uv**2) & (share_hf > self.noise_share)
         f["mains"] = ~blocked & self._mains(a, m, L, hp)
         f["mad"] = mad
