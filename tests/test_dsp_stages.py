@@ -167,7 +167,7 @@ def test_pipeline_from_config_files(tmp_path) -> None:
 def test_latency_reported_per_stage() -> None:
     pipe = Pipeline.default(None)
     lat = pipe.latency(2000.0)
-    assert [x.stage for x in lat] == ["calibrate", "faults", "drift", "notch", "bandpass", "envelope"]
+    assert [x.stage for x in lat] == ["calibrate", "faults", "notch", "bandpass", "drift", "envelope"]
     by = {x.stage: x for x in lat}
     assert by["faults"].samples == 100  # one 50 ms hop of look-ahead
     assert by["envelope"].samples == pytest.approx(49.5)

@@ -320,14 +320,16 @@ class Calibrate(Stage):
         if self.stream is not None and block.stream != self.stream:
             return []
         si = self.stream_info(block)
-        codes = block.samples
+        # channel-major copies (transposed views): the layout the filters use
+        codes = np.ascontiguousarray(block.samples.T).T
         x = self.to_physical(si, codes)
         leadoff = block.leadoff_rows() if block.frame_leadoff.any() else None
         start = self._next.get(block.stream, 0)
         if block.events.size == 0:  # the common case
             self._next[block.stream] = start + len(block)
             return [SignalBlock(
-                stream=block.stream, data=x, valid=np.ones(x.shape, dtype=bool), rate_hz=si.rate_hz,
+                stream=block.stream, data=x, valid=np.ones(x.shape[::-1], dtype=bool).T,
+                rate_hz=si.rate_hz,
                 start=start, units=(si.unit,) * si.channels, labels=si.labels, events=block.events,
                 leadoff=leadoff, codes=codes, code_range=(si.min_code, si.max_code),
                 code_zero=si.zero)]

@@ -6,7 +6,8 @@ DriftMonitor passes samples through unchanged and emits warnings:
   code range from a rail, or its linear trend over ``trend_s`` reaches a rail
   within ``horizon_s``;
 - ``gain_drift``: the rest noise floor (a low quantile of the per-window RMS
-  of the 20 Hz high-passed signal over ``floor_s``) moved more than
+  over ``floor_s``; put the stage after the band-pass, so this is the RMS in
+  the EMG band) moved more than
   ``gain_tolerance`` from its reference (the calibration's ``noise_floor`` or
   the first floor measured);
 - ``recalibrate``: "recalibration recommended", once per channel, when one of
@@ -21,12 +22,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from scipy import signal
 
 from ..blocks import Block, SignalBlock
 from ..errors import SensorioError
 from .calibrate import Calibration, StreamInfo, measure_gain_from_test
-from .filters import SosState
 from .stages import DspEvent, Stage, apply_policy, last_valid, register_stage
 
 
@@ -66,7 +65,6 @@ class DriftMonitor(Stage):
         self._rate = fs
         ch = block.n_channels
         self.win = max(1, int(round(self.window_s * fs)))
-        self._hp = SosState(signal.butter(2, min(20.0, 0.2 * fs), "highpass", fs=fs, output="sos"))
         self._acc = np.zeros((3, ch))  # sum code, sum hp^2, count
         self._pos = None  # absolute index of the current window's start
         n_trend = max(2, int(round(self.trend_s / self.window_s)))
@@ -80,7 +78,6 @@ class DriftMonitor(Stage):
 
     def reset(self) -> None:
         if self._rate:
-            self._hp.reset()
             self._acc[:] = 0
             self._pos = None
             self._baseline.clear()
@@ -94,7 +91,7 @@ class DriftMonitor(Stage):
         if self._pos is None:
             self._pos = block.start - (block.start % self.win)
         valid = block.valid
-        hp = self._hp.run(block.data, valid)
+        hp = block.data  # band-passed already (the stage sits after the band-pass)
         codes = block.codes if block.codes is not None else block.data
         i = 0
         while i < n:
@@ -127,21 +124,22 @@ class DriftMonitor(Stage):
             with np.errstate(invalid="ignore"):
                 near = (mean - lo < self.margin * span) | (hi - mean < self.margin * span)
             if len(self._baseline) >= 3:
+                # least-squares slope per channel over the recent windows
                 base = np.array(self._baseline)
-                tt = np.arange(len(base)) * self.window_s
-                for c in range(block.n_channels):
-                    y = base[:, c]
-                    m = np.isfinite(y)
-                    if m.sum() < 3:
-                        continue
-                    slope = np.polyfit(tt[m], y[m], 1)[0]
-                    if slope > 0:
-                        eta = (hi - y[m][-1]) / slope
-                    elif slope < 0:
-                        eta = (lo - y[m][-1]) / slope
-                    else:
-                        eta = np.inf
-                    near[c] |= eta < self.horizon_s
+                tt = np.arange(len(base))[:, None] * self.window_s
+                m = np.isfinite(base)
+                cnt = m.sum(axis=0)
+                y = np.where(m, base, 0.0)
+                tm = np.where(m, tt, 0.0)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    t_mean = tm.sum(axis=0) / cnt
+                    y_mean = y.sum(axis=0) / cnt
+                    dt = np.where(m, tt - t_mean, 0.0)
+                    slope = (dt * (y - y_mean)).sum(axis=0) / (dt * dt).sum(axis=0)
+                    last = np.where(np.isfinite(mean), mean, y_mean)
+                    eta = np.where(slope > 0, (hi - last) / slope,
+                                   np.where(slope < 0, (lo - last) / slope, np.inf))
+                near |= (cnt >= 3) & np.isfinite(slope) & (eta < self.horizon_s)
         near &= ok
         self._track("baseline_near_rail", near, t, block.stream,
                     lambda c: {"baseline_code": float(mean[c])})

@@ -12,10 +12,11 @@ largest of the hop and its two neighbours, so a contraction's onset is not a
 spike). Others are properties of a hop: ``stuck`` (every code identical),
 ``flat`` (standard deviation below ``flat_uv``, or exactly the zero code),
 ``motion`` (power of the 1-20 Hz band above ``motion_uv`` RMS and above
-``motion_share`` of the power), ``noise`` (broadband noise: power above 0.6
-x Nyquist, where EMG has little, above ``noise_uv`` RMS and ``noise_share`` of
-the 20 Hz high-passed power) and ``mains`` (50/60 Hz and harmonics above
-``mains_uv`` RMS and half the high-passed power, from a two-hop FFT).
+``motion_share`` of the power), ``noise`` (broadband noise: white-noise power
+estimated from the third difference, which EMG -- well below Nyquist --
+hardly reaches, above ``noise_uv`` RMS and ``noise_share`` of the 20 Hz
+high-passed power) and ``mains`` (50/60 Hz and harmonics above
+``mains_uv`` RMS and half the high-passed power, projected over two hops).
 
 Hysteresis: a kind turns on after ``on`` consecutive hops with its condition
 and off after ``off`` consecutive hops without; an event opens then (its
@@ -74,9 +75,10 @@ class _Rows:
         return self.n
 
     def append(self, new: dict[str, np.ndarray]) -> None:
-        m = len(next(iter(new.values())))
+        """new: name -> (channels, rows) arrays."""
+        m = next(iter(new.values())).shape[1]
         if not self._a:
-            self._a = {k: np.empty((v.shape[1], max(4 * m, 4096)), v.dtype) for k, v in new.items()}
+            self._a = {k: np.empty((v.shape[0], max(4 * m, 4096)), v.dtype) for k, v in new.items()}
         cap = next(iter(self._a.values())).shape[1]
         if self.n + m > cap:
             cap = max(2 * cap, self.n + m)
@@ -85,7 +87,7 @@ class _Rows:
                 grown[:, :self.n] = old[:, :self.n]
                 self._a[k] = grown
         for k, v in new.items():
-            self._a[k][:, self.n:self.n + m] = v.T
+            self._a[k][:, self.n:self.n + m] = v
         self.n += m
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -112,7 +114,7 @@ class FaultDetector(Stage):
     def __init__(self, hop_s: float = 0.05, blank_s: float = 0.05, flat_uv: float = 0.1,
                  spike_k: float = 10.0, spike_min_uv: float = 50.0, spike_gap_s: float = 1.0,
                  motion_uv: float = 40.0, motion_share: float = 0.3, noise_uv: float = 50.0,
-                 noise_share: float = 0.3, mains_uv: float = 50.0, mains_share: float = 0.5,
+                 noise_share: float = 0.27, mains_uv: float = 50.0, mains_share: float = 0.5,
                  mask: tuple[str, ...] | list[str] = DEFAULT_MASK) -> None:
         super().__init__()
         self.hop_s = float(hop_s)
@@ -157,16 +159,21 @@ class FaultDetector(Stage):
         self._hp = SosState(signal.butter(2, min(20.0, 0.4 * nyq), "highpass", fs=fs, output="sos"), hop)
         self._low = SosState(signal.butter(1, [1.0, min(20.0, 0.4 * nyq)], "bandpass", fs=fs,
                                            output="sos"), hop)
-        self._hf = SosState(signal.butter(2, 0.6 * nyq, "highpass", fs=fs, output="sos"), hop)
-        self._window = np.hanning(2 * hop)
-        freqs = np.fft.rfftfreq(2 * hop, 1 / fs)
-        self._mains_bins = []
+        # windowed sine/cosine basis at 50 and 60 Hz and harmonics below 0.45 fs
+        window = np.hanning(2 * hop)
+        t = np.arange(2 * hop) / fs
+        freqs, self._families = [], []
         for f0 in (50.0, 60.0):
-            bins = sorted({int(np.argmin(np.abs(freqs - f0 * k))) for k in (1, 2, 3) if f0 * k < 0.45 * fs})
-            rows = sorted({j for k in bins for j in (k - 1, k, k + 1) if 0 < j < freqs.size})
-            self._mains_bins.append(np.array(rows, dtype=np.int64))
-        # mean square of x from its windowed rfft (Parseval, one-sided)
-        self._ms_scale = 2.0 / (2 * hop * float((self._window**2).sum()))
+            fam = [f0 * k for k in (1, 2, 3) if f0 * k < 0.45 * fs]
+            self._families.append((len(freqs), len(freqs) + len(fam)))
+            freqs.extend(fam)
+        self._n_freq = len(freqs)
+        f = np.array(freqs)
+        self._basis = np.hstack([window[:, None] * np.cos(2 * np.pi * t[:, None] * f[None, :]),
+                                 window[:, None] * np.sin(2 * np.pi * t[:, None] * f[None, :])])
+        # a sine of amplitude A gives |projection|^2 = (A * sum(w) / 2)^2; its
+        # mean square is A^2 / 2
+        self._ms_scale = 2.0 / float(window.sum()) ** 2
         self.health_state = {k: np.zeros(ch, dtype=bool) for k in KINDS}
         self._open: dict[tuple[str, int], DspEvent] = {}
         self._stream = block.stream
@@ -174,7 +181,7 @@ class FaultDetector(Stage):
 
     def _reset_signal(self) -> None:
         ch = self._ch
-        for st in (self._hp, self._low, self._hf):
+        for st in (self._hp, self._low):
             st.reset()
         self._seg_start: int | None = None
         self._pend = _Rows()
@@ -238,63 +245,73 @@ class FaultDetector(Stage):
             self._close_all(int(round(end_s * self._rate)))
 
     def _append(self, block: SignalBlock) -> None:
+        # everything per sample is computed channel-major (channels, rows): the
+        # stages' arrays are laid out that way, so no strided copies
         x, valid = block.data, block.valid
         n, ch = x.shape
-        codes = block.codes
-        if codes is not None and block.code_range is not None:
+        xt, vt = x.T, valid.T
+        ct = block.codes.T if block.codes is not None else None
+        if ct is not None and block.code_range is not None:
             lo, hi = block.code_range
-            rail = (codes <= lo) | (codes >= hi)
+            rail = (ct <= lo) | (ct >= hi)
         else:
-            rail = np.zeros((n, ch), dtype=bool)
+            rail = np.zeros((ch, n), dtype=bool)
         if block.leadoff is not None and block.leadoff.any():
             bits = np.uint64(1) << np.arange(ch, dtype=np.uint64)
-            leadoff = (block.leadoff[:, None] & bits[None, :]) != 0
+            leadoff = (block.leadoff[None, :] & bits[:, None]) != 0
         else:
-            leadoff = np.zeros((n, ch), dtype=bool)
-        hard_ok = valid & ~rail & ~leadoff
-        if codes is not None and n:
+            leadoff = np.zeros((ch, n), dtype=bool)
+        hard_ok = vt & ~rail & ~leadoff
+        cols = np.arange(n)[None, :]
+        if ct is not None and n:
             # a code repeated for half a hop is stuck: keep it out of the feature
             # filters at once (its end would be a step that looks like motion)
-            same = codes == np.vstack([self._prev_code[None, :], codes[:-1]])
-            rows = np.arange(n)[:, None]
-            lastdiff = np.maximum.accumulate(np.where(same, -1 - self._same_run[None, :], rows), axis=0)
-            run = rows - lastdiff
-            hard_ok &= run < self.hop // 2
-            self._same_run = run[-1].astype(np.int64)
-            self._prev_code = codes[-1].astype(np.int64)
+            same = np.empty((ch, n), dtype=bool)
+            same[:, 0] = ct[:, 0] == self._prev_code
+            np.equal(ct[:, 1:], ct[:, :-1], out=same[:, 1:])
+            if same.any():
+                lastdiff = np.maximum.accumulate(np.where(same, -1 - self._same_run[:, None], cols), axis=1)
+                run = cols - lastdiff
+                hard_ok &= run < self.hop // 2
+                self._same_run = run[:, -1].astype(np.int64)
+            else:
+                self._same_run = np.zeros(ch, dtype=np.int64)
+            self._prev_code = ct[:, -1].astype(np.int64)
         # after a long invalid stretch the feature filters re-prime on one
         # sample; the 1-20 Hz band needs a while to settle: no motion verdicts
-        rows_i = np.arange(n)[:, None]
-        lastok = np.maximum.accumulate(np.where(hard_ok, rows_i, -1 - self._bad_run[None, :]), axis=0)
-        before = np.vstack([(-1 - self._bad_run)[None, :], lastok[:-1]]) if n else lastok
-        restart = hard_ok & ((rows_i - before - 1) >= self.hop)
-        marks = np.where(restart, rows_i + block.start, _NEG)
-        last_restart = np.maximum.accumulate(np.vstack([self._last_restart[None, :], marks]), axis=0)[1:]
-        settle = (rows_i + block.start - last_restart) < self.settle
-        if n:
-            self._bad_run = np.where(lastok[-1] >= 0, n - 1 - lastok[-1], self._bad_run + n)
-            self._last_restart = last_restart[-1].copy()
+        if n and (not hard_ok.all() or (self._bad_run > 0).any()
+                  or (self._last_restart > _NEG).any()):
+            lastok = np.maximum.accumulate(np.where(hard_ok, cols, -1 - self._bad_run[:, None]), axis=1)
+            before = np.concatenate([(-1 - self._bad_run)[:, None], lastok[:, :-1]], axis=1)
+            restart = hard_ok & ((cols - before - 1) >= self.hop)
+            marks = np.where(restart, cols + block.start, _NEG)
+            marks[:, 0] = np.maximum(marks[:, 0], self._last_restart)
+            last_restart = np.maximum.accumulate(marks, axis=1)
+            settle = (cols + block.start - last_restart) < self.settle
+            self._bad_run = np.where(lastok[:, -1] >= 0, n - 1 - lastok[:, -1], self._bad_run + n)
+            self._last_restart = last_restart[:, -1].copy()
+        else:
+            settle = np.zeros((ch, n), dtype=bool)
         # recovery after a rail sample: the next `blank` samples
-        if rail.any() or (self._last_rail > _NEG).any():
-            idx = np.arange(block.start, block.start + n)[:, None]
+        if n and (rail.any() or (self._last_rail > _NEG).any()):
+            idx = cols + block.start
             marks = np.where(rail, idx, _NEG)
-            last = np.maximum.accumulate(np.vstack([self._last_rail[None, :], marks]), axis=0)[1:]
-            if n:
-                self._last_rail = last[-1].copy()
+            marks[:, 0] = np.maximum(marks[:, 0], self._last_rail)
+            last = np.maximum.accumulate(marks, axis=1)
+            self._last_rail = last[:, -1].copy()
             blank = ((idx - last) <= self.blank) & ~rail
         else:
-            blank = np.zeros((n, ch), dtype=bool)
+            blank = np.zeros((ch, n), dtype=bool)
         # the feature filters never see rails or lifted electrodes (no transients)
-        hp = self._hp.run(x, hard_ok)
-        low = self._low.run(x, hard_ok)
-        hf = self._hf.run(x, hard_ok)
-        if codes is None:
-            codes = np.zeros((n, ch), dtype=np.int32)
-            zero = np.zeros((n, ch), dtype=bool)
+        hp = self._hp.run(x, hard_ok.T).T
+        low = self._low.run(x, hard_ok.T).T
+        if ct is None:
+            ct = np.zeros((ch, n), dtype=np.int32)
+            zero = np.zeros((ch, n), dtype=bool)
         else:
-            zero = codes == block.code_zero
-        new = {"data": x, "valid": valid, "codes": codes, "rail": rail, "leadoff": leadoff,
-               "hard_ok": hard_ok, "hp": hp, "low": low, "hf": hf, "zero": zero, "blank": blank,
+            zero = ct == block.code_zero
+        new = {"data": xt, "valid": vt, "codes": ct, "rail": rail, "leadoff": leadoff,
+               "hard_ok": hard_ok, "hp": hp, "low": low, "zero": zero, "blank": blank,
                "settle": settle}
         first = len(self._pend) == 0
         self._pend.append(new)
@@ -372,42 +389,51 @@ class FaultDetector(Stage):
         sat, lo = f["saturation"], f["leadoff"]
         stuck &= ~sat & ~lo
         at_zero = r("zero").all(axis=2) if stuck.any() else np.zeros((ch, m), dtype=bool)
-        data, hp, low, hf = r("data"), r("hp"), r("low"), r("hf")
+        data, hp, low = r("data"), r("hp"), r("low")
         if all_ok:
             std = data.std(axis=2)
-            med = np.median(hp, axis=2)
-            mad = np.median(np.abs(hp - med[:, :, None]), axis=2)
+            # the 20 Hz high-passed signal has a median of ~0 over a hop: its
+            # MAD is the median of |hp| (one partial sort instead of two)
+            med = np.zeros((ch, m))
+            mad = np.partition(np.abs(hp), L // 2, axis=2)[:, :, L // 2]
             hp_ms = np.einsum("cmi,cmi->cm", hp, hp) / L
             low_ms = np.einsum("cmi,cmi->cm", low, low) / L
-            hf_ms = np.einsum("cmi,cmi->cm", hf, hf) / L
+            # third difference: gain |2 sin(w/2)|^3, mean square 20 x that of
+            # white noise, little from EMG (which sits well below Nyquist)
+            d3 = np.diff(hp, 3, axis=2)
+            hf_ms = np.einsum("cmi,cmi->cm", d3, d3) / (20.0 * (L - 3))
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 hpv = np.where(hard_ok, hp, np.nan)
                 std = np.where(enough, np.nanstd(np.where(hard_ok, data, np.nan), axis=2), np.inf)
-                med = np.nan_to_num(np.nanmedian(hpv, axis=2))
-                mad = np.nan_to_num(np.nanmedian(np.abs(hpv - med[:, :, None]), axis=2))
+                med = np.zeros((ch, m))
+                mad = np.nan_to_num(np.nanmedian(np.abs(hpv), axis=2))
+                d3 = np.diff(hpv, 3, axis=2)
+                hf_ms = np.nan_to_num(np.nanmean(d3 * d3, axis=2)) / 20.0
                 hp_ms = np.nan_to_num(np.nanmean(hpv * hpv, axis=2))
                 low_ms = np.nan_to_num(np.nanmean(np.where(hard_ok, low, np.nan) ** 2, axis=2))
-                hf_ms = np.nan_to_num(np.nanmean(np.where(hard_ok, hf, np.nan) ** 2, axis=2))
         f["stuck"] = stuck & ~at_zero
         f["flat"] = ((enough & ~stuck & (std < self.flat_uv)) | (stuck & at_zero)) & ~sat & ~lo
         blocked = sat | lo | stuck | ~enough
+        mains = self._mains(a, m, L, hp)
         with np.errstate(invalid="ignore", divide="ignore"):
             share_low = low_ms / (low_ms + hp_ms)
             share_hf = hf_ms / hp_ms
         settling = r("settle").any(axis=2)
         f["motion"] = ~blocked & ~settling & (low_ms > self.motion_uv**2) & (share_low > self.motion_share)
         f["noise"] = ~blocked & (hf_ms > self.noise_uv**2) & (share_hf > self.noise_share)
-        f["mains"] = ~blocked & self._mains(a, m, L, hp)
+        f["mains"] = ~blocked & mains
         f["mad"] = mad
         f["med"] = med
         # stored hop-major: (hops, channels)
         return {k: np.ascontiguousarray(v.T) for k, v in f.items()}
 
     def _mains(self, a: int, m: int, L: int, hp: np.ndarray) -> np.ndarray:
-        """Mains share and level over each hop and the one before it;
-        hp is (channels, hops, samples), the result (channels, hops)."""
+        """Mains verdict per hop from the hop and the one before it: the
+        signal projected on 50/60 Hz and two harmonics (a windowed DFT at just
+        those frequencies, one matrix product). hp is (channels, hops,
+        samples); the result (channels, hops)."""
         ch = self._ch
         if L != self.hop:
             return np.zeros((ch, m), dtype=bool)
@@ -417,16 +443,18 @@ class FaultDetector(Stage):
             prev = np.zeros((ch, L))
             ok[0] = False
         before = np.concatenate([prev[:, None, :], hp[:, :-1, :]], axis=1)
-        seg = np.concatenate([before, hp], axis=2)
-        seg = seg - seg.mean(axis=2, keepdims=True)
-        spec = np.abs(np.fft.rfft(seg * self._window, axis=2)) ** 2
-        best = np.zeros((ch, m))
-        for rows in self._mains_bins:
-            best = np.maximum(best, spec[:, :, rows].sum(axis=2))
-        total = spec.sum(axis=2)
+        seg = np.concatenate([before, hp], axis=2)  # (ch, m, 2L)
+        proj = seg @ self._basis  # (ch, m, 2 * freqs)
+        power = proj * proj
+        k = self._n_freq
+        per_family = [(power[..., i:j].sum(axis=2) + power[..., k + i:k + j].sum(axis=2))
+                      for i, j in self._families]
+        best = np.maximum.reduce(per_family) if per_family else np.zeros((ch, m))
+        total = np.einsum("cmi,cmi->cm", seg, seg) / (2 * L)
+        mains_ms = best * self._ms_scale
         with np.errstate(invalid="ignore", divide="ignore"):
-            share = best / total
-        return ok[None, :] & (best * self._ms_scale > self.mains_uv**2) & (share > self.mains_share)
+            share = mains_ms / total
+        return ok[None, :] & (mains_ms > self.mains_uv**2) & (share > self.mains_share)
 
     # -- decisions and output ------------------------------------------------------
     def _empty(self) -> SignalBlock:

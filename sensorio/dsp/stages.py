@@ -233,16 +233,16 @@ class Pipeline:
     @classmethod
     def default(cls, info: Mapping[str, Any] | None = None, stream: int = 0, *,
                 policy: str = "nan", **calibrate_options: Any) -> Pipeline:
-        """calibrate -> faults -> drift -> notch (mains found automatically)
-        -> band-pass 20-450 Hz -> moving-RMS envelope (50 ms)."""
+        """calibrate -> faults -> notch (mains found automatically) ->
+        band-pass 20-450 Hz -> drift -> moving-RMS envelope (50 ms)."""
         from .calibrate import Calibrate
         from .drift import DriftMonitor
         from .faults import FaultDetector
         from .filters import BandPass, Envelope, Notch
 
         return cls(
-            [Calibrate(info, stream=stream, **calibrate_options), FaultDetector(), DriftMonitor(),
-             Notch(), BandPass(), Envelope()],
+            [Calibrate(info, stream=stream, **calibrate_options), FaultDetector(), Notch(), BandPass(),
+             DriftMonitor(), Envelope()],
             policy=policy,
         )
 
