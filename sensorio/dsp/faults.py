@@ -19,7 +19,8 @@ high-passed power) and ``mains`` (50/60 Hz and harmonics above
 ``mains_uv`` RMS and half the high-passed power, projected over two hops).
 
 Hysteresis: a kind turns on after ``on`` consecutive hops with its condition
-and off after ``off`` consecutive hops without; an event opens then (its
+and off after ``off`` consecutive hops without (a flare-up within
+``merge_s`` of the end reopens the same event); an event opens then (its
 ``start_s`` back-dated to the first hop of the run, or the first flagged
 sample) and closes with ``end_s`` at the end of the condition. While a
 lead-off, saturation or stuck condition holds on a channel, the conditions
@@ -52,7 +53,7 @@ HYSTERESIS = {
     "saturation": (1, 2),
     "stuck": (1, 2),
     "flat": (2, 2),
-    "motion": (2, 4),
+    "motion": (1, 4),
     "noise": (2, 3),
     "mains": (4, 10),
 }
@@ -113,9 +114,9 @@ class FaultDetector(Stage):
 
     def __init__(self, hop_s: float = 0.05, blank_s: float = 0.05, flat_uv: float = 0.1,
                  spike_k: float = 10.0, spike_min_uv: float = 50.0, spike_gap_s: float = 1.0,
-                 motion_uv: float = 40.0, motion_share: float = 0.3, noise_uv: float = 50.0,
+                 motion_uv: float = 40.0, motion_share: float = 0.2, noise_uv: float = 50.0,
                  noise_share: float = 0.27, mains_uv: float = 50.0, mains_share: float = 0.5,
-                 mask: tuple[str, ...] | list[str] = DEFAULT_MASK) -> None:
+                 merge_s: float = 0.5, mask: tuple[str, ...] | list[str] = DEFAULT_MASK) -> None:
         super().__init__()
         self.hop_s = float(hop_s)
         self.blank_s = float(blank_s)
@@ -129,6 +130,7 @@ class FaultDetector(Stage):
         self.noise_share = float(noise_share)
         self.mains_uv = float(mains_uv)
         self.mains_share = float(mains_share)
+        self.merge_s = float(merge_s)
         self.mask_kinds = tuple(mask)
         unknown = set(self.mask_kinds) - set(KINDS)
         if unknown:
@@ -138,7 +140,7 @@ class FaultDetector(Stage):
 
     def describe(self) -> dict[str, Any]:
         keys = ("hop_s", "blank_s", "flat_uv", "spike_k", "spike_min_uv", "spike_gap_s", "motion_uv",
-                "motion_share", "noise_uv", "noise_share", "mains_uv", "mains_share")
+                "motion_share", "noise_uv", "noise_share", "mains_uv", "mains_share", "merge_s")
         d: dict[str, Any] = {"type": self.kind}
         d.update({k: getattr(self, k) for k in keys})
         d["mask"] = list(self.mask_kinds)
@@ -154,10 +156,11 @@ class FaultDetector(Stage):
         self._ch = ch = block.n_channels
         self.hop = hop = max(4, int(round(self.hop_s * fs)))
         self.blank = int(round(self.blank_s * fs))
-        self.settle = int(round(0.4 * fs))
+        self.settle = int(round(0.8 * fs))
         nyq = fs / 2
         self._hp = SosState(signal.butter(2, min(20.0, 0.4 * nyq), "highpass", fs=fs, output="sos"), hop)
-        self._low = SosState(signal.butter(1, [1.0, min(20.0, 0.4 * nyq)], "bandpass", fs=fs,
+        # 1-20 Hz, second order: baseline drift (below 0.3 Hz) must not leak in
+        self._low = SosState(signal.butter(2, [1.0, min(20.0, 0.4 * nyq)], "bandpass", fs=fs,
                                            output="sos"), hop)
         # windowed sine/cosine basis at 50 and 60 Hz and harmonics below 0.45 fs
         window = np.hanning(2 * hop)
@@ -176,6 +179,7 @@ class FaultDetector(Stage):
         self._ms_scale = 2.0 / float(window.sum()) ** 2
         self.health_state = {k: np.zeros(ch, dtype=bool) for k in KINDS}
         self._open: dict[tuple[str, int], DspEvent] = {}
+        self._closed: dict[tuple[str, int], DspEvent] = {}
         self._stream = block.stream
         self._reset_signal()
 
@@ -190,7 +194,7 @@ class FaultDetector(Stage):
         self._pend_events: list[np.ndarray] = []
         self._feat: dict[str, np.ndarray] = {}  # per complete, undecided hop: (hops, ch)
         self._lens = np.zeros(0, dtype=np.int64)
-        self._g = 0  # segment hop index of the first undecided hop
+        self._g_feat = 0  # segment hop index of the next hop to featurise
         self._prev_mad: np.ndarray | None = None
         self._prev_hp = np.zeros((ch, 0))
         self._carry = {k: {"lf": np.full(ch, -1, np.int64), "lt": np.full(ch, _NEG, np.int64),
@@ -201,7 +205,14 @@ class FaultDetector(Stage):
         self._last_rail = np.full(ch, _NEG, dtype=np.int64)
         self._prev_code = np.full(ch, np.iinfo(np.int64).min, dtype=np.int64)
         self._same_run = np.zeros(ch, dtype=np.int64)
-        self._bad_run = np.zeros(ch, dtype=np.int64)
+        self._ema_a = 1.0 - np.exp(-1.0 / (0.1 * self._rate))
+        self._ema_zi = np.zeros((ch, 1))
+        self._ema_last = np.zeros(ch)
+        self._last_spiky = np.full(ch, _NEG, dtype=np.int64)
+        self._prev_noise = np.zeros(ch, dtype=bool)
+        self._spike_pad = max(1, int(round(0.005 * self._rate)))
+        # the start counts as a restart: the feature filters settle first
+        self._bad_run = np.full(ch, 1 << 40, dtype=np.int64)
         self._last_restart = np.full(ch, _NEG, dtype=np.int64)
         self._last_spike = np.full(ch, _NEG, dtype=np.int64)
         self._held_out = np.full(ch, np.nan)
@@ -304,7 +315,27 @@ class FaultDetector(Stage):
             blank = np.zeros((ch, n), dtype=bool)
         # the feature filters never see rails or lifted electrodes (no transients)
         hp = self._hp.run(x, hard_ok.T).T
-        low = self._low.run(x, hard_ok.T).T
+        # a spike would ring through the 1-20 Hz band for 100 ms and look like
+        # motion: samples far above a running mean of |hp| (causal, 100 ms)
+        # are held out of that filter
+        ahp = np.abs(hp)
+        if n:
+            ema, self._ema_zi = signal.lfilter([self._ema_a], [1.0, self._ema_a - 1.0], ahp, axis=1,
+                                               zi=self._ema_zi)
+            prev = np.concatenate([self._ema_zi * 0 + self._ema_last[:, None], ema[:, :-1]], axis=1)
+            self._ema_last = ema[:, -1].copy()
+            spiky = ahp > np.maximum(self.spike_k * prev, self.spike_min_uv)
+            # and the pulse's tail: a few ms after each flagged sample
+            marks = np.where(spiky, cols + block.start, _NEG)
+            marks[:, 0] = np.maximum(marks[:, 0], self._last_spiky)
+            last = np.maximum.accumulate(marks, axis=1)
+            self._last_spiky = last[:, -1].copy()
+            spiky = (cols + block.start - last) <= self._spike_pad
+            low_ok = hard_ok & ~spiky
+        else:
+            low_ok = hard_ok
+            spiky = np.zeros((ch, n), dtype=bool)
+        low = self._low.run(x, low_ok.T).T
         if ct is None:
             ct = np.zeros((ch, n), dtype=np.int32)
             zero = np.zeros((ch, n), dtype=bool)
@@ -312,7 +343,7 @@ class FaultDetector(Stage):
             zero = ct == block.code_zero
         new = {"data": xt, "valid": vt, "codes": ct, "rail": rail, "leadoff": leadoff,
                "hard_ok": hard_ok, "hp": hp, "low": low, "zero": zero, "blank": blank,
-               "settle": settle}
+               "settle": settle, "spiky": spiky}
         first = len(self._pend) == 0
         self._pend.append(new)
         if first:
@@ -349,6 +380,10 @@ class FaultDetector(Stage):
 
     def _add_features(self, a: int, m: int, L: int) -> None:
         f = self._features(a, m, L)
+        # hysteresis as soon as a hop is complete (events do not wait for
+        # the look-ahead, only the output does)
+        self._hysteresis(f, self._g_feat + np.arange(m), self._pend_start + a + np.arange(m) * L, L)
+        self._g_feat += m
         if not self._feat:
             self._feat = f
         else:
@@ -390,7 +425,8 @@ class FaultDetector(Stage):
         stuck &= ~sat & ~lo
         at_zero = r("zero").all(axis=2) if stuck.any() else np.zeros((ch, m), dtype=bool)
         data, hp, low = r("data"), r("hp"), r("low")
-        if all_ok:
+        spiky = r("spiky")
+        if all_ok and not spiky.any():
             std = data.std(axis=2)
             # the 20 Hz high-passed signal has a median of ~0 over a hop: its
             # MAD is the median of |hp| (one partial sort instead of two)
@@ -409,10 +445,12 @@ class FaultDetector(Stage):
                 std = np.where(enough, np.nanstd(np.where(hard_ok, data, np.nan), axis=2), np.inf)
                 med = np.zeros((ch, m))
                 mad = np.nan_to_num(np.nanmedian(np.abs(hpv), axis=2))
+                # power figures leave the spikes out (they are reported apart)
+                hpv = np.where(spiky, np.nan, hpv)
                 d3 = np.diff(hpv, 3, axis=2)
                 hf_ms = np.nan_to_num(np.nanmean(d3 * d3, axis=2)) / 20.0
                 hp_ms = np.nan_to_num(np.nanmean(hpv * hpv, axis=2))
-                low_ms = np.nan_to_num(np.nanmean(np.where(hard_ok, low, np.nan) ** 2, axis=2))
+                low_ms = np.nan_to_num(np.nanmean(np.where(hard_ok & ~spiky, low, np.nan) ** 2, axis=2))
         f["stuck"] = stuck & ~at_zero
         f["flat"] = ((enough & ~stuck & (std < self.flat_uv)) | (stuck & at_zero)) & ~sat & ~lo
         blocked = sat | lo | stuck | ~enough
@@ -421,8 +459,14 @@ class FaultDetector(Stage):
             share_low = low_ms / (low_ms + hp_ms)
             share_hf = hf_ms / hp_ms
         settling = r("settle").any(axis=2)
-        f["motion"] = ~blocked & ~settling & (low_ms > self.motion_uv**2) & (share_low > self.motion_share)
-        f["noise"] = ~blocked & (hf_ms > self.noise_uv**2) & (share_hf > self.noise_share)
+        noise = ~blocked & (hf_ms > self.noise_uv**2) & (share_hf > self.noise_share)
+        # broadband noise leaks into the 1-20 Hz band too: no motion verdict
+        # during it or in the hop after it
+        noise_before = np.concatenate([self._prev_noise[:, None], noise[:, :-1]], axis=1)
+        self._prev_noise = noise[:, -1].copy()
+        f["noise"] = noise
+        f["motion"] = (~blocked & ~settling & ~noise & ~noise_before & (low_ms > self.motion_uv**2)
+                       & (share_low > self.motion_share))
         f["mains"] = ~blocked & mains
         f["mad"] = mad
         f["med"] = med
@@ -475,35 +519,13 @@ class FaultDetector(Stage):
         lens = self._lens[:n_dec]
         rows = int(lens.sum())
         starts = self._pend_start + np.concatenate([[0], np.cumsum(lens)[:-1]])
-        g = self._g + np.arange(n_dec)
-        fs = self._rate
-        transitions: list[tuple[int, int, str, int, float]] = []
         hop_bad = np.zeros((n_dec, self._ch), dtype=bool)
         for k in HOP_KINDS:
-            cond = F[k][:n_dec]
-            active, t_on, t_off, onset, flag = self._latch(k, cond, g, starts)
-            for t, c in zip(*np.nonzero(t_on)):
-                transitions.append((int(t), 1, k, int(c), onset[t, c] / fs))
-            for t, c in zip(*np.nonzero(t_off)):
-                if k in ("saturation", "leadoff"):
-                    end = flag[t, c]
-                else:
-                    end = self._seg_start + (int(g[t]) - self._clean_run(k, t, c)) * self.hop
-                transitions.append((int(t), 0, k, int(c), end / fs))
             if k in self.mask_kinds and k not in ("saturation", "leadoff"):
                 ahead = F[k][1:n_dec + 1]
                 if len(ahead) < n_dec:
                     ahead = np.vstack([ahead, np.zeros((n_dec - len(ahead), self._ch), bool)])
-                hop_bad |= cond | ahead | active
-        for t, on, k, c, when in sorted(transitions):
-            if on:
-                ev = DspEvent(self._stream, c, k, when, None,
-                              (starts[t] + lens[t] + (self.hop if not final else 0)) / fs)
-                self._open[(k, c)] = ev
-                self.health_state[k][c] = True
-                self.emit(ev)
-            else:
-                self._close(k, c, when)
+                hop_bad |= F[k][:n_dec] | ahead | F[k + "_active"][:n_dec]
         p = self._pend
         valid_in = p["valid"][:rows]
         valid_out = valid_in.copy()
@@ -541,11 +563,41 @@ class FaultDetector(Stage):
         self._pend_start += rows
         self._feat = {k: v[n_dec:] for k, v in F.items()}
         self._lens = self._lens[n_dec:]
-        self._g += n_dec
         return out
 
-    def _latch(self, k: str, cond: np.ndarray, g: np.ndarray, starts: np.ndarray
-               ) -> tuple[np.ndarray, ...]:
+    def _hysteresis(self, f: dict[str, np.ndarray], g: np.ndarray, starts: np.ndarray, L: int) -> None:
+        """Run the hysteresis of every hop-level kind over new hops; open and
+        close events; store each hop's state as f[kind + "_active"]."""
+        fs = self._rate
+        transitions: list[tuple[int, int, str, int, float]] = []
+        for k in HOP_KINDS:
+            active, t_on, t_off, onset, flag = self._latch(k, f[k], g, starts, f.get(k + "_first"),
+                                                           f.get(k + "_last"))
+            f[k + "_active"] = active
+            for t, c in zip(*np.nonzero(t_on), strict=True):
+                transitions.append((int(t), 1, k, int(c), onset[t, c] / fs))
+            for t, c in zip(*np.nonzero(t_off), strict=True):
+                if k in ("saturation", "leadoff"):
+                    end = flag[t, c]
+                else:
+                    end = self._seg_start + (int(g[t]) - self._clean_run(k, t, c)) * self.hop
+                transitions.append((int(t), 0, k, int(c), end / fs))
+        for t, on, k, c, when in sorted(transitions):
+            if on:
+                last = self._closed.get((k, c))
+                if last is not None and last.end_s is not None and when - last.end_s <= self.merge_s:
+                    ev = last  # the same fault flaring up again: reopen its event
+                    ev.end_s = None
+                else:
+                    ev = DspEvent(self._stream, c, k, when, None, (starts[t] + L) / fs)
+                self._open[(k, c)] = ev
+                self.health_state[k][c] = True
+                self.emit(ev)
+            else:
+                self._close(k, c, when)
+
+    def _latch(self, k: str, cond: np.ndarray, g: np.ndarray, starts: np.ndarray,
+               first: np.ndarray | None, last: np.ndarray | None) -> tuple[np.ndarray, ...]:
         """Hysteresis over hops, vectorised with the carried state: returns the
         state after each hop, turn-on and turn-off flags, the onset (sample
         index) of the current run and the end of the last flagged sample."""
@@ -569,13 +621,11 @@ class FaultDetector(Stage):
         last_rst = np.maximum.accumulate(np.vstack([init_rst[None], np.where(clean >= off_n, gi, _NEG)]), 0)[1:]
         active = last_set > last_rst
         prev = np.vstack([was[None], active[:-1]])
-        first = self._feat.get(k + "_first")
         st = starts[:, None]
-        start_val = st + (first[:len(g)] if first is not None else 0)
+        start_val = st + (first if first is not None else 0)
         onset = np.maximum.accumulate(
             np.vstack([carry["onset"][None], np.where(cond & (run == 1), start_val, _NEG)]), axis=0)[1:]
-        last = self._feat.get(k + "_last")
-        flag_val = st + (last[:len(g)] + 1 if last is not None else 0)
+        flag_val = st + (last + 1 if last is not None else 0)
         flag = np.maximum.accumulate(np.vstack([carry["flag"][None], np.where(cond, flag_val, _NEG)]), 0)[1:]
         carry["lf"], carry["lt"] = lf[-1].copy(), lt[-1].copy()
         carry["onset"], carry["flag"] = onset[-1].copy(), flag[-1].copy()
@@ -589,7 +639,6 @@ class FaultDetector(Stage):
 
     def _spikes(self, n_dec: int, lens: np.ndarray, starts: np.ndarray, final: bool) -> np.ndarray:
         F = self._feat
-        ch = self._ch
         rows = int(lens.sum())
         mad = F["mad"]
         prev = self._prev_mad if self._prev_mad is not None else mad[0]
@@ -639,6 +688,7 @@ class FaultDetector(Stage):
         self.health_state[kind][c] = False
         if ev is not None:
             ev.end_s = max(end_s, ev.start_s)
+            self._closed[(kind, c)] = ev
             self.emit(ev)
 
     def _close_all(self, end: int) -> None:
