@@ -209,7 +209,7 @@ class FaultDetector(Stage):
         self._ema_zi = np.zeros((ch, 1))
         self._ema_last = np.zeros(ch)
         self._last_spiky = np.full(ch, _NEG, dtype=np.int64)
-        self._prev_noise = np.zeros(ch, dtype=bool)
+        self._last_noise_hop = np.full(ch, _NEG, dtype=np.int64)
         self._spike_pad = max(1, int(round(0.005 * self._rate)))
         # the start counts as a restart: the feature filters settle first
         self._bad_run = np.full(ch, 1 << 40, dtype=np.int64)
@@ -456,16 +456,21 @@ class FaultDetector(Stage):
         blocked = sat | lo | stuck | ~enough
         mains = self._mains(a, m, L, hp)
         with np.errstate(invalid="ignore", divide="ignore"):
-            share_low = low_ms / (low_ms + hp_ms)
             share_hf = hf_ms / hp_ms
         settling = r("settle").any(axis=2)
         noise = ~blocked & (hf_ms > self.noise_uv**2) & (share_hf > self.noise_share)
-        # broadband noise leaks into the 1-20 Hz band too: no motion verdict
-        # during it or in the hop after it
-        noise_before = np.concatenate([self._prev_noise[:, None], noise[:, :-1]], axis=1)
-        self._prev_noise = noise[:, -1].copy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share_low = low_ms / (low_ms + hp_ms)
+        # broadband noise leaks into the 1-20 Hz band and rings there after it
+        # stops: no motion verdict during it or in the 4 hops after it
+        g = (self._g_feat + np.arange(m))[None, :]
+        marks = np.where(noise, g, _NEG)
+        marks[:, 0] = np.maximum(marks[:, 0], self._last_noise_hop)
+        last_noise = np.maximum.accumulate(marks, axis=1)
+        self._last_noise_hop = last_noise[:, -1].copy()
+        after_noise = (g - last_noise) <= 4
         f["noise"] = noise
-        f["motion"] = (~blocked & ~settling & ~noise & ~noise_before & (low_ms > self.motion_uv**2)
+        f["motion"] = (~blocked & ~settling & ~after_noise & (low_ms > self.motion_uv**2)
                        & (share_low > self.motion_share))
         f["mains"] = ~blocked & mains
         f["mad"] = mad
