@@ -16,14 +16,35 @@ SCALE = 0.5  # uV per count, int16 front end
 RAILS = (-32768, 32767)
 
 
-def info(channels: int = 4, rate_hz: float = 2000.0, serial: str = "SYN-1",
-         enc: int = sio1.ENC_I16, scale: float = SCALE, zero: int = 0,
-         rails: tuple[int, int] = RAILS) -> dict:
+def info(
+    channels: int = 4,
+    rate_hz: float = 2000.0,
+    serial: str = "SYN-1",
+    enc: int = sio1.ENC_I16,
+    scale: float = SCALE,
+    zero: int = 0,
+    rails: tuple[int, int] = RAILS,
+) -> dict:
     return {
-        "device": "synthetic", "serial": serial, "fw": "0", "test_uv": 100.0, "test_hz": 2.0,
-        "streams": [{"id": 0, "name": "emg", "channels": channels, "rate_hz": rate_hz, "enc": enc,
-                     "unit": "uV", "scale": scale, "zero": zero, "min_code": rails[0],
-                     "max_code": rails[1]}],
+        "device": "synthetic",
+        "serial": serial,
+        "fw": "0",
+        "test_uv": 100.0,
+        "test_hz": 2.0,
+        "streams": [
+            {
+                "id": 0,
+                "name": "emg",
+                "channels": channels,
+                "rate_hz": rate_hz,
+                "enc": enc,
+                "unit": "uV",
+                "scale": scale,
+                "zero": zero,
+                "min_code": rails[0],
+                "max_code": rails[1],
+            }
+        ],
     }
 
 
@@ -36,9 +57,18 @@ class Fault:
     times_s: list[float] = field(default_factory=list)
 
 
-def emg(n: int, channels: int, rate_hz: float, rng: np.random.Generator, *, rest_uv: float = 5.0,
-        active_uv: float = 250.0, mains_hz: float = 50.0, mains_uv: float = 20.0,
-        drift_uv: float = 60.0) -> np.ndarray:
+def emg(
+    n: int,
+    channels: int,
+    rate_hz: float,
+    rng: np.random.Generator,
+    *,
+    rest_uv: float = 5.0,
+    active_uv: float = 250.0,
+    mains_hz: float = 50.0,
+    mains_uv: float = 20.0,
+    drift_uv: float = 60.0,
+) -> np.ndarray:
     """Band-limited noise, amplitude-modulated by rest/contraction periods,
     plus mains hum, slow baseline drift and a DC offset (uV)."""
     t = np.arange(n) / rate_hz
@@ -50,15 +80,24 @@ def emg(n: int, channels: int, rate_hz: float, rng: np.random.Generator, *, rest
     level = np.clip((level - 0.4) / 0.6, 0, 1)
     amp = rest_uv + np.outer(level, rng.uniform(0.4, 1.0, channels)) * (active_uv - rest_uv)
     out = shaped * amp
-    out += mains_uv * np.sqrt(2) * np.sin(2 * np.pi * mains_hz * t[:, None] + rng.uniform(0, 6.3, channels))
+    out += (
+        mains_uv
+        * np.sqrt(2)
+        * np.sin(2 * np.pi * mains_hz * t[:, None] + rng.uniform(0, 6.3, channels))
+    )
     out += drift_uv * np.sin(2 * np.pi * 0.05 * t[:, None] + rng.uniform(0, 6.3, channels))
     out += rng.uniform(-300, 300, channels)
     out += rng.standard_normal((n, channels))
     return out
 
 
-def random_faults(rng: np.random.Generator, duration_s: float, channels: int, n: int,
-                  kinds: tuple[str, ...] = KINDS) -> list[Fault]:
+def random_faults(
+    rng: np.random.Generator,
+    duration_s: float,
+    channels: int,
+    n: int,
+    kinds: tuple[str, ...] = KINDS,
+) -> list[Fault]:
     """Non-overlapping (per channel) faults of random kinds."""
     out: list[Fault] = []
     for _ in range(n * 4):
@@ -68,17 +107,27 @@ def random_faults(rng: np.random.Generator, duration_s: float, channels: int, n:
         ch = int(rng.integers(channels))
         dur = float(rng.uniform(0.3, 2.0))
         start = float(rng.uniform(0.5, duration_s - dur - 0.5))
-        if any(f.channel == ch and start < f.end_s + 1.5 and f.start_s < start + dur + 1.5 for f in out):
+        if any(
+            f.channel == ch and start < f.end_s + 1.5 and f.start_s < start + dur + 1.5 for f in out
+        ):
             continue
         f = Fault(kind, ch, round(start, 3), round(start + dur, 3))
         if kind == "spikes":
-            f.times_s = sorted(rng.uniform(f.start_s, f.end_s, max(1, int(round(4 * dur)))).tolist())
+            f.times_s = sorted(
+                rng.uniform(f.start_s, f.end_s, max(1, int(round(4 * dur)))).tolist()
+            )
         out.append(f)
     return out
 
 
-def apply(values: np.ndarray, rate_hz: float, faults: list[Fault], rng: np.random.Generator,
-          scale: float = SCALE, rails: tuple[int, int] = RAILS) -> tuple[np.ndarray, np.ndarray]:
+def apply(
+    values: np.ndarray,
+    rate_hz: float,
+    faults: list[Fault],
+    rng: np.random.Generator,
+    scale: float = SCALE,
+    rails: tuple[int, int] = RAILS,
+) -> tuple[np.ndarray, np.ndarray]:
     """Faults into physical values, then codes; returns (codes, per-row lead-off bits)."""
     t = np.arange(values.shape[0]) / rate_hz
     for f in faults:
@@ -89,7 +138,7 @@ def apply(values: np.ndarray, rate_hz: float, faults: list[Fault], rng: np.rando
             for ts in f.times_s:
                 i = int(np.searchsorted(t, ts))
                 k = min(w, values.shape[0] - i)
-                values[i:i + k, c] += 3000.0 * (1 - np.arange(k) / w)
+                values[i : i + k, c] += 3000.0 * (1 - np.arange(k) / w)
         elif f.kind == "motion":
             tw = t[a:b] - f.start_s
             env = np.sin(np.pi * tw / (f.end_s - f.start_s)) ** 2
@@ -111,8 +160,13 @@ def apply(values: np.ndarray, rate_hz: float, faults: list[Fault], rng: np.rando
     return codes, leadoff
 
 
-def encode(codes: np.ndarray, leadoff: np.ndarray, descriptor: dict, frame: int = 8,
-           drop: set[int] | None = None) -> bytes:
+def encode(
+    codes: np.ndarray,
+    leadoff: np.ndarray,
+    descriptor: dict,
+    frame: int = 8,
+    drop: set[int] | None = None,
+) -> bytes:
     """INFO then DATA frames of `frame` samples; frames in `drop` are left out."""
     enc = sio1.DataEncoder()
     out = [b"\x00", sio1.encode_info(descriptor)]
@@ -120,15 +174,28 @@ def encode(codes: np.ndarray, leadoff: np.ndarray, descriptor: dict, frame: int 
     for k, i in enumerate(range(0, codes.shape[0] - frame + 1, frame)):
         if drop and k in drop:
             continue
-        lo = int(np.bitwise_or.reduce(leadoff[i:i + frame])) if frame else 0
-        out.append(enc.encode(codes[i:i + frame], enc=s["enc"], seq=k, leadoff=lo,
-                              t_us=int(i * 1e6 / s["rate_hz"])))
+        lo = int(np.bitwise_or.reduce(leadoff[i : i + frame])) if frame else 0
+        out.append(
+            enc.encode(
+                codes[i : i + frame],
+                enc=s["enc"],
+                seq=k,
+                leadoff=lo,
+                t_us=int(i * 1e6 / s["rate_hz"]),
+            )
+        )
     return b"".join(out)
 
 
-def recording(seconds: float = 10.0, channels: int = 4, rate_hz: float = 2000.0, seed: int = 0,
-              n_faults: int = 0, kinds: tuple[str, ...] = KINDS, **emg_kw: float
-              ) -> tuple[bytes, dict, list[Fault], np.ndarray]:
+def recording(
+    seconds: float = 10.0,
+    channels: int = 4,
+    rate_hz: float = 2000.0,
+    seed: int = 0,
+    n_faults: int = 0,
+    kinds: tuple[str, ...] = KINDS,
+    **emg_kw: float,
+) -> tuple[bytes, dict, list[Fault], np.ndarray]:
     """(SIO-1 bytes, INFO, faults injected, the physical signal before faults)."""
     rng = np.random.default_rng(seed)
     n = int(seconds * rate_hz)

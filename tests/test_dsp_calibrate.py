@@ -24,14 +24,24 @@ from sensorio.errors import SensorioError
 
 def raw_block(codes: np.ndarray, first_row: int = 0, events=None) -> Block:
     n = len(codes)
-    return Block(0, codes.astype(np.int32), np.arange(n, dtype=np.uint32), np.zeros(n, np.uint64),
-                 np.zeros(n, np.uint64), np.arange(n, dtype=np.uint32),
-                 **({"events": events} if events is not None else {}), first_row=first_row)
+    return Block(
+        0,
+        codes.astype(np.int32),
+        np.arange(n, dtype=np.uint32),
+        np.zeros(n, np.uint64),
+        np.zeros(n, np.uint64),
+        np.arange(n, dtype=np.uint32),
+        **({"events": events} if events is not None else {}),
+        first_row=first_row,
+    )
 
 
 @settings(max_examples=40, deadline=None)
-@given(scale=st.floats(1e-6, 1e3, allow_nan=False), zero=st.integers(-5000, 5000),
-       codes=st.lists(st.integers(-(1 << 23), (1 << 23) - 1), min_size=2, max_size=60))
+@given(
+    scale=st.floats(1e-6, 1e3, allow_nan=False),
+    zero=st.integers(-5000, 5000),
+    codes=st.lists(st.integers(-(1 << 23), (1 << 23) - 1), min_size=2, max_size=60),
+)
 def test_physical_exact_to_info_constants(scale: float, zero: int, codes: list[int]) -> None:
     info = dsp_synth.info(2, 1000.0, scale=scale, zero=zero, rails=(-(1 << 23), (1 << 23) - 1))
     arr = np.array(codes[: len(codes) // 2 * 2], dtype=np.int64).reshape(-1, 2)
@@ -64,9 +74,13 @@ def test_long_gap_and_restart_reset() -> None:
     codes = np.arange(20).reshape(-1, 1)
     ev = np.zeros(2, dtype=Block.__dataclass_fields__["events"].default_factory().dtype)
     ev[0] = (10, 1, 0, 0, 500, 500, 0)  # 5 s gap: longer than max_fill_s
-    ev[1] = (15, 2, 0, 0, 0, 0, 0)      # device restart
+    ev[1] = (15, 2, 0, 0, 0, 0, 0)  # device restart
     out = Calibrate(info, auto=False, max_fill_s=1.0).process_raw(raw_block(codes, events=ev))
-    assert [(len(b), b.start, b.reset) for b in out] == [(10, 0, False), (5, 510, True), (5, 515, True)]
+    assert [(len(b), b.start, b.reset) for b in out] == [
+        (10, 0, False),
+        (5, 510, True),
+        (5, 515, True),
+    ]
 
 
 def test_descriptor_errors_are_clear() -> None:
@@ -126,7 +140,9 @@ def test_procedures_offset_gain_levels() -> None:
     rng = np.random.default_rng(0)
     t = np.arange(int(3 * fs)) / fs
     rest = rng.standard_normal((t.size, 2)) * 3 + np.array([120.0, -40.0])
-    np.testing.assert_allclose(measure_offset(_blocks(rest, info), info, 0, 2.0), [120, -40], atol=0.5)
+    np.testing.assert_allclose(
+        measure_offset(_blocks(rest, info), info, 0, 2.0), [120, -40], atol=0.5
+    )
     # the TEST square wave reads 80 uV where the device says 100: gain 1.25
     square = np.where(np.floor(2 * 2.0 * t) % 2 == 0, 80.0, -80.0)[:, None] * np.ones(2)
     gain, amp = measure_gain_from_test(_blocks(square + 7, info), info, 0, 2.0)
@@ -134,8 +150,11 @@ def test_procedures_offset_gain_levels() -> None:
     np.testing.assert_allclose(gain, 1.25, rtol=1e-3)
     from scipy import signal
 
-    emg = signal.sosfilt(signal.butter(2, [20, 450], "bandpass", fs=fs, output="sos"),
-                         rng.standard_normal((t.size, 2)), axis=0)
+    emg = signal.sosfilt(
+        signal.butter(2, [20, 450], "bandpass", fs=fs, output="sos"),
+        rng.standard_normal((t.size, 2)),
+        axis=0,
+    )
     emg *= 100 / emg.std(axis=0)
     level = measure_envelope_level(_blocks(emg, info), info, 0, 3.0, quantile=0.5)
     np.testing.assert_allclose(level, 100, rtol=0.15)

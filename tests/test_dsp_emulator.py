@@ -19,7 +19,9 @@ from sensorio.emulator.engine import render  # noqa: E402
 
 
 def analyse(seed: int, seconds: float, faults: int, tmp_path):
-    data, truth = render(EmulatorConfig(seed=seed, random_faults=faults, duration=seconds, autostart=True))
+    data, truth = render(
+        EmulatorConfig(seed=seed, random_faults=faults, duration=seconds, autostart=True)
+    )
     parser = Parser()
     parser.feed(data)
     blocks = parser.read()

@@ -19,14 +19,22 @@ def decode(data: bytes):
     return p.read()
 
 
-def run(seconds: float, seed: int, faults: list[dsp_synth.Fault], channels: int = 4,
-        rate: float = 2000.0, drop: set[int] | None = None):
+def run(
+    seconds: float,
+    seed: int,
+    faults: list[dsp_synth.Fault],
+    channels: int = 4,
+    rate: float = 2000.0,
+    drop: set[int] | None = None,
+):
     rng = np.random.default_rng(seed)
     n = int(seconds * rate) // 8 * 8
     clean = dsp_synth.emg(n, channels, rate, rng)
     codes, lo = dsp_synth.apply(clean.copy(), rate, faults, rng)
     info = dsp_synth.info(channels, rate)
-    return analyze_blocks(decode(dsp_synth.encode(codes, lo, info, drop=drop)), info, calibration_dir="/nonexistent")
+    return analyze_blocks(
+        decode(dsp_synth.encode(codes, lo, info, drop=drop)), info, calibration_dir="/nonexistent"
+    )
 
 
 @pytest.mark.parametrize("kind", dsp_synth.KINDS)
@@ -39,8 +47,10 @@ def test_each_kind_found_in_time(kind: str) -> None:
             f.times_s = sorted(rng.uniform(f.start_s, f.end_s, 5).tolist())
         faults.append(f)
     res = run(11.0, seed=11, faults=faults)
-    truth = [Truth(f.kind, f.channel, f.start_s, f.end_s, onset_s=min(f.times_s) if f.times_s else None)
-             for f in faults]
+    truth = [
+        Truth(f.kind, f.channel, f.start_s, f.end_s, onset_s=min(f.times_s) if f.times_s else None)
+        for f in faults
+    ]
     scores, false = score(truth, res.events)
     ks = scores[kind]
     assert ks.faults == 3 and ks.in_time == 3, (kind, ks, res.events)
@@ -52,7 +62,7 @@ def test_each_kind_found_in_time(kind: str) -> None:
         a, b = int((f.start_s + 0.1) * 2000), int((f.end_s - 0.05) * 2000)
         if kind == "spikes":
             i = int(round(f.times_s[0] * 2000))
-            assert not st.valid[i:i + 4, f.channel].any()
+            assert not st.valid[i : i + 4, f.channel].any()
         else:
             assert not st.valid[a:b, f.channel].any(), kind
 
@@ -68,7 +78,9 @@ def test_dropout_events_from_gaps() -> None:
     res = run(3.0, seed=3, faults=[], drop={100, 101, 102})
     drops = [e for e in res.events if e.kind == "dropout"]
     assert len(drops) == 4  # one per channel
-    assert drops[0].start_s == pytest.approx(800 / 2000) and drops[0].end_s == pytest.approx(824 / 2000)
+    assert drops[0].start_s == pytest.approx(800 / 2000) and drops[0].end_s == pytest.approx(
+        824 / 2000
+    )
     assert not res.streams[0].valid[800:824].any()
 
 
@@ -86,7 +98,9 @@ def test_health_state_and_open_events_streaming() -> None:
     rng = np.random.default_rng(0)
     n = 8000
     clean = dsp_synth.emg(n, 2, 2000.0, rng)
-    codes, lo = dsp_synth.apply(clean.copy(), 2000.0, [dsp_synth.Fault("saturation", 0, 2.0, 9.0)], rng)
+    codes, lo = dsp_synth.apply(
+        clean.copy(), 2000.0, [dsp_synth.Fault("saturation", 0, 2.0, 9.0)], rng
+    )
     info = dsp_synth.info(2, 2000.0)
     pipe = Pipeline.default(info, auto=False)
     for b in decode(dsp_synth.encode(codes, lo, info)):

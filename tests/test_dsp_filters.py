@@ -38,12 +38,21 @@ def test_filters_equal_offline_sosfilt(kind: str, rate: float, seed: int, cuts: 
     x = rng.standard_normal((2000, 3)) * 50 + rng.uniform(-1000, 1000, 3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        stage = {"highpass": HighPass(20), "lowpass": LowPass(10), "bandpass": BandPass(20, 450),
-                 "notch": Notch(50)}[kind]
+        stage = {
+            "highpass": HighPass(20),
+            "lowpass": LowPass(10),
+            "bandpass": BandPass(20, 450),
+            "notch": Notch(50),
+        }[kind]
         sos = stage.design(rate)
         bounds = [0, *sorted(set(cuts)), 2000]
-        out = np.concatenate([stage.process(block(x[a:b], rate)).data
-                              for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a])
+        out = np.concatenate(
+            [
+                stage.process(block(x[a:b], rate)).data
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+                if b > a
+            ]
+        )
     np.testing.assert_allclose(out, offline(sos, x), rtol=1e-10, atol=1e-8)
 
 
@@ -80,13 +89,19 @@ def test_notch_auto_detects_mains_and_removes_it(mains: float) -> None:
     fs = 2000.0
     t = np.arange(int(4 * fs)) / fs
     rng = np.random.default_rng(0)
-    emg = signal.sosfilt(signal.butter(2, [20, 450], "bandpass", fs=fs, output="sos"),
-                         rng.standard_normal((t.size, 2)) * 20, axis=0)
-    hum = 100 * np.sin(2 * np.pi * mains * t)[:, None] + 30 * np.sin(2 * np.pi * 3 * mains * t)[:, None]
+    emg = signal.sosfilt(
+        signal.butter(2, [20, 450], "bandpass", fs=fs, output="sos"),
+        rng.standard_normal((t.size, 2)) * 20,
+        axis=0,
+    )
+    hum = (
+        100 * np.sin(2 * np.pi * mains * t)[:, None]
+        + 30 * np.sin(2 * np.pi * 3 * mains * t)[:, None]
+    )
     x = emg + hum
     assert detect_mains(x, fs)[0] == mains
     notch = Notch("auto", detect_s=1.0)
-    outs = [notch.process(block(x[i:i + 500], fs)) for i in range(0, len(x), 500)]
+    outs = [notch.process(block(x[i : i + 500], fs)) for i in range(0, len(x), 500)]
     assert len(outs[0]) == 0  # still listening
     out = np.concatenate([o.data for o in outs if len(o)])
     assert notch.detected == mains and len(out) == len(x)
@@ -103,10 +118,12 @@ def test_detect_mains_none_without_hum() -> None:
 def test_envelope_rms_equals_direct_moving_rms() -> None:
     x = np.random.default_rng(3).standard_normal((1000, 2))
     env = Envelope("rms", window_s=0.01)  # 20 samples at 2 kHz
-    out = np.concatenate([env.process(block(x[i:i + 77])).data for i in range(0, 1000, 77)])
+    out = np.concatenate([env.process(block(x[i : i + 77])).data for i in range(0, 1000, 77)])
     sq = np.vstack([np.zeros((19, 2)), x**2])
-    direct = np.sqrt(np.array([sq[i:i + 20].sum(axis=0) for i in range(1000)]) /
-                     np.minimum(np.arange(1000) + 1, 20)[:, None])
+    direct = np.sqrt(
+        np.array([sq[i : i + 20].sum(axis=0) for i in range(1000)])
+        / np.minimum(np.arange(1000) + 1, 20)[:, None]
+    )
     np.testing.assert_allclose(out, direct, rtol=1e-9)
     assert env.latency(2000.0) == 9.5
 
@@ -121,8 +138,12 @@ def test_envelope_rectify_is_lowpassed_abs() -> None:
 def test_decimate_matches_offline_and_aligns_on_sample_clock() -> None:
     x = np.random.default_rng(5).standard_normal((3000, 2))
     dec = Decimate(4)
-    parts = [dec.process(SignalBlock(0, x[a:a + 333], np.ones((len(x[a:a + 333]), 2), bool), 2000.0,
-                                     start=a)) for a in range(0, 3000, 333)]
+    parts = [
+        dec.process(
+            SignalBlock(0, x[a : a + 333], np.ones((len(x[a : a + 333]), 2), bool), 2000.0, start=a)
+        )
+        for a in range(0, 3000, 333)
+    ]
     out = np.concatenate([p.data for p in parts])
     ref = offline(dec.design(2000.0), x)[::4]
     np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12)

@@ -3,6 +3,7 @@ output whatever the chunking, equal to one run over the whole signal."""
 
 from __future__ import annotations
 
+import dsp_synth
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +24,6 @@ from sensorio.dsp import (
     Pipeline,
 )
 from sensorio.dsp.stages import concat_signal, slice_signal
-import dsp_synth
 
 RATE = 1000.0
 
@@ -39,8 +39,17 @@ def whole_signal(seed: int = 0, n: int = 3000, ch: int = 3, invalid: bool = True
         valid[:50, 2] = False
     x = np.where(valid, x, np.nan)
     codes = np.rint(np.nan_to_num(x) / 0.5).astype(np.int32)
-    return SignalBlock(stream=0, data=x, valid=valid, rate_hz=RATE, start=0, units=("uV",) * ch,
-                       codes=codes, code_range=(-32768, 32767), leadoff=np.zeros(n, np.uint64))
+    return SignalBlock(
+        stream=0,
+        data=x,
+        valid=valid,
+        rate_hz=RATE,
+        start=0,
+        units=("uV",) * ch,
+        codes=codes,
+        code_range=(-32768, 32767),
+        leadoff=np.zeros(n, np.uint64),
+    )
 
 
 def run_chunked(make_stage, block: SignalBlock, cuts: list[int], policy: str = "nan"):
@@ -75,7 +84,9 @@ STAGES = {
 
 @pytest.mark.parametrize("policy", ["nan", "hold", "zero"])
 @pytest.mark.parametrize("name", sorted(STAGES))
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(cuts=st.lists(st.integers(1, 2999), max_size=12), single=st.booleans())
 def test_stage_chunk_invariance(name: str, policy: str, cuts: list[int], single: bool) -> None:
     block = whole_signal()
@@ -117,7 +128,9 @@ def test_gap_does_not_corrupt_filter_state() -> None:
 
 
 @settings(max_examples=6, deadline=None)
-@given(chunks=st.lists(st.integers(1, 5000), min_size=1, max_size=30).filter(lambda c: sum(c) > 200))
+@given(
+    chunks=st.lists(st.integers(1, 5000), min_size=1, max_size=30).filter(lambda c: sum(c) > 200)
+)
 def test_default_pipeline_chunk_invariance_from_bytes(chunks: list[int]) -> None:
     """Bytes fed in any chunking give the same pipeline output and events."""
     data, info, _faults, _ = dsp_synth.recording(6.0, 3, 2000.0, seed=3, n_faults=4)
@@ -129,7 +142,7 @@ def test_default_pipeline_chunk_invariance_from_bytes(chunks: list[int]) -> None
         pos, i = 0, 0
         while pos < len(data):
             size = sizes[i % len(sizes)]
-            parser.feed(data[pos:pos + size])
+            parser.feed(data[pos : pos + size])
             pos += size
             i += 1
             for b in parser.read():
@@ -148,8 +161,10 @@ def test_default_pipeline_chunk_invariance_from_bytes(chunks: list[int]) -> None
 
 def test_pipeline_from_config_files(tmp_path) -> None:
     toml = tmp_path / "p.toml"
-    toml.write_text('policy = "hold"\n[[stage]]\ntype = "calibrate"\n[[stage]]\ntype = "bandpass"\n'
-                    'low_hz = 30\nhigh_hz = 300\n[[stage]]\ntype = "envelope"\nmethod = "rectify"\n')
+    toml.write_text(
+        'policy = "hold"\n[[stage]]\ntype = "calibrate"\n[[stage]]\ntype = "bandpass"\n'
+        'low_hz = 30\nhigh_hz = 300\n[[stage]]\ntype = "envelope"\nmethod = "rectify"\n'
+    )
     pipe = Pipeline.from_config(toml)
     assert [s.kind for s in pipe.stages] == ["calibrate", "bandpass", "envelope"]
     assert pipe.policy == "hold" and pipe.stages[1].low_hz == 30
@@ -167,7 +182,14 @@ def test_pipeline_from_config_files(tmp_path) -> None:
 def test_latency_reported_per_stage() -> None:
     pipe = Pipeline.default(None)
     lat = pipe.latency(2000.0)
-    assert [x.stage for x in lat] == ["calibrate", "faults", "notch", "bandpass", "drift", "envelope"]
+    assert [x.stage for x in lat] == [
+        "calibrate",
+        "faults",
+        "notch",
+        "bandpass",
+        "drift",
+        "envelope",
+    ]
     by = {x.stage: x for x in lat}
     assert by["faults"].samples == 100  # one 50 ms hop of look-ahead
     assert by["envelope"].samples == pytest.approx(49.5)

@@ -32,9 +32,24 @@ SCALE = 0.5
 
 
 def descriptor(channels: int, rate: float) -> dict:
-    return {"device": "bench", "serial": "BENCH", "streams": [{
-        "id": 0, "name": "emg", "channels": channels, "rate_hz": rate, "enc": 1, "unit": "uV",
-        "scale": SCALE, "zero": 0, "min_code": -32768, "max_code": 32767}]}
+    return {
+        "device": "bench",
+        "serial": "BENCH",
+        "streams": [
+            {
+                "id": 0,
+                "name": "emg",
+                "channels": channels,
+                "rate_hz": rate,
+                "enc": 1,
+                "unit": "uV",
+                "scale": SCALE,
+                "zero": 0,
+                "min_code": -32768,
+                "max_code": 32767,
+            }
+        ],
+    }
 
 
 def emg_codes(n: int, channels: int, rate: float, seed: int = 0) -> np.ndarray:
@@ -49,9 +64,18 @@ def emg_codes(n: int, channels: int, rate: float, seed: int = 0) -> np.ndarray:
 def blocks_of(codes: np.ndarray, rows: int) -> list[Block]:
     out = []
     for i in range(0, len(codes), rows):
-        part = codes[i:i + rows]
-        out.append(Block(0, part, np.array([i // rows], np.uint32), np.zeros(1, np.uint64),
-                         np.zeros(1, np.uint64), np.zeros(1, np.uint32), first_row=i))
+        part = codes[i : i + rows]
+        out.append(
+            Block(
+                0,
+                part,
+                np.array([i // rows], np.uint32),
+                np.zeros(1, np.uint64),
+                np.zeros(1, np.uint64),
+                np.zeros(1, np.uint32),
+                first_row=i,
+            )
+        )
     return out
 
 
@@ -94,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     med_tp, med_base = statistics.median(tp), statistics.median(base_tp)
     print(f"throughput, default pipeline, {ch} ch at {fs:g} Hz, blocks of {args.big_rows} rows:")
     print(f"  pipeline        {med_tp / 1e6:8.2f} M channel-samples/s   (target >= 10)")
-    print(f"  baseline sosfilt{med_base / 1e6:8.2f} M channel-samples/s   "
-          f"(pipeline = {med_tp / med_base:.2f} x baseline)")
+    print(
+        f"  baseline sosfilt{med_base / 1e6:8.2f} M channel-samples/s   "
+        f"(pipeline = {med_tp / med_base:.2f} x baseline)"
+    )
 
     # cost of one 10 ms block, steady state (after the notch's start-up listening)
     rows = max(1, int(round(0.01 * fs)))
@@ -116,16 +142,20 @@ def main(argv: list[str] | None = None) -> int:
     med_blk, med_bblk = statistics.median(per_block), statistics.median(base_block)
     print(f"one 10 ms block ({rows} rows x {ch} ch), steady state:")
     print(f"  pipeline        {med_blk * 1e3:8.3f} ms per block          (target < 0.3)")
-    print(f"  baseline sosfilt{med_bblk * 1e3:8.3f} ms per block          "
-          f"(pipeline = {med_blk / med_bblk:.1f} x baseline)")
+    print(
+        f"  baseline sosfilt{med_bblk * 1e3:8.3f} ms per block          "
+        f"(pipeline = {med_blk / med_bblk:.1f} x baseline)"
+    )
 
     pipe = Pipeline.default(info, auto=False)
     lat = pipe.latency(fs)
     print("added latency:")
     for item in lat:
         print(f"  {item.stage:<10} {item.samples:8.1f} samples  {item.seconds * 1e3:7.2f} ms")
-    print(f"  {'total':<10} {'':8} {'':7}  {pipe.total_latency_s(fs) * 1e3:7.2f} ms "
-          f"(plus a one-off {pipe.stages[2].detect_s:g} s of mains detection at start-up)")
+    print(
+        f"  {'total':<10} {'':8} {'':7}  {pipe.total_latency_s(fs) * 1e3:7.2f} ms "
+        f"(plus a one-off {pipe.stages[2].detect_s:g} s of mains detection at start-up)"
+    )
     return 0
 
 

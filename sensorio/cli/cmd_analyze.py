@@ -19,18 +19,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="calibrate, filter and detect sensor faults in a recording")
     p.add_argument("file", type=Path, help="raw bytes as captured from the port, or a recording")
     p.add_argument("--format", default="sio", help="wire format (default: sio)")
-    p.add_argument("--events", type=Path, metavar="OUT.jsonl",
-                   help="write the events as JSON lines (channel, kind, start_s, end_s, ...)")
-    p.add_argument("--plot", type=Path, metavar="OUT.png",
-                   help="plot raw, filtered and envelope per channel, faults shaded (needs matplotlib)")
-    p.add_argument("--pipeline", type=Path, metavar="FILE",
-                   help="pipeline description (.toml or .json) instead of the default")
-    p.add_argument("--policy", choices=("nan", "hold", "zero"), default="nan",
-                   help="value of masked samples (default: nan)")
-    p.add_argument("--stream", type=int, action="append",
-                   help="analyse only this stream (repeatable; default: all)")
-    p.add_argument("--calibration-dir", metavar="DIR",
-                   help="where calibration files are (default: the user's config dir)")
+    p.add_argument(
+        "--events",
+        type=Path,
+        metavar="OUT.jsonl",
+        help="write the events as JSON lines (channel, kind, start_s, end_s, ...)",
+    )
+    p.add_argument(
+        "--plot",
+        type=Path,
+        metavar="OUT.png",
+        help="plot raw, filtered and envelope per channel, faults shaded (needs matplotlib)",
+    )
+    p.add_argument(
+        "--pipeline",
+        type=Path,
+        metavar="FILE",
+        help="pipeline description (.toml or .json) instead of the default",
+    )
+    p.add_argument(
+        "--policy",
+        choices=("nan", "hold", "zero"),
+        default="nan",
+        help="value of masked samples (default: nan)",
+    )
+    p.add_argument(
+        "--stream",
+        type=int,
+        action="append",
+        help="analyse only this stream (repeatable; default: all)",
+    )
+    p.add_argument(
+        "--calibration-dir",
+        metavar="DIR",
+        help="where calibration files are (default: the user's config dir)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.set_defaults(func=run)
@@ -44,8 +67,14 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{out} exists: choose another name or pass --force")
     if args.plot is not None:
         _need_matplotlib()
-    result = analyze_file(args.file, args.format, config=args.pipeline, policy=args.policy,
-                          calibration_dir=args.calibration_dir, streams=args.stream)
+    result = analyze_file(
+        args.file,
+        args.format,
+        config=args.pipeline,
+        policy=args.policy,
+        calibration_dir=args.calibration_dir,
+        streams=args.stream,
+    )
     if args.events is not None:
         write_events(args.events, result)
     if args.plot is not None:
@@ -60,10 +89,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def event_record(ev: Any, labels: tuple[str, ...] = ()) -> dict[str, Any]:
-    rec = {"stream": ev.stream, "channel": ev.channel, "kind": ev.kind,
-           "start_s": round(ev.start_s, 6), "end_s": None if ev.end_s is None else round(ev.end_s, 6),
-           "detected_s": None if ev.detected_s is None else round(ev.detected_s, 6),
-           "severity": ev.severity}
+    rec = {
+        "stream": ev.stream,
+        "channel": ev.channel,
+        "kind": ev.kind,
+        "start_s": round(ev.start_s, 6),
+        "end_s": None if ev.end_s is None else round(ev.end_s, 6),
+        "detected_s": None if ev.detected_s is None else round(ev.detected_s, 6),
+        "severity": ev.severity,
+    }
     if 0 <= ev.channel < len(labels):
         rec["label"] = labels[ev.channel]
     if ev.detail:
@@ -90,25 +124,38 @@ def summarise(result: Any) -> dict[str, Any]:
                 kinds[ev.channel][ev.kind] += 1
         n = st.raw.shape[0]
         streams[str(sid)] = {
-            "rate_hz": st.rate_hz, "unit": st.unit, "seconds": n / st.rate_hz,
+            "rate_hz": st.rate_hz,
+            "unit": st.unit,
+            "seconds": n / st.rate_hz,
             "latency_s": round(st.latency_s, 6),
             "channels": [
-                {"channel": c, "label": st.labels[c] if c < len(st.labels) else f"ch{c}",
-                 "valid_share": round(float(st.valid[:, c].mean()) if n else 0.0, 4),
-                 "events": dict(kinds[c])}
+                {
+                    "channel": c,
+                    "label": st.labels[c] if c < len(st.labels) else f"ch{c}",
+                    "valid_share": round(float(st.valid[:, c].mean()) if n else 0.0, 4),
+                    "events": dict(kinds[c]),
+                }
                 for c in range(st.raw.shape[1])
             ],
         }
-    return {"streams": streams, "events": len(result.events),
-            "lost_frames": result.link.get("lost_frames", 0), "crc_errors": result.link.get("crc_errors", 0)}
+    return {
+        "streams": streams,
+        "events": len(result.events),
+        "lost_frames": result.link.get("lost_frames", 0),
+        "crc_errors": result.link.get("crc_errors", 0),
+    }
 
 
 def print_summary(path: Path, summary: dict[str, Any]) -> None:
-    print(f"{path}: {summary['events']} event(s), {summary['lost_frames']} lost frame(s), "
-          f"{summary['crc_errors']} CRC error(s)")
+    print(
+        f"{path}: {summary['events']} event(s), {summary['lost_frames']} lost frame(s), "
+        f"{summary['crc_errors']} CRC error(s)"
+    )
     for sid, st in summary["streams"].items():
-        print(f"stream {sid}: {st['seconds']:.2f} s at {st['rate_hz']:g} Hz in {st['unit']}, "
-              f"pipeline latency {st['latency_s'] * 1e3:.1f} ms")
+        print(
+            f"stream {sid}: {st['seconds']:.2f} s at {st['rate_hz']:g} Hz in {st['unit']}, "
+            f"pipeline latency {st['latency_s'] * 1e3:.1f} ms"
+        )
         print(f"  {'channel':<12} {'valid':>7}  events")
         for ch in st["channels"]:
             ev = ", ".join(f"{k} x{v}" for k, v in sorted(ch["events"].items())) or "-"
@@ -119,13 +166,23 @@ def _need_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise SensorioError("--plot needs matplotlib: pip install 'sensorio[plot]' (or matplotlib)") from None
+        raise SensorioError(
+            "--plot needs matplotlib: pip install 'sensorio[plot]' (or matplotlib)"
+        ) from None
 
 
 KIND_COLOURS = {
-    "leadoff": "tab:purple", "saturation": "tab:red", "stuck": "tab:brown", "flat": "tab:gray",
-    "spikes": "tab:orange", "motion": "tab:olive", "noise": "tab:pink", "mains": "tab:cyan",
-    "dropout": "black", "baseline_near_rail": "gold", "gain_drift": "khaki",
+    "leadoff": "tab:purple",
+    "saturation": "tab:red",
+    "stuck": "tab:brown",
+    "flat": "tab:gray",
+    "spikes": "tab:orange",
+    "motion": "tab:olive",
+    "noise": "tab:pink",
+    "mains": "tab:cyan",
+    "dropout": "black",
+    "baseline_near_rail": "gold",
+    "gain_drift": "khaki",
 }
 MAX_POINTS = 20000
 
@@ -138,11 +195,14 @@ def plot(path: Path, result: Any) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(sid, c) for sid, st in sorted(result.streams.items()) for c in range(st.raw.shape[1])]
+    panels = [
+        (sid, c) for sid, st in sorted(result.streams.items()) for c in range(st.raw.shape[1])
+    ]
     if not panels:
         raise SensorioError("nothing to plot: no samples decoded")
-    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 1.6 * len(panels) + 1), sharex=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(12, 1.6 * len(panels) + 1), sharex=True, squeeze=False
+    )
     seen: set[str] = set()
     for ax, (sid, c) in zip(axes[:, 0], panels, strict=True):
         st = result.streams[sid]
@@ -151,21 +211,38 @@ def plot(path: Path, result: Any) -> None:
         raw = st.raw[:, c]
         ax.plot(t[::step], (raw - np.nanmedian(raw))[::step], lw=0.5, color="0.7", label="raw")
         if st.filtered is not None:
-            ax.plot(t[: len(st.filtered)][::step], st.filtered[::step, c], lw=0.5, color="tab:blue",
-                    label="filtered")
+            ax.plot(
+                t[: len(st.filtered)][::step],
+                st.filtered[::step, c],
+                lw=0.5,
+                color="tab:blue",
+                label="filtered",
+            )
         if st.envelope is not None:
-            ax.plot(t[: len(st.envelope)][::step], st.envelope[::step, c], lw=1.0, color="tab:red",
-                    label="envelope")
+            ax.plot(
+                t[: len(st.envelope)][::step],
+                st.envelope[::step, c],
+                lw=1.0,
+                color="tab:red",
+                label="envelope",
+            )
         for ev in result.events:
             if ev.stream != sid or ev.channel != c or ev.kind == "dropout":
                 continue
             end = ev.end_s if ev.end_s is not None else t[-1]
             colour = KIND_COLOURS.get(ev.kind, "tab:gray")
-            ax.axvspan(ev.start_s, max(end, ev.start_s + 1 / st.rate_hz), color=colour, alpha=0.25,
-                       label=ev.kind if ev.kind not in seen else None)
+            ax.axvspan(
+                ev.start_s,
+                max(end, ev.start_s + 1 / st.rate_hz),
+                color=colour,
+                alpha=0.25,
+                label=ev.kind if ev.kind not in seen else None,
+            )
             seen.add(ev.kind)
         for a, b in st.gaps_s:
-            ax.axvline(a, color="black", ls="--", lw=0.8, label="gap" if "gap" not in seen else None)
+            ax.axvline(
+                a, color="black", ls="--", lw=0.8, label="gap" if "gap" not in seen else None
+            )
             if b - a > 2 / st.rate_hz:
                 ax.axvline(b, color="black", ls="--", lw=0.8)
             seen.add("gap")

@@ -21,20 +21,40 @@ from ..errors import SensorioError, UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("calibrate", help="guided offset/gain/MVC calibration, saved per device serial")
+    p = sub.add_parser(
+        "calibrate", help="guided offset/gain/MVC calibration, saved per device serial"
+    )
     p.add_argument("source", help="serial port / URL of the device, or a recording / byte dump")
     p.add_argument("--format", default="sio", help="wire format (default: sio)")
     p.add_argument("--stream", type=int, default=0, help="stream to calibrate (default: 0)")
-    p.add_argument("--rest-s", type=float, default=3.0, help="seconds at rest for the offset (default: 3)")
-    p.add_argument("--test", action="store_true",
-                   help="measure the gain with the device's TEST signal (test_uv in INFO)")
-    p.add_argument("--known-uv", type=float, metavar="UV",
-                   help="measure the gain from an external signal of this peak amplitude")
-    p.add_argument("--gain-s", type=float, default=2.0, help="seconds of test/known signal (default: 2)")
-    p.add_argument("--mvc-s", type=float, default=0.0,
-                   help="seconds of maximal contraction for MVC normalisation (default: skip)")
-    p.add_argument("--calibration-dir", metavar="DIR",
-                   help="where calibration files go (default: the user's config dir)")
+    p.add_argument(
+        "--rest-s", type=float, default=3.0, help="seconds at rest for the offset (default: 3)"
+    )
+    p.add_argument(
+        "--test",
+        action="store_true",
+        help="measure the gain with the device's TEST signal (test_uv in INFO)",
+    )
+    p.add_argument(
+        "--known-uv",
+        type=float,
+        metavar="UV",
+        help="measure the gain from an external signal of this peak amplitude",
+    )
+    p.add_argument(
+        "--gain-s", type=float, default=2.0, help="seconds of test/known signal (default: 2)"
+    )
+    p.add_argument(
+        "--mvc-s",
+        type=float,
+        default=0.0,
+        help="seconds of maximal contraction for MVC normalisation (default: skip)",
+    )
+    p.add_argument(
+        "--calibration-dir",
+        metavar="DIR",
+        help="where calibration files go (default: the user's config dir)",
+    )
     p.add_argument("--serial", help="device serial to save under (default: from the device's INFO)")
     p.add_argument("--yes", "-y", action="store_true", help="do not wait for Enter between steps")
     p.add_argument("--dry-run", action="store_true", help="print the result, save nothing")
@@ -44,8 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 class BlockSource:
     """Consecutive Blocks of one stream, shared by the calibration steps."""
 
-    def __init__(self, blocks: Iterator[Block], info: dict[str, Any], stream: int,
-                 command: Callable[[str], Any] | None = None) -> None:
+    def __init__(
+        self,
+        blocks: Iterator[Block],
+        info: dict[str, Any],
+        stream: int,
+        command: Callable[[str], Any] | None = None,
+    ) -> None:
         self._it = blocks
         self.info = info
         self.stream = stream
@@ -74,10 +99,17 @@ def split_block(block: Block, rows: int) -> Iterator[Block]:
         r1 = int(fr[b]) if b < fr.size else len(block)
         ev = block.events[(block.events["row"] >= r0) & (block.events["row"] < r1)].copy()
         ev["row"] -= r0
-        yield Block(stream=block.stream, samples=block.samples[r0:r1], frame_seq=block.frame_seq[a:b],
-                    frame_t_us=block.frame_t_us[a:b], frame_leadoff=block.frame_leadoff[a:b],
-                    frame_row=(block.frame_row[a:b] - r0).astype(block.frame_row.dtype), events=ev,
-                    first_row=block.first_row + r0, encoding=block.encoding)
+        yield Block(
+            stream=block.stream,
+            samples=block.samples[r0:r1],
+            frame_seq=block.frame_seq[a:b],
+            frame_t_us=block.frame_t_us[a:b],
+            frame_leadoff=block.frame_leadoff[a:b],
+            frame_row=(block.frame_row[a:b] - r0).astype(block.frame_row.dtype),
+            events=ev,
+            first_row=block.first_row + r0,
+            encoding=block.encoding,
+        )
 
 
 def open_source(source: str, format: str, stream: int) -> BlockSource:
@@ -95,8 +127,10 @@ def open_source(source: str, format: str, stream: int) -> BlockSource:
 
     opener = getattr(sensorio, "open", None)
     if opener is None:
-        raise SensorioError(f"{source}: no such file, and live capture is not available in this "
-                            "build: record the session and calibrate from the recording")
+        raise SensorioError(
+            f"{source}: no such file, and live capture is not available in this "
+            "build: record the session and calibrate from the recording"
+        )
     dev = opener(source, format=format)
     info = getattr(dev, "info", None)
     if callable(info):
@@ -143,8 +177,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.yes and sys.stdin.isatty():
             input("   press Enter to start ")
 
-    print(f"calibrating {info.get('device', 'device')} serial {serial}, stream {args.stream} "
-          f"({si.channels} channels at {si.rate_hz:g} Hz, {si.unit})")
+    print(
+        f"calibrating {info.get('device', 'device')} serial {serial}, stream {args.stream} "
+        f"({si.channels} channels at {si.rate_hz:g} Hz, {si.unit})"
+    )
     step(f"offset: relax completely for {args.rest_s:g} s")
     offset = measure_offset(src, info, args.stream, args.rest_s)
     sc.offset = [float(v) for v in offset]
@@ -164,12 +200,20 @@ def run(args: argparse.Namespace) -> int:
             gain = measure_gain_from_known(src, info, args.known_uv, args.stream, args.gain_s)
         sc.gain = [float(v) for v in gain]
     step(f"noise floor: relax again for {args.rest_s:g} s")
-    sc.noise_floor = [float(v) for v in measure_envelope_level(
-        src, info, args.stream, args.rest_s, calibration=cal, quantile=0.1)]
+    sc.noise_floor = [
+        float(v)
+        for v in measure_envelope_level(
+            src, info, args.stream, args.rest_s, calibration=cal, quantile=0.1
+        )
+    ]
     if args.mvc_s > 0:
         step(f"MVC: contract as hard as you can for {args.mvc_s:g} s")
-        sc.mvc = [float(v) for v in measure_envelope_level(
-            src, info, args.stream, args.mvc_s, calibration=cal, quantile=0.95)]
+        sc.mvc = [
+            float(v)
+            for v in measure_envelope_level(
+                src, info, args.stream, args.mvc_s, calibration=cal, quantile=0.95
+            )
+        ]
     print()
     for name in ("offset", "gain", "noise_floor", "mvc"):
         values = getattr(sc, name)

@@ -18,8 +18,25 @@ from .filters import BandPass, Decimate, Envelope, HighPass, LowPass, Notch, det
 from .stages import DspEvent, Latency, Pipeline, Stage, register_stage, stage_types
 
 __all__ = [
-    "BandPass", "Calibrate", "Calibration", "CalibrationStore", "Decimate", "DriftMonitor",
-    "DspEvent", "Envelope", "FaultDetector", "HighPass", "Latency", "LowPass", "Normalise", "Notch",
-    "Pipeline", "Stage", "StreamCalibration", "StreamInfo", "detect_mains", "register_stage",
+    "BandPass",
+    "Calibrate",
+    "Calibration",
+    "CalibrationStore",
+    "Decimate",
+    "DriftMonitor",
+    "DspEvent",
+    "Envelope",
+    "FaultDetector",
+    "HighPass",
+    "Latency",
+    "LowPass",
+    "Normalise",
+    "Notch",
+    "Pipeline",
+    "Stage",
+    "StreamCalibration",
+    "StreamInfo",
+    "detect_mains",
+    "register_stage",
     "stage_types",
 ]

@@ -60,8 +60,11 @@ class _Collector:
         self.raw_k = 0
         self.fault_k = kinds.index("faults") if "faults" in kinds else None
         env = kinds.index("envelope") if "envelope" in kinds else None
-        filt = [i for i, k in enumerate(kinds) if k in ("bandpass", "highpass", "notch", "lowpass")
-                and (env is None or i < env)]
+        filt = [
+            i
+            for i, k in enumerate(kinds)
+            if k in ("bandpass", "highpass", "notch", "lowpass") and (env is None or i < env)
+        ]
         self.filt_k = filt[-1] if filt else None
         self.env_k = env
         self.pieces: dict[int, list[SignalBlock]] = {}
@@ -84,7 +87,7 @@ class _Collector:
         ch = blocks[0].n_channels
         out = np.full((end, ch), np.nan) if what == "data" else np.zeros((end, ch), dtype=bool)
         for b in blocks:
-            out[b.start:b.start + len(b)] = getattr(b, what)
+            out[b.start : b.start + len(b)] = getattr(b, what)
         return out
 
 
@@ -92,10 +95,16 @@ def _is_emg(si: StreamInfo) -> bool:
     return si.unit.lower() in ("uv", "µv", "mv", "v") or si.name.lower().startswith("emg")
 
 
-def analyze_blocks(blocks: Iterable[Block], info: Mapping[str, Any] | None, *,
-                   config: Mapping[str, Any] | str | Path | None = None, policy: str = "nan",
-                   calibration_dir: str | None = None, streams: Iterable[int] | None = None,
-                   link: dict[str, int] | None = None) -> Analysis:
+def analyze_blocks(
+    blocks: Iterable[Block],
+    info: Mapping[str, Any] | None,
+    *,
+    config: Mapping[str, Any] | str | Path | None = None,
+    policy: str = "nan",
+    calibration_dir: str | None = None,
+    streams: Iterable[int] | None = None,
+    link: dict[str, int] | None = None,
+) -> Analysis:
     """Run the pipelines over Blocks (any number of streams)."""
     pipes: dict[int, Pipeline] = {}
     taps: dict[int, _Collector] = {}
@@ -126,17 +135,25 @@ def analyze_blocks(blocks: Iterable[Block], info: Mapping[str, Any] | None, *,
             if hasattr(st, "health"):
                 health = st.health()
         out[sid] = StreamAnalysis(
-            stream=sid, rate_hz=si.rate_hz, unit=si.unit, labels=si.labels, raw=raw,
-            filtered=col.array(col.filt_k), envelope=col.array(col.env_k),
-            valid=valid if valid is not None else np.ones(raw.shape, bool), gaps_s=col.gaps,
-            latency_s=pipe.total_latency_s(si.rate_hz), health=health,
+            stream=sid,
+            rate_hz=si.rate_hz,
+            unit=si.unit,
+            labels=si.labels,
+            raw=raw,
+            filtered=col.array(col.filt_k),
+            envelope=col.array(col.env_k),
+            valid=valid if valid is not None else np.ones(raw.shape, bool),
+            gaps_s=col.gaps,
+            latency_s=pipe.total_latency_s(si.rate_hz),
+            health=health,
         )
     events.sort(key=lambda e: (e.stream, e.start_s, e.channel, e.kind))
     return Analysis(out, events, link or {}, dict(info) if info is not None else None)
 
 
-def _pipeline_for(sid: int, info: Mapping[str, Any] | None, config: Any, policy: str,
-                  calibration_dir: str | None) -> Pipeline:
+def _pipeline_for(
+    sid: int, info: Mapping[str, Any] | None, config: Any, policy: str, calibration_dir: str | None
+) -> Pipeline:
     si = StreamInfo.from_descriptor(info, sid) if info is not None else None
     if config is not None:
         pipe = Pipeline.from_config(config)
@@ -146,11 +163,15 @@ def _pipeline_for(sid: int, info: Mapping[str, Any] | None, config: Any, policy:
             pipe.stages[0].stream = sid
         return pipe
     if si is not None and not _is_emg(si):
-        return Pipeline([Calibrate(info, stream=sid, calibration_dir=calibration_dir)], policy=policy)
+        return Pipeline(
+            [Calibrate(info, stream=sid, calibration_dir=calibration_dir)], policy=policy
+        )
     return Pipeline.default(info, stream=sid, policy=policy, calibration_dir=calibration_dir)
 
 
-def read_source(path: Path, format: str = "sio") -> tuple[list[Block], dict[str, Any] | None, dict[str, int]]:
+def read_source(
+    path: Path, format: str = "sio"
+) -> tuple[list[Block], dict[str, Any] | None, dict[str, int]]:
     """Decode a file: Blocks, the device descriptor (INFO, or the format's own
     descriptor), link statistics."""
     parser = Parser(format)

@@ -88,8 +88,18 @@ class StreamInfo:
     def raw_codes(cls, stream: int, channels: int, rate_hz: float, encoding: int = 0) -> StreamInfo:
         """No descriptor: identity scale, unit "code", rails of the encoding."""
         lo, hi = ENC_RANGE.get(encoding, (-(1 << 31), (1 << 31) - 1))
-        return cls(stream, f"stream{stream}", channels, rate_hz, "code", 1.0, 0.0, lo, hi,
-                   tuple(f"ch{i}" for i in range(channels)))
+        return cls(
+            stream,
+            f"stream{stream}",
+            channels,
+            rate_hz,
+            "code",
+            1.0,
+            0.0,
+            lo,
+            hi,
+            tuple(f"ch{i}" for i in range(channels)),
+        )
 
     def to_physical(self, codes: np.ndarray) -> np.ndarray:
         """(code - zero) * scale, as float64 (rows, channels); the result is
@@ -156,14 +166,21 @@ class Calibration:
         if obj.get("format") != CALIBRATION_FORMAT:
             raise SensorioError(f"{where} is not a sensorio calibration file")
         if int(obj.get("version", 0)) > CALIBRATION_VERSION:
-            raise SensorioError(f"{where} has version {obj.get('version')}: upgrade sensorio to read it")
+            raise SensorioError(
+                f"{where} has version {obj.get('version')}: upgrade sensorio to read it"
+            )
         streams = {}
         for k, v in (obj.get("streams") or {}).items():
             known = {f: v.get(f) for f in StreamCalibration.__dataclass_fields__}
             streams[int(k)] = StreamCalibration(**known)
-        return cls(serial=str(obj.get("serial", "")), device=str(obj.get("device", "")),
-                   streams=streams, created=str(obj.get("created", "")),
-                   software=str(obj.get("software", "")), version=int(obj.get("version", 1)))
+        return cls(
+            serial=str(obj.get("serial", "")),
+            device=str(obj.get("device", "")),
+            streams=streams,
+            created=str(obj.get("created", "")),
+            software=str(obj.get("software", "")),
+            version=int(obj.get("version", 1)),
+        )
 
 
 def default_calibration_dir() -> Path:
@@ -243,9 +260,16 @@ class Calibrate(Stage):
 
     kind = "calibrate"
 
-    def __init__(self, info: Mapping[str, Any] | None = None, stream: int | None = None, *,
-                 calibration: Calibration | None = None, calibration_dir: str | None = None,
-                 auto: bool = True, max_fill_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        info: Mapping[str, Any] | None = None,
+        stream: int | None = None,
+        *,
+        calibration: Calibration | None = None,
+        calibration_dir: str | None = None,
+        auto: bool = True,
+        max_fill_s: float = 1.0,
+    ) -> None:
         super().__init__()
         self.stream = stream
         self.calibration = calibration
@@ -281,8 +305,11 @@ class Calibrate(Stage):
                     )
             else:
                 if sid not in self._warned:
-                    warnings.warn(f"stream {sid}: no device descriptor, values stay in ADC codes at "
-                                  "an assumed 1000 Hz", stacklevel=3)
+                    warnings.warn(
+                        f"stream {sid}: no device descriptor, values stay in ADC codes at "
+                        "an assumed 1000 Hz",
+                        stacklevel=3,
+                    )
                     self._warned.add(sid)
                 si = StreamInfo.raw_codes(sid, block.n_channels, 1000.0, block.encoding)
             self._streams[sid] = si
@@ -298,8 +325,10 @@ class Calibrate(Stage):
                 return None
             a = np.asarray(v, dtype=np.float64)
             if a.shape != (si.channels,):
-                raise SensorioError(f"calibration for stream {si.id} has {a.size} values, "
-                                    f"the device has {si.channels} channels: recalibrate")
+                raise SensorioError(
+                    f"calibration for stream {si.id} has {a.size} values, "
+                    f"the device has {si.channels} channels: recalibrate"
+                )
             return a
 
         return vec(sc.offset), vec(sc.gain)
@@ -327,12 +356,22 @@ class Calibrate(Stage):
         start = self._next.get(block.stream, 0)
         if block.events.size == 0:  # the common case
             self._next[block.stream] = start + len(block)
-            return [SignalBlock(
-                stream=block.stream, data=x, valid=np.ones(x.shape[::-1], dtype=bool).T,
-                rate_hz=si.rate_hz,
-                start=start, units=(si.unit,) * si.channels, labels=si.labels, events=block.events,
-                leadoff=leadoff, codes=codes, code_range=(si.min_code, si.max_code),
-                code_zero=si.zero)]
+            return [
+                SignalBlock(
+                    stream=block.stream,
+                    data=x,
+                    valid=np.ones(x.shape[::-1], dtype=bool).T,
+                    rate_hz=si.rate_hz,
+                    start=start,
+                    units=(si.unit,) * si.channels,
+                    labels=si.labels,
+                    events=block.events,
+                    leadoff=leadoff,
+                    codes=codes,
+                    code_range=(si.min_code, si.max_code),
+                    code_zero=si.zero,
+                )
+            ]
         if leadoff is None:
             leadoff = np.zeros(len(block), dtype=np.uint64)
         # cut at discontinuities; fill short gaps with invalid rows
@@ -349,7 +388,7 @@ class Calibrate(Stage):
                 cuts.append(row)
         cuts = sorted(set(cuts)) + [len(block)]
         out = []
-        for a, b in zip(cuts[:-1], cuts[1:]):
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
             if a == b and a not in resets:
                 continue
             reset = a in resets
@@ -362,10 +401,23 @@ class Calibrate(Stage):
         self._next[block.stream] = start
         return [sb for sb in out if len(sb) or sb.reset or sb.events.size]
 
-    def _segment(self, si: StreamInfo, block: Block, x: np.ndarray, codes: np.ndarray,
-                 leadoff: np.ndarray, a: int, b: int, pieces: list[int], fills: dict[int, int],
-                 start: int, reset: bool) -> SignalBlock:
-        evs = block.events[(block.events["row"] >= a) & (block.events["row"] < max(b, a + 1))].copy()
+    def _segment(
+        self,
+        si: StreamInfo,
+        block: Block,
+        x: np.ndarray,
+        codes: np.ndarray,
+        leadoff: np.ndarray,
+        a: int,
+        b: int,
+        pieces: list[int],
+        fills: dict[int, int],
+        start: int,
+        reset: bool,
+    ) -> SignalBlock:
+        evs = block.events[
+            (block.events["row"] >= a) & (block.events["row"] < max(b, a + 1))
+        ].copy()
         if not pieces:
             data, cod, lo = x[a:b], codes[a:b], leadoff[a:b]
             valid = np.ones(data.shape, dtype=bool)
@@ -381,8 +433,12 @@ class Calibrate(Stage):
             shift = {}
             for r in pieces + [b]:
                 k = r - src
-                data[dst:dst + k], cod[dst:dst + k], lo[dst:dst + k] = x[src:r], codes[src:r], leadoff[src:r]
-                valid[dst:dst + k] = True
+                data[dst : dst + k], cod[dst : dst + k], lo[dst : dst + k] = (
+                    x[src:r],
+                    codes[src:r],
+                    leadoff[src:r],
+                )
+                valid[dst : dst + k] = True
                 dst += k
                 src = r
                 if r in fills:
@@ -390,19 +446,36 @@ class Calibrate(Stage):
                 shift[r] = dst
             for e in evs:
                 r = int(e["row"])
-                e["row"] = shift[r] if r in shift else r - a + sum(fills[p] for p in pieces if p <= r)
+                e["row"] = (
+                    shift[r] if r in shift else r - a + sum(fills[p] for p in pieces if p <= r)
+                )
         return SignalBlock(
-            stream=block.stream, data=data, valid=valid, rate_hz=si.rate_hz, start=start,
-            units=(si.unit,) * si.channels, labels=si.labels, events=evs, leadoff=lo, codes=cod,
-            code_range=(si.min_code, si.max_code), code_zero=si.zero, reset=reset,
+            stream=block.stream,
+            data=data,
+            valid=valid,
+            rate_hz=si.rate_hz,
+            start=start,
+            units=(si.unit,) * si.channels,
+            labels=si.labels,
+            events=evs,
+            leadoff=lo,
+            codes=cod,
+            code_range=(si.min_code, si.max_code),
+            code_zero=si.zero,
+            reset=reset,
         )
 
 
 # -- procedures ------------------------------------------------------------------
 
 
-def _collect(blocks: Iterable[Block], info: Mapping[str, Any], stream: int, seconds: float,
-             calibration: Calibration | None = None) -> tuple[np.ndarray, float]:
+def _collect(
+    blocks: Iterable[Block],
+    info: Mapping[str, Any],
+    stream: int,
+    seconds: float,
+    calibration: Calibration | None = None,
+) -> tuple[np.ndarray, float]:
     """Up to ``seconds`` of physical samples of one stream (gaps dropped)."""
     cal = Calibrate(info, stream=stream, calibration=calibration or Calibration(""), auto=False)
     parts: list[np.ndarray] = []
@@ -417,13 +490,16 @@ def _collect(blocks: Iterable[Block], info: Mapping[str, Any], stream: int, seco
         if have >= need:
             break
     if have < max(need // 2, 1):
-        raise SensorioError(f"only {have / rate:.2f} s of data for stream {stream}, "
-                            f"{seconds:.2f} s needed: record longer")
+        raise SensorioError(
+            f"only {have / rate:.2f} s of data for stream {stream}, "
+            f"{seconds:.2f} s needed: record longer"
+        )
     return np.concatenate(parts)[:need], rate
 
 
-def measure_offset(blocks: Iterable[Block], info: Mapping[str, Any], stream: int = 0,
-                   seconds: float = 2.0) -> np.ndarray:
+def measure_offset(
+    blocks: Iterable[Block], info: Mapping[str, Any], stream: int = 0, seconds: float = 2.0
+) -> np.ndarray:
     """Offset at rest: the median of each channel while the person relaxes."""
     x, _ = _collect(blocks, info, stream, seconds)
     return np.median(x, axis=0)
@@ -439,19 +515,28 @@ def square_wave_amplitude(x: np.ndarray, rate_hz: float, freq_hz: float) -> np.n
     return (np.nanmedian(hi, axis=0) - np.nanmedian(lo, axis=0)) / 2.0
 
 
-def measure_gain_from_test(blocks: Iterable[Block], info: Mapping[str, Any], stream: int = 0,
-                           seconds: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+def measure_gain_from_test(
+    blocks: Iterable[Block], info: Mapping[str, Any], stream: int = 0, seconds: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Gain from the device's TEST square wave (``test_uv``, ``test_hz`` in
     INFO): returns (gain, measured amplitude); gain = test_uv / measured."""
     if "test_uv" not in info:
-        raise SensorioError("the device descriptor has no test_uv: use a known external signal instead")
+        raise SensorioError(
+            "the device descriptor has no test_uv: use a known external signal instead"
+        )
     x, rate = _collect(blocks, info, stream, seconds)
     amp = square_wave_amplitude(x, rate, float(info.get("test_hz", 1.0)))
     return _gain(float(info["test_uv"]), amp), amp
 
 
-def measure_gain_from_known(blocks: Iterable[Block], info: Mapping[str, Any], amplitude: float,
-                            stream: int = 0, seconds: float = 2.0, shape: str = "sine") -> np.ndarray:
+def measure_gain_from_known(
+    blocks: Iterable[Block],
+    info: Mapping[str, Any],
+    amplitude: float,
+    stream: int = 0,
+    seconds: float = 2.0,
+    shape: str = "sine",
+) -> np.ndarray:
     """Gain from an external signal of known peak amplitude (sine or square)."""
     x, rate = _collect(blocks, info, stream, seconds)
     if shape == "square":
@@ -464,14 +549,21 @@ def measure_gain_from_known(blocks: Iterable[Block], info: Mapping[str, Any], am
 def _gain(expected: float, measured: np.ndarray) -> np.ndarray:
     bad = ~(np.abs(measured) > 0)
     if bad.any():
-        raise SensorioError(f"no test signal seen on channel(s) {np.nonzero(bad)[0].tolist()}: "
-                            "check TEST ON and the connections")
+        raise SensorioError(
+            f"no test signal seen on channel(s) {np.nonzero(bad)[0].tolist()}: "
+            "check TEST ON and the connections"
+        )
     return expected / measured
 
 
-def measure_envelope_level(blocks: Iterable[Block], info: Mapping[str, Any], stream: int = 0,
-                           seconds: float = 3.0, calibration: Calibration | None = None,
-                           quantile: float = 0.95) -> np.ndarray:
+def measure_envelope_level(
+    blocks: Iterable[Block],
+    info: Mapping[str, Any],
+    stream: int = 0,
+    seconds: float = 3.0,
+    calibration: Calibration | None = None,
+    quantile: float = 0.95,
+) -> np.ndarray:
     """A high quantile of the 20-450 Hz moving-RMS envelope per channel: the
     MVC level during a maximal contraction, the noise floor at rest (with a
     low quantile)."""

@@ -35,10 +35,18 @@ class DriftMonitor(Stage):
 
     kind = "drift"
 
-    def __init__(self, window_s: float = 1.0, margin: float = 0.1, trend_s: float = 20.0,
-                 horizon_s: float = 30.0, floor_s: float = 60.0, floor_quantile: float = 0.1,
-                 gain_tolerance: float = 0.3, persist_s: float = 10.0,
-                 noise_floor: list[float] | None = None) -> None:
+    def __init__(
+        self,
+        window_s: float = 1.0,
+        margin: float = 0.1,
+        trend_s: float = 20.0,
+        horizon_s: float = 30.0,
+        floor_s: float = 60.0,
+        floor_quantile: float = 0.1,
+        gain_tolerance: float = 0.3,
+        persist_s: float = 10.0,
+        noise_floor: list[float] | None = None,
+    ) -> None:
         super().__init__()
         self.window_s = float(window_s)
         self.margin = float(margin)
@@ -52,9 +60,16 @@ class DriftMonitor(Stage):
         self._rate = 0.0
 
     def describe(self) -> dict[str, Any]:
-        return {"type": self.kind, "window_s": self.window_s, "margin": self.margin,
-                "trend_s": self.trend_s, "horizon_s": self.horizon_s, "floor_s": self.floor_s,
-                "gain_tolerance": self.gain_tolerance, "persist_s": self.persist_s}
+        return {
+            "type": self.kind,
+            "window_s": self.window_s,
+            "margin": self.margin,
+            "trend_s": self.trend_s,
+            "horizon_s": self.horizon_s,
+            "floor_s": self.floor_s,
+            "gain_tolerance": self.gain_tolerance,
+            "persist_s": self.persist_s,
+        }
 
     def use_calibration(self, cal: Calibration | None, stream: int) -> None:
         if cal is not None and stream in cal.streams and cal.streams[stream].noise_floor:
@@ -137,19 +152,28 @@ class DriftMonitor(Stage):
                     dt = np.where(m, tt - t_mean, 0.0)
                     slope = (dt * (y - y_mean)).sum(axis=0) / (dt * dt).sum(axis=0)
                     last = np.where(np.isfinite(mean), mean, y_mean)
-                    eta = np.where(slope > 0, (hi - last) / slope,
-                                   np.where(slope < 0, (lo - last) / slope, np.inf))
+                    eta = np.where(
+                        slope > 0,
+                        (hi - last) / slope,
+                        np.where(slope < 0, (lo - last) / slope, np.inf),
+                    )
                 near |= (cnt >= 3) & np.isfinite(slope) & (eta < self.horizon_s)
         near &= ok
-        self._track("baseline_near_rail", near, t, block.stream,
-                    lambda c: {"baseline_code": float(mean[c])})
+        self._track(
+            "baseline_near_rail", near, t, block.stream, lambda c: {"baseline_code": float(mean[c])}
+        )
         drift = np.zeros(block.n_channels, dtype=bool)
         if len(self._rms) == self._rms.maxlen:
             with np.errstate(invalid="ignore"):
                 hist = np.array(self._rms)
                 enough = np.isfinite(hist).sum(axis=0) >= hist.shape[0] // 2
-                floor = np.where(enough, np.nanquantile(np.where(np.isfinite(hist), hist, np.nan),
-                                                         self.floor_quantile, axis=0), np.nan)
+                floor = np.where(
+                    enough,
+                    np.nanquantile(
+                        np.where(np.isfinite(hist), hist, np.nan), self.floor_quantile, axis=0
+                    ),
+                    np.nan,
+                )
             self.floor = floor
             if self.reference_floor is None and np.isfinite(floor).all():
                 self.reference_floor = floor.copy()
@@ -157,10 +181,18 @@ class DriftMonitor(Stage):
                 ratio = floor / self.reference_floor
                 tol = 1.0 + self.gain_tolerance
                 drift = np.isfinite(ratio) & ((ratio > tol) | (ratio < 1 / tol))
-        self._track("gain_drift", drift, t, block.stream,
-                    lambda c: {"floor": float(self.floor[c]),
-                               "reference": float(self.reference_floor[c])
-                               if self.reference_floor is not None else None})
+        self._track(
+            "gain_drift",
+            drift,
+            t,
+            block.stream,
+            lambda c: {
+                "floor": float(self.floor[c]),
+                "reference": float(self.reference_floor[c])
+                if self.reference_floor is not None
+                else None,
+            },
+        )
 
     def _track(self, kind: str, bad: np.ndarray, t: float, stream: int, detail: Any) -> None:
         since = self._bad_since[kind]
@@ -169,14 +201,25 @@ class DriftMonitor(Stage):
             if bad[c]:
                 if since[c] < 0:
                     since[c] = t - self.window_s
-                    ev = DspEvent(stream, c, kind, since[c], None, t, severity="warning",
-                                  detail=detail(c))
+                    ev = DspEvent(
+                        stream, c, kind, since[c], None, t, severity="warning", detail=detail(c)
+                    )
                     self._open[key] = ev
                     self.emit(ev)
                 if t - since[c] >= self.persist_s and not self._recommended[c]:
                     self._recommended[c] = True
-                    self.emit(DspEvent(stream, c, "recalibrate", t, t, t, severity="warning",
-                                       detail={"reason": kind}))
+                    self.emit(
+                        DspEvent(
+                            stream,
+                            c,
+                            "recalibrate",
+                            t,
+                            t,
+                            t,
+                            severity="warning",
+                            detail={"reason": kind},
+                        )
+                    )
             elif since[c] >= 0:
                 since[c] = -1.0
                 ev = self._open.pop(key, None)
@@ -191,13 +234,20 @@ class DriftMonitor(Stage):
         self._open.clear()
 
 
-def test_gain_drift(blocks: Iterable[Block], info: Mapping[str, Any], calibration: Calibration,
-                    stream: int = 0, tolerance: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+def test_gain_drift(
+    blocks: Iterable[Block],
+    info: Mapping[str, Any],
+    calibration: Calibration,
+    stream: int = 0,
+    tolerance: float = 0.05,
+) -> tuple[np.ndarray, np.ndarray]:
     """Measure the TEST signal now and compare with the calibration's:
     returns (ratio now/then per channel, recalibration recommended per channel)."""
     ref = calibration.streams.get(stream)
     if ref is None or not ref.test_amplitude:
-        raise SensorioError("the calibration has no TEST-signal reference: run 'sensorio calibrate' first")
+        raise SensorioError(
+            "the calibration has no TEST-signal reference: run 'sensorio calibrate' first"
+        )
     StreamInfo.from_descriptor(info, stream)
     _, amp = measure_gain_from_test(blocks, info, stream)
     ratio = amp / np.asarray(ref.test_amplitude, float)
@@ -213,7 +263,9 @@ class Normalise(Stage):
 
     kind = "normalise"
 
-    def __init__(self, mvc: list[float] | None = None, tau_s: float = 60.0, min_level: float = 1e-6) -> None:
+    def __init__(
+        self, mvc: list[float] | None = None, tau_s: float = 60.0, min_level: float = 1e-6
+    ) -> None:
         super().__init__()
         self.mvc = None if mvc is None else np.asarray(mvc, float)
         self.tau_s = float(tau_s)
@@ -223,8 +275,11 @@ class Normalise(Stage):
         self._held_out: np.ndarray | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"type": self.kind, "tau_s": self.tau_s,
-                **({"mvc": self.mvc.tolist()} if self.mvc is not None else {})}
+        return {
+            "type": self.kind,
+            "tau_s": self.tau_s,
+            **({"mvc": self.mvc.tolist()} if self.mvc is not None else {}),
+        }
 
     def reset(self) -> None:
         pass  # the learnt level survives a discontinuity
@@ -252,8 +307,9 @@ class Normalise(Stage):
             k = self._k[None, :] + np.cumsum(valid, axis=0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 lx = np.where(valid, np.log(np.abs(np.where(valid, block.data, 1.0))), -np.inf)
-            cand = np.maximum.accumulate(np.vstack([self._log_peak[None, :], lx + k * self._decay]),
-                                         axis=0)[1:]
+            cand = np.maximum.accumulate(
+                np.vstack([self._log_peak[None, :], lx + k * self._decay]), axis=0
+            )[1:]
             ref = np.maximum(np.exp(cand - k * self._decay), self.min_level)
             if n:
                 self._log_peak = cand[-1].copy()

@@ -85,24 +85,24 @@ class _Rows:
             cap = max(2 * cap, self.n + m)
             for k, old in self._a.items():
                 grown = np.empty((old.shape[0], cap), old.dtype)
-                grown[:, :self.n] = old[:, :self.n]
+                grown[:, : self.n] = old[:, : self.n]
                 self._a[k] = grown
         for k, v in new.items():
-            self._a[k][:, self.n:self.n + m] = v
+            self._a[k][:, self.n : self.n + m] = v
         self.n += m
 
     def __getitem__(self, name: str) -> np.ndarray:
         """(rows, channels) view."""
-        return self._a[name][:, :self.n].T
+        return self._a[name][:, : self.n].T
 
     def cm(self, name: str) -> np.ndarray:
         """(channels, rows) view."""
-        return self._a[name][:, :self.n]
+        return self._a[name][:, : self.n]
 
     def drop(self, rows: int) -> None:
         keep = self.n - rows
         for a in self._a.values():
-            a[:, :keep] = a[:, rows:self.n].copy()
+            a[:, :keep] = a[:, rows : self.n].copy()
         self.n = keep
 
 
@@ -112,11 +112,23 @@ class FaultDetector(Stage):
 
     kind = "faults"
 
-    def __init__(self, hop_s: float = 0.05, blank_s: float = 0.05, flat_uv: float = 0.1,
-                 spike_k: float = 10.0, spike_min_uv: float = 50.0, spike_gap_s: float = 1.0,
-                 motion_uv: float = 40.0, motion_share: float = 0.2, noise_uv: float = 50.0,
-                 noise_share: float = 0.27, mains_uv: float = 50.0, mains_share: float = 0.5,
-                 merge_s: float = 0.5, mask: tuple[str, ...] | list[str] = DEFAULT_MASK) -> None:
+    def __init__(
+        self,
+        hop_s: float = 0.05,
+        blank_s: float = 0.05,
+        flat_uv: float = 0.1,
+        spike_k: float = 10.0,
+        spike_min_uv: float = 50.0,
+        spike_gap_s: float = 1.0,
+        motion_uv: float = 40.0,
+        motion_share: float = 0.2,
+        noise_uv: float = 50.0,
+        noise_share: float = 0.27,
+        mains_uv: float = 50.0,
+        mains_share: float = 0.5,
+        merge_s: float = 0.5,
+        mask: tuple[str, ...] | list[str] = DEFAULT_MASK,
+    ) -> None:
         super().__init__()
         self.hop_s = float(hop_s)
         self.blank_s = float(blank_s)
@@ -134,13 +146,28 @@ class FaultDetector(Stage):
         self.mask_kinds = tuple(mask)
         unknown = set(self.mask_kinds) - set(KINDS)
         if unknown:
-            raise SensorioError(f"faults: unknown kinds to mask {sorted(unknown)}; use {', '.join(KINDS)}")
+            raise SensorioError(
+                f"faults: unknown kinds to mask {sorted(unknown)}; use {', '.join(KINDS)}"
+            )
         self._rate = 0.0
         self._ch = 0
 
     def describe(self) -> dict[str, Any]:
-        keys = ("hop_s", "blank_s", "flat_uv", "spike_k", "spike_min_uv", "spike_gap_s", "motion_uv",
-                "motion_share", "noise_uv", "noise_share", "mains_uv", "mains_share", "merge_s")
+        keys = (
+            "hop_s",
+            "blank_s",
+            "flat_uv",
+            "spike_k",
+            "spike_min_uv",
+            "spike_gap_s",
+            "motion_uv",
+            "motion_share",
+            "noise_uv",
+            "noise_share",
+            "mains_uv",
+            "mains_share",
+            "merge_s",
+        )
         d: dict[str, Any] = {"type": self.kind}
         d.update({k: getattr(self, k) for k in keys})
         d["mask"] = list(self.mask_kinds)
@@ -158,10 +185,13 @@ class FaultDetector(Stage):
         self.blank = int(round(self.blank_s * fs))
         self.settle = int(round(0.8 * fs))
         nyq = fs / 2
-        self._hp = SosState(signal.butter(2, min(20.0, 0.4 * nyq), "highpass", fs=fs, output="sos"), hop)
+        self._hp = SosState(
+            signal.butter(2, min(20.0, 0.4 * nyq), "highpass", fs=fs, output="sos"), hop
+        )
         # 1-20 Hz, second order: baseline drift (below 0.3 Hz) must not leak in
-        self._low = SosState(signal.butter(2, [1.0, min(20.0, 0.4 * nyq)], "bandpass", fs=fs,
-                                           output="sos"), hop)
+        self._low = SosState(
+            signal.butter(2, [1.0, min(20.0, 0.4 * nyq)], "bandpass", fs=fs, output="sos"), hop
+        )
         # windowed sine/cosine basis at 50 and 60 Hz and harmonics below 0.45 fs
         window = np.hanning(2 * hop)
         t = np.arange(2 * hop) / fs
@@ -172,8 +202,12 @@ class FaultDetector(Stage):
             freqs.extend(fam)
         self._n_freq = len(freqs)
         f = np.array(freqs)
-        self._basis = np.hstack([window[:, None] * np.cos(2 * np.pi * t[:, None] * f[None, :]),
-                                 window[:, None] * np.sin(2 * np.pi * t[:, None] * f[None, :])])
+        self._basis = np.hstack(
+            [
+                window[:, None] * np.cos(2 * np.pi * t[:, None] * f[None, :]),
+                window[:, None] * np.sin(2 * np.pi * t[:, None] * f[None, :]),
+            ]
+        )
         # a sine of amplitude A gives |projection|^2 = (A * sum(w) / 2)^2; its
         # mean square is A^2 / 2
         self._ms_scale = 2.0 / float(window.sum()) ** 2
@@ -197,9 +231,15 @@ class FaultDetector(Stage):
         self._g_feat = 0  # segment hop index of the next hop to featurise
         self._prev_mad: np.ndarray | None = None
         self._prev_hp = np.zeros((ch, 0))
-        self._carry = {k: {"lf": np.full(ch, -1, np.int64), "lt": np.full(ch, _NEG, np.int64),
-                           "onset": np.full(ch, _NEG, np.int64), "flag": np.full(ch, _NEG, np.int64)}
-                       for k in HOP_KINDS}
+        self._carry = {
+            k: {
+                "lf": np.full(ch, -1, np.int64),
+                "lt": np.full(ch, _NEG, np.int64),
+                "onset": np.full(ch, _NEG, np.int64),
+                "flag": np.full(ch, _NEG, np.int64),
+            }
+            for k in HOP_KINDS
+        }
         for k in HOP_KINDS:
             self.health_state[k][:] = False
         self._last_rail = np.full(ch, _NEG, dtype=np.int64)
@@ -229,8 +269,13 @@ class FaultDetector(Stage):
         for c in range(self._ch):
             kinds = [k for k in KINDS if self.health_state[k][c]]
             bad = any(k in self.mask_kinds for k in kinds)
-            out.append({"channel": c, "state": "faulty" if bad else ("warning" if kinds else "ok"),
-                        "kinds": kinds})
+            out.append(
+                {
+                    "channel": c,
+                    "state": "faulty" if bad else ("warning" if kinds else "ok"),
+                    "kinds": kinds,
+                }
+            )
         return out
 
     # -- streaming --------------------------------------------------------------
@@ -281,7 +326,9 @@ class FaultDetector(Stage):
             same[:, 0] = ct[:, 0] == self._prev_code
             np.equal(ct[:, 1:], ct[:, :-1], out=same[:, 1:])
             if same.any():
-                lastdiff = np.maximum.accumulate(np.where(same, -1 - self._same_run[:, None], cols), axis=1)
+                lastdiff = np.maximum.accumulate(
+                    np.where(same, -1 - self._same_run[:, None], cols), axis=1
+                )
                 run = cols - lastdiff
                 hard_ok &= run < self.hop // 2
                 self._same_run = run[:, -1].astype(np.int64)
@@ -290,9 +337,12 @@ class FaultDetector(Stage):
             self._prev_code = ct[:, -1].astype(np.int64)
         # after a long invalid stretch the feature filters re-prime on one
         # sample; the 1-20 Hz band needs a while to settle: no motion verdicts
-        if n and (not hard_ok.all() or (self._bad_run > 0).any()
-                  or (self._last_restart > _NEG).any()):
-            lastok = np.maximum.accumulate(np.where(hard_ok, cols, -1 - self._bad_run[:, None]), axis=1)
+        if n and (
+            not hard_ok.all() or (self._bad_run > 0).any() or (self._last_restart > _NEG).any()
+        ):
+            lastok = np.maximum.accumulate(
+                np.where(hard_ok, cols, -1 - self._bad_run[:, None]), axis=1
+            )
             before = np.concatenate([(-1 - self._bad_run)[:, None], lastok[:, :-1]], axis=1)
             restart = hard_ok & ((cols - before - 1) >= self.hop)
             marks = np.where(restart, cols + block.start, _NEG)
@@ -320,8 +370,9 @@ class FaultDetector(Stage):
         # are held out of that filter
         ahp = np.abs(hp)
         if n:
-            ema, self._ema_zi = signal.lfilter([self._ema_a], [1.0, self._ema_a - 1.0], ahp, axis=1,
-                                               zi=self._ema_zi)
+            ema, self._ema_zi = signal.lfilter(
+                [self._ema_a], [1.0, self._ema_a - 1.0], ahp, axis=1, zi=self._ema_zi
+            )
             prev = np.concatenate([self._ema_zi * 0 + self._ema_last[:, None], ema[:, :-1]], axis=1)
             self._ema_last = ema[:, -1].copy()
             spiky = ahp > np.maximum(self.spike_k * prev, self.spike_min_uv)
@@ -341,9 +392,20 @@ class FaultDetector(Stage):
             zero = np.zeros((ch, n), dtype=bool)
         else:
             zero = ct == block.code_zero
-        new = {"data": xt, "valid": vt, "codes": ct, "rail": rail, "leadoff": leadoff,
-               "hard_ok": hard_ok, "hp": hp, "low": low, "zero": zero, "blank": blank,
-               "settle": settle, "spiky": spiky}
+        new = {
+            "data": xt,
+            "valid": vt,
+            "codes": ct,
+            "rail": rail,
+            "leadoff": leadoff,
+            "hard_ok": hard_ok,
+            "hp": hp,
+            "low": low,
+            "zero": zero,
+            "blank": blank,
+            "settle": settle,
+            "spiky": spiky,
+        }
         first = len(self._pend) == 0
         self._pend.append(new)
         if first:
@@ -364,8 +426,17 @@ class FaultDetector(Stage):
     def _dropout(self, resume: int, lost: int) -> None:
         fs = self._rate
         for c in range(self._ch):
-            self.emit(DspEvent(self._stream, c, "dropout", (resume - lost) / fs, resume / fs,
-                               resume / fs, detail={"lost_samples": lost}))
+            self.emit(
+                DspEvent(
+                    self._stream,
+                    c,
+                    "dropout",
+                    (resume - lost) / fs,
+                    resume / fs,
+                    resume / fs,
+                    detail={"lost_samples": lost},
+                )
+            )
 
     # -- features of complete hops ------------------------------------------------
     def _featurise(self, final: bool) -> None:
@@ -450,7 +521,9 @@ class FaultDetector(Stage):
                 d3 = np.diff(hpv, 3, axis=2)
                 hf_ms = np.nan_to_num(np.nanmean(d3 * d3, axis=2)) / 20.0
                 hp_ms = np.nan_to_num(np.nanmean(hpv * hpv, axis=2))
-                low_ms = np.nan_to_num(np.nanmean(np.where(hard_ok & ~spiky, low, np.nan) ** 2, axis=2))
+                low_ms = np.nan_to_num(
+                    np.nanmean(np.where(hard_ok & ~spiky, low, np.nan) ** 2, axis=2)
+                )
         f["stuck"] = stuck & ~at_zero
         f["flat"] = ((enough & ~stuck & (std < self.flat_uv)) | (stuck & at_zero)) & ~sat & ~lo
         blocked = sat | lo | stuck | ~enough
@@ -470,8 +543,13 @@ class FaultDetector(Stage):
         self._last_noise_hop = last_noise[:, -1].copy()
         after_noise = (g - last_noise) <= 4
         f["noise"] = noise
-        f["motion"] = (~blocked & ~settling & ~after_noise & (low_ms > self.motion_uv**2)
-                       & (share_low > self.motion_share))
+        f["motion"] = (
+            ~blocked
+            & ~settling
+            & ~after_noise
+            & (low_ms > self.motion_uv**2)
+            & (share_low > self.motion_share)
+        )
         f["mains"] = ~blocked & mains
         f["mad"] = mad
         f["med"] = med
@@ -486,7 +564,7 @@ class FaultDetector(Stage):
         ch = self._ch
         if L != self.hop:
             return np.zeros((ch, m), dtype=bool)
-        prev = self._pend.cm("hp")[:, a - L:a] if a >= L else self._prev_hp
+        prev = self._pend.cm("hp")[:, a - L : a] if a >= L else self._prev_hp
         ok = np.ones(m, dtype=bool)
         if prev.shape[1] != L:
             prev = np.zeros((ch, L))
@@ -496,8 +574,10 @@ class FaultDetector(Stage):
         proj = seg @ self._basis  # (ch, m, 2 * freqs)
         power = proj * proj
         k = self._n_freq
-        per_family = [(power[..., i:j].sum(axis=2) + power[..., k + i:k + j].sum(axis=2))
-                      for i, j in self._families]
+        per_family = [
+            (power[..., i:j].sum(axis=2) + power[..., k + i : k + j].sum(axis=2))
+            for i, j in self._families
+        ]
         best = np.maximum.reduce(per_family) if per_family else np.zeros((ch, m))
         total = np.einsum("cmi,cmi->cm", seg, seg) / (2 * L)
         mains_ms = best * self._ms_scale
@@ -510,10 +590,15 @@ class FaultDetector(Stage):
         tmpl = self._template
         assert tmpl is not None
         ch = self._ch
-        return tmpl.replace(data=np.zeros((0, ch)), valid=np.zeros((0, ch), bool), start=self._pend_start,
-                            events=tmpl.events[:0], reset=False,
-                            leadoff=None if tmpl.leadoff is None else tmpl.leadoff[:0],
-                            codes=None if tmpl.codes is None else tmpl.codes[:0])
+        return tmpl.replace(
+            data=np.zeros((0, ch)),
+            valid=np.zeros((0, ch), bool),
+            start=self._pend_start,
+            events=tmpl.events[:0],
+            reset=False,
+            leadoff=None if tmpl.leadoff is None else tmpl.leadoff[:0],
+            codes=None if tmpl.codes is None else tmpl.codes[:0],
+        )
 
     def _decide(self, final: bool) -> SignalBlock:
         m = len(self._lens)
@@ -527,7 +612,7 @@ class FaultDetector(Stage):
         hop_bad = np.zeros((n_dec, self._ch), dtype=bool)
         for k in HOP_KINDS:
             if k in self.mask_kinds and k not in ("saturation", "leadoff"):
-                ahead = F[k][1:n_dec + 1]
+                ahead = F[k][1 : n_dec + 1]
                 if len(ahead) < n_dec:
                     ahead = np.vstack([ahead, np.zeros((n_dec - len(ahead), self._ch), bool)])
                 hop_bad |= F[k][:n_dec] | ahead | F[k + "_active"][:n_dec]
@@ -555,12 +640,18 @@ class FaultDetector(Stage):
         for e in self._pend_events:
             e["row"] -= rows
         ev_arr = np.array(evs, dtype=tmpl.events.dtype) if evs else tmpl.events[:0]
-        out = tmpl.replace(data=out_data, valid=valid_out, start=self._pend_start, events=ev_arr,
-                           reset=False, leadoff=None if self._pend_lo is None else self._pend_lo[:rows],
-                           codes=p.cm("codes")[:, :rows].copy().T)
+        out = tmpl.replace(
+            data=out_data,
+            valid=valid_out,
+            start=self._pend_start,
+            events=ev_arr,
+            reset=False,
+            leadoff=None if self._pend_lo is None else self._pend_lo[:rows],
+            codes=p.cm("codes")[:, :rows].copy().T,
+        )
         # forget what was output
         if lens[-1] == self.hop:
-            self._prev_hp = p.cm("hp")[:, rows - self.hop:rows].copy()
+            self._prev_hp = p.cm("hp")[:, rows - self.hop : rows].copy()
         self._prev_mad = F["mad"][n_dec - 1]
         self._pend.drop(rows)
         if self._pend_lo is not None:
@@ -570,14 +661,17 @@ class FaultDetector(Stage):
         self._lens = self._lens[n_dec:]
         return out
 
-    def _hysteresis(self, f: dict[str, np.ndarray], g: np.ndarray, starts: np.ndarray, L: int) -> None:
+    def _hysteresis(
+        self, f: dict[str, np.ndarray], g: np.ndarray, starts: np.ndarray, L: int
+    ) -> None:
         """Run the hysteresis of every hop-level kind over new hops; open and
         close events; store each hop's state as f[kind + "_active"]."""
         fs = self._rate
         transitions: list[tuple[int, int, str, int, float]] = []
         for k in HOP_KINDS:
-            active, t_on, t_off, onset, flag = self._latch(k, f[k], g, starts, f.get(k + "_first"),
-                                                           f.get(k + "_last"))
+            active, t_on, t_off, onset, flag = self._latch(
+                k, f[k], g, starts, f.get(k + "_first"), f.get(k + "_last")
+            )
             f[k + "_active"] = active
             for t, c in zip(*np.nonzero(t_on), strict=True):
                 transitions.append((int(t), 1, k, int(c), onset[t, c] / fs))
@@ -590,7 +684,11 @@ class FaultDetector(Stage):
         for t, on, k, c, when in sorted(transitions):
             if on:
                 last = self._closed.get((k, c))
-                if last is not None and last.end_s is not None and when - last.end_s <= self.merge_s:
+                if (
+                    last is not None
+                    and last.end_s is not None
+                    and when - last.end_s <= self.merge_s
+                ):
                     ev = last  # the same fault flaring up again: reopen its event
                     ev.end_s = None
                 else:
@@ -601,8 +699,15 @@ class FaultDetector(Stage):
             else:
                 self._close(k, c, when)
 
-    def _latch(self, k: str, cond: np.ndarray, g: np.ndarray, starts: np.ndarray,
-               first: np.ndarray | None, last: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    def _latch(
+        self,
+        k: str,
+        cond: np.ndarray,
+        g: np.ndarray,
+        starts: np.ndarray,
+        first: np.ndarray | None,
+        last: np.ndarray | None,
+    ) -> tuple[np.ndarray, ...]:
         """Hysteresis over hops, vectorised with the carried state: returns the
         state after each hop, turn-on and turn-off flags, the onset (sample
         index) of the current run and the end of the last flagged sample."""
@@ -615,23 +720,34 @@ class FaultDetector(Stage):
             none = np.zeros(cond.shape, dtype=bool)
             return none, none, none, None, None
         gi = g[:, None]
-        lf = np.maximum.accumulate(np.vstack([carry["lf"][None], np.where(~cond, gi, _NEG)]), axis=0)[1:]
-        lt = np.maximum.accumulate(np.vstack([carry["lt"][None], np.where(cond, gi, _NEG)]), axis=0)[1:]
+        lf = np.maximum.accumulate(
+            np.vstack([carry["lf"][None], np.where(~cond, gi, _NEG)]), axis=0
+        )[1:]
+        lt = np.maximum.accumulate(
+            np.vstack([carry["lt"][None], np.where(cond, gi, _NEG)]), axis=0
+        )[1:]
         run = gi - lf
         clean = gi - lt
         g0 = int(g[0])
         init_set = np.where(was, g0 - 1, _NEG)
         init_rst = np.where(was, _NEG, g0 - 1)
-        last_set = np.maximum.accumulate(np.vstack([init_set[None], np.where(run >= on_n, gi, _NEG)]), 0)[1:]
-        last_rst = np.maximum.accumulate(np.vstack([init_rst[None], np.where(clean >= off_n, gi, _NEG)]), 0)[1:]
+        last_set = np.maximum.accumulate(
+            np.vstack([init_set[None], np.where(run >= on_n, gi, _NEG)]), 0
+        )[1:]
+        last_rst = np.maximum.accumulate(
+            np.vstack([init_rst[None], np.where(clean >= off_n, gi, _NEG)]), 0
+        )[1:]
         active = last_set > last_rst
         prev = np.vstack([was[None], active[:-1]])
         st = starts[:, None]
         start_val = st + (first if first is not None else 0)
         onset = np.maximum.accumulate(
-            np.vstack([carry["onset"][None], np.where(cond & (run == 1), start_val, _NEG)]), axis=0)[1:]
+            np.vstack([carry["onset"][None], np.where(cond & (run == 1), start_val, _NEG)]), axis=0
+        )[1:]
         flag_val = st + (last + 1 if last is not None else 0)
-        flag = np.maximum.accumulate(np.vstack([carry["flag"][None], np.where(cond, flag_val, _NEG)]), 0)[1:]
+        flag = np.maximum.accumulate(
+            np.vstack([carry["flag"][None], np.where(cond, flag_val, _NEG)]), 0
+        )[1:]
         carry["lf"], carry["lt"] = lf[-1].copy(), lt[-1].copy()
         carry["onset"], carry["flag"] = onset[-1].copy(), flag[-1].copy()
         self._clean_cache = (k, clean)
@@ -647,8 +763,12 @@ class FaultDetector(Stage):
         rows = int(lens.sum())
         mad = F["mad"]
         prev = self._prev_mad if self._prev_mad is not None else mad[0]
-        before = np.vstack([prev[None], mad[:n_dec - 1]])
-        after = mad[1:n_dec + 1] if len(mad) > n_dec else np.vstack([mad[1:n_dec], mad[n_dec - 1:n_dec]])
+        before = np.vstack([prev[None], mad[: n_dec - 1]])
+        after = (
+            mad[1 : n_dec + 1]
+            if len(mad) > n_dec
+            else np.vstack([mad[1:n_dec], mad[n_dec - 1 : n_dec]])
+        )
         sigma = 1.4826 * np.maximum(np.maximum(before, mad[:n_dec]), after)
         thr = np.maximum(self.spike_k * sigma, self.spike_min_uv)
         blocked = F["stuck"][:n_dec] | F["saturation"][:n_dec] | F["leadoff"][:n_dec]
@@ -664,7 +784,7 @@ class FaultDetector(Stage):
                 breaks = np.flatnonzero(np.diff(rws) > 1)
                 pulse_starts = np.concatenate([rws[:1], rws[breaks + 1]])
                 pulse_ends = np.concatenate([rws[breaks], rws[-1:]]) + 1
-                for s0, e0 in zip(pulse_starts, pulse_ends):
+                for s0, e0 in zip(pulse_starts, pulse_ends, strict=True):
                     key = ("spikes", int(c))
                     ev = self._open.get(key)
                     if ev is not None and s0 - self._last_spike[c] <= gap:
@@ -674,8 +794,15 @@ class FaultDetector(Stage):
                             self._close("spikes", int(c), self._last_spike[c] / fs)
                         hop_i = (s0 - self._seg_start) // self.hop
                         detected = self._seg_start + (hop_i + 2) * self.hop
-                        ev = DspEvent(self._stream, int(c), "spikes", s0 / fs, None, detected / fs,
-                                      detail={"count": 1})
+                        ev = DspEvent(
+                            self._stream,
+                            int(c),
+                            "spikes",
+                            s0 / fs,
+                            None,
+                            detected / fs,
+                            detail={"count": 1},
+                        )
                         self._open[key] = ev
                         self.health_state["spikes"][c] = True
                         self.emit(ev)

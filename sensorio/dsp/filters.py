@@ -157,8 +157,10 @@ class SosStage(Stage):
 
     def _setup(self, block: SignalBlock) -> SosState:
         if self._state is None or self._rate != block.rate_hz:
-            self._state = SosState(self.design(block.rate_hz),
-                                   reprime_after=max(1, int(round(REPRIME_S * block.rate_hz))))
+            self._state = SosState(
+                self.design(block.rate_hz),
+                reprime_after=max(1, int(round(REPRIME_S * block.rate_hz))),
+            )
             self._rate = block.rate_hz
             self._held_out = None
         return self._state
@@ -215,7 +217,9 @@ class HighPass(SosStage):
 
     def design(self, rate_hz: float) -> np.ndarray:
         if not 0 < self.cutoff_hz < 0.5 * rate_hz:
-            raise SensorioError(f"high-pass cutoff {self.cutoff_hz} Hz must be below {rate_hz / 2} Hz")
+            raise SensorioError(
+                f"high-pass cutoff {self.cutoff_hz} Hz must be below {rate_hz / 2} Hz"
+            )
         return signal.butter(self.order, self.cutoff_hz, "highpass", fs=rate_hz, output="sos")
 
     def latency_ref_hz(self, rate_hz: float) -> float:
@@ -238,7 +242,9 @@ class LowPass(SosStage):
 
     def design(self, rate_hz: float) -> np.ndarray:
         if not 0 < self.cutoff_hz < 0.5 * rate_hz:
-            raise SensorioError(f"low-pass cutoff {self.cutoff_hz} Hz must be below {rate_hz / 2} Hz")
+            raise SensorioError(
+                f"low-pass cutoff {self.cutoff_hz} Hz must be below {rate_hz / 2} Hz"
+            )
         return signal.butter(self.order, self.cutoff_hz, "lowpass", fs=rate_hz, output="sos")
 
     def latency_ref_hz(self, rate_hz: float) -> float:
@@ -265,8 +271,10 @@ class BandPass(SosStage):
         high = self.high_hz
         if high > 0.45 * rate_hz:
             high = 0.45 * rate_hz
-            self._warn(f"band-pass upper edge {self.high_hz:g} Hz capped at {high:g} Hz "
-                       f"(0.45 x the {rate_hz:g} Hz sample rate)")
+            self._warn(
+                f"band-pass upper edge {self.high_hz:g} Hz capped at {high:g} Hz "
+                f"(0.45 x the {rate_hz:g} Hz sample rate)"
+            )
         if not 0 < self.low_hz < high:
             raise SensorioError(f"band-pass {self.low_hz:g}-{high:g} Hz is empty at {rate_hz:g} Hz")
         return self.low_hz, high
@@ -279,10 +287,17 @@ class BandPass(SosStage):
         return float(np.sqrt(lo * hi))
 
     def describe(self) -> dict[str, Any]:
-        return {"type": self.kind, "low_hz": self.low_hz, "high_hz": self.high_hz, "order": self.order}
+        return {
+            "type": self.kind,
+            "low_hz": self.low_hz,
+            "high_hz": self.high_hz,
+            "order": self.order,
+        }
 
 
-def detect_mains(x: np.ndarray, rate_hz: float, valid: np.ndarray | None = None) -> tuple[float | None, float]:
+def detect_mains(
+    x: np.ndarray, rate_hz: float, valid: np.ndarray | None = None
+) -> tuple[float | None, float]:
     """50 or 60 Hz, whichever stands out more above its spectral neighbourhood
     (summed over channels and the first harmonics); returns (frequency,
     peak-to-background ratio), frequency None when neither shows."""
@@ -304,7 +319,9 @@ def detect_mains(x: np.ndarray, rate_hz: float, valid: np.ndarray | None = None)
             if f > 0.45 * rate_hz:
                 break
             near = np.abs(freqs - f) <= max(1.5 * df, 1.0)
-            ring = (np.abs(freqs - f) > max(3 * df, 2.0)) & (np.abs(freqs - f) <= max(3 * df, 2.0) + 8.0)
+            ring = (np.abs(freqs - f) > max(3 * df, 2.0)) & (
+                np.abs(freqs - f) <= max(3 * df, 2.0) + 8.0
+            )
             peak += spec[near].max()
             back += np.median(spec[ring]) if ring.any() else 0.0
         ratio = peak / back if back > 0 else (np.inf if peak > 0 else 0.0)
@@ -326,8 +343,13 @@ class Notch(SosStage):
 
     kind = "notch"
 
-    def __init__(self, mains: float | str = "auto", harmonics: int = 3, q: float = 30.0,
-                 detect_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        mains: float | str = "auto",
+        harmonics: int = 3,
+        q: float = 30.0,
+        detect_s: float = 1.0,
+    ) -> None:
         super().__init__()
         if mains != "auto":
             mains = float(mains)
@@ -359,9 +381,14 @@ class Notch(SosStage):
             self._pending.append(block)
             self._pending_rows += len(block)
             if self._pending_rows < self.detect_s * block.rate_hz:
-                return block.replace(data=block.data[:0], valid=block.valid[:0],
-                                     events=block.events[:0], reset=False,
-                                     leadoff=None, codes=None)
+                return block.replace(
+                    data=block.data[:0],
+                    valid=block.valid[:0],
+                    events=block.events[:0],
+                    reset=False,
+                    leadoff=None,
+                    codes=None,
+                )
             block = self._decide()
         return super().process(block)
 
@@ -370,8 +397,10 @@ class Notch(SosStage):
         self._pending, self._pending_rows = [], 0
         f, ratio = detect_mains(whole.data, whole.rate_hz, whole.valid)
         if f is None:
-            self._warn("no mains hum found in the first "
-                       f"{len(whole) / whole.rate_hz:.1f} s: notching 50 Hz")
+            self._warn(
+                "no mains hum found in the first "
+                f"{len(whole) / whole.rate_hz:.1f} s: notching 50 Hz"
+            )
             f = 50.0
         self.detected = f
         self.detection_ratio = ratio
@@ -384,12 +413,18 @@ class Notch(SosStage):
 
     def latency(self, rate_hz: float) -> float:
         # between the fundamental and the first harmonic, away from the notches
-        return sos_group_delay(self.design(rate_hz), min(1.5 * (self.detected or 50.0), 0.4 * rate_hz),
-                               rate_hz)
+        return sos_group_delay(
+            self.design(rate_hz), min(1.5 * (self.detected or 50.0), 0.4 * rate_hz), rate_hz
+        )
 
     def describe(self) -> dict[str, Any]:
-        return {"type": self.kind, "mains": self.mains, "harmonics": self.harmonics, "q": self.q,
-                "detect_s": self.detect_s}
+        return {
+            "type": self.kind,
+            "mains": self.mains,
+            "harmonics": self.harmonics,
+            "q": self.q,
+            "detect_s": self.detect_s,
+        }
 
 
 @register_stage
@@ -400,8 +435,9 @@ class Envelope(Stage):
 
     kind = "envelope"
 
-    def __init__(self, method: str = "rms", window_s: float = 0.05, cutoff_hz: float = 6.0,
-                 order: int = 2) -> None:
+    def __init__(
+        self, method: str = "rms", window_s: float = 0.05, cutoff_hz: float = 6.0, order: int = 2
+    ) -> None:
         super().__init__()
         if method not in ("rms", "rectify"):
             raise SensorioError(f"envelope method {method!r}: use 'rms' or 'rectify'")
@@ -443,14 +479,14 @@ class Envelope(Stage):
         c_sq = np.concatenate([np.zeros((1, ch)), np.cumsum(ext_sq, axis=0)])
         c_n = np.concatenate([np.zeros((1, ch)), np.cumsum(ext_n, axis=0)])
         rows = len(block)
-        s = c_sq[n_win:n_win + rows] - c_sq[:rows]
-        k = c_n[n_win:n_win + rows] - c_n[:rows]
+        s = c_sq[n_win : n_win + rows] - c_sq[:rows]
+        k = c_n[n_win : n_win + rows] - c_n[:rows]
         np.maximum(s, 0.0, out=s)  # rounding in the differences
         with np.errstate(invalid="ignore", divide="ignore"):
             env = np.sqrt(s / k)
         out_valid = valid & (k > 0)
-        self._tail_sq = ext_sq[len(ext_sq) - (n_win - 1):]
-        self._tail_n = ext_n[len(ext_n) - (n_win - 1):]
+        self._tail_sq = ext_sq[len(ext_sq) - (n_win - 1) :]
+        self._tail_n = ext_n[len(ext_n) - (n_win - 1) :]
         assert self._held_out is not None
         out = apply_policy(env, out_valid, self.policy, self._held_out)
         self._held_out = last_valid(env, out_valid, self._held_out)
@@ -497,9 +533,13 @@ class Decimate(SosStage):
         # an event moves to the first kept row at or after it
         ev["row"] = (ev["row"].astype(np.int64) - first + q - 1) // q if ev.size else ev["row"]
         return filtered.replace(
-            data=filtered.data[keep], valid=filtered.valid[keep], rate_hz=block.rate_hz / q,
-            start=new_start, events=ev,
-            leadoff=None if block.leadoff is None else block.leadoff[keep], codes=None,
+            data=filtered.data[keep],
+            valid=filtered.valid[keep],
+            rate_hz=block.rate_hz / q,
+            start=new_start,
+            events=ev,
+            leadoff=None if block.leadoff is None else block.leadoff[keep],
+            codes=None,
         )
 
     def output_rate(self, rate_hz: float) -> float:

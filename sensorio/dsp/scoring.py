@@ -46,8 +46,15 @@ class Truth:
     @classmethod
     def from_record(cls, rec: Mapping[str, Any]) -> Truth:
         times = [float(x) for x in rec.get("times_s") or []]
-        return cls(str(rec["kind"]), int(rec["channel"]), float(rec["start_s"]), float(rec["end_s"]),
-                   int(rec.get("stream", 0)), min(times) if times else None, times)
+        return cls(
+            str(rec["kind"]),
+            int(rec["channel"]),
+            float(rec["start_s"]),
+            float(rec["end_s"]),
+            int(rec.get("stream", 0)),
+            min(times) if times else None,
+            times,
+        )
 
     @property
     def onset(self) -> float:
@@ -57,8 +64,11 @@ class Truth:
 CODE_KINDS = ("saturation", "stuck", "liftoff")
 
 
-def _visible_onset(t: Truth, cover: list[tuple[float, float]], spike_times: list[float]) -> float | None:
+def _visible_onset(
+    t: Truth, cover: list[tuple[float, float]], spike_times: list[float]
+) -> float | None:
     """First moment of t not hidden under a code fault; None if never."""
+
     def covered(x: float) -> bool:
         return any(a <= x < b for a, b in cover)
 
@@ -103,8 +113,14 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> bool:
     return a0 <= b1 and b0 <= a1
 
 
-def score(truth: Iterable[Truth], events: Iterable[Any], *, stream: int = 0, slack_s: float = 0.1,
-          deadline_s: float = 0.25) -> tuple[dict[str, KindScore], list[Any]]:
+def score(
+    truth: Iterable[Truth],
+    events: Iterable[Any],
+    *,
+    stream: int = 0,
+    slack_s: float = 0.1,
+    deadline_s: float = 0.25,
+) -> tuple[dict[str, KindScore], list[Any]]:
     """Per truth kind scores, and the events that matched no fault at all
     (false events; includes kinds outside KIND_MAP such as mains)."""
     faults = [t for t in truth if t.stream == stream]
@@ -114,20 +130,34 @@ def score(truth: Iterable[Truth], events: Iterable[Any], *, stream: int = 0, sla
         ks = out.setdefault(t.kind, KindScore())
         onset = t.onset
         if t.kind not in CODE_KINDS:
-            cover = [(c.start_s, c.end_s) for c in faults
-                     if c.kind in CODE_KINDS and c.channel == t.channel]
+            cover = [
+                (c.start_s, c.end_s)
+                for c in faults
+                if c.kind in CODE_KINDS and c.channel == t.channel
+            ]
             visible = _visible_onset(t, cover, t.times_s)
             if visible is None:
                 ks.occluded += 1
                 continue
             onset = visible
         ks.faults += 1
-        hits = [e for e in evs if KIND_MAP.get(e.kind) == t.kind and e.channel == t.channel
-                and _overlap(e.start_s, e.end_s if e.end_s is not None else 1e18,
-                             t.start_s - slack_s, t.end_s + slack_s)]
+        hits = [
+            e
+            for e in evs
+            if KIND_MAP.get(e.kind) == t.kind
+            and e.channel == t.channel
+            and _overlap(
+                e.start_s,
+                e.end_s if e.end_s is not None else 1e18,
+                t.start_s - slack_s,
+                t.end_s + slack_s,
+            )
+        ]
         if hits:
             ks.found += 1
-            delay = min((e.detected_s if e.detected_s is not None else e.start_s) for e in hits) - onset
+            delay = (
+                min((e.detected_s if e.detected_s is not None else e.start_s) for e in hits) - onset
+            )
             ks.delays.append(delay)
             if delay <= deadline_s:
                 ks.in_time += 1
@@ -135,8 +165,12 @@ def score(truth: Iterable[Truth], events: Iterable[Any], *, stream: int = 0, sla
     for e in evs:
         kind = KIND_MAP.get(e.kind)
         end = e.end_s if e.end_s is not None else 1e18
-        match = any(t.channel == e.channel and t.kind == kind
-                    and _overlap(e.start_s, end, t.start_s - slack_s, t.end_s + slack_s) for t in faults)
+        match = any(
+            t.channel == e.channel
+            and t.kind == kind
+            and _overlap(e.start_s, end, t.start_s - slack_s, t.end_s + slack_s)
+            for t in faults
+        )
         if kind is not None:
             ks = out.setdefault(kind, KindScore())
             ks.events += 1

@@ -184,10 +184,16 @@ class Pipeline:
     >>> pipe.take_events()     # DspEvents opened or closed since the last call
     """
 
-    def __init__(self, stages: Iterable[Stage], policy: str = "nan",
-                 tap: Callable[[int, Stage, SignalBlock], None] | None = None) -> None:
+    def __init__(
+        self,
+        stages: Iterable[Stage],
+        policy: str = "nan",
+        tap: Callable[[int, Stage, SignalBlock], None] | None = None,
+    ) -> None:
         if policy not in POLICIES:
-            raise SensorioError(f"unknown masking policy {policy!r}: use one of {', '.join(POLICIES)}")
+            raise SensorioError(
+                f"unknown masking policy {policy!r}: use one of {', '.join(POLICIES)}"
+            )
         self.stages = list(stages)
         self.policy = policy
         for st in self.stages:
@@ -205,13 +211,13 @@ class Pipeline:
     def from_config(cls, config: Mapping[str, Any] | str | Path) -> Pipeline:
         """Build from a dict or a .toml/.json file::
 
-            policy = "hold"
-            [[stage]]
-            type = "calibrate"
-            [[stage]]
-            type = "bandpass"
-            low_hz = 20
-            high_hz = 450
+        policy = "hold"
+        [[stage]]
+        type = "calibrate"
+        [[stage]]
+        type = "bandpass"
+        low_hz = 20
+        high_hz = 450
         """
         if not isinstance(config, Mapping):
             config = load_config(Path(config))
@@ -231,8 +237,14 @@ class Pipeline:
         return cls(stages, policy=config.get("policy", "nan"))
 
     @classmethod
-    def default(cls, info: Mapping[str, Any] | None = None, stream: int = 0, *,
-                policy: str = "nan", **calibrate_options: Any) -> Pipeline:
+    def default(
+        cls,
+        info: Mapping[str, Any] | None = None,
+        stream: int = 0,
+        *,
+        policy: str = "nan",
+        **calibrate_options: Any,
+    ) -> Pipeline:
         """calibrate -> faults -> notch (mains found automatically) ->
         band-pass 20-450 Hz -> drift -> moving-RMS envelope (50 ms)."""
         from .calibrate import Calibrate
@@ -241,8 +253,14 @@ class Pipeline:
         from .filters import BandPass, Envelope, Notch
 
         return cls(
-            [Calibrate(info, stream=stream, **calibrate_options), FaultDetector(), Notch(), BandPass(),
-             DriftMonitor(), Envelope()],
+            [
+                Calibrate(info, stream=stream, **calibrate_options),
+                FaultDetector(),
+                Notch(),
+                BandPass(),
+                DriftMonitor(),
+                Envelope(),
+            ],
             policy=policy,
         )
 
@@ -386,8 +404,13 @@ def concat_signal(blocks: list[SignalBlock]) -> SignalBlock:
             return None
         return np.concatenate(parts)
 
-    return first.replace(data=cat("data"), valid=cat("valid"), events=np.concatenate(evs),
-                         leadoff=cat("leadoff"), codes=cat("codes"))
+    return first.replace(
+        data=cat("data"),
+        valid=cat("valid"),
+        events=np.concatenate(evs),
+        leadoff=cat("leadoff"),
+        codes=cat("codes"),
+    )
 
 
 def slice_signal(block: SignalBlock, a: int, b: int) -> SignalBlock:
@@ -397,7 +420,11 @@ def slice_signal(block: SignalBlock, a: int, b: int) -> SignalBlock:
     ev = block.events[(rows >= a) & ((rows < b) | (b >= len(block)))].copy()
     ev["row"] -= a
     return block.replace(
-        data=block.data[a:b], valid=block.valid[a:b], start=block.start + a, events=ev,
+        data=block.data[a:b],
+        valid=block.valid[a:b],
+        start=block.start + a,
+        events=ev,
         leadoff=None if block.leadoff is None else block.leadoff[a:b],
-        codes=None if block.codes is None else block.codes[a:b], reset=block.reset and a == 0,
+        codes=None if block.codes is None else block.codes[a:b],
+        reset=block.reset and a == 0,
     )
