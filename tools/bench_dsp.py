@@ -56,7 +56,8 @@ def emg_codes(n: int, channels: int, rate: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     sos = signal.butter(2, [20, min(450, 0.45 * rate)], "bandpass", fs=rate, output="sos")
     x = signal.sosfilt(sos, rng.standard_normal((n, channels)), axis=0)
-    level = 5 + 200 * (np.sin(2 * np.pi * np.arange(n) / rate / 3.0) > 0.3)
+    # rest and contraction with smooth ramps, as real EMG (no fault in it)
+    level = 5 + 200 * np.clip(np.sin(2 * np.pi * np.arange(n) / rate / 3.0), 0, None) ** 2
     x = x / x.std() * level[:, None] + 20 * np.sin(2 * np.pi * 50 * np.arange(n) / rate)[:, None]
     return np.rint(x / SCALE).astype(np.int32)
 

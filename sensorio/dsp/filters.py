@@ -395,7 +395,8 @@ class Notch(SosStage):
     def _decide(self) -> SignalBlock:
         whole = concat_signal(self._pending)
         self._pending, self._pending_rows = [], 0
-        f, ratio = detect_mains(whole.data, whole.rate_hz, whole.valid)
+        n = max(1, int(round(self.detect_s * whole.rate_hz)))
+        f, ratio = detect_mains(whole.data[:n], whole.rate_hz, whole.valid[:n])
         if f is None:
             self._warn(
                 "no mains hum found in the first "
