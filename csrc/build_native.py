@@ -51,7 +51,7 @@ def cdef_text() -> str:
 def _compile_args() -> list[str]:
     if sys.platform == "win32":
         return ["/O2", "/W4", "/std:c11", "/experimental:c11atomics"]
-    return ["-std=c11", "-O2", "-Wall", "-Wextra"]
+    return ["-std=c11", "-O3", "-Wall", "-Wextra"]
 
 
 ffibuilder = FFI()

@@ -71,12 +71,13 @@ void sio1_unpack(int enc, const uint8_t *src, size_t n, int32_t *dst)
     size_t i;
     switch (enc) {
     case SIO1_ENC_I16:
-        for (i = 0; i < n; i++, src += 2)
-            dst[i] = (int16_t)(uint16_t)(src[0] | (src[1] << 8));
+        /* index form (not pointer bumping) lets compilers vectorise these */
+        for (i = 0; i < n; i++)
+            dst[i] = (int16_t)(uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
         break;
     case SIO1_ENC_U16:
-        for (i = 0; i < n; i++, src += 2)
-            dst[i] = (int32_t)(uint16_t)(src[0] | (src[1] << 8));
+        for (i = 0; i < n; i++)
+            dst[i] = (int32_t)(uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
         break;
     case SIO1_ENC_I24:
         for (i = 0; i < n; i++, src += 3) {
@@ -87,7 +88,8 @@ void sio1_unpack(int enc, const uint8_t *src, size_t n, int32_t *dst)
     case SIO1_ENC_I32:
         for (i = 0; i < n; i++, src += 4) {
             uint32_t u = (uint32_t)src[0] | ((uint32_t)src[1] << 8) | ((uint32_t)src[2] << 16) | ((uint32_t)src[3] << 24);
-            dst[i] = (int32_t)(u ^ 0x80000000u) - INT32_MAX - 1;
+            /* two's complement without relying on implementation-defined casts */
+            dst[i] = u <= (uint32_t)INT32_MAX ? (int32_t)u : -(int32_t)(~u) - 1;
         }
         break;
     default:
@@ -95,10 +97,10 @@ void sio1_unpack(int enc, const uint8_t *src, size_t n, int32_t *dst)
     }
 }
 
-/* Appends the CRC to frame[0..len-2), COBS-encodes it to out and adds the
- * delimiter. */
-static size_t sio1_finish_frame(uint8_t *frame, size_t len, uint8_t *out, size_t out_cap)
+size_t sio1_finish_frame(uint8_t *frame, size_t len, uint8_t *out, size_t out_cap)
 {
+    if (len < 3 || len > SIO1_MAX_FRAME || out_cap < SIO1_WIRE_MAX(len))
+        return 0;
     uint16_t crc = sio_crc16_ccitt(SIO_CRC16_CCITT_INIT, frame, len - 2);
     frame[len - 2] = (uint8_t)(crc & 0xFF);
     frame[len - 1] = (uint8_t)(crc >> 8);

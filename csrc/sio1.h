@@ -91,4 +91,11 @@ size_t sio1_encode_data(uint8_t stream, uint8_t enc, uint8_t n_ch, uint8_t n_sam
 /* Worst-case wire size of a frame of decoded length len (delimiter included). */
 #define SIO1_WIRE_MAX(len) (SIO_COBS_MAX_ENCODED(len) + 1)
 
+/* Seals a frame assembled in place: writes the CRC of frame[0..len-2) into
+ * its last two bytes, COBS-encodes frame[0..len) to out and appends the
+ * delimiter. For builders that cannot spare a scratch copy (8-bit firmware).
+ * Returns bytes written, 0 if len < 3, len > SIO1_MAX_FRAME or out_cap is
+ * below SIO1_WIRE_MAX(len). */
+size_t sio1_finish_frame(uint8_t *frame, size_t len, uint8_t *out, size_t out_cap);
+
 #endif

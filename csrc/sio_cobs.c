@@ -27,22 +27,20 @@ size_t sio_cobs_encode(const uint8_t *src, size_t len, uint8_t *dst, size_t dst_
     return out;
 }
 
-long sio_cobs_decode(const uint8_t *src, size_t len, uint8_t *dst, size_t dst_cap)
+/* The general decoder: any codes, any overlap of dst == src. */
+static long cobs_decode_runs(const uint8_t *src, size_t len, uint8_t *dst, size_t dst_cap)
 {
     size_t in = 0, out = 0;
     while (in < len) {
         uint8_t code = src[in];
-        if (code == 0)
-            return SIO_COBS_ERR_INVALID;
         size_t run = (size_t)code - 1;
-        if (run > len - in - 1)
+        if (code == 0 || run > len - in - 1)
             return SIO_COBS_ERR_INVALID;
         if (run > dst_cap - out)
             return SIO_COBS_ERR_SPACE;
-        /* memmove: decoding in place moves data towards the start. */
-        memmove(dst + out, src + in + 1, run);
-        if (memchr(dst + out, 0, run))
-            return SIO_COBS_ERR_INVALID;
+        /* forward copy: decoding in place, the output never overtakes the input */
+        for (size_t k = 0; k < run; k++)
+            dst[out + k] = src[in + 1 + k];
         out += run;
         in += 1 + run;
         /* A code of 0xFF carries no implied zero; neither does the last group. */
@@ -53,4 +51,35 @@ long sio_cobs_decode(const uint8_t *src, size_t len, uint8_t *dst, size_t dst_ca
         }
     }
     return (long)out;
+}
+
+long sio_cobs_decode_nz(const uint8_t *src, size_t len, uint8_t *dst, size_t dst_cap)
+{
+    /* Fast path for frames without 0xFF codes (every frame shorter than 254
+     * bytes, and most others): each code byte at encoded position p becomes
+     * the zero at decoded position p - 1, so decoding is one block copy and a
+     * walk along the chain of codes, whatever the run lengths. */
+    if (len == 0 || len - 1 > dst_cap || src == dst || src[0] == 0xFF)
+        return cobs_decode_runs(src, len, dst, dst_cap);
+    if (src[0] == 0)
+        return SIO_COBS_ERR_INVALID;
+    memcpy(dst, src + 1, len - 1);
+    size_t p = src[0];
+    while (p < len) {
+        uint8_t code = src[p];
+        if (code == 0)
+            return SIO_COBS_ERR_INVALID;
+        if (code == 0xFF)
+            return cobs_decode_runs(src, len, dst, dst_cap);
+        dst[p - 1] = 0;
+        p += code;
+    }
+    return p == len ? (long)(len - 1) : SIO_COBS_ERR_INVALID;
+}
+
+long sio_cobs_decode(const uint8_t *src, size_t len, uint8_t *dst, size_t dst_cap)
+{
+    if (memchr(src, 0, len))
+        return SIO_COBS_ERR_INVALID;
+    return sio_cobs_decode_nz(src, len, dst, dst_cap);
 }

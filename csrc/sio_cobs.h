@@ -15,9 +15,14 @@
 size_t sio_cobs_encode(const uint8_t *src, size_t len, uint8_t *dst, size_t dst_cap);
 /* Decodes src[0..len) (no delimiter) into dst. Returns the decoded length, or
  * -1 if the input is not valid COBS (a 0x00 inside, or a code byte pointing
- * past the end), -2 if dst_cap is too small. dst may equal src. */
+ * past the end), -2 if dst_cap is too small. dst may equal src; otherwise the buffers must
+ * not overlap. */
 long sio_cobs_decode(const uint8_t *src, size_t len, uint8_t *dst, size_t dst_cap);
 /* CFFI_END */
+
+/* sio_cobs_decode for input already known to hold no 0x00 (a segment found
+ * between delimiters): skips the scan for zeros. */
+long sio_cobs_decode_nz(const uint8_t *src, size_t len, uint8_t *dst, size_t dst_cap);
 
 #define SIO_COBS_ERR_INVALID (-1)
 #define SIO_COBS_ERR_SPACE (-2)

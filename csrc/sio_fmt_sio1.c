@@ -64,7 +64,7 @@ static int take_frame(sio_parser *p, sio_fmt_sio1 *s, const uint8_t *enc, size_t
     sio_stats *st = &p->stats;
     int fresh = s->fresh;
     s->fresh = 0;
-    long n = sio_cobs_decode(enc, enc_len, s->frame, sizeof s->frame);
+    long n = sio_cobs_decode_nz(enc, enc_len, s->frame, sizeof s->frame);
     int verdict;
     if (n == SIO_COBS_ERR_SPACE) {
         if (fresh) {

@@ -1,0 +1,171 @@
+"""sensorio emulate: a virtual device on a pseudo-terminal (prints its path)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from ..errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "emulate",
+        help="serve an emulated device (SIO-1, Cyton, ASCII) on a pseudo-terminal",
+        description="Serve an emulated sensor device on a pseudo-terminal and print its path. "
+        "Faults: --fault KIND:ch=N,start=S,end=S[,...] (kinds liftoff, saturation, spikes, "
+        "motion, stuck, noise); --link KIND:at=S[,...] (drop, bitflip, garbage, stall, burst, "
+        "unplug). Times are device seconds (the sample clock, running while the device streams).",
+    )
+    p.add_argument(
+        "--format",
+        choices=("sio", "cyton", "ascii"),
+        default="sio",
+        help="wire format (default sio)",
+    )
+    p.add_argument(
+        "--profile", help="device profile: emg8, prosthesis (sio); cyton; arduino (ascii)"
+    )
+    p.add_argument("--channels", type=int, help="stream 0 channels (overrides the profile)")
+    p.add_argument("--rate", type=float, help="stream 0 sample rate in Hz (overrides the profile)")
+    p.add_argument("--enc", choices=("i16", "i24", "i32"), help="stream 0 sample encoding (SIO-1)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="random seed: same seed, same signal (default 0)"
+    )
+    p.add_argument("--serial", help="serial number in the INFO descriptor")
+    p.add_argument(
+        "--fault", action="append", default=[], metavar="SPEC", help="a sensor fault (repeatable)"
+    )
+    p.add_argument(
+        "--link", action="append", default=[], metavar="SPEC", help="a link fault (repeatable)"
+    )
+    p.add_argument(
+        "--random-faults",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N random sensor faults from the seed",
+    )
+    p.add_argument("--mains-hz", type=float, help="mains frequency, 50 or 60 (0: none)")
+    p.add_argument("--contraction-uv", type=float, help="EMG RMS at full contraction, uV")
+    p.add_argument(
+        "--source", help="a .npy file (samples x channels, uV) to play instead of synthetic EMG"
+    )
+    p.add_argument(
+        "--duration", type=float, help="stop streaming after this many device seconds, then exit"
+    )
+    speed = p.add_mutually_exclusive_group()
+    speed.add_argument(
+        "--fast", action="store_true", help="as fast as the reader takes it, not real time"
+    )
+    speed.add_argument("--speed", type=float, help="time factor (1 = real time, the default)")
+    p.add_argument(
+        "--autostart", action="store_true", help="stream at once, without waiting for START / b"
+    )
+    p.add_argument(
+        "--labels", action="store_true", help="ASCII: Arduino Serial Plotter label:value fields"
+    )
+    p.add_argument(
+        "--counter", action="store_true", help="ASCII: a leading sample counter on each line"
+    )
+    p.add_argument(
+        "--link-path",
+        metavar="PATH",
+        help="also make PATH a symlink to the pty, kept across replugs",
+    )
+    p.add_argument("--truth", metavar="FILE", help="write the ground truth (JSON lines) to FILE")
+    p.add_argument(
+        "--truth-codes", action="store_true", help="put every frame's samples in the truth"
+    )
+    p.add_argument("--quiet", action="store_true", help="print only the port path")
+    p.set_defaults(func=run)
+
+
+def options_from_args(args: argparse.Namespace) -> dict[str, list[str]]:
+    opts: dict[str, list[str]] = {
+        "format": [args.format],
+        "seed": [str(args.seed)],
+        "fault": args.fault,
+        "link": args.link,
+    }
+    for name in (
+        "profile",
+        "channels",
+        "rate",
+        "enc",
+        "serial",
+        "mains_hz",
+        "contraction_uv",
+        "source",
+        "duration",
+        "speed",
+    ):
+        value = getattr(args, name)
+        if value is not None:
+            opts[name] = [str(value)]
+    if args.random_faults:
+        opts["random_faults"] = [str(args.random_faults)]
+    for flag in ("fast", "labels", "counter", "truth_codes"):
+        if getattr(args, flag):
+            opts[flag] = ["1"]
+    if args.autostart:
+        opts["autostart"] = ["1"]
+    return opts
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..emulator import Emulator, Truth, config_from_options
+    from ..emulator.pty import PtyServer
+
+    cfg = config_from_options(options_from_args(args))
+    if args.truth_codes and not args.truth:
+        raise UsageError("--truth-codes needs --truth FILE")
+    try:
+        truth = Truth(args.truth, keep=False) if args.truth else None
+    except OSError as exc:
+        raise UsageError(f"cannot write the truth file {args.truth}: {exc.strerror}") from None
+
+    def say(text: str) -> None:
+        if not args.quiet:
+            print(f"sensorio emulate: {text}", file=sys.stderr, flush=True)
+
+    def behind(t_s: float, lag_s: float) -> None:
+        # always shown, even with --quiet: the timing of the output is not what it should be
+        print(
+            f"sensorio emulate: warning: falling behind real time by {lag_s * 1000:.0f} ms "
+            f"at device time {t_s:.2f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    emulator = Emulator(cfg, truth, on_lag=behind)
+    server = PtyServer(emulator, link=args.link_path, on_event=say)
+    print(server.port, flush=True)
+    prof = emulator.profile
+    say(
+        f"{prof.device} ({cfg.format}, "
+        f"{', '.join(f'{s.name} {s.channels}ch@{s.rate_hz:g}Hz' for s in prof.streams)})"
+        f" on {server.path}; Ctrl-C to stop"
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        server.serve(until=stop.is_set)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        if truth is not None:
+            truth.close()
+    if emulator.lag_count:
+        say(
+            f"fell behind real time {emulator.lag_count} times, "
+            f"at most {emulator.max_lag_s * 1000:.0f} ms"
+        )
+    return 0

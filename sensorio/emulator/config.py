@@ -1,0 +1,123 @@
+"""Emulator options, one definition for ``sensorio emulate`` and ``sim://``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+
+from ..errors import UsageError
+from .faults import SensorFault, parse_fault, random_faults
+from .link import LinkFault, parse_link_fault
+from .profiles import DeviceProfile, resolve_profile
+from .signals import SignalConfig
+
+FORMATS = ("sio", "cyton", "ascii")
+
+
+@dataclass
+class EmulatorConfig:
+    format: str = "sio"
+    profile: str | None = None
+    channels: int | None = None
+    rate: float | None = None
+    enc: str | None = None
+    seed: int = 0
+    serial: str | None = None
+    signal: SignalConfig = field(default_factory=SignalConfig)
+    faults: list[SensorFault] = field(default_factory=list)
+    link: list[LinkFault] = field(default_factory=list)
+    #: random sensor faults drawn from the seed, within the first `duration` s
+    random_faults: int = 0
+    #: device seconds after which the device stops streaming (None = never)
+    duration: float | None = None
+    #: 1.0 = real time; 0 = as fast as the reader takes it
+    speed: float = 1.0
+    #: start streaming without waiting for START / b (SIO-1 and Cyton wait by default)
+    autostart: bool | None = None
+    #: put every frame's samples in the ground truth
+    truth_codes: bool = False
+    #: ASCII: Serial Plotter labels, leading sample counter
+    labels: bool = False
+    counter: bool = False
+
+    def device_profile(self) -> DeviceProfile:
+        return resolve_profile(
+            self.profile, self.format, channels=self.channels, rate_hz=self.rate, enc=self.enc
+        )
+
+    def all_faults(self, profile: DeviceProfile) -> list[SensorFault]:
+        extra = (
+            random_faults(
+                self.random_faults, self.seed, list(profile.streams), self.duration or 30.0
+            )
+            if self.random_faults
+            else []
+        )
+        return list(self.faults) + extra
+
+    def serial_number(self) -> str:
+        return self.serial or f"EMU-{self.format.upper()}-{self.seed:04d}"
+
+
+def _bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("1", "true", "yes", "on", ""):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise UsageError(f"{text!r} is not a yes/no value")
+
+
+_SIGNAL_KEYS = {f.name for f in fields(SignalConfig)}
+
+
+def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
+    """Build a config from ``name -> [values]`` (URL query or CLI), names as in
+    ``sensorio emulate --help`` with dashes or underscores; ``fault`` and
+    ``link`` may repeat; signal options (``mains_hz``, ``contraction_uv``...)
+    set the SignalConfig."""
+    cfg = EmulatorConfig()
+    signal: dict[str, object] = {}
+    for raw_key, values in options.items():
+        key = raw_key.replace("-", "_")
+        if not values:
+            continue
+        value = values[-1]
+        try:
+            if key == "format":
+                if value not in FORMATS:
+                    raise UsageError(
+                        f"unknown emulator format {value!r}: use one of {', '.join(FORMATS)}"
+                    )
+                cfg.format = value
+            elif key == "profile":
+                cfg.profile = value
+            elif key in ("channels", "random_faults", "seed"):
+                setattr(cfg, key, int(value))
+            elif key in ("rate", "duration", "speed"):
+                setattr(cfg, key, float(value))
+            elif key == "fast":
+                if _bool(value):
+                    cfg.speed = 0.0
+            elif key in ("enc", "serial"):
+                setattr(cfg, key, value)
+            elif key in ("autostart", "truth_codes", "labels", "counter"):
+                setattr(cfg, key, _bool(value))
+            elif key == "fault":
+                cfg.faults += [parse_fault(v) for v in values]
+            elif key == "link":
+                cfg.link += [parse_link_fault(v) for v in values]
+            elif key == "source":
+                signal["source"] = value
+            elif key in _SIGNAL_KEYS:
+                signal[key] = float(value)
+            else:
+                raise UsageError(f"unknown emulator option {raw_key!r}")
+        except ValueError as exc:
+            raise UsageError(f"emulator option {raw_key}={value!r}: {exc}") from None
+    if cfg.speed < 0:
+        raise UsageError("speed must be >= 0 (0 = as fast as possible)")
+    if signal:
+        cfg.signal = SignalConfig(**signal)  # type: ignore[arg-type]
+    cfg.device_profile()  # validate the profile options now
+    return cfg

@@ -1,0 +1,70 @@
+"""A device that prints one line of comma-separated codes per sample, like
+an Arduino sketch (``Serial.println``); optionally with Serial Plotter labels
+(``ch1:512,ch2:498``) and/or a leading sample counter so that lost lines can
+be counted."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .base import Device, StreamState
+
+
+class AsciiDevice(Device):
+    format = "ascii"
+    garbage_exclude = b"\n\r"
+
+    def __init__(
+        self,
+        *args,
+        labels: bool = False,
+        counter: bool = False,  # type: ignore[no-untyped-def]
+        autostart: bool = True,
+        **kw,
+    ) -> None:
+        super().__init__(*args, **kw)
+        self.labels = labels
+        self.counter = counter
+        # a sketch streams from reset on; 's' / 'b' pause and resume it
+        self.streaming = autostart
+
+    def frame_samples(self, stream) -> int:  # type: ignore[no-untyped-def]
+        return 1
+
+    def handle_input(self, data: bytes) -> bytes:
+        for byte in data:
+            if byte in b"bs":
+                self.streaming = byte == ord("b")
+                self.events.append({"type": "command", "text": chr(byte), "reply": ""})
+        return b""
+
+    def encode_frames(
+        self,
+        stream: StreamState,
+        codes: np.ndarray,
+        leadoff: np.ndarray,
+        seq0: int,
+        t_us: list[int],
+    ) -> list[bytes]:
+        names = stream.profile.labels or tuple(f"ch{i + 1}" for i in range(codes.shape[1]))
+        out = []
+        for i, row in enumerate(codes.tolist()):
+            if self.labels:
+                fields = [f"{name}:{v}" for name, v in zip(names, row, strict=True)]
+            else:
+                fields = [str(v) for v in row]
+            if self.counter:
+                fields.insert(0, f"n:{seq0 + i}" if self.labels else str(seq0 + i))
+            out.append((",".join(fields) + "\r\n").encode())
+        return out
+
+    def corrupt(self, data: bytes, rng: np.random.Generator) -> tuple[bytes, int, int]:
+        """Flip the lowest bit of a digit: it stays a digit, the value is wrong
+        (ASCII lines have no check), the line structure survives."""
+        digits = [i for m in re.finditer(rb"-?(\d+)(?=[,\r])", data) for i in range(*m.span(1))]
+        offset = digits[int(rng.integers(len(digits)))]
+        out = bytearray(data)
+        out[offset] ^= 1
+        return bytes(out), offset, 0

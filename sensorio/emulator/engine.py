@@ -1,0 +1,301 @@
+"""The emulator core: a device, its link, its ground truth and its clock.
+
+Transports (the pseudo-terminal server, the ``sim://`` port) call
+``input()`` with host bytes, ``step()`` to get what is due for delivery,
+and report back what they ``delivered()`` or had to ``discard()``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .config import EmulatorConfig
+from .devices import DEVICES, AsciiDevice, Device
+from .link import Frame, LinkLayer, Outgoing
+from .truth import Truth
+
+
+class Clock:
+    """Device seconds from the monotonic clock, running only while the
+    device streams; ``speed`` 1 = real time, 0 = driven by the transport."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self.dev_base = 0.0
+        self.mono_base = 0.0
+        self.running = False
+
+    def now(self, mono: float) -> float:
+        if self.running and self.speed > 0:
+            return self.dev_base + (mono - self.mono_base) * self.speed
+        return self.dev_base
+
+    def set_running(self, running: bool, mono: float) -> None:
+        if running and not self.running:
+            self.mono_base = mono
+        elif not running and self.running:
+            self.dev_base = self.now(mono)
+        self.running = running
+
+    def jump(self, dev_t: float, mono: float) -> None:
+        self.dev_base = max(self.dev_base, dev_t)
+        self.mono_base = mono
+
+    def mono_of(self, dev_t: float) -> float:
+        """Monotonic time at which the device clock reaches dev_t."""
+        if not self.running or self.speed <= 0:
+            return self.mono_base
+        return self.mono_base + (dev_t - self.dev_base) / self.speed
+
+
+class Emulator:
+    """One emulated device with its link faults and ground truth."""
+
+    #: how late (device seconds) producing a frame may be before it counts as falling behind
+    LAG_LIMIT_S = 0.05
+    #: device seconds generated per step in fast mode
+    FAST_CHUNK_S = 0.05
+
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        truth: Truth | None = None,
+        on_lag: Callable[[float, float], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.truth = truth if truth is not None else Truth(keep=False)
+        self.profile = config.device_profile()
+        faults = config.all_faults(self.profile)
+        kw: dict[str, Any] = {"autostart": config.autostart} if config.autostart is not None else {}
+        if config.format == "ascii":
+            kw.update(labels=config.labels, counter=config.counter)
+        cls = DEVICES[config.format]
+        self.device: Device = cls(
+            self.profile,
+            config.signal,
+            faults,
+            config.seed,
+            config.serial_number(),
+            keep_codes=config.truth_codes,
+            **kw,
+        )
+        self.link = LinkLayer(
+            config.link,
+            config.seed,
+            self.device.corrupt,
+            self.device.garbage_exclude,
+            self.truth.write,
+        )
+        self.clock = Clock(config.speed)
+        self._queue: list[tuple[float, int, Outgoing]] = []
+        self._order = itertools.count()
+        self._port_events = self.link.port_events()
+        self.finished = False
+        self.on_lag = on_lag
+        self.lag_count = 0
+        self.max_lag_s = 0.0
+        self._last_lag_record = -1.0
+        self.bytes_delivered = 0
+        self.frames_delivered: dict[int, int] = {}
+        self.frames_discarded: dict[str, int] = {}
+        start: dict[str, Any] = {
+            "type": "start",
+            "format": config.format,
+            "profile": self.profile.name,
+            "seed": config.seed,
+            "speed": config.speed,
+            "serial": config.serial_number(),
+            "streams": [s.descriptor() for s in self.profile.streams],
+            "frame_samples": {str(st.profile.id): st.n_samp for st in self.device.streams},
+            "wall_time": time.time(),
+        }
+        if hasattr(self.device, "descriptor"):
+            start["info"] = self.device.descriptor()  # type: ignore[attr-defined]
+        if isinstance(self.device, AsciiDevice):
+            start.update(labels=config.labels, counter=config.counter)
+        self.truth.write(start)
+        for f in faults:
+            self.truth.write(f.record())
+        self._push(Outgoing(0.0, self.device.power_up()))
+        self._sync_clock(time.monotonic())
+
+    # -- host side -----------------------------------------------------------
+    def input(self, data: bytes, mono: float | None = None) -> None:
+        """Bytes the host wrote; the device's answers are due at once."""
+        mono = time.monotonic() if mono is None else mono
+        self._advance(self.clock.now(mono), mono)
+        reply = self.device.handle_input(data)
+        if reply:
+            self._push(Outgoing(self.clock.now(mono), reply))
+        for ev in self.device.events:
+            self.truth.write({**ev, "t_s": round(self.clock.now(mono), 6)})
+        self.device.events.clear()
+        self._sync_clock(mono)
+
+    def _sync_clock(self, mono: float) -> None:
+        streaming = self.device.streaming and not self.finished
+        if streaming != self.clock.running:
+            self.clock.set_running(streaming, mono)
+            if not streaming:
+                # nothing stays held back while the device is stopped
+                self._queue = [(min(d, self.clock.dev_base), o, it) for d, o, it in self._queue]
+                heapq.heapify(self._queue)
+
+    def _push(self, item: Outgoing) -> None:
+        if item.data or item.control:
+            heapq.heappush(self._queue, (item.due, next(self._order), item))
+
+    # -- device side ---------------------------------------------------------
+    def _advance(self, dev_t: float, mono: float) -> None:
+        if not self.clock.running:
+            return
+        limit = self.config.duration
+        t = dev_t if limit is None else min(dev_t, limit)
+        first = self.device.next_frame_time()
+        if t >= first:
+            lag = dev_t - first
+            if self.clock.speed > 0 and lag > self.LAG_LIMIT_S:
+                self._note_lag(dev_t, lag)
+            for item in self.link.process(self.device.frames_until(t)):
+                self._push(item)
+        while self._port_events and self._port_events[0][0] <= t:
+            at, what = self._port_events.pop(0)
+            self._push(Outgoing(at, control=what))
+        if limit is not None and dev_t >= limit:
+            self.finished = True
+            self.device.streaming = False
+            self._sync_clock(mono)
+
+    def _note_lag(self, dev_t: float, lag: float) -> None:
+        self.lag_count += 1
+        self.max_lag_s = max(self.max_lag_s, lag)
+        if dev_t - self._last_lag_record >= 1.0:
+            self._last_lag_record = dev_t
+            self.truth.write({"type": "lag", "t_s": round(dev_t, 6), "lag_s": round(lag, 6)})
+            if self.on_lag is not None:
+                self.on_lag(dev_t, lag)
+
+    def step(self, mono: float | None = None) -> list[Outgoing]:
+        """Everything due by now (real-time pacing)."""
+        mono = time.monotonic() if mono is None else mono
+        now = self.clock.now(mono)
+        self._advance(now, mono)
+        out = []
+        while self._queue and self._queue[0][0] <= now + 1e-9:
+            out.append(heapq.heappop(self._queue)[2])
+        return out
+
+    def step_fast(self, mono: float | None = None) -> list[Outgoing]:
+        """As fast as possible: the next FAST_CHUNK_S device seconds at once."""
+        mono = time.monotonic() if mono is None else mono
+        if self.clock.running:
+            target = max(self.clock.dev_base, self.device.next_frame_time()) + self.FAST_CHUNK_S
+            self.clock.jump(target, mono)
+            self._advance(target, mono)
+        out = [it for _, _, it in sorted(self._queue)]
+        self._queue.clear()
+        return out
+
+    def next_due_mono(self, mono: float) -> float | None:
+        """When step() next has something to give (None: nothing scheduled)."""
+        times = []
+        if self._queue:
+            times.append(self.clock.mono_of(self._queue[0][0]))
+        if self.clock.running:
+            times.append(self.clock.mono_of(self.device.next_frame_time()))
+            if self._port_events:
+                times.append(self.clock.mono_of(self._port_events[0][0]))
+        return min(times) if times else None
+
+    @property
+    def idle(self) -> bool:
+        return not self.clock.running and not self._queue
+
+    # -- what became of the bytes ----------------------------------------------
+    def delivered(self, items: list[Outgoing]) -> None:
+        frames = [it.frame for it in items if it.frame is not None]
+        self.bytes_delivered += sum(len(it.data) for it in items)
+        self._record_frames(frames)
+
+    def _record_frames(self, frames: list[Frame]) -> None:
+        if not self.truth.active:
+            for fr in frames:
+                self.frames_delivered[fr.stream] = self.frames_delivered.get(fr.stream, 0) + 1
+            return
+        groups: list[list[Frame]] = []
+        for fr in frames:
+            g = groups[-1] if groups else None
+            if g and g[-1].stream == fr.stream and g[-1].n_samp == fr.n_samp:
+                g.append(fr)
+            else:
+                groups.append([fr])
+        for g in groups:
+            rec: dict[str, Any] = {
+                "type": "frames",
+                "stream": g[0].stream,
+                "n_samp": g[0].n_samp,
+                "sample0": g[0].sample0,
+                "seq": [f.seq for f in g],
+                "t_us": [f.t_us for f in g],
+            }
+            if g[0].codes is not None:
+                rec["codes"] = [f.codes.tolist() for f in g]  # type: ignore[union-attr]
+            self.truth.write(rec)
+            self.frames_delivered[g[0].stream] = self.frames_delivered.get(g[0].stream, 0) + len(g)
+
+    def discard(self, items: list[Outgoing], reason: str, t_s: float | None = None) -> None:
+        """Bytes that never reached the host: ``port_closed`` (no one had the
+        port open) or ``overrun`` (the host stopped reading, the device's
+        buffer filled)."""
+        frames = [[it.frame.stream, it.frame.seq] for it in items if it.frame is not None]
+        nbytes = sum(len(it.data) for it in items)
+        if not nbytes:
+            return
+        self.frames_discarded[reason] = self.frames_discarded.get(reason, 0) + len(frames)
+        t = self.clock.now(time.monotonic()) if t_s is None else t_s
+        self.truth.write(
+            {"type": "link", "kind": reason, "at_s": round(t, 6), "bytes": nbytes, "frames": frames}
+        )
+
+    def close(self) -> None:
+        self.link.close()
+        self.truth.write(
+            {
+                "type": "end",
+                "device_s": round(self.clock.now(time.monotonic()), 6),
+                "frames": {str(k): v for k, v in sorted(self.frames_delivered.items())},
+                "bytes": self.bytes_delivered,
+                "discarded": self.frames_discarded,
+                "lag_count": self.lag_count,
+                "max_lag_s": round(self.max_lag_s, 6),
+            }
+        )
+        self.truth.flush()
+
+
+def render(config: EmulatorConfig, commands: bytes = b"") -> tuple[bytes, Truth]:
+    """Run a device with a duration as fast as possible and return every byte
+    it put on the wire and its ground truth (records kept in memory).
+    ``commands`` are host bytes sent first (e.g. b"START\\n")."""
+    if config.duration is None:
+        raise ValueError("render() needs a config with a duration")
+    fast = EmulatorConfig(**{**config.__dict__, "speed": 0.0})
+    truth = Truth(keep=True)
+    emu = Emulator(fast, truth)
+    if commands:
+        emu.input(commands)
+    out = bytearray()
+    while True:
+        items = emu.step_fast()
+        data = [it for it in items if not it.control]
+        for it in data:
+            out += it.data
+        emu.delivered(data)
+        if emu.idle:
+            break
+    emu.close()
+    return bytes(out), truth

@@ -1,0 +1,260 @@
+"""Device profiles: what an emulated device has (streams, encodings, rates,
+scales) and therefore what its INFO descriptor says."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .. import sio1
+from ..errors import UsageError
+
+#: ADS1299 (OpenBCI Cyton, many EMG front ends): 4.5 V reference, gain 24, 24 bits
+ADS1299_UV_PER_COUNT_G24 = 4.5 / 24 / (2**23 - 1) * 1e6
+
+
+@dataclass(frozen=True)
+class StreamProfile:
+    """One device stream. ``kind`` picks the signal model (emg, accel, force,
+    position); ``scale`` is physical units per ADC count; codes are
+    ``round(value / scale) + zero`` clipped to [min_code, max_code]."""
+
+    id: int
+    name: str
+    kind: str
+    channels: int
+    rate_hz: float
+    enc: int
+    unit: str
+    scale: float
+    zero: int = 0
+    min_code: int | None = None
+    max_code: int | None = None
+    labels: tuple[str, ...] = ()
+    #: samples per channel in one DATA frame (0 = choose)
+    frame_samples: int = 0
+
+    @property
+    def code_range(self) -> tuple[int, int]:
+        lo, hi = sio1.ENC_RANGE[self.enc]
+        return (
+            lo if self.min_code is None else self.min_code,
+            hi if self.max_code is None else self.max_code,
+        )
+
+    @property
+    def samples_per_frame(self) -> int:
+        """Samples per DATA frame: about 250 frames/s, never over SIO-1's frame size."""
+        width = {sio1.ENC_I16: 2, sio1.ENC_I24: 3, sio1.ENC_I32: 4, sio1.ENC_U16: 2}[self.enc]
+        fixed = sio1.data_frame_len(self.enc, self.channels, 1) - self.channels * width
+        most = min(255, (sio1.MAX_FRAME - fixed) // (self.channels * width))
+        want = self.frame_samples or max(1, int(self.rate_hz // 250))
+        return max(1, min(most, want))
+
+    def descriptor(self) -> dict[str, Any]:
+        lo, hi = self.code_range
+        out: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "channels": self.channels,
+            "rate_hz": self.rate_hz,
+            "enc": self.enc,
+            "unit": self.unit,
+            "scale": self.scale,
+            "zero": self.zero,
+            "min_code": lo,
+            "max_code": hi,
+        }
+        if self.labels:
+            out["labels"] = list(self.labels)
+        return out
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    name: str
+    device: str
+    streams: tuple[StreamProfile, ...]
+    fw: str = "1.0.0"
+    test_uv: float = 1000.0
+    test_hz: float = 2.0
+    #: sample rates the device accepts for RATE (stream 0)
+    rates: tuple[float, ...] = ()
+    formats: tuple[str, ...] = ("sio",)
+
+    def descriptor(self, serial: str) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "serial": serial,
+            "fw": self.fw,
+            "streams": [s.descriptor() for s in self.streams],
+            "test_uv": self.test_uv,
+            "test_hz": self.test_hz,
+        }
+
+
+def emg_stream(
+    channels: int = 8, rate_hz: float = 2000.0, enc: int = sio1.ENC_I24
+) -> StreamProfile:
+    """A bipolar EMG stream like an ADS1299 front end at gain 24 (int24),
+    or a 16-bit ADC at 0.5 uV per count (int16/int32)."""
+    if not 1 <= channels <= 64:
+        raise UsageError(f"{channels} channels: SIO-1 allows 1 to 64")
+    if enc == sio1.ENC_I24:
+        scale = ADS1299_UV_PER_COUNT_G24
+    elif enc == sio1.ENC_U16:
+        raise UsageError("EMG streams are bipolar: use enc i16, i24 or i32")
+    else:
+        scale = 0.5
+    return StreamProfile(
+        id=0,
+        name="emg",
+        kind="emg",
+        channels=channels,
+        rate_hz=float(rate_hz),
+        enc=enc,
+        unit="uV",
+        scale=scale,
+        labels=tuple(f"emg{i + 1}" for i in range(channels)),
+    )
+
+
+PROFILES: dict[str, DeviceProfile] = {
+    "emg8": DeviceProfile(
+        name="emg8",
+        device="sensorio-emu EMG8",
+        streams=(emg_stream(8, 2000.0),),
+        rates=(500.0, 1000.0, 2000.0, 4000.0),
+        formats=("sio", "ascii"),
+    ),
+    "prosthesis": DeviceProfile(
+        name="prosthesis",
+        device="sensorio-emu prosthesis",
+        rates=(1000.0, 2000.0),
+        streams=(
+            emg_stream(8, 2000.0),
+            # 3-axis accelerometer, +-16 g in int16
+            StreamProfile(
+                id=1,
+                name="imu",
+                kind="accel",
+                channels=3,
+                rate_hz=100.0,
+                enc=sio1.ENC_I16,
+                unit="g",
+                scale=1 / 2048,
+                labels=("ax", "ay", "az"),
+            ),
+            # fingertip and grip force sensors on a 12-bit ADC with an offset
+            StreamProfile(
+                id=2,
+                name="force",
+                kind="force",
+                channels=5,
+                rate_hz=500.0,
+                enc=sio1.ENC_U16,
+                unit="N",
+                scale=0.02,
+                zero=200,
+                min_code=0,
+                max_code=4095,
+                labels=("thumb", "index", "middle", "ring", "grip"),
+            ),
+            # joint angle encoders, 12-bit, mid-scale = 0 deg
+            StreamProfile(
+                id=3,
+                name="position",
+                kind="position",
+                channels=3,
+                rate_hz=500.0,
+                enc=sio1.ENC_U16,
+                unit="deg",
+                scale=0.1,
+                zero=2048,
+                min_code=0,
+                max_code=4095,
+                labels=("wrist_rot", "wrist_flex", "grasp"),
+            ),
+        ),
+    ),
+    "cyton": DeviceProfile(
+        name="cyton",
+        device="OpenBCI Cyton (emulated)",
+        fw="v3.1.2",
+        streams=(emg_stream(8, 250.0),),
+        rates=(250.0,),
+        formats=("cyton",),
+    ),
+    "arduino": DeviceProfile(
+        name="arduino",
+        device="Arduino EMG shield (emulated)",
+        streams=(
+            StreamProfile(
+                id=0,
+                name="emg",
+                kind="emg",
+                channels=4,
+                rate_hz=500.0,
+                enc=sio1.ENC_U16,
+                unit="uV",
+                scale=4.9,
+                zero=512,
+                min_code=0,
+                max_code=1023,
+                labels=("ch1", "ch2", "ch3", "ch4"),
+            ),
+        ),
+        rates=(250.0, 500.0, 1000.0),
+        formats=("ascii",),
+    ),
+}
+
+DEFAULT_PROFILE = {"sio": "emg8", "cyton": "cyton", "ascii": "arduino"}
+
+
+def resolve_profile(
+    name: str | None,
+    fmt: str,
+    *,
+    channels: int | None = None,
+    rate_hz: float | None = None,
+    enc: str | None = None,
+) -> DeviceProfile:
+    """A named profile, with stream 0's channels/rate/encoding overridden if given."""
+    name = name or DEFAULT_PROFILE[fmt]
+    if name not in PROFILES:
+        raise UsageError(
+            f"unknown device profile {name!r}: use one of {', '.join(sorted(PROFILES))}"
+        )
+    prof = PROFILES[name]
+    if fmt not in prof.formats:
+        raise UsageError(
+            f"profile {name!r} does not speak {fmt}: use it with --format {'/'.join(prof.formats)}"
+        )
+    if channels is None and rate_hz is None and enc is None:
+        return prof
+    if fmt == "cyton" and (channels not in (None, 8) or rate_hz not in (None, 250.0)):
+        raise UsageError("a Cyton has 8 channels at 250 Hz")
+    s0 = prof.streams[0]
+    if enc is not None and enc not in sio1.ENCODINGS:
+        raise UsageError(f"unknown encoding {enc!r}: use one of {', '.join(sio1.ENCODINGS)}")
+    if fmt == "ascii" or s0.kind != "emg":
+        new0 = replace(s0, channels=channels or s0.channels, rate_hz=float(rate_hz or s0.rate_hz))
+    else:
+        new0 = emg_stream(
+            channels or s0.channels, rate_hz or s0.rate_hz, sio1.ENCODINGS[enc] if enc else s0.enc
+        )
+    if rate_hz and rate_hz <= 0:
+        raise UsageError("the sample rate must be positive")
+    rates = tuple(sorted(set(prof.rates) | {new0.rate_hz}))
+    return replace(prof, streams=(new0,) + prof.streams[1:], rates=rates)
+
+
+__all__ = [
+    "DeviceProfile",
+    "PROFILES",
+    "StreamProfile",
+    "emg_stream",
+    "resolve_profile",
+    "ADS1299_UV_PER_COUNT_G24",
+]

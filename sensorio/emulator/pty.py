@@ -1,0 +1,338 @@
+"""Serve an emulated device on a pseudo-terminal, as a USB-serial device
+would appear: raw mode, output discarded while no program has the port open,
+and an optional stable symlink that survives an emulated unplug/replug
+(the master side closes, which a reader sees exactly as a USB unplug).
+"""
+
+from __future__ import annotations
+
+import array
+import collections
+import errno
+import fcntl
+import os
+import select
+import sys
+import termios
+import threading
+import time
+import tty
+from collections.abc import Callable
+
+from ..errors import SensorioError
+from .engine import Emulator
+from .link import Outgoing
+
+if sys.platform == "win32":  # pragma: no cover
+    raise ImportError("pseudo-terminals need a POSIX system; use sim:// URLs on Windows")
+
+
+class PtyServer:
+    """Runs an Emulator on a pseudo-terminal, in a thread (``start``) or in
+    the calling thread (``serve``). ``port`` is the path clients open."""
+
+    #: bytes the emulated device can hold while the host does not read (its USB FIFO)
+    MAX_PENDING = 256 * 1024
+    #: how often to look for a client while none has the port open
+    IDLE_POLL_S = 0.02
+    #: after the device's duration, how long to wait for the client to read the rest
+    DRAIN_S = 2.0
+    #: shortest sleep between deliveries (USB-serial adapters deliver in 1-16 ms packets anyway)
+    MIN_WAKE_S = 0.004
+
+    def __init__(
+        self,
+        emulator: Emulator,
+        link: str | os.PathLike[str] | None = None,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
+        self.emulator = emulator
+        self.link = os.fspath(link) if link else None
+        self.on_event = on_event
+        self.master = -1
+        self.path = ""
+        self._pending: list[Outgoing] = []
+        self._pending_bytes = 0
+        self._head_sent = 0  # bytes of _pending[0] already written
+        self._client = False
+        self._unplugged = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.replugs = 0
+        self._last_write = 0.0
+        # (frame key or None, bytes) of the latest writes, to name what a client never read
+        self._recent: collections.deque[tuple[list[int] | None, int]] = collections.deque()
+        self._recent_bytes = 0
+        self._open_pty()
+
+    @property
+    def port(self) -> str:
+        return self.link or self.path
+
+    # -- the pseudo-terminal -------------------------------------------------
+    def _open_pty(self) -> None:
+        master, slave = os.openpty()
+        # a fresh pty echoes and translates bytes; a serial port does neither
+        tty.setraw(slave, termios.TCSANOW)
+        self.path = os.ttyname(slave)
+        os.close(slave)
+        os.set_blocking(master, False)
+        self.master = master
+        self._poller = select.poll()
+        self._poller.register(master, select.POLLIN)
+        self._readable = False
+        self._client = False
+        if self.link:
+            tmp = f"{self.link}.{os.getpid()}.tmp"
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(self.path, tmp)
+            os.replace(tmp, self.link)  # atomic: the path never points nowhere while plugged
+
+    def _close_pty(self) -> None:
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
+        if self.link and os.path.islink(self.link):
+            os.unlink(self.link)
+
+    def _client_present(self) -> bool:
+        """True while some program has the slave side open (no POLLHUP)."""
+        flags = 0
+        for _, ev in self._poller.poll(0):
+            flags |= ev
+        hup = bool(flags & select.POLLHUP)
+        self._readable = bool(flags & select.POLLIN)
+        if not hup and not self._client:
+            self._client = True
+            self._event(f"client opened {self.port}")
+        elif hup and self._client:
+            self._client = False
+            self._flush_stale()
+            self._event(f"client closed {self.port}")
+        return not hup
+
+    def _flush_stale(self) -> None:
+        """Drop what the last client left unread, as a USB-serial driver does
+        when the port closes (the pty would hand it to the next reader)."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            return
+        try:
+            self._note_unread(fd, "unread")
+            termios.tcflush(fd, termios.TCIFLUSH)
+        finally:
+            os.close(fd)
+        self.emulator.discard(self._pending, "port_closed")
+        self._pending, self._pending_bytes, self._head_sent = [], 0, 0
+
+    def _unread_bytes(self) -> int:
+        """Bytes in the pty that the client has not read yet."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            return 0
+        buf = array.array("i", [0])
+        try:
+            fcntl.ioctl(fd, termios.FIONREAD, buf, True)
+        except OSError:
+            return 0
+        finally:
+            os.close(fd)
+        return buf[0]
+
+    def _note_unread(self, slave_fd: int, why: str) -> None:
+        """Record the frames still in the pty's buffer, which the client never
+        read (it closed the port, or the device was unplugged under it)."""
+        buf = array.array("i", [0])
+        try:
+            fcntl.ioctl(slave_fd, termios.FIONREAD, buf, True)
+        except OSError:
+            return
+        unread = buf[0]
+        frames: list[list[int]] = []
+        left = unread
+        for key, n in reversed(self._recent):
+            if left <= 0:
+                break
+            if key is not None:
+                frames.append(key)
+            left -= n
+        self._recent.clear()
+        self._recent_bytes = 0
+        if unread:
+            self.emulator.truth.write(
+                {"type": "link", "kind": why, "bytes": unread, "frames": frames[::-1]}
+            )
+
+    def _event(self, text: str) -> None:
+        if self.on_event is not None:
+            self.on_event(text)
+
+    # -- running ---------------------------------------------------------------
+    def start(self) -> PtyServer:
+        self._thread = threading.Thread(
+            target=self._run_guarded, name="sensorio-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def _run_guarded(self) -> None:
+        try:
+            self.serve()
+        except BaseException as exc:  # re-raised in the owner's thread by check()/stop()
+            self._error = exc
+
+    def check(self) -> None:
+        """Re-raise an error of the server thread in the caller's thread."""
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise SensorioError(f"the emulator thread failed: {type(err).__name__}: {err}") from err
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._close_pty()
+        self.emulator.close()
+        self.check()
+
+    def __enter__(self) -> PtyServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def serve(self, until: Callable[[], bool] | None = None) -> None:
+        """Run until stop() (or until ``until()`` is true, or the device's
+        duration is over and everything is delivered)."""
+        emu = self.emulator
+        fast = emu.config.speed <= 0
+        drain_until: float | None = None
+        while not self._stop.is_set() and not (until and until()):
+            mono = time.monotonic()
+            if self._unplugged:
+                items = emu.step(mono) if not fast else emu.step_fast(mono)
+                self._route(items)
+                if self._unplugged:
+                    self._sleep_until(emu.next_due_mono(mono), cap=0.05)
+                continue
+            present = self._client_present()
+            # also after a close: the client's last command may still be queued
+            self._read_input()
+            if fast and not self._pending and present:
+                self._route(emu.step_fast(mono))
+            else:
+                self._route(emu.step(mono))
+            if self._unplugged:
+                continue
+            if self._client and self._pending:
+                self._write_pending()
+            if emu.finished and emu.idle and not self._pending:
+                # done: give the client up to DRAIN_S to read what is still in the pty
+                if drain_until is None:
+                    drain_until = mono + self.DRAIN_S
+                # (the pty hands written bytes to the reader side asynchronously:
+                # count on FIONREAD only a moment after the last write)
+                settled = mono - self._last_write > 0.05 and not self._unread_bytes()
+                if not self._client or mono > drain_until or settled:
+                    return
+            self._wait(mono, fast)
+
+    def _route(self, items: list[Outgoing]) -> None:
+        lost: list[Outgoing] = []
+        for it in items:
+            if it.control == "unplug":
+                self._event(f"unplug {self.port}")
+                if self._client:
+                    try:
+                        fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+                    except OSError:
+                        pass
+                    else:
+                        self._note_unread(fd, "unread")
+                        os.close(fd)
+                self.emulator.discard(self._pending, "unplug")
+                self._pending, self._pending_bytes, self._head_sent = [], 0, 0
+                self._close_pty()
+                self._unplugged = True
+            elif it.control == "replug":
+                self._open_pty()
+                self._unplugged = False
+                self.replugs += 1
+                self._event(f"replug {self.port} -> {self.path}")
+            elif self._unplugged or not self._client:
+                lost.append(it)
+            else:
+                self._pending.append(it)
+                self._pending_bytes += len(it.data)
+        self.emulator.discard(lost, "port_closed")
+        # the device's buffer is full: it loses the oldest frames, as a real one would
+        over: list[Outgoing] = []
+        while self._pending_bytes > self.MAX_PENDING and len(self._pending) > 1:
+            it = self._pending.pop(1)
+            self._pending_bytes -= len(it.data)
+            over.append(it)
+        self.emulator.discard(over, "overrun")
+
+    def _read_input(self) -> None:
+        if not self._readable:
+            return
+        try:
+            data = os.read(self.master, 4096)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.EIO:  # the client went away between poll and read
+                return
+            raise
+        if data:
+            self.emulator.input(data)
+
+    def _write_pending(self) -> None:
+        # one write for everything due: few system calls, whole frames when the pty has room
+        data = b"".join(it.data for it in self._pending)
+        try:
+            n = os.write(self.master, memoryview(data)[self._head_sent :])
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return
+            raise
+        self._last_write = time.monotonic()
+        written = self._head_sent + n
+        done: list[Outgoing] = []
+        while self._pending and len(self._pending[0].data) <= written:
+            head = self._pending.pop(0)
+            size = len(head.data)
+            written -= size
+            self._pending_bytes -= size
+            done.append(head)
+            key = [head.frame.stream, head.frame.seq] if head.frame is not None else None
+            self._recent.append((key, size))
+            self._recent_bytes += size
+        self._head_sent = written
+        while self._recent_bytes > self.MAX_PENDING:
+            self._recent_bytes -= self._recent.popleft()[1]
+        if done:
+            self.emulator.delivered(done)
+
+    def _wait(self, mono: float, fast: bool) -> None:
+        due = self.emulator.next_due_mono(mono)
+        if not self._client:
+            self._sleep_until(due, cap=self.IDLE_POLL_S)
+            return
+        if fast and not self._pending and not self.emulator.idle:
+            due = mono
+        timeout = 0.1 if due is None else min(max(due - time.monotonic(), 0.0), 0.1)
+        if 0.0 < timeout < self.MIN_WAKE_S:
+            timeout = self.MIN_WAKE_S  # batch frames instead of waking for each one
+        self._poller.modify(self.master, select.POLLIN | (select.POLLOUT if self._pending else 0))
+        self._poller.poll(timeout * 1000)
+
+    def _sleep_until(self, due: float | None, cap: float) -> None:
+        wait = cap if due is None else min(max(due - time.monotonic(), 0.0), cap)
+        self._stop.wait(wait)

@@ -1,0 +1,245 @@
+"""Physical signals of an emulated device, generated chunk by chunk.
+
+Every generator is deterministic for its seed and gives the same samples
+whatever the chunking of the requests (random draws are sequential, filters
+carry their state, everything else is a function of the absolute sample
+index). Values are in the stream's physical unit (uV for EMG).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import signal as sps
+
+from ..errors import UsageError
+from .profiles import StreamProfile
+
+
+@dataclass(frozen=True)
+class SignalConfig:
+    """What the emulated electrodes pick up. Amplitudes are RMS in uV."""
+
+    rest_uv: float = 5.0
+    contraction_uv: float = 250.0
+    #: mean seconds of rest and of contraction in the activity schedule
+    rest_s: float = 2.5
+    contraction_s: float = 1.5
+    mains_hz: float = 50.0
+    mains_uv: float = 20.0
+    drift_uv: float = 60.0
+    #: slow gain drift, as a fraction (0.03 = +-3 %)
+    gain_drift: float = 0.03
+    noise_uv: float = 1.0
+    #: optional .npy file (samples x channels, uV) used instead of synthetic EMG
+    source: str | None = None
+
+
+class ActivitySchedule:
+    """Alternating rest / contraction periods with smooth ramps; the same
+    schedule drives EMG amplitude, grip force and hand position."""
+
+    RAMP_S = 0.2
+
+    def __init__(self, seed: int, rest_s: float, contraction_s: float) -> None:
+        self._rng = np.random.default_rng([seed, 0xAC71])
+        self._rest_s = rest_s
+        self._con_s = contraction_s
+        self._edges = [0.0]  # start times of alternating periods, rest first
+        self._levels = [0.0]
+
+    def _extend(self, t_end: float) -> None:
+        while self._edges[-1] <= t_end:
+            resting = len(self._edges) % 2 == 1
+            mean = self._rest_s if resting else self._con_s
+            dur = float(self._rng.uniform(0.5, 1.5) * mean)
+            self._edges.append(self._edges[-1] + max(dur, 2 * self.RAMP_S))
+            self._levels.append(0.0 if not resting else float(self._rng.uniform(0.4, 1.0)))
+
+    def level(self, t: np.ndarray) -> np.ndarray:
+        """Activation 0..1 at times t (seconds)."""
+        if t.size == 0:
+            return np.zeros(0)
+        self._extend(float(t[-1]) + 1.0)
+        edges = np.asarray(self._edges)
+        levels = np.asarray(self._levels)
+        i = np.searchsorted(edges, t, side="right") - 1
+        prev = np.where(i > 0, levels[np.maximum(i - 1, 0)], 0.0)
+        frac = np.clip((t - edges[i]) / self.RAMP_S, 0.0, 1.0)
+        ramp = 0.5 - 0.5 * np.cos(np.pi * frac)
+        return prev + (levels[i] - prev) * ramp
+
+    def periods(self, t_end: float) -> list[tuple[float, float, float]]:
+        """(start_s, end_s, level) of each contraction up to t_end."""
+        self._extend(t_end)
+        return [
+            (self._edges[i], self._edges[i + 1], self._levels[i])
+            for i in range(1, len(self._edges) - 1, 2)
+            if self._edges[i] < t_end
+        ]
+
+
+def emg_sos(rate_hz: float) -> np.ndarray:
+    """Band 20-450 Hz (capped below Nyquist) with a broad peak near 95 Hz,
+    the shape of a surface EMG power spectrum; unit RMS for unit white noise."""
+    nyq = rate_hz / 2
+    hi = min(450.0, 0.9 * nyq)
+    peak_lo, peak_hi = 30.0, min(300.0, 0.8 * nyq)
+    sos = np.vstack(
+        [
+            sps.butter(1, [peak_lo, peak_hi], "bandpass", fs=rate_hz, output="sos"),
+            sps.butter(2, 20.0, "highpass", fs=rate_hz, output="sos"),
+            sps.butter(2, hi, "lowpass", fs=rate_hz, output="sos"),
+        ]
+    )
+    impulse = np.zeros(int(rate_hz * 2))
+    impulse[0] = 1.0
+    gain = np.sqrt(np.sum(sps.sosfilt(sos, impulse) ** 2))
+    sos[0, :3] /= gain
+    return sos
+
+
+class _Sinusoids:
+    """sum_k a[k, c] * sin(2 pi f_k t + phi[k, c]) evaluated as one matrix
+    product over a sin/cos basis (cheap for many channels)."""
+
+    def __init__(self, freqs: np.ndarray, amps: np.ndarray, phases: np.ndarray) -> None:
+        self.freqs = np.asarray(freqs, dtype=float)
+        # a sin(w t + p) = (a cos p) sin(w t) + (a sin p) cos(w t)
+        self.coef = np.vstack([amps * np.cos(phases), amps * np.sin(phases)])
+
+    def __call__(self, t: np.ndarray) -> np.ndarray:
+        wt = 2 * np.pi * np.outer(t, self.freqs)
+        return np.hstack([np.sin(wt), np.cos(wt)]) @ self.coef
+
+
+class StreamSignal:
+    """Generator of one stream's physical signal; ``next(n)`` returns the next
+    n samples (n, channels). ``activity`` is shared between a device's streams."""
+
+    def __init__(
+        self, stream: StreamProfile, cfg: SignalConfig, seed: int, activity: ActivitySchedule
+    ) -> None:
+        self.stream = stream
+        self.cfg = cfg
+        self.rate = stream.rate_hz
+        self.n_ch = stream.channels
+        self.activity = activity
+        self.index = 0  # absolute sample index of the next sample
+        self.t_offset = 0.0  # time of sample 0 (moves when the rate changes)
+        # the device's internal test signal (applied by the stream, see StreamState.produce)
+        self.test_mode = False
+        self.test_uv = 0.0
+        self.test_hz = 1.0
+        rng = np.random.default_rng([seed, 0x5160, stream.id])
+        # one generator per noise source: draws stay in sample order whatever the chunking
+        self._noise = np.random.default_rng([seed, 0x4015E, stream.id])
+        self._floor = np.random.default_rng([seed, 0xF1002, stream.id])
+        ch = self.n_ch
+        self._source: np.ndarray | None = None
+        if stream.kind == "emg":
+            self._sos = emg_sos(self.rate)
+            self._zi = np.zeros((self._sos.shape[0], 2, ch))
+            self._weights = rng.uniform(0.3, 1.0, ch)
+            self._offset = rng.uniform(-300.0, 300.0, ch)  # electrode DC offset
+            harmonics = (
+                [h for h in (1, 3, 5) if h * cfg.mains_hz < self.rate / 2] if cfg.mains_hz else []
+            )
+            rel = {1: 1.0, 3: 0.3, 5: 0.1}
+            self._mains = _Sinusoids(
+                np.array([h * cfg.mains_hz for h in harmonics]),
+                np.array(
+                    [
+                        [rel[h] * cfg.mains_uv * np.sqrt(2) * u for u in rng.uniform(0.5, 1.5, ch)]
+                        for h in harmonics
+                    ]
+                ).reshape(len(harmonics), ch),
+                rng.uniform(0, 2 * np.pi, (len(harmonics), ch)),
+            )
+            drift_f = rng.uniform(0.02, 0.3, 3)
+            self._drift = _Sinusoids(
+                drift_f,
+                rng.uniform(0.3, 1.0, (3, ch)) * cfg.drift_uv,
+                rng.uniform(0, 2 * np.pi, (3, ch)),
+            )
+            self._gain = _Sinusoids(
+                np.array([1 / 120.0]),
+                np.full((1, ch), cfg.gain_drift),
+                rng.uniform(0, 2 * np.pi, (1, ch)),
+            )
+            if cfg.source:
+                self._source = _load_source(cfg.source, ch)
+        elif stream.kind == "accel":
+            self._tilt = rng.uniform(-0.3, 0.3, 2)
+        elif stream.kind in ("force", "position"):
+            self._weights = rng.uniform(0.5, 1.0, ch)
+        else:
+            raise UsageError(f"unknown stream kind {stream.kind!r}")
+
+    def times(self, n: int) -> np.ndarray:
+        return self.t_offset + np.arange(self.index, self.index + n, dtype=np.int64) / self.rate
+
+    def next(self, n: int) -> np.ndarray:
+        t = self.times(n)
+        kind = self.stream.kind
+        if kind == "emg":
+            out = self._emg(n, t)
+        elif kind == "accel":
+            out = self._accel(n, t)
+        elif kind == "force":
+            level = self.activity.level(t)
+            out = np.outer(level * 25.0, self._weights)  # up to ~25 N at full grip
+            out += 0.05 * self._noise.standard_normal((n, self.n_ch))
+        else:  # position: joints follow the grasp with a lag, rotation drifts slowly
+            level = self.activity.level(np.maximum(t - 0.15, 0.0))
+            out = np.outer(level * 80.0, self._weights)
+            out[:, 0] = 30.0 * np.sin(2 * np.pi * 0.05 * t)
+            out += 0.1 * self._noise.standard_normal((n, self.n_ch))
+        self.index += n
+        return out
+
+    def _emg(self, n: int, t: np.ndarray) -> np.ndarray:
+        cfg = self.cfg
+        white = self._noise.standard_normal((n, self.n_ch))
+        if self._source is not None:
+            rows = np.arange(self.index, self.index + n) % self._source.shape[0]
+            emg = self._source[rows]
+        else:
+            shaped, self._zi = sps.sosfilt(self._sos, white, axis=0, zi=self._zi)
+            level = self.activity.level(t)
+            amp = cfg.rest_uv + np.outer(level * (cfg.contraction_uv - cfg.rest_uv), self._weights)
+            emg = shaped * amp
+        # the amplifier's own noise is independent of the muscle signal
+        floor = self._floor.standard_normal((n, self.n_ch)) * cfg.noise_uv
+        gain = 1.0 + self._gain(t)
+        return (emg + self._mains(t)) * gain + self._drift(t) + self._offset + floor
+
+    def _accel(self, n: int, t: np.ndarray) -> np.ndarray:
+        level = self.activity.level(t)
+        ax = np.sin(self._tilt[0]) + 0.05 * level * np.sin(2 * np.pi * 1.3 * t)
+        ay = np.sin(self._tilt[1]) + 0.05 * level * np.cos(2 * np.pi * 0.9 * t)
+        az = np.sqrt(np.maximum(1.0 - ax**2 - ay**2, 0.0))
+        return np.column_stack([ax, ay, az]) + 0.01 * self._noise.standard_normal((n, 3))
+
+
+def _load_source(path: str, n_ch: int) -> np.ndarray:
+    try:
+        arr = np.load(Path(path), allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read signal source {path}: {exc}") from None
+    arr = np.asarray(arr, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise UsageError(f"signal source {path} must be a 2-D array (samples x channels) in uV")
+    # fewer channels than the device: repeat them; more: keep the first ones
+    return np.tile(arr, (1, -(-n_ch // arr.shape[1])))[:, :n_ch]
+
+
+def to_codes(values: np.ndarray, stream: StreamProfile) -> np.ndarray:
+    """ADC conversion: physical values to int64 codes clipped at the rails."""
+    lo, hi = stream.code_range
+    codes = np.rint(values / stream.scale) + stream.zero
+    return np.clip(codes, lo, hi).astype(np.int64)

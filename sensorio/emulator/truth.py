@@ -1,0 +1,123 @@
+"""The ground truth: JSON lines of everything the emulator sent and injected.
+
+Record types (key ``type``):
+- ``start``: format, profile, seed, the INFO descriptor, options;
+- ``fault``: a sensor fault: stream, channel, kind, start_s, end_s (device
+  seconds) and its parameters (spike ``times_s``);
+- ``frames``: frames the device put on the wire, per stream and batch:
+  ``seq`` (unwrapped frame counters; the wire carries them modulo 65536 for
+  SIO-1, 256 for Cyton), ``t_us`` (device clock at each frame's first
+  sample), ``n_samp``, ``sample0`` (stream sample index of the batch's first
+  sample) and, if asked for, ``codes`` (the samples, frame by frame);
+- ``link``: a link fault: kind, device time, and ``frames`` [[stream, seq]...]
+  it touched (dropped, corrupted, delayed or lost while unplugged);
+- ``command``: a host command and the device's answer;
+- ``lag``: the emulator fell behind real time by ``lag_s``;
+- ``end``: totals.
+Device seconds count only while the device streams (its sample clock).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+
+class Truth:
+    """Writes ground-truth records to a file and/or keeps them in memory."""
+
+    def __init__(self, path: str | Path | None = None, *, keep: bool = True) -> None:
+        self.path = Path(path) if path else None
+        self._file: IO[str] | None = open(self.path, "w", encoding="utf-8") if self.path else None
+        self.keep = keep
+        self.records: list[dict[str, Any]] = []
+
+    @property
+    def active(self) -> bool:
+        """False when records go nowhere (no file, not kept)."""
+        return self.keep or self._file is not None
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.keep:
+            self.records.append(record)
+        if self._file is not None:
+            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class TruthLog:
+    """Read side: a truth file (or in-memory records) with the questions tests ask."""
+
+    def __init__(self, records: Iterable[dict[str, Any]]) -> None:
+        self.records = list(records)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TruthLog:
+        with open(path, encoding="utf-8") as f:
+            return cls(json.loads(line) for line in f if line.strip())
+
+    def of(self, rtype: str, **match: Any) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in self.records
+            if r.get("type") == rtype and all(r.get(k) == v for k, v in match.items())
+        ]
+
+    @property
+    def start(self) -> dict[str, Any]:
+        return self.of("start")[0]
+
+    def faults(self, **match: Any) -> list[dict[str, Any]]:
+        return self.of("fault", **match)
+
+    def link_faults(self, **match: Any) -> list[dict[str, Any]]:
+        return self.of("link", **match)
+
+    def streams(self) -> list[int]:
+        return sorted({r["stream"] for r in self.of("frames")})
+
+    def frame_seq(self, stream: int = 0) -> np.ndarray:
+        """Unwrapped seq of every frame put on the wire, in order."""
+        parts = [r["seq"] for r in self.of("frames", stream=stream)]
+        return np.array([s for p in parts for s in p], dtype=np.int64)
+
+    def frame_t_us(self, stream: int = 0) -> np.ndarray:
+        parts = [r["t_us"] for r in self.of("frames", stream=stream)]
+        return np.array([s for p in parts for s in p], dtype=np.int64)
+
+    def codes(self, stream: int = 0) -> np.ndarray:
+        """Samples of every frame on the wire (needs truth codes), (rows, ch)."""
+        rows = [
+            np.asarray(fr, dtype=np.int64)
+            for r in self.of("frames", stream=stream)
+            for fr in r["codes"]
+        ]
+        return np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.int64)
+
+    def touched(self, kind: str, stream: int | None = None) -> list[int]:
+        """seq of frames a kind of link fault touched (optionally one stream)."""
+        return [
+            fr[1]
+            for r in self.link_faults(kind=kind)
+            for fr in r["frames"]
+            if stream is None or fr[0] == stream
+        ]
+
+    def frames_generated(self, stream: int = 0) -> int:
+        """Frames the device produced: on the wire plus dropped or lost."""
+        lost = sum(
+            len(self.touched(k, stream)) for k in ("drop", "unplug", "port_closed", "overrun")
+        )
+        return int(self.frame_seq(stream).size) + lost

@@ -1,0 +1,203 @@
+"""pyserial URL handler for ``sim://``: an emulated device in-process.
+
+    sim://[PROFILE]?format=sio&seed=1&fault=liftoff:ch=2,start=1,end=3&link=drop:at=2&truth=/tmp/t.jsonl
+
+Query parameters are the options of ``sensorio emulate`` (dashes or
+underscores; ``fault`` and ``link`` repeat), plus ``truth=FILE``. Pacing is
+real time unless ``fast=1`` or ``speed=N``. The emulated device and its
+ground truth (``port.truth``, a sensorio.emulator.TruthLog) live as long as
+the port object: closing and reopening it is like unplugging the cable and
+plugging it back, and an emulated unplug makes reads fail as a USB unplug
+does until the port is reopened after the replug time.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from typing import Any
+
+import serial
+from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+
+from ..emulator import Emulator, Truth, TruthLog, config_from_options
+from ..errors import SensorioError
+
+
+class Serial(SerialBase):
+    """A pyserial port backed by sensorio.emulator.Emulator."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._emu: Emulator | None = None
+        self._truth: Truth | None = None
+        self._buf = bytearray()
+        self._unplugged = False
+        self._replug_at = 0.0
+        super().__init__(*args, **kwargs)
+
+    # -- pyserial contract -------------------------------------------------------
+    def open(self) -> None:
+        if self.is_open:
+            raise SerialException("port already open")
+        if self._port is None:
+            raise SerialException("port must be configured before it can be used")
+        if self._emu is None:
+            self._emu = self._create(self.portstr)
+        elif self._unplugged:
+            if self._emu.clock.now(time.monotonic()) < self._replug_at:
+                raise SerialException(
+                    f"could not open port {self.portstr}: the emulated device is unplugged"
+                )
+            self._unplugged = False
+        self.is_open = True
+        self._buf.clear()
+        self._pump()
+
+    def _create(self, url: str) -> Emulator:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "sim":
+            raise SerialException(f"expected a sim:// URL, not {url!r}")
+        query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+        truth_path = query.pop("truth", [None])[-1]
+        if parts.netloc:
+            query.setdefault("profile", [parts.netloc])
+        try:
+            cfg = config_from_options(query)
+            self._truth = Truth(truth_path, keep=True)
+            return Emulator(cfg, self._truth)
+        except (SensorioError, OSError) as exc:
+            raise SerialException(f"{url}: {exc}") from None
+
+    def close(self) -> None:
+        if self.is_open and self._emu is not None:
+            self._pump()
+            # the port is closed: what the device sends now goes nowhere
+            self._emu.truth.flush()
+        self.is_open = False
+
+    def __del__(self) -> None:
+        if self._emu is not None:
+            self._emu.close()
+            if self._truth is not None:
+                self._truth.close()
+            self._emu = None
+
+    def finish(self) -> None:
+        """Close the port and write the truth's last record (totals)."""
+        self.close()
+        self.__del__()
+
+    @property
+    def emulator(self) -> Emulator:
+        if self._emu is None:
+            raise PortNotOpenError()
+        return self._emu
+
+    @property
+    def truth(self) -> TruthLog:
+        """The ground truth so far."""
+        if self._truth is None:
+            raise PortNotOpenError()
+        return TruthLog(self._truth.records)
+
+    def _reconfigure_port(self) -> None:
+        pass  # baud rate, parity...: a virtual device takes anything
+
+    def _pump(self) -> None:
+        """Take what the device has delivered by now."""
+        emu = self.emulator
+        if emu.config.speed <= 0:
+            return
+        self._route(emu.step())
+
+    def _route(self, items: list) -> None:
+        emu = self.emulator
+        lost = []
+        taken = []
+        for it in items:
+            if it.control == "unplug":
+                self._unplugged = True
+                self._replug_at = next(
+                    (t for t, what in emu.link.port_events() if what == "replug" and t > it.due),
+                    it.due,
+                )
+            elif it.control:
+                continue
+            elif self._unplugged or not self.is_open:
+                lost.append(it)
+            else:
+                taken.append(it)
+                self._buf += it.data
+        emu.delivered(taken)
+        emu.discard(lost, "unplug" if self._unplugged else "port_closed")
+
+    def _check(self) -> None:
+        if not self.is_open:
+            raise PortNotOpenError()
+        if self._unplugged:
+            raise SerialException("read failed: device disconnected (emulated unplug)")
+
+    @property
+    def in_waiting(self) -> int:
+        self._check()
+        self._pump()
+        if not self._buf and self.emulator.config.speed <= 0:
+            self._route(self.emulator.step_fast())
+        self._check()
+        return len(self._buf)
+
+    def read(self, size: int = 1) -> bytes:
+        self._check()
+        emu = self.emulator
+        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        while True:
+            if emu.config.speed <= 0:
+                while len(self._buf) < size and not emu.idle:
+                    self._route(emu.step_fast())
+            else:
+                self._pump()
+            self._check()
+            if len(self._buf) >= size:
+                break
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            due = emu.next_due_mono(now)
+            if due is None and deadline is None:
+                if emu.config.speed <= 0 or emu.idle:
+                    break  # a stopped device sends nothing more: do not hang forever
+            wake = min(t for t in (due, deadline, now + 0.1) if t is not None)
+            time.sleep(max(wake - now, 0.0))
+        out = bytes(self._buf[:size])
+        del self._buf[:size]
+        return out
+
+    def write(self, data: bytes) -> int:
+        self._check()
+        data = serial.to_bytes(data)
+        self.emulator.input(data)
+        return len(data)
+
+    def reset_input_buffer(self) -> None:
+        self._check()
+        self._pump()
+        self._buf.clear()
+
+    def reset_output_buffer(self) -> None:
+        self._check()
+
+    @property
+    def cts(self) -> bool:
+        return True
+
+    @property
+    def dsr(self) -> bool:
+        return True
+
+    @property
+    def ri(self) -> bool:
+        return False
+
+    @property
+    def cd(self) -> bool:
+        return True

@@ -1,0 +1,23 @@
+"""Helpers shared by the tests (import as ``from support import ...``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: used in place, never copied (see shared/vectors/README.md)
+VECTORS = ROOT.parent / "shared" / "vectors"
+VECTOR_NAMES = ["basic_i16", "wrap_i24", "single_u16", "wide_i32", "corrupt_i16", "multistream"]
+
+
+def require_or_skip(ok: bool, reason: str, env: str = "SENSORIO_REQUIRE_ALL") -> None:
+    """Skip with a reason when a required outside tool is missing, except
+    when the environment demands it (CI sets these), where it fails."""
+    if ok:
+        return
+    if os.environ.get(env) or os.environ.get("SENSORIO_REQUIRE_ALL"):
+        pytest.fail(f"required for this test run but missing: {reason}")
+    pytest.skip(reason)

@@ -1,0 +1,187 @@
+"""The pseudo-terminal server: raw mode, exact accounting over a real port,
+unplug/replug at a stable path, and the ``sensorio emulate`` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import serial
+
+import sensorio
+from sensorio.emulator import Emulator, Truth, TruthLog, config_from_options
+from sensorio.emulator.pty import PtyServer
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+
+
+def _server(tmp_path, **opts) -> tuple[PtyServer, Truth]:
+    truth = Truth(tmp_path / "truth.jsonl", keep=True)
+    cfg = config_from_options({k: v if isinstance(v, list) else [str(v)] for k, v in opts.items()})
+    return PtyServer(Emulator(cfg, truth), link=tmp_path / "dev.tty").start(), truth
+
+
+def _read_for(port: serial.Serial, parser: sensorio.Parser, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        parser.feed(port.read(max(1, port.in_waiting)))
+
+
+def test_pty_is_raw_and_counts_are_exact(tmp_path) -> None:
+    # bitflips hit bytes like 0x0D, 0x0A, 0x03, 0x11 too: a cooked tty would mangle them
+    server, truth = _server(
+        tmp_path, format="sio", seed=5, link=["bitflip:rate=0.05", "drop:rate=0.03"]
+    )
+    assert os.path.islink(server.port) and os.readlink(server.port) == server.path
+    port = serial.Serial(server.port, timeout=0.05)
+    p = sensorio.Parser()
+    port.write(b"START\n")
+    _read_for(port, p, 0.6)
+    port.write(b"STOP\n")
+    _read_for(port, p, 0.2)
+    port.close()
+    server.stop()
+    log = TruthLog(truth.records)
+    sent = log.frame_seq(0)
+    flipped = log.touched("bitflip")
+    assert flipped and log.touched("drop")
+    st = p.stats
+    assert st.crc_errors == len(flipped)
+    assert st.cobs_errors == st.malformed == st.oversized == 0
+    assert st.frames_ok == sent.size - len(flipped)
+    got = sensorio.concat_blocks(p.read())[0]["frame_seq"] if st.frames_ok else np.zeros(0)
+    assert st.frames_ok + st.lost_frames == int(got[-1] - got[0]) + 1
+    # every byte the device delivered was received, but perhaps the power-up INFO,
+    # which may land before pyserial's open() flushes its input
+    missing = log.of("end")[0]["bytes"] - st.bytes_in
+    assert missing == 0 or (missing < 1000 and st.messages_ok == 2)
+
+
+def test_unplug_replug_keeps_the_path(tmp_path) -> None:
+    server, truth = _server(
+        tmp_path, format="sio", seed=1, autostart=1, link=["unplug:at=0.3,dur=0.4"]
+    )
+    port = serial.Serial(server.port, timeout=0.05)
+    p = sensorio.Parser()
+    with pytest.raises(serial.SerialException):
+        _read_for(port, p, 2.0)  # the same error a USB unplug gives
+    port.close()
+    assert not os.path.exists(server.port)  # the device is gone...
+    t0 = time.monotonic()
+    while not os.path.exists(server.port):
+        assert time.monotonic() - t0 < 2.0
+        time.sleep(0.01)
+    port = serial.Serial(server.port, timeout=0.05)  # ...and back at the same path
+    p.discontinuity()
+    _read_for(port, p, 0.3)
+    port.write(b"STOP\n")
+    _read_for(port, p, 0.1)
+    port.close()
+    server.stop()
+    assert server.replugs == 1
+    log = TruthLog(truth.records)
+    # the unplug window, and perhaps what was queued for the port when it vanished
+    [unplug] = [r for r in log.link_faults(kind="unplug") if "end_s" in r]
+    assert unplug["at_s"] == 0.3 and unplug["end_s"] == pytest.approx(0.7)
+    sent = set(log.frame_seq(0).tolist())
+    lost = set(log.touched("unplug")) | set(log.touched("port_closed"))
+    assert not sent & lost
+    assert sorted(sent | lost) == list(range(max(sent | lost) + 1))
+    # frames still in the pty when it went away (or when the port closed) were never read
+    unread = set(log.touched("unread"))
+    assert unread <= sent
+    assert p.stats.frames_ok == len(sent - unread) and p.stats.crc_errors == 0
+
+
+def test_output_is_discarded_while_no_one_has_the_port_open(tmp_path) -> None:
+    server, truth = _server(tmp_path, format="ascii", counter=1, seed=1)
+    time.sleep(0.3)
+    port = serial.Serial(server.port, timeout=0.05)
+    time.sleep(0.2)
+    data = port.read(100000)
+    port.close()
+    server.stop()
+    log = TruthLog(truth.records)
+    closed = log.touched("port_closed")
+    first = int(data.split(b"\r\n")[0].split(b",")[0])  # the counter of the first line read
+    # everything before it went nowhere (no stale data from before the open), and
+    # the first line read is the first one delivered after the open
+    assert first > 100
+    assert [s for s in closed if s < first] == list(range(first))
+    assert log.frame_seq(0)[0] == first
+
+
+def test_emulate_command_prints_the_path_and_serves(tmp_path) -> None:
+    truth = tmp_path / "t.jsonl"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sensorio",
+            "emulate",
+            "--format",
+            "sio",
+            "--profile",
+            "prosthesis",
+            "--seed",
+            "3",
+            "--fault",
+            "liftoff:ch=1,start=0.1,end=0.2",
+            "--link",
+            "drop:at=0.2",
+            "--truth",
+            str(truth),
+            "--duration",
+            "0.5",
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.getcwd(),
+    )
+    try:
+        path = proc.stdout.readline().strip()
+        assert path.startswith("/dev/")
+        port = serial.Serial(path, timeout=0.05)
+        p = sensorio.Parser()
+        port.write(b"START\n")
+        with pytest.raises(serial.SerialException):
+            _read_for(port, p, 5.0)  # until the device goes away after its duration
+        port.close()
+        assert proc.wait(5) == 0
+    finally:
+        proc.kill()
+    log = TruthLog.load(truth)
+    assert log.faults()[0]["kind"] == "liftoff"
+    # (the power-up INFO went nowhere: no one had the port open yet)
+    assert [r["kind"] for r in log.link_faults() if r["kind"] != "port_closed"] == ["drop"]
+    assert p.stats.lost_frames == 1 and p.stats.frames_ok == sum(
+        log.frame_seq(s).size for s in log.streams()
+    )
+    assert "lag_count" in log.of("end")[0]
+
+
+def test_falling_behind_is_reported() -> None:
+    lags = []
+    cfg = config_from_options({"format": ["sio"], "autostart": ["1"]})
+    truth = Truth(keep=True)
+    emu = Emulator(cfg, truth, on_lag=lambda t, lag: lags.append(lag))
+    t0 = time.monotonic()
+    emu.step(t0 + 0.01)
+    assert not lags
+    emu.step(t0 + 0.5)  # as if the process had been descheduled for half a second
+    assert lags and lags[0] == pytest.approx(0.49, abs=0.01)
+    emu.close()
+    assert truth.records[-1]["lag_count"] == 1 and TruthLog(truth.records).of("lag")
+
+
+def test_emulate_command_errors_are_one_line(capsys) -> None:
+    from sensorio.cli import main
+
+    assert main(["emulate", "--fault", "melt:ch=1"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown sensor fault 'melt'" in err

@@ -1,0 +1,138 @@
+"""Emulated signals: deterministic, chunk-invariant, shaped like real EMG."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from emulator_util import decode, run
+from scipy import signal as sps
+
+from sensorio.emulator.devices.base import StreamState
+from sensorio.emulator.faults import parse_fault
+from sensorio.emulator.profiles import PROFILES
+from sensorio.emulator.signals import ActivitySchedule, SignalConfig, StreamSignal, emg_sos
+
+
+def _stream(seed: int = 1, cfg: SignalConfig | None = None, faults=()) -> StreamState:
+    prof = PROFILES["emg8"].streams[0]
+    cfg = cfg or SignalConfig()
+    return StreamState(prof, cfg, list(faults), seed, ActivitySchedule(seed, 2.5, 1.5), 10)
+
+
+def test_chunking_does_not_change_the_signal() -> None:
+    faults = [
+        parse_fault("noise:ch=1,start=0.1,end=0.4"),
+        parse_fault("stuck:ch=2,start=0.2,end=0.3"),
+        parse_fault("spikes:ch=3,start=0,end=0.5"),
+        parse_fault("motion:ch=4,start=0.05,end=0.45"),
+    ]
+    whole = _stream(
+        faults=[
+            parse_fault(f"{f.kind}:ch={f.channel},start={f.start_s},end={f.end_s}") for f in faults
+        ]
+    )
+    codes_whole, lo_whole, _ = whole.produce(100)  # 1000 samples
+    parts = _stream(faults=faults)
+    rng = np.random.default_rng(5)
+    got, lo = [], []
+    left = 100
+    while left:
+        k = int(min(left, rng.integers(1, 9)))
+        c, m, _ = parts.produce(k)
+        got.append(c)
+        lo.append(m)
+        left -= k
+    np.testing.assert_array_equal(np.concatenate(got), codes_whole)
+    np.testing.assert_array_equal(np.concatenate(lo), lo_whole)
+
+
+def test_same_seed_same_signal_other_seed_other_signal() -> None:
+    a, _ = run(format="sio", seed=4, autostart=True, duration=0.3)
+    b, _ = run(format="sio", seed=4, autostart=True, duration=0.3)
+    c, _ = run(format="sio", seed=5, autostart=True, duration=0.3)
+    assert a == b
+    assert a != c
+
+
+def _rows(seconds: float, cfg: SignalConfig, rate: float = 2000.0, seed: int = 2) -> np.ndarray:
+    prof = PROFILES["emg8"].streams[0]
+    sig = StreamSignal(prof, cfg, seed, ActivitySchedule(seed, cfg.rest_s, cfg.contraction_s))
+    return sig.next(int(seconds * rate))
+
+
+def test_emg_spectrum_is_band_limited_with_a_peak_near_100_hz() -> None:
+    sos = emg_sos(2000.0)
+    w, h = sps.sosfreqz(sos, worN=4096, fs=2000.0)
+    power = np.abs(h) ** 2
+    assert 60 <= w[np.argmax(power)] <= 130
+    in_band = power[(w >= 20) & (w <= 450)].sum()
+    assert in_band / power.sum() > 0.9
+    # unit white noise in, unit RMS out
+    x = sps.sosfilt(sos, np.random.default_rng(0).standard_normal(200_000))
+    assert np.std(x) == pytest.approx(1.0, rel=0.03)
+
+
+def test_contraction_schedule_modulates_emg_amplitude() -> None:
+    cfg = SignalConfig(mains_uv=0, drift_uv=0, gain_drift=0, noise_uv=0)
+    x = _rows(20.0, cfg)
+    x = x - x.mean(axis=0)
+    act = ActivitySchedule(2, cfg.rest_s, cfg.contraction_s)
+    t = np.arange(x.shape[0]) / 2000.0
+    level = act.level(t)
+    rest = x[level == 0, 0]
+    busy = x[level > 0.5, 0]
+    assert rest.size and busy.size
+    assert np.std(busy) > 10 * np.std(rest)
+    assert np.std(rest) == pytest.approx(cfg.rest_uv, rel=0.2)
+
+
+@pytest.mark.parametrize("mains", [50.0, 60.0])
+def test_mains_hum_and_harmonics(mains: float) -> None:
+    cfg = SignalConfig(
+        mains_hz=mains,
+        mains_uv=50,
+        rest_uv=0.5,
+        contraction_uv=0.5,
+        drift_uv=0,
+        gain_drift=0,
+        noise_uv=0.1,
+    )
+    x = _rows(4.0, cfg)[:, 0]
+    f, pxx = sps.welch(x - x.mean(), fs=2000.0, nperseg=4000)
+    peak = f[np.argmax(pxx)]
+    assert peak == pytest.approx(mains, abs=0.5)
+    third = pxx[np.argmin(np.abs(f - 3 * mains))]
+    assert third > 100 * np.median(pxx)
+
+
+def test_drift_and_gain_drift_are_slow() -> None:
+    cfg = SignalConfig(mains_uv=0, rest_uv=0.1, contraction_uv=0.1, noise_uv=0, drift_uv=100)
+    x = _rows(30.0, cfg, rate=500.0)
+    # the baseline wanders by tens of uV over seconds, smoothly
+    assert np.ptp(x[:, 0]) > 50
+    assert np.max(np.abs(np.diff(x[:, 0]))) < 5
+
+
+def test_npy_source_replaces_synthetic_emg(tmp_path) -> None:
+    src = np.tile(np.arange(100.0)[:, None], (1, 2)) * 10.0
+    path = tmp_path / "src.npy"
+    np.save(path, src)
+    data, truth = run(
+        format="sio",
+        autostart=True,
+        duration=0.2,
+        source=str(path),
+        mains_uv=0,
+        drift_uv=0,
+        gain_drift=0,
+        noise_uv=0,
+        truth_codes=True,
+    )
+    _, streams = decode(data)
+    samples = streams[0]["samples"]
+    scale = truth.start["streams"][0]["scale"]
+    uv = samples * scale
+    offset = uv[0] - src[0, [0, 1, 0, 1, 0, 1, 0, 1]]
+    # the source repeats every 100 samples, on top of each electrode's DC offset
+    np.testing.assert_allclose(uv[100:200] - offset, uv[:100] - offset, atol=scale)
+    np.testing.assert_allclose(uv[:100, 0] - offset[0], src[:, 0], atol=scale)

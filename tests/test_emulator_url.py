@@ -1,0 +1,87 @@
+"""sim:// opens with plain serial.serial_for_url once sensorio is imported,
+with the emulator's options as query parameters."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import serial
+
+import sensorio
+from sensorio.emulator import TruthLog
+from sensorio.testing import sim_url
+
+
+def test_sim_url_through_serial_for_url(tmp_path) -> None:
+    truth_file = tmp_path / "t.jsonl"
+    url = sim_url(
+        "prosthesis",
+        seed=3,
+        fast=True,
+        autostart=True,
+        duration=0.5,
+        fault=["liftoff:ch=1,start=0.1,end=0.2"],
+        link=["drop:at=0.2,stream=2"],
+        truth=truth_file,
+    )
+    port = serial.serial_for_url(url, baudrate=921600, timeout=0.5)
+    assert port.is_open
+    p = sensorio.Parser()
+    while chunk := port.read(8192):
+        p.feed(chunk)
+    port.finish()
+    log = TruthLog.load(truth_file)
+    assert log.start["profile"] == "prosthesis" and log.start["seed"] == 3
+    assert log.touched("drop") == [50] and log.link_faults(kind="drop")[0]["frames"] == [[2, 50]]
+    streams = sensorio.concat_blocks(p.read())
+    for s in log.streams():
+        np.testing.assert_array_equal(streams[s]["frame_seq"], log.frame_seq(s))
+    assert p.stats.lost_frames == 1
+    info = json.loads(p.read_messages()[0].text)
+    assert [s["name"] for s in info["streams"]] == ["emg", "imu", "force", "position"]
+
+
+def test_sim_commands_and_in_waiting() -> None:
+    port = serial.serial_for_url(sim_url("emg8", seed=1, fast=True), timeout=0.2)
+    p = sensorio.Parser()
+    p.feed(port.read(port.in_waiting))  # power-up INFO
+    assert port.in_waiting == 0  # not streaming before START
+    port.write(b"START\n")
+    assert port.in_waiting > 0
+    p.feed(port.read(20000))
+    port.write(b"STOP\n")
+    p.feed(port.read(100000))
+    assert port.read(100) == b""  # stopped: nothing more, and no hang
+    kinds = [m.kind for m in p.read_messages()]
+    assert kinds == ["info", "reply", "reply"]
+    assert p.stats.frames_ok == port.truth.frame_seq(0).size > 0
+    port.finish()
+
+
+def test_sim_real_time_pacing() -> None:
+    import time
+
+    port = serial.serial_for_url(sim_url("emg8", autostart=True), timeout=0.05)
+    p = sensorio.Parser()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 0.5:
+        p.feed(port.read(4096))
+    port.finish()
+    rows = sum(len(b) for b in p.read())
+    assert rows == pytest.approx(0.5 * 2000, rel=0.15)
+
+
+@pytest.mark.parametrize(
+    "url,message",
+    [
+        ("sim://nosuch", "unknown device profile"),
+        ("sim://?format=cyton&rate=500", "250 Hz"),
+        ("sim://?link=drop:when=1", "link fault option"),
+        ("sim://?colour=blue", "unknown emulator option"),
+    ],
+)
+def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
+    with pytest.raises(serial.SerialException, match=message):
+        serial.serial_for_url(url)
