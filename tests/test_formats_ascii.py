@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _formats_util import assert_invariant, decode, random_sizes
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sensorio.formats import ENC_F32, AsciiFormat
@@ -49,9 +49,7 @@ def test_floats_are_float32_exact() -> None:
     vals = RNG.normal(0, 1000, size=(200, 3))
     lines = "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in vals).encode()
     streams, stats, _ = decode("ascii", lines, 3)
-    want = np.array(
-        [[np.float32(float(f"{v:.6g}")) for v in row] for row in vals], dtype=np.float32
-    )
+    want = np.array([[np.float32(float(f"{v:.6g}")) for v in row] for row in vals], dtype=np.float32)
     got = streams[0]["samples"]
     assert got.dtype == np.float32
     assert np.array_equal(got, want)
@@ -98,9 +96,7 @@ def test_learns_channels_and_skips_bad_lines() -> None:
     assert stats.bytes_resync == len(b"9,503\n")
     assert stats.bytes_idle == 3  # the LF of CRLF, two empty lines
     assert stats.bytes_malformed == len(b"Sensor ready\r\n7,8\n1,,2\nx:1,y:2,z:oops\n") - 1
-    assert stats.bytes_idle + stats.bytes_malformed + stats.bytes_resync + stats.bytes_ok == len(
-        data
-    )
+    assert stats.bytes_idle + stats.bytes_malformed + stats.bytes_resync + stats.bytes_ok == len(data)
 
 
 def test_given_channel_count_and_overlong_lines() -> None:
@@ -132,18 +128,14 @@ def test_discontinuity_skips_partial_line() -> None:
 
 
 def test_descriptor() -> None:
-    info = AsciiFormat(
-        channels=3, rate_hz=500, unit="counts", min_code=0, max_code=1023
-    ).descriptor()
+    info = AsciiFormat(channels=3, rate_hz=500, unit="counts", min_code=0, max_code=1023).descriptor()
     s = info["streams"][0]
     assert (s["channels"], s["rate_hz"], s["max_code"]) == (3, 500, 1023)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
-    st.lists(
-        st.lists(st.integers(-(2**31), 2**31 - 1), min_size=3, max_size=3), min_size=2, max_size=40
-    ),
+    st.lists(st.lists(st.integers(-(2**31), 2**31 - 1), min_size=3, max_size=3), min_size=2, max_size=40),
     st.lists(st.integers(1, 30), min_size=1, max_size=6),
     st.sampled_from([",", "\t", " "]),
     st.sampled_from(["\n", "\r\n"]),
@@ -153,7 +145,7 @@ def test_any_chunking(rows, sizes, sep, eol) -> None:
     assert streams[0]["samples"].tolist() == rows
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     st.binary(max_size=300),
     st.integers(0, 20),

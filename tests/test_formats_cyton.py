@@ -77,9 +77,7 @@ def test_scaling_descriptor() -> None:
     info = resolve("cyton").descriptor()
     eeg = info["streams"][0]
     assert eeg["scale"] == pytest.approx(4.5 / 24 / (2**23 - 1) * 1e6)
-    assert CytonFormat(gain=1).descriptor()["streams"][0]["scale"] == pytest.approx(
-        4.5e6 / (2**23 - 1)
-    )
+    assert CytonFormat(gain=1).descriptor()["streams"][0]["scale"] == pytest.approx(4.5e6 / (2**23 - 1))
     for s in info["streams"]:
         assert {
             "id",
@@ -187,7 +185,7 @@ def test_one_corruption_costs_at_most_one_packet(k, kind, where, junk, sizes) ->
     assert stats.bytes_pending == 0 or stats.bytes_pending <= 66
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.binary(max_size=600), st.lists(st.integers(1, 50), min_size=1, max_size=5))
 def test_garbage_never_crashes(junk: bytes, sizes) -> None:
     data = b"".join(PACKETS[:5]) + junk + b"".join(PACKETS[5:15])
