@@ -20,40 +20,66 @@ uint16_t sio_crc16_ccitt(uint16_t crc, const uint8_t *data, size_t len)
 
 #else
 
-/* Generated at compile time would need C++ constexpr; a lazily filled table
- * would need a once-flag across threads. A static initialiser computed by a
- * macro keeps it const and thread-safe. */
-#define SIO_CRC_B(c) (((c) & 0x8000u) ? (uint16_t)(((c) << 1) ^ 0x1021u) : (uint16_t)((c) << 1))
-#define SIO_CRC_T(v) SIO_CRC_B(SIO_CRC_B(SIO_CRC_B(SIO_CRC_B(SIO_CRC_B(SIO_CRC_B(SIO_CRC_B(SIO_CRC_B((uint16_t)((v) << 8)))))))))
-#define SIO_CRC_R4(v) SIO_CRC_T(v), SIO_CRC_T((v) + 1), SIO_CRC_T((v) + 2), SIO_CRC_T((v) + 3)
-#define SIO_CRC_R16(v) SIO_CRC_R4(v), SIO_CRC_R4((v) + 4), SIO_CRC_R4((v) + 8), SIO_CRC_R4((v) + 12)
-#define SIO_CRC_R64(v) SIO_CRC_R16(v), SIO_CRC_R16((v) + 16), SIO_CRC_R16((v) + 32), SIO_CRC_R16((v) + 48)
+/* Every host table is filled once at first use. Computing them in the
+ * preprocessor made the compiler (and especially the sanitizer builds) crawl;
+ * filling them takes microseconds. Racing first callers write identical
+ * values, and the flag is published with release/acquire ordering so no
+ * thread can see it before the tables. */
+#include "sio_atomic.h"
 
-static const uint16_t crc_t0[256] = {
-    SIO_CRC_R64(0), SIO_CRC_R64(64), SIO_CRC_R64(128), SIO_CRC_R64(192)
-};
-
+static uint16_t crc_t0[256];
 /* crc_tk[k][b]: the CRC register after byte b followed by k + 1 zero bytes,
  * so that eight bytes can be folded in with eight independent lookups. */
 static uint16_t crc_tk[7][256];
-static int crc_tk_ready;
+/* reflected CRCs (MODBUS, CRC-32) and CRC-8, slicing-by-4 for the first two */
+static uint16_t crcm_t[4][256];
+static uint32_t crc32_t[4][256];
+static uint8_t crc8_t[256];
+static sio_atomic_size crc_tables_ready;
 
 static void crc_tables_fill(void)
 {
+    for (int b = 0; b < 256; b++) {
+        uint16_t c = (uint16_t)(b << 8);
+        for (int bit = 0; bit < 8; bit++)
+            c = (c & 0x8000u) ? (uint16_t)((c << 1) ^ 0x1021u) : (uint16_t)(c << 1);
+        crc_t0[b] = c;
+        uint16_t m = (uint16_t)b;
+        for (int bit = 0; bit < 8; bit++)
+            m = (m & 1u) ? (uint16_t)((m >> 1) ^ 0xA001u) : (uint16_t)(m >> 1);
+        crcm_t[0][b] = m;
+        uint32_t w = (uint32_t)b;
+        for (int bit = 0; bit < 8; bit++)
+            w = (w & 1u) ? ((w >> 1) ^ 0xEDB88320u) : (w >> 1);
+        crc32_t[0][b] = w;
+        uint8_t e = (uint8_t)b;
+        for (int bit = 0; bit < 8; bit++)
+            e = (e & 0x80u) ? (uint8_t)((e << 1) ^ 0x07u) : (uint8_t)(e << 1);
+        crc8_t[b] = e;
+    }
     for (int b = 0; b < 256; b++) {
         uint16_t c = crc_t0[b];
         for (int k = 0; k < 7; k++) {
             c = (uint16_t)((c << 8) ^ crc_t0[c >> 8]);
             crc_tk[k][b] = c;
         }
+        for (int k = 1; k < 4; k++) {
+            crcm_t[k][b] = (uint16_t)((crcm_t[k - 1][b] >> 8) ^ crcm_t[0][crcm_t[k - 1][b] & 0xFFu]);
+            crc32_t[k][b] = (crc32_t[k - 1][b] >> 8) ^ crc32_t[0][crc32_t[k - 1][b] & 0xFFu];
+        }
     }
-    crc_tk_ready = 1; /* idempotent: racing threads write identical values */
+    sio_store_release(&crc_tables_ready, 1);
+}
+
+static void crc_tables_need(void)
+{
+    if (!sio_load_acquire(&crc_tables_ready))
+        crc_tables_fill();
 }
 
 uint16_t sio_crc16_ccitt(uint16_t crc, const uint8_t *data, size_t len)
 {
-    if (!crc_tk_ready)
-        crc_tables_fill();
+    crc_tables_need();
     while (len >= 8) {
         uint16_t hi = (uint16_t)(crc ^ (uint16_t)((data[0] << 8) | data[1]));
         crc = (uint16_t)(crc_tk[6][hi >> 8] ^ crc_tk[5][hi & 0xFF] ^ crc_tk[4][data[2]] ^
@@ -124,25 +150,9 @@ uint32_t sio_crc32(const uint8_t *data, size_t len)
 
 #else
 
-/* Byte-wise tables from the same macro technique as the CRC-16 table above:
- * const, computed by the compiler, no initialisation race. */
-#define CRC8_B(c) (((c) & 0x80u) ? (uint8_t)(((c) << 1) ^ 0x07u) : (uint8_t)((c) << 1))
-#define CRC8_T(v) CRC8_B(CRC8_B(CRC8_B(CRC8_B(CRC8_B(CRC8_B(CRC8_B(CRC8_B((uint8_t)(v)))))))))
-#define CRCM_B(c) (((c) & 1u) ? (uint16_t)(((c) >> 1) ^ 0xA001u) : (uint16_t)((c) >> 1))
-#define CRCM_T(v) CRCM_B(CRCM_B(CRCM_B(CRCM_B(CRCM_B(CRCM_B(CRCM_B(CRCM_B((uint16_t)(v)))))))))
-#define CRC32_B(c) (((c) & 1u) ? (((c) >> 1) ^ 0xEDB88320u) : ((c) >> 1))
-#define CRC32_T(v) CRC32_B(CRC32_B(CRC32_B(CRC32_B(CRC32_B(CRC32_B(CRC32_B(CRC32_B((uint32_t)(v)))))))))
-#define CRC_R4(T, v) T(v), T((v) + 1), T((v) + 2), T((v) + 3)
-#define CRC_R16(T, v) CRC_R4(T, v), CRC_R4(T, (v) + 4), CRC_R4(T, (v) + 8), CRC_R4(T, (v) + 12)
-#define CRC_R64(T, v) CRC_R16(T, v), CRC_R16(T, (v) + 16), CRC_R16(T, (v) + 32), CRC_R16(T, (v) + 48)
-#define CRC_R256(T) CRC_R64(T, 0), CRC_R64(T, 64), CRC_R64(T, 128), CRC_R64(T, 192)
-
-static const uint8_t crc8_t[256] = { CRC_R256(CRC8_T) };
-static const uint16_t crcm_t[256] = { CRC_R256(CRCM_T) };
-static const uint32_t crc32_t[256] = { CRC_R256(CRC32_T) };
-
 uint8_t sio_crc8(const uint8_t *data, size_t len)
 {
+    crc_tables_need();
     uint8_t crc = 0;
     while (len--)
         crc = crc8_t[crc ^ *data++];
@@ -151,17 +161,32 @@ uint8_t sio_crc8(const uint8_t *data, size_t len)
 
 uint16_t sio_crc16_modbus(const uint8_t *data, size_t len)
 {
+    crc_tables_need();
     uint16_t crc = 0xFFFFu;
+    while (len >= 4) {
+        crc ^= (uint16_t)(data[0] | (data[1] << 8));
+        crc = (uint16_t)(crcm_t[3][crc & 0xFFu] ^ crcm_t[2][crc >> 8] ^ crcm_t[1][data[2]] ^ crcm_t[0][data[3]]);
+        data += 4;
+        len -= 4;
+    }
     while (len--)
-        crc = (uint16_t)((crc >> 8) ^ crcm_t[(crc ^ *data++) & 0xFFu]);
+        crc = (uint16_t)((crc >> 8) ^ crcm_t[0][(crc ^ *data++) & 0xFFu]);
     return crc;
 }
 
 uint32_t sio_crc32(const uint8_t *data, size_t len)
 {
+    crc_tables_need();
     uint32_t crc = 0xFFFFFFFFu;
+    while (len >= 4) {
+        crc ^= (uint32_t)data[0] | ((uint32_t)data[1] << 8) | ((uint32_t)data[2] << 16) | ((uint32_t)data[3] << 24);
+        crc = crc32_t[3][crc & 0xFFu] ^ crc32_t[2][(crc >> 8) & 0xFFu] ^ crc32_t[1][(crc >> 16) & 0xFFu] ^
+              crc32_t[0][crc >> 24];
+        data += 4;
+        len -= 4;
+    }
     while (len--)
-        crc = (crc >> 8) ^ crc32_t[(crc ^ *data++) & 0xFFu];
+        crc = (crc >> 8) ^ crc32_t[0][(crc ^ *data++) & 0xFFu];
     return crc ^ 0xFFFFFFFFu;
 }
 

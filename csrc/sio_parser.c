@@ -157,8 +157,15 @@ int sio_parser_feed_ring(sio_parser *p, sio_ring *r, size_t max_bytes, size_t *c
             sio_parser_discontinuity(p, lost, SIO_EV_OVERFLOW);
             continue;
         }
-        if (!block)
+        if (!block) {
+            uint64_t lost = sio_ring_claim_loss(r);
+            if (lost) {
+                p->stats.ring_overflow_bytes += lost;
+                p->stats.ring_overflows++;
+                sio_parser_discontinuity(p, lost, SIO_EV_OVERFLOW);
+            }
             break;
+        }
     }
     *consumed = total;
     return status;

@@ -21,6 +21,7 @@ int sio_ring_init(sio_ring *r, uint8_t *buf, size_t cap)
     sio_atomic_init(&r->mark_tail, 0);
     sio_atomic_init(&r->overflow_bytes, 0);
     sio_atomic_init(&r->overflow_events, 0);
+    sio_atomic_init(&r->pending_lost, 0);
     return 0;
 }
 
@@ -44,17 +45,18 @@ size_t sio_ring_free(const sio_ring *r)
  * the head stays where the loss happened). */
 static int ring_flush_loss(sio_ring *r)
 {
-    if (!r->pending_lost)
+    if (!sio_load_acquire(&r->pending_lost))
         return 1;
     size_t mh = sio_load_relaxed(&r->mark_head);
     size_t mt = sio_load_acquire(&r->mark_tail);
-    size_t head = sio_load_relaxed(&r->head);
     if (mh - mt >= SIO_RING_MARKS)
         return 0;
-    r->mark_pos[mh & (SIO_RING_MARKS - 1)] = head;
-    r->mark_lost[mh & (SIO_RING_MARKS - 1)] = r->pending_lost;
+    size_t lost = sio_exchange(&r->pending_lost, 0);
+    if (!lost)
+        return 1; /* the consumer claimed it meanwhile */
+    r->mark_pos[mh & (SIO_RING_MARKS - 1)] = sio_load_relaxed(&r->head);
+    r->mark_lost[mh & (SIO_RING_MARKS - 1)] = lost;
     sio_store_release(&r->mark_head, mh + 1);
-    r->pending_lost = 0;
     return 1;
 }
 
@@ -62,10 +64,9 @@ static void ring_count_loss(sio_ring *r, size_t n)
 {
     if (!n)
         return;
-    if (!r->pending_lost)
-        sio_store_release(&r->overflow_events, sio_load_relaxed(&r->overflow_events) + 1);
-    r->pending_lost += n;
-    sio_store_release(&r->overflow_bytes, sio_load_relaxed(&r->overflow_bytes) + n);
+    if (sio_fetch_add(&r->pending_lost, n) == 0)
+        sio_fetch_add(&r->overflow_events, 1);
+    sio_fetch_add(&r->overflow_bytes, n);
 }
 
 void sio_ring_note_loss(sio_ring *r, size_t n)
@@ -152,6 +153,18 @@ uint64_t sio_ring_pop_mark(sio_ring *r)
     uint64_t lost = r->mark_lost[mt & (SIO_RING_MARKS - 1)];
     sio_store_release(&r->mark_tail, mt + 1);
     return lost;
+}
+
+uint64_t sio_ring_claim_loss(sio_ring *r)
+{
+    /* Unqueued loss is always at the head: the producer queues it before it
+     * writes anything else. So once the consumer has read up to the head with
+     * no mark left, the loss sits exactly at the read position. */
+    if (sio_load_acquire(&r->mark_head) != sio_load_relaxed(&r->mark_tail))
+        return 0;
+    if (sio_load_acquire(&r->head) != sio_load_relaxed(&r->tail))
+        return 0;
+    return sio_exchange(&r->pending_lost, 0);
 }
 
 size_t sio_ring_read(sio_ring *r, uint8_t *out, size_t len)

@@ -51,6 +51,10 @@ void sio_ring_read_commit(sio_ring *r, size_t n);
 /* Consumer: removes the mark at the read position; returns the bytes lost
  * there. */
 uint64_t sio_ring_pop_mark(sio_ring *r);
+/* Consumer: when everything written has been consumed and no mark is
+ * queued, takes the loss that happened at the write position but could not
+ * be queued yet (the mark queue was full); returns its bytes, else 0. */
+uint64_t sio_ring_claim_loss(sio_ring *r);
 /* Consumer: copies up to len bytes out, stopping at a mark. */
 size_t sio_ring_read(sio_ring *r, uint8_t *out, size_t len);
 
@@ -69,7 +73,10 @@ struct sio_ring {
     size_t mark_lost[SIO_RING_MARKS];
     sio_atomic_size mark_head;
     sio_atomic_size mark_tail;
-    size_t pending_lost;      /* producer-only: loss not yet queued as a mark */
+    /* loss at the write position not yet queued as a mark: the producer
+     * queues it before its next write, or the consumer claims it once it has
+     * read everything; whoever exchanges it to zero first owns it */
+    sio_atomic_size pending_lost;
     sio_atomic_size overflow_bytes; /* size_t-wide running totals */
     sio_atomic_size overflow_events;
 };
