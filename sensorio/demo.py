@@ -1,0 +1,310 @@
+"""``sensorio demo``: the whole chain on an emulated device, no hardware.
+
+An emulated 8-channel EMG device (``sim://``) with injected sensor faults
+(an electrode lift-off, an amplifier saturation, spikes) and link faults
+(lost frames, a flipped bit) streams 10 s of EMG faster than real time;
+sensorio captures it, analyses it (calibration, filters, fault detection),
+and writes a summary table, a PNG plot with the detected faults shaded and
+the ground truth drawn above them, the raw capture, the ground truth and a
+BDF file to a fresh output directory.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import SensorioError
+from .parser import Parser
+
+#: the emulator's fault names and the names sensorio's detectors give them
+DETECTED_AS = {"liftoff": "leadoff", "saturation": "saturation", "spikes": "spikes", "stuck": "stuck",
+               "noise": "noise", "motion": "motion"}
+
+
+@dataclass(frozen=True)
+class DemoScenario:
+    """What the emulated device does. Times are device seconds; channels count from 0."""
+
+    profile: str = "emg8"
+    seed: int = 7
+    duration_s: float = 10.0
+    faults: tuple[str, ...] = (
+        "liftoff:ch=2,start=2,end=3.5",
+        "saturation:ch=5,start=5,end=6",
+        "spikes:ch=0,start=7,end=8.5,rate=6",
+    )
+    link: tuple[str, ...] = ("drop:at=4,count=3", "bitflip:at=6.5")
+
+    def url(self, truth: Path) -> str:
+        from .testing import sim_url
+
+        return sim_url(self.profile, seed=self.seed, duration=self.duration_s, fast=True, autostart=True,
+                       fault=list(self.faults), link=list(self.link), truth=str(truth))
+
+
+@dataclass
+class ChannelSummary:
+    channel: int
+    label: str
+    valid_share: float
+    rms_uv: float
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    injected: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def health(self) -> str:
+        return "FAULTY" if self.faults else "ok"
+
+
+@dataclass
+class DemoResult:
+    out_dir: Path
+    files: dict[str, Path]
+    channels: list[ChannelSummary]
+    link: dict[str, int]
+    injected_link: dict[str, int]
+    seconds: dict[str, float]
+    analysis: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "out_dir": str(self.out_dir),
+            "files": {k: str(v) for k, v in self.files.items()},
+            "channels": [
+                {"channel": c.channel, "label": c.label, "health": c.health, "valid_share": c.valid_share,
+                 "rms_uv": c.rms_uv, "faults": c.faults, "injected": c.injected}
+                for c in self.channels
+            ],
+            "link": self.link,
+            "injected_link": self.injected_link,
+            "seconds": self.seconds,
+        }
+
+
+def default_out_dir(base: Path | None = None) -> Path:
+    """A new folder in base (default: the current directory, or the temp dir if that is read-only)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = base if base is not None else Path.cwd()
+    if not os.access(base, os.W_OK):
+        base = Path(tempfile.gettempdir())
+    path = base / f"sensorio-demo-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = base / f"sensorio-demo-{stamp}-{n}"
+    return path
+
+
+def prepare_out_dir(path: Path, force: bool = False) -> Path:
+    if path.exists() and (not path.is_dir() or any(path.iterdir())) and not force:
+        raise SensorioError(f"{path} exists and is not empty: choose another --out or pass --force")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SensorioError(f"cannot create {path}: {exc.strerror or exc}") from None
+    return path
+
+
+# -- capture --------------------------------------------------------------------------------
+
+
+def capture(url: str, raw_path: Path) -> tuple[list[Any], dict[str, Any], dict[str, int]]:
+    """Read the emulated port to its end through sensorio's Parser, teeing the raw
+    bytes to raw_path first (so ``sensorio analyze``/``decode`` can re-run them).
+    Returns the Blocks, the device INFO and the link statistics."""
+    import serial
+
+    from . import urlhandler  # noqa: F401 - registers sim:// with pyserial
+
+    parser = Parser("sio")
+    blocks: list[Any] = []
+    port = serial.serial_for_url(url, timeout=0.5)
+    try:
+        with open(raw_path, "wb") as raw:
+            while data := port.read(1 << 16):
+                raw.write(data)
+                parser.feed(data)
+                blocks.extend(parser.read())
+    finally:
+        port.finish()
+    info = next((json.loads(m.text) for m in parser.read_messages() if m.kind == "info"), None)
+    if info is None or not blocks:
+        raise SensorioError("the emulated device sent no INFO or no samples: the demo cannot go on")
+    return blocks, info, parser.stats.as_dict()
+
+
+# -- analysis -------------------------------------------------------------------------------
+
+
+def analyze(blocks: list[Any], info: Mapping[str, Any], link: dict[str, int]) -> Any:
+    """sensorio.dsp's offline analysis (calibrate, filter, detect faults)."""
+    try:
+        from .dsp.analyze import analyze_blocks
+    except ImportError:
+        return minimal_analysis(blocks, info, link)
+    return analyze_blocks(blocks, info, link=link)
+
+
+def minimal_analysis(blocks: list[Any], info: Mapping[str, Any], link: dict[str, int]) -> Any:
+    """Stand-in for sensorio.dsp until it is merged: calibration, device lead-off
+    flags, rail saturation and link gaps, shaped like dsp's Analysis."""
+    from types import SimpleNamespace
+
+    from .blocks import EV_GAP
+    from .parser import concat_blocks
+
+    arrays = concat_blocks(b for b in blocks if b.stream == 0)[0]
+    desc = next(s for s in info["streams"] if s["id"] == 0)
+    rate = float(desc["rate_hz"])
+    codes = arrays["samples"]
+    rows = np.arange(codes.shape[0])
+    gaps, events = [], []
+    for ev in arrays["events"]:
+        if ev["kind"] == EV_GAP:
+            at = int(ev["row"])
+            rows[at:] += int(ev["lost_samples"])
+            resume = rows[at] / rate if at < len(rows) else rows[-1] / rate
+            gaps.append((resume - int(ev["lost_samples"]) / rate, resume))
+    n = int(rows[-1]) + 1 if len(rows) else 0
+    raw = np.full((n, codes.shape[1]), np.nan)
+    raw[rows] = (codes - desc["zero"]) * desc["scale"]
+    frame_rows = np.append(arrays.get("frame_row", _frame_rows(blocks)), codes.shape[0])
+    leadoff = np.zeros((n, codes.shape[1]), bool)
+    counts = np.diff(frame_rows)
+    bits = np.repeat(arrays["frame_leadoff"], counts)
+    for c in range(codes.shape[1]):
+        leadoff[rows, c] = (bits >> np.uint64(c)) & np.uint64(1) == 1
+    railed = np.zeros_like(leadoff)
+    railed[rows] = (codes <= desc["min_code"]) | (codes >= desc["max_code"])
+    for c in range(codes.shape[1]):
+        for kind, mask in (("leadoff", leadoff[:, c]), ("saturation", railed[:, c] & ~leadoff[:, c])):
+            edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+            for a, b in zip(edges[::2], edges[1::2], strict=True):
+                if b - a >= 0.02 * rate:  # a few railed samples are EMG peaks, not a fault
+                    events.append(SimpleNamespace(stream=0, channel=c, kind=kind, start_s=a / rate,
+                                                  end_s=b / rate))
+    valid = ~np.isnan(raw) & ~leadoff & ~railed
+    stream = SimpleNamespace(stream=0, rate_hz=rate, unit=desc.get("unit", ""), labels=tuple(desc["labels"]),
+                             raw=raw, filtered=None, envelope=None, valid=valid, gaps_s=gaps,
+                             times=np.arange(n) / rate)
+    return SimpleNamespace(streams={0: stream}, events=events, link=link, info=dict(info))
+
+
+def _frame_rows(blocks: Iterable[Any]) -> np.ndarray:
+    return np.concatenate([b.frame_row.astype(np.int64) + b.first_row for b in blocks if b.stream == 0])
+
+
+# -- summary --------------------------------------------------------------------------------
+
+
+def summarise(analysis: Any, truth: Any) -> tuple[list[ChannelSummary], dict[str, int]]:
+    """Per channel of stream 0: health, faults found, faults injected, RMS of the
+    (filtered, when available) signal over its valid samples."""
+    st = analysis.streams[0]
+    signal = st.filtered if st.filtered is not None else st.raw - np.nanmedian(st.raw, axis=0)
+    out = []
+    for c in range(st.raw.shape[1]):
+        ok = st.valid[: signal.shape[0], c] & np.isfinite(signal[:, c])
+        rms = float(np.sqrt(np.mean(signal[ok, c] ** 2))) if ok.any() else float("nan")
+        found = [
+            {"kind": ev.kind, "start_s": round(float(ev.start_s), 3),
+             "end_s": None if ev.end_s is None else round(float(ev.end_s), 3)}
+            for ev in analysis.events
+            if ev.stream == 0 and ev.channel == c and ev.kind != "dropout"  # dropouts are link gaps
+        ]
+        injected = [
+            {"kind": f["kind"], "start_s": f["start_s"], "end_s": f["end_s"]}
+            for f in truth.faults(stream=0, channel=c)
+        ]
+        label = st.labels[c] if c < len(st.labels) else f"ch{c}"
+        out.append(ChannelSummary(c, label, round(float(st.valid[:, c].mean()), 4), round(rms, 2), found, injected))
+    injected_link: dict[str, int] = {}
+    for rec in truth.link_faults():
+        injected_link[rec["kind"]] = injected_link.get(rec["kind"], 0) + len(rec.get("frames", []))
+    return out, injected_link
+
+
+def _spans(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return "-"
+    parts = []
+    for f in items:
+        end = "…" if f["end_s"] is None else f"{f['end_s']:.2f}"
+        parts.append(f"{f['kind']} {f['start_s']:.2f}-{end} s")
+    return ", ".join(parts)
+
+
+def format_table(result: DemoResult) -> str:
+    rows = [("channel", "health", "valid", "RMS uV", "faults found", "injected (ground truth)")]
+    for c in result.channels:
+        rows.append((c.label, c.health, f"{100 * c.valid_share:.1f}%", f"{c.rms_uv:.1f}", _spans(c.faults),
+                     _spans(c.injected)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    link = result.link
+    inj = result.injected_link
+    lines.append("")
+    lines.append(
+        f"link: {link.get('frames_ok', 0)} frames ok, {link.get('lost_frames', 0)} lost "
+        f"({inj.get('drop', 0)} dropped by the emulator), {link.get('crc_errors', 0)} CRC error(s) "
+        f"({inj.get('bitflip', 0)} bit flip(s) injected)"
+    )
+    return "\n".join(lines)
+
+
+# -- the whole run --------------------------------------------------------------------------
+
+
+def run_demo(out_dir: Path, scenario: DemoScenario | None = None, *, plot: bool = True,
+             progress: Callable[[str], None] | None = None) -> DemoResult:
+    """Capture, analyse, summarise and plot; every output goes to out_dir (which must exist)."""
+    scenario = scenario or DemoScenario()
+    say = progress or (lambda _msg: None)
+    files = {"raw": out_dir / "capture.bin", "truth": out_dir / "truth.jsonl",
+             "summary": out_dir / "summary.txt", "json": out_dir / "summary.json"}
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    say(f"capturing {scenario.duration_s:g} s from an emulated {scenario.profile} device (faster than real time)")
+    blocks, info, link = capture(scenario.url(files["truth"]), files["raw"])
+    seconds["capture"] = time.perf_counter() - t0
+
+    from .emulator import TruthLog
+
+    truth = TruthLog.load(files["truth"])
+    t1 = time.perf_counter()
+    say("analysing: calibration, filters, fault detection")
+    analysis = analyze(blocks, info, link)
+    channels, injected_link = summarise(analysis, truth)
+    seconds["analysis"] = time.perf_counter() - t1
+    result = DemoResult(out_dir, files, channels, link, injected_link, seconds, analysis)
+
+    if plot:
+        t2 = time.perf_counter()
+        say("plotting")
+        files["plot"] = out_dir / "demo.png"
+        from .plotting import plot_analysis
+
+        plot_analysis(files["plot"], analysis, truth=truth.faults(), title="sensorio demo: emulated EMG with faults")
+        seconds["plot"] = time.perf_counter() - t2
+    if importlib.util.find_spec("pyedflib") is not None:  # an optional extra: the demo stands without it
+        from .export import write_edf
+        from .parser import concat_blocks
+
+        write_edf(out_dir / "capture.bdf", concat_blocks(blocks), info, faults=analysis.events)
+        files["bdf"] = out_dir / "capture.bdf"
+    seconds["total"] = time.perf_counter() - t0
+    files["summary"].write_text(format_table(result) + "\n", encoding="utf-8")
+    files["json"].write_text(json.dumps(result.as_dict(), indent=1) + "\n", encoding="utf-8")
+    return result
