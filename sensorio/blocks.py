@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,3 +83,56 @@ class Message:
     @property
     def text(self) -> str:
         return self.payload.decode("utf-8", errors="replace")
+
+
+@dataclass
+class SignalBlock:
+    """Consecutive samples of one stream in physical units, as dsp stages
+    pass them to each other (see docs/dsp.md).
+
+    ``data`` is float64 (rows, channels); ``valid`` (same shape, bool) is
+    False where a sample must not be trusted: a filled gap, a detected fault,
+    or a masked value (NaN, held or zero, by the pipeline's policy). Rows are
+    evenly spaced at ``rate_hz``: row i is sample ``start + i`` of the
+    stream's clock, which counts lost samples too, so ``start / rate_hz`` is
+    the time in seconds since the stream's first sample. ``reset`` says the
+    first row follows a discontinuity of unknown length (a device restart, a
+    very long gap): stateful stages restart there. ``events`` are the link
+    events (EVENT_DTYPE, rows relative to this block); ``leadoff`` the
+    per-row lead-off bitmask; ``codes`` the raw codes behind ``data`` (None
+    once a stage changed the rate) and ``code_range`` the device rails
+    (min_code, max_code), ``code_zero`` the code that means 0.
+    """
+
+    stream: int
+    data: np.ndarray
+    valid: np.ndarray
+    rate_hz: float
+    start: int = 0
+    units: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    events: np.ndarray = field(default_factory=_empty_events)
+    leadoff: np.ndarray | None = None
+    codes: np.ndarray | None = None
+    code_range: tuple[int, int] | None = None
+    code_zero: float = 0.0
+    reset: bool = False
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.data.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def start_s(self) -> float:
+        return self.start / self.rate_hz
+
+    def times(self) -> np.ndarray:
+        """Seconds since the stream's first sample, one per row."""
+        return (self.start + np.arange(len(self))) / self.rate_hz
+
+    def replace(self, **changes: object) -> SignalBlock:
+        """A copy with some fields replaced (arrays are shared, not copied)."""
+        return dataclasses.replace(self, **changes)

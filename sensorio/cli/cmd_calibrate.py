@@ -1,0 +1,227 @@
+"""sensorio calibrate SOURCE: guided offset / gain / noise-floor / MVC
+calibration, saved per device serial and applied automatically afterwards.
+
+SOURCE is a port (live capture) or a recording / byte dump: the steps then
+take consecutive stretches of it (rest, test signal, rest, contraction), so a
+calibration session can be recorded once and replayed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..blocks import Block
+from ..errors import SensorioError, UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate", help="guided offset/gain/MVC calibration, saved per device serial"
+    )
+    p.add_argument("source", help="serial port / URL of the device, or a recording / byte dump")
+    p.add_argument("--format", default="sio", help="wire format (default: sio)")
+    p.add_argument("--stream", type=int, default=0, help="stream to calibrate (default: 0)")
+    p.add_argument(
+        "--rest-s", type=float, default=3.0, help="seconds at rest for the offset (default: 3)"
+    )
+    p.add_argument(
+        "--test",
+        action="store_true",
+        help="measure the gain with the device's TEST signal (test_uv in INFO)",
+    )
+    p.add_argument(
+        "--known-uv",
+        type=float,
+        metavar="UV",
+        help="measure the gain from an external signal of this peak amplitude",
+    )
+    p.add_argument(
+        "--gain-s", type=float, default=2.0, help="seconds of test/known signal (default: 2)"
+    )
+    p.add_argument(
+        "--mvc-s",
+        type=float,
+        default=0.0,
+        help="seconds of maximal contraction for MVC normalisation (default: skip)",
+    )
+    p.add_argument(
+        "--calibration-dir",
+        metavar="DIR",
+        help="where calibration files go (default: the user's config dir)",
+    )
+    p.add_argument("--serial", help="device serial to save under (default: from the device's INFO)")
+    p.add_argument("--yes", "-y", action="store_true", help="do not wait for Enter between steps")
+    p.add_argument("--dry-run", action="store_true", help="print the result, save nothing")
+    p.set_defaults(func=run)
+
+
+class BlockSource:
+    """Consecutive Blocks of one stream, shared by the calibration steps."""
+
+    def __init__(
+        self,
+        blocks: Iterator[Block],
+        info: dict[str, Any],
+        stream: int,
+        command: Callable[[str], Any] | None = None,
+    ) -> None:
+        self._it = blocks
+        self.info = info
+        self.stream = stream
+        self.command = command
+
+    def __iter__(self) -> Iterator[Block]:
+        for b in self._it:
+            if b.stream == self.stream:
+                yield b
+
+
+def split_block(block: Block, rows: int) -> Iterator[Block]:
+    """Pieces of at most about ``rows`` rows, cut at frame boundaries (so each
+    calibration step takes only the data it needs from a long block)."""
+    fr = block.frame_row.astype(np.int64)
+    if len(block) <= rows or fr.size <= 1:
+        yield block
+        return
+    starts = [0]
+    for i in range(1, fr.size):
+        if fr[i] - fr[starts[-1]] >= rows:
+            starts.append(i)
+    bounds = starts + [fr.size]
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        r0 = int(fr[a])
+        r1 = int(fr[b]) if b < fr.size else len(block)
+        ev = block.events[(block.events["row"] >= r0) & (block.events["row"] < r1)].copy()
+        ev["row"] -= r0
+        yield Block(
+            stream=block.stream,
+            samples=block.samples[r0:r1],
+            frame_seq=block.frame_seq[a:b],
+            frame_t_us=block.frame_t_us[a:b],
+            frame_leadoff=block.frame_leadoff[a:b],
+            frame_row=(block.frame_row[a:b] - r0).astype(block.frame_row.dtype),
+            events=ev,
+            first_row=block.first_row + r0,
+            encoding=block.encoding,
+        )
+
+
+def open_source(source: str, format: str, stream: int) -> BlockSource:
+    """A recording / dump on disk, else a live device via sensorio.open()."""
+    path = Path(source)
+    if path.exists():
+        from ..dsp.analyze import read_source
+
+        blocks, info, _ = read_source(path, format)
+        if info is None:
+            raise SensorioError(f"{source} holds no device descriptor (INFO): cannot calibrate")
+        rows = max(1, int(0.1 * _rate(info, stream)))
+        return BlockSource((p for b in blocks for p in split_block(b, rows)), info, stream)
+    import sensorio
+
+    opener = getattr(sensorio, "open", None)
+    if opener is None:
+        raise SensorioError(
+            f"{source}: no such file, and live capture is not available in this "
+            "build: record the session and calibrate from the recording"
+        )
+    dev = opener(source, format=format)
+    info = getattr(dev, "info", None)
+    if callable(info):
+        info = info()
+    if not info:
+        raise SensorioError(f"{source}: the device sent no INFO descriptor: cannot calibrate")
+    command = getattr(dev, "command", None)
+    if command is not None:
+        command("START")
+    return BlockSource(iter(dev), dict(info), stream, command)
+
+
+def _rate(info: dict[str, Any], stream: int) -> float:
+    from ..dsp.calibrate import StreamInfo
+
+    return StreamInfo.from_descriptor(info, stream).rate_hz
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..dsp.calibrate import (
+        Calibration,
+        CalibrationStore,
+        StreamInfo,
+        measure_envelope_level,
+        measure_gain_from_known,
+        measure_gain_from_test,
+        measure_offset,
+    )
+
+    if args.test and args.known_uv is not None:
+        raise UsageError("choose one gain reference: --test or --known-uv")
+    src = open_source(args.source, args.format, args.stream)
+    info = src.info
+    si = StreamInfo.from_descriptor(info, args.stream)
+    serial = args.serial or info.get("serial")
+    if not serial:
+        raise SensorioError("the device descriptor has no serial: pass --serial NAME")
+    store = CalibrationStore(args.calibration_dir)
+    cal = Calibration(serial=str(serial), device=str(info.get("device", "")))
+    sc = cal.stream(args.stream)
+
+    def step(text: str) -> None:
+        print(f"\n== {text}", flush=True)
+        if not args.yes and sys.stdin.isatty():
+            input("   press Enter to start ")
+
+    print(
+        f"calibrating {info.get('device', 'device')} serial {serial}, stream {args.stream} "
+        f"({si.channels} channels at {si.rate_hz:g} Hz, {si.unit})"
+    )
+    step(f"offset: relax completely for {args.rest_s:g} s")
+    offset = measure_offset(src, info, args.stream, args.rest_s)
+    sc.offset = [float(v) for v in offset]
+    if args.test or args.known_uv is not None:
+        if args.test:
+            step(f"gain: the device's TEST signal for {args.gain_s:g} s")
+            if src.command is not None:
+                src.command("TEST ON")
+            try:
+                gain, amp = measure_gain_from_test(src, info, args.stream, args.gain_s)
+            finally:
+                if src.command is not None:
+                    src.command("TEST OFF")
+            sc.test_amplitude = [float(v) for v in amp]
+        else:
+            step(f"gain: apply the {args.known_uv:g} uV reference signal for {args.gain_s:g} s")
+            gain = measure_gain_from_known(src, info, args.known_uv, args.stream, args.gain_s)
+        sc.gain = [float(v) for v in gain]
+    step(f"noise floor: relax again for {args.rest_s:g} s")
+    sc.noise_floor = [
+        float(v)
+        for v in measure_envelope_level(
+            src, info, args.stream, args.rest_s, calibration=cal, quantile=0.1
+        )
+    ]
+    if args.mvc_s > 0:
+        step(f"MVC: contract as hard as you can for {args.mvc_s:g} s")
+        sc.mvc = [
+            float(v)
+            for v in measure_envelope_level(
+                src, info, args.stream, args.mvc_s, calibration=cal, quantile=0.95
+            )
+        ]
+    print()
+    for name in ("offset", "gain", "noise_floor", "mvc"):
+        values = getattr(sc, name)
+        if values is not None:
+            print(f"{name:>12}: " + " ".join(f"{v:.4g}" for v in np.asarray(values)))
+    if args.dry_run:
+        print(json.dumps(cal.to_json(), indent=2))
+        return 0
+    path = store.save(cal)
+    print(f"saved {path}; it is applied automatically whenever this device's INFO is seen")
+    return 0

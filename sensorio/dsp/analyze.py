@@ -1,0 +1,207 @@
+"""Offline analysis: decode a byte dump (or recording) with sensorio.Parser,
+run a pipeline per stream (the default one for EMG streams, calibration only
+for the others), and collect the signals and the events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..blocks import EV_GAP, Block, SignalBlock
+from ..errors import SensorioError
+from ..parser import Parser
+from .calibrate import Calibrate, StreamInfo
+from .stages import DspEvent, Pipeline, Stage
+
+CHUNK = 1 << 20
+
+
+@dataclass
+class StreamAnalysis:
+    """Whole-signal arrays of one stream, indexed by sample (NaN where a
+    stage had no output): ``raw`` (calibrated), ``filtered`` (the last
+    filter before the envelope), ``envelope``; ``valid`` is the fault mask."""
+
+    stream: int
+    rate_hz: float
+    unit: str
+    labels: tuple[str, ...]
+    raw: np.ndarray
+    filtered: np.ndarray | None
+    envelope: np.ndarray | None
+    valid: np.ndarray
+    gaps_s: list[tuple[float, float]]
+    latency_s: float
+    health: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def times(self) -> np.ndarray:
+        return np.arange(self.raw.shape[0]) / self.rate_hz
+
+
+@dataclass
+class Analysis:
+    streams: dict[int, StreamAnalysis]
+    events: list[DspEvent]
+    link: dict[str, int]
+    info: dict[str, Any] | None
+
+
+class _Collector:
+    """Taps of one pipeline: pieces of raw / filtered / envelope / mask."""
+
+    def __init__(self, pipe: Pipeline) -> None:
+        kinds = [st.kind for st in pipe.stages]
+        self.raw_k = 0
+        self.fault_k = kinds.index("faults") if "faults" in kinds else None
+        env = kinds.index("envelope") if "envelope" in kinds else None
+        filt = [
+            i
+            for i, k in enumerate(kinds)
+            if k in ("bandpass", "highpass", "notch", "lowpass") and (env is None or i < env)
+        ]
+        self.filt_k = filt[-1] if filt else None
+        self.env_k = env
+        self.pieces: dict[int, list[SignalBlock]] = {}
+        self.gaps: list[tuple[float, float]] = []
+
+    def __call__(self, k: int, stage: Stage, block: SignalBlock) -> None:
+        if k in (self.raw_k, self.fault_k, self.filt_k, self.env_k):
+            self.pieces.setdefault(k, []).append(block)
+        if k == self.raw_k:
+            for ev in block.events:
+                if ev["kind"] == EV_GAP or block.reset:
+                    resume = (block.start + int(ev["row"])) / block.rate_hz
+                    self.gaps.append((resume - int(ev["lost_samples"]) / block.rate_hz, resume))
+
+    def array(self, k: int | None, what: str = "data") -> np.ndarray | None:
+        if k is None or k not in self.pieces:
+            return None
+        blocks = self.pieces[k]
+        end = max(b.start + len(b) for b in blocks)
+        ch = blocks[0].n_channels
+        out = np.full((end, ch), np.nan) if what == "data" else np.zeros((end, ch), dtype=bool)
+        for b in blocks:
+            out[b.start : b.start + len(b)] = getattr(b, what)
+        return out
+
+
+def _is_emg(si: StreamInfo) -> bool:
+    return si.unit.lower() in ("uv", "µv", "mv", "v") or si.name.lower().startswith("emg")
+
+
+def analyze_blocks(
+    blocks: Iterable[Block],
+    info: Mapping[str, Any] | None,
+    *,
+    config: Mapping[str, Any] | str | Path | None = None,
+    policy: str = "nan",
+    calibration_dir: str | None = None,
+    streams: Iterable[int] | None = None,
+    link: dict[str, int] | None = None,
+) -> Analysis:
+    """Run the pipelines over Blocks (any number of streams)."""
+    pipes: dict[int, Pipeline] = {}
+    taps: dict[int, _Collector] = {}
+    wanted = None if streams is None else set(streams)
+    for block in blocks:
+        sid = block.stream
+        if wanted is not None and sid not in wanted:
+            continue
+        if sid not in pipes:
+            pipes[sid] = _pipeline_for(sid, info, config, policy, calibration_dir)
+            taps[sid] = _Collector(pipes[sid])
+            pipes[sid].tap = taps[sid]
+        pipes[sid].process(block)
+    out: dict[int, StreamAnalysis] = {}
+    events: list[DspEvent] = []
+    for sid, pipe in pipes.items():
+        pipe.flush()
+        events.extend(pipe.events)
+        col = taps[sid]
+        cal = pipe.stages[0]
+        assert isinstance(cal, Calibrate)
+        si = next(iter(cal._streams.values()))
+        raw = col.array(col.raw_k)
+        assert raw is not None
+        valid = col.array(col.fault_k if col.fault_k is not None else col.raw_k, "valid")
+        health = []
+        for st in pipe.stages:
+            if hasattr(st, "health"):
+                health = st.health()
+        out[sid] = StreamAnalysis(
+            stream=sid,
+            rate_hz=si.rate_hz,
+            unit=si.unit,
+            labels=si.labels,
+            raw=raw,
+            filtered=col.array(col.filt_k),
+            envelope=col.array(col.env_k),
+            valid=valid if valid is not None else np.ones(raw.shape, bool),
+            gaps_s=col.gaps,
+            latency_s=pipe.total_latency_s(si.rate_hz),
+            health=health,
+        )
+    events.sort(key=lambda e: (e.stream, e.start_s, e.channel, e.kind))
+    return Analysis(out, events, link or {}, dict(info) if info is not None else None)
+
+
+def _pipeline_for(
+    sid: int, info: Mapping[str, Any] | None, config: Any, policy: str, calibration_dir: str | None
+) -> Pipeline:
+    si = StreamInfo.from_descriptor(info, sid) if info is not None else None
+    if config is not None:
+        pipe = Pipeline.from_config(config)
+        if pipe.stages and isinstance(pipe.stages[0], Calibrate):
+            if info is not None:
+                pipe.stages[0].set_descriptor(info)
+            pipe.stages[0].stream = sid
+        return pipe
+    if si is not None and not _is_emg(si):
+        return Pipeline(
+            [Calibrate(info, stream=sid, calibration_dir=calibration_dir)], policy=policy
+        )
+    return Pipeline.default(info, stream=sid, policy=policy, calibration_dir=calibration_dir)
+
+
+def read_source(
+    path: Path, format: str = "sio"
+) -> tuple[list[Block], dict[str, Any] | None, dict[str, int]]:
+    """Decode a file: Blocks, the device descriptor (INFO, or the format's own
+    descriptor), link statistics."""
+    parser = Parser(format)
+    blocks: list[Block] = []
+    info: dict[str, Any] | None = None
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                parser.feed(chunk)
+                blocks.extend(parser.read())
+                for msg in parser.read_messages():
+                    if msg.kind == "info" and info is None:
+                        try:
+                            info = json.loads(msg.text)
+                        except ValueError:
+                            pass
+    except FileNotFoundError:
+        raise SensorioError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise SensorioError(f"{path} is a directory, not a byte dump or recording") from None
+    except PermissionError:
+        raise SensorioError(f"permission denied reading {path}") from None
+    if info is None and hasattr(parser.format, "descriptor"):
+        info = parser.format.descriptor()  # formats without INFO frames
+    if not blocks:
+        raise SensorioError(f"{path}: no samples decoded as format {format!r}: check --format")
+    return blocks, info, parser.stats.as_dict()
+
+
+def analyze_file(path: str | Path, format: str = "sio", **options: Any) -> Analysis:
+    """Decode and analyse a file (see analyze_blocks for the options)."""
+    blocks, info, link = read_source(Path(path), format)
+    return analyze_blocks(blocks, info, link=link, **options)

@@ -1,0 +1,576 @@
+"""Counts to physical units, and the user's own calibration per device.
+
+The device descriptor (SIO-1 INFO, or ``Format.descriptor()`` for the other
+formats: the same dict) gives per stream ``scale``, ``zero``, ``unit``,
+``min_code`` and ``max_code``: ``physical = (code - zero) * scale``. On top of
+that a user calibration (per device serial, see CalibrationStore) may set per
+channel an ``offset`` (subtracted, in physical units) and a ``gain``
+(multiplied): ``value = ((code - zero) * scale - offset) * gain``.
+
+Procedures (offset at rest, gain from the TEST signal or a known external
+signal, MVC) work on any iterable of raw Blocks, so they run the same on a
+recording and on a live stream.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..blocks import EV_GAP, EV_RESTART, Block, SignalBlock
+from ..errors import SensorioError
+from ..sio1 import ENC_RANGE
+from .stages import Stage, register_stage
+
+CALIBRATION_FORMAT = "sensorio-calibration"
+CALIBRATION_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """One stream of a device descriptor, checked."""
+
+    id: int
+    name: str
+    channels: int
+    rate_hz: float
+    unit: str
+    scale: float
+    zero: float
+    min_code: int
+    max_code: int
+    labels: tuple[str, ...]
+
+    @classmethod
+    def from_descriptor(cls, info: Mapping[str, Any], stream: int = 0) -> StreamInfo:
+        streams = info.get("streams")
+        if not isinstance(streams, list):
+            raise SensorioError("device descriptor has no 'streams' list: cannot calibrate")
+        for s in streams:
+            if int(s.get("id", -1)) == stream:
+                break
+        else:
+            raise SensorioError(f"device descriptor has no stream {stream}")
+        try:
+            channels = int(s["channels"])
+            labels = tuple(str(x) for x in s.get("labels") or ()) or tuple(
+                f"ch{i}" for i in range(channels)
+            )
+            return cls(
+                id=stream,
+                name=str(s.get("name", f"stream{stream}")),
+                channels=channels,
+                rate_hz=float(s["rate_hz"]),
+                unit=str(s.get("unit", "")),
+                scale=float(s["scale"]),
+                zero=float(s.get("zero", 0)),
+                min_code=int(s["min_code"]),
+                max_code=int(s["max_code"]),
+                labels=labels,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SensorioError(
+                f"device descriptor stream {stream}: missing or bad {exc}; it needs channels, "
+                "rate_hz, scale, min_code, max_code"
+            ) from None
+
+    @classmethod
+    def raw_codes(cls, stream: int, channels: int, rate_hz: float, encoding: int = 0) -> StreamInfo:
+        """No descriptor: identity scale, unit "code", rails of the encoding."""
+        lo, hi = ENC_RANGE.get(encoding, (-(1 << 31), (1 << 31) - 1))
+        return cls(
+            stream,
+            f"stream{stream}",
+            channels,
+            rate_hz,
+            "code",
+            1.0,
+            0.0,
+            lo,
+            hi,
+            tuple(f"ch{i}" for i in range(channels)),
+        )
+
+    def to_physical(self, codes: np.ndarray) -> np.ndarray:
+        """(code - zero) * scale, as float64 (rows, channels); the result is
+        channel-major in memory (a transposed view), which the filters want."""
+        xt = codes.T.astype(np.float64, order="C")
+        xt -= self.zero
+        xt *= self.scale
+        return xt.T
+
+    @property
+    def rails(self) -> tuple[float, float]:
+        """The rails in physical units (low, high)."""
+        a, b = (self.min_code - self.zero) * self.scale, (self.max_code - self.zero) * self.scale
+        return (min(a, b), max(a, b))
+
+
+# -- user calibration files --------------------------------------------------
+
+
+@dataclass
+class StreamCalibration:
+    """Per-channel corrections of one stream (lists, one value per channel)."""
+
+    offset: list[float] | None = None
+    gain: list[float] | None = None
+    #: maximum voluntary contraction: envelope level taken as 1.0 when normalising
+    mvc: list[float] | None = None
+    #: envelope (RMS) at rest, the reference for gain-drift checks
+    noise_floor: list[float] | None = None
+    #: measured amplitude of the device's TEST signal, the other gain reference
+    test_amplitude: list[float] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class Calibration:
+    """A calibration of one device (by serial), as saved on disk."""
+
+    serial: str
+    device: str = ""
+    streams: dict[int, StreamCalibration] = field(default_factory=dict)
+    created: str = ""
+    software: str = ""
+    version: int = CALIBRATION_VERSION
+
+    def stream(self, sid: int) -> StreamCalibration:
+        return self.streams.setdefault(sid, StreamCalibration())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": CALIBRATION_FORMAT,
+            "version": self.version,
+            "serial": self.serial,
+            "device": self.device,
+            "created": self.created,
+            "software": self.software,
+            "streams": {str(k): v.as_dict() for k, v in sorted(self.streams.items())},
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], where: str = "calibration") -> Calibration:
+        if obj.get("format") != CALIBRATION_FORMAT:
+            raise SensorioError(f"{where} is not a sensorio calibration file")
+        if int(obj.get("version", 0)) > CALIBRATION_VERSION:
+            raise SensorioError(
+                f"{where} has version {obj.get('version')}: upgrade sensorio to read it"
+            )
+        streams = {}
+        for k, v in (obj.get("streams") or {}).items():
+            known = {f: v.get(f) for f in StreamCalibration.__dataclass_fields__}
+            streams[int(k)] = StreamCalibration(**known)
+        return cls(
+            serial=str(obj.get("serial", "")),
+            device=str(obj.get("device", "")),
+            streams=streams,
+            created=str(obj.get("created", "")),
+            software=str(obj.get("software", "")),
+            version=int(obj.get("version", 1)),
+        )
+
+
+def default_calibration_dir() -> Path:
+    """$SENSORIO_CALIBRATION_DIR, else the user's config dir + sensorio/calibration."""
+    env = os.environ.get("SENSORIO_CALIBRATION_DIR")
+    if env:
+        return Path(env)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "sensorio" / "calibration"
+
+
+def _safe_name(serial: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in serial)
+    if not keep or keep.startswith("."):
+        raise SensorioError(f"device serial {serial!r} cannot name a calibration file")
+    return keep
+
+
+class CalibrationStore:
+    """Calibration files, one ``<serial>.json`` per device, in a directory."""
+
+    def __init__(self, directory: str | Path | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else default_calibration_dir()
+
+    def path(self, serial: str) -> Path:
+        return self.directory / f"{_safe_name(serial)}.json"
+
+    def load(self, serial: str) -> Calibration | None:
+        path = self.path(serial)
+        try:
+            obj = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise SensorioError(f"cannot read calibration {path}: {exc}") from None
+        return Calibration.from_json(obj, str(path))
+
+    def save(self, cal: Calibration) -> Path:
+        """Write atomically (a crash never leaves half a file); stamps the time
+        and the software version."""
+        from .. import __version__
+
+        cal.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        cal.software = f"sensorio {__version__}"
+        path = self.path(cal.serial)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".cal-", dir=self.directory)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(cal.to_json(), f, indent=2)
+                f.write("\n")
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise SensorioError(f"cannot save calibration in {self.directory}: {exc}") from None
+        return path
+
+
+# -- the calibration stage -----------------------------------------------------
+
+
+@register_stage
+class Calibrate(Stage):
+    """Raw Blocks in, SignalBlocks out: physical units, uniform time axis.
+
+    Gaps: a gap of up to ``max_fill_s`` is filled with invalid (NaN) rows so
+    the time axis stays uniform and filters hold their state across it; a
+    longer gap or a device restart starts a new block with ``reset=True``
+    (its ``start`` still counts the lost samples when they are known).
+    The user calibration for the device's serial is loaded from ``store``
+    when the descriptor arrives (``auto=True``) unless one is given.
+    """
+
+    kind = "calibrate"
+
+    def __init__(
+        self,
+        info: Mapping[str, Any] | None = None,
+        stream: int | None = None,
+        *,
+        calibration: Calibration | None = None,
+        calibration_dir: str | None = None,
+        auto: bool = True,
+        max_fill_s: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.stream = stream
+        self.calibration = calibration
+        self.store = CalibrationStore(calibration_dir)
+        self.auto = auto
+        self.max_fill_s = float(max_fill_s)
+        self.info: Mapping[str, Any] | None = None
+        self._streams: dict[int, StreamInfo] = {}
+        self._next: dict[int, int] = {}  # next sample index per stream
+        self._warned: set[int] = set()
+        if info is not None:
+            self.set_descriptor(info)
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": self.kind, "max_fill_s": self.max_fill_s, "auto": self.auto}
+
+    def set_descriptor(self, info: Mapping[str, Any]) -> None:
+        self.info = info
+        self._streams = {}
+        serial = info.get("serial")
+        if self.auto and self.calibration is None and serial:
+            self.calibration = self.store.load(str(serial))
+
+    def stream_info(self, block: Block) -> StreamInfo:
+        sid = block.stream
+        si = self._streams.get(sid)
+        if si is None:
+            if self.info is not None:
+                si = StreamInfo.from_descriptor(self.info, sid)
+                if si.channels != block.n_channels:
+                    raise SensorioError(
+                        f"stream {sid}: descriptor says {si.channels} channels, data has {block.n_channels}"
+                    )
+            else:
+                if sid not in self._warned:
+                    warnings.warn(
+                        f"stream {sid}: no device descriptor, values stay in ADC codes at "
+                        "an assumed 1000 Hz",
+                        stacklevel=3,
+                    )
+                    self._warned.add(sid)
+                si = StreamInfo.raw_codes(sid, block.n_channels, 1000.0, block.encoding)
+            self._streams[sid] = si
+        return si
+
+    def _corrections(self, si: StreamInfo) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if self.calibration is None or si.id not in self.calibration.streams:
+            return None, None
+        sc = self.calibration.streams[si.id]
+
+        def vec(v: list[float] | None) -> np.ndarray | None:
+            if v is None:
+                return None
+            a = np.asarray(v, dtype=np.float64)
+            if a.shape != (si.channels,):
+                raise SensorioError(
+                    f"calibration for stream {si.id} has {a.size} values, "
+                    f"the device has {si.channels} channels: recalibrate"
+                )
+            return a
+
+        return vec(sc.offset), vec(sc.gain)
+
+    def to_physical(self, si: StreamInfo, codes: np.ndarray) -> np.ndarray:
+        x = si.to_physical(codes)
+        offset, gain = self._corrections(si)
+        if offset is not None:
+            x -= offset
+        if gain is not None:
+            x *= gain
+        return x
+
+    def process(self, block: SignalBlock) -> SignalBlock:
+        return block  # already calibrated
+
+    def process_raw(self, block: Block) -> list[SignalBlock]:
+        if self.stream is not None and block.stream != self.stream:
+            return []
+        si = self.stream_info(block)
+        # channel-major copies (transposed views): the layout the filters use
+        codes = np.ascontiguousarray(block.samples.T).T
+        x = self.to_physical(si, codes)
+        leadoff = block.leadoff_rows() if block.frame_leadoff.any() else None
+        start = self._next.get(block.stream, 0)
+        if block.events.size == 0:  # the common case
+            self._next[block.stream] = start + len(block)
+            return [
+                SignalBlock(
+                    stream=block.stream,
+                    data=x,
+                    valid=np.ones(x.shape[::-1], dtype=bool).T,
+                    rate_hz=si.rate_hz,
+                    start=start,
+                    units=(si.unit,) * si.channels,
+                    labels=si.labels,
+                    events=block.events,
+                    leadoff=leadoff,
+                    codes=codes,
+                    code_range=(si.min_code, si.max_code),
+                    code_zero=si.zero,
+                )
+            ]
+        if leadoff is None:
+            leadoff = np.zeros(len(block), dtype=np.uint64)
+        # cut at discontinuities; fill short gaps with invalid rows
+        cuts = [0]
+        fills: dict[int, int] = {}
+        resets: dict[int, int] = {}
+        max_fill = int(round(self.max_fill_s * si.rate_hz))
+        for ev in block.events:
+            row = int(ev["row"])
+            if ev["kind"] == EV_GAP and 0 < int(ev["lost_samples"]) <= max_fill:
+                fills[row] = fills.get(row, 0) + int(ev["lost_samples"])
+            elif ev["kind"] == EV_GAP or ev["kind"] == EV_RESTART:
+                resets[row] = resets.get(row, 0) + int(ev["lost_samples"])
+                cuts.append(row)
+        cuts = sorted(set(cuts)) + [len(block)]
+        out = []
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            if a == b and a not in resets:
+                continue
+            reset = a in resets
+            if reset:
+                start += resets[a]
+            pieces = sorted(r for r in fills if a <= r < b)
+            sb = self._segment(si, block, x, codes, leadoff, a, b, pieces, fills, start, reset)
+            out.append(sb)
+            start += len(sb)
+        self._next[block.stream] = start
+        return [sb for sb in out if len(sb) or sb.reset or sb.events.size]
+
+    def _segment(
+        self,
+        si: StreamInfo,
+        block: Block,
+        x: np.ndarray,
+        codes: np.ndarray,
+        leadoff: np.ndarray,
+        a: int,
+        b: int,
+        pieces: list[int],
+        fills: dict[int, int],
+        start: int,
+        reset: bool,
+    ) -> SignalBlock:
+        evs = block.events[
+            (block.events["row"] >= a) & (block.events["row"] < max(b, a + 1))
+        ].copy()
+        if not pieces:
+            data, cod, lo = x[a:b], codes[a:b], leadoff[a:b]
+            valid = np.ones(data.shape, dtype=bool)
+            evs["row"] -= a
+        else:
+            n_extra = sum(fills[r] for r in pieces)
+            n = b - a + n_extra
+            data = np.full((n, si.channels), np.nan)
+            cod = np.zeros((n, si.channels), dtype=codes.dtype)
+            lo = np.zeros(n, dtype=np.uint64)
+            valid = np.zeros((n, si.channels), dtype=bool)
+            src, dst = a, 0
+            shift = {}
+            for r in pieces + [b]:
+                k = r - src
+                data[dst : dst + k], cod[dst : dst + k], lo[dst : dst + k] = (
+                    x[src:r],
+                    codes[src:r],
+                    leadoff[src:r],
+                )
+                valid[dst : dst + k] = True
+                dst += k
+                src = r
+                if r in fills:
+                    dst += fills[r]
+                shift[r] = dst
+            for e in evs:
+                r = int(e["row"])
+                e["row"] = (
+                    shift[r] if r in shift else r - a + sum(fills[p] for p in pieces if p <= r)
+                )
+        return SignalBlock(
+            stream=block.stream,
+            data=data,
+            valid=valid,
+            rate_hz=si.rate_hz,
+            start=start,
+            units=(si.unit,) * si.channels,
+            labels=si.labels,
+            events=evs,
+            leadoff=lo,
+            codes=cod,
+            code_range=(si.min_code, si.max_code),
+            code_zero=si.zero,
+            reset=reset,
+        )
+
+
+# -- procedures ------------------------------------------------------------------
+
+
+def _collect(
+    blocks: Iterable[Block],
+    info: Mapping[str, Any],
+    stream: int,
+    seconds: float,
+    calibration: Calibration | None = None,
+) -> tuple[np.ndarray, float]:
+    """Up to ``seconds`` of physical samples of one stream (gaps dropped)."""
+    cal = Calibrate(info, stream=stream, calibration=calibration or Calibration(""), auto=False)
+    parts: list[np.ndarray] = []
+    have = 0
+    rate = StreamInfo.from_descriptor(info, stream).rate_hz
+    need = int(round(seconds * rate))
+    for block in blocks:
+        for sb in cal.process_raw(block):
+            keep = sb.data[sb.valid.all(axis=1)]
+            parts.append(keep)
+            have += len(keep)
+        if have >= need:
+            break
+    if have < max(need // 2, 1):
+        raise SensorioError(
+            f"only {have / rate:.2f} s of data for stream {stream}, "
+            f"{seconds:.2f} s needed: record longer"
+        )
+    return np.concatenate(parts)[:need], rate
+
+
+def measure_offset(
+    blocks: Iterable[Block], info: Mapping[str, Any], stream: int = 0, seconds: float = 2.0
+) -> np.ndarray:
+    """Offset at rest: the median of each channel while the person relaxes."""
+    x, _ = _collect(blocks, info, stream, seconds)
+    return np.median(x, axis=0)
+
+
+def square_wave_amplitude(x: np.ndarray, rate_hz: float, freq_hz: float) -> np.ndarray:
+    """Peak amplitude (half the step) of a square wave in x, per channel:
+    the median of the upper half minus the median of the lower half, halved
+    (robust to edges and noise)."""
+    x = x - np.median(x, axis=0)
+    hi = np.where(x > 0, x, np.nan)
+    lo = np.where(x < 0, x, np.nan)
+    return (np.nanmedian(hi, axis=0) - np.nanmedian(lo, axis=0)) / 2.0
+
+
+def measure_gain_from_test(
+    blocks: Iterable[Block], info: Mapping[str, Any], stream: int = 0, seconds: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gain from the device's TEST square wave (``test_uv``, ``test_hz`` in
+    INFO): returns (gain, measured amplitude); gain = test_uv / measured."""
+    if "test_uv" not in info:
+        raise SensorioError(
+            "the device descriptor has no test_uv: use a known external signal instead"
+        )
+    x, rate = _collect(blocks, info, stream, seconds)
+    amp = square_wave_amplitude(x, rate, float(info.get("test_hz", 1.0)))
+    return _gain(float(info["test_uv"]), amp), amp
+
+
+def measure_gain_from_known(
+    blocks: Iterable[Block],
+    info: Mapping[str, Any],
+    amplitude: float,
+    stream: int = 0,
+    seconds: float = 2.0,
+    shape: str = "sine",
+) -> np.ndarray:
+    """Gain from an external signal of known peak amplitude (sine or square)."""
+    x, rate = _collect(blocks, info, stream, seconds)
+    if shape == "square":
+        amp = square_wave_amplitude(x, rate, 0.0)
+    else:
+        amp = np.sqrt(2.0) * np.std(x, axis=0)
+    return _gain(amplitude, amp)
+
+
+def _gain(expected: float, measured: np.ndarray) -> np.ndarray:
+    bad = ~(np.abs(measured) > 0)
+    if bad.any():
+        raise SensorioError(
+            f"no test signal seen on channel(s) {np.nonzero(bad)[0].tolist()}: "
+            "check TEST ON and the connections"
+        )
+    return expected / measured
+
+
+def measure_envelope_level(
+    blocks: Iterable[Block],
+    info: Mapping[str, Any],
+    stream: int = 0,
+    seconds: float = 3.0,
+    calibration: Calibration | None = None,
+    quantile: float = 0.95,
+) -> np.ndarray:
+    """A high quantile of the 20-450 Hz moving-RMS envelope per channel: the
+    MVC level during a maximal contraction, the noise floor at rest (with a
+    low quantile)."""
+    from .filters import BandPass, Envelope
+
+    x, rate = _collect(blocks, info, stream, seconds, calibration)
+    sb = SignalBlock(stream=stream, data=x, valid=np.ones(x.shape, bool), rate_hz=rate)
+    env = Envelope().process(BandPass().process(sb))
+    settle = min(len(x) // 4, int(0.2 * rate))
+    return np.quantile(env.data[settle:], quantile, axis=0)

@@ -1,0 +1,320 @@
+"""Slow changes: a baseline walking towards a rail, gain drift, and adaptive
+normalisation that stops learning while a channel is faulty.
+
+DriftMonitor passes samples through unchanged and emits warnings:
+- ``baseline_near_rail``: the per-window mean code is within ``margin`` of the
+  code range from a rail, or its linear trend over ``trend_s`` reaches a rail
+  within ``horizon_s``;
+- ``gain_drift``: the rest noise floor (a low quantile of the per-window RMS
+  over ``floor_s``; put the stage after the band-pass, so this is the RMS in
+  the EMG band) moved more than
+  ``gain_tolerance`` from its reference (the calibration's ``noise_floor`` or
+  the first floor measured);
+- ``recalibrate``: "recalibration recommended", once per channel, when one of
+  the above lasts ``persist_s``.
+Only valid samples count, so faults do not look like drift.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..blocks import Block, SignalBlock
+from ..errors import SensorioError
+from .calibrate import Calibration, StreamInfo, measure_gain_from_test
+from .stages import DspEvent, Stage, apply_policy, last_valid, register_stage
+
+
+@register_stage
+class DriftMonitor(Stage):
+    """Baseline and gain-drift warnings (see the module text)."""
+
+    kind = "drift"
+
+    def __init__(
+        self,
+        window_s: float = 1.0,
+        margin: float = 0.1,
+        trend_s: float = 20.0,
+        horizon_s: float = 30.0,
+        floor_s: float = 60.0,
+        floor_quantile: float = 0.1,
+        gain_tolerance: float = 0.3,
+        persist_s: float = 10.0,
+        noise_floor: list[float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.window_s = float(window_s)
+        self.margin = float(margin)
+        self.trend_s = float(trend_s)
+        self.horizon_s = float(horizon_s)
+        self.floor_s = float(floor_s)
+        self.floor_quantile = float(floor_quantile)
+        self.gain_tolerance = float(gain_tolerance)
+        self.persist_s = float(persist_s)
+        self.reference_floor = None if noise_floor is None else np.asarray(noise_floor, float)
+        self._rate = 0.0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "type": self.kind,
+            "window_s": self.window_s,
+            "margin": self.margin,
+            "trend_s": self.trend_s,
+            "horizon_s": self.horizon_s,
+            "floor_s": self.floor_s,
+            "gain_tolerance": self.gain_tolerance,
+            "persist_s": self.persist_s,
+        }
+
+    def use_calibration(self, cal: Calibration | None, stream: int) -> None:
+        if cal is not None and stream in cal.streams and cal.streams[stream].noise_floor:
+            self.reference_floor = np.asarray(cal.streams[stream].noise_floor, float)
+
+    def _setup(self, block: SignalBlock) -> None:
+        fs = block.rate_hz
+        self._rate = fs
+        ch = block.n_channels
+        self.win = max(1, int(round(self.window_s * fs)))
+        self._acc = np.zeros((3, ch))  # sum code, sum hp^2, count
+        self._pos = None  # absolute index of the current window's start
+        n_trend = max(2, int(round(self.trend_s / self.window_s)))
+        n_floor = max(2, int(round(self.floor_s / self.window_s)))
+        self._baseline: deque[np.ndarray] = deque(maxlen=n_trend)
+        self._rms: deque[np.ndarray] = deque(maxlen=n_floor)
+        self._bad_since = {k: np.full(ch, -1.0) for k in ("baseline_near_rail", "gain_drift")}
+        self._open: dict[tuple[str, int], DspEvent] = {}
+        self._recommended = np.zeros(ch, dtype=bool)
+        self.floor = np.full(ch, np.nan)
+
+    def reset(self) -> None:
+        if self._rate:
+            self._acc[:] = 0
+            self._pos = None
+            self._baseline.clear()
+
+    def process(self, block: SignalBlock) -> SignalBlock:
+        if self._rate != block.rate_hz:
+            self._setup(block)
+        n = len(block)
+        if n == 0:
+            return block
+        if self._pos is None:
+            self._pos = block.start - (block.start % self.win)
+        valid = block.valid
+        hp = block.data  # band-passed already (the stage sits after the band-pass)
+        codes = block.codes if block.codes is not None else block.data
+        i = 0
+        while i < n:
+            end_abs = self._pos + self.win
+            j = min(n, end_abs - block.start)
+            sl = slice(i, j)
+            v = valid[sl]
+            self._acc[0] += np.where(v, codes[sl], 0).sum(axis=0)
+            self._acc[1] += np.where(v, hp[sl] ** 2, 0).sum(axis=0)
+            self._acc[2] += v.sum(axis=0)
+            i = j
+            if block.start + j == end_abs:
+                self._window_done(block, end_abs)
+                self._pos = end_abs
+                self._acc[:] = 0
+        return block
+
+    def _window_done(self, block: SignalBlock, end_abs: int) -> None:
+        cnt = self._acc[2]
+        ok = cnt >= 0.5 * self.win
+        mean = np.where(ok, self._acc[0] / np.maximum(cnt, 1), np.nan)
+        rms = np.where(ok, np.sqrt(self._acc[1] / np.maximum(cnt, 1)), np.nan)
+        self._baseline.append(mean)
+        self._rms.append(rms)
+        t = end_abs / self._rate
+        near = np.zeros(block.n_channels, dtype=bool)
+        if block.code_range is not None:
+            lo, hi = block.code_range
+            span = float(hi - lo)
+            with np.errstate(invalid="ignore"):
+                near = (mean - lo < self.margin * span) | (hi - mean < self.margin * span)
+            if len(self._baseline) >= 3:
+                # least-squares slope per channel over the recent windows
+                base = np.array(self._baseline)
+                tt = np.arange(len(base))[:, None] * self.window_s
+                m = np.isfinite(base)
+                cnt = m.sum(axis=0)
+                y = np.where(m, base, 0.0)
+                tm = np.where(m, tt, 0.0)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    t_mean = tm.sum(axis=0) / cnt
+                    y_mean = y.sum(axis=0) / cnt
+                    dt = np.where(m, tt - t_mean, 0.0)
+                    slope = (dt * (y - y_mean)).sum(axis=0) / (dt * dt).sum(axis=0)
+                    last = np.where(np.isfinite(mean), mean, y_mean)
+                    eta = np.where(
+                        slope > 0,
+                        (hi - last) / slope,
+                        np.where(slope < 0, (lo - last) / slope, np.inf),
+                    )
+                near |= (cnt >= 3) & np.isfinite(slope) & (eta < self.horizon_s)
+        near &= ok
+        self._track(
+            "baseline_near_rail", near, t, block.stream, lambda c: {"baseline_code": float(mean[c])}
+        )
+        drift = np.zeros(block.n_channels, dtype=bool)
+        if len(self._rms) == self._rms.maxlen:
+            with np.errstate(invalid="ignore"):
+                hist = np.array(self._rms)
+                enough = np.isfinite(hist).sum(axis=0) >= hist.shape[0] // 2
+                floor = np.where(
+                    enough,
+                    np.nanquantile(
+                        np.where(np.isfinite(hist), hist, np.nan), self.floor_quantile, axis=0
+                    ),
+                    np.nan,
+                )
+            self.floor = floor
+            if self.reference_floor is None and np.isfinite(floor).all():
+                self.reference_floor = floor.copy()
+            if self.reference_floor is not None:
+                ratio = floor / self.reference_floor
+                tol = 1.0 + self.gain_tolerance
+                drift = np.isfinite(ratio) & ((ratio > tol) | (ratio < 1 / tol))
+        self._track(
+            "gain_drift",
+            drift,
+            t,
+            block.stream,
+            lambda c: {
+                "floor": float(self.floor[c]),
+                "reference": float(self.reference_floor[c])
+                if self.reference_floor is not None
+                else None,
+            },
+        )
+
+    def _track(self, kind: str, bad: np.ndarray, t: float, stream: int, detail: Any) -> None:
+        since = self._bad_since[kind]
+        for c in range(len(bad)):
+            key = (kind, c)
+            if bad[c]:
+                if since[c] < 0:
+                    since[c] = t - self.window_s
+                    ev = DspEvent(
+                        stream, c, kind, since[c], None, t, severity="warning", detail=detail(c)
+                    )
+                    self._open[key] = ev
+                    self.emit(ev)
+                if t - since[c] >= self.persist_s and not self._recommended[c]:
+                    self._recommended[c] = True
+                    self.emit(
+                        DspEvent(
+                            stream,
+                            c,
+                            "recalibrate",
+                            t,
+                            t,
+                            t,
+                            severity="warning",
+                            detail={"reason": kind},
+                        )
+                    )
+            elif since[c] >= 0:
+                since[c] = -1.0
+                ev = self._open.pop(key, None)
+                if ev is not None:
+                    ev.end_s = t - self.window_s
+                    self.emit(ev)
+
+    def finish(self, end_s: float) -> None:
+        for (_, _c), ev in list(self._open.items()):
+            ev.end_s = end_s
+            self.emit(ev)
+        self._open.clear()
+
+
+def test_gain_drift(
+    blocks: Iterable[Block],
+    info: Mapping[str, Any],
+    calibration: Calibration,
+    stream: int = 0,
+    tolerance: float = 0.05,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Measure the TEST signal now and compare with the calibration's:
+    returns (ratio now/then per channel, recalibration recommended per channel)."""
+    ref = calibration.streams.get(stream)
+    if ref is None or not ref.test_amplitude:
+        raise SensorioError(
+            "the calibration has no TEST-signal reference: run 'sensorio calibrate' first"
+        )
+    StreamInfo.from_descriptor(info, stream)
+    _, amp = measure_gain_from_test(blocks, info, stream)
+    ratio = amp / np.asarray(ref.test_amplitude, float)
+    return ratio, np.abs(ratio - 1.0) > tolerance
+
+
+@register_stage
+class Normalise(Stage):
+    """Divide by a per-channel reference level: the calibration's MVC when
+    given (``mvc``), else an adaptive peak tracker that decays with time
+    constant ``tau_s`` and stays frozen while the channel is invalid (a fault
+    never teaches it a false level). Put it after an envelope stage."""
+
+    kind = "normalise"
+
+    def __init__(
+        self, mvc: list[float] | None = None, tau_s: float = 60.0, min_level: float = 1e-6
+    ) -> None:
+        super().__init__()
+        self.mvc = None if mvc is None else np.asarray(mvc, float)
+        self.tau_s = float(tau_s)
+        self.min_level = float(min_level)
+        self._log_peak: np.ndarray | None = None  # max over valid j of log x_j + k_j/tau
+        self._k: np.ndarray | None = None  # valid samples seen, per channel
+        self._held_out: np.ndarray | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "type": self.kind,
+            "tau_s": self.tau_s,
+            **({"mvc": self.mvc.tolist()} if self.mvc is not None else {}),
+        }
+
+    def reset(self) -> None:
+        pass  # the learnt level survives a discontinuity
+
+    def level(self) -> np.ndarray | None:
+        """The current reference level per channel."""
+        if self.mvc is not None:
+            return self.mvc
+        if self._log_peak is None or self._k is None:
+            return None
+        return np.exp(self._log_peak - self._k * self._decay)
+
+    def process(self, block: SignalBlock) -> SignalBlock:
+        n, ch = block.data.shape
+        if self._held_out is None:
+            self._held_out = np.full(ch, np.nan)
+            self._k = np.zeros(ch)
+            self._log_peak = np.full(ch, -np.inf)
+        valid = block.valid
+        if self.mvc is not None:
+            ref = np.broadcast_to(np.maximum(self.mvc, self.min_level), (n, ch))
+        else:
+            assert self._k is not None and self._log_peak is not None
+            self._decay = 1.0 / (self.tau_s * block.rate_hz)
+            k = self._k[None, :] + np.cumsum(valid, axis=0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lx = np.where(valid, np.log(np.abs(np.where(valid, block.data, 1.0))), -np.inf)
+            cand = np.maximum.accumulate(
+                np.vstack([self._log_peak[None, :], lx + k * self._decay]), axis=0
+            )[1:]
+            ref = np.maximum(np.exp(cand - k * self._decay), self.min_level)
+            if n:
+                self._log_peak = cand[-1].copy()
+                self._k = k[-1].astype(float)
+        y = np.where(valid, block.data, 0.0) / ref
+        out = apply_policy(y, valid, self.policy, self._held_out)
+        self._held_out = last_valid(y, valid, self._held_out)
+        return block.replace(data=out, valid=valid, units=("1",) * ch)

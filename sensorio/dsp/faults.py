@@ -1,0 +1,843 @@
+"""Per-channel sensor-fault detection, with hysteresis, a health state per
+channel, fault events and a per-sample validity mask.
+
+How it decides. The signal is cut into hops of ``hop_s`` (50 ms), aligned on
+the stream's sample clock. Some conditions are known per sample and masked
+exactly: samples at or beyond the device rails (``saturation``, plus
+``blank_s`` of recovery after each), the device's lead-off flag (``leadoff``),
+filled gaps (``dropout``, from the link events) and ``spikes`` (samples of
+the 20 Hz high-passed signal further than ``spike_k`` robust sigmas -- 1.4826
+x the median absolute deviation -- from the median, sigma taken as the
+largest of the hop and its two neighbours, so a contraction's onset is not a
+spike). Others are properties of a hop: ``stuck`` (every code identical),
+``flat`` (standard deviation below ``flat_uv``, or exactly the zero code),
+``motion`` (power of the 1-20 Hz band above ``motion_uv`` RMS and above
+``motion_share`` of the power), ``noise`` (broadband noise: white-noise power
+estimated from the third difference, which EMG -- well below Nyquist --
+hardly reaches, above ``noise_uv`` RMS and ``noise_share`` of the 20 Hz
+high-passed power) and ``mains`` (50/60 Hz and harmonics above
+``mains_uv`` RMS and half the high-passed power, projected over two hops).
+
+Hysteresis: a kind turns on after ``on`` consecutive hops with its condition
+and off after ``off`` consecutive hops without (a flare-up within
+``merge_s`` of the end reopens the same event); an event opens then (its
+``start_s`` back-dated to the first hop of the run, or the first flagged
+sample) and closes with ``end_s`` at the end of the condition. While a
+lead-off, saturation or stuck condition holds on a channel, the conditions
+that they would fake (spikes, motion, noise, flat) are not evaluated.
+
+Masking: the stage looks one hop ahead (its latency is one hop), so a hop is
+masked when a hop-level condition holds in it or in the next one, or while
+that kind is on; invalid samples get the pipeline's policy value. Mains
+contamination is reported but not masked by default (a notch removes it).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy import signal
+
+from ..blocks import EV_GAP, SignalBlock
+from ..errors import SensorioError
+from .filters import SosState
+from .stages import DspEvent, Stage, apply_policy, last_valid, register_stage
+
+#: fault kinds, in the order they are reported
+KINDS = ("leadoff", "saturation", "stuck", "flat", "spikes", "motion", "noise", "mains", "dropout")
+#: (on, off) hysteresis in hops for the hop-level kinds
+HYSTERESIS = {
+    "leadoff": (1, 2),
+    "saturation": (1, 2),
+    "stuck": (1, 2),
+    "flat": (2, 2),
+    "motion": (1, 4),
+    "noise": (2, 3),
+    "mains": (4, 10),
+}
+HOP_KINDS = tuple(HYSTERESIS)
+DEFAULT_MASK = ("leadoff", "saturation", "stuck", "flat", "spikes", "motion", "noise", "dropout")
+
+
+_NEG = -(1 << 62)
+
+
+class _Rows:
+    """Pending samples, stored channel-major with spare room: appending a
+    block and dropping the rows already output cost no re-allocation."""
+
+    def __init__(self) -> None:
+        self._a: dict[str, np.ndarray] = {}
+        self.n = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def append(self, new: dict[str, np.ndarray]) -> None:
+        """new: name -> (channels, rows) arrays."""
+        m = next(iter(new.values())).shape[1]
+        if not self._a:
+            self._a = {k: np.empty((v.shape[0], max(4 * m, 4096)), v.dtype) for k, v in new.items()}
+        cap = next(iter(self._a.values())).shape[1]
+        if self.n + m > cap:
+            cap = max(2 * cap, self.n + m)
+            for k, old in self._a.items():
+                grown = np.empty((old.shape[0], cap), old.dtype)
+                grown[:, : self.n] = old[:, : self.n]
+                self._a[k] = grown
+        for k, v in new.items():
+            self._a[k][:, self.n : self.n + m] = v
+        self.n += m
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """(rows, channels) view."""
+        return self._a[name][:, : self.n].T
+
+    def cm(self, name: str) -> np.ndarray:
+        """(channels, rows) view."""
+        return self._a[name][:, : self.n]
+
+    def drop(self, rows: int) -> None:
+        keep = self.n - rows
+        for a in self._a.values():
+            a[:, :keep] = a[:, rows : self.n].copy()
+        self.n = keep
+
+
+@register_stage
+class FaultDetector(Stage):
+    """Sensor faults per channel (see the module text for the rules)."""
+
+    kind = "faults"
+
+    def __init__(
+        self,
+        hop_s: float = 0.05,
+        blank_s: float = 0.05,
+        flat_uv: float = 0.1,
+        spike_k: float = 10.0,
+        spike_min_uv: float = 50.0,
+        spike_gap_s: float = 1.0,
+        motion_uv: float = 40.0,
+        motion_share: float = 0.2,
+        noise_uv: float = 50.0,
+        noise_share: float = 0.27,
+        mains_uv: float = 50.0,
+        mains_share: float = 0.5,
+        merge_s: float = 0.5,
+        mask: tuple[str, ...] | list[str] = DEFAULT_MASK,
+    ) -> None:
+        super().__init__()
+        self.hop_s = float(hop_s)
+        self.blank_s = float(blank_s)
+        self.flat_uv = float(flat_uv)
+        self.spike_k = float(spike_k)
+        self.spike_min_uv = float(spike_min_uv)
+        self.spike_gap_s = float(spike_gap_s)
+        self.motion_uv = float(motion_uv)
+        self.motion_share = float(motion_share)
+        self.noise_uv = float(noise_uv)
+        self.noise_share = float(noise_share)
+        self.mains_uv = float(mains_uv)
+        self.mains_share = float(mains_share)
+        self.merge_s = float(merge_s)
+        self.mask_kinds = tuple(mask)
+        unknown = set(self.mask_kinds) - set(KINDS)
+        if unknown:
+            raise SensorioError(
+                f"faults: unknown kinds to mask {sorted(unknown)}; use {', '.join(KINDS)}"
+            )
+        self._rate = 0.0
+        self._ch = 0
+
+    def describe(self) -> dict[str, Any]:
+        keys = (
+            "hop_s",
+            "blank_s",
+            "flat_uv",
+            "spike_k",
+            "spike_min_uv",
+            "spike_gap_s",
+            "motion_uv",
+            "motion_share",
+            "noise_uv",
+            "noise_share",
+            "mains_uv",
+            "mains_share",
+            "merge_s",
+        )
+        d: dict[str, Any] = {"type": self.kind}
+        d.update({k: getattr(self, k) for k in keys})
+        d["mask"] = list(self.mask_kinds)
+        return d
+
+    def latency(self, rate_hz: float) -> float:
+        return float(max(4, int(round(self.hop_s * rate_hz))))
+
+    # -- set-up -----------------------------------------------------------------
+    def _setup(self, block: SignalBlock) -> None:
+        fs = block.rate_hz
+        self._rate = fs
+        self._ch = ch = block.n_channels
+        self.hop = hop = max(4, int(round(self.hop_s * fs)))
+        self.blank = int(round(self.blank_s * fs))
+        self.settle = int(round(0.8 * fs))
+        nyq = fs / 2
+        self._hp = SosState(
+            signal.butter(2, min(20.0, 0.4 * nyq), "highpass", fs=fs, output="sos"), hop
+        )
+        # 1-20 Hz, second order: baseline drift (below 0.3 Hz) must not leak in
+        self._low = SosState(
+            signal.butter(2, [1.0, min(20.0, 0.4 * nyq)], "bandpass", fs=fs, output="sos"), hop
+        )
+        # windowed sine/cosine basis at 50 and 60 Hz and harmonics below 0.45 fs
+        window = np.hanning(2 * hop)
+        t = np.arange(2 * hop) / fs
+        freqs, self._families = [], []
+        for f0 in (50.0, 60.0):
+            fam = [f0 * k for k in (1, 2, 3) if f0 * k < 0.45 * fs]
+            self._families.append((len(freqs), len(freqs) + len(fam)))
+            freqs.extend(fam)
+        self._n_freq = len(freqs)
+        f = np.array(freqs)
+        self._basis = np.hstack(
+            [
+                window[:, None] * np.cos(2 * np.pi * t[:, None] * f[None, :]),
+                window[:, None] * np.sin(2 * np.pi * t[:, None] * f[None, :]),
+            ]
+        )
+        # a sine of amplitude A gives |projection|^2 = (A * sum(w) / 2)^2; its
+        # mean square is A^2 / 2
+        self._ms_scale = 2.0 / float(window.sum()) ** 2
+        self.health_state = {k: np.zeros(ch, dtype=bool) for k in KINDS}
+        self._open: dict[tuple[str, int], DspEvent] = {}
+        self._closed: dict[tuple[str, int], DspEvent] = {}
+        self._stream = block.stream
+        self._reset_signal()
+
+    def _reset_signal(self) -> None:
+        ch = self._ch
+        for st in (self._hp, self._low):
+            st.reset()
+        self._seg_start: int | None = None
+        self._pend = _Rows()
+        self._pend_lo: np.ndarray | None = None
+        self._pend_start = 0
+        self._pend_events: list[np.ndarray] = []
+        self._feat: dict[str, np.ndarray] = {}  # per complete, undecided hop: (hops, ch)
+        self._lens = np.zeros(0, dtype=np.int64)
+        self._g_feat = 0  # segment hop index of the next hop to featurise
+        self._prev_mad: np.ndarray | None = None
+        self._prev_hp = np.zeros((ch, 0))
+        self._carry = {
+            k: {
+                "lf": np.full(ch, -1, np.int64),
+                "lt": np.full(ch, _NEG, np.int64),
+                "onset": np.full(ch, _NEG, np.int64),
+                "flag": np.full(ch, _NEG, np.int64),
+            }
+            for k in HOP_KINDS
+        }
+        for k in HOP_KINDS:
+            self.health_state[k][:] = False
+        self._last_rail = np.full(ch, _NEG, dtype=np.int64)
+        self._prev_code = np.full(ch, np.iinfo(np.int64).min, dtype=np.int64)
+        self._same_run = np.zeros(ch, dtype=np.int64)
+        self._ema_a = 1.0 - np.exp(-1.0 / (0.1 * self._rate))
+        self._ema_zi = np.zeros((ch, 1))
+        self._ema_last = np.zeros(ch)
+        self._last_spiky = np.full(ch, _NEG, dtype=np.int64)
+        self._last_noise_hop = np.full(ch, _NEG, dtype=np.int64)
+        self._spike_pad = max(1, int(round(0.005 * self._rate)))
+        # the start counts as a restart: the feature filters settle first
+        self._bad_run = np.full(ch, 1 << 40, dtype=np.int64)
+        self._last_restart = np.full(ch, _NEG, dtype=np.int64)
+        self._last_spike = np.full(ch, _NEG, dtype=np.int64)
+        self._held_out = np.full(ch, np.nan)
+        self._template: SignalBlock | None = None
+
+    def reset(self) -> None:
+        if self._ch:
+            self._close_all(self._pend_start + len(self._pend))
+            self._reset_signal()
+
+    def health(self) -> list[dict[str, Any]]:
+        """Per channel: ``state`` ("ok", "warning" or "faulty") and the active kinds."""
+        out = []
+        for c in range(self._ch):
+            kinds = [k for k in KINDS if self.health_state[k][c]]
+            bad = any(k in self.mask_kinds for k in kinds)
+            out.append(
+                {
+                    "channel": c,
+                    "state": "faulty" if bad else ("warning" if kinds else "ok"),
+                    "kinds": kinds,
+                }
+            )
+        return out
+
+    # -- streaming --------------------------------------------------------------
+    def process(self, block: SignalBlock) -> SignalBlock:
+        if self._rate != block.rate_hz or self._ch != block.n_channels:
+            self._setup(block)
+        if self._seg_start is None:
+            self._seg_start = block.start
+            self._pend_start = block.start
+        self._template = block
+        self._append(block)
+        self._featurise(final=False)
+        return self._decide(final=False)
+
+    def flush(self) -> SignalBlock | None:
+        if not self._ch or self._template is None or not len(self._pend):
+            return None
+        self._featurise(final=True)
+        return self._decide(final=True)
+
+    def finish(self, end_s: float) -> None:
+        if self._ch:
+            self._close_all(int(round(end_s * self._rate)))
+
+    def _append(self, block: SignalBlock) -> None:
+        # everything per sample is computed channel-major (channels, rows): the
+        # stages' arrays are laid out that way, so no strided copies
+        x, valid = block.data, block.valid
+        n, ch = x.shape
+        xt, vt = x.T, valid.T
+        ct = block.codes.T if block.codes is not None else None
+        if ct is not None and block.code_range is not None:
+            lo, hi = block.code_range
+            rail = (ct <= lo) | (ct >= hi)
+        else:
+            rail = np.zeros((ch, n), dtype=bool)
+        if block.leadoff is not None and block.leadoff.any():
+            bits = np.uint64(1) << np.arange(ch, dtype=np.uint64)
+            leadoff = (block.leadoff[None, :] & bits[:, None]) != 0
+        else:
+            leadoff = np.zeros((ch, n), dtype=bool)
+        hard_ok = vt & ~rail & ~leadoff
+        cols = np.arange(n)[None, :]
+        if ct is not None and n:
+            # a code repeated for half a hop is stuck: keep it out of the feature
+            # filters at once (its end would be a step that looks like motion)
+            same = np.empty((ch, n), dtype=bool)
+            same[:, 0] = ct[:, 0] == self._prev_code
+            np.equal(ct[:, 1:], ct[:, :-1], out=same[:, 1:])
+            if same.any():
+                lastdiff = np.maximum.accumulate(
+                    np.where(same, -1 - self._same_run[:, None], cols), axis=1
+                )
+                run = cols - lastdiff
+                hard_ok &= run < self.hop // 2
+                self._same_run = run[:, -1].astype(np.int64)
+            else:
+                self._same_run = np.zeros(ch, dtype=np.int64)
+            self._prev_code = ct[:, -1].astype(np.int64)
+        # after a long invalid stretch the feature filters re-prime on one
+        # sample; the 1-20 Hz band needs a while to settle: no motion verdicts
+        if n and (
+            not hard_ok.all() or (self._bad_run > 0).any() or (self._last_restart > _NEG).any()
+        ):
+            lastok = np.maximum.accumulate(
+                np.where(hard_ok, cols, -1 - self._bad_run[:, None]), axis=1
+            )
+            before = np.concatenate([(-1 - self._bad_run)[:, None], lastok[:, :-1]], axis=1)
+            restart = hard_ok & ((cols - before - 1) >= self.hop)
+            marks = np.where(restart, cols + block.start, _NEG)
+            marks[:, 0] = np.maximum(marks[:, 0], self._last_restart)
+            last_restart = np.maximum.accumulate(marks, axis=1)
+            settle = (cols + block.start - last_restart) < self.settle
+            self._bad_run = np.where(lastok[:, -1] >= 0, n - 1 - lastok[:, -1], self._bad_run + n)
+            self._last_restart = last_restart[:, -1].copy()
+        else:
+            settle = np.zeros((ch, n), dtype=bool)
+        # recovery after a rail sample: the next `blank` samples
+        if n and (rail.any() or (self._last_rail > _NEG).any()):
+            idx = cols + block.start
+            marks = np.where(rail, idx, _NEG)
+            marks[:, 0] = np.maximum(marks[:, 0], self._last_rail)
+            last = np.maximum.accumulate(marks, axis=1)
+            self._last_rail = last[:, -1].copy()
+            blank = ((idx - last) <= self.blank) & ~rail
+        else:
+            blank = np.zeros((ch, n), dtype=bool)
+        # the feature filters never see rails or lifted electrodes (no transients)
+        hp = self._hp.run(x, hard_ok.T).T
+        # a spike would ring through the 1-20 Hz band for 100 ms and look like
+        # motion: samples far above a running mean of |hp| (causal, 100 ms)
+        # are held out of that filter
+        ahp = np.abs(hp)
+        if n:
+            ema, self._ema_zi = signal.lfilter(
+                [self._ema_a], [1.0, self._ema_a - 1.0], ahp, axis=1, zi=self._ema_zi
+            )
+            prev = np.concatenate([self._ema_zi * 0 + self._ema_last[:, None], ema[:, :-1]], axis=1)
+            self._ema_last = ema[:, -1].copy()
+            spiky = ahp > np.maximum(self.spike_k * prev, self.spike_min_uv)
+            # and the pulse's tail: a few ms after each flagged sample
+            marks = np.where(spiky, cols + block.start, _NEG)
+            marks[:, 0] = np.maximum(marks[:, 0], self._last_spiky)
+            last = np.maximum.accumulate(marks, axis=1)
+            self._last_spiky = last[:, -1].copy()
+            spiky = (cols + block.start - last) <= self._spike_pad
+            low_ok = hard_ok & ~spiky
+        else:
+            low_ok = hard_ok
+            spiky = np.zeros((ch, n), dtype=bool)
+        low = self._low.run(x, low_ok.T).T
+        if ct is None:
+            ct = np.zeros((ch, n), dtype=np.int32)
+            zero = np.zeros((ch, n), dtype=bool)
+        else:
+            zero = ct == block.code_zero
+        new = {
+            "data": xt,
+            "valid": vt,
+            "codes": ct,
+            "rail": rail,
+            "leadoff": leadoff,
+            "hard_ok": hard_ok,
+            "hp": hp,
+            "low": low,
+            "zero": zero,
+            "blank": blank,
+            "settle": settle,
+            "spiky": spiky,
+        }
+        first = len(self._pend) == 0
+        self._pend.append(new)
+        if first:
+            self._pend_lo = block.leadoff
+        else:
+            if self._pend_lo is not None and block.leadoff is not None:
+                self._pend_lo = np.concatenate([self._pend_lo, block.leadoff])
+            else:
+                self._pend_lo = None
+        offset = block.start - self._pend_start
+        for ev in block.events:
+            e = ev.copy()
+            e["row"] = int(ev["row"]) + offset
+            self._pend_events.append(e)
+            if ev["kind"] == EV_GAP and int(ev["lost_samples"]) > 0:
+                self._dropout(block.start + int(ev["row"]), int(ev["lost_samples"]))
+
+    def _dropout(self, resume: int, lost: int) -> None:
+        fs = self._rate
+        for c in range(self._ch):
+            self.emit(
+                DspEvent(
+                    self._stream,
+                    c,
+                    "dropout",
+                    (resume - lost) / fs,
+                    resume / fs,
+                    resume / fs,
+                    detail={"lost_samples": lost},
+                )
+            )
+
+    # -- features of complete hops ------------------------------------------------
+    def _featurise(self, final: bool) -> None:
+        n = len(self._pend)
+        done = int(self._lens.sum())
+        full = (n - done) // self.hop
+        if full:
+            self._add_features(done, full, self.hop)
+            done += full * self.hop
+        if final and n > done:
+            self._add_features(done, 1, n - done)
+
+    def _add_features(self, a: int, m: int, L: int) -> None:
+        f = self._features(a, m, L)
+        # hysteresis as soon as a hop is complete (events do not wait for
+        # the look-ahead, only the output does)
+        self._hysteresis(f, self._g_feat + np.arange(m), self._pend_start + a + np.arange(m) * L, L)
+        self._g_feat += m
+        if not self._feat:
+            self._feat = f
+        else:
+            self._feat = {k: np.concatenate([self._feat[k], v]) for k, v in f.items()}
+        self._lens = np.concatenate([self._lens, np.full(m, L, dtype=np.int64)])
+
+    def _features(self, a: int, m: int, L: int) -> dict[str, np.ndarray]:
+        p = self._pend
+        ch = self._ch
+        sl = slice(a, a + m * L)
+
+        def r(name: str) -> np.ndarray:
+            # (channels, hops, samples): reductions run along contiguous memory
+            return p.cm(name)[:, sl].reshape(ch, m, L)
+
+        hard_ok, valid, rail, lead = r("hard_ok"), r("valid"), r("rail"), r("leadoff")
+        idx = np.arange(L)[None, None, :]
+        f: dict[str, np.ndarray] = {}
+        for name, mask in (("saturation", rail & ~lead), ("leadoff", lead)):
+            f[name] = mask.any(axis=2)
+            if f[name].any():
+                f[name + "_first"] = np.where(mask, idx, L).min(axis=2)
+                f[name + "_last"] = np.where(mask, idx, -1).max(axis=2)
+            else:
+                f[name + "_first"] = np.full((ch, m), L)
+                f[name + "_last"] = np.full((ch, m), -1)
+        need = max(4, L // 2)
+        all_ok = bool(hard_ok.all())
+        enough = hard_ok.sum(axis=2) >= need if not all_ok else np.full((ch, m), L >= need)
+        codes = r("codes")
+        if bool(valid.all()):
+            stuck = (codes.min(axis=2) == codes.max(axis=2)) & (L >= need)
+        else:
+            big = np.iinfo(np.int64).max
+            cmin = np.where(valid, codes, big).min(axis=2)
+            cmax = np.where(valid, codes, -big).max(axis=2)
+            stuck = (cmin == cmax) & (valid.sum(axis=2) >= need)
+        sat, lo = f["saturation"], f["leadoff"]
+        stuck &= ~sat & ~lo
+        at_zero = r("zero").all(axis=2) if stuck.any() else np.zeros((ch, m), dtype=bool)
+        data, hp, low = r("data"), r("hp"), r("low")
+        spiky = r("spiky")
+        if all_ok and not spiky.any():
+            std = data.std(axis=2)
+            # the 20 Hz high-passed signal has a median of ~0 over a hop: its
+            # MAD is the median of |hp| (one partial sort instead of two)
+            med = np.zeros((ch, m))
+            mad = np.partition(np.abs(hp), L // 2, axis=2)[:, :, L // 2]
+            hp_ms = np.einsum("cmi,cmi->cm", hp, hp) / L
+            low_ms = np.einsum("cmi,cmi->cm", low, low) / L
+            # third difference: gain |2 sin(w/2)|^3, mean square 20 x that of
+            # white noise, little from EMG (which sits well below Nyquist)
+            d3 = np.diff(hp, 3, axis=2)
+            hf_ms = np.einsum("cmi,cmi->cm", d3, d3) / (20.0 * (L - 3))
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                hpv = np.where(hard_ok, hp, np.nan)
+                std = np.where(enough, np.nanstd(np.where(hard_ok, data, np.nan), axis=2), np.inf)
+                med = np.zeros((ch, m))
+                mad = np.nan_to_num(np.nanmedian(np.abs(hpv), axis=2))
+                # power figures leave the spikes out (they are reported apart)
+                hpv = np.where(spiky, np.nan, hpv)
+                d3 = np.diff(hpv, 3, axis=2)
+                hf_ms = np.nan_to_num(np.nanmean(d3 * d3, axis=2)) / 20.0
+                hp_ms = np.nan_to_num(np.nanmean(hpv * hpv, axis=2))
+                low_ms = np.nan_to_num(
+                    np.nanmean(np.where(hard_ok & ~spiky, low, np.nan) ** 2, axis=2)
+                )
+        f["stuck"] = stuck & ~at_zero
+        f["flat"] = ((enough & ~stuck & (std < self.flat_uv)) | (stuck & at_zero)) & ~sat & ~lo
+        blocked = sat | lo | stuck | ~enough
+        mains = self._mains(a, m, L, hp)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share_hf = hf_ms / hp_ms
+        settling = r("settle").any(axis=2)
+        noise = ~blocked & (hf_ms > self.noise_uv**2) & (share_hf > self.noise_share)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share_low = low_ms / (low_ms + hp_ms)
+        # broadband noise leaks into the 1-20 Hz band and rings there after it
+        # stops: no motion verdict during it or in the 4 hops after it
+        g = (self._g_feat + np.arange(m))[None, :]
+        marks = np.where(noise, g, _NEG)
+        marks[:, 0] = np.maximum(marks[:, 0], self._last_noise_hop)
+        last_noise = np.maximum.accumulate(marks, axis=1)
+        self._last_noise_hop = last_noise[:, -1].copy()
+        after_noise = (g - last_noise) <= 4
+        f["noise"] = noise
+        f["motion"] = (
+            ~blocked
+            & ~settling
+            & ~after_noise
+            & (low_ms > self.motion_uv**2)
+            & (share_low > self.motion_share)
+        )
+        f["mains"] = ~blocked & mains
+        f["mad"] = mad
+        f["med"] = med
+        # stored hop-major: (hops, channels)
+        return {k: np.ascontiguousarray(v.T) for k, v in f.items()}
+
+    def _mains(self, a: int, m: int, L: int, hp: np.ndarray) -> np.ndarray:
+        """Mains verdict per hop from the hop and the one before it: the
+        signal projected on 50/60 Hz and two harmonics (a windowed DFT at just
+        those frequencies, one matrix product). hp is (channels, hops,
+        samples); the result (channels, hops)."""
+        ch = self._ch
+        if L != self.hop:
+            return np.zeros((ch, m), dtype=bool)
+        prev = self._pend.cm("hp")[:, a - L : a] if a >= L else self._prev_hp
+        ok = np.ones(m, dtype=bool)
+        if prev.shape[1] != L:
+            prev = np.zeros((ch, L))
+            ok[0] = False
+        before = np.concatenate([prev[:, None, :], hp[:, :-1, :]], axis=1)
+        seg = np.concatenate([before, hp], axis=2)  # (ch, m, 2L)
+        proj = seg @ self._basis  # (ch, m, 2 * freqs)
+        power = proj * proj
+        k = self._n_freq
+        per_family = [
+            (power[..., i:j].sum(axis=2) + power[..., k + i : k + j].sum(axis=2))
+            for i, j in self._families
+        ]
+        best = np.maximum.reduce(per_family) if per_family else np.zeros((ch, m))
+        total = np.einsum("cmi,cmi->cm", seg, seg) / (2 * L)
+        mains_ms = best * self._ms_scale
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = mains_ms / total
+        return ok[None, :] & (mains_ms > self.mains_uv**2) & (share > self.mains_share)
+
+    # -- decisions and output ------------------------------------------------------
+    def _empty(self) -> SignalBlock:
+        tmpl = self._template
+        assert tmpl is not None
+        ch = self._ch
+        return tmpl.replace(
+            data=np.zeros((0, ch)),
+            valid=np.zeros((0, ch), bool),
+            start=self._pend_start,
+            events=tmpl.events[:0],
+            reset=False,
+            leadoff=None if tmpl.leadoff is None else tmpl.leadoff[:0],
+            codes=None if tmpl.codes is None else tmpl.codes[:0],
+        )
+
+    def _decide(self, final: bool) -> SignalBlock:
+        m = len(self._lens)
+        n_dec = m if final else m - 1  # a hop waits for the next one (look-ahead)
+        if n_dec <= 0:
+            return self._empty()
+        F = self._feat
+        lens = self._lens[:n_dec]
+        rows = int(lens.sum())
+        starts = self._pend_start + np.concatenate([[0], np.cumsum(lens)[:-1]])
+        hop_bad = np.zeros((n_dec, self._ch), dtype=bool)
+        for k in HOP_KINDS:
+            if k in self.mask_kinds and k not in ("saturation", "leadoff"):
+                ahead = F[k][1 : n_dec + 1]
+                if len(ahead) < n_dec:
+                    ahead = np.vstack([ahead, np.zeros((n_dec - len(ahead), self._ch), bool)])
+                hop_bad |= F[k][:n_dec] | ahead | F[k + "_active"][:n_dec]
+        p = self._pend
+        valid_in = p["valid"][:rows]
+        valid_out = valid_in.copy()
+        if "saturation" in self.mask_kinds:
+            valid_out &= ~p["rail"][:rows]
+            if self.blank:
+                valid_out &= ~p["blank"][:rows]
+        if "leadoff" in self.mask_kinds:
+            valid_out &= ~p["leadoff"][:rows]
+        valid_out &= ~np.repeat(hop_bad, lens, axis=0)
+        spikes = self._spikes(n_dec, lens, starts, final)
+        if "spikes" in self.mask_kinds:
+            valid_out &= ~spikes
+        # copies: the pending buffer is reused
+        data = p.cm("data")[:, :rows].copy().T
+        out_data = apply_policy(data, valid_out, self.policy, self._held_out)
+        self._held_out = last_valid(data, valid_out, self._held_out)
+        tmpl = self._template
+        assert tmpl is not None
+        evs = [e for e in self._pend_events if e["row"] < rows or final]
+        self._pend_events = [e for e in self._pend_events if not (e["row"] < rows or final)]
+        for e in self._pend_events:
+            e["row"] -= rows
+        ev_arr = np.array(evs, dtype=tmpl.events.dtype) if evs else tmpl.events[:0]
+        out = tmpl.replace(
+            data=out_data,
+            valid=valid_out,
+            start=self._pend_start,
+            events=ev_arr,
+            reset=False,
+            leadoff=None if self._pend_lo is None else self._pend_lo[:rows],
+            codes=p.cm("codes")[:, :rows].copy().T,
+        )
+        # forget what was output
+        if lens[-1] == self.hop:
+            self._prev_hp = p.cm("hp")[:, rows - self.hop : rows].copy()
+        self._prev_mad = F["mad"][n_dec - 1]
+        self._pend.drop(rows)
+        if self._pend_lo is not None:
+            self._pend_lo = self._pend_lo[rows:]
+        self._pend_start += rows
+        self._feat = {k: v[n_dec:] for k, v in F.items()}
+        self._lens = self._lens[n_dec:]
+        return out
+
+    def _hysteresis(
+        self, f: dict[str, np.ndarray], g: np.ndarray, starts: np.ndarray, L: int
+    ) -> None:
+        """Run the hysteresis of every hop-level kind over new hops; open and
+        close events; store each hop's state as f[kind + "_active"]."""
+        fs = self._rate
+        transitions: list[tuple[int, int, str, int, float]] = []
+        for k in HOP_KINDS:
+            active, t_on, t_off, onset, flag = self._latch(
+                k, f[k], g, starts, f.get(k + "_first"), f.get(k + "_last")
+            )
+            f[k + "_active"] = active
+            for t, c in zip(*np.nonzero(t_on), strict=True):
+                transitions.append((int(t), 1, k, int(c), onset[t, c] / fs))
+            for t, c in zip(*np.nonzero(t_off), strict=True):
+                if k in ("saturation", "leadoff"):
+                    end = flag[t, c]
+                else:
+                    end = self._seg_start + (int(g[t]) - self._clean_run(k, t, c)) * self.hop
+                transitions.append((int(t), 0, k, int(c), end / fs))
+        for t, on, k, c, when in sorted(transitions):
+            if on:
+                last = self._closed.get((k, c))
+                if (
+                    last is not None
+                    and last.end_s is not None
+                    and when - last.end_s <= self.merge_s
+                ):
+                    ev = last  # the same fault flaring up again: reopen its event
+                    ev.end_s = None
+                else:
+                    ev = DspEvent(self._stream, c, k, when, None, (starts[t] + L) / fs)
+                self._open[(k, c)] = ev
+                self.health_state[k][c] = True
+                self.emit(ev)
+            else:
+                self._close(k, c, when)
+
+    def _latch(
+        self,
+        k: str,
+        cond: np.ndarray,
+        g: np.ndarray,
+        starts: np.ndarray,
+        first: np.ndarray | None,
+        last: np.ndarray | None,
+    ) -> tuple[np.ndarray, ...]:
+        """Hysteresis over hops, vectorised with the carried state: returns the
+        state after each hop, turn-on and turn-off flags, the onset (sample
+        index) of the current run and the end of the last flagged sample."""
+        on_n, off_n = HYSTERESIS[k]
+        carry = self._carry[k]
+        was = self.health_state[k]
+        if not cond.any() and not was.any():
+            # nothing on, nothing starting: only the "last clean hop" moves
+            carry["lf"] = np.full(self._ch, int(g[-1]), np.int64)
+            none = np.zeros(cond.shape, dtype=bool)
+            return none, none, none, None, None
+        gi = g[:, None]
+        lf = np.maximum.accumulate(
+            np.vstack([carry["lf"][None], np.where(~cond, gi, _NEG)]), axis=0
+        )[1:]
+        lt = np.maximum.accumulate(
+            np.vstack([carry["lt"][None], np.where(cond, gi, _NEG)]), axis=0
+        )[1:]
+        run = gi - lf
+        clean = gi - lt
+        g0 = int(g[0])
+        init_set = np.where(was, g0 - 1, _NEG)
+        init_rst = np.where(was, _NEG, g0 - 1)
+        last_set = np.maximum.accumulate(
+            np.vstack([init_set[None], np.where(run >= on_n, gi, _NEG)]), 0
+        )[1:]
+        last_rst = np.maximum.accumulate(
+            np.vstack([init_rst[None], np.where(clean >= off_n, gi, _NEG)]), 0
+        )[1:]
+        active = last_set > last_rst
+        prev = np.vstack([was[None], active[:-1]])
+        st = starts[:, None]
+        start_val = st + (first if first is not None else 0)
+        onset = np.maximum.accumulate(
+            np.vstack([carry["onset"][None], np.where(cond & (run == 1), start_val, _NEG)]), axis=0
+        )[1:]
+        flag_val = st + (last + 1 if last is not None else 0)
+        flag = np.maximum.accumulate(
+            np.vstack([carry["flag"][None], np.where(cond, flag_val, _NEG)]), 0
+        )[1:]
+        carry["lf"], carry["lt"] = lf[-1].copy(), lt[-1].copy()
+        carry["onset"], carry["flag"] = onset[-1].copy(), flag[-1].copy()
+        self._clean_cache = (k, clean)
+        return active, active & ~prev, ~active & prev, onset, flag
+
+    def _clean_run(self, k: str, t: int, c: int) -> int:
+        kk, clean = self._clean_cache
+        assert kk == k
+        return int(clean[t, c]) - 1
+
+    def _spikes(self, n_dec: int, lens: np.ndarray, starts: np.ndarray, final: bool) -> np.ndarray:
+        F = self._feat
+        rows = int(lens.sum())
+        mad = F["mad"]
+        prev = self._prev_mad if self._prev_mad is not None else mad[0]
+        before = np.vstack([prev[None], mad[: n_dec - 1]])
+        after = (
+            mad[1 : n_dec + 1]
+            if len(mad) > n_dec
+            else np.vstack([mad[1:n_dec], mad[n_dec - 1 : n_dec]])
+        )
+        sigma = 1.4826 * np.maximum(np.maximum(before, mad[:n_dec]), after)
+        thr = np.maximum(self.spike_k * sigma, self.spike_min_uv)
+        blocked = F["stuck"][:n_dec] | F["saturation"][:n_dec] | F["leadoff"][:n_dec]
+        p = self._pend
+        dev = np.abs(p["hp"][:rows] - np.repeat(F["med"][:n_dec], lens, axis=0))
+        hit = dev > np.repeat(np.where(blocked, np.inf, thr), lens, axis=0)
+        hit &= p["hard_ok"][:rows] & ~p["blank"][:rows]
+        fs = self._rate
+        gap = self.spike_gap_s * fs
+        if hit.any():
+            for c in np.nonzero(hit.any(axis=0))[0]:
+                rws = np.flatnonzero(hit[:, c]) + self._pend_start
+                breaks = np.flatnonzero(np.diff(rws) > 1)
+                pulse_starts = np.concatenate([rws[:1], rws[breaks + 1]])
+                pulse_ends = np.concatenate([rws[breaks], rws[-1:]]) + 1
+                for s0, e0 in zip(pulse_starts, pulse_ends, strict=True):
+                    key = ("spikes", int(c))
+                    ev = self._open.get(key)
+                    if ev is not None and s0 - self._last_spike[c] <= gap:
+                        ev.detail["count"] += 1
+                    else:
+                        if ev is not None:
+                            self._close("spikes", int(c), self._last_spike[c] / fs)
+                        hop_i = (s0 - self._seg_start) // self.hop
+                        detected = self._seg_start + (hop_i + 2) * self.hop
+                        ev = DspEvent(
+                            self._stream,
+                            int(c),
+                            "spikes",
+                            s0 / fs,
+                            None,
+                            detected / fs,
+                            detail={"count": 1},
+                        )
+                        self._open[key] = ev
+                        self.health_state["spikes"][c] = True
+                        self.emit(ev)
+                    self._last_spike[c] = e0
+            # mask the whole pulse: its slopes fall below the threshold
+            hit = _dilate(hit, max(1, int(round(0.003 * fs))))
+        end = self._pend_start + rows
+        for c in np.nonzero(self.health_state["spikes"])[0]:
+            if end - self._last_spike[c] > gap:
+                self._close("spikes", int(c), self._last_spike[c] / fs)
+        return hit
+
+    def _close(self, kind: str, c: int, end_s: float) -> None:
+        ev = self._open.pop((kind, c), None)
+        self.health_state[kind][c] = False
+        if ev is not None:
+            ev.end_s = max(end_s, ev.start_s)
+            self._closed[(kind, c)] = ev
+            self.emit(ev)
+
+    def _close_all(self, end: int) -> None:
+        fs = self._rate
+        for kind, c in list(self._open):
+            if kind in ("saturation", "leadoff") and self._carry[kind]["flag"][c] > _NEG:
+                self._close(kind, c, self._carry[kind]["flag"][c] / fs)
+            elif kind == "spikes":
+                self._close(kind, c, self._last_spike[c] / fs)
+            else:
+                self._close(kind, c, end / fs)
+
+
+def _dilate(mask: np.ndarray, pad: int) -> np.ndarray:
+    """Widen True runs by pad rows on both sides (within the array)."""
+    out = mask.copy()
+    for s in range(1, pad + 1):
+        out[s:] |= mask[:-s]
+        out[:-s] |= mask[s:]
+    return out

@@ -1,0 +1,553 @@
+"""Streaming filters: high-pass, low-pass, band-pass, mains notch, envelope,
+decimation. All are scipy ``sosfilt`` with carried state (never filtfilt,
+which cannot stream), so their output equals ``sosfilt`` run once on the whole
+signal with the same initial state.
+
+Initial state: a filter is primed on each channel's first valid sample x0
+with the steady-state memory for a constant x0 (``sosfilt_zi * x0``), so a
+large DC offset at start-up gives no transient. The offline reference is
+therefore ``sosfilt(sos, x, zi=sosfilt_zi(sos) * x[0])``. Invalid samples
+(gaps, faults) are replaced, for the filter's memory only, by the channel's
+last valid input (a hold: no step, no transient), and stay invalid.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy import signal
+
+from ..blocks import SignalBlock
+from ..errors import SensorioError
+from .stages import Stage, apply_policy, concat_signal, forward_fill, last_valid, register_stage
+
+try:
+    # scipy's own sosfilt kernel, without the public wrapper's per-call checks
+    # and axis juggling (~250 us a call, more than filtering a 10 ms block);
+    # the public function is used if a scipy release moves it.
+    from scipy.signal._sosfilt import _sosfilt as _sosfilt_kernel
+except ImportError:  # pragma: no cover
+    _sosfilt_kernel = None
+
+
+def sosfilt_channels(sos: np.ndarray, xt: np.ndarray, zi: np.ndarray) -> None:
+    """Filter xt (channels, samples; C-contiguous float64) in place, with
+    zi (channels, sections, 2) updated in place: scipy.signal.sosfilt."""
+    if _sosfilt_kernel is not None:
+        _sosfilt_kernel(sos, xt, zi)
+        return
+    y, zf = signal.sosfilt(sos, xt, axis=-1, zi=np.moveaxis(zi, 0, 1))
+    xt[...] = y
+    zi[...] = np.moveaxis(zf, 1, 0)
+
+
+#: after this many seconds of invalid input a filter re-primes on the next
+#: valid sample instead of ringing from the step between old and new value
+REPRIME_S = 0.1
+#: frequency (Hz) at which band-pass-like stages report their group delay:
+#: the middle of the surface-EMG power spectrum
+REF_HZ = 100.0
+
+
+def sos_group_delay(sos: np.ndarray, freq_hz: float, rate_hz: float) -> float:
+    """Group delay in samples of a cascade of biquads at one frequency."""
+    w = 2 * np.pi * freq_hz / rate_hz
+    total = 0.0
+    for sec in np.atleast_2d(sos):
+        _, gd = signal.group_delay((sec[:3], sec[3:]), w=[w])
+        total += float(gd[0])
+    return total
+
+
+class SosState:
+    """sosfilt over (rows, channels) with carried memory and a hold across
+    invalid samples. A channel is (re)primed -- its memory set to the steady
+    state of its current value -- on its first valid sample, and again after
+    ``reprime_after`` or more invalid samples in a row (the signal may have
+    moved meanwhile: a step would ring through the filter)."""
+
+    def __init__(self, sos: np.ndarray, reprime_after: int | None = None) -> None:
+        self.sos = np.ascontiguousarray(sos, dtype=np.float64)
+        self._unit = signal.sosfilt_zi(self.sos)
+        self.reprime_after = reprime_after
+        self.reset()
+
+    def reset(self) -> None:
+        self.zi: np.ndarray | None = None
+        self.held: np.ndarray | None = None
+        self.invalid_run: np.ndarray | None = None  # invalid samples just before the next one
+
+    def run(self, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        n, ch = x.shape
+        if self.zi is None:
+            self.zi = np.zeros((ch, self.sos.shape[0], 2))
+            self.held = np.zeros(ch)
+            self.invalid_run = np.full(ch, np.iinfo(np.int64).max // 2, dtype=np.int64)
+        assert self.held is not None and self.invalid_run is not None
+        if n == 0:
+            return np.zeros((0, ch))
+        limit = self.reprime_after
+        if valid.all():
+            never = self.invalid_run >= np.iinfo(np.int64).max // 4
+            need = never | ((self.invalid_run >= limit) if limit else False)
+            prime_cols = np.nonzero(need)[0]
+            prime_rows = np.zeros(prime_cols.size, dtype=np.int64)
+            filled = x
+            self.invalid_run[:] = 0
+        else:
+            rows = np.arange(n)[:, None]
+            lastv = np.where(valid, rows, -1)
+            np.maximum.accumulate(lastv, axis=0, out=lastv)
+            # invalid samples right before each row
+            before = np.vstack([np.full((1, ch), -1), lastv[:-1]])
+            run = np.where(before >= 0, rows - before - 1, rows + self.invalid_run[None, :])
+            never = self.invalid_run >= np.iinfo(np.int64).max // 4
+            need = (run >= limit) if limit else np.zeros_like(valid)
+            # a channel that was never valid primes on its first valid sample
+            first_ever = never[None, :] & (before < 0)
+            prime = valid & (need | first_ever)
+            prime_rows, prime_cols = np.nonzero(prime)
+            held = self.held.copy()
+            for c in prime_cols[np.unique(prime_cols, return_index=True)[1]]:
+                # samples before a channel's first prime hold that first value
+                r0 = prime_rows[prime_cols == c].min()
+                if never[c] and not valid[:r0, c].any():
+                    held[c] = x[r0, c]
+            filled = forward_fill(x, valid, held)
+            last = lastv[-1]
+            self.invalid_run = np.where(last >= 0, n - 1 - last, self.invalid_run + n)
+        # filter channel-major: contiguous rows for scipy's kernel; the result
+        # goes back as a (samples, channels) view, so stages chain without copies
+        yt = np.array(filled.T, dtype=np.float64, order="C")
+        if prime_rows.size == 0:
+            sosfilt_channels(self.sos, yt, self.zi)
+        else:
+            cuts = np.unique(np.concatenate([prime_rows, [n]]))
+            a = 0
+            for b in cuts:
+                if b > a:
+                    part = np.ascontiguousarray(yt[:, a:b])
+                    sosfilt_channels(self.sos, part, self.zi)
+                    yt[:, a:b] = part
+                cols = prime_cols[prime_rows == b]
+                if cols.size:
+                    self.zi[cols] = self._unit[None, :, :] * filled[b, cols][:, None, None]
+                a = b
+        self.held = filled[-1].copy()
+        return yt.T
+
+
+class SosStage(Stage):
+    """A stage that is one SosState designed for the stream's rate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._state: SosState | None = None
+        self._rate = 0.0
+        self._held_out: np.ndarray | None = None
+        self.warnings: list[str] = []
+
+    def design(self, rate_hz: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def prepare(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def _setup(self, block: SignalBlock) -> SosState:
+        if self._state is None or self._rate != block.rate_hz:
+            self._state = SosState(
+                self.design(block.rate_hz),
+                reprime_after=max(1, int(round(REPRIME_S * block.rate_hz))),
+            )
+            self._rate = block.rate_hz
+            self._held_out = None
+        return self._state
+
+    def reset(self) -> None:
+        if self._state is not None:
+            self._state.reset()
+        self._held_out = None
+
+    def process(self, block: SignalBlock) -> SignalBlock:
+        st = self._setup(block)
+        valid = block.valid
+        y = st.run(self.prepare(block.data), valid)
+        return self.output(block, y, valid)
+
+    def output(self, block: SignalBlock, y: np.ndarray, valid: np.ndarray) -> SignalBlock:
+        if self._held_out is None:
+            self._held_out = np.full(block.n_channels, np.nan)
+        out = apply_policy(y, valid, self.policy, self._held_out)
+        self._held_out = last_valid(y, valid, self._held_out)
+        return block.replace(data=out, valid=valid)
+
+    def sos_for(self, rate_hz: float) -> np.ndarray:
+        return self.design(rate_hz)
+
+    def latency(self, rate_hz: float) -> float:
+        return sos_group_delay(self.design(rate_hz), self.latency_ref_hz(rate_hz), rate_hz)
+
+    def latency_ref_hz(self, rate_hz: float) -> float:
+        return min(REF_HZ, 0.4 * rate_hz)
+
+    def _warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
+            warnings.warn(text, stacklevel=4)
+
+
+def _check_order(order: int) -> int:
+    if not 1 <= int(order) <= 10:
+        raise SensorioError(f"filter order {order} out of range 1..10")
+    return int(order)
+
+
+@register_stage
+class HighPass(SosStage):
+    """Butterworth high-pass (removes baseline and motion below cutoff)."""
+
+    kind = "highpass"
+
+    def __init__(self, cutoff_hz: float = 20.0, order: int = 4) -> None:
+        super().__init__()
+        self.cutoff_hz = float(cutoff_hz)
+        self.order = _check_order(order)
+
+    def design(self, rate_hz: float) -> np.ndarray:
+        if not 0 < self.cutoff_hz < 0.5 * rate_hz:
+            raise SensorioError(
+                f"high-pass cutoff {self.cutoff_hz} Hz must be below {rate_hz / 2} Hz"
+            )
+        return signal.butter(self.order, self.cutoff_hz, "highpass", fs=rate_hz, output="sos")
+
+    def latency_ref_hz(self, rate_hz: float) -> float:
+        return min(max(REF_HZ, 2 * self.cutoff_hz), 0.45 * rate_hz)
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": self.kind, "cutoff_hz": self.cutoff_hz, "order": self.order}
+
+
+@register_stage
+class LowPass(SosStage):
+    """Butterworth low-pass."""
+
+    kind = "lowpass"
+
+    def __init__(self, cutoff_hz: float = 6.0, order: int = 2) -> None:
+        super().__init__()
+        self.cutoff_hz = float(cutoff_hz)
+        self.order = _check_order(order)
+
+    def design(self, rate_hz: float) -> np.ndarray:
+        if not 0 < self.cutoff_hz < 0.5 * rate_hz:
+            raise SensorioError(
+                f"low-pass cutoff {self.cutoff_hz} Hz must be below {rate_hz / 2} Hz"
+            )
+        return signal.butter(self.order, self.cutoff_hz, "lowpass", fs=rate_hz, output="sos")
+
+    def latency_ref_hz(self, rate_hz: float) -> float:
+        return min(self.cutoff_hz / 4, REF_HZ)
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": self.kind, "cutoff_hz": self.cutoff_hz, "order": self.order}
+
+
+@register_stage
+class BandPass(SosStage):
+    """Butterworth band-pass, default 20-450 Hz (surface EMG). The upper edge
+    is capped at 0.45 x the sample rate, with a warning."""
+
+    kind = "bandpass"
+
+    def __init__(self, low_hz: float = 20.0, high_hz: float = 450.0, order: int = 2) -> None:
+        super().__init__()
+        self.low_hz = float(low_hz)
+        self.high_hz = float(high_hz)
+        self.order = _check_order(order)
+
+    def edges(self, rate_hz: float) -> tuple[float, float]:
+        high = self.high_hz
+        if high > 0.45 * rate_hz:
+            high = 0.45 * rate_hz
+            self._warn(
+                f"band-pass upper edge {self.high_hz:g} Hz capped at {high:g} Hz "
+                f"(0.45 x the {rate_hz:g} Hz sample rate)"
+            )
+        if not 0 < self.low_hz < high:
+            raise SensorioError(f"band-pass {self.low_hz:g}-{high:g} Hz is empty at {rate_hz:g} Hz")
+        return self.low_hz, high
+
+    def design(self, rate_hz: float) -> np.ndarray:
+        return signal.butter(self.order, self.edges(rate_hz), "bandpass", fs=rate_hz, output="sos")
+
+    def latency_ref_hz(self, rate_hz: float) -> float:
+        lo, hi = self.edges(rate_hz)
+        return float(np.sqrt(lo * hi))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "type": self.kind,
+            "low_hz": self.low_hz,
+            "high_hz": self.high_hz,
+            "order": self.order,
+        }
+
+
+def detect_mains(
+    x: np.ndarray, rate_hz: float, valid: np.ndarray | None = None
+) -> tuple[float | None, float]:
+    """50 or 60 Hz, whichever stands out more above its spectral neighbourhood
+    (summed over channels and the first harmonics); returns (frequency,
+    peak-to-background ratio), frequency None when neither shows."""
+    x = np.asarray(x, dtype=np.float64)
+    if valid is not None:
+        x = forward_fill(x, valid, np.zeros(x.shape[1]))
+    x = np.nan_to_num(x - np.nanmean(x, axis=0))
+    n = x.shape[0]
+    if n < int(rate_hz * 0.2) or rate_hz < 130:
+        return None, 0.0
+    spec = (np.abs(np.fft.rfft(x * np.hanning(n)[:, None], axis=0)) ** 2).sum(axis=1)
+    freqs = np.fft.rfftfreq(n, 1 / rate_hz)
+    df = freqs[1]
+    best: tuple[float | None, float] = (None, 0.0)
+    for f0 in (50.0, 60.0):
+        peak = back = 0.0
+        for k in (1, 2, 3):
+            f = f0 * k
+            if f > 0.45 * rate_hz:
+                break
+            near = np.abs(freqs - f) <= max(1.5 * df, 1.0)
+            ring = (np.abs(freqs - f) > max(3 * df, 2.0)) & (
+                np.abs(freqs - f) <= max(3 * df, 2.0) + 8.0
+            )
+            peak += spec[near].max()
+            back += np.median(spec[ring]) if ring.any() else 0.0
+        ratio = peak / back if back > 0 else (np.inf if peak > 0 else 0.0)
+        if ratio > best[1]:
+            best = (f0, float(ratio))
+    if best[1] < 10.0:
+        return None, best[1]
+    return best
+
+
+@register_stage
+class Notch(SosStage):
+    """Mains notch at 50 or 60 Hz and harmonics (IIR notches, quality q).
+
+    ``mains="auto"`` listens to the first ``detect_s`` seconds, picks 50 or
+    60 Hz (50 Hz with a warning if neither shows) and only then outputs
+    them, filtered: a one-off start-up delay, no added steady-state latency
+    beyond the notches' own group delay."""
+
+    kind = "notch"
+
+    def __init__(
+        self,
+        mains: float | str = "auto",
+        harmonics: int = 3,
+        q: float = 30.0,
+        detect_s: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if mains != "auto":
+            mains = float(mains)
+            if mains <= 0:
+                raise SensorioError(f"mains frequency {mains} must be positive (or 'auto')")
+        self.mains: float | str = mains
+        self.harmonics = max(1, int(harmonics))
+        self.q = float(q)
+        self.detect_s = float(detect_s)
+        self.detected: float | None = None if mains == "auto" else float(mains)
+        self._pending: list[SignalBlock] = []
+        self._pending_rows = 0
+
+    def frequencies(self, rate_hz: float) -> list[float]:
+        f0 = self.detected or 50.0
+        return [f0 * k for k in range(1, self.harmonics + 1) if f0 * k < 0.45 * rate_hz]
+
+    def design(self, rate_hz: float) -> np.ndarray:
+        sections = []
+        for f in self.frequencies(rate_hz):
+            b, a = signal.iirnotch(f, self.q, fs=rate_hz)
+            sections.append(signal.tf2sos(b, a))
+        if not sections:
+            return np.array([[1.0, 0, 0, 1.0, 0, 0]])
+        return np.vstack(sections)
+
+    def process(self, block: SignalBlock) -> SignalBlock:
+        if self.detected is None:
+            self._pending.append(block)
+            self._pending_rows += len(block)
+            if self._pending_rows < self.detect_s * block.rate_hz:
+                return block.replace(
+                    data=block.data[:0],
+                    valid=block.valid[:0],
+                    events=block.events[:0],
+                    reset=False,
+                    leadoff=None,
+                    codes=None,
+                )
+            block = self._decide()
+        return super().process(block)
+
+    def _decide(self) -> SignalBlock:
+        whole = concat_signal(self._pending)
+        self._pending, self._pending_rows = [], 0
+        n = max(1, int(round(self.detect_s * whole.rate_hz)))
+        f, ratio = detect_mains(whole.data[:n], whole.rate_hz, whole.valid[:n])
+        if f is None:
+            self._warn(
+                "no mains hum found in the first "
+                f"{len(whole) / whole.rate_hz:.1f} s: notching 50 Hz"
+            )
+            f = 50.0
+        self.detected = f
+        self.detection_ratio = ratio
+        return whole
+
+    def flush(self) -> SignalBlock | None:
+        if self._pending:
+            return super().process(self._decide())
+        return None
+
+    def latency(self, rate_hz: float) -> float:
+        # between the fundamental and the first harmonic, away from the notches
+        return sos_group_delay(
+            self.design(rate_hz), min(1.5 * (self.detected or 50.0), 0.4 * rate_hz), rate_hz
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "type": self.kind,
+            "mains": self.mains,
+            "harmonics": self.harmonics,
+            "q": self.q,
+            "detect_s": self.detect_s,
+        }
+
+
+@register_stage
+class Envelope(Stage):
+    """Amplitude envelope: ``method="rms"``, a causal moving RMS over
+    ``window_s``; or ``method="rectify"``, |x| through a Butterworth low-pass
+    at ``cutoff_hz``. Invalid samples are left out of the RMS window."""
+
+    kind = "envelope"
+
+    def __init__(
+        self, method: str = "rms", window_s: float = 0.05, cutoff_hz: float = 6.0, order: int = 2
+    ) -> None:
+        super().__init__()
+        if method not in ("rms", "rectify"):
+            raise SensorioError(f"envelope method {method!r}: use 'rms' or 'rectify'")
+        self.method = method
+        self.window_s = float(window_s)
+        self._lowpass = LowPass(cutoff_hz, order) if method == "rectify" else None
+        self._tail_sq: np.ndarray | None = None
+        self._tail_n: np.ndarray | None = None
+        self._rate = 0.0
+        self._held_out: np.ndarray | None = None
+
+    def window(self, rate_hz: float) -> int:
+        return max(1, int(round(self.window_s * rate_hz)))
+
+    def reset(self) -> None:
+        self._tail_sq = self._tail_n = None
+        self._held_out = None
+        if self._lowpass is not None:
+            self._lowpass.reset()
+
+    def process(self, block: SignalBlock) -> SignalBlock:
+        if self._lowpass is not None:
+            self._lowpass.policy = self.policy
+            rect = block.replace(data=np.abs(block.data))
+            return self._lowpass.process(rect)
+        n_win = self.window(block.rate_hz)
+        ch = block.n_channels
+        if self._tail_sq is None or self._rate != block.rate_hz:
+            self._rate = block.rate_hz
+            self._tail_sq = np.zeros((n_win - 1, ch))
+            self._tail_n = np.zeros((n_win - 1, ch))
+            self._held_out = np.full(ch, np.nan)
+        valid = block.valid
+        sq = np.where(valid, block.data, 0.0)
+        sq *= sq
+        cnt = valid.astype(np.float64)
+        ext_sq = np.concatenate([self._tail_sq, sq])
+        ext_n = np.concatenate([self._tail_n, cnt])
+        c_sq = np.concatenate([np.zeros((1, ch)), np.cumsum(ext_sq, axis=0)])
+        c_n = np.concatenate([np.zeros((1, ch)), np.cumsum(ext_n, axis=0)])
+        rows = len(block)
+        s = c_sq[n_win : n_win + rows] - c_sq[:rows]
+        k = c_n[n_win : n_win + rows] - c_n[:rows]
+        np.maximum(s, 0.0, out=s)  # rounding in the differences
+        with np.errstate(invalid="ignore", divide="ignore"):
+            env = np.sqrt(s / k)
+        out_valid = valid & (k > 0)
+        self._tail_sq = ext_sq[len(ext_sq) - (n_win - 1) :]
+        self._tail_n = ext_n[len(ext_n) - (n_win - 1) :]
+        assert self._held_out is not None
+        out = apply_policy(env, out_valid, self.policy, self._held_out)
+        self._held_out = last_valid(env, out_valid, self._held_out)
+        return block.replace(data=out, valid=out_valid)
+
+    def latency(self, rate_hz: float) -> float:
+        if self._lowpass is not None:
+            return self._lowpass.latency(rate_hz)
+        return (self.window(rate_hz) - 1) / 2.0
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"type": self.kind, "method": self.method, "window_s": self.window_s}
+        if self._lowpass is not None:
+            d["cutoff_hz"] = self._lowpass.cutoff_hz
+        return d
+
+
+@register_stage
+class Decimate(SosStage):
+    """Anti-alias low-pass (Chebyshev I, order 8, edge at 0.8 x the new
+    Nyquist, as scipy.signal.decimate) then keep every ``factor``-th sample,
+    aligned on the stream's sample clock (so chunking cannot shift it)."""
+
+    kind = "decimate"
+
+    def __init__(self, factor: int = 2) -> None:
+        super().__init__()
+        if int(factor) < 1:
+            raise SensorioError(f"decimation factor {factor} must be at least 1")
+        self.factor = int(factor)
+
+    def design(self, rate_hz: float) -> np.ndarray:
+        if self.factor == 1:
+            return np.array([[1.0, 0, 0, 1.0, 0, 0]])
+        return signal.cheby1(8, 0.05, 0.8 / self.factor, output="sos")
+
+    def process(self, block: SignalBlock) -> SignalBlock:
+        q = self.factor
+        filtered = super().process(block)
+        first = (-block.start) % q
+        keep = slice(first, None, q)
+        new_start = (block.start + first) // q
+        ev = block.events.copy()
+        # an event moves to the first kept row at or after it
+        ev["row"] = (ev["row"].astype(np.int64) - first + q - 1) // q if ev.size else ev["row"]
+        return filtered.replace(
+            data=filtered.data[keep],
+            valid=filtered.valid[keep],
+            rate_hz=block.rate_hz / q,
+            start=new_start,
+            events=ev,
+            leadoff=None if block.leadoff is None else block.leadoff[keep],
+            codes=None,
+        )
+
+    def output_rate(self, rate_hz: float) -> float:
+        return rate_hz / self.factor
+
+    def latency_ref_hz(self, rate_hz: float) -> float:
+        return min(REF_HZ, 0.3 * rate_hz / self.factor)
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": self.kind, "factor": self.factor}

@@ -1,0 +1,180 @@
+"""Score detected fault events against a ground truth (the emulator's
+``--truth`` log, or synthetic faults): precision, recall and detection delay
+per fault kind.
+
+Rules. Faults overlap at random in the emulator: an additive fault (spikes,
+motion, noise) under a code fault on the same channel (saturation, stuck,
+liftoff replace the samples) cannot be seen there, so its onset is the first
+moment it is not covered (for spikes, the first uncovered spike); one that is
+covered throughout is *occluded* and not counted. A true fault is *found* when an event of the matching kind on the same
+channel overlaps it (with ``slack_s`` either side), and found *in time* when
+that event's ``detected_s`` is at most ``deadline_s`` after the fault's
+onset (for spikes, the first spike). A detected event is *correct* when it
+overlaps a true fault of the matching kind on its channel. Recall counts
+faults found in time; precision counts correct events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: detector kind -> ground-truth kind (the emulator's names)
+KIND_MAP = {
+    "leadoff": "liftoff",
+    "flat": "liftoff",
+    "saturation": "saturation",
+    "stuck": "stuck",
+    "spikes": "spikes",
+    "motion": "motion",
+    "noise": "noise",
+}
+TRUTH_KINDS = ("liftoff", "saturation", "spikes", "motion", "stuck", "noise")
+
+
+@dataclass
+class Truth:
+    kind: str
+    channel: int
+    start_s: float
+    end_s: float
+    stream: int = 0
+    onset_s: float | None = None  # when the fault first shows (first spike)
+    times_s: list[float] = field(default_factory=list)  # spike times
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> Truth:
+        times = [float(x) for x in rec.get("times_s") or []]
+        return cls(
+            str(rec["kind"]),
+            int(rec["channel"]),
+            float(rec["start_s"]),
+            float(rec["end_s"]),
+            int(rec.get("stream", 0)),
+            min(times) if times else None,
+            times,
+        )
+
+    @property
+    def onset(self) -> float:
+        return self.onset_s if self.onset_s is not None else self.start_s
+
+
+CODE_KINDS = ("saturation", "stuck", "liftoff")
+
+
+def _visible_onset(
+    t: Truth, cover: list[tuple[float, float]], spike_times: list[float]
+) -> float | None:
+    """First moment of t not hidden under a code fault; None if never."""
+
+    def covered(x: float) -> bool:
+        return any(a <= x < b for a, b in cover)
+
+    if spike_times:
+        return next((x for x in sorted(spike_times) if not covered(x)), None)
+    x = t.onset
+    for a, b in sorted(cover):
+        if a <= x < b:
+            x = b
+    return x if x < t.end_s else None
+
+
+@dataclass
+class KindScore:
+    faults: int = 0
+    occluded: int = 0
+    found: int = 0
+    in_time: int = 0
+    events: int = 0
+    correct: int = 0
+    delays: list[float] = field(default_factory=list)
+
+    @property
+    def recall(self) -> float:
+        return self.in_time / self.faults if self.faults else float("nan")
+
+    @property
+    def precision(self) -> float:
+        return self.correct / self.events if self.events else float("nan")
+
+    def add(self, other: KindScore) -> None:
+        self.faults += other.faults
+        self.occluded += other.occluded
+        self.found += other.found
+        self.in_time += other.in_time
+        self.events += other.events
+        self.correct += other.correct
+        self.delays.extend(other.delays)
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> bool:
+    return a0 <= b1 and b0 <= a1
+
+
+def score(
+    truth: Iterable[Truth],
+    events: Iterable[Any],
+    *,
+    stream: int = 0,
+    slack_s: float = 0.1,
+    deadline_s: float = 0.25,
+) -> tuple[dict[str, KindScore], list[Any]]:
+    """Per truth kind scores, and the events that matched no fault at all
+    (false events; includes kinds outside KIND_MAP such as mains)."""
+    faults = [t for t in truth if t.stream == stream]
+    evs = [e for e in events if e.stream == stream and e.kind != "dropout"]
+    out = {k: KindScore() for k in TRUTH_KINDS}
+    for t in faults:
+        ks = out.setdefault(t.kind, KindScore())
+        onset = t.onset
+        if t.kind not in CODE_KINDS:
+            cover = [
+                (c.start_s, c.end_s)
+                for c in faults
+                if c.kind in CODE_KINDS and c.channel == t.channel
+            ]
+            visible = _visible_onset(t, cover, t.times_s)
+            if visible is None:
+                ks.occluded += 1
+                continue
+            onset = visible
+        ks.faults += 1
+        hits = [
+            e
+            for e in evs
+            if KIND_MAP.get(e.kind) == t.kind
+            and e.channel == t.channel
+            and _overlap(
+                e.start_s,
+                e.end_s if e.end_s is not None else 1e18,
+                t.start_s - slack_s,
+                t.end_s + slack_s,
+            )
+        ]
+        if hits:
+            ks.found += 1
+            delay = (
+                min((e.detected_s if e.detected_s is not None else e.start_s) for e in hits) - onset
+            )
+            ks.delays.append(delay)
+            if delay <= deadline_s:
+                ks.in_time += 1
+    false = []
+    for e in evs:
+        kind = KIND_MAP.get(e.kind)
+        end = e.end_s if e.end_s is not None else 1e18
+        match = any(
+            t.channel == e.channel
+            and t.kind == kind
+            and _overlap(e.start_s, end, t.start_s - slack_s, t.end_s + slack_s)
+            for t in faults
+        )
+        if kind is not None:
+            ks = out.setdefault(kind, KindScore())
+            ks.events += 1
+            ks.correct += int(match)
+        if not match:
+            false.append(e)
+    return out, false

@@ -1,0 +1,430 @@
+"""The stage contract and the Pipeline that chains stages.
+
+A stage is a stateful streaming transform: ``process(SignalBlock) ->
+SignalBlock``. Every stage gives the same output whatever the chunking of its
+input, equal to running it once on the whole signal, because all of its state
+(filter memories, partial windows, hysteresis counters) is carried between
+calls and every decision is aligned on the stream's sample clock, never on
+block boundaries.
+
+Gaps and faults: a sample whose ``valid`` flag is False never enters a filter's
+memory. Filters feed the channel's last valid input instead (a hold, which adds
+no step and so no transient), and mark the output sample invalid; the output
+value of an invalid sample is set by the pipeline's masking ``policy``:
+``"nan"``, ``"hold"`` (the stage's last valid output) or ``"zero"``. Short
+gaps arrive already filled with invalid rows (see calibrate.Calibrate), so the
+time axis stays uniform; a discontinuity of unknown length arrives as a block
+with ``reset=True``: the Pipeline flushes what each stage buffered, resets it,
+and the stage starts afresh (filters re-primed on the first valid sample).
+
+Latency: every stage reports the delay it adds (``latency(rate_hz)``, in
+input samples); the Pipeline sums them in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..blocks import Block, SignalBlock
+from ..errors import SensorioError
+
+POLICIES = ("nan", "hold", "zero")
+
+
+@dataclass
+class DspEvent:
+    """Something a stage noticed on one channel: a fault, a drift warning.
+
+    Times are seconds on the stream's sample clock. ``end_s`` is None while
+    the condition lasts; ``detected_s`` is when the stage had the data to say
+    so (the detection delay is ``detected_s - start_s``).
+    """
+
+    stream: int
+    channel: int
+    kind: str
+    start_s: float
+    end_s: float | None = None
+    detected_s: float | None = None
+    severity: str = "fault"
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), sort_keys=False)
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Delay added by one stage."""
+
+    stage: str
+    samples: float
+    seconds: float
+
+
+class Stage:
+    """Base class of streaming stages. Subclasses set ``kind`` (the name used
+    in pipeline files) and implement ``process``; stages that buffer also
+    implement ``flush``; stages with state implement ``reset``."""
+
+    kind: ClassVar[str] = ""
+    #: the masking policy for invalid samples; the Pipeline sets it
+    policy: str = "nan"
+
+    def __init__(self) -> None:
+        self._events: list[DspEvent] = []
+
+    def process(self, block: SignalBlock) -> SignalBlock:
+        raise NotImplementedError
+
+    def flush(self) -> SignalBlock | None:
+        """Emit whatever is still buffered (end of stream or before a reset)."""
+        return None
+
+    def reset(self) -> None:
+        """Forget the signal history (after a discontinuity)."""
+
+    def finish(self, end_s: float) -> None:
+        """End of the stream at end_s: close what is still open."""
+
+    def latency(self, rate_hz: float) -> float:
+        """Added delay in input samples at this rate (group delay)."""
+        return 0.0
+
+    def output_rate(self, rate_hz: float) -> float:
+        return rate_hz
+
+    def set_descriptor(self, info: Mapping[str, Any]) -> None:
+        """The device's INFO descriptor arrived (or changed)."""
+
+    def take_events(self) -> list[DspEvent]:
+        out, self._events = self._events, []
+        return out
+
+    def emit(self, event: DspEvent) -> None:
+        self._events.append(event)
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": self.kind}
+
+
+_REGISTRY: dict[str, type[Stage]] = {}
+
+
+def register_stage(cls: type[Stage]) -> type[Stage]:
+    """Class decorator: make a stage available to pipeline files by its kind."""
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+def stage_types() -> dict[str, type[Stage]]:
+    # importing the modules registers their stages
+    from . import calibrate, drift, faults, filters  # noqa: F401
+
+    return dict(_REGISTRY)
+
+
+# -- helpers shared by the stages ---------------------------------------------
+
+
+def forward_fill(x: np.ndarray, valid: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """x with each invalid sample replaced by the channel's last valid one
+    (``held`` before the block); returns x itself when all are valid."""
+    if valid.all():
+        return x
+    n = x.shape[0]
+    idx = np.where(valid, np.arange(n)[:, None], -1)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    filled = np.take_along_axis(x, np.maximum(idx, 0), axis=0)
+    return np.where(idx >= 0, filled, held[None, :])
+
+
+def last_valid(x: np.ndarray, valid: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """Per channel, the last valid value of x, or ``held`` if there is none."""
+    if x.shape[0] == 0:
+        return held
+    if valid[-1].all():
+        return x[-1].copy()
+    n = x.shape[0]
+    idx = np.where(valid, np.arange(n)[:, None], -1).max(axis=0)
+    out = held.copy()
+    ok = idx >= 0
+    out[ok] = x[idx[ok], np.nonzero(ok)[0]]
+    return out
+
+
+def apply_policy(y: np.ndarray, valid: np.ndarray, policy: str, held: np.ndarray) -> np.ndarray:
+    """Set invalid output samples by the masking policy. ``held`` is the last
+    valid output per channel before this block (for "hold")."""
+    if valid.all():
+        return y
+    if policy == "nan":
+        return np.where(valid, y, np.nan)
+    if policy == "zero":
+        return np.where(valid, y, 0.0)
+    return forward_fill(y, valid, held)
+
+
+class Pipeline:
+    """Stages in order. Feed raw Blocks (the first stage must then be a
+    ``calibrate`` stage) or SignalBlocks; get SignalBlocks back.
+
+    >>> pipe = Pipeline.default(info)
+    >>> for block in parser.read():
+    ...     for out in pipe.process(block): ...
+    >>> pipe.take_events()     # DspEvents opened or closed since the last call
+    """
+
+    def __init__(
+        self,
+        stages: Iterable[Stage],
+        policy: str = "nan",
+        tap: Callable[[int, Stage, SignalBlock], None] | None = None,
+    ) -> None:
+        if policy not in POLICIES:
+            raise SensorioError(
+                f"unknown masking policy {policy!r}: use one of {', '.join(POLICIES)}"
+            )
+        self.stages = list(stages)
+        self.policy = policy
+        for st in self.stages:
+            st.policy = policy
+        self._pending_reset = [False] * len(self.stages)
+        self.events: list[DspEvent] = []
+        self._new: list[DspEvent] = []
+        self._seen: set[int] = set()
+        self._end_s = 0.0
+        #: called with (stage index, stage, block) for every block a stage outputs
+        self.tap = tap
+
+    # -- building ----------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | str | Path) -> Pipeline:
+        """Build from a dict or a .toml/.json file::
+
+        policy = "hold"
+        [[stage]]
+        type = "calibrate"
+        [[stage]]
+        type = "bandpass"
+        low_hz = 20
+        high_hz = 450
+        """
+        if not isinstance(config, Mapping):
+            config = load_config(Path(config))
+        types = stage_types()
+        stages = []
+        for i, spec in enumerate(config.get("stage", config.get("stages", []))):
+            spec = dict(spec)
+            name = spec.pop("type", None)
+            if name not in types:
+                raise SensorioError(
+                    f"pipeline stage {i + 1}: unknown type {name!r}; use one of {', '.join(sorted(types))}"
+                )
+            try:
+                stages.append(types[name](**spec))
+            except TypeError as exc:
+                raise SensorioError(f"pipeline stage {i + 1} ({name}): {exc}") from None
+        return cls(stages, policy=config.get("policy", "nan"))
+
+    @classmethod
+    def default(
+        cls,
+        info: Mapping[str, Any] | None = None,
+        stream: int = 0,
+        *,
+        policy: str = "nan",
+        **calibrate_options: Any,
+    ) -> Pipeline:
+        """calibrate -> faults -> notch (mains found automatically) ->
+        band-pass 20-450 Hz -> drift -> moving-RMS envelope (50 ms)."""
+        from .calibrate import Calibrate
+        from .drift import DriftMonitor
+        from .faults import FaultDetector
+        from .filters import BandPass, Envelope, Notch
+
+        return cls(
+            [
+                Calibrate(info, stream=stream, **calibrate_options),
+                FaultDetector(),
+                Notch(),
+                BandPass(),
+                DriftMonitor(),
+                Envelope(),
+            ],
+            policy=policy,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {"policy": self.policy, "stage": [st.describe() for st in self.stages]}
+
+    # -- running -------------------------------------------------------------
+    def set_descriptor(self, info: Mapping[str, Any]) -> None:
+        for st in self.stages:
+            st.set_descriptor(info)
+
+    def process(self, block: Block | SignalBlock) -> list[SignalBlock]:
+        """Run one block through every stage; returns the blocks that came out
+        (none while a stage is still filling a window, several after a reset)."""
+        if isinstance(block, Block):
+            first = self.stages[0]
+            if not hasattr(first, "process_raw"):
+                raise SensorioError("raw Blocks need a 'calibrate' stage first in the pipeline")
+            items = first.process_raw(block)  # type: ignore[attr-defined]
+            self._collect(first)
+            if self.tap is not None:
+                for b in items:
+                    self.tap(0, first, b)
+            return self._run(items, 1)
+        return self._run([block], 0)
+
+    def _run(self, items: list[SignalBlock], first: int) -> list[SignalBlock]:
+        for k in range(first, len(self.stages)):
+            st = self.stages[k]
+            out: list[SignalBlock] = []
+            for b in items:
+                if b.reset:
+                    tail = st.flush()
+                    if tail is not None and len(tail):
+                        out.append(self._mark(k, tail))
+                    st.reset()
+                    self._pending_reset[k] = True
+                res = st.process(b)
+                if len(res):
+                    out.append(self._mark(k, res))
+            self._collect(st)
+            if self.tap is not None:
+                for b in out:
+                    self.tap(k, st, b)
+            items = out
+        if items:
+            self._end_s = max(self._end_s, (items[-1].start + len(items[-1])) / items[-1].rate_hz)
+        return items
+
+    def _mark(self, k: int, block: SignalBlock) -> SignalBlock:
+        reset = self._pending_reset[k]
+        self._pending_reset[k] = False
+        if block.reset != reset:
+            block = block.replace(reset=reset)
+        return block
+
+    def _collect(self, st: Stage) -> None:
+        for ev in st.take_events():
+            self._new.append(ev)
+            if id(ev) not in self._seen:
+                self._seen.add(id(ev))
+                self.events.append(ev)
+
+    def flush(self) -> list[SignalBlock]:
+        """End of input: drain every stage's buffer, close open events."""
+        out: list[SignalBlock] = []
+        for k, st in enumerate(self.stages):
+            moved = []
+            for b in out:
+                res = st.process(b)
+                if len(res):
+                    moved.append(res)
+            tail = st.flush()
+            if tail is not None and len(tail):
+                moved.append(self._mark(k, tail))
+            self._collect(st)
+            if self.tap is not None:
+                for b in moved:
+                    self.tap(k, st, b)
+            out = moved
+        if out:
+            self._end_s = max(self._end_s, (out[-1].start + len(out[-1])) / out[-1].rate_hz)
+        for st in self.stages:
+            st.finish(self._end_s)
+            self._collect(st)
+        return out
+
+    def take_events(self) -> list[DspEvent]:
+        """Events opened or closed since the last call (an event is returned
+        again when it closes, with end_s set)."""
+        out, self._new = self._new, []
+        return out
+
+    def latency(self, rate_hz: float) -> list[Latency]:
+        """Each stage's added delay at the given input rate."""
+        out = []
+        for st in self.stages:
+            n = float(st.latency(rate_hz))
+            out.append(Latency(st.kind, n, n / rate_hz))
+            rate_hz = st.output_rate(rate_hz)
+        return out
+
+    def total_latency_s(self, rate_hz: float) -> float:
+        return float(sum(lat.seconds for lat in self.latency(rate_hz)))
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """A pipeline file: TOML (.toml) or JSON (.json)."""
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise SensorioError(f"no such pipeline file: {path}") from None
+    try:
+        if path.suffix.lower() == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib  # type: ignore[no-redef]
+            return tomllib.loads(text.decode("utf-8"))
+        return json.loads(text)
+    except ValueError as exc:
+        raise SensorioError(f"pipeline file {path}: {exc}") from None
+
+
+def concat_signal(blocks: list[SignalBlock]) -> SignalBlock:
+    """Join contiguous SignalBlocks of one stream (event rows re-based)."""
+    if len(blocks) == 1:
+        return blocks[0]
+    first = blocks[0]
+    evs = []
+    off = 0
+    for b in blocks:
+        e = b.events.copy()
+        e["row"] += off
+        evs.append(e)
+        off += len(b)
+
+    def cat(name: str) -> np.ndarray | None:
+        parts = [getattr(b, name) for b in blocks]
+        if any(p is None for p in parts):
+            return None
+        return np.concatenate(parts)
+
+    return first.replace(
+        data=cat("data"),
+        valid=cat("valid"),
+        events=np.concatenate(evs),
+        leadoff=cat("leadoff"),
+        codes=cat("codes"),
+    )
+
+
+def slice_signal(block: SignalBlock, a: int, b: int) -> SignalBlock:
+    """Rows a..b of a SignalBlock (events that fall in them, re-based)."""
+    rows = block.events["row"]
+    # an event at the very end (rows resume in the next block) stays with the last slice
+    ev = block.events[(rows >= a) & ((rows < b) | (b >= len(block)))].copy()
+    ev["row"] -= a
+    return block.replace(
+        data=block.data[a:b],
+        valid=block.valid[a:b],
+        start=block.start + a,
+        events=ev,
+        leadoff=None if block.leadoff is None else block.leadoff[a:b],
+        codes=None if block.codes is None else block.codes[a:b],
+        reset=block.reset and a == 0,
+    )

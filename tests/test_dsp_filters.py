@@ -1,0 +1,174 @@
+"""Filters equal scipy's offline sosfilt on the whole signal; band edges,
+notch, mains detection, envelope and decimation behave as documented."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import signal
+
+from sensorio.blocks import SignalBlock
+from sensorio.dsp import BandPass, Decimate, Envelope, HighPass, LowPass, Notch, detect_mains
+from sensorio.dsp.filters import SosState, sosfilt_channels
+
+
+def block(x: np.ndarray, rate: float = 2000.0) -> SignalBlock:
+    return SignalBlock(stream=0, data=x, valid=np.ones(x.shape, bool), rate_hz=rate)
+
+
+def offline(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The documented reference: sosfilt on the whole signal, primed on x[0]."""
+    zi = signal.sosfilt_zi(sos)[:, :, None] * x[0][None, None, :]
+    return signal.sosfilt(sos, x, axis=0, zi=zi)[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    kind=st.sampled_from(["highpass", "lowpass", "bandpass", "notch"]),
+    rate=st.sampled_from([250.0, 500.0, 1000.0, 2000.0, 4000.0]),
+    seed=st.integers(0, 2**31 - 1),
+    cuts=st.lists(st.integers(1, 1999), max_size=8),
+)
+def test_filters_equal_offline_sosfilt(kind: str, rate: float, seed: int, cuts: list[int]) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2000, 3)) * 50 + rng.uniform(-1000, 1000, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stage = {
+            "highpass": HighPass(20),
+            "lowpass": LowPass(10),
+            "bandpass": BandPass(20, 450),
+            "notch": Notch(50),
+        }[kind]
+        sos = stage.design(rate)
+        bounds = [0, *sorted(set(cuts)), 2000]
+        out = np.concatenate(
+            [
+                stage.process(block(x[a:b], rate)).data
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+                if b > a
+            ]
+        )
+    np.testing.assert_allclose(out, offline(sos, x), rtol=1e-10, atol=1e-8)
+
+
+def test_kernel_equals_public_sosfilt() -> None:
+    sos = signal.butter(4, [20, 450], "bandpass", fs=2000, output="sos")
+    x = np.random.default_rng(1).standard_normal((5, 777))
+    zi = np.random.default_rng(2).standard_normal((5, sos.shape[0], 2))
+    ref, zf = signal.sosfilt(sos, x, axis=-1, zi=np.moveaxis(zi, 0, 1))
+    y = x.copy()
+    z = zi.copy()
+    sosfilt_channels(sos, y, z)
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(z, np.moveaxis(zf, 1, 0), rtol=1e-12, atol=1e-12)
+
+
+def test_bandpass_upper_edge_capped_with_warning() -> None:
+    bp = BandPass(20, 450)
+    with pytest.warns(UserWarning, match="capped at 225"):
+        lo, hi = bp.edges(500.0)
+    assert (lo, hi) == (20.0, 225.0)
+    assert bp.edges(2000.0) == (20.0, 450.0)
+
+
+def test_bandpass_response() -> None:
+    fs = 2000.0
+    sos = BandPass().design(fs)
+    w, h = signal.sosfreqz(sos, worN=[5, 100, 200, 1000], fs=fs)
+    gain = np.abs(h)
+    assert gain[0] < 0.1 and gain[1] > 0.9 and gain[2] > 0.9 and gain[3] < 0.01
+
+
+@pytest.mark.parametrize("mains", [50.0, 60.0])
+def test_notch_auto_detects_mains_and_removes_it(mains: float) -> None:
+    fs = 2000.0
+    t = np.arange(int(4 * fs)) / fs
+    rng = np.random.default_rng(0)
+    emg = signal.sosfilt(
+        signal.butter(2, [20, 450], "bandpass", fs=fs, output="sos"),
+        rng.standard_normal((t.size, 2)) * 20,
+        axis=0,
+    )
+    hum = (
+        100 * np.sin(2 * np.pi * mains * t)[:, None]
+        + 30 * np.sin(2 * np.pi * 3 * mains * t)[:, None]
+    )
+    x = emg + hum
+    assert detect_mains(x, fs)[0] == mains
+    notch = Notch("auto", detect_s=1.0)
+    outs = [notch.process(block(x[i : i + 500], fs)) for i in range(0, len(x), 500)]
+    assert len(outs[0]) == 0  # still listening
+    out = np.concatenate([o.data for o in outs if len(o)])
+    assert notch.detected == mains and len(out) == len(x)
+    tail = slice(int(2 * fs), None)
+    resid = out[tail] - emg[tail]
+    assert np.sqrt(np.mean(resid**2)) < 0.2 * np.sqrt(np.mean(hum[tail] ** 2))
+
+
+def test_detect_mains_none_without_hum() -> None:
+    x = np.random.default_rng(0).standard_normal((4000, 2))
+    assert detect_mains(x, 2000.0)[0] is None
+
+
+def test_envelope_rms_equals_direct_moving_rms() -> None:
+    x = np.random.default_rng(3).standard_normal((1000, 2))
+    env = Envelope("rms", window_s=0.01)  # 20 samples at 2 kHz
+    out = np.concatenate([env.process(block(x[i : i + 77])).data for i in range(0, 1000, 77)])
+    sq = np.vstack([np.zeros((19, 2)), x**2])
+    direct = np.sqrt(
+        np.array([sq[i : i + 20].sum(axis=0) for i in range(1000)])
+        / np.minimum(np.arange(1000) + 1, 20)[:, None]
+    )
+    np.testing.assert_allclose(out, direct, rtol=1e-9)
+    assert env.latency(2000.0) == 9.5
+
+
+def test_envelope_rectify_is_lowpassed_abs() -> None:
+    x = np.random.default_rng(4).standard_normal((3000, 2)) * 10
+    env = Envelope("rectify", cutoff_hz=6.0)
+    out = env.process(block(x)).data
+    np.testing.assert_allclose(out, offline(LowPass(6.0).design(2000.0), np.abs(x)), rtol=1e-10)
+
+
+def test_decimate_matches_offline_and_aligns_on_sample_clock() -> None:
+    x = np.random.default_rng(5).standard_normal((3000, 2))
+    dec = Decimate(4)
+    parts = [
+        dec.process(
+            SignalBlock(0, x[a : a + 333], np.ones((len(x[a : a + 333]), 2), bool), 2000.0, start=a)
+        )
+        for a in range(0, 3000, 333)
+    ]
+    out = np.concatenate([p.data for p in parts])
+    ref = offline(dec.design(2000.0), x)[::4]
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12)
+    assert parts[1].start == 84 and parts[1].rate_hz == 500.0  # first kept row of 333.. is 336
+
+
+def test_sos_state_holds_over_short_gap_and_reprimes_after_long() -> None:
+    sos = HighPass(20).design(2000.0)
+    x = np.random.default_rng(6).standard_normal((2000, 1)) + 500.0
+    valid = np.ones_like(x, dtype=bool)
+    valid[500:510] = False
+    st_ = SosState(sos, reprime_after=100)
+    y = st_.run(x, valid)
+    held = x.copy()
+    held[500:510] = x[499]
+    np.testing.assert_allclose(y, offline(sos, held), rtol=1e-10, atol=1e-9)
+    valid[1000:1200] = False
+    y2 = SosState(sos, reprime_after=100).run(x, valid)
+    np.testing.assert_allclose(y2[1200:], offline(sos, x[1200:]), rtol=1e-10, atol=1e-9)
+
+
+def test_latencies_are_group_delays() -> None:
+    fs = 2000.0
+    bp = BandPass()
+    sos = bp.design(fs)
+    _, gd = signal.group_delay(signal.sos2tf(sos), w=[np.sqrt(20 * 450)], fs=fs)
+    assert bp.latency(fs) == pytest.approx(gd[0], rel=1e-6)
+    assert Decimate(1).latency(fs) == pytest.approx(0.0, abs=1e-9)

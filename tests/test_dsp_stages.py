@@ -1,0 +1,197 @@
+"""Chunk invariance of every dsp stage and of the whole pipeline: the same
+output whatever the chunking, equal to one run over the whole signal."""
+
+from __future__ import annotations
+
+import dsp_synth
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sensorio import Parser
+from sensorio.blocks import SignalBlock
+from sensorio.dsp import (
+    BandPass,
+    Decimate,
+    DriftMonitor,
+    Envelope,
+    FaultDetector,
+    HighPass,
+    LowPass,
+    Normalise,
+    Notch,
+    Pipeline,
+)
+from sensorio.dsp.stages import concat_signal, slice_signal
+
+RATE = 1000.0
+
+
+def whole_signal(seed: int = 0, n: int = 3000, ch: int = 3, invalid: bool = True) -> SignalBlock:
+    rng = np.random.default_rng(seed)
+    x = dsp_synth.emg(n, ch, RATE, rng)
+    valid = np.ones((n, ch), dtype=bool)
+    if invalid:
+        # a short hold-able gap and a long one that forces re-priming
+        valid[700:720, 0] = False
+        valid[1500:1800, 1] = False
+        valid[:50, 2] = False
+    x = np.where(valid, x, np.nan)
+    codes = np.rint(np.nan_to_num(x) / 0.5).astype(np.int32)
+    return SignalBlock(
+        stream=0,
+        data=x,
+        valid=valid,
+        rate_hz=RATE,
+        start=0,
+        units=("uV",) * ch,
+        codes=codes,
+        code_range=(-32768, 32767),
+        leadoff=np.zeros(n, np.uint64),
+    )
+
+
+def run_chunked(make_stage, block: SignalBlock, cuts: list[int], policy: str = "nan"):
+    stage = make_stage()
+    stage.policy = policy
+    outs = []
+    bounds = [0, *sorted(set(c for c in cuts if 0 < c < len(block))), len(block)]
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        out = stage.process(slice_signal(block, a, b))
+        if len(out):
+            outs.append(out)
+    tail = stage.flush()
+    if tail is not None and len(tail):
+        outs.append(tail)
+    events = sorted({(e.channel, e.kind, e.start_s, e.end_s) for e in stage.take_events()})
+    return concat_signal(outs), events
+
+
+STAGES = {
+    "highpass": lambda: HighPass(20.0),
+    "lowpass": lambda: LowPass(10.0),
+    "bandpass": lambda: BandPass(20, 450),
+    "notch": lambda: Notch("auto", detect_s=0.5),
+    "envelope_rms": lambda: Envelope("rms", 0.05),
+    "envelope_rectify": lambda: Envelope("rectify", cutoff_hz=6),
+    "decimate": lambda: Decimate(3),
+    "faults": lambda: FaultDetector(),
+    "drift": lambda: DriftMonitor(window_s=0.2, trend_s=1.0, floor_s=1.0),
+    "normalise": lambda: Normalise(tau_s=1.0),
+}
+
+
+@pytest.mark.parametrize("policy", ["nan", "hold", "zero"])
+@pytest.mark.parametrize("name", sorted(STAGES))
+@settings(
+    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(cuts=st.lists(st.integers(1, 2999), max_size=12), single=st.booleans())
+def test_stage_chunk_invariance(name: str, policy: str, cuts: list[int], single: bool) -> None:
+    block = whole_signal()
+    if single:  # includes one-sample chunks around a random point
+        c = cuts[0] if cuts else 1000
+        cuts = cuts + list(range(c, min(c + 7, 2999)))
+    ref, ref_ev = run_chunked(STAGES[name], block, [], policy)
+    got, got_ev = run_chunked(STAGES[name], block, cuts, policy)
+    assert got.start == ref.start and len(got) == len(ref)
+    np.testing.assert_array_equal(got.valid, ref.valid)
+    np.testing.assert_allclose(got.data, ref.data, rtol=1e-9, atol=1e-7, equal_nan=True)
+    assert got_ev == ref_ev
+
+
+def test_policies_set_invalid_samples() -> None:
+    block = whole_signal()
+    for policy in ("nan", "hold", "zero"):
+        out, _ = run_chunked(lambda: BandPass(20, 450), block, [1000], policy)
+        bad = ~out.valid
+        assert bad[1500:1800, 1].all()
+        if policy == "nan":
+            assert np.isnan(out.data[bad]).all()
+        elif policy == "zero":
+            assert (out.data[bad] == 0).all()
+        else:
+            # held: the last valid output before the run
+            assert (out.data[1500:1800, 1] == out.data[1499, 1]).all()
+        assert np.isfinite(out.data[out.valid]).all()
+
+
+def test_gap_does_not_corrupt_filter_state() -> None:
+    """After a long invalid stretch the filter re-primes: the output equals a
+    fresh filter started at the first valid sample after the gap."""
+    block = whole_signal(invalid=False)
+    block.valid[1500:1800, 1] = False
+    out, _ = run_chunked(lambda: HighPass(20.0), block, [])
+    fresh, _ = run_chunked(lambda: HighPass(20.0), slice_signal(block, 1800, 3000), [])
+    np.testing.assert_allclose(out.data[1800:, 1], fresh.data[:, 1], rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    chunks=st.lists(st.integers(1, 5000), min_size=1, max_size=30).filter(lambda c: sum(c) > 200)
+)
+def test_default_pipeline_chunk_invariance_from_bytes(chunks: list[int]) -> None:
+    """Bytes fed in any chunking give the same pipeline output and events."""
+    data, info, _faults, _ = dsp_synth.recording(6.0, 3, 2000.0, seed=3, n_faults=4)
+
+    def run(sizes: list[int]):
+        parser = Parser()
+        pipe = Pipeline.default(info, auto=False)
+        outs = []
+        pos, i = 0, 0
+        while pos < len(data):
+            size = sizes[i % len(sizes)]
+            parser.feed(data[pos : pos + size])
+            pos += size
+            i += 1
+            for b in parser.read():
+                outs.extend(pipe.process(b))
+        outs.extend(pipe.flush())
+        whole = concat_signal(outs)
+        return whole, sorted((e.channel, e.kind, e.start_s, e.end_s) for e in pipe.events)
+
+    ref, ref_ev = run([len(data)])
+    got, got_ev = run(chunks)
+    assert len(got) == len(ref) and got.start == ref.start
+    np.testing.assert_array_equal(got.valid, ref.valid)
+    np.testing.assert_allclose(got.data, ref.data, rtol=1e-9, atol=1e-7, equal_nan=True)
+    assert got_ev == ref_ev
+
+
+def test_pipeline_from_config_files(tmp_path) -> None:
+    toml = tmp_path / "p.toml"
+    toml.write_text(
+        'policy = "hold"\n[[stage]]\ntype = "calibrate"\n[[stage]]\ntype = "bandpass"\n'
+        'low_hz = 30\nhigh_hz = 300\n[[stage]]\ntype = "envelope"\nmethod = "rectify"\n'
+    )
+    pipe = Pipeline.from_config(toml)
+    assert [s.kind for s in pipe.stages] == ["calibrate", "bandpass", "envelope"]
+    assert pipe.policy == "hold" and pipe.stages[1].low_hz == 30
+    js = tmp_path / "p.json"
+    js.write_text('{"stage": [{"type": "calibrate"}, {"type": "notch", "mains": 60}]}')
+    assert Pipeline.from_config(js).stages[1].detected == 60.0
+    from sensorio.errors import SensorioError
+
+    with pytest.raises(SensorioError, match="unknown type"):
+        Pipeline.from_config({"stage": [{"type": "nope"}]})
+    with pytest.raises(SensorioError, match="bandpass"):
+        Pipeline.from_config({"stage": [{"type": "bandpass", "nope": 1}]})
+
+
+def test_latency_reported_per_stage() -> None:
+    pipe = Pipeline.default(None)
+    lat = pipe.latency(2000.0)
+    assert [x.stage for x in lat] == [
+        "calibrate",
+        "faults",
+        "notch",
+        "bandpass",
+        "drift",
+        "envelope",
+    ]
+    by = {x.stage: x for x in lat}
+    assert by["faults"].samples == 100  # one 50 ms hop of look-ahead
+    assert by["envelope"].samples == pytest.approx(49.5)
+    assert 0 < by["bandpass"].samples < 40
+    assert pipe.total_latency_s(2000.0) == pytest.approx(sum(x.seconds for x in lat))
