@@ -119,3 +119,29 @@ def test_host_times_map_onto_the_lsl_clock() -> None:
     now = time.time()
     assert abs(outlet.lsl_time(now) - pylsl.local_clock()) < 0.05
     outlet.close()
+
+
+def test_calibrated_output_is_the_dsp_calibration_with_the_saved_user_calibration(tmp_path) -> None:
+    from sensorio.dsp import Calibrate, Calibration, CalibrationStore
+    from sensorio.sinks.lsl import LslOutlet
+
+    serial = f"CAL-{uuid.uuid4().hex[:8]}"
+    blocks, info, _ = captured(profile="emg8", seed=3, duration=0.3, serial=serial)
+    cal = Calibration(serial=serial)
+    cal.stream(0).offset = [float(i) for i in range(8)]
+    cal.stream(0).gain = [1.0 + 0.1 * i for i in range(8)]
+    CalibrationStore(tmp_path).save(cal)
+    outlet = LslOutlet(info, calibration_dir=str(tmp_path))
+    inlet = connect(outlet.source_id)
+    assert inlet.info(timeout=5).desc().child("sensorio").child_value("user_calibration") == "true"
+    assert outlet.outlet.wait_for_consumers(5)
+    for b in blocks:
+        outlet.push_block(b)
+    got, _ = pull_all(inlet, sum(len(b) for b in blocks))
+    reference = Calibrate(info, stream=0, calibration_dir=str(tmp_path))
+    expected = np.concatenate([reference.to_physical(reference.stream_info(b), b.samples) for b in blocks])
+    np.testing.assert_array_equal(got.astype(np.float32), expected.astype(np.float32))
+    desc = info["streams"][0]
+    plain = (sensorio.concat_blocks(blocks)[0]["samples"] - desc["zero"]) * desc["scale"]
+    assert not np.allclose(got, plain)  # the user calibration was applied
+    outlet.close()

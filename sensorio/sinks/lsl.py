@@ -60,7 +60,10 @@ class LslOutlet:
 
     def __init__(self, info: Mapping[str, Any], stream: int = 0, *, calibrated: bool = True,
                  name: str | None = None, markers: bool = True, chunk_size: int = 0,
-                 max_buffered_s: int = 360) -> None:
+                 max_buffered_s: int = 360, calibration_dir: str | None = None) -> None:
+        from ..dsp import Calibrate
+
+
         pylsl = import_pylsl()
         self._pylsl = pylsl
         desc = _stream_desc(info, stream)
@@ -68,11 +71,11 @@ class LslOutlet:
         self.channels = int(desc["channels"])
         self.rate_hz = float(desc.get("rate_hz") or 0.0)
         self.calibrated = calibrated
-        scale, zero = desc.get("scale"), desc.get("zero", 0)
-        if calibrated and not isinstance(scale, (int, float)):
+        if calibrated and not isinstance(desc.get("scale"), (int, float)):
             raise SensorioError(f"stream {stream} has no scale in its descriptor: stream it raw (--raw)")
-        self._scale = float(scale) if calibrated else 1.0
-        self._zero = float(zero) if calibrated else 0.0
+        # the same calibration as the dsp pipeline: INFO scale/zero, then the user's
+        # saved offset/gain for this device serial, if any
+        self._calibrate = Calibrate(info, stream=stream, calibration_dir=calibration_dir) if calibrated else None
         unit = str(desc.get("unit", "")) if calibrated else "code"
         self.labels = [str(x) for x in (desc.get("labels") or [])][: self.channels]
         self.labels += [f"ch{i}" for i in range(len(self.labels), self.channels)]
@@ -98,6 +101,8 @@ class LslOutlet:
         cal = sinfo.desc().append_child("sensorio")
         cal.append_child_value("stream", str(stream))
         cal.append_child_value("calibrated", "true" if calibrated else "false")
+        user_cal = self._calibrate is not None and self._calibrate.calibration is not None
+        cal.append_child_value("user_calibration", "true" if user_cal else "false")
         for key in ("scale", "zero", "min_code", "max_code", "unit"):
             if key in desc:
                 cal.append_child_value(key, str(desc[key]))
@@ -107,6 +112,8 @@ class LslOutlet:
             minfo = pylsl.StreamInfo(f"{self.name} markers", "Markers", 1, pylsl.IRREGULAR_RATE, "string",
                                      f"{self.source_id}:markers")
             self.marker_outlet = pylsl.StreamOutlet(minfo)
+        if self._calibrate is not None and self._calibrate.calibration is not None:
+            self.push_calibration({"source": "saved", "serial": serial})
         self._epoch_to_lsl = 0.0
         self._offset_checked = -1e9
         self._anchor: tuple[float, int] | None = None  # (LSL time, unwrapped device µs) of the first row
@@ -152,9 +159,10 @@ class LslOutlet:
     # -- data -----------------------------------------------------------------------------
     def values(self, block: Block) -> np.ndarray:
         """The samples pushed for a block: calibrated (code - zero) * scale, or raw codes."""
-        if not self.calibrated:
+        if self._calibrate is None:
             return np.ascontiguousarray(block.samples, dtype=np.int32)
-        return ((block.samples.astype(np.float64) - self._zero) * self._scale).astype(np.float32)
+        si = self._calibrate.stream_info(block)
+        return np.ascontiguousarray(self._calibrate.to_physical(si, block.samples), dtype=np.float32)
 
     def push_block(self, block: Block, host_times: np.ndarray | None = None) -> None:
         """Push a Block of this stream (others are ignored); host_times: epoch seconds per row."""
