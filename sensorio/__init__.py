@@ -10,6 +10,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .blocks import Block, Message
+from .capture import Stream, open
 from .errors import FormatError, SensorioError
 from .parser import Parser, Stats, concat_blocks
 from .ring import Ring
@@ -36,6 +37,8 @@ __all__ = [
     "Ring",
     "SensorioError",
     "Stats",
+    "Stream",
     "__version__",
     "concat_blocks",
+    "open",
 ]

@@ -11,36 +11,29 @@ import numpy as np
 
 from ..errors import SensorioError
 from ..parser import Parser, concat_blocks
-
-CHUNK = 1 << 20
+from ..recording import decode_any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("decode", help="decode a raw byte dump or recording to NPZ")
     p.add_argument("file", type=Path, help="raw bytes as captured from the port, or a recording")
     p.add_argument("-o", "--output", type=Path, help="write arrays to this .npz")
-    p.add_argument("--format", default="sio", help="wire format (default: sio)")
+    p.add_argument("--format", default=None,
+                   help="wire format (default: the recording's, or sio for a raw dump)")
     p.add_argument("--json", action="store_true", help="print the link statistics as JSON on stdout")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=run)
 
 
-def decode_file(path: Path, format: str = "sio") -> tuple[Parser, dict, list]:
-    """Decode a whole file; returns the parser, arrays per stream and messages."""
-    parser = Parser(format)
-    blocks = []
-    try:
-        with open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                parser.feed(chunk)
-                blocks.extend(parser.read())
-    except FileNotFoundError:
-        raise SensorioError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise SensorioError(f"{path} is a directory, not a byte dump or recording") from None
-    except PermissionError:
-        raise SensorioError(f"permission denied reading {path}") from None
-    return parser, concat_blocks(blocks), parser.read_messages()
+def decode_file(path: Path, format: str | None = None) -> tuple[Parser, dict, list]:
+    """Decode a whole recording or raw dump; returns the parser, arrays per
+    stream and messages. A recording's gaps (disconnects, damaged regions)
+    are marked with Parser.discontinuity where they happened."""
+    parser, blocks, messages, reader = decode_any(path, format)
+    if reader is not None:
+        for problem in reader.report.problems():
+            print(f"{path}: note: {problem}", file=sys.stderr)
+    return parser, concat_blocks(blocks), messages
 
 
 def npz_arrays(streams: dict) -> dict[str, np.ndarray]:

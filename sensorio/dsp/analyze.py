@@ -14,7 +14,6 @@ import numpy as np
 
 from ..blocks import EV_GAP, Block, SignalBlock
 from ..errors import SensorioError
-from ..parser import Parser
 from .calibrate import Calibrate, StreamInfo
 from .stages import DspEvent, Pipeline, Stage
 
@@ -174,26 +173,16 @@ def read_source(
 ) -> tuple[list[Block], dict[str, Any] | None, dict[str, int]]:
     """Decode a file: Blocks, the device descriptor (INFO, or the format's own
     descriptor), link statistics."""
-    parser = Parser(format)
-    blocks: list[Block] = []
+    from ..recording import decode_any  # a recording (by its magic) or a raw dump
+
+    parser, blocks, messages, _ = decode_any(path, format)
     info: dict[str, Any] | None = None
-    try:
-        with open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                parser.feed(chunk)
-                blocks.extend(parser.read())
-                for msg in parser.read_messages():
-                    if msg.kind == "info" and info is None:
-                        try:
-                            info = json.loads(msg.text)
-                        except ValueError:
-                            pass
-    except FileNotFoundError:
-        raise SensorioError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise SensorioError(f"{path} is a directory, not a byte dump or recording") from None
-    except PermissionError:
-        raise SensorioError(f"permission denied reading {path}") from None
+    for msg in messages:
+        if msg.kind == "info" and info is None:
+            try:
+                info = json.loads(msg.text)
+            except ValueError:
+                pass
     if info is None and hasattr(parser.format, "descriptor"):
         info = parser.format.descriptor()  # formats without INFO frames
     if not blocks:

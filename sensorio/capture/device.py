@@ -1,0 +1,93 @@
+"""SIO-1 device conversation: commands answered by REPLY frames, the INFO
+descriptor requested and kept, LOG lines collected.
+
+Messages reach this object through the consumer's parser, so a command
+waits by pumping the parser (``pump``) until the reply shows up or the
+timeout passes; Blocks decoded meanwhile are queued for the user, not lost.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ..blocks import Message
+from ..errors import SensorioError
+
+MAX_COMMAND = 64
+
+
+class CommandRefused(SensorioError):
+    """The device answered ERR."""
+
+
+class CommandTimeout(SensorioError):
+    """No reply within the timeout."""
+
+
+class DeviceLink:
+    def __init__(self, write: Callable[[bytes], None]) -> None:
+        self._write = write
+        self.info: dict[str, Any] | None = None
+        self.info_raw: str | None = None
+        self.replies: deque[str] = deque(maxlen=256)
+        self.logs: deque[str] = deque(maxlen=1000)
+        self.on_info: Callable[[dict[str, Any]], None] | None = None
+
+    def handle(self, messages: list[Message]) -> None:
+        for m in messages:
+            if m.kind == "reply":
+                self.replies.append(m.text)
+            elif m.kind == "log":
+                self.logs.append(m.text)
+            elif m.kind == "info":
+                try:
+                    info = json.loads(m.text)
+                except ValueError:
+                    self.logs.append(f"(unreadable INFO: {m.text[:80]!r})")
+                    continue
+                if isinstance(info, dict):
+                    self.info, self.info_raw = info, m.text
+                    if self.on_info is not None:
+                        self.on_info(info)
+
+    def command(self, text: str, timeout: float, pump: Callable[[float], None]) -> str:
+        """Send one command line and return its reply ("OK ..."); an "ERR"
+        reply or no reply within timeout raises SensorioError."""
+        line = text.strip()
+        if not line or len(line) + 1 > MAX_COMMAND or "\n" in line:
+            raise SensorioError(
+                f"command {text!r} is not one line of at most {MAX_COMMAND - 1} characters"
+            )
+        self.replies.clear()
+        self._write(line.encode("ascii", errors="replace") + b"\n")
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.replies:
+                reply = self.replies.popleft()
+                if reply.startswith("ERR"):
+                    raise CommandRefused(f"device refused {line!r}: {reply}")
+                return reply
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CommandTimeout(
+                    f"no reply to {line!r} within {timeout:g} s: "
+                    "is it an SIO-1 device, and the right baud rate?"
+                )
+            pump(min(left, 0.05))
+
+    def stream_rates(self) -> dict[int, float]:
+        """rate_hz per stream id from INFO."""
+        out: dict[int, float] = {}
+        streams = (self.info or {}).get("streams")
+        if isinstance(streams, list):
+            for s in streams:
+                if isinstance(s, dict):
+                    try:
+                        out[int(s["id"])] = float(s["rate_hz"])
+                    except (KeyError, TypeError, ValueError):
+                        continue
+        return out

@@ -1,0 +1,153 @@
+"""Serial ports: list them, open one with clear errors, tune FTDI latency,
+and find a device again after it was unplugged."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import serial
+import serial.tools.list_ports
+
+from ..errors import SensorioError
+
+#: the FTDI default; it makes the adapter deliver in 16 ms bursts
+FTDI_DEFAULT_LATENCY_MS = 16
+_SYSFS_USB_SERIAL = Path("/sys/bus/usb-serial/devices")
+
+
+@dataclass(frozen=True)
+class PortInfo:
+    device: str
+    vid: int | None
+    pid: int | None
+    serial_number: str | None
+    description: str
+    latency_timer_ms: int | None = None
+
+    @property
+    def vid_pid(self) -> str:
+        if self.vid is None or self.pid is None:
+            return "-"
+        return f"{self.vid:04x}:{self.pid:04x}"
+
+
+def list_ports() -> list[PortInfo]:
+    out = []
+    for p in sorted(serial.tools.list_ports.comports(), key=lambda p: p.device):
+        out.append(
+            PortInfo(
+                p.device,
+                p.vid,
+                p.pid,
+                p.serial_number,
+                p.description or "",
+                latency_timer(p.device),
+            )
+        )
+    return out
+
+
+def port_info(device: str) -> PortInfo | None:
+    real = os.path.realpath(device)
+    for p in list_ports():
+        if p.device in (device, real):
+            return p
+    return None
+
+
+def _latency_path(device: str) -> Path:
+    return _SYSFS_USB_SERIAL / os.path.basename(os.path.realpath(device)) / "latency_timer"
+
+
+def latency_timer(device: str) -> int | None:
+    """The FTDI latency timer in ms (Linux), None where there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return int(_latency_path(device).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def set_latency_timer(device: str, ms: int = 1) -> bool:
+    """Set the FTDI latency timer where the sysfs file is writable."""
+    if latency_timer(device) is None:
+        return False
+    try:
+        _latency_path(device).write_text(f"{ms}\n")
+    except OSError:
+        return False
+    return latency_timer(device) == ms
+
+
+def find_device(vid: int, pid: int, serial_number: str | None) -> str | None:
+    """The path of the port with this USB identity now (it may have changed)."""
+    for p in list_ports():
+        if (
+            p.vid == vid
+            and p.pid == pid
+            and (serial_number is None or p.serial_number == serial_number)
+        ):
+            return p.device
+    return None
+
+
+def is_pseudo_terminal(port: str) -> bool:
+    """A pty slave: its writer blocks when we do not read, so waiting loses nothing."""
+    if is_url(port):
+        return False
+    try:
+        rdev = os.stat(port).st_rdev
+    except OSError:
+        return False
+    real = os.path.realpath(port)
+    # Linux Unix98 pty slaves have majors 136..143; elsewhere go by the name
+    return (
+        real.startswith("/dev/pts/") or real.startswith("/dev/ttys") or 136 <= os.major(rdev) <= 143
+    )
+
+
+def is_url(port: str) -> bool:
+    return "://" in port
+
+
+def open_serial(
+    port: str, *, baudrate: int = 115200, exclusive: bool = True, timeout: float | None = 0
+) -> serial.SerialBase:
+    """Open a path or URL; every failure becomes a one-line SensorioError."""
+    try:
+        if is_url(port):
+            ser = serial.serial_for_url(port, baudrate=baudrate, timeout=timeout)
+        else:
+            ser = serial.Serial(port, baudrate=baudrate, timeout=timeout, exclusive=exclusive)
+    except serial.SerialException as exc:
+        raise _open_error(port, exc) from None
+    except (OSError, ValueError) as exc:
+        raise _open_error(port, exc) from None
+    return ser
+
+
+def _open_error(port: str, exc: Exception) -> SensorioError:
+    code = getattr(exc, "errno", None)
+    text = str(exc)
+    low = text.lower()
+    if code in (errno.EACCES, errno.EPERM) or "permission denied" in low:
+        hint = ""
+        if sys.platform.startswith("linux"):
+            hint = (
+                " (on Linux add yourself to the 'dialout' group: "
+                "sudo usermod -aG dialout $USER, then log in again)"
+            )
+        return SensorioError(f"permission denied opening {port}{hint}")
+    if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "lock" in low or "busy" in low:
+        return SensorioError(
+            f"{port} is held by another process: close the other program and retry"
+        )
+    if code == errno.ENOENT or (not is_url(port) and not os.path.exists(port)):
+        names = ", ".join(p.device for p in list_ports()) or "none found"
+        return SensorioError(f"no such port: {port} (ports present: {names}; see 'sensorio ports')")
+    return SensorioError(f"cannot open {port}: {text}")

@@ -1,0 +1,293 @@
+"""PortReader: the thread that moves bytes from a port into a Ring.
+
+It waits with poll() on the port's file descriptor (no spinning, no 1-byte
+reads) and reads whatever is there straight into the ring's free block
+(zero copy). Every read is handed to the recorder before the parser can see
+it. A hang-up or I/O error is a disconnect: the reader closes the port,
+marks the place in the byte stream and waits for the device to come back.
+Ports without a descriptor (URL handlers) are read with in_waiting and a
+short timeout instead.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import serial
+
+from ..ring import Ring
+from .reconnect import Reconnector
+
+#: largest single read; a replay or a fast device fills this in one go
+MAX_READ = 1 << 20
+#: with read_interval set, reads smaller than this wait before the next poll
+BATCH_BELOW = 2048
+#: bytes kept from the start of the stream for format diagnostics
+SAMPLE_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    kind: str  # connect, disconnect, stall, resume, end, error
+    t_ns: int
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class PortReader(threading.Thread):
+    def __init__(
+        self,
+        ser: serial.SerialBase,
+        ring: Ring,
+        *,
+        tee: Callable[[bytes, int], None] | None,
+        emit: Callable[[StreamEvent], None],
+        reconnector: Reconnector | None,
+        stall_timeout: float,
+        on_connect: Callable[[serial.SerialBase], None] | None = None,
+        poll_interval: float = 0.1,
+        read_interval: float = 0.0,
+        backpressure: bool = False,
+    ) -> None:
+        super().__init__(name="sensorio-reader", daemon=True)
+        self.ser: serial.SerialBase | None = ser
+        self.ring = ring
+        self._tee = tee
+        self._emit = emit
+        self._reconnector = reconnector
+        self.stall_timeout = stall_timeout
+        self._on_connect = on_connect
+        self._poll_ms = int(poll_interval * 1000)
+        self.read_interval = read_interval
+        #: wait for room instead of dropping when the ring is full
+        self.backpressure = backpressure
+        self.space = threading.Event()  # set by the consumer after parsing
+        self.stop_event = threading.Event()
+        self.wake = threading.Event()
+        #: (stream position after the read, host arrival ns), consumer pops
+        self.arrivals: deque[tuple[int, int]] = deque()
+        #: (stream position, kind, bytes lost) where the byte stream is discontinuous
+        self.marks: deque[tuple[int, str, int]] = deque()
+        self.committed = 0
+        self.dropped = 0  # read while the ring was full (recorded, not parsed)
+        self._pending_loss = 0
+        self.loss_marks = 0  # overflow episodes marked in the ring so far
+        self.sample = bytearray()
+        self.error: BaseException | None = None
+        self.finished = False  # the source ended (replay) or the thread stopped
+        self.connected = True
+        self.last_byte_ns = time.time_ns()
+        self._stalled = False
+        self._write_lock = threading.Lock()
+
+    # -- control --------------------------------------------------------------
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def write(self, data: bytes) -> None:
+        with self._write_lock:
+            ser = self.ser
+            if ser is None:
+                from ..errors import SensorioError
+
+                raise SensorioError("the device is disconnected: command not sent")
+            ser.write(data)
+
+    # -- thread ---------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                if self.ser is None:
+                    if not self._reconnect():
+                        break
+                    continue
+                if self._serve(self.ser):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            self.error = exc
+        finally:
+            self.finished = True
+            self._close_port()
+            self.wake.set()
+
+    def _serve(self, ser: serial.SerialBase) -> bool:
+        """Read until a disconnect (returns False) or the end (True)."""
+        try:
+            fd = ser.fileno()
+        except (AttributeError, OSError, ValueError, NotImplementedError, serial.SerialException):
+            fd = None
+        if fd is None:
+            return self._serve_generic(ser)
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP)
+        while not self.stop_event.is_set():
+            ready = poller.poll(self._poll_ms)
+            if not ready:
+                self._check_stall()
+                continue
+            flags = ready[0][1]
+            if flags & (select.POLLIN | select.POLLPRI):
+                try:
+                    n = self._read_fd(fd)
+                    if n < 0:
+                        continue  # waited for room in the ring
+                    if n == 0:
+                        self._disconnect("end of file on the port")
+                        return False
+                    if n < BATCH_BELOW and self.read_interval > 0:
+                        # a trickle: let it gather (fewer wake-ups, less CPU);
+                        # a flood (large reads) is never held back
+                        self.stop_event.wait(self.read_interval)
+                except OSError as exc:
+                    if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+                        continue
+                    self._disconnect(exc.strerror or str(exc))
+                    return False
+            elif flags & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                self._disconnect("hang-up")
+                return False
+        return True
+
+    def _flush_loss(self) -> None:
+        """Mark bytes dropped at a full ring, once per overflow episode, at
+        the place they belong (before anything read later)."""
+        if self._pending_loss:
+            self.ring.note_loss(self._pending_loss)
+            self._pending_loss = 0
+            self.loss_marks += 1
+            self.arrivals.append((self.committed, time.time_ns()))
+            self.wake.set()
+
+    def _read_fd(self, fd: int) -> int:
+        if self._pending_loss and self.ring.free():
+            self._flush_loss()  # the consumer made room: the overflow episode ends here
+        view = self.ring.write_block() if not self._pending_loss else memoryview(b"")
+        if len(view):
+            n = os.readv(fd, [view[:MAX_READ]])
+            if n:
+                self._deliver(view[:n], n, into_ring=True)
+            return n
+        if self.backpressure:
+            # ring full, and the port can wait (a pseudo-terminal blocks its
+            # writer): leave the bytes in the kernel until the parser makes room
+            self.space.clear()
+            if not self.ring.free():
+                self.space.wait(self._poll_ms / 1000)
+            return -1
+        # ring full: the consumer is behind. Keep the bytes for the recording,
+        # and mark the loss for the parser rather than stalling the port
+        # (a real serial port would overflow in the driver, unseen).
+        data = os.read(fd, MAX_READ)
+        if data:
+            self._deliver(data, len(data), into_ring=False)
+        return len(data)
+
+    def _serve_generic(self, ser: serial.SerialBase) -> bool:
+        ser.timeout = self._poll_ms / 1000
+        while not self.stop_event.is_set():
+            try:
+                waiting = ser.in_waiting
+                # with nothing waiting, read(1) is only the timed wait for the
+                # next byte; the bulk is then read through in_waiting
+                data = ser.read(min(waiting, MAX_READ) if waiting else 1)
+            except (serial.SerialException, OSError) as exc:
+                self._disconnect(str(exc))
+                return False
+            if data:
+                t = self._record(data)
+                self._flush_loss()
+                stored = self.ring.write(data)  # what does not fit is marked lost
+                self._advance(stored, len(data) - stored, t)
+            take_gap = getattr(ser, "sensorio_take_gap", None)
+            if take_gap is not None:
+                lost = take_gap()
+                if lost is not None:  # a replayed disconnect or damaged region
+                    self.marks.append((self.committed, "gap", lost))
+                    self._emit(StreamEvent("gap", time.time_ns(), {"lost_bytes": lost}))
+                    self.wake.set()
+            if not data:
+                if getattr(ser, "sensorio_finished", False) and not getattr(ser, "in_waiting", 0):
+                    self._emit(StreamEvent("end", time.time_ns()))
+                    return True
+                self._check_stall()
+        return True
+
+    def _deliver(self, data: memoryview | bytes, n: int, *, into_ring: bool) -> None:
+        t = self._record(data)
+        if into_ring:
+            self.ring.commit(n)
+            self._advance(n, 0, t)
+        else:
+            self._pending_loss += n
+            self._advance(0, n, t)
+
+    def _record(self, data: memoryview | bytes) -> int:
+        """Tee to the recorder (before the parser can see the bytes)."""
+        t = time.time_ns()
+        if self._tee is not None:
+            self._tee(bytes(data), t)
+        if len(self.sample) < SAMPLE_BYTES:
+            self.sample += bytes(data[: SAMPLE_BYTES - len(self.sample)])
+        return t
+
+    def _advance(self, committed: int, dropped: int, t: int) -> None:
+        self.committed += committed
+        self.dropped += dropped
+        self.arrivals.append((self.committed, t))
+        self.last_byte_ns = t
+        if self._stalled:
+            self._stalled = False
+            self._emit(StreamEvent("resume", t))
+        # the consumer clears the flag before it looks at arrivals, so a set
+        # flag means it will see this one too (Event.set always takes a lock)
+        if not self.wake.is_set():
+            self.wake.set()
+
+    def _check_stall(self) -> None:
+        self._flush_loss()  # an idle port: a loss must not wait for the next byte
+        if self._stalled or self.stall_timeout <= 0:
+            return
+        quiet = (time.time_ns() - self.last_byte_ns) * 1e-9
+        if quiet >= self.stall_timeout:
+            self._stalled = True
+            self._emit(StreamEvent("stall", time.time_ns(), {"quiet_s": round(quiet, 3)}))
+            self.wake.set()
+
+    def _close_port(self) -> None:
+        with self._write_lock:
+            ser, self.ser = self.ser, None
+        if ser is not None:
+            try:
+                ser.close()
+            except Exception:  # noqa: BLE001 - the port is gone anyway
+                pass
+
+    def _disconnect(self, reason: str) -> None:
+        self._close_port()
+        self.connected = False
+        self.marks.append((self.committed, "disconnect", 0))
+        self._emit(StreamEvent("disconnect", time.time_ns(), {"reason": reason}))
+        self.wake.set()
+
+    def _reconnect(self) -> bool:
+        if self._reconnector is None:
+            return False
+        ser = self._reconnector.wait(self.stop_event)
+        if ser is None:
+            return False
+        with self._write_lock:
+            self.ser = ser
+        self.connected = True
+        self._stalled = False
+        self.last_byte_ns = time.time_ns()
+        self._emit(StreamEvent("connect", time.time_ns(), {"port": ser.port}))
+        if self._on_connect is not None:
+            self._on_connect(ser)
+        return True

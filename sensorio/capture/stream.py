@@ -1,0 +1,510 @@
+"""Stream: live capture from a port (path or URL) as Blocks.
+
+    with sensorio.capture.open("/dev/ttyUSB0", record="run1.sior") as s:
+        for block in s:             # or s.read(timeout), s.latest(2.0), callbacks, async for
+            ...
+
+Threads: a PortReader fills a Ring (and the recorder); the parser runs in
+the consumer (whoever calls read/iterates, or the dispatcher thread when
+callbacks are given). Any background failure is raised in the consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..blocks import EV_RESTART, Block
+from ..errors import SensorioError
+from ..formats import resolve
+from ..parser import Parser
+from ..recording.writer import RecordingWriter
+from ..ring import Ring
+from .clock import DeviceClock
+from .device import CommandTimeout, DeviceLink
+from .diagnose import diagnose
+from .ports import is_pseudo_terminal, is_url, latency_timer, open_serial, set_latency_timer
+from .reader import PortReader, StreamEvent
+from .reconnect import Reconnector
+
+#: read_interval of `sensorio record`: a recorder needs no millisecond latency,
+#: and gathering small reads for 10 ms cuts wake-ups (CPU) about ten-fold
+RECORDING_READ_INTERVAL = 0.01
+
+BlockCallback = Callable[[Block], None]
+EventCallback = Callable[[StreamEvent], None]
+
+
+class Stream:
+    def __init__(
+        self,
+        port: str,
+        format: str = "sio",
+        *,
+        baudrate: int = 115200,
+        record: str | Path | None = None,
+        overwrite: bool = False,
+        flush_interval: float = 0.5,
+        fsync: bool = True,
+        calibration: dict[str, Any] | None = None,
+        request_info: bool | None = None,
+        info_timeout: float = 1.0,
+        start_command: str | None = None,
+        reconnect: bool = True,
+        stall_timeout: float = 2.0,
+        read_interval: float = 0.0,
+        backpressure: bool | None = None,
+        ring_size: int = 1 << 22,
+        history_seconds: float = 10.0,
+        max_pending_blocks: int = 100_000,
+        exclusive: bool = True,
+        set_low_latency: bool = True,
+        on_block: BlockCallback | None = None,
+        on_event: EventCallback | None = None,
+    ) -> None:
+        self.port = str(port)
+        self.format = resolve(format)
+        self.parser = Parser(self.format)
+        self.ring = Ring(ring_size)
+        self.clock = DeviceClock()
+        self.events: deque[StreamEvent] = deque(maxlen=10_000)
+        self._block_callbacks: list[BlockCallback] = [on_block] if on_block else []
+        self._event_callbacks: list[EventCallback] = [on_event] if on_event else []
+        self._pending: deque[Block] = deque()
+        self._max_pending = max_pending_blocks
+        self.dropped_blocks = 0
+        self._history: dict[int, deque[Block]] = {}
+        self._history_rows: dict[int, int] = {}
+        self.history_seconds = history_seconds
+        self._pump_lock = threading.RLock()
+        self._consumed = 0
+        self._seen_loss_marks = 0
+        self.last_arrival_ns: int | None = None
+        self._closed = False
+        self._dispatch_error: BaseException | None = None
+        self._dispatcher: threading.Thread | None = None
+        self.baudrate = baudrate
+        self._exclusive = exclusive
+        self.latency_timer_ms: int | None = None
+        if not is_url(self.port):
+            self.latency_timer_ms = latency_timer(self.port)
+            if (
+                set_low_latency
+                and self.latency_timer_ms not in (None, 1)
+                and set_latency_timer(self.port, 1)
+            ):
+                self.latency_timer_ms = 1
+        if record is not None and not overwrite and Path(record).exists():
+            raise SensorioError(
+                f"{record} exists: choose another name or pass --force to overwrite it"
+            )
+        ser = open_serial(self.port, baudrate=baudrate, exclusive=exclusive)
+        self.recorder: RecordingWriter | None = None
+        # Until the device has said who it is (INFO goes into the header), the
+        # bytes and events for the recording wait here, in order.
+        self._tee_lock = threading.Lock()
+        self._early: list[tuple[str, Any, Any]] | None = [] if record is not None else None
+        self._record_options = {
+            "path": record,
+            "overwrite": overwrite,
+            "flush_interval": flush_interval,
+            "fsync": fsync,
+            "header": {
+                "format": self.format.name,
+                "port": self.port,
+                "port_settings": {
+                    "baudrate": baudrate,
+                    "bytesize": ser.bytesize,
+                    "parity": ser.parity,
+                    "stopbits": ser.stopbits,
+                },
+                "software": f"sensorio {__version__}",
+                "calibration": calibration,
+                "device_info": None,
+            },
+        }
+        self.device = DeviceLink(self._write)
+        self.device.on_info = self._got_info
+        is_sio = self.format.name == "sio"
+        self._request_info = is_sio if request_info is None else request_info
+        self._start_command = start_command
+        reconnector = Reconnector(self.port, self._reopen) if reconnect else None
+        self._reader = PortReader(
+            ser,
+            self.ring,
+            tee=self._tee if record is not None else None,
+            emit=self._emit,
+            reconnector=reconnector,
+            stall_timeout=stall_timeout,
+            on_connect=self._greet,
+            read_interval=read_interval,
+            backpressure=is_pseudo_terminal(self.port) if backpressure is None else backpressure,
+        )
+        self._reader.start()
+        try:
+            if self._request_info:
+                try:
+                    self.command("INFO", timeout=info_timeout)
+                except SensorioError as exc:
+                    self._emit(StreamEvent("warning", time.time_ns(), {"text": str(exc)}))
+            if record is not None:
+                self._start_recording()
+            if start_command:
+                try:
+                    self.command(start_command, timeout=info_timeout)
+                except CommandTimeout as exc:  # a device that streams anyway may not answer
+                    self._emit(StreamEvent("warning", time.time_ns(), {"text": str(exc)}))
+        except BaseException:
+            self.close()
+            raise
+        if self._block_callbacks:
+            self.start_dispatch()
+
+    # -- recording ------------------------------------------------------------------
+    def _tee(self, data: bytes, t_ns: int) -> None:
+        with self._tee_lock:
+            if self._early is not None:
+                self._early.append(("data", data, t_ns))
+                return
+        assert self.recorder is not None
+        self.recorder.add(data, t_ns)
+
+    def _record_event(self, kind: str, detail: dict[str, Any]) -> None:
+        with self._tee_lock:
+            if self._early is not None:
+                self._early.append(("event", kind, detail))
+                return
+        if self.recorder is not None:
+            self.recorder.event(kind, **detail)
+
+    def _start_recording(self) -> None:
+        """Create the file (header with the device INFO), then hand over what waited."""
+        opts = self._record_options
+        header = dict(opts["header"])
+        header["device_info"] = self.device.info
+        writer = RecordingWriter(
+            opts["path"],
+            header,
+            overwrite=opts["overwrite"],
+            flush_interval=opts["flush_interval"],
+            fsync=opts["fsync"],
+        )
+        writer.event("connect", port=self.port)
+        with self._tee_lock:
+            for kind, a, b in self._early or []:
+                if kind == "data":
+                    writer.add(a, b)
+                else:
+                    writer.event(a, **b)
+            self._early = None
+            self.recorder = writer
+
+    # -- port plumbing (reader thread) ------------------------------------------
+    def _reopen(self, path: str) -> Any:
+        return open_serial(path, baudrate=self.baudrate, exclusive=self._exclusive)
+
+    def _greet(self, ser: Any) -> None:
+        """After a reconnect: ask again who is there, and restart streaming."""
+        lines = (["INFO"] if self._request_info else []) + (
+            [self._start_command] if self._start_command else []
+        )
+        for line in lines:
+            try:
+                ser.write(line.encode() + b"\n")
+            except Exception:  # noqa: BLE001 - the next read reports the disconnect
+                return
+
+    def _write(self, data: bytes) -> None:
+        self._reader.write(data)
+
+    def _emit(self, event: StreamEvent) -> None:
+        self.events.append(event)
+        if event.kind in ("connect", "disconnect", "gap", "stall", "resume", "end"):
+            self._record_event(event.kind, {"t_ns": event.t_ns, **event.detail})
+        for cb in self._event_callbacks:
+            cb(event)
+
+    def _got_info(self, info: dict[str, Any]) -> None:
+        for sid, rate in self.device.stream_rates().items():
+            self.clock.set_rate(sid, rate)
+        self._record_event("info", {"info": info})
+
+    # -- consumer side ------------------------------------------------------------
+    def _pump(self, wait: float = 0.0) -> None:
+        """Parse what the reader delivered (waiting up to `wait` for some)."""
+        reader = self._reader
+        if wait > 0 and not reader.arrivals and not reader.marks and not reader.finished:
+            reader.wake.wait(wait)
+        reader.wake.clear()
+        with self._pump_lock:
+            arrivals, marks = reader.arrivals, reader.marks
+            if not arrivals and not marks:
+                return
+            while arrivals or marks:
+                if arrivals and (not marks or arrivals[0][0] <= marks[0][0]):
+                    # everything that arrived before the next mark goes in one feed
+                    limit = marks[0][0] if marks else None
+                    end, t = arrivals.popleft()
+                    while arrivals and (limit is None or arrivals[0][0] <= limit):
+                        end, t = arrivals.popleft()
+                    marks_placed = reader.loss_marks
+                    if end > self._consumed:
+                        self._consumed += self.parser.feed_ring(self.ring, end - self._consumed)
+                        reader.space.set()
+                    if marks_placed != self._seen_loss_marks:
+                        # loss marks may sit after the last byte: a limit of 1
+                        # lets the parser take them (and at most 1 newer byte)
+                        self._seen_loss_marks = marks_placed
+                        self._consumed += self.parser.feed_ring(self.ring, 1)
+                    self.last_arrival_ns = t
+                    self._take(self.parser.read(), t)
+                else:
+                    _, _, lost = marks.popleft()
+                    self.parser.discontinuity(lost)
+            self.device.handle(self.parser.read_messages())
+
+    def _take(self, blocks: list[Block], arrival_ns: int) -> None:
+        for b in blocks:
+            if b.events.size and (b.events["kind"] == EV_RESTART).any():
+                self.clock.reset(b.stream)
+            self.clock.observe(b, arrival_ns)
+            self._remember(b)
+            if len(self._pending) >= self._max_pending:
+                self._pending.popleft()
+                self.dropped_blocks += 1
+            self._pending.append(b)
+
+    def _remember(self, b: Block) -> None:
+        hist = self._history.setdefault(b.stream, deque())
+        hist.append(b)
+        rows = self._history_rows.get(b.stream, 0) + len(b)
+        keep = self._history_keep(b.stream)
+        while hist and rows - len(hist[0]) >= keep:
+            rows -= len(hist.popleft())
+        self._history_rows[b.stream] = rows
+
+    def _history_keep(self, stream: int) -> int:
+        rate = self.clock.rate_hz(stream)
+        if rate is None:
+            fit = self.clock._streams.get(stream)
+            rate = 1e6 / fit.period_us if fit is not None and fit.period_us else 10_000.0
+        return max(1, int(rate * self.history_seconds))
+
+    def _raise_background(self) -> None:
+        err = (
+            self._reader.error
+            or self._dispatch_error
+            or (self.recorder.error if self.recorder else None)
+        )
+        if err is not None:
+            if isinstance(err, SensorioError):
+                raise err
+            raise SensorioError(
+                f"capture from {self.port} failed: {type(err).__name__}: {err}"
+            ) from err
+
+    def read(self, timeout: float | None = None) -> list[Block]:
+        """Blocks decoded since the last call; waits up to timeout (None: until
+        some arrive or the stream ends). Raises a background failure."""
+        if self._dispatcher is not None and threading.current_thread() is not self._dispatcher:
+            raise SensorioError("this stream delivers to callbacks; read() is not available too")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._pump(0.0)
+            if self._pending:
+                out = list(self._pending)
+                self._pending.clear()
+                return out
+            self._raise_background()
+            if self._reader.finished or self._closed:
+                self._pump(0.0)
+                out = list(self._pending)
+                self._pending.clear()
+                return out
+            left = 0.1 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return []
+            self._pump(min(left, 0.1))
+
+    @property
+    def ended(self) -> bool:
+        """The source has ended (a replay ran out) or the stream is closed,
+        and everything decoded has been read."""
+        return (
+            (self._reader.finished or self._closed)
+            and not self._pending
+            and not self._reader.arrivals
+        )
+
+    def __iter__(self) -> Iterator[Block]:
+        while True:
+            blocks = self.read(0.1)
+            yield from blocks
+            if not blocks and self.ended:
+                self._raise_background()
+                return
+
+    async def aread(self, timeout: float | None = None) -> list[Block]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self.read, 0.1 if timeout is None else timeout)
+
+    async def __aiter__(self) -> AsyncIterator[Block]:
+        while True:
+            blocks = await self.aread(0.1)
+            for b in blocks:
+                yield b
+            if not blocks and self.ended:
+                self._raise_background()
+                return
+
+    def latest(self, seconds: float) -> dict[int, np.ndarray]:
+        """The last `seconds` of samples per stream (at most history_seconds)."""
+        if self._dispatcher is None:
+            self._pump(0.0)
+        out = {}
+        with self._pump_lock:
+            for sid, hist in self._history.items():
+                if not hist:
+                    continue
+                rows = max(
+                    1,
+                    int(
+                        self._history_keep(sid)
+                        * min(seconds, self.history_seconds)
+                        / self.history_seconds
+                    ),
+                )
+                data = np.concatenate([b.samples for b in hist])
+                out[sid] = data[-rows:]
+        return out
+
+    def host_times(self, block: Block) -> tuple[np.ndarray, float] | None:
+        """Host-clock time (s since the epoch) of each row of block, and its uncertainty (s)."""
+        return self.clock.host_times(block)
+
+    # -- callbacks ------------------------------------------------------------------
+    def add_callback(self, on_block: BlockCallback) -> None:
+        self._block_callbacks.append(on_block)
+        if self._dispatcher is None:
+            self.start_dispatch()
+
+    def add_event_callback(self, on_event: EventCallback) -> None:
+        self._event_callbacks.append(on_event)
+
+    def start_dispatch(self) -> None:
+        """Run the consumer in a thread that calls the block callbacks."""
+        if self._dispatcher is not None:
+            return
+        self._dispatcher = threading.Thread(
+            target=self._dispatch, name="sensorio-dispatch", daemon=True
+        )
+        self._dispatcher.start()
+
+    def _dispatch(self) -> None:
+        try:
+            while True:
+                blocks = self.read(0.1)
+                for b in blocks:
+                    for cb in self._block_callbacks:
+                        cb(b)
+                if not blocks and self.ended:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - raised to the user by wait()/close()
+            self._dispatch_error = exc
+
+    def wait(self, timeout: float | None = None) -> None:
+        """With callbacks: block until the source ends (replay) or timeout;
+        re-raises a failure of the background threads."""
+        if self._dispatcher is not None:
+            self._dispatcher.join(timeout)
+        self._raise_background()
+
+    # -- device -------------------------------------------------------------------
+    def command(self, text: str, timeout: float = 1.0) -> str:
+        """Send an SIO-1 command line; returns the device's OK reply."""
+        return self.device.command(text, timeout, self._pump)
+
+    @property
+    def info(self) -> dict[str, Any] | None:
+        return self.device.info
+
+    def marker(self, text: str) -> None:
+        """Put a marker event into the recording."""
+        self._record_event("marker", {"text": text})
+        self._emit(StreamEvent("marker", time.time_ns(), {"text": text}))
+
+    # -- state --------------------------------------------------------------------
+    @property
+    def stats(self) -> Any:
+        with self._pump_lock:
+            return self.parser.stats
+
+    @property
+    def connected(self) -> bool:
+        return self._reader.connected and not self._reader.finished
+
+    @property
+    def ring_fill(self) -> float:
+        return self.ring.used() / self.ring.capacity
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes read from the port (all of them are recorded)."""
+        return self._reader.committed + self._reader.dropped
+
+    @property
+    def bytes_overflowed(self) -> int:
+        """Bytes read while the ring was full: recorded, not parsed live."""
+        return self._reader.dropped
+
+    def diagnose(self) -> str | None:
+        """Why no frames arrived, as advice (None if frames did arrive)."""
+        return diagnose(bytes(self._reader.sample), self.stats, self.format.name, self.baudrate)
+
+    # -- shutdown -------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop reading, decode what arrived, close the recording. Idempotent."""
+        if self._closed:
+            return
+        self._reader.stop()
+        self._reader.join()
+        if self._dispatcher is not None and threading.current_thread() is not self._dispatcher:
+            self._closed = True
+            self._dispatcher.join()
+        with self._pump_lock:
+            self._pump(0.0)
+        self._closed = True
+        if self._early:
+            try:  # stopped during the handshake: what arrived is still kept
+                self._start_recording()
+            except SensorioError:
+                pass  # the file could not be created: the open error says why
+        if self.recorder is not None:
+            self.recorder.close(
+                {
+                    "stats": self.parser.stats.as_dict(),
+                    "bytes_received": self.bytes_received,
+                    "t_ns": time.time_ns(),
+                }
+            )
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.close()
+        if exc_type is None:
+            self._raise_background()
+
+
+def open(port_or_url: str, format: str = "sio", **options: Any) -> Stream:  # noqa: A001
+    """Open a port (path or URL such as replay://FILE) for capture; see Stream."""
+    return Stream(port_or_url, format, **options)

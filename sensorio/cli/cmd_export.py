@@ -1,0 +1,150 @@
+"""sensorio export FILE -o OUT: a recording (or raw dump) to CSV or NPZ, chosen by OUT's suffix.
+
+CSV: one file per device stream (stream 0 at OUT, stream k at OUT with
+``.s<k>`` before the suffix); columns row, t_us (device clock, per sample),
+one column per channel (physical units when the device INFO gives a scale,
+raw codes otherwise or with --raw), leadoff (bitmask) and event (gap,
+restart, overflow, resync at the row where the stream resumed).
+NPZ: the arrays of ``sensorio decode`` plus the device INFO as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..blocks import EVENT_NAMES
+from ..errors import SensorioError
+from ..parser import concat_blocks
+from ..recording import decode_any
+from .cmd_decode import npz_arrays
+
+SUFFIXES = (".csv", ".npz")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a recording to CSV or NPZ (by the output suffix)")
+    p.add_argument("file", type=Path, help="a recording (.sior) or a raw byte dump")
+    p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv or OUT.npz")
+    p.add_argument("--format", default=None, help="wire format of a raw dump (default: sio)")
+    p.add_argument(
+        "--raw", action="store_true", help="CSV: raw ADC codes instead of physical units"
+    )
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.set_defaults(func=run)
+
+
+def _device_info(messages: list, header: dict[str, Any] | None) -> dict[str, Any] | None:
+    info = (header or {}).get("device_info")
+    for m in messages:
+        if m.kind == "info":
+            try:
+                obj = json.loads(m.text)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                info = obj
+    return info if isinstance(info, dict) else None
+
+
+def _stream_desc(info: dict[str, Any] | None, sid: int) -> dict[str, Any]:
+    for s in (info or {}).get("streams", []) or []:
+        if isinstance(s, dict) and s.get("id") == sid:
+            return s
+    return {}
+
+
+def _row_times(arrays: dict[str, np.ndarray], rate_hz: float | None) -> np.ndarray:
+    """Device time (µs, unwrapped) of every row, from the frame times."""
+    t = arrays["frame_t_us"].astype(np.int64)
+    rows_total = arrays["samples"].shape[0]
+    if not t.size:
+        return np.zeros(rows_total)
+    t = t[0] + np.cumsum(np.concatenate(([0], (np.diff(t) + (1 << 31)) % (1 << 32) - (1 << 31))))
+    frame_row = arrays["frame_row"].astype(np.int64)
+    if rate_hz:
+        period = 1e6 / rate_hz
+    elif t.size >= 2 and frame_row[-1] > frame_row[0]:
+        period = float(np.median(np.diff(t) / np.maximum(np.diff(frame_row), 1)))
+    else:
+        period = 0.0
+    counts = np.diff(np.append(frame_row, rows_total))
+    start = np.repeat(t - frame_row * period, counts)
+    return start + np.arange(rows_total) * period
+
+
+def write_csv(path: Path, arrays: dict[str, np.ndarray], desc: dict[str, Any], raw: bool) -> None:
+    samples = arrays["samples"]
+    n_ch = samples.shape[1]
+    labels = desc.get("labels") if isinstance(desc.get("labels"), list) else None
+    names = [str(labels[i]) if labels and i < len(labels) else f"ch{i}" for i in range(n_ch)]
+    scale, zero, unit = desc.get("scale"), desc.get("zero", 0), desc.get("unit", "")
+    if not raw and isinstance(scale, (int, float)) and isinstance(zero, (int, float)):
+        values = (samples.astype(np.float64) - zero) * scale
+        names = [f"{n}_{unit}" if unit else n for n in names]
+        fmt = "%.6g"
+    else:
+        values, fmt = samples, "%d"
+    rate = desc.get("rate_hz") if isinstance(desc.get("rate_hz"), (int, float)) else None
+    times = _row_times(arrays, rate)
+    counts = np.diff(np.append(arrays["frame_row"].astype(np.int64), samples.shape[0]))
+    leadoff = np.repeat(arrays["frame_leadoff"], counts)
+    event = [""] * samples.shape[0]
+    for ev in arrays["events"]:
+        if ev["row"] < len(event):
+            event[ev["row"]] = EVENT_NAMES.get(int(ev["kind"]), str(ev["kind"]))
+    with open(path, "w") as f:
+        f.write(",".join(["row", "t_us", *names, "leadoff", "event"]) + "\n")
+        for i in range(samples.shape[0]):
+            vals = ",".join(fmt % v for v in values[i])
+            f.write(f"{i},{times[i]:.1f},{vals},{int(leadoff[i])},{event[i]}\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    suffix = args.output.suffix.lower()
+    if suffix in (".edf", ".bdf"):
+        raise SensorioError(
+            f"EDF+/BDF export is not available yet: export to .csv or .npz for now ({args.output})"
+        )
+    if suffix not in SUFFIXES:
+        raise SensorioError(
+            f"cannot export to {args.output}: the name must end in {' or '.join(SUFFIXES)}"
+        )
+    parser, blocks, messages, reader = decode_any(args.file, args.format)
+    header = reader.header if reader is not None else None
+    info = _device_info(messages, header)
+    streams = concat_blocks(blocks)
+    for sid, arrays in streams.items():
+        arrays["frame_row"] = np.concatenate(
+            [b.frame_row.astype(np.int64) + b.first_row for b in blocks if b.stream == sid]
+        ) - min(b.first_row for b in blocks if b.stream == sid)
+    targets = (
+        [args.output]
+        if suffix == ".npz"
+        else [
+            args.output if sid == 0 else args.output.with_suffix(f".s{sid}{suffix}")
+            for sid in streams
+        ]
+    )
+    for t in targets:
+        if t.exists() and not args.force:
+            raise SensorioError(f"{t} exists: choose another name or pass --force")
+    if not streams:
+        raise SensorioError(f"{args.file}: no samples decoded, nothing to export")
+    if suffix == ".npz":
+        arrays = npz_arrays(streams)
+        arrays["messages"] = np.array([m.text for m in messages], dtype=object).astype(str)
+        arrays["device_info"] = np.array(json.dumps(info))
+        arrays["stats"] = np.array(json.dumps(parser.stats.as_dict()))
+        np.savez(args.output, **arrays)
+    else:
+        for sid, arrays in streams.items():
+            path = args.output if sid == 0 else args.output.with_suffix(f".s{sid}{suffix}")
+            write_csv(path, arrays, _stream_desc(info, sid), args.raw)
+    total = sum(a["samples"].shape[0] for a in streams.values())
+    print(f"{args.output}: {total} samples in {len(streams)} stream(s)")
+    return 0

@@ -1,0 +1,99 @@
+"""sensorio info FILE: a recording's metadata and statistics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ..parser import Parser
+from ..recording import Event, RecordingReader, feed_items
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="a recording's metadata and statistics")
+    p.add_argument("file", type=Path, help="a recording (.sior)")
+    p.add_argument("--json", action="store_true", help="print everything as one JSON object")
+    p.set_defaults(func=run)
+
+
+def describe(path: Path) -> dict[str, Any]:
+    with RecordingReader(path) as reader:
+        parser = Parser(reader.header.get("format", "sio"))
+        events: Counter[str] = Counter()
+        info = reader.header.get("device_info")
+        streams: dict[int, dict[str, int]] = {}
+        for item, blocks in feed_items(parser, reader.items()):
+            if isinstance(item, Event):
+                events[item.kind] += 1
+                if item.kind == "info" and isinstance(item.detail.get("info"), dict):
+                    info = item.detail["info"]
+            for b in blocks:
+                s = streams.setdefault(
+                    b.stream, {"channels": b.n_channels, "samples": 0, "frames": 0}
+                )
+                s["samples"] += len(b)
+                s["frames"] += int(b.frame_seq.size)
+        rep = reader.report
+        return {
+            "file": str(path),
+            "header": reader.header,
+            "device_info": info,
+            "complete": rep.complete,
+            "problems": rep.problems(),
+            "records": rep.records,
+            "raw_bytes": rep.raw_bytes,
+            "duration_s": ((rep.last_ns - reader.header_t_ns) * 1e-9) if rep.last_ns else 0.0,
+            "events": dict(events),
+            "streams": {str(k): v for k, v in sorted(streams.items())},
+            "stats": parser.stats.as_dict(),
+        }
+
+
+def run(args: argparse.Namespace) -> int:
+    d = describe(args.file)
+    if args.json:
+        json.dump(d, sys.stdout, default=str)
+        sys.stdout.write("\n")
+        return 0
+    h = d["header"]
+    created = h.get("created_ns")
+    when = (
+        time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(created / 1e9))
+        if isinstance(created, int)
+        else "?"
+    )
+    print(f"file:       {d['file']}")
+    print(
+        f"recorded:   {when}, {d['duration_s']:.1f} s, {d['raw_bytes']} bytes, "
+        f"by {h.get('software', '?')}"
+    )
+    print(f"port:       {h.get('port', '?')} {h.get('port_settings', '')}")
+    print(f"format:     {h.get('format', '?')}")
+    info = d["device_info"]
+    if isinstance(info, dict):
+        print(
+            f"device:     {info.get('device', '?')} serial {info.get('serial', '?')} "
+            f"firmware {info.get('fw', '?')}"
+        )
+    print(f"calibration: {'yes' if h.get('calibration') else 'none'}")
+    for sid, s in d["streams"].items():
+        print(
+            f"stream {sid}:   {s['channels']} channels, {s['samples']} samples, "
+            f"{s['frames']} frames"
+        )
+    st = d["stats"]
+    print(
+        f"link:       {st['frames_ok']} frames ok, {st['lost_frames']} lost, "
+        f"{st['crc_errors']} CRC, "
+        f"{st['cobs_errors']} COBS, {st['malformed']} malformed, {st['restarts']} restarts"
+    )
+    print(f"events:     {', '.join(f'{k} {v}' for k, v in sorted(d['events'].items())) or 'none'}")
+    print(f"state:      {'closed cleanly' if d['complete'] else 'NOT closed cleanly'}")
+    for problem in d["problems"]:
+        print(f"problem:    {problem}")
+    return 0

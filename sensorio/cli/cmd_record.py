@@ -1,0 +1,209 @@
+"""sensorio record PORT -o FILE: capture to a recording with a live status line.
+
+Ctrl-C (or SIGTERM) stops cleanly and keeps everything. Any failure
+(disk full, device gone for good, nothing decodable arriving) stops the
+recording with what was captured so far kept on disk, and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+from ..capture.stream import RECORDING_READ_INTERVAL, Stream
+from ..errors import SensorioError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("record", help="capture a port to a recording file, with a live status line")
+    p.add_argument("port", help="serial port path or URL (sim://..., replay://...)")
+    p.add_argument(
+        "-o", "--output", type=Path, required=True, help="recording file to create (.sior)"
+    )
+    p.add_argument("--format", default="sio", help="wire format (default: sio)")
+    p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument(
+        "--flush-interval",
+        type=float,
+        default=0.5,
+        help="seconds between writes to disk; at most this much is lost on a crash (default 0.5)",
+    )
+    p.add_argument(
+        "--no-fsync",
+        action="store_true",
+        help="do not fsync after each flush (a power cut may then lose more)",
+    )
+    p.add_argument(
+        "--start",
+        metavar="CMD",
+        default=None,
+        help="command that starts streaming, sent on (re)connect (default for sio: START)",
+    )
+    p.add_argument("--no-start", action="store_true", help="send no start command")
+    p.add_argument("--no-info", action="store_true", help="do not ask an SIO-1 device for its INFO")
+    p.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=2.0,
+        help="report a stall after this many seconds without bytes (default 2)",
+    )
+    p.add_argument("--no-reconnect", action="store_true", help="stop at the first disconnect")
+    p.add_argument(
+        "--check-seconds",
+        type=float,
+        default=5.0,
+        help="fail with a diagnosis if no frame arrived within this time (0: never; default 5)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no status line")
+    p.set_defaults(func=run)
+
+
+class _Status:
+    """Rates per stream over the last seconds, and the status line."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, int] = {}
+        self.channels: dict[int, int] = {}
+        self.window: deque[tuple[float, dict[int, int]]] = deque()
+
+    def add(self, blocks: list) -> None:
+        for b in blocks:
+            self.rows[b.stream] = self.rows.get(b.stream, 0) + len(b)
+            self.channels[b.stream] = b.n_channels
+
+    def line(self, st: Stream, elapsed: float) -> str:
+        now = time.monotonic()
+        self.window.append((now, dict(self.rows)))
+        while len(self.window) > 2 and now - self.window[0][0] > 2.0:
+            self.window.popleft()
+        t0, rows0 = self.window[0]
+        span = max(now - t0, 1e-9)
+        parts = [f"{elapsed:7.1f} s"]
+        for sid in sorted(self.rows):
+            rate = (self.rows[sid] - rows0.get(sid, 0)) / span if span > 0.2 else 0.0
+            parts.append(f"s{sid} {self.channels[sid]}ch {rate:7.1f} Hz")
+        s = st.stats
+        parts.append(f"frames {s.frames_ok}")
+        losses = [
+            f"{name} {value}"
+            for name, value in (
+                ("lost", s.lost_frames),
+                ("crc", s.crc_errors),
+                ("cobs", s.cobs_errors),
+                ("oversized", s.oversized),
+                ("malformed", s.malformed),
+                ("unknown", s.unknown_type),
+                ("overflow", s.ring_overflow_bytes),
+                ("restarts", s.restarts),
+            )
+            if value
+        ]
+        parts.append("losses: " + (", ".join(losses) if losses else "none"))
+        parts.append(f"buffer {st.ring_fill * 100:4.1f}%")
+        if st.recorder is not None:
+            parts.append(f"saved {st.recorder.bytes_written / 1e6:.2f} MB")
+        if not st.connected:
+            parts.append("DISCONNECTED, waiting for the device")
+        return " | ".join(parts)
+
+
+def _default_start(format: str) -> str | None:
+    # SIO-1 devices stream after START (PROTOCOL.md); one already streaming just answers OK
+    return "START" if format.lower() in ("sio", "sio1") else None
+
+
+def run(args: argparse.Namespace) -> int:
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM stops like Ctrl-C; a file-size limit must come back as EFBIG
+    # (reported, data kept) instead of killing the process.
+    wanted = {signal.SIGTERM: on_term}
+    if hasattr(signal, "SIGXFSZ"):
+        wanted[signal.SIGXFSZ] = signal.SIG_IGN
+    saved = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
+    try:
+        return _record(args)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _record(args: argparse.Namespace) -> int:
+    st = Stream(
+        args.port,
+        args.format,
+        baudrate=args.baud,
+        record=args.output,
+        overwrite=args.force,
+        flush_interval=args.flush_interval,
+        fsync=not args.no_fsync,
+        start_command=None if args.no_start else (args.start or _default_start(args.format)),
+        request_info=False if args.no_info else None,
+        reconnect=not args.no_reconnect,
+        stall_timeout=args.stall_timeout,
+        read_interval=RECORDING_READ_INTERVAL,
+    )
+    status = _Status()
+    tty = sys.stderr.isatty()
+    started = time.monotonic()
+    last_status = 0.0
+    interrupted = False
+    failure: SensorioError | None = None
+    try:
+        while True:
+            time.sleep(0.05)  # the status needs no more; the reader thread does not wait for us
+            blocks = st.read(0)
+            status.add(blocks)
+            now = time.monotonic()
+            elapsed = now - started
+            if args.check_seconds and elapsed >= args.check_seconds and not st.stats.frames_ok:
+                advice = st.diagnose()
+                if advice:
+                    raise SensorioError(f"{args.port}: {advice}")
+            if not args.quiet and now - last_status >= (0.5 if tty else 5.0):
+                last_status = now
+                line = status.line(st, elapsed)
+                print(
+                    ("\r" + line + "\x1b[K") if tty else line,
+                    end="" if tty else "\n",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            if args.duration is not None and elapsed >= args.duration:
+                break
+            if st.ended:
+                if any(e.kind == "disconnect" for e in st.events):
+                    raise SensorioError(f"{args.port} disconnected (and --no-reconnect was given)")
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    except SensorioError as exc:
+        failure = exc
+    finally:
+        try:
+            st.close()
+        except KeyboardInterrupt:
+            st.close()
+    if tty and not args.quiet:
+        print(file=sys.stderr)
+    s = st.stats
+    kept = st.recorder.bytes_written if st.recorder else 0
+    summary = (
+        f"{args.output}: {kept} bytes recorded, {s.frames_ok} frames, {s.samples_ok} samples, "
+        f"{s.lost_frames} frames lost, {s.crc_errors} CRC errors"
+        + (" (stopped by the user)" if interrupted else "")
+    )
+    if failure is None and st.recorder is not None and st.recorder.error is not None:
+        failure = st.recorder.error
+    if failure is not None:
+        print(summary, file=sys.stderr)
+        raise failure
+    print(summary)
+    return 0

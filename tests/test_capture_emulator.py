@@ -1,0 +1,137 @@
+"""End to end: recording the emulator over a pseudo-terminal, with link faults
+injected, checked frame by frame against the emulator's ground truth."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sensorio.emulator")
+pytest.importorskip("sensorio.testing.plugin")
+
+from sensorio.capture import open as capture_open  # noqa: E402
+from sensorio.recording import Event, RecordingReader, decode_recording  # noqa: E402
+from sensorio.testing.plugin import sensorio_emulator  # noqa: E402, F401 - the fixture
+
+
+def _record(port: str, rec: Path, seconds: float, **options) -> tuple[list, object, list]:
+    blocks: list = []
+    with capture_open(port, record=rec, start_command="START", flush_interval=0.1, **options) as s:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            blocks += s.read(0.05)
+        s.command("STOP")
+        time.sleep(0.1)
+        blocks += s.read(0.1)
+        stats = s.stats
+        events = list(s.events)
+    return blocks, stats, events
+
+
+def _received_seq(blocks: list, stream: int, near: int) -> np.ndarray:
+    """Unwrapped seq of the frames received, unwrapped next to `near`."""
+    seq = np.concatenate([b.frame_seq for b in blocks if b.stream == stream]).astype(np.int64)
+    return near + (seq - near) % 65536
+
+
+def _check_against_truth(blocks: list, stats, truth, stream: int = 0) -> tuple[int, int]:
+    wire = truth.frame_seq(stream)
+    got = _received_seq(blocks, stream, int(wire[0]))
+    first, last = int(got[0]), int(got[-1])
+    dropped = set(truth.touched("drop", stream)) | set(truth.touched("unplug", stream))
+    spoiled = set(truth.touched("bitflip", stream)) | set(truth.touched("garbage", stream))
+    # what arrived is exactly what the device put on the wire, minus what the link spoiled
+    expected = [int(s) for s in wire if first <= s <= last and int(s) not in spoiled]
+    assert got.tolist() == expected
+    # and every frame in between is accounted for: received + reported lost == sent
+    lost = [s for s in dropped | spoiled if first <= s <= last]
+    assert stats.frames_ok + stats.lost_frames == last - first + 1
+    assert stats.lost_frames >= len(lost)
+    return first, last
+
+
+def test_recording_with_link_faults_accounts_for_every_frame(sensorio_emulator, tmp_path):  # noqa: F811
+    dev = sensorio_emulator(
+        format="sio",
+        profile="emg8",
+        seed=7,
+        truth_codes=True,
+        link=["drop:at=0.3,count=3", "bitflip:at=0.5", "garbage:at=0.7,bytes=40", "drop:at=0.9"],
+    )
+    rec = tmp_path / "faults.sior"
+    blocks, stats, _ = _record(dev.port, rec, 1.4)
+    truth = dev.stop()
+    assert truth.touched("drop") and truth.touched("bitflip") and truth.touched("garbage")
+    first, last = _check_against_truth(blocks, stats, truth)
+    dropped = [s for s in truth.touched("drop", 0) if first <= s <= last]
+    spoiled = [s for s in truth.touched("bitflip", 0) + truth.touched("garbage", 0) if first <= s <= last]
+    assert stats.lost_frames == len(dropped) + len(spoiled)
+    assert stats.crc_errors + stats.cobs_errors + stats.malformed >= len(spoiled)
+    # samples are the device's, bit for bit
+    wire = truth.frame_seq(0)
+    codes = truth.codes(0)
+    n_samp = codes.shape[0] // wire.size
+    keep = np.isin(wire, _received_seq(blocks, 0, int(wire[0])))
+    expected = codes.reshape(wire.size, n_samp, -1)[keep].reshape(-1, codes.shape[1])
+    got = np.concatenate([b.samples for b in blocks if b.stream == 0])
+    assert np.array_equal(got, expected)
+    # the recording decodes to the same statistics, and so does its replay
+    parser, _, _, _ = decode_recording(rec)
+    assert parser.stats == stats
+    with capture_open(f"replay://{rec}?speed=max", request_info=False, reconnect=False) as r:
+        list(r)
+        assert r.stats == stats
+
+
+def test_unplug_during_recording_marks_the_gap_and_resumes(sensorio_emulator, tmp_path):  # noqa: F811
+    dev = sensorio_emulator(format="sio", profile="emg8", seed=3, link=["unplug:at=0.5,dur=0.5"])
+    rec = tmp_path / "unplug.sior"
+    blocks, stats, events = _record(dev.port, rec, 2.5)
+    truth = dev.stop()
+    assert dev.replugs >= 1
+    kinds = [e.kind for e in events]
+    assert kinds.count("disconnect") == 1 and kinds.count("connect") == 1
+    gone = next(e for e in events if e.kind == "disconnect").t_ns
+    back = next(e for e in events if e.kind == "connect").t_ns
+    assert (back - gone) * 1e-9 < 0.5 + 1.0  # the device was away 0.5 s; we were back within 1 s
+    _check_against_truth(blocks, stats, truth)
+    # one valid file, the gap marked where it happened
+    reader = RecordingReader(rec)
+    in_file = [i.kind for i in reader.items() if isinstance(i, Event)]
+    assert in_file.count("disconnect") == 1 and in_file.count("connect") == 2
+    assert reader.report.complete and not reader.report.problems()
+    parser, decoded, _, _ = decode_recording(rec)
+    assert parser.stats == stats
+    events_rows = np.concatenate([b.events for b in decoded if b.stream == 0])
+    assert events_rows.size >= 1  # the gap is in the stream, not silently joined
+
+
+def test_record_command_against_the_emulator(sensorio_emulator, tmp_path):  # noqa: F811
+    import subprocess
+    import sys
+
+    dev = sensorio_emulator(format="sio", profile="prosthesis", seed=11, link=["drop:at=0.4,count=2", "bitflip:at=0.8"])
+    rec = tmp_path / "cli.sior"
+    res = subprocess.run(
+        [sys.executable, "-m", "sensorio", "record", dev.port, "-o", str(rec), "--duration", "1.5", "--quiet"],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    truth = dev.stop()
+    assert res.returncode == 0, res.stderr
+    parser, blocks, messages, reader = decode_recording(rec)
+    assert reader.header["device_info"]["device"]  # INFO asked for and kept in the header
+    assert reader.report.complete
+    for stream in truth.streams():  # every stream of the prosthesis: EMG, IMU, force, angles
+        wire = truth.frame_seq(stream)
+        got = _received_seq(blocks, stream, int(wire[0]))
+        first, last = int(got[0]), int(got[-1])
+        spoiled = set(truth.touched("bitflip", stream)) | set(truth.touched("garbage", stream))
+        assert got.tolist() == [int(s) for s in wire if first <= s <= last and int(s) not in spoiled]
+    s = parser.stats
+    assert s.lost_frames == len(truth.touched("drop")) + len(truth.touched("bitflip"))

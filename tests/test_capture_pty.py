@@ -1,0 +1,423 @@
+"""Live capture over real pseudo-terminals: the test plays the device."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from capture_support import PtyDevice, make_frames  # noqa: E402
+
+from sensorio import Parser, concat_blocks  # noqa: E402
+from sensorio.blocks import EV_GAP, EV_RESYNC  # noqa: E402
+from sensorio.capture import open as capture_open  # noqa: E402
+from sensorio.errors import SensorioError  # noqa: E402
+from sensorio.parser import BYTE_REASONS  # noqa: E402
+from sensorio.recording import Event, RecordingReader, decode_recording  # noqa: E402
+from sensorio.sio1 import encode_info, encode_reply  # noqa: E402
+
+
+def _collect(stream, rows: int, timeout: float = 5.0) -> list:
+    blocks: list = []
+    deadline = time.monotonic() + timeout
+    while sum(len(b) for b in blocks) < rows and time.monotonic() < deadline:
+        blocks += stream.read(0.1)
+    return blocks
+
+
+def _collect_bytes(stream, nbytes: int, timeout: float = 5.0) -> list:
+    """Blocks until the parser has seen nbytes (and nothing is pending)."""
+    blocks: list = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        blocks += stream.read(0.05)
+        st = stream.stats
+        if st.bytes_in >= nbytes and not st.bytes_pending:
+            break
+    return blocks + stream.read(0)
+
+
+@pytest.fixture
+def device():
+    dev = PtyDevice()
+    yield dev
+    dev.close()
+
+
+def test_exact_accounting(device: PtyDevice) -> None:
+    skip = frozenset({7, 8, 9, 300, 301, 777})  # "lost on the link"
+    data, expected = make_frames(0, 1000, skip=skip)
+    garbage = b"\x05\x11\x22noise\x00"
+    cut = data.index(b"\x00", 5000) + 1  # between two frames
+    damaged = data.index(b"\x00", 20000) + 5  # inside a frame: it is destroyed
+    wire = b"\x00" + data[:cut] + garbage + data[cut:damaged] + b"\xff\x00" + data[damaged:]
+    with capture_open(device.path, request_info=False) as s:
+        for i in range(0, len(wire), 1000):
+            device.write(wire[i : i + 1000])
+        blocks = _collect(s, len(expected) - 8)
+        stats = s.stats
+    got = concat_blocks(blocks)[0]
+    # received + reported lost == sent, every byte has a reason
+    assert stats.frames_ok == 1000 - len(skip) - 1
+    assert stats.frames_ok + stats.lost_frames == 1000
+    # the garbage, and the two halves of the frame split by the injected 0x00
+    assert stats.cobs_errors + stats.crc_errors + stats.malformed == 3
+    assert stats.bytes_in == len(wire)
+    assert sum(getattr(stats, r) for r in BYTE_REASONS) == len(wire)
+    assert got["samples"].shape[0] == expected.shape[0] - 8
+    reference = Parser("sio")
+    reference.feed(wire)
+    assert stats == reference.stats
+    assert np.array_equal(got["samples"], concat_blocks(reference.read())[0]["samples"])
+
+
+def test_clean_stream_is_received_whole(device: PtyDevice) -> None:
+    data, expected = make_frames(0, 2000, n_ch=16, n_samp=4, skip=frozenset({100, 1500}))
+    with capture_open(device.path, request_info=False) as s:
+        for i in range(0, len(data), 4096):
+            device.write(data[i : i + 4096])
+        blocks = _collect(s, len(expected))
+        stats = s.stats
+    got = concat_blocks(blocks)[0]
+    assert np.array_equal(got["samples"], expected)
+    assert stats.frames_ok == 1998 and stats.lost_frames == 2
+    gaps = got["events"][got["events"]["kind"] == EV_GAP]
+    assert gaps["lost_frames"].tolist() == [1, 1]
+
+
+def _blocks_equal(a: list, b: list) -> None:
+    ca, cb = concat_blocks(a), concat_blocks(b)
+    assert ca.keys() == cb.keys()
+    for sid in ca:
+        for name in ca[sid]:
+            assert np.array_equal(ca[sid][name], cb[sid][name]), name
+
+
+def test_replay_is_bit_identical(device: PtyDevice, tmp_path: Path) -> None:
+    rec = tmp_path / "r.sior"
+    data, expected = make_frames(0, 600, skip=frozenset({50}))
+    with capture_open(device.path, request_info=False, record=rec, flush_interval=0.05) as s:
+        for i in range(0, len(data), 3000):
+            device.write(data[i : i + 3000] + (b"\x01\x99\x00" if i == 6000 else b""))
+            time.sleep(0.003)
+        live = _collect_bytes(s, len(data) + 3)
+        live_stats = s.stats
+    with capture_open(f"replay://{rec}?speed=max", request_info=False, reconnect=False) as r:
+        replayed = list(r)
+        replay_stats = r.stats
+    assert replay_stats == live_stats
+    _blocks_equal(live, replayed)
+    parser, decoded, _, _ = decode_recording(rec)
+    assert parser.stats == live_stats
+    _blocks_equal(live, decoded)
+
+
+def test_replay_real_speed_keeps_timing(device: PtyDevice, tmp_path: Path) -> None:
+    rec = tmp_path / "t.sior"
+    with capture_open(device.path, request_info=False, record=rec, flush_interval=0.05) as s:
+        for k in range(5):
+            device.write(make_frames(k * 10, 10)[0])
+            time.sleep(0.1)
+        _collect(s, 400)
+    t0 = time.monotonic()
+    with capture_open(f"replay://{rec}?speed=2", request_info=False, reconnect=False) as r:
+        rows = sum(len(b) for b in r)
+    elapsed = time.monotonic() - t0
+    assert rows == 400
+    assert 0.15 < elapsed < 1.0  # ~0.4 s recorded, at twice the speed
+
+
+def test_unplug_replug_resumes_within_a_second_and_marks_the_gap(tmp_path: Path) -> None:
+    dev = PtyDevice(link=tmp_path / "ttyFAKE")
+    rec = tmp_path / "u.sior"
+    events = []
+    first, _ = make_frames(0, 100)
+    second, _ = make_frames(150, 100)
+    with capture_open(
+        dev.path, request_info=False, record=rec, flush_interval=0.05, on_event=events.append
+    ) as s:
+        dev.write(first[: len(first) - 20])  # the cable goes mid-frame
+        blocks = _collect(s, 99 * 8)
+        dev.unplug()
+        deadline = time.monotonic() + 2
+        while s.connected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not s.connected
+        cpu0 = os.times()
+        time.sleep(0.8)
+        cpu1 = os.times()
+        away_cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+        dev.replug()
+        back = time.monotonic()
+        resumed = None
+        while time.monotonic() - back < 3:
+            if s.connected:
+                dev.write(second)
+                got = _collect(s, 800, timeout=2)
+                resumed = time.monotonic() - back
+                blocks += got
+                break
+            time.sleep(0.005)
+        stats = s.stats
+    dev.close()
+    assert away_cpu < 0.1, f"{away_cpu:.3f} s CPU while the device was away"
+    assert resumed is not None and resumed < 1.0
+    kinds = [e.kind for e in events]
+    assert "disconnect" in kinds and "connect" in kinds
+    got = concat_blocks(blocks)[0]
+    assert got["samples"].shape[0] == 99 * 8 + 100 * 8
+    ev = got["events"]
+    assert EV_RESYNC in ev["kind"].tolist() or EV_GAP in ev["kind"].tolist()
+    assert ev["row"][0] == 99 * 8  # marked where the stream resumed
+    assert stats.lost_frames == 51  # seq 99 was cut by the unplug, 100..149 never sent
+    # the recording holds the same gap at the same place
+    reader = RecordingReader(rec)
+    kinds_in_file = [i.kind for i in reader.items() if isinstance(i, Event)]
+    assert kinds_in_file.count("disconnect") == 1 and kinds_in_file.count("connect") == 2
+    parser, decoded, _, _ = decode_recording(rec)
+    assert parser.stats == stats
+    _blocks_equal(blocks, decoded)
+    rec2 = tmp_path / "u2.sior"  # a replay recorded again keeps the gap too
+    with capture_open(
+        f"replay://{rec}?speed=max", request_info=False, reconnect=False, record=rec2
+    ) as r:
+        replayed = list(r)
+        assert r.stats == stats
+    _blocks_equal(blocks, replayed)
+    assert decode_recording(rec2)[0].stats == stats
+
+
+def test_stall_and_resume_events(device: PtyDevice) -> None:
+    events = []
+    with capture_open(
+        device.path, request_info=False, stall_timeout=0.2, on_event=events.append
+    ) as s:
+        device.write(make_frames(0, 5)[0])
+        _collect(s, 40)
+        time.sleep(0.5)
+        device.write(make_frames(5, 5)[0])
+        _collect(s, 40)
+    kinds = [e.kind for e in events]
+    assert kinds.count("stall") == 1 and kinds.count("resume") == 1
+    assert kinds.index("stall") < kinds.index("resume")
+
+
+def test_callbacks_and_a_failing_callback_reaches_the_user(device: PtyDevice) -> None:
+    got = []
+    done = threading.Event()
+
+    def on_block(b) -> None:
+        got.append(len(b))
+        if sum(got) >= 80:
+            done.set()
+
+    s = capture_open(device.path, request_info=False, on_block=on_block)
+    device.write(make_frames(0, 10)[0])
+    assert done.wait(3)
+    s.close()
+    assert sum(got) == 80
+
+    def broken(b) -> None:
+        raise ValueError("bug in user code")
+
+    s = capture_open(device.path, request_info=False, on_block=broken)
+    device.write(make_frames(10, 10)[0])
+    time.sleep(0.3)
+    with pytest.raises(SensorioError, match="bug in user code"):
+        s.wait(0.5)
+    s.close()
+
+
+class _Responder(threading.Thread):
+    """Answers SIO-1 commands on the device side of the pty."""
+
+    def __init__(self, dev: PtyDevice, info: dict) -> None:
+        super().__init__(daemon=True)
+        self.dev, self.info, self.lines = dev, info, []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import select
+
+        buf = b""
+        while not self.stop.is_set():
+            r, _, _ = select.select([self.dev.master], [], [], 0.05)
+            if not r:
+                continue
+            try:
+                buf += os.read(self.dev.master, 1024)
+            except OSError:  # EIO until the capture opens the slave side
+                time.sleep(0.01)
+                continue
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                text = line.decode().strip()
+                self.lines.append(text)
+                if text == "INFO":
+                    self.dev.write(encode_info(self.info) + encode_reply("OK"))
+                elif text == "START":
+                    self.dev.write(encode_reply("OK") + make_frames(0, 20)[0])
+                else:
+                    self.dev.write(encode_reply("ERR unknown command"))
+
+
+def test_info_is_requested_and_commands_get_replies(device: PtyDevice, tmp_path: Path) -> None:
+    info = {
+        "device": "test",
+        "serial": "X1",
+        "fw": "1",
+        "streams": [
+            {
+                "id": 0,
+                "name": "emg",
+                "channels": 4,
+                "rate_hz": 4000,
+                "enc": 2,
+                "unit": "uV",
+                "scale": 0.1,
+                "zero": 0,
+                "min_code": -8388608,
+                "max_code": 8388607,
+            }
+        ],
+    }
+    responder = _Responder(device, info)
+    responder.start()
+    try:
+        with capture_open(
+            device.path, start_command="START", info_timeout=2, record=tmp_path / "i.sior"
+        ) as s:
+            assert s.info == info
+            assert _collect(s, 160)
+            with pytest.raises(SensorioError, match="refused"):
+                s.command("FROB")
+            responder.stop.set()
+            responder.join()
+            with pytest.raises(SensorioError, match="no reply"):
+                s.command("INFO", timeout=0.2)
+    finally:
+        responder.stop.set()
+    assert responder.lines[:2] == ["INFO", "START"]
+    reader = RecordingReader(tmp_path / "i.sior")
+    assert reader.header["device_info"] == info  # the header carries the device INFO
+    parser, blocks, messages, _ = decode_recording(tmp_path / "i.sior")
+    assert parser.stats.frames_ok == 20 and [m.kind for m in messages][:2] == ["info", "reply"]
+
+
+def test_latest_and_host_times(device: PtyDevice) -> None:
+    with capture_open(device.path, request_info=False, history_seconds=1.0) as s:
+        t_start = time.time()
+        for k in range(20):  # 8 samples per frame at 4 kHz = 2 ms per frame, 10 frames per write
+            device.write(make_frames(k * 10, 10)[0])
+            time.sleep(0.02)
+        blocks = _collect(s, 1600)
+        t_end = time.time()
+        recent = s.latest(0.01)
+        times = s.host_times(blocks[-1])
+    assert recent[0].shape == (40, 4)
+    assert times is not None
+    t, uncertainty = times
+    assert t.shape == (len(blocks[-1]),)
+    assert np.all(np.diff(t) > 0)
+    assert t_start - 0.5 < t[-1] < t_end + 0.5
+    assert 0 < uncertainty < 0.5
+
+
+def test_asyncio_iteration(tmp_path: Path, device: PtyDevice) -> None:
+    rec = tmp_path / "a.sior"
+    with capture_open(device.path, request_info=False, record=rec) as s:
+        device.write(make_frames(0, 30)[0])
+        _collect(s, 240)
+
+    async def main() -> int:
+        rows = 0
+        with capture_open(f"replay://{rec}?speed=max", request_info=False, reconnect=False) as r:
+            async for block in r:
+                rows += len(block)
+        return rows
+
+    assert asyncio.run(main()) == 240
+
+
+def test_ring_overflow_is_counted_live_and_the_recording_keeps_everything(
+    device: PtyDevice, tmp_path: Path
+) -> None:
+    rec = tmp_path / "o.sior"
+    data, expected = make_frames(0, 400)
+    # backpressure off: behave as with a real serial port, which cannot wait
+    with capture_open(
+        device.path, request_info=False, record=rec, ring_size=4096, backpressure=False
+    ) as s:
+        device.write(data)  # nobody parses meanwhile: the 4 KB ring fills up
+        deadline = time.monotonic() + 3
+        while s.bytes_received < len(data) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        blocks = _collect_bytes(s, len(data) - s.bytes_overflowed)
+        more, _ = make_frames(400, 10)  # the next frames reveal the seq gap
+        device.write(more)
+        blocks += _collect_bytes(s, len(data) + len(more) - s.bytes_overflowed)
+        stats = s.stats
+    assert stats.ring_overflow_bytes > 0 and stats.ring_overflows == 1
+    assert stats.bytes_in + stats.ring_overflow_bytes == len(data) + len(more)
+    assert stats.frames_ok + stats.lost_frames == 410  # overflow losses are reported, not silent
+    got = concat_blocks(blocks)[0]
+    assert (got["events"]["kind"] == 3).any()  # EV_OVERFLOW where it happened
+    parser, decoded, _, _ = decode_recording(rec)
+    assert parser.stats.frames_ok == 410 and parser.stats.lost_frames == 0
+    assert np.array_equal(concat_blocks(decoded)[0]["samples"][: len(expected)], expected)
+
+
+def test_a_pty_waits_for_a_slow_consumer_and_loses_nothing(device: PtyDevice) -> None:
+    data, expected = make_frames(0, 400)
+    with capture_open(device.path, request_info=False, ring_size=4096) as s:
+        writer = threading.Thread(target=device.write, args=(data,))
+        writer.start()  # blocks while the ring is full: a pty has flow control
+        time.sleep(0.3)  # nobody parses meanwhile
+        blocks = _collect_bytes(s, len(data))
+        writer.join(5)
+        stats = s.stats
+    assert stats.ring_overflow_bytes == 0 and stats.frames_ok == 400
+    assert np.array_equal(concat_blocks(blocks)[0]["samples"], expected)
+
+
+def test_replay_out_through_a_pty(tmp_path: Path, device: PtyDevice) -> None:
+    import subprocess
+
+    rec = tmp_path / "p.sior"
+    data, expected = make_frames(0, 300)
+    with capture_open(device.path, request_info=False, record=rec) as s:
+        device.write(data)
+        _collect(s, len(expected))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sensorio",
+            "replay",
+            str(rec),
+            "--pty",
+            "--speed",
+            "max",
+            "--wait",
+            "0.5",
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        path = proc.stdout.readline().strip()
+        with capture_open(path, request_info=False, reconnect=False) as r:
+            got = _collect(r, len(expected))
+    finally:
+        proc.wait(10)
+    assert np.array_equal(concat_blocks(got)[0]["samples"], expected)
+    assert proc.returncode == 0

@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""Capture benchmarks over real pseudo-terminals, each against a baseline
+measured in the same run on the same pty (a plain poll + os.read loop):
+
+  throughput  highest rate sustained with zero loss (target >= 20 MB/s);
+              the device side (another process) writes as fast as the pty takes
+  cpu         CPU share of one core while recording 16 ch x 4 kHz int24 to a
+              file (target < 3 %)
+  latency     device-side write -> Block in a callback, p50/p99 (targets 1 / 5 ms)
+  memory      RSS over a long run at a high rate (must stay flat)
+
+    python3 tools/bench_capture.py                      # all, full length (30 s, 10 min)
+    python3 tools/bench_capture.py --seconds 5 --minutes 0.5
+    python3 tools/bench_capture.py --only latency
+Figures are medians of --repeat runs; the machine is shared, so they are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import pty
+import resource
+import select
+import statistics
+import sys
+import tempfile
+import time
+import tty
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sensorio import Parser  # noqa: E402
+from sensorio.capture import open as capture_open  # noqa: E402
+from sensorio.capture.stream import RECORDING_READ_INTERVAL  # noqa: E402
+from sensorio.sio1 import ENC_I24, DataEncoder  # noqa: E402
+
+
+def _pty() -> tuple[int, str]:
+    master, slave = pty.openpty()
+    tty.setraw(master)
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+    os.close(slave)
+    return master, path
+
+
+def _cycle(n_ch: int, n_samp: int, frames: int = 65536) -> bytes:
+    """A whole seq cycle of DATA frames, so repeating it never skips a seq."""
+    enc = DataEncoder()
+    rng = np.random.default_rng(1)
+    base = rng.integers(-(1 << 23), 1 << 23, size=(64, n_samp, n_ch))
+    return b"".join(
+        enc.encode(base[i % 64], enc=ENC_I24, seq=i, t_us=i * 1000) for i in range(frames)
+    )
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+# -- device-side writers (child processes) -----------------------------------------
+def _blast(master: int, cycle: bytes, seconds: float, out: mp.Queue) -> None:
+    view = memoryview(cycle)
+    sent = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for off in range(0, len(view), 1 << 16):
+            piece = view[off : off + (1 << 16)]
+            _write_all(master, piece)
+            sent += len(piece)
+            if time.monotonic() >= end:
+                break
+    out.put(sent)
+
+
+def _paced(
+    master: int, seconds: float, n_ch: int, rate: int, frames_per_s: int, stamp: bool, out: mp.Queue
+) -> None:
+    """Frames at a steady rate; with stamp, channel 0/1 of the first sample
+    carry the write time (CLOCK_MONOTONIC µs, shared by all processes)."""
+    enc = DataEncoder()
+    n_samp = rate // frames_per_s
+    samples = np.zeros((n_samp, n_ch), dtype=np.int32)
+    period = 1.0 / frames_per_s
+    t0 = time.monotonic()
+    seq = 0
+    while True:
+        due = t0 + seq * period
+        now = time.monotonic()
+        if now - t0 >= seconds:
+            break
+        if due > now:
+            time.sleep(due - now)
+        if stamp:
+            us = time.monotonic_ns() // 1000
+            samples[0, 0] = us & 0x7FFFFF
+            samples[0, 1] = (us >> 23) & 0x7FFFFF
+        _write_all(
+            master, memoryview(enc.encode(samples, enc=ENC_I24, seq=seq & 0xFFFF, t_us=seq * 1000))
+        )
+        seq += 1
+    out.put(seq)
+
+
+def _start(target, *args) -> tuple[mp.Process, mp.Queue]:
+    q: mp.Queue = mp.get_context("fork").Queue()
+    p = mp.get_context("fork").Process(target=target, args=(*args, q), daemon=True)
+    p.start()
+    return p, q
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+# -- baseline readers ---------------------------------------------------------------------
+def _baseline_read(path: str, until: mp.Process, parse: Parser | None = None, on_data=None) -> int:
+    fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    got = 0
+    try:
+        while True:
+            if not poller.poll(100):
+                if not until.is_alive():
+                    break
+                continue
+            try:
+                data = os.read(fd, 1 << 20)
+            except BlockingIOError:
+                continue
+            got += len(data)
+            if parse is not None:
+                parse.feed(data)
+                if on_data is not None:
+                    on_data(parse.read())
+    finally:
+        os.close(fd)
+    return got
+
+
+# -- benchmarks -----------------------------------------------------------------------------
+def bench_throughput(seconds: float, cycle: bytes) -> tuple[float, float, bool]:
+    master, path = _pty()
+    proc, q = _start(_blast, master, cycle, seconds)
+    t0 = time.monotonic()
+    got = _baseline_read(path, proc)
+    base = got / (time.monotonic() - t0 - 0.1)
+    sent = q.get()
+    os.close(master)
+    assert got == sent
+
+    master, path = _pty()
+    with capture_open(path, request_info=False, ring_size=1 << 24, stall_timeout=0) as s:
+        proc, q = _start(_blast, master, cycle, seconds)
+        t0 = time.monotonic()
+        rows = 0
+        sent = None
+        last = t0
+        while True:
+            for b in s.read(0.1):
+                rows += len(b)
+            st = s.stats
+            if sent is None and not proc.is_alive():
+                sent = q.get()
+            if sent is not None and st.bytes_in >= sent:
+                last = time.monotonic()
+                break
+            if time.monotonic() - t0 > seconds + 30:
+                break
+            last = time.monotonic()
+        st = s.stats
+    os.close(master)
+    lossless = (
+        st.bytes_in == sent
+        and st.lost_frames == 0
+        and st.crc_errors == 0
+        and st.cobs_errors == 0
+        and st.ring_overflow_bytes == 0
+    )
+    rate = st.bytes_in / (last - t0)
+    return base, rate, lossless
+
+
+def bench_cpu(seconds: float) -> tuple[float, float]:
+    n_ch, rate, fps = 16, 4000, 1000  # 4 samples per frame, a frame every ms
+    master, path = _pty()
+    proc, q = _start(_paced, master, seconds, n_ch, rate, fps, False)
+    c0, t0 = _cpu(), time.monotonic()
+    _baseline_read(path, proc)
+    base = (_cpu() - c0) / (time.monotonic() - t0)
+    q.get()
+    os.close(master)
+
+    master, path = _pty()
+    with tempfile.TemporaryDirectory() as tmp:
+        # configured as `sensorio record` is: reads gathered for up to 5 ms,
+        # the consumer (status line) drains every 50 ms
+        with capture_open(
+            path,
+            request_info=False,
+            record=Path(tmp) / "cpu.sior",
+            stall_timeout=0,
+            read_interval=RECORDING_READ_INTERVAL,
+        ) as s:
+            proc, q = _start(_paced, master, seconds, n_ch, rate, fps, False)
+            c0, t0 = _cpu(), time.monotonic()
+            rows = 0
+            while proc.is_alive():
+                time.sleep(0.05)
+                for b in s.read(0):
+                    rows += len(b)
+            share = (_cpu() - c0) / (time.monotonic() - t0)
+            frames = q.get()
+            for b in s.read(0.3):
+                rows += len(b)
+            assert s.stats.lost_frames == 0 and rows >= (frames - 2) * 4, (rows, frames)
+    os.close(master)
+    return base, share
+
+
+def _latencies(blocks, now_us: int, out: list[float]) -> None:
+    for b in blocks:
+        first = b.frame_row
+        stamps = (b.samples[first, 0].astype(np.int64) & 0x7FFFFF) | (
+            (b.samples[first, 1].astype(np.int64) & 0x7FFFFF) << 23
+        )
+        out.extend(((now_us - stamps) / 1000.0).tolist())
+
+
+def bench_latency(seconds: float) -> tuple[list[float], list[float]]:
+    master, path = _pty()
+    base: list[float] = []
+    proc, q = _start(_paced, master, seconds, 16, 4000, 1000, True)
+    _baseline_read(
+        path,
+        proc,
+        Parser("sio"),
+        on_data=lambda blocks: _latencies(blocks, time.monotonic_ns() // 1000, base),
+    )
+    q.get()
+    os.close(master)
+
+    master, path = _pty()
+    lat: list[float] = []
+    with capture_open(
+        path,
+        request_info=False,
+        stall_timeout=0,
+        on_block=lambda b: _latencies([b], time.monotonic_ns() // 1000, lat),
+    ) as s:
+        proc, q = _start(_paced, master, seconds, 16, 4000, 1000, True)
+        proc.join()
+        q.get()
+        time.sleep(0.2)
+        s.wait(0)
+    os.close(master)
+    return base, lat
+
+
+def bench_memory(minutes: float) -> list[tuple[float, float]]:
+    """RSS (MB) over time while capturing ~2 MB/s and recording."""
+    master, path = _pty()
+    seconds = minutes * 60
+    samples: list[tuple[float, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        with capture_open(
+            path, request_info=False, record=Path(tmp) / "mem.sior", stall_timeout=0
+        ) as s:
+            proc, q = _start(_paced, master, seconds, 16, 32000, 2000, False)
+            t0 = time.monotonic()
+            next_sample = t0 + min(5.0, seconds / 20)
+            while proc.is_alive():
+                s.read(0.1)
+                now = time.monotonic()
+                if now >= next_sample:
+                    samples.append((now - t0, _rss_mb()))
+                    next_sample = now + min(5.0, seconds / 20)
+            q.get()
+    os.close(master)
+    return samples
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _pct(values: list[float], p: float) -> float:
+    return float(np.percentile(values, p)) if values else float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--seconds", type=float, default=30.0, help="length of the throughput run (default 30)"
+    )
+    ap.add_argument(
+        "--cpu-seconds", type=float, default=10.0, help="length of the CPU and latency runs"
+    )
+    ap.add_argument(
+        "--minutes", type=float, default=10.0, help="length of the memory run (default 10)"
+    )
+    ap.add_argument("--repeat", type=int, default=1, help="runs per figure (medians are printed)")
+    ap.add_argument("--only", choices=["throughput", "cpu", "latency", "memory"], action="append")
+    args = ap.parse_args()
+    only = set(args.only or ["throughput", "cpu", "latency", "memory"])
+
+    if "throughput" in only:
+        cycle = _cycle(16, 8)
+        runs = [bench_throughput(args.seconds, cycle) for _ in range(args.repeat)]
+        base = statistics.median(r[0] for r in runs)
+        rate = statistics.median(r[1] for r in runs)
+        ok = all(r[2] for r in runs)
+        print(
+            f"throughput  sensorio {rate / 1e6:7.1f} MB/s  zero loss: {'yes' if ok else 'NO'}  "
+            f"({args.seconds:g} s)  baseline os.read {base / 1e6:7.1f} MB/s  "
+            f"ratio {rate / base:.2f}  "
+            f"target >= 20 MB/s: {'met' if rate >= 20e6 and ok else 'NOT met'}"
+        )
+    if "cpu" in only:
+        runs = [bench_cpu(args.cpu_seconds) for _ in range(args.repeat)]
+        base = statistics.median(r[0] for r in runs)
+        share = statistics.median(r[1] for r in runs)
+        print(
+            f"cpu         sensorio {share * 100:6.2f} % of a core recording 16 ch x 4 kHz int24  "
+            f"baseline os.read {base * 100:6.2f} %  ratio {share / max(base, 1e-9):.1f}  "
+            f"target < 3 %: {'met' if share < 0.03 else 'NOT met'}"
+        )
+    if "latency" in only:
+        base_all: list[float] = []
+        lat_all: list[float] = []
+        for _ in range(args.repeat):
+            b, lat = bench_latency(args.cpu_seconds)
+            base_all += b
+            lat_all += lat
+        p50, p99 = _pct(lat_all, 50), _pct(lat_all, 99)
+        b50, b99 = _pct(base_all, 50), _pct(base_all, 99)
+        print(
+            f"latency     sensorio p50 {p50:6.3f} ms  p99 {p99:6.3f} ms  ({len(lat_all)} frames)  "
+            f"baseline os.read+parse p50 {b50:6.3f} ms  p99 {b99:6.3f} ms  "
+            f"ratio p50 {p50 / b50:.2f}  p99 {p99 / b99:.2f}  "
+            f"targets 1 / 5 ms: {'met' if p50 <= 1 and p99 <= 5 else 'NOT met'}"
+        )
+    if "memory" in only:
+        samples = bench_memory(args.minutes)
+        if len(samples) >= 4:
+            half = len(samples) // 2
+            first = statistics.median(m for _, m in samples[1:half])
+            last = statistics.median(m for _, m in samples[half:])
+            t = np.array([s[0] for s in samples[1:]])
+            m = np.array([s[1] for s in samples[1:]])
+            slope = float(np.polyfit(t / 60, m, 1)[0])
+            print(
+                f"memory      RSS first half {first:7.1f} MB  second half {last:7.1f} MB  "
+                f"ratio {last / first:.3f}  slope {slope:+.2f} MB/min over {args.minutes:g} min "
+                f"at 2 MB/s  flat: {'yes' if abs(last - first) < 0.05 * first + 2 else 'NO'}"
+            )
+        else:
+            print("memory      run too short for a trend (use --minutes >= 0.5)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
