@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from .errors import SensorioError
-from .parser import Parser
 
 #: the emulator's fault names and the names sensorio's detectors give them
 DETECTED_AS = {"liftoff": "leadoff", "saturation": "saturation", "spikes": "spikes", "stuck": "stuck",
@@ -46,11 +45,10 @@ class DemoScenario:
     )
     link: tuple[str, ...] = ("drop:at=4,count=3", "bitflip:at=6.5")
 
-    def url(self, truth: Path) -> str:
-        from .testing import sim_url
-
-        return sim_url(self.profile, seed=self.seed, duration=self.duration_s, fast=True, autostart=True,
-                       fault=list(self.faults), link=list(self.link), truth=str(truth))
+    def options(self) -> dict[str, list[str]]:
+        """The emulator's options (as ``sensorio emulate`` takes them)."""
+        return {"profile": [self.profile], "seed": [str(self.seed)], "duration": [str(self.duration_s)],
+                "fast": ["1"], "fault": list(self.faults), "link": list(self.link)}
 
 
 @dataclass
@@ -119,29 +117,33 @@ def prepare_out_dir(path: Path, force: bool = False) -> Path:
 # -- capture --------------------------------------------------------------------------------
 
 
-def capture(url: str, raw_path: Path) -> tuple[list[Any], dict[str, Any], dict[str, int]]:
-    """Read the emulated port to its end through sensorio's Parser, teeing the raw
-    bytes to raw_path first (so ``sensorio analyze``/``decode`` can re-run them).
-    Returns the Blocks, the device INFO and the link statistics."""
-    import serial
+def capture(scenario: DemoScenario, recording: Path,
+            truth_path: Path) -> tuple[list[Any], dict[str, Any], dict[str, int]]:
+    """Serve the emulated device on a pseudo-terminal and record it with sensorio.capture,
+    as a real device would be; returns the Blocks, the device INFO and the link statistics."""
+    from .capture import open as open_capture
+    from .emulator import Emulator, Truth, config_from_options
+    from .emulator.pty import PtyServer
 
-    from . import urlhandler  # noqa: F401 - registers sim:// with pyserial
-
-    parser = Parser("sio")
+    truth = Truth(truth_path, keep=False)
+    server = PtyServer(Emulator(config_from_options(scenario.options()), truth)).start()
     blocks: list[Any] = []
-    port = serial.serial_for_url(url, timeout=0.5)
     try:
-        with open(raw_path, "wb") as raw:
-            while data := port.read(1 << 16):
-                raw.write(data)
-                parser.feed(data)
-                blocks.extend(parser.read())
+        with open_capture(server.port, record=recording, start_command="START") as cap:
+            # until the device has sent its duration and everything sent has been read
+            while True:
+                got = cap.read(0.3)
+                blocks.extend(got)
+                server.check()
+                if not got and server.emulator.idle:
+                    break
+            info, link = cap.info, cap.stats.as_dict()
     finally:
-        port.finish()
-    info = next((json.loads(m.text) for m in parser.read_messages() if m.kind == "info"), None)
+        server.stop()
+        truth.close()
     if info is None or not blocks:
         raise SensorioError("the emulated device sent no INFO or no samples: the demo cannot go on")
-    return blocks, info, parser.stats.as_dict()
+    return blocks, info, link
 
 
 # -- analysis -------------------------------------------------------------------------------
@@ -235,12 +237,12 @@ def run_demo(out_dir: Path, scenario: DemoScenario | None = None, *, plot: bool 
     """Capture, analyse, summarise and plot; every output goes to out_dir (which must exist)."""
     scenario = scenario or DemoScenario()
     say = progress or (lambda _msg: None)
-    files = {"raw": out_dir / "capture.bin", "truth": out_dir / "truth.jsonl",
+    files = {"recording": out_dir / "capture.sior", "truth": out_dir / "truth.jsonl",
              "summary": out_dir / "summary.txt", "json": out_dir / "summary.json"}
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     say(f"capturing {scenario.duration_s:g} s from an emulated {scenario.profile} device (faster than real time)")
-    blocks, info, link = capture(scenario.url(files["truth"]), files["raw"])
+    blocks, info, link = capture(scenario, files["recording"], files["truth"])
     seconds["capture"] = time.perf_counter() - t0
 
     from .emulator import TruthLog

@@ -121,3 +121,43 @@ def test_edf_for_16_bit_streams_and_refusals(tmp_path: Path) -> None:
     with pytest.raises(SensorioError, match=r"\.edf or \.bdf"):
         write_edf(tmp_path / "emg.dat", streams, info)
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_export_command_recording_to_bdf_with_faults_and_markers(tmp_path: Path, sensorio_emulator) -> None:
+    from sensorio.capture import open as open_capture
+    from sensorio.cli import main
+
+    rec = tmp_path / "run.sior"
+    dev = sensorio_emulator(profile="emg8", seed=6, fast=True, duration=3,
+                            fault=["saturation:ch=4,start=1,end=1.8"], link=["drop:at=2.4,count=2"])
+    with open_capture(dev.port, record=rec, start_command="START") as cap:
+        n, marked = 0, False
+        while blocks := cap.read(1.0):
+            n += sum(len(b) for b in blocks)
+            if n >= 2000 and not marked:
+                cap.marker("grasp")
+                marked = True
+    out = tmp_path / "run.bdf"
+    assert main(["export", str(rec), "-o", str(out)]) == 0
+    back = read_back(out)
+    assert back["type"] == pyedflib.FILETYPE_BDFPLUS and len(back["labels"]) == 8
+    onsets, durations, texts = back["annotations"]
+    notes = dict(zip(texts, zip(onsets, durations, strict=True), strict=True))
+    sat = notes["fault saturation emg5"]
+    assert sat[0] == pytest.approx(1.0, abs=0.1) and sat[0] + sat[1] == pytest.approx(1.8, abs=0.1)
+    assert any(t.startswith("gap s0") for t in texts)
+    assert "marker grasp" in notes
+    assert main(["export", str(rec), "-o", str(out)]) != 0  # never overwrites
+    with pytest.raises(SensorioError, match="bdf"):
+        from sensorio.export.edf import write_edf
+        write_edf(tmp_path / "x.edf", {0: {"samples": np.zeros((4, 1), np.int32),
+                                           "events": np.zeros(0, dtype=sensorio_event_dtype()),
+                                           "frame_t_us": np.zeros(1, np.uint64)}},
+                  {"streams": [{"id": 0, "channels": 1, "rate_hz": 100, "scale": 1.0, "zero": 0,
+                                "min_code": -(1 << 23), "max_code": (1 << 23) - 1}]})
+
+
+def sensorio_event_dtype():
+    from sensorio.blocks import EVENT_DTYPE
+
+    return EVENT_DTYPE

@@ -37,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(f"done in {result.seconds['total']:.1f} s; outputs in {out}/")
     for name, path in result.files.items():
-        print(f"  {name:<8} {path.name}")
+        print(f"  {name:<10} {path.name}")
     return 0

@@ -342,3 +342,47 @@ def _record_duration(rates: Iterable[float]) -> float:
         if all(abs(r * record_s - round(r * record_s)) < 1e-6 for r in rates):
             return record_s
     raise SensorioError(f"rates {rates} do not fit whole EDF data records: export to .npz instead")
+
+
+def recording_markers(path: str | os.PathLike[str]) -> tuple[list[Annotation], datetime | None]:
+    """Marker, disconnect and connect events of a recording as annotations, in seconds
+    from the first bytes read (which trail the first sample by the port's latency),
+    and the wall-clock start of the recording."""
+    from ..recording import DataChunk, Event, RecordingReader
+
+    if not RecordingReader.is_recording(path):
+        return [], None
+    reader = RecordingReader(path)
+    first_ns: int | None = None
+    notes: list[tuple[int, str]] = []
+    try:
+        for item in reader.items():
+            if isinstance(item, DataChunk) and first_ns is None:
+                first_ns = item.reads[0][1] if item.reads else item.t_ns
+            elif isinstance(item, Event) and item.kind in ("marker", "disconnect", "connect", "stall", "resume"):
+                text = item.detail.get("text") if item.kind == "marker" else None
+                notes.append((item.t_ns, f"marker {text}" if text else item.kind))
+    finally:
+        reader.close()
+    if first_ns is None:
+        return [], None
+    annotations = [Annotation(max((t - first_ns) / 1e9, 0.0), None, text) for t, text in notes if t >= first_ns]
+    return annotations, datetime.fromtimestamp(first_ns / 1e9)
+
+
+def export_edf(source: str | os.PathLike[str], output: str | os.PathLike[str], blocks: list[Any],
+               info: Mapping[str, Any] | None, *, faults: bool = True, overwrite: bool = False) -> EdfSummary:
+    """Decoded Blocks of a recording (or raw dump) to EDF+/BDF+, with sensor faults found
+    by sensorio.dsp and the recording's markers as annotations."""
+    from ..parser import concat_blocks
+
+    _import_pyedflib()
+    events: list[Any] = []
+    if faults and info is not None:
+        from ..dsp.analyze import analyze_blocks
+
+        with np.errstate(all="ignore"):
+            events = [ev for ev in analyze_blocks(blocks, info).events if ev.kind != "dropout"]
+    markers, start = recording_markers(source)
+    return write_edf(output, concat_blocks(blocks), info, faults=events, markers=markers, start=start,
+                     overwrite=overwrite)
