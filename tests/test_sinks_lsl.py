@@ -145,3 +145,38 @@ def test_calibrated_output_is_the_dsp_calibration_with_the_saved_user_calibratio
     plain = (sensorio.concat_blocks(blocks)[0]["samples"] - desc["zero"]) * desc["scale"]
     assert not np.allclose(got, plain)  # the user calibration was applied
     outlet.close()
+
+
+def test_stream_command_publishes_a_live_capture_with_fault_markers(sensorio_emulator) -> None:
+    import threading
+
+    from sensorio.cli import main
+
+    serial = f"LIVE-{uuid.uuid4().hex[:8]}"
+    dev = sensorio_emulator(profile="emg8", seed=2, duration=4, serial=serial,
+                            fault=["saturation:ch=1,start=1.0,end=2.0"])
+    result = {}
+    runner = threading.Thread(target=lambda: result.setdefault(
+        "code", main(["stream", dev.port, "--lsl", "--duration", "6", "--quiet"])))
+    runner.start()
+    try:
+        inlet = connect(f"sensorio:{serial}:0")
+        markers = connect(f"sensorio:{serial}:0:markers")
+        meta = inlet.info(timeout=5)
+        assert meta.channel_count() == 8 and meta.nominal_srate() == 2000
+        got, stamps = pull_all(inlet, 4000, timeout=8)
+        assert got.shape[0] >= 4000 and got.shape[1] == 8
+        # LSL time stamps from the fitted device clock, close to now
+        assert abs(stamps[-1] - pylsl.local_clock()) < 2.0
+        seen = []
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and not any(m.get("kind") == "saturation" for m in seen):
+            sample, _ = markers.pull_sample(timeout=0.2)
+            if sample:
+                seen.append(json.loads(sample[0]))
+        sat = next(m for m in seen if m.get("kind") == "saturation")
+        assert sat["channel"] == 1 and sat["event"] == "fault"
+        assert sat["start_s"] == pytest.approx(1.0, abs=0.1)
+    finally:
+        runner.join(timeout=15)
+    assert result.get("code") == 0

@@ -43,12 +43,26 @@ def device_info(stream: Any) -> dict[str, Any]:
 
 
 def fault_pipelines(info: dict[str, Any], streams: list[int]) -> dict[int, Any]:
-    """A sensorio.dsp pipeline per stream, for fault markers (none if dsp is absent)."""
-    try:
-        from ..dsp import Pipeline
-    except ImportError:
-        return {}
-    return {sid: Pipeline.default(info, stream=sid) for sid in streams}
+    """sensorio.dsp's default (EMG) pipeline per EMG stream, for fault markers."""
+    from ..dsp import Pipeline
+    from ..sinks.lsl import is_emg, stream_descriptor
+
+    return {sid: Pipeline.default(info, stream=sid) for sid in streams if is_emg(stream_descriptor(info, sid))}
+
+
+def publish(block: Any, cap: Any, outlets: dict[int, Any], pipes: dict[int, Any]) -> None:
+    """One Block to its stream's outlet, stamped by the capture's fitted device clock;
+    the faults the stream's pipeline finds to the marker stream."""
+    out = outlets.get(block.stream)
+    if out is None:
+        return
+    host = cap.host_times(block)
+    out.push_block(block, None if host is None else host[0])
+    pipe = pipes.get(block.stream)
+    if pipe is not None:
+        pipe.process(block)
+        for ev in pipe.take_events():
+            out.push_fault(ev)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,16 +87,9 @@ def run(args: argparse.Namespace) -> int:
         t_end = None if args.duration is None else time.monotonic() + args.duration
         status_at = 0.0
         try:
-            for block in cap:
-                out = outlets.get(block.stream)
-                if out is not None:
-                    host = cap.host_times(block)
-                    out.push_block(block, None if host is None else host[0])
-                    pipe = pipes.get(block.stream)
-                    if pipe is not None:
-                        pipe.process(block)
-                        for ev in pipe.take_events():
-                            out.push_fault(ev)
+            while not cap.ended:
+                for block in cap.read(0.2):  # a timeout, so --duration ends a silent device too
+                    publish(block, cap, outlets, pipes)
                 while not link_events.empty():
                     ev = link_events.get()
                     for o in outlets.values():

@@ -44,14 +44,14 @@ def import_pylsl() -> Any:
     return pylsl
 
 
-def _stream_desc(info: Mapping[str, Any], stream: int) -> dict[str, Any]:
+def stream_descriptor(info: Mapping[str, Any], stream: int) -> dict[str, Any]:
     for s in info.get("streams", []) or []:
         if isinstance(s, dict) and s.get("id") == stream:
             return s
     raise SensorioError(f"the device descriptor has no stream {stream}: cannot describe it to LSL")
 
 
-def _is_emg(desc: Mapping[str, Any]) -> bool:
+def is_emg(desc: Mapping[str, Any]) -> bool:
     return str(desc.get("name", "")).lower().startswith("emg") or str(desc.get("unit", "")).lower() in ("uv", "µv")
 
 
@@ -66,7 +66,7 @@ class LslOutlet:
 
         pylsl = import_pylsl()
         self._pylsl = pylsl
-        desc = _stream_desc(info, stream)
+        desc = stream_descriptor(info, stream)
         self.stream = stream
         self.channels = int(desc["channels"])
         self.rate_hz = float(desc.get("rate_hz") or 0.0)
@@ -81,7 +81,7 @@ class LslOutlet:
         self.labels += [f"ch{i}" for i in range(len(self.labels), self.channels)]
         serial = str(info.get("serial") or "unknown")
         self.source_id = f"sensorio:{serial}:{stream}"
-        self.type = "EMG" if _is_emg(desc) else str(desc.get("name", f"stream{stream}"))
+        self.type = "EMG" if is_emg(desc) else str(desc.get("name", f"stream{stream}"))
         device = str(info.get("device") or "sensorio device")
         self.name = name or f"{device} {desc.get('name', stream)}"
 
