@@ -5,7 +5,9 @@ use a file an earlier one wrote), with ``sensorio`` on PATH as this checkout.
 Python blocks that define ``test_`` functions run under pytest with sensorio's
 plugin. A block preceded by ``<!-- doctest: skip (reason) -->`` is not run:
 for examples that need real hardware or never end (the reason is required).
-Languages other than sh/bash/console/shell/python are not examples to run.
+Blocks that ``pip install`` are skipped: installing is the job of .ci/run, which
+runs the README's commands itself. Languages other than sh/bash/console/shell/python
+are not examples to run.
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ def examples(doc: Path) -> list[Example]:
             continue
         before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
         skip = SKIP.search(before)
-        out.append(Example(doc, text.count("\n", 0, m.start()) + 1, kind, m.group(2),
-                           skip.group(1) if skip else None))
+        reason = skip.group(1) if skip else None
+        if reason is None and re.search(r"^\s*pip install", m.group(2), re.M):
+            reason = "installs the package"
+        out.append(Example(doc, text.count("\n", 0, m.start()) + 1, kind, m.group(2), reason))
     return out
 
 
