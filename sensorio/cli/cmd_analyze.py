@@ -10,8 +10,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import SensorioError, UsageError
 
 
@@ -78,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.events is not None:
         write_events(args.events, result)
     if args.plot is not None:
-        plot(args.plot, result)
+        plot(args.plot, result, args.file)
     summary = summarise(result)
     if args.json:
         json.dump(summary, sys.stdout)
@@ -163,104 +161,13 @@ def print_summary(path: Path, summary: dict[str, Any]) -> None:
 
 
 def _need_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise SensorioError(
-            "--plot needs matplotlib: pip install 'sensorio[plot]' (or matplotlib)"
-        ) from None
+    from ..plotting import need_matplotlib
+
+    need_matplotlib("--plot")
 
 
-KIND_COLOURS = {
-    "leadoff": "tab:purple",
-    "saturation": "tab:red",
-    "stuck": "tab:brown",
-    "flat": "tab:gray",
-    "spikes": "tab:orange",
-    "motion": "tab:olive",
-    "noise": "tab:pink",
-    "mains": "tab:cyan",
-    "dropout": "black",
-    "baseline_near_rail": "gold",
-    "gain_drift": "khaki",
-}
-MAX_POINTS = 20000
+def plot(path: Path, result: Any, source: Path | None = None) -> None:
+    """One panel per channel: raw, filtered, envelope; faults shaded; gaps marked (sensorio.plotting)."""
+    from ..plotting import plot_analysis
 
-
-def plot(path: Path, result: Any) -> None:
-    """One panel per channel of each stream: raw (offset removed), filtered and
-    envelope; fault spans shaded by kind; gaps as dashed lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = [
-        (sid, c) for sid, st in sorted(result.streams.items()) for c in range(st.raw.shape[1])
-    ]
-    if not panels:
-        raise SensorioError("nothing to plot: no samples decoded")
-    fig, axes = plt.subplots(
-        len(panels), 1, figsize=(12, 1.6 * len(panels) + 1), sharex=True, squeeze=False
-    )
-    seen: set[str] = set()
-    for ax, (sid, c) in zip(axes[:, 0], panels, strict=True):
-        st = result.streams[sid]
-        t = st.times
-        step = max(1, len(t) // MAX_POINTS)
-        raw = st.raw[:, c]
-        ax.plot(t[::step], (raw - np.nanmedian(raw))[::step], lw=0.5, color="0.7", label="raw")
-        if st.filtered is not None:
-            ax.plot(
-                t[: len(st.filtered)][::step],
-                st.filtered[::step, c],
-                lw=0.5,
-                color="tab:blue",
-                label="filtered",
-            )
-        if st.envelope is not None:
-            ax.plot(
-                t[: len(st.envelope)][::step],
-                st.envelope[::step, c],
-                lw=1.0,
-                color="tab:red",
-                label="envelope",
-            )
-        for ev in result.events:
-            if ev.stream != sid or ev.channel != c or ev.kind == "dropout":
-                continue
-            end = ev.end_s if ev.end_s is not None else t[-1]
-            colour = KIND_COLOURS.get(ev.kind, "tab:gray")
-            ax.axvspan(
-                ev.start_s,
-                max(end, ev.start_s + 1 / st.rate_hz),
-                color=colour,
-                alpha=0.25,
-                label=ev.kind if ev.kind not in seen else None,
-            )
-            seen.add(ev.kind)
-        for a, b in st.gaps_s:
-            ax.axvline(
-                a, color="black", ls="--", lw=0.8, label="gap" if "gap" not in seen else None
-            )
-            if b - a > 2 / st.rate_hz:
-                ax.axvline(b, color="black", ls="--", lw=0.8)
-            seen.add("gap")
-        label = st.labels[c] if c < len(st.labels) else f"ch{c}"
-        ax.set_ylabel(f"s{sid} {label}\n[{st.unit}]", fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[-1, 0].set_xlabel("time [s]")
-    handles, labels = [], []
-    for ax in axes[:, 0]:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, loc="upper right", fontsize=7, ncol=min(6, len(labels)))
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
-    try:
-        fig.savefig(path, dpi=100)
-    except OSError as exc:
-        raise SensorioError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        plt.close(fig)
+    plot_analysis(path, result, title=f"sensorio analyze {source.name if source else ''}".strip())

@@ -6,6 +6,8 @@ one column per channel (physical units when the device INFO gives a scale,
 raw codes otherwise or with --raw), leadoff (bitmask) and event (gap,
 restart, overflow, resync at the row where the stream resumed).
 NPZ: the arrays of ``sensorio decode`` plus the device INFO as JSON.
+EDF/BDF: EDF+ or BDF+ (24-bit devices need .bdf), one signal per channel, with
+annotations for gaps, sensor faults and markers (sensorio.export.edf).
 """
 
 from __future__ import annotations
@@ -23,17 +25,19 @@ from ..parser import concat_blocks
 from ..recording import decode_any
 from .cmd_decode import npz_arrays
 
-SUFFIXES = (".csv", ".npz")
+SUFFIXES = (".csv", ".npz", ".edf", ".bdf")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a recording to CSV or NPZ (by the output suffix)")
+    p = sub.add_parser("export", help="export a recording to CSV, NPZ, EDF+ or BDF+ (by the output suffix)")
     p.add_argument("file", type=Path, help="a recording (.sior) or a raw byte dump")
-    p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv or OUT.npz")
+    p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv, OUT.npz, OUT.edf or OUT.bdf")
     p.add_argument("--format", default=None, help="wire format of a raw dump (default: sio)")
     p.add_argument(
         "--raw", action="store_true", help="CSV: raw ADC codes instead of physical units"
     )
+    p.add_argument("--no-faults", action="store_true",
+                   help="EDF/BDF: no fault detection (annotations for gaps and markers only)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.set_defaults(func=run)
 
@@ -106,10 +110,6 @@ def write_csv(path: Path, arrays: dict[str, np.ndarray], desc: dict[str, Any], r
 
 def run(args: argparse.Namespace) -> int:
     suffix = args.output.suffix.lower()
-    if suffix in (".edf", ".bdf"):
-        raise SensorioError(
-            f"EDF+/BDF export is not available yet: export to .csv or .npz for now ({args.output})"
-        )
     if suffix not in SUFFIXES:
         raise SensorioError(
             f"cannot export to {args.output}: the name must end in {' or '.join(SUFFIXES)}"
@@ -117,6 +117,16 @@ def run(args: argparse.Namespace) -> int:
     parser, blocks, messages, reader = decode_any(args.file, args.format)
     header = reader.header if reader is not None else None
     info = _device_info(messages, header)
+    if suffix in (".edf", ".bdf"):
+        from ..export.edf import export_edf
+
+        if not blocks:
+            raise SensorioError(f"{args.file}: no samples decoded, nothing to export")
+        done = export_edf(args.file, args.output, blocks, info, faults=not args.no_faults,
+                          overwrite=args.force)
+        print(f"{done.path}: {done.file_type}, {done.signals} signals, {done.duration_s:.2f} s, "
+              f"{done.annotations} annotations")
+        return 0
     streams = concat_blocks(blocks)
     for sid, arrays in streams.items():
         arrays["frame_row"] = np.concatenate(

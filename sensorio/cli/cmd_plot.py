@@ -1,0 +1,33 @@
+"""sensorio plot FILE: raw, filtered and envelope traces per channel, faults shaded, gaps marked."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot", help="plot a recording or byte dump: traces, faults, gaps (needs matplotlib)")
+    p.add_argument("file", type=Path, help="a recording or raw byte dump")
+    p.add_argument("-o", "--output", type=Path, metavar="OUT.png",
+                   help="image to write (default: FILE with the suffix .png); .svg and .pdf work too")
+    p.add_argument("--format", default="sio", help="wire format of a raw dump (default: sio)")
+    p.add_argument("--stream", type=int, action="append", help="plot only this stream (repeatable)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..dsp.analyze import analyze_file
+    from ..plotting import need_matplotlib, plot_analysis
+
+    need_matplotlib("sensorio plot")
+    out = args.output if args.output is not None else args.file.with_suffix(".png")
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} exists: choose another name with -o or pass --force")
+    result = analyze_file(args.file, args.format, streams=args.stream)
+    plot_analysis(out, result, title=f"sensorio plot {args.file.name}")
+    print(out)
+    return 0

@@ -1,0 +1,112 @@
+"""sensorio stream PORT --lsl: capture a device and publish it to Lab Streaming Layer."""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import SensorioError, UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stream", help="publish a live capture to Lab Streaming Layer (--lsl)")
+    p.add_argument("port", help="serial port path or URL (sim://..., replay://FILE)")
+    p.add_argument("--lsl", action="store_true", help="publish to LSL (needs pylsl: pip install 'sensorio[lsl]')")
+    p.add_argument("--format", default="sio", help="wire format (default: sio)")
+    p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
+    p.add_argument("--raw", action="store_true", help="publish raw ADC codes (int32) instead of calibrated values")
+    p.add_argument("--stream", type=int, action="append", dest="streams", metavar="ID",
+                   help="device stream to publish (repeatable; default: all)")
+    p.add_argument("--name", help="LSL stream name (default: device model and stream name)")
+    p.add_argument("--no-faults", action="store_true", help="no fault detection (no fault markers)")
+    p.add_argument("--record", type=Path, metavar="FILE", help="also record to this file")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --record file")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--quiet", action="store_true", help="no status line")
+    p.set_defaults(func=run)
+
+
+def device_info(stream: Any) -> dict[str, Any]:
+    """The device descriptor: the INFO the device sent, or the format's own."""
+    info = stream.info
+    if info is None and hasattr(stream.format, "descriptor"):
+        info = stream.format.descriptor()
+    if not info or not info.get("streams"):
+        raise SensorioError(
+            f"{stream.port} sent no device descriptor (INFO): check --format, or that the device is running"
+        )
+    return dict(info)
+
+
+def fault_pipelines(info: dict[str, Any], streams: list[int]) -> dict[int, Any]:
+    """sensorio.dsp's default (EMG) pipeline per EMG stream, for fault markers."""
+    from ..dsp import Pipeline
+    from ..sinks.lsl import is_emg, stream_descriptor
+
+    return {sid: Pipeline.default(info, stream=sid) for sid in streams if is_emg(stream_descriptor(info, sid))}
+
+
+def publish(block: Any, cap: Any, outlets: dict[int, Any], pipes: dict[int, Any]) -> None:
+    """One Block to its stream's outlet, stamped by the capture's fitted device clock;
+    the faults the stream's pipeline finds to the marker stream."""
+    out = outlets.get(block.stream)
+    if out is None:
+        return
+    host = cap.host_times(block)
+    out.push_block(block, None if host is None else host[0])
+    pipe = pipes.get(block.stream)
+    if pipe is not None:
+        pipe.process(block)
+        for ev in pipe.take_events():
+            out.push_fault(ev)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.lsl:
+        raise UsageError("say where to stream: --lsl (Lab Streaming Layer)")
+    from ..capture import open as open_capture
+    from ..sinks.lsl import LslOutlet, import_pylsl
+
+    import_pylsl()  # fail before opening the port if LSL is missing
+    start = "START" if args.format == "sio" else None
+    link_events: queue.SimpleQueue = queue.SimpleQueue()  # filled by the capture's threads
+    with open_capture(args.port, args.format, baudrate=args.baud, record=args.record, overwrite=args.force,
+                      start_command=start, on_event=link_events.put) as cap:
+        info = device_info(cap)
+        wanted = args.streams or [int(s["id"]) for s in info["streams"]]
+        outlets = {sid: LslOutlet(info, sid, calibrated=not args.raw,
+                                  name=args.name if len(wanted) == 1 else None) for sid in wanted}
+        pipes = {} if args.no_faults else fault_pipelines(info, wanted)
+        for out in outlets.values():
+            print(f"LSL: {out.name!r} type {out.type}, {out.channels} ch at {out.rate_hz:g} Hz, "
+                  f"source_id {out.source_id}", file=sys.stderr)
+        t_end = None if args.duration is None else time.monotonic() + args.duration
+        status_at = 0.0
+        try:
+            while not cap.ended:
+                for block in cap.read(0.2):  # a timeout, so --duration ends a silent device too
+                    publish(block, cap, outlets, pipes)
+                while not link_events.empty():
+                    ev = link_events.get()
+                    for o in outlets.values():
+                        o.push_marker({"event": ev.kind, **ev.detail}, o.lsl_time(ev.t_ns / 1e9))
+                now = time.monotonic()
+                if not args.quiet and now - status_at > 1.0:
+                    status_at = now
+                    st = cap.stats
+                    print(f"\r{st.frames_ok} frames, {st.lost_frames} lost, {st.crc_errors} CRC errors",
+                          end="", file=sys.stderr, flush=True)
+                if t_end is not None and now >= t_end:
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for o in outlets.values():
+                o.close()
+    if not args.quiet:
+        print(file=sys.stderr)
+    return 0

@@ -1,0 +1,61 @@
+"""sensorio view PORT: a live view of a capture (terminal, or a plot window with --plot)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ..errors import SensorioError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("view", help="live per-channel level, envelope and health of a capture")
+    p.add_argument("port", help="serial port path or URL (sim://..., replay://FILE)")
+    p.add_argument("--format", default="sio", help="wire format (default: sio)")
+    p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
+    p.add_argument("--stream", type=int, action="append", dest="streams", metavar="ID",
+                   help="device stream to show (repeatable; default: all)")
+    p.add_argument("--plot", action="store_true", help="a live plot window instead (needs a display)")
+    p.add_argument("--record", type=Path, metavar="FILE", help="also record to this file")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --record file")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--interval", type=float, default=0.2, help="seconds between redraws (default: 0.2)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..capture import open as open_capture
+    from ..live import LiveModel, PlotView, TerminalView
+    from .cmd_stream import device_info
+
+    start = "START" if args.format == "sio" else None
+    with open_capture(args.port, args.format, baudrate=args.baud, record=args.record, overwrite=args.force,
+                      start_command=start) as cap:
+        model = LiveModel(device_info(cap), streams=args.streams)
+        if not model.streams:
+            raise SensorioError(f"none of the streams {args.streams} is in the device descriptor")
+        plot = PlotView(model) if args.plot else None
+        term = TerminalView(model, sys.stdout)
+        t_end = None if args.duration is None else time.monotonic() + args.duration
+        drawn = 0.0
+        try:
+            while True:
+                for block in cap.read(args.interval):
+                    model.update(block)
+                now = time.monotonic()
+                if now - drawn >= args.interval:
+                    drawn = now
+                    status = "disconnected: waiting for the device" if not cap.connected else "Ctrl-C to stop"
+                    if plot is not None:
+                        plot.draw()
+                    else:
+                        term.draw(cap.stats, status)
+                if cap.ended or (t_end is not None and now >= t_end):
+                    break
+        except KeyboardInterrupt:
+            pass
+        if plot is None:
+            term.draw(cap.stats, "stopped")
+    return 0

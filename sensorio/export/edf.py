@@ -1,0 +1,388 @@
+"""EDF+ / BDF+ export through pyedflib (an optional extra: ``pip install 'sensorio[edf]'``).
+
+One signal per channel of every device stream, each at its stream's own rate.
+The raw ADC codes are written as the file's digital values, unchanged (shifted
+only when the code range must be moved into the file's digital range), and
+the physical range comes from the calibration: physical = (code - zero) * scale,
+so physical min/max are the values of the rails ``min_code`` / ``max_code``.
+EDF holds 16-bit samples, BDF 24-bit: 24-bit devices need BDF.
+
+Samples lost in a gap are filled with the code of physical zero so that the
+time axis stays true, and every gap, restart, overflow, sensor fault and
+marker becomes an EDF+ annotation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC
+from ..errors import SensorioError
+
+EDF_DIGITAL = (-(1 << 15), (1 << 15) - 1)
+BDF_DIGITAL = (-(1 << 23), (1 << 23) - 1)
+SUFFIXES = (".edf", ".bdf")
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """An EDF+ annotation: seconds from the start of the file; duration None = an instant."""
+
+    onset_s: float
+    duration_s: float | None
+    text: str
+
+
+@dataclass(frozen=True)
+class SignalPlan:
+    """How one channel goes into the file."""
+
+    stream: int
+    channel: int
+    label: str
+    unit: str
+    rate_hz: float
+    physical: tuple[float, float]
+    digital: tuple[int, int]
+    #: digital = code + shift
+    shift: int
+    #: code written where samples were lost (physical zero)
+    fill_code: int
+
+
+@dataclass(frozen=True)
+class EdfSummary:
+    path: Path
+    file_type: str
+    signals: int
+    annotations: int
+    duration_s: float
+
+
+def _import_pyedflib() -> Any:
+    try:
+        import pyedflib
+    except ImportError:
+        raise SensorioError(
+            "EDF+/BDF export needs pyedflib: pip install 'sensorio[edf]' (or pyedflib)"
+        ) from None
+    return pyedflib
+
+
+def edf_number(x: float) -> float | int:
+    """x rounded to what the 8-character EDF header field can hold."""
+    for digits in range(8, 0, -1):
+        text = f"{x:.{digits}g}"
+        if "e" not in text and len(text) <= 8:
+            return float(text)
+    raise SensorioError(f"{x} does not fit an EDF header field: export in a larger unit")
+
+
+def stream_descriptor(info: Mapping[str, Any] | None, stream: int) -> dict[str, Any]:
+    for s in (info or {}).get("streams", []) or []:
+        if isinstance(s, dict) and s.get("id") == stream:
+            return s
+    return {}
+
+
+def _rate(desc: Mapping[str, Any], arrays: Mapping[str, np.ndarray], stream: int) -> float:
+    rate = desc.get("rate_hz")
+    if isinstance(rate, (int, float)) and rate > 0:
+        return float(rate)
+    raise SensorioError(
+        f"stream {stream}: no rate_hz in the device descriptor, so EDF cannot place its samples in time"
+    )
+
+
+def plan_signals(
+    streams: Mapping[int, Mapping[str, np.ndarray]], info: Mapping[str, Any] | None, bdf: bool
+) -> list[SignalPlan]:
+    """One SignalPlan per channel: labels, units, rates, physical and digital ranges."""
+    fmin, fmax = BDF_DIGITAL if bdf else EDF_DIGITAL
+    plans: list[SignalPlan] = []
+    all_labels: list[str] = []
+    for sid, arrays in sorted(streams.items()):
+        desc = stream_descriptor(info, sid)
+        n_ch = int(arrays["samples"].shape[1])
+        labels = desc.get("labels") if isinstance(desc.get("labels"), list) else None
+        all_labels += [str(labels[c]) if labels and c < len(labels) else f"s{sid}ch{c}" for c in range(n_ch)]
+    duplicated = len(set(all_labels)) != len(all_labels)
+    k = 0
+    for sid, arrays in sorted(streams.items()):
+        desc = stream_descriptor(info, sid)
+        rate = _rate(desc, arrays, sid)
+        samples = arrays["samples"]
+        scale, zero = desc.get("scale"), desc.get("zero", 0)
+        lo, hi = desc.get("min_code"), desc.get("max_code")
+        if not all(isinstance(v, (int, float)) for v in (scale, zero, lo, hi)) or scale == 0:
+            # no calibration: the file carries raw codes in their observed range
+            scale, zero, unit = 1.0, 0, "code"
+            lo = int(samples.min()) if samples.size else 0
+            hi = int(samples.max()) if samples.size else 1
+            hi = max(hi, lo + 1)
+        else:
+            unit = str(desc.get("unit", ""))
+        lo, hi, zero = int(lo), int(hi), float(zero)
+        if hi - lo > fmax - fmin:
+            raise SensorioError(
+                f"stream {sid} has {math.ceil(math.log2(hi - lo + 1))}-bit samples and EDF holds 16: "
+                "export to .bdf instead"
+            )
+        shift = fmin - lo if lo < fmin or hi > fmax else 0
+        fill = int(round(zero)) if lo <= zero <= hi else lo
+        pmin, pmax = edf_number((lo - zero) * scale), edf_number((hi - zero) * scale)
+        for c in range(samples.shape[1]):
+            label = all_labels[k]
+            k += 1
+            if duplicated:
+                label = f"s{sid} {label}"
+            plans.append(SignalPlan(sid, c, label[:16], unit[:8], rate, (pmin, pmax),
+                                    (lo + shift, hi + shift), shift, fill))
+    return plans
+
+
+def _signed_diff_us(a: int, b: int) -> int:
+    """a - b for 32-bit wrapping device clocks."""
+    return (a - b + (1 << 31)) % (1 << 32) - (1 << 31)
+
+
+def stream_offsets(streams: Mapping[int, Mapping[str, np.ndarray]], rates: Mapping[int, float]) -> dict[int, float]:
+    """Seconds from the file start to each stream's first sample, from the device clock
+    (streams of one device share it); 0 for all when a stream has no frame time."""
+    firsts = {sid: int(a["frame_t_us"][0]) for sid, a in streams.items() if len(a["frame_t_us"])}
+    if len(firsts) != len(streams) or not firsts:
+        return {sid: 0.0 for sid in streams}
+    ref = next(iter(firsts.values()))
+    rel = {sid: _signed_diff_us(t, ref) for sid, t in firsts.items()}
+    if max(rel.values()) - min(rel.values()) > 10_000_000:
+        return {sid: 0.0 for sid in streams}  # not one clock: do not invent an alignment
+    base = min(rel.values())
+    return {sid: (rel[sid] - base) / 1e6 for sid in streams}
+
+
+def fill_gaps(samples: np.ndarray, events: np.ndarray, fill_code: int) -> tuple[np.ndarray, np.ndarray]:
+    """Insert lost_samples rows of fill_code at every gap; returns the samples and,
+    per event, the row where the stream resumed in the filled array."""
+    rows = events["row"].astype(np.int64)
+    lost = np.where(events["kind"] == EV_GAP, events["lost_samples"].astype(np.int64), 0)
+    if not lost.any():
+        return samples, rows
+    pieces, start = [], 0
+    for r, n in zip(rows, lost, strict=True):
+        pieces.append(samples[start:r])
+        if n:
+            pieces.append(np.full((n, samples.shape[1]), fill_code, dtype=samples.dtype))
+        start = r
+    pieces.append(samples[start:])
+    return np.concatenate(pieces), rows + np.cumsum(lost)
+
+
+def link_annotations(
+    events: np.ndarray, resumed_rows: np.ndarray, rate_hz: float, offset_s: float, stream_name: str
+) -> list[Annotation]:
+    """Annotations for a stream's link events (rows where the stream resumed)."""
+    out = []
+    for ev, row in zip(events, resumed_rows, strict=True):
+        kind, at = int(ev["kind"]), offset_s + int(row) / rate_hz
+        if kind == EV_GAP:
+            dur = int(ev["lost_samples"]) / rate_hz
+            out.append(Annotation(at - dur, dur, f"gap {stream_name}: {int(ev['lost_frames'])} frame(s) lost"))
+        elif kind == EV_RESTART:
+            out.append(Annotation(at, None, f"device restart {stream_name}"))
+        elif kind == EV_OVERFLOW:
+            out.append(Annotation(at, None, f"receiver overflow {stream_name}: {int(ev['lost_bytes'])} bytes lost"))
+        elif kind == EV_RESYNC:
+            out.append(Annotation(at, None, f"resync {stream_name}: {int(ev['lost_bytes'])} bytes skipped"))
+    return out
+
+
+def fault_annotation(event: Any, labels: Mapping[tuple[int, int], str], offsets: Mapping[int, float],
+                     end_s: float) -> Annotation:
+    """An annotation for a sensor fault (a sensorio.dsp DspEvent or an object with the
+    same fields: stream, channel, kind, start_s, end_s)."""
+    offset = offsets.get(event.stream, 0.0)
+    stop = event.end_s if event.end_s is not None else end_s
+    label = labels.get((event.stream, event.channel), f"s{event.stream} ch{event.channel}")
+    if event.channel < 0:
+        label = f"stream {event.stream}"
+    return Annotation(offset + float(event.start_s), max(float(stop) - float(event.start_s), 0.0),
+                      f"fault {event.kind} {label}")
+
+
+def write_edf(
+    path: str | os.PathLike[str],
+    streams: Mapping[int, Mapping[str, np.ndarray]],
+    info: Mapping[str, Any] | None,
+    *,
+    faults: Iterable[Any] = (),
+    markers: Iterable[Annotation] = (),
+    start: datetime | None = None,
+    overwrite: bool = False,
+    file_type: str | None = None,
+) -> EdfSummary:
+    """Write decoded streams (``sensorio.concat_blocks`` output) to EDF+ or BDF+.
+
+    ``info``: the device INFO descriptor (calibration, rates, labels, units).
+    ``faults``: sensor-fault events (sensorio.dsp DspEvent), times in seconds of
+    their stream. ``markers``: more annotations, in seconds from the file start.
+    ``file_type``: "edf" or "bdf" (default: by the suffix of path).
+    """
+    pyedflib = _import_pyedflib()
+    path = Path(path)
+    kind = (file_type or path.suffix.lstrip(".")).lower()
+    if kind not in ("edf", "bdf"):
+        raise SensorioError(f"cannot tell EDF from BDF for {path}: the name must end in .edf or .bdf")
+    if path.exists() and not overwrite:
+        raise SensorioError(f"{path} exists: choose another name or pass --force")
+    streams = {sid: a for sid, a in streams.items() if a["samples"].shape[0]}
+    if not streams:
+        raise SensorioError("no samples to export")
+    bdf = kind == "bdf"
+    plans = plan_signals(streams, info, bdf)
+    rates = {p.stream: p.rate_hz for p in plans}
+    offsets = stream_offsets(streams, rates)
+
+    # per stream: gap-filled codes placed on the file's time axis
+    columns: dict[int, np.ndarray] = {}
+    annotations: list[Annotation] = []
+    fills = {p.stream: p.fill_code for p in plans}
+    for sid, arrays in streams.items():
+        name = str(stream_descriptor(info, sid).get("name", f"stream {sid}"))
+        filled, resumed = fill_gaps(arrays["samples"], arrays["events"], fills[sid])
+        lead = int(round(offsets[sid] * rates[sid]))
+        if lead:
+            filled = np.concatenate([np.full((lead, filled.shape[1]), fills[sid], filled.dtype), filled])
+        columns[sid] = filled
+        annotations += link_annotations(arrays["events"], resumed, rates[sid], offsets[sid], f"s{sid} {name}")
+    duration = max(columns[sid].shape[0] / rates[sid] for sid in columns)
+    labels = {(p.stream, p.channel): p.label for p in plans}
+    annotations += [fault_annotation(ev, labels, offsets, duration) for ev in faults]
+    annotations += list(markers)
+    annotations.append(Annotation(duration, None, "end of data"))
+
+    record_s = _record_duration(rates.values())
+    n_records = max(1, math.ceil(duration / record_s - 1e-9))
+    per_record = [int(round(p.rate_hz * record_s)) for p in plans]
+    file_kind = pyedflib.FILETYPE_BDFPLUS if bdf else pyedflib.FILETYPE_EDFPLUS
+    tmp = path.with_name(path.name + ".part")
+    try:
+        writer = pyedflib.EdfWriter(str(tmp), len(plans), file_type=file_kind)
+    except OSError as exc:
+        raise SensorioError(f"cannot write {path}: {exc}") from None
+    try:
+        with warnings.catch_warnings():
+            # pyedflib warns when a record duration is forced, and measures physical
+            # limits as str(float) when edf_number already made them fit the header
+            warnings.simplefilter("ignore", UserWarning)
+            _write(writer, path, plans, columns, annotations, per_record, n_records, record_s, info, start)
+    except BaseException:
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    writer.close()
+    os.replace(tmp, path)
+    return EdfSummary(path, "BDF+" if bdf else "EDF+", len(plans), len(annotations), duration)
+
+
+def _write(writer: Any, path: Path, plans: list[SignalPlan], columns: Mapping[int, np.ndarray],
+           annotations: list[Annotation], per_record: list[int], n_records: int, record_s: float,
+           info: Mapping[str, Any] | None, start: datetime | None) -> None:
+    device = dict(info or {})
+    writer.setDatarecordDuration(record_s)
+    writer.setSignalHeaders([
+        {"label": p.label, "dimension": p.unit, "sample_frequency": p.rate_hz,
+         "physical_min": p.physical[0], "physical_max": p.physical[1],
+         "digital_min": p.digital[0], "digital_max": p.digital[1],
+         "transducer": str(stream_descriptor(info, p.stream).get("name", ""))[:80], "prefilter": ""}
+        for p in plans
+    ])
+    # EDF+ header subfields are separated by spaces: spaces inside one become "_"
+    equipment = f"{device.get('device', 'unknown device')}_{device.get('serial', '')}".strip("_")
+    writer.setEquipment(_header_text(equipment))
+    writer.setRecordingAdditional(_header_text(f"sensorio_fw_{device.get('fw', '?')}"))
+    # edflib stores one annotation per annotation signal and data record
+    writer.set_number_of_annotation_signals(min(64, max(1, math.ceil(len(annotations) / n_records) + 1)))
+    writer.setStartdatetime((start or datetime.now()).replace(microsecond=0))
+    # whole records: the tail is padded with physical zero (the annotations say where data ends)
+    padded = []
+    for p, spr in zip(plans, per_record, strict=True):
+        col = columns[p.stream][:, p.channel].astype(np.int64)
+        buf = np.full(n_records * spr, p.fill_code, dtype=np.int64)
+        buf[: col.size] = col
+        padded.append((np.clip(buf, p.digital[0] - p.shift, p.digital[1] - p.shift) + p.shift).astype(np.int32))
+    record = np.empty(sum(per_record), dtype=np.int32)
+    for r in range(n_records):
+        pos = 0
+        for spr, col in zip(per_record, padded, strict=True):
+            record[pos:pos + spr] = col[r * spr:(r + 1) * spr]
+            pos += spr
+        if writer.blockWriteDigitalSamples(record) < 0:
+            raise SensorioError(f"cannot write {path}: pyedflib refused data record {r}")
+    for a in sorted(annotations, key=lambda a: a.onset_s):
+        writer.writeAnnotation(max(a.onset_s, 0.0), -1 if a.duration_s is None else a.duration_s, a.text)
+
+
+def _header_text(text: str) -> str:
+    return "".join(c if 32 < ord(c) < 127 else "_" for c in text)[:80]
+
+
+def _record_duration(rates: Iterable[float]) -> float:
+    """The shortest data-record length (<= 1 s preferred) holding whole samples of every rate."""
+    rates = list(rates)
+    for record_s in (1.0, 2.0, 4.0, 5.0, 10.0, 20.0, 50.0, 60.0):
+        if all(abs(r * record_s - round(r * record_s)) < 1e-6 for r in rates):
+            return record_s
+    raise SensorioError(f"rates {rates} do not fit whole EDF data records: export to .npz instead")
+
+
+def recording_markers(path: str | os.PathLike[str]) -> tuple[list[Annotation], datetime | None]:
+    """Marker, disconnect and connect events of a recording as annotations, in seconds
+    from the first bytes read (which trail the first sample by the port's latency),
+    and the wall-clock start of the recording."""
+    from ..recording import DataChunk, Event, RecordingReader
+
+    if not RecordingReader.is_recording(path):
+        return [], None
+    reader = RecordingReader(path)
+    first_ns: int | None = None
+    notes: list[tuple[int, str]] = []
+    try:
+        for item in reader.items():
+            if isinstance(item, DataChunk) and first_ns is None:
+                first_ns = item.reads[0][1] if item.reads else item.t_ns
+            elif isinstance(item, Event) and item.kind in ("marker", "disconnect", "connect", "stall", "resume"):
+                text = item.detail.get("text") if item.kind == "marker" else None
+                notes.append((item.t_ns, f"marker {text}" if text else item.kind))
+    finally:
+        reader.close()
+    if first_ns is None:
+        return [], None
+    annotations = [Annotation(max((t - first_ns) / 1e9, 0.0), None, text) for t, text in notes if t >= first_ns]
+    return annotations, datetime.fromtimestamp(first_ns / 1e9)
+
+
+def export_edf(source: str | os.PathLike[str], output: str | os.PathLike[str], blocks: list[Any],
+               info: Mapping[str, Any] | None, *, faults: bool = True, overwrite: bool = False) -> EdfSummary:
+    """Decoded Blocks of a recording (or raw dump) to EDF+/BDF+, with sensor faults found
+    by sensorio.dsp and the recording's markers as annotations."""
+    from ..parser import concat_blocks
+
+    _import_pyedflib()
+    events: list[Any] = []
+    if faults and info is not None:
+        from ..dsp.analyze import analyze_blocks
+
+        with np.errstate(all="ignore"):
+            events = [ev for ev in analyze_blocks(blocks, info).events if ev.kind != "dropout"]
+    markers, start = recording_markers(source)
+    return write_edf(output, concat_blocks(blocks), info, faults=events, markers=markers, start=start,
+                     overwrite=overwrite)

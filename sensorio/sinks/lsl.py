@@ -1,0 +1,209 @@
+"""Lab Streaming Layer outlet (pylsl, an optional extra: ``pip install 'sensorio[lsl]'``).
+
+``LslOutlet(info, stream=0)`` publishes one device stream: type ``EMG`` for EMG
+streams (else the stream's name), one channel per device channel with its
+label, unit (``microvolts`` for uV, as the LSL meta-data conventions spell it)
+and type, the nominal rate, and a ``source_id`` made from the device serial
+number and stream id, so that an inlet re-finds the same stream when the
+device is replugged or the program restarted. A second, irregular-rate
+string stream (type ``Markers``) carries gap, restart, fault and calibration
+events as small JSON objects.
+
+Timestamps: give ``push_block`` the host time of every row (the capture's
+fitted device clock, ``Stream.host_times``), which is mapped onto the LSL
+clock; without it the device clock is anchored to the LSL clock at the first
+block and followed from there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC, Block
+from ..errors import SensorioError
+
+#: units as the LSL/XDF meta-data conventions write them
+LSL_UNITS = {"uv": "microvolts", "µv": "microvolts", "mv": "millivolts", "v": "volts", "deg": "degrees",
+             "g": "g", "n": "newtons", "code": "counts"}
+EVENT_KINDS = {EV_GAP: "gap", EV_RESTART: "restart", EV_OVERFLOW: "overflow", EV_RESYNC: "resync"}
+
+
+def import_pylsl() -> Any:
+    try:
+        import pylsl
+    except (ImportError, RuntimeError, OSError) as exc:
+        # pylsl raises RuntimeError when it cannot find the liblsl shared library
+        raise SensorioError(
+            f"LSL needs pylsl and liblsl: pip install 'sensorio[lsl]' ({exc})"
+        ) from None
+    return pylsl
+
+
+def stream_descriptor(info: Mapping[str, Any], stream: int) -> dict[str, Any]:
+    for s in info.get("streams", []) or []:
+        if isinstance(s, dict) and s.get("id") == stream:
+            return s
+    raise SensorioError(f"the device descriptor has no stream {stream}: cannot describe it to LSL")
+
+
+def is_emg(desc: Mapping[str, Any]) -> bool:
+    return str(desc.get("name", "")).lower().startswith("emg") or str(desc.get("unit", "")).lower() in ("uv", "µv")
+
+
+class LslOutlet:
+    """Publish one device stream, and its events, to Lab Streaming Layer."""
+
+    def __init__(self, info: Mapping[str, Any], stream: int = 0, *, calibrated: bool = True,
+                 name: str | None = None, markers: bool = True, chunk_size: int = 0,
+                 max_buffered_s: int = 360, calibration_dir: str | None = None) -> None:
+        from ..dsp import Calibrate
+
+
+        pylsl = import_pylsl()
+        self._pylsl = pylsl
+        desc = stream_descriptor(info, stream)
+        self.stream = stream
+        self.channels = int(desc["channels"])
+        self.rate_hz = float(desc.get("rate_hz") or 0.0)
+        self.calibrated = calibrated
+        if calibrated and not isinstance(desc.get("scale"), (int, float)):
+            raise SensorioError(f"stream {stream} has no scale in its descriptor: stream it raw (--raw)")
+        # the same calibration as the dsp pipeline: INFO scale/zero, then the user's
+        # saved offset/gain for this device serial, if any
+        self._calibrate = Calibrate(info, stream=stream, calibration_dir=calibration_dir) if calibrated else None
+        unit = str(desc.get("unit", "")) if calibrated else "code"
+        self.labels = [str(x) for x in (desc.get("labels") or [])][: self.channels]
+        self.labels += [f"ch{i}" for i in range(len(self.labels), self.channels)]
+        serial = str(info.get("serial") or "unknown")
+        self.source_id = f"sensorio:{serial}:{stream}"
+        self.type = "EMG" if is_emg(desc) else str(desc.get("name", f"stream{stream}"))
+        device = str(info.get("device") or "sensorio device")
+        self.name = name or f"{device} {desc.get('name', stream)}"
+
+        sinfo = pylsl.StreamInfo(self.name, self.type, self.channels, self.rate_hz,
+                                 "float32" if calibrated else "int32", self.source_id)
+        chans = sinfo.desc().append_child("channels")
+        for label in self.labels:
+            ch = chans.append_child("channel")
+            ch.append_child_value("label", label)
+            ch.append_child_value("unit", LSL_UNITS.get(unit.lower(), unit))
+            ch.append_child_value("type", self.type)
+        acq = sinfo.desc().append_child("acquisition")
+        acq.append_child_value("manufacturer", "sensorio")
+        acq.append_child_value("model", device)
+        acq.append_child_value("serial_number", serial)
+        acq.append_child_value("firmware", str(info.get("fw", "")))
+        cal = sinfo.desc().append_child("sensorio")
+        cal.append_child_value("stream", str(stream))
+        cal.append_child_value("calibrated", "true" if calibrated else "false")
+        user_cal = self._calibrate is not None and self._calibrate.calibration is not None
+        cal.append_child_value("user_calibration", "true" if user_cal else "false")
+        for key in ("scale", "zero", "min_code", "max_code", "unit"):
+            if key in desc:
+                cal.append_child_value(key, str(desc[key]))
+        self.outlet = pylsl.StreamOutlet(sinfo, chunk_size, max_buffered_s)
+        self.marker_outlet = None
+        if markers:
+            minfo = pylsl.StreamInfo(f"{self.name} markers", "Markers", 1, pylsl.IRREGULAR_RATE, "string",
+                                     f"{self.source_id}:markers")
+            self.marker_outlet = pylsl.StreamOutlet(minfo)
+        if self._calibrate is not None and self._calibrate.calibration is not None:
+            self.push_calibration({"source": "saved", "serial": serial})
+        self._epoch_to_lsl = 0.0
+        self._offset_checked = -1e9
+        self._anchor: tuple[float, int] | None = None  # (LSL time, unwrapped device µs) of the first row
+        self._last_t_us: int | None = None
+        self._wraps = 0
+
+    # -- clocks ---------------------------------------------------------------------------
+    def lsl_time(self, epoch_s: np.ndarray | float) -> np.ndarray | float:
+        """Host epoch seconds (time.time()) on the LSL clock (pylsl.local_clock())."""
+        now = time.monotonic()
+        if now - self._offset_checked > 5.0:
+            # the two clocks read back to back; the smallest spread of a few tries is the best
+            best = None
+            for _ in range(5):
+                a = time.time()
+                b = self._pylsl.local_clock()
+                c = time.time()
+                if best is None or c - a < best[0]:
+                    best = (c - a, b - (a + c) / 2)
+            assert best is not None
+            self._epoch_to_lsl = best[1]
+            self._offset_checked = now
+        return epoch_s + self._epoch_to_lsl
+
+    def _device_times(self, block: Block) -> np.ndarray:
+        """Per-row LSL times from the device clock, anchored at the first block."""
+        period = 1.0 / self.rate_hz if self.rate_hz else 0.0
+        t_us = block.frame_t_us.astype(np.int64)
+        unwrapped = np.empty_like(t_us)
+        for i, t in enumerate(t_us):
+            if self._last_t_us is not None and t < self._last_t_us - (1 << 31):
+                self._wraps += 1
+            self._last_t_us = int(t)
+            unwrapped[i] = t + (self._wraps << 32)
+        counts = np.diff(np.append(block.frame_row.astype(np.int64), len(block)))
+        starts = np.repeat(unwrapped - block.frame_row.astype(np.int64) * period * 1e6, counts)
+        row_us = starts + np.arange(len(block)) * period * 1e6
+        if self._anchor is None:
+            now = self._pylsl.local_clock()
+            self._anchor = (now - (row_us[-1] - row_us[0]) / 1e6, int(row_us[0]))
+        return self._anchor[0] + (row_us - self._anchor[1]) / 1e6
+
+    # -- data -----------------------------------------------------------------------------
+    def values(self, block: Block) -> np.ndarray:
+        """The samples pushed for a block: calibrated (code - zero) * scale, or raw codes."""
+        if self._calibrate is None:
+            return np.ascontiguousarray(block.samples, dtype=np.int32)
+        si = self._calibrate.stream_info(block)
+        return np.ascontiguousarray(self._calibrate.to_physical(si, block.samples), dtype=np.float32)
+
+    def push_block(self, block: Block, host_times: np.ndarray | None = None) -> None:
+        """Push a Block of this stream (others are ignored); host_times: epoch seconds per row."""
+        if block.stream != self.stream or not len(block):
+            return
+        stamps = self._device_times(block) if host_times is None else self.lsl_time(np.asarray(host_times))
+        for ev in block.events:
+            kind = EVENT_KINDS.get(int(ev["kind"]), str(int(ev["kind"])))
+            row = min(int(ev["row"]), len(block) - 1)
+            self.push_marker({"event": kind, "stream": self.stream, "lost_frames": int(ev["lost_frames"]),
+                              "lost_samples": int(ev["lost_samples"]), "lost_bytes": int(ev["lost_bytes"])},
+                             float(stamps[row]))
+        self.outlet.push_chunk(self.values(block), [float(t) for t in stamps])
+
+    def push_marker(self, event: Mapping[str, Any], timestamp: float | None = None) -> None:
+        """A marker (a JSON object as text) on the marker stream; timestamp on the LSL clock."""
+        if self.marker_outlet is not None:
+            self.marker_outlet.push_sample([json.dumps(dict(event), sort_keys=True)],
+                                           timestamp if timestamp is not None else self._pylsl.local_clock())
+
+    def push_fault(self, event: Any, timestamp: float | None = None) -> None:
+        """A sensor fault (a sensorio.dsp DspEvent: stream, channel, kind, start_s, end_s)."""
+        label = self.labels[event.channel] if 0 <= event.channel < self.channels else None
+        self.push_marker({"event": "fault", "kind": event.kind, "stream": event.stream, "channel": event.channel,
+                          "label": label, "start_s": round(float(event.start_s), 6),
+                          "end_s": None if event.end_s is None else round(float(event.end_s), 6),
+                          "state": "start" if event.end_s is None else "end"}, timestamp)
+
+    def push_calibration(self, detail: Mapping[str, Any], timestamp: float | None = None) -> None:
+        self.push_marker({"event": "calibration", "stream": self.stream, **detail}, timestamp)
+
+    def have_consumers(self) -> bool:
+        return bool(self.outlet.have_consumers())
+
+    def close(self) -> None:
+        # pylsl destroys an outlet when the object goes away
+        self.outlet = None  # type: ignore[assignment]
+        self.marker_outlet = None
+
+    def __enter__(self) -> LslOutlet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,163 @@
+"""EDF+/BDF+ export: a round trip through pyedflib gives back the codes, the
+calibrated values within one digital step, the rates, labels, units and the
+annotations for gaps, faults and markers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from emulator_util import decode, run
+from support import require_or_skip
+
+from sensorio.errors import SensorioError
+
+try:
+    import pyedflib
+except ImportError:  # pragma: no cover
+    pyedflib = None
+
+
+@pytest.fixture(autouse=True)
+def _need_pyedflib() -> None:
+    require_or_skip(pyedflib is not None, "pyedflib is not installed (pip install 'sensorio[edf]')")
+
+
+def capture(**kw):
+    data, truth = run(autostart=True, **kw)
+    parser, streams = decode(data)
+    info = json.loads(next(m.text for m in parser.read_messages() if m.kind == "info"))
+    return streams, info, truth
+
+
+def read_back(path: Path):
+    reader = pyedflib.EdfReader(str(path))
+    try:
+        n = reader.signals_in_file
+        out = {
+            "labels": reader.getSignalLabels(),
+            "rates": list(reader.getSampleFrequencies()),
+            "headers": [reader.getSignalHeader(i) for i in range(n)],
+            "physical": [reader.readSignal(i) for i in range(n)],
+            "digital": [reader.readSignal(i, digital=True) for i in range(n)],
+            "annotations": reader.readAnnotations(),
+            "type": reader.filetype,
+        }
+    finally:
+        reader.close()
+    return out
+
+
+def test_bdf_round_trip_multistream(tmp_path: Path) -> None:
+    from sensorio.export import Annotation, write_edf
+
+    streams, info, truth = capture(profile="prosthesis", seed=4, duration=2.5, link=["drop:at=1,count=3"])
+    assert len(streams[0]["events"]) == 1
+    fault = SimpleNamespace(stream=0, channel=2, kind="leadoff", start_s=1.5, end_s=2.0)
+    out = tmp_path / "run.bdf"
+    summary = write_edf(out, streams, info, faults=[fault], markers=[Annotation(0.5, None, "marker grasp")])
+    assert summary.file_type == "BDF+"
+    back = read_back(out)
+    assert back["type"] == pyedflib.FILETYPE_BDFPLUS
+    descs = {s["id"]: s for s in info["streams"]}
+    k = 0
+    for sid, arrays in sorted(streams.items()):
+        desc = descs[sid]
+        codes = arrays["samples"]
+        lost = int(arrays["events"]["lost_samples"].sum())
+        gap_row = int(arrays["events"]["row"][0]) if lost else None
+        step = desc["scale"]
+        for c in range(codes.shape[1]):
+            assert back["labels"][k] == desc["labels"][c]
+            assert back["rates"][k] == desc["rate_hz"]
+            assert back["headers"][k]["dimension"] == desc["unit"]
+            dig = back["digital"][k]
+            phys = back["physical"][k]
+            # the gap is filled with physical zero, so the codes continue after it
+            got = dig if gap_row is None else np.concatenate([dig[:gap_row], dig[gap_row + lost:]])
+            got = got[: codes.shape[0]]
+            shift = -32768 if desc["min_code"] == 0 and desc["max_code"] == 65535 else 0
+            np.testing.assert_array_equal(got - shift, codes[:, c])
+            expected = (codes[:, c] - desc["zero"]) * desc["scale"]
+            gotp = phys if gap_row is None else np.concatenate([phys[:gap_row], phys[gap_row + lost:]])
+            assert np.max(np.abs(gotp[: codes.shape[0]] - expected)) <= step
+            if gap_row is not None:
+                np.testing.assert_allclose(phys[gap_row:gap_row + lost], 0.0, atol=step)
+            k += 1
+    onsets, durations, texts = back["annotations"]
+    notes = dict(zip(texts, zip(onsets, durations, strict=True), strict=True))
+    gap = next(t for t in texts if t.startswith("gap s0"))
+    assert "3 frame(s) lost" in gap
+    # the drop at 1 s: 3 frames of 8 samples at 2 kHz
+    assert notes[gap][0] == pytest.approx(1.0, abs=1e-3)
+    assert notes[gap][1] == pytest.approx(24 / 2000, abs=1e-3)
+    assert notes["fault leadoff emg3"] == (pytest.approx(1.5), pytest.approx(0.5))
+    assert notes["marker grasp"][0] == pytest.approx(0.5)
+    assert "end of data" in notes
+
+
+def test_edf_for_16_bit_streams_and_refusals(tmp_path: Path) -> None:
+    from sensorio.export import write_edf
+
+    streams, info, _ = capture(profile="prosthesis", seed=5, duration=1.0)
+    sixteen = {sid: a for sid, a in streams.items() if sid != 0}
+    out = tmp_path / "limbs.edf"
+    write_edf(out, sixteen, info)
+    back = read_back(out)
+    assert back["type"] == pyedflib.FILETYPE_EDFPLUS
+    assert len(back["labels"]) == sum(a["samples"].shape[1] for a in sixteen.values())
+    force = next(s for s in info["streams"] if s["id"] == 2)
+    k = sixteen[1]["samples"].shape[1]
+    phys = back["physical"][k][: sixteen[2]["samples"].shape[0]]
+    np.testing.assert_allclose(phys, (sixteen[2]["samples"][:, 0] - force["zero"]) * force["scale"],
+                               atol=force["scale"])
+    with pytest.raises(SensorioError, match="exists"):
+        write_edf(out, sixteen, info)
+    with pytest.raises(SensorioError, match="bdf"):
+        write_edf(tmp_path / "emg.edf", {0: streams[0]}, info)
+    with pytest.raises(SensorioError, match=r"\.edf or \.bdf"):
+        write_edf(tmp_path / "emg.dat", streams, info)
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_export_command_recording_to_bdf_with_faults_and_markers(tmp_path: Path, sensorio_emulator) -> None:
+    from sensorio.capture import open as open_capture
+    from sensorio.cli import main
+
+    rec = tmp_path / "run.sior"
+    dev = sensorio_emulator(profile="emg8", seed=6, fast=True, duration=3,
+                            fault=["saturation:ch=4,start=1,end=1.8"], link=["drop:at=2.4,count=2"])
+    with open_capture(dev.port, record=rec, start_command="START") as cap:
+        n, marked = 0, False
+        while blocks := cap.read(1.0):
+            n += sum(len(b) for b in blocks)
+            if n >= 2000 and not marked:
+                cap.marker("grasp")
+                marked = True
+    out = tmp_path / "run.bdf"
+    assert main(["export", str(rec), "-o", str(out)]) == 0
+    back = read_back(out)
+    assert back["type"] == pyedflib.FILETYPE_BDFPLUS and len(back["labels"]) == 8
+    onsets, durations, texts = back["annotations"]
+    notes = dict(zip(texts, zip(onsets, durations, strict=True), strict=True))
+    sat = notes["fault saturation emg5"]
+    assert sat[0] == pytest.approx(1.0, abs=0.1) and sat[0] + sat[1] == pytest.approx(1.8, abs=0.1)
+    assert any(t.startswith("gap s0") for t in texts)
+    assert "marker grasp" in notes
+    assert main(["export", str(rec), "-o", str(out)]) != 0  # never overwrites
+    with pytest.raises(SensorioError, match="bdf"):
+        from sensorio.export.edf import write_edf
+        write_edf(tmp_path / "x.edf", {0: {"samples": np.zeros((4, 1), np.int32),
+                                           "events": np.zeros(0, dtype=sensorio_event_dtype()),
+                                           "frame_t_us": np.zeros(1, np.uint64)}},
+                  {"streams": [{"id": 0, "channels": 1, "rate_hz": 100, "scale": 1.0, "zero": 0,
+                                "min_code": -(1 << 23), "max_code": (1 << 23) - 1}]})
+
+
+def sensorio_event_dtype():
+    from sensorio.blocks import EVENT_DTYPE
+
+    return EVENT_DTYPE

@@ -1,0 +1,182 @@
+"""LSL outlet: a pylsl inlet on this machine receives the device stream with
+the right channel count, rate, units and labels, the calibrated samples of the
+same capture, and markers for the injected link faults and for sensor faults."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from emulator_util import run
+from support import require_or_skip
+
+import sensorio
+
+try:
+    import pylsl
+except (ImportError, RuntimeError):  # pragma: no cover - RuntimeError: liblsl missing
+    pylsl = None
+
+
+@pytest.fixture(autouse=True)
+def _need_pylsl() -> None:
+    require_or_skip(pylsl is not None, "pylsl/liblsl is not installed (pip install 'sensorio[lsl]')")
+
+
+def captured(**kw):
+    data, truth = run(autostart=True, **kw)
+    parser = sensorio.Parser()
+    parser.feed(data)
+    blocks = parser.read()
+    info = json.loads(next(m.text for m in parser.read_messages() if m.kind == "info"))
+    return blocks, info, truth
+
+
+def connect(source_id: str):
+    found = pylsl.resolve_byprop("source_id", source_id, timeout=10)
+    assert found, f"no LSL stream with source_id {source_id}"
+    inlet = pylsl.StreamInlet(found[0], max_buflen=60, processing_flags=0)
+    inlet.open_stream(timeout=10)
+    return inlet
+
+
+def pull_all(inlet, expected: int, timeout: float = 10.0):
+    chunks, stamps, n = [], [], 0
+    deadline = time.monotonic() + timeout
+    while n < expected and time.monotonic() < deadline:
+        data, ts = inlet.pull_chunk(timeout=0.2, max_samples=100_000)
+        if data:
+            chunks.append(np.asarray(data))
+            stamps += ts
+            n += len(data)
+    return (np.concatenate(chunks) if chunks else np.zeros((0, 0))), np.asarray(stamps)
+
+
+def channel_meta(info) -> list[dict[str, str]]:
+    out = []
+    ch = info.desc().child("channels").child("channel")
+    while not ch.empty():
+        out.append({k: ch.child_value(k) for k in ("label", "unit", "type")})
+        ch = ch.next_sibling()
+    return out
+
+
+@pytest.mark.parametrize("calibrated", [True, False])
+def test_inlet_receives_stream_metadata_samples_and_markers(calibrated: bool) -> None:
+    from sensorio.sinks.lsl import LslOutlet
+
+    serial = f"TEST-{uuid.uuid4().hex[:8]}"  # unique: other test runs may publish at the same time
+    blocks, info, truth = captured(profile="emg8", seed=11, duration=1.5, serial=serial,
+                                   link=["drop:at=0.5,count=2"])
+    desc = info["streams"][0]
+    outlet = LslOutlet(info, calibrated=calibrated)
+    assert outlet.source_id == f"sensorio:{serial}:0"
+    inlet = connect(outlet.source_id)
+    markers = connect(outlet.source_id + ":markers")
+    meta = inlet.info(timeout=5)
+    assert meta.channel_count() == 8 and meta.nominal_srate() == desc["rate_hz"] and meta.type() == "EMG"
+    assert [c["label"] for c in channel_meta(meta)] == desc["labels"]
+    assert {c["unit"] for c in channel_meta(meta)} == {"microvolts" if calibrated else "counts"}
+    assert outlet.outlet.wait_for_consumers(5) and outlet.marker_outlet.wait_for_consumers(5)
+
+    for b in blocks:
+        outlet.push_block(b)
+    outlet.push_fault(SimpleNamespace(stream=0, channel=2, kind="leadoff", start_s=1.0, end_s=None))
+    codes = sensorio.concat_blocks(blocks)[0]["samples"]
+    got, stamps = pull_all(inlet, codes.shape[0])
+    assert got.shape == codes.shape
+    if calibrated:
+        expected = ((codes - desc["zero"]) * desc["scale"]).astype(np.float32)
+        np.testing.assert_array_equal(got.astype(np.float32), expected)
+    else:
+        np.testing.assert_array_equal(got, codes)
+    # timestamps follow the device clock: 1/rate apart, one 2-frame jump at the gap
+    steps = np.diff(stamps)
+    assert np.allclose(np.median(steps), 1 / desc["rate_hz"], rtol=1e-3)
+    assert np.sum(steps > 2 / desc["rate_hz"]) == 1
+    texts = []
+    deadline = time.monotonic() + 5
+    while len(texts) < 2 and time.monotonic() < deadline:
+        sample, _ = markers.pull_sample(timeout=0.2)
+        if sample:
+            texts.append(json.loads(sample[0]))
+    gap = next(m for m in texts if m["event"] == "gap")
+    assert gap["lost_frames"] == len(truth.touched("drop")) == 2
+    fault = next(m for m in texts if m["event"] == "fault")
+    assert fault["kind"] == "leadoff" and fault["label"] == desc["labels"][2] and fault["state"] == "start"
+    outlet.close()
+
+
+def test_host_times_map_onto_the_lsl_clock() -> None:
+    from sensorio.sinks.lsl import LslOutlet
+
+    blocks, info, _ = captured(profile="emg8", seed=1, duration=0.1, serial=f"T-{uuid.uuid4().hex[:8]}")
+    outlet = LslOutlet(info, markers=False)
+    now = time.time()
+    assert abs(outlet.lsl_time(now) - pylsl.local_clock()) < 0.05
+    outlet.close()
+
+
+def test_calibrated_output_is_the_dsp_calibration_with_the_saved_user_calibration(tmp_path) -> None:
+    from sensorio.dsp import Calibrate, Calibration, CalibrationStore
+    from sensorio.sinks.lsl import LslOutlet
+
+    serial = f"CAL-{uuid.uuid4().hex[:8]}"
+    blocks, info, _ = captured(profile="emg8", seed=3, duration=0.3, serial=serial)
+    cal = Calibration(serial=serial)
+    cal.stream(0).offset = [float(i) for i in range(8)]
+    cal.stream(0).gain = [1.0 + 0.1 * i for i in range(8)]
+    CalibrationStore(tmp_path).save(cal)
+    outlet = LslOutlet(info, calibration_dir=str(tmp_path))
+    inlet = connect(outlet.source_id)
+    assert inlet.info(timeout=5).desc().child("sensorio").child_value("user_calibration") == "true"
+    assert outlet.outlet.wait_for_consumers(5)
+    for b in blocks:
+        outlet.push_block(b)
+    got, _ = pull_all(inlet, sum(len(b) for b in blocks))
+    reference = Calibrate(info, stream=0, calibration_dir=str(tmp_path))
+    expected = np.concatenate([reference.to_physical(reference.stream_info(b), b.samples) for b in blocks])
+    np.testing.assert_array_equal(got.astype(np.float32), expected.astype(np.float32))
+    desc = info["streams"][0]
+    plain = (sensorio.concat_blocks(blocks)[0]["samples"] - desc["zero"]) * desc["scale"]
+    assert not np.allclose(got, plain)  # the user calibration was applied
+    outlet.close()
+
+
+def test_stream_command_publishes_a_live_capture_with_fault_markers(sensorio_emulator) -> None:
+    import threading
+
+    from sensorio.cli import main
+
+    serial = f"LIVE-{uuid.uuid4().hex[:8]}"
+    dev = sensorio_emulator(profile="emg8", seed=2, duration=4, serial=serial,
+                            fault=["saturation:ch=1,start=1.0,end=2.0"])
+    result = {}
+    runner = threading.Thread(target=lambda: result.setdefault(
+        "code", main(["stream", dev.port, "--lsl", "--duration", "6", "--quiet"])))
+    runner.start()
+    try:
+        inlet = connect(f"sensorio:{serial}:0")
+        markers = connect(f"sensorio:{serial}:0:markers")
+        meta = inlet.info(timeout=5)
+        assert meta.channel_count() == 8 and meta.nominal_srate() == 2000
+        got, stamps = pull_all(inlet, 4000, timeout=8)
+        assert got.shape[0] >= 4000 and got.shape[1] == 8
+        # LSL time stamps from the fitted device clock, close to now
+        assert abs(stamps[-1] - pylsl.local_clock()) < 2.0
+        seen = []
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and not any(m.get("kind") == "saturation" for m in seen):
+            sample, _ = markers.pull_sample(timeout=0.2)
+            if sample:
+                seen.append(json.loads(sample[0]))
+        sat = next(m for m in seen if m.get("kind") == "saturation")
+        assert sat["channel"] == 1 and sat["event"] == "fault"
+        assert sat["start_s"] == pytest.approx(1.0, abs=0.1)
+    finally:
+        runner.join(timeout=15)
+    assert result.get("code") == 0
