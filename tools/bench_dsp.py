@@ -29,8 +29,8 @@ from pathlib import Path
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import numpy as np
-from scipy import signal
+import numpy as np  # noqa: E402
+from scipy import signal  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 

@@ -64,6 +64,119 @@ DEFAULT_MASK = ("leadoff", "saturation", "stuck", "flat", "spikes", "motion", "n
 _NEG = -(1 << 62)
 
 
+class _NativeFront:
+    """The per-sample front end in C (csrc/sio_dsp.c): flags, feature filters
+    and their carried state in one pass per channel. It owns the carried state
+    (arrays the C code updates in place) and the hp/low filter memories."""
+
+    def __init__(self, det: FaultDetector) -> None:
+        from .._binding import ffi, lib
+
+        self._ffi, self._lib = ffi, lib
+        ch = det._ch
+        never = np.iinfo(np.int64).max // 2
+        self._keep: list[np.ndarray] = []
+        st = ffi.new("sio_dsp_front *")
+        st.stuck_run = det.hop // 2
+        st.restart = det.hop
+        st.settle = det.settle
+        st.blank = det.blank
+        st.spike_pad = det._spike_pad
+        st.ema_a = det._ema_a
+        st.ema_a1 = det._ema_a - 1.0
+        st.spike_k = det.spike_k
+        st.spike_min = det.spike_min_uv
+        self.prev_code = self._own(st, "prev_code", np.full(ch, np.iinfo(np.int64).min))
+        self._own(st, "same_run", np.zeros(ch, np.int64))
+        self._own(st, "bad_run", np.full(ch, 1 << 40, np.int64))  # the start is a restart
+        self._own(st, "last_restart", np.full(ch, _NEG, np.int64))
+        self._own(st, "last_rail", np.full(ch, _NEG, np.int64))
+        self._own(st, "ema_last", np.zeros(ch))
+        self._own(st, "last_spiky", np.full(ch, _NEG, np.int64))
+        for name, filt in (("hp", det._hp), ("low", det._low)):
+            sec = filt.sos.shape[0]
+            filt.zi = np.zeros((ch, sec, 2))
+            filt.held = np.zeros(ch)
+            filt.invalid_run = np.full(ch, never, np.int64)
+            f = getattr(st, name)
+            f.n_sections = sec
+            f.sos = self._ptr("double[]", filt.sos)
+            f.unit = self._ptr("double[]", np.ascontiguousarray(filt._unit))
+            f.zi = self._ptr("double[]", filt.zi)
+            f.held = self._ptr("double[]", filt.held)
+            f.invalid_run = self._ptr("int64_t[]", filt.invalid_run)
+            f.reprime = det.hop
+        self._st = st
+
+    def _ptr(self, kind: str, a: np.ndarray) -> Any:
+        self._keep.append(a)
+        return self._ffi.from_buffer(kind, a)
+
+    def _own(self, st: Any, name: str, a: np.ndarray) -> np.ndarray:
+        a = np.ascontiguousarray(a, dtype=np.float64 if name == "ema_last" else np.int64)
+        setattr(st, name, self._ptr("double[]" if a.dtype == np.float64 else "int64_t[]", a))
+        return a
+
+    def run(self, block: SignalBlock) -> dict[str, np.ndarray]:
+        ffi = self._ffi
+        st = self._st
+        n, ch = block.data.shape
+        x = np.ascontiguousarray(block.data, dtype=np.float64)
+        valid = np.ascontiguousarray(block.valid, dtype=bool)
+        codes = block.codes
+        if codes is not None:
+            codes = np.ascontiguousarray(codes, dtype=np.int32)
+            if block.code_range is not None:
+                st.has_range = 1
+                st.code_lo, st.code_hi = (int(v) for v in block.code_range)
+            else:
+                st.has_range = 0
+            z = float(block.code_zero)
+            st.has_zero = int(z.is_integer() and -(2**31) <= z < 2**31)
+            st.code_zero = int(z) if st.has_zero else 0
+        lo = block.leadoff
+        if lo is not None and lo.any():
+            lo = np.ascontiguousarray(lo, dtype=np.uint64)
+        else:
+            lo = None
+        flags = np.empty((7, ch, n), dtype=bool)
+        feats = np.empty((2, ch, n))
+        rc = self._lib.sio_dsp_front_run(
+            st,
+            n,
+            ch,
+            block.start,
+            ffi.from_buffer("double[]", x),
+            ffi.from_buffer("uint8_t[]", valid),
+            ffi.NULL if codes is None else ffi.from_buffer("int32_t[]", codes),
+            ffi.NULL if lo is None else ffi.from_buffer("uint64_t[]", lo),
+            *(ffi.from_buffer("uint8_t[]", flags[i]) for i in range(7)),
+            ffi.from_buffer("double[]", feats[0]),
+            ffi.from_buffer("double[]", feats[1]),
+        )
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native front end refused a block of {n} x {ch}")
+        return {
+            "hard_ok": flags[0],
+            "rail": flags[1],
+            "leadoff": flags[2],
+            "blank": flags[3],
+            "settle": flags[4],
+            "spiky": flags[5],
+            "zero": flags[6],
+            "hp": feats[0],
+            "low": feats[1],
+        }
+
+
+def _native_available() -> bool:
+    try:
+        from .._binding import lib
+    except Exception:  # pragma: no cover - no C core built
+        return False
+    return hasattr(lib, "sio_dsp_front_run")
+
+
 class _Rows:
     """Pending samples, stored channel-major with spare room: appending a
     block and dropping the rows already output cost no re-allocation."""
@@ -111,6 +224,8 @@ class FaultDetector(Stage):
     """Sensor faults per channel (see the module text for the rules)."""
 
     kind = "faults"
+    #: per-sample front end in C when the C core has it (False: numpy)
+    native: bool = True
 
     def __init__(
         self,
@@ -257,6 +372,8 @@ class FaultDetector(Stage):
         self._last_spike = np.full(ch, _NEG, dtype=np.int64)
         self._held_out = np.full(ch, np.nan)
         self._template: SignalBlock | None = None
+        use_c = self.native and ch <= 64 and _native_available()
+        self._native = _NativeFront(self) if use_c else None
 
     def reset(self) -> None:
         if self._ch:
@@ -300,12 +417,14 @@ class FaultDetector(Stage):
         if self._ch:
             self._close_all(int(round(end_s * self._rate)))
 
-    def _append(self, block: SignalBlock) -> None:
+    def _front_numpy(self, block: SignalBlock) -> dict[str, np.ndarray]:
+        """The per-sample flags and feature filters of a block, channel-major
+        (the reference for the C version, sio_dsp_front_run)."""
         # everything per sample is computed channel-major (channels, rows): the
         # stages' arrays are laid out that way, so no strided copies
         x, valid = block.data, block.valid
         n, ch = x.shape
-        xt, vt = x.T, valid.T
+        vt = valid.T
         ct = block.codes.T if block.codes is not None else None
         if ct is not None and block.code_range is not None:
             lo, hi = block.code_range
@@ -392,10 +511,7 @@ class FaultDetector(Stage):
             zero = np.zeros((ch, n), dtype=bool)
         else:
             zero = ct == block.code_zero
-        new = {
-            "data": xt,
-            "valid": vt,
-            "codes": ct,
+        return {
             "rail": rail,
             "leadoff": leadoff,
             "hard_ok": hard_ok,
@@ -406,6 +522,17 @@ class FaultDetector(Stage):
             "settle": settle,
             "spiky": spiky,
         }
+
+    def _append(self, block: SignalBlock) -> None:
+        # everything per sample is computed channel-major (channels, rows): the
+        # stages' arrays are laid out that way, so no strided copies
+        n, ch = block.data.shape
+        if self._native is not None:
+            front = self._native.run(block)
+        else:
+            front = self._front_numpy(block)
+        ct = block.codes.T if block.codes is not None else np.zeros((ch, n), dtype=np.int32)
+        new = {"data": block.data.T, "valid": block.valid.T, "codes": ct, **front}
         first = len(self._pend) == 0
         self._pend.append(new)
         if first:
