@@ -7,14 +7,14 @@
 #define SIO_DSP_NEVER (INT64_MAX / 4)
 
 /* Before a channel's first valid sample ever, the hold is that first value. */
-static void sio_dsp_sos_preset(sio_dsp_sos *f, int64_t c, int64_t n, int64_t ch,
-                               const double *x, const uint8_t *ok, int64_t ok_stride)
+static void sio_dsp_sos_preset(sio_dsp_sos *f, int64_t c, int64_t n, const double *xc,
+                               const uint8_t *ok)
 {
     if (f->invalid_run[c] < SIO_DSP_NEVER)
         return;
     for (int64_t r = 0; r < n; r++) {
-        if (ok[r * ok_stride]) {
-            f->held[c] = x[r * ch + c];
+        if (ok[r]) {
+            f->held[c] = xc[r];
             return;
         }
     }
@@ -66,6 +66,7 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t start,
         uint8_t *rl = rail + c * n, *lo = lead + c * n, *bl = blank + c * n;
         uint8_t *se = settle + c * n, *sp = spiky + c * n, *ze = zero + c * n;
         double *h = hp + c * n, *l = low + c * n;
+        const double *xc = x + c * n;
         const uint64_t bit = (uint64_t)1 << c;
         int64_t prev_code = st->prev_code[c], same_run = st->same_run[c];
         int64_t bad_run = st->bad_run[c], last_restart = st->last_restart[c];
@@ -73,7 +74,7 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t start,
         double ema = st->ema_last[c];
         /* flags first: the hold look-ahead of a never-valid channel needs them */
         for (int64_t r = 0; r < n; r++) {
-            const int64_t i = r * ch + c;
+            const int64_t i = c * n + r;
             int is_rail = 0;
             int is_ok = valid[i] != 0;
             if (codes) {
@@ -107,13 +108,13 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t start,
             bl[r] = !is_rail && (idx - last_rail) <= st->blank;
         }
         /* the 20 Hz high-pass, the running mean of |hp| and its spikes */
-        sio_dsp_sos_preset(&st->hp, c, n, ch, x, ok, 1);
+        sio_dsp_sos_preset(&st->hp, c, n, xc, ok);
         {
             double *zi = st->hp.zi + c * 2 * st->hp.n_sections;
             double held = st->hp.held[c];
             int64_t inv = st->hp.invalid_run[c];
             for (int64_t r = 0; r < n; r++) {
-                const double y = sio_dsp_sos_step(&st->hp, zi, &held, &inv, x[r * ch + c], ok[r]);
+                const double y = sio_dsp_sos_step(&st->hp, zi, &held, &inv, xc[r], ok[r]);
                 h[r] = y;
                 const double a = y < 0 ? -y : y;
                 const double thr = st->spike_k * ema > st->spike_min ? st->spike_k * ema
@@ -134,13 +135,13 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t start,
             if (inv >= SIO_DSP_NEVER) {
                 for (int64_t r = 0; r < n; r++) {
                     if (ok[r] && !sp[r]) {
-                        held = x[r * ch + c];
+                        held = xc[r];
                         break;
                     }
                 }
             }
             for (int64_t r = 0; r < n; r++)
-                l[r] = sio_dsp_sos_step(&st->low, zi, &held, &inv, x[r * ch + c],
+                l[r] = sio_dsp_sos_step(&st->low, zi, &held, &inv, xc[r],
                                         ok[r] && !sp[r]);
             st->low.held[c] = held;
             st->low.invalid_run[c] = inv;

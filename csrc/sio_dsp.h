@@ -50,9 +50,9 @@ typedef struct {
     sio_dsp_sos low;
 } sio_dsp_front;
 
-/* One block of n rows x ch channels starting at stream row start. Inputs are
- * row-major (n x ch): x, valid, codes (NULL: none), leadoff (n row bitmasks,
- * NULL: none). Outputs are channel-major (ch x n); flags are 0/1 bytes.
+/* One block of n rows x ch channels starting at stream row start. Inputs and
+ * outputs are channel-major (ch x n): x, valid, codes (NULL: none); leadoff
+ * is n row bitmasks (NULL: none). Flags out are 0/1 bytes.
  * Returns 0, or -1 if an argument is out of range. */
 int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t start,
                       const double *x, const uint8_t *valid, const int32_t *codes,

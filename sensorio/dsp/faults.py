@@ -121,11 +121,12 @@ class _NativeFront:
         ffi = self._ffi
         st = self._st
         n, ch = block.data.shape
-        x = np.ascontiguousarray(block.data, dtype=np.float64)
-        valid = np.ascontiguousarray(block.valid, dtype=bool)
+        # channel-major copies: the C code walks one channel at a time
+        x = np.ascontiguousarray(block.data.T, dtype=np.float64)
+        valid = np.ascontiguousarray(block.valid.T, dtype=bool)
         codes = block.codes
         if codes is not None:
-            codes = np.ascontiguousarray(codes, dtype=np.int32)
+            codes = np.ascontiguousarray(codes.T, dtype=np.int32)
             if block.code_range is not None:
                 st.has_range = 1
                 st.code_lo, st.code_hi = (int(v) for v in block.code_range)
