@@ -659,6 +659,9 @@ class FaultDetector(Stage):
         with np.errstate(invalid="ignore", divide="ignore"):
             share_hf = hf_ms / hp_ms
         settling = r("settle").any(axis=2)
+        # a spike's edges ring into the 1-20 Hz band before it is flagged:
+        # no motion verdict in a hop with spikes
+        spiked = spiky.any(axis=2)
         noise = ~blocked & (hf_ms > self.noise_uv**2) & (share_hf > self.noise_share)
         with np.errstate(invalid="ignore", divide="ignore"):
             share_low = low_ms / (low_ms + hp_ms)
@@ -675,6 +678,7 @@ class FaultDetector(Stage):
             ~blocked
             & ~settling
             & ~after_noise
+            & ~spiked
             & (low_ms > self.motion_uv**2)
             & (share_low > self.motion_share)
         )
