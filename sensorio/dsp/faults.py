@@ -34,6 +34,7 @@ contamination is reported but not masked by default (a notch removes it).
 
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Any
 
@@ -373,6 +374,7 @@ class FaultDetector(Stage):
         self._last_spike = np.full(ch, _NEG, dtype=np.int64)
         self._held_out = np.full(ch, np.nan)
         self._template: SignalBlock | None = None
+        self._empty_rows: tuple[np.ndarray, np.ndarray] | None = None
         use_c = self.native and ch <= 64 and _native_available()
         self._native = _NativeFront(self) if use_c else None
 
@@ -719,18 +721,22 @@ class FaultDetector(Stage):
 
     # -- decisions and output ------------------------------------------------------
     def _empty(self) -> SignalBlock:
+        """No rows yet (the look-ahead waits): a shallow copy of the template
+        with empty arrays (cheaper than dataclasses.replace, on most small
+        blocks)."""
         tmpl = self._template
         assert tmpl is not None
-        ch = self._ch
-        return tmpl.replace(
-            data=np.zeros((0, ch)),
-            valid=np.zeros((0, ch), bool),
-            start=self._pend_start,
-            events=tmpl.events[:0],
-            reset=False,
-            leadoff=None if tmpl.leadoff is None else tmpl.leadoff[:0],
-            codes=None if tmpl.codes is None else tmpl.codes[:0],
-        )
+        if self._empty_rows is None:
+            ch = self._ch
+            self._empty_rows = (np.zeros((0, ch)), np.zeros((0, ch), bool))
+        out = copy.copy(tmpl)
+        out.data, out.valid = self._empty_rows
+        out.start = self._pend_start
+        out.events = tmpl.events[:0]
+        out.reset = False
+        out.leadoff = None if tmpl.leadoff is None else tmpl.leadoff[:0]
+        out.codes = None if tmpl.codes is None else tmpl.codes[:0]
+        return out
 
     def _decide(self, final: bool) -> SignalBlock:
         m = len(self._lens)
