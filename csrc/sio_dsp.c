@@ -49,24 +49,25 @@ static inline double sio_dsp_sos_step(const sio_dsp_sos *f, double *zi, double *
     return in;
 }
 
-int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t start,
+int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, int64_t start,
                       const double *x, const uint8_t *valid, const int32_t *codes,
                       const uint64_t *leadoff, uint8_t *hard_ok, uint8_t *rail,
                       uint8_t *lead, uint8_t *blank, uint8_t *settle, uint8_t *spiky,
                       uint8_t *zero, double *hp, double *low)
 {
-    if (!st || n < 0 || ch < 0 || ch > 64 || (n && (!x || !valid)))
+    if (!st || n < 0 || ch < 0 || ch > 64 || stride < n || (n && (!x || !valid)))
         return -1;
     if (st->hp.n_sections < 1 || st->hp.n_sections > SIO_DSP_MAX_SECTIONS ||
         st->low.n_sections < 1 || st->low.n_sections > SIO_DSP_MAX_SECTIONS ||
         st->hp.reprime < 1 || st->low.reprime < 1)
         return -1;
     for (int64_t c = 0; c < ch; c++) {
-        uint8_t *ok = hard_ok + c * n;
-        uint8_t *rl = rail + c * n, *lo = lead + c * n, *bl = blank + c * n;
-        uint8_t *se = settle + c * n, *sp = spiky + c * n, *ze = zero + c * n;
-        double *h = hp + c * n, *l = low + c * n;
-        const double *xc = x + c * n;
+        const int64_t row0 = c * stride;
+        uint8_t *ok = hard_ok + row0;
+        uint8_t *rl = rail + row0, *lo = lead + row0, *bl = blank + row0;
+        uint8_t *se = settle + row0, *sp = spiky + row0, *ze = zero + row0;
+        double *h = hp + row0, *l = low + row0;
+        const double *xc = x + row0;
         const uint64_t bit = (uint64_t)1 << c;
         int64_t prev_code = st->prev_code[c], same_run = st->same_run[c];
         int64_t bad_run = st->bad_run[c], last_restart = st->last_restart[c];
@@ -74,7 +75,7 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t start,
         double ema = st->ema_last[c];
         /* flags first: the hold look-ahead of a never-valid channel needs them */
         for (int64_t r = 0; r < n; r++) {
-            const int64_t i = c * n + r;
+            const int64_t i = row0 + r;
             int is_rail = 0;
             int is_ok = valid[i] != 0;
             if (codes) {

@@ -51,10 +51,11 @@ typedef struct {
 } sio_dsp_front;
 
 /* One block of n rows x ch channels starting at stream row start. Inputs and
- * outputs are channel-major (ch x n): x, valid, codes (NULL: none); leadoff
- * is n row bitmasks (NULL: none). Flags out are 0/1 bytes.
+ * outputs are channel-major: channel c's row r at [c * stride + r] (stride >=
+ * n) in x, valid, codes (NULL: none) and every output; leadoff is n row
+ * bitmasks (NULL: none). Flags out are 0/1 bytes.
  * Returns 0, or -1 if an argument is out of range. */
-int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t start,
+int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, int64_t start,
                       const double *x, const uint8_t *valid, const int32_t *codes,
                       const uint64_t *leadoff, uint8_t *hard_ok, uint8_t *rail,
                       uint8_t *lead, uint8_t *blank, uint8_t *settle, uint8_t *spiky,

@@ -62,6 +62,10 @@ def blocks(seed: int, n: int, sizes: np.ndarray) -> list[SignalBlock]:
     return out
 
 
+def parts_keys() -> tuple[str, ...]:
+    return ("hard_ok", "rail", "leadoff", "blank", "settle", "spiky", "zero", "hp", "low")
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_native_front_equals_numpy(seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -71,14 +75,21 @@ def test_native_front_equals_numpy(seed: int) -> None:
     for native in (True, False):
         det = FaultDetector()
         det.native = native
+        rows = faults._Rows(CH)
         parts: dict[str, list[np.ndarray]] = {}
         for b in blocks(seed, n, sizes):
-            det._setup(b) if det._ch == 0 else None
+            if det._ch == 0:
+                det._setup(b)
             assert (det._native is not None) == native
-            got = det._native.run(b) if native else det._front_numpy(b)
-            for k, v in got.items():
-                parts.setdefault(k, []).append(v)
-        fronts[native] = {k: np.concatenate(v, axis=1) for k, v in parts.items()}
+            if native:
+                det._native.run(b, rows)
+            else:
+                for k, v in det._front_numpy(b).items():
+                    parts.setdefault(k, []).append(v)
+        if native:
+            fronts[native] = {k: rows.cm(k).copy() for k in parts_keys()}
+        else:
+            fronts[native] = {k: np.concatenate(v, axis=1) for k, v in parts.items()}
     c, py = fronts[True], fronts[False]
     assert c.keys() == py.keys()
     for k in c:

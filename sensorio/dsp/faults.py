@@ -65,6 +65,81 @@ DEFAULT_MASK = ("leadoff", "saturation", "stuck", "flat", "spikes", "motion", "n
 _NEG = -(1 << 62)
 
 
+ROW_FIELDS = {
+    "data": np.float64,
+    "valid": np.bool_,
+    "codes": np.int32,
+    "hard_ok": np.bool_,
+    "rail": np.bool_,
+    "leadoff": np.bool_,
+    "blank": np.bool_,
+    "settle": np.bool_,
+    "spiky": np.bool_,
+    "zero": np.bool_,
+    "hp": np.float64,
+    "low": np.float64,
+}
+
+
+class _Rows:
+    """Pending samples, stored channel-major with spare room: rows live in
+    columns [o, n) of each array; appending a block and dropping the rows
+    already output cost no re-allocation (the live rows move to the front
+    only when the room at the end runs out)."""
+
+    def __init__(self, ch: int) -> None:
+        self.ch = ch
+        self._a: dict[str, np.ndarray] = {}
+        self.o = 0
+        self.n = 0
+        self.cap = 0
+        #: bumped whenever the arrays are re-allocated (pointers into them go stale)
+        self.generation = 0
+
+    def __len__(self) -> int:
+        return self.n - self.o
+
+    def reserve(self, m: int) -> int:
+        """Room for m more rows; returns the column where they go."""
+        if self.n + m > self.cap:
+            live = self.n - self.o
+            if live + m > self.cap // 2 or not self._a:
+                cap = max(2 * (live + m), 4 * m, 4096)
+                grown = {k: np.empty((self.ch, cap), t) for k, t in ROW_FIELDS.items()}
+                for k, old in self._a.items():
+                    grown[k][:, :live] = old[:, self.o : self.n]
+                self._a, self.cap = grown, cap
+                self.generation += 1
+            else:
+                for arr in self._a.values():
+                    arr[:, :live] = arr[:, self.o : self.n].copy()
+            self.o, self.n = 0, live
+        return self.n
+
+    def append(self, new: dict[str, np.ndarray]) -> None:
+        """new: name -> (channels, rows) arrays, every field."""
+        m = next(iter(new.values())).shape[1]
+        at = self.reserve(m)
+        for k, v in new.items():
+            self._a[k][:, at : at + m] = v
+        self.n += m
+
+    def array(self, name: str) -> np.ndarray:
+        """The whole (channels, capacity) storage of a field."""
+        return self._a[name]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """(rows, channels) view."""
+        return self._a[name][:, self.o : self.n].T
+
+    def cm(self, name: str) -> np.ndarray:
+        """(channels, rows) view."""
+        return self._a[name][:, self.o : self.n]
+
+    def drop(self, rows: int) -> None:
+        self.o += rows
+
+
 class _NativeFront:
     """The per-sample front end in C (csrc/sio_dsp.c): flags, feature filters
     and their carried state in one pass per channel. It owns the carried state
@@ -108,6 +183,9 @@ class _NativeFront:
             f.invalid_run = self._ptr("int64_t[]", filt.invalid_run)
             f.reprime = det.hop
         self._st = st
+        self._ptr_gen = -1
+        self._ptrs: dict[str, Any] = {}
+        self._code_key: tuple[Any, Any] | None = None
 
     def _ptr(self, kind: str, a: np.ndarray) -> Any:
         self._keep.append(a)
@@ -118,57 +196,70 @@ class _NativeFront:
         setattr(st, name, self._ptr("double[]" if a.dtype == np.float64 else "int64_t[]", a))
         return a
 
-    def run(self, block: SignalBlock) -> dict[str, np.ndarray]:
-        ffi = self._ffi
+    def _pointers(self, rows: _Rows) -> dict[str, Any]:
+        """Pointers to the pending-row arrays (renewed when they grow)."""
+        if self._ptr_gen != rows.generation:
+            kinds = {np.float64: "double *", np.bool_: "uint8_t *", np.int32: "int32_t *"}
+            ffi = self._ffi
+            self._ptrs = {
+                k: ffi.cast(kinds[t], ffi.from_buffer(rows.array(k)))
+                for k, t in ROW_FIELDS.items()
+            }
+            self._ptr_gen = rows.generation
+        return self._ptrs
+
+    def run(self, block: SignalBlock, rows: _Rows) -> None:
+        """Append the block's rows and their flags and features to rows."""
         st = self._st
         n, ch = block.data.shape
-        # channel-major copies: the C code walks one channel at a time
-        x = np.ascontiguousarray(block.data.T, dtype=np.float64)
-        valid = np.ascontiguousarray(block.valid.T, dtype=bool)
+        at = rows.reserve(n)
+        end = at + n
+        rows.array("data")[:, at:end] = block.data.T
+        rows.array("valid")[:, at:end] = block.valid.T
         codes = block.codes
         if codes is not None:
-            codes = np.ascontiguousarray(codes.T, dtype=np.int32)
-            if block.code_range is not None:
-                st.has_range = 1
-                st.code_lo, st.code_hi = (int(v) for v in block.code_range)
-            else:
-                st.has_range = 0
-            z = float(block.code_zero)
-            st.has_zero = int(z.is_integer() and -(2**31) <= z < 2**31)
-            st.code_zero = int(z) if st.has_zero else 0
+            rows.array("codes")[:, at:end] = codes.T
+            key = (block.code_range, block.code_zero)
+            if key != self._code_key:
+                self._code_key = key
+                st.has_range = int(block.code_range is not None)
+                if block.code_range is not None:
+                    st.code_lo, st.code_hi = (int(v) for v in block.code_range)
+                z = float(block.code_zero)
+                st.has_zero = int(z.is_integer() and -(2**31) <= z < 2**31)
+                st.code_zero = int(z) if st.has_zero else 0
+        else:
+            rows.array("codes")[:, at:end] = 0
         lo = block.leadoff
         if lo is not None and lo.any():
             lo = np.ascontiguousarray(lo, dtype=np.uint64)
         else:
             lo = None
-        flags = np.empty((7, ch, n), dtype=bool)
-        feats = np.empty((2, ch, n))
+        p = self._pointers(rows)
+        ffi = self._ffi
         rc = self._lib.sio_dsp_front_run(
             st,
             n,
             ch,
+            rows.cap,
             block.start,
-            ffi.from_buffer("double[]", x),
-            ffi.from_buffer("uint8_t[]", valid),
-            ffi.NULL if codes is None else ffi.from_buffer("int32_t[]", codes),
+            p["data"] + at,
+            p["valid"] + at,
+            ffi.NULL if codes is None else p["codes"] + at,
             ffi.NULL if lo is None else ffi.from_buffer("uint64_t[]", lo),
-            *(ffi.from_buffer("uint8_t[]", flags[i]) for i in range(7)),
-            ffi.from_buffer("double[]", feats[0]),
-            ffi.from_buffer("double[]", feats[1]),
+            p["hard_ok"] + at,
+            p["rail"] + at,
+            p["leadoff"] + at,
+            p["blank"] + at,
+            p["settle"] + at,
+            p["spiky"] + at,
+            p["zero"] + at,
+            p["hp"] + at,
+            p["low"] + at,
         )
         if rc != 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native front end refused a block of {n} x {ch}")
-        return {
-            "hard_ok": flags[0],
-            "rail": flags[1],
-            "leadoff": flags[2],
-            "blank": flags[3],
-            "settle": flags[4],
-            "spiky": flags[5],
-            "zero": flags[6],
-            "hp": feats[0],
-            "low": feats[1],
-        }
+        rows.n = end
 
 
 def _native_available() -> bool:
@@ -177,48 +268,6 @@ def _native_available() -> bool:
     except Exception:  # pragma: no cover - no C core built
         return False
     return hasattr(lib, "sio_dsp_front_run")
-
-
-class _Rows:
-    """Pending samples, stored channel-major with spare room: appending a
-    block and dropping the rows already output cost no re-allocation."""
-
-    def __init__(self) -> None:
-        self._a: dict[str, np.ndarray] = {}
-        self.n = 0
-
-    def __len__(self) -> int:
-        return self.n
-
-    def append(self, new: dict[str, np.ndarray]) -> None:
-        """new: name -> (channels, rows) arrays."""
-        m = next(iter(new.values())).shape[1]
-        if not self._a:
-            self._a = {k: np.empty((v.shape[0], max(4 * m, 4096)), v.dtype) for k, v in new.items()}
-        cap = next(iter(self._a.values())).shape[1]
-        if self.n + m > cap:
-            cap = max(2 * cap, self.n + m)
-            for k, old in self._a.items():
-                grown = np.empty((old.shape[0], cap), old.dtype)
-                grown[:, : self.n] = old[:, : self.n]
-                self._a[k] = grown
-        for k, v in new.items():
-            self._a[k][:, self.n : self.n + m] = v
-        self.n += m
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        """(rows, channels) view."""
-        return self._a[name][:, : self.n].T
-
-    def cm(self, name: str) -> np.ndarray:
-        """(channels, rows) view."""
-        return self._a[name][:, : self.n]
-
-    def drop(self, rows: int) -> None:
-        keep = self.n - rows
-        for a in self._a.values():
-            a[:, :keep] = a[:, rows : self.n].copy()
-        self.n = keep
 
 
 @register_stage
@@ -339,7 +388,7 @@ class FaultDetector(Stage):
         for st in (self._hp, self._low):
             st.reset()
         self._seg_start: int | None = None
-        self._pend = _Rows()
+        self._pend = _Rows(ch)
         self._pend_lo: np.ndarray | None = None
         self._pend_start = 0
         self._pend_events: list[np.ndarray] = []
@@ -530,14 +579,13 @@ class FaultDetector(Stage):
         # everything per sample is computed channel-major (channels, rows): the
         # stages' arrays are laid out that way, so no strided copies
         n, ch = block.data.shape
+        first = len(self._pend) == 0
         if self._native is not None:
-            front = self._native.run(block)
+            self._native.run(block, self._pend)
         else:
             front = self._front_numpy(block)
-        ct = block.codes.T if block.codes is not None else np.zeros((ch, n), dtype=np.int32)
-        new = {"data": block.data.T, "valid": block.valid.T, "codes": ct, **front}
-        first = len(self._pend) == 0
-        self._pend.append(new)
+            ct = block.codes.T if block.codes is not None else np.zeros((ch, n), dtype=np.int32)
+            self._pend.append({"data": block.data.T, "valid": block.valid.T, "codes": ct, **front})
         if first:
             self._pend_lo = block.leadoff
         else:
@@ -807,6 +855,11 @@ class FaultDetector(Stage):
         fs = self._rate
         transitions: list[tuple[int, int, str, int, float]] = []
         for k in HOP_KINDS:
+            if not self.health_state[k].any() and not f[k].any():
+                # nothing on, nothing starting: only the "last clean hop" moves
+                self._carry[k]["lf"][:] = int(g[-1])
+                f[k + "_active"] = np.zeros(f[k].shape, dtype=bool)
+                continue
             active, t_on, t_off, onset, flag = self._latch(
                 k, f[k], g, starts, f.get(k + "_first"), f.get(k + "_last")
             )
