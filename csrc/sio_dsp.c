@@ -2,6 +2,8 @@
  * and the numpy reference, FaultDetector._front_numpy in faults.py). */
 #include "sio_dsp.h"
 
+#include <math.h>
+
 #define SIO_DSP_MAX_SECTIONS 16
 /* invalid_run at or above this: the channel was never valid */
 #define SIO_DSP_NEVER (INT64_MAX / 4)
@@ -154,6 +156,83 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, 
         st->last_rail[c] = last_rail;
         st->last_spiky[c] = last_spiky;
         st->ema_last[c] = ema;
+    }
+    return 0;
+}
+
+/* The element of rank k of a[0..n) (a is reordered): Hoare's selection. */
+static double sio_dsp_select(double *a, int64_t n, int64_t k)
+{
+    int64_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        const double pivot = a[lo + (hi - lo) / 2];
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < pivot)
+                i++;
+            while (a[j] > pivot)
+                j--;
+            if (i <= j) {
+                const double t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            break;
+    }
+    return a[k];
+}
+
+int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *data,
+                         const double *hp, const double *low, const int32_t *codes,
+                         double *scratch, double *std, double *mad, double *hp_ms,
+                         double *low_ms, double *hf_ms, uint8_t *same_code)
+{
+    if (ch < 0 || m < 0 || L < 4 || stride < m * L || !data || !hp || !low || !scratch)
+        return -1;
+    for (int64_t c = 0; c < ch; c++) {
+        for (int64_t j = 0; j < m; j++) {
+            const int64_t at = c * stride + j * L, out = c * m + j;
+            const double *x = data + at, *h = hp + at, *l = low + at;
+            double sum = 0.0;
+            for (int64_t i = 0; i < L; i++)
+                sum += x[i];
+            const double mean = sum / (double)L;
+            double ss = 0.0, hh = 0.0, ll = 0.0, d3 = 0.0;
+            for (int64_t i = 0; i < L; i++) {
+                const double d = x[i] - mean;
+                ss += d * d;
+                hh += h[i] * h[i];
+                ll += l[i] * l[i];
+                scratch[i] = h[i] < 0 ? -h[i] : h[i];
+            }
+            for (int64_t i = 0; i + 3 < L; i++) {
+                /* as numpy.diff(hp, 3): differences of differences */
+                const double a1 = h[i + 1] - h[i], b1 = h[i + 2] - h[i + 1];
+                const double c1 = h[i + 3] - h[i + 2];
+                const double e = (c1 - b1) - (b1 - a1);
+                d3 += e * e;
+            }
+            std[out] = sqrt(ss / (double)L);
+            hp_ms[out] = hh / (double)L;
+            low_ms[out] = ll / (double)L;
+            hf_ms[out] = d3 / (20.0 * (double)(L - 3));
+            mad[out] = sio_dsp_select(scratch, L, L / 2);
+            if (same_code) {
+                const int32_t *k = codes + at;
+                uint8_t same = 1;
+                for (int64_t i = 1; i < L && same; i++)
+                    same = k[i] == k[0];
+                same_code[out] = same;
+            }
+        }
     }
     return 0;
 }

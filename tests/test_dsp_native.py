@@ -121,3 +121,39 @@ def test_native_detector_same_output_and_events() -> None:
     np.testing.assert_array_equal(res[True][0], res[False][0])
     assert res[True][1] == res[False][1]
     assert res[True][1]  # faults were found
+
+
+@pytest.mark.parametrize("L", [4, 7, 100, 200])
+def test_native_hop_features_equal_numpy(L: int) -> None:
+    rng = np.random.default_rng(L)
+    m = 3
+    n = m * L + 5
+    det = FaultDetector()
+    det._setup(blocks(1, 400, np.array([400]))[0])
+    rows = faults._Rows(CH)
+    at = rows.reserve(n)
+    rows.array("data")[:, at : at + n] = rng.normal(1000, 30, (CH, n))
+    hp = np.round(rng.normal(0, 5, (CH, n)), 1)  # ties, as quantised signals have
+    rows.array("hp")[:, at : at + n] = hp
+    rows.array("low")[:, at : at + n] = rng.normal(0, 3, (CH, n))
+    codes = rng.integers(-3, 3, (CH, n)).astype(np.int32)
+    codes[1] = 5  # one channel stuck
+    rows.array("codes")[:, at : at + n] = codes
+    rows.n = at + n
+    rows.drop(2)  # features start at a live offset
+    a = 1
+    std, mad, hp_ms, low_ms, hf_ms, same = det._native.hop_features(rows, a, m, L)
+
+    def r(name: str) -> np.ndarray:
+        return rows.cm(name)[:, a : a + m * L].reshape(CH, m, L)
+
+    d3 = np.diff(r("hp"), 3, axis=2)
+    np.testing.assert_allclose(std, r("data").std(axis=2), rtol=1e-12)
+    np.testing.assert_array_equal(
+        mad, np.partition(np.abs(r("hp")), L // 2, axis=2)[:, :, L // 2]
+    )
+    np.testing.assert_allclose(hp_ms, (r("hp") ** 2).mean(axis=2), rtol=1e-12)
+    np.testing.assert_allclose(low_ms, (r("low") ** 2).mean(axis=2), rtol=1e-12)
+    np.testing.assert_allclose(hf_ms, (d3**2).sum(axis=2) / (20.0 * (L - 3)), rtol=1e-12)
+    np.testing.assert_array_equal(same, r("codes").min(axis=2) == r("codes").max(axis=2))
+    assert same[1].all() and not same[0].all()

@@ -186,6 +186,7 @@ class _NativeFront:
         self._ptr_gen = -1
         self._ptrs: dict[str, Any] = {}
         self._code_key: tuple[Any, Any] | None = None
+        self._scratch = np.empty(det.hop)
 
     def _ptr(self, kind: str, a: np.ndarray) -> Any:
         self._keep.append(a)
@@ -195,6 +196,36 @@ class _NativeFront:
         a = np.ascontiguousarray(a, dtype=np.float64 if name == "ema_last" else np.int64)
         setattr(st, name, self._ptr("double[]" if a.dtype == np.float64 else "int64_t[]", a))
         return a
+
+    def hop_features(self, rows: _Rows, a: int, m: int, L: int) -> tuple[np.ndarray, ...]:
+        """std, MAD, hp, low and high-frequency mean squares, and "every code
+        the same" of m hops of L rows from live row a, all valid (see
+        _features for the numpy version)."""
+        p = self._pointers(rows)
+        ch = rows.ch
+        at = rows.o + a
+        out = np.empty((5, ch, m))
+        same = np.empty((ch, m), dtype=bool)
+        if self._scratch.size < L:
+            self._scratch = np.empty(L)
+        ffi = self._ffi
+        o = [ffi.from_buffer("double[]", out[i]) for i in range(5)]
+        rc = self._lib.sio_dsp_hop_features(
+            ch,
+            m,
+            L,
+            rows.cap,
+            p["data"] + at,
+            p["hp"] + at,
+            p["low"] + at,
+            p["codes"] + at,
+            ffi.from_buffer("double[]", self._scratch),
+            *o,
+            ffi.from_buffer("uint8_t[]", same),
+        )
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
+        return out[0], out[1], out[2], out[3], out[4], same
 
     def _pointers(self, rows: _Rows) -> dict[str, Any]:
         """Pointers to the pending-row arrays (renewed when they grow)."""
@@ -663,7 +694,14 @@ class FaultDetector(Stage):
         all_ok = bool(hard_ok.all())
         enough = hard_ok.sum(axis=2) >= need if not all_ok else np.full((ch, m), L >= need)
         codes = r("codes")
-        if bool(valid.all()):
+        data, hp, low = r("data"), r("hp"), r("low")
+        spiky = r("spiky")
+        fast = all_ok and not spiky.any()
+        if fast and self._native is not None and L >= 4:
+            # the per-hop reductions in one C call
+            std, mad, hp_ms, low_ms, hf_ms, same = self._native.hop_features(p, a, m, L)
+            stuck = same & (L >= need)
+        elif bool(valid.all()):
             stuck = (codes.min(axis=2) == codes.max(axis=2)) & (L >= need)
         else:
             big = np.iinfo(np.int64).max
@@ -673,9 +711,9 @@ class FaultDetector(Stage):
         sat, lo = f["saturation"], f["leadoff"]
         stuck &= ~sat & ~lo
         at_zero = r("zero").all(axis=2) if stuck.any() else np.zeros((ch, m), dtype=bool)
-        data, hp, low = r("data"), r("hp"), r("low")
-        spiky = r("spiky")
-        if all_ok and not spiky.any():
+        if fast and self._native is not None and L >= 4:
+            med = np.zeros((ch, m))
+        elif fast:
             std = data.std(axis=2)
             # the 20 Hz high-passed signal has a median of ~0 over a hop: its
             # MAD is the median of |hp| (one partial sort instead of two)
