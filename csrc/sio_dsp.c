@@ -236,3 +236,38 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
     }
     return 0;
 }
+
+#define SIO_DSP_MAX_FREQS 16
+
+int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *hp,
+                  const double *prev, const double *basis, int64_t k, int64_t split,
+                  double *best, double *total)
+{
+    if (ch < 0 || m < 0 || L < 1 || stride < m * L || k < 0 || k > SIO_DSP_MAX_FREQS ||
+        split < 0 || split > k || !hp || !prev || !basis || !best || !total)
+        return -1;
+    for (int64_t c = 0; c < ch; c++) {
+        for (int64_t j = 0; j < m; j++) {
+            const double *halves[2] = {j == 0 ? prev + c * L : hp + c * stride + (j - 1) * L,
+                                       hp + c * stride + j * L};
+            double proj[2 * SIO_DSP_MAX_FREQS] = {0};
+            double ss = 0.0;
+            for (int half = 0; half < 2; half++) {
+                const double *x = halves[half];
+                for (int64_t i = 0; i < L; i++) {
+                    const double v = x[i];
+                    const double *b = basis + (half * L + i) * 2 * k;
+                    ss += v * v;
+                    for (int64_t f = 0; f < 2 * k; f++)
+                        proj[f] += v * b[f];
+                }
+            }
+            double fam[2] = {0.0, 0.0};
+            for (int64_t f = 0; f < k; f++)
+                fam[f >= split] += proj[f] * proj[f] + proj[k + f] * proj[k + f];
+            best[c * m + j] = fam[0] > fam[1] ? fam[0] : fam[1];
+            total[c * m + j] = ss / (double)(2 * L);
+        }
+    }
+    return 0;
+}

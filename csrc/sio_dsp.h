@@ -72,6 +72,16 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
                          const double *hp, const double *low, const int32_t *codes,
                          double *scratch, double *std, double *mad, double *hp_ms,
                          double *low_ms, double *hf_ms, uint8_t *same_code);
+
+/* Mains projection of m hops of L samples on ch channels: each hop with the
+ * one before it (2L samples; before hop 0, prev: ch x L, row stride L) is
+ * projected on the columns of basis (2L x 2k, row-major: k windowed cosines,
+ * then k sines); best[c * m + j] is the larger of the summed squared
+ * projections of columns [0, split) and [split, k) (cosine and sine), total
+ * the mean square of the 2L samples. Returns 0, or -1 if out of range. */
+int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *hp,
+                  const double *prev, const double *basis, int64_t k, int64_t split,
+                  double *best, double *total);
 /* CFFI_END */
 
 #endif

@@ -157,3 +157,26 @@ def test_native_hop_features_equal_numpy(L: int) -> None:
     np.testing.assert_allclose(hf_ms, (d3**2).sum(axis=2) / (20.0 * (L - 3)), rtol=1e-12)
     np.testing.assert_array_equal(same, r("codes").min(axis=2) == r("codes").max(axis=2))
     assert same[1].all() and not same[0].all()
+
+
+def test_native_mains_projection_equals_numpy() -> None:
+    rng = np.random.default_rng(5)
+    det = FaultDetector()
+    det._setup(blocks(1, 400, np.array([400]))[0])
+    L, m = det.hop, 3
+    rows = faults._Rows(CH)
+    n = (m + 1) * L
+    at = rows.reserve(n)
+    t = np.arange(n) / FS
+    hp = rng.normal(0, 10, (CH, n)) + 80 * np.sin(2 * np.pi * 50 * t + rng.uniform(0, 6, (CH, 1)))
+    hp[2] = 60 * np.sin(2 * np.pi * 120 * t)  # a 60 Hz harmonic
+    rows.array("hp")[:, at : at + n] = hp
+    rows.n = at + n
+    a = L
+    prev = hp[:, :L]
+    cur = rows.cm("hp")[:, a : a + m * L].reshape(CH, m, L)
+    best_c, total_c = det._native.mains(rows, a, m, L, prev, det)
+    best_n, total_n = det._mains_numpy(m, L, cur, prev)
+    np.testing.assert_allclose(best_c, best_n, rtol=1e-9)
+    np.testing.assert_allclose(total_c, total_n, rtol=1e-12)
+    assert (best_c * det._ms_scale > 0.5 * total_c).all()  # mains dominates every hop

@@ -227,6 +227,34 @@ class _NativeFront:
             raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
         return out[0], out[1], out[2], out[3], out[4], same
 
+    def mains(
+        self, rows: _Rows, a: int, m: int, L: int, prev: np.ndarray, det: FaultDetector
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """FaultDetector._mains_numpy in C, for m hops of L rows from live row a."""
+        p = self._pointers(rows)
+        ch = rows.ch
+        prev = np.ascontiguousarray(prev, dtype=np.float64)
+        out = np.empty((2, ch, m))
+        ffi = self._ffi
+        fam = det._families
+        split = fam[0][1] if fam else 0
+        rc = self._lib.sio_dsp_mains(
+            ch,
+            m,
+            L,
+            rows.cap,
+            p["hp"] + rows.o + a,
+            ffi.from_buffer("double[]", prev),
+            ffi.from_buffer("double[]", det._basis),
+            det._n_freq,
+            split,
+            ffi.from_buffer("double[]", out[0]),
+            ffi.from_buffer("double[]", out[1]),
+        )
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native mains projection refused {m} hops of {L}")
+        return out[0], out[1]
+
     def _pointers(self, rows: _Rows) -> dict[str, Any]:
         """Pointers to the pending-row arrays (renewed when they grow)."""
         if self._ptr_gen != rows.generation:
@@ -399,7 +427,7 @@ class FaultDetector(Stage):
             freqs.extend(fam)
         self._n_freq = len(freqs)
         f = np.array(freqs)
-        self._basis = np.hstack(
+        self._basis = np.hstack(  # C-contiguous: the C projection reads it row by row
             [
                 window[:, None] * np.cos(2 * np.pi * t[:, None] * f[None, :]),
                 window[:, None] * np.sin(2 * np.pi * t[:, None] * f[None, :]),
@@ -789,6 +817,21 @@ class FaultDetector(Stage):
         if prev.shape[1] != L:
             prev = np.zeros((ch, L))
             ok[0] = False
+        if self._native is not None:
+            best, total = self._native.mains(self._pend, a, m, L, prev, self)
+        else:
+            best, total = self._mains_numpy(m, L, hp, prev)
+        mains_ms = best * self._ms_scale
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = mains_ms / total
+        return ok[None, :] & (mains_ms > self.mains_uv**2) & (share > self.mains_share)
+
+    def _mains_numpy(
+        self, m: int, L: int, hp: np.ndarray, prev: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per (channel, hop): the strongest family's summed squared
+        projection, and the mean square (the reference for sio_dsp_mains)."""
+        ch = self._ch
         before = np.concatenate([prev[:, None, :], hp[:, :-1, :]], axis=1)
         seg = np.concatenate([before, hp], axis=2)  # (ch, m, 2L)
         proj = seg @ self._basis  # (ch, m, 2 * freqs)
@@ -800,10 +843,7 @@ class FaultDetector(Stage):
         ]
         best = np.maximum.reduce(per_family) if per_family else np.zeros((ch, m))
         total = np.einsum("cmi,cmi->cm", seg, seg) / (2 * L)
-        mains_ms = best * self._ms_scale
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = mains_ms / total
-        return ok[None, :] & (mains_ms > self.mains_uv**2) & (share > self.mains_share)
+        return best, total
 
     # -- decisions and output ------------------------------------------------------
     def _empty(self) -> SignalBlock:
