@@ -34,7 +34,6 @@ contamination is reported but not masked by default (a notch removes it).
 
 from __future__ import annotations
 
-import copy
 import warnings
 from typing import Any
 
@@ -855,7 +854,8 @@ class FaultDetector(Stage):
         if self._empty_rows is None:
             ch = self._ch
             self._empty_rows = (np.zeros((0, ch)), np.zeros((0, ch), bool))
-        out = copy.copy(tmpl)
+        out = object.__new__(type(tmpl))  # a shallow copy, without copy.copy's protocol
+        out.__dict__.update(tmpl.__dict__)
         out.data, out.valid = self._empty_rows
         out.start = self._pend_start
         out.events = tmpl.events[:0]
@@ -1042,7 +1042,11 @@ class FaultDetector(Stage):
         thr = np.maximum(self.spike_k * sigma, self.spike_min_uv)
         blocked = F["stuck"][:n_dec] | F["saturation"][:n_dec] | F["leadoff"][:n_dec]
         p = self._pend
-        dev = np.abs(p["hp"][:rows] - np.repeat(F["med"][:n_dec], lens, axis=0))
+        med = F["med"][:n_dec]
+        if med.any():
+            dev = np.abs(p["hp"][:rows] - np.repeat(med, lens, axis=0))
+        else:  # the usual case: the high-passed signal's median is taken as 0
+            dev = np.abs(p["hp"][:rows])
         hit = dev > np.repeat(np.where(blocked, np.inf, thr), lens, axis=0)
         hit &= p["hard_ok"][:rows] & ~p["blank"][:rows]
         fs = self._rate
