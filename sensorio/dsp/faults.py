@@ -345,7 +345,7 @@ class FaultDetector(Stage):
         spike_min_uv: float = 50.0,
         spike_gap_s: float = 1.0,
         motion_uv: float = 40.0,
-        motion_share: float = 0.2,
+        motion_share: float = 0.12,
         noise_uv: float = 50.0,
         noise_share: float = 0.27,
         mains_uv: float = 50.0,
