@@ -2,8 +2,6 @@
  * and the numpy reference, FaultDetector._front_numpy in faults.py). */
 #include "sio_dsp.h"
 
-#include <math.h>
-
 #define SIO_DSP_MAX_SECTIONS 16
 /* invalid_run at or above this: the channel was never valid */
 #define SIO_DSP_NEVER (INT64_MAX / 4)
@@ -192,7 +190,7 @@ static double sio_dsp_select(double *a, int64_t n, int64_t k)
 
 int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *data,
                          const double *hp, const double *low, const int32_t *codes,
-                         double *scratch, double *std, double *mad, double *hp_ms,
+                         double *scratch, double *var, double *mad, double *hp_ms,
                          double *low_ms, double *hf_ms, uint8_t *same_code)
 {
     if (ch < 0 || m < 0 || L < 4 || stride < m * L || !data || !hp || !low || !scratch)
@@ -220,7 +218,7 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
                 const double e = (c1 - b1) - (b1 - a1);
                 d3 += e * e;
             }
-            std[out] = sqrt(ss / (double)L);
+            var[out] = ss / (double)L;
             hp_ms[out] = hh / (double)L;
             low_ms[out] = ll / (double)L;
             hf_ms[out] = d3 / (20.0 * (double)(L - 3));

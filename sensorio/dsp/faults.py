@@ -224,7 +224,7 @@ class _NativeFront:
         )
         if rc != 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
-        return out[0], out[1], out[2], out[3], out[4], same
+        return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same
 
     def mains(
         self, rows: _Rows, a: int, m: int, L: int, prev: np.ndarray, det: FaultDetector
