@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -135,5 +134,13 @@ class SignalBlock:
         return (self.start + np.arange(len(self))) / self.rate_hz
 
     def replace(self, **changes: object) -> SignalBlock:
-        """A copy with some fields replaced (arrays are shared, not copied)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields replaced (arrays are shared, not copied).
+        A plain shallow copy (no __post_init__ to run): dataclasses.replace
+        costs ~20 us, as much as filtering a small block."""
+        unknown = changes.keys() - self.__dataclass_fields__.keys()
+        if unknown:
+            raise TypeError(f"SignalBlock has no field(s) {sorted(unknown)}")
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        out.__dict__.update(changes)
+        return out

@@ -40,11 +40,12 @@ def test_ground_truth_precision_recall_per_kind(tmp_path) -> None:
             total[k].add(ks)
     for k, ks in total.items():
         assert ks.faults >= 5, (k, ks)
-        # Target 0.95 for every kind. Motion falls short (seeds 1-8: recall
-        # 0.88, precision 0.89): a slow sin^2 ramp seen late, and motion under
-        # broadband noise on the same channel, where motion verdicts are held
-        # back; this bound pins the current level so it cannot get worse.
-        floor = 0.85 if k == "motion" else 0.95
+        # Target 0.95 for every kind. Motion falls short on these 8 seeds
+        # (recall 0.94, precision 0.94; 0.96 / 0.96 over seeds 1-30, but
+        # precision 0.82 over seeds 31-50): a slow sin^2 ramp seen late, and
+        # motion under broadband noise on the same channel, where motion
+        # verdicts are held back; this bound pins the current level.
+        floor = 0.9 if k == "motion" else 0.95
         assert ks.recall >= floor, (k, ks)
         assert ks.precision >= floor, (k, ks)
 

@@ -64,46 +64,268 @@ DEFAULT_MASK = ("leadoff", "saturation", "stuck", "flat", "spikes", "motion", "n
 _NEG = -(1 << 62)
 
 
-class _Rows:
-    """Pending samples, stored channel-major with spare room: appending a
-    block and dropping the rows already output cost no re-allocation."""
+ROW_FIELDS = {
+    "data": np.float64,
+    "valid": np.bool_,
+    "codes": np.int32,
+    "hard_ok": np.bool_,
+    "rail": np.bool_,
+    "leadoff": np.bool_,
+    "blank": np.bool_,
+    "settle": np.bool_,
+    "spiky": np.bool_,
+    "zero": np.bool_,
+    "hp": np.float64,
+    "low": np.float64,
+}
 
-    def __init__(self) -> None:
+
+class _Rows:
+    """Pending samples, stored channel-major with spare room: rows live in
+    columns [o, n) of each array; appending a block and dropping the rows
+    already output cost no re-allocation (the live rows move to the front
+    only when the room at the end runs out)."""
+
+    def __init__(self, ch: int) -> None:
+        self.ch = ch
         self._a: dict[str, np.ndarray] = {}
+        self.o = 0
         self.n = 0
+        self.cap = 0
+        #: bumped whenever the arrays are re-allocated (pointers into them go stale)
+        self.generation = 0
 
     def __len__(self) -> int:
+        return self.n - self.o
+
+    def reserve(self, m: int) -> int:
+        """Room for m more rows; returns the column where they go."""
+        if self.n + m > self.cap:
+            live = self.n - self.o
+            if live + m > self.cap // 2 or not self._a:
+                cap = max(2 * (live + m), 4 * m, 4096)
+                grown = {k: np.empty((self.ch, cap), t) for k, t in ROW_FIELDS.items()}
+                for k, old in self._a.items():
+                    grown[k][:, :live] = old[:, self.o : self.n]
+                self._a, self.cap = grown, cap
+                self.generation += 1
+            else:
+                for arr in self._a.values():
+                    arr[:, :live] = arr[:, self.o : self.n].copy()
+            self.o, self.n = 0, live
         return self.n
 
     def append(self, new: dict[str, np.ndarray]) -> None:
-        """new: name -> (channels, rows) arrays."""
+        """new: name -> (channels, rows) arrays, every field."""
         m = next(iter(new.values())).shape[1]
-        if not self._a:
-            self._a = {k: np.empty((v.shape[0], max(4 * m, 4096)), v.dtype) for k, v in new.items()}
-        cap = next(iter(self._a.values())).shape[1]
-        if self.n + m > cap:
-            cap = max(2 * cap, self.n + m)
-            for k, old in self._a.items():
-                grown = np.empty((old.shape[0], cap), old.dtype)
-                grown[:, : self.n] = old[:, : self.n]
-                self._a[k] = grown
+        at = self.reserve(m)
         for k, v in new.items():
-            self._a[k][:, self.n : self.n + m] = v
+            self._a[k][:, at : at + m] = v
         self.n += m
+
+    def array(self, name: str) -> np.ndarray:
+        """The whole (channels, capacity) storage of a field."""
+        return self._a[name]
 
     def __getitem__(self, name: str) -> np.ndarray:
         """(rows, channels) view."""
-        return self._a[name][:, : self.n].T
+        return self._a[name][:, self.o : self.n].T
 
     def cm(self, name: str) -> np.ndarray:
         """(channels, rows) view."""
-        return self._a[name][:, : self.n]
+        return self._a[name][:, self.o : self.n]
 
     def drop(self, rows: int) -> None:
-        keep = self.n - rows
-        for a in self._a.values():
-            a[:, :keep] = a[:, rows : self.n].copy()
-        self.n = keep
+        self.o += rows
+
+
+class _NativeFront:
+    """The per-sample front end in C (csrc/sio_dsp.c): flags, feature filters
+    and their carried state in one pass per channel. It owns the carried state
+    (arrays the C code updates in place) and the hp/low filter memories."""
+
+    def __init__(self, det: FaultDetector) -> None:
+        from .._binding import ffi, lib
+
+        self._ffi, self._lib = ffi, lib
+        ch = det._ch
+        never = np.iinfo(np.int64).max // 2
+        self._keep: list[np.ndarray] = []
+        st = ffi.new("sio_dsp_front *")
+        st.stuck_run = det.hop // 2
+        st.restart = det.hop
+        st.settle = det.settle
+        st.blank = det.blank
+        st.spike_pad = det._spike_pad
+        st.ema_a = det._ema_a
+        st.ema_a1 = det._ema_a - 1.0
+        st.spike_k = det.spike_k
+        st.spike_min = det.spike_min_uv
+        self.prev_code = self._own(st, "prev_code", np.full(ch, np.iinfo(np.int64).min))
+        self._own(st, "same_run", np.zeros(ch, np.int64))
+        self._own(st, "bad_run", np.full(ch, 1 << 40, np.int64))  # the start is a restart
+        self._own(st, "last_restart", np.full(ch, _NEG, np.int64))
+        self._own(st, "last_rail", np.full(ch, _NEG, np.int64))
+        self._own(st, "ema_last", np.zeros(ch))
+        self._own(st, "last_spiky", np.full(ch, _NEG, np.int64))
+        for name, filt in (("hp", det._hp), ("low", det._low)):
+            sec = filt.sos.shape[0]
+            filt.zi = np.zeros((ch, sec, 2))
+            filt.held = np.zeros(ch)
+            filt.invalid_run = np.full(ch, never, np.int64)
+            f = getattr(st, name)
+            f.n_sections = sec
+            f.sos = self._ptr("double[]", filt.sos)
+            f.unit = self._ptr("double[]", np.ascontiguousarray(filt._unit))
+            f.zi = self._ptr("double[]", filt.zi)
+            f.held = self._ptr("double[]", filt.held)
+            f.invalid_run = self._ptr("int64_t[]", filt.invalid_run)
+            f.reprime = det.hop
+        self._st = st
+        self._ptr_gen = -1
+        self._ptrs: dict[str, Any] = {}
+        self._code_key: tuple[Any, Any] | None = None
+        self._scratch = np.empty(det.hop)
+
+    def _ptr(self, kind: str, a: np.ndarray) -> Any:
+        self._keep.append(a)
+        return self._ffi.from_buffer(kind, a)
+
+    def _own(self, st: Any, name: str, a: np.ndarray) -> np.ndarray:
+        a = np.ascontiguousarray(a, dtype=np.float64 if name == "ema_last" else np.int64)
+        setattr(st, name, self._ptr("double[]" if a.dtype == np.float64 else "int64_t[]", a))
+        return a
+
+    def hop_features(self, rows: _Rows, a: int, m: int, L: int) -> tuple[np.ndarray, ...]:
+        """std, MAD, hp, low and high-frequency mean squares, and "every code
+        the same" of m hops of L rows from live row a, all valid (see
+        _features for the numpy version)."""
+        p = self._pointers(rows)
+        ch = rows.ch
+        at = rows.o + a
+        out = np.empty((5, ch, m))
+        same = np.empty((ch, m), dtype=bool)
+        if self._scratch.size < L:
+            self._scratch = np.empty(L)
+        ffi = self._ffi
+        o = [ffi.from_buffer("double[]", out[i]) for i in range(5)]
+        rc = self._lib.sio_dsp_hop_features(
+            ch,
+            m,
+            L,
+            rows.cap,
+            p["data"] + at,
+            p["hp"] + at,
+            p["low"] + at,
+            p["codes"] + at,
+            ffi.from_buffer("double[]", self._scratch),
+            *o,
+            ffi.from_buffer("uint8_t[]", same),
+        )
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
+        return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same
+
+    def mains(
+        self, rows: _Rows, a: int, m: int, L: int, prev: np.ndarray, det: FaultDetector
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """FaultDetector._mains_numpy in C, for m hops of L rows from live row a."""
+        p = self._pointers(rows)
+        ch = rows.ch
+        prev = np.ascontiguousarray(prev, dtype=np.float64)
+        out = np.empty((2, ch, m))
+        ffi = self._ffi
+        fam = det._families
+        split = fam[0][1] if fam else 0
+        rc = self._lib.sio_dsp_mains(
+            ch,
+            m,
+            L,
+            rows.cap,
+            p["hp"] + rows.o + a,
+            ffi.from_buffer("double[]", prev),
+            ffi.from_buffer("double[]", det._basis),
+            det._n_freq,
+            split,
+            ffi.from_buffer("double[]", out[0]),
+            ffi.from_buffer("double[]", out[1]),
+        )
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native mains projection refused {m} hops of {L}")
+        return out[0], out[1]
+
+    def _pointers(self, rows: _Rows) -> dict[str, Any]:
+        """Pointers to the pending-row arrays (renewed when they grow)."""
+        if self._ptr_gen != rows.generation:
+            kinds = {np.float64: "double *", np.bool_: "uint8_t *", np.int32: "int32_t *"}
+            ffi = self._ffi
+            self._ptrs = {
+                k: ffi.cast(kinds[t], ffi.from_buffer(rows.array(k)))
+                for k, t in ROW_FIELDS.items()
+            }
+            self._ptr_gen = rows.generation
+        return self._ptrs
+
+    def run(self, block: SignalBlock, rows: _Rows) -> None:
+        """Append the block's rows and their flags and features to rows."""
+        st = self._st
+        n, ch = block.data.shape
+        at = rows.reserve(n)
+        end = at + n
+        rows.array("data")[:, at:end] = block.data.T
+        rows.array("valid")[:, at:end] = block.valid.T
+        codes = block.codes
+        if codes is not None:
+            rows.array("codes")[:, at:end] = codes.T
+            key = (block.code_range, block.code_zero)
+            if key != self._code_key:
+                self._code_key = key
+                st.has_range = int(block.code_range is not None)
+                if block.code_range is not None:
+                    st.code_lo, st.code_hi = (int(v) for v in block.code_range)
+                z = float(block.code_zero)
+                st.has_zero = int(z.is_integer() and -(2**31) <= z < 2**31)
+                st.code_zero = int(z) if st.has_zero else 0
+        else:
+            rows.array("codes")[:, at:end] = 0
+        lo = block.leadoff
+        if lo is not None and lo.any():
+            lo = np.ascontiguousarray(lo, dtype=np.uint64)
+        else:
+            lo = None
+        p = self._pointers(rows)
+        ffi = self._ffi
+        rc = self._lib.sio_dsp_front_run(
+            st,
+            n,
+            ch,
+            rows.cap,
+            block.start,
+            p["data"] + at,
+            p["valid"] + at,
+            ffi.NULL if codes is None else p["codes"] + at,
+            ffi.NULL if lo is None else ffi.from_buffer("uint64_t[]", lo),
+            p["hard_ok"] + at,
+            p["rail"] + at,
+            p["leadoff"] + at,
+            p["blank"] + at,
+            p["settle"] + at,
+            p["spiky"] + at,
+            p["zero"] + at,
+            p["hp"] + at,
+            p["low"] + at,
+        )
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native front end refused a block of {n} x {ch}")
+        rows.n = end
+
+
+def _native_available() -> bool:
+    try:
+        from .._binding import lib
+    except Exception:  # pragma: no cover - no C core built
+        return False
+    return hasattr(lib, "sio_dsp_front_run")
 
 
 @register_stage
@@ -111,6 +333,8 @@ class FaultDetector(Stage):
     """Sensor faults per channel (see the module text for the rules)."""
 
     kind = "faults"
+    #: per-sample front end in C when the C core has it (False: numpy)
+    native: bool = True
 
     def __init__(
         self,
@@ -121,7 +345,7 @@ class FaultDetector(Stage):
         spike_min_uv: float = 50.0,
         spike_gap_s: float = 1.0,
         motion_uv: float = 40.0,
-        motion_share: float = 0.2,
+        motion_share: float = 0.12,
         noise_uv: float = 50.0,
         noise_share: float = 0.27,
         mains_uv: float = 50.0,
@@ -202,7 +426,7 @@ class FaultDetector(Stage):
             freqs.extend(fam)
         self._n_freq = len(freqs)
         f = np.array(freqs)
-        self._basis = np.hstack(
+        self._basis = np.hstack(  # C-contiguous: the C projection reads it row by row
             [
                 window[:, None] * np.cos(2 * np.pi * t[:, None] * f[None, :]),
                 window[:, None] * np.sin(2 * np.pi * t[:, None] * f[None, :]),
@@ -222,7 +446,7 @@ class FaultDetector(Stage):
         for st in (self._hp, self._low):
             st.reset()
         self._seg_start: int | None = None
-        self._pend = _Rows()
+        self._pend = _Rows(ch)
         self._pend_lo: np.ndarray | None = None
         self._pend_start = 0
         self._pend_events: list[np.ndarray] = []
@@ -257,6 +481,9 @@ class FaultDetector(Stage):
         self._last_spike = np.full(ch, _NEG, dtype=np.int64)
         self._held_out = np.full(ch, np.nan)
         self._template: SignalBlock | None = None
+        self._empty_rows: tuple[np.ndarray, np.ndarray] | None = None
+        use_c = self.native and ch <= 64 and _native_available()
+        self._native = _NativeFront(self) if use_c else None
 
     def reset(self) -> None:
         if self._ch:
@@ -300,12 +527,14 @@ class FaultDetector(Stage):
         if self._ch:
             self._close_all(int(round(end_s * self._rate)))
 
-    def _append(self, block: SignalBlock) -> None:
+    def _front_numpy(self, block: SignalBlock) -> dict[str, np.ndarray]:
+        """The per-sample flags and feature filters of a block, channel-major
+        (the reference for the C version, sio_dsp_front_run)."""
         # everything per sample is computed channel-major (channels, rows): the
         # stages' arrays are laid out that way, so no strided copies
         x, valid = block.data, block.valid
         n, ch = x.shape
-        xt, vt = x.T, valid.T
+        vt = valid.T
         ct = block.codes.T if block.codes is not None else None
         if ct is not None and block.code_range is not None:
             lo, hi = block.code_range
@@ -392,10 +621,7 @@ class FaultDetector(Stage):
             zero = np.zeros((ch, n), dtype=bool)
         else:
             zero = ct == block.code_zero
-        new = {
-            "data": xt,
-            "valid": vt,
-            "codes": ct,
+        return {
             "rail": rail,
             "leadoff": leadoff,
             "hard_ok": hard_ok,
@@ -406,8 +632,18 @@ class FaultDetector(Stage):
             "settle": settle,
             "spiky": spiky,
         }
+
+    def _append(self, block: SignalBlock) -> None:
+        # everything per sample is computed channel-major (channels, rows): the
+        # stages' arrays are laid out that way, so no strided copies
+        n, ch = block.data.shape
         first = len(self._pend) == 0
-        self._pend.append(new)
+        if self._native is not None:
+            self._native.run(block, self._pend)
+        else:
+            front = self._front_numpy(block)
+            ct = block.codes.T if block.codes is not None else np.zeros((ch, n), dtype=np.int32)
+            self._pend.append({"data": block.data.T, "valid": block.valid.T, "codes": ct, **front})
         if first:
             self._pend_lo = block.leadoff
         else:
@@ -485,7 +721,14 @@ class FaultDetector(Stage):
         all_ok = bool(hard_ok.all())
         enough = hard_ok.sum(axis=2) >= need if not all_ok else np.full((ch, m), L >= need)
         codes = r("codes")
-        if bool(valid.all()):
+        data, hp, low = r("data"), r("hp"), r("low")
+        spiky = r("spiky")
+        fast = all_ok and not spiky.any()
+        if fast and self._native is not None and L >= 4:
+            # the per-hop reductions in one C call
+            std, mad, hp_ms, low_ms, hf_ms, same = self._native.hop_features(p, a, m, L)
+            stuck = same & (L >= need)
+        elif bool(valid.all()):
             stuck = (codes.min(axis=2) == codes.max(axis=2)) & (L >= need)
         else:
             big = np.iinfo(np.int64).max
@@ -495,9 +738,9 @@ class FaultDetector(Stage):
         sat, lo = f["saturation"], f["leadoff"]
         stuck &= ~sat & ~lo
         at_zero = r("zero").all(axis=2) if stuck.any() else np.zeros((ch, m), dtype=bool)
-        data, hp, low = r("data"), r("hp"), r("low")
-        spiky = r("spiky")
-        if all_ok and not spiky.any():
+        if fast and self._native is not None and L >= 4:
+            med = np.zeros((ch, m))
+        elif fast:
             std = data.std(axis=2)
             # the 20 Hz high-passed signal has a median of ~0 over a hop: its
             # MAD is the median of |hp| (one partial sort instead of two)
@@ -531,6 +774,9 @@ class FaultDetector(Stage):
         with np.errstate(invalid="ignore", divide="ignore"):
             share_hf = hf_ms / hp_ms
         settling = r("settle").any(axis=2)
+        # a spike's edges ring into the 1-20 Hz band before it is flagged:
+        # no motion verdict in a hop with spikes
+        spiked = spiky.any(axis=2)
         noise = ~blocked & (hf_ms > self.noise_uv**2) & (share_hf > self.noise_share)
         with np.errstate(invalid="ignore", divide="ignore"):
             share_low = low_ms / (low_ms + hp_ms)
@@ -547,6 +793,7 @@ class FaultDetector(Stage):
             ~blocked
             & ~settling
             & ~after_noise
+            & ~spiked
             & (low_ms > self.motion_uv**2)
             & (share_low > self.motion_share)
         )
@@ -569,6 +816,21 @@ class FaultDetector(Stage):
         if prev.shape[1] != L:
             prev = np.zeros((ch, L))
             ok[0] = False
+        if self._native is not None:
+            best, total = self._native.mains(self._pend, a, m, L, prev, self)
+        else:
+            best, total = self._mains_numpy(m, L, hp, prev)
+        mains_ms = best * self._ms_scale
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = mains_ms / total
+        return ok[None, :] & (mains_ms > self.mains_uv**2) & (share > self.mains_share)
+
+    def _mains_numpy(
+        self, m: int, L: int, hp: np.ndarray, prev: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per (channel, hop): the strongest family's summed squared
+        projection, and the mean square (the reference for sio_dsp_mains)."""
+        ch = self._ch
         before = np.concatenate([prev[:, None, :], hp[:, :-1, :]], axis=1)
         seg = np.concatenate([before, hp], axis=2)  # (ch, m, 2L)
         proj = seg @ self._basis  # (ch, m, 2 * freqs)
@@ -580,25 +842,27 @@ class FaultDetector(Stage):
         ]
         best = np.maximum.reduce(per_family) if per_family else np.zeros((ch, m))
         total = np.einsum("cmi,cmi->cm", seg, seg) / (2 * L)
-        mains_ms = best * self._ms_scale
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = mains_ms / total
-        return ok[None, :] & (mains_ms > self.mains_uv**2) & (share > self.mains_share)
+        return best, total
 
     # -- decisions and output ------------------------------------------------------
     def _empty(self) -> SignalBlock:
+        """No rows yet (the look-ahead waits): a shallow copy of the template
+        with empty arrays (cheaper than dataclasses.replace, on most small
+        blocks)."""
         tmpl = self._template
         assert tmpl is not None
-        ch = self._ch
-        return tmpl.replace(
-            data=np.zeros((0, ch)),
-            valid=np.zeros((0, ch), bool),
-            start=self._pend_start,
-            events=tmpl.events[:0],
-            reset=False,
-            leadoff=None if tmpl.leadoff is None else tmpl.leadoff[:0],
-            codes=None if tmpl.codes is None else tmpl.codes[:0],
-        )
+        if self._empty_rows is None:
+            ch = self._ch
+            self._empty_rows = (np.zeros((0, ch)), np.zeros((0, ch), bool))
+        out = object.__new__(type(tmpl))  # a shallow copy, without copy.copy's protocol
+        out.__dict__.update(tmpl.__dict__)
+        out.data, out.valid = self._empty_rows
+        out.start = self._pend_start
+        out.events = tmpl.events[:0]
+        out.reset = False
+        out.leadoff = None if tmpl.leadoff is None else tmpl.leadoff[:0]
+        out.codes = None if tmpl.codes is None else tmpl.codes[:0]
+        return out
 
     def _decide(self, final: bool) -> SignalBlock:
         m = len(self._lens)
@@ -669,6 +933,11 @@ class FaultDetector(Stage):
         fs = self._rate
         transitions: list[tuple[int, int, str, int, float]] = []
         for k in HOP_KINDS:
+            if not self.health_state[k].any() and not f[k].any():
+                # nothing on, nothing starting: only the "last clean hop" moves
+                self._carry[k]["lf"][:] = int(g[-1])
+                f[k + "_active"] = np.zeros(f[k].shape, dtype=bool)
+                continue
             active, t_on, t_off, onset, flag = self._latch(
                 k, f[k], g, starts, f.get(k + "_first"), f.get(k + "_last")
             )
@@ -773,7 +1042,11 @@ class FaultDetector(Stage):
         thr = np.maximum(self.spike_k * sigma, self.spike_min_uv)
         blocked = F["stuck"][:n_dec] | F["saturation"][:n_dec] | F["leadoff"][:n_dec]
         p = self._pend
-        dev = np.abs(p["hp"][:rows] - np.repeat(F["med"][:n_dec], lens, axis=0))
+        med = F["med"][:n_dec]
+        if med.any():
+            dev = np.abs(p["hp"][:rows] - np.repeat(med, lens, axis=0))
+        else:  # the usual case: the high-passed signal's median is taken as 0
+            dev = np.abs(p["hp"][:rows])
         hit = dev > np.repeat(np.where(blocked, np.inf, thr), lens, axis=0)
         hit &= p["hard_ok"][:rows] & ~p["blank"][:rows]
         fs = self._rate

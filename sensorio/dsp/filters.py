@@ -472,22 +472,36 @@ class Envelope(Stage):
             self._tail_n = np.zeros((n_win - 1, ch))
             self._held_out = np.full(ch, np.nan)
         valid = block.valid
-        sq = np.where(valid, block.data, 0.0)
-        sq *= sq
-        cnt = valid.astype(np.float64)
-        ext_sq = np.concatenate([self._tail_sq, sq])
-        ext_n = np.concatenate([self._tail_n, cnt])
-        c_sq = np.concatenate([np.zeros((1, ch)), np.cumsum(ext_sq, axis=0)])
-        c_n = np.concatenate([np.zeros((1, ch)), np.cumsum(ext_n, axis=0)])
         rows = len(block)
-        s = c_sq[n_win : n_win + rows] - c_sq[:rows]
-        k = c_n[n_win : n_win + rows] - c_n[:rows]
+        all_valid = bool(valid.all())
+        # the tail of the last block and this one, squared, with a leading
+        # zero row: the running sums' differences are the window sums
+        ext_sq = np.empty((n_win + rows, ch))
+        ext_sq[0] = 0.0
+        ext_sq[1:n_win] = self._tail_sq
+        sq = ext_sq[n_win:]
+        if all_valid:
+            np.multiply(block.data, block.data, out=sq)
+        else:
+            np.copyto(sq, np.where(valid, block.data, 0.0))
+            sq *= sq
+        self._tail_sq = ext_sq[rows + 1 :].copy()
+        c_sq = np.cumsum(ext_sq, axis=0)
+        s = c_sq[n_win:] - c_sq[:rows]
         np.maximum(s, 0.0, out=s)  # rounding in the differences
-        with np.errstate(invalid="ignore", divide="ignore"):
-            env = np.sqrt(s / k)
-        out_valid = valid & (k > 0)
-        self._tail_sq = ext_sq[len(ext_sq) - (n_win - 1) :]
-        self._tail_n = ext_n[len(ext_n) - (n_win - 1) :]
+        if all_valid and self._tail_n.all():
+            # every window is full: no counting
+            env = np.sqrt(s * (1.0 / n_win))
+            out_valid = valid
+            self._tail_n = np.ones((n_win - 1, ch))
+        else:
+            ext_n = np.concatenate([self._tail_n, valid.astype(np.float64)])
+            c_n = np.concatenate([np.zeros((1, ch)), np.cumsum(ext_n, axis=0)])
+            k = c_n[n_win : n_win + rows] - c_n[:rows]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                env = np.sqrt(s / k)
+            out_valid = valid & (k > 0)
+            self._tail_n = ext_n[len(ext_n) - (n_win - 1) :]
         assert self._held_out is not None
         out = apply_policy(env, out_valid, self.policy, self._held_out)
         self._held_out = last_valid(env, out_valid, self._held_out)

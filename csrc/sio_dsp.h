@@ -1,0 +1,87 @@
+/* sio_dsp.h - per-sample front end of the dsp fault detector
+ * (sensorio/dsp/faults.py): one pass per channel over a block instead of a
+ * few dozen numpy passes. The numpy version (FaultDetector._front_numpy) is
+ * the reference; tests/test_dsp_native.py checks that both agree. */
+#ifndef SIO_DSP_H
+#define SIO_DSP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* CFFI_BEGIN */
+/* Carried state of one streaming biquad cascade (scipy sosfilt, direct form
+ * II transposed) with a hold across invalid samples: zi (ch x sections x 2),
+ * held (ch; last valid input), invalid_run (ch; invalid samples just before
+ * the next one). A valid sample after reprime or more invalid ones re-primes
+ * the channel: zi = unit * x (unit: sosfilt_zi, sections x 2). */
+typedef struct {
+    int n_sections;
+    const double *sos;  /* sections x 6 */
+    const double *unit; /* sections x 2 */
+    double *zi;
+    double *held;
+    int64_t *invalid_run;
+    int64_t reprime;
+} sio_dsp_sos;
+
+/* Settings and carried per-channel state of the front end (all arrays have
+ * ch entries and belong to the caller). */
+typedef struct {
+    int64_t stuck_run;  /* a code repeated this long is held out (half a hop) */
+    int64_t restart;    /* invalid run that makes the next valid sample a restart */
+    int64_t settle;     /* samples after a restart without motion verdicts */
+    int64_t blank;      /* recovery samples after a rail sample */
+    int64_t spike_pad;  /* samples after a spiky one that stay spiky */
+    double ema_a;       /* smoothing of the running mean of |hp| */
+    double ema_a1;      /* ema_a - 1 (the lfilter denominator coefficient) */
+    double spike_k;
+    double spike_min;
+    int has_range;      /* code_lo/code_hi are the rails */
+    int has_zero;       /* code_zero is an integer code */
+    int32_t code_lo, code_hi, code_zero;
+    int64_t *prev_code;
+    int64_t *same_run;
+    int64_t *bad_run;
+    int64_t *last_restart;
+    int64_t *last_rail;
+    double *ema_last;
+    int64_t *last_spiky;
+    sio_dsp_sos hp;
+    sio_dsp_sos low;
+} sio_dsp_front;
+
+/* One block of n rows x ch channels starting at stream row start. Inputs and
+ * outputs are channel-major: channel c's row r at [c * stride + r] (stride >=
+ * n) in x, valid, codes (NULL: none) and every output; leadoff is n row
+ * bitmasks (NULL: none). Flags out are 0/1 bytes.
+ * Returns 0, or -1 if an argument is out of range. */
+int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, int64_t start,
+                      const double *x, const uint8_t *valid, const int32_t *codes,
+                      const uint64_t *leadoff, uint8_t *hard_ok, uint8_t *rail,
+                      uint8_t *lead, uint8_t *blank, uint8_t *settle, uint8_t *spiky,
+                      uint8_t *zero, double *hp, double *low);
+
+/* Features of m complete hops of L >= 4 samples on ch channels whose every
+ * sample is valid: channel c's hop j starts at [c * stride + j * L] of data,
+ * hp, low and codes (NULL: none). Per (c, j), at [c * m + j]: the (population)
+ * variance of data, the median of |hp| (the element of rank L / 2, as
+ * numpy.partition), the mean squares of hp and low, the mean square of hp's
+ * third difference / 20, and whether every code is the same. scratch holds L
+ * doubles. Returns 0, or -1 if an argument is out of range. */
+int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *data,
+                         const double *hp, const double *low, const int32_t *codes,
+                         double *scratch, double *var, double *mad, double *hp_ms,
+                         double *low_ms, double *hf_ms, uint8_t *same_code);
+
+/* Mains projection of m hops of L samples on ch channels: each hop with the
+ * one before it (2L samples; before hop 0, prev: ch x L, row stride L) is
+ * projected on the columns of basis (2L x 2k, row-major: k windowed cosines,
+ * then k sines); best[c * m + j] is the larger of the summed squared
+ * projections of columns [0, split) and [split, k) (cosine and sine), total
+ * the mean square of the 2L samples. Returns 0, or -1 if out of range. */
+int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *hp,
+                  const double *prev, const double *basis, int64_t k, int64_t split,
+                  double *best, double *total);
+/* CFFI_END */
+
+#endif

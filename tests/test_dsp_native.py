@@ -1,0 +1,182 @@
+"""The C front end of the fault detector (csrc/sio_dsp.c) against its numpy
+reference (FaultDetector._front_numpy), on signals with every condition the
+front end tracks, in random chunkings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sensorio.blocks import SignalBlock
+from sensorio.dsp import faults
+from sensorio.dsp.faults import FaultDetector
+
+pytestmark = pytest.mark.skipif(not faults._native_available(), reason="C core without sio_dsp")
+
+FS = 2000.0
+CH = 5
+LO, HI = -32768, 32767
+
+
+def troubled_signal(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / FS
+    codes = rng.normal(0, 40, (n, CH)) + 300 * np.sin(2 * np.pi * 3 * t)[:, None]
+    codes[:, 1] += 2000  # an offset: priming matters
+    codes[int(0.5 * FS) : int(0.6 * FS), 0] = HI  # rail, then recovery blanking
+    codes[int(1.0 * FS) : int(1.3 * FS), 2] = 77  # stuck code
+    spikes = rng.choice(n, 12, replace=False)
+    codes[spikes, 3] += rng.choice([-1, 1], 12) * 3000  # spikes
+    codes[int(1.5 * FS) : int(1.7 * FS), 4] = 0  # exactly the zero code
+    codes = np.clip(np.rint(codes), LO, HI).astype(np.int32)
+    valid = np.ones((n, CH), dtype=bool)
+    valid[int(0.8 * FS) : int(0.95 * FS), 1] = False  # a gap longer than a hop
+    valid[int(1.2 * FS) : int(1.21 * FS), 3] = False  # a short one
+    valid[: int(0.07 * FS), 4] = False  # a channel valid only later
+    leadoff = np.zeros(n, dtype=np.uint64)
+    leadoff[int(1.8 * FS) : int(1.9 * FS)] = 1 << 2
+    return codes, valid, leadoff, codes * 0.5
+
+
+def blocks(seed: int, n: int, sizes: np.ndarray) -> list[SignalBlock]:
+    codes, valid, leadoff, x = troubled_signal(seed, n)
+    x = np.where(valid, x, np.nan)
+    out, a = [], 0
+    for size in sizes:
+        b = min(n, a + int(size))
+        if b <= a:
+            break
+        out.append(
+            SignalBlock(
+                0,
+                np.ascontiguousarray(x[a:b]),
+                valid[a:b].copy(),
+                FS,
+                start=a,
+                leadoff=leadoff[a:b].copy(),
+                codes=codes[a:b].copy(),
+                code_range=(LO, HI),
+            )
+        )
+        a = b
+    return out
+
+
+def parts_keys() -> tuple[str, ...]:
+    return ("hard_ok", "rail", "leadoff", "blank", "settle", "spiky", "zero", "hp", "low")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_native_front_equals_numpy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(2.2 * FS)
+    sizes = rng.choice([1, 3, 40, 97, 400, 1500], 400)
+    fronts = {}
+    for native in (True, False):
+        det = FaultDetector()
+        det.native = native
+        rows = faults._Rows(CH)
+        parts: dict[str, list[np.ndarray]] = {}
+        for b in blocks(seed, n, sizes):
+            if det._ch == 0:
+                det._setup(b)
+            assert (det._native is not None) == native
+            if native:
+                det._native.run(b, rows)
+            else:
+                for k, v in det._front_numpy(b).items():
+                    parts.setdefault(k, []).append(v)
+        if native:
+            fronts[native] = {k: rows.cm(k).copy() for k in parts_keys()}
+        else:
+            fronts[native] = {k: np.concatenate(v, axis=1) for k, v in parts.items()}
+    c, py = fronts[True], fronts[False]
+    assert c.keys() == py.keys()
+    for k in c:
+        if c[k].dtype == bool:
+            np.testing.assert_array_equal(c[k], py[k], err_msg=k)
+        else:
+            np.testing.assert_allclose(c[k], py[k], rtol=1e-9, atol=1e-9, err_msg=k)
+    # the signal did exercise every flag
+    for k in ("rail", "leadoff", "blank", "settle", "spiky", "zero"):
+        assert c[k].any(), k
+    assert not c["hard_ok"].all()
+
+
+def test_native_detector_same_output_and_events() -> None:
+    n = int(2.2 * FS)
+    sizes = np.random.default_rng(7).choice([20, 100, 333], 200)
+    res = {}
+    for native in (True, False):
+        det = FaultDetector()
+        det.native = native
+        outs = [det.process(b) for b in blocks(4, n, sizes)]
+        tail = det.flush()
+        if tail is not None:
+            outs.append(tail)
+        det.finish(n / FS)
+        valid = np.concatenate([o.valid for o in outs])
+        evs = sorted((e.channel, e.kind, round(e.start_s, 6)) for e in det.take_events())
+        res[native] = (valid, evs)
+    np.testing.assert_array_equal(res[True][0], res[False][0])
+    assert res[True][1] == res[False][1]
+    assert res[True][1]  # faults were found
+
+
+@pytest.mark.parametrize("L", [4, 7, 100, 200])
+def test_native_hop_features_equal_numpy(L: int) -> None:
+    rng = np.random.default_rng(L)
+    m = 3
+    n = m * L + 5
+    det = FaultDetector()
+    det._setup(blocks(1, 400, np.array([400]))[0])
+    rows = faults._Rows(CH)
+    at = rows.reserve(n)
+    rows.array("data")[:, at : at + n] = rng.normal(1000, 30, (CH, n))
+    hp = np.round(rng.normal(0, 5, (CH, n)), 1)  # ties, as quantised signals have
+    rows.array("hp")[:, at : at + n] = hp
+    rows.array("low")[:, at : at + n] = rng.normal(0, 3, (CH, n))
+    codes = rng.integers(-3, 3, (CH, n)).astype(np.int32)
+    codes[1] = 5  # one channel stuck
+    rows.array("codes")[:, at : at + n] = codes
+    rows.n = at + n
+    rows.drop(2)  # features start at a live offset
+    a = 1
+    std, mad, hp_ms, low_ms, hf_ms, same = det._native.hop_features(rows, a, m, L)
+
+    def r(name: str) -> np.ndarray:
+        return rows.cm(name)[:, a : a + m * L].reshape(CH, m, L)
+
+    d3 = np.diff(r("hp"), 3, axis=2)
+    np.testing.assert_allclose(std, r("data").std(axis=2), rtol=1e-12)
+    np.testing.assert_array_equal(
+        mad, np.partition(np.abs(r("hp")), L // 2, axis=2)[:, :, L // 2]
+    )
+    np.testing.assert_allclose(hp_ms, (r("hp") ** 2).mean(axis=2), rtol=1e-12)
+    np.testing.assert_allclose(low_ms, (r("low") ** 2).mean(axis=2), rtol=1e-12)
+    np.testing.assert_allclose(hf_ms, (d3**2).sum(axis=2) / (20.0 * (L - 3)), rtol=1e-12)
+    np.testing.assert_array_equal(same, r("codes").min(axis=2) == r("codes").max(axis=2))
+    assert same[1].all() and not same[0].all()
+
+
+def test_native_mains_projection_equals_numpy() -> None:
+    rng = np.random.default_rng(5)
+    det = FaultDetector()
+    det._setup(blocks(1, 400, np.array([400]))[0])
+    L, m = det.hop, 3
+    rows = faults._Rows(CH)
+    n = (m + 1) * L
+    at = rows.reserve(n)
+    t = np.arange(n) / FS
+    hp = rng.normal(0, 10, (CH, n)) + 80 * np.sin(2 * np.pi * 50 * t + rng.uniform(0, 6, (CH, 1)))
+    hp[2] = 60 * np.sin(2 * np.pi * 120 * t)  # a 60 Hz harmonic
+    rows.array("hp")[:, at : at + n] = hp
+    rows.n = at + n
+    a = L
+    prev = hp[:, :L]
+    cur = rows.cm("hp")[:, a : a + m * L].reshape(CH, m, L)
+    best_c, total_c = det._native.mains(rows, a, m, L, prev, det)
+    best_n, total_n = det._mains_numpy(m, L, cur, prev)
+    np.testing.assert_allclose(best_c, best_n, rtol=1e-9)
+    np.testing.assert_allclose(total_c, total_n, rtol=1e-12)
+    assert (best_c * det._ms_scale > 0.5 * total_c).all()  # mains dominates every hop
