@@ -474,6 +474,7 @@ class FaultDetector(Stage):
         self._ema_last = np.zeros(ch)
         self._last_spiky = np.full(ch, _NEG, dtype=np.int64)
         self._last_noise_hop = np.full(ch, _NEG, dtype=np.int64)
+        self._last_gap_hop = np.full(ch, _NEG, dtype=np.int64)
         self._spike_pad = max(1, int(round(0.005 * self._rate)))
         # the start counts as a restart: the feature filters settle first
         self._bad_run = np.full(ch, 1 << 40, dtype=np.int64)
@@ -788,11 +789,20 @@ class FaultDetector(Stage):
         last_noise = np.maximum.accumulate(marks, axis=1)
         self._last_noise_hop = last_noise[:, -1].copy()
         after_noise = (g - last_noise) <= 4
+        # a dropout holds the feature filters' input; the step that leaves
+        # rings in the 1-20 Hz band like motion: no motion verdict in a hop
+        # with missing rows or in the 2 hops after it
+        marks = np.where(~valid.all(axis=2), g, _NEG)
+        marks[:, 0] = np.maximum(marks[:, 0], self._last_gap_hop)
+        last_gap = np.maximum.accumulate(marks, axis=1)
+        self._last_gap_hop = last_gap[:, -1].copy()
+        after_gap = (g - last_gap) <= 2
         f["noise"] = noise
         f["motion"] = (
             ~blocked
             & ~settling
             & ~after_noise
+            & ~after_gap
             & ~spiked
             & (low_ms > self.motion_uv**2)
             & (share_low > self.motion_share)
