@@ -157,7 +157,10 @@ class Stream:
                     self._emit(StreamEvent("warning", time.time_ns(), {"text": str(exc)}))
             if record is not None:
                 self._start_recording()
-            if start_command:
+            if start_command and self.parser.format.name != "sio":
+                # other formats have no reply frames (a Cyton's "b" just starts it)
+                self._write(start_command.encode())
+            elif start_command:
                 try:
                     self.command(start_command, timeout=info_timeout)
                 except CommandTimeout as exc:  # a device that streams anyway may not answer

@@ -115,7 +115,10 @@ class _Status:
 
 def _default_start(format: str) -> str | None:
     # SIO-1 devices stream after START (PROTOCOL.md); one already streaming just answers OK
-    return "START" if format.lower() in ("sio", "sio1") else None
+    name = format.lower()
+    if name in ("sio", "sio1"):
+        return "START"
+    return "b" if name == "cyton" else None  # an OpenBCI Cyton streams after "b"
 
 
 def run(args: argparse.Namespace) -> int:
