@@ -25,6 +25,15 @@ int sio_parser_init(sio_parser *p, int format)
     case SIO_FMT_SIO1:
         sio_fmt_sio1_reset(&p->fmt.sio1);
         return 0;
+    case SIO_FMT_CYTON:
+        sio_fmt_cyton_reset(&p->fmt.cyton);
+        return 0;
+    case SIO_FMT_ASCII:
+        sio_fmt_ascii_reset(&p->fmt.ascii);
+        return 0;
+    case SIO_FMT_SPEC:
+        sio_fmt_spec_reset(&p->fmt.spec); /* frames only after sio_fmt_spec_configure */
+        return 0;
     default:
         return -1;
     }
@@ -40,8 +49,29 @@ static int format_feed(sio_parser *p, const uint8_t *data, size_t len, size_t *c
     switch (p->format) {
     case SIO_FMT_SIO1:
         return sio_fmt_sio1_feed(p, data, len, consumed);
+    case SIO_FMT_CYTON:
+        return sio_fmt_cyton_feed(p, data, len, consumed);
+    case SIO_FMT_ASCII:
+        return sio_fmt_ascii_feed(p, data, len, consumed);
+    case SIO_FMT_SPEC:
+        return sio_fmt_spec_feed(p, data, len, consumed);
     default:
         *consumed = len;
+        return SIO_FEED_DONE;
+    }
+}
+
+int sio_parser_flush(sio_parser *p)
+{
+    p->need_slot = -1;
+    switch (p->format) {
+    case SIO_FMT_CYTON:
+        return sio_fmt_cyton_flush(p);
+    case SIO_FMT_ASCII:
+        return sio_fmt_ascii_flush(p);
+    case SIO_FMT_SPEC:
+        return sio_fmt_spec_flush(p);
+    default:
         return SIO_FEED_DONE;
     }
 }
@@ -51,6 +81,12 @@ size_t sio_parser_pending_bytes(const sio_parser *p)
     switch (p->format) {
     case SIO_FMT_SIO1:
         return sio_fmt_sio1_pending_bytes(&p->fmt.sio1);
+    case SIO_FMT_CYTON:
+        return sio_fmt_cyton_pending_bytes(&p->fmt.cyton);
+    case SIO_FMT_ASCII:
+        return sio_fmt_ascii_pending_bytes(&p->fmt.ascii);
+    case SIO_FMT_SPEC:
+        return sio_fmt_spec_pending_bytes(&p->fmt.spec);
     default:
         return 0;
     }
@@ -74,6 +110,15 @@ void sio_parser_discontinuity(sio_parser *p, uint64_t lost_bytes, uint32_t kind)
         s->fresh = 1;
         break;
     }
+    case SIO_FMT_CYTON:
+        sio_fmt_cyton_discontinuity(p);
+        break;
+    case SIO_FMT_ASCII:
+        sio_fmt_ascii_discontinuity(p);
+        break;
+    case SIO_FMT_SPEC:
+        sio_fmt_spec_discontinuity(p);
+        break;
     default:
         break;
     }
@@ -236,7 +281,9 @@ int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
      * not fit leaves no trace and can be retried. */
     uint32_t kind = 0;
     uint64_t lost = 0;
-    if (m->seq_modulus && s->have_seq) {
+    if (m->seq_modulus && s->have_seq && m->seq != s->last_seq + 1 &&
+        !(m->seq == 0 && s->last_seq + 1 == m->seq_modulus)) {
+        /* not the next frame (the common case skips the division) */
         uint64_t d = ((uint64_t)m->seq + m->seq_modulus - s->last_seq - 1) % m->seq_modulus;
         if (d) {
             if (d < m->seq_modulus / 2) {
@@ -252,7 +299,7 @@ int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
     if (!b->samples || !b->frame_seq || (b->n_ch && (b->n_ch != m->n_ch || b->enc != m->enc)))
         return need_block(p, slot, m);
     if (b->n_frames >= b->frames_cap || b->n_events + events > b->events_cap ||
-        b->samples_cap / m->n_ch < b->n_rows + m->n_samp)
+        (b->n_rows + m->n_samp) * m->n_ch > b->samples_cap)
         return need_block(p, slot, m);
 
     b->n_ch = m->n_ch;

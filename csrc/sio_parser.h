@@ -114,6 +114,12 @@ int sio_parser_feed_ring(sio_parser *p, sio_ring *r, size_t max_bytes, size_t *c
  * partial frame and resynchronise; every stream gets an event at its next
  * frame. lost_bytes may be 0 if unknown. */
 void sio_parser_discontinuity(sio_parser *p, uint64_t lost_bytes, uint32_t kind);
+/* The input has ended (end of file, or the caller wants what is there):
+ * decide frames that a format holds back waiting for lookahead bytes (Cyton
+ * and confirm-mode specs wait for the next frame's start, ASCII for a line
+ * terminator). Returns a SIO_FEED_* status like feed; call again after
+ * NEED_BLOCK. An incomplete frame stays pending. SIO-1 has nothing to do. */
+int sio_parser_flush(sio_parser *p);
 /* Bytes held in a partial frame, not yet accounted in any counter. */
 size_t sio_parser_pending_bytes(const sio_parser *p);
 

@@ -127,6 +127,16 @@ class Parser:
                 return done
             self._service(status)
 
+    def flush(self) -> None:
+        """The input has ended: decode what the format holds back waiting for
+        lookahead (the last Cyton packet, a last line without newline).
+        Call at the end of a file; feeding may go on afterwards."""
+        while True:
+            status = lib.sio_parser_flush(self._p)
+            if status == lib.SIO_FEED_DONE:
+                return
+            self._service(status)
+
     def discontinuity(self, lost_bytes: int = 0) -> None:
         """Tell the parser the byte stream jumps here (reconnect, seek)."""
         lib.sio_parser_discontinuity(self._p, lost_bytes, lib.SIO_EV_RESYNC)
@@ -156,9 +166,13 @@ class Parser:
         def take(a: np.ndarray, n: int) -> np.ndarray:
             return a[:n].copy() if copy else a[:n]
 
+        samples = take(bufs.samples, rows * n_ch).reshape(rows, n_ch)
+        if block.enc == lib.SIO_ENC_F32:
+            # the C side stored float32 bit patterns in the int32 slots
+            samples = samples.view(np.float32)
         return Block(
             stream=lib.sio_parser_slot_stream(self._p, slot),
-            samples=take(bufs.samples, rows * n_ch).reshape(rows, n_ch),
+            samples=samples,
             frame_seq=take(bufs.seq, frames),
             frame_t_us=take(bufs.time, frames),
             frame_leadoff=take(bufs.leadoff, frames),

@@ -53,13 +53,13 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def time_c(data: bytes, chunk: int, repeats: int) -> tuple[list[float], list[float]]:
+def time_c(data: bytes, chunk: int, repeats: int, fmt="sio") -> tuple[list[float], list[float]]:
     """Wall and CPU seconds per run. On a shared machine the CPU time of this
     single-threaded process is the honest 'one core' figure; both are shown."""
     wall, cpu = [], []
     view = memoryview(data)
     for _ in range(repeats):
-        parser = Parser()
+        parser = Parser(fmt)
         t0, c0 = time.perf_counter(), time.process_time()
         for off in range(0, len(data), chunk):
             parser.feed(view[off : off + chunk])
@@ -105,6 +105,27 @@ def main() -> int:
           f"({len(ref_slice) / 1e3:.0f} kB slice, 3 runs)")
     ratio = c_cpu / ref_mbs
     print(f"ratio C / reference: {ratio:.0f}x   (targets: >= 400 MB/s, >= 200x)")
+
+    # the other formats: streams built as their tests build them
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from test_formats_cyton import make_stream
+    from test_formats_spec import imu_stream, loadcell_frame
+
+    reps = max(1, int(args.mb * 1e6 / (3000 * 33)))
+    cyton = b"".join(make_stream(3000, seed=1)[0]) * reps
+    imu = b"".join(imu_stream(2000, seed=1)[0])
+    imu *= max(1, int(args.mb * 1e6 / len(imu)))
+    lc = b"".join(loadcell_frame(i, (1.5, -2.0, 3.25, 0.0)) for i in range(20000))
+    lc *= max(1, int(args.mb * 1e6 / len(lc)))
+    asc = "".join(f"{i % 1024},{(7 * i) % 1024},{(13 * i) % 1024},{i % 97}\n" for i in range(100000))
+    asc_b = asc.encode() * max(1, int(args.mb * 1e6 / len(asc)))
+    for fmt, stream, target in [("cyton", cyton, 200), ("openbci-cyton", cyton, 200),
+                                ("example-imu-modbus", imu, 200),
+                                ("example-loadcell-f32", lc, 200), ("ascii", asc_b, None)]:
+        wall, cpu = time_c(stream, args.chunk, args.repeats, fmt)
+        mbs = len(stream) / statistics.median(cpu) / 1e6
+        goal = f"(target >= {target} MB/s)" if target else ""
+        print(f"format {fmt:22s} median {mbs:8.1f} MB/s per core (CPU time) {goal}")
 
     # memory: parse --gb in total, discarding blocks as a consumer would
     parser = Parser()

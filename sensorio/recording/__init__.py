@@ -71,6 +71,8 @@ def decode_any(
             while data := f.read(chunk):
                 parser.feed(data)
                 blocks.extend(parser.read())
+        parser.flush()  # the file ended: decide what waits for lookahead
+        blocks.extend(parser.read())
     except FileNotFoundError:
         raise SensorioError(f"no such file: {path}") from None
     except IsADirectoryError:

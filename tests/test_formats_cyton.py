@@ -1,0 +1,195 @@
+"""OpenBCI Cyton decoding: streams are built here with struct/int.to_bytes,
+independently of the decoder, and must come back exactly, in any chunking;
+corruption, garbage and truncation are counted and cost no good packet beyond
+the corrupted one."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+from _formats_util import assert_invariant, decode, random_sizes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sensorio.blocks import EV_GAP
+from sensorio.formats import CytonFormat, resolve
+from sensorio.parser import Parser
+
+
+def packet(seq: int, channels, aux: bytes = bytes(6), stop: int = 0xC0) -> bytes:
+    body = b"".join(int(v & 0xFFFFFF).to_bytes(3, "big") for v in channels)
+    return bytes([0xA0, seq & 0xFF]) + body + aux + bytes([stop])
+
+
+def make_stream(n: int, seed: int = 0, accel_every: int = 10, first_seq: int = 0):
+    """Packets, the EEG truth (n, 8) and the accelerometer truth (rows, 3)."""
+    rng = np.random.default_rng(seed)
+    eeg = rng.integers(-(2**23), 2**23, size=(n, 8))
+    accel = []
+    out = []
+    for i in range(n):
+        aux = bytes(6)
+        if accel_every and i % accel_every == 0:
+            xyz = [int(v) for v in rng.integers(-(2**15), 2**15, size=3)]
+            if any(xyz):
+                accel.append(xyz)
+                aux = struct.pack(">hhh", *xyz)
+        out.append(packet(first_seq + i, eeg[i], aux))
+    return out, eeg, np.array(accel, dtype=np.int64).reshape(-1, 3)
+
+
+PACKETS, EEG, ACCEL = make_stream(600, seed=1)
+DATA = b"".join(PACKETS)
+
+
+@pytest.mark.parametrize("sizes", [None, 1, 2, 32, 33, 34, 1000, random_sizes(3)])
+def test_exact_any_chunking(sizes) -> None:
+    streams, stats, _ = decode("cyton", DATA, sizes, block_rows=97)
+    assert np.array_equal(streams[0]["samples"], EEG)
+    assert streams[0]["samples"].dtype == np.int32
+    assert np.array_equal(streams[0]["frame_seq"], np.arange(600) % 256)
+    # frame time: the sample number unwrapped
+    assert np.array_equal(streams[0]["frame_t_us"], np.arange(600))
+    assert np.array_equal(streams[1]["samples"], ACCEL)
+    assert np.array_equal(streams[1]["frame_t_us"], np.arange(0, 600, 10)[: len(ACCEL)])
+    assert stats.frames_ok == 600 + len(ACCEL)
+    assert stats.bytes_ok == len(DATA)
+    assert stats.lost_frames == 0 and stats.malformed == 0 and stats.bytes_pending == 0
+
+
+def test_accel_only_with_c0_and_nonzero() -> None:
+    pk = [
+        packet(0, range(8), b"\x00\x01\x00\x02\x00\x03", 0xC0),
+        packet(1, range(8), b"\x00\x01\x00\x02\x00\x03", 0xC1),  # other aux mode
+        packet(2, range(8), bytes(6), 0xC0),  # accel not sampled
+        packet(3, range(8), b"\xff\xff\x80\x00\x7f\xff", 0xC0),
+        packet(4, range(8)),
+    ]
+    streams, stats, _ = decode("cyton", b"".join(pk))
+    assert streams[0]["samples"].shape == (5, 8)
+    assert streams[1]["samples"].tolist() == [[1, 2, 3], [-1, -32768, 32767]]
+    assert streams[1]["frame_t_us"].tolist() == [0, 3]
+
+
+def test_scaling_descriptor() -> None:
+    info = resolve("cyton").descriptor()
+    eeg = info["streams"][0]
+    assert eeg["scale"] == pytest.approx(4.5 / 24 / (2**23 - 1) * 1e6)
+    assert CytonFormat(gain=1).descriptor()["streams"][0]["scale"] == pytest.approx(4.5e6 / (2**23 - 1))
+    for s in info["streams"]:
+        assert {
+            "id",
+            "name",
+            "channels",
+            "rate_hz",
+            "unit",
+            "scale",
+            "zero",
+            "min_code",
+            "max_code",
+            "labels",
+        } <= set(s)
+    assert info["streams"][1]["unit"] == "g"
+
+
+def test_gap_modulo_256() -> None:
+    pk, eeg, _ = make_stream(700, seed=2, accel_every=0, first_seq=200)
+    kept = [i for i in range(700) if i not in (100, 101, 102, 400)]
+    streams, stats, _ = decode("cyton", b"".join(pk[i] for i in kept), 7)
+    assert np.array_equal(streams[0]["samples"], eeg[kept])
+    ev = streams[0]["events"]
+    assert ev["kind"].tolist() == [EV_GAP, EV_GAP]
+    assert ev["lost_frames"].tolist() == [3, 1]
+    assert ev["row"].tolist() == [100, 397]
+    assert stats.lost_frames == 4 and stats.restarts == 0
+    # the unwrapped counter runs on through the 255 -> 0 wraps and the gaps
+    assert np.array_equal(streams[0]["frame_t_us"], 200 + np.array(kept))
+
+
+def test_bad_stop_byte_rewinds() -> None:
+    pk = list(PACKETS[:50])
+    bad = bytearray(pk[20])
+    bad[32] = 0xD0
+    pk[20] = bytes(bad)
+    streams, stats, _ = decode("cyton", b"".join(pk))
+    keep = [i for i in range(50) if i != 20]
+    assert np.array_equal(streams[0]["samples"], EEG[keep])
+    assert stats.malformed == 1 and stats.lost_frames == 1
+    assert stats.bytes_malformed == 33 and stats.bytes_ok == 49 * 33
+
+
+def test_false_start_does_not_eat_next_packet() -> None:
+    # garbage that starts like a packet, and is short, right before a good one
+    garbage = bytes([0xA0, 0x05, 0x11, 0x22])
+    data = b"".join(PACKETS[:10]) + garbage + b"".join(PACKETS[10:20])
+    streams, stats, _ = decode("cyton", data, 1)
+    assert np.array_equal(streams[0]["samples"], EEG[:20])
+    assert stats.malformed == 1 and stats.bytes_malformed == len(garbage)
+
+
+@pytest.mark.parametrize("skip", range(1, 33))
+def test_joined_mid_packet_no_phantom(skip: int) -> None:
+    streams, stats, _ = decode("cyton", DATA[skip : 200 * 33], 5)
+    assert np.array_equal(streams[0]["samples"], EEG[1:200])
+    assert stats.bytes_resync == 33 - skip and stats.malformed == 0
+
+
+def test_discontinuity_resyncs() -> None:
+    p = Parser("cyton")
+    p.feed(DATA[: 10 * 33 + 7])
+    p.discontinuity(123)
+    p.feed(DATA[20 * 33 + 11 : 40 * 33])
+    streams, stats, _ = decode("cyton", b"", parser=p)
+    assert np.array_equal(streams[0]["samples"], np.concatenate([EEG[:10], EEG[21:40]]))
+    assert stats.bytes_resync == 7 + 33 - 11
+    kinds = streams[0]["events"]["kind"].tolist()
+    assert 4 in kinds  # RESYNC at the row where the stream resumed
+
+
+def test_truncated_tail_is_pending_not_lost() -> None:
+    streams, stats, _ = decode("cyton", DATA[: 10 * 33 + 20])
+    assert len(streams[0]["samples"]) == 10
+    assert stats.bytes_pending == 20
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    k=st.integers(2, 57),
+    kind=st.sampled_from(["overwrite", "insert", "delete"]),
+    where=st.integers(0, 32),
+    junk=st.binary(min_size=1, max_size=40).map(lambda b: b.replace(b"\xa0", b"\x00")),
+    sizes=st.lists(st.integers(1, 80), min_size=1, max_size=8),
+)
+def test_one_corruption_costs_at_most_one_packet(k, kind, where, junk, sizes) -> None:
+    pk = list(PACKETS[:60])
+    b = bytearray(pk[k])
+    if kind == "overwrite":
+        b[where : where + len(junk)] = junk[: 33 - where]
+        b = b[:33]
+    elif kind == "insert":
+        b[where:where] = junk
+    else:
+        del b[where : where + len(junk)]
+    pk[k] = bytes(b)
+    streams, stats, _ = decode("cyton", b"".join(pk), sizes)
+    got = streams[0]["samples"] if streams else np.zeros((0, 8), np.int32)
+    seq = streams[0]["frame_seq"].tolist()
+    # every good packet comes through unchanged and in order; only packet k may
+    # be missing (or, if only its channel bytes were hit, come with new values)
+    want = [i for i in range(60) if i != k]
+    rows = [seq.index(i) for i in want]
+    assert len(got) in (59, 60)
+    assert np.array_equal(got[rows], EEG[want])
+    assert stats.bytes_pending == 0 or stats.bytes_pending <= 66
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.binary(max_size=600), st.lists(st.integers(1, 50), min_size=1, max_size=5))
+def test_garbage_never_crashes(junk: bytes, sizes) -> None:
+    data = b"".join(PACKETS[:5]) + junk + b"".join(PACKETS[5:15])
+    streams, stats, _ = decode("cyton", data, sizes)
+    assert_invariant(stats)
+    if b"\xa0" not in junk:
+        assert np.array_equal(streams[0]["samples"][-10:], EEG[5:15])

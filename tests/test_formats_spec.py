@@ -1,0 +1,285 @@
+"""Declarative binary formats: the shipped board specs decode streams built
+here with struct/zlib, in any chunking; the Cyton spec decodes exactly as the
+built-in Cyton parser; wrong specs raise FormatError naming the field."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _formats_util import assert_same_streams, decode, random_sizes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_formats_cyton import DATA as CYTON_DATA
+from test_formats_cyton import EEG as CYTON_EEG
+from test_formats_cyton import PACKETS as CYTON_PACKETS
+
+from sensorio.errors import FormatError
+from sensorio.formats import BOARDS_DIR, ENC_F32, board_names, resolve
+from sensorio.formats.spec import compile_spec, tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def modbus(data: bytes) -> int:
+    crc = 0xFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def imu_frame(seq: int, t_us: int, rows: np.ndarray) -> bytes:
+    payload = struct.pack("<HI", seq & 0xFFFF, t_us & 0xFFFFFFFF) + rows.astype("<i2").tobytes()
+    body = b"\xaa\x55" + bytes([len(payload)]) + payload
+    return body + struct.pack("<H", modbus(body))
+
+
+def imu_stream(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    frames, truth, times, counts = [], [], [], []
+    for i in range(n):
+        k = int(rng.integers(1, 21))
+        rows = rng.integers(-(2**15), 2**15, size=(k, 6))
+        frames.append(imu_frame(i, 1000 * i, rows))
+        truth.append(rows)
+        times.append(1000 * i)
+        counts.append(k)
+    return frames, np.concatenate(truth), times, counts
+
+
+def test_boards_shipped() -> None:
+    assert {"openbci-cyton", "openeeg-p2", "example-imu-modbus", "example-loadcell-f32"} <= set(
+        board_names()
+    )
+    for name in board_names():
+        info = resolve(name).descriptor()
+        for s in info["streams"]:
+            assert {
+                "id",
+                "name",
+                "channels",
+                "rate_hz",
+                "unit",
+                "scale",
+                "zero",
+                "min_code",
+                "max_code",
+                "labels",
+            } <= set(s)
+
+
+@pytest.mark.parametrize("sizes", [None, 1, 33, random_sizes(5)])
+def test_cyton_spec_equals_builtin_clean(sizes) -> None:
+    a, sa, _ = decode("cyton", CYTON_DATA, sizes)
+    b, sb, _ = decode(BOARDS_DIR / "openbci-cyton.toml", CYTON_DATA, sizes)
+    assert np.array_equal(b[0]["samples"], CYTON_EEG)
+    assert_same_streams(a, b)
+    assert sa == sb
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, 40 * 33), st.integers(0, 2), st.binary(min_size=1, max_size=40)),
+        max_size=4,
+    ),
+    skip=st.integers(0, 40),
+    sizes=st.lists(st.integers(1, 90), min_size=1, max_size=6),
+)
+def test_cyton_spec_equals_builtin_corrupted(edits, skip, sizes) -> None:
+    data = bytearray(b"".join(CYTON_PACKETS[:40]))
+    for pos, kind, junk in edits:
+        if kind == 0:
+            data[pos : pos + len(junk)] = junk
+        elif kind == 1:
+            data[pos:pos] = junk
+        else:
+            del data[pos : pos + len(junk)]
+    data = bytes(data[skip:])
+    a, sa, _ = decode("cyton", data, sizes)
+    b, sb, _ = decode("openbci-cyton", data, sizes)
+    assert_same_streams(a, b)
+    assert sa == sb
+
+
+@pytest.mark.parametrize("sizes", [None, 1, 7, random_sizes(11, hi=300)])
+def test_imu_length_frames_exact(sizes) -> None:
+    frames, truth, times, counts = imu_stream(200, seed=3)
+    streams, stats, _ = decode("example-imu-modbus", b"".join(frames), sizes, block_rows=50)
+    assert np.array_equal(streams[0]["samples"], truth[:, :3])
+    assert np.array_equal(streams[1]["samples"], truth[:, 3:])
+    assert streams[0]["frame_t_us"].tolist() == times
+    assert streams[0]["frame_seq"].tolist() == list(range(200))
+    assert stats.frames_ok == 400 and stats.bytes_ok == sum(map(len, frames))
+    assert stats.crc_errors == 0 and stats.bytes_pending == 0
+
+
+def test_imu_crc_error_costs_one_frame() -> None:
+    frames, truth, _, counts = imu_stream(30, seed=4)
+    bad = bytearray(frames[12])
+    bad[10] ^= 0x40
+    frames[12] = bytes(bad)
+    streams, stats, _ = decode("example-imu-modbus", b"".join(frames), 5)
+    starts = np.cumsum([0] + counts)
+    keep = np.concatenate([truth[starts[i] : starts[i + 1]] for i in range(30) if i != 12])
+    assert np.array_equal(streams[0]["samples"], keep[:, :3])
+    assert stats.crc_errors == 1 and stats.bytes_crc == len(frames[12])
+    assert stats.lost_frames == 2  # one frame of each of the two streams
+
+
+def test_imu_garbage_and_bad_length() -> None:
+    frames, truth, _, counts = imu_stream(20, seed=5)
+    junk = b"\xaa\x55\xff" + b"\xaa\x55\x01\x02" + bytes(range(50))
+    data = b"".join(frames[:10]) + junk + b"".join(frames[10:])
+    streams, stats, _ = decode("example-imu-modbus", data, 3)
+    assert np.array_equal(streams[0]["samples"], truth[:, :3])
+    assert stats.malformed == 1 and stats.bytes_malformed == len(junk)
+
+
+def loadcell_frame(seq: int, values) -> bytes:
+    body = b"LC" + bytes([seq & 0xFF]) + struct.pack("<4f", *values) + b"\x01"
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_loadcell_f32_exact() -> None:
+    rng = np.random.default_rng(6)
+    values = rng.normal(0, 100, size=(300, 4)).astype(np.float32)
+    data = b"".join(loadcell_frame(i, v) for i, v in enumerate(values))
+    for sizes in (None, 1, 13):
+        streams, stats, _ = decode("example-loadcell-f32", data, sizes)
+        got = streams[0]["samples"]
+        assert got.dtype == np.float32
+        assert np.array_equal(got, values)
+        assert stats.frames_ok == 300
+    assert resolve("example-loadcell-f32").descriptor()["streams"][0]["enc"] == ENC_F32
+
+
+def test_openeeg_p2() -> None:
+    rng = np.random.default_rng(7)
+    vals = rng.integers(0, 1024, size=(500, 6))
+    data = b"".join(
+        b"\xa5\x5a\x02" + bytes([i & 0xFF]) + struct.pack(">6H", *v) + b"\x00"
+        for i, v in enumerate(vals)
+    )
+    streams, stats, _ = decode("openeeg-p2", data[5:], random_sizes(8))
+    assert np.array_equal(streams[0]["samples"], vals[1:])
+    info = resolve("openeeg-p2").descriptor()["streams"][0]
+    assert info["zero"] == 512 and info["max_code"] == 1023
+
+
+def test_dict_spec_equals_toml() -> None:
+    path = BOARDS_DIR / "example-imu-modbus.toml"
+    as_dict = tomllib.loads(path.read_text())
+    frames, truth, _, _ = imu_stream(20, seed=8)
+    a, sa, _ = decode(path, b"".join(frames))
+    b, sb, _ = decode(as_dict, b"".join(frames))
+    assert_same_streams(a, b)
+    assert resolve(as_dict).descriptor() == resolve(path).descriptor()
+
+
+BASE = {
+    "name": "t",
+    "frame": {"sync": [0xAA], "size": 8},
+    "counter": {"offset": 1},
+    "checksum": {"kind": "xor8"},
+    "streams": [{"start": 2, "channels": 2, "type": "i16"}],
+}
+
+
+def with_(path: str, value, base=BASE):
+    spec = json.loads(json.dumps(base))
+    node = spec
+    keys = path.split(".")
+    for k in keys[:-1]:
+        node = node[int(k)] if k.isdigit() else node[k]
+    last = keys[-1]
+    if value is KeyError:
+        del node[last]
+    elif last.isdigit():
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return spec
+
+
+@pytest.mark.parametrize(
+    "path, value, where, words",
+    [
+        ("streams.0.type", "i12", "streams[0].type", "unknown type"),
+        ("checksum.kind", "md5", "checksum.kind", "use one of"),
+        ("frame.size", 1, "frame.size", "out of range"),
+        ("frame.sync", KeyError, "frame.sync", "missing"),
+        ("counter.offset", 9, "counter.offset", "beyond the end"),
+        ("streams.0.start", 6, "streams[0].start", "overrun"),
+        ("streams.0.channels", 0, "streams[0].channels", "out of range"),
+        ("frame.colour", "red", "frame.colour", "unknown key"),
+        ("byte_order", "middle", "byte_order", "little"),
+        ("streams", [], "streams", "at least one"),
+        ("frame.sync", "zz", "frame.sync", "hex"),
+        ("name", KeyError, "name", "missing"),
+    ],
+)
+def test_errors_name_the_field(path, value, where, words) -> None:
+    with pytest.raises(FormatError) as err:
+        compile_spec(with_(path, value), source="board.toml")
+    msg = str(err.value)
+    assert msg.startswith(f"board.toml: {where}:"), msg
+    assert words in msg
+
+
+def test_error_on_mixed_float_and_duplicate_ids() -> None:
+    spec = with_("streams", [{"start": 2, "channels": [{"type": "f32"}, {"type": "i16"}]}])
+    spec["frame"]["size"] = 12
+    with pytest.raises(FormatError, match=r"streams\[0\].channels: mixes f32"):
+        compile_spec(spec)
+    spec = with_(
+        "streams",
+        [
+            {"id": 3, "start": 2, "channels": 1, "type": "u8"},
+            {"id": 3, "start": 3, "channels": 1, "type": "u8"},
+        ],
+    )
+    with pytest.raises(FormatError, match=r"streams\[1\].id: stream id 3 is used twice"):
+        compile_spec(spec)
+
+
+def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \n")
+    with pytest.raises(FormatError, match="not valid TOML"):
+        resolve(bad)
+    with pytest.raises(FormatError, match="no such format spec"):
+        resolve(str(tmp_path / "nope.toml"))
+    with pytest.raises(FormatError, match="unknown format"):
+        resolve("morse")
+
+
+def test_cli_decode_with_spec_and_cyton(tmp_path: Path) -> None:
+    dump = tmp_path / "cyton.bin"
+    dump.write_bytes(CYTON_DATA)
+    for fmt in ("cyton", str(BOARDS_DIR / "openbci-cyton.toml")):
+        out = subprocess.run(
+            [sys.executable, "-m", "sensorio", "decode", str(dump), "--format", fmt, "--json"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        )
+        summary = json.loads(out.stdout)
+        assert summary["streams"]["0"]["samples"] == len(CYTON_EEG)
+        assert summary["bytes_ok"] == len(CYTON_DATA)
+    out = subprocess.run(
+        [sys.executable, "-m", "sensorio", "decode", str(dump), "--format", "nope.toml"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode != 0 and "Traceback" not in out.stderr and "nope.toml" in out.stderr
