@@ -315,14 +315,21 @@ def test_invalid_format(tmp_path: Path) -> None:
 
 
 def test_invalid_format_spec_file(tmp_path: Path) -> None:
-    spec_module = pytest.importorskip("sensorio.formats.spec", reason="declarative formats not merged yet")
-    del spec_module
-    spec = tmp_path / "bad.toml"
-    spec.write_text('[format]\nname = "board"\n\n[[field]]\nname = "ch1"\ntype = "int99"\n')
+    spec = tmp_path / "board.toml"
+    spec.write_text(
+        'name = "board"\nrate_hz = 500\n\n[frame]\nsync = "AA 55"\nsize = 8\n\n'
+        '[[streams]]\nid = 0\nstart = 2\nchannels = 3\ntype = "i12"\n'
+    )
     dump = tmp_path / "dump.bin"
-    dump.write_bytes(b"\x00" * 64)
-    line = _one_line_error(_cli("decode", str(dump), "--format", str(spec), "--json"))
-    assert "bad.toml" in line and "int99" in line
+    dump.write_bytes(b"\xaa\x55" + bytes(6))
+    out = tmp_path / "dump.npz"
+    line = _one_line_error(_cli("decode", str(dump), "--format", str(spec), "-o", str(out)))
+    assert "board.toml" in line and "streams[0].type" in line and "i12" in line
+    assert not out.exists()
+    # the same spec given to record is refused before the port is touched
+    line = _one_line_error(_record("/dev/ttyNOPE_sensorio", tmp_path / "r.sior", "--format", str(spec)))
+    assert "streams[0].type" in line
+    assert not (tmp_path / "r.sior").exists()
 
 
 @pytest.mark.parametrize(

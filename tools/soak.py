@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -85,6 +86,42 @@ class Digest:
 
     def hexdigests(self) -> dict[tuple[int, str], str]:
         return {k: h.hexdigest() for k, h in sorted(self.hash.items())}
+
+
+class LeanTruth(TruthLog):
+    """The truth log with each stream's frames held as numpy arrays: a long
+    run at a high rate has hundreds of millions of sample codes, which as the
+    JSON's Python lists would need gigabytes."""
+
+    def __init__(self, path: Path) -> None:
+        small: list[dict] = []
+        seqs: dict[int, list[np.ndarray]] = {}
+        codes: dict[int, list[np.ndarray]] = {}
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                if record.get("type") != "frames":
+                    small.append(record)
+                    continue
+                stream = record["stream"]
+                seqs.setdefault(stream, []).append(np.asarray(record["seq"], dtype=np.int64))
+                if "codes" in record:
+                    rows = [np.asarray(fr, dtype=np.int32) for fr in record["codes"]]
+                    codes.setdefault(stream, []).append(np.concatenate(rows))
+        super().__init__(small)
+        self._seq = {k: np.concatenate(v) for k, v in seqs.items()}
+        self._codes = {k: np.concatenate(v) for k, v in codes.items()}
+
+    def streams(self) -> list[int]:
+        return sorted(self._seq)
+
+    def frame_seq(self, stream: int = 0) -> np.ndarray:
+        return self._seq.get(stream, np.zeros(0, dtype=np.int64))
+
+    def codes(self, stream: int = 0) -> np.ndarray:
+        return self._codes[stream]
 
 
 def check_stream(stream: int, blocks: list, truth: TruthLog, lost_reported: int) -> list[str]:
@@ -190,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                 emulator.kill()
                 emulator.wait()
 
-    truth = TruthLog.load(truth_path)
+    truth = LeanTruth(truth_path)
     parser, blocks, _, reader = decode_recording(rec)
     replay = Digest()
     replay.add(blocks)
