@@ -21,12 +21,10 @@ from ..errors import SensorioError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("record", help="capture a port to a recording file, with a live status line")
     p.add_argument("port", help="serial port path or URL (sim://..., replay://...)")
-    p.add_argument(
-        "-o", "--output", type=Path, required=True, help="recording file to create (.sior)"
-    )
+    p.add_argument("-o", "--output", type=Path, required=True, help="recording file to create (.sior)")
     p.add_argument("--format", default="sio", help="wire format (default: sio)")
     p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--duration", type=_positive, help="stop after this many seconds")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument(
         "--flush-interval",
@@ -62,6 +60,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no status line")
     p.set_defaults(func=run)
+
+
+def _positive(text: str) -> float:
+    value = float(text)  # argparse turns a ValueError into "invalid _positive value"
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
 
 
 class _Status:
@@ -200,13 +205,17 @@ def _record(args: argparse.Namespace) -> int:
     kept = st.recorder.bytes_written if st.recorder else 0
     summary = (
         f"{args.output}: {kept} bytes recorded, {s.frames_ok} frames, {s.samples_ok} samples, "
-        f"{s.lost_frames} frames lost, {s.crc_errors} CRC errors"
-        + (" (stopped by the user)" if interrupted else "")
+        f"{s.lost_frames} frames lost, {s.crc_errors} CRC errors" + (" (stopped by the user)" if interrupted else "")
     )
     if failure is None and st.recorder is not None and st.recorder.error is not None:
         failure = st.recorder.error
     if failure is not None:
-        print(summary, file=sys.stderr)
-        raise failure
+        # one line for the user: the problem, what to do, and what was kept
+        kept_note = f"{args.output}: {kept} bytes kept, {s.frames_ok} frames"
+        if st.recorder is None:
+            raise failure
+        error = SensorioError(f"{failure} [{kept_note}]")
+        error.exit_code = failure.exit_code
+        raise error from failure
     print(summary)
     return 0

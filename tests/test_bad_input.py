@@ -1,0 +1,356 @@
+"""The bad-input matrix: every way a user's setup can go wrong, through the
+real command line in a subprocess. Each row must give exactly one line on
+stderr that names the problem and what to do, a non-zero exit, no traceback,
+and keep whatever was captured before the problem.
+
+MATRIX below is the table (the README's troubleshooting section is drawn
+from it); test_every_row_has_a_test checks that each row names a test that
+exists. Rows already covered well by another module point there instead of
+repeating it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import os
+import random
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import serial
+
+sys.path.insert(0, str(Path(__file__).parent))
+from capture_support import PtyDevice, make_frames  # noqa: E402
+from support import require_or_skip  # noqa: E402
+
+from sensorio.recording import DataChunk, RecordingReader, decode_recording  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# problem, what the message says, what it tells the user to do, the test (module::function)
+MATRIX = [
+    ("missing port", "no such port: PORT", "check the cable; `sensorio ports` lists ports",
+     "test_bad_input::test_missing_port"),
+    ("permission denied", "permission denied opening PORT", "Linux: join the dialout group and log in again",
+     "test_bad_input::test_permission_denied"),
+    ("port held by another process", "PORT is held by another process", "close the other program",
+     "test_bad_input::test_port_held_by_another_process"),
+    ("wrong format (text on an SIO-1 port)", "no SIO-1 frames ... looks like text", "try --format ascii",
+     "test_bad_input::test_wrong_format"),
+    ("wrong baud rate / line noise", "no frames ... bytes look like noise", "check --baud and the cable",
+     "test_capture_cli::test_wrong_format_or_baud_is_diagnosed"),
+    ("device sends nothing", "no bytes arrived from PORT", "is the device streaming? check --start / --baud",
+     "test_bad_input::test_device_sends_nothing"),
+    ("device floods garbage", "no frames ... noise", "check --baud and the cable",
+     "test_bad_input::test_device_floods_garbage"),
+    ("truncated recording header", "FILE is truncated", "the file is not usable; re-record",
+     "test_bad_input::test_truncated_or_corrupted_recording"),
+    ("recording cut or damaged in the body", "(warning) cut / damaged records skipped", "data before and after is kept",
+     "test_bad_input::test_truncated_or_corrupted_recording"),
+    ("not a recording", "not a sensorio recording", "pass a .sior file (or a raw dump to decode)",
+     "test_bad_input::test_truncated_or_corrupted_recording"),
+    ("disk full / file size limit", "disk full / file size limit ... kept", "free space; the data so far is kept",
+     "test_bad_input::test_full_disk"),
+    ("unknown or invalid format", "unknown format NAME: use one of ...", "pick a listed format",
+     "test_bad_input::test_invalid_format"),
+    ("invalid format spec (.toml)", "SPEC: FIELD: problem", "fix that field of the spec",
+     "test_bad_input::test_invalid_format_spec_file"),
+    ("invalid command-line options", "argument --X: invalid ... (see --help)", "see `sensorio COMMAND --help`",
+     "test_bad_input::test_invalid_command_line_options"),
+    ("output file exists", "FILE exists: choose another name or pass --force", "never overwritten silently",
+     "test_bad_input::test_existing_output_is_never_overwritten"),
+]  # fmt: skip
+
+
+def test_every_row_has_a_test() -> None:
+    for problem, _message, _advice, where in MATRIX:
+        module, func = where.split("::")
+        assert callable(getattr(importlib.import_module(module), func, None)), (problem, where)
+
+
+def _cli(*args: str, **kw) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("SENSORIO_DEBUG", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sensorio", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def _one_line_error(proc: subprocess.Popen, timeout: float = 20) -> str:
+    """Wait for proc; it must fail with exactly one line on stderr, no traceback."""
+    _, err = proc.communicate(timeout=timeout)
+    assert proc.returncode not in (0, None), err
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def _record(port: str, out: Path, *extra: str, **kw) -> subprocess.Popen:
+    return _cli("record", port, "-o", str(out), "--no-info", "--no-start", "--quiet", *extra, **kw)
+
+
+def _wait_for_file(path: Path, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert path.exists()
+
+
+def _recorded(path: Path) -> bytes:
+    return b"".join(i.raw for i in RecordingReader(path).items() if isinstance(i, DataChunk))
+
+
+def test_missing_port(tmp_path: Path) -> None:
+    out = tmp_path / "m.sior"
+    line = _one_line_error(_record("/dev/ttyNOPE_sensorio", out))
+    assert "no such port: /dev/ttyNOPE_sensorio" in line and "sensorio ports" in line
+    assert not out.exists()  # nothing captured, no empty file left behind
+
+
+def _without_dac_override() -> None:
+    """Root, minus the capabilities that bypass file permissions (the Python
+    interpreter lives under /root here, so setuid(nobody) could not even run it)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux capabilities")
+def test_permission_denied(tmp_path: Path) -> None:
+    dev = PtyDevice()
+    os.chmod(dev.tty, 0)  # what a tty of group dialout looks like to a user outside that group
+    preexec = _without_dac_override if os.geteuid() == 0 else None
+    try:
+        try:
+            proc = _record(dev.path, tmp_path / "p.sior", preexec_fn=preexec)
+        except subprocess.SubprocessError as exc:  # a container without CAP_SETPCAP
+            require_or_skip(False, f"cannot drop CAP_DAC_OVERRIDE in a child here: {exc}")
+        line = _one_line_error(proc)
+    finally:
+        dev.close()
+    assert f"permission denied opening {dev.path}" in line
+    assert "dialout" in line
+    assert not (tmp_path / "p.sior").exists()
+
+
+def test_port_held_by_another_process(tmp_path: Path) -> None:
+    dev = PtyDevice()
+    holder = serial.Serial(dev.path, exclusive=True)  # an flock, as another program would hold it
+    try:
+        line = _one_line_error(_record(dev.path, tmp_path / "h.sior"))
+    finally:
+        holder.close()
+        dev.close()
+    assert "held by another process" in line
+
+
+def test_wrong_format(tmp_path: Path) -> None:
+    # noise at the wrong baud rate: test_capture_cli::test_wrong_format_or_baud_is_diagnosed
+    dev = PtyDevice()
+    out = tmp_path / "w.sior"
+    payload = b"12,34,56\r\n" * 200
+    proc = _record(dev.path, out, "--check-seconds", "0.6")
+    try:
+        _wait_for_file(out)
+        dev.write(payload)
+        line = _one_line_error(proc)
+    finally:
+        dev.close()
+    assert "--format ascii" in line
+    assert _recorded(out) == payload
+
+
+def test_device_sends_nothing(tmp_path: Path) -> None:
+    dev = PtyDevice()
+    out = tmp_path / "s.sior"
+    try:
+        line = _one_line_error(_record(dev.path, out, "--check-seconds", "0.5"))
+    finally:
+        dev.close()
+    assert "no bytes arrived" in line
+    assert RecordingReader(out).header["port"] == dev.path  # the (empty) recording is kept
+
+
+class _Flood(threading.Thread):
+    """Writes random bytes into the pty as fast as the reader takes them."""
+
+    def __init__(self, dev: PtyDevice) -> None:
+        super().__init__(daemon=True)
+        self.dev = dev
+        self.sent = bytearray()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        rng = random.Random(7)
+        os.set_blocking(self.dev.master, False)
+        while not self.stop.is_set():
+            chunk = rng.randbytes(4096)
+            try:
+                n = os.write(self.dev.master, chunk)
+            except BlockingIOError:
+                time.sleep(0.002)
+                continue
+            except OSError:
+                return
+            self.sent += chunk[:n]
+
+
+def test_device_floods_garbage(tmp_path: Path) -> None:
+    dev = PtyDevice()
+    out = tmp_path / "g.sior"
+    proc = _record(dev.path, out, "--check-seconds", "0.8")
+    flood = _Flood(dev)
+    try:
+        _wait_for_file(out)
+        flood.start()
+        line = _one_line_error(proc)
+    finally:
+        flood.stop.set()
+        flood.join(5)
+        dev.close()
+    assert "baud" in line
+    kept = _recorded(out)
+    assert len(kept) > 10_000 and bytes(flood.sent).startswith(kept)
+
+
+def _good_recording(tmp_path: Path) -> tuple[Path, bytes]:
+    good = tmp_path / "good.sior"
+    dev = PtyDevice()
+    proc = _record(dev.path, good, "--duration", "1.5", "--flush-interval", "0.05")
+    _wait_for_file(good)
+    data = b""
+    for k in range(10):  # in pieces, so the file holds many records
+        piece = make_frames(k * 20, 20)[0]
+        dev.write(piece)
+        data += piece
+        time.sleep(0.08)
+    proc.communicate(timeout=20)
+    dev.close()
+    assert proc.returncode == 0
+    assert _recorded(good) == data
+    return good, data
+
+
+def test_truncated_or_corrupted_recording(tmp_path: Path) -> None:
+    # every cut length and mutation at the library level: test_recording_format.py
+    good, _ = _good_recording(tmp_path)
+    blob = good.read_bytes()
+    short = tmp_path / "short.sior"
+    short.write_bytes(blob[:20])
+    notrec = tmp_path / "not.sior"
+    notrec.write_bytes(b"just some text\n")
+    for cmd in ("info", "replay", "decode"):
+        extra = ["--speed", "max"] if cmd == "replay" else []
+        assert "truncated" in _one_line_error(_cli(cmd, str(short), *extra))
+        assert "no such file" in _one_line_error(_cli(cmd, str(tmp_path / "missing.sior"), *extra))
+    assert "not a sensorio recording" in _one_line_error(_cli("info", str(notrec)))
+
+    # a cut or damaged body is not fatal: decode keeps every intact record and says what was lost
+    full = decode_recording(good)[0].stats.frames_ok
+    cut = tmp_path / "cut.sior"
+    cut.write_bytes(blob[: len(blob) - 3000])
+    damaged = tmp_path / "damaged.sior"
+    mid = bytearray(blob)
+    for k in range(len(mid) // 2, len(mid) // 2 + 40):
+        mid[k] ^= 0x5A
+    damaged.write_bytes(bytes(mid))
+    for path, word in ((cut, "cut"), (damaged, "damag")):
+        proc = _cli("decode", str(path), "--json")
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0 and "Traceback" not in err
+        assert word in err.lower()
+        kept = decode_recording(path)[0].stats.frames_ok
+        assert full * 0.5 < kept < full
+
+
+def test_full_disk(tmp_path: Path) -> None:
+    # the same through the in-process writer: test_recording_format::test_file_size_limit_stops_recording_with_data_kept
+    dev = PtyDevice()
+    out = tmp_path / "f.sior"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    proc = _record(dev.path, out, "--flush-interval", "0.05", preexec_fn=limit)
+    sent = b""
+    try:
+        _wait_for_file(out)
+        for k in range(40):
+            data = make_frames(k * 20, 20)[0]
+            dev.write(data)
+            sent += data
+            time.sleep(0.02)
+            if proc.poll() is not None:
+                break
+        line = _one_line_error(proc)
+    finally:
+        dev.close()
+    assert "file size limit" in line and "kept" in line
+    kept = _recorded(out)
+    assert len(kept) > 30_000 and sent.startswith(kept)
+    assert decode_recording(out)[0].stats.lost_frames == 0
+
+
+def test_invalid_format(tmp_path: Path) -> None:
+    line = _one_line_error(_record("/dev/ttyNOPE_sensorio", tmp_path / "x.sior", "--format", "nonsense"))
+    assert "unknown format 'nonsense'" in line and "sio" in line
+    assert not (tmp_path / "x.sior").exists()
+
+
+def test_invalid_format_spec_file(tmp_path: Path) -> None:
+    spec = tmp_path / "board.toml"
+    spec.write_text(
+        'name = "board"\nrate_hz = 500\n\n[frame]\nsync = "AA 55"\nsize = 8\n\n'
+        '[[streams]]\nid = 0\nstart = 2\nchannels = 3\ntype = "i12"\n'
+    )
+    dump = tmp_path / "dump.bin"
+    dump.write_bytes(b"\xaa\x55" + bytes(6))
+    out = tmp_path / "dump.npz"
+    line = _one_line_error(_cli("decode", str(dump), "--format", str(spec), "-o", str(out)))
+    assert "board.toml" in line and "streams[0].type" in line and "i12" in line
+    assert not out.exists()
+    # the same spec given to record is refused before the port is touched
+    line = _one_line_error(_record("/dev/ttyNOPE_sensorio", tmp_path / "r.sior", "--format", str(spec)))
+    assert "streams[0].type" in line
+    assert not (tmp_path / "r.sior").exists()
+
+
+@pytest.mark.parametrize(
+    "args, expect",
+    [
+        (["record", "/dev/null"], "required: -o/--output"),
+        (["record", "/dev/null", "-o", "x.sior", "--baud", "fast"], "--baud: invalid int value"),
+        (["record", "/dev/null", "-o", "x.sior", "--duration", "-1"], "--duration"),
+        (["frobnicate"], "invalid choice"),
+        (["decode"], "required: file"),
+    ],
+    ids=["no-output", "bad-baud", "negative-duration", "no-such-command", "no-file"],
+)
+def test_invalid_command_line_options(args: list[str], expect: str) -> None:
+    line = _one_line_error(_cli(*args))
+    assert expect in line and "--help" in line
+
+
+def test_existing_output_is_never_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "exists.sior"
+    out.write_bytes(b"precious")
+    line = _one_line_error(_record("/dev/ttyNOPE_sensorio", out))
+    assert "exists" in line and "--force" in line
+    assert out.read_bytes() == b"precious"
