@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from pathlib import Path
 
@@ -21,3 +22,10 @@ def require_or_skip(ok: bool, reason: str, env: str = "SENSORIO_REQUIRE_ALL") ->
     if os.environ.get(env) or os.environ.get("SENSORIO_REQUIRE_ALL"):
         pytest.fail(f"required for this test run but missing: {reason}")
     pytest.skip(reason)
+
+
+def pytest_plugin_args() -> list[str]:
+    """Arguments that load sensorio's pytest plugin in a child pytest: none
+    when the installed entry point loads it already (naming it twice fails)."""
+    installed = any(ep.name == "sensorio" for ep in importlib.metadata.entry_points(group="pytest11"))
+    return [] if installed else ["-p", "sensorio.testing.plugin"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import ROOT
+from support import ROOT, pytest_plugin_args
 
 RUN = {"sh": "sh", "bash": "sh", "shell": "sh", "console": "sh", "python": "python", "py": "python"}
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
@@ -82,7 +82,7 @@ def run_example(ex: Example, cwd: Path, env: dict[str, str], n: int) -> subproce
     elif re.search(r"^def test_", ex.code, re.M):
         path = cwd / f"test_doc_example_{n}.py"
         path.write_text(ex.code)
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "sensorio.testing.plugin", "-p", "no:cacheprovider",
+        cmd = [sys.executable, "-m", "pytest", "-q", *pytest_plugin_args(), "-p", "no:cacheprovider",
                "--rootdir", str(cwd), str(path)]
     else:
         path = cwd / f"doc_example_{n}.py"

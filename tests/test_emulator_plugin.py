@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.metadata
+from support import pytest_plugin_args
 
 # imported here so that pytester's in-process runs reuse them (a cffi
 # extension cannot be loaded twice in one process)
@@ -44,16 +44,9 @@ def test_sim_port(sensorio_sim):
 """
 
 
-def _plugin_args() -> list[str]:
-    installed = any(
-        ep.name == "sensorio" for ep in importlib.metadata.entry_points(group="pytest11")
-    )
-    return [] if installed else ["-p", "sensorio.testing.plugin"]
-
-
 def test_fixtures_in_a_user_suite(pytester) -> None:
     pytester.makepyfile(test_user=USER_TESTS)
-    result = pytester.runpytest_inprocess(*_plugin_args(), "-q")
+    result = pytester.runpytest_inprocess(*pytest_plugin_args(), "-q")
     result.assert_outcomes(passed=2)
 
 
@@ -64,6 +57,6 @@ def test_bad(sensorio_emulator):
     sensorio_emulator(format="sio", fault=["liftoff:ch=99"])
 """
     )
-    result = pytester.runpytest_inprocess(*_plugin_args(), "-q")
+    result = pytester.runpytest_inprocess(*pytest_plugin_args(), "-q")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*channel 99*"])
