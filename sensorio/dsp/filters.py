@@ -204,6 +204,14 @@ def _check_order(order: int) -> int:
     return int(order)
 
 
+def _butter_edge(order: int, cutoff_hz: float, btype: str, rate_hz: float) -> np.ndarray:
+    """Butterworth high- or low-pass SOS, with the cutoff checked against Nyquist."""
+    if not 0 < cutoff_hz < 0.5 * rate_hz:
+        name = "high-pass" if btype == "highpass" else "low-pass"
+        raise SensorioError(f"{name} cutoff {cutoff_hz} Hz must be below {rate_hz / 2} Hz")
+    return signal.butter(order, cutoff_hz, btype, fs=rate_hz, output="sos")
+
+
 @register_stage
 class HighPass(SosStage):
     """Butterworth high-pass (removes baseline and motion below cutoff)."""
@@ -216,11 +224,7 @@ class HighPass(SosStage):
         self.order = _check_order(order)
 
     def design(self, rate_hz: float) -> np.ndarray:
-        if not 0 < self.cutoff_hz < 0.5 * rate_hz:
-            raise SensorioError(
-                f"high-pass cutoff {self.cutoff_hz} Hz must be below {rate_hz / 2} Hz"
-            )
-        return signal.butter(self.order, self.cutoff_hz, "highpass", fs=rate_hz, output="sos")
+        return _butter_edge(self.order, self.cutoff_hz, "highpass", rate_hz)
 
     def latency_ref_hz(self, rate_hz: float) -> float:
         return min(max(REF_HZ, 2 * self.cutoff_hz), 0.45 * rate_hz)
@@ -241,11 +245,7 @@ class LowPass(SosStage):
         self.order = _check_order(order)
 
     def design(self, rate_hz: float) -> np.ndarray:
-        if not 0 < self.cutoff_hz < 0.5 * rate_hz:
-            raise SensorioError(
-                f"low-pass cutoff {self.cutoff_hz} Hz must be below {rate_hz / 2} Hz"
-            )
-        return signal.butter(self.order, self.cutoff_hz, "lowpass", fs=rate_hz, output="sos")
+        return _butter_edge(self.order, self.cutoff_hz, "lowpass", rate_hz)
 
     def latency_ref_hz(self, rate_hz: float) -> float:
         return min(self.cutoff_hz / 4, REF_HZ)
