@@ -37,6 +37,12 @@ class PtyServer:
     IDLE_POLL_S = 0.02
     #: after the device's duration, how long to wait for the client to read the rest
     DRAIN_S = 2.0
+    #: how long after a write the pty is trusted to have handed the bytes to the reader side
+    SETTLE_S = 0.03
+    #: output discarded after a client opens the port, unless it writes first:
+    #: pyserial's open() ends by flushing the input, as hosts commonly do, so
+    #: bytes sent in that moment would be lost without the truth knowing
+    OPEN_GRACE_S = 0.1
     #: shortest sleep between deliveries (USB-serial adapters deliver in 1-16 ms packets anyway)
     MIN_WAKE_S = 0.004
 
@@ -55,6 +61,7 @@ class PtyServer:
         self._pending_bytes = 0
         self._head_sent = 0  # bytes of _pending[0] already written
         self._client = False
+        self._opening_until = 0.0
         self._unplugged = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -106,6 +113,7 @@ class PtyServer:
         self._readable = bool(flags & select.POLLIN)
         if not hup and not self._client:
             self._client = True
+            self._opening_until = time.monotonic() + self.OPEN_GRACE_S
             self._event(f"client opened {self.port}")
         elif hup and self._client:
             self._client = False
@@ -143,15 +151,43 @@ class PtyServer:
             os.close(fd)
         return buf[0]
 
+    def _take_unread(self, slave_fd: int) -> int:
+        """Read off, and count, what the client has not read yet, so that the
+        count is exact even while the client keeps reading: a byte is either
+        the client's or ours. First wait until the pty has moved everything
+        written to the reader's side: the kernel does that in a worker a moment
+        after write(), and bytes still on the way would be missed and then
+        called delivered by the truth when they were lost."""
+        taken = 0
+        quiet_since: float | None = None
+        deadline = time.monotonic() + 20 * self.SETTLE_S
+        while True:
+            got = 0
+            while True:
+                try:
+                    chunk = os.read(slave_fd, 65536)
+                except OSError:  # EAGAIN: nothing more for now
+                    break
+                if not chunk:
+                    break
+                got += len(chunk)
+            taken += got
+            now = time.monotonic()
+            if got:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            # done once nothing has come for a while, well after the last write
+            # (a loaded machine runs the kernel's worker late)
+            settled = now - self._last_write >= self.SETTLE_S and now - quiet_since >= 0.01
+            if (quiet_since is not None and settled) or now > deadline:
+                return taken
+            time.sleep(0.002)
+
     def _note_unread(self, slave_fd: int, why: str) -> None:
         """Record the frames still in the pty's buffer, which the client never
         read (it closed the port, or the device was unplugged under it)."""
-        buf = array.array("i", [0])
-        try:
-            fcntl.ioctl(slave_fd, termios.FIONREAD, buf, True)
-        except OSError:
-            return
-        unread = buf[0]
+        unread = self._take_unread(slave_fd)
         frames: list[list[int]] = []
         left = unread
         for key, n in reversed(self._recent):
@@ -263,7 +299,7 @@ class PtyServer:
                 self._unplugged = False
                 self.replugs += 1
                 self._event(f"replug {self.port} -> {self.path}")
-            elif self._unplugged or not self._client:
+            elif self._unplugged or not self._client or time.monotonic() < self._opening_until:
                 lost.append(it)
             else:
                 self._pending.append(it)
@@ -289,6 +325,7 @@ class PtyServer:
                 return
             raise
         if data:
+            self._opening_until = 0.0  # a client that writes has finished opening
             self.emulator.input(data)
 
     def _write_pending(self) -> None:
