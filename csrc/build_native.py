@@ -62,5 +62,6 @@ ffibuilder.set_source(
     sources=[os.path.relpath(c, ROOT) for c in sorted(CSRC.glob("*.c"))],
     include_dirs=[os.path.relpath(CSRC, ROOT)],
     extra_compile_args=_compile_args(),
+    libraries=[] if sys.platform == "win32" else ["m"],  # sqrt in sio_env.c
     py_limited_api=True,
 )

@@ -31,7 +31,9 @@ def _make_stats_class() -> type:
         "Cumulative parser statistics (see sio_stats in csrc/sio_parser.h). "
         "bytes_in equals the sum of the bytes_* reasons plus bytes_pending."
     )
-    cls.as_dict = lambda self: dataclasses.asdict(self)  # type: ignore[attr-defined]
+    names = tuple(f[0] for f in fields)
+    # plain ints only, so no deep copy (dataclasses.asdict is ten times slower)
+    cls.as_dict = lambda self: {n: getattr(self, n) for n in names}  # type: ignore[attr-defined]
     cls.__module__ = __name__
     return cls
 

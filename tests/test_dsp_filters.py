@@ -3,6 +3,7 @@ notch, mains detection, envelope and decimation behave as documented."""
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -126,6 +127,51 @@ def test_envelope_rms_equals_direct_moving_rms() -> None:
     )
     np.testing.assert_allclose(out, direct, rtol=1e-9)
     assert env.latency(2000.0) == 9.5
+
+
+def _masked_blocks(x: np.ndarray, valid: np.ndarray, cuts: list[int]) -> list[SignalBlock]:
+    edges = [0, *sorted(set(c for c in cuts if 0 < c < len(x))), len(x)]
+    return [
+        SignalBlock(0, x[a:b], valid[a:b], 2000.0, start=a) for a, b in itertools.pairwise(edges)
+    ]
+
+
+def _envelope(blocks: list[SignalBlock], native: bool) -> tuple[np.ndarray, np.ndarray]:
+    env = Envelope("rms", window_s=0.01)
+    env.native = native
+    outs = [env.process(b) for b in blocks]
+    return np.concatenate([o.data for o in outs]), np.concatenate([o.valid for o in outs])
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), cuts=st.lists(st.integers(1, 1499), max_size=6))
+def test_envelope_native_equals_numpy_and_is_exact_in_any_chunking(seed: int, cuts: list[int]) -> None:
+    """The C moving RMS (csrc/sio_env.c) equals the numpy reference, and gives
+    the same bits whatever the chunking."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1500, 3)) * rng.uniform(1, 500, 3)
+    valid = np.ones(x.shape, bool)
+    for _ in range(3):  # invalid stretches, some longer than the window
+        a = int(rng.integers(0, 1400))
+        valid[a : a + int(rng.integers(1, 60)), int(rng.integers(0, 3))] = False
+    whole, whole_ok = _envelope(_masked_blocks(x, valid, []), native=True)
+    ref, ref_ok = _envelope(_masked_blocks(x, valid, cuts), native=False)
+    got, got_ok = _envelope(_masked_blocks(x, valid, cuts), native=True)
+    np.testing.assert_array_equal(got_ok, ref_ok)
+    # the numpy reference takes differences of running sums: its rounding
+    # grows with the loudest stretch so far
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9 * np.nanmax(ref), equal_nan=True)
+    np.testing.assert_array_equal(got_ok, whole_ok)
+    np.testing.assert_array_equal(got, whole)  # bit for bit
+
+
+def test_envelope_native_is_exactly_zero_after_a_loud_stretch() -> None:
+    """Window sums are sums of squares, never differences of running sums:
+    silence after a loud stretch is exactly 0, not a rounding residue."""
+    x = np.zeros((3000, 2))
+    x[:1000] = np.random.default_rng(5).standard_normal((1000, 2)) * 1e4
+    out, _ = _envelope(_masked_blocks(x, np.ones(x.shape, bool), [333, 1700]), native=True)
+    assert np.all(out[1020:] == 0.0)
 
 
 def test_envelope_rectify_is_lowpassed_abs() -> None:

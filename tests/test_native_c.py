@@ -44,7 +44,7 @@ def test_fuzz_corpus_replays_clean(target: str, replay_dir: Path) -> None:
     csrc = sorted(str(p) for p in (ROOT / "csrc").glob("*.c"))
     build = subprocess.run(
         [_cc(), "-std=c11", "-O1", "-g", "-Wall", "-Wextra", *SAN, f"-I{ROOT / 'csrc'}",
-         str(FUZZ / "replay_main.c"), str(FUZZ / f"fuzz_{target}.c"), *csrc, "-o", str(exe)],
+         str(FUZZ / "replay_main.c"), str(FUZZ / f"fuzz_{target}.c"), *csrc, "-o", str(exe), "-lm"],
         capture_output=True, text=True, timeout=300,
     )
     assert build.returncode == 0, build.stderr[-3000:]

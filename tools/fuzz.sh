@@ -60,7 +60,7 @@ for t in "${targets[@]}"; do
     cc=${CLANG:-$(command -v clang || ls /usr/bin/clang-[0-9]* 2>/dev/null | sort -V | tail -1)}
     [ -n "$cc" ] || { echo "fuzz.sh: clang is not installed (apt-get install clang)" >&2; exit 2; }
     "$cc" -std=c11 -O2 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-      -I"$root/csrc" -I"$root/tests/fuzz" "$src" "$root"/csrc/*.c -o "$exe.tmp"
+      -I"$root/csrc" -I"$root/tests/fuzz" "$src" "$root"/csrc/*.c -o "$exe.tmp" -lm
     mv "$exe.tmp" "$exe"
   fi
   seeds=("$root/tests/fuzz/corpus/$t")

@@ -104,9 +104,13 @@ class StreamInfo:
     def to_physical(self, codes: np.ndarray) -> np.ndarray:
         """(code - zero) * scale, as float64 (rows, channels); the result is
         channel-major in memory (a transposed view), which the filters want."""
-        xt = codes.T.astype(np.float64, order="C")
-        xt -= self.zero
-        xt *= self.scale
+        ct = codes.T
+        xt = np.empty(ct.shape)  # channel-major, whatever the codes' layout
+        if self.zero:
+            np.subtract(ct, self.zero, out=xt)
+            xt *= self.scale
+        else:  # one pass; (code - 0) * scale is the same number
+            np.multiply(ct, self.scale, out=xt)
         return xt.T
 
     @property
@@ -114,6 +118,14 @@ class StreamInfo:
         """The rails in physical units (low, high)."""
         a, b = (self.min_code - self.zero) * self.scale, (self.max_code - self.zero) * self.scale
         return (min(a, b), max(a, b))
+
+
+def _all_true(shape: tuple[int, ...]) -> np.ndarray:
+    """A (rows, channels) mask of True, channel-major in memory like the data
+    (np.empty + fill: half the cost of np.ones on small blocks)."""
+    out = np.empty(shape[::-1], dtype=bool)
+    out.fill(True)
+    return out.T
 
 
 # -- user calibration files --------------------------------------------------
@@ -360,7 +372,7 @@ class Calibrate(Stage):
                 SignalBlock(
                     stream=block.stream,
                     data=x,
-                    valid=np.ones(x.shape[::-1], dtype=bool).T,
+                    valid=_all_true(x.shape),
                     rate_hz=si.rate_hz,
                     start=start,
                     units=(si.unit,) * si.channels,

@@ -114,9 +114,17 @@ class DriftMonitor(Stage):
             j = min(n, end_abs - block.start)
             sl = slice(i, j)
             v = valid[sl]
-            self._acc[0] += np.where(v, codes[sl], 0).sum(axis=0)
-            self._acc[1] += np.where(v, hp[sl] ** 2, 0).sum(axis=0)
-            self._acc[2] += v.sum(axis=0)
+            # sums channel-major (the stages' arrays are laid out that way)
+            ct, ht = codes[sl].T, hp[sl].T
+            if v.all():
+                self._acc[0] += ct.sum(axis=1)
+                self._acc[1] += np.einsum("ij,ij->i", ht, ht)
+                self._acc[2] += j - i
+            else:
+                vt = v.T
+                self._acc[0] += np.where(vt, ct, 0).sum(axis=1)
+                self._acc[1] += np.where(vt, ht * ht, 0).sum(axis=1)
+                self._acc[2] += vt.sum(axis=1)
             i = j
             if block.start + j == end_abs:
                 self._window_done(block, end_abs)

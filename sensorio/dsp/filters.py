@@ -31,6 +31,15 @@ try:
 except ImportError:  # pragma: no cover
     _sosfilt_kernel = None
 
+try:
+    from .._binding import ffi as _native_ffi
+    from .._binding import lib as _native_lib
+
+    if not hasattr(_native_lib, "sio_env_rms"):  # pragma: no cover - an older build
+        _native_lib = None
+except Exception:  # pragma: no cover - no C core built
+    _native_ffi = _native_lib = None
+
 
 def sosfilt_channels(sos: np.ndarray, xt: np.ndarray, zi: np.ndarray) -> None:
     """Filter xt (channels, samples; C-contiguous float64) in place, with
@@ -76,20 +85,31 @@ class SosState:
 
     def reset(self) -> None:
         self.zi: np.ndarray | None = None
+        self._steady = False  # every channel primed, none invalid just before
         self.held: np.ndarray | None = None
         self.invalid_run: np.ndarray | None = None  # invalid samples just before the next one
 
-    def run(self, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    def run(self, x: np.ndarray, valid: np.ndarray, all_valid: bool | None = None) -> np.ndarray:
+        """Filter x (rows, channels); all_valid: valid.all(), if the caller knows."""
         n, ch = x.shape
         if self.zi is None:
             self.zi = np.zeros((ch, self.sos.shape[0], 2))
             self.held = np.zeros(ch)
             self.invalid_run = np.full(ch, np.iinfo(np.int64).max // 2, dtype=np.int64)
+            self._steady = False
         assert self.held is not None and self.invalid_run is not None
         if n == 0:
             return np.zeros((0, ch))
+        if all_valid is None:
+            all_valid = bool(valid.all())
+        if all_valid and self._steady:
+            # the common case: every channel primed and valid up to here
+            yt = np.array(x.T, dtype=np.float64, order="C")
+            sosfilt_channels(self.sos, yt, self.zi)
+            self.held = x[-1].copy()
+            return yt.T
         limit = self.reprime_after
-        if valid.all():
+        if all_valid:
             never = self.invalid_run >= np.iinfo(np.int64).max // 4
             need = never | ((self.invalid_run >= limit) if limit else False)
             prime_cols = np.nonzero(need)[0]
@@ -136,6 +156,7 @@ class SosState:
                     self.zi[cols] = self._unit[None, :, :] * filled[b, cols][:, None, None]
                 a = b
         self.held = filled[-1].copy()
+        self._steady = not self.invalid_run.any()
         return yt.T
 
 
@@ -173,12 +194,18 @@ class SosStage(Stage):
     def process(self, block: SignalBlock) -> SignalBlock:
         st = self._setup(block)
         valid = block.valid
-        y = st.run(self.prepare(block.data), valid)
-        return self.output(block, y, valid)
+        all_valid = bool(valid.all())
+        y = st.run(self.prepare(block.data), valid, all_valid)
+        return self.output(block, y, valid, all_valid)
 
-    def output(self, block: SignalBlock, y: np.ndarray, valid: np.ndarray) -> SignalBlock:
+    def output(
+        self, block: SignalBlock, y: np.ndarray, valid: np.ndarray, all_valid: bool = False
+    ) -> SignalBlock:
         if self._held_out is None:
             self._held_out = np.full(block.n_channels, np.nan)
+        if all_valid:
+            self._held_out = y[-1].copy() if len(y) else self._held_out
+            return block.replace(data=y, valid=valid)
         out = apply_policy(y, valid, self.policy, self._held_out)
         self._held_out = last_valid(y, valid, self._held_out)
         return block.replace(data=out, valid=valid)
@@ -435,6 +462,8 @@ class Envelope(Stage):
     at ``cutoff_hz``. Invalid samples are left out of the RMS window."""
 
     kind = "envelope"
+    #: the moving RMS in C when the C core has it (False: numpy)
+    native: bool = True
 
     def __init__(
         self, method: str = "rms", window_s: float = 0.05, cutoff_hz: float = 6.0, order: int = 2
@@ -447,6 +476,8 @@ class Envelope(Stage):
         self._lowpass = LowPass(cutoff_hz, order) if method == "rectify" else None
         self._tail_sq: np.ndarray | None = None
         self._tail_n: np.ndarray | None = None
+        self._tail_full = False
+        self._native_state: tuple[Any, dict[str, np.ndarray]] | None = None
         self._rate = 0.0
         self._held_out: np.ndarray | None = None
 
@@ -468,44 +499,107 @@ class Envelope(Stage):
         ch = block.n_channels
         if self._tail_sq is None or self._rate != block.rate_hz:
             self._rate = block.rate_hz
-            self._tail_sq = np.zeros((n_win - 1, ch))
-            self._tail_n = np.zeros((n_win - 1, ch))
+            # channel-major (channels, samples), as the filters hand data on:
+            # the running sums then run along contiguous memory
+            self._tail_sq = np.zeros((ch, n_win - 1))
+            self._tail_n = np.zeros((ch, n_win - 1))
+            self._tail_full = False
+            self._native_state = None
             self._held_out = np.full(ch, np.nan)
+        assert self._tail_n is not None
         valid = block.valid
-        rows = len(block)
         all_valid = bool(valid.all())
-        # the tail of the last block and this one, squared, with a leading
-        # zero row: the running sums' differences are the window sums
-        ext_sq = np.empty((n_win + rows, ch))
-        ext_sq[0] = 0.0
-        ext_sq[1:n_win] = self._tail_sq
-        sq = ext_sq[n_win:]
-        if all_valid:
-            np.multiply(block.data, block.data, out=sq)
+        if self.native and _native_lib is not None:
+            env, out_valid = self._rms_native(block, n_win, all_valid)
         else:
-            np.copyto(sq, np.where(valid, block.data, 0.0))
-            sq *= sq
-        self._tail_sq = ext_sq[rows + 1 :].copy()
-        c_sq = np.cumsum(ext_sq, axis=0)
-        s = c_sq[n_win:] - c_sq[:rows]
-        np.maximum(s, 0.0, out=s)  # rounding in the differences
-        if all_valid and self._tail_n.all():
-            # every window is full: no counting
-            env = np.sqrt(s * (1.0 / n_win))
-            out_valid = valid
-            self._tail_n = np.ones((n_win - 1, ch))
-        else:
-            ext_n = np.concatenate([self._tail_n, valid.astype(np.float64)])
-            c_n = np.concatenate([np.zeros((1, ch)), np.cumsum(ext_n, axis=0)])
-            k = c_n[n_win : n_win + rows] - c_n[:rows]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                env = np.sqrt(s / k)
-            out_valid = valid & (k > 0)
-            self._tail_n = ext_n[len(ext_n) - (n_win - 1) :]
+            env, out_valid = self._rms_numpy(block, n_win, all_valid)
         assert self._held_out is not None
         out = apply_policy(env, out_valid, self.policy, self._held_out)
         self._held_out = last_valid(env, out_valid, self._held_out)
         return block.replace(data=out, valid=out_valid)
+
+    def _rms_native(
+        self, block: SignalBlock, n_win: int, all_valid: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The moving RMS in C (csrc/sio_env.c): the channels' sums side by
+        side in one pass, exact whatever the chunking."""
+        assert _native_ffi is not None and _native_lib is not None
+        ffi = _native_ffi
+        rows, ch = block.data.shape
+        if self._native_state is None:
+            keep = {
+                "seg_sq": np.zeros((ch, n_win)),
+                "seg_n": np.zeros((ch, n_win)),
+                "suf_sq": np.zeros((ch, n_win + 1)),
+                "suf_n": np.zeros((ch, n_win + 1)),
+                "pre_sq": np.zeros(ch),
+                "pre_n": np.zeros(ch),
+            }
+            st = ffi.new("sio_env_state *")
+            st.w = n_win
+            st.pos = 0
+            for name, arr in keep.items():
+                setattr(st, name, ffi.from_buffer("double[]", arr))
+            self._native_state = (st, keep)
+        st = self._native_state[0]
+        xt = np.ascontiguousarray(block.data.T, dtype=np.float64)
+        vt = None if all_valid else np.ascontiguousarray(block.valid.T)
+        env = np.empty((ch, rows))
+        ok = np.empty((ch, rows), dtype=bool)
+        rc = _native_lib.sio_env_rms(
+            st,
+            ch,
+            rows,
+            rows,
+            ffi.from_buffer("double[]", xt),
+            ffi.NULL if vt is None else ffi.from_buffer("uint8_t[]", vt),
+            ffi.from_buffer("double[]", env),
+            ffi.from_buffer("uint8_t[]", ok),
+        )
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"envelope: native moving RMS refused {rows} x {ch}")
+        out_valid = block.valid if all_valid and ok.all() else block.valid & ok.T
+        return env.T, out_valid
+
+    def _rms_numpy(
+        self, block: SignalBlock, n_win: int, all_valid: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The moving RMS from running sums (the reference for sio_env_rms)."""
+        assert self._tail_sq is not None and self._tail_n is not None
+        valid = block.valid
+        rows, ch = block.data.shape
+        xt = block.data.T
+        # the tail of the last block and this one, squared, with a leading
+        # zero column: the running sums' differences are the window sums
+        ext_sq = np.empty((ch, n_win + rows))
+        ext_sq[:, 0] = 0.0
+        ext_sq[:, 1:n_win] = self._tail_sq
+        sq = ext_sq[:, n_win:]
+        if all_valid:
+            np.multiply(xt, xt, out=sq)
+        else:
+            np.copyto(sq, np.where(valid.T, xt, 0.0))
+            sq *= sq
+        self._tail_sq = ext_sq[:, rows + 1 :].copy()
+        c_sq = np.cumsum(ext_sq, axis=1)
+        s = c_sq[:, n_win:]
+        s -= c_sq[:, :rows]
+        np.maximum(s, 0.0, out=s)  # rounding in the differences
+        if all_valid and self._tail_full:
+            # every window is full: no counting
+            s *= 1.0 / n_win
+            env = np.sqrt(s, out=s).T
+            out_valid = valid
+        else:
+            ext_n = np.concatenate([self._tail_n, valid.T.astype(np.float64)], axis=1)
+            c_n = np.concatenate([np.zeros((ch, 1)), np.cumsum(ext_n, axis=1)], axis=1)
+            k = c_n[:, n_win : n_win + rows] - c_n[:, :rows]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                env = np.sqrt(s / k).T
+            out_valid = valid & (k.T > 0)
+            self._tail_n = ext_n[:, ext_n.shape[1] - (n_win - 1) :].copy()
+            self._tail_full = bool(self._tail_n.all())
+        return env, out_valid
 
     def latency(self, rate_hz: float) -> float:
         if self._lowpass is not None:
