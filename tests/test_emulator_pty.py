@@ -187,3 +187,25 @@ def test_emulate_command_errors_are_one_line(capsys) -> None:
     assert main(["emulate", "--fault", "melt:ch=1"]) != 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown sensor fault 'melt'" in err
+
+
+def test_emulate_timeout_ends_a_device_nobody_starts(tmp_path) -> None:
+    """--duration counts device time, which stands still until START;
+    --timeout bounds wall time whatever the host does."""
+    t0 = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "sensorio", "emulate", "--duration", "5", "--timeout", "1", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith("/dev/")
+    assert time.monotonic() - t0 < 30  # interpreter start-up included
+    bad = subprocess.run(
+        [sys.executable, "-m", "sensorio", "emulate", "--timeout", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode != 0 and "--timeout" in bad.stderr and "Traceback" not in bad.stderr

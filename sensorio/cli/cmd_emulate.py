@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+import time
 
 from ..errors import UsageError
 
@@ -55,6 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--duration", type=float, help="stop streaming after this many device seconds, then exit"
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="exit after this many seconds of wall time, streaming or not "
+        "(--duration counts device time, which stands still until a host sends START)",
     )
     speed = p.add_mutually_exclusive_group()
     speed.add_argument(
@@ -119,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     from ..emulator import Emulator, Truth, config_from_options
     from ..emulator.pty import PtyServer
 
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError(f"--timeout {args.timeout:g}: give a number of seconds above 0")
     cfg = config_from_options(options_from_args(args))
     if args.truth_codes and not args.truth:
         raise UsageError("--truth-codes needs --truth FILE")
@@ -155,8 +165,13 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+
+    def done() -> bool:
+        return stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
+
     try:
-        server.serve(until=stop.is_set)
+        server.serve(until=done)
     except KeyboardInterrupt:
         pass
     finally:
