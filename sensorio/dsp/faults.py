@@ -798,7 +798,7 @@ class FaultDetector(Stage):
         self._last_gap_hop = last_gap[:, -1].copy()
         after_gap = (g - last_gap) <= 2
         f["noise"] = noise
-        f["motion"] = (
+        motion = (
             ~blocked
             & ~settling
             & ~after_noise
@@ -807,11 +807,52 @@ class FaultDetector(Stage):
             & (low_ms > self.motion_uv**2)
             & (share_low > self.motion_share)
         )
+        if motion.any():
+            self._motion_before_run(motion, codes, hard_ok & ~spiky, low, hp, need)
+        f["motion"] = motion
         f["mains"] = ~blocked & mains
         f["mad"] = mad
         f["med"] = med
         # stored hop-major: (hops, channels)
         return {k: np.ascontiguousarray(v.T) for k, v in f.items()}
+
+    def _motion_before_run(
+        self,
+        motion: np.ndarray,
+        codes: np.ndarray,
+        ok: np.ndarray,
+        low: np.ndarray,
+        hp: np.ndarray,
+        need: int,
+    ) -> None:
+        """Re-judge, in place, the motion verdicts of hops that end in a run
+        of identical codes, on the samples before that run. A stuck ADC (or a
+        flat line at the zero code) starting in a hop holds one code, and its
+        first half hop still reaches the feature filters (a stuck code is
+        only known as such after half a hop): the held code, a sample of the
+        EMG, sits off the baseline by up to the EMG's amplitude, a step that
+        rings in the 1-20 Hz band like motion. The filters are causal, so the
+        samples before the run are untouched by it; a natural run at the
+        end of a hop (a coarse ADC) only costs those few samples. Arrays are
+        (channels, hops, samples); motion is (channels, hops)."""
+        L = codes.shape[2]
+        cand = motion & (codes[:, :, -1] == codes[:, :, -2]) if L >= 2 else motion & False
+        if not cand.any():
+            return
+        c, h = np.nonzero(cand)
+        cc = codes[c, h]
+        differs = cc != cc[:, -1:]
+        # the run starts after the last sample that differs from the last code
+        run_start = np.where(differs.any(axis=1), L - np.argmax(differs[:, ::-1], axis=1), 0)
+        use = ok[c, h] & (np.arange(L)[None, :] < run_start[:, None])
+        n = use.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            low_ms = np.where(use, low[c, h] ** 2, 0.0).sum(axis=1) / n
+            hp_ms = np.where(use, hp[c, h] ** 2, 0.0).sum(axis=1) / n
+            share = low_ms / (low_ms + hp_ms)
+        motion[c, h] = (
+            (n >= need) & (low_ms > self.motion_uv**2) & (share > self.motion_share)
+        )
 
     def _mains(self, a: int, m: int, L: int, hp: np.ndarray) -> np.ndarray:
         """Mains verdict per hop from the hop and the one before it: the
