@@ -125,6 +125,29 @@ def test_scoring_code_faults_cover_each_other_in_emulator_order() -> None:
     assert false == [late] and scores["stuck"].correct == 1
 
 
+@pytest.mark.filterwarnings("ignore:no mains hum")
+def test_spikes_on_a_contraction_not_hidden_by_their_own_hop() -> None:
+    """3000 uV spikes on a steady 220 uV RMS contraction are 10-13 robust
+    sigmas, but the pulse and the 20 Hz high-pass's tail after it raise the
+    MAD of the hop holding it: sigma comes from the neighbouring hops."""
+    rate = 2000.0
+    rng = np.random.default_rng(3)
+    clean = dsp_synth.emg(int(10 * rate), 4, rate, rng, rest_uv=220.0, active_uv=220.0)
+    faults = []
+    for ch in range(4):
+        times = sorted(rng.uniform(1 + 2 * ch, 2.5 + 2 * ch, 6).tolist())
+        faults.append(dsp_synth.Fault("spikes", ch, times[0], times[-1] + 0.01, times))
+    codes, leadoff = dsp_synth.apply(clean.copy(), rate, faults, rng)
+    info = dsp_synth.info(4, rate)
+    res = analyze_blocks(
+        decode(dsp_synth.encode(codes, leadoff, info)), info, calibration_dir="/nonexistent"
+    )
+    valid = res.streams[0].valid
+    masked = [not valid[int(np.ceil(t * rate)), f.channel] for f in faults for t in f.times_s]
+    assert sum(masked) >= 20, masked  # 14 of 24 with the hop's own MAD
+    assert [e for e in res.events if e.kind != "spikes"] == []
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_clean_emg_no_events(seed: int) -> None:
     res = run(30.0, seed=seed, faults=[])

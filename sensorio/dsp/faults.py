@@ -1089,7 +1089,11 @@ class FaultDetector(Stage):
             if len(mad) > n_dec
             else np.vstack([mad[1:n_dec], mad[n_dec - 1 : n_dec]])
         )
-        sigma = 1.4826 * np.maximum(np.maximum(before, mad[:n_dec]), after)
+        # the hop's own MAD is left out: a spike's pulse and the 20 Hz
+        # high-pass's tail after it (~30 ms of hundreds of uV) inflate it, up
+        # to hiding the spike on a contraction; a contraction's ramp (or a
+        # noise burst, 0.2 s or longer) raises a neighbour's as well
+        sigma = 1.4826 * np.maximum(before, after)
         thr = np.maximum(self.spike_k * sigma, self.spike_min_uv)
         blocked = F["stuck"][:n_dec] | F["saturation"][:n_dec] | F["leadoff"][:n_dec]
         p = self._pend
