@@ -8,11 +8,13 @@ exactly: samples at or beyond the device rails (``saturation``, plus
 filled gaps (``dropout``, from the link events) and ``spikes`` (samples of
 the 20 Hz high-passed signal further than ``spike_k`` robust sigmas -- 1.4826
 x the median absolute deviation -- from the median, sigma taken as the
-largest of the hop and its two neighbours, so a contraction's onset is not a
-spike). Others are properties of a hop: ``stuck`` (every code identical),
-``flat`` (standard deviation below ``flat_uv``, or exactly the zero code),
-``motion`` (power of the 1-20 Hz band above ``motion_uv`` RMS and above
-``motion_share`` of the power), ``noise`` (broadband noise: white-noise power
+larger of the two neighbouring hops', so a contraction's onset is not a
+spike and a spike's own pulse and high-pass tail do not hide it). Others are
+properties of a hop: ``stuck`` (every code identical), ``flat`` (standard
+deviation below ``flat_uv``, or exactly the zero code), ``motion`` (power of
+the 1-20 Hz band above ``motion_uv`` RMS and above ``motion_share`` of the
+power, measured before a run of identical codes at the hop's end: a stuck
+code's step rings in that band), ``noise`` (broadband noise: white-noise power
 estimated from the third difference, which EMG -- well below Nyquist --
 hardly reaches, above ``noise_uv`` RMS and ``noise_share`` of the 20 Hz
 high-passed power) and ``mains`` (50/60 Hz and harmonics above
