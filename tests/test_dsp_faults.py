@@ -67,6 +67,87 @@ def test_each_kind_found_in_time(kind: str) -> None:
             assert not st.valid[a:b, f.channel].any(), kind
 
 
+def test_stuck_onset_off_baseline_is_not_motion() -> None:
+    """A stuck ADC holds a sample of the EMG: during a contraction that code
+    sits hundreds of uV off the baseline, and the half hop of it that still
+    reaches the feature filters (before the code counts as stuck) is a step
+    ringing in the 1-20 Hz band. It must give a stuck event, not motion."""
+    rate, hop = 2000.0, 100
+    rng = np.random.default_rng(5)
+    n = int(12 * rate)
+    clean = dsp_synth.emg(n, 4, rate, rng, active_uv=400.0)
+    faults = []
+    for ch in range(4):
+        # the stuck code: the sample furthest off the channel's baseline,
+        # 10-40 ms into a hop (so 10-40 ms of the hop is stuck), one per 3 s
+        lo, hi = int((0.8 + 3 * ch) * rate), int((2.6 + 3 * ch) * rate)
+        i = np.arange(lo, hi)
+        i = i[(i % hop >= 10) & (i % hop <= 40)]
+        dev = np.abs(clean[i, ch] - np.median(clean[lo:hi, ch]))
+        at = int(i[np.argmax(dev)])
+        faults.append(dsp_synth.Fault("stuck", ch, at / rate, at / rate + 0.6))
+    codes, leadoff = dsp_synth.apply(clean.copy(), rate, faults, rng)
+    info = dsp_synth.info(4, rate)
+    res = analyze_blocks(
+        decode(dsp_synth.encode(codes, leadoff, info)), info, calibration_dir="/nonexistent"
+    )
+    truth = [Truth(f.kind, f.channel, f.start_s, f.end_s) for f in faults]
+    scores, false = score(truth, res.events)
+    assert scores["stuck"].in_time == 4, res.events
+    assert [e for e in res.events if e.kind == "motion"] == []
+    assert not false, false
+
+
+def test_scoring_code_faults_cover_each_other_in_emulator_order() -> None:
+    from sensorio.dsp.stages import DspEvent
+
+    truth = [
+        # liftoff replaces the stuck codes until 2.0: the stuck shows from then
+        Truth("liftoff", 0, 1.0, 2.0),
+        Truth("stuck", 0, 1.5, 3.0),
+        # a stuck starting during a saturation holds a rail code: saturation
+        Truth("saturation", 1, 1.0, 2.0),
+        Truth("stuck", 1, 1.5, 3.0),
+    ]
+    events = [
+        DspEvent(0, 0, "leadoff", 1.0, 2.0, 1.02),
+        DspEvent(0, 0, "stuck", 2.05, 3.0, 2.1),
+        DspEvent(0, 1, "saturation", 1.0, 3.0, 1.02),
+    ]
+    scores, false = score(truth, events)
+    assert scores["stuck"].faults == 1 and scores["stuck"].in_time == 1
+    assert scores["stuck"].occluded == 1
+    assert scores["stuck"].delays == [pytest.approx(0.1)]
+    assert scores["saturation"].in_time == 1 and not false
+    # a stuck event where nothing was stuck is still a false event
+    late = DspEvent(0, 1, "stuck", 5.0, 6.0, 5.05)
+    scores, false = score(truth, [*events, late])
+    assert false == [late] and scores["stuck"].correct == 1
+
+
+@pytest.mark.filterwarnings("ignore:no mains hum")
+def test_spikes_on_a_contraction_not_hidden_by_their_own_hop() -> None:
+    """3000 uV spikes on a steady 220 uV RMS contraction are 10-13 robust
+    sigmas, but the pulse and the 20 Hz high-pass's tail after it raise the
+    MAD of the hop holding it: sigma comes from the neighbouring hops."""
+    rate = 2000.0
+    rng = np.random.default_rng(3)
+    clean = dsp_synth.emg(int(10 * rate), 4, rate, rng, rest_uv=220.0, active_uv=220.0)
+    faults = []
+    for ch in range(4):
+        times = sorted(rng.uniform(1 + 2 * ch, 2.5 + 2 * ch, 6).tolist())
+        faults.append(dsp_synth.Fault("spikes", ch, times[0], times[-1] + 0.01, times))
+    codes, leadoff = dsp_synth.apply(clean.copy(), rate, faults, rng)
+    info = dsp_synth.info(4, rate)
+    res = analyze_blocks(
+        decode(dsp_synth.encode(codes, leadoff, info)), info, calibration_dir="/nonexistent"
+    )
+    valid = res.streams[0].valid
+    masked = [not valid[int(np.ceil(t * rate)), f.channel] for f in faults for t in f.times_s]
+    assert sum(masked) >= 20, masked  # 14 of 24 with the hop's own MAD
+    assert [e for e in res.events if e.kind != "spikes"] == []
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_clean_emg_no_events(seed: int) -> None:
     res = run(30.0, seed=seed, faults=[])

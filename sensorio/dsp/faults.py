@@ -8,11 +8,13 @@ exactly: samples at or beyond the device rails (``saturation``, plus
 filled gaps (``dropout``, from the link events) and ``spikes`` (samples of
 the 20 Hz high-passed signal further than ``spike_k`` robust sigmas -- 1.4826
 x the median absolute deviation -- from the median, sigma taken as the
-largest of the hop and its two neighbours, so a contraction's onset is not a
-spike). Others are properties of a hop: ``stuck`` (every code identical),
-``flat`` (standard deviation below ``flat_uv``, or exactly the zero code),
-``motion`` (power of the 1-20 Hz band above ``motion_uv`` RMS and above
-``motion_share`` of the power), ``noise`` (broadband noise: white-noise power
+larger of the two neighbouring hops', so a contraction's onset is not a
+spike and a spike's own pulse and high-pass tail do not hide it). Others are
+properties of a hop: ``stuck`` (every code identical), ``flat`` (standard
+deviation below ``flat_uv``, or exactly the zero code), ``motion`` (power of
+the 1-20 Hz band above ``motion_uv`` RMS and above ``motion_share`` of the
+power, measured before a run of identical codes at the hop's end: a stuck
+code's step rings in that band), ``noise`` (broadband noise: white-noise power
 estimated from the third difference, which EMG -- well below Nyquist --
 hardly reaches, above ``noise_uv`` RMS and ``noise_share`` of the 20 Hz
 high-passed power) and ``mains`` (50/60 Hz and harmonics above
@@ -798,7 +800,7 @@ class FaultDetector(Stage):
         self._last_gap_hop = last_gap[:, -1].copy()
         after_gap = (g - last_gap) <= 2
         f["noise"] = noise
-        f["motion"] = (
+        motion = (
             ~blocked
             & ~settling
             & ~after_noise
@@ -807,11 +809,52 @@ class FaultDetector(Stage):
             & (low_ms > self.motion_uv**2)
             & (share_low > self.motion_share)
         )
+        if motion.any():
+            self._motion_before_run(motion, codes, hard_ok & ~spiky, low, hp, need)
+        f["motion"] = motion
         f["mains"] = ~blocked & mains
         f["mad"] = mad
         f["med"] = med
         # stored hop-major: (hops, channels)
         return {k: np.ascontiguousarray(v.T) for k, v in f.items()}
+
+    def _motion_before_run(
+        self,
+        motion: np.ndarray,
+        codes: np.ndarray,
+        ok: np.ndarray,
+        low: np.ndarray,
+        hp: np.ndarray,
+        need: int,
+    ) -> None:
+        """Re-judge, in place, the motion verdicts of hops that end in a run
+        of identical codes, on the samples before that run. A stuck ADC (or a
+        flat line at the zero code) starting in a hop holds one code, and its
+        first half hop still reaches the feature filters (a stuck code is
+        only known as such after half a hop): the held code, a sample of the
+        EMG, sits off the baseline by up to the EMG's amplitude, a step that
+        rings in the 1-20 Hz band like motion. The filters are causal, so the
+        samples before the run are untouched by it; a natural run at the
+        end of a hop (a coarse ADC) only costs those few samples. Arrays are
+        (channels, hops, samples); motion is (channels, hops)."""
+        L = codes.shape[2]
+        cand = motion & (codes[:, :, -1] == codes[:, :, -2]) if L >= 2 else motion & False
+        if not cand.any():
+            return
+        c, h = np.nonzero(cand)
+        cc = codes[c, h]
+        differs = cc != cc[:, -1:]
+        # the run starts after the last sample that differs from the last code
+        run_start = np.where(differs.any(axis=1), L - np.argmax(differs[:, ::-1], axis=1), 0)
+        use = ok[c, h] & (np.arange(L)[None, :] < run_start[:, None])
+        n = use.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            low_ms = np.where(use, low[c, h] ** 2, 0.0).sum(axis=1) / n
+            hp_ms = np.where(use, hp[c, h] ** 2, 0.0).sum(axis=1) / n
+            share = low_ms / (low_ms + hp_ms)
+        motion[c, h] = (
+            (n >= need) & (low_ms > self.motion_uv**2) & (share > self.motion_share)
+        )
 
     def _mains(self, a: int, m: int, L: int, hp: np.ndarray) -> np.ndarray:
         """Mains verdict per hop from the hop and the one before it: the
@@ -1048,7 +1091,11 @@ class FaultDetector(Stage):
             if len(mad) > n_dec
             else np.vstack([mad[1:n_dec], mad[n_dec - 1 : n_dec]])
         )
-        sigma = 1.4826 * np.maximum(np.maximum(before, mad[:n_dec]), after)
+        # the hop's own MAD is left out: a spike's pulse and the 20 Hz
+        # high-pass's tail after it (~30 ms of hundreds of uV) inflate it, up
+        # to hiding the spike on a contraction; a contraction's ramp (or a
+        # noise burst, 0.2 s or longer) raises a neighbour's as well
+        sigma = 1.4826 * np.maximum(before, after)
         thr = np.maximum(self.spike_k * sigma, self.spike_min_uv)
         blocked = F["stuck"][:n_dec] | F["saturation"][:n_dec] | F["leadoff"][:n_dec]
         p = self._pend

@@ -6,7 +6,11 @@ Rules. Faults overlap at random in the emulator: an additive fault (spikes,
 motion, noise) under a code fault on the same channel (saturation, stuck,
 liftoff replace the samples) cannot be seen there, so its onset is the first
 moment it is not covered (for spikes, the first uncovered spike); one that is
-covered throughout is *occluded* and not counted. A true fault is *found* when an event of the matching kind on the same
+covered throughout is *occluded* and not counted. Code faults cover each other
+in the order the emulator applies them (saturation, then stuck, then liftoff
+over both), with the same rule; a stuck fault that starts during a saturation
+holds a rail code, so it is saturation in the signal (occluded, and it does
+not cover that saturation either). A true fault is *found* when an event of the matching kind on the same
 channel overlaps it (with ``slack_s`` either side), and found *in time* when
 that event's ``detected_s`` is at most ``deadline_s`` after the fault's
 onset (for spikes, the first spike). A detected event is *correct* when it
@@ -62,6 +66,9 @@ class Truth:
 
 
 CODE_KINDS = ("saturation", "stuck", "liftoff")
+#: the code faults that replace each code fault's samples (the emulator
+#: applies saturation, then stuck, then liftoff)
+CODE_COVER = {"saturation": ("stuck", "liftoff"), "stuck": ("liftoff",), "liftoff": ()}
 
 
 def _visible_onset(
@@ -126,20 +133,31 @@ def score(
     faults = [t for t in truth if t.stream == stream]
     evs = [e for e in events if e.stream == stream and e.kind != "dropout"]
     out = {k: KindScore() for k in TRUTH_KINDS}
+
+    def at_rail(s: Truth) -> bool:
+        return s.kind == "stuck" and any(
+            c.kind == "saturation" and c.channel == s.channel and c.start_s <= s.start_s < c.end_s
+            for c in faults
+        )
+
     for t in faults:
         ks = out.setdefault(t.kind, KindScore())
-        onset = t.onset
-        if t.kind not in CODE_KINDS:
-            cover = [
-                (c.start_s, c.end_s)
-                for c in faults
-                if c.kind in CODE_KINDS and c.channel == t.channel
-            ]
-            visible = _visible_onset(t, cover, t.times_s)
-            if visible is None:
-                ks.occluded += 1
-                continue
-            onset = visible
+        if at_rail(t):
+            ks.occluded += 1
+            continue
+        covering = CODE_COVER.get(t.kind, CODE_KINDS)
+        cover = [
+            (c.start_s, c.end_s)
+            for c in faults
+            if c.kind in covering
+            and c.channel == t.channel
+            and c is not t
+            and not (t.kind == "saturation" and at_rail(c))
+        ]
+        onset = _visible_onset(t, cover, t.times_s)
+        if onset is None:
+            ks.occluded += 1
+            continue
         ks.faults += 1
         hits = [
             e
