@@ -123,7 +123,7 @@ def test_native_detector_same_output_and_events() -> None:
     assert res[True][1]  # faults were found
 
 
-@pytest.mark.parametrize("L", [4, 7, 100, 200])
+@pytest.mark.parametrize("L", [4, 5, 7, 33, 100, 200])
 def test_native_hop_features_equal_numpy(L: int) -> None:
     rng = np.random.default_rng(L)
     m = 3
@@ -134,6 +134,8 @@ def test_native_hop_features_equal_numpy(L: int) -> None:
     at = rows.reserve(n)
     rows.array("data")[:, at : at + n] = rng.normal(1000, 30, (CH, n))
     hp = np.round(rng.normal(0, 5, (CH, n)), 1)  # ties, as quantised signals have
+    hp[0] = np.round(hp[0], -1)  # many ties (the selection's three-way partition)
+    hp[4] = 3.0  # all equal
     rows.array("hp")[:, at : at + n] = hp
     rows.array("low")[:, at : at + n] = rng.normal(0, 3, (CH, n))
     codes = rng.integers(-3, 3, (CH, n)).astype(np.int32)

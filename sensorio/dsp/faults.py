@@ -185,7 +185,7 @@ class _NativeFront:
         self._ptr_gen = -1
         self._ptrs: dict[str, Any] = {}
         self._code_key: tuple[Any, Any] | None = None
-        self._scratch = np.empty(det.hop)
+        self._scratch = np.empty(2 * det.hop)
 
     def _ptr(self, kind: str, a: np.ndarray) -> Any:
         self._keep.append(a)
@@ -205,8 +205,8 @@ class _NativeFront:
         at = rows.o + a
         out = np.empty((5, ch, m))
         same = np.empty((ch, m), dtype=bool)
-        if self._scratch.size < L:
-            self._scratch = np.empty(L)
+        if self._scratch.size < 2 * L:
+            self._scratch = np.empty(2 * L)
         ffi = self._ffi
         o = [ffi.from_buffer("double[]", out[i]) for i in range(5)]
         rc = self._lib.sio_dsp_hop_features(
