@@ -495,3 +495,49 @@ int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double
     }
     return 0;
 }
+
+int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_t stride,
+                         const uint8_t *valid, const uint8_t *rail, const uint8_t *blank,
+                         const uint8_t *lead, const uint8_t *hard_ok, const double *hp,
+                         const double *med, const double *thr, const uint8_t *hop_bad,
+                         int mask_rail, int mask_blank, int mask_lead, uint8_t *valid_out,
+                         uint8_t *hit)
+{
+    if (ch < 0 || ch > 64 || n_hops < 0 || !lens || !valid || !rail || !blank || !lead ||
+        !hard_ok || !hp || !thr || !hop_bad || !valid_out || !hit)
+        return -1;
+    int64_t rows = 0;
+    for (int64_t j = 0; j < n_hops; j++) {
+        if (lens[j] < 0 || lens[j] > stride - rows)
+            return -1;
+        rows += lens[j];
+    }
+    /* bits of the flags that make a sample invalid */
+    const uint8_t rail_bad = (uint8_t)(mask_rail != 0);
+    const uint8_t blank_bad = (uint8_t)(mask_rail && mask_blank);
+    const uint8_t lead_bad = (uint8_t)(mask_lead != 0);
+    int64_t hits = 0;
+    for (int64_t c = 0; c < ch; c++) {
+        const int64_t row0 = c * stride;
+        const uint8_t *restrict v = valid + row0, *restrict rl = rail + row0;
+        const uint8_t *restrict bl = blank + row0, *restrict lo = lead + row0;
+        const uint8_t *restrict ok = hard_ok + row0;
+        const double *restrict h = hp + row0;
+        uint8_t *restrict out = valid_out + c, *restrict sp = hit + c;
+        int64_t r = 0;
+        for (int64_t j = 0; j < n_hops; j++) {
+            const int64_t end = r + lens[j];
+            const uint8_t bad = hop_bad[j * ch + c] != 0;
+            const double t = thr[j * ch + c], mid = med ? med[j * ch + c] : 0.0;
+            for (; r < end; r++) {
+                const double d = h[r] - mid;
+                const int is_hit = ((d < 0 ? -d : d) > t) & ok[r] & !bl[r];
+                out[r * ch] = (uint8_t)(v[r] & !(rl[r] & rail_bad) & !(bl[r] & blank_bad) &
+                                        !(lo[r] & lead_bad) & !bad);
+                sp[r * ch] = (uint8_t)is_hit;
+                hits += is_hit;
+            }
+        }
+    }
+    return hits;
+}

@@ -34,6 +34,7 @@ contamination is reported but not masked by default (a notch removes it).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -254,6 +255,49 @@ class _NativeFront:
             raise SensorioError(f"faults: native mains projection refused {m} hops of {L}")
         return out[0], out[1]
 
+    def hop_mask(
+        self,
+        rows: _Rows,
+        lens: np.ndarray,
+        hop_bad: np.ndarray,
+        thr: np.ndarray,
+        med: np.ndarray | None,
+        det: FaultDetector,
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """The output mask of the first len(lens) pending hops (without the
+        spikes) and the spike test, row-major (rows, channels); and the number
+        of hits (see _decide and _spikes for the numpy version)."""
+        p = self._pointers(rows)
+        ch = rows.ch
+        n = int(lens.sum())
+        valid_out = np.empty((n, ch), dtype=bool)
+        hit = np.empty((n, ch), dtype=bool)
+        ffi = self._ffi
+        at = rows.o
+        hits = self._lib.sio_dsp_hop_mask(
+            ch,
+            len(lens),
+            ffi.from_buffer("int64_t[]", np.ascontiguousarray(lens, dtype=np.int64)),
+            rows.cap,
+            p["valid"] + at,
+            p["rail"] + at,
+            p["blank"] + at,
+            p["leadoff"] + at,
+            p["hard_ok"] + at,
+            p["hp"] + at,
+            ffi.NULL if med is None else ffi.from_buffer("double[]", np.ascontiguousarray(med)),
+            ffi.from_buffer("double[]", np.ascontiguousarray(thr, dtype=np.float64)),
+            ffi.from_buffer("uint8_t[]", np.ascontiguousarray(hop_bad)),
+            "saturation" in det.mask_kinds,
+            bool(det.blank),
+            "leadoff" in det.mask_kinds,
+            ffi.from_buffer("uint8_t[]", valid_out),
+            ffi.from_buffer("uint8_t[]", hit),
+        )
+        if hits < 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native output mask refused {len(lens)} hops")
+        return valid_out, hit, int(hits)
+
     def _pointers(self, rows: _Rows) -> dict[str, Any]:
         """Pointers to the pending-row arrays (renewed when they grow)."""
         if self._ptr_gen != rows.generation:
@@ -435,7 +479,10 @@ class FaultDetector(Stage):
         # a sine of amplitude A gives |projection|^2 = (A * sum(w) / 2)^2; its
         # mean square is A^2 / 2
         self._ms_scale = 2.0 / float(window.sum()) ** 2
-        self.health_state = {k: np.zeros(ch, dtype=bool) for k in KINDS}
+        # rows of one array: "is anything on" is one test
+        self._health = np.zeros((len(KINDS), ch), dtype=bool)
+        self.health_state = {k: self._health[i] for i, k in enumerate(KINDS)}
+        self._hop_rows = [KINDS.index(k) for k in HOP_KINDS]
         self._open: dict[tuple[str, int], DspEvent] = {}
         self._closed: dict[tuple[str, int], DspEvent] = {}
         self._stream = block.stream
@@ -452,17 +499,21 @@ class FaultDetector(Stage):
         self._pend_events: list[np.ndarray] = []
         self._feat: dict[str, np.ndarray] = {}  # per complete, undecided hop: (hops, ch)
         self._lens = np.zeros(0, dtype=np.int64)
+        self._lens_sum = 0  # rows in the featurised, undecided hops
+        self._const: dict[tuple[Any, ...], np.ndarray] = {}
         self._g_feat = 0  # segment hop index of the next hop to featurise
         self._prev_mad: np.ndarray | None = None
         self._prev_hp = np.zeros((ch, 0))
+        # the "last clean hop" of every kind in one array (set at once when nothing happens)
+        self._lf = np.full((len(HOP_KINDS), ch), -1, np.int64)
         self._carry = {
             k: {
-                "lf": np.full(ch, -1, np.int64),
+                "lf": self._lf[i],
                 "lt": np.full(ch, _NEG, np.int64),
                 "onset": np.full(ch, _NEG, np.int64),
                 "flag": np.full(ch, _NEG, np.int64),
             }
-            for k in HOP_KINDS
+            for i, k in enumerate(HOP_KINDS)
         }
         for k in HOP_KINDS:
             self.health_state[k][:] = False
@@ -678,7 +729,7 @@ class FaultDetector(Stage):
     # -- features of complete hops ------------------------------------------------
     def _featurise(self, final: bool) -> None:
         n = len(self._pend)
-        done = int(self._lens.sum())
+        done = self._lens_sum
         full = (n - done) // self.hop
         if full:
             self._add_features(done, full, self.hop)
@@ -690,13 +741,43 @@ class FaultDetector(Stage):
         f = self._features(a, m, L)
         # hysteresis as soon as a hop is complete (events do not wait for
         # the look-ahead, only the output does)
-        self._hysteresis(f, self._g_feat + np.arange(m), self._pend_start + a + np.arange(m) * L, L)
+        active = self._hysteresis(
+            f, self._g_feat + np.arange(m), self._pend_start + a + np.arange(m) * L, L
+        )
         self._g_feat += m
+        # what the output needs of each hop: the masked hop-level conditions
+        # and states (any kind), what blocks the spike test, the MAD
+        masked = [f[k] for k in self._masked_hop_kinds()]
+        new = {
+            "cond": functools.reduce(np.logical_or, masked) if masked else self._zeros(m),
+            "active": active,
+            "blocked": f["stuck"] | f["saturation"] | f["leadoff"],
+            "mad": f["mad"],
+            "med": f["med"],
+        }
         if not self._feat:
-            self._feat = f
+            self._feat = new
         else:
-            self._feat = {k: np.concatenate([self._feat[k], v]) for k, v in f.items()}
+            self._feat = {k: np.concatenate([self._feat[k], v]) for k, v in new.items()}
         self._lens = np.concatenate([self._lens, np.full(m, L, dtype=np.int64)])
+        self._lens_sum += m * L
+
+    def _masked_hop_kinds(self) -> list[str]:
+        """The hop-level kinds that mask hops (saturation and lead-off mask
+        their samples instead)."""
+        return [k for k in HOP_KINDS if k in self.mask_kinds and k not in ("saturation", "leadoff")]
+
+    def _zeros(self, m: int) -> np.ndarray:
+        """A shared, read-only all-False (hops, channels) array."""
+        return self._constant(("zeros", m), lambda: np.zeros((m, self._ch), dtype=bool))
+
+    def _constant(self, key: tuple[Any, ...], make: Any) -> np.ndarray:
+        arr = self._const.get(key)
+        if arr is None:
+            arr = make()
+            arr.setflags(write=False)  # shared: an in-place change would be a bug
+            self._const[key] = arr
+        return arr
 
     def _features(self, a: int, m: int, L: int) -> dict[str, np.ndarray]:
         p = self._pend
@@ -710,17 +791,27 @@ class FaultDetector(Stage):
         hard_ok, valid, rail, lead = r("hard_ok"), r("valid"), r("rail"), r("leadoff")
         idx = np.arange(L)[None, None, :]
         f: dict[str, np.ndarray] = {}
-        for name, mask in (("saturation", rail & ~lead), ("leadoff", lead)):
-            f[name] = mask.any(axis=2)
-            if f[name].any():
+        any_lead = bool(lead.any())
+        for name, mask, present in (
+            ("saturation", rail & ~lead if any_lead else rail, None),
+            ("leadoff", lead, any_lead),
+        ):
+            if present is None:
+                present = bool(mask.any())
+            if present:
+                f[name] = mask.any(axis=2)
                 f[name + "_first"] = np.where(mask, idx, L).min(axis=2)
                 f[name + "_last"] = np.where(mask, idx, -1).max(axis=2)
-            else:
-                f[name + "_first"] = np.full((ch, m), L)
-                f[name + "_last"] = np.full((ch, m), -1)
+            else:  # the usual case: shared constants
+                f[name] = self._zeros(m).T
+                f[name + "_first"] = self._constant(("full", m, L), lambda: np.full((ch, m), L))
+                f[name + "_last"] = self._constant(("full", m, -1), lambda: np.full((ch, m), -1))
         need = max(4, L // 2)
         all_ok = bool(hard_ok.all())
-        enough = hard_ok.sum(axis=2) >= need if not all_ok else np.full((ch, m), L >= need)
+        if all_ok:
+            enough = self._constant(("full", m, L >= need), lambda: np.full((ch, m), L >= need))
+        else:
+            enough = hard_ok.sum(axis=2) >= need
         codes = r("codes")
         data, hp, low = r("data"), r("hp"), r("low")
         spiky = r("spiky")
@@ -737,8 +828,11 @@ class FaultDetector(Stage):
             cmax = np.where(valid, codes, -big).max(axis=2)
             stuck = (cmin == cmax) & (valid.sum(axis=2) >= need)
         sat, lo = f["saturation"], f["leadoff"]
-        stuck &= ~sat & ~lo
-        at_zero = r("zero").all(axis=2) if stuck.any() else np.zeros((ch, m), dtype=bool)
+        if stuck.any():
+            stuck &= ~sat & ~lo
+            at_zero = r("zero").all(axis=2)
+        else:
+            at_zero = self._zeros(m).T
         if fast and self._native is not None and L >= 4:
             med = np.zeros((ch, m))
         elif fast:
@@ -810,8 +904,8 @@ class FaultDetector(Stage):
         f["mains"] = ~blocked & mains
         f["mad"] = mad
         f["med"] = med
-        # stored hop-major: (hops, channels)
-        return {k: np.ascontiguousarray(v.T) for k, v in f.items()}
+        # hop-major: (hops, channels) views
+        return {k: v.T for k, v in f.items()}
 
     def _mains(self, a: int, m: int, L: int, hp: np.ndarray) -> np.ndarray:
         """Mains verdict per hop from the hop and the one before it: the
@@ -882,26 +976,32 @@ class FaultDetector(Stage):
         F = self._feat
         lens = self._lens[:n_dec]
         rows = int(lens.sum())
-        starts = self._pend_start + np.concatenate([[0], np.cumsum(lens)[:-1]])
-        hop_bad = np.zeros((n_dec, self._ch), dtype=bool)
-        for k in HOP_KINDS:
-            if k in self.mask_kinds and k not in ("saturation", "leadoff"):
-                ahead = F[k][1 : n_dec + 1]
-                if len(ahead) < n_dec:
-                    ahead = np.vstack([ahead, np.zeros((n_dec - len(ahead), self._ch), bool)])
-                hop_bad |= F[k][:n_dec] | ahead | F[k + "_active"][:n_dec]
+        # a hop is masked when a masked kind's condition holds in it or in the
+        # next one, or while that kind is on
+        cond = F["cond"]
+        ahead = cond[1 : n_dec + 1]
+        if len(ahead) < n_dec:
+            ahead = np.vstack([ahead, np.zeros((n_dec - len(ahead), self._ch), bool)])
+        hop_bad = cond[:n_dec] | ahead | F["active"][:n_dec]
+        thr, med = self._spike_threshold(n_dec)
         p = self._pend
-        valid_in = p["valid"][:rows]
-        valid_out = valid_in.copy()
-        if "saturation" in self.mask_kinds:
-            valid_out &= ~p["rail"][:rows]
-            if self.blank:
-                valid_out &= ~p["blank"][:rows]
-        if "leadoff" in self.mask_kinds:
-            valid_out &= ~p["leadoff"][:rows]
-        valid_out &= ~np.repeat(hop_bad, lens, axis=0)
-        spikes = self._spikes(n_dec, lens, starts, final)
-        if "spikes" in self.mask_kinds:
+        if self._native is not None:
+            valid_out, hit, hits = self._native.hop_mask(
+                p, lens, hop_bad, thr, med if med.any() else None, self
+            )
+        else:
+            valid_out = p["valid"][:rows].copy()
+            if "saturation" in self.mask_kinds:
+                valid_out &= ~p["rail"][:rows]
+                if self.blank:
+                    valid_out &= ~p["blank"][:rows]
+            if "leadoff" in self.mask_kinds:
+                valid_out &= ~p["leadoff"][:rows]
+            valid_out &= ~np.repeat(hop_bad, lens, axis=0)
+            hit = self._spike_test(lens, thr, med)
+            hits = int(hit.any())
+        spikes = self._spikes(hit, hits, rows)
+        if hits and "spikes" in self.mask_kinds:
             valid_out &= ~spikes
         # copies: the pending buffer is reused
         data = p.cm("data")[:, :rows].copy().T
@@ -909,10 +1009,13 @@ class FaultDetector(Stage):
         self._held_out = last_valid(data, valid_out, self._held_out)
         tmpl = self._template
         assert tmpl is not None
-        evs = [e for e in self._pend_events if e["row"] < rows or final]
-        self._pend_events = [e for e in self._pend_events if not (e["row"] < rows or final)]
-        for e in self._pend_events:
-            e["row"] -= rows
+        if self._pend_events:
+            evs = [e for e in self._pend_events if e["row"] < rows or final]
+            self._pend_events = [e for e in self._pend_events if not (e["row"] < rows or final)]
+            for e in self._pend_events:
+                e["row"] -= rows
+        else:
+            evs = []
         ev_arr = np.array(evs, dtype=tmpl.events.dtype) if evs else tmpl.events[:0]
         out = tmpl.replace(
             data=out_data,
@@ -933,25 +1036,32 @@ class FaultDetector(Stage):
         self._pend_start += rows
         self._feat = {k: v[n_dec:] for k, v in F.items()}
         self._lens = self._lens[n_dec:]
+        self._lens_sum -= rows
         return out
 
     def _hysteresis(
         self, f: dict[str, np.ndarray], g: np.ndarray, starts: np.ndarray, L: int
-    ) -> None:
+    ) -> np.ndarray:
         """Run the hysteresis of every hop-level kind over new hops; open and
-        close events; store each hop's state as f[kind + "_active"]."""
+        close events. Returns, per hop, whether a masked kind is on."""
+        m = len(g)
+        if not self._health[self._hop_rows].any() and not any(f[k].any() for k in HOP_KINDS):
+            # nothing on, nothing starting: only the "last clean hop" moves
+            self._lf[:] = int(g[-1])
+            return self._zeros(m)
         fs = self._rate
+        masked = self._masked_hop_kinds()
+        any_active = np.zeros((m, self._ch), dtype=bool)
         transitions: list[tuple[int, int, str, int, float]] = []
         for k in HOP_KINDS:
             if not self.health_state[k].any() and not f[k].any():
-                # nothing on, nothing starting: only the "last clean hop" moves
                 self._carry[k]["lf"][:] = int(g[-1])
-                f[k + "_active"] = np.zeros(f[k].shape, dtype=bool)
                 continue
             active, t_on, t_off, onset, flag = self._latch(
                 k, f[k], g, starts, f.get(k + "_first"), f.get(k + "_last")
             )
-            f[k + "_active"] = active
+            if k in masked:
+                any_active |= active
             for t, c in zip(*np.nonzero(t_on), strict=True):
                 transitions.append((int(t), 1, k, int(c), onset[t, c] / fs))
             for t, c in zip(*np.nonzero(t_off), strict=True):
@@ -977,6 +1087,7 @@ class FaultDetector(Stage):
                 self.emit(ev)
             else:
                 self._close(k, c, when)
+        return any_active
 
     def _latch(
         self,
@@ -995,7 +1106,7 @@ class FaultDetector(Stage):
         was = self.health_state[k]
         if not cond.any() and not was.any():
             # nothing on, nothing starting: only the "last clean hop" moves
-            carry["lf"] = np.full(self._ch, int(g[-1]), np.int64)
+            carry["lf"][:] = int(g[-1])
             none = np.zeros(cond.shape, dtype=bool)
             return none, none, none, None, None
         gi = g[:, None]
@@ -1027,7 +1138,8 @@ class FaultDetector(Stage):
         flag = np.maximum.accumulate(
             np.vstack([carry["flag"][None], np.where(cond, flag_val, _NEG)]), 0
         )[1:]
-        carry["lf"], carry["lt"] = lf[-1].copy(), lt[-1].copy()
+        carry["lf"][:] = lf[-1]  # a view into self._lf
+        carry["lt"] = lt[-1].copy()
         carry["onset"], carry["flag"] = onset[-1].copy(), flag[-1].copy()
         self._clean_cache = (k, clean)
         return active, active & ~prev, ~active & prev, onset, flag
@@ -1037,9 +1149,10 @@ class FaultDetector(Stage):
         assert kk == k
         return int(clean[t, c]) - 1
 
-    def _spikes(self, n_dec: int, lens: np.ndarray, starts: np.ndarray, final: bool) -> np.ndarray:
+    def _spike_threshold(self, n_dec: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per hop to decide (hops, channels): the spike threshold (infinite
+        where the test is blocked) and the median it is taken from."""
         F = self._feat
-        rows = int(lens.sum())
         mad = F["mad"]
         prev = self._prev_mad if self._prev_mad is not None else mad[0]
         before = np.vstack([prev[None], mad[: n_dec - 1]])
@@ -1050,18 +1163,27 @@ class FaultDetector(Stage):
         )
         sigma = 1.4826 * np.maximum(np.maximum(before, mad[:n_dec]), after)
         thr = np.maximum(self.spike_k * sigma, self.spike_min_uv)
-        blocked = F["stuck"][:n_dec] | F["saturation"][:n_dec] | F["leadoff"][:n_dec]
+        return np.where(F["blocked"][:n_dec], np.inf, thr), F["med"][:n_dec]
+
+    def _spike_test(self, lens: np.ndarray, thr: np.ndarray, med: np.ndarray) -> np.ndarray:
+        """Samples of the first hops beyond the threshold, (rows, channels)
+        (the reference for sio_dsp_hop_mask's spike test)."""
         p = self._pend
-        med = F["med"][:n_dec]
+        rows = int(lens.sum())
         if med.any():
             dev = np.abs(p["hp"][:rows] - np.repeat(med, lens, axis=0))
         else:  # the usual case: the high-passed signal's median is taken as 0
             dev = np.abs(p["hp"][:rows])
-        hit = dev > np.repeat(np.where(blocked, np.inf, thr), lens, axis=0)
+        hit = dev > np.repeat(thr, lens, axis=0)
         hit &= p["hard_ok"][:rows] & ~p["blank"][:rows]
+        return hit
+
+    def _spikes(self, hit: np.ndarray, hits: int, rows: int) -> np.ndarray:
+        """Spike events from the test's hits in the next rows; returns the
+        samples to mask (each pulse whole)."""
         fs = self._rate
         gap = self.spike_gap_s * fs
-        if hit.any():
+        if hits:
             for c in np.nonzero(hit.any(axis=0))[0]:
                 rws = np.flatnonzero(hit[:, c]) + self._pend_start
                 breaks = np.flatnonzero(np.diff(rws) > 1)
