@@ -2,6 +2,8 @@
  * and the numpy reference, FaultDetector._front_numpy in faults.py). */
 #include "sio_dsp.h"
 
+#include <string.h>
+
 #define SIO_DSP_MAX_SECTIONS 16
 /* invalid_run at or above this: the channel was never valid */
 #define SIO_DSP_NEVER (INT64_MAX / 4)
@@ -105,6 +107,57 @@ static inline void sio_dsp_front_flags(sio_dsp_front *st, int64_t c, int64_t n, 
     st->last_rail[c] = last_rail;
 }
 
+/* Pass 1 for the usual block of channel c: every sample valid and inside the
+ * rails, no code repeated for long, no restart or rail recovery pending, so
+ * every flag but "zero" is known; the loops are simple enough to vectorise.
+ * Returns 0 (the state untouched) when the block is not like that. */
+static int sio_dsp_front_flags_quiet(sio_dsp_front *st, int64_t c, int64_t n, int64_t start,
+                                     const uint8_t *restrict valid,
+                                     const int32_t *restrict codes, uint8_t *restrict ok,
+                                     uint8_t *restrict rl, uint8_t *restrict lo,
+                                     uint8_t *restrict bl, uint8_t *restrict se,
+                                     uint8_t *restrict ze)
+{
+    if (n < 1 || !st->has_range || st->bad_run[c] >= st->restart ||
+        start - st->last_restart[c] < st->settle || start - st->last_rail[c] <= st->blank)
+        return 0;
+    const int32_t code_lo = st->code_lo, code_hi = st->code_hi;
+    /* simple loops, one job each: they vectorise */
+    int odd = 0;
+    for (int64_t r = 0; r < n; r++)
+        odd |= valid[r] == 0;
+    for (int64_t r = 0; r < n; r++)
+        odd |= (codes[r] <= code_lo) | (codes[r] >= code_hi);
+    if (odd)
+        return 0;
+    if (st->has_zero) {
+        const int32_t code_zero = st->code_zero;
+        for (int64_t r = 0; r < n; r++)
+            ze[r] = (uint8_t)(codes[r] == code_zero);
+    } else {
+        memset(ze, 0, (size_t)n);
+    }
+    /* runs of equal codes, without branches (they repeat at random) */
+    int64_t prev_code = st->prev_code[c], same_run = st->same_run[c], longest = 0;
+    for (int64_t r = 0; r < n; r++) {
+        const int64_t code = codes[r];
+        same_run = (same_run + 1) & -(int64_t)(code == prev_code);
+        longest = same_run > longest ? same_run : longest;
+        prev_code = code;
+    }
+    if (longest >= st->stuck_run)
+        return 0;
+    memset(ok, 1, (size_t)n);
+    memset(rl, 0, (size_t)n);
+    memset(lo, 0, (size_t)n);
+    memset(bl, 0, (size_t)n);
+    memset(se, 0, (size_t)n);
+    st->prev_code[c] = prev_code;
+    st->same_run[c] = same_run;
+    st->bad_run[c] = 0;
+    return 1;
+}
+
 /* Pass 2 over channel c, any cascade: the 20 Hz high-pass, the running mean of
  * |hp| and its spikes, then the 1-20 Hz band without spikes. */
 static void sio_dsp_front_filters(sio_dsp_front *st, int64_t c, int64_t n, int64_t start,
@@ -155,7 +208,7 @@ static void sio_dsp_front_filters(sio_dsp_front *st, int64_t c, int64_t n, int64
 
 /* The input of one biquad cascade for one sample (see sio_dsp_sos_step):
  * the sample, or the hold; re-primes z (2 sections) after a long gap. */
-#define SIO_DSP_GROUP 4
+#define SIO_DSP_GROUP 2
 
 /* Pass 2 of sio_dsp_front_filters for G (<= SIO_DSP_GROUP) channels from
  * c0 in lockstep, for the fault detector's cascades (high-pass: one section,
@@ -165,7 +218,8 @@ static void sio_dsp_front_filters(sio_dsp_front *st, int64_t c, int64_t n, int64
  * G is a constant at every call, so the lane loops unroll. */
 static inline void sio_dsp_front_group(sio_dsp_front *st, int64_t c0, const int G, int64_t n,
                                        int64_t stride, int64_t start, const double *x,
-                                       const uint8_t *ok, uint8_t *sp, double *hp, double *low)
+                                       const uint8_t *ok, uint8_t *sp, double *hp, double *low,
+                                       const int ALL_OK)
 {
     const double *hs = st->hp.sos, *ls = st->low.sos;
     const double hb0 = hs[0], hb1 = hs[1], hb2 = hs[2], ha1 = hs[4], ha2 = hs[5];
@@ -212,7 +266,10 @@ static inline void sio_dsp_front_group(sio_dsp_front *st, int64_t c0, const int 
         for (int k = 0; k < G; k++) {
             const double xv = xs[k][r];
             double in;
-            if (oks[k][r]) {
+            if (ALL_OK) { /* every sample valid, no re-priming (checked by the caller) */
+                hheld[k] = xv;
+                in = xv;
+            } else if (oks[k][r]) {
                 if (hinv[k] >= h_reprime) {
                     hz0[k] = hu0 * xv;
                     hz1[k] = hu1 * xv;
@@ -235,7 +292,7 @@ static inline void sio_dsp_front_group(sio_dsp_front *st, int64_t c0, const int 
             const int spiky = (idx - last_spiky[k]) <= spike_pad;
             sps[k][r] = (uint8_t)spiky;
             ema[k] = ema_a * a + ema_b * ema[k];
-            if (oks[k][r] && !spiky) {
+            if ((ALL_OK || oks[k][r]) && !spiky) {
                 if (linv[k] >= l_reprime) {
                     lz0[k] = lu0 * xv;
                     lz1[k] = lu1 * xv;
@@ -263,7 +320,7 @@ static inline void sio_dsp_front_group(sio_dsp_front *st, int64_t c0, const int 
         st->hp.zi[2 * c] = hz0[k];
         st->hp.zi[2 * c + 1] = hz1[k];
         st->hp.held[c] = hheld[k];
-        st->hp.invalid_run[c] = hinv[k];
+        st->hp.invalid_run[c] = ALL_OK ? 0 : hinv[k];
         st->low.zi[4 * c] = lz0[k];
         st->low.zi[4 * c + 1] = lz1[k];
         st->low.zi[4 * c + 2] = lz2[k];
@@ -290,21 +347,24 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, 
     const int lockstep = st->hp.n_sections == 1 && st->low.n_sections == 2;
     for (int64_t c0 = 0; c0 < ch; c0 += SIO_DSP_GROUP) {
         const int g = ch - c0 < SIO_DSP_GROUP ? (int)(ch - c0) : SIO_DSP_GROUP;
-        int primed = lockstep;
+        int primed = lockstep, all_ok = 1;
         for (int64_t c = c0; c < c0 + g; c++) {
             const int64_t row0 = c * stride;
             const uint8_t *v = valid + row0;
             uint8_t *o = hard_ok + row0, *rl = rail + row0, *lo = lead + row0;
             uint8_t *bl = blank + row0, *se = settle + row0, *ze = zero + row0;
-            if (codes && !leadoff)
-                sio_dsp_front_flags(st, c, n, start, v, codes + row0, NULL, o, rl, lo, bl, se,
-                                    ze, 1, 0);
+            if (codes && !leadoff &&
+                sio_dsp_front_flags_quiet(st, c, n, start, v, codes + row0, o, rl, lo, bl, se, ze))
+                all_ok = all_ok && st->hp.invalid_run[c] < st->hp.reprime;
+            else if (codes && !leadoff)
+                all_ok = 0, sio_dsp_front_flags(st, c, n, start, v, codes + row0, NULL, o, rl, lo,
+                                                bl, se, ze, 1, 0);
             else if (codes)
-                sio_dsp_front_flags(st, c, n, start, v, codes + row0, leadoff, o, rl, lo, bl,
-                                    se, ze, 1, 1);
+                all_ok = 0, sio_dsp_front_flags(st, c, n, start, v, codes + row0, leadoff, o, rl,
+                                                lo, bl, se, ze, 1, 1);
             else
-                sio_dsp_front_flags(st, c, n, start, v, NULL, leadoff, o, rl, lo, bl, se, ze, 0,
-                                    leadoff != NULL);
+                all_ok = 0, sio_dsp_front_flags(st, c, n, start, v, NULL, leadoff, o, rl, lo, bl,
+                                                se, ze, 0, leadoff != NULL);
             /* before a channel's first valid sample, its hold looks ahead */
             primed = primed && st->hp.invalid_run[c] < SIO_DSP_NEVER &&
                      st->low.invalid_run[c] < SIO_DSP_NEVER;
@@ -317,20 +377,16 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, 
             }
             continue;
         }
-        switch (g) {
-        case 4:
-            sio_dsp_front_group(st, c0, 4, n, stride, start, x, hard_ok, spiky, hp, low);
-            break;
-        case 3:
-            sio_dsp_front_group(st, c0, 3, n, stride, start, x, hard_ok, spiky, hp, low);
-            break;
-        case 2:
-            sio_dsp_front_group(st, c0, 2, n, stride, start, x, hard_ok, spiky, hp, low);
-            break;
-        default:
-            sio_dsp_front_group(st, c0, 1, n, stride, start, x, hard_ok, spiky, hp, low);
-            break;
-        }
+#define SIO_DSP_GROUP_RUN(C, G, ALL_OK)                                                     \
+    sio_dsp_front_group(st, C, G, n, stride, start, x, hard_ok, spiky, hp, low, ALL_OK)
+        if (g == SIO_DSP_GROUP && all_ok)
+            SIO_DSP_GROUP_RUN(c0, SIO_DSP_GROUP, 1);
+        else if (g == SIO_DSP_GROUP)
+            SIO_DSP_GROUP_RUN(c0, SIO_DSP_GROUP, 0);
+        else /* the last few channels, one at a time */
+            for (int64_t c = c0; c < c0 + g; c++)
+                SIO_DSP_GROUP_RUN(c, 1, 0);
+#undef SIO_DSP_GROUP_RUN
     }
     return 0;
 }
