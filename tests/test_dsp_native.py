@@ -66,18 +66,15 @@ def parts_keys() -> tuple[str, ...]:
     return ("hard_ok", "rail", "leadoff", "blank", "settle", "spiky", "zero", "hp", "low")
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_native_front_equals_numpy(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    n = int(2.2 * FS)
-    sizes = rng.choice([1, 3, 40, 97, 400, 1500], 400)
+def fronts_of(blist: list[SignalBlock]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The front end's flags and filters of a block series, C then numpy."""
     fronts = {}
     for native in (True, False):
         det = FaultDetector()
         det.native = native
         rows = faults._Rows(CH)
         parts: dict[str, list[np.ndarray]] = {}
-        for b in blocks(seed, n, sizes):
+        for b in blist:
             if det._ch == 0:
                 det._setup(b)
             assert (det._native is not None) == native
@@ -97,10 +94,49 @@ def test_native_front_equals_numpy(seed: int) -> None:
             np.testing.assert_array_equal(c[k], py[k], err_msg=k)
         else:
             np.testing.assert_allclose(c[k], py[k], rtol=1e-9, atol=1e-9, err_msg=k)
+    return c, py
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_native_front_equals_numpy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(2.2 * FS)
+    sizes = rng.choice([1, 3, 40, 97, 400, 1500], 400)
+    c, _ = fronts_of(blocks(seed, n, sizes))
     # the signal did exercise every flag
     for k in ("rail", "leadoff", "blank", "settle", "spiky", "zero"):
         assert c[k].any(), k
     assert not c["hard_ok"].all()
+
+
+def test_native_front_quiet_blocks_equal_numpy() -> None:
+    """Mostly clean blocks (the C front end's quick path), with a few
+    conditions that end it: a spike, a long repeated code, a short gap."""
+    rng = np.random.default_rng(11)
+    n = int(4 * FS)
+    t = np.arange(n) / FS
+    codes = rng.normal(0, 40, (n, CH)) + 300 * np.sin(2 * np.pi * 3 * t)[:, None]
+    codes[int(2.5 * FS), 3] += 4000
+    codes[int(3.0 * FS) : int(3.0 * FS) + 150, 1] = 12
+    codes = np.clip(np.rint(codes), LO, HI).astype(np.int32)
+    valid = np.ones((n, CH), dtype=bool)
+    valid[int(3.5 * FS) : int(3.5 * FS) + 30, 0] = False
+    x = np.where(valid, codes * 0.5, np.nan)
+    blist = [
+        SignalBlock(
+            0,
+            np.ascontiguousarray(x[a : a + 400]),
+            valid[a : a + 400].copy(),
+            FS,
+            start=a,
+            codes=codes[a : a + 400].copy(),
+            code_range=(LO, HI),
+        )
+        for a in range(0, n, 400)
+    ]
+    c, _ = fronts_of(blist)
+    assert c["spiky"][3].any() and not c["hard_ok"][1].all() and not c["hard_ok"][0].all()
+    assert c["hard_ok"][2].all() and not c["settle"][[0, 2, 3, 4], int(FS) :].any()
 
 
 def test_native_detector_same_output_and_events() -> None:
