@@ -8,6 +8,17 @@
 /* invalid_run at or above this: the channel was never valid */
 #define SIO_DSP_NEVER (INT64_MAX / 4)
 
+/* |v| by clearing the sign bit: no branch (a signal's sign is a coin toss,
+ * and "v < 0 ? -v : v" can compile to a jump that mispredicts half the time) */
+static inline double sio_dsp_abs(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    u &= ~((uint64_t)1 << 63);
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
 /* Before a channel's first valid sample ever, the hold is that first value. */
 static void sio_dsp_sos_preset(sio_dsp_sos *f, int64_t c, int64_t n, const double *xc,
                                const uint8_t *ok)
@@ -174,7 +185,7 @@ static void sio_dsp_front_filters(sio_dsp_front *st, int64_t c, int64_t n, int64
         for (int64_t r = 0; r < n; r++) {
             const double y = sio_dsp_sos_step(&st->hp, zi, &held, &inv, xc[r], ok[r]);
             h[r] = y;
-            const double a = y < 0 ? -y : y;
+            const double a = sio_dsp_abs(y);
             const double thr = st->spike_k * ema > st->spike_min ? st->spike_k * ema
                                                                  : st->spike_min;
             if (a > thr)
@@ -285,7 +296,7 @@ static inline void sio_dsp_front_group(sio_dsp_front *st, int64_t c0, const int 
             hz0[k] = hb1 * in - ha1 * y + hz1[k];
             hz1[k] = hb2 * in - ha2 * y;
             hps[k][r] = y;
-            const double a = y < 0 ? -y : y;
+            const double a = sio_dsp_abs(y);
             const double thr = spike_k * ema[k] > spike_min ? spike_k * ema[k] : spike_min;
             if (a > thr)
                 last_spiky[k] = idx;
@@ -462,15 +473,15 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
                 hh1 += h[i + 1] * h[i + 1];
                 ll0 += l[i] * l[i];
                 ll1 += l[i + 1] * l[i + 1];
-                ah[i] = h[i] < 0 ? -h[i] : h[i];
-                ah[i + 1] = h[i + 1] < 0 ? -h[i + 1] : h[i + 1];
+                ah[i] = sio_dsp_abs(h[i]);
+                ah[i + 1] = sio_dsp_abs(h[i + 1]);
             }
             if (i < L) {
                 const double d0 = x[i] - mean;
                 ss0 += d0 * d0;
                 hh0 += h[i] * h[i];
                 ll0 += l[i] * l[i];
-                ah[i] = h[i] < 0 ? -h[i] : h[i];
+                ah[i] = sio_dsp_abs(h[i]);
             }
             double e0 = 0.0, e1 = 0.0;
             for (i = 0; i + 4 < L; i += 2) {
@@ -552,6 +563,10 @@ int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double
     return 0;
 }
 
+/* rows per tile of sio_dsp_hop_mask: computed channel by channel (contiguous
+ * reads), written row by row */
+#define SIO_DSP_TILE 64
+
 int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_t stride,
                          const uint8_t *valid, const uint8_t *rail, const uint8_t *blank,
                          const uint8_t *lead, const uint8_t *hard_ok, const double *hp,
@@ -564,36 +579,63 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
         return -1;
     int64_t rows = 0;
     for (int64_t j = 0; j < n_hops; j++) {
-        if (lens[j] < 0 || lens[j] > stride - rows)
+        if (lens[j] < 1 || lens[j] > stride - rows)
             return -1;
         rows += lens[j];
     }
-    /* bits of the flags that make a sample invalid */
+    /* the flags that make a sample invalid */
     const uint8_t rail_bad = (uint8_t)(mask_rail != 0);
     const uint8_t blank_bad = (uint8_t)(mask_rail && mask_blank);
     const uint8_t lead_bad = (uint8_t)(mask_lead != 0);
+    uint8_t tile_ok[64][SIO_DSP_TILE];
     int64_t hits = 0;
-    for (int64_t c = 0; c < ch; c++) {
-        const int64_t row0 = c * stride;
-        const uint8_t *restrict v = valid + row0, *restrict rl = rail + row0;
-        const uint8_t *restrict bl = blank + row0, *restrict lo = lead + row0;
-        const uint8_t *restrict ok = hard_ok + row0;
-        const double *restrict h = hp + row0;
-        uint8_t *restrict out = valid_out + c, *restrict sp = hit + c;
-        int64_t r = 0;
-        for (int64_t j = 0; j < n_hops; j++) {
-            const int64_t end = r + lens[j];
-            const uint8_t bad = hop_bad[j * ch + c] != 0;
-            const double t = thr[j * ch + c], mid = med ? med[j * ch + c] : 0.0;
-            for (; r < end; r++) {
-                const double d = h[r] - mid;
-                const int is_hit = ((d < 0 ? -d : d) > t) & ok[r] & !bl[r];
-                out[r * ch] = (uint8_t)(v[r] & !(rl[r] & rail_bad) & !(bl[r] & blank_bad) &
-                                        !(lo[r] & lead_bad) & !bad);
-                sp[r * ch] = (uint8_t)is_hit;
-                hits += is_hit;
+    int64_t j0 = 0, j0_start = 0; /* the hop holding the tile's first row, and its start */
+    for (int64_t r0 = 0; r0 < rows; r0 += SIO_DSP_TILE) {
+        const int64_t r1 = rows - r0 < SIO_DSP_TILE ? rows : r0 + SIO_DSP_TILE;
+        while (j0_start + lens[j0] <= r0)
+            j0_start += lens[j0++];
+        for (int64_t c = 0; c < ch; c++) {
+            const int64_t row0 = c * stride;
+            const uint8_t *restrict v = valid + row0, *restrict rl = rail + row0;
+            const uint8_t *restrict bl = blank + row0, *restrict lo = lead + row0;
+            const uint8_t *restrict ok = hard_ok + row0;
+            const double *restrict h = hp + row0;
+            uint8_t *restrict to = tile_ok[c];
+            int64_t j = j0, a = r0, hop_start = j0_start;
+            while (a < r1) { /* the tile's part in hop j */
+                const int64_t hop_end = hop_start + lens[j];
+                const int64_t b = hop_end < r1 ? hop_end : r1;
+                const uint8_t good = hop_bad[j * ch + c] == 0;
+                const double t = thr[j * ch + c], mid = med ? med[j * ch + c] : 0.0;
+                /* simple loops: they vectorise; flags are 0/1 bytes */
+                for (int64_t r = a; r < b; r++)
+                    to[r - r0] = (uint8_t)(v[r] & good & ~(rl[r] & rail_bad) &
+                                           ~(bl[r] & blank_bad) & ~(lo[r] & lead_bad));
+                /* |hp - med| > t, as either signed difference beyond t */
+                int64_t beyond = 0;
+                for (int64_t r = a; r < b; r++)
+                    beyond += (h[r] - mid > t) | (mid - h[r] > t);
+                uint8_t *restrict th = hit + c * rows;
+                if (beyond) {
+                    for (int64_t r = a; r < b; r++) {
+                        const uint8_t is_hit =
+                            (uint8_t)((h[r] - mid > t) | (mid - h[r] > t)) & ok[r] & (uint8_t)!bl[r];
+                        th[r] = is_hit;
+                        hits += is_hit;
+                    }
+                } else {
+                    memset(th + a, 0, (size_t)(b - a));
+                }
+                a = b;
+                if (b == hop_end) {
+                    hop_start = hop_end;
+                    j++;
+                }
             }
         }
+        for (int64_t r = r0; r < r1; r++)
+            for (int64_t c = 0; c < ch; c++)
+                valid_out[r * ch + c] = tile_ok[c][r - r0];
     }
     return hits;
 }

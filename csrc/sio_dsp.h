@@ -82,14 +82,14 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
 int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *hp,
                   const double *prev, const double *basis, int64_t k, int64_t split,
                   double *best, double *total);
-/* The output mask of n_hops hops of lens[j] samples, from column 0 of the
- * channel-major flags (channel c's sample r at [c * stride + r]; rows = the sum
- * of lens <= stride), written row-major (rows x ch) as 0/1 bytes:
- * valid_out = valid and not (hop_bad of its hop, a rail sample if mask_rail,
- * a blanked one if mask_rail and mask_blank, a lead-off one if mask_lead);
- * hit = |hp - med| > thr (per hop and channel at [j * ch + c]; med NULL: 0)
- * on a hard_ok, unblanked sample (the spike test). Returns the number of
- * hits, or -1 if an argument is out of range. */
+/* The output mask of n_hops hops of lens[j] >= 1 samples, from column 0 of
+ * the channel-major flags (channel c's sample r at [c * stride + r]; rows =
+ * the sum of lens <= stride), as 0/1 bytes: valid_out (row-major, rows x ch)
+ * = valid and not (hop_bad of its hop, a rail sample if mask_rail, a blanked
+ * one if mask_rail and mask_blank, a lead-off one if mask_lead); hit
+ * (channel-major, ch x rows) = |hp - med| > thr (per hop and channel at
+ * [j * ch + c]; med NULL: 0) on a hard_ok, unblanked sample (the spike test).
+ * Returns the number of hits, or -1 if an argument is out of range. */
 int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_t stride,
                          const uint8_t *valid, const uint8_t *rail, const uint8_t *blank,
                          const uint8_t *lead, const uint8_t *hard_ok, const double *hp,

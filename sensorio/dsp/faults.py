@@ -265,13 +265,13 @@ class _NativeFront:
         det: FaultDetector,
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """The output mask of the first len(lens) pending hops (without the
-        spikes) and the spike test, row-major (rows, channels); and the number
-        of hits (see _decide and _spikes for the numpy version)."""
+        spikes) and the spike test, (rows, channels) each; and the number of
+        hits (see _decide and _spike_test for the numpy version)."""
         p = self._pointers(rows)
         ch = rows.ch
         n = int(lens.sum())
         valid_out = np.empty((n, ch), dtype=bool)
-        hit = np.empty((n, ch), dtype=bool)
+        hit = np.empty((ch, n), dtype=bool)  # channel-major: mostly untouched
         ffi = self._ffi
         at = rows.o
         hits = self._lib.sio_dsp_hop_mask(
@@ -296,7 +296,7 @@ class _NativeFront:
         )
         if hits < 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native output mask refused {len(lens)} hops")
-        return valid_out, hit, int(hits)
+        return valid_out, hit.T, int(hits)
 
     def _pointers(self, rows: _Rows) -> dict[str, Any]:
         """Pointers to the pending-row arrays (renewed when they grow)."""
