@@ -226,8 +226,9 @@ static void sio_dsp_front_filters(sio_dsp_front *st, int64_t c, int64_t n, int64
  * band: two) once both hold a valid value: each channel's filters and running
  * mean are serial chains, and stepping several channels together lets them
  * overlap. The arithmetic is sio_dsp_sos_step's, operation for operation.
- * G is a constant at every call, so the lane loops unroll. */
-static inline void sio_dsp_front_group(sio_dsp_front *st, int64_t c0, const int G, int64_t n,
+ * G is a constant at every call, so the lane loops unroll. Returns whether a
+ * sample was spiky. */
+static inline int sio_dsp_front_group(sio_dsp_front *st, int64_t c0, const int G, int64_t n,
                                        int64_t stride, int64_t start, const double *x,
                                        const uint8_t *ok, uint8_t *sp, double *hp, double *low,
                                        const int ALL_OK)
@@ -252,6 +253,7 @@ static inline void sio_dsp_front_group(sio_dsp_front *st, int64_t c0, const int 
     double lz0[SIO_DSP_GROUP], lz1[SIO_DSP_GROUP], lz2[SIO_DSP_GROUP], lz3[SIO_DSP_GROUP];
     double lheld[SIO_DSP_GROUP], ema[SIO_DSP_GROUP];
     int64_t hinv[SIO_DSP_GROUP], linv[SIO_DSP_GROUP], last_spiky[SIO_DSP_GROUP];
+    int any_spiky = 0;
     for (int k = 0; k < G; k++) {
         const int64_t c = c0 + k;
         xs[k] = x + c * stride;
@@ -302,6 +304,7 @@ static inline void sio_dsp_front_group(sio_dsp_front *st, int64_t c0, const int 
                 last_spiky[k] = idx;
             const int spiky = (idx - last_spiky[k]) <= spike_pad;
             sps[k][r] = (uint8_t)spiky;
+            any_spiky |= spiky;
             ema[k] = ema_a * a + ema_b * ema[k];
             if ((ALL_OK || oks[k][r]) && !spiky) {
                 if (linv[k] >= l_reprime) {
@@ -341,6 +344,7 @@ static inline void sio_dsp_front_group(sio_dsp_front *st, int64_t c0, const int 
         st->ema_last[c] = ema[k];
         st->last_spiky[c] = last_spiky[k];
     }
+    return any_spiky;
 }
 
 int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, int64_t start,
@@ -356,6 +360,7 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, 
         st->hp.reprime < 1 || st->low.reprime < 1)
         return -1;
     const int lockstep = st->hp.n_sections == 1 && st->low.n_sections == 2;
+    int quiet = 1; /* so far, every sample valid, in range, not lifted, not spiky */
     for (int64_t c0 = 0; c0 < ch; c0 += SIO_DSP_GROUP) {
         const int g = ch - c0 < SIO_DSP_GROUP ? (int)(ch - c0) : SIO_DSP_GROUP;
         int primed = lockstep, all_ok = 1;
@@ -365,22 +370,27 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, 
             uint8_t *o = hard_ok + row0, *rl = rail + row0, *lo = lead + row0;
             uint8_t *bl = blank + row0, *se = settle + row0, *ze = zero + row0;
             if (codes && !leadoff &&
-                sio_dsp_front_flags_quiet(st, c, n, start, v, codes + row0, o, rl, lo, bl, se, ze))
+                sio_dsp_front_flags_quiet(st, c, n, start, v, codes + row0, o, rl, lo, bl, se,
+                                          ze)) {
                 all_ok = all_ok && st->hp.invalid_run[c] < st->hp.reprime;
-            else if (codes && !leadoff)
-                all_ok = 0, sio_dsp_front_flags(st, c, n, start, v, codes + row0, NULL, o, rl, lo,
-                                                bl, se, ze, 1, 0);
-            else if (codes)
-                all_ok = 0, sio_dsp_front_flags(st, c, n, start, v, codes + row0, leadoff, o, rl,
-                                                lo, bl, se, ze, 1, 1);
-            else
-                all_ok = 0, sio_dsp_front_flags(st, c, n, start, v, NULL, leadoff, o, rl, lo, bl,
-                                                se, ze, 0, leadoff != NULL);
+            } else {
+                quiet = all_ok = 0;
+                if (codes && !leadoff)
+                    sio_dsp_front_flags(st, c, n, start, v, codes + row0, NULL, o, rl, lo, bl,
+                                        se, ze, 1, 0);
+                else if (codes)
+                    sio_dsp_front_flags(st, c, n, start, v, codes + row0, leadoff, o, rl, lo,
+                                        bl, se, ze, 1, 1);
+                else
+                    sio_dsp_front_flags(st, c, n, start, v, NULL, leadoff, o, rl, lo, bl, se,
+                                        ze, 0, leadoff != NULL);
+            }
             /* before a channel's first valid sample, its hold looks ahead */
             primed = primed && st->hp.invalid_run[c] < SIO_DSP_NEVER &&
                      st->low.invalid_run[c] < SIO_DSP_NEVER;
         }
         if (!primed) {
+            quiet = 0;
             for (int64_t c = c0; c < c0 + g; c++) {
                 const int64_t row0 = c * stride;
                 sio_dsp_front_filters(st, c, n, start, x + row0, hard_ok + row0,
@@ -390,16 +400,19 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, 
         }
 #define SIO_DSP_GROUP_RUN(C, G, ALL_OK)                                                     \
     sio_dsp_front_group(st, C, G, n, stride, start, x, hard_ok, spiky, hp, low, ALL_OK)
+        int spiked = 0;
         if (g == SIO_DSP_GROUP && all_ok)
-            SIO_DSP_GROUP_RUN(c0, SIO_DSP_GROUP, 1);
+            spiked = SIO_DSP_GROUP_RUN(c0, SIO_DSP_GROUP, 1);
         else if (g == SIO_DSP_GROUP)
-            SIO_DSP_GROUP_RUN(c0, SIO_DSP_GROUP, 0);
+            spiked = SIO_DSP_GROUP_RUN(c0, SIO_DSP_GROUP, 0);
         else /* the last few channels, one at a time */
             for (int64_t c = c0; c < c0 + g; c++)
-                SIO_DSP_GROUP_RUN(c, 1, 0);
+                spiked |= SIO_DSP_GROUP_RUN(c, 1, 0);
 #undef SIO_DSP_GROUP_RUN
+        if (spiked)
+            quiet = 0;
     }
-    return 0;
+    return quiet;
 }
 
 /* The element of rank k of a[0..n): quickselect with branch-free three-way
@@ -543,21 +556,27 @@ static inline void sio_dsp_mains_hop(const double *restrict before, const double
 }
 
 int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *hp,
-                  const double *prev, const double *basis, int64_t k, int64_t split,
-                  double *best, double *total)
+                  const double *prev, int64_t prev_stride, const double *basis, int64_t k,
+                  int64_t split, double scale, double min_ms, double min_share, double *best,
+                  double *total, uint8_t *verdict)
 {
-    if (ch < 0 || m < 0 || L < 1 || stride < m * L || k < 0 || k > SIO_DSP_MAX_FREQS ||
-        split < 0 || split > k || !hp || !prev || !basis || !best || !total)
+    if (ch < 0 || m < 0 || L < 1 || stride < m * L || prev_stride < L || k < 0 ||
+        k > SIO_DSP_MAX_FREQS || split < 0 || split > k || !hp || !prev || !basis || !best ||
+        !total)
         return -1;
     for (int64_t c = 0; c < ch; c++) {
         for (int64_t j = 0; j < m; j++) {
-            const double *before = j == 0 ? prev + c * L : hp + c * stride + (j - 1) * L;
+            const double *before = j == 0 ? prev + c * prev_stride : hp + c * stride + (j - 1) * L;
             const double *cur = hp + c * stride + j * L;
             double *b = best + c * m + j, *t = total + c * m + j;
             if (k == 6) /* 50 and 60 Hz with two harmonics each */
                 sio_dsp_mains_hop(before, cur, L, basis, 6, split, b, t);
             else
                 sio_dsp_mains_hop(before, cur, L, basis, k, split, b, t);
+            if (verdict) { /* as FaultDetector._mains */
+                const double ms = *b * scale;
+                verdict[c * m + j] = (uint8_t)((ms > min_ms) & (ms / *t > min_share));
+            }
         }
     }
     return 0;

@@ -54,7 +54,9 @@ typedef struct {
  * outputs are channel-major: channel c's row r at [c * stride + r] (stride >=
  * n) in x, valid, codes (NULL: none) and every output; leadoff is n row
  * bitmasks (NULL: none). Flags out are 0/1 bytes.
- * Returns 0, or -1 if an argument is out of range. */
+ * Returns 1 if the block was quiet (every sample hard_ok and neither rail,
+ * lead-off nor spiky; 0 may also mean that this was not checked), or -1 if an
+ * argument is out of range. */
 int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, int64_t start,
                       const double *x, const uint8_t *valid, const int32_t *codes,
                       const uint64_t *leadoff, uint8_t *hard_ok, uint8_t *rail,
@@ -74,14 +76,18 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
                          double *low_ms, double *hf_ms, uint8_t *same_code);
 
 /* Mains projection of m hops of L samples on ch channels: each hop with the
- * one before it (2L samples; before hop 0, prev: ch x L, row stride L) is
- * projected on the columns of basis (2L x 2k, row-major: k windowed cosines,
- * then k sines); best[c * m + j] is the larger of the summed squared
- * projections of columns [0, split) and [split, k) (cosine and sine), total
- * the mean square of the 2L samples. Returns 0, or -1 if out of range. */
+ * one before it (2L samples; before hop 0, prev: channel c's at
+ * [c * prev_stride]) is projected on the columns of basis (2L x 2k,
+ * row-major: k windowed cosines, then k sines); best[c * m + j] is the larger
+ * of the summed squared projections of columns [0, split) and [split, k)
+ * (cosine and sine), total the mean square of the 2L samples, and (verdict
+ * not NULL) verdict whether best * scale > min_ms and is more than min_share
+ * of total. Returns 0, or -1 if out of range. */
 int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *hp,
-                  const double *prev, const double *basis, int64_t k, int64_t split,
-                  double *best, double *total);
+                  const double *prev, int64_t prev_stride, const double *basis, int64_t k,
+                  int64_t split, double scale, double min_ms, double min_share, double *best,
+                  double *total, uint8_t *verdict);
+
 /* The output mask of n_hops hops of lens[j] >= 1 samples, from column 0 of
  * the channel-major flags (channel c's sample r at [c * stride + r]; rows =
  * the sum of lens <= stride), as 0/1 bytes: valid_out (row-major, rows x ch)

@@ -208,13 +208,20 @@ def test_native_mains_projection_equals_numpy() -> None:
     t = np.arange(n) / FS
     hp = rng.normal(0, 10, (CH, n)) + 80 * np.sin(2 * np.pi * 50 * t + rng.uniform(0, 6, (CH, 1)))
     hp[2] = 60 * np.sin(2 * np.pi * 120 * t)  # a 60 Hz harmonic
+    hp[4] = rng.normal(0, 10, n)  # no mains
     rows.array("hp")[:, at : at + n] = hp
     rows.n = at + n
     a = L
     prev = hp[:, :L]
     cur = rows.cm("hp")[:, a : a + m * L].reshape(CH, m, L)
-    best_c, total_c = det._native.mains(rows, a, m, L, prev, det)
     best_n, total_n = det._mains_numpy(m, L, cur, prev)
-    np.testing.assert_allclose(best_c, best_n, rtol=1e-9)
-    np.testing.assert_allclose(total_c, total_n, rtol=1e-12)
-    assert (best_c * det._ms_scale > 0.5 * total_c).all()  # mains dominates every hop
+    mains_ms = best_n * det._ms_scale
+    expected = (mains_ms > det.mains_uv**2) & (mains_ms / total_n > det.mains_share)
+    # the hop before given apart, or found in the pending rows
+    for given in (prev, None):
+        best_c, total_c, verdict = det._native.mains(rows, a, m, L, given, det)
+        np.testing.assert_allclose(best_c, best_n, rtol=1e-9)
+        np.testing.assert_allclose(total_c, total_n, rtol=1e-12)
+        np.testing.assert_array_equal(verdict, expected)
+    assert (best_n[:4] * det._ms_scale > 0.5 * total_n[:4]).all()  # mains dominates
+    assert expected[[0, 1, 3]].all() and not expected[4].any()  # (and 2 is too weak)

@@ -187,6 +187,9 @@ class _NativeFront:
         self._ptrs: dict[str, Any] = {}
         self._code_key: tuple[Any, Any] | None = None
         self._scratch = np.empty(2 * det.hop)
+        self._scratch_ptr = ffi.from_buffer("double[]", self._scratch)
+        self._basis_src: np.ndarray | None = None
+        self._basis_ptr: Any = None
 
     def _ptr(self, kind: str, a: np.ndarray) -> Any:
         self._keep.append(a)
@@ -208,8 +211,10 @@ class _NativeFront:
         same = np.empty((ch, m), dtype=bool)
         if self._scratch.size < 2 * L:
             self._scratch = np.empty(2 * L)
+            self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
         ffi = self._ffi
-        o = [ffi.from_buffer("double[]", out[i]) for i in range(5)]
+        o = ffi.from_buffer("double[]", out)
+        step = ch * m
         rc = self._lib.sio_dsp_hop_features(
             ch,
             m,
@@ -219,8 +224,12 @@ class _NativeFront:
             p["hp"] + at,
             p["low"] + at,
             p["codes"] + at,
-            ffi.from_buffer("double[]", self._scratch),
-            *o,
+            self._scratch_ptr,
+            o,
+            o + step,
+            o + 2 * step,
+            o + 3 * step,
+            o + 4 * step,
             ffi.from_buffer("uint8_t[]", same),
         )
         if rc != 0:  # pragma: no cover - the arguments are checked above
@@ -228,32 +237,48 @@ class _NativeFront:
         return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same
 
     def mains(
-        self, rows: _Rows, a: int, m: int, L: int, prev: np.ndarray, det: FaultDetector
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """FaultDetector._mains_numpy in C, for m hops of L rows from live row a."""
+        self, rows: _Rows, a: int, m: int, L: int, prev: np.ndarray | None, det: FaultDetector
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """FaultDetector._mains_numpy in C, for m hops of L rows from live row
+        a (prev: the hop before, None when it is pending too), and the verdict
+        of FaultDetector._mains: (best, total, verdict), (channels, hops) each."""
         p = self._pointers(rows)
         ch = rows.ch
-        prev = np.ascontiguousarray(prev, dtype=np.float64)
-        out = np.empty((2, ch, m))
         ffi = self._ffi
+        if prev is None:
+            prev_ptr, prev_stride = p["hp"] + rows.o + a - L, rows.cap
+        else:
+            prev = np.ascontiguousarray(prev, dtype=np.float64)
+            prev_ptr, prev_stride = ffi.from_buffer("double[]", prev), L
+        out = np.empty((2, ch, m))
+        verdict = np.empty((ch, m), dtype=bool)
+        o = ffi.from_buffer("double[]", out)
         fam = det._families
         split = fam[0][1] if fam else 0
+        if self._basis_src is not det._basis:
+            self._basis_src = det._basis
+            self._basis_ptr = ffi.from_buffer("double[]", det._basis)
         rc = self._lib.sio_dsp_mains(
             ch,
             m,
             L,
             rows.cap,
             p["hp"] + rows.o + a,
-            ffi.from_buffer("double[]", prev),
-            ffi.from_buffer("double[]", det._basis),
+            prev_ptr,
+            prev_stride,
+            self._basis_ptr,
             det._n_freq,
             split,
-            ffi.from_buffer("double[]", out[0]),
-            ffi.from_buffer("double[]", out[1]),
+            det._ms_scale,
+            det.mains_uv**2,
+            det.mains_share,
+            o,
+            o + ch * m,
+            ffi.from_buffer("uint8_t[]", verdict),
         )
         if rc != 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native mains projection refused {m} hops of {L}")
-        return out[0], out[1]
+        return out[0], out[1], verdict
 
     def hop_mask(
         self,
@@ -310,8 +335,10 @@ class _NativeFront:
             self._ptr_gen = rows.generation
         return self._ptrs
 
-    def run(self, block: SignalBlock, rows: _Rows) -> None:
-        """Append the block's rows and their flags and features to rows."""
+    def run(self, block: SignalBlock, rows: _Rows) -> bool:
+        """Append the block's rows and their flags and features to rows.
+        Returns True if the block was quiet: every sample valid, inside the
+        rails, not lifted and not spiky (False: it may not have been)."""
         st = self._st
         n, ch = block.data.shape
         at = rows.reserve(n)
@@ -359,9 +386,10 @@ class _NativeFront:
             p["hp"] + at,
             p["low"] + at,
         )
-        if rc != 0:  # pragma: no cover - the arguments are checked above
+        if rc < 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native front end refused a block of {n} x {ch}")
         rows.n = end
+        return rc == 1
 
 
 def _native_available() -> bool:
@@ -500,6 +528,8 @@ class FaultDetector(Stage):
         self._feat: dict[str, np.ndarray] = {}  # per complete, undecided hop: (hops, ch)
         self._lens = np.zeros(0, dtype=np.int64)
         self._lens_sum = 0  # rows in the featurised, undecided hops
+        # the stream row from which every appended block was quiet (see _NativeFront.run)
+        self._quiet_from = _NEG
         self._const: dict[tuple[Any, ...], np.ndarray] = {}
         self._g_feat = 0  # segment hop index of the next hop to featurise
         self._prev_mad: np.ndarray | None = None
@@ -691,8 +721,10 @@ class FaultDetector(Stage):
         n, ch = block.data.shape
         first = len(self._pend) == 0
         if self._native is not None:
-            self._native.run(block, self._pend)
+            if not self._native.run(block, self._pend):
+                self._quiet_from = block.start + n
         else:
+            self._quiet_from = block.start + n
             front = self._front_numpy(block)
             ct = block.codes.T if block.codes is not None else np.zeros((ch, n), dtype=np.int32)
             self._pend.append({"data": block.data.T, "valid": block.valid.T, "codes": ct, **front})
@@ -791,9 +823,11 @@ class FaultDetector(Stage):
         hard_ok, valid, rail, lead = r("hard_ok"), r("valid"), r("rail"), r("leadoff")
         idx = np.arange(L)[None, None, :]
         f: dict[str, np.ndarray] = {}
-        any_lead = bool(lead.any())
+        # hops from quiet blocks only: nothing to look for in the flags
+        quiet = self._pend_start + a >= self._quiet_from
+        any_lead = not quiet and bool(lead.any())
         for name, mask, present in (
-            ("saturation", rail & ~lead if any_lead else rail, None),
+            ("saturation", rail & ~lead if any_lead else rail, False if quiet else None),
             ("leadoff", lead, any_lead),
         ):
             if present is None:
@@ -807,7 +841,7 @@ class FaultDetector(Stage):
                 f[name + "_first"] = self._constant(("full", m, L), lambda: np.full((ch, m), L))
                 f[name + "_last"] = self._constant(("full", m, -1), lambda: np.full((ch, m), -1))
         need = max(4, L // 2)
-        all_ok = bool(hard_ok.all())
+        all_ok = quiet or bool(hard_ok.all())
         if all_ok:
             enough = self._constant(("full", m, L >= need), lambda: np.full((ch, m), L >= need))
         else:
@@ -815,7 +849,7 @@ class FaultDetector(Stage):
         codes = r("codes")
         data, hp, low = r("data"), r("hp"), r("low")
         spiky = r("spiky")
-        fast = all_ok and not spiky.any()
+        fast = quiet or (all_ok and not spiky.any())
         if fast and self._native is not None and L >= 4:
             # the per-hop reductions in one C call
             std, mad, hp_ms, low_ms, hf_ms, same = self._native.hop_features(p, a, m, L)
@@ -916,14 +950,20 @@ class FaultDetector(Stage):
         if L != self.hop:
             return np.zeros((ch, m), dtype=bool)
         prev = self._pend.cm("hp")[:, a - L : a] if a >= L else self._prev_hp
-        ok = np.ones(m, dtype=bool)
-        if prev.shape[1] != L:
+        first_ok = prev.shape[1] == L
+        if not first_ok:
             prev = np.zeros((ch, L))
-            ok[0] = False
         if self._native is not None:
-            best, total = self._native.mains(self._pend, a, m, L, prev, self)
-        else:
-            best, total = self._mains_numpy(m, L, hp, prev)
+            pending = a >= L  # the hop before is in the pending rows: no copy
+            _, _, verdict = self._native.mains(
+                self._pend, a, m, L, None if pending else prev, self
+            )
+            if not first_ok:
+                verdict[:, 0] = False
+            return verdict
+        ok = np.ones(m, dtype=bool)
+        ok[0] = first_ok
+        best, total = self._mains_numpy(m, L, hp, prev)
         mains_ms = best * self._ms_scale
         with np.errstate(invalid="ignore", divide="ignore"):
             share = mains_ms / total
