@@ -2,6 +2,7 @@
  * and the numpy reference, FaultDetector._front_numpy in faults.py). */
 #include "sio_dsp.h"
 
+#include <math.h>
 #include <string.h>
 
 #define SIO_DSP_MAX_SECTIONS 16
@@ -586,21 +587,45 @@ int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double
  * reads), written row by row */
 #define SIO_DSP_TILE 64
 
+/* np.maximum: NaN wins */
+static inline double sio_dsp_max(double a, double b)
+{
+    return (a > b || a != a) ? a : b;
+}
+
 int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_t stride,
                          const uint8_t *valid, const uint8_t *rail, const uint8_t *blank,
                          const uint8_t *lead, const uint8_t *hard_ok, const double *hp,
-                         const double *med, const double *thr, const uint8_t *hop_bad,
-                         int mask_rail, int mask_blank, int mask_lead, uint8_t *valid_out,
-                         uint8_t *hit)
+                         const uint8_t *cond, int64_t n_cond, const uint8_t *active,
+                         const double *mad, int64_t n_mad, const double *prev_mad,
+                         const double *med, const uint8_t *blocked, double spike_k,
+                         double spike_min, int mask_rail, int mask_blank, int mask_lead,
+                         double *thr, uint8_t *hop_bad, uint8_t *valid_out, uint8_t *hit)
 {
-    if (ch < 0 || ch > 64 || n_hops < 0 || !lens || !valid || !rail || !blank || !lead ||
-        !hard_ok || !hp || !thr || !hop_bad || !valid_out || !hit)
+    if (ch < 0 || ch > 64 || n_hops < 1 || n_cond < n_hops || n_mad < n_hops || !lens ||
+        !valid || !rail || !blank || !lead || !hard_ok || !hp || !cond || !active || !mad ||
+        !blocked || !thr || !hop_bad || !valid_out || !hit)
         return -1;
     int64_t rows = 0;
     for (int64_t j = 0; j < n_hops; j++) {
         if (lens[j] < 1 || lens[j] > stride - rows)
             return -1;
         rows += lens[j];
+    }
+    /* per hop (as FaultDetector._decide and _spike_threshold): masked when a
+     * masked kind's condition holds in it or the next one, or the kind is on;
+     * spikes beyond spike_k robust sigmas (the largest MAD of the hop and its
+     * neighbours), or spike_min; no test where blocked */
+    for (int64_t j = 0; j < n_hops; j++) {
+        for (int64_t c = 0; c < ch; c++) {
+            const int64_t i = j * ch + c;
+            const uint8_t ahead = j + 1 < n_cond ? cond[i + ch] : 0;
+            hop_bad[i] = (uint8_t)((cond[i] | ahead | active[i]) != 0);
+            const double before = j ? mad[i - ch] : (prev_mad ? prev_mad[c] : mad[c]);
+            const double after = j + 1 < n_mad ? mad[i + ch] : mad[i];
+            const double sigma = 1.4826 * sio_dsp_max(sio_dsp_max(before, mad[i]), after);
+            thr[i] = blocked[i] ? INFINITY : sio_dsp_max(spike_k * sigma, spike_min);
+        }
     }
     /* the flags that make a sample invalid */
     const uint8_t rail_bad = (uint8_t)(mask_rail != 0);

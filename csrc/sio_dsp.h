@@ -88,20 +88,27 @@ int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double
                   int64_t split, double scale, double min_ms, double min_share, double *best,
                   double *total, uint8_t *verdict);
 
-/* The output mask of n_hops hops of lens[j] >= 1 samples, from column 0 of
+/* The output of n_hops >= 1 hops of lens[j] >= 1 samples, from column 0 of
  * the channel-major flags (channel c's sample r at [c * stride + r]; rows =
- * the sum of lens <= stride), as 0/1 bytes: valid_out (row-major, rows x ch)
- * = valid and not (hop_bad of its hop, a rail sample if mask_rail, a blanked
- * one if mask_rail and mask_blank, a lead-off one if mask_lead); hit
- * (channel-major, ch x rows) = |hp - med| > thr (per hop and channel at
- * [j * ch + c]; med NULL: 0) on a hard_ok, unblanked sample (the spike test).
- * Returns the number of hits, or -1 if an argument is out of range. */
+ * the sum of lens <= stride). Per hop and channel (hop-major, at [j * ch + c]),
+ * as FaultDetector._decide and _spike_threshold: hop_bad = cond of the hop or
+ * the next one (n_cond >= n_hops hops of cond) or active; thr = infinite where
+ * blocked, else the larger of spike_min and spike_k x 1.4826 x the largest
+ * MAD of the hop and its two neighbours (n_mad >= n_hops hops of mad; before
+ * hop 0, prev_mad, NULL: hop 0's own; after the last, its own). Per sample,
+ * as 0/1 bytes: valid_out (row-major, rows x ch) = valid and not (hop_bad, a
+ * rail sample if mask_rail, a blanked one if mask_rail and mask_blank, a
+ * lead-off one if mask_lead); hit (channel-major, ch x rows) = |hp - med| >
+ * thr (med NULL: 0) on a hard_ok, unblanked sample (the spike test). Returns
+ * the number of hits, or -1 if an argument is out of range. */
 int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_t stride,
                          const uint8_t *valid, const uint8_t *rail, const uint8_t *blank,
                          const uint8_t *lead, const uint8_t *hard_ok, const double *hp,
-                         const double *med, const double *thr, const uint8_t *hop_bad,
-                         int mask_rail, int mask_blank, int mask_lead, uint8_t *valid_out,
-                         uint8_t *hit);
+                         const uint8_t *cond, int64_t n_cond, const uint8_t *active,
+                         const double *mad, int64_t n_mad, const double *prev_mad,
+                         const double *med, const uint8_t *blocked, double spike_k,
+                         double spike_min, int mask_rail, int mask_blank, int mask_lead,
+                         double *thr, uint8_t *hop_bad, uint8_t *valid_out, uint8_t *hit);
 /* CFFI_END */
 
 #endif

@@ -281,28 +281,32 @@ class _NativeFront:
         return out[0], out[1], verdict
 
     def hop_mask(
-        self,
-        rows: _Rows,
-        lens: np.ndarray,
-        hop_bad: np.ndarray,
-        thr: np.ndarray,
-        med: np.ndarray | None,
-        det: FaultDetector,
+        self, rows: _Rows, lens: np.ndarray, F: dict[str, np.ndarray], det: FaultDetector
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """The output mask of the first len(lens) pending hops (without the
-        spikes) and the spike test, (rows, channels) each; and the number of
-        hits (see _decide and _spike_test for the numpy version)."""
+        spikes), and the spike test, (rows, channels) each; and the number of
+        hits (see FaultDetector._decide, _spike_threshold and _spike_test for
+        the numpy version). F: the features of the pending hops."""
         p = self._pointers(rows)
         ch = rows.ch
+        n_dec = len(lens)
         n = int(lens.sum())
+        ffi = self._ffi
+
+        def buf(kind: str, a: np.ndarray) -> Any:
+            return ffi.from_buffer(kind, np.ascontiguousarray(a))
+
+        med = F["med"][:n_dec]
+        prev_mad = det._prev_mad
+        thr = np.empty((n_dec, ch))
+        hop_bad = np.empty((n_dec, ch), dtype=bool)
         valid_out = np.empty((n, ch), dtype=bool)
         hit = np.empty((ch, n), dtype=bool)  # channel-major: mostly untouched
-        ffi = self._ffi
         at = rows.o
         hits = self._lib.sio_dsp_hop_mask(
             ch,
-            len(lens),
-            ffi.from_buffer("int64_t[]", np.ascontiguousarray(lens, dtype=np.int64)),
+            n_dec,
+            buf("int64_t[]", lens.astype(np.int64, copy=False)),
             rows.cap,
             p["valid"] + at,
             p["rail"] + at,
@@ -310,17 +314,26 @@ class _NativeFront:
             p["leadoff"] + at,
             p["hard_ok"] + at,
             p["hp"] + at,
-            ffi.NULL if med is None else ffi.from_buffer("double[]", np.ascontiguousarray(med)),
-            ffi.from_buffer("double[]", np.ascontiguousarray(thr, dtype=np.float64)),
-            ffi.from_buffer("uint8_t[]", np.ascontiguousarray(hop_bad)),
+            buf("uint8_t[]", F["cond"]),
+            len(F["cond"]),
+            buf("uint8_t[]", F["active"][:n_dec]),
+            buf("double[]", F["mad"]),
+            len(F["mad"]),
+            ffi.NULL if prev_mad is None else buf("double[]", prev_mad),
+            buf("double[]", med) if med.any() else ffi.NULL,
+            buf("uint8_t[]", F["blocked"][:n_dec]),
+            det.spike_k,
+            det.spike_min_uv,
             "saturation" in det.mask_kinds,
             bool(det.blank),
             "leadoff" in det.mask_kinds,
+            ffi.from_buffer("double[]", thr),
+            ffi.from_buffer("uint8_t[]", hop_bad),
             ffi.from_buffer("uint8_t[]", valid_out),
             ffi.from_buffer("uint8_t[]", hit),
         )
         if hits < 0:  # pragma: no cover - the arguments are checked above
-            raise SensorioError(f"faults: native output mask refused {len(lens)} hops")
+            raise SensorioError(f"faults: native output mask refused {n_dec} hops")
         return valid_out, hit.T, int(hits)
 
     def _pointers(self, rows: _Rows) -> dict[str, Any]:
@@ -1016,20 +1029,18 @@ class FaultDetector(Stage):
         F = self._feat
         lens = self._lens[:n_dec]
         rows = int(lens.sum())
-        # a hop is masked when a masked kind's condition holds in it or in the
-        # next one, or while that kind is on
-        cond = F["cond"]
-        ahead = cond[1 : n_dec + 1]
-        if len(ahead) < n_dec:
-            ahead = np.vstack([ahead, np.zeros((n_dec - len(ahead), self._ch), bool)])
-        hop_bad = cond[:n_dec] | ahead | F["active"][:n_dec]
-        thr, med = self._spike_threshold(n_dec)
         p = self._pend
         if self._native is not None:
-            valid_out, hit, hits = self._native.hop_mask(
-                p, lens, hop_bad, thr, med if med.any() else None, self
-            )
+            valid_out, hit, hits = self._native.hop_mask(p, lens, F, self)
         else:
+            # a hop is masked when a masked kind's condition holds in it or in
+            # the next one, or while that kind is on
+            cond = F["cond"]
+            ahead = cond[1 : n_dec + 1]
+            if len(ahead) < n_dec:
+                ahead = np.vstack([ahead, np.zeros((n_dec - len(ahead), self._ch), bool)])
+            hop_bad = cond[:n_dec] | ahead | F["active"][:n_dec]
+            thr, med = self._spike_threshold(n_dec)
             valid_out = p["valid"][:rows].copy()
             if "saturation" in self.mask_kinds:
                 valid_out &= ~p["rail"][:rows]
