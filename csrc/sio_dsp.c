@@ -683,3 +683,31 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
     }
     return hits;
 }
+
+int sio_dsp_rows_put(int64_t n, int64_t ch, int64_t stride, const double *x,
+                     const uint8_t *valid, const int32_t *codes, double *x_out,
+                     uint8_t *valid_out, int32_t *codes_out)
+{
+    if (n < 0 || ch < 0 || ch > 64 || stride < n)
+        return -1;
+    if (n && ch && (!x || !valid || !x_out || !valid_out || (codes && !codes_out)))
+        return -1;
+    /* tiles of SIO_DSP_TILE rows: both sides stay in the cache */
+    for (int64_t r0 = 0; r0 < n; r0 += SIO_DSP_TILE) {
+        const int64_t r1 = n - r0 < SIO_DSP_TILE ? n : r0 + SIO_DSP_TILE;
+        for (int64_t c = 0; c < ch; c++) {
+            double *restrict xo = x_out + c * stride;
+            uint8_t *restrict vo = valid_out + c * stride;
+            for (int64_t r = r0; r < r1; r++) {
+                xo[r] = x[r * ch + c];
+                vo[r] = valid[r * ch + c];
+            }
+            if (codes) {
+                int32_t *restrict ko = codes_out + c * stride;
+                for (int64_t r = r0; r < r1; r++)
+                    ko[r] = codes[r * ch + c];
+            }
+        }
+    }
+    return 0;
+}

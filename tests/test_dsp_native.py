@@ -139,22 +139,35 @@ def test_native_front_quiet_blocks_equal_numpy() -> None:
     assert c["hard_ok"][2].all() and not c["settle"][[0, 2, 3, 4], int(FS) :].any()
 
 
-def test_native_detector_same_output_and_events() -> None:
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_native_detector_same_output_and_events(layout: str) -> None:
+    """The whole detector, C against numpy: masks, output and events (blocks
+    laid out row-major, as usual, or column-major: the copy into the pending
+    rows takes another way)."""
     n = int(2.2 * FS)
     sizes = np.random.default_rng(7).choice([20, 100, 333], 200)
     res = {}
     for native in (True, False):
         det = FaultDetector()
         det.native = native
-        outs = [det.process(b) for b in blocks(4, n, sizes)]
+        outs = []
+        for b in blocks(4, n, sizes):
+            if layout == "F":
+                b = b.replace(data=np.asfortranarray(b.data), codes=np.asfortranarray(b.codes))
+            outs.append(det.process(b))
         tail = det.flush()
         if tail is not None:
             outs.append(tail)
         det.finish(n / FS)
         valid = np.concatenate([o.valid for o in outs])
-        evs = sorted((e.channel, e.kind, round(e.start_s, 6)) for e in det.take_events())
-        res[native] = (valid, evs)
+        data = np.concatenate([o.data for o in outs])
+        evs = sorted(
+            (e.channel, e.kind, round(e.start_s, 6), e.end_s and round(e.end_s, 6))
+            for e in det.take_events()
+        )
+        res[native] = (valid, evs, data)
     np.testing.assert_array_equal(res[True][0], res[False][0])
+    np.testing.assert_array_equal(res[True][2], res[False][2])
     assert res[True][1] == res[False][1]
     assert res[True][1]  # faults were found
 
