@@ -684,30 +684,40 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
     return hits;
 }
 
-int sio_dsp_rows_put(int64_t n, int64_t ch, int64_t stride, const double *x,
-                     const uint8_t *valid, const int32_t *codes, double *x_out,
+/* One source of sio_dsp_rows_put: element (r, c) at [r * rs + c * cs]. */
+#define SIO_DSP_PUT(T, src, rs, cs, dst)                                                  \
+    do {                                                                                  \
+        if (rs == 1) { /* column-major: each channel's rows in one run */                 \
+            for (int64_t c = 0; c < ch; c++)                                              \
+                memcpy((dst) + c * stride, (src) + c * cs, (size_t)n * sizeof(T));        \
+        } else {                                                                          \
+            for (int64_t r0 = 0; r0 < n; r0 += SIO_DSP_TILE) {                            \
+                const int64_t r1 = n - r0 < SIO_DSP_TILE ? n : r0 + SIO_DSP_TILE;         \
+                for (int64_t c = 0; c < ch; c++) {                                        \
+                    T *restrict d_ = (dst) + c * stride;                                  \
+                    const T *restrict s_ = (src) + c * cs;                                \
+                    for (int64_t r = r0; r < r1; r++)                                     \
+                        d_[r] = s_[r * rs];                                               \
+                }                                                                         \
+            }                                                                             \
+        }                                                                                 \
+    } while (0)
+
+int sio_dsp_rows_put(int64_t n, int64_t ch, int64_t stride, const double *x, int64_t x_rs,
+                     int64_t x_cs, const uint8_t *valid, int64_t v_rs, int64_t v_cs,
+                     const int32_t *codes, int64_t k_rs, int64_t k_cs, double *x_out,
                      uint8_t *valid_out, int32_t *codes_out)
 {
-    if (n < 0 || ch < 0 || ch > 64 || stride < n)
+    if (n < 0 || ch < 0 || ch > 64 || stride < n || x_rs < 1 || x_cs < 1 || v_rs < 1 ||
+        v_cs < 1 || k_rs < 1 || k_cs < 1)
         return -1;
-    if (n && ch && (!x || !valid || !x_out || !valid_out || (codes && !codes_out)))
+    if (!n || !ch)
+        return 0;
+    if (!x || !valid || !x_out || !valid_out || (codes && !codes_out))
         return -1;
-    /* tiles of SIO_DSP_TILE rows: both sides stay in the cache */
-    for (int64_t r0 = 0; r0 < n; r0 += SIO_DSP_TILE) {
-        const int64_t r1 = n - r0 < SIO_DSP_TILE ? n : r0 + SIO_DSP_TILE;
-        for (int64_t c = 0; c < ch; c++) {
-            double *restrict xo = x_out + c * stride;
-            uint8_t *restrict vo = valid_out + c * stride;
-            for (int64_t r = r0; r < r1; r++) {
-                xo[r] = x[r * ch + c];
-                vo[r] = valid[r * ch + c];
-            }
-            if (codes) {
-                int32_t *restrict ko = codes_out + c * stride;
-                for (int64_t r = r0; r < r1; r++)
-                    ko[r] = codes[r * ch + c];
-            }
-        }
-    }
+    SIO_DSP_PUT(double, x, x_rs, x_cs, x_out);
+    SIO_DSP_PUT(uint8_t, valid, v_rs, v_cs, valid_out);
+    if (codes)
+        SIO_DSP_PUT(int32_t, codes, k_rs, k_cs, codes_out);
     return 0;
 }

@@ -109,12 +109,13 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
                          const double *med, const uint8_t *blocked, double spike_k,
                          double spike_min, int mask_rail, int mask_blank, int mask_lead,
                          double *thr, uint8_t *hop_bad, uint8_t *valid_out, uint8_t *hit);
-/* Copies n rows of ch channels from row-major sources (row r's channel c at
- * [r * ch + c]; codes NULL: none) into channel-major destinations (channel
- * c's row r at [c * stride + r]), the layout of the functions above.
- * Returns 0, or -1 if an argument is out of range. */
-int sio_dsp_rows_put(int64_t n, int64_t ch, int64_t stride, const double *x,
-                     const uint8_t *valid, const int32_t *codes, double *x_out,
+/* Copies n rows of ch channels from the sources (element (r, c) of x at
+ * [r * x_rs + c * x_cs], and so on; codes NULL: none) into channel-major
+ * destinations (channel c's row r at [c * stride + r]), the layout of the
+ * functions above. Returns 0, or -1 if an argument is out of range. */
+int sio_dsp_rows_put(int64_t n, int64_t ch, int64_t stride, const double *x, int64_t x_rs,
+                     int64_t x_cs, const uint8_t *valid, int64_t v_rs, int64_t v_cs,
+                     const int32_t *codes, int64_t k_rs, int64_t k_cs, double *x_out,
                      uint8_t *valid_out, int32_t *codes_out);
 /* CFFI_END */
 

@@ -359,20 +359,17 @@ class _NativeFront:
         end = at + n
         p = self._pointers(rows)
         ffi = self._ffi
-        if (
-            x.flags.c_contiguous
-            and valid.flags.c_contiguous
-            and x.dtype == np.float64
-            and valid.dtype == np.bool_
-            and (codes is None or (codes.flags.c_contiguous and codes.dtype == np.int32))
-        ):  # the usual block: transposed into the rows in C, in cache-sized tiles
+        srcs = (
+            _strided(ffi, x, "double[]", np.float64),
+            _strided(ffi, valid, "uint8_t[]", np.bool_),
+            _strided(ffi, codes, "int32_t[]", np.int32) if codes is not None else (ffi.NULL, 1, 1),
+        )
+        if all(v is not None for v in srcs):  # the usual block: copied by C, in tiles
             rc = self._lib.sio_dsp_rows_put(
                 n,
                 ch,
                 rows.cap,
-                ffi.from_buffer("double[]", x),
-                ffi.from_buffer("uint8_t[]", valid),
-                ffi.NULL if codes is None else ffi.from_buffer("int32_t[]", codes),
+                *(v for src in srcs for v in src),  # type: ignore[union-attr]
                 p["data"] + at,
                 p["valid"] + at,
                 p["codes"] + at,
@@ -425,6 +422,18 @@ class _NativeFront:
             raise SensorioError(f"faults: native front end refused a block of {n} x {ch}")
         rows.n = end
         return rc == 1
+
+
+def _strided(ffi: Any, a: np.ndarray, kind: str, dtype: Any) -> tuple[Any, int, int] | None:
+    """A C- or Fortran-ordered (rows, channels) array as (pointer, row step,
+    column step) in elements, for sio_dsp_rows_put; None for other layouts."""
+    if a.dtype != dtype:
+        return None
+    if a.flags.c_contiguous:
+        return ffi.from_buffer(kind, a), a.shape[1], 1
+    if a.flags.f_contiguous:
+        return ffi.from_buffer(kind, a.T), 1, a.shape[0]
+    return None
 
 
 def _native_available() -> bool:
@@ -808,19 +817,18 @@ class FaultDetector(Stage):
         f = self._features(a, m, L)
         # hysteresis as soon as a hop is complete (events do not wait for
         # the look-ahead, only the output does)
-        active = self._hysteresis(
-            f, self._g_feat + np.arange(m), self._pend_start + a + np.arange(m) * L, L
-        )
+        active = self._hysteresis(f, self._pend_start + a, m, L)
         self._g_feat += m
-        # what the output needs of each hop: the masked hop-level conditions
-        # and states (any kind), what blocks the spike test, the MAD
+        # what the output needs of each hop, hop-major (hops, channels): the
+        # masked hop-level conditions and states (any kind), what blocks the
+        # spike test, the MAD
         masked = [f[k] for k in self._masked_hop_kinds()]
         new = {
-            "cond": functools.reduce(np.logical_or, masked) if masked else self._zeros(m),
+            "cond": functools.reduce(np.logical_or, masked).T if masked else self._zeros(m),
             "active": active,
-            "blocked": f["stuck"] | f["saturation"] | f["leadoff"],
-            "mad": f["mad"],
-            "med": f["med"],
+            "blocked": (f["stuck"] | f["saturation"] | f["leadoff"]).T,
+            "mad": f["mad"].T,
+            "med": f["med"].T,
         }
         if not self._feat:
             self._feat = new
@@ -973,8 +981,7 @@ class FaultDetector(Stage):
         f["mains"] = ~blocked & mains
         f["mad"] = mad
         f["med"] = med
-        # hop-major: (hops, channels) views
-        return {k: v.T for k, v in f.items()}
+        return f  # (channels, hops) each
 
     def _mains(self, a: int, m: int, L: int, hp: np.ndarray) -> np.ndarray:
         """Mains verdict per hop from the hop and the one before it: the
@@ -1034,13 +1041,16 @@ class FaultDetector(Stage):
             ch = self._ch
             self._empty_rows = (np.zeros((0, ch)), np.zeros((0, ch), bool))
         out = object.__new__(type(tmpl))  # a shallow copy, without copy.copy's protocol
-        out.__dict__.update(tmpl.__dict__)
-        out.data, out.valid = self._empty_rows
-        out.start = self._pend_start
-        out.events = tmpl.events[:0]
-        out.reset = False
-        out.leadoff = None if tmpl.leadoff is None else tmpl.leadoff[:0]
-        out.codes = None if tmpl.codes is None else tmpl.codes[:0]
+        d = out.__dict__
+        d.update(tmpl.__dict__)
+        d["data"], d["valid"] = self._empty_rows
+        d["start"] = self._pend_start
+        d["events"] = tmpl.events[:0]
+        d["reset"] = False
+        if tmpl.leadoff is not None:
+            d["leadoff"] = tmpl.leadoff[:0]
+        if tmpl.codes is not None:
+            d["codes"] = tmpl.codes[:0]
         return out
 
     def _decide(self, final: bool) -> SignalBlock:
@@ -1112,16 +1122,17 @@ class FaultDetector(Stage):
         self._lens_sum -= rows
         return out
 
-    def _hysteresis(
-        self, f: dict[str, np.ndarray], g: np.ndarray, starts: np.ndarray, L: int
-    ) -> np.ndarray:
-        """Run the hysteresis of every hop-level kind over new hops; open and
-        close events. Returns, per hop, whether a masked kind is on."""
-        m = len(g)
-        if not self._health[self._hop_rows].any() and not any(f[k].any() for k in HOP_KINDS):
+    def _hysteresis(self, fc: dict[str, np.ndarray], start: int, m: int, L: int) -> np.ndarray:
+        """Run the hysteresis of every hop-level kind over m new hops of L rows
+        from stream row start (their features fc: (channels, hops) each); open
+        and close events. Returns, per hop, whether a masked kind is on."""
+        if not self._health.any() and not np.any([fc[k] for k in HOP_KINDS]):
             # nothing on, nothing starting: only the "last clean hop" moves
-            self._lf[:] = int(g[-1])
+            self._lf[:] = self._g_feat + m - 1
             return self._zeros(m)
+        g = self._g_feat + np.arange(m)
+        starts = start + np.arange(m) * L
+        f = {k: v.T for k, v in fc.items()}  # (hops, channels)
         fs = self._rate
         masked = self._masked_hop_kinds()
         any_active = np.zeros((m, self._ch), dtype=bool)
