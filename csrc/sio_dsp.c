@@ -556,6 +556,23 @@ static inline void sio_dsp_mains_hop(const double *restrict before, const double
     *total = ss / (double)(2 * L);
 }
 
+/* sio_dsp_mains_hop's projections for the usual 6 frequencies (12 columns):
+ * a loop of constant length over a local array, which compilers vectorise */
+static void sio_dsp_mains_proj12(const double *restrict x, int64_t L, const double *restrict b,
+                                 double *restrict proj)
+{
+    double p[12];
+    for (int f = 0; f < 12; f++)
+        p[f] = proj[f];
+    for (int64_t i = 0; i < L; i++) {
+        const double v = x[i];
+        for (int f = 0; f < 12; f++)
+            p[f] += v * b[i * 12 + f];
+    }
+    for (int f = 0; f < 12; f++)
+        proj[f] = p[f];
+}
+
 int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *hp,
                   const double *prev, int64_t prev_stride, const double *basis, int64_t k,
                   int64_t split, double scale, double min_ms, double min_share, double *best,
@@ -570,10 +587,22 @@ int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double
             const double *before = j == 0 ? prev + c * prev_stride : hp + c * stride + (j - 1) * L;
             const double *cur = hp + c * stride + j * L;
             double *b = best + c * m + j, *t = total + c * m + j;
-            if (k == 6) /* 50 and 60 Hz with two harmonics each */
-                sio_dsp_mains_hop(before, cur, L, basis, 6, split, b, t);
-            else
+            if (k == 6) { /* 50 and 60 Hz with two harmonics each */
+                double proj[12] = {0}, ss = 0.0;
+                sio_dsp_mains_proj12(before, L, basis, proj);
+                sio_dsp_mains_proj12(cur, L, basis + L * 12, proj);
+                for (int64_t i = 0; i < L; i++)
+                    ss += before[i] * before[i];
+                for (int64_t i = 0; i < L; i++)
+                    ss += cur[i] * cur[i];
+                double fam[2] = {0.0, 0.0};
+                for (int64_t f = 0; f < 6; f++)
+                    fam[f >= split] += proj[f] * proj[f] + proj[6 + f] * proj[6 + f];
+                *b = fam[0] > fam[1] ? fam[0] : fam[1];
+                *t = ss / (double)(2 * L);
+            } else {
                 sio_dsp_mains_hop(before, cur, L, basis, k, split, b, t);
+            }
             if (verdict) { /* as FaultDetector._mains */
                 const double ms = *b * scale;
                 verdict[c * m + j] = (uint8_t)((ms > min_ms) & (ms / *t > min_share));
