@@ -66,9 +66,13 @@ def parts_keys() -> tuple[str, ...]:
     return ("hard_ok", "rail", "leadoff", "blank", "settle", "spiky", "zero", "hp", "low")
 
 
-def fronts_of(blist: list[SignalBlock]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The front end's flags and filters of a block series, C then numpy."""
+def fronts_of(
+    blist: list[SignalBlock], defer: bool = False
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The front end's flags and filters of a block series, C (with defer: on
+    the rows of several blocks at once) then numpy."""
     fronts = {}
+    rng_catch = np.random.default_rng(0) if defer else None
     for native in (True, False):
         det = FaultDetector()
         det.native = native
@@ -79,11 +83,14 @@ def fronts_of(blist: list[SignalBlock]) -> tuple[dict[str, np.ndarray], dict[str
                 det._setup(b)
             assert (det._native is not None) == native
             if native:
-                det._native.run(b, rows)
+                det._native.run(b, rows, defer=defer)
+                if rng_catch is not None and rng_catch.random() < 0.3:
+                    det._native.catch_up(rows)
             else:
                 for k, v in det._front_numpy(b).items():
                     parts.setdefault(k, []).append(v)
         if native:
+            det._native.catch_up(rows)
             fronts[native] = {k: rows.cm(k).copy() for k in parts_keys()}
         else:
             fronts[native] = {k: np.concatenate(v, axis=1) for k, v in parts.items()}
@@ -97,12 +104,12 @@ def fronts_of(blist: list[SignalBlock]) -> tuple[dict[str, np.ndarray], dict[str
     return c, py
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_native_front_equals_numpy(seed: int) -> None:
+@pytest.mark.parametrize("seed, defer", [(1, False), (2, False), (3, False), (4, True)])
+def test_native_front_equals_numpy(seed: int, defer: bool) -> None:
     rng = np.random.default_rng(seed)
     n = int(2.2 * FS)
     sizes = rng.choice([1, 3, 40, 97, 400, 1500], 400)
-    c, _ = fronts_of(blocks(seed, n, sizes))
+    c, _ = fronts_of(blocks(seed, n, sizes), defer)
     # the signal did exercise every flag
     for k in ("rail", "leadoff", "blank", "settle", "spiky", "zero"):
         assert c[k].any(), k

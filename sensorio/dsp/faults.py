@@ -183,6 +183,14 @@ class _NativeFront:
             f.invalid_run = self._ptr("int64_t[]", filt.invalid_run)
             f.reprime = det.hop
         self._st = st
+        # rows appended whose flags and features wait (see run): how many, the
+        # stream row of the first, and their codes' settings
+        self._todo_n = 0
+        self._todo_start = 0
+        self._todo_key: tuple[Any, Any] | None = None
+        #: the stream row from which every row was quiet: valid, inside the
+        #: rails, not lifted and not spiky
+        self.quiet_from = _NEG
         self._ptr_gen = -1
         self._ptrs: dict[str, Any] = {}
         self._code_key: tuple[Any, Any] | None = None
@@ -348,13 +356,28 @@ class _NativeFront:
             self._ptr_gen = rows.generation
         return self._ptrs
 
-    def run(self, block: SignalBlock, rows: _Rows) -> bool:
-        """Append the block's rows and their flags and features to rows.
-        Returns True if the block was quiet: every sample valid, inside the
-        rails, not lifted and not spiky (False: it may not have been)."""
+    def run(self, block: SignalBlock, rows: _Rows, defer: bool = False) -> None:
+        """Append the block's rows to rows, with their flags and features (with
+        defer, these may wait for catch_up: the front end runs faster on more
+        rows at once, and a small block's rows are not looked at before a hop
+        is complete)."""
         st = self._st
         x, valid, codes = block.data, block.valid, block.codes
         n, ch = x.shape
+        lo = block.leadoff
+        if lo is not None and lo.any():
+            lo = np.ascontiguousarray(lo, dtype=np.uint64)
+        else:
+            lo = None
+        key = None if codes is None else (block.code_range, block.code_zero)
+        todo = self._todo_n
+        if todo and not (
+            defer
+            and lo is None
+            and block.start == self._todo_start + todo
+            and key == self._todo_key
+        ):
+            self.catch_up(rows)  # what waits goes first, with the settings it came with
         at = rows.reserve(n)
         end = at + n
         p = self._pointers(rows)
@@ -381,33 +404,44 @@ class _NativeFront:
             rows.array("valid")[:, at:end] = valid.T
             if codes is not None:
                 rows.array("codes")[:, at:end] = codes.T
-        if codes is not None:
-            key = (block.code_range, block.code_zero)
-            if key != self._code_key:
-                self._code_key = key
-                st.has_range = int(block.code_range is not None)
-                if block.code_range is not None:
-                    st.code_lo, st.code_hi = (int(v) for v in block.code_range)
-                z = float(block.code_zero)
-                st.has_zero = int(z.is_integer() and -(2**31) <= z < 2**31)
-                st.code_zero = int(z) if st.has_zero else 0
-        else:
+        if codes is None:
             rows.array("codes")[:, at:end] = 0
-        lo = block.leadoff
-        if lo is not None and lo.any():
-            lo = np.ascontiguousarray(lo, dtype=np.uint64)
-        else:
-            lo = None
+        elif key != self._code_key:
+            self._code_key = key
+            st.has_range = int(block.code_range is not None)
+            if block.code_range is not None:
+                st.code_lo, st.code_hi = (int(v) for v in block.code_range)
+            z = float(block.code_zero)
+            st.has_zero = int(z.is_integer() and -(2**31) <= z < 2**31)
+            st.code_zero = int(z) if st.has_zero else 0
+        rows.n = end
+        if not self._todo_n:
+            self._todo_start, self._todo_key = block.start, key
+        self._todo_n += n
+        if not defer or lo is not None:
+            self.catch_up(rows, lo)
+
+    def catch_up(self, rows: _Rows, leadoff: np.ndarray | None = None) -> None:
+        """Flags and features of the rows that wait (the last ones of rows;
+        leadoff: their lead-off bitmasks, None: none)."""
+        n = self._todo_n
+        if not n:
+            return
+        ch = rows.ch
+        at = rows.o + len(rows) - n
+        p = self._pointers(rows)
+        ffi = self._ffi
+        start = self._todo_start
         rc = self._lib.sio_dsp_front_run(
-            st,
+            self._st,
             n,
             ch,
             rows.cap,
-            block.start,
+            start,
             p["data"] + at,
             p["valid"] + at,
-            ffi.NULL if codes is None else p["codes"] + at,
-            ffi.NULL if lo is None else ffi.from_buffer("uint64_t[]", lo),
+            ffi.NULL if self._todo_key is None else p["codes"] + at,
+            ffi.NULL if leadoff is None else ffi.from_buffer("uint64_t[]", leadoff),
             p["hard_ok"] + at,
             p["rail"] + at,
             p["leadoff"] + at,
@@ -419,9 +453,10 @@ class _NativeFront:
             p["low"] + at,
         )
         if rc < 0:  # pragma: no cover - the arguments are checked above
-            raise SensorioError(f"faults: native front end refused a block of {n} x {ch}")
-        rows.n = end
-        return rc == 1
+            raise SensorioError(f"faults: native front end refused {n} rows x {ch}")
+        self._todo_n = 0
+        if rc != 1:  # not known to be quiet
+            self.quiet_from = start + n
 
 
 def _strided(ffi: Any, a: np.ndarray, kind: str, dtype: Any) -> tuple[Any, int, int] | None:
@@ -572,8 +607,6 @@ class FaultDetector(Stage):
         self._feat: dict[str, np.ndarray] = {}  # per complete, undecided hop: (hops, ch)
         self._lens = np.zeros(0, dtype=np.int64)
         self._lens_sum = 0  # rows in the featurised, undecided hops
-        # the stream row from which every appended block was quiet (see _NativeFront.run)
-        self._quiet_from = _NEG
         self._const: dict[tuple[Any, ...], np.ndarray] = {}
         self._g_feat = 0  # segment hop index of the next hop to featurise
         self._prev_mad: np.ndarray | None = None
@@ -765,10 +798,8 @@ class FaultDetector(Stage):
         n, ch = block.data.shape
         first = len(self._pend) == 0
         if self._native is not None:
-            if not self._native.run(block, self._pend):
-                self._quiet_from = block.start + n
+            self._native.run(block, self._pend, defer=True)
         else:
-            self._quiet_from = block.start + n
             front = self._front_numpy(block)
             ct = block.codes.T if block.codes is not None else np.zeros((ch, n), dtype=np.int32)
             self._pend.append({"data": block.data.T, "valid": block.valid.T, "codes": ct, **front})
@@ -807,6 +838,8 @@ class FaultDetector(Stage):
         n = len(self._pend)
         done = self._lens_sum
         full = (n - done) // self.hop
+        if self._native is not None and (full or final):
+            self._native.catch_up(self._pend)
         if full:
             self._add_features(done, full, self.hop)
             done += full * self.hop
@@ -867,7 +900,7 @@ class FaultDetector(Stage):
         idx = np.arange(L)[None, None, :]
         f: dict[str, np.ndarray] = {}
         # hops from quiet blocks only: nothing to look for in the flags
-        quiet = self._pend_start + a >= self._quiet_from
+        quiet = self._native is not None and self._pend_start + a >= self._native.quiet_from
         any_lead = not quiet and bool(lead.any())
         for name, mask, present in (
             ("saturation", rail & ~lead if any_lead else rail, False if quiet else None),
