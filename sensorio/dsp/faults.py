@@ -34,7 +34,6 @@ contamination is reported but not masked by default (a notch removes it).
 
 from __future__ import annotations
 
-import functools
 import warnings
 from typing import Any
 
@@ -140,6 +139,66 @@ class _Rows:
         self.o += rows
 
 
+HOP_FIELDS = {
+    "cond": np.bool_,
+    "active": np.bool_,
+    "blocked": np.bool_,
+    "mad": np.float64,
+    "med": np.float64,
+}
+
+
+class _Hops:
+    """What the output needs of each featurised, undecided hop, hop-major
+    (hops, channels) with spare room like _Rows: the masked hop-level
+    conditions and states (any kind), what blocks the spike test, the MAD and
+    median, and the hop lengths."""
+
+    def __init__(self, ch: int) -> None:
+        self.ch = ch
+        self._a: dict[str, np.ndarray] = {}
+        self.o = 0
+        self.n = 0
+        self.cap = 0
+        #: bumped whenever the arrays are re-allocated (pointers into them go stale)
+        self.generation = 0
+
+    def __len__(self) -> int:
+        return self.n - self.o
+
+    def append(self, lens: int, m: int, new: dict[str, np.ndarray]) -> None:
+        """m hops of lens rows; new: name -> (m, channels) arrays, every field."""
+        if self.n + m > self.cap:
+            live = self.n - self.o
+            if live + m > self.cap // 2 or not self._a:
+                cap = max(2 * (live + m), 64)
+                grown = {k: np.empty((cap, self.ch), t) for k, t in HOP_FIELDS.items()}
+                grown["lens"] = np.empty(cap, np.int64)
+                for k, old in self._a.items():
+                    grown[k][:live] = old[self.o : self.n]
+                self._a, self.cap = grown, cap
+                self.generation += 1
+            else:
+                for arr in self._a.values():
+                    arr[:live] = arr[self.o : self.n].copy()
+            self.o, self.n = 0, live
+        at, end = self.n, self.n + m
+        for k, v in new.items():
+            self._a[k][at:end] = v
+        self._a["lens"][at:end] = lens
+        self.n = end
+
+    def array(self, name: str) -> np.ndarray:
+        """The whole storage of a field."""
+        return self._a[name]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._a[name][self.o : self.n]
+
+    def drop(self, hops: int) -> None:
+        self.o += hops
+
+
 class _NativeFront:
     """The per-sample front end in C (csrc/sio_dsp.c): flags, feature filters
     and their carried state in one pass per channel. It owns the carried state
@@ -183,6 +242,14 @@ class _NativeFront:
             f.invalid_run = self._ptr("int64_t[]", filt.invalid_run)
             f.reprime = det.hop
         self._st = st
+        self._hops_gen: tuple[int, int] | None = None
+        self._hops_ptrs: dict[str, Any] = {}
+        self._mask_scratch = np.empty((0, ch))
+        self._mask_scratch_ptr: Any = None
+        self._bad_scratch = np.empty((0, ch), dtype=bool)
+        self._bad_scratch_ptr: Any = None
+        self._hit_scratch = np.empty(0, dtype=bool)
+        self._hit_scratch_ptr: Any = None
         # rows appended whose flags and features wait (see run): how many, the
         # stream row of the first, and their codes' settings
         self._todo_n = 0
@@ -289,32 +356,44 @@ class _NativeFront:
         return out[0], out[1], verdict
 
     def hop_mask(
-        self, rows: _Rows, lens: np.ndarray, F: dict[str, np.ndarray], det: FaultDetector
+        self, rows: _Rows, F: _Hops, n_dec: int, det: FaultDetector
     ) -> tuple[np.ndarray, np.ndarray, int]:
-        """The output mask of the first len(lens) pending hops (without the
+        """The output mask of the first n_dec pending hops (without the
         spikes), and the spike test, (rows, channels) each; and the number of
         hits (see FaultDetector._decide, _spike_threshold and _spike_test for
         the numpy version). F: the features of the pending hops."""
         p = self._pointers(rows)
         ch = rows.ch
-        n_dec = len(lens)
-        n = int(lens.sum())
         ffi = self._ffi
-
-        def buf(kind: str, a: np.ndarray) -> Any:
-            return ffi.from_buffer(kind, np.ascontiguousarray(a))
-
-        med = F["med"][:n_dec]
-        prev_mad = det._prev_mad
-        thr = np.empty((n_dec, ch))
-        hop_bad = np.empty((n_dec, ch), dtype=bool)
+        if self._hops_gen != (id(F), F.generation):
+            self._hops_gen = (id(F), F.generation)
+            kinds = {
+                "cond": "uint8_t *",
+                "active": "uint8_t *",
+                "blocked": "uint8_t *",
+                "mad": "double *",
+                "med": "double *",
+                "lens": "int64_t *",
+            }
+            self._hops_ptrs = {k: ffi.cast(t, ffi.from_buffer(F.array(k))) for k, t in kinds.items()}
+        h = self._hops_ptrs
+        o = F.o * ch
+        n = int(F["lens"][:n_dec].sum())
+        if self._mask_scratch.shape[0] < n_dec:
+            self._mask_scratch = np.empty((2 * n_dec, ch))
+            self._mask_scratch_ptr = ffi.from_buffer("double[]", self._mask_scratch)
+            self._bad_scratch = np.empty((2 * n_dec, ch), dtype=bool)
+            self._bad_scratch_ptr = ffi.from_buffer("uint8_t[]", self._bad_scratch)
+        if self._hit_scratch.size < ch * n:
+            self._hit_scratch = np.empty(2 * ch * n, dtype=bool)
+            self._hit_scratch_ptr = ffi.from_buffer("uint8_t[]", self._hit_scratch)
         valid_out = np.empty((n, ch), dtype=bool)
-        hit = np.empty((ch, n), dtype=bool)  # channel-major: mostly untouched
+        prev_mad = det._prev_mad
         at = rows.o
         hits = self._lib.sio_dsp_hop_mask(
             ch,
             n_dec,
-            buf("int64_t[]", lens.astype(np.int64, copy=False)),
+            h["lens"] + F.o,
             rows.cap,
             p["valid"] + at,
             p["rail"] + at,
@@ -322,27 +401,28 @@ class _NativeFront:
             p["leadoff"] + at,
             p["hard_ok"] + at,
             p["hp"] + at,
-            buf("uint8_t[]", F["cond"]),
-            len(F["cond"]),
-            buf("uint8_t[]", F["active"][:n_dec]),
-            buf("double[]", F["mad"]),
-            len(F["mad"]),
-            ffi.NULL if prev_mad is None else buf("double[]", prev_mad),
-            buf("double[]", med) if med.any() else ffi.NULL,
-            buf("uint8_t[]", F["blocked"][:n_dec]),
+            h["cond"] + o,
+            len(F),
+            h["active"] + o,
+            h["mad"] + o,
+            len(F),
+            ffi.NULL if prev_mad is None else ffi.from_buffer("double[]", prev_mad),
+            h["med"] + o if F["med"][:n_dec].any() else ffi.NULL,
+            h["blocked"] + o,
             det.spike_k,
             det.spike_min_uv,
             "saturation" in det.mask_kinds,
             bool(det.blank),
             "leadoff" in det.mask_kinds,
-            ffi.from_buffer("double[]", thr),
-            ffi.from_buffer("uint8_t[]", hop_bad),
+            self._mask_scratch_ptr,
+            self._bad_scratch_ptr,
             ffi.from_buffer("uint8_t[]", valid_out),
-            ffi.from_buffer("uint8_t[]", hit),
+            self._hit_scratch_ptr,
         )
         if hits < 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native output mask refused {n_dec} hops")
-        return valid_out, hit.T, int(hits)
+        # the hits stay in the scratch until the next call (read before it)
+        return valid_out, self._hit_scratch[: ch * n].reshape(ch, n).T, int(hits)
 
     def _pointers(self, rows: _Rows) -> dict[str, Any]:
         """Pointers to the pending-row arrays (renewed when they grow)."""
@@ -604,10 +684,12 @@ class FaultDetector(Stage):
         self._pend_lo: np.ndarray | None = None
         self._pend_start = 0
         self._pend_events: list[np.ndarray] = []
-        self._feat: dict[str, np.ndarray] = {}  # per complete, undecided hop: (hops, ch)
-        self._lens = np.zeros(0, dtype=np.int64)
+        self._feat = _Hops(ch)  # per complete, undecided hop
         self._lens_sum = 0  # rows in the featurised, undecided hops
+        self._last_len = 0  # rows in the last of them
         self._const: dict[tuple[Any, ...], np.ndarray] = {}
+        self._masked_key: tuple[str, ...] | None = None
+        self._masked: list[str] = []
         self._g_feat = 0  # segment hop index of the next hop to featurise
         self._prev_mad: np.ndarray | None = None
         self._prev_hp = np.zeros((ch, 0))
@@ -848,36 +930,50 @@ class FaultDetector(Stage):
 
     def _add_features(self, a: int, m: int, L: int) -> None:
         f = self._features(a, m, L)
+        masked = self._masked_hop_kinds()
+        cond = f[masked[0]] if masked else self._zeros_cm(m)
+        for k in masked[1:]:
+            cond = cond | f[k]
         # hysteresis as soon as a hop is complete (events do not wait for
         # the look-ahead, only the output does)
-        active = self._hysteresis(f, self._pend_start + a, m, L)
+        active = self._hysteresis(f, cond, masked, self._pend_start + a, m, L)
         self._g_feat += m
-        # what the output needs of each hop, hop-major (hops, channels): the
-        # masked hop-level conditions and states (any kind), what blocks the
-        # spike test, the MAD
-        masked = [f[k] for k in self._masked_hop_kinds()]
-        new = {
-            "cond": functools.reduce(np.logical_or, masked).T if masked else self._zeros(m),
-            "active": active,
-            "blocked": (f["stuck"] | f["saturation"] | f["leadoff"]).T,
-            "mad": f["mad"].T,
-            "med": f["med"].T,
-        }
-        if not self._feat:
-            self._feat = new
-        else:
-            self._feat = {k: np.concatenate([self._feat[k], v]) for k, v in new.items()}
-        self._lens = np.concatenate([self._lens, np.full(m, L, dtype=np.int64)])
+        sat, lo = f["saturation"], f["leadoff"]
+        blocked = f["stuck"]
+        if sat is not self._zeros_cm(m) or lo is not self._zeros_cm(m):
+            blocked = blocked | sat | lo
+        self._feat.append(
+            L,
+            m,
+            {
+                "cond": cond.T,
+                "active": active,
+                "blocked": blocked.T,
+                "mad": f["mad"].T,
+                "med": f["med"].T,
+            },
+        )
         self._lens_sum += m * L
+        self._last_len = L
 
     def _masked_hop_kinds(self) -> list[str]:
         """The hop-level kinds that mask hops (saturation and lead-off mask
         their samples instead)."""
-        return [k for k in HOP_KINDS if k in self.mask_kinds and k not in ("saturation", "leadoff")]
+        key = self.mask_kinds
+        if self._masked_key is not key:
+            self._masked = [
+                k for k in HOP_KINDS if k in key and k not in ("saturation", "leadoff")
+            ]
+            self._masked_key = key
+        return self._masked
 
     def _zeros(self, m: int) -> np.ndarray:
         """A shared, read-only all-False (hops, channels) array."""
         return self._constant(("zeros", m), lambda: np.zeros((m, self._ch), dtype=bool))
+
+    def _zeros_cm(self, m: int) -> np.ndarray:
+        """A shared, read-only all-False (channels, hops) array."""
+        return self._constant(("zeros_cm", m), lambda: np.zeros((self._ch, m), dtype=bool))
 
     def _constant(self, key: tuple[Any, ...], make: Any) -> np.ndarray:
         arr = self._const.get(key)
@@ -890,61 +986,72 @@ class FaultDetector(Stage):
     def _features(self, a: int, m: int, L: int) -> dict[str, np.ndarray]:
         p = self._pend
         ch = self._ch
-        sl = slice(a, a + m * L)
+        at = p.o + a
 
         def r(name: str) -> np.ndarray:
             # (channels, hops, samples): reductions run along contiguous memory
-            return p.cm(name)[:, sl].reshape(ch, m, L)
+            return p.array(name)[:, at : at + m * L].reshape(ch, m, L)
 
-        hard_ok, valid, rail, lead = r("hard_ok"), r("valid"), r("rail"), r("leadoff")
-        idx = np.arange(L)[None, None, :]
+        valid, spiky = r("valid"), r("spiky")
         f: dict[str, np.ndarray] = {}
-        # hops from quiet blocks only: nothing to look for in the flags
+        # hops from quiet rows only: nothing to look for in the flags
         quiet = self._native is not None and self._pend_start + a >= self._native.quiet_from
-        any_lead = not quiet and bool(lead.any())
-        for name, mask, present in (
-            ("saturation", rail & ~lead if any_lead else rail, False if quiet else None),
-            ("leadoff", lead, any_lead),
-        ):
-            if present is None:
-                present = bool(mask.any())
-            if present:
-                f[name] = mask.any(axis=2)
-                f[name + "_first"] = np.where(mask, idx, L).min(axis=2)
-                f[name + "_last"] = np.where(mask, idx, -1).max(axis=2)
-            else:  # the usual case: shared constants
-                f[name] = self._zeros(m).T
+        if quiet:
+            for name in ("saturation", "leadoff"):  # shared constants
+                f[name] = self._zeros_cm(m)
                 f[name + "_first"] = self._constant(("full", m, L), lambda: np.full((ch, m), L))
                 f[name + "_last"] = self._constant(("full", m, -1), lambda: np.full((ch, m), -1))
+        else:
+            hard_ok, rail, lead = r("hard_ok"), r("rail"), r("leadoff")
+            idx = np.arange(L)[None, None, :]
+            any_lead = bool(lead.any())
+            for name, mask, present in (
+                ("saturation", rail & ~lead if any_lead else rail, None),
+                ("leadoff", lead, any_lead),
+            ):
+                if present is None:
+                    present = bool(mask.any())
+                if present:
+                    f[name] = mask.any(axis=2)
+                    f[name + "_first"] = np.where(mask, idx, L).min(axis=2)
+                    f[name + "_last"] = np.where(mask, idx, -1).max(axis=2)
+                else:  # the usual case: shared constants
+                    f[name] = self._zeros_cm(m)
+                    f[name + "_first"] = self._constant(
+                        ("full", m, L), lambda: np.full((ch, m), L)
+                    )
+                    f[name + "_last"] = self._constant(
+                        ("full", m, -1), lambda: np.full((ch, m), -1)
+                    )
         need = max(4, L // 2)
         all_ok = quiet or bool(hard_ok.all())
         if all_ok:
             enough = self._constant(("full", m, L >= need), lambda: np.full((ch, m), L >= need))
         else:
             enough = hard_ok.sum(axis=2) >= need
-        codes = r("codes")
-        data, hp, low = r("data"), r("hp"), r("low")
-        spiky = r("spiky")
+        hp = r("hp")
         fast = quiet or (all_ok and not spiky.any())
         if fast and self._native is not None and L >= 4:
             # the per-hop reductions in one C call
             std, mad, hp_ms, low_ms, hf_ms, same = self._native.hop_features(p, a, m, L)
             stuck = same & (L >= need)
-        elif bool(valid.all()):
-            stuck = (codes.min(axis=2) == codes.max(axis=2)) & (L >= need)
         else:
-            big = np.iinfo(np.int64).max
-            cmin = np.where(valid, codes, big).min(axis=2)
-            cmax = np.where(valid, codes, -big).max(axis=2)
-            stuck = (cmin == cmax) & (valid.sum(axis=2) >= need)
+            codes, data, low = r("codes"), r("data"), r("low")
+            if bool(valid.all()):
+                stuck = (codes.min(axis=2) == codes.max(axis=2)) & (L >= need)
+            else:
+                big = np.iinfo(np.int64).max
+                cmin = np.where(valid, codes, big).min(axis=2)
+                cmax = np.where(valid, codes, -big).max(axis=2)
+                stuck = (cmin == cmax) & (valid.sum(axis=2) >= need)
         sat, lo = f["saturation"], f["leadoff"]
         if stuck.any():
             stuck &= ~sat & ~lo
             at_zero = r("zero").all(axis=2)
         else:
-            at_zero = self._zeros(m).T
+            at_zero = self._zeros_cm(m)
         if fast and self._native is not None and L >= 4:
-            med = np.zeros((ch, m))
+            med = self._constant(("zeros_f", m), lambda: np.zeros((ch, m)))
         elif fast:
             std = data.std(axis=2)
             # the 20 Hz high-passed signal has a median of ~0 over a hop: its
@@ -1087,17 +1194,17 @@ class FaultDetector(Stage):
         return out
 
     def _decide(self, final: bool) -> SignalBlock:
-        m = len(self._lens)
+        F = self._feat
+        m = len(F)
         n_dec = m if final else m - 1  # a hop waits for the next one (look-ahead)
         if n_dec <= 0:
             return self._empty()
-        F = self._feat
-        lens = self._lens[:n_dec]
-        rows = int(lens.sum())
+        rows = self._lens_sum if final else self._lens_sum - self._last_len
         p = self._pend
         if self._native is not None:
-            valid_out, hit, hits = self._native.hop_mask(p, lens, F, self)
+            valid_out, hit, hits = self._native.hop_mask(p, F, n_dec, self)
         else:
+            lens = F["lens"][:n_dec]
             # a hop is masked when a masked kind's condition holds in it or in
             # the next one, or while that kind is on
             cond = F["cond"]
@@ -1143,23 +1250,36 @@ class FaultDetector(Stage):
             codes=p.cm("codes")[:, :rows].copy().T,
         )
         # forget what was output
-        if lens[-1] == self.hop:
+        if F["lens"][n_dec - 1] == self.hop:
             self._prev_hp = p.cm("hp")[:, rows - self.hop : rows].copy()
-        self._prev_mad = F["mad"][n_dec - 1]
+        self._prev_mad = F["mad"][n_dec - 1].copy()
         self._pend.drop(rows)
         if self._pend_lo is not None:
             self._pend_lo = self._pend_lo[rows:]
         self._pend_start += rows
-        self._feat = {k: v[n_dec:] for k, v in F.items()}
-        self._lens = self._lens[n_dec:]
+        F.drop(n_dec)
         self._lens_sum -= rows
         return out
 
-    def _hysteresis(self, fc: dict[str, np.ndarray], start: int, m: int, L: int) -> np.ndarray:
+    def _hysteresis(
+        self,
+        fc: dict[str, np.ndarray],
+        cond: np.ndarray,
+        masked: list[str],
+        start: int,
+        m: int,
+        L: int,
+    ) -> np.ndarray:
         """Run the hysteresis of every hop-level kind over m new hops of L rows
-        from stream row start (their features fc: (channels, hops) each); open
-        and close events. Returns, per hop, whether a masked kind is on."""
-        if not self._health.any() and not np.any([fc[k] for k in HOP_KINDS]):
+        from stream row start (their features fc: (channels, hops) each; cond:
+        any masked kind's condition); open and close events. Returns, per hop,
+        whether a masked kind is on, (hops, channels)."""
+        zeros = self._zeros_cm(m)
+        if (
+            not self._health.any()
+            and not cond.any()
+            and not any(fc[k] is not zeros and fc[k].any() for k in HOP_KINDS if k not in masked)
+        ):
             # nothing on, nothing starting: only the "last clean hop" moves
             self._lf[:] = self._g_feat + m - 1
             return self._zeros(m)
