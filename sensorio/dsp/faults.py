@@ -255,6 +255,9 @@ class _NativeFront:
         self._todo_n = 0
         self._todo_start = 0
         self._todo_key: tuple[Any, Any] | None = None
+        # blocks that wait whole (see run), and their rows
+        self._waiting: list[SignalBlock] = []
+        self.waiting = 0
         #: the stream row from which every row was quiet: valid, inside the
         #: rails, not lifted and not spiky
         self.quiet_from = _NEG
@@ -437,27 +440,45 @@ class _NativeFront:
         return self._ptrs
 
     def run(self, block: SignalBlock, rows: _Rows, defer: bool = False) -> None:
-        """Append the block's rows to rows, with their flags and features (with
-        defer, these may wait for catch_up: the front end runs faster on more
-        rows at once, and a small block's rows are not looked at before a hop
+        """Append the block's rows to rows, with their flags and features. With
+        defer, a block may wait for catch_up, whole (rows counts it in
+        waiting): small blocks then go into rows together and the front end
+        runs on more rows at once (their rows are not looked at before a hop
         is complete)."""
-        st = self._st
-        x, valid, codes = block.data, block.valid, block.codes
-        n, ch = x.shape
+        codes = block.codes
         lo = block.leadoff
         if lo is not None and lo.any():
             lo = np.ascontiguousarray(lo, dtype=np.uint64)
         else:
             lo = None
         key = None if codes is None else (block.code_range, block.code_zero)
-        todo = self._todo_n
-        if todo and not (
-            defer
-            and lo is None
-            and block.start == self._todo_start + todo
-            and key == self._todo_key
+        pending = self._todo_n + self.waiting
+        if defer and lo is None and (
+            not pending or (block.start == self._todo_start + pending and key == self._todo_key)
         ):
+            if not pending:
+                self._todo_start, self._todo_key = block.start, key
+            self._waiting.append(block)
+            self.waiting += len(block)
+            return
+        if pending:
             self.catch_up(rows)  # what waits goes first, with the settings it came with
+        self._todo_start, self._todo_key = block.start, key
+        self._put(rows, block.data, block.valid, codes, block)
+        self.catch_up(rows, lo)
+
+    def _put(
+        self,
+        rows: _Rows,
+        x: np.ndarray,
+        valid: np.ndarray,
+        codes: np.ndarray | None,
+        block: SignalBlock,
+    ) -> None:
+        """Copy rows of data, validity and codes (with block's code settings)
+        into rows; their flags wait for catch_up."""
+        st = self._st
+        n, ch = x.shape
         at = rows.reserve(n)
         end = at + n
         p = self._pointers(rows)
@@ -486,8 +507,8 @@ class _NativeFront:
                 rows.array("codes")[:, at:end] = codes.T
         if codes is None:
             rows.array("codes")[:, at:end] = 0
-        elif key != self._code_key:
-            self._code_key = key
+        elif (block.code_range, block.code_zero) != self._code_key:
+            self._code_key = (block.code_range, block.code_zero)
             st.has_range = int(block.code_range is not None)
             if block.code_range is not None:
                 st.code_lo, st.code_hi = (int(v) for v in block.code_range)
@@ -495,15 +516,23 @@ class _NativeFront:
             st.has_zero = int(z.is_integer() and -(2**31) <= z < 2**31)
             st.code_zero = int(z) if st.has_zero else 0
         rows.n = end
-        if not self._todo_n:
-            self._todo_start, self._todo_key = block.start, key
         self._todo_n += n
-        if not defer or lo is not None:
-            self.catch_up(rows, lo)
 
     def catch_up(self, rows: _Rows, leadoff: np.ndarray | None = None) -> None:
-        """Flags and features of the rows that wait (the last ones of rows;
-        leadoff: their lead-off bitmasks, None: none)."""
+        """Flags and features of the rows that wait (leadoff: their lead-off
+        bitmasks, None: none); the blocks that wait go into rows first."""
+        if self._waiting:
+            blocks = self._waiting
+            one = blocks[0]
+            if len(blocks) == 1:
+                x, valid, codes = one.data, one.valid, one.codes
+            else:
+                x = np.concatenate([b.data for b in blocks])
+                valid = np.concatenate([b.valid for b in blocks])
+                codes = None if one.codes is None else np.concatenate([b.codes for b in blocks])
+            self._waiting = []
+            self.waiting = 0
+            self._put(rows, x, valid, codes, one)
         n = self._todo_n
         if not n:
             return
@@ -728,7 +757,7 @@ class FaultDetector(Stage):
 
     def reset(self) -> None:
         if self._ch:
-            self._close_all(self._pend_start + len(self._pend))
+            self._close_all(self._pend_start + self._pending_rows())
             self._reset_signal()
 
     def health(self) -> list[dict[str, Any]]:
@@ -759,7 +788,7 @@ class FaultDetector(Stage):
         return self._decide(final=False)
 
     def flush(self) -> SignalBlock | None:
-        if not self._ch or self._template is None or not len(self._pend):
+        if not self._ch or self._template is None or not self._pending_rows():
             return None
         self._featurise(final=True)
         return self._decide(final=True)
@@ -878,7 +907,7 @@ class FaultDetector(Stage):
         # everything per sample is computed channel-major (channels, rows): the
         # stages' arrays are laid out that way, so no strided copies
         n, ch = block.data.shape
-        first = len(self._pend) == 0
+        first = self._pending_rows() == 0
         if self._native is not None:
             self._native.run(block, self._pend, defer=True)
         else:
@@ -916,8 +945,13 @@ class FaultDetector(Stage):
             )
 
     # -- features of complete hops ------------------------------------------------
+    def _pending_rows(self) -> int:
+        """Rows received and not output yet."""
+        waiting = self._native.waiting if self._native is not None else 0
+        return len(self._pend) + waiting
+
     def _featurise(self, final: bool) -> None:
-        n = len(self._pend)
+        n = self._pending_rows()
         done = self._lens_sum
         full = (n - done) // self.hop
         if self._native is not None and (full or final):
