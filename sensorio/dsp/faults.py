@@ -162,12 +162,21 @@ class _Hops:
         self.cap = 0
         #: bumped whenever the arrays are re-allocated (pointers into them go stale)
         self.generation = 0
+        #: False: every median stored since the store was last empty is 0
+        self.med_nonzero = False
 
     def __len__(self) -> int:
         return self.n - self.o
 
-    def append(self, lens: int, m: int, new: dict[str, np.ndarray]) -> None:
-        """m hops of lens rows; new: name -> (m, channels) arrays, every field."""
+    def append(
+        self, lens: int, m: int, new: dict[str, np.ndarray], med_zero: bool = False
+    ) -> None:
+        """m hops of lens rows; new: name -> (m, channels) arrays, every field
+        (med_zero: new["med"] is known to be all 0)."""
+        if self.n == self.o:
+            self.med_nonzero = False
+        if not med_zero and not self.med_nonzero:
+            self.med_nonzero = bool(new["med"].any())
         if self.n + m > self.cap:
             live = self.n - self.o
             if live + m > self.cap // 2 or not self._a:
@@ -242,6 +251,7 @@ class _NativeFront:
             f.invalid_run = self._ptr("int64_t[]", filt.invalid_run)
             f.reprime = det.hop
         self._st = st
+        self._outs: dict[tuple[str, int], tuple[Any, ...]] = {}
         self._hops_gen: tuple[int, int] | None = None
         self._hops_ptrs: dict[str, Any] = {}
         self._mask_scratch = np.empty((0, ch))
@@ -285,13 +295,20 @@ class _NativeFront:
         p = self._pointers(rows)
         ch = rows.ch
         at = rows.o + a
-        out = np.empty((5, ch, m))
-        same = np.empty((ch, m), dtype=bool)
         if self._scratch.size < 2 * L:
             self._scratch = np.empty(2 * L)
             self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
         ffi = self._ffi
-        o = ffi.from_buffer("double[]", out)
+        outs = self._outs.get(("features", m))
+        if outs is None:  # read by the caller before the next call
+            out_a, same = np.empty((5, ch, m)), np.empty((ch, m), dtype=bool)
+            outs = self._outs[("features", m)] = (
+                out_a,
+                same,
+                ffi.from_buffer("double[]", out_a),
+                ffi.from_buffer("uint8_t[]", same),
+            )
+        out, same, o, same_ptr = outs
         step = ch * m
         rc = self._lib.sio_dsp_hop_features(
             ch,
@@ -308,7 +325,7 @@ class _NativeFront:
             o + 2 * step,
             o + 3 * step,
             o + 4 * step,
-            ffi.from_buffer("uint8_t[]", same),
+            same_ptr,
         )
         if rc != 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
@@ -328,9 +345,16 @@ class _NativeFront:
         else:
             prev = np.ascontiguousarray(prev, dtype=np.float64)
             prev_ptr, prev_stride = ffi.from_buffer("double[]", prev), L
-        out = np.empty((2, ch, m))
-        verdict = np.empty((ch, m), dtype=bool)
-        o = ffi.from_buffer("double[]", out)
+        outs = self._outs.get(("mains", m))
+        if outs is None:  # read by the caller before the next call
+            out_a, verdict_a = np.empty((2, ch, m)), np.empty((ch, m), dtype=bool)
+            outs = self._outs[("mains", m)] = (
+                out_a,
+                verdict_a,
+                ffi.from_buffer("double[]", out_a),
+                ffi.from_buffer("uint8_t[]", verdict_a),
+            )
+        out, verdict, o, verdict_ptr = outs
         fam = det._families
         split = fam[0][1] if fam else 0
         if self._basis_src is not det._basis:
@@ -352,19 +376,19 @@ class _NativeFront:
             det.mains_share,
             o,
             o + ch * m,
-            ffi.from_buffer("uint8_t[]", verdict),
+            verdict_ptr,
         )
         if rc != 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native mains projection refused {m} hops of {L}")
         return out[0], out[1], verdict
 
     def hop_mask(
-        self, rows: _Rows, F: _Hops, n_dec: int, det: FaultDetector
+        self, rows: _Rows, F: _Hops, n_dec: int, n: int, det: FaultDetector
     ) -> tuple[np.ndarray, np.ndarray, int]:
-        """The output mask of the first n_dec pending hops (without the
-        spikes), and the spike test, (rows, channels) each; and the number of
-        hits (see FaultDetector._decide, _spike_threshold and _spike_test for
-        the numpy version). F: the features of the pending hops."""
+        """The output mask of the first n_dec pending hops (n rows; without
+        the spikes), and the spike test, (rows, channels) each; and the number
+        of hits (see FaultDetector._decide, _spike_threshold and _spike_test
+        for the numpy version). F: the features of the pending hops."""
         p = self._pointers(rows)
         ch = rows.ch
         ffi = self._ffi
@@ -381,7 +405,6 @@ class _NativeFront:
             self._hops_ptrs = {k: ffi.cast(t, ffi.from_buffer(F.array(k))) for k, t in kinds.items()}
         h = self._hops_ptrs
         o = F.o * ch
-        n = int(F["lens"][:n_dec].sum())
         if self._mask_scratch.shape[0] < n_dec:
             self._mask_scratch = np.empty((2 * n_dec, ch))
             self._mask_scratch_ptr = ffi.from_buffer("double[]", self._mask_scratch)
@@ -410,7 +433,7 @@ class _NativeFront:
             h["mad"] + o,
             len(F),
             ffi.NULL if prev_mad is None else ffi.from_buffer("double[]", prev_mad),
-            h["med"] + o if F["med"][:n_dec].any() else ffi.NULL,
+            h["med"] + o if F.med_nonzero else ffi.NULL,
             h["blocked"] + o,
             det.spike_k,
             det.spike_min_uv,
@@ -986,6 +1009,7 @@ class FaultDetector(Stage):
                 "mad": f["mad"].T,
                 "med": f["med"].T,
             },
+            med_zero=f["med"] is self._constant(("zeros_f", m), lambda: np.zeros((self._ch, m))),
         )
         self._lens_sum += m * L
         self._last_len = L
@@ -1236,7 +1260,7 @@ class FaultDetector(Stage):
         rows = self._lens_sum if final else self._lens_sum - self._last_len
         p = self._pend
         if self._native is not None:
-            valid_out, hit, hits = self._native.hop_mask(p, F, n_dec, self)
+            valid_out, hit, hits = self._native.hop_mask(p, F, n_dec, rows, self)
         else:
             lens = F["lens"][:n_dec]
             # a hop is masked when a masked kind's condition holds in it or in
