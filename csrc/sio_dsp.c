@@ -629,11 +629,12 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
                          const double *mad, int64_t n_mad, const double *prev_mad,
                          const double *med, const uint8_t *blocked, double spike_k,
                          double spike_min, int mask_rail, int mask_blank, int mask_lead,
-                         double *thr, uint8_t *hop_bad, uint8_t *valid_out, uint8_t *hit)
+                         double *thr, uint8_t *hop_bad, uint8_t *valid_out, uint8_t *hit,
+                         int64_t *n_invalid)
 {
     if (ch < 0 || ch > 64 || n_hops < 1 || n_cond < n_hops || n_mad < n_hops || !lens ||
         !valid || !rail || !blank || !lead || !hard_ok || !hp || !cond || !active || !mad ||
-        !blocked || !thr || !hop_bad || !valid_out || !hit)
+        !blocked || !thr || !hop_bad || !valid_out || !hit || !n_invalid)
         return -1;
     int64_t rows = 0;
     for (int64_t j = 0; j < n_hops; j++) {
@@ -661,7 +662,7 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
     const uint8_t blank_bad = (uint8_t)(mask_rail && mask_blank);
     const uint8_t lead_bad = (uint8_t)(mask_lead != 0);
     uint8_t tile_ok[64][SIO_DSP_TILE];
-    int64_t hits = 0;
+    int64_t hits = 0, good_out = 0;
     int64_t j0 = 0, j0_start = 0; /* the hop holding the tile's first row, and its start */
     for (int64_t r0 = 0; r0 < rows; r0 += SIO_DSP_TILE) {
         const int64_t r1 = rows - r0 < SIO_DSP_TILE ? rows : r0 + SIO_DSP_TILE;
@@ -684,6 +685,8 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
                 for (int64_t r = a; r < b; r++)
                     to[r - r0] = (uint8_t)(v[r] & good & ~(rl[r] & rail_bad) &
                                            ~(bl[r] & blank_bad) & ~(lo[r] & lead_bad));
+                for (int64_t r = a; r < b; r++)
+                    good_out += to[r - r0];
                 /* |hp - med| > t, as either signed difference beyond t */
                 int64_t beyond = 0;
                 for (int64_t r = a; r < b; r++)
@@ -710,6 +713,7 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
             for (int64_t c = 0; c < ch; c++)
                 valid_out[r * ch + c] = tile_ok[c][r - r0];
     }
+    *n_invalid = rows * ch - good_out;
     return hits;
 }
 

@@ -99,8 +99,9 @@ int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double
  * as 0/1 bytes: valid_out (row-major, rows x ch) = valid and not (hop_bad, a
  * rail sample if mask_rail, a blanked one if mask_rail and mask_blank, a
  * lead-off one if mask_lead); hit (channel-major, ch x rows) = |hp - med| >
- * thr (med NULL: 0) on a hard_ok, unblanked sample (the spike test). Returns
- * the number of hits, or -1 if an argument is out of range. */
+ * thr (med NULL: 0) on a hard_ok, unblanked sample (the spike test); and
+ * *n_invalid, the number of invalid outputs. Returns the number of hits, or
+ * -1 if an argument is out of range. */
 int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_t stride,
                          const uint8_t *valid, const uint8_t *rail, const uint8_t *blank,
                          const uint8_t *lead, const uint8_t *hard_ok, const double *hp,
@@ -108,7 +109,8 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
                          const double *mad, int64_t n_mad, const double *prev_mad,
                          const double *med, const uint8_t *blocked, double spike_k,
                          double spike_min, int mask_rail, int mask_blank, int mask_lead,
-                         double *thr, uint8_t *hop_bad, uint8_t *valid_out, uint8_t *hit);
+                         double *thr, uint8_t *hop_bad, uint8_t *valid_out, uint8_t *hit,
+                         int64_t *n_invalid);
 /* Copies n rows of ch channels from the sources (element (r, c) of x at
  * [r * x_rs + c * x_cs], and so on; codes NULL: none) into channel-major
  * destinations (channel c's row r at [c * stride + r]), the layout of the

@@ -252,6 +252,8 @@ class _NativeFront:
             f.reprime = det.hop
         self._st = st
         self._outs: dict[tuple[str, int], tuple[Any, ...]] = {}
+        self._n_invalid = ffi.new("int64_t[1]")
+        self.n_invalid = 0
         self._hops_gen: tuple[int, int] | None = None
         self._hops_ptrs: dict[str, Any] = {}
         self._mask_scratch = np.empty((0, ch))
@@ -444,9 +446,12 @@ class _NativeFront:
             self._bad_scratch_ptr,
             ffi.from_buffer("uint8_t[]", valid_out),
             self._hit_scratch_ptr,
+            self._n_invalid,
         )
         if hits < 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native output mask refused {n_dec} hops")
+        #: outputs left invalid by the last call (spikes aside)
+        self.n_invalid = int(self._n_invalid[0])
         # the hits stay in the scratch until the next call (read before it)
         return valid_out, self._hit_scratch[: ch * n].reshape(ch, n).T, int(hits)
 
@@ -740,8 +745,10 @@ class FaultDetector(Stage):
         self._lens_sum = 0  # rows in the featurised, undecided hops
         self._last_len = 0  # rows in the last of them
         self._const: dict[tuple[Any, ...], np.ndarray] = {}
+        self._bundles: dict[tuple[int, int], dict[str, np.ndarray]] = {}
         self._masked_key: tuple[str, ...] | None = None
         self._masked: list[str] = []
+        self._unmasked: list[str] = []
         self._g_feat = 0  # segment hop index of the next hop to featurise
         self._prev_mad: np.ndarray | None = None
         self._prev_hp = np.zeros((ch, 0))
@@ -930,7 +937,7 @@ class FaultDetector(Stage):
         # everything per sample is computed channel-major (channels, rows): the
         # stages' arrays are laid out that way, so no strided copies
         n, ch = block.data.shape
-        first = self._pending_rows() == 0
+        first = not self._pending_rows()
         if self._native is not None:
             self._native.run(block, self._pend, defer=True)
         else:
@@ -945,7 +952,7 @@ class FaultDetector(Stage):
             else:
                 self._pend_lo = None
         offset = block.start - self._pend_start
-        for ev in block.events:
+        for ev in block.events if len(block.events) else ():
             e = ev.copy()
             e["row"] = int(ev["row"]) + offset
             self._pend_events.append(e)
@@ -987,8 +994,9 @@ class FaultDetector(Stage):
 
     def _add_features(self, a: int, m: int, L: int) -> None:
         f = self._features(a, m, L)
+        const = self._consts(m, L)
         masked = self._masked_hop_kinds()
-        cond = f[masked[0]] if masked else self._zeros_cm(m)
+        cond = f[masked[0]] if masked else const["zeros_cm"]
         for k in masked[1:]:
             cond = cond | f[k]
         # hysteresis as soon as a hop is complete (events do not wait for
@@ -997,7 +1005,7 @@ class FaultDetector(Stage):
         self._g_feat += m
         sat, lo = f["saturation"], f["leadoff"]
         blocked = f["stuck"]
-        if sat is not self._zeros_cm(m) or lo is not self._zeros_cm(m):
+        if sat is not const["zeros_cm"] or lo is not const["zeros_cm"]:
             blocked = blocked | sat | lo
         self._feat.append(
             L,
@@ -1009,7 +1017,7 @@ class FaultDetector(Stage):
                 "mad": f["mad"].T,
                 "med": f["med"].T,
             },
-            med_zero=f["med"] is self._constant(("zeros_f", m), lambda: np.zeros((self._ch, m))),
+            med_zero=f["med"] is const["zeros_f"],
         )
         self._lens_sum += m * L
         self._last_len = L
@@ -1022,8 +1030,30 @@ class FaultDetector(Stage):
             self._masked = [
                 k for k in HOP_KINDS if k in key and k not in ("saturation", "leadoff")
             ]
+            self._unmasked = [k for k in HOP_KINDS if k not in self._masked]
             self._masked_key = key
         return self._masked
+
+    def _consts(self, m: int, L: int) -> dict[str, np.ndarray]:
+        """Shared, read-only arrays for m hops of L rows (an in-place change
+        to one would be a bug): all-False (channels, hops) "zeros_cm" and
+        (hops, channels) "zeros", float zeros "zeros_f", "L" and "-1"
+        (channels, hops), "enough" (L rows are enough for a verdict)."""
+        c = self._bundles.get((m, L))
+        if c is None:
+            ch = self._ch
+            c = {
+                "zeros_cm": self._zeros_cm(m),
+                "zeros": self._zeros(m),
+                "zeros_f": np.zeros((ch, m)),
+                "L": np.full((ch, m), L),
+                "-1": np.full((ch, m), -1),
+                "enough": np.full((ch, m), L >= max(4, L // 2)),
+            }
+            for arr in c.values():
+                arr.setflags(write=False)
+            self._bundles[(m, L)] = c
+        return c
 
     def _zeros(self, m: int) -> np.ndarray:
         """A shared, read-only all-False (hops, channels) array."""
@@ -1051,14 +1081,15 @@ class FaultDetector(Stage):
             return p.array(name)[:, at : at + m * L].reshape(ch, m, L)
 
         valid, spiky = r("valid"), r("spiky")
+        const = self._consts(m, L)
         f: dict[str, np.ndarray] = {}
         # hops from quiet rows only: nothing to look for in the flags
         quiet = self._native is not None and self._pend_start + a >= self._native.quiet_from
         if quiet:
             for name in ("saturation", "leadoff"):  # shared constants
-                f[name] = self._zeros_cm(m)
-                f[name + "_first"] = self._constant(("full", m, L), lambda: np.full((ch, m), L))
-                f[name + "_last"] = self._constant(("full", m, -1), lambda: np.full((ch, m), -1))
+                f[name] = const["zeros_cm"]
+                f[name + "_first"] = const["L"]
+                f[name + "_last"] = const["-1"]
         else:
             hard_ok, rail, lead = r("hard_ok"), r("rail"), r("leadoff")
             idx = np.arange(L)[None, None, :]
@@ -1074,17 +1105,13 @@ class FaultDetector(Stage):
                     f[name + "_first"] = np.where(mask, idx, L).min(axis=2)
                     f[name + "_last"] = np.where(mask, idx, -1).max(axis=2)
                 else:  # the usual case: shared constants
-                    f[name] = self._zeros_cm(m)
-                    f[name + "_first"] = self._constant(
-                        ("full", m, L), lambda: np.full((ch, m), L)
-                    )
-                    f[name + "_last"] = self._constant(
-                        ("full", m, -1), lambda: np.full((ch, m), -1)
-                    )
+                    f[name] = const["zeros_cm"]
+                    f[name + "_first"] = const["L"]
+                    f[name + "_last"] = const["-1"]
         need = max(4, L // 2)
         all_ok = quiet or bool(hard_ok.all())
         if all_ok:
-            enough = self._constant(("full", m, L >= need), lambda: np.full((ch, m), L >= need))
+            enough = const["enough"]
         else:
             enough = hard_ok.sum(axis=2) >= need
         hp = r("hp")
@@ -1107,9 +1134,9 @@ class FaultDetector(Stage):
             stuck &= ~sat & ~lo
             at_zero = r("zero").all(axis=2)
         else:
-            at_zero = self._zeros_cm(m)
+            at_zero = const["zeros_cm"]
         if fast and self._native is not None and L >= 4:
-            med = self._constant(("zeros_f", m), lambda: np.zeros((ch, m)))
+            med = const["zeros_f"]
         elif fast:
             std = data.std(axis=2)
             # the 20 Hz high-passed signal has a median of ~0 over a hop: its
@@ -1286,8 +1313,13 @@ class FaultDetector(Stage):
             valid_out &= ~spikes
         # copies: the pending buffer is reused
         data = p.cm("data")[:, :rows].copy().T
-        out_data = apply_policy(data, valid_out, self.policy, self._held_out)
-        self._held_out = last_valid(data, valid_out, self._held_out)
+        if self._native is not None and not hits and not self._native.n_invalid:
+            # every output valid: what apply_policy and last_valid give then
+            out_data = data
+            self._held_out = data[-1].copy()
+        else:
+            out_data = apply_policy(data, valid_out, self.policy, self._held_out)
+            self._held_out = last_valid(data, valid_out, self._held_out)
         tmpl = self._template
         assert tmpl is not None
         if self._pend_events:
@@ -1307,8 +1339,9 @@ class FaultDetector(Stage):
             leadoff=None if self._pend_lo is None else self._pend_lo[:rows],
             codes=p.cm("codes")[:, :rows].copy().T,
         )
-        # forget what was output
-        if F["lens"][n_dec - 1] == self.hop:
+        # forget what was output; the hop before the next one to featurise is
+        # still pending, unless every hop was decided
+        if n_dec == m and F["lens"][n_dec - 1] == self.hop:
             self._prev_hp = p.cm("hp")[:, rows - self.hop : rows].copy()
         self._prev_mad = F["mad"][n_dec - 1].copy()
         self._pend.drop(rows)
@@ -1332,15 +1365,16 @@ class FaultDetector(Stage):
         from stream row start (their features fc: (channels, hops) each; cond:
         any masked kind's condition); open and close events. Returns, per hop,
         whether a masked kind is on, (hops, channels)."""
-        zeros = self._zeros_cm(m)
+        const = self._consts(m, L)
+        zeros = const["zeros_cm"]
         if (
             not self._health.any()
             and not cond.any()
-            and not any(fc[k] is not zeros and fc[k].any() for k in HOP_KINDS if k not in masked)
+            and not any(fc[k] is not zeros and fc[k].any() for k in self._unmasked)
         ):
             # nothing on, nothing starting: only the "last clean hop" moves
             self._lf[:] = self._g_feat + m - 1
-            return self._zeros(m)
+            return const["zeros"]
         g = self._g_feat + np.arange(m)
         starts = start + np.arange(m) * L
         f = {k: v.T for k, v in fc.items()}  # (hops, channels)
@@ -1510,7 +1544,8 @@ class FaultDetector(Stage):
             # mask the whole pulse: its slopes fall below the threshold
             hit = _dilate(hit, max(1, int(round(0.003 * fs))))
         end = self._pend_start + rows
-        for c in np.nonzero(self.health_state["spikes"])[0]:
+        open_now = self.health_state["spikes"]
+        for c in np.nonzero(open_now)[0] if hits or open_now.any() else ():
             if end - self._last_spike[c] > gap:
                 self._close("spikes", int(c), self._last_spike[c] / fs)
         return hit
