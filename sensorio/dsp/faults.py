@@ -386,10 +386,10 @@ class _NativeFront:
 
     def hop_mask(
         self, rows: _Rows, F: _Hops, n_dec: int, n: int, det: FaultDetector
-    ) -> tuple[np.ndarray, np.ndarray, int]:
+    ) -> tuple[np.ndarray, np.ndarray | None, int]:
         """The output mask of the first n_dec pending hops (n rows; without
-        the spikes), and the spike test, (rows, channels) each; and the number
-        of hits (see FaultDetector._decide, _spike_threshold and _spike_test
+        the spikes), and the spike test (None without hits), (rows, channels)
+        each; and the number of hits (see FaultDetector._decide, _spike_threshold and _spike_test
         for the numpy version). F: the features of the pending hops."""
         p = self._pointers(rows)
         ch = rows.ch
@@ -418,6 +418,7 @@ class _NativeFront:
         valid_out = np.empty((n, ch), dtype=bool)
         prev_mad = det._prev_mad
         at = rows.o
+        n_live = len(F)
         hits = self._lib.sio_dsp_hop_mask(
             ch,
             n_dec,
@@ -430,10 +431,10 @@ class _NativeFront:
             p["hard_ok"] + at,
             p["hp"] + at,
             h["cond"] + o,
-            len(F),
+            n_live,
             h["active"] + o,
             h["mad"] + o,
-            len(F),
+            n_live,
             ffi.NULL if prev_mad is None else ffi.from_buffer("double[]", prev_mad),
             h["med"] + o if F.med_nonzero else ffi.NULL,
             h["blocked"] + o,
@@ -453,7 +454,7 @@ class _NativeFront:
         #: outputs left invalid by the last call (spikes aside)
         self.n_invalid = int(self._n_invalid[0])
         # the hits stay in the scratch until the next call (read before it)
-        return valid_out, self._hit_scratch[: ch * n].reshape(ch, n).T, int(hits)
+        return valid_out, self._hit_scratch[: ch * n].reshape(ch, n).T if hits else None, hits
 
     def _pointers(self, rows: _Rows) -> dict[str, Any]:
         """Pointers to the pending-row arrays (renewed when they grow)."""
@@ -814,6 +815,8 @@ class FaultDetector(Stage):
             self._pend_start = block.start
         self._template = block
         self._append(block)
+        if self._pending_rows() - self._lens_sum < self.hop and len(self._feat) <= 1:
+            return self._empty()  # no hop complete, none to decide (the usual small block)
         self._featurise(final=False)
         return self._decide(final=False)
 
@@ -1308,9 +1311,10 @@ class FaultDetector(Stage):
             valid_out &= ~np.repeat(hop_bad, lens, axis=0)
             hit = self._spike_test(lens, thr, med)
             hits = int(hit.any())
-        spikes = self._spikes(hit, hits, rows)
-        if hits and "spikes" in self.mask_kinds:
-            valid_out &= ~spikes
+        if hits or self.health_state["spikes"].any():
+            spikes = self._spikes(hit, hits, rows)
+            if hits and "spikes" in self.mask_kinds:
+                valid_out &= ~spikes
         # copies: the pending buffer is reused
         data = p.cm("data")[:, :rows].copy().T
         if self._native is not None and not hits and not self._native.n_invalid:
@@ -1507,9 +1511,9 @@ class FaultDetector(Stage):
         hit &= p["hard_ok"][:rows] & ~p["blank"][:rows]
         return hit
 
-    def _spikes(self, hit: np.ndarray, hits: int, rows: int) -> np.ndarray:
-        """Spike events from the test's hits in the next rows; returns the
-        samples to mask (each pulse whole)."""
+    def _spikes(self, hit: np.ndarray | None, hits: int, rows: int) -> np.ndarray | None:
+        """Spike events from the test's hits in the next rows (hit: None if
+        there is none); returns the samples to mask (each pulse whole)."""
         fs = self._rate
         gap = self.spike_gap_s * fs
         if hits:
