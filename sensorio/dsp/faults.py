@@ -102,8 +102,11 @@ class _Rows:
         """Room for m more rows; returns the column where they go."""
         if self.n + m > self.cap:
             live = self.n - self.o
-            if live + m > self.cap // 2 or not self._a:
-                cap = max(2 * (live + m), 4 * m, 4096)
+            # grow when the live rows and the new ones would fill more than 3/4
+            # (moving the live rows to the front then stays rare); at twice
+            # that, not more: fresh memory costs a page fault per 4 KiB
+            if 4 * (live + m) > 3 * self.cap or not self._a:
+                cap = max(2 * (live + m), 4096)
                 grown = {k: np.empty((self.ch, cap), t) for k, t in ROW_FIELDS.items()}
                 for k, old in self._a.items():
                     grown[k][:, :live] = old[:, self.o : self.n]
