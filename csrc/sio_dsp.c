@@ -106,7 +106,7 @@ static inline void sio_dsp_front_flags(sio_dsp_front *st, int64_t c, int64_t n, 
         lo[r] = (uint8_t)is_lead;
         ok[r] = (uint8_t)is_ok;
         const int64_t idx = start + r;
-        last_restart = is_ok & (bad_run >= restart) ? idx : last_restart;
+        last_restart = (is_ok && bad_run >= restart) ? idx : last_restart;
         bad_run = is_ok ? 0 : bad_run + 1;
         se[r] = (uint8_t)((idx - last_restart) < settle);
         last_rail = is_rail ? idx : last_rail;
