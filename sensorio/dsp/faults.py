@@ -748,7 +748,6 @@ class FaultDetector(Stage):
         self._feat = _Hops(ch)  # per complete, undecided hop
         self._lens_sum = 0  # rows in the featurised, undecided hops
         self._last_len = 0  # rows in the last of them
-        self._const: dict[tuple[Any, ...], np.ndarray] = {}
         self._bundles: dict[tuple[int, int], dict[str, np.ndarray]] = {}
         self._masked_key: tuple[str, ...] | None = None
         self._masked: list[str] = []
@@ -1049,8 +1048,8 @@ class FaultDetector(Stage):
         if c is None:
             ch = self._ch
             c = {
-                "zeros_cm": self._zeros_cm(m),
-                "zeros": self._zeros(m),
+                "zeros_cm": np.zeros((ch, m), dtype=bool),
+                "zeros": np.zeros((m, ch), dtype=bool),
                 "zeros_f": np.zeros((ch, m)),
                 "L": np.full((ch, m), L),
                 "-1": np.full((ch, m), -1),
@@ -1060,22 +1059,6 @@ class FaultDetector(Stage):
                 arr.setflags(write=False)
             self._bundles[(m, L)] = c
         return c
-
-    def _zeros(self, m: int) -> np.ndarray:
-        """A shared, read-only all-False (hops, channels) array."""
-        return self._constant(("zeros", m), lambda: np.zeros((m, self._ch), dtype=bool))
-
-    def _zeros_cm(self, m: int) -> np.ndarray:
-        """A shared, read-only all-False (channels, hops) array."""
-        return self._constant(("zeros_cm", m), lambda: np.zeros((self._ch, m), dtype=bool))
-
-    def _constant(self, key: tuple[Any, ...], make: Any) -> np.ndarray:
-        arr = self._const.get(key)
-        if arr is None:
-            arr = make()
-            arr.setflags(write=False)  # shared: an in-place change would be a bug
-            self._const[key] = arr
-        return arr
 
     def _features(self, a: int, m: int, L: int) -> dict[str, np.ndarray]:
         p = self._pend
