@@ -2,9 +2,23 @@
  * and the numpy reference, FaultDetector._front_numpy in faults.py). */
 #include "sio_dsp.h"
 
+#include <math.h>
+#include <string.h>
+
 #define SIO_DSP_MAX_SECTIONS 16
 /* invalid_run at or above this: the channel was never valid */
 #define SIO_DSP_NEVER (INT64_MAX / 4)
+
+/* |v| by clearing the sign bit: no branch (a signal's sign is a coin toss,
+ * and "v < 0 ? -v : v" can compile to a jump that mispredicts half the time) */
+static inline double sio_dsp_abs(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    u &= ~((uint64_t)1 << 63);
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
 
 /* Before a channel's first valid sample ever, the hold is that first value. */
 static void sio_dsp_sos_preset(sio_dsp_sos *f, int64_t c, int64_t n, const double *xc,
@@ -49,6 +63,291 @@ static inline double sio_dsp_sos_step(const sio_dsp_sos *f, double *zi, double *
     return in;
 }
 
+/* Pass 1 over channel c: the per-sample flags and hard_ok (the filters'
+ * input mask); its carried state in st. Branch-free (the common case is
+ * unremarkable, but codes repeat at random in a quiet signal); HAS_CODES and
+ * HAS_LEAD are constants at every call. */
+static inline void sio_dsp_front_flags(sio_dsp_front *st, int64_t c, int64_t n, int64_t start,
+                                       const uint8_t *restrict valid,
+                                       const int32_t *restrict codes,
+                                       const uint64_t *restrict leadoff,
+                                       uint8_t *restrict ok, uint8_t *restrict rl,
+                                       uint8_t *restrict lo, uint8_t *restrict bl,
+                                       uint8_t *restrict se, uint8_t *restrict ze,
+                                       const int HAS_CODES, const int HAS_LEAD)
+{
+    /* settings in locals: the byte stores below may alias *st. Without a
+     * range (or an integer zero code) the bounds are out of every int32's
+     * reach, so the comparisons are simply false. */
+    const int64_t code_lo = st->has_range ? st->code_lo : INT64_MIN;
+    const int64_t code_hi = st->has_range ? st->code_hi : INT64_MAX;
+    const int64_t code_zero = st->has_zero ? st->code_zero : INT64_MIN;
+    const int64_t stuck_run = st->stuck_run, restart = st->restart;
+    const int64_t settle = st->settle, blank = st->blank;
+    const uint64_t bit = (uint64_t)1 << c;
+    int64_t prev_code = st->prev_code[c], same_run = st->same_run[c];
+    int64_t bad_run = st->bad_run[c], last_restart = st->last_restart[c];
+    int64_t last_rail = st->last_rail[c];
+    for (int64_t r = 0; r < n; r++) {
+        int is_rail = 0, is_ok = valid[r] != 0;
+        if (HAS_CODES) {
+            const int64_t code = codes[r];
+            is_rail = (code <= code_lo) | (code >= code_hi);
+            same_run = code == prev_code ? same_run + 1 : 0;
+            prev_code = code;
+            ze[r] = (uint8_t)(code == code_zero);
+            is_ok &= same_run < stuck_run;
+        } else {
+            ze[r] = 0;
+        }
+        const int is_lead = HAS_LEAD ? (leadoff[r] & bit) != 0 : 0;
+        is_ok &= !is_rail & !is_lead;
+        rl[r] = (uint8_t)is_rail;
+        lo[r] = (uint8_t)is_lead;
+        ok[r] = (uint8_t)is_ok;
+        const int64_t idx = start + r;
+        last_restart = (is_ok && bad_run >= restart) ? idx : last_restart;
+        bad_run = is_ok ? 0 : bad_run + 1;
+        se[r] = (uint8_t)((idx - last_restart) < settle);
+        last_rail = is_rail ? idx : last_rail;
+        bl[r] = (uint8_t)(!is_rail & ((idx - last_rail) <= blank));
+    }
+    st->prev_code[c] = prev_code;
+    st->same_run[c] = same_run;
+    st->bad_run[c] = bad_run;
+    st->last_restart[c] = last_restart;
+    st->last_rail[c] = last_rail;
+}
+
+/* Pass 1 for the usual block of channel c: every sample valid and inside the
+ * rails, no code repeated for long, no restart or rail recovery pending, so
+ * every flag but "zero" is known; the loops are simple enough to vectorise.
+ * Returns 0 (the state untouched) when the block is not like that. */
+static int sio_dsp_front_flags_quiet(sio_dsp_front *st, int64_t c, int64_t n, int64_t start,
+                                     const uint8_t *restrict valid,
+                                     const int32_t *restrict codes, uint8_t *restrict ok,
+                                     uint8_t *restrict rl, uint8_t *restrict lo,
+                                     uint8_t *restrict bl, uint8_t *restrict se,
+                                     uint8_t *restrict ze)
+{
+    if (n < 1 || !st->has_range || st->bad_run[c] >= st->restart ||
+        start - st->last_restart[c] < st->settle || start - st->last_rail[c] <= st->blank)
+        return 0;
+    const int32_t code_lo = st->code_lo, code_hi = st->code_hi;
+    /* simple loops, one job each: they vectorise */
+    int odd = 0;
+    for (int64_t r = 0; r < n; r++)
+        odd |= valid[r] == 0;
+    for (int64_t r = 0; r < n; r++)
+        odd |= (codes[r] <= code_lo) | (codes[r] >= code_hi);
+    if (odd)
+        return 0;
+    if (st->has_zero) {
+        const int32_t code_zero = st->code_zero;
+        for (int64_t r = 0; r < n; r++)
+            ze[r] = (uint8_t)(codes[r] == code_zero);
+    } else {
+        memset(ze, 0, (size_t)n);
+    }
+    /* runs of equal codes, without branches (they repeat at random) */
+    int64_t prev_code = st->prev_code[c], same_run = st->same_run[c], longest = 0;
+    for (int64_t r = 0; r < n; r++) {
+        const int64_t code = codes[r];
+        same_run = (same_run + 1) & -(int64_t)(code == prev_code);
+        longest = same_run > longest ? same_run : longest;
+        prev_code = code;
+    }
+    if (longest >= st->stuck_run)
+        return 0;
+    memset(ok, 1, (size_t)n);
+    memset(rl, 0, (size_t)n);
+    memset(lo, 0, (size_t)n);
+    memset(bl, 0, (size_t)n);
+    memset(se, 0, (size_t)n);
+    st->prev_code[c] = prev_code;
+    st->same_run[c] = same_run;
+    st->bad_run[c] = 0;
+    return 1;
+}
+
+/* Pass 2 over channel c, any cascade: the 20 Hz high-pass, the running mean of
+ * |hp| and its spikes, then the 1-20 Hz band without spikes. */
+static void sio_dsp_front_filters(sio_dsp_front *st, int64_t c, int64_t n, int64_t start,
+                                  const double *xc, const uint8_t *ok, uint8_t *sp, double *h,
+                                  double *l)
+{
+    int64_t last_spiky = st->last_spiky[c];
+    double ema = st->ema_last[c];
+    sio_dsp_sos_preset(&st->hp, c, n, xc, ok);
+    {
+        double *zi = st->hp.zi + c * 2 * st->hp.n_sections;
+        double held = st->hp.held[c];
+        int64_t inv = st->hp.invalid_run[c];
+        for (int64_t r = 0; r < n; r++) {
+            const double y = sio_dsp_sos_step(&st->hp, zi, &held, &inv, xc[r], ok[r]);
+            h[r] = y;
+            const double a = sio_dsp_abs(y);
+            const double thr = st->spike_k * ema > st->spike_min ? st->spike_k * ema
+                                                                 : st->spike_min;
+            if (a > thr)
+                last_spiky = start + r;
+            sp[r] = (start + r - last_spiky) <= st->spike_pad;
+            ema = st->ema_a * a + (-st->ema_a1) * ema;
+        }
+        st->hp.held[c] = held;
+        st->hp.invalid_run[c] = inv;
+    }
+    {
+        double *zi = st->low.zi + c * 2 * st->low.n_sections;
+        double held = st->low.held[c];
+        int64_t inv = st->low.invalid_run[c];
+        if (inv >= SIO_DSP_NEVER) {
+            for (int64_t r = 0; r < n; r++) {
+                if (ok[r] && !sp[r]) {
+                    held = xc[r];
+                    break;
+                }
+            }
+        }
+        for (int64_t r = 0; r < n; r++)
+            l[r] = sio_dsp_sos_step(&st->low, zi, &held, &inv, xc[r], ok[r] && !sp[r]);
+        st->low.held[c] = held;
+        st->low.invalid_run[c] = inv;
+    }
+    st->last_spiky[c] = last_spiky;
+    st->ema_last[c] = ema;
+}
+
+/* The input of one biquad cascade for one sample (see sio_dsp_sos_step):
+ * the sample, or the hold; re-primes z (2 sections) after a long gap. */
+#define SIO_DSP_GROUP 2
+
+/* Pass 2 of sio_dsp_front_filters for G (<= SIO_DSP_GROUP) channels from
+ * c0 in lockstep, for the fault detector's cascades (high-pass: one section,
+ * band: two) once both hold a valid value: each channel's filters and running
+ * mean are serial chains, and stepping several channels together lets them
+ * overlap. The arithmetic is sio_dsp_sos_step's, operation for operation.
+ * G is a constant at every call, so the lane loops unroll. Returns whether a
+ * sample was spiky. */
+static inline int sio_dsp_front_group(sio_dsp_front *st, int64_t c0, const int G, int64_t n,
+                                       int64_t stride, int64_t start, const double *x,
+                                       const uint8_t *ok, uint8_t *sp, double *hp, double *low,
+                                       const int ALL_OK)
+{
+    const double *hs = st->hp.sos, *ls = st->low.sos;
+    const double hb0 = hs[0], hb1 = hs[1], hb2 = hs[2], ha1 = hs[4], ha2 = hs[5];
+    const double lb0 = ls[0], lb1 = ls[1], lb2 = ls[2], la1 = ls[4], la2 = ls[5];
+    const double mb0 = ls[6], mb1 = ls[7], mb2 = ls[8], ma1 = ls[10], ma2 = ls[11];
+    const double hu0 = st->hp.unit[0], hu1 = st->hp.unit[1];
+    const double lu0 = st->low.unit[0], lu1 = st->low.unit[1];
+    const double lu2 = st->low.unit[2], lu3 = st->low.unit[3];
+    const int64_t h_reprime = st->hp.reprime, l_reprime = st->low.reprime;
+    const double spike_k = st->spike_k, spike_min = st->spike_min;
+    const double ema_a = st->ema_a, ema_b = -st->ema_a1;
+    const int64_t spike_pad = st->spike_pad;
+    const double *restrict xs[SIO_DSP_GROUP];
+    const uint8_t *restrict oks[SIO_DSP_GROUP];
+    uint8_t *restrict sps[SIO_DSP_GROUP];
+    double *restrict hps[SIO_DSP_GROUP];
+    double *restrict lows[SIO_DSP_GROUP];
+    double hz0[SIO_DSP_GROUP], hz1[SIO_DSP_GROUP], hheld[SIO_DSP_GROUP];
+    double lz0[SIO_DSP_GROUP], lz1[SIO_DSP_GROUP], lz2[SIO_DSP_GROUP], lz3[SIO_DSP_GROUP];
+    double lheld[SIO_DSP_GROUP], ema[SIO_DSP_GROUP];
+    int64_t hinv[SIO_DSP_GROUP], linv[SIO_DSP_GROUP], last_spiky[SIO_DSP_GROUP];
+    int any_spiky = 0;
+    for (int k = 0; k < G; k++) {
+        const int64_t c = c0 + k;
+        xs[k] = x + c * stride;
+        oks[k] = ok + c * stride;
+        sps[k] = sp + c * stride;
+        hps[k] = hp + c * stride;
+        lows[k] = low + c * stride;
+        hz0[k] = st->hp.zi[2 * c];
+        hz1[k] = st->hp.zi[2 * c + 1];
+        hheld[k] = st->hp.held[c];
+        hinv[k] = st->hp.invalid_run[c];
+        lz0[k] = st->low.zi[4 * c];
+        lz1[k] = st->low.zi[4 * c + 1];
+        lz2[k] = st->low.zi[4 * c + 2];
+        lz3[k] = st->low.zi[4 * c + 3];
+        lheld[k] = st->low.held[c];
+        linv[k] = st->low.invalid_run[c];
+        ema[k] = st->ema_last[c];
+        last_spiky[k] = st->last_spiky[c];
+    }
+    for (int64_t r = 0; r < n; r++) {
+        const int64_t idx = start + r;
+        for (int k = 0; k < G; k++) {
+            const double xv = xs[k][r];
+            double in;
+            if (ALL_OK) { /* every sample valid, no re-priming (checked by the caller) */
+                hheld[k] = xv;
+                in = xv;
+            } else if (oks[k][r]) {
+                if (hinv[k] >= h_reprime) {
+                    hz0[k] = hu0 * xv;
+                    hz1[k] = hu1 * xv;
+                }
+                hinv[k] = 0;
+                hheld[k] = xv;
+                in = xv;
+            } else {
+                hinv[k] += 1;
+                in = hheld[k];
+            }
+            const double y = hb0 * in + hz0[k];
+            hz0[k] = hb1 * in - ha1 * y + hz1[k];
+            hz1[k] = hb2 * in - ha2 * y;
+            hps[k][r] = y;
+            const double a = sio_dsp_abs(y);
+            const double thr = spike_k * ema[k] > spike_min ? spike_k * ema[k] : spike_min;
+            if (a > thr)
+                last_spiky[k] = idx;
+            const int spiky = (idx - last_spiky[k]) <= spike_pad;
+            sps[k][r] = (uint8_t)spiky;
+            any_spiky |= spiky;
+            ema[k] = ema_a * a + ema_b * ema[k];
+            if ((ALL_OK || oks[k][r]) && !spiky) {
+                if (linv[k] >= l_reprime) {
+                    lz0[k] = lu0 * xv;
+                    lz1[k] = lu1 * xv;
+                    lz2[k] = lu2 * xv;
+                    lz3[k] = lu3 * xv;
+                }
+                linv[k] = 0;
+                lheld[k] = xv;
+                in = xv;
+            } else {
+                linv[k] += 1;
+                in = lheld[k];
+            }
+            const double u = lb0 * in + lz0[k];
+            lz0[k] = lb1 * in - la1 * u + lz1[k];
+            lz1[k] = lb2 * in - la2 * u;
+            const double v = mb0 * u + lz2[k];
+            lz2[k] = mb1 * u - ma1 * v + lz3[k];
+            lz3[k] = mb2 * u - ma2 * v;
+            lows[k][r] = v;
+        }
+    }
+    for (int k = 0; k < G; k++) {
+        const int64_t c = c0 + k;
+        st->hp.zi[2 * c] = hz0[k];
+        st->hp.zi[2 * c + 1] = hz1[k];
+        st->hp.held[c] = hheld[k];
+        st->hp.invalid_run[c] = ALL_OK ? 0 : hinv[k];
+        st->low.zi[4 * c] = lz0[k];
+        st->low.zi[4 * c + 1] = lz1[k];
+        st->low.zi[4 * c + 2] = lz2[k];
+        st->low.zi[4 * c + 3] = lz3[k];
+        st->low.held[c] = lheld[k];
+        st->low.invalid_run[c] = linv[k];
+        st->ema_last[c] = ema[k];
+        st->last_spiky[c] = last_spiky[k];
+    }
+    return any_spiky;
+}
+
 int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, int64_t start,
                       const double *x, const uint8_t *valid, const int32_t *codes,
                       const uint64_t *leadoff, uint8_t *hard_ok, uint8_t *rail,
@@ -61,131 +360,98 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, 
         st->low.n_sections < 1 || st->low.n_sections > SIO_DSP_MAX_SECTIONS ||
         st->hp.reprime < 1 || st->low.reprime < 1)
         return -1;
-    for (int64_t c = 0; c < ch; c++) {
-        const int64_t row0 = c * stride;
-        uint8_t *ok = hard_ok + row0;
-        uint8_t *rl = rail + row0, *lo = lead + row0, *bl = blank + row0;
-        uint8_t *se = settle + row0, *sp = spiky + row0, *ze = zero + row0;
-        double *h = hp + row0, *l = low + row0;
-        const double *xc = x + row0;
-        const uint64_t bit = (uint64_t)1 << c;
-        int64_t prev_code = st->prev_code[c], same_run = st->same_run[c];
-        int64_t bad_run = st->bad_run[c], last_restart = st->last_restart[c];
-        int64_t last_rail = st->last_rail[c], last_spiky = st->last_spiky[c];
-        double ema = st->ema_last[c];
-        /* flags first: the hold look-ahead of a never-valid channel needs them */
-        for (int64_t r = 0; r < n; r++) {
-            const int64_t i = row0 + r;
-            int is_rail = 0;
-            int is_ok = valid[i] != 0;
-            if (codes) {
-                const int32_t code = codes[i];
-                if (st->has_range)
-                    is_rail = code <= st->code_lo || code >= st->code_hi;
-                same_run = (int64_t)code == prev_code ? same_run + 1 : 0;
-                prev_code = code;
-                ze[r] = st->has_zero && code == st->code_zero;
+    const int lockstep = st->hp.n_sections == 1 && st->low.n_sections == 2;
+    int quiet = 1; /* so far, every sample valid, in range, not lifted, not spiky */
+    for (int64_t c0 = 0; c0 < ch; c0 += SIO_DSP_GROUP) {
+        const int g = ch - c0 < SIO_DSP_GROUP ? (int)(ch - c0) : SIO_DSP_GROUP;
+        int primed = lockstep, all_ok = 1;
+        for (int64_t c = c0; c < c0 + g; c++) {
+            const int64_t row0 = c * stride;
+            const uint8_t *v = valid + row0;
+            uint8_t *o = hard_ok + row0, *rl = rail + row0, *lo = lead + row0;
+            uint8_t *bl = blank + row0, *se = settle + row0, *ze = zero + row0;
+            if (codes && !leadoff &&
+                sio_dsp_front_flags_quiet(st, c, n, start, v, codes + row0, o, rl, lo, bl, se,
+                                          ze)) {
+                all_ok = all_ok && st->hp.invalid_run[c] < st->hp.reprime;
             } else {
-                ze[r] = 0;
+                quiet = all_ok = 0;
+                if (codes && !leadoff)
+                    sio_dsp_front_flags(st, c, n, start, v, codes + row0, NULL, o, rl, lo, bl,
+                                        se, ze, 1, 0);
+                else if (codes)
+                    sio_dsp_front_flags(st, c, n, start, v, codes + row0, leadoff, o, rl, lo,
+                                        bl, se, ze, 1, 1);
+                else
+                    sio_dsp_front_flags(st, c, n, start, v, NULL, leadoff, o, rl, lo, bl, se,
+                                        ze, 0, leadoff != NULL);
             }
-            const int is_lead = leadoff ? (leadoff[r] & bit) != 0 : 0;
-            is_ok = is_ok && !is_rail && !is_lead;
-            if (codes && same_run >= st->stuck_run)
-                is_ok = 0;
-            rl[r] = (uint8_t)is_rail;
-            lo[r] = (uint8_t)is_lead;
-            ok[r] = (uint8_t)is_ok;
-            const int64_t idx = start + r;
-            if (is_ok) {
-                if (bad_run >= st->restart)
-                    last_restart = idx;
-                bad_run = 0;
-            } else {
-                bad_run += 1;
-            }
-            se[r] = (idx - last_restart) < st->settle;
-            if (is_rail)
-                last_rail = idx;
-            bl[r] = !is_rail && (idx - last_rail) <= st->blank;
+            /* before a channel's first valid sample, its hold looks ahead */
+            primed = primed && st->hp.invalid_run[c] < SIO_DSP_NEVER &&
+                     st->low.invalid_run[c] < SIO_DSP_NEVER;
         }
-        /* the 20 Hz high-pass, the running mean of |hp| and its spikes */
-        sio_dsp_sos_preset(&st->hp, c, n, xc, ok);
-        {
-            double *zi = st->hp.zi + c * 2 * st->hp.n_sections;
-            double held = st->hp.held[c];
-            int64_t inv = st->hp.invalid_run[c];
-            for (int64_t r = 0; r < n; r++) {
-                const double y = sio_dsp_sos_step(&st->hp, zi, &held, &inv, xc[r], ok[r]);
-                h[r] = y;
-                const double a = y < 0 ? -y : y;
-                const double thr = st->spike_k * ema > st->spike_min ? st->spike_k * ema
-                                                                     : st->spike_min;
-                if (a > thr)
-                    last_spiky = start + r;
-                sp[r] = (start + r - last_spiky) <= st->spike_pad;
-                ema = st->ema_a * a + (-st->ema_a1) * ema;
+        if (!primed) {
+            quiet = 0;
+            for (int64_t c = c0; c < c0 + g; c++) {
+                const int64_t row0 = c * stride;
+                sio_dsp_front_filters(st, c, n, start, x + row0, hard_ok + row0,
+                                      spiky + row0, hp + row0, low + row0);
             }
-            st->hp.held[c] = held;
-            st->hp.invalid_run[c] = inv;
+            continue;
         }
-        /* the 1-20 Hz band, without spikes */
-        {
-            double *zi = st->low.zi + c * 2 * st->low.n_sections;
-            double held = st->low.held[c];
-            int64_t inv = st->low.invalid_run[c];
-            if (inv >= SIO_DSP_NEVER) {
-                for (int64_t r = 0; r < n; r++) {
-                    if (ok[r] && !sp[r]) {
-                        held = xc[r];
-                        break;
-                    }
-                }
-            }
-            for (int64_t r = 0; r < n; r++)
-                l[r] = sio_dsp_sos_step(&st->low, zi, &held, &inv, xc[r],
-                                        ok[r] && !sp[r]);
-            st->low.held[c] = held;
-            st->low.invalid_run[c] = inv;
-        }
-        st->prev_code[c] = prev_code;
-        st->same_run[c] = same_run;
-        st->bad_run[c] = bad_run;
-        st->last_restart[c] = last_restart;
-        st->last_rail[c] = last_rail;
-        st->last_spiky[c] = last_spiky;
-        st->ema_last[c] = ema;
+#define SIO_DSP_GROUP_RUN(C, G, ALL_OK)                                                     \
+    sio_dsp_front_group(st, C, G, n, stride, start, x, hard_ok, spiky, hp, low, ALL_OK)
+        int spiked = 0;
+        if (g == SIO_DSP_GROUP && all_ok)
+            spiked = SIO_DSP_GROUP_RUN(c0, SIO_DSP_GROUP, 1);
+        else if (g == SIO_DSP_GROUP)
+            spiked = SIO_DSP_GROUP_RUN(c0, SIO_DSP_GROUP, 0);
+        else /* the last few channels, one at a time */
+            for (int64_t c = c0; c < c0 + g; c++)
+                spiked |= SIO_DSP_GROUP_RUN(c, 1, 0);
+#undef SIO_DSP_GROUP_RUN
+        if (spiked)
+            quiet = 0;
     }
-    return 0;
+    return quiet;
 }
 
-/* The element of rank k of a[0..n) (a is reordered): Hoare's selection. */
-static double sio_dsp_select(double *a, int64_t n, int64_t k)
+/* The element of rank k of a[0..n): quickselect with branch-free three-way
+ * partitions (the comparisons are unpredictable on a noisy signal) from one
+ * buffer into the other, a and b of n doubles, both overwritten. */
+static double sio_dsp_select(double *a, double *b, int64_t n, int64_t k)
 {
-    int64_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        const double pivot = a[lo + (hi - lo) / 2];
-        int64_t i = lo, j = hi;
-        while (i <= j) {
-            while (a[i] < pivot)
-                i++;
-            while (a[j] > pivot)
-                j--;
-            if (i <= j) {
-                const double t = a[i];
-                a[i] = a[j];
-                a[j] = t;
-                i++;
-                j--;
-            }
+    double *bufs[2] = {a, b};
+    const double *src = a;
+    int which = 0;
+    while (n > 1) {
+        double *restrict dst = bufs[1 - which];
+        const double p0 = src[0], p1 = src[n / 2], p2 = src[n - 1];
+        const double lo = p0 < p1 ? p0 : p1, hi = p0 < p1 ? p1 : p0;
+        const double pivot = p2 < lo ? lo : (p2 > hi ? hi : p2); /* median of three */
+        int64_t lt = 0, gt = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const double v = src[i];
+            /* smaller ones from the start, larger ones from the end: the two
+             * never overlap (lt + gt <= i) */
+            dst[lt] = v;
+            dst[n - 1 - gt] = v;
+            lt += v < pivot;
+            gt += v > pivot;
         }
-        if (k <= j)
-            hi = j;
-        else if (k >= i)
-            lo = i;
-        else
-            break;
+        if (k < lt) {
+            src = dst;
+            n = lt;
+        } else if (k >= n - gt) {
+            src = dst + (n - gt);
+            k -= n - gt;
+            n = gt;
+        } else {
+            return pivot;
+        }
+        which = 1 - which;
     }
-    return a[k];
+    return src[0];
 }
 
 int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *data,
@@ -193,42 +459,70 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
                          double *scratch, double *var, double *mad, double *hp_ms,
                          double *low_ms, double *hf_ms, uint8_t *same_code)
 {
-    if (ch < 0 || m < 0 || L < 4 || stride < m * L || !data || !hp || !low || !scratch)
+    if (ch < 0 || m < 0 || L < 4 || stride < m * L || !data || !hp || !low || !scratch ||
+        !var || !mad || !hp_ms || !low_ms || !hf_ms || (codes && !same_code))
         return -1;
     for (int64_t c = 0; c < ch; c++) {
         for (int64_t j = 0; j < m; j++) {
             const int64_t at = c * stride + j * L, out = c * m + j;
-            const double *x = data + at, *h = hp + at, *l = low + at;
-            double sum = 0.0;
-            for (int64_t i = 0; i < L; i++)
-                sum += x[i];
-            const double mean = sum / (double)L;
-            double ss = 0.0, hh = 0.0, ll = 0.0, d3 = 0.0;
-            for (int64_t i = 0; i < L; i++) {
-                const double d = x[i] - mean;
-                ss += d * d;
-                hh += h[i] * h[i];
-                ll += l[i] * l[i];
-                scratch[i] = h[i] < 0 ? -h[i] : h[i];
+            const double *restrict x = data + at, *restrict h = hp + at, *restrict l = low + at;
+            double *restrict ah = scratch;
+            /* two accumulators per sum: independent chains (the sums of a
+             * hop are rounded a little differently from numpy's anyway) */
+            double s0 = 0.0, s1 = 0.0;
+            int64_t i = 0;
+            for (; i + 1 < L; i += 2) {
+                s0 += x[i];
+                s1 += x[i + 1];
             }
-            for (int64_t i = 0; i + 3 < L; i++) {
+            if (i < L)
+                s0 += x[i];
+            const double mean = (s0 + s1) / (double)L;
+            double ss0 = 0.0, ss1 = 0.0, hh0 = 0.0, hh1 = 0.0, ll0 = 0.0, ll1 = 0.0;
+            for (i = 0; i + 1 < L; i += 2) {
+                const double d0 = x[i] - mean, d1 = x[i + 1] - mean;
+                ss0 += d0 * d0;
+                ss1 += d1 * d1;
+                hh0 += h[i] * h[i];
+                hh1 += h[i + 1] * h[i + 1];
+                ll0 += l[i] * l[i];
+                ll1 += l[i + 1] * l[i + 1];
+                ah[i] = sio_dsp_abs(h[i]);
+                ah[i + 1] = sio_dsp_abs(h[i + 1]);
+            }
+            if (i < L) {
+                const double d0 = x[i] - mean;
+                ss0 += d0 * d0;
+                hh0 += h[i] * h[i];
+                ll0 += l[i] * l[i];
+                ah[i] = sio_dsp_abs(h[i]);
+            }
+            double e0 = 0.0, e1 = 0.0;
+            for (i = 0; i + 4 < L; i += 2) {
                 /* as numpy.diff(hp, 3): differences of differences */
                 const double a1 = h[i + 1] - h[i], b1 = h[i + 2] - h[i + 1];
-                const double c1 = h[i + 3] - h[i + 2];
-                const double e = (c1 - b1) - (b1 - a1);
-                d3 += e * e;
+                const double c1 = h[i + 3] - h[i + 2], d1 = h[i + 4] - h[i + 3];
+                const double u = (c1 - b1) - (b1 - a1), v = (d1 - c1) - (c1 - b1);
+                e0 += u * u;
+                e1 += v * v;
             }
-            var[out] = ss / (double)L;
-            hp_ms[out] = hh / (double)L;
-            low_ms[out] = ll / (double)L;
-            hf_ms[out] = d3 / (20.0 * (double)(L - 3));
-            mad[out] = sio_dsp_select(scratch, L, L / 2);
-            if (same_code) {
-                const int32_t *k = codes + at;
-                uint8_t same = 1;
-                for (int64_t i = 1; i < L && same; i++)
-                    same = k[i] == k[0];
-                same_code[out] = same;
+            if (i + 3 < L) {
+                const double a1 = h[i + 1] - h[i], b1 = h[i + 2] - h[i + 1];
+                const double c1 = h[i + 3] - h[i + 2];
+                const double u = (c1 - b1) - (b1 - a1);
+                e0 += u * u;
+            }
+            var[out] = (ss0 + ss1) / (double)L;
+            hp_ms[out] = (hh0 + hh1) / (double)L;
+            low_ms[out] = (ll0 + ll1) / (double)L;
+            hf_ms[out] = (e0 + e1) / (20.0 * (double)(L - 3));
+            mad[out] = sio_dsp_select(ah, scratch + L, L, L / 2);
+            if (codes) {
+                const int32_t *restrict k = codes + at;
+                int diff = 0;
+                for (i = 1; i < L; i++)
+                    diff |= k[i] != k[0];
+                same_code[out] = (uint8_t)!diff;
             }
         }
     }
@@ -237,35 +531,226 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
 
 #define SIO_DSP_MAX_FREQS 16
 
-int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *hp,
-                  const double *prev, const double *basis, int64_t k, int64_t split,
-                  double *best, double *total)
+/* One hop of sio_dsp_mains: K (2k columns) is a constant at the usual call,
+ * so the projections stay in registers. */
+static inline void sio_dsp_mains_hop(const double *restrict before, const double *restrict cur,
+                                     int64_t L, const double *restrict basis, const int64_t k,
+                                     int64_t split, double *best, double *total)
 {
-    if (ch < 0 || m < 0 || L < 1 || stride < m * L || k < 0 || k > SIO_DSP_MAX_FREQS ||
-        split < 0 || split > k || !hp || !prev || !basis || !best || !total)
+    double proj[2 * SIO_DSP_MAX_FREQS] = {0};
+    double ss = 0.0;
+    for (int half = 0; half < 2; half++) {
+        const double *restrict x = half ? cur : before;
+        const double *restrict b = basis + half * L * 2 * k;
+        for (int64_t i = 0; i < L; i++, b += 2 * k) {
+            const double v = x[i];
+            ss += v * v;
+            for (int64_t f = 0; f < 2 * k; f++)
+                proj[f] += v * b[f];
+        }
+    }
+    double fam[2] = {0.0, 0.0};
+    for (int64_t f = 0; f < k; f++)
+        fam[f >= split] += proj[f] * proj[f] + proj[k + f] * proj[k + f];
+    *best = fam[0] > fam[1] ? fam[0] : fam[1];
+    *total = ss / (double)(2 * L);
+}
+
+/* sio_dsp_mains_hop's projections for the usual 6 frequencies (12 columns):
+ * a loop of constant length over a local array, which compilers vectorise */
+static void sio_dsp_mains_proj12(const double *restrict x, int64_t L, const double *restrict b,
+                                 double *restrict proj)
+{
+    double p[12];
+    for (int f = 0; f < 12; f++)
+        p[f] = proj[f];
+    for (int64_t i = 0; i < L; i++) {
+        const double v = x[i];
+        for (int f = 0; f < 12; f++)
+            p[f] += v * b[i * 12 + f];
+    }
+    for (int f = 0; f < 12; f++)
+        proj[f] = p[f];
+}
+
+int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *hp,
+                  const double *prev, int64_t prev_stride, const double *basis, int64_t k,
+                  int64_t split, double scale, double min_ms, double min_share, double *best,
+                  double *total, uint8_t *verdict)
+{
+    if (ch < 0 || m < 0 || L < 1 || stride < m * L || prev_stride < L || k < 0 ||
+        k > SIO_DSP_MAX_FREQS || split < 0 || split > k || !hp || !prev || !basis || !best ||
+        !total)
         return -1;
     for (int64_t c = 0; c < ch; c++) {
         for (int64_t j = 0; j < m; j++) {
-            const double *halves[2] = {j == 0 ? prev + c * L : hp + c * stride + (j - 1) * L,
-                                       hp + c * stride + j * L};
-            double proj[2 * SIO_DSP_MAX_FREQS] = {0};
-            double ss = 0.0;
-            for (int half = 0; half < 2; half++) {
-                const double *x = halves[half];
-                for (int64_t i = 0; i < L; i++) {
-                    const double v = x[i];
-                    const double *b = basis + (half * L + i) * 2 * k;
-                    ss += v * v;
-                    for (int64_t f = 0; f < 2 * k; f++)
-                        proj[f] += v * b[f];
-                }
+            const double *before = j == 0 ? prev + c * prev_stride : hp + c * stride + (j - 1) * L;
+            const double *cur = hp + c * stride + j * L;
+            double *b = best + c * m + j, *t = total + c * m + j;
+            if (k == 6) { /* 50 and 60 Hz with two harmonics each */
+                double proj[12] = {0}, ss = 0.0;
+                sio_dsp_mains_proj12(before, L, basis, proj);
+                sio_dsp_mains_proj12(cur, L, basis + L * 12, proj);
+                for (int64_t i = 0; i < L; i++)
+                    ss += before[i] * before[i];
+                for (int64_t i = 0; i < L; i++)
+                    ss += cur[i] * cur[i];
+                double fam[2] = {0.0, 0.0};
+                for (int64_t f = 0; f < 6; f++)
+                    fam[f >= split] += proj[f] * proj[f] + proj[6 + f] * proj[6 + f];
+                *b = fam[0] > fam[1] ? fam[0] : fam[1];
+                *t = ss / (double)(2 * L);
+            } else {
+                sio_dsp_mains_hop(before, cur, L, basis, k, split, b, t);
             }
-            double fam[2] = {0.0, 0.0};
-            for (int64_t f = 0; f < k; f++)
-                fam[f >= split] += proj[f] * proj[f] + proj[k + f] * proj[k + f];
-            best[c * m + j] = fam[0] > fam[1] ? fam[0] : fam[1];
-            total[c * m + j] = ss / (double)(2 * L);
+            if (verdict) { /* as FaultDetector._mains */
+                const double ms = *b * scale;
+                verdict[c * m + j] = (uint8_t)((ms > min_ms) & (ms / *t > min_share));
+            }
         }
     }
+    return 0;
+}
+
+/* rows per tile of sio_dsp_hop_mask: computed channel by channel (contiguous
+ * reads), written row by row */
+#define SIO_DSP_TILE 64
+
+/* np.maximum: NaN wins */
+static inline double sio_dsp_max(double a, double b)
+{
+    return (a > b || a != a) ? a : b;
+}
+
+int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_t stride,
+                         const uint8_t *valid, const uint8_t *rail, const uint8_t *blank,
+                         const uint8_t *lead, const uint8_t *hard_ok, const double *hp,
+                         const uint8_t *cond, int64_t n_cond, const uint8_t *active,
+                         const double *mad, int64_t n_mad, const double *prev_mad,
+                         const double *med, const uint8_t *blocked, double spike_k,
+                         double spike_min, int mask_rail, int mask_blank, int mask_lead,
+                         double *thr, uint8_t *hop_bad, uint8_t *valid_out, uint8_t *hit,
+                         int64_t *n_invalid)
+{
+    if (ch < 0 || ch > 64 || n_hops < 1 || n_cond < n_hops || n_mad < n_hops || !lens ||
+        !valid || !rail || !blank || !lead || !hard_ok || !hp || !cond || !active || !mad ||
+        !blocked || !thr || !hop_bad || !valid_out || !hit || !n_invalid)
+        return -1;
+    int64_t rows = 0;
+    for (int64_t j = 0; j < n_hops; j++) {
+        if (lens[j] < 1 || lens[j] > stride - rows)
+            return -1;
+        rows += lens[j];
+    }
+    /* per hop (as FaultDetector._decide and _spike_threshold): masked when a
+     * masked kind's condition holds in it or the next one, or the kind is on;
+     * spikes beyond spike_k robust sigmas (the largest MAD of the hop and its
+     * neighbours), or spike_min; no test where blocked */
+    for (int64_t j = 0; j < n_hops; j++) {
+        for (int64_t c = 0; c < ch; c++) {
+            const int64_t i = j * ch + c;
+            const uint8_t ahead = j + 1 < n_cond ? cond[i + ch] : 0;
+            hop_bad[i] = (uint8_t)((cond[i] | ahead | active[i]) != 0);
+            const double before = j ? mad[i - ch] : (prev_mad ? prev_mad[c] : mad[c]);
+            const double after = j + 1 < n_mad ? mad[i + ch] : mad[i];
+            const double sigma = 1.4826 * sio_dsp_max(sio_dsp_max(before, mad[i]), after);
+            thr[i] = blocked[i] ? INFINITY : sio_dsp_max(spike_k * sigma, spike_min);
+        }
+    }
+    /* the flags that make a sample invalid */
+    const uint8_t rail_bad = (uint8_t)(mask_rail != 0);
+    const uint8_t blank_bad = (uint8_t)(mask_rail && mask_blank);
+    const uint8_t lead_bad = (uint8_t)(mask_lead != 0);
+    uint8_t tile_ok[64][SIO_DSP_TILE];
+    int64_t hits = 0, good_out = 0;
+    int64_t j0 = 0, j0_start = 0; /* the hop holding the tile's first row, and its start */
+    for (int64_t r0 = 0; r0 < rows; r0 += SIO_DSP_TILE) {
+        const int64_t r1 = rows - r0 < SIO_DSP_TILE ? rows : r0 + SIO_DSP_TILE;
+        while (j0_start + lens[j0] <= r0)
+            j0_start += lens[j0++];
+        for (int64_t c = 0; c < ch; c++) {
+            const int64_t row0 = c * stride;
+            const uint8_t *restrict v = valid + row0, *restrict rl = rail + row0;
+            const uint8_t *restrict bl = blank + row0, *restrict lo = lead + row0;
+            const uint8_t *restrict ok = hard_ok + row0;
+            const double *restrict h = hp + row0;
+            uint8_t *restrict to = tile_ok[c];
+            int64_t j = j0, a = r0, hop_start = j0_start;
+            while (a < r1) { /* the tile's part in hop j */
+                const int64_t hop_end = hop_start + lens[j];
+                const int64_t b = hop_end < r1 ? hop_end : r1;
+                const uint8_t good = hop_bad[j * ch + c] == 0;
+                const double t = thr[j * ch + c], mid = med ? med[j * ch + c] : 0.0;
+                /* simple loops: they vectorise; flags are 0/1 bytes */
+                for (int64_t r = a; r < b; r++)
+                    to[r - r0] = (uint8_t)(v[r] & good & ~(rl[r] & rail_bad) &
+                                           ~(bl[r] & blank_bad) & ~(lo[r] & lead_bad));
+                for (int64_t r = a; r < b; r++)
+                    good_out += to[r - r0];
+                /* |hp - med| > t, as either signed difference beyond t */
+                int64_t beyond = 0;
+                for (int64_t r = a; r < b; r++)
+                    beyond += (h[r] - mid > t) | (mid - h[r] > t);
+                uint8_t *restrict th = hit + c * rows;
+                if (beyond) {
+                    for (int64_t r = a; r < b; r++) {
+                        const uint8_t is_hit =
+                            (uint8_t)((h[r] - mid > t) | (mid - h[r] > t)) & ok[r] & (uint8_t)!bl[r];
+                        th[r] = is_hit;
+                        hits += is_hit;
+                    }
+                } else {
+                    memset(th + a, 0, (size_t)(b - a));
+                }
+                a = b;
+                if (b == hop_end) {
+                    hop_start = hop_end;
+                    j++;
+                }
+            }
+        }
+        for (int64_t r = r0; r < r1; r++)
+            for (int64_t c = 0; c < ch; c++)
+                valid_out[r * ch + c] = tile_ok[c][r - r0];
+    }
+    *n_invalid = rows * ch - good_out;
+    return hits;
+}
+
+/* One source of sio_dsp_rows_put: element (r, c) at [r * rs + c * cs]. */
+#define SIO_DSP_PUT(T, src, rs, cs, dst)                                                  \
+    do {                                                                                  \
+        if (rs == 1) { /* column-major: each channel's rows in one run */                 \
+            for (int64_t c = 0; c < ch; c++)                                              \
+                memcpy((dst) + c * stride, (src) + c * cs, (size_t)n * sizeof(T));        \
+        } else {                                                                          \
+            for (int64_t r0 = 0; r0 < n; r0 += SIO_DSP_TILE) {                            \
+                const int64_t r1 = n - r0 < SIO_DSP_TILE ? n : r0 + SIO_DSP_TILE;         \
+                for (int64_t c = 0; c < ch; c++) {                                        \
+                    T *restrict d_ = (dst) + c * stride;                                  \
+                    const T *restrict s_ = (src) + c * cs;                                \
+                    for (int64_t r = r0; r < r1; r++)                                     \
+                        d_[r] = s_[r * rs];                                               \
+                }                                                                         \
+            }                                                                             \
+        }                                                                                 \
+    } while (0)
+
+int sio_dsp_rows_put(int64_t n, int64_t ch, int64_t stride, const double *x, int64_t x_rs,
+                     int64_t x_cs, const uint8_t *valid, int64_t v_rs, int64_t v_cs,
+                     const int32_t *codes, int64_t k_rs, int64_t k_cs, double *x_out,
+                     uint8_t *valid_out, int32_t *codes_out)
+{
+    if (n < 0 || ch < 0 || ch > 64 || stride < n || x_rs < 1 || x_cs < 1 || v_rs < 1 ||
+        v_cs < 1 || k_rs < 1 || k_cs < 1)
+        return -1;
+    if (!n || !ch)
+        return 0;
+    if (!x || !valid || !x_out || !valid_out || (codes && !codes_out))
+        return -1;
+    SIO_DSP_PUT(double, x, x_rs, x_cs, x_out);
+    SIO_DSP_PUT(uint8_t, valid, v_rs, v_cs, valid_out);
+    if (codes)
+        SIO_DSP_PUT(int32_t, codes, k_rs, k_cs, codes_out);
     return 0;
 }

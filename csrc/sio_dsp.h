@@ -54,7 +54,9 @@ typedef struct {
  * outputs are channel-major: channel c's row r at [c * stride + r] (stride >=
  * n) in x, valid, codes (NULL: none) and every output; leadoff is n row
  * bitmasks (NULL: none). Flags out are 0/1 bytes.
- * Returns 0, or -1 if an argument is out of range. */
+ * Returns 1 if the block was quiet (every sample hard_ok and neither rail,
+ * lead-off nor spiky; 0 may also mean that this was not checked), or -1 if an
+ * argument is out of range. */
 int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, int64_t start,
                       const double *x, const uint8_t *valid, const int32_t *codes,
                       const uint64_t *leadoff, uint8_t *hard_ok, uint8_t *rail,
@@ -66,22 +68,57 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, 
  * hp, low and codes (NULL: none). Per (c, j), at [c * m + j]: the (population)
  * variance of data, the median of |hp| (the element of rank L / 2, as
  * numpy.partition), the mean squares of hp and low, the mean square of hp's
- * third difference / 20, and whether every code is the same. scratch holds L
- * doubles. Returns 0, or -1 if an argument is out of range. */
+ * third difference / 20, and whether every code is the same. scratch holds
+ * 2 L doubles. Returns 0, or -1 if an argument is out of range. */
 int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *data,
                          const double *hp, const double *low, const int32_t *codes,
                          double *scratch, double *var, double *mad, double *hp_ms,
                          double *low_ms, double *hf_ms, uint8_t *same_code);
 
 /* Mains projection of m hops of L samples on ch channels: each hop with the
- * one before it (2L samples; before hop 0, prev: ch x L, row stride L) is
- * projected on the columns of basis (2L x 2k, row-major: k windowed cosines,
- * then k sines); best[c * m + j] is the larger of the summed squared
- * projections of columns [0, split) and [split, k) (cosine and sine), total
- * the mean square of the 2L samples. Returns 0, or -1 if out of range. */
+ * one before it (2L samples; before hop 0, prev: channel c's at
+ * [c * prev_stride]) is projected on the columns of basis (2L x 2k,
+ * row-major: k windowed cosines, then k sines); best[c * m + j] is the larger
+ * of the summed squared projections of columns [0, split) and [split, k)
+ * (cosine and sine), total the mean square of the 2L samples, and (verdict
+ * not NULL) verdict whether best * scale > min_ms and is more than min_share
+ * of total. Returns 0, or -1 if out of range. */
 int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *hp,
-                  const double *prev, const double *basis, int64_t k, int64_t split,
-                  double *best, double *total);
+                  const double *prev, int64_t prev_stride, const double *basis, int64_t k,
+                  int64_t split, double scale, double min_ms, double min_share, double *best,
+                  double *total, uint8_t *verdict);
+
+/* The output of n_hops >= 1 hops of lens[j] >= 1 samples, from column 0 of
+ * the channel-major flags (channel c's sample r at [c * stride + r]; rows =
+ * the sum of lens <= stride). Per hop and channel (hop-major, at [j * ch + c]),
+ * as FaultDetector._decide and _spike_threshold: hop_bad = cond of the hop or
+ * the next one (n_cond >= n_hops hops of cond) or active; thr = infinite where
+ * blocked, else the larger of spike_min and spike_k x 1.4826 x the largest
+ * MAD of the hop and its two neighbours (n_mad >= n_hops hops of mad; before
+ * hop 0, prev_mad, NULL: hop 0's own; after the last, its own). Per sample,
+ * as 0/1 bytes: valid_out (row-major, rows x ch) = valid and not (hop_bad, a
+ * rail sample if mask_rail, a blanked one if mask_rail and mask_blank, a
+ * lead-off one if mask_lead); hit (channel-major, ch x rows) = |hp - med| >
+ * thr (med NULL: 0) on a hard_ok, unblanked sample (the spike test); and
+ * *n_invalid, the number of invalid outputs. Returns the number of hits, or
+ * -1 if an argument is out of range. */
+int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_t stride,
+                         const uint8_t *valid, const uint8_t *rail, const uint8_t *blank,
+                         const uint8_t *lead, const uint8_t *hard_ok, const double *hp,
+                         const uint8_t *cond, int64_t n_cond, const uint8_t *active,
+                         const double *mad, int64_t n_mad, const double *prev_mad,
+                         const double *med, const uint8_t *blocked, double spike_k,
+                         double spike_min, int mask_rail, int mask_blank, int mask_lead,
+                         double *thr, uint8_t *hop_bad, uint8_t *valid_out, uint8_t *hit,
+                         int64_t *n_invalid);
+/* Copies n rows of ch channels from the sources (element (r, c) of x at
+ * [r * x_rs + c * x_cs], and so on; codes NULL: none) into channel-major
+ * destinations (channel c's row r at [c * stride + r]), the layout of the
+ * functions above. Returns 0, or -1 if an argument is out of range. */
+int sio_dsp_rows_put(int64_t n, int64_t ch, int64_t stride, const double *x, int64_t x_rs,
+                     int64_t x_cs, const uint8_t *valid, int64_t v_rs, int64_t v_cs,
+                     const int32_t *codes, int64_t k_rs, int64_t k_cs, double *x_out,
+                     uint8_t *valid_out, int32_t *codes_out);
 /* CFFI_END */
 
 #endif

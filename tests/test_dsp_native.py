@@ -66,27 +66,31 @@ def parts_keys() -> tuple[str, ...]:
     return ("hard_ok", "rail", "leadoff", "blank", "settle", "spiky", "zero", "hp", "low")
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_native_front_equals_numpy(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    n = int(2.2 * FS)
-    sizes = rng.choice([1, 3, 40, 97, 400, 1500], 400)
+def fronts_of(
+    blist: list[SignalBlock], defer: bool = False
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The front end's flags and filters of a block series, C (with defer: on
+    the rows of several blocks at once) then numpy."""
     fronts = {}
+    rng_catch = np.random.default_rng(0) if defer else None
     for native in (True, False):
         det = FaultDetector()
         det.native = native
         rows = faults._Rows(CH)
         parts: dict[str, list[np.ndarray]] = {}
-        for b in blocks(seed, n, sizes):
+        for b in blist:
             if det._ch == 0:
                 det._setup(b)
             assert (det._native is not None) == native
             if native:
-                det._native.run(b, rows)
+                det._native.run(b, rows, defer=defer)
+                if rng_catch is not None and rng_catch.random() < 0.3:
+                    det._native.catch_up(rows)
             else:
                 for k, v in det._front_numpy(b).items():
                     parts.setdefault(k, []).append(v)
         if native:
+            det._native.catch_up(rows)
             fronts[native] = {k: rows.cm(k).copy() for k in parts_keys()}
         else:
             fronts[native] = {k: np.concatenate(v, axis=1) for k, v in parts.items()}
@@ -97,33 +101,85 @@ def test_native_front_equals_numpy(seed: int) -> None:
             np.testing.assert_array_equal(c[k], py[k], err_msg=k)
         else:
             np.testing.assert_allclose(c[k], py[k], rtol=1e-9, atol=1e-9, err_msg=k)
+    return c, py
+
+
+@pytest.mark.parametrize("seed, defer", [(1, False), (2, False), (3, False), (4, True)])
+def test_native_front_equals_numpy(seed: int, defer: bool) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(2.2 * FS)
+    sizes = rng.choice([1, 3, 40, 97, 400, 1500], 400)
+    c, _ = fronts_of(blocks(seed, n, sizes), defer)
     # the signal did exercise every flag
     for k in ("rail", "leadoff", "blank", "settle", "spiky", "zero"):
         assert c[k].any(), k
     assert not c["hard_ok"].all()
 
 
-def test_native_detector_same_output_and_events() -> None:
+def test_native_front_quiet_blocks_equal_numpy() -> None:
+    """Mostly clean blocks (the C front end's quick path), with a few
+    conditions that end it: a spike, a long repeated code, a short gap."""
+    rng = np.random.default_rng(11)
+    n = int(4 * FS)
+    t = np.arange(n) / FS
+    codes = rng.normal(0, 40, (n, CH)) + 300 * np.sin(2 * np.pi * 3 * t)[:, None]
+    codes[int(2.5 * FS), 3] += 4000
+    codes[int(3.0 * FS) : int(3.0 * FS) + 150, 1] = 12
+    codes = np.clip(np.rint(codes), LO, HI).astype(np.int32)
+    valid = np.ones((n, CH), dtype=bool)
+    valid[int(3.5 * FS) : int(3.5 * FS) + 30, 0] = False
+    x = np.where(valid, codes * 0.5, np.nan)
+    blist = [
+        SignalBlock(
+            0,
+            np.ascontiguousarray(x[a : a + 400]),
+            valid[a : a + 400].copy(),
+            FS,
+            start=a,
+            codes=codes[a : a + 400].copy(),
+            code_range=(LO, HI),
+        )
+        for a in range(0, n, 400)
+    ]
+    c, _ = fronts_of(blist)
+    assert c["spiky"][3].any() and not c["hard_ok"][1].all() and not c["hard_ok"][0].all()
+    assert c["hard_ok"][2].all() and not c["settle"][[0, 2, 3, 4], int(FS) :].any()
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_native_detector_same_output_and_events(layout: str) -> None:
+    """The whole detector, C against numpy: masks, output and events (blocks
+    laid out row-major, as usual, or column-major: the copy into the pending
+    rows takes another way)."""
     n = int(2.2 * FS)
     sizes = np.random.default_rng(7).choice([20, 100, 333], 200)
     res = {}
     for native in (True, False):
         det = FaultDetector()
         det.native = native
-        outs = [det.process(b) for b in blocks(4, n, sizes)]
+        outs = []
+        for b in blocks(4, n, sizes):
+            if layout == "F":
+                b = b.replace(data=np.asfortranarray(b.data), codes=np.asfortranarray(b.codes))
+            outs.append(det.process(b))
         tail = det.flush()
         if tail is not None:
             outs.append(tail)
         det.finish(n / FS)
         valid = np.concatenate([o.valid for o in outs])
-        evs = sorted((e.channel, e.kind, round(e.start_s, 6)) for e in det.take_events())
-        res[native] = (valid, evs)
+        data = np.concatenate([o.data for o in outs])
+        evs = sorted(
+            (e.channel, e.kind, round(e.start_s, 6), e.end_s and round(e.end_s, 6))
+            for e in det.take_events()
+        )
+        res[native] = (valid, evs, data)
     np.testing.assert_array_equal(res[True][0], res[False][0])
+    np.testing.assert_array_equal(res[True][2], res[False][2])
     assert res[True][1] == res[False][1]
     assert res[True][1]  # faults were found
 
 
-@pytest.mark.parametrize("L", [4, 7, 100, 200])
+@pytest.mark.parametrize("L", [4, 5, 7, 33, 100, 200])
 def test_native_hop_features_equal_numpy(L: int) -> None:
     rng = np.random.default_rng(L)
     m = 3
@@ -134,6 +190,8 @@ def test_native_hop_features_equal_numpy(L: int) -> None:
     at = rows.reserve(n)
     rows.array("data")[:, at : at + n] = rng.normal(1000, 30, (CH, n))
     hp = np.round(rng.normal(0, 5, (CH, n)), 1)  # ties, as quantised signals have
+    hp[0] = np.round(hp[0], -1)  # many ties (the selection's three-way partition)
+    hp[4] = 3.0  # all equal
     rows.array("hp")[:, at : at + n] = hp
     rows.array("low")[:, at : at + n] = rng.normal(0, 3, (CH, n))
     codes = rng.integers(-3, 3, (CH, n)).astype(np.int32)
@@ -170,13 +228,20 @@ def test_native_mains_projection_equals_numpy() -> None:
     t = np.arange(n) / FS
     hp = rng.normal(0, 10, (CH, n)) + 80 * np.sin(2 * np.pi * 50 * t + rng.uniform(0, 6, (CH, 1)))
     hp[2] = 60 * np.sin(2 * np.pi * 120 * t)  # a 60 Hz harmonic
+    hp[4] = rng.normal(0, 10, n)  # no mains
     rows.array("hp")[:, at : at + n] = hp
     rows.n = at + n
     a = L
     prev = hp[:, :L]
     cur = rows.cm("hp")[:, a : a + m * L].reshape(CH, m, L)
-    best_c, total_c = det._native.mains(rows, a, m, L, prev, det)
     best_n, total_n = det._mains_numpy(m, L, cur, prev)
-    np.testing.assert_allclose(best_c, best_n, rtol=1e-9)
-    np.testing.assert_allclose(total_c, total_n, rtol=1e-12)
-    assert (best_c * det._ms_scale > 0.5 * total_c).all()  # mains dominates every hop
+    mains_ms = best_n * det._ms_scale
+    expected = (mains_ms > det.mains_uv**2) & (mains_ms / total_n > det.mains_share)
+    # the hop before given apart, or found in the pending rows
+    for given in (prev, None):
+        best_c, total_c, verdict = det._native.mains(rows, a, m, L, given, det)
+        np.testing.assert_allclose(best_c, best_n, rtol=1e-9)
+        np.testing.assert_allclose(total_c, total_n, rtol=1e-12)
+        np.testing.assert_array_equal(verdict, expected)
+    assert (best_n[:4] * det._ms_scale > 0.5 * total_n[:4]).all()  # mains dominates
+    assert expected[[0, 1, 3]].all() and not expected[4].any()  # (and 2 is too weak)

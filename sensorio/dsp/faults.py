@@ -104,8 +104,11 @@ class _Rows:
         """Room for m more rows; returns the column where they go."""
         if self.n + m > self.cap:
             live = self.n - self.o
-            if live + m > self.cap // 2 or not self._a:
-                cap = max(2 * (live + m), 4 * m, 4096)
+            # grow when the live rows and the new ones would fill more than 3/4
+            # (moving the live rows to the front then stays rare); at twice
+            # that, not more: fresh memory costs a page fault per 4 KiB
+            if 4 * (live + m) > 3 * self.cap or not self._a:
+                cap = max(2 * (live + m), 4096)
                 grown = {k: np.empty((self.ch, cap), t) for k, t in ROW_FIELDS.items()}
                 for k, old in self._a.items():
                     grown[k][:, :live] = old[:, self.o : self.n]
@@ -139,6 +142,75 @@ class _Rows:
 
     def drop(self, rows: int) -> None:
         self.o += rows
+
+
+HOP_FIELDS = {
+    "cond": np.bool_,
+    "active": np.bool_,
+    "blocked": np.bool_,
+    "mad": np.float64,
+    "med": np.float64,
+}
+
+
+class _Hops:
+    """What the output needs of each featurised, undecided hop, hop-major
+    (hops, channels) with spare room like _Rows: the masked hop-level
+    conditions and states (any kind), what blocks the spike test, the MAD and
+    median, and the hop lengths."""
+
+    def __init__(self, ch: int) -> None:
+        self.ch = ch
+        self._a: dict[str, np.ndarray] = {}
+        self.o = 0
+        self.n = 0
+        self.cap = 0
+        #: bumped whenever the arrays are re-allocated (pointers into them go stale)
+        self.generation = 0
+        #: False: every median stored since the store was last empty is 0
+        self.med_nonzero = False
+
+    def __len__(self) -> int:
+        return self.n - self.o
+
+    def append(
+        self, lens: int, m: int, new: dict[str, np.ndarray], med_zero: bool = False
+    ) -> None:
+        """m hops of lens rows; new: name -> (m, channels) arrays, every field
+        (med_zero: new["med"] is known to be all 0)."""
+        if self.n == self.o:
+            self.med_nonzero = False
+        if not med_zero and not self.med_nonzero:
+            self.med_nonzero = bool(new["med"].any())
+        if self.n + m > self.cap:
+            live = self.n - self.o
+            if live + m > self.cap // 2 or not self._a:
+                cap = max(2 * (live + m), 64)
+                grown = {k: np.empty((cap, self.ch), t) for k, t in HOP_FIELDS.items()}
+                grown["lens"] = np.empty(cap, np.int64)
+                for k, old in self._a.items():
+                    grown[k][:live] = old[self.o : self.n]
+                self._a, self.cap = grown, cap
+                self.generation += 1
+            else:
+                for arr in self._a.values():
+                    arr[:live] = arr[self.o : self.n].copy()
+            self.o, self.n = 0, live
+        at, end = self.n, self.n + m
+        for k, v in new.items():
+            self._a[k][at:end] = v
+        self._a["lens"][at:end] = lens
+        self.n = end
+
+    def array(self, name: str) -> np.ndarray:
+        """The whole storage of a field."""
+        return self._a[name]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._a[name][self.o : self.n]
+
+    def drop(self, hops: int) -> None:
+        self.o += hops
 
 
 class _NativeFront:
@@ -184,10 +256,35 @@ class _NativeFront:
             f.invalid_run = self._ptr("int64_t[]", filt.invalid_run)
             f.reprime = det.hop
         self._st = st
+        self._outs: dict[tuple[str, int], tuple[Any, ...]] = {}
+        self._n_invalid = ffi.new("int64_t[1]")
+        self.n_invalid = 0
+        self._hops_gen: tuple[int, int] | None = None
+        self._hops_ptrs: dict[str, Any] = {}
+        self._mask_scratch = np.empty((0, ch))
+        self._mask_scratch_ptr: Any = None
+        self._bad_scratch = np.empty((0, ch), dtype=bool)
+        self._bad_scratch_ptr: Any = None
+        self._hit_scratch = np.empty(0, dtype=bool)
+        self._hit_scratch_ptr: Any = None
+        # rows appended whose flags and features wait (see run): how many, the
+        # stream row of the first, and their codes' settings
+        self._todo_n = 0
+        self._todo_start = 0
+        self._todo_key: tuple[Any, Any] | None = None
+        # blocks that wait whole (see run), and their rows
+        self._waiting: list[SignalBlock] = []
+        self.waiting = 0
+        #: the stream row from which every row was quiet: valid, inside the
+        #: rails, not lifted and not spiky
+        self.quiet_from = _NEG
         self._ptr_gen = -1
         self._ptrs: dict[str, Any] = {}
         self._code_key: tuple[Any, Any] | None = None
-        self._scratch = np.empty(det.hop)
+        self._scratch = np.empty(2 * det.hop)
+        self._scratch_ptr = ffi.from_buffer("double[]", self._scratch)
+        self._basis_src: np.ndarray | None = None
+        self._basis_ptr: Any = None
 
     def _ptr(self, kind: str, a: np.ndarray) -> Any:
         self._keep.append(a)
@@ -205,12 +302,21 @@ class _NativeFront:
         p = self._pointers(rows)
         ch = rows.ch
         at = rows.o + a
-        out = np.empty((5, ch, m))
-        same = np.empty((ch, m), dtype=bool)
-        if self._scratch.size < L:
-            self._scratch = np.empty(L)
+        if self._scratch.size < 2 * L:
+            self._scratch = np.empty(2 * L)
+            self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
         ffi = self._ffi
-        o = [ffi.from_buffer("double[]", out[i]) for i in range(5)]
+        outs = self._outs.get(("features", m))
+        if outs is None:  # read by the caller before the next call
+            out_a, same = np.empty((5, ch, m)), np.empty((ch, m), dtype=bool)
+            outs = self._outs[("features", m)] = (
+                out_a,
+                same,
+                ffi.from_buffer("double[]", out_a),
+                ffi.from_buffer("uint8_t[]", same),
+            )
+        out, same, o, same_ptr = outs
+        step = ch * m
         rc = self._lib.sio_dsp_hop_features(
             ch,
             m,
@@ -220,41 +326,140 @@ class _NativeFront:
             p["hp"] + at,
             p["low"] + at,
             p["codes"] + at,
-            ffi.from_buffer("double[]", self._scratch),
-            *o,
-            ffi.from_buffer("uint8_t[]", same),
+            self._scratch_ptr,
+            o,
+            o + step,
+            o + 2 * step,
+            o + 3 * step,
+            o + 4 * step,
+            same_ptr,
         )
         if rc != 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
         return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same
 
     def mains(
-        self, rows: _Rows, a: int, m: int, L: int, prev: np.ndarray, det: FaultDetector
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """FaultDetector._mains_numpy in C, for m hops of L rows from live row a."""
+        self, rows: _Rows, a: int, m: int, L: int, prev: np.ndarray | None, det: FaultDetector
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """FaultDetector._mains_numpy in C, for m hops of L rows from live row
+        a (prev: the hop before, None when it is pending too), and the verdict
+        of FaultDetector._mains: (best, total, verdict), (channels, hops) each."""
         p = self._pointers(rows)
         ch = rows.ch
-        prev = np.ascontiguousarray(prev, dtype=np.float64)
-        out = np.empty((2, ch, m))
         ffi = self._ffi
+        if prev is None:
+            prev_ptr, prev_stride = p["hp"] + rows.o + a - L, rows.cap
+        else:
+            prev = np.ascontiguousarray(prev, dtype=np.float64)
+            prev_ptr, prev_stride = ffi.from_buffer("double[]", prev), L
+        outs = self._outs.get(("mains", m))
+        if outs is None:  # read by the caller before the next call
+            out_a, verdict_a = np.empty((2, ch, m)), np.empty((ch, m), dtype=bool)
+            outs = self._outs[("mains", m)] = (
+                out_a,
+                verdict_a,
+                ffi.from_buffer("double[]", out_a),
+                ffi.from_buffer("uint8_t[]", verdict_a),
+            )
+        out, verdict, o, verdict_ptr = outs
         fam = det._families
         split = fam[0][1] if fam else 0
+        if self._basis_src is not det._basis:
+            self._basis_src = det._basis
+            self._basis_ptr = ffi.from_buffer("double[]", det._basis)
         rc = self._lib.sio_dsp_mains(
             ch,
             m,
             L,
             rows.cap,
             p["hp"] + rows.o + a,
-            ffi.from_buffer("double[]", prev),
-            ffi.from_buffer("double[]", det._basis),
+            prev_ptr,
+            prev_stride,
+            self._basis_ptr,
             det._n_freq,
             split,
-            ffi.from_buffer("double[]", out[0]),
-            ffi.from_buffer("double[]", out[1]),
+            det._ms_scale,
+            det.mains_uv**2,
+            det.mains_share,
+            o,
+            o + ch * m,
+            verdict_ptr,
         )
         if rc != 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native mains projection refused {m} hops of {L}")
-        return out[0], out[1]
+        return out[0], out[1], verdict
+
+    def hop_mask(
+        self, rows: _Rows, F: _Hops, n_dec: int, n: int, det: FaultDetector
+    ) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """The output mask of the first n_dec pending hops (n rows; without
+        the spikes), and the spike test (None without hits), (rows, channels)
+        each; and the number of hits (see FaultDetector._decide, _spike_threshold and _spike_test
+        for the numpy version). F: the features of the pending hops."""
+        p = self._pointers(rows)
+        ch = rows.ch
+        ffi = self._ffi
+        if self._hops_gen != (id(F), F.generation):
+            self._hops_gen = (id(F), F.generation)
+            kinds = {
+                "cond": "uint8_t *",
+                "active": "uint8_t *",
+                "blocked": "uint8_t *",
+                "mad": "double *",
+                "med": "double *",
+                "lens": "int64_t *",
+            }
+            self._hops_ptrs = {k: ffi.cast(t, ffi.from_buffer(F.array(k))) for k, t in kinds.items()}
+        h = self._hops_ptrs
+        o = F.o * ch
+        if self._mask_scratch.shape[0] < n_dec:
+            self._mask_scratch = np.empty((2 * n_dec, ch))
+            self._mask_scratch_ptr = ffi.from_buffer("double[]", self._mask_scratch)
+            self._bad_scratch = np.empty((2 * n_dec, ch), dtype=bool)
+            self._bad_scratch_ptr = ffi.from_buffer("uint8_t[]", self._bad_scratch)
+        if self._hit_scratch.size < ch * n:
+            self._hit_scratch = np.empty(2 * ch * n, dtype=bool)
+            self._hit_scratch_ptr = ffi.from_buffer("uint8_t[]", self._hit_scratch)
+        valid_out = np.empty((n, ch), dtype=bool)
+        prev_mad = det._prev_mad
+        at = rows.o
+        n_live = len(F)
+        hits = self._lib.sio_dsp_hop_mask(
+            ch,
+            n_dec,
+            h["lens"] + F.o,
+            rows.cap,
+            p["valid"] + at,
+            p["rail"] + at,
+            p["blank"] + at,
+            p["leadoff"] + at,
+            p["hard_ok"] + at,
+            p["hp"] + at,
+            h["cond"] + o,
+            n_live,
+            h["active"] + o,
+            h["mad"] + o,
+            n_live,
+            ffi.NULL if prev_mad is None else ffi.from_buffer("double[]", prev_mad),
+            h["med"] + o if F.med_nonzero else ffi.NULL,
+            h["blocked"] + o,
+            det.spike_k,
+            det.spike_min_uv,
+            "saturation" in det.mask_kinds,
+            bool(det.blank),
+            "leadoff" in det.mask_kinds,
+            self._mask_scratch_ptr,
+            self._bad_scratch_ptr,
+            ffi.from_buffer("uint8_t[]", valid_out),
+            self._hit_scratch_ptr,
+            self._n_invalid,
+        )
+        if hits < 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native output mask refused {n_dec} hops")
+        #: outputs left invalid by the last call (spikes aside)
+        self.n_invalid = int(self._n_invalid[0])
+        # the hits stay in the scratch until the next call (read before it)
+        return valid_out, self._hit_scratch[: ch * n].reshape(ch, n).T if hits else None, hits
 
     def _pointers(self, rows: _Rows) -> dict[str, Any]:
         """Pointers to the pending-row arrays (renewed when they grow)."""
@@ -268,45 +473,118 @@ class _NativeFront:
             self._ptr_gen = rows.generation
         return self._ptrs
 
-    def run(self, block: SignalBlock, rows: _Rows) -> None:
-        """Append the block's rows and their flags and features to rows."""
-        st = self._st
-        n, ch = block.data.shape
-        at = rows.reserve(n)
-        end = at + n
-        rows.array("data")[:, at:end] = block.data.T
-        rows.array("valid")[:, at:end] = block.valid.T
+    def run(self, block: SignalBlock, rows: _Rows, defer: bool = False) -> None:
+        """Append the block's rows to rows, with their flags and features. With
+        defer, a block may wait for catch_up, whole (rows counts it in
+        waiting): small blocks then go into rows together and the front end
+        runs on more rows at once (their rows are not looked at before a hop
+        is complete)."""
         codes = block.codes
-        if codes is not None:
-            rows.array("codes")[:, at:end] = codes.T
-            key = (block.code_range, block.code_zero)
-            if key != self._code_key:
-                self._code_key = key
-                st.has_range = int(block.code_range is not None)
-                if block.code_range is not None:
-                    st.code_lo, st.code_hi = (int(v) for v in block.code_range)
-                z = float(block.code_zero)
-                st.has_zero = int(z.is_integer() and -(2**31) <= z < 2**31)
-                st.code_zero = int(z) if st.has_zero else 0
-        else:
-            rows.array("codes")[:, at:end] = 0
         lo = block.leadoff
         if lo is not None and lo.any():
             lo = np.ascontiguousarray(lo, dtype=np.uint64)
         else:
             lo = None
+        key = None if codes is None else (block.code_range, block.code_zero)
+        pending = self._todo_n + self.waiting
+        if defer and lo is None and (
+            not pending or (block.start == self._todo_start + pending and key == self._todo_key)
+        ):
+            if not pending:
+                self._todo_start, self._todo_key = block.start, key
+            self._waiting.append(block)
+            self.waiting += len(block)
+            return
+        if pending:
+            self.catch_up(rows)  # what waits goes first, with the settings it came with
+        self._todo_start, self._todo_key = block.start, key
+        self._put(rows, block.data, block.valid, codes, block)
+        self.catch_up(rows, lo)
+
+    def _put(
+        self,
+        rows: _Rows,
+        x: np.ndarray,
+        valid: np.ndarray,
+        codes: np.ndarray | None,
+        block: SignalBlock,
+    ) -> None:
+        """Copy rows of data, validity and codes (with block's code settings)
+        into rows; their flags wait for catch_up."""
+        st = self._st
+        n, ch = x.shape
+        at = rows.reserve(n)
+        end = at + n
         p = self._pointers(rows)
         ffi = self._ffi
+        srcs = (
+            _strided(ffi, x, "double[]", np.float64),
+            _strided(ffi, valid, "uint8_t[]", np.bool_),
+            _strided(ffi, codes, "int32_t[]", np.int32) if codes is not None else (ffi.NULL, 1, 1),
+        )
+        if all(v is not None for v in srcs):  # the usual block: copied by C, in tiles
+            rc = self._lib.sio_dsp_rows_put(
+                n,
+                ch,
+                rows.cap,
+                *(v for src in srcs for v in src),  # type: ignore[union-attr]
+                p["data"] + at,
+                p["valid"] + at,
+                p["codes"] + at,
+            )
+            if rc != 0:  # pragma: no cover - the arguments are checked above
+                raise SensorioError(f"faults: native copy refused a block of {n} x {ch}")
+        else:
+            rows.array("data")[:, at:end] = x.T
+            rows.array("valid")[:, at:end] = valid.T
+            if codes is not None:
+                rows.array("codes")[:, at:end] = codes.T
+        if codes is None:
+            rows.array("codes")[:, at:end] = 0
+        elif (block.code_range, block.code_zero) != self._code_key:
+            self._code_key = (block.code_range, block.code_zero)
+            st.has_range = int(block.code_range is not None)
+            if block.code_range is not None:
+                st.code_lo, st.code_hi = (int(v) for v in block.code_range)
+            z = float(block.code_zero)
+            st.has_zero = int(z.is_integer() and -(2**31) <= z < 2**31)
+            st.code_zero = int(z) if st.has_zero else 0
+        rows.n = end
+        self._todo_n += n
+
+    def catch_up(self, rows: _Rows, leadoff: np.ndarray | None = None) -> None:
+        """Flags and features of the rows that wait (leadoff: their lead-off
+        bitmasks, None: none); the blocks that wait go into rows first."""
+        if self._waiting:
+            blocks = self._waiting
+            one = blocks[0]
+            if len(blocks) == 1:
+                x, valid, codes = one.data, one.valid, one.codes
+            else:
+                x = np.concatenate([b.data for b in blocks])
+                valid = np.concatenate([b.valid for b in blocks])
+                codes = None if one.codes is None else np.concatenate([b.codes for b in blocks])
+            self._waiting = []
+            self.waiting = 0
+            self._put(rows, x, valid, codes, one)
+        n = self._todo_n
+        if not n:
+            return
+        ch = rows.ch
+        at = rows.o + len(rows) - n
+        p = self._pointers(rows)
+        ffi = self._ffi
+        start = self._todo_start
         rc = self._lib.sio_dsp_front_run(
-            st,
+            self._st,
             n,
             ch,
             rows.cap,
-            block.start,
+            start,
             p["data"] + at,
             p["valid"] + at,
-            ffi.NULL if codes is None else p["codes"] + at,
-            ffi.NULL if lo is None else ffi.from_buffer("uint64_t[]", lo),
+            ffi.NULL if self._todo_key is None else p["codes"] + at,
+            ffi.NULL if leadoff is None else ffi.from_buffer("uint64_t[]", leadoff),
             p["hard_ok"] + at,
             p["rail"] + at,
             p["leadoff"] + at,
@@ -317,9 +595,23 @@ class _NativeFront:
             p["hp"] + at,
             p["low"] + at,
         )
-        if rc != 0:  # pragma: no cover - the arguments are checked above
-            raise SensorioError(f"faults: native front end refused a block of {n} x {ch}")
-        rows.n = end
+        if rc < 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native front end refused {n} rows x {ch}")
+        self._todo_n = 0
+        if rc != 1:  # not known to be quiet
+            self.quiet_from = start + n
+
+
+def _strided(ffi: Any, a: np.ndarray, kind: str, dtype: Any) -> tuple[Any, int, int] | None:
+    """A C- or Fortran-ordered (rows, channels) array as (pointer, row step,
+    column step) in elements, for sio_dsp_rows_put; None for other layouts."""
+    if a.dtype != dtype:
+        return None
+    if a.flags.c_contiguous:
+        return ffi.from_buffer(kind, a), a.shape[1], 1
+    if a.flags.f_contiguous:
+        return ffi.from_buffer(kind, a.T), 1, a.shape[0]
+    return None
 
 
 def _native_available() -> bool:
@@ -437,7 +729,10 @@ class FaultDetector(Stage):
         # a sine of amplitude A gives |projection|^2 = (A * sum(w) / 2)^2; its
         # mean square is A^2 / 2
         self._ms_scale = 2.0 / float(window.sum()) ** 2
-        self.health_state = {k: np.zeros(ch, dtype=bool) for k in KINDS}
+        # rows of one array: "is anything on" is one test
+        self._health = np.zeros((len(KINDS), ch), dtype=bool)
+        self.health_state = {k: self._health[i] for i, k in enumerate(KINDS)}
+        self._hop_rows = [KINDS.index(k) for k in HOP_KINDS]
         self._open: dict[tuple[str, int], DspEvent] = {}
         self._closed: dict[tuple[str, int], DspEvent] = {}
         self._stream = block.stream
@@ -452,19 +747,26 @@ class FaultDetector(Stage):
         self._pend_lo: np.ndarray | None = None
         self._pend_start = 0
         self._pend_events: list[np.ndarray] = []
-        self._feat: dict[str, np.ndarray] = {}  # per complete, undecided hop: (hops, ch)
-        self._lens = np.zeros(0, dtype=np.int64)
+        self._feat = _Hops(ch)  # per complete, undecided hop
+        self._lens_sum = 0  # rows in the featurised, undecided hops
+        self._last_len = 0  # rows in the last of them
+        self._bundles: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        self._masked_key: tuple[str, ...] | None = None
+        self._masked: list[str] = []
+        self._unmasked: list[str] = []
         self._g_feat = 0  # segment hop index of the next hop to featurise
         self._prev_mad: np.ndarray | None = None
         self._prev_hp = np.zeros((ch, 0))
+        # the "last clean hop" of every kind in one array (set at once when nothing happens)
+        self._lf = np.full((len(HOP_KINDS), ch), -1, np.int64)
         self._carry = {
             k: {
-                "lf": np.full(ch, -1, np.int64),
+                "lf": self._lf[i],
                 "lt": np.full(ch, _NEG, np.int64),
                 "onset": np.full(ch, _NEG, np.int64),
                 "flag": np.full(ch, _NEG, np.int64),
             }
-            for k in HOP_KINDS
+            for i, k in enumerate(HOP_KINDS)
         }
         for k in HOP_KINDS:
             self.health_state[k][:] = False
@@ -490,7 +792,7 @@ class FaultDetector(Stage):
 
     def reset(self) -> None:
         if self._ch:
-            self._close_all(self._pend_start + len(self._pend))
+            self._close_all(self._pend_start + self._pending_rows())
             self._reset_signal()
 
     def health(self) -> list[dict[str, Any]]:
@@ -517,11 +819,13 @@ class FaultDetector(Stage):
             self._pend_start = block.start
         self._template = block
         self._append(block)
+        if self._pending_rows() - self._lens_sum < self.hop and len(self._feat) <= 1:
+            return self._empty()  # no hop complete, none to decide (the usual small block)
         self._featurise(final=False)
         return self._decide(final=False)
 
     def flush(self) -> SignalBlock | None:
-        if not self._ch or self._template is None or not len(self._pend):
+        if not self._ch or self._template is None or not self._pending_rows():
             return None
         self._featurise(final=True)
         return self._decide(final=True)
@@ -640,9 +944,9 @@ class FaultDetector(Stage):
         # everything per sample is computed channel-major (channels, rows): the
         # stages' arrays are laid out that way, so no strided copies
         n, ch = block.data.shape
-        first = len(self._pend) == 0
+        first = not self._pending_rows()
         if self._native is not None:
-            self._native.run(block, self._pend)
+            self._native.run(block, self._pend, defer=True)
         else:
             front = self._front_numpy(block)
             ct = block.codes.T if block.codes is not None else np.zeros((ch, n), dtype=np.int32)
@@ -655,7 +959,7 @@ class FaultDetector(Stage):
             else:
                 self._pend_lo = None
         offset = block.start - self._pend_start
-        for ev in block.events:
+        for ev in block.events if len(block.events) else ():
             e = ev.copy()
             e["row"] = int(ev["row"]) + offset
             self._pend_events.append(e)
@@ -678,10 +982,17 @@ class FaultDetector(Stage):
             )
 
     # -- features of complete hops ------------------------------------------------
+    def _pending_rows(self) -> int:
+        """Rows received and not output yet."""
+        waiting = self._native.waiting if self._native is not None else 0
+        return len(self._pend) + waiting
+
     def _featurise(self, final: bool) -> None:
-        n = len(self._pend)
-        done = int(self._lens.sum())
+        n = self._pending_rows()
+        done = self._lens_sum
         full = (n - done) // self.hop
+        if self._native is not None and (full or final):
+            self._native.catch_up(self._pend)
         if full:
             self._add_features(done, full, self.hop)
             done += full * self.hop
@@ -690,59 +1001,133 @@ class FaultDetector(Stage):
 
     def _add_features(self, a: int, m: int, L: int) -> None:
         f = self._features(a, m, L)
+        const = self._consts(m, L)
+        masked = self._masked_hop_kinds()
+        cond = f[masked[0]] if masked else const["zeros_cm"]
+        for k in masked[1:]:
+            cond = cond | f[k]
         # hysteresis as soon as a hop is complete (events do not wait for
         # the look-ahead, only the output does)
-        self._hysteresis(f, self._g_feat + np.arange(m), self._pend_start + a + np.arange(m) * L, L)
+        active = self._hysteresis(f, cond, masked, self._pend_start + a, m, L)
         self._g_feat += m
-        if not self._feat:
-            self._feat = f
-        else:
-            self._feat = {k: np.concatenate([self._feat[k], v]) for k, v in f.items()}
-        self._lens = np.concatenate([self._lens, np.full(m, L, dtype=np.int64)])
+        sat, lo = f["saturation"], f["leadoff"]
+        blocked = f["stuck"]
+        if sat is not const["zeros_cm"] or lo is not const["zeros_cm"]:
+            blocked = blocked | sat | lo
+        self._feat.append(
+            L,
+            m,
+            {
+                "cond": cond.T,
+                "active": active,
+                "blocked": blocked.T,
+                "mad": f["mad"].T,
+                "med": f["med"].T,
+            },
+            med_zero=f["med"] is const["zeros_f"],
+        )
+        self._lens_sum += m * L
+        self._last_len = L
+
+    def _masked_hop_kinds(self) -> list[str]:
+        """The hop-level kinds that mask hops (saturation and lead-off mask
+        their samples instead)."""
+        key = self.mask_kinds
+        if self._masked_key is not key:
+            self._masked = [
+                k for k in HOP_KINDS if k in key and k not in ("saturation", "leadoff")
+            ]
+            self._unmasked = [k for k in HOP_KINDS if k not in self._masked]
+            self._masked_key = key
+        return self._masked
+
+    def _consts(self, m: int, L: int) -> dict[str, np.ndarray]:
+        """Shared, read-only arrays for m hops of L rows (an in-place change
+        to one would be a bug): all-False (channels, hops) "zeros_cm" and
+        (hops, channels) "zeros", float zeros "zeros_f", "L" and "-1"
+        (channels, hops), "enough" (L rows are enough for a verdict)."""
+        c = self._bundles.get((m, L))
+        if c is None:
+            ch = self._ch
+            c = {
+                "zeros_cm": np.zeros((ch, m), dtype=bool),
+                "zeros": np.zeros((m, ch), dtype=bool),
+                "zeros_f": np.zeros((ch, m)),
+                "L": np.full((ch, m), L),
+                "-1": np.full((ch, m), -1),
+                "enough": np.full((ch, m), L >= max(4, L // 2)),
+            }
+            for arr in c.values():
+                arr.setflags(write=False)
+            self._bundles[(m, L)] = c
+        return c
 
     def _features(self, a: int, m: int, L: int) -> dict[str, np.ndarray]:
         p = self._pend
         ch = self._ch
-        sl = slice(a, a + m * L)
+        at = p.o + a
 
         def r(name: str) -> np.ndarray:
             # (channels, hops, samples): reductions run along contiguous memory
-            return p.cm(name)[:, sl].reshape(ch, m, L)
+            return p.array(name)[:, at : at + m * L].reshape(ch, m, L)
 
-        hard_ok, valid, rail, lead = r("hard_ok"), r("valid"), r("rail"), r("leadoff")
-        idx = np.arange(L)[None, None, :]
+        valid, spiky = r("valid"), r("spiky")
+        const = self._consts(m, L)
         f: dict[str, np.ndarray] = {}
-        for name, mask in (("saturation", rail & ~lead), ("leadoff", lead)):
-            f[name] = mask.any(axis=2)
-            if f[name].any():
-                f[name + "_first"] = np.where(mask, idx, L).min(axis=2)
-                f[name + "_last"] = np.where(mask, idx, -1).max(axis=2)
-            else:
-                f[name + "_first"] = np.full((ch, m), L)
-                f[name + "_last"] = np.full((ch, m), -1)
+        # hops from quiet rows only: nothing to look for in the flags
+        quiet = self._native is not None and self._pend_start + a >= self._native.quiet_from
+        if quiet:
+            for name in ("saturation", "leadoff"):  # shared constants
+                f[name] = const["zeros_cm"]
+                f[name + "_first"] = const["L"]
+                f[name + "_last"] = const["-1"]
+        else:
+            hard_ok, rail, lead = r("hard_ok"), r("rail"), r("leadoff")
+            idx = np.arange(L)[None, None, :]
+            any_lead = bool(lead.any())
+            for name, mask, present in (
+                ("saturation", rail & ~lead if any_lead else rail, None),
+                ("leadoff", lead, any_lead),
+            ):
+                if present is None:
+                    present = bool(mask.any())
+                if present:
+                    f[name] = mask.any(axis=2)
+                    f[name + "_first"] = np.where(mask, idx, L).min(axis=2)
+                    f[name + "_last"] = np.where(mask, idx, -1).max(axis=2)
+                else:  # the usual case: shared constants
+                    f[name] = const["zeros_cm"]
+                    f[name + "_first"] = const["L"]
+                    f[name + "_last"] = const["-1"]
         need = max(4, L // 2)
-        all_ok = bool(hard_ok.all())
-        enough = hard_ok.sum(axis=2) >= need if not all_ok else np.full((ch, m), L >= need)
-        codes = r("codes")
-        data, hp, low = r("data"), r("hp"), r("low")
-        spiky = r("spiky")
-        fast = all_ok and not spiky.any()
+        all_ok = quiet or bool(hard_ok.all())
+        if all_ok:
+            enough = const["enough"]
+        else:
+            enough = hard_ok.sum(axis=2) >= need
+        hp = r("hp")
+        fast = quiet or (all_ok and not spiky.any())
         if fast and self._native is not None and L >= 4:
             # the per-hop reductions in one C call
             std, mad, hp_ms, low_ms, hf_ms, same = self._native.hop_features(p, a, m, L)
             stuck = same & (L >= need)
-        elif bool(valid.all()):
-            stuck = (codes.min(axis=2) == codes.max(axis=2)) & (L >= need)
         else:
-            big = np.iinfo(np.int64).max
-            cmin = np.where(valid, codes, big).min(axis=2)
-            cmax = np.where(valid, codes, -big).max(axis=2)
-            stuck = (cmin == cmax) & (valid.sum(axis=2) >= need)
+            codes, data, low = r("codes"), r("data"), r("low")
+            if bool(valid.all()):
+                stuck = (codes.min(axis=2) == codes.max(axis=2)) & (L >= need)
+            else:
+                big = np.iinfo(np.int64).max
+                cmin = np.where(valid, codes, big).min(axis=2)
+                cmax = np.where(valid, codes, -big).max(axis=2)
+                stuck = (cmin == cmax) & (valid.sum(axis=2) >= need)
         sat, lo = f["saturation"], f["leadoff"]
-        stuck &= ~sat & ~lo
-        at_zero = r("zero").all(axis=2) if stuck.any() else np.zeros((ch, m), dtype=bool)
+        if stuck.any():
+            stuck &= ~sat & ~lo
+            at_zero = r("zero").all(axis=2)
+        else:
+            at_zero = const["zeros_cm"]
         if fast and self._native is not None and L >= 4:
-            med = np.zeros((ch, m))
+            med = const["zeros_f"]
         elif fast:
             std = data.std(axis=2)
             # the 20 Hz high-passed signal has a median of ~0 over a hop: its
@@ -815,8 +1200,7 @@ class FaultDetector(Stage):
         f["mains"] = ~blocked & mains
         f["mad"] = mad
         f["med"] = med
-        # stored hop-major: (hops, channels)
-        return {k: np.ascontiguousarray(v.T) for k, v in f.items()}
+        return f  # (channels, hops) each
 
     def _motion_before_run(
         self,
@@ -865,14 +1249,20 @@ class FaultDetector(Stage):
         if L != self.hop:
             return np.zeros((ch, m), dtype=bool)
         prev = self._pend.cm("hp")[:, a - L : a] if a >= L else self._prev_hp
-        ok = np.ones(m, dtype=bool)
-        if prev.shape[1] != L:
+        first_ok = prev.shape[1] == L
+        if not first_ok:
             prev = np.zeros((ch, L))
-            ok[0] = False
         if self._native is not None:
-            best, total = self._native.mains(self._pend, a, m, L, prev, self)
-        else:
-            best, total = self._mains_numpy(m, L, hp, prev)
+            pending = a >= L  # the hop before is in the pending rows: no copy
+            _, _, verdict = self._native.mains(
+                self._pend, a, m, L, None if pending else prev, self
+            )
+            if not first_ok:
+                verdict[:, 0] = False
+            return verdict
+        ok = np.ones(m, dtype=bool)
+        ok[0] = first_ok
+        best, total = self._mains_numpy(m, L, hp, prev)
         mains_ms = best * self._ms_scale
         with np.errstate(invalid="ignore", divide="ignore"):
             share = mains_ms / total
@@ -908,54 +1298,70 @@ class FaultDetector(Stage):
             ch = self._ch
             self._empty_rows = (np.zeros((0, ch)), np.zeros((0, ch), bool))
         out = object.__new__(type(tmpl))  # a shallow copy, without copy.copy's protocol
-        out.__dict__.update(tmpl.__dict__)
-        out.data, out.valid = self._empty_rows
-        out.start = self._pend_start
-        out.events = tmpl.events[:0]
-        out.reset = False
-        out.leadoff = None if tmpl.leadoff is None else tmpl.leadoff[:0]
-        out.codes = None if tmpl.codes is None else tmpl.codes[:0]
+        d = out.__dict__
+        d.update(tmpl.__dict__)
+        d["data"], d["valid"] = self._empty_rows
+        d["start"] = self._pend_start
+        d["events"] = tmpl.events[:0]
+        d["reset"] = False
+        if tmpl.leadoff is not None:
+            d["leadoff"] = tmpl.leadoff[:0]
+        if tmpl.codes is not None:
+            d["codes"] = tmpl.codes[:0]
         return out
 
     def _decide(self, final: bool) -> SignalBlock:
-        m = len(self._lens)
+        F = self._feat
+        m = len(F)
         n_dec = m if final else m - 1  # a hop waits for the next one (look-ahead)
         if n_dec <= 0:
             return self._empty()
-        F = self._feat
-        lens = self._lens[:n_dec]
-        rows = int(lens.sum())
-        starts = self._pend_start + np.concatenate([[0], np.cumsum(lens)[:-1]])
-        hop_bad = np.zeros((n_dec, self._ch), dtype=bool)
-        for k in HOP_KINDS:
-            if k in self.mask_kinds and k not in ("saturation", "leadoff"):
-                ahead = F[k][1 : n_dec + 1]
-                if len(ahead) < n_dec:
-                    ahead = np.vstack([ahead, np.zeros((n_dec - len(ahead), self._ch), bool)])
-                hop_bad |= F[k][:n_dec] | ahead | F[k + "_active"][:n_dec]
+        rows = self._lens_sum if final else self._lens_sum - self._last_len
         p = self._pend
-        valid_in = p["valid"][:rows]
-        valid_out = valid_in.copy()
-        if "saturation" in self.mask_kinds:
-            valid_out &= ~p["rail"][:rows]
-            if self.blank:
-                valid_out &= ~p["blank"][:rows]
-        if "leadoff" in self.mask_kinds:
-            valid_out &= ~p["leadoff"][:rows]
-        valid_out &= ~np.repeat(hop_bad, lens, axis=0)
-        spikes = self._spikes(n_dec, lens, starts, final)
-        if "spikes" in self.mask_kinds:
-            valid_out &= ~spikes
+        if self._native is not None:
+            valid_out, hit, hits = self._native.hop_mask(p, F, n_dec, rows, self)
+        else:
+            lens = F["lens"][:n_dec]
+            # a hop is masked when a masked kind's condition holds in it or in
+            # the next one, or while that kind is on
+            cond = F["cond"]
+            ahead = cond[1 : n_dec + 1]
+            if len(ahead) < n_dec:
+                ahead = np.vstack([ahead, np.zeros((n_dec - len(ahead), self._ch), bool)])
+            hop_bad = cond[:n_dec] | ahead | F["active"][:n_dec]
+            thr, med = self._spike_threshold(n_dec)
+            valid_out = p["valid"][:rows].copy()
+            if "saturation" in self.mask_kinds:
+                valid_out &= ~p["rail"][:rows]
+                if self.blank:
+                    valid_out &= ~p["blank"][:rows]
+            if "leadoff" in self.mask_kinds:
+                valid_out &= ~p["leadoff"][:rows]
+            valid_out &= ~np.repeat(hop_bad, lens, axis=0)
+            hit = self._spike_test(lens, thr, med)
+            hits = int(hit.any())
+        if hits or self.health_state["spikes"].any():
+            spikes = self._spikes(hit, hits, rows)
+            if hits and "spikes" in self.mask_kinds:
+                valid_out &= ~spikes
         # copies: the pending buffer is reused
         data = p.cm("data")[:, :rows].copy().T
-        out_data = apply_policy(data, valid_out, self.policy, self._held_out)
-        self._held_out = last_valid(data, valid_out, self._held_out)
+        if self._native is not None and not hits and not self._native.n_invalid:
+            # every output valid: what apply_policy and last_valid give then
+            out_data = data
+            self._held_out = data[-1].copy()
+        else:
+            out_data = apply_policy(data, valid_out, self.policy, self._held_out)
+            self._held_out = last_valid(data, valid_out, self._held_out)
         tmpl = self._template
         assert tmpl is not None
-        evs = [e for e in self._pend_events if e["row"] < rows or final]
-        self._pend_events = [e for e in self._pend_events if not (e["row"] < rows or final)]
-        for e in self._pend_events:
-            e["row"] -= rows
+        if self._pend_events:
+            evs = [e for e in self._pend_events if e["row"] < rows or final]
+            self._pend_events = [e for e in self._pend_events if not (e["row"] < rows or final)]
+            for e in self._pend_events:
+                e["row"] -= rows
+        else:
+            evs = []
         ev_arr = np.array(evs, dtype=tmpl.events.dtype) if evs else tmpl.events[:0]
         out = tmpl.replace(
             data=out_data,
@@ -966,35 +1372,58 @@ class FaultDetector(Stage):
             leadoff=None if self._pend_lo is None else self._pend_lo[:rows],
             codes=p.cm("codes")[:, :rows].copy().T,
         )
-        # forget what was output
-        if lens[-1] == self.hop:
+        # forget what was output; the hop before the next one to featurise is
+        # still pending, unless every hop was decided
+        if n_dec == m and F["lens"][n_dec - 1] == self.hop:
             self._prev_hp = p.cm("hp")[:, rows - self.hop : rows].copy()
-        self._prev_mad = F["mad"][n_dec - 1]
+        self._prev_mad = F["mad"][n_dec - 1].copy()
         self._pend.drop(rows)
         if self._pend_lo is not None:
             self._pend_lo = self._pend_lo[rows:]
         self._pend_start += rows
-        self._feat = {k: v[n_dec:] for k, v in F.items()}
-        self._lens = self._lens[n_dec:]
+        F.drop(n_dec)
+        self._lens_sum -= rows
         return out
 
     def _hysteresis(
-        self, f: dict[str, np.ndarray], g: np.ndarray, starts: np.ndarray, L: int
-    ) -> None:
-        """Run the hysteresis of every hop-level kind over new hops; open and
-        close events; store each hop's state as f[kind + "_active"]."""
+        self,
+        fc: dict[str, np.ndarray],
+        cond: np.ndarray,
+        masked: list[str],
+        start: int,
+        m: int,
+        L: int,
+    ) -> np.ndarray:
+        """Run the hysteresis of every hop-level kind over m new hops of L rows
+        from stream row start (their features fc: (channels, hops) each; cond:
+        any masked kind's condition); open and close events. Returns, per hop,
+        whether a masked kind is on, (hops, channels)."""
+        const = self._consts(m, L)
+        zeros = const["zeros_cm"]
+        if (
+            not self._health.any()
+            and not cond.any()
+            and not any(fc[k] is not zeros and fc[k].any() for k in self._unmasked)
+        ):
+            # nothing on, nothing starting: only the "last clean hop" moves
+            self._lf[:] = self._g_feat + m - 1
+            return const["zeros"]
+        g = self._g_feat + np.arange(m)
+        starts = start + np.arange(m) * L
+        f = {k: v.T for k, v in fc.items()}  # (hops, channels)
         fs = self._rate
+        masked = self._masked_hop_kinds()
+        any_active = np.zeros((m, self._ch), dtype=bool)
         transitions: list[tuple[int, int, str, int, float]] = []
         for k in HOP_KINDS:
             if not self.health_state[k].any() and not f[k].any():
-                # nothing on, nothing starting: only the "last clean hop" moves
                 self._carry[k]["lf"][:] = int(g[-1])
-                f[k + "_active"] = np.zeros(f[k].shape, dtype=bool)
                 continue
             active, t_on, t_off, onset, flag = self._latch(
                 k, f[k], g, starts, f.get(k + "_first"), f.get(k + "_last")
             )
-            f[k + "_active"] = active
+            if k in masked:
+                any_active |= active
             for t, c in zip(*np.nonzero(t_on), strict=True):
                 transitions.append((int(t), 1, k, int(c), onset[t, c] / fs))
             for t, c in zip(*np.nonzero(t_off), strict=True):
@@ -1020,6 +1449,7 @@ class FaultDetector(Stage):
                 self.emit(ev)
             else:
                 self._close(k, c, when)
+        return any_active
 
     def _latch(
         self,
@@ -1038,7 +1468,7 @@ class FaultDetector(Stage):
         was = self.health_state[k]
         if not cond.any() and not was.any():
             # nothing on, nothing starting: only the "last clean hop" moves
-            carry["lf"] = np.full(self._ch, int(g[-1]), np.int64)
+            carry["lf"][:] = int(g[-1])
             none = np.zeros(cond.shape, dtype=bool)
             return none, none, none, None, None
         gi = g[:, None]
@@ -1070,7 +1500,8 @@ class FaultDetector(Stage):
         flag = np.maximum.accumulate(
             np.vstack([carry["flag"][None], np.where(cond, flag_val, _NEG)]), 0
         )[1:]
-        carry["lf"], carry["lt"] = lf[-1].copy(), lt[-1].copy()
+        carry["lf"][:] = lf[-1]  # a view into self._lf
+        carry["lt"] = lt[-1].copy()
         carry["onset"], carry["flag"] = onset[-1].copy(), flag[-1].copy()
         self._clean_cache = (k, clean)
         return active, active & ~prev, ~active & prev, onset, flag
@@ -1080,9 +1511,10 @@ class FaultDetector(Stage):
         assert kk == k
         return int(clean[t, c]) - 1
 
-    def _spikes(self, n_dec: int, lens: np.ndarray, starts: np.ndarray, final: bool) -> np.ndarray:
+    def _spike_threshold(self, n_dec: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per hop to decide (hops, channels): the spike threshold (infinite
+        where the test is blocked) and the median it is taken from."""
         F = self._feat
-        rows = int(lens.sum())
         mad = F["mad"]
         prev = self._prev_mad if self._prev_mad is not None else mad[0]
         before = np.vstack([prev[None], mad[: n_dec - 1]])
@@ -1097,18 +1529,27 @@ class FaultDetector(Stage):
         # noise burst, 0.2 s or longer) raises a neighbour's as well
         sigma = 1.4826 * np.maximum(before, after)
         thr = np.maximum(self.spike_k * sigma, self.spike_min_uv)
-        blocked = F["stuck"][:n_dec] | F["saturation"][:n_dec] | F["leadoff"][:n_dec]
+        return np.where(F["blocked"][:n_dec], np.inf, thr), F["med"][:n_dec]
+
+    def _spike_test(self, lens: np.ndarray, thr: np.ndarray, med: np.ndarray) -> np.ndarray:
+        """Samples of the first hops beyond the threshold, (rows, channels)
+        (the reference for sio_dsp_hop_mask's spike test)."""
         p = self._pend
-        med = F["med"][:n_dec]
+        rows = int(lens.sum())
         if med.any():
             dev = np.abs(p["hp"][:rows] - np.repeat(med, lens, axis=0))
         else:  # the usual case: the high-passed signal's median is taken as 0
             dev = np.abs(p["hp"][:rows])
-        hit = dev > np.repeat(np.where(blocked, np.inf, thr), lens, axis=0)
+        hit = dev > np.repeat(thr, lens, axis=0)
         hit &= p["hard_ok"][:rows] & ~p["blank"][:rows]
+        return hit
+
+    def _spikes(self, hit: np.ndarray | None, hits: int, rows: int) -> np.ndarray | None:
+        """Spike events from the test's hits in the next rows (hit: None if
+        there is none); returns the samples to mask (each pulse whole)."""
         fs = self._rate
         gap = self.spike_gap_s * fs
-        if hit.any():
+        if hits:
             for c in np.nonzero(hit.any(axis=0))[0]:
                 rws = np.flatnonzero(hit[:, c]) + self._pend_start
                 breaks = np.flatnonzero(np.diff(rws) > 1)
@@ -1140,7 +1581,8 @@ class FaultDetector(Stage):
             # mask the whole pulse: its slopes fall below the threshold
             hit = _dilate(hit, max(1, int(round(0.003 * fs))))
         end = self._pend_start + rows
-        for c in np.nonzero(self.health_state["spikes"])[0]:
+        open_now = self.health_state["spikes"]
+        for c in np.nonzero(open_now)[0] if hits or open_now.any() else ():
             if end - self._last_spike[c] > gap:
                 self._close("spikes", int(c), self._last_spike[c] / fs)
         return hit
