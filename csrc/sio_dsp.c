@@ -644,8 +644,9 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
     }
     /* per hop (as FaultDetector._decide and _spike_threshold): masked when a
      * masked kind's condition holds in it or the next one, or the kind is on;
-     * spikes beyond spike_k robust sigmas (the largest MAD of the hop and its
-     * neighbours), or spike_min; no test where blocked */
+     * spikes beyond spike_k robust sigmas (the larger MAD of the neighbouring
+     * hops: a spike's own pulse and high-pass tail inflate its hop's), or
+     * spike_min; no test where blocked */
     for (int64_t j = 0; j < n_hops; j++) {
         for (int64_t c = 0; c < ch; c++) {
             const int64_t i = j * ch + c;
@@ -653,7 +654,7 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
             hop_bad[i] = (uint8_t)((cond[i] | ahead | active[i]) != 0);
             const double before = j ? mad[i - ch] : (prev_mad ? prev_mad[c] : mad[c]);
             const double after = j + 1 < n_mad ? mad[i + ch] : mad[i];
-            const double sigma = 1.4826 * sio_dsp_max(sio_dsp_max(before, mad[i]), after);
+            const double sigma = 1.4826 * sio_dsp_max(before, after);
             thr[i] = blocked[i] ? INFINITY : sio_dsp_max(spike_k * sigma, spike_min);
         }
     }

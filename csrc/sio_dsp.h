@@ -93,9 +93,9 @@ int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double
  * the sum of lens <= stride). Per hop and channel (hop-major, at [j * ch + c]),
  * as FaultDetector._decide and _spike_threshold: hop_bad = cond of the hop or
  * the next one (n_cond >= n_hops hops of cond) or active; thr = infinite where
- * blocked, else the larger of spike_min and spike_k x 1.4826 x the largest
- * MAD of the hop and its two neighbours (n_mad >= n_hops hops of mad; before
- * hop 0, prev_mad, NULL: hop 0's own; after the last, its own). Per sample,
+ * blocked, else the larger of spike_min and spike_k x 1.4826 x the larger
+ * MAD of the hop's two neighbours (n_mad >= n_hops hops of mad; before hop 0,
+ * prev_mad, NULL: hop 0's own; after the last, its own). Per sample,
  * as 0/1 bytes: valid_out (row-major, rows x ch) = valid and not (hop_bad, a
  * rail sample if mask_rail, a blanked one if mask_rail and mask_blank, a
  * lead-off one if mask_lead); hit (channel-major, ch x rows) = |hp - med| >

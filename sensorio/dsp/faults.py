@@ -1195,7 +1195,7 @@ class FaultDetector(Stage):
             & (share_low > self.motion_share)
         )
         if motion.any():
-            self._motion_before_run(motion, codes, hard_ok & ~spiky, low, hp, need)
+            self._motion_before_run(motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need)
         f["motion"] = motion
         f["mains"] = ~blocked & mains
         f["mad"] = mad
