@@ -218,3 +218,29 @@ def test_latencies_are_group_delays() -> None:
     _, gd = signal.group_delay(signal.sos2tf(sos), w=[np.sqrt(20 * 450)], fs=fs)
     assert bp.latency(fs) == pytest.approx(gd[0], rel=1e-6)
     assert Decimate(1).latency(fs) == pytest.approx(0.0, abs=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    ch=st.integers(1, 11),
+    n=st.integers(0, 300),
+    order=st.integers(1, 8),
+)
+def test_native_sosfilt_is_scipys_bit_for_bit(seed: int, ch: int, n: int, order: int) -> None:
+    """csrc/sio_sos.c (channels in lockstep) computes exactly what scipy's
+    sosfilt kernel does, state included, for any channel count."""
+    from scipy.signal._sosfilt import _sosfilt
+
+    from sensorio.dsp import filters
+
+    rng = np.random.default_rng(seed)
+    sos = np.ascontiguousarray(signal.butter(order, [0.05, 0.3], "bandpass", output="sos"))
+    x = rng.standard_normal((ch, n)) * 100
+    zi = rng.standard_normal((ch, sos.shape[0], 2))
+    ref_x, ref_zi = x.copy(), zi.copy()
+    _sosfilt(sos, ref_x, ref_zi)
+    assert filters.SOSFILT_NATIVE and filters._native_lib is not None
+    filters.sosfilt_channels(sos, x, zi)
+    np.testing.assert_array_equal(x, ref_x)
+    np.testing.assert_array_equal(zi, ref_zi)

@@ -292,15 +292,16 @@ class Pipeline:
     def _run_pieces(self, items: list[SignalBlock], first: int) -> list[SignalBlock]:
         """Big blocks go through all stages in pieces of at most PIECE_ROWS
         rows, one piece after the other: every stage's temporaries then stay
-        in the CPU cache. The output is the same (stages are chunk-invariant);
-        contiguous pieces are joined again."""
+        in the CPU cache. The output is the same (stages are chunk-invariant)
+        and comes back in those pieces, consecutive blocks: joining them would
+        copy every array once more (concat_signal does it when wanted)."""
         if all(len(b) <= PIECE_ROWS for b in items):
             return self._run(items, first)
         out: list[SignalBlock] = []
         for b in items:
             for a in range(0, max(len(b), 1), PIECE_ROWS):
                 out.extend(self._run([slice_signal(b, a, a + PIECE_ROWS)], first))
-        return _join(out)
+        return out
 
     def _run(self, items: list[SignalBlock], first: int) -> list[SignalBlock]:
         for k in range(first, len(self.stages)):
@@ -443,25 +444,3 @@ def slice_signal(block: SignalBlock, a: int, b: int) -> SignalBlock:
         codes=None if block.codes is None else block.codes[a:b],
         reset=block.reset and a == 0,
     )
-
-
-def _join(blocks: list[SignalBlock]) -> list[SignalBlock]:
-    """Join runs of contiguous blocks (same rate, no reset, no missing rows)."""
-    out: list[SignalBlock] = []
-    run: list[SignalBlock] = []
-    for b in blocks:
-        if run:
-            prev = run[-1]
-            if (
-                b.reset
-                or b.rate_hz != prev.rate_hz
-                or b.start != prev.start + len(prev)
-                or (b.codes is None) != (prev.codes is None)
-                or (b.leadoff is None) != (prev.leadoff is None)
-            ):
-                out.append(concat_signal(run))
-                run = []
-        run.append(b)
-    if run:
-        out.append(concat_signal(run))
-    return out
