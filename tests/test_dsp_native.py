@@ -245,3 +245,42 @@ def test_native_mains_projection_equals_numpy() -> None:
         np.testing.assert_array_equal(verdict, expected)
     assert (best_n[:4] * det._ms_scale > 0.5 * total_n[:4]).all()  # mains dominates
     assert expected[[0, 1, 3]].all() and not expected[4].any()  # (and 2 is too weak)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+def test_detector_mask_is_the_same_in_any_chunking(native: bool) -> None:
+    """Small blocks (one hop decided at a time) and big ones (many hops at
+    once) give the same mask, data and events: the spike mask's widening runs
+    on into later rows and never back across a hop's start (spikes put on
+    the last and first rows of 50 ms hops)."""
+    n = int(2.2 * FS)
+    hop = int(0.05 * FS)
+    codes, valid, leadoff, _ = troubled_signal(9, n)
+    for r in (10 * hop - 1, 15 * hop, 18 * hop - 2):
+        codes[r, 3] = 9000
+    x = np.where(valid, codes * 0.5, np.nan)
+    res = []
+    for sizes in ([20] * 300, [n], [333, 1000, 7, 3060]):
+        det = FaultDetector()
+        det.native = native
+        outs, a = [], 0
+        for size in sizes:
+            b = min(n, a + size)
+            blk = SignalBlock(0, x[a:b], valid[a:b], FS, start=a, leadoff=leadoff[a:b],
+                              codes=codes[a:b], code_range=(LO, HI))
+            outs.append(det.process(blk))
+            a = b
+        tail = det.flush()
+        if tail is not None:
+            outs.append(tail)
+        det.finish(n / FS)
+        evs = sorted((e.channel, e.kind, e.start_s, e.end_s) for e in det.take_events())
+        res.append(
+            (np.concatenate([o.valid for o in outs]), np.concatenate([o.data for o in outs]), evs)
+        )
+    for valid_out, data, evs in res[1:]:
+        np.testing.assert_array_equal(valid_out, res[0][0])
+        np.testing.assert_array_equal(data, res[0][1])
+        assert evs == res[0][2]
+    # the pulses are masked, and forwards across the hop's end
+    assert not res[0][0][10 * hop - 1 : 10 * hop + 3, 3].any()

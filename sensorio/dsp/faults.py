@@ -784,6 +784,7 @@ class FaultDetector(Stage):
         self._bad_run = np.full(ch, 1 << 40, dtype=np.int64)
         self._last_restart = np.full(ch, _NEG, dtype=np.int64)
         self._last_spike = np.full(ch, _NEG, dtype=np.int64)
+        self._spike_carry = np.zeros(ch, dtype=np.int64)  # spike-mask rows due in the next output
         self._held_out = np.full(ch, np.nan)
         self._template: SignalBlock | None = None
         self._empty_rows: tuple[np.ndarray, np.ndarray] | None = None
@@ -1341,12 +1342,13 @@ class FaultDetector(Stage):
             hit = self._spike_test(lens, thr, med)
             hits = int(hit.any())
         if hits or self.health_state["spikes"].any():
-            spikes = self._spikes(hit, hits, rows)
-            if hits and "spikes" in self.mask_kinds:
-                valid_out &= ~spikes
+            self._spikes(hit, hits, rows)
+        spikes = self._spike_mask(hit if hits else None, F["lens"][:n_dec], rows)
+        if spikes is not None and "spikes" in self.mask_kinds:
+            valid_out &= ~spikes
         # copies: the pending buffer is reused
         data = p.cm("data")[:, :rows].copy().T
-        if self._native is not None and not hits and not self._native.n_invalid:
+        if self._native is not None and spikes is None and not self._native.n_invalid:
             # every output valid: what apply_policy and last_valid give then
             out_data = data
             self._held_out = data[-1].copy()
@@ -1544,9 +1546,35 @@ class FaultDetector(Stage):
         hit &= p["hard_ok"][:rows] & ~p["blank"][:rows]
         return hit
 
-    def _spikes(self, hit: np.ndarray | None, hits: int, rows: int) -> np.ndarray | None:
+    def _spike_mask(self, hit: np.ndarray | None, lens: np.ndarray, rows: int) -> np.ndarray | None:
+        """The samples to mask for spikes in the next rows (None: none): the
+        hits widened by 3 ms both ways, as a pulse's slopes fall below the
+        threshold. Forwards the widening runs on into the next rows (carried);
+        backwards it stops at the start of a hop, since what came before may
+        already be out: so the mask is the same whatever the chunking."""
+        carry = self._spike_carry
+        if hit is None and not carry.any():
+            return None
+        pad = max(1, int(round(0.003 * self._rate)))
+        out = np.zeros((rows, self._ch), dtype=bool) if hit is None else hit.copy()
+        if hit is not None:
+            hop_id = np.repeat(np.arange(len(lens)), lens)
+            for s in range(1, min(pad, rows - 1) + 1):
+                out[s:] |= hit[:-s]
+                out[:-s] |= hit[s:] & (hop_id[:-s] == hop_id[s:])[:, None]
+            any_hit = hit.any(axis=0)
+            last = rows - 1 - np.argmax(hit[::-1], axis=0)
+            ahead = np.where(any_hit, last + pad - rows + 1, 0)
+        else:
+            ahead = np.zeros(self._ch, dtype=np.int64)
+        if carry.any():
+            out |= np.arange(rows)[:, None] < carry[None, :]
+        self._spike_carry = np.maximum(np.maximum(ahead, carry - rows), 0)
+        return out
+
+    def _spikes(self, hit: np.ndarray | None, hits: int, rows: int) -> None:
         """Spike events from the test's hits in the next rows (hit: None if
-        there is none); returns the samples to mask (each pulse whole)."""
+        there is none)."""
         fs = self._rate
         gap = self.spike_gap_s * fs
         if hits:
@@ -1578,14 +1606,11 @@ class FaultDetector(Stage):
                         self.health_state["spikes"][c] = True
                         self.emit(ev)
                     self._last_spike[c] = e0
-            # mask the whole pulse: its slopes fall below the threshold
-            hit = _dilate(hit, max(1, int(round(0.003 * fs))))
         end = self._pend_start + rows
         open_now = self.health_state["spikes"]
         for c in np.nonzero(open_now)[0] if hits or open_now.any() else ():
             if end - self._last_spike[c] > gap:
                 self._close("spikes", int(c), self._last_spike[c] / fs)
-        return hit
 
     def _close(self, kind: str, c: int, end_s: float) -> None:
         ev = self._open.pop((kind, c), None)
@@ -1604,12 +1629,3 @@ class FaultDetector(Stage):
                 self._close(kind, c, self._last_spike[c] / fs)
             else:
                 self._close(kind, c, end / fs)
-
-
-def _dilate(mask: np.ndarray, pad: int) -> np.ndarray:
-    """Widen True runs by pad rows on both sides (within the array)."""
-    out = mask.copy()
-    for s in range(1, pad + 1):
-        out[s:] |= mask[:-s]
-        out[:-s] |= mask[s:]
-    return out
