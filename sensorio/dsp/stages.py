@@ -76,7 +76,12 @@ class Latency:
 class Stage:
     """Base class of streaming stages. Subclasses set ``kind`` (the name used
     in pipeline files) and implement ``process``; stages that buffer also
-    implement ``flush``; stages with state implement ``reset``."""
+    implement ``flush``; stages with state implement ``reset``.
+
+    A stage may keep a reference to a block's arrays until its output covers
+    those rows (the fault detector gathers small blocks until a hop is
+    complete): give each call its own arrays, and do not write into them
+    afterwards. Stages never write into the arrays they are given."""
 
     kind: ClassVar[str] = ""
     #: the masking policy for invalid samples; the Pipeline sets it
