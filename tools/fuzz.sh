@@ -39,6 +39,8 @@ for t in "${targets[@]}"; do
   if [ "$t" = recording ]; then
     "$python" -c 'import atheris' 2>/dev/null ||
       { echo "fuzz.sh: atheris is not installed (pip install atheris)" >&2; exit 2; }
+    (cd "$root" && "$python" -c 'import sensorio._native' 2>/dev/null) ||
+      { echo "fuzz.sh: sensorio's C core is not built in $root (pip install -e . there first)" >&2; exit 2; }
     mkdir -p "$work/recording"
     log="$work/recording.log"
     if "$python" "$root/tools/fuzz_recording.py" "$work/recording" "$root/tests/corpus/recording" \
