@@ -305,17 +305,7 @@ class _NativeFront:
         if self._scratch.size < 2 * L:
             self._scratch = np.empty(2 * L)
             self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
-        ffi = self._ffi
-        outs = self._outs.get(("features", m))
-        if outs is None:  # read by the caller before the next call
-            out_a, same = np.empty((5, ch, m)), np.empty((ch, m), dtype=bool)
-            outs = self._outs[("features", m)] = (
-                out_a,
-                same,
-                ffi.from_buffer("double[]", out_a),
-                ffi.from_buffer("uint8_t[]", same),
-            )
-        out, same, o, same_ptr = outs
+        out, same, o, same_ptr = self._out_buffers("features", 5, ch, m)
         step = ch * m
         rc = self._lib.sio_dsp_hop_features(
             ch,
@@ -338,6 +328,21 @@ class _NativeFront:
             raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
         return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same
 
+    def _out_buffers(self, name: str, k: int, ch: int, m: int) -> tuple[Any, ...]:
+        """Reused outputs of a C call for m hops: (k, ch, m) doubles, (ch, m)
+        flags and their pointers (the caller reads them before the next call)."""
+        outs = self._outs.get((name, m))
+        if outs is None:
+            values, flags = np.empty((k, ch, m)), np.empty((ch, m), dtype=bool)
+            ffi = self._ffi
+            outs = self._outs[(name, m)] = (
+                values,
+                flags,
+                ffi.from_buffer("double[]", values),
+                ffi.from_buffer("uint8_t[]", flags),
+            )
+        return outs
+
     def mains(
         self, rows: _Rows, a: int, m: int, L: int, prev: np.ndarray | None, det: FaultDetector
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -352,16 +357,7 @@ class _NativeFront:
         else:
             prev = np.ascontiguousarray(prev, dtype=np.float64)
             prev_ptr, prev_stride = ffi.from_buffer("double[]", prev), L
-        outs = self._outs.get(("mains", m))
-        if outs is None:  # read by the caller before the next call
-            out_a, verdict_a = np.empty((2, ch, m)), np.empty((ch, m), dtype=bool)
-            outs = self._outs[("mains", m)] = (
-                out_a,
-                verdict_a,
-                ffi.from_buffer("double[]", out_a),
-                ffi.from_buffer("uint8_t[]", verdict_a),
-            )
-        out, verdict, o, verdict_ptr = outs
+        out, verdict, o, verdict_ptr = self._out_buffers("mains", 2, ch, m)
         fam = det._families
         split = fam[0][1] if fam else 0
         if self._basis_src is not det._basis:
