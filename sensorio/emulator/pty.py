@@ -101,6 +101,9 @@ class PtyServer:
         if self.master >= 0:
             os.close(self.master)
             self.master = -1
+        self._remove_link()
+
+    def _remove_link(self) -> None:
         if self.link and os.path.islink(self.link):
             os.unlink(self.link)
 
@@ -282,6 +285,10 @@ class PtyServer:
         for it in items:
             if it.control == "unplug":
                 self._event(f"unplug {self.port}")
+                # the path goes first: reading off the unread bytes below can make
+                # the client's read fail, and a client that then looks for the
+                # device must not find it still there
+                self._remove_link()
                 if self._client:
                     try:
                         fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
