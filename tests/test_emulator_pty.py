@@ -181,6 +181,20 @@ def test_falling_behind_is_reported() -> None:
     assert truth.records[-1]["lag_count"] == 1 and TruthLog(truth.records).of("lag")
 
 
+def test_late_frames_that_go_nowhere_are_not_falling_behind() -> None:
+    cfg = config_from_options({"format": ["sio"], "autostart": ["1"]})
+    emu = Emulator(cfg, Truth(keep=False))
+    t0 = time.monotonic()
+    emu.step(t0 + 0.01)
+    emu.output_wanted = False  # unplugged, or no one has the port open
+    emu.step(t0 + 0.5)
+    emu.output_wanted = True
+    emu.step(t0 + 0.51)
+    assert emu.lag_count == 0
+    emu.step(t0 + 1.0)
+    assert emu.lag_count == 1
+
+
 def test_emulate_command_errors_are_one_line(capsys) -> None:
     from sensorio.cli import main
 

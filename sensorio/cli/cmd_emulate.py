@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 import threading
@@ -170,6 +171,11 @@ def run(args: argparse.Namespace) -> int:
     def done() -> bool:
         return stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
 
+    # This process only serves the device: what exists now (numpy, scipy, the
+    # signal model) lives to the end, and left in the collector a full
+    # collection walks all of it and stalls the device for tens of ms.
+    gc.collect()
+    gc.freeze()
     try:
         server.serve(until=done)
     except KeyboardInterrupt:

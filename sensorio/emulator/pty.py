@@ -253,12 +253,14 @@ class PtyServer:
         while not self._stop.is_set() and not (until and until()):
             mono = time.monotonic()
             if self._unplugged:
+                emu.output_wanted = False
                 items = emu.step(mono) if not fast else emu.step_fast(mono)
                 self._route(items)
                 if self._unplugged:
                     self._sleep_until(emu.next_due_mono(mono), cap=0.05)
                 continue
             present = self._client_present()
+            emu.output_wanted = self._client
             # also after a close: the client's last command may still be queued
             self._read_input()
             if fast and not self._pending and present:
