@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "calibrate", help="guided offset/gain/MVC calibration, saved per device serial"
     )
     p.add_argument("source", help="serial port / URL of the device, or a recording / byte dump")
-    p.add_argument("--format", default="sio", help="wire format (default: sio)")
+    p.add_argument("--format", default=None,
+                   help="wire format (default: a recording's own, else sio)")
     p.add_argument("--stream", type=int, default=0, help="stream to calibrate (default: 0)")
     p.add_argument(
         "--rest-s", type=float, default=3.0, help="seconds at rest for the offset (default: 3)"
@@ -112,7 +113,7 @@ def split_block(block: Block, rows: int) -> Iterator[Block]:
         )
 
 
-def open_source(source: str, format: str, stream: int) -> BlockSource:
+def open_source(source: str, format: str | None, stream: int) -> BlockSource:
     """A recording / dump on disk, else a live device via sensorio.open()."""
     path = Path(source)
     if path.exists():
@@ -131,7 +132,7 @@ def open_source(source: str, format: str, stream: int) -> BlockSource:
             f"{source}: no such file, and live capture is not available in this "
             "build: record the session and calibrate from the recording"
         )
-    dev = opener(source, format=format)
+    dev = opener(source, format=format or "sio")
     info = getattr(dev, "info", None)
     if callable(info):
         info = info()

@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", type=Path, help="a recording or raw byte dump")
     p.add_argument("-o", "--output", type=Path, metavar="OUT.png",
                    help="image to write (default: FILE with the suffix .png); .svg and .pdf work too")
-    p.add_argument("--format", default="sio", help="wire format of a raw dump (default: sio)")
+    p.add_argument("--format", default=None,
+                   help="wire format (default: the recording's, or sio for a raw dump)")
     p.add_argument("--stream", type=int, action="append", help="plot only this stream (repeatable)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=run)

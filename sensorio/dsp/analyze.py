@@ -169,13 +169,14 @@ def _pipeline_for(
 
 
 def read_source(
-    path: Path, format: str = "sio"
+    path: Path, format: str | None = None
 ) -> tuple[list[Block], dict[str, Any] | None, dict[str, int]]:
     """Decode a file: Blocks, the device descriptor (INFO, or the format's own
-    descriptor), link statistics."""
+    descriptor), link statistics. format: default the recording's own, or sio
+    for a raw dump."""
     from ..recording import decode_any  # a recording (by its magic) or a raw dump
 
-    parser, blocks, messages, _ = decode_any(path, format)
+    parser, blocks, messages, reader = decode_any(path, format)
     info: dict[str, Any] | None = None
     for msg in messages:
         if msg.kind == "info" and info is None:
@@ -186,11 +187,12 @@ def read_source(
     if info is None and hasattr(parser.format, "descriptor"):
         info = parser.format.descriptor()  # formats without INFO frames
     if not blocks:
-        raise SensorioError(f"{path}: no samples decoded as format {format!r}: check --format")
+        used = format or (reader.header.get("format", "sio") if reader is not None else "sio")
+        raise SensorioError(f"{path}: no samples decoded as format {used!r}: check --format")
     return blocks, info, parser.stats.as_dict()
 
 
-def analyze_file(path: str | Path, format: str = "sio", **options: Any) -> Analysis:
+def analyze_file(path: str | Path, format: str | None = None, **options: Any) -> Analysis:
     """Decode and analyse a file (see analyze_blocks for the options)."""
     blocks, info, link = read_source(Path(path), format)
     return analyze_blocks(blocks, info, link=link, **options)
