@@ -136,3 +136,47 @@ def test_npy_source_replaces_synthetic_emg(tmp_path) -> None:
     # the source repeats every 100 samples, on top of each electrode's DC offset
     np.testing.assert_allclose(uv[100:200] - offset, uv[:100] - offset, atol=scale)
     np.testing.assert_allclose(uv[:100, 0] - offset[0], src[:, 0], atol=scale)
+
+
+def _quiet(**kw):
+    return run(format="sio", autostart=True, mains_uv=0, drift_uv=0, gain_drift=0, noise_uv=0,
+               truth_codes=True, **kw)
+
+
+def _uv(data: bytes, truth) -> np.ndarray:
+    _, streams = decode(data)
+    return streams[0]["samples"] * truth.start["streams"][0]["scale"]
+
+
+@pytest.mark.parametrize("rate", [2000, 1000])
+def test_a_recording_as_the_source_plays_its_emg_at_the_device_rate(tmp_path, rate) -> None:
+    from sensorio.recording import RecordingWriter
+
+    data, truth = _quiet(seed=3, duration=1.0, channels=2)  # 2 kHz, 2 channels
+    recorded = _uv(data, truth)
+    path = tmp_path / "rec.sior"
+    w = RecordingWriter(path, {"format": "sio", "port": "test"}, flush_interval=0.05)
+    for k in range(0, len(data), 4096):
+        w.add(data[k : k + 4096])
+    w.close()
+    played, truth2 = _quiet(seed=9, duration=0.5, channels=2, rate=rate, source=str(path))
+    uv = _uv(played, truth2)
+    scale = truth2.start["streams"][0]["scale"]
+    # the played signal is the recorded one at the device's rate (resampled
+    # with scipy's anti-alias filter when the rates differ), on top of each
+    # device's electrode offsets, constant per channel
+    want = recorded if rate == 2000 else sps.resample_poly(recorded, 1, 2000 // rate, axis=0)
+    diff = uv - want[: len(uv)]
+    inner = diff[10:-10]  # away from the resampler's edges
+    assert np.ptp(recorded) > 100 * scale  # (not a flat signal)
+    np.testing.assert_allclose(inner - np.median(inner, axis=0), 0.0, atol=2 * scale)
+
+
+def test_a_recording_without_samples_is_a_clear_error(tmp_path) -> None:
+    from sensorio.errors import UsageError
+    from sensorio.recording import RecordingWriter
+
+    path = tmp_path / "empty.sior"
+    RecordingWriter(path, {"format": "sio", "port": "test"}).close()
+    with pytest.raises(UsageError, match="as a signal source"):
+        _quiet(duration=0.1, source=str(path))

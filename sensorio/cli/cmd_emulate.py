@@ -53,7 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mains-hz", type=float, help="mains frequency, 50 or 60 (0: none)")
     p.add_argument("--contraction-uv", type=float, help="EMG RMS at full contraction, uV")
     p.add_argument(
-        "--source", help="a .npy file (samples x channels, uV) to play instead of synthetic EMG"
+        "--source",
+        help="play this instead of synthetic EMG: a .npy file (samples x channels, uV) "
+        "or a sensorio recording (its EMG stream, resampled to the device's rate)",
     )
     p.add_argument(
         "--duration", type=float, help="stop streaming after this many device seconds, then exit"

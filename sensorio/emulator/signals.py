@@ -8,7 +8,9 @@ index). Values are in the stream's physical unit (uV for EMG).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +35,9 @@ class SignalConfig:
     #: slow gain drift, as a fraction (0.03 = +-3 %)
     gain_drift: float = 0.03
     noise_uv: float = 1.0
-    #: optional .npy file (samples x channels, uV) used instead of synthetic EMG
+    #: optional signal used instead of synthetic EMG: a .npy file (samples x
+    #: channels, uV, taken at the device's rate) or a sensorio recording
+    #: (its EMG stream, calibrated and resampled to the device's rate)
     source: str | None = None
 
 
@@ -170,7 +174,7 @@ class StreamSignal:
                 rng.uniform(0, 2 * np.pi, (1, ch)),
             )
             if cfg.source:
-                self._source = _load_source(cfg.source, ch)
+                self._source = _load_source(cfg.source, ch, self.rate)
         elif stream.kind == "accel":
             self._tilt = rng.uniform(-0.3, 0.3, 2)
         elif stream.kind in ("force", "position"):
@@ -204,7 +208,8 @@ class StreamSignal:
         cfg = self.cfg
         white = self._noise.standard_normal((n, self.n_ch))
         if self._source is not None:
-            rows = np.arange(self.index, self.index + n) % self._source.shape[0]
+            # by device time, so that a RATE change does not jump in the source
+            rows = np.rint(t * self.rate).astype(np.int64) % self._source.shape[0]
             emg = self._source[rows]
         else:
             shaped, self._zi = sps.sosfilt(self._sos, white, axis=0, zi=self._zi)
@@ -224,11 +229,19 @@ class StreamSignal:
         return np.column_stack([ax, ay, az]) + 0.01 * self._noise.standard_normal((n, 3))
 
 
-def _load_source(path: str, n_ch: int) -> np.ndarray:
-    try:
-        arr = np.load(Path(path), allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read signal source {path}: {exc}") from None
+def _load_source(path: str, n_ch: int, rate_hz: float) -> np.ndarray:
+    from ..recording import RecordingReader
+
+    if RecordingReader.is_recording(path):
+        arr, src_rate = _recorded_emg(path)
+        if src_rate != rate_hz:
+            ratio = Fraction(rate_hz / src_rate).limit_denominator(1000)
+            arr = sps.resample_poly(arr, ratio.numerator, ratio.denominator, axis=0)
+    else:
+        try:
+            arr = np.load(Path(path), allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read signal source {path}: {exc}") from None
     arr = np.asarray(arr, dtype=float)
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -236,6 +249,33 @@ def _load_source(path: str, n_ch: int) -> np.ndarray:
         raise UsageError(f"signal source {path} must be a 2-D array (samples x channels) in uV")
     # fewer channels than the device: repeat them; more: keep the first ones
     return np.tile(arr, (1, -(-n_ch // arr.shape[1])))[:, :n_ch]
+
+
+@functools.lru_cache(maxsize=4)
+def _decoded_recording(path: str, mtime_ns: int) -> tuple[np.ndarray, float]:
+    from ..dsp.analyze import read_source
+    from ..dsp.calibrate import StreamInfo
+    from ..errors import SensorioError
+    from ..parser import concat_blocks
+
+    try:
+        blocks, info, _ = read_source(Path(path))
+        if info is None:
+            raise SensorioError("it holds no device descriptor, so its units are unknown")
+        streams = sorted({b.stream for b in blocks})
+        # the EMG stream: the first in microvolts, else the first
+        infos = {s: StreamInfo.from_descriptor(info, s) for s in streams}
+        sid = next((s for s in streams if infos[s].unit.lower() in ("uv", "µv")), streams[0])
+        codes = concat_blocks([b for b in blocks if b.stream == sid])[sid]["samples"]
+        return infos[sid].to_physical(codes), infos[sid].rate_hz
+    except SensorioError as exc:
+        raise UsageError(f"cannot use recording {path} as a signal source: {exc}") from None
+
+
+def _recorded_emg(path: str) -> tuple[np.ndarray, float]:
+    """A recording's EMG stream in its physical unit, and its rate (samples
+    lost in the recording are left out, not filled)."""
+    return _decoded_recording(str(Path(path).resolve()), Path(path).stat().st_mtime_ns)
 
 
 def to_codes(values: np.ndarray, stream: StreamProfile) -> np.ndarray:
