@@ -16,11 +16,12 @@ from sensorio.dsp.analyze import analyze_blocks  # noqa: E402
 from sensorio.dsp.scoring import TRUTH_KINDS, KindScore, Truth, score  # noqa: E402
 from sensorio.emulator.config import EmulatorConfig  # noqa: E402
 from sensorio.emulator.engine import render  # noqa: E402
+from sensorio.emulator.faults import parse_fault  # noqa: E402
 
 
-def analyse(seed: int, seconds: float, faults: int, tmp_path):
+def analyse(seed: int, seconds: float, faults: int, tmp_path, **config):
     data, truth = render(
-        EmulatorConfig(seed=seed, random_faults=faults, duration=seconds, autostart=True)
+        EmulatorConfig(seed=seed, random_faults=faults, duration=seconds, autostart=True, **config)
     )
     parser = Parser()
     parser.feed(data)
@@ -63,3 +64,43 @@ def test_clean_emulated_emg_has_no_fault_events(tmp_path) -> None:
     res, truth = analyse(10_001, 60.0, 0, tmp_path)
     assert truth == []
     assert [e for e in res.events if e.severity == "fault"] == []
+
+
+def test_emg_at_1_khz_is_not_broadband_noise(tmp_path) -> None:
+    # at 1 kHz surface EMG reaches Nyquist: the noise test's threshold rises
+    # with the rate (it used to call contractions noise on every channel)
+    res, _ = analyse(10_002, 30.0, 0, tmp_path, rate=1000.0)
+    assert [e for e in res.events if e.severity == "fault"] == []
+    noisy = EmulatorConfig(
+        seed=4, duration=6.0, autostart=True, rate=1000.0,
+        faults=[parse_fault("noise:ch=2,start=2,end=4")],
+    )  # fmt: skip
+    data, _ = render(noisy)
+    parser = Parser()
+    parser.feed(data)
+    info = next(json.loads(m.text) for m in parser.read_messages() if m.kind == "info")
+    events = analyze_blocks(parser.read(), info, calibration_dir=str(tmp_path)).events
+    found = [e for e in events if e.kind == "noise"]
+    assert [e.channel for e in found] == [2] and abs(found[0].start_s - 2.0) < 0.25
+
+
+def test_noise_detection_is_off_where_emg_fills_the_band(tmp_path) -> None:
+    with pytest.warns(UserWarning, match="broadband-noise detection is off at 500 Hz"):
+        res, _ = analyse(10_003, 20.0, 0, tmp_path, rate=500.0)
+    assert not [e for e in res.events if e.kind == "noise"]
+
+
+def test_analyze_takes_a_recordings_own_format(tmp_path, capsys) -> None:
+    from sensorio.cli import main
+    from sensorio.recording import RecordingWriter
+
+    data, _ = render(EmulatorConfig(format="cyton", seed=2, duration=2.0, autostart=True))
+    path = tmp_path / "cyton.sior"
+    w = RecordingWriter(path, {"format": "cyton", "port": "test"})
+    w.add(data)
+    w.close()
+    assert main(["analyze", str(path), "--json"]) == 0  # no --format: the header's
+    summary = json.loads(capsys.readouterr().out)
+    assert summary
+    assert main(["analyze", str(path), "--format", "sio"]) != 0  # told otherwise
+    assert "no samples decoded as format 'sio'" in capsys.readouterr().err

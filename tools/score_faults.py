@@ -40,22 +40,30 @@ def have_emulator() -> bool:
     return True
 
 
-def render_emulator(seed: int, seconds: float, n_faults: int) -> tuple[bytes, list[Truth]]:
+def render_emulator(
+    seed: int, seconds: float, n_faults: int, rate: float | None = None
+) -> tuple[bytes, list[Truth]]:
     from sensorio.emulator.config import EmulatorConfig
     from sensorio.emulator.engine import render
 
     data, truth = render(
-        EmulatorConfig(seed=seed, random_faults=n_faults, duration=seconds, autostart=True)
+        EmulatorConfig(
+            seed=seed, random_faults=n_faults, duration=seconds, autostart=True, rate=rate
+        )
     )
     faults = [Truth.from_record(r) for r in truth.records if r.get("type") == "fault"]
     return data, faults
 
 
-def render_synthetic(seed: int, seconds: float, n_faults: int) -> tuple[bytes, list[Truth]]:
+def render_synthetic(
+    seed: int, seconds: float, n_faults: int, rate: float | None = None
+) -> tuple[bytes, list[Truth]]:
     sys.path.insert(0, str(ROOT / "tests"))
     import dsp_synth
 
-    data, _info, faults, _ = dsp_synth.recording(seconds, 8, 2000.0, seed=seed, n_faults=n_faults)
+    data, _info, faults, _ = dsp_synth.recording(
+        seconds, 8, rate or 2000.0, seed=seed, n_faults=n_faults
+    )
     return data, [
         Truth(
             f.kind,
@@ -104,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--deadline", type=float, default=0.25, help="seconds from onset (default 0.25)"
     )
+    ap.add_argument(
+        "--rate", type=float, default=None, help="EMG sample rate, Hz (default: the profile's)"
+    )
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--json", action="store_true")
     ap.add_argument(
@@ -129,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     total = {k: KindScore() for k in TRUTH_KINDS}
     false_events = 0
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        data, truth = render(seed, args.seconds, args.faults)
+        data, truth = render(seed, args.seconds, args.faults, args.rate)
         res = analyse(data, params)
         scores, false = score(truth, res.events, deadline_s=args.deadline)
         for k, ks in scores.items():
@@ -159,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         per = 60.0
         runs = max(1, int(round(args.clean_minutes * 60 / per)))
         for i in range(runs):
-            data, _ = render(10_000 + i, per, 0)
+            data, _ = render(10_000 + i, per, 0, args.rate)
             res = analyse(data, params)
             n_ch = next(iter(res.streams.values())).raw.shape[1]
             clean_ch_hours += n_ch * per / 3600

@@ -17,7 +17,8 @@ power, measured before a run of identical codes at the hop's end: a stuck
 code's step rings in that band), ``noise`` (broadband noise: white-noise power
 estimated from the third difference, which EMG -- well below Nyquist --
 hardly reaches, above ``noise_uv`` RMS and ``noise_share`` of the 20 Hz
-high-passed power) and ``mains`` (50/60 Hz and harmonics above
+high-passed power; at rates where EMG reaches Nyquist the share asked for
+rises, see noise_share_limit, and below about 1 kHz the test is off) and ``mains`` (50/60 Hz and harmonics above
 ``mains_uv`` RMS and half the high-passed power, projected over two hops).
 
 Hysteresis: a kind turns on after ``on`` consecutive hops with its condition
@@ -64,6 +65,33 @@ DEFAULT_MASK = ("leadoff", "saturation", "stuck", "flat", "spikes", "motion", "n
 
 
 _NEG = -(1 << 62)
+
+#: the share of broadband-noise power a clean hop of EMG may show, as a multiple
+#: of what the reference EMG spectrum gives on average (a 50 ms hop's estimate
+#: spreads widely, and muscles differ): chosen so that clean emulated EMG at
+#: 1 kHz, bluer than the reference, stays below it
+NOISE_SHARE_MARGIN = 6.0
+#: above this share, white noise itself is not told apart: no noise verdicts
+NOISE_SHARE_MAX = 0.8
+
+
+def emg_noise_share(fs: float, f_low: float = 60.0, f_high: float = 120.0) -> float:
+    """What the noise test's share (third-difference power / 20 over 20 Hz
+    high-passed power; 1 for white noise) comes to on surface EMG at rate fs,
+    from the standard EMG spectrum model (Shwedyk et al. 1977):
+    P(f) ~ f_high^4 f^2 / ((f^2 + f_low^2) (f^2 + f_high^2)^2)."""
+    f = np.linspace(1.0, fs / 2, 4096)
+    emg = f_high**4 * f**2 / ((f**2 + f_low**2) * (f**2 + f_high**2) ** 2)
+    emg *= (f / 20.0) ** 4 / (1.0 + (f / 20.0) ** 4)  # the 20 Hz high-pass
+    third_diff = (2.0 * np.sin(np.pi * f / fs)) ** 6 / 20.0
+    return float(np.sum(emg * third_diff) / np.sum(emg))
+
+
+def noise_share_limit(fs: float, base: float) -> float | None:
+    """The noise test's share threshold at rate fs (None: the test is off, as
+    EMG itself fills the band up to Nyquist and looks like white noise)."""
+    limit = max(base, NOISE_SHARE_MARGIN * emg_noise_share(fs))
+    return limit if limit <= NOISE_SHARE_MAX else None
 
 
 ROW_FIELDS = {
@@ -694,6 +722,13 @@ class FaultDetector(Stage):
         self.hop = hop = max(4, int(round(self.hop_s * fs)))
         self.blank = int(round(self.blank_s * fs))
         self.settle = int(round(0.8 * fs))
+        self._noise_share = noise_share_limit(fs, self.noise_share)
+        if self._noise_share is None:
+            warnings.warn(
+                f"broadband-noise detection is off at {fs:g} Hz: surface EMG fills the band "
+                f"up to Nyquist there (it needs about 1 kHz or more)",
+                stacklevel=4,
+            )
         nyq = fs / 2
         self._hp = SosState(
             signal.butter(2, min(20.0, 0.4 * nyq), "highpass", fs=fs, output="sos"), hop
@@ -1158,7 +1193,10 @@ class FaultDetector(Stage):
         # a spike's edges ring into the 1-20 Hz band before it is flagged:
         # no motion verdict in a hop with spikes
         spiked = spiky.any(axis=2)
-        noise = ~blocked & (hf_ms > self.noise_uv**2) & (share_hf > self.noise_share)
+        if self._noise_share is None:
+            noise = np.zeros_like(blocked)
+        else:
+            noise = ~blocked & (hf_ms > self.noise_uv**2) & (share_hf > self._noise_share)
         with np.errstate(invalid="ignore", divide="ignore"):
             share_low = low_ms / (low_ms + hp_ms)
         # broadband noise leaks into the 1-20 Hz band and rings there after it
