@@ -138,3 +138,43 @@ def test_record_command_against_the_emulator(sensorio_emulator, tmp_path):  # no
         assert got.tolist() == [int(s) for s in wire if first <= s <= last and int(s) not in spoiled]
     s = parser.stats
     assert s.lost_frames == len(truth.touched("drop")) + len(truth.touched("bitflip"))
+
+
+def test_recording_carries_the_devices_saved_calibration(sensorio_emulator, tmp_path):  # noqa: F811
+    from sensorio.dsp.analyze import analyze_file
+    from sensorio.dsp.calibrate import Calibration, CalibrationStore, StreamCalibration
+
+    cal_dir = tmp_path / "cal"
+    gain = [2.0] + [1.0] * 7
+    CalibrationStore(cal_dir).save(
+        Calibration("EMU-SIO-0005", streams={0: StreamCalibration(gain=gain)})
+    )
+    dev = sensorio_emulator(format="sio", profile="emg8", seed=5)
+    rec = tmp_path / "cal.sior"
+    _record(dev.port, rec, 0.6, calibration_dir=cal_dir)
+    dev.stop()
+    header = RecordingReader(rec).header
+    assert header["calibration"]["serial"] == "EMU-SIO-0005"
+    assert header["calibration"]["streams"]["0"]["gain"] == gain
+    # analysed elsewhere (no calibration files there), the recording's own applies
+    empty = str(tmp_path / "elsewhere")
+    mine = analyze_file(rec, calibration_dir=empty).streams[0].raw
+    none = analyze_file(rec, calibration_dir=empty, calibration=None).streams[0].raw
+    ok = ~np.isnan(mine[:, 0])
+    np.testing.assert_allclose(mine[ok, 0], 2.0 * none[ok, 0])
+    np.testing.assert_array_equal(mine[:, 1:], none[:, 1:])
+
+
+def test_a_damaged_calibration_file_does_not_stop_a_recording(sensorio_emulator, tmp_path):  # noqa: F811
+    cal_dir = tmp_path / "cal"
+    cal_dir.mkdir()
+    (cal_dir / "EMU-SIO-0006.json").write_text("{not json")
+    dev = sensorio_emulator(format="sio", profile="emg8", seed=6)
+    rec = tmp_path / "cal.sior"
+    blocks, _, _ = _record(dev.port, rec, 0.4, calibration_dir=cal_dir)
+    dev.stop()
+    assert blocks
+    reader = RecordingReader(rec)
+    assert reader.header["calibration"] is None
+    warnings = [it for it in reader.items() if isinstance(it, Event) and it.kind == "warning"]
+    assert len(warnings) == 1 and "calibration not recorded" in warnings[0].detail["text"]

@@ -43,6 +43,23 @@ BlockCallback = Callable[[Block], None]
 EventCallback = Callable[[StreamEvent], None]
 
 
+def saved_calibration(
+    info: dict[str, Any] | None, directory: str | Path | None = None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The user calibration saved for the device's serial (for a recording's
+    header), or None; and what went wrong reading it (the recording goes on)."""
+    serial = (info or {}).get("serial")
+    if not serial:
+        return None, None
+    from ..dsp.calibrate import CalibrationStore
+
+    try:
+        cal = CalibrationStore(directory).load(str(serial))
+    except SensorioError as exc:
+        return None, f"calibration not recorded: {exc}"
+    return (cal.to_json() if cal is not None else None), None
+
+
 class Stream:
     def __init__(
         self,
@@ -55,6 +72,7 @@ class Stream:
         flush_interval: float = 0.5,
         fsync: bool = True,
         calibration: dict[str, Any] | None = None,
+        calibration_dir: str | Path | None = None,
         request_info: bool | None = None,
         info_timeout: float = 1.0,
         start_command: str | None = None,
@@ -131,6 +149,7 @@ class Stream:
                 "device_info": None,
             },
         }
+        self._calibration_dir = calibration_dir
         self.device = DeviceLink(self._write)
         self.device.on_info = self._got_info
         is_sio = self.format.name == "sio"
@@ -193,6 +212,11 @@ class Stream:
         opts = self._record_options
         header = dict(opts["header"])
         header["device_info"] = self.device.info
+        problem = None
+        if header["calibration"] is None:
+            header["calibration"], problem = saved_calibration(
+                self.device.info, self._calibration_dir
+            )
         writer = RecordingWriter(
             opts["path"],
             header,
@@ -201,6 +225,8 @@ class Stream:
             fsync=opts["fsync"],
         )
         writer.event("connect", port=self.port)
+        if problem:
+            writer.event("warning", text=problem)
         with self._tee_lock:
             for kind, a, b in self._early or []:
                 if kind == "data":

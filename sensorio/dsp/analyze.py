@@ -14,7 +14,7 @@ import numpy as np
 
 from ..blocks import EV_GAP, Block, SignalBlock
 from ..errors import SensorioError
-from .calibrate import Calibrate, StreamInfo
+from .calibrate import Calibrate, Calibration, StreamInfo
 from .stages import DspEvent, Pipeline, Stage
 
 CHUNK = 1 << 20
@@ -101,10 +101,13 @@ def analyze_blocks(
     config: Mapping[str, Any] | str | Path | None = None,
     policy: str = "nan",
     calibration_dir: str | None = None,
+    calibration: Calibration | None = None,
     streams: Iterable[int] | None = None,
     link: dict[str, int] | None = None,
 ) -> Analysis:
-    """Run the pipelines over Blocks (any number of streams)."""
+    """Run the pipelines over Blocks (any number of streams). calibration:
+    the user calibration to apply (else the one saved for the device's
+    serial in calibration_dir)."""
     pipes: dict[int, Pipeline] = {}
     taps: dict[int, _Collector] = {}
     wanted = None if streams is None else set(streams)
@@ -113,7 +116,7 @@ def analyze_blocks(
         if wanted is not None and sid not in wanted:
             continue
         if sid not in pipes:
-            pipes[sid] = _pipeline_for(sid, info, config, policy, calibration_dir)
+            pipes[sid] = _pipeline_for(sid, info, config, policy, calibration_dir, calibration)
             taps[sid] = _Collector(pipes[sid])
             pipes[sid].tap = taps[sid]
         pipes[sid].process(block)
@@ -151,21 +154,27 @@ def analyze_blocks(
 
 
 def _pipeline_for(
-    sid: int, info: Mapping[str, Any] | None, config: Any, policy: str, calibration_dir: str | None
+    sid: int,
+    info: Mapping[str, Any] | None,
+    config: Any,
+    policy: str,
+    calibration_dir: str | None,
+    calibration: Calibration | None,
 ) -> Pipeline:
     si = StreamInfo.from_descriptor(info, sid) if info is not None else None
     if config is not None:
         pipe = Pipeline.from_config(config)
         if pipe.stages and isinstance(pipe.stages[0], Calibrate):
+            if calibration is not None:
+                pipe.stages[0].calibration = calibration
             if info is not None:
                 pipe.stages[0].set_descriptor(info)
             pipe.stages[0].stream = sid
         return pipe
+    options = {"calibration_dir": calibration_dir, "calibration": calibration}
     if si is not None and not _is_emg(si):
-        return Pipeline(
-            [Calibrate(info, stream=sid, calibration_dir=calibration_dir)], policy=policy
-        )
-    return Pipeline.default(info, stream=sid, policy=policy, calibration_dir=calibration_dir)
+        return Pipeline([Calibrate(info, stream=sid, **options)], policy=policy)
+    return Pipeline.default(info, stream=sid, policy=policy, **options)
 
 
 def read_source(
@@ -195,4 +204,21 @@ def read_source(
 def analyze_file(path: str | Path, format: str | None = None, **options: Any) -> Analysis:
     """Decode and analyse a file (see analyze_blocks for the options)."""
     blocks, info, link = read_source(Path(path), format)
+    if "calibration" not in options:
+        options["calibration"] = recorded_calibration(Path(path))
     return analyze_blocks(blocks, info, link=link, **options)
+
+
+def recorded_calibration(path: Path) -> Calibration | None:
+    """The user calibration a recording's header carries (the one in effect
+    when it was made), or None (also for a raw dump)."""
+    from ..recording import RecordingReader
+
+    if not RecordingReader.is_recording(path):
+        return None
+    reader = RecordingReader(path)
+    try:
+        saved = reader.header.get("calibration")
+    finally:
+        reader.close()
+    return Calibration.from_json(saved, f"{path}: its calibration") if saved else None

@@ -175,8 +175,15 @@ class Calibration:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], where: str = "calibration") -> Calibration:
-        if obj.get("format") != CALIBRATION_FORMAT:
+        if not isinstance(obj, Mapping) or obj.get("format") != CALIBRATION_FORMAT:
             raise SensorioError(f"{where} is not a sensorio calibration file")
+        try:
+            return cls._from_json(obj, where)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise SensorioError(f"{where} is damaged ({exc}): save it again") from None
+
+    @classmethod
+    def _from_json(cls, obj: Mapping[str, Any], where: str) -> Calibration:
         if int(obj.get("version", 0)) > CALIBRATION_VERSION:
             raise SensorioError(
                 f"{where} has version {obj.get('version')}: upgrade sensorio to read it"
