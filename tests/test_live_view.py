@@ -64,3 +64,40 @@ def test_colour_only_on_terminals() -> None:
         model.update(b)
     assert "\x1b[32m" not in TerminalView(model, io.StringIO()).render()
     assert "\x1b[32m" in TerminalView(model, io.StringIO(), colour=True).render()
+
+
+def test_plot_view_traces_each_channels_envelope(monkeypatch) -> None:
+    import pytest
+    from support import require_or_skip
+
+    try:
+        import matplotlib
+    except ImportError:
+        require_or_skip(False, "matplotlib is not installed (pip install 'sensorio[plot]')")
+    matplotlib.use("Agg")  # no window here: the same figure, drawn off screen
+    from sensorio.errors import SensorioError
+    from sensorio.live import PlotView
+
+    blocks, info, _ = blocks_of(profile="emg8", seed=6, duration=1.5,
+                                fault=["saturation:ch=1,start=0.5,end=1.0"])
+    model = LiveModel(info)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(SensorioError, match="no display"):
+        PlotView(model)
+    monkeypatch.setenv("DISPLAY", ":0")
+    view = PlotView(model)
+    assert len(view.lines) == 8
+    for b in blocks:
+        model.update(b)
+    view.draw()
+    hist = np.array(model.streams[0].history)
+    for c in range(8):
+        x, y = view.lines[(0, c)].get_data()
+        np.testing.assert_array_equal(y, hist[:, c])
+        assert list(x) == list(range(len(hist)))
+        top = view.lines[(0, c)].axes.get_ylim()[1]
+        finite = hist[:, c][np.isfinite(hist[:, c])]
+        assert top == pytest.approx(max(finite.max() * 1.2, 1e-9))
+    assert view.lines[(0, 0)].axes.get_ylabel() == "emg1"
+    view.plt.close(view.fig)
