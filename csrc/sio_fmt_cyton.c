@@ -13,6 +13,7 @@
  *
  * Bytes outside packets: bytes_resync before the first trusted packet,
  * bytes_malformed after it (one malformed event per bad run). */
+#include "sio_framer_impl.h"
 #include "sio_parser.h"
 
 #include <string.h>
@@ -54,7 +55,7 @@ static inline int accel_present(const uint8_t *pk)
 }
 
 /* A packet at b (start byte matched): its stop byte decides. */
-static int check_packet(const sio_parser *p, const uint8_t *b, size_t avail, size_t *size)
+SIO_FRAMER_HOOK int check_packet(const sio_parser *p, const uint8_t *b, size_t avail, size_t *size)
 {
     (void)p;
     if (avail < PK)
@@ -65,7 +66,7 @@ static int check_packet(const sio_parser *p, const uint8_t *b, size_t avail, siz
 
 /* Books the packet from part `part` on. Returns DONE, or NEED_BLOCK with
  * *part_out telling which part still has to go. */
-static int emit_packet(sio_parser *p, const uint8_t *pk, size_t size, int part, int *part_out)
+SIO_FRAMER_HOOK int emit_packet(sio_parser *p, const uint8_t *pk, size_t size, int part, int *part_out)
 {
     sio_fmt_cyton *s = &p->fmt.cyton;
     sio_frame_meta m;

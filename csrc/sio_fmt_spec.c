@@ -12,6 +12,7 @@
  * Per frame and stream: rows at data_offset + r * stride, channels at
  * offsets within a row. frame_time is the timestamp field if there is one,
  * else the counter unwrapped to 64 bits, else the frame index. */
+#include "sio_framer_impl.h"
 #include "sio_parser.h"
 
 #include <string.h>
@@ -224,8 +225,40 @@ int sio_fmt_spec_configure(sio_parser *p, const sio_spec *d)
     return 0;
 }
 
+/* Does the checksum of the frame b[0..size) match? */
+static int checksum_ok(const sio_spec *d, const uint8_t *b, size_t size)
+{
+    size_t start = (size_t)d->ck_start, end = at_end(d->ck_end, size);
+    const uint8_t *c = b + start;
+    size_t n = end - start;
+    uint32_t want;
+    switch (d->ck_kind) {
+    case SIO_CK_XOR8:
+        want = sio_xor8(c, n);
+        break;
+    case SIO_CK_SUM8:
+        want = sio_sum8(c, n);
+        break;
+    case SIO_CK_CRC8:
+        want = sio_crc8(c, n);
+        break;
+    case SIO_CK_CRC16_CCITT:
+        want = sio_crc16_ccitt(SIO_CRC16_CCITT_INIT, c, n);
+        break;
+    case SIO_CK_CRC16_MODBUS:
+        want = sio_crc16_modbus(c, n);
+        break;
+    default:
+        want = sio_crc32(c, n);
+        break;
+    }
+    int w = ck_width(d->ck_kind);
+    uint32_t got = read_u(b + at(d->ck_offset, size), (uint8_t)(w | (d->ck_big_endian ? SIO_FT_BE : 0)));
+    return got == want;
+}
+
 /* Checks the frame b[0..size) (sync already matched): a SIO_FRAMER_ verdict. */
-static int frame_valid(const sio_spec *d, const uint8_t *b, size_t size)
+static inline int frame_valid(const sio_spec *d, const uint8_t *b, size_t size)
 {
     if (d->trailer_len && memcmp(b + size - d->trailer_len, d->trailer, d->trailer_len) != 0)
         return SIO_FRAMER_BAD;
@@ -234,41 +267,13 @@ static int frame_valid(const sio_spec *d, const uint8_t *b, size_t size)
         if (!(d->end_set[last >> 3] & (1u << (last & 7))))
             return SIO_FRAMER_BAD;
     }
-    if (d->ck_kind != SIO_CK_NONE) {
-        size_t start = (size_t)d->ck_start, end = at_end(d->ck_end, size);
-        const uint8_t *c = b + start;
-        size_t n = end - start;
-        uint32_t want;
-        switch (d->ck_kind) {
-        case SIO_CK_XOR8:
-            want = sio_xor8(c, n);
-            break;
-        case SIO_CK_SUM8:
-            want = sio_sum8(c, n);
-            break;
-        case SIO_CK_CRC8:
-            want = sio_crc8(c, n);
-            break;
-        case SIO_CK_CRC16_CCITT:
-            want = sio_crc16_ccitt(SIO_CRC16_CCITT_INIT, c, n);
-            break;
-        case SIO_CK_CRC16_MODBUS:
-            want = sio_crc16_modbus(c, n);
-            break;
-        default:
-            want = sio_crc32(c, n);
-            break;
-        }
-        int w = ck_width(d->ck_kind);
-        uint32_t got = read_u(b + at(d->ck_offset, size), (uint8_t)(w | (d->ck_big_endian ? SIO_FT_BE : 0)));
-        if (got != want)
-            return SIO_FRAMER_BAD_CHECKSUM;
-    }
+    if (d->ck_kind != SIO_CK_NONE && !checksum_ok(d, b, size))
+        return SIO_FRAMER_BAD_CHECKSUM;
     return SIO_FRAMER_GOOD;
 }
 
 /* A frame at b (sync bytes matched): its size, and whether it checks out. */
-static int check_frame(const sio_parser *p, const uint8_t *b, size_t avail, size_t *size)
+SIO_FRAMER_HOOK int check_frame(const sio_parser *p, const uint8_t *b, size_t avail, size_t *size)
 {
     const sio_spec *d = &p->fmt.spec.d;
     size_t n;
@@ -357,9 +362,9 @@ static void unpack_packed(uint8_t t, const uint8_t *row, uint32_t rows, uint32_t
 }
 
 /* Books the frame's streams from `part` on. */
-static int emit_streams(sio_parser *p, const uint8_t *f, size_t size, int part, int *part_out)
+static int emit_streams(sio_parser *p, const sio_fmt_spec *s, const uint8_t *f, size_t size, int part,
+                        int *part_out)
 {
-    const sio_fmt_spec *s = &p->fmt.spec;
     const sio_spec *d = &s->d;
     for (int k = part; k < (int)d->n_streams; k++) {
         const sio_spec_stream *st = &d->streams[k];
@@ -395,7 +400,7 @@ static int emit_streams(sio_parser *p, const uint8_t *f, size_t size, int part, 
 }
 
 /* The counter and time of a trusted frame, before its streams go out. */
-static void start_frame(sio_parser *p, const uint8_t *f, size_t size)
+SIO_FRAMER_HOOK void start_frame(sio_parser *p, const uint8_t *f, size_t size)
 {
     sio_fmt_spec *s = &p->fmt.spec;
     const sio_spec *d = &s->d;
@@ -417,7 +422,12 @@ static void start_frame(sio_parser *p, const uint8_t *f, size_t size)
     s->cur_time = d->time_offset != NO_FIELD ? read_u(f + at(d->time_offset, size), d->time_type) : counter;
 }
 
-static const sio_framer_ops spec_ops = {check_frame, start_frame, emit_streams,
+SIO_FRAMER_HOOK int emit_frame(sio_parser *p, const uint8_t *f, size_t size, int part, int *part_out)
+{
+    return emit_streams(p, &p->fmt.spec, f, size, part, part_out);
+}
+
+static const sio_framer_ops spec_ops = {check_frame, start_frame, emit_frame,
                                         2 * SIO_SPEC_MAX_FRAME + SIO_SPEC_MAX_SYNC, 0};
 
 int sio_fmt_spec_feed(sio_parser *p, const uint8_t *data, size_t len, size_t *consumed)

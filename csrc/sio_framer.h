@@ -18,7 +18,11 @@
  * in the bytes at hand, go to bytes_crc).
  *
  * A candidate that straddles feed calls is completed in a carry buffer, which
- * then runs ahead of the input until it empties. */
+ * then runs ahead of the input until it empties.
+ *
+ * sio_framer.c has the bookkeeping; the scanning (sio_framer_feed/flush) is
+ * in sio_framer_impl.h, which each format includes so that its hooks are
+ * compiled into the scanning loops. */
 #ifndef SIO_FRAMER_H
 #define SIO_FRAMER_H
 
@@ -41,7 +45,8 @@ enum {
     SIO_FRAMER_BAD_CHECKSUM = 2
 };
 
-/* What a format supplies. */
+/* What a format supplies: a static const table whose hooks are declared
+ * SIO_FRAMER_HOOK (sio_framer_impl.h). */
 typedef struct {
     /* A candidate at b (avail >= 1 bytes there, its sync bytes match as far
      * as avail goes): SIO_FRAMER_GOOD with its size in *size, _BAD,
@@ -88,10 +93,8 @@ typedef struct {
 int sio_framer_init(sio_framer *f, const uint8_t *sync, size_t sync_len, size_t max_frame, int confirm);
 /* Forgets the stream: no carry, no pending frame, not locked. */
 void sio_framer_reset(sio_framer *f);
-int sio_framer_feed(struct sio_parser *p, sio_framer *f, const sio_framer_ops *ops, const uint8_t *data,
-                    size_t len, size_t *consumed);
-/* Decides what waits for lookahead bytes; an incomplete frame stays pending. */
-int sio_framer_flush(struct sio_parser *p, sio_framer *f, const sio_framer_ops *ops);
+/* sio_framer_feed(p, f, ops, data, len, consumed) and sio_framer_flush(p,
+ * f, ops) are in sio_framer_impl.h. */
 size_t sio_framer_pending_bytes(const sio_framer *f);
 /* Drops the partial candidate (as bytes_resync) and unlocks. */
 void sio_framer_discontinuity(struct sio_parser *p, sio_framer *f);
