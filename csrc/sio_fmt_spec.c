@@ -1,20 +1,18 @@
 /* sio_fmt_spec.c - declarative binary formats: frames described by a
  * sio_spec (compiled from a TOML spec by sensorio/formats/spec.py).
  *
- * Framing is that of sio_fmt_cyton.c, generalised: a candidate starts with
- * the sync bytes; its size is fixed or read from a length field; it is
- * trusted when its size is in bounds and its trailer, last byte and checksum
- * (whichever the spec has) check out. With spec.confirm, outside the steady
- * state (before the first trusted frame, after a discontinuity, after
- * rejected bytes) the next frame must check out too.
- * A rejected candidate rewinds to the next sync start after its first byte.
- * Bytes outside frames: bytes_resync before the first trusted frame,
+ * Framing is sio_framer.h's (shared with sio_fmt_cyton.c): a candidate
+ * starts with the sync bytes; its size is fixed or read from a length field;
+ * it is trusted when its size is in bounds and its trailer, last byte and
+ * checksum (whichever the spec has) check out. spec.confirm is the framer's
+ * confirm. Bytes outside frames: bytes_resync before the first trusted frame,
  * bytes_malformed after it (one malformed event per bad run; a failed
  * checksum also counts one crc_error).
  *
  * Per frame and stream: rows at data_offset + r * stride, channels at
  * offsets within a row. frame_time is the timestamp field if there is one,
  * else the counter unwrapped to 64 bits, else the frame index. */
+#include "sio_framer_impl.h"
 #include "sio_parser.h"
 
 #include <string.h>
@@ -23,32 +21,22 @@
 
 #define NO_FIELD INT32_MIN
 
-/* Verdicts on a candidate frame. */
-enum { NEED_MORE = -1, BAD = 0, GOOD = 1, BAD_CHECKSUM = 2, NOT_FOLLOWED = 3 };
-
 void sio_fmt_spec_reset(sio_fmt_spec *s)
 {
-    s->carry_len = 0;
-    s->locked = 0;
-    s->bad = 0;
+    sio_framer_reset(&s->framer);
     s->have_seq = 0;
     s->last_seq = 0;
     s->counter = 0;
-    s->pending.active = 0;
 }
 
 size_t sio_fmt_spec_pending_bytes(const sio_fmt_spec *s)
 {
-    return s->carry_len + (s->pending.active ? s->pending.wire : 0);
+    return sio_framer_pending_bytes(&s->framer);
 }
 
 void sio_fmt_spec_discontinuity(sio_parser *p)
 {
-    sio_fmt_spec *s = &p->fmt.spec;
-    p->stats.bytes_resync += s->carry_len;
-    s->carry_len = 0;
-    s->locked = 0;
-    s->bad = 0;
+    sio_framer_discontinuity(p, &p->fmt.spec.framer);
 }
 
 static inline int type_width(uint8_t t)
@@ -230,157 +218,80 @@ int sio_fmt_spec_configure(sio_parser *p, const sio_spec *d)
         int w = type_width(s->d.seq_type);
         s->d.seq_modulus = w < 4 ? 1u << (8 * w) : 0xFFFFFFFFu;
     }
+    if (sio_framer_init(&s->framer, s->d.sync, s->d.sync_len, s->d.max_size, s->d.confirm != 0) != 0)
+        return -1;
     s->configured = 1;
     sio_fmt_spec_reset(s);
     return 0;
 }
 
-/* Checks the frame b[0..size) (sync already matched): GOOD, BAD or BAD_CHECKSUM. */
-static int frame_valid(const sio_spec *d, const uint8_t *b, size_t size)
+/* Does the checksum of the frame b[0..size) match? */
+static int checksum_ok(const sio_spec *d, const uint8_t *b, size_t size)
+{
+    size_t start = (size_t)d->ck_start, end = at_end(d->ck_end, size);
+    const uint8_t *c = b + start;
+    size_t n = end - start;
+    uint32_t want;
+    switch (d->ck_kind) {
+    case SIO_CK_XOR8:
+        want = sio_xor8(c, n);
+        break;
+    case SIO_CK_SUM8:
+        want = sio_sum8(c, n);
+        break;
+    case SIO_CK_CRC8:
+        want = sio_crc8(c, n);
+        break;
+    case SIO_CK_CRC16_CCITT:
+        want = sio_crc16_ccitt(SIO_CRC16_CCITT_INIT, c, n);
+        break;
+    case SIO_CK_CRC16_MODBUS:
+        want = sio_crc16_modbus(c, n);
+        break;
+    default:
+        want = sio_crc32(c, n);
+        break;
+    }
+    int w = ck_width(d->ck_kind);
+    uint32_t got = read_u(b + at(d->ck_offset, size), (uint8_t)(w | (d->ck_big_endian ? SIO_FT_BE : 0)));
+    return got == want;
+}
+
+/* Checks the frame b[0..size) (sync already matched): a SIO_FRAMER_ verdict. */
+static inline int frame_valid(const sio_spec *d, const uint8_t *b, size_t size)
 {
     if (d->trailer_len && memcmp(b + size - d->trailer_len, d->trailer, d->trailer_len) != 0)
-        return BAD;
+        return SIO_FRAMER_BAD;
     if (d->use_end_set) {
         uint8_t last = b[size - 1];
         if (!(d->end_set[last >> 3] & (1u << (last & 7))))
-            return BAD;
+            return SIO_FRAMER_BAD;
     }
-    if (d->ck_kind != SIO_CK_NONE) {
-        size_t start = (size_t)d->ck_start, end = at_end(d->ck_end, size);
-        const uint8_t *c = b + start;
-        size_t n = end - start;
-        uint32_t want;
-        switch (d->ck_kind) {
-        case SIO_CK_XOR8:
-            want = sio_xor8(c, n);
-            break;
-        case SIO_CK_SUM8:
-            want = sio_sum8(c, n);
-            break;
-        case SIO_CK_CRC8:
-            want = sio_crc8(c, n);
-            break;
-        case SIO_CK_CRC16_CCITT:
-            want = sio_crc16_ccitt(SIO_CRC16_CCITT_INIT, c, n);
-            break;
-        case SIO_CK_CRC16_MODBUS:
-            want = sio_crc16_modbus(c, n);
-            break;
-        default:
-            want = sio_crc32(c, n);
-            break;
-        }
-        int w = ck_width(d->ck_kind);
-        uint32_t got = read_u(b + at(d->ck_offset, size), (uint8_t)(w | (d->ck_big_endian ? SIO_FT_BE : 0)));
-        if (got != want)
-            return BAD_CHECKSUM;
-    }
-    return GOOD;
+    if (d->ck_kind != SIO_CK_NONE && !checksum_ok(d, b, size))
+        return SIO_FRAMER_BAD_CHECKSUM;
+    return SIO_FRAMER_GOOD;
 }
 
-/* A frame at b? A verdict; on GOOD its size is in *size. */
-static int frame_at(const sio_spec *d, const uint8_t *b, size_t avail, size_t *size)
+/* A frame at b (sync bytes matched): its size, and whether it checks out. */
+SIO_FRAMER_HOOK int check_frame(const sio_parser *p, const uint8_t *b, size_t avail, size_t *size)
 {
-    size_t sl = d->sync_len;
-    if (memcmp(b, d->sync, avail < sl ? avail : sl) != 0)
-        return BAD;
+    const sio_spec *d = &p->fmt.spec.d;
     size_t n;
     if (d->fixed_size) {
         n = d->fixed_size;
     } else {
         size_t w = (size_t)type_width(d->len_type);
         if (avail < d->len_offset + w)
-            return NEED_MORE;
+            return SIO_FRAMER_NEED_MORE;
         int64_t v = (int64_t)read_u(b + d->len_offset, d->len_type) + (int64_t)d->len_adjust;
         if (v < (int64_t)d->min_size || v > (int64_t)d->max_size)
-            return BAD;
+            return SIO_FRAMER_BAD;
         n = (size_t)v;
     }
     if (avail < n)
-        return NEED_MORE;
+        return SIO_FRAMER_NEED_MORE;
     *size = n;
     return frame_valid(d, b, n);
-}
-
-/* Does a frame at b line up? GOOD, BAD, BAD_CHECKSUM, NEED_MORE, or
- * NOT_FOLLOWED: valid, but (with spec.confirm) the next frame's sync bytes do
- * not follow it. When flushing (s->final) a frame at the very end lines up. */
-static int lined_up(const sio_fmt_spec *s, const uint8_t *b, size_t avail, size_t *size)
-{
-    const sio_spec *d = &s->d;
-    int v = frame_at(d, b, avail, size);
-    if (v != GOOD || !d->confirm)
-        return v;
-    size_t rest = avail - *size;
-    if (memcmp(b + *size, d->sync, rest < d->sync_len ? rest : d->sync_len) != 0)
-        return NOT_FOLLOWED;
-    if (rest < d->sync_len)
-        return s->final ? GOOD : NEED_MORE;
-    return GOOD;
-}
-
-/* Is there a trusted frame at b? The rules of sio_fmt_cyton.c's candidate(),
- * for specs with confirm (no checksum of 16 bits or more): a valid frame must
- * be followed by the next one's sync bytes; if it is not, it is rejected
- * only when a frame lining up starts inside it (it was truncated); outside
- * the steady state the whole next frame must check out. */
-static int candidate(const sio_fmt_spec *s, const uint8_t *b, size_t avail, size_t *size)
-{
-    const sio_spec *d = &s->d;
-    int steady = s->locked && !s->bad;
-    int v = lined_up(s, b, avail, size);
-    if (v == NOT_FOLLOWED) {
-        if (!steady)
-            return BAD;
-        for (size_t j = 1; j < *size; j++) {
-            if (b[j] != d->sync[0])
-                continue;
-            size_t alt_size;
-            int alt = lined_up(s, b + j, avail - j, &alt_size);
-            if (alt == NEED_MORE)
-                return NEED_MORE;
-            if (alt == GOOD)
-                return BAD;
-        }
-        return GOOD;
-    }
-    if (v != GOOD || !d->confirm || steady)
-        return v;
-    size_t rest = avail - *size;
-    if (!rest)
-        return GOOD; /* flushing */
-    size_t next_size;
-    int v2 = frame_at(d, b + *size, rest, &next_size);
-    if (v2 == NEED_MORE)
-        return s->final ? GOOD : NEED_MORE;
-    return v2 == GOOD ? GOOD : BAD;
-}
-
-static void skip_bytes(sio_parser *p, sio_fmt_spec *s, size_t n, int crc)
-{
-    if (!n)
-        return;
-    if (!s->locked) {
-        p->stats.bytes_resync += n;
-        return;
-    }
-    if (!s->bad) {
-        s->bad = 1;
-        if (crc)
-            p->stats.crc_errors++;
-        else
-            p->stats.malformed++;
-    }
-    if (crc)
-        p->stats.bytes_crc += n;
-    else
-        p->stats.bytes_malformed += n;
-}
-
-static size_t rewind_skip(const sio_spec *d, const uint8_t *b, size_t avail)
-{
-    const uint8_t *next = avail > 1 ? memchr(b + 1, d->sync[0], avail - 1) : NULL;
-    return next ? (size_t)(next - b) : avail;
 }
 
 /* Rows of stream k in a frame of this size, 0 if it has none. */
@@ -451,7 +362,8 @@ static void unpack_packed(uint8_t t, const uint8_t *row, uint32_t rows, uint32_t
 }
 
 /* Books the frame's streams from `part` on. */
-static int emit_streams(sio_parser *p, sio_fmt_spec *s, const uint8_t *f, size_t size, int part, int *part_out)
+static int emit_streams(sio_parser *p, const sio_fmt_spec *s, const uint8_t *f, size_t size, int part,
+                        int *part_out)
 {
     const sio_spec *d = &s->d;
     for (int k = part; k < (int)d->n_streams; k++) {
@@ -484,15 +396,14 @@ static int emit_streams(sio_parser *p, sio_fmt_spec *s, const uint8_t *f, size_t
         else
             unpack_any(st, row, rows, dst);
     }
-    p->stats.bytes_ok += size;
-    s->bad = 0;
     return SIO_FEED_DONE;
 }
 
-static int take_frame(sio_parser *p, sio_fmt_spec *s, const uint8_t *f, size_t size)
+/* The counter and time of a trusted frame, before its streams go out. */
+SIO_FRAMER_HOOK void start_frame(sio_parser *p, const uint8_t *f, size_t size)
 {
+    sio_fmt_spec *s = &p->fmt.spec;
     const sio_spec *d = &s->d;
-    s->locked = 1;
     uint32_t seq;
     uint64_t counter;
     if (d->seq_offset != NO_FIELD) {
@@ -509,115 +420,31 @@ static int take_frame(sio_parser *p, sio_fmt_spec *s, const uint8_t *f, size_t s
     s->counter = counter;
     s->cur_seq = seq;
     s->cur_time = d->time_offset != NO_FIELD ? read_u(f + at(d->time_offset, size), d->time_type) : counter;
-    int part;
-    if (emit_streams(p, s, f, size, 0, &part) == SIO_FEED_DONE)
-        return SIO_FEED_DONE;
-    memcpy(s->frame, f, size);
-    s->pending.active = 1;
-    s->pending.part = part;
-    s->pending.wire = size;
-    return SIO_FEED_NEED_BLOCK;
 }
 
-/* Frames in buf[0..n): returns the bytes used; stops early at a candidate
- * that needs more bytes, or on NEED_BLOCK (*status). */
-static size_t scan(sio_parser *p, sio_fmt_spec *s, const uint8_t *buf, size_t n, int *status)
+SIO_FRAMER_HOOK int emit_frame(sio_parser *p, const uint8_t *f, size_t size, int part, int *part_out)
 {
-    const sio_spec *d = &s->d;
-    uint8_t sync0 = d->sync[0];
-    size_t j = 0;
-    *status = SIO_FEED_DONE;
-    while (j < n) {
-        const uint8_t *b = buf + j;
-        if (*b != sync0) {
-            const uint8_t *start = memchr(b, sync0, n - j);
-            size_t k = start ? (size_t)(start - b) : n - j;
-            skip_bytes(p, s, k, 0);
-            j += k;
-            continue;
-        }
-        size_t size = 0;
-        int v = candidate(s, b, n - j, &size);
-        if (v == NEED_MORE)
-            break; /* an incomplete frame stays pending, even when flushing */
-        if (v == GOOD) {
-            j += size;
-            *status = take_frame(p, s, b, size);
-            if (*status != SIO_FEED_DONE)
-                break;
-            continue;
-        }
-        size_t k = rewind_skip(d, b, n - j);
-        skip_bytes(p, s, k, v == BAD_CHECKSUM);
-        j += k;
-    }
-    return j;
+    return emit_streams(p, &p->fmt.spec, f, size, part, part_out);
 }
+
+static const sio_framer_ops spec_ops = {check_frame, start_frame, emit_frame,
+                                        2 * SIO_SPEC_MAX_FRAME + SIO_SPEC_MAX_SYNC, 0};
 
 int sio_fmt_spec_feed(sio_parser *p, const uint8_t *data, size_t len, size_t *consumed)
 {
-    sio_fmt_spec *s = &p->fmt.spec;
-    size_t i = 0;
-    int status = SIO_FEED_DONE;
-
-    if (!s->configured) {
+    if (!p->fmt.spec.configured) {
         /* no descriptor: nothing can be a frame */
         p->stats.bytes_in += len;
         p->stats.bytes_resync += len;
         *consumed = len;
         return SIO_FEED_DONE;
     }
-    if (s->pending.active) {
-        int part;
-        if (emit_streams(p, s, s->frame, s->pending.wire, s->pending.part, &part) != SIO_FEED_DONE) {
-            s->pending.part = part;
-            *consumed = 0;
-            return SIO_FEED_NEED_BLOCK;
-        }
-        s->pending.active = 0;
-    }
-    /* A candidate that straddles feed calls is completed in carry[]. */
-    while (s->carry_len) {
-        size_t take = sizeof s->carry - s->carry_len;
-        if (take > len - i)
-            take = len - i;
-        memcpy(s->carry + s->carry_len, data + i, take);
-        s->carry_len += take;
-        i += take;
-        size_t used = scan(p, s, s->carry, s->carry_len, &status);
-        if (!used && status == SIO_FEED_DONE && s->carry_len == sizeof s->carry) {
-            used = 1; /* cannot happen: a full carry always decides; never stall */
-            skip_bytes(p, s, 1, 0);
-        }
-        s->carry_len -= used;
-        memmove(s->carry, s->carry + used, s->carry_len);
-        if (status != SIO_FEED_DONE)
-            goto done;
-        if (i == len)
-            break;
-    }
-    if (i < len) {
-        size_t used = scan(p, s, data + i, len - i, &status);
-        i += used;
-        if (status == SIO_FEED_DONE && i < len) {
-            /* a candidate waits for more bytes: at most two frames */
-            memcpy(s->carry, data + i, len - i);
-            s->carry_len = len - i;
-            i = len;
-        }
-    }
-done:
-    p->stats.bytes_in += i;
-    *consumed = i;
-    return status;
+    return sio_framer_feed(p, &p->fmt.spec.framer, &spec_ops, data, len, consumed);
 }
 
 int sio_fmt_spec_flush(sio_parser *p)
 {
-    static const uint8_t none[1];
-    size_t consumed;
-    p->fmt.spec.final = 1;
-    int status = sio_fmt_spec_feed(p, none, 0, &consumed);
-    p->fmt.spec.final = 0;
-    return status;
+    if (!p->fmt.spec.configured)
+        return SIO_FEED_DONE;
+    return sio_framer_flush(p, &p->fmt.spec.framer, &spec_ops);
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "sio1.h"
+#include "sio_framer.h"
 
 struct sio_parser;
 
@@ -153,25 +154,12 @@ void sio_fmt_sio1_reset(sio_fmt_sio1 *s);
 int sio_fmt_sio1_feed(struct sio_parser *p, const uint8_t *data, size_t len, size_t *consumed);
 size_t sio_fmt_sio1_pending_bytes(const sio_fmt_sio1 *s);
 
-/* Emission of a valid frame that could not be booked yet (NEED_BLOCK). */
-typedef struct {
-    int active;
-    int part;                       /* which of the frame's streams goes next */
-    size_t wire;                    /* its bytes, booked as bytes_ok when done */
-} sio_fmt_pending;
-
 /* OpenBCI Cyton: 33-byte packets A0 .. C0-C6. */
 typedef struct {
-    uint8_t carry[2 * SIO_CYTON_PACKET];  /* bytes of candidates straddling feed calls */
-    size_t carry_len;
-    int final;                      /* flushing: no more bytes will come */
-    int locked;                     /* a confirmed packet boundary has been seen */
-    int bad;                        /* inside a run of rejected bytes since the last good packet */
     int have_seq;
     uint32_t last_seq;
     uint64_t counter;               /* sample number unwrapped to 64 bits */
-    sio_fmt_pending pending;
-    uint8_t frame[SIO_CYTON_PACKET];
+    sio_framer framer;
 } sio_fmt_cyton;
 
 void sio_fmt_cyton_reset(sio_fmt_cyton *s);
@@ -214,19 +202,18 @@ int sio_fmt_ascii_flush(struct sio_parser *p);
 typedef struct {
     sio_spec d;
     int configured;
-    uint8_t carry[2 * SIO_SPEC_MAX_FRAME + SIO_SPEC_MAX_SYNC];
-    size_t carry_len;
-    int final;
-    int locked;
-    int bad;
     int have_seq;
     uint32_t last_seq;
     uint64_t counter;               /* counter unwrapped, or frame index */
     uint32_t cur_seq;               /* of the frame being booked */
     uint64_t cur_time;
-    sio_fmt_pending pending;
-    uint8_t frame[SIO_SPEC_MAX_FRAME];
+    sio_framer framer;
 } sio_fmt_spec;
+
+_Static_assert((int)SIO_SPEC_MAX_FRAME <= (int)SIO_FRAMER_MAX_FRAME &&
+                   (int)SIO_SPEC_MAX_SYNC <= (int)SIO_FRAMER_MAX_SYNC &&
+                   2 * SIO_SPEC_MAX_FRAME + SIO_SPEC_MAX_SYNC <= (int)SIO_FRAMER_MAX_CARRY,
+               "the framer holds every frame and carry of these formats");
 
 void sio_fmt_spec_reset(sio_fmt_spec *s);
 int sio_fmt_spec_feed(struct sio_parser *p, const uint8_t *data, size_t len, size_t *consumed);
