@@ -119,7 +119,7 @@ def open_source(source: str, format: str | None, stream: int) -> BlockSource:
     if path.exists():
         from ..dsp.analyze import read_source
 
-        blocks, info, _ = read_source(path, format)
+        blocks, info, _, _ = read_source(path, format)
         if info is None:
             raise SensorioError(f"{source} holds no device descriptor (INFO): cannot calibrate")
         rows = max(1, int(0.1 * _rate(info, stream)))

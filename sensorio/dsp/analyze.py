@@ -179,10 +179,10 @@ def _pipeline_for(
 
 def read_source(
     path: Path, format: str | None = None
-) -> tuple[list[Block], dict[str, Any] | None, dict[str, int]]:
+) -> tuple[list[Block], dict[str, Any] | None, dict[str, int], dict[str, Any]]:
     """Decode a file: Blocks, the device descriptor (INFO, or the format's own
-    descriptor), link statistics. format: default the recording's own, or sio
-    for a raw dump."""
+    descriptor), link statistics, and the recording's header ({} for a raw
+    dump). format: default the recording's own, or sio for a raw dump."""
     from ..recording import decode_any  # a recording (by its magic) or a raw dump
 
     parser, blocks, messages, reader = decode_any(path, format)
@@ -198,27 +198,16 @@ def read_source(
     if not blocks:
         used = format or (reader.header.get("format", "sio") if reader is not None else "sio")
         raise SensorioError(f"{path}: no samples decoded as format {used!r}: check --format")
-    return blocks, info, parser.stats.as_dict()
+    return blocks, info, parser.stats.as_dict(), dict(reader.header) if reader is not None else {}
 
 
 def analyze_file(path: str | Path, format: str | None = None, **options: Any) -> Analysis:
     """Decode and analyse a file (see analyze_blocks for the options)."""
-    blocks, info, link = read_source(Path(path), format)
+    blocks, info, link, header = read_source(Path(path), format)
     if "calibration" not in options:
-        options["calibration"] = recorded_calibration(Path(path))
+        # the user calibration in effect when the recording was made
+        saved = header.get("calibration")
+        options["calibration"] = (
+            Calibration.from_json(saved, f"{path}: its calibration") if saved else None
+        )
     return analyze_blocks(blocks, info, link=link, **options)
-
-
-def recorded_calibration(path: Path) -> Calibration | None:
-    """The user calibration a recording's header carries (the one in effect
-    when it was made), or None (also for a raw dump)."""
-    from ..recording import RecordingReader
-
-    if not RecordingReader.is_recording(path):
-        return None
-    reader = RecordingReader(path)
-    try:
-        saved = reader.header.get("calibration")
-    finally:
-        reader.close()
-    return Calibration.from_json(saved, f"{path}: its calibration") if saved else None

@@ -259,7 +259,7 @@ def _decoded_recording(path: str, mtime_ns: int) -> tuple[np.ndarray, float]:
     from ..parser import concat_blocks
 
     try:
-        blocks, info, _ = read_source(Path(path))
+        blocks, info, _, _ = read_source(Path(path))
         if info is None:
             raise SensorioError("it holds no device descriptor, so its units are unknown")
         streams = sorted({b.stream for b in blocks})
