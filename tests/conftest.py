@@ -11,5 +11,5 @@ from support import VECTORS
 @pytest.fixture(scope="session")
 def vectors_dir() -> Path:
     if not VECTORS.is_dir():
-        pytest.fail(f"conformance vectors not found at {VECTORS} (shared/ must sit beside the checkout)")
+        pytest.fail(f"conformance vectors not found at {VECTORS} (part of the project: is the clone complete?)")
     return VECTORS

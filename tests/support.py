@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-#: used in place, never copied (see shared/vectors/README.md)
-VECTORS = ROOT.parent / "shared" / "vectors"
+#: the SIO-1 conformance vectors, kept in the project so that a bare clone
+#: tests itself; CI checks they are identical to ../shared/vectors
+VECTORS = ROOT / "tests" / "vectors"
 VECTOR_NAMES = ["basic_i16", "wrap_i24", "single_u16", "wide_i32", "corrupt_i16", "multistream"]
 
 

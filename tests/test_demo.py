@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,9 @@ def test_demo_command_outputs_match_ground_truth(tmp_path: Path) -> None:
     except ImportError:
         require_or_skip(False, "matplotlib is not installed (pip install 'sensorio[plot]')")
     out = tmp_path / "demo"
-    started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "sensorio", "demo", "--out", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
-    elapsed = time.perf_counter() - started
     assert proc.returncode == 0, proc.stderr
-    assert elapsed < 30, f"the demo took {elapsed:.1f} s"
     assert str(out) in proc.stdout
     png = out / "demo.png"
     assert png.stat().st_size > 20_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -73,7 +73,7 @@ def test_unplug_replug_keeps_the_path(tmp_path) -> None:
     assert not os.path.exists(server.port)  # the device is gone...
     t0 = time.monotonic()
     while not os.path.exists(server.port):
-        assert time.monotonic() - t0 < 2.0
+        assert time.monotonic() - t0 < 30  # bounds a hang; not a speed target
         time.sleep(0.01)
     port = serial.Serial(server.port, timeout=0.05)  # ...and back at the same path
     p.discontinuity()
@@ -205,8 +205,8 @@ def test_emulate_command_errors_are_one_line(capsys) -> None:
 
 def test_emulate_timeout_ends_a_device_nobody_starts(tmp_path) -> None:
     """--duration counts device time, which stands still until START;
-    --timeout bounds wall time whatever the host does."""
-    t0 = time.monotonic()
+    --timeout bounds wall time whatever the host does (without it, this
+    device would never end and the subprocess timeout would fail the test)."""
     done = subprocess.run(
         [sys.executable, "-m", "sensorio", "emulate", "--duration", "5", "--timeout", "1", "--quiet"],
         capture_output=True,
@@ -215,7 +215,6 @@ def test_emulate_timeout_ends_a_device_nobody_starts(tmp_path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().startswith("/dev/")
-    assert time.monotonic() - t0 < 30  # interpreter start-up included
     bad = subprocess.run(
         [sys.executable, "-m", "sensorio", "emulate", "--timeout", "0"],
         capture_output=True,

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,6 +96,7 @@ class Board:
         args = [str(BRIDGE), "--truth", str(self.truth_path), "--link", str(self.link), *signal]
         if fast:
             args.append("--fast")
+        args.append("--report-pauses")
         self.proc = subprocess.Popen(
             [*args, str(elf)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -102,10 +104,18 @@ class Board:
         self.path = self.proc.stdout.readline().strip()
         if not self.path:
             raise AssertionError(f"bridge did not start: {self.proc.communicate()[1]}")
+        self.paused = threading.Event()  # the bridge paused the board for the host
+        threading.Thread(target=self._watch_stdout, daemon=True).start()
         self.parser = Parser()
         self.port: serial.Serial | None = None
         self.messages: list[Message] = []
         self.held: list[Block] = []  # parsed, not yet taken by segment()
+
+    def _watch_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.strip() == "paused":
+                self.paused.set()
 
     def open(self) -> None:
         self.port = serial.Serial(str(self.link), timeout=0.05)
@@ -356,7 +366,9 @@ def test_no_loss_when_the_host_stalls(board_factory) -> None:
     board = board_factory("--mv", volts, "--queue", "2048", fast=True)
     board.open()
     assert board.command("START") == "OK"
-    time.sleep(2.0)  # nobody reads: the pty (~64 KB) and the bridge's queue fill up
+    # nobody reads until the pty (~64 KB) and the bridge's queue have filled
+    # up and the bridge has paused the board: however slow the machine is
+    assert board.paused.wait(120), "the bridge never paused the board"
     end = time.monotonic() + 20
     while board.rows_received() < 4000 and time.monotonic() < end:
         board.pump(0.1)

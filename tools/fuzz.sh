@@ -7,7 +7,7 @@
 # Environment: FUZZ_MAX_LEN (default 512: long enough for several frames of
 # every format, short enough for tens of thousands of executions per second),
 # CLANG.
-# Seeds: tests/fuzz/corpus/<target>/ (and, for sio1, ../shared/vectors/*.bin
+# Seeds: tests/fuzz/corpus/<target>/ (and, for sio1, tests/vectors/*.bin
 # in place); tests/corpus/recording/ for the recording reader. New corpus
 # entries go to a scratch directory, not into the repository. A crash or
 # sanitizer report is saved to tests/fuzz/regressions/<target>/ (or
@@ -66,7 +66,7 @@ for t in "${targets[@]}"; do
     mv "$exe.tmp" "$exe"
   fi
   seeds=("$root/tests/fuzz/corpus/$t")
-  [ "$t" = sio1 ] && [ -d "$root/../shared/vectors" ] && seeds+=("$root/../shared/vectors")
+  [ "$t" = sio1 ] && [ -d "$root/tests/vectors" ] && seeds+=("$root/tests/vectors")
   [ -d "$root/tests/fuzz/regressions/$t" ] && seeds+=("$root/tests/fuzz/regressions/$t")
   mkdir -p "$work/$t" "$root/tests/fuzz/regressions/$t"
   log="$work/$t.log"

@@ -76,6 +76,8 @@ static uint8_t in_q[IN_CAP];
 static size_t in_pos, in_len;
 static size_t out_high = OUT_HIGH;
 static uint64_t bytes_to_host, bytes_from_host, conversions, pauses;
+static FILE *path_out;      /* our stdout: the pty path, then pause reports */
+static int report_pauses;
 static int overflow_abort;
 
 static volatile sig_atomic_t stop_requested;
@@ -264,7 +266,7 @@ static void log_to_stderr(avr_t *a, const int level, const char *fmt, va_list ap
     vfprintf(stderr, fmt, ap);
 }
 
-static int open_pty(const char *link_path, int *slave_fd, FILE *path_out)
+static int open_pty(const char *link_path, int *slave_fd, FILE *out)
 {
     int master = posix_openpt(O_RDWR | O_NOCTTY);
     if (master < 0 || grantpt(master) || unlockpt(master))
@@ -292,8 +294,8 @@ static int open_pty(const char *link_path, int *slave_fd, FILE *path_out)
             exit(2);
         }
     }
-    fprintf(path_out, "%s\n", name);
-    fflush(path_out);
+    fprintf(out, "%s\n", name);
+    fflush(out);
     return master;
 }
 
@@ -311,7 +313,9 @@ static void usage(void)
           "  --link PATH         symlink to the pty, a stable path for clients\n"
           "  --fast              run as fast as possible instead of in real time\n"
           "  --queue BYTES       pause the board while this much output is unread (65536)\n"
-          "  --seconds S         stop after S simulated seconds\n",
+          "  --seconds S         stop after S simulated seconds\n"
+          "  --report-pauses     print \"paused\" on stdout each time the board pauses\n"
+          "                      for the host (tests wait for it instead of a fixed time)\n",
           stderr);
     exit(2);
 }
@@ -332,7 +336,7 @@ int main(int argc, char **argv)
         {"wave-rate", required_argument, 0, 'R'}, {"truth", required_argument, 0, 't'},
         {"link", required_argument, 0, 'l'},  {"fast", no_argument, 0, 'F'},
         {"seconds", required_argument, 0, 'S'}, {"queue", required_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},
+        {"report-pauses", no_argument, 0, 'P'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -349,6 +353,7 @@ int main(int argc, char **argv)
         case 'F': fast = 1; break;
         case 'S': seconds = strtod(optarg, NULL); break;
         case 'q': out_high = (size_t)strtoul(optarg, NULL, 10); break;
+        case 'P': report_pauses = 1; break;
         default: usage();
         }
     }
@@ -364,7 +369,7 @@ int main(int argc, char **argv)
 
     /* Some simavr versions print with printf: keep our stdout for the path. */
     fflush(stdout);
-    FILE *path_out = fdopen(dup(STDOUT_FILENO), "w");
+    path_out = fdopen(dup(STDOUT_FILENO), "w");
     if (!path_out || dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
         die("cannot set up stdout");
     avr_global_logger_set(log_to_stderr);
@@ -455,8 +460,13 @@ int main(int argc, char **argv)
             limit = end_cycle;
         int ran = 0;
         int paused = out_len >= out_high;
-        if (paused && !was_paused)
+        if (paused && !was_paused) {
             pauses++; /* a new stretch of the host not reading */
+            if (report_pauses) {
+                fputs("paused\n", path_out);
+                fflush(path_out);
+            }
+        }
         was_paused = paused;
         while (avr->cycle < limit && out_len < out_high) {
             int state = avr_run(avr);
