@@ -5,13 +5,29 @@ from __future__ import annotations
 
 import random
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
-from support import VECTOR_NAMES
+from support import ROOT, VECTOR_NAMES, VECTORS
 
 from sensorio import Parser, concat_blocks
 from sensorio.parser import BYTE_REASONS
+
+
+def test_vectors_are_part_of_the_project() -> None:
+    """A user's clone has nothing beside it: the vectors must be inside the
+    project and tracked, so the README's test command passes from a bare clone."""
+    assert VECTORS.resolve().is_relative_to(ROOT.resolve())
+    names = {p.name for p in VECTORS.iterdir()}
+    for name in VECTOR_NAMES:
+        assert {f"{name}.bin", f"{name}.expect.npz"} <= names, name
+    if shutil.which("git") and (ROOT / ".git").exists():
+        tracked = subprocess.run(
+            ["git", "ls-files", str(VECTORS.relative_to(ROOT))], cwd=ROOT, capture_output=True, text=True
+        ).stdout.split()
+        assert len(tracked) >= 2 * len(VECTOR_NAMES), tracked
 
 
 def feed_in_chunks(parser: Parser, data: bytes, mode: str) -> list:
