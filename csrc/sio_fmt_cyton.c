@@ -1,8 +1,10 @@
 /* sio_fmt_cyton.c - OpenBCI Cyton framing: 33-byte packets
  *   A0, sample number, 8 x int24 big-endian, 6 aux bytes, stop byte C0..C6.
  * There is no checksum, so a packet is trusted only when its start and stop
- * bytes line up, with the next packet's start after it; outside the steady
- * state the packet after it must line up too (sio_framer.h, with confirm), so
+ * bytes line up, with the next packet's start after it -- or, while locked,
+ * when its sample number is the next one and the next packet has not arrived
+ * yet (no added latency on a live stream); outside the steady state the
+ * packet after it must line up too (sio_framer.h, with confirm), so
  * joining mid-packet or garbage never yields a phantom sample.
  *
  * Stream 0: the 8 channels (enc SIO1_ENC_I24), seq = sample number modulo
@@ -64,6 +66,14 @@ SIO_FRAMER_HOOK int check_packet(const sio_parser *p, const uint8_t *b, size_t a
     return stop_ok(b[PK - 1]) ? SIO_FRAMER_GOOD : SIO_FRAMER_BAD;
 }
 
+/* Does the packet continue the last trusted one (the next sample number)? */
+SIO_FRAMER_HOOK int continues_packet(const sio_parser *p, const uint8_t *b, size_t size)
+{
+    const sio_fmt_cyton *s = &p->fmt.cyton;
+    (void)size;
+    return s->have_seq && b[1] == (uint8_t)(s->last_seq + 1u);
+}
+
 /* Books the packet from part `part` on. Returns DONE, or NEED_BLOCK with
  * *part_out telling which part still has to go. */
 SIO_FRAMER_HOOK int emit_packet(sio_parser *p, const uint8_t *pk, size_t size, int part, int *part_out)
@@ -116,7 +126,7 @@ SIO_FRAMER_HOOK int emit_packet(sio_parser *p, const uint8_t *pk, size_t size, i
 }
 
 /* A carry of two packets, worked through one packet at a time. */
-static const sio_framer_ops cyton_ops = {check_packet, NULL, emit_packet, 2 * PK, 1};
+static const sio_framer_ops cyton_ops = {check_packet, NULL, emit_packet, continues_packet, 2 * PK, 1};
 
 int sio_fmt_cyton_feed(sio_parser *p, const uint8_t *data, size_t len, size_t *consumed)
 {

@@ -422,12 +422,26 @@ SIO_FRAMER_HOOK void start_frame(sio_parser *p, const uint8_t *f, size_t size)
     s->cur_time = d->time_offset != NO_FIELD ? read_u(f + at(d->time_offset, size), d->time_type) : counter;
 }
 
+/* Does the frame continue the last trusted one (its counter is the next)?
+ * Only a spec with a counter can tell. */
+SIO_FRAMER_HOOK int continues_frame(const sio_parser *p, const uint8_t *f, size_t size)
+{
+    const sio_fmt_spec *s = &p->fmt.spec;
+    const sio_spec *d = &s->d;
+    if (d->seq_offset == NO_FIELD || !s->have_seq || !d->seq_modulus)
+        return 0;
+    uint32_t seq = read_u(f + at(d->seq_offset, size), d->seq_type);
+    if (seq >= d->seq_modulus)
+        seq %= d->seq_modulus;
+    return ((uint64_t)seq + d->seq_modulus - s->last_seq) % d->seq_modulus == 1;
+}
+
 SIO_FRAMER_HOOK int emit_frame(sio_parser *p, const uint8_t *f, size_t size, int part, int *part_out)
 {
     return emit_streams(p, &p->fmt.spec, f, size, part, part_out);
 }
 
-static const sio_framer_ops spec_ops = {check_frame, start_frame, emit_frame,
+static const sio_framer_ops spec_ops = {check_frame, start_frame, emit_frame, continues_frame,
                                         2 * SIO_SPEC_MAX_FRAME + SIO_SPEC_MAX_SYNC, 0};
 
 int sio_fmt_spec_feed(sio_parser *p, const uint8_t *data, size_t len, size_t *consumed)

@@ -6,7 +6,9 @@
  * a strong checksum), a valid frame must be followed by the next one's sync
  * bytes; if it is not, it is rejected only when a frame lining up starts
  * inside it (it was truncated), else the next frame's start is what is
- * corrupt. Outside the steady state (before the first trusted frame, after a
+ * corrupt. While locked, a frame whose counter continues the last one
+ * (sio_framer_ops.continues) is trusted without waiting for the next sync
+ * bytes when they have not arrived yet. Outside the steady state (before the first trusted frame, after a
  * discontinuity, after rejected bytes) the whole next frame must check out
  * too, so joining mid-frame or garbage never yields a phantom frame. A
  * rejected candidate rewinds to the next sync start after its first byte (in
@@ -59,6 +61,12 @@ typedef struct {
      * SIO_FEED_DONE, or SIO_FEED_NEED_BLOCK with *part_out the part still to
      * go (it is called again with that part, with the same frame). */
     int (*emit)(struct sio_parser *p, const uint8_t *f, size_t size, int part, int *part_out);
+    /* Optional: does the frame at f (checked GOOD) continue the last trusted
+     * one (its counter is the next one)? While locked, such a frame is
+     * trusted at once, without waiting for the next frame's sync bytes, so a
+     * live stream has no added latency; when those bytes are already there,
+     * they are checked as before. NULL: always wait (confirm). */
+    int (*continues)(const struct sio_parser *p, const uint8_t *f, size_t size);
     /* The carry: its size (<= SIO_FRAMER_MAX_CARRY; enough for any
      * candidate to decide), and how it is worked through, which shows in the
      * statistics (where a rejection's bytes_crc end) and is kept as each

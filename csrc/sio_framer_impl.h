@@ -48,9 +48,10 @@ static inline int sio_framer_frame_at(const sio_parser *p, const sio_framer *f, 
 }
 
 /* Does a frame at b line up? A verdict, or SIO_FRAMER_NOT_FOLLOWED. When
- * flushing (f->final) a frame at the very end lines up. */
+ * flushing (f->final) a frame at the very end lines up; with `early` (the
+ * framer is locked) so does one whose counter continues the last frame's. */
 static inline int sio_framer_lined_up(const sio_parser *p, const sio_framer *f, const sio_framer_ops *ops,
-                                      const uint8_t *b, size_t avail, size_t *size)
+                                      const uint8_t *b, size_t avail, size_t *size, int early)
 {
     int v = sio_framer_frame_at(p, f, ops, b, avail, size);
     if (v != SIO_FRAMER_GOOD || !f->confirm)
@@ -58,8 +59,11 @@ static inline int sio_framer_lined_up(const sio_parser *p, const sio_framer *f, 
     size_t rest = avail - *size;
     if (!sio_framer_sync_match(f, b + *size, rest, 0))
         return SIO_FRAMER_NOT_FOLLOWED;
-    if (rest < f->sync_len)
-        return f->final ? SIO_FRAMER_GOOD : SIO_FRAMER_NEED_MORE;
+    if (rest < f->sync_len) {
+        if (f->final || (early && ops->continues && ops->continues(p, b, *size)))
+            return SIO_FRAMER_GOOD;
+        return SIO_FRAMER_NEED_MORE;
+    }
     return SIO_FRAMER_GOOD;
 }
 
@@ -68,7 +72,7 @@ static inline int sio_framer_candidate(const sio_parser *p, const sio_framer *f,
                                        const uint8_t *b, size_t avail, size_t *size)
 {
     int steady = f->locked && !f->bad;
-    int v = sio_framer_lined_up(p, f, ops, b, avail, size);
+    int v = sio_framer_lined_up(p, f, ops, b, avail, size, steady);
     if (v == SIO_FRAMER_NOT_FOLLOWED) {
         if (!steady)
             return SIO_FRAMER_BAD;
@@ -76,7 +80,7 @@ static inline int sio_framer_candidate(const sio_parser *p, const sio_framer *f,
             if (b[j] != f->sync[0])
                 continue;
             size_t alt_size;
-            int alt = sio_framer_lined_up(p, f, ops, b + j, avail - j, &alt_size);
+            int alt = sio_framer_lined_up(p, f, ops, b + j, avail - j, &alt_size, 0);
             if (alt == SIO_FRAMER_NEED_MORE)
                 return SIO_FRAMER_NEED_MORE;
             if (alt == SIO_FRAMER_GOOD)

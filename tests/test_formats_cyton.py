@@ -193,3 +193,35 @@ def test_garbage_never_crashes(junk: bytes, sizes) -> None:
     assert_invariant(stats)
     if b"\xa0" not in junk:
         assert np.array_equal(streams[0]["samples"][-10:], EEG[5:15])
+
+
+@pytest.mark.parametrize("fmt", ["cyton", "openbci-cyton"])
+def test_locked_packets_come_out_at_once(fmt) -> None:
+    """While locked, a packet whose stop byte is right and whose sample number
+    is the next one is emitted as soon as it is complete: a live stream gets
+    no added latency from waiting for the next packet's start byte."""
+    p = Parser(resolve(fmt))
+    rows = []
+    for i, pk in enumerate(PACKETS[:40]):
+        p.feed(pk)
+        got = sum(len(b) for b in p.read() if b.stream == 0)
+        rows.append(got)
+    # the first packet waits for the second to line up (locking); from then
+    # on, each packet comes out with its own feed call (it used to wait for
+    # the next packet's start byte: [0, 1, 1, ...] with the last one held)
+    assert rows == [0, 2] + [1] * 38
+
+
+def test_a_packet_after_a_gap_still_waits_for_the_next_start_byte() -> None:
+    """A sample number that does not follow (frames were lost, or the bytes
+    only look like a packet) is trusted only once the next packet lines up."""
+    p = Parser("cyton")
+    for pk in PACKETS[:10]:
+        p.feed(pk)
+    p.read()
+    p.feed(PACKETS[15])  # packets 10..14 lost on the way
+    assert sum(len(b) for b in p.read() if b.stream == 0) == 0
+    p.feed(PACKETS[16])
+    blocks = p.read()
+    assert sum(len(b) for b in blocks if b.stream == 0) == 2
+    assert p.stats.lost_frames == 5
