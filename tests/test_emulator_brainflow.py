@@ -3,11 +3,7 @@ exactly the samples the ground truth says were sent."""
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 import time
-import types
 
 import numpy as np
 import pytest
@@ -15,25 +11,14 @@ import pytest
 from sensorio.emulator import Emulator, Truth, TruthLog, config_from_options
 from sensorio.emulator.devices.cyton import UV_PER_COUNT
 from sensorio.emulator.pty import PtyServer
+from sensorio.urlhandler.protocol_brainflow import load_brainflow
 
 pytest.importorskip("brainflow")
 
 
 def _brainflow():
-    # brainflow 5.23 falls back to pkg_resources to find its library on
-    # Python < 3.12, and setuptools >= 81 no longer ships it: provide the one call
-    try:
-        import pkg_resources  # noqa: F401
-    except ImportError:
-        shim = types.ModuleType("pkg_resources")
-
-        def resource_filename(name: str, path: str) -> str:
-            return os.path.join(os.path.dirname(importlib.import_module(name).__file__), path)
-
-        shim.resource_filename = resource_filename  # type: ignore[attr-defined]
-        sys.modules["pkg_resources"] = shim
-    from brainflow.board_shim import BoardIds, BoardShim, BrainFlowInputParams
-
+    bs = load_brainflow()  # works around brainflow 5.23's pkg_resources look-up
+    BoardIds, BoardShim, BrainFlowInputParams = bs.BoardIds, bs.BoardShim, bs.BrainFlowInputParams
     return BoardIds, BoardShim, BrainFlowInputParams
 
 

@@ -202,7 +202,7 @@ def test_locked_packets_come_out_at_once(fmt) -> None:
     no added latency from waiting for the next packet's start byte."""
     p = Parser(resolve(fmt))
     rows = []
-    for i, pk in enumerate(PACKETS[:40]):
+    for pk in PACKETS[:40]:
         p.feed(pk)
         got = sum(len(b) for b in p.read() if b.stream == 0)
         rows.append(got)
