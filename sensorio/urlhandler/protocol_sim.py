@@ -13,6 +13,7 @@ does until the port is reopened after the replug time.
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.parse
 from typing import Any
@@ -33,6 +34,10 @@ class Serial(SerialBase):
         self._buf = bytearray()
         self._unplugged = False
         self._replug_at = 0.0
+        # capture reads in its reader thread while commands are written from
+        # another: the emulator is stepped by both, and must be stepped by
+        # one at a time (else frames come out twice or interleaved)
+        self._lock = threading.RLock()
         super().__init__(*args, **kwargs)
 
     # -- pyserial contract -------------------------------------------------------
@@ -69,11 +74,12 @@ class Serial(SerialBase):
             raise SerialException(f"{url}: {exc}") from None
 
     def close(self) -> None:
-        if self.is_open and self._emu is not None:
-            self._pump()
-            # the port is closed: what the device sends now goes nowhere
-            self._emu.truth.flush()
-        self.is_open = False
+        with self._lock:
+            if self.is_open and self._emu is not None:
+                self._pump()
+                # the port is closed: what the device sends now goes nowhere
+                self._emu.truth.flush()
+            self.is_open = False
 
     def __del__(self) -> None:
         if self._emu is not None:
@@ -139,6 +145,10 @@ class Serial(SerialBase):
 
     @property
     def in_waiting(self) -> int:
+        with self._lock:
+            return self._in_waiting()
+
+    def _in_waiting(self) -> int:
         self._check()
         self._pump()
         if not self._buf and self.emulator.config.speed <= 0:
@@ -147,41 +157,50 @@ class Serial(SerialBase):
         return len(self._buf)
 
     def read(self, size: int = 1) -> bytes:
-        self._check()
-        emu = self.emulator
         deadline = None if self._timeout is None else time.monotonic() + self._timeout
         while True:
-            if emu.config.speed <= 0:
-                while len(self._buf) < size and not emu.idle:
-                    self._route(emu.step_fast())
-            else:
-                self._pump()
-            self._check()
-            if len(self._buf) >= size:
-                break
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                break
-            due = emu.next_due_mono(now)
-            if due is None and deadline is None:
-                if emu.config.speed <= 0 or emu.idle:
-                    break  # a stopped device sends nothing more: do not hang forever
-            wake = min(t for t in (due, deadline, now + 0.1) if t is not None)
-            time.sleep(max(wake - now, 0.0))
+            with self._lock:
+                out, wake = self._read_some(size, deadline)
+            if wake is None:
+                return out
+            time.sleep(max(wake - time.monotonic(), 0.0))
+
+    def _read_some(self, size: int, deadline: float | None) -> tuple[bytes, float | None]:
+        """What read() returns now, or (b"", when to look again)."""
+        self._check()
+        emu = self.emulator
+        if emu.config.speed <= 0:
+            while len(self._buf) < size and not emu.idle:
+                self._route(emu.step_fast())
+        else:
+            self._pump()
+        self._check()
+        now = time.monotonic()
+        due = emu.next_due_mono(now)
+        done = (
+            len(self._buf) >= size
+            or (deadline is not None and now >= deadline)
+            # a stopped device sends nothing more: do not hang forever
+            or (due is None and deadline is None and (emu.config.speed <= 0 or emu.idle))
+        )
+        if not done:
+            return b"", min(t for t in (due, deadline, now + 0.1) if t is not None)
         out = bytes(self._buf[:size])
         del self._buf[:size]
-        return out
+        return out, None
 
     def write(self, data: bytes) -> int:
-        self._check()
-        data = serial.to_bytes(data)
-        self.emulator.input(data)
-        return len(data)
+        with self._lock:
+            self._check()
+            data = serial.to_bytes(data)
+            self.emulator.input(data)
+            return len(data)
 
     def reset_input_buffer(self) -> None:
-        self._check()
-        self._pump()
-        self._buf.clear()
+        with self._lock:
+            self._check()
+            self._pump()
+            self._buf.clear()
 
     def reset_output_buffer(self) -> None:
         self._check()
