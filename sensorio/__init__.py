@@ -7,6 +7,8 @@ byte and frame that was not accepted.
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
 from .blocks import Block, Message
@@ -29,6 +31,13 @@ def _register_url_handlers() -> None:
 
 _register_url_handlers()
 
+
+def to_mne(recording: Any, **options: Any) -> Any:
+    """A recording as an MNE-Python Raw (see sensorio.export.mne.to_mne)."""
+    from .export.mne import to_mne as convert  # loads the analysis layers only when asked
+
+    return convert(recording, **options)
+
 __all__ = [
     "Block",
     "FormatError",
@@ -41,4 +50,5 @@ __all__ = [
     "__version__",
     "concat_blocks",
     "open",
+    "to_mne",
 ]

@@ -49,6 +49,8 @@ class Analysis:
     events: list[DspEvent]
     link: dict[str, int]
     info: dict[str, Any] | None
+    #: the recording's header ({} for a raw dump or blocks analysed directly)
+    header: dict[str, Any] = field(default_factory=dict)
 
 
 class _Collector:
@@ -210,4 +212,6 @@ def analyze_file(path: str | Path, format: str | None = None, **options: Any) ->
         options["calibration"] = (
             Calibration.from_json(saved, f"{path}: its calibration") if saved else None
         )
-    return analyze_blocks(blocks, info, link=link, **options)
+    analysis = analyze_blocks(blocks, info, link=link, **options)
+    analysis.header = header
+    return analysis

@@ -1,0 +1,64 @@
+"""sensorio.to_mne: a recording as an MNE Raw with EMG channel types, volts,
+and the faults and gaps as BAD_ annotations that MNE's reject-by-annotation
+honours."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support import require_or_skip
+
+import sensorio
+from sensorio.dsp.analyze import analyze_file
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory) -> Path:
+    rec = tmp_path_factory.mktemp("mne") / "m.sior"
+    url = "sim://emg8?seed=1&fast=1&autostart=1&duration=6&fault=liftoff:ch=2,start=2,end=4&link=drop:at=3"
+    with sensorio.open(url, record=rec) as s:
+        rows, end = 0, time.monotonic() + 60  # a bound against hanging
+        while rows < 11000 and time.monotonic() < end:
+            rows += sum(len(b) for b in s.read(0.2) if b.stream == 0)
+    return rec
+
+
+def test_to_mne_types_units_and_annotations(recording: Path) -> None:
+    try:
+        import mne  # noqa: F401
+    except ImportError:
+        require_or_skip(False, "mne is not installed (pip install mne)")
+    analysis = analyze_file(recording)
+    raw = sensorio.to_mne(recording)
+    sa = analysis.streams[0]
+    assert raw.get_channel_types() == ["emg"] * 8
+    assert raw.ch_names == list(sa.labels)
+    assert raw.info["sfreq"] == sa.rate_hz
+    assert np.array_equal(raw.get_data(), sa.raw.T * 1e-6, equal_nan=True)  # volts
+    assert raw.info["meas_date"] is not None
+    ann = raw.annotations
+    leadoff = [a for a in ann if a["description"] == "BAD_fault_leadoff"]
+    assert [a["ch_names"] for a in leadoff] == [("emg3",)]
+    want = next(e for e in analysis.events if e.kind == "leadoff")
+    assert leadoff[0]["onset"] == pytest.approx(want.start_s)
+    assert leadoff[0]["duration"] == pytest.approx(want.end_s - want.start_s)
+    gaps = [a for a in ann if a["description"] == "BAD_gap"]
+    assert len(gaps) == len(sa.gaps_s) == 1
+    assert gaps[0]["onset"] == pytest.approx(sa.gaps_s[0][0])
+    # every annotation MNE can reject by is one sensorio found, and the
+    # samples under them are left out
+    assert all(a["description"].startswith("BAD_") for a in ann)
+    kept = raw.get_data(reject_by_annotation="omit")
+    assert 0 < kept.shape[1] < raw.n_times
+
+
+def test_to_mne_names_a_missing_stream(recording: Path) -> None:
+    try:
+        import mne  # noqa: F401
+    except ImportError:
+        require_or_skip(False, "mne is not installed (pip install mne)")
+    with pytest.raises(sensorio.SensorioError, match="no stream 7"):
+        sensorio.to_mne(recording, stream=7)
