@@ -32,7 +32,7 @@ from .clock import DeviceClock
 from .device import CommandTimeout, DeviceLink
 from .diagnose import diagnose
 from .ports import is_pseudo_terminal, is_url, latency_timer, open_serial, set_latency_timer
-from .reader import PortReader, StreamEvent
+from .reader import PortReader, SourceEnded, StreamEvent
 from .reconnect import Reconnector
 
 #: read_interval of `sensorio record`: a recorder needs no millisecond latency,
@@ -172,18 +172,23 @@ class Stream:
             if self._request_info:
                 try:
                     self.command("INFO", timeout=info_timeout)
+                except SourceEnded:
+                    pass  # a short replay may be over already: nothing to ask
                 except SensorioError as exc:
                     self._emit(StreamEvent("warning", time.time_ns(), {"text": str(exc)}))
             if record is not None:
                 self._start_recording()
-            if start_command and self.parser.format.name != "sio":
-                # other formats have no reply frames (a Cyton's "b" just starts it)
-                self._write(start_command.encode())
-            elif start_command:
-                try:
-                    self.command(start_command, timeout=info_timeout)
-                except CommandTimeout as exc:  # a device that streams anyway may not answer
-                    self._emit(StreamEvent("warning", time.time_ns(), {"text": str(exc)}))
+            try:
+                if start_command and self.parser.format.name != "sio":
+                    # other formats have no reply frames (a Cyton's "b" just starts it)
+                    self._write(start_command.encode())
+                elif start_command:
+                    try:
+                        self.command(start_command, timeout=info_timeout)
+                    except CommandTimeout as exc:  # a device that streams anyway may not answer
+                        self._emit(StreamEvent("warning", time.time_ns(), {"text": str(exc)}))
+            except SourceEnded:
+                pass  # the source ended before it needed starting (a short replay)
         except BaseException:
             self.close()
             raise
@@ -342,17 +347,21 @@ class Stream:
 
     def read(self, timeout: float | None = None) -> list[Block]:
         """Blocks decoded since the last call; waits up to timeout (None: until
-        some arrive or the stream ends). Raises a background failure."""
+        some arrive or the stream ends). A failure of a background thread (the
+        port reader, the recorder, the callback dispatcher) is raised as soon
+        as it is known, before any block still pending."""
         if self._dispatcher is not None and threading.current_thread() is not self._dispatcher:
             raise SensorioError("this stream delivers to callbacks; read() is not available too")
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             self._pump(0.0)
+            # a failure first: with a device that streams on, blocks are
+            # pending at every call, and they must not hide it
+            self._raise_background()
             if self._pending:
                 out = list(self._pending)
                 self._pending.clear()
                 return out
-            self._raise_background()
             if self._reader.finished or self._closed:
                 self._pump(0.0)
                 out = list(self._pending)
@@ -376,7 +385,9 @@ class Stream:
     def __iter__(self) -> Iterator[Block]:
         while True:
             blocks = self.read(0.1)
-            yield from blocks
+            for b in blocks:
+                self._raise_background()  # a failure is not held back by a batch
+                yield b
             if not blocks and self.ended:
                 self._raise_background()
                 return
@@ -389,6 +400,7 @@ class Stream:
         while True:
             blocks = await self.aread(0.1)
             for b in blocks:
+                self._raise_background()  # a failure is not held back by a batch
                 yield b
             if not blocks and self.ended:
                 self._raise_background()
@@ -398,6 +410,7 @@ class Stream:
         """The last `seconds` of samples per stream (at most history_seconds)."""
         if self._dispatcher is None:
             self._pump(0.0)
+            self._raise_background()
         out = {}
         with self._pump_lock:
             for sid, hist in self._history.items():
@@ -442,12 +455,18 @@ class Stream:
             while True:
                 blocks = self.read(0.1)
                 for b in blocks:
+                    self._raise_background()  # a failure is not held back by a batch
                     for cb in self._block_callbacks:
                         cb(b)
                 if not blocks and self.ended:
                     return
         except BaseException as exc:  # noqa: BLE001 - raised to the user by wait()/close()
             self._dispatch_error = exc
+            # callback users may never call wait(): tell them now, as an event
+            try:
+                self._emit(StreamEvent("error", time.time_ns(), {"text": str(exc)}))
+            except Exception:  # noqa: BLE001 - a failing event callback; wait() still raises
+                pass
 
     def wait(self, timeout: float | None = None) -> None:
         """With callbacks: block until the source ends (replay) or timeout;
@@ -475,6 +494,12 @@ class Stream:
     def stats(self) -> Any:
         with self._pump_lock:
             return self.parser.stats
+
+    @property
+    def source_ended(self) -> bool:
+        """The source said it has ended (a replay ran out, an emulated
+        device's duration is over), as opposed to a disconnect or close()."""
+        return self._reader.source_ended
 
     @property
     def connected(self) -> bool:
