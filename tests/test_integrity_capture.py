@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from sensorio.recording import DataChunk, RecordingReader, decode_recording
+sys.path.insert(0, str(Path(__file__).parent))
+from capture_support import PtyDevice, make_frames  # noqa: E402
 
-from capture_support import PtyDevice, make_frames
+from sensorio.recording import DataChunk, RecordingReader, decode_recording  # noqa: E402
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
 
