@@ -114,10 +114,16 @@ class Stream:
         self.latency_timer_ms: int | None = None
         if not is_url(self.port):
             self.latency_timer_ms = latency_timer(self.port)
-            if set_low_latency and self.latency_timer_ms not in (None, 1) and set_latency_timer(self.port, 1):
+            if (
+                set_low_latency
+                and self.latency_timer_ms not in (None, 1)
+                and set_latency_timer(self.port, 1)
+            ):
                 self.latency_timer_ms = 1
         if record is not None and not overwrite and Path(record).exists():
-            raise SensorioError(f"{record} exists: choose another name or pass --force to overwrite it")
+            raise SensorioError(
+                f"{record} exists: choose another name or pass --force to overwrite it"
+            )
         ser = open_serial(self.port, baudrate=baudrate, exclusive=exclusive)
         self.recorder: RecordingWriter | None = None
         # Until the device has said who it is (INFO goes into the header), the
@@ -213,7 +219,9 @@ class Stream:
         header["device_info"] = self.device.info
         problem = None
         if header["calibration"] is None:
-            header["calibration"], problem = saved_calibration(self.device.info, self._calibration_dir)
+            header["calibration"], problem = saved_calibration(
+                self.device.info, self._calibration_dir
+            )
         writer = RecordingWriter(
             opts["path"],
             header,
@@ -239,7 +247,9 @@ class Stream:
 
     def _greet(self, ser: Any) -> None:
         """After a reconnect: ask again who is there, and restart streaming."""
-        lines = (["INFO"] if self._request_info else []) + ([self._start_command] if self._start_command else [])
+        lines = (["INFO"] if self._request_info else []) + (
+            [self._start_command] if self._start_command else []
+        )
         for line in lines:
             try:
                 ser.write(line.encode() + b"\n")
@@ -323,11 +333,17 @@ class Stream:
         return max(1, int(rate * self.history_seconds))
 
     def _raise_background(self) -> None:
-        err = self._reader.error or self._dispatch_error or (self.recorder.error if self.recorder else None)
+        err = (
+            self._reader.error
+            or self._dispatch_error
+            or (self.recorder.error if self.recorder else None)
+        )
         if err is not None:
             if isinstance(err, SensorioError):
                 raise err
-            raise SensorioError(f"capture from {self.port} failed: {type(err).__name__}: {err}") from err
+            raise SensorioError(
+                f"capture from {self.port} failed: {type(err).__name__}: {err}"
+            ) from err
 
     def read(self, timeout: float | None = None) -> list[Block]:
         """Blocks decoded since the last call; waits up to timeout (None: until
@@ -360,7 +376,11 @@ class Stream:
     def ended(self) -> bool:
         """The source has ended (a replay ran out) or the stream is closed,
         and everything decoded has been read."""
-        return (self._reader.finished or self._closed) and not self._pending and not self._reader.arrivals
+        return (
+            (self._reader.finished or self._closed)
+            and not self._pending
+            and not self._reader.arrivals
+        )
 
     def __iter__(self) -> Iterator[Block]:
         while True:
@@ -398,7 +418,11 @@ class Stream:
                     continue
                 rows = max(
                     1,
-                    int(self._history_keep(sid) * min(seconds, self.history_seconds) / self.history_seconds),
+                    int(
+                        self._history_keep(sid)
+                        * min(seconds, self.history_seconds)
+                        / self.history_seconds
+                    ),
                 )
                 data = np.concatenate([b.samples for b in hist])
                 out[sid] = data[-rows:]
@@ -421,7 +445,9 @@ class Stream:
         """Run the consumer in a thread that calls the block callbacks."""
         if self._dispatcher is not None:
             return
-        self._dispatcher = threading.Thread(target=self._dispatch, name="sensorio-dispatch", daemon=True)
+        self._dispatcher = threading.Thread(
+            target=self._dispatch, name="sensorio-dispatch", daemon=True
+        )
         self._dispatcher.start()
 
     def _dispatch(self) -> None:
