@@ -151,7 +151,12 @@ class SignalBlock:
 class ShapeChange(SensorioError):
     """A stream's shape (channel count or sample type) changes within one
     source (a recording that holds data of more than one device): it cannot
-    be treated as one signal."""
+    be treated as one signal. ``stream``, ``change`` (what changed, in
+    words) and ``sample`` (the stream's first sample in the new shape) say where."""
+
+    stream: int = -1
+    change: str = ""
+    sample: int = 0
 
 
 class ShapeCheck:
@@ -174,8 +179,10 @@ class ShapeCheck:
                 if shape[0] != first[0]
                 else f"its sample type from {first[1]} to {shape[1]}"
             )
-            raise ShapeChange(
+            exc = ShapeChange(
                 f"{self.name}: stream {b.stream} changes {what} at sample {b.first_row}"
                 f"{' (' + where + ')' if where else ''}: data of more than one device cannot be "
                 "read as one signal"
             )
+            exc.stream, exc.change, exc.sample = b.stream, what, b.first_row
+            raise exc

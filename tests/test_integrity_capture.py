@@ -312,3 +312,142 @@ def test_a_recording_given_as_a_port_points_to_replay(tmp_path: Path, command: s
     line = _one_line_error(_cli(*args))
     assert "is a sensorio recording, not a port" in line
     assert f"replay://{src}" in line and "Inappropriate ioctl" not in line
+
+
+# -- 4: another device at the same path ----------------------------------------------
+
+
+def _emulated(link: Path, serial: str, channels: int, seed: int):
+    from sensorio.emulator import Emulator, Truth, config_from_options
+    from sensorio.emulator.pty import PtyServer
+
+    opts = {"format": "sio", "seed": seed, "channels": channels, "serial": serial}
+    cfg = config_from_options({k: [str(v)] for k, v in opts.items()})
+    return PtyServer(Emulator(cfg, Truth(None)), link=link).start()
+
+
+def _record_across_a_replug(tmp_path: Path, second: tuple[str, int]) -> tuple[subprocess.Popen, Path]:
+    """Record from one emulated device at a stable path, unplug it, and let
+    another (serial, channels) take the same path. Returns the finished
+    process (stopped with Ctrl-C if it did not stop by itself)."""
+    link = tmp_path / "dev.tty"
+    out = tmp_path / "two.sior"
+    first = _emulated(link, "UNIT-A", 8, 1)
+    proc = _cli("record", str(link), "-o", str(out), "--quiet")
+    try:
+        assert _wait_for(lambda: out.exists() and out.stat().st_size > 40_000, 60)
+        first.stop()
+        other = _emulated(link, second[0], second[1], 2)
+        try:
+            # give the recorder time to reconnect and record the second device (or stop)
+            grown = out.stat().st_size
+            _wait_for(lambda: proc.poll() is not None or out.stat().st_size > grown + 40_000, 30)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+        finally:
+            other.stop()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        first.stop()
+    return proc, out
+
+
+def test_another_device_at_the_same_path_is_never_merged(tmp_path: Path) -> None:
+    proc, out = _record_across_a_replug(tmp_path, ("UNIT-B", 4))
+    line = _one_line_error(proc)
+    assert "a different device appeared" in line and "UNIT-B" in line and "UNIT-A" in line
+    assert "kept" in line
+    # the file holds the first device only, and every reader takes it
+    parser, blocks, _, _ = decode_recording(out)
+    assert blocks and {b.n_channels for b in blocks} == {8}
+    assert parser.stats.frames_ok > 100 and parser.stats.lost_frames == 0
+    assert _complete(out)
+    events = [i for i in RecordingReader(out).items() if getattr(i, "kind", None) == "foreign_device"]
+    assert len(events) == 1 and events[0].detail["info"]["serial"] == "UNIT-B"
+    info = _cli("info", str(out), "--json")
+    stdout, err = info.communicate(timeout=60)
+    assert info.returncode == 0, err
+    assert '"serial": "UNIT-B"' not in stdout.split('"events"')[0]
+
+
+def test_the_same_device_back_at_the_same_path_goes_on_in_the_file(tmp_path: Path) -> None:
+    proc, out = _record_across_a_replug(tmp_path, ("UNIT-A", 8))
+    stdout, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    parser, blocks, _, _ = decode_recording(out)
+    connects = [i for i in RecordingReader(out).items() if getattr(i, "kind", None) == "connect"]
+    assert len(connects) == 2 and parser.stats.restarts == 1  # data from both sessions
+    assert {b.n_channels for b in blocks} == {8}
+
+
+def test_a_device_without_info_is_told_by_its_data(tmp_path: Path) -> None:
+    """No INFO to go by (--no-info, other formats): a change of channel count
+    at a reconnect stops the capture instead of merging."""
+    import sensorio.capture as capture
+    from sensorio.errors import SensorioError
+
+    link = tmp_path / "dev.tty"
+    dev = PtyDevice(link)
+    st = capture.open(str(link), request_info=False, record=tmp_path / "n.sior", flush_interval=0.05)
+    try:
+        dev.write(make_frames(0, 50, n_ch=8)[0])
+        assert _wait_for(lambda: sum(len(b) for b in st.read(0.2)) > 0 or st.stats.frames_ok >= 50)
+        dev.unplug()
+        assert _wait_for(lambda: not st.connected)
+        dev.replug()
+        assert _wait_for(lambda: st.connected)
+        with pytest.raises(SensorioError, match="a different device appeared.*8 to 4 channels"):
+            for _ in range(200):
+                dev.write(make_frames(0, 5, n_ch=4)[0])
+                st.read(0.05)
+    finally:
+        st.close()
+        dev.close()
+
+
+def _mixed_recording(tmp_path: Path) -> Path:
+    """A recording as the recorder wrote it before the fix: device A's INFO
+    in the header and 8-channel frames, then a reconnect and 4-channel
+    frames of device B in the same stream."""
+    from sensorio.recording import RecordingWriter
+
+    def info(serial: str, ch: int) -> dict:
+        return {
+            "device": "rig",
+            "serial": serial,
+            "streams": [{"id": 0, "name": "emg", "channels": ch, "rate_hz": 4000.0, "enc": 2, "unit": "uV",
+                         "scale": 0.1, "zero": 0, "min_code": -8388608, "max_code": 8388607}],
+        }  # fmt: skip
+
+    path = tmp_path / "mixed.sior"
+    header = {"format": "sio", "port": "/dev/ttyX", "device_info": info("UNIT-A", 8)}
+    with RecordingWriter(path, header) as w:
+        w.add(make_frames(0, 200, n_ch=8)[0])
+        w.event("disconnect", reason="hang-up")
+        w.event("connect", port="/dev/ttyX")
+        w.event("info", info=info("UNIT-B", 4))
+        w.add(make_frames(0, 200, n_ch=4)[0])
+    return path
+
+
+@pytest.mark.parametrize("command", ["analyze", "plot", "export.csv", "export.npz", "decode"])
+def test_readers_name_where_a_mixed_file_changes_shape(tmp_path: Path, command: str) -> None:
+    path = _mixed_recording(tmp_path)
+    name, _, suffix = command.partition(".")
+    args = [name, str(path)]
+    if name in ("plot", "export", "decode"):
+        args += ["-o", str(tmp_path / f"out.{suffix or ('png' if name == 'plot' else 'npz')}")]
+    line = _one_line_error(_cli(*args))
+    assert "stream 0 changes from 8 to 4 channels at sample 1600" in line, line
+
+
+def test_info_shows_both_devices_of_a_mixed_file(tmp_path: Path) -> None:
+    path = _mixed_recording(tmp_path)
+    proc = _cli("info", str(path))
+    stdout, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "serial UNIT-A" in stdout and "then:" in stdout and "serial UNIT-B" in stdout
+    assert "8 channels, 3200 samples, 400 frames, then 4 channels from sample 1600" in stdout
+    assert "holds data of 2 devices" in stdout

@@ -20,15 +20,16 @@ from ..errors import SensorioError
 MAX_COMMAND = 64
 
 
-#: the fields of a stream in INFO that fix what its data mean
-_STREAM_SHAPE = ("id", "channels", "rate_hz", "enc", "unit", "scale", "zero")
+#: the fields of a stream in INFO that fix the shape of its data (not the
+#: rate: RATE changes it on the same device)
+_STREAM_SHAPE = ("id", "channels", "enc", "unit")
 
 
 def device_identity(info: dict[str, Any] | None) -> tuple[Any, ...] | None:
     """What tells one device from another in its INFO: the serial number,
-    the model, and each stream's layout (channels, rate, encoding, scale).
-    None without INFO. Two INFOs with the same identity are the same device
-    in the same configuration, whose data can continue one recording."""
+    the model, and each stream's layout (channels, encoding, unit). None
+    without INFO. Two INFOs with the same identity are the same device,
+    whose data can continue one recording."""
     if not isinstance(info, dict):
         return None
     streams = info.get("streams")

@@ -40,6 +40,11 @@ class SourceEnded(SensorioError):
     is over): nothing more can be sent to it."""
 
 
+class DeviceDisconnected(SensorioError):
+    """The device is disconnected (and perhaps coming back): nothing can be
+    sent to it now."""
+
+
 @dataclass(frozen=True)
 class StreamEvent:
     kind: str  # connect, disconnect, stall, resume, end, error
@@ -105,7 +110,7 @@ class PortReader(threading.Thread):
             if ser is None:
                 if self.finished and self.error is None:
                     raise SourceEnded("the source has ended: command not sent")
-                raise SensorioError("the device is disconnected: command not sent")
+                raise DeviceDisconnected("the device is disconnected: command not sent")
             ser.write(data)
 
     # -- thread ---------------------------------------------------------------
