@@ -70,7 +70,8 @@ MATRIX = [
     ("another device at the port after a reconnect", "a different device appeared on PORT: B, not A as before",
      "its data stay out of the file", "test_integrity_capture::test_another_device_at_the_same_path_is_never_merged"),
     ("a recording whose stream changes shape", "FILE: stream S changes from X to Y channels at sample N",
-     "`sensorio info FILE` lists the devices", "test_integrity_capture::test_readers_name_where_a_mixed_file_changes_shape"),
+     "`sensorio info FILE` lists the devices",
+     "test_integrity_capture::test_readers_name_where_a_mixed_file_changes_shape"),
     ("a recording given as the port", "FILE is a sensorio recording, not a port", "use `sensorio replay` or replay://",
      "test_integrity_capture::test_a_recording_given_as_a_port_points_to_replay"),
 ]  # fmt: skip
