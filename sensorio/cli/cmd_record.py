@@ -209,10 +209,7 @@ def _record(args: argparse.Namespace) -> int:
     except SensorioError as exc:
         failure = exc
     finally:
-        try:
-            st.close()
-        except KeyboardInterrupt:
-            st.close()
+        _close_despite_signals(st)
     if tty and not args.quiet:
         print(file=sys.stderr)
     s = st.stats
@@ -241,6 +238,19 @@ def _record(args: argparse.Namespace) -> int:
         if stopped_by != "SIGHUP":
             raise  # after a hang-up the terminal may be gone; the file is complete
     return 0
+
+
+def _close_despite_signals(st: Stream) -> None:
+    """Close the stream (the END record, the data still in memory) with the
+    stop signals ignored: a second Ctrl-C, SIGTERM or SIGHUP asks for what
+    is already under way, and must not cut the closing short."""
+    stops = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in stops}
+    try:
+        st.close()
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def _frames_kept(path: Path) -> str:
