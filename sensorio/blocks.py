@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import SensorioError
+
 #: numpy layout of one event, mirroring ``sio_event`` in csrc/sio_parser.h.
 EVENT_DTYPE = np.dtype(
     [
@@ -144,3 +146,43 @@ class SignalBlock:
         out.__dict__.update(self.__dict__)
         out.__dict__.update(changes)
         return out
+
+
+class ShapeChange(SensorioError):
+    """A stream's shape (channel count or sample type) changes within one
+    source (a recording that holds data of more than one device): it cannot
+    be treated as one signal. ``stream``, ``change`` (what changed, in
+    words) and ``sample`` (the stream's first sample in the new shape) say where."""
+
+    stream: int = -1
+    change: str = ""
+    sample: int = 0
+
+
+class ShapeCheck:
+    """Follows the shape of each stream's Blocks; ``check`` raises
+    ShapeChange, naming the stream, the sample and ``where``, at the first
+    block whose shape differs from the stream's first."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.shapes: dict[int, tuple[int, str]] = {}
+
+    def check(self, blocks: list[Block], where: str = "") -> None:
+        for b in blocks:
+            shape = (b.n_channels, b.samples.dtype.name)
+            first = self.shapes.setdefault(b.stream, shape)
+            if shape == first:
+                continue
+            what = (
+                f"from {first[0]} to {shape[0]} channels"
+                if shape[0] != first[0]
+                else f"its sample type from {first[1]} to {shape[1]}"
+            )
+            exc = ShapeChange(
+                f"{self.name}: stream {b.stream} changes {what} at sample {b.first_row}"
+                f"{' (' + where + ')' if where else ''}: data of more than one device cannot be "
+                "read as one signal"
+            )
+            exc.stream, exc.change, exc.sample = b.stream, what, b.first_row
+            raise exc

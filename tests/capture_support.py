@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import pty
+import select
+import time
 import tty
 from pathlib import Path
 
@@ -22,6 +24,7 @@ class PtyDevice:
     def __init__(self, link: Path | None = None) -> None:
         self.link = link
         self.master = -1
+        self._had_reader = False  # some program has had the port open
         self._open()
 
     def _open(self) -> None:
@@ -42,9 +45,32 @@ class PtyDevice:
         return str(self.link) if self.link is not None else self.tty
 
     def write(self, data: bytes) -> None:
+        """Send like a device: wait while the port's reader is behind (the
+        pseudo-terminal is full); once no program has the port open any more,
+        what is left goes nowhere, as on a real line (instead of blocking
+        forever on a terminal that no one will read)."""
         view = memoryview(data)
-        while view:
-            view = view[os.write(self.master, view) :]
+        poller = select.poll()
+        poller.register(self.master, select.POLLOUT)
+        was_blocking = os.get_blocking(self.master)
+        os.set_blocking(self.master, False)
+        try:
+            while view:
+                ready = poller.poll(50)
+                if not ready:
+                    continue
+                if not ready[0][1] & select.POLLHUP:
+                    self._had_reader = True
+                elif self._had_reader:
+                    return  # the port was closed: nobody will read these bytes
+                # (before any program opened it, bytes wait in the terminal as before)
+                try:
+                    view = view[os.write(self.master, view) :]
+                except BlockingIOError:
+                    if ready[0][1] & select.POLLHUP:
+                        time.sleep(0.02)  # poll() does not wait while no one has the port open
+        finally:
+            os.set_blocking(self.master, was_blocking)
 
     def unplug(self) -> None:
         if self.link is not None:
@@ -53,6 +79,7 @@ class PtyDevice:
         self.master = -1
 
     def replug(self) -> None:
+        self._had_reader = False
         self._open()
 
     def close(self) -> None:

@@ -65,6 +65,15 @@ MATRIX = [
      "test_bad_input::test_invalid_command_line_options"),
     ("output file exists", "FILE exists: choose another name or pass --force", "never overwritten silently",
      "test_bad_input::test_existing_output_is_never_overwritten"),
+    ("disk full while the device streams on", "... file size limit ... [FILE: N bytes kept, M frames]",
+     "stops at once; M counted in the file", "test_integrity_capture::test_full_disk_with_a_device_that_never_pauses"),
+    ("another device at the port after a reconnect", "a different device appeared on PORT: B, not A as before",
+     "its data stay out of the file", "test_integrity_capture::test_another_device_at_the_same_path_is_never_merged"),
+    ("a recording whose stream changes shape", "FILE: stream S changes from X to Y channels at sample N",
+     "`sensorio info FILE` lists the devices",
+     "test_integrity_capture::test_readers_name_where_a_mixed_file_changes_shape"),
+    ("a recording given as the port", "FILE is a sensorio recording, not a port", "use `sensorio replay` or replay://",
+     "test_integrity_capture::test_a_recording_given_as_a_port_points_to_replay"),
 ]  # fmt: skip
 
 

@@ -20,6 +20,38 @@ from ..errors import SensorioError
 MAX_COMMAND = 64
 
 
+#: the fields of a stream in INFO that fix the shape of its data (not the
+#: rate: RATE changes it on the same device)
+_STREAM_SHAPE = ("id", "channels", "enc", "unit")
+
+
+def device_identity(info: dict[str, Any] | None) -> tuple[Any, ...] | None:
+    """What tells one device from another in its INFO: the serial number,
+    the model, and each stream's layout (channels, encoding, unit). None
+    without INFO. Two INFOs with the same identity are the same device,
+    whose data can continue one recording."""
+    if not isinstance(info, dict):
+        return None
+    streams = info.get("streams")
+    layout = tuple(
+        tuple(str(s.get(k)) for k in _STREAM_SHAPE) if isinstance(s, dict) else str(s)
+        for s in (streams if isinstance(streams, list) else [])
+    )
+    return (str(info.get("serial")), str(info.get("device")), layout)
+
+
+def describe_device(info: dict[str, Any] | None) -> str:
+    """A device in a few words, for messages: model, serial and channels."""
+    if not isinstance(info, dict):
+        return "a device that did not describe itself"
+    streams = info.get("streams") if isinstance(info.get("streams"), list) else []
+    channels = "+".join(str(s.get("channels", "?")) for s in streams if isinstance(s, dict))
+    return (
+        f"{info.get('device', '?')} serial {info.get('serial', '?')}"
+        + (f", {channels} channels" if channels else "")
+    )
+
+
 class CommandRefused(SensorioError):
     """The device answered ERR."""
 

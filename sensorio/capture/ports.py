@@ -119,6 +119,8 @@ def open_serial(
     port: str, *, baudrate: int = 115200, exclusive: bool = True, timeout: float | None = 0
 ) -> serial.SerialBase:
     """Open a path or URL; every failure becomes a one-line SensorioError."""
+    if not is_url(port) and os.path.isfile(port):
+        raise _file_not_port(port)
     try:
         if is_url(port):
             ser = serial.serial_for_url(port, baudrate=baudrate, timeout=timeout)
@@ -129,6 +131,18 @@ def open_serial(
     except (OSError, ValueError) as exc:
         raise _open_error(port, exc) from None
     return ser
+
+
+def _file_not_port(path: str) -> SensorioError:
+    """A regular file named as a port; a recording is pointed to replay."""
+    from ..recording.reader import RecordingReader
+
+    if RecordingReader.is_recording(path):
+        return SensorioError(
+            f"{path} is a sensorio recording, not a port: "
+            f"play it back with `sensorio replay {path}` or open replay://{path}"
+        )
+    return SensorioError(f"{path} is a regular file, not a serial port")
 
 
 def _open_error(port: str, exc: Exception) -> SensorioError:

@@ -23,6 +23,7 @@ from typing import Any
 
 import serial
 
+from ..errors import SensorioError
 from ..ring import Ring
 from .reconnect import Reconnector
 
@@ -32,6 +33,16 @@ MAX_READ = 1 << 20
 BATCH_BELOW = 2048
 #: bytes kept from the start of the stream for format diagnostics
 SAMPLE_BYTES = 4096
+
+
+class SourceEnded(SensorioError):
+    """The source has ended (a replay ran out, an emulated device's duration
+    is over): nothing more can be sent to it."""
+
+
+class DeviceDisconnected(SensorioError):
+    """The device is disconnected (and perhaps coming back): nothing can be
+    sent to it now."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,8 @@ class PortReader(threading.Thread):
         self.sample = bytearray()
         self.error: BaseException | None = None
         self.finished = False  # the source ended (replay) or the thread stopped
+        #: the source said it has ended (a finished replay or emulated device)
+        self.source_ended = False
         self.connected = True
         self.last_byte_ns = time.time_ns()
         self._stalled = False
@@ -95,9 +108,9 @@ class PortReader(threading.Thread):
         with self._write_lock:
             ser = self.ser
             if ser is None:
-                from ..errors import SensorioError
-
-                raise SensorioError("the device is disconnected: command not sent")
+                if self.finished and self.error is None:
+                    raise SourceEnded("the source has ended: command not sent")
+                raise DeviceDisconnected("the device is disconnected: command not sent")
             ser.write(data)
 
     # -- thread ---------------------------------------------------------------
@@ -214,6 +227,7 @@ class PortReader(threading.Thread):
                     self.wake.set()
             if not data:
                 if getattr(ser, "sensorio_finished", False) and not getattr(ser, "in_waiting", 0):
+                    self.source_ended = True
                     self._emit(StreamEvent("end", time.time_ns()))
                     return True
                 self._check_stall()

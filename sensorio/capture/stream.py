@@ -22,17 +22,17 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..blocks import EV_RESTART, Block
+from ..blocks import EV_RESTART, Block, ShapeChange, ShapeCheck
 from ..errors import SensorioError
 from ..formats import resolve
 from ..parser import Parser
 from ..recording.writer import RecordingWriter
 from ..ring import Ring
 from .clock import DeviceClock
-from .device import CommandTimeout, DeviceLink
+from .device import CommandTimeout, DeviceLink, describe_device, device_identity
 from .diagnose import diagnose
 from .ports import is_pseudo_terminal, is_url, latency_timer, open_serial, set_latency_timer
-from .reader import PortReader, StreamEvent
+from .reader import DeviceDisconnected, PortReader, SourceEnded, StreamEvent
 from .reconnect import Reconnector
 
 #: read_interval of `sensorio record`: a recorder needs no millisecond latency,
@@ -130,6 +130,18 @@ class Stream:
         # bytes and events for the recording wait here, in order.
         self._tee_lock = threading.Lock()
         self._early: list[tuple[str, Any, Any]] | None = [] if record is not None else None
+        # After a reconnect, until the device that answered has been checked
+        # against the first one (its INFO), its bytes and events wait here:
+        # another device on the same path must never be merged into the file.
+        self._held: list[tuple[str, Any, Any]] | None = None
+        self._held_until = 0.0
+        self._hold_timeout = info_timeout + 1.0
+        #: identity (serial, model, stream layout) of the device this stream is of
+        self._identity: tuple[Any, ...] | None = None
+        self._first_info: dict[str, Any] | None = None
+        self._foreign: SensorioError | None = None
+        self._not_recorded = 0  # bytes of another device, left out of the recording
+        self._shapes = ShapeCheck(self.port)
         self._record_options = {
             "path": record,
             "overwrite": overwrite,
@@ -172,18 +184,28 @@ class Stream:
             if self._request_info:
                 try:
                     self.command("INFO", timeout=info_timeout)
+                except SourceEnded:
+                    pass  # a short replay may be over already: nothing to ask
                 except SensorioError as exc:
                     self._emit(StreamEvent("warning", time.time_ns(), {"text": str(exc)}))
             if record is not None:
                 self._start_recording()
-            if start_command and self.parser.format.name != "sio":
-                # other formats have no reply frames (a Cyton's "b" just starts it)
-                self._write(start_command.encode())
-            elif start_command:
-                try:
-                    self.command(start_command, timeout=info_timeout)
-                except CommandTimeout as exc:  # a device that streams anyway may not answer
-                    self._emit(StreamEvent("warning", time.time_ns(), {"text": str(exc)}))
+            try:
+                if start_command and self.parser.format.name != "sio":
+                    # other formats have no reply frames (a Cyton's "b" just starts it)
+                    self._write(start_command.encode())
+                elif start_command:
+                    try:
+                        self.command(start_command, timeout=info_timeout)
+                    except CommandTimeout as exc:  # a device that streams anyway may not answer
+                        self._emit(StreamEvent("warning", time.time_ns(), {"text": str(exc)}))
+            except SourceEnded:
+                pass  # the source ended before it needed starting (a short replay)
+            except DeviceDisconnected as exc:
+                if reconnector is None:
+                    raise
+                # unplugged during the handshake: _greet starts it again on reconnect
+                self._emit(StreamEvent("warning", time.time_ns(), {"text": str(exc)}))
         except BaseException:
             self.close()
             raise
@@ -193,8 +215,14 @@ class Stream:
     # -- recording ------------------------------------------------------------------
     def _tee(self, data: bytes, t_ns: int) -> None:
         with self._tee_lock:
+            if self._foreign is not None:
+                self._not_recorded += len(data)  # another device's: never in this file
+                return
             if self._early is not None:
                 self._early.append(("data", data, t_ns))
+                return
+            if self._held is not None:
+                self._held.append(("data", data, t_ns))
                 return
         assert self.recorder is not None
         self.recorder.add(data, t_ns)
@@ -204,8 +232,29 @@ class Stream:
             if self._early is not None:
                 self._early.append(("event", kind, detail))
                 return
+            if self._held is not None:
+                self._held.append(("event", kind, detail))
+                return
         if self.recorder is not None:
             self.recorder.event(kind, **detail)
+
+    def _release_held(self, keep_data: bool = True) -> int:
+        """Hand what waited since a reconnect to the recording (the device is
+        the same, or could not be checked); with keep_data False only the
+        events (the device is another one). Returns the bytes left out."""
+        left_out = 0
+        with self._tee_lock:
+            held, self._held = self._held, None
+            for kind, a, b in held or []:
+                if kind == "data" and not keep_data:
+                    left_out += len(a)
+                    self._not_recorded += len(a)
+                elif self.recorder is not None:
+                    if kind == "data":
+                        self.recorder.add(a, b)
+                    else:
+                        self.recorder.event(a, **b)
+        return left_out
 
     def _start_recording(self) -> None:
         """Create the file (header with the device INFO), then hand over what waited."""
@@ -256,15 +305,51 @@ class Stream:
 
     def _emit(self, event: StreamEvent) -> None:
         self.events.append(event)
+        if event.kind == "connect" and self._identity is not None and self._request_info:
+            # a reconnect (the first connection emits none): hold the
+            # recording until the INFO asked for in _greet says who is there
+            with self._tee_lock:
+                if self._held is None and self._early is None and self.recorder is not None:
+                    self._held = []
+                    self._held_until = time.monotonic() + self._hold_timeout
         if event.kind in ("connect", "disconnect", "gap", "stall", "resume", "end"):
             self._record_event(event.kind, {"t_ns": event.t_ns, **event.detail})
         for cb in self._event_callbacks:
             cb(event)
 
     def _got_info(self, info: dict[str, Any]) -> None:
+        identity = device_identity(info)
+        if self._identity is None:
+            self._identity, self._first_info = identity, info
+        elif identity != self._identity:
+            self._other_device(info)
+            return
         for sid, rate in self.device.stream_rates().items():
             self.clock.set_rate(sid, rate)
         self._record_event("info", {"info": info})
+        if self._held is not None:
+            self._release_held()
+
+    def _other_device(self, info: dict[str, Any] | None, why: str = "") -> None:
+        """Another device answered at this port: stop, and keep its data out
+        of the recording (what it sent is counted in a foreign_device event)."""
+        if self._foreign is not None:
+            return
+        kept = f"; {self.recorder.path} keeps the first device's data" if self.recorder else ""
+        what = (
+            f"{describe_device(info)}, not {describe_device(self._first_info)} as before"
+            if info is not None
+            else why
+        )
+        self._foreign = SensorioError(
+            f"a different device appeared on {self.port}: {what}; capture stopped{kept}"
+        )
+        self._reader.stop()
+        left_out = self._release_held(keep_data=False)
+        self._record_event(
+            "foreign_device",
+            {"t_ns": time.time_ns(), "info": info, "bytes_not_recorded": left_out},
+        )
 
     # -- consumer side ------------------------------------------------------------
     def _pump(self, wait: float = 0.0) -> None:
@@ -294,13 +379,26 @@ class Stream:
                         self._seen_loss_marks = marks_placed
                         self._consumed += self.parser.feed_ring(self.ring, 1)
                     self.last_arrival_ns = t
+                    # messages first: an INFO says who sent the blocks that follow it
+                    self.device.handle(self.parser.read_messages())
                     self._take(self.parser.read(), t)
                 else:
                     _, _, lost = marks.popleft()
                     self.parser.discontinuity(lost)
             self.device.handle(self.parser.read_messages())
+        if self._held is not None and time.monotonic() > self._held_until:
+            self._release_held()  # no INFO came back: the device cannot be checked by it
 
     def _take(self, blocks: list[Block], arrival_ns: int) -> None:
+        if self._foreign is not None:
+            return  # another device's data: not passed on
+        try:
+            self._shapes.check(blocks)
+        except ShapeChange as exc:  # a device that did not say who it is, told by its data
+            self._other_device(
+                None, f"stream {exc.stream} changed {exc.change} at sample {exc.sample}"
+            )
+            return
         for b in blocks:
             if b.events.size and (b.events["kind"] == EV_RESTART).any():
                 self.clock.reset(b.stream)
@@ -329,7 +427,8 @@ class Stream:
 
     def _raise_background(self) -> None:
         err = (
-            self._reader.error
+            self._foreign
+            or self._reader.error
             or self._dispatch_error
             or (self.recorder.error if self.recorder else None)
         )
@@ -342,17 +441,21 @@ class Stream:
 
     def read(self, timeout: float | None = None) -> list[Block]:
         """Blocks decoded since the last call; waits up to timeout (None: until
-        some arrive or the stream ends). Raises a background failure."""
+        some arrive or the stream ends). A failure of a background thread (the
+        port reader, the recorder, the callback dispatcher) is raised as soon
+        as it is known, before any block still pending."""
         if self._dispatcher is not None and threading.current_thread() is not self._dispatcher:
             raise SensorioError("this stream delivers to callbacks; read() is not available too")
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             self._pump(0.0)
+            # a failure first: with a device that streams on, blocks are
+            # pending at every call, and they must not hide it
+            self._raise_background()
             if self._pending:
                 out = list(self._pending)
                 self._pending.clear()
                 return out
-            self._raise_background()
             if self._reader.finished or self._closed:
                 self._pump(0.0)
                 out = list(self._pending)
@@ -376,7 +479,9 @@ class Stream:
     def __iter__(self) -> Iterator[Block]:
         while True:
             blocks = self.read(0.1)
-            yield from blocks
+            for b in blocks:
+                self._raise_background()  # a failure is not held back by a batch
+                yield b
             if not blocks and self.ended:
                 self._raise_background()
                 return
@@ -389,6 +494,7 @@ class Stream:
         while True:
             blocks = await self.aread(0.1)
             for b in blocks:
+                self._raise_background()  # a failure is not held back by a batch
                 yield b
             if not blocks and self.ended:
                 self._raise_background()
@@ -398,6 +504,7 @@ class Stream:
         """The last `seconds` of samples per stream (at most history_seconds)."""
         if self._dispatcher is None:
             self._pump(0.0)
+            self._raise_background()
         out = {}
         with self._pump_lock:
             for sid, hist in self._history.items():
@@ -442,12 +549,18 @@ class Stream:
             while True:
                 blocks = self.read(0.1)
                 for b in blocks:
+                    self._raise_background()  # a failure is not held back by a batch
                     for cb in self._block_callbacks:
                         cb(b)
                 if not blocks and self.ended:
                     return
         except BaseException as exc:  # noqa: BLE001 - raised to the user by wait()/close()
             self._dispatch_error = exc
+            # callback users may never call wait(): tell them now, as an event
+            try:
+                self._emit(StreamEvent("error", time.time_ns(), {"text": str(exc)}))
+            except Exception:  # noqa: BLE001 - a failing event callback; wait() still raises
+                pass
 
     def wait(self, timeout: float | None = None) -> None:
         """With callbacks: block until the source ends (replay) or timeout;
@@ -475,6 +588,12 @@ class Stream:
     def stats(self) -> Any:
         with self._pump_lock:
             return self.parser.stats
+
+    @property
+    def source_ended(self) -> bool:
+        """The source said it has ended (a replay ran out, an emulated
+        device's duration is over), as opposed to a disconnect or close()."""
+        return self._reader.source_ended
 
     @property
     def connected(self) -> bool:
@@ -511,6 +630,8 @@ class Stream:
         with self._pump_lock:
             self._pump(0.0)
         self._closed = True
+        if self._held is not None and self._foreign is None:
+            self._release_held()  # closed before the device could be checked: kept
         if self._early:
             try:  # stopped during the handshake: what arrived is still kept
                 self._start_recording()
@@ -521,6 +642,7 @@ class Stream:
                 {
                     "stats": self.parser.stats.as_dict(),
                     "bytes_received": self.bytes_received,
+                    **({"bytes_not_recorded": self._not_recorded} if self._not_recorded else {}),
                     "t_ns": time.time_ns(),
                 }
             )

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ..capture.device import describe_device, device_identity
 from ..parser import Parser
 from ..recording import Event, RecordingReader, feed_items
 
@@ -26,16 +27,26 @@ def describe(path: Path) -> dict[str, Any]:
         parser = Parser(reader.header.get("format", "sio"))
         events: Counter[str] = Counter()
         info = reader.header.get("device_info")
-        streams: dict[int, dict[str, int]] = {}
+        # every device whose INFO the file holds, in order (more than one:
+        # another device took the port and its data followed in this file)
+        devices: list[dict[str, Any]] = [info] if isinstance(info, dict) else []
+        streams: dict[int, dict[str, Any]] = {}
         for item, blocks in feed_items(parser, reader.items()):
             if isinstance(item, Event):
                 events[item.kind] += 1
-                if item.kind == "info" and isinstance(item.detail.get("info"), dict):
-                    info = item.detail["info"]
+                new = item.detail.get("info")
+                if item.kind == "info" and isinstance(new, dict):
+                    if info is None:
+                        info = new
+                    if not devices or device_identity(new) != device_identity(devices[-1]):
+                        devices.append(new)
             for b in blocks:
                 s = streams.setdefault(
-                    b.stream, {"channels": b.n_channels, "samples": 0, "frames": 0}
+                    b.stream, {"channels": b.n_channels, "samples": 0, "frames": 0, "changes": []}
                 )
+                last = s["changes"][-1]["channels"] if s["changes"] else s["channels"]
+                if b.n_channels != last:
+                    s["changes"].append({"sample": s["samples"], "channels": b.n_channels})
                 s["samples"] += len(b)
                 s["frames"] += int(b.frame_seq.size)
         rep = reader.report
@@ -44,7 +55,8 @@ def describe(path: Path) -> dict[str, Any]:
             "header": reader.header,
             "device_info": info,
             "complete": rep.complete,
-            "problems": rep.problems(),
+            "problems": rep.problems() + _mixed(devices, streams),
+            "devices": devices,
             "records": rep.records,
             "raw_bytes": rep.raw_bytes,
             "duration_s": ((rep.last_ns - reader.header_t_ns) * 1e-9) if rep.last_ns else 0.0,
@@ -52,6 +64,23 @@ def describe(path: Path) -> dict[str, Any]:
             "streams": {str(k): v for k, v in sorted(streams.items())},
             "stats": parser.stats.as_dict(),
         }
+
+
+def _mixed(devices: list[dict[str, Any]], streams: dict[int, dict[str, Any]]) -> list[str]:
+    """Problems of a file that holds data of more than one device."""
+    out = []
+    if len(devices) > 1:
+        out.append(
+            f"the recording holds data of {len(devices)} devices: "
+            + "; then ".join(describe_device(d) for d in devices)
+        )
+    for sid, s in sorted(streams.items()):
+        for change in s["changes"]:
+            out.append(
+                f"stream {sid} changes to {change['channels']} channels at sample "
+                f"{change['sample']}: analyze, plot and export refuse such a file"
+            )
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,17 +103,20 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"port:       {h.get('port', '?')} {h.get('port_settings', '')}")
     print(f"format:     {h.get('format', '?')}")
-    info = d["device_info"]
-    if isinstance(info, dict):
-        print(
-            f"device:     {info.get('device', '?')} serial {info.get('serial', '?')} "
-            f"firmware {info.get('fw', '?')}"
-        )
+    for n, info in enumerate(d["devices"] or [d["device_info"]]):
+        if isinstance(info, dict):
+            print(
+                f"{'device:' if n == 0 else 'then:':<12}{info.get('device', '?')} "
+                f"serial {info.get('serial', '?')} firmware {info.get('fw', '?')}"
+            )
     print(f"calibration: {'yes' if h.get('calibration') else 'none'}")
     for sid, s in d["streams"].items():
+        then = "".join(
+            f", then {c['channels']} channels from sample {c['sample']}" for c in s["changes"]
+        )
         print(
             f"stream {sid}:   {s['channels']} channels, {s['samples']} samples, "
-            f"{s['frames']} frames"
+            f"{s['frames']} frames{then}"
         )
     st = d["stats"]
     print(

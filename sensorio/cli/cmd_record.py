@@ -13,9 +13,11 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from ..capture.stream import RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError
+from .cmd_info import describe
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -113,7 +115,9 @@ class _Status:
         parts.append(f"buffer {st.ring_fill * 100:4.1f}%")
         if st.recorder is not None:
             parts.append(f"saved {st.recorder.bytes_written / 1e6:.2f} MB")
-        if not st.connected:
+        if st.source_ended:
+            parts.append("the source has ended")
+        elif not st.connected:
             parts.append("DISCONNECTED, waiting for the device")
         return " | ".join(parts)
 
@@ -126,13 +130,21 @@ def _default_start(format: str) -> str | None:
     return "b" if name == "cyton" else None  # an OpenBCI Cyton streams after "b"
 
 
+class _StopSignal(KeyboardInterrupt):
+    """A signal that asks the recording to stop (SIGTERM, SIGHUP): handled
+    like Ctrl-C, everything kept; its one argument is the signal's name."""
+
+
 def run(args: argparse.Namespace) -> int:
     def on_term(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        raise _StopSignal(signal.Signals(signum).name)
 
-    # SIGTERM stops like Ctrl-C; a file-size limit must come back as EFBIG
-    # (reported, data kept) instead of killing the process.
-    wanted = {signal.SIGTERM: on_term}
+    # SIGTERM, and SIGHUP (the terminal or SSH session closed), stop like
+    # Ctrl-C: the file gets its END record and all data. A file-size limit
+    # must come back as EFBIG (reported, data kept) instead of killing the process.
+    wanted: dict[signal.Signals, Any] = {signal.SIGTERM: on_term}
+    if hasattr(signal, "SIGHUP"):
+        wanted[signal.SIGHUP] = on_term
     if hasattr(signal, "SIGXFSZ"):
         wanted[signal.SIGXFSZ] = signal.SIG_IGN
     saved = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
@@ -162,7 +174,7 @@ def _record(args: argparse.Namespace) -> int:
     tty = sys.stderr.isatty()
     started = time.monotonic()
     last_status = 0.0
-    interrupted = False
+    stopped_by: str | None = None
     failure: SensorioError | None = None
     try:
         while True:
@@ -187,35 +199,65 @@ def _record(args: argparse.Namespace) -> int:
             if args.duration is not None and elapsed >= args.duration:
                 break
             if st.ended:
+                if st.source_ended:
+                    break
                 if any(e.kind == "disconnect" for e in st.events):
                     raise SensorioError(f"{args.port} disconnected (and --no-reconnect was given)")
                 break
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as exc:
+        stopped_by = exc.args[0] if isinstance(exc, _StopSignal) else "the user"
     except SensorioError as exc:
         failure = exc
     finally:
-        try:
-            st.close()
-        except KeyboardInterrupt:
-            st.close()
+        _close_despite_signals(st)
     if tty and not args.quiet:
         print(file=sys.stderr)
     s = st.stats
     kept = st.recorder.bytes_written if st.recorder else 0
     summary = (
         f"{args.output}: {kept} bytes recorded, {s.frames_ok} frames, {s.samples_ok} samples, "
-        f"{s.lost_frames} frames lost, {s.crc_errors} CRC errors" + (" (stopped by the user)" if interrupted else "")
+        f"{s.lost_frames} frames lost, {s.crc_errors} CRC errors"
     )
+    if stopped_by is not None:
+        summary += f" (stopped by {stopped_by})"
+    elif st.source_ended:
+        summary += " (the source ended)"
     if failure is None and st.recorder is not None and st.recorder.error is not None:
         failure = st.recorder.error
     if failure is not None:
         # one line for the user: the problem, what to do, and what was kept
-        kept_note = f"{args.output}: {kept} bytes kept, {s.frames_ok} frames"
         if st.recorder is None:
             raise failure
+        kept_note = f"{args.output}: {kept} bytes kept, {_frames_kept(args.output)} frames"
         error = SensorioError(f"{failure} [{kept_note}]")
         error.exit_code = failure.exit_code
         raise error from failure
-    print(summary)
+    try:
+        print(summary)
+    except OSError:
+        if stopped_by != "SIGHUP":
+            raise  # after a hang-up the terminal may be gone; the file is complete
     return 0
+
+
+def _close_despite_signals(st: Stream) -> None:
+    """Close the stream (the END record, the data still in memory) with the
+    stop signals ignored: a second Ctrl-C, SIGTERM or SIGHUP asks for what
+    is already under way, and must not cut the closing short."""
+    stops = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in stops}
+    try:
+        st.close()
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _frames_kept(path: Path) -> str:
+    """Frames in what reached the file. After a disk error the parser has
+    seen more than the file holds (the write that failed, and what followed),
+    so the count comes from the file itself."""
+    try:
+        return str(describe(path)["stats"]["frames_ok"])
+    except (SensorioError, OSError):
+        return "an unknown number of"

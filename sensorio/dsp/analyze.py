@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..blocks import EV_GAP, Block, SignalBlock
+from ..blocks import EV_GAP, Block, ShapeCheck, SignalBlock
 from ..errors import SensorioError
 from .calibrate import Calibrate, Calibration, StreamInfo
 from .stages import DspEvent, Pipeline, Stage
@@ -113,10 +113,12 @@ def analyze_blocks(
     pipes: dict[int, Pipeline] = {}
     taps: dict[int, _Collector] = {}
     wanted = None if streams is None else set(streams)
+    shapes = ShapeCheck("the blocks to analyse")
     for block in blocks:
         sid = block.stream
         if wanted is not None and sid not in wanted:
             continue
+        shapes.check([block])  # a pipeline cannot follow a change of channel count
         if sid not in pipes:
             pipes[sid] = _pipeline_for(sid, info, config, policy, calibration_dir, calibration)
             taps[sid] = _Collector(pipes[sid])

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from ..blocks import Block, Message
+from ..blocks import Block, Message, ShapeChange, ShapeCheck
 from ..errors import SensorioError
 from ..parser import Parser
 from .format import MAGIC, SUFFIX
@@ -45,16 +45,29 @@ def feed_items(parser: Parser, items: Iterator[Any]) -> Iterator[tuple[Any, list
 def decode_recording(
     path: str | os.PathLike[str], format: str | None = None
 ) -> tuple[Parser, list[Block], list[Message], RecordingReader]:
-    """Decode a whole recording with the format named in its header (or format)."""
+    """Decode a whole recording with the format named in its header (or
+    format). Raises ShapeChange if a stream's shape changes within the file."""
     reader = RecordingReader(path)
     parser = Parser(format or reader.header.get("format", "sio"))
     blocks: list[Block] = []
+    shapes = ShapeCheck(str(path))
     try:
-        for _, got in feed_items(parser, reader.items()):
+        for item, got in feed_items(parser, reader.items()):
+            if got:
+                shapes.check(got, _where(item, reader))
             blocks.extend(got)
     finally:
         reader.close()
     return parser, blocks, parser.read_messages(), reader
+
+
+def _where(item: Any, reader: RecordingReader) -> str:
+    """Where in a recording an item lies, for messages."""
+    t_ns = getattr(item, "t_ns", None)
+    at = f"in the record at byte {item.offset}"
+    if isinstance(t_ns, int) and reader.header_t_ns:
+        at += f", {(t_ns - reader.header_t_ns) * 1e-9:.1f} s into the recording"
+    return at
 
 
 def decode_any(
@@ -66,13 +79,18 @@ def decode_any(
         return decode_recording(path, format)
     parser = Parser(format or "sio")
     blocks: list[Block] = []
+    shapes = ShapeCheck(str(path))
     try:
         with open(path, "rb") as f:
             while data := f.read(chunk):
                 parser.feed(data)
-                blocks.extend(parser.read())
+                got = parser.read()
+                shapes.check(got, f"in the bytes before offset {f.tell()}")
+                blocks.extend(got)
         parser.flush()  # the file ended: decide what waits for lookahead
-        blocks.extend(parser.read())
+        got = parser.read()
+        shapes.check(got)
+        blocks.extend(got)
     except FileNotFoundError:
         raise SensorioError(f"no such file: {path}") from None
     except IsADirectoryError:
@@ -93,6 +111,8 @@ __all__ = [
     "ReadReport",
     "RecordingReader",
     "RecordingWriter",
+    "ShapeChange",
+    "ShapeCheck",
     "decode_recording",
     "feed_items",
 ]

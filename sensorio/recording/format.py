@@ -20,7 +20,8 @@ port bytes of one flush interval with the host arrival time of every read:
     then the raw bytes.
 
 EVENT payloads are JSON objects with a ``kind`` (connect, disconnect, stall,
-resume, gap, marker, error). END (JSON summary) is written by a clean close;
+resume, gap, info, marker, error, foreign_device: another device answered at
+the port after a reconnect and was kept out of the file). END (JSON summary) is written by a clean close;
 its absence means the writer died, and the reader reports what was cut.
 Records are only ever appended, so a file is readable while it grows.
 """

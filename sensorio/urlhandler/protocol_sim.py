@@ -206,6 +206,17 @@ class Serial(SerialBase):
         self._check()
 
     @property
+    def sensorio_finished(self) -> bool:
+        """The device's duration is over and everything it sent has been read
+        (the hook sensorio's capture uses to end the stream)."""
+        emu = self._emu
+        if emu is None or not self.is_open or self._unplugged:
+            return False
+        if not emu.finished and emu.config.speed > 0:
+            self._pump()
+        return emu.finished and emu.idle and not self._buf
+
+    @property
     def cts(self) -> bool:
         return True
 

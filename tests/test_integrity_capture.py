@@ -1,0 +1,456 @@
+"""Data integrity on the capture and recording side: a background failure
+stops `record` at once, a hang-up keeps the file whole, a source that ends
+ends the recording, a different device on the same path is never merged into
+a file, and a recording given as a port is pointed to replay."""
+
+from __future__ import annotations
+
+import array
+import fcntl
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from capture_support import PtyDevice, make_frames  # noqa: E402
+
+from sensorio.recording import DataChunk, RecordingReader, decode_recording  # noqa: E402
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args: str, **kw) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("SENSORIO_DEBUG", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sensorio", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def _record(port: str, out: Path, *extra: str, **kw) -> subprocess.Popen:
+    return _cli("record", port, "-o", str(out), "--no-info", "--no-start", "--quiet", *extra, **kw)
+
+
+def _one_line_error(proc: subprocess.Popen, timeout: float = 60) -> str:
+    _, err = proc.communicate(timeout=timeout)
+    assert proc.returncode in (1, 2), err
+    assert "Traceback" not in err and "internal error" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def _recorded(path: Path) -> bytes:
+    return b"".join(i.raw for i in RecordingReader(path).items() if isinstance(i, DataChunk))
+
+
+def _complete(path: Path) -> bool:
+    """The file was closed cleanly (it ends with its END record)."""
+    with RecordingReader(path) as reader:
+        for _ in reader.items():
+            pass
+        return reader.report.complete
+
+
+def _wait_for(cond, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+class _Streamer(threading.Thread):
+    """Plays a device that streams without pause until told to stop (or a
+    generous budget is used up), like a real rig: never a quiet moment."""
+
+    def __init__(self, dev: PtyDevice, budget_s: float = 40.0) -> None:
+        super().__init__(daemon=True)
+        self.dev = dev
+        self.budget_s = budget_s
+        self.stop = threading.Event()
+        self.sent = bytearray()
+        self.gave_up = False  # streamed for the whole budget without being stopped
+
+    def run(self) -> None:
+        os.set_blocking(self.dev.master, False)
+        k = 0
+        pending = b""
+        end = time.monotonic() + self.budget_s
+        while not self.stop.is_set():
+            if time.monotonic() > end:
+                self.gave_up = True
+                return
+            if not pending:
+                pending = make_frames(k * 10, 10)[0]
+                k += 1
+            try:
+                n = os.write(self.dev.master, pending)
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                return
+            self.sent += pending[:n]
+            pending = pending[n:]
+            time.sleep(0.002)
+
+
+# -- 2: a background failure must not hide behind a device that streams on ---------
+
+
+def test_full_disk_with_a_device_that_never_pauses(tmp_path: Path) -> None:
+    dev = PtyDevice()
+    out = tmp_path / "full.sior"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    proc = _record(dev.path, out, "--flush-interval", "0.05", preexec_fn=limit)
+    streamer = _Streamer(dev)
+    try:
+        assert _wait_for(out.exists)
+        streamer.start()
+        try:
+            line = _one_line_error(proc, timeout=90)
+        finally:
+            stopped_while_streaming = not streamer.gave_up
+            streamer.stop.set()
+            streamer.join()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        dev.close()
+    # it stopped on its own while the device still streamed
+    assert stopped_while_streaming, "record went on while the disk was full"
+    assert "file size limit" in line and "kept" in line
+    kept = _recorded(out)
+    assert len(kept) > 30_000 and bytes(streamer.sent).startswith(kept)
+    parser = decode_recording(out)[0]
+    assert parser.stats.lost_frames == 0 and parser.stats.frames_ok > 0
+    # the count in the message is what the file holds, not what was parsed live
+    assert f"{len(kept)} bytes kept, {parser.stats.frames_ok} frames" in line, line
+
+
+def _stream_with_recorder(tmp_path: Path):
+    import sensorio.capture as capture
+
+    dev = PtyDevice()
+    out = tmp_path / "s.sior"
+    st = capture.open(dev.path, request_info=False, record=out, flush_interval=0.05)
+    return dev, st
+
+
+def _break_the_recorder(st) -> None:
+    from sensorio.errors import SensorioError
+
+    st.recorder.error = SensorioError("recording stopped: the disk is full (simulated)")
+
+
+@pytest.mark.parametrize("path", ["read", "iterator", "async", "callbacks"])
+def test_background_error_comes_before_pending_blocks(tmp_path: Path, path: str) -> None:
+    """With blocks always pending, every consumer path still raises the
+    recorder's failure at its next call, not after the data it hid."""
+    from sensorio.errors import SensorioError
+
+    dev, st = _stream_with_recorder(tmp_path)
+    streamer = _Streamer(dev)
+    streamer.start()
+    try:
+        assert _wait_for(lambda: st.stats.frames_ok > 0 or st._reader.arrivals)
+        if path == "read":
+            st.read(1.0)
+            _break_the_recorder(st)
+            assert _wait_for(lambda: bool(st._reader.arrivals), 10)
+            with pytest.raises(SensorioError, match="disk is full"):
+                st.read(1.0)
+        elif path == "iterator":
+            it = iter(st)
+            next(it)
+            _break_the_recorder(st)
+            assert _wait_for(lambda: bool(st._reader.arrivals), 10)
+            assert _wait_for(lambda: bool(st._reader.arrivals), 10)
+            with pytest.raises(SensorioError, match="disk is full"):
+                next(it)  # the very next item, though blocks wait to be read
+        elif path == "async":
+            import asyncio
+
+            async def consume() -> None:
+                ait = st.__aiter__()
+                await ait.__anext__()
+                _break_the_recorder(st)
+                assert _wait_for(lambda: bool(st._reader.arrivals), 10)
+                await ait.__anext__()  # the very next item, though blocks wait to be read
+
+            with pytest.raises(SensorioError, match="disk is full"):
+                asyncio.run(asyncio.wait_for(consume(), 60))
+        else:
+            got: list = []
+            errors: list = []
+            st.add_event_callback(lambda ev: errors.append(ev) if ev.kind == "error" else None)
+            st.add_callback(got.append)
+            assert _wait_for(lambda: bool(got))
+            _break_the_recorder(st)
+            # the dispatcher stops and says so through the events, and wait() raises
+            assert _wait_for(lambda: bool(errors), 30), "no error event"
+            assert "disk is full" in errors[0].detail["text"]
+            with pytest.raises(SensorioError, match="disk is full"):
+                st.wait(1.0)
+        assert not streamer.gave_up
+    finally:
+        streamer.stop.set()
+        streamer.join()
+        st.recorder.error = None  # let close() finish the file
+        st.close()
+        dev.close()
+
+
+# -- 7: SIGHUP ---------------------------------------------------------------------
+
+
+def _unread(tty_path: str) -> int:
+    """Bytes waiting in the pseudo-terminal that the recorder has not read."""
+    fd = os.open(tty_path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        buf = array.array("i", [0])
+        fcntl.ioctl(fd, termios.FIONREAD, buf, True)
+        return buf[0]
+    finally:
+        os.close(fd)
+
+
+def test_sighup_keeps_the_end_record_and_all_data(tmp_path: Path) -> None:
+    dev = PtyDevice()
+    out = tmp_path / "hup.sior"
+    # a long flush interval: the data is still in memory when the hang-up comes
+    proc = _record(dev.path, out, "--flush-interval", "30")
+    sent = b""
+    try:
+        assert _wait_for(out.exists)
+        for k in range(10):
+            data = make_frames(k * 20, 20)[0]
+            dev.write(data)
+            sent += data
+        assert _wait_for(lambda: _unread(dev.tty) == 0)
+        time.sleep(0.2)  # the reader hands each read to the recorder as it reads it
+        proc.send_signal(signal.SIGHUP)
+        stdout, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        dev.close()
+    assert proc.returncode == 0, err
+    assert "SIGHUP" in stdout
+    assert _recorded(out) == sent
+    assert _complete(out)
+
+
+# -- 12: a source that ends ends the recording ---------------------------------------
+
+
+def _sim_recording(tmp_path: Path) -> Path:
+    src = tmp_path / "src.sior"
+    proc = _cli("record", "sim://?duration=1&speed=0", "-o", str(src), "--quiet")
+    stdout, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return src
+
+
+def test_record_from_a_fast_replay_exits_0_and_says_the_source_ended(tmp_path: Path) -> None:
+    src = _sim_recording(tmp_path)
+    want = decode_recording(src)[0].stats.frames_ok
+    assert want > 100
+    out = tmp_path / "copy.sior"
+    proc = _cli("record", f"replay://{src}?speed=0", "-o", str(out), "--quiet")
+    stdout, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert err == ""
+    assert "source ended" in stdout and f"{want} frames" in stdout
+    assert decode_recording(out)[0].stats.frames_ok == want
+    assert _complete(out)
+
+
+def test_record_stops_when_a_sim_device_with_a_duration_stops(tmp_path: Path) -> None:
+    out = tmp_path / "sim.sior"
+    # --duration far beyond the device's own: the device's end must end the recording
+    proc = _cli("record", "sim://?duration=1", "-o", str(out), "--quiet", "--duration", "600")
+    stdout, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "source ended" in stdout
+    assert decode_recording(out)[0].stats.frames_ok > 0
+
+
+# -- a recording given as a port ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["record", "stream", "view"])
+def test_a_recording_given_as_a_port_points_to_replay(tmp_path: Path, command: str) -> None:
+    if command == "stream":
+        pytest.importorskip("pylsl")
+    src = _sim_recording(tmp_path)
+    args = {
+        "record": ["record", str(src), "-o", str(tmp_path / "x.sior")],
+        "stream": ["stream", str(src), "--lsl"],
+        "view": ["view", str(src)],
+    }[command]
+    line = _one_line_error(_cli(*args))
+    assert "is a sensorio recording, not a port" in line
+    assert f"replay://{src}" in line and "Inappropriate ioctl" not in line
+
+
+# -- 4: another device at the same path ----------------------------------------------
+
+
+def _emulated(link: Path, serial: str, channels: int, seed: int):
+    from sensorio.emulator import Emulator, Truth, config_from_options
+    from sensorio.emulator.pty import PtyServer
+
+    opts = {"format": "sio", "seed": seed, "channels": channels, "serial": serial}
+    cfg = config_from_options({k: [str(v)] for k, v in opts.items()})
+    return PtyServer(Emulator(cfg, Truth(None)), link=link).start()
+
+
+def _record_across_a_replug(tmp_path: Path, second: tuple[str, int]) -> tuple[subprocess.Popen, Path]:
+    """Record from one emulated device at a stable path, unplug it, and let
+    another (serial, channels) take the same path. Returns the finished
+    process (stopped with Ctrl-C if it did not stop by itself)."""
+    link = tmp_path / "dev.tty"
+    out = tmp_path / "two.sior"
+    first = _emulated(link, "UNIT-A", 8, 1)
+    proc = _cli("record", str(link), "-o", str(out), "--quiet")
+    try:
+        assert _wait_for(lambda: out.exists() and out.stat().st_size > 40_000, 60)
+        first.stop()
+        other = _emulated(link, second[0], second[1], 2)
+        try:
+            # give the recorder time to reconnect and record the second device (or stop)
+            grown = out.stat().st_size
+            _wait_for(lambda: proc.poll() is not None or out.stat().st_size > grown + 40_000, 30)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+        finally:
+            other.stop()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        first.stop()
+    return proc, out
+
+
+def test_another_device_at_the_same_path_is_never_merged(tmp_path: Path) -> None:
+    proc, out = _record_across_a_replug(tmp_path, ("UNIT-B", 4))
+    line = _one_line_error(proc)
+    assert "a different device appeared" in line and "UNIT-B" in line and "UNIT-A" in line
+    assert "kept" in line
+    # the file holds the first device only, and every reader takes it
+    parser, blocks, _, _ = decode_recording(out)
+    assert blocks and {b.n_channels for b in blocks} == {8}
+    assert parser.stats.frames_ok > 100 and parser.stats.lost_frames == 0
+    assert _complete(out)
+    events = [i for i in RecordingReader(out).items() if getattr(i, "kind", None) == "foreign_device"]
+    assert len(events) == 1 and events[0].detail["info"]["serial"] == "UNIT-B"
+    info = _cli("info", str(out), "--json")
+    stdout, err = info.communicate(timeout=60)
+    assert info.returncode == 0, err
+    described = json.loads(stdout)
+    assert [d["serial"] for d in described["devices"]] == ["UNIT-A"]
+    assert described["streams"]["0"]["changes"] == []
+
+
+def test_the_same_device_back_at_the_same_path_goes_on_in_the_file(tmp_path: Path) -> None:
+    proc, out = _record_across_a_replug(tmp_path, ("UNIT-A", 8))
+    stdout, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    parser, blocks, _, _ = decode_recording(out)
+    connects = [i for i in RecordingReader(out).items() if getattr(i, "kind", None) == "connect"]
+    assert len(connects) == 2 and parser.stats.restarts == 1  # data from both sessions
+    assert {b.n_channels for b in blocks} == {8}
+
+
+def test_a_device_without_info_is_told_by_its_data(tmp_path: Path) -> None:
+    """No INFO to go by (--no-info, other formats): a change of channel count
+    at a reconnect stops the capture instead of merging."""
+    import sensorio.capture as capture
+    from sensorio.errors import SensorioError
+
+    link = tmp_path / "dev.tty"
+    dev = PtyDevice(link)
+    st = capture.open(str(link), request_info=False, record=tmp_path / "n.sior", flush_interval=0.05)
+    try:
+        dev.write(make_frames(0, 50, n_ch=8)[0])
+        assert _wait_for(lambda: sum(len(b) for b in st.read(0.2)) > 0 or st.stats.frames_ok >= 50)
+        dev.unplug()
+        assert _wait_for(lambda: not st.connected)
+        dev.replug()
+        assert _wait_for(lambda: st.connected)
+        with pytest.raises(SensorioError, match="a different device appeared.*8 to 4 channels"):
+            for _ in range(200):
+                dev.write(make_frames(0, 5, n_ch=4)[0])
+                st.read(0.05)
+    finally:
+        st.close()
+        dev.close()
+
+
+def _mixed_recording(tmp_path: Path) -> Path:
+    """A recording as the recorder wrote it before the fix: device A's INFO
+    in the header and 8-channel frames, then a reconnect and 4-channel
+    frames of device B in the same stream."""
+    from sensorio.recording import RecordingWriter
+
+    def info(serial: str, ch: int) -> dict:
+        return {
+            "device": "rig",
+            "serial": serial,
+            "streams": [{"id": 0, "name": "emg", "channels": ch, "rate_hz": 4000.0, "enc": 2, "unit": "uV",
+                         "scale": 0.1, "zero": 0, "min_code": -8388608, "max_code": 8388607}],
+        }  # fmt: skip
+
+    path = tmp_path / "mixed.sior"
+    header = {"format": "sio", "port": "/dev/ttyX", "device_info": info("UNIT-A", 8)}
+    with RecordingWriter(path, header) as w:
+        w.add(make_frames(0, 200, n_ch=8)[0])
+        w.event("disconnect", reason="hang-up")
+        w.event("connect", port="/dev/ttyX")
+        w.event("info", info=info("UNIT-B", 4))
+        w.add(make_frames(0, 200, n_ch=4)[0])
+    return path
+
+
+@pytest.mark.parametrize("command", ["analyze", "plot", "export.csv", "export.npz", "decode"])
+def test_readers_name_where_a_mixed_file_changes_shape(tmp_path: Path, command: str) -> None:
+    path = _mixed_recording(tmp_path)
+    name, _, suffix = command.partition(".")
+    args = [name, str(path)]
+    if name in ("plot", "export", "decode"):
+        args += ["-o", str(tmp_path / f"out.{suffix or ('png' if name == 'plot' else 'npz')}")]
+    line = _one_line_error(_cli(*args))
+    assert "stream 0 changes from 8 to 4 channels at sample 1600" in line, line
+
+
+def test_info_shows_both_devices_of_a_mixed_file(tmp_path: Path) -> None:
+    path = _mixed_recording(tmp_path)
+    proc = _cli("info", str(path))
+    stdout, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "serial UNIT-A" in stdout and "then:" in stdout and "serial UNIT-B" in stdout
+    assert "8 channels, 3200 samples, 400 frames, then 4 channels from sample 1600" in stdout
+    assert "holds data of 2 devices" in stdout
