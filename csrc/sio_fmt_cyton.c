@@ -70,18 +70,18 @@ SIO_FRAMER_HOOK int emit_packet(sio_parser *p, const uint8_t *pk, size_t size, i
 {
     sio_fmt_cyton *s = &p->fmt.cyton;
     sio_frame_meta m;
-    uint32_t seq = pk[1];
     (void)size;
     if (part == 0) {
-        uint64_t counter = s->have_seq ? s->counter + ((seq - s->last_seq) & 0xFFu) : seq;
+        memset(&m, 0, sizeof m);
+        m.seq = pk[1];
+        m.n_samp = 1;
         m.stream_id = SIO_CYTON_STREAM_EEG;
         m.n_ch = 8;
-        m.n_samp = 1;
         m.enc = SIO1_ENC_I24;
-        m.seq = seq;
         m.seq_modulus = 256;
-        m.time = counter;
-        m.leadoff = 0;
+        m.time_from_counter = 1; /* the sample number, counting the samples lost */
+        m.wire_max = PK;
+        m.in_every_frame = 1;
         int32_t *dst = sio_emit_frame(p, &m);
         if (!dst) {
             *part_out = 0;
@@ -90,20 +90,18 @@ SIO_FRAMER_HOOK int emit_packet(sio_parser *p, const uint8_t *pk, size_t size, i
         const uint8_t *b = pk + 2;
         for (int c = 0; c < 8; c++, b += 3)
             dst[c] = be24(b);
-        s->have_seq = 1;
-        s->last_seq = seq;
-        s->counter = counter;
+        s->counter = p->booked_time;
         part = 1;
     }
     if (part == 1 && accel_present(pk)) {
+        memset(&m, 0, sizeof m);
+        m.seq = pk[1];
+        m.n_samp = 1;
         m.stream_id = SIO_CYTON_STREAM_ACCEL;
         m.n_ch = 3;
-        m.n_samp = 1;
         m.enc = SIO1_ENC_I16;
-        m.seq = seq;
         m.seq_modulus = 0; /* not in every packet: the counter says nothing about loss */
         m.time = s->counter;
-        m.leadoff = 0;
         int32_t *dst = sio_emit_frame(p, &m);
         if (!dst) {
             *part_out = 1;

@@ -372,6 +372,7 @@ static int emit_streams(sio_parser *p, const sio_fmt_spec *s, const uint8_t *f, 
         if (!rows)
             continue;
         sio_frame_meta m;
+        memset(&m, 0, sizeof m);
         m.stream_id = st->id;
         m.n_ch = st->n_ch;
         m.n_samp = rows;
@@ -380,7 +381,11 @@ static int emit_streams(sio_parser *p, const sio_fmt_spec *s, const uint8_t *f, 
         /* a stream that is not in every frame cannot tell loss from its counter */
         m.seq_modulus = (d->seq_offset != NO_FIELD && st->cond_offset == NO_FIELD && !st->skip_if_zero) ? d->seq_modulus : 0;
         m.time = s->cur_time;
+        if (d->time_offset != NO_FIELD)
+            m.time_modulus = (uint64_t)1 << (8 * type_width(d->time_type));
         m.leadoff = 0;
+        m.wire_max = d->fixed_size ? d->fixed_size : d->max_size;
+        m.in_every_frame = m.seq_modulus != 0;
         int32_t *dst = sio_emit_frame(p, &m);
         if (!dst) {
             if (p->need_slot >= 0) {

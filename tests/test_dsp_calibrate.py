@@ -73,8 +73,8 @@ def test_long_gap_and_restart_reset() -> None:
     info = dsp_synth.info(1, 100.0)
     codes = np.arange(20).reshape(-1, 1)
     ev = np.zeros(2, dtype=Block.__dataclass_fields__["events"].default_factory().dtype)
-    ev[0] = (10, 1, 0, 0, 500, 500, 0)  # 5 s gap: longer than max_fill_s
-    ev[1] = (15, 2, 0, 0, 0, 0, 0)  # device restart
+    ev[0] = (10, 1, 0, 0, 500, 500, 0, 0)  # 5 s gap: longer than max_fill_s
+    ev[1] = (15, 2, 0, 0, 0, 0, 0, 0)  # device restart
     out = Calibrate(info, auto=False, max_fill_s=1.0).process_raw(raw_block(codes, events=ev))
     assert [(len(b), b.start, b.reset) for b in out] == [
         (10, 0, False),
