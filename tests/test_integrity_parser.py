@@ -187,6 +187,20 @@ def test_cyton_ring_overflow_is_never_zero(lost: int) -> None:
     assert got["frame_t_us"][row] == 100 + lost
 
 
+def test_cyton_spec_counts_an_overflow_as_the_builtin_parser_does() -> None:
+    # the shipped openbci-cyton.toml: same counts, same sample numbers
+    results = []
+    for fmt in ("cyton", "openbci-cyton"):
+        f = RingFeeder(fmt)
+        f.put(cyton_packets(0, 100) + cyton_packet(100)[:28])
+        f.lose(5 + 998 * 33 + 20)
+        f.put(cyton_packet(1099)[20:] + cyton_packets(1100, 100))
+        got = f.done()[0]
+        results.append((f.parser.stats.lost_frames, f.parser.stats.gaps_at_least, got["frame_t_us"].tolist()))
+    assert results[0] == results[1]
+    assert results[0][0] == 1000
+
+
 def test_cyton_discontinuity_with_known_loss() -> None:
     # a replayed recording with a damaged region of known size
     p = Parser("cyton")
