@@ -309,6 +309,7 @@ typedef struct {
     uint32_t kind;
     uint32_t flags;
     uint64_t lost;
+    uint64_t step; /* how far the unwrapped counter moves to this frame */
 } loss_verdict;
 
 /* The least value >= lb that is congruent to d modulo mod. */
@@ -319,15 +320,40 @@ static uint64_t congruent_at_least(uint64_t d, uint64_t lb, uint64_t mod)
     return lb + (d + mod - lb % mod) % mod;
 }
 
+/* Rare paths, kept out of line so that the common one stays small. */
+#if defined(__GNUC__)
+#define SIO_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define SIO_NOINLINE __declspec(noinline)
+#else
+#define SIO_NOINLINE
+#endif
+#if defined(__GNUC__)
+#define SIO_LIKELY(x) __builtin_expect(!!(x), 1)
+#else
+#define SIO_LIKELY(x) (x)
+#endif
+
+static loss_verdict judge_counter(const sio_parser *p, const sio_slot *s, const sio_frame_meta *m, uint64_t d);
+
 /* A frame that is not the next one by its counter, or the first after a
- * discontinuity: how many frames were lost before it. dt is the clock's step
- * since the stream's last frame (valid if clocked). Rare: no hot-path cost. */
-static loss_verdict judge_loss(const sio_parser *p, const sio_slot *s, const sio_frame_meta *m, int clocked,
-                               uint64_t dt)
+ * discontinuity: how many frames were lost before it. */
+static SIO_NOINLINE void judge_loss(const sio_parser *p, const sio_slot *s, const sio_frame_meta *m,
+                                    loss_verdict *out)
 {
-    loss_verdict v = {0, 0, 0};
     uint64_t mod = m->seq_modulus;
     uint64_t d = ((uint64_t)m->seq + mod - s->last_seq - 1) % mod;
+    loss_verdict v = judge_counter(p, s, m, d);
+    /* the unwrapped counter: onwards by the frames counted, or after a
+     * restart by the counter's own step */
+    v.step = v.kind == SIO_EV_RESTART ? (d + 1) % mod : 1 + v.lost;
+    *out = v;
+}
+
+static loss_verdict judge_counter(const sio_parser *p, const sio_slot *s, const sio_frame_meta *m, uint64_t d)
+{
+    loss_verdict v = {0, 0, 0, 0};
+    uint64_t mod = m->seq_modulus;
     int cut = s->pending_event != 0; /* bytes are missing: the counter may have aliased */
 
     /* a lower bound from the bytes lost, when they can only be this stream's */
@@ -341,7 +367,8 @@ static loss_verdict judge_loss(const sio_parser *p, const sio_slot *s, const sio
             lb = s->pending_lost_bytes / wire;
     }
 
-    const sio_clock_run *r = clocked ? clock_trusted(s) : NULL;
+    const sio_clock_run *r = m->time_modulus ? clock_trusted(s) : NULL;
+    uint64_t dt = (m->time - s->last_time) & (m->time_modulus - 1);
     double ticks_per_row = r ? (double)r->sum / ((double)r->pairs * r->n_samp) : 0;
     /* frames in one turn of the clock: one that wraps within the counter's
      * range cannot resolve the counter's aliasing */
@@ -431,18 +458,23 @@ int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
 
     /* Decide the events before touching anything, so that a frame which does
      * not fit leaves no trace and can be retried. */
-    int clocked = m->time_modulus && s->have_seq;
-    uint64_t dt = clocked ? (m->time - s->last_time) & (m->time_modulus - 1) : 0;
     int consecutive = 0;
-    loss_verdict v = {0, 0, 0};
+    uint32_t kind = 0, flags = 0;
+    uint64_t lost = 0, step = 1;
     if (m->seq_modulus && s->have_seq) {
-        if ((m->seq == s->last_seq + 1 || (m->seq == 0 && s->last_seq + 1 == m->seq_modulus)) &&
-            !s->pending_event)
+        if (SIO_LIKELY((m->seq == s->last_seq + 1 || (m->seq == 0 && s->last_seq + 1 == m->seq_modulus)) &&
+                       !s->pending_event)) {
             consecutive = 1; /* the common case */
-        else
-            v = judge_loss(p, s, m, clocked, dt);
+        } else {
+            loss_verdict v;
+            judge_loss(p, s, m, &v);
+            kind = v.kind;
+            flags = v.flags;
+            lost = v.lost;
+            step = v.step;
+        }
     }
-    size_t events = (v.kind ? 1 : 0) + (s->pending_event ? 1 : 0);
+    size_t events = (kind ? 1 : 0) + (s->pending_event ? 1 : 0);
 
     if (!b->samples || !b->frame_seq || (b->n_ch && (b->n_ch != m->n_ch || b->enc != m->enc)))
         return need_block(p, slot, m);
@@ -464,37 +496,30 @@ int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
         s->pending_event = 0;
         s->pending_lost_bytes = 0;
     }
-    if (v.kind) {
+    if (kind) {
         sio_event *e = &b->events[b->n_events++];
         memset(e, 0, sizeof *e);
         e->row = row;
-        e->kind = v.kind;
-        e->flags = v.flags;
+        e->kind = kind;
+        e->flags = flags;
         e->seq_before = s->last_seq;
         e->seq_after = m->seq;
-        e->lost_frames = v.lost;
-        e->lost_samples = v.lost * m->n_samp;
-        if (v.kind == SIO_EV_GAP) {
-            p->stats.lost_frames += v.lost;
-            p->stats.lost_samples += v.lost * m->n_samp;
-            p->stats.gaps_at_least += (v.flags & SIO_EVF_AT_LEAST) != 0;
-            p->stats.gaps_by_clock += (v.flags & SIO_EVF_CLOCK) != 0;
+        e->lost_frames = lost;
+        e->lost_samples = lost * m->n_samp;
+        if (kind == SIO_EV_GAP) {
+            p->stats.lost_frames += lost;
+            p->stats.lost_samples += lost * m->n_samp;
+            p->stats.gaps_at_least += (flags & SIO_EVF_AT_LEAST) != 0;
+            p->stats.gaps_by_clock += (flags & SIO_EVF_CLOCK) != 0;
         } else {
             p->stats.restarts++;
         }
     }
-    if (consecutive && clocked)
-        clock_step(s, dt);
+    if (consecutive && m->time_modulus)
+        clock_step(s, (m->time - s->last_time) & (m->time_modulus - 1));
     uint64_t time = m->time;
-    if (m->time_from_counter) {
-        if (!s->have_seq)
-            s->counter = m->seq;
-        else if (v.kind == SIO_EV_GAP || consecutive || !m->seq_modulus)
-            s->counter += 1 + v.lost;
-        else /* a restart: onwards by the counter's step, as if nothing was lost */
-            s->counter += ((uint64_t)m->seq + m->seq_modulus - s->last_seq) % m->seq_modulus;
-        time = s->counter;
-    }
+    if (m->time_from_counter)
+        time = s->counter = s->have_seq ? s->counter + step : m->seq;
     s->have_seq = 1;
     s->last_seq = m->seq;
     s->last_n_samp = m->n_samp;
