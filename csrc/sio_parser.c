@@ -272,12 +272,13 @@ enum {
 };
 
 /* One consecutive frame pair, dt ticks apart: extends the run, or starts a
- * new one if the step is off (rate change, a paused device, a noisy clock). */
+ * new one if the step is off by more than 1/16 and a tick (rate change, a
+ * paused device, a noisy clock). */
 static inline void clock_step(sio_slot *s, uint64_t dt)
 {
     sio_clock_run *r = &s->run;
     uint64_t dev = dt > r->first ? dt - r->first : r->first - dt;
-    if (r->pairs && s->last_n_samp == r->n_samp && dev <= (r->first >> 4)) {
+    if (r->pairs && s->last_n_samp == r->n_samp && dev <= (r->first >> 4) + 1) {
         if (r->pairs < CLOCK_MAX_PAIRS) {
             r->sum += dt;
             r->pairs++;

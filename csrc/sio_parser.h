@@ -84,10 +84,10 @@ typedef struct {
  * one or that follows a discontinuity:
  * - Device clock (SIO-1 t_us, a spec's timestamp field). The stream's frame
  *   period is learnt from a run of at least 4 consecutive frame pairs whose
- *   clock steps stay within 1/16 of the run's first step (a new run starts
- *   when they do not: a rate change, a pause). The clock's step across the
- *   gap gives an estimate with an error bound (the run's jitter at both ends
- *   of the run and of the gap); if the bound is under M/2 and a count
+ *   clock steps stay within 1/16 (and a tick) of the run's first step (a new
+ *   run starts when they do not: a rate change, a pause). The clock's step
+ *   across the gap gives an estimate with an error bound (the run's jitter
+ *   at both ends of the run and of the gap); if the bound is under M/2 and a count
  *   congruent to d lies within it, that is the count (exact; SIO_EVF_CLOCK
  *   when the counter alone would have said something else or bytes were
  *   missing). A clock that disagrees with the counter is ignored; after a

@@ -191,7 +191,7 @@ def lossy_device(draw):
     silent drop of a whole number of counter turns looks like the next frame
     (docs/capture.md): not drawn."""
     n_samp = draw(st.integers(1, 8))
-    rate = draw(st.sampled_from([250.0, 500.0, 1000.0, 2000.0, 2048.0, 4000.0, 10_000.0]))
+    rate = draw(st.sampled_from([250.0, 500.0, 1000.0, 2000.0, 2048.0, 4000.0, 10_000.0, 64_000.0]))
     t0 = draw(st.integers(0, 2**32 - 1))
     plan = [("recv", draw(st.integers(5, 30)))]
     for _ in range(draw(st.integers(1, 4))):
