@@ -212,6 +212,7 @@ static int emit_row(sio_parser *p, sio_fmt_ascii *s, const int32_t *vals, uint32
                     size_t wire)
 {
     sio_frame_meta m;
+    memset(&m, 0, sizeof m);
     m.stream_id = 0;
     m.n_ch = n_ch;
     m.n_samp = 1;

@@ -69,8 +69,11 @@ SIO_FRAMER_HOOK int check_packet(const sio_parser *p, const uint8_t *b, size_t a
 /* Does the packet continue the last trusted one (the next sample number)? */
 SIO_FRAMER_HOOK int continues_packet(const sio_parser *p, const uint8_t *b, size_t size)
 {
-    const sio_fmt_cyton *s = &p->fmt.cyton;
     (void)size;
+    int slot = p->slot_of[SIO_CYTON_STREAM_EEG] - 1;
+    if (slot < 0)
+        return 0;
+    const sio_slot *s = &p->slots[slot];
     return s->have_seq && b[1] == (uint8_t)(s->last_seq + 1u);
 }
 
@@ -80,18 +83,18 @@ SIO_FRAMER_HOOK int emit_packet(sio_parser *p, const uint8_t *pk, size_t size, i
 {
     sio_fmt_cyton *s = &p->fmt.cyton;
     sio_frame_meta m;
-    uint32_t seq = pk[1];
     (void)size;
     if (part == 0) {
-        uint64_t counter = s->have_seq ? s->counter + ((seq - s->last_seq) & 0xFFu) : seq;
+        memset(&m, 0, sizeof m);
+        m.seq = pk[1];
+        m.n_samp = 1;
         m.stream_id = SIO_CYTON_STREAM_EEG;
         m.n_ch = 8;
-        m.n_samp = 1;
         m.enc = SIO1_ENC_I24;
-        m.seq = seq;
         m.seq_modulus = 256;
-        m.time = counter;
-        m.leadoff = 0;
+        m.time_from_counter = 1; /* the sample number, counting the samples lost */
+        m.wire_max = PK;
+        m.in_every_frame = 1;
         int32_t *dst = sio_emit_frame(p, &m);
         if (!dst) {
             *part_out = 0;
@@ -100,20 +103,18 @@ SIO_FRAMER_HOOK int emit_packet(sio_parser *p, const uint8_t *pk, size_t size, i
         const uint8_t *b = pk + 2;
         for (int c = 0; c < 8; c++, b += 3)
             dst[c] = be24(b);
-        s->have_seq = 1;
-        s->last_seq = seq;
-        s->counter = counter;
+        s->counter = p->booked_time;
         part = 1;
     }
     if (part == 1 && accel_present(pk)) {
+        memset(&m, 0, sizeof m);
+        m.seq = pk[1];
+        m.n_samp = 1;
         m.stream_id = SIO_CYTON_STREAM_ACCEL;
         m.n_ch = 3;
-        m.n_samp = 1;
         m.enc = SIO1_ENC_I16;
-        m.seq = seq;
         m.seq_modulus = 0; /* not in every packet: the counter says nothing about loss */
         m.time = s->counter;
-        m.leadoff = 0;
         int32_t *dst = sio_emit_frame(p, &m);
         if (!dst) {
             *part_out = 1;

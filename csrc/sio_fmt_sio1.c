@@ -29,6 +29,7 @@ static int emit_pending(sio_parser *p, sio_fmt_sio1 *s)
         sio1_data d;
         sio1_check_frame(f, len, &d); /* already validated: only fills d */
         sio_frame_meta m;
+        memset(&m, 0, sizeof m);
         m.stream_id = d.stream;
         m.n_ch = d.n_ch;
         m.n_samp = d.n_samp;
@@ -36,7 +37,9 @@ static int emit_pending(sio_parser *p, sio_fmt_sio1 *s)
         m.seq = d.seq;
         m.seq_modulus = 65536;
         m.time = d.t_us;
+        m.time_modulus = (uint64_t)1 << 32;
         m.leadoff = d.leadoff;
+        m.wire_max = (uint32_t)SIO1_WIRE_MAX(len);
         int32_t *dst = sio_emit_frame(p, &m);
         if (!dst) {
             if (p->need_slot >= 0)

@@ -11,7 +11,8 @@
  *
  * Per frame and stream: rows at data_offset + r * stride, channels at
  * offsets within a row. frame_time is the timestamp field if there is one,
- * else the counter unwrapped to 64 bits, else the frame index. */
+ * else the counter unwrapped to 64 bits (counting the frames the parser
+ * reports lost, sio_parser.h), else the frame index. */
 #include "sio_framer_impl.h"
 #include "sio_parser.h"
 
@@ -362,7 +363,7 @@ static void unpack_packed(uint8_t t, const uint8_t *row, uint32_t rows, uint32_t
 }
 
 /* Books the frame's streams from `part` on. */
-static int emit_streams(sio_parser *p, const sio_fmt_spec *s, const uint8_t *f, size_t size, int part,
+static int emit_streams(sio_parser *p, sio_fmt_spec *s, const uint8_t *f, size_t size, int part,
                         int *part_out)
 {
     const sio_spec *d = &s->d;
@@ -372,6 +373,7 @@ static int emit_streams(sio_parser *p, const sio_fmt_spec *s, const uint8_t *f, 
         if (!rows)
             continue;
         sio_frame_meta m;
+        memset(&m, 0, sizeof m);
         m.stream_id = st->id;
         m.n_ch = st->n_ch;
         m.n_samp = rows;
@@ -380,7 +382,13 @@ static int emit_streams(sio_parser *p, const sio_fmt_spec *s, const uint8_t *f, 
         /* a stream that is not in every frame cannot tell loss from its counter */
         m.seq_modulus = (d->seq_offset != NO_FIELD && st->cond_offset == NO_FIELD && !st->skip_if_zero) ? d->seq_modulus : 0;
         m.time = s->cur_time;
+        if (d->time_offset != NO_FIELD)
+            m.time_modulus = (uint64_t)1 << (8 * type_width(d->time_type));
         m.leadoff = 0;
+        m.wire_max = d->fixed_size ? d->fixed_size : d->max_size;
+        m.in_every_frame = m.seq_modulus != 0;
+        /* no timestamp: the parser unwraps the counter, counting lost frames */
+        m.time_from_counter = d->time_offset == NO_FIELD && m.seq_modulus;
         int32_t *dst = sio_emit_frame(p, &m);
         if (!dst) {
             if (p->need_slot >= 0) {
@@ -390,6 +398,8 @@ static int emit_streams(sio_parser *p, const sio_fmt_spec *s, const uint8_t *f, 
             p->stats.too_many_streams++;
             continue;
         }
+        if (m.time_from_counter)
+            s->counter = s->cur_time = p->booked_time; /* for the frame's other streams and the next frame */
         const uint8_t *row = f + st->data_offset;
         if (st->packed_type)
             unpack_packed(st->packed_type, row, rows, st->stride, st->n_ch, dst);

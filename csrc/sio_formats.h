@@ -156,9 +156,7 @@ size_t sio_fmt_sio1_pending_bytes(const sio_fmt_sio1 *s);
 
 /* OpenBCI Cyton: 33-byte packets A0 .. C0-C6. */
 typedef struct {
-    int have_seq;
-    uint32_t last_seq;
-    uint64_t counter;               /* sample number unwrapped to 64 bits */
+    uint64_t counter;               /* sample number unwrapped to 64 bits, of the last packet */
     sio_framer framer;
 } sio_fmt_cyton;
 

@@ -264,6 +264,179 @@ static int32_t *need_block(sio_parser *p, int slot, const sio_frame_meta *m)
     return NULL;
 }
 
+/* ---- counting lost frames (the rules in sio_parser.h) ---- */
+
+enum {
+    CLOCK_MIN_PAIRS = 4,         /* consecutive pairs before a clock is trusted */
+    CLOCK_MAX_PAIRS = 1u << 24   /* the run's mean stops moving here (no overflow) */
+};
+
+/* One consecutive frame pair, dt ticks apart: extends the run, or starts a
+ * new one if the step is off by more than 1/16 and a tick (rate change, a
+ * paused device, a noisy clock). */
+static inline void clock_step(sio_slot *s, uint64_t dt)
+{
+    sio_clock_run *r = &s->run;
+    uint64_t dev = dt > r->first ? dt - r->first : r->first - dt;
+    if (r->pairs && s->last_n_samp == r->n_samp && dev <= (r->first >> 4) + 1) {
+        if (r->pairs < CLOCK_MAX_PAIRS) {
+            r->sum += dt;
+            r->pairs++;
+        }
+        if (dev > r->jitter)
+            r->jitter = dev;
+        return;
+    }
+    if (r->pairs >= CLOCK_MIN_PAIRS)
+        s->learnt = *r;
+    r->sum = dt;
+    r->pairs = 1;
+    r->n_samp = s->last_n_samp;
+    r->first = dt;
+    r->jitter = 0;
+}
+
+/* The run to read a gap off, or NULL if the clock is not trusted yet. */
+static const sio_clock_run *clock_trusted(const sio_slot *s)
+{
+    if (s->run.pairs >= CLOCK_MIN_PAIRS && s->run.sum >= s->run.pairs)
+        return &s->run;
+    if (s->learnt.pairs >= CLOCK_MIN_PAIRS && s->learnt.sum >= s->learnt.pairs)
+        return &s->learnt;
+    return NULL;
+}
+
+typedef struct {
+    uint32_t kind;
+    uint32_t flags;
+    uint64_t lost;
+    uint64_t step; /* how far the unwrapped counter moves to this frame */
+} loss_verdict;
+
+/* The least value >= lb that is congruent to d modulo mod. */
+static uint64_t congruent_at_least(uint64_t d, uint64_t lb, uint64_t mod)
+{
+    if (lb <= d)
+        return d;
+    return lb + (d + mod - lb % mod) % mod;
+}
+
+/* Rare paths, kept out of line so that the common one stays small. */
+#if defined(__GNUC__)
+#define SIO_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define SIO_NOINLINE __declspec(noinline)
+#else
+#define SIO_NOINLINE
+#endif
+#if defined(__GNUC__)
+#define SIO_LIKELY(x) __builtin_expect(!!(x), 1)
+#else
+#define SIO_LIKELY(x) (x)
+#endif
+
+static loss_verdict judge_counter(const sio_parser *p, const sio_slot *s, const sio_frame_meta *m, uint64_t d);
+
+/* A frame that is not the next one by its counter, or the first after a
+ * discontinuity: how many frames were lost before it. */
+static SIO_NOINLINE void judge_loss(const sio_parser *p, const sio_slot *s, const sio_frame_meta *m,
+                                    loss_verdict *out)
+{
+    uint64_t mod = m->seq_modulus;
+    uint64_t d = ((uint64_t)m->seq + mod - s->last_seq - 1) % mod;
+    loss_verdict v = judge_counter(p, s, m, d);
+    /* the unwrapped counter: onwards by the frames counted, or after a
+     * restart by the counter's own step */
+    v.step = v.kind == SIO_EV_RESTART ? (d + 1) % mod : 1 + v.lost;
+    *out = v;
+}
+
+static loss_verdict judge_counter(const sio_parser *p, const sio_slot *s, const sio_frame_meta *m, uint64_t d)
+{
+    loss_verdict v = {0, 0, 0, 0};
+    uint64_t mod = m->seq_modulus;
+    int cut = s->pending_event != 0; /* bytes are missing: the counter may have aliased */
+
+    /* a lower bound from the bytes lost, when they can only be this stream's */
+    uint64_t lb = 0;
+    uint32_t wire = s->wire_max > m->wire_max ? s->wire_max : m->wire_max;
+    if (cut && s->pending_lost_bytes && wire) {
+        int streams = 0;
+        for (int i = 0; i < SIO_MAX_STREAMS; i++)
+            streams += p->slots[i].stream_id >= 0;
+        if (m->in_every_frame || streams == 1)
+            lb = s->pending_lost_bytes / wire;
+    }
+
+    const sio_clock_run *r = m->time_modulus ? clock_trusted(s) : NULL;
+    uint64_t dt = (m->time - s->last_time) & (m->time_modulus - 1);
+    double ticks_per_row = r ? (double)r->sum / ((double)r->pairs * r->n_samp) : 0;
+    /* frames in one turn of the clock: one that wraps within the counter's
+     * range cannot resolve the counter's aliasing */
+    double wrap_frames = r ? (double)m->time_modulus / (ticks_per_row * m->n_samp) : 0;
+    if (r && wrap_frames >= 2.0 * (double)mod) {
+        if (dt >= m->time_modulus / 2) {
+            if (cut) { /* the clock went backwards across the loss */
+                v.kind = SIO_EV_RESTART;
+                return v;
+            }
+        } else {
+            /* rows elapsed since the last frame's first row, then frames lost;
+             * the error: each end of the run and of the gap may be off by the
+             * run's jitter, plus a tick of rounding */
+            double rows = (double)dt / ticks_per_row - s->last_n_samp;
+            double est = rows / m->n_samp;
+            if (est > 1e15)
+                est = 1e15; /* cannot happen with clocks of 32 bits or less; keeps the casts defined */
+            double err_ticks = 2.0 * (double)r->jitter + 1.0;
+            double tol = 1.0 + (est > 0 ? est : 0) * err_ticks / (double)r->sum +
+                         err_ticks / (ticks_per_row * m->n_samp);
+            uint64_t k = est > (double)d ? (uint64_t)(((est - (double)d) / (double)mod) + 0.5) : 0;
+            double count = (double)d + (double)k * (double)mod;
+            double off = count > est ? count - est : est - count;
+            if (2.0 * tol < (double)mod) {
+                if (off <= tol) { /* clock and counter agree */
+                    v.lost = d + k * mod;
+                    if (v.lost != d || cut || d >= mod / 2)
+                        v.flags |= SIO_EVF_CLOCK;
+                    /* the bytes lost say the clock wrapped during the loss */
+                    if ((double)lb >= (double)v.lost + wrap_frames / 2) {
+                        v.lost = congruent_at_least(d, lb, mod);
+                        v.flags |= SIO_EVF_AT_LEAST;
+                    }
+                    v.kind = v.lost ? SIO_EV_GAP : 0;
+                    return v;
+                }
+                /* they disagree: the counter's rules below */
+            } else if (cut || est - tol >= (double)(mod / 2)) {
+                /* a long gap that the clock cannot pin to one frame: at least */
+                uint64_t at_least = est - tol > 0 ? (uint64_t)(est - tol) : 0;
+                v.lost = congruent_at_least(d, at_least > lb ? at_least : lb, mod);
+                v.flags = SIO_EVF_AT_LEAST | SIO_EVF_CLOCK;
+                v.kind = v.lost ? SIO_EV_GAP : 0;
+                return v;
+            }
+        }
+    }
+    if (lb) {
+        v.lost = congruent_at_least(d, lb, mod);
+        v.kind = SIO_EV_GAP;
+        v.flags = SIO_EVF_AT_LEAST;
+        return v;
+    }
+    if (d) {
+        if (d < mod / 2) {
+            v.kind = SIO_EV_GAP;
+            v.lost = d;
+            if (cut)
+                v.flags = SIO_EVF_AT_LEAST;
+        } else {
+            v.kind = SIO_EV_RESTART;
+        }
+    }
+    return v;
+}
+
 int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
 {
     if (m->stream_id > 255 || m->n_ch == 0 || m->n_ch > SIO_MAX_CHANNELS_ANY)
@@ -286,19 +459,20 @@ int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
 
     /* Decide the events before touching anything, so that a frame which does
      * not fit leaves no trace and can be retried. */
-    uint32_t kind = 0;
-    uint64_t lost = 0;
-    if (m->seq_modulus && s->have_seq && m->seq != s->last_seq + 1 &&
-        !(m->seq == 0 && s->last_seq + 1 == m->seq_modulus)) {
-        /* not the next frame (the common case skips the division) */
-        uint64_t d = ((uint64_t)m->seq + m->seq_modulus - s->last_seq - 1) % m->seq_modulus;
-        if (d) {
-            if (d < m->seq_modulus / 2) {
-                kind = SIO_EV_GAP;
-                lost = d;
-            } else {
-                kind = SIO_EV_RESTART;
-            }
+    int consecutive = 0;
+    uint32_t kind = 0, flags = 0;
+    uint64_t lost = 0, step = 1;
+    if (m->seq_modulus && s->have_seq) {
+        if (SIO_LIKELY((m->seq == s->last_seq + 1 || (m->seq == 0 && s->last_seq + 1 == m->seq_modulus)) &&
+                       !s->pending_event)) {
+            consecutive = 1; /* the common case */
+        } else {
+            loss_verdict v;
+            judge_loss(p, s, m, &v);
+            kind = v.kind;
+            flags = v.flags;
+            lost = v.lost;
+            step = v.step;
         }
     }
     size_t events = (kind ? 1 : 0) + (s->pending_event ? 1 : 0);
@@ -328,6 +502,7 @@ int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
         memset(e, 0, sizeof *e);
         e->row = row;
         e->kind = kind;
+        e->flags = flags;
         e->seq_before = s->last_seq;
         e->seq_after = m->seq;
         e->lost_frames = lost;
@@ -335,16 +510,28 @@ int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
         if (kind == SIO_EV_GAP) {
             p->stats.lost_frames += lost;
             p->stats.lost_samples += lost * m->n_samp;
+            p->stats.gaps_at_least += (flags & SIO_EVF_AT_LEAST) != 0;
+            p->stats.gaps_by_clock += (flags & SIO_EVF_CLOCK) != 0;
         } else {
             p->stats.restarts++;
         }
     }
+    if (consecutive && m->time_modulus)
+        clock_step(s, (m->time - s->last_time) & (m->time_modulus - 1));
+    uint64_t time = m->time;
+    if (m->time_from_counter)
+        time = s->counter = s->have_seq ? s->counter + step : m->seq;
     s->have_seq = 1;
     s->last_seq = m->seq;
+    s->last_n_samp = m->n_samp;
+    s->last_time = m->time;
+    if (m->wire_max > s->wire_max)
+        s->wire_max = m->wire_max;
+    p->booked_time = time;
 
     size_t f = b->n_frames++;
     b->frame_seq[f] = m->seq;
-    b->frame_time[f] = m->time;
+    b->frame_time[f] = time;
     b->frame_leadoff[f] = m->leadoff;
     b->frame_row[f] = row;
     int32_t *dst = b->samples + (size_t)row * m->n_ch;

@@ -38,6 +38,12 @@ enum {
     SIO_EV_RESYNC = 4     /* the caller reported a discontinuity (reconnect, seek) */
 };
 
+/* sio_event.flags of a GAP (see "Counting lost frames" below). */
+enum {
+    SIO_EVF_AT_LEAST = 1, /* lost_frames/lost_samples are a lower bound, not a count */
+    SIO_EVF_CLOCK = 2     /* counted from the device clock: the counter alone could not tell */
+};
+
 typedef struct {
     uint32_t row;           /* first row after the event, within the block */
     uint32_t kind;
@@ -46,6 +52,8 @@ typedef struct {
     uint64_t lost_frames;
     uint64_t lost_samples;  /* per channel */
     uint64_t lost_bytes;    /* OVERFLOW */
+    uint32_t flags;         /* SIO_EVF_* */
+    uint32_t reserved;      /* 0 */
 } sio_event;
 
 /* One output block of one stream: buffers are the caller's, counts the
@@ -68,7 +76,38 @@ typedef struct {
     uint32_t enc;            /* format-specific sample encoding of the block */
 } sio_block;
 
-/* Every counter is cumulative since sio_parser_init. In bytes:
+/* Counting lost frames. A stream with a frame counter (SIO-1 seq modulo
+ * 65536, Cyton's sample number modulo 256, a spec's counter) lost d frames
+ * when the counter steps by d + 1 (modulo M). The counter alone cannot tell d
+ * from d + k*M: after a ring overflow or a resync (bytes are missing) and
+ * across any gap of M frames or more. So, at a frame that is not the next
+ * one or that follows a discontinuity:
+ * - Device clock (SIO-1 t_us, a spec's timestamp field). The stream's frame
+ *   period is learnt from a run of at least 4 consecutive frame pairs whose
+ *   clock steps stay within 1/16 (and a tick) of the run's first step (a new
+ *   run starts when they do not: a rate change, a pause). The clock's step
+ *   across the gap gives an estimate with an error bound (the run's jitter
+ *   at both ends of the run and of the gap); if the bound is under M/2 and a count
+ *   congruent to d lies within it, that is the count (exact; SIO_EVF_CLOCK
+ *   when the counter alone would have said something else or bytes were
+ *   missing). A clock that disagrees with the counter is ignored; after a
+ *   discontinuity a clock that went backwards is a restart; a clock that
+ *   turns over within 2*M frames is not used.
+ * - Bytes lost in an overflow (or given to sio_parser_discontinuity): when
+ *   every wire frame carries the stream (Cyton, specs) or the device has sent
+ *   one stream only, at least bytes / (the stream's largest wire frame)
+ *   frames were lost, if those bytes were frames. Without a usable clock the
+ *   count is the least value >= that bound congruent to d, flagged
+ *   SIO_EVF_AT_LEAST; also when the bound exceeds the clock's count by half
+ *   a turn of the clock (it wrapped during the loss).
+ * - Otherwise the protocol's rule: 1 <= d < M/2 is a gap of d, else a device
+ *   restart. After a discontinuity such a gap is flagged SIO_EVF_AT_LEAST.
+ * lost_frames and lost_samples add up every gap, bounds included; a gap of
+ * exactly k*M frames without a discontinuity looks like the next frame (as a
+ * paused device does) and is not seen. Streams without a counter (ASCII
+ * lines, spec streams not in every frame) count no lost frames.
+ *
+ * Every counter is cumulative since sio_parser_init. In bytes:
  * bytes_in = bytes_ok + bytes_crc + bytes_cobs + bytes_oversized
  *          + bytes_malformed + bytes_unknown + bytes_resync + bytes_idle
  *          + sio_parser_pending_bytes(). */
@@ -90,13 +129,15 @@ typedef struct {
     uint64_t bytes_unknown;
     uint64_t bytes_resync;      /* skipped before the first frame boundary / after a discontinuity */
     uint64_t bytes_idle;        /* lone delimiters and other inter-frame filler */
-    uint64_t lost_frames;       /* from counter gaps */
-    uint64_t lost_samples;      /* per channel, summed over streams */
+    uint64_t lost_frames;       /* in gaps: exact counts, plus the lower bounds of gaps_at_least */
+    uint64_t lost_samples;      /* per channel, summed over streams; the same */
     uint64_t restarts;
     uint64_t ring_overflow_bytes;
     uint64_t ring_overflows;
     uint64_t too_many_streams;  /* frames of a stream beyond SIO_MAX_STREAMS (also in malformed) */
     uint64_t messages_dropped;  /* longer than the message buffer itself */
+    uint64_t gaps_at_least;     /* gaps whose count is only a lower bound (SIO_EVF_AT_LEAST) */
+    uint64_t gaps_by_clock;     /* gaps counted from the device clock (SIO_EVF_CLOCK) */
 } sio_stats;
 
 typedef struct sio_parser sio_parser;
@@ -154,7 +195,15 @@ typedef struct {
     uint32_t seq;
     uint32_t seq_modulus;  /* counter wraps here; 0 = the format has no counter */
     uint64_t time;
+    uint64_t time_modulus; /* time is a device clock that wraps here (a power of
+                              two); 0 = not a clock */
     uint64_t leadoff;
+    uint32_t time_from_counter; /* 1: the parser books as time the stream's
+                                   counter unwrapped to 64 bits, counting the
+                                   frames it reports lost (time is ignored) */
+    uint32_t wire_max;     /* most bytes a frame of this stream takes on the
+                              wire; 0 = unknown */
+    uint32_t in_every_frame; /* every frame on the wire carries this stream */
 } sio_frame_meta;
 
 #define SIO_MAX_CHANNELS_ANY 256
@@ -162,7 +211,8 @@ typedef struct {
 /* Books a valid frame: counter gap/restart events, frame metadata, counters.
  * Returns where to write its n_samp * n_ch codes, or NULL when the stream
  * needs a fresh block (then nothing was booked and feeding must stop with
- * SIO_FEED_NEED_BLOCK; call again with the same frame later). */
+ * SIO_FEED_NEED_BLOCK; call again with the same frame later). The time it
+ * booked is then in p->booked_time. Fields of m a format does not know are 0. */
 int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m);
 /* Appends a message record; 0 if stored (or dropped as too long), -1 if the
  * buffer must be drained first. */
@@ -170,10 +220,26 @@ int sio_emit_message(sio_parser *p, uint8_t type, const uint8_t *payload, size_t
 
 #include "sio_formats.h"
 
+/* The frame period of a stream's device clock, learnt from a run of
+ * consecutive frames whose clock steps stay within slack of the first. */
+typedef struct {
+    uint64_t sum;               /* clock ticks over the run */
+    uint32_t pairs;             /* consecutive frame pairs in it */
+    uint32_t n_samp;            /* rows per frame over the run */
+    uint64_t first;             /* the run's first step */
+    uint64_t jitter;            /* largest step - first, either way */
+} sio_clock_run;
+
 typedef struct {
     int32_t stream_id;          /* -1 = free */
     int have_seq;
     uint32_t last_seq;
+    uint32_t last_n_samp;
+    uint32_t wire_max;          /* largest wire_max of the stream's frames */
+    uint64_t last_time;         /* time of the last frame */
+    uint64_t counter;           /* unwrapped counter (time_from_counter) */
+    sio_clock_run run;          /* the current run */
+    sio_clock_run learnt;       /* the last run long enough to trust */
     uint64_t rows_before;       /* rows in blocks already handed over */
     uint64_t pending_lost_bytes;
     uint32_t pending_event;     /* SIO_EV_OVERFLOW / SIO_EV_RESYNC to book at the next frame */
@@ -191,6 +257,7 @@ struct sio_parser {
     uint8_t *msg_buf;
     size_t msg_cap;
     size_t msg_len;
+    uint64_t booked_time;       /* time booked for the last frame emitted */
     union {
         sio_fmt_sio1 sio1;
         SIO_FORMAT_STATES

@@ -8,17 +8,15 @@ import numpy as np
 
 from .errors import SensorioError
 
-#: numpy layout of one event, mirroring ``sio_event`` in csrc/sio_parser.h.
+#: numpy layout of one event, mirroring ``sio_event`` in csrc/sio_parser.h
+#: (its last 4 bytes are reserved, left out of the fields).
 EVENT_DTYPE = np.dtype(
-    [
-        ("row", "<u4"),
-        ("kind", "<u4"),
-        ("seq_before", "<u4"),
-        ("seq_after", "<u4"),
-        ("lost_frames", "<u8"),
-        ("lost_samples", "<u8"),
-        ("lost_bytes", "<u8"),
-    ]
+    {
+        "names": ["row", "kind", "seq_before", "seq_after", "lost_frames", "lost_samples", "lost_bytes", "flags"],
+        "formats": ["<u4", "<u4", "<u4", "<u4", "<u8", "<u8", "<u8", "<u4"],
+        "offsets": [0, 4, 8, 12, 16, 24, 32, 40],
+        "itemsize": 48,
+    }
 )
 
 EV_GAP = 1
@@ -26,6 +24,13 @@ EV_RESTART = 2
 EV_OVERFLOW = 3
 EV_RESYNC = 4
 EVENT_NAMES = {EV_GAP: "gap", EV_RESTART: "restart", EV_OVERFLOW: "overflow", EV_RESYNC: "resync"}
+
+#: ``flags`` of a GAP event: its lost_frames / lost_samples are only a lower
+#: bound (bytes were lost and no device clock could count the frames in them)
+EVF_AT_LEAST = 1
+#: ``flags`` of a GAP event: counted from the device clock, because the frame
+#: counter alone could not tell (it wraps, or bytes were lost)
+EVF_CLOCK = 2
 
 
 def _empty_events() -> np.ndarray:
@@ -42,7 +47,9 @@ class Block:
     frame's first sample), ``frame_leadoff`` (bit i = channel i off) and
     ``frame_row`` (the frame's first row here). ``events`` (EVENT_DTYPE) marks
     gaps, device restarts and host overflows at the row where the stream
-    resumed. ``first_row`` counts the stream's accepted rows before this block.
+    resumed; a gap with ``flags & EVF_AT_LEAST`` lost at least its
+    ``lost_frames``, maybe more (docs/capture.md, "Counting lost frames").
+    ``first_row`` counts the stream's accepted rows before this block.
     """
 
     stream: int

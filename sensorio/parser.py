@@ -4,12 +4,14 @@ A thin wrapper over csrc/sio_parser.h. The C side writes samples straight
 into numpy buffers owned here; Python only steps in when a buffer is full or
 a new stream appears, so no Python object is made per frame or per sample.
 cffi releases the GIL during every C call, so a reader thread can keep
-filling a Ring while this parses.
+filling a Ring while this parses. One Parser may be used from several
+threads: its methods take turns (a lock), each C call still runs without the GIL.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,11 +31,24 @@ def _make_stats_class() -> type:
     cls = dataclasses.make_dataclass("Stats", fields, frozen=True)
     cls.__doc__ = (
         "Cumulative parser statistics (see sio_stats in csrc/sio_parser.h). "
-        "bytes_in equals the sum of the bytes_* reasons plus bytes_pending."
+        "bytes_in equals the sum of the bytes_* reasons plus bytes_pending.\n\n"
+        "lost_frames (and lost_samples) add up every gap of every stream's frame "
+        "counter. When the counter cannot tell (a ring overflow, a resync, a gap "
+        "longer than its range, e.g. 65536 SIO-1 frames) the device clock counts "
+        "the frames exactly (gaps_by_clock); without a usable clock the bytes lost "
+        "give a lower bound, which is what lost_frames then adds, and gaps_at_least "
+        "counts such gaps: lost_frames is exact only while gaps_at_least is 0 "
+        "(lost_frames_exact). Formats without a counter (ASCII lines) count no "
+        "lost frames; ring_overflow_bytes still says bytes were lost. Details: "
+        "docs/capture.md, 'Counting lost frames'."
     )
     names = tuple(f[0] for f in fields)
     # plain ints only, so no deep copy (dataclasses.asdict is ten times slower)
     cls.as_dict = lambda self: {n: getattr(self, n) for n in names}  # type: ignore[attr-defined]
+    cls.lost_frames_exact = property(  # type: ignore[attr-defined]
+        lambda self: self.gaps_at_least == 0,
+        doc="True when lost_frames is an exact count, False when it is a lower bound.",
+    )
     cls.__module__ = __name__
     return cls
 
@@ -41,9 +56,9 @@ def _make_stats_class() -> type:
 Stats = _make_stats_class()
 
 #: stats counters whose bytes, added up, account for every byte fed
-BYTE_REASONS = tuple(
-    name for name in _STAT_FIELDS if name.startswith("bytes_") and name != "bytes_in"
-) + ("bytes_pending",)
+BYTE_REASONS = tuple(name for name in _STAT_FIELDS if name.startswith("bytes_") and name != "bytes_in") + (
+    "bytes_pending",
+)
 
 
 class _SlotBuffers:
@@ -79,6 +94,12 @@ class Parser:
     >>> for block in p.read(): ...   # Blocks, per device stream, in order
     >>> p.read_messages()            # INFO / REPLY / LOG
     >>> p.stats.crc_errors
+
+    Thread safety: the methods of one Parser take turns (a lock around each
+    call; the C code inside runs without the GIL), so one thread may feed
+    while another reads or looks at ``stats``. Bytes fed from two threads at
+    once are parsed whole, call after call, in whichever order the calls get
+    the lock: that is one byte stream only if the callers order their calls.
     """
 
     def __init__(
@@ -101,10 +122,18 @@ class Parser:
         self._ready: list[Block] = []
         self._messages: list[Message] = []
         self._consumed = ffi.new("size_t *")
+        # one caller at a time: the C parser and the buffers here are not
+        # thread-safe (two feeds at once crash, a read during a feed returns
+        # rows being written); held around C calls that release the GIL
+        self._lock = threading.Lock()
 
     # -- feeding ---------------------------------------------------------
     def feed(self, data: bytes | bytearray | memoryview | np.ndarray) -> None:
         """Parse a chunk of bytes. Frames may straddle chunks."""
+        with self._lock:
+            self._feed(data)
+
+    def _feed(self, data: bytes | bytearray | memoryview | np.ndarray) -> None:
         buf = ffi.from_buffer("uint8_t[]", data)
         total = len(buf)
         off = 0
@@ -118,30 +147,36 @@ class Parser:
 
     def feed_ring(self, ring: Ring, max_bytes: int | None = None) -> int:
         """Parse what a Ring holds (up to max_bytes); returns bytes consumed.
-        Ring overflow marks become OVERFLOW events and counters."""
+        Ring overflow marks become OVERFLOW events and counters. The Ring's
+        one consumer is whoever calls this (see Ring)."""
         limit = ring.capacity if max_bytes is None else max_bytes
         done = 0
-        consumed = self._consumed
-        while True:
-            status = lib.sio_parser_feed_ring(self._p, ring._r, limit - done, consumed)
-            done += consumed[0]
-            if status == lib.SIO_FEED_DONE:
-                return done
-            self._service(status)
+        with self._lock:
+            consumed = self._consumed
+            while True:
+                status = lib.sio_parser_feed_ring(self._p, ring._r, limit - done, consumed)
+                done += consumed[0]
+                if status == lib.SIO_FEED_DONE:
+                    return done
+                self._service(status)
 
     def flush(self) -> None:
         """The input has ended: decode what the format holds back waiting for
         lookahead (the last Cyton packet, a last line without newline).
         Call at the end of a file; feeding may go on afterwards."""
-        while True:
-            status = lib.sio_parser_flush(self._p)
-            if status == lib.SIO_FEED_DONE:
-                return
-            self._service(status)
+        with self._lock:
+            while True:
+                status = lib.sio_parser_flush(self._p)
+                if status == lib.SIO_FEED_DONE:
+                    return
+                self._service(status)
 
     def discontinuity(self, lost_bytes: int = 0) -> None:
-        """Tell the parser the byte stream jumps here (reconnect, seek)."""
-        lib.sio_parser_discontinuity(self._p, lost_bytes, lib.SIO_EV_RESYNC)
+        """Tell the parser the byte stream jumps here (reconnect, seek).
+        lost_bytes, if known, bounds the frames lost from below where no
+        device clock can count them (docs/capture.md)."""
+        with self._lock:
+            lib.sio_parser_discontinuity(self._p, lost_bytes, lib.SIO_EV_RESYNC)
 
     def _service(self, status: int) -> None:
         if status == lib.SIO_FEED_NEED_MSG:
@@ -186,6 +221,10 @@ class Parser:
 
     def read(self) -> list[Block]:
         """All Blocks decoded since the last read, oldest first per stream."""
+        with self._lock:
+            return self._read()
+
+    def _read(self) -> list[Block]:
         out = self._ready
         self._ready = []
         for slot, bufs in self._buffers.items():
@@ -196,9 +235,10 @@ class Parser:
         return out
 
     def parse(self, data: bytes | bytearray | memoryview) -> list[Block]:
-        """feed() then read()."""
-        self.feed(data)
-        return self.read()
+        """feed() then read(), in one turn."""
+        with self._lock:
+            self._feed(data)
+            return self._read()
 
     def _drain_messages(self) -> None:
         n = lib.sio_parser_msg_len(self._p)
@@ -212,17 +252,20 @@ class Parser:
 
     def read_messages(self) -> list[Message]:
         """Device messages (INFO, REPLY, LOG) since the last call, in order."""
-        self._drain_messages()
-        out = self._messages
-        self._messages = []
-        return out
+        with self._lock:
+            self._drain_messages()
+            out = self._messages
+            self._messages = []
+            return out
 
     @property
     def stats(self) -> Stats:  # type: ignore[valid-type]
-        """A snapshot of the cumulative statistics."""
-        st = lib.sio_parser_stats(self._p)
-        values = {name: getattr(st, name) for name in _STAT_FIELDS}
-        values["bytes_pending"] = lib.sio_parser_pending_bytes(self._p)
+        """A snapshot of the cumulative statistics (consistent: taken between
+        two calls that parse, never during one)."""
+        with self._lock:
+            st = lib.sio_parser_stats(self._p)
+            values = {name: getattr(st, name) for name in _STAT_FIELDS}
+            values["bytes_pending"] = lib.sio_parser_pending_bytes(self._p)
         return Stats(**values)
 
 

@@ -7,10 +7,28 @@ counted, and marked so the parser resynchronises there.
 
 from __future__ import annotations
 
+import threading
+
 from ._binding import ffi, lib
+from .errors import SensorioError
+
+_TWO_PRODUCERS = (
+    "two threads write to one Ring at the same time; a Ring has one producer thread "
+    "(and one consumer thread): write from one thread, or give each writer its own Ring"
+)
 
 
 class Ring:
+    """A single-producer single-consumer byte ring (csrc/sio_ring.h).
+
+    The producer side (write, write_block + commit, note_loss) belongs to one
+    thread at a time, the consumer side (Parser.feed_ring, read, pop_mark) to
+    one other; the two run without locks. A second producer at the same time
+    would corrupt the ring: it is detected (cheaply, in the calls themselves)
+    and raises SensorioError instead. Two consumers are a bug of the same
+    kind; a Parser already serialises its own calls, so use one Parser.
+    """
+
     def __init__(self, capacity: int = 1 << 22) -> None:
         if capacity < 2 or capacity & (capacity - 1):
             raise ValueError(f"ring capacity must be a power of two >= 2, not {capacity}")
@@ -19,6 +37,20 @@ class Ring:
         self._r = ffi.cast("sio_ring *", self._mem)
         lib.sio_ring_init(self._r, self._buf, capacity)
         self._len = ffi.new("size_t *")
+        # producer-side misuse detection: held during each producer call
+        self._producing = threading.Lock()
+        self._block_owner: int | None = None  # thread holding a write_block view
+
+    def _enter_producer(self) -> None:
+        """Start a producer call; raises if another thread is in one, or holds
+        a write_block view it has not committed."""
+        if not self._producing.acquire(blocking=False):
+            raise SensorioError(_TWO_PRODUCERS)
+        owner = self._block_owner
+        if owner is not None and owner != threading.get_ident():
+            self._block_owner = None  # report it once
+            self._producing.release()
+            raise SensorioError(_TWO_PRODUCERS)
 
     @property
     def capacity(self) -> int:
@@ -32,20 +64,41 @@ class Ring:
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Store data; returns bytes stored (the rest is counted as overflow)."""
-        return lib.sio_ring_write(self._r, ffi.from_buffer(data), len(data))
+        self._enter_producer()
+        try:
+            return lib.sio_ring_write(self._r, ffi.from_buffer(data), len(data))
+        finally:
+            self._producing.release()
 
     def write_block(self) -> memoryview:
         """Zero-copy: a writable view of the largest contiguous free block.
-        Fill a prefix of it (e.g. with readinto) and then commit()."""
-        ptr = lib.sio_ring_write_block(self._r, self._len)
-        return memoryview(ffi.buffer(ptr, self._len[0]))
+        Fill a prefix of it (e.g. with readinto) and then commit(), from the
+        same thread."""
+        self._enter_producer()
+        try:
+            ptr = lib.sio_ring_write_block(self._r, self._len)
+            if self._len[0]:
+                self._block_owner = threading.get_ident()
+            return memoryview(ffi.buffer(ptr, self._len[0]))
+        finally:
+            self._producing.release()
 
     def commit(self, n: int) -> None:
-        lib.sio_ring_write_commit(self._r, n)
+        """Publish the first n bytes written into the last write_block view."""
+        self._enter_producer()
+        try:
+            self._block_owner = None
+            lib.sio_ring_write_commit(self._r, n)
+        finally:
+            self._producing.release()
 
     def note_loss(self, n: int) -> None:
         """Record n bytes lost at the write position (e.g. a driver overrun)."""
-        lib.sio_ring_note_loss(self._r, n)
+        self._enter_producer()
+        try:
+            lib.sio_ring_note_loss(self._r, n)
+        finally:
+            self._producing.release()
 
     def read(self, n: int) -> bytes:
         """Copy out up to n bytes (stops at a loss mark); for tests and tools."""

@@ -73,8 +73,8 @@ def test_long_gap_and_restart_reset() -> None:
     info = dsp_synth.info(1, 100.0)
     codes = np.arange(20).reshape(-1, 1)
     ev = np.zeros(2, dtype=Block.__dataclass_fields__["events"].default_factory().dtype)
-    ev[0] = (10, 1, 0, 0, 500, 500, 0)  # 5 s gap: longer than max_fill_s
-    ev[1] = (15, 2, 0, 0, 0, 0, 0)  # device restart
+    ev[0] = (10, 1, 0, 0, 500, 500, 0, 0)  # 5 s gap: longer than max_fill_s
+    ev[1] = (15, 2, 0, 0, 0, 0, 0, 0)  # device restart
     out = Calibrate(info, auto=False, max_fill_s=1.0).process_raw(raw_block(codes, events=ev))
     assert [(len(b), b.start, b.reset) for b in out] == [
         (10, 0, False),
@@ -140,9 +140,7 @@ def test_procedures_offset_gain_levels() -> None:
     rng = np.random.default_rng(0)
     t = np.arange(int(3 * fs)) / fs
     rest = rng.standard_normal((t.size, 2)) * 3 + np.array([120.0, -40.0])
-    np.testing.assert_allclose(
-        measure_offset(_blocks(rest, info), info, 0, 2.0), [120, -40], atol=0.5
-    )
+    np.testing.assert_allclose(measure_offset(_blocks(rest, info), info, 0, 2.0), [120, -40], atol=0.5)
     # the TEST square wave reads 80 uV where the device says 100: gain 1.25
     square = np.where(np.floor(2 * 2.0 * t) % 2 == 0, 80.0, -80.0)[:, None] * np.ones(2)
     gain, amp = measure_gain_from_test(_blocks(square + 7, info), info, 0, 2.0)
