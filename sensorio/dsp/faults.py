@@ -73,6 +73,8 @@ _NEG = -(1 << 62)
 NOISE_SHARE_MARGIN = 6.0
 #: above this share, white noise itself is not told apart: no noise verdicts
 NOISE_SHARE_MAX = 0.8
+#: the learnt levels' step up per hop, log10 (0.05: x1.12; down 1/9 of it)
+LEARN_UP = 0.05
 
 
 def emg_noise_share(fs: float, f_low: float = 60.0, f_high: float = 120.0) -> float:
@@ -217,9 +219,7 @@ class _Hops(_SpareRoom):
         fields["lens"] = np.empty(cap, np.int64)
         return fields
 
-    def append(
-        self, lens: int, m: int, new: dict[str, np.ndarray], med_zero: bool = False
-    ) -> None:
+    def append(self, lens: int, m: int, new: dict[str, np.ndarray], med_zero: bool = False) -> None:
         """m hops of lens rows; new: name -> (m, channels) arrays, every field
         (med_zero: new["med"] is known to be all 0)."""
         if self.n == self.o:
@@ -486,10 +486,7 @@ class _NativeFront:
         if self._ptr_gen != rows.generation:
             kinds = {np.float64: "double *", np.bool_: "uint8_t *", np.int32: "int32_t *"}
             ffi = self._ffi
-            self._ptrs = {
-                k: ffi.cast(kinds[t], ffi.from_buffer(rows.array(k)))
-                for k, t in ROW_FIELDS.items()
-            }
+            self._ptrs = {k: ffi.cast(kinds[t], ffi.from_buffer(rows.array(k))) for k, t in ROW_FIELDS.items()}
             self._ptr_gen = rows.generation
         return self._ptrs
 
@@ -507,8 +504,10 @@ class _NativeFront:
             lo = None
         key = None if codes is None else (block.code_range, block.code_zero)
         pending = self._todo_n + self.waiting
-        if defer and lo is None and (
-            not pending or (block.start == self._todo_start + pending and key == self._todo_key)
+        if (
+            defer
+            and lo is None
+            and (not pending or (block.start == self._todo_start + pending and key == self._todo_key))
         ):
             if not pending:
                 self._todo_start, self._todo_key = block.start, key
@@ -659,7 +658,11 @@ class FaultDetector(Stage):
         spike_min_uv: float = 50.0,
         spike_gap_s: float = 1.0,
         motion_uv: float = 40.0,
-        motion_share: float = 0.12,
+        motion_share: float = 0.6,
+        motion_rel: float = 1.5,
+        motion_loud_rel: float = 5.0,
+        motion_loud_share: float = 0.12,
+        spike_rel: float = 3.0,
         noise_uv: float = 50.0,
         noise_share: float = 0.27,
         mains_uv: float = 50.0,
@@ -676,6 +679,10 @@ class FaultDetector(Stage):
         self.spike_gap_s = float(spike_gap_s)
         self.motion_uv = float(motion_uv)
         self.motion_share = float(motion_share)
+        self.motion_rel = float(motion_rel)
+        self.motion_loud_rel = float(motion_loud_rel)
+        self.motion_loud_share = float(motion_loud_share)
+        self.spike_rel = float(spike_rel)
         self.noise_uv = float(noise_uv)
         self.noise_share = float(noise_share)
         self.mains_uv = float(mains_uv)
@@ -684,9 +691,7 @@ class FaultDetector(Stage):
         self.mask_kinds = tuple(mask)
         unknown = set(self.mask_kinds) - set(KINDS)
         if unknown:
-            raise SensorioError(
-                f"faults: unknown kinds to mask {sorted(unknown)}; use {', '.join(KINDS)}"
-            )
+            raise SensorioError(f"faults: unknown kinds to mask {sorted(unknown)}; use {', '.join(KINDS)}")
         self._rate = 0.0
         self._ch = 0
 
@@ -700,6 +705,10 @@ class FaultDetector(Stage):
             "spike_gap_s",
             "motion_uv",
             "motion_share",
+            "motion_rel",
+            "motion_loud_rel",
+            "motion_loud_share",
+            "spike_rel",
             "noise_uv",
             "noise_share",
             "mains_uv",
@@ -730,13 +739,9 @@ class FaultDetector(Stage):
                 stacklevel=4,
             )
         nyq = fs / 2
-        self._hp = SosState(
-            signal.butter(2, min(20.0, 0.4 * nyq), "highpass", fs=fs, output="sos"), hop
-        )
+        self._hp = SosState(signal.butter(2, min(20.0, 0.4 * nyq), "highpass", fs=fs, output="sos"), hop)
         # 1-20 Hz, second order: baseline drift (below 0.3 Hz) must not leak in
-        self._low = SosState(
-            signal.butter(2, [1.0, min(20.0, 0.4 * nyq)], "bandpass", fs=fs, output="sos"), hop
-        )
+        self._low = SosState(signal.butter(2, [1.0, min(20.0, 0.4 * nyq)], "bandpass", fs=fs, output="sos"), hop)
         # windowed sine/cosine basis at 50 and 60 Hz and harmonics below 0.45 fs
         window = np.hanning(2 * hop)
         t = np.arange(2 * hop) / fs
@@ -805,6 +810,11 @@ class FaultDetector(Stage):
         self._ema_last = np.zeros(ch)
         self._last_spiky = np.full(ch, _NEG, dtype=np.int64)
         self._last_noise_hop = np.full(ch, _NEG, dtype=np.int64)
+        # the channel's own levels, learnt online (log10 uV, see _learn): the
+        # 90th percentile of the 1-20 Hz band's RMS and of the hop's peak
+        # |high-passed| sample, starting from the fixed floors
+        self._q_low = np.full(ch, np.log10(max(self.motion_uv, 1e-3)))
+        self._q_peak = np.full(ch, np.log10(max(self.spike_min_uv, 1e-3)))
         self._last_gap_hop = np.full(ch, _NEG, dtype=np.int64)
         self._spike_pad = max(1, int(round(0.005 * self._rate)))
         # the start counts as a restart: the feature filters settle first
@@ -890,9 +900,7 @@ class FaultDetector(Stage):
             same[:, 0] = ct[:, 0] == self._prev_code
             np.equal(ct[:, 1:], ct[:, :-1], out=same[:, 1:])
             if same.any():
-                lastdiff = np.maximum.accumulate(
-                    np.where(same, -1 - self._same_run[:, None], cols), axis=1
-                )
+                lastdiff = np.maximum.accumulate(np.where(same, -1 - self._same_run[:, None], cols), axis=1)
                 run = cols - lastdiff
                 hard_ok &= run < self.hop // 2
                 self._same_run = run[:, -1].astype(np.int64)
@@ -901,12 +909,8 @@ class FaultDetector(Stage):
             self._prev_code = ct[:, -1].astype(np.int64)
         # after a long invalid stretch the feature filters re-prime on one
         # sample; the 1-20 Hz band needs a while to settle: no motion verdicts
-        if n and (
-            not hard_ok.all() or (self._bad_run > 0).any() or (self._last_restart > _NEG).any()
-        ):
-            lastok = np.maximum.accumulate(
-                np.where(hard_ok, cols, -1 - self._bad_run[:, None]), axis=1
-            )
+        if n and (not hard_ok.all() or (self._bad_run > 0).any() or (self._last_restart > _NEG).any()):
+            lastok = np.maximum.accumulate(np.where(hard_ok, cols, -1 - self._bad_run[:, None]), axis=1)
             before = np.concatenate([(-1 - self._bad_run)[:, None], lastok[:, :-1]], axis=1)
             restart = hard_ok & ((cols - before - 1) >= self.hop)
             marks = np.where(restart, cols + block.start, _NEG)
@@ -934,9 +938,7 @@ class FaultDetector(Stage):
         # are held out of that filter
         ahp = np.abs(hp)
         if n:
-            ema, self._ema_zi = signal.lfilter(
-                [self._ema_a], [1.0, self._ema_a - 1.0], ahp, axis=1, zi=self._ema_zi
-            )
+            ema, self._ema_zi = signal.lfilter([self._ema_a], [1.0, self._ema_a - 1.0], ahp, axis=1, zi=self._ema_zi)
             prev = np.concatenate([self._ema_zi * 0 + self._ema_last[:, None], ema[:, :-1]], axis=1)
             self._ema_last = ema[:, -1].copy()
             spiky = ahp > np.maximum(self.spike_k * prev, self.spike_min_uv)
@@ -1062,9 +1064,7 @@ class FaultDetector(Stage):
         their samples instead)."""
         key = self.mask_kinds
         if self._masked_key is not key:
-            self._masked = [
-                k for k in HOP_KINDS if k in key and k not in ("saturation", "leadoff")
-            ]
+            self._masked = [k for k in HOP_KINDS if k in key and k not in ("saturation", "leadoff")]
             self._unmasked = [k for k in HOP_KINDS if k not in self._masked]
             self._masked_key = key
         return self._masked
@@ -1180,9 +1180,7 @@ class FaultDetector(Stage):
                 d3 = np.diff(hpv, 3, axis=2)
                 hf_ms = np.nan_to_num(np.nanmean(d3 * d3, axis=2)) / 20.0
                 hp_ms = np.nan_to_num(np.nanmean(hpv * hpv, axis=2))
-                low_ms = np.nan_to_num(
-                    np.nanmean(np.where(hard_ok & ~spiky, low, np.nan) ** 2, axis=2)
-                )
+                low_ms = np.nan_to_num(np.nanmean(np.where(hard_ok & ~spiky, low, np.nan) ** 2, axis=2))
         f["stuck"] = stuck & ~at_zero
         f["flat"] = ((enough & ~stuck & (std < self.flat_uv)) | (stuck & at_zero)) & ~sat & ~lo
         blocked = sat | lo | stuck | ~enough
@@ -1216,20 +1214,21 @@ class FaultDetector(Stage):
         self._last_gap_hop = last_gap[:, -1].copy()
         after_gap = (g - last_gap) <= 2
         f["noise"] = noise
-        motion = (
-            ~blocked
-            & ~settling
-            & ~after_noise
-            & ~after_gap
-            & ~spiked
-            & (low_ms > self.motion_uv**2)
-            & (share_low > self.motion_share)
-        )
+        if fast:
+            peak = np.abs(hp).max(axis=2)
+        else:
+            peak = np.where(hard_ok, np.abs(hp), 0.0).max(axis=2)
+        usable = ~blocked & ~settling
+        judged = usable & ~after_noise & ~after_gap & ~spiked
+        low_level, peak_floor = self._learn(usable, judged, low_ms, share_low, peak, mad)
+        motion = judged & self._motion_like(low_ms, share_low, low_level)
         if motion.any():
-            self._motion_before_run(motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need)
+            self._motion_before_run(motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level)
         f["motion"] = motion
         f["mains"] = ~blocked & mains
-        f["mad"] = mad
+        # the spike test's scale: never below what the channel's own peaks
+        # reach (spike_rel x their learnt 90th percentile)
+        f["mad"] = np.maximum(mad, peak_floor / (self.spike_k * 1.4826))
         f["med"] = med
         return f  # (channels, hops) each
 
@@ -1241,6 +1240,7 @@ class FaultDetector(Stage):
         low: np.ndarray,
         hp: np.ndarray,
         need: int,
+        low_level: np.ndarray,
     ) -> None:
         """Re-judge, in place, the motion verdicts of hops that end in a run
         of identical codes, on the samples before that run. A stuck ADC (or a
@@ -1267,9 +1267,65 @@ class FaultDetector(Stage):
             low_ms = np.where(use, low[c, h] ** 2, 0.0).sum(axis=1) / n
             hp_ms = np.where(use, hp[c, h] ** 2, 0.0).sum(axis=1) / n
             share = low_ms / (low_ms + hp_ms)
-        motion[c, h] = (
-            (n >= need) & (low_ms > self.motion_uv**2) & (share > self.motion_share)
-        )
+        motion[c, h] = (n >= need) & self._motion_like(low_ms, share, low_level[c, h])
+
+    def _motion_like(self, low_ms: np.ndarray, share: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """The motion test on the 1-20 Hz band's mean square low_ms and its
+        share of the power, given the channel's learnt level of that band
+        (RMS, uV): above motion_rel x the level (and motion_uv) with a share
+        above motion_share (the band dominates); or above motion_loud_rel x
+        the level (and motion_uv) with a share above motion_loud_share."""
+        floor = self.motion_uv**2
+        thr = np.maximum(floor, (self.motion_rel * level) ** 2)
+        loud = np.maximum(floor, (self.motion_loud_rel * level) ** 2)
+        return ((low_ms > thr) & (share > self.motion_share)) | ((low_ms > loud) & (share > self.motion_loud_share))
+
+    def _learn(
+        self,
+        usable: np.ndarray,
+        judged: np.ndarray,
+        low_ms: np.ndarray,
+        share_low: np.ndarray,
+        peak: np.ndarray,
+        mad: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The channel's own levels, learnt hop by hop (so the same whatever
+        the chunking): the 90th percentiles of the 1-20 Hz band's RMS and of
+        the hop's peak |high-passed| sample, tracked in log10 uV by steps of
+        LEARN_UP up and LEARN_UP / 9 down (a sign tracker: an outlier moves
+        it one step, whatever its size). A hop teaches only when usable (no
+        code fault, filters settled); the low band learns only from hops
+        judged and not shaped like motion, the peak only from hops whose peak is
+        not an outlier (above the spike floor and the spike test's own-hop
+        threshold). Returns, per (channel, hop), the learnt level of the low
+        band (RMS, uV) and the spike floor (spike_rel x the learnt peak, uV),
+        both from what was learnt before the hop."""
+        ch, m = low_ms.shape
+        low_level = np.empty((ch, m))
+        peak_floor = np.empty((ch, m))
+        up, down = LEARN_UP, LEARN_UP / 9.0
+        ql, qp = self._q_low, self._q_peak
+        with np.errstate(divide="ignore", invalid="ignore"):
+            llow = 0.5 * np.log10(low_ms)
+            lpeak = np.log10(peak)
+        own = self.spike_k * 1.4826 * mad
+        for j in range(m):
+            low_level[:, j] = 10.0**ql
+            pf = self.spike_rel * 10.0**qp
+            peak_floor[:, j] = pf
+            # a hop shaped like motion (low band share above motion_share)
+            # does not teach, whatever its level: an artefact's slow onset
+            # must not raise the bar it is to be judged by
+            x = llow[:, j]
+            like = self._motion_like(low_ms[:, j], share_low[:, j], low_level[:, j])
+            teach = judged[:, j] & ~like & (share_low[:, j] <= self.motion_share) & np.isfinite(x)
+            ql = np.where(teach, ql + np.where(x > ql, up, -down), ql)
+            x = lpeak[:, j]
+            outlier = (peak[:, j] > pf) & (peak[:, j] > own[:, j])
+            teach = usable[:, j] & ~outlier & np.isfinite(x)
+            qp = np.where(teach, qp + np.where(x > qp, up, -down), qp)
+        self._q_low, self._q_peak = ql, qp
+        return low_level, peak_floor
 
     def _mains(self, a: int, m: int, L: int, hp: np.ndarray) -> np.ndarray:
         """Mains verdict per hop from the hop and the one before it: the
@@ -1285,9 +1341,7 @@ class FaultDetector(Stage):
             prev = np.zeros((ch, L))
         if self._native is not None:
             pending = a >= L  # the hop before is in the pending rows: no copy
-            _, _, verdict = self._native.mains(
-                self._pend, a, m, L, None if pending else prev, self
-            )
+            _, _, verdict = self._native.mains(self._pend, a, m, L, None if pending else prev, self)
             if not first_ok:
                 verdict[:, 0] = False
             return verdict
@@ -1299,9 +1353,7 @@ class FaultDetector(Stage):
             share = mains_ms / total
         return ok[None, :] & (mains_ms > self.mains_uv**2) & (share > self.mains_share)
 
-    def _mains_numpy(
-        self, m: int, L: int, hp: np.ndarray, prev: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _mains_numpy(self, m: int, L: int, hp: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per (channel, hop): the strongest family's summed squared
         projection, and the mean square (the reference for sio_dsp_mains)."""
         ch = self._ch
@@ -1310,10 +1362,7 @@ class FaultDetector(Stage):
         proj = seg @ self._basis  # (ch, m, 2 * freqs)
         power = proj * proj
         k = self._n_freq
-        per_family = [
-            (power[..., i:j].sum(axis=2) + power[..., k + i : k + j].sum(axis=2))
-            for i, j in self._families
-        ]
+        per_family = [(power[..., i:j].sum(axis=2) + power[..., k + i : k + j].sum(axis=2)) for i, j in self._families]
         best = np.maximum.reduce(per_family) if per_family else np.zeros((ch, m))
         total = np.einsum("cmi,cmi->cm", seg, seg) / (2 * L)
         return best, total
@@ -1451,9 +1500,7 @@ class FaultDetector(Stage):
             if not self.health_state[k].any() and not f[k].any():
                 self._carry[k]["lf"][:] = int(g[-1])
                 continue
-            active, t_on, t_off, onset, flag = self._latch(
-                k, f[k], g, starts, f.get(k + "_first"), f.get(k + "_last")
-            )
+            active, t_on, t_off, onset, flag = self._latch(k, f[k], g, starts, f.get(k + "_first"), f.get(k + "_last"))
             if k in masked:
                 any_active |= active
             for t, c in zip(*np.nonzero(t_on), strict=True):
@@ -1467,11 +1514,7 @@ class FaultDetector(Stage):
         for t, on, k, c, when in sorted(transitions):
             if on:
                 last = self._closed.get((k, c))
-                if (
-                    last is not None
-                    and last.end_s is not None
-                    and when - last.end_s <= self.merge_s
-                ):
+                if last is not None and last.end_s is not None and when - last.end_s <= self.merge_s:
                     ev = last  # the same fault flaring up again: reopen its event
                     ev.end_s = None
                 else:
@@ -1504,23 +1547,15 @@ class FaultDetector(Stage):
             none = np.zeros(cond.shape, dtype=bool)
             return none, none, none, None, None
         gi = g[:, None]
-        lf = np.maximum.accumulate(
-            np.vstack([carry["lf"][None], np.where(~cond, gi, _NEG)]), axis=0
-        )[1:]
-        lt = np.maximum.accumulate(
-            np.vstack([carry["lt"][None], np.where(cond, gi, _NEG)]), axis=0
-        )[1:]
+        lf = np.maximum.accumulate(np.vstack([carry["lf"][None], np.where(~cond, gi, _NEG)]), axis=0)[1:]
+        lt = np.maximum.accumulate(np.vstack([carry["lt"][None], np.where(cond, gi, _NEG)]), axis=0)[1:]
         run = gi - lf
         clean = gi - lt
         g0 = int(g[0])
         init_set = np.where(was, g0 - 1, _NEG)
         init_rst = np.where(was, _NEG, g0 - 1)
-        last_set = np.maximum.accumulate(
-            np.vstack([init_set[None], np.where(run >= on_n, gi, _NEG)]), 0
-        )[1:]
-        last_rst = np.maximum.accumulate(
-            np.vstack([init_rst[None], np.where(clean >= off_n, gi, _NEG)]), 0
-        )[1:]
+        last_set = np.maximum.accumulate(np.vstack([init_set[None], np.where(run >= on_n, gi, _NEG)]), 0)[1:]
+        last_rst = np.maximum.accumulate(np.vstack([init_rst[None], np.where(clean >= off_n, gi, _NEG)]), 0)[1:]
         active = last_set > last_rst
         prev = np.vstack([was[None], active[:-1]])
         st = starts[:, None]
@@ -1529,9 +1564,7 @@ class FaultDetector(Stage):
             np.vstack([carry["onset"][None], np.where(cond & (run == 1), start_val, _NEG)]), axis=0
         )[1:]
         flag_val = st + (last + 1 if last is not None else 0)
-        flag = np.maximum.accumulate(
-            np.vstack([carry["flag"][None], np.where(cond, flag_val, _NEG)]), 0
-        )[1:]
+        flag = np.maximum.accumulate(np.vstack([carry["flag"][None], np.where(cond, flag_val, _NEG)]), 0)[1:]
         carry["lf"][:] = lf[-1]  # a view into self._lf
         carry["lt"] = lt[-1].copy()
         carry["onset"], carry["flag"] = onset[-1].copy(), flag[-1].copy()
@@ -1550,11 +1583,7 @@ class FaultDetector(Stage):
         mad = F["mad"]
         prev = self._prev_mad if self._prev_mad is not None else mad[0]
         before = np.vstack([prev[None], mad[: n_dec - 1]])
-        after = (
-            mad[1 : n_dec + 1]
-            if len(mad) > n_dec
-            else np.vstack([mad[1:n_dec], mad[n_dec - 1 : n_dec]])
-        )
+        after = mad[1 : n_dec + 1] if len(mad) > n_dec else np.vstack([mad[1:n_dec], mad[n_dec - 1 : n_dec]])
         # the hop's own MAD is left out: a spike's pulse and the 20 Hz
         # high-pass's tail after it (~30 ms of hundreds of uV) inflate it, up
         # to hiding the spike on a contraction; a contraction's ramp (or a
