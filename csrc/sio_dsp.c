@@ -552,7 +552,7 @@ static inline void sio_dsp_mains_hop(const double *restrict before, const double
     double fam[2] = {0.0, 0.0};
     for (int64_t f = 0; f < k; f++)
         fam[f >= split] += proj[f] * proj[f] + proj[k + f] * proj[k + f];
-    *best = fam[0] > fam[1] ? fam[0] : fam[1];
+    *best = fam[0] > fam[1] ? fam[0] - fam[1] : fam[1] - fam[0];
     *total = ss / (double)(2 * L);
 }
 
@@ -598,7 +598,7 @@ int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double
                 double fam[2] = {0.0, 0.0};
                 for (int64_t f = 0; f < 6; f++)
                     fam[f >= split] += proj[f] * proj[f] + proj[6 + f] * proj[6 + f];
-                *b = fam[0] > fam[1] ? fam[0] : fam[1];
+                *b = fam[0] > fam[1] ? fam[0] - fam[1] : fam[1] - fam[0];
                 *t = ss / (double)(2 * L);
             } else {
                 sio_dsp_mains_hop(before, cur, L, basis, k, split, b, t);

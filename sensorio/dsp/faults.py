@@ -665,7 +665,7 @@ class FaultDetector(Stage):
         spike_rel: float = 3.0,
         noise_uv: float = 50.0,
         noise_share: float = 0.27,
-        mains_uv: float = 50.0,
+        mains_uv: float = 40.0,
         mains_share: float = 0.5,
         merge_s: float = 0.5,
         mask: tuple[str, ...] | list[str] = DEFAULT_MASK,
@@ -1354,8 +1354,9 @@ class FaultDetector(Stage):
         return ok[None, :] & (mains_ms > self.mains_uv**2) & (share > self.mains_share)
 
     def _mains_numpy(self, m: int, L: int, hp: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per (channel, hop): the strongest family's summed squared
-        projection, and the mean square (the reference for sio_dsp_mains)."""
+        """Per (channel, hop): the contrast of the two families' summed squared
+        projections (the larger less the smaller), and the mean square (the
+        reference for sio_dsp_mains)."""
         ch = self._ch
         before = np.concatenate([prev[:, None, :], hp[:, :-1, :]], axis=1)
         seg = np.concatenate([before, hp], axis=2)  # (ch, m, 2L)
@@ -1363,7 +1364,10 @@ class FaultDetector(Stage):
         power = proj * proj
         k = self._n_freq
         per_family = [(power[..., i:j].sum(axis=2) + power[..., k + i : k + j].sum(axis=2)) for i, j in self._families]
-        best = np.maximum.reduce(per_family) if per_family else np.zeros((ch, m))
+        # a line's contrast: the 50 Hz family's power less the 60 Hz family's
+        # (a hum line leaks little into the other family; broadband EMG, whose
+        # median frequency may sit near 50 Hz, fills both alike)
+        best = np.abs(per_family[0] - per_family[1]) if per_family else np.zeros((ch, m))
         total = np.einsum("cmi,cmi->cm", seg, seg) / (2 * L)
         return best, total
 
