@@ -825,7 +825,7 @@ class FaultDetector(Stage):
         self._held_out = np.full(ch, np.nan)
         self._template: SignalBlock | None = None
         self._empty_rows: tuple[np.ndarray, np.ndarray] | None = None
-        use_c = self.native and ch <= 64 and _native_available()
+        use_c = self.native and _native_available()
         self._native = _NativeFront(self) if use_c else None
 
     def reset(self) -> None:
@@ -887,8 +887,10 @@ class FaultDetector(Stage):
         else:
             rail = np.zeros((ch, n), dtype=bool)
         if block.leadoff is not None and block.leadoff.any():
-            bits = np.uint64(1) << np.arange(ch, dtype=np.uint64)
-            leadoff = (block.leadoff[None, :] & bits[:, None]) != 0
+            # the bitmask has bits for channels 0..63 only
+            bits = np.uint64(1) << np.arange(min(ch, 64), dtype=np.uint64)
+            leadoff = np.zeros((ch, n), dtype=bool)
+            leadoff[: len(bits)] = (block.leadoff[None, :] & bits[:, None]) != 0
         else:
             leadoff = np.zeros((ch, n), dtype=bool)
         hard_ok = vt & ~rail & ~leadoff
