@@ -239,9 +239,10 @@ class _Features:
             peak = np.abs(hp).max(axis=2)
         else:
             peak = np.where(hard_ok, np.abs(hp), 0.0).max(axis=2)
-        usable = ~blocked & ~settling
-        judged = usable & ~after_noise & ~after_gap & ~spiked
-        low_level, peak_floor = self._learn(usable, judged, low_ms, share_low, peak, mad)
+        judged = ~blocked & ~settling & ~after_noise & ~after_gap & ~spiked
+        # the peaks teach from the start (the 20 Hz high-pass settles within
+        # a hop; the 1-20 Hz band needs settle_s)
+        low_level, peak_floor = self._learn(~blocked, judged, low_ms, share_low, peak, mad)
         motion = judged & self._motion_like(low_ms, share_low, low_level)
         if motion.any():
             self._motion_before_run(motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level)
@@ -315,10 +316,11 @@ class _Features:
         the hop's peak |high-passed| sample, tracked in log10 uV by steps of
         LEARN_UP up and LEARN_UP / 9 down (a sign tracker: an outlier moves
         it one step, whatever its size). A hop teaches only when usable (no
-        code fault, filters settled); the low band learns only from hops
-        judged and not shaped like motion, the peak only from hops whose peak is
-        not an outlier (above the spike floor and the spike test's own-hop
-        threshold). Returns, per (channel, hop), the learnt level of the low
+        code fault); the low band learns only from hops judged (filters
+        settled, no noise, gap or spike) and not shaped like motion, the peak
+        only from hops whose peak is not an outlier (above the spike floor
+        and the spike test's own-hop threshold), and starts at the first
+        usable hop's peak. Returns, per (channel, hop), the learnt level of the low
         band (RMS, uV) and the spike floor (spike_rel x the learnt peak, uV),
         both from what was learnt before the hop."""
         ch, m = low_ms.shape
@@ -345,6 +347,10 @@ class _Features:
             outlier = (peak[:, j] > pf) & (peak[:, j] > own[:, j])
             teach = usable[:, j] & ~outlier & np.isfinite(x)
             qp = np.where(teach, qp + np.where(x > qp, up, -down), qp)
+            first = usable[:, j] & ~self._q_peak_set & np.isfinite(x)
+            if first.any():
+                qp = np.where(first, np.maximum(qp, x), qp)
+                self._q_peak_set |= first
         self._q_low, self._q_peak = ql, qp
         return low_level, peak_floor
 
