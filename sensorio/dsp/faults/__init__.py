@@ -92,7 +92,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         motion_uv: float = 40.0,
         motion_share: float = 0.6,
         motion_rel: float = 1.5,
-        motion_loud_rel: float = 5.0,
+        motion_loud_rel: float = 3.0,
         motion_loud_share: float = 0.12,
         spike_rel: float = 3.0,
         noise_uv: float = 50.0,
