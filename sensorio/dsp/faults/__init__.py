@@ -94,7 +94,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         motion_rel: float = 1.5,
         motion_loud_rel: float = 3.0,
         motion_loud_share: float = 0.12,
-        spike_rel: float = 3.0,
+        spike_rel: float = 2.75,
         noise_uv: float = 50.0,
         noise_share: float = 0.27,
         mains_uv: float = 40.0,
