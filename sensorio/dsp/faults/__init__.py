@@ -92,7 +92,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         motion_uv: float = 40.0,
         motion_share: float = 0.6,
         motion_rel: float = 1.5,
-        motion_loud_rel: float = 3.0,
+        motion_loud_rel: float = 2.5,
         motion_loud_share: float = 0.12,
         spike_rel: float = 2.75,
         noise_uv: float = 50.0,
@@ -250,6 +250,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         # the peak level starts from the channel's first usable hop (a
         # recording may start in a contraction, far above spike_min_uv)
         self._q_peak_set = np.zeros(ch, dtype=bool)
+        self._q_low_set = np.zeros(ch, dtype=bool)
         self._last_gap_hop = np.full(ch, _NEG, dtype=np.int64)
         self._spike_pad = max(1, int(round(0.005 * self._rate)))
         # the start counts as a restart: the feature filters settle first

@@ -24,6 +24,12 @@ NOISE_SHARE_MAX = 0.8
 
 #: the learnt levels' step up per hop, log10 (0.05: x1.12; down 1/9 of it)
 LEARN_UP = 0.05
+#: the low band's level starts from its first judged hop, up to this far
+#: (log10: x3) above motion_uv
+LEARN_START_MAX = 0.5
+#: a hop of the low band this far above its learnt level (log10: x2) with a
+#: share above motion_loud_share does not teach it
+LEARN_RISE = 0.3
 
 
 def emg_noise_share(fs: float, f_low: float = 60.0, f_high: float = 120.0) -> float:
@@ -317,7 +323,9 @@ class _Features:
         LEARN_UP up and LEARN_UP / 9 down (a sign tracker: an outlier moves
         it one step, whatever its size). A hop teaches only when usable (no
         code fault); the low band learns only from hops judged (filters
-        settled, no noise, gap or spike) and not shaped like motion, the peak
+        settled, no noise, gap or spike) and not shaped like motion (nor twice
+        its level with a share above motion_loud_share) and starts at the
+        first judged hop's level (at most 3 x motion_uv), the peak
         only from hops whose peak is not an outlier (above the spike floor
         and the spike test's own-hop threshold), and starts at the first
         usable hop's peak. Returns, per (channel, hop), the learnt level of the low
@@ -333,6 +341,13 @@ class _Features:
             lpeak = np.log10(peak)
         own = self.spike_k * 1.4826 * mad
         for j in range(m):
+            # the first judged hop sets the level it is judged by (a window
+            # may start in a contraction), up to LEARN_START_MAX above motion_uv
+            first = judged[:, j] & ~self._q_low_set & np.isfinite(llow[:, j])
+            if first.any():
+                cap = np.log10(max(self.motion_uv, 1e-3)) + LEARN_START_MAX
+                ql = np.where(first, np.maximum(ql, np.minimum(llow[:, j], cap)), ql)
+                self._q_low_set |= first
             low_level[:, j] = 10.0**ql
             pf = self.spike_rel * 10.0**qp
             peak_floor[:, j] = pf
@@ -341,7 +356,10 @@ class _Features:
             # must not raise the bar it is to be judged by
             x = llow[:, j]
             like = self._motion_like(low_ms[:, j], share_low[:, j], low_level[:, j])
-            teach = judged[:, j] & ~like & (share_low[:, j] <= self.motion_share) & np.isfinite(x)
+            # nor a hop well above the level with a share of a loud artifact
+            # (the onset of one that is still below the bar)
+            rising = (share_low[:, j] > self.motion_loud_share) & (x > ql + LEARN_RISE)
+            teach = judged[:, j] & ~like & ~rising & (share_low[:, j] <= self.motion_share) & np.isfinite(x)
             ql = np.where(teach, ql + np.where(x > ql, up, -down), ql)
             x = lpeak[:, j]
             outlier = (peak[:, j] > pf) & (peak[:, j] > own[:, j])
