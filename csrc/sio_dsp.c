@@ -354,7 +354,7 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, 
                       uint8_t *lead, uint8_t *blank, uint8_t *settle, uint8_t *spiky,
                       uint8_t *zero, double *hp, double *low)
 {
-    if (!st || n < 0 || ch < 0 || ch > 64 || stride < n || (n && (!x || !valid)))
+    if (!st || n < 0 || ch < 0 || stride < n || (n && (!x || !valid)))
         return -1;
     if (st->hp.n_sections < 1 || st->hp.n_sections > SIO_DSP_MAX_SECTIONS ||
         st->low.n_sections < 1 || st->low.n_sections > SIO_DSP_MAX_SECTIONS ||
@@ -370,21 +370,23 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, 
             const uint8_t *v = valid + row0;
             uint8_t *o = hard_ok + row0, *rl = rail + row0, *lo = lead + row0;
             uint8_t *bl = blank + row0, *se = settle + row0, *ze = zero + row0;
-            if (codes && !leadoff &&
+            /* the lead-off bitmask has bits for channels 0..63 only */
+            const uint64_t *lof = c < 64 ? leadoff : NULL;
+            if (codes && !lof &&
                 sio_dsp_front_flags_quiet(st, c, n, start, v, codes + row0, o, rl, lo, bl, se,
                                           ze)) {
                 all_ok = all_ok && st->hp.invalid_run[c] < st->hp.reprime;
             } else {
                 quiet = all_ok = 0;
-                if (codes && !leadoff)
+                if (codes && !lof)
                     sio_dsp_front_flags(st, c, n, start, v, codes + row0, NULL, o, rl, lo, bl,
                                         se, ze, 1, 0);
                 else if (codes)
-                    sio_dsp_front_flags(st, c, n, start, v, codes + row0, leadoff, o, rl, lo,
-                                        bl, se, ze, 1, 1);
+                    sio_dsp_front_flags(st, c, n, start, v, codes + row0, lof, o, rl, lo, bl,
+                                        se, ze, 1, 1);
                 else
-                    sio_dsp_front_flags(st, c, n, start, v, NULL, leadoff, o, rl, lo, bl, se,
-                                        ze, 0, leadoff != NULL);
+                    sio_dsp_front_flags(st, c, n, start, v, NULL, lof, o, rl, lo, bl, se, ze,
+                                        0, lof != NULL);
             }
             /* before a channel's first valid sample, its hold looks ahead */
             primed = primed && st->hp.invalid_run[c] < SIO_DSP_NEVER &&
@@ -552,7 +554,7 @@ static inline void sio_dsp_mains_hop(const double *restrict before, const double
     double fam[2] = {0.0, 0.0};
     for (int64_t f = 0; f < k; f++)
         fam[f >= split] += proj[f] * proj[f] + proj[k + f] * proj[k + f];
-    *best = fam[0] > fam[1] ? fam[0] : fam[1];
+    *best = fam[0] > fam[1] ? fam[0] - fam[1] : fam[1] - fam[0];
     *total = ss / (double)(2 * L);
 }
 
@@ -598,7 +600,7 @@ int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double
                 double fam[2] = {0.0, 0.0};
                 for (int64_t f = 0; f < 6; f++)
                     fam[f >= split] += proj[f] * proj[f] + proj[6 + f] * proj[6 + f];
-                *b = fam[0] > fam[1] ? fam[0] : fam[1];
+                *b = fam[0] > fam[1] ? fam[0] - fam[1] : fam[1] - fam[0];
                 *t = ss / (double)(2 * L);
             } else {
                 sio_dsp_mains_hop(before, cur, L, basis, k, split, b, t);
@@ -615,6 +617,7 @@ int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double
 /* rows per tile of sio_dsp_hop_mask: computed channel by channel (contiguous
  * reads), written row by row */
 #define SIO_DSP_TILE 64
+#define SIO_DSP_TILE_CH 64
 
 /* np.maximum: NaN wins */
 static inline double sio_dsp_max(double a, double b)
@@ -632,7 +635,7 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
                          double *thr, uint8_t *hop_bad, uint8_t *valid_out, uint8_t *hit,
                          int64_t *n_invalid)
 {
-    if (ch < 0 || ch > 64 || n_hops < 1 || n_cond < n_hops || n_mad < n_hops || !lens ||
+    if (ch < 0 || n_hops < 1 || n_cond < n_hops || n_mad < n_hops || !lens ||
         !valid || !rail || !blank || !lead || !hard_ok || !hp || !cond || !active || !mad ||
         !blocked || !thr || !hop_bad || !valid_out || !hit || !n_invalid)
         return -1;
@@ -662,20 +665,24 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
     const uint8_t rail_bad = (uint8_t)(mask_rail != 0);
     const uint8_t blank_bad = (uint8_t)(mask_rail && mask_blank);
     const uint8_t lead_bad = (uint8_t)(mask_lead != 0);
-    uint8_t tile_ok[64][SIO_DSP_TILE];
+    /* channels in groups of SIO_DSP_TILE_CH: the tile of output flags stays
+     * on the stack whatever the channel count */
+    uint8_t tile_ok[SIO_DSP_TILE_CH][SIO_DSP_TILE];
     int64_t hits = 0, good_out = 0;
     int64_t j0 = 0, j0_start = 0; /* the hop holding the tile's first row, and its start */
     for (int64_t r0 = 0; r0 < rows; r0 += SIO_DSP_TILE) {
         const int64_t r1 = rows - r0 < SIO_DSP_TILE ? rows : r0 + SIO_DSP_TILE;
         while (j0_start + lens[j0] <= r0)
             j0_start += lens[j0++];
-        for (int64_t c = 0; c < ch; c++) {
+        for (int64_t c0 = 0; c0 < ch; c0 += SIO_DSP_TILE_CH) {
+        const int64_t c1 = ch - c0 < SIO_DSP_TILE_CH ? ch : c0 + SIO_DSP_TILE_CH;
+        for (int64_t c = c0; c < c1; c++) {
             const int64_t row0 = c * stride;
             const uint8_t *restrict v = valid + row0, *restrict rl = rail + row0;
             const uint8_t *restrict bl = blank + row0, *restrict lo = lead + row0;
             const uint8_t *restrict ok = hard_ok + row0;
             const double *restrict h = hp + row0;
-            uint8_t *restrict to = tile_ok[c];
+            uint8_t *restrict to = tile_ok[c - c0];
             int64_t j = j0, a = r0, hop_start = j0_start;
             while (a < r1) { /* the tile's part in hop j */
                 const int64_t hop_end = hop_start + lens[j];
@@ -711,8 +718,9 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
             }
         }
         for (int64_t r = r0; r < r1; r++)
-            for (int64_t c = 0; c < ch; c++)
-                valid_out[r * ch + c] = tile_ok[c][r - r0];
+            for (int64_t c = c0; c < c1; c++)
+                valid_out[r * ch + c] = tile_ok[c - c0][r - r0];
+        }
     }
     *n_invalid = rows * ch - good_out;
     return hits;
@@ -742,7 +750,7 @@ int sio_dsp_rows_put(int64_t n, int64_t ch, int64_t stride, const double *x, int
                      const int32_t *codes, int64_t k_rs, int64_t k_cs, double *x_out,
                      uint8_t *valid_out, int32_t *codes_out)
 {
-    if (n < 0 || ch < 0 || ch > 64 || stride < n || x_rs < 1 || x_cs < 1 || v_rs < 1 ||
+    if (n < 0 || ch < 0 || stride < n || x_rs < 1 || x_cs < 1 || v_rs < 1 ||
         v_cs < 1 || k_rs < 1 || k_cs < 1)
         return -1;
     if (!n || !ch)

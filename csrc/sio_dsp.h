@@ -78,9 +78,9 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
 /* Mains projection of m hops of L samples on ch channels: each hop with the
  * one before it (2L samples; before hop 0, prev: channel c's at
  * [c * prev_stride]) is projected on the columns of basis (2L x 2k,
- * row-major: k windowed cosines, then k sines); best[c * m + j] is the larger
- * of the summed squared projections of columns [0, split) and [split, k)
- * (cosine and sine), total the mean square of the 2L samples, and (verdict
+ * row-major: k windowed cosines, then k sines); best[c * m + j] is the
+ * contrast of the summed squared projections of columns [0, split) and
+ * [split, k) (cosine and sine): the larger less the smaller, total the mean square of the 2L samples, and (verdict
  * not NULL) verdict whether best * scale > min_ms and is more than min_share
  * of total. Returns 0, or -1 if out of range. */
 int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *hp,

@@ -12,7 +12,11 @@ DriftMonitor passes samples through unchanged and emits warnings:
   the first floor measured);
 - ``recalibrate``: "recalibration recommended", once per channel, when one of
   the above lasts ``persist_s``.
-Only valid samples count, so faults do not look like drift.
+The noise floor counts only valid samples, so faults do not look like gain
+drift. The baseline counts every sample the device sent whatever the fault
+masks say (a false mask must not hide a rail approach), except filled gaps
+and samples at the rails themselves (saturation is the fault stage's to
+report).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..blocks import Block, SignalBlock
+from ..blocks import EV_GAP, Block, SignalBlock
 from ..errors import SensorioError
 from .calibrate import Calibration, StreamInfo, measure_gain_from_test
 from .stages import DspEvent, Stage, apply_policy, last_valid, register_stage
@@ -80,7 +84,8 @@ class DriftMonitor(Stage):
         self._rate = fs
         ch = block.n_channels
         self.win = max(1, int(round(self.window_s * fs)))
-        self._acc = np.zeros((3, ch))  # sum code, sum hp^2, count
+        self._acc = np.zeros((3, ch))  # sum code, sum hp^2, count (valid samples)
+        self._base = np.zeros((2, ch))  # sum code, count (samples sent, off the rails)
         self._pos = None  # absolute index of the current window's start
         n_trend = max(2, int(round(self.trend_s / self.window_s)))
         n_floor = max(2, int(round(self.floor_s / self.window_s)))
@@ -94,6 +99,7 @@ class DriftMonitor(Stage):
     def reset(self) -> None:
         if self._rate:
             self._acc[:] = 0
+            self._base[:] = 0
             self._pos = None
             self._baseline.clear()
 
@@ -108,6 +114,7 @@ class DriftMonitor(Stage):
         valid = block.valid
         hp = block.data  # band-passed already (the stage sits after the band-pass)
         codes = block.codes if block.codes is not None else block.data
+        sent = self._sent(block)
         i = 0
         while i < n:
             end_abs = self._pos + self.win
@@ -125,18 +132,38 @@ class DriftMonitor(Stage):
                 self._acc[0] += np.where(vt, ct, 0).sum(axis=1)
                 self._acc[1] += np.where(vt, ht * ht, 0).sum(axis=1)
                 self._acc[2] += vt.sum(axis=1)
+            st = sent[sl].T
+            self._base[0] += np.where(st, ct, 0).sum(axis=1)
+            self._base[1] += st.sum(axis=1)
             i = j
             if block.start + j == end_abs:
                 self._window_done(block, end_abs)
                 self._pos = end_abs
                 self._acc[:] = 0
+                self._base[:] = 0
         return block
+
+    def _sent(self, block: SignalBlock) -> np.ndarray:
+        """(rows, channels): samples the device sent (not a filled gap) and
+        off the rails, whatever the fault masks say."""
+        n = len(block)
+        sent = np.ones((n, block.n_channels), dtype=bool)
+        if block.codes is not None and block.code_range is not None:
+            lo, hi = block.code_range
+            sent &= (block.codes > lo) & (block.codes < hi)
+        for ev in block.events if len(block.events) else ():
+            if ev["kind"] == EV_GAP and int(ev["lost_samples"]) > 0:
+                row = int(ev["row"])  # the gap's filled rows end where the stream resumes
+                sent[max(0, row - int(ev["lost_samples"])) : max(0, row)] = False
+        return sent
 
     def _window_done(self, block: SignalBlock, end_abs: int) -> None:
         cnt = self._acc[2]
         ok = cnt >= 0.5 * self.win
-        mean = np.where(ok, self._acc[0] / np.maximum(cnt, 1), np.nan)
         rms = np.where(ok, np.sqrt(self._acc[1] / np.maximum(cnt, 1)), np.nan)
+        n_sent = self._base[1]
+        ok = n_sent >= 0.5 * self.win
+        mean = np.where(ok, self._base[0] / np.maximum(n_sent, 1), np.nan)
         self._baseline.append(mean)
         self._rms.append(rms)
         t = end_abs / self._rate
@@ -167,9 +194,7 @@ class DriftMonitor(Stage):
                     )
                 near |= (cnt >= 3) & np.isfinite(slope) & (eta < self.horizon_s)
         near &= ok
-        self._track(
-            "baseline_near_rail", near, t, block.stream, lambda c: {"baseline_code": float(mean[c])}
-        )
+        self._track("baseline_near_rail", near, t, block.stream, lambda c: {"baseline_code": float(mean[c])})
         drift = np.zeros(block.n_channels, dtype=bool)
         if len(self._rms) == self._rms.maxlen:
             with np.errstate(invalid="ignore"):
@@ -177,9 +202,7 @@ class DriftMonitor(Stage):
                 enough = np.isfinite(hist).sum(axis=0) >= hist.shape[0] // 2
                 floor = np.where(
                     enough,
-                    np.nanquantile(
-                        np.where(np.isfinite(hist), hist, np.nan), self.floor_quantile, axis=0
-                    ),
+                    np.nanquantile(np.where(np.isfinite(hist), hist, np.nan), self.floor_quantile, axis=0),
                     np.nan,
                 )
             self.floor = floor
@@ -196,9 +219,7 @@ class DriftMonitor(Stage):
             block.stream,
             lambda c: {
                 "floor": float(self.floor[c]),
-                "reference": float(self.reference_floor[c])
-                if self.reference_floor is not None
-                else None,
+                "reference": float(self.reference_floor[c]) if self.reference_floor is not None else None,
             },
         )
 
@@ -209,9 +230,7 @@ class DriftMonitor(Stage):
             if bad[c]:
                 if since[c] < 0:
                     since[c] = t - self.window_s
-                    ev = DspEvent(
-                        stream, c, kind, since[c], None, t, severity="warning", detail=detail(c)
-                    )
+                    ev = DspEvent(stream, c, kind, since[c], None, t, severity="warning", detail=detail(c))
                     self._open[key] = ev
                     self.emit(ev)
                 if t - since[c] >= self.persist_s and not self._recommended[c]:
@@ -253,9 +272,7 @@ def test_gain_drift(
     returns (ratio now/then per channel, recalibration recommended per channel)."""
     ref = calibration.streams.get(stream)
     if ref is None or not ref.test_amplitude:
-        raise SensorioError(
-            "the calibration has no TEST-signal reference: run 'sensorio calibrate' first"
-        )
+        raise SensorioError("the calibration has no TEST-signal reference: run 'sensorio calibrate' first")
     StreamInfo.from_descriptor(info, stream)
     _, amp = measure_gain_from_test(blocks, info, stream)
     ratio = amp / np.asarray(ref.test_amplitude, float)
@@ -271,9 +288,7 @@ class Normalise(Stage):
 
     kind = "normalise"
 
-    def __init__(
-        self, mvc: list[float] | None = None, tau_s: float = 60.0, min_level: float = 1e-6
-    ) -> None:
+    def __init__(self, mvc: list[float] | None = None, tau_s: float = 60.0, min_level: float = 1e-6) -> None:
         super().__init__()
         self.mvc = None if mvc is None else np.asarray(mvc, float)
         self.tau_s = float(tau_s)
@@ -315,9 +330,7 @@ class Normalise(Stage):
             k = self._k[None, :] + np.cumsum(valid, axis=0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 lx = np.where(valid, np.log(np.abs(np.where(valid, block.data, 1.0))), -np.inf)
-            cand = np.maximum.accumulate(
-                np.vstack([self._log_peak[None, :], lx + k * self._decay]), axis=0
-            )[1:]
+            cand = np.maximum.accumulate(np.vstack([self._log_peak[None, :], lx + k * self._decay]), axis=0)[1:]
             ref = np.maximum(np.exp(cand - k * self._decay), self.min_level)
             if n:
                 self._log_peak = cand[-1].copy()

@@ -1,0 +1,356 @@
+"""Per-channel sensor-fault detection, with hysteresis, a health state per
+channel, fault events and a per-sample validity mask.
+
+How it decides. The signal is cut into hops of ``hop_s`` (50 ms), aligned on
+the stream's sample clock. Some conditions are known per sample and masked
+exactly: samples at or beyond the device rails (``saturation``, plus
+``blank_s`` of recovery after each), the device's lead-off flag (``leadoff``),
+filled gaps (``dropout``, from the link events) and ``spikes`` (samples of
+the 20 Hz high-passed signal further than ``spike_k`` robust sigmas -- 1.4826
+x the median absolute deviation -- from the median, sigma taken as the
+larger of the two neighbouring hops', so a contraction's onset is not a
+spike and a spike's own pulse and high-pass tail do not hide it). Others are
+properties of a hop: ``stuck`` (every code identical), ``flat`` (standard
+deviation below ``flat_uv``, or exactly the zero code), ``motion`` (power of
+the 1-20 Hz band above ``motion_uv`` RMS and above ``motion_share`` of the
+power, measured before a run of identical codes at the hop's end: a stuck
+code's step rings in that band), ``noise`` (broadband noise: white-noise power
+estimated from the third difference, which EMG -- well below Nyquist --
+hardly reaches, above ``noise_uv`` RMS and ``noise_share`` of the 20 Hz
+high-passed power; at rates where EMG reaches Nyquist the share asked for
+rises, see noise_share_limit, and below about 1 kHz the test is off) and ``mains`` (50/60 Hz and harmonics above
+``mains_uv`` RMS and half the high-passed power, projected over two hops).
+
+Hysteresis: a kind turns on after ``on`` consecutive hops with its condition
+and off after ``off`` consecutive hops without (a flare-up within
+``merge_s`` of the end reopens the same event); an event opens then (its
+``start_s`` back-dated to the first hop of the run, or the first flagged
+sample) and closes with ``end_s`` at the end of the condition. While a
+lead-off, saturation or stuck condition holds on a channel, the conditions
+that they would fake (spikes, motion, noise, flat) are not evaluated.
+
+Masking: the stage looks one hop ahead (its latency is one hop), so a hop is
+masked when a hop-level condition holds in it or in the next one, or while
+that kind is on; invalid samples get the pipeline's policy value. Mains
+contamination is reported but not masked by default (a notch removes it).
+
+Layout: this module holds the stage (set-up, streaming, health);
+``features`` the per-hop features, conditions and learnt levels;
+``decision`` the hysteresis, events, spike test and output mask; ``_native``
+the C front end's cffi plumbing (csrc/sio_dsp.c, any channel count);
+``_reference`` its numpy twin (run without the C core; the C is tested
+against it); ``_buffers`` the growable sample and hop buffers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy import signal
+
+from ...blocks import EV_GAP, SignalBlock
+from ...errors import SensorioError
+from ..filters import SosState
+from ..stages import DspEvent, Stage, register_stage
+from ._buffers import _Hops, _Rows
+from ._native import _native_available, _NativeFront
+from ._reference import _NumpyReference
+from .decision import HOP_KINDS, HYSTERESIS, KINDS, _Decision
+from .features import _NEG, _Features, emg_noise_share, noise_share_limit
+
+__all__ = [
+    "DEFAULT_MASK",
+    "HOP_KINDS",
+    "HYSTERESIS",
+    "KINDS",
+    "FaultDetector",
+    "emg_noise_share",
+    "noise_share_limit",
+]
+
+DEFAULT_MASK = ("leadoff", "saturation", "stuck", "flat", "spikes", "motion", "noise", "dropout")
+
+
+@register_stage
+class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
+    """Sensor faults per channel (see the module text for the rules)."""
+
+    kind = "faults"
+    #: per-sample front end in C when the C core has it (False: numpy)
+    native: bool = True
+
+    def __init__(
+        self,
+        hop_s: float = 0.05,
+        blank_s: float = 0.05,
+        flat_uv: float = 0.1,
+        spike_k: float = 10.0,
+        spike_min_uv: float = 50.0,
+        spike_gap_s: float = 1.0,
+        motion_uv: float = 40.0,
+        motion_share: float = 0.6,
+        motion_rel: float = 1.5,
+        motion_loud_rel: float = 2.5,
+        motion_loud_share: float = 0.12,
+        spike_rel: float = 2.75,
+        noise_uv: float = 50.0,
+        noise_share: float = 0.27,
+        mains_uv: float = 40.0,
+        mains_share: float = 0.5,
+        merge_s: float = 0.5,
+        mask: tuple[str, ...] | list[str] = DEFAULT_MASK,
+    ) -> None:
+        super().__init__()
+        self.hop_s = float(hop_s)
+        self.blank_s = float(blank_s)
+        self.flat_uv = float(flat_uv)
+        self.spike_k = float(spike_k)
+        self.spike_min_uv = float(spike_min_uv)
+        self.spike_gap_s = float(spike_gap_s)
+        self.motion_uv = float(motion_uv)
+        self.motion_share = float(motion_share)
+        self.motion_rel = float(motion_rel)
+        self.motion_loud_rel = float(motion_loud_rel)
+        self.motion_loud_share = float(motion_loud_share)
+        self.spike_rel = float(spike_rel)
+        self.noise_uv = float(noise_uv)
+        self.noise_share = float(noise_share)
+        self.mains_uv = float(mains_uv)
+        self.mains_share = float(mains_share)
+        self.merge_s = float(merge_s)
+        self.mask_kinds = tuple(mask)
+        unknown = set(self.mask_kinds) - set(KINDS)
+        if unknown:
+            raise SensorioError(f"faults: unknown kinds to mask {sorted(unknown)}; use {', '.join(KINDS)}")
+        self._rate = 0.0
+        self._ch = 0
+
+    def describe(self) -> dict[str, Any]:
+        keys = (
+            "hop_s",
+            "blank_s",
+            "flat_uv",
+            "spike_k",
+            "spike_min_uv",
+            "spike_gap_s",
+            "motion_uv",
+            "motion_share",
+            "motion_rel",
+            "motion_loud_rel",
+            "motion_loud_share",
+            "spike_rel",
+            "noise_uv",
+            "noise_share",
+            "mains_uv",
+            "mains_share",
+            "merge_s",
+        )
+        d: dict[str, Any] = {"type": self.kind}
+        d.update({k: getattr(self, k) for k in keys})
+        d["mask"] = list(self.mask_kinds)
+        return d
+
+    def latency(self, rate_hz: float) -> float:
+        return float(max(4, int(round(self.hop_s * rate_hz))))
+
+    # -- set-up -----------------------------------------------------------------
+    def _setup(self, block: SignalBlock) -> None:
+        fs = block.rate_hz
+        self._rate = fs
+        self._ch = ch = block.n_channels
+        self.hop = hop = max(4, int(round(self.hop_s * fs)))
+        self.blank = int(round(self.blank_s * fs))
+        self.settle = int(round(0.8 * fs))
+        self._noise_share = noise_share_limit(fs, self.noise_share)
+        if self._noise_share is None:
+            warnings.warn(
+                f"broadband-noise detection is off at {fs:g} Hz: surface EMG fills the band "
+                f"up to Nyquist there (it needs about 1 kHz or more)",
+                stacklevel=4,
+            )
+        nyq = fs / 2
+        self._hp = SosState(signal.butter(2, min(20.0, 0.4 * nyq), "highpass", fs=fs, output="sos"), hop)
+        # 1-20 Hz, second order: baseline drift (below 0.3 Hz) must not leak in
+        self._low = SosState(signal.butter(2, [1.0, min(20.0, 0.4 * nyq)], "bandpass", fs=fs, output="sos"), hop)
+        # windowed sine/cosine basis at 50 and 60 Hz and harmonics below 0.45 fs
+        window = np.hanning(2 * hop)
+        t = np.arange(2 * hop) / fs
+        freqs, self._families = [], []
+        for f0 in (50.0, 60.0):
+            fam = [f0 * k for k in (1, 2, 3) if f0 * k < 0.45 * fs]
+            self._families.append((len(freqs), len(freqs) + len(fam)))
+            freqs.extend(fam)
+        self._n_freq = len(freqs)
+        f = np.array(freqs)
+        self._basis = np.hstack(  # C-contiguous: the C projection reads it row by row
+            [
+                window[:, None] * np.cos(2 * np.pi * t[:, None] * f[None, :]),
+                window[:, None] * np.sin(2 * np.pi * t[:, None] * f[None, :]),
+            ]
+        )
+        # a sine of amplitude A gives |projection|^2 = (A * sum(w) / 2)^2; its
+        # mean square is A^2 / 2
+        self._ms_scale = 2.0 / float(window.sum()) ** 2
+        # rows of one array: "is anything on" is one test
+        self._health = np.zeros((len(KINDS), ch), dtype=bool)
+        self.health_state = {k: self._health[i] for i, k in enumerate(KINDS)}
+        self._hop_rows = [KINDS.index(k) for k in HOP_KINDS]
+        self._open: dict[tuple[str, int], DspEvent] = {}
+        self._closed: dict[tuple[str, int], DspEvent] = {}
+        self._stream = block.stream
+        self._reset_signal()
+
+    def _reset_signal(self) -> None:
+        ch = self._ch
+        for st in (self._hp, self._low):
+            st.reset()
+        self._seg_start: int | None = None
+        self._pend = _Rows(ch)
+        self._pend_lo: np.ndarray | None = None
+        self._pend_start = 0
+        self._pend_events: list[np.ndarray] = []
+        self._feat = _Hops(ch)  # per complete, undecided hop
+        self._lens_sum = 0  # rows in the featurised, undecided hops
+        self._last_len = 0  # rows in the last of them
+        self._bundles: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        self._masked_key: tuple[str, ...] | None = None
+        self._masked: list[str] = []
+        self._unmasked: list[str] = []
+        self._g_feat = 0  # segment hop index of the next hop to featurise
+        self._prev_mad: np.ndarray | None = None
+        self._prev_hp = np.zeros((ch, 0))
+        # the "last clean hop" of every kind in one array (set at once when nothing happens)
+        self._lf = np.full((len(HOP_KINDS), ch), -1, np.int64)
+        self._carry = {
+            k: {
+                "lf": self._lf[i],
+                "lt": np.full(ch, _NEG, np.int64),
+                "onset": np.full(ch, _NEG, np.int64),
+                "flag": np.full(ch, _NEG, np.int64),
+            }
+            for i, k in enumerate(HOP_KINDS)
+        }
+        for k in HOP_KINDS:
+            self.health_state[k][:] = False
+        self._last_rail = np.full(ch, _NEG, dtype=np.int64)
+        self._prev_code = np.full(ch, np.iinfo(np.int64).min, dtype=np.int64)
+        self._same_run = np.zeros(ch, dtype=np.int64)
+        self._ema_a = 1.0 - np.exp(-1.0 / (0.1 * self._rate))
+        self._ema_zi = np.zeros((ch, 1))
+        self._ema_last = np.zeros(ch)
+        self._last_spiky = np.full(ch, _NEG, dtype=np.int64)
+        self._last_noise_hop = np.full(ch, _NEG, dtype=np.int64)
+        # the channel's own levels, learnt online (log10 uV, see _learn): the
+        # 90th percentile of the 1-20 Hz band's RMS and of the hop's peak
+        # |high-passed| sample, starting from the fixed floors
+        self._q_low = np.full(ch, np.log10(max(self.motion_uv, 1e-3)))
+        self._q_peak = np.full(ch, np.log10(max(self.spike_min_uv, 1e-3)))
+        # the peak level starts from the channel's first usable hop (a
+        # recording may start in a contraction, far above spike_min_uv)
+        self._q_peak_set = np.zeros(ch, dtype=bool)
+        self._q_low_set = np.zeros(ch, dtype=bool)
+        self._last_gap_hop = np.full(ch, _NEG, dtype=np.int64)
+        self._spike_pad = max(1, int(round(0.005 * self._rate)))
+        # the start counts as a restart: the feature filters settle first
+        self._bad_run = np.full(ch, 1 << 40, dtype=np.int64)
+        self._last_restart = np.full(ch, _NEG, dtype=np.int64)
+        self._last_spike = np.full(ch, _NEG, dtype=np.int64)
+        self._spike_carry = np.zeros(ch, dtype=np.int64)  # spike-mask rows due in the next output
+        self._held_out = np.full(ch, np.nan)
+        self._template: SignalBlock | None = None
+        self._empty_rows: tuple[np.ndarray, np.ndarray] | None = None
+        use_c = self.native and _native_available()
+        self._native = _NativeFront(self) if use_c else None
+
+    def reset(self) -> None:
+        if self._ch:
+            self._close_all(self._pend_start + self._pending_rows())
+            self._reset_signal()
+
+    def health(self) -> list[dict[str, Any]]:
+        """Per channel: ``state`` ("ok", "warning" or "faulty") and the active kinds."""
+        out = []
+        for c in range(self._ch):
+            kinds = [k for k in KINDS if self.health_state[k][c]]
+            bad = any(k in self.mask_kinds for k in kinds)
+            out.append(
+                {
+                    "channel": c,
+                    "state": "faulty" if bad else ("warning" if kinds else "ok"),
+                    "kinds": kinds,
+                }
+            )
+        return out
+
+    # -- streaming --------------------------------------------------------------
+    def process(self, block: SignalBlock) -> SignalBlock:
+        if self._rate != block.rate_hz or self._ch != block.n_channels:
+            self._setup(block)
+        if self._seg_start is None:
+            self._seg_start = block.start
+            self._pend_start = block.start
+        self._template = block
+        self._append(block)
+        if self._pending_rows() - self._lens_sum < self.hop and len(self._feat) <= 1:
+            return self._empty()  # no hop complete, none to decide (the usual small block)
+        self._featurise(final=False)
+        return self._decide(final=False)
+
+    def flush(self) -> SignalBlock | None:
+        if not self._ch or self._template is None or not self._pending_rows():
+            return None
+        self._featurise(final=True)
+        return self._decide(final=True)
+
+    def finish(self, end_s: float) -> None:
+        if self._ch:
+            self._close_all(int(round(end_s * self._rate)))
+
+    def _append(self, block: SignalBlock) -> None:
+        # everything per sample is computed channel-major (channels, rows): the
+        # stages' arrays are laid out that way, so no strided copies
+        n, ch = block.data.shape
+        first = not self._pending_rows()
+        if self._native is not None:
+            self._native.run(block, self._pend, defer=True)
+        else:
+            front = self._front_numpy(block)
+            ct = block.codes.T if block.codes is not None else np.zeros((ch, n), dtype=np.int32)
+            self._pend.append({"data": block.data.T, "valid": block.valid.T, "codes": ct, **front})
+        if first:
+            self._pend_lo = block.leadoff
+        else:
+            if self._pend_lo is not None and block.leadoff is not None:
+                self._pend_lo = np.concatenate([self._pend_lo, block.leadoff])
+            else:
+                self._pend_lo = None
+        offset = block.start - self._pend_start
+        for ev in block.events if len(block.events) else ():
+            e = ev.copy()
+            e["row"] = int(ev["row"]) + offset
+            self._pend_events.append(e)
+            if ev["kind"] == EV_GAP and int(ev["lost_samples"]) > 0:
+                self._dropout(block.start + int(ev["row"]), int(ev["lost_samples"]))
+
+    def _dropout(self, resume: int, lost: int) -> None:
+        fs = self._rate
+        for c in range(self._ch):
+            self.emit(
+                DspEvent(
+                    self._stream,
+                    c,
+                    "dropout",
+                    (resume - lost) / fs,
+                    resume / fs,
+                    resume / fs,
+                    detail={"lost_samples": lost},
+                )
+            )
+
+    # -- features of complete hops ------------------------------------------------
+    def _pending_rows(self) -> int:
+        """Rows received and not output yet."""
+        waiting = self._native.waiting if self._native is not None else 0
+        return len(self._pend) + waiting

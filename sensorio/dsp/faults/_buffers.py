@@ -1,0 +1,147 @@
+"""Growable buffers of the fault detector: the pending samples (channel-major)
+and the features of the undecided hops (hop-major), with spare room so that
+appending and dropping cost no re-allocation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+ROW_FIELDS = {
+    "data": np.float64,
+    "valid": np.bool_,
+    "codes": np.int32,
+    "hard_ok": np.bool_,
+    "rail": np.bool_,
+    "leadoff": np.bool_,
+    "blank": np.bool_,
+    "settle": np.bool_,
+    "spiky": np.bool_,
+    "zero": np.bool_,
+    "hp": np.float64,
+    "low": np.float64,
+}
+
+
+class _SpareRoom:
+    """Items (rows or hops) along one axis of a set of arrays, with spare
+    room: the live items are [o, n) on that axis; appending and dropping the
+    items already used cost no re-allocation (the live ones move to the front
+    only when the room at the end runs out)."""
+
+    #: the item axis of every array, and the smallest capacity allocated
+    AXIS = 0
+    MIN_CAP = 64
+
+    def __init__(self, ch: int) -> None:
+        self.ch = ch
+        self._a: dict[str, np.ndarray] = {}
+        self.o = 0
+        self.n = 0
+        self.cap = 0
+        #: bumped whenever the arrays are re-allocated (pointers into them go stale)
+        self.generation = 0
+        self._lead = (slice(None),) * self.AXIS
+
+    def _allocate(self, cap: int) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _items(self, arr: np.ndarray, start: int, stop: int) -> np.ndarray:
+        return arr[(*self._lead, slice(start, stop))]
+
+    def __len__(self) -> int:
+        return self.n - self.o
+
+    def reserve(self, m: int) -> int:
+        """Room for m more items; returns the index where they go."""
+        if self.n + m > self.cap:
+            live = self.n - self.o
+            # grow when the live items and the new ones would fill more than 3/4
+            # (moving the live ones to the front then stays rare); at twice
+            # that, not more: fresh memory costs a page fault per 4 KiB
+            if 4 * (live + m) > 3 * self.cap or not self._a:
+                cap = max(2 * (live + m), self.MIN_CAP)
+                grown = self._allocate(cap)
+                for k, old in self._a.items():
+                    self._items(grown[k], 0, live)[...] = self._items(old, self.o, self.n)
+                self._a, self.cap = grown, cap
+                self.generation += 1
+            else:
+                for arr in self._a.values():
+                    self._items(arr, 0, live)[...] = self._items(arr, self.o, self.n).copy()
+            self.o, self.n = 0, live
+        return self.n
+
+    def array(self, name: str) -> np.ndarray:
+        """The whole storage of a field."""
+        return self._a[name]
+
+    def drop(self, items: int) -> None:
+        self.o += items
+
+
+class _Rows(_SpareRoom):
+    """Pending samples, stored channel-major: (channels, capacity) arrays."""
+
+    AXIS = 1
+    MIN_CAP = 4096
+
+    def _allocate(self, cap: int) -> dict[str, np.ndarray]:
+        return {k: np.empty((self.ch, cap), t) for k, t in ROW_FIELDS.items()}
+
+    def append(self, new: dict[str, np.ndarray]) -> None:
+        """new: name -> (channels, rows) arrays, every field."""
+        m = next(iter(new.values())).shape[1]
+        at = self.reserve(m)
+        for k, v in new.items():
+            self._a[k][:, at : at + m] = v
+        self.n += m
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """(rows, channels) view."""
+        return self._a[name][:, self.o : self.n].T
+
+    def cm(self, name: str) -> np.ndarray:
+        """(channels, rows) view."""
+        return self._a[name][:, self.o : self.n]
+
+
+HOP_FIELDS = {
+    "cond": np.bool_,
+    "active": np.bool_,
+    "blocked": np.bool_,
+    "mad": np.float64,
+    "med": np.float64,
+}
+
+
+class _Hops(_SpareRoom):
+    """What the output needs of each featurised, undecided hop, hop-major
+    (hops, channels): the masked hop-level conditions and states (any kind),
+    what blocks the spike test, the MAD and median, and the hop lengths."""
+
+    def __init__(self, ch: int) -> None:
+        super().__init__(ch)
+        #: False: every median stored since the store was last empty is 0
+        self.med_nonzero = False
+
+    def _allocate(self, cap: int) -> dict[str, np.ndarray]:
+        fields = {k: np.empty((cap, self.ch), t) for k, t in HOP_FIELDS.items()}
+        fields["lens"] = np.empty(cap, np.int64)
+        return fields
+
+    def append(self, lens: int, m: int, new: dict[str, np.ndarray], med_zero: bool = False) -> None:
+        """m hops of lens rows; new: name -> (m, channels) arrays, every field
+        (med_zero: new["med"] is known to be all 0)."""
+        if self.n == self.o:
+            self.med_nonzero = False
+        if not med_zero and not self.med_nonzero:
+            self.med_nonzero = bool(new["med"].any())
+        at = self.reserve(m)
+        end = at + m
+        for k, v in new.items():
+            self._a[k][at:end] = v
+        self._a["lens"][at:end] = lens
+        self.n = end
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._a[name][self.o : self.n]

@@ -1,0 +1,421 @@
+"""The fault detector's per-sample front end and per-hop reductions in C
+(csrc/sio_dsp.c), through cffi: pointers into the buffers, carried state,
+reused output arrays."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...blocks import SignalBlock
+from ...errors import SensorioError
+from ._buffers import ROW_FIELDS, _Hops, _Rows
+from .features import _NEG
+
+if TYPE_CHECKING:
+    from . import FaultDetector
+
+
+class _NativeFront:
+    """The per-sample front end in C (csrc/sio_dsp.c): flags, feature filters
+    and their carried state in one pass per channel. It owns the carried state
+    (arrays the C code updates in place) and the hp/low filter memories."""
+
+    def __init__(self, det: FaultDetector) -> None:
+        from ..._binding import ffi, lib
+
+        self._ffi, self._lib = ffi, lib
+        ch = det._ch
+        never = np.iinfo(np.int64).max // 2
+        self._keep: list[np.ndarray] = []
+        st = ffi.new("sio_dsp_front *")
+        st.stuck_run = det.hop // 2
+        st.restart = det.hop
+        st.settle = det.settle
+        st.blank = det.blank
+        st.spike_pad = det._spike_pad
+        st.ema_a = det._ema_a
+        st.ema_a1 = det._ema_a - 1.0
+        st.spike_k = det.spike_k
+        st.spike_min = det.spike_min_uv
+        self.prev_code = self._own(st, "prev_code", np.full(ch, np.iinfo(np.int64).min))
+        self._own(st, "same_run", np.zeros(ch, np.int64))
+        self._own(st, "bad_run", np.full(ch, 1 << 40, np.int64))  # the start is a restart
+        self._own(st, "last_restart", np.full(ch, _NEG, np.int64))
+        self._own(st, "last_rail", np.full(ch, _NEG, np.int64))
+        self._own(st, "ema_last", np.zeros(ch))
+        self._own(st, "last_spiky", np.full(ch, _NEG, np.int64))
+        for name, filt in (("hp", det._hp), ("low", det._low)):
+            sec = filt.sos.shape[0]
+            filt.zi = np.zeros((ch, sec, 2))
+            filt.held = np.zeros(ch)
+            filt.invalid_run = np.full(ch, never, np.int64)
+            f = getattr(st, name)
+            f.n_sections = sec
+            f.sos = self._ptr("double[]", filt.sos)
+            f.unit = self._ptr("double[]", np.ascontiguousarray(filt._unit))
+            f.zi = self._ptr("double[]", filt.zi)
+            f.held = self._ptr("double[]", filt.held)
+            f.invalid_run = self._ptr("int64_t[]", filt.invalid_run)
+            f.reprime = det.hop
+        self._st = st
+        self._outs: dict[tuple[str, int], tuple[Any, ...]] = {}
+        self._n_invalid = ffi.new("int64_t[1]")
+        self.n_invalid = 0
+        self._hops_gen: tuple[int, int] | None = None
+        self._hops_ptrs: dict[str, Any] = {}
+        self._mask_scratch = np.empty((0, ch))
+        self._mask_scratch_ptr: Any = None
+        self._bad_scratch = np.empty((0, ch), dtype=bool)
+        self._bad_scratch_ptr: Any = None
+        self._hit_scratch = np.empty(0, dtype=bool)
+        self._hit_scratch_ptr: Any = None
+        # rows appended whose flags and features wait (see run): how many, the
+        # stream row of the first, and their codes' settings
+        self._todo_n = 0
+        self._todo_start = 0
+        self._todo_key: tuple[Any, Any] | None = None
+        # blocks that wait whole (see run), and their rows
+        self._waiting: list[SignalBlock] = []
+        self.waiting = 0
+        #: the stream row from which every row was quiet: valid, inside the
+        #: rails, not lifted and not spiky
+        self.quiet_from = _NEG
+        self._ptr_gen = -1
+        self._ptrs: dict[str, Any] = {}
+        self._code_key: tuple[Any, Any] | None = None
+        self._scratch = np.empty(2 * det.hop)
+        self._scratch_ptr = ffi.from_buffer("double[]", self._scratch)
+        self._basis_src: np.ndarray | None = None
+        self._basis_ptr: Any = None
+
+    def _ptr(self, kind: str, a: np.ndarray) -> Any:
+        self._keep.append(a)
+        return self._ffi.from_buffer(kind, a)
+
+    def _own(self, st: Any, name: str, a: np.ndarray) -> np.ndarray:
+        a = np.ascontiguousarray(a, dtype=np.float64 if name == "ema_last" else np.int64)
+        setattr(st, name, self._ptr("double[]" if a.dtype == np.float64 else "int64_t[]", a))
+        return a
+
+    def hop_features(self, rows: _Rows, a: int, m: int, L: int) -> tuple[np.ndarray, ...]:
+        """std, MAD, hp, low and high-frequency mean squares, and "every code
+        the same" of m hops of L rows from live row a, all valid (see
+        _features for the numpy version)."""
+        p = self._pointers(rows)
+        ch = rows.ch
+        at = rows.o + a
+        if self._scratch.size < 2 * L:
+            self._scratch = np.empty(2 * L)
+            self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
+        out, same, o, same_ptr = self._out_buffers("features", 5, ch, m)
+        step = ch * m
+        rc = self._lib.sio_dsp_hop_features(
+            ch,
+            m,
+            L,
+            rows.cap,
+            p["data"] + at,
+            p["hp"] + at,
+            p["low"] + at,
+            p["codes"] + at,
+            self._scratch_ptr,
+            o,
+            o + step,
+            o + 2 * step,
+            o + 3 * step,
+            o + 4 * step,
+            same_ptr,
+        )
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
+        return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same
+
+    def _out_buffers(self, name: str, k: int, ch: int, m: int) -> tuple[Any, ...]:
+        """Reused outputs of a C call for m hops: (k, ch, m) doubles, (ch, m)
+        flags and their pointers (the caller reads them before the next call)."""
+        outs = self._outs.get((name, m))
+        if outs is None:
+            values, flags = np.empty((k, ch, m)), np.empty((ch, m), dtype=bool)
+            ffi = self._ffi
+            outs = self._outs[(name, m)] = (
+                values,
+                flags,
+                ffi.from_buffer("double[]", values),
+                ffi.from_buffer("uint8_t[]", flags),
+            )
+        return outs
+
+    def mains(
+        self, rows: _Rows, a: int, m: int, L: int, prev: np.ndarray | None, det: FaultDetector
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """FaultDetector._mains_numpy in C, for m hops of L rows from live row
+        a (prev: the hop before, None when it is pending too), and the verdict
+        of FaultDetector._mains: (best, total, verdict), (channels, hops) each."""
+        p = self._pointers(rows)
+        ch = rows.ch
+        ffi = self._ffi
+        if prev is None:
+            prev_ptr, prev_stride = p["hp"] + rows.o + a - L, rows.cap
+        else:
+            prev = np.ascontiguousarray(prev, dtype=np.float64)
+            prev_ptr, prev_stride = ffi.from_buffer("double[]", prev), L
+        out, verdict, o, verdict_ptr = self._out_buffers("mains", 2, ch, m)
+        fam = det._families
+        split = fam[0][1] if fam else 0
+        if self._basis_src is not det._basis:
+            self._basis_src = det._basis
+            self._basis_ptr = ffi.from_buffer("double[]", det._basis)
+        rc = self._lib.sio_dsp_mains(
+            ch,
+            m,
+            L,
+            rows.cap,
+            p["hp"] + rows.o + a,
+            prev_ptr,
+            prev_stride,
+            self._basis_ptr,
+            det._n_freq,
+            split,
+            det._ms_scale,
+            det.mains_uv**2,
+            det.mains_share,
+            o,
+            o + ch * m,
+            verdict_ptr,
+        )
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native mains projection refused {m} hops of {L}")
+        return out[0], out[1], verdict
+
+    def hop_mask(
+        self, rows: _Rows, F: _Hops, n_dec: int, n: int, det: FaultDetector
+    ) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """The output mask of the first n_dec pending hops (n rows; without
+        the spikes), and the spike test (None without hits), (rows, channels)
+        each; and the number of hits (see FaultDetector._decide, _spike_threshold and _spike_test
+        for the numpy version). F: the features of the pending hops."""
+        p = self._pointers(rows)
+        ch = rows.ch
+        ffi = self._ffi
+        if self._hops_gen != (id(F), F.generation):
+            self._hops_gen = (id(F), F.generation)
+            kinds = {
+                "cond": "uint8_t *",
+                "active": "uint8_t *",
+                "blocked": "uint8_t *",
+                "mad": "double *",
+                "med": "double *",
+                "lens": "int64_t *",
+            }
+            self._hops_ptrs = {k: ffi.cast(t, ffi.from_buffer(F.array(k))) for k, t in kinds.items()}
+        h = self._hops_ptrs
+        o = F.o * ch
+        if self._mask_scratch.shape[0] < n_dec:
+            self._mask_scratch = np.empty((2 * n_dec, ch))
+            self._mask_scratch_ptr = ffi.from_buffer("double[]", self._mask_scratch)
+            self._bad_scratch = np.empty((2 * n_dec, ch), dtype=bool)
+            self._bad_scratch_ptr = ffi.from_buffer("uint8_t[]", self._bad_scratch)
+        if self._hit_scratch.size < ch * n:
+            self._hit_scratch = np.empty(2 * ch * n, dtype=bool)
+            self._hit_scratch_ptr = ffi.from_buffer("uint8_t[]", self._hit_scratch)
+        valid_out = np.empty((n, ch), dtype=bool)
+        prev_mad = det._prev_mad
+        at = rows.o
+        n_live = len(F)
+        hits = self._lib.sio_dsp_hop_mask(
+            ch,
+            n_dec,
+            h["lens"] + F.o,
+            rows.cap,
+            p["valid"] + at,
+            p["rail"] + at,
+            p["blank"] + at,
+            p["leadoff"] + at,
+            p["hard_ok"] + at,
+            p["hp"] + at,
+            h["cond"] + o,
+            n_live,
+            h["active"] + o,
+            h["mad"] + o,
+            n_live,
+            ffi.NULL if prev_mad is None else ffi.from_buffer("double[]", prev_mad),
+            h["med"] + o if F.med_nonzero else ffi.NULL,
+            h["blocked"] + o,
+            det.spike_k,
+            det.spike_min_uv,
+            "saturation" in det.mask_kinds,
+            bool(det.blank),
+            "leadoff" in det.mask_kinds,
+            self._mask_scratch_ptr,
+            self._bad_scratch_ptr,
+            ffi.from_buffer("uint8_t[]", valid_out),
+            self._hit_scratch_ptr,
+            self._n_invalid,
+        )
+        if hits < 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native output mask refused {n_dec} hops")
+        #: outputs left invalid by the last call (spikes aside)
+        self.n_invalid = int(self._n_invalid[0])
+        # the hits stay in the scratch until the next call (read before it)
+        return valid_out, self._hit_scratch[: ch * n].reshape(ch, n).T if hits else None, hits
+
+    def _pointers(self, rows: _Rows) -> dict[str, Any]:
+        """Pointers to the pending-row arrays (renewed when they grow)."""
+        if self._ptr_gen != rows.generation:
+            kinds = {np.float64: "double *", np.bool_: "uint8_t *", np.int32: "int32_t *"}
+            ffi = self._ffi
+            self._ptrs = {k: ffi.cast(kinds[t], ffi.from_buffer(rows.array(k))) for k, t in ROW_FIELDS.items()}
+            self._ptr_gen = rows.generation
+        return self._ptrs
+
+    def run(self, block: SignalBlock, rows: _Rows, defer: bool = False) -> None:
+        """Append the block's rows to rows, with their flags and features. With
+        defer, a block may wait for catch_up, whole (rows counts it in
+        waiting): small blocks then go into rows together and the front end
+        runs on more rows at once (their rows are not looked at before a hop
+        is complete)."""
+        codes = block.codes
+        lo = block.leadoff
+        if lo is not None and lo.any():
+            lo = np.ascontiguousarray(lo, dtype=np.uint64)
+        else:
+            lo = None
+        key = None if codes is None else (block.code_range, block.code_zero)
+        pending = self._todo_n + self.waiting
+        if (
+            defer
+            and lo is None
+            and (not pending or (block.start == self._todo_start + pending and key == self._todo_key))
+        ):
+            if not pending:
+                self._todo_start, self._todo_key = block.start, key
+            self._waiting.append(block)
+            self.waiting += len(block)
+            return
+        if pending:
+            self.catch_up(rows)  # what waits goes first, with the settings it came with
+        self._todo_start, self._todo_key = block.start, key
+        self._put(rows, block.data, block.valid, codes, block)
+        self.catch_up(rows, lo)
+
+    def _put(
+        self,
+        rows: _Rows,
+        x: np.ndarray,
+        valid: np.ndarray,
+        codes: np.ndarray | None,
+        block: SignalBlock,
+    ) -> None:
+        """Copy rows of data, validity and codes (with block's code settings)
+        into rows; their flags wait for catch_up."""
+        st = self._st
+        n, ch = x.shape
+        at = rows.reserve(n)
+        end = at + n
+        p = self._pointers(rows)
+        ffi = self._ffi
+        srcs = (
+            _strided(ffi, x, "double[]", np.float64),
+            _strided(ffi, valid, "uint8_t[]", np.bool_),
+            _strided(ffi, codes, "int32_t[]", np.int32) if codes is not None else (ffi.NULL, 1, 1),
+        )
+        if all(v is not None for v in srcs):  # the usual block: copied by C, in tiles
+            rc = self._lib.sio_dsp_rows_put(
+                n,
+                ch,
+                rows.cap,
+                *(v for src in srcs for v in src),  # type: ignore[union-attr]
+                p["data"] + at,
+                p["valid"] + at,
+                p["codes"] + at,
+            )
+            if rc != 0:  # pragma: no cover - the arguments are checked above
+                raise SensorioError(f"faults: native copy refused a block of {n} x {ch}")
+        else:
+            rows.array("data")[:, at:end] = x.T
+            rows.array("valid")[:, at:end] = valid.T
+            if codes is not None:
+                rows.array("codes")[:, at:end] = codes.T
+        if codes is None:
+            rows.array("codes")[:, at:end] = 0
+        elif (block.code_range, block.code_zero) != self._code_key:
+            self._code_key = (block.code_range, block.code_zero)
+            st.has_range = int(block.code_range is not None)
+            if block.code_range is not None:
+                st.code_lo, st.code_hi = (int(v) for v in block.code_range)
+            z = float(block.code_zero)
+            st.has_zero = int(z.is_integer() and -(2**31) <= z < 2**31)
+            st.code_zero = int(z) if st.has_zero else 0
+        rows.n = end
+        self._todo_n += n
+
+    def catch_up(self, rows: _Rows, leadoff: np.ndarray | None = None) -> None:
+        """Flags and features of the rows that wait (leadoff: their lead-off
+        bitmasks, None: none); the blocks that wait go into rows first."""
+        if self._waiting:
+            blocks = self._waiting
+            one = blocks[0]
+            if len(blocks) == 1:
+                x, valid, codes = one.data, one.valid, one.codes
+            else:
+                x = np.concatenate([b.data for b in blocks])
+                valid = np.concatenate([b.valid for b in blocks])
+                codes = None if one.codes is None else np.concatenate([b.codes for b in blocks])
+            self._waiting = []
+            self.waiting = 0
+            self._put(rows, x, valid, codes, one)
+        n = self._todo_n
+        if not n:
+            return
+        ch = rows.ch
+        at = rows.o + len(rows) - n
+        p = self._pointers(rows)
+        ffi = self._ffi
+        start = self._todo_start
+        rc = self._lib.sio_dsp_front_run(
+            self._st,
+            n,
+            ch,
+            rows.cap,
+            start,
+            p["data"] + at,
+            p["valid"] + at,
+            ffi.NULL if self._todo_key is None else p["codes"] + at,
+            ffi.NULL if leadoff is None else ffi.from_buffer("uint64_t[]", leadoff),
+            p["hard_ok"] + at,
+            p["rail"] + at,
+            p["leadoff"] + at,
+            p["blank"] + at,
+            p["settle"] + at,
+            p["spiky"] + at,
+            p["zero"] + at,
+            p["hp"] + at,
+            p["low"] + at,
+        )
+        if rc < 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native front end refused {n} rows x {ch}")
+        self._todo_n = 0
+        if rc != 1:  # not known to be quiet
+            self.quiet_from = start + n
+
+
+def _strided(ffi: Any, a: np.ndarray, kind: str, dtype: Any) -> tuple[Any, int, int] | None:
+    """A C- or Fortran-ordered (rows, channels) array as (pointer, row step,
+    column step) in elements, for sio_dsp_rows_put; None for other layouts."""
+    if a.dtype != dtype:
+        return None
+    if a.flags.c_contiguous:
+        return ffi.from_buffer(kind, a), a.shape[1], 1
+    if a.flags.f_contiguous:
+        return ffi.from_buffer(kind, a.T), 1, a.shape[0]
+    return None
+
+
+def _native_available() -> bool:
+    try:
+        from ..._binding import lib
+    except Exception:  # pragma: no cover - no C core built
+        return False
+    return hasattr(lib, "sio_dsp_front_run")

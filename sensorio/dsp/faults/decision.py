@@ -1,0 +1,351 @@
+"""Decisions from the hop conditions: hysteresis, fault events, the spike
+test and the output mask; a mixin of FaultDetector."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...blocks import SignalBlock
+from ..stages import DspEvent, apply_policy, last_valid
+from .features import _NEG
+
+#: fault kinds, in the order they are reported
+KINDS = ("leadoff", "saturation", "stuck", "flat", "spikes", "motion", "noise", "mains", "dropout")
+
+
+#: (on, off) hysteresis in hops for the hop-level kinds
+HYSTERESIS = {
+    "leadoff": (1, 2),
+    "saturation": (1, 2),
+    "stuck": (1, 2),
+    "flat": (2, 2),
+    "motion": (1, 4),
+    "noise": (2, 3),
+    "mains": (4, 10),
+}
+
+
+HOP_KINDS = tuple(HYSTERESIS)
+
+
+class _Decision:
+    """Hysteresis, events and output (FaultDetector's; see the package text)."""
+
+    def _masked_hop_kinds(self) -> list[str]:
+        """The hop-level kinds that mask hops (saturation and lead-off mask
+        their samples instead)."""
+        key = self.mask_kinds
+        if self._masked_key is not key:
+            self._masked = [k for k in HOP_KINDS if k in key and k not in ("saturation", "leadoff")]
+            self._unmasked = [k for k in HOP_KINDS if k not in self._masked]
+            self._masked_key = key
+        return self._masked
+
+    # -- decisions and output ------------------------------------------------------
+    def _empty(self) -> SignalBlock:
+        """No rows yet (the look-ahead waits): a shallow copy of the template
+        with empty arrays (cheaper than dataclasses.replace, on most small
+        blocks)."""
+        tmpl = self._template
+        assert tmpl is not None
+        if self._empty_rows is None:
+            ch = self._ch
+            self._empty_rows = (np.zeros((0, ch)), np.zeros((0, ch), bool))
+        out = object.__new__(type(tmpl))  # a shallow copy, without copy.copy's protocol
+        d = out.__dict__
+        d.update(tmpl.__dict__)
+        d["data"], d["valid"] = self._empty_rows
+        d["start"] = self._pend_start
+        d["events"] = tmpl.events[:0]
+        d["reset"] = False
+        if tmpl.leadoff is not None:
+            d["leadoff"] = tmpl.leadoff[:0]
+        if tmpl.codes is not None:
+            d["codes"] = tmpl.codes[:0]
+        return out
+
+    def _decide(self, final: bool) -> SignalBlock:
+        F = self._feat
+        m = len(F)
+        n_dec = m if final else m - 1  # a hop waits for the next one (look-ahead)
+        if n_dec <= 0:
+            return self._empty()
+        rows = self._lens_sum if final else self._lens_sum - self._last_len
+        p = self._pend
+        if self._native is not None:
+            valid_out, hit, hits = self._native.hop_mask(p, F, n_dec, rows, self)
+        else:
+            lens = F["lens"][:n_dec]
+            # a hop is masked when a masked kind's condition holds in it or in
+            # the next one, or while that kind is on
+            cond = F["cond"]
+            ahead = cond[1 : n_dec + 1]
+            if len(ahead) < n_dec:
+                ahead = np.vstack([ahead, np.zeros((n_dec - len(ahead), self._ch), bool)])
+            hop_bad = cond[:n_dec] | ahead | F["active"][:n_dec]
+            thr, med = self._spike_threshold(n_dec)
+            valid_out = p["valid"][:rows].copy()
+            if "saturation" in self.mask_kinds:
+                valid_out &= ~p["rail"][:rows]
+                if self.blank:
+                    valid_out &= ~p["blank"][:rows]
+            if "leadoff" in self.mask_kinds:
+                valid_out &= ~p["leadoff"][:rows]
+            valid_out &= ~np.repeat(hop_bad, lens, axis=0)
+            hit = self._spike_test(lens, thr, med)
+            hits = int(hit.any())
+        if hits or self.health_state["spikes"].any():
+            self._spikes(hit, hits, rows)
+        spikes = self._spike_mask(hit if hits else None, F["lens"][:n_dec], rows)
+        if spikes is not None and "spikes" in self.mask_kinds:
+            valid_out &= ~spikes
+        # copies: the pending buffer is reused
+        data = p.cm("data")[:, :rows].copy().T
+        if self._native is not None and spikes is None and not self._native.n_invalid:
+            # every output valid: what apply_policy and last_valid give then
+            out_data = data
+            self._held_out = data[-1].copy()
+        else:
+            out_data = apply_policy(data, valid_out, self.policy, self._held_out)
+            self._held_out = last_valid(data, valid_out, self._held_out)
+        tmpl = self._template
+        assert tmpl is not None
+        if self._pend_events:
+            evs = [e for e in self._pend_events if e["row"] < rows or final]
+            self._pend_events = [e for e in self._pend_events if not (e["row"] < rows or final)]
+            for e in self._pend_events:
+                e["row"] -= rows
+        else:
+            evs = []
+        ev_arr = np.array(evs, dtype=tmpl.events.dtype) if evs else tmpl.events[:0]
+        out = tmpl.replace(
+            data=out_data,
+            valid=valid_out,
+            start=self._pend_start,
+            events=ev_arr,
+            reset=False,
+            leadoff=None if self._pend_lo is None else self._pend_lo[:rows],
+            codes=p.cm("codes")[:, :rows].copy().T,
+        )
+        # forget what was output; the hop before the next one to featurise is
+        # still pending, unless every hop was decided
+        if n_dec == m and F["lens"][n_dec - 1] == self.hop:
+            self._prev_hp = p.cm("hp")[:, rows - self.hop : rows].copy()
+        self._prev_mad = F["mad"][n_dec - 1].copy()
+        self._pend.drop(rows)
+        if self._pend_lo is not None:
+            self._pend_lo = self._pend_lo[rows:]
+        self._pend_start += rows
+        F.drop(n_dec)
+        self._lens_sum -= rows
+        return out
+
+    def _hysteresis(
+        self,
+        fc: dict[str, np.ndarray],
+        cond: np.ndarray,
+        masked: list[str],
+        start: int,
+        m: int,
+        L: int,
+    ) -> np.ndarray:
+        """Run the hysteresis of every hop-level kind over m new hops of L rows
+        from stream row start (their features fc: (channels, hops) each; cond:
+        any masked kind's condition); open and close events. Returns, per hop,
+        whether a masked kind is on, (hops, channels)."""
+        const = self._consts(m, L)
+        zeros = const["zeros_cm"]
+        if (
+            not self._health.any()
+            and not cond.any()
+            and not any(fc[k] is not zeros and fc[k].any() for k in self._unmasked)
+        ):
+            # nothing on, nothing starting: only the "last clean hop" moves
+            self._lf[:] = self._g_feat + m - 1
+            return const["zeros"]
+        g = self._g_feat + np.arange(m)
+        starts = start + np.arange(m) * L
+        f = {k: v.T for k, v in fc.items()}  # (hops, channels)
+        fs = self._rate
+        masked = self._masked_hop_kinds()
+        any_active = np.zeros((m, self._ch), dtype=bool)
+        transitions: list[tuple[int, int, str, int, float]] = []
+        for k in HOP_KINDS:
+            if not self.health_state[k].any() and not f[k].any():
+                self._carry[k]["lf"][:] = int(g[-1])
+                continue
+            active, t_on, t_off, onset, flag = self._latch(k, f[k], g, starts, f.get(k + "_first"), f.get(k + "_last"))
+            if k in masked:
+                any_active |= active
+            for t, c in zip(*np.nonzero(t_on), strict=True):
+                transitions.append((int(t), 1, k, int(c), onset[t, c] / fs))
+            for t, c in zip(*np.nonzero(t_off), strict=True):
+                if k in ("saturation", "leadoff"):
+                    end = flag[t, c]
+                else:
+                    end = self._seg_start + (int(g[t]) - self._clean_run(k, t, c)) * self.hop
+                transitions.append((int(t), 0, k, int(c), end / fs))
+        for t, on, k, c, when in sorted(transitions):
+            if on:
+                last = self._closed.get((k, c))
+                if last is not None and last.end_s is not None and when - last.end_s <= self.merge_s:
+                    ev = last  # the same fault flaring up again: reopen its event
+                    ev.end_s = None
+                else:
+                    ev = DspEvent(self._stream, c, k, when, None, (starts[t] + L) / fs)
+                self._open[(k, c)] = ev
+                self.health_state[k][c] = True
+                self.emit(ev)
+            else:
+                self._close(k, c, when)
+        return any_active
+
+    def _latch(
+        self,
+        k: str,
+        cond: np.ndarray,
+        g: np.ndarray,
+        starts: np.ndarray,
+        first: np.ndarray | None,
+        last: np.ndarray | None,
+    ) -> tuple[np.ndarray, ...]:
+        """Hysteresis over hops, vectorised with the carried state: returns the
+        state after each hop, turn-on and turn-off flags, the onset (sample
+        index) of the current run and the end of the last flagged sample."""
+        on_n, off_n = HYSTERESIS[k]
+        carry = self._carry[k]
+        was = self.health_state[k]
+        if not cond.any() and not was.any():
+            # nothing on, nothing starting: only the "last clean hop" moves
+            carry["lf"][:] = int(g[-1])
+            none = np.zeros(cond.shape, dtype=bool)
+            return none, none, none, None, None
+        gi = g[:, None]
+        lf = np.maximum.accumulate(np.vstack([carry["lf"][None], np.where(~cond, gi, _NEG)]), axis=0)[1:]
+        lt = np.maximum.accumulate(np.vstack([carry["lt"][None], np.where(cond, gi, _NEG)]), axis=0)[1:]
+        run = gi - lf
+        clean = gi - lt
+        g0 = int(g[0])
+        init_set = np.where(was, g0 - 1, _NEG)
+        init_rst = np.where(was, _NEG, g0 - 1)
+        last_set = np.maximum.accumulate(np.vstack([init_set[None], np.where(run >= on_n, gi, _NEG)]), 0)[1:]
+        last_rst = np.maximum.accumulate(np.vstack([init_rst[None], np.where(clean >= off_n, gi, _NEG)]), 0)[1:]
+        active = last_set > last_rst
+        prev = np.vstack([was[None], active[:-1]])
+        st = starts[:, None]
+        start_val = st + (first if first is not None else 0)
+        onset = np.maximum.accumulate(
+            np.vstack([carry["onset"][None], np.where(cond & (run == 1), start_val, _NEG)]), axis=0
+        )[1:]
+        flag_val = st + (last + 1 if last is not None else 0)
+        flag = np.maximum.accumulate(np.vstack([carry["flag"][None], np.where(cond, flag_val, _NEG)]), 0)[1:]
+        carry["lf"][:] = lf[-1]  # a view into self._lf
+        carry["lt"] = lt[-1].copy()
+        carry["onset"], carry["flag"] = onset[-1].copy(), flag[-1].copy()
+        self._clean_cache = (k, clean)
+        return active, active & ~prev, ~active & prev, onset, flag
+
+    def _clean_run(self, k: str, t: int, c: int) -> int:
+        kk, clean = self._clean_cache
+        assert kk == k
+        return int(clean[t, c]) - 1
+
+    def _spike_threshold(self, n_dec: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per hop to decide (hops, channels): the spike threshold (infinite
+        where the test is blocked) and the median it is taken from."""
+        F = self._feat
+        mad = F["mad"]
+        prev = self._prev_mad if self._prev_mad is not None else mad[0]
+        before = np.vstack([prev[None], mad[: n_dec - 1]])
+        after = mad[1 : n_dec + 1] if len(mad) > n_dec else np.vstack([mad[1:n_dec], mad[n_dec - 1 : n_dec]])
+        # the hop's own MAD is left out: a spike's pulse and the 20 Hz
+        # high-pass's tail after it (~30 ms of hundreds of uV) inflate it, up
+        # to hiding the spike on a contraction; a contraction's ramp (or a
+        # noise burst, 0.2 s or longer) raises a neighbour's as well
+        sigma = 1.4826 * np.maximum(before, after)
+        thr = np.maximum(self.spike_k * sigma, self.spike_min_uv)
+        return np.where(F["blocked"][:n_dec], np.inf, thr), F["med"][:n_dec]
+
+    def _spike_mask(self, hit: np.ndarray | None, lens: np.ndarray, rows: int) -> np.ndarray | None:
+        """The samples to mask for spikes in the next rows (None: none): the
+        hits widened by 3 ms both ways, as a pulse's slopes fall below the
+        threshold. Forwards the widening runs on into the next rows (carried);
+        backwards it stops at the start of a hop, since what came before may
+        already be out: so the mask is the same whatever the chunking."""
+        carry = self._spike_carry
+        if hit is None and not carry.any():
+            return None
+        pad = max(1, int(round(0.003 * self._rate)))
+        out = np.zeros((rows, self._ch), dtype=bool) if hit is None else hit.copy()
+        if hit is not None:
+            hop_id = np.repeat(np.arange(len(lens)), lens)
+            for s in range(1, min(pad, rows - 1) + 1):
+                out[s:] |= hit[:-s]
+                out[:-s] |= hit[s:] & (hop_id[:-s] == hop_id[s:])[:, None]
+            any_hit = hit.any(axis=0)
+            last = rows - 1 - np.argmax(hit[::-1], axis=0)
+            ahead = np.where(any_hit, last + pad - rows + 1, 0)
+        else:
+            ahead = np.zeros(self._ch, dtype=np.int64)
+        if carry.any():
+            out |= np.arange(rows)[:, None] < carry[None, :]
+        self._spike_carry = np.maximum(np.maximum(ahead, carry - rows), 0)
+        return out
+
+    def _spikes(self, hit: np.ndarray | None, hits: int, rows: int) -> None:
+        """Spike events from the test's hits in the next rows (hit: None if
+        there is none)."""
+        fs = self._rate
+        gap = self.spike_gap_s * fs
+        if hits:
+            for c in np.nonzero(hit.any(axis=0))[0]:
+                rws = np.flatnonzero(hit[:, c]) + self._pend_start
+                breaks = np.flatnonzero(np.diff(rws) > 1)
+                pulse_starts = np.concatenate([rws[:1], rws[breaks + 1]])
+                pulse_ends = np.concatenate([rws[breaks], rws[-1:]]) + 1
+                for s0, e0 in zip(pulse_starts, pulse_ends, strict=True):
+                    key = ("spikes", int(c))
+                    ev = self._open.get(key)
+                    if ev is not None and s0 - self._last_spike[c] <= gap:
+                        ev.detail["count"] += 1
+                    else:
+                        if ev is not None:
+                            self._close("spikes", int(c), self._last_spike[c] / fs)
+                        hop_i = (s0 - self._seg_start) // self.hop
+                        detected = self._seg_start + (hop_i + 2) * self.hop
+                        ev = DspEvent(
+                            self._stream,
+                            int(c),
+                            "spikes",
+                            s0 / fs,
+                            None,
+                            detected / fs,
+                            detail={"count": 1},
+                        )
+                        self._open[key] = ev
+                        self.health_state["spikes"][c] = True
+                        self.emit(ev)
+                    self._last_spike[c] = e0
+        end = self._pend_start + rows
+        open_now = self.health_state["spikes"]
+        for c in np.nonzero(open_now)[0] if hits or open_now.any() else ():
+            if end - self._last_spike[c] > gap:
+                self._close("spikes", int(c), self._last_spike[c] / fs)
+
+    def _close(self, kind: str, c: int, end_s: float) -> None:
+        ev = self._open.pop((kind, c), None)
+        self.health_state[kind][c] = False
+        if ev is not None:
+            ev.end_s = max(end_s, ev.start_s)
+            self._closed[(kind, c)] = ev
+            self.emit(ev)
+
+    def _close_all(self, end: int) -> None:
+        fs = self._rate
+        for kind, c in list(self._open):
+            if kind in ("saturation", "leadoff") and self._carry[kind]["flag"][c] > _NEG:
+                self._close(kind, c, self._carry[kind]["flag"][c] / fs)
+            elif kind == "spikes":
+                self._close(kind, c, self._last_spike[c] / fs)
+            else:
+                self._close(kind, c, end / fs)

@@ -1,0 +1,399 @@
+"""Features of complete hops and the conditions drawn from them (stuck, flat,
+motion, noise, mains), with the levels each channel learns online; a mixin
+of FaultDetector."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+_NEG = -(1 << 62)
+
+
+#: the share of broadband-noise power a clean hop of EMG may show, as a multiple
+#: of what the reference EMG spectrum gives on average (a 50 ms hop's estimate
+#: spreads widely, and muscles differ): chosen so that clean emulated EMG at
+#: 1 kHz, bluer than the reference, stays below it
+NOISE_SHARE_MARGIN = 6.0
+
+
+#: above this share, white noise itself is not told apart: no noise verdicts
+NOISE_SHARE_MAX = 0.8
+
+
+#: the learnt levels' step up per hop, log10 (0.05: x1.12; down 1/9 of it)
+LEARN_UP = 0.05
+#: the low band's level starts from its first judged hop, up to this far
+#: (log10: x3) above motion_uv
+LEARN_START_MAX = 0.5
+#: a hop of the low band this far above its learnt level (log10: x2) with a
+#: share above motion_loud_share does not teach it
+LEARN_RISE = 0.3
+
+
+def emg_noise_share(fs: float, f_low: float = 60.0, f_high: float = 120.0) -> float:
+    """What the noise test's share (third-difference power / 20 over 20 Hz
+    high-passed power; 1 for white noise) comes to on surface EMG at rate fs,
+    from the standard EMG spectrum model (Shwedyk et al. 1977):
+    P(f) ~ f_high^4 f^2 / ((f^2 + f_low^2) (f^2 + f_high^2)^2)."""
+    f = np.linspace(1.0, fs / 2, 4096)
+    emg = f_high**4 * f**2 / ((f**2 + f_low**2) * (f**2 + f_high**2) ** 2)
+    emg *= (f / 20.0) ** 4 / (1.0 + (f / 20.0) ** 4)  # the 20 Hz high-pass
+    third_diff = (2.0 * np.sin(np.pi * f / fs)) ** 6 / 20.0
+    return float(np.sum(emg * third_diff) / np.sum(emg))
+
+
+def noise_share_limit(fs: float, base: float) -> float | None:
+    """The noise test's share threshold at rate fs (None: the test is off, as
+    EMG itself fills the band up to Nyquist and looks like white noise)."""
+    limit = max(base, NOISE_SHARE_MARGIN * emg_noise_share(fs))
+    return limit if limit <= NOISE_SHARE_MAX else None
+
+
+class _Features:
+    """Per-hop features and conditions (FaultDetector's; see the package text)."""
+
+    def _featurise(self, final: bool) -> None:
+        n = self._pending_rows()
+        done = self._lens_sum
+        full = (n - done) // self.hop
+        if self._native is not None and (full or final):
+            self._native.catch_up(self._pend)
+        if full:
+            self._add_features(done, full, self.hop)
+            done += full * self.hop
+        if final and n > done:
+            self._add_features(done, 1, n - done)
+
+    def _add_features(self, a: int, m: int, L: int) -> None:
+        f = self._features(a, m, L)
+        const = self._consts(m, L)
+        masked = self._masked_hop_kinds()
+        cond = f[masked[0]] if masked else const["zeros_cm"]
+        for k in masked[1:]:
+            cond = cond | f[k]
+        # hysteresis as soon as a hop is complete (events do not wait for
+        # the look-ahead, only the output does)
+        active = self._hysteresis(f, cond, masked, self._pend_start + a, m, L)
+        self._g_feat += m
+        sat, lo = f["saturation"], f["leadoff"]
+        blocked = f["stuck"]
+        if sat is not const["zeros_cm"] or lo is not const["zeros_cm"]:
+            blocked = blocked | sat | lo
+        self._feat.append(
+            L,
+            m,
+            {
+                "cond": cond.T,
+                "active": active,
+                "blocked": blocked.T,
+                "mad": f["mad"].T,
+                "med": f["med"].T,
+            },
+            med_zero=f["med"] is const["zeros_f"],
+        )
+        self._lens_sum += m * L
+        self._last_len = L
+
+    def _consts(self, m: int, L: int) -> dict[str, np.ndarray]:
+        """Shared, read-only arrays for m hops of L rows (an in-place change
+        to one would be a bug): all-False (channels, hops) "zeros_cm" and
+        (hops, channels) "zeros", float zeros "zeros_f", "L" and "-1"
+        (channels, hops), "enough" (L rows are enough for a verdict)."""
+        c = self._bundles.get((m, L))
+        if c is None:
+            ch = self._ch
+            c = {
+                "zeros_cm": np.zeros((ch, m), dtype=bool),
+                "zeros": np.zeros((m, ch), dtype=bool),
+                "zeros_f": np.zeros((ch, m)),
+                "L": np.full((ch, m), L),
+                "-1": np.full((ch, m), -1),
+                "enough": np.full((ch, m), L >= max(4, L // 2)),
+            }
+            for arr in c.values():
+                arr.setflags(write=False)
+            self._bundles[(m, L)] = c
+        return c
+
+    def _features(self, a: int, m: int, L: int) -> dict[str, np.ndarray]:
+        p = self._pend
+        ch = self._ch
+        at = p.o + a
+
+        def r(name: str) -> np.ndarray:
+            # (channels, hops, samples): reductions run along contiguous memory
+            return p.array(name)[:, at : at + m * L].reshape(ch, m, L)
+
+        valid, spiky = r("valid"), r("spiky")
+        const = self._consts(m, L)
+        f: dict[str, np.ndarray] = {}
+        # hops from quiet rows only: nothing to look for in the flags
+        quiet = self._native is not None and self._pend_start + a >= self._native.quiet_from
+        if quiet:
+            for name in ("saturation", "leadoff"):  # shared constants
+                f[name] = const["zeros_cm"]
+                f[name + "_first"] = const["L"]
+                f[name + "_last"] = const["-1"]
+        else:
+            hard_ok, rail, lead = r("hard_ok"), r("rail"), r("leadoff")
+            idx = np.arange(L)[None, None, :]
+            any_lead = bool(lead.any())
+            for name, mask, present in (
+                ("saturation", rail & ~lead if any_lead else rail, None),
+                ("leadoff", lead, any_lead),
+            ):
+                if present is None:
+                    present = bool(mask.any())
+                if present:
+                    f[name] = mask.any(axis=2)
+                    f[name + "_first"] = np.where(mask, idx, L).min(axis=2)
+                    f[name + "_last"] = np.where(mask, idx, -1).max(axis=2)
+                else:  # the usual case: shared constants
+                    f[name] = const["zeros_cm"]
+                    f[name + "_first"] = const["L"]
+                    f[name + "_last"] = const["-1"]
+        need = max(4, L // 2)
+        all_ok = quiet or bool(hard_ok.all())
+        if all_ok:
+            enough = const["enough"]
+        else:
+            enough = hard_ok.sum(axis=2) >= need
+        hp = r("hp")
+        fast = quiet or (all_ok and not spiky.any())
+        if fast and self._native is not None and L >= 4:
+            # the per-hop reductions in one C call
+            std, mad, hp_ms, low_ms, hf_ms, same = self._native.hop_features(p, a, m, L)
+            stuck = same & (L >= need)
+        else:
+            codes, data, low = r("codes"), r("data"), r("low")
+            if bool(valid.all()):
+                stuck = (codes.min(axis=2) == codes.max(axis=2)) & (L >= need)
+            else:
+                big = np.iinfo(np.int64).max
+                cmin = np.where(valid, codes, big).min(axis=2)
+                cmax = np.where(valid, codes, -big).max(axis=2)
+                stuck = (cmin == cmax) & (valid.sum(axis=2) >= need)
+        sat, lo = f["saturation"], f["leadoff"]
+        if stuck.any():
+            stuck &= ~sat & ~lo
+            at_zero = r("zero").all(axis=2)
+        else:
+            at_zero = const["zeros_cm"]
+        if fast and self._native is not None and L >= 4:
+            med = const["zeros_f"]
+        elif fast:
+            std = data.std(axis=2)
+            # the 20 Hz high-passed signal has a median of ~0 over a hop: its
+            # MAD is the median of |hp| (one partial sort instead of two)
+            med = np.zeros((ch, m))
+            mad = np.partition(np.abs(hp), L // 2, axis=2)[:, :, L // 2]
+            hp_ms = np.einsum("cmi,cmi->cm", hp, hp) / L
+            low_ms = np.einsum("cmi,cmi->cm", low, low) / L
+            # third difference: gain |2 sin(w/2)|^3, mean square 20 x that of
+            # white noise, little from EMG (which sits well below Nyquist)
+            d3 = np.diff(hp, 3, axis=2)
+            hf_ms = np.einsum("cmi,cmi->cm", d3, d3) / (20.0 * (L - 3))
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                hpv = np.where(hard_ok, hp, np.nan)
+                std = np.where(enough, np.nanstd(np.where(hard_ok, data, np.nan), axis=2), np.inf)
+                med = np.zeros((ch, m))
+                mad = np.nan_to_num(np.nanmedian(np.abs(hpv), axis=2))
+                # power figures leave the spikes out (they are reported apart)
+                hpv = np.where(spiky, np.nan, hpv)
+                d3 = np.diff(hpv, 3, axis=2)
+                hf_ms = np.nan_to_num(np.nanmean(d3 * d3, axis=2)) / 20.0
+                hp_ms = np.nan_to_num(np.nanmean(hpv * hpv, axis=2))
+                low_ms = np.nan_to_num(np.nanmean(np.where(hard_ok & ~spiky, low, np.nan) ** 2, axis=2))
+        f["stuck"] = stuck & ~at_zero
+        f["flat"] = ((enough & ~stuck & (std < self.flat_uv)) | (stuck & at_zero)) & ~sat & ~lo
+        blocked = sat | lo | stuck | ~enough
+        mains = self._mains(a, m, L, hp)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share_hf = hf_ms / hp_ms
+        settling = r("settle").any(axis=2)
+        # a spike's edges ring into the 1-20 Hz band before it is flagged:
+        # no motion verdict in a hop with spikes
+        spiked = spiky.any(axis=2)
+        if self._noise_share is None:
+            noise = np.zeros_like(blocked)
+        else:
+            noise = ~blocked & (hf_ms > self.noise_uv**2) & (share_hf > self._noise_share)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share_low = low_ms / (low_ms + hp_ms)
+        # broadband noise leaks into the 1-20 Hz band and rings there after it
+        # stops: no motion verdict during it or in the 4 hops after it
+        g = (self._g_feat + np.arange(m))[None, :]
+        marks = np.where(noise, g, _NEG)
+        marks[:, 0] = np.maximum(marks[:, 0], self._last_noise_hop)
+        last_noise = np.maximum.accumulate(marks, axis=1)
+        self._last_noise_hop = last_noise[:, -1].copy()
+        after_noise = (g - last_noise) <= 4
+        # a dropout holds the feature filters' input; the step that leaves
+        # rings in the 1-20 Hz band like motion: no motion verdict in a hop
+        # with missing rows or in the 2 hops after it
+        marks = np.where(~valid.all(axis=2), g, _NEG)
+        marks[:, 0] = np.maximum(marks[:, 0], self._last_gap_hop)
+        last_gap = np.maximum.accumulate(marks, axis=1)
+        self._last_gap_hop = last_gap[:, -1].copy()
+        after_gap = (g - last_gap) <= 2
+        f["noise"] = noise
+        if fast:
+            peak = np.abs(hp).max(axis=2)
+        else:
+            peak = np.where(hard_ok, np.abs(hp), 0.0).max(axis=2)
+        judged = ~blocked & ~settling & ~after_noise & ~after_gap & ~spiked
+        # the peaks teach from the start (the 20 Hz high-pass settles within
+        # a hop; the 1-20 Hz band needs settle_s)
+        low_level, peak_floor = self._learn(~blocked, judged, low_ms, share_low, peak, mad)
+        motion = judged & self._motion_like(low_ms, share_low, low_level)
+        if motion.any():
+            self._motion_before_run(motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level)
+        f["motion"] = motion
+        f["mains"] = ~blocked & mains
+        # the spike test's scale: never below what the channel's own peaks
+        # reach (spike_rel x their learnt 90th percentile)
+        f["mad"] = np.maximum(mad, peak_floor / (self.spike_k * 1.4826))
+        f["med"] = med
+        return f  # (channels, hops) each
+
+    def _motion_before_run(
+        self,
+        motion: np.ndarray,
+        codes: np.ndarray,
+        ok: np.ndarray,
+        low: np.ndarray,
+        hp: np.ndarray,
+        need: int,
+        low_level: np.ndarray,
+    ) -> None:
+        """Re-judge, in place, the motion verdicts of hops that end in a run
+        of identical codes, on the samples before that run. A stuck ADC (or a
+        flat line at the zero code) starting in a hop holds one code, and its
+        first half hop still reaches the feature filters (a stuck code is
+        only known as such after half a hop): the held code, a sample of the
+        EMG, sits off the baseline by up to the EMG's amplitude, a step that
+        rings in the 1-20 Hz band like motion. The filters are causal, so the
+        samples before the run are untouched by it; a natural run at the
+        end of a hop (a coarse ADC) only costs those few samples. Arrays are
+        (channels, hops, samples); motion is (channels, hops)."""
+        L = codes.shape[2]
+        cand = motion & (codes[:, :, -1] == codes[:, :, -2]) if L >= 2 else motion & False
+        if not cand.any():
+            return
+        c, h = np.nonzero(cand)
+        cc = codes[c, h]
+        differs = cc != cc[:, -1:]
+        # the run starts after the last sample that differs from the last code
+        run_start = np.where(differs.any(axis=1), L - np.argmax(differs[:, ::-1], axis=1), 0)
+        use = ok[c, h] & (np.arange(L)[None, :] < run_start[:, None])
+        n = use.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            low_ms = np.where(use, low[c, h] ** 2, 0.0).sum(axis=1) / n
+            hp_ms = np.where(use, hp[c, h] ** 2, 0.0).sum(axis=1) / n
+            share = low_ms / (low_ms + hp_ms)
+        motion[c, h] = (n >= need) & self._motion_like(low_ms, share, low_level[c, h])
+
+    def _motion_like(self, low_ms: np.ndarray, share: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """The motion test on the 1-20 Hz band's mean square low_ms and its
+        share of the power, given the channel's learnt level of that band
+        (RMS, uV): above motion_rel x the level (and motion_uv) with a share
+        above motion_share (the band dominates); or above motion_loud_rel x
+        the level (and motion_uv) with a share above motion_loud_share."""
+        floor = self.motion_uv**2
+        thr = np.maximum(floor, (self.motion_rel * level) ** 2)
+        loud = np.maximum(floor, (self.motion_loud_rel * level) ** 2)
+        return ((low_ms > thr) & (share > self.motion_share)) | ((low_ms > loud) & (share > self.motion_loud_share))
+
+    def _learn(
+        self,
+        usable: np.ndarray,
+        judged: np.ndarray,
+        low_ms: np.ndarray,
+        share_low: np.ndarray,
+        peak: np.ndarray,
+        mad: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The channel's own levels, learnt hop by hop (so the same whatever
+        the chunking): the 90th percentiles of the 1-20 Hz band's RMS and of
+        the hop's peak |high-passed| sample, tracked in log10 uV by steps of
+        LEARN_UP up and LEARN_UP / 9 down (a sign tracker: an outlier moves
+        it one step, whatever its size). A hop teaches only when usable (no
+        code fault); the low band learns only from hops judged (filters
+        settled, no noise, gap or spike) and not shaped like motion (nor twice
+        its level with a share above motion_loud_share) and starts at the
+        first judged hop's level (at most 3 x motion_uv), the peak
+        only from hops whose peak is not an outlier (above the spike floor
+        and the spike test's own-hop threshold), and starts at the first
+        usable hop's peak. Returns, per (channel, hop), the learnt level of the low
+        band (RMS, uV) and the spike floor (spike_rel x the learnt peak, uV),
+        both from what was learnt before the hop."""
+        ch, m = low_ms.shape
+        low_level = np.empty((ch, m))
+        peak_floor = np.empty((ch, m))
+        up, down = LEARN_UP, LEARN_UP / 9.0
+        ql, qp = self._q_low, self._q_peak
+        with np.errstate(divide="ignore", invalid="ignore"):
+            llow = 0.5 * np.log10(low_ms)
+            lpeak = np.log10(peak)
+        own = self.spike_k * 1.4826 * mad
+        for j in range(m):
+            # the first judged hop sets the level it is judged by (a window
+            # may start in a contraction), up to LEARN_START_MAX above motion_uv
+            first = judged[:, j] & ~self._q_low_set & np.isfinite(llow[:, j])
+            if first.any():
+                cap = np.log10(max(self.motion_uv, 1e-3)) + LEARN_START_MAX
+                ql = np.where(first, np.maximum(ql, np.minimum(llow[:, j], cap)), ql)
+                self._q_low_set |= first
+            low_level[:, j] = 10.0**ql
+            pf = self.spike_rel * 10.0**qp
+            peak_floor[:, j] = pf
+            # a hop shaped like motion (low band share above motion_share)
+            # does not teach, whatever its level: an artefact's slow onset
+            # must not raise the bar it is to be judged by
+            x = llow[:, j]
+            like = self._motion_like(low_ms[:, j], share_low[:, j], low_level[:, j])
+            # nor a hop well above the level with a share of a loud artifact
+            # (the onset of one that is still below the bar)
+            rising = (share_low[:, j] > self.motion_loud_share) & (x > ql + LEARN_RISE)
+            teach = judged[:, j] & ~like & ~rising & (share_low[:, j] <= self.motion_share) & np.isfinite(x)
+            ql = np.where(teach, ql + np.where(x > ql, up, -down), ql)
+            x = lpeak[:, j]
+            outlier = (peak[:, j] > pf) & (peak[:, j] > own[:, j])
+            teach = usable[:, j] & ~outlier & np.isfinite(x)
+            qp = np.where(teach, qp + np.where(x > qp, up, -down), qp)
+            first = usable[:, j] & ~self._q_peak_set & np.isfinite(x)
+            if first.any():
+                qp = np.where(first, np.maximum(qp, x), qp)
+                self._q_peak_set |= first
+        self._q_low, self._q_peak = ql, qp
+        return low_level, peak_floor
+
+    def _mains(self, a: int, m: int, L: int, hp: np.ndarray) -> np.ndarray:
+        """Mains verdict per hop from the hop and the one before it: the
+        signal projected on 50/60 Hz and two harmonics (a windowed DFT at just
+        those frequencies, one matrix product). hp is (channels, hops,
+        samples); the result (channels, hops)."""
+        ch = self._ch
+        if L != self.hop:
+            return np.zeros((ch, m), dtype=bool)
+        prev = self._pend.cm("hp")[:, a - L : a] if a >= L else self._prev_hp
+        first_ok = prev.shape[1] == L
+        if not first_ok:
+            prev = np.zeros((ch, L))
+        if self._native is not None:
+            pending = a >= L  # the hop before is in the pending rows: no copy
+            _, _, verdict = self._native.mains(self._pend, a, m, L, None if pending else prev, self)
+            if not first_ok:
+                verdict[:, 0] = False
+            return verdict
+        ok = np.ones(m, dtype=bool)
+        ok[0] = first_ok
+        best, total = self._mains_numpy(m, L, hp, prev)
+        mains_ms = best * self._ms_scale
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = mains_ms / total
+        return ok[None, :] & (mains_ms > self.mains_uv**2) & (share > self.mains_share)

@@ -1,0 +1,84 @@
+"""Issue 13: surface EMG as it is recorded carries some 10 % of its power
+in 1-20 Hz and its median frequency near 50 Hz; the detector used to call
+such a healthy contraction motion and mains. A signal with that spectrum
+(no recording needed) must stay valid, while a motion artifact on it is
+still found."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import signal
+
+from sensorio.blocks import SignalBlock
+from sensorio.dsp.faults import FaultDetector
+
+FS = 2000.0
+CH = 8
+LO, HI = -(2**23), 2**23 - 1
+
+
+def real_like_emg(seconds: float, seed: int) -> np.ndarray:
+    """uV, (rows, channels): a contraction ramping up and held, 170 uV RMS at
+    full level, 10 % of its power in 1-20 Hz, median frequency about 50 Hz."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * FS)
+    band = signal.sosfilt(
+        signal.butter(2, [20, 150], "bandpass", fs=FS, output="sos"), rng.standard_normal((n, CH)), axis=0
+    )
+    low = signal.sosfilt(
+        signal.butter(2, [2, 15], "bandpass", fs=FS, output="sos"), rng.standard_normal((n, CH)), axis=0
+    )
+    band *= 160.0 / band.std(axis=0)
+    low *= 55.0 / low.std(axis=0)
+    t = np.arange(n) / FS
+    level = np.clip(t / 3.0, 0.05, 1.0)[:, None]  # a 3 s ramp from rest, then held
+    return (band + low) * level
+
+
+def run(x: np.ndarray) -> tuple[list, np.ndarray]:
+    codes = np.clip(np.rint(x / 0.02), LO, HI).astype(np.int32)  # 0.02 uV per code
+    det = FaultDetector()
+    valid = []
+    for a in range(0, len(x), 200):
+        b = SignalBlock(
+            0,
+            codes[a : a + 200] * 0.02,
+            np.ones((len(codes[a : a + 200]), CH), bool),
+            FS,
+            start=a,
+            codes=codes[a : a + 200],
+            code_range=(LO, HI),
+        )
+        valid.append(det.process(b).valid)
+    tail = det.flush()
+    if tail is not None:
+        valid.append(tail.valid)
+    det.finish(len(x) / FS)
+    # an event is taken again when it closes: once each
+    events = list({id(e): e for e in det.take_events() if e.severity == "fault"}.values())
+    return events, np.concatenate(valid)
+
+
+def test_real_like_contraction_is_not_a_fault() -> None:
+    # 6 x 8 channels x 20 s = 0.27 channel-hours: the issue's 10 events per
+    # channel-hour allow 2 (the fixed thresholds of before gave hundreds)
+    events, worst = [], 1.0
+    for seed in range(1, 7):
+        ev, valid = run(real_like_emg(20.0, seed))
+        events += [(seed, e.kind, e.channel, round(e.start_s, 2)) for e in ev]
+        worst = min(worst, float(valid.mean(axis=0).min()))
+    assert len(events) <= 2, events
+    assert worst >= 0.98
+
+
+def test_motion_on_a_real_like_contraction_is_found() -> None:
+    x = real_like_emg(20.0, 1)
+    t = np.arange(len(x)) / FS
+    on = (t >= 10.0) & (t < 11.5)
+    env = np.sin(np.pi * (t[on] - 10.0) / 1.5) ** 2
+    x[on, 4] += 2000.0 * env * np.sin(2 * np.pi * 2.0 * (t[on] - 10.0))
+    events, _ = run(x)
+    motion = [e for e in events if e.kind == "motion"]
+    assert [e.channel for e in motion] == [4]
+    assert 10.0 <= motion[0].detected_s <= 10.3
+    assert not [e for e in events if e.kind != "motion"]
