@@ -293,3 +293,64 @@ def test_marginal_cache_reuses_subsets():
     first = [lda.marginal(s) for s in subsets]
     again = [lda.marginal(s) for s in subsets]
     assert all(a is b for a, b in zip(first, again, strict=True))
+
+
+def small_model(ch: int = 8, rate: float = 2000.0):
+    from sensorio.control.bench import synthetic_gestures
+
+    x, lab = synthetic_gestures(ch, rate, 3, seconds_per_class=1.0, reps=2)
+    fx = FeatureExtractor(rate, ch)
+    win = fx.process(x)
+    return fit_model(win, label_windows(win.end_row, fx.window, lab), ["rest", "a", "b"], fx)
+
+
+def sim_blocks(stream, seconds: float, rate: float = 2000.0):
+    rows = 0
+    while rows < seconds * rate:
+        for b in stream.read(0.5):
+            rows += len(b) if b.stream == 0 else 0
+            yield b
+
+
+def test_run_follows_the_fault_detector_through_the_pipeline():
+    """Emulated 8-channel device, channel 2 lifted off from 3 s to 5 s: the
+    decisions leave it out while the detector masks it and take it back after."""
+    import sensorio.capture
+    from sensorio.control import control_pipeline, run
+
+    model = small_model()
+    url = "sim://emg8?seed=1&fast=1&fault=liftoff:ch=2,start=3,end=5"
+    with sensorio.capture.open(url, start_command="START") as s:
+        ds = list(run(sim_blocks(s, 8.0), model, pipeline=control_pipeline(s.info)))
+    assert len(ds) > 140
+    np.testing.assert_allclose(np.diff([d.t_s for d in ds]), 0.05)
+    every = tuple(range(8))
+    without = (0, 1, 3, 4, 5, 6, 7)
+    for d in ds:
+        start = d.t_s - 0.2  # the window's first sample
+        if d.t_s < 2.9 or start > 5.6:
+            assert d.channels_used == every, d.t_s
+        elif 3.2 < start and d.t_s < 4.9:
+            assert d.channels_used == without, d.t_s
+        assert not d.safe
+
+
+def test_attach_delivers_decisions_to_a_callback():
+    import threading
+
+    import sensorio.capture
+    from sensorio.control import attach
+
+    model = small_model()
+    got = []
+    enough = threading.Event()
+
+    def on_decision(d):
+        got.append(d)
+        if len(got) >= 20:
+            enough.set()
+
+    with sensorio.capture.open("sim://emg8?seed=2&fast=1", start_command="START") as s:
+        attach(s, model, on_decision)
+        assert enough.wait(60)
+    assert [round(d.t_s, 3) for d in got[:3]] == [0.2, 0.25, 0.3]
