@@ -354,3 +354,30 @@ def test_attach_delivers_decisions_to_a_callback():
         attach(s, model, on_decision)
         assert enough.wait(60)
     assert [round(d.t_s, 3) for d in got[:3]] == [0.2, 0.25, 0.3]
+
+
+def test_regression_model_through_the_controller_and_its_file(tmp_path):
+    """A LinearRegressor model: the decisions carry its estimates, from the
+    valid channels (the marginal), and the file loads back bit-identically."""
+    rng = np.random.default_rng(3)
+    fs, ch = 1000.0, 4
+    level = np.repeat(rng.uniform(0.0, 1.0, 40), 500)  # a level held for 0.5 s at a time
+    x = rng.normal(size=(len(level), ch)) * (5.0 + 100.0 * level[:, None]) * np.array([1.0, 0.7, 1.3, 0.9])
+    fx = FeatureExtractor(fs, ch, features=["mav", "logvar"])
+    win = fx.process(x)
+    target = level[win.end_row - 1]
+    model = fit_model(win, target, (), fx, decoder=LinearRegressor(0.01, min_channels=2))
+    save_model(tmp_path / "r.npz", model)
+    back = load_model(tmp_path / "r.npz")
+    valid = np.ones(x.shape, dtype=bool)
+    valid[10_000:, 1] = False
+    d1 = Controller(model).process(x, valid)
+    d2 = Controller(back).process(x, valid)
+    assert [d.outputs.tobytes() for d in d1] == [d.outputs.tobytes() for d in d2]
+    est = np.array([d.outputs[0] for d in d1])
+    clean = label_windows(win.end_row, fx.window, np.repeat(np.arange(40), 500)) >= 0
+    assert 1 - np.var(est[clean] - target[clean]) / np.var(target[clean]) > 0.9
+    assert all(d.channels_used == ((0, 2, 3) if d.end_row > 10_000 else (0, 1, 2, 3)) for d in d1)
+    assert all(d.label == "" and d.probabilities.size == 0 for d in d1)
+    with pytest.raises(SensorioError, match="targets, not classes"):
+        fit_model(win, target, ["a"], fx, decoder=LinearRegressor())
