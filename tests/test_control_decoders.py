@@ -5,10 +5,13 @@ validity mask and falls back to a safe output; vote, rejection, speed."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sensorio.blocks import SignalBlock
 from sensorio.control import (
@@ -381,3 +384,39 @@ def test_regression_model_through_the_controller_and_its_file(tmp_path):
     assert all(d.label == "" and d.probabilities.size == 0 for d in d1)
     with pytest.raises(SensorioError, match="targets, not classes"):
         fit_model(win, target, ["a"], fx, decoder=LinearRegressor())
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cuts=st.lists(st.integers(1, 11_999), max_size=40))
+def test_decisions_do_not_depend_on_the_chunking(cuts):
+    model, x = chunk_model()
+    x = x[:12_000]
+    valid = np.ones(x.shape, dtype=bool)
+    valid[3000:5200, 4] = False
+    whole = Controller(model).process(x, valid)
+    ctl = Controller(model)
+    bounds = [0, *sorted(set(cuts)), len(x)]
+    parts = [d for a, b in zip(bounds[:-1], bounds[1:], strict=True) for d in ctl.process(x[a:b], valid[a:b])]
+    assert [(d.end_row, d.cls, d.rejected, d.channels_used, d.safe) for d in parts] == [
+        (d.end_row, d.cls, d.rejected, d.channels_used, d.safe) for d in whole
+    ]
+    np.testing.assert_allclose([d.speed for d in parts], [d.speed for d in whole], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        [d.probabilities for d in parts], [d.probabilities for d in whole], rtol=1e-9, atol=1e-12
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def chunk_model():
+    fx, win, y, x, _ = windows_and_labels(ch=6)
+    return fit_model(win, y, CLASSES, fx, reject_below=0.6, vote=3), x
+
+
+def test_controllers_of_one_model_do_not_share_the_speed_ramp():
+    fx, win, y, x, _ = windows_and_labels(ch=6)
+    model = fit_model(win, y, CLASSES, fx)
+    open_rows = x[1500:3000]  # the first "open" repetition
+    first = [d.speed for d in Controller(model).process(open_rows)]
+    Controller(model).process(x[1500:6000])  # another controller ramps up meanwhile
+    again = [d.speed for d in Controller(model).process(open_rows)]
+    assert first == again and first[0] <= 0.25 + 1e-12  # 5/s at 50 ms steps from 0
