@@ -43,7 +43,8 @@ class Decision:
     regressor); ``rejected``: the posterior was below the rejection threshold,
     so the rest class was output; ``channels_used``: the channels whose
     features the decoder used; ``speed``: proportional speed 0..1 of the
-    decided class; ``safe``: the decoder could not decide on the channels left
+    decided class (for a regressor: its first output clipped to 0..1);
+    ``safe``: the decoder could not decide on the channels left
     and the safe output (rest, zero speed) was taken, ``reason`` says why;
     ``outputs``: a regressor's estimates (empty for a classifier);
     ``end_row``: the absolute row just after the window; ``t_s`` its time.
