@@ -161,3 +161,14 @@ def test_bad_shapes_are_library_errors():
         fx.process(np.zeros((10, 2)))
     with pytest.raises(SensorioError, match="validity mask"):
         fx.process(np.zeros((10, 3)), np.ones((9, 3), dtype=bool))
+
+
+@pytest.mark.parametrize("window_ms, increment_ms", [(20.0, 50.0), (40.0, 40.0), (30.0, 2.0)])
+def test_any_window_and_increment(window_ms, increment_ms):
+    """Increments longer than the window skip rows; equal ones tile; short ones overlap."""
+    x, valid = signal(9, n=300)
+    fx = FeatureExtractor(RATE, 3, window_ms, increment_ms)
+    got = run_chunked(fx, x, valid, [7, 8, 60, 61, 62, 190, 250])
+    ref = reference_features(x, RATE, window_ms, increment_ms)
+    assert got.features.shape == ref.shape
+    np.testing.assert_allclose(got.features, ref, rtol=1e-9, atol=1e-9)
