@@ -187,6 +187,17 @@ def test_bad_model_files_are_library_errors(tmp_path):
     np.savez(other, a=np.zeros(3))
     with pytest.raises(SensorioError, match="not a sensorio model"):
         load_model(other)
+    fx, win, y, _, _ = windows_and_labels()
+    model = fit_model(win, y, CLASSES, fx)
+    save_model(tmp_path / "m.npz", model)
+    with np.load(tmp_path / "m.npz") as z:
+        parts = {k: z[k] for k in z.files if k != "decoder.cov"}
+    np.savez(tmp_path / "cut.npz", **parts)
+    with pytest.raises(SensorioError, match="damaged model file"):
+        load_model(tmp_path / "cut.npz")
+    model.info["when"] = object()
+    with pytest.raises(SensorioError, match="not plain JSON"):
+        save_model(tmp_path / "bad.npz", model)
 
 
 def test_controller_uses_the_valid_channels_and_switches_back():
