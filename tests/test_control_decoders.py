@@ -431,3 +431,14 @@ def test_controllers_of_one_model_do_not_share_the_speed_ramp():
     Controller(model).process(x[1500:6000])  # another controller ramps up meanwhile
     again = [d.speed for d in Controller(model).process(open_rows)]
     assert first == again and first[0] <= 0.25 + 1e-12  # 5/s at 50 ms steps from 0
+
+
+def test_non_finite_features_on_a_valid_channel_give_the_safe_output():
+    fx, win, y, x, _ = windows_and_labels(ch=6)
+    model = fit_model(win, y, CLASSES, fx)
+    x = x[:3000].copy()
+    x[1000, 3] = np.nan  # valid, yet NaN: the mask does not say so
+    ds = Controller(model).process(x)
+    bad = [d for d in ds if d.end_row - fx.window <= 1000 < d.end_row]
+    assert bad and all(d.safe and d.label == "rest" and "non-finite" in d.reason for d in bad)
+    assert not any(d.safe for d in ds if d not in bad)
