@@ -9,7 +9,6 @@ index). Values are in the stream's physical unit (uV for EMG).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,27 +17,9 @@ from scipy import signal as sps
 
 from ..errors import UsageError
 from .profiles import StreamProfile
+from .settings import SignalConfig
 
-
-@dataclass(frozen=True)
-class SignalConfig:
-    """What the emulated electrodes pick up. Amplitudes are RMS in uV."""
-
-    rest_uv: float = 5.0
-    contraction_uv: float = 250.0
-    #: mean seconds of rest and of contraction in the activity schedule
-    rest_s: float = 2.5
-    contraction_s: float = 1.5
-    mains_hz: float = 50.0
-    mains_uv: float = 20.0
-    drift_uv: float = 60.0
-    #: slow gain drift, as a fraction (0.03 = +-3 %)
-    gain_drift: float = 0.03
-    noise_uv: float = 1.0
-    #: optional signal used instead of synthetic EMG: a .npy file (samples x
-    #: channels, uV, taken at the device's rate) or a sensorio recording
-    #: (its EMG stream, calibrated and resampled to the device's rate)
-    source: str | None = None
+__all__ = ["ActivitySchedule", "SignalConfig", "StreamSignal", "emg_sos", "to_codes"]
 
 
 class ActivitySchedule:
@@ -85,7 +66,7 @@ class ActivitySchedule:
         ]
 
 
-def emg_sos(rate_hz: float) -> np.ndarray:
+def emg_sos(rate_hz: float, layout: str = "bipolar") -> np.ndarray:
     """Band 20-450 Hz (capped below Nyquist) with a broad peak near 95 Hz,
     the shape of a surface EMG power spectrum; unit RMS for unit white noise."""
     nyq = rate_hz / 2
@@ -144,10 +125,12 @@ class StreamSignal:
         ch = self.n_ch
         self._source: np.ndarray | None = None
         if stream.kind == "emg":
-            self._sos = emg_sos(self.rate)
+            self._sos = emg_sos(self.rate, cfg.layout)
             self._zi = np.zeros((self._sos.shape[0], 2, ch))
             self._weights = rng.uniform(0.3, 1.0, ch)
-            self._offset = rng.uniform(-300.0, 300.0, ch)  # electrode DC offset
+            offset_uv = cfg.additive("offset_uv")
+            self._offset = rng.uniform(-offset_uv, offset_uv, ch)  # electrode DC offset
+            mains_uv = cfg.additive("mains_uv")
             harmonics = (
                 [h for h in (1, 3, 5) if h * cfg.mains_hz < self.rate / 2] if cfg.mains_hz else []
             )
@@ -156,7 +139,7 @@ class StreamSignal:
                 np.array([h * cfg.mains_hz for h in harmonics]),
                 np.array(
                     [
-                        [rel[h] * cfg.mains_uv * np.sqrt(2) * u for u in rng.uniform(0.5, 1.5, ch)]
+                        [rel[h] * mains_uv * np.sqrt(2) * u for u in rng.uniform(0.5, 1.5, ch)]
                         for h in harmonics
                     ]
                 ).reshape(len(harmonics), ch),
@@ -165,12 +148,12 @@ class StreamSignal:
             drift_f = rng.uniform(0.02, 0.3, 3)
             self._drift = _Sinusoids(
                 drift_f,
-                rng.uniform(0.3, 1.0, (3, ch)) * cfg.drift_uv,
+                rng.uniform(0.3, 1.0, (3, ch)) * cfg.additive("drift_uv"),
                 rng.uniform(0, 2 * np.pi, (3, ch)),
             )
             self._gain = _Sinusoids(
                 np.array([1 / 120.0]),
-                np.full((1, ch), cfg.gain_drift),
+                np.full((1, ch), cfg.additive("gain_drift")),
                 rng.uniform(0, 2 * np.pi, (1, ch)),
             )
             if cfg.source:
@@ -217,7 +200,7 @@ class StreamSignal:
             amp = cfg.rest_uv + np.outer(level * (cfg.contraction_uv - cfg.rest_uv), self._weights)
             emg = shaped * amp
         # the amplifier's own noise is independent of the muscle signal
-        floor = self._floor.standard_normal((n, self.n_ch)) * cfg.noise_uv
+        floor = self._floor.standard_normal((n, self.n_ch)) * cfg.additive("noise_uv")
         gain = 1.0 + self._gain(t)
         return (emg + self._mains(t)) * gain + self._drift(t) + self._offset + floor
 
