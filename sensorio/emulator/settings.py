@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 
-#: layouts of the electrodes, each with its own EMG spectrum (see emg_sos)
+#: layouts of the electrodes, each with its own EMG spectrum (see signals.EMG_SPECTRA)
 LAYOUTS = ("bipolar", "monopolar")
 
 #: the additive terms' values for synthetic EMG; with a source they are 0
