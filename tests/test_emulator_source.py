@@ -226,3 +226,25 @@ def test_mains_fault_is_hum_of_its_amplitude_and_frequency() -> None:
 def test_bad_mains_and_drift_options_are_usage_errors(spec: str, words: str) -> None:
     with pytest.raises(UsageError, match=words):
         parse_fault(spec)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--layout", "tripolar"],
+        ["--fault", "drift:ch=0,start=1,end=2,to=up"],
+        ["--source", "/nonexistent/source.npy"],
+        ["--mains-uv", "lots"],
+    ],
+)
+def test_bad_signal_options_are_one_line_on_stderr(flags: list[str]) -> None:
+    import subprocess
+
+    res = subprocess.run(
+        [sys.executable, "-m", "sensorio", "emulate", *flags, "--timeout", "0.5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode in (1, 2), res
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
