@@ -60,14 +60,20 @@ def have_emulator() -> bool:
 
 
 def render_emulator(
-    seed: int, seconds: float, n_faults: int, rate: float | None = None
+    seed: int, seconds: float, n_faults: int, rate: float | None = None, layout: str | None = None
 ) -> tuple[bytes, list[Truth]]:
     from sensorio.emulator.config import EmulatorConfig
     from sensorio.emulator.engine import render
+    from sensorio.emulator.settings import SignalConfig
 
     data, truth = render(
         EmulatorConfig(
-            seed=seed, random_faults=n_faults, duration=seconds, autostart=True, rate=rate
+            seed=seed,
+            random_faults=n_faults,
+            duration=seconds,
+            autostart=True,
+            rate=rate,
+            signal=SignalConfig(layout=layout or "bipolar"),
         )
     )
     faults = [Truth.from_record(r) for r in truth.records if r.get("type") == "fault"]
@@ -75,7 +81,7 @@ def render_emulator(
 
 
 def render_synthetic(
-    seed: int, seconds: float, n_faults: int, rate: float | None = None
+    seed: int, seconds: float, n_faults: int, rate: float | None = None, layout: str | None = None
 ) -> tuple[bytes, list[Truth]]:
     sys.path.insert(0, str(ROOT / "tests"))
     import dsp_synth
@@ -416,7 +422,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     real = ap.add_argument_group("real EMG (tools/real_emg.py)")
     real.add_argument("--real", action="store_true", help="score on the real-EMG corpus")
-    real.add_argument("--layout", choices=("monopolar", "bipolar"), help="only this layout")
+    real.add_argument(
+        "--layout",
+        choices=("monopolar", "bipolar"),
+        help="only this layout (--real); the emulator's EMG spectrum (default bipolar)",
+    )
     real.add_argument("--quick", action="store_true", help="short budget for CI")
     real.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     real.add_argument("--motion-deadline", type=float, default=0.3, help="seconds (default 0.3)")
@@ -444,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     total = {k: KindScore() for k in TRUTH_KINDS}
     false_events = 0
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        data, truth = render(seed, args.seconds, args.faults, args.rate)
+        data, truth = render(seed, args.seconds, args.faults, args.rate, args.layout)
         res = analyse(data, params)
         scores, false = score(truth, res.events, deadline_s=args.deadline)
         for k, ks in scores.items():
@@ -474,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         per = 60.0
         runs = max(1, int(round(args.clean_minutes * 60 / per)))
         for i in range(runs):
-            data, _ = render(10_000 + i, per, 0, args.rate)
+            data, _ = render(10_000 + i, per, 0, args.rate, args.layout)
             res = analyse(data, params)
             n_ch = next(iter(res.streams.values())).raw.shape[1]
             clean_ch_hours += n_ch * per / 3600
