@@ -8,7 +8,9 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import fields
 
+from ..emulator.settings import LAYOUTS, SIGNAL_HELP, SignalConfig
 from ..errors import UsageError
 
 
@@ -18,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="serve an emulated device (SIO-1, Cyton, ASCII) on a pseudo-terminal",
         description="Serve an emulated sensor device on a pseudo-terminal and print its path. "
         "Faults: --fault KIND:ch=N,start=S,end=S[,...] (kinds liftoff, saturation, spikes, "
-        "motion, stuck, noise); --link KIND:at=S[,...] (drop, bitflip, garbage, stall, burst, "
+        "motion, stuck, noise, mains, drift); --link KIND:at=S[,...] (drop, bitflip, garbage, "
+        "stall, burst, "
         "unplug). Times are device seconds (the sample clock, running while the device streams).",
     )
     p.add_argument(
@@ -50,13 +53,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="N random sensor faults from the seed",
     )
-    p.add_argument("--mains-hz", type=float, help="mains frequency, 50 or 60 (0: none)")
-    p.add_argument("--contraction-uv", type=float, help="EMG RMS at full contraction, uV")
-    p.add_argument(
-        "--source",
-        help="play this instead of synthetic EMG: a .npy file (samples x channels, uV) "
-        "or a sensorio recording (its EMG stream, resampled to the device's rate)",
-    )
+    sig = p.add_argument_group("signal (the same settings as sim:// query parameters)")
+    for f in fields(SignalConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "layout":
+            sig.add_argument(flag, choices=LAYOUTS, help=SIGNAL_HELP[f.name])
+        elif f.name == "source":
+            sig.add_argument(flag, metavar="FILE", help=SIGNAL_HELP[f.name])
+        else:
+            sig.add_argument(flag, type=float, metavar="X", help=SIGNAL_HELP[f.name])
     p.add_argument(
         "--duration", type=float, help="stop streaming after this many device seconds, then exit"
     )
@@ -107,11 +112,9 @@ def options_from_args(args: argparse.Namespace) -> dict[str, list[str]]:
         "rate",
         "enc",
         "serial",
-        "mains_hz",
-        "contraction_uv",
-        "source",
         "duration",
         "speed",
+        *(f.name for f in fields(SignalConfig)),
     ):
         value = getattr(args, name)
         if value is not None:
@@ -147,8 +150,7 @@ def run(args: argparse.Namespace) -> int:
     def behind(t_s: float, lag_s: float) -> None:
         # always shown, even with --quiet: the timing of the output is not what it should be
         print(
-            f"sensorio emulate: warning: falling behind real time by {lag_s * 1000:.0f} ms "
-            f"at device time {t_s:.2f} s",
+            f"sensorio emulate: warning: falling behind real time by {lag_s * 1000:.0f} ms at device time {t_s:.2f} s",
             file=sys.stderr,
             flush=True,
         )
@@ -188,7 +190,6 @@ def run(args: argparse.Namespace) -> int:
             truth.close()
     if emulator.lag_count:
         say(
-            f"fell behind real time {emulator.lag_count} times, "
-            f"at most {emulator.max_lag_s * 1000:.0f} ms"
+            f"fell behind real time {emulator.lag_count} times, at most {emulator.max_lag_s * 1000:.0f} ms"
         )
     return 0

@@ -13,7 +13,12 @@ holds a rail code, so it is saturation in the signal (occluded, and it does
 not cover that saturation either). A true fault is *found* when an event of the matching kind on the same
 channel overlaps it (with ``slack_s`` either side), and found *in time* when
 that event's ``detected_s`` is at most ``deadline_s`` after the fault's
-onset (for spikes, the first spike). A detected event is *correct* when it
+onset (for spikes, the first spike; ``deadlines`` may give a kind its own).
+A drift toward a rail is found in time when the warning comes before the
+drift's end, the moment the baseline has gone its ``reach`` of the way to
+the rail (a warning is worth something only before the rail). The drift
+monitor's ``recalibrate`` advice follows another warning and is not scored
+by itself. A detected event is *correct* when it
 overlaps a true fault of the matching kind on its channel. Recall counts
 faults found in time; precision counts correct events.
 """
@@ -33,8 +38,14 @@ KIND_MAP = {
     "spikes": "spikes",
     "motion": "motion",
     "noise": "noise",
+    "mains": "mains",
+    "baseline_near_rail": "drift",
 }
-TRUTH_KINDS = ("liftoff", "saturation", "spikes", "motion", "stuck", "noise")
+TRUTH_KINDS = ("liftoff", "saturation", "spikes", "motion", "stuck", "noise", "mains", "drift")
+#: kinds found in time when detected before the fault's end, whatever its length
+DUE_AT_END = ("drift",)
+#: events that are consequences of other events, never scored
+NOT_SCORED = ("dropout", "recalibrate")
 
 
 @dataclass
@@ -127,11 +138,13 @@ def score(
     stream: int = 0,
     slack_s: float = 0.1,
     deadline_s: float = 0.25,
+    deadlines: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, KindScore], list[Any]]:
     """Per truth kind scores, and the events that matched no fault at all
-    (false events; includes kinds outside KIND_MAP such as mains)."""
+    (false events; includes kinds outside KIND_MAP such as gain_drift)."""
     faults = [t for t in truth if t.stream == stream]
-    evs = [e for e in events if e.stream == stream and e.kind != "dropout"]
+    evs = [e for e in events if e.stream == stream and e.kind not in NOT_SCORED]
+    per_kind = dict(deadlines or {})
     out = {k: KindScore() for k in TRUTH_KINDS}
 
     def at_rail(s: Truth) -> bool:
@@ -177,7 +190,8 @@ def score(
                 min((e.detected_s if e.detected_s is not None else e.start_s) for e in hits) - onset
             )
             ks.delays.append(delay)
-            if delay <= deadline_s:
+            due = t.end_s - onset if t.kind in DUE_AT_END else per_kind.get(t.kind, deadline_s)
+            if delay <= due:
                 ks.in_time += 1
     false = []
     for e in evs:

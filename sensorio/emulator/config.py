@@ -9,7 +9,7 @@ from ..errors import UsageError
 from .faults import SensorFault, parse_fault, random_faults
 from .link import LinkFault, parse_link_fault
 from .profiles import DeviceProfile, resolve_profile
-from .signals import SignalConfig
+from .settings import SignalConfig
 
 FORMATS = ("sio", "cyton", "ascii")
 
@@ -69,6 +69,31 @@ def _bool(text: str) -> bool:
 
 
 _SIGNAL_KEYS = {f.name for f in fields(SignalConfig)}
+#: signal settings that take text, not a number
+_SIGNAL_TEXT = {"source", "layout"}
+#: every option name ``config_from_options`` takes (sim:// query parameters;
+#: ``sensorio emulate`` has a flag for each, with dashes), besides the
+#: transports' own (``truth``)
+OPTION_NAMES = (
+    "format",
+    "profile",
+    "channels",
+    "rate",
+    "enc",
+    "seed",
+    "serial",
+    "fault",
+    "link",
+    "random_faults",
+    "duration",
+    "speed",
+    "fast",
+    "autostart",
+    "truth_codes",
+    "labels",
+    "counter",
+    *(f.name for f in fields(SignalConfig)),
+)
 
 
 def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
@@ -107,8 +132,8 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
                 cfg.faults += [parse_fault(v) for v in values]
             elif key == "link":
                 cfg.link += [parse_link_fault(v) for v in values]
-            elif key == "source":
-                signal["source"] = value
+            elif key in _SIGNAL_TEXT:
+                signal[key] = value
             elif key in _SIGNAL_KEYS:
                 signal[key] = float(value)
             else:

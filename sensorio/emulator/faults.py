@@ -10,7 +10,16 @@ Kinds:
   times drawn from the seed, listed in the ground truth;
 - ``motion``: a large low-frequency artifact (cable or electrode movement);
 - ``stuck``: the ADC repeats one code (the one it had at the fault's start);
-- ``noise``: sudden broadband noise (a bad contact, a nearby motor).
+- ``noise``: sudden broadband noise (a bad contact, a nearby motor);
+- ``mains``: mains hum picked up by one electrode (``amp`` uV RMS at ``hz``),
+  as when its contact dries or its lead runs beside a mains cable;
+- ``drift``: the baseline walks linearly toward a rail (``to=high|low``): at
+  ``end_s`` it has gone ``reach`` of the way from the zero code to that rail
+  (0.9: 90 %), then the electrode settles back at once. The detector's answer
+  to this is the drift monitor's ``baseline_near_rail`` warning.
+
+``random_faults`` draws from the first six kinds only (RANDOM_KINDS), so that
+a seed gives the same faults as before mains and drift existed.
 """
 
 from __future__ import annotations
@@ -23,7 +32,9 @@ import numpy as np
 from ..errors import UsageError
 from .profiles import StreamProfile
 
-KINDS = ("liftoff", "saturation", "spikes", "motion", "stuck", "noise")
+KINDS = ("liftoff", "saturation", "spikes", "motion", "stuck", "noise", "mains", "drift")
+#: the kinds ``random_faults`` draws from
+RANDOM_KINDS = KINDS[:6]
 #: defaults of each kind's parameters (amplitudes in the stream's unit)
 DEFAULTS: dict[str, dict[str, Any]] = {
     "liftoff": {"mode": "rail"},
@@ -32,6 +43,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "motion": {"amp": 2000.0, "hz": 2.0},
     "stuck": {},
     "noise": {"amp": 300.0},
+    "mains": {"amp": 100.0, "hz": 50.0},
+    "drift": {"to": "high", "reach": 0.9},
 }
 
 
@@ -86,8 +99,7 @@ def parse_fault(text: str) -> SensorFault:
         for key, value in opts.items():
             if key not in params:
                 raise UsageError(
-                    f"fault {kind} has no option {key!r} "
-                    f"(options: ch, stream, start, end, dur, {', '.join(params)})"
+                    f"fault {kind} has no option {key!r} (options: ch, stream, start, end, dur, {', '.join(params)})"
                 )
             params[key] = value if isinstance(params[key], str) else float(value)
     except ValueError as exc:
@@ -96,6 +108,11 @@ def parse_fault(text: str) -> SensorFault:
         raise UsageError(f"fault {text!r} ends before it starts")
     if kind == "liftoff" and params["mode"] not in ("flat", "rail"):
         raise UsageError("liftoff mode must be flat or rail")
+    if kind == "drift":
+        if params["to"] not in ("high", "low"):
+            raise UsageError("drift to must be high or low")
+        if not 0.0 < params["reach"] <= 1.0:
+            raise UsageError("drift reach must be above 0 and at most 1 (the rail)")
     return SensorFault(kind, channel, start, end, stream, params)
 
 
@@ -108,7 +125,7 @@ def random_faults(
     out = []
     for _ in range(n):
         s = emg[int(rng.integers(len(emg)))]
-        kind = KINDS[int(rng.integers(len(KINDS)))]
+        kind = RANDOM_KINDS[int(rng.integers(len(RANDOM_KINDS)))]
         dur = float(rng.uniform(0.3, 2.0))
         start = float(rng.uniform(0.5, max(0.6, duration_s - dur)))
         out.append(
@@ -133,8 +150,7 @@ class StreamFaults:
         for i, f in enumerate(self.faults):
             if not 0 <= f.channel < stream.channels:
                 raise UsageError(
-                    f"fault {f.kind} on channel {f.channel}: stream {stream.id} "
-                    f"has channels 0..{stream.channels - 1}"
+                    f"fault {f.kind} on channel {f.channel}: stream {stream.id} has channels 0..{stream.channels - 1}"
                 )
             f._rng = np.random.default_rng([seed, 0xF0, stream.id, i])
             if f.kind == "spikes" and not f.times_s:
@@ -146,7 +162,7 @@ class StreamFaults:
         return int(np.searchsorted(t, f.start_s - 1e-9)), int(np.searchsorted(t, f.end_s - 1e-9))
 
     def apply_physical(self, values: np.ndarray, t: np.ndarray) -> None:
-        """Additive faults (spikes, motion, noise) on physical values, in place."""
+        """Additive faults (spikes, motion, noise, mains, drift) on physical values, in place."""
         rate = self.stream.rate_hz
         for f in self.faults:
             a, b = self._rows(f, t)
@@ -173,6 +189,22 @@ class StreamFaults:
             elif f.kind == "noise":
                 assert f._rng is not None
                 values[a:b, c] += f.params["amp"] * f._rng.standard_normal(b - a)
+            elif f.kind == "mains":
+                values[a:b, c] += (
+                    f.params["amp"] * np.sqrt(2.0) * np.sin(2 * np.pi * f.params["hz"] * tw)
+                )
+            elif f.kind == "drift":
+                values[a:b, c] += (
+                    f.params["reach"]
+                    * self.rail_distance(f.params["to"])
+                    * (tw - f.start_s)
+                    / (f.end_s - f.start_s)
+                )
+
+    def rail_distance(self, to: str) -> float:
+        """Signed distance in physical units from the zero code to a rail."""
+        lo, hi = self.stream.code_range
+        return ((hi if to == "high" else lo) - self.stream.zero) * self.stream.scale
 
     def apply_codes(self, codes: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Code faults (saturation, stuck, then liftoff over both) in place;

@@ -9,7 +9,6 @@ index). Values are in the stream's physical unit (uV for EMG).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,27 +17,16 @@ from scipy import signal as sps
 
 from ..errors import UsageError
 from .profiles import StreamProfile
+from .settings import SignalConfig
 
-
-@dataclass(frozen=True)
-class SignalConfig:
-    """What the emulated electrodes pick up. Amplitudes are RMS in uV."""
-
-    rest_uv: float = 5.0
-    contraction_uv: float = 250.0
-    #: mean seconds of rest and of contraction in the activity schedule
-    rest_s: float = 2.5
-    contraction_s: float = 1.5
-    mains_hz: float = 50.0
-    mains_uv: float = 20.0
-    drift_uv: float = 60.0
-    #: slow gain drift, as a fraction (0.03 = +-3 %)
-    gain_drift: float = 0.03
-    noise_uv: float = 1.0
-    #: optional signal used instead of synthetic EMG: a .npy file (samples x
-    #: channels, uV, taken at the device's rate) or a sensorio recording
-    #: (its EMG stream, calibrated and resampled to the device's rate)
-    source: str | None = None
+__all__ = [
+    "ActivitySchedule",
+    "EMG_SPECTRA",
+    "EmgShaper",
+    "SignalConfig",
+    "StreamSignal",
+    "to_codes",
+]
 
 
 class ActivitySchedule:
@@ -85,24 +73,63 @@ class ActivitySchedule:
         ]
 
 
-def emg_sos(rate_hz: float) -> np.ndarray:
-    """Band 20-450 Hz (capped below Nyquist) with a broad peak near 95 Hz,
-    the shape of a surface EMG power spectrum; unit RMS for unit white noise."""
-    nyq = rate_hz / 2
-    hi = min(450.0, 0.9 * nyq)
-    peak_lo, peak_hi = 30.0, min(300.0, 0.8 * nyq)
-    sos = np.vstack(
-        [
-            sps.butter(1, [peak_lo, peak_hi], "bandpass", fs=rate_hz, output="sos"),
-            sps.butter(2, 20.0, "highpass", fs=rate_hz, output="sos"),
-            sps.butter(2, hi, "lowpass", fs=rate_hz, output="sos"),
-        ]
-    )
-    impulse = np.zeros(int(rate_hz * 2))
-    impulse[0] = 1.0
-    gain = np.sqrt(np.sum(sps.sosfilt(sos, impulse) ** 2))
-    sos[0, :3] /= gain
-    return sos
+#: the synthetic EMG's power spectrum per electrode layout, fitted to the
+#: real-EMG corpus (tools/real_emg.py, docs/emulator.md): a high-pass of
+#: ``hp_order`` at ``hp_hz`` and a low-pass of ``lp_order`` at ``lp_hz``
+#: (Butterworth), plus ``low_weight`` x a 1-20 Hz band-pass of the same
+#: noise (the low-frequency content of real EMG, large in monopolar leads).
+#: Fitted to the corpus' median frequency, share of power in 1-20 Hz and
+#: share above 150 Hz (monopolar 48 Hz, 10.8 %, 2.8 %; bipolar 74.5 Hz,
+#: 0.9 %, 10.7 %: the medians over the corpus' recordings of each layout)
+EMG_SPECTRA: dict[str, dict[str, float]] = {
+    "bipolar": {"hp_hz": 27.26, "hp_order": 2, "lp_hz": 103.05, "lp_order": 2, "low_weight": 0.066},
+    "monopolar": {
+        "hp_hz": 19.67,
+        "hp_order": 1,
+        "lp_hz": 62.19,
+        "lp_order": 2,
+        "low_weight": 0.135,
+    },
+}
+
+
+class EmgShaper:
+    """White noise to surface EMG of one layout's spectrum (EMG_SPECTRA),
+    chunk by chunk (filter state carried), unit RMS for unit white noise:
+    the sum of two filter branches, each an sos cascade with its weight."""
+
+    def __init__(self, rate_hz: float, layout: str = "bipolar", channels: int = 1) -> None:
+        spec = EMG_SPECTRA[layout]
+        lp = min(spec["lp_hz"], 0.45 * rate_hz)
+        main = np.vstack(
+            [
+                sps.butter(
+                    int(spec["hp_order"]), spec["hp_hz"], "highpass", fs=rate_hz, output="sos"
+                ),
+                sps.butter(int(spec["lp_order"]), lp, "lowpass", fs=rate_hz, output="sos"),
+            ]
+        )
+        low = sps.butter(2, [1.0, 20.0], "bandpass", fs=rate_hz, output="sos")
+        weights = [1.0, float(spec["low_weight"])]
+        impulse = np.zeros(int(rate_hz * 8))
+        impulse[0] = 1.0
+        h = sum(w * sps.sosfilt(sos, impulse) for sos, w in zip((main, low), weights, strict=True))
+        gain = float(np.sqrt(np.sum(h**2)))
+        self.branches = [(main, weights[0] / gain), (low, weights[1] / gain)]
+        self._zi = [np.zeros((sos.shape[0], 2, channels)) for sos, _ in self.branches]
+
+    def __call__(self, white: np.ndarray) -> np.ndarray:
+        """Shape white noise (samples x channels)."""
+        out = np.zeros_like(white)
+        for i, (sos, w) in enumerate(self.branches):
+            y, self._zi[i] = sps.sosfilt(sos, white, axis=0, zi=self._zi[i])
+            out += w * y
+        return out
+
+    def power(self, freqs: np.ndarray, rate_hz: float) -> np.ndarray:
+        """The power spectrum the shaper gives unit white noise, at freqs (Hz)."""
+        h = sum(w * sps.sosfreqz(sos, worN=freqs, fs=rate_hz)[1] for sos, w in self.branches)
+        return np.abs(h) ** 2
 
 
 class _Sinusoids:
@@ -144,10 +171,11 @@ class StreamSignal:
         ch = self.n_ch
         self._source: np.ndarray | None = None
         if stream.kind == "emg":
-            self._sos = emg_sos(self.rate)
-            self._zi = np.zeros((self._sos.shape[0], 2, ch))
+            self._shaper = EmgShaper(self.rate, cfg.layout, ch)
             self._weights = rng.uniform(0.3, 1.0, ch)
-            self._offset = rng.uniform(-300.0, 300.0, ch)  # electrode DC offset
+            offset_uv = cfg.additive("offset_uv")
+            self._offset = rng.uniform(-offset_uv, offset_uv, ch)  # electrode DC offset
+            mains_uv = cfg.additive("mains_uv")
             harmonics = (
                 [h for h in (1, 3, 5) if h * cfg.mains_hz < self.rate / 2] if cfg.mains_hz else []
             )
@@ -156,7 +184,7 @@ class StreamSignal:
                 np.array([h * cfg.mains_hz for h in harmonics]),
                 np.array(
                     [
-                        [rel[h] * cfg.mains_uv * np.sqrt(2) * u for u in rng.uniform(0.5, 1.5, ch)]
+                        [rel[h] * mains_uv * np.sqrt(2) * u for u in rng.uniform(0.5, 1.5, ch)]
                         for h in harmonics
                     ]
                 ).reshape(len(harmonics), ch),
@@ -165,12 +193,12 @@ class StreamSignal:
             drift_f = rng.uniform(0.02, 0.3, 3)
             self._drift = _Sinusoids(
                 drift_f,
-                rng.uniform(0.3, 1.0, (3, ch)) * cfg.drift_uv,
+                rng.uniform(0.3, 1.0, (3, ch)) * cfg.additive("drift_uv"),
                 rng.uniform(0, 2 * np.pi, (3, ch)),
             )
             self._gain = _Sinusoids(
                 np.array([1 / 120.0]),
-                np.full((1, ch), cfg.gain_drift),
+                np.full((1, ch), cfg.additive("gain_drift")),
                 rng.uniform(0, 2 * np.pi, (1, ch)),
             )
             if cfg.source:
@@ -212,12 +240,12 @@ class StreamSignal:
             rows = np.rint(t * self.rate).astype(np.int64) % self._source.shape[0]
             emg = self._source[rows]
         else:
-            shaped, self._zi = sps.sosfilt(self._sos, white, axis=0, zi=self._zi)
+            shaped = self._shaper(white)
             level = self.activity.level(t)
             amp = cfg.rest_uv + np.outer(level * (cfg.contraction_uv - cfg.rest_uv), self._weights)
             emg = shaped * amp
         # the amplifier's own noise is independent of the muscle signal
-        floor = self._floor.standard_normal((n, self.n_ch)) * cfg.noise_uv
+        floor = self._floor.standard_normal((n, self.n_ch)) * cfg.additive("noise_uv")
         gain = 1.0 + self._gain(t)
         return (emg + self._mains(t)) * gain + self._drift(t) + self._offset + floor
 

@@ -1,0 +1,250 @@
+"""A signal source plays exactly as given (sim://, the Emulator API and
+``sensorio emulate``), every signal setting is a command-line flag, the
+synthetic EMG's spectrum per layout matches the figures measured on the real
+corpus (docs/emulator.md), and the mains and drift sensor faults."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import serial
+
+import sensorio
+from sensorio.cli import build_parser
+from sensorio.cli.cmd_emulate import options_from_args
+from sensorio.emulator import TruthLog, config_from_options
+from sensorio.emulator.config import OPTION_NAMES, EmulatorConfig
+from sensorio.emulator.engine import render
+from sensorio.emulator.faults import parse_fault
+from sensorio.emulator.profiles import PROFILES
+from sensorio.emulator.settings import SignalConfig
+from sensorio.errors import UsageError
+from sensorio.testing import sim_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+import real_emg  # noqa: E402
+
+RATE = 2000.0
+SCALE = PROFILES["emg8"].streams[0].scale
+
+
+def _source(tmp_path: Path, seconds: float = 1.0, channels: int = 3) -> tuple[Path, np.ndarray]:
+    rng = np.random.default_rng(7)
+    n = int(seconds * RATE)
+    t = np.arange(n) / RATE
+    arr = 80.0 * rng.standard_normal((n, channels)) + 40.0 * np.sin(2 * np.pi * 3 * t)[:, None]
+    path = tmp_path / "src.npy"
+    np.save(path, arr)
+    return path, arr
+
+
+def _uv(data: bytes) -> np.ndarray:
+    p = sensorio.Parser()
+    p.feed(data)
+    codes = sensorio.concat_blocks(p.read())[0]["samples"]
+    return codes.astype(float) * SCALE
+
+
+def _decoded_uv_of_url(url: str) -> np.ndarray:
+    port = serial.serial_for_url(url, timeout=0.5)
+    p = sensorio.Parser()
+    while chunk := port.read(65536):
+        p.feed(chunk)
+    port.finish()
+    return sensorio.concat_blocks(p.read())[0]["samples"].astype(float) * SCALE
+
+
+def test_a_source_plays_exactly_through_the_emulator_api(tmp_path: Path) -> None:
+    path, arr = _source(tmp_path)
+    cfg = EmulatorConfig(
+        profile="emg8",
+        channels=3,
+        rate=RATE,
+        duration=1.0,
+        autostart=True,
+        signal=SignalConfig(source=str(path)),
+    )
+    got = _uv(render(cfg)[0])
+    assert got.shape == arr.shape
+    # nothing added: equal to the ADC step
+    np.testing.assert_allclose(got, arr, atol=SCALE / 2 + 1e-9, rtol=0)
+
+
+def test_a_source_plays_exactly_through_a_sim_url(tmp_path: Path) -> None:
+    path, arr = _source(tmp_path)
+    url = sim_url(
+        "emg8", channels=3, rate=RATE, source=path, fast=True, autostart=True, duration=1.0
+    )
+    got = _decoded_uv_of_url(url)
+    np.testing.assert_allclose(got, arr, atol=SCALE / 2 + 1e-9, rtol=0)
+
+
+def test_sensorio_emulate_source_flag_adds_nothing(tmp_path: Path) -> None:
+    path, _ = _source(tmp_path)
+    args = build_parser().parse_args(["emulate", "--source", str(path)])
+    sig = config_from_options(options_from_args(args)).signal
+    for name in ("mains_uv", "drift_uv", "gain_drift", "noise_uv", "offset_uv"):
+        assert sig.additive(name) == 0.0, name
+
+
+def test_additive_terms_set_explicitly_still_apply_to_a_source(tmp_path: Path) -> None:
+    path, arr = _source(tmp_path, seconds=2.0, channels=1)
+    url = sim_url(
+        "emg8",
+        channels=1,
+        rate=RATE,
+        source=path,
+        mains_uv=100,
+        mains_hz=50,
+        fast=True,
+        autostart=True,
+        duration=2.0,
+    )
+    diff = _decoded_uv_of_url(url)[:, 0] - arr[:, 0]
+    spec = np.abs(np.fft.rfft(diff))
+    f = np.fft.rfftfreq(diff.size, 1 / RATE)
+    assert abs(f[np.argmax(spec)] - 50.0) < 1.0
+    assert 60.0 < np.std(diff) < 160.0  # 100 uV RMS, spread over channels' 0.5-1.5 draw
+
+
+def test_synthetic_emg_keeps_its_additive_terms_by_default() -> None:
+    sig = SignalConfig()
+    assert sig.additive("offset_uv") == 300.0 and sig.additive("mains_uv") == 20.0
+
+
+def _cli_emulate_options() -> dict[str, argparse.Action]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    emulate = sub.choices["emulate"]
+    return {
+        a.option_strings[0][2:]: a
+        for a in emulate._actions
+        if a.option_strings and a.option_strings[0].startswith("--")
+    }
+
+
+#: flags of the command line that only make sense for a pseudo-terminal server
+CLI_ONLY = {"timeout", "link-path", "quiet", "help", "truth"}
+
+
+def test_command_line_and_sim_url_take_the_same_options() -> None:
+    cli = set(_cli_emulate_options()) - CLI_ONLY
+    url = {name.replace("_", "-") for name in OPTION_NAMES}
+    assert cli == url
+    # and every signal setting is one of them
+    for name in SignalConfig.__dataclass_fields__:
+        assert name.replace("_", "-") in cli, name
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in SignalConfig.__dataclass_fields__ if n not in ("source", "layout")]
+)
+def test_every_numeric_signal_flag_reaches_the_signal_config(name: str) -> None:
+    args = build_parser().parse_args(["emulate", f"--{name.replace('_', '-')}", "0.5"])
+    assert getattr(config_from_options(options_from_args(args)).signal, name) == 0.5
+
+
+def test_layout_is_a_setting_everywhere() -> None:
+    args = build_parser().parse_args(["emulate", "--layout", "monopolar"])
+    assert config_from_options(options_from_args(args)).signal.layout == "monopolar"
+    assert config_from_options({"layout": ["bipolar"]}).signal.layout == "bipolar"
+    with pytest.raises(UsageError, match="layout"):
+        config_from_options({"layout": ["tripolar"]})
+
+
+#: the corpus' medians per layout (docs/emulator.md, tools/real_emg.py spectrum)
+TARGETS = {"monopolar": (48.0, 0.108), "bipolar": (74.5, 0.009)}
+
+
+@pytest.mark.parametrize("layout", ["monopolar", "bipolar"])
+@pytest.mark.parametrize("rate", [1000.0, 2000.0, 4000.0])
+def test_synthetic_emg_spectrum_within_20_percent_of_real_emg(layout: str, rate: float) -> None:
+    mf, share = real_emg.spectrum_figures(
+        real_emg.emulator_emg(layout, rate, seconds=40.0, channels=4), rate
+    )
+    want_mf, want_share = TARGETS[layout]
+    assert abs(mf - want_mf) <= 0.2 * want_mf, mf
+    assert abs(share - want_share) <= 0.2 * want_share, share
+
+
+def _fault_run(spec: str, seconds: float = 4.0) -> tuple[np.ndarray, TruthLog]:
+    """The emg8 device with a flat zero source and one fault: what it sent in uV."""
+    cfg = config_from_options(
+        {"profile": ["emg8"], "channels": ["2"], "rate": [str(RATE)], "fault": [spec]}
+    )
+    cfg.duration = seconds
+    cfg.autostart = True
+    cfg.signal = SignalConfig(
+        rest_uv=0.0,
+        contraction_uv=0.0,
+        mains_uv=0.0,
+        drift_uv=0.0,
+        gain_drift=0.0,
+        noise_uv=0.0,
+        offset_uv=0.0,
+    )
+    data, truth = render(cfg)
+    return _uv(data), TruthLog(truth.records)
+
+
+def test_drift_fault_walks_to_its_share_of_the_rail() -> None:
+    uv, log = _fault_run("drift:ch=1,start=1,end=3,to=low,reach=0.5")
+    lo, _hi = PROFILES["emg8"].streams[0].code_range
+    rail_uv = lo * SCALE
+    t = np.arange(uv.shape[0]) / RATE
+    assert np.all(np.abs(uv[t < 1.0, 1]) < 1.0)
+    just_before_end = np.searchsorted(t, 3.0) - 1
+    assert uv[just_before_end, 1] == pytest.approx(0.5 * rail_uv, rel=0.01)
+    mid = np.searchsorted(t, 2.0)
+    assert uv[mid, 1] == pytest.approx(0.25 * rail_uv, rel=0.01)
+    assert np.all(np.abs(uv[:, 0]) < 1.0)  # other channel untouched
+    (rec,) = log.faults()
+    assert rec["kind"] == "drift" and rec["to"] == "low" and rec["reach"] == 0.5
+
+
+def test_mains_fault_is_hum_of_its_amplitude_and_frequency() -> None:
+    uv, _ = _fault_run("mains:ch=0,start=1,end=3,amp=40,hz=60")
+    seg = uv[int(1.0 * RATE) : int(3.0 * RATE), 0]
+    assert np.std(seg) == pytest.approx(40.0, rel=0.02)
+    f = np.fft.rfftfreq(seg.size, 1 / RATE)
+    assert abs(f[np.argmax(np.abs(np.fft.rfft(seg)))] - 60.0) < 0.6
+    assert np.all(np.abs(uv[: int(0.9 * RATE), 0]) < 1.0)
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("drift:ch=0,start=1,end=2,to=up", "high or low"),
+        ("drift:ch=0,start=1,end=2,reach=1.5", "reach"),
+        ("mains:ch=0,start=1,end=2,volts=3", "no option"),
+    ],
+)
+def test_bad_mains_and_drift_options_are_usage_errors(spec: str, words: str) -> None:
+    with pytest.raises(UsageError, match=words):
+        parse_fault(spec)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--layout", "tripolar"],
+        ["--fault", "drift:ch=0,start=1,end=2,to=up"],
+        ["--source", "/nonexistent/source.npy"],
+        ["--mains-uv", "lots"],
+    ],
+)
+def test_bad_signal_options_are_one_line_on_stderr(flags: list[str]) -> None:
+    import subprocess
+
+    res = subprocess.run(
+        [sys.executable, "-m", "sensorio", "emulate", *flags, "--timeout", "0.5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode in (1, 2), res
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr

