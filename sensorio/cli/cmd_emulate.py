@@ -91,7 +91,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--truth-codes", action="store_true", help="put every frame's samples in the truth"
     )
     p.add_argument("--quiet", action="store_true", help="print only the port path")
+    g = p.add_argument_group(
+        "gestures",
+        "the wearer performs hand gestures (profile gestures, or any of these options; "
+        "the sequence goes to the truth as gesture records)",
+    )
+    for flag, help_text in GESTURE_HELP.items():
+        g.add_argument(f"--{flag.replace('_', '-')}", metavar="VALUE", help=help_text)
     p.set_defaults(func=run)
+
+
+#: the gesture options (sensorio.emulator.gestures.OPTION_NAMES) as flags
+GESTURE_HELP = {
+    "gestures": "classes, comma-separated (default rest,open,close,pronate,supinate,point)",
+    "reps": "repetitions of every gesture per pass of the sequence (default 5)",
+    "hold_s": "seconds each gesture is held (default 3)",
+    "pause_s": "seconds of rest after each gesture (default 2)",
+    "order": "cycle (as listed, default) or random (shuffled per repetition)",
+    "script": "explicit sequence LABEL:SECONDS,... (overrides the four above)",
+    "loop": "repeat the sequence (yes, default) or rest after it (no)",
+    "subject": "the wearer's anatomy: muscle positions on the electrode ring (default 0)",
+    "variability": "repetition-to-repetition variation of each channel, log-normal sigma (default 0.15)",
+    "fatigue": "EMG amplitude growth with the work done, fraction (default 0.2)",
+    "ramp_s": "seconds over which one gesture blends into the next (default 0.3)",
+}
 
 
 def options_from_args(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -123,6 +146,9 @@ def options_from_args(args: argparse.Namespace) -> dict[str, list[str]]:
             opts[flag] = ["1"]
     if args.autostart:
         opts["autostart"] = ["1"]
+    for name in GESTURE_HELP:
+        if getattr(args, name) is not None:
+            opts[name] = [getattr(args, name)]
     return opts
 
 
@@ -147,8 +173,7 @@ def run(args: argparse.Namespace) -> int:
     def behind(t_s: float, lag_s: float) -> None:
         # always shown, even with --quiet: the timing of the output is not what it should be
         print(
-            f"sensorio emulate: warning: falling behind real time by {lag_s * 1000:.0f} ms "
-            f"at device time {t_s:.2f} s",
+            f"sensorio emulate: warning: falling behind real time by {lag_s * 1000:.0f} ms at device time {t_s:.2f} s",
             file=sys.stderr,
             flush=True,
         )
@@ -188,7 +213,6 @@ def run(args: argparse.Namespace) -> int:
             truth.close()
     if emulator.lag_count:
         say(
-            f"fell behind real time {emulator.lag_count} times, "
-            f"at most {emulator.max_lag_s * 1000:.0f} ms"
+            f"fell behind real time {emulator.lag_count} times, at most {emulator.max_lag_s * 1000:.0f} ms"
         )
     return 0
