@@ -1,0 +1,209 @@
+"""Online control: samples in, one Decision per feature window out.
+
+>>> model = load_model("me.npz")
+>>> with sensorio.capture.open(port) as s:
+...     for d in run(s, model):            # Decisions, as they are made
+...         print(d.label, d.speed, d.channels_used)
+
+The Controller takes calibrated, filtered samples in µV with the fault
+detector's validity mask (SignalBlocks from :func:`control_pipeline`, or plain
+arrays). For each window it gives the decoder the channels valid over the
+whole window; the LDA then uses its marginal over those channels, so a lifted
+electrode changes the channels used at the next decision, and its recovery
+changes them back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..blocks import Block, SignalBlock
+from ..errors import SensorioError
+from .decoders import Decision, MajorityVote
+from .features import Windows
+from .model import Model
+
+DecisionCallback = Callable[[Decision], None]
+
+
+def control_pipeline(
+    info: Mapping[str, Any] | None = None,
+    stream: int = 0,
+    *,
+    config: Mapping[str, Any] | None = None,
+    policy: str = "zero",
+    **calibrate_options: Any,
+) -> Any:
+    """The dsp pipeline in front of the controller: calibrate -> faults ->
+    notch -> band-pass 20-450 Hz (no envelope: the features need the EMG
+    itself). ``config``: a pipeline description instead (a model's
+    ``pipeline``, from ``Pipeline.describe()``). Invalid samples are 0 by
+    default (``policy``); the controller ignores them through the mask."""
+    from ..dsp import BandPass, Calibrate, FaultDetector, Notch, Pipeline
+
+    if config is not None:
+        pipe = Pipeline.from_config(dict(config))
+        if info is not None:
+            pipe.set_descriptor(info)
+        return pipe
+    return Pipeline(
+        [Calibrate(info, stream=stream, **calibrate_options), FaultDetector(), Notch(), BandPass()],
+        policy=policy,
+    )
+
+
+class Controller:
+    """Features -> decoder -> rejection -> majority vote -> proportional
+    speed, streaming. ``process`` and ``process_signal`` return the
+    decisions completed by the rows given (callbacks, if any, get each too)."""
+
+    def __init__(
+        self,
+        model: Model,
+        rate_hz: float | None = None,
+        on_decision: DecisionCallback | None = None,
+    ) -> None:
+        if rate_hz is not None and abs(float(rate_hz) - model.rate_hz) > 1e-6 * model.rate_hz:
+            raise SensorioError(
+                f"the model was trained at {model.rate_hz:g} Hz and the signal runs at {float(rate_hz):g} Hz"
+            )
+        self.model = model
+        self.rate_hz = model.rate_hz
+        self.extractor = model.extractor()
+        self.decoder = model.decoder
+        self.vote = MajorityVote(model.vote)
+        self.proportional = model.proportional
+        self._mav = model.feature_index("mav")
+        self._callbacks: list[DecisionCallback] = [on_decision] if on_decision else []
+        self._dt = self.extractor.increment / self.rate_hz
+        self.decisions = 0
+        self._started = False
+
+    def add_callback(self, on_decision: DecisionCallback) -> None:
+        self._callbacks.append(on_decision)
+
+    def reset(self, origin: int | None = None) -> None:
+        """A discontinuity: drop buffered samples, vote and ramp state; the
+        next window starts at row ``origin``."""
+        self.extractor.reset(origin)
+        self.vote.reset()
+        if self.proportional is not None:
+            self.proportional.reset()
+
+    def process(self, samples_uv: np.ndarray, valid: np.ndarray | None = None) -> list[Decision]:
+        """Rows (rows, channels) µV and their validity (None: all valid)."""
+        return self.decide_windows(self.extractor.process(samples_uv, valid))
+
+    def process_signal(self, block: SignalBlock) -> list[Decision]:
+        """A SignalBlock from the pipeline (its ``reset`` restarts the windows
+        at the block's first row)."""
+        if block.n_channels != self.model.n_channels:
+            raise SensorioError(f"the model has {self.model.n_channels} channels and the stream {block.n_channels}")
+        if abs(block.rate_hz - self.rate_hz) > 1e-6 * self.rate_hz:
+            raise SensorioError(
+                f"the model was trained at {self.rate_hz:g} Hz and the signal runs at {block.rate_hz:g} Hz"
+            )
+        if block.reset or not self._started or block.start != self.extractor.next_row:
+            # the first block, a discontinuity, or rows missing in between
+            self.reset(block.start)
+            self._started = True
+        return self.process(block.data, block.valid)
+
+    def decide_windows(self, windows: Windows) -> list[Decision]:
+        """Decisions for feature windows (in order)."""
+        out = []
+        for k in range(len(windows)):
+            d = self.decide(windows.features[k], windows.valid[k], int(windows.end_row[k]))
+            out.append(d)
+        return out
+
+    def decide(self, features: np.ndarray, valid: np.ndarray, end_row: int) -> Decision:
+        """One decision from one window's features (channels, F) and validity (channels,)."""
+        model, dec = self.model, self.decoder
+        rest = model.rest_class
+        classes = model.classes
+        used, reason = dec.usable(valid)
+        t_s = end_row / self.rate_hz
+        self.decisions += 1
+        if not used:
+            self.vote(rest)
+            if self.proportional is not None:
+                self.proportional(np.zeros(0), rest, (), self._dt)
+            d = Decision(
+                rest if classes else -1,
+                classes[rest] if classes else "",
+                np.zeros(len(classes)),
+                False,
+                (),
+                0.0,
+                True,
+                end_row,
+                t_s,
+                reason,
+                np.zeros(0),
+            )
+        elif not classes:  # a regressor
+            est = np.asarray(dec.scores(features, used), dtype=np.float64).reshape(-1)
+            d = Decision(
+                -1, "", np.zeros(0), False, used, float(np.clip(est[0], 0.0, 1.0)), False, end_row, t_s, "", est
+            )
+        else:
+            p = dec.scores(features, used)
+            best = int(np.argmax(p))
+            rejected = bool(p[best] < model.reject_below) and best != rest
+            cls = self.vote(rest if rejected else best)
+            if self.proportional is not None and self._mav is not None:
+                speed = self.proportional(features[:, self._mav], cls, used, self._dt)
+            else:
+                speed = 0.0 if cls == rest else 1.0
+            d = Decision(cls, classes[cls], p, rejected, used, speed, False, end_row, t_s)
+        for cb in self._callbacks:
+            cb(d)
+        return d
+
+
+def run(
+    stream: Iterable[Block],
+    model: Model,
+    *,
+    pipeline: Any = None,
+    stream_id: int = 0,
+    on_decision: DecisionCallback | None = None,
+) -> Iterator[Decision]:
+    """Decisions from a capture Stream (or any iterable of raw Blocks): the
+    blocks of device stream ``stream_id`` go through ``pipeline`` (default:
+    the model's pipeline, else :func:`control_pipeline` with the stream's
+    INFO) and the Controller. ``on_decision`` is called for each too."""
+    if pipeline is None:
+        info = getattr(stream, "info", None)
+        pipeline = control_pipeline(info, stream_id, config=model.pipeline)
+    ctl = Controller(model, on_decision=on_decision)
+    for block in stream:
+        if block.stream != stream_id:
+            continue
+        for sig in pipeline.process(block):
+            yield from ctl.process_signal(sig)
+    for sig in pipeline.flush():
+        yield from ctl.process_signal(sig)
+
+
+def attach(
+    stream: Any, model: Model, on_decision: DecisionCallback, *, pipeline: Any = None, stream_id: int = 0
+) -> Controller:
+    """Callbacks instead of an iterator: run the controller on the Stream's
+    dispatcher thread (``stream.add_callback``) and call ``on_decision`` for
+    every decision; ``stream.wait()`` re-raises a failure. Returns the Controller."""
+    if pipeline is None:
+        pipeline = control_pipeline(getattr(stream, "info", None), stream_id, config=model.pipeline)
+    ctl = Controller(model, on_decision=on_decision)
+
+    def on_block(block: Block) -> None:
+        if block.stream == stream_id:
+            for sig in pipeline.process(block):
+                ctl.process_signal(sig)
+
+    stream.add_callback(on_block)
+    return ctl
