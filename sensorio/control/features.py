@@ -157,96 +157,66 @@ class Windows:
         )
 
 
-def compute_features(
-    x: np.ndarray, rate_hz: float, names: Sequence[str], thresholds: Mapping[str, np.ndarray]
+def windows_view(a: np.ndarray, first: int, n_win: int, window: int, increment: int) -> np.ndarray:
+    """(n_win, channels, window) view of channel-major a (channels, rows):
+    window k is columns first + k*increment .. + window."""
+    ch = a.shape[0]
+    s_ch, s_row = a.strides
+    return np.lib.stride_tricks.as_strided(
+        a[:, first:], (n_win, ch, window), (increment * s_row, s_ch, s_row), writeable=False
+    )
+
+
+def native_features(
+    data: np.ndarray,
+    first: int,
+    n_win: int,
+    window: int,
+    increment: int,
+    rate_hz: float,
+    codes: np.ndarray,
+    thresholds: Mapping[str, np.ndarray],
 ) -> np.ndarray:
-    """Features of windows x (n_win, channels, W), any strides: (n_win,
-    channels, len(names)). The vectorised kernel behind FeatureExtractor."""
-    n, ch, w = x.shape
-    out = np.empty((n, ch, len(names)))
-    if n == 0:
-        return out
-    want = set(names)
-    col = {name: i for i, name in enumerate(names)}
-    d = np.diff(x, axis=-1) if want & {"wl", "zc", "ssc", "wamp"} else None
-    ad = np.abs(d) if d is not None else None
-    if "mav" in want:
-        np.mean(np.abs(x), axis=-1, out=out[..., col["mav"]])
-    if "wl" in want:
-        np.sum(ad, axis=-1, out=out[..., col["wl"]])
-    if "zc" in want:
-        hit = (x[..., :-1] * x[..., 1:] < 0) & (ad >= thresholds["zc"][None, :, None])
-        out[..., col["zc"]] = np.count_nonzero(hit, axis=-1)
-    if "ssc" in want:
-        prod = -d[..., :-1] * d[..., 1:]
-        t = thresholds["ssc"][None, :, None]
-        out[..., col["ssc"]] = np.count_nonzero((prod > 0) & (prod >= t * t), axis=-1)
-    if "rms" in want:
-        out[..., col["rms"]] = np.sqrt(np.mean(x * x, axis=-1))
-    if "wamp" in want:
-        out[..., col["wamp"]] = np.count_nonzero(ad >= thresholds["wamp"][None, :, None], axis=-1)
-    ar = [f"ar{k}" for k in range(1, AR_ORDER + 1)]
-    spectral = want & {"mnf", "mdf"}
-    if "logvar" in want or spectral or want & set(ar):
-        xc = x - np.mean(x, axis=-1, keepdims=True)
-        if "logvar" in want:
-            out[..., col["logvar"]] = np.log(np.mean(xc * xc, axis=-1) + LOGVAR_FLOOR)
-        if want & set(ar):
-            a = yule_walker(xc)
-            for k, name in enumerate(ar):
-                if name in want:
-                    out[..., col[name]] = a[..., k]
-        if spectral:
-            mnf, mdf = spectral_moments(xc, rate_hz)
-            if "mnf" in want:
-                out[..., col["mnf"]] = mnf
-            if "mdf" in want:
-                out[..., col["mdf"]] = mdf
+    """Features of n_win windows of ``window`` samples every ``increment``,
+    the first starting at column ``first`` of channel-major ``data``
+    (channels, rows), C-contiguous float64: (n_win, channels, len(codes)),
+    computed by csrc/sio_feat.c (the periodogram for MNF/MDF by numpy's FFT)."""
+    from .._binding import ffi, lib
+
+    ch, rows = data.shape
+    if n_win <= 0:
+        return np.zeros((0, ch, len(codes)))
+    if not data.flags.c_contiguous or data.dtype != np.float64 or first + (n_win - 1) * increment + window > rows:
+        raise SensorioError("features: the window data is not laid out as the native kernel needs")
+    out = np.empty((n_win, ch, len(codes)))
+    power = None
+    n_bins = window // 2 + 1
+    if np.any(codes >= FEATURES.index("mnf")):
+        view = windows_view(data, first, n_win, window, increment)
+        centred = view - view.mean(axis=-1, keepdims=True)
+        spec = np.fft.rfft(centred, axis=-1)
+        power = np.ascontiguousarray(spec.real**2)
+        power += spec.imag**2
+    rc = lib.sio_feat_windows(
+        n_win,
+        ch,
+        window,
+        ffi.from_buffer("double[]", data) + first,
+        increment,
+        rows,
+        ffi.from_buffer("double[]", thresholds["zc"]),
+        ffi.from_buffer("double[]", thresholds["ssc"]),
+        ffi.from_buffer("double[]", thresholds["wamp"]),
+        ffi.NULL if power is None else ffi.from_buffer("double[]", power),
+        n_bins,
+        rate_hz / window,
+        ffi.from_buffer("int32_t[]", codes),
+        len(codes),
+        ffi.from_buffer("double[]", out),
+    )
+    if rc != 0:  # pragma: no cover - the arguments are checked above
+        raise SensorioError(f"features: the native kernel refused {n_win} windows of {window} samples")
     return out
-
-
-def yule_walker(xc: np.ndarray, order: int = AR_ORDER) -> np.ndarray:
-    """AR coefficients (..., order) of mean-removed series (..., W) by
-    Levinson-Durbin on the biased autocorrelation; 0 where the series is flat."""
-    w = xc.shape[-1]
-    r = np.stack([np.einsum("...i,...i->...", xc[..., : w - k], xc[..., k:]) for k in range(order + 1)], -1)
-    r0 = r[..., 0]
-    flat = ~(r0 > 0)
-    r = np.where(flat[..., None], 1.0, r)
-    r[..., 1:] = np.where(flat[..., None], 0.0, r[..., 1:])
-    a = np.zeros(r.shape[:-1] + (order,))
-    err = r[..., 0].copy()
-    for m in range(order):
-        acc = r[..., m + 1] - np.einsum("...j,...j->...", a[..., :m], r[..., m:0:-1]) if m else r[..., 1].copy()
-        k = acc / err
-        prev = a[..., :m].copy()
-        a[..., :m] = prev - k[..., None] * prev[..., ::-1]
-        a[..., m] = k
-        err = err * (1.0 - k * k)
-    return a
-
-
-def spectral_moments(xc: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and median frequency (Hz) of the periodogram of (..., W) series;
-    0 where there is no power."""
-    w = xc.shape[-1]
-    spec = np.fft.rfft(xc, axis=-1)
-    p = spec.real**2 + spec.imag**2
-    f = np.fft.rfftfreq(w, 1.0 / rate_hz)
-    total = p.sum(axis=-1)
-    safe = np.where(total > 0, total, 1.0)
-    mnf = np.where(total > 0, (p @ f) / safe, 0.0)
-    c = np.cumsum(p, axis=-1)
-    half = 0.5 * c[..., -1:]
-    idx = np.minimum(np.argmax(c >= half, axis=-1), w // 2)
-    hi = np.take_along_axis(c, idx[..., None], -1)[..., 0]
-    below = np.take_along_axis(c, np.maximum(idx - 1, 0)[..., None], -1)[..., 0]
-    below = np.where(idx > 0, below, 0.0)
-    step = hi - below
-    frac = np.where(step > 0, (half[..., 0] - below) / np.where(step > 0, step, 1.0), 0.0)
-    f_lo = np.where(idx > 0, f[np.maximum(idx - 1, 0)], 0.0)
-    mdf = f_lo + frac * (f[idx] - f_lo)
-    return mnf, np.where(total > 0, mdf, 0.0)
 
 
 class FeatureExtractor:
@@ -274,6 +244,7 @@ class FeatureExtractor:
         self.increment_ms = float(increment_ms)
         self.window, self.increment = window_lengths(self.rate_hz, self.window_ms, self.increment_ms)
         self.features = check_features(features)
+        self._codes = np.array([FEATURES.index(f) for f in self.features], dtype=np.int32)
         self.thresholds = resolve_thresholds(thresholds_uv, self.n_channels)
         self.reset(0)
 
@@ -327,17 +298,18 @@ class FeatureExtractor:
             self._row += n
         if self._row < self._next_end:
             return self._empty()
-        data = np.concatenate(self._data, axis=1) if len(self._data) > 1 else self._data[0]
+        data = np.concatenate(self._data, axis=1) if len(self._data) > 1 else np.ascontiguousarray(self._data[0])
         ok = np.concatenate(self._valid, axis=1) if len(self._valid) > 1 else self._valid[0]
         # windows ending at _next_end, _next_end + I, ... <= _row
         n_win = (self._row - self._next_end) // self.increment + 1
         s0 = self._next_end - self.window - self._first
-        span = slice(s0, s0 + (n_win - 1) * self.increment + self.window)
-        view = np.lib.stride_tricks.sliding_window_view(data[:, span], self.window, axis=1)
-        view = view[:, :: self.increment].transpose(1, 0, 2)
-        vview = np.lib.stride_tricks.sliding_window_view(ok[:, span], self.window, axis=1)
-        wvalid = vview[:, :: self.increment].all(axis=-1).T
-        feats = compute_features(view, self.rate_hz, self.features, self.thresholds)
+        if ok.all():
+            wvalid = np.ones((n_win, self.n_channels), dtype=bool)
+        else:
+            wvalid = windows_view(ok, s0, n_win, self.window, self.increment).all(axis=-1)
+        feats = native_features(
+            data, s0, n_win, self.window, self.increment, self.rate_hz, self._codes, self.thresholds
+        )
         ends = self._next_end + self.increment * np.arange(n_win, dtype=np.int64)
         self._next_end = int(ends[-1]) + self.increment
         # keep what the next windows still need
