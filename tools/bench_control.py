@@ -114,7 +114,8 @@ def bench_accuracy(model: Any, args: argparse.Namespace) -> dict[str, Any]:
     onset = args.seconds / 3
     print(f"\nfaults from {onset:g} s to the end; decisions from {onset + 0.5:g} s scored "
           f"({args.trials} trials per count, channels at random, kinds {'/'.join(KINDS)})")
-    print(f"{'faulted':>8} {'clean':>8} {'tolerant':>9} {'unmasked':>9} {'loss tol.':>10} {'loss unm.':>10}")
+    print(f"{'faulted':>8} {'clean':>8} {'tolerant':>9} {'unmasked':>9} {'loss tol.':>10} {'loss unm.':>10}"
+          f" {'worst tol.':>11}")
     for k in (1, 2, 3):
         rows = []
         for trial in range(args.trials):
@@ -134,7 +135,7 @@ def bench_accuracy(model: Any, args: argparse.Namespace) -> dict[str, Any]:
         c, tol, unm = r.mean(axis=0)
         out["faults"][k] = {"clean": c, "tolerant": tol, "unmasked": unm, "trials": r.tolist()}
         print(f"{k:>8} {100 * c:>7.1f}% {100 * tol:>8.1f}% {100 * unm:>8.1f}% "
-              f"{100 * (c - tol):>9.1f}  {100 * (c - unm):>9.1f}")
+              f"{100 * (c - tol):>9.1f}  {100 * (c - unm):>9.1f}  {100 * (r[:, 0] - r[:, 1]).max():>10.1f}")
     return out
 
 
