@@ -65,6 +65,12 @@ MATRIX = [
      "test_bad_input::test_invalid_command_line_options"),
     ("output file exists", "FILE exists: choose another name or pass --force", "never overwritten silently",
      "test_bad_input::test_existing_output_is_never_overwritten"),
+    ("control model made for another device", "the model is for N channels at R Hz; stream 0 has ...",
+     "train a model on this device (sensorio train)", "test_control_cli::test_bad_input_is_one_line"),
+    ("fit from a recording without prompts", "REC has no gesture markers: record it with `sensorio train`",
+     "record with sensorio train", "test_control_cli::test_bad_input_is_one_line"),
+    ("bad gesture option for the emulator", "order 'x': use one of cycle, random", "see docs/emulator.md",
+     "test_emulator_gestures::test_bad_gesture_options_are_usage_errors"),
 ]  # fmt: skip
 
 
