@@ -174,6 +174,8 @@ def test_actuator_line_and_udp_address() -> None:
         (("fit", "REC", "-o", "MODEL"), "exists"),
         (("train", TRAIN_URL, "-o", "OUT", "--reps", "0"), "reps"),
         (("train", TRAIN_URL, "-o", "OUT", "--gestures", "rest"), "besides rest"),
+        # the dsp warns (no mains hum in a short recording): still one line
+        (("train", "sim://gestures?fast=1&script=open:1", "-o", "OUT"), "no clean windows of rest"),
     ],
 )
 def test_bad_input_is_one_line(

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 from ..errors import SensorioError, UsageError
+from .cmd_train import one_line_warnings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         parse_host_port(args.udp)
     if args.record is not None and args.record.exists() and not args.force:
         raise UsageError(f"{args.record} exists: choose another name or pass --force to overwrite it")
+    warnings.showwarning = one_line_warnings("sensorio control")
     model = load_model(args.model)
     sinks: list[Any] = []
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cmd_train import add_fit_options, check_output, fit_and_report
+from .cmd_train import add_fit_options, check_output, fit_and_report, warnings_after
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,4 +24,5 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_output(args.output, args.force)
-    return fit_and_report(list(args.recordings), args.output, args)
+    with warnings_after("sensorio fit"):
+        return fit_and_report(list(args.recordings), args.output, args)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UsageError
@@ -68,6 +71,26 @@ def fit_and_report(recordings: list[Path], output: Path, args: argparse.Namespac
     return 0
 
 
+@contextmanager
+def warnings_after(prog: str) -> Iterator[None]:
+    """Hold the library's warnings (e.g. no mains hum found) and print each
+    once, one line, when the command succeeds (a failure stays one line)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for text in dict.fromkeys(str(w.message) for w in caught):
+        print(f"{prog}: warning: {text}", file=sys.stderr)
+
+
+def one_line_warnings(prog: str) -> Callable[..., None]:
+    """A warnings.showwarning that prints one line per warning, as it happens."""
+
+    def show(message: Warning | str, *args: object, **kw: object) -> None:
+        print(f"{prog}: warning: {message}", file=sys.stderr, flush=True)
+
+    return show
+
+
 def check_output(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise UsageError(f"{path} exists: choose another name or pass --force to overwrite it")
@@ -98,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
             action = "relax" if p.label == "rest" else p.label.upper()  # type: ignore[attr-defined]
             say(f"[{i + 1:>3}/{n}] {action:<10} {p.end_s - p.start_s:g} s")  # type: ignore[attr-defined]
 
-    record_training(plan, record, format=args.format, baudrate=args.baud, overwrite=args.force,
-                    stream=args.stream, on_prompt=on_prompt)
-    return fit_and_report([record], args.output, args)
+    with warnings_after("sensorio train"):
+        record_training(plan, record, format=args.format, baudrate=args.baud, overwrite=args.force,
+                        stream=args.stream, on_prompt=on_prompt)
+        return fit_and_report([record], args.output, args)
