@@ -9,6 +9,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import SensorioError, UsageError
 from .cmd_train import one_line_warnings
 
@@ -75,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
             sinks.append(LslDecisions(model.classes))
         if args.actuator:
             sinks.append(Actuator(args.actuator, args.actuator_baud))
+        # everything loaded and run once before the device starts streaming, so
+        # that the first decisions do not wait for imports and first calls
+        control_pipeline(None, args.stream, config=model.pipeline)
+        warm = Controller(model)
+        warm.process(np.zeros((warm.extractor.window, model.n_channels)))
         start = "START" if args.format == "sio" else None
         with open_capture(args.port, args.format, baudrate=args.baud, record=args.record, overwrite=args.force,
                           start_command=start) as cap:
