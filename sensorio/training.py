@@ -280,9 +280,7 @@ def fit_recordings(
     vote: int = 1,
 ) -> Model:
     """A model fitted on recordings made by ``sensorio train`` (see the module text)."""
-    lab = label_recordings(
-        paths, settle_s=settle_s, window_ms=window_ms, increment_ms=increment_ms, features=features
-    )
+    lab = label_recordings(paths, settle_s=settle_s, window_ms=window_ms, increment_ms=increment_ms, features=features)
     counts = {c: int((lab.y == i).sum()) for i, c in enumerate(lab.classes)}
     return fit_model(
         lab.windows,
@@ -368,8 +366,6 @@ def record_training(
                             on_prompt(given, p)
                         given += 1
     return len(plan.prompts)
-
-
 
 
 def score_decisions(

@@ -108,22 +108,30 @@ def bench_accuracy(model: Any, args: argparse.Namespace) -> dict[str, Any]:
         t, lab, _ = decide(blocks, info, model, True)
         s = score_decisions(t, lab, segs, 0.2)
         clean.append(s["accuracy"])
-        print(f"clean, seed {seed}: {100 * s['accuracy']:.1f} % of {s['scored']} windows "
-              f"({s['excluded']} in transitions left out)")
+        print(
+            f"clean, seed {seed}: {100 * s['accuracy']:.1f} % of {s['scored']} windows "
+            f"({s['excluded']} in transitions left out)"
+        )
     out: dict[str, Any] = {"clean": float(np.mean(clean)), "faults": {}}
     onset = args.seconds / 3
-    print(f"\nfaults from {onset:g} s to the end; decisions from {onset + 0.5:g} s scored "
-          f"({args.trials} trials per count, channels at random, kinds {'/'.join(KINDS)})")
-    print(f"{'faulted':>8} {'clean':>8} {'tolerant':>9} {'unmasked':>9} {'loss tol.':>10} {'loss unm.':>10}"
-          f" {'worst tol.':>11}")
+    print(
+        f"\nfaults from {onset:g} s to the end; decisions from {onset + 0.5:g} s scored "
+        f"({args.trials} trials per count, channels at random, kinds {'/'.join(KINDS)})"
+    )
+    print(
+        f"{'faulted':>8} {'clean':>8} {'tolerant':>9} {'unmasked':>9} {'loss tol.':>10} {'loss unm.':>10}"
+        f" {'worst tol.':>11}"
+    )
     for k in (1, 2, 3):
         rows = []
         for trial in range(args.trials):
             seed = 100 + 10 * k + trial
             rng = np.random.default_rng(seed)
             chans = rng.choice(8, k, replace=False)
-            faults = [f"{KINDS[(trial + i) % len(KINDS)]}:ch={int(c)},start={onset},end={args.seconds + 1}"
-                      for i, c in enumerate(chans)]
+            faults = [
+                f"{KINDS[(trial + i) % len(KINDS)]}:ch={int(c)},start={onset},end={args.seconds + 1}"
+                for i, c in enumerate(chans)
+            ]
             blocks0, info, segs = session(seed, args.seconds, [])
             blocks1, _, _ = session(seed, args.seconds, faults)
             t0, l0, _ = decide(blocks0, info, model, True)
@@ -134,8 +142,10 @@ def bench_accuracy(model: Any, args: argparse.Namespace) -> dict[str, Any]:
         r = np.array(rows)
         c, tol, unm = r.mean(axis=0)
         out["faults"][k] = {"clean": c, "tolerant": tol, "unmasked": unm, "trials": r.tolist()}
-        print(f"{k:>8} {100 * c:>7.1f}% {100 * tol:>8.1f}% {100 * unm:>8.1f}% "
-              f"{100 * (c - tol):>9.1f}  {100 * (c - unm):>9.1f}  {100 * (r[:, 0] - r[:, 1]).max():>10.1f}")
+        print(
+            f"{k:>8} {100 * c:>7.1f}% {100 * tol:>8.1f}% {100 * unm:>8.1f}% "
+            f"{100 * (c - tol):>9.1f}  {100 * (c - unm):>9.1f}  {100 * (r[:, 0] - r[:, 1]).max():>10.1f}"
+        )
     return out
 
 
@@ -144,8 +154,7 @@ def _serve(seconds: float, seed: int) -> tuple[Any, dict[int, float]]:
     from sensorio.emulator import Emulator
     from sensorio.emulator.pty import PtyServer
 
-    emu = Emulator(config_from_options({"profile": ["gestures"], "seed": [str(seed)],
-                                        "duration": [str(seconds)]}))
+    emu = Emulator(config_from_options({"profile": ["gestures"], "seed": [str(seed)], "duration": [str(seconds)]}))
     sent: dict[int, float] = {}
     delivered = emu.delivered
 
@@ -186,9 +195,24 @@ def bench_delay(model_path: Path, seconds: float) -> dict[str, Any]:
     # the controller, as a user runs it
     server, sent = _serve(seconds + 5, 7)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "sensorio", "control", server.port, "--model",
-                             str(model_path), "--duration", str(seconds)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, bufsize=1)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sensorio",
+            "control",
+            server.port,
+            "--model",
+            str(model_path),
+            "--duration",
+            str(seconds),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        bufsize=1,
+    )
     assert proc.stdout is not None
     rows, arrivals = [], []
     for line in proc.stdout:
@@ -221,14 +245,18 @@ def bench_delay(model_path: Path, seconds: float) -> dict[str, Any]:
         p50, p99 = np.percentile(d, [50, 99])
         out[name] = {"n": len(d), "p50_ms": p50, "p99_ms": p99, "max_ms": float(d.max())}
     lat = control_pipeline(None, 0).latency(model_rate(model_path))
-    print(f"\ndelay, bytes written to the pty -> decision line on stdout (sensorio control), after "
-          f"the first {WARMUP_S:g} s: p50 {out['control']['p50_ms']:.1f} ms, p99 {out['control']['p99_ms']:.1f} ms, "
-          f"max {out['control']['max_ms']:.1f} ms over {out['control']['n']} decisions; first decisions "
-          f"(start-up) up to {out['startup_ms']:.0f} ms")
+    print(
+        f"\ndelay, bytes written to the pty -> decision line on stdout (sensorio control), after "
+        f"the first {WARMUP_S:g} s: p50 {out['control']['p50_ms']:.1f} ms, p99 {out['control']['p99_ms']:.1f} ms, "
+        f"max {out['control']['max_ms']:.1f} ms over {out['control']['n']} decisions; first decisions "
+        f"(start-up) up to {out['startup_ms']:.0f} ms"
+    )
     print("  pipeline latency by stage: " + ", ".join(f"{x.stage} {1e3 * x.seconds:.1f} ms" for x in lat))
-    print(f"baseline, bytes written -> block read (sensorio.capture, same run): "
-          f"p50 {out['capture']['p50_ms']:.1f} ms, p99 {out['capture']['p99_ms']:.1f} ms, "
-          f"max {out['capture']['max_ms']:.1f} ms over {out['capture']['n']} blocks")
+    print(
+        f"baseline, bytes written -> block read (sensorio.capture, same run): "
+        f"p50 {out['capture']['p50_ms']:.1f} ms, p99 {out['capture']['p99_ms']:.1f} ms, "
+        f"max {out['capture']['max_ms']:.1f} ms over {out['capture']['n']} blocks"
+    )
     return out
 
 
@@ -255,8 +283,10 @@ def main() -> int:
 
         path = Path(tmp) / "m.npz"
         save_model(path, model)
-        print(f"trained on seed 1 ({args.reps} repetitions) in {time.monotonic() - t0:.1f} s: "
-              f"{', '.join(model.classes)}\n")
+        print(
+            f"trained on seed 1 ({args.reps} repetitions) in {time.monotonic() - t0:.1f} s: "
+            f"{', '.join(model.classes)}\n"
+        )
         if "accuracy" not in args.skip:
             bench_accuracy(model, args)
         if "delay" not in args.skip:

@@ -83,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
         warm = Controller(model)
         warm.process(np.zeros((warm.extractor.window, model.n_channels)))
         start = "START" if args.format == "sio" else None
-        with open_capture(args.port, args.format, baudrate=args.baud, record=args.record, overwrite=args.force,
-                          start_command=start) as cap:
+        with open_capture(
+            args.port, args.format, baudrate=args.baud, record=args.record, overwrite=args.force, start_command=start
+        ) as cap:
             info = cap.info
             if info is None and hasattr(cap.format, "descriptor"):
                 info = cap.format.descriptor()

@@ -24,13 +24,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("port", help="serial port path or URL (sim://gestures?..., replay://FILE)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="MODEL", help="model file to write (.npz)")
     p.add_argument("--record", type=Path, metavar="FILE", help="the recording (default: MODEL with suffix .sior)")
-    p.add_argument("--gestures", default="rest,open,close,pronate,supinate,point",
-                   help="classes, comma-separated, rest first (default: rest,open,close,pronate,supinate,point)")
+    p.add_argument(
+        "--gestures",
+        default="rest,open,close,pronate,supinate,point",
+        help="classes, comma-separated, rest first (default: rest,open,close,pronate,supinate,point)",
+    )
     p.add_argument("--reps", type=int, default=3, help="repetitions of every gesture (default 3)")
     p.add_argument("--hold", type=float, default=3.0, metavar="S", help="seconds to hold each gesture (default 3)")
     p.add_argument("--pause", type=float, default=2.0, metavar="S", help="seconds of rest after each (default 2)")
-    p.add_argument("--order", choices=("cycle", "random"), default="cycle",
-                   help="gestures in the listed order or shuffled per repetition (default cycle)")
+    p.add_argument(
+        "--order",
+        choices=("cycle", "random"),
+        default="cycle",
+        help="gestures in the listed order or shuffled per repetition (default cycle)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
     add_fit_options(p)
     p.add_argument("--format", default="sio", help="wire format (default: sio)")
@@ -43,13 +50,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_fit_options(p: argparse.ArgumentParser) -> None:
     """Options train and fit share."""
-    p.add_argument("--settle", type=float, default=0.5, metavar="S",
-                   help="seconds after each prompt left out of the training windows (default 0.5)")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="seconds after each prompt left out of the training windows (default 0.5)",
+    )
     p.add_argument("--window-ms", type=float, default=200.0, help="feature window, ms (default 200)")
     p.add_argument("--increment-ms", type=float, default=50.0, help="one decision every this many ms (default 50)")
     p.add_argument("--features", help="features, comma-separated (default: the library's default set)")
-    p.add_argument("--reject", type=float, default=0.0, metavar="P",
-                   help="posterior below P gives rest (default 0: no rejection)")
+    p.add_argument(
+        "--reject", type=float, default=0.0, metavar="P", help="posterior below P gives rest (default 0: no rejection)"
+    )
     p.add_argument("--vote", type=int, default=1, metavar="N", help="majority vote over N decisions (default 1)")
 
 
@@ -61,13 +74,22 @@ def fit_and_report(recordings: list[Path], output: Path, args: argparse.Namespac
     if args.vote < 1:
         raise UsageError("--vote must be at least 1")
     features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
-    model = fit_recordings(recordings, settle_s=args.settle, window_ms=args.window_ms,
-                           increment_ms=args.increment_ms, features=features, reject_below=args.reject,
-                           vote=args.vote)
+    model = fit_recordings(
+        recordings,
+        settle_s=args.settle,
+        window_ms=args.window_ms,
+        increment_ms=args.increment_ms,
+        features=features,
+        reject_below=args.reject,
+        vote=args.vote,
+    )
     save_model(output, model)
     counts = model.info.get("windows_per_class", {})
-    print(f"model {output}: {model.n_channels} channels at {model.rate_hz:g} Hz, classes "
-          + ", ".join(f"{c} ({counts.get(c, 0)} windows)" for c in model.classes), file=sys.stderr)
+    print(
+        f"model {output}: {model.n_channels} channels at {model.rate_hz:g} Hz, classes "
+        + ", ".join(f"{c} ({counts.get(c, 0)} windows)" for c in model.classes),
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -122,6 +144,13 @@ def run(args: argparse.Namespace) -> int:
             say(f"[{i + 1:>3}/{n}] {action:<10} {p.end_s - p.start_s:g} s")  # type: ignore[attr-defined]
 
     with warnings_after("sensorio train"):
-        record_training(plan, record, format=args.format, baudrate=args.baud, overwrite=args.force,
-                        stream=args.stream, on_prompt=on_prompt)
+        record_training(
+            plan,
+            record,
+            format=args.format,
+            baudrate=args.baud,
+            overwrite=args.force,
+            stream=args.stream,
+            on_prompt=on_prompt,
+        )
         return fit_and_report([record], args.output, args)
