@@ -5,10 +5,13 @@ validity mask and falls back to a safe output; vote, rejection, speed."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sensorio.blocks import SignalBlock
 from sensorio.control import (
@@ -354,3 +357,66 @@ def test_attach_delivers_decisions_to_a_callback():
         attach(s, model, on_decision)
         assert enough.wait(60)
     assert [round(d.t_s, 3) for d in got[:3]] == [0.2, 0.25, 0.3]
+
+
+def test_regression_model_through_the_controller_and_its_file(tmp_path):
+    """A LinearRegressor model: the decisions carry its estimates, from the
+    valid channels (the marginal), and the file loads back bit-identically."""
+    rng = np.random.default_rng(3)
+    fs, ch = 1000.0, 4
+    level = np.repeat(rng.uniform(0.0, 1.0, 40), 500)  # a level held for 0.5 s at a time
+    x = rng.normal(size=(len(level), ch)) * (5.0 + 100.0 * level[:, None]) * np.array([1.0, 0.7, 1.3, 0.9])
+    fx = FeatureExtractor(fs, ch, features=["mav", "logvar"])
+    win = fx.process(x)
+    target = level[win.end_row - 1]
+    model = fit_model(win, target, (), fx, decoder=LinearRegressor(0.01, min_channels=2))
+    save_model(tmp_path / "r.npz", model)
+    back = load_model(tmp_path / "r.npz")
+    valid = np.ones(x.shape, dtype=bool)
+    valid[10_000:, 1] = False
+    d1 = Controller(model).process(x, valid)
+    d2 = Controller(back).process(x, valid)
+    assert [d.outputs.tobytes() for d in d1] == [d.outputs.tobytes() for d in d2]
+    est = np.array([d.outputs[0] for d in d1])
+    clean = label_windows(win.end_row, fx.window, np.repeat(np.arange(40), 500)) >= 0
+    assert 1 - np.var(est[clean] - target[clean]) / np.var(target[clean]) > 0.9
+    assert all(d.channels_used == ((0, 2, 3) if d.end_row > 10_000 else (0, 1, 2, 3)) for d in d1)
+    assert all(d.label == "" and d.probabilities.size == 0 for d in d1)
+    with pytest.raises(SensorioError, match="targets, not classes"):
+        fit_model(win, target, ["a"], fx, decoder=LinearRegressor())
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cuts=st.lists(st.integers(1, 11_999), max_size=40))
+def test_decisions_do_not_depend_on_the_chunking(cuts):
+    model, x = chunk_model()
+    x = x[:12_000]
+    valid = np.ones(x.shape, dtype=bool)
+    valid[3000:5200, 4] = False
+    whole = Controller(model).process(x, valid)
+    ctl = Controller(model)
+    bounds = [0, *sorted(set(cuts)), len(x)]
+    parts = [d for a, b in zip(bounds[:-1], bounds[1:], strict=True) for d in ctl.process(x[a:b], valid[a:b])]
+    assert [(d.end_row, d.cls, d.rejected, d.channels_used, d.safe) for d in parts] == [
+        (d.end_row, d.cls, d.rejected, d.channels_used, d.safe) for d in whole
+    ]
+    np.testing.assert_allclose([d.speed for d in parts], [d.speed for d in whole], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        [d.probabilities for d in parts], [d.probabilities for d in whole], rtol=1e-9, atol=1e-12
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def chunk_model():
+    fx, win, y, x, _ = windows_and_labels(ch=6)
+    return fit_model(win, y, CLASSES, fx, reject_below=0.6, vote=3), x
+
+
+def test_controllers_of_one_model_do_not_share_the_speed_ramp():
+    fx, win, y, x, _ = windows_and_labels(ch=6)
+    model = fit_model(win, y, CLASSES, fx)
+    open_rows = x[1500:3000]  # the first "open" repetition
+    first = [d.speed for d in Controller(model).process(open_rows)]
+    Controller(model).process(x[1500:6000])  # another controller ramps up meanwhile
+    again = [d.speed for d in Controller(model).process(open_rows)]
+    assert first == again and first[0] <= 0.25 + 1e-12  # 5/s at 50 ms steps from 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from sensorio.control.bench import measure_compute
 
@@ -25,13 +26,16 @@ def main() -> None:
     ap.add_argument("--switches", type=int, default=200)
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     a = ap.parse_args()
+    load_before = os.getloadavg()[0]
     r = measure_compute(a.channels, a.rate, a.classes, a.decisions, a.switches)
+    r["load_average"] = [load_before, os.getloadavg()[0]]
     if a.json:
         print(json.dumps(r, indent=2))
         return
     print(
         f"{r['n_channels']} ch x {r['rate_hz']:g} Hz, {r['n_classes']} classes, {r['n_features']} features, "
-        f"windows {r['window_ms']:g}/{r['increment_ms']:g} ms"
+        f"windows {r['window_ms']:g}/{r['increment_ms']:g} ms; load average {r['load_average'][0]:.1f} -> "
+        f"{r['load_average'][1]:.1f} on {os.cpu_count()} cores (wall-clock tails follow it; CPU time does less)"
     )
     for key, what, goal in (("decision", "per decision", 1.0), ("switch", "switch to a new channel subset", 1.0)):
         t = r[key]

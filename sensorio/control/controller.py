@@ -15,6 +15,7 @@ changes them back.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -75,7 +76,10 @@ class Controller:
         self.extractor = model.extractor()
         self.decoder = model.decoder
         self.vote = MajorityVote(model.vote)
-        self.proportional = model.proportional
+        # the speed ramp is state: each controller has its own (the fitted levels are shared)
+        self.proportional = copy.copy(model.proportional)
+        if self.proportional is not None:
+            self.proportional.reset()
         self._mav = model.feature_index("mav")
         self._callbacks: list[DecisionCallback] = [on_decision] if on_decision else []
         self._dt = self.extractor.increment / self.rate_hz

@@ -43,7 +43,8 @@ class Decision:
     regressor); ``rejected``: the posterior was below the rejection threshold,
     so the rest class was output; ``channels_used``: the channels whose
     features the decoder used; ``speed``: proportional speed 0..1 of the
-    decided class; ``safe``: the decoder could not decide on the channels left
+    decided class (for a regressor: its first output clipped to 0..1);
+    ``safe``: the decoder could not decide on the channels left
     and the safe output (rest, zero speed) was taken, ``reason`` says why;
     ``outputs``: a regressor's estimates (empty for a classifier);
     ``end_row``: the absolute row just after the window; ``t_s`` its time.
@@ -122,25 +123,24 @@ def precision(cov: np.ndarray) -> np.ndarray:
 
 
 def subset_solve(
-    cov: np.ndarray, prec: np.ndarray, solved: np.ndarray, rhs: np.ndarray, keep: np.ndarray
+    cov: np.ndarray, prec: np.ndarray, solved: np.ndarray, rhs: np.ndarray, keep: np.ndarray, drop: np.ndarray
 ) -> np.ndarray:
-    """``inv(cov[keep, keep]) @ rhs[keep]`` for a subset of the features,
-    given ``prec = inv(cov)`` and ``solved = prec @ rhs`` of the whole set.
+    """``inv(cov[keep, keep]) @ rhs[keep]`` for a subset of the features
+    (``drop``: the others), given ``prec = inv(cov)`` and ``solved = prec @
+    rhs`` of the whole set.
 
-    With few features dropped (F) it uses the Schur complement of the
-    precision, ``inv(cov_SS) = P_SS - P_SF inv(P_FF) P_FS``, which needs only
-    a factorisation of the small P_FF (cost ~ D * D_F per column instead of
-    D**3 / 3); with many dropped, a Cholesky factorisation of cov_SS."""
-    drop = np.setdiff1d(np.arange(cov.shape[0]), keep, assume_unique=True)
+    With few features dropped (F, the rest S) it uses the Schur complement of
+    the precision, ``inv(cov_SS) = P_SS - P_SF inv(P_FF) P_FS``: with
+    ``t = P @ rhs`` where rhs has its F rows zeroed, the answer is
+    ``(t - P[:, F] inv(P_FF) t[F])[S]`` -- a solve of the small P_FF and
+    products with D_F columns, instead of factorising cov_SS (D_S**3 / 3);
+    with many dropped, a Cholesky factorisation of cov_SS."""
     if drop.size == 0:
         return solved.copy()
     if drop.size <= keep.size:
-        p_fs = prec[np.ix_(drop, keep)]
-        p_ff = prec[np.ix_(drop, drop)]
-        a = solved[keep] - p_fs.T @ rhs[drop]
-        b = p_fs @ rhs[keep]
-        factor = linalg.cho_factor(p_ff, lower=True, check_finite=False)
-        return a - p_fs.T @ linalg.cho_solve(factor, b, check_finite=False)
+        g = prec[drop]  # P_F. (symmetric: the columns P[:, F] too)
+        t = solved - g.T @ rhs[drop]
+        return (t - g.T @ np.linalg.solve(g[:, drop], t[drop]))[keep]
     factor = linalg.cho_factor(cov[np.ix_(keep, keep)], lower=True, check_finite=False)
     return linalg.cho_solve(factor, rhs[keep], check_finite=False)
 
@@ -288,8 +288,9 @@ class LDA(Decoder):
             self._cache.move_to_end(key)
             return hit
         idx = subset_index(key, self.n_features)
+        drop = subset_index(sorted(set(range(self.n_channels)) - set(key)), self.n_features)
         mu = self.means[:, idx]
-        w = subset_solve(self.cov, self._prec, self._solved, self.means.T, idx).T
+        w = subset_solve(self.cov, self._prec, self._solved, self.means.T, idx, drop).T
         b = -0.5 * np.einsum("kd,kd->k", w, mu) + np.log(self.priors)
         out = (w, b, idx)
         self._cache[key] = out
@@ -407,7 +408,8 @@ class LinearRegressor(Decoder):
             self._cache.move_to_end(key)
             return hit
         idx = subset_index(key, self.n_features)
-        beta = subset_solve(self.cov_xx, self._prec, self._solved, self.cov_xy, idx)
+        drop = subset_index(sorted(set(range(self.n_channels)) - set(key)), self.n_features)
+        beta = subset_solve(self.cov_xx, self._prec, self._solved, self.cov_xy, idx, drop)
         self._cache[key] = (beta, idx)
         if len(self._cache) > MARGINAL_CACHE:
             self._cache.popitem(last=False)

@@ -167,56 +167,61 @@ def windows_view(a: np.ndarray, first: int, n_win: int, window: int, increment: 
     )
 
 
-def native_features(
-    data: np.ndarray,
-    first: int,
-    n_win: int,
-    window: int,
-    increment: int,
-    rate_hz: float,
-    codes: np.ndarray,
-    thresholds: Mapping[str, np.ndarray],
-) -> np.ndarray:
-    """Features of n_win windows of ``window`` samples every ``increment``,
-    the first starting at column ``first`` of channel-major ``data``
-    (channels, rows), C-contiguous float64: (n_win, channels, len(codes)),
-    computed by csrc/sio_feat.c (the periodogram for MNF/MDF by numpy's FFT)."""
-    from .._binding import ffi, lib
+class NativeFeatures:
+    """The per-window kernel in C (csrc/sio_feat.c), with its constant
+    arguments (thresholds, feature codes) bound once; the periodogram for
+    MNF/MDF comes from numpy's FFT."""
 
-    ch, rows = data.shape
-    if n_win <= 0:
-        return np.zeros((0, ch, len(codes)))
-    if not data.flags.c_contiguous or data.dtype != np.float64 or first + (n_win - 1) * increment + window > rows:
-        raise SensorioError("features: the window data is not laid out as the native kernel needs")
-    out = np.empty((n_win, ch, len(codes)))
-    power = None
-    n_bins = window // 2 + 1
-    if np.any(codes >= FEATURES.index("mnf")):
-        view = windows_view(data, first, n_win, window, increment)
-        centred = view - view.mean(axis=-1, keepdims=True)
-        spec = np.fft.rfft(centred, axis=-1)
-        power = np.ascontiguousarray(spec.real**2)
-        power += spec.imag**2
-    rc = lib.sio_feat_windows(
-        n_win,
-        ch,
-        window,
-        ffi.from_buffer("double[]", data) + first,
-        increment,
-        rows,
-        ffi.from_buffer("double[]", thresholds["zc"]),
-        ffi.from_buffer("double[]", thresholds["ssc"]),
-        ffi.from_buffer("double[]", thresholds["wamp"]),
-        ffi.NULL if power is None else ffi.from_buffer("double[]", power),
-        n_bins,
-        rate_hz / window,
-        ffi.from_buffer("int32_t[]", codes),
-        len(codes),
-        ffi.from_buffer("double[]", out),
-    )
-    if rc != 0:  # pragma: no cover - the arguments are checked above
-        raise SensorioError(f"features: the native kernel refused {n_win} windows of {window} samples")
-    return out
+    def __init__(
+        self, window: int, increment: int, rate_hz: float, codes: np.ndarray, thresholds: Mapping[str, np.ndarray]
+    ) -> None:
+        from .._binding import ffi, lib
+
+        self._ffi, self._lib = ffi, lib
+        self.window, self.increment, self.rate_hz = window, increment, rate_hz
+        self.codes = np.ascontiguousarray(codes, dtype=np.int32)
+        self._thr = [np.ascontiguousarray(thresholds[k], dtype=np.float64) for k in ("zc", "ssc", "wamp")]
+        self._thr_ptr = [ffi.from_buffer("double[]", t) for t in self._thr]
+        self._codes_ptr = ffi.from_buffer("int32_t[]", self.codes)
+        self.spectral = bool(np.any(self.codes >= FEATURES.index("mnf")))
+
+    def __call__(self, data: np.ndarray, first: int, n_win: int) -> np.ndarray:
+        """Features of n_win windows, the first starting at column ``first``
+        of channel-major ``data`` (channels, rows), C-contiguous float64:
+        (n_win, channels, n_features)."""
+        ffi = self._ffi
+        ch, rows = data.shape
+        w, inc, n_feat = self.window, self.increment, len(self.codes)
+        if n_win <= 0:
+            return np.zeros((0, ch, n_feat))
+        if not data.flags.c_contiguous or data.dtype != np.float64 or first + (n_win - 1) * inc + w > rows:
+            raise SensorioError("features: the window data is not laid out as the native kernel needs")
+        out = np.empty((n_win, ch, n_feat))
+        power = ffi.NULL
+        if self.spectral:
+            view = windows_view(data, first, n_win, w, inc)
+            spec = np.fft.rfft(view - view.mean(axis=-1, keepdims=True), axis=-1)
+            p = np.ascontiguousarray(spec.real**2)
+            p += spec.imag**2
+            power = ffi.from_buffer("double[]", p)
+        rc = self._lib.sio_feat_windows(
+            n_win,
+            ch,
+            w,
+            ffi.from_buffer("double[]", data) + first,
+            inc,
+            rows,
+            *self._thr_ptr,
+            power,
+            w // 2 + 1,
+            self.rate_hz / w,
+            self._codes_ptr,
+            n_feat,
+            ffi.from_buffer("double[]", out),
+        )
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"features: the native kernel refused {n_win} windows of {w} samples")
+        return out
 
 
 class FeatureExtractor:
@@ -244,8 +249,9 @@ class FeatureExtractor:
         self.increment_ms = float(increment_ms)
         self.window, self.increment = window_lengths(self.rate_hz, self.window_ms, self.increment_ms)
         self.features = check_features(features)
-        self._codes = np.array([FEATURES.index(f) for f in self.features], dtype=np.int32)
         self.thresholds = resolve_thresholds(thresholds_uv, self.n_channels)
+        codes = np.array([FEATURES.index(f) for f in self.features], dtype=np.int32)
+        self._kernel = NativeFeatures(self.window, self.increment, self.rate_hz, codes, self.thresholds)
         self.reset(0)
 
     @property
@@ -307,9 +313,7 @@ class FeatureExtractor:
             wvalid = np.ones((n_win, self.n_channels), dtype=bool)
         else:
             wvalid = windows_view(ok, s0, n_win, self.window, self.increment).all(axis=-1)
-        feats = native_features(
-            data, s0, n_win, self.window, self.increment, self.rate_hz, self._codes, self.thresholds
-        )
+        feats = self._kernel(data, s0, n_win)
         ends = self._next_end + self.increment * np.arange(n_win, dtype=np.int64)
         self._next_end = int(ends[-1]) + self.increment
         # keep what the next windows still need

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SensorioError
-from .decoders import DECODERS, LDA, Decoder, ProportionalControl
+from .decoders import DECODERS, LDA, Decoder, LinearRegressor, ProportionalControl, SklearnDecoder
 from .features import FeatureExtractor, Windows, resolve_thresholds
 
 FORMAT = "sensorio-model"
@@ -120,14 +120,29 @@ def fit_model(
     labels: Sequence[str] = (),
     info: Mapping[str, Any] | None = None,
 ) -> Model:
-    """Fit a classifier model on feature windows (from ``extractor``) with a
-    class index per window (-1: leave out). ``decoder`` defaults to
-    ``LDA()``; ``proportional`` defaults to ``ProportionalControl()`` when the
-    features include ``mav``."""
+    """Fit a model on feature windows (from ``extractor``). A classifier
+    takes a class index per window into ``classes`` (-1: leave out);
+    ``decoder`` defaults to ``LDA()`` and ``proportional`` to
+    ``ProportionalControl()`` when the features include ``mav``. A regressor
+    (``LinearRegressor``, a scikit-learn regressor) takes targets per window
+    (n,) or (n, T) and ``classes=()``; it has no proportional stage."""
     decoder = LDA() if decoder is None else decoder
     if not 0.0 <= reject_below < 1.0:
         raise SensorioError(f"rejection threshold {reject_below}: use a probability from 0 to below 1")
-    decoder.fit(windows.features, y, classes, windows.valid)  # type: ignore[attr-defined]
+    regression = isinstance(decoder, LinearRegressor) or (
+        isinstance(decoder, SklearnDecoder) and not decoder.is_classifier
+    )
+    if regression:
+        if classes:
+            raise SensorioError("a regressor takes targets, not classes: pass classes=()")
+        if proportional is not None:
+            raise SensorioError("proportional control follows a classifier; a regressor's outputs are the speeds")
+        if isinstance(decoder, LinearRegressor):
+            decoder.fit(windows.features, y, windows.valid)
+        else:
+            decoder.fit(windows.features, y, (), windows.valid)
+    else:
+        decoder.fit(windows.features, y, classes, windows.valid)  # type: ignore[attr-defined]
     model = Model(
         features={k: v for k, v in extractor.describe().items() if k != "thresholds_uv"},
         thresholds={k: v.copy() for k, v in extractor.thresholds.items()},
@@ -140,6 +155,8 @@ def fit_model(
         info=dict(info or {}),
     )
     mav = model.feature_index("mav")
+    if regression:
+        return model
     if proportional is None and mav is not None:
         proportional = ProportionalControl()
     if proportional is not None:
