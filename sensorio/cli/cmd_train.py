@@ -121,7 +121,7 @@ def check_output(path: Path, force: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training import plan_prompts, record_training
+    from ..training import Prompt, plan_prompts, record_training
 
     gestures = [g.strip().lower() for g in args.gestures.split(",") if g.strip()]
     record = args.record or args.output.with_suffix(".sior")
@@ -135,13 +135,16 @@ def run(args: argparse.Namespace) -> int:
     who = "the emulated wearer performs them" if plan.emulated else "follow the prompts"
     say(f"{n} prompts over {plan.duration_s:g} s ({who}); recording to {record}")
 
-    def on_prompt(i: int, prompt: object) -> None:
+    def action(label: str) -> str:
+        return "relax" if label == "rest" else label.upper()
+
+    def on_prompt(i: int, prompt: Prompt | None) -> None:
         if prompt is None:
             say("done")
-        else:
-            p = prompt  # a Prompt
-            action = "relax" if p.label == "rest" else p.label.upper()  # type: ignore[attr-defined]
-            say(f"[{i + 1:>3}/{n}] {action:<10} {p.end_s - p.start_s:g} s")  # type: ignore[attr-defined]
+            return
+        after = plan.prompts[i + 1].label if i + 1 < n else None
+        upcoming = f"   next: {action(after)}" if after else ""
+        say(f"[{i + 1:>3}/{n}] {action(prompt.label):<10} {prompt.end_s - prompt.start_s:g} s{upcoming}")
 
     with warnings_after("sensorio train"):
         record_training(
