@@ -197,3 +197,35 @@ def test_bad_input_is_one_line(
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], proc.stderr
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_decisions_as_an_lsl_stream() -> None:
+    from support import require_or_skip
+
+    try:
+        import pylsl
+    except (ImportError, RuntimeError):  # pragma: no cover - RuntimeError: liblsl missing
+        pylsl = None
+    require_or_skip(
+        pylsl is not None, "pylsl/liblsl is not installed (pip install 'sensorio[lsl]')"
+    )
+    import uuid
+
+    from sensorio.control.decoders import Decision
+    from sensorio.sinks.decisions import LslDecisions
+
+    source = f"sensorio-control-test:{uuid.uuid4().hex[:8]}"
+    out = LslDecisions(["rest", "open", "close"], name="test control", source_id=source)
+    found = pylsl.resolve_byprop("source_id", source, timeout=10)
+    assert found
+    inlet = pylsl.StreamInlet(found[0], max_buflen=60, processing_flags=0)
+    inlet.open_stream(timeout=10)
+    meta = inlet.info(timeout=5)
+    assert meta.type() == "Control" and meta.channel_count() == 5
+    assert meta.desc().child_value("classes") == "rest,open,close"
+    assert out.outlet.wait_for_consumers(5)
+    p = np.array([0.1, 0.7, 0.2])
+    out.send(Decision(1, "open", p, False, (0, 1, 2), 0.25, False, 400, 0.2))
+    sample, _ = inlet.pull_sample(timeout=10)
+    np.testing.assert_allclose(sample, [1.0, 0.25, 0.1, 0.7, 0.2], rtol=1e-6)
+    out.close()
