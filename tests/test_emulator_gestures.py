@@ -146,6 +146,17 @@ def test_repetitions_vary_and_fatigue_grows_the_amplitude() -> None:
     assert np.corrcoef(per_effort, gain)[0, 1] > 0.5
     none = GestureSchedule(GestureConfig(fatigue=0.0), seed=3, n_channels=8)
     assert (none.fatigue_gain(np.linspace(0, 300, 50)) == 1.0).all()
+    # within a hold the effort wavers slowly around its level; rest stays 0
+    wob = GestureSchedule(GestureConfig(wobble=0.2, fatigue=0.0), seed=3, n_channels=8)
+    seg = next(s for s in wob.segments(60.0) if s["label"] == "close")
+    t = np.linspace(seg["start_s"] + 0.5, seg["end_s"] - 0.01, 500)
+    eff = wob.level(t) / seg["level"]
+    assert 0.8 - 1e-9 <= eff.min() < 0.97 and 1.03 < eff.max() <= 1.2 + 1e-9
+    assert np.abs(np.diff(eff)).max() < 0.01  # slow: no jumps between samples 5 ms apart
+    rest = next(s for s in wob.segments(60.0) if s["label"] == "rest" and s["start_s"] > 0)
+    assert (wob.level(np.linspace(rest["start_s"] + 0.4, rest["end_s"] - 0.01, 50)) == 0).all()
+    steady = GestureSchedule(GestureConfig(wobble=0.0), seed=3, n_channels=8)
+    assert (steady.wobble_gain(t) == 1.0).all()
 
 
 def test_signal_is_the_same_whatever_the_chunking() -> None:
@@ -222,6 +233,7 @@ def test_sim_url_and_emulate_flags(tmp_path) -> None:
         ({"reps": "two"}, "reps"),
         ({"loop": "maybe"}, "yes/no"),
         ({"variability": "3"}, "variability"),
+        ({"wobble": "1.5"}, "wobble"),
     ],
 )
 def test_bad_gesture_options_are_usage_errors(opts: dict[str, str], words: str) -> None:

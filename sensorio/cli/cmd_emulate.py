@@ -112,6 +112,7 @@ GESTURE_HELP = {
     "loop": "repeat the sequence (yes, default) or rest after it (no)",
     "subject": "the wearer's anatomy: muscle positions on the electrode ring (default 0)",
     "variability": "repetition-to-repetition variation of each channel, log-normal sigma (default 0.15)",
+    "wobble": "slow wavering of the effort within a hold, fraction (default 0.1)",
     "fatigue": "EMG amplitude growth with the work done, fraction (default 0.2)",
     "ramp_s": "seconds over which one gesture blends into the next (default 0.3)",
 }

@@ -11,7 +11,10 @@ the ring sits) comes from ``subject``; a session (``seed``) shifts the ring
 a little and changes electrode gains a little, as re-donning a socket does.
 
 Every repetition differs: its effort level is drawn in [0.6, 1] and every
-channel's share varies by ``variability`` (log-normal). With ``fatigue`` the
+channel's share varies by ``variability`` (log-normal); within a hold the
+effort wavers slowly (``wobble``: relative amplitude of two sinusoids at
+0.3-0.8 Hz and 1-2 Hz, drawn per repetition), as no one holds a contraction
+perfectly steady. With ``fatigue`` the
 EMG amplitude grows with the work done so far (at the same effort), up to
 ``1 + fatigue``. Gestures blend into each other over ``ramp_s``.
 
@@ -25,7 +28,7 @@ first generates samples in it.
 
 Options (``sim://gestures?...``, ``sensorio emulate --gestures ...``):
 ``gestures``, ``reps``, ``hold_s``, ``pause_s``, ``order``, ``script``,
-``loop``, ``subject``, ``variability``, ``fatigue``, ``ramp_s``.
+``loop``, ``subject``, ``variability``, ``wobble``, ``fatigue``, ``ramp_s``.
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ class GestureConfig:
     loop: bool = True
     subject: int = 0
     variability: float = 0.15
+    wobble: float = 0.1
     fatigue: float = 0.2
     ramp_s: float = 0.3
 
@@ -104,6 +108,8 @@ class GestureConfig:
             raise UsageError(f"order {self.order!r}: use one of {', '.join(ORDERS)}")
         if not 0 <= self.variability <= 1 or not 0 <= self.fatigue <= 5:
             raise UsageError("variability must be in [0, 1] and fatigue in [0, 5]")
+        if not 0 <= self.wobble < 1:
+            raise UsageError("wobble must be in [0, 1)")
         if not 0 <= self.ramp_s <= 2:
             raise UsageError("ramp_s must be in [0, 2] s")
         for label, dur in self.script:
@@ -150,6 +156,7 @@ OPTION_NAMES = (
     "loop",
     "subject",
     "variability",
+    "wobble",
     "fatigue",
     "ramp_s",
 )
@@ -185,7 +192,7 @@ def gesture_config(options: Mapping[str, str]) -> GestureConfig:
                 kw[key] = tuple(g.strip().lower() for g in value.split(",") if g.strip())
             elif key in ("reps", "subject"):
                 kw[key] = int(value)
-            elif key in ("hold_s", "pause_s", "variability", "fatigue", "ramp_s"):
+            elif key in ("hold_s", "pause_s", "variability", "wobble", "fatigue", "ramp_s"):
                 kw[key] = float(value)
             elif key == "order":
                 kw[key] = value.strip().lower()
@@ -247,6 +254,9 @@ class _Segment:
     level: float
     activation: np.ndarray = field(repr=False)
     work0: float = 0.0  # effort-seconds done before this segment (fatigue)
+    #: the effort's slow wavering: two frequencies (Hz) and phases
+    wobble_hz: tuple[float, float] = (0.0, 0.0)
+    wobble_phase: tuple[float, float] = (0.0, 0.0)
 
 
 class GestureSchedule(ActivitySchedule):
@@ -272,6 +282,8 @@ class GestureSchedule(ActivitySchedule):
         self._acts = np.zeros((0, n_channels))
         self._levels = np.zeros(0)
         self._work0 = np.zeros(0)
+        self._wobble_hz = np.zeros((0, 2))
+        self._wobble_phase = np.zeros((0, 2))
 
     # -- the sequence ----------------------------------------------------------
     def _next_item(self) -> tuple[str, float]:
@@ -291,6 +303,7 @@ class GestureSchedule(ActivitySchedule):
             work0 = prev.work0 + prev.level * (prev.end - prev.start) if prev else 0.0
             rep = self._reps.get(label, 0)
             self._reps[label] = rep + 1
+            hz, phase = (0.0, 0.0), (0.0, 0.0)
             if label == REST:
                 level = 0.0
                 act = np.zeros(self._n_ch)
@@ -298,7 +311,12 @@ class GestureSchedule(ActivitySchedule):
                 level = float(self._rng.uniform(0.6, 1.0))
                 jitter = np.exp(self.config.variability * self._rng.standard_normal(self._n_ch))
                 act = level * self.patterns[label] * jitter
-            seg = _Segment(start, start + dur, label, rep, level, act, work0)
+                hz = (float(self._rng.uniform(0.3, 0.8)), float(self._rng.uniform(1.0, 2.0)))
+                phase = (
+                    float(self._rng.uniform(0, 2 * np.pi)),
+                    float(self._rng.uniform(0, 2 * np.pi)),
+                )
+            seg = _Segment(start, start + dur, label, rep, level, act, work0, hz, phase)
             self._segments.append(seg)
             rec: dict[str, Any] = {
                 "type": "gesture",
@@ -317,6 +335,8 @@ class GestureSchedule(ActivitySchedule):
             self._acts = np.array([s.activation for s in self._segments])
             self._levels = np.array([s.level for s in self._segments])
             self._work0 = np.array([s.work0 for s in self._segments])
+            self._wobble_hz = np.array([s.wobble_hz for s in self._segments])
+            self._wobble_phase = np.array([s.wobble_phase for s in self._segments])
 
     def take_records(self) -> list[dict[str, Any]]:
         """Ground-truth records of the segments generated since the last call."""
@@ -358,7 +378,7 @@ class GestureSchedule(ActivitySchedule):
             return np.zeros(0)
         i, ramp = self._index_ramp(t)
         prev = np.where(i > 0, self._levels[np.maximum(i - 1, 0)], 0.0)
-        return prev + (self._levels[i] - prev) * ramp
+        return prev * (1.0 - ramp) + self._levels[i] * ramp * self.wobble_gain(t)
 
     def fatigue_gain(self, t: np.ndarray) -> np.ndarray:
         """EMG amplitude factor for the work done by time t (1 when fresh)."""
@@ -368,6 +388,16 @@ class GestureSchedule(ActivitySchedule):
         work = self._work0[i] + self._levels[i] * (t - self._starts[i])
         return 1.0 + self.config.fatigue * (1.0 - np.exp(-work / self.FATIGUE_TAU_S))
 
+    def wobble_gain(self, t: np.ndarray) -> np.ndarray:
+        """The effort's slow wavering within a hold at times t (1 = steady)."""
+        if t.size == 0 or self.config.wobble == 0:
+            return np.ones(t.size)
+        i, _ = self._index_ramp(t)
+        arg = (
+            2 * np.pi * self._wobble_hz[i] * (t - self._starts[i])[:, None] + self._wobble_phase[i]
+        )
+        return 1.0 + self.config.wobble * (0.6 * np.sin(arg[:, 0]) + 0.4 * np.sin(arg[:, 1]))
+
     def emg_activation(self, t: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Activation of every EMG channel at times t, (len(t), channels);
         the gestures' own spatial patterns replace ``weights``."""
@@ -375,7 +405,7 @@ class GestureSchedule(ActivitySchedule):
             return np.zeros((0, self._n_ch))
         i, ramp = self._index_ramp(t)
         prev = np.where((i > 0)[:, None], self._acts[np.maximum(i - 1, 0)], 0.0)
-        act = prev + (self._acts[i] - prev) * ramp[:, None]
+        act = prev * (1.0 - ramp)[:, None] + self._acts[i] * (ramp * self.wobble_gain(t))[:, None]
         return act * self.fatigue_gain(t)[:, None]
 
     def periods(self, t_end: float) -> list[tuple[float, float, float]]:
