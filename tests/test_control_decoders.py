@@ -187,6 +187,17 @@ def test_bad_model_files_are_library_errors(tmp_path):
     np.savez(other, a=np.zeros(3))
     with pytest.raises(SensorioError, match="not a sensorio model"):
         load_model(other)
+    fx, win, y, _, _ = windows_and_labels()
+    model = fit_model(win, y, CLASSES, fx)
+    save_model(tmp_path / "m.npz", model)
+    with np.load(tmp_path / "m.npz") as z:
+        parts = {k: z[k] for k in z.files if k != "decoder.cov"}
+    np.savez(tmp_path / "cut.npz", **parts)
+    with pytest.raises(SensorioError, match="damaged model file"):
+        load_model(tmp_path / "cut.npz")
+    model.info["when"] = object()
+    with pytest.raises(SensorioError, match="not plain JSON"):
+        save_model(tmp_path / "bad.npz", model)
 
 
 def test_controller_uses_the_valid_channels_and_switches_back():
@@ -420,3 +431,17 @@ def test_controllers_of_one_model_do_not_share_the_speed_ramp():
     Controller(model).process(x[1500:6000])  # another controller ramps up meanwhile
     again = [d.speed for d in Controller(model).process(open_rows)]
     assert first == again and first[0] <= 0.25 + 1e-12  # 5/s at 50 ms steps from 0
+
+
+def test_non_finite_features_on_a_valid_channel_give_the_safe_output():
+    fx, win, y, x, _ = windows_and_labels(ch=6)
+    model = fit_model(win, y, CLASSES, fx)
+    x = x[:3000].copy()
+    x[1000, 3] = np.nan  # valid, yet NaN: the mask does not say so
+    ds = Controller(model).process(x)
+    hit = [d.end_row - fx.window <= 1000 < d.end_row for d in ds]
+    assert any(hit)
+    for d, h in zip(ds, hit, strict=True):
+        assert d.safe == h
+        if h:
+            assert d.label == "rest" and "non-finite" in d.reason

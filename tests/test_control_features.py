@@ -42,20 +42,23 @@ def reference_valid(valid: np.ndarray, w: int, inc: int) -> np.ndarray:
     cuts=st.lists(st.integers(0, 240), max_size=30),
     thr=st.sampled_from([None, {"zc": 4.0, "ssc": 3.0, "wamp": 12.0}]),
     nan_invalid=st.booleans(),
+    sizes=st.sampled_from([(WIN_MS, INC_MS), (30.0, 30.0), (14.0, 22.0), (50.0, 2.0)]),
 )
-def test_features_equal_reference_on_any_chunking(seed, cuts, thr, nan_invalid):
+def test_features_equal_reference_on_any_chunking(seed, cuts, thr, nan_invalid, sizes):
     x, valid = signal(seed)
     if nan_invalid:
         x = np.where(valid, x, np.nan)  # the pipeline's "nan" policy
-    fx = FeatureExtractor(RATE, 3, WIN_MS, INC_MS, thresholds_uv=thr)
+    win_ms, inc_ms = sizes
+    w, inc = int(round(win_ms * RATE / 1000)), int(round(inc_ms * RATE / 1000))
+    fx = FeatureExtractor(RATE, 3, win_ms, inc_ms, thresholds_uv=thr)
     got = run_chunked(fx, x, valid, cuts)
-    ref = reference_features(x, RATE, WIN_MS, INC_MS, FEATURES, thr)
-    assert got.features.shape == ref.shape == ((240 - 20) // 5 + 1, 3, len(FEATURES))
+    ref = reference_features(x, RATE, win_ms, inc_ms, FEATURES, thr)
+    assert got.features.shape == ref.shape == ((240 - w) // inc + 1, 3, len(FEATURES))
     np.testing.assert_allclose(got.features, ref, rtol=1e-9, atol=1e-9, equal_nan=True)
     counts = [FEATURES.index(f) for f in ("zc", "ssc", "wamp")]
     np.testing.assert_array_equal(got.features[..., counts], ref[..., counts])
-    np.testing.assert_array_equal(got.valid, reference_valid(valid, 20, 5))
-    np.testing.assert_array_equal(got.end_row, 20 + 5 * np.arange(len(ref)))
+    np.testing.assert_array_equal(got.valid, reference_valid(valid, w, inc))
+    np.testing.assert_array_equal(got.end_row, w + inc * np.arange(len(ref)))
 
 
 def test_single_samples_and_one_block_agree_exactly_in_counts():
@@ -161,3 +164,14 @@ def test_bad_shapes_are_library_errors():
         fx.process(np.zeros((10, 2)))
     with pytest.raises(SensorioError, match="validity mask"):
         fx.process(np.zeros((10, 3)), np.ones((9, 3), dtype=bool))
+
+
+@pytest.mark.parametrize("window_ms, increment_ms", [(20.0, 50.0), (40.0, 40.0), (30.0, 2.0)])
+def test_any_window_and_increment(window_ms, increment_ms):
+    """Increments longer than the window skip rows; equal ones tile; short ones overlap."""
+    x, valid = signal(9, n=300)
+    fx = FeatureExtractor(RATE, 3, window_ms, increment_ms)
+    got = run_chunked(fx, x, valid, [7, 8, 60, 61, 62, 190, 250])
+    ref = reference_features(x, RATE, window_ms, increment_ms)
+    assert got.features.shape == ref.shape
+    np.testing.assert_allclose(got.features, ref, rtol=1e-9, atol=1e-9)

@@ -130,6 +130,8 @@ class Controller:
         rest = model.rest_class
         classes = model.classes
         used, reason = dec.usable(valid)
+        if used and not np.isfinite(features[list(used)]).all():
+            used, reason = (), "non-finite features on a channel marked valid"
         t_s = end_row / self.rate_hz
         self.decisions += 1
         if not used:

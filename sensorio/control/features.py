@@ -281,7 +281,6 @@ class FeatureExtractor:
         self._data: list[np.ndarray] = []
         self._valid: list[np.ndarray] = []
         self._first = self._origin
-        self._rows = 0
         self._next_end = self._origin + self.window
 
     def process(self, samples: np.ndarray, valid: np.ndarray | None = None) -> Windows:
@@ -300,7 +299,6 @@ class FeatureExtractor:
         if n:
             self._data.append(x.T.copy())
             self._valid.append(v.T.copy())
-            self._rows += n
             self._row += n
         if self._row < self._next_end:
             return self._empty()
@@ -316,12 +314,12 @@ class FeatureExtractor:
         feats = self._kernel(data, s0, n_win)
         ends = self._next_end + self.increment * np.arange(n_win, dtype=np.int64)
         self._next_end = int(ends[-1]) + self.increment
-        # keep what the next windows still need
-        keep_from = self._next_end - self.window - self._first
+        # keep what the next windows still need (nothing when they start
+        # after the rows given: increments longer than the window)
+        keep_from = min(self._next_end - self.window - self._first, data.shape[1])
         self._data = [data[:, keep_from:]]
         self._valid = [ok[:, keep_from:]]
         self._first += keep_from
-        self._rows -= keep_from
         return Windows(feats, np.ascontiguousarray(wvalid), ends)
 
     def _empty(self) -> Windows:

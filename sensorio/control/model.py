@@ -190,7 +190,10 @@ def save_model(path: str | Path, model: Model) -> None:
         "labels": list(model.labels),
         "info": model.info,
     }
-    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    try:
+        arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    except (TypeError, ValueError) as exc:
+        raise SensorioError(f"model metadata is not plain JSON ({exc}): info takes str, numbers, lists") from None
     path = Path(path)
     try:
         with path.open("wb") as fh:
