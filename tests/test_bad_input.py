@@ -74,6 +74,12 @@ MATRIX = [
      "test_integrity_capture::test_readers_name_where_a_mixed_file_changes_shape"),
     ("a recording given as the port", "FILE is a sensorio recording, not a port", "use `sensorio replay` or replay://",
      "test_integrity_capture::test_a_recording_given_as_a_port_points_to_replay"),
+    ("control model made for another device", "the model is for N channels at R Hz; stream 0 has ...",
+     "train a model on this device (sensorio train)", "test_control_cli::test_bad_input_is_one_line"),
+    ("fit from a recording without prompts", "REC has no gesture markers: record it with `sensorio train`",
+     "record with sensorio train", "test_control_cli::test_bad_input_is_one_line"),
+    ("bad gesture option for the emulator", "order 'x': use one of cycle, random", "see docs/emulator.md",
+     "test_emulator_gestures::test_bad_gesture_options_are_usage_errors"),
 ]  # fmt: skip
 
 

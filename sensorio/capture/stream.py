@@ -578,10 +578,12 @@ class Stream:
     def info(self) -> dict[str, Any] | None:
         return self.device.info
 
-    def marker(self, text: str) -> None:
-        """Put a marker event into the recording."""
-        self._record_event("marker", {"text": text})
-        self._emit(StreamEvent("marker", time.time_ns(), {"text": text}))
+    def marker(self, text: str, **detail: Any) -> None:
+        """Put a marker event into the recording, after the bytes received so
+        far; ``detail``: more JSON fields for it (e.g. the stream row it marks)."""
+        fields = {**detail, "text": text}
+        self._record_event("marker", fields)
+        self._emit(StreamEvent("marker", time.time_ns(), fields))
 
     # -- state --------------------------------------------------------------------
     @property

@@ -96,7 +96,31 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--truth-codes", action="store_true", help="put every frame's samples in the truth"
     )
     p.add_argument("--quiet", action="store_true", help="print only the port path")
+    g = p.add_argument_group(
+        "gestures",
+        "the wearer performs hand gestures (profile gestures, or any of these options; "
+        "the sequence goes to the truth as gesture records)",
+    )
+    for flag, help_text in GESTURE_HELP.items():
+        g.add_argument(f"--{flag.replace('_', '-')}", metavar="VALUE", help=help_text)
     p.set_defaults(func=run)
+
+
+#: the gesture options (sensorio.emulator.gestures.OPTION_NAMES) as flags
+GESTURE_HELP = {
+    "gestures": "classes, comma-separated (default rest,open,close,pronate,supinate,point)",
+    "reps": "repetitions of every gesture per pass of the sequence (default 5)",
+    "hold_s": "seconds each gesture is held (default 3)",
+    "pause_s": "seconds of rest after each gesture (default 2)",
+    "order": "cycle (as listed, default) or random (shuffled per repetition)",
+    "script": "explicit sequence LABEL:SECONDS,... (overrides the four above)",
+    "loop": "repeat the sequence (yes, default) or rest after it (no)",
+    "subject": "the wearer's anatomy: muscle positions on the electrode ring (default 0)",
+    "variability": "repetition-to-repetition variation of each channel, log-normal sigma (default 0.15)",
+    "wobble": "slow wavering of the effort within a hold, fraction (default 0.1)",
+    "fatigue": "EMG amplitude growth with the work done, fraction (default 0.2)",
+    "ramp_s": "seconds over which one gesture blends into the next (default 0.3)",
+}
 
 
 def options_from_args(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -126,6 +150,9 @@ def options_from_args(args: argparse.Namespace) -> dict[str, list[str]]:
             opts[flag] = ["1"]
     if args.autostart:
         opts["autostart"] = ["1"]
+    for name in GESTURE_HELP:
+        if getattr(args, name) is not None:
+            opts[name] = [getattr(args, name)]
     return opts
 
 

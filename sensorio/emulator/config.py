@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, fields
 
 from ..errors import UsageError
 from .faults import SensorFault, parse_fault, random_faults
+from .gestures import OPTION_NAMES as GESTURE_OPTIONS
+from .gestures import GestureConfig, gesture_config
 from .link import LinkFault, parse_link_fault
 from .profiles import DeviceProfile, resolve_profile
 from .settings import SignalConfig
@@ -39,6 +41,8 @@ class EmulatorConfig:
     #: ASCII: Serial Plotter labels, leading sample counter
     labels: bool = False
     counter: bool = False
+    #: the wearer performs gestures (the ``gestures`` profile, or any gesture option)
+    gestures: GestureConfig | None = None
 
     def device_profile(self) -> DeviceProfile:
         return resolve_profile(
@@ -93,6 +97,7 @@ OPTION_NAMES = (
     "labels",
     "counter",
     *(f.name for f in fields(SignalConfig)),
+    *GESTURE_OPTIONS,
 )
 
 
@@ -103,6 +108,7 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
     set the SignalConfig."""
     cfg = EmulatorConfig()
     signal: dict[str, object] = {}
+    gesture_opts: dict[str, str] = {}
     for raw_key, values in options.items():
         key = raw_key.replace("-", "_")
         if not values:
@@ -132,6 +138,8 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
                 cfg.faults += [parse_fault(v) for v in values]
             elif key == "link":
                 cfg.link += [parse_link_fault(v) for v in values]
+            elif key in GESTURE_OPTIONS:
+                gesture_opts[key] = value
             elif key in _SIGNAL_TEXT:
                 signal[key] = value
             elif key in _SIGNAL_KEYS:
@@ -144,5 +152,9 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
         raise UsageError("speed must be >= 0 (0 = as fast as possible)")
     if signal:
         cfg.signal = SignalConfig(**signal)  # type: ignore[arg-type]
-    cfg.device_profile()  # validate the profile options now
+    profile = cfg.device_profile()  # validate the profile options now
+    if gesture_opts or profile.gestures:
+        if not any(st.kind == "emg" for st in profile.streams):
+            raise UsageError(f"profile {profile.name!r} has no EMG stream to perform gestures on")
+        cfg.gestures = gesture_config(gesture_opts)
     return cfg

@@ -15,6 +15,7 @@ from typing import Any
 
 from .config import EmulatorConfig
 from .devices import DEVICES, AsciiDevice, Device
+from .gestures import GestureSchedule
 from .link import Frame, LinkLayer, Outgoing
 from .truth import Truth
 
@@ -73,6 +74,12 @@ class Emulator:
         kw: dict[str, Any] = {"autostart": config.autostart} if config.autostart is not None else {}
         if config.format == "ascii":
             kw.update(labels=config.labels, counter=config.counter)
+        #: the wearer's gesture sequence, when the device has one
+        self.gestures: GestureSchedule | None = None
+        if config.gestures is not None:
+            emg = next(st for st in self.profile.streams if st.kind == "emg")
+            self.gestures = GestureSchedule(config.gestures, config.seed, emg.channels)
+            kw["activity"] = self.gestures
         cls = DEVICES[config.format]
         self.device: Device = cls(
             self.profile,
@@ -120,6 +127,19 @@ class Emulator:
             start["info"] = self.device.descriptor()  # type: ignore[attr-defined]
         if isinstance(self.device, AsciiDevice):
             start.update(labels=config.labels, counter=config.counter)
+        if self.gestures is not None:
+            g = config.gestures
+            assert g is not None
+            start["gestures"] = {
+                "classes": list(self.gestures.classes),
+                "subject": g.subject,
+                "sequence_s": g.duration_s(),
+                "loop": g.loop,
+                "order": g.order,
+                "variability": g.variability,
+                "fatigue": g.fatigue,
+                "ramp_s": g.ramp_s,
+            }
         self.truth.write(start)
         for f in faults:
             self.truth.write(f.record())
@@ -165,6 +185,9 @@ class Emulator:
                 self._note_lag(dev_t, lag)
             for item in self.link.process(self.device.frames_until(t)):
                 self._push(item)
+            if self.gestures is not None:
+                for rec in self.gestures.take_records():
+                    self.truth.write(rec)
         while self._port_events and self._port_events[0][0] <= t:
             at, what = self._port_events.pop(0)
             self._push(Outgoing(at, control=what))

@@ -81,6 +81,8 @@ class DeviceProfile:
     #: sample rates the device accepts for RATE (stream 0)
     rates: tuple[float, ...] = ()
     formats: tuple[str, ...] = ("sio",)
+    #: the wearer performs gestures (sensorio.emulator.gestures) by default
+    gestures: bool = False
 
     def descriptor(self, serial: str) -> dict[str, Any]:
         return {
@@ -126,6 +128,15 @@ PROFILES: dict[str, DeviceProfile] = {
         streams=(emg_stream(8, 2000.0),),
         rates=(500.0, 1000.0, 2000.0, 4000.0),
         formats=("sio", "ascii"),
+    ),
+    # a forearm ring of 8 electrodes on a person performing hand gestures
+    "gestures": DeviceProfile(
+        name="gestures",
+        device="sensorio-emu gestures EMG8",
+        streams=(emg_stream(8, 2000.0),),
+        rates=(500.0, 1000.0, 2000.0, 4000.0),
+        formats=("sio", "ascii"),
+        gestures=True,
     ),
     "prosthesis": DeviceProfile(
         name="prosthesis",

@@ -63,6 +63,12 @@ class ActivitySchedule:
         ramp = 0.5 - 0.5 * np.cos(np.pi * frac)
         return prev + (levels[i] - prev) * ramp
 
+    def emg_activation(self, t: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Activation 0..1 of every EMG channel at times t, (len(t), channels):
+        the level times the channels' ``weights`` (a schedule with its own
+        spatial model, such as the gestures', uses that instead)."""
+        return np.outer(self.level(t), weights)
+
     def periods(self, t_end: float) -> list[tuple[float, float, float]]:
         """(start_s, end_s, level) of each contraction up to t_end."""
         self._extend(t_end)
@@ -241,8 +247,8 @@ class StreamSignal:
             emg = self._source[rows]
         else:
             shaped = self._shaper(white)
-            level = self.activity.level(t)
-            amp = cfg.rest_uv + np.outer(level * (cfg.contraction_uv - cfg.rest_uv), self._weights)
+            act = self.activity.emg_activation(t, self._weights)
+            amp = cfg.rest_uv + act * (cfg.contraction_uv - cfg.rest_uv)
             emg = shaped * amp
         # the amplifier's own noise is independent of the muscle signal
         floor = self._floor.standard_normal((n, self.n_ch)) * cfg.additive("noise_uv")

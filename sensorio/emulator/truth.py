@@ -11,6 +11,11 @@ Record types (key ``type``):
   sample) and, if asked for, ``codes`` (the samples, frame by frame);
 - ``link``: a link fault: kind, device time, and ``frames`` [[stream, seq]...]
   it touched (dropped, corrupted, delayed or lost while unplugged);
+- ``gesture``: a segment of the wearer's gesture sequence (gesture devices):
+  ``label``, ``class`` (index into the start record's ``gestures.classes``),
+  ``start_s``, ``end_s`` (null: to the end), ``rep``, effort ``level`` and the
+  ``ramp_s`` over which it blends in from the segment before; the start
+  record's ``gestures`` holds the class names and the sequence's settings;
 - ``command``: a host command and the device's answer;
 - ``lag``: the emulator fell behind real time by ``lag_s``;
 - ``end``: totals.
@@ -84,6 +89,18 @@ class TruthLog:
 
     def link_faults(self, **match: Any) -> list[dict[str, Any]]:
         return self.of("link", **match)
+
+    def gestures(self) -> list[dict[str, Any]]:
+        """The gesture segments, in time order."""
+        return sorted(self.of("gesture"), key=lambda r: r["start_s"])
+
+    def gesture_labels(self, t_s: np.ndarray) -> list[str | None]:
+        """The gesture label at each device time (None before the first
+        segment or on a device without gestures)."""
+        segs = self.gestures()
+        starts = np.array([r["start_s"] for r in segs], dtype=float)
+        i = np.searchsorted(starts, np.asarray(t_s, dtype=float), side="right") - 1
+        return [segs[k]["label"] if k >= 0 else None for k in np.atleast_1d(i)]
 
     def streams(self) -> list[int]:
         return sorted({r["stream"] for r in self.of("frames")})

@@ -136,12 +136,14 @@ class Device:
         seed: int,
         serial: str,
         keep_codes: bool = False,
+        activity: ActivitySchedule | None = None,
     ) -> None:
         self.profile = profile
         self.serial = serial
         self.seed = seed
         self.keep_codes = keep_codes
-        self.activity = ActivitySchedule(seed, signal.rest_s, signal.contraction_s)
+        #: what the wearer does (a schedule of rest and contraction by default)
+        self.activity = activity or ActivitySchedule(seed, signal.rest_s, signal.contraction_s)
         self.streams = [
             StreamState(s, signal, faults, seed, self.activity, self.frame_samples(s))
             for s in profile.streams

@@ -1,0 +1,231 @@
+"""sensorio train / fit / control end to end: train on one emulator seed,
+control on another, decisions scored against the emulator's gesture truth;
+decisions to UDP and to a serial actuator; bad input is one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support import ROOT
+
+from sensorio.control import load_model
+from sensorio.emulator import TruthLog
+from sensorio.sinks.decisions import actuator_line, parse_host_port
+from sensorio.training import recording_prompts, score_decisions
+
+TRAIN_URL = "sim://gestures?seed=1&fast=1"
+
+
+def _cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("SENSORIO_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "sensorio", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A model trained through the CLI on emulator seed 1 (2 repetitions)."""
+    d = tmp_path_factory.mktemp("train")
+    model = d / "m.npz"
+    truth = d / "train_truth.jsonl"
+    proc = _cli("train", f"{TRAIN_URL}&truth={truth}", "-o", str(model), "--reps", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "[ 21/21] relax" in proc.stdout  # the prompts went to the terminal
+    return model
+
+
+def test_train_records_prompts_as_markers_that_match_the_truth(trained: Path) -> None:
+    rec = trained.with_suffix(".sior")
+    stream, marks = recording_prompts(rec)
+    truth = TruthLog.load(trained.parent / "train_truth.jsonl").gestures()
+    rate = 2000.0
+    # every prompt is a marker at the very row the emulated wearer began the gesture
+    assert stream == 0 and marks[-1][1] is None
+    assert [(row, label) for row, label in marks[:-1]] == [
+        (int(round(g["start_s"] * rate)), g["label"]) for g in truth[: len(marks) - 1]
+    ]
+    assert [label for _, label in marks[:4]] == ["rest", "open", "rest", "close"]
+    model = load_model(trained)
+    assert model.classes == ("rest", "open", "close", "pronate", "supinate", "point")
+
+
+def test_fit_from_the_recording_gives_the_same_model(trained: Path, tmp_path: Path) -> None:
+    out = tmp_path / "again.npz"
+    proc = _cli("fit", str(trained.with_suffix(".sior")), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    with np.load(trained) as a, np.load(out) as b:
+        assert sorted(a.files) == sorted(b.files)
+        for k in a.files:
+            if k != "meta":
+                np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def _control(model: Path, url: str, *extra: str, seconds: float) -> list[dict]:
+    proc = _cli("control", url, "--model", str(model), "--duration", str(seconds), *extra)
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+def test_control_on_another_seed_matches_the_truth(trained: Path, tmp_path: Path) -> None:
+    truth = tmp_path / "t.jsonl"
+    out = _control(trained, f"sim://gestures?seed=2&fast=1&truth={truth}", seconds=40)
+    assert out[-1]["t_s"] - out[0]["t_s"] >= 40 - 1e-6
+    segs = TruthLog.load(truth).gestures()
+    score = score_decisions(np.array([d["t_s"] for d in out]), [d["class"] for d in out], segs, 0.2)
+    assert score["scored"] > 400
+    assert score["accuracy"] >= 0.9, score["confusion"]
+    assert all(d["channels"] == list(range(8)) for d in out)
+
+
+def test_a_lifted_electrode_is_left_out_at_once_and_taken_back(
+    trained: Path, tmp_path: Path
+) -> None:
+    truth = tmp_path / "t.jsonl"
+    url = f"sim://gestures?seed=3&fast=1&truth={truth}&fault=liftoff:ch=5,start=8,end=16"
+    out = _control(trained, url, seconds=24)
+    during = [d for d in out if 8.3 <= d["t_s"] <= 16.0]
+    after = [d for d in out if d["t_s"] >= 17.0]
+    assert during and all(5 not in d["channels"] for d in during)
+    assert after and all(d["channels"] == list(range(8)) for d in after)
+    segs = TruthLog.load(truth).gestures()
+    score = score_decisions(np.array([d["t_s"] for d in out]), [d["class"] for d in out], segs, 0.2)
+    assert score["accuracy"] >= 0.85, score["confusion"]
+
+
+def test_decisions_to_udp_and_to_a_serial_actuator(trained: Path) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0)
+    master, slave = os.openpty()
+    os.set_blocking(master, False)
+    actuator = os.ttyname(slave)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sensorio", "control", "sim://gestures?seed=2&fast=1", "--model",
+         str(trained), "--duration", "6", "--quiet", "--udp", f"127.0.0.1:{sock.getsockname()[1]}",
+         "--actuator", actuator],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+    )  # fmt: skip
+    wire = bytearray()
+    datagrams = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master, sock], [], [], 0.2)
+        if master in ready:
+            try:
+                wire += os.read(master, 65536)
+            except OSError:
+                pass
+        if sock in ready:
+            datagrams.append(json.loads(sock.recv(65536)))
+        if proc.poll() is not None and not ready:
+            break
+    out, err = proc.communicate(timeout=30)
+    os.close(master)
+    os.close(slave)
+    sock.close()
+    assert proc.returncode == 0, err
+    assert out == ""  # --quiet: nothing on stdout
+    lines = wire.decode().splitlines()
+    # one MOVE line per decision, and a stop when control ends
+    assert len(datagrams) >= 100 and len(lines) == len(datagrams) + 1
+    for d, line in zip(datagrams, lines, strict=False):
+        word, label, speed = line.split(" ")
+        # the JSON speed has 4 decimals, the actuator line 3
+        assert (word, label) == ("MOVE", d["class"]) and abs(float(speed) - d["speed"]) <= 6e-4
+    assert lines[-1] == "MOVE rest 0.000"
+    assert {d["class"] for d in datagrams} >= {"rest", "open"}
+
+
+def test_actuator_line_and_udp_address() -> None:
+    assert actuator_line("open", 0.5) == b"MOVE open 0.500\n"
+    assert actuator_line("close", 1.7) == b"MOVE close 1.000\n"
+    assert parse_host_port("[::1]:9000") == ("::1", 9000)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("control", TRAIN_URL, "--model", "/nonexistent/m.npz"), "no such model file"),
+        (("control", TRAIN_URL, "--model", "MODEL", "--udp", "nohost"), "HOST:PORT"),
+        (("control", "sim://gestures?seed=1&fast=1&channels=4", "--model", "MODEL"), "8 channels"),
+        (
+            ("control", TRAIN_URL, "--model", "MODEL", "--actuator", "/dev/nonexistent-tty"),
+            "no such port",
+        ),
+        (("fit", "REC_NO_MARKERS", "-o", "OUT"), "no gesture markers"),
+        (("fit", "/nonexistent.sior", "-o", "OUT"), "nonexistent"),
+        (("fit", "REC", "-o", "MODEL"), "exists"),
+        (("train", TRAIN_URL, "-o", "OUT", "--reps", "0"), "reps"),
+        (("train", TRAIN_URL, "-o", "OUT", "--gestures", "rest"), "besides rest"),
+        # the dsp warns (no mains hum in a short recording): still one line
+        (("train", "sim://gestures?fast=1&script=open:1", "-o", "OUT"), "no clean windows of rest"),
+    ],
+)
+def test_bad_input_is_one_line(
+    args: tuple[str, ...], words: str, trained: Path, tmp_path: Path
+) -> None:
+    no_marks = tmp_path / "plain.sior"
+    if "REC_NO_MARKERS" in args:
+        rec = _cli("record", "sim://emg8?fast=1&duration=1", "-o", str(no_marks), "--duration", "3")
+        assert no_marks.exists(), rec.stderr
+    names = {
+        "MODEL": str(trained),
+        "REC": str(trained.with_suffix(".sior")),
+        "REC_NO_MARKERS": str(no_marks),
+        "OUT": str(tmp_path / "out.npz"),
+    }
+    proc = _cli(*(names.get(a, a) for a in args), timeout=120)
+    assert proc.returncode in (1, 2), proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], proc.stderr
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_decisions_as_an_lsl_stream() -> None:
+    from support import require_or_skip
+
+    try:
+        import pylsl
+    except (ImportError, RuntimeError):  # pragma: no cover - RuntimeError: liblsl missing
+        pylsl = None
+    require_or_skip(
+        pylsl is not None, "pylsl/liblsl is not installed (pip install 'sensorio[lsl]')"
+    )
+    import uuid
+
+    from sensorio.control.decoders import Decision
+    from sensorio.sinks.decisions import LslDecisions
+
+    source = f"sensorio-control-test:{uuid.uuid4().hex[:8]}"
+    out = LslDecisions(["rest", "open", "close"], name="test control", source_id=source)
+    found = pylsl.resolve_byprop("source_id", source, timeout=10)
+    assert found
+    inlet = pylsl.StreamInlet(found[0], max_buflen=60, processing_flags=0)
+    inlet.open_stream(timeout=10)
+    meta = inlet.info(timeout=5)
+    assert meta.type() == "Control" and meta.channel_count() == 5
+    assert meta.desc().child_value("classes") == "rest,open,close"
+    assert out.outlet.wait_for_consumers(5)
+    p = np.array([0.1, 0.7, 0.2])
+    out.send(Decision(1, "open", p, False, (0, 1, 2), 0.25, False, 400, 0.2))
+    sample, _ = inlet.pull_sample(timeout=10)
+    np.testing.assert_allclose(sample, [1.0, 0.25, 0.1, 0.7, 0.2], rtol=1e-6)
+    out.close()
