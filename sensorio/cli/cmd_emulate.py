@@ -10,6 +10,7 @@ import threading
 import time
 
 from ..errors import UsageError
+from . import non_negative_integer, non_negative_number, positive_integer, positive_number
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,11 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--profile", help="device profile: emg8, prosthesis (sio); cyton; arduino (ascii)"
     )
-    p.add_argument("--channels", type=int, help="stream 0 channels (overrides the profile)")
-    p.add_argument("--rate", type=float, help="stream 0 sample rate in Hz (overrides the profile)")
+    p.add_argument("--channels", type=positive_integer, help="stream 0 channels (overrides the profile)")
+    p.add_argument("--rate", type=positive_number, help="stream 0 sample rate in Hz (overrides the profile)")
     p.add_argument("--enc", choices=("i16", "i24", "i32"), help="stream 0 sample encoding (SIO-1)")
     p.add_argument(
-        "--seed", type=int, default=0, help="random seed: same seed, same signal (default 0)"
+        "--seed", type=non_negative_integer, default=0, help="random seed: same seed, same signal (default 0)"
     )
     p.add_argument("--serial", help="serial number in the INFO descriptor")
     p.add_argument(
@@ -45,24 +46,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--random-faults",
-        type=int,
+        type=non_negative_integer,
         default=0,
         metavar="N",
         help="N random sensor faults from the seed",
     )
-    p.add_argument("--mains-hz", type=float, help="mains frequency, 50 or 60 (0: none)")
-    p.add_argument("--contraction-uv", type=float, help="EMG RMS at full contraction, uV")
+    p.add_argument("--mains-hz", type=non_negative_number, help="mains frequency, 50 or 60 (0: none)")
+    p.add_argument("--contraction-uv", type=non_negative_number, help="EMG RMS at full contraction, uV")
     p.add_argument(
         "--source",
         help="play this instead of synthetic EMG: a .npy file (samples x channels, uV) "
         "or a sensorio recording (its EMG stream, resampled to the device's rate)",
     )
     p.add_argument(
-        "--duration", type=float, help="stop streaming after this many device seconds, then exit"
+        "--duration", type=positive_number, help="stop streaming after this many device seconds, then exit"
     )
     p.add_argument(
         "--timeout",
-        type=float,
+        type=positive_number,
         metavar="SECONDS",
         help="exit after this many seconds of wall time, streaming or not "
         "(--duration counts device time, which stands still until a host sends START)",
@@ -71,7 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     speed.add_argument(
         "--fast", action="store_true", help="as fast as the reader takes it, not real time"
     )
-    speed.add_argument("--speed", type=float, help="time factor (1 = real time, the default)")
+    speed.add_argument(
+        "--speed", type=positive_number, help="time factor (1 = real time, the default)"
+    )
     p.add_argument(
         "--autostart", action="store_true", help="stream at once, without waiting for START / b"
     )
@@ -128,13 +131,13 @@ def options_from_args(args: argparse.Namespace) -> dict[str, list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     from ..emulator import Emulator, Truth, config_from_options
-    from ..emulator.pty import PtyServer
+    from ..emulator.pty import PtyServer, check_link_path
 
-    if args.timeout is not None and not args.timeout > 0:
-        raise UsageError(f"--timeout {args.timeout:g}: give a number of seconds above 0")
     cfg = config_from_options(options_from_args(args))
     if args.truth_codes and not args.truth:
         raise UsageError("--truth-codes needs --truth FILE")
+    if args.link_path:
+        check_link_path(args.link_path)  # before the truth file is created
     try:
         truth = Truth(args.truth, keep=False) if args.truth else None
     except OSError as exc:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 from ..errors import UsageError
+from ..numbers import parse_integer, parse_number
 from .faults import SensorFault, parse_fault, random_faults
 from .link import LinkFault, parse_link_fault
 from .profiles import DeviceProfile, resolve_profile
@@ -92,10 +93,14 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
                 cfg.format = value
             elif key == "profile":
                 cfg.profile = value
-            elif key in ("channels", "random_faults", "seed"):
-                setattr(cfg, key, int(value))
-            elif key in ("rate", "duration", "speed"):
-                setattr(cfg, key, float(value))
+            elif key == "channels":
+                cfg.channels = parse_integer(value, minimum=1)
+            elif key in ("random_faults", "seed"):
+                setattr(cfg, key, parse_integer(value, minimum=0))
+            elif key in ("rate", "duration"):
+                setattr(cfg, key, parse_number(value, minimum=0, above=True))
+            elif key == "speed":
+                cfg.speed = parse_number(value, minimum=0)
             elif key == "fast":
                 if _bool(value):
                     cfg.speed = 0.0
@@ -110,13 +115,11 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
             elif key == "source":
                 signal["source"] = value
             elif key in _SIGNAL_KEYS:
-                signal[key] = float(value)
+                signal[key] = parse_number(value, minimum=0)
             else:
                 raise UsageError(f"unknown emulator option {raw_key!r}")
         except ValueError as exc:
             raise UsageError(f"emulator option {raw_key}={value!r}: {exc}") from None
-    if cfg.speed < 0:
-        raise UsageError("speed must be >= 0 (0 = as fast as possible)")
     if signal:
         cfg.signal = SignalConfig(**signal)  # type: ignore[arg-type]
     cfg.device_profile()  # validate the profile options now
