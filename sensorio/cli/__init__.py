@@ -91,9 +91,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         # one line a warning, like the errors (not Python's two, with source)
         print(f"{prog}: warning: {_one_line(message)}", file=file or sys.stderr, flush=True)
 
-    with warnings.catch_warnings():
-        warnings.showwarning = show_warning
-        return _run(args, prog)
+    # a file name that is not UTF-8 is printed back as the bytes it is, as
+    # ls does, instead of failing the command (on a strict UTF-8 stdout)
+    out = sys.stdout
+    strict = getattr(out, "errors", None) == "strict" and hasattr(out, "reconfigure")
+    if strict:
+        out.reconfigure(errors="surrogateescape")
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            return _run(args, prog)
+    finally:
+        if strict:
+            out.reconfigure(errors="strict")
 
 
 def _run(args: argparse.Namespace, prog: str) -> int:
