@@ -27,13 +27,13 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 from emulator_util import run
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sensorio.cli import build_parser, main
@@ -58,6 +58,10 @@ ELSEWHERE: dict[tuple[str, str], str] = {
     ("stream", "--baud"): "record/capture item",
     ("view", "--baud"): "record/capture item",
 }
+#: whole command lines known to fail for the same reason (command, test, item)
+ELSEWHERE_ARGV: list[tuple[str, Callable[[list[str]], bool], str]] = [
+    ("plot", lambda argv: argv[1] == "", "plot: default output name of FILE '' (plot item)"),
+]
 #: fewer examples for commands that take seconds per run
 SLOW = {"demo": 2, "emulate": max(3, EXAMPLES // 2)}
 
@@ -306,6 +310,7 @@ def test_every_option_of_every_command(command: str, inputs: dict[str, Path]) ->
         work = Path(tempfile.mkdtemp(dir=base))
         try:
             argv = data.draw(_argv(command, _copies(inputs, work), work), label="argv")
+            assume(not any(cmd == command and hit(argv) for cmd, hit, _ in ELSEWHERE_ARGV))
             before = set(_listing(work))
             code, _, err = _run_in_process(argv, work)
             _check(argv, code, err, work, before)
@@ -361,6 +366,7 @@ def test_a_sample_as_real_processes(inputs: dict[str, Path], tmp_path: Path) -> 
     [
         (["replay", "{rec}", "--speed", "nan"], "replay --wait/--speed validation (replay item)"),
         (["replay", "{rec}", "--pty", "--wait", "-1"], "replay --wait/--speed validation (replay item)"),
+        (["plot", ""], "plot: default output name of FILE '' (plot item)"),
     ],
 )
 def test_known_elsewhere(argv: list[str], item: str, inputs: dict[str, Path], tmp_path: Path) -> None:

@@ -214,6 +214,9 @@ PROFILES: dict[str, DeviceProfile] = {
 #: what one core generates in real time: the emulator then falls behind,
 #: says so, and keeps its memory bounded)
 MAX_RATE_HZ = 1e6
+#: the lowest: stream 0 is surface EMG, a 20-450 Hz band peaking near 95 Hz;
+#: sampled below 100 Hz there is no EMG left to emulate
+MIN_RATE_HZ = 100.0
 #: the most values an ASCII line may carry (the ASCII parser's limit)
 ASCII_MAX_CHANNELS = 256
 
@@ -241,9 +244,10 @@ def resolve_profile(
         )
     if channels is None and rate_hz is None and enc is None:
         return prof
-    if rate_hz is not None and not (0 < rate_hz <= MAX_RATE_HZ):  # also refuses nan
+    if rate_hz is not None and not (MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ):  # also refuses nan
         raise UsageError(
-            f"sample rate {rate_hz:g} Hz: the emulator serves above 0 up to {MAX_RATE_HZ:g} Hz"
+            f"sample rate {rate_hz:g} Hz: the emulated EMG needs {MIN_RATE_HZ:g} Hz "
+            f"to {MAX_RATE_HZ:g} Hz"
         )
     if fmt == "cyton" and (channels not in (None, 8) or rate_hz not in (None, 250.0)):
         raise UsageError("a Cyton has 8 channels at 250 Hz")
