@@ -91,6 +91,20 @@ def test_link_path_never_replaces_an_existing_file(tmp_path: Path) -> None:
     assert folder.is_dir()
 
 
+def test_no_truth_file_is_left_when_the_emulator_cannot_start(tmp_path: Path, capsys) -> None:
+    truth = tmp_path / "t.jsonl"
+    _, line = _fails_in_one_line(
+        capsys,
+        ["emulate", "--quiet", "--timeout", "1", "--source", str(tmp_path / "no.npy"), "--truth", str(truth)],
+    )
+    assert "no.npy" in line and not truth.exists()
+    same = tmp_path / "same"
+    _, line = _fails_in_one_line(
+        capsys, ["emulate", "--quiet", "--timeout", "1", "--link-path", str(same), "--truth", str(same)]
+    )
+    assert "--truth" in line and not os.path.lexists(same)
+
+
 def test_link_path_in_a_missing_directory_names_the_link(tmp_path: Path) -> None:
     link = tmp_path / "no" / "such" / "dir" / "emg"
     done = _cli("emulate", "--quiet", "--timeout", "1", "--link-path", str(link))

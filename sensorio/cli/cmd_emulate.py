@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import signal
 import sys
 import threading
@@ -138,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--truth-codes needs --truth FILE")
     if args.link_path:
         check_link_path(args.link_path)  # before the truth file is created
+        if args.truth and os.path.abspath(args.truth) == os.path.abspath(args.link_path):
+            raise UsageError(f"--truth and --link-path both name {args.truth}: give two paths")
     try:
         truth = Truth(args.truth, keep=False) if args.truth else None
     except OSError as exc:
@@ -156,8 +159,14 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    emulator = Emulator(cfg, truth, on_lag=behind)
-    server = PtyServer(emulator, link=args.link_path, on_event=say)
+    try:
+        emulator = Emulator(cfg, truth, on_lag=behind)
+        server = PtyServer(emulator, link=args.link_path, on_event=say)
+    except BaseException:
+        if truth is not None:  # nothing was served: no truth file is left behind
+            truth.close()
+            os.unlink(args.truth)
+        raise
     print(server.port, flush=True)
     prof = emulator.profile
     say(
