@@ -263,6 +263,9 @@ def test_emulate_refuses_bad_numbers_in_one_line(flag: str, value: str, capsys) 
         ("speed", "nan"),
         ("mains_hz", "inf"),
         ("noise_uv", "-1"),
+        ("noise_uv", "1e300"),
+        ("gain_drift", "1e308"),
+        ("random_faults", str(10**9)),
     ],
 )
 def test_sim_url_options_are_checked_the_same(key: str, value: str) -> None:

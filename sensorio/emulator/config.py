@@ -70,6 +70,19 @@ def _bool(text: str) -> bool:
 
 
 _SIGNAL_KEYS = {f.name for f in fields(SignalConfig)}
+#: random faults at most: more than one per second over a quarter of an hour
+MAX_RANDOM_FAULTS = 1000
+#: largest signal amplitude, uV: 1 V, beyond any EMG front end's input range
+#: (larger ones only overflow the arithmetic on their way to the rails)
+MAX_AMPLITUDE_UV = 1e6
+
+
+def _signal_maximum(key: str) -> float | None:
+    if key.endswith("_uv"):
+        return MAX_AMPLITUDE_UV
+    if key == "gain_drift":
+        return 1.0  # a fraction: +-100 %
+    return None
 
 
 def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
@@ -95,8 +108,10 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
                 cfg.profile = value
             elif key == "channels":
                 cfg.channels = parse_integer(value, minimum=1)
-            elif key in ("random_faults", "seed"):
-                setattr(cfg, key, parse_integer(value, minimum=0))
+            elif key == "random_faults":
+                cfg.random_faults = parse_integer(value, minimum=0, maximum=MAX_RANDOM_FAULTS)
+            elif key == "seed":
+                cfg.seed = parse_integer(value, minimum=0)
             elif key in ("rate", "duration"):
                 setattr(cfg, key, parse_number(value, minimum=0, above=True))
             elif key == "speed":
@@ -115,7 +130,7 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
             elif key == "source":
                 signal["source"] = value
             elif key in _SIGNAL_KEYS:
-                signal[key] = parse_number(value, minimum=0)
+                signal[key] = parse_number(value, minimum=0, maximum=_signal_maximum(key))
             else:
                 raise UsageError(f"unknown emulator option {raw_key!r}")
         except ValueError as exc:
