@@ -105,6 +105,33 @@ def test_no_truth_file_is_left_when_the_emulator_cannot_start(tmp_path: Path, ca
     assert "--truth" in line and not os.path.lexists(same)
 
 
+def test_an_existing_truth_file_is_kept_without_force(tmp_path: Path, capsys) -> None:
+    truth = tmp_path / "run.sior"
+    truth.write_bytes(b"a recording")
+    for extra in ([], ["--source", str(truth), "--force"]):
+        _, line = _fails_in_one_line(capsys, ["emulate", "--quiet", "--timeout", "1", "--truth", str(truth), *extra])
+        assert str(truth) in line
+        assert truth.read_bytes() == b"a recording"
+
+
+@pytest.mark.parametrize("content", ["empty", "nan", "text", "npz"])
+def test_a_source_that_is_not_a_finite_array_is_refused(tmp_path: Path, content: str, capsys) -> None:
+    import numpy as np
+
+    source = tmp_path / "src.npy"
+    if content == "empty":
+        source.write_bytes(b"")
+    elif content == "nan":
+        np.save(source, np.array([[1.0, np.nan], [2.0, 3.0]]))
+    elif content == "text":
+        np.save(source, np.array(["a", "b"]))
+    else:
+        np.savez(tmp_path / "src", a=np.zeros(3))
+        source = tmp_path / "src.npz"
+    _, line = _fails_in_one_line(capsys, ["emulate", "--quiet", "--timeout", "1", "--source", str(source)])
+    assert str(source) in line
+
+
 def test_link_path_in_a_missing_directory_names_the_link(tmp_path: Path) -> None:
     link = tmp_path / "no" / "such" / "dir" / "emg"
     done = _cli("emulate", "--quiet", "--timeout", "1", "--link-path", str(link))

@@ -91,6 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also make PATH a symlink to the pty, kept across replugs",
     )
     p.add_argument("--truth", metavar="FILE", help="write the ground truth (JSON lines) to FILE")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --truth file")
     p.add_argument(
         "--truth-codes", action="store_true", help="put every frame's samples in the truth"
     )
@@ -139,8 +140,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--truth-codes needs --truth FILE")
     if args.link_path:
         check_link_path(args.link_path)  # before the truth file is created
-        if args.truth and os.path.abspath(args.truth) == os.path.abspath(args.link_path):
-            raise UsageError(f"--truth and --link-path both name {args.truth}: give two paths")
+    if args.truth:
+        truth_path = os.path.realpath(args.truth)
+        for flag, other in (("--link-path", args.link_path), ("--source", args.source)):
+            if other and os.path.realpath(other) == truth_path:
+                raise UsageError(f"--truth and {flag} both name {args.truth}: give two paths")
+        if os.path.lexists(args.truth) and not args.force:
+            raise UsageError(f"{args.truth} exists: choose another --truth file or pass --force")
     try:
         truth = Truth(args.truth, keep=False) if args.truth else None
     except OSError as exc:
