@@ -127,7 +127,8 @@ def plot_analysis(path: str | Path, analysis: Any, *, truth: Iterable[Mapping[st
         ax.tick_params(labelsize=7)
         ax.margins(x=0)
     axes[-1, 0].set_xlabel("time [s]")
-    heading = title or "sensorio"
+    # a file name that is not UTF-8 (surrogate escapes) cannot be drawn: show U+FFFD
+    heading = (title or "sensorio").encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     link = getattr(analysis, "link", None)
     if link:
         heading += "\n" + link_title(link)

@@ -80,6 +80,15 @@ MATRIX = [
      "record with sensorio train", "test_control_cli::test_bad_input_is_one_line"),
     ("bad gesture option for the emulator", "order 'x': use one of cycle, random", "see docs/emulator.md",
      "test_emulator_gestures::test_bad_gesture_options_are_usage_errors"),
+    ("option value NaN, infinite, negative or 0", "argument --X: 'nan': give a finite number above 0",
+     "give a value in range (every command, every option)", "test_bad_options::test_every_option_of_every_command"),
+    ("emulate --link-path names an existing file", "PATH exists: remove it or choose another link path",
+     "the file is left untouched", "test_emulate_cli_safety::test_link_path_never_replaces_an_existing_file"),
+    ("spec or pipeline file not UTF-8 / nested too deeply", "FILE: not UTF-8 text / nested too deeply",
+     "fix the file", "test_emulate_cli_safety::test_pipeline_file_that_is_not_usable"),
+    ("analyze --stream of a stream not in the data", "no stream N in the data (streams with samples: ...)",
+     "pick a listed stream",
+     "test_emulate_cli_safety::test_analyze_of_a_stream_that_is_not_there_names_those_that_are"),
 ]  # fmt: skip
 
 

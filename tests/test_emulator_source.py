@@ -128,7 +128,7 @@ def _cli_emulate_options() -> dict[str, argparse.Action]:
 
 
 #: flags of the command line that only make sense for a pseudo-terminal server
-CLI_ONLY = {"timeout", "link-path", "quiet", "help", "truth"}
+CLI_ONLY = {"timeout", "link-path", "quiet", "help", "truth", "force"}
 
 
 def test_command_line_and_sim_url_take_the_same_options() -> None:

@@ -13,9 +13,12 @@ import importlib
 import os
 import pkgutil
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..errors import SensorioError
+from ..numbers import parse_integer, parse_number
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,6 +26,34 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+# -- option types shared by every command: one spelling, one check ----------
+def _option(parse: Callable[..., Any], text: str, what: str, **limits: Any) -> Any:
+    try:
+        return parse(text, **limits)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give {what}") from None
+
+
+def positive_number(text: str) -> float:
+    """argparse type: a finite number above 0 (a rate, seconds, an amplitude)."""
+    return float(_option(parse_number, text, "a finite number above 0", minimum=0, above=True))
+
+
+def non_negative_number(text: str) -> float:
+    """argparse type: a finite number, 0 or above."""
+    return float(_option(parse_number, text, "a finite number, 0 or above", minimum=0))
+
+
+def positive_integer(text: str) -> int:
+    """argparse type: a whole number, 1 or above (a channel count)."""
+    return int(_option(parse_integer, text, "a whole number, 1 or above", minimum=1))
+
+
+def non_negative_integer(text: str) -> int:
+    """argparse type: a whole number, 0 or above (a seed, a stream id, a count)."""
+    return int(_option(parse_integer, text, "a whole number, 0 or above", minimum=0))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,14 +70,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: object) -> str:
+    """A message as one line, whatever it quotes (a file name may hold a newline)."""
+    return str(text).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = f"sensorio {args.command}"
+
+    def show_warning(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        # one line a warning, like the errors (not Python's two, with source)
+        print(f"{prog}: warning: {_one_line(message)}", file=file or sys.stderr, flush=True)
+
+    # a file name that is not UTF-8 is printed back as the bytes it is, as
+    # ls does, instead of failing the command (on a strict UTF-8 stdout)
+    out = sys.stdout
+    strict = getattr(out, "errors", None) == "strict" and hasattr(out, "reconfigure")
+    if strict:
+        out.reconfigure(errors="surrogateescape")
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            return _run(args, prog)
+    finally:
+        if strict:
+            out.reconfigure(errors="strict")
+
+
+def _run(args: argparse.Namespace, prog: str) -> int:
     try:
         return int(args.func(args) or 0)
     except SensorioError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
@@ -57,13 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("SENSORIO_DEBUG"):
             raise
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"{prog}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(f'{exc.strerror or exc}{where}')}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         if os.environ.get("SENSORIO_DEBUG"):
             raise
         print(
-            f"{prog}: internal error: {type(exc).__name__}: {exc} "
+            f"{prog}: internal error: {type(exc).__name__}: {_one_line(exc)} "
             "(please report it; SENSORIO_DEBUG=1 shows the traceback)",
             file=sys.stderr,
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SensorioError, UsageError
+from . import non_negative_integer
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--stream",
-        type=int,
+        type=non_negative_integer,
         action="append",
         help="analyse only this stream (repeatable; default: all)",
     )

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..blocks import Block
 from ..errors import SensorioError, UsageError
+from . import non_negative_integer, non_negative_number, positive_number
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,9 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", help="serial port / URL of the device, or a recording / byte dump")
     p.add_argument("--format", default=None,
                    help="wire format (default: a recording's own, else sio)")
-    p.add_argument("--stream", type=int, default=0, help="stream to calibrate (default: 0)")
+    p.add_argument("--stream", type=non_negative_integer, default=0, help="stream to calibrate (default: 0)")
     p.add_argument(
-        "--rest-s", type=float, default=3.0, help="seconds at rest for the offset (default: 3)"
+        "--rest-s", type=positive_number, default=3.0, help="seconds at rest for the offset (default: 3)"
     )
     p.add_argument(
         "--test",
@@ -38,16 +39,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--known-uv",
-        type=float,
+        type=positive_number,
         metavar="UV",
         help="measure the gain from an external signal of this peak amplitude",
     )
     p.add_argument(
-        "--gain-s", type=float, default=2.0, help="seconds of test/known signal (default: 2)"
+        "--gain-s", type=positive_number, default=2.0, help="seconds of test/known signal (default: 2)"
     )
     p.add_argument(
         "--mvc-s",
-        type=float,
+        type=non_negative_number,
         default=0.0,
         help="seconds of maximal contraction for MVC normalisation (default: skip)",
     )

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SensorioError, UsageError
+from . import positive_number
 from .cmd_train import one_line_warnings
 
 
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default="sio", help="wire format (default: sio)")
     p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
     p.add_argument("--stream", type=int, default=0, metavar="ID", help="the EMG stream (default 0)")
-    p.add_argument("--duration", type=float, help="stop after this many seconds of signal")
+    p.add_argument("--duration", type=positive_number, help="stop after this many seconds of signal")
     p.add_argument("--record", type=Path, metavar="FILE", help="also record to this file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --record file")
     p.add_argument("--quiet", action="store_true", help="no JSON lines on stdout")

@@ -7,13 +7,15 @@ import json
 import sys
 from pathlib import Path
 
+from . import non_negative_integer
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="see sensorio work without hardware: an emulated EMG device with faults")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="output directory (default: a new sensorio-demo-<time> folder here)")
     p.add_argument("--force", action="store_true", help="write into an existing, non-empty --out directory")
-    p.add_argument("--seed", type=int, default=1, help="emulator seed (default: 1)")
+    p.add_argument("--seed", type=non_negative_integer, default=1, help="emulator seed (default: 1)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
     p.set_defaults(func=run)

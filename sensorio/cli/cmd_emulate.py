@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import signal
 import sys
 import threading
@@ -12,6 +13,7 @@ from dataclasses import fields
 
 from ..emulator.settings import LAYOUTS, SIGNAL_HELP, SignalConfig
 from ..errors import UsageError
+from . import non_negative_integer, non_negative_number, positive_integer, positive_number
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,11 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--profile", help="device profile: emg8, prosthesis (sio); cyton; arduino (ascii)"
     )
-    p.add_argument("--channels", type=int, help="stream 0 channels (overrides the profile)")
-    p.add_argument("--rate", type=float, help="stream 0 sample rate in Hz (overrides the profile)")
+    p.add_argument("--channels", type=positive_integer, help="stream 0 channels (overrides the profile)")
+    p.add_argument("--rate", type=positive_number, help="stream 0 sample rate in Hz (overrides the profile)")
     p.add_argument("--enc", choices=("i16", "i24", "i32"), help="stream 0 sample encoding (SIO-1)")
     p.add_argument(
-        "--seed", type=int, default=0, help="random seed: same seed, same signal (default 0)"
+        "--seed", type=non_negative_integer, default=0, help="random seed: same seed, same signal (default 0)"
     )
     p.add_argument("--serial", help="serial number in the INFO descriptor")
     p.add_argument(
@@ -48,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--random-faults",
-        type=int,
+        type=non_negative_integer,
         default=0,
         metavar="N",
         help="N random sensor faults from the seed",
@@ -61,13 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         elif f.name == "source":
             sig.add_argument(flag, metavar="FILE", help=SIGNAL_HELP[f.name])
         else:
-            sig.add_argument(flag, type=float, metavar="X", help=SIGNAL_HELP[f.name])
+            sig.add_argument(flag, type=non_negative_number, metavar="X", help=SIGNAL_HELP[f.name])
     p.add_argument(
-        "--duration", type=float, help="stop streaming after this many device seconds, then exit"
+        "--duration", type=positive_number, help="stop streaming after this many device seconds, then exit"
     )
     p.add_argument(
         "--timeout",
-        type=float,
+        type=positive_number,
         metavar="SECONDS",
         help="exit after this many seconds of wall time, streaming or not "
         "(--duration counts device time, which stands still until a host sends START)",
@@ -76,7 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     speed.add_argument(
         "--fast", action="store_true", help="as fast as the reader takes it, not real time"
     )
-    speed.add_argument("--speed", type=float, help="time factor (1 = real time, the default)")
+    speed.add_argument(
+        "--speed", type=positive_number, help="time factor (1 = real time, the default)"
+    )
     p.add_argument(
         "--autostart", action="store_true", help="stream at once, without waiting for START / b"
     )
@@ -92,6 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also make PATH a symlink to the pty, kept across replugs",
     )
     p.add_argument("--truth", metavar="FILE", help="write the ground truth (JSON lines) to FILE")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --truth file")
     p.add_argument(
         "--truth-codes", action="store_true", help="put every frame's samples in the truth"
     )
@@ -158,13 +163,20 @@ def options_from_args(args: argparse.Namespace) -> dict[str, list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     from ..emulator import Emulator, Truth, config_from_options
-    from ..emulator.pty import PtyServer
+    from ..emulator.pty import PtyServer, check_link_path
 
-    if args.timeout is not None and not args.timeout > 0:
-        raise UsageError(f"--timeout {args.timeout:g}: give a number of seconds above 0")
     cfg = config_from_options(options_from_args(args))
     if args.truth_codes and not args.truth:
         raise UsageError("--truth-codes needs --truth FILE")
+    if args.link_path:
+        check_link_path(args.link_path)  # before the truth file is created
+    if args.truth:
+        truth_path = os.path.realpath(args.truth)
+        for flag, other in (("--link-path", args.link_path), ("--source", args.source)):
+            if other and os.path.realpath(other) == truth_path:
+                raise UsageError(f"--truth and {flag} both name {args.truth}: give two paths")
+        if os.path.lexists(args.truth) and not args.force:
+            raise UsageError(f"{args.truth} exists: choose another --truth file or pass --force")
     try:
         truth = Truth(args.truth, keep=False) if args.truth else None
     except OSError as exc:
@@ -182,8 +194,14 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    emulator = Emulator(cfg, truth, on_lag=behind)
-    server = PtyServer(emulator, link=args.link_path, on_event=say)
+    try:
+        emulator = Emulator(cfg, truth, on_lag=behind)
+        server = PtyServer(emulator, link=args.link_path, on_event=say)
+    except BaseException:
+        if truth is not None:  # nothing was served: no truth file is left behind
+            truth.close()
+            os.unlink(args.truth)
+        raise
     print(server.port, flush=True)
     prof = emulator.profile
     say(

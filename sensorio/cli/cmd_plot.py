@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UsageError
+from . import non_negative_integer
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="image to write (default: FILE with the suffix .png); .svg and .pdf work too")
     p.add_argument("--format", default=None,
                    help="wire format (default: the recording's, or sio for a raw dump)")
-    p.add_argument("--stream", type=int, action="append", help="plot only this stream (repeatable)")
+    p.add_argument("--stream", type=non_negative_integer, action="append", help="plot only this stream (repeatable)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=run)
 

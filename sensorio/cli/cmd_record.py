@@ -17,6 +17,7 @@ from typing import Any
 
 from ..capture.stream import RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError
+from . import positive_number
 from .cmd_info import describe
 
 
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="recording file to create (.sior)")
     p.add_argument("--format", default="sio", help="wire format (default: sio)")
     p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
-    p.add_argument("--duration", type=_positive, help="stop after this many seconds")
+    p.add_argument("--duration", type=positive_number, help="stop after this many seconds")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument(
         "--flush-interval",
@@ -62,13 +63,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no status line")
     p.set_defaults(func=run)
-
-
-def _positive(text: str) -> float:
-    value = float(text)  # argparse turns a ValueError into "invalid _positive value"
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
-    return value
 
 
 class _Status:

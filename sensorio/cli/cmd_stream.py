@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SensorioError, UsageError
+from . import non_negative_integer, positive_number
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,13 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default="sio", help="wire format (default: sio)")
     p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
     p.add_argument("--raw", action="store_true", help="publish raw ADC codes (int32) instead of calibrated values")
-    p.add_argument("--stream", type=int, action="append", dest="streams", metavar="ID",
+    p.add_argument("--stream", type=non_negative_integer, action="append", dest="streams", metavar="ID",
                    help="device stream to publish (repeatable; default: all)")
     p.add_argument("--name", help="LSL stream name (default: device model and stream name)")
     p.add_argument("--no-faults", action="store_true", help="no fault detection (no fault markers)")
     p.add_argument("--record", type=Path, metavar="FILE", help="also record to this file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --record file")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--duration", type=positive_number, help="stop after this many seconds")
     p.add_argument("--quiet", action="store_true", help="no status line")
     p.set_defaults(func=run)
 

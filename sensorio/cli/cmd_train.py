@@ -124,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
     from ..training import Prompt, plan_prompts, record_training
 
     gestures = [g.strip().lower() for g in args.gestures.split(",") if g.strip()]
+    if not args.output.name or args.output.is_dir():
+        raise UsageError(f"-o needs a model file name, not {str(args.output)!r}")
     record = args.record or args.output.with_suffix(".sior")
     if record.resolve() == args.output.resolve():
         raise UsageError("the model and the recording need different file names")

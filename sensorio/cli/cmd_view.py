@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from ..errors import SensorioError
+from . import non_negative_integer, positive_number
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,13 +16,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("port", help="serial port path or URL (sim://..., replay://FILE)")
     p.add_argument("--format", default="sio", help="wire format (default: sio)")
     p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
-    p.add_argument("--stream", type=int, action="append", dest="streams", metavar="ID",
+    p.add_argument("--stream", type=non_negative_integer, action="append", dest="streams", metavar="ID",
                    help="device stream to show (repeatable; default: all)")
     p.add_argument("--plot", action="store_true", help="a live plot window instead (needs a display)")
     p.add_argument("--record", type=Path, metavar="FILE", help="also record to this file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --record file")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
-    p.add_argument("--interval", type=float, default=0.2, help="seconds between redraws (default: 0.2)")
+    p.add_argument("--duration", type=positive_number, help="stop after this many seconds")
+    p.add_argument("--interval", type=positive_number, default=0.2, help="seconds between redraws (default: 0.2)")
     p.set_defaults(func=run)
 
 

@@ -114,8 +114,10 @@ def analyze_blocks(
     taps: dict[int, _Collector] = {}
     wanted = None if streams is None else set(streams)
     shapes = ShapeCheck("the blocks to analyse")
+    seen: set[int] = set()
     for block in blocks:
         sid = block.stream
+        seen.add(sid)
         if wanted is not None and sid not in wanted:
             continue
         shapes.check([block])  # a pipeline cannot follow a change of channel count
@@ -124,6 +126,13 @@ def analyze_blocks(
             taps[sid] = _Collector(pipes[sid])
             pipes[sid].tap = taps[sid]
         pipes[sid].process(block)
+    missing = sorted((wanted or set()) - seen)
+    if missing:
+        have = ", ".join(str(s) for s in sorted(seen)) or "none"
+        raise SensorioError(
+            f"no stream {', '.join(str(s) for s in missing)} in the data "
+            f"(streams with samples: {have})"
+        )
     out: dict[int, StreamAnalysis] = {}
     events: list[DspEvent] = []
     for sid, pipe in pipes.items():

@@ -24,6 +24,7 @@ input samples); the Pipeline sums them in seconds.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -226,22 +227,39 @@ class Pipeline:
         low_hz = 20
         high_hz = 450
         """
+        where = "pipeline"
         if not isinstance(config, Mapping):
+            where = f"pipeline file {config}"
             config = load_config(Path(config))
         types = stage_types()
+        stage_list = config.get("stage", config.get("stages", []))
+        if not isinstance(stage_list, list):
+            raise SensorioError(f"{where}: 'stage' must be a list of tables ([[stage]])")
         stages = []
-        for i, spec in enumerate(config.get("stage", config.get("stages", []))):
+        for i, spec in enumerate(stage_list):
+            if not isinstance(spec, Mapping):
+                raise SensorioError(
+                    f"{where}: stage {i + 1} must be a table, not {type(spec).__name__}"
+                )
             spec = dict(spec)
             name = spec.pop("type", None)
-            if name not in types:
+            if not isinstance(name, str) or name not in types:
                 raise SensorioError(
                     f"pipeline stage {i + 1}: unknown type {name!r}; use one of {', '.join(sorted(types))}"
                 )
+            for key, value in spec.items():
+                if not _finite(value):
+                    raise SensorioError(
+                        f"pipeline stage {i + 1} ({name}): {key} must be finite, not {value!r}"
+                    )
             try:
                 stages.append(types[name](**spec))
-            except TypeError as exc:
+            except (TypeError, ValueError) as exc:
                 raise SensorioError(f"pipeline stage {i + 1} ({name}): {exc}") from None
-        return cls(stages, policy=config.get("policy", "nan"))
+        policy = config.get("policy", "nan")
+        if not isinstance(policy, str):
+            raise SensorioError(f"{where}: policy must be one of {', '.join(POLICIES)}")
+        return cls(stages, policy=policy)
 
     @classmethod
     def default(
@@ -389,21 +407,48 @@ class Pipeline:
 
 
 def load_config(path: Path) -> dict[str, Any]:
-    """A pipeline file: TOML (.toml) or JSON (.json)."""
+    """A pipeline file: TOML (.toml) or JSON (.json), a table at the top."""
+    from ..formats.spec import parse_toml  # sensorio's one TOML reader
+
     try:
-        text = path.read_bytes()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise SensorioError(f"no such pipeline file: {path}") from None
+    except OSError as exc:
+        raise SensorioError(f"cannot read pipeline file {path}: {exc.strerror or exc}") from None
     try:
-        if path.suffix.lower() == ".toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib  # type: ignore[no-redef]
-            return tomllib.loads(text.decode("utf-8"))
-        return json.loads(text)
-    except ValueError as exc:
-        raise SensorioError(f"pipeline file {path}: {exc}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SensorioError(f"pipeline file {path}: not UTF-8 text (byte {exc.start})") from None
+    if path.suffix.lower() == ".toml":
+        config = parse_toml(text, f"pipeline file {path}")
+    else:
+        try:
+            config = json.loads(text)
+        except ValueError as exc:
+            raise SensorioError(f"pipeline file {path}: not valid JSON: {exc}") from None
+        except RecursionError:
+            raise SensorioError(
+                f"pipeline file {path}: not usable JSON: nested too deeply"
+            ) from None
+    if not isinstance(config, dict):
+        raise SensorioError(f"pipeline file {path}: must hold a table (an object), not a list or value")
+    return config
+
+
+def _finite(value: Any) -> bool:
+    """False for a NaN or infinite number anywhere in a stage parameter
+    (walked without recursion: a parameter may nest as deep as the file)."""
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            return False
+        if isinstance(v, (list, tuple)):
+            todo.extend(v)
+        elif isinstance(v, Mapping):
+            todo.extend(v.values())
+    return True
 
 
 def concat_signal(blocks: list[SignalBlock]) -> SignalBlock:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 from ..errors import UsageError
+from ..numbers import parse_integer, parse_number
 from .faults import SensorFault, parse_fault, random_faults
 from .gestures import OPTION_NAMES as GESTURE_OPTIONS
 from .gestures import GestureConfig, gesture_config
@@ -101,6 +102,21 @@ OPTION_NAMES = (
 )
 
 
+#: random faults at most: more than one per second over a quarter of an hour
+MAX_RANDOM_FAULTS = 1000
+#: largest signal amplitude, uV: 1 V, beyond any EMG front end's input range
+#: (larger ones only overflow the arithmetic on their way to the rails)
+MAX_AMPLITUDE_UV = 1e6
+
+
+def _signal_maximum(key: str) -> float | None:
+    if key.endswith("_uv"):
+        return MAX_AMPLITUDE_UV
+    if key == "gain_drift":
+        return 1.0  # a fraction: +-100 %
+    return None
+
+
 def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
     """Build a config from ``name -> [values]`` (URL query or CLI), names as in
     ``sensorio emulate --help`` with dashes or underscores; ``fault`` and
@@ -123,10 +139,16 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
                 cfg.format = value
             elif key == "profile":
                 cfg.profile = value
-            elif key in ("channels", "random_faults", "seed"):
-                setattr(cfg, key, int(value))
-            elif key in ("rate", "duration", "speed"):
-                setattr(cfg, key, float(value))
+            elif key == "channels":
+                cfg.channels = parse_integer(value, minimum=1)
+            elif key == "random_faults":
+                cfg.random_faults = parse_integer(value, minimum=0, maximum=MAX_RANDOM_FAULTS)
+            elif key == "seed":
+                cfg.seed = parse_integer(value, minimum=0)
+            elif key in ("rate", "duration"):
+                setattr(cfg, key, parse_number(value, minimum=0, above=True))
+            elif key == "speed":
+                cfg.speed = parse_number(value, minimum=0)
             elif key == "fast":
                 if _bool(value):
                     cfg.speed = 0.0
@@ -143,13 +165,11 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
             elif key in _SIGNAL_TEXT:
                 signal[key] = value
             elif key in _SIGNAL_KEYS:
-                signal[key] = float(value)
+                signal[key] = parse_number(value, minimum=0, maximum=_signal_maximum(key))
             else:
                 raise UsageError(f"unknown emulator option {raw_key!r}")
         except ValueError as exc:
             raise UsageError(f"emulator option {raw_key}={value!r}: {exc}") from None
-    if cfg.speed < 0:
-        raise UsageError("speed must be >= 0 (0 = as fast as possible)")
     if signal:
         cfg.signal = SignalConfig(**signal)  # type: ignore[arg-type]
     profile = cfg.device_profile()  # validate the profile options now

@@ -60,6 +60,11 @@ class Emulator:
     LAG_LIMIT_S = 0.05
     #: device seconds generated per step in fast mode
     FAST_CHUNK_S = 0.05
+    #: most samples of its fastest stream one step generates: a device that
+    #: falls behind real time catches up in steps of this size, each giving
+    #: the transport its turn (stop, timeout, the host's reads), and memory
+    #: stays bounded instead of growing with the lag
+    MAX_STEP_SAMPLES = 32768
 
     def __init__(
         self,
@@ -173,12 +178,19 @@ class Emulator:
             heapq.heappush(self._queue, (item.due, next(self._order), item))
 
     # -- device side ---------------------------------------------------------
+    def _step_span(self) -> float:
+        """Device seconds one step may generate (MAX_STEP_SAMPLES of the fastest stream)."""
+        return self.MAX_STEP_SAMPLES / max(st.rate for st in self.device.streams)
+
     def _advance(self, dev_t: float, mono: float) -> None:
         if not self.clock.running:
             return
         limit = self.config.duration
-        t = dev_t if limit is None else min(dev_t, limit)
         first = self.device.next_frame_time()
+        # frames up to dev_t, but at most one step's worth beyond the next one
+        t = min(dev_t, first + self._step_span())
+        if limit is not None:
+            t = min(t, limit)
         if t >= first:
             lag = dev_t - first
             if self.clock.speed > 0 and lag > self.LAG_LIMIT_S and self.output_wanted:
@@ -191,7 +203,7 @@ class Emulator:
         while self._port_events and self._port_events[0][0] <= t:
             at, what = self._port_events.pop(0)
             self._push(Outgoing(at, control=what))
-        if limit is not None and dev_t >= limit:
+        if limit is not None and t >= limit:
             self.finished = True
             self.device.streaming = False
             self._sync_clock(mono)
@@ -219,7 +231,8 @@ class Emulator:
         """As fast as possible: the next FAST_CHUNK_S device seconds at once."""
         mono = time.monotonic() if mono is None else mono
         if self.clock.running:
-            target = max(self.clock.dev_base, self.device.next_frame_time()) + self.FAST_CHUNK_S
+            chunk = min(self.FAST_CHUNK_S, self._step_span())
+            target = max(self.clock.dev_base, self.device.next_frame_time()) + chunk
             self.clock.jump(target, mono)
             self._advance(target, mono)
         out = [it for _, _, it in sorted(self._queue)]

@@ -220,6 +220,17 @@ PROFILES: dict[str, DeviceProfile] = {
     ),
 }
 
+#: the highest sample rate the emulator accepts: 1 MHz x 8 channels of int24
+#: is 24 MB/s, already beyond what USB-serial links carry (and far beyond
+#: what one core generates in real time: the emulator then falls behind,
+#: says so, and keeps its memory bounded)
+MAX_RATE_HZ = 1e6
+#: the lowest: stream 0 is surface EMG, a 20-450 Hz band peaking near 95 Hz;
+#: sampled below 100 Hz there is no EMG left to emulate
+MIN_RATE_HZ = 100.0
+#: the most values an ASCII line may carry (the ASCII parser's limit)
+ASCII_MAX_CHANNELS = 256
+
 DEFAULT_PROFILE = {"sio": "emg8", "cyton": "cyton", "ascii": "arduino"}
 
 
@@ -244,19 +255,24 @@ def resolve_profile(
         )
     if channels is None and rate_hz is None and enc is None:
         return prof
+    if rate_hz is not None and not (MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ):  # also refuses nan
+        raise UsageError(
+            f"sample rate {rate_hz:g} Hz: the emulated EMG needs {MIN_RATE_HZ:g} Hz "
+            f"to {MAX_RATE_HZ:g} Hz"
+        )
     if fmt == "cyton" and (channels not in (None, 8) or rate_hz not in (None, 250.0)):
         raise UsageError("a Cyton has 8 channels at 250 Hz")
     s0 = prof.streams[0]
     if enc is not None and enc not in sio1.ENCODINGS:
         raise UsageError(f"unknown encoding {enc!r}: use one of {', '.join(sio1.ENCODINGS)}")
+    channels = s0.channels if channels is None else channels
+    rate_hz = s0.rate_hz if rate_hz is None else float(rate_hz)
     if fmt == "ascii" or s0.kind != "emg":
-        new0 = replace(s0, channels=channels or s0.channels, rate_hz=float(rate_hz or s0.rate_hz))
+        if not 1 <= channels <= ASCII_MAX_CHANNELS:
+            raise UsageError(f"{channels} channels: ASCII lines carry 1 to {ASCII_MAX_CHANNELS}")
+        new0 = replace(s0, channels=channels, rate_hz=rate_hz)
     else:
-        new0 = emg_stream(
-            channels or s0.channels, rate_hz or s0.rate_hz, sio1.ENCODINGS[enc] if enc else s0.enc
-        )
-    if rate_hz and rate_hz <= 0:
-        raise UsageError("the sample rate must be positive")
+        new0 = emg_stream(channels, rate_hz, sio1.ENCODINGS[enc] if enc else s0.enc)
     rates = tuple(sorted(set(prof.rates) | {new0.rate_hz}))
     return replace(prof, streams=(new0,) + prof.streams[1:], rates=rates)
 

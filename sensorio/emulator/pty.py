@@ -27,6 +27,19 @@ if sys.platform == "win32":  # pragma: no cover
     raise ImportError("pseudo-terminals need a POSIX system; use sim:// URLs on Windows")
 
 
+def check_link_path(link: str | os.PathLike[str]) -> None:
+    """Refuse a link path that already exists (a file, a directory, a
+    symlink) or whose directory does not: the server would otherwise replace
+    someone's file by its symlink, and remove it on exit."""
+    path = os.fspath(link)
+    if os.path.lexists(path):
+        raise SensorioError(f"{path} exists: remove it or choose another link path")
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        why = "is not a directory" if os.path.exists(parent) else "does not exist"
+        raise SensorioError(f"cannot make the link {path}: the directory {parent} {why}")
+
+
 class PtyServer:
     """Runs an Emulator on a pseudo-terminal, in a thread (``start``) or in
     the calling thread (``serve``). ``port`` is the path clients open."""
@@ -54,6 +67,10 @@ class PtyServer:
     ) -> None:
         self.emulator = emulator
         self.link = os.fspath(link) if link else None
+        #: where the link this server made points (None: no link of ours)
+        self._link_target: str | None = None
+        if self.link:
+            check_link_path(self.link)
         self.on_event = on_event
         self.master = -1
         self.path = ""
@@ -91,11 +108,35 @@ class PtyServer:
         self._readable = False
         self._client = False
         if self.link:
-            tmp = f"{self.link}.{os.getpid()}.tmp"
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
-            os.symlink(self.path, tmp)
-            os.replace(tmp, self.link)  # atomic: the path never points nowhere while plugged
+            try:
+                self._make_link()
+            except SensorioError:
+                self._close_pty()
+                raise
+
+    def _make_link(self) -> None:
+        """Point the link at the current pty. Only our own link is ever
+        replaced: a file that appeared at the path meanwhile is left alone."""
+        assert self.link is not None
+        if os.path.lexists(self.link) and not self._own_link():
+            raise SensorioError(f"{self.link} exists: remove it or choose another link path")
+        try:
+            if os.path.lexists(self.link):  # our link to the pty before a replug
+                os.unlink(self.link)
+            os.symlink(self.path, self.link)  # fails, rather than replace, if a file appeared
+            self._link_target = self.path
+        except OSError as exc:
+            raise SensorioError(
+                f"cannot make the link {self.link}: {exc.strerror or exc}"
+            ) from None
+
+    def _own_link(self) -> bool:
+        """True if the link path is a symlink this server made (to one of its ptys)."""
+        assert self.link is not None
+        try:
+            return self._link_target is not None and os.readlink(self.link) == self._link_target
+        except OSError:
+            return False
 
     def _close_pty(self) -> None:
         if self.master >= 0:
@@ -104,8 +145,9 @@ class PtyServer:
         self._remove_link()
 
     def _remove_link(self) -> None:
-        if self.link and os.path.islink(self.link):
+        if self.link and self._own_link():
             os.unlink(self.link)
+        self._link_target = None
 
     def _client_present(self) -> bool:
         """True while some program has the slave side open (no POLLHUP)."""

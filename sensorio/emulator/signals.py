@@ -274,9 +274,13 @@ def _load_source(path: str, n_ch: int, rate_hz: float) -> np.ndarray:
     else:
         try:
             arr = np.load(Path(path), allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read signal source {path}: {exc}") from None
+        except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
+            raise UsageError(f"cannot read signal source {path}: {exc or 'empty'}") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
+        raise UsageError(f"signal source {path} must be one array of numbers (a .npy file)")
     arr = np.asarray(arr, dtype=float)
+    if not np.isfinite(arr).all():
+        raise UsageError(f"signal source {path} holds NaN or infinite values")
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[0] == 0:

@@ -8,6 +8,7 @@ FormatError naming the field and the problem, e.g.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -114,10 +115,19 @@ class _Ctx:
             raise self.fail(where, f"{value} is out of range {lo}..{hi}")
         return value
 
-    def number(self, value: Any, where: str) -> float:
+    def number(self, value: Any, where: str, positive: bool = False) -> float:
+        """A finite number (TOML also has nan and inf); with ``positive``, above 0."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(where, f"must be a number, not {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a float
+            number = math.inf
+        if not math.isfinite(number):
+            raise self.fail(where, f"must be a finite number, not {value!r}")
+        if positive and not number > 0:
+            raise self.fail(where, f"must be above 0, not {value!r}")
+        return number
 
     def str_(self, value: Any, where: str) -> str:
         if not isinstance(value, str):
@@ -180,11 +190,20 @@ def load_spec(path: Path) -> SpecFormat:
         raise FormatError(f"no such format spec: {path}") from None
     except OSError as exc:
         raise FormatError(f"cannot read format spec {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: not UTF-8 text (byte {exc.start}): a spec is TOML") from None
+    return compile_spec(parse_toml(text, str(path)), source=str(path))
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """TOML text to a dict; FormatError naming ``source`` if it is not valid
+    TOML or nests too deeply to read (the parser recurses per level)."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise FormatError(f"{path}: not valid TOML: {exc}") from None
-    return compile_spec(data, source=str(path))
+        raise FormatError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise FormatError(f"{source}: not usable TOML: nested too deeply") from None
 
 
 def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
@@ -198,7 +217,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
     if byte_order not in ("little", "big"):
         raise cx.fail("byte_order", f'{byte_order!r}: use "little" or "big"')
     order = "le" if byte_order == "little" else "be"
-    rate = cx.number(top["rate_hz"], "rate_hz") if "rate_hz" in top else None
+    rate = cx.number(top["rate_hz"], "rate_hz", positive=True) if "rate_hz" in top else None
 
     d = ffi.new("sio_spec *")
 
@@ -442,7 +461,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
             hi_code = max(r[1] for r in ranges)  # type: ignore[type-var]
         min_code = cx.number(st["min_code"], f"{w}.min_code") if "min_code" in st else lo_code
         max_code = cx.number(st["max_code"], f"{w}.max_code") if "max_code" in st else hi_code
-        srate = cx.number(st["rate_hz"], f"{w}.rate_hz") if "rate_hz" in st else rate
+        srate = cx.number(st["rate_hz"], f"{w}.rate_hz", positive=True) if "rate_hz" in st else rate
         infos.append(
             stream_info(
                 sid,

@@ -20,6 +20,8 @@ class StreamState:
 
     #: device seconds of samples generated at a time
     GEN_BLOCK_S = 0.05
+    #: but no more samples than this at a time (memory stays bounded at any rate)
+    GEN_BLOCK_MAX = 32768
 
     def __init__(
         self,
@@ -68,7 +70,7 @@ class StreamState:
         """codes (rows, ch) int64, per-row lead-off masks, per-row times."""
         n = n_frames * self.n_samp
         while self._buf_codes.shape[0] - self._buf_pos < n:
-            self._generate(max(n, int(self.GEN_BLOCK_S * self.rate)))
+            self._generate(max(n, min(int(self.GEN_BLOCK_S * self.rate), self.GEN_BLOCK_MAX)))
         rows = slice(self._buf_pos, self._buf_pos + n)
         codes, leadoff, t = self._buf_codes[rows], self._buf_leadoff[rows], self._buf_t[rows]
         self._buf_pos += n
