@@ -13,6 +13,7 @@ import importlib
 import os
 import pkgutil
 import sys
+import warnings
 from collections.abc import Sequence
 
 from ..errors import SensorioError
@@ -43,6 +44,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = f"sensorio {args.command}"
+
+    def one_line_warning(message: Warning | str, *_: object, **__: object) -> None:
+        print(f"{prog}: warning: {message}", file=sys.stderr)
+
+    # warnings are one line each, every distinct one once per command
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = one_line_warning
+        return _run(args, prog)
+
+
+def _run(args: argparse.Namespace, prog: str) -> int:
     try:
         return int(args.func(args) or 0)
     except SensorioError as exc:
