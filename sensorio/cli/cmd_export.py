@@ -22,7 +22,7 @@ import numpy as np
 
 from ..blocks import EVENT_NAMES
 from ..errors import SensorioError
-from ..export.output import atomic_output
+from ..export.output import atomic_output, write_error
 from ..parser import concat_blocks
 from ..recording import decode_any, source_descriptor
 from .cmd_decode import npz_arrays
@@ -166,7 +166,10 @@ def run(args: argparse.Namespace) -> int:
             np.savez(tmp[0], **arrays)
         else:
             for sid, arrays in streams.items():
-                write_csv(tmp[sid], arrays, _stream_desc(info, sid), args.raw, time_us)
+                try:
+                    write_csv(tmp[sid], arrays, _stream_desc(info, sid), args.raw, time_us)
+                except OSError as exc:  # named here: the error is this file's
+                    raise write_error(targets[sid], exc) from None
     total = sum(a["samples"].shape[0] for a in streams.values())
     print(f"{args.output}: {total} samples in {len(streams)} stream(s)")
     return 0

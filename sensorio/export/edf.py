@@ -330,7 +330,10 @@ def _write(writer: Any, path: Path, plans: list[SignalPlan], columns: Mapping[in
             record[pos:pos + spr] = col[r * spr:(r + 1) * spr]
             pos += spr
         if writer.blockWriteDigitalSamples(record) < 0:
-            raise SensorioError(f"cannot write {path}: pyedflib refused data record {r}")
+            raise SensorioError(
+                f"cannot write {path}: data record {r} did not reach the file (is the disk full, "
+                "or a file size limit reached?); nothing was written under that name"
+            )
     for a in sorted(annotations, key=lambda a: a.onset_s):
         writer.writeAnnotation(max(a.onset_s, 0.0), -1 if a.duration_s is None else a.duration_s, a.text)
 
