@@ -1,10 +1,13 @@
 """sensorio export FILE -o OUT: a recording (or raw dump) to CSV or NPZ, chosen by OUT's suffix.
 
 CSV: one file per device stream (stream 0 at OUT, stream k at OUT with
-``.s<k>`` before the suffix); columns row, t_us (device clock, per sample),
-one column per channel (physical units when the device INFO gives a scale,
-raw codes otherwise or with --raw), leadoff (bitmask) and event (gap,
-restart, overflow, resync at the row where the stream resumed).
+``.s<k>`` before the suffix); columns row, t_us (device time of each sample
+in µs: the device clock, or for formats that count frames (Cyton, board
+specs) the frame count times the frame period; ``frame`` instead when no
+rate is known), one column per channel (labels and physical units from the
+device descriptor: the device's INFO, else the format's own; raw codes with
+--raw or without a scale), leadoff (bitmask) and event (gap, restart,
+overflow, resync at the row where the stream resumed).
 NPZ: the arrays of ``sensorio decode`` plus the device INFO as JSON.
 EDF/BDF: EDF+ or BDF+ (24-bit devices need .bdf), one signal per channel, with
 annotations for gaps, sensor faults and markers (sensorio.export.edf).
