@@ -169,6 +169,15 @@ def test_every_damaged_byte_of_the_header_keeps_the_body(tmp_path: Path, recordi
                 got = _samples(damaged)
             assert got.keys() == want.keys(), i
             assert all(np.array_equal(got[k], want[k]) for k in want), i
+    # damage that puts the sync bytes inside the header (here its CRC) hides no record
+    d = bytearray(data)
+    d[header_end - RECORD_CRC.size : header_end] = SYNC
+    damaged.write_bytes(d)
+    with pytest.warns(UserWarning, match="copy"):
+        _, blocks, _, reader = decode_any(damaged)
+    assert reader.header["format"] == "cyton" and not reader.report.damaged
+    got = {sid: a["samples"] for sid, a in concat_blocks(blocks).items()}
+    assert all(np.array_equal(got[k], want[k]) for k in want)
 
 
 @pytest.mark.parametrize("where", ["magic", "sync", "kind", "length", "time", "payload", "crc"])

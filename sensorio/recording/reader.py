@@ -217,6 +217,12 @@ class RecordingReader:
             raise SensorioError(f"{self.path} is a damaged recording: its header does not check out")
         self._body = nxt
         copy = self._parse_at(nxt)
+        # the damaged header's own fields may hold the sync bytes by chance:
+        # the body starts at the first record that checks out
+        while not isinstance(copy, tuple) and (later := self._next_sync(nxt + 1)) >= 0:
+            nxt, copy = later, self._parse_at(later)
+        if isinstance(copy, tuple):
+            self._body = nxt
         if isinstance(copy, tuple) and (got := _header_copy(copy)) is not None:
             self.header = got
             self.header_t_ns = copy[2]
