@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SensorioError
+from .export.output import atomic_output
 
 KIND_COLOURS = {
     "leadoff": "tab:purple", "liftoff": "tab:purple", "saturation": "tab:red", "stuck": "tab:brown",
@@ -38,6 +39,22 @@ def need_matplotlib(what: str = "plotting") -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def image_format(path: str | Path) -> str:
+    """The image format matplotlib writes for path's suffix; SensorioError
+    for a suffix it cannot write."""
+    need_matplotlib()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    known = FigureCanvasBase.get_supported_filetypes()
+    kind = Path(path).suffix.lower().lstrip(".")
+    if kind not in known:
+        raise SensorioError(
+            f"cannot write an image to {path}: the name must end in one of "
+            f"{', '.join('.' + k for k in sorted(known))}"
+        )
+    return kind
 
 
 def minmax_reduce(t: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
@@ -138,9 +155,8 @@ def plot_analysis(path: str | Path, analysis: Any, *, truth: Iterable[Mapping[st
     # room for the two-line title above and the legend below
     fig.tight_layout(rect=(0, min(0.7 / height, 0.1), 1, 1 - min(0.6 / height, 0.1)))
     try:
-        fig.savefig(path, dpi=dpi)
-    except OSError as exc:
-        raise SensorioError(f"cannot write {path}: {exc.strerror or exc}") from None
+        with atomic_output(path, overwrite=True) as tmp:  # callers decide about existing files
+            fig.savefig(tmp, dpi=dpi, format=image_format(path))
     finally:
         plt.close(fig)
     return path

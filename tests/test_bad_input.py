@@ -89,6 +89,21 @@ MATRIX = [
     ("analyze --stream of a stream not in the data", "no stream N in the data (streams with samples: ...)",
      "pick a listed stream",
      "test_emulate_cli_safety::test_analyze_of_a_stream_that_is_not_there_names_those_that_are"),
+    ("recording header damaged (a flipped bit)", "(warning) its header is damaged; the copy ... was used",
+     "nothing: every record of the body is read (old files: give --format)",
+     "test_integrity_files::test_every_reader_reads_a_recording_with_a_damaged_header"),
+    ("a pipe or FIFO where a file is needed", "FILE is a pipe, not a recording file ...",
+     "save the bytes to a file (decode reads pipes)",
+     "test_integrity_files::test_a_fifo_gives_one_line_instead_of_hanging"),
+    ("disk full while exporting or decoding", "cannot write OUT: the disk is full; nothing was written under that name",
+     "free space and run it again", "test_integrity_files::test_a_full_disk_leaves_no_truncated_output"),
+    ("impossible replay speed or wait", "speed must be 0 or 'max' ... or between 0.001 and 1e+06",
+     "pick a sensible --speed / --wait", "test_integrity_files::test_replay_refuses_impossible_speeds_and_waits"),
+    ("image name with an unknown suffix", "cannot write an image to OUT: the name must end in one of ...",
+     "use .png, .svg, .pdf ...", "test_integrity_files::test_plot_refuses_an_unknown_image_suffix"),
+    ("recording header with an impossible time",
+     "the recording's header says it was created at N ns, which is not a time",
+     "the header was damaged or forged", "test_integrity_files::test_info_on_a_header_with_an_impossible_time"),
 ]  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ..errors import SensorioError, UsageError
+from ..errors import UsageError
 from . import non_negative_integer
 
 
@@ -66,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
         if out is not None and out.exists() and not args.force:
             raise UsageError(f"{out} exists: choose another name or pass --force")
     if args.plot is not None:
+        from ..plotting import image_format
+
         _need_matplotlib()
+        image_format(args.plot)
     result = analyze_file(
         args.file,
         args.format,
@@ -106,13 +109,12 @@ def event_record(ev: Any, labels: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def write_events(path: Path, result: Any) -> None:
-    try:
-        with open(path, "w", encoding="utf-8") as f:
-            for ev in result.events:
-                st = result.streams.get(ev.stream)
-                f.write(json.dumps(event_record(ev, st.labels if st else ())) + "\n")
-    except OSError as exc:
-        raise SensorioError(f"cannot write {path}: {exc.strerror or exc}") from None
+    from ..export.output import atomic_output
+
+    with atomic_output(path, overwrite=True) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for ev in result.events:
+            st = result.streams.get(ev.stream)
+            f.write(json.dumps(event_record(ev, st.labels if st else ())) + "\n")
 
 
 def summarise(result: Any) -> dict[str, Any]:

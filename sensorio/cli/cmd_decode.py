@@ -10,13 +10,18 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SensorioError
+from ..export.output import atomic_output
 from ..parser import Parser, concat_blocks
 from ..recording import decode_any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("decode", help="decode a raw byte dump or recording to NPZ")
-    p.add_argument("file", type=Path, help="raw bytes as captured from the port, or a recording")
+    p.add_argument(
+        "file",
+        type=Path,
+        help="raw bytes as captured from the port, or a recording (a pipe works: /dev/stdin)",
+    )
     p.add_argument("-o", "--output", type=Path, help="write arrays to this .npz")
     p.add_argument("--format", default=None,
                    help="wire format (default: the recording's, or sio for a raw dump)")
@@ -29,7 +34,7 @@ def decode_file(path: Path, format: str | None = None) -> tuple[Parser, dict, li
     """Decode a whole recording or raw dump; returns the parser, arrays per
     stream and messages. A recording's gaps (disconnects, damaged regions)
     are marked with Parser.discontinuity where they happened."""
-    parser, blocks, messages, reader = decode_any(path, format)
+    parser, blocks, messages, reader = decode_any(path, format, stream_ok=True)
     if reader is not None:
         for problem in reader.report.problems():
             print(f"{path}: note: {problem}", file=sys.stderr)
@@ -58,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         arrays = npz_arrays(streams)
         arrays["messages"] = np.array([m.text for m in messages], dtype=object).astype(str)
-        np.savez(args.output, **arrays)
+        with atomic_output(args.output, overwrite=args.force) as tmp:
+            np.savez(tmp, **arrays)
     if args.json:
         summary = dict(stats)
         summary["streams"] = {

@@ -1,10 +1,13 @@
 """sensorio export FILE -o OUT: a recording (or raw dump) to CSV or NPZ, chosen by OUT's suffix.
 
 CSV: one file per device stream (stream 0 at OUT, stream k at OUT with
-``.s<k>`` before the suffix); columns row, t_us (device clock, per sample),
-one column per channel (physical units when the device INFO gives a scale,
-raw codes otherwise or with --raw), leadoff (bitmask) and event (gap,
-restart, overflow, resync at the row where the stream resumed).
+``.s<k>`` before the suffix); columns row, t_us (device time of each sample
+in µs: the device clock, or for formats that count frames (Cyton, board
+specs) the frame count times the frame period; ``frame`` instead when no
+rate is known), one column per channel (labels and physical units from the
+device descriptor: the device's INFO, else the format's own; raw codes with
+--raw or without a scale), leadoff (bitmask) and event (gap, restart,
+overflow, resync at the row where the stream resumed).
 NPZ: the arrays of ``sensorio decode`` plus the device INFO as JSON.
 EDF/BDF: EDF+ or BDF+ (24-bit devices need .bdf), one signal per channel, with
 annotations for gaps, sensor faults and markers (sensorio.export.edf).
@@ -13,6 +16,7 @@ annotations for gaps, sensor faults and markers (sensorio.export.edf).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -21,8 +25,9 @@ import numpy as np
 
 from ..blocks import EVENT_NAMES
 from ..errors import SensorioError
+from ..export.output import atomic_output, write_error
 from ..parser import concat_blocks
-from ..recording import decode_any
+from ..recording import decode_any, source_descriptor
 from .cmd_decode import npz_arrays
 
 SUFFIXES = (".csv", ".npz", ".edf", ".bdf")
@@ -42,19 +47,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _device_info(messages: list, header: dict[str, Any] | None) -> dict[str, Any] | None:
-    info = (header or {}).get("device_info")
-    for m in messages:
-        if m.kind == "info":
-            try:
-                obj = json.loads(m.text)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                info = obj
-    return info if isinstance(info, dict) else None
-
-
 def _stream_desc(info: dict[str, Any] | None, sid: int) -> dict[str, Any]:
     for s in (info or {}).get("streams", []) or []:
         if isinstance(s, dict) and s.get("id") == sid:
@@ -62,15 +54,21 @@ def _stream_desc(info: dict[str, Any] | None, sid: int) -> dict[str, Any]:
     return {}
 
 
-def _row_times(arrays: dict[str, np.ndarray], rate_hz: float | None) -> np.ndarray:
-    """Device time (µs, unwrapped) of every row, from the frame times."""
+def _row_times(
+    arrays: dict[str, np.ndarray], rate_hz: float | None, time_us: float | None
+) -> np.ndarray:
+    """Time of every row from its frame's time (unwrapped), in µs when
+    time_us (µs per unit of frame_t_us) is known, else in frame_t_us units."""
     t = arrays["frame_t_us"].astype(np.int64)
     rows_total = arrays["samples"].shape[0]
     if not t.size:
         return np.zeros(rows_total)
-    t = t[0] + np.cumsum(np.concatenate(([0], (np.diff(t) + (1 << 31)) % (1 << 32) - (1 << 31))))
+    steps = (np.diff(t) + (1 << 31)) % (1 << 32) - (1 << 31)  # a 32-bit device clock wraps
+    t = (t[0] + np.cumsum(np.concatenate(([0], steps)))).astype(np.float64)
+    if time_us is not None:
+        t *= time_us
     frame_row = arrays["frame_row"].astype(np.int64)
-    if rate_hz:
+    if rate_hz and time_us is not None:
         period = 1e6 / rate_hz
     elif t.size >= 2 and frame_row[-1] > frame_row[0]:
         period = float(np.median(np.diff(t) / np.maximum(np.diff(frame_row), 1)))
@@ -81,7 +79,16 @@ def _row_times(arrays: dict[str, np.ndarray], rate_hz: float | None) -> np.ndarr
     return start + np.arange(rows_total) * period
 
 
-def write_csv(path: Path, arrays: dict[str, np.ndarray], desc: dict[str, Any], raw: bool) -> None:
+def write_csv(
+    path: Path,
+    arrays: dict[str, np.ndarray],
+    desc: dict[str, Any],
+    raw: bool,
+    time_us: float | None = 1.0,
+) -> None:
+    """One stream to CSV (see the module docstring). time_us: µs per unit of
+    frame_t_us (None: unknown, the time column is then ``frame`` in the
+    format's own units)."""
     samples = arrays["samples"]
     n_ch = samples.shape[1]
     labels = desc.get("labels") if isinstance(desc.get("labels"), list) else None
@@ -94,7 +101,7 @@ def write_csv(path: Path, arrays: dict[str, np.ndarray], desc: dict[str, Any], r
     else:
         values, fmt = samples, "%d"
     rate = desc.get("rate_hz") if isinstance(desc.get("rate_hz"), (int, float)) else None
-    times = _row_times(arrays, rate)
+    times = _row_times(arrays, rate, time_us)
     counts = np.diff(np.append(arrays["frame_row"].astype(np.int64), samples.shape[0]))
     leadoff = np.repeat(arrays["frame_leadoff"], counts)
     event = [""] * samples.shape[0]
@@ -102,7 +109,8 @@ def write_csv(path: Path, arrays: dict[str, np.ndarray], desc: dict[str, Any], r
         if ev["row"] < len(event):
             event[ev["row"]] = EVENT_NAMES.get(int(ev["kind"]), str(ev["kind"]))
     with open(path, "w") as f:
-        f.write(",".join(["row", "t_us", *names, "leadoff", "event"]) + "\n")
+        time_name = "t_us" if time_us is not None else "frame"
+        f.write(",".join(["row", time_name, *names, "leadoff", "event"]) + "\n")
         for i in range(samples.shape[0]):
             vals = ",".join(fmt % v for v in values[i])
             f.write(f"{i},{times[i]:.1f},{vals},{int(leadoff[i])},{event[i]}\n")
@@ -116,14 +124,16 @@ def run(args: argparse.Namespace) -> int:
         )
     parser, blocks, messages, reader = decode_any(args.file, args.format)
     header = reader.header if reader is not None else None
-    info = _device_info(messages, header)
+    # the device's own INFO, else the format's descriptor: rates, units, scale, labels
+    info = source_descriptor(parser, messages, header)
+    time_us = parser.format.time_scale_us()
     if suffix in (".edf", ".bdf"):
         from ..export.edf import export_edf
 
         if not blocks:
             raise SensorioError(f"{args.file}: no samples decoded, nothing to export")
         done = export_edf(args.file, args.output, blocks, info, faults=not args.no_faults,
-                          overwrite=args.force)
+                          overwrite=args.force, time_us=time_us)
         print(f"{done.path}: {done.file_type}, {done.signals} signals, {done.duration_s:.2f} s, "
               f"{done.annotations} annotations")
         return 0
@@ -133,28 +143,36 @@ def run(args: argparse.Namespace) -> int:
             [b.frame_row.astype(np.int64) + b.first_row for b in blocks if b.stream == sid]
         ) - min(b.first_row for b in blocks if b.stream == sid)
     targets = (
-        [args.output]
+        {0: args.output}
         if suffix == ".npz"
-        else [
-            args.output if sid == 0 else args.output.with_suffix(f".s{sid}{suffix}")
+        else {
+            sid: args.output if sid == 0 else args.output.with_suffix(f".s{sid}{suffix}")
             for sid in streams
-        ]
+        }
     )
-    for t in targets:
+    for t in targets.values():
         if t.exists() and not args.force:
             raise SensorioError(f"{t} exists: choose another name or pass --force")
     if not streams:
         raise SensorioError(f"{args.file}: no samples decoded, nothing to export")
-    if suffix == ".npz":
-        arrays = npz_arrays(streams)
-        arrays["messages"] = np.array([m.text for m in messages], dtype=object).astype(str)
-        arrays["device_info"] = np.array(json.dumps(info))
-        arrays["stats"] = np.array(json.dumps(parser.stats.as_dict()))
-        np.savez(args.output, **arrays)
-    else:
-        for sid, arrays in streams.items():
-            path = args.output if sid == 0 else args.output.with_suffix(f".s{sid}{suffix}")
-            write_csv(path, arrays, _stream_desc(info, sid), args.raw)
+    # every file under a temporary name first: all appear, or none
+    with contextlib.ExitStack() as outputs:
+        tmp = {
+            sid: outputs.enter_context(atomic_output(t, overwrite=args.force))
+            for sid, t in targets.items()
+        }
+        if suffix == ".npz":
+            arrays = npz_arrays(streams)
+            arrays["messages"] = np.array([m.text for m in messages], dtype=object).astype(str)
+            arrays["device_info"] = np.array(json.dumps(info))
+            arrays["stats"] = np.array(json.dumps(parser.stats.as_dict()))
+            np.savez(tmp[0], **arrays)
+        else:
+            for sid, arrays in streams.items():
+                try:
+                    write_csv(tmp[sid], arrays, _stream_desc(info, sid), args.raw, time_us)
+                except OSError as exc:  # named here: the error is this file's
+                    raise write_error(targets[sid], exc) from None
     total = sum(a["samples"].shape[0] for a in streams.values())
     print(f"{args.output}: {total} samples in {len(streams)} stream(s)")
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..capture.device import describe_device, device_identity
+from ..errors import SensorioError
 from ..parser import Parser
 from ..recording import Event, RecordingReader, feed_items
 
@@ -19,12 +20,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="a recording's metadata and statistics")
     p.add_argument("file", type=Path, help="a recording (.sior)")
     p.add_argument("--json", action="store_true", help="print everything as one JSON object")
+    p.add_argument(
+        "--format",
+        default=None,
+        help="wire format to decode with (default: the one in the recording's header)",
+    )
     p.set_defaults(func=run)
 
 
-def describe(path: Path) -> dict[str, Any]:
+#: host times a header may hold (ns since the epoch): 1970 up to the year 9999
+_MAX_TIME_NS = 253402300799 * 10**9
+
+
+def created_time(header: dict[str, Any]) -> str:
+    """The header's created_ns as a UTC date, '?' when absent; SensorioError
+    when it is there but cannot be a time (the file is untrusted input)."""
+    created = header.get("created_ns")
+    if created is None:
+        return "?"
+    if isinstance(created, bool) or not isinstance(created, int) or not 0 <= created <= _MAX_TIME_NS:
+        raise SensorioError(
+            f"the recording's header says it was created at {created!r} ns, which is not a time "
+            "(the header is damaged or was not written by sensorio)"
+        )
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(created // 10**9))
+
+
+def describe(path: Path, format: str | None = None) -> dict[str, Any]:
+    """Metadata and statistics of a recording (format: decode with this one
+    instead of the header's)."""
     with RecordingReader(path) as reader:
-        parser = Parser(reader.header.get("format", "sio"))
+        parser = Parser(reader.wire_format(format))
         events: Counter[str] = Counter()
         info = reader.header.get("device_info")
         # every device whose INFO the file holds, in order (more than one:
@@ -53,6 +79,7 @@ def describe(path: Path) -> dict[str, Any]:
         return {
             "file": str(path),
             "header": reader.header,
+            "header_damage": reader.header_damage,
             "device_info": info,
             "complete": rep.complete,
             "problems": rep.problems() + _mixed(devices, streams),
@@ -84,18 +111,13 @@ def _mixed(devices: list[dict[str, Any]], streams: dict[int, dict[str, Any]]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    d = describe(args.file)
+    d = describe(args.file, args.format)
+    when = created_time(d["header"])
     if args.json:
         json.dump(d, sys.stdout, default=str)
         sys.stdout.write("\n")
         return 0
     h = d["header"]
-    created = h.get("created_ns")
-    when = (
-        time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(created / 1e9))
-        if isinstance(created, int)
-        else "?"
-    )
     print(f"file:       {d['file']}")
     print(
         f"recorded:   {when}, {d['duration_s']:.1f} s, {d['raw_bytes']} bytes, "
@@ -126,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"events:     {', '.join(f'{k} {v}' for k, v in sorted(d['events'].items())) or 'none'}")
     print(f"state:      {'closed cleanly' if d['complete'] else 'NOT closed cleanly'}")
+    if d["header_damage"]:
+        print(f"problem:    {d['header_damage']}")
     for problem in d["problems"]:
         print(f"problem:    {problem}")
     return 0

@@ -23,10 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..dsp.analyze import analyze_file
-    from ..plotting import need_matplotlib, plot_analysis
+    from ..plotting import image_format, need_matplotlib, plot_analysis
 
     need_matplotlib("sensorio plot")
     out = args.output if args.output is not None else args.file.with_suffix(".png")
+    image_format(out)  # an unknown suffix fails before the work, not after
     if out.exists() and not args.force:
         raise UsageError(f"{out} exists: choose another name with -o or pass --force")
     result = analyze_file(args.file, args.format, streams=args.stream)

@@ -42,8 +42,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=1.0,
         help="with --pty: seconds to wait after printing the path before sending (default 1)",
     )
+    p.add_argument(
+        "--format",
+        default=None,
+        help="wire format to decode with (default: the one in the recording's header)",
+    )
     p.add_argument("--json", action="store_true", help="print the link statistics as JSON")
     p.set_defaults(func=run)
+
+
+#: the longest --wait that makes sense (an hour): anything longer is a typo
+MAX_WAIT_S = 3600.0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,17 +60,23 @@ def run(args: argparse.Namespace) -> int:
         speed = parse_speed(args.speed)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    RecordingReader(
-        args.file
-    ).close()  # a clear error for a missing or broken file, before anything starts
+    if not 0 <= args.wait <= MAX_WAIT_S:  # also refuses NaN
+        raise UsageError(f"--wait must be between 0 and {MAX_WAIT_S:g} seconds, not {args.wait:g}")
     if args.link and not args.pty:
         raise UsageError("--link needs --pty")
+    # a clear error for a missing or broken file before anything starts, and
+    # the format the recording was made in
+    with RecordingReader(args.file) as reader:
+        wire_format = reader.wire_format(args.format)
     if args.pty:
         return _to_pty(args, speed)
-    url = "replay://" + urllib.parse.quote(str(args.file.resolve())) + f"?speed={speed:g}"
+    query = urllib.parse.urlencode({"speed": repr(speed)})
+    url = "replay://" + urllib.parse.quote(str(args.file.resolve())) + "?" + query
     rows = 0
     started = time.monotonic()
-    with Stream(url, request_info=False, reconnect=False, stall_timeout=0) as st:
+    with Stream(
+        url, wire_format, request_info=False, reconnect=False, stall_timeout=0
+    ) as st:
         for block in st:
             rows += len(block)
         stats = st.stats.as_dict()

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC
 from ..errors import SensorioError
+from .output import atomic_output
 
 EDF_DIGITAL = (-(1 << 15), (1 << 15) - 1)
 BDF_DIGITAL = (-(1 << 23), (1 << 23) - 1)
@@ -155,14 +156,16 @@ def _signed_diff_us(a: int, b: int) -> int:
     return (a - b + (1 << 31)) % (1 << 32) - (1 << 31)
 
 
-def stream_offsets(streams: Mapping[int, Mapping[str, np.ndarray]], rates: Mapping[int, float]) -> dict[int, float]:
+def stream_offsets(streams: Mapping[int, Mapping[str, np.ndarray]], rates: Mapping[int, float],
+                   time_us: float | None = 1.0) -> dict[int, float]:
     """Seconds from the file start to each stream's first sample, from the device clock
-    (streams of one device share it); 0 for all when a stream has no frame time."""
+    (streams of one device share it); 0 for all when a stream has no frame time or the
+    unit of frame times is unknown. time_us: µs per unit of frame_t_us (Format.time_scale_us)."""
     firsts = {sid: int(a["frame_t_us"][0]) for sid, a in streams.items() if len(a["frame_t_us"])}
-    if len(firsts) != len(streams) or not firsts:
+    if len(firsts) != len(streams) or not firsts or time_us is None:
         return {sid: 0.0 for sid in streams}
     ref = next(iter(firsts.values()))
-    rel = {sid: _signed_diff_us(t, ref) for sid, t in firsts.items()}
+    rel = {sid: _signed_diff_us(t, ref) * time_us for sid, t in firsts.items()}
     if max(rel.values()) - min(rel.values()) > 10_000_000:
         return {sid: 0.0 for sid in streams}  # not one clock: do not invent an alignment
     base = min(rel.values())
@@ -228,6 +231,7 @@ def write_edf(
     start: datetime | None = None,
     overwrite: bool = False,
     file_type: str | None = None,
+    time_us: float | None = 1.0,
 ) -> EdfSummary:
     """Write decoded streams (``sensorio.concat_blocks`` output) to EDF+ or BDF+.
 
@@ -235,6 +239,8 @@ def write_edf(
     ``faults``: sensor-fault events (sensorio.dsp DspEvent), times in seconds of
     their stream. ``markers``: more annotations, in seconds from the file start.
     ``file_type``: "edf" or "bdf" (default: by the suffix of path).
+    ``time_us``: µs per unit of the streams' frame_t_us (``Format.time_scale_us()``;
+    None when unknown: the streams then all start with the file).
     """
     pyedflib = _import_pyedflib()
     path = Path(path)
@@ -249,7 +255,7 @@ def write_edf(
     bdf = kind == "bdf"
     plans = plan_signals(streams, info, bdf)
     rates = {p.stream: p.rate_hz for p in plans}
-    offsets = stream_offsets(streams, rates)
+    offsets = stream_offsets(streams, rates, time_us)
 
     # per stream: gap-filled codes placed on the file's time axis
     columns: dict[int, np.ndarray] = {}
@@ -273,23 +279,21 @@ def write_edf(
     n_records = max(1, math.ceil(duration / record_s - 1e-9))
     per_record = [int(round(p.rate_hz * record_s)) for p in plans]
     file_kind = pyedflib.FILETYPE_BDFPLUS if bdf else pyedflib.FILETYPE_EDFPLUS
-    tmp = path.with_name(path.name + ".part")
-    try:
-        writer = pyedflib.EdfWriter(str(tmp), len(plans), file_type=file_kind)
-    except OSError as exc:
-        raise SensorioError(f"cannot write {path}: {exc}") from None
-    try:
-        with warnings.catch_warnings():
-            # pyedflib warns when a record duration is forced, and measures physical
-            # limits as str(float) when edf_number already made them fit the header
-            warnings.simplefilter("ignore", UserWarning)
-            _write(writer, path, plans, columns, annotations, per_record, n_records, record_s, info, start)
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    writer.close()
-    os.replace(tmp, path)
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        try:
+            writer = pyedflib.EdfWriter(str(tmp), len(plans), file_type=file_kind)
+        except OSError as exc:
+            raise SensorioError(f"cannot write {path}: {exc}") from None
+        try:
+            with warnings.catch_warnings():
+                # pyedflib warns when a record duration is forced, and measures physical
+                # limits as str(float) when edf_number already made them fit the header
+                warnings.simplefilter("ignore", UserWarning)
+                _write(writer, path, plans, columns, annotations, per_record, n_records, record_s,
+                       info, start)
+        finally:
+            writer.close()
+        _check_written(tmp, path, len(plans), sum(per_record) * n_records, 3 if bdf else 2)
     return EdfSummary(path, "BDF+" if bdf else "EDF+", len(plans), len(annotations), duration)
 
 
@@ -326,9 +330,27 @@ def _write(writer: Any, path: Path, plans: list[SignalPlan], columns: Mapping[in
             record[pos:pos + spr] = col[r * spr:(r + 1) * spr]
             pos += spr
         if writer.blockWriteDigitalSamples(record) < 0:
-            raise SensorioError(f"cannot write {path}: pyedflib refused data record {r}")
+            raise SensorioError(
+                f"cannot write {path}: data record {r} did not reach the file (is the disk full, "
+                "or a file size limit reached?); nothing was written under that name"
+            )
     for a in sorted(annotations, key=lambda a: a.onset_s):
         writer.writeAnnotation(max(a.onset_s, 0.0), -1 if a.duration_s is None else a.duration_s, a.text)
+
+
+def _check_written(tmp: Path, path: Path, n_signals: int, n_samples: int, sample_bytes: int) -> None:
+    """edflib reports no write error (a full disk, a size limit) when it closes
+    the file: check that the file holds at least the header and every sample."""
+    least = 256 * (n_signals + 2) + n_samples * sample_bytes  # + one annotation signal
+    try:
+        size = tmp.stat().st_size
+    except OSError as exc:
+        raise SensorioError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if size < least:
+        raise SensorioError(
+            f"cannot write {path}: only {size} of at least {least} bytes reached the disk "
+            "(is it full, or a file size limit reached?); nothing was written under that name"
+        )
 
 
 def _header_text(text: str) -> str:
@@ -371,9 +393,10 @@ def recording_markers(path: str | os.PathLike[str]) -> tuple[list[Annotation], d
 
 
 def export_edf(source: str | os.PathLike[str], output: str | os.PathLike[str], blocks: list[Any],
-               info: Mapping[str, Any] | None, *, faults: bool = True, overwrite: bool = False) -> EdfSummary:
+               info: Mapping[str, Any] | None, *, faults: bool = True, overwrite: bool = False,
+               time_us: float | None = 1.0) -> EdfSummary:
     """Decoded Blocks of a recording (or raw dump) to EDF+/BDF+, with sensor faults found
-    by sensorio.dsp and the recording's markers as annotations."""
+    by sensorio.dsp and the recording's markers as annotations (time_us: see write_edf)."""
     from ..parser import concat_blocks
 
     _import_pyedflib()
@@ -385,4 +408,4 @@ def export_edf(source: str | os.PathLike[str], output: str | os.PathLike[str], b
             events = [ev for ev in analyze_blocks(blocks, info).events if ev.kind != "dropout"]
     markers, start = recording_markers(source)
     return write_edf(output, concat_blocks(blocks), info, faults=events, markers=markers, start=start,
-                     overwrite=overwrite)
+                     overwrite=overwrite, time_us=time_us)

@@ -78,6 +78,25 @@ class Format:
         sends its own (SIO-1)."""
         return None
 
+    def time_scale_us(self) -> float | None:
+        """Microseconds per unit of Block.frame_t_us: 1 for a device clock in
+        µs; for a frame count, one period of the fastest stream of
+        descriptor() (the stream sent in every frame); None when unknown."""
+        scale = _TIME_UNITS_US.get(self.time_unit)
+        if scale is not None or self.time_unit != "frames":
+            return scale
+        rates = [
+            s.get("rate_hz")
+            for s in (self.descriptor() or {}).get("streams", [])
+            if isinstance(s, dict)
+        ]
+        rates = [r for r in rates if isinstance(r, (int, float)) and 0 < r < float("inf")]
+        return 1e6 / max(rates) if rates else None
+
+
+#: microseconds per unit of a device clock, by Format.time_unit
+_TIME_UNITS_US = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}
+
 
 #: OpenBCI's ADS1299 reference: 4.5 V full scale, 24-bit two's complement
 CYTON_VREF = 4.5

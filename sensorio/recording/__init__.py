@@ -8,15 +8,27 @@ where live capture marked them.
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..blocks import Block, Message, ShapeChange, ShapeCheck
 from ..errors import SensorioError
 from ..parser import Parser
 from .format import MAGIC, SUFFIX
-from .reader import Damage, DataChunk, End, Event, ReadReport, RecordingReader
+from .reader import (
+    SNIFF_BYTES,
+    Damage,
+    DataChunk,
+    End,
+    Event,
+    ReadReport,
+    RecordingReader,
+    RecordingWarning,
+    require_regular_file,
+)
 from .writer import RecordingWriter
 
 #: event kinds after which the byte stream does not continue where it stopped
@@ -47,11 +59,16 @@ def decode_recording(
 ) -> tuple[Parser, list[Block], list[Message], RecordingReader]:
     """Decode a whole recording with the format named in its header (or
     format). Raises ShapeChange if a stream's shape changes within the file."""
-    reader = RecordingReader(path)
-    parser = Parser(format or reader.header.get("format", "sio"))
+    return _decode_reader(RecordingReader(path), format, str(path))
+
+
+def _decode_reader(
+    reader: RecordingReader, format: str | None, name: str
+) -> tuple[Parser, list[Block], list[Message], RecordingReader]:
     blocks: list[Block] = []
-    shapes = ShapeCheck(str(path))
+    shapes = ShapeCheck(name)
     try:
+        parser = Parser(reader.wire_format(format))
         for item, got in feed_items(parser, reader.items()):
             if got:
                 shapes.check(got, _where(item, reader))
@@ -71,22 +88,47 @@ def _where(item: Any, reader: RecordingReader) -> str:
 
 
 def decode_any(
-    path: str | os.PathLike[str], format: str | None = None, chunk: int = 1 << 20
+    path: str | os.PathLike[str],
+    format: str | None = None,
+    chunk: int = 1 << 20,
+    *,
+    stream_ok: bool = False,
 ) -> tuple[Parser, list[Block], list[Message], RecordingReader | None]:
     """Decode a recording (found by its magic) or a raw byte dump (format
-    defaults to sio). The reader is None for a raw dump."""
-    if RecordingReader.is_recording(path):
-        return decode_recording(path, format)
-    parser = Parser(format or "sio")
+    defaults to sio). The reader is None for a raw dump.
+
+    The file is opened once. Unless ``stream_ok``, it must be a regular file
+    (a pipe or FIFO raises SensorioError instead of blocking); with it, a pipe
+    is read once, to its end: a raw dump decoded as it comes, a recording
+    held in memory."""
+    regular = True
+    if stream_ok:
+        try:
+            regular = stat.S_ISREG(os.stat(path).st_mode)
+        except OSError:
+            pass  # open() below says what is wrong
+    if regular:
+        require_regular_file(path, "a byte dump or recording")
+    parser: Parser | None = None
     blocks: list[Block] = []
     shapes = ShapeCheck(str(path))
     try:
         with open(path, "rb") as f:
-            while data := f.read(chunk):
+            head = _read_full(f, SNIFF_BYTES)
+            if RecordingReader.looks_like_recording(head):
+                if regular:
+                    reader = RecordingReader(path)
+                else:
+                    reader = RecordingReader.from_bytes(head + f.read(), str(path))
+                return _decode_reader(reader, format, str(path))
+            parser = Parser(format or "sio")
+            data = head
+            while data:
                 parser.feed(data)
                 got = parser.read()
                 shapes.check(got, f"in the bytes before offset {f.tell()}")
                 blocks.extend(got)
+                data = f.read(chunk)
         parser.flush()  # the file ended: decide what waits for lookahead
         got = parser.read()
         shapes.check(got)
@@ -100,6 +142,34 @@ def decode_any(
     return parser, blocks, parser.read_messages(), None
 
 
+def source_descriptor(
+    parser: Parser, messages: list[Message], header: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The device descriptor of decoded data: the last INFO the device sent,
+    else the one a recording's header kept, else the format's own (the
+    formats whose devices send no INFO: Cyton, ASCII lines, board specs)."""
+    info = (header or {}).get("device_info")
+    for m in messages:
+        if m.kind == "info":
+            try:
+                obj = json.loads(m.text)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                info = obj
+    if isinstance(info, dict):
+        return info
+    return parser.format.descriptor()
+
+
+def _read_full(f: BinaryIO, n: int) -> bytes:
+    """Up to n bytes, fewer only at the end (a pipe gives what it has)."""
+    out = b""
+    while len(out) < n and (got := f.read(n - len(out))):
+        out += got
+    return out
+
+
 __all__ = [
     "decode_any",
     "MAGIC",
@@ -110,9 +180,11 @@ __all__ = [
     "Event",
     "ReadReport",
     "RecordingReader",
+    "RecordingWarning",
     "RecordingWriter",
     "ShapeChange",
     "ShapeCheck",
     "decode_recording",
     "feed_items",
+    "source_descriptor",
 ]

@@ -21,7 +21,11 @@ port bytes of one flush interval with the host arrival time of every read:
 
 EVENT payloads are JSON objects with a ``kind`` (connect, disconnect, stall,
 resume, gap, info, marker, error, foreign_device: another device answered at
-the port after a reconnect and was kept out of the file). END (JSON summary) is written by a clean close;
+the port after a reconnect and was kept out of the file). Record 1 is an
+EVENT of kind ``header_copy`` whose ``header`` holds the header again: a
+reader uses it when the HEADER record does not check out (recordings written
+before it existed have none, and readers that do not know it see one
+harmless event). END (JSON summary) is written by a clean close;
 its absence means the writer died, and the reader reports what was cut.
 Records are only ever appended, so a file is readable while it grows.
 """
@@ -39,6 +43,8 @@ KIND_DATA = 2
 KIND_EVENT = 3
 KIND_END = 4
 KIND_NAMES = {KIND_HEADER: "header", KIND_DATA: "data", KIND_EVENT: "event", KIND_END: "end"}
+#: the EVENT kind of the redundant copy of the header (record 1)
+HEADER_COPY = "header_copy"
 
 RECORD_HEAD = struct.Struct("<4sB3xIIq")
 RECORD_CRC = struct.Struct("<I")

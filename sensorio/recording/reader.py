@@ -1,8 +1,11 @@
 """RecordingReader: read a recording, complete, growing, cut short or damaged.
 
 Every length is checked against the file before it is used. A file that is
-not a recording, or whose header is cut or damaged, raises SensorioError. In
-the body, damaged bytes are skipped to the next record that checks out and
+not a recording, or that ends inside its header, raises SensorioError. A
+header that does not check out (a flipped bit) is replaced by its copy in
+record 1; without one (older recordings, or both damaged) the body is still
+read, with an empty header (``header_damage`` says so, and ``wire_format()``
+warns about the format it has to assume). In the body, damaged bytes are skipped to the next record that checks out and
 reported as Damage (the decoder marks a gap there); an incomplete last record
 (the writer died or is still writing) is reported as ``cut_bytes``.
 """
@@ -12,6 +15,8 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import stat
+import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +26,7 @@ from typing import Any
 from ..errors import SensorioError
 from .format import (
     COUNT,
+    HEADER_COPY,
     KIND_DATA,
     KIND_END,
     KIND_EVENT,
@@ -104,9 +110,58 @@ class ReadReport:
         return out
 
 
+class RecordingWarning(UserWarning):
+    """A recording was read with something assumed (its header was damaged)."""
+
+
+def require_regular_file(path: str | os.PathLike[str], what: str = "a recording file") -> None:
+    """Raise SensorioError unless path is a regular file. Checked before
+    opening: opening a FIFO blocks until a writer comes, reading it until
+    the writer writes, and a pipe can be read only once."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise SensorioError(f"no such file: {path}") from None
+    except PermissionError:
+        raise SensorioError(f"permission denied reading {path}") from None
+    except OSError as exc:
+        raise SensorioError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise SensorioError(f"{path} is a directory, not {what}")
+    if not stat.S_ISREG(mode):
+        kind = "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise SensorioError(
+            f"{path} is {kind}, not {what}: this needs a file it can read more than once "
+            "(save the bytes to a file first)"
+        )
+
+
+def _magic_ok(head: bytes) -> bool:
+    """The magic, or (one byte of it damaged) the magic followed by the
+    header record's SYNC."""
+    if head[: len(MAGIC)] == MAGIC:
+        return True
+    if len(head) < len(MAGIC) + len(SYNC) or head[len(MAGIC) : len(MAGIC) + len(SYNC)] != SYNC:
+        return False
+    return sum(a != b for a, b in zip(head[: len(MAGIC)], MAGIC, strict=True)) <= 1
+
+
+#: bytes at the start of a file that tell a recording (see is_recording)
+SNIFF_BYTES = len(MAGIC) + len(SYNC)
+
+
 class RecordingReader:
+    #: why the header in use is not the file's own first record (None: it is)
+    header_damage: str | None = None
+    #: True when no header could be read at all (metadata and format unknown)
+    header_lost: bool = False
+    #: records before the body (the header and its copy), and the body's first number
+    _head_records: int = 1
+    _first_number: int | None = 1
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        require_regular_file(self.path)
         try:
             with open(self.path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
@@ -134,32 +189,90 @@ class RecordingReader:
 
     def _setup(self, size: int) -> None:
         self.size = size
-        if size < len(MAGIC) or self._mm[: len(MAGIC)] != MAGIC:
+        if not _magic_ok(bytes(self._mm[:SNIFF_BYTES])):
             raise SensorioError(f"{self.path} is not a sensorio recording (wrong magic)")
+        self.report = ReadReport()
+        if self._mm[: len(MAGIC)] != MAGIC:
+            self.header_damage = "its magic (first 8 bytes) is damaged"
+            warnings.warn(f"{self.path}: {self.header_damage}", RecordingWarning, stacklevel=3)
         pos = len(MAGIC)
         parsed = self._parse_at(pos)
-        if parsed == "cut":
-            raise SensorioError(f"{self.path} is a truncated recording: its header is incomplete")
-        if parsed is None or parsed[0] != KIND_HEADER:
-            raise SensorioError(
-                f"{self.path} is a damaged recording: its header does not check out"
+        header = None
+        if isinstance(parsed, tuple) and parsed[0] == KIND_HEADER:
+            header = _json_object(parsed[3])
+        if header is not None:
+            assert isinstance(parsed, tuple)
+            self.header: dict[str, Any] = header
+            self.header_t_ns = parsed[2]
+            self._body = parsed[4]
+            self._skip_copy()
+            return
+        # the header does not check out: its copy (record 1), else the body alone
+        nxt = self._next_sync(pos + 1)
+        if nxt < 0:
+            if parsed == "cut":
+                raise SensorioError(
+                    f"{self.path} is a truncated recording: its header is incomplete"
+                )
+            raise SensorioError(f"{self.path} is a damaged recording: its header does not check out")
+        self._body = nxt
+        copy = self._parse_at(nxt)
+        # the damaged header's own fields may hold the sync bytes by chance:
+        # the body starts at the first record that checks out
+        while not isinstance(copy, tuple) and (later := self._next_sync(nxt + 1)) >= 0:
+            nxt, copy = later, self._parse_at(later)
+        if isinstance(copy, tuple):
+            self._body = nxt
+        if isinstance(copy, tuple) and (got := _header_copy(copy)) is not None:
+            self.header = got
+            self.header_t_ns = copy[2]
+            self._body = copy[4]
+            self._head_records, self._first_number = 2, copy[1] + 1
+            self.header_damage = "its header is damaged; the copy kept after it was used"
+            warnings.warn(f"{self.path}: {self.header_damage}", RecordingWarning, stacklevel=3)
+            return
+        self.header = {}
+        self.header_lost = True
+        self._head_records, self._first_number = 0, None
+        self.header_damage = "its header is damaged and has no intact copy (metadata unknown)"
+        first = copy[2] if isinstance(copy, tuple) else None
+        self.header_t_ns = first if first is not None else 0
+
+    def _skip_copy(self) -> None:
+        """Start the body after the header's copy (a damaged copy stays in the
+        body, where it is reported as damage)."""
+        parsed = self._parse_at(self._body)
+        if isinstance(parsed, tuple) and _header_copy(parsed) is not None:
+            self._body = parsed[4]
+            self._head_records, self._first_number = 2, parsed[1] + 1
+
+    def wire_format(self, given: str | None = None) -> str:
+        """The format to decode with: given, else the header's. When the
+        header is lost, says in one RecordingWarning what was assumed."""
+        if self.header_lost:
+            used = given or "sio"
+            how = "as given" if given else "the default; give the format if it was another"
+            warnings.warn(
+                f"{self.path}: {self.header_damage}: decoding the body as format {used!r} ({how})",
+                RecordingWarning,
+                stacklevel=2,
             )
-        kind, number, t_ns, payload, end = parsed
-        header = _json_object(payload)
-        if header is None:
-            raise SensorioError(f"{self.path} is a damaged recording: its header is not valid JSON")
-        self.header: dict[str, Any] = header
-        self.header_t_ns = t_ns
-        self._body = end
-        self.report = ReadReport()
+            return used
+        name = self.header.get("format", "sio")
+        return given or (name if isinstance(name, str) else "sio")
 
     @staticmethod
     def is_recording(path: str | os.PathLike[str]) -> bool:
         try:
             with open(path, "rb") as f:
-                return f.read(len(MAGIC)) == MAGIC
+                return _magic_ok(f.read(SNIFF_BYTES))
         except OSError:
             return False
+
+    @staticmethod
+    def looks_like_recording(head: bytes) -> bool:
+        """Do these first bytes of a file (SNIFF_BYTES of them) start a recording?"""
+        return _magic_ok(head)
 
     def close(self) -> None:
         if isinstance(self._mm, mmap.mmap):
@@ -199,9 +312,9 @@ class RecordingReader:
     def items(self) -> Iterator[Item]:
         """Data, events, damage and the end record, in file order. After the
         loop, ``report`` tells what was found (and what was cut)."""
-        rep = self.report = ReadReport(records=1)
+        rep = self.report = ReadReport(records=self._head_records)
         pos = self._body
-        expected = 1
+        expected = self._first_number
         while pos < self.size:
             parsed = self._parse_at(pos)
             if isinstance(parsed, tuple):
@@ -210,7 +323,7 @@ class RecordingReader:
                 if item is None:  # checks out but its content does not
                     parsed = None
                 else:
-                    if number != expected and number > expected:
+                    if expected is not None and number > expected:
                         rep.missing_records += number - expected
                     expected = number + 1
                     rep.records += 1
@@ -274,6 +387,17 @@ def _decode(kind: int, offset: int, t_ns: int, payload: bytes) -> Item | None:
     if kind == KIND_END:
         return End(offset, t_ns, obj)
     return None  # a second HEADER is damage
+
+
+def _header_copy(parsed: tuple[int, int, int, bytes, int]) -> dict[str, Any] | None:
+    """The header held by a parsed record, if it is the header's copy."""
+    if parsed[0] != KIND_EVENT:
+        return None
+    obj = _json_object(parsed[3])
+    if obj is None or obj.get("kind") != HEADER_COPY:
+        return None
+    header = obj.get("header")
+    return header if isinstance(header, dict) else None
 
 
 def _json_object(payload: bytes) -> dict[str, Any] | None:

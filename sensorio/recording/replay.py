@@ -24,16 +24,26 @@ class Piece:
     gap_lost: int | None = None  # not None: a gap (that many bytes lost) comes BEFORE data
 
 
+#: replay speeds outside [MIN_SPEED, MAX_SPEED] (other than 0 = as fast as possible)
+#: would wait for centuries or make every time step round to nothing
+MIN_SPEED = 1e-3
+MAX_SPEED = 1e6
+
+
 def parse_speed(text: str | float) -> float:
-    """'1', '2.5', '0', 'max' or 'fast'; 0 means as fast as possible."""
+    """'1', '2.5', '0', 'max' or 'fast'; 0 means as fast as possible. A
+    factor must lie in [MIN_SPEED, MAX_SPEED]."""
     if isinstance(text, str) and text.strip().lower() in ("max", "fast", "inf"):
         return 0.0
     try:
         speed = float(text)
     except ValueError:
         raise ValueError(f"speed must be a number or 'max', not {text!r}") from None
-    if speed < 0 or speed != speed:
-        raise ValueError(f"speed must be >= 0, not {text!r}")
+    if speed != 0 and not MIN_SPEED <= speed <= MAX_SPEED:
+        raise ValueError(
+            f"speed must be 0 or 'max' (as fast as possible) or between {MIN_SPEED:g} "
+            f"and {MAX_SPEED:g}, not {text}"
+        )
     return speed
 
 

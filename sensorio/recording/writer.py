@@ -25,6 +25,7 @@ from typing import Any
 from ..errors import SensorioError
 from .format import (
     COUNT,
+    HEADER_COPY,
     KIND_DATA,
     KIND_END,
     KIND_EVENT,
@@ -103,7 +104,12 @@ class RecordingWriter:
         header["fsync"] = fsync
         self.header = header
         try:
-            self._write_all(MAGIC + self._record(KIND_HEADER, _json(header)))
+            # the header, then its copy (record 1), for a reader to fall back on
+            # when a damaged bit makes the first one fail its CRC
+            copy = {"kind": HEADER_COPY, "header": header}
+            self._write_all(
+                MAGIC + self._record(KIND_HEADER, _json(header)) + self._record(KIND_EVENT, _json(copy))
+            )
             self._sync()
         except OSError as exc:
             os.close(self._fd)

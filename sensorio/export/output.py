@@ -1,0 +1,86 @@
+"""Output files that appear whole or not at all.
+
+Every command that writes a file (export, decode, plot) writes it through
+``atomic_output``: to a temporary name in the same directory, renamed to the
+final name only when everything was written. A full disk, a file size limit,
+an error or Ctrl-C in the middle leaves no file under the final name (and
+removes the temporary one), never a truncated file that looks complete.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import SensorioError
+
+
+def check_new(path: str | os.PathLike[str], overwrite: bool) -> None:
+    """Raise SensorioError if path exists and may not be overwritten."""
+    if not overwrite and os.path.lexists(path):
+        raise SensorioError(f"{path} exists: choose another name or allow overwriting it")
+
+
+def write_error(path: str | os.PathLike[str], exc: OSError) -> SensorioError:
+    """An OSError met while writing path, in one line."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = "the disk is full"
+    elif exc.errno == errno.EFBIG:
+        what = "the file size limit was reached"
+    else:
+        what = exc.strerror or str(exc)
+    return SensorioError(f"cannot write {path}: {what}; nothing was written under that name")
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to ``path`` to write the whole output to;
+    on a normal exit it becomes ``path``, on any exception it is removed.
+
+    The temporary name keeps path's suffix (numpy, matplotlib and pyedflib
+    choose by it). Without ``overwrite`` an existing path raises
+    SensorioError, also when it appeared while the output was being written.
+    An OSError while writing becomes a one-line SensorioError.
+    """
+    path = Path(path)
+    check_new(path, overwrite)
+    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.part{path.suffix}")
+    try:
+        # created here (0666 minus the umask, like any new file), filled by the caller
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666))
+    except FileNotFoundError:
+        raise SensorioError(f"cannot create {path}: its folder does not exist") from None
+    except PermissionError:
+        raise SensorioError(f"permission denied creating {path}") from None
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    try:
+        try:
+            yield tmp
+            _commit(tmp, path, overwrite)
+        except OSError as exc:
+            raise write_error(path, exc) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _commit(tmp: Path, path: Path, overwrite: bool) -> None:
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())  # the data is on disk before the name points at it
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # fails if path appeared meanwhile: never overwrite
+    except FileExistsError:
+        raise SensorioError(f"{path} exists: choose another name or allow overwriting it") from None
+    except OSError:
+        check_new(path, overwrite)  # a file system without hard links
+        os.replace(tmp, path)
+
+
+__all__ = ["atomic_output", "check_new", "write_error"]

@@ -1,0 +1,356 @@
+"""Data integrity of the file-reading commands: pipes and FIFOs, a damaged
+recording header, outputs cut by a full disk, exports and replays in the
+recording's own format, and bad values in files and options."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from capture_support import make_frames  # noqa: E402
+
+from sensorio.cli import main  # noqa: E402
+from sensorio.formats import CYTON, resolve  # noqa: E402
+from sensorio.parser import concat_blocks  # noqa: E402
+from sensorio.recording import RecordingWriter, decode_any  # noqa: E402
+from sensorio.recording.format import (  # noqa: E402
+    MAGIC,
+    RECORD_CRC,
+    RECORD_HEAD,
+    SYNC,
+)
+from sensorio.recording.writer import encode_record  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args: str, timeout: float = 60, input: bytes | None = None, limit_bytes: int | None = None):
+    """The command line in a subprocess (bounded in time)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("SENSORIO_DEBUG", None)
+
+    def limit() -> None:
+        if limit_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return subprocess.run(
+        [sys.executable, "-m", "sensorio", *args],
+        cwd=ROOT,
+        env=env,
+        input=input,
+        capture_output=True,
+        timeout=timeout,
+        preexec_fn=limit,
+    )
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    """The command line in this process (fast)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def _one_line(stderr: str | bytes, warnings: bool = True) -> str:
+    """The one line on stderr (warnings=False: besides the DSP's warnings
+    about a low sample rate)."""
+    text = stderr.decode() if isinstance(stderr, bytes) else stderr
+    lines = [ln for ln in text.strip().splitlines() if warnings or ": warning: " not in ln]
+    assert len(lines) == 1, text
+    assert "Traceback" not in text and "internal error" not in text, text
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory) -> dict[str, Path]:
+    """Recordings of one emulated Cyton board, decoded as "cyton" and as the
+    shipped board spec "openbci-cyton"."""
+    d = tmp_path_factory.mktemp("rec")
+    out = {}
+    for fmt in ("cyton", "openbci-cyton"):
+        path = d / f"{fmt}.sior"
+        res = _cli(
+            "record", "sim://?format=cyton&fast=1&duration=2&seed=3", "--format", fmt,
+            "-o", str(path), "--duration", "3", "--quiet", "--start", "b", timeout=120,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        out[fmt] = path
+    return out
+
+
+def _samples(path: Path, format: str | None = None) -> dict[int, np.ndarray]:
+    _, blocks, _, _ = decode_any(path, format)
+    return {sid: a["samples"] for sid, a in concat_blocks(blocks).items()}
+
+
+# -- 5: pipes and FIFOs --------------------------------------------------------------------
+
+
+def test_decode_reads_a_pipe_once_with_every_byte(tmp_path: Path, recordings) -> None:
+    raw, truth = make_frames(0, 200, n_ch=4, n_samp=8)
+    assert len(raw) > 3 * 4096
+    out = tmp_path / "x.npz"
+    res = _cli("decode", "/dev/stdin", "-o", str(out), "--json", input=raw)  # through a pipe
+    assert res.returncode == 0, res.stderr
+    stats = json.loads(res.stdout)
+    assert stats["bytes_in"] == len(raw) and stats["frames_ok"] == 200
+    assert np.array_equal(np.load(out)["samples"], truth)
+    # a recording through a pipe: found by its magic, decoded in its format
+    res = _cli("decode", "/dev/stdin", "--json", input=recordings["cyton"].read_bytes())
+    assert res.returncode == 0, res.stderr
+    piped = json.loads(res.stdout)
+    assert piped["frames_ok"] == 1000 and piped["crc_errors"] == 0
+
+
+@pytest.mark.parametrize("command", ["info", "export", "analyze", "plot", "replay"])
+def test_a_fifo_gives_one_line_instead_of_hanging(tmp_path: Path, command: str) -> None:
+    fifo = tmp_path / "in.sior"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR)  # a writer that never writes nor closes
+    try:
+        extra = {"export": ["-o", str(tmp_path / "x.csv")], "plot": ["-o", str(tmp_path / "x.png")]}
+        res = _cli(command, str(fifo), *extra.get(command, []), timeout=60)
+    finally:
+        os.close(writer)
+    assert res.returncode in (1, 2)
+    assert "pipe" in _one_line(res.stderr)
+    assert not list(tmp_path.glob("x*"))
+
+
+# -- 6: a damaged header ----------------------------------------------------------------------
+
+
+def _records(data: bytes, start: int) -> list[tuple[int, int, int, bytes]]:
+    """(kind, number, t_ns, payload) of every record from start."""
+    out, pos = [], start
+    while pos < len(data):
+        _, kind, length, number, t_ns = RECORD_HEAD.unpack_from(data, pos)
+        payload = data[pos + RECORD_HEAD.size : pos + RECORD_HEAD.size + length]
+        out.append((kind, number, t_ns, payload))
+        pos += RECORD_HEAD.size + length + RECORD_CRC.size
+    return out
+
+
+def _header_span(data: bytes) -> int:
+    """Bytes of the magic, the header record and its copy."""
+    first = data.index(SYNC, len(MAGIC) + 1)
+    return data.index(SYNC, first + 1)
+
+
+def test_every_damaged_byte_of_the_header_keeps_the_body(tmp_path: Path, recordings) -> None:
+    src = recordings["cyton"]
+    data = src.read_bytes()
+    want = _samples(src)
+    assert want[0].shape == (500, 8)
+    header_end = data.index(SYNC, len(MAGIC) + 1)  # the copy follows
+    damaged = tmp_path / "d.sior"
+    for i in range(_header_span(data)):
+        for bit in (i % 8, 7 - i % 8):
+            d = bytearray(data)
+            d[i] ^= 1 << bit
+            damaged.write_bytes(d)
+            # damage in the header itself is said; in the copy it is body damage
+            with pytest.warns(UserWarning) if i < header_end else contextlib.nullcontext():
+                got = _samples(damaged)
+            assert got.keys() == want.keys(), i
+            assert all(np.array_equal(got[k], want[k]) for k in want), i
+    # damage that puts the sync bytes inside the header (here its CRC) hides no record
+    d = bytearray(data)
+    d[header_end - RECORD_CRC.size : header_end] = SYNC
+    damaged.write_bytes(d)
+    with pytest.warns(UserWarning, match="copy"):
+        _, blocks, _, reader = decode_any(damaged)
+    assert reader.header["format"] == "cyton" and not reader.report.damaged
+    got = {sid: a["samples"] for sid, a in concat_blocks(blocks).items()}
+    assert all(np.array_equal(got[k], want[k]) for k in want)
+
+
+@pytest.mark.parametrize("where", ["magic", "sync", "kind", "length", "time", "payload", "crc"])
+def test_every_reader_reads_a_recording_with_a_damaged_header(tmp_path: Path, recordings, where: str) -> None:
+    src = recordings["cyton"]
+    data = bytearray(src.read_bytes())
+    at = {"magic": 3, "sync": 9, "kind": 12, "length": 17, "time": 30, "payload": 60}
+    header_end = data.index(SYNC, len(MAGIC) + 1)
+    data[at.get(where, header_end - 2)] ^= 0x10
+    rec = tmp_path / "d.sior"
+    rec.write_bytes(bytes(data))
+    _check_every_reader(tmp_path, rec, _samples(src), [], "copy" if where != "magic" else "magic")
+
+
+def _check_every_reader(
+    tmp_path: Path, rec: Path, want: dict[int, np.ndarray], options: list[str], warning: str
+) -> None:
+    """decode, info, export, analyze and replay all get the body's data,
+    with one warning line saying what was assumed."""
+    res = _run("decode", str(rec), "-o", str(tmp_path / "x.npz"), *options)
+    assert res.returncode == 0, res.stderr
+    assert warning in _one_line(res.stderr)
+    assert np.array_equal(np.load(tmp_path / "x.npz")["samples"], want[0])
+    res = _run("info", str(rec), "--json", *options)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["streams"]["0"]["samples"] == 500
+    assert warning in _one_line(res.stderr)
+    res = _run("export", str(rec), "-o", str(tmp_path / "x.csv"), "--force", *options)
+    assert res.returncode == 0, res.stderr
+    assert warning in res.stderr.splitlines()[0]
+    rows = np.loadtxt(tmp_path / "x.csv", delimiter=",", skiprows=1, usecols=range(2, 10))
+    assert np.allclose(rows, want[0] * CYTON.scale_uv, rtol=1e-5)
+    res = _run("analyze", str(rec), "--json", *options)
+    assert res.returncode == 0, res.stderr
+    assert warning in res.stderr.splitlines()[0]
+    assert json.loads(res.stdout)["streams"]["0"]["seconds"] == pytest.approx(2.0)
+    res = _run("replay", str(rec), "--speed", "max", "--json", *options)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["frames_ok"] == 1000
+
+
+def test_an_old_recording_without_a_copy_keeps_its_body(tmp_path: Path, recordings) -> None:
+    """Recordings made before the header copy: the body is still read, in
+    the format given (or sio, with a warning saying so)."""
+    data = recordings["cyton"].read_bytes()
+    records = _records(data, len(MAGIC))
+    assert json.loads(records[1][3])["kind"] == "header_copy"
+    old = [records[0]] + [(k, n - 1, t, p) for k, n, t, p in records[2:]]
+    blob = bytearray(MAGIC + b"".join(encode_record(*r) for r in old))
+    rec = tmp_path / "old.sior"
+    rec.write_bytes(bytes(blob))
+    assert _run("info", str(rec)).stdout.count("problem") == 0  # an intact old file is fine
+    blob[len(MAGIC) + RECORD_HEAD.size + 5] ^= 0x01  # one bit of the header's JSON
+    rec.write_bytes(bytes(blob))
+    res = _run("decode", str(rec), "--json")
+    assert res.returncode == 0
+    assert "'sio'" in _one_line(res.stderr) and "header" in res.stderr
+    _check_every_reader(tmp_path, rec, _samples(recordings["cyton"]), ["--format", "cyton"], "'cyton'")
+
+
+# -- 9: outputs cut by a full disk -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command,name",
+    [("export", "x.csv"), ("export", "x.npz"), ("export", "x.bdf"), ("decode", "x.npz"),
+     ("plot", "x.png")],
+)  # fmt: skip
+def test_a_full_disk_leaves_no_truncated_output(tmp_path: Path, recordings, command, name) -> None:
+    if name.endswith(".bdf"):
+        pytest.importorskip("pyedflib")
+    if name.endswith(".png"):
+        pytest.importorskip("matplotlib")
+    src = tmp_path / "in.sior"
+    shutil.copy(recordings["cyton"], src)
+    out = tmp_path / name
+    extra = ["--no-faults"] if name.endswith(".bdf") else []
+    res = _cli(command, str(src), "-o", str(out), *extra, limit_bytes=8000)
+    assert res.returncode == 1
+    line = _one_line(res.stderr, warnings=False)
+    assert str(out) in line and "limit" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.sior"]  # no output, no temporary
+    res = _cli(command, str(src), "-o", str(out), *extra)  # and with room it works
+    assert res.returncode == 0 and out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+# -- 10: exports in the format's own units, rate and labels ----------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["cyton", "openbci-cyton"])
+def test_export_of_a_board_without_info_uses_its_descriptor(tmp_path: Path, recordings, fmt) -> None:
+    rec = recordings[fmt]
+    codes = _samples(rec)[0]
+    assert codes.shape == (500, 8)
+    desc = resolve(fmt).descriptor()["streams"][0]
+    res = _run("export", str(rec), "-o", str(tmp_path / "x.csv"))
+    assert res.returncode == 0, res.stderr
+    with open(tmp_path / "x.csv") as f:
+        head = f.readline().strip().split(",")
+    assert head[:10] == ["row", "t_us", *(f"ch{i}_uV" for i in range(1, 9))]
+    table = np.loadtxt(tmp_path / "x.csv", delimiter=",", skiprows=1, usecols=range(10))
+    assert np.allclose(table[:, 2:], codes * desc["scale"], rtol=1e-5)
+    assert np.allclose(np.diff(table[:, 1]), 1e6 / 250)  # µs at the board's 250 Hz
+
+    pyedflib = pytest.importorskip("pyedflib")
+    res = _run("export", str(rec), "-o", str(tmp_path / "x.bdf"), "--no-faults")
+    assert res.returncode == 0, res.stderr
+    reader = pyedflib.EdfReader(str(tmp_path / "x.bdf"))
+    try:
+        assert reader.getSignalLabels()[:8] == [f"ch{i}" for i in range(1, 9)]
+        assert list(reader.getSampleFrequencies()[:8]) == [250] * 8
+        assert reader.getPhysicalDimension(0) == "uV"
+        eeg = np.stack([reader.readSignal(c)[:500] for c in range(8)], axis=1)
+    finally:
+        reader.close()
+    assert np.allclose(eeg, codes * desc["scale"], atol=desc["scale"] + 1e-6)
+
+
+# -- 11: replay in the recording's format ---------------------------------------------------
+
+
+def test_replay_decodes_in_the_recordings_format(recordings) -> None:
+    res = _run("replay", str(recordings["cyton"]), "--speed", "max", "--json")
+    assert res.returncode == 0, res.stderr
+    stats = json.loads(res.stdout)
+    assert stats["frames_ok"] == 1000 and stats["crc_errors"] == 0
+    res = _run("replay", str(recordings["cyton"]), "--speed", "max", "--json", "--format", "sio")
+    assert json.loads(res.stdout)["frames_ok"] == 0  # --format still decides when given
+
+
+# -- bad values in files and options ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("created", [10**30, 1e30, -5, "yesterday"])
+def test_info_on_a_header_with_an_impossible_time(tmp_path: Path, created) -> None:
+    rec = tmp_path / "t.sior"
+    with RecordingWriter(rec, {"format": "sio", "created_ns": created}) as w:
+        w.add(make_frames(0, 4)[0])
+    for args in (["info", str(rec)], ["info", str(rec), "--json"]):
+        res = _run(*args)
+        assert res.returncode == 1
+        assert "created" in _one_line(res.stderr)
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [(["--wait", "-5", "--pty"], "--wait"), (["--wait", "1e12", "--pty"], "--wait"),
+     (["--wait", "nan", "--pty"], "--wait"), (["--speed", "1e308"], "1e308"),
+     (["--speed", "1e-300"], "1e-300"), (["--speed", "-1"], "speed")],
+)  # fmt: skip
+def test_replay_refuses_impossible_speeds_and_waits(recordings, args, words) -> None:
+    res = _cli("replay", str(recordings["cyton"]), *args, timeout=60)
+    assert res.returncode in (1, 2)
+    assert words in _one_line(res.stderr)
+
+
+def test_plot_refuses_an_unknown_image_suffix(tmp_path: Path, recordings) -> None:
+    pytest.importorskip("matplotlib")
+    res = _run("plot", str(recordings["cyton"]), "-o", str(tmp_path / "x.jpg2"))
+    assert res.returncode in (1, 2)
+    assert ".png" in _one_line(res.stderr)
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_output_never_replaces_a_file_that_appeared_meanwhile(tmp_path: Path) -> None:
+    from sensorio.errors import SensorioError
+    from sensorio.export.output import atomic_output
+
+    out = tmp_path / "x.csv"
+    with pytest.raises(SensorioError, match="exists"):
+        with atomic_output(out) as tmp:
+            tmp.write_text("new")
+            out.write_text("someone else's")
+    assert out.read_text() == "someone else's"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]
