@@ -42,6 +42,8 @@ KIND_COLOURS = {
     "baseline_near_rail": "gold",
     "gain_drift": "khaki",
 }
+#: link gaps (dashed lines), on the heat map as on the traces
+GAP_COLOUR = "tab:green"
 #: above this many channels of a stream: an overview heat map, and traces only for the channels picked
 OVERVIEW_ABOVE = 16
 #: traces shown by default above OVERVIEW_ABOVE channels
@@ -293,7 +295,7 @@ def _draw_overview(
                     ax.add_patch(rect)
     for a, _b in st.gaps_s:
         if t0 <= a <= t1:
-            legend.add("gap (lost frames)", ax.axvline(a, color="tab:blue", ls="--", lw=0.8))
+            legend.add("gap (lost frames)", ax.axvline(a, color=GAP_COLOUR, ls="--", lw=1.0))
     step = max(1, int(np.ceil(n_ch / 16)))
     ticks = list(range(0, n_ch, step))
     ax.set_yticks([c + 1 for c in ticks])
@@ -400,9 +402,9 @@ def _draw_traces(
             legend.add(f"injected: {kind}", bar)
     for a, b in st.gaps_s:
         if t.size and t[0] <= a <= t[-1]:
-            legend.add("gap (lost frames)", ax.axvline(a, color="black", ls="--", lw=0.8, zorder=4))
+            legend.add("gap (lost frames)", ax.axvline(a, color=GAP_COLOUR, ls="--", lw=0.8, zorder=4))
             if b - a > 2 / st.rate_hz and b <= t[-1]:
-                ax.axvline(b, color="black", ls="--", lw=0.8, zorder=4)
+                ax.axvline(b, color=GAP_COLOUR, ls="--", lw=0.8, zorder=4)
     # data in [-limit, limit] fills the panel's lower 86 %; the injected bars sit above it
     ax.set_ylim(-limit * 1.05, limit * 1.35)
     label = st.labels[c] if c < len(st.labels) else f"ch{c + 1}"
@@ -537,7 +539,7 @@ def plot_analysis(
     # room for the two-line title above and the legend rows below
     legend_rows = int(np.ceil(len(legend.handles) / 6))
     fig.subplots_adjust(
-        left=0.07, right=0.97, top=1 - min(0.9 / height, 0.16), bottom=min((0.45 + 0.2 * legend_rows) / height, 0.2)
+        left=0.07, right=0.94, top=1 - min(0.9 / height, 0.16), bottom=min((0.6 + 0.17 * legend_rows) / height, 0.35)
     )
     try:
         fig.savefig(path, dpi=dpi)
