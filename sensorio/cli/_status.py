@@ -15,8 +15,15 @@ class StatusLine:
     The first line comes one interval after the start, when there is something to say
     (rates measured over less than that would be noise)."""
 
-    def __init__(self, out: TextIO | None = None, *, quiet: bool = False, tty_interval: float = 0.5,
-                 pipe_interval: float = 5.0, started: float | None = None) -> None:
+    def __init__(
+        self,
+        out: TextIO | None = None,
+        *,
+        quiet: bool = False,
+        tty_interval: float = 0.5,
+        pipe_interval: float = 5.0,
+        started: float | None = None,
+    ) -> None:
         self.out = out if out is not None else sys.stderr
         try:
             self.tty = bool(self.out.isatty())
