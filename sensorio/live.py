@@ -185,7 +185,7 @@ class TerminalView:
             scale = self.full_scale or max(float(np.nanmax(st.envelope)) * 2 if np.isfinite(st.envelope).any()
                                            else 0.0, 50.0)
             lines.append(f"stream {st.stream} {st.name}: {st.measured_rate():7.0f} samples/s "
-                         f"(nominal {st.rate_hz:g}), level = RMS of the last {self.model.window_s:g} s")
+                         f"(nominal {st.rate_hz:g} samples/s), level = RMS of the last {self.model.window_s:g} s")
             level_h, env_h = f"level [{st.unit}]", f"envelope [{st.unit}]"
             lw, ew = max(9, len(level_h)), max(9, len(env_h))
             lines.append(f"  {'channel':<10} {level_h:>{lw}} {env_h:>{ew}}  {'':<{BAR_WIDTH}}  health")

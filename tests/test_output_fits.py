@@ -111,6 +111,7 @@ def test_view_into_a_file_is_plain_text_with_units() -> None:
     assert proc.returncode == 0, proc.stderr
     assert_plain(proc.stdout + proc.stderr)
     assert "level [uV]" in proc.stdout and "envelope [uV]" in proc.stdout
+    assert "(nominal 2000 samples/s)" in proc.stdout
     rows = [ln.split()[0] for ln in proc.stdout.splitlines() if ln.startswith("  emg")]
     assert rows == ["emg1", "emg2", "emg3", "emg4", "emg20"]  # one snapshot at the end: 1.5 s < 5 s
     bad = sensorio("view", "sim://emg8?seed=3", "--duration", "0.5", "--channels", "9")
