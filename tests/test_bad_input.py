@@ -74,6 +74,9 @@ MATRIX = [
      "test_integrity_capture::test_readers_name_where_a_mixed_file_changes_shape"),
     ("a recording given as the port", "FILE is a sensorio recording, not a port", "use `sensorio replay` or replay://",
      "test_integrity_capture::test_a_recording_given_as_a_port_points_to_replay"),
+    ("a plot's channels or time range outside the recording", "channel N does not exist: there are M channels",
+     "channels count from 1, as the labels emg1..; --time START:END in seconds",
+     "test_plots::test_bad_selection_is_one_line"),
 ]  # fmt: skip
 
 
