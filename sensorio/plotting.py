@@ -247,11 +247,13 @@ def _draw_overview(
     n = env.shape[0]
     bucket = max(1, int(np.ceil(n / HEAT_COLUMNS)))
     cols = int(np.ceil(n / bucket))
-    padded = np.full((cols * bucket, n_ch), np.nan)
-    padded[:n] = env
+    whole = n // bucket * bucket  # full buckets as a view (no copy of a long recording), then the rest
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        img = np.nanmean(padded.reshape(cols, bucket, n_ch), axis=1).T
+        parts = [np.nanmean(env[:whole].reshape(-1, bucket, n_ch), axis=1)] if whole else []
+        if whole < n:
+            parts.append(np.nanmean(env[whole:], axis=0)[None, :])
+        img = np.concatenate(parts).T
     finite = img[np.isfinite(img)]
     vmax = float(np.percentile(finite, 99)) if finite.size else 1.0
     t0 = i0 / st.rate_hz

@@ -177,3 +177,23 @@ def test_event_times_print_as_plain_numbers() -> None:
     ev = DspEvent(np.int64(0), np.int64(1), "saturation", np.float64(0.5), np.float64(1.0), np.float64(0.6))
     assert repr((ev.kind, ev.channel, round(ev.start_s, 2))) == "('saturation', 1, 0.5)"
     assert type(ev.end_s) is float and type(ev.detected_s) is float
+
+
+def test_quiet_liblsl_keeps_the_users_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        from sensorio.sinks.lsl import import_pylsl, quiet_liblsl
+
+        pylsl = import_pylsl()
+    except Exception:  # noqa: BLE001
+        pytest.skip("pylsl/liblsl not installed")
+    given: list[str] = []
+    monkeypatch.setattr(pylsl, "set_config_content", given.append)
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "mine.cfg"
+    cfg.write_text("[multicast]\nResolveScope = link\n")
+    monkeypatch.setenv("LSLAPICFG", str(cfg))
+    quiet_liblsl()
+    assert len(given) == 1 and "ResolveScope = link" in given[0] and "[log]\nlevel = -2" in given[0]
+    cfg.write_text("[log]\nlevel = 0\n")  # the user asked for liblsl's INFO lines: theirs wins
+    quiet_liblsl()
+    assert len(given) == 1
