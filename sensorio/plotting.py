@@ -330,8 +330,8 @@ def _draw_grid(ax: Any, st: Any, i0: int, i1: int, grid: tuple[int, int], found:
                     1,
                     1,
                     facecolor="none",
-                    lw=1.5,
-                    edgecolor=KIND_COLOURS.get(kind, "tab:gray"),
+                    lw=2.0,
+                    edgecolor=_light(KIND_COLOURS.get(kind, "tab:gray")),  # the legend's "found" colour
                     gid=f"found:{kind}",
                 )
             )
