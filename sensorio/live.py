@@ -61,12 +61,17 @@ class StreamState:
 class LiveModel:
     """Runs the dsp pipelines and keeps the per-channel figures the views draw."""
 
-    def __init__(self, info: Mapping[str, Any], *, window_s: float = 0.25, streams: list[int] | None = None) -> None:
+    def __init__(self, info: Mapping[str, Any], *, window_s: float = 0.25, streams: list[int] | None = None,
+                 time_range: tuple[float | None, float | None] | None = None) -> None:
+        """``time_range``: (start, end) in seconds of each stream (by the samples received):
+        the pipelines run from the first sample (their filters settle), but events before
+        start are not listed and blocks from end on are not analysed."""
         from .dsp import Pipeline
         from .dsp.calibrate import StreamInfo
 
         self.info = dict(info)
         self.window_s = window_s
+        self.time_range = time_range or (None, None)
         self.streams: dict[int, StreamState] = {}
         self.events: deque = deque(maxlen=8)
         for desc in info.get("streams", []):
@@ -111,18 +116,37 @@ class LiveModel:
         state = self.streams.get(block.stream)
         if state is None:
             return
+        t0 = state.rows / state.rate_hz
         state.rows += len(block)
         state.arrivals.append((time.monotonic() if now is None else now, state.rows))
+        lo, hi = self.time_range
+        if hi is not None and t0 >= hi:
+            return
         with np.errstate(invalid="ignore", divide="ignore"):
             state.pipeline.process(block)
         for ev in state.pipeline.take_events():
+            at = ev.start_s
+            if lo is not None and (ev.end_s if ev.end_s is not None else at) < lo:
+                continue  # before the range: not listed (an end inside it is)
             if ev.kind == "dropout":  # a link gap: every channel has it, say it once
                 if ev.channel == 0 and ev.end_s is not None:
-                    self.events.append(f"{ev.start_s:8.2f} s  {state.name}: gap of {ev.end_s - ev.start_s:.3f} s")
+                    self.events.append(f"{at:8.2f} s  {state.name}: gap of {ev.end_s - ev.start_s:.3f} s")
                 continue
             label = state.labels[ev.channel] if 0 <= ev.channel < len(state.labels) else f"s{ev.stream}"
             what = "ended" if ev.end_s is not None else "began"
-            self.events.append(f"{ev.start_s:8.2f} s  {label}: {ev.kind} {what}")
+            self.events.append(f"{at:8.2f} s  {label}: {ev.kind} {what}")
+
+    @property
+    def before_start(self) -> bool:
+        """No stream has reached the start of the time range yet."""
+        lo = self.time_range[0]
+        return lo is not None and all(st.rows / st.rate_hz < lo for st in self.streams.values())
+
+    @property
+    def past_end(self) -> bool:
+        """Every stream has passed the end of the time range."""
+        hi = self.time_range[1]
+        return hi is not None and all(st.rows / st.rate_hz >= hi for st in self.streams.values())
 
 
 def _bar(value: float, full_scale: float, width: int = BAR_WIDTH) -> str:

@@ -197,3 +197,17 @@ def test_quiet_liblsl_keeps_the_users_config(tmp_path: Path, monkeypatch: pytest
     cfg.write_text("[log]\nlevel = 0\n")  # the user asked for liblsl's INFO lines: theirs wins
     quiet_liblsl()
     assert len(given) == 1
+
+
+def test_view_time_range_shows_start_to_end_and_stops_there() -> None:
+    import re
+
+    proc = sensorio(
+        "view", "sim://emg8?seed=3&fault=liftoff:ch=1,start=0.2,end=0.6", "--time", "1:1.6", "--duration", "30"
+    )
+    assert proc.returncode == 0, proc.stderr
+    frames = int(re.search(r"link: (\d+) frames", proc.stdout).group(1))
+    assert 300 <= frames <= 600, frames  # 1.6 s of 2000 samples/s in frames of 8, not 30 s
+    assert "leadoff" not in proc.stdout  # over before 1 s: not listed
+    rows = {ln.split()[0]: ln for ln in proc.stdout.splitlines() if ln.startswith("  emg")}
+    assert float(rows["emg1"].split()[1]) > 0  # the filters settled on the second before

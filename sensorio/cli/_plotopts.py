@@ -20,7 +20,8 @@ def _channels(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _time(text: str) -> tuple[float | None, float | None]:
+def time_range(text: str) -> tuple[float | None, float | None]:
+    """argparse type of ``--time START:END`` (seconds; either side may be empty)."""
     from ..plotting import parse_time_range
 
     try:
@@ -45,7 +46,7 @@ def add_plot_options(p: argparse.ArgumentParser, *, truth: bool = True) -> None:
     add_channel_option(p)
     p.add_argument(
         "--time",
-        type=_time,
+        type=time_range,
         metavar="START:END",
         help="time range to plot in seconds, e.g. 2:5.5 or 10: (default: all)",
     )

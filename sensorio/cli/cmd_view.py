@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..errors import SensorioError
-from ._plotopts import add_channel_option
+from ._plotopts import add_channel_option, time_range
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stream", type=int, action="append", dest="streams", metavar="ID",
                    help="device stream to show (repeatable; default: all)")
     add_channel_option(p)
+    p.add_argument("--time", type=time_range, metavar="START:END",
+                   help="seconds of the stream to look at (by its samples): shown from START "
+                        "(the filters settle on what comes before), stopped at END")
     p.add_argument("--plot", action="store_true", help="a live plot window instead (needs a display)")
     p.add_argument("--record", type=Path, metavar="FILE", help="also record to this file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --record file")
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     start = "START" if args.format == "sio" else None
     with open_capture(args.port, args.format, baudrate=args.baud, record=args.record, overwrite=args.force,
                       start_command=start) as cap:
-        model = LiveModel(device_info(cap), streams=args.streams)
+        model = LiveModel(device_info(cap), streams=args.streams, time_range=args.time)
         if not model.streams:
             raise SensorioError(f"none of the streams {args.streams} is in the device descriptor")
         most = max(len(st.labels) for st in model.streams.values())
@@ -53,14 +56,14 @@ def run(args: argparse.Namespace) -> int:
                 for block in cap.read(args.interval):
                     model.update(block)
                 now = time.monotonic()
-                if now - drawn >= every:
+                if now - drawn >= every and not model.before_start:
                     drawn = now
                     status = "disconnected: waiting for the device" if not cap.connected else "Ctrl-C to stop"
                     if plot is not None:
                         plot.draw()
                     else:
                         term.draw(cap.stats, status)
-                if cap.ended or (t_end is not None and now >= t_end):
+                if cap.ended or model.past_end or (t_end is not None and now >= t_end):
                     break
         except KeyboardInterrupt:
             pass
