@@ -104,6 +104,9 @@ MATRIX = [
     ("recording header with an impossible time",
      "the recording's header says it was created at N ns, which is not a time",
      "the header was damaged or forged", "test_integrity_files::test_info_on_a_header_with_an_impossible_time"),
+    ("a plot's channels or time range outside the recording", "channel N does not exist: there are M channels",
+     "channels count from 1, as the labels emg1..; --time START:END in seconds",
+     "test_plots::test_bad_selection_is_one_line"),
 ]  # fmt: skip
 
 

@@ -28,7 +28,7 @@ def test_view_shows_levels_health_rate_and_losses() -> None:
                                      fault=["liftoff:ch=3,start=0.5,end=1.6"], link=["drop:at=0.2,count=2"])
     model = LiveModel(info)
     out = io.StringIO()
-    view = TerminalView(model, out, colour=False)
+    view = TerminalView(model, out, colour=False, in_place=True)
     t = 0.0
     during = None
     for b in blocks:

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import UsageError
 from . import non_negative_integer
+from ._plotopts import add_plot_options, plot_selection
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="where calibration files are (default: the user's config dir)",
     )
+    add_plot_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.set_defaults(func=run)
@@ -70,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
         _need_matplotlib()
         image_format(args.plot)
+    selection = plot_selection(args)
     result = analyze_file(
         args.file,
         args.format,
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if args.events is not None:
         write_events(args.events, result)
     if args.plot is not None:
-        plot(args.plot, result, args.file)
+        plot(args.plot, result, args.file, **selection)
     summary = summarise(result)
     if args.json:
         json.dump(summary, sys.stdout)
@@ -170,8 +173,9 @@ def _need_matplotlib() -> None:
     need_matplotlib("--plot")
 
 
-def plot(path: Path, result: Any, source: Path | None = None) -> None:
-    """One panel per channel: raw, filtered, envelope; faults shaded; gaps marked (sensorio.plotting)."""
+def plot(path: Path, result: Any, source: Path | None = None, **selection: Any) -> None:
+    """Raw, filtered, envelope per channel; faults shaded; gaps marked; an overview above 16
+    channels (sensorio.plotting.plot_analysis, which takes the ``selection`` keywords)."""
     from ..plotting import plot_analysis
 
-    plot_analysis(path, result, title=f"sensorio analyze {source.name if source else ''}".strip())
+    plot_analysis(path, result, title=f"sensorio analyze {source.name if source else ''}".strip(), **selection)

@@ -1,4 +1,5 @@
-"""sensorio plot FILE: raw, filtered and envelope traces per channel, faults shaded, gaps marked."""
+"""sensorio plot FILE: raw, filtered and envelope traces per channel, faults shaded, gaps marked;
+above 16 channels an overview heat map first."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from . import non_negative_integer
+from ._plotopts import add_plot_options, plot_selection
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default=None,
                    help="wire format (default: the recording's, or sio for a raw dump)")
     p.add_argument("--stream", type=non_negative_integer, action="append", help="plot only this stream (repeatable)")
+    add_plot_options(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=run)
 
@@ -30,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     image_format(out)  # an unknown suffix fails before the work, not after
     if out.exists() and not args.force:
         raise UsageError(f"{out} exists: choose another name with -o or pass --force")
+    selection = plot_selection(args)
     result = analyze_file(args.file, args.format, streams=args.stream)
-    plot_analysis(out, result, title=f"sensorio plot {args.file.name}")
+    plot_analysis(out, result, title=f"sensorio plot {args.file.name}", **selection)
     print(out)
     return 0

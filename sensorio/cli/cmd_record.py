@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import time
 from collections import deque
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from ..capture.stream import RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError
 from . import positive_number
+from ._status import StatusLine
 from .cmd_info import describe
 
 
@@ -68,10 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 class _Status:
     """Rates per stream over the last seconds, and the status line."""
 
-    def __init__(self) -> None:
+    def __init__(self, started: float | None = None) -> None:
         self.rows: dict[int, int] = {}
         self.channels: dict[int, int] = {}
-        self.window: deque[tuple[float, dict[int, int]]] = deque()
+        # rates count from the start until two seconds have passed, then over the last two
+        self.window: deque[tuple[float, dict[int, int]]] = deque(
+            [(time.monotonic() if started is None else started, {})]
+        )
 
     def add(self, blocks: list) -> None:
         for b in blocks:
@@ -87,8 +90,11 @@ class _Status:
         span = max(now - t0, 1e-9)
         parts = [f"{elapsed:7.1f} s"]
         for sid in sorted(self.rows):
-            rate = (self.rows[sid] - rows0.get(sid, 0)) / span if span > 0.2 else 0.0
-            parts.append(f"s{sid} {self.channels[sid]}ch {rate:7.1f} Hz")
+            if span > 0.2:
+                rate = (self.rows[sid] - rows0.get(sid, 0)) / span
+                parts.append(f"s{sid} {self.channels[sid]}ch {rate:7.1f} Hz")
+            else:  # too soon to measure a rate
+                parts.append(f"s{sid} {self.channels[sid]}ch")
         s = st.stats
         parts.append(f"frames {s.frames_ok}")
         losses = [
@@ -164,10 +170,9 @@ def _record(args: argparse.Namespace) -> int:
         stall_timeout=args.stall_timeout,
         read_interval=RECORDING_READ_INTERVAL,
     )
-    status = _Status()
-    tty = sys.stderr.isatty()
     started = time.monotonic()
-    last_status = 0.0
+    status = _Status(started)
+    line_out = StatusLine(quiet=args.quiet, started=started)
     stopped_by: str | None = None
     failure: SensorioError | None = None
     try:
@@ -181,15 +186,8 @@ def _record(args: argparse.Namespace) -> int:
                 advice = st.diagnose()
                 if advice:
                     raise SensorioError(f"{args.port}: {advice}")
-            if not args.quiet and now - last_status >= (0.5 if tty else 5.0):
-                last_status = now
-                line = status.line(st, elapsed)
-                print(
-                    ("\r" + line + "\x1b[K") if tty else line,
-                    end="" if tty else "\n",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            if line_out.due(now):
+                line_out.show(status.line(st, elapsed))
             if args.duration is not None and elapsed >= args.duration:
                 break
             if st.ended:
@@ -204,8 +202,7 @@ def _record(args: argparse.Namespace) -> int:
         failure = exc
     finally:
         _close_despite_signals(st)
-    if tty and not args.quiet:
-        print(file=sys.stderr)
+    line_out.finish()
     s = st.stats
     kept = st.recorder.bytes_written if st.recorder else 0
     summary = (

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import SensorioError, UsageError
 from . import non_negative_integer, positive_number
+from ._status import StatusLine
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="overwrite an existing --record file")
     p.add_argument("--duration", type=positive_number, help="stop after this many seconds")
     p.add_argument("--quiet", action="store_true", help="no status line")
+    p.add_argument("--verbose", action="store_true", help="let liblsl log its INFO lines too")
     p.set_defaults(func=run)
 
 
@@ -70,9 +72,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.lsl:
         raise UsageError("say where to stream: --lsl (Lab Streaming Layer)")
     from ..capture import open as open_capture
-    from ..sinks.lsl import LslOutlet, import_pylsl
+    from ..sinks.lsl import LslOutlet, import_pylsl, quiet_liblsl
 
     import_pylsl()  # fail before opening the port if LSL is missing
+    if not args.verbose:
+        quiet_liblsl()  # before liblsl's first use
     start = "START" if args.format == "sio" else None
     link_events: queue.SimpleQueue = queue.SimpleQueue()  # filled by the capture's threads
     with open_capture(args.port, args.format, baudrate=args.baud, record=args.record, overwrite=args.force,
@@ -86,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"LSL: {out.name!r} type {out.type}, {out.channels} ch at {out.rate_hz:g} Hz, "
                   f"source_id {out.source_id}", file=sys.stderr)
         t_end = None if args.duration is None else time.monotonic() + args.duration
-        status_at = 0.0
+        status = StatusLine(quiet=args.quiet, tty_interval=1.0)
         try:
             while not cap.ended:
                 for block in cap.read(0.2):  # a timeout, so --duration ends a silent device too
@@ -96,11 +100,9 @@ def run(args: argparse.Namespace) -> int:
                     for o in outlets.values():
                         o.push_marker({"event": ev.kind, **ev.detail}, o.lsl_time(ev.t_ns / 1e9))
                 now = time.monotonic()
-                if not args.quiet and now - status_at > 1.0:
-                    status_at = now
+                if status.due(now):
                     st = cap.stats
-                    print(f"\r{st.frames_ok} frames, {st.lost_frames} lost, {st.crc_errors} CRC errors",
-                          end="", file=sys.stderr, flush=True)
+                    status.show(f"{st.frames_ok} frames, {st.lost_frames} lost, {st.crc_errors} CRC errors")
                 if t_end is not None and now >= t_end:
                     break
         except KeyboardInterrupt:
@@ -108,6 +110,5 @@ def run(args: argparse.Namespace) -> int:
         finally:
             for o in outlets.values():
                 o.close()
-    if not args.quiet:
-        print(file=sys.stderr)
+    status.finish()
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import SensorioError
 from . import non_negative_integer, positive_number
+from ._plotopts import add_channel_option, time_range
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,11 +19,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
     p.add_argument("--stream", type=non_negative_integer, action="append", dest="streams", metavar="ID",
                    help="device stream to show (repeatable; default: all)")
+    add_channel_option(p)
+    p.add_argument("--time", type=time_range, metavar="START:END",
+                   help="seconds of the stream to look at (by its samples): shown from START "
+                        "(the filters settle on what comes before), stopped at END")
     p.add_argument("--plot", action="store_true", help="a live plot window instead (needs a display)")
     p.add_argument("--record", type=Path, metavar="FILE", help="also record to this file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --record file")
     p.add_argument("--duration", type=positive_number, help="stop after this many seconds")
-    p.add_argument("--interval", type=positive_number, default=0.2, help="seconds between redraws (default: 0.2)")
+    p.add_argument("--interval", type=positive_number, default=0.2,
+                   help="seconds between redraws on a terminal (default: 0.2; into a file or pipe: 5)")
     p.set_defaults(func=run)
 
 
@@ -34,26 +40,31 @@ def run(args: argparse.Namespace) -> int:
     start = "START" if args.format == "sio" else None
     with open_capture(args.port, args.format, baudrate=args.baud, record=args.record, overwrite=args.force,
                       start_command=start) as cap:
-        model = LiveModel(device_info(cap), streams=args.streams)
+        model = LiveModel(device_info(cap), streams=args.streams, time_range=args.time)
         if not model.streams:
             raise SensorioError(f"none of the streams {args.streams} is in the device descriptor")
-        plot = PlotView(model) if args.plot else None
-        term = TerminalView(model, sys.stdout)
+        most = max(len(st.labels) for st in model.streams.values())
+        if args.channels and max(args.channels) >= most:
+            raise SensorioError(f"channel {max(args.channels) + 1} does not exist: there are {most} channels")
+        plot = PlotView(model, args.channels) if args.plot else None
+        term = TerminalView(model, sys.stdout, channels=args.channels)
+        # into a file or a pipe: a snapshot every few seconds, not five a second
+        every = args.interval if term.in_place or plot is not None else max(args.interval, 5.0)
         t_end = None if args.duration is None else time.monotonic() + args.duration
-        drawn = 0.0
+        drawn = 0.0 if every == args.interval else time.monotonic()  # off a terminal: the first after `every`
         try:
             while True:
                 for block in cap.read(args.interval):
                     model.update(block)
                 now = time.monotonic()
-                if now - drawn >= args.interval:
+                if now - drawn >= every and not model.before_start:
                     drawn = now
                     status = "disconnected: waiting for the device" if not cap.connected else "Ctrl-C to stop"
                     if plot is not None:
                         plot.draw()
                     else:
                         term.draw(cap.stats, status)
-                if cap.ended or (t_end is not None and now >= t_end):
+                if cap.ended or model.past_end or (t_end is not None and now >= t_end):
                     break
         except KeyboardInterrupt:
             pass

@@ -58,6 +58,15 @@ class DspEvent:
     severity: str = "fault"
     detail: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # plain Python numbers, whatever the stage computed them with: they print as 0.5,
+        # not np.float64(0.5), and go into JSON as they are
+        self.stream, self.channel, self.start_s = int(self.stream), int(self.channel), float(self.start_s)
+        if self.end_s is not None:
+            self.end_s = float(self.end_s)
+        if self.detected_s is not None:
+            self.detected_s = float(self.detected_s)
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 

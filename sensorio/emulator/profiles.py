@@ -3,6 +3,7 @@ scales) and therefore what its INFO descriptor says."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -274,7 +275,17 @@ def resolve_profile(
     else:
         new0 = emg_stream(channels, rate_hz, sio1.ENCODINGS[enc] if enc else s0.enc)
     rates = tuple(sorted(set(prof.rates) | {new0.rate_hz}))
-    return replace(prof, streams=(new0,) + prof.streams[1:], rates=rates)
+    return replace(prof, device=device_name(prof.device, s0.channels, new0.channels),
+                   streams=(new0,) + prof.streams[1:], rates=rates)
+
+
+def device_name(device: str, profile_channels: int, channels: int) -> str:
+    """A profile's device name for another channel count: "sensorio-emu EMG8" with 64
+    channels is "sensorio-emu EMG64"; a name without its count gets it appended."""
+    if channels == profile_channels:
+        return device
+    counted = re.sub(rf"(?<=EMG){profile_channels}\b", str(channels), device)
+    return counted if counted != device else f"{device}, {channels} channels"
 
 
 __all__ = [

@@ -18,8 +18,11 @@ block and followed from there.
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +45,41 @@ def import_pylsl() -> Any:
             f"LSL needs pylsl and liblsl: pip install 'sensorio[lsl]' ({exc})"
         ) from None
     return pylsl
+
+
+def _liblsl_config_file() -> Path | None:
+    """The configuration file liblsl would read (its documented search order), if any."""
+    env = os.environ.get("LSLAPICFG")
+    candidates = [Path(env)] if env else []
+    candidates += [Path("lsl_api.cfg"), Path.home() / "lsl_api" / "lsl_api.cfg", Path("/etc/lsl_api/lsl_api.cfg")]
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def quiet_liblsl(level: int = -2) -> None:
+    """Have liblsl log only errors (level -2; by default it prints INFO lines on stderr).
+
+    Uses pylsl's ``set_config_content`` (liblsl >= 1.17.7), which must come before liblsl's
+    first use; later it has no effect. The user's own lsl_api.cfg (LSLAPICFG, ./lsl_api.cfg,
+    ~/lsl_api/lsl_api.cfg, /etc/lsl_api/lsl_api.cfg) is kept: its content is passed on, with
+    the log level added only when it has no [log] section. Without pylsl, or with an older
+    liblsl, nothing happens."""
+    try:
+        pylsl = import_pylsl()
+    except SensorioError:
+        return
+    content = ""
+    cfg = _liblsl_config_file()
+    if cfg is not None:
+        try:
+            content = cfg.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            content = ""
+    if re.search(r"(?mi)^\s*\[log\]", content):
+        return  # the user chose their own logging
+    try:
+        pylsl.set_config_content(f"{content}\n[log]\nlevel = {level}\n")
+    except (AttributeError, NotImplementedError):
+        pass
 
 
 def stream_descriptor(info: Mapping[str, Any], stream: int) -> dict[str, Any]:
