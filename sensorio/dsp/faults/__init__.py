@@ -247,7 +247,6 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         # |high-passed| sample, starting from the fixed floors
         self._q_low = np.full(ch, np.log10(max(self.motion_uv, 1e-3)))
         self._q_peak = np.full(ch, np.log10(max(self.spike_min_uv, 1e-3)))
-        self._q_share = np.full(ch, np.log10(0.1))  # set by the first judged hop
         # the peak level starts from the channel's first usable hop (a
         # recording may start in a contraction, far above spike_min_uv)
         self._q_peak_set = np.zeros(ch, dtype=bool)

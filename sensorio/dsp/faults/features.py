@@ -30,13 +30,6 @@ LEARN_START_MAX = 0.5
 #: a hop of the low band this far above its learnt level (log10: x2) with a
 #: share above motion_loud_share does not teach it
 LEARN_RISE = 0.3
-#: a hop of the low band above motion_rel x its learnt level, with a share
-#: above motion_loud_share and this many times the channel's learnt median
-#: share, is shaped like motion (the band grew apart from the rest of the
-#: spectrum: a contraction raises both)
-SHARE_REL = 4.0
-#: ... and a share above this (a lone EMG hop reaches motion_loud_share)
-SHARE_APART = 0.15
 
 
 def emg_noise_share(fs: float, f_low: float = 60.0, f_high: float = 120.0) -> float:
@@ -255,12 +248,10 @@ class _Features:
         judged = ~blocked & ~settling & ~after_noise & ~after_gap & ~spiked
         # the peaks teach from the start (the 20 Hz high-pass settles within
         # a hop; the 1-20 Hz band needs settle_s)
-        low_level, share_level, peak_floor = self._learn(~blocked, judged, low_ms, share_low, peak, mad)
-        motion = judged & self._motion_like(low_ms, share_low, low_level, share_level)
+        low_level, peak_floor = self._learn(~blocked, judged, low_ms, share_low, peak, mad)
+        motion = judged & self._motion_like(low_ms, share_low, low_level)
         if motion.any():
-            self._motion_before_run(
-                motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level, share_level
-            )
+            self._motion_before_run(motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level)
         f["motion"] = motion
         f["mains"] = ~blocked & mains
         # the spike test's scale: never below what the channel's own peaks
@@ -278,7 +269,6 @@ class _Features:
         hp: np.ndarray,
         need: int,
         low_level: np.ndarray,
-        share_level: np.ndarray,
     ) -> None:
         """Re-judge, in place, the motion verdicts of hops that end in a run
         of identical codes, on the samples before that run. A stuck ADC (or a
@@ -305,25 +295,18 @@ class _Features:
             low_ms = np.where(use, low[c, h] ** 2, 0.0).sum(axis=1) / n
             hp_ms = np.where(use, hp[c, h] ** 2, 0.0).sum(axis=1) / n
             share = low_ms / (low_ms + hp_ms)
-        motion[c, h] = (n >= need) & self._motion_like(low_ms, share, low_level[c, h], share_level[c, h])
+        motion[c, h] = (n >= need) & self._motion_like(low_ms, share, low_level[c, h])
 
-    def _motion_like(
-        self, low_ms: np.ndarray, share: np.ndarray, level: np.ndarray, share_level: np.ndarray
-    ) -> np.ndarray:
+    def _motion_like(self, low_ms: np.ndarray, share: np.ndarray, level: np.ndarray) -> np.ndarray:
         """The motion test on the 1-20 Hz band's mean square low_ms and its
         share of the power, given the channel's learnt level of that band
-        (RMS, uV) and its learnt median share: above motion_rel x the level
-        (and motion_uv) with a share above motion_share (the band dominates)
-        or above SHARE_APART and SHARE_REL x the learnt share (the band
-        grew apart from the rest); or above motion_loud_rel x the level (and
-        motion_uv) with a share above motion_loud_share."""
+        (RMS, uV): above motion_rel x the level (and motion_uv) with a share
+        above motion_share (the band dominates); or above motion_loud_rel x
+        the level (and motion_uv) with a share above motion_loud_share."""
         floor = self.motion_uv**2
         thr = np.maximum(floor, (self.motion_rel * level) ** 2)
         loud = np.maximum(floor, (self.motion_loud_rel * level) ** 2)
-        apart = (share > max(SHARE_APART, self.motion_loud_share)) & (share > SHARE_REL * share_level)
-        return ((low_ms > thr) & ((share > self.motion_share) | apart)) | (
-            (low_ms > loud) & (share > self.motion_loud_share)
-        )
+        return ((low_ms > thr) & (share > self.motion_share)) | ((low_ms > loud) & (share > self.motion_loud_share))
 
     def _learn(
         self,
@@ -333,7 +316,7 @@ class _Features:
         share_low: np.ndarray,
         peak: np.ndarray,
         mad: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The channel's own levels, learnt hop by hop (so the same whatever
         the chunking): the 90th percentiles of the 1-20 Hz band's RMS and of
         the hop's peak |high-passed| sample, tracked in log10 uV by steps of
@@ -350,13 +333,11 @@ class _Features:
         both from what was learnt before the hop."""
         ch, m = low_ms.shape
         low_level = np.empty((ch, m))
-        share_level = np.empty((ch, m))
         peak_floor = np.empty((ch, m))
         up, down = LEARN_UP, LEARN_UP / 9.0
-        ql, qp, qs = self._q_low, self._q_peak, self._q_share
+        ql, qp = self._q_low, self._q_peak
         with np.errstate(divide="ignore", invalid="ignore"):
             llow = 0.5 * np.log10(low_ms)
-            lshare = np.log10(share_low)
             lpeak = np.log10(peak)
         own = self.spike_k * 1.4826 * mad
         for j in range(m):
@@ -366,26 +347,20 @@ class _Features:
             if first.any():
                 cap = np.log10(max(self.motion_uv, 1e-3)) + LEARN_START_MAX
                 ql = np.where(first, np.maximum(ql, np.minimum(llow[:, j], cap)), ql)
-                qs = np.where(first & np.isfinite(lshare[:, j]), lshare[:, j], qs)
                 self._q_low_set |= first
             low_level[:, j] = 10.0**ql
-            share_level[:, j] = 10.0**qs
             pf = self.spike_rel * 10.0**qp
             peak_floor[:, j] = pf
             # a hop shaped like motion (low band share above motion_share)
             # does not teach, whatever its level: an artefact's slow onset
             # must not raise the bar it is to be judged by
             x = llow[:, j]
-            like = self._motion_like(low_ms[:, j], share_low[:, j], low_level[:, j], share_level[:, j])
+            like = self._motion_like(low_ms[:, j], share_low[:, j], low_level[:, j])
             # nor a hop well above the level with a share of a loud artifact
             # (the onset of one that is still below the bar)
             rising = (share_low[:, j] > self.motion_loud_share) & (x > ql + LEARN_RISE)
             teach = judged[:, j] & ~like & ~rising & (share_low[:, j] <= self.motion_share) & np.isfinite(x)
             ql = np.where(teach, ql + np.where(x > ql, up, -down), ql)
-            # the median share: equal steps up and down
-            x = lshare[:, j]
-            teach &= np.isfinite(x)
-            qs = np.where(teach, qs + np.where(x > qs, up, -up), qs)
             x = lpeak[:, j]
             outlier = (peak[:, j] > pf) & (peak[:, j] > own[:, j])
             teach = usable[:, j] & ~outlier & np.isfinite(x)
@@ -394,8 +369,8 @@ class _Features:
             if first.any():
                 qp = np.where(first, np.maximum(qp, x), qp)
                 self._q_peak_set |= first
-        self._q_low, self._q_peak, self._q_share = ql, qp, qs
-        return low_level, share_level, peak_floor
+        self._q_low, self._q_peak = ql, qp
+        return low_level, peak_floor
 
     def _mains(self, a: int, m: int, L: int, hp: np.ndarray) -> np.ndarray:
         """Mains verdict per hop from the hop and the one before it: the
