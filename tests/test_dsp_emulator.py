@@ -16,13 +16,11 @@ from sensorio.dsp.analyze import analyze_blocks  # noqa: E402
 from sensorio.dsp.scoring import TRUTH_KINDS, KindScore, Truth, score  # noqa: E402
 from sensorio.emulator.config import EmulatorConfig  # noqa: E402
 from sensorio.emulator.engine import render  # noqa: E402
-from sensorio.emulator.faults import parse_fault  # noqa: E402
+from sensorio.emulator.faults import RANDOM_KINDS, parse_fault  # noqa: E402
 
 
 def analyse(seed: int, seconds: float, faults: int, tmp_path, **config):
-    data, truth = render(
-        EmulatorConfig(seed=seed, random_faults=faults, duration=seconds, autostart=True, **config)
-    )
+    data, truth = render(EmulatorConfig(seed=seed, random_faults=faults, duration=seconds, autostart=True, **config))
     parser = Parser()
     parser.feed(data)
     blocks = parser.read()
@@ -33,12 +31,14 @@ def analyse(seed: int, seconds: float, faults: int, tmp_path, **config):
 
 @pytest.mark.slow
 def test_ground_truth_precision_recall_per_kind(tmp_path) -> None:
-    total = {k: KindScore() for k in TRUTH_KINDS}
+    # the kinds random_faults injects (mains and drift are scored apart)
+    total = {k: KindScore() for k in TRUTH_KINDS if k in RANDOM_KINDS}
     for seed in range(1, 9):
         res, truth = analyse(seed, 30.0, 8, tmp_path)
         scores, _false = score(truth, res.events, deadline_s=0.25)
         for k, ks in scores.items():
-            total[k].add(ks)
+            if k in total:
+                total[k].add(ks)
     for k, ks in total.items():
         assert ks.faults >= 5, (k, ks)
         # Target 0.95 for every kind. Motion falls short on these 8 seeds
