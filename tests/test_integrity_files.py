@@ -93,6 +93,12 @@ def recordings(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
+# the emulated board sends the samples taken at 0, 4 ms, ... 2.000 s: 501 packets,
+# each counted as a frame of the EEG stream and one of the auxiliary stream
+SAMPLES = 501
+FRAMES = 2 * SAMPLES
+
+
 def _samples(path: Path, format: str | None = None) -> dict[int, np.ndarray]:
     _, blocks, _, _ = decode_any(path, format)
     return {sid: a["samples"] for sid, a in concat_blocks(blocks).items()}
@@ -114,7 +120,7 @@ def test_decode_reads_a_pipe_once_with_every_byte(tmp_path: Path, recordings) ->
     res = _cli("decode", "/dev/stdin", "--json", input=recordings["cyton"].read_bytes())
     assert res.returncode == 0, res.stderr
     piped = json.loads(res.stdout)
-    assert piped["frames_ok"] == 1000 and piped["crc_errors"] == 0
+    assert piped["frames_ok"] == FRAMES and piped["crc_errors"] == 0
 
 
 @pytest.mark.parametrize("command", ["info", "export", "analyze", "plot", "replay"])
@@ -156,7 +162,7 @@ def test_every_damaged_byte_of_the_header_keeps_the_body(tmp_path: Path, recordi
     src = recordings["cyton"]
     data = src.read_bytes()
     want = _samples(src)
-    assert want[0].shape == (500, 8)
+    assert want[0].shape == (SAMPLES, 8)
     header_end = data.index(SYNC, len(MAGIC) + 1)  # the copy follows
     damaged = tmp_path / "d.sior"
     for i in range(_header_span(data)):
@@ -203,7 +209,7 @@ def _check_every_reader(
     assert np.array_equal(np.load(tmp_path / "x.npz")["samples"], want[0])
     res = _run("info", str(rec), "--json", *options)
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout)["streams"]["0"]["samples"] == 500
+    assert json.loads(res.stdout)["streams"]["0"]["samples"] == SAMPLES
     assert warning in _one_line(res.stderr)
     res = _run("export", str(rec), "-o", str(tmp_path / "x.csv"), "--force", *options)
     assert res.returncode == 0, res.stderr
@@ -213,10 +219,10 @@ def _check_every_reader(
     res = _run("analyze", str(rec), "--json", *options)
     assert res.returncode == 0, res.stderr
     assert warning in res.stderr.splitlines()[0]
-    assert json.loads(res.stdout)["streams"]["0"]["seconds"] == pytest.approx(2.0)
+    assert json.loads(res.stdout)["streams"]["0"]["seconds"] == pytest.approx(SAMPLES / 250)
     res = _run("replay", str(rec), "--speed", "max", "--json", *options)
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout)["frames_ok"] == 1000
+    assert json.loads(res.stdout)["frames_ok"] == FRAMES
 
 
 def test_an_old_recording_without_a_copy_keeps_its_body(tmp_path: Path, recordings) -> None:
@@ -272,7 +278,7 @@ def test_a_full_disk_leaves_no_truncated_output(tmp_path: Path, recordings, comm
 def test_export_of_a_board_without_info_uses_its_descriptor(tmp_path: Path, recordings, fmt) -> None:
     rec = recordings[fmt]
     codes = _samples(rec)[0]
-    assert codes.shape == (500, 8)
+    assert codes.shape == (SAMPLES, 8)
     desc = resolve(fmt).descriptor()["streams"][0]
     res = _run("export", str(rec), "-o", str(tmp_path / "x.csv"))
     assert res.returncode == 0, res.stderr
@@ -291,7 +297,7 @@ def test_export_of_a_board_without_info_uses_its_descriptor(tmp_path: Path, reco
         assert reader.getSignalLabels()[:8] == [f"ch{i}" for i in range(1, 9)]
         assert list(reader.getSampleFrequencies()[:8]) == [250] * 8
         assert reader.getPhysicalDimension(0) == "uV"
-        eeg = np.stack([reader.readSignal(c)[:500] for c in range(8)], axis=1)
+        eeg = np.stack([reader.readSignal(c)[:SAMPLES] for c in range(8)], axis=1)
     finally:
         reader.close()
     assert np.allclose(eeg, codes * desc["scale"], atol=desc["scale"] + 1e-6)
@@ -304,7 +310,7 @@ def test_replay_decodes_in_the_recordings_format(recordings) -> None:
     res = _run("replay", str(recordings["cyton"]), "--speed", "max", "--json")
     assert res.returncode == 0, res.stderr
     stats = json.loads(res.stdout)
-    assert stats["frames_ok"] == 1000 and stats["crc_errors"] == 0
+    assert stats["frames_ok"] == FRAMES and stats["crc_errors"] == 0
     res = _run("replay", str(recordings["cyton"]), "--speed", "max", "--json", "--format", "sio")
     assert json.loads(res.stdout)["frames_ok"] == 0  # --format still decides when given
 

@@ -123,10 +123,12 @@ def decode_any(
                 return _decode_reader(reader, format, str(path))
             parser = Parser(format or "sio")
             data = head
+            offset = 0  # counted, not f.tell(): a pipe cannot tell
             while data:
                 parser.feed(data)
+                offset += len(data)
                 got = parser.read()
-                shapes.check(got, f"in the bytes before offset {f.tell()}")
+                shapes.check(got, f"in the bytes before offset {offset}")
                 blocks.extend(got)
                 data = f.read(chunk)
         parser.flush()  # the file ended: decide what waits for lookahead
