@@ -51,6 +51,11 @@ def positive_integer(text: str) -> int:
     return int(_option(parse_integer, text, "a whole number, 1 or above", minimum=1))
 
 
+def baud_rate(text: str) -> int:
+    """argparse type: a serial baud rate (50 to 20,000,000; ptys and sim:// ignore it)."""
+    return int(_option(parse_integer, text, "a baud rate from 50 to 20000000", minimum=50, maximum=20_000_000))
+
+
 def non_negative_integer(text: str) -> int:
     """argparse type: a whole number, 0 or above (a seed, a stream id, a count)."""
     return int(_option(parse_integer, text, "a whole number, 0 or above", minimum=0))

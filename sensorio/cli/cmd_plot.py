@@ -29,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from ..plotting import image_format, need_matplotlib, plot_analysis
 
     need_matplotlib("sensorio plot")
+    if args.output is None and not args.file.name:
+        raise UsageError(f"{str(args.file)!r} is not a file name: give a recording, or the image with -o")
     out = args.output if args.output is not None else args.file.with_suffix(".png")
     image_format(out)  # an unknown suffix fails before the work, not after
     if out.exists() and not args.force:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..capture.stream import RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError
-from . import positive_number
+from . import baud_rate, non_negative_number, positive_number
 from ._status import StatusLine
 from .cmd_info import describe
 
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("port", help="serial port path or URL (sim://..., replay://...)")
     p.add_argument("-o", "--output", type=Path, required=True, help="recording file to create (.sior)")
     p.add_argument("--format", default="sio", help="wire format (default: sio)")
-    p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
+    p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
     p.add_argument("--duration", type=positive_number, help="stop after this many seconds")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument(
@@ -50,14 +50,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-info", action="store_true", help="do not ask an SIO-1 device for its INFO")
     p.add_argument(
         "--stall-timeout",
-        type=float,
+        type=positive_number,
         default=2.0,
         help="report a stall after this many seconds without bytes (default 2)",
     )
     p.add_argument("--no-reconnect", action="store_true", help="stop at the first disconnect")
     p.add_argument(
         "--check-seconds",
-        type=float,
+        type=non_negative_number,
         default=5.0,
         help="fail with a diagnosis if no frame arrived within this time (0: never; default 5)",
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SensorioError, UsageError
-from . import non_negative_integer, positive_number
+from . import baud_rate, non_negative_integer, positive_number
 from ._status import StatusLine
 
 
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("port", help="serial port path or URL (sim://..., replay://FILE)")
     p.add_argument("--lsl", action="store_true", help="publish to LSL (needs pylsl: pip install 'sensorio[lsl]')")
     p.add_argument("--format", default="sio", help="wire format (default: sio)")
-    p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
+    p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
     p.add_argument("--raw", action="store_true", help="publish raw ADC codes (int32) instead of calibrated values")
     p.add_argument("--stream", type=non_negative_integer, action="append", dest="streams", metavar="ID",
                    help="device stream to publish (repeatable; default: all)")

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..errors import SensorioError
-from . import non_negative_integer, positive_number
+from . import baud_rate, non_negative_integer, positive_number
 from ._plotopts import add_channel_option, time_range
 
 
@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("view", help="live per-channel level, envelope and health of a capture")
     p.add_argument("port", help="serial port path or URL (sim://..., replay://FILE)")
     p.add_argument("--format", default="sio", help="wire format (default: sio)")
-    p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
+    p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
     p.add_argument("--stream", type=non_negative_integer, action="append", dest="streams", metavar="ID",
                    help="device stream to show (repeatable; default: all)")
     add_channel_option(p)
