@@ -173,7 +173,11 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         nyq = fs / 2
         self._hp = SosState(signal.butter(2, min(20.0, 0.4 * nyq), "highpass", fs=fs, output="sos"), hop)
         # 1-20 Hz, second order: baseline drift (below 0.3 Hz) must not leak in
-        self._low = SosState(signal.butter(2, [1.0, min(20.0, 0.4 * nyq)], "bandpass", fs=fs, output="sos"), hop)
+        low_sos = signal.butter(2, [1.0, min(20.0, 0.4 * nyq)], "bandpass", fs=fs, output="sos")
+        self._low = SosState(low_sos, hop)
+        # the share of white noise's power the 1-20 Hz band passes
+        _, h = signal.sosfreqz(low_sos, worN=8192, fs=fs)
+        self._low_leak = float(np.mean(np.abs(h) ** 2))
         # windowed sine/cosine basis at 50 and 60 Hz and harmonics below 0.45 fs
         window = np.hanning(2 * hop)
         t = np.arange(2 * hop) / fs
@@ -242,6 +246,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         self._ema_last = np.zeros(ch)
         self._last_spiky = np.full(ch, _NEG, dtype=np.int64)
         self._last_noise_hop = np.full(ch, _NEG, dtype=np.int64)
+        self._noise_ms = np.zeros(ch)  # white-noise power of the last noise hop
         # the channel's own levels, learnt online (log10 uV, see _learn): the
         # 90th percentile of the 1-20 Hz band's RMS and of the hop's peak
         # |high-passed| sample, starting from the fixed floors

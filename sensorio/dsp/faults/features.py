@@ -22,6 +22,12 @@ NOISE_SHARE_MARGIN = 6.0
 NOISE_SHARE_MAX = 0.8
 
 
+#: motion during broadband noise: the 1-20 Hz band must exceed this many times
+#: the noise's expected leak into it (a 50 ms hop of a 20 Hz wide band has
+#: about two degrees of freedom: its power exceeds 7 x the mean once in a thousand)
+NOISE_LEAK_MARGIN = 10.0
+
+
 #: the learnt levels' step up per hop, log10 (0.05: x1.12; down 1/9 of it)
 LEARN_UP = 0.05
 #: the low band's level starts from its first judged hop, up to this far
@@ -232,6 +238,16 @@ class _Features:
         last_noise = np.maximum.accumulate(marks, axis=1)
         self._last_noise_hop = last_noise[:, -1].copy()
         after_noise = (g - last_noise) <= 4
+        # the white-noise power of the last noise hop (carried): what it leaks
+        # into the 1-20 Hz band bounds what motion must exceed there meanwhile
+        if noise.any() or after_noise.any():
+            nz = np.where(noise, hf_ms, -1.0)
+            nz[:, 0] = np.where(nz[:, 0] >= 0, nz[:, 0], self._noise_ms)
+            idx = np.maximum.accumulate(np.where(nz >= 0, np.arange(m)[None, :], 0), axis=1)
+            noise_ms = np.maximum(np.take_along_axis(nz, idx, axis=1), 0.0)
+            self._noise_ms = noise_ms[:, -1].copy()
+        else:
+            noise_ms = None
         # a dropout holds the feature filters' input; the step that leaves
         # rings in the 1-20 Hz band like motion: no motion verdict in a hop
         # with missing rows or in the 2 hops after it
@@ -250,6 +266,14 @@ class _Features:
         # a hop; the 1-20 Hz band needs settle_s)
         low_level, peak_floor = self._learn(~blocked, judged, low_ms, share_low, peak, mad)
         motion = judged & self._motion_like(low_ms, share_low, low_level)
+        if noise_ms is not None:
+            # during broadband noise (and while it rings out) motion is judged
+            # on what stands above the noise's own leak into the band, by a
+            # margin for a 50 ms hop's spread of that leak
+            noisy = after_noise & ~blocked & ~settling & ~after_gap & ~spiked
+            leak = NOISE_LEAK_MARGIN * self._low_leak * noise_ms
+            over = np.maximum(low_ms - leak, 0.0)
+            motion |= noisy & (over > 0) & self._motion_like(over, share_low, low_level)
         if motion.any():
             self._motion_before_run(motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level)
         f["motion"] = motion
