@@ -178,6 +178,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         # the share of white noise's power the 1-20 Hz band passes
         _, h = signal.sosfreqz(low_sos, worN=8192, fs=fs)
         self._low_leak = float(np.mean(np.abs(h) ** 2))
+        # the power decay per hop of the band's slowest mode (its 1 Hz high-pass poles)
+        self._ring_decay = float(np.exp(-2.0 * 2.0 * np.pi * 1.0 * np.sqrt(0.5) * hop / fs))
         # windowed sine/cosine basis at 50 and 60 Hz and harmonics below 0.45 fs
         window = np.hanning(2 * hop)
         t = np.arange(2 * hop) / fs
@@ -247,6 +249,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         self._last_spiky = np.full(ch, _NEG, dtype=np.int64)
         self._last_noise_hop = np.full(ch, _NEG, dtype=np.int64)
         self._noise_ms = np.zeros(ch)  # white-noise power of the last noise hop
+        # the 1-20 Hz band's power it may ring down from (see _ring_down)
+        self._ring_ref = np.zeros(ch)
         # the channel's own levels, learnt online (log10 uV, see _learn): the
         # 90th percentile of the 1-20 Hz band's RMS and of the hop's peak
         # |high-passed| sample, starting from the fixed floors

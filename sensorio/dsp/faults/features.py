@@ -28,6 +28,11 @@ NOISE_SHARE_MAX = 0.8
 NOISE_LEAK_MARGIN = 10.0
 
 
+#: the loud motion tier: the 1-20 Hz band must have risen above its learnt
+#: level this many times more than the hop's peak above 20 Hz rose above its own
+LOUD_OVER_HP = 2.0
+
+
 #: the learnt levels' step up per hop, log10 (0.05: x1.12; down 1/9 of it)
 LEARN_UP = 0.05
 #: the low band's level starts from its first judged hop, up to this far
@@ -265,7 +270,18 @@ class _Features:
         # the peaks teach from the start (the 20 Hz high-pass settles within
         # a hop; the 1-20 Hz band needs settle_s)
         low_level, peak_floor = self._learn(~blocked, judged, low_ms, share_low, peak, mad)
-        motion = judged & self._motion_like(low_ms, share_low, low_level)
+        # how far the hop's peak stands above the channel's learnt peaks
+        with np.errstate(invalid="ignore", divide="ignore"):
+            hp_rise = np.maximum(np.nan_to_num(peak * self.spike_rel / peak_floor), 1.0)
+        # a hop whose low band came with the rest of the spectrum: with
+        # spikes, a small share, or risen less than LOUD_OVER_HP x its peak
+        broad = (
+            spiked
+            | (share_low <= self.motion_loud_share)
+            | (low_ms <= (LOUD_OVER_HP * hp_rise * low_level) ** 2)
+        )
+        ringing = self._ring_down(low_ms, broad)
+        motion = judged & ~ringing & self._motion_like(low_ms, share_low, low_level, hp_rise)
         if noise_ms is not None:
             # during broadband noise (and while it rings out) motion is judged
             # on what stands above the noise's own leak into the band, by a
@@ -273,9 +289,11 @@ class _Features:
             noisy = after_noise & ~blocked & ~settling & ~after_gap & ~spiked
             leak = NOISE_LEAK_MARGIN * self._low_leak * noise_ms
             over = np.maximum(low_ms - leak, 0.0)
-            motion |= noisy & (over > 0) & self._motion_like(over, share_low, low_level)
+            motion |= noisy & ~ringing & (over > 0) & self._motion_like(over, share_low, low_level, hp_rise)
         if motion.any():
-            self._motion_before_run(motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level)
+            self._motion_before_run(
+                motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level, hp_rise
+            )
         f["motion"] = motion
         f["mains"] = ~blocked & mains
         # the spike test's scale: never below what the channel's own peaks
@@ -283,6 +301,27 @@ class _Features:
         f["mad"] = np.maximum(mad, peak_floor / (self.spike_k * 1.4826))
         f["med"] = med
         return f  # (channels, hops) each
+
+    def _ring_down(self, low_ms: np.ndarray, broad: np.ndarray) -> np.ndarray:
+        """Per (channel, hop): the 1-20 Hz band may be ringing on after a
+        broadband burst, its power no more than that of the last hop where it
+        came with the rest of the spectrum (broad), decayed since as the band-pass's slowest mode does
+        (the 1 Hz high-pass: amplitude x exp(-2 pi 1 Hz 0.707 t)). A burst of
+        EMG (an evoked response after rest, a motor-unit volley) carries
+        low-frequency power of its own, and the band-pass rings on after it
+        while the rest of the spectrum is quiet again: the share looks like
+        motion, but the band only decays. Motion raises the band above that."""
+        ch, m = low_ms.shape
+        out = np.zeros((ch, m), dtype=bool)
+        ref = self._ring_ref
+        decay = self._ring_decay
+        x = np.nan_to_num(low_ms)
+        for j in range(m):
+            ref = ref * decay
+            out[:, j] = x[:, j] <= ref
+            ref = np.where(broad[:, j], np.maximum(ref, x[:, j]), ref)
+        self._ring_ref = ref
+        return out
 
     def _motion_before_run(
         self,
@@ -293,6 +332,7 @@ class _Features:
         hp: np.ndarray,
         need: int,
         low_level: np.ndarray,
+        hp_rise: np.ndarray,
     ) -> None:
         """Re-judge, in place, the motion verdicts of hops that end in a run
         of identical codes, on the samples before that run. A stuck ADC (or a
@@ -319,17 +359,24 @@ class _Features:
             low_ms = np.where(use, low[c, h] ** 2, 0.0).sum(axis=1) / n
             hp_ms = np.where(use, hp[c, h] ** 2, 0.0).sum(axis=1) / n
             share = low_ms / (low_ms + hp_ms)
-        motion[c, h] = (n >= need) & self._motion_like(low_ms, share, low_level[c, h])
+        motion[c, h] = (n >= need) & self._motion_like(low_ms, share, low_level[c, h], hp_rise[c, h])
 
-    def _motion_like(self, low_ms: np.ndarray, share: np.ndarray, level: np.ndarray) -> np.ndarray:
+    def _motion_like(
+        self, low_ms: np.ndarray, share: np.ndarray, level: np.ndarray, hp_rise: np.ndarray | float = 1.0
+    ) -> np.ndarray:
         """The motion test on the 1-20 Hz band's mean square low_ms and its
         share of the power, given the channel's learnt level of that band
         (RMS, uV): above motion_rel x the level (and motion_uv) with a share
         above motion_share (the band dominates); or above motion_loud_rel x
-        the level (and motion_uv) with a share above motion_loud_share."""
+        the level (and motion_uv) with a share above motion_loud_share, and
+        risen LOUD_OVER_HP times more than the hop's peak above 20 Hz rose
+        above the channel's learnt peaks (hp_rise, at least 1): a burst of
+        EMG after rest raises the whole spectrum, its own low band with it
+        (some 10 % of its power), an artifact only the low band."""
         floor = self.motion_uv**2
         thr = np.maximum(floor, (self.motion_rel * level) ** 2)
-        loud = np.maximum(floor, (self.motion_loud_rel * level) ** 2)
+        loud_rel = np.maximum(self.motion_loud_rel, LOUD_OVER_HP * hp_rise)
+        loud = np.maximum(floor, (loud_rel * level) ** 2)
         return ((low_ms > thr) & (share > self.motion_share)) | ((low_ms > loud) & (share > self.motion_loud_share))
 
     def _learn(
