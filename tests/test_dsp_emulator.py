@@ -41,11 +41,12 @@ def test_ground_truth_precision_recall_per_kind(tmp_path) -> None:
                 total[k].add(ks)
     for k, ks in total.items():
         assert ks.faults >= 5, (k, ks)
-        # Target 0.95 for every kind. Motion falls short on these 8 seeds
-        # (recall 0.94, precision 0.94; 0.96 / 0.96 over seeds 1-30, but
-        # precision 0.82 over seeds 31-50): a slow sin^2 ramp seen late, and
-        # motion under broadband noise on the same channel, where motion
-        # verdicts are held back; this bound pins the current level.
+        # Target 0.95 for every kind. Motion falls short on these 8 seeds:
+        # recall 0.94 (16 of 17 in time), precision 1.00. The one late: seed
+        # 2, channel 2, a 1.9 s sin^2 ramp seen at +0.31 s (its first 250 ms
+        # add under 70 uV RMS to a contraction's 30-40 uV in 1-20 Hz, a share
+        # of 0.2: what real contraction onsets show too). Over seeds 1-30
+        # (tools/score_faults.py) 0.945 / 0.965, seeds 31-50 1.00 / 0.957.
         floor = 0.9 if k == "motion" else 0.95
         assert ks.recall >= floor, (k, ks)
         assert ks.precision >= floor, (k, ks)
