@@ -12,9 +12,12 @@ larger of the two neighbouring hops', so a contraction's onset is not a
 spike and a spike's own pulse and high-pass tail do not hide it). Others are
 properties of a hop: ``stuck`` (every code identical), ``flat`` (standard
 deviation below ``flat_uv``, or exactly the zero code), ``motion`` (power of
-the 1-20 Hz band above ``motion_uv`` RMS and above ``motion_share`` of the
-power, measured before a run of identical codes at the hop's end: a stuck
-code's step rings in that band), ``noise`` (broadband noise: white-noise power
+the 1-20 Hz band above ``motion_uv`` RMS and the channel's own learnt level
+of that band, with ``motion_share`` of the power, or louder with less share
+when the band rose more than the spectrum above 20 Hz; not while the band only
+rings down after a burst of EMG; during broadband noise, on what stands above
+the noise's own leak into the band; measured before a run of identical codes
+at the hop's end: a stuck code's step rings in that band), ``noise`` (broadband noise: white-noise power
 estimated from the third difference, which EMG -- well below Nyquist --
 hardly reaches, above ``noise_uv`` RMS and ``noise_share`` of the 20 Hz
 high-passed power; at rates where EMG reaches Nyquist the share asked for

@@ -28,11 +28,6 @@ NOISE_SHARE_MAX = 0.8
 NOISE_LEAK_MARGIN = 10.0
 
 
-#: the loud motion tier: the 1-20 Hz band must have risen above its learnt
-#: level this many times more than the hop's peak above 20 Hz rose above its own
-LOUD_OVER_HP = 2.0
-
-
 #: the learnt levels' step up per hop, log10 (0.05: x1.12; down 1/9 of it)
 LEARN_UP = 0.05
 #: the low band's level starts from its first judged hop, up to this far
@@ -274,11 +269,11 @@ class _Features:
         with np.errstate(invalid="ignore", divide="ignore"):
             hp_rise = np.maximum(np.nan_to_num(peak * self.spike_rel / peak_floor), 1.0)
         # a hop whose low band came with the rest of the spectrum: with
-        # spikes, a small share, or risen less than LOUD_OVER_HP x its peak
+        # spikes, a small share, or risen less than motion_loud_rel x its peak
         broad = (
             spiked
             | (share_low <= self.motion_loud_share)
-            | (low_ms <= (LOUD_OVER_HP * hp_rise * low_level) ** 2)
+            | (low_ms <= (self.motion_loud_rel * hp_rise * low_level) ** 2)
         )
         ringing = self._ring_down(low_ms, broad)
         motion = judged & ~ringing & self._motion_like(low_ms, share_low, low_level, hp_rise)
@@ -368,15 +363,14 @@ class _Features:
         share of the power, given the channel's learnt level of that band
         (RMS, uV): above motion_rel x the level (and motion_uv) with a share
         above motion_share (the band dominates); or above motion_loud_rel x
-        the level (and motion_uv) with a share above motion_loud_share, and
-        risen LOUD_OVER_HP times more than the hop's peak above 20 Hz rose
-        above the channel's learnt peaks (hp_rise, at least 1): a burst of
-        EMG after rest raises the whole spectrum, its own low band with it
-        (some 10 % of its power), an artifact only the low band."""
+        the level (and motion_uv) with a share above motion_loud_share, that
+        bar raised by as much as the hop's peak above 20 Hz stands above the
+        channel's learnt peaks (hp_rise, at least 1): a burst of EMG after
+        rest raises the whole spectrum, its own low band with it (some 10 %
+        of its power), an artifact only the low band."""
         floor = self.motion_uv**2
         thr = np.maximum(floor, (self.motion_rel * level) ** 2)
-        loud_rel = np.maximum(self.motion_loud_rel, LOUD_OVER_HP * hp_rise)
-        loud = np.maximum(floor, (loud_rel * level) ** 2)
+        loud = np.maximum(floor, (self.motion_loud_rel * hp_rise * level) ** 2)
         return ((low_ms > thr) & (share > self.motion_share)) | ((low_ms > loud) & (share > self.motion_loud_share))
 
     def _learn(
