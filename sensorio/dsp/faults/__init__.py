@@ -262,6 +262,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         # the peak level starts from the channel's first usable hop (a
         # recording may start in a contraction, far above spike_min_uv)
         self._q_peak_set = np.zeros(ch, dtype=bool)
+        # the peak level as it was when the low band's level last learnt
+        self._q_peak_ref = self._q_peak.copy()
         self._q_low_set = np.zeros(ch, dtype=bool)
         self._last_gap_hop = np.full(ch, _NEG, dtype=np.int64)
         self._spike_pad = max(1, int(round(0.005 * self._rate)))

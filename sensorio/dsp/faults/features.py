@@ -264,10 +264,13 @@ class _Features:
         judged = ~blocked & ~settling & ~after_noise & ~after_gap & ~spiked
         # the peaks teach from the start (the 20 Hz high-pass settles within
         # a hop; the 1-20 Hz band needs settle_s)
-        low_level, peak_floor = self._learn(~blocked, judged, low_ms, share_low, peak, mad)
-        # how far the hop's peak stands above the channel's learnt peaks
+        low_level, peak_floor, peak_ref = self._learn(~blocked, judged, low_ms, share_low, peak, mad)
+        # how far the hop's peak stands above the channel's learnt peaks as
+        # they were when the low band's level last learnt (both levels from
+        # the same hops: the peaks learn on through a contraction's onset,
+        # while the low band is kept from learning from it)
         with np.errstate(invalid="ignore", divide="ignore"):
-            hp_rise = np.maximum(np.nan_to_num(peak * self.spike_rel / peak_floor), 1.0)
+            hp_rise = np.maximum(np.nan_to_num(peak / peak_ref), 1.0)
         # a hop whose low band came with the rest of the spectrum: with
         # spikes, a small share, or risen less than motion_loud_rel x its peak
         broad = (
@@ -381,7 +384,7 @@ class _Features:
         share_low: np.ndarray,
         peak: np.ndarray,
         mad: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The channel's own levels, learnt hop by hop (so the same whatever
         the chunking): the 90th percentiles of the 1-20 Hz band's RMS and of
         the hop's peak |high-passed| sample, tracked in log10 uV by steps of
@@ -394,11 +397,14 @@ class _Features:
         only from hops whose peak is not an outlier (above the spike floor
         and the spike test's own-hop threshold), and starts at the first
         usable hop's peak. Returns, per (channel, hop), the learnt level of the low
-        band (RMS, uV) and the spike floor (spike_rel x the learnt peak, uV),
-        both from what was learnt before the hop."""
+        band (RMS, uV), the spike floor (spike_rel x the learnt peak, uV) and
+        the learnt peak as it was when the low band last learnt (uV), all
+        from what was learnt before the hop."""
         ch, m = low_ms.shape
         low_level = np.empty((ch, m))
         peak_floor = np.empty((ch, m))
+        peak_ref = np.empty((ch, m))
+        qr = self._q_peak_ref
         up, down = LEARN_UP, LEARN_UP / 9.0
         ql, qp = self._q_low, self._q_peak
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -416,6 +422,7 @@ class _Features:
             low_level[:, j] = 10.0**ql
             pf = self.spike_rel * 10.0**qp
             peak_floor[:, j] = pf
+            peak_ref[:, j] = 10.0**qr
             # a hop shaped like motion (low band share above motion_share)
             # does not teach, whatever its level: an artefact's slow onset
             # must not raise the bar it is to be judged by
@@ -426,6 +433,7 @@ class _Features:
             rising = (share_low[:, j] > self.motion_loud_share) & (x > ql + LEARN_RISE)
             teach = judged[:, j] & ~like & ~rising & (share_low[:, j] <= self.motion_share) & np.isfinite(x)
             ql = np.where(teach, ql + np.where(x > ql, up, -down), ql)
+            qr = np.where(teach, qp, qr)
             x = lpeak[:, j]
             outlier = (peak[:, j] > pf) & (peak[:, j] > own[:, j])
             teach = usable[:, j] & ~outlier & np.isfinite(x)
@@ -434,8 +442,8 @@ class _Features:
             if first.any():
                 qp = np.where(first, np.maximum(qp, x), qp)
                 self._q_peak_set |= first
-        self._q_low, self._q_peak = ql, qp
-        return low_level, peak_floor
+        self._q_low, self._q_peak, self._q_peak_ref = ql, qp, qr
+        return low_level, peak_floor, peak_ref
 
     def _mains(self, a: int, m: int, L: int, hp: np.ndarray) -> np.ndarray:
         """Mains verdict per hop from the hop and the one before it: the
