@@ -272,11 +272,13 @@ class _Features:
         with np.errstate(invalid="ignore", divide="ignore"):
             hp_rise = np.maximum(np.nan_to_num(peak / peak_ref), 1.0)
         # a hop whose low band came with the rest of the spectrum: with
-        # spikes, a small share, or risen less than motion_loud_rel x its peak
+        # spikes, a small share, or risen less than motion_loud_rel x its
+        # peak without dominating the power (a hop of motion does not start
+        # a ring-down)
         broad = (
             spiked
             | (share_low <= self.motion_loud_share)
-            | (low_ms <= (self.motion_loud_rel * hp_rise * low_level) ** 2)
+            | ((share_low <= self.motion_share) & (low_ms <= (self.motion_loud_rel * hp_rise * low_level) ** 2))
         )
         ringing = self._ring_down(low_ms, broad)
         motion = judged & ~ringing & self._motion_like(low_ms, share_low, low_level, hp_rise)
@@ -303,8 +305,9 @@ class _Features:
     def _ring_down(self, low_ms: np.ndarray, broad: np.ndarray) -> np.ndarray:
         """Per (channel, hop): the 1-20 Hz band may be ringing on after a
         broadband burst, its power no more than that of the last hop where it
-        came with the rest of the spectrum (broad), decayed since as the band-pass's slowest mode does
-        (the 1 Hz high-pass: amplitude x exp(-2 pi 1 Hz 0.707 t)). A burst of
+        came with the rest of the spectrum (broad), decayed since as the
+        band-pass's slowest mode does (the 1 Hz high-pass: amplitude x
+        exp(-2 pi 1 Hz 0.707 t)). A burst of
         EMG (an evoked response after rest, a motor-unit volley) carries
         low-frequency power of its own, and the band-pass rings on after it
         while the rest of the spectrum is quiet again: the share looks like
