@@ -80,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         policy=args.policy,
         calibration_dir=args.calibration_dir,
         streams=args.stream,
+        overview=True,
+        progress=f"analysing {args.file.name}",
     )
     if args.events is not None:
         write_events(args.events, result)
@@ -127,17 +129,18 @@ def summarise(result: Any) -> dict[str, Any]:
         for ev in result.events:
             if ev.stream == sid and 0 <= ev.channel < st.raw.shape[1]:
                 kinds[ev.channel][ev.kind] += 1
-        n = st.raw.shape[0]
+        n = st.samples
+        shares = st.valid_shares()
         streams[str(sid)] = {
-            "rate_hz": st.rate_hz,
+            "rate_hz": st.source_rate_hz,
             "unit": st.unit,
-            "seconds": n / st.rate_hz,
+            "seconds": n / st.source_rate_hz,
             "latency_s": round(st.latency_s, 6),
             "channels": [
                 {
                     "channel": c,
                     "label": st.labels[c] if c < len(st.labels) else f"ch{c}",
-                    "valid_share": round(float(st.valid[:, c].mean()) if n else 0.0, 4),
+                    "valid_share": round(float(shares[c]) if n else 0.0, 4),
                     "events": dict(kinds[c]),
                 }
                 for c in range(st.raw.shape[1])
