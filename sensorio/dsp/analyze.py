@@ -20,8 +20,8 @@ from .stages import DspEvent, Pipeline, Stage
 
 CHUNK = 1 << 20
 #: analyze_blocks(overview=True): values kept per tapped signal of a stream
-#: (rows x channels; three signals and the mask, float64: about 64 MB in all)
-OVERVIEW_VALUES = 1 << 20
+#: (rows x channels; min and max of three signals and the mask, float32: 16 MB in all)
+OVERVIEW_VALUES = 1 << 19
 
 
 @dataclass
@@ -138,13 +138,14 @@ class _Reducer:
         if not n:
             return
         if self.lo is None:
-            self.lo = np.full((self.cap, values.shape[1]), np.nan)
-            self.hi = np.full((self.cap, values.shape[1]), np.nan)
+            # float32: a picture to draw, half the memory of the signal's float64
+            self.lo = np.full((self.cap, values.shape[1]), np.nan, dtype=np.float32)
+            self.hi = np.full((self.cap, values.shape[1]), np.nan, dtype=np.float32)
         assert self.hi is not None
         while (start + n - 1) // self.width >= self.cap:
             self._coarsen()
         if self.what == "valid":  # a bin is valid when all its samples are: min over 0/1
-            values = values.astype(np.float64)
+            values = values.astype(np.float32)
         first = start // self.width
         if self.width == 1:
             bins = slice(start, start + n)
@@ -189,7 +190,7 @@ class _Reducer:
                 lo = np.nanmin(lo.reshape(-1, factor, lo.shape[1]), axis=1)
                 hi = np.nanmax(hi.reshape(-1, factor, hi.shape[1]), axis=1)
         if width == 1:
-            out = lo
+            out = lo.astype(np.float64)
         else:
             out = np.empty((2 * lo.shape[0], lo.shape[1]))
             out[0::2], out[1::2] = lo, (lo if self.what == "valid" else hi)

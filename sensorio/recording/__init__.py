@@ -91,7 +91,7 @@ class BlockStream:
     """The Blocks of a recording (found by its magic) or raw byte dump (format
     defaults to sio), decoded as the file is read: iterate it for the Blocks
     of every stream in file order. Memory stays bounded whatever the file's
-    length: one record (or ``chunk`` bytes of a raw dump) at a time.
+    length: ``chunk`` bytes of the file at a time.
 
     ``reader`` is the RecordingReader (None for a raw dump), ``parser`` the
     Parser; ``messages`` collects the device's messages as they come (all of
@@ -107,7 +107,7 @@ class BlockStream:
         path: str | os.PathLike[str],
         format: str | None = None,
         *,
-        chunk: int = 1 << 20,
+        chunk: int = 1 << 18,
         stream_ok: bool = False,
     ) -> None:
         self.path = path
@@ -185,16 +185,38 @@ class BlockStream:
         self._done = True
         try:
             if self.reader is not None:
-                for item, got in feed_items(self.parser, self.reader.items()):
-                    self.messages.extend(self.parser.read_messages())
-                    if got:
-                        self._shapes.check(got, _where(item, self.reader))
-                        yield from got
+                yield from self._recording_blocks()
             else:
                 yield from self._raw_blocks()
             self.messages.extend(self.parser.read_messages())
         finally:
             self.close()
+
+    def _recording_blocks(self) -> Iterator[Block]:
+        """As feed_items, but a long DATA record is fed ``chunk`` bytes at a
+        time, so that no Block holds more than about a chunk's samples."""
+        assert self.reader is not None
+        parser = self.parser
+        for item in self.reader.items():
+            if isinstance(item, DataChunk):
+                raw = memoryview(item.raw)
+                for start in range(0, len(raw), self.chunk):
+                    parser.feed(raw[start : start + self.chunk])
+                    yield from self._take(item)
+                continue
+            if isinstance(item, Event) and item.kind in DISCONTINUITY_EVENTS:
+                parser.discontinuity(lost_bytes(item))
+            elif isinstance(item, Damage):
+                parser.discontinuity(item.length)
+            yield from self._take(item)
+
+    def _take(self, item: Any) -> list[Block]:
+        assert self.reader is not None
+        self.messages.extend(self.parser.read_messages())
+        got = self.parser.read()
+        if got:
+            self._shapes.check(got, _where(item, self.reader))
+        return got
 
     def _raw_blocks(self) -> Iterator[Block]:
         assert self._f is not None
