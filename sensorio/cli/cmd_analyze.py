@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         calibration_dir=args.calibration_dir,
         streams=args.stream,
         overview=True,
+        window=selection["time"] if args.plot is not None else None,
         progress=f"analysing {args.file.name}",
     )
     if args.events is not None:

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} exists: choose another name with -o or pass --force")
     selection = plot_selection(args)
     result = analyze_file(args.file, args.format, streams=args.stream, overview=True,
-                          progress=f"analysing {args.file.name}")
+                          window=selection["time"], progress=f"analysing {args.file.name}")
     plot_analysis(out, result, title=f"sensorio plot {args.file.name}", **selection)
     print(out)
     return 0

@@ -47,10 +47,12 @@ class StreamAnalysis:
     sample_rate_hz: float | None = None
     n_samples: int | None = None
     valid_share: np.ndarray | None = None
+    #: the time of the arrays' first row (an overview of a time window starts there)
+    start_s: float = 0.0
 
     @property
     def times(self) -> np.ndarray:
-        return np.arange(self.raw.shape[0]) / self.rate_hz
+        return self.start_s + np.arange(self.raw.shape[0]) / self.rate_hz
 
     @property
     def source_rate_hz(self) -> float:
@@ -203,9 +205,13 @@ class _Overview(_Collector):
     """Taps of one pipeline kept as an overview of bounded size (_Reducer per
     tap), plus each channel's exact count of valid samples."""
 
-    def __init__(self, pipe: Pipeline, max_values: int) -> None:
+    def __init__(
+        self, pipe: Pipeline, max_values: int, window: tuple[float | None, float | None] | None = None
+    ) -> None:
         super().__init__(pipe)
         self.max_values = max_values
+        self.window = window or (None, None)
+        self.first = 0  # the sample the overview starts at
         self.reducers: dict[tuple[int, str], _Reducer] = {}
         self.valid_count: np.ndarray | None = None
         self.samples = 0
@@ -222,16 +228,30 @@ class _Overview(_Collector):
                 continue
             if what == "data" and kk not in (self.raw_k, self.filt_k, self.env_k):
                 continue
+            lo, hi = self._rows(block)
+            if hi <= lo:
+                continue
             red = self.reducers.get((kk, what))
             if red is None:
                 cap = max(1024, min(1 << 16, self.max_values // max(1, block.n_channels)))
                 red = self.reducers[(kk, what)] = _Reducer(cap - cap % 2, what)
-            red.add(block.start, getattr(block, what))
+            red.add(block.start + lo - self.first, getattr(block, what)[lo:hi])
         if k == self.mask_k and len(block):
             if self.valid_count is None:
                 self.valid_count = np.zeros(block.n_channels, dtype=np.int64)
             self.valid_count += block.valid.sum(axis=0)
             self.samples = max(self.samples, block.start + len(block))
+
+    def _rows(self, block: SignalBlock) -> tuple[int, int]:
+        """The rows of block inside the window (all without one)."""
+        t0, t1 = self.window
+        n = len(block)
+        if t0 is None and t1 is None:
+            return 0, n
+        self.first = max(0, int(round(t0 * block.rate_hz))) if t0 is not None else 0
+        lo = min(n, max(0, self.first - block.start))
+        hi = n if t1 is None else min(n, max(0, int(round(t1 * block.rate_hz)) - block.start))
+        return lo, hi
 
     def width(self) -> int:
         return max((r.width for r in self.reducers.values()), default=1)
@@ -257,6 +277,7 @@ def analyze_blocks(
     link: dict[str, int] | None = None,
     overview: bool = False,
     max_values: int = OVERVIEW_VALUES,
+    window: tuple[float | None, float | None] | None = None,
 ) -> Analysis:
     """Run the pipelines over Blocks (any number of streams). calibration:
     the user calibration to apply (else the one saved for the device's
@@ -267,7 +288,9 @@ def analyze_blocks(
     they fit, then per-bin min/max pairs; StreamAnalysis says how), so that
     memory stays bounded whatever the length; events, gaps and each
     channel's valid share stay exact. blocks may then be any iterator (a
-    BlockStream): they are processed as they come."""
+    BlockStream): they are processed as they come. window: (start, end) in
+    seconds (either None for the edge): the overview covers only that time
+    (StreamAnalysis.start_s is its first row's time), the rest stays exact."""
     pipes: dict[int, Pipeline] = {}
     taps: dict[int, _Collector] = {}
     wanted = None if streams is None else set(streams)
@@ -281,7 +304,7 @@ def analyze_blocks(
         shapes.check([block])  # a pipeline cannot follow a change of channel count
         if sid not in pipes:
             pipes[sid] = _pipeline_for(sid, info, config, policy, calibration_dir, calibration)
-            taps[sid] = _Overview(pipes[sid], max_values) if overview else _Collector(pipes[sid])
+            taps[sid] = _Overview(pipes[sid], max_values, window) if overview else _Collector(pipes[sid])
             pipes[sid].tap = taps[sid]
         pipes[sid].process(block)
     missing = sorted((wanted or set()) - seen)
@@ -301,6 +324,8 @@ def analyze_blocks(
         assert isinstance(cal, Calibrate)
         si = next(iter(cal._streams.values()))
         raw = col.array(col.raw_k)
+        if raw is None and isinstance(col, _Overview):  # nothing inside the window
+            raw = np.zeros((0, len(si.labels) or 1))
         assert raw is not None
         valid = col.array(col.fault_k if col.fault_k is not None else col.raw_k, "valid")
         health = []
@@ -316,6 +341,7 @@ def analyze_blocks(
                 "n_samples": n,
                 "valid_share": (col.valid_count / n) if n and col.valid_count is not None
                 else np.zeros(raw.shape[1]),
+                "start_s": col.first / si.rate_hz,
             }
             rows_rate = si.rate_hz if width == 1 else 2 * si.rate_hz / width
         else:
