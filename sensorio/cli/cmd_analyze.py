@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import UsageError
 from . import non_negative_integer
+from ._memory import bound_heap
 from ._plotopts import add_plot_options, plot_selection
 
 
@@ -62,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    bound_heap()  # long files: freed block buffers go back to the system
     from ..dsp.analyze import analyze_file
 
     for out in (args.events, args.plot):

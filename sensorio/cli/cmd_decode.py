@@ -17,6 +17,7 @@ from ..export.output import atomic_output
 from ..npystream import BlockArrays, pack_npz
 from ..parser import Parser, concat_blocks
 from ..recording import BlockStream, decode_any
+from ._memory import bound_heap
 from ._progress import with_progress
 
 
@@ -89,6 +90,7 @@ def decode_to(path: Path, format: str | None, folder: Path | None) -> tuple[Pars
 
 
 def run(args: argparse.Namespace) -> int:
+    bound_heap()  # long files: freed block buffers go back to the system
     folder_out = args.output is not None and _folder_output(args.output)
     if args.output is not None:
         args.output = Path(args.output)

@@ -14,6 +14,7 @@ from ..capture.device import describe_device, device_identity
 from ..errors import SensorioError
 from ..parser import Parser
 from ..recording import Event, RecordingReader, feed_items
+from ._memory import bound_heap
 from ._progress import with_progress
 
 
@@ -113,6 +114,7 @@ def _mixed(devices: list[dict[str, Any]], streams: dict[int, dict[str, Any]]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    bound_heap()  # long files: freed block buffers go back to the system
     d = describe(args.file, args.format)
     when = created_time(d["header"])
     if args.json:

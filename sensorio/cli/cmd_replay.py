@@ -16,6 +16,7 @@ from ..capture.stream import Stream
 from ..errors import SensorioError, UsageError
 from ..recording import RecordingReader
 from ..recording.replay import ReplaySchedule, parse_speed
+from ._memory import bound_heap
 from ._progress import Progress
 
 
@@ -57,6 +58,7 @@ MAX_WAIT_S = 3600.0
 
 
 def run(args: argparse.Namespace) -> int:
+    bound_heap()  # long files: freed block buffers go back to the system
     try:
         speed = parse_speed(args.speed)
     except ValueError as exc:
