@@ -5,6 +5,7 @@ hands out blocks as it reads; outputs keep the native dtype."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import resource
 import subprocess
@@ -149,3 +150,15 @@ def test_npy_appender_grows_and_packs(tmp_path: Path) -> None:
     pack_npz({"a": tmp_path / "a.npy"}, tmp_path / "p.npz", {"m": np.array(["x"])})
     with np.load(tmp_path / "p.npz") as z:
         assert np.array_equal(z["a"], a) and z["m"][0] == "x"
+
+
+def test_replay_at_max_speed_loses_nothing_in_bounded_memory(long_recording: Path, tmp_path: Path) -> None:
+    # before: the ring overflowed (a third of the frames lost) and, once the
+    # reader waited for room, the replayed pieces piled up in memory
+    r = _limited(
+        [sys.executable, "-m", "sensorio", "replay", str(long_recording), "--speed", "max", "--json"], 180, tmp_path
+    )
+    assert r.returncode == 0, r.stderr
+    stats = json.loads(r.stdout)
+    assert stats["lost_frames"] == 0 and stats["ring_overflow_bytes"] == 0
+    assert stats["samples_ok"] == LONG_S * 4000
