@@ -177,7 +177,10 @@ class Stream:
             stall_timeout=stall_timeout,
             on_connect=self._greet,
             read_interval=read_interval,
-            backpressure=is_pseudo_terminal(self.port) if backpressure is None else backpressure,
+            # a pty's writer and a replayed file can wait; a serial port cannot
+            backpressure=(is_pseudo_terminal(self.port) or self.port.startswith("replay:"))
+            if backpressure is None
+            else backpressure,
         )
         self._reader.start()
         try:

@@ -14,6 +14,8 @@ from ..capture.device import describe_device, device_identity
 from ..errors import SensorioError
 from ..parser import Parser
 from ..recording import Event, RecordingReader, feed_items
+from ._memory import bound_heap
+from ._progress import with_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +59,8 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
         # another device took the port and its data followed in this file)
         devices: list[dict[str, Any]] = [info] if isinstance(info, dict) else []
         streams: dict[int, dict[str, Any]] = {}
-        for item, blocks in feed_items(parser, reader.items()):
+        items = with_progress(reader.items(), lambda: reader.position, reader.size, f"reading {path.name}")
+        for item, blocks in feed_items(parser, items):
             if isinstance(item, Event):
                 events[item.kind] += 1
                 new = item.detail.get("info")
@@ -111,6 +114,7 @@ def _mixed(devices: list[dict[str, Any]], streams: dict[int, dict[str, Any]]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    bound_heap()  # long files: freed block buffers go back to the system
     d = describe(args.file, args.format)
     when = created_time(d["header"])
     if args.json:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from . import non_negative_integer
+from ._memory import bound_heap
 from ._plotopts import add_plot_options, plot_selection
 
 
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    bound_heap()  # long files: freed block buffers go back to the system
     from ..dsp.analyze import analyze_file
     from ..plotting import image_format, need_matplotlib, plot_analysis
 
@@ -36,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         raise UsageError(f"{out} exists: choose another name with -o or pass --force")
     selection = plot_selection(args)
-    result = analyze_file(args.file, args.format, streams=args.stream)
+    result = analyze_file(args.file, args.format, streams=args.stream, overview=True,
+                          window=selection["time"], progress=f"analysing {args.file.name}")
     plot_analysis(out, result, title=f"sensorio plot {args.file.name}", **selection)
     print(out)
     return 0

@@ -94,6 +94,8 @@ class Serial(SerialBase):
         (None when the recording is exhausted)."""
         now = time.monotonic() - self._t0
         while True:
+            if self.speed == 0 and self._next is None and sum(len(d) for _, d in self._segments) >= 1 << 20:
+                return 0.0  # enough buffered: a reader that takes less each time must not pile pieces up
             if self._next is None:
                 if self._pieces is None:
                     return None
@@ -105,8 +107,6 @@ class Serial(SerialBase):
                 return self._next.at_s - now
             self._segments.append((self._next.gap_lost, self._next.data))
             self._next = None
-            if self.speed == 0 and sum(len(d) for _, d in self._segments) >= 1 << 20:
-                return 0.0
 
     def _ready_bytes(self) -> int:
         """Bytes available before the next gap."""
