@@ -25,10 +25,8 @@ from typing import Any
 import numpy as np
 
 from .errors import SensorioError
-
-#: the emulator's fault names and the names sensorio's detectors give them
-DETECTED_AS = {"liftoff": "leadoff", "saturation": "saturation", "spikes": "spikes", "stuck": "stuck",
-               "noise": "noise", "motion": "motion"}
+from .faultkinds import DETECTED_AS as DETECTED_AS  # the emulated kinds by their detected names
+from .faultkinds import matches
 
 
 @dataclass(frozen=True)
@@ -202,11 +200,9 @@ def score(channels: list[ChannelSummary]) -> tuple[int, int, int]:
     """(injected faults found on their channel, injected faults, found faults that match none)."""
     hits = total = false = 0
     for c in channels:
-        wanted = {DETECTED_AS.get(f["kind"], f["kind"]) for f in c.injected}
         total += len(c.injected)
-        hits += sum(1 for f in c.injected if any(e["kind"] == DETECTED_AS.get(f["kind"], f["kind"])
-                                                  for e in c.faults))
-        false += sum(1 for e in c.faults if e["kind"] not in wanted)
+        hits += sum(1 for f in c.injected if any(matches(e["kind"], f["kind"]) for e in c.faults))
+        false += sum(1 for e in c.faults if not any(matches(e["kind"], f["kind"]) for f in c.injected))
     return hits, total, false
 
 

@@ -79,7 +79,7 @@ class LiveModel:
             if streams is not None and sid not in streams:
                 continue
             si = StreamInfo.from_descriptor(info, sid)
-            pipe = Pipeline.default(info, stream=sid)
+            pipe = Pipeline.for_stream(info, sid)
             state = StreamState(sid, si.name, si.labels, si.unit, si.rate_hz, pipe,
                                 np.full(si.channels, np.nan), np.full(si.channels, np.nan),
                                 [{"channel": c, "state": "ok", "kinds": []} for c in range(si.channels)])

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..descriptor import resolve_descriptor
 from ..errors import SensorioError, UsageError
 from . import non_negative_integer, positive_number
 from ._status import StatusLine
@@ -35,9 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def device_info(stream: Any) -> dict[str, Any]:
     """The device descriptor: the INFO the device sent, or the format's own."""
-    info = stream.info
-    if info is None and hasattr(stream.format, "descriptor"):
-        info = stream.format.descriptor()
+    info = resolve_descriptor(None, [stream.info], stream.format)
     if not info or not info.get("streams"):
         raise SensorioError(
             f"{stream.port} sent no device descriptor (INFO): check --format, or that the device is running"
@@ -47,8 +46,8 @@ def device_info(stream: Any) -> dict[str, Any]:
 
 def fault_pipelines(info: dict[str, Any], streams: list[int]) -> dict[int, Any]:
     """sensorio.dsp's default (EMG) pipeline per EMG stream, for fault markers."""
+    from ..descriptor import is_emg, stream_descriptor
     from ..dsp import Pipeline
-    from ..sinks.lsl import is_emg, stream_descriptor
 
     return {sid: Pipeline.default(info, stream=sid) for sid in streams if is_emg(stream_descriptor(info, sid))}
 

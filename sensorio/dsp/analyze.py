@@ -4,7 +4,6 @@ for the others), and collect the signals and the events."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,10 +91,6 @@ class _Collector:
         return out
 
 
-def _is_emg(si: StreamInfo) -> bool:
-    return si.unit.lower() in ("uv", "µv", "mv", "v") or si.name.lower().startswith("emg")
-
-
 def analyze_blocks(
     blocks: Iterable[Block],
     info: Mapping[str, Any] | None,
@@ -174,7 +169,8 @@ def _pipeline_for(
     calibration_dir: str | None,
     calibration: Calibration | None,
 ) -> Pipeline:
-    si = StreamInfo.from_descriptor(info, sid) if info is not None else None
+    if info is not None:
+        StreamInfo.from_descriptor(info, sid)  # a stream the descriptor describes in full
     if config is not None:
         pipe = Pipeline.from_config(config)
         if pipe.stages and isinstance(pipe.stages[0], Calibrate):
@@ -184,30 +180,19 @@ def _pipeline_for(
                 pipe.stages[0].set_descriptor(info)
             pipe.stages[0].stream = sid
         return pipe
-    options = {"calibration_dir": calibration_dir, "calibration": calibration}
-    if si is not None and not _is_emg(si):
-        return Pipeline([Calibrate(info, stream=sid, **options)], policy=policy)
-    return Pipeline.default(info, stream=sid, policy=policy, **options)
+    return Pipeline.for_stream(info, sid, policy=policy, calibration_dir=calibration_dir, calibration=calibration)
 
 
 def read_source(
     path: Path, format: str | None = None
 ) -> tuple[list[Block], dict[str, Any] | None, dict[str, int], dict[str, Any]]:
-    """Decode a file: Blocks, the device descriptor (INFO, or the format's own
-    descriptor), link statistics, and the recording's header ({} for a raw
+    """Decode a file: Blocks, the device descriptor (see
+    sensorio.descriptor.resolve_descriptor), link statistics, and the recording's header ({} for a raw
     dump). format: default the recording's own, or sio for a raw dump."""
-    from ..recording import decode_any  # a recording (by its magic) or a raw dump
+    from ..recording import decode_any, source_descriptor  # a recording (by its magic) or a raw dump
 
     parser, blocks, messages, reader = decode_any(path, format)
-    info: dict[str, Any] | None = None
-    for msg in messages:
-        if msg.kind == "info" and info is None:
-            try:
-                info = json.loads(msg.text)
-            except ValueError:
-                pass
-    if info is None and hasattr(parser.format, "descriptor"):
-        info = parser.format.descriptor()  # formats without INFO frames
+    info = source_descriptor(parser, messages, reader.header if reader is not None else None)
     if not blocks:
         used = format or (reader.header.get("format", "sio") if reader is not None else "sio")
         raise SensorioError(f"{path}: no samples decoded as format {used!r}: check --format")

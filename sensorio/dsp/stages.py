@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..blocks import Block, SignalBlock
+from ..descriptor import is_emg, stream_descriptor
 from ..errors import SensorioError
 
 POLICIES = ("nan", "hold", "zero")
@@ -297,6 +298,29 @@ class Pipeline:
             ],
             policy=policy,
         )
+
+    @classmethod
+    def for_stream(
+        cls,
+        info: Mapping[str, Any] | None = None,
+        stream: int = 0,
+        *,
+        policy: str = "nan",
+        **calibrate_options: Any,
+    ) -> Pipeline:
+        """The pipeline sensorio runs on a device stream: :meth:`default` for an
+        EMG stream (:func:`sensorio.descriptor.is_emg`; also when there is no
+        descriptor to tell), calibration only for any other."""
+        from .calibrate import Calibrate
+
+        if info is not None:
+            try:
+                desc = stream_descriptor(info, stream)
+            except SensorioError:
+                desc = None
+            if desc is not None and not is_emg(desc):
+                return cls([Calibrate(info, stream=stream, **calibrate_options)], policy=policy)
+        return cls.default(info, stream, policy=policy, **calibrate_options)
 
     def describe(self) -> dict[str, Any]:
         return {"policy": self.policy, "stage": [st.describe() for st in self.stages]}

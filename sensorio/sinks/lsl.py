@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC, Block
+from ..descriptor import is_emg, stream_descriptor
 from ..errors import SensorioError
 
 #: units as the LSL/XDF meta-data conventions write them
@@ -82,17 +83,6 @@ def quiet_liblsl(level: int = -2) -> None:
         pass
 
 
-def stream_descriptor(info: Mapping[str, Any], stream: int) -> dict[str, Any]:
-    for s in info.get("streams", []) or []:
-        if isinstance(s, dict) and s.get("id") == stream:
-            return s
-    raise SensorioError(f"the device descriptor has no stream {stream}: cannot describe it to LSL")
-
-
-def is_emg(desc: Mapping[str, Any]) -> bool:
-    return str(desc.get("name", "")).lower().startswith("emg") or str(desc.get("unit", "")).lower() in ("uv", "µv")
-
-
 class LslOutlet:
     """Publish one device stream, and its events, to Lab Streaming Layer."""
 
@@ -104,7 +94,10 @@ class LslOutlet:
 
         pylsl = import_pylsl()
         self._pylsl = pylsl
-        desc = stream_descriptor(info, stream)
+        try:
+            desc = stream_descriptor(info, stream)
+        except SensorioError as e:
+            raise SensorioError(f"{e}: cannot describe it to LSL") from None
         self.stream = stream
         self.channels = int(desc["channels"])
         self.rate_hz = float(desc.get("rate_hz") or 0.0)

@@ -1,0 +1,70 @@
+"""The device description, and what it says about a stream: one rule each.
+
+A device describes itself in a JSON *descriptor* (SIO-1 INFO; ``Format.descriptor()``
+for formats whose devices send none; a recording's header keeps a copy as
+``device_info``). Every part of sensorio that needs one asks here:
+
+- :func:`resolve_descriptor`: which descriptor is in effect for decoded data
+  (the last INFO the device sent, else the recording header's copy, else the
+  format's own);
+- :func:`stream_descriptor`: one stream's entry in it;
+- :func:`is_emg`: whether a stream carries EMG (and so gets the EMG pipeline,
+  the LSL type ``EMG`` and the live view's EMG figures).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .errors import SensorioError
+
+#: units (lower case) of a stream whose values are a voltage at the electrode
+EMG_UNITS = ("uv", "µv", "mv", "v")
+
+
+def parse_info(text: str) -> dict[str, Any] | None:
+    """An INFO message's JSON object; None when it is not one (unreadable INFO is skipped)."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def resolve_descriptor(
+    header: Mapping[str, Any] | None,
+    infos: Iterable[str | Mapping[str, Any] | None] = (),
+    format: Any = None,
+) -> dict[str, Any] | None:
+    """The device descriptor in effect: the last readable INFO in ``infos``
+    (INFO texts or already parsed dicts, in the order the device sent them),
+    else the ``device_info`` a recording's ``header`` kept, else
+    ``format.descriptor()`` (the formats whose devices send no INFO: Cyton,
+    ASCII lines, board specs); None when there is none."""
+    info: Any = (header or {}).get("device_info")
+    for item in infos:
+        obj = parse_info(item) if isinstance(item, str) else item
+        if isinstance(obj, Mapping):
+            info = obj
+    if isinstance(info, Mapping):
+        return dict(info)
+    described = getattr(format, "descriptor", None)
+    return described() if callable(described) else None
+
+
+def stream_descriptor(info: Mapping[str, Any], stream: int) -> dict[str, Any]:
+    """The entry of ``stream`` in a device descriptor's ``streams`` list."""
+    for s in info.get("streams", []) or []:
+        if isinstance(s, dict) and s.get("id") == stream:
+            return s
+    raise SensorioError(f"the device descriptor has no stream {stream}")
+
+
+def is_emg(desc: Mapping[str, Any]) -> bool:
+    """Whether a stream (its descriptor entry: ``name``, ``unit``) is EMG:
+    its name starts with "emg", or its unit is a voltage (µV, mV or V)."""
+    name = str(desc.get("name") or "").lower()
+    unit = str(desc.get("unit") or "").lower()
+    return name.startswith("emg") or unit in EMG_UNITS
