@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SensorioError
+from .errors import Advice, SensorioError
 from .faultkinds import DETECTED_AS as DETECTED_AS  # the emulated kinds by their detected names
 from .faultkinds import matches
 
@@ -104,7 +104,8 @@ def default_out_dir(base: Path | None = None) -> Path:
 
 def prepare_out_dir(path: Path, force: bool = False) -> Path:
     if path.exists() and (not path.is_dir() or any(path.iterdir())) and not force:
-        raise SensorioError(f"{path} exists and is not empty: choose another --out or pass --force")
+        raise SensorioError(Advice(f"{path} exists and is not empty: choose another {{out_dir}} or pass {{force}}",
+                                  out_dir=None, force=True))
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

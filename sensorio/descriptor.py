@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import SensorioError
+from .errors import Advice, SensorioError
 
 #: units (lower case) of a stream whose values are a voltage at the electrode
 EMG_UNITS = ("uv", "µv", "mv", "v")
@@ -68,3 +68,18 @@ def is_emg(desc: Mapping[str, Any]) -> bool:
     name = str(desc.get("name") or "").lower()
     unit = str(desc.get("unit") or "").lower()
     return name.startswith("emg") or unit in EMG_UNITS
+
+
+def capture_descriptor(capture: Any) -> dict[str, Any]:
+    """The descriptor in effect on an open capture (``sensorio.open``): the last
+    INFO its device sent, else its format's own; a SensorioError when there is
+    none with streams."""
+    info = resolve_descriptor(None, [capture.info], capture.format)
+    if not info or not info.get("streams"):
+        raise SensorioError(
+            Advice(
+                f"{capture.port} sent no device descriptor (INFO): check {{format}}, or that the device is running",
+                format=None,
+            )
+        )
+    return info

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .blocks import Block, SignalBlock
-from .errors import SensorioError
+from .errors import Advice, SensorioError
 
 BAR_WIDTH = 24
 
@@ -260,11 +260,11 @@ class PlotView:
 
     def __init__(self, model: LiveModel, channels: list[int] | None = None) -> None:
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("win32", "darwin")):
-            raise SensorioError("no display for a plot window: use the terminal view (drop --plot)")
+            raise SensorioError(Advice("no display for a plot window: use the terminal view (drop {plot})", plot=None))
         try:
             import matplotlib.pyplot as plt
         except ImportError:
-            raise SensorioError("--plot needs matplotlib: pip install 'sensorio[plot]'") from None
+            raise SensorioError(Advice("{plot} needs matplotlib: pip install 'sensorio[plot]'", plot=None)) from None
         self.plt = plt
         self.model = model
         panels = [(sid, c) for sid, st in model.streams.items()

@@ -31,6 +31,7 @@ import numpy as np
 
 from .control import FeatureExtractor, Model, control_pipeline, fit_model, label_windows
 from .control.decoders import LDA
+from .descriptor import capture_descriptor
 from .emulator.gestures import DEFAULT_GESTURES, REST, GestureConfig
 from .errors import SensorioError, UsageError
 
@@ -321,11 +322,7 @@ def record_training(
     with open_capture(
         plan.port, format, baudrate=baudrate, record=recording, overwrite=overwrite, start_command=start
     ) as cap:
-        info = cap.info
-        if info is None and hasattr(cap.format, "descriptor"):
-            info = cap.format.descriptor()
-        if not info or not info.get("streams"):
-            raise SensorioError(f"{plan.port} sent no device descriptor (INFO): check --format")
+        info = capture_descriptor(cap)
         desc = next((s for s in info["streams"] if int(s["id"]) == stream), None)
         if desc is None:
             raise SensorioError(f"the device has no stream {stream}")

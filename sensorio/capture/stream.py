@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import __version__
 from ..blocks import EV_RESTART, Block, ShapeChange, ShapeCheck
-from ..errors import SensorioError
+from ..errors import Advice, SensorioError
 from ..formats import resolve
 from ..parser import Parser
 from ..recording.writer import RecordingWriter
@@ -122,7 +122,7 @@ class Stream:
                 self.latency_timer_ms = 1
         if record is not None and not overwrite and Path(record).exists():
             raise SensorioError(
-                f"{record} exists: choose another name or pass --force to overwrite it"
+                Advice(f"{record} exists: choose another name or pass {{overwrite}} to overwrite it", overwrite=True)
             )
         ser = open_serial(self.port, baudrate=baudrate, exclusive=exclusive)
         self.recorder: RecordingWriter | None = None

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import SensorioError
 from ..numbers import parse_integer, parse_number
+from ._options import cli_text
 
 
 class _Parser(argparse.ArgumentParser):
@@ -110,7 +111,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
     try:
         return int(args.func(args) or 0)
     except SensorioError as exc:
-        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(cli_text(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

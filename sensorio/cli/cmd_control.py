@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..descriptor import capture_descriptor
 from ..errors import SensorioError, UsageError
 from . import positive_number
 from .cmd_train import one_line_warnings
@@ -87,9 +88,7 @@ def run(args: argparse.Namespace) -> int:
         with open_capture(
             args.port, args.format, baudrate=args.baud, record=args.record, overwrite=args.force, start_command=start
         ) as cap:
-            info = cap.info
-            if info is None and hasattr(cap.format, "descriptor"):
-                info = cap.format.descriptor()
+            info = capture_descriptor(cap)
             _check_stream(info, args.stream, model, args.port)
             pipe = control_pipeline(info, args.stream, config=model.pipeline)
             ctl = Controller(model)

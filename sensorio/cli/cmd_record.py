@@ -17,6 +17,7 @@ from typing import Any
 from ..capture.stream import RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError
 from . import positive_number
+from ._options import cli_text
 from ._status import StatusLine
 from .cmd_info import describe
 
@@ -185,7 +186,7 @@ def _record(args: argparse.Namespace) -> int:
             if args.check_seconds and elapsed >= args.check_seconds and not st.stats.frames_ok:
                 advice = st.diagnose()
                 if advice:
-                    raise SensorioError(f"{args.port}: {advice}")
+                    raise SensorioError(f"{args.port}: {cli_text(advice)}")
             if line_out.due(now):
                 line_out.show(status.line(st, elapsed))
             if args.duration is not None and elapsed >= args.duration:
@@ -220,7 +221,7 @@ def _record(args: argparse.Namespace) -> int:
         if st.recorder is None:
             raise failure
         kept_note = f"{args.output}: {kept} bytes kept, {_frames_kept(args.output)} frames"
-        error = SensorioError(f"{failure} [{kept_note}]")
+        error = SensorioError(f"{cli_text(failure)} [{kept_note}]")
         error.exit_code = failure.exit_code
         raise error from failure
     try:

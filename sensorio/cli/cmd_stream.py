@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..descriptor import resolve_descriptor
-from ..errors import SensorioError, UsageError
+from ..descriptor import capture_descriptor
+from ..errors import UsageError
 from . import non_negative_integer, positive_number
 from ._status import StatusLine
 
@@ -36,12 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def device_info(stream: Any) -> dict[str, Any]:
     """The device descriptor: the INFO the device sent, or the format's own."""
-    info = resolve_descriptor(None, [stream.info], stream.format)
-    if not info or not info.get("streams"):
-        raise SensorioError(
-            f"{stream.port} sent no device descriptor (INFO): check --format, or that the device is running"
-        )
-    return dict(info)
+    return capture_descriptor(stream)
 
 
 def fault_pipelines(info: dict[str, Any], streams: list[int]) -> dict[int, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..blocks import EV_GAP, Block, ShapeCheck, SignalBlock
-from ..errors import SensorioError
+from ..errors import Advice, SensorioError
 from .calibrate import Calibrate, Calibration, StreamInfo
 from .stages import DspEvent, Pipeline, Stage
 
@@ -195,7 +195,7 @@ def read_source(
     info = source_descriptor(parser, messages, reader.header if reader is not None else None)
     if not blocks:
         used = format or (reader.header.get("format", "sio") if reader is not None else "sio")
-        raise SensorioError(f"{path}: no samples decoded as format {used!r}: check --format")
+        raise SensorioError(Advice(f"{path}: no samples decoded as format {used!r}: check {{format}}", format=None))
     return blocks, info, parser.stats.as_dict(), dict(reader.header) if reader is not None else {}
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC
-from ..errors import SensorioError
+from ..errors import Advice, SensorioError
 from .output import atomic_output
 
 EDF_DIGITAL = (-(1 << 15), (1 << 15) - 1)
@@ -248,7 +248,7 @@ def write_edf(
     if kind not in ("edf", "bdf"):
         raise SensorioError(f"cannot tell EDF from BDF for {path}: the name must end in .edf or .bdf")
     if path.exists() and not overwrite:
-        raise SensorioError(f"{path} exists: choose another name or pass --force")
+        raise SensorioError(Advice(f"{path} exists: choose another name or pass {{overwrite}}", overwrite=True))
     streams = {sid: a for sid, a in streams.items() if a["samples"].shape[0]}
     if not streams:
         raise SensorioError("no samples to export")

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC, Block
 from ..descriptor import is_emg, stream_descriptor
-from ..errors import SensorioError
+from ..errors import Advice, SensorioError
 
 #: units as the LSL/XDF meta-data conventions write them
 LSL_UNITS = {"uv": "microvolts", "µv": "microvolts", "mv": "millivolts", "v": "volts", "deg": "degrees",
@@ -103,7 +103,11 @@ class LslOutlet:
         self.rate_hz = float(desc.get("rate_hz") or 0.0)
         self.calibrated = calibrated
         if calibrated and not isinstance(desc.get("scale"), (int, float)):
-            raise SensorioError(f"stream {stream} has no scale in its descriptor: stream it raw (--raw)")
+            raise SensorioError(
+                Advice(
+                    f"stream {stream} has no scale in its descriptor: stream it raw ({{calibrated}})", calibrated=False
+                )
+            )
         # the same calibration as the dsp pipeline: INFO scale/zero, then the user's
         # saved offset/gain for this device serial, if any
         self._calibrate = Calibrate(info, stream=stream, calibration_dir=calibration_dir) if calibrated else None
