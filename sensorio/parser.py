@@ -154,7 +154,7 @@ class Parser:
         with self._lock:
             consumed = self._consumed
             while True:
-                status = lib.sio_parser_feed_ring(self._p, ring._r, limit - done, consumed)
+                status = lib.sio_parser_feed_ring(self._p, ring.handle, limit - done, consumed)
                 done += consumed[0]
                 if status == lib.SIO_FEED_DONE:
                     return done

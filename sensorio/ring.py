@@ -8,6 +8,7 @@ counted, and marked so the parser resynchronises there.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from ._binding import ffi, lib
 from .errors import SensorioError
@@ -40,6 +41,11 @@ class Ring:
         # producer-side misuse detection: held during each producer call
         self._producing = threading.Lock()
         self._block_owner: int | None = None  # thread holding a write_block view
+
+    @property
+    def handle(self) -> Any:
+        """The C ring (``sio_ring *``), for the C calls of its one consumer (Parser.feed_ring)."""
+        return self._r
 
     def _enter_producer(self) -> None:
         """Start a producer call; raises if another thread is in one, or holds

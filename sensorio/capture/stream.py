@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..blocks import EV_RESTART, Block, ShapeChange, ShapeCheck
 from ..errors import Advice, SensorioError
 from ..formats import resolve
@@ -419,10 +419,7 @@ class Stream:
         self._history_rows[b.stream] = rows
 
     def _history_keep(self, stream: int) -> int:
-        rate = self.clock.rate_hz(stream)
-        if rate is None:
-            fit = self.clock._streams.get(stream)
-            rate = 1e6 / fit.period_us if fit is not None and fit.period_us else 10_000.0
+        rate = self.clock.rate_hz(stream) or 10_000.0  # INFO's rate, else the measured one
         return max(1, int(rate * self.history_seconds))
 
     def _raise_background(self) -> None:

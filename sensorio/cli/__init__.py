@@ -58,7 +58,7 @@ def non_negative_integer(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from .._version import __version__
 
     parser = _Parser(prog="sensorio", description="Acquire, check and record serial sensor data.")
     parser.add_argument("--version", action="version", version=f"sensorio {__version__}")

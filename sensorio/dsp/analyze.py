@@ -136,7 +136,7 @@ def analyze_blocks(
         col = taps[sid]
         cal = pipe.stages[0]
         assert isinstance(cal, Calibrate)
-        si = next(iter(cal._streams.values()))
+        si = next(iter(cal.streams_seen.values()))
         raw = col.array(col.raw_k)
         assert raw is not None
         valid = col.array(col.fault_k if col.fault_k is not None else col.raw_k, "valid")

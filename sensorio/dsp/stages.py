@@ -145,10 +145,20 @@ def register_stage(cls: type[Stage]) -> type[Stage]:
 
 
 def stage_types() -> dict[str, type[Stage]]:
-    # importing the modules registers their stages
-    from . import calibrate, drift, faults, filters  # noqa: F401
-
+    """The stage classes by kind. ``sensorio.dsp`` imports every module of
+    stages (and so registers them) before anything here can run."""
     return dict(_REGISTRY)
+
+
+def make_stage(kind: str, *args: Any, **options: Any) -> Stage:
+    """A new stage of a registered kind (see :func:`stage_types`)."""
+    cls: Any = _REGISTRY[kind]
+    stage: Stage = cls(*args, **options)
+    return stage
+
+
+#: the stages of :meth:`Pipeline.default`, in order
+DEFAULT_STAGES = ("calibrate", "faults", "notch", "bandpass", "drift", "envelope")
 
 
 # -- helpers shared by the stages ---------------------------------------------
@@ -282,20 +292,9 @@ class Pipeline:
     ) -> Pipeline:
         """calibrate -> faults -> notch (mains found automatically) ->
         band-pass 20-450 Hz -> drift -> moving-RMS envelope (50 ms)."""
-        from .calibrate import Calibrate
-        from .drift import DriftMonitor
-        from .faults import FaultDetector
-        from .filters import BandPass, Envelope, Notch
-
+        first, *rest = DEFAULT_STAGES
         return cls(
-            [
-                Calibrate(info, stream=stream, **calibrate_options),
-                FaultDetector(),
-                Notch(),
-                BandPass(),
-                DriftMonitor(),
-                Envelope(),
-            ],
+            [make_stage(first, info, stream=stream, **calibrate_options), *(make_stage(k) for k in rest)],
             policy=policy,
         )
 
@@ -311,15 +310,13 @@ class Pipeline:
         """The pipeline sensorio runs on a device stream: :meth:`default` for an
         EMG stream (:func:`sensorio.descriptor.is_emg`; also when there is no
         descriptor to tell), calibration only for any other."""
-        from .calibrate import Calibrate
-
         if info is not None:
             try:
                 desc = stream_descriptor(info, stream)
             except SensorioError:
                 desc = None
             if desc is not None and not is_emg(desc):
-                return cls([Calibrate(info, stream=stream, **calibrate_options)], policy=policy)
+                return cls([make_stage("calibrate", info, stream=stream, **calibrate_options)], policy=policy)
         return cls.default(info, stream, policy=policy, **calibrate_options)
 
     def describe(self) -> dict[str, Any]:
