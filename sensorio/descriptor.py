@@ -4,9 +4,11 @@ A device describes itself in a JSON *descriptor* (SIO-1 INFO; ``Format.descripto
 for formats whose devices send none; a recording's header keeps a copy as
 ``device_info``). Every part of sensorio that needs one asks here:
 
-- :func:`resolve_descriptor`: which descriptor is in effect for decoded data
-  (the last INFO the device sent, else the recording header's copy, else the
-  format's own);
+- :func:`resolve_descriptor`: which descriptor describes decoded data (the
+  recording header's copy, else the first INFO in the data, else the format's
+  own: a rule that can be applied while the data streams in, since INFO comes
+  before the samples it describes; sensorio writes the header's copy from the
+  device's first INFO, so for its recordings the first two agree);
 - :func:`stream_descriptor`: one stream's entry in it;
 - :func:`is_emg`: whether a stream carries EMG (and so gets the EMG pipeline,
   the LSL type ``EMG`` and the live view's EMG figures).
@@ -38,18 +40,20 @@ def resolve_descriptor(
     infos: Iterable[str | Mapping[str, Any] | None] = (),
     format: Any = None,
 ) -> dict[str, Any] | None:
-    """The device descriptor in effect: the last readable INFO in ``infos``
-    (INFO texts or already parsed dicts, in the order the device sent them),
-    else the ``device_info`` a recording's ``header`` kept, else
+    """The device descriptor of decoded data: the ``device_info`` a recording's
+    ``header`` kept, else the first readable INFO in ``infos`` (INFO texts or
+    already parsed dicts, in the order the device sent them), else
     ``format.descriptor()`` (the formats whose devices send no INFO: Cyton,
-    ASCII lines, board specs); None when there is none."""
+    ASCII lines, board specs); None when there is none. A file that holds
+    more than one device's INFO is described by its first (``sensorio info``
+    lists them all and reports the mix)."""
     info: Any = (header or {}).get("device_info")
+    if isinstance(info, Mapping):
+        return dict(info)
     for item in infos:
         obj = parse_info(item) if isinstance(item, str) else item
         if isinstance(obj, Mapping):
-            info = obj
-    if isinstance(info, Mapping):
-        return dict(info)
+            return dict(obj)
     described = getattr(format, "descriptor", None)
     return described() if callable(described) else None
 
@@ -71,9 +75,10 @@ def is_emg(desc: Mapping[str, Any]) -> bool:
 
 
 def capture_descriptor(capture: Any) -> dict[str, Any]:
-    """The descriptor in effect on an open capture (``sensorio.open``): the last
-    INFO its device sent, else its format's own; a SensorioError when there is
-    none with streams."""
+    """The descriptor of an open capture (``sensorio.open``): the INFO its device
+    sent most recently (the device as it is now; after a reconnect, the device
+    that came back), else its format's own; a SensorioError when there is none
+    with streams."""
     info = resolve_descriptor(None, [capture.info], capture.format)
     if not info or not info.get("streams"):
         raise SensorioError(

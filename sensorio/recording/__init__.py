@@ -147,9 +147,8 @@ def decode_any(
 def source_descriptor(
     parser: Parser, messages: list[Message], header: dict[str, Any] | None = None
 ) -> dict[str, Any] | None:
-    """The device descriptor of decoded data: the last INFO the device sent,
-    else the one a recording's header kept, else the format's own (the
-    formats whose devices send no INFO: Cyton, ASCII lines, board specs)."""
+    """The device descriptor of decoded data (sensorio.descriptor.resolve_descriptor:
+    the recording header's copy, else the first INFO, else the format's own)."""
     return resolve_descriptor(header, (m.text for m in messages if m.kind == "info"), parser.format)
 
 
