@@ -22,8 +22,10 @@ from typing import Any
 
 from .errors import Advice, SensorioError
 
+#: microvolts per unit of the voltage units (lower case) an EMG stream may be in
+MICROVOLTS_PER_UNIT = {"uv": 1.0, "µv": 1.0, "mv": 1e3, "v": 1e6}
 #: units (lower case) of a stream whose values are a voltage at the electrode
-EMG_UNITS = ("uv", "µv", "mv", "v")
+EMG_UNITS = tuple(MICROVOLTS_PER_UNIT)
 
 
 def parse_info(text: str) -> dict[str, Any] | None:
@@ -72,6 +74,11 @@ def is_emg(desc: Mapping[str, Any]) -> bool:
     name = str(desc.get("name") or "").lower()
     unit = str(desc.get("unit") or "").lower()
     return name.startswith("emg") or unit in EMG_UNITS
+
+
+def microvolts_per_unit(unit: str) -> float | None:
+    """The factor from a voltage unit (µV, mV, V) to µV; None for any other unit."""
+    return MICROVOLTS_PER_UNIT.get(unit.lower())
 
 
 def capture_descriptor(capture: Any) -> dict[str, Any]:

@@ -168,8 +168,8 @@ def recording_prompts(path: str | Path) -> tuple[int, list[tuple[int, str | None
 def _signal(path: Path, stream: int) -> tuple[np.ndarray, np.ndarray, float, dict[str, Any] | None, Any]:
     """A recording's stream through the control pipeline: data and validity
     indexed by stream row (rows never seen are invalid), rate, INFO, pipeline."""
-    from .dsp.analyze import read_source
     from .dsp.calibrate import Calibration
+    from .recording.source import read_source
 
     blocks, info, _, header = read_source(path)
     saved = header.get("calibration")

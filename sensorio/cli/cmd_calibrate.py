@@ -118,7 +118,7 @@ def open_source(source: str, format: str | None, stream: int) -> BlockSource:
     """A recording / dump on disk, else a live device via sensorio.open()."""
     path = Path(source)
     if path.exists():
-        from ..dsp.analyze import read_source
+        from ..recording.source import read_source
 
         blocks, info, _, _ = read_source(path, format)
         if info is None:

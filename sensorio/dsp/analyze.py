@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from ..blocks import EV_GAP, Block, ShapeCheck, SignalBlock
-from ..errors import Advice, SensorioError
+from ..errors import SensorioError
+from ..recording.source import read_source
 from .calibrate import Calibrate, Calibration, StreamInfo
 from .stages import DspEvent, Pipeline, Stage
 
@@ -181,22 +182,6 @@ def _pipeline_for(
             pipe.stages[0].stream = sid
         return pipe
     return Pipeline.for_stream(info, sid, policy=policy, calibration_dir=calibration_dir, calibration=calibration)
-
-
-def read_source(
-    path: Path, format: str | None = None
-) -> tuple[list[Block], dict[str, Any] | None, dict[str, int], dict[str, Any]]:
-    """Decode a file: Blocks, the device descriptor (see
-    sensorio.descriptor.resolve_descriptor), link statistics, and the recording's header ({} for a raw
-    dump). format: default the recording's own, or sio for a raw dump."""
-    from ..recording import decode_any, source_descriptor  # a recording (by its magic) or a raw dump
-
-    parser, blocks, messages, reader = decode_any(path, format)
-    info = source_descriptor(parser, messages, reader.header if reader is not None else None)
-    if not blocks:
-        used = format or (reader.header.get("format", "sio") if reader is not None else "sio")
-        raise SensorioError(Advice(f"{path}: no samples decoded as format {used!r}: check {{format}}", format=None))
-    return blocks, info, parser.stats.as_dict(), dict(reader.header) if reader is not None else {}
 
 
 def analyze_file(path: str | Path, format: str | None = None, **options: Any) -> Analysis:
