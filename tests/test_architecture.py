@@ -263,3 +263,13 @@ def test_advice_is_spelt_by_each_caller() -> None:
     tip = Advice("no frames: try {format}", format="cyton")
     assert str(tip) == "no frames: try format='cyton'" and cli_text(tip) == "no frames: try --format cyton"
     assert cli_text(SensorioError("plain {words} stay")) == "plain {words} stay"
+
+
+def test_stats_mirrors_the_c_struct() -> None:
+    import dataclasses
+
+    from sensorio._binding import ffi
+    from sensorio.parser import Stats
+
+    c_fields = [name for name, _ in ffi.typeof("sio_stats").fields]
+    assert [f.name for f in dataclasses.fields(Stats)] == [*c_fields, "bytes_pending"]
