@@ -216,7 +216,7 @@ class TerminalView:
             shown = self.shown(st)
             for c in shown:
                 label = st.labels[c]
-                h = st.health[c] if c < len(st.health) else {"state": "ok", "kinds": []}
+                h: dict[str, Any] = st.health[c] if c < len(st.health) else {"state": "ok", "kinds": []}
                 state = h["state"]
                 code = self.GREEN if state == "ok" else self.YELLOW if state == "warning" else self.RED
                 health = state + (f" ({', '.join(h['kinds'])})" if h["kinds"] else "")

@@ -60,12 +60,15 @@ class Ring:
 
     @property
     def capacity(self) -> int:
+        """Bytes the ring holds when full."""
         return lib.sio_ring_capacity(self._r)
 
     def used(self) -> int:
+        """Bytes written and not yet read."""
         return lib.sio_ring_used(self._r)
 
     def free(self) -> int:
+        """Bytes that can be written now."""
         return lib.sio_ring_free(self._r)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
@@ -118,8 +121,10 @@ class Ring:
 
     @property
     def overflow_bytes(self) -> int:
+        """Bytes the producer could not write because the ring was full (lost, and counted)."""
         return lib.sio_ring_overflow_bytes(self._r)
 
     @property
     def overflow_events(self) -> int:
+        """How many times the ring was full when the producer wrote."""
         return lib.sio_ring_overflow_events(self._r)

@@ -378,8 +378,8 @@ def score_decisions(
     ends = np.array([np.inf if s["end_s"] is None else s["end_s"] for s in segments], dtype=float)
     i = np.searchsorted(starts, t - window_s, side="right") - 1
     ok = (i >= 0) & (t - window_s >= starts[np.maximum(i, 0)] + settle_s) & (t <= ends[np.maximum(i, 0)] + 1e-9)
-    truth = [segments[k]["label"] for k in i[ok]]
-    said = [labels[k] for k in np.flatnonzero(ok)]
+    truth = [segments[int(k)]["label"] for k in i[ok]]
+    said = [labels[int(k)] for k in np.flatnonzero(ok)]
     confusion: dict[str, dict[str, int]] = {}
     for a, b in zip(truth, said, strict=True):
         confusion.setdefault(a, {}).setdefault(b, 0)

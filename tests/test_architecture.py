@@ -273,3 +273,27 @@ def test_stats_mirrors_the_c_struct() -> None:
 
     c_fields = [name for name, _ in ffi.typeof("sio_stats").fields]
     assert [f.name for f in dataclasses.fields(Stats)] == [*c_fields, "bytes_pending"]
+
+
+def test_top_level_names_have_docstrings() -> None:
+    """Every name sensorio exports, and every public method and property of
+    its classes, says what it is."""
+    import inspect
+
+    import sensorio
+
+    missing = []
+    for name in sensorio.__all__:
+        obj = getattr(sensorio, name)
+        if not (inspect.isclass(obj) or callable(obj)):
+            continue
+        if not (obj.__doc__ or "").strip():
+            missing.append(name)
+        if inspect.isclass(obj):
+            for attr, value in vars(obj).items():
+                if attr.startswith("_"):
+                    continue
+                target = value.fget if isinstance(value, property) else value
+                if callable(target) and not (getattr(target, "__doc__", None) or "").strip():
+                    missing.append(f"{name}.{attr}")
+    assert missing == []

@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # a file name that is not UTF-8 is printed back as the bytes it is, as
     # ls does, instead of failing the command (on a strict UTF-8 stdout)
-    out = sys.stdout
+    out: Any = sys.stdout
     strict = getattr(out, "errors", None) == "strict" and hasattr(out, "reconfigure")
     if strict:
         out.reconfigure(errors="surrogateescape")

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,9 +65,9 @@ def run(args: argparse.Namespace) -> int:
         arrays = npz_arrays(streams)
         arrays["messages"] = np.array([m.text for m in messages], dtype=object).astype(str)
         with atomic_output(args.output, overwrite=args.force) as tmp:
-            np.savez(tmp, **arrays)
+            np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stubs take **kwds as allow_pickle
     if args.json:
-        summary = dict(stats)
+        summary: dict[str, Any] = dict(stats)
         summary["streams"] = {
             str(sid): {"samples": int(a["samples"].shape[0]), "channels": int(a["samples"].shape[1]),
                        "frames": int(a["frame_seq"].size)}

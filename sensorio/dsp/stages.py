@@ -334,7 +334,7 @@ class Pipeline:
             first = self.stages[0]
             if not hasattr(first, "process_raw"):
                 raise SensorioError("raw Blocks need a 'calibrate' stage first in the pipeline")
-            items = first.process_raw(block)  # type: ignore[attr-defined]
+            items = first.process_raw(block)
             self._collect(first)
             if self.tap is not None:
                 for b in items:

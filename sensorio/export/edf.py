@@ -122,8 +122,10 @@ def plan_signals(
         desc = stream_descriptor(info, sid)
         rate = _rate(desc, arrays, sid)
         samples = arrays["samples"]
-        scale, zero = desc.get("scale"), desc.get("zero", 0)
-        lo, hi = desc.get("min_code"), desc.get("max_code")
+        scale: Any = desc.get("scale")
+        zero: Any = desc.get("zero", 0)
+        lo: Any = desc.get("min_code")
+        hi: Any = desc.get("max_code")
         if not all(isinstance(v, (int, float)) for v in (scale, zero, lo, hi)) or scale == 0:
             # no calibration: the file carries raw codes in their observed range
             scale, zero, unit = 1.0, 0, "code"
@@ -317,7 +319,7 @@ def _write(writer: Any, path: Path, plans: list[SignalPlan], columns: Mapping[in
     writer.set_number_of_annotation_signals(min(64, max(1, math.ceil(len(annotations) / n_records) + 1)))
     writer.setStartdatetime((start or datetime.now()).replace(microsecond=0))
     # whole records: the tail is padded with physical zero (the annotations say where data ends)
-    padded = []
+    padded: list[np.ndarray] = []
     for p, spr in zip(plans, per_record, strict=True):
         col = columns[p.stream][:, p.channel].astype(np.int64)
         buf = np.full(n_records * spr, p.fill_code, dtype=np.int64)

@@ -79,12 +79,8 @@ class Format:
         scale = _TIME_UNITS_US.get(self.time_unit)
         if scale is not None or self.time_unit != "frames":
             return scale
-        rates = [
-            s.get("rate_hz")
-            for s in (self.descriptor() or {}).get("streams", [])
-            if isinstance(s, dict)
-        ]
-        rates = [r for r in rates if isinstance(r, (int, float)) and 0 < r < float("inf")]
+        streams = [s for s in (self.descriptor() or {}).get("streams", []) if isinstance(s, dict)]
+        rates = [float(r) for s in streams if isinstance(r := s.get("rate_hz"), (int, float)) and 0 < r < float("inf")]
         return 1e6 / max(rates) if rates else None
 
 

@@ -156,7 +156,7 @@ class LslOutlet:
         self._wraps = 0
 
     # -- clocks ---------------------------------------------------------------------------
-    def lsl_time(self, epoch_s: np.ndarray | float) -> np.ndarray | float:
+    def lsl_time(self, epoch_s: Any) -> Any:
         """Host epoch seconds (time.time()) on the LSL clock (pylsl.local_clock())."""
         now = time.monotonic()
         if now - self._offset_checked > 5.0:
@@ -234,7 +234,7 @@ class LslOutlet:
 
     def close(self) -> None:
         # pylsl destroys an outlet when the object goes away
-        self.outlet = None  # type: ignore[assignment]
+        self.outlet = None
         self.marker_outlet = None
 
     def __enter__(self) -> LslOutlet:
