@@ -260,11 +260,14 @@ class PlotView:
 
     def __init__(self, model: LiveModel, channels: list[int] | None = None) -> None:
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("win32", "darwin")):
-            raise SensorioError(Advice("no display for a plot window: use the terminal view (drop {plot})", plot=None))
+            raise SensorioError(
+                Advice("no display for a plot window: use the terminal view (drop {window})", window=None)
+            )
         try:
             import matplotlib.pyplot as plt
         except ImportError:
-            raise SensorioError(Advice("{plot} needs matplotlib: pip install 'sensorio[plot]'", plot=None)) from None
+            need = Advice("{window} needs matplotlib: pip install 'sensorio[plot]'", window=None)
+            raise SensorioError(need) from None
         self.plt = plt
         self.model = model
         panels = [(sid, c) for sid, st in model.streams.items()

@@ -14,12 +14,15 @@ import os
 import pkgutil
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import SensorioError
-from ..numbers import parse_integer, parse_number
 from ._options import cli_text
+from ._options import non_negative_integer as non_negative_integer  # the option types, for `from . import`
+from ._options import non_negative_number as non_negative_number
+from ._options import positive_integer as positive_integer
+from ._options import positive_number as positive_number
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,34 +30,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-# -- option types shared by every command: one spelling, one check ----------
-def _option(parse: Callable[..., Any], text: str, what: str, **limits: Any) -> Any:
-    try:
-        return parse(text, **limits)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give {what}") from None
-
-
-def positive_number(text: str) -> float:
-    """argparse type: a finite number above 0 (a rate, seconds, an amplitude)."""
-    return float(_option(parse_number, text, "a finite number above 0", minimum=0, above=True))
-
-
-def non_negative_number(text: str) -> float:
-    """argparse type: a finite number, 0 or above."""
-    return float(_option(parse_number, text, "a finite number, 0 or above", minimum=0))
-
-
-def positive_integer(text: str) -> int:
-    """argparse type: a whole number, 1 or above (a channel count)."""
-    return int(_option(parse_integer, text, "a whole number, 1 or above", minimum=1))
-
-
-def non_negative_integer(text: str) -> int:
-    """argparse type: a whole number, 0 or above (a seed, a stream id, a count)."""
-    return int(_option(parse_integer, text, "a whole number, 0 or above", minimum=0))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,8 +16,7 @@ from typing import Any
 
 from ..capture.stream import RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError
-from . import positive_number
-from ._options import cli_text
+from ._options import add_duration, add_format, cli_text
 from ._status import StatusLine
 from .cmd_info import describe
 
@@ -26,9 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("record", help="capture a port to a recording file, with a live status line")
     p.add_argument("port", help="serial port path or URL (sim://..., replay://...)")
     p.add_argument("-o", "--output", type=Path, required=True, help="recording file to create (.sior)")
-    p.add_argument("--format", default="sio", help="wire format (default: sio)")
+    add_format(p, port=True)
     p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
-    p.add_argument("--duration", type=positive_number, help="stop after this many seconds")
+    add_duration(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument(
         "--flush-interval",
