@@ -150,7 +150,7 @@ def capture(scenario: DemoScenario, recording: Path,
 
 def analyze(blocks: list[Any], info: Mapping[str, Any], link: dict[str, int]) -> Any:
     """sensorio.dsp's offline analysis: calibrate, filter, detect faults."""
-    from .dsp.analyze import analyze_blocks
+    from .workflows.analyze import analyze_blocks
 
     return analyze_blocks(blocks, info, link=link)
 

@@ -1,4 +1,5 @@
-"""Offline analysis: decode a byte dump (or recording) with sensorio.Parser,
+"""Offline analysis, the file-to-analysis workflow (formerly sensorio.dsp.analyze):
+decode a byte dump (or recording) with sensorio.Parser,
 run a pipeline per stream (the default one for EMG streams, calibration only
 for the others), and collect the signals and the events."""
 
@@ -12,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from ..blocks import EV_GAP, Block, ShapeCheck, SignalBlock
+from ..dsp.calibrate import Calibrate, Calibration, StreamInfo
+from ..dsp.stages import DspEvent, Pipeline, Stage
 from ..errors import SensorioError
 from ..recording.source import read_source
-from .calibrate import Calibrate, Calibration, StreamInfo
-from .stages import DspEvent, Pipeline, Stage
 
 CHUNK = 1 << 20
 
