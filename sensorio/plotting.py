@@ -211,7 +211,7 @@ def stream_grid(info: Mapping[str, Any] | None, sid: int, channels: int) -> tupl
         if isinstance(grid, Mapping):
             grid = (grid.get("rows"), grid.get("cols"))
         try:
-            rows, cols = int(grid[0]), int(grid[1])  # type: ignore[index]
+            rows, cols = int(grid[0]), int(grid[1])
         except (TypeError, ValueError, IndexError, KeyError):
             return None
         return (rows, cols) if rows > 0 and cols > 0 and rows * cols >= channels else None

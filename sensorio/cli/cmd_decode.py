@@ -9,6 +9,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -147,7 +148,7 @@ def _messages(messages: list) -> np.ndarray:
 def _report(args: argparse.Namespace, parser: Parser, counts: dict[int, dict[str, int]]) -> None:
     stats = parser.stats.as_dict()
     if args.json:
-        summary = dict(stats)
+        summary: dict[str, Any] = dict(stats)
         summary["streams"] = {str(sid): dict(c) for sid, c in counts.items()}
         json.dump(summary, sys.stdout)
         sys.stdout.write("\n")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..capture.device import describe_device, device_identity
+from ..descriptor import resolve_descriptor
 from ..errors import SensorioError
 from ..parser import Parser
 from ..recording import Event, RecordingReader, feed_items
@@ -58,6 +59,7 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
         # every device whose INFO the file holds, in order (more than one:
         # another device took the port and its data followed in this file)
         devices: list[dict[str, Any]] = [info] if isinstance(info, dict) else []
+        infos: list[dict[str, Any]] = []
         streams: dict[int, dict[str, Any]] = {}
         items = with_progress(reader.items(), lambda: reader.position, reader.size, f"reading {path.name}")
         for item, blocks in feed_items(parser, items):
@@ -65,8 +67,7 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
                 events[item.kind] += 1
                 new = item.detail.get("info")
                 if item.kind == "info" and isinstance(new, dict):
-                    if info is None:
-                        info = new
+                    infos.append(new)
                     if not devices or device_identity(new) != device_identity(devices[-1]):
                         devices.append(new)
             for b in blocks:
@@ -83,7 +84,7 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
             "file": str(path),
             "header": reader.header,
             "header_damage": reader.header_damage,
-            "device_info": info,
+            "device_info": resolve_descriptor(reader.header, infos),
             "complete": rep.complete,
             "problems": rep.problems() + _mixed(devices, streams),
             "devices": devices,

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..capture.stream import RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError
-from . import baud_rate, non_negative_number, positive_number
+from ._options import add_duration, add_format, baud_rate, cli_text, non_negative_number, positive_number
 from ._status import StatusLine
 from .cmd_info import describe
 
@@ -25,9 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("record", help="capture a port to a recording file, with a live status line")
     p.add_argument("port", help="serial port path or URL (sim://..., replay://...)")
     p.add_argument("-o", "--output", type=Path, required=True, help="recording file to create (.sior)")
-    p.add_argument("--format", default="sio", help="wire format (default: sio)")
+    add_format(p, port=True)
     p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
-    p.add_argument("--duration", type=positive_number, help="stop after this many seconds")
+    add_duration(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument(
         "--flush-interval",
@@ -185,7 +185,7 @@ def _record(args: argparse.Namespace) -> int:
             if args.check_seconds and elapsed >= args.check_seconds and not st.stats.frames_ok:
                 advice = st.diagnose()
                 if advice:
-                    raise SensorioError(f"{args.port}: {advice}")
+                    raise SensorioError(f"{args.port}: {cli_text(advice)}")
             if line_out.due(now):
                 line_out.show(status.line(st, elapsed))
             if args.duration is not None and elapsed >= args.duration:
@@ -220,7 +220,7 @@ def _record(args: argparse.Namespace) -> int:
         if st.recorder is None:
             raise failure
         kept_note = f"{args.output}: {kept} bytes kept, {_frames_kept(args.output)} frames"
-        error = SensorioError(f"{failure} [{kept_note}]")
+        error = SensorioError(f"{cli_text(failure)} [{kept_note}]")
         error.exit_code = failure.exit_code
         raise error from failure
     try:

@@ -8,13 +8,13 @@ where live capture marked them.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from ..blocks import Block, Message, ShapeChange, ShapeCheck
+from ..descriptor import resolve_descriptor
 from ..errors import SensorioError
 from ..parser import Parser
 from .format import MAGIC, SUFFIX
@@ -265,21 +265,9 @@ def decode_any(
 def source_descriptor(
     parser: Parser, messages: list[Message], header: dict[str, Any] | None = None
 ) -> dict[str, Any] | None:
-    """The device descriptor of decoded data: the last INFO the device sent,
-    else the one a recording's header kept, else the format's own (the
-    formats whose devices send no INFO: Cyton, ASCII lines, board specs)."""
-    info = (header or {}).get("device_info")
-    for m in messages:
-        if m.kind == "info":
-            try:
-                obj = json.loads(m.text)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                info = obj
-    if isinstance(info, dict):
-        return info
-    return parser.format.descriptor()
+    """The device descriptor of decoded data (sensorio.descriptor.resolve_descriptor:
+    the recording header's copy, else the first INFO, else the format's own)."""
+    return resolve_descriptor(header, (m.text for m in messages if m.kind == "info"), parser.format)
 
 
 def _read_full(f: BinaryIO, n: int) -> bytes:

@@ -14,6 +14,7 @@ import time
 import urllib.parse
 from collections import deque
 from collections.abc import Iterator
+from typing import Any
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
@@ -22,7 +23,11 @@ from ..recording.replay import Piece, ReplaySchedule, parse_speed
 
 
 class Serial(SerialBase):
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    """A pyserial port that plays a recording back (``replay://PATH?speed=...``)."""
+
+    is_open: bool  # SerialBase's (pyserial has no type information)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._schedule: ReplaySchedule | None = None
         self._pieces: Iterator[Piece] | None = None
         self._next: Piece | None = None

@@ -55,12 +55,13 @@ from scipy import signal
 
 from ...blocks import EV_GAP, SignalBlock
 from ...errors import SensorioError
+from ...faultkinds import DETECTED_KINDS as KINDS  # fault kinds, in the order they are reported
 from ..filters import SosState
 from ..stages import DspEvent, Stage, register_stage
 from ._buffers import _Hops, _Rows
 from ._native import _native_available, _NativeFront
 from ._reference import _NumpyReference
-from .decision import HOP_KINDS, HYSTERESIS, KINDS, _Decision
+from .decision import HOP_KINDS, HYSTERESIS, _Decision
 from .features import _NEG, _Features, emg_noise_share, noise_share_limit
 
 __all__ = [

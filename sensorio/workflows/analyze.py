@@ -1,10 +1,10 @@
-"""Offline analysis: decode a byte dump (or recording) with sensorio.Parser,
+"""Offline analysis, the file-to-analysis workflow (formerly sensorio.dsp.analyze):
+decode a byte dump (or recording) with sensorio.Parser,
 run a pipeline per stream (the default one for EMG streams, calibration only
 for the others), and collect the signals and the events."""
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -14,9 +14,11 @@ from typing import Any
 import numpy as np
 
 from ..blocks import EV_GAP, Block, ShapeCheck, SignalBlock
+from ..descriptor import parse_info, resolve_descriptor
+from ..dsp.calibrate import Calibrate, Calibration, StreamInfo
+from ..dsp.stages import DspEvent, Pipeline, Stage
 from ..errors import SensorioError
-from .calibrate import Calibrate, Calibration, StreamInfo
-from .stages import DspEvent, Pipeline, Stage
+from ..recording.source import read_source
 
 CHUNK = 1 << 20
 #: analyze_blocks(overview=True): values kept per tapped signal of a stream
@@ -261,10 +263,6 @@ class _Overview(_Collector):
         return red.rows(self.width()) if red is not None else None
 
 
-def _is_emg(si: StreamInfo) -> bool:
-    return si.unit.lower() in ("uv", "µv", "mv", "v") or si.name.lower().startswith("emg")
-
-
 def analyze_blocks(
     blocks: Iterable[Block],
     info: Mapping[str, Any] | None,
@@ -322,7 +320,7 @@ def analyze_blocks(
         col = taps[sid]
         cal = pipe.stages[0]
         assert isinstance(cal, Calibrate)
-        si = next(iter(cal._streams.values()))
+        si = next(iter(cal.streams_seen.values()))
         raw = col.array(col.raw_k)
         if raw is None and isinstance(col, _Overview):  # nothing inside the window
             raw = np.zeros((0, len(si.labels) or 1))
@@ -372,7 +370,8 @@ def _pipeline_for(
     calibration_dir: str | None,
     calibration: Calibration | None,
 ) -> Pipeline:
-    si = StreamInfo.from_descriptor(info, sid) if info is not None else None
+    if info is not None:
+        StreamInfo.from_descriptor(info, sid)  # a stream the descriptor describes in full
     if config is not None:
         pipe = Pipeline.from_config(config)
         if pipe.stages and isinstance(pipe.stages[0], Calibrate):
@@ -382,34 +381,7 @@ def _pipeline_for(
                 pipe.stages[0].set_descriptor(info)
             pipe.stages[0].stream = sid
         return pipe
-    options = {"calibration_dir": calibration_dir, "calibration": calibration}
-    if si is not None and not _is_emg(si):
-        return Pipeline([Calibrate(info, stream=sid, **options)], policy=policy)
-    return Pipeline.default(info, stream=sid, policy=policy, **options)
-
-
-def read_source(
-    path: Path, format: str | None = None
-) -> tuple[list[Block], dict[str, Any] | None, dict[str, int], dict[str, Any]]:
-    """Decode a file: Blocks, the device descriptor (INFO, or the format's own
-    descriptor), link statistics, and the recording's header ({} for a raw
-    dump). format: default the recording's own, or sio for a raw dump."""
-    from ..recording import decode_any  # a recording (by its magic) or a raw dump
-
-    parser, blocks, messages, reader = decode_any(path, format)
-    info: dict[str, Any] | None = None
-    for msg in messages:
-        if msg.kind == "info" and info is None:
-            try:
-                info = json.loads(msg.text)
-            except ValueError:
-                pass
-    if info is None and hasattr(parser.format, "descriptor"):
-        info = parser.format.descriptor()  # formats without INFO frames
-    if not blocks:
-        used = format or (reader.header.get("format", "sio") if reader is not None else "sio")
-        raise SensorioError(f"{path}: no samples decoded as format {used!r}: check --format")
-    return blocks, info, parser.stats.as_dict(), dict(reader.header) if reader is not None else {}
+    return Pipeline.for_stream(info, sid, policy=policy, calibration_dir=calibration_dir, calibration=calibration)
 
 
 def analyze_file(
@@ -464,37 +436,24 @@ INFO_LOOKAHEAD = 32 << 20
 
 
 def _lookahead_info(it: Any, bs: Any) -> tuple[list[Block], dict[str, Any] | None]:
-    """Blocks read until the device's INFO came (or INFO_LOOKAHEAD bytes of
-    samples, or the end), and the descriptor to analyse with: the first INFO,
-    else the format's own (as read_source decides for a whole file)."""
+    """Blocks read until the device's description is known (the header's
+    copy, or an INFO; at most INFO_LOOKAHEAD bytes of samples, or the end),
+    and that description, decided by the one rule (descriptor.resolve_descriptor)."""
+
+    def infos() -> list[str]:
+        return [m.text for m in bs.messages if m.kind == "info"]
+
     head: list[Block] = []
     held = 0
-    info: dict[str, Any] | None = None
-    while info is None:
-        info = _first_info(bs.messages)
-        if info is not None or held > INFO_LOOKAHEAD:
+    while not (bs.header or {}).get("device_info") and not any(parse_info(t) for t in infos()):
+        if held > INFO_LOOKAHEAD:
             break
         block = next(it, None)
         if block is None:
-            info = _first_info(bs.messages)
             break
         head.append(block)
         held += block.samples.nbytes
-    if info is None and hasattr(bs.parser.format, "descriptor"):
-        info = bs.parser.format.descriptor()  # formats without INFO frames
-    return head, info
-
-
-def _first_info(messages: list[Any]) -> dict[str, Any] | None:
-    for msg in messages:
-        if msg.kind == "info":
-            try:
-                obj = json.loads(msg.text)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                return obj
-    return None
+    return head, resolve_descriptor(bs.header, infos(), bs.parser.format)
 
 
 def _saved_calibration(options: dict[str, Any], header: dict[str, Any], path: str | Path) -> None:
