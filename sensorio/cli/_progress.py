@@ -75,3 +75,8 @@ def with_progress(items: Iterable[T], position: Callable[[], int], total: int | 
         for item in items:
             yield item
             bar.update(position())
+
+
+def progress_bar(label: str) -> Callable[[Iterable[T], Callable[[], int], int | None], Iterator[T]]:
+    """A wrapper for library calls that take ``progress=``: items with a bar labelled ``label``."""
+    return lambda items, position, total: with_progress(items, position, total, label)

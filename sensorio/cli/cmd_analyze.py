@@ -14,6 +14,7 @@ from ..errors import UsageError
 from . import non_negative_integer
 from ._memory import bound_heap
 from ._plotopts import add_plot_options, plot_selection
+from ._progress import progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         streams=args.stream,
         overview=True,
         window=selection["time"] if args.plot is not None else None,
-        progress=f"analysing {args.file.name}",
+        progress=progress_bar(f"analysing {args.file.name}"),
     )
     if args.events is not None:
         write_events(args.events, result)

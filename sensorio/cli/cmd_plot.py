@@ -10,6 +10,7 @@ from ..errors import UsageError
 from . import non_negative_integer
 from ._memory import bound_heap
 from ._plotopts import add_plot_options, plot_selection
+from ._progress import progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} exists: choose another name with -o or pass --force")
     selection = plot_selection(args)
     result = analyze_file(args.file, args.format, streams=args.stream, overview=True,
-                          window=selection["time"], progress=f"analysing {args.file.name}")
+                          window=selection["time"], progress=progress_bar(f"analysing {args.file.name}"))
     plot_analysis(out, result, title=f"sensorio plot {args.file.name}", **selection)
     print(out)
     return 0

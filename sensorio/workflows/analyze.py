@@ -6,7 +6,7 @@ for the others), and collect the signals and the events."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from ..blocks import EV_GAP, Block, ShapeCheck, SignalBlock
 from ..descriptor import parse_info, resolve_descriptor
 from ..dsp.calibrate import Calibrate, Calibration, StreamInfo
 from ..dsp.stages import DspEvent, Pipeline, Stage
-from ..errors import SensorioError
+from ..errors import Advice, SensorioError
 from ..recording.source import read_source
 
 CHUNK = 1 << 20
@@ -159,10 +159,10 @@ class _Reducer:
             idx = (start + np.arange(n)) // self.width
             cuts = np.flatnonzero(np.diff(idx)) + 1
             starts = np.concatenate(([0], cuts))
-            bins = idx[starts]
+            at = idx[starts]
             with np.errstate(invalid="ignore"):
-                self.lo[bins] = np.fmin(self.lo[bins], np.fmin.reduceat(values, starts, axis=0))
-                self.hi[bins] = np.fmax(self.hi[bins], np.fmax.reduceat(values, starts, axis=0))
+                self.lo[at] = np.fmin(self.lo[at], np.fmin.reduceat(values, starts, axis=0))
+                self.hi[at] = np.fmax(self.hi[at], np.fmax.reduceat(values, starts, axis=0))
         self.end = max(self.end, (start + n - 1) // self.width + 1, first + 1)
 
     def _coarsen(self) -> None:
@@ -390,15 +390,16 @@ def analyze_file(
     *,
     overview: bool = False,
     max_values: int = OVERVIEW_VALUES,
-    progress: str | None = None,
+    progress: Callable[[Iterator[Block], Callable[[], int], int | None], Iterator[Block]] | None = None,
     **options: Any,
 ) -> Analysis:
     """Decode and analyse a file (see analyze_blocks for the options).
 
     overview: decode and analyse block by block as the file is read, keeping
     an overview instead of whole-length arrays (memory bounded whatever the
-    file's length; see analyze_blocks); progress: a label for a progress
-    bar on stderr when it is a terminal (sensorio.cli._progress)."""
+    file's length; see analyze_blocks); progress: wraps the block iterator
+    given how to read the bytes done and the file's size (the command line
+    draws a progress bar with it)."""
     if not overview:
         blocks, info, link, header = read_source(Path(path), format)
         _saved_calibration(options, header, path)
@@ -412,20 +413,18 @@ def analyze_file(
         _saved_calibration(options, header, path)
         it = iter(bs)
         if progress is not None:
-            from ..cli._progress import with_progress
-
-            it = with_progress(it, lambda: bs.position, bs.size, progress)
+            it = progress(it, lambda: bs.position, bs.size)
         head, info = _lookahead_info(it, bs)
         if not head:
             used = format or header.get("format", "sio")
-            raise SensorioError(f"{path}: no samples decoded as format {used!r}: check --format")
+            raise SensorioError(Advice(f"{path}: no samples decoded as format {used!r}: check {{format}}", format=None))
 
-        def blocks() -> Iterable[Block]:
+        def all_blocks() -> Iterable[Block]:
             yield from head
             head.clear()  # the look-ahead is not kept while the rest streams
             yield from it
 
-        analysis = analyze_blocks(blocks(), info, overview=True, max_values=max_values, **options)
+        analysis = analyze_blocks(all_blocks(), info, overview=True, max_values=max_values, **options)
         analysis.link = bs.parser.stats.as_dict()
     analysis.header = header
     return analysis
@@ -437,7 +436,8 @@ INFO_LOOKAHEAD = 32 << 20
 
 def _lookahead_info(it: Any, bs: Any) -> tuple[list[Block], dict[str, Any] | None]:
     """Blocks read until the device's description is known (the header's
-    copy, or an INFO; at most INFO_LOOKAHEAD bytes of samples, or the end),
+    copy, or an INFO; at least one block, at most INFO_LOOKAHEAD bytes of
+    samples, or the end),
     and that description, decided by the one rule (descriptor.resolve_descriptor)."""
 
     def infos() -> list[str]:
@@ -445,7 +445,7 @@ def _lookahead_info(it: Any, bs: Any) -> tuple[list[Block], dict[str, Any] | Non
 
     head: list[Block] = []
     held = 0
-    while not (bs.header or {}).get("device_info") and not any(parse_info(t) for t in infos()):
+    while not head or not (bs.header or {}).get("device_info") and not any(parse_info(t) for t in infos()):
         if held > INFO_LOOKAHEAD:
             break
         block = next(it, None)
