@@ -378,7 +378,7 @@ def test_invalid_format_spec_file(tmp_path: Path) -> None:
     "args, expect",
     [
         (["record", "/dev/null"], "required: -o/--output"),
-        (["record", "/dev/null", "-o", "x.sior", "--baud", "fast"], "--baud: invalid int value"),
+        (["record", "/dev/null", "-o", "x.sior", "--baud", "fast"], "--baud: 'fast': give a baud rate"),
         (["record", "/dev/null", "-o", "x.sior", "--duration", "-1"], "--duration"),
         (["frobnicate"], "invalid choice"),
         (["decode"], "required: file"),
