@@ -12,6 +12,6 @@ python3 -m venv "$venv"
 "$venv/bin/pip" install -q --upgrade pip
 # sensorio from this checkout (not editable: the main environment's install stays as it is)
 "$venv/bin/pip" install -q . libemg pytest
-"$venv/bin/python" -c 'import libemg, numpy, sensorio; print("libemg", libemg.__version__ if hasattr(libemg, "__version__") else "?", "numpy", numpy.__version__, "sensorio from", sensorio.__file__)'
+(cd / && "$venv/bin/python" -c 'import libemg, numpy, sensorio; from importlib.metadata import version; print("libemg", version("libemg"), "numpy", numpy.__version__, "sensorio from", sensorio.__file__)')
 # the venv's pytest script (not python -m): sensorio is imported from the venv, not the checkout
 SENSORIO_REQUIRE_LIBEMG=1 "$venv/bin/pytest" -q -p no:cacheprovider tests/test_libemg.py

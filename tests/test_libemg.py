@@ -19,8 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
 try:
     from libemg.data_handler import OfflineDataHandler, OnlineDataHandler
 except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -149,9 +147,13 @@ def test_export_refuses_to_mix_into_an_earlier_export(trained: Path, tmp_path: P
     assert export_libemg(trained, tmp_path, overwrite=True).reps == 11
 
 
-def test_libemg_is_not_imported_with_sensorio() -> None:
+def test_libemg_is_not_imported_with_sensorio(tmp_path: Path) -> None:
+    import sensorio
+
     code = "import sys, sensorio, sensorio.bridges.libemg; print('libemg' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    env = dict(os.environ, PYTHONPATH=str(Path(sensorio.__file__).parent.parent))  # the sensorio under test
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
+                         timeout=60)
     assert out.stdout.strip() == "False", out.stderr
 
 
