@@ -160,3 +160,15 @@ def test_bad_bids_options_fail_in_one_line(recording: Path, tmp_path: Path, extr
     assert proc.returncode != 0
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_mne_reads_the_bids_bdf_with_its_annotations(dataset: Path) -> None:
+    try:
+        import mne
+    except ImportError:
+        require_or_skip(False, "mne is not installed (pip install mne)")
+    raw = mne.io.read_raw_bdf(dataset / "sub-01" / "emg" / "sub-01_task-grip_emg.bdf", verbose="error")
+    names = [r["name"] for r in _tsv(dataset / "sub-01" / "emg" / "sub-01_task-grip_channels.tsv")]
+    assert raw.ch_names == names and raw.info["sfreq"] == 2000.0
+    assert raw.n_times == 12000  # 6 s, the gap's samples included
+    assert any("gap" in d.lower() for d in raw.annotations.description)
