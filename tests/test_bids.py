@@ -172,3 +172,18 @@ def test_mne_reads_the_bids_bdf_with_its_annotations(dataset: Path) -> None:
     assert raw.ch_names == names and raw.info["sfreq"] == 2000.0
     assert raw.n_times == 12000  # 6 s, the gap's samples included
     assert any("gap" in d.lower() for d in raw.annotations.description)
+
+
+def test_a_failed_export_leaves_nothing_behind(recording: Path, tmp_path: Path, monkeypatch) -> None:
+    import sensorio.export.edf as edf
+    from sensorio.bridges.bids import export_bids
+    from sensorio.errors import SensorioError
+
+    def broken(*args, **kwargs):
+        raise SensorioError("cannot write: the disk is full")
+
+    monkeypatch.setattr(edf, "export_edf", broken)
+    root = tmp_path / "new" / "ds"
+    with pytest.raises(SensorioError, match="disk is full"):
+        export_bids(recording, root, subject="01", task="grip")
+    assert list(tmp_path.iterdir()) == []

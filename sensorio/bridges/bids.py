@@ -165,6 +165,8 @@ def export_bids(
     session = _label("session", session)
     if run is not None and run < 0:
         raise UsageError(f"BIDS run {run}: must be a non-negative integer")
+    if power_line_hz is not None and not 0 < power_line_hz < float("inf"):
+        raise UsageError(f"power line frequency {power_line_hz}: must be a positive number of Hz")
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise SensorioError(f"{root} exists and is not a directory")
@@ -206,102 +208,114 @@ def export_bids(
     for p in [data, *outputs.values()]:
         if p.exists() and not overwrite:
             raise SensorioError(f"{p} exists: choose another run or pass --force")
+    created = [d for d in (folder, *folder.parents) if not d.exists()]
+    written: list[Path] = [p for p in [data, *outputs.values()] if not p.exists()]
     folder.mkdir(parents=True, exist_ok=True)
+    try:
+        done = export_edf(recording, data, blocks, info, faults=True, overwrite=overwrite, time_us=time_us)
+        names = _read_back_labels(data)
 
-    done = export_edf(recording, data, blocks, info, faults=True, overwrite=overwrite, time_us=time_us)
-    names = _read_back_labels(data)
+        # channels.tsv, in the file's signal order (streams by id, channels in order)
+        rows: list[dict[str, Any]] = []
+        k = 0
+        bad: list[str] = []
+        streams = concat_blocks(blocks)
+        for sid in sorted(sid for sid, a in streams.items() if a["samples"].shape[0]):
+            sa = analysis.streams.get(sid)
+            desc = next((s for s in info.get("streams", []) if isinstance(s, dict) and s.get("id") == sid), {})
+            unit = str(desc.get("unit", "")) if isinstance(desc.get("scale"), (int, float)) else "code"
+            volts = unit.lower() in VOLT_UNITS
+            n_ch = streams[sid]["samples"].shape[1]
+            health = _health_rows(sa, analysis.events) if sa is not None else [("good", None)] * n_ch
+            for c in range(n_ch):
+                name = names[k] if k < len(names) else f"s{sid}ch{c}"
+                k += 1
+                status, why = health[c]
+                if status == "bad":
+                    bad.append(name)
+                rows.append({"name": name, "type": "EMG" if volts else "MISC", "units": _bids_unit(unit),
+                             "sampling_frequency": float(desc.get("rate_hz") or 0) or None,
+                             "reference": ref if volts else None, "status": status, "status_description": why})
+        columns = ["name", "type", "units", "sampling_frequency", "reference", "status", "status_description"]
 
-    # channels.tsv, in the file's signal order (streams by id, channels in order)
-    rows: list[dict[str, Any]] = []
-    k = 0
-    bad: list[str] = []
-    streams = concat_blocks(blocks)
-    for sid in sorted(sid for sid, a in streams.items() if a["samples"].shape[0]):
-        sa = analysis.streams.get(sid)
-        desc = next((s for s in info.get("streams", []) if isinstance(s, dict) and s.get("id") == sid), {})
-        unit = str(desc.get("unit", "")) if isinstance(desc.get("scale"), (int, float)) else "code"
-        volts = unit.lower() in VOLT_UNITS
-        n_ch = streams[sid]["samples"].shape[1]
-        health = _health_rows(sa, analysis.events) if sa is not None else [("good", None)] * n_ch
-        for c in range(n_ch):
-            name = names[k] if k < len(names) else f"s{sid}ch{c}"
+        # events.tsv: seconds from the start of the file
+        rates = {sid: sa.rate_hz for sid, sa in analysis.streams.items()}
+        offsets = stream_offsets({s: a for s, a in streams.items() if s in rates}, rates, time_us)
+        label_of = {}
+        k = 0
+        for r in rows:
+            label_of[k] = r["name"]
             k += 1
-            status, why = health[c]
-            if status == "bad":
-                bad.append(name)
-            rows.append({"name": name, "type": "EMG" if volts else "MISC", "units": _bids_unit(unit),
-                         "sampling_frequency": float(desc.get("rate_hz") or 0) or None,
-                         "reference": ref if volts else None, "status": status, "status_description": why})
-    columns = ["name", "type", "units", "sampling_frequency", "reference", "status", "status_description"]
+        first = {sid: sum(streams[s]["samples"].shape[1] for s in sorted(streams) if s < sid) for sid in streams}
+        events: list[dict[str, Any]] = []
+        for sid, sa in analysis.streams.items():
+            off = offsets.get(sid, 0.0)
+            for start, stop in sa.gaps_s:
+                events.append({"onset": off + max(start, 0.0), "duration": max(stop - max(start, 0.0), 0.0),
+                               "trial_type": "BAD_gap", "channel": None, "stream": sid})
+        end_s = done.duration_s
+        for ev in analysis.events:
+            if ev.kind == "dropout":
+                continue  # a gap, listed above
+            off = offsets.get(ev.stream, 0.0)
+            stop = ev.end_s if ev.end_s is not None else end_s - off
+            kind = f"BAD_fault_{ev.kind}" if ev.severity == "fault" else f"{ev.severity}_{ev.kind}"
+            chan = label_of.get(first.get(ev.stream, 0) + ev.channel) if ev.channel >= 0 else None
+            events.append({"onset": off + float(ev.start_s), "duration": max(float(stop) - float(ev.start_s), 0.0),
+                           "trial_type": kind, "channel": chan, "stream": ev.stream})
+        markers, _ = recording_markers(recording)
+        for m in markers:
+            kind, _, text = m.text.partition(" ")
+            events.append({"onset": m.onset_s, "duration": m.duration_s or 0.0,
+                           "trial_type": kind, "value": text or None})
+        events.sort(key=lambda e: (e["onset"], e["trial_type"]))
+        ev_columns = ["onset", "duration", "trial_type", "channel", "value", "stream"]
 
-    # events.tsv: seconds from the start of the file
-    rates = {sid: sa.rate_hz for sid, sa in analysis.streams.items()}
-    offsets = stream_offsets({s: a for s, a in streams.items() if s in rates}, rates, time_us)
-    label_of = {}
-    k = 0
-    for r in rows:
-        label_of[k] = r["name"]
-        k += 1
-    first = {sid: sum(streams[s]["samples"].shape[1] for s in sorted(streams) if s < sid) for sid in streams}
-    events: list[dict[str, Any]] = []
-    for sid, sa in analysis.streams.items():
-        off = offsets.get(sid, 0.0)
-        for start, stop in sa.gaps_s:
-            events.append({"onset": off + max(start, 0.0), "duration": max(stop - max(start, 0.0), 0.0),
-                           "trial_type": "BAD_gap", "channel": None, "stream": sid})
-    end_s = done.duration_s
-    for ev in analysis.events:
-        if ev.kind == "dropout":
-            continue  # a gap, listed above
-        off = offsets.get(ev.stream, 0.0)
-        stop = ev.end_s if ev.end_s is not None else end_s - off
-        kind = f"BAD_fault_{ev.kind}" if ev.severity == "fault" else f"{ev.severity}_{ev.kind}"
-        chan = label_of.get(first.get(ev.stream, 0) + ev.channel) if ev.channel >= 0 else None
-        events.append({"onset": off + float(ev.start_s), "duration": max(float(stop) - float(ev.start_s), 0.0),
-                       "trial_type": kind, "channel": chan, "stream": ev.stream})
-    markers, _ = recording_markers(recording)
-    for m in markers:
-        kind, _, text = m.text.partition(" ")
-        events.append({"onset": m.onset_s, "duration": m.duration_s or 0.0,
-                       "trial_type": kind, "value": text or None})
-    events.sort(key=lambda e: (e["onset"], e["trial_type"]))
-    ev_columns = ["onset", "duration", "trial_type", "channel", "value", "stream"]
-
-    sidecar = {
-        "TaskName": task,
-        "SamplingFrequency": main.rate_hz,
-        "PowerLineFrequency": mains if mains is not None else "n/a",
-        "SoftwareFilters": "n/a",
-        "EMGPlacementScheme": scheme,
-        **({"EMGPlacementSchemeDescription": description} if description else {}),
-        "EMGReference": ref,
-        "RecordingType": "continuous",
-        "RecordingDuration": round(done.duration_s, 6),
-        "EMGChannelCount": sum(1 for r in rows if r["type"] == "EMG"),
-        "Manufacturer": str(info.get("manufacturer") or "n/a"),
-        "ManufacturersModelName": str(info.get("device") or "n/a"),
-        "DeviceSerialNumber": str(info.get("serial") or "n/a"),
-        "SoftwareVersions": f"firmware {info.get('fw', 'n/a')}; sensorio {__version__}",
-        "HardwareFilters": "n/a",
-    }
-    if isinstance(info.get("ground"), str):
-        sidecar["EMGGround"] = info["ground"]
-    events_json = {
-        "trial_type": {"Description": "What happened (sensorio's name for it)",
-                       "Levels": {t: _level(t) for t in sorted({e["trial_type"] for e in events})}},
-        "channel": {"Description": "The channel the event concerns (n/a: every channel)"},
-        "value": {"Description": "The text of a marker"},
-        "stream": {"Description": "The sensorio device stream the event concerns"},
-    }
-    texts = {
-        "sidecar": json.dumps(sidecar, indent=2) + "\n",
-        "channels": _tsv(rows, columns),
-        "events": _tsv(events, ev_columns),
-        "events_json": json.dumps(events_json, indent=2) + "\n",
-    }
-    for key, text in texts.items():
-        outputs[key].write_text(text, encoding="utf-8")
-    _dataset_files(root, subject)
+        sidecar = {
+            "TaskName": task,
+            "SamplingFrequency": main.rate_hz,
+            "PowerLineFrequency": mains if mains is not None else "n/a",
+            "SoftwareFilters": "n/a",
+            "EMGPlacementScheme": scheme,
+            **({"EMGPlacementSchemeDescription": description} if description else {}),
+            "EMGReference": ref,
+            "RecordingType": "continuous",
+            "RecordingDuration": round(done.duration_s, 6),
+            "EMGChannelCount": sum(1 for r in rows if r["type"] == "EMG"),
+            "Manufacturer": str(info.get("manufacturer") or "n/a"),
+            "ManufacturersModelName": str(info.get("device") or "n/a"),
+            "DeviceSerialNumber": str(info.get("serial") or "n/a"),
+            "SoftwareVersions": f"firmware {info.get('fw', 'n/a')}; sensorio {__version__}",
+            "HardwareFilters": "n/a",
+        }
+        if isinstance(info.get("ground"), str):
+            sidecar["EMGGround"] = info["ground"]
+        events_json = {
+            "trial_type": {"Description": "What happened (sensorio's name for it)",
+                           "Levels": {t: _level(t) for t in sorted({e["trial_type"] for e in events})}},
+            "channel": {"Description": "The channel the event concerns (n/a: every channel)"},
+            "value": {"Description": "The text of a marker"},
+            "stream": {"Description": "The sensorio device stream the event concerns"},
+        }
+        texts = {
+            "sidecar": json.dumps(sidecar, indent=2) + "\n",
+            "channels": _tsv(rows, columns),
+            "events": _tsv(events, ev_columns),
+            "events_json": json.dumps(events_json, indent=2) + "\n",
+        }
+        for key, text in texts.items():
+            outputs[key].write_text(text, encoding="utf-8")
+        _dataset_files(root, subject, written)
+    except BaseException:
+        # a failed export leaves nothing behind: the files it made, then the folders
+        for p in written:
+            p.unlink(missing_ok=True)
+        for d in sorted(created, key=lambda d: len(d.parts), reverse=True):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        raise
     return BidsSummary(data, outputs["sidecar"], outputs["channels"], outputs["events"], bad, mains, len(events))
 
 
@@ -318,9 +332,11 @@ def _level(trial_type: str) -> str:
             "stall": "the device fell silent", "resume": "the device streamed again"}.get(trial_type, trial_type)
 
 
-def _dataset_files(root: Path, subject: str) -> None:
+def _dataset_files(root: Path, subject: str, written: list[Path]) -> None:
+    """dataset_description.json, participants.tsv and README (the new ones go into written)."""
     desc = root / "dataset_description.json"
     if not desc.exists():
+        written.append(desc)
         desc.write_text(json.dumps({
             "Name": root.resolve().name,
             "BIDSVersion": BIDS_VERSION,
@@ -330,6 +346,7 @@ def _dataset_files(root: Path, subject: str) -> None:
     participants = root / "participants.tsv"
     pid = f"sub-{subject}"
     if not participants.exists():
+        written.append(participants)
         participants.write_text(f"participant_id\n{pid}\n", encoding="utf-8")
     else:
         lines = participants.read_text(encoding="utf-8").splitlines()
@@ -339,6 +356,7 @@ def _dataset_files(root: Path, subject: str) -> None:
                 f.write("\t".join([pid] + ["n/a"] * (n_cols - 1)) + "\n")
     readme = root / "README"
     if not readme.exists() and not any(root.glob("README*")):
+        written.append(readme)
         readme.write_text("EMG recordings made with sensorio and exported as BIDS-EMG.\n", encoding="utf-8")
 
 

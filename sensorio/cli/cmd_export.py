@@ -69,7 +69,7 @@ def run_bids(args: argparse.Namespace) -> int:
     missing = [o for o, v in (("--subject", args.subject), ("--task", args.task)) if not v]
     if missing:
         raise SensorioError(f"--bids needs {' and '.join(missing)}")
-    if args.power_line is not None and not args.power_line > 0:
+    if args.power_line is not None and not 0 < args.power_line < float("inf"):
         raise SensorioError(f"--power-line {args.power_line:g}: must be a positive frequency in Hz")
     done = export_bids(args.file, args.bids, subject=args.subject, task=args.task, session=args.session,
                        run=args.run, format=args.format, placement_scheme=args.placement_scheme,
