@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .blocks import Block, Message
 from .capture import Stream, open
 from .errors import FormatError, SensorioError

@@ -64,6 +64,7 @@ class Block:
 
     @property
     def n_channels(self) -> int:
+        """Channels of the stream (columns of ``samples``)."""
         return int(self.samples.shape[1])
 
     def __len__(self) -> int:
@@ -87,10 +88,12 @@ class Message:
 
     @property
     def kind(self) -> str:
+        """"info", "reply" or "log" (``typeN`` for another type)."""
         return MESSAGE_KINDS.get(self.type, f"type{self.type}")
 
     @property
     def text(self) -> str:
+        """The payload as text (UTF-8; undecodable bytes replaced)."""
         return self.payload.decode("utf-8", errors="replace")
 
 
@@ -129,6 +132,7 @@ class SignalBlock:
 
     @property
     def n_channels(self) -> int:
+        """Channels of the signal (columns of ``data``)."""
         return int(self.data.shape[1])
 
     def __len__(self) -> int:

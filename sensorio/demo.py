@@ -24,11 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SensorioError
-
-#: the emulator's fault names and the names sensorio's detectors give them
-DETECTED_AS = {"liftoff": "leadoff", "saturation": "saturation", "spikes": "spikes", "stuck": "stuck",
-               "noise": "noise", "motion": "motion"}
+from .errors import Advice, SensorioError
+from .faultkinds import DETECTED_AS as DETECTED_AS  # the emulated kinds by their detected names
+from .faultkinds import matches
 
 
 @dataclass(frozen=True)
@@ -106,7 +104,8 @@ def default_out_dir(base: Path | None = None) -> Path:
 
 def prepare_out_dir(path: Path, force: bool = False) -> Path:
     if path.exists() and (not path.is_dir() or any(path.iterdir())) and not force:
-        raise SensorioError(f"{path} exists and is not empty: choose another --out or pass --force")
+        raise SensorioError(Advice(f"{path} exists and is not empty: choose another {{out_dir}} or pass {{force}}",
+                                  out_dir=None, force=True))
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -151,7 +150,7 @@ def capture(scenario: DemoScenario, recording: Path,
 
 def analyze(blocks: list[Any], info: Mapping[str, Any], link: dict[str, int]) -> Any:
     """sensorio.dsp's offline analysis: calibrate, filter, detect faults."""
-    from .dsp.analyze import analyze_blocks
+    from .workflows.analyze import analyze_blocks
 
     return analyze_blocks(blocks, info, link=link)
 
@@ -202,11 +201,9 @@ def score(channels: list[ChannelSummary]) -> tuple[int, int, int]:
     """(injected faults found on their channel, injected faults, found faults that match none)."""
     hits = total = false = 0
     for c in channels:
-        wanted = {DETECTED_AS.get(f["kind"], f["kind"]) for f in c.injected}
         total += len(c.injected)
-        hits += sum(1 for f in c.injected if any(e["kind"] == DETECTED_AS.get(f["kind"], f["kind"])
-                                                  for e in c.faults))
-        false += sum(1 for e in c.faults if e["kind"] not in wanted)
+        hits += sum(1 for f in c.injected if any(matches(e["kind"], f["kind"]) for e in c.faults))
+        false += sum(1 for e in c.faults if not any(matches(e["kind"], f["kind"]) for f in c.injected))
     return hits, total, false
 
 

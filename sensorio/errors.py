@@ -1,13 +1,61 @@
 """Exceptions that reach users: each carries a one-line message that names
-the problem and, where there is one, what to do about it."""
+the problem and, where there is one, what to do about it.
+
+A message that advises changing a setting names it in the library's words
+(its keyword argument: ``overwrite=True``); the command line spells the same
+advice with its own flag (``--force``). Such a message is an :class:`Advice`:
+text with ``{name}`` slots, one per setting, filled in by whoever shows it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+#: spells a setting (its keyword argument name and the value advised; None: any value)
+Speller = Callable[[str, Any], str]
+
+
+def library_spelling(name: str, value: Any) -> str:
+    """A setting as the Python API takes it: ``format='cyton'``, ``overwrite=True``, ``the format argument``."""
+    return f"the {name} argument" if value is None else f"{name}={value!r}"
+
+
+class Advice:
+    """A message that names settings: ``Advice("... try {format}", format="cyton")``.
+    ``str()`` spells them as keyword arguments; :meth:`render` with another speller
+    (the command line's) spells them as that caller's options."""
+
+    def __init__(self, text: str, **settings: Any) -> None:
+        self.text = text
+        self.settings = settings
+
+    def render(self, spell: Speller = library_spelling) -> str:
+        out = self.text
+        for name, value in self.settings.items():
+            out = out.replace("{" + name + "}", spell(name, value))
+        return out
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __repr__(self) -> str:
+        return f"Advice({self.text!r}, **{self.settings!r})"
+
 
 class SensorioError(Exception):
-    """Base class; the command line prints str(exc) on one line and exits 1."""
+    """Base class; the command line prints the message on one line and exits 1.
+    The message may be an :class:`Advice` (kept as ``advice``)."""
 
     exit_code = 1
+
+    def __init__(self, message: str | Advice = "", *args: Any) -> None:
+        self.advice = message if isinstance(message, Advice) else None
+        super().__init__(str(message), *args)
+
+    def render(self, spell: Speller = library_spelling) -> str:
+        """The message with its settings spelt by ``spell``."""
+        return self.advice.render(spell) if self.advice is not None else str(self)
 
 
 class FormatError(SensorioError, ValueError):

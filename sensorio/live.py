@@ -27,7 +27,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .blocks import Block, SignalBlock
-from .errors import SensorioError
+from .errors import Advice, SensorioError
 
 BAR_WIDTH = 24
 
@@ -79,7 +79,7 @@ class LiveModel:
             if streams is not None and sid not in streams:
                 continue
             si = StreamInfo.from_descriptor(info, sid)
-            pipe = Pipeline.default(info, stream=sid)
+            pipe = Pipeline.for_stream(info, sid)
             state = StreamState(sid, si.name, si.labels, si.unit, si.rate_hz, pipe,
                                 np.full(si.channels, np.nan), np.full(si.channels, np.nan),
                                 [{"channel": c, "state": "ok", "kinds": []} for c in range(si.channels)])
@@ -216,7 +216,7 @@ class TerminalView:
             shown = self.shown(st)
             for c in shown:
                 label = st.labels[c]
-                h = st.health[c] if c < len(st.health) else {"state": "ok", "kinds": []}
+                h: dict[str, Any] = st.health[c] if c < len(st.health) else {"state": "ok", "kinds": []}
                 state = h["state"]
                 code = self.GREEN if state == "ok" else self.YELLOW if state == "warning" else self.RED
                 health = state + (f" ({', '.join(h['kinds'])})" if h["kinds"] else "")
@@ -260,11 +260,14 @@ class PlotView:
 
     def __init__(self, model: LiveModel, channels: list[int] | None = None) -> None:
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("win32", "darwin")):
-            raise SensorioError("no display for a plot window: use the terminal view (drop --plot)")
+            raise SensorioError(
+                Advice("no display for a plot window: use the terminal view (drop {window})", window=None)
+            )
         try:
             import matplotlib.pyplot as plt
         except ImportError:
-            raise SensorioError("--plot needs matplotlib: pip install 'sensorio[plot]'") from None
+            need = Advice("{window} needs matplotlib: pip install 'sensorio[plot]'", window=None)
+            raise SensorioError(need) from None
         self.plt = plt
         self.model = model
         panels = [(sid, c) for sid, st in model.streams.items()

@@ -25,35 +25,64 @@ from .ring import Ring
 _STAT_FIELDS = [name for name, _ in ffi.typeof("sio_stats").fields]
 
 
-def _make_stats_class() -> type:
-    fields = [(name, int, dataclasses.field(default=0)) for name in _STAT_FIELDS]
-    fields.append(("bytes_pending", int, dataclasses.field(default=0)))
-    cls = dataclasses.make_dataclass("Stats", fields, frozen=True)
-    cls.__doc__ = (
-        "Cumulative parser statistics (see sio_stats in csrc/sio_parser.h). "
-        "bytes_in equals the sum of the bytes_* reasons plus bytes_pending.\n\n"
-        "lost_frames (and lost_samples) add up every gap of every stream's frame "
-        "counter. When the counter cannot tell (a ring overflow, a resync, a gap "
-        "longer than its range, e.g. 65536 SIO-1 frames) the device clock counts "
-        "the frames exactly (gaps_by_clock); without a usable clock the bytes lost "
-        "give a lower bound, which is what lost_frames then adds, and gaps_at_least "
-        "counts such gaps: lost_frames is exact only while gaps_at_least is 0 "
-        "(lost_frames_exact). Formats without a counter (ASCII lines) count no "
-        "lost frames; ring_overflow_bytes still says bytes were lost. Details: "
-        "docs/capture.md, 'Counting lost frames'."
-    )
-    names = tuple(f[0] for f in fields)
-    # plain ints only, so no deep copy (dataclasses.asdict is ten times slower)
-    cls.as_dict = lambda self: {n: getattr(self, n) for n in names}  # type: ignore[attr-defined]
-    cls.lost_frames_exact = property(  # type: ignore[attr-defined]
-        lambda self: self.gaps_at_least == 0,
-        doc="True when lost_frames is an exact count, False when it is a lower bound.",
-    )
-    cls.__module__ = __name__
-    return cls
+@dataclasses.dataclass(frozen=True)
+class Stats:
+    """Cumulative parser statistics (see sio_stats in csrc/sio_parser.h).
+    bytes_in equals the sum of the bytes_* reasons plus bytes_pending.
+
+    lost_frames (and lost_samples) add up every gap of every stream's frame
+    counter. When the counter cannot tell (a ring overflow, a resync, a gap
+    longer than its range, e.g. 65536 SIO-1 frames) the device clock counts
+    the frames exactly (gaps_by_clock); without a usable clock the bytes lost
+    give a lower bound, which is what lost_frames then adds, and gaps_at_least
+    counts such gaps: lost_frames is exact only while gaps_at_least is 0
+    (lost_frames_exact). Formats without a counter (ASCII lines) count no
+    lost frames; ring_overflow_bytes still says bytes were lost. Details:
+    docs/capture.md, 'Counting lost frames'.
+
+    The fields up to gaps_by_clock are sio_stats' own, in its order (a test
+    holds them equal); bytes_pending is the bytes the parser holds for a frame
+    not yet complete."""
+
+    bytes_in: int = 0
+    bytes_ok: int = 0
+    frames_ok: int = 0
+    messages_ok: int = 0
+    samples_ok: int = 0
+    crc_errors: int = 0
+    bytes_crc: int = 0
+    cobs_errors: int = 0
+    bytes_cobs: int = 0
+    oversized: int = 0
+    bytes_oversized: int = 0
+    malformed: int = 0
+    bytes_malformed: int = 0
+    unknown_type: int = 0
+    bytes_unknown: int = 0
+    bytes_resync: int = 0
+    bytes_idle: int = 0
+    lost_frames: int = 0
+    lost_samples: int = 0
+    restarts: int = 0
+    ring_overflow_bytes: int = 0
+    ring_overflows: int = 0
+    too_many_streams: int = 0
+    messages_dropped: int = 0
+    gaps_at_least: int = 0
+    gaps_by_clock: int = 0
+    bytes_pending: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name (plain ints: cheaper than dataclasses.asdict)."""
+        return {n: getattr(self, n) for n in _ALL_FIELDS}
+
+    @property
+    def lost_frames_exact(self) -> bool:
+        """True when lost_frames is an exact count, False when it is a lower bound."""
+        return self.gaps_at_least == 0
 
 
-Stats = _make_stats_class()
+_ALL_FIELDS = tuple(f.name for f in dataclasses.fields(Stats))
 
 #: stats counters whose bytes, added up, account for every byte fed
 BYTE_REASONS = tuple(name for name in _STAT_FIELDS if name.startswith("bytes_") and name != "bytes_in") + (
@@ -154,7 +183,7 @@ class Parser:
         with self._lock:
             consumed = self._consumed
             while True:
-                status = lib.sio_parser_feed_ring(self._p, ring._r, limit - done, consumed)
+                status = lib.sio_parser_feed_ring(self._p, ring.handle, limit - done, consumed)
                 done += consumed[0]
                 if status == lib.SIO_FEED_DONE:
                     return done
@@ -259,7 +288,7 @@ class Parser:
             return out
 
     @property
-    def stats(self) -> Stats:  # type: ignore[valid-type]
+    def stats(self) -> Stats:
         """A snapshot of the cumulative statistics (consistent: taken between
         two calls that parse, never during one)."""
         with self._lock:

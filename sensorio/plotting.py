@@ -211,7 +211,7 @@ def stream_grid(info: Mapping[str, Any] | None, sid: int, channels: int) -> tupl
         if isinstance(grid, Mapping):
             grid = (grid.get("rows"), grid.get("cols"))
         try:
-            rows, cols = int(grid[0]), int(grid[1])  # type: ignore[index]
+            rows, cols = int(grid[0]), int(grid[1])
         except (TypeError, ValueError, IndexError, KeyError):
             return None
         return (rows, cols) if rows > 0 and cols > 0 and rows * cols >= channels else None
@@ -242,11 +242,23 @@ class _Legend:
         self.handles.setdefault(label, handle)
 
 
+def _start(st: Any) -> float:
+    """Time of an analysis' first row (not 0 for the overview of a time window)."""
+    return float(getattr(st, "start_s", 0.0))
+
+
+def _length_s(st: Any) -> float:
+    """The stream's length in seconds (also when its arrays are an overview)."""
+    samples = getattr(st, "samples", st.raw.shape[0])
+    return samples / getattr(st, "source_rate_hz", st.rate_hz)
+
+
 def _window(st: Any, time: tuple[float | None, float | None] | None) -> tuple[int, int]:
     n = st.raw.shape[0]
     lo, hi = time or (None, None)
-    i0 = 0 if lo is None else min(n, max(0, int(round(lo * st.rate_hz))))
-    i1 = n if hi is None else min(n, max(i0, int(round(hi * st.rate_hz))))
+    first = _start(st)  # an overview of a time window starts there
+    i0 = 0 if lo is None else min(n, max(0, int(round((lo - first) * st.rate_hz))))
+    i1 = n if hi is None else min(n, max(i0, int(round((hi - first) * st.rate_hz))))
     return i0, i1
 
 
@@ -273,8 +285,8 @@ def _draw_overview(
         img = np.concatenate(parts).T
     finite = img[np.isfinite(img)]
     vmax = float(np.percentile(finite, 99)) if finite.size else 1.0
-    t0 = i0 / st.rate_hz
-    t1 = (i0 + cols * bucket) / st.rate_hz
+    t0 = _start(st) + i0 / st.rate_hz
+    t1 = _start(st) + (i0 + cols * bucket) / st.rate_hz
     im = ax.imshow(
         img,
         aspect="auto",
@@ -363,7 +375,7 @@ def _draw_grid(ax: Any, st: Any, i0: int, i1: int, grid: tuple[int, int], found:
 def _draw_traces(
     ax: Any, st: Any, c: int, i0: int, i1: int, found: Spans, injected: Spans, legend: _Legend, prefix: str
 ) -> None:
-    t = np.arange(i0, i1) / st.rate_hz
+    t = _start(st) + np.arange(i0, i1) / st.rate_hz
     valid = st.valid[i0:i1, c]
     raw = st.raw[i0:i1, c]
     whole_valid = st.valid[:, c]
@@ -465,12 +477,18 @@ def plot_analysis(
             raise SensorioError(f"channel {beyond[0]} does not exist: there are {most} channels")
     plan = []
     for sid, st in sorted(analysis.streams.items()):
-        if wanted is not None and sid not in wanted or st.raw.shape[0] == 0:
+        if wanted is not None and sid not in wanted:
+            continue
+        if st.raw.shape[0] == 0:
+            if getattr(st, "samples", 0):  # an overview of a window that holds none of them
+                raise SensorioError(
+                    f"nothing to plot: the time range is outside the recording (0 to {_length_s(st):.2f} s)"
+                )
             continue
         i0, i1 = _window(st, time)
         if i1 <= i0:
             raise SensorioError(
-                f"nothing to plot: the time range is outside the recording (0 to {st.raw.shape[0] / st.rate_hz:.2f} s)"
+                f"nothing to plot: the time range is outside the recording (0 to {_length_s(st):.2f} s)"
             )
         picked = pick_channels(analysis, sid, chosen)
         overview = st.raw.shape[1] > OVERVIEW_ABOVE
@@ -514,7 +532,7 @@ def plot_analysis(
     time_axes = []
     multi = len(analysis.streams) > 1
     for sid, st, i0, i1, picked, overview in plan:
-        t0, t1 = i0 / st.rate_hz, i1 / st.rate_hz
+        t0, t1 = _start(st) + i0 / st.rate_hz, _start(st) + i1 / st.rate_hz
         found = _spans(event_items, sid, t0, t1, 2 / st.rate_hz)
         injected = _spans(truth_items, sid, t0, t1, 2 / st.rate_hz)
         prefix = f"s{sid} " if multi else ""

@@ -8,6 +8,7 @@ counted, and marked so the parser resynchronises there.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from ._binding import ffi, lib
 from .errors import SensorioError
@@ -41,6 +42,11 @@ class Ring:
         self._producing = threading.Lock()
         self._block_owner: int | None = None  # thread holding a write_block view
 
+    @property
+    def handle(self) -> Any:
+        """The C ring (``sio_ring *``), for the C calls of its one consumer (Parser.feed_ring)."""
+        return self._r
+
     def _enter_producer(self) -> None:
         """Start a producer call; raises if another thread is in one, or holds
         a write_block view it has not committed."""
@@ -54,12 +60,15 @@ class Ring:
 
     @property
     def capacity(self) -> int:
+        """Bytes the ring holds when full."""
         return lib.sio_ring_capacity(self._r)
 
     def used(self) -> int:
+        """Bytes written and not yet read."""
         return lib.sio_ring_used(self._r)
 
     def free(self) -> int:
+        """Bytes that can be written now."""
         return lib.sio_ring_free(self._r)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
@@ -112,8 +121,10 @@ class Ring:
 
     @property
     def overflow_bytes(self) -> int:
+        """Bytes the producer could not write because the ring was full (lost, and counted)."""
         return lib.sio_ring_overflow_bytes(self._r)
 
     @property
     def overflow_events(self) -> int:
+        """How many times the ring was full when the producer wrote."""
         return lib.sio_ring_overflow_events(self._r)

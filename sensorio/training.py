@@ -31,6 +31,7 @@ import numpy as np
 
 from .control import FeatureExtractor, Model, control_pipeline, fit_model, label_windows
 from .control.decoders import LDA
+from .descriptor import capture_descriptor
 from .emulator.gestures import DEFAULT_GESTURES, REST, GestureConfig
 from .errors import SensorioError, UsageError
 
@@ -167,8 +168,8 @@ def recording_prompts(path: str | Path) -> tuple[int, list[tuple[int, str | None
 def _signal(path: Path, stream: int) -> tuple[np.ndarray, np.ndarray, float, dict[str, Any] | None, Any]:
     """A recording's stream through the control pipeline: data and validity
     indexed by stream row (rows never seen are invalid), rate, INFO, pipeline."""
-    from .dsp.analyze import read_source
     from .dsp.calibrate import Calibration
+    from .recording.source import read_source
 
     blocks, info, _, header = read_source(path)
     saved = header.get("calibration")
@@ -321,11 +322,7 @@ def record_training(
     with open_capture(
         plan.port, format, baudrate=baudrate, record=recording, overwrite=overwrite, start_command=start
     ) as cap:
-        info = cap.info
-        if info is None and hasattr(cap.format, "descriptor"):
-            info = cap.format.descriptor()
-        if not info or not info.get("streams"):
-            raise SensorioError(f"{plan.port} sent no device descriptor (INFO): check --format")
+        info = capture_descriptor(cap)
         desc = next((s for s in info["streams"] if int(s["id"]) == stream), None)
         if desc is None:
             raise SensorioError(f"the device has no stream {stream}")
@@ -381,8 +378,8 @@ def score_decisions(
     ends = np.array([np.inf if s["end_s"] is None else s["end_s"] for s in segments], dtype=float)
     i = np.searchsorted(starts, t - window_s, side="right") - 1
     ok = (i >= 0) & (t - window_s >= starts[np.maximum(i, 0)] + settle_s) & (t <= ends[np.maximum(i, 0)] + 1e-9)
-    truth = [segments[k]["label"] for k in i[ok]]
-    said = [labels[k] for k in np.flatnonzero(ok)]
+    truth = [segments[int(k)]["label"] for k in i[ok]]
+    said = [labels[int(k)] for k in np.flatnonzero(ok)]
     confusion: dict[str, dict[str, int]] = {}
     for a, b in zip(truth, said, strict=True):
         confusion.setdefault(a, {}).setdefault(b, 0)

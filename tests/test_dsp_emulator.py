@@ -41,11 +41,12 @@ def test_ground_truth_precision_recall_per_kind(tmp_path) -> None:
                 total[k].add(ks)
     for k, ks in total.items():
         assert ks.faults >= 5, (k, ks)
-        # Target 0.95 for every kind. Motion falls short on these 8 seeds
-        # (recall 0.94, precision 0.94; 0.96 / 0.96 over seeds 1-30, but
-        # precision 0.82 over seeds 31-50): a slow sin^2 ramp seen late, and
-        # motion under broadband noise on the same channel, where motion
-        # verdicts are held back; this bound pins the current level.
+        # Target 0.95 for every kind. Motion falls short on these 8 seeds:
+        # recall 0.94 (16 of 17 in time), precision 1.00. The one late: seed
+        # 2, channel 2, a 1.9 s sin^2 ramp seen at +0.31 s (its first 250 ms
+        # add under 70 uV RMS to a contraction's 30-40 uV in 1-20 Hz, a share
+        # of 0.2: what real contraction onsets show too). Over seeds 1-30
+        # (tools/score_faults.py) 0.945 / 0.965, seeds 31-50 1.00 / 0.957.
         floor = 0.9 if k == "motion" else 0.95
         assert ks.recall >= floor, (k, ks)
         assert ks.precision >= floor, (k, ks)
@@ -104,3 +105,23 @@ def test_analyze_takes_a_recordings_own_format(tmp_path, capsys) -> None:
     assert summary
     assert main(["analyze", str(path), "--format", "sio"]) != 0  # told otherwise
     assert "no samples decoded as format 'sio'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rate", [1000.0, 2000.0, 4000.0])
+def test_motion_under_broadband_noise_is_found(tmp_path, rate) -> None:
+    # motion used to be judged nowhere during broadband noise (seed 5 of the
+    # ground-truth test: a 0.36 s artifact inside a noise fault, seen only
+    # after the noise); now on what stands above the noise's leak into 1-20 Hz
+    cfg = EmulatorConfig(
+        seed=5, duration=8.0, autostart=True, rate=rate,
+        faults=[parse_fault("noise:ch=3,start=2,end=6"), parse_fault("motion:ch=3,start=3.3,end=3.7"),
+                parse_fault("noise:ch=5,start=2,end=6")],
+    )  # fmt: skip
+    data, _ = render(cfg)
+    parser = Parser()
+    parser.feed(data)
+    info = next(json.loads(m.text) for m in parser.read_messages() if m.kind == "info")
+    events = analyze_blocks(parser.read(), info, calibration_dir=str(tmp_path)).events
+    motion = [e for e in events if e.kind == "motion"]
+    assert [e.channel for e in motion] == [3], motion  # noise alone is not motion
+    assert motion[0].detected_s - 3.3 <= 0.25

@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
-from ..errors import SensorioError, UsageError
+from .._version import __version__
+from ..errors import Advice, SensorioError, UsageError
 
 #: the BIDS version whose EMG datatype this writes
 BIDS_VERSION = "1.11.0"
@@ -207,7 +207,7 @@ def export_bids(
                "events": folder / f"{stem}_events.tsv", "events_json": folder / f"{stem}_events.json"}
     for p in [data, *outputs.values()]:
         if p.exists() and not overwrite:
-            raise SensorioError(f"{p} exists: choose another run or pass --force")
+            raise SensorioError(Advice(f"{p} exists: choose another run or pass {{overwrite}}", overwrite=True))
     created = [d for d in (folder, *folder.parents) if not d.exists()]
     written: list[Path] = [p for p in [data, *outputs.values()] if not p.exists()]
     folder.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SensorioError, UsageError
+from ..formats import default_start_command
 
 #: the tags libEMG's handlers and classifiers look for
 EMG_TAG = "emg"
@@ -210,10 +211,9 @@ def sensorio_streamer(
     if buffer_samples < 1:
         raise UsageError("buffer_samples must be at least 1")
     from ..capture import open as open_source
-    from ..cli.cmd_record import _default_start
 
     # a device that streams on request is asked to, as `sensorio record` does
-    open_options.setdefault("start_command", _default_start(format))
+    open_options.setdefault("start_command", default_start_command(format))
     source = open_source(port_or_url, format, **open_options)
     try:
         pending: list[Any] = []

@@ -44,7 +44,8 @@ def describe_device(info: dict[str, Any] | None) -> str:
     """A device in a few words, for messages: model, serial and channels."""
     if not isinstance(info, dict):
         return "a device that did not describe itself"
-    streams = info.get("streams") if isinstance(info.get("streams"), list) else []
+    streams = info.get("streams")
+    streams = streams if isinstance(streams, list) else []
     channels = "+".join(str(s.get("channels", "?")) for s in streams if isinstance(s, dict))
     return (
         f"{info.get('device', '?')} serial {info.get('serial', '?')}"

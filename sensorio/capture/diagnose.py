@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import Advice
+
 
 def _looks_like_cyton(sample: bytes) -> bool:
     # 33-byte packets: 0xA0 start, 0xC0..0xCF stop
@@ -19,42 +21,50 @@ def _printable_share(sample: bytes) -> float:
     return ok / len(sample)
 
 
-def diagnose(sample: bytes, stats: Any, format: str, baudrate: int) -> str | None:
-    """One line of advice, or None when frames arrived."""
+def diagnose(sample: bytes, stats: Any, format: str, baudrate: int) -> Advice | None:
+    """One line of advice (naming the settings ``format``, ``baudrate`` and
+    ``start_command``), or None when frames arrived."""
     if stats.frames_ok or stats.messages_ok:
         return None
     if not sample:
-        return (
+        return Advice(
             "no bytes arrived: is the device on, streaming (it may need a START command: "
-            "--start START) and on this port?"
+            "{start_command}) and on this port?",
+            start_command="START",
         )
     n = len(sample)
     head = sample[:24].hex(" ")
     if format != "cyton" and _looks_like_cyton(sample):
-        return (
-            f"{n} bytes arrived but no {format} frames; "
-            "they look like OpenBCI Cyton packets: try --format cyton"
+        return Advice(
+            f"{n} bytes arrived but no {format} frames; they look like OpenBCI Cyton packets: try {{format}}",
+            format="cyton",
         )
     if _printable_share(sample) > 0.95 and (b"\n" in sample or b"\r" in sample):
         text = (
             sample[:40].decode("ascii", errors="replace").replace("\r", "\\r").replace("\n", "\\n")
         )
         if format != "ascii":
-            return (
-                f"{n} bytes arrived but no {format} frames; "
-                f"they are text lines ({text!r}): try --format ascii"
+            return Advice(
+                f"{n} bytes arrived but no {format} frames; they are text lines ({text!r}): try {{format}}",
+                format="ascii",
             )
-        return f"{n} bytes of text arrived but no valid lines ({text!r}): check the column layout"
+        return Advice(f"{n} bytes of text arrived but no valid lines ({text!r}): check the column layout")
     zeros = sample.count(0)
     if format == "sio" and zeros == 0:
-        return (
+        return Advice(
             f"{n} bytes arrived with no 0x00 frame delimiter, so not SIO-1 ({head} ...): "
-            f"check --format, or the baud rate (now {baudrate})"
+            f"check {{format}}, or the baud rate (now {baudrate})",
+            format=None,
         )
     if stats.crc_errors + stats.cobs_errors + stats.malformed > 0 or zeros:
-        return (
+        return Advice(
             f"{n} bytes arrived but none formed a valid {format} frame ({head} ...): "
             f"the baud rate is probably wrong (now {baudrate}; try 115200, 230400, 460800, 921600) "
-            "or the format is another one (--format)"
+            "or the format is another one ({format})",
+            format=None,
         )
-    return f"{n} bytes arrived but no {format} frames ({head} ...): check --format and --baud"
+    return Advice(
+        f"{n} bytes arrived but no {format} frames ({head} ...): check {{format}} and {{baudrate}}",
+        format=None,
+        baudrate=None,
+    )

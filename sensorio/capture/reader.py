@@ -205,8 +205,18 @@ class PortReader(threading.Thread):
     def _serve_generic(self, ser: serial.SerialBase) -> bool:
         ser.timeout = self._poll_ms / 1000
         while not self.stop_event.is_set():
+            free = self.ring.free()
+            if self.backpressure and not free:
+                # ring full and the source can wait (a replayed file): leave
+                # the bytes there until the parser makes room
+                self.space.clear()
+                if not self.ring.free():
+                    self.space.wait(self._poll_ms / 1000)
+                continue
             try:
                 waiting = ser.in_waiting
+                if self.backpressure:
+                    waiting = min(waiting, free)
                 # with nothing waiting, read(1) is only the timed wait for the
                 # next byte; the bulk is then read through in_waiting
                 data = ser.read(min(waiting, MAX_READ) if waiting else 1)

@@ -30,7 +30,7 @@ class Reconnector:
         self.max_delay = max_delay
         info: PortInfo | None = None if is_url(port) else port_info(port)
         self.identity = (
-            (info.vid, info.pid, info.serial_number) if info and info.vid is not None else None
+            (info.vid, info.pid, info.serial_number) if info and info.vid is not None and info.pid is not None else None
         )
 
     def locate(self) -> str | None:

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..blocks import EV_RESTART, Block, ShapeChange, ShapeCheck
-from ..errors import SensorioError
+from ..errors import Advice, SensorioError
 from ..formats import resolve
 from ..parser import Parser
 from ..recording.writer import RecordingWriter
@@ -61,6 +61,39 @@ def saved_calibration(
 
 
 class Stream:
+    """A capture from one port: a reader thread moves the port's bytes into a
+    Ring, the C Parser turns them into Blocks, and ``read()`` (or iteration,
+    ``async for``, or callbacks) hands them out; nothing is dropped silently
+    (``stats``, ``events``). Open one with :func:`sensorio.open`; close it (or
+    use ``with``) to stop the thread and finish the recording.
+
+    ``port``: a serial port path or a URL (``sim://``, ``replay://FILE``, ...);
+    ``format``: the wire format (a name, a spec path or dict, a Format);
+    ``baudrate``: the serial line's speed;
+    ``exclusive``: lock the port against other processes;
+    ``set_low_latency``: set an FTDI adapter's latency timer to 1 ms.
+
+    Recording: ``record`` a .sior path (every byte received, with the device
+    INFO in its header); ``overwrite`` an existing one; ``flush_interval`` (s)
+    between flushes and ``fsync`` them to disk; ``calibration`` the user
+    calibration to store in the header, else the one saved for the device's
+    serial in ``calibration_dir``.
+
+    The device: ``request_info`` send INFO at start (default: for SIO-1) and
+    wait ``info_timeout`` s for the reply (and for each command);
+    ``start_command`` sent once connected (e.g. "START"); ``reconnect`` find the
+    device again after an unplug (by VID/PID/serial number); ``stall_timeout``
+    (s) without bytes before a "stall" event.
+
+    Reading: ``read_interval`` (s) the reader waits between small reads (less
+    CPU, more latency); ``backpressure`` leave bytes in the port while the ring
+    is full instead of dropping them (default: for pseudo-terminals, whose
+    writer then waits); ``ring_size`` bytes (a power of two);
+    ``history_seconds`` of samples kept per stream for ``recent()``;
+    ``max_pending_blocks`` not yet read before the oldest are dropped (and
+    counted in ``dropped_blocks``); ``on_block`` / ``on_event`` callbacks, run
+    in a dispatcher thread."""
+
     def __init__(
         self,
         port: str,
@@ -122,7 +155,7 @@ class Stream:
                 self.latency_timer_ms = 1
         if record is not None and not overwrite and Path(record).exists():
             raise SensorioError(
-                f"{record} exists: choose another name or pass --force to overwrite it"
+                Advice(f"{record} exists: choose another name or pass {{overwrite}} to overwrite it", overwrite=True)
             )
         ser = open_serial(self.port, baudrate=baudrate, exclusive=exclusive)
         self.recorder: RecordingWriter | None = None
@@ -142,7 +175,7 @@ class Stream:
         self._foreign: SensorioError | None = None
         self._not_recorded = 0  # bytes of another device, left out of the recording
         self._shapes = ShapeCheck(self.port)
-        self._record_options = {
+        self._record_options: dict[str, Any] = {
             "path": record,
             "overwrite": overwrite,
             "flush_interval": flush_interval,
@@ -177,7 +210,10 @@ class Stream:
             stall_timeout=stall_timeout,
             on_connect=self._greet,
             read_interval=read_interval,
-            backpressure=is_pseudo_terminal(self.port) if backpressure is None else backpressure,
+            # a pty's writer and a replayed file can wait; a serial port cannot
+            backpressure=(is_pseudo_terminal(self.port) or self.port.startswith("replay:"))
+            if backpressure is None
+            else backpressure,
         )
         self._reader.start()
         try:
@@ -419,10 +455,7 @@ class Stream:
         self._history_rows[b.stream] = rows
 
     def _history_keep(self, stream: int) -> int:
-        rate = self.clock.rate_hz(stream)
-        if rate is None:
-            fit = self.clock._streams.get(stream)
-            rate = 1e6 / fit.period_us if fit is not None and fit.period_us else 10_000.0
+        rate = self.clock.rate_hz(stream) or 10_000.0  # INFO's rate, else the measured one
         return max(1, int(rate * self.history_seconds))
 
     def _raise_background(self) -> None:
@@ -487,6 +520,7 @@ class Stream:
                 return
 
     async def aread(self, timeout: float | None = None) -> list[Block]:
+        """``read`` for asyncio (runs it in the default executor; timeout default 0.1 s)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self.read, 0.1 if timeout is None else timeout)
 
@@ -528,11 +562,13 @@ class Stream:
 
     # -- callbacks ------------------------------------------------------------------
     def add_callback(self, on_block: BlockCallback) -> None:
+        """Call ``on_block`` with every Block, from a dispatcher thread (started now if needed)."""
         self._block_callbacks.append(on_block)
         if self._dispatcher is None:
             self.start_dispatch()
 
     def add_event_callback(self, on_event: EventCallback) -> None:
+        """Call ``on_event`` with every StreamEvent (connect, disconnect, stall, ...)."""
         self._event_callbacks.append(on_event)
 
     def start_dispatch(self) -> None:
@@ -576,6 +612,7 @@ class Stream:
 
     @property
     def info(self) -> dict[str, Any] | None:
+        """The device's INFO descriptor (the last it sent), None until it sends one."""
         return self.device.info
 
     def marker(self, text: str, **detail: Any) -> None:
@@ -588,6 +625,7 @@ class Stream:
     # -- state --------------------------------------------------------------------
     @property
     def stats(self) -> Any:
+        """The parser's statistics so far (sensorio.Stats)."""
         with self._pump_lock:
             return self.parser.stats
 
@@ -599,10 +637,12 @@ class Stream:
 
     @property
     def connected(self) -> bool:
+        """True while the port is open and its reader running."""
         return self._reader.connected and not self._reader.finished
 
     @property
     def ring_fill(self) -> float:
+        """The share of the ring (0..1) holding bytes not yet parsed."""
         return self.ring.used() / self.ring.capacity
 
     @property
@@ -615,7 +655,7 @@ class Stream:
         """Bytes read while the ring was full: recorded, not parsed live."""
         return self._reader.dropped
 
-    def diagnose(self) -> str | None:
+    def diagnose(self) -> Advice | None:
         """Why no frames arrived, as advice (None if frames did arrive)."""
         return diagnose(bytes(self._reader.sample), self.stats, self.format.name, self.baudrate)
 

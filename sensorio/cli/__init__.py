@@ -14,11 +14,15 @@ import os
 import pkgutil
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import SensorioError
-from ..numbers import parse_integer, parse_number
+from ._options import cli_text
+from ._options import non_negative_integer as non_negative_integer  # the option types, for `from . import`
+from ._options import non_negative_number as non_negative_number
+from ._options import positive_integer as positive_integer
+from ._options import positive_number as positive_number
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,36 +32,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-# -- option types shared by every command: one spelling, one check ----------
-def _option(parse: Callable[..., Any], text: str, what: str, **limits: Any) -> Any:
-    try:
-        return parse(text, **limits)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give {what}") from None
-
-
-def positive_number(text: str) -> float:
-    """argparse type: a finite number above 0 (a rate, seconds, an amplitude)."""
-    return float(_option(parse_number, text, "a finite number above 0", minimum=0, above=True))
-
-
-def non_negative_number(text: str) -> float:
-    """argparse type: a finite number, 0 or above."""
-    return float(_option(parse_number, text, "a finite number, 0 or above", minimum=0))
-
-
-def positive_integer(text: str) -> int:
-    """argparse type: a whole number, 1 or above (a channel count)."""
-    return int(_option(parse_integer, text, "a whole number, 1 or above", minimum=1))
-
-
-def non_negative_integer(text: str) -> int:
-    """argparse type: a whole number, 0 or above (a seed, a stream id, a count)."""
-    return int(_option(parse_integer, text, "a whole number, 0 or above", minimum=0))
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from .._version import __version__
 
     parser = _Parser(prog="sensorio", description="Acquire, check and record serial sensor data.")
     parser.add_argument("--version", action="version", version=f"sensorio {__version__}")
@@ -93,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # a file name that is not UTF-8 is printed back as the bytes it is, as
     # ls does, instead of failing the command (on a strict UTF-8 stdout)
-    out = sys.stdout
+    out: Any = sys.stdout
     strict = getattr(out, "errors", None) == "strict" and hasattr(out, "reconfigure")
     if strict:
         out.reconfigure(errors="surrogateescape")
@@ -110,7 +86,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
     try:
         return int(args.func(args) or 0)
     except SensorioError as exc:
-        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(cli_text(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

@@ -12,7 +12,9 @@ from typing import Any
 
 from ..errors import UsageError
 from . import non_negative_integer
+from ._memory import bound_heap
 from ._plotopts import add_plot_options, plot_selection
+from ._progress import progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    bound_heap()  # long files: freed block buffers go back to the system
     from ..dsp.analyze import analyze_file
 
     for out in (args.events, args.plot):
@@ -80,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
         policy=args.policy,
         calibration_dir=args.calibration_dir,
         streams=args.stream,
+        overview=True,
+        window=selection["time"] if args.plot is not None else None,
+        progress=progress_bar(f"analysing {args.file.name}"),
     )
     if args.events is not None:
         write_events(args.events, result)
@@ -127,17 +133,18 @@ def summarise(result: Any) -> dict[str, Any]:
         for ev in result.events:
             if ev.stream == sid and 0 <= ev.channel < st.raw.shape[1]:
                 kinds[ev.channel][ev.kind] += 1
-        n = st.raw.shape[0]
+        n = st.samples
+        shares = st.valid_shares()
         streams[str(sid)] = {
-            "rate_hz": st.rate_hz,
+            "rate_hz": st.source_rate_hz,
             "unit": st.unit,
-            "seconds": n / st.rate_hz,
+            "seconds": n / st.source_rate_hz,
             "latency_s": round(st.latency_s, 6),
             "channels": [
                 {
                     "channel": c,
                     "label": st.labels[c] if c < len(st.labels) else f"ch{c}",
-                    "valid_share": round(float(st.valid[:, c].mean()) if n else 0.0, 4),
+                    "valid_share": round(float(shares[c]) if n else 0.0, 4),
                     "events": dict(kinds[c]),
                 }
                 for c in range(st.raw.shape[1])

@@ -18,7 +18,8 @@ import numpy as np
 
 from ..blocks import Block
 from ..errors import SensorioError, UsageError
-from . import non_negative_integer, non_negative_number, positive_number
+from . import non_negative_number, positive_number
+from ._options import add_format, add_stream
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,9 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "calibrate", help="guided offset/gain/MVC calibration, saved per device serial"
     )
     p.add_argument("source", help="serial port / URL of the device, or a recording / byte dump")
-    p.add_argument("--format", default=None,
-                   help="wire format (default: a recording's own, else sio)")
-    p.add_argument("--stream", type=non_negative_integer, default=0, help="stream to calibrate (default: 0)")
+    add_format(p, port=False)
+    add_stream(p, repeatable=False, help="stream to calibrate (default: 0)")
     p.add_argument(
         "--rest-s", type=positive_number, default=3.0, help="seconds at rest for the offset (default: 3)"
     )
@@ -118,7 +118,7 @@ def open_source(source: str, format: str | None, stream: int) -> BlockSource:
     """A recording / dump on disk, else a live device via sensorio.open()."""
     path = Path(source)
     if path.exists():
-        from ..dsp.analyze import read_source
+        from ..recording.source import read_source
 
         blocks, info, _, _ = read_source(path, format)
         if info is None:

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from ..descriptor import capture_descriptor
 from ..errors import SensorioError, UsageError
-from . import positive_number
+from ._options import add_duration, add_format, add_output, add_stream
 from .cmd_train import one_line_warnings
 
 
@@ -32,12 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lsl", action="store_true", help="also publish decisions as an LSL stream (needs pylsl)")
     p.add_argument("--actuator", metavar="PORT", help="serial port of an actuator: 'MOVE <class> <speed>' lines")
     p.add_argument("--actuator-baud", type=int, default=115200, help="actuator baud rate (default 115200)")
-    p.add_argument("--format", default="sio", help="wire format (default: sio)")
+    add_format(p, port=True)
     p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
-    p.add_argument("--stream", type=int, default=0, metavar="ID", help="the EMG stream (default 0)")
-    p.add_argument("--duration", type=positive_number, help="stop after this many seconds of signal")
-    p.add_argument("--record", type=Path, metavar="FILE", help="also record to this file")
-    p.add_argument("--force", action="store_true", help="overwrite an existing --record file")
+    add_stream(p, repeatable=False, help="the EMG stream (default: 0)")
+    add_duration(p, "stop after this many seconds of signal")
+    add_output(p, "also record to this file (.sior)", old=("--record",))
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--quiet", action="store_true", help="no JSON lines on stdout")
     p.set_defaults(func=run)
 
@@ -64,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--duration must be above 0 s")
     if args.udp:
         parse_host_port(args.udp)
-    if args.record is not None and args.record.exists() and not args.force:
-        raise UsageError(f"{args.record} exists: choose another name or pass --force to overwrite it")
+    if args.output is not None and args.output.exists() and not args.force:
+        raise UsageError(f"{args.output} exists: choose another name or pass --force to overwrite it")
     warnings.showwarning = one_line_warnings("sensorio control")
     model = load_model(args.model)
     sinks: list[Any] = []
@@ -85,11 +86,9 @@ def run(args: argparse.Namespace) -> int:
         warm.process(np.zeros((warm.extractor.window, model.n_channels)))
         start = "START" if args.format == "sio" else None
         with open_capture(
-            args.port, args.format, baudrate=args.baud, record=args.record, overwrite=args.force, start_command=start
+            args.port, args.format, baudrate=args.baud, record=args.output, overwrite=args.force, start_command=start
         ) as cap:
-            info = cap.info
-            if info is None and hasattr(cap.format, "descriptor"):
-                info = cap.format.descriptor()
+            info = capture_descriptor(cap)
             _check_stream(info, args.stream, model, args.port)
             pipe = control_pipeline(info, args.stream, config=model.pipeline)
             ctl = Controller(model)

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import SensorioError
 from ..export.output import atomic_output
+from ..npystream import BlockArrays, pack_npz
 from ..parser import Parser, concat_blocks
-from ..recording import decode_any
+from ..recording import BlockStream, decode_any
+from ._memory import bound_heap
+from ._progress import with_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         help="raw bytes as captured from the port, or a recording (a pipe works: /dev/stdin)",
     )
-    p.add_argument("-o", "--output", type=Path, help="write arrays to this .npz")
+    p.add_argument("-o", "--output",
+                   help="write arrays to this .npz (samples in their native dtype, written as decoded); "
+                   "or to a folder (a name ending in /) as one .npy per array")
     p.add_argument("--format", default=None,
                    help="wire format (default: the recording's, or sio for a raw dump)")
     p.add_argument("--json", action="store_true", help="print the link statistics as JSON on stdout")
@@ -31,9 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def decode_file(path: Path, format: str | None = None) -> tuple[Parser, dict, list]:
-    """Decode a whole recording or raw dump; returns the parser, arrays per
-    stream and messages. A recording's gaps (disconnects, damaged regions)
-    are marked with Parser.discontinuity where they happened."""
+    """Decode a whole recording or raw dump into memory; returns the parser,
+    arrays per stream and messages (the command itself streams: see run).
+    A recording's gaps (disconnects, damaged regions) are marked with
+    Parser.discontinuity where they happened."""
     parser, blocks, messages, reader = decode_any(path, format, stream_ok=True)
     if reader is not None:
         for problem in reader.report.problems():
@@ -52,30 +62,97 @@ def npz_arrays(streams: dict) -> dict[str, np.ndarray]:
     return out
 
 
+def _folder_output(out: str | Path) -> bool:
+    """-o DIR/ (or an existing folder): one NPY per array instead of an .npz."""
+    return str(out).endswith(("/", os.sep)) or Path(out).is_dir()
+
+
+def decode_to(path: Path, format: str | None, folder: Path | None) -> tuple[Parser, dict[int, dict[str, int]],
+                                                                               list, dict[str, Path]]:
+    """Decode block by block (memory bounded whatever the file's length); with
+    folder, the arrays are written there as growing NPY files. Returns the
+    parser, counts per stream, the messages and {array name: NPY path}."""
+    with BlockStream(path, format, stream_ok=True) as bs:
+        sink = BlockArrays(folder) if folder is not None else None
+        counts: dict[int, dict[str, int]] = {}
+        try:
+            for block in with_progress(bs, lambda: bs.position, bs.size, f"decoding {path.name}"):
+                if sink is not None:
+                    sink.add(block)
+                c = counts.setdefault(block.stream, {"samples": 0, "channels": block.n_channels, "frames": 0})
+                c["samples"] += len(block)
+                c["frames"] += int(block.frame_seq.size)
+        finally:
+            members = sink.close() if sink is not None else {}
+    if bs.reader is not None:
+        for problem in bs.reader.report.problems():
+            print(f"{path}: note: {problem}", file=sys.stderr)
+    return bs.parser, dict(sorted(counts.items())), bs.messages, members
+
+
 def run(args: argparse.Namespace) -> int:
+    bound_heap()  # long files: freed block buffers go back to the system
+    folder_out = args.output is not None and _folder_output(args.output)
     if args.output is not None:
+        args.output = Path(args.output)
+    if args.output is not None and not folder_out:
         if args.output.suffix != ".npz":
-            raise SensorioError(f"output {args.output} must end in .npz")
+            raise SensorioError(f"output {args.output} must end in .npz (or / for a folder of .npy files)")
         if args.output.exists() and not args.force:
             raise SensorioError(f"{args.output} exists: choose another name or pass --force")
-    parser, streams, messages = decode_file(args.file, args.format)
-    stats = parser.stats.as_dict()
-    if args.output is not None:
-        arrays = npz_arrays(streams)
-        arrays["messages"] = np.array([m.text for m in messages], dtype=object).astype(str)
+    if folder_out:
+        return _run_folder(args)
+    if args.output is None:
+        parser, counts, messages, _ = decode_to(args.file, args.format, None)
+    else:
         with atomic_output(args.output, overwrite=args.force) as tmp:
-            np.savez(tmp, **arrays)
+            parts = Path(tempfile.mkdtemp(prefix=f".{args.output.stem}.", suffix=".parts", dir=tmp.parent))
+            try:
+                parser, counts, messages, members = decode_to(args.file, args.format, parts)
+                pack_npz(members, tmp, {"messages": _messages(messages)})
+            finally:
+                shutil.rmtree(parts, ignore_errors=True)
+    _report(args, parser, counts)
+    return 0
+
+
+def _run_folder(args: argparse.Namespace) -> int:
+    """-o DIR/: samples.npy, frame_seq.npy, ... (s<k>_ for stream k) and messages.npy."""
+    out: Path = args.output
+    try:
+        out.mkdir(parents=False, exist_ok=True)
+    except FileNotFoundError:
+        raise SensorioError(f"cannot create {out}: its folder does not exist") from None
+    except OSError as exc:
+        raise SensorioError(f"cannot create {out}: {exc.strerror or exc}") from None
+    parts = Path(tempfile.mkdtemp(prefix=".decode.", suffix=".parts", dir=out))
+    try:
+        parser, counts, messages, members = decode_to(args.file, args.format, parts)
+        np.save(parts / "messages.npy", _messages(messages))
+        members["messages"] = parts / "messages.npy"
+        existing = [n for n in members if (out / f"{n}.npy").exists()]
+        if existing and not args.force:
+            raise SensorioError(f"{out / (existing[0] + '.npy')} exists: choose another folder or pass --force")
+        for name, path in members.items():
+            os.replace(path, out / f"{name}.npy")
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+    _report(args, parser, counts)
+    return 0
+
+
+def _messages(messages: list) -> np.ndarray:
+    return np.array([m.text for m in messages], dtype=object).astype(str)
+
+
+def _report(args: argparse.Namespace, parser: Parser, counts: dict[int, dict[str, int]]) -> None:
+    stats = parser.stats.as_dict()
     if args.json:
-        summary = dict(stats)
-        summary["streams"] = {
-            str(sid): {"samples": int(a["samples"].shape[0]), "channels": int(a["samples"].shape[1]),
-                       "frames": int(a["frame_seq"].size)}
-            for sid, a in streams.items()
-        }
+        summary: dict[str, Any] = dict(stats)
+        summary["streams"] = {str(sid): dict(c) for sid, c in counts.items()}
         json.dump(summary, sys.stdout)
         sys.stdout.write("\n")
     elif args.output is None:
-        total = sum(a["samples"].shape[0] for a in streams.values())
-        print(f"{args.file}: {stats['frames_ok']} frames, {total} samples in {len(streams)} stream(s), "
+        total = sum(c["samples"] for c in counts.values())
+        print(f"{args.file}: {stats['frames_ok']} frames, {total} samples in {len(counts)} stream(s), "
               f"{stats['lost_frames']} lost, {stats['crc_errors']} CRC errors")
-    return 0

@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from . import non_negative_integer
+from ._options import add_output
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="see sensorio work without hardware: an emulated EMG device with faults")
-    p.add_argument("--out", type=Path, metavar="DIR",
-                   help="output directory (default: a new sensorio-demo-<time> folder here)")
-    p.add_argument("--force", action="store_true", help="write into an existing, non-empty --out directory")
+    add_output(p, "output directory (default: a new sensorio-demo-<time> folder here)", metavar="DIR", old=("--out",))
+    p.add_argument("--force", action="store_true", help="write into an existing, non-empty output directory")
     p.add_argument("--seed", type=non_negative_integer, default=1, help="emulator seed (default: 1)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
@@ -28,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         from ..plotting import need_matplotlib
 
         need_matplotlib("the demo's plot (or pass --no-plot)")
-    out = prepare_out_dir(args.out if args.out is not None else default_out_dir(), args.force)
+    out = prepare_out_dir(args.output if args.output is not None else default_out_dir(), args.force)
     progress = None if args.json else (lambda msg: print(f"  {msg} ...", file=sys.stderr, flush=True))
     result = run_demo(out, DemoScenario(seed=args.seed), plot=not args.no_plot, progress=progress)
     if args.json:

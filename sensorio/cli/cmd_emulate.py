@@ -11,8 +11,10 @@ import threading
 import time
 from dataclasses import fields
 
+from ..emulator.link import KINDS as LINK_KINDS
 from ..emulator.settings import LAYOUTS, SIGNAL_HELP, SignalConfig
 from ..errors import UsageError
+from ..faultkinds import EMULATED_KINDS
 from . import non_negative_integer, non_negative_number, positive_integer, positive_number
 
 
@@ -21,10 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "emulate",
         help="serve an emulated device (SIO-1, Cyton, ASCII) on a pseudo-terminal",
         description="Serve an emulated sensor device on a pseudo-terminal and print its path. "
-        "Faults: --fault KIND:ch=N,start=S,end=S[,...] (kinds liftoff, saturation, spikes, "
-        "motion, stuck, noise, mains, drift); --link KIND:at=S[,...] (drop, bitflip, garbage, "
-        "stall, burst, "
-        "unplug). Times are device seconds (the sample clock, running while the device streams).",
+        f"Faults: --fault KIND:ch=N,start=S,end=S[,...] (kinds {', '.join(EMULATED_KINDS)}; ch counts from 0); "
+        f"--link KIND:at=S[,...] ({', '.join(LINK_KINDS)}). "
+        "Times are device seconds (the sample clock, running while the device streams).",
     )
     p.add_argument(
         "--format",

@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
             arrays["messages"] = np.array([m.text for m in messages], dtype=object).astype(str)
             arrays["device_info"] = np.array(json.dumps(info))
             arrays["stats"] = np.array(json.dumps(parser.stats.as_dict()))
-            np.savez(tmp[0], **arrays)
+            np.savez(tmp[0], **arrays)  # type: ignore[arg-type]  # numpy's stubs take **kwds as allow_pickle
         else:
             for sid, arrays in streams.items():
                 try:

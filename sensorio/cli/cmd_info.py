@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from ..capture.device import describe_device, device_identity
+from ..descriptor import resolve_descriptor
 from ..errors import SensorioError
 from ..parser import Parser
 from ..recording import Event, RecordingReader, feed_items
+from ._memory import bound_heap
+from ._progress import with_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,14 +59,15 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
         # every device whose INFO the file holds, in order (more than one:
         # another device took the port and its data followed in this file)
         devices: list[dict[str, Any]] = [info] if isinstance(info, dict) else []
+        infos: list[dict[str, Any]] = []
         streams: dict[int, dict[str, Any]] = {}
-        for item, blocks in feed_items(parser, reader.items()):
+        items = with_progress(reader.items(), lambda: reader.position, reader.size, f"reading {path.name}")
+        for item, blocks in feed_items(parser, items):
             if isinstance(item, Event):
                 events[item.kind] += 1
                 new = item.detail.get("info")
                 if item.kind == "info" and isinstance(new, dict):
-                    if info is None:
-                        info = new
+                    infos.append(new)
                     if not devices or device_identity(new) != device_identity(devices[-1]):
                         devices.append(new)
             for b in blocks:
@@ -80,7 +84,7 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
             "file": str(path),
             "header": reader.header,
             "header_damage": reader.header_damage,
-            "device_info": info,
+            "device_info": resolve_descriptor(reader.header, infos),
             "complete": rep.complete,
             "problems": rep.problems() + _mixed(devices, streams),
             "devices": devices,
@@ -111,6 +115,7 @@ def _mixed(devices: list[dict[str, Any]], streams: dict[int, dict[str, Any]]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    bound_heap()  # long files: freed block buffers go back to the system
     d = describe(args.file, args.format)
     when = created_time(d["header"])
     if args.json:

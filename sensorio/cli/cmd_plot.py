@@ -8,7 +8,9 @@ from pathlib import Path
 
 from ..errors import UsageError
 from . import non_negative_integer
+from ._memory import bound_heap
 from ._plotopts import add_plot_options, plot_selection
+from ._progress import progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,16 +27,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    bound_heap()  # long files: freed block buffers go back to the system
     from ..dsp.analyze import analyze_file
     from ..plotting import image_format, need_matplotlib, plot_analysis
 
     need_matplotlib("sensorio plot")
+    if args.output is None and not args.file.name:
+        raise UsageError(f"{str(args.file)!r} is not a file name: give a recording, or the image with -o")
     out = args.output if args.output is not None else args.file.with_suffix(".png")
     image_format(out)  # an unknown suffix fails before the work, not after
     if out.exists() and not args.force:
         raise UsageError(f"{out} exists: choose another name with -o or pass --force")
     selection = plot_selection(args)
-    result = analyze_file(args.file, args.format, streams=args.stream)
+    result = analyze_file(args.file, args.format, streams=args.stream, overview=True,
+                          window=selection["time"], progress=progress_bar(f"analysing {args.file.name}"))
     plot_analysis(out, result, title=f"sensorio plot {args.file.name}", **selection)
     print(out)
     return 0

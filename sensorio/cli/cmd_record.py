@@ -16,7 +16,8 @@ from typing import Any
 
 from ..capture.stream import RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError
-from . import positive_number
+from ..formats import default_start_command
+from ._options import add_duration, add_format, baud_rate, cli_text, non_negative_number, positive_number
 from ._status import StatusLine
 from .cmd_info import describe
 
@@ -25,9 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("record", help="capture a port to a recording file, with a live status line")
     p.add_argument("port", help="serial port path or URL (sim://..., replay://...)")
     p.add_argument("-o", "--output", type=Path, required=True, help="recording file to create (.sior)")
-    p.add_argument("--format", default="sio", help="wire format (default: sio)")
-    p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
-    p.add_argument("--duration", type=positive_number, help="stop after this many seconds")
+    add_format(p, port=True)
+    p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
+    add_duration(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument(
         "--flush-interval",
@@ -50,14 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-info", action="store_true", help="do not ask an SIO-1 device for its INFO")
     p.add_argument(
         "--stall-timeout",
-        type=float,
+        type=positive_number,
         default=2.0,
         help="report a stall after this many seconds without bytes (default 2)",
     )
     p.add_argument("--no-reconnect", action="store_true", help="stop at the first disconnect")
     p.add_argument(
         "--check-seconds",
-        type=float,
+        type=non_negative_number,
         default=5.0,
         help="fail with a diagnosis if no frame arrived within this time (0: never; default 5)",
     )
@@ -122,14 +123,6 @@ class _Status:
         return " | ".join(parts)
 
 
-def _default_start(format: str) -> str | None:
-    # SIO-1 devices stream after START (PROTOCOL.md); one already streaming just answers OK
-    name = format.lower()
-    if name in ("sio", "sio1"):
-        return "START"
-    return "b" if name == "cyton" else None  # an OpenBCI Cyton streams after "b"
-
-
 class _StopSignal(KeyboardInterrupt):
     """A signal that asks the recording to stop (SIGTERM, SIGHUP): handled
     like Ctrl-C, everything kept; its one argument is the signal's name."""
@@ -164,7 +157,7 @@ def _record(args: argparse.Namespace) -> int:
         overwrite=args.force,
         flush_interval=args.flush_interval,
         fsync=not args.no_fsync,
-        start_command=None if args.no_start else (args.start or _default_start(args.format)),
+        start_command=None if args.no_start else (args.start or default_start_command(args.format)),
         request_info=False if args.no_info else None,
         reconnect=not args.no_reconnect,
         stall_timeout=args.stall_timeout,
@@ -185,7 +178,7 @@ def _record(args: argparse.Namespace) -> int:
             if args.check_seconds and elapsed >= args.check_seconds and not st.stats.frames_ok:
                 advice = st.diagnose()
                 if advice:
-                    raise SensorioError(f"{args.port}: {advice}")
+                    raise SensorioError(f"{args.port}: {cli_text(advice)}")
             if line_out.due(now):
                 line_out.show(status.line(st, elapsed))
             if args.duration is not None and elapsed >= args.duration:
@@ -220,7 +213,7 @@ def _record(args: argparse.Namespace) -> int:
         if st.recorder is None:
             raise failure
         kept_note = f"{args.output}: {kept} bytes kept, {_frames_kept(args.output)} frames"
-        error = SensorioError(f"{failure} [{kept_note}]")
+        error = SensorioError(f"{cli_text(failure)} [{kept_note}]")
         error.exit_code = failure.exit_code
         raise error from failure
     try:

@@ -16,6 +16,8 @@ from ..capture.stream import Stream
 from ..errors import SensorioError, UsageError
 from ..recording import RecordingReader
 from ..recording.replay import ReplaySchedule, parse_speed
+from ._memory import bound_heap
+from ._progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,6 +58,7 @@ MAX_WAIT_S = 3600.0
 
 
 def run(args: argparse.Namespace) -> int:
+    bound_heap()  # long files: freed block buffers go back to the system
     try:
         speed = parse_speed(args.speed)
     except ValueError as exc:
@@ -76,9 +79,11 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with Stream(
         url, wire_format, request_info=False, reconnect=False, stall_timeout=0
-    ) as st:
-        for block in st:
+    ) as st, Progress(args.file.stat().st_size, f"replaying {args.file.name}") as bar:
+        for n, block in enumerate(st):
             rows += len(block)
+            if n % 32 == 0 and bar.tty:
+                bar.update(st.stats.bytes_in)
         stats = st.stats.as_dict()
     elapsed = time.monotonic() - started
     if args.json:

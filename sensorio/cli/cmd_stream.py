@@ -6,11 +6,11 @@ import argparse
 import queue
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from ..errors import SensorioError, UsageError
-from . import non_negative_integer, positive_number
+from ..descriptor import capture_descriptor
+from ..errors import UsageError
+from ._options import add_duration, add_format, add_output, add_stream, baud_rate
 from ._status import StatusLine
 
 
@@ -18,16 +18,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stream", help="publish a live capture to Lab Streaming Layer (--lsl)")
     p.add_argument("port", help="serial port path or URL (sim://..., replay://FILE)")
     p.add_argument("--lsl", action="store_true", help="publish to LSL (needs pylsl: pip install 'sensorio[lsl]')")
-    p.add_argument("--format", default="sio", help="wire format (default: sio)")
-    p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
+    add_format(p, port=True)
+    p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
     p.add_argument("--raw", action="store_true", help="publish raw ADC codes (int32) instead of calibrated values")
-    p.add_argument("--stream", type=non_negative_integer, action="append", dest="streams", metavar="ID",
-                   help="device stream to publish (repeatable; default: all)")
+    add_stream(p, repeatable=True, dest="streams", help="device stream to publish (repeatable; default: all)")
     p.add_argument("--name", help="LSL stream name (default: device model and stream name)")
     p.add_argument("--no-faults", action="store_true", help="no fault detection (no fault markers)")
-    p.add_argument("--record", type=Path, metavar="FILE", help="also record to this file")
-    p.add_argument("--force", action="store_true", help="overwrite an existing --record file")
-    p.add_argument("--duration", type=positive_number, help="stop after this many seconds")
+    add_output(p, "also record to this file (.sior)", old=("--record",))
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    add_duration(p)
     p.add_argument("--quiet", action="store_true", help="no status line")
     p.add_argument("--verbose", action="store_true", help="let liblsl log its INFO lines too")
     p.set_defaults(func=run)
@@ -35,20 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def device_info(stream: Any) -> dict[str, Any]:
     """The device descriptor: the INFO the device sent, or the format's own."""
-    info = stream.info
-    if info is None and hasattr(stream.format, "descriptor"):
-        info = stream.format.descriptor()
-    if not info or not info.get("streams"):
-        raise SensorioError(
-            f"{stream.port} sent no device descriptor (INFO): check --format, or that the device is running"
-        )
-    return dict(info)
+    return capture_descriptor(stream)
 
 
 def fault_pipelines(info: dict[str, Any], streams: list[int]) -> dict[int, Any]:
     """sensorio.dsp's default (EMG) pipeline per EMG stream, for fault markers."""
+    from ..descriptor import is_emg, stream_descriptor
     from ..dsp import Pipeline
-    from ..sinks.lsl import is_emg, stream_descriptor
 
     return {sid: Pipeline.default(info, stream=sid) for sid in streams if is_emg(stream_descriptor(info, sid))}
 
@@ -79,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         quiet_liblsl()  # before liblsl's first use
     start = "START" if args.format == "sio" else None
     link_events: queue.SimpleQueue = queue.SimpleQueue()  # filled by the capture's threads
-    with open_capture(args.port, args.format, baudrate=args.baud, record=args.record, overwrite=args.force,
+    with open_capture(args.port, args.format, baudrate=args.baud, record=args.output, overwrite=args.force,
                       start_command=start, on_event=link_events.put) as cap:
         info = device_info(cap)
         wanted = args.streams or [int(s["id"]) for s in info["streams"]]

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UsageError
+from ._options import add_format, add_stream
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,9 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
     add_fit_options(p)
-    p.add_argument("--format", default="sio", help="wire format (default: sio)")
+    add_format(p, port=True)
     p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
-    p.add_argument("--stream", type=int, default=0, metavar="ID", help="the EMG stream (default 0)")
+    add_stream(p, repeatable=False, help="the EMG stream (default: 0)")
     p.add_argument("--force", action="store_true", help="overwrite the model and recording files")
     p.add_argument("--quiet", action="store_true", help="no prompts on the terminal (emulated wearers)")
     p.set_defaults(func=run)

@@ -5,28 +5,28 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from ..errors import SensorioError
-from . import non_negative_integer, positive_number
+from . import positive_number
+from ._options import add_duration, add_format, add_output, add_stream, baud_rate, old_spelling
 from ._plotopts import add_channel_option, time_range
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("view", help="live per-channel level, envelope and health of a capture")
     p.add_argument("port", help="serial port path or URL (sim://..., replay://FILE)")
-    p.add_argument("--format", default="sio", help="wire format (default: sio)")
-    p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
-    p.add_argument("--stream", type=non_negative_integer, action="append", dest="streams", metavar="ID",
-                   help="device stream to show (repeatable; default: all)")
+    add_format(p, port=True)
+    p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
+    add_stream(p, repeatable=True, dest="streams", help="device stream to show (repeatable; default: all)")
     add_channel_option(p)
     p.add_argument("--time", type=time_range, metavar="START:END",
                    help="seconds of the stream to look at (by its samples): shown from START "
                         "(the filters settle on what comes before), stopped at END")
-    p.add_argument("--plot", action="store_true", help="a live plot window instead (needs a display)")
-    p.add_argument("--record", type=Path, metavar="FILE", help="also record to this file")
-    p.add_argument("--force", action="store_true", help="overwrite an existing --record file")
-    p.add_argument("--duration", type=positive_number, help="stop after this many seconds")
+    p.add_argument("--window", action="store_true", help="a live plot window instead (needs a display)")
+    old_spelling(p, "--plot", "--window", "window", switch=True)
+    add_output(p, "also record to this file (.sior)", old=("--record",))
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    add_duration(p)
     p.add_argument("--interval", type=positive_number, default=0.2,
                    help="seconds between redraws on a terminal (default: 0.2; into a file or pipe: 5)")
     p.set_defaults(func=run)
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from .cmd_stream import device_info
 
     start = "START" if args.format == "sio" else None
-    with open_capture(args.port, args.format, baudrate=args.baud, record=args.record, overwrite=args.force,
+    with open_capture(args.port, args.format, baudrate=args.baud, record=args.output, overwrite=args.force,
                       start_command=start) as cap:
         model = LiveModel(device_info(cap), streams=args.streams, time_range=args.time)
         if not model.streams:
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         most = max(len(st.labels) for st in model.streams.values())
         if args.channels and max(args.channels) >= most:
             raise SensorioError(f"channel {max(args.channels) + 1} does not exist: there are {most} channels")
-        plot = PlotView(model, args.channels) if args.plot else None
+        plot = PlotView(model, args.channels) if args.window else None
         term = TerminalView(model, sys.stdout, channels=args.channels)
         # into a file or a pipe: a snapshot every few seconds, not five a second
         every = args.interval if term.in_place or plot is not None else max(args.interval, 5.0)

@@ -99,7 +99,7 @@ def measure_compute(
     # marginal is not cached (forgotten first), as when a channel just failed
     switch_ms: list[float] = []
     switch_cpu: list[float] = []
-    lda = model.decoder
+    lda: Any = model.decoder  # an LDA (forget: drop channels)
     for _ in range(n_switches):
         k = int(rng.integers(1, min(3, n_channels - 1) + 1))
         drop = tuple(sorted(rng.choice(n_channels, k, replace=False).tolist()))

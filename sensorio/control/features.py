@@ -310,7 +310,7 @@ class FeatureExtractor:
         if ok.all():
             wvalid = np.ones((n_win, self.n_channels), dtype=bool)
         else:
-            wvalid = windows_view(ok, s0, n_win, self.window, self.increment).all(axis=-1)
+            wvalid = np.asarray(windows_view(ok, s0, n_win, self.window, self.increment).all(axis=-1))
         feats = self._kernel(data, s0, n_win)
         ends = self._next_end + self.increment * np.arange(n_win, dtype=np.int64)
         self._next_end = int(ends[-1]) + self.increment

@@ -132,17 +132,18 @@ def fit_model(
     regression = isinstance(decoder, LinearRegressor) or (
         isinstance(decoder, SklearnDecoder) and not decoder.is_classifier
     )
+    fitter: Any = decoder  # each kind of decoder has its own fit
     if regression:
         if classes:
             raise SensorioError("a regressor takes targets, not classes: pass classes=()")
         if proportional is not None:
             raise SensorioError("proportional control follows a classifier; a regressor's outputs are the speeds")
         if isinstance(decoder, LinearRegressor):
-            decoder.fit(windows.features, y, windows.valid)
+            fitter.fit(windows.features, y, windows.valid)
         else:
-            decoder.fit(windows.features, y, (), windows.valid)
+            fitter.fit(windows.features, y, (), windows.valid)
     else:
-        decoder.fit(windows.features, y, classes, windows.valid)  # type: ignore[attr-defined]
+        fitter.fit(windows.features, y, classes, windows.valid)
     model = Model(
         features={k: v for k, v in extractor.describe().items() if k != "thresholds_uv"},
         thresholds={k: v.copy() for k, v in extractor.thresholds.items()},
@@ -197,7 +198,7 @@ def save_model(path: str | Path, model: Model) -> None:
     path = Path(path)
     try:
         with path.open("wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stubs take **kwds as allow_pickle
     except OSError as exc:
         raise SensorioError(f"cannot write model {path}: {exc.strerror or exc}") from None
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .._version import __version__
 from ..blocks import EV_GAP, EV_RESTART, Block, SignalBlock
 from ..errors import SensorioError
 from ..sio1 import ENC_RANGE
@@ -245,8 +246,6 @@ class CalibrationStore:
     def save(self, cal: Calibration) -> Path:
         """Write atomically (a crash never leaves half a file); stamps the time
         and the software version."""
-        from .. import __version__
-
         cal.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         cal.software = f"sensorio {__version__}"
         path = self.path(cal.serial)
@@ -311,6 +310,11 @@ class Calibrate(Stage):
         serial = info.get("serial")
         if self.auto and self.calibration is None and serial:
             self.calibration = self.store.load(str(serial))
+
+    @property
+    def streams_seen(self) -> dict[int, StreamInfo]:
+        """The streams this stage has calibrated so far, by id, in the order it met them."""
+        return dict(self._streams)
 
     def stream_info(self, block: Block) -> StreamInfo:
         sid = block.stream

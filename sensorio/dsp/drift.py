@@ -86,7 +86,7 @@ class DriftMonitor(Stage):
         self.win = max(1, int(round(self.window_s * fs)))
         self._acc = np.zeros((3, ch))  # sum code, sum hp^2, count (valid samples)
         self._base = np.zeros((2, ch))  # sum code, count (samples sent, off the rails)
-        self._pos = None  # absolute index of the current window's start
+        self._pos: int | None = None  # absolute index of the current window's start
         n_trend = max(2, int(round(self.trend_s / self.window_s)))
         n_floor = max(2, int(round(self.floor_s / self.window_s)))
         self._baseline: deque[np.ndarray] = deque(maxlen=n_trend)
@@ -249,10 +249,10 @@ class DriftMonitor(Stage):
                     )
             elif since[c] >= 0:
                 since[c] = -1.0
-                ev = self._open.pop(key, None)
-                if ev is not None:
-                    ev.end_s = t - self.window_s
-                    self.emit(ev)
+                closed = self._open.pop(key, None)
+                if closed is not None:
+                    closed.end_s = t - self.window_s
+                    self.emit(closed)
 
     def finish(self, end_s: float) -> None:
         for (_, _c), ev in list(self._open.items()):

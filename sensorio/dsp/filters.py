@@ -108,6 +108,11 @@ class SosState:
         self.reprime_after = reprime_after
         self.reset()
 
+    @property
+    def unit_state(self) -> np.ndarray:
+        """The filter memory (sections, 2) of a unit step's steady state; a channel primes to it times its value."""
+        return self._unit
+
     def reset(self) -> None:
         self.zi: np.ndarray | None = None
         self._steady = False  # every channel primed, none invalid just before

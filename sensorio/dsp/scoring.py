@@ -29,19 +29,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: detector kind -> ground-truth kind (the emulator's names)
-KIND_MAP = {
-    "leadoff": "liftoff",
-    "flat": "liftoff",
-    "saturation": "saturation",
-    "stuck": "stuck",
-    "spikes": "spikes",
-    "motion": "motion",
-    "noise": "noise",
-    "mains": "mains",
-    "baseline_near_rail": "drift",
-}
-TRUTH_KINDS = ("liftoff", "saturation", "spikes", "motion", "stuck", "noise", "mains", "drift")
+from ..faultkinds import EMULATED_KINDS as TRUTH_KINDS
+from ..faultkinds import TRUTH_OF as KIND_MAP  # detector kind -> ground-truth kind (the emulator's names)
+
 #: kinds found in time when detected before the fault's end, whatever its length
 DUE_AT_END = ("drift",)
 #: events that are consequences of other events, never scored
@@ -49,7 +39,9 @@ NOT_SCORED = ("dropout", "recalibrate")
 
 
 @dataclass
-class Truth:
+class TrueFault:
+    """One injected fault of the ground truth (a record of the emulator's ``--truth`` log)."""
+
     kind: str
     channel: int
     start_s: float
@@ -59,7 +51,7 @@ class Truth:
     times_s: list[float] = field(default_factory=list)  # spike times
 
     @classmethod
-    def from_record(cls, rec: Mapping[str, Any]) -> Truth:
+    def from_record(cls, rec: Mapping[str, Any]) -> TrueFault:
         times = [float(x) for x in rec.get("times_s") or []]
         return cls(
             str(rec["kind"]),
@@ -76,6 +68,9 @@ class Truth:
         return self.onset_s if self.onset_s is not None else self.start_s
 
 
+#: the old name of TrueFault (emulator.truth.Truth is the unrelated truth-log writer)
+Truth = TrueFault
+
 CODE_KINDS = ("saturation", "stuck", "liftoff")
 #: the code faults that replace each code fault's samples (the emulator
 #: applies saturation, then stuck, then liftoff)
@@ -83,7 +78,7 @@ CODE_COVER = {"saturation": ("stuck", "liftoff"), "stuck": ("liftoff",), "liftof
 
 
 def _visible_onset(
-    t: Truth, cover: list[tuple[float, float]], spike_times: list[float]
+    t: TrueFault, cover: list[tuple[float, float]], spike_times: list[float]
 ) -> float | None:
     """First moment of t not hidden under a code fault; None if never."""
 
@@ -132,7 +127,7 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> bool:
 
 
 def score(
-    truth: Iterable[Truth],
+    truth: Iterable[TrueFault],
     events: Iterable[Any],
     *,
     stream: int = 0,
@@ -147,7 +142,7 @@ def score(
     per_kind = dict(deadlines or {})
     out = {k: KindScore() for k in TRUTH_KINDS}
 
-    def at_rail(s: Truth) -> bool:
+    def at_rail(s: TrueFault) -> bool:
         return s.kind == "stuck" and any(
             c.kind == "saturation" and c.channel == s.channel and c.start_s <= s.start_s < c.end_s
             for c in faults

@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..blocks import Block, SignalBlock
+from ..descriptor import is_emg, stream_descriptor
 from ..errors import SensorioError
 
 POLICIES = ("nan", "hold", "zero")
@@ -144,10 +145,20 @@ def register_stage(cls: type[Stage]) -> type[Stage]:
 
 
 def stage_types() -> dict[str, type[Stage]]:
-    # importing the modules registers their stages
-    from . import calibrate, drift, faults, filters  # noqa: F401
-
+    """The stage classes by kind. ``sensorio.dsp`` imports every module of
+    stages (and so registers them) before anything here can run."""
     return dict(_REGISTRY)
+
+
+def make_stage(kind: str, *args: Any, **options: Any) -> Stage:
+    """A new stage of a registered kind (see :func:`stage_types`)."""
+    cls: Any = _REGISTRY[kind]
+    stage: Stage = cls(*args, **options)
+    return stage
+
+
+#: the stages of :meth:`Pipeline.default`, in order
+DEFAULT_STAGES = ("calibrate", "faults", "notch", "bandpass", "drift", "envelope")
 
 
 # -- helpers shared by the stages ---------------------------------------------
@@ -281,22 +292,32 @@ class Pipeline:
     ) -> Pipeline:
         """calibrate -> faults -> notch (mains found automatically) ->
         band-pass 20-450 Hz -> drift -> moving-RMS envelope (50 ms)."""
-        from .calibrate import Calibrate
-        from .drift import DriftMonitor
-        from .faults import FaultDetector
-        from .filters import BandPass, Envelope, Notch
-
+        first, *rest = DEFAULT_STAGES
         return cls(
-            [
-                Calibrate(info, stream=stream, **calibrate_options),
-                FaultDetector(),
-                Notch(),
-                BandPass(),
-                DriftMonitor(),
-                Envelope(),
-            ],
+            [make_stage(first, info, stream=stream, **calibrate_options), *(make_stage(k) for k in rest)],
             policy=policy,
         )
+
+    @classmethod
+    def for_stream(
+        cls,
+        info: Mapping[str, Any] | None = None,
+        stream: int = 0,
+        *,
+        policy: str = "nan",
+        **calibrate_options: Any,
+    ) -> Pipeline:
+        """The pipeline sensorio runs on a device stream: :meth:`default` for an
+        EMG stream (:func:`sensorio.descriptor.is_emg`; also when there is no
+        descriptor to tell), calibration only for any other."""
+        if info is not None:
+            try:
+                desc = stream_descriptor(info, stream)
+            except SensorioError:
+                desc = None
+            if desc is not None and not is_emg(desc):
+                return cls([make_stage("calibrate", info, stream=stream, **calibrate_options)], policy=policy)
+        return cls.default(info, stream, policy=policy, **calibrate_options)
 
     def describe(self) -> dict[str, Any]:
         return {"policy": self.policy, "stage": [st.describe() for st in self.stages]}
@@ -313,7 +334,7 @@ class Pipeline:
             first = self.stages[0]
             if not hasattr(first, "process_raw"):
                 raise SensorioError("raw Blocks need a 'calibrate' stage first in the pipeline")
-            items = first.process_raw(block)  # type: ignore[attr-defined]
+            items = first.process_raw(block)
             self._collect(first)
             if self.tap is not None:
                 for b in items:

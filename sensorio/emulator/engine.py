@@ -129,7 +129,7 @@ class Emulator:
             "wall_time": time.time(),
         }
         if hasattr(self.device, "descriptor"):
-            start["info"] = self.device.descriptor()  # type: ignore[attr-defined]
+            start["info"] = self.device.descriptor()
         if isinstance(self.device, AsciiDevice):
             start.update(labels=config.labels, counter=config.counter)
         if self.gestures is not None:

@@ -30,11 +30,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
+from ..faultkinds import EMULATED_KINDS as KINDS
+from ..faultkinds import RANDOM_KINDS
 from .profiles import StreamProfile
 
-KINDS = ("liftoff", "saturation", "spikes", "motion", "stuck", "noise", "mains", "drift")
-#: the kinds ``random_faults`` draws from
-RANDOM_KINDS = KINDS[:6]
 #: defaults of each kind's parameters (amplitudes in the stream's unit)
 DEFAULTS: dict[str, dict[str, Any]] = {
     "liftoff": {"mode": "rail"},

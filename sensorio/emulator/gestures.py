@@ -280,7 +280,7 @@ class GestureSchedule(ActivitySchedule):
         # arrays over the segments, rebuilt when segments are added
         self._starts = np.zeros(0)
         self._acts = np.zeros((0, n_channels))
-        self._levels = np.zeros(0)
+        self._seg_levels = np.zeros(0)
         self._work0 = np.zeros(0)
         self._wobble_hz = np.zeros((0, 2))
         self._wobble_phase = np.zeros((0, 2))
@@ -333,7 +333,7 @@ class GestureSchedule(ActivitySchedule):
         if added:
             self._starts = np.array([s.start for s in self._segments])
             self._acts = np.array([s.activation for s in self._segments])
-            self._levels = np.array([s.level for s in self._segments])
+            self._seg_levels = np.array([s.level for s in self._segments])
             self._work0 = np.array([s.work0 for s in self._segments])
             self._wobble_hz = np.array([s.wobble_hz for s in self._segments])
             self._wobble_phase = np.array([s.wobble_phase for s in self._segments])
@@ -377,15 +377,15 @@ class GestureSchedule(ActivitySchedule):
         if t.size == 0:
             return np.zeros(0)
         i, ramp = self._index_ramp(t)
-        prev = np.where(i > 0, self._levels[np.maximum(i - 1, 0)], 0.0)
-        return prev * (1.0 - ramp) + self._levels[i] * ramp * self.wobble_gain(t)
+        prev = np.where(i > 0, self._seg_levels[np.maximum(i - 1, 0)], 0.0)
+        return prev * (1.0 - ramp) + self._seg_levels[i] * ramp * self.wobble_gain(t)
 
     def fatigue_gain(self, t: np.ndarray) -> np.ndarray:
         """EMG amplitude factor for the work done by time t (1 when fresh)."""
         if t.size == 0 or self.config.fatigue == 0:
             return np.ones(t.size)
         i, _ = self._index_ramp(t)
-        work = self._work0[i] + self._levels[i] * (t - self._starts[i])
+        work = self._work0[i] + self._seg_levels[i] * (t - self._starts[i])
         return 1.0 + self.config.fatigue * (1.0 - np.exp(-work / self.FATIGUE_TAU_S))
 
     def wobble_gain(self, t: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import sio1
-from ..errors import UsageError
+from ..errors import Advice, UsageError
 
 #: ADS1299 (OpenBCI Cyton, many EMG front ends): 4.5 V reference, gain 24, 24 bits
 ADS1299_UV_PER_COUNT_G24 = 4.5 / 24 / (2**23 - 1) * 1e6
@@ -252,7 +252,7 @@ def resolve_profile(
     prof = PROFILES[name]
     if fmt not in prof.formats:
         raise UsageError(
-            f"profile {name!r} does not speak {fmt}: use it with --format {'/'.join(prof.formats)}"
+            Advice(f"profile {name!r} does not speak {fmt}: use it with {{format}}", format="/".join(prof.formats))
         )
     if channels is None and rate_hz is None and enc is None:
         return prof

@@ -224,7 +224,7 @@ class PtyServer:
                 quiet_since = now
             # done once nothing has come for a while, well after the last write
             # (a loaded machine runs the kernel's worker late)
-            settled = now - self._last_write >= self.SETTLE_S and now - quiet_since >= 0.01
+            settled = now - self._last_write >= self.SETTLE_S and quiet_since is not None and now - quiet_since >= 0.01
             if (quiet_since is not None and settled) or now > deadline:
                 return taken
             time.sleep(0.002)

@@ -291,27 +291,29 @@ def _load_source(path: str, n_ch: int, rate_hz: float) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def _decoded_recording(path: str, mtime_ns: int) -> tuple[np.ndarray, float]:
-    from ..dsp.analyze import read_source
+    from ..descriptor import is_emg, microvolts_per_unit
     from ..dsp.calibrate import StreamInfo
     from ..errors import SensorioError
     from ..parser import concat_blocks
+    from ..recording.source import read_source
 
     try:
         blocks, info, _, _ = read_source(Path(path))
         if info is None:
             raise SensorioError("it holds no device descriptor, so its units are unknown")
         streams = sorted({b.stream for b in blocks})
-        # the EMG stream: the first in microvolts, else the first
+        # the EMG stream: the first that is EMG (sensorio.descriptor.is_emg), else the first
         infos = {s: StreamInfo.from_descriptor(info, s) for s in streams}
-        sid = next((s for s in streams if infos[s].unit.lower() in ("uv", "µv")), streams[0])
+        sid = next((s for s in streams if is_emg({"name": infos[s].name, "unit": infos[s].unit})), streams[0])
         codes = concat_blocks([b for b in blocks if b.stream == sid])[sid]["samples"]
-        return infos[sid].to_physical(codes), infos[sid].rate_hz
+        # in microvolts, as the emulator's signals are (a stream in another unit is taken as it is)
+        return infos[sid].to_physical(codes) * (microvolts_per_unit(infos[sid].unit) or 1.0), infos[sid].rate_hz
     except SensorioError as exc:
         raise UsageError(f"cannot use recording {path} as a signal source: {exc}") from None
 
 
 def _recorded_emg(path: str) -> tuple[np.ndarray, float]:
-    """A recording's EMG stream in its physical unit, and its rate (samples
+    """A recording's EMG stream in µV (a stream in another unit: in that unit), and its rate (samples
     lost in the recording are left out, not filled)."""
     return _decoded_recording(str(Path(path).resolve()), Path(path).stat().st_mtime_ns)
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC
-from ..errors import SensorioError
+from ..errors import Advice, SensorioError
 from .output import atomic_output
 
 EDF_DIGITAL = (-(1 << 15), (1 << 15) - 1)
@@ -122,8 +122,10 @@ def plan_signals(
         desc = stream_descriptor(info, sid)
         rate = _rate(desc, arrays, sid)
         samples = arrays["samples"]
-        scale, zero = desc.get("scale"), desc.get("zero", 0)
-        lo, hi = desc.get("min_code"), desc.get("max_code")
+        scale: Any = desc.get("scale")
+        zero: Any = desc.get("zero", 0)
+        lo: Any = desc.get("min_code")
+        hi: Any = desc.get("max_code")
         if not all(isinstance(v, (int, float)) for v in (scale, zero, lo, hi)) or scale == 0:
             # no calibration: the file carries raw codes in their observed range
             scale, zero, unit = 1.0, 0, "code"
@@ -248,7 +250,7 @@ def write_edf(
     if kind not in ("edf", "bdf"):
         raise SensorioError(f"cannot tell EDF from BDF for {path}: the name must end in .edf or .bdf")
     if path.exists() and not overwrite:
-        raise SensorioError(f"{path} exists: choose another name or pass --force")
+        raise SensorioError(Advice(f"{path} exists: choose another name or pass {{overwrite}}", overwrite=True))
     streams = {sid: a for sid, a in streams.items() if a["samples"].shape[0]}
     if not streams:
         raise SensorioError("no samples to export")
@@ -317,7 +319,7 @@ def _write(writer: Any, path: Path, plans: list[SignalPlan], columns: Mapping[in
     writer.set_number_of_annotation_signals(min(64, max(1, math.ceil(len(annotations) / n_records) + 1)))
     writer.setStartdatetime((start or datetime.now()).replace(microsecond=0))
     # whole records: the tail is padded with physical zero (the annotations say where data ends)
-    padded = []
+    padded: list[np.ndarray] = []
     for p, spr in zip(plans, per_record, strict=True):
         col = columns[p.stream][:, p.channel].astype(np.int64)
         buf = np.full(n_records * spr, p.fill_code, dtype=np.int64)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from ..dsp.analyze import Analysis, StreamAnalysis, analyze_file
@@ -53,7 +54,7 @@ def to_mne(
     when the recording was made, where the file says so.
     """
     mne = _import_mne()
-    analysis = recording if isinstance(recording, Analysis) else analyze_file(recording, format)
+    analysis = recording if isinstance(recording, Analysis) else analyze_file(Path(recording), format)
     sa = _emg_stream(analysis, stream)
     if signal not in ("raw", "filtered"):
         raise SensorioError(f"signal must be 'raw' or 'filtered', not {signal!r}")

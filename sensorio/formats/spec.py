@@ -15,7 +15,7 @@ from typing import Any
 
 from .._binding import ffi, lib
 from ..errors import FormatError
-from . import SpecFormat, stream_info
+from .base import SpecFormat, stream_info
 
 if sys.version_info >= (3, 11):
     import tomllib

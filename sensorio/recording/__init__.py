@@ -8,13 +8,13 @@ where live capture marked them.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from ..blocks import Block, Message, ShapeChange, ShapeCheck
+from ..descriptor import resolve_descriptor
 from ..errors import SensorioError
 from ..parser import Parser
 from .format import MAGIC, SUFFIX
@@ -87,6 +87,161 @@ def _where(item: Any, reader: RecordingReader) -> str:
     return at
 
 
+class BlockStream:
+    """The Blocks of a recording (found by its magic) or raw byte dump (format
+    defaults to sio), decoded as the file is read: iterate it for the Blocks
+    of every stream in file order. Memory stays bounded whatever the file's
+    length: ``chunk`` bytes of the file at a time.
+
+    ``reader`` is the RecordingReader (None for a raw dump), ``parser`` the
+    Parser; ``messages`` collects the device's messages as they come (all of
+    them once the iteration ended); ``position`` / ``size`` tell how far it
+    has come (for progress). A stream whose channel count changes raises
+    ShapeChange where it happens. Unless ``stream_ok``, the path must be a
+    regular file; with it a pipe is read once (a raw dump as it comes, a
+    recording held in memory). Use it as a context manager, or call close().
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        format: str | None = None,
+        *,
+        chunk: int = 1 << 18,
+        stream_ok: bool = False,
+    ) -> None:
+        self.path = path
+        self.chunk = chunk
+        self.messages: list[Message] = []
+        self.reader: RecordingReader | None = None
+        self.size: int | None = None
+        self._f: BinaryIO | None = None
+        self._shapes = ShapeCheck(str(path))
+        self._done = False
+        regular = True
+        if stream_ok:
+            try:
+                regular = stat.S_ISREG(os.stat(path).st_mode)
+            except OSError:
+                pass  # open() below says what is wrong
+        if regular:
+            require_regular_file(path, "a byte dump or recording")
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            raise SensorioError(f"no such file: {path}") from None
+        except IsADirectoryError:
+            raise SensorioError(f"{path} is a directory, not a byte dump or recording") from None
+        except PermissionError:
+            raise SensorioError(f"permission denied reading {path}") from None
+        try:
+            self._head = _read_full(f, SNIFF_BYTES)
+            if RecordingReader.looks_like_recording(self._head):
+                if regular:
+                    f.close()
+                    self.reader = RecordingReader(path)
+                else:
+                    self.reader = RecordingReader.from_bytes(self._head + f.read(), str(path))
+                    f.close()
+                self.size = self.reader.size
+                self.parser = Parser(self.reader.wire_format(format))
+            else:
+                self._f = f
+                self.size = os.fstat(f.fileno()).st_size if regular else None
+                self.parser = Parser(format or "sio")
+        except BaseException:
+            f.close()
+            if self.reader is not None:
+                self.reader.close()
+            raise
+        self._raw_position = 0
+
+    @property
+    def position(self) -> int:
+        """Bytes of the file decoded so far."""
+        return self.reader.position if self.reader is not None else self._raw_position
+
+    @property
+    def header(self) -> dict[str, Any]:
+        """The recording's header ({} for a raw dump)."""
+        return dict(self.reader.header) if self.reader is not None else {}
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def __enter__(self) -> BlockStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Block]:
+        if self._done:
+            raise SensorioError(f"{self.path}: a BlockStream can be iterated only once")
+        self._done = True
+        try:
+            if self.reader is not None:
+                yield from self._recording_blocks()
+            else:
+                yield from self._raw_blocks()
+            self.messages.extend(self.parser.read_messages())
+        finally:
+            self.close()
+
+    def _recording_blocks(self) -> Iterator[Block]:
+        """As feed_items, but a long DATA record is fed ``chunk`` bytes at a
+        time, so that no Block holds more than about a chunk's samples."""
+        assert self.reader is not None
+        parser = self.parser
+        for item in self.reader.items():
+            if isinstance(item, DataChunk):
+                raw = memoryview(item.raw)
+                for start in range(0, len(raw), self.chunk):
+                    parser.feed(raw[start : start + self.chunk])
+                    yield from self._take(item)
+                continue
+            if isinstance(item, Event) and item.kind in DISCONTINUITY_EVENTS:
+                parser.discontinuity(lost_bytes(item))
+            elif isinstance(item, Damage):
+                parser.discontinuity(item.length)
+            yield from self._take(item)
+
+    def _take(self, item: Any) -> list[Block]:
+        assert self.reader is not None
+        self.messages.extend(self.parser.read_messages())
+        got = self.parser.read()
+        if got:
+            self._shapes.check(got, _where(item, self.reader))
+        return got
+
+    def _raw_blocks(self) -> Iterator[Block]:
+        assert self._f is not None
+        data = self._head
+        while data:
+            self.parser.feed(data)
+            self._raw_position += len(data)  # counted, not f.tell(): a pipe cannot tell
+            self.messages.extend(self.parser.read_messages())
+            got = self.parser.read()
+            self._shapes.check(got, f"in the bytes before offset {self._raw_position}")
+            yield from got
+            data = self._f.read(self.chunk)
+        self.parser.flush()  # the file ended: decide what waits for lookahead
+        got = self.parser.read()
+        self._shapes.check(got)
+        yield from got
+
+
+def iter_blocks(
+    path: str | os.PathLike[str], format: str | None = None, *, stream_ok: bool = False
+) -> BlockStream:
+    """A BlockStream over a recording or raw dump (see BlockStream)."""
+    return BlockStream(path, format, stream_ok=stream_ok)
+
+
 def decode_any(
     path: str | os.PathLike[str],
     format: str | None = None,
@@ -94,74 +249,25 @@ def decode_any(
     *,
     stream_ok: bool = False,
 ) -> tuple[Parser, list[Block], list[Message], RecordingReader | None]:
-    """Decode a recording (found by its magic) or a raw byte dump (format
-    defaults to sio). The reader is None for a raw dump.
+    """Decode a whole recording (found by its magic) or a raw byte dump
+    (format defaults to sio), all Blocks at once (memory grows with the
+    file: commands use BlockStream). The reader is None for a raw dump.
 
     The file is opened once. Unless ``stream_ok``, it must be a regular file
     (a pipe or FIFO raises SensorioError instead of blocking); with it, a pipe
     is read once, to its end: a raw dump decoded as it comes, a recording
     held in memory."""
-    regular = True
-    if stream_ok:
-        try:
-            regular = stat.S_ISREG(os.stat(path).st_mode)
-        except OSError:
-            pass  # open() below says what is wrong
-    if regular:
-        require_regular_file(path, "a byte dump or recording")
-    parser: Parser | None = None
-    blocks: list[Block] = []
-    shapes = ShapeCheck(str(path))
-    try:
-        with open(path, "rb") as f:
-            head = _read_full(f, SNIFF_BYTES)
-            if RecordingReader.looks_like_recording(head):
-                if regular:
-                    reader = RecordingReader(path)
-                else:
-                    reader = RecordingReader.from_bytes(head + f.read(), str(path))
-                return _decode_reader(reader, format, str(path))
-            parser = Parser(format or "sio")
-            data = head
-            offset = 0  # counted, not f.tell(): a pipe cannot tell
-            while data:
-                parser.feed(data)
-                offset += len(data)
-                got = parser.read()
-                shapes.check(got, f"in the bytes before offset {offset}")
-                blocks.extend(got)
-                data = f.read(chunk)
-        parser.flush()  # the file ended: decide what waits for lookahead
-        got = parser.read()
-        shapes.check(got)
-        blocks.extend(got)
-    except FileNotFoundError:
-        raise SensorioError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise SensorioError(f"{path} is a directory, not a byte dump or recording") from None
-    except PermissionError:
-        raise SensorioError(f"permission denied reading {path}") from None
-    return parser, blocks, parser.read_messages(), None
+    with BlockStream(path, format, chunk=chunk, stream_ok=stream_ok) as bs:
+        blocks = list(bs)
+    return bs.parser, blocks, bs.messages, bs.reader
 
 
 def source_descriptor(
     parser: Parser, messages: list[Message], header: dict[str, Any] | None = None
 ) -> dict[str, Any] | None:
-    """The device descriptor of decoded data: the last INFO the device sent,
-    else the one a recording's header kept, else the format's own (the
-    formats whose devices send no INFO: Cyton, ASCII lines, board specs)."""
-    info = (header or {}).get("device_info")
-    for m in messages:
-        if m.kind == "info":
-            try:
-                obj = json.loads(m.text)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                info = obj
-    if isinstance(info, dict):
-        return info
-    return parser.format.descriptor()
+    """The device descriptor of decoded data (sensorio.descriptor.resolve_descriptor:
+    the recording header's copy, else the first INFO, else the format's own)."""
+    return resolve_descriptor(header, (m.text for m in messages if m.kind == "info"), parser.format)
 
 
 def _read_full(f: BinaryIO, n: int) -> bytes:
@@ -173,7 +279,9 @@ def _read_full(f: BinaryIO, n: int) -> bytes:
 
 
 __all__ = [
+    "BlockStream",
     "decode_any",
+    "iter_blocks",
     "MAGIC",
     "SUFFIX",
     "DataChunk",

@@ -22,7 +22,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from ..errors import SensorioError
+from ..errors import Advice, SensorioError
 from .format import (
     COUNT,
     HEADER_COPY,
@@ -76,7 +76,7 @@ class RecordingWriter:
             self._fd = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
         except FileExistsError:
             raise SensorioError(
-                f"{self.path} exists: choose another name or pass --force to overwrite it"
+                Advice(f"{self.path} exists: choose another name or pass {{overwrite}} to overwrite it", overwrite=True)
             ) from None
         except FileNotFoundError:
             raise SensorioError(f"cannot create {self.path}: its folder does not exist") from None

@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC, Block
-from ..errors import SensorioError
+from ..descriptor import is_emg, stream_descriptor
+from ..errors import Advice, SensorioError
 
 #: units as the LSL/XDF meta-data conventions write them
 LSL_UNITS = {"uv": "microvolts", "µv": "microvolts", "mv": "millivolts", "v": "volts", "deg": "degrees",
@@ -89,17 +90,6 @@ def quiet_liblsl(level: int = -2) -> None:
         pass
 
 
-def stream_descriptor(info: Mapping[str, Any], stream: int) -> dict[str, Any]:
-    for s in info.get("streams", []) or []:
-        if isinstance(s, dict) and s.get("id") == stream:
-            return s
-    raise SensorioError(f"the device descriptor has no stream {stream}: cannot describe it to LSL")
-
-
-def is_emg(desc: Mapping[str, Any]) -> bool:
-    return str(desc.get("name", "")).lower().startswith("emg") or str(desc.get("unit", "")).lower() in ("uv", "µv")
-
-
 class LslOutlet:
     """Publish one device stream, and its events, to Lab Streaming Layer."""
 
@@ -111,13 +101,20 @@ class LslOutlet:
 
         pylsl = import_pylsl()
         self._pylsl = pylsl
-        desc = stream_descriptor(info, stream)
+        try:
+            desc = stream_descriptor(info, stream)
+        except SensorioError as e:
+            raise SensorioError(f"{e}: cannot describe it to LSL") from None
         self.stream = stream
         self.channels = int(desc["channels"])
         self.rate_hz = float(desc.get("rate_hz") or 0.0)
         self.calibrated = calibrated
         if calibrated and not isinstance(desc.get("scale"), (int, float)):
-            raise SensorioError(f"stream {stream} has no scale in its descriptor: stream it raw (--raw)")
+            raise SensorioError(
+                Advice(
+                    f"stream {stream} has no scale in its descriptor: stream it raw ({{calibrated}})", calibrated=False
+                )
+            )
         # the same calibration as the dsp pipeline: INFO scale/zero, then the user's
         # saved offset/gain for this device serial, if any
         self._calibrate = Calibrate(info, stream=stream, calibration_dir=calibration_dir) if calibrated else None
@@ -170,7 +167,7 @@ class LslOutlet:
         self._anchors: deque[tuple[int, float]] = deque(maxlen=100_000)
 
     # -- clocks ---------------------------------------------------------------------------
-    def lsl_time(self, epoch_s: np.ndarray | float) -> np.ndarray | float:
+    def lsl_time(self, epoch_s: Any) -> Any:
         """Host epoch seconds (time.time()) on the LSL clock (pylsl.local_clock())."""
         now = time.monotonic()
         if now - self._offset_checked > 5.0:
@@ -279,7 +276,7 @@ class LslOutlet:
 
     def close(self) -> None:
         # pylsl destroys an outlet when the object goes away
-        self.outlet = None  # type: ignore[assignment]
+        self.outlet = None
         self.marker_outlet = None
 
     def __enter__(self) -> LslOutlet:

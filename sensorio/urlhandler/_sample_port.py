@@ -117,6 +117,7 @@ class SampleSourcePort(SerialBase):
     """The pyserial side: subclasses set up ``self._make_source(url)``."""
 
     scheme = ""
+    is_open: bool  # SerialBase's (pyserial has no type information)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._source: SampleSource | None = None

@@ -94,7 +94,8 @@ class LslSource:
         info = self._inlet.info(timeout=self.timeout)
         n_ch = info.channel_count()
         self._rate = float(info.nominal_srate())
-        labels, units = [], []
+        labels: list[str] = []
+        units: list[str] = []
         ch = info.desc().child("channels").child("channel")
         while not ch.empty() and len(labels) < n_ch:
             labels.append(_child_text(ch, "label"))

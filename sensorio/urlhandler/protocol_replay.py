@@ -14,6 +14,7 @@ import time
 import urllib.parse
 from collections import deque
 from collections.abc import Iterator
+from typing import Any
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
@@ -22,7 +23,11 @@ from ..recording.replay import Piece, ReplaySchedule, parse_speed
 
 
 class Serial(SerialBase):
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    """A pyserial port that plays a recording back (``replay://PATH?speed=...``)."""
+
+    is_open: bool  # SerialBase's (pyserial has no type information)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._schedule: ReplaySchedule | None = None
         self._pieces: Iterator[Piece] | None = None
         self._next: Piece | None = None
@@ -94,6 +99,8 @@ class Serial(SerialBase):
         (None when the recording is exhausted)."""
         now = time.monotonic() - self._t0
         while True:
+            if self.speed == 0 and self._next is None and sum(len(d) for _, d in self._segments) >= 1 << 20:
+                return 0.0  # enough buffered: a reader that takes less each time must not pile pieces up
             if self._next is None:
                 if self._pieces is None:
                     return None
@@ -105,8 +112,6 @@ class Serial(SerialBase):
                 return self._next.at_s - now
             self._segments.append((self._next.gap_lost, self._next.data))
             self._next = None
-            if self.speed == 0 and sum(len(d) for _, d in self._segments) >= 1 << 20:
-                return 0.0
 
     def _ready_bytes(self) -> int:
         """Bytes available before the next gap."""

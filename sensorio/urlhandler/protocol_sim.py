@@ -28,6 +28,8 @@ from ..errors import SensorioError
 class Serial(SerialBase):
     """A pyserial port backed by sensorio.emulator.Emulator."""
 
+    is_open: bool  # SerialBase's (pyserial has no type information)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._emu: Emulator | None = None
         self._truth: Truth | None = None

@@ -12,9 +12,12 @@ larger of the two neighbouring hops', so a contraction's onset is not a
 spike and a spike's own pulse and high-pass tail do not hide it). Others are
 properties of a hop: ``stuck`` (every code identical), ``flat`` (standard
 deviation below ``flat_uv``, or exactly the zero code), ``motion`` (power of
-the 1-20 Hz band above ``motion_uv`` RMS and above ``motion_share`` of the
-power, measured before a run of identical codes at the hop's end: a stuck
-code's step rings in that band), ``noise`` (broadband noise: white-noise power
+the 1-20 Hz band above ``motion_uv`` RMS and the channel's own learnt level
+of that band, with ``motion_share`` of the power, or louder with less share
+when the band rose more than the spectrum above 20 Hz; not while the band only
+rings down after a burst of EMG; during broadband noise, on what stands above
+the noise's own leak into the band; measured before a run of identical codes
+at the hop's end: a stuck code's step rings in that band), ``noise`` (broadband noise: white-noise power
 estimated from the third difference, which EMG -- well below Nyquist --
 hardly reaches, above ``noise_uv`` RMS and ``noise_share`` of the 20 Hz
 high-passed power; at rates where EMG reaches Nyquist the share asked for
@@ -52,12 +55,13 @@ from scipy import signal
 
 from ...blocks import EV_GAP, SignalBlock
 from ...errors import SensorioError
+from ...faultkinds import DETECTED_KINDS as KINDS  # fault kinds, in the order they are reported
 from ..filters import SosState
 from ..stages import DspEvent, Stage, register_stage
 from ._buffers import _Hops, _Rows
 from ._native import _native_available, _NativeFront
 from ._reference import _NumpyReference
-from .decision import HOP_KINDS, HYSTERESIS, KINDS, _Decision
+from .decision import HOP_KINDS, HYSTERESIS, _Decision
 from .features import _NEG, _Features, emg_noise_share, noise_share_limit
 
 __all__ = [
@@ -173,7 +177,13 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         nyq = fs / 2
         self._hp = SosState(signal.butter(2, min(20.0, 0.4 * nyq), "highpass", fs=fs, output="sos"), hop)
         # 1-20 Hz, second order: baseline drift (below 0.3 Hz) must not leak in
-        self._low = SosState(signal.butter(2, [1.0, min(20.0, 0.4 * nyq)], "bandpass", fs=fs, output="sos"), hop)
+        low_sos = signal.butter(2, [1.0, min(20.0, 0.4 * nyq)], "bandpass", fs=fs, output="sos")
+        self._low = SosState(low_sos, hop)
+        # the share of white noise's power the 1-20 Hz band passes
+        _, h = signal.sosfreqz(low_sos, worN=8192, fs=fs)
+        self._low_leak = float(np.mean(np.abs(h) ** 2))
+        # the power decay per hop of the band's slowest mode (its 1 Hz high-pass poles)
+        self._ring_decay = float(np.exp(-2.0 * 2.0 * np.pi * 1.0 * np.sqrt(0.5) * hop / fs))
         # windowed sine/cosine basis at 50 and 60 Hz and harmonics below 0.45 fs
         window = np.hanning(2 * hop)
         t = np.arange(2 * hop) / fs
@@ -242,6 +252,9 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         self._ema_last = np.zeros(ch)
         self._last_spiky = np.full(ch, _NEG, dtype=np.int64)
         self._last_noise_hop = np.full(ch, _NEG, dtype=np.int64)
+        self._noise_ms = np.zeros(ch)  # white-noise power of the last noise hop
+        # the 1-20 Hz band's power it may ring down from (see _ring_down)
+        self._ring_ref = np.zeros(ch)
         # the channel's own levels, learnt online (log10 uV, see _learn): the
         # 90th percentile of the 1-20 Hz band's RMS and of the hop's peak
         # |high-passed| sample, starting from the fixed floors
@@ -250,6 +263,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         # the peak level starts from the channel's first usable hop (a
         # recording may start in a contraction, far above spike_min_uv)
         self._q_peak_set = np.zeros(ch, dtype=bool)
+        # the peak level as it was when the low band's level last learnt
+        self._q_peak_ref = self._q_peak.copy()
         self._q_low_set = np.zeros(ch, dtype=bool)
         self._last_gap_hop = np.full(ch, _NEG, dtype=np.int64)
         self._spike_pad = max(1, int(round(0.005 * self._rate)))

@@ -46,7 +46,7 @@ class _SpareRoom:
         raise NotImplementedError
 
     def _items(self, arr: np.ndarray, start: int, stop: int) -> np.ndarray:
-        return arr[(*self._lead, slice(start, stop))]
+        return arr[tuple(self._lead) + (slice(start, stop),)]
 
     def __len__(self) -> int:
         return self.n - self.o

@@ -54,7 +54,7 @@ class _NativeFront:
             f = getattr(st, name)
             f.n_sections = sec
             f.sos = self._ptr("double[]", filt.sos)
-            f.unit = self._ptr("double[]", np.ascontiguousarray(filt._unit))
+            f.unit = self._ptr("double[]", np.ascontiguousarray(filt.unit_state))
             f.zi = self._ptr("double[]", filt.zi)
             f.held = self._ptr("double[]", filt.held)
             f.invalid_run = self._ptr("int64_t[]", filt.invalid_run)

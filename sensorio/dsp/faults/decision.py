@@ -9,10 +9,6 @@ from ...blocks import SignalBlock
 from ..stages import DspEvent, apply_policy, last_valid
 from .features import _NEG
 
-#: fault kinds, in the order they are reported
-KINDS = ("leadoff", "saturation", "stuck", "flat", "spikes", "motion", "noise", "mains", "dropout")
-
-
 #: (on, off) hysteresis in hops for the hop-level kinds
 HYSTERESIS = {
     "leadoff": (1, 2),

@@ -22,6 +22,12 @@ NOISE_SHARE_MARGIN = 6.0
 NOISE_SHARE_MAX = 0.8
 
 
+#: motion during broadband noise: the 1-20 Hz band must exceed this many times
+#: the noise's expected leak into it (a 50 ms hop of a 20 Hz wide band has
+#: about two degrees of freedom: its power exceeds 7 x the mean once in a thousand)
+NOISE_LEAK_MARGIN = 10.0
+
+
 #: the learnt levels' step up per hop, log10 (0.05: x1.12; down 1/9 of it)
 LEARN_UP = 0.05
 #: the low band's level starts from its first judged hop, up to this far
@@ -232,6 +238,16 @@ class _Features:
         last_noise = np.maximum.accumulate(marks, axis=1)
         self._last_noise_hop = last_noise[:, -1].copy()
         after_noise = (g - last_noise) <= 4
+        # the white-noise power of the last noise hop (carried): what it leaks
+        # into the 1-20 Hz band bounds what motion must exceed there meanwhile
+        if noise.any() or after_noise.any():
+            nz = np.where(noise, hf_ms, -1.0)
+            nz[:, 0] = np.where(nz[:, 0] >= 0, nz[:, 0], self._noise_ms)
+            idx = np.maximum.accumulate(np.where(nz >= 0, np.arange(m)[None, :], 0), axis=1)
+            noise_ms = np.maximum(np.take_along_axis(nz, idx, axis=1), 0.0)
+            self._noise_ms = noise_ms[:, -1].copy()
+        else:
+            noise_ms = None
         # a dropout holds the feature filters' input; the step that leaves
         # rings in the 1-20 Hz band like motion: no motion verdict in a hop
         # with missing rows or in the 2 hops after it
@@ -248,10 +264,36 @@ class _Features:
         judged = ~blocked & ~settling & ~after_noise & ~after_gap & ~spiked
         # the peaks teach from the start (the 20 Hz high-pass settles within
         # a hop; the 1-20 Hz band needs settle_s)
-        low_level, peak_floor = self._learn(~blocked, judged, low_ms, share_low, peak, mad)
-        motion = judged & self._motion_like(low_ms, share_low, low_level)
+        low_level, peak_floor, peak_ref = self._learn(~blocked, judged, low_ms, share_low, peak, mad)
+        # how far the hop's peak stands above the channel's learnt peaks as
+        # they were when the low band's level last learnt (both levels from
+        # the same hops: the peaks learn on through a contraction's onset,
+        # while the low band is kept from learning from it)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            hp_rise = np.maximum(np.nan_to_num(peak / peak_ref), 1.0)
+        # a hop whose low band came with the rest of the spectrum: with
+        # spikes, a small share, or risen less than motion_loud_rel x its
+        # peak without dominating the power (a hop of motion does not start
+        # a ring-down)
+        broad = (
+            spiked
+            | (share_low <= self.motion_loud_share)
+            | ((share_low <= self.motion_share) & (low_ms <= (self.motion_loud_rel * hp_rise * low_level) ** 2))
+        )
+        ringing = self._ring_down(low_ms, broad)
+        motion = judged & ~ringing & self._motion_like(low_ms, share_low, low_level, hp_rise)
+        if noise_ms is not None:
+            # during broadband noise (and while it rings out) motion is judged
+            # on what stands above the noise's own leak into the band, by a
+            # margin for a 50 ms hop's spread of that leak
+            noisy = after_noise & ~blocked & ~settling & ~after_gap & ~spiked
+            leak = NOISE_LEAK_MARGIN * self._low_leak * noise_ms
+            over = np.maximum(low_ms - leak, 0.0)
+            motion |= noisy & ~ringing & (over > 0) & self._motion_like(over, share_low, low_level, hp_rise)
         if motion.any():
-            self._motion_before_run(motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level)
+            self._motion_before_run(
+                motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level, hp_rise
+            )
         f["motion"] = motion
         f["mains"] = ~blocked & mains
         # the spike test's scale: never below what the channel's own peaks
@@ -259,6 +301,28 @@ class _Features:
         f["mad"] = np.maximum(mad, peak_floor / (self.spike_k * 1.4826))
         f["med"] = med
         return f  # (channels, hops) each
+
+    def _ring_down(self, low_ms: np.ndarray, broad: np.ndarray) -> np.ndarray:
+        """Per (channel, hop): the 1-20 Hz band may be ringing on after a
+        broadband burst, its power no more than that of the last hop where it
+        came with the rest of the spectrum (broad), decayed since as the
+        band-pass's slowest mode does (the 1 Hz high-pass: amplitude x
+        exp(-2 pi 1 Hz 0.707 t)). A burst of
+        EMG (an evoked response after rest, a motor-unit volley) carries
+        low-frequency power of its own, and the band-pass rings on after it
+        while the rest of the spectrum is quiet again: the share looks like
+        motion, but the band only decays. Motion raises the band above that."""
+        ch, m = low_ms.shape
+        out = np.zeros((ch, m), dtype=bool)
+        ref = self._ring_ref
+        decay = self._ring_decay
+        x = np.nan_to_num(low_ms)
+        for j in range(m):
+            ref = ref * decay
+            out[:, j] = x[:, j] <= ref
+            ref = np.where(broad[:, j], np.maximum(ref, x[:, j]), ref)
+        self._ring_ref = ref
+        return out
 
     def _motion_before_run(
         self,
@@ -269,6 +333,7 @@ class _Features:
         hp: np.ndarray,
         need: int,
         low_level: np.ndarray,
+        hp_rise: np.ndarray,
     ) -> None:
         """Re-judge, in place, the motion verdicts of hops that end in a run
         of identical codes, on the samples before that run. A stuck ADC (or a
@@ -295,17 +360,23 @@ class _Features:
             low_ms = np.where(use, low[c, h] ** 2, 0.0).sum(axis=1) / n
             hp_ms = np.where(use, hp[c, h] ** 2, 0.0).sum(axis=1) / n
             share = low_ms / (low_ms + hp_ms)
-        motion[c, h] = (n >= need) & self._motion_like(low_ms, share, low_level[c, h])
+        motion[c, h] = (n >= need) & self._motion_like(low_ms, share, low_level[c, h], hp_rise[c, h])
 
-    def _motion_like(self, low_ms: np.ndarray, share: np.ndarray, level: np.ndarray) -> np.ndarray:
+    def _motion_like(
+        self, low_ms: np.ndarray, share: np.ndarray, level: np.ndarray, hp_rise: np.ndarray | float = 1.0
+    ) -> np.ndarray:
         """The motion test on the 1-20 Hz band's mean square low_ms and its
         share of the power, given the channel's learnt level of that band
         (RMS, uV): above motion_rel x the level (and motion_uv) with a share
         above motion_share (the band dominates); or above motion_loud_rel x
-        the level (and motion_uv) with a share above motion_loud_share."""
+        the level (and motion_uv) with a share above motion_loud_share, that
+        bar raised by as much as the hop's peak above 20 Hz stands above the
+        channel's learnt peaks (hp_rise, at least 1): a burst of EMG after
+        rest raises the whole spectrum, its own low band with it (some 10 %
+        of its power), an artifact only the low band."""
         floor = self.motion_uv**2
         thr = np.maximum(floor, (self.motion_rel * level) ** 2)
-        loud = np.maximum(floor, (self.motion_loud_rel * level) ** 2)
+        loud = np.maximum(floor, (self.motion_loud_rel * hp_rise * level) ** 2)
         return ((low_ms > thr) & (share > self.motion_share)) | ((low_ms > loud) & (share > self.motion_loud_share))
 
     def _learn(
@@ -316,7 +387,7 @@ class _Features:
         share_low: np.ndarray,
         peak: np.ndarray,
         mad: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The channel's own levels, learnt hop by hop (so the same whatever
         the chunking): the 90th percentiles of the 1-20 Hz band's RMS and of
         the hop's peak |high-passed| sample, tracked in log10 uV by steps of
@@ -329,11 +400,14 @@ class _Features:
         only from hops whose peak is not an outlier (above the spike floor
         and the spike test's own-hop threshold), and starts at the first
         usable hop's peak. Returns, per (channel, hop), the learnt level of the low
-        band (RMS, uV) and the spike floor (spike_rel x the learnt peak, uV),
-        both from what was learnt before the hop."""
+        band (RMS, uV), the spike floor (spike_rel x the learnt peak, uV) and
+        the learnt peak as it was when the low band last learnt (uV), all
+        from what was learnt before the hop."""
         ch, m = low_ms.shape
         low_level = np.empty((ch, m))
         peak_floor = np.empty((ch, m))
+        peak_ref = np.empty((ch, m))
+        qr = self._q_peak_ref
         up, down = LEARN_UP, LEARN_UP / 9.0
         ql, qp = self._q_low, self._q_peak
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -351,6 +425,7 @@ class _Features:
             low_level[:, j] = 10.0**ql
             pf = self.spike_rel * 10.0**qp
             peak_floor[:, j] = pf
+            peak_ref[:, j] = 10.0**qr
             # a hop shaped like motion (low band share above motion_share)
             # does not teach, whatever its level: an artefact's slow onset
             # must not raise the bar it is to be judged by
@@ -361,6 +436,7 @@ class _Features:
             rising = (share_low[:, j] > self.motion_loud_share) & (x > ql + LEARN_RISE)
             teach = judged[:, j] & ~like & ~rising & (share_low[:, j] <= self.motion_share) & np.isfinite(x)
             ql = np.where(teach, ql + np.where(x > ql, up, -down), ql)
+            qr = np.where(teach, qp, qr)
             x = lpeak[:, j]
             outlier = (peak[:, j] > pf) & (peak[:, j] > own[:, j])
             teach = usable[:, j] & ~outlier & np.isfinite(x)
@@ -369,8 +445,8 @@ class _Features:
             if first.any():
                 qp = np.where(first, np.maximum(qp, x), qp)
                 self._q_peak_set |= first
-        self._q_low, self._q_peak = ql, qp
-        return low_level, peak_floor
+        self._q_low, self._q_peak, self._q_peak_ref = ql, qp, qr
+        return low_level, peak_floor, peak_ref
 
     def _mains(self, a: int, m: int, L: int, hp: np.ndarray) -> np.ndarray:
         """Mains verdict per hop from the hop and the one before it: the

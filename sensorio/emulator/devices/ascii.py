@@ -6,6 +6,7 @@ be counted."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 
@@ -18,11 +19,11 @@ class AsciiDevice(Device):
 
     def __init__(
         self,
-        *args,
+        *args: Any,
         labels: bool = False,
-        counter: bool = False,  # type: ignore[no-untyped-def]
+        counter: bool = False,
         autostart: bool = True,
-        **kw,
+        **kw: Any,
     ) -> None:
         super().__init__(*args, **kw)
         self.labels = labels

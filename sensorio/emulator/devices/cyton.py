@@ -153,12 +153,12 @@ class CytonDevice(Device):
             elif self.input_type[i] == 1:  # input shorted
                 adc[:, i] = 0
         lo, hi = stream.profile.code_range
-        adc = np.clip(np.rint(adc), lo, hi).astype(np.int64)
-        codes[:] = adc  # what goes on the wire is what the truth records
+        codes_int = np.clip(np.rint(adc), lo, hi).astype(np.int64)
+        codes[:] = codes_int  # what goes on the wire is what the truth records
         packet = np.zeros((n, 33), dtype=np.uint8)
         packet[:, 0] = START
         packet[:, 1] = (seq0 + np.arange(n)) & 0xFF
-        be = (adc & 0xFFFFFF).astype(">u4").view(np.uint8).reshape(n, 8, 4)[:, :, 1:]
+        be = (codes_int & 0xFFFFFF).astype(">u4").view(np.uint8).reshape(n, 8, 4)[:, :, 1:]
         packet[:, 2:26] = be.reshape(n, 24)
         packet[:, 26:32] = np.frombuffer(_ACCEL, dtype=np.uint8)
         packet[:, 32] = STOP

@@ -1,0 +1,97 @@
+"""The device description, and what it says about a stream: one rule each.
+
+A device describes itself in a JSON *descriptor* (SIO-1 INFO; ``Format.descriptor()``
+for formats whose devices send none; a recording's header keeps a copy as
+``device_info``). Every part of sensorio that needs one asks here:
+
+- :func:`resolve_descriptor`: which descriptor describes decoded data (the
+  recording header's copy, else the first INFO in the data, else the format's
+  own: a rule that can be applied while the data streams in, since INFO comes
+  before the samples it describes; sensorio writes the header's copy from the
+  device's first INFO, so for its recordings the first two agree);
+- :func:`stream_descriptor`: one stream's entry in it;
+- :func:`is_emg`: whether a stream carries EMG (and so gets the EMG pipeline,
+  the LSL type ``EMG`` and the live view's EMG figures).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .errors import Advice, SensorioError
+
+#: microvolts per unit of the voltage units (lower case) an EMG stream may be in
+MICROVOLTS_PER_UNIT = {"uv": 1.0, "µv": 1.0, "mv": 1e3, "v": 1e6}
+#: units (lower case) of a stream whose values are a voltage at the electrode
+EMG_UNITS = tuple(MICROVOLTS_PER_UNIT)
+
+
+def parse_info(text: str) -> dict[str, Any] | None:
+    """An INFO message's JSON object; None when it is not one (unreadable INFO is skipped)."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def resolve_descriptor(
+    header: Mapping[str, Any] | None,
+    infos: Iterable[str | Mapping[str, Any] | None] = (),
+    format: Any = None,
+) -> dict[str, Any] | None:
+    """The device descriptor of decoded data: the ``device_info`` a recording's
+    ``header`` kept, else the first readable INFO in ``infos`` (INFO texts or
+    already parsed dicts, in the order the device sent them), else
+    ``format.descriptor()`` (the formats whose devices send no INFO: Cyton,
+    ASCII lines, board specs); None when there is none. A file that holds
+    more than one device's INFO is described by its first (``sensorio info``
+    lists them all and reports the mix)."""
+    info: Any = (header or {}).get("device_info")
+    if isinstance(info, Mapping):
+        return dict(info)
+    for item in infos:
+        obj = parse_info(item) if isinstance(item, str) else item
+        if isinstance(obj, Mapping):
+            return dict(obj)
+    described = getattr(format, "descriptor", None)
+    return described() if callable(described) else None
+
+
+def stream_descriptor(info: Mapping[str, Any], stream: int) -> dict[str, Any]:
+    """The entry of ``stream`` in a device descriptor's ``streams`` list."""
+    for s in info.get("streams", []) or []:
+        if isinstance(s, dict) and s.get("id") == stream:
+            return s
+    raise SensorioError(f"the device descriptor has no stream {stream}")
+
+
+def is_emg(desc: Mapping[str, Any]) -> bool:
+    """Whether a stream (its descriptor entry: ``name``, ``unit``) is EMG:
+    its name starts with "emg", or its unit is a voltage (µV, mV or V)."""
+    name = str(desc.get("name") or "").lower()
+    unit = str(desc.get("unit") or "").lower()
+    return name.startswith("emg") or unit in EMG_UNITS
+
+
+def microvolts_per_unit(unit: str) -> float | None:
+    """The factor from a voltage unit (µV, mV, V) to µV; None for any other unit."""
+    return MICROVOLTS_PER_UNIT.get(unit.lower())
+
+
+def capture_descriptor(capture: Any) -> dict[str, Any]:
+    """The descriptor of an open capture (``sensorio.open``): the INFO its device
+    sent most recently (the device as it is now; after a reconnect, the device
+    that came back), else its format's own; a SensorioError when there is none
+    with streams."""
+    info = resolve_descriptor(None, [capture.info], capture.format)
+    if not info or not info.get("streams"):
+        raise SensorioError(
+            Advice(
+                f"{capture.port} sent no device descriptor (INFO): check {{format}}, or that the device is running",
+                format=None,
+            )
+        )
+    return info

@@ -1,0 +1,52 @@
+"""The fault vocabulary: the kinds the emulator injects, the kinds the
+detectors report, and which detected kind stands for which injected one.
+
+The emulator names a fault by its cause (``liftoff``: the electrode came
+off); the detectors name what they see in the signal (``leadoff``: the
+amplifier's lead-off state, ``flat``: a channel with no signal). Every
+comparison of the two (the demo's summary, ``sensorio.dsp.scoring``, the
+test tools) goes through :data:`TRUTH_OF` and :func:`matches`.
+"""
+
+from __future__ import annotations
+
+#: the sensor faults the emulator injects (``--fault KIND:...``; ground-truth ``kind``)
+EMULATED_KINDS = ("liftoff", "saturation", "spikes", "motion", "stuck", "noise", "mains", "drift")
+#: the emulated kinds a random fault schedule draws from
+RANDOM_KINDS = EMULATED_KINDS[:6]
+
+#: the kinds the fault detector (sensorio.dsp.faults) reports, in the order it reports them
+DETECTED_KINDS = ("leadoff", "saturation", "stuck", "flat", "spikes", "motion", "noise", "mains", "dropout")
+#: the kinds the drift monitor (sensorio.dsp.drift) reports
+DRIFT_KINDS = ("baseline_near_rail", "gain_drift", "recalibrate")
+
+#: detected kind -> the emulated kind it stands for (detected kinds not listed,
+#: e.g. dropout, gain_drift, recalibrate, stand for no injected sensor fault)
+TRUTH_OF = {
+    "leadoff": "liftoff",
+    "flat": "liftoff",
+    "saturation": "saturation",
+    "stuck": "stuck",
+    "spikes": "spikes",
+    "motion": "motion",
+    "noise": "noise",
+    "mains": "mains",
+    "baseline_near_rail": "drift",
+}
+
+#: emulated kind -> the detected kind that reports it first and foremost
+DETECTED_AS = {
+    "liftoff": "leadoff",
+    "saturation": "saturation",
+    "spikes": "spikes",
+    "motion": "motion",
+    "stuck": "stuck",
+    "noise": "noise",
+    "mains": "mains",
+    "drift": "baseline_near_rail",
+}
+
+
+def matches(detected: str, emulated: str) -> bool:
+    """Whether a detected kind reports an injected (emulated) kind."""
+    return TRUTH_OF.get(detected) == emulated

@@ -1,0 +1,26 @@
+"""A file as decoded data: its Blocks, the device descriptor that describes
+them, the link statistics and the recording's header."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..blocks import Block
+from ..errors import Advice, SensorioError
+from . import decode_any, source_descriptor
+
+
+def read_source(
+    path: Path, format: str | None = None
+) -> tuple[list[Block], dict[str, Any] | None, dict[str, int], dict[str, Any]]:
+    """Decode a file: Blocks, the device descriptor (see
+    sensorio.descriptor.resolve_descriptor), link statistics, and the
+    recording's header ({} for a raw dump). format: default the recording's
+    own, or sio for a raw dump."""
+    parser, blocks, messages, reader = decode_any(path, format)
+    info = source_descriptor(parser, messages, reader.header if reader is not None else None)
+    if not blocks:
+        used = format or (reader.header.get("format", "sio") if reader is not None else "sio")
+        raise SensorioError(Advice(f"{path}: no samples decoded as format {used!r}: check {{format}}", format=None))
+    return blocks, info, parser.stats.as_dict(), dict(reader.header) if reader is not None else {}

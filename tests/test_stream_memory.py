@@ -1,0 +1,164 @@
+"""File commands in bounded memory (issue 15): decode and analyze run under a
+data-segment limit smaller than what the recording decodes to; the reader
+hands out blocks as it reads; outputs keep the native dtype."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sensorio import sio1  # noqa: E402
+from sensorio.npystream import NpyAppender, pack_npz  # noqa: E402
+from sensorio.parser import concat_blocks  # noqa: E402
+from sensorio.recording import BlockStream, decode_any  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("bench_memory", ROOT / "tools" / "bench_memory.py")
+assert _spec is not None and _spec.loader is not None
+bench_memory = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_memory)
+
+#: 120 s of 64 ch x 4 kHz int24: a 94 MB recording that decodes to 117 MiB of int32 samples
+LONG_S = 120
+
+
+@pytest.fixture(scope="module")
+def long_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("long") / "long.sior"
+    bench_memory.make_recording(path, LONG_S)
+    return path
+
+
+def _limited(argv: list[str], data_mb: int, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run argv with its data segment (heap, anonymous memory) limited to data_mb."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_DATA, (data_mb << 20, data_mb << 20))
+
+    env = dict(
+        os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MALLOC_ARENA_MAX="1"
+    )
+    return subprocess.run(
+        argv, preexec_fn=limit, env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def test_decode_runs_in_less_memory_than_its_output(long_recording: Path, tmp_path: Path) -> None:
+    samples_mb = LONG_S * 4000 * 64 * 4 / 2**20
+    limit = 110
+    assert samples_mb > limit  # the samples alone would not fit
+    out = tmp_path / "d.npz"
+    r = _limited([sys.executable, "-m", "sensorio", "decode", str(long_recording), "-o", str(out)], limit, tmp_path)
+    assert r.returncode == 0, r.stderr
+    with np.load(out, mmap_mode="r") as z:
+        assert z["samples"].shape == (LONG_S * 4000, 64)
+        assert z["samples"].dtype == np.int32
+        assert z["frame_seq"].shape == (LONG_S * 4000 // 5,)
+    # the old way (every block in memory, then joined) does not fit in the same limit
+    old = (
+        "import sys; from sensorio.recording import decode_any; from sensorio.parser import concat_blocks; "
+        "concat_blocks(decode_any(sys.argv[1])[1])"
+    )
+    r = _limited([sys.executable, "-c", old, str(long_recording)], limit, tmp_path)
+    assert r.returncode != 0 and "MemoryError" in r.stderr
+
+
+def test_analyze_with_fault_detection_in_bounded_memory(long_recording: Path, tmp_path: Path) -> None:
+    # whole-length float64 arrays (raw, filtered, envelope) alone would be 3 x 245 MB
+    events = tmp_path / "e.jsonl"
+    r = _limited(
+        [sys.executable, "-m", "sensorio", "analyze", str(long_recording), "--events", str(events), "--json"],
+        300,
+        tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    assert '"seconds": 120.0' in r.stdout
+    # the flat channel (ch4, 2 s to 4 s) is found
+    assert any('"channel": 3' in line for line in events.read_text().splitlines())
+
+
+def test_blockstream_reads_as_it_goes(tmp_path: Path) -> None:
+    rec = tmp_path / "r.sior"
+    size = bench_memory.make_recording(rec, 20)
+    with BlockStream(rec, chunk=1 << 18) as bs:
+        it = iter(bs)
+        first = next(it)
+        assert bs.position < size // 4  # the first block comes before the file is read
+        biggest = max([len(first)] + [len(b) for b in it])
+    assert biggest * 64 * 3 <= 2 * (1 << 18)  # no block holds much more than a chunk of bytes
+    assert bs.position == size
+    # decode_any (all blocks at once, for existing callers) gives the same samples
+    _, blocks, _, _ = decode_any(rec)
+    assert concat_blocks(blocks)[0]["samples"].shape == (80000, 64)
+
+
+def test_decode_keeps_int16(tmp_path: Path) -> None:
+    rec = tmp_path / "i16.sior"
+    bench_memory.make_recording(rec, 2, channels=8, rate_hz=1000, enc=sio1.ENC_I16)
+    out = tmp_path / "d.npz"
+    r = subprocess.run(
+        [sys.executable, "-m", "sensorio", "decode", str(rec), "-o", str(out)],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    with np.load(out) as z:
+        assert z["samples"].dtype == np.int16
+        _, blocks, _, _ = decode_any(rec)
+        assert np.array_equal(z["samples"], concat_blocks(blocks)[0]["samples"])
+    folder = tmp_path / "npy"
+    r = subprocess.run(
+        [sys.executable, "-m", "sensorio", "decode", str(rec), "-o", f"{folder}/"],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert np.load(folder / "samples.npy", mmap_mode="r").dtype == np.int16
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"{n}.npy" for n in ("samples", "frame_seq", "frame_t_us", "frame_leadoff", "events", "messages")
+    )
+
+
+def test_npy_appender_grows_and_packs(tmp_path: Path) -> None:
+    a = np.arange(30, dtype=np.int32).reshape(10, 3)
+    with NpyAppender(tmp_path / "a.npy", np.int16, (3,)) as w:
+        w.append(a[:4])
+        w.append(a[4:])
+    got = np.load(tmp_path / "a.npy")
+    assert got.dtype == np.int16 and np.array_equal(got, a)
+    with NpyAppender(tmp_path / "e.npy", np.uint64) as w:
+        pass  # no rows
+    assert np.load(tmp_path / "e.npy").shape == (0,)
+    w2 = NpyAppender(tmp_path / "big.npy", np.int16, (3,))
+    with pytest.raises(Exception, match="beyond"):
+        w2.append(np.array([[1 << 20, 0, 0]]))
+    w2.close()
+    pack_npz({"a": tmp_path / "a.npy"}, tmp_path / "p.npz", {"m": np.array(["x"])})
+    with np.load(tmp_path / "p.npz") as z:
+        assert np.array_equal(z["a"], a) and z["m"][0] == "x"
+
+
+def test_replay_at_max_speed_loses_nothing_in_bounded_memory(long_recording: Path, tmp_path: Path) -> None:
+    # before: the ring overflowed (a third of the frames lost) and, once the
+    # reader waited for room, the replayed pieces piled up in memory
+    r = _limited(
+        [sys.executable, "-m", "sensorio", "replay", str(long_recording), "--speed", "max", "--json"], 180, tmp_path
+    )
+    assert r.returncode == 0, r.stderr
+    stats = json.loads(r.stdout)
+    assert stats["lost_frames"] == 0 and stats["ring_overflow_bytes"] == 0
+    assert stats["samples_ok"] == LONG_S * 4000
