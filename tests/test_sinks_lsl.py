@@ -180,3 +180,53 @@ def test_stream_command_publishes_a_live_capture_with_fault_markers(sensorio_emu
     finally:
         runner.join(timeout=15)
     assert result.get("code") == 0
+
+
+def test_fault_markers_are_stamped_at_the_onset_in_lsl_time() -> None:
+    """The marker of a fault at 1.0 s carries the LSL time of the sample at 1.0 s
+    (counting the samples a gap lost before it), not the time it was pushed."""
+    from sensorio.sinks.lsl import LslOutlet
+
+    serial = f"ONSET-{uuid.uuid4().hex[:8]}"
+    blocks, info, _ = captured(profile="emg8", seed=12, duration=1.5, serial=serial, link=["drop:at=0.5,count=3"])
+    rate = info["streams"][0]["rate_hz"]
+    outlet = LslOutlet(info)
+    inlet = connect(outlet.source_id)
+    markers = connect(outlet.source_id + ":markers")
+    assert outlet.outlet.wait_for_consumers(5) and outlet.marker_outlet.wait_for_consumers(5)
+    for b in blocks:
+        outlet.push_block(b)
+    lost = sum(int(ev["lost_samples"]) for b in blocks for ev in b.events)
+    assert lost > 0
+    time.sleep(0.3)  # detection comes later than the onset
+    outlet.push_fault(SimpleNamespace(stream=0, channel=1, kind="saturation", start_s=1.0, end_s=None))
+    outlet.push_fault(SimpleNamespace(stream=0, channel=1, kind="saturation", start_s=1.0, end_s=1.25))
+    n = sum(len(b) for b in blocks)
+    _, stamps = pull_all(inlet, n)
+    got = []
+    deadline = time.monotonic() + 5
+    while len(got) < 3 and time.monotonic() < deadline:
+        sample, ts = markers.pull_sample(timeout=0.2)
+        if sample:
+            got.append((json.loads(sample[0]), ts))
+    faults = [(m, ts) for m, ts in got if m["event"] == "fault"]
+    assert [m["state"] for m, _ in faults] == ["start", "end"]
+    # stream sample 2000 (1.0 s) is row 2000 - lost of what was pushed: the gap came before it
+    assert faults[0][1] == pytest.approx(stamps[int(round(1.0 * rate)) - lost], abs=1e-6)
+    assert faults[1][1] == pytest.approx(stamps[int(round(1.25 * rate)) - lost], abs=1e-6)
+    assert pylsl.local_clock() - faults[0][1] > 0.3
+    outlet.close()
+
+
+@pytest.mark.parametrize(("maker", "expected"), [("Acme Biosignals", "Acme Biosignals"), (None, "unknown")])
+def test_acquisition_names_the_device_maker_and_model_from_its_info(maker, expected) -> None:
+    from sensorio.sinks.lsl import LslOutlet
+
+    blocks, info, _ = captured(profile="emg8", seed=1, duration=0.1, serial=f"MK-{uuid.uuid4().hex[:8]}")
+    if maker:
+        info["manufacturer"] = maker
+    outlet = LslOutlet(info, markers=False)
+    acq = connect(outlet.source_id).info(timeout=5).desc().child("acquisition")
+    assert acq.child_value("manufacturer") == expected != "sensorio"
+    assert acq.child_value("model") == info["device"]
+    outlet.close()

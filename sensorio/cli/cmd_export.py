@@ -11,6 +11,8 @@ overflow, resync at the row where the stream resumed).
 NPZ: the arrays of ``sensorio decode`` plus the device INFO as JSON.
 EDF/BDF: EDF+ or BDF+ (24-bit devices need .bdf), one signal per channel, with
 annotations for gaps, sensor faults and markers (sensorio.export.edf).
+--bids DIR --subject S --task T: a BIDS-EMG dataset (BDF+ and its sidecars,
+channels.tsv with channel health, events.tsv; sensorio.bridges.bids) instead of -o.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ SUFFIXES = (".csv", ".npz", ".edf", ".bdf")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a recording to CSV, NPZ, EDF+ or BDF+ (by the output suffix)")
     p.add_argument("file", type=Path, help="a recording (.sior) or a raw byte dump")
-    p.add_argument("-o", "--output", type=Path, required=True, help="OUT.csv, OUT.npz, OUT.edf or OUT.bdf")
+    p.add_argument("-o", "--output", type=Path, help="OUT.csv, OUT.npz, OUT.edf or OUT.bdf")
     p.add_argument("--format", default=None, help="wire format of a raw dump (default: sio)")
     p.add_argument(
         "--raw", action="store_true", help="CSV: raw ADC codes instead of physical units"
@@ -44,7 +46,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-faults", action="store_true",
                    help="EDF/BDF: no fault detection (annotations for gaps and markers only)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    b = p.add_argument_group("BIDS-EMG (instead of -o)")
+    b.add_argument("--bids", type=Path, metavar="DIR", help="write into the BIDS dataset at DIR")
+    b.add_argument("--subject", help="BIDS subject label (letters and digits)")
+    b.add_argument("--task", help="BIDS task label (letters and digits)")
+    b.add_argument("--session", help="BIDS session label")
+    b.add_argument("--run", type=int, help="BIDS run index")
+    b.add_argument("--placement-scheme", choices=("ChannelSpecific", "Measured", "Other"),
+                   help="EMGPlacementScheme (default: the device INFO's placement_scheme, else Other)")
+    b.add_argument("--placement-description", help="EMGPlacementSchemeDescription, e.g. 'SENIAM'")
+    b.add_argument("--reference", help="EMGReference, e.g. 'Bipolar' (default: the device INFO's, else n/a)")
+    b.add_argument("--power-line", type=float, metavar="HZ",
+                   help="PowerLineFrequency (default: the mains found in the EMG, else n/a)")
     p.set_defaults(func=run)
+
+
+def run_bids(args: argparse.Namespace) -> int:
+    from ..bridges.bids import export_bids
+
+    if args.output is not None:
+        raise SensorioError("give either -o OUT or --bids DIR, not both")
+    missing = [o for o, v in (("--subject", args.subject), ("--task", args.task)) if not v]
+    if missing:
+        raise SensorioError(f"--bids needs {' and '.join(missing)}")
+    if args.power_line is not None and not 0 < args.power_line < float("inf"):
+        raise SensorioError(f"--power-line {args.power_line:g}: must be a positive frequency in Hz")
+    done = export_bids(args.file, args.bids, subject=args.subject, task=args.task, session=args.session,
+                       run=args.run, format=args.format, placement_scheme=args.placement_scheme,
+                       placement_description=args.placement_description, reference=args.reference,
+                       power_line_hz=args.power_line, overwrite=args.force)
+    mains = f"{done.power_line_hz:g} Hz" if done.power_line_hz else "n/a (none found)"
+    print(f"{done.data}: BIDS-EMG, power line {mains}, {done.n_events} events, "
+          f"bad channels: {', '.join(done.bad_channels) or 'none'}")
+    return 0
 
 
 def _stream_desc(info: dict[str, Any] | None, sid: int) -> dict[str, Any]:
@@ -117,6 +151,10 @@ def write_csv(
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.bids is not None:
+        return run_bids(args)
+    if args.output is None:
+        raise SensorioError("give -o OUT (.csv, .npz, .edf, .bdf) or --bids DIR")
     suffix = args.output.suffix.lower()
     if suffix not in SUFFIXES:
         raise SensorioError(

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..capture.stream import RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError
+from ..formats import default_start_command
 from ._options import add_duration, add_format, baud_rate, cli_text, non_negative_number, positive_number
 from ._status import StatusLine
 from .cmd_info import describe
@@ -122,14 +123,6 @@ class _Status:
         return " | ".join(parts)
 
 
-def _default_start(format: str) -> str | None:
-    # SIO-1 devices stream after START (PROTOCOL.md); one already streaming just answers OK
-    name = format.lower()
-    if name in ("sio", "sio1"):
-        return "START"
-    return "b" if name == "cyton" else None  # an OpenBCI Cyton streams after "b"
-
-
 class _StopSignal(KeyboardInterrupt):
     """A signal that asks the recording to stop (SIGTERM, SIGHUP): handled
     like Ctrl-C, everything kept; its one argument is the signal's name."""
@@ -164,7 +157,7 @@ def _record(args: argparse.Namespace) -> int:
         overwrite=args.force,
         flush_interval=args.flush_interval,
         fsync=not args.no_fsync,
-        start_command=None if args.no_start else (args.start or _default_start(args.format)),
+        start_command=None if args.no_start else (args.start or default_start_command(args.format)),
         request_info=False if args.no_info else None,
         reconnect=not args.no_reconnect,
         stall_timeout=args.stall_timeout,

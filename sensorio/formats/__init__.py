@@ -42,6 +42,16 @@ def format_names() -> list[str]:
     return sorted(set(_BUILTIN) | set(board_names()))
 
 
+def default_start_command(format: str) -> str | None:
+    """What a device of this format needs to hear before it streams: START
+    for SIO-1 (PROTOCOL.md; one already streaming just answers OK), "b" for
+    an OpenBCI Cyton; None for formats that stream on their own."""
+    name = format.lower()
+    if name in ("sio", "sio1"):
+        return "START"
+    return "b" if name == "cyton" else None
+
+
 def resolve(spec: str | Format | dict | Path) -> Format:
     """Turn a format name, a spec path or dict, or a Format into a Format."""
     if isinstance(spec, Format):
@@ -61,6 +71,7 @@ def resolve(spec: str | Format | dict | Path) -> Format:
 
 
 __all__ = [
+    "default_start_command",
     "ASCII",
     "CYTON",
     "ENC_F32",

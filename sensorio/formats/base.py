@@ -119,6 +119,7 @@ class CytonFormat(Format):
     def descriptor(self) -> dict[str, Any]:
         return {
             "device": "OpenBCI Cyton",
+            "manufacturer": "OpenBCI",
             "serial": None,
             "fw": None,
             "streams": [

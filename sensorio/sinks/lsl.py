@@ -12,7 +12,13 @@ events as small JSON objects.
 Timestamps: give ``push_block`` the host time of every row (the capture's
 fitted device clock, ``Stream.host_times``), which is mapped onto the LSL
 clock; without it the device clock is anchored to the LSL clock at the first
-block and followed from there.
+block and followed from there. A sensor-fault marker is stamped at the
+fault's onset (its end, for an end marker) on the LSL clock, found from the
+stamps of the samples pushed, not at the moment the fault was detected.
+
+The acquisition meta-data (``desc/acquisition``) name the device's maker and
+model from its INFO (``manufacturer``, ``device``); a device that does not
+say who made it gets ``unknown``.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import os
 import re
 import time
+from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -129,7 +136,7 @@ class LslOutlet:
             ch.append_child_value("unit", LSL_UNITS.get(unit.lower(), unit))
             ch.append_child_value("type", self.type)
         acq = sinfo.desc().append_child("acquisition")
-        acq.append_child_value("manufacturer", "sensorio")
+        acq.append_child_value("manufacturer", str(info.get("manufacturer") or "unknown"))
         acq.append_child_value("model", device)
         acq.append_child_value("serial_number", serial)
         acq.append_child_value("firmware", str(info.get("fw", "")))
@@ -154,6 +161,10 @@ class LslOutlet:
         self._anchor: tuple[float, int] | None = None  # (LSL time, unwrapped device µs) of the first row
         self._last_t_us: int | None = None
         self._wraps = 0
+        # (stream sample index, LSL time) of pushed rows: the first of each block and
+        # each row after a gap; sample indices count lost samples, as sensorio.dsp does
+        self._next_index = 0
+        self._anchors: deque[tuple[int, float]] = deque(maxlen=100_000)
 
     # -- clocks ---------------------------------------------------------------------------
     def lsl_time(self, epoch_s: Any) -> Any:
@@ -210,7 +221,35 @@ class LslOutlet:
             self.push_marker({"event": kind, "stream": self.stream, "lost_frames": int(ev["lost_frames"]),
                               "lost_samples": int(ev["lost_samples"]), "lost_bytes": int(ev["lost_bytes"])},
                              float(stamps[row]))
+        self._remember_times(block, stamps)
         self.outlet.push_chunk(self.values(block), [float(t) for t in stamps])
+
+    def _remember_times(self, block: Block, stamps: np.ndarray) -> None:
+        rows = [0]
+        lost_at: dict[int, int] = {}
+        for ev in block.events:
+            if int(ev["kind"]) == EV_GAP and int(ev["lost_samples"]) > 0:
+                row = min(int(ev["row"]), len(block) - 1)
+                lost_at[row] = lost_at.get(row, 0) + int(ev["lost_samples"])
+                rows.append(row)
+        lost = 0
+        for row in sorted(set(rows)):
+            lost += lost_at.get(row, 0)
+            self._anchors.append((self._next_index + row + lost, float(stamps[row])))
+        self._next_index += len(block) + lost
+
+    def stream_time(self, seconds: float) -> float | None:
+        """The LSL time of the sample ``seconds`` after this stream's first sample
+        pushed (the time base of sensorio.dsp events); None before any was pushed."""
+        if not self._anchors or not self.rate_hz:
+            return None
+        index = seconds * self.rate_hz
+        best = self._anchors[0]
+        for anchor in reversed(self._anchors):
+            if anchor[0] <= index:
+                best = anchor
+                break
+        return best[1] + (index - best[0]) / self.rate_hz
 
     def push_marker(self, event: Mapping[str, Any], timestamp: float | None = None) -> None:
         """A marker (a JSON object as text) on the marker stream; timestamp on the LSL clock."""
@@ -219,8 +258,11 @@ class LslOutlet:
                                            timestamp if timestamp is not None else self._pylsl.local_clock())
 
     def push_fault(self, event: Any, timestamp: float | None = None) -> None:
-        """A sensor fault (a sensorio.dsp DspEvent: stream, channel, kind, start_s, end_s)."""
+        """A sensor fault (a sensorio.dsp DspEvent: stream, channel, kind, start_s, end_s),
+        stamped by default at its onset (its end, once it ended) on the LSL clock."""
         label = self.labels[event.channel] if 0 <= event.channel < self.channels else None
+        if timestamp is None:
+            timestamp = self.stream_time(float(event.start_s if event.end_s is None else event.end_s))
         self.push_marker({"event": "fault", "kind": event.kind, "stream": event.stream, "channel": event.channel,
                           "label": label, "start_s": round(float(event.start_s), 6),
                           "end_s": None if event.end_s is None else round(float(event.end_s), 6),

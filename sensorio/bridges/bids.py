@@ -1,0 +1,366 @@
+"""A recording as BIDS-EMG (the EMG datatype of BIDS 1.11, BEP042).
+
+``export_bids(recording, root, subject=..., task=...)`` writes, under
+``root/sub-<S>[/ses-<X>]/emg/``:
+
+- ``..._emg.bdf``: BDF+ through sensorio's own BDF export (every channel of
+  every stream, raw calibrated samples, annotations for gaps, faults, markers);
+- ``..._emg.json``: TaskName, SamplingFrequency (the EMG stream's rate),
+  PowerLineFrequency (the mains found in the EMG, else ``"n/a"``, or the
+  caller's value), SoftwareFilters (``"n/a"``: the file holds unfiltered
+  samples), EMGPlacementScheme / EMGPlacementSchemeDescription and
+  EMGReference (the caller's options, else the device INFO's ``placement_scheme``,
+  ``placement_description`` and ``reference``, else ``"Other"`` with a
+  description saying it was not recorded, and ``"n/a"``), RecordingType,
+  channel count, duration, and the device's maker, model, serial and firmware;
+- ``..._channels.tsv``: name (as in the BDF), type (EMG for voltage streams,
+  MISC otherwise), units, sampling_frequency, status (``bad`` where sensorio's
+  fault detection ends the recording with the channel faulty, or masks at
+  least half of its samples) and status_description (the fault kinds and the
+  share of samples they cover);
+- ``..._events.tsv`` (+ ``.json``): gaps (``BAD_gap``), sensor faults
+  (``BAD_fault_<kind>`` with its channel; drift warnings ``warning_<kind>``),
+  device restarts and overflows, and the recording's markers;
+- ``dataset_description.json``, ``participants.tsv`` and ``README`` at the
+  root when missing (an existing dataset gets the subject added).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._version import __version__
+from ..errors import Advice, SensorioError, UsageError
+
+#: the BIDS version whose EMG datatype this writes
+BIDS_VERSION = "1.11.0"
+PLACEMENT_SCHEMES = ("ChannelSpecific", "Measured", "Other")
+#: BIDS channel types for sensorio stream units
+VOLT_UNITS = ("uv", "µv", "mv", "v")
+#: a channel is bad when faults mask at least this share of its samples
+BAD_SHARE = 0.5
+#: seconds of EMG the mains detector listens to
+MAINS_LISTEN_S = 30.0
+
+
+@dataclass
+class BidsSummary:
+    """What export_bids wrote."""
+
+    data: Path
+    sidecar: Path
+    channels: Path
+    events: Path
+    bad_channels: list[str] = field(default_factory=list)
+    power_line_hz: float | None = None
+    n_events: int = 0
+
+
+def _label(kind: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9]+", value):
+        raise UsageError(f"BIDS {kind} label {value!r}: letters and digits only")
+    return value
+
+
+def _tsv(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter="\t", lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow(["n/a" if r.get(c) is None else _cell(r[c]) for c in columns])
+    return buf.getvalue()
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6f}".rstrip("0").rstrip(".") if np.isfinite(v) else "n/a"
+    return str(v).replace("\t", " ").replace("\n", " ")
+
+
+def _bids_unit(unit: str) -> str:
+    u = unit.strip()
+    if not u or u.lower() == "code":
+        return "n/a"
+    return {"µv": "uV", "uv": "uV", "mv": "mV", "deg": "deg"}.get(u.lower(), u)
+
+
+def _health_rows(sa: Any, events: list[Any]) -> list[tuple[str, str | None]]:
+    """(status, description) per channel of a StreamAnalysis."""
+    n_ch = sa.raw.shape[1]
+    seen = ~np.isnan(sa.raw).all(axis=1)  # samples that arrived (gaps are not the channel's fault)
+    total = max(int(seen.sum()), 1)
+    out = []
+    for c in range(n_ch):
+        masked = float((~sa.valid[seen, c]).sum()) / total if sa.valid.shape[1] > c else 0.0
+        kinds = sorted({ev.kind for ev in events if ev.stream == sa.stream and ev.channel == c
+                        and ev.severity == "fault" and ev.kind != "dropout"})
+        health = sa.health[c] if c < len(sa.health) else {}
+        faulty_end = health.get("state") == "faulty"
+        bad = faulty_end or masked >= BAD_SHARE
+        parts = []
+        if kinds:
+            parts.append(f"sensorio fault detection: {', '.join(kinds)} on {masked:.0%} of the samples")
+        if faulty_end:
+            parts.append(f"faulty at the end of the recording ({', '.join(health.get('kinds', [])) or '?'})")
+        out.append(("bad" if bad else "good", "; ".join(parts) or None))
+    return out
+
+
+def _mains(sa: Any) -> float | None:
+    from ..dsp.filters import detect_mains
+
+    n = min(sa.raw.shape[0], int(MAINS_LISTEN_S * sa.rate_hz))
+    seen = ~np.isnan(sa.raw[:n]).all(axis=1)
+    if seen.sum() < sa.rate_hz * 0.5:
+        return None
+    x = sa.raw[:n][seen]
+    # samples masked as faulty are left out: a lifted electrode's swings would drown the hum
+    f, _ = detect_mains(x, sa.rate_hz, np.isfinite(x) & sa.valid[:n][seen])
+    return f
+
+
+def _read_back_labels(path: Path) -> list[str]:
+    """The signal labels as the BDF file holds them (channels.tsv must name them alike)."""
+    import pyedflib
+
+    with pyedflib.EdfReader(str(path)) as f:
+        return [s.strip() for s in f.getSignalLabels()]
+
+
+def export_bids(
+    recording: str | os.PathLike[str],
+    root: str | os.PathLike[str],
+    *,
+    subject: str,
+    task: str,
+    session: str | None = None,
+    run: int | None = None,
+    format: str | None = None,  # noqa: A002 - as elsewhere in sensorio
+    placement_scheme: str | None = None,
+    placement_description: str | None = None,
+    reference: str | None = None,
+    power_line_hz: float | None = None,
+    overwrite: bool = False,
+) -> BidsSummary:
+    """Write one recording into a BIDS-EMG dataset at root (see the module docstring)."""
+    from ..dsp.analyze import analyze_blocks
+    from ..export.edf import export_edf, recording_markers, stream_offsets
+    from ..parser import concat_blocks
+    from ..recording import decode_any, source_descriptor
+
+    subject = _label("subject", subject) or ""
+    task = _label("task", task) or ""
+    session = _label("session", session)
+    if run is not None and run < 0:
+        raise UsageError(f"BIDS run {run}: must be a non-negative integer")
+    if power_line_hz is not None and not 0 < power_line_hz < float("inf"):
+        raise UsageError(f"power line frequency {power_line_hz}: must be a positive number of Hz")
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise SensorioError(f"{root} exists and is not a directory")
+    parser, blocks, messages, reader = decode_any(Path(recording), format)
+    if not blocks:
+        raise SensorioError(f"{recording}: no samples decoded, nothing to export")
+    header = reader.header if reader is not None else None
+    info: dict[str, Any] = dict(source_descriptor(parser, messages, header) or {})
+    time_us = parser.format.time_scale_us()
+
+    scheme = placement_scheme or info.get("placement_scheme") or "Other"
+    if scheme not in PLACEMENT_SCHEMES:
+        raise UsageError(f"EMG placement scheme {scheme!r}: one of {', '.join(PLACEMENT_SCHEMES)}")
+    description = placement_description or info.get("placement_description")
+    if scheme == "Other" and not description:
+        description = "not recorded (give sensorio export --placement-description)"
+    ref = reference or info.get("reference") or "n/a"
+
+    # sensorio's analysis: faults, health, gaps, mains
+    calibration = None
+    if header and header.get("calibration"):
+        from ..dsp.calibrate import Calibration
+
+        calibration = Calibration.from_json(header["calibration"], f"{recording}: its calibration")
+    with np.errstate(all="ignore"):
+        analysis = analyze_blocks(blocks, info, calibration=calibration)
+    emg = [sa for sa in analysis.streams.values() if sa.unit.lower() in VOLT_UNITS]
+    main = emg[0] if emg else analysis.streams[min(analysis.streams)]
+    mains = power_line_hz if power_line_hz is not None else (_mains(main) if emg else None)
+
+    parts = [f"sub-{subject}"] + ([f"ses-{session}"] if session else []) + [f"task-{task}"]
+    if run is not None:
+        parts.append(f"run-{run}")
+    stem = "_".join(parts)
+    folder = root / f"sub-{subject}" / (f"ses-{session}" if session else "") / "emg"
+    data = folder / f"{stem}_emg.bdf"
+    outputs = {"sidecar": folder / f"{stem}_emg.json", "channels": folder / f"{stem}_channels.tsv",
+               "events": folder / f"{stem}_events.tsv", "events_json": folder / f"{stem}_events.json"}
+    for p in [data, *outputs.values()]:
+        if p.exists() and not overwrite:
+            raise SensorioError(Advice(f"{p} exists: choose another run or pass {{overwrite}}", overwrite=True))
+    created = [d for d in (folder, *folder.parents) if not d.exists()]
+    written: list[Path] = [p for p in [data, *outputs.values()] if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        done = export_edf(recording, data, blocks, info, faults=True, overwrite=overwrite, time_us=time_us)
+        names = _read_back_labels(data)
+
+        # channels.tsv, in the file's signal order (streams by id, channels in order)
+        rows: list[dict[str, Any]] = []
+        k = 0
+        bad: list[str] = []
+        streams = concat_blocks(blocks)
+        for sid in sorted(sid for sid, a in streams.items() if a["samples"].shape[0]):
+            sa = analysis.streams.get(sid)
+            desc = next((s for s in info.get("streams", []) if isinstance(s, dict) and s.get("id") == sid), {})
+            unit = str(desc.get("unit", "")) if isinstance(desc.get("scale"), (int, float)) else "code"
+            volts = unit.lower() in VOLT_UNITS
+            n_ch = streams[sid]["samples"].shape[1]
+            health = _health_rows(sa, analysis.events) if sa is not None else [("good", None)] * n_ch
+            for c in range(n_ch):
+                name = names[k] if k < len(names) else f"s{sid}ch{c}"
+                k += 1
+                status, why = health[c]
+                if status == "bad":
+                    bad.append(name)
+                rows.append({"name": name, "type": "EMG" if volts else "MISC", "units": _bids_unit(unit),
+                             "sampling_frequency": float(desc.get("rate_hz") or 0) or None,
+                             "reference": ref if volts else None, "status": status, "status_description": why})
+        columns = ["name", "type", "units", "sampling_frequency", "reference", "status", "status_description"]
+
+        # events.tsv: seconds from the start of the file
+        rates = {sid: sa.rate_hz for sid, sa in analysis.streams.items()}
+        offsets = stream_offsets({s: a for s, a in streams.items() if s in rates}, rates, time_us)
+        label_of = {}
+        k = 0
+        for r in rows:
+            label_of[k] = r["name"]
+            k += 1
+        first = {sid: sum(streams[s]["samples"].shape[1] for s in sorted(streams) if s < sid) for sid in streams}
+        events: list[dict[str, Any]] = []
+        for sid, sa in analysis.streams.items():
+            off = offsets.get(sid, 0.0)
+            for start, stop in sa.gaps_s:
+                events.append({"onset": off + max(start, 0.0), "duration": max(stop - max(start, 0.0), 0.0),
+                               "trial_type": "BAD_gap", "channel": None, "stream": sid})
+        end_s = done.duration_s
+        for ev in analysis.events:
+            if ev.kind == "dropout":
+                continue  # a gap, listed above
+            off = offsets.get(ev.stream, 0.0)
+            stop = ev.end_s if ev.end_s is not None else end_s - off
+            kind = f"BAD_fault_{ev.kind}" if ev.severity == "fault" else f"{ev.severity}_{ev.kind}"
+            chan = label_of.get(first.get(ev.stream, 0) + ev.channel) if ev.channel >= 0 else None
+            events.append({"onset": off + float(ev.start_s), "duration": max(float(stop) - float(ev.start_s), 0.0),
+                           "trial_type": kind, "channel": chan, "stream": ev.stream})
+        markers, _ = recording_markers(recording)
+        for m in markers:
+            kind, _, text = m.text.partition(" ")
+            events.append({"onset": m.onset_s, "duration": m.duration_s or 0.0,
+                           "trial_type": kind, "value": text or None})
+        events.sort(key=lambda e: (e["onset"], e["trial_type"]))
+        ev_columns = ["onset", "duration", "trial_type", "channel", "value", "stream"]
+
+        sidecar = {
+            "TaskName": task,
+            "SamplingFrequency": main.rate_hz,
+            "PowerLineFrequency": mains if mains is not None else "n/a",
+            "SoftwareFilters": "n/a",
+            "EMGPlacementScheme": scheme,
+            **({"EMGPlacementSchemeDescription": description} if description else {}),
+            "EMGReference": ref,
+            "RecordingType": "continuous",
+            "RecordingDuration": round(done.duration_s, 6),
+            "EMGChannelCount": sum(1 for r in rows if r["type"] == "EMG"),
+            "Manufacturer": str(info.get("manufacturer") or "n/a"),
+            "ManufacturersModelName": str(info.get("device") or "n/a"),
+            "DeviceSerialNumber": str(info.get("serial") or "n/a"),
+            "SoftwareVersions": f"firmware {info.get('fw', 'n/a')}; sensorio {__version__}",
+            "HardwareFilters": "n/a",
+        }
+        if isinstance(info.get("ground"), str):
+            sidecar["EMGGround"] = info["ground"]
+        events_json = {
+            "trial_type": {"Description": "What happened (sensorio's name for it)",
+                           "Levels": {t: _level(t) for t in sorted({e["trial_type"] for e in events})}},
+            "channel": {"Description": "The channel the event concerns (n/a: every channel)"},
+            "value": {"Description": "The text of a marker"},
+            "stream": {"Description": "The sensorio device stream the event concerns"},
+        }
+        texts = {
+            "sidecar": json.dumps(sidecar, indent=2) + "\n",
+            "channels": _tsv(rows, columns),
+            "events": _tsv(events, ev_columns),
+            "events_json": json.dumps(events_json, indent=2) + "\n",
+        }
+        for key, text in texts.items():
+            outputs[key].write_text(text, encoding="utf-8")
+        _dataset_files(root, subject, written)
+    except BaseException:
+        # a failed export leaves nothing behind: the files it made, then the folders
+        for p in written:
+            p.unlink(missing_ok=True)
+        for d in sorted(created, key=lambda d: len(d.parts), reverse=True):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        raise
+    return BidsSummary(data, outputs["sidecar"], outputs["channels"], outputs["events"], bad, mains, len(events))
+
+
+def _level(trial_type: str) -> str:
+    """What an events.tsv trial_type means."""
+    if trial_type == "BAD_gap":
+        return "samples lost on the link (the data file holds no real samples there)"
+    if trial_type.startswith("BAD_fault_"):
+        return f"sensor fault '{trial_type[10:]}' found by sensorio on the channel named in 'channel'"
+    if trial_type.startswith("warning_"):
+        return f"a slow change ('{trial_type[8:]}') found by sensorio, not a fault"
+    return {"marker": "a marker put into the recording; its text is in 'value'",
+            "connect": "the device was connected", "disconnect": "the device was disconnected",
+            "stall": "the device fell silent", "resume": "the device streamed again"}.get(trial_type, trial_type)
+
+
+def _dataset_files(root: Path, subject: str, written: list[Path]) -> None:
+    """dataset_description.json, participants.tsv and README (the new ones go into written)."""
+    desc = root / "dataset_description.json"
+    if not desc.exists():
+        written.append(desc)
+        desc.write_text(json.dumps({
+            "Name": root.resolve().name,
+            "BIDSVersion": BIDS_VERSION,
+            "DatasetType": "raw",
+            "GeneratedBy": [{"Name": "sensorio", "Version": __version__}],
+        }, indent=2) + "\n", encoding="utf-8")
+    participants = root / "participants.tsv"
+    pid = f"sub-{subject}"
+    if not participants.exists():
+        written.append(participants)
+        participants.write_text(f"participant_id\n{pid}\n", encoding="utf-8")
+    else:
+        lines = participants.read_text(encoding="utf-8").splitlines()
+        if pid not in {ln.split("\t")[0] for ln in lines[1:]}:
+            n_cols = len(lines[0].split("\t")) if lines else 1
+            with participants.open("a", encoding="utf-8") as f:
+                f.write("\t".join([pid] + ["n/a"] * (n_cols - 1)) + "\n")
+    readme = root / "README"
+    if not readme.exists() and not any(root.glob("README*")):
+        written.append(readme)
+        readme.write_text("EMG recordings made with sensorio and exported as BIDS-EMG.\n", encoding="utf-8")
+
+
+def describe(summary: BidsSummary) -> Mapping[str, Any]:
+    """A short account of an export, for the command line."""
+    return {"data": str(summary.data), "bad_channels": summary.bad_channels,
+            "power_line_hz": summary.power_line_hz, "events": summary.n_events}

@@ -1,0 +1,189 @@
+"""BIDS-EMG export: `sensorio export REC --bids DIR --subject S --task T` writes a
+dataset that the BIDS validator (bids-validator-deno, the reference validator
+from PyPI) passes with no error, whose sidecar holds every field the BIDS 1.11
+schema (bidsschematools) requires for EMG, with the mains found in the signal,
+channel health in channels.tsv and faults, gaps and markers in events.tsv."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import ROOT, require_or_skip
+
+VALIDATOR = shutil.which("bids-validator-deno")
+
+
+def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("SENSORIO_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "sensorio", *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd, env=env)
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory) -> Path:
+    """6 s of emulated EMG with 60 Hz mains, electrode 4 lifted from 1 s to 5.5 s,
+    5 frames dropped at 2 s."""
+    d = tmp_path_factory.mktemp("bids")
+    rec = d / "grip.sior"
+    url = ("sim://emg8?seed=2&fast=1&duration=6&mains_hz=60"
+           "&fault=liftoff:ch=3,start=1,end=5.5&link=drop:at=2,count=5")
+    proc = _cli("record", url, "-o", str(rec), "--duration", "8")
+    assert proc.returncode == 0, proc.stderr
+    return rec
+
+
+@pytest.fixture(scope="module")
+def dataset(recording: Path, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("ds") / "emgdata"
+    proc = _cli("export", str(recording), "--bids", str(root), "--subject", "01", "--task", "grip",
+                "--reference", "Bipolar", "--placement-description", "SENIAM, forearm flexors")
+    assert proc.returncode == 0, proc.stderr
+    assert "power line 60 Hz" in proc.stdout and "bad channels: emg4" in proc.stdout
+    return root
+
+
+def _tsv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def _validate(root: Path) -> list[dict]:
+    require_or_skip(VALIDATOR is not None, "bids-validator-deno is not installed (pip install bids-validator-deno)")
+    proc = subprocess.run([VALIDATOR, "--format", "json", str(root)], capture_output=True, text=True, timeout=300)
+    out = json.loads(proc.stdout)
+    return [i for i in out["issues"]["issues"] if i.get("severity") == "error"]
+
+
+def test_bids_validator_passes_the_dataset(dataset: Path) -> None:
+    errors = _validate(dataset)
+    assert errors == [], errors
+
+
+def test_bids_validator_catches_a_broken_sidecar(dataset: Path, tmp_path: Path) -> None:
+    """The validator check can fail: without EMGReference the same dataset is an error."""
+    broken = tmp_path / "broken"
+    shutil.copytree(dataset, broken)
+    sidecar = broken / "sub-01" / "emg" / "sub-01_task-grip_emg.json"
+    meta = json.loads(sidecar.read_text())
+    del meta["EMGReference"]
+    sidecar.write_text(json.dumps(meta))
+    errors = _validate(broken)
+    assert any("EMGReference" in json.dumps(e) for e in errors), errors
+
+
+def test_sidecar_has_every_field_the_schema_requires(dataset: Path) -> None:
+    try:
+        from bidsschematools import schema
+    except ImportError:
+        require_or_skip(False, "bidsschematools is not installed (pip install bidsschematools)")
+    s = schema.load_schema()
+    meta = json.loads((dataset / "sub-01" / "emg" / "sub-01_task-grip_emg.json").read_text())
+    required = {name for group in s.rules.sidecars.emg.values()
+                if not any("sidecar." in sel for sel in group.selectors)
+                for name, level in group.fields.items()
+                if (level if isinstance(level, str) else level.get("level")) == "required"}
+    assert {"EMGPlacementScheme", "EMGReference", "SamplingFrequency", "PowerLineFrequency",
+            "SoftwareFilters", "TaskName", "RecordingType"} <= required
+    assert required <= set(meta), required - set(meta)
+    assert meta["EMGPlacementScheme"] in s.objects.metadata.EMGPlacementScheme.enum
+    assert meta["PowerLineFrequency"] == 60.0  # found in the signal, not assumed
+    assert meta["SamplingFrequency"] == 2000.0 and meta["TaskName"] == "grip"
+    assert meta["EMGReference"] == "Bipolar" and meta["SoftwareFilters"] == "n/a"
+    assert meta["EMGPlacementScheme"] == "Other"
+    assert meta["EMGPlacementSchemeDescription"] == "SENIAM, forearm flexors"
+    assert meta["ManufacturersModelName"] == "sensorio-emu EMG8" and meta["EMGChannelCount"] == 8
+
+
+def test_channels_tsv_marks_the_lifted_electrode_bad_with_the_reason(dataset: Path) -> None:
+    import pyedflib
+
+    folder = dataset / "sub-01" / "emg"
+    rows = _tsv(folder / "sub-01_task-grip_channels.tsv")
+    with pyedflib.EdfReader(str(folder / "sub-01_task-grip_emg.bdf")) as f:
+        labels = [x.strip() for x in f.getSignalLabels()]
+    assert [r["name"] for r in rows] == labels  # named as in the data file, in its order
+    assert {r["type"] for r in rows} == {"EMG"} and {r["units"] for r in rows} == {"uV"}
+    bad = [r for r in rows if r["status"] == "bad"]
+    assert [r["name"] for r in bad] == [labels[3]]
+    assert "leadoff" in bad[0]["status_description"] or "liftoff" in bad[0]["status_description"]
+    assert all(r["status"] == "good" for i, r in enumerate(rows) if i != 3)
+
+
+def test_events_tsv_lists_the_fault_the_gap_and_the_markers(dataset: Path) -> None:
+    rows = _tsv(dataset / "sub-01" / "emg" / "sub-01_task-grip_events.tsv")
+    faults = [r for r in rows if r["trial_type"].startswith("BAD_fault_")]
+    assert faults and all(r["channel"] == "emg4" for r in faults)
+    assert min(float(r["onset"]) for r in faults) == pytest.approx(1.0, abs=0.3)
+    gaps = [r for r in rows if r["trial_type"] == "BAD_gap"]
+    assert len(gaps) == 1 and float(gaps[0]["onset"]) == pytest.approx(2.0, abs=0.05)
+    assert float(gaps[0]["duration"]) > 0
+    assert any(r["trial_type"] == "connect" for r in rows)  # the recording's own events
+    onsets = [float(r["onset"]) for r in rows]
+    assert onsets == sorted(onsets)
+    levels = json.loads((dataset / "sub-01" / "emg" / "sub-01_task-grip_events.json").read_text())
+    assert {r["trial_type"] for r in rows} == set(levels["trial_type"]["Levels"])
+
+
+def test_dataset_files_and_a_second_subject(dataset: Path, recording: Path) -> None:
+    desc = json.loads((dataset / "dataset_description.json").read_text())
+    assert desc["BIDSVersion"].startswith("1.11") and desc["DatasetType"] == "raw"
+    proc = _cli("export", str(recording), "--bids", str(dataset), "--subject", "02", "--task", "grip",
+                "--session", "a", "--run", "1", "--power-line", "50")
+    assert proc.returncode == 0, proc.stderr
+    assert [r["participant_id"] for r in _tsv(dataset / "participants.tsv")] == ["sub-01", "sub-02"]
+    meta = json.loads((dataset / "sub-02" / "ses-a" / "emg" / "sub-02_ses-a_task-grip_run-1_emg.json").read_text())
+    assert meta["PowerLineFrequency"] == 50.0
+    if VALIDATOR is not None:
+        assert _validate(dataset) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--subject", "0-1", "--task", "grip"), "letters and digits only"),
+        (("--task", "grip"), "--bids needs --subject"),
+        (("--subject", "01", "--task", "grip", "-o", "x.bdf"), "either -o OUT or --bids DIR"),
+        (("--subject", "01", "--task", "grip", "--power-line", "0"), "positive frequency"),
+    ],
+)
+def test_bad_bids_options_fail_in_one_line(recording: Path, tmp_path: Path, extra: tuple[str, ...],
+                                           message: str) -> None:
+    proc = _cli("export", str(recording), "--bids", str(tmp_path / "d"), *extra)
+    assert proc.returncode != 0
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_mne_reads_the_bids_bdf_with_its_annotations(dataset: Path) -> None:
+    try:
+        import mne
+    except ImportError:
+        require_or_skip(False, "mne is not installed (pip install mne)")
+    raw = mne.io.read_raw_bdf(dataset / "sub-01" / "emg" / "sub-01_task-grip_emg.bdf", verbose="error")
+    names = [r["name"] for r in _tsv(dataset / "sub-01" / "emg" / "sub-01_task-grip_channels.tsv")]
+    assert raw.ch_names == names and raw.info["sfreq"] == 2000.0
+    assert raw.n_times == 12000  # 6 s, the gap's samples included
+    assert any("gap" in d.lower() for d in raw.annotations.description)
+
+
+def test_a_failed_export_leaves_nothing_behind(recording: Path, tmp_path: Path, monkeypatch) -> None:
+    import sensorio.export.edf as edf
+    from sensorio.bridges.bids import export_bids
+    from sensorio.errors import SensorioError
+
+    def broken(*args, **kwargs):
+        raise SensorioError("cannot write: the disk is full")
+
+    monkeypatch.setattr(edf, "export_edf", broken)
+    root = tmp_path / "new" / "ds"
+    with pytest.raises(SensorioError, match="disk is full"):
+        export_bids(recording, root, subject="01", task="grip")
+    assert list(tmp_path.iterdir()) == []
