@@ -105,9 +105,11 @@ def _rate(desc: Mapping[str, Any], arrays: Mapping[str, np.ndarray], stream: int
 
 
 def plan_signals(
-    streams: Mapping[int, Mapping[str, np.ndarray]], info: Mapping[str, Any] | None, bdf: bool
+    streams: Mapping[int, Mapping[str, np.ndarray]], info: Mapping[str, Any] | None, bdf: bool,
+    raw: bool = False,
 ) -> list[SignalPlan]:
-    """One SignalPlan per channel: labels, units, rates, physical and digital ranges."""
+    """One SignalPlan per channel: labels, units, rates, physical and digital ranges
+    (raw: the physical value of every sample is its code, in unit "code")."""
     fmin, fmax = BDF_DIGITAL if bdf else EDF_DIGITAL
     plans: list[SignalPlan] = []
     all_labels: list[str] = []
@@ -134,6 +136,8 @@ def plan_signals(
             hi = max(hi, lo + 1)
         else:
             unit = str(desc.get("unit", ""))
+        if raw:
+            scale, zero, unit = 1.0, 0, "code"
         lo, hi, zero = int(lo), int(hi), float(zero)
         if hi - lo > fmax - fmin:
             raise SensorioError(
@@ -234,6 +238,7 @@ def write_edf(
     overwrite: bool = False,
     file_type: str | None = None,
     time_us: float | None = 1.0,
+    raw: bool = False,
 ) -> EdfSummary:
     """Write decoded streams (``sensorio.concat_blocks`` output) to EDF+ or BDF+.
 
@@ -243,6 +248,7 @@ def write_edf(
     ``file_type``: "edf" or "bdf" (default: by the suffix of path).
     ``time_us``: µs per unit of the streams' frame_t_us (``Format.time_scale_us()``;
     None when unknown: the streams then all start with the file).
+    ``raw``: physical = digital code (unit "code") instead of the calibrated range.
     """
     pyedflib = _import_pyedflib()
     path = Path(path)
@@ -255,7 +261,7 @@ def write_edf(
     if not streams:
         raise SensorioError("no samples to export")
     bdf = kind == "bdf"
-    plans = plan_signals(streams, info, bdf)
+    plans = plan_signals(streams, info, bdf, raw)
     rates = {p.stream: p.rate_hz for p in plans}
     offsets = stream_offsets(streams, rates, time_us)
 
@@ -396,9 +402,9 @@ def recording_markers(path: str | os.PathLike[str]) -> tuple[list[Annotation], d
 
 def export_edf(source: str | os.PathLike[str], output: str | os.PathLike[str], blocks: list[Any],
                info: Mapping[str, Any] | None, *, faults: bool = True, overwrite: bool = False,
-               time_us: float | None = 1.0) -> EdfSummary:
+               time_us: float | None = 1.0, raw: bool = False) -> EdfSummary:
     """Decoded Blocks of a recording (or raw dump) to EDF+/BDF+, with sensor faults found
-    by sensorio.dsp and the recording's markers as annotations (time_us: see write_edf)."""
+    by sensorio.dsp and the recording's markers as annotations (time_us, raw: see write_edf)."""
     from ..parser import concat_blocks
 
     _import_pyedflib()
@@ -410,4 +416,4 @@ def export_edf(source: str | os.PathLike[str], output: str | os.PathLike[str], b
             events = [ev for ev in analyze_blocks(blocks, info).events if ev.kind != "dropout"]
     markers, start = recording_markers(source)
     return write_edf(output, concat_blocks(blocks), info, faults=events, markers=markers, start=start,
-                     overwrite=overwrite, time_us=time_us)
+                     overwrite=overwrite, time_us=time_us, raw=raw)
