@@ -46,7 +46,7 @@ def dataset(recording: Path, tmp_path_factory) -> Path:
     proc = _cli("export", str(recording), "--bids", str(root), "--subject", "01", "--task", "grip",
                 "--reference", "Bipolar", "--placement-description", "SENIAM, forearm flexors")
     assert proc.returncode == 0, proc.stderr
-    assert "power line 60 Hz" in proc.stdout and "bad channels: emg4" in proc.stdout
+    assert "power line 60 Hz" in proc.stdout and "bad channels: EMG emg4" in proc.stdout
     return root
 
 
@@ -120,7 +120,7 @@ def test_channels_tsv_marks_the_lifted_electrode_bad_with_the_reason(dataset: Pa
 def test_events_tsv_lists_the_fault_the_gap_and_the_markers(dataset: Path) -> None:
     rows = _tsv(dataset / "sub-01" / "emg" / "sub-01_task-grip_events.tsv")
     faults = [r for r in rows if r["trial_type"].startswith("BAD_fault_")]
-    assert faults and all(r["channel"] == "emg4" for r in faults)
+    assert faults and all(r["channel"] == "EMG emg4" for r in faults)
     assert min(float(r["onset"]) for r in faults) == pytest.approx(1.0, abs=0.3)
     gaps = [r for r in rows if r["trial_type"] == "BAD_gap"]
     assert len(gaps) == 1 and float(gaps[0]["onset"]) == pytest.approx(2.0, abs=0.05)

@@ -71,7 +71,10 @@ def test_bdf_round_trip_multistream(tmp_path: Path) -> None:
         gap_row = int(arrays["events"]["row"][0]) if lost else None
         step = desc["scale"]
         for c in range(codes.shape[1]):
-            assert back["labels"][k] == desc["labels"][c]
+            # "<TYPE> <label>": MNE (infer_types=True) reads EMG for volts, MISC for the rest
+            kind = "EMG" if desc["unit"] == "uV" else "MISC"
+            assert back["labels"][k] == f"{kind} {desc['labels'][c]}"[:16]
+            assert back["headers"][k]["transducer"] == ("EMG electrode" if kind == "EMG" else desc["name"])
             assert back["rates"][k] == desc["rate_hz"]
             assert back["headers"][k]["dimension"] == desc["unit"]
             dig = back["digital"][k]
@@ -89,12 +92,11 @@ def test_bdf_round_trip_multistream(tmp_path: Path) -> None:
             k += 1
     onsets, durations, texts = back["annotations"]
     notes = dict(zip(texts, zip(onsets, durations, strict=True), strict=True))
-    gap = next(t for t in texts if t.startswith("gap s0"))
-    assert "3 frame(s) lost" in gap
-    # the drop at 1 s: 3 frames of 8 samples at 2 kHz
-    assert notes[gap][0] == pytest.approx(1.0, abs=1e-3)
-    assert notes[gap][1] == pytest.approx(24 / 2000, abs=1e-3)
-    assert notes["fault leadoff emg3"] == (pytest.approx(1.5), pytest.approx(0.5))
+    gaps = [(o, d) for o, d, t in zip(onsets, durations, texts, strict=True) if t == "BAD_gap"]
+    # the drop at 1 s: 3 frames of 8 samples at 2 kHz, BAD_ over exactly the zero-filled rows
+    assert any(o == pytest.approx(1.0, abs=1e-3) and d == pytest.approx(24 / 2000, abs=1e-3) for o, d in gaps)
+    # a fault on one channel: BAD_fault_<kind>, tied to the channel as MNE names it
+    assert notes["BAD_fault_leadoff@@emg3"] == (pytest.approx(1.5), pytest.approx(0.5))
     assert notes["marker grasp"][0] == pytest.approx(0.5)
     assert "end of data" in notes
 
@@ -143,9 +145,9 @@ def test_export_command_recording_to_bdf_with_faults_and_markers(tmp_path: Path,
     assert back["type"] == pyedflib.FILETYPE_BDFPLUS and len(back["labels"]) == 8
     onsets, durations, texts = back["annotations"]
     notes = dict(zip(texts, zip(onsets, durations, strict=True), strict=True))
-    sat = notes["fault saturation emg5"]
+    sat = notes["BAD_fault_saturation@@emg5"]
     assert sat[0] == pytest.approx(1.0, abs=0.1) and sat[0] + sat[1] == pytest.approx(1.8, abs=0.1)
-    assert any(t.startswith("gap s0") for t in texts)
+    assert "BAD_gap" in texts
     assert "marker grasp" in notes
     assert main(["export", str(rec), "-o", str(out)]) != 0  # never overwrites
     with pytest.raises(SensorioError, match="bdf"):

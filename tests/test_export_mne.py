@@ -62,3 +62,40 @@ def test_to_mne_names_a_missing_stream(recording: Path) -> None:
         require_or_skip(False, "mne is not installed (pip install mne)")
     with pytest.raises(sensorio.SensorioError, match="no stream 7"):
         sensorio.to_mne(recording, stream=7)
+
+
+def test_mne_reads_the_bdf_export_as_emg_with_bad_annotations(recording: Path, tmp_path: Path) -> None:
+    try:
+        import mne
+    except ImportError:
+        require_or_skip(False, "mne is not installed (pip install mne)")
+    pytest.importorskip("pyedflib")
+    from sensorio.cli import main
+
+    out = tmp_path / "m.bdf"
+    assert main(["export", str(recording), "-o", str(out)]) == 0
+    analysis = analyze_file(recording)
+    sa = analysis.streams[0]
+    raw = mne.io.read_raw_bdf(out, infer_types=True, verbose="error")
+    assert raw.get_channel_types() == ["emg"] * 8  # from the "EMG emg1" labels
+    assert raw.ch_names == list(sa.labels)
+    assert set(raw._orig_units.values()) == {"µV"}
+    ann = raw.annotations
+    leadoff = [a for a in ann if a["description"] == "BAD_fault_leadoff"]
+    assert [a["ch_names"] for a in leadoff] == [("emg3",)]  # tied to its channel
+    want = next(e for e in analysis.events if e.kind == "leadoff")
+    assert leadoff[0]["onset"] == pytest.approx(want.start_s, abs=1e-3)
+    gaps = [a for a in ann if a["description"] == "BAD_gap"]
+    assert len(gaps) == len(sa.gaps_s) == 1
+    assert gaps[0]["onset"] == pytest.approx(sa.gaps_s[0][0], abs=2e-3)
+    # the zero-filled rows of the gap lie under BAD_gap, so reject-by-annotation leaves them out
+    data = raw.get_data()
+    start = int(round(gaps[0]["onset"] * raw.info["sfreq"]))
+    stop = int(round((gaps[0]["onset"] + gaps[0]["duration"]) * raw.info["sfreq"]))
+    assert stop > start and np.allclose(data[:, start:stop], 0.0, atol=1e-7)  # physical zero (0.1 µV)
+    kept = raw.get_data(reject_by_annotation="omit")
+    assert kept.shape[1] <= raw.n_times - (stop - start)
+    # without infer_types MNE keeps the full labels, and still rejects by the BAD_ annotations
+    plain = mne.io.read_raw_bdf(out, verbose="error")
+    assert plain.ch_names == [f"EMG {label}" for label in sa.labels]
+    assert "BAD_gap" in plain.annotations.description

@@ -8,9 +8,14 @@ rate is known), one column per channel (labels and physical units from the
 device descriptor: the device's INFO, else the format's own; raw codes with
 --raw or without a scale), leadoff (bitmask) and event (gap, restart,
 overflow, resync at the row where the stream resumed).
-NPZ: the arrays of ``sensorio decode`` plus the device INFO as JSON.
+NPZ: samples as float32 in physical units (--raw: the native integer codes),
+with per stream the plain arrays unit, samples_unit, labels, scale and zero
+(value = (code - zero) * scale), the frame arrays of ``sensorio decode``, and
+the device INFO as JSON (sensorio.export.npz).
 EDF/BDF: EDF+ or BDF+ (24-bit devices need .bdf), one signal per channel, with
-annotations for gaps, sensor faults and markers (sensorio.export.edf).
+annotations for gaps, sensor faults and markers (sensorio.export.edf); the
+digital values are the codes, the physical range the calibrated one (--raw:
+physical = code, unit "code").
 --bids DIR --subject S --task T: a BIDS-EMG dataset (BDF+ and its sidecars,
 channels.tsv with channel health, events.tsv; sensorio.bridges.bids) instead of -o.
 """
@@ -27,10 +32,12 @@ import numpy as np
 
 from ..blocks import EVENT_NAMES
 from ..errors import SensorioError
+from ..export.npz import npz_arrays
 from ..export.output import atomic_output, write_error
+from ..export.units import stream_calibration
+from ..npystream import native_dtype
 from ..parser import concat_blocks
 from ..recording import decode_any, source_descriptor
-from .cmd_decode import npz_arrays
 
 SUFFIXES = (".csv", ".npz", ".edf", ".bdf")
 
@@ -41,7 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, help="OUT.csv, OUT.npz, OUT.edf or OUT.bdf")
     p.add_argument("--format", default=None, help="wire format of a raw dump (default: sio)")
     p.add_argument(
-        "--raw", action="store_true", help="CSV: raw ADC codes instead of physical units"
+        "--raw", action="store_true",
+        help="raw ADC codes instead of physical units (NPZ: native integer dtype with the calibration beside; "
+             "EDF/BDF: physical value = code)"
     )
     p.add_argument("--no-faults", action="store_true",
                    help="EDF/BDF: no fault detection (annotations for gaps and markers only)")
@@ -124,16 +133,14 @@ def write_csv(
     frame_t_us (None: unknown, the time column is then ``frame`` in the
     format's own units)."""
     samples = arrays["samples"]
-    n_ch = samples.shape[1]
-    labels = desc.get("labels") if isinstance(desc.get("labels"), list) else None
-    names = [str(labels[i]) if labels and i < len(labels) else f"ch{i}" for i in range(n_ch)]
-    scale, zero, unit = desc.get("scale"), desc.get("zero", 0), desc.get("unit", "")
-    if not raw and isinstance(scale, (int, float)) and isinstance(zero, (int, float)):
-        values = (samples.astype(np.float64) - zero) * scale
-        names = [f"{n}_{unit}" if unit else n for n in names]
+    cal = stream_calibration(desc, samples.shape[1])
+    names = list(cal.labels)
+    values: np.ndarray = samples
+    fmt = "%d" if samples.dtype.kind in "iu" else "%.9g"
+    if not raw and cal.calibrated:
+        values = cal.to_physical(samples)
+        names = [f"{n}_{cal.unit}" if cal.unit else n for n in names]
         fmt = "%.6g"
-    else:
-        values, fmt = samples, "%d"
     rate = desc.get("rate_hz") if isinstance(desc.get("rate_hz"), (int, float)) else None
     times = _row_times(arrays, rate, time_us)
     counts = np.diff(np.append(arrays["frame_row"].astype(np.int64), samples.shape[0]))
@@ -171,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         if not blocks:
             raise SensorioError(f"{args.file}: no samples decoded, nothing to export")
         done = export_edf(args.file, args.output, blocks, info, faults=not args.no_faults,
-                          overwrite=args.force, time_us=time_us)
+                          overwrite=args.force, time_us=time_us, raw=args.raw)
         print(f"{done.path}: {done.file_type}, {done.signals} signals, {done.duration_s:.2f} s, "
               f"{done.annotations} annotations")
         return 0
@@ -200,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
             for sid, t in targets.items()
         }
         if suffix == ".npz":
-            arrays = npz_arrays(streams)
+            native = {b.stream: native_dtype(b) for b in blocks}
+            arrays = npz_arrays(streams, info, raw=args.raw, native=native)
             arrays["messages"] = np.array([m.text for m in messages], dtype=object).astype(str)
             arrays["device_info"] = np.array(json.dumps(info))
             arrays["stats"] = np.array(json.dumps(parser.stats.as_dict()))

@@ -7,9 +7,17 @@ the physical range comes from the calibration: physical = (code - zero) * scale,
 so physical min/max are the values of the rails ``min_code`` / ``max_code``.
 EDF holds 16-bit samples, BDF 24-bit: 24-bit devices need BDF.
 
-Samples lost in a gap are filled with the code of physical zero so that the
-time axis stays true, and every gap, restart, overflow, sensor fault and
-marker becomes an EDF+ annotation.
+Labels follow the ``<TYPE> <label>`` convention (``EMG emg1`` for a stream in
+volts, ``MISC ax`` otherwise) from which MNE's ``read_raw_edf``/``read_raw_bdf``
+with ``infer_types=True`` types the channels; the transducer field says
+``EMG electrode`` (or the descriptor's ``transducer``).
+
+EDF and BDF hold integers only, no NaN: samples lost in a gap are filled with
+the code of physical zero so that the time axis stays true, and each gap is
+annotated ``BAD_gap`` over exactly those samples, so MNE's reject-by-annotation
+leaves them out. Sensor faults are ``BAD_fault_<kind>@@<channel>`` (the ``@@``
+names the channel for MNE, as read with ``infer_types=True``); restarts, overflows, resyncs and markers are
+annotations as well.
 """
 
 from __future__ import annotations
@@ -58,6 +66,8 @@ class SignalPlan:
     shift: int
     #: code written where samples were lost (physical zero)
     fill_code: int
+    #: the EDF transducer field
+    transducer: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,10 +114,43 @@ def _rate(desc: Mapping[str, Any], arrays: Mapping[str, np.ndarray], stream: int
     )
 
 
+#: label prefixes that MNE's read_raw_edf/read_raw_bdf(infer_types=True) turn into channel types
+MNE_TYPES = ("EEG", "SEEG", "ECOG", "DBS", "EOG", "ECG", "EMG", "BIO", "RESP", "TEMP", "MISC", "SAO2", "STIM")
+VOLT_UNITS = ("uv", "µv", "μv", "mv", "v")
+#: edflib keeps at most this many characters of an annotation's text
+ANNOTATION_CHARS = 40
+
+
+def signal_type(desc: Mapping[str, Any]) -> str:
+    """The EDF channel type of a stream's signals: ``EMG`` for a stream in volts, else ``MISC``."""
+    unit = str(desc.get("unit", "")).lower()
+    return "EMG" if unit in VOLT_UNITS and isinstance(desc.get("scale"), (int, float)) else "MISC"
+
+
+def typed_label(kind: str, label: str) -> str:
+    """``"<TYPE> <label>"`` (16 characters at most), the label convention from which
+    MNE infers channel types; a label that already starts with a type word stays."""
+    first = label.split(" ", 1)[0]
+    if " " in label and first.upper() in MNE_TYPES:
+        return label[:16]
+    return f"{kind} {label}"[:16]
+
+
+def transducer(desc: Mapping[str, Any], kind: str) -> str:
+    """The EDF transducer field: the descriptor's ``transducer`` when it has one,
+    ``EMG electrode`` for a stream in volts, else the stream's name."""
+    given = desc.get("transducer")
+    if isinstance(given, str) and given:
+        return given[:80]
+    return "EMG electrode" if kind == "EMG" else str(desc.get("name", ""))[:80]
+
+
 def plan_signals(
-    streams: Mapping[int, Mapping[str, np.ndarray]], info: Mapping[str, Any] | None, bdf: bool
+    streams: Mapping[int, Mapping[str, np.ndarray]], info: Mapping[str, Any] | None, bdf: bool,
+    raw: bool = False,
 ) -> list[SignalPlan]:
-    """One SignalPlan per channel: labels, units, rates, physical and digital ranges."""
+    """One SignalPlan per channel: labels, units, rates, physical and digital ranges
+    (raw: the physical value of every sample is its code, in unit "code")."""
     fmin, fmax = BDF_DIGITAL if bdf else EDF_DIGITAL
     plans: list[SignalPlan] = []
     all_labels: list[str] = []
@@ -120,6 +163,7 @@ def plan_signals(
     k = 0
     for sid, arrays in sorted(streams.items()):
         desc = stream_descriptor(info, sid)
+        kind = signal_type(desc)
         rate = _rate(desc, arrays, sid)
         samples = arrays["samples"]
         scale: Any = desc.get("scale")
@@ -134,6 +178,8 @@ def plan_signals(
             hi = max(hi, lo + 1)
         else:
             unit = str(desc.get("unit", ""))
+        if raw:
+            scale, zero, unit = 1.0, 0, "code"
         lo, hi, zero = int(lo), int(hi), float(zero)
         if hi - lo > fmax - fmin:
             raise SensorioError(
@@ -148,8 +194,8 @@ def plan_signals(
             k += 1
             if duplicated:
                 label = f"s{sid} {label}"
-            plans.append(SignalPlan(sid, c, label[:16], unit[:8], rate, (pmin, pmax),
-                                    (lo + shift, hi + shift), shift, fill))
+            plans.append(SignalPlan(sid, c, typed_label(kind, label), unit[:8], rate, (pmin, pmax),
+                                    (lo + shift, hi + shift), shift, fill, transducer(desc, kind)))
     return plans
 
 
@@ -191,16 +237,22 @@ def fill_gaps(samples: np.ndarray, events: np.ndarray, fill_code: int) -> tuple[
     return np.concatenate(pieces), rows + np.cumsum(lost)
 
 
+#: the annotation over samples lost in a gap (zero in the file: EDF/BDF cannot hold NaN)
+GAP_TEXT = "BAD_gap"
+
+
 def link_annotations(
     events: np.ndarray, resumed_rows: np.ndarray, rate_hz: float, offset_s: float, stream_name: str
 ) -> list[Annotation]:
-    """Annotations for a stream's link events (rows where the stream resumed)."""
+    """Annotations for a stream's link events (rows where the stream resumed): a gap is
+    ``BAD_gap`` over the lost samples (for every signal: MNE's reject-by-annotation
+    leaves the span out), restarts, overflows and resyncs are instants naming the stream."""
     out = []
     for ev, row in zip(events, resumed_rows, strict=True):
         kind, at = int(ev["kind"]), offset_s + int(row) / rate_hz
         if kind == EV_GAP:
             dur = int(ev["lost_samples"]) / rate_hz
-            out.append(Annotation(at - dur, dur, f"gap {stream_name}: {int(ev['lost_frames'])} frame(s) lost"))
+            out.append(Annotation(at - dur, dur, GAP_TEXT))
         elif kind == EV_RESTART:
             out.append(Annotation(at, None, f"device restart {stream_name}"))
         elif kind == EV_OVERFLOW:
@@ -213,14 +265,22 @@ def link_annotations(
 def fault_annotation(event: Any, labels: Mapping[tuple[int, int], str], offsets: Mapping[int, float],
                      end_s: float) -> Annotation:
     """An annotation for a sensor fault (a sensorio.dsp DspEvent or an object with the
-    same fields: stream, channel, kind, start_s, end_s)."""
+    same fields: stream, channel, kind, start_s, end_s, optionally severity).
+
+    A fault is ``BAD_fault_<kind>``, another severity ``<severity>_<kind>`` (a drift
+    warning is not BAD); on one channel the text ends ``@@<channel>``, the convention
+    by which MNE's EDF reader (and MNE's own EDF export) ties an annotation to a
+    channel: ``labels`` gives the channel's name as MNE reads it with
+    ``infer_types=True`` (the label without its type word). The channel is left off
+    when the text would pass edflib's 40 characters."""
     offset = offsets.get(event.stream, 0.0)
     stop = event.end_s if event.end_s is not None else end_s
-    label = labels.get((event.stream, event.channel), f"s{event.stream} ch{event.channel}")
-    if event.channel < 0:
-        label = f"stream {event.stream}"
-    return Annotation(offset + float(event.start_s), max(float(stop) - float(event.start_s), 0.0),
-                      f"fault {event.kind} {label}")
+    severity = str(getattr(event, "severity", "fault") or "fault")
+    text = f"BAD_fault_{event.kind}" if severity == "fault" else f"{severity}_{event.kind}"
+    label = labels.get((event.stream, event.channel)) if event.channel >= 0 else None
+    if label and len(text) + 2 + len(label) <= ANNOTATION_CHARS:
+        text = f"{text}@@{label}"
+    return Annotation(offset + float(event.start_s), max(float(stop) - float(event.start_s), 0.0), text)
 
 
 def write_edf(
@@ -234,6 +294,7 @@ def write_edf(
     overwrite: bool = False,
     file_type: str | None = None,
     time_us: float | None = 1.0,
+    raw: bool = False,
 ) -> EdfSummary:
     """Write decoded streams (``sensorio.concat_blocks`` output) to EDF+ or BDF+.
 
@@ -243,6 +304,7 @@ def write_edf(
     ``file_type``: "edf" or "bdf" (default: by the suffix of path).
     ``time_us``: µs per unit of the streams' frame_t_us (``Format.time_scale_us()``;
     None when unknown: the streams then all start with the file).
+    ``raw``: physical = digital code (unit "code") instead of the calibrated range.
     """
     pyedflib = _import_pyedflib()
     path = Path(path)
@@ -255,7 +317,7 @@ def write_edf(
     if not streams:
         raise SensorioError("no samples to export")
     bdf = kind == "bdf"
-    plans = plan_signals(streams, info, bdf)
+    plans = plan_signals(streams, info, bdf, raw)
     rates = {p.stream: p.rate_hz for p in plans}
     offsets = stream_offsets(streams, rates, time_us)
 
@@ -272,7 +334,8 @@ def write_edf(
         columns[sid] = filled
         annotations += link_annotations(arrays["events"], resumed, rates[sid], offsets[sid], f"s{sid} {name}")
     duration = max(columns[sid].shape[0] / rates[sid] for sid in columns)
-    labels = {(p.stream, p.channel): p.label for p in plans}
+    # annotations name a channel as MNE does after reading the type off "EMG emg1": "emg1"
+    labels = {(p.stream, p.channel): p.label.strip().split(" ", 1)[-1] for p in plans}
     annotations += [fault_annotation(ev, labels, offsets, duration) for ev in faults]
     annotations += list(markers)
     annotations.append(Annotation(duration, None, "end of data"))
@@ -308,7 +371,7 @@ def _write(writer: Any, path: Path, plans: list[SignalPlan], columns: Mapping[in
         {"label": p.label, "dimension": p.unit, "sample_frequency": p.rate_hz,
          "physical_min": p.physical[0], "physical_max": p.physical[1],
          "digital_min": p.digital[0], "digital_max": p.digital[1],
-         "transducer": str(stream_descriptor(info, p.stream).get("name", ""))[:80], "prefilter": ""}
+         "transducer": p.transducer, "prefilter": ""}
         for p in plans
     ])
     # EDF+ header subfields are separated by spaces: spaces inside one become "_"
@@ -396,9 +459,9 @@ def recording_markers(path: str | os.PathLike[str]) -> tuple[list[Annotation], d
 
 def export_edf(source: str | os.PathLike[str], output: str | os.PathLike[str], blocks: list[Any],
                info: Mapping[str, Any] | None, *, faults: bool = True, overwrite: bool = False,
-               time_us: float | None = 1.0) -> EdfSummary:
+               time_us: float | None = 1.0, raw: bool = False) -> EdfSummary:
     """Decoded Blocks of a recording (or raw dump) to EDF+/BDF+, with sensor faults found
-    by sensorio.dsp and the recording's markers as annotations (time_us: see write_edf)."""
+    by sensorio.dsp and the recording's markers as annotations (time_us, raw: see write_edf)."""
     from ..parser import concat_blocks
 
     _import_pyedflib()
@@ -410,4 +473,4 @@ def export_edf(source: str | os.PathLike[str], output: str | os.PathLike[str], b
             events = [ev for ev in analyze_blocks(blocks, info).events if ev.kind != "dropout"]
     markers, start = recording_markers(source)
     return write_edf(output, concat_blocks(blocks), info, faults=events, markers=markers, start=start,
-                     overwrite=overwrite, time_us=time_us)
+                     overwrite=overwrite, time_us=time_us, raw=raw)

@@ -1,0 +1,104 @@
+"""Exports in physical units by default: NPZ samples are float32 values with the
+unit, labels and calibration as plain arrays; ``--raw`` gives the native codes
+with the same calibration; CSV and EDF/BDF follow the same switch."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sensorio
+from sensorio.cli import main
+from sensorio.parser import concat_blocks
+from sensorio.recording import decode_any, source_descriptor
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory) -> Path:
+    """A prosthesis recording: EMG int24 in uV, IMU int16 in g, force and position uint16 with an offset."""
+    rec = tmp_path_factory.mktemp("units") / "p.sior"
+    with sensorio.open("sim://prosthesis?seed=3&fast=1&autostart=1&duration=1.5", record=rec) as s:
+        rows, end = 0, time.monotonic() + 60  # a bound against hanging
+        while rows < 2900 and time.monotonic() < end:
+            rows += sum(len(b) for b in s.read(0.2) if b.stream == 0)
+    return rec
+
+
+def _codes_and_info(rec: Path) -> tuple[dict[int, np.ndarray], dict]:
+    parser, blocks, messages, reader = decode_any(rec, None)
+    info = source_descriptor(parser, messages, reader.header if reader else None)
+    return {sid: a["samples"] for sid, a in concat_blocks(blocks).items()}, info
+
+
+def test_npz_holds_physical_float32_with_plain_calibration_arrays(tmp_path: Path, recording: Path) -> None:
+    codes, info = _codes_and_info(recording)
+    out = tmp_path / "x.npz"
+    assert main(["export", str(recording), "-o", str(out)]) == 0
+    with np.load(out) as z:  # no pickle needed: every array is plain
+        for desc in info["streams"]:
+            p = "" if desc["id"] == 0 else f"s{desc['id']}_"
+            values = z[p + "samples"]
+            assert values.dtype == np.float32
+            assert str(z[p + "unit"]) == desc["unit"] and str(z[p + "samples_unit"]) == desc["unit"]
+            assert list(z[p + "labels"]) == desc["labels"]
+            n = len(desc["labels"])
+            assert z[p + "scale"].shape == (n,) and z[p + "zero"].shape == (n,)
+            assert np.all(z[p + "scale"] == desc["scale"]) and np.all(z[p + "zero"] == desc["zero"])
+            want = (codes[desc["id"]].astype(np.float64) - desc["zero"]) * desc["scale"]
+            np.testing.assert_allclose(values, want, rtol=1e-6, atol=1e-6 * desc["scale"])
+            # the documented way back to the codes
+            back = np.rint(values / z[p + "scale"] + z[p + "zero"])
+            assert np.array_equal(back, codes[desc["id"]])
+        assert str(z["unit"]) == "uV"
+        assert "device_info" in z.files and "frame_seq" in z.files  # earlier keys stay
+
+
+def test_npz_raw_keeps_native_codes_and_the_calibration(tmp_path: Path, recording: Path) -> None:
+    codes, info = _codes_and_info(recording)
+    out = tmp_path / "r.npz"
+    assert main(["export", str(recording), "-o", str(out), "--raw"]) == 0
+    with np.load(out) as z:
+        assert z["samples"].dtype == np.int32  # 24-bit EMG codes
+        assert z["s1_samples"].dtype == np.int16  # the IMU's int16 codes stay int16
+        assert z["s2_samples"].dtype == np.uint16
+        for desc in info["streams"]:
+            p = "" if desc["id"] == 0 else f"s{desc['id']}_"
+            assert np.array_equal(z[p + "samples"], codes[desc["id"]])
+            assert str(z[p + "samples_unit"]) == "code" and str(z[p + "unit"]) == desc["unit"]
+            physical = (z[p + "samples"] - z[p + "zero"]) * z[p + "scale"]
+            np.testing.assert_allclose(physical, (codes[desc["id"]] - desc["zero"]) * desc["scale"])
+
+
+def test_csv_physical_by_default_and_raw_codes(tmp_path: Path, recording: Path) -> None:
+    codes, info = _codes_and_info(recording)
+    emg = info["streams"][0]
+    assert main(["export", str(recording), "-o", str(tmp_path / "x.csv")]) == 0
+    assert main(["export", str(recording), "-o", str(tmp_path / "r.csv"), "--raw"]) == 0
+    head = (tmp_path / "x.csv").read_text().splitlines()[0].split(",")
+    assert head[2:10] == [f"{label}_uV" for label in emg["labels"]]
+    table = np.loadtxt(tmp_path / "x.csv", delimiter=",", skiprows=1, usecols=range(2, 10))
+    np.testing.assert_allclose(table, codes[0] * emg["scale"], rtol=1e-5, atol=1e-3)
+    raw = np.loadtxt(tmp_path / "r.csv", delimiter=",", skiprows=1, usecols=range(2, 10))
+    assert np.array_equal(raw, codes[0])
+
+
+def test_bdf_raw_has_physical_equal_to_code(tmp_path: Path, recording: Path) -> None:
+    pyedflib = pytest.importorskip("pyedflib")
+    codes, info = _codes_and_info(recording)
+    for name, extra in (("x.bdf", []), ("r.bdf", ["--raw"])):
+        assert main(["export", str(recording), "-o", str(tmp_path / name), "--no-faults", *extra]) == 0
+    got = {}
+    for name in ("x.bdf", "r.bdf"):
+        reader = pyedflib.EdfReader(str(tmp_path / name))
+        try:
+            got[name] = (reader.getPhysicalDimension(0), reader.readSignal(0)[: len(codes[0])])
+        finally:
+            reader.close()
+    scale = info["streams"][0]["scale"]
+    assert got["x.bdf"][0] == "uV"
+    np.testing.assert_allclose(got["x.bdf"][1], codes[0][:, 0] * scale, atol=scale)
+    assert got["r.bdf"][0] == "code"
+    np.testing.assert_allclose(got["r.bdf"][1], codes[0][:, 0], atol=1e-3)
