@@ -35,12 +35,14 @@ sys.path.insert(0, ROOT)
 CHANNELS, RATE, ENC = 64, 4000.0, "i24"
 
 
-def child_emulator(seconds: float) -> None:
+def child_emulator(seconds: float, profile: str = "") -> None:
     from sensorio.emulator import Emulator, Truth, config_from_options
     from sensorio.emulator.pty import PtyServer
 
-    cfg = config_from_options(
-        {
+    if profile:
+        opts = {"profile": [profile], "autostart": ["1"], "duration": [str(seconds)], "seed": ["1"]}
+    else:
+        opts = {
             "format": ["sio"],
             "channels": [str(CHANNELS)],
             "rate": [str(RATE)],
@@ -49,7 +51,7 @@ def child_emulator(seconds: float) -> None:
             "duration": [str(seconds)],
             "seed": ["1"],
         }
-    )
+    cfg = config_from_options(opts)
     emu = Emulator(cfg, Truth(keep=False))
     server = PtyServer(emu)
     print(server.port, flush=True)
@@ -175,6 +177,24 @@ def fast_rates(seconds: float, runs: int) -> int:
     return 0 if worst >= 10e6 else 1
 
 
+def profile_runs(seconds: float) -> int:
+    """Every built-in profile in real time on a pty, read as fast as it comes."""
+    from sensorio.emulator.profiles import PROFILES
+
+    print(f"built-in profiles in real time, {seconds:g} s each (target: never fell behind)")
+    behind = 0
+    for name in PROFILES:
+        rep, got = run("emulator", seconds, ["--profile", name])
+        behind += rep["lag_count"]
+        ok = "all read" if got == rep["bytes"] else f"READ {got} OF {rep['bytes']} BYTES"
+        print(
+            f"  {name:<11} {100 * rep['cpu'] / rep['wall']:5.1f} % of a core, "
+            f"{rep['bytes'] / rep['wall'] / 1e3:6.1f} kB/s, fell behind {rep['lag_count']} times "
+            f"(max {rep['max_lag_s'] * 1000:.0f} ms), {ok}"
+        )
+    return 0 if behind == 0 else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5.0)
@@ -183,11 +203,17 @@ def main() -> int:
     ap.add_argument("--byte-rate", type=float, default=0.0)
     ap.add_argument("--frame-bytes", type=int, default=0)
     ap.add_argument("--fast", action="store_true", help="bytes per CPU second of each format in fast mode")
+    ap.add_argument(
+        "--profiles", action="store_true", help="each built-in profile in real time: CPU share and falling behind"
+    )
+    ap.add_argument("--profile", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.fast:
         return fast_rates(args.seconds, args.runs)
+    if args.profiles:
+        return profile_runs(args.seconds)
     if args.child == "emulator":
-        child_emulator(args.seconds)
+        child_emulator(args.seconds, args.profile)
         return 0
     if args.child == "baseline":
         child_baseline(args.seconds, args.byte_rate, args.frame_bytes)
