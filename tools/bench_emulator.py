@@ -40,7 +40,13 @@ def child_emulator(seconds: float, profile: str = "") -> None:
     from sensorio.emulator.pty import PtyServer
 
     if profile:
-        opts = {"profile": [profile], "autostart": ["1"], "duration": [str(seconds)], "seed": ["1"]}
+        opts = {
+            "profile": [profile],
+            "format": [profile_format(profile)],
+            "autostart": ["1"],
+            "duration": [str(seconds)],
+            "seed": ["1"],
+        }
     else:
         opts = {
             "format": ["sio"],
@@ -177,6 +183,20 @@ def fast_rates(seconds: float, runs: int) -> int:
     return 0 if worst >= 10e6 else 1
 
 
+def profile_format(profile: str) -> str:
+    """The first wire format the profile speaks."""
+    from sensorio.emulator import config_from_options
+    from sensorio.errors import UsageError
+
+    for fmt in ("sio", "cyton", "ascii"):
+        try:
+            config_from_options({"profile": [profile], "format": [fmt]})
+        except UsageError:
+            continue
+        return fmt
+    raise UsageError(f"profile {profile!r} speaks none of sio, cyton, ascii")
+
+
 def profile_runs(seconds: float) -> int:
     """Every built-in profile in real time on a pty, read as fast as it comes."""
     from sensorio.emulator.profiles import PROFILES
@@ -188,7 +208,7 @@ def profile_runs(seconds: float) -> int:
         behind += rep["lag_count"]
         ok = "all read" if got == rep["bytes"] else f"READ {got} OF {rep['bytes']} BYTES"
         print(
-            f"  {name:<11} {100 * rep['cpu'] / rep['wall']:5.1f} % of a core, "
+            f"  {name:<11} {profile_format(name):<6} {100 * rep['cpu'] / rep['wall']:5.1f} % of a core, "
             f"{rep['bytes'] / rep['wall'] / 1e3:6.1f} kB/s, fell behind {rep['lag_count']} times "
             f"(max {rep['max_lag_s'] * 1000:.0f} ms), {ok}"
         )
