@@ -239,6 +239,10 @@ class Emulator:
         if self.clock.running:
             chunk = min(max(self.FAST_CHUNK_S, self._fast_chunk), self._step_span())
             start = max(self.clock.dev_base, self.device.next_frame_time())
+            limit = self.config.duration
+            if limit is not None:
+                # the device clock ends at most FAST_CHUNK_S past the duration, as with fixed steps
+                chunk = min(chunk, max(self.FAST_CHUNK_S, limit - start))
             target = start + chunk
             self.clock.jump(target, mono)
             self._advance(target, mono)
