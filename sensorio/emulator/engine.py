@@ -234,7 +234,8 @@ class Emulator:
         return out
 
     def step_fast(self, mono: float | None = None) -> list[Outgoing]:
-        """As fast as possible: the next FAST_CHUNK_S device seconds at once."""
+        """As fast as possible: the next chunk of device time at once (FAST_CHUNK_S
+        or more, about FAST_STEP_BYTES of output)."""
         mono = time.monotonic() if mono is None else mono
         if self.clock.running:
             chunk = min(max(self.FAST_CHUNK_S, self._fast_chunk), self._step_span())
