@@ -165,6 +165,24 @@ def test_envelope_native_equals_numpy_and_is_exact_in_any_chunking(seed: int, cu
     np.testing.assert_array_equal(got, whole)  # bit for bit
 
 
+def test_envelope_native_many_channels_equal_each_channel_alone() -> None:
+    """The C moving RMS walks the channels in groups (cache): with 37 channels
+    (groups of 16, a short last one) and odd chunking, every channel gets the
+    same bits as when it is run alone, and the valid flags agree."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((900, 37)) * rng.uniform(1, 300, 37)
+    valid = rng.random(x.shape) > 0.02
+    cuts = [1, 45, 46, 300, 777]
+    got, got_ok = _envelope(_masked_blocks(x, valid, cuts), native=True)
+    for c in (0, 15, 16, 31, 32, 36):
+        one, one_ok = _envelope(_masked_blocks(x[:, c : c + 1], valid[:, c : c + 1], cuts), native=True)
+        np.testing.assert_array_equal(got[:, c : c + 1], one)
+        np.testing.assert_array_equal(got_ok[:, c : c + 1], one_ok)
+    ref, ref_ok = _envelope(_masked_blocks(x, valid, cuts), native=False)
+    np.testing.assert_array_equal(got_ok, ref_ok)
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9 * np.nanmax(ref), equal_nan=True)
+
+
 def test_envelope_native_is_exactly_zero_after_a_loud_stretch() -> None:
     """Window sums are sums of squares, never differences of running sums:
     silence after a loud stretch is exactly 0, not a rounding residue."""

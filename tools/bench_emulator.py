@@ -10,6 +10,12 @@ just being a real-time byte source in Python. Figures are medians over runs.
 
     python3 tools/bench_emulator.py [--seconds 5] [--runs 3]
 Target: emulator < 25 % of one core, and no "fell behind" report.
+
+    python3 tools/bench_emulator.py --fast [--seconds 60] [--runs 3]
+Bytes per CPU second of each wire format generated as fast as possible
+(the --fast path: Emulator.step_fast, in process, no pseudo-terminal), against
+a baseline in the same run: os.urandom of the same number of bytes. Target
+10 MB/s for every format.
 """
 
 from __future__ import annotations
@@ -29,12 +35,20 @@ sys.path.insert(0, ROOT)
 CHANNELS, RATE, ENC = 64, 4000.0, "i24"
 
 
-def child_emulator(seconds: float) -> None:
+def child_emulator(seconds: float, profile: str = "") -> None:
     from sensorio.emulator import Emulator, Truth, config_from_options
     from sensorio.emulator.pty import PtyServer
 
-    cfg = config_from_options(
-        {
+    if profile:
+        opts = {
+            "profile": [profile],
+            "format": [profile_format(profile)],
+            "autostart": ["1"],
+            "duration": [str(seconds)],
+            "seed": ["1"],
+        }
+    else:
+        opts = {
             "format": ["sio"],
             "channels": [str(CHANNELS)],
             "rate": [str(RATE)],
@@ -43,7 +57,7 @@ def child_emulator(seconds: float) -> None:
             "duration": [str(seconds)],
             "seed": ["1"],
         }
-    )
+    cfg = config_from_options(opts)
     emu = Emulator(cfg, Truth(keep=False))
     server = PtyServer(emu)
     print(server.port, flush=True)
@@ -141,6 +155,66 @@ def run(kind: str, seconds: float, extra: list[str]) -> tuple[dict, int]:
         proc.wait(10)
 
 
+def fast_rates(seconds: float, runs: int) -> int:
+    """Bytes per CPU second of every format in fast mode (median of runs)."""
+    from sensorio.emulator import config_from_options
+    from sensorio.emulator.engine import render
+
+    print(f"fast mode, {seconds:g} device seconds per format, CPU time, median of {runs} (target 10 MB/s)")
+    worst = float("inf")
+    for fmt, cmd in (("sio", b"START\n"), ("cyton", b"b"), ("ascii", b"")):
+        cfg = config_from_options({"format": [fmt], "duration": [str(seconds)], "seed": ["3"]})
+        rates, base = [], []
+        size = 0
+        for _ in range(runs):
+            t = time.process_time()
+            data, _truth = render(cfg, cmd)
+            rates.append(len(data) / (time.process_time() - t))
+            size = len(data)
+            t = time.process_time()
+            os.urandom(size)
+            base.append(size / max(1e-9, time.process_time() - t))
+        r = statistics.median(rates)
+        worst = min(worst, r)
+        print(
+            f"  {fmt:<6} {size / 1e6:7.2f} MB  {r / 1e6:7.2f} MB/s   "
+            f"(baseline os.urandom {statistics.median(base) / 1e6:.0f} MB/s)"
+        )
+    return 0 if worst >= 10e6 else 1
+
+
+def profile_format(profile: str) -> str:
+    """The first wire format the profile speaks."""
+    from sensorio.emulator import config_from_options
+    from sensorio.errors import UsageError
+
+    for fmt in ("sio", "cyton", "ascii"):
+        try:
+            config_from_options({"profile": [profile], "format": [fmt]})
+        except UsageError:
+            continue
+        return fmt
+    raise UsageError(f"profile {profile!r} speaks none of sio, cyton, ascii")
+
+
+def profile_runs(seconds: float) -> int:
+    """Every built-in profile in real time on a pty, read as fast as it comes."""
+    from sensorio.emulator.profiles import PROFILES
+
+    print(f"built-in profiles in real time, {seconds:g} s each (target: never fell behind)")
+    behind = 0
+    for name in PROFILES:
+        rep, got = run("emulator", seconds, ["--profile", name])
+        behind += rep["lag_count"]
+        ok = "all read" if got == rep["bytes"] else f"READ {got} OF {rep['bytes']} BYTES"
+        print(
+            f"  {name:<11} {profile_format(name):<6} {100 * rep['cpu'] / rep['wall']:5.1f} % of a core, "
+            f"{rep['bytes'] / rep['wall'] / 1e3:6.1f} kB/s, fell behind {rep['lag_count']} times "
+            f"(max {rep['max_lag_s'] * 1000:.0f} ms), {ok}"
+        )
+    return 0 if behind == 0 else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5.0)
@@ -148,9 +222,18 @@ def main() -> int:
     ap.add_argument("--child", choices=("emulator", "baseline"))
     ap.add_argument("--byte-rate", type=float, default=0.0)
     ap.add_argument("--frame-bytes", type=int, default=0)
+    ap.add_argument("--fast", action="store_true", help="bytes per CPU second of each format in fast mode")
+    ap.add_argument(
+        "--profiles", action="store_true", help="each built-in profile in real time: CPU share and falling behind"
+    )
+    ap.add_argument("--profile", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.fast:
+        return fast_rates(args.seconds, args.runs)
+    if args.profiles:
+        return profile_runs(args.seconds)
     if args.child == "emulator":
-        child_emulator(args.seconds)
+        child_emulator(args.seconds, args.profile)
         return 0
     if args.child == "baseline":
         child_baseline(args.seconds, args.byte_rate, args.frame_bytes)

@@ -58,8 +58,13 @@ class Emulator:
 
     #: how late (device seconds) producing a frame may be before it counts as falling behind
     LAG_LIMIT_S = 0.05
-    #: device seconds generated per step in fast mode
+    #: device seconds generated per step in fast mode, at the least
     FAST_CHUNK_S = 0.05
+    #: bytes one fast step aims at: a slow device (a 250 Hz Cyton gives 8 kB
+    #: per second) would otherwise pay a step's fixed cost for a few hundred
+    #: bytes; the chunk grows to about this many bytes (never beyond
+    #: MAX_STEP_SAMPLES), sized from the bytes per device second seen so far
+    FAST_STEP_BYTES = 128 * 1024
     #: most samples of its fastest stream one step generates: a device that
     #: falls behind real time catches up in steps of this size, each giving
     #: the transport its turn (stop, timeout, the host's reads), and memory
@@ -104,6 +109,7 @@ class Emulator:
         )
         self.clock = Clock(config.speed)
         self._queue: list[tuple[float, int, Outgoing]] = []
+        self._fast_chunk = self.FAST_CHUNK_S  # device seconds of the next fast step
         self._order = itertools.count()
         self._port_events = self.link.port_events()
         self.finished = False
@@ -228,15 +234,26 @@ class Emulator:
         return out
 
     def step_fast(self, mono: float | None = None) -> list[Outgoing]:
-        """As fast as possible: the next FAST_CHUNK_S device seconds at once."""
+        """As fast as possible: the next chunk of device time at once (FAST_CHUNK_S
+        or more, about FAST_STEP_BYTES of output)."""
         mono = time.monotonic() if mono is None else mono
         if self.clock.running:
-            chunk = min(self.FAST_CHUNK_S, self._step_span())
-            target = max(self.clock.dev_base, self.device.next_frame_time()) + chunk
+            chunk = min(max(self.FAST_CHUNK_S, self._fast_chunk), self._step_span())
+            start = max(self.clock.dev_base, self.device.next_frame_time())
+            limit = self.config.duration
+            if limit is not None:
+                # the device clock ends at most FAST_CHUNK_S past the duration, as with fixed steps
+                chunk = min(chunk, max(self.FAST_CHUNK_S, limit - start))
+            target = start + chunk
             self.clock.jump(target, mono)
             self._advance(target, mono)
         out = [it for _, _, it in sorted(self._queue)]
         self._queue.clear()
+        if self.clock.running:
+            # the next chunk: about FAST_STEP_BYTES at the byte rate of this one
+            got = sum(len(it.data) for it in out)
+            if got:
+                self._fast_chunk = min(4 * chunk, chunk * self.FAST_STEP_BYTES / got)
         return out
 
     def next_due_mono(self, mono: float) -> float | None:
