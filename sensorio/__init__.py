@@ -37,6 +37,7 @@ def to_mne(recording: Any, **options: Any) -> Any:
 
     return convert(recording, **options)
 
+
 __all__ = [
     "Block",
     "FormatError",

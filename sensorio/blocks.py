@@ -88,7 +88,7 @@ class Message:
 
     @property
     def kind(self) -> str:
-        """"info", "reply" or "log" (``typeN`` for another type)."""
+        """ "info", "reply" or "log" (``typeN`` for another type)."""
         return MESSAGE_KINDS.get(self.type, f"type{self.type}")
 
     @property

@@ -45,8 +45,14 @@ class DemoScenario:
 
     def options(self) -> dict[str, list[str]]:
         """The emulator's options (as ``sensorio emulate`` takes them)."""
-        return {"profile": [self.profile], "seed": [str(self.seed)], "duration": [str(self.duration_s)],
-                "fast": ["1"], "fault": list(self.faults), "link": list(self.link)}
+        return {
+            "profile": [self.profile],
+            "seed": [str(self.seed)],
+            "duration": [str(self.duration_s)],
+            "fast": ["1"],
+            "fault": list(self.faults),
+            "link": list(self.link),
+        }
 
 
 @dataclass
@@ -78,8 +84,15 @@ class DemoResult:
             "out_dir": str(self.out_dir),
             "files": {k: str(v) for k, v in self.files.items()},
             "channels": [
-                {"channel": c.channel, "label": c.label, "health": c.health, "valid_share": c.valid_share,
-                 "rms_uv": c.rms_uv, "faults": c.faults, "injected": c.injected}
+                {
+                    "channel": c.channel,
+                    "label": c.label,
+                    "health": c.health,
+                    "valid_share": c.valid_share,
+                    "rms_uv": c.rms_uv,
+                    "faults": c.faults,
+                    "injected": c.injected,
+                }
                 for c in self.channels
             ],
             "link": self.link,
@@ -104,8 +117,13 @@ def default_out_dir(base: Path | None = None) -> Path:
 
 def prepare_out_dir(path: Path, force: bool = False) -> Path:
     if path.exists() and (not path.is_dir() or any(path.iterdir())) and not force:
-        raise SensorioError(Advice(f"{path} exists and is not empty: choose another {{out_dir}} or pass {{force}}",
-                                  out_dir=None, force=True))
+        raise SensorioError(
+            Advice(
+                f"{path} exists and is not empty: choose another {{out_dir}} or pass {{force}}",
+                out_dir=None,
+                force=True,
+            )
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -116,8 +134,9 @@ def prepare_out_dir(path: Path, force: bool = False) -> Path:
 # -- capture --------------------------------------------------------------------------------
 
 
-def capture(scenario: DemoScenario, recording: Path,
-            truth_path: Path) -> tuple[list[Any], dict[str, Any], dict[str, int]]:
+def capture(
+    scenario: DemoScenario, recording: Path, truth_path: Path
+) -> tuple[list[Any], dict[str, Any], dict[str, int]]:
     """Serve the emulated device on a pseudo-terminal and record it with sensorio.capture,
     as a real device would be; returns the Blocks, the device INFO and the link statistics."""
     from .capture import open as open_capture
@@ -168,14 +187,16 @@ def summarise(analysis: Any, truth: Any) -> tuple[list[ChannelSummary], dict[str
         ok = st.valid[: signal.shape[0], c] & np.isfinite(signal[:, c])
         rms = float(np.sqrt(np.mean(signal[ok, c] ** 2))) if ok.any() else float("nan")
         found = [
-            {"kind": ev.kind, "start_s": round(float(ev.start_s), 3),
-             "end_s": None if ev.end_s is None else round(float(ev.end_s), 3)}
+            {
+                "kind": ev.kind,
+                "start_s": round(float(ev.start_s), 3),
+                "end_s": None if ev.end_s is None else round(float(ev.end_s), 3),
+            }
             for ev in analysis.events
             if ev.stream == 0 and ev.channel == c and ev.kind != "dropout"  # dropouts are link gaps
         ]
         injected = [
-            {"kind": f["kind"], "start_s": f["start_s"], "end_s": f["end_s"]}
-            for f in truth.faults(stream=0, channel=c)
+            {"kind": f["kind"], "start_s": f["start_s"], "end_s": f["end_s"]} for f in truth.faults(stream=0, channel=c)
         ]
         label = st.labels[c] if c < len(st.labels) else f"ch{c}"
         out.append(ChannelSummary(c, label, round(float(st.valid[:, c].mean()), 4), round(rms, 2), found, injected))
@@ -210,8 +231,9 @@ def score(channels: list[ChannelSummary]) -> tuple[int, int, int]:
 def format_table(result: DemoResult) -> str:
     rows = [("channel", "health", "valid", "RMS uV", "faults found", "injected (ground truth)")]
     for c in result.channels:
-        rows.append((c.label, c.health, f"{100 * c.valid_share:.1f}%", f"{c.rms_uv:.1f}", _spans(c.faults),
-                     _spans(c.injected)))
+        rows.append(
+            (c.label, c.health, f"{100 * c.valid_share:.1f}%", f"{c.rms_uv:.1f}", _spans(c.faults), _spans(c.injected))
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -231,13 +253,22 @@ def format_table(result: DemoResult) -> str:
 # -- the whole run --------------------------------------------------------------------------
 
 
-def run_demo(out_dir: Path, scenario: DemoScenario | None = None, *, plot: bool = True,
-             progress: Callable[[str], None] | None = None) -> DemoResult:
+def run_demo(
+    out_dir: Path,
+    scenario: DemoScenario | None = None,
+    *,
+    plot: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> DemoResult:
     """Capture, analyse, summarise and plot; every output goes to out_dir (which must exist)."""
     scenario = scenario or DemoScenario()
     say = progress or (lambda _msg: None)
-    files = {"recording": out_dir / "capture.sior", "truth": out_dir / "truth.jsonl",
-             "summary": out_dir / "summary.txt", "json": out_dir / "summary.json"}
+    files = {
+        "recording": out_dir / "capture.sior",
+        "truth": out_dir / "truth.jsonl",
+        "summary": out_dir / "summary.txt",
+        "json": out_dir / "summary.json",
+    }
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     say(f"capturing {scenario.duration_s:g} s from an emulated {scenario.profile} device (faster than real time)")

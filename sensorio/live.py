@@ -61,8 +61,14 @@ class StreamState:
 class LiveModel:
     """Runs the dsp pipelines and keeps the per-channel figures the views draw."""
 
-    def __init__(self, info: Mapping[str, Any], *, window_s: float = 0.25, streams: list[int] | None = None,
-                 time_range: tuple[float | None, float | None] | None = None) -> None:
+    def __init__(
+        self,
+        info: Mapping[str, Any],
+        *,
+        window_s: float = 0.25,
+        streams: list[int] | None = None,
+        time_range: tuple[float | None, float | None] | None = None,
+    ) -> None:
         """``time_range``: (start, end) in seconds of each stream (by the samples received):
         the pipelines run from the first sample (their filters settle), but events before
         start are not listed and blocks from end on are not analysed."""
@@ -80,9 +86,17 @@ class LiveModel:
                 continue
             si = StreamInfo.from_descriptor(info, sid)
             pipe = Pipeline.for_stream(info, sid)
-            state = StreamState(sid, si.name, si.labels, si.unit, si.rate_hz, pipe,
-                                np.full(si.channels, np.nan), np.full(si.channels, np.nan),
-                                [{"channel": c, "state": "ok", "kinds": []} for c in range(si.channels)])
+            state = StreamState(
+                sid,
+                si.name,
+                si.labels,
+                si.unit,
+                si.rate_hz,
+                pipe,
+                np.full(si.channels, np.nan),
+                np.full(si.channels, np.nan),
+                [{"channel": c, "state": "ok", "kinds": []} for c in range(si.channels)],
+            )
             pipe.tap = self._tap(state)
             self.streams[sid] = state
 
@@ -176,9 +190,16 @@ class TerminalView:
 
     GREEN, YELLOW, RED, DIM, RESET = "\x1b[32m", "\x1b[33m", "\x1b[31m", "\x1b[2m", "\x1b[0m"
 
-    def __init__(self, model: LiveModel, out: TextIO | None = None, *, colour: bool | None = None,
-                 full_scale: float | None = None, in_place: bool | None = None,
-                 channels: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        model: LiveModel,
+        out: TextIO | None = None,
+        *,
+        colour: bool | None = None,
+        full_scale: float | None = None,
+        in_place: bool | None = None,
+        channels: list[int] | None = None,
+    ) -> None:
         self.model = model
         self.out = out or sys.stdout
         tty = _isatty(self.out)
@@ -206,10 +227,13 @@ class TerminalView:
         """The current view as text (without cursor movement)."""
         lines = []
         for st in self.model.streams.values():
-            scale = self.full_scale or max(float(np.nanmax(st.envelope)) * 2 if np.isfinite(st.envelope).any()
-                                           else 0.0, 50.0)
-            lines.append(f"stream {st.stream} {st.name}: {st.measured_rate():7.0f} samples/s "
-                         f"(nominal {st.rate_hz:g} samples/s), level = RMS of the last {self.model.window_s:g} s")
+            scale = self.full_scale or max(
+                float(np.nanmax(st.envelope)) * 2 if np.isfinite(st.envelope).any() else 0.0, 50.0
+            )
+            lines.append(
+                f"stream {st.stream} {st.name}: {st.measured_rate():7.0f} samples/s "
+                f"(nominal {st.rate_hz:g} samples/s), level = RMS of the last {self.model.window_s:g} s"
+            )
             level_h, env_h = f"level [{st.unit}]", f"envelope [{st.unit}]"
             lw, ew = max(9, len(level_h)), max(9, len(env_h))
             lines.append(f"  {'channel':<10} {level_h:>{lw}} {env_h:>{ew}}  {'':<{BAR_WIDTH}}  health")
@@ -220,18 +244,24 @@ class TerminalView:
                 state = h["state"]
                 code = self.GREEN if state == "ok" else self.YELLOW if state == "warning" else self.RED
                 health = state + (f" ({', '.join(h['kinds'])})" if h["kinds"] else "")
-                lines.append(f"  {label:<10} {st.level[c]:{lw}.1f} {st.envelope[c]:{ew}.1f}  "
-                             f"{_bar(float(st.envelope[c]), scale)}  {self._paint(health, code)}"
-                             .replace("nan", "  -"))
+                lines.append(
+                    f"  {label:<10} {st.level[c]:{lw}.1f} {st.envelope[c]:{ew}.1f}  "
+                    f"{_bar(float(st.envelope[c]), scale)}  {self._paint(health, code)}".replace("nan", "  -")
+                )
             hidden = len(st.labels) - len(shown)
             if hidden:
-                bad = sum(1 for c in range(len(st.labels)) if c not in shown and c < len(st.health)
-                          and st.health[c]["state"] != "ok")
+                bad = sum(
+                    1
+                    for c in range(len(st.labels))
+                    if c not in shown and c < len(st.health) and st.health[c]["state"] != "ok"
+                )
                 lines.append(f"  ... {hidden} more channel(s) not shown, {bad} of them not ok (--channels picks)")
         if stats is not None:
-            lines.append(f"link: {stats.frames_ok} frames, {stats.lost_frames} lost, {stats.crc_errors} CRC "
-                         f"errors, {stats.cobs_errors + stats.malformed} malformed, "
-                         f"{stats.ring_overflow_bytes} bytes overflowed")
+            lines.append(
+                f"link: {stats.frames_ok} frames, {stats.lost_frames} lost, {stats.crc_errors} CRC "
+                f"errors, {stats.cobs_errors + stats.malformed} malformed, "
+                f"{stats.ring_overflow_bytes} bytes overflowed"
+            )
         for e in self.model.events:
             lines.append(self._paint(f"  {e}", self.DIM))
         if status:
@@ -270,13 +300,17 @@ class PlotView:
             raise SensorioError(need) from None
         self.plt = plt
         self.model = model
-        panels = [(sid, c) for sid, st in model.streams.items()
-                  for c in (range(min(len(st.labels), TERMINAL_ROWS)) if channels is None else channels)
-                  if c < len(st.labels)]
+        panels = [
+            (sid, c)
+            for sid, st in model.streams.items()
+            for c in (range(min(len(st.labels), TERMINAL_ROWS)) if channels is None else channels)
+            if c < len(st.labels)
+        ]
         if not panels:
             raise SensorioError("none of the channels asked for exists")
-        self.fig, axes = plt.subplots(len(panels), 1, sharex=True, squeeze=False,
-                                      figsize=(10, min(1.2 * len(panels) + 1, 12)))
+        self.fig, axes = plt.subplots(
+            len(panels), 1, sharex=True, squeeze=False, figsize=(10, min(1.2 * len(panels) + 1, 12))
+        )
         self.lines = {}
         for ax, (sid, c) in zip(axes[:, 0], panels, strict=True):
             (self.lines[(sid, c)],) = ax.plot([], [], lw=1.0, color="tab:red")

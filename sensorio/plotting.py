@@ -81,8 +81,7 @@ def image_format(path: str | Path) -> str:
     kind = Path(path).suffix.lower().lstrip(".")
     if kind not in known:
         raise SensorioError(
-            f"cannot write an image to {path}: the name must end in one of "
-            f"{', '.join('.' + k for k in sorted(known))}"
+            f"cannot write an image to {path}: the name must end in one of {', '.join('.' + k for k in sorted(known))}"
         )
     return kind
 

@@ -80,11 +80,26 @@ class ReferenceDecoder:
         self.stats = {
             k: 0
             for k in (
-                "bytes_in", "bytes_ok", "frames_ok", "messages_ok", "samples_ok",
-                "crc_errors", "bytes_crc", "cobs_errors", "bytes_cobs", "oversized",
-                "bytes_oversized", "malformed", "bytes_malformed", "unknown_type",
-                "bytes_unknown", "bytes_resync", "bytes_idle", "lost_frames",
-                "lost_samples", "restarts",
+                "bytes_in",
+                "bytes_ok",
+                "frames_ok",
+                "messages_ok",
+                "samples_ok",
+                "crc_errors",
+                "bytes_crc",
+                "cobs_errors",
+                "bytes_cobs",
+                "oversized",
+                "bytes_oversized",
+                "malformed",
+                "bytes_malformed",
+                "unknown_type",
+                "bytes_unknown",
+                "bytes_resync",
+                "bytes_idle",
+                "lost_frames",
+                "lost_samples",
+                "restarts",
             )
         }
 
@@ -120,8 +135,13 @@ class ReferenceDecoder:
         if fresh:
             self.stats["bytes_resync"] += wire
             return
-        counter = {"crc": "crc_errors", "cobs": "cobs_errors", "oversized": "oversized",
-                   "malformed": "malformed", "unknown": "unknown_type"}[what]
+        counter = {
+            "crc": "crc_errors",
+            "cobs": "cobs_errors",
+            "oversized": "oversized",
+            "malformed": "malformed",
+            "unknown": "unknown_type",
+        }[what]
         self.stats[counter] += 1
         self.stats["bytes_" + what] += wire
 
@@ -150,8 +170,12 @@ class ReferenceDecoder:
         stream, enc_id, n_ch, n_samp = frame[1], frame[2], frame[3], frame[4]
         width = WIDTH.get(enc_id)
         mask_len = (n_ch + 7) // 8
-        if (width is None or not 1 <= n_ch <= 64 or n_samp < 1
-                or len(frame) != 11 + mask_len + n_samp * n_ch * width + 2):
+        if (
+            width is None
+            or not 1 <= n_ch <= 64
+            or n_samp < 1
+            or len(frame) != 11 + mask_len + n_samp * n_ch * width + 2
+        ):
             return self._bad("malformed", wire, fresh)
         seq = int.from_bytes(frame[5:7], "little")
         t_us = int.from_bytes(frame[7:11], "little")

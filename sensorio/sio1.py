@@ -104,8 +104,18 @@ class DataEncoder:
             raise ValueError("samples must be 2-D (n_samp, n_ch)")
         n_samp, n_ch = arr.shape
         n = lib.sio1_encode_data(
-            stream, enc, n_ch, n_samp, seq & 0xFFFF, t_us & 0xFFFFFFFF, leadoff,
-            ffi.cast("int32_t *", ffi.from_buffer(arr)), self._scratch, MAX_FRAME, self._out, _WIRE_CAP,
+            stream,
+            enc,
+            n_ch,
+            n_samp,
+            seq & 0xFFFF,
+            t_us & 0xFFFFFFFF,
+            leadoff,
+            ffi.cast("int32_t *", ffi.from_buffer(arr)),
+            self._scratch,
+            MAX_FRAME,
+            self._out,
+            _WIRE_CAP,
         )
         if not n:
             raise ValueError(f"a DATA frame of {n_samp} x {n_ch} in encoding {enc} is not allowed")

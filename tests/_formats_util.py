@@ -55,9 +55,7 @@ def decode(
 
 def assert_invariant(stats) -> None:
     total = sum(getattr(stats, name) for name in BYTE_REASONS)
-    assert stats.bytes_in == total, (
-        f"byte invariant: in {stats.bytes_in} != accounted {total}: {stats}"
-    )
+    assert stats.bytes_in == total, f"byte invariant: in {stats.bytes_in} != accounted {total}: {stats}"
 
 
 def assert_same_streams(a: dict, b: dict) -> None:

@@ -104,16 +104,10 @@ def make_frames(
     encoder = DataEncoder()
     out, kept = [], []
     for seq in range(first_seq, first_seq + count):
-        rows = (
-            np.arange(n_samp)[:, None] * 7 + np.arange(n_ch)[None, :] * 1000 + seq * 13
-        ) % 50000 - 25000
+        rows = (np.arange(n_samp)[:, None] * 7 + np.arange(n_ch)[None, :] * 1000 + seq * 13) % 50000 - 25000
         if seq in skip:
             continue
-        out.append(
-            encoder.encode(
-                rows, stream=stream, enc=enc, seq=seq & 0xFFFF, t_us=seq * n_samp * period_us
-            )
-        )
+        out.append(encoder.encode(rows, stream=stream, enc=enc, seq=seq & 0xFFFF, t_us=seq * n_samp * period_us))
         kept.append(rows)
     samples = np.concatenate(kept) if kept else np.zeros((0, n_ch), dtype=np.int32)
     return b"".join(out), samples.astype(np.int32)

@@ -80,11 +80,7 @@ def emg(
     level = np.clip((level - 0.4) / 0.6, 0, 1)
     amp = rest_uv + np.outer(level, rng.uniform(0.4, 1.0, channels)) * (active_uv - rest_uv)
     out = shaped * amp
-    out += (
-        mains_uv
-        * np.sqrt(2)
-        * np.sin(2 * np.pi * mains_hz * t[:, None] + rng.uniform(0, 6.3, channels))
-    )
+    out += mains_uv * np.sqrt(2) * np.sin(2 * np.pi * mains_hz * t[:, None] + rng.uniform(0, 6.3, channels))
     out += drift_uv * np.sin(2 * np.pi * 0.05 * t[:, None] + rng.uniform(0, 6.3, channels))
     out += rng.uniform(-300, 300, channels)
     out += rng.standard_normal((n, channels))
@@ -107,15 +103,11 @@ def random_faults(
         ch = int(rng.integers(channels))
         dur = float(rng.uniform(0.3, 2.0))
         start = float(rng.uniform(0.5, duration_s - dur - 0.5))
-        if any(
-            f.channel == ch and start < f.end_s + 1.5 and f.start_s < start + dur + 1.5 for f in out
-        ):
+        if any(f.channel == ch and start < f.end_s + 1.5 and f.start_s < start + dur + 1.5 for f in out):
             continue
         f = Fault(kind, ch, round(start, 3), round(start + dur, 3))
         if kind == "spikes":
-            f.times_s = sorted(
-                rng.uniform(f.start_s, f.end_s, max(1, int(round(4 * dur)))).tolist()
-            )
+            f.times_s = sorted(rng.uniform(f.start_s, f.end_s, max(1, int(round(4 * dur)))).tolist())
         out.append(f)
     return out
 

@@ -23,8 +23,9 @@ VALIDATOR = shutil.which("bids-validator-deno")
 def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("SENSORIO_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "sensorio", *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "sensorio", *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +34,7 @@ def recording(tmp_path_factory) -> Path:
     5 frames dropped at 2 s."""
     d = tmp_path_factory.mktemp("bids")
     rec = d / "grip.sior"
-    url = ("sim://emg8?seed=2&fast=1&duration=6&mains_hz=60"
-           "&fault=liftoff:ch=3,start=1,end=5.5&link=drop:at=2,count=5")
+    url = "sim://emg8?seed=2&fast=1&duration=6&mains_hz=60&fault=liftoff:ch=3,start=1,end=5.5&link=drop:at=2,count=5"
     proc = _cli("record", url, "-o", str(rec), "--duration", "8")
     assert proc.returncode == 0, proc.stderr
     return rec
@@ -43,8 +43,20 @@ def recording(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def dataset(recording: Path, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("ds") / "emgdata"
-    proc = _cli("export", str(recording), "--bids", str(root), "--subject", "01", "--task", "grip",
-                "--reference", "Bipolar", "--placement-description", "SENIAM, forearm flexors")
+    proc = _cli(
+        "export",
+        str(recording),
+        "--bids",
+        str(root),
+        "--subject",
+        "01",
+        "--task",
+        "grip",
+        "--reference",
+        "Bipolar",
+        "--placement-description",
+        "SENIAM, forearm flexors",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "power line 60 Hz" in proc.stdout and "bad channels: EMG emg4" in proc.stdout
     return root
@@ -86,12 +98,22 @@ def test_sidecar_has_every_field_the_schema_requires(dataset: Path) -> None:
         require_or_skip(False, "bidsschematools is not installed (pip install bidsschematools)")
     s = schema.load_schema()
     meta = json.loads((dataset / "sub-01" / "emg" / "sub-01_task-grip_emg.json").read_text())
-    required = {name for group in s.rules.sidecars.emg.values()
-                if not any("sidecar." in sel for sel in group.selectors)
-                for name, level in group.fields.items()
-                if (level if isinstance(level, str) else level.get("level")) == "required"}
-    assert {"EMGPlacementScheme", "EMGReference", "SamplingFrequency", "PowerLineFrequency",
-            "SoftwareFilters", "TaskName", "RecordingType"} <= required
+    required = {
+        name
+        for group in s.rules.sidecars.emg.values()
+        if not any("sidecar." in sel for sel in group.selectors)
+        for name, level in group.fields.items()
+        if (level if isinstance(level, str) else level.get("level")) == "required"
+    }
+    assert {
+        "EMGPlacementScheme",
+        "EMGReference",
+        "SamplingFrequency",
+        "PowerLineFrequency",
+        "SoftwareFilters",
+        "TaskName",
+        "RecordingType",
+    } <= required
     assert required <= set(meta), required - set(meta)
     assert meta["EMGPlacementScheme"] in s.objects.metadata.EMGPlacementScheme.enum
     assert meta["PowerLineFrequency"] == 60.0  # found in the signal, not assumed
@@ -135,8 +157,22 @@ def test_events_tsv_lists_the_fault_the_gap_and_the_markers(dataset: Path) -> No
 def test_dataset_files_and_a_second_subject(dataset: Path, recording: Path) -> None:
     desc = json.loads((dataset / "dataset_description.json").read_text())
     assert desc["BIDSVersion"].startswith("1.11") and desc["DatasetType"] == "raw"
-    proc = _cli("export", str(recording), "--bids", str(dataset), "--subject", "02", "--task", "grip",
-                "--session", "a", "--run", "1", "--power-line", "50")
+    proc = _cli(
+        "export",
+        str(recording),
+        "--bids",
+        str(dataset),
+        "--subject",
+        "02",
+        "--task",
+        "grip",
+        "--session",
+        "a",
+        "--run",
+        "1",
+        "--power-line",
+        "50",
+    )
     assert proc.returncode == 0, proc.stderr
     assert [r["participant_id"] for r in _tsv(dataset / "participants.tsv")] == ["sub-01", "sub-02"]
     meta = json.loads((dataset / "sub-02" / "ses-a" / "emg" / "sub-02_ses-a_task-grip_run-1_emg.json").read_text())
@@ -154,8 +190,9 @@ def test_dataset_files_and_a_second_subject(dataset: Path, recording: Path) -> N
         (("--subject", "01", "--task", "grip", "--power-line", "0"), "positive frequency"),
     ],
 )
-def test_bad_bids_options_fail_in_one_line(recording: Path, tmp_path: Path, extra: tuple[str, ...],
-                                           message: str) -> None:
+def test_bad_bids_options_fail_in_one_line(
+    recording: Path, tmp_path: Path, extra: tuple[str, ...], message: str
+) -> None:
     proc = _cli("export", str(recording), "--bids", str(tmp_path / "d"), *extra)
     assert proc.returncode != 0
     assert message in proc.stderr and "Traceback" not in proc.stderr

@@ -146,9 +146,7 @@ def test_recording_carries_the_devices_saved_calibration(sensorio_emulator, tmp_
 
     cal_dir = tmp_path / "cal"
     gain = [2.0] + [1.0] * 7
-    CalibrationStore(cal_dir).save(
-        Calibration("EMU-SIO-0005", streams={0: StreamCalibration(gain=gain)})
-    )
+    CalibrationStore(cal_dir).save(Calibration("EMU-SIO-0005", streams={0: StreamCalibration(gain=gain)}))
     dev = sensorio_emulator(format="sio", profile="emg8", seed=5)
     rec = tmp_path / "cal.sior"
     _record(dev.port, rec, 0.6, calibration_dir=cal_dir)

@@ -14,9 +14,7 @@ from sensorio.errors import SensorioError
 
 
 def _fake(device: str, serial_number: str = "A1", vid: int = 0x0403, pid: int = 0x6001):
-    return SimpleNamespace(
-        device=device, vid=vid, pid=pid, serial_number=serial_number, description="FT232R USB UART"
-    )
+    return SimpleNamespace(device=device, vid=vid, pid=pid, serial_number=serial_number, description="FT232R USB UART")
 
 
 def test_latency_timer_is_read_and_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

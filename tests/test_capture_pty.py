@@ -142,9 +142,7 @@ def test_unplug_replug_resumes_and_marks_the_gap(tmp_path: Path) -> None:
     events = []
     first, _ = make_frames(0, 100)
     second, _ = make_frames(150, 100)
-    with capture_open(
-        dev.path, request_info=False, record=rec, flush_interval=0.05, on_event=events.append
-    ) as s:
+    with capture_open(dev.path, request_info=False, record=rec, flush_interval=0.05, on_event=events.append) as s:
         dev.write(first[: len(first) - 20])  # the cable goes mid-frame
         blocks = _collect(s, 99 * 8)
         dev.unplug()
@@ -187,9 +185,7 @@ def test_unplug_replug_resumes_and_marks_the_gap(tmp_path: Path) -> None:
     assert parser.stats == stats
     _blocks_equal(blocks, decoded)
     rec2 = tmp_path / "u2.sior"  # a replay recorded again keeps the gap too
-    with capture_open(
-        f"replay://{rec}?speed=max", request_info=False, reconnect=False, record=rec2
-    ) as r:
+    with capture_open(f"replay://{rec}?speed=max", request_info=False, reconnect=False, record=rec2) as r:
         replayed = list(r)
         assert r.stats == stats
     _blocks_equal(blocks, replayed)
@@ -198,9 +194,7 @@ def test_unplug_replug_resumes_and_marks_the_gap(tmp_path: Path) -> None:
 
 def test_stall_and_resume_events(device: PtyDevice) -> None:
     events = []
-    with capture_open(
-        device.path, request_info=False, stall_timeout=0.2, on_event=events.append
-    ) as s:
+    with capture_open(device.path, request_info=False, stall_timeout=0.2, on_event=events.append) as s:
         device.write(make_frames(0, 5)[0])
         _collect(s, 40)
         time.sleep(0.5)
@@ -293,9 +287,7 @@ def test_info_is_requested_and_commands_get_replies(device: PtyDevice, tmp_path:
     responder = _Responder(device, info)
     responder.start()
     try:
-        with capture_open(
-            device.path, start_command="START", info_timeout=2, record=tmp_path / "i.sior"
-        ) as s:
+        with capture_open(device.path, start_command="START", info_timeout=2, record=tmp_path / "i.sior") as s:
             assert s.info == info
             assert _collect(s, 160)
             with pytest.raises(SensorioError, match="refused"):
@@ -348,15 +340,11 @@ def test_asyncio_iteration(tmp_path: Path, device: PtyDevice) -> None:
     assert asyncio.run(main()) == 240
 
 
-def test_ring_overflow_is_counted_live_and_the_recording_keeps_everything(
-    device: PtyDevice, tmp_path: Path
-) -> None:
+def test_ring_overflow_is_counted_live_and_the_recording_keeps_everything(device: PtyDevice, tmp_path: Path) -> None:
     rec = tmp_path / "o.sior"
     data, expected = make_frames(0, 400)
     # backpressure off: behave as with a real serial port, which cannot wait
-    with capture_open(
-        device.path, request_info=False, record=rec, ring_size=4096, backpressure=False
-    ) as s:
+    with capture_open(device.path, request_info=False, record=rec, ring_size=4096, backpressure=False) as s:
         device.write(data)  # nobody parses meanwhile: the 4 KB ring fills up
         deadline = time.monotonic() + 3
         while s.bytes_received < len(data) and time.monotonic() < deadline:

@@ -49,8 +49,11 @@ def test_view_plot_switch_is_window(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize("command", ["calibrate", "train", "control"])
 def test_single_stream_commands_take_one_stream_id(command: str, capsys: pytest.CaptureFixture[str]) -> None:
-    base = {"calibrate": ["calibrate", "x.sior"], "train": ["train", "sim://", "-o", "m.npz"],
-            "control": ["control", "sim://", "--model", "m.npz"]}[command]
+    base = {
+        "calibrate": ["calibrate", "x.sior"],
+        "train": ["train", "sim://", "-o", "m.npz"],
+        "control": ["control", "sim://", "--model", "m.npz"],
+    }[command]
     assert _parse(base).stream == 0  # type: ignore[attr-defined]
     assert _parse([*base, "--stream", "1"]).stream == 1  # type: ignore[attr-defined]
     with pytest.raises(SystemExit):
@@ -60,8 +63,15 @@ def test_single_stream_commands_take_one_stream_id(command: str, capsys: pytest.
     assert "give it once" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [["record", "sim://", "-o", "x.sior"], ["view", "sim://"], ["stream", "sim://"],
-                                     ["control", "sim://", "--model", "m.npz"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["record", "sim://", "-o", "x.sior"],
+        ["view", "sim://"],
+        ["stream", "sim://"],
+        ["control", "sim://", "--model", "m.npz"],
+    ],
+)
 def test_duration_is_checked_alike(command: list[str]) -> None:
     assert _parse([*command, "--duration", "2.5"]).duration == 2.5  # type: ignore[attr-defined]
     for bad in ("0", "-1", "nan", "inf"):

@@ -94,9 +94,7 @@ def test_control_on_another_seed_matches_the_truth(trained: Path, tmp_path: Path
     assert full >= 0.97 * len(out), f"{len(out) - full} of {len(out)} decisions left a healthy channel out"
 
 
-def test_a_lifted_electrode_is_left_out_at_once_and_taken_back(
-    trained: Path, tmp_path: Path
-) -> None:
+def test_a_lifted_electrode_is_left_out_at_once_and_taken_back(trained: Path, tmp_path: Path) -> None:
     truth = tmp_path / "t.jsonl"
     url = f"sim://gestures?seed=3&fast=1&truth={truth}&fault=liftoff:ch=5,start=8,end=16"
     out = _control(trained, url, seconds=24)
@@ -179,9 +177,7 @@ def test_actuator_line_and_udp_address() -> None:
         (("train", "sim://gestures?fast=1&script=open:1", "-o", "OUT"), "no clean windows of rest"),
     ],
 )
-def test_bad_input_is_one_line(
-    args: tuple[str, ...], words: str, trained: Path, tmp_path: Path
-) -> None:
+def test_bad_input_is_one_line(args: tuple[str, ...], words: str, trained: Path, tmp_path: Path) -> None:
     no_marks = tmp_path / "plain.sior"
     if "REC_NO_MARKERS" in args:
         rec = _cli("record", "sim://emg8?fast=1&duration=1", "-o", str(no_marks), "--duration", "3")
@@ -207,9 +203,7 @@ def test_decisions_as_an_lsl_stream() -> None:
         import pylsl
     except (ImportError, RuntimeError):  # pragma: no cover - RuntimeError: liblsl missing
         pylsl = None
-    require_or_skip(
-        pylsl is not None, "pylsl/liblsl is not installed (pip install 'sensorio[lsl]')"
-    )
+    require_or_skip(pylsl is not None, "pylsl/liblsl is not installed (pip install 'sensorio[lsl]')")
     import uuid
 
     from sensorio.control.decoders import Decision

@@ -20,8 +20,13 @@ def test_demo_command_outputs_match_ground_truth(tmp_path: Path) -> None:
     except ImportError:
         require_or_skip(False, "matplotlib is not installed (pip install 'sensorio[plot]')")
     out = tmp_path / "demo"
-    proc = subprocess.run([sys.executable, "-m", "sensorio", "demo", "--out", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sensorio", "demo", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert str(out) in proc.stdout
     png = out / "demo.png"

@@ -82,8 +82,18 @@ def run_example(ex: Example, cwd: Path, env: dict[str, str], n: int) -> subproce
     elif re.search(r"^def test_", ex.code, re.M):
         path = cwd / f"test_doc_example_{n}.py"
         path.write_text(ex.code)
-        cmd = [sys.executable, "-m", "pytest", "-q", *pytest_plugin_args(), "-p", "no:cacheprovider",
-               "--rootdir", str(cwd), str(path)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            *pytest_plugin_args(),
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(cwd),
+            str(path),
+        ]
     else:
         path = cwd / f"doc_example_{n}.py"
         path.write_text(ex.code)

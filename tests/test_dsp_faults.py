@@ -32,9 +32,7 @@ def run(
     clean = dsp_synth.emg(n, channels, rate, rng)
     codes, lo = dsp_synth.apply(clean.copy(), rate, faults, rng)
     info = dsp_synth.info(channels, rate)
-    return analyze_blocks(
-        decode(dsp_synth.encode(codes, lo, info, drop=drop)), info, calibration_dir="/nonexistent"
-    )
+    return analyze_blocks(decode(dsp_synth.encode(codes, lo, info, drop=drop)), info, calibration_dir="/nonexistent")
 
 
 @pytest.mark.parametrize("kind", dsp_synth.KINDS)
@@ -48,8 +46,7 @@ def test_each_kind_found_in_time(kind: str) -> None:
         faults.append(f)
     res = run(11.0, seed=11, faults=faults)
     truth = [
-        Truth(f.kind, f.channel, f.start_s, f.end_s, onset_s=min(f.times_s) if f.times_s else None)
-        for f in faults
+        Truth(f.kind, f.channel, f.start_s, f.end_s, onset_s=min(f.times_s) if f.times_s else None) for f in faults
     ]
     scores, false = score(truth, res.events)
     ks = scores[kind]
@@ -88,9 +85,7 @@ def test_stuck_onset_off_baseline_is_not_motion() -> None:
         faults.append(dsp_synth.Fault("stuck", ch, at / rate, at / rate + 0.6))
     codes, leadoff = dsp_synth.apply(clean.copy(), rate, faults, rng)
     info = dsp_synth.info(4, rate)
-    res = analyze_blocks(
-        decode(dsp_synth.encode(codes, leadoff, info)), info, calibration_dir="/nonexistent"
-    )
+    res = analyze_blocks(decode(dsp_synth.encode(codes, leadoff, info)), info, calibration_dir="/nonexistent")
     truth = [Truth(f.kind, f.channel, f.start_s, f.end_s) for f in faults]
     scores, false = score(truth, res.events)
     assert scores["stuck"].in_time == 4, res.events
@@ -139,9 +134,7 @@ def test_spikes_on_a_contraction_not_hidden_by_their_own_hop() -> None:
         faults.append(dsp_synth.Fault("spikes", ch, times[0], times[-1] + 0.01, times))
     codes, leadoff = dsp_synth.apply(clean.copy(), rate, faults, rng)
     info = dsp_synth.info(4, rate)
-    res = analyze_blocks(
-        decode(dsp_synth.encode(codes, leadoff, info)), info, calibration_dir="/nonexistent"
-    )
+    res = analyze_blocks(decode(dsp_synth.encode(codes, leadoff, info)), info, calibration_dir="/nonexistent")
     valid = res.streams[0].valid
     masked = [not valid[int(np.ceil(t * rate)), f.channel] for f in faults for t in f.times_s]
     assert sum(masked) >= 20, masked  # 14 of 24 with the hop's own MAD
@@ -159,9 +152,7 @@ def test_dropout_events_from_gaps() -> None:
     res = run(3.0, seed=3, faults=[], drop={100, 101, 102})
     drops = [e for e in res.events if e.kind == "dropout"]
     assert len(drops) == 4  # one per channel
-    assert drops[0].start_s == pytest.approx(800 / 2000) and drops[0].end_s == pytest.approx(
-        824 / 2000
-    )
+    assert drops[0].start_s == pytest.approx(800 / 2000) and drops[0].end_s == pytest.approx(824 / 2000)
     assert not res.streams[0].valid[800:824].any()
 
 
@@ -179,9 +170,7 @@ def test_health_state_and_open_events_streaming() -> None:
     rng = np.random.default_rng(0)
     n = 8000
     clean = dsp_synth.emg(n, 2, 2000.0, rng)
-    codes, lo = dsp_synth.apply(
-        clean.copy(), 2000.0, [dsp_synth.Fault("saturation", 0, 2.0, 9.0)], rng
-    )
+    codes, lo = dsp_synth.apply(clean.copy(), 2000.0, [dsp_synth.Fault("saturation", 0, 2.0, 9.0)], rng)
     info = dsp_synth.info(2, 2000.0)
     pipe = Pipeline.default(info, auto=False)
     for b in decode(dsp_synth.encode(codes, lo, info)):

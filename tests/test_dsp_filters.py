@@ -48,11 +48,7 @@ def test_filters_equal_offline_sosfilt(kind: str, rate: float, seed: int, cuts: 
         sos = stage.design(rate)
         bounds = [0, *sorted(set(cuts)), 2000]
         out = np.concatenate(
-            [
-                stage.process(block(x[a:b], rate)).data
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-                if b > a
-            ]
+            [stage.process(block(x[a:b], rate)).data for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
         )
     np.testing.assert_allclose(out, offline(sos, x), rtol=1e-10, atol=1e-8)
 
@@ -95,10 +91,7 @@ def test_notch_auto_detects_mains_and_removes_it(mains: float) -> None:
         rng.standard_normal((t.size, 2)) * 20,
         axis=0,
     )
-    hum = (
-        100 * np.sin(2 * np.pi * mains * t)[:, None]
-        + 30 * np.sin(2 * np.pi * 3 * mains * t)[:, None]
-    )
+    hum = 100 * np.sin(2 * np.pi * mains * t)[:, None] + 30 * np.sin(2 * np.pi * 3 * mains * t)[:, None]
     x = emg + hum
     assert detect_mains(x, fs)[0] == mains
     notch = Notch("auto", detect_s=1.0)
@@ -122,8 +115,7 @@ def test_envelope_rms_equals_direct_moving_rms() -> None:
     out = np.concatenate([env.process(block(x[i : i + 77])).data for i in range(0, 1000, 77)])
     sq = np.vstack([np.zeros((19, 2)), x**2])
     direct = np.sqrt(
-        np.array([sq[i : i + 20].sum(axis=0) for i in range(1000)])
-        / np.minimum(np.arange(1000) + 1, 20)[:, None]
+        np.array([sq[i : i + 20].sum(axis=0) for i in range(1000)]) / np.minimum(np.arange(1000) + 1, 20)[:, None]
     )
     np.testing.assert_allclose(out, direct, rtol=1e-9)
     assert env.latency(2000.0) == 9.5
@@ -131,9 +123,7 @@ def test_envelope_rms_equals_direct_moving_rms() -> None:
 
 def _masked_blocks(x: np.ndarray, valid: np.ndarray, cuts: list[int]) -> list[SignalBlock]:
     edges = [0, *sorted(set(c for c in cuts if 0 < c < len(x))), len(x)]
-    return [
-        SignalBlock(0, x[a:b], valid[a:b], 2000.0, start=a) for a, b in itertools.pairwise(edges)
-    ]
+    return [SignalBlock(0, x[a:b], valid[a:b], 2000.0, start=a) for a, b in itertools.pairwise(edges)]
 
 
 def _envelope(blocks: list[SignalBlock], native: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -203,9 +193,7 @@ def test_decimate_matches_offline_and_aligns_on_sample_clock() -> None:
     x = np.random.default_rng(5).standard_normal((3000, 2))
     dec = Decimate(4)
     parts = [
-        dec.process(
-            SignalBlock(0, x[a : a + 333], np.ones((len(x[a : a + 333]), 2), bool), 2000.0, start=a)
-        )
+        dec.process(SignalBlock(0, x[a : a + 333], np.ones((len(x[a : a + 333]), 2), bool), 2000.0, start=a))
         for a in range(0, 3000, 333)
     ]
     out = np.concatenate([p.data for p in parts])

@@ -66,9 +66,7 @@ def parts_keys() -> tuple[str, ...]:
     return ("hard_ok", "rail", "leadoff", "blank", "settle", "spiky", "zero", "hp", "low")
 
 
-def fronts_of(
-    blist: list[SignalBlock], defer: bool = False
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def fronts_of(blist: list[SignalBlock], defer: bool = False) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The front end's flags and filters of a block series, C (with defer: on
     the rows of several blocks at once) then numpy."""
     fronts = {}
@@ -168,10 +166,7 @@ def test_native_detector_same_output_and_events(layout: str) -> None:
         det.finish(n / FS)
         valid = np.concatenate([o.valid for o in outs])
         data = np.concatenate([o.data for o in outs])
-        evs = sorted(
-            (e.channel, e.kind, round(e.start_s, 6), e.end_s and round(e.end_s, 6))
-            for e in det.take_events()
-        )
+        evs = sorted((e.channel, e.kind, round(e.start_s, 6), e.end_s and round(e.end_s, 6)) for e in det.take_events())
         res[native] = (valid, evs, data)
     np.testing.assert_array_equal(res[True][0], res[False][0])
     np.testing.assert_array_equal(res[True][2], res[False][2])
@@ -207,9 +202,7 @@ def test_native_hop_features_equal_numpy(L: int) -> None:
 
     d3 = np.diff(r("hp"), 3, axis=2)
     np.testing.assert_allclose(std, r("data").std(axis=2), rtol=1e-12)
-    np.testing.assert_array_equal(
-        mad, np.partition(np.abs(r("hp")), L // 2, axis=2)[:, :, L // 2]
-    )
+    np.testing.assert_array_equal(mad, np.partition(np.abs(r("hp")), L // 2, axis=2)[:, :, L // 2])
     np.testing.assert_allclose(hp_ms, (r("hp") ** 2).mean(axis=2), rtol=1e-12)
     np.testing.assert_allclose(low_ms, (r("low") ** 2).mean(axis=2), rtol=1e-12)
     np.testing.assert_allclose(hf_ms, (d3**2).sum(axis=2) / (20.0 * (L - 3)), rtol=1e-12)
@@ -266,8 +259,9 @@ def test_detector_mask_is_the_same_in_any_chunking(native: bool) -> None:
         outs, a = [], 0
         for size in sizes:
             b = min(n, a + size)
-            blk = SignalBlock(0, x[a:b], valid[a:b], FS, start=a, leadoff=leadoff[a:b],
-                              codes=codes[a:b], code_range=(LO, HI))
+            blk = SignalBlock(
+                0, x[a:b], valid[a:b], FS, start=a, leadoff=leadoff[a:b], codes=codes[a:b], code_range=(LO, HI)
+            )
             outs.append(det.process(blk))
             a = b
         tail = det.flush()
@@ -275,9 +269,7 @@ def test_detector_mask_is_the_same_in_any_chunking(native: bool) -> None:
             outs.append(tail)
         det.finish(n / FS)
         evs = sorted((e.channel, e.kind, e.start_s, e.end_s) for e in det.take_events())
-        res.append(
-            (np.concatenate([o.valid for o in outs]), np.concatenate([o.data for o in outs]), evs)
-        )
+        res.append((np.concatenate([o.valid for o in outs]), np.concatenate([o.data for o in outs]), evs))
     for valid_out, data, evs in res[1:]:
         np.testing.assert_array_equal(valid_out, res[0][0])
         np.testing.assert_array_equal(data, res[0][1])

@@ -84,9 +84,7 @@ STAGES = {
 
 @pytest.mark.parametrize("policy", ["nan", "hold", "zero"])
 @pytest.mark.parametrize("name", sorted(STAGES))
-@settings(
-    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cuts=st.lists(st.integers(1, 2999), max_size=12), single=st.booleans())
 def test_stage_chunk_invariance(name: str, policy: str, cuts: list[int], single: bool) -> None:
     block = whole_signal()
@@ -128,9 +126,7 @@ def test_gap_does_not_corrupt_filter_state() -> None:
 
 
 @settings(max_examples=6, deadline=None)
-@given(
-    chunks=st.lists(st.integers(1, 5000), min_size=1, max_size=30).filter(lambda c: sum(c) > 200)
-)
+@given(chunks=st.lists(st.integers(1, 5000), min_size=1, max_size=30).filter(lambda c: sum(c) > 200))
 def test_default_pipeline_chunk_invariance_from_bytes(chunks: list[int]) -> None:
     """Bytes fed in any chunking give the same pipeline output and events."""
     data, info, _faults, _ = dsp_synth.recording(6.0, 3, 2000.0, seed=3, n_faults=4)

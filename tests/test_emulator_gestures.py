@@ -80,9 +80,7 @@ def test_random_order_is_shuffled_per_repetition_and_seeded() -> None:
 
 
 def test_script_is_followed_exactly_and_ends_in_rest_without_loop() -> None:
-    _, log = run(
-        profile="gestures", autostart=True, duration=8.0, script="open:1.5,rest:1,pinch:2", loop=0
-    )
+    _, log = run(profile="gestures", autostart=True, duration=8.0, script="open:1.5,rest:1,pinch:2", loop=0)
     segs = [(g["label"], g["start_s"], g["end_s"]) for g in log.gestures()]
     assert segs == [
         ("open", 0.0, 1.5),
@@ -196,9 +194,7 @@ def test_sensor_faults_while_gestures_run() -> None:
 
 def test_sim_url_and_emulate_flags(tmp_path) -> None:
     truth = tmp_path / "t.jsonl"
-    url = sim_url(
-        "gestures", seed=2, fast=True, autostart=True, duration=3.0, script="close:2", truth=truth
-    )
+    url = sim_url("gestures", seed=2, fast=True, autostart=True, duration=3.0, script="close:2", truth=truth)
     port = serial.serial_for_url(url, timeout=0.5)
     p = sensorio.Parser()
     while chunk := port.read(65536):
@@ -210,9 +206,7 @@ def test_sim_url_and_emulate_flags(tmp_path) -> None:
     # `sensorio emulate` takes the same options as flags
     parser = argparse.ArgumentParser()
     cmd_emulate.register(parser.add_subparsers())
-    args = parser.parse_args(
-        ["emulate", "--profile", "emg8", "--gestures", "rest,open,flex", "--reps", "2"]
-    )
+    args = parser.parse_args(["emulate", "--profile", "emg8", "--gestures", "rest,open,flex", "--reps", "2"])
     cfg = config_from_options(cmd_emulate.options_from_args(args))
     assert cfg.gestures is not None and cfg.gestures.classes == ("rest", "open", "flex")
     assert cfg.gestures.reps == 2

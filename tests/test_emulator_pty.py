@@ -33,9 +33,7 @@ def _read_for(port: serial.Serial, parser: sensorio.Parser, seconds: float) -> N
 
 def test_pty_is_raw_and_counts_are_exact(tmp_path) -> None:
     # bitflips hit bytes like 0x0D, 0x0A, 0x03, 0x11 too: a cooked tty would mangle them
-    server, truth = _server(
-        tmp_path, format="sio", seed=5, link=["bitflip:rate=0.05", "drop:rate=0.03"]
-    )
+    server, truth = _server(tmp_path, format="sio", seed=5, link=["bitflip:rate=0.05", "drop:rate=0.03"])
     assert os.path.islink(server.port) and os.readlink(server.port) == server.path
     port = serial.Serial(server.port, timeout=0.05)
     p = sensorio.Parser()
@@ -62,9 +60,7 @@ def test_pty_is_raw_and_counts_are_exact(tmp_path) -> None:
 
 
 def test_unplug_replug_keeps_the_path(tmp_path) -> None:
-    server, truth = _server(
-        tmp_path, format="sio", seed=1, autostart=1, link=["unplug:at=0.3,dur=0.4"]
-    )
+    server, truth = _server(tmp_path, format="sio", seed=1, autostart=1, link=["unplug:at=0.3,dur=0.4"])
     port = serial.Serial(server.port, timeout=0.05)
     p = sensorio.Parser()
     with pytest.raises(serial.SerialException):
@@ -161,9 +157,7 @@ def test_emulate_command_prints_the_path_and_serves(tmp_path) -> None:
     assert log.faults()[0]["kind"] == "liftoff"
     # (the power-up INFO went nowhere: no one had the port open yet)
     assert [r["kind"] for r in log.link_faults() if r["kind"] != "port_closed"] == ["drop"]
-    assert p.stats.lost_frames == 1 and p.stats.frames_ok == sum(
-        log.frame_seq(s).size for s in log.streams()
-    )
+    assert p.stats.lost_frames == 1 and p.stats.frames_ok == sum(log.frame_seq(s).size for s in log.streams())
     assert "lag_count" in log.of("end")[0]
 
 

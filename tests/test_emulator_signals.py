@@ -26,11 +26,7 @@ def test_chunking_does_not_change_the_signal() -> None:
         parse_fault("spikes:ch=3,start=0,end=0.5"),
         parse_fault("motion:ch=4,start=0.05,end=0.45"),
     ]
-    whole = _stream(
-        faults=[
-            parse_fault(f"{f.kind}:ch={f.channel},start={f.start_s},end={f.end_s}") for f in faults
-        ]
-    )
+    whole = _stream(faults=[parse_fault(f"{f.kind}:ch={f.channel},start={f.start_s},end={f.end_s}") for f in faults])
     codes_whole, lo_whole, _ = whole.produce(100)  # 1000 samples
     parts = _stream(faults=faults)
     rng = np.random.default_rng(5)
@@ -140,8 +136,7 @@ def test_npy_source_replaces_synthetic_emg(tmp_path) -> None:
 
 
 def _quiet(**kw):
-    return run(format="sio", autostart=True, mains_uv=0, drift_uv=0, gain_drift=0, noise_uv=0,
-               truth_codes=True, **kw)
+    return run(format="sio", autostart=True, mains_uv=0, drift_uv=0, gain_drift=0, noise_uv=0, truth_codes=True, **kw)
 
 
 def _uv(data: bytes, truth) -> np.ndarray:

@@ -76,9 +76,7 @@ def test_a_source_plays_exactly_through_the_emulator_api(tmp_path: Path) -> None
 
 def test_a_source_plays_exactly_through_a_sim_url(tmp_path: Path) -> None:
     path, arr = _source(tmp_path)
-    url = sim_url(
-        "emg8", channels=3, rate=RATE, source=path, fast=True, autostart=True, duration=1.0
-    )
+    url = sim_url("emg8", channels=3, rate=RATE, source=path, fast=True, autostart=True, duration=1.0)
     got = _decoded_uv_of_url(url)
     np.testing.assert_allclose(got, arr, atol=SCALE / 2 + 1e-9, rtol=0)
 
@@ -140,9 +138,7 @@ def test_command_line_and_sim_url_take_the_same_options() -> None:
         assert name.replace("_", "-") in cli, name
 
 
-@pytest.mark.parametrize(
-    "name", [n for n in SignalConfig.__dataclass_fields__ if n not in ("source", "layout")]
-)
+@pytest.mark.parametrize("name", [n for n in SignalConfig.__dataclass_fields__ if n not in ("source", "layout")])
 def test_every_numeric_signal_flag_reaches_the_signal_config(name: str) -> None:
     args = build_parser().parse_args(["emulate", f"--{name.replace('_', '-')}", "0.5"])
     assert getattr(config_from_options(options_from_args(args)).signal, name) == 0.5
@@ -163,9 +159,7 @@ TARGETS = {"monopolar": (48.0, 0.108), "bipolar": (74.5, 0.009)}
 @pytest.mark.parametrize("layout", ["monopolar", "bipolar"])
 @pytest.mark.parametrize("rate", [1000.0, 2000.0, 4000.0])
 def test_synthetic_emg_spectrum_within_20_percent_of_real_emg(layout: str, rate: float) -> None:
-    mf, share = real_emg.spectrum_figures(
-        real_emg.emulator_emg(layout, rate, seconds=40.0, channels=4), rate
-    )
+    mf, share = real_emg.spectrum_figures(real_emg.emulator_emg(layout, rate, seconds=40.0, channels=4), rate)
     want_mf, want_share = TARGETS[layout]
     assert abs(mf - want_mf) <= 0.2 * want_mf, mf
     assert abs(share - want_share) <= 0.2 * want_share, share
@@ -173,9 +167,7 @@ def test_synthetic_emg_spectrum_within_20_percent_of_real_emg(layout: str, rate:
 
 def _fault_run(spec: str, seconds: float = 4.0) -> tuple[np.ndarray, TruthLog]:
     """The emg8 device with a flat zero source and one fault: what it sent in uV."""
-    cfg = config_from_options(
-        {"profile": ["emg8"], "channels": ["2"], "rate": [str(RATE)], "fault": [spec]}
-    )
+    cfg = config_from_options({"profile": ["emg8"], "channels": ["2"], "rate": [str(RATE)], "fault": [spec]})
     cfg.duration = seconds
     cfg.autostart = True
     cfg.signal = SignalConfig(

@@ -80,15 +80,15 @@ def test_bdf_round_trip_multistream(tmp_path: Path) -> None:
             dig = back["digital"][k]
             phys = back["physical"][k]
             # the gap is filled with physical zero, so the codes continue after it
-            got = dig if gap_row is None else np.concatenate([dig[:gap_row], dig[gap_row + lost:]])
+            got = dig if gap_row is None else np.concatenate([dig[:gap_row], dig[gap_row + lost :]])
             got = got[: codes.shape[0]]
             shift = -32768 if desc["min_code"] == 0 and desc["max_code"] == 65535 else 0
             np.testing.assert_array_equal(got - shift, codes[:, c])
             expected = (codes[:, c] - desc["zero"]) * desc["scale"]
-            gotp = phys if gap_row is None else np.concatenate([phys[:gap_row], phys[gap_row + lost:]])
+            gotp = phys if gap_row is None else np.concatenate([phys[:gap_row], phys[gap_row + lost :]])
             assert np.max(np.abs(gotp[: codes.shape[0]] - expected)) <= step
             if gap_row is not None:
-                np.testing.assert_allclose(phys[gap_row:gap_row + lost], 0.0, atol=step)
+                np.testing.assert_allclose(phys[gap_row : gap_row + lost], 0.0, atol=step)
             k += 1
     onsets, durations, texts = back["annotations"]
     notes = dict(zip(texts, zip(onsets, durations, strict=True), strict=True))
@@ -114,8 +114,9 @@ def test_edf_for_16_bit_streams_and_refusals(tmp_path: Path) -> None:
     force = next(s for s in info["streams"] if s["id"] == 2)
     k = sixteen[1]["samples"].shape[1]
     phys = back["physical"][k][: sixteen[2]["samples"].shape[0]]
-    np.testing.assert_allclose(phys, (sixteen[2]["samples"][:, 0] - force["zero"]) * force["scale"],
-                               atol=force["scale"])
+    np.testing.assert_allclose(
+        phys, (sixteen[2]["samples"][:, 0] - force["zero"]) * force["scale"], atol=force["scale"]
+    )
     with pytest.raises(SensorioError, match="exists"):
         write_edf(out, sixteen, info)
     with pytest.raises(SensorioError, match="bdf"):
@@ -130,8 +131,14 @@ def test_export_command_recording_to_bdf_with_faults_and_markers(tmp_path: Path,
     from sensorio.cli import main
 
     rec = tmp_path / "run.sior"
-    dev = sensorio_emulator(profile="emg8", seed=6, fast=True, duration=3,
-                            fault=["saturation:ch=4,start=1,end=1.8"], link=["drop:at=2.4,count=2"])
+    dev = sensorio_emulator(
+        profile="emg8",
+        seed=6,
+        fast=True,
+        duration=3,
+        fault=["saturation:ch=4,start=1,end=1.8"],
+        link=["drop:at=2.4,count=2"],
+    )
     with open_capture(dev.port, record=rec, start_command="START") as cap:
         n, marked = 0, False
         while blocks := cap.read(1.0):
@@ -152,11 +159,30 @@ def test_export_command_recording_to_bdf_with_faults_and_markers(tmp_path: Path,
     assert main(["export", str(rec), "-o", str(out)]) != 0  # never overwrites
     with pytest.raises(SensorioError, match="bdf"):
         from sensorio.export.edf import write_edf
-        write_edf(tmp_path / "x.edf", {0: {"samples": np.zeros((4, 1), np.int32),
-                                           "events": np.zeros(0, dtype=sensorio_event_dtype()),
-                                           "frame_t_us": np.zeros(1, np.uint64)}},
-                  {"streams": [{"id": 0, "channels": 1, "rate_hz": 100, "scale": 1.0, "zero": 0,
-                                "min_code": -(1 << 23), "max_code": (1 << 23) - 1}]})
+
+        write_edf(
+            tmp_path / "x.edf",
+            {
+                0: {
+                    "samples": np.zeros((4, 1), np.int32),
+                    "events": np.zeros(0, dtype=sensorio_event_dtype()),
+                    "frame_t_us": np.zeros(1, np.uint64),
+                }
+            },
+            {
+                "streams": [
+                    {
+                        "id": 0,
+                        "channels": 1,
+                        "rate_hz": 100,
+                        "scale": 1.0,
+                        "zero": 0,
+                        "min_code": -(1 << 23),
+                        "max_code": (1 << 23) - 1,
+                    }
+                ]
+            },
+        )
 
 
 def sensorio_event_dtype():

@@ -35,9 +35,7 @@ def _need(ok: bool, reason: str) -> None:
 def host_test_bin() -> Path:
     _need(shutil.which("make") is not None, "make is not installed")
     _need(shutil.which("cc") is not None, "no C compiler (cc) for the firmware host tests")
-    build = subprocess.run(
-        ["make", "-C", str(FIRMWARE), "build/host/fw_host_test"], capture_output=True, text=True
-    )
+    build = subprocess.run(["make", "-C", str(FIRMWARE), "build/host/fw_host_test"], capture_output=True, text=True)
     assert build.returncode == 0, build.stdout + build.stderr
     return FIRMWARE / "build" / "host" / "fw_host_test"
 

@@ -80,9 +80,7 @@ def built() -> str:
     _need(_simavr_present(), "libsimavr is not installed (Debian: simavr, libsimavr-dev)")
     fw = subprocess.run(["make", "-C", str(FIRMWARE)], capture_output=True, text=True)
     assert fw.returncode == 0, fw.stdout + fw.stderr
-    bridge = subprocess.run(
-        ["make", "-C", str(ROOT / "tools" / "simavr_bridge")], capture_output=True, text=True
-    )
+    bridge = subprocess.run(["make", "-C", str(ROOT / "tools" / "simavr_bridge")], capture_output=True, text=True)
     assert bridge.returncode == 0, bridge.stdout + bridge.stderr
     return fw.stdout
 
@@ -97,9 +95,7 @@ class Board:
         if fast:
             args.append("--fast")
         args.append("--report-pauses")
-        self.proc = subprocess.Popen(
-            [*args, str(elf)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        self.proc = subprocess.Popen([*args, str(elf)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         self.path = self.proc.stdout.readline().strip()
         if not self.path:
@@ -199,9 +195,7 @@ def board_factory(built: str, tmp_path: Path) -> Iterator:
 
 def row_times(seg: dict[str, np.ndarray], period_us: float) -> np.ndarray:
     """Device time of every sample row: its frame's t_us + k periods."""
-    return np.concatenate(
-        [t0 + period_us * np.arange(n) for t0, n in zip(seg["t_us"], seg["rows"], strict=True)]
-    )
+    return np.concatenate([t0 + period_us * np.arange(n) for t0, n in zip(seg["t_us"], seg["rows"], strict=True)])
 
 
 def check_period(seg: dict[str, np.ndarray], rate_hz: int) -> None:
@@ -226,9 +220,7 @@ def check_codes(seg: dict[str, np.ndarray], conv: list[dict]) -> None:
     assert len(bad) == 0, f"{len(bad)} codes differ, first at row/ch {bad[0]}"
 
 
-def conversion_clock_offsets(
-    seg: dict[str, np.ndarray], conv: list[dict], rate_hz: int
-) -> np.ndarray:
+def conversion_clock_offsets(seg: dict[str, np.ndarray], conv: list[dict], rate_hz: int) -> np.ndarray:
     """Simulated time of each row's first conversion minus its device time, in
     microseconds: constant up to interrupt latency if the clock does not drift."""
     cycles = np.array([c["cycle"] for c in conv[::N_CH]], dtype=np.float64)
@@ -415,13 +407,9 @@ def test_waveform_file_at_code_boundaries(board_factory, tmp_path: Path) -> None
 
 def test_arduino_sketch_builds_the_same_core(board_factory) -> None:
     """The Arduino sketch, built as the IDE would, runs the same firmware."""
-    build = subprocess.run(
-        ["make", "-C", str(FIRMWARE), "sketch-check"], capture_output=True, text=True
-    )
+    build = subprocess.run(["make", "-C", str(FIRMWARE), "sketch-check"], capture_output=True, text=True)
     assert build.returncode == 0, build.stdout + build.stderr
-    board = board_factory(
-        "--mv", "1234.5", fast=True, elf=FIRMWARE / "build/sketch/sensorio_fw.elf"
-    )
+    board = board_factory("--mv", "1234.5", fast=True, elf=FIRMWARE / "build/sketch/sensorio_fw.elf")
     board.open()
     assert board.command("INFO") == "OK"
     assert json.loads(board.messages[0].payload)["streams"][0]["rate_hz"] == 1000

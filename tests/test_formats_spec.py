@@ -57,9 +57,7 @@ def imu_stream(n: int, seed: int = 0):
 
 
 def test_boards_shipped() -> None:
-    assert {"openbci-cyton", "openeeg-p2", "example-imu-modbus", "example-loadcell-f32"} <= set(
-        board_names()
-    )
+    assert {"openbci-cyton", "openeeg-p2", "example-imu-modbus", "example-loadcell-f32"} <= set(board_names())
     for name in board_names():
         info = resolve(name).descriptor()
         for s in info["streams"]:
@@ -171,10 +169,7 @@ def test_loadcell_f32_exact() -> None:
 def test_openeeg_p2() -> None:
     rng = np.random.default_rng(7)
     vals = rng.integers(0, 1024, size=(500, 6))
-    data = b"".join(
-        b"\xa5\x5a\x02" + bytes([i & 0xFF]) + struct.pack(">6H", *v) + b"\x00"
-        for i, v in enumerate(vals)
-    )
+    data = b"".join(b"\xa5\x5a\x02" + bytes([i & 0xFF]) + struct.pack(">6H", *v) + b"\x00" for i, v in enumerate(vals))
     streams, stats, _ = decode("openeeg-p2", data[5:], random_sizes(8))
     assert np.array_equal(streams[0]["samples"], vals[1:])
     info = resolve("openeeg-p2").descriptor()["streams"][0]

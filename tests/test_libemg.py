@@ -37,8 +37,9 @@ def _need_libemg() -> None:
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env.pop("SENSORIO_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "sensorio", *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "sensorio", *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +56,9 @@ def test_online_data_handler_reads_the_live_sensorio_stream(tmp_path: Path) -> N
 
     tag = f"emg{os.getpid()}"  # libEMG's names are global: keep parallel runs apart
     rec = tmp_path / "live.sior"
-    streamer, items = sensorio_streamer("sim://emg8?seed=3&duration=2&fast=1&link=drop:at=0.8,count=3",
-                                        record=str(rec), tag=tag, buffer_samples=8000)
+    streamer, items = sensorio_streamer(
+        "sim://emg8?seed=3&duration=2&fast=1&link=drop:at=0.8,count=3", record=str(rec), tag=tag, buffer_samples=8000
+    )
     try:
         odh = OnlineDataHandler(items)
         assert odh.modalities == [tag]
@@ -152,8 +154,9 @@ def test_libemg_is_not_imported_with_sensorio(tmp_path: Path) -> None:
 
     code = "import sys, sensorio, sensorio.bridges.libemg; print('libemg' in sys.modules)"
     env = dict(os.environ, PYTHONPATH=str(Path(sensorio.__file__).parent.parent))  # the sensorio under test
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60
+    )
     assert out.stdout.strip() == "False", out.stderr
 
 

@@ -17,15 +17,16 @@ def blocks_of(**kw):
     parser = sensorio.Parser()
     chunks = []
     for i in range(0, len(data), 4096):  # as a port delivers them
-        parser.feed(data[i:i + 4096])
+        parser.feed(data[i : i + 4096])
         chunks.extend(parser.read())
     info = json.loads(next(m.text for m in parser.read_messages() if m.kind == "info"))
     return chunks, info, parser
 
 
 def test_view_shows_levels_health_rate_and_losses() -> None:
-    blocks, info, parser = blocks_of(profile="emg8", seed=5, duration=2.0,
-                                     fault=["liftoff:ch=3,start=0.5,end=1.6"], link=["drop:at=0.2,count=2"])
+    blocks, info, parser = blocks_of(
+        profile="emg8", seed=5, duration=2.0, fault=["liftoff:ch=3,start=0.5,end=1.6"], link=["drop:at=0.2,count=2"]
+    )
     model = LiveModel(info)
     out = io.StringIO()
     view = TerminalView(model, out, colour=False, in_place=True)
@@ -78,8 +79,7 @@ def test_plot_view_traces_each_channels_envelope(monkeypatch) -> None:
     from sensorio.errors import SensorioError
     from sensorio.live import PlotView
 
-    blocks, info, _ = blocks_of(profile="emg8", seed=6, duration=1.5,
-                                fault=["saturation:ch=1,start=0.5,end=1.0"])
+    blocks, info, _ = blocks_of(profile="emg8", seed=6, duration=1.5, fault=["saturation:ch=1,start=0.5,end=1.0"])
     model = LiveModel(info)
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)

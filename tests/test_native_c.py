@@ -27,7 +27,9 @@ def test_c_unit_tests_under_sanitizers() -> None:
     require_or_skip(shutil.which("make") is not None, "make is not installed")
     proc = subprocess.run(
         ["make", "-C", str(ROOT / "tests" / "c"), "check", f"CC={_cc()}"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert " 0 failed" in proc.stdout
@@ -43,9 +45,25 @@ def test_fuzz_corpus_replays_clean(target: str, replay_dir: Path) -> None:
     exe = replay_dir / f"replay_{target}"
     csrc = sorted(str(p) for p in (ROOT / "csrc").glob("*.c"))
     build = subprocess.run(
-        [_cc(), "-std=c11", "-O1", "-g", "-Wall", "-Wextra", *SAN, f"-I{ROOT / 'csrc'}",
-         str(FUZZ / "replay_main.c"), str(FUZZ / f"fuzz_{target}.c"), *csrc, "-o", str(exe), "-lm"],
-        capture_output=True, text=True, timeout=300,
+        [
+            _cc(),
+            "-std=c11",
+            "-O1",
+            "-g",
+            "-Wall",
+            "-Wextra",
+            *SAN,
+            f"-I{ROOT / 'csrc'}",
+            str(FUZZ / "replay_main.c"),
+            str(FUZZ / f"fuzz_{target}.c"),
+            *csrc,
+            "-o",
+            str(exe),
+            "-lm",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert build.returncode == 0, build.stderr[-3000:]
     inputs = [d for d in (FUZZ / "corpus" / target, FUZZ / "regressions" / target) if d.is_dir()]

@@ -26,9 +26,7 @@ def data_frames(draw, stream: int | None = None):
     max_samp = max(1, min(20, (1024 - 13 - (n_ch + 7) // 8) // (n_ch * width)))
     n_samp = draw(st.integers(1, max_samp))
     lo, hi = sio1.ENC_RANGE[enc]
-    values = draw(
-        st.lists(st.integers(lo, hi), min_size=n_ch * n_samp, max_size=n_ch * n_samp)
-    )
+    values = draw(st.lists(st.integers(lo, hi), min_size=n_ch * n_samp, max_size=n_ch * n_samp))
     sid = draw(st.integers(0, 3)) if stream is None else stream
     return dict(
         samples=np.array(values, dtype=np.int64).reshape(n_samp, n_ch),
@@ -120,17 +118,24 @@ def test_c_matches_reference_any_chunking(pieces, cuts) -> None:
 
 
 @SETTINGS
-@given(st.lists(data_frames(stream=0), min_size=1, max_size=8), st.binary(max_size=50),
-       st.lists(st.integers(0, 10**5), max_size=6))
+@given(
+    st.lists(data_frames(stream=0), min_size=1, max_size=8),
+    st.binary(max_size=50),
+    st.lists(st.integers(0, 10**5), max_size=6),
+)
 def test_round_trip_with_leading_garbage(frames, garbage, cuts) -> None:
     """Frames after any garbage come out exactly as encoded (the first
     delimiter resynchronises), whatever the chunking."""
     enc, n_ch = frames[0]["enc"], frames[0]["samples"].shape[1]
     frames = [f for f in frames if (f["enc"], f["samples"].shape[1]) == (enc, n_ch)]
     encoder = sio1.DataEncoder()
-    wire = garbage + b"\x00" + b"".join(
-        encoder.encode(f["samples"], enc=enc, seq=i, t_us=f["t_us"], leadoff=f["leadoff"])
-        for i, f in enumerate(frames)
+    wire = (
+        garbage
+        + b"\x00"
+        + b"".join(
+            encoder.encode(f["samples"], enc=enc, seq=i, t_us=f["t_us"], leadoff=f["leadoff"])
+            for i, f in enumerate(frames)
+        )
     )
     parser, got = run_c(wire, cuts)
     np.testing.assert_array_equal(got[0]["samples"], np.concatenate([f["samples"] for f in frames]))

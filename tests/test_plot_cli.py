@@ -21,8 +21,15 @@ def _need_matplotlib() -> None:
 
 @pytest.mark.parametrize("channels", [1, 16])
 def test_plot_writes_a_png_per_channel_count(tmp_path: Path, channels: int, capsys) -> None:
-    data, _ = run(autostart=True, profile="emg8", channels=channels, duration=2.0, seed=2,
-                  fault=["saturation:ch=0,start=0.5,end=1"], link=["drop:at=1.5,count=2"])
+    data, _ = run(
+        autostart=True,
+        profile="emg8",
+        channels=channels,
+        duration=2.0,
+        seed=2,
+        fault=["saturation:ch=0,start=0.5,end=1"],
+        link=["drop:at=1.5,count=2"],
+    )
     dump = tmp_path / "run.bin"
     dump.write_bytes(data)
     assert main(["plot", str(dump)]) == 0
@@ -42,8 +49,14 @@ def test_plot_draws_faults_gaps_and_link_statistics(tmp_path: Path) -> None:
     from sensorio.dsp.analyze import analyze_file
     from sensorio.plotting import plot_analysis
 
-    data, truth = run(autostart=True, profile="emg8", duration=2.0, seed=4,
-                      fault=["liftoff:ch=3,start=0.5,end=1.2"], link=["drop:at=1.5,count=2"])
+    data, truth = run(
+        autostart=True,
+        profile="emg8",
+        duration=2.0,
+        seed=4,
+        fault=["liftoff:ch=3,start=0.5,end=1.2"],
+        link=["drop:at=1.5,count=2"],
+    )
     dump = tmp_path / "run.bin"
     dump.write_bytes(data)
     result = analyze_file(dump)

@@ -55,18 +55,14 @@ def _fake_otb(path: Path, fs: int = 2048, seconds: float = 6.0) -> np.ndarray:
     force = np.where((np.arange(n) > n // 3) & (np.arange(n) < 2 * n // 3), 25.0, 1.0)
     other = np.zeros((n, 10))
     data = np.column_stack([emg, other, force]).astype(np.float32)
-    desc = [
-        f"Vastus Lateralis - AUX 3 (Channel 1->1) - GR08MM1305 ({i + 1})[uV]" for i in range(64)
-    ]
+    desc = [f"Vastus Lateralis - AUX 3 (Channel 1->1) - GR08MM1305 ({i + 1})[uV]" for i in range(64)]
     desc += [f"Decomposition ({i})[a.u]" for i in range(10)] + ["acquired data[ %(MVC)]"]
     cell = np.empty((1, 1), dtype=object)
     cell[0, 0] = data
     d = np.empty((len(desc), 1), dtype=object)
     for i, s in enumerate(desc):
         d[i, 0] = np.array([s])
-    savemat(
-        path, {"Data": cell, "Description": d, "SamplingFrequency": np.array([[fs]], np.uint16)}
-    )
+    savemat(path, {"Data": cell, "Description": d, "SamplingFrequency": np.array([[fs]], np.uint16)})
     return data
 
 
@@ -242,9 +238,7 @@ def test_the_corpus() -> None:
             except real_emg.CorpusError as exc:
                 pytest.fail(f"the real-EMG corpus cannot be fetched: {exc}")
         else:
-            require_or_skip(
-                False, "the real-EMG corpus is not cached: python3 tools/real_emg.py fetch"
-            )
+            require_or_skip(False, "the real-EMG corpus is not cached: python3 tools/real_emg.py fetch")
     want = {
         # key: channels, seconds, median Hz, 1-20 Hz share (docs/real_emg.md)
         "otb-vl-hd64:monopolar": (64, 32.5, 48.0, 0.108),

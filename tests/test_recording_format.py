@@ -248,16 +248,10 @@ def test_file_size_limit_stops_recording_with_data_kept(tmp_path: Path) -> None:
         print(w.error)
         sys.exit(0 if w.error else 3)
     """)
-    res = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30
-    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert res.returncode == 0, res.stderr
     assert "file size limit" in res.stdout and "kept" in res.stdout
     items, r = _items(path)
     raw = b"".join(i.raw for i in items if isinstance(i, DataChunk))
     assert 0 < len(raw) < 20000
-    assert (
-        raw
-        == b"".join(bytes([i % 256]) * 1000 for i in range(len(raw) // 1000))
-        + raw[len(raw) // 1000 * 1000 :]
-    )
+    assert raw == b"".join(bytes([i % 256]) * 1000 for i in range(len(raw) // 1000)) + raw[len(raw) // 1000 * 1000 :]

@@ -14,9 +14,7 @@ CORPUS = sorted((ROOT / "tests" / "corpus" / "recording").iterdir())
 
 
 def _harness():
-    spec = importlib.util.spec_from_file_location(
-        "fuzz_recording", ROOT / "tools" / "fuzz_recording.py"
-    )
+    spec = importlib.util.spec_from_file_location("fuzz_recording", ROOT / "tools" / "fuzz_recording.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.one_input

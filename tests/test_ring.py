@@ -42,8 +42,7 @@ def _stream(n_frames: int) -> bytes:
     enc = sio1.DataEncoder()
     rng = np.random.default_rng(1)
     return b"".join(
-        enc.encode(rng.integers(-3000, 3000, size=(10, 8)), seq=i % 65536, t_us=i * 5000)
-        for i in range(n_frames)
+        enc.encode(rng.integers(-3000, 3000, size=(10, 8)), seq=i % 65536, t_us=i * 5000) for i in range(n_frames)
     )
 
 

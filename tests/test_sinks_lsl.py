@@ -70,8 +70,7 @@ def test_inlet_receives_stream_metadata_samples_and_markers(calibrated: bool) ->
     from sensorio.sinks.lsl import LslOutlet
 
     serial = f"TEST-{uuid.uuid4().hex[:8]}"  # unique: other test runs may publish at the same time
-    blocks, info, truth = captured(profile="emg8", seed=11, duration=1.5, serial=serial,
-                                   link=["drop:at=0.5,count=2"])
+    blocks, info, truth = captured(profile="emg8", seed=11, duration=1.5, serial=serial, link=["drop:at=0.5,count=2"])
     desc = info["streams"][0]
     outlet = LslOutlet(info, calibrated=calibrated)
     assert outlet.source_id == f"sensorio:{serial}:0"
@@ -153,11 +152,13 @@ def test_stream_command_publishes_a_live_capture_with_fault_markers(sensorio_emu
     from sensorio.cli import main
 
     serial = f"LIVE-{uuid.uuid4().hex[:8]}"
-    dev = sensorio_emulator(profile="emg8", seed=2, duration=4, serial=serial,
-                            fault=["saturation:ch=1,start=1.0,end=2.0"])
+    dev = sensorio_emulator(
+        profile="emg8", seed=2, duration=4, serial=serial, fault=["saturation:ch=1,start=1.0,end=2.0"]
+    )
     result = {}
-    runner = threading.Thread(target=lambda: result.setdefault(
-        "code", main(["stream", dev.port, "--lsl", "--duration", "6", "--quiet"])))
+    runner = threading.Thread(
+        target=lambda: result.setdefault("code", main(["stream", dev.port, "--lsl", "--duration", "6", "--quiet"]))
+    )
     runner.start()
     try:
         inlet = connect(f"sensorio:{serial}:0")

@@ -45,9 +45,7 @@ def _limited(argv: list[str], data_mb: int, cwd: Path) -> subprocess.CompletedPr
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (data_mb << 20, data_mb << 20))
 
-    env = dict(
-        os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MALLOC_ARENA_MAX="1"
-    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MALLOC_ARENA_MAX="1")
     return subprocess.run(
         argv, preexec_fn=limit, env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False
     )

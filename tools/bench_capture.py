@@ -54,9 +54,7 @@ def _cycle(n_ch: int, n_samp: int, frames: int = 65536) -> bytes:
     enc = DataEncoder()
     rng = np.random.default_rng(1)
     base = rng.integers(-(1 << 23), 1 << 23, size=(64, n_samp, n_ch))
-    return b"".join(
-        enc.encode(base[i % 64], enc=ENC_I24, seq=i, t_us=i * 1000) for i in range(frames)
-    )
+    return b"".join(enc.encode(base[i % 64], enc=ENC_I24, seq=i, t_us=i * 1000) for i in range(frames))
 
 
 def _write_all(fd: int, data: memoryview) -> None:
@@ -79,9 +77,7 @@ def _blast(master: int, cycle: bytes, seconds: float, out: mp.Queue) -> None:
     out.put(sent)
 
 
-def _paced(
-    master: int, seconds: float, n_ch: int, rate: int, frames_per_s: int, stamp: bool, out: mp.Queue
-) -> None:
+def _paced(master: int, seconds: float, n_ch: int, rate: int, frames_per_s: int, stamp: bool, out: mp.Queue) -> None:
     """Frames at a steady rate; with stamp, channel 0/1 of the first sample
     carry the write time (CLOCK_MONOTONIC µs, shared by all processes)."""
     enc = DataEncoder()
@@ -101,9 +97,7 @@ def _paced(
             us = time.monotonic_ns() // 1000
             samples[0, 0] = us & 0x7FFFFF
             samples[0, 1] = (us >> 23) & 0x7FFFFF
-        _write_all(
-            master, memoryview(enc.encode(samples, enc=ENC_I24, seq=seq & 0xFFFF, t_us=seq * 1000))
-        )
+        _write_all(master, memoryview(enc.encode(samples, enc=ENC_I24, seq=seq & 0xFFFF, t_us=seq * 1000)))
         seq += 1
     out.put(seq)
 
@@ -271,9 +265,7 @@ def bench_memory(minutes: float) -> list[tuple[float, float]]:
     seconds = minutes * 60
     samples: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        with capture_open(
-            path, request_info=False, record=Path(tmp) / "mem.sior", stall_timeout=0
-        ) as s:
+        with capture_open(path, request_info=False, record=Path(tmp) / "mem.sior", stall_timeout=0) as s:
             proc, q = _start(_paced, master, seconds, 16, 32000, 2000, False)
             t0 = time.monotonic()
             next_sample = t0 + min(5.0, seconds / 20)
@@ -298,18 +290,10 @@ def _pct(values: list[float], p: float) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument(
-        "--seconds", type=float, default=30.0, help="length of the throughput run (default 30)"
-    )
-    ap.add_argument(
-        "--cpu-seconds", type=float, default=10.0, help="length of the CPU and latency runs"
-    )
-    ap.add_argument(
-        "--minutes", type=float, default=10.0, help="length of the memory run (default 10)"
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=30.0, help="length of the throughput run (default 30)")
+    ap.add_argument("--cpu-seconds", type=float, default=10.0, help="length of the CPU and latency runs")
+    ap.add_argument("--minutes", type=float, default=10.0, help="length of the memory run (default 10)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per figure (medians are printed)")
     ap.add_argument("--only", choices=["throughput", "cpu", "latency", "memory"], action="append")
     args = ap.parse_args()

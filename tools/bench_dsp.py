@@ -244,8 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "(set-up and mains detection included)"
     )
     print(
-        f"  baseline sosfilt{med_base / 1e6:8.2f} M channel-samples/s   "
-        f"(pipeline = {med_tp / med_base:.2f} x baseline)"
+        f"  baseline sosfilt{med_base / 1e6:8.2f} M channel-samples/s   (pipeline = {med_tp / med_base:.2f} x baseline)"
     )
 
     # cost of one 10 ms block, steady state (after the notch's start-up listening)

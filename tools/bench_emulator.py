@@ -241,9 +241,7 @@ def main() -> int:
 
     emu_share, base_share, lags, max_lag = [], [], [], 0.0
     print(
-        f"emulator: SIO-1, {CHANNELS} ch x {RATE:g} Hz {ENC}, real time, "
-        f"{args.seconds:g} s per run, "
-        f"{args.runs} runs"
+        f"emulator: SIO-1, {CHANNELS} ch x {RATE:g} Hz {ENC}, real time, {args.seconds:g} s per run, {args.runs} runs"
     )
     for i in range(args.runs):
         rep, got = run("emulator", args.seconds, [])

@@ -173,14 +173,24 @@ def main() -> int:
                 runs.append("old-decode")
             for cmd in runs:
                 peak, wall, rc, last = run_child(command_argv(cmd, rec, out), env)
-                row = {"seconds": seconds, "file_mb": size / 1e6, "command": cmd, "peak_mb": peak,
-                       "baseline_mb": base, "wall_s": wall, "exit": rc}
+                row = {
+                    "seconds": seconds,
+                    "file_mb": size / 1e6,
+                    "command": cmd,
+                    "peak_mb": peak,
+                    "baseline_mb": base,
+                    "wall_s": wall,
+                    "exit": rc,
+                }
                 if args.json:
                     print(json.dumps(row))
                 else:
                     note = "" if rc == 0 else f"  ({last[:80]})"
-                    print(f"{seconds / 60:>7.1f}m {size / 1e6:>8.0f} {cmd:>12} {peak:>8.0f} {peak - base:>7.0f} "
-                          f"{wall:>7.1f}  {rc}{note}", flush=True)
+                    print(
+                        f"{seconds / 60:>7.1f}m {size / 1e6:>8.0f} {cmd:>12} {peak:>8.0f} {peak - base:>7.0f} "
+                        f"{wall:>7.1f}  {rc}{note}",
+                        flush=True,
+                    )
             rec.unlink()
             for f in out.iterdir():
                 f.unlink()

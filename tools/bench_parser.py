@@ -83,15 +83,19 @@ def main() -> int:
 
     data, n_frames = sio_stream(args.mb)
     frame_bytes = len(data) / n_frames
-    print(f"stream: {len(data) / 1e6:.1f} MB, {n_frames} frames of 8 ch x 10 int16 "
-          f"({frame_bytes:.0f} B on the wire), feed chunk {args.chunk} B")
+    print(
+        f"stream: {len(data) / 1e6:.1f} MB, {n_frames} frames of 8 ch x 10 int16 "
+        f"({frame_bytes:.0f} B on the wire), feed chunk {args.chunk} B"
+    )
 
     wall, cpu = time_c(data, args.chunk, args.repeats)
     c_cpu = len(data) / statistics.median(cpu) / 1e6
     c_wall = len(data) / statistics.median(wall) / 1e6
-    print(f"C parser (public API):    median {c_cpu:8.1f} MB/s per core (CPU time), "
-          f"{n_frames / statistics.median(cpu) / 1e6:5.2f} M frames/s; wall clock {c_wall:.1f} MB/s "
-          f"({args.repeats} runs)")
+    print(
+        f"C parser (public API):    median {c_cpu:8.1f} MB/s per core (CPU time), "
+        f"{n_frames / statistics.median(cpu) / 1e6:5.2f} M frames/s; wall clock {c_wall:.1f} MB/s "
+        f"({args.repeats} runs)"
+    )
 
     ref_slice = data[: int(args.ref_kb * 1000)]
     ref_cpu = []
@@ -101,8 +105,9 @@ def main() -> int:
         ref.feed(ref_slice)
         ref_cpu.append(time.process_time() - c0)
     ref_mbs = len(ref_slice) / statistics.median(ref_cpu) / 1e6
-    print(f"Python reference decoder: median {ref_mbs:8.3f} MB/s per core "
-          f"({len(ref_slice) / 1e3:.0f} kB slice, 3 runs)")
+    print(
+        f"Python reference decoder: median {ref_mbs:8.3f} MB/s per core ({len(ref_slice) / 1e3:.0f} kB slice, 3 runs)"
+    )
     ratio = c_cpu / ref_mbs
     print(f"ratio C / reference: {ratio:.0f}x   (targets: >= 400 MB/s, >= 200x)")
 
@@ -119,9 +124,13 @@ def main() -> int:
     lc *= max(1, int(args.mb * 1e6 / len(lc)))
     asc = "".join(f"{i % 1024},{(7 * i) % 1024},{(13 * i) % 1024},{i % 97}\n" for i in range(100000))
     asc_b = asc.encode() * max(1, int(args.mb * 1e6 / len(asc)))
-    for fmt, stream, target in [("cyton", cyton, 200), ("openbci-cyton", cyton, 200),
-                                ("example-imu-modbus", imu, 200),
-                                ("example-loadcell-f32", lc, 200), ("ascii", asc_b, None)]:
+    for fmt, stream, target in [
+        ("cyton", cyton, 200),
+        ("openbci-cyton", cyton, 200),
+        ("example-imu-modbus", imu, 200),
+        ("example-loadcell-f32", lc, 200),
+        ("ascii", asc_b, None),
+    ]:
         wall, cpu = time_c(stream, args.chunk, args.repeats, fmt)
         mbs = len(stream) / statistics.median(cpu) / 1e6
         goal = f"(target >= {target} MB/s)" if target else ""
@@ -144,9 +153,11 @@ def main() -> int:
     elapsed = time.perf_counter() - t0
     rss_end = rss_mb()
     s = parser.stats
-    print(f"memory: parsed {total / 1e9:.2f} GB in {elapsed:.1f} s; RSS after first pass {rss_start:.1f} MB, "
-          f"at the end {rss_end:.1f} MB (growth {rss_end - rss_start:+.1f} MB); "
-          f"frames {s.frames_ok}, errors {s.crc_errors + s.cobs_errors + s.malformed}")
+    print(
+        f"memory: parsed {total / 1e9:.2f} GB in {elapsed:.1f} s; RSS after first pass {rss_start:.1f} MB, "
+        f"at the end {rss_end:.1f} MB (growth {rss_end - rss_start:+.1f} MB); "
+        f"frames {s.frames_ok}, errors {s.crc_errors + s.cobs_errors + s.malformed}"
+    )
     return 0
 
 

@@ -24,8 +24,10 @@ def main() -> None:
     seeds: dict[str, bytes] = {}
     for name, code in sio1.ENCODINGS.items():
         lo, hi = sio1.ENC_RANGE[code]
-        frames = [enc.encode(rng.integers(lo, hi, size=(3, 4), endpoint=True), enc=code, seq=s, stream=s % 2)
-                  for s in range(4)]
+        frames = [
+            enc.encode(rng.integers(lo, hi, size=(3, 4), endpoint=True), enc=code, seq=s, stream=s % 2)
+            for s in range(4)
+        ]
         seeds[f"data_{name}"] = b"\x05\x00" + b"".join(frames)
     info = sio1.encode_info({"device": "x", "streams": []})
     seeds["messages"] = b"\x01" + info + sio1.encode_reply("OK") + sio1.encode_log("hi")

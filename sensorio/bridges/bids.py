@@ -104,8 +104,13 @@ def _health_rows(sa: Any, events: list[Any]) -> list[tuple[str, str | None]]:
     out = []
     for c in range(n_ch):
         masked = float((~sa.valid[seen, c]).sum()) / total if sa.valid.shape[1] > c else 0.0
-        kinds = sorted({ev.kind for ev in events if ev.stream == sa.stream and ev.channel == c
-                        and ev.severity == "fault" and ev.kind != "dropout"})
+        kinds = sorted(
+            {
+                ev.kind
+                for ev in events
+                if ev.stream == sa.stream and ev.channel == c and ev.severity == "fault" and ev.kind != "dropout"
+            }
+        )
         health = sa.health[c] if c < len(sa.health) else {}
         faulty_end = health.get("state") == "faulty"
         bad = faulty_end or masked >= BAD_SHARE
@@ -203,8 +208,12 @@ def export_bids(
     stem = "_".join(parts)
     folder = root / f"sub-{subject}" / (f"ses-{session}" if session else "") / "emg"
     data = folder / f"{stem}_emg.bdf"
-    outputs = {"sidecar": folder / f"{stem}_emg.json", "channels": folder / f"{stem}_channels.tsv",
-               "events": folder / f"{stem}_events.tsv", "events_json": folder / f"{stem}_events.json"}
+    outputs = {
+        "sidecar": folder / f"{stem}_emg.json",
+        "channels": folder / f"{stem}_channels.tsv",
+        "events": folder / f"{stem}_events.tsv",
+        "events_json": folder / f"{stem}_events.json",
+    }
     for p in [data, *outputs.values()]:
         if p.exists() and not overwrite:
             raise SensorioError(Advice(f"{p} exists: choose another run or pass {{overwrite}}", overwrite=True))
@@ -233,9 +242,17 @@ def export_bids(
                 status, why = health[c]
                 if status == "bad":
                     bad.append(name)
-                rows.append({"name": name, "type": "EMG" if volts else "MISC", "units": _bids_unit(unit),
-                             "sampling_frequency": float(desc.get("rate_hz") or 0) or None,
-                             "reference": ref if volts else None, "status": status, "status_description": why})
+                rows.append(
+                    {
+                        "name": name,
+                        "type": "EMG" if volts else "MISC",
+                        "units": _bids_unit(unit),
+                        "sampling_frequency": float(desc.get("rate_hz") or 0) or None,
+                        "reference": ref if volts else None,
+                        "status": status,
+                        "status_description": why,
+                    }
+                )
         columns = ["name", "type", "units", "sampling_frequency", "reference", "status", "status_description"]
 
         # events.tsv: seconds from the start of the file
@@ -251,8 +268,15 @@ def export_bids(
         for sid, sa in analysis.streams.items():
             off = offsets.get(sid, 0.0)
             for start, stop in sa.gaps_s:
-                events.append({"onset": off + max(start, 0.0), "duration": max(stop - max(start, 0.0), 0.0),
-                               "trial_type": "BAD_gap", "channel": None, "stream": sid})
+                events.append(
+                    {
+                        "onset": off + max(start, 0.0),
+                        "duration": max(stop - max(start, 0.0), 0.0),
+                        "trial_type": "BAD_gap",
+                        "channel": None,
+                        "stream": sid,
+                    }
+                )
         end_s = done.duration_s
         for ev in analysis.events:
             if ev.kind == "dropout":
@@ -261,13 +285,21 @@ def export_bids(
             stop = ev.end_s if ev.end_s is not None else end_s - off
             kind = f"BAD_fault_{ev.kind}" if ev.severity == "fault" else f"{ev.severity}_{ev.kind}"
             chan = label_of.get(first.get(ev.stream, 0) + ev.channel) if ev.channel >= 0 else None
-            events.append({"onset": off + float(ev.start_s), "duration": max(float(stop) - float(ev.start_s), 0.0),
-                           "trial_type": kind, "channel": chan, "stream": ev.stream})
+            events.append(
+                {
+                    "onset": off + float(ev.start_s),
+                    "duration": max(float(stop) - float(ev.start_s), 0.0),
+                    "trial_type": kind,
+                    "channel": chan,
+                    "stream": ev.stream,
+                }
+            )
         markers, _ = recording_markers(recording)
         for m in markers:
             kind, _, text = m.text.partition(" ")
-            events.append({"onset": m.onset_s, "duration": m.duration_s or 0.0,
-                           "trial_type": kind, "value": text or None})
+            events.append(
+                {"onset": m.onset_s, "duration": m.duration_s or 0.0, "trial_type": kind, "value": text or None}
+            )
         events.sort(key=lambda e: (e["onset"], e["trial_type"]))
         ev_columns = ["onset", "duration", "trial_type", "channel", "value", "stream"]
 
@@ -291,8 +323,10 @@ def export_bids(
         if isinstance(info.get("ground"), str):
             sidecar["EMGGround"] = info["ground"]
         events_json = {
-            "trial_type": {"Description": "What happened (sensorio's name for it)",
-                           "Levels": {t: _level(t) for t in sorted({e["trial_type"] for e in events})}},
+            "trial_type": {
+                "Description": "What happened (sensorio's name for it)",
+                "Levels": {t: _level(t) for t in sorted({e["trial_type"] for e in events})},
+            },
             "channel": {"Description": "The channel the event concerns (n/a: every channel)"},
             "value": {"Description": "The text of a marker"},
             "stream": {"Description": "The sensorio device stream the event concerns"},
@@ -327,9 +361,13 @@ def _level(trial_type: str) -> str:
         return f"sensor fault '{trial_type[10:]}' found by sensorio on the channel named in 'channel'"
     if trial_type.startswith("warning_"):
         return f"a slow change ('{trial_type[8:]}') found by sensorio, not a fault"
-    return {"marker": "a marker put into the recording; its text is in 'value'",
-            "connect": "the device was connected", "disconnect": "the device was disconnected",
-            "stall": "the device fell silent", "resume": "the device streamed again"}.get(trial_type, trial_type)
+    return {
+        "marker": "a marker put into the recording; its text is in 'value'",
+        "connect": "the device was connected",
+        "disconnect": "the device was disconnected",
+        "stall": "the device fell silent",
+        "resume": "the device streamed again",
+    }.get(trial_type, trial_type)
 
 
 def _dataset_files(root: Path, subject: str, written: list[Path]) -> None:
@@ -337,12 +375,19 @@ def _dataset_files(root: Path, subject: str, written: list[Path]) -> None:
     desc = root / "dataset_description.json"
     if not desc.exists():
         written.append(desc)
-        desc.write_text(json.dumps({
-            "Name": root.resolve().name,
-            "BIDSVersion": BIDS_VERSION,
-            "DatasetType": "raw",
-            "GeneratedBy": [{"Name": "sensorio", "Version": __version__}],
-        }, indent=2) + "\n", encoding="utf-8")
+        desc.write_text(
+            json.dumps(
+                {
+                    "Name": root.resolve().name,
+                    "BIDSVersion": BIDS_VERSION,
+                    "DatasetType": "raw",
+                    "GeneratedBy": [{"Name": "sensorio", "Version": __version__}],
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
     participants = root / "participants.tsv"
     pid = f"sub-{subject}"
     if not participants.exists():
@@ -362,5 +407,9 @@ def _dataset_files(root: Path, subject: str, written: list[Path]) -> None:
 
 def describe(summary: BidsSummary) -> Mapping[str, Any]:
     """A short account of an export, for the command line."""
-    return {"data": str(summary.data), "bad_channels": summary.bad_channels,
-            "power_line_hz": summary.power_line_hz, "events": summary.n_events}
+    return {
+        "data": str(summary.data),
+        "bad_channels": summary.bad_channels,
+        "power_line_hz": summary.power_line_hz,
+        "events": summary.n_events,
+    }

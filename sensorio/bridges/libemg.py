@@ -84,8 +84,16 @@ class SensorioStreamer:
     way). ``stop()`` ends it, closes the source and frees the memory.
     """
 
-    def __init__(self, source: Any, stream: int, items: list[list[Any]], arrays: list[np.ndarray],
-                 shms: list[shared_memory.SharedMemory], pending: list[Any], calibration_dir: str | None) -> None:
+    def __init__(
+        self,
+        source: Any,
+        stream: int,
+        items: list[list[Any]],
+        arrays: list[np.ndarray],
+        shms: list[shared_memory.SharedMemory],
+        pending: list[Any],
+        calibration_dir: str | None,
+    ) -> None:
         from ..dsp.calibrate import Calibrate
 
         self.source = source
@@ -239,10 +247,16 @@ def sensorio_streamer(
             shm.close()
             shm.unlink()
             raise
-        items = [[tag, (buffer_samples, channels), np.float64, lock],
-                 [f"{tag}_count", (1, 1), np.int32, count_lock]]
-        streamer = SensorioStreamer(source, chosen, items, [emg, count], [shm, cshm],
-                                    [b for b in pending if b.stream == chosen], calibration_dir)
+        items = [[tag, (buffer_samples, channels), np.float64, lock], [f"{tag}_count", (1, 1), np.int32, count_lock]]
+        streamer = SensorioStreamer(
+            source,
+            chosen,
+            items,
+            [emg, count],
+            [shm, cshm],
+            [b for b in pending if b.stream == chosen],
+            calibration_dir,
+        )
     except BaseException:
         source.close()
         raise
@@ -253,8 +267,11 @@ def sensorio_streamer(
 def _choose_stream(info: dict[str, Any], seen: set[int], stream: int | None) -> int | None:
     if stream is not None:
         return stream if stream in seen else None
-    volts = [s.get("id") for s in info.get("streams", []) or []
-             if isinstance(s, dict) and str(s.get("unit", "")).lower() in ("uv", "µv", "mv", "v")]
+    volts = [
+        s.get("id")
+        for s in info.get("streams", []) or []
+        if isinstance(s, dict) and str(s.get("unit", "")).lower() in ("uv", "µv", "mv", "v")
+    ]
     for sid in volts:
         if sid in seen:
             return int(sid)
@@ -284,9 +301,12 @@ def _calibrated(path: Path, stream: int | None) -> tuple[np.ndarray, float, tupl
     if stream is None:
         stream = _choose_stream(info or {}, {b.stream for b in blocks}, None)
     saved = header.get("calibration")
-    cal = Calibrate(info, stream=stream,
-                    calibration=Calibration.from_json(saved, f"{path}: its calibration") if saved else None,
-                    auto=False)
+    cal = Calibrate(
+        info,
+        stream=stream,
+        calibration=Calibration.from_json(saved, f"{path}: its calibration") if saved else None,
+        auto=False,
+    )
     pieces = [sb for b in blocks if b.stream == stream for sb in cal.process_raw(b)]
     if not pieces:
         raise SensorioError(f"{path}: no samples of stream {stream}")
@@ -371,10 +391,17 @@ def export_libemg(
         np.savetxt(target, piece, delimiter=",", fmt="%.6g")
         result.files.append(target)
     result.reps = max(reps.values())
-    meta = {"classes": result.classes, "reps": result.reps, "rate_hz": result.rate_hz,
-            "channels": result.channels, "labels": list(labels), "unit": unit,
-            "lost_samples_as_zero": result.lost_samples, "recordings": [str(p) for p in paths],
-            "files": "C_<class index>_R_<rep>.csv: rows are samples, columns channels, no header"}
+    meta = {
+        "classes": result.classes,
+        "reps": result.reps,
+        "rate_hz": result.rate_hz,
+        "channels": result.channels,
+        "labels": list(labels),
+        "unit": unit,
+        "lost_samples_as_zero": result.lost_samples,
+        "recordings": [str(p) for p in paths],
+        "files": "C_<class index>_R_<rep>.csv: rows are samples, columns channels, no header",
+    }
     (out / META_NAME).write_text(json.dumps(meta, indent=1) + "\n")
     return result
 
@@ -390,8 +417,13 @@ def regex_filters(directory: str | Path) -> list[Any]:
     except ImportError as exc:
         raise SensorioError(f"libEMG is not installed (pip install libemg, in its own environment): {exc}") from None
     return [
-        RegexFilter(left_bound="C_", right_bound="_R_", values=[str(i) for i in range(len(meta["classes"]))],
-                    description="classes"),
-        RegexFilter(left_bound="_R_", right_bound=".csv", values=[str(r) for r in range(int(meta["reps"]))],
-                    description="reps"),
+        RegexFilter(
+            left_bound="C_",
+            right_bound="_R_",
+            values=[str(i) for i in range(len(meta["classes"]))],
+            description="classes",
+        ),
+        RegexFilter(
+            left_bound="_R_", right_bound=".csv", values=[str(r) for r in range(int(meta["reps"]))], description="reps"
+        ),
     ]

@@ -47,9 +47,8 @@ def describe_device(info: dict[str, Any] | None) -> str:
     streams = info.get("streams")
     streams = streams if isinstance(streams, list) else []
     channels = "+".join(str(s.get("channels", "?")) for s in streams if isinstance(s, dict))
-    return (
-        f"{info.get('device', '?')} serial {info.get('serial', '?')}"
-        + (f", {channels} channels" if channels else "")
+    return f"{info.get('device', '?')} serial {info.get('serial', '?')}" + (
+        f", {channels} channels" if channels else ""
     )
 
 
@@ -92,9 +91,7 @@ class DeviceLink:
         reply or no reply within timeout raises SensorioError."""
         line = text.strip()
         if not line or len(line) + 1 > MAX_COMMAND or "\n" in line:
-            raise SensorioError(
-                f"command {text!r} is not one line of at most {MAX_COMMAND - 1} characters"
-            )
+            raise SensorioError(f"command {text!r} is not one line of at most {MAX_COMMAND - 1} characters")
         self.replies.clear()
         self._write(line.encode("ascii", errors="replace") + b"\n")
         deadline = time.monotonic() + timeout
@@ -107,8 +104,7 @@ class DeviceLink:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise CommandTimeout(
-                    f"no reply to {line!r} within {timeout:g} s: "
-                    "is it an SIO-1 device, and the right baud rate?"
+                    f"no reply to {line!r} within {timeout:g} s: is it an SIO-1 device, and the right baud rate?"
                 )
             pump(min(left, 0.05))
 

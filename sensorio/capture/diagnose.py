@@ -10,9 +10,7 @@ from ..errors import Advice
 
 def _looks_like_cyton(sample: bytes) -> bool:
     # 33-byte packets: 0xA0 start, 0xC0..0xCF stop
-    hits = sum(
-        1 for i in range(len(sample) - 32) if sample[i] == 0xA0 and 0xC0 <= sample[i + 32] <= 0xCF
-    )
+    hits = sum(1 for i in range(len(sample) - 32) if sample[i] == 0xA0 and 0xC0 <= sample[i + 32] <= 0xCF)
     return hits >= 3
 
 
@@ -40,9 +38,7 @@ def diagnose(sample: bytes, stats: Any, format: str, baudrate: int) -> Advice | 
             format="cyton",
         )
     if _printable_share(sample) > 0.95 and (b"\n" in sample or b"\r" in sample):
-        text = (
-            sample[:40].decode("ascii", errors="replace").replace("\r", "\\r").replace("\n", "\\n")
-        )
+        text = sample[:40].decode("ascii", errors="replace").replace("\r", "\\r").replace("\n", "\\n")
         if format != "ascii":
             return Advice(
                 f"{n} bytes arrived but no {format} frames; they are text lines ({text!r}): try {{format}}",

@@ -87,11 +87,7 @@ def set_latency_timer(device: str, ms: int = 1) -> bool:
 def find_device(vid: int, pid: int, serial_number: str | None) -> str | None:
     """The path of the port with this USB identity now (it may have changed)."""
     for p in list_ports():
-        if (
-            p.vid == vid
-            and p.pid == pid
-            and (serial_number is None or p.serial_number == serial_number)
-        ):
+        if p.vid == vid and p.pid == pid and (serial_number is None or p.serial_number == serial_number):
             return p.device
     return None
 
@@ -106,9 +102,7 @@ def is_pseudo_terminal(port: str) -> bool:
         return False
     real = os.path.realpath(port)
     # Linux Unix98 pty slaves have majors 136..143; elsewhere go by the name
-    return (
-        real.startswith("/dev/pts/") or real.startswith("/dev/ttys") or 136 <= os.major(rdev) <= 143
-    )
+    return real.startswith("/dev/pts/") or real.startswith("/dev/ttys") or 136 <= os.major(rdev) <= 143
 
 
 def is_url(port: str) -> bool:
@@ -152,15 +146,10 @@ def _open_error(port: str, exc: Exception) -> SensorioError:
     if code in (errno.EACCES, errno.EPERM) or "permission denied" in low:
         hint = ""
         if sys.platform.startswith("linux"):
-            hint = (
-                " (on Linux add yourself to the 'dialout' group: "
-                "sudo usermod -aG dialout $USER, then log in again)"
-            )
+            hint = " (on Linux add yourself to the 'dialout' group: sudo usermod -aG dialout $USER, then log in again)"
         return SensorioError(f"permission denied opening {port}{hint}")
     if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "lock" in low or "busy" in low:
-        return SensorioError(
-            f"{port} is held by another process: close the other program and retry"
-        )
+        return SensorioError(f"{port} is held by another process: close the other program and retry")
     if code == errno.ENOENT or (not is_url(port) and not os.path.exists(port)):
         names = ", ".join(p.device for p in list_ports()) or "none found"
         return SensorioError(f"no such port: {port} (ports present: {names}; see 'sensorio ports')")

@@ -147,11 +147,7 @@ class Stream:
         self.latency_timer_ms: int | None = None
         if not is_url(self.port):
             self.latency_timer_ms = latency_timer(self.port)
-            if (
-                set_low_latency
-                and self.latency_timer_ms not in (None, 1)
-                and set_latency_timer(self.port, 1)
-            ):
+            if set_low_latency and self.latency_timer_ms not in (None, 1) and set_latency_timer(self.port, 1):
                 self.latency_timer_ms = 1
         if record is not None and not overwrite and Path(record).exists():
             raise SensorioError(
@@ -299,9 +295,7 @@ class Stream:
         header["device_info"] = self.device.info
         problem = None
         if header["calibration"] is None:
-            header["calibration"], problem = saved_calibration(
-                self.device.info, self._calibration_dir
-            )
+            header["calibration"], problem = saved_calibration(self.device.info, self._calibration_dir)
         writer = RecordingWriter(
             opts["path"],
             header,
@@ -327,9 +321,7 @@ class Stream:
 
     def _greet(self, ser: Any) -> None:
         """After a reconnect: ask again who is there, and restart streaming."""
-        lines = (["INFO"] if self._request_info else []) + (
-            [self._start_command] if self._start_command else []
-        )
+        lines = (["INFO"] if self._request_info else []) + ([self._start_command] if self._start_command else [])
         for line in lines:
             try:
                 ser.write(line.encode() + b"\n")
@@ -373,13 +365,9 @@ class Stream:
             return
         kept = f"; {self.recorder.path} keeps the first device's data" if self.recorder else ""
         what = (
-            f"{describe_device(info)}, not {describe_device(self._first_info)} as before"
-            if info is not None
-            else why
+            f"{describe_device(info)}, not {describe_device(self._first_info)} as before" if info is not None else why
         )
-        self._foreign = SensorioError(
-            f"a different device appeared on {self.port}: {what}; capture stopped{kept}"
-        )
+        self._foreign = SensorioError(f"a different device appeared on {self.port}: {what}; capture stopped{kept}")
         self._reader.stop()
         left_out = self._release_held(keep_data=False)
         self._record_event(
@@ -431,9 +419,7 @@ class Stream:
         try:
             self._shapes.check(blocks)
         except ShapeChange as exc:  # a device that did not say who it is, told by its data
-            self._other_device(
-                None, f"stream {exc.stream} changed {exc.change} at sample {exc.sample}"
-            )
+            self._other_device(None, f"stream {exc.stream} changed {exc.change} at sample {exc.sample}")
             return
         for b in blocks:
             if b.events.size and (b.events["kind"] == EV_RESTART).any():
@@ -468,9 +454,7 @@ class Stream:
         if err is not None:
             if isinstance(err, SensorioError):
                 raise err
-            raise SensorioError(
-                f"capture from {self.port} failed: {type(err).__name__}: {err}"
-            ) from err
+            raise SensorioError(f"capture from {self.port} failed: {type(err).__name__}: {err}") from err
 
     def read(self, timeout: float | None = None) -> list[Block]:
         """Blocks decoded since the last call; waits up to timeout (None: until
@@ -503,11 +487,7 @@ class Stream:
     def ended(self) -> bool:
         """The source has ended (a replay ran out) or the stream is closed,
         and everything decoded has been read."""
-        return (
-            (self._reader.finished or self._closed)
-            and not self._pending
-            and not self._reader.arrivals
-        )
+        return (self._reader.finished or self._closed) and not self._pending and not self._reader.arrivals
 
     def __iter__(self) -> Iterator[Block]:
         while True:
@@ -546,11 +526,7 @@ class Stream:
                     continue
                 rows = max(
                     1,
-                    int(
-                        self._history_keep(sid)
-                        * min(seconds, self.history_seconds)
-                        / self.history_seconds
-                    ),
+                    int(self._history_keep(sid) * min(seconds, self.history_seconds) / self.history_seconds),
                 )
                 data = np.concatenate([b.samples for b in hist])
                 out[sid] = data[-rows:]
@@ -575,9 +551,7 @@ class Stream:
         """Run the consumer in a thread that calls the block callbacks."""
         if self._dispatcher is not None:
             return
-        self._dispatcher = threading.Thread(
-            target=self._dispatch, name="sensorio-dispatch", daemon=True
-        )
+        self._dispatcher = threading.Thread(target=self._dispatch, name="sensorio-dispatch", daemon=True)
         self._dispatcher.start()
 
     def _dispatch(self) -> None:

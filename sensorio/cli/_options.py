@@ -58,16 +58,22 @@ def cli_text(message: str | Advice | SensorioError) -> str:
 class _OldSpelling(argparse.Action):
     """A hidden former spelling of an option: acts as the new one, says so on stderr."""
 
-    def __init__(self, option_strings: list[str], dest: str, new: str = "", switch: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, option_strings: list[str], dest: str, new: str = "", switch: bool = False, **kwargs: Any
+    ) -> None:
         self.new = new
         self.switch = switch
         if switch:
             kwargs["nargs"] = 0
         super().__init__(option_strings, dest, **kwargs)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         print(f"{parser.prog}: warning: {option_string} is deprecated, use {self.new}", file=sys.stderr)
         setattr(namespace, self.dest, True if self.switch else values)
 
@@ -75,16 +81,22 @@ class _OldSpelling(argparse.Action):
 class _Once(argparse.Action):
     """An option a command takes once (a repeated one is a usage error, not "the last wins")."""
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         if getattr(namespace, f"_{self.dest}_given", False):
             parser.error(f"{option_string} takes one value here; give it once")
         setattr(namespace, f"_{self.dest}_given", True)
         setattr(namespace, self.dest, values)
 
 
-def old_spelling(p: argparse.ArgumentParser, old: str, new: str, dest: str, *, switch: bool = False,
-                 type: Any = None) -> None:
+def old_spelling(
+    p: argparse.ArgumentParser, old: str, new: str, dest: str, *, switch: bool = False, type: Any = None
+) -> None:
     """Keep ``old`` working as a hidden, deprecated alias of ``new``."""
     kwargs: dict[str, Any] = {"dest": dest, "new": new, "switch": switch, "help": argparse.SUPPRESS}
     if type is not None and not switch:
@@ -92,23 +104,38 @@ def old_spelling(p: argparse.ArgumentParser, old: str, new: str, dest: str, *, s
     p.add_argument(old, action=_OldSpelling, **kwargs)
 
 
-def add_output(p: argparse.ArgumentParser, help: str, *, metavar: str = "FILE", required: bool = False,
-               old: tuple[str, ...] = ()) -> None:
+def add_output(
+    p: argparse.ArgumentParser, help: str, *, metavar: str = "FILE", required: bool = False, old: tuple[str, ...] = ()
+) -> None:
     """``-o/--output``: the command's main output (args.output, a Path)."""
     p.add_argument("-o", "--output", type=Path, metavar=metavar, required=required, help=help)
     for spelling in old:
         old_spelling(p, spelling, "-o/--output", "output", type=Path)
 
 
-def add_stream(p: argparse.ArgumentParser, *, repeatable: bool, dest: str = "stream", default: Any = None,
-               help: str | None = None) -> None:
+def add_stream(
+    p: argparse.ArgumentParser, *, repeatable: bool, dest: str = "stream", default: Any = None, help: str | None = None
+) -> None:
     """``--stream ID`` (a stream id, 0 or above); repeatable: a list, else one id."""
     if repeatable:
-        p.add_argument("--stream", type=non_negative_integer, action="append", dest=dest, metavar="ID",
-                       help=help or "only this stream (repeatable; default: all)")
+        p.add_argument(
+            "--stream",
+            type=non_negative_integer,
+            action="append",
+            dest=dest,
+            metavar="ID",
+            help=help or "only this stream (repeatable; default: all)",
+        )
     else:
-        p.add_argument("--stream", type=non_negative_integer, action=_Once, dest=dest, metavar="ID",
-                       default=0 if default is None else default, help=help or "the stream (default: 0)")
+        p.add_argument(
+            "--stream",
+            type=non_negative_integer,
+            action=_Once,
+            dest=dest,
+            metavar="ID",
+            default=0 if default is None else default,
+            help=help or "the stream (default: 0)",
+        )
 
 
 def add_duration(p: argparse.ArgumentParser, help: str = "stop after this many seconds") -> None:
@@ -122,8 +149,12 @@ def add_format(p: argparse.ArgumentParser, *, port: bool) -> None:
     if port:
         p.add_argument("--format", default="sio", metavar="NAME", help="wire format (default: sio)")
     else:
-        p.add_argument("--format", default=None, metavar="NAME",
-                       help="wire format (default: the recording's, or sio for a raw dump)")
+        p.add_argument(
+            "--format",
+            default=None,
+            metavar="NAME",
+            help="wire format (default: the recording's, or sio for a raw dump)",
+        )
 
 
 # -- option types shared by every command: one spelling, one check ----------

@@ -20,8 +20,7 @@ from ._progress import progress_bar
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="calibrate, filter and detect sensor faults in a recording")
     p.add_argument("file", type=Path, help="raw bytes as captured from the port, or a recording")
-    p.add_argument("--format", default=None,
-                   help="wire format (default: the recording's, or sio for a raw dump)")
+    p.add_argument("--format", default=None, help="wire format (default: the recording's, or sio for a raw dump)")
     p.add_argument(
         "--events",
         type=Path,

@@ -23,15 +23,11 @@ from ._options import add_format, add_stream
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "calibrate", help="guided offset/gain/MVC calibration, saved per device serial"
-    )
+    p = sub.add_parser("calibrate", help="guided offset/gain/MVC calibration, saved per device serial")
     p.add_argument("source", help="serial port / URL of the device, or a recording / byte dump")
     add_format(p, port=False)
     add_stream(p, repeatable=False, help="stream to calibrate (default: 0)")
-    p.add_argument(
-        "--rest-s", type=positive_number, default=3.0, help="seconds at rest for the offset (default: 3)"
-    )
+    p.add_argument("--rest-s", type=positive_number, default=3.0, help="seconds at rest for the offset (default: 3)")
     p.add_argument(
         "--test",
         action="store_true",
@@ -43,9 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="UV",
         help="measure the gain from an external signal of this peak amplitude",
     )
-    p.add_argument(
-        "--gain-s", type=positive_number, default=2.0, help="seconds of test/known signal (default: 2)"
-    )
+    p.add_argument("--gain-s", type=positive_number, default=2.0, help="seconds of test/known signal (default: 2)")
     p.add_argument(
         "--mvc-s",
         type=non_negative_number,
@@ -203,18 +197,12 @@ def run(args: argparse.Namespace) -> int:
         sc.gain = [float(v) for v in gain]
     step(f"noise floor: relax again for {args.rest_s:g} s")
     sc.noise_floor = [
-        float(v)
-        for v in measure_envelope_level(
-            src, info, args.stream, args.rest_s, calibration=cal, quantile=0.1
-        )
+        float(v) for v in measure_envelope_level(src, info, args.stream, args.rest_s, calibration=cal, quantile=0.1)
     ]
     if args.mvc_s > 0:
         step(f"MVC: contract as hard as you can for {args.mvc_s:g} s")
         sc.mvc = [
-            float(v)
-            for v in measure_envelope_level(
-                src, info, args.stream, args.mvc_s, calibration=cal, quantile=0.95
-            )
+            float(v) for v in measure_envelope_level(src, info, args.stream, args.mvc_s, calibration=cal, quantile=0.95)
         ]
     print()
     for name in ("offset", "gain", "noise_floor", "mvc"):

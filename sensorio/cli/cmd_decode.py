@@ -29,11 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         help="raw bytes as captured from the port, or a recording (a pipe works: /dev/stdin)",
     )
-    p.add_argument("-o", "--output",
-                   help="write arrays to this .npz (samples in their native dtype, written as decoded); "
-                   "or to a folder (a name ending in /) as one .npy per array")
-    p.add_argument("--format", default=None,
-                   help="wire format (default: the recording's, or sio for a raw dump)")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="write arrays to this .npz (samples in their native dtype, written as decoded); "
+        "or to a folder (a name ending in /) as one .npy per array",
+    )
+    p.add_argument("--format", default=None, help="wire format (default: the recording's, or sio for a raw dump)")
     p.add_argument("--json", action="store_true", help="print the link statistics as JSON on stdout")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=run)
@@ -67,8 +69,9 @@ def _folder_output(out: str | Path) -> bool:
     return str(out).endswith(("/", os.sep)) or Path(out).is_dir()
 
 
-def decode_to(path: Path, format: str | None, folder: Path | None) -> tuple[Parser, dict[int, dict[str, int]],
-                                                                               list, dict[str, Path]]:
+def decode_to(
+    path: Path, format: str | None, folder: Path | None
+) -> tuple[Parser, dict[int, dict[str, int]], list, dict[str, Path]]:
     """Decode block by block (memory bounded whatever the file's length); with
     folder, the arrays are written there as growing NPY files. Returns the
     parser, counts per stream, the messages and {array name: NPY path}."""
@@ -154,5 +157,7 @@ def _report(args: argparse.Namespace, parser: Parser, counts: dict[int, dict[str
         sys.stdout.write("\n")
     elif args.output is None:
         total = sum(c["samples"] for c in counts.values())
-        print(f"{args.file}: {stats['frames_ok']} frames, {total} samples in {len(counts)} stream(s), "
-              f"{stats['lost_frames']} lost, {stats['crc_errors']} CRC errors")
+        print(
+            f"{args.file}: {stats['frames_ok']} frames, {total} samples in {len(counts)} stream(s), "
+            f"{stats['lost_frames']} lost, {stats['crc_errors']} CRC errors"
+        )

@@ -33,9 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="sio",
         help="wire format (default sio)",
     )
-    p.add_argument(
-        "--profile", help="device profile: emg8, prosthesis (sio); cyton; arduino (ascii)"
-    )
+    p.add_argument("--profile", help="device profile: emg8, prosthesis (sio); cyton; arduino (ascii)")
     p.add_argument("--channels", type=positive_integer, help="stream 0 channels (overrides the profile)")
     p.add_argument("--rate", type=positive_number, help="stream 0 sample rate in Hz (overrides the profile)")
     p.add_argument("--enc", choices=("i16", "i24", "i32"), help="stream 0 sample encoding (SIO-1)")
@@ -43,12 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--seed", type=non_negative_integer, default=0, help="random seed: same seed, same signal (default 0)"
     )
     p.add_argument("--serial", help="serial number in the INFO descriptor")
-    p.add_argument(
-        "--fault", action="append", default=[], metavar="SPEC", help="a sensor fault (repeatable)"
-    )
-    p.add_argument(
-        "--link", action="append", default=[], metavar="SPEC", help="a link fault (repeatable)"
-    )
+    p.add_argument("--fault", action="append", default=[], metavar="SPEC", help="a sensor fault (repeatable)")
+    p.add_argument("--link", action="append", default=[], metavar="SPEC", help="a link fault (repeatable)")
     p.add_argument(
         "--random-faults",
         type=non_negative_integer,
@@ -65,9 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             sig.add_argument(flag, metavar="FILE", help=SIGNAL_HELP[f.name])
         else:
             sig.add_argument(flag, type=non_negative_number, metavar="X", help=SIGNAL_HELP[f.name])
-    p.add_argument(
-        "--duration", type=positive_number, help="stop streaming after this many device seconds, then exit"
-    )
+    p.add_argument("--duration", type=positive_number, help="stop streaming after this many device seconds, then exit")
     p.add_argument(
         "--timeout",
         type=positive_number,
@@ -76,21 +68,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(--duration counts device time, which stands still until a host sends START)",
     )
     speed = p.add_mutually_exclusive_group()
-    speed.add_argument(
-        "--fast", action="store_true", help="as fast as the reader takes it, not real time"
-    )
-    speed.add_argument(
-        "--speed", type=positive_number, help="time factor (1 = real time, the default)"
-    )
-    p.add_argument(
-        "--autostart", action="store_true", help="stream at once, without waiting for START / b"
-    )
-    p.add_argument(
-        "--labels", action="store_true", help="ASCII: Arduino Serial Plotter label:value fields"
-    )
-    p.add_argument(
-        "--counter", action="store_true", help="ASCII: a leading sample counter on each line"
-    )
+    speed.add_argument("--fast", action="store_true", help="as fast as the reader takes it, not real time")
+    speed.add_argument("--speed", type=positive_number, help="time factor (1 = real time, the default)")
+    p.add_argument("--autostart", action="store_true", help="stream at once, without waiting for START / b")
+    p.add_argument("--labels", action="store_true", help="ASCII: Arduino Serial Plotter label:value fields")
+    p.add_argument("--counter", action="store_true", help="ASCII: a leading sample counter on each line")
     p.add_argument(
         "--link-path",
         metavar="PATH",
@@ -98,9 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--truth", metavar="FILE", help="write the ground truth (JSON lines) to FILE")
     p.add_argument("--force", action="store_true", help="overwrite an existing --truth file")
-    p.add_argument(
-        "--truth-codes", action="store_true", help="put every frame's samples in the truth"
-    )
+    p.add_argument("--truth-codes", action="store_true", help="put every frame's samples in the truth")
     p.add_argument("--quiet", action="store_true", help="print only the port path")
     g = p.add_argument_group(
         "gestures",
@@ -235,7 +215,5 @@ def run(args: argparse.Namespace) -> int:
         if truth is not None:
             truth.close()
     if emulator.lag_count:
-        say(
-            f"fell behind real time {emulator.lag_count} times, at most {emulator.max_lag_s * 1000:.0f} ms"
-        )
+        say(f"fell behind real time {emulator.lag_count} times, at most {emulator.max_lag_s * 1000:.0f} ms")
     return 0

@@ -48,12 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, help="OUT.csv, OUT.npz, OUT.edf or OUT.bdf")
     p.add_argument("--format", default=None, help="wire format of a raw dump (default: sio)")
     p.add_argument(
-        "--raw", action="store_true",
+        "--raw",
+        action="store_true",
         help="raw ADC codes instead of physical units (NPZ: native integer dtype with the calibration beside; "
-             "EDF/BDF: physical value = code)"
+        "EDF/BDF: physical value = code)",
     )
-    p.add_argument("--no-faults", action="store_true",
-                   help="EDF/BDF: no fault detection (annotations for gaps and markers only)")
+    p.add_argument(
+        "--no-faults", action="store_true", help="EDF/BDF: no fault detection (annotations for gaps and markers only)"
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     b = p.add_argument_group("BIDS-EMG (instead of -o)")
     b.add_argument("--bids", type=Path, metavar="DIR", help="write into the BIDS dataset at DIR")
@@ -61,12 +63,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--task", help="BIDS task label (letters and digits)")
     b.add_argument("--session", help="BIDS session label")
     b.add_argument("--run", type=int, help="BIDS run index")
-    b.add_argument("--placement-scheme", choices=("ChannelSpecific", "Measured", "Other"),
-                   help="EMGPlacementScheme (default: the device INFO's placement_scheme, else Other)")
+    b.add_argument(
+        "--placement-scheme",
+        choices=("ChannelSpecific", "Measured", "Other"),
+        help="EMGPlacementScheme (default: the device INFO's placement_scheme, else Other)",
+    )
     b.add_argument("--placement-description", help="EMGPlacementSchemeDescription, e.g. 'SENIAM'")
     b.add_argument("--reference", help="EMGReference, e.g. 'Bipolar' (default: the device INFO's, else n/a)")
-    b.add_argument("--power-line", type=float, metavar="HZ",
-                   help="PowerLineFrequency (default: the mains found in the EMG, else n/a)")
+    b.add_argument(
+        "--power-line",
+        type=float,
+        metavar="HZ",
+        help="PowerLineFrequency (default: the mains found in the EMG, else n/a)",
+    )
     p.set_defaults(func=run)
 
 
@@ -80,13 +89,25 @@ def run_bids(args: argparse.Namespace) -> int:
         raise SensorioError(f"--bids needs {' and '.join(missing)}")
     if args.power_line is not None and not 0 < args.power_line < float("inf"):
         raise SensorioError(f"--power-line {args.power_line:g}: must be a positive frequency in Hz")
-    done = export_bids(args.file, args.bids, subject=args.subject, task=args.task, session=args.session,
-                       run=args.run, format=args.format, placement_scheme=args.placement_scheme,
-                       placement_description=args.placement_description, reference=args.reference,
-                       power_line_hz=args.power_line, overwrite=args.force)
+    done = export_bids(
+        args.file,
+        args.bids,
+        subject=args.subject,
+        task=args.task,
+        session=args.session,
+        run=args.run,
+        format=args.format,
+        placement_scheme=args.placement_scheme,
+        placement_description=args.placement_description,
+        reference=args.reference,
+        power_line_hz=args.power_line,
+        overwrite=args.force,
+    )
     mains = f"{done.power_line_hz:g} Hz" if done.power_line_hz else "n/a (none found)"
-    print(f"{done.data}: BIDS-EMG, power line {mains}, {done.n_events} events, "
-          f"bad channels: {', '.join(done.bad_channels) or 'none'}")
+    print(
+        f"{done.data}: BIDS-EMG, power line {mains}, {done.n_events} events, "
+        f"bad channels: {', '.join(done.bad_channels) or 'none'}"
+    )
     return 0
 
 
@@ -97,9 +118,7 @@ def _stream_desc(info: dict[str, Any] | None, sid: int) -> dict[str, Any]:
     return {}
 
 
-def _row_times(
-    arrays: dict[str, np.ndarray], rate_hz: float | None, time_us: float | None
-) -> np.ndarray:
+def _row_times(arrays: dict[str, np.ndarray], rate_hz: float | None, time_us: float | None) -> np.ndarray:
     """Time of every row from its frame's time (unwrapped), in µs when
     time_us (µs per unit of frame_t_us) is known, else in frame_t_us units."""
     t = arrays["frame_t_us"].astype(np.int64)
@@ -164,9 +183,7 @@ def run(args: argparse.Namespace) -> int:
         raise SensorioError("give -o OUT (.csv, .npz, .edf, .bdf) or --bids DIR")
     suffix = args.output.suffix.lower()
     if suffix not in SUFFIXES:
-        raise SensorioError(
-            f"cannot export to {args.output}: the name must end in {' or '.join(SUFFIXES)}"
-        )
+        raise SensorioError(f"cannot export to {args.output}: the name must end in {' or '.join(SUFFIXES)}")
     parser, blocks, messages, reader = decode_any(args.file, args.format)
     header = reader.header if reader is not None else None
     # the device's own INFO, else the format's descriptor: rates, units, scale, labels
@@ -177,10 +194,20 @@ def run(args: argparse.Namespace) -> int:
 
         if not blocks:
             raise SensorioError(f"{args.file}: no samples decoded, nothing to export")
-        done = export_edf(args.file, args.output, blocks, info, faults=not args.no_faults,
-                          overwrite=args.force, time_us=time_us, raw=args.raw)
-        print(f"{done.path}: {done.file_type}, {done.signals} signals, {done.duration_s:.2f} s, "
-              f"{done.annotations} annotations")
+        done = export_edf(
+            args.file,
+            args.output,
+            blocks,
+            info,
+            faults=not args.no_faults,
+            overwrite=args.force,
+            time_us=time_us,
+            raw=args.raw,
+        )
+        print(
+            f"{done.path}: {done.file_type}, {done.signals} signals, {done.duration_s:.2f} s, "
+            f"{done.annotations} annotations"
+        )
         return 0
     streams = concat_blocks(blocks)
     for sid, arrays in streams.items():
@@ -190,10 +217,7 @@ def run(args: argparse.Namespace) -> int:
     targets = (
         {0: args.output}
         if suffix == ".npz"
-        else {
-            sid: args.output if sid == 0 else args.output.with_suffix(f".s{sid}{suffix}")
-            for sid in streams
-        }
+        else {sid: args.output if sid == 0 else args.output.with_suffix(f".s{sid}{suffix}") for sid in streams}
     )
     for t in targets.values():
         if t.exists() and not args.force:
@@ -202,10 +226,7 @@ def run(args: argparse.Namespace) -> int:
         raise SensorioError(f"{args.file}: no samples decoded, nothing to export")
     # every file under a temporary name first: all appear, or none
     with contextlib.ExitStack() as outputs:
-        tmp = {
-            sid: outputs.enter_context(atomic_output(t, overwrite=args.force))
-            for sid, t in targets.items()
-        }
+        tmp = {sid: outputs.enter_context(atomic_output(t, overwrite=args.force)) for sid, t in targets.items()}
         if suffix == ".npz":
             native = {b.stream: native_dtype(b) for b in blocks}
             arrays = npz_arrays(streams, info, raw=args.raw, native=native)

@@ -71,9 +71,7 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
                     if not devices or device_identity(new) != device_identity(devices[-1]):
                         devices.append(new)
             for b in blocks:
-                s = streams.setdefault(
-                    b.stream, {"channels": b.n_channels, "samples": 0, "frames": 0, "changes": []}
-                )
+                s = streams.setdefault(b.stream, {"channels": b.n_channels, "samples": 0, "frames": 0, "changes": []})
                 last = s["changes"][-1]["channels"] if s["changes"] else s["channels"]
                 if b.n_channels != last:
                     s["changes"].append({"sample": s["samples"], "channels": b.n_channels})
@@ -124,10 +122,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     h = d["header"]
     print(f"file:       {d['file']}")
-    print(
-        f"recorded:   {when}, {d['duration_s']:.1f} s, {d['raw_bytes']} bytes, "
-        f"by {h.get('software', '?')}"
-    )
+    print(f"recorded:   {when}, {d['duration_s']:.1f} s, {d['raw_bytes']} bytes, by {h.get('software', '?')}")
     print(f"port:       {h.get('port', '?')} {h.get('port_settings', '')}")
     print(f"format:     {h.get('format', '?')}")
     for n, info in enumerate(d["devices"] or [d["device_info"]]):
@@ -138,13 +133,8 @@ def run(args: argparse.Namespace) -> int:
             )
     print(f"calibration: {'yes' if h.get('calibration') else 'none'}")
     for sid, s in d["streams"].items():
-        then = "".join(
-            f", then {c['channels']} channels from sample {c['sample']}" for c in s["changes"]
-        )
-        print(
-            f"stream {sid}:   {s['channels']} channels, {s['samples']} samples, "
-            f"{s['frames']} frames{then}"
-        )
+        then = "".join(f", then {c['channels']} channels from sample {c['sample']}" for c in s["changes"])
+        print(f"stream {sid}:   {s['channels']} channels, {s['samples']} samples, {s['frames']} frames{then}")
     st = d["stats"]
     print(
         f"link:       {st['frames_ok']} frames ok, {st['lost_frames']} lost, "

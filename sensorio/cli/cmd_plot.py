@@ -16,10 +16,14 @@ from ._progress import progress_bar
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plot", help="plot a recording or byte dump: traces, faults, gaps (needs matplotlib)")
     p.add_argument("file", type=Path, help="a recording or raw byte dump")
-    p.add_argument("-o", "--output", type=Path, metavar="OUT.png",
-                   help="image to write (default: FILE with the suffix .png); .svg and .pdf work too")
-    p.add_argument("--format", default=None,
-                   help="wire format (default: the recording's, or sio for a raw dump)")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="OUT.png",
+        help="image to write (default: FILE with the suffix .png); .svg and .pdf work too",
+    )
+    p.add_argument("--format", default=None, help="wire format (default: the recording's, or sio for a raw dump)")
     p.add_argument("--stream", type=non_negative_integer, action="append", help="plot only this stream (repeatable)")
     add_plot_options(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -39,8 +43,14 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         raise UsageError(f"{out} exists: choose another name with -o or pass --force")
     selection = plot_selection(args)
-    result = analyze_file(args.file, args.format, streams=args.stream, overview=True,
-                          window=selection["time"], progress=progress_bar(f"analysing {args.file.name}"))
+    result = analyze_file(
+        args.file,
+        args.format,
+        streams=args.stream,
+        overview=True,
+        window=selection["time"],
+        progress=progress_bar(f"analysing {args.file.name}"),
+    )
     plot_analysis(out, result, title=f"sensorio plot {args.file.name}", **selection)
     print(out)
     return 0

@@ -52,8 +52,5 @@ def run(args: argparse.Namespace) -> int:
             latency = f"  latency timer {p.latency_timer_ms} ms"
             if p.latency_timer_ms >= FTDI_DEFAULT_LATENCY_MS:
                 latency += " (slow: --low-latency, as root, sets 1 ms)"
-        print(
-            f"{p.device:<{width}}  {p.vid_pid:<9}  {p.serial_number or '-':<16}  "
-            f"{p.description}{latency}"
-        )
+        print(f"{p.device:<{width}}  {p.vid_pid:<9}  {p.serial_number or '-':<16}  {p.description}{latency}")
     return 0

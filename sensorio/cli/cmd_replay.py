@@ -21,9 +21,7 @@ from ._progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "replay", help="play a recording back (real speed, faster, or out through a pty)"
-    )
+    p = sub.add_parser("replay", help="play a recording back (real speed, faster, or out through a pty)")
     p.add_argument("file", type=Path, help="a recording (.sior)")
     p.add_argument(
         "--speed",
@@ -35,9 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="send the bytes out through a pseudo-terminal and print its path",
     )
-    p.add_argument(
-        "--link", type=Path, help="with --pty: also make this symlink to the pseudo-terminal"
-    )
+    p.add_argument("--link", type=Path, help="with --pty: also make this symlink to the pseudo-terminal")
     p.add_argument(
         "--wait",
         type=float,
@@ -77,9 +73,10 @@ def run(args: argparse.Namespace) -> int:
     url = "replay://" + urllib.parse.quote(str(args.file.resolve())) + "?" + query
     rows = 0
     started = time.monotonic()
-    with Stream(
-        url, wire_format, request_info=False, reconnect=False, stall_timeout=0
-    ) as st, Progress(args.file.stat().st_size, f"replaying {args.file.name}") as bar:
+    with (
+        Stream(url, wire_format, request_info=False, reconnect=False, stall_timeout=0) as st,
+        Progress(args.file.stat().st_size, f"replaying {args.file.name}") as bar,
+    ):
         for n, block in enumerate(st):
             rows += len(block)
             if n % 32 == 0 and bar.tty:

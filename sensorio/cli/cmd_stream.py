@@ -71,16 +71,28 @@ def run(args: argparse.Namespace) -> int:
         quiet_liblsl()  # before liblsl's first use
     start = "START" if args.format == "sio" else None
     link_events: queue.SimpleQueue = queue.SimpleQueue()  # filled by the capture's threads
-    with open_capture(args.port, args.format, baudrate=args.baud, record=args.output, overwrite=args.force,
-                      start_command=start, on_event=link_events.put) as cap:
+    with open_capture(
+        args.port,
+        args.format,
+        baudrate=args.baud,
+        record=args.output,
+        overwrite=args.force,
+        start_command=start,
+        on_event=link_events.put,
+    ) as cap:
         info = device_info(cap)
         wanted = args.streams or [int(s["id"]) for s in info["streams"]]
-        outlets = {sid: LslOutlet(info, sid, calibrated=not args.raw,
-                                  name=args.name if len(wanted) == 1 else None) for sid in wanted}
+        outlets = {
+            sid: LslOutlet(info, sid, calibrated=not args.raw, name=args.name if len(wanted) == 1 else None)
+            for sid in wanted
+        }
         pipes = {} if args.no_faults else fault_pipelines(info, wanted)
         for out in outlets.values():
-            print(f"LSL: {out.name!r} type {out.type}, {out.channels} ch at {out.rate_hz:g} Hz, "
-                  f"source_id {out.source_id}", file=sys.stderr)
+            print(
+                f"LSL: {out.name!r} type {out.type}, {out.channels} ch at {out.rate_hz:g} Hz, "
+                f"source_id {out.source_id}",
+                file=sys.stderr,
+            )
         t_end = None if args.duration is None else time.monotonic() + args.duration
         status = StatusLine(quiet=args.quiet, tty_interval=1.0)
         try:

@@ -19,16 +19,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
     add_stream(p, repeatable=True, dest="streams", help="device stream to show (repeatable; default: all)")
     add_channel_option(p)
-    p.add_argument("--time", type=time_range, metavar="START:END",
-                   help="seconds of the stream to look at (by its samples): shown from START "
-                        "(the filters settle on what comes before), stopped at END")
+    p.add_argument(
+        "--time",
+        type=time_range,
+        metavar="START:END",
+        help="seconds of the stream to look at (by its samples): shown from START "
+        "(the filters settle on what comes before), stopped at END",
+    )
     p.add_argument("--window", action="store_true", help="a live plot window instead (needs a display)")
     old_spelling(p, "--plot", "--window", "window", switch=True)
     add_output(p, "also record to this file (.sior)", old=("--record",))
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     add_duration(p)
-    p.add_argument("--interval", type=positive_number, default=0.2,
-                   help="seconds between redraws on a terminal (default: 0.2; into a file or pipe: 5)")
+    p.add_argument(
+        "--interval",
+        type=positive_number,
+        default=0.2,
+        help="seconds between redraws on a terminal (default: 0.2; into a file or pipe: 5)",
+    )
     p.set_defaults(func=run)
 
 
@@ -38,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
     from .cmd_stream import device_info
 
     start = "START" if args.format == "sio" else None
-    with open_capture(args.port, args.format, baudrate=args.baud, record=args.output, overwrite=args.force,
-                      start_command=start) as cap:
+    with open_capture(
+        args.port, args.format, baudrate=args.baud, record=args.output, overwrite=args.force, start_command=start
+    ) as cap:
         model = LiveModel(device_info(cap), streams=args.streams, time_range=args.time)
         if not model.streams:
             raise SensorioError(f"none of the streams {args.streams} is in the device descriptor")

@@ -64,9 +64,7 @@ class StreamInfo:
             raise SensorioError(f"device descriptor has no stream {stream}")
         try:
             channels = int(s["channels"])
-            labels = tuple(str(x) for x in s.get("labels") or ()) or tuple(
-                f"ch{i}" for i in range(channels)
-            )
+            labels = tuple(str(x) for x in s.get("labels") or ()) or tuple(f"ch{i}" for i in range(channels))
             return cls(
                 id=stream,
                 name=str(s.get("name", f"stream{stream}")),
@@ -186,9 +184,7 @@ class Calibration:
     @classmethod
     def _from_json(cls, obj: Mapping[str, Any], where: str) -> Calibration:
         if int(obj.get("version", 0)) > CALIBRATION_VERSION:
-            raise SensorioError(
-                f"{where} has version {obj.get('version')}: upgrade sensorio to read it"
-            )
+            raise SensorioError(f"{where} has version {obj.get('version')}: upgrade sensorio to read it")
         streams = {}
         for k, v in (obj.get("streams") or {}).items():
             known = {f: v.get(f) for f in StreamCalibration.__dataclass_fields__}
@@ -329,8 +325,7 @@ class Calibrate(Stage):
             else:
                 if sid not in self._warned:
                     warnings.warn(
-                        f"stream {sid}: no device descriptor, values stay in ADC codes at "
-                        "an assumed 1000 Hz",
+                        f"stream {sid}: no device descriptor, values stay in ADC codes at an assumed 1000 Hz",
                         stacklevel=3,
                     )
                     self._warned.add(sid)
@@ -438,9 +433,7 @@ class Calibrate(Stage):
         start: int,
         reset: bool,
     ) -> SignalBlock:
-        evs = block.events[
-            (block.events["row"] >= a) & (block.events["row"] < max(b, a + 1))
-        ].copy()
+        evs = block.events[(block.events["row"] >= a) & (block.events["row"] < max(b, a + 1))].copy()
         if not pieces:
             data, cod, lo = x[a:b], codes[a:b], leadoff[a:b]
             valid = np.ones(data.shape, dtype=bool)
@@ -469,9 +462,7 @@ class Calibrate(Stage):
                 shift[r] = dst
             for e in evs:
                 r = int(e["row"])
-                e["row"] = (
-                    shift[r] if r in shift else r - a + sum(fills[p] for p in pieces if p <= r)
-                )
+                e["row"] = shift[r] if r in shift else r - a + sum(fills[p] for p in pieces if p <= r)
         return SignalBlock(
             stream=block.stream,
             data=data,
@@ -514,8 +505,7 @@ def _collect(
             break
     if have < max(need // 2, 1):
         raise SensorioError(
-            f"only {have / rate:.2f} s of data for stream {stream}, "
-            f"{seconds:.2f} s needed: record longer"
+            f"only {have / rate:.2f} s of data for stream {stream}, {seconds:.2f} s needed: record longer"
         )
     return np.concatenate(parts)[:need], rate
 
@@ -544,9 +534,7 @@ def measure_gain_from_test(
     """Gain from the device's TEST square wave (``test_uv``, ``test_hz`` in
     INFO): returns (gain, measured amplitude); gain = test_uv / measured."""
     if "test_uv" not in info:
-        raise SensorioError(
-            "the device descriptor has no test_uv: use a known external signal instead"
-        )
+        raise SensorioError("the device descriptor has no test_uv: use a known external signal instead")
     x, rate = _collect(blocks, info, stream, seconds)
     amp = square_wave_amplitude(x, rate, float(info.get("test_hz", 1.0)))
     return _gain(float(info["test_uv"]), amp), amp
@@ -573,8 +561,7 @@ def _gain(expected: float, measured: np.ndarray) -> np.ndarray:
     bad = ~(np.abs(measured) > 0)
     if bad.any():
         raise SensorioError(
-            f"no test signal seen on channel(s) {np.nonzero(bad)[0].tolist()}: "
-            "check TEST ON and the connections"
+            f"no test signal seen on channel(s) {np.nonzero(bad)[0].tolist()}: check TEST ON and the connections"
         )
     return expected / measured
 

@@ -228,9 +228,7 @@ class SosStage(Stage):
         y = st.run(self.prepare(block.data), valid, all_valid)
         return self.output(block, y, valid, all_valid)
 
-    def output(
-        self, block: SignalBlock, y: np.ndarray, valid: np.ndarray, all_valid: bool = False
-    ) -> SignalBlock:
+    def output(self, block: SignalBlock, y: np.ndarray, valid: np.ndarray, all_valid: bool = False) -> SignalBlock:
         if self._held_out is None:
             self._held_out = np.full(block.n_channels, np.nan)
         if all_valid:
@@ -352,9 +350,7 @@ class BandPass(SosStage):
         }
 
 
-def detect_mains(
-    x: np.ndarray, rate_hz: float, valid: np.ndarray | None = None
-) -> tuple[float | None, float]:
+def detect_mains(x: np.ndarray, rate_hz: float, valid: np.ndarray | None = None) -> tuple[float | None, float]:
     """50 or 60 Hz, whichever stands out more above its spectral neighbourhood
     (summed over channels and the first harmonics); returns (frequency,
     peak-to-background ratio), frequency None when neither shows."""
@@ -376,9 +372,7 @@ def detect_mains(
             if f > 0.45 * rate_hz:
                 break
             near = np.abs(freqs - f) <= max(1.5 * df, 1.0)
-            ring = (np.abs(freqs - f) > max(3 * df, 2.0)) & (
-                np.abs(freqs - f) <= max(3 * df, 2.0) + 8.0
-            )
+            ring = (np.abs(freqs - f) > max(3 * df, 2.0)) & (np.abs(freqs - f) <= max(3 * df, 2.0) + 8.0)
             peak += spec[near].max()
             back += np.median(spec[ring]) if ring.any() else 0.0
         ratio = peak / back if back > 0 else (np.inf if peak > 0 else 0.0)
@@ -455,10 +449,7 @@ class Notch(SosStage):
         n = max(1, int(round(self.detect_s * whole.rate_hz)))
         f, ratio = detect_mains(whole.data[:n], whole.rate_hz, whole.valid[:n])
         if f is None:
-            self._warn(
-                "no mains hum found in the first "
-                f"{len(whole) / whole.rate_hz:.1f} s: notching 50 Hz"
-            )
+            self._warn(f"no mains hum found in the first {len(whole) / whole.rate_hz:.1f} s: notching 50 Hz")
             f = 50.0
         self.detected = f
         self.detection_ratio = ratio
@@ -471,9 +462,7 @@ class Notch(SosStage):
 
     def latency(self, rate_hz: float) -> float:
         # between the fundamental and the first harmonic, away from the notches
-        return sos_group_delay(
-            self.design(rate_hz), min(1.5 * (self.detected or 50.0), 0.4 * rate_hz), rate_hz
-        )
+        return sos_group_delay(self.design(rate_hz), min(1.5 * (self.detected or 50.0), 0.4 * rate_hz), rate_hz)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -495,9 +484,7 @@ class Envelope(Stage):
     #: the moving RMS in C when the C core has it (False: numpy)
     native: bool = True
 
-    def __init__(
-        self, method: str = "rms", window_s: float = 0.05, cutoff_hz: float = 6.0, order: int = 2
-    ) -> None:
+    def __init__(self, method: str = "rms", window_s: float = 0.05, cutoff_hz: float = 6.0, order: int = 2) -> None:
         super().__init__()
         if method not in ("rms", "rectify"):
             raise SensorioError(f"envelope method {method!r}: use 'rms' or 'rectify'")
@@ -548,9 +535,7 @@ class Envelope(Stage):
         self._held_out = last_valid(env, out_valid, self._held_out)
         return block.replace(data=out, valid=out_valid)
 
-    def _rms_native(
-        self, block: SignalBlock, n_win: int, all_valid: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _rms_native(self, block: SignalBlock, n_win: int, all_valid: bool) -> tuple[np.ndarray, np.ndarray]:
         """The moving RMS in C (csrc/sio_env.c): the channels' sums side by
         side in one pass, exact whatever the chunking."""
         assert _native_ffi is not None and _native_lib is not None
@@ -591,9 +576,7 @@ class Envelope(Stage):
         out_valid = block.valid if all_valid and ok.all() else block.valid & ok.T
         return env.T, out_valid
 
-    def _rms_numpy(
-        self, block: SignalBlock, n_win: int, all_valid: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _rms_numpy(self, block: SignalBlock, n_win: int, all_valid: bool) -> tuple[np.ndarray, np.ndarray]:
         """The moving RMS from running sums (the reference for sio_env_rms)."""
         assert self._tail_sq is not None and self._tail_n is not None
         valid = block.valid

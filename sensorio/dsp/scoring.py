@@ -77,9 +77,7 @@ CODE_KINDS = ("saturation", "stuck", "liftoff")
 CODE_COVER = {"saturation": ("stuck", "liftoff"), "stuck": ("liftoff",), "liftoff": ()}
 
 
-def _visible_onset(
-    t: TrueFault, cover: list[tuple[float, float]], spike_times: list[float]
-) -> float | None:
+def _visible_onset(t: TrueFault, cover: list[tuple[float, float]], spike_times: list[float]) -> float | None:
     """First moment of t not hidden under a code fault; None if never."""
 
     def covered(x: float) -> bool:
@@ -144,8 +142,7 @@ def score(
 
     def at_rail(s: TrueFault) -> bool:
         return s.kind == "stuck" and any(
-            c.kind == "saturation" and c.channel == s.channel and c.start_s <= s.start_s < c.end_s
-            for c in faults
+            c.kind == "saturation" and c.channel == s.channel and c.start_s <= s.start_s < c.end_s for c in faults
         )
 
     for t in faults:
@@ -181,9 +178,7 @@ def score(
         ]
         if hits:
             ks.found += 1
-            delay = (
-                min((e.detected_s if e.detected_s is not None else e.start_s) for e in hits) - onset
-            )
+            delay = min((e.detected_s if e.detected_s is not None else e.start_s) for e in hits) - onset
             ks.delays.append(delay)
             due = t.end_s - onset if t.kind in DUE_AT_END else per_kind.get(t.kind, deadline_s)
             if delay <= due:

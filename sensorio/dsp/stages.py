@@ -219,9 +219,7 @@ class Pipeline:
         tap: Callable[[int, Stage, SignalBlock], None] | None = None,
     ) -> None:
         if policy not in POLICIES:
-            raise SensorioError(
-                f"unknown masking policy {policy!r}: use one of {', '.join(POLICIES)}"
-            )
+            raise SensorioError(f"unknown masking policy {policy!r}: use one of {', '.join(POLICIES)}")
         self.stages = list(stages)
         self.policy = policy
         for st in self.stages:
@@ -258,9 +256,7 @@ class Pipeline:
         stages = []
         for i, spec in enumerate(stage_list):
             if not isinstance(spec, Mapping):
-                raise SensorioError(
-                    f"{where}: stage {i + 1} must be a table, not {type(spec).__name__}"
-                )
+                raise SensorioError(f"{where}: stage {i + 1} must be a table, not {type(spec).__name__}")
             spec = dict(spec)
             name = spec.pop("type", None)
             if not isinstance(name, str) or name not in types:
@@ -269,9 +265,7 @@ class Pipeline:
                 )
             for key, value in spec.items():
                 if not _finite(value):
-                    raise SensorioError(
-                        f"pipeline stage {i + 1} ({name}): {key} must be finite, not {value!r}"
-                    )
+                    raise SensorioError(f"pipeline stage {i + 1} ({name}): {key} must be finite, not {value!r}")
             try:
                 stages.append(types[name](**spec))
             except (TypeError, ValueError) as exc:
@@ -458,9 +452,7 @@ def load_config(path: Path) -> dict[str, Any]:
         except ValueError as exc:
             raise SensorioError(f"pipeline file {path}: not valid JSON: {exc}") from None
         except RecursionError:
-            raise SensorioError(
-                f"pipeline file {path}: not usable JSON: nested too deeply"
-            ) from None
+            raise SensorioError(f"pipeline file {path}: not usable JSON: nested too deeply") from None
     if not isinstance(config, dict):
         raise SensorioError(f"pipeline file {path}: must hold a table (an object), not a list or value")
     return config

@@ -46,15 +46,11 @@ class EmulatorConfig:
     gestures: GestureConfig | None = None
 
     def device_profile(self) -> DeviceProfile:
-        return resolve_profile(
-            self.profile, self.format, channels=self.channels, rate_hz=self.rate, enc=self.enc
-        )
+        return resolve_profile(self.profile, self.format, channels=self.channels, rate_hz=self.rate, enc=self.enc)
 
     def all_faults(self, profile: DeviceProfile) -> list[SensorFault]:
         extra = (
-            random_faults(
-                self.random_faults, self.seed, list(profile.streams), self.duration or 30.0
-            )
+            random_faults(self.random_faults, self.seed, list(profile.streams), self.duration or 30.0)
             if self.random_faults
             else []
         )
@@ -133,9 +129,7 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
         try:
             if key == "format":
                 if value not in FORMATS:
-                    raise UsageError(
-                        f"unknown emulator format {value!r}: use one of {', '.join(FORMATS)}"
-                    )
+                    raise UsageError(f"unknown emulator format {value!r}: use one of {', '.join(FORMATS)}")
                 cfg.format = value
             elif key == "profile":
                 cfg.profile = value

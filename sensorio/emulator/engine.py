@@ -313,9 +313,7 @@ class Emulator:
             return
         self.frames_discarded[reason] = self.frames_discarded.get(reason, 0) + len(frames)
         t = self.clock.now(time.monotonic()) if t_s is None else t_s
-        self.truth.write(
-            {"type": "link", "kind": reason, "at_s": round(t, 6), "bytes": nbytes, "frames": frames}
-        )
+        self.truth.write({"type": "link", "kind": reason, "at_s": round(t, 6), "bytes": nbytes, "frames": frames})
 
     def close(self) -> None:
         self.link.close()

@@ -115,9 +115,7 @@ def parse_fault(text: str) -> SensorFault:
     return SensorFault(kind, channel, start, end, stream, params)
 
 
-def random_faults(
-    n: int, seed: int, streams: list[StreamProfile], duration_s: float
-) -> list[SensorFault]:
+def random_faults(n: int, seed: int, streams: list[StreamProfile], duration_s: float) -> list[SensorFault]:
     """n faults of random kinds, channels and times on the EMG stream(s)."""
     rng = np.random.default_rng([seed, 0xFA17])
     emg = [s for s in streams if s.kind == "emg"] or list(streams)
@@ -176,28 +174,19 @@ class StreamFaults:
                     age = tw - ts
                     hit = (age > -1e-9) & (age < width_s - 1e-9)
                     if hit.any():
-                        values[a:b, c][hit] += f.params["amp"] * (
-                            1.0 - np.maximum(age[hit], 0) / width_s
-                        )
+                        values[a:b, c][hit] += f.params["amp"] * (1.0 - np.maximum(age[hit], 0) / width_s)
             elif f.kind == "motion":
                 span = f.end_s - f.start_s
                 env = np.sin(np.pi * (tw - f.start_s) / span) ** 2
-                values[a:b, c] += (
-                    f.params["amp"] * env * np.sin(2 * np.pi * f.params["hz"] * (tw - f.start_s))
-                )
+                values[a:b, c] += f.params["amp"] * env * np.sin(2 * np.pi * f.params["hz"] * (tw - f.start_s))
             elif f.kind == "noise":
                 assert f._rng is not None
                 values[a:b, c] += f.params["amp"] * f._rng.standard_normal(b - a)
             elif f.kind == "mains":
-                values[a:b, c] += (
-                    f.params["amp"] * np.sqrt(2.0) * np.sin(2 * np.pi * f.params["hz"] * tw)
-                )
+                values[a:b, c] += f.params["amp"] * np.sqrt(2.0) * np.sin(2 * np.pi * f.params["hz"] * tw)
             elif f.kind == "drift":
                 values[a:b, c] += (
-                    f.params["reach"]
-                    * self.rail_distance(f.params["to"])
-                    * (tw - f.start_s)
-                    / (f.end_s - f.start_s)
+                    f.params["reach"] * self.rail_distance(f.params["to"]) * (tw - f.start_s) / (f.end_s - f.start_s)
                 )
 
     def rail_distance(self, to: str) -> float:

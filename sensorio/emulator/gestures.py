@@ -129,11 +129,7 @@ class GestureConfig:
         active = [g for g in self.gestures if g != REST]
         out = [(REST, self.pause_s)] if self.pause_s > 0 else []
         for _ in range(self.reps):
-            order = (
-                [active[i] for i in rng.permutation(len(active))]
-                if self.order == "random"
-                else active
-            )
+            order = [active[i] for i in rng.permutation(len(active))] if self.order == "random" else active
             for g in order:
                 out.append((g, self.hold_s))
                 if self.pause_s > 0:
@@ -393,9 +389,7 @@ class GestureSchedule(ActivitySchedule):
         if t.size == 0 or self.config.wobble == 0:
             return np.ones(t.size)
         i, _ = self._index_ramp(t)
-        arg = (
-            2 * np.pi * self._wobble_hz[i] * (t - self._starts[i])[:, None] + self._wobble_phase[i]
-        )
+        arg = 2 * np.pi * self._wobble_hz[i] * (t - self._starts[i])[:, None] + self._wobble_phase[i]
         return 1.0 + self.config.wobble * (0.6 * np.sin(arg[:, 0]) + 0.4 * np.sin(arg[:, 1]))
 
     def emg_activation(self, t: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -410,11 +404,7 @@ class GestureSchedule(ActivitySchedule):
 
     def periods(self, t_end: float) -> list[tuple[float, float, float]]:
         """(start_s, end_s, level) of each gesture (not rest) up to t_end."""
-        return [
-            (s["start_s"], s["end_s"], s["level"])
-            for s in self.segments(t_end)
-            if s["label"] != REST
-        ]
+        return [(s["start_s"], s["end_s"], s["level"]) for s in self.segments(t_end) if s["label"] != REST]
 
 
 __all__ = [

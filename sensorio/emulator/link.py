@@ -100,8 +100,7 @@ def parse_link_fault(text: str) -> LinkFault:
         key = key.strip()
         if not eq or key not in _KEYS:
             raise UsageError(
-                f"link fault option {item!r} in {text!r}: use key=value with keys "
-                f"{', '.join(sorted(_KEYS))}"
+                f"link fault option {item!r} in {text!r}: use key=value with keys {', '.join(sorted(_KEYS))}"
             )
         opts[key] = value.strip()
     try:

@@ -96,9 +96,7 @@ class DeviceProfile:
         }
 
 
-def emg_stream(
-    channels: int = 8, rate_hz: float = 2000.0, enc: int = sio1.ENC_I24
-) -> StreamProfile:
+def emg_stream(channels: int = 8, rate_hz: float = 2000.0, enc: int = sio1.ENC_I24) -> StreamProfile:
     """A bipolar EMG stream like an ADS1299 front end at gain 24 (int24),
     or a 16-bit ADC at 0.5 uV per count (int16/int32)."""
     if not 1 <= channels <= 64:
@@ -246,9 +244,7 @@ def resolve_profile(
     """A named profile, with stream 0's channels/rate/encoding overridden if given."""
     name = name or DEFAULT_PROFILE[fmt]
     if name not in PROFILES:
-        raise UsageError(
-            f"unknown device profile {name!r}: use one of {', '.join(sorted(PROFILES))}"
-        )
+        raise UsageError(f"unknown device profile {name!r}: use one of {', '.join(sorted(PROFILES))}")
     prof = PROFILES[name]
     if fmt not in prof.formats:
         raise UsageError(
@@ -257,10 +253,7 @@ def resolve_profile(
     if channels is None and rate_hz is None and enc is None:
         return prof
     if rate_hz is not None and not (MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ):  # also refuses nan
-        raise UsageError(
-            f"sample rate {rate_hz:g} Hz: the emulated EMG needs {MIN_RATE_HZ:g} Hz "
-            f"to {MAX_RATE_HZ:g} Hz"
-        )
+        raise UsageError(f"sample rate {rate_hz:g} Hz: the emulated EMG needs {MIN_RATE_HZ:g} Hz to {MAX_RATE_HZ:g} Hz")
     if fmt == "cyton" and (channels not in (None, 8) or rate_hz not in (None, 250.0)):
         raise UsageError("a Cyton has 8 channels at 250 Hz")
     s0 = prof.streams[0]
@@ -275,8 +268,12 @@ def resolve_profile(
     else:
         new0 = emg_stream(channels, rate_hz, sio1.ENCODINGS[enc] if enc else s0.enc)
     rates = tuple(sorted(set(prof.rates) | {new0.rate_hz}))
-    return replace(prof, device=device_name(prof.device, s0.channels, new0.channels),
-                   streams=(new0,) + prof.streams[1:], rates=rates)
+    return replace(
+        prof,
+        device=device_name(prof.device, s0.channels, new0.channels),
+        streams=(new0,) + prof.streams[1:],
+        rates=rates,
+    )
 
 
 def device_name(device: str, profile_channels: int, channels: int) -> str:

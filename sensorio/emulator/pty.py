@@ -126,9 +126,7 @@ class PtyServer:
             os.symlink(self.path, self.link)  # fails, rather than replace, if a file appeared
             self._link_target = self.path
         except OSError as exc:
-            raise SensorioError(
-                f"cannot make the link {self.link}: {exc.strerror or exc}"
-            ) from None
+            raise SensorioError(f"cannot make the link {self.link}: {exc.strerror or exc}") from None
 
     def _own_link(self) -> bool:
         """True if the link path is a symlink this server made (to one of its ptys)."""
@@ -244,9 +242,7 @@ class PtyServer:
         self._recent.clear()
         self._recent_bytes = 0
         if unread:
-            self.emulator.truth.write(
-                {"type": "link", "kind": why, "bytes": unread, "frames": frames[::-1]}
-            )
+            self.emulator.truth.write({"type": "link", "kind": why, "bytes": unread, "frames": frames[::-1]})
 
     def _event(self, text: str) -> None:
         if self.on_event is not None:
@@ -254,9 +250,7 @@ class PtyServer:
 
     # -- running ---------------------------------------------------------------
     def start(self) -> PtyServer:
-        self._thread = threading.Thread(
-            target=self._run_guarded, name="sensorio-emulator", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run_guarded, name="sensorio-emulator", daemon=True)
         self._thread.start()
         return self
 

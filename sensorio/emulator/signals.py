@@ -109,9 +109,7 @@ class EmgShaper:
         lp = min(spec["lp_hz"], 0.45 * rate_hz)
         main = np.vstack(
             [
-                sps.butter(
-                    int(spec["hp_order"]), spec["hp_hz"], "highpass", fs=rate_hz, output="sos"
-                ),
+                sps.butter(int(spec["hp_order"]), spec["hp_hz"], "highpass", fs=rate_hz, output="sos"),
                 sps.butter(int(spec["lp_order"]), lp, "lowpass", fs=rate_hz, output="sos"),
             ]
         )
@@ -156,9 +154,7 @@ class StreamSignal:
     """Generator of one stream's physical signal; ``next(n)`` returns the next
     n samples (n, channels). ``activity`` is shared between a device's streams."""
 
-    def __init__(
-        self, stream: StreamProfile, cfg: SignalConfig, seed: int, activity: ActivitySchedule
-    ) -> None:
+    def __init__(self, stream: StreamProfile, cfg: SignalConfig, seed: int, activity: ActivitySchedule) -> None:
         self.stream = stream
         self.cfg = cfg
         self.rate = stream.rate_hz
@@ -182,17 +178,12 @@ class StreamSignal:
             offset_uv = cfg.additive("offset_uv")
             self._offset = rng.uniform(-offset_uv, offset_uv, ch)  # electrode DC offset
             mains_uv = cfg.additive("mains_uv")
-            harmonics = (
-                [h for h in (1, 3, 5) if h * cfg.mains_hz < self.rate / 2] if cfg.mains_hz else []
-            )
+            harmonics = [h for h in (1, 3, 5) if h * cfg.mains_hz < self.rate / 2] if cfg.mains_hz else []
             rel = {1: 1.0, 3: 0.3, 5: 0.1}
             self._mains = _Sinusoids(
                 np.array([h * cfg.mains_hz for h in harmonics]),
                 np.array(
-                    [
-                        [rel[h] * mains_uv * np.sqrt(2) * u for u in rng.uniform(0.5, 1.5, ch)]
-                        for h in harmonics
-                    ]
+                    [[rel[h] * mains_uv * np.sqrt(2) * u for u in rng.uniform(0.5, 1.5, ch)] for h in harmonics]
                 ).reshape(len(harmonics), ch),
                 rng.uniform(0, 2 * np.pi, (len(harmonics), ch)),
             )

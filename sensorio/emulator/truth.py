@@ -74,11 +74,7 @@ class TruthLog:
             return cls(json.loads(line) for line in f if line.strip())
 
     def of(self, rtype: str, **match: Any) -> list[dict[str, Any]]:
-        return [
-            r
-            for r in self.records
-            if r.get("type") == rtype and all(r.get(k) == v for k, v in match.items())
-        ]
+        return [r for r in self.records if r.get("type") == rtype and all(r.get(k) == v for k, v in match.items())]
 
     @property
     def start(self) -> dict[str, Any]:
@@ -116,25 +112,14 @@ class TruthLog:
 
     def codes(self, stream: int = 0) -> np.ndarray:
         """Samples of every frame on the wire (needs truth codes), (rows, ch)."""
-        rows = [
-            np.asarray(fr, dtype=np.int64)
-            for r in self.of("frames", stream=stream)
-            for fr in r["codes"]
-        ]
+        rows = [np.asarray(fr, dtype=np.int64) for r in self.of("frames", stream=stream) for fr in r["codes"]]
         return np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.int64)
 
     def touched(self, kind: str, stream: int | None = None) -> list[int]:
         """seq of frames a kind of link fault touched (optionally one stream)."""
-        return [
-            fr[1]
-            for r in self.link_faults(kind=kind)
-            for fr in r["frames"]
-            if stream is None or fr[0] == stream
-        ]
+        return [fr[1] for r in self.link_faults(kind=kind) for fr in r["frames"] if stream is None or fr[0] == stream]
 
     def frames_generated(self, stream: int = 0) -> int:
         """Frames the device produced: on the wire plus dropped or lost."""
-        lost = sum(
-            len(self.touched(k, stream)) for k in ("drop", "unplug", "port_closed", "overrun")
-        )
+        lost = sum(len(self.touched(k, stream)) for k in ("drop", "unplug", "port_closed", "overrun"))
         return int(self.frame_seq(stream).size) + lost

@@ -83,9 +83,7 @@ def _import_pyedflib() -> Any:
     try:
         import pyedflib
     except ImportError:
-        raise SensorioError(
-            "EDF+/BDF export needs pyedflib: pip install 'sensorio[edf]' (or pyedflib)"
-        ) from None
+        raise SensorioError("EDF+/BDF export needs pyedflib: pip install 'sensorio[edf]' (or pyedflib)") from None
     return pyedflib
 
 
@@ -146,7 +144,9 @@ def transducer(desc: Mapping[str, Any], kind: str) -> str:
 
 
 def plan_signals(
-    streams: Mapping[int, Mapping[str, np.ndarray]], info: Mapping[str, Any] | None, bdf: bool,
+    streams: Mapping[int, Mapping[str, np.ndarray]],
+    info: Mapping[str, Any] | None,
+    bdf: bool,
     raw: bool = False,
 ) -> list[SignalPlan]:
     """One SignalPlan per channel: labels, units, rates, physical and digital ranges
@@ -194,8 +194,20 @@ def plan_signals(
             k += 1
             if duplicated:
                 label = f"s{sid} {label}"
-            plans.append(SignalPlan(sid, c, typed_label(kind, label), unit[:8], rate, (pmin, pmax),
-                                    (lo + shift, hi + shift), shift, fill, transducer(desc, kind)))
+            plans.append(
+                SignalPlan(
+                    sid,
+                    c,
+                    typed_label(kind, label),
+                    unit[:8],
+                    rate,
+                    (pmin, pmax),
+                    (lo + shift, hi + shift),
+                    shift,
+                    fill,
+                    transducer(desc, kind),
+                )
+            )
     return plans
 
 
@@ -204,8 +216,9 @@ def _signed_diff_us(a: int, b: int) -> int:
     return (a - b + (1 << 31)) % (1 << 32) - (1 << 31)
 
 
-def stream_offsets(streams: Mapping[int, Mapping[str, np.ndarray]], rates: Mapping[int, float],
-                   time_us: float | None = 1.0) -> dict[int, float]:
+def stream_offsets(
+    streams: Mapping[int, Mapping[str, np.ndarray]], rates: Mapping[int, float], time_us: float | None = 1.0
+) -> dict[int, float]:
     """Seconds from the file start to each stream's first sample, from the device clock
     (streams of one device share it); 0 for all when a stream has no frame time or the
     unit of frame times is unknown. time_us: µs per unit of frame_t_us (Format.time_scale_us)."""
@@ -262,8 +275,9 @@ def link_annotations(
     return out
 
 
-def fault_annotation(event: Any, labels: Mapping[tuple[int, int], str], offsets: Mapping[int, float],
-                     end_s: float) -> Annotation:
+def fault_annotation(
+    event: Any, labels: Mapping[tuple[int, int], str], offsets: Mapping[int, float], end_s: float
+) -> Annotation:
     """An annotation for a sensor fault (a sensorio.dsp DspEvent or an object with the
     same fields: stream, channel, kind, start_s, end_s, optionally severity).
 
@@ -354,26 +368,43 @@ def write_edf(
                 # pyedflib warns when a record duration is forced, and measures physical
                 # limits as str(float) when edf_number already made them fit the header
                 warnings.simplefilter("ignore", UserWarning)
-                _write(writer, path, plans, columns, annotations, per_record, n_records, record_s,
-                       info, start)
+                _write(writer, path, plans, columns, annotations, per_record, n_records, record_s, info, start)
         finally:
             writer.close()
         _check_written(tmp, path, len(plans), sum(per_record) * n_records, 3 if bdf else 2)
     return EdfSummary(path, "BDF+" if bdf else "EDF+", len(plans), len(annotations), duration)
 
 
-def _write(writer: Any, path: Path, plans: list[SignalPlan], columns: Mapping[int, np.ndarray],
-           annotations: list[Annotation], per_record: list[int], n_records: int, record_s: float,
-           info: Mapping[str, Any] | None, start: datetime | None) -> None:
+def _write(
+    writer: Any,
+    path: Path,
+    plans: list[SignalPlan],
+    columns: Mapping[int, np.ndarray],
+    annotations: list[Annotation],
+    per_record: list[int],
+    n_records: int,
+    record_s: float,
+    info: Mapping[str, Any] | None,
+    start: datetime | None,
+) -> None:
     device = dict(info or {})
     writer.setDatarecordDuration(record_s)
-    writer.setSignalHeaders([
-        {"label": p.label, "dimension": p.unit, "sample_frequency": p.rate_hz,
-         "physical_min": p.physical[0], "physical_max": p.physical[1],
-         "digital_min": p.digital[0], "digital_max": p.digital[1],
-         "transducer": p.transducer, "prefilter": ""}
-        for p in plans
-    ])
+    writer.setSignalHeaders(
+        [
+            {
+                "label": p.label,
+                "dimension": p.unit,
+                "sample_frequency": p.rate_hz,
+                "physical_min": p.physical[0],
+                "physical_max": p.physical[1],
+                "digital_min": p.digital[0],
+                "digital_max": p.digital[1],
+                "transducer": p.transducer,
+                "prefilter": "",
+            }
+            for p in plans
+        ]
+    )
     # EDF+ header subfields are separated by spaces: spaces inside one become "_"
     equipment = f"{device.get('device', 'unknown device')}_{device.get('serial', '')}".strip("_")
     writer.setEquipment(_header_text(equipment))
@@ -392,7 +423,7 @@ def _write(writer: Any, path: Path, plans: list[SignalPlan], columns: Mapping[in
     for r in range(n_records):
         pos = 0
         for spr, col in zip(per_record, padded, strict=True):
-            record[pos:pos + spr] = col[r * spr:(r + 1) * spr]
+            record[pos : pos + spr] = col[r * spr : (r + 1) * spr]
             pos += spr
         if writer.blockWriteDigitalSamples(record) < 0:
             raise SensorioError(
@@ -457,9 +488,17 @@ def recording_markers(path: str | os.PathLike[str]) -> tuple[list[Annotation], d
     return annotations, datetime.fromtimestamp(first_ns / 1e9)
 
 
-def export_edf(source: str | os.PathLike[str], output: str | os.PathLike[str], blocks: list[Any],
-               info: Mapping[str, Any] | None, *, faults: bool = True, overwrite: bool = False,
-               time_us: float | None = 1.0, raw: bool = False) -> EdfSummary:
+def export_edf(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    blocks: list[Any],
+    info: Mapping[str, Any] | None,
+    *,
+    faults: bool = True,
+    overwrite: bool = False,
+    time_us: float | None = 1.0,
+    raw: bool = False,
+) -> EdfSummary:
     """Decoded Blocks of a recording (or raw dump) to EDF+/BDF+, with sensor faults found
     by sensorio.dsp and the recording's markers as annotations (time_us, raw: see write_edf)."""
     from ..parser import concat_blocks
@@ -472,5 +511,14 @@ def export_edf(source: str | os.PathLike[str], output: str | os.PathLike[str], b
         with np.errstate(all="ignore"):
             events = [ev for ev in analyze_blocks(blocks, info).events if ev.kind != "dropout"]
     markers, start = recording_markers(source)
-    return write_edf(output, concat_blocks(blocks), info, faults=events, markers=markers, start=start,
-                     overwrite=overwrite, time_us=time_us, raw=raw)
+    return write_edf(
+        output,
+        concat_blocks(blocks),
+        info,
+        faults=events,
+        markers=markers,
+        start=start,
+        overwrite=overwrite,
+        time_us=time_us,
+        raw=raw,
+    )

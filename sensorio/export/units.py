@@ -51,9 +51,7 @@ def stream_calibration(desc: Mapping[str, Any], n_channels: int, default_label: 
     ``{i}`` the channel index from 0."""
     found = desc.get("labels")
     labels_in: list[Any] = found if isinstance(found, list) else []
-    labels = tuple(
-        str(labels_in[i]) if i < len(labels_in) else default_label.format(i=i) for i in range(n_channels)
-    )
+    labels = tuple(str(labels_in[i]) if i < len(labels_in) else default_label.format(i=i) for i in range(n_channels))
     scale, zero = desc.get("scale"), desc.get("zero", 0)
     if (
         isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale != 0 and np.isfinite(scale)

@@ -64,10 +64,7 @@ def resolve(spec: str | Format | dict | Path) -> Format:
         return load_spec(BOARDS_DIR / f"{spec}.toml")
     if isinstance(spec, Path) or (isinstance(spec, str) and spec.lower().endswith(".toml")):
         return load_spec(Path(spec))
-    raise FormatError(
-        f"unknown format {spec!r}: use one of {', '.join(format_names())}, "
-        "or a path to a .toml spec"
-    )
+    raise FormatError(f"unknown format {spec!r}: use one of {', '.join(format_names())}, or a path to a .toml spec")
 
 
 __all__ = [

@@ -181,9 +181,7 @@ class AsciiFormat(Format):
         if not 0 <= self.channels <= 256:
             raise FormatError(f"ascii channels {self.channels}: must be 0 (learn) to 256")
         if not 2 <= self.max_line <= lib.SIO_ASCII_MAX_LINE:
-            raise FormatError(
-                f"ascii max_line {self.max_line}: must be 2 to {lib.SIO_ASCII_MAX_LINE}"
-            )
+            raise FormatError(f"ascii max_line {self.max_line}: must be 2 to {lib.SIO_ASCII_MAX_LINE}")
 
     def init_parser(self, parser_ptr: Any) -> None:
         super().init_parser(parser_ptr)

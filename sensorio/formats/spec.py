@@ -149,9 +149,7 @@ class _Ctx:
             raise self.fail(where, f"must have {min_len} to {max_len} bytes, not {len(data)}")
         return data
 
-    def type_(
-        self, value: Any, where: str, allowed: tuple[str, ...], byte_order: str
-    ) -> tuple[str, int]:
+    def type_(self, value: Any, where: str, allowed: tuple[str, ...], byte_order: str) -> tuple[str, int]:
         """A type name like "i24be" -> (base name, C type code)."""
         name = self.str_(value, where).lower()
         base, order = name, byte_order
@@ -160,8 +158,7 @@ class _Ctx:
         if base not in allowed:
             raise self.fail(
                 where,
-                f"unknown type {value!r} (use {', '.join(allowed)}, "
-                "with le/be for multi-byte types)",
+                f"unknown type {value!r} (use {', '.join(allowed)}, with le/be for multi-byte types)",
             )
         code = _BASE_TYPES[base]
         if order == "be" and (code & 7) > 1:
@@ -251,17 +248,13 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         if lo > hi:
             raise cx.fail("frame.length", f"min {lo} is above max {hi}")
         if lo < d.len_offset + _width(ltype) or lo < len(sync):
-            raise cx.fail(
-                "frame.length.min", f"{lo} is too small to hold the sync and length field"
-            )
+            raise cx.fail("frame.length.min", f"{lo} is too small to hold the sync and length field")
         d.min_size, d.max_size = lo, hi
     trailer = b""
     if "trailer" in fr:
         trailer = cx.bytes_(fr["trailer"], "frame.trailer", lib.SIO_SPEC_MAX_TRAILER)
         if len(trailer) > lo - len(sync):
-            raise cx.fail(
-                "frame.trailer", "does not fit in the smallest frame after the sync bytes"
-            )
+            raise cx.fail("frame.trailer", "does not fit in the smallest frame after the sync bytes")
         d.trailer_len = len(trailer)
         for i, b in enumerate(trailer):
             d.trailer[i] = b
@@ -276,9 +269,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         if off >= 0 and off + width > lo:
             raise cx.fail(where, f"{off} (+{width} bytes) is beyond the end of a {lo}-byte frame")
         if off < 0 and (-off < width or -off > lo):
-            raise cx.fail(
-                where, f"{off} from the end does not fit a {width}-byte field in a {lo}-byte frame"
-            )
+            raise cx.fail(where, f"{off} from the end does not fit a {width}-byte field in a {lo}-byte frame")
         return off
 
     # -- counter and timestamp -------------------------------------------
@@ -293,9 +284,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         d.seq_type = ctype
         d.seq_offset = field_offset(ct["offset"], "counter.offset", _width(ctype))
         span = 2 ** (8 * _width(ctype))
-        seq_modulus = cx.int_(
-            ct.get("modulus", min(span, 2**32 - 1)), "counter.modulus", 2, min(span, 2**32 - 1)
-        )
+        seq_modulus = cx.int_(ct.get("modulus", min(span, 2**32 - 1)), "counter.modulus", 2, min(span, 2**32 - 1))
         d.seq_modulus = seq_modulus
     time_unit = "frames"
     if "timestamp" in top:
@@ -316,18 +305,14 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
             raise cx.fail("checksum.kind", f"{kind_name!r}: use one of {', '.join(CHECKSUMS)}")
         kind, width, default_order = CHECKSUMS[kind_name]
         d.ck_kind = kind
-        d.ck_offset = field_offset(
-            ck.get("offset", -(width + len(trailer))), "checksum.offset", width
-        )
+        d.ck_offset = field_offset(ck.get("offset", -(width + len(trailer))), "checksum.offset", width)
         d.ck_start = cx.int_(ck.get("start", 0), "checksum.start", 0, lo)
         default_end = d.ck_offset  # everything before the checksum
         end = cx.int_(ck.get("end", default_end), "checksum.end", -MAX_FRAME, MAX_FRAME)
         for size in (lo, hi):
             e = end if end > 0 else size + end
             if not d.ck_start <= e <= size:
-                raise cx.fail(
-                    "checksum.end", f"coverage [{d.ck_start}, {e}) does not fit a {size}-byte frame"
-                )
+                raise cx.fail("checksum.end", f"coverage [{d.ck_start}, {e}) does not fit a {size}-byte frame")
         d.ck_end = end
         ck_order = cx.str_(ck.get("order", default_order), "checksum.order")
         if ck_order not in ("le", "be"):
@@ -376,9 +361,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
             tname = ch.get("type", default_type)
             if tname is None:
                 raise cx.fail(f"{cw}.type", "missing: give the channel or its stream a type")
-            base, code = cx.type_(
-                tname, f"{cw}.type" if "type" in ch else f"{w}.type", CHANNEL_TYPES, order
-            )
+            base, code = cx.type_(tname, f"{cw}.type" if "type" in ch else f"{w}.type", CHANNEL_TYPES, order)
             off = cx.int_(ch.get("offset", pos), f"{cw}.offset", 0, MAX_FRAME)
             pos = off + _width(code)
             c_st.types[c] = code
@@ -386,15 +369,11 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
             bases.append(base)
             labels.append(cx.str_(ch.get("name", f"ch{c + 1}"), f"{cw}.name"))
         if ("f32" in bases) and set(bases) != {"f32"}:
-            raise cx.fail(
-                f"{w}.channels", "mixes f32 with integer types: put them in separate streams"
-            )
+            raise cx.fail(f"{w}.channels", "mixes f32 with integer types: put them in separate streams")
         packed = max(int(c_st.offsets[c]) + _width(int(c_st.types[c])) for c in range(len(chans)))
         stride = cx.int_(st.get("stride", packed), f"{w}.stride", 1, MAX_FRAME)
         if stride < packed:
-            raise cx.fail(
-                f"{w}.stride", f"{stride} is shorter than a row of its channels ({packed} bytes)"
-            )
+            raise cx.fail(f"{w}.stride", f"{stride} is shorter than a row of its channels ({packed} bytes)")
         if "start" not in st:
             raise cx.fail(f"{w}.start", "missing: the byte offset of the stream's first row")
         start = cx.int_(st["start"], f"{w}.start", 0, MAX_FRAME)
@@ -407,14 +386,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
             end = cx.int_(
                 st.get(
                     "end",
-                    -(
-                        len(trailer)
-                        + (
-                            CHECKSUMS.get(
-                                str(top.get("checksum", {}).get("kind", "")).lower(), (0, 0)
-                            )[1]
-                        )
-                    ),
+                    -(len(trailer) + (CHECKSUMS.get(str(top.get("checksum", {}).get("kind", "")).lower(), (0, 0))[1])),
                 ),
                 f"{w}.end",
                 -MAX_FRAME,
@@ -479,9 +451,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         )
 
     if lib.sio_spec_check(d) != 0:  # pragma: no cover - the checks above should catch it
-        raise cx.fail(
-            "spec", "the C core rejected the compiled descriptor (a sensorio bug: please report)"
-        )
+        raise cx.fail("spec", "the C core rejected the compiled descriptor (a sensorio bug: please report)")
     info = {
         "device": name,
         "description": str(top.get("description", "")),
@@ -489,9 +459,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         "fw": None,
         "streams": infos,
     }
-    return SpecFormat(
-        name=name, time_unit=time_unit, seq_modulus=seq_modulus, c_spec=d, info=info, source=source
-    )
+    return SpecFormat(name=name, time_unit=time_unit, seq_modulus=seq_modulus, c_spec=d, info=info, source=source)
 
 
 __all__ = ["CHANNEL_TYPES", "CHECKSUMS", "FIELD_TYPES", "compile_spec", "load_spec"]

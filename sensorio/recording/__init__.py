@@ -235,9 +235,7 @@ class BlockStream:
         yield from got
 
 
-def iter_blocks(
-    path: str | os.PathLike[str], format: str | None = None, *, stream_ok: bool = False
-) -> BlockStream:
+def iter_blocks(path: str | os.PathLike[str], format: str | None = None, *, stream_ok: bool = False) -> BlockStream:
     """A BlockStream over a recording or raw dump (see BlockStream)."""
     return BlockStream(path, format, stream_ok=stream_ok)
 

@@ -104,9 +104,7 @@ class ReadReport:
         if self.cut_bytes:
             out.append(f"the last {self.cut_bytes} bytes (an unfinished record) were cut")
         if not self.complete:
-            out.append(
-                "no end record: the recording was not closed cleanly (or is still being written)"
-            )
+            out.append("no end record: the recording was not closed cleanly (or is still being written)")
         return out
 
 
@@ -169,9 +167,7 @@ class RecordingReader:
         try:
             with open(self.path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
-                self._mm: mmap.mmap | bytes = (
-                    mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-                )
+                self._mm: mmap.mmap | bytes = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
         except FileNotFoundError:
             raise SensorioError(f"no such file: {self.path}") from None
         except IsADirectoryError:
@@ -215,9 +211,7 @@ class RecordingReader:
         nxt = self._next_sync(pos + 1)
         if nxt < 0:
             if parsed == "cut":
-                raise SensorioError(
-                    f"{self.path} is a truncated recording: its header is incomplete"
-                )
+                raise SensorioError(f"{self.path} is a truncated recording: its header is incomplete")
             raise SensorioError(f"{self.path} is a damaged recording: its header does not check out")
         self._body = nxt
         copy = self._parse_at(nxt)

@@ -41,8 +41,7 @@ def parse_speed(text: str | float) -> float:
         raise ValueError(f"speed must be a number or 'max', not {text!r}") from None
     if speed != 0 and not MIN_SPEED <= speed <= MAX_SPEED:
         raise ValueError(
-            f"speed must be 0 or 'max' (as fast as possible) or between {MIN_SPEED:g} "
-            f"and {MAX_SPEED:g}, not {text}"
+            f"speed must be 0 or 'max' (as fast as possible) or between {MIN_SPEED:g} and {MAX_SPEED:g}, not {text}"
         )
     return speed
 

@@ -107,9 +107,7 @@ class RecordingWriter:
             # the header, then its copy (record 1), for a reader to fall back on
             # when a damaged bit makes the first one fail its CRC
             copy = {"kind": HEADER_COPY, "header": header}
-            self._write_all(
-                MAGIC + self._record(KIND_HEADER, _json(header)) + self._record(KIND_EVENT, _json(copy))
-            )
+            self._write_all(MAGIC + self._record(KIND_HEADER, _json(header)) + self._record(KIND_EVENT, _json(copy)))
             self._sync()
         except OSError as exc:
             os.close(self._fd)
@@ -209,9 +207,7 @@ class RecordingWriter:
             if closing:
                 return
 
-    def _flush(
-        self, raw: bytearray, reads: list[tuple[int, int]], queue: list[tuple[int, Any]]
-    ) -> None:
+    def _flush(self, raw: bytearray, reads: list[tuple[int, int]], queue: list[tuple[int, Any]]) -> None:
         parts: list[bytes] = []
         nbytes = len(raw)
         for kind, payload in queue:
@@ -242,9 +238,7 @@ class RecordingWriter:
             out.append(self._data_record(raw, start, chunk[-1][0], chunk))
         return out
 
-    def _data_record(
-        self, raw: bytearray, start: int, stop: int, reads: list[tuple[int, int]]
-    ) -> bytes:
+    def _data_record(self, raw: bytearray, start: int, stop: int, reads: list[tuple[int, int]]) -> bytes:
         rel = [(end - start, t) for end, t in reads]
         return self._record(KIND_DATA, encode_data_payload(rel, raw[start:stop]))
 
@@ -278,6 +272,4 @@ def _disk_error(path: Path, exc: OSError, kept: int) -> SensorioError:
         what = "the file size limit was reached"
     else:
         what = exc.strerror or str(exc)
-    return SensorioError(
-        f"recording to {path} stopped: {what}; the {kept} bytes recorded before it are kept"
-    )
+    return SensorioError(f"recording to {path} stopped: {what}; the {kept} bytes recorded before it are kept")

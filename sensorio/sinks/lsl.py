@@ -39,8 +39,16 @@ from ..descriptor import is_emg, stream_descriptor
 from ..errors import Advice, SensorioError
 
 #: units as the LSL/XDF meta-data conventions write them
-LSL_UNITS = {"uv": "microvolts", "µv": "microvolts", "mv": "millivolts", "v": "volts", "deg": "degrees",
-             "g": "g", "n": "newtons", "code": "counts"}
+LSL_UNITS = {
+    "uv": "microvolts",
+    "µv": "microvolts",
+    "mv": "millivolts",
+    "v": "volts",
+    "deg": "degrees",
+    "g": "g",
+    "n": "newtons",
+    "code": "counts",
+}
 EVENT_KINDS = {EV_GAP: "gap", EV_RESTART: "restart", EV_OVERFLOW: "overflow", EV_RESYNC: "resync"}
 
 
@@ -49,9 +57,7 @@ def import_pylsl() -> Any:
         import pylsl
     except (ImportError, RuntimeError, OSError) as exc:
         # pylsl raises RuntimeError when it cannot find the liblsl shared library
-        raise SensorioError(
-            f"LSL needs pylsl and liblsl: pip install 'sensorio[lsl]' ({exc})"
-        ) from None
+        raise SensorioError(f"LSL needs pylsl and liblsl: pip install 'sensorio[lsl]' ({exc})") from None
     return pylsl
 
 
@@ -93,11 +99,19 @@ def quiet_liblsl(level: int = -2) -> None:
 class LslOutlet:
     """Publish one device stream, and its events, to Lab Streaming Layer."""
 
-    def __init__(self, info: Mapping[str, Any], stream: int = 0, *, calibrated: bool = True,
-                 name: str | None = None, markers: bool = True, chunk_size: int = 0,
-                 max_buffered_s: int = 360, calibration_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        info: Mapping[str, Any],
+        stream: int = 0,
+        *,
+        calibrated: bool = True,
+        name: str | None = None,
+        markers: bool = True,
+        chunk_size: int = 0,
+        max_buffered_s: int = 360,
+        calibration_dir: str | None = None,
+    ) -> None:
         from ..dsp import Calibrate
-
 
         pylsl = import_pylsl()
         self._pylsl = pylsl
@@ -127,8 +141,9 @@ class LslOutlet:
         device = str(info.get("device") or "sensorio device")
         self.name = name or f"{device} {desc.get('name', stream)}"
 
-        sinfo = pylsl.StreamInfo(self.name, self.type, self.channels, self.rate_hz,
-                                 "float32" if calibrated else "int32", self.source_id)
+        sinfo = pylsl.StreamInfo(
+            self.name, self.type, self.channels, self.rate_hz, "float32" if calibrated else "int32", self.source_id
+        )
         chans = sinfo.desc().append_child("channels")
         for label in self.labels:
             ch = chans.append_child("channel")
@@ -151,8 +166,9 @@ class LslOutlet:
         self.outlet = pylsl.StreamOutlet(sinfo, chunk_size, max_buffered_s)
         self.marker_outlet = None
         if markers:
-            minfo = pylsl.StreamInfo(f"{self.name} markers", "Markers", 1, pylsl.IRREGULAR_RATE, "string",
-                                     f"{self.source_id}:markers")
+            minfo = pylsl.StreamInfo(
+                f"{self.name} markers", "Markers", 1, pylsl.IRREGULAR_RATE, "string", f"{self.source_id}:markers"
+            )
             self.marker_outlet = pylsl.StreamOutlet(minfo)
         if self._calibrate is not None and self._calibrate.calibration is not None:
             self.push_calibration({"source": "saved", "serial": serial})
@@ -218,9 +234,16 @@ class LslOutlet:
         for ev in block.events:
             kind = EVENT_KINDS.get(int(ev["kind"]), str(int(ev["kind"])))
             row = min(int(ev["row"]), len(block) - 1)
-            self.push_marker({"event": kind, "stream": self.stream, "lost_frames": int(ev["lost_frames"]),
-                              "lost_samples": int(ev["lost_samples"]), "lost_bytes": int(ev["lost_bytes"])},
-                             float(stamps[row]))
+            self.push_marker(
+                {
+                    "event": kind,
+                    "stream": self.stream,
+                    "lost_frames": int(ev["lost_frames"]),
+                    "lost_samples": int(ev["lost_samples"]),
+                    "lost_bytes": int(ev["lost_bytes"]),
+                },
+                float(stamps[row]),
+            )
         self._remember_times(block, stamps)
         self.outlet.push_chunk(self.values(block), [float(t) for t in stamps])
 
@@ -254,8 +277,10 @@ class LslOutlet:
     def push_marker(self, event: Mapping[str, Any], timestamp: float | None = None) -> None:
         """A marker (a JSON object as text) on the marker stream; timestamp on the LSL clock."""
         if self.marker_outlet is not None:
-            self.marker_outlet.push_sample([json.dumps(dict(event), sort_keys=True)],
-                                           timestamp if timestamp is not None else self._pylsl.local_clock())
+            self.marker_outlet.push_sample(
+                [json.dumps(dict(event), sort_keys=True)],
+                timestamp if timestamp is not None else self._pylsl.local_clock(),
+            )
 
     def push_fault(self, event: Any, timestamp: float | None = None) -> None:
         """A sensor fault (a sensorio.dsp DspEvent: stream, channel, kind, start_s, end_s),
@@ -263,10 +288,19 @@ class LslOutlet:
         label = self.labels[event.channel] if 0 <= event.channel < self.channels else None
         if timestamp is None:
             timestamp = self.stream_time(float(event.start_s if event.end_s is None else event.end_s))
-        self.push_marker({"event": "fault", "kind": event.kind, "stream": event.stream, "channel": event.channel,
-                          "label": label, "start_s": round(float(event.start_s), 6),
-                          "end_s": None if event.end_s is None else round(float(event.end_s), 6),
-                          "state": "start" if event.end_s is None else "end"}, timestamp)
+        self.push_marker(
+            {
+                "event": "fault",
+                "kind": event.kind,
+                "stream": event.stream,
+                "channel": event.channel,
+                "label": label,
+                "start_s": round(float(event.start_s), 6),
+                "end_s": None if event.end_s is None else round(float(event.end_s), 6),
+                "state": "start" if event.end_s is None else "end",
+            },
+            timestamp,
+        )
 
     def push_calibration(self, detail: Mapping[str, Any], timestamp: float | None = None) -> None:
         self.push_marker({"event": "calibration", "stream": self.stream, **detail}, timestamp)

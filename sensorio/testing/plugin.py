@@ -24,9 +24,7 @@ def _options(options: dict[str, Any]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for key, value in options.items():
         values = value if isinstance(value, (list, tuple)) else [value]
-        out[key] = [
-            "1" if v is True else "0" if v is False else str(v) for v in values if v is not None
-        ]
+        out[key] = ["1" if v is True else "0" if v is False else str(v) for v in values if v is not None]
     return out
 
 
@@ -78,9 +76,7 @@ def sensorio_emulator(tmp_path: Path) -> Iterator[Callable[..., EmulatedDevice]]
 
     def make(**options: Any) -> EmulatedDevice:
         n = len(devices)
-        dev = EmulatedDevice(
-            options, tmp_path / f"emulator{n}.truth.jsonl", tmp_path / f"emulator{n}.tty"
-        )
+        dev = EmulatedDevice(options, tmp_path / f"emulator{n}.truth.jsonl", tmp_path / f"emulator{n}.tty")
         devices.append(dev)
         return dev
 

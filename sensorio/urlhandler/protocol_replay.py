@@ -172,6 +172,4 @@ class Serial(SerialBase):
 
     @property
     def sensorio_finished(self) -> bool:
-        return (
-            self._exhausted and not self._segments and self._next is None and self._pieces is None
-        )
+        return self._exhausted and not self._segments and self._next is None and self._pieces is None

@@ -52,9 +52,7 @@ class Serial(SerialBase):
             self._emu = self._create(self.portstr)
         elif self._unplugged:
             if self._emu.clock.now(time.monotonic()) < self._replug_at:
-                raise SerialException(
-                    f"could not open port {self.portstr}: the emulated device is unplugged"
-                )
+                raise SerialException(f"could not open port {self.portstr}: the emulated device is unplugged")
             self._unplugged = False
         self.is_open = True
         self._buf.clear()

@@ -309,8 +309,7 @@ def analyze_blocks(
     if missing:
         have = ", ".join(str(s) for s in sorted(seen)) or "none"
         raise SensorioError(
-            f"no stream {', '.join(str(s) for s in missing)} in the data "
-            f"(streams with samples: {have})"
+            f"no stream {', '.join(str(s) for s in missing)} in the data (streams with samples: {have})"
         )
     out: dict[int, StreamAnalysis] = {}
     events: list[DspEvent] = []
@@ -337,8 +336,7 @@ def analyze_blocks(
             extra = {
                 "sample_rate_hz": si.rate_hz,
                 "n_samples": n,
-                "valid_share": (col.valid_count / n) if n and col.valid_count is not None
-                else np.zeros(raw.shape[1]),
+                "valid_share": (col.valid_count / n) if n and col.valid_count is not None else np.zeros(raw.shape[1]),
                 "start_s": col.first / si.rate_hz,
             }
             rows_rate = si.rate_hz if width == 1 else 2 * si.rate_hz / width

@@ -291,9 +291,7 @@ class _Features:
             over = np.maximum(low_ms - leak, 0.0)
             motion |= noisy & ~ringing & (over > 0) & self._motion_like(over, share_low, low_level, hp_rise)
         if motion.any():
-            self._motion_before_run(
-                motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level, hp_rise
-            )
+            self._motion_before_run(motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level, hp_rise)
         f["motion"] = motion
         f["mains"] = ~blocked & mains
         # the spike test's scale: never below what the channel's own peaks

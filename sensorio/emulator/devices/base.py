@@ -147,8 +147,7 @@ class Device:
         #: what the wearer does (a schedule of rest and contraction by default)
         self.activity = activity or ActivitySchedule(seed, signal.rest_s, signal.contraction_s)
         self.streams = [
-            StreamState(s, signal, faults, seed, self.activity, self.frame_samples(s))
-            for s in profile.streams
+            StreamState(s, signal, faults, seed, self.activity, self.frame_samples(s)) for s in profile.streams
         ]
         self.streaming = False
         #: records for the ground truth (commands and answers)
@@ -157,9 +156,7 @@ class Device:
         ids = {s.id for s in profile.streams}
         for f in faults:
             if f.stream not in ids:
-                raise UsageError(
-                    f"fault {f.kind} names stream {f.stream}; the device has streams {sorted(ids)}"
-                )
+                raise UsageError(f"fault {f.kind} names stream {f.stream}; the device has streams {sorted(ids)}")
 
     def frame_samples(self, stream: StreamProfile) -> int:
         return stream.samples_per_frame

@@ -14,10 +14,7 @@ STOP = 0xC0
 GAINS = (1, 2, 4, 6, 8, 12, 24)
 _OFF_KEYS = b"12345678"
 _ON_KEYS = b"!@#$%^&*"
-_VERSION = (
-    "OpenBCI V3 8-16 channel\nOn Board ADS1299 Device ID: 0x3E\n"
-    "LIS3DH Device ID: 0x33\nFirmware: v3.1.2\n$$$"
-)
+_VERSION = "OpenBCI V3 8-16 channel\nOn Board ADS1299 Device ID: 0x3E\nLIS3DH Device ID: 0x33\nFirmware: v3.1.2\n$$$"
 #: accelerometer: 1 g = 1 / (0.002 / 16) counts; the board lies flat
 _ACCEL = np.array([0, 0, 8000], dtype=">i2").tobytes()
 
@@ -45,9 +42,7 @@ class CytonDevice(Device):
                 # '~' takes one argument character: only 250 Hz is emulated
                 self._pending.clear()
                 reply = (
-                    "Success: Sample rate is 250Hz$$$"
-                    if ch in (b"6", b"~")
-                    else "Failure: only 250Hz is emulated$$$"
+                    "Success: Sample rate is 250Hz$$$" if ch in (b"6", b"~") else "Failure: only 250Hz is emulated$$$"
                 )
                 self._note(b"~" + ch, reply)
                 out += reply.encode()
@@ -102,11 +97,7 @@ class CytonDevice(Device):
         """x N POWER GAIN INPUT BIAS SRB2 SRB1 X (z...Z lead-off: accepted, no effect)."""
         text = cmd.decode("latin-1")
         if cmd[:1] == b"z":
-            reply = (
-                f"Success: Lead off set for {text[1:2]}$$$"
-                if len(cmd) == 5
-                else "Failure: too few chars$$$"
-            )
+            reply = f"Success: Lead off set for {text[1:2]}$$$" if len(cmd) == 5 else "Failure: too few chars$$$"
         elif len(cmd) != 9:
             reply = "Failure: too few chars$$$"
         else:
@@ -129,10 +120,7 @@ class CytonDevice(Device):
         lines = ["Board ADS Registers", "ADS_ID, 00, 3E"]
         for i in range(8):
             gain_bits = GAINS.index(self.gain[i])
-            lines.append(
-                f"CH{i + 1}SET, {5 + i:02X}, "
-                f"{(0 if self.channel_on[i] else 0x80) | gain_bits << 4:02X}"
-            )
+            lines.append(f"CH{i + 1}SET, {5 + i:02X}, {(0 if self.channel_on[i] else 0x80) | gain_bits << 4:02X}")
         return "\n".join(lines) + "\n$$$"
 
     def encode_frames(

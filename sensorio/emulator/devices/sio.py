@@ -89,9 +89,7 @@ class SioDevice(Device):
         except ValueError:
             return "ERR rate must be a number"
         if hz not in self.profile.rates:
-            return "ERR unsupported rate; supported: " + " ".join(
-                f"{r:g}" for r in self.profile.rates
-            )
+            return "ERR unsupported rate; supported: " + " ".join(f"{r:g}" for r in self.profile.rates)
         if self.streaming:
             return "ERR stop streaming first"
         st = self.streams[0]
