@@ -433,7 +433,11 @@ SIO_FRAMER_HOOK void start_frame(sio_parser *p, const uint8_t *f, size_t size)
 }
 
 /* Does the frame continue the last trusted one (its counter is the next)?
- * Only a spec with a counter can tell. */
+ * Only a spec with a counter can tell. Without a checksum, the rest of a
+ * frame that lost bytes joined to the first bytes of the next frame keeps
+ * the right counter: a frame is then trusted at once only if the next
+ * frame's start (its sync bytes, and its counter where it lies inside) is
+ * not inside it; otherwise it waits for the next frame's sync bytes. */
 SIO_FRAMER_HOOK int continues_frame(const sio_parser *p, const uint8_t *f, size_t size)
 {
     const sio_fmt_spec *s = &p->fmt.spec;
@@ -443,7 +447,24 @@ SIO_FRAMER_HOOK int continues_frame(const sio_parser *p, const uint8_t *f, size_
     uint32_t seq = read_u(f + at(d->seq_offset, size), d->seq_type);
     if (seq >= d->seq_modulus)
         seq %= d->seq_modulus;
-    return ((uint64_t)seq + d->seq_modulus - s->last_seq) % d->seq_modulus == 1;
+    if (((uint64_t)seq + d->seq_modulus - s->last_seq) % d->seq_modulus != 1)
+        return 0;
+    if (d->ck_kind != SIO_CK_NONE)
+        return 1; /* the checksum vouches for it */
+    size_t width = (size_t)type_width(d->seq_type);
+    for (size_t j = 1; j < size; j++) {
+        size_t n = size - j < d->sync_len ? size - j : d->sync_len;
+        if (memcmp(f + j, d->sync, n) != 0)
+            continue;
+        if (d->seq_offset < 0 || j + (size_t)d->seq_offset + width > size)
+            return 0; /* a start whose counter is not here: cannot rule it out */
+        uint32_t next = read_u(f + j + (size_t)d->seq_offset, d->seq_type);
+        if (next >= d->seq_modulus)
+            next %= d->seq_modulus;
+        if (((uint64_t)next + d->seq_modulus - seq) % d->seq_modulus == 1)
+            return 0;
+    }
+    return 1;
 }
 
 SIO_FRAMER_HOOK int emit_frame(sio_parser *p, const uint8_t *f, size_t size, int part, int *part_out)

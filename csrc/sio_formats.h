@@ -157,6 +157,7 @@ size_t sio_fmt_sio1_pending_bytes(const sio_fmt_sio1 *s);
 /* OpenBCI Cyton: 33-byte packets A0 .. C0-C6. */
 typedef struct {
     uint64_t counter;               /* sample number unwrapped to 64 bits, of the last packet */
+    uint8_t last_stop;              /* stop byte of the last trusted packet (0: none yet) */
     sio_framer framer;
 } sio_fmt_cyton;
 

@@ -225,3 +225,21 @@ def test_a_packet_after_a_gap_still_waits_for_the_next_start_byte() -> None:
     blocks = p.read()
     assert sum(len(b) for b in blocks if b.stream == 0) == 2
     assert p.stats.lost_frames == 5
+
+
+@pytest.mark.parametrize("fmt, k, start, n", [("cyton", 27, 1, 6), ("openbci-cyton", 25, 24, 13)])
+def test_a_packet_that_lost_bytes_is_not_trusted_early(fmt, k, start, n) -> None:
+    """Bytes lost inside packet k join its rest to the start of packet k+1:
+    the forged packet keeps packet k's sample number and may end on a valid
+    stop byte. Fed byte by byte (a live stream at its edge), it must still
+    wait for the next start byte and be rejected: packet k is lost, k+1 and
+    the rest come through (these cases were trusted early, a phantom row
+    standing in for two lost packets)."""
+    pk = list(PACKETS[:60])
+    damaged = bytearray(pk[k])
+    del damaged[start : start + n]
+    pk[k] = bytes(damaged)
+    streams, stats, _ = decode(fmt, b"".join(pk), [1])
+    want = [i for i in range(60) if i != k]
+    assert np.array_equal(streams[0]["samples"], EEG[want])
+    assert stats.lost_frames == 1
