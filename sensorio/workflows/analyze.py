@@ -412,7 +412,7 @@ def analyze_file(
         it = iter(bs)
         if progress is not None:
             it = progress(it, lambda: bs.position, bs.size)
-        head, info = _lookahead_info(it, bs)
+        head, info = lookahead_info(it, bs)
         if not head:
             used = format or header.get("format", "sio")
             raise SensorioError(Advice(f"{path}: no samples decoded as format {used!r}: check {{format}}", format=None))
@@ -432,7 +432,7 @@ def analyze_file(
 INFO_LOOKAHEAD = 32 << 20
 
 
-def _lookahead_info(it: Any, bs: Any) -> tuple[list[Block], dict[str, Any] | None]:
+def lookahead_info(it: Any, bs: Any) -> tuple[list[Block], dict[str, Any] | None]:
     """Blocks read until the device's description is known (the header's
     copy, or an INFO; at least one block, at most INFO_LOOKAHEAD bytes of
     samples, or the end),
