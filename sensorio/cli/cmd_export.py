@@ -38,8 +38,7 @@ from ..export.npz import NpzStream
 from ..export.output import atomic_output, write_error
 from ..export.units import stream_calibration
 from ..npystream import pack_npz
-from ..recording import BlockStream, decode_any, source_descriptor
-from ..workflows.analyze import lookahead_info
+from ..recording import BlockStream, decode_any, lookahead_info, source_descriptor
 from ._memory import bound_heap
 from ._progress import with_progress
 
