@@ -10,6 +10,7 @@ import os
 import resource
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sensorio import sio1  # noqa: E402
+from sensorio.blocks import Block  # noqa: E402
 from sensorio.npystream import NpyAppender, pack_npz  # noqa: E402
 from sensorio.parser import concat_blocks  # noqa: E402
 from sensorio.recording import BlockStream, decode_any  # noqa: E402
@@ -275,3 +277,37 @@ def test_streamed_exports_equal_the_whole_array_ones(tmp_path: Path, raw: bool) 
             assert z[name].dtype == arr.dtype and z[name].shape == arr.shape, name
             assert z[name].tobytes() == arr.tobytes(), name
         assert json.loads(str(z["device_info"])) == json.loads(json.dumps(info))
+
+
+@pytest.mark.parametrize("no_faults", [False, True])
+def test_streamed_bdf_equals_the_whole_array_one_with_gaps(tmp_path: Path, no_faults: bool) -> None:
+    """Lost frames (gaps filled with physical zero and annotated), small blocks:
+    the two-pass export writes the file export_edf writes from whole arrays."""
+    pytest.importorskip("pyedflib")
+    from capture_support import make_frames
+
+    from sensorio.export.edf import export_edf, export_edf_stream
+    from sensorio.recording import RecordingWriter, source_descriptor
+
+    rec = tmp_path / "g.sior"
+    desc = bench_memory.descriptor(4, 4000.0)
+    raw, _ = make_frames(0, 2000, n_ch=4, n_samp=8, skip=frozenset({50, 51, 300, 1999}))
+    w = RecordingWriter(rec, {"format": "sio", "device_info": desc}, overwrite=True, fsync=False)
+    w.add(b"\x00" + sio1.encode_info(desc), 1_000_000_000)
+    for k in range(0, len(raw), 5000):
+        w.add(raw[k : k + 5000], 1_000_000_000 + k * 1000)
+    w.close()
+    parser, blocks, messages, reader = decode_any(rec)
+    info = source_descriptor(parser, messages, reader.header if reader is not None else None)
+    ref = tmp_path / "ref.bdf"
+    export_edf(rec, ref, blocks, info, faults=not no_faults, time_us=parser.format.time_scale_us())
+
+    def small_blocks() -> Iterator[Block]:
+        with BlockStream(rec, chunk=4096) as bs:
+            yield from bs
+
+    assert len(list(small_blocks())) > 10
+    export_edf_stream(
+        rec, tmp_path / "x.bdf", small_blocks, info, faults=not no_faults, time_us=parser.format.time_scale_us()
+    )
+    assert (tmp_path / "x.bdf").read_bytes() == ref.read_bytes()
