@@ -10,6 +10,7 @@ import os
 import resource
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sensorio import sio1  # noqa: E402
+from sensorio.blocks import Block  # noqa: E402
 from sensorio.npystream import NpyAppender, pack_npz  # noqa: E402
 from sensorio.parser import concat_blocks  # noqa: E402
 from sensorio.recording import BlockStream, decode_any  # noqa: E402
@@ -160,3 +162,152 @@ def test_replay_at_max_speed_loses_nothing_in_bounded_memory(long_recording: Pat
     stats = json.loads(r.stdout)
     assert stats["lost_frames"] == 0 and stats["ring_overflow_bytes"] == 0
     assert stats["samples_ok"] == LONG_S * 4000
+
+
+#: the old export: every block in memory, joined, then converted to physical units as a whole
+_OLD_EXPORT = (
+    "import sys; from sensorio.recording import decode_any; from sensorio.parser import concat_blocks; "
+    "from sensorio.export.units import stream_calibration; p, b, m, r = decode_any(sys.argv[1]); "
+    "s = concat_blocks(b)[0]['samples']; v = stream_calibration({'scale': 0.02}, 64).to_physical(s)"
+)
+
+
+def test_export_npz_in_less_memory_than_its_output(long_recording: Path, tmp_path: Path) -> None:
+    limit = 110
+    assert LONG_S * 4000 * 64 * 4 / 2**20 > limit  # the float32 samples alone would not fit
+    out = tmp_path / "x.npz"
+    r = _limited([sys.executable, "-m", "sensorio", "export", str(long_recording), "-o", str(out)], limit, tmp_path)
+    assert r.returncode == 0, r.stderr
+    with np.load(out, mmap_mode="r") as z:
+        assert z["samples"].shape == (LONG_S * 4000, 64) and z["samples"].dtype == np.float32
+        assert str(z["samples_unit"]) == "uV"
+        first = np.asarray(z["samples"][:5])
+    _, blocks, _, _ = decode_any(long_recording)
+    assert np.array_equal(first, (blocks[0].samples[:5].astype(np.float64) * 0.0223517).astype(np.float32))
+    r = _limited([sys.executable, "-c", _OLD_EXPORT, str(long_recording)], limit, tmp_path)
+    assert r.returncode != 0 and "MemoryError" in r.stderr
+
+
+def test_export_csv_in_bounded_memory(tmp_path: Path) -> None:
+    rec = tmp_path / "r.sior"
+    bench_memory.make_recording(rec, 30)
+    limit = 110
+    out = tmp_path / "x.csv"
+    r = _limited([sys.executable, "-m", "sensorio", "export", str(rec), "-o", str(out)], limit, tmp_path)
+    assert r.returncode == 0, r.stderr
+    with open(out) as f:
+        header = f.readline().split(",")
+        assert header[:3] == ["row", "t_us", "ch1_uV"] and len(header) == 2 + 64 + 2
+        n = sum(1 for _ in f)
+    assert n == 30 * 4000
+    r = _limited([sys.executable, "-c", _OLD_EXPORT, str(rec)], limit, tmp_path)
+    assert r.returncode != 0 and "MemoryError" in r.stderr
+
+
+def _whole_array_csv(path: Path, out: Path, raw: bool) -> None:
+    """The CSV the whole-array exporter wrote before streaming (kept here as the reference)."""
+    from sensorio.blocks import EVENT_NAMES
+    from sensorio.export.npz import _stream_desc
+    from sensorio.export.units import stream_calibration
+    from sensorio.recording import source_descriptor
+
+    parser, blocks, messages, reader = decode_any(path)
+    info = source_descriptor(parser, messages, reader.header if reader is not None else None)
+    time_us = parser.format.time_scale_us()
+    for sid, a in concat_blocks(blocks).items():
+        bl = [b for b in blocks if b.stream == sid]
+        frame_row = np.concatenate([b.frame_row.astype(np.int64) + b.first_row for b in bl]) - bl[0].first_row
+        desc = _stream_desc(info, sid)
+        cal = stream_calibration(desc, a["samples"].shape[1])
+        values, names, fmt = a["samples"], list(cal.labels), "%d"
+        if not raw and cal.calibrated:
+            values, names, fmt = cal.to_physical(values), [f"{n}_{cal.unit}" for n in names], "%.6g"
+        n = values.shape[0]
+        t = a["frame_t_us"].astype(np.int64)
+        steps = (np.diff(t) + (1 << 31)) % (1 << 32) - (1 << 31)
+        t = (t[0] + np.cumsum(np.concatenate(([0], steps)))).astype(np.float64) * time_us
+        period = 1e6 / desc["rate_hz"]
+        counts = np.diff(np.append(frame_row, n))
+        times = np.repeat(t - frame_row * period, counts) + np.arange(n) * period
+        leadoff = np.repeat(a["frame_leadoff"], counts)
+        event = [""] * n
+        for ev in a["events"]:
+            event[ev["row"]] = EVENT_NAMES.get(int(ev["kind"]), str(ev["kind"]))
+        target = out if sid == 0 else out.with_suffix(f".s{sid}.csv")
+        with open(target, "w") as f:
+            f.write(",".join(["row", "t_us", *names, "leadoff", "event"]) + "\n")
+            for i in range(n):
+                f.write(f"{i},{times[i]:.1f},{','.join(fmt % v for v in values[i])},{int(leadoff[i])},{event[i]}\n")
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_streamed_exports_equal_the_whole_array_ones(tmp_path: Path, raw: bool) -> None:
+    """Blocks of 4096 bytes (many per stream): the CSV is byte for byte and the
+    NPZ array for array what the whole recording in memory gives."""
+    from sensorio.cli import cmd_export
+    from sensorio.export.npz import npz_arrays
+
+    rec = tmp_path / "r.sior"
+    bench_memory.make_recording(rec, 2, channels=8, rate_hz=2000, enc=sio1.ENC_I16)
+    extra = ["--raw"] if raw else []
+    ref = tmp_path / "ref.csv"
+    _whole_array_csv(rec, ref, raw)
+    real_stream = cmd_export.BlockStream
+
+    def small_chunks(*a: object, **k: object) -> BlockStream:
+        return real_stream(*a, chunk=4096, **k)  # type: ignore[arg-type]
+
+    cmd_export.BlockStream = small_chunks  # type: ignore[misc, assignment]
+    try:
+        from sensorio.cli import main
+
+        assert main(["export", str(rec), "-o", str(tmp_path / "x.csv"), *extra]) == 0
+        assert main(["export", str(rec), "-o", str(tmp_path / "x.npz"), *extra]) == 0
+    finally:
+        cmd_export.BlockStream = real_stream  # type: ignore[misc]
+    assert (tmp_path / "x.csv").read_bytes() == ref.read_bytes()
+    parser, blocks, messages, reader = decode_any(rec)
+    from sensorio.npystream import native_dtype
+    from sensorio.recording import source_descriptor
+
+    info = source_descriptor(parser, messages, reader.header if reader is not None else None)
+    want = npz_arrays(concat_blocks(blocks), info, raw=raw, native={b.stream: native_dtype(b) for b in blocks})
+    with np.load(tmp_path / "x.npz") as z:
+        for name, arr in want.items():
+            assert z[name].dtype == arr.dtype and z[name].shape == arr.shape, name
+            assert z[name].tobytes() == arr.tobytes(), name
+        assert json.loads(str(z["device_info"])) == json.loads(json.dumps(info))
+
+
+@pytest.mark.parametrize("no_faults", [False, True])
+def test_streamed_bdf_equals_the_whole_array_one_with_gaps(tmp_path: Path, no_faults: bool) -> None:
+    """Lost frames (gaps filled with physical zero and annotated), small blocks:
+    the two-pass export writes the file export_edf writes from whole arrays."""
+    pytest.importorskip("pyedflib")
+    from capture_support import make_frames
+
+    from sensorio.export.edf import export_edf, export_edf_stream
+    from sensorio.recording import RecordingWriter, source_descriptor
+
+    rec = tmp_path / "g.sior"
+    desc = bench_memory.descriptor(4, 4000.0)
+    raw, _ = make_frames(0, 2000, n_ch=4, n_samp=8, skip=frozenset({50, 51, 300, 1999}))
+    w = RecordingWriter(rec, {"format": "sio", "device_info": desc}, overwrite=True, fsync=False)
+    w.add(b"\x00" + sio1.encode_info(desc), 1_000_000_000)
+    for k in range(0, len(raw), 5000):
+        w.add(raw[k : k + 5000], 1_000_000_000 + k * 1000)
+    w.close()
+    parser, blocks, messages, reader = decode_any(rec)
+    info = source_descriptor(parser, messages, reader.header if reader is not None else None)
+    ref = tmp_path / "ref.bdf"
+    export_edf(rec, ref, blocks, info, faults=not no_faults, time_us=parser.format.time_scale_us())
+
+    def small_blocks() -> Iterator[Block]:
+        with BlockStream(rec, chunk=4096) as bs:
+            yield from bs
+
+    assert len(list(small_blocks())) > 10
+    export_edf_stream(
+        rec, tmp_path / "x.bdf", small_blocks, info, faults=not no_faults, time_us=parser.format.time_scale_us()
+    )
+    assert (tmp_path / "x.bdf").read_bytes() == ref.read_bytes()

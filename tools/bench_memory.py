@@ -36,7 +36,7 @@ from sensorio.recording import RecordingWriter  # noqa: E402
 
 #: samples per DATA frame: 5 x 64 channels x 3 bytes fits sio1.MAX_FRAME
 SAMPLES_PER_FRAME = 5
-COMMANDS = ("info", "decode", "analyze", "plot", "replay")
+COMMANDS = ("info", "decode", "analyze", "plot", "replay", "export-csv", "export-npz", "export-bdf")
 
 
 def descriptor(channels: int, rate_hz: float) -> dict:
@@ -134,6 +134,8 @@ def command_argv(cmd: str, rec: Path, out: Path) -> list[str]:
         return py + ["plot", str(rec), "-o", str(out / "p.png"), "--force"]
     if cmd == "replay":
         return py + ["replay", str(rec), "--speed", "max"]
+    if cmd.startswith("export-"):  # export-csv, export-npz, export-bdf (with fault detection)
+        return py + ["export", str(rec), "-o", str(out / f"x.{cmd.split('-', 1)[1]}"), "--force"]
     if cmd == "old-decode":  # every block in memory at once (decode_any + concat_blocks, as before issue 15)
         code = (
             "import sys; from sensorio.recording import decode_any; from sensorio.parser import concat_blocks; "

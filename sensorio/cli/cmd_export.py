@@ -24,20 +24,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
-from ..blocks import EVENT_NAMES
+from ..blocks import EVENT_NAMES, Block
 from ..errors import SensorioError
-from ..export.npz import npz_arrays
+from ..export.npz import NpzStream
 from ..export.output import atomic_output, write_error
 from ..export.units import stream_calibration
-from ..npystream import native_dtype
-from ..parser import concat_blocks
-from ..recording import decode_any, source_descriptor
+from ..npystream import pack_npz
+from ..recording import BlockStream, decode_any, lookahead_info, source_descriptor
+from ._memory import bound_heap
+from ._progress import with_progress
 
 SUFFIXES = (".csv", ".npz", ".edf", ".bdf")
 
@@ -118,62 +121,116 @@ def _stream_desc(info: dict[str, Any] | None, sid: int) -> dict[str, Any]:
     return {}
 
 
-def _row_times(arrays: dict[str, np.ndarray], rate_hz: float | None, time_us: float | None) -> np.ndarray:
-    """Time of every row from its frame's time (unwrapped), in µs when
-    time_us (µs per unit of frame_t_us) is known, else in frame_t_us units."""
-    t = arrays["frame_t_us"].astype(np.int64)
-    rows_total = arrays["samples"].shape[0]
+def _unwrap(t_raw: np.ndarray, last: int | None, acc: int) -> tuple[np.ndarray, int | None, int]:
+    """Frame times made monotonic across a 32-bit device clock's wraps,
+    carried from block to block: (times as int64, last raw time, its unwrapped value)."""
+    t = t_raw.astype(np.int64)
     if not t.size:
-        return np.zeros(rows_total)
-    steps = (np.diff(t) + (1 << 31)) % (1 << 32) - (1 << 31)  # a 32-bit device clock wraps
-    t = (t[0] + np.cumsum(np.concatenate(([0], steps)))).astype(np.float64)
-    if time_us is not None:
-        t *= time_us
-    frame_row = arrays["frame_row"].astype(np.int64)
-    if rate_hz and time_us is not None:
-        period = 1e6 / rate_hz
-    elif t.size >= 2 and frame_row[-1] > frame_row[0]:
-        period = float(np.median(np.diff(t) / np.maximum(np.diff(frame_row), 1)))
+        return t, last, acc
+    if last is None:
+        steps = (np.diff(t) + (1 << 31)) % (1 << 32) - (1 << 31)  # a 32-bit device clock wraps
+        out = t[0] + np.cumsum(np.concatenate(([0], steps)))
     else:
+        steps = (t - np.concatenate(([last], t[:-1])) + (1 << 31)) % (1 << 32) - (1 << 31)
+        out = acc + np.cumsum(steps)
+    return out, int(t[-1]), int(out[-1])
+
+
+class CsvStream:
+    """One stream's CSV (see the module docstring), written block by block:
+    the row time (the device clock unwrapped, one period per row from each
+    frame's time), the row count and pending events carry from block to
+    block, so the file is the one the whole stream would give.
+
+    period: µs (or frame_t_us units) per row; None: 1e6 / the stream's rate
+    (needs a rate and time_us), else the caller measures it first
+    (``frame_period``)."""
+
+    def __init__(
+        self, f: TextIO, desc: dict[str, Any], raw: bool, time_us: float | None, period: float | None = None
+    ) -> None:
+        self.f = f
+        self.desc = desc
+        self.raw = raw
+        self.time_us = time_us
+        rate = desc.get("rate_hz") if isinstance(desc.get("rate_hz"), (int, float)) else None
+        self.period = 1e6 / rate if rate and time_us is not None else (period or 0.0)
+        self.rows = 0
+        self._first_row: int | None = None
+        self._last: int | None = None
+        self._acc = 0
+        self._events: dict[int, str] = {}
+        self._cal: Any = None
+        self._fmt = "%d"
+
+    def _start(self, block: Block) -> None:
+        cal = stream_calibration(self.desc, block.n_channels)
+        names = list(cal.labels)
+        self._fmt = "%d" if block.samples.dtype.kind in "iu" else "%.9g"
+        if not self.raw and cal.calibrated:
+            self._cal = cal
+            names = [f"{n}_{cal.unit}" if cal.unit else n for n in names]
+            self._fmt = "%.6g"
+        time_name = "t_us" if self.time_us is not None else "frame"
+        self.f.write(",".join(["row", time_name, *names, "leadoff", "event"]) + "\n")
+        self._first_row = block.first_row
+
+    def add(self, block: Block) -> None:
+        if self._first_row is None:
+            self._start(block)
+        assert self._first_row is not None
+        n = len(block)
+        values = self._cal.to_physical(block.samples) if self._cal is not None else block.samples
+        for ev in block.events:
+            self._events[int(ev["row"]) + block.first_row] = EVENT_NAMES.get(int(ev["kind"]), str(ev["kind"]))
+        t, self._last, self._acc = _unwrap(block.frame_t_us, self._last, self._acc)
+        if t.size:
+            times = t.astype(np.float64)
+            if self.time_us is not None:
+                times *= self.time_us
+            frame_row = block.frame_row.astype(np.int64) + (block.first_row - self._first_row)
+            counts = np.diff(np.append(frame_row, block.first_row - self._first_row + n))
+            start = np.repeat(times - frame_row * self.period, counts)
+            row_t = start + np.arange(self.rows, self.rows + n) * self.period
+            leadoff = np.repeat(block.frame_leadoff, counts)
+        else:
+            row_t = np.zeros(n)
+            leadoff = np.zeros(n, np.int64)
+        fmt, f, events = self._fmt, self.f, self._events
+        for j in range(n):
+            i = self.rows + j
+            vals = ",".join(fmt % v for v in values[j])
+            f.write(f"{i},{row_t[j]:.1f},{vals},{int(leadoff[j])},{events.pop(i, '')}\n")
+        self.rows += n
+
+
+def frame_period(path: Path, format: str | None, time_us: float | None) -> dict[int, float]:
+    """Per stream, the median time per row between frames (in µs when time_us
+    is known), for streams without a rate: one pass over the file keeping
+    only the frames' times and rows (memory bounded by the frame count)."""
+    times: dict[int, list[np.ndarray]] = {}
+    rows: dict[int, list[np.ndarray]] = {}
+    state: dict[int, tuple[int | None, int]] = {}
+    first: dict[int, int] = {}
+    with BlockStream(path, format, stream_ok=True) as bs:
+        for b in bs:
+            last, acc = state.get(b.stream, (None, 0))
+            t, last, acc = _unwrap(b.frame_t_us, last, acc)
+            state[b.stream] = (last, acc)
+            first.setdefault(b.stream, b.first_row)
+            times.setdefault(b.stream, []).append(t)
+            rows.setdefault(b.stream, []).append(b.frame_row.astype(np.int64) + b.first_row - first[b.stream])
+    out = {}
+    for sid in times:
+        t = np.concatenate(times[sid]).astype(np.float64)
+        if time_us is not None:
+            t *= time_us
+        frame_row = np.concatenate(rows[sid])
         period = 0.0
-    counts = np.diff(np.append(frame_row, rows_total))
-    start = np.repeat(t - frame_row * period, counts)
-    return start + np.arange(rows_total) * period
-
-
-def write_csv(
-    path: Path,
-    arrays: dict[str, np.ndarray],
-    desc: dict[str, Any],
-    raw: bool,
-    time_us: float | None = 1.0,
-) -> None:
-    """One stream to CSV (see the module docstring). time_us: µs per unit of
-    frame_t_us (None: unknown, the time column is then ``frame`` in the
-    format's own units)."""
-    samples = arrays["samples"]
-    cal = stream_calibration(desc, samples.shape[1])
-    names = list(cal.labels)
-    values: np.ndarray = samples
-    fmt = "%d" if samples.dtype.kind in "iu" else "%.9g"
-    if not raw and cal.calibrated:
-        values = cal.to_physical(samples)
-        names = [f"{n}_{cal.unit}" if cal.unit else n for n in names]
-        fmt = "%.6g"
-    rate = desc.get("rate_hz") if isinstance(desc.get("rate_hz"), (int, float)) else None
-    times = _row_times(arrays, rate, time_us)
-    counts = np.diff(np.append(arrays["frame_row"].astype(np.int64), samples.shape[0]))
-    leadoff = np.repeat(arrays["frame_leadoff"], counts)
-    event = [""] * samples.shape[0]
-    for ev in arrays["events"]:
-        if ev["row"] < len(event):
-            event[ev["row"]] = EVENT_NAMES.get(int(ev["kind"]), str(ev["kind"]))
-    with open(path, "w") as f:
-        time_name = "t_us" if time_us is not None else "frame"
-        f.write(",".join(["row", time_name, *names, "leadoff", "event"]) + "\n")
-        for i in range(samples.shape[0]):
-            vals = ",".join(fmt % v for v in values[i])
-            f.write(f"{i},{times[i]:.1f},{vals},{int(leadoff[i])},{event[i]}\n")
+        if t.size >= 2 and frame_row[-1] > frame_row[0]:
+            period = float(np.median(np.diff(t) / np.maximum(np.diff(frame_row), 1)))
+        out[sid] = period
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -184,62 +241,101 @@ def run(args: argparse.Namespace) -> int:
     suffix = args.output.suffix.lower()
     if suffix not in SUFFIXES:
         raise SensorioError(f"cannot export to {args.output}: the name must end in {' or '.join(SUFFIXES)}")
+    bound_heap()  # long files: freed block buffers go back to the system
+    if suffix in (".edf", ".bdf"):
+        return _run_edf(args)
+    if args.output.exists() and not args.force:
+        raise SensorioError(f"{args.output} exists: choose another name or pass --force")
+    with contextlib.ExitStack() as outputs:
+        bs = outputs.enter_context(BlockStream(args.file, args.format))
+        it = with_progress(bs, lambda: bs.position, bs.size, f"exporting {args.file.name}")
+        head, info = lookahead_info(it, bs)
+        if not head:
+            raise SensorioError(f"{args.file}: no samples decoded, nothing to export")
+        time_us = bs.parser.format.time_scale_us()
+
+        def blocks() -> Iterator[Block]:
+            yield from head
+            head.clear()  # the look-ahead is not kept while the rest streams
+            yield from it
+
+        # every file under a temporary name first: all appear, or none
+        if suffix == ".npz":
+            tmp = outputs.enter_context(atomic_output(args.output, overwrite=args.force))
+            parts = Path(tempfile.mkdtemp(prefix=f".{args.output.stem}.", suffix=".parts", dir=tmp.parent))
+            outputs.callback(shutil.rmtree, parts, True)
+            sink = NpzStream(parts, info, raw=args.raw)
+            for block in blocks():
+                sink.add(block)
+            members = sink.close([m.text for m in bs.messages], info, bs.parser.stats.as_dict())
+            pack_npz(members, tmp)
+            rows = sink.rows
+        else:
+            rows = _write_csvs(args, outputs, blocks(), info, time_us)
+    print(f"{args.output}: {sum(rows.values())} samples in {len(rows)} stream(s)")
+    return 0
+
+
+def _write_csvs(
+    args: argparse.Namespace,
+    outputs: contextlib.ExitStack,
+    blocks: Iterator[Block],
+    info: dict[str, Any] | None,
+    time_us: float | None,
+) -> dict[int, int]:
+    """One CSV per stream, each opened when its stream's first block comes;
+    returns the rows written per stream."""
+    suffix = args.output.suffix
+    writers: dict[int, tuple[Path, CsvStream]] = {}
+    periods: dict[int, float] | None = None
+    for block in blocks:
+        entry = writers.get(block.stream)
+        if entry is None:
+            sid = block.stream
+            target = args.output if sid == 0 else args.output.with_suffix(f".s{sid}{suffix}")
+            if target.exists() and not args.force:
+                raise SensorioError(f"{target} exists: choose another name or pass --force")
+            tmp = outputs.enter_context(atomic_output(target, overwrite=args.force))
+            f = outputs.enter_context(open(tmp, "w"))
+            desc = _stream_desc(info, sid)
+            rate = desc.get("rate_hz") if isinstance(desc.get("rate_hz"), (int, float)) else None
+            period = None
+            if not (rate and time_us is not None):  # the period measured over the whole stream first
+                if periods is None:
+                    periods = frame_period(args.file, args.format, time_us)
+                period = periods.get(sid, 0.0)
+            entry = writers[sid] = (target, CsvStream(f, desc, args.raw, time_us, period))
+        try:
+            entry[1].add(block)
+        except OSError as exc:  # named here: the error is this file's
+            raise write_error(entry[0], exc) from None
+    return {sid: w.rows for sid, (_, w) in sorted(writers.items())}
+
+
+def _run_edf(args: argparse.Namespace) -> int:
+    """EDF+/BDF+: still the whole recording in memory (decode_any; the two-pass
+    export_edf_stream writes the same file but is not yet bounded on long recordings)."""
+    from ..export.edf import export_edf
+
     parser, blocks, messages, reader = decode_any(args.file, args.format)
     header = reader.header if reader is not None else None
     # the device's own INFO, else the format's descriptor: rates, units, scale, labels
     info = source_descriptor(parser, messages, header)
     time_us = parser.format.time_scale_us()
-    if suffix in (".edf", ".bdf"):
-        from ..export.edf import export_edf
-
-        if not blocks:
-            raise SensorioError(f"{args.file}: no samples decoded, nothing to export")
-        done = export_edf(
-            args.file,
-            args.output,
-            blocks,
-            info,
-            faults=not args.no_faults,
-            overwrite=args.force,
-            time_us=time_us,
-            raw=args.raw,
-        )
-        print(
-            f"{done.path}: {done.file_type}, {done.signals} signals, {done.duration_s:.2f} s, "
-            f"{done.annotations} annotations"
-        )
-        return 0
-    streams = concat_blocks(blocks)
-    for sid, arrays in streams.items():
-        arrays["frame_row"] = np.concatenate(
-            [b.frame_row.astype(np.int64) + b.first_row for b in blocks if b.stream == sid]
-        ) - min(b.first_row for b in blocks if b.stream == sid)
-    targets = (
-        {0: args.output}
-        if suffix == ".npz"
-        else {sid: args.output if sid == 0 else args.output.with_suffix(f".s{sid}{suffix}") for sid in streams}
-    )
-    for t in targets.values():
-        if t.exists() and not args.force:
-            raise SensorioError(f"{t} exists: choose another name or pass --force")
-    if not streams:
+    if not blocks:
         raise SensorioError(f"{args.file}: no samples decoded, nothing to export")
-    # every file under a temporary name first: all appear, or none
-    with contextlib.ExitStack() as outputs:
-        tmp = {sid: outputs.enter_context(atomic_output(t, overwrite=args.force)) for sid, t in targets.items()}
-        if suffix == ".npz":
-            native = {b.stream: native_dtype(b) for b in blocks}
-            arrays = npz_arrays(streams, info, raw=args.raw, native=native)
-            arrays["messages"] = np.array([m.text for m in messages], dtype=object).astype(str)
-            arrays["device_info"] = np.array(json.dumps(info))
-            arrays["stats"] = np.array(json.dumps(parser.stats.as_dict()))
-            np.savez(tmp[0], **arrays)  # type: ignore[arg-type]  # numpy's stubs take **kwds as allow_pickle
-        else:
-            for sid, arrays in streams.items():
-                try:
-                    write_csv(tmp[sid], arrays, _stream_desc(info, sid), args.raw, time_us)
-                except OSError as exc:  # named here: the error is this file's
-                    raise write_error(targets[sid], exc) from None
-    total = sum(a["samples"].shape[0] for a in streams.values())
-    print(f"{args.output}: {total} samples in {len(streams)} stream(s)")
+    done = export_edf(
+        args.file,
+        args.output,
+        blocks,
+        info,
+        faults=not args.no_faults,
+        overwrite=args.force,
+        time_us=time_us,
+        raw=args.raw,
+    )
+    print(
+        f"{done.path}: {done.file_type}, {done.signals} signals, {done.duration_s:.2f} s, "
+        f"{done.annotations} annotations"
+    )
     return 0

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -368,7 +368,17 @@ def write_edf(
                 # pyedflib warns when a record duration is forced, and measures physical
                 # limits as str(float) when edf_number already made them fit the header
                 warnings.simplefilter("ignore", UserWarning)
-                _write(writer, path, plans, columns, annotations, per_record, n_records, record_s, info, start)
+                _write(
+                    writer,
+                    path,
+                    plans,
+                    _records(plans, columns, per_record, n_records),
+                    annotations,
+                    n_records,
+                    record_s,
+                    info,
+                    start,
+                )
         finally:
             writer.close()
         _check_written(tmp, path, len(plans), sum(per_record) * n_records, 3 if bdf else 2)
@@ -379,9 +389,8 @@ def _write(
     writer: Any,
     path: Path,
     plans: list[SignalPlan],
-    columns: Mapping[int, np.ndarray],
+    records: Iterable[np.ndarray],
     annotations: list[Annotation],
-    per_record: list[int],
     n_records: int,
     record_s: float,
     info: Mapping[str, Any] | None,
@@ -412,7 +421,21 @@ def _write(
     # edflib stores one annotation per annotation signal and data record
     writer.set_number_of_annotation_signals(min(64, max(1, math.ceil(len(annotations) / n_records) + 1)))
     writer.setStartdatetime((start or datetime.now()).replace(microsecond=0))
-    # whole records: the tail is padded with physical zero (the annotations say where data ends)
+    for r, record in enumerate(records):
+        if writer.blockWriteDigitalSamples(record) < 0:
+            raise SensorioError(
+                f"cannot write {path}: data record {r} did not reach the file (is the disk full, "
+                "or a file size limit reached?); nothing was written under that name"
+            )
+    for a in sorted(annotations, key=lambda a: a.onset_s):
+        writer.writeAnnotation(max(a.onset_s, 0.0), -1 if a.duration_s is None else a.duration_s, a.text)
+
+
+def _records(
+    plans: list[SignalPlan], columns: Mapping[int, np.ndarray], per_record: list[int], n_records: int
+) -> Iterator[np.ndarray]:
+    """The data records of whole columns: the tail is padded with physical zero
+    (the annotations say where data ends)."""
     padded: list[np.ndarray] = []
     for p, spr in zip(plans, per_record, strict=True):
         col = columns[p.stream][:, p.channel].astype(np.int64)
@@ -425,13 +448,7 @@ def _write(
         for spr, col in zip(per_record, padded, strict=True):
             record[pos : pos + spr] = col[r * spr : (r + 1) * spr]
             pos += spr
-        if writer.blockWriteDigitalSamples(record) < 0:
-            raise SensorioError(
-                f"cannot write {path}: data record {r} did not reach the file (is the disk full, "
-                "or a file size limit reached?); nothing was written under that name"
-            )
-    for a in sorted(annotations, key=lambda a: a.onset_s):
-        writer.writeAnnotation(max(a.onset_s, 0.0), -1 if a.duration_s is None else a.duration_s, a.text)
+        yield record
 
 
 def _check_written(tmp: Path, path: Path, n_signals: int, n_samples: int, sample_bytes: int) -> None:
@@ -522,3 +539,212 @@ def export_edf(
         time_us=time_us,
         raw=raw,
     )
+
+
+class _StreamTally:
+    """What the first pass learns of one stream: rows, channels, the code range,
+    the first frame time and the link events (rows absolute, as concat_blocks)."""
+
+    def __init__(self, block: Any) -> None:
+        self.rows = 0
+        self.channels = int(block.n_channels)
+        self.lo: Any = None
+        self.hi: Any = None
+        self.first_t: np.ndarray = block.frame_t_us[:0]
+        self.events: list[np.ndarray] = []
+
+    def add(self, block: Any) -> None:
+        if block.samples.size:
+            lo, hi = block.samples.min(), block.samples.max()
+            self.lo = lo if self.lo is None else min(self.lo, lo)
+            self.hi = hi if self.hi is None else max(self.hi, hi)
+        if not self.first_t.size and block.frame_t_us.size:
+            self.first_t = block.frame_t_us[:1].copy()
+        ev = block.events.copy()
+        ev["row"] += np.uint32(block.first_row)
+        self.events.append(ev)
+        self.rows += len(block)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Stand-ins for concat_blocks' arrays that plan_signals and stream_offsets
+        read: two rows holding the code range, the first frame time, the events."""
+        if self.lo is None:
+            samples = np.zeros((0, self.channels), dtype=np.int64)
+        else:
+            samples = np.array([[self.lo] * self.channels, [self.hi] * self.channels])
+        return {"samples": samples, "frame_t_us": self.first_t, "events": np.concatenate(self.events)}
+
+
+class _FilledStream:
+    """One stream's gap-filled codes (as fill_gaps and the lead of write_edf
+    give them), produced block by block and taken out in data-record pieces."""
+
+    def __init__(self, plan: SignalPlan, channels: int, lead: int, events: np.ndarray, spr: int) -> None:
+        self.fill = plan.fill_code
+        self.low, self.high, self.shift = plan.digital[0] - plan.shift, plan.digital[1] - plan.shift, plan.shift
+        self.channels = channels
+        self.spr = spr
+        gaps = events[events["kind"] == EV_GAP]
+        self.gaps = [(int(r), int(n)) for r, n in zip(gaps["row"], gaps["lost_samples"], strict=True) if n]
+        self.pos = 0  # rows of the stream's samples seen
+        self.parts: list[np.ndarray] = []
+        self.held = 0
+        if lead:
+            self._fill(lead)
+
+    def _fill(self, n: int) -> None:
+        self.parts.append(np.full((n, self.channels), self.fill, dtype=np.int64))
+        self.held += n
+
+    def add(self, samples: np.ndarray) -> None:
+        start, end = self.pos, self.pos + samples.shape[0]
+        cut = start
+        while self.gaps and self.gaps[0][0] < end:
+            r, n = self.gaps.pop(0)
+            r = max(r, cut)
+            self.parts.append(samples[cut - start : r - start].astype(np.int64))
+            self.held += r - cut
+            self._fill(n)
+            cut = r
+        self.parts.append(samples[cut - start :].astype(np.int64))
+        self.held += end - cut
+        self.pos = end
+
+    def finish(self, total: int) -> None:
+        """The gaps at the very end, then physical zero up to total rows."""
+        for _, n in self.gaps:
+            self._fill(n)
+        self.gaps = []
+        if total > self.held:
+            self._fill(total - self.held)
+
+    def records(self) -> int:
+        return self.held // self.spr
+
+    def take(self, n_records: int) -> np.ndarray:
+        """The next n_records records' values, (n_records, channels * spr): channel by channel."""
+        rows = n_records * self.spr
+        data = np.concatenate(self.parts) if len(self.parts) > 1 else self.parts[0]
+        head, rest = data[:rows], data[rows:]
+        self.parts = [rest] if rest.shape[0] else []
+        self.held -= rows
+        coded = (np.clip(head, self.low, self.high) + self.shift).astype(np.int32)
+        return coded.reshape(n_records, self.spr, self.channels).transpose(0, 2, 1).reshape(n_records, -1)
+
+
+def export_edf_stream(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    open_blocks: Callable[[], Iterator[Any]],
+    info: Mapping[str, Any] | None,
+    *,
+    faults: bool = True,
+    overwrite: bool = False,
+    time_us: float | None = 1.0,
+    raw: bool = False,
+) -> EdfSummary:
+    """export_edf in bounded memory: the same file, from two passes over the
+    Blocks (``open_blocks()`` gives a new iterator over them each time). The
+    first finds the code ranges, gaps and (faults) the sensor faults, with the
+    analysis run block by block; the second writes the data records as the
+    Blocks come."""
+    pyedflib = _import_pyedflib()
+    path = Path(output)
+    bdf = path.suffix.lower() == ".bdf"
+    if path.suffix.lower() not in SUFFIXES:
+        raise SensorioError(f"cannot tell EDF from BDF for {path}: the name must end in .edf or .bdf")
+    if path.exists() and not overwrite:
+        raise SensorioError(Advice(f"{path} exists: choose another name or pass {{overwrite}}", overwrite=True))
+    tallies: dict[int, _StreamTally] = {}
+
+    def tally() -> Iterator[Any]:
+        for b in open_blocks():
+            t = tallies.get(b.stream)
+            if t is None:
+                t = tallies[b.stream] = _StreamTally(b)
+            t.add(b)
+            yield b
+
+    found: list[Any] = []
+    if faults and info is not None:
+        from ..workflows.analyze import analyze_blocks
+
+        with np.errstate(all="ignore"):
+            analysis = analyze_blocks(tally(), info, overview=True)
+        found = [ev for ev in analysis.events if ev.kind != "dropout"]
+    else:
+        for _ in tally():
+            pass
+    streams = {sid: t.arrays() for sid, t in sorted(tallies.items()) if t.rows}
+    if not streams:
+        raise SensorioError("no samples to export")
+    plans = plan_signals(streams, info, bdf, raw)
+    rates = {p.stream: p.rate_hz for p in plans}
+    offsets = stream_offsets(streams, rates, time_us)
+    annotations: list[Annotation] = []
+    lengths: dict[int, int] = {}
+    leads: dict[int, int] = {}
+    for sid, arrays in streams.items():
+        name = str(stream_descriptor(info, sid).get("name", f"stream {sid}"))
+        ev = arrays["events"]
+        lost = np.where(ev["kind"] == EV_GAP, ev["lost_samples"].astype(np.int64), 0)
+        resumed = ev["row"].astype(np.int64) + np.cumsum(lost)
+        leads[sid] = int(round(offsets[sid] * rates[sid]))
+        lengths[sid] = leads[sid] + tallies[sid].rows + int(lost.sum())
+        annotations += link_annotations(ev, resumed, rates[sid], offsets[sid], f"s{sid} {name}")
+    duration = max(lengths[sid] / rates[sid] for sid in streams)
+    labels = {(p.stream, p.channel): p.label.strip().split(" ", 1)[-1] for p in plans}
+    annotations += [fault_annotation(ev, labels, offsets, duration) for ev in found]
+    markers, start = recording_markers(source)
+    annotations += markers
+    annotations.append(Annotation(duration, None, "end of data"))
+    record_s = _record_duration(rates.values())
+    n_records = max(1, math.ceil(duration / record_s - 1e-9))
+    per_record = [int(round(p.rate_hz * record_s)) for p in plans]
+    first_plan: dict[int, SignalPlan] = {}
+    for p in plans:
+        first_plan.setdefault(p.stream, p)
+    filled = {
+        sid: _FilledStream(
+            first_plan[sid], tallies[sid].channels, leads[sid], streams[sid]["events"], round(rates[sid] * record_s)
+        )
+        for sid in streams
+    }
+
+    def records() -> Iterator[np.ndarray]:
+        done = 0
+
+        def ready() -> Iterator[np.ndarray]:
+            nonlocal done
+            n = min(f.records() for f in filled.values())
+            n = min(n, n_records - done)
+            if n <= 0:
+                return
+            pieces = [filled[sid].take(n) for sid in sorted(filled)]
+            for r in range(n):
+                yield np.concatenate([piece[r] for piece in pieces])
+            done += n
+
+        for b in open_blocks():
+            f = filled.get(b.stream)
+            if f is not None:
+                f.add(b.samples)
+                yield from ready()
+        for f in filled.values():
+            f.finish(n_records * f.spr)
+        yield from ready()
+
+    file_kind = pyedflib.FILETYPE_BDFPLUS if bdf else pyedflib.FILETYPE_EDFPLUS
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        try:
+            writer = pyedflib.EdfWriter(str(tmp), len(plans), file_type=file_kind)
+        except OSError as exc:
+            raise SensorioError(f"cannot write {path}: {exc}") from None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                _write(writer, path, plans, records(), annotations, n_records, record_s, info, start)
+        finally:
+            writer.close()
+        _check_written(tmp, path, len(plans), sum(per_record) * n_records, 3 if bdf else 2)
+    return EdfSummary(path, "BDF+" if bdf else "EDF+", len(plans), len(annotations), duration)

@@ -24,12 +24,17 @@ descriptor as JSON) and ``stats`` (the parser's counters as JSON).
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .units import CODE_UNIT, stream_calibration
+from ..blocks import EVENT_DTYPE, Block
+from ..npystream import NpyAppender, native_dtype
+from .units import CODE_UNIT, Calibration, stream_calibration
 
 
 def _stream_desc(info: Mapping[str, Any] | None, sid: int) -> Mapping[str, Any]:
@@ -72,4 +77,88 @@ def npz_arrays(
     return out
 
 
-__all__ = ["npz_arrays"]
+class NpzStream:
+    """The arrays of ``npz_arrays`` written block by block into growing NPY
+    files in ``folder`` (memory: one block, whatever the recording's length):
+    ``add`` each Block as it is decoded, then ``close`` with the messages,
+    descriptor and parser counters, which gives {array name: NPY path} in
+    the order ``npz_arrays`` (and numpy.savez) would store them, for
+    ``sensorio.npystream.pack_npz``. The float32 conversion is the same
+    per block as over the whole array, so the values are identical."""
+
+    def __init__(self, folder: str | os.PathLike[str], info: Mapping[str, Any] | None, *, raw: bool = False) -> None:
+        self.folder = Path(folder)
+        self.info = info
+        self.raw = raw
+        self._streams: dict[int, tuple[Calibration, bool, dict[str, NpyAppender]]] = {}
+
+    def _open(self, block: Block) -> tuple[Calibration, bool, dict[str, NpyAppender]]:
+        prefix = "" if block.stream == 0 else f"s{block.stream}_"
+        cal = stream_calibration(_stream_desc(self.info, block.stream), block.n_channels)
+        physical = cal.calibrated and not self.raw
+
+        def npy(name: str, dtype: Any, tail: tuple[int, ...] = ()) -> NpyAppender:
+            return NpyAppender(self.folder / f"{prefix}{name}.npy", dtype, tail)
+
+        files = {
+            "samples": npy("samples", np.float32 if physical else native_dtype(block), (block.n_channels,)),
+            "frame_seq": npy("frame_seq", block.frame_seq.dtype),
+            "frame_t_us": npy("frame_t_us", block.frame_t_us.dtype),
+            "frame_leadoff": npy("frame_leadoff", block.frame_leadoff.dtype),
+            # as np.concatenate gives it (and the whole-array export stored it): without the padding
+            "events": npy("events", np.result_type(EVENT_DTYPE)),
+        }
+        return cal, physical, files
+
+    def add(self, block: Block) -> None:
+        """Append one decoded Block of any stream."""
+        entry = self._streams.get(block.stream)
+        if entry is None:
+            entry = self._streams[block.stream] = self._open(block)
+        cal, physical, files = entry
+        files["samples"].append(cal.to_physical(block.samples) if physical else block.samples)
+        files["frame_seq"].append(block.frame_seq)
+        files["frame_t_us"].append(block.frame_t_us)
+        files["frame_leadoff"].append(block.frame_leadoff)
+        if block.events.size:
+            ev = block.events.copy()
+            ev["row"] += np.uint32(block.first_row)
+            files["events"].append(ev)
+
+    @property
+    def rows(self) -> dict[int, int]:
+        """Samples written per stream."""
+        return {sid: files["samples"].rows for sid, (_, _, files) in sorted(self._streams.items())}
+
+    def close(
+        self, messages: list[str] | None = None, info: Any = None, stats: Mapping[str, Any] | None = None
+    ) -> dict[str, Path]:
+        """Finish every NPY file; returns every member of the NPZ in order."""
+        out: dict[str, Path] = {}
+
+        def small(name: str, arr: np.ndarray) -> None:
+            path = self.folder / f"{name}.npy"
+            np.save(path, arr, allow_pickle=False)
+            out[name] = path
+
+        for sid, (cal, physical, files) in sorted(self._streams.items()):
+            prefix = "" if sid == 0 else f"s{sid}_"
+            for f in files.values():
+                f.close()
+            n_ch = files["samples"].tail[0]
+            out[prefix + "samples"] = files["samples"].path
+            small(prefix + "unit", np.array(cal.unit))
+            small(prefix + "samples_unit", np.array(cal.unit if physical else CODE_UNIT))
+            small(prefix + "labels", np.array(cal.labels, dtype=str).reshape(n_ch))
+            small(prefix + "scale", np.full(n_ch, cal.scale))
+            small(prefix + "zero", np.full(n_ch, cal.zero))
+            for name in ("frame_seq", "frame_t_us", "frame_leadoff", "events"):
+                out[prefix + name] = files[name].path
+        if messages is not None:
+            small("messages", np.array(messages, dtype=object).astype(str))
+            small("device_info", np.array(json.dumps(info)))
+            small("stats", np.array(json.dumps(dict(stats or {}))))
+        return out
+
+
+__all__ = ["NpzStream", "npz_arrays"]

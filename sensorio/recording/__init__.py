@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from ..blocks import Block, Message, ShapeChange, ShapeCheck
-from ..descriptor import resolve_descriptor
+from ..descriptor import parse_info, resolve_descriptor
 from ..errors import SensorioError
 from ..parser import Parser
 from .format import MAGIC, SUFFIX
@@ -268,6 +268,32 @@ def source_descriptor(
     return resolve_descriptor(header, (m.text for m in messages if m.kind == "info"), parser.format)
 
 
+#: lookahead_info waits for the device's INFO for at most this many bytes of samples
+INFO_LOOKAHEAD = 32 << 20
+
+
+def lookahead_info(it: Any, bs: Any) -> tuple[list[Block], dict[str, Any] | None]:
+    """Blocks read until the device's description is known (the header's
+    copy, or an INFO; at least one block, at most INFO_LOOKAHEAD bytes of
+    samples, or the end),
+    and that description, decided by the one rule (descriptor.resolve_descriptor)."""
+
+    def infos() -> list[str]:
+        return [m.text for m in bs.messages if m.kind == "info"]
+
+    head: list[Block] = []
+    held = 0
+    while not head or not (bs.header or {}).get("device_info") and not any(parse_info(t) for t in infos()):
+        if held > INFO_LOOKAHEAD:
+            break
+        block = next(it, None)
+        if block is None:
+            break
+        head.append(block)
+        held += block.samples.nbytes
+    return head, resolve_descriptor(bs.header, infos(), bs.parser.format)
+
+
 def _read_full(f: BinaryIO, n: int) -> bytes:
     """Up to n bytes, fewer only at the end (a pipe gives what it has)."""
     out = b""
@@ -278,6 +304,8 @@ def _read_full(f: BinaryIO, n: int) -> bytes:
 
 __all__ = [
     "BlockStream",
+    "INFO_LOOKAHEAD",
+    "lookahead_info",
     "decode_any",
     "iter_blocks",
     "MAGIC",

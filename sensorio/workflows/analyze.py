@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from ..blocks import EV_GAP, Block, ShapeCheck, SignalBlock
-from ..descriptor import parse_info, resolve_descriptor
 from ..dsp.calibrate import Calibrate, Calibration, StreamInfo
 from ..dsp.stages import DspEvent, Pipeline, Stage
 from ..errors import Advice, SensorioError
+from ..recording import lookahead_info
 from ..recording.source import read_source
 
 CHUNK = 1 << 20
@@ -412,7 +412,7 @@ def analyze_file(
         it = iter(bs)
         if progress is not None:
             it = progress(it, lambda: bs.position, bs.size)
-        head, info = _lookahead_info(it, bs)
+        head, info = lookahead_info(it, bs)
         if not head:
             used = format or header.get("format", "sio")
             raise SensorioError(Advice(f"{path}: no samples decoded as format {used!r}: check {{format}}", format=None))
@@ -426,32 +426,6 @@ def analyze_file(
         analysis.link = bs.parser.stats.as_dict()
     analysis.header = header
     return analysis
-
-
-#: analyze_file(overview=True) waits for the device's INFO for at most this many bytes of samples
-INFO_LOOKAHEAD = 32 << 20
-
-
-def _lookahead_info(it: Any, bs: Any) -> tuple[list[Block], dict[str, Any] | None]:
-    """Blocks read until the device's description is known (the header's
-    copy, or an INFO; at least one block, at most INFO_LOOKAHEAD bytes of
-    samples, or the end),
-    and that description, decided by the one rule (descriptor.resolve_descriptor)."""
-
-    def infos() -> list[str]:
-        return [m.text for m in bs.messages if m.kind == "info"]
-
-    head: list[Block] = []
-    held = 0
-    while not head or not (bs.header or {}).get("device_info") and not any(parse_info(t) for t in infos()):
-        if held > INFO_LOOKAHEAD:
-            break
-        block = next(it, None)
-        if block is None:
-            break
-        head.append(block)
-        held += block.samples.nbytes
-    return head, resolve_descriptor(bs.header, infos(), bs.parser.format)
 
 
 def _saved_calibration(options: dict[str, Any], header: dict[str, Any], path: str | Path) -> None:
