@@ -357,6 +357,28 @@ def write_edf(
     record_s = _record_duration(rates.values())
     n_records = max(1, math.ceil(duration / record_s - 1e-9))
     per_record = [int(round(p.rate_hz * record_s)) for p in plans]
+    _write_file(
+        pyedflib, path, overwrite, bdf, plans, _records(plans, columns, per_record, n_records),
+        annotations, n_records, record_s, per_record, info, start,
+    )  # fmt: skip
+    return EdfSummary(path, "BDF+" if bdf else "EDF+", len(plans), len(annotations), duration)
+
+
+def _write_file(
+    pyedflib: Any,
+    path: Path,
+    overwrite: bool,
+    bdf: bool,
+    plans: list[SignalPlan],
+    records: Iterable[np.ndarray],
+    annotations: list[Annotation],
+    n_records: int,
+    record_s: float,
+    per_record: list[int],
+    info: Mapping[str, Any] | None,
+    start: datetime | None,
+) -> None:
+    """The EDF+/BDF+ file at path (atomically), its data records from records, then checked."""
     file_kind = pyedflib.FILETYPE_BDFPLUS if bdf else pyedflib.FILETYPE_EDFPLUS
     with atomic_output(path, overwrite=overwrite) as tmp:
         try:
@@ -368,21 +390,10 @@ def write_edf(
                 # pyedflib warns when a record duration is forced, and measures physical
                 # limits as str(float) when edf_number already made them fit the header
                 warnings.simplefilter("ignore", UserWarning)
-                _write(
-                    writer,
-                    path,
-                    plans,
-                    _records(plans, columns, per_record, n_records),
-                    annotations,
-                    n_records,
-                    record_s,
-                    info,
-                    start,
-                )
+                _write(writer, path, plans, records, annotations, n_records, record_s, info, start)
         finally:
             writer.close()
         _check_written(tmp, path, len(plans), sum(per_record) * n_records, 3 if bdf else 2)
-    return EdfSummary(path, "BDF+" if bdf else "EDF+", len(plans), len(annotations), duration)
 
 
 def _write(
@@ -734,17 +745,7 @@ def export_edf_stream(
             f.finish(n_records * f.spr)
         yield from ready()
 
-    file_kind = pyedflib.FILETYPE_BDFPLUS if bdf else pyedflib.FILETYPE_EDFPLUS
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        try:
-            writer = pyedflib.EdfWriter(str(tmp), len(plans), file_type=file_kind)
-        except OSError as exc:
-            raise SensorioError(f"cannot write {path}: {exc}") from None
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                _write(writer, path, plans, records(), annotations, n_records, record_s, info, start)
-        finally:
-            writer.close()
-        _check_written(tmp, path, len(plans), sum(per_record) * n_records, 3 if bdf else 2)
+    _write_file(
+        pyedflib, path, overwrite, bdf, plans, records(), annotations, n_records, record_s, per_record, info, start
+    )
     return EdfSummary(path, "BDF+" if bdf else "EDF+", len(plans), len(annotations), duration)
