@@ -21,32 +21,23 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import pty
-import resource
 import select
 import statistics
 import sys
 import time
-import tty
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_capture import _cpu, _pty  # noqa: E402  (the same pty and CPU clock as the capture benchmark)
+
 from sensorio.capture import open as capture_open  # noqa: E402
 from sensorio.urlhandler.protocol_brainflow import load_brainflow  # noqa: E402
 
 RATE = 250
 VERSION = b"OpenBCI V3 8-16 channel\nOn Board ADS1299 Device ID: 0x3E\nLIS3DH Device ID: 0x33\nFirmware: v3.1.2\n$$$"
-
-
-def _pty() -> tuple[int, str]:
-    master, slave = pty.openpty()
-    tty.setraw(master)
-    tty.setraw(slave)
-    path = os.ttyname(slave)
-    os.close(slave)
-    return master, path
 
 
 def _packet(n: int, us: int) -> bytes:
@@ -110,11 +101,6 @@ def _stamps(rows: np.ndarray) -> np.ndarray:
     """Write times (µs) from channels 1-3 of each sample (codes or µV)."""
     v = rows.astype(np.int64) & 0x7FFFFF
     return v[:, 0] | (v[:, 1] << 23) | (v[:, 2] << 46)
-
-
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def run_sensorio(seconds: float) -> tuple[list[float], float, int]:
