@@ -31,15 +31,16 @@ from .faultkinds import matches
 
 @dataclass(frozen=True)
 class DemoScenario:
-    """What the emulated device does. Times are device seconds; channels count from 0."""
+    """What the emulated device does. Times are device seconds; the fault specs
+    name channels from 1, as the labels (``channel=3`` is emg3)."""
 
     profile: str = "emg8"
     seed: int = 1
     duration_s: float = 10.0
     faults: tuple[str, ...] = (
-        "liftoff:ch=2,start=2,end=3.5",
-        "saturation:ch=5,start=5,end=6",
-        "spikes:ch=0,start=7,end=8.5,rate=6",
+        "liftoff:channel=3,start=2,end=3.5",
+        "saturation:channel=6,start=5,end=6",
+        "spikes:channel=1,start=7,end=8.5,rate=6",
     )
     link: tuple[str, ...] = ("drop:at=4,count=3", "bitflip:at=6.5")
 

@@ -196,6 +196,19 @@ def test_layer_rule_catches_an_upward_import() -> None:
     assert _cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
 
 
+def test_commands_share_through_cli_modules_not_through_each_other() -> None:
+    # one command importing another's helpers hides what they share; shared
+    # pieces live in the cli's private modules (_options, _fitting, ...)
+    bad = [
+        f"{module} imports {target}"
+        for module, imps in GRAPH.items()
+        if module.startswith("sensorio.cli.cmd_")
+        for target, _, _ in imps
+        if target.startswith("sensorio.cli.cmd_") and target != module
+    ]
+    assert bad == []
+
+
 #: attribute names that start with "_" but are public API of someone else
 _NOT_PRIVATE = {"_SubParsersAction", "_replace", "_asdict", "_fields", "_make"}
 

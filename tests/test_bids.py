@@ -34,7 +34,9 @@ def recording(tmp_path_factory) -> Path:
     5 frames dropped at 2 s."""
     d = tmp_path_factory.mktemp("bids")
     rec = d / "grip.sior"
-    url = "sim://emg8?seed=2&fast=1&duration=6&mains_hz=60&fault=liftoff:ch=3,start=1,end=5.5&link=drop:at=2,count=5"
+    url = (
+        "sim://emg8?seed=2&fast=1&duration=6&mains_hz=60&fault=liftoff:channel=4,start=1,end=5.5&link=drop:at=2,count=5"
+    )
     proc = _cli("record", url, "-o", str(rec), "--duration", "8")
     assert proc.returncode == 0, proc.stderr
     return rec

@@ -77,3 +77,36 @@ def test_duration_is_checked_alike(command: list[str]) -> None:
     for bad in ("0", "-1", "nan", "inf"):
         with pytest.raises(SystemExit):
             _parse([*command, "--duration", bad])
+
+
+def _options(command: str) -> set[str]:
+    import argparse
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {s for a in sub.choices[command]._actions for s in a.option_strings if a.help != argparse.SUPPRESS}
+
+
+def test_plot_is_analyze_plot_with_the_same_options() -> None:
+    # one analysis behind both commands: plot takes every option of analyze
+    # except its other outputs (events, summary), and names its image -o
+    assert _options("analyze") - {"--events", "--plot", "--json"} == _options("plot") - {"-o", "--output"}
+
+
+def test_plot_uses_the_pipeline_it_is_given(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    rec = tmp_path / "r.sior"
+    run = [sys.executable, "-m", "sensorio"]
+    subprocess.run(
+        [*run, "record", "sim://emg8?seed=1&fast=1&duration=1", "-o", str(rec)], check=True, env=env, timeout=120
+    )
+    broken = tmp_path / "p.toml"
+    broken.write_text("[[stage]]\ntype = 'no-such-stage'\n")
+    proc = subprocess.run(
+        [*run, "plot", str(rec), "--pipeline", str(broken)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode != 0 and "no-such-stage" in proc.stderr, proc.stderr
+    assert not (tmp_path / "r.png").exists()

@@ -96,7 +96,7 @@ def test_control_on_another_seed_matches_the_truth(trained: Path, tmp_path: Path
 
 def test_a_lifted_electrode_is_left_out_at_once_and_taken_back(trained: Path, tmp_path: Path) -> None:
     truth = tmp_path / "t.jsonl"
-    url = f"sim://gestures?seed=3&fast=1&truth={truth}&fault=liftoff:ch=5,start=8,end=16"
+    url = f"sim://gestures?seed=3&fast=1&truth={truth}&fault=liftoff:channel=6,start=8,end=16"
     out = _control(trained, url, seconds=24)
     during = [d for d in out if 8.3 <= d["t_s"] <= 16.0]
     after = [d for d in out if d["t_s"] >= 17.0]

@@ -333,7 +333,7 @@ def test_run_follows_the_fault_detector_through_the_pipeline():
     from sensorio.control import control_pipeline, run
 
     model = small_model()
-    url = "sim://emg8?seed=1&fast=1&fault=liftoff:ch=2,start=3,end=5"
+    url = "sim://emg8?seed=1&fast=1&fault=liftoff:channel=3,start=3,end=5"
     with sensorio.capture.open(url, start_command="START") as s:
         ds = list(run(sim_blocks(s, 8.0), model, pipeline=control_pipeline(s.info)))
     assert len(ds) > 140

@@ -74,7 +74,7 @@ def test_emg_at_1_khz_is_not_broadband_noise(tmp_path) -> None:
     assert [e for e in res.events if e.severity == "fault"] == []
     noisy = EmulatorConfig(
         seed=4, duration=6.0, autostart=True, rate=1000.0,
-        faults=[parse_fault("noise:ch=2,start=2,end=4")],
+        faults=[parse_fault("noise:channel=3,start=2,end=4")],
     )  # fmt: skip
     data, _ = render(noisy)
     parser = Parser()
@@ -114,8 +114,8 @@ def test_motion_under_broadband_noise_is_found(tmp_path, rate) -> None:
     # after the noise); now on what stands above the noise's leak into 1-20 Hz
     cfg = EmulatorConfig(
         seed=5, duration=8.0, autostart=True, rate=rate,
-        faults=[parse_fault("noise:ch=3,start=2,end=6"), parse_fault("motion:ch=3,start=3.3,end=3.7"),
-                parse_fault("noise:ch=5,start=2,end=6")],
+        faults=[parse_fault("noise:channel=4,start=2,end=6"), parse_fault("motion:channel=4,start=3.3,end=3.7"),
+                parse_fault("noise:channel=6,start=2,end=6")],
     )  # fmt: skip
     data, _ = render(cfg)
     parser = Parser()

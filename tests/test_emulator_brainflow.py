@@ -30,7 +30,7 @@ def test_brainflow_cyton_gets_exactly_the_truth(tmp_path) -> None:
         "seed": ["9"],
         "truth_codes": ["1"],
         "link": link,
-        "fault": ["liftoff:ch=2,start=0.2,end=0.5"],
+        "fault": ["liftoff:channel=3,start=0.2,end=0.5"],
     }
     truth = Truth(tmp_path / "truth.jsonl", keep=True)
     server = PtyServer(Emulator(config_from_options(opts), truth), link=tmp_path / "cyton").start()

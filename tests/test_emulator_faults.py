@@ -3,9 +3,18 @@ decode a faulty run and the same run without the fault, and compare."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from emulator_util import decode, run
+
+from sensorio.emulator.faults import parse_fault
+from sensorio.errors import UsageError
 
 RATE = 2000.0
 CH = 3
@@ -34,7 +43,7 @@ def _only_here(clean, bad, inside) -> np.ndarray:
 
 @pytest.mark.parametrize("mode", ["rail", "flat"])
 def test_liftoff(mode: str) -> None:
-    clean, bad, rec, inside, truth = _pair(f"liftoff:ch={CH},start=0.3,end=0.6,mode={mode}")
+    clean, bad, rec, inside, truth = _pair(f"liftoff:channel={CH + 1},start=0.3,end=0.6,mode={mode}")
     assert (rec["kind"], rec["channel"], rec["start_s"], rec["end_s"], rec["mode"]) == (
         "liftoff",
         CH,
@@ -55,7 +64,7 @@ def test_liftoff(mode: str) -> None:
 
 
 def test_saturation() -> None:
-    clean, bad, rec, inside, truth = _pair(f"saturation:ch={CH},start=0.2,end=0.5")
+    clean, bad, rec, inside, truth = _pair(f"saturation:channel={CH + 1},start=0.2,end=0.5")
     _only_here(clean, bad, inside)
     s = truth.start["streams"][0]
     window = bad["samples"][inside, CH]
@@ -65,7 +74,7 @@ def test_saturation() -> None:
 
 
 def test_spikes() -> None:
-    clean, bad, rec, inside, truth = _pair(f"spikes:ch={CH},start=0.2,end=0.8,rate=10,amp=2000")
+    clean, bad, rec, inside, truth = _pair(f"spikes:channel={CH + 1},start=0.2,end=0.8,rate=10,amp=2000")
     diff = _only_here(clean, bad, inside)
     scale = truth.start["streams"][0]["scale"]
     times = rec["times_s"]
@@ -82,7 +91,7 @@ def test_spikes() -> None:
 
 
 def test_motion_artifact() -> None:
-    clean, bad, rec, inside, truth = _pair(f"motion:ch={CH},start=0.2,end=0.7,amp=1500,hz=3")
+    clean, bad, rec, inside, truth = _pair(f"motion:channel={CH + 1},start=0.2,end=0.7,amp=1500,hz=3")
     diff = _only_here(clean, bad, inside) * truth.start["streams"][0]["scale"]
     assert np.max(np.abs(diff)) == pytest.approx(1500, rel=0.05)
     # low frequency: 3 Hz over 0.5 s has about 3 zero crossings, nothing like EMG
@@ -91,7 +100,7 @@ def test_motion_artifact() -> None:
 
 
 def test_stuck_code() -> None:
-    clean, bad, rec, inside, truth = _pair(f"stuck:ch={CH},start=0.4,end=0.45")
+    clean, bad, rec, inside, truth = _pair(f"stuck:channel={CH + 1},start=0.4,end=0.45")
     _only_here(clean, bad, inside)
     window = bad["samples"][inside, CH]
     first = np.flatnonzero(inside)[0]
@@ -100,7 +109,7 @@ def test_stuck_code() -> None:
 
 
 def test_sudden_noise() -> None:
-    clean, bad, rec, inside, truth = _pair(f"noise:ch={CH},start=0.5,end=1.0,amp=400")
+    clean, bad, rec, inside, truth = _pair(f"noise:channel={CH + 1},start=0.5,end=1.0,amp=400")
     diff = _only_here(clean, bad, inside) * truth.start["streams"][0]["scale"]
     assert np.std(diff[inside]) == pytest.approx(400, rel=0.1)
 
@@ -111,7 +120,7 @@ def test_faults_on_other_streams_and_random_schedule() -> None:
         profile="prosthesis",
         autostart=True,
         duration=1.0,
-        fault=["liftoff:stream=2,ch=4,start=0.1,end=0.3"],
+        fault=["liftoff:stream=2,channel=5,start=0.1,end=0.3"],
         random_faults=4,
         seed=3,
     )
@@ -126,3 +135,43 @@ def test_faults_on_other_streams_and_random_schedule() -> None:
     for r in recs[1:]:
         assert r["kind"] in ("liftoff", "saturation", "spikes", "motion", "stuck", "noise")
         assert 0 <= r["channel"] < 8 and r["start_s"] < r["end_s"]
+
+
+def test_fault_channels_count_from_1_and_the_old_ch_counts_from_0_with_a_warning() -> None:
+    """``channel=3`` is emg3 (index 2), as every channel option counts; the
+    former ``ch=2`` means the same and says it is deprecated."""
+    assert parse_fault("liftoff:channel=3,start=1,end=2").channel == 2
+    assert parse_fault("liftoff:start=1,end=2").channel == 0
+    with pytest.warns(FutureWarning, match=r"ch=2 counts from 0 .* write channel=3"):
+        assert parse_fault("liftoff:ch=2,start=1,end=2").channel == 2
+    for bad in ("liftoff:channel=0", "liftoff:ch=-1", "liftoff:ch=1,channel=2"):
+        with pytest.raises(UsageError):
+            parse_fault(bad)
+
+
+def test_the_old_fault_channel_spelling_is_one_warning_line_on_the_command_line(tmp_path: Path) -> None:
+    truth = tmp_path / "t.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sensorio",
+            "record",
+            f"sim://emg8?seed=1&fast=1&duration=1&fault=liftoff:ch=2,start=0.2,end=0.5&truth={truth}",
+            "-o",
+            str(tmp_path / "r.sior"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    warning = [line for line in proc.stderr.splitlines() if "deprecated" in line]
+    assert warning == [
+        "sensorio record: warning: fault option ch=2 counts from 0 and is deprecated: write channel=3 "
+        "(channels count from 1, as the labels emg1.. do)"
+    ], proc.stderr
+    faults = [json.loads(line) for line in truth.read_text().splitlines() if '"fault"' in line]
+    assert [f["channel"] for f in faults] == [2]

@@ -181,7 +181,7 @@ def test_sensor_faults_while_gestures_run() -> None:
         autostart=True,
         truth_codes=True,
         duration=6.0,
-        fault=["liftoff:ch=2,start=2,end=3", "noise:ch=5,start=4,end=5,amp=2000"],
+        fault=["liftoff:channel=3,start=2,end=3", "noise:channel=6,start=4,end=5,amp=2000"],
     )
     codes = log.codes(0)
     hi = PROFILES["gestures"].streams[0].code_range[1]

@@ -54,9 +54,9 @@ def test_emulator_errors_fail_the_test(pytester) -> None:
     pytester.makepyfile(
         test_bad="""
 def test_bad(sensorio_emulator):
-    sensorio_emulator(format="sio", fault=["liftoff:ch=99"])
+    sensorio_emulator(format="sio", fault=["liftoff:channel=100"])
 """
     )
     result = pytester.runpytest_inprocess(*pytest_plugin_args(), "-q")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*channel 99*"])
+    result.stdout.fnmatch_lines(["*channel 100: stream 0 has channels 1..8*"])

@@ -126,7 +126,7 @@ def test_emulate_command_prints_the_path_and_serves(tmp_path) -> None:
             "--seed",
             "3",
             "--fault",
-            "liftoff:ch=1,start=0.1,end=0.2",
+            "liftoff:channel=2,start=0.1,end=0.2",
             "--link",
             "drop:at=0.2",
             "--truth",
@@ -192,7 +192,7 @@ def test_late_frames_that_go_nowhere_are_not_falling_behind() -> None:
 def test_emulate_command_errors_are_one_line(capsys) -> None:
     from sensorio.cli import main
 
-    assert main(["emulate", "--fault", "melt:ch=1"]) != 0
+    assert main(["emulate", "--fault", "melt:channel=2"]) != 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown sensor fault 'melt'" in err
 

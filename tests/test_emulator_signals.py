@@ -21,12 +21,14 @@ def _stream(seed: int = 1, cfg: SignalConfig | None = None, faults=()) -> Stream
 
 def test_chunking_does_not_change_the_signal() -> None:
     faults = [
-        parse_fault("noise:ch=1,start=0.1,end=0.4"),
-        parse_fault("stuck:ch=2,start=0.2,end=0.3"),
-        parse_fault("spikes:ch=3,start=0,end=0.5"),
-        parse_fault("motion:ch=4,start=0.05,end=0.45"),
+        parse_fault("noise:channel=2,start=0.1,end=0.4"),
+        parse_fault("stuck:channel=3,start=0.2,end=0.3"),
+        parse_fault("spikes:channel=4,start=0,end=0.5"),
+        parse_fault("motion:channel=5,start=0.05,end=0.45"),
     ]
-    whole = _stream(faults=[parse_fault(f"{f.kind}:ch={f.channel},start={f.start_s},end={f.end_s}") for f in faults])
+    whole = _stream(
+        faults=[parse_fault(f"{f.kind}:channel={f.channel + 1},start={f.start_s},end={f.end_s}") for f in faults]
+    )
     codes_whole, lo_whole, _ = whole.produce(100)  # 1000 samples
     parts = _stream(faults=faults)
     rng = np.random.default_rng(5)

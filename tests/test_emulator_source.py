@@ -184,7 +184,7 @@ def _fault_run(spec: str, seconds: float = 4.0) -> tuple[np.ndarray, TruthLog]:
 
 
 def test_drift_fault_walks_to_its_share_of_the_rail() -> None:
-    uv, log = _fault_run("drift:ch=1,start=1,end=3,to=low,reach=0.5")
+    uv, log = _fault_run("drift:channel=2,start=1,end=3,to=low,reach=0.5")
     lo, _hi = PROFILES["emg8"].streams[0].code_range
     rail_uv = lo * SCALE
     t = np.arange(uv.shape[0]) / RATE
@@ -199,7 +199,7 @@ def test_drift_fault_walks_to_its_share_of_the_rail() -> None:
 
 
 def test_mains_fault_is_hum_of_its_amplitude_and_frequency() -> None:
-    uv, _ = _fault_run("mains:ch=0,start=1,end=3,amp=40,hz=60")
+    uv, _ = _fault_run("mains:channel=1,start=1,end=3,amp=40,hz=60")
     seg = uv[int(1.0 * RATE) : int(3.0 * RATE), 0]
     assert np.std(seg) == pytest.approx(40.0, rel=0.02)
     f = np.fft.rfftfreq(seg.size, 1 / RATE)
@@ -210,9 +210,9 @@ def test_mains_fault_is_hum_of_its_amplitude_and_frequency() -> None:
 @pytest.mark.parametrize(
     "spec, words",
     [
-        ("drift:ch=0,start=1,end=2,to=up", "high or low"),
-        ("drift:ch=0,start=1,end=2,reach=1.5", "reach"),
-        ("mains:ch=0,start=1,end=2,volts=3", "no option"),
+        ("drift:channel=1,start=1,end=2,to=up", "high or low"),
+        ("drift:channel=1,start=1,end=2,reach=1.5", "reach"),
+        ("mains:channel=1,start=1,end=2,volts=3", "no option"),
     ],
 )
 def test_bad_mains_and_drift_options_are_usage_errors(spec: str, words: str) -> None:
@@ -224,7 +224,7 @@ def test_bad_mains_and_drift_options_are_usage_errors(spec: str, words: str) -> 
     "flags",
     [
         ["--layout", "tripolar"],
-        ["--fault", "drift:ch=0,start=1,end=2,to=up"],
+        ["--fault", "drift:channel=1,start=1,end=2,to=up"],
         ["--source", "/nonexistent/source.npy"],
         ["--mains-uv", "lots"],
     ],

@@ -22,7 +22,7 @@ def test_sim_url_through_serial_for_url(tmp_path) -> None:
         fast=True,
         autostart=True,
         duration=0.5,
-        fault=["liftoff:ch=1,start=0.1,end=0.2"],
+        fault=["liftoff:channel=2,start=0.1,end=0.2"],
         link=["drop:at=0.2,stream=2"],
         truth=truth_file,
     )

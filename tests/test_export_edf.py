@@ -136,7 +136,7 @@ def test_export_command_recording_to_bdf_with_faults_and_markers(tmp_path: Path,
         seed=6,
         fast=True,
         duration=3,
-        fault=["saturation:ch=4,start=1,end=1.8"],
+        fault=["saturation:channel=5,start=1,end=1.8"],
         link=["drop:at=2.4,count=2"],
     )
     with open_capture(dev.port, record=rec, start_command="START") as cap:

@@ -18,7 +18,7 @@ from sensorio.dsp.analyze import analyze_file
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory) -> Path:
     rec = tmp_path_factory.mktemp("mne") / "m.sior"
-    url = "sim://emg8?seed=1&fast=1&autostart=1&duration=6&fault=liftoff:ch=2,start=2,end=4&link=drop:at=3"
+    url = "sim://emg8?seed=1&fast=1&autostart=1&duration=6&fault=liftoff:channel=3,start=2,end=4&link=drop:at=3"
     with sensorio.open(url, record=rec) as s:
         rows, end = 0, time.monotonic() + 60  # a bound against hanging
         while rows < 11000 and time.monotonic() < end:

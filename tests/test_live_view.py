@@ -25,7 +25,11 @@ def blocks_of(**kw):
 
 def test_view_shows_levels_health_rate_and_losses() -> None:
     blocks, info, parser = blocks_of(
-        profile="emg8", seed=5, duration=2.0, fault=["liftoff:ch=3,start=0.5,end=1.6"], link=["drop:at=0.2,count=2"]
+        profile="emg8",
+        seed=5,
+        duration=2.0,
+        fault=["liftoff:channel=4,start=0.5,end=1.6"],
+        link=["drop:at=0.2,count=2"],
     )
     model = LiveModel(info)
     out = io.StringIO()
@@ -79,7 +83,7 @@ def test_plot_view_traces_each_channels_envelope(monkeypatch) -> None:
     from sensorio.errors import SensorioError
     from sensorio.live import PlotView
 
-    blocks, info, _ = blocks_of(profile="emg8", seed=6, duration=1.5, fault=["saturation:ch=1,start=0.5,end=1.0"])
+    blocks, info, _ = blocks_of(profile="emg8", seed=6, duration=1.5, fault=["saturation:channel=2,start=0.5,end=1.0"])
     model = LiveModel(info)
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)

@@ -102,7 +102,7 @@ def test_status_line_in_place_only_on_a_terminal() -> None:
 def test_view_into_a_file_is_plain_text_with_units() -> None:
     proc = sensorio(
         "view",
-        "sim://emg8?seed=3&channels=32&fault=spikes:ch=0,start=0.2,end=2",
+        "sim://emg8?seed=3&channels=32&fault=spikes:channel=1,start=0.2,end=2",
         "--duration",
         "1.5",
         "--channels",
@@ -203,7 +203,7 @@ def test_view_time_range_shows_start_to_end_and_stops_there() -> None:
     import re
 
     proc = sensorio(
-        "view", "sim://emg8?seed=3&fault=liftoff:ch=1,start=0.2,end=0.6", "--time", "1:1.6", "--duration", "30"
+        "view", "sim://emg8?seed=3&fault=liftoff:channel=2,start=0.2,end=0.6", "--time", "1:1.6", "--duration", "30"
     )
     assert proc.returncode == 0, proc.stderr
     frames = int(re.search(r"link: (\d+) frames", proc.stdout).group(1))

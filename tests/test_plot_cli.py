@@ -27,7 +27,7 @@ def test_plot_writes_a_png_per_channel_count(tmp_path: Path, channels: int, caps
         channels=channels,
         duration=2.0,
         seed=2,
-        fault=["saturation:ch=0,start=0.5,end=1"],
+        fault=["saturation:channel=1,start=0.5,end=1"],
         link=["drop:at=1.5,count=2"],
     )
     dump = tmp_path / "run.bin"
@@ -54,7 +54,7 @@ def test_plot_draws_faults_gaps_and_link_statistics(tmp_path: Path) -> None:
         profile="emg8",
         duration=2.0,
         seed=4,
-        fault=["liftoff:ch=3,start=0.5,end=1.2"],
+        fault=["liftoff:channel=4,start=0.5,end=1.2"],
         link=["drop:at=1.5,count=2"],
     )
     dump = tmp_path / "run.bin"

@@ -207,7 +207,7 @@ def hd_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         channels=64,
         duration=3.0,
         seed=2,
-        fault=["saturation:ch=5,start=0.5,end=1.5", "liftoff:ch=40,start=1,end=2"],
+        fault=["saturation:channel=6,start=0.5,end=1.5", "liftoff:channel=41,start=1,end=2"],
     )
     d = tmp_path_factory.mktemp("hd")
     (d / "run.bin").write_bytes(data)

@@ -153,7 +153,7 @@ def test_stream_command_publishes_a_live_capture_with_fault_markers(sensorio_emu
 
     serial = f"LIVE-{uuid.uuid4().hex[:8]}"
     dev = sensorio_emulator(
-        profile="emg8", seed=2, duration=4, serial=serial, fault=["saturation:ch=1,start=1.0,end=2.0"]
+        profile="emg8", seed=2, duration=4, serial=serial, fault=["saturation:channel=2,start=1.0,end=2.0"]
     )
     result = {}
     runner = threading.Thread(

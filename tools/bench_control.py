@@ -129,7 +129,7 @@ def bench_accuracy(model: Any, args: argparse.Namespace) -> dict[str, Any]:
             rng = np.random.default_rng(seed)
             chans = rng.choice(8, k, replace=False)
             faults = [
-                f"{KINDS[(trial + i) % len(KINDS)]}:ch={int(c)},start={onset},end={args.seconds + 1}"
+                f"{KINDS[(trial + i) % len(KINDS)]}:channel={int(c) + 1},start={onset},end={args.seconds + 1}"
                 for i, c in enumerate(chans)
             ]
             blocks0, info, segs = session(seed, args.seconds, [])

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import Advice, SensorioError, library_spelling
+from ..errors import Advice, SensorioError, UsageError, library_spelling
 from ..numbers import parse_integer, parse_number
 
 #: library setting (keyword argument) -> the command-line option that sets it
@@ -143,6 +143,14 @@ def add_duration(p: argparse.ArgumentParser, help: str = "stop after this many s
     p.add_argument("--duration", type=positive_number, metavar="S", help=help)
 
 
+def check_output(path: Path, force: bool) -> None:
+    """An output file may be written: it does not exist (or --force) and its folder does."""
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists: choose another name or pass --force to overwrite it")
+    if not path.parent.exists():
+        raise UsageError(f"cannot create {path}: its folder does not exist")
+
+
 def add_format(p: argparse.ArgumentParser, *, port: bool) -> None:
     """``--format NAME``: the wire format (a name, a board spec or a .toml spec);
     a port's default is sio, a file's the recording's own (sio for a raw dump)."""
@@ -178,6 +186,11 @@ def non_negative_number(text: str) -> float:
 def positive_integer(text: str) -> int:
     """argparse type: a whole number, 1 or above (a channel count)."""
     return int(_option(parse_integer, text, "a whole number, 1 or above", minimum=1))
+
+
+def probability(text: str) -> float:
+    """argparse type: a number from 0 to 1 (a posterior, a share)."""
+    return float(_option(parse_number, text, "a number from 0 to 1", minimum=0, maximum=1))
 
 
 def baud_rate(text: str) -> int:

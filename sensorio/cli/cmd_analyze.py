@@ -10,17 +10,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
-from . import non_negative_integer
-from ._memory import bound_heap
-from ._plotopts import add_plot_options, plot_selection
-from ._progress import progress_bar
+from ._analysis import add_analysis_options, run_analysis
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="calibrate, filter and detect sensor faults in a recording")
-    p.add_argument("file", type=Path, help="raw bytes as captured from the port, or a recording")
-    p.add_argument("--format", default=None, help="wire format (default: the recording's, or sio for a raw dump)")
+    add_analysis_options(p)
     p.add_argument(
         "--events",
         type=Path,
@@ -31,65 +26,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--plot",
         type=Path,
         metavar="OUT.png",
-        help="plot raw, filtered and envelope per channel, faults shaded (needs matplotlib)",
+        help="plot raw, filtered and envelope per channel, faults shaded (needs matplotlib); "
+        "sensorio plot draws the same",
     )
-    p.add_argument(
-        "--pipeline",
-        type=Path,
-        metavar="FILE",
-        help="pipeline description (.toml or .json) instead of the default",
-    )
-    p.add_argument(
-        "--policy",
-        choices=("nan", "hold", "zero"),
-        default="nan",
-        help="value of masked samples (default: nan)",
-    )
-    p.add_argument(
-        "--stream",
-        type=non_negative_integer,
-        action="append",
-        help="analyse only this stream (repeatable; default: all)",
-    )
-    p.add_argument(
-        "--calibration-dir",
-        metavar="DIR",
-        help="where calibration files are (default: the user's config dir)",
-    )
-    add_plot_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    bound_heap()  # long files: freed block buffers go back to the system
-    from ..dsp.analyze import analyze_file
-
-    for out in (args.events, args.plot):
-        if out is not None and out.exists() and not args.force:
-            raise UsageError(f"{out} exists: choose another name or pass --force")
-    if args.plot is not None:
-        from ..plotting import image_format
-
-        _need_matplotlib()
-        image_format(args.plot)
-    selection = plot_selection(args)
-    result = analyze_file(
-        args.file,
-        args.format,
-        config=args.pipeline,
-        policy=args.policy,
-        calibration_dir=args.calibration_dir,
-        streams=args.stream,
-        overview=True,
-        window=selection["time"] if args.plot is not None else None,
-        progress=progress_bar(f"analysing {args.file.name}"),
-    )
+    result = run_analysis(args, plot=args.plot, outputs=(args.events,), title="sensorio analyze")
     if args.events is not None:
         write_events(args.events, result)
-    if args.plot is not None:
-        plot(args.plot, result, args.file, **selection)
     summary = summarise(result)
     if args.json:
         json.dump(summary, sys.stdout)
@@ -171,17 +118,3 @@ def print_summary(path: Path, summary: dict[str, Any]) -> None:
         for ch in st["channels"]:
             ev = ", ".join(f"{k} x{v}" for k, v in sorted(ch["events"].items())) or "-"
             print(f"  {ch['label']:<12} {100 * ch['valid_share']:6.1f}%  {ev}")
-
-
-def _need_matplotlib() -> None:
-    from ..plotting import need_matplotlib
-
-    need_matplotlib("--plot")
-
-
-def plot(path: Path, result: Any, source: Path | None = None, **selection: Any) -> None:
-    """Raw, filtered, envelope per channel; faults shaded; gaps marked; an overview above 16
-    channels (sensorio.plotting.plot_analysis, which takes the ``selection`` keywords)."""
-    from ..plotting import plot_analysis
-
-    plot_analysis(path, result, title=f"sensorio analyze {source.name if source else ''}".strip(), **selection)

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..descriptor import capture_descriptor
-from ..errors import SensorioError, UsageError
-from ._options import add_duration, add_format, add_output, add_stream
-from .cmd_train import one_line_warnings
+from ..errors import SensorioError
+from ._options import add_duration, add_format, add_output, add_stream, baud_rate, check_output
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--udp", metavar="HOST:PORT", help="also send each decision as a UDP datagram (JSON)")
     p.add_argument("--lsl", action="store_true", help="also publish decisions as an LSL stream (needs pylsl)")
     p.add_argument("--actuator", metavar="PORT", help="serial port of an actuator: 'MOVE <class> <speed>' lines")
-    p.add_argument("--actuator-baud", type=int, default=115200, help="actuator baud rate (default 115200)")
+    p.add_argument("--actuator-baud", type=baud_rate, default=115200, help="actuator baud rate (default 115200)")
     add_format(p, port=True)
-    p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
+    p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
     add_stream(p, repeatable=False, help="the EMG stream (default: 0)")
     add_duration(p, "stop after this many seconds of signal")
     add_output(p, "also record to this file (.sior)", old=("--record",))
@@ -61,13 +59,10 @@ def run(args: argparse.Namespace) -> int:
     from ..control import Controller, control_pipeline, load_model
     from ..sinks.decisions import Actuator, JsonLines, LslDecisions, UdpSender, parse_host_port
 
-    if args.duration is not None and not args.duration > 0:
-        raise UsageError("--duration must be above 0 s")
     if args.udp:
         parse_host_port(args.udp)
-    if args.output is not None and args.output.exists() and not args.force:
-        raise UsageError(f"{args.output} exists: choose another name or pass --force to overwrite it")
-    warnings.showwarning = one_line_warnings("sensorio control")
+    if args.output is not None:
+        check_output(args.output, args.force)
     model = load_model(args.model)
     sinks: list[Any] = []
     try:

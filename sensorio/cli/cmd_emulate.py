@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "emulate",
         help="serve an emulated device (SIO-1, Cyton, ASCII) on a pseudo-terminal",
         description="Serve an emulated sensor device on a pseudo-terminal and print its path. "
-        f"Faults: --fault KIND:ch=N,start=S,end=S[,...] (kinds {', '.join(EMULATED_KINDS)}; ch counts from 0); "
+        f"Faults: --fault KIND:channel=N,start=S,end=S[,...] (kinds {', '.join(EMULATED_KINDS)}; "
+        "channel counts from 1, as the labels); "
         f"--link KIND:at=S[,...] ({', '.join(LINK_KINDS)}). "
         "Times are device seconds (the sample clock, running while the device streams).",
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cmd_train import add_fit_options, check_output, fit_and_report, warnings_after
+from ._fitting import add_fit_options, fit_and_report, warnings_after
+from ._options import check_output
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -17,9 +17,9 @@ from typing import Any
 from ..capture.stream import RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError
 from ..formats import default_start_command
+from ._describe import describe
 from ._options import add_duration, add_format, baud_rate, cli_text, non_negative_number, positive_number
 from ._status import StatusLine
-from .cmd_info import describe
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -32,11 +32,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def device_info(stream: Any) -> dict[str, Any]:
-    """The device descriptor: the INFO the device sent, or the format's own."""
-    return capture_descriptor(stream)
-
-
 def fault_pipelines(info: dict[str, Any], streams: list[int]) -> dict[int, Any]:
     """sensorio.dsp's default (EMG) pipeline per EMG stream, for fault markers."""
     from ..descriptor import is_emg, stream_descriptor
@@ -80,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         start_command=start,
         on_event=link_events.put,
     ) as cap:
-        info = device_info(cap)
+        info = capture_descriptor(cap)
         wanted = args.streams or [int(s["id"]) for s in info["streams"]]
         outlets = {
             sid: LslOutlet(info, sid, calibrated=not args.raw, name=args.name if len(wanted) == 1 else None)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UsageError
-from ._options import add_format, add_stream
+from ._fitting import add_fit_options, fit_and_report, warnings_after
+from ._options import (
+    add_format,
+    add_stream,
+    baud_rate,
+    check_output,
+    non_negative_integer,
+    non_negative_number,
+    positive_integer,
+    positive_number,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,95 +36,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="rest,open,close,pronate,supinate,point",
         help="classes, comma-separated, rest first (default: rest,open,close,pronate,supinate,point)",
     )
-    p.add_argument("--reps", type=int, default=3, help="repetitions of every gesture (default 3)")
-    p.add_argument("--hold", type=float, default=3.0, metavar="S", help="seconds to hold each gesture (default 3)")
-    p.add_argument("--pause", type=float, default=2.0, metavar="S", help="seconds of rest after each (default 2)")
+    p.add_argument("--reps", type=positive_integer, default=3, help="repetitions of every gesture (default 3)")
+    p.add_argument(
+        "--hold", type=positive_number, default=3.0, metavar="S", help="seconds to hold each gesture (default 3)"
+    )
+    p.add_argument(
+        "--pause", type=non_negative_number, default=2.0, metavar="S", help="seconds of rest after each (default 2)"
+    )
     p.add_argument(
         "--order",
         choices=("cycle", "random"),
         default="cycle",
         help="gestures in the listed order or shuffled per repetition (default cycle)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
+    p.add_argument("--seed", type=non_negative_integer, default=0, help="seed of the random order (default 0)")
     add_fit_options(p)
     add_format(p, port=True)
-    p.add_argument("--baud", type=int, default=115200, help="baud rate (default: 115200)")
+    p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
     add_stream(p, repeatable=False, help="the EMG stream (default: 0)")
     p.add_argument("--force", action="store_true", help="overwrite the model and recording files")
     p.add_argument("--quiet", action="store_true", help="no prompts on the terminal (emulated wearers)")
     p.set_defaults(func=run)
-
-
-def add_fit_options(p: argparse.ArgumentParser) -> None:
-    """Options train and fit share."""
-    p.add_argument(
-        "--settle",
-        type=float,
-        default=0.5,
-        metavar="S",
-        help="seconds after each prompt left out of the training windows (default 0.5)",
-    )
-    p.add_argument("--window-ms", type=float, default=200.0, help="feature window, ms (default 200)")
-    p.add_argument("--increment-ms", type=float, default=50.0, help="one decision every this many ms (default 50)")
-    p.add_argument("--features", help="features, comma-separated (default: the library's default set)")
-    p.add_argument(
-        "--reject", type=float, default=0.0, metavar="P", help="posterior below P gives rest (default 0: no rejection)"
-    )
-    p.add_argument("--vote", type=int, default=1, metavar="N", help="majority vote over N decisions (default 1)")
-
-
-def fit_and_report(recordings: list[Path], output: Path, args: argparse.Namespace) -> int:
-    """Fit from recordings, write the model, print a one-line summary."""
-    from ..control import save_model
-    from ..training import fit_recordings
-
-    if args.vote < 1:
-        raise UsageError("--vote must be at least 1")
-    features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
-    model = fit_recordings(
-        recordings,
-        settle_s=args.settle,
-        window_ms=args.window_ms,
-        increment_ms=args.increment_ms,
-        features=features,
-        reject_below=args.reject,
-        vote=args.vote,
-    )
-    save_model(output, model)
-    counts = model.info.get("windows_per_class", {})
-    print(
-        f"model {output}: {model.n_channels} channels at {model.rate_hz:g} Hz, classes "
-        + ", ".join(f"{c} ({counts.get(c, 0)} windows)" for c in model.classes),
-        file=sys.stderr,
-    )
-    return 0
-
-
-@contextmanager
-def warnings_after(prog: str) -> Iterator[None]:
-    """Hold the library's warnings (e.g. no mains hum found) and print each
-    once, one line, when the command succeeds (a failure stays one line)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    for text in dict.fromkeys(str(w.message) for w in caught):
-        print(f"{prog}: warning: {text}", file=sys.stderr)
-
-
-def one_line_warnings(prog: str) -> Callable[..., None]:
-    """A warnings.showwarning that prints one line per warning, as it happens."""
-
-    def show(message: Warning | str, *args: object, **kw: object) -> None:
-        print(f"{prog}: warning: {message}", file=sys.stderr, flush=True)
-
-    return show
-
-
-def check_output(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise UsageError(f"{path} exists: choose another name or pass --force to overwrite it")
-    if not path.parent.exists():
-        raise UsageError(f"cannot create {path}: its folder does not exist")
 
 
 def run(args: argparse.Namespace) -> int:

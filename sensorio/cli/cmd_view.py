@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from ..descriptor import capture_descriptor
 from ..errors import SensorioError
 from . import positive_number
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, old_spelling
@@ -43,13 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..capture import open as open_capture
     from ..live import LiveModel, PlotView, TerminalView
-    from .cmd_stream import device_info
 
     start = "START" if args.format == "sio" else None
     with open_capture(
         args.port, args.format, baudrate=args.baud, record=args.output, overwrite=args.force, start_command=start
     ) as cap:
-        model = LiveModel(device_info(cap), streams=args.streams, time_range=args.time)
+        model = LiveModel(capture_descriptor(cap), streams=args.streams, time_range=args.time)
         if not model.streams:
             raise SensorioError(f"none of the streams {args.streams} is in the device descriptor")
         most = max(len(st.labels) for st in model.streams.values())

@@ -24,6 +24,7 @@ a seed gives the same faults as before mains and drift existed.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,8 +78,35 @@ class SensorFault:
         return out
 
 
+def _fault_channel(opts: dict[str, str], text: str) -> int:
+    """The fault's channel index (from 0) from ``channel=N`` (from 1, as the
+    labels emg1.. and every other channel option count) or the former
+    ``ch=N`` (from 0), which still works with a deprecation warning."""
+    if "channel" in opts and "ch" in opts:
+        raise UsageError(f"fault {text!r} gives its channel twice (channel= and ch=)")
+    if "ch" in opts:
+        index = int(opts.pop("ch"))
+        if index < 0:
+            raise UsageError(f"fault {text!r}: ch= counts from 0; give 0 or above")
+        warnings.warn(
+            f"fault option ch={index} counts from 0 and is deprecated: write channel={index + 1} "
+            "(channels count from 1, as the labels emg1.. do)",
+            FutureWarning,
+            stacklevel=4,
+        )
+        return index
+    number = int(opts.pop("channel", "1"))
+    if number < 1:
+        raise UsageError(f"fault {text!r}: channel= counts from 1, as the labels emg1.. do; give 1 or above")
+    return number - 1
+
+
 def parse_fault(text: str) -> SensorFault:
-    """``KIND:ch=3,start=2,end=4[,stream=0][,param=value...]`` -> SensorFault."""
+    """``KIND:channel=3,start=2,end=4[,stream=0][,param=value...]`` -> SensorFault.
+
+    ``channel`` counts from 1 (``channel=3`` is the channel labelled emg3);
+    :attr:`SensorFault.channel` is the array index, from 0.
+    """
     kind, _, rest = text.partition(":")
     kind = kind.strip().lower()
     if kind not in KINDS:
@@ -90,7 +118,7 @@ def parse_fault(text: str) -> SensorFault:
             raise UsageError(f"fault option {item!r} in {text!r} must be key=value")
         opts[key.strip()] = value.strip()
     try:
-        channel = int(opts.pop("ch", opts.pop("channel", "0")))
+        channel = _fault_channel(opts, text)
         start = float(opts.pop("start", "0"))
         end = float(opts.pop("end")) if "end" in opts else start + float(opts.pop("dur", "1"))
         stream = int(opts.pop("stream", "0"))
@@ -98,7 +126,8 @@ def parse_fault(text: str) -> SensorFault:
         for key, value in opts.items():
             if key not in params:
                 raise UsageError(
-                    f"fault {kind} has no option {key!r} (options: ch, stream, start, end, dur, {', '.join(params)})"
+                    f"fault {kind} has no option {key!r} "
+                    f"(options: channel, stream, start, end, dur, {', '.join(params)})"
                 )
             params[key] = value if isinstance(params[key], str) else float(value)
     except ValueError as exc:
@@ -147,7 +176,7 @@ class StreamFaults:
         for i, f in enumerate(self.faults):
             if not 0 <= f.channel < stream.channels:
                 raise UsageError(
-                    f"fault {f.kind} on channel {f.channel}: stream {stream.id} has channels 0..{stream.channels - 1}"
+                    f"fault {f.kind} on channel {f.channel + 1}: stream {stream.id} has channels 1..{stream.channels}"
                 )
             f._rng = np.random.default_rng([seed, 0xF0, stream.id, i])
             if f.kind == "spikes" and not f.times_s:

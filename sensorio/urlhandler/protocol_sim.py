@@ -1,6 +1,6 @@
 """pyserial URL handler for ``sim://``: an emulated device in-process.
 
-    sim://[PROFILE]?format=sio&seed=1&fault=liftoff:ch=2,start=1,end=3&link=drop:at=2&truth=/tmp/t.jsonl
+    sim://[PROFILE]?format=sio&seed=1&fault=liftoff:channel=3,start=1,end=3&link=drop:at=2&truth=/tmp/t.jsonl
 
 Query parameters are the options of ``sensorio emulate`` (dashes or
 underscores; ``fault`` and ``link`` repeat), plus ``truth=FILE``. Pacing is

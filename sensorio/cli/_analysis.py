@@ -1,0 +1,76 @@
+"""What analyze and plot share: one file-to-analysis run with its options.
+`sensorio plot FILE` is `sensorio analyze FILE --plot FILE.png` without the
+summary: the same options, the same analysis, the same figure."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ._memory import bound_heap
+from ._options import add_format, add_stream, check_output
+from ._plotopts import add_plot_options, plot_selection
+from ._progress import progress_bar
+
+
+def add_analysis_options(p: argparse.ArgumentParser) -> None:
+    """The file, what to decode and analyse, and the plot's selection."""
+    p.add_argument("file", type=Path, help="a recording, or raw bytes as captured from the port")
+    add_format(p, port=False)
+    add_stream(p, repeatable=True, help="analyse only this stream (repeatable; default: all)")
+    p.add_argument(
+        "--pipeline",
+        type=Path,
+        metavar="FILE",
+        help="pipeline description (.toml or .json) instead of the default",
+    )
+    p.add_argument(
+        "--policy",
+        choices=("nan", "hold", "zero"),
+        default="nan",
+        help="value of masked samples (default: nan)",
+    )
+    p.add_argument(
+        "--calibration-dir",
+        metavar="DIR",
+        help="where calibration files are (default: the user's config dir)",
+    )
+    add_plot_options(p)
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+
+
+def run_analysis(
+    args: argparse.Namespace, *, plot: Path | None, outputs: tuple[Path | None, ...] = (), title: str
+) -> Any:
+    """Analyse ``args.file`` block by block (bounded memory, a progress bar
+    on a terminal) and draw ``plot`` when given; every output is checked
+    before the work, not after."""
+    from ..workflows.analyze import analyze_file
+
+    bound_heap()  # long files: freed block buffers go back to the system
+    for out in (*outputs, plot):
+        if out is not None:
+            check_output(out, args.force)
+    if plot is not None:
+        from ..plotting import image_format, need_matplotlib
+
+        need_matplotlib(title)
+        image_format(plot)  # an unknown suffix fails before the work, not after
+    selection = plot_selection(args)
+    result = analyze_file(
+        args.file,
+        args.format,
+        config=args.pipeline,
+        policy=args.policy,
+        calibration_dir=args.calibration_dir,
+        streams=args.stream,
+        overview=True,
+        window=selection["time"] if plot is not None else None,
+        progress=progress_bar(f"analysing {args.file.name}"),
+    )
+    if plot is not None:
+        from ..plotting import plot_analysis
+
+        plot_analysis(plot, result, title=f"{title} {args.file.name}", **selection)
+    return result

@@ -1,0 +1,96 @@
+"""A recording's metadata and statistics, as `sensorio info` prints them (record
+counts what it wrote with it too)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ..capture.device import describe_device, device_identity
+from ..descriptor import resolve_descriptor
+from ..errors import SensorioError
+from ..parser import Parser
+from ..recording import Event, RecordingReader, feed_items
+from ._progress import with_progress
+
+#: host times a header may hold (ns since the epoch): 1970 up to the year 9999
+_MAX_TIME_NS = 253402300799 * 10**9
+
+
+def created_time(header: dict[str, Any]) -> str:
+    """The header's created_ns as a UTC date, '?' when absent; SensorioError
+    when it is there but cannot be a time (the file is untrusted input)."""
+    created = header.get("created_ns")
+    if created is None:
+        return "?"
+    if isinstance(created, bool) or not isinstance(created, int) or not 0 <= created <= _MAX_TIME_NS:
+        raise SensorioError(
+            f"the recording's header says it was created at {created!r} ns, which is not a time "
+            "(the header is damaged or was not written by sensorio)"
+        )
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(created // 10**9))
+
+
+def describe(path: Path, format: str | None = None) -> dict[str, Any]:
+    """Metadata and statistics of a recording (format: decode with this one
+    instead of the header's)."""
+    with RecordingReader(path) as reader:
+        parser = Parser(reader.wire_format(format))
+        events: Counter[str] = Counter()
+        info = reader.header.get("device_info")
+        # every device whose INFO the file holds, in order (more than one:
+        # another device took the port and its data followed in this file)
+        devices: list[dict[str, Any]] = [info] if isinstance(info, dict) else []
+        infos: list[dict[str, Any]] = []
+        streams: dict[int, dict[str, Any]] = {}
+        items = with_progress(reader.items(), lambda: reader.position, reader.size, f"reading {path.name}")
+        for item, blocks in feed_items(parser, items):
+            if isinstance(item, Event):
+                events[item.kind] += 1
+                new = item.detail.get("info")
+                if item.kind == "info" and isinstance(new, dict):
+                    infos.append(new)
+                    if not devices or device_identity(new) != device_identity(devices[-1]):
+                        devices.append(new)
+            for b in blocks:
+                s = streams.setdefault(b.stream, {"channels": b.n_channels, "samples": 0, "frames": 0, "changes": []})
+                last = s["changes"][-1]["channels"] if s["changes"] else s["channels"]
+                if b.n_channels != last:
+                    s["changes"].append({"sample": s["samples"], "channels": b.n_channels})
+                s["samples"] += len(b)
+                s["frames"] += int(b.frame_seq.size)
+        rep = reader.report
+        return {
+            "file": str(path),
+            "header": reader.header,
+            "header_damage": reader.header_damage,
+            "device_info": resolve_descriptor(reader.header, infos),
+            "complete": rep.complete,
+            "problems": rep.problems() + _mixed(devices, streams),
+            "devices": devices,
+            "records": rep.records,
+            "raw_bytes": rep.raw_bytes,
+            "duration_s": ((rep.last_ns - reader.header_t_ns) * 1e-9) if rep.last_ns else 0.0,
+            "events": dict(events),
+            "streams": {str(k): v for k, v in sorted(streams.items())},
+            "stats": parser.stats.as_dict(),
+        }
+
+
+def _mixed(devices: list[dict[str, Any]], streams: dict[int, dict[str, Any]]) -> list[str]:
+    """Problems of a file that holds data of more than one device."""
+    out = []
+    if len(devices) > 1:
+        out.append(
+            f"the recording holds data of {len(devices)} devices: "
+            + "; then ".join(describe_device(d) for d in devices)
+        )
+    for sid, s in sorted(streams.items()):
+        for change in s["changes"]:
+            out.append(
+                f"stream {sid} changes to {change['channels']} channels at sample "
+                f"{change['sample']}: analyze, plot and export refuse such a file"
+            )
+    return out
