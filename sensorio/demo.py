@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .descriptor import channel_labels
 from .errors import Advice, SensorioError
 from .faultkinds import DETECTED_AS as DETECTED_AS  # the emulated kinds by their detected names
 from .faultkinds import matches
@@ -199,7 +200,7 @@ def summarise(analysis: Any, truth: Any) -> tuple[list[ChannelSummary], dict[str
         injected = [
             {"kind": f["kind"], "start_s": f["start_s"], "end_s": f["end_s"]} for f in truth.faults(stream=0, channel=c)
         ]
-        label = st.labels[c] if c < len(st.labels) else f"ch{c}"
+        label = channel_labels(st.labels, c + 1)[c]
         out.append(ChannelSummary(c, label, round(float(st.valid[:, c].mean()), 4), round(rms, 2), found, injected))
     injected_link: dict[str, int] = {}
     for rec in truth.link_faults():

@@ -68,6 +68,14 @@ def stream_descriptor(info: Mapping[str, Any], stream: int) -> dict[str, Any]:
     raise SensorioError(f"the device descriptor has no stream {stream}")
 
 
+def channel_labels(labels: Any, n_channels: int) -> tuple[str, ...]:
+    """The ``n_channels`` labels of a stream: those its descriptor gives (a
+    list, its ``labels``), the rest ``ch1``, ``ch2``, ... counted from 1 as
+    every channel name people read (docs/architecture.md, channel numbers)."""
+    given = [str(x) for x in labels] if isinstance(labels, (list, tuple)) else []
+    return tuple(given[i] if i < len(given) else f"ch{i + 1}" for i in range(n_channels))
+
+
 def is_emg(desc: Mapping[str, Any]) -> bool:
     """Whether a stream (its descriptor entry: ``name``, ``unit``) is EMG:
     its name starts with "emg", or its unit is a voltage (µV, mV or V)."""

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .descriptor import channel_labels
 from .errors import SensorioError
 from .export.output import atomic_output
 
@@ -329,7 +330,7 @@ def _draw_overview(
     step = max(1, int(np.ceil(n_ch / 16)))
     ticks = list(range(0, n_ch, step))
     ax.set_yticks([c + 1 for c in ticks])
-    ax.set_yticklabels([st.labels[c] if c < len(st.labels) else f"ch{c + 1}" for c in ticks], fontsize=7)
+    ax.set_yticklabels([channel_labels(st.labels, n_ch)[c] for c in ticks], fontsize=7)
     ax.set_ylabel("channel", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.set_xlim(t0, max(t1, t0 + 1 / st.rate_hz))
@@ -437,7 +438,7 @@ def _draw_traces(
                 ax.axvline(b, color=GAP_COLOUR, ls="--", lw=0.8, zorder=4)
     # data in [-limit, limit] fills the panel's lower 86 %; the injected bars sit above it
     ax.set_ylim(-limit * 1.05, limit * 1.35)
-    label = st.labels[c] if c < len(st.labels) else f"ch{c + 1}"
+    label = channel_labels(st.labels, c + 1)[c]
     ax.set_ylabel(f"{prefix}{label}\n[{st.unit}]", fontsize=8)
     ax.tick_params(labelsize=7)
     if t.size:

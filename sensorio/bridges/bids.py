@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+from ..descriptor import channel_labels
 from ..errors import Advice, SensorioError, UsageError
 
 #: the BIDS version whose EMG datatype this writes
@@ -237,7 +238,7 @@ def export_bids(
             n_ch = streams[sid]["samples"].shape[1]
             health = _health_rows(sa, analysis.events) if sa is not None else [("good", None)] * n_ch
             for c in range(n_ch):
-                name = names[k] if k < len(names) else f"s{sid}ch{c}"
+                name = names[k] if k < len(names) else f"s{sid} {channel_labels(None, c + 1)[c]}"
                 k += 1
                 status, why = health[c]
                 if status == "bad":

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ..descriptor import channel_labels
 from ._analysis import add_analysis_options, run_analysis
 
 
@@ -89,7 +90,7 @@ def summarise(result: Any) -> dict[str, Any]:
             "channels": [
                 {
                     "channel": c,
-                    "label": st.labels[c] if c < len(st.labels) else f"ch{c}",
+                    "label": channel_labels(st.labels, c + 1)[c],
                     "valid_share": round(float(shares[c]) if n else 0.0, 4),
                     "events": dict(kinds[c]),
                 }

@@ -29,6 +29,7 @@ import numpy as np
 
 from .._version import __version__
 from ..blocks import EV_GAP, EV_RESTART, Block, SignalBlock
+from ..descriptor import channel_labels
 from ..errors import SensorioError
 from ..sio1 import ENC_RANGE
 from .stages import Stage, register_stage
@@ -64,7 +65,7 @@ class StreamInfo:
             raise SensorioError(f"device descriptor has no stream {stream}")
         try:
             channels = int(s["channels"])
-            labels = tuple(str(x) for x in s.get("labels") or ()) or tuple(f"ch{i}" for i in range(channels))
+            labels = channel_labels(s.get("labels"), channels)
             return cls(
                 id=stream,
                 name=str(s.get("name", f"stream{stream}")),
@@ -97,7 +98,7 @@ class StreamInfo:
             0.0,
             lo,
             hi,
-            tuple(f"ch{i}" for i in range(channels)),
+            channel_labels(None, channels),
         )
 
     def to_physical(self, codes: np.ndarray) -> np.ndarray:

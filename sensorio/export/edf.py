@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC
+from ..descriptor import channel_labels
 from ..errors import Advice, SensorioError
 from .output import atomic_output
 
@@ -157,8 +158,7 @@ def plan_signals(
     for sid, arrays in sorted(streams.items()):
         desc = stream_descriptor(info, sid)
         n_ch = int(arrays["samples"].shape[1])
-        labels = desc.get("labels") if isinstance(desc.get("labels"), list) else None
-        all_labels += [str(labels[c]) if labels and c < len(labels) else f"s{sid}ch{c}" for c in range(n_ch)]
+        all_labels += channel_labels(desc.get("labels"), n_ch)
     duplicated = len(set(all_labels)) != len(all_labels)
     k = 0
     for sid, arrays in sorted(streams.items()):

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..descriptor import channel_labels
 from ..dsp.analyze import Analysis, StreamAnalysis, analyze_file
 from ..errors import SensorioError
 
@@ -60,7 +61,7 @@ def to_mne(
         raise SensorioError(f"signal must be 'raw' or 'filtered', not {signal!r}")
     data = sa.raw if signal == "raw" or sa.filtered is None else sa.filtered
     n_ch = data.shape[1]
-    labels = list(sa.labels) if len(sa.labels) == n_ch else [f"ch{i + 1}" for i in range(n_ch)]
+    labels = list(sa.labels) if len(sa.labels) == n_ch else list(channel_labels(None, n_ch))
     volts = VOLTS_PER_UNIT.get(sa.unit.lower())
     kind = "emg" if volts is not None else "misc"
     info = mne.create_info(labels, sa.rate_hz, ch_types=kind)

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ..descriptor import channel_labels
+
 #: the unit of a stream whose values are its raw codes
 CODE_UNIT = "code"
 
@@ -45,13 +47,11 @@ class Calibration:
         return values.astype(np.float32)
 
 
-def stream_calibration(desc: Mapping[str, Any], n_channels: int, default_label: str = "ch{i}") -> Calibration:
+def stream_calibration(desc: Mapping[str, Any], n_channels: int) -> Calibration:
     """The Calibration of a stream from its descriptor (``{"scale", "zero",
-    "unit", "labels"}``); labels missing from it are ``default_label`` with
-    ``{i}`` the channel index from 0."""
-    found = desc.get("labels")
-    labels_in: list[Any] = found if isinstance(found, list) else []
-    labels = tuple(str(labels_in[i]) if i < len(labels_in) else default_label.format(i=i) for i in range(n_channels))
+    "unit", "labels"}``); labels missing from it are ``ch1``, ``ch2``, ...
+    (sensorio.descriptor.channel_labels)."""
+    labels = channel_labels(desc.get("labels"), n_channels)
     scale, zero = desc.get("scale"), desc.get("zero", 0)
     if (
         isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale != 0 and np.isfinite(scale)

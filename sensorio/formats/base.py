@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .._binding import lib
+from ..descriptor import channel_labels
 from ..errors import FormatError
 
 #: Block.encoding of a block whose samples are float32 values (ASCII lines
@@ -134,7 +135,7 @@ class CytonFormat(Format):
                     0,
                     -(2**23),
                     2**23 - 1,
-                    [f"ch{i + 1}" for i in range(8)],
+                    list(channel_labels(None, 8)),
                 ),
                 stream_info(
                     1,

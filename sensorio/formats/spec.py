@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .._binding import ffi, lib
+from ..descriptor import channel_labels
 from ..errors import FormatError
 from .base import SpecFormat, stream_info
 
@@ -367,7 +368,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
             c_st.types[c] = code
             c_st.offsets[c] = off
             bases.append(base)
-            labels.append(cx.str_(ch.get("name", f"ch{c + 1}"), f"{cw}.name"))
+            labels.append(cx.str_(ch.get("name", channel_labels(None, c + 1)[c]), f"{cw}.name"))
         if ("f32" in bases) and set(bases) != {"f32"}:
             raise cx.fail(f"{w}.channels", "mixes f32 with integer types: put them in separate streams")
         packed = max(int(c_st.offsets[c]) + _width(int(c_st.types[c])) for c in range(len(chans)))

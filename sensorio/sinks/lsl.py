@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC, Block
-from ..descriptor import is_emg, stream_descriptor
+from ..descriptor import channel_labels, is_emg, stream_descriptor
 from ..errors import Advice, SensorioError
 
 #: units as the LSL/XDF meta-data conventions write them
@@ -133,8 +133,7 @@ class LslOutlet:
         # saved offset/gain for this device serial, if any
         self._calibrate = Calibrate(info, stream=stream, calibration_dir=calibration_dir) if calibrated else None
         unit = str(desc.get("unit", "")) if calibrated else "code"
-        self.labels = [str(x) for x in (desc.get("labels") or [])][: self.channels]
-        self.labels += [f"ch{i}" for i in range(len(self.labels), self.channels)]
+        self.labels = list(channel_labels(desc.get("labels"), self.channels))
         serial = str(info.get("serial") or "unknown")
         self.source_id = f"sensorio:{serial}:{stream}"
         self.type = "EMG" if is_emg(desc) else str(desc.get("name", f"stream{stream}"))

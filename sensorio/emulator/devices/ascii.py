@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ...descriptor import channel_labels
 from .base import Device, StreamState
 
 
@@ -49,7 +50,7 @@ class AsciiDevice(Device):
         seq0: int,
         t_us: list[int],
     ) -> list[bytes]:
-        names = stream.profile.labels or tuple(f"ch{i + 1}" for i in range(codes.shape[1]))
+        names = stream.profile.labels or channel_labels(None, codes.shape[1])
         out = []
         for i, row in enumerate(codes.tolist()):
             if self.labels:
