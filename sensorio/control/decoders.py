@@ -21,7 +21,7 @@ fault tolerant and says so: with any channel masked it gives the safe output.
 from __future__ import annotations
 
 from collections import Counter, OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,7 +192,49 @@ class Decoder:
         raise NotImplementedError
 
 
-class LDA(Decoder):
+class _SubsetModel(Decoder):
+    """What the Gaussian decoders share: the model on a channel subset is
+    ``inv(cov[S, S]) @ rhs[S]`` (subset_solve) from the whole set's
+    precision, cached per subset (least recently used out first)."""
+
+    def __init__(self) -> None:
+        self._cov = np.zeros((0, 0))
+        self._rhs = np.zeros((0, 0))
+        self._prec = np.zeros((0, 0))
+        self._solved = np.zeros((0, 0))
+        self._cache: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+
+    def _derive_from(self, cov: np.ndarray, rhs: np.ndarray) -> None:
+        """What every subset starts from: the full precision and its solve."""
+        self._cov, self._rhs = cov, rhs
+        self._prec = precision(cov)
+        self._solved = self._prec @ rhs
+        self._cache.clear()
+
+    def _on_subset(self, channels: Sequence[int], build: Callable[[np.ndarray, np.ndarray], Any]) -> Any:
+        """``build(solution, feature index)`` for a channel subset, cached."""
+        key = tuple(int(c) for c in channels)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        idx = subset_index(key, self.n_features)
+        drop = subset_index(sorted(set(range(self.n_channels)) - set(key)), self.n_features)
+        out = build(subset_solve(self._cov, self._prec, self._solved, self._rhs, idx, drop), idx)
+        self._cache[key] = out
+        if len(self._cache) > MARGINAL_CACHE:
+            self._cache.popitem(last=False)
+        return out
+
+    def forget(self, channels: Sequence[int] | None = None) -> None:
+        """Drop the cached model of a channel subset (None: of all)."""
+        if channels is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(tuple(int(c) for c in channels), None)
+
+
+class LDA(_SubsetModel):
     """Linear discriminant analysis with a shrunk pooled covariance.
 
     ``shrinkage``: a number 0..1 or ``"auto"`` (Schäfer-Strimmer, chosen at
@@ -212,6 +254,7 @@ class LDA(Decoder):
     ) -> None:
         if shrinkage != "auto" and not (0.0 <= float(shrinkage) <= 1.0):
             raise SensorioError(f"shrinkage {shrinkage}: use a number from 0 to 1 or 'auto'")
+        super().__init__()
         self.shrinkage_setting = shrinkage
         self.shrinkage = 0.0
         self._priors_setting = priors
@@ -219,9 +262,6 @@ class LDA(Decoder):
         self.means = np.zeros((0, 0))
         self.cov = np.zeros((0, 0))
         self.priors = np.zeros(0)
-        self._prec = np.zeros((0, 0))
-        self._solved = np.zeros((0, 0))
-        self._cache: OrderedDict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
 
     def fit(
         self,
@@ -273,37 +313,20 @@ class LDA(Decoder):
         return self
 
     def _derive(self) -> None:
-        """What every marginal starts from: the full precision and its solve."""
-        self._prec = precision(self.cov)
-        self._solved = self._prec @ self.means.T
-        self._cache.clear()
+        self._derive_from(self.cov, self.means.T)
 
     def marginal(self, channels: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The model over a channel subset: (weights (K, D_S), offsets (K,),
         feature index (D_S,)); the discriminant of class k is
         ``weights[k] @ x[index] + offsets[k]``. Cached per subset."""
-        key = tuple(int(c) for c in channels)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        idx = subset_index(key, self.n_features)
-        drop = subset_index(sorted(set(range(self.n_channels)) - set(key)), self.n_features)
-        mu = self.means[:, idx]
-        w = subset_solve(self.cov, self._prec, self._solved, self.means.T, idx, drop).T
-        b = -0.5 * np.einsum("kd,kd->k", w, mu) + np.log(self.priors)
-        out = (w, b, idx)
-        self._cache[key] = out
-        if len(self._cache) > MARGINAL_CACHE:
-            self._cache.popitem(last=False)
-        return out
 
-    def forget(self, channels: Sequence[int] | None = None) -> None:
-        """Drop the cached marginal of a channel subset (None: of all)."""
-        if channels is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(tuple(int(c) for c in channels), None)
+        def discriminants(solution: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            w = solution.T
+            b = -0.5 * np.einsum("kd,kd->k", w, self.means[:, idx]) + np.log(self.priors)
+            return w, b, idx
+
+        result: tuple[np.ndarray, np.ndarray, np.ndarray] = self._on_subset(channels, discriminants)
+        return result
 
     def scores(self, features: np.ndarray, channels: tuple[int, ...]) -> np.ndarray:
         w, b, idx = self.marginal(channels)
@@ -341,7 +364,7 @@ class LDA(Decoder):
         return out
 
 
-class LinearRegressor(Decoder):
+class LinearRegressor(_SubsetModel):
     """Linear regression of continuous targets (force, joint angle, speed)
     on the features, from the joint Gaussian of features and targets: on a
     channel subset the estimate is the conditional mean given those channels'
@@ -355,6 +378,7 @@ class LinearRegressor(Decoder):
     def __init__(self, shrinkage: float = 0.01, min_channels: int | None = None, targets: Sequence[str] = ()) -> None:
         if not (0.0 <= float(shrinkage) <= 1.0):
             raise SensorioError(f"shrinkage {shrinkage}: use a number from 0 to 1")
+        super().__init__()
         self.shrinkage = float(shrinkage)
         self._min_channels_setting = min_channels
         self.targets = tuple(targets)
@@ -362,9 +386,6 @@ class LinearRegressor(Decoder):
         self.mean_y = np.zeros(0)
         self.cov_xx = np.zeros((0, 0))
         self.cov_xy = np.zeros((0, 0))
-        self._prec = np.zeros((0, 0))
-        self._solved = np.zeros((0, 0))
-        self._cache: OrderedDict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
     def fit(self, X: np.ndarray, Y: np.ndarray, valid: np.ndarray | None = None) -> LinearRegressor:
         """Fit on windows X (n, channels, F) and targets Y (n,) or (n, T)."""
@@ -395,25 +416,13 @@ class LinearRegressor(Decoder):
         return self
 
     def _derive(self) -> None:
-        self._prec = precision(self.cov_xx)
-        self._solved = self._prec @ self.cov_xy
-        self._cache.clear()
+        self._derive_from(self.cov_xx, self.cov_xy)
 
     def marginal(self, channels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """Coefficients (D_S, T) and feature index of the regression on a
         channel subset (cached)."""
-        key = tuple(int(c) for c in channels)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        idx = subset_index(key, self.n_features)
-        drop = subset_index(sorted(set(range(self.n_channels)) - set(key)), self.n_features)
-        beta = subset_solve(self.cov_xx, self._prec, self._solved, self.cov_xy, idx, drop)
-        self._cache[key] = (beta, idx)
-        if len(self._cache) > MARGINAL_CACHE:
-            self._cache.popitem(last=False)
-        return beta, idx
+        result: tuple[np.ndarray, np.ndarray] = self._on_subset(channels, lambda beta, idx: (beta, idx))
+        return result
 
     def scores(self, features: np.ndarray, channels: tuple[int, ...]) -> np.ndarray:
         beta, idx = self.marginal(channels)
