@@ -178,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drop-rate", type=float, default=0.002)
     ap.add_argument("--flip-rate", type=float, default=0.002)
     ap.add_argument("--rss-slack-mb", type=float, default=16.0)
+    ap.add_argument(
+        "--lag-is-a-note",
+        action="store_true",
+        help="report the emulator falling behind real time without failing (a loaded machine, not a defect)",
+    )
     ap.add_argument("--keep", type=Path, help="keep the recording and truth in this directory")
     args = ap.parse_args(argv)
 
@@ -249,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
           f"resync bytes {st.bytes_resync}")  # fmt: skip
     print(f"  throughput {st.bytes_in / wall / 1e3:.1f} kB/s, capture CPU {100 * cpu / wall:.1f} % of a core")
     lags = truth.of("lag")
-    if lags:
+    if lags and args.lag_is_a_note:
+        print(f"  note: the emulator fell behind real time {len(lags)} times (the accounting below still holds)")
+    elif lags:
         problems.append(f"the emulator fell behind real time {len(lags)} times: lower --rate")
 
     for stream in truth.streams():
