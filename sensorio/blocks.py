@@ -180,6 +180,11 @@ class ShapeCheck:
         self.shapes: dict[int, tuple[int, str]] = {}
 
     def check(self, blocks: list[Block], where: str = "") -> None:
+        """Check each block's channel count and sample type against its stream's first block.
+
+        Raises:
+            ShapeChange: a block's shape differs; the message names the stream, the
+                sample where it changes and ``where``."""
         for b in blocks:
             shape = (b.n_channels, b.samples.dtype.name)
             first = self.shapes.setdefault(b.stream, shape)

@@ -58,10 +58,12 @@ class PromptPlan:
 
     @property
     def duration_s(self) -> float:
+        """Seconds from the first prompt's start to the last one's end (0 without prompts)."""
         return self.prompts[-1].end_s if self.prompts else 0.0
 
     @property
     def classes(self) -> list[str]:
+        """The class labels, rest first, then the gestures in the order they are first prompted."""
         return list(dict.fromkeys([REST, *(p.label for p in self.prompts)]))
 
 

@@ -28,6 +28,11 @@ HALF = 1 << 31
 
 @dataclass(frozen=True)
 class ClockFit:
+    """The map from one stream's device clock to the host clock:
+    ``host_s = offset_s + slope * device_s`` (device time unwrapped);
+    ``uncertainty_s`` is how well the fit's line is pinned down, from ``points``
+    observations."""
+
     slope: float  # host seconds per device second
     offset_s: float  # host seconds at device time 0 (unwrapped)
     uncertainty_s: float
@@ -54,6 +59,11 @@ class _StreamClock:
 
 
 class DeviceClock:
+    """Maps each stream's 32-bit device clock (``t_us``) onto host time (seconds
+    since the epoch), refitted online from the Blocks' arrival times (see the
+    module text). ``rates_hz``: the streams' sample rates from INFO, if known;
+    ``window``: how many recent observations a fit uses."""
+
     def __init__(self, window: int = 256, rates_hz: dict[int, float] | None = None) -> None:
         self._window = window
         self._streams: dict[int, _StreamClock] = {}
@@ -68,6 +78,7 @@ class DeviceClock:
         return 1e6 / s.period_us if s is not None and s.period_us else None
 
     def set_rate(self, stream: int, rate_hz: float) -> None:
+        """Use rate_hz (from INFO) for this stream's sample period instead of the measured one."""
         self._rates[stream] = float(rate_hz)
 
     def reset(self, stream: int) -> None:
@@ -75,6 +86,7 @@ class DeviceClock:
         self._streams.pop(stream, None)
 
     def fit(self, stream: int) -> ClockFit | None:
+        """The stream's current clock fit, or None before its first observation with a known rate."""
         s = self._streams.get(stream)
         return s.fit if s else None
 
@@ -83,6 +95,9 @@ class DeviceClock:
         return 1e6 / rate if rate else s.period_us
 
     def observe(self, block: Block, arrival_ns: int) -> None:
+        """Add one observation: the device time at the end of the block's last sample
+        against ``arrival_ns``, the host time (ns since the epoch) its bytes arrived.
+        Blocks without frame times are ignored."""
         if not len(block) or not block.frame_t_us.size:
             return
         s = self._streams.get(block.stream)

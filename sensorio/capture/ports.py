@@ -21,6 +21,10 @@ _SYSFS_USB_SERIAL = Path("/sys/bus/usb-serial/devices")
 
 @dataclass(frozen=True)
 class PortInfo:
+    """A serial port found on this computer: device path, USB vendor and product
+    ids and serial number (None when not USB), description, and the FTDI
+    latency timer in ms where the system has one."""
+
     device: str
     vid: int | None
     pid: int | None
@@ -30,12 +34,14 @@ class PortInfo:
 
     @property
     def vid_pid(self) -> str:
+        """The USB ids as ``vvvv:pppp`` in hex, or ``-`` when the port has none."""
         if self.vid is None or self.pid is None:
             return "-"
         return f"{self.vid:04x}:{self.pid:04x}"
 
 
 def list_ports() -> list[PortInfo]:
+    """The serial ports of this computer (pyserial's list), sorted by device path."""
     out = []
     for p in sorted(serial.tools.list_ports.comports(), key=lambda p: p.device):
         out.append(

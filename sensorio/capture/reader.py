@@ -47,6 +47,11 @@ class DeviceDisconnected(SensorioError):
 
 @dataclass(frozen=True)
 class StreamEvent:
+    """Something that happened to a capture besides data: ``kind`` is connect,
+    disconnect, stall, resume, gap, end, warning, error or marker; ``t_ns`` is
+    the host time in ns since the epoch; ``detail`` holds the kind's fields
+    (``port``, ``reason``, ``quiet_s``, ``lost_bytes``, ``text``, ...)."""
+
     kind: str  # connect, disconnect, stall, resume, end, error
     t_ns: int
     detail: dict[str, Any] = field(default_factory=dict)

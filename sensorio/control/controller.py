@@ -87,6 +87,7 @@ class Controller:
         self._started = False
 
     def add_callback(self, on_decision: DecisionCallback) -> None:
+        """Call ``on_decision`` with every Decision from now on, after those already registered."""
         self._callbacks.append(on_decision)
 
     def reset(self, origin: int | None = None) -> None:

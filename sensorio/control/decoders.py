@@ -189,6 +189,8 @@ class Decoder:
         raise NotImplementedError
 
     def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The fitted decoder for a model file: (JSON-able settings, named arrays);
+        the decoder's class ``from_arrays(meta, arrays)`` builds it back."""
         raise NotImplementedError
 
 
@@ -336,6 +338,8 @@ class LDA(_SubsetModel):
         return p / p.sum()
 
     def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(settings, arrays) for the model file: the class ``means`` (K, D), shrunk
+        pooled ``cov`` (D, D), ``priors`` (K,) and the ``shrinkage`` used."""
         meta = {
             "kind": self.kind,
             "shrinkage_setting": self.shrinkage_setting,
@@ -353,6 +357,7 @@ class LDA(_SubsetModel):
 
     @classmethod
     def from_arrays(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> LDA:
+        """The LDA that :meth:`to_arrays` saved, ready to decide (its subset cache empty)."""
         out = cls(meta["shrinkage_setting"], min_channels=meta["min_channels"])
         out.means, out.cov, out.priors = arrays["means"], arrays["cov"], arrays["priors"]
         out.shrinkage = float(arrays["shrinkage"])
@@ -437,6 +442,8 @@ class LinearRegressor(_SubsetModel):
         return self.mean_y + (flat - self.mean_x[idx]) @ beta
 
     def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(settings, arrays) for the model file: the ``shrinkage``, the feature and
+        target means ``mean_x`` and ``mean_y`` and the covariances ``cov_xx`` and ``cov_xy``."""
         meta = {
             "kind": self.kind,
             "min_channels": self.min_channels,
@@ -454,6 +461,7 @@ class LinearRegressor(_SubsetModel):
 
     @classmethod
     def from_arrays(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> LinearRegressor:
+        """The LinearRegressor that :meth:`to_arrays` saved, ready to predict."""
         out = cls(float(arrays["shrinkage"]), min_channels=meta["min_channels"], targets=meta["targets"])
         out.mean_x, out.mean_y = arrays["mean_x"], arrays["mean_y"]
         out.cov_xx, out.cov_xy = arrays["cov_xx"], arrays["cov_xy"]
@@ -474,6 +482,7 @@ class MajorityVote:
         self._last: deque[int] = deque(maxlen=self.n)
 
     def reset(self) -> None:
+        """Forget the past decisions: the next vote counts only what comes after."""
         self._last.clear()
 
     def __call__(self, cls: int) -> int:
@@ -543,6 +552,7 @@ class ProportionalControl:
         return self
 
     def reset(self) -> None:
+        """Set the speed back to 0, so the ramp starts from standstill (the fitted levels stay)."""
         self._speed = 0.0
 
     def level(self, mav: np.ndarray, cls: int, channels: Sequence[int]) -> float:
@@ -567,6 +577,8 @@ class ProportionalControl:
         return target
 
     def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(settings, arrays) for the model file: deadband, ramp, percentile and rest
+        class; the ``rest`` level (channels,) and the ``mvc`` levels (K, channels)."""
         meta = {
             "deadband": self.deadband,
             "ramp_per_s": self.ramp_per_s,
@@ -577,6 +589,7 @@ class ProportionalControl:
 
     @classmethod
     def from_arrays(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ProportionalControl:
+        """The ProportionalControl that :meth:`to_arrays` saved, its speed at 0."""
         out = cls(meta["deadband"], meta["ramp_per_s"], meta["percentile"])
         out.rest, out.mvc = arrays["rest"], arrays["mvc"]
         out.rest_class = int(meta["rest_class"])
@@ -641,6 +654,11 @@ class SklearnDecoder(Decoder):
         return self._outputs(np.asarray(features, dtype=np.float64).reshape(1, -1))[0]
 
     def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(settings, arrays) for the model file, without pickle: the estimator's class
+        and parameters, the training windows and targets, and its outputs on them.
+
+        Raises:
+            SensorioError: the estimator has a parameter that is not a plain value."""
         est = self.estimator
         params = est.get_params(deep=False)
         try:
@@ -668,6 +686,12 @@ class SklearnDecoder(Decoder):
 
     @classmethod
     def from_arrays(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> SklearnDecoder:
+        """The saved decoder: its scikit-learn estimator is built from the class and
+        parameters and fitted again on the saved training data.
+
+        Raises:
+            SensorioError: the estimator is not scikit-learn's or cannot be
+                imported, or the refitted one does not reproduce the saved outputs."""
         import importlib
 
         path = str(meta["estimator"])

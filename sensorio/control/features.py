@@ -256,10 +256,12 @@ class FeatureExtractor:
 
     @property
     def feature_names(self) -> list[str]:
+        """The features computed per channel, in their order on the feature axis (a new list)."""
         return list(self.features)
 
     @property
     def n_features_per_channel(self) -> int:
+        """How many features each channel gives per window (the feature axis' length)."""
         return len(self.features)
 
     @property

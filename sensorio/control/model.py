@@ -62,6 +62,7 @@ class Model:
 
     @property
     def classes(self) -> tuple[str, ...]:
+        """The decoder's class labels, in class-index order (empty for a regressor)."""
         return self.decoder.classes
 
     @property
@@ -71,10 +72,12 @@ class Model:
 
     @property
     def rate_hz(self) -> float:
+        """The sample rate in Hz the model was trained at (the signal must run at it)."""
         return float(self.features["rate_hz"])
 
     @property
     def n_channels(self) -> int:
+        """The number of EMG channels the model's features are computed on."""
         return int(self.features["n_channels"])
 
     def extractor(self) -> FeatureExtractor:
@@ -85,6 +88,7 @@ class Model:
         )
 
     def feature_index(self, name: str) -> int | None:
+        """The position of feature ``name`` (``mav``, ...) on the feature axis; None if the model lacks it."""
         names = list(self.features["features"])
         return names.index(name) if name in names else None
 

@@ -55,6 +55,12 @@ class StreamInfo:
 
     @classmethod
     def from_descriptor(cls, info: Mapping[str, Any], stream: int = 0) -> StreamInfo:
+        """The stream with id ``stream`` of a device descriptor (INFO dict), labels
+        padded to ``ch1``, ``ch2``, ... where the device gives none.
+
+        Raises:
+            SensorioError: no ``streams`` list, no such stream, or a stream without
+                channels, rate_hz, scale, min_code or max_code."""
         streams = info.get("streams")
         if not isinstance(streams, list):
             raise SensorioError("device descriptor has no 'streams' list: cannot calibrate")
@@ -145,6 +151,7 @@ class StreamCalibration:
     test_amplitude: list[float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """The corrections that are set, as a dict of lists (the stream's entry in a calibration file)."""
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
@@ -160,9 +167,11 @@ class Calibration:
     version: int = CALIBRATION_VERSION
 
     def stream(self, sid: int) -> StreamCalibration:
+        """The corrections of stream ``sid``, added empty if the calibration has none yet."""
         return self.streams.setdefault(sid, StreamCalibration())
 
     def to_json(self) -> dict[str, Any]:
+        """The calibration as the JSON object of a calibration file (a dict, streams sorted by id)."""
         return {
             "format": CALIBRATION_FORMAT,
             "version": self.version,
@@ -175,6 +184,11 @@ class Calibration:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], where: str = "calibration") -> Calibration:
+        """A calibration from the JSON object of a calibration file; ``where`` names it in errors.
+
+        Raises:
+            SensorioError: not a sensorio calibration, written by a newer sensorio,
+                or damaged."""
         if not isinstance(obj, Mapping) or obj.get("format") != CALIBRATION_FORMAT:
             raise SensorioError(f"{where} is not a sensorio calibration file")
         try:
@@ -228,9 +242,15 @@ class CalibrationStore:
         self.directory = Path(directory) if directory is not None else default_calibration_dir()
 
     def path(self, serial: str) -> Path:
+        """The file of the device with this serial: ``<directory>/<serial>.json``, characters
+        other than letters, digits, ``-_.`` replaced by ``_`` (SensorioError if nothing usable is left)."""
         return self.directory / f"{_safe_name(serial)}.json"
 
     def load(self, serial: str) -> Calibration | None:
+        """The saved calibration of the device with this serial, or None when there is none.
+
+        Raises:
+            SensorioError: the file cannot be read or is not a usable calibration."""
         path = self.path(serial)
         try:
             obj = json.loads(path.read_text("utf-8"))
@@ -299,9 +319,12 @@ class Calibrate(Stage):
             self.set_descriptor(info)
 
     def describe(self) -> dict[str, Any]:
+        """``{"type": "calibrate", "max_fill_s": ..., "auto": ...}``."""
         return {"type": self.kind, "max_fill_s": self.max_fill_s, "auto": self.auto}
 
     def set_descriptor(self, info: Mapping[str, Any]) -> None:
+        """Use this device descriptor from now on (the streams are read from it again)
+        and, with ``auto``, load the user calibration saved for its serial unless one was given."""
         self.info = info
         self._streams = {}
         serial = info.get("serial")
@@ -314,6 +337,14 @@ class Calibrate(Stage):
         return dict(self._streams)
 
     def stream_info(self, block: Block) -> StreamInfo:
+        """The checked StreamInfo of the block's stream, read from the descriptor once and kept.
+
+        Without a descriptor the values stay ADC codes at an assumed 1000 Hz (with a
+        warning per stream).
+
+        Raises:
+            SensorioError: the descriptor does not describe the stream, or gives it
+                another channel count than the block has."""
         sid = block.stream
         si = self._streams.get(sid)
         if si is None:
@@ -353,6 +384,11 @@ class Calibrate(Stage):
         return vec(sc.offset), vec(sc.gain)
 
     def to_physical(self, si: StreamInfo, codes: np.ndarray) -> np.ndarray:
+        """Codes (rows, channels) to physical units: ``(code - zero) * scale``, minus the
+        user calibration's offset, times its gain (float64, channel-major).
+
+        Raises:
+            SensorioError: the user calibration has another channel count than the stream."""
         x = si.to_physical(codes)
         offset, gain = self._corrections(si)
         if offset is not None:
@@ -362,9 +398,15 @@ class Calibrate(Stage):
         return x
 
     def process(self, block: SignalBlock) -> SignalBlock:
+        """The block unchanged: a SignalBlock is calibrated already (raw Blocks go to :meth:`process_raw`)."""
         return block  # already calibrated
 
     def process_raw(self, block: Block) -> list[SignalBlock]:
+        """One raw Block to SignalBlocks in physical units, with sample indices counted on from the last block.
+
+        Blocks of other streams than ``stream`` (when set) give an empty list. A gap
+        of up to ``max_fill_s`` is filled with invalid NaN rows; a longer gap or a
+        device restart starts a new SignalBlock with ``reset=True``."""
         if self.stream is not None and block.stream != self.stream:
             return []
         si = self.stream_info(block)

@@ -64,6 +64,7 @@ class DriftMonitor(Stage):
         self._rate = 0.0
 
     def describe(self) -> dict[str, Any]:
+        """The monitor's settings as a pipeline-file table (``{"type": "drift", "window_s": ..., ...}``)."""
         return {
             "type": self.kind,
             "window_s": self.window_s,
@@ -76,6 +77,7 @@ class DriftMonitor(Stage):
         }
 
     def use_calibration(self, cal: Calibration | None, stream: int) -> None:
+        """Take the noise floor saved for ``stream`` in ``cal`` as the gain-drift reference (nothing if it has none)."""
         if cal is not None and stream in cal.streams and cal.streams[stream].noise_floor:
             self.reference_floor = np.asarray(cal.streams[stream].noise_floor, float)
 
@@ -104,6 +106,8 @@ class DriftMonitor(Stage):
             self._baseline.clear()
 
     def process(self, block: SignalBlock) -> SignalBlock:
+        """The block unchanged; its samples go into the per-window sums, and the
+        baseline and gain-drift warnings open and close at each full window."""
         if self._rate != block.rate_hz:
             self._setup(block)
         n = len(block)
@@ -298,6 +302,7 @@ class Normalise(Stage):
         self._held_out: np.ndarray | None = None
 
     def describe(self) -> dict[str, Any]:
+        """``{"type": "normalise", "tau_s": ...}``, plus the ``mvc`` levels when given."""
         return {
             "type": self.kind,
             "tau_s": self.tau_s,
@@ -316,6 +321,9 @@ class Normalise(Stage):
         return np.exp(self._log_peak - self._k * self._decay)
 
     def process(self, block: SignalBlock) -> SignalBlock:
+        """The block divided by each channel's reference level (unit ``"1"``): the
+        MVC, else the decaying peak of the valid samples so far, at least ``min_level``.
+        Invalid samples follow the masking ``policy``."""
         n, ch = block.data.shape
         if self._held_out is None:
             self._held_out = np.full(ch, np.nan)

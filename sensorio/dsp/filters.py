@@ -201,9 +201,15 @@ class SosStage(Stage):
         self.warnings: list[str] = []
 
     def design(self, rate_hz: float) -> np.ndarray:
+        """The second-order sections (n, 6) of this filter at rate_hz.
+
+        Raises:
+            SensorioError: the filter's frequencies do not fit below the Nyquist
+                frequency of rate_hz."""
         raise NotImplementedError
 
     def prepare(self, x: np.ndarray) -> np.ndarray:
+        """The input the filter runs on, from the block's data (rows, channels); the data itself here."""
         return x
 
     def _setup(self, block: SignalBlock) -> SosState:
@@ -222,6 +228,10 @@ class SosStage(Stage):
         self._held_out = None
 
     def process(self, block: SignalBlock) -> SignalBlock:
+        """Filter the block, carrying each channel's memory over from the last call.
+
+        Invalid samples keep their ``valid=False``; their output value follows the
+        masking ``policy``. The filter is designed (again) when the rate changes."""
         st = self._setup(block)
         valid = block.valid
         all_valid = bool(valid.all())
@@ -229,6 +239,8 @@ class SosStage(Stage):
         return self.output(block, y, valid, all_valid)
 
     def output(self, block: SignalBlock, y: np.ndarray, valid: np.ndarray, all_valid: bool = False) -> SignalBlock:
+        """The output block from the filtered values y: invalid samples set by the
+        masking ``policy`` (``hold`` repeats the last valid output across blocks)."""
         if self._held_out is None:
             self._held_out = np.full(block.n_channels, np.nan)
         if all_valid:
@@ -239,12 +251,15 @@ class SosStage(Stage):
         return block.replace(data=out, valid=valid)
 
     def sos_for(self, rate_hz: float) -> np.ndarray:
+        """The second-order sections this stage filters with at rate_hz (:meth:`design`)."""
         return self.design(rate_hz)
 
     def latency(self, rate_hz: float) -> float:
         return sos_group_delay(self.design(rate_hz), self.latency_ref_hz(rate_hz), rate_hz)
 
     def latency_ref_hz(self, rate_hz: float) -> float:
+        """The frequency in Hz at which :meth:`latency` measures the group delay:
+        100 Hz (the middle of the surface-EMG spectrum), at most 0.4 x rate_hz."""
         return min(REF_HZ, 0.4 * rate_hz)
 
     def _warn(self, text: str) -> None:
@@ -279,12 +294,15 @@ class HighPass(SosStage):
         self.order = _check_order(order)
 
     def design(self, rate_hz: float) -> np.ndarray:
+        """Butterworth high-pass sections at cutoff_hz (raises SensorioError unless 0 < cutoff < rate_hz / 2)."""
         return _butter_edge(self.order, self.cutoff_hz, "highpass", rate_hz)
 
     def latency_ref_hz(self, rate_hz: float) -> float:
+        """Group-delay frequency in Hz: 100 Hz or twice the cutoff, whichever is higher, at most 0.45 x rate_hz."""
         return min(max(REF_HZ, 2 * self.cutoff_hz), 0.45 * rate_hz)
 
     def describe(self) -> dict[str, Any]:
+        """``{"type": "highpass", "cutoff_hz": ..., "order": ...}``."""
         return {"type": self.kind, "cutoff_hz": self.cutoff_hz, "order": self.order}
 
 
@@ -300,12 +318,15 @@ class LowPass(SosStage):
         self.order = _check_order(order)
 
     def design(self, rate_hz: float) -> np.ndarray:
+        """Butterworth low-pass sections at cutoff_hz (raises SensorioError unless 0 < cutoff < rate_hz / 2)."""
         return _butter_edge(self.order, self.cutoff_hz, "lowpass", rate_hz)
 
     def latency_ref_hz(self, rate_hz: float) -> float:
+        """Group-delay frequency in Hz: a quarter of the cutoff (in the pass band), at most 100 Hz."""
         return min(self.cutoff_hz / 4, REF_HZ)
 
     def describe(self) -> dict[str, Any]:
+        """``{"type": "lowpass", "cutoff_hz": ..., "order": ...}``."""
         return {"type": self.kind, "cutoff_hz": self.cutoff_hz, "order": self.order}
 
 
@@ -323,6 +344,11 @@ class BandPass(SosStage):
         self.order = _check_order(order)
 
     def edges(self, rate_hz: float) -> tuple[float, float]:
+        """The (low, high) edges in Hz used at rate_hz: the upper edge capped at
+        0.45 x rate_hz, with a warning once.
+
+        Raises:
+            SensorioError: the band is empty (low_hz not between 0 and the upper edge)."""
         high = self.high_hz
         if high > 0.45 * rate_hz:
             high = 0.45 * rate_hz
@@ -335,13 +361,16 @@ class BandPass(SosStage):
         return self.low_hz, high
 
     def design(self, rate_hz: float) -> np.ndarray:
+        """Butterworth band-pass sections between :meth:`edges` at rate_hz."""
         return signal.butter(self.order, self.edges(rate_hz), "bandpass", fs=rate_hz, output="sos")
 
     def latency_ref_hz(self, rate_hz: float) -> float:
+        """Group-delay frequency in Hz: the geometric centre of the pass band, sqrt(low x high)."""
         lo, hi = self.edges(rate_hz)
         return float(np.sqrt(lo * hi))
 
     def describe(self) -> dict[str, Any]:
+        """``{"type": "bandpass", "low_hz": ..., "high_hz": ..., "order": ...}``."""
         return {
             "type": self.kind,
             "low_hz": self.low_hz,
@@ -415,10 +444,13 @@ class Notch(SosStage):
         self._pending_rows = 0
 
     def frequencies(self, rate_hz: float) -> list[float]:
+        """The notch frequencies in Hz at rate_hz: the mains frequency (50 Hz while
+        not yet detected) and its harmonics, those below 0.45 x rate_hz."""
         f0 = self.detected or 50.0
         return [f0 * k for k in range(1, self.harmonics + 1) if f0 * k < 0.45 * rate_hz]
 
     def design(self, rate_hz: float) -> np.ndarray:
+        """IIR notch sections (quality q) at each of :meth:`frequencies`; a pass-through section if there is none."""
         sections = []
         for f in self.frequencies(rate_hz):
             b, a = signal.iirnotch(f, self.q, fs=rate_hz)
@@ -428,6 +460,9 @@ class Notch(SosStage):
         return np.vstack(sections)
 
     def process(self, block: SignalBlock) -> SignalBlock:
+        """Notch the block. With ``mains="auto"``, blocks are held back (an empty
+        block is returned) until ``detect_s`` seconds have arrived; then the
+        frequency is chosen and all the held rows come out filtered at once."""
         if self.detected is None:
             self._pending.append(block)
             self._pending_rows += len(block)
@@ -465,6 +500,7 @@ class Notch(SosStage):
         return sos_group_delay(self.design(rate_hz), min(1.5 * (self.detected or 50.0), 0.4 * rate_hz), rate_hz)
 
     def describe(self) -> dict[str, Any]:
+        """``{"type": "notch", "mains": ..., "harmonics": ..., "q": ..., "detect_s": ...}``."""
         return {
             "type": self.kind,
             "mains": self.mains,
@@ -499,6 +535,7 @@ class Envelope(Stage):
         self._held_out: np.ndarray | None = None
 
     def window(self, rate_hz: float) -> int:
+        """The moving-RMS window in samples at rate_hz: window_s rounded, at least 1."""
         return max(1, int(round(self.window_s * rate_hz)))
 
     def reset(self) -> None:
@@ -508,6 +545,9 @@ class Envelope(Stage):
             self._lowpass.reset()
 
     def process(self, block: SignalBlock) -> SignalBlock:
+        """The envelope of the block, same rows and rate: the causal moving RMS (a
+        sample is invalid when its window holds no valid sample) or the
+        rectified, low-passed signal."""
         if self._lowpass is not None:
             self._lowpass.policy = self.policy
             rect = block.replace(data=np.abs(block.data))
@@ -620,6 +660,7 @@ class Envelope(Stage):
         return (self.window(rate_hz) - 1) / 2.0
 
     def describe(self) -> dict[str, Any]:
+        """``{"type": "envelope", "method": ..., "window_s": ...}``, plus ``cutoff_hz`` for ``rectify``."""
         d: dict[str, Any] = {"type": self.kind, "method": self.method, "window_s": self.window_s}
         if self._lowpass is not None:
             d["cutoff_hz"] = self._lowpass.cutoff_hz
@@ -641,11 +682,16 @@ class Decimate(SosStage):
         self.factor = int(factor)
 
     def design(self, rate_hz: float) -> np.ndarray:
+        """Chebyshev I anti-alias sections (order 8, 0.05 dB ripple, edge at 0.8 x
+        the new Nyquist frequency); a pass-through section for factor 1."""
         if self.factor == 1:
             return np.array([[1.0, 0, 0, 1.0, 0, 0]])
         return signal.cheby1(8, 0.05, 0.8 / self.factor, output="sos")
 
     def process(self, block: SignalBlock) -> SignalBlock:
+        """Low-pass the block, then keep the rows whose sample index is a multiple
+        of ``factor``; the output block's rate is rate_hz / factor, its ``start``
+        counted at that rate, events moved to the next kept row, raw codes dropped."""
         q = self.factor
         filtered = super().process(block)
         first = (-block.start) % q
@@ -665,10 +711,13 @@ class Decimate(SosStage):
         )
 
     def output_rate(self, rate_hz: float) -> float:
+        """rate_hz / factor."""
         return rate_hz / self.factor
 
     def latency_ref_hz(self, rate_hz: float) -> float:
+        """Group-delay frequency in Hz: 100 Hz, at most 0.3 x the output rate."""
         return min(REF_HZ, 0.3 * rate_hz / self.factor)
 
     def describe(self) -> dict[str, Any]:
+        """``{"type": "decimate", "factor": ...}``."""
         return {"type": self.kind, "factor": self.factor}

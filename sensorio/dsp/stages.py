@@ -69,9 +69,11 @@ class DspEvent:
             self.detected_s = float(self.detected_s)
 
     def as_dict(self) -> dict[str, Any]:
+        """The event as a dict of its fields (``detail`` copied, not shared)."""
         return asdict(self)
 
     def to_json(self) -> str:
+        """The event as one line of JSON, fields in declaration order."""
         return json.dumps(self.as_dict(), sort_keys=False)
 
 
@@ -102,6 +104,9 @@ class Stage:
         self._events: list[DspEvent] = []
 
     def process(self, block: SignalBlock) -> SignalBlock:
+        """Transform one block; the output covers the rows the stage can give so far.
+
+        The base class raises NotImplementedError: every stage implements it."""
         raise NotImplementedError
 
     def flush(self) -> SignalBlock | None:
@@ -119,19 +124,24 @@ class Stage:
         return 0.0
 
     def output_rate(self, rate_hz: float) -> float:
+        """Sample rate in Hz of this stage's output for input at rate_hz (the same, unless it decimates)."""
         return rate_hz
 
     def set_descriptor(self, info: Mapping[str, Any]) -> None:
         """The device's INFO descriptor arrived (or changed)."""
 
     def take_events(self) -> list[DspEvent]:
+        """The DspEvents this stage emitted since the last call, and forget them."""
         out, self._events = self._events, []
         return out
 
     def emit(self, event: DspEvent) -> None:
+        """Queue an event for the next :meth:`take_events` (the Pipeline collects it)."""
         self._events.append(event)
 
     def describe(self) -> dict[str, Any]:
+        """This stage's settings as a pipeline-file table, ``{"type": kind, ...}``:
+        what :meth:`Pipeline.from_config` builds such a stage from (the base gives only the type)."""
         return {"type": self.kind}
 
 
@@ -314,10 +324,13 @@ class Pipeline:
         return cls.default(info, stream, policy=policy, **calibrate_options)
 
     def describe(self) -> dict[str, Any]:
+        """The pipeline as a config dict (``policy`` and the ``stage`` list) that
+        :meth:`from_config` reads back into the same pipeline."""
         return {"policy": self.policy, "stage": [st.describe() for st in self.stages]}
 
     # -- running -------------------------------------------------------------
     def set_descriptor(self, info: Mapping[str, Any]) -> None:
+        """Hand the device's INFO descriptor to every stage (each takes what it uses, such as the calibration)."""
         for st in self.stages:
             st.set_descriptor(info)
 
@@ -427,6 +440,7 @@ class Pipeline:
         return out
 
     def total_latency_s(self, rate_hz: float) -> float:
+        """The delay in seconds all stages add together at input rate rate_hz (see :meth:`latency`)."""
         return float(sum(lat.seconds for lat in self.latency(rate_hz)))
 
 

@@ -19,6 +19,13 @@ FORMATS = ("sio", "cyton", "ascii")
 
 @dataclass
 class EmulatorConfig:
+    """Everything that defines an emulated device run: format, device profile and
+    its overrides, seed, signal model, sensor and link faults, duration and pace.
+
+    Built by :func:`config_from_options` from ``sensorio emulate``'s options or a
+    ``sim://`` URL's query. Fault channels in ``faults`` count from 0 (the
+    ``channel=N`` people type counts from 1 and is converted when parsed)."""
+
     format: str = "sio"
     profile: str | None = None
     channels: int | None = None
@@ -46,9 +53,17 @@ class EmulatorConfig:
     gestures: GestureConfig | None = None
 
     def device_profile(self) -> DeviceProfile:
+        """The device profile to emulate: the named ``profile`` (the format's default
+        when None) with stream 0's channels, rate and encoding overridden where set.
+
+        Raises:
+            UsageError: unknown profile, a format it does not speak, or overrides
+                it cannot take."""
         return resolve_profile(self.profile, self.format, channels=self.channels, rate_hz=self.rate, enc=self.enc)
 
     def all_faults(self, profile: DeviceProfile) -> list[SensorFault]:
+        """The sensor faults to inject on ``profile``: the given ones, then
+        ``random_faults`` more drawn from the seed within the duration (30 s if none)."""
         extra = (
             random_faults(self.random_faults, self.seed, list(profile.streams), self.duration or 30.0)
             if self.random_faults
@@ -57,6 +72,7 @@ class EmulatorConfig:
         return list(self.faults) + extra
 
     def serial_number(self) -> str:
+        """The device serial: ``serial`` if given, else ``EMU-<FORMAT>-<seed>`` (seed in four digits)."""
         return self.serial or f"EMU-{self.format.upper()}-{self.seed:04d}"
 
 

@@ -269,10 +269,12 @@ class Emulator:
 
     @property
     def idle(self) -> bool:
+        """True when the device is not streaming and has nothing left to deliver."""
         return not self.clock.running and not self._queue
 
     # -- what became of the bytes ----------------------------------------------
     def delivered(self, items: list[Outgoing]) -> None:
+        """Count the bytes and frames of ``items`` as delivered to the host, and record the frames in the truth."""
         frames = [it.frame for it in items if it.frame is not None]
         self.bytes_delivered += sum(len(it.data) for it in items)
         self._record_frames(frames)
@@ -316,6 +318,7 @@ class Emulator:
         self.truth.write({"type": "link", "kind": reason, "at_s": round(t, 6), "bytes": nbytes, "frames": frames})
 
     def close(self) -> None:
+        """End the run: record the link faults still open and the ``end`` totals in the truth, and flush it."""
         self.link.close()
         self.truth.write(
             {

@@ -37,6 +37,7 @@ class StreamProfile:
 
     @property
     def code_range(self) -> tuple[int, int]:
+        """The (lowest, highest) ADC code: min_code and max_code, or the encoding's range where unset."""
         lo, hi = sio1.ENC_RANGE[self.enc]
         return (
             lo if self.min_code is None else self.min_code,
@@ -53,6 +54,8 @@ class StreamProfile:
         return max(1, min(most, want))
 
     def descriptor(self) -> dict[str, Any]:
+        """The stream's entry of an INFO descriptor: id, name, channels, rate_hz, enc,
+        unit, scale, zero, min_code, max_code and the labels if any."""
         lo, hi = self.code_range
         out: dict[str, Any] = {
             "id": self.id,
@@ -73,6 +76,10 @@ class StreamProfile:
 
 @dataclass(frozen=True)
 class DeviceProfile:
+    """An emulated device model: its name, device string, streams, firmware
+    version, TEST signal (``test_uv`` in µV at ``test_hz``), the rates RATE
+    accepts and the wire formats it speaks."""
+
     name: str
     device: str
     streams: tuple[StreamProfile, ...]
@@ -86,6 +93,7 @@ class DeviceProfile:
     gestures: bool = False
 
     def descriptor(self, serial: str) -> dict[str, Any]:
+        """The INFO descriptor the device reports, with this serial (the profile's rates, not a RATE change)."""
         return {
             "device": self.device,
             "serial": serial,

@@ -208,9 +208,12 @@ class StreamSignal:
             raise UsageError(f"unknown stream kind {stream.kind!r}")
 
     def times(self, n: int) -> np.ndarray:
+        """The device times in seconds of the next n samples (without advancing)."""
         return self.t_offset + np.arange(self.index, self.index + n, dtype=np.int64) / self.rate
 
     def next(self, n: int) -> np.ndarray:
+        """The next n samples (n, channels) in the stream's physical units (µV for EMG),
+        from the stream kind's signal model; advances the sample index."""
         t = self.times(n)
         kind = self.stream.kind
         if kind == "emg":

@@ -47,16 +47,19 @@ class Truth:
         return self.keep or self._file is not None
 
     def write(self, record: dict[str, Any]) -> None:
+        """Add one record: kept in memory if ``keep``, and written as a JSON line to the file if there is one."""
         if self.keep:
             self.records.append(record)
         if self._file is not None:
             self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
 
     def flush(self) -> None:
+        """Push the records written so far to the file."""
         if self._file is not None:
             self._file.flush()
 
     def close(self) -> None:
+        """Close the file (the records in memory stay); later records are only kept."""
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -70,20 +73,25 @@ class TruthLog:
 
     @classmethod
     def load(cls, path: str | Path) -> TruthLog:
+        """The records of a truth file (JSON lines, blank lines skipped)."""
         with open(path, encoding="utf-8") as f:
             return cls(json.loads(line) for line in f if line.strip())
 
     def of(self, rtype: str, **match: Any) -> list[dict[str, Any]]:
+        """The records of type ``rtype`` whose fields equal every ``match`` keyword, in file order."""
         return [r for r in self.records if r.get("type") == rtype and all(r.get(k) == v for k, v in match.items())]
 
     @property
     def start(self) -> dict[str, Any]:
+        """The ``start`` record: format, profile, seed, serial, streams and INFO descriptor."""
         return self.of("start")[0]
 
     def faults(self, **match: Any) -> list[dict[str, Any]]:
+        """The injected sensor faults (``fault`` records, ``channel`` counted from 0) matching the keywords."""
         return self.of("fault", **match)
 
     def link_faults(self, **match: Any) -> list[dict[str, Any]]:
+        """The link faults (``link`` records: drop, corrupt, delay, unplug, ...) matching the keywords."""
         return self.of("link", **match)
 
     def gestures(self) -> list[dict[str, Any]]:
@@ -99,6 +107,7 @@ class TruthLog:
         return [segs[k]["label"] if k >= 0 else None for k in np.atleast_1d(i)]
 
     def streams(self) -> list[int]:
+        """The ids of the streams that put frames on the wire, sorted."""
         return sorted({r["stream"] for r in self.of("frames")})
 
     def frame_seq(self, stream: int = 0) -> np.ndarray:
@@ -107,6 +116,7 @@ class TruthLog:
         return np.array([s for p in parts for s in p], dtype=np.int64)
 
     def frame_t_us(self, stream: int = 0) -> np.ndarray:
+        """Device clock in µs at the first sample of every frame of ``stream`` put on the wire, in order."""
         parts = [r["t_us"] for r in self.of("frames", stream=stream)]
         return np.array([s for p in parts for s in p], dtype=np.int64)
 

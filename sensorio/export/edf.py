@@ -73,6 +73,10 @@ class SignalPlan:
 
 @dataclass(frozen=True)
 class EdfSummary:
+    """What an EDF+/BDF export wrote: the file, its type (``EDF+`` or ``BDF+``),
+    the number of signals (one per channel) and of annotations, and the
+    duration in seconds."""
+
     path: Path
     file_type: str
     signals: int

@@ -65,6 +65,10 @@ class Format:
     seq_modulus: int = 65536
 
     def init_parser(self, parser_ptr: Any) -> None:
+        """Set up the C parser at ``parser_ptr`` (a ``sio_parser *``) for this format.
+
+        Raises:
+            FormatError: the C core does not know the format."""
         if lib.sio_parser_init(parser_ptr, self.c_id) != 0:
             raise FormatError(f"format {self.name!r}: the C core does not know it")
 
@@ -185,6 +189,8 @@ class AsciiFormat(Format):
             raise FormatError(f"ascii max_line {self.max_line}: must be 2 to {lib.SIO_ASCII_MAX_LINE}")
 
     def init_parser(self, parser_ptr: Any) -> None:
+        """Set up the C parser for ASCII lines with this channel count (0: learnt
+        from the first lines) and line length limit (FormatError if refused)."""
         super().init_parser(parser_ptr)
         if lib.sio_fmt_ascii_configure(parser_ptr, self.channels, self.max_line) != 0:
             raise FormatError(f"ascii format: the C core refused channels={self.channels}")
@@ -226,6 +232,7 @@ class SpecFormat(Format):
     source: str = ""
 
     def init_parser(self, parser_ptr: Any) -> None:
+        """Set up the C parser with this spec's compiled frame layout (FormatError if the C core rejects it)."""
         super().init_parser(parser_ptr)
         if lib.sio_fmt_spec_configure(parser_ptr, self.c_spec) != 0:
             raise FormatError(f"{self.source or self.name}: the C core rejected the compiled spec")

@@ -167,6 +167,7 @@ class BlockStream:
         return dict(self.reader.header) if self.reader is not None else {}
 
     def close(self) -> None:
+        """Close the file (or the recording reader); the Blocks already given stay valid."""
         if self.reader is not None:
             self.reader.close()
         if self._f is not None:

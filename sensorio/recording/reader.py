@@ -54,6 +54,10 @@ class DataChunk:
 
 @dataclass(frozen=True)
 class Event:
+    """An EVENT record: ``kind`` (marker, connect, disconnect, ...; ``unknown``
+    if it names none) and its JSON object ``detail``, written at host time
+    ``t_ns`` (ns since the epoch), found at byte ``offset`` of the file."""
+
     offset: int
     t_ns: int
     kind: str
@@ -71,6 +75,9 @@ class Damage:
 
 @dataclass(frozen=True)
 class End:
+    """The END record that closes a recording: the capture's ``summary`` (parser
+    stats, bytes received, ...), written at ``t_ns``, at byte ``offset``."""
+
     offset: int
     t_ns: int
     summary: dict[str, Any]
@@ -95,6 +102,7 @@ class ReadReport:
     last_ns: int | None = None
 
     def problems(self) -> list[str]:
+        """One line per problem found (damage, missing records, a cut end, no END record); empty for a sound file."""
         out = []
         if self.damaged:
             total = sum(d.length for d in self.damaged)
@@ -153,6 +161,14 @@ SNIFF_BYTES = len(MAGIC) + len(SYNC)
 
 
 class RecordingReader:
+    """Reads a recording (.sior): its header, then its records in order (see the
+    module text for damaged, cut and growing files). The file is memory-mapped;
+    use it as a context manager or call :meth:`close`.
+
+    Raises:
+        SensorioError: the path is not a readable regular file, or not a
+            recording (wrong magic, or it ends inside the header)."""
+
     #: why the header in use is not the file's own first record (None: it is)
     header_damage: str | None = None
     #: True when no header could be read at all (metadata and format unknown)
@@ -261,6 +277,7 @@ class RecordingReader:
 
     @staticmethod
     def is_recording(path: str | os.PathLike[str]) -> bool:
+        """True if the file at path starts with a recording's magic (one byte may be damaged); False if unreadable."""
         try:
             with open(path, "rb") as f:
                 return _magic_ok(f.read(SNIFF_BYTES))
@@ -273,6 +290,7 @@ class RecordingReader:
         return _magic_ok(head)
 
     def close(self) -> None:
+        """Release the memory-mapped file (nothing to do for a reader over bytes)."""
         if isinstance(self._mm, mmap.mmap):
             self._mm.close()
 

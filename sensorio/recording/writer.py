@@ -57,6 +57,14 @@ def encode_data_payload(reads: list[tuple[int, int]], raw: bytes | bytearray) ->
 
 
 class RecordingWriter:
+    """Appends raw port bytes and events to a new recording, crash-safely (see
+    the module text): the header (with a copy) is written and synced at once,
+    and a flush thread writes DATA records every ``flush_interval`` seconds.
+
+    Raises:
+        SensorioError: the file exists (unless ``overwrite``), its folder does
+            not, or it cannot be created or written."""
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -145,6 +153,7 @@ class RecordingWriter:
             self._wake.notify()
 
     def marker(self, text: str) -> None:
+        """Record a ``marker`` event with this text, after the bytes added so far."""
         self.event("marker", text=text)
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
@@ -179,6 +188,7 @@ class RecordingWriter:
 
     @property
     def pending_bytes(self) -> int:
+        """Raw bytes handed over but not yet sealed into a DATA record."""
         return len(self._raw)
 
     # -- flush thread ---------------------------------------------------------

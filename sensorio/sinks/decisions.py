@@ -46,10 +46,12 @@ class JsonLines:
         self.out = out
 
     def send(self, decision: Any) -> None:
+        """Write the decision as one compact JSON line and flush."""
         self.out.write(json.dumps(decision_record(decision), separators=(",", ":")) + "\n")
         self.out.flush()
 
     def close(self) -> None:
+        """Nothing to release: the file belongs to the caller, who closes it."""
         pass
 
 
@@ -80,6 +82,7 @@ class UdpSender:
         self.address = info[4]
 
     def send(self, decision: Any) -> None:
+        """Send the decision's JSON as one datagram; a refused or failed send is ignored."""
         data = json.dumps(decision_record(decision), separators=(",", ":")).encode()
         try:
             self.sock.sendto(data, self.address)
@@ -87,6 +90,7 @@ class UdpSender:
             pass  # nobody listening (ICMP refused) is not a reason to stop controlling
 
     def close(self) -> None:
+        """Close the socket."""
         self.sock.close()
 
 
@@ -101,6 +105,10 @@ class Actuator:
         self.ser.write_timeout = 1.0
 
     def send(self, decision: Any) -> None:
+        """Write the decision's ``MOVE <label> <speed>`` line to the actuator.
+
+        Raises:
+            SensorioError: the port fails, or does not take the line within 1 s."""
         import serial
 
         try:
@@ -111,6 +119,7 @@ class Actuator:
             raise SensorioError(f"the actuator on {self.port} failed: {exc}") from None
 
     def close(self) -> None:
+        """Send ``MOVE rest 0.000`` (the motor left stopped, errors ignored), then close the port."""
         try:
             self.ser.write(actuator_line("rest", 0.0))  # leave the motor stopped
             self.ser.flush()
@@ -138,10 +147,12 @@ class LslDecisions:
         self.outlet = pylsl.StreamOutlet(info)
 
     def send(self, decision: Any) -> None:
+        """Push one sample: class index, speed, then the class posteriors (zeros when the decoder gives none)."""
         probs = list(decision.probabilities) if len(decision.probabilities) else [0.0] * len(self.classes)
         self.outlet.push_sample([float(decision.cls), float(decision.speed), *map(float, probs)])
 
     def close(self) -> None:
+        """Drop the outlet, which ends the LSL stream."""
         self.outlet = None
 
 

@@ -15,6 +15,10 @@ from .base import Device, StreamState
 
 
 class AsciiDevice(Device):
+    """An Arduino-style sketch: one text line of comma-separated codes per
+    sample, streaming from power-on (``s`` pauses, ``b`` resumes); optionally
+    Serial Plotter labels and a leading sample counter."""
+
     format = "ascii"
     garbage_exclude = b"\n\r"
 
@@ -33,6 +37,7 @@ class AsciiDevice(Device):
         self.streaming = autostart
 
     def frame_samples(self, stream) -> int:  # type: ignore[no-untyped-def]
+        """1: every line carries one sample per channel."""
         return 1
 
     def handle_input(self, data: bytes) -> bytes:

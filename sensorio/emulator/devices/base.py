@@ -159,6 +159,7 @@ class Device:
                 raise UsageError(f"fault {f.kind} names stream {f.stream}; the device has streams {sorted(ids)}")
 
     def frame_samples(self, stream: StreamProfile) -> int:
+        """Samples per channel in each frame of this stream (the profile's ``samples_per_frame``)."""
         return stream.samples_per_frame
 
     # -- to override -------------------------------------------------------
@@ -191,6 +192,7 @@ class Device:
 
     # -- frames ------------------------------------------------------------
     def next_frame_time(self) -> float:
+        """Device time in seconds at which the next frame of any stream is complete (its last sample taken)."""
         return min(s.next_frame_end() for s in self.streams)
 
     def frames_until(self, t: float) -> list[Frame]:

@@ -20,6 +20,11 @@ _ACCEL = np.array([0, 0, 8000], dtype=">i2").tobytes()
 
 
 class CytonDevice(Device):
+    """An OpenBCI Cyton: 33-byte packets of 8 int24 channels at 250 Hz and
+    firmware v3's single-character commands (``b``/``s`` start and stop,
+    ``1``-``8`` and ``!``-``*`` switch channels 1-8 off and on, ``x...X``
+    channel settings, ``v`` version, ``?`` registers)."""
+
     format = "cyton"
     garbage_exclude = bytes([START])
 
@@ -32,6 +37,7 @@ class CytonDevice(Device):
         self._pending = bytearray()  # an unfinished x...X or z...Z command
 
     def frame_samples(self, stream) -> int:  # type: ignore[no-untyped-def]
+        """1: a Cyton packet carries one sample per channel."""
         return 1
 
     def handle_input(self, data: bytes) -> bytes:

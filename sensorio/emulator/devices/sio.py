@@ -15,6 +15,10 @@ MAX_COMMAND = 64
 
 
 class SioDevice(Device):
+    """An SIO-1 device (PROTOCOL.md): INFO at power-on, DATA frames per stream,
+    and REPLY or ERR to the host's command lines (INFO, START, STOP, RATE,
+    TEST ON|OFF)."""
+
     format = "sio"
     garbage_exclude = b"\x00"
 
@@ -26,6 +30,7 @@ class SioDevice(Device):
         self.streaming = autostart
 
     def descriptor(self) -> dict:
+        """The INFO descriptor the device sends now (stream rates as RATE last set them)."""
         d = self.profile.descriptor(self.serial)
         # stream 0's rate may have been changed by RATE
         for st, sd in zip(self.streams, d["streams"], strict=True):
