@@ -41,6 +41,17 @@ def test_old_spellings_are_hidden_from_help() -> None:
     assert "--output" in text and "--out " not in text and "--out," not in text
 
 
+def test_train_names_its_recording_recording_and_the_old_spelling_still_works(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base = ["train", "sim://", "-o", "m.npz"]
+    assert _parse([*base, "--recording", "r.sior"]).recording == Path("r.sior")  # type: ignore[attr-defined]
+    assert capsys.readouterr().err == ""
+    assert _parse([*base, "--record", "r.sior"]).recording == Path("r.sior")  # type: ignore[attr-defined]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--record is deprecated, use --recording" in err[0]
+
+
 def test_view_plot_switch_is_window(capsys: pytest.CaptureFixture[str]) -> None:
     assert _parse(["view", "sim://", "--window"]).window is True  # type: ignore[attr-defined]
     assert _parse(["view", "sim://", "--plot"]).window is True  # type: ignore[attr-defined]

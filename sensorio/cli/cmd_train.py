@@ -14,6 +14,7 @@ from ._options import (
     check_output,
     non_negative_integer,
     non_negative_number,
+    old_spelling,
     positive_integer,
     positive_number,
 )
@@ -30,7 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("port", help="serial port path or URL (sim://gestures?..., replay://FILE)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="MODEL", help="model file to write (.npz)")
-    p.add_argument("--record", type=Path, metavar="FILE", help="the recording (default: MODEL with suffix .sior)")
+    # --record is -o's old spelling in stream and view; train's second output is
+    # the recording, so it gets its own name
+    p.add_argument(
+        "--recording", type=Path, metavar="FILE", help="the recording to write (default: MODEL with suffix .sior)"
+    )
+    old_spelling(p, "--record", "--recording", "recording", type=Path)
     p.add_argument(
         "--gestures",
         default="rest,open,close,pronate,supinate,point",
@@ -65,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     gestures = [g.strip().lower() for g in args.gestures.split(",") if g.strip()]
     if not args.output.name or args.output.is_dir():
         raise UsageError(f"-o needs a model file name, not {str(args.output)!r}")
-    record = args.record or args.output.with_suffix(".sior")
+    record = args.recording or args.output.with_suffix(".sior")
     if record.resolve() == args.output.resolve():
         raise UsageError("the model and the recording need different file names")
     check_output(args.output, args.force)
