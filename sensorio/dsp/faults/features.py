@@ -5,8 +5,12 @@ of FaultDetector."""
 from __future__ import annotations
 
 import warnings
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import NDArray
+
+from ._state import Flags, Floats, _DetectorState
 
 _NEG = -(1 << 62)
 
@@ -57,10 +61,12 @@ def noise_share_limit(fs: float, base: float) -> float | None:
     return limit if limit <= NOISE_SHARE_MAX else None
 
 
-class _Features:
+class _Features(_DetectorState):
     """Per-hop features and conditions (FaultDetector's; see the package text)."""
 
     def _featurise(self, final: bool) -> None:
+        """Features and hysteresis of the pending hops now complete (and, when
+        final, of the short hop left at the end)."""
         n = self._pending_rows()
         done = self._lens_sum
         full = (n - done) // self.hop
@@ -73,6 +79,8 @@ class _Features:
             self._add_features(done, 1, n - done)
 
     def _add_features(self, a: int, m: int, L: int) -> None:
+        """Featurise m hops of L rows from pending row a, run their hysteresis
+        and store what the output needs of them."""
         f = self._features(a, m, L)
         const = self._consts(m, L)
         masked = self._masked_hop_kinds()
@@ -102,7 +110,7 @@ class _Features:
         self._lens_sum += m * L
         self._last_len = L
 
-    def _consts(self, m: int, L: int) -> dict[str, np.ndarray]:
+    def _consts(self, m: int, L: int) -> dict[str, NDArray[Any]]:
         """Shared, read-only arrays for m hops of L rows (an in-place change
         to one would be a bug): all-False (channels, hops) "zeros_cm" and
         (hops, channels) "zeros", float zeros "zeros_f", "L" and "-1"
@@ -123,18 +131,22 @@ class _Features:
             self._bundles[(m, L)] = c
         return c
 
-    def _features(self, a: int, m: int, L: int) -> dict[str, np.ndarray]:
+    def _features(self, a: int, m: int, L: int) -> dict[str, NDArray[Any]]:
+        """Per (channel, hop) of m hops of L rows from pending row a: every
+        hop-level condition (saturation and lead-off with their first and last
+        flagged rows, stuck, flat, noise, motion, mains) and the spike test's
+        MAD and median; the learnt levels and carried marks move on."""
         p = self._pend
         ch = self._ch
         at = p.o + a
 
-        def r(name: str) -> np.ndarray:
+        def r(name: str) -> NDArray[Any]:
             # (channels, hops, samples): reductions run along contiguous memory
             return p.array(name)[:, at : at + m * L].reshape(ch, m, L)
 
         valid, spiky = r("valid"), r("spiky")
         const = self._consts(m, L)
-        f: dict[str, np.ndarray] = {}
+        f: dict[str, NDArray[Any]] = {}
         # hops from quiet rows only: nothing to look for in the flags
         quiet = self._native is not None and self._pend_start + a >= self._native.quiet_from
         if quiet:
@@ -153,7 +165,7 @@ class _Features:
                 if present is None:
                     present = bool(mask.any())
                 if present:
-                    f[name] = mask.any(axis=2)
+                    f[name] = cast(Flags, mask.any(axis=2))  # (channels, hops): an array, not a scalar
                     f[name + "_first"] = np.where(mask, idx, L).min(axis=2)
                     f[name + "_last"] = np.where(mask, idx, -1).max(axis=2)
                 else:  # the usual case: shared constants
@@ -300,7 +312,7 @@ class _Features:
         f["med"] = med
         return f  # (channels, hops) each
 
-    def _ring_down(self, low_ms: np.ndarray, broad: np.ndarray) -> np.ndarray:
+    def _ring_down(self, low_ms: Floats, broad: Flags) -> Flags:
         """Per (channel, hop): the 1-20 Hz band may be ringing on after a
         broadband burst, its power no more than that of the last hop where it
         came with the rest of the spectrum (broad), decayed since as the
@@ -324,14 +336,14 @@ class _Features:
 
     def _motion_before_run(
         self,
-        motion: np.ndarray,
-        codes: np.ndarray,
-        ok: np.ndarray,
-        low: np.ndarray,
-        hp: np.ndarray,
+        motion: Flags,
+        codes: NDArray[np.int32],
+        ok: Flags,
+        low: Floats,
+        hp: Floats,
         need: int,
-        low_level: np.ndarray,
-        hp_rise: np.ndarray,
+        low_level: Floats,
+        hp_rise: Floats,
     ) -> None:
         """Re-judge, in place, the motion verdicts of hops that end in a run
         of identical codes, on the samples before that run. A stuck ADC (or a
@@ -360,9 +372,7 @@ class _Features:
             share = low_ms / (low_ms + hp_ms)
         motion[c, h] = (n >= need) & self._motion_like(low_ms, share, low_level[c, h], hp_rise[c, h])
 
-    def _motion_like(
-        self, low_ms: np.ndarray, share: np.ndarray, level: np.ndarray, hp_rise: np.ndarray | float = 1.0
-    ) -> np.ndarray:
+    def _motion_like(self, low_ms: Floats, share: Floats, level: Floats, hp_rise: Floats | float = 1.0) -> Flags:
         """The motion test on the 1-20 Hz band's mean square low_ms and its
         share of the power, given the channel's learnt level of that band
         (RMS, uV): above motion_rel x the level (and motion_uv) with a share
@@ -379,13 +389,13 @@ class _Features:
 
     def _learn(
         self,
-        usable: np.ndarray,
-        judged: np.ndarray,
-        low_ms: np.ndarray,
-        share_low: np.ndarray,
-        peak: np.ndarray,
-        mad: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        usable: Flags,
+        judged: Flags,
+        low_ms: Floats,
+        share_low: Floats,
+        peak: Floats,
+        mad: Floats,
+    ) -> tuple[Floats, Floats, Floats]:
         """The channel's own levels, learnt hop by hop (so the same whatever
         the chunking): the 90th percentiles of the 1-20 Hz band's RMS and of
         the hop's peak |high-passed| sample, tracked in log10 uV by steps of
@@ -446,7 +456,7 @@ class _Features:
         self._q_low, self._q_peak, self._q_peak_ref = ql, qp, qr
         return low_level, peak_floor, peak_ref
 
-    def _mains(self, a: int, m: int, L: int, hp: np.ndarray) -> np.ndarray:
+    def _mains(self, a: int, m: int, L: int, hp: Floats) -> Flags:
         """Mains verdict per hop from the hop and the one before it: the
         signal projected on 50/60 Hz and two harmonics (a windowed DFT at just
         those frequencies, one matrix product). hp is (channels, hops,
