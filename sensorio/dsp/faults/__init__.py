@@ -64,7 +64,7 @@ from ._buffers import _Hops, _Rows
 from ._native import _native_available, _NativeFront
 from ._reference import _NumpyReference
 from .decision import HOP_KINDS, HYSTERESIS, _Decision
-from .features import _NEG, _Features, emg_noise_share, noise_share_limit
+from .features import _NEG, MAINS_RUN, _Features, emg_noise_share, narrowband_basis, noise_share_limit
 
 __all__ = [
     "DEFAULT_MASK",
@@ -94,7 +94,9 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
     the channel's learnt level of that band, ``motion_loud_rel`` and
     ``motion_loud_share`` the louder tier's multiple and share; ``noise_uv``
     and ``noise_share`` the white-noise RMS (uV) and share for ``noise``;
-    ``mains_uv`` and ``mains_share`` the same for ``mains``; ``merge_s`` a
+    ``mains_uv`` and ``mains_share`` the same for ``mains``, ``mains_ratio``
+    how far the hum's lines must stand above their neighbouring frequencies
+    (power, see features.narrowband_basis); ``merge_s`` a
     flare-up this soon after an event's end reopens it (s); ``mask`` the
     kinds whose samples are made invalid (default DEFAULT_MASK: every kind
     but mains). An unknown kind in ``mask`` raises SensorioError.
@@ -122,6 +124,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         noise_share: float = 0.27,
         mains_uv: float = 40.0,
         mains_share: float = 0.5,
+        mains_ratio: float = 8.0,
         merge_s: float = 0.5,
         mask: tuple[str, ...] | list[str] = DEFAULT_MASK,
     ) -> None:
@@ -142,6 +145,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self.noise_share = float(noise_share)
         self.mains_uv = float(mains_uv)
         self.mains_share = float(mains_share)
+        self.mains_ratio = float(mains_ratio)
         self.merge_s = float(merge_s)
         self.mask_kinds = tuple(mask)
         unknown = set(self.mask_kinds) - set(KINDS)
@@ -169,6 +173,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
             "noise_share",
             "mains_uv",
             "mains_share",
+            "mains_ratio",
             "merge_s",
         )
         d: dict[str, Any] = {"type": self.kind}
@@ -227,6 +232,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         # a sine of amplitude A gives |projection|^2 = (A * sum(w) / 2)^2; its
         # mean square is A^2 / 2
         self._ms_scale = 2.0 / float(window.sum()) ** 2
+        self._nb_basis, self._nb_line, self._nb_side = narrowband_basis(freqs, self._families, window, fs)
         # rows of one array: "is anything on" is one test
         self._health = np.zeros((len(KINDS), ch), dtype=bool)
         self.health_state = {k: self._health[i] for i, k in enumerate(KINDS)}
@@ -281,6 +287,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._noise_ms = np.zeros(ch)  # white-noise power of the last noise hop
         # the 1-20 Hz band's power it may ring down from (see _ring_down)
         self._ring_ref = np.zeros(ch)
+        # the mains tests of the last hops (see _mains_runs)
+        self._mains_hist = (np.zeros((ch, MAINS_RUN - 1), dtype=bool), np.zeros((ch, MAINS_RUN - 1), dtype=bool))
         # the channel's own levels, learnt online (log10 uV, see _learn): the
         # 90th percentile of the 1-20 Hz band's RMS and of the hop's peak
         # |high-passed| sample, starting from the fixed floors

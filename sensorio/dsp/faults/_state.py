@@ -51,6 +51,7 @@ class _DetectorState(Stage):
     noise_share: float
     mains_uv: float
     mains_share: float
+    mains_ratio: float
     merge_s: float
     mask_kinds: tuple[str, ...]
     #: per-sample front end in C when the C core has it (False: numpy)
@@ -80,6 +81,13 @@ class _DetectorState(Stage):
     _n_freq: int
     _basis: Floats
     _ms_scale: float
+    #: the narrowband test: a windowed cosine/sine basis (2 hops, 2 x frequencies)
+    #: at the lines and their neighbouring frequencies, and per family the
+    #: weights (frequencies, families) that sum the lines' power and their
+    #: neighbours' mean power (see features.narrowband_basis)
+    _nb_basis: Floats
+    _nb_line: Floats
+    _nb_side: Floats
     #: (kinds, channels): which kinds are on; health_state maps a kind to its row
     _health: Flags
     health_state: dict[str, Flags]
@@ -133,6 +141,8 @@ class _DetectorState(Stage):
     #: the last hop with broadband noise, and its white-noise power
     _last_noise_hop: Ints
     _noise_ms: Floats
+    #: the mains test and sure test of the last MAINS_RUN - 1 hops, (channels, hops) each
+    _mains_hist: tuple[Flags, Flags]
     #: the 1-20 Hz band's power it may ring down from
     _ring_ref: Floats
     #: learnt levels (log10 uV): the low band's, the peaks', and the peaks' as

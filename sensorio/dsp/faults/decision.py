@@ -21,7 +21,8 @@ HYSTERESIS = {
     "flat": (2, 2),
     "motion": (1, 4),
     "noise": (2, 3),
-    "mains": (4, 10),
+    # its condition is itself a run of hops (features.MAINS_RUN, MAINS_SURE_RUN)
+    "mains": (1, 10),
 }
 
 

@@ -10,7 +10,7 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from ._state import Flags, Floats, _DetectorState
+from ._state import Flags, Floats, Ints, _DetectorState
 
 _NEG = -(1 << 62)
 
@@ -40,6 +40,72 @@ LEARN_START_MAX = 0.5
 #: a hop of the low band this far above its learnt level (log10: x2) with a
 #: share above motion_loud_share does not teach it
 LEARN_RISE = 0.3
+
+
+#: the narrowband test's neighbours of a mains line, in bins of the 2-hop
+#: projection window (1 / (2 hops): 10 Hz at 50 ms hops): a Hann-windowed
+#: sine leaks nothing 2 or more bins away, while EMG's spectrum is smooth
+#: over a few tens of Hz
+NARROWBAND_BINS = (2, 3)
+
+#: mains is on after MAINS_RUN consecutive hops of its test, or after
+#: MAINS_SURE_RUN when the lines stand MAINS_SURE x mains_ratio above their
+#: neighbours in each of them: a hum is on from its onset, while physiological
+#: rhythms near 50 Hz (a monopolar contraction's, 150 ms or so) pass the test
+#: only for a few hops and with their lines less far above their neighbours
+MAINS_RUN = 4
+MAINS_SURE_RUN = 3
+MAINS_SURE = 2.0
+
+
+def narrowband_basis(
+    lines: list[float], families: list[tuple[int, int]], window: Floats, fs: float
+) -> tuple[Floats, Floats, Floats]:
+    """The narrowband test's basis: the window times cosines and sines
+    (samples, 2 x K) at the mains lines and at their neighbours
+    NARROWBAND_BINS bins either side (below Nyquist), and per family (lines
+    [i, j) of lines) two weight columns (K, families): the first sums the
+    power of the family's lines, the second the mean power of each line's
+    neighbours, summed over the lines."""
+    n = len(window)
+    t = np.arange(n) / fs
+    bin_hz = fs / n
+    freqs: list[float] = []
+
+    def col(f: float) -> int:
+        if f not in freqs:
+            freqs.append(f)
+        return freqs.index(f)
+
+    line_w: list[dict[int, float]] = []
+    side_w: list[dict[int, float]] = []
+    for i, j in families:
+        lw: dict[int, float] = {}
+        sw: dict[int, float] = {}
+        for f in lines[i:j]:
+            lw[col(f)] = 1.0
+            nbs = [f + s * b * bin_hz for b in NARROWBAND_BINS for s in (-1, 1)]
+            nbs = [g for g in nbs if 0.0 < g < fs / 2]
+            for g in nbs:
+                k = col(g)
+                sw[k] = sw.get(k, 0.0) + 1.0 / len(nbs)
+        line_w.append(lw)
+        side_w.append(sw)
+    f_arr = np.array(freqs)
+    basis = np.hstack(
+        [
+            window[:, None] * np.cos(2 * np.pi * t[:, None] * f_arr[None, :]),
+            window[:, None] * np.sin(2 * np.pi * t[:, None] * f_arr[None, :]),
+        ]
+    )
+    line = np.zeros((len(freqs), len(families)))
+    side = np.zeros((len(freqs), len(families)))
+    for fam, (lw, sw) in enumerate(zip(line_w, side_w, strict=True)):
+        for k, w in lw.items():
+            line[k, fam] = w
+        for k, w in sw.items():
+            side[k, fam] = w
+    return basis, line, side
 
 
 def emg_noise_share(fs: float, f_low: float = 60.0, f_high: float = 120.0) -> float:
@@ -229,7 +295,7 @@ class _Features(_DetectorState):
         f["stuck"] = stuck & ~at_zero
         f["flat"] = ((enough & ~stuck & (std < self.flat_uv)) | (stuck & at_zero)) & ~sat & ~lo
         blocked = sat | lo | stuck | ~enough
-        mains = self._mains(a, m, L, hp)
+        mains, mains_sure = self._mains(a, m, L, hp)
         with np.errstate(invalid="ignore", divide="ignore"):
             share_hf = hf_ms / hp_ms
         settling = r("settle").any(axis=2)
@@ -305,7 +371,7 @@ class _Features(_DetectorState):
         if motion.any():
             self._motion_before_run(motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level, hp_rise)
         f["motion"] = motion
-        f["mains"] = ~blocked & mains
+        f["mains"], f["mains_first"] = self._mains_runs(mains & ~blocked, mains_sure & ~blocked, L)
         # the spike test's scale: never below what the channel's own peaks
         # reach (spike_rel x their learnt 90th percentile)
         f["mad"] = np.maximum(mad, peak_floor / (self.spike_k * 1.4826))
@@ -456,14 +522,37 @@ class _Features(_DetectorState):
         self._q_low, self._q_peak, self._q_peak_ref = ql, qp, qr
         return low_level, peak_floor, peak_ref
 
-    def _mains(self, a: int, m: int, L: int, hp: Floats) -> Flags:
-        """Mains verdict per hop from the hop and the one before it: the
+    def _mains_runs(self, mains: Flags, sure: Flags, L: int) -> tuple[Flags, Ints]:
+        """The mains condition per (channel, hop): the test held in the last
+        MAINS_RUN hops, or the sure test in the last MAINS_SURE_RUN (the
+        hops before these come from the carried history); and the row, from
+        the hop's start, of the run's first hop (negative: an event's onset
+        is back-dated to it)."""
+        ch, m = mains.shape
+        hist, hist_sure = self._mains_hist
+        b = np.concatenate([hist, mains], axis=1)  # MAINS_RUN - 1 hops before
+        s = np.concatenate([hist_sure, sure], axis=1)
+        n = MAINS_RUN - 1
+        run = b[:, n:].copy()
+        for back in range(1, MAINS_RUN):
+            run &= b[:, n - back : n - back + m]
+        run_sure = s[:, n:].copy()
+        for back in range(1, MAINS_SURE_RUN):
+            run_sure &= s[:, n - back : n - back + m]
+        self._mains_hist = (b[:, -n:].copy(), s[:, -n:].copy())
+        first = np.where(run, -(MAINS_RUN - 1) * L, -(MAINS_SURE_RUN - 1) * L)
+        return run | run_sure, first
+
+    def _mains(self, a: int, m: int, L: int, hp: Floats) -> tuple[Flags, Flags]:
+        """Mains verdicts per hop from the hop and the one before it: the
         signal projected on 50/60 Hz and two harmonics (a windowed DFT at just
-        those frequencies, one matrix product). hp is (channels, hops,
-        samples); the result (channels, hops)."""
+        those frequencies, one matrix product), kept where the hum is
+        narrowband (see _narrowband): the test and the sure test. hp is
+        (channels, hops, samples); the results (channels, hops)."""
         ch = self._ch
         if L != self.hop:
-            return np.zeros((ch, m), dtype=bool)
+            none = np.zeros((ch, m), dtype=bool)
+            return none, none
         prev = self._pend.cm("hp")[:, a - L : a] if a >= L else self._prev_hp
         first_ok = prev.shape[1] == L
         if not first_ok:
@@ -473,11 +562,45 @@ class _Features(_DetectorState):
             _, _, verdict = self._native.mains(self._pend, a, m, L, None if pending else prev, self)
             if not first_ok:
                 verdict[:, 0] = False
-            return verdict
-        ok = np.ones(m, dtype=bool)
-        ok[0] = first_ok
-        best, total = self._mains_numpy(m, L, hp, prev)
-        mains_ms = best * self._ms_scale
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = mains_ms / total
-        return ok[None, :] & (mains_ms > self.mains_uv**2) & (share > self.mains_share)
+        else:
+            ok = np.ones(m, dtype=bool)
+            ok[0] = first_ok
+            best, total = self._mains_numpy(m, L, hp, prev)
+            mains_ms = best * self._ms_scale
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = mains_ms / total
+            verdict = ok[None, :] & (mains_ms > self.mains_uv**2) & (share > self.mains_share)
+        return self._narrowband(verdict, hp, prev)
+
+    def _narrowband(self, verdict: Flags, hp: Floats, prev: Floats) -> tuple[Flags, Flags]:
+        """Keep the mains verdicts (channels, hops) whose hum is narrowband:
+        the stronger family's lines stand more than mains_ratio x above their
+        neighbouring frequencies (NARROWBAND_BINS bins away, in power). A hum
+        is a line: its Hann-windowed projection leaks nothing there. EMG, even
+        a monopolar contraction whose spectrum peaks near 50 Hz, is smooth
+        over those few tens of Hz (a ratio of about 1). Judged on the same
+        two hops as the verdict (the hop before: prev for the first), only
+        where the verdict holds. hp is (channels, hops, samples). Returns the
+        verdicts kept and those whose lines stand MAINS_SURE x that far above
+        their neighbours."""
+        c, j = np.nonzero(verdict)
+        if not len(c):
+            return verdict, verdict
+        first = j == 0
+        before = hp[c, np.maximum(j - 1, 0)]
+        if first.any():
+            before[first] = prev[c[first]]
+        seg = np.concatenate([before, hp[c, j]], axis=1)  # (candidates, 2 hops)
+        proj = seg @ self._nb_basis
+        k = self._nb_basis.shape[1] // 2
+        power = proj[:, :k] ** 2 + proj[:, k:] ** 2
+        line = power @ self._nb_line  # (candidates, families)
+        side = power @ self._nb_side
+        strong = np.argmax(line, axis=1)
+        rows = np.arange(len(c))
+        lines, sides = line[rows, strong], side[rows, strong]
+        out = verdict.copy()
+        out[c, j] = lines > self.mains_ratio * sides
+        sure = verdict.copy()
+        sure[c, j] = lines > MAINS_SURE * self.mains_ratio * sides
+        return out, sure
