@@ -22,7 +22,9 @@ estimated from the third difference, which EMG -- well below Nyquist --
 hardly reaches, above ``noise_uv`` RMS and ``noise_share`` of the 20 Hz
 high-passed power; at rates where EMG reaches Nyquist the share asked for
 rises, see noise_share_limit, and below about 1 kHz the test is off) and ``mains`` (50/60 Hz and harmonics above
-``mains_uv`` RMS and half the high-passed power, projected over two hops).
+``mains_uv`` RMS and ``mains_share`` of the high-passed power, projected over two hops, and
+narrowband: its lines ``mains_ratio`` x above their neighbouring frequencies; on after 4 such
+hops, or 3 when the lines stand twice that far above, see features.MAINS_RUN).
 
 Hysteresis: a kind turns on after ``on`` consecutive hops with its condition
 and off after ``off`` consecutive hops without (a flare-up within
@@ -123,7 +125,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         noise_uv: float = 50.0,
         noise_share: float = 0.27,
         mains_uv: float = 40.0,
-        mains_share: float = 0.5,
+        mains_share: float = 0.35,
         mains_ratio: float = 8.0,
         merge_s: float = 0.5,
         mask: tuple[str, ...] | list[str] = DEFAULT_MASK,
