@@ -130,6 +130,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         merge_s: float = 0.5,
         mask: tuple[str, ...] | list[str] = DEFAULT_MASK,
     ) -> None:
+        """A detector with these settings (see the class text); the rate and
+        channel count come with the first block."""
         super().__init__()
         self.hop_s = float(hop_s)
         self.blank_s = float(blank_s)
