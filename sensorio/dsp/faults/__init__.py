@@ -22,7 +22,9 @@ estimated from the third difference, which EMG -- well below Nyquist --
 hardly reaches, above ``noise_uv`` RMS and ``noise_share`` of the 20 Hz
 high-passed power; at rates where EMG reaches Nyquist the share asked for
 rises, see noise_share_limit, and below about 1 kHz the test is off) and ``mains`` (50/60 Hz and harmonics above
-``mains_uv`` RMS and half the high-passed power, projected over two hops).
+``mains_uv`` RMS and ``mains_share`` of the high-passed power, projected over two hops, and
+narrowband: its lines ``mains_ratio`` x above their neighbouring frequencies; on after 4 such
+hops, or 3 when the lines stand twice that far above, see features.MAINS_RUN).
 
 Hysteresis: a kind turns on after ``on`` consecutive hops with its condition
 and off after ``off`` consecutive hops without (a flare-up within
@@ -42,7 +44,9 @@ Layout: this module holds the stage (set-up, streaming, health);
 ``decision`` the hysteresis, events, spike test and output mask; ``_native``
 the C front end's cffi plumbing (csrc/sio_dsp.c, any channel count);
 ``_reference`` its numpy twin (run without the C core; the C is tested
-against it); ``_buffers`` the growable sample and hop buffers.
+against it); ``_buffers`` the growable sample and hop buffers; ``_state``
+the settings and carried state the parts share, declared once with their
+types (the mixins derive from it, so a type checker sees what they use).
 """
 
 from __future__ import annotations
@@ -57,12 +61,12 @@ from ...blocks import EV_GAP, SignalBlock
 from ...errors import SensorioError
 from ...faultkinds import DETECTED_KINDS as KINDS  # fault kinds, in the order they are reported
 from ..filters import SosState
-from ..stages import DspEvent, Stage, register_stage
+from ..stages import DspEvent, register_stage
 from ._buffers import _Hops, _Rows
 from ._native import _native_available, _NativeFront
 from ._reference import _NumpyReference
 from .decision import HOP_KINDS, HYSTERESIS, _Decision
-from .features import _NEG, _Features, emg_noise_share, noise_share_limit
+from .features import _NEG, MAINS_RUN, _Features, emg_noise_share, narrowband_basis, noise_share_limit
 
 __all__ = [
     "DEFAULT_MASK",
@@ -78,8 +82,27 @@ DEFAULT_MASK = ("leadoff", "saturation", "stuck", "flat", "spikes", "motion", "n
 
 
 @register_stage
-class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
-    """Sensor faults per channel (see the module text for the rules)."""
+class FaultDetector(_Features, _Decision, _NumpyReference):
+    """Sensor faults per channel (see the module text for the rules).
+
+    Settings (the ``faults`` stage's options in a pipeline file): ``hop_s``
+    the hop (s); ``blank_s`` the recovery masked after a rail sample (s);
+    ``flat_uv`` the standard deviation below which a hop is flat (uV);
+    ``spike_k`` the spike threshold in robust sigmas, ``spike_min_uv`` its
+    floor (uV), ``spike_rel`` the floor as a multiple of the channel's learnt
+    peak level, ``spike_gap_s`` the gap that ends a spike event (s);
+    ``motion_uv`` the 1-20 Hz band's RMS floor for motion (uV),
+    ``motion_share`` its share of the power, ``motion_rel`` the multiple of
+    the channel's learnt level of that band, ``motion_loud_rel`` and
+    ``motion_loud_share`` the louder tier's multiple and share; ``noise_uv``
+    and ``noise_share`` the white-noise RMS (uV) and share for ``noise``;
+    ``mains_uv`` and ``mains_share`` the same for ``mains``, ``mains_ratio``
+    how far the hum's lines must stand above their neighbouring frequencies
+    (power, see features.narrowband_basis); ``merge_s`` a
+    flare-up this soon after an event's end reopens it (s); ``mask`` the
+    kinds whose samples are made invalid (default DEFAULT_MASK: every kind
+    but mains). An unknown kind in ``mask`` raises SensorioError.
+    """
 
     kind = "faults"
     #: per-sample front end in C when the C core has it (False: numpy)
@@ -102,10 +125,13 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         noise_uv: float = 50.0,
         noise_share: float = 0.27,
         mains_uv: float = 40.0,
-        mains_share: float = 0.5,
+        mains_share: float = 0.35,
+        mains_ratio: float = 8.0,
         merge_s: float = 0.5,
         mask: tuple[str, ...] | list[str] = DEFAULT_MASK,
     ) -> None:
+        """A detector with these settings (see the class text); the rate and
+        channel count come with the first block."""
         super().__init__()
         self.hop_s = float(hop_s)
         self.blank_s = float(blank_s)
@@ -123,6 +149,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         self.noise_share = float(noise_share)
         self.mains_uv = float(mains_uv)
         self.mains_share = float(mains_share)
+        self.mains_ratio = float(mains_ratio)
         self.merge_s = float(merge_s)
         self.mask_kinds = tuple(mask)
         unknown = set(self.mask_kinds) - set(KINDS)
@@ -132,6 +159,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         self._ch = 0
 
     def describe(self) -> dict[str, Any]:
+        """The stage's type and settings, as a pipeline file gives them."""
         keys = (
             "hop_s",
             "blank_s",
@@ -149,6 +177,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
             "noise_share",
             "mains_uv",
             "mains_share",
+            "mains_ratio",
             "merge_s",
         )
         d: dict[str, Any] = {"type": self.kind}
@@ -157,10 +186,13 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         return d
 
     def latency(self, rate_hz: float) -> float:
+        """The one-hop look-ahead, in samples at rate_hz."""
         return float(max(4, int(round(self.hop_s * rate_hz))))
 
     # -- set-up -----------------------------------------------------------------
     def _setup(self, block: SignalBlock) -> None:
+        """Everything that depends on the rate and channel count: hop
+        lengths, feature filters, the mains basis, the health state."""
         fs = block.rate_hz
         self._rate = fs
         self._ch = ch = block.n_channels
@@ -187,7 +219,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         # windowed sine/cosine basis at 50 and 60 Hz and harmonics below 0.45 fs
         window = np.hanning(2 * hop)
         t = np.arange(2 * hop) / fs
-        freqs, self._families = [], []
+        freqs: list[float] = []
+        self._families = []
         for f0 in (50.0, 60.0):
             fam = [f0 * k for k in (1, 2, 3) if f0 * k < 0.45 * fs]
             self._families.append((len(freqs), len(freqs) + len(fam)))
@@ -203,33 +236,36 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         # a sine of amplitude A gives |projection|^2 = (A * sum(w) / 2)^2; its
         # mean square is A^2 / 2
         self._ms_scale = 2.0 / float(window.sum()) ** 2
+        self._nb_basis, self._nb_line, self._nb_side = narrowband_basis(freqs, self._families, window, fs)
         # rows of one array: "is anything on" is one test
         self._health = np.zeros((len(KINDS), ch), dtype=bool)
         self.health_state = {k: self._health[i] for i, k in enumerate(KINDS)}
         self._hop_rows = [KINDS.index(k) for k in HOP_KINDS]
-        self._open: dict[tuple[str, int], DspEvent] = {}
-        self._closed: dict[tuple[str, int], DspEvent] = {}
+        self._open = {}
+        self._closed = {}
         self._stream = block.stream
         self._reset_signal()
 
     def _reset_signal(self) -> None:
+        """Forget the signal: pending rows, undecided hops, carried state and
+        learnt levels (the settings of _setup stay)."""
         ch = self._ch
         for st in (self._hp, self._low):
             st.reset()
-        self._seg_start: int | None = None
+        self._seg_start = None
         self._pend = _Rows(ch)
-        self._pend_lo: np.ndarray | None = None
+        self._pend_lo = None
         self._pend_start = 0
-        self._pend_events: list[np.ndarray] = []
+        self._pend_events = []
         self._feat = _Hops(ch)  # per complete, undecided hop
         self._lens_sum = 0  # rows in the featurised, undecided hops
         self._last_len = 0  # rows in the last of them
-        self._bundles: dict[tuple[int, int], dict[str, np.ndarray]] = {}
-        self._masked_key: tuple[str, ...] | None = None
-        self._masked: list[str] = []
-        self._unmasked: list[str] = []
+        self._bundles = {}
+        self._masked_key = None
+        self._masked = []
+        self._unmasked = []
         self._g_feat = 0  # segment hop index of the next hop to featurise
-        self._prev_mad: np.ndarray | None = None
+        self._prev_mad = None
         self._prev_hp = np.zeros((ch, 0))
         # the "last clean hop" of every kind in one array (set at once when nothing happens)
         self._lf = np.full((len(HOP_KINDS), ch), -1, np.int64)
@@ -255,6 +291,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         self._noise_ms = np.zeros(ch)  # white-noise power of the last noise hop
         # the 1-20 Hz band's power it may ring down from (see _ring_down)
         self._ring_ref = np.zeros(ch)
+        # the mains tests of the last hops (see _mains_runs)
+        self._mains_hist = (np.zeros((ch, MAINS_RUN - 1), dtype=bool), np.zeros((ch, MAINS_RUN - 1), dtype=bool))
         # the channel's own levels, learnt online (log10 uV, see _learn): the
         # 90th percentile of the 1-20 Hz band's RMS and of the hop's peak
         # |high-passed| sample, starting from the fixed floors
@@ -274,12 +312,14 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         self._last_spike = np.full(ch, _NEG, dtype=np.int64)
         self._spike_carry = np.zeros(ch, dtype=np.int64)  # spike-mask rows due in the next output
         self._held_out = np.full(ch, np.nan)
-        self._template: SignalBlock | None = None
-        self._empty_rows: tuple[np.ndarray, np.ndarray] | None = None
+        self._template = None
+        self._empty_rows = None
         use_c = self.native and _native_available()
         self._native = _NativeFront(self) if use_c else None
 
     def reset(self) -> None:
+        """Close the open events at the end of what was received and forget
+        the signal (after a discontinuity)."""
         if self._ch:
             self._close_all(self._pend_start + self._pending_rows())
             self._reset_signal()
@@ -301,6 +341,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
 
     # -- streaming --------------------------------------------------------------
     def process(self, block: SignalBlock) -> SignalBlock:
+        """Take a block; return the rows whose look-ahead is complete (whole
+        hops, possibly none), their validity masked and the policy applied."""
         if self._rate != block.rate_hz or self._ch != block.n_channels:
             self._setup(block)
         if self._seg_start is None:
@@ -314,16 +356,22 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
         return self._decide(final=False)
 
     def flush(self) -> SignalBlock | None:
+        """End of stream: decide and return every pending row (the last hop
+        may be short); None when nothing is pending."""
         if not self._ch or self._template is None or not self._pending_rows():
             return None
         self._featurise(final=True)
         return self._decide(final=True)
 
     def finish(self, end_s: float) -> None:
+        """Close every open event at end_s (seconds on the stream's clock)."""
         if self._ch:
             self._close_all(int(round(end_s * self._rate)))
 
     def _append(self, block: SignalBlock) -> None:
+        """Add a block's rows to the pending rows, with their per-sample flags
+        and feature filters (C or numpy), lead-off masks and link events; a
+        gap's lost samples become dropout events."""
         # everything per sample is computed channel-major (channels, rows): the
         # stages' arrays are laid out that way, so no strided copies
         n, ch = block.data.shape
@@ -350,6 +398,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference, Stage):
                 self._dropout(block.start + int(ev["row"]), int(ev["lost_samples"]))
 
     def _dropout(self, resume: int, lost: int) -> None:
+        """A dropout event on every channel for lost samples before stream row resume."""
         fs = self._rate
         for c in range(self._ch):
             self.emit(

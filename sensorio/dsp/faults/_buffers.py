@@ -4,7 +4,10 @@ appending and dropping cost no re-allocation."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 ROW_FIELDS = {
     "data": np.float64,
@@ -33,8 +36,9 @@ class _SpareRoom:
     MIN_CAP = 64
 
     def __init__(self, ch: int) -> None:
+        """Empty, for ch channels; the arrays are allocated on the first reserve."""
         self.ch = ch
-        self._a: dict[str, np.ndarray] = {}
+        self._a: dict[str, NDArray[Any]] = {}
         self.o = 0
         self.n = 0
         self.cap = 0
@@ -42,13 +46,15 @@ class _SpareRoom:
         self.generation = 0
         self._lead = (slice(None),) * self.AXIS
 
-    def _allocate(self, cap: int) -> dict[str, np.ndarray]:
+    def _allocate(self, cap: int) -> dict[str, NDArray[Any]]:
+        """Fresh, uninitialised arrays of every field for cap items."""
         raise NotImplementedError
 
-    def _items(self, arr: np.ndarray, start: int, stop: int) -> np.ndarray:
+    def _items(self, arr: NDArray[Any], start: int, stop: int) -> NDArray[Any]:
         return arr[tuple(self._lead) + (slice(start, stop),)]
 
     def __len__(self) -> int:
+        """The live items."""
         return self.n - self.o
 
     def reserve(self, m: int) -> int:
@@ -71,11 +77,12 @@ class _SpareRoom:
             self.o, self.n = 0, live
         return self.n
 
-    def array(self, name: str) -> np.ndarray:
+    def array(self, name: str) -> NDArray[Any]:
         """The whole storage of a field."""
         return self._a[name]
 
     def drop(self, items: int) -> None:
+        """Forget the first items live items (their room is reused)."""
         self.o += items
 
 
@@ -85,10 +92,10 @@ class _Rows(_SpareRoom):
     AXIS = 1
     MIN_CAP = 4096
 
-    def _allocate(self, cap: int) -> dict[str, np.ndarray]:
+    def _allocate(self, cap: int) -> dict[str, NDArray[Any]]:
         return {k: np.empty((self.ch, cap), t) for k, t in ROW_FIELDS.items()}
 
-    def append(self, new: dict[str, np.ndarray]) -> None:
+    def append(self, new: dict[str, NDArray[Any]]) -> None:
         """new: name -> (channels, rows) arrays, every field."""
         m = next(iter(new.values())).shape[1]
         at = self.reserve(m)
@@ -96,11 +103,11 @@ class _Rows(_SpareRoom):
             self._a[k][:, at : at + m] = v
         self.n += m
 
-    def __getitem__(self, name: str) -> np.ndarray:
+    def __getitem__(self, name: str) -> NDArray[Any]:
         """(rows, channels) view."""
         return self._a[name][:, self.o : self.n].T
 
-    def cm(self, name: str) -> np.ndarray:
+    def cm(self, name: str) -> NDArray[Any]:
         """(channels, rows) view."""
         return self._a[name][:, self.o : self.n]
 
@@ -120,16 +127,17 @@ class _Hops(_SpareRoom):
     what blocks the spike test, the MAD and median, and the hop lengths."""
 
     def __init__(self, ch: int) -> None:
+        """Empty, for ch channels."""
         super().__init__(ch)
         #: False: every median stored since the store was last empty is 0
         self.med_nonzero = False
 
-    def _allocate(self, cap: int) -> dict[str, np.ndarray]:
-        fields = {k: np.empty((cap, self.ch), t) for k, t in HOP_FIELDS.items()}
+    def _allocate(self, cap: int) -> dict[str, NDArray[Any]]:
+        fields: dict[str, NDArray[Any]] = {k: np.empty((cap, self.ch), t) for k, t in HOP_FIELDS.items()}
         fields["lens"] = np.empty(cap, np.int64)
         return fields
 
-    def append(self, lens: int, m: int, new: dict[str, np.ndarray], med_zero: bool = False) -> None:
+    def append(self, lens: int, m: int, new: dict[str, NDArray[Any]], med_zero: bool = False) -> None:
         """m hops of lens rows; new: name -> (m, channels) arrays, every field
         (med_zero: new["med"] is known to be all 0)."""
         if self.n == self.o:
@@ -143,5 +151,6 @@ class _Hops(_SpareRoom):
         self._a["lens"][at:end] = lens
         self.n = end
 
-    def __getitem__(self, name: str) -> np.ndarray:
+    def __getitem__(self, name: str) -> NDArray[Any]:
+        """(hops, channels) view of a field of the live hops ("lens": (hops,))."""
         return self._a[name][self.o : self.n]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ...blocks import SignalBlock
 from ...errors import SensorioError
@@ -14,7 +15,7 @@ from ._buffers import ROW_FIELDS, _Hops, _Rows
 from .features import _NEG
 
 if TYPE_CHECKING:
-    from . import FaultDetector
+    from ._state import Flags, Floats, _DetectorState
 
 
 class _NativeFront:
@@ -22,13 +23,15 @@ class _NativeFront:
     and their carried state in one pass per channel. It owns the carried state
     (arrays the C code updates in place) and the hp/low filter memories."""
 
-    def __init__(self, det: FaultDetector) -> None:
+    def __init__(self, det: _DetectorState) -> None:
+        """The C front end's state for det's settings, set up by its _setup
+        (rate, channels, hop, feature filters): carried state as at a start."""
         from ..._binding import ffi, lib
 
         self._ffi, self._lib = ffi, lib
         ch = det._ch
         never = np.iinfo(np.int64).max // 2
-        self._keep: list[np.ndarray] = []
+        self._keep: list[np.ndarray[Any, Any]] = []
         st = ffi.new("sio_dsp_front *")
         st.stuck_run = det.hop // 2
         st.restart = det.hop
@@ -60,7 +63,7 @@ class _NativeFront:
             f.invalid_run = self._ptr("int64_t[]", filt.invalid_run)
             f.reprime = det.hop
         self._st = st
-        self._outs: dict[tuple[str, int], tuple[Any, ...]] = {}
+        self._outs: dict[tuple[str, int], tuple[Floats, Flags, Any, Any]] = {}
         self._n_invalid = ffi.new("int64_t[1]")
         self.n_invalid = 0
         self._hops_gen: tuple[int, int] | None = None
@@ -87,19 +90,22 @@ class _NativeFront:
         self._code_key: tuple[Any, Any] | None = None
         self._scratch = np.empty(2 * det.hop)
         self._scratch_ptr = ffi.from_buffer("double[]", self._scratch)
-        self._basis_src: np.ndarray | None = None
+        self._basis_src: Floats | None = None
         self._basis_ptr: Any = None
 
-    def _ptr(self, kind: str, a: np.ndarray) -> Any:
+    def _ptr(self, kind: str, a: np.ndarray[Any, Any]) -> Any:
+        """A cffi pointer of type kind into a, kept alive as long as this object."""
         self._keep.append(a)
         return self._ffi.from_buffer(kind, a)
 
-    def _own(self, st: Any, name: str, a: np.ndarray) -> np.ndarray:
+    def _own(self, st: Any, name: str, a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """Point field name of the C state st at a (a contiguous int64 copy, or
+        float64 for ema_last), which the C code then updates in place."""
         a = np.ascontiguousarray(a, dtype=np.float64 if name == "ema_last" else np.int64)
         setattr(st, name, self._ptr("double[]" if a.dtype == np.float64 else "int64_t[]", a))
         return a
 
-    def hop_features(self, rows: _Rows, a: int, m: int, L: int) -> tuple[np.ndarray, ...]:
+    def hop_features(self, rows: _Rows, a: int, m: int, L: int) -> tuple[Floats, Floats, Floats, Floats, Floats, Flags]:
         """std, MAD, hp, low and high-frequency mean squares, and "every code
         the same" of m hops of L rows from live row a, all valid (see
         _features for the numpy version)."""
@@ -132,7 +138,7 @@ class _NativeFront:
             raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
         return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same
 
-    def _out_buffers(self, name: str, k: int, ch: int, m: int) -> tuple[Any, ...]:
+    def _out_buffers(self, name: str, k: int, ch: int, m: int) -> tuple[Floats, Flags, Any, Any]:
         """Reused outputs of a C call for m hops: (k, ch, m) doubles, (ch, m)
         flags and their pointers (the caller reads them before the next call)."""
         outs = self._outs.get((name, m))
@@ -148,8 +154,8 @@ class _NativeFront:
         return outs
 
     def mains(
-        self, rows: _Rows, a: int, m: int, L: int, prev: np.ndarray | None, det: FaultDetector
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self, rows: _Rows, a: int, m: int, L: int, prev: Floats | None, det: _DetectorState
+    ) -> tuple[Floats, Floats, Flags]:
         """FaultDetector._mains_numpy in C, for m hops of L rows from live row
         a (prev: the hop before, None when it is pending too), and the verdict
         of FaultDetector._mains: (best, total, verdict), (channels, hops) each."""
@@ -190,8 +196,8 @@ class _NativeFront:
         return out[0], out[1], verdict
 
     def hop_mask(
-        self, rows: _Rows, F: _Hops, n_dec: int, n: int, det: FaultDetector
-    ) -> tuple[np.ndarray, np.ndarray | None, int]:
+        self, rows: _Rows, F: _Hops, n_dec: int, n: int, det: _DetectorState
+    ) -> tuple[Flags, Flags | None, int]:
         """The output mask of the first n_dec pending hops (n rows; without
         the spikes), and the spike test (None without hits), (rows, channels)
         each; and the number of hits (see FaultDetector._decide, _spike_threshold and _spike_test
@@ -303,9 +309,9 @@ class _NativeFront:
     def _put(
         self,
         rows: _Rows,
-        x: np.ndarray,
-        valid: np.ndarray,
-        codes: np.ndarray | None,
+        x: Floats,
+        valid: Flags,
+        codes: NDArray[np.int32] | None,
         block: SignalBlock,
     ) -> None:
         """Copy rows of data, validity and codes (with block's code settings)
@@ -351,7 +357,7 @@ class _NativeFront:
         rows.n = end
         self._todo_n += n
 
-    def catch_up(self, rows: _Rows, leadoff: np.ndarray | None = None) -> None:
+    def catch_up(self, rows: _Rows, leadoff: NDArray[np.uint64] | None = None) -> None:
         """Flags and features of the rows that wait (leadoff: their lead-off
         bitmasks, None: none); the blocks that wait go into rows first."""
         if self._waiting:
@@ -401,7 +407,7 @@ class _NativeFront:
             self.quiet_from = start + n
 
 
-def _strided(ffi: Any, a: np.ndarray, kind: str, dtype: Any) -> tuple[Any, int, int] | None:
+def _strided(ffi: Any, a: np.ndarray[Any, Any], kind: str, dtype: Any) -> tuple[Any, int, int] | None:
     """A C- or Fortran-ordered (rows, channels) array as (pointer, row step,
     column step) in elements, for sio_dsp_rows_put; None for other layouts."""
     if a.dtype != dtype:
@@ -414,6 +420,7 @@ def _strided(ffi: Any, a: np.ndarray, kind: str, dtype: Any) -> tuple[Any, int, 
 
 
 def _native_available() -> bool:
+    """Whether the C core is built and has the fault detector's front end."""
     try:
         from ..._binding import lib
     except Exception:  # pragma: no cover - no C core built

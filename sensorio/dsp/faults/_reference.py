@@ -6,17 +6,21 @@ False or no build)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 from scipy import signal
 
 from ...blocks import SignalBlock
+from ._state import Flags, Floats, Ints, _DetectorState
 from .features import _NEG
 
 
-class _NumpyReference:
+class _NumpyReference(_DetectorState):
     """The numpy twins of the C front end (a mixin of FaultDetector)."""
 
-    def _front_numpy(self, block: SignalBlock) -> dict[str, np.ndarray]:
+    def _front_numpy(self, block: SignalBlock) -> dict[str, NDArray[Any]]:
         """The per-sample flags and feature filters of a block, channel-major
         (the reference for the C version, sio_dsp_front_run)."""
         # everything per sample is computed channel-major (channels, rows): the
@@ -116,7 +120,7 @@ class _NumpyReference:
             "spiky": spiky,
         }
 
-    def _mains_numpy(self, m: int, L: int, hp: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _mains_numpy(self, m: int, L: int, hp: Floats, prev: Floats) -> tuple[Floats, Floats]:
         """Per (channel, hop): the contrast of the two families' summed squared
         projections (the larger less the smaller), and the mean square (the
         reference for sio_dsp_mains)."""
@@ -134,7 +138,7 @@ class _NumpyReference:
         total = np.einsum("cmi,cmi->cm", seg, seg) / (2 * L)
         return best, total
 
-    def _spike_test(self, lens: np.ndarray, thr: np.ndarray, med: np.ndarray) -> np.ndarray:
+    def _spike_test(self, lens: Ints, thr: Floats, med: Floats) -> Flags:
         """Samples of the first hops beyond the threshold, (rows, channels)
         (the reference for sio_dsp_hop_mask's spike test)."""
         p = self._pend

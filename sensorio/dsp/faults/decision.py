@@ -3,10 +3,14 @@ test and the output mask; a mixin of FaultDetector."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ...blocks import SignalBlock
 from ..stages import DspEvent, apply_policy, last_valid
+from ._state import Flags, Floats, Ints, _DetectorState
 from .features import _NEG
 
 #: (on, off) hysteresis in hops for the hop-level kinds
@@ -17,14 +21,15 @@ HYSTERESIS = {
     "flat": (2, 2),
     "motion": (1, 4),
     "noise": (2, 3),
-    "mains": (4, 10),
+    # its condition is itself a run of hops (features.MAINS_RUN, MAINS_SURE_RUN)
+    "mains": (1, 10),
 }
 
 
 HOP_KINDS = tuple(HYSTERESIS)
 
 
-class _Decision:
+class _Decision(_DetectorState):
     """Hysteresis, events and output (FaultDetector's; see the package text)."""
 
     def _masked_hop_kinds(self) -> list[str]:
@@ -61,6 +66,10 @@ class _Decision:
         return out
 
     def _decide(self, final: bool) -> SignalBlock:
+        """Output the featurised hops whose look-ahead is there (all of them
+        when final): their validity (hop conditions of this hop and the next,
+        kinds on, per-sample rails, lead-off and spikes), spike events, the
+        policy applied; then drop those rows and hops."""
         F = self._feat
         m = len(F)
         n_dec = m if final else m - 1  # a hop waits for the next one (look-ahead)
@@ -138,13 +147,13 @@ class _Decision:
 
     def _hysteresis(
         self,
-        fc: dict[str, np.ndarray],
-        cond: np.ndarray,
+        fc: dict[str, NDArray[Any]],
+        cond: Flags,
         masked: list[str],
         start: int,
         m: int,
         L: int,
-    ) -> np.ndarray:
+    ) -> Flags:
         """Run the hysteresis of every hop-level kind over m new hops of L rows
         from stream row start (their features fc: (channels, hops) each; cond:
         any masked kind's condition); open and close events. Returns, per hop,
@@ -163,6 +172,8 @@ class _Decision:
         starts = start + np.arange(m) * L
         f = {k: v.T for k, v in fc.items()}  # (hops, channels)
         fs = self._rate
+        seg_start = self._seg_start
+        assert seg_start is not None  # set by the first block
         masked = self._masked_hop_kinds()
         any_active = np.zeros((m, self._ch), dtype=bool)
         transitions: list[tuple[int, int, str, int, float]] = []
@@ -179,7 +190,7 @@ class _Decision:
                 if k in ("saturation", "leadoff"):
                     end = flag[t, c]
                 else:
-                    end = self._seg_start + (int(g[t]) - self._clean_run(k, t, c)) * self.hop
+                    end = seg_start + (int(g[t]) - self._clean_run(k, t, c)) * self.hop
                 transitions.append((int(t), 0, k, int(c), end / fs))
         for t, on, k, c, when in sorted(transitions):
             if on:
@@ -199,12 +210,12 @@ class _Decision:
     def _latch(
         self,
         k: str,
-        cond: np.ndarray,
-        g: np.ndarray,
-        starts: np.ndarray,
-        first: np.ndarray | None,
-        last: np.ndarray | None,
-    ) -> tuple[np.ndarray, ...]:
+        cond: Flags,
+        g: Ints,
+        starts: Ints,
+        first: Ints | None,
+        last: Ints | None,
+    ) -> tuple[Flags, Flags, Flags, Ints, Ints]:
         """Hysteresis over hops, vectorised with the carried state: returns the
         state after each hop, turn-on and turn-off flags, the onset (sample
         index) of the current run and the end of the last flagged sample."""
@@ -215,7 +226,8 @@ class _Decision:
             # nothing on, nothing starting: only the "last clean hop" moves
             carry["lf"][:] = int(g[-1])
             none = np.zeros(cond.shape, dtype=bool)
-            return none, none, none, None, None
+            never = np.full(cond.shape, _NEG, dtype=np.int64)
+            return none, none, none, never, never
         gi = g[:, None]
         lf = np.maximum.accumulate(np.vstack([carry["lf"][None], np.where(~cond, gi, _NEG)]), axis=0)[1:]
         lt = np.maximum.accumulate(np.vstack([carry["lt"][None], np.where(cond, gi, _NEG)]), axis=0)[1:]
@@ -242,11 +254,13 @@ class _Decision:
         return active, active & ~prev, ~active & prev, onset, flag
 
     def _clean_run(self, k: str, t: int, c: int) -> int:
+        """Hops without kind k's condition before hop t on channel c, from the
+        last _latch of that kind (at its turn-off: where the condition ended)."""
         kk, clean = self._clean_cache
         assert kk == k
         return int(clean[t, c]) - 1
 
-    def _spike_threshold(self, n_dec: int) -> tuple[np.ndarray, np.ndarray]:
+    def _spike_threshold(self, n_dec: int) -> tuple[Floats, Floats]:
         """Per hop to decide (hops, channels): the spike threshold (infinite
         where the test is blocked) and the median it is taken from."""
         F = self._feat
@@ -262,7 +276,7 @@ class _Decision:
         thr = np.maximum(self.spike_k * sigma, self.spike_min_uv)
         return np.where(F["blocked"][:n_dec], np.inf, thr), F["med"][:n_dec]
 
-    def _spike_mask(self, hit: np.ndarray | None, lens: np.ndarray, rows: int) -> np.ndarray | None:
+    def _spike_mask(self, hit: Flags | None, lens: Ints, rows: int) -> Flags | None:
         """The samples to mask for spikes in the next rows (None: none): the
         hits widened by 3 ms both ways, as a pulse's slopes fall below the
         threshold. Forwards the widening runs on into the next rows (carried);
@@ -288,12 +302,12 @@ class _Decision:
         self._spike_carry = np.maximum(np.maximum(ahead, carry - rows), 0)
         return out
 
-    def _spikes(self, hit: np.ndarray | None, hits: int, rows: int) -> None:
+    def _spikes(self, hit: Flags | None, hits: int, rows: int) -> None:
         """Spike events from the test's hits in the next rows (hit: None if
         there is none)."""
         fs = self._rate
         gap = self.spike_gap_s * fs
-        if hits:
+        if hits and hit is not None:
             for c in np.nonzero(hit.any(axis=0))[0]:
                 rws = np.flatnonzero(hit[:, c]) + self._pend_start
                 breaks = np.flatnonzero(np.diff(rws) > 1)
@@ -329,6 +343,7 @@ class _Decision:
                 self._close("spikes", int(c), self._last_spike[c] / fs)
 
     def _close(self, kind: str, c: int, end_s: float) -> None:
+        """Close kind's open event on channel c at end_s (not before it started)."""
         ev = self._open.pop((kind, c), None)
         self.health_state[kind][c] = False
         if ev is not None:
@@ -337,6 +352,8 @@ class _Decision:
             self.emit(ev)
 
     def _close_all(self, end: int) -> None:
+        """Close every open event: per-sample kinds at their last flagged
+        sample, spikes after the last pulse, the others at stream row end."""
         fs = self._rate
         for kind, c in list(self._open):
             if kind in ("saturation", "leadoff") and self._carry[kind]["flag"][c] > _NEG:

@@ -5,8 +5,12 @@ of FaultDetector."""
 from __future__ import annotations
 
 import warnings
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import NDArray
+
+from ._state import Flags, Floats, Ints, _DetectorState
 
 _NEG = -(1 << 62)
 
@@ -38,6 +42,72 @@ LEARN_START_MAX = 0.5
 LEARN_RISE = 0.3
 
 
+#: the narrowband test's neighbours of a mains line, in bins of the 2-hop
+#: projection window (1 / (2 hops): 10 Hz at 50 ms hops): a Hann-windowed
+#: sine leaks nothing 2 or more bins away, while EMG's spectrum is smooth
+#: over a few tens of Hz
+NARROWBAND_BINS = (2, 3)
+
+#: mains is on after MAINS_RUN consecutive hops of its test, or after
+#: MAINS_SURE_RUN when the lines stand MAINS_SURE x mains_ratio above their
+#: neighbours in each of them: a hum is on from its onset, while physiological
+#: rhythms near 50 Hz (a monopolar contraction's, 150 ms or so) pass the test
+#: only for a few hops and with their lines less far above their neighbours
+MAINS_RUN = 4
+MAINS_SURE_RUN = 3
+MAINS_SURE = 2.0
+
+
+def narrowband_basis(
+    lines: list[float], families: list[tuple[int, int]], window: Floats, fs: float
+) -> tuple[Floats, Floats, Floats]:
+    """The narrowband test's basis: the window times cosines and sines
+    (samples, 2 x K) at the mains lines and at their neighbours
+    NARROWBAND_BINS bins either side (below Nyquist), and per family (lines
+    [i, j) of lines) two weight columns (K, families): the first sums the
+    power of the family's lines, the second the mean power of each line's
+    neighbours, summed over the lines."""
+    n = len(window)
+    t = np.arange(n) / fs
+    bin_hz = fs / n
+    freqs: list[float] = []
+
+    def col(f: float) -> int:
+        if f not in freqs:
+            freqs.append(f)
+        return freqs.index(f)
+
+    line_w: list[dict[int, float]] = []
+    side_w: list[dict[int, float]] = []
+    for i, j in families:
+        lw: dict[int, float] = {}
+        sw: dict[int, float] = {}
+        for f in lines[i:j]:
+            lw[col(f)] = 1.0
+            nbs = [f + s * b * bin_hz for b in NARROWBAND_BINS for s in (-1, 1)]
+            nbs = [g for g in nbs if 0.0 < g < fs / 2]
+            for g in nbs:
+                k = col(g)
+                sw[k] = sw.get(k, 0.0) + 1.0 / len(nbs)
+        line_w.append(lw)
+        side_w.append(sw)
+    f_arr = np.array(freqs)
+    basis = np.hstack(
+        [
+            window[:, None] * np.cos(2 * np.pi * t[:, None] * f_arr[None, :]),
+            window[:, None] * np.sin(2 * np.pi * t[:, None] * f_arr[None, :]),
+        ]
+    )
+    line = np.zeros((len(freqs), len(families)))
+    side = np.zeros((len(freqs), len(families)))
+    for fam, (lw, sw) in enumerate(zip(line_w, side_w, strict=True)):
+        for k, w in lw.items():
+            line[k, fam] = w
+        for k, w in sw.items():
+            side[k, fam] = w
+    return basis, line, side
+
+
 def emg_noise_share(fs: float, f_low: float = 60.0, f_high: float = 120.0) -> float:
     """What the noise test's share (third-difference power / 20 over 20 Hz
     high-passed power; 1 for white noise) comes to on surface EMG at rate fs,
@@ -57,10 +127,12 @@ def noise_share_limit(fs: float, base: float) -> float | None:
     return limit if limit <= NOISE_SHARE_MAX else None
 
 
-class _Features:
+class _Features(_DetectorState):
     """Per-hop features and conditions (FaultDetector's; see the package text)."""
 
     def _featurise(self, final: bool) -> None:
+        """Features and hysteresis of the pending hops now complete (and, when
+        final, of the short hop left at the end)."""
         n = self._pending_rows()
         done = self._lens_sum
         full = (n - done) // self.hop
@@ -73,6 +145,8 @@ class _Features:
             self._add_features(done, 1, n - done)
 
     def _add_features(self, a: int, m: int, L: int) -> None:
+        """Featurise m hops of L rows from pending row a, run their hysteresis
+        and store what the output needs of them."""
         f = self._features(a, m, L)
         const = self._consts(m, L)
         masked = self._masked_hop_kinds()
@@ -102,7 +176,7 @@ class _Features:
         self._lens_sum += m * L
         self._last_len = L
 
-    def _consts(self, m: int, L: int) -> dict[str, np.ndarray]:
+    def _consts(self, m: int, L: int) -> dict[str, NDArray[Any]]:
         """Shared, read-only arrays for m hops of L rows (an in-place change
         to one would be a bug): all-False (channels, hops) "zeros_cm" and
         (hops, channels) "zeros", float zeros "zeros_f", "L" and "-1"
@@ -123,18 +197,22 @@ class _Features:
             self._bundles[(m, L)] = c
         return c
 
-    def _features(self, a: int, m: int, L: int) -> dict[str, np.ndarray]:
+    def _features(self, a: int, m: int, L: int) -> dict[str, NDArray[Any]]:
+        """Per (channel, hop) of m hops of L rows from pending row a: every
+        hop-level condition (saturation and lead-off with their first and last
+        flagged rows, stuck, flat, noise, motion, mains) and the spike test's
+        MAD and median; the learnt levels and carried marks move on."""
         p = self._pend
         ch = self._ch
         at = p.o + a
 
-        def r(name: str) -> np.ndarray:
+        def r(name: str) -> NDArray[Any]:
             # (channels, hops, samples): reductions run along contiguous memory
             return p.array(name)[:, at : at + m * L].reshape(ch, m, L)
 
         valid, spiky = r("valid"), r("spiky")
         const = self._consts(m, L)
-        f: dict[str, np.ndarray] = {}
+        f: dict[str, NDArray[Any]] = {}
         # hops from quiet rows only: nothing to look for in the flags
         quiet = self._native is not None and self._pend_start + a >= self._native.quiet_from
         if quiet:
@@ -153,7 +231,7 @@ class _Features:
                 if present is None:
                     present = bool(mask.any())
                 if present:
-                    f[name] = mask.any(axis=2)
+                    f[name] = cast(Flags, mask.any(axis=2))  # (channels, hops): an array, not a scalar
                     f[name + "_first"] = np.where(mask, idx, L).min(axis=2)
                     f[name + "_last"] = np.where(mask, idx, -1).max(axis=2)
                 else:  # the usual case: shared constants
@@ -217,7 +295,7 @@ class _Features:
         f["stuck"] = stuck & ~at_zero
         f["flat"] = ((enough & ~stuck & (std < self.flat_uv)) | (stuck & at_zero)) & ~sat & ~lo
         blocked = sat | lo | stuck | ~enough
-        mains = self._mains(a, m, L, hp)
+        mains, mains_sure = self._mains(a, m, L, hp)
         with np.errstate(invalid="ignore", divide="ignore"):
             share_hf = hf_ms / hp_ms
         settling = r("settle").any(axis=2)
@@ -293,14 +371,14 @@ class _Features:
         if motion.any():
             self._motion_before_run(motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level, hp_rise)
         f["motion"] = motion
-        f["mains"] = ~blocked & mains
+        f["mains"], f["mains_first"] = self._mains_runs(mains & ~blocked, mains_sure & ~blocked, L)
         # the spike test's scale: never below what the channel's own peaks
         # reach (spike_rel x their learnt 90th percentile)
         f["mad"] = np.maximum(mad, peak_floor / (self.spike_k * 1.4826))
         f["med"] = med
         return f  # (channels, hops) each
 
-    def _ring_down(self, low_ms: np.ndarray, broad: np.ndarray) -> np.ndarray:
+    def _ring_down(self, low_ms: Floats, broad: Flags) -> Flags:
         """Per (channel, hop): the 1-20 Hz band may be ringing on after a
         broadband burst, its power no more than that of the last hop where it
         came with the rest of the spectrum (broad), decayed since as the
@@ -324,14 +402,14 @@ class _Features:
 
     def _motion_before_run(
         self,
-        motion: np.ndarray,
-        codes: np.ndarray,
-        ok: np.ndarray,
-        low: np.ndarray,
-        hp: np.ndarray,
+        motion: Flags,
+        codes: NDArray[np.int32],
+        ok: Flags,
+        low: Floats,
+        hp: Floats,
         need: int,
-        low_level: np.ndarray,
-        hp_rise: np.ndarray,
+        low_level: Floats,
+        hp_rise: Floats,
     ) -> None:
         """Re-judge, in place, the motion verdicts of hops that end in a run
         of identical codes, on the samples before that run. A stuck ADC (or a
@@ -360,9 +438,7 @@ class _Features:
             share = low_ms / (low_ms + hp_ms)
         motion[c, h] = (n >= need) & self._motion_like(low_ms, share, low_level[c, h], hp_rise[c, h])
 
-    def _motion_like(
-        self, low_ms: np.ndarray, share: np.ndarray, level: np.ndarray, hp_rise: np.ndarray | float = 1.0
-    ) -> np.ndarray:
+    def _motion_like(self, low_ms: Floats, share: Floats, level: Floats, hp_rise: Floats | float = 1.0) -> Flags:
         """The motion test on the 1-20 Hz band's mean square low_ms and its
         share of the power, given the channel's learnt level of that band
         (RMS, uV): above motion_rel x the level (and motion_uv) with a share
@@ -379,13 +455,13 @@ class _Features:
 
     def _learn(
         self,
-        usable: np.ndarray,
-        judged: np.ndarray,
-        low_ms: np.ndarray,
-        share_low: np.ndarray,
-        peak: np.ndarray,
-        mad: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        usable: Flags,
+        judged: Flags,
+        low_ms: Floats,
+        share_low: Floats,
+        peak: Floats,
+        mad: Floats,
+    ) -> tuple[Floats, Floats, Floats]:
         """The channel's own levels, learnt hop by hop (so the same whatever
         the chunking): the 90th percentiles of the 1-20 Hz band's RMS and of
         the hop's peak |high-passed| sample, tracked in log10 uV by steps of
@@ -446,14 +522,37 @@ class _Features:
         self._q_low, self._q_peak, self._q_peak_ref = ql, qp, qr
         return low_level, peak_floor, peak_ref
 
-    def _mains(self, a: int, m: int, L: int, hp: np.ndarray) -> np.ndarray:
-        """Mains verdict per hop from the hop and the one before it: the
+    def _mains_runs(self, mains: Flags, sure: Flags, L: int) -> tuple[Flags, Ints]:
+        """The mains condition per (channel, hop): the test held in the last
+        MAINS_RUN hops, or the sure test in the last MAINS_SURE_RUN (the
+        hops before these come from the carried history); and the row, from
+        the hop's start, of the run's first hop (negative: an event's onset
+        is back-dated to it)."""
+        ch, m = mains.shape
+        hist, hist_sure = self._mains_hist
+        b = np.concatenate([hist, mains], axis=1)  # MAINS_RUN - 1 hops before
+        s = np.concatenate([hist_sure, sure], axis=1)
+        n = MAINS_RUN - 1
+        run = b[:, n:].copy()
+        for back in range(1, MAINS_RUN):
+            run &= b[:, n - back : n - back + m]
+        run_sure = s[:, n:].copy()
+        for back in range(1, MAINS_SURE_RUN):
+            run_sure &= s[:, n - back : n - back + m]
+        self._mains_hist = (b[:, -n:].copy(), s[:, -n:].copy())
+        first = np.where(run, -(MAINS_RUN - 1) * L, -(MAINS_SURE_RUN - 1) * L)
+        return run | run_sure, first
+
+    def _mains(self, a: int, m: int, L: int, hp: Floats) -> tuple[Flags, Flags]:
+        """Mains verdicts per hop from the hop and the one before it: the
         signal projected on 50/60 Hz and two harmonics (a windowed DFT at just
-        those frequencies, one matrix product). hp is (channels, hops,
-        samples); the result (channels, hops)."""
+        those frequencies, one matrix product), kept where the hum is
+        narrowband (see _narrowband): the test and the sure test. hp is
+        (channels, hops, samples); the results (channels, hops)."""
         ch = self._ch
         if L != self.hop:
-            return np.zeros((ch, m), dtype=bool)
+            none = np.zeros((ch, m), dtype=bool)
+            return none, none
         prev = self._pend.cm("hp")[:, a - L : a] if a >= L else self._prev_hp
         first_ok = prev.shape[1] == L
         if not first_ok:
@@ -463,11 +562,45 @@ class _Features:
             _, _, verdict = self._native.mains(self._pend, a, m, L, None if pending else prev, self)
             if not first_ok:
                 verdict[:, 0] = False
-            return verdict
-        ok = np.ones(m, dtype=bool)
-        ok[0] = first_ok
-        best, total = self._mains_numpy(m, L, hp, prev)
-        mains_ms = best * self._ms_scale
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = mains_ms / total
-        return ok[None, :] & (mains_ms > self.mains_uv**2) & (share > self.mains_share)
+        else:
+            ok = np.ones(m, dtype=bool)
+            ok[0] = first_ok
+            best, total = self._mains_numpy(m, L, hp, prev)
+            mains_ms = best * self._ms_scale
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = mains_ms / total
+            verdict = ok[None, :] & (mains_ms > self.mains_uv**2) & (share > self.mains_share)
+        return self._narrowband(verdict, hp, prev)
+
+    def _narrowband(self, verdict: Flags, hp: Floats, prev: Floats) -> tuple[Flags, Flags]:
+        """Keep the mains verdicts (channels, hops) whose hum is narrowband:
+        the stronger family's lines stand more than mains_ratio x above their
+        neighbouring frequencies (NARROWBAND_BINS bins away, in power). A hum
+        is a line: its Hann-windowed projection leaks nothing there. EMG, even
+        a monopolar contraction whose spectrum peaks near 50 Hz, is smooth
+        over those few tens of Hz (a ratio of about 1). Judged on the same
+        two hops as the verdict (the hop before: prev for the first), only
+        where the verdict holds. hp is (channels, hops, samples). Returns the
+        verdicts kept and those whose lines stand MAINS_SURE x that far above
+        their neighbours."""
+        c, j = np.nonzero(verdict)
+        if not len(c):
+            return verdict, verdict
+        first = j == 0
+        before = hp[c, np.maximum(j - 1, 0)]
+        if first.any():
+            before[first] = prev[c[first]]
+        seg = np.concatenate([before, hp[c, j]], axis=1)  # (candidates, 2 hops)
+        proj = seg @ self._nb_basis
+        k = self._nb_basis.shape[1] // 2
+        power = proj[:, :k] ** 2 + proj[:, k:] ** 2
+        line = power @ self._nb_line  # (candidates, families)
+        side = power @ self._nb_side
+        strong = np.argmax(line, axis=1)
+        rows = np.arange(len(c))
+        lines, sides = line[rows, strong], side[rows, strong]
+        out = verdict.copy()
+        out[c, j] = lines > self.mains_ratio * sides
+        sure = verdict.copy()
+        sure[c, j] = lines > MAINS_SURE * self.mains_ratio * sides
+        return out, sure
