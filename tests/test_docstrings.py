@@ -29,14 +29,6 @@ from types import ModuleType
 
 import sensorio
 
-# sensorio.dsp.faults is documented in a parallel change; the integrator
-# removes this exclusion once both are merged.
-EXCLUDED = ("sensorio.dsp.faults",)
-
-
-def _excluded(qualified: str) -> bool:
-    return any(qualified == prefix or qualified.startswith(prefix + ".") for prefix in EXCLUDED)
-
 
 def public_modules() -> list[ModuleType]:
     """The package and its non-private modules, imported (the command line left out)."""
@@ -90,7 +82,7 @@ def public_names() -> Iterator[tuple[str, bool]]:
     seen: set[str] = set()
 
     def once(qualified: str) -> bool:
-        if qualified in seen or _excluded(qualified):
+        if qualified in seen:
             return False
         seen.add(qualified)
         return True
