@@ -311,3 +311,53 @@ def test_streamed_bdf_equals_the_whole_array_one_with_gaps(tmp_path: Path, no_fa
         rec, tmp_path / "x.bdf", small_blocks, info, faults=not no_faults, time_us=parser.format.time_scale_us()
     )
     assert (tmp_path / "x.bdf").read_bytes() == ref.read_bytes()
+
+
+def test_export_bdf_in_bounded_memory(long_recording: Path, tmp_path: Path) -> None:
+    """The two-pass EDF/BDF export under the limits of analyze (with fault
+    detection) and of the NPZ export (without). Before: the padding at the end
+    was measured against the rows still held, not those written, so the whole
+    length was padded in memory at once (379 MB peak on this recording)."""
+    pyedflib = pytest.importorskip("pyedflib")
+    out = tmp_path / "x.bdf"
+    r = _limited([sys.executable, "-m", "sensorio", "export", str(long_recording), "-o", str(out)], 300, tmp_path)
+    assert r.returncode == 0, r.stderr
+    with pyedflib.EdfReader(str(out)) as f:
+        assert f.signals_in_file == 64
+        assert list(f.getNSamples()) == [LONG_S * 4000] * 64
+        onsets, _, texts = f.readAnnotations()
+        assert any(t.startswith("BAD_fault_") and t.endswith("@@ch4") for t in texts)  # the flat channel
+        assert f.readSignal(0, 0, 5, digital=True).tolist() == decode_any(long_recording)[1][0].samples[:5, 0].tolist()
+    r = _limited(
+        [sys.executable, "-m", "sensorio", "export", str(long_recording), "-o", str(out), "--no-faults", "--force"],
+        110,
+        tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    assert out.stat().st_size > LONG_S * 4000 * 64 * 3
+
+
+def test_export_bdf_holds_no_long_gap_in_memory(tmp_path: Path) -> None:
+    """Two minutes lost in a gap are written as physical zero without being
+    held in memory (before: 245 MB of fill made at once, then copied)."""
+    pyedflib = pytest.importorskip("pyedflib")
+    from capture_support import make_frames
+
+    from sensorio.recording import RecordingWriter
+
+    rec = tmp_path / "gap.sior"
+    desc = bench_memory.descriptor(64, 4000.0)
+    w = RecordingWriter(rec, {"format": "sio", "device_info": desc}, overwrite=True, fsync=False)
+    w.add(b"\x00" + sio1.encode_info(desc), 1_000_000_000)
+    w.add(make_frames(0, 800, n_ch=64, n_samp=5)[0], 1_000_000_000)
+    w.add(make_frames(800 + 96_000, 800, n_ch=64, n_samp=5)[0], 122_000_000_000)  # 96000 frames lost: 120 s
+    w.close()
+    out = tmp_path / "x.bdf"
+    r = _limited([sys.executable, "-m", "sensorio", "export", str(rec), "-o", str(out), "--no-faults"], 110, tmp_path)
+    assert r.returncode == 0, r.stderr
+    with pyedflib.EdfReader(str(out)) as f:
+        assert list(f.getNSamples()) == [122 * 4000] * 64
+        onsets, durations, texts = f.readAnnotations()
+        gap = list(texts).index("BAD_gap")
+        assert (onsets[gap], durations[gap]) == (1.0, 120.0)
+        assert not f.readSignal(5, 4000, 120 * 4000, digital=True).any()  # physical zero all through the gap

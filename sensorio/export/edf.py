@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -586,9 +587,15 @@ class _StreamTally:
         return {"samples": samples, "frame_t_us": self.first_t, "events": np.concatenate(self.events)}
 
 
+#: _FilledStream.take makes at most about this many values at once (rows x channels)
+TAKE_VALUES = 1 << 20
+
+
 class _FilledStream:
     """One stream's gap-filled codes (as fill_gaps and the lead of write_edf
-    give them), produced block by block and taken out in data-record pieces."""
+    give them), produced block by block and taken out in data-record pieces.
+    Rows of physical zero (the lead, gaps, the padding at the end) are held
+    as counts and made only when taken, so a long gap costs no memory."""
 
     def __init__(self, plan: SignalPlan, channels: int, lead: int, events: np.ndarray, spr: int) -> None:
         self.fill = plan.fill_code
@@ -598,14 +605,23 @@ class _FilledStream:
         gaps = events[events["kind"] == EV_GAP]
         self.gaps = [(int(r), int(n)) for r, n in zip(gaps["row"], gaps["lost_samples"], strict=True) if n]
         self.pos = 0  # rows of the stream's samples seen
-        self.parts: list[np.ndarray] = []
+        self.rows = 0  # rows of the filled stream so far (samples and fill)
+        #: rows not yet taken, in order: sample arrays, or counts of fill rows
+        self.parts: deque[np.ndarray | int] = deque()
         self.held = 0
         if lead:
             self._fill(lead)
 
     def _fill(self, n: int) -> None:
-        self.parts.append(np.full((n, self.channels), self.fill, dtype=np.int64))
+        self.parts.append(n)
         self.held += n
+        self.rows += n
+
+    def _samples(self, samples: np.ndarray) -> None:
+        if samples.shape[0]:
+            self.parts.append(samples)
+            self.held += samples.shape[0]
+            self.rows += samples.shape[0]
 
     def add(self, samples: np.ndarray) -> None:
         start, end = self.pos, self.pos + samples.shape[0]
@@ -613,34 +629,48 @@ class _FilledStream:
         while self.gaps and self.gaps[0][0] < end:
             r, n = self.gaps.pop(0)
             r = max(r, cut)
-            self.parts.append(samples[cut - start : r - start].astype(np.int64))
-            self.held += r - cut
+            self._samples(samples[cut - start : r - start])
             self._fill(n)
             cut = r
-        self.parts.append(samples[cut - start :].astype(np.int64))
-        self.held += end - cut
+        self._samples(samples[cut - start :])
         self.pos = end
 
     def finish(self, total: int) -> None:
-        """The gaps at the very end, then physical zero up to total rows."""
+        """The gaps at the very end, then physical zero up to total rows in all."""
         for _, n in self.gaps:
             self._fill(n)
         self.gaps = []
-        if total > self.held:
-            self._fill(total - self.held)
+        if total > self.rows:
+            self._fill(total - self.rows)
 
     def records(self) -> int:
         return self.held // self.spr
 
+    def per_take(self) -> int:
+        """How many records take() makes at once, at most (bounded memory)."""
+        return max(1, TAKE_VALUES // max(1, self.spr * self.channels))
+
     def take(self, n_records: int) -> np.ndarray:
         """The next n_records records' values, (n_records, channels * spr): channel by channel."""
         rows = n_records * self.spr
-        data = np.concatenate(self.parts) if len(self.parts) > 1 else self.parts[0]
-        head, rest = data[:rows], data[rows:]
-        self.parts = [rest] if rest.shape[0] else []
+        out = np.empty((rows, self.channels), dtype=np.int32)
+        at = 0
+        while at < rows:
+            part = self.parts[0]
+            n = min(part if isinstance(part, int) else part.shape[0], rows - at)
+            if isinstance(part, int):
+                out[at : at + n] = int(np.clip(self.fill, self.low, self.high)) + self.shift
+                rest: np.ndarray | int = part - n
+            else:
+                out[at : at + n] = np.clip(part[:n].astype(np.int64), self.low, self.high) + self.shift
+                rest = part[n:]
+            if isinstance(rest, int) and rest or not isinstance(rest, int) and rest.shape[0]:
+                self.parts[0] = rest
+            else:
+                self.parts.popleft()
+            at += n
         self.held -= rows
-        coded = (np.clip(head, self.low, self.high) + self.shift).astype(np.int32)
-        return coded.reshape(n_records, self.spr, self.channels).transpose(0, 2, 1).reshape(n_records, -1)
+        return out.reshape(n_records, self.spr, self.channels).transpose(0, 2, 1).reshape(n_records, -1)
 
 
 def export_edf_stream(
@@ -683,6 +713,7 @@ def export_edf_stream(
         with np.errstate(all="ignore"):
             analysis = analyze_blocks(tally(), info, overview=True)
         found = [ev for ev in analysis.events if ev.kind != "dropout"]
+        del analysis  # its overview is not needed while the data records are written
     else:
         for _ in tally():
             pass
@@ -727,14 +758,12 @@ def export_edf_stream(
 
         def ready() -> Iterator[np.ndarray]:
             nonlocal done
-            n = min(f.records() for f in filled.values())
-            n = min(n, n_records - done)
-            if n <= 0:
-                return
-            pieces = [filled[sid].take(n) for sid in sorted(filled)]
-            for r in range(n):
-                yield np.concatenate([piece[r] for piece in pieces])
-            done += n
+            step = min(f.per_take() for f in filled.values())
+            while (n := min(step, n_records - done, *(f.records() for f in filled.values()))) > 0:
+                pieces = [filled[sid].take(n) for sid in sorted(filled)]
+                for r in range(n):
+                    yield np.concatenate([piece[r] for piece in pieces])
+                done += n
 
         for b in open_blocks():
             f = filled.get(b.stream)
