@@ -361,3 +361,63 @@ def test_export_bdf_holds_no_long_gap_in_memory(tmp_path: Path) -> None:
         gap = list(texts).index("BAD_gap")
         assert (onsets[gap], durations[gap]) == (1.0, 120.0)
         assert not f.readSignal(5, 4000, 120 * 4000, digital=True).any()  # physical zero all through the gap
+
+
+def test_export_bids_in_bounded_memory(long_recording: Path, tmp_path: Path) -> None:
+    """BIDS-EMG export in a data segment of 350 MB: the analysis runs block by
+    block with an overview, channel health and the mains are gathered as the
+    blocks pass, the BDF is written in two passes. Besides what analyze
+    needs, the mains detector holds its first 30 s of EMG (69 MB here, the
+    same whatever the length). Before: the whole recording decoded, analysed
+    to whole-length arrays (3 x 245 MB of float64 here) and joined."""
+    pytest.importorskip("pyedflib")
+    root = tmp_path / "ds"
+    argv = [sys.executable, "-m", "sensorio", "export", str(long_recording), "--bids", str(root)]
+    r = _limited([*argv, "--subject", "01", "--task", "grip"], 350, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "bad channels: none" in r.stdout
+    emg = root / "sub-01" / "emg"
+    sidecar = json.loads((emg / "sub-01_task-grip_emg.json").read_text())
+    assert sidecar["SamplingFrequency"] == 4000.0 and sidecar["RecordingDuration"] == LONG_S
+    events = (emg / "sub-01_task-grip_events.tsv").read_text()
+    assert "BAD_fault_" in events and "EMG ch4" in events  # the flat channel, 2 s to 4 s
+    assert (emg / "sub-01_task-grip_emg.bdf").stat().st_size > LONG_S * 4000 * 64 * 3
+
+
+def _whole_mains_ratio(x: np.ndarray, rate_hz: float, valid: np.ndarray) -> tuple[float | None, float]:
+    """detect_mains as it was, all channels at once (the reference)."""
+    from sensorio.dsp.stages import forward_fill
+
+    x = forward_fill(np.asarray(x, dtype=np.float64), valid, np.zeros(x.shape[1]))
+    x = np.nan_to_num(x - np.nanmean(x, axis=0))
+    n = x.shape[0]
+    spec = (np.abs(np.fft.rfft(x * np.hanning(n)[:, None], axis=0)) ** 2).sum(axis=1)
+    freqs = np.fft.rfftfreq(n, 1 / rate_hz)
+    df = freqs[1]
+    best: tuple[float | None, float] = (None, 0.0)
+    for f0 in (50.0, 60.0):
+        peak = back = 0.0
+        for k in (1, 2, 3):
+            f = f0 * k
+            near = np.abs(freqs - f) <= max(1.5 * df, 1.0)
+            ring = (np.abs(freqs - f) > max(3 * df, 2.0)) & (np.abs(freqs - f) <= max(3 * df, 2.0) + 8.0)
+            peak += spec[near].max()
+            back += np.median(spec[ring])
+        if peak / back > best[1]:
+            best = (f0, float(peak / back))
+    return best if best[1] >= 10.0 else (None, best[1])
+
+
+@pytest.mark.parametrize("channels", [1, 7, 8, 13, 64])
+def test_detect_mains_in_channel_groups_is_the_whole_array_result(channels: int) -> None:
+    """BIDS listens to 30 s of every EMG channel for the mains: detect_mains
+    works on groups of channels (a few copies of a group, not of all 64),
+    with the same spectrum bit for bit."""
+    from sensorio.dsp.filters import detect_mains
+
+    rng = np.random.default_rng(channels)
+    n, rate = 12_345, 2000.0
+    x = rng.standard_normal((n, channels)) * 10 + 3 * np.sin(2 * np.pi * 60 * np.arange(n) / rate)[:, None]
+    x[100:300, channels // 2] = np.nan
+    valid = rng.random((n, channels)) > 0.05
+    assert detect_mains(x, rate, valid) == _whole_mains_ratio(x, rate, valid)

@@ -234,6 +234,7 @@ def frame_period(path: Path, format: str | None, time_us: float | None) -> dict[
 
 
 def run(args: argparse.Namespace) -> int:
+    bound_heap()  # long files: freed block buffers go back to the system
     if args.bids is not None:
         return run_bids(args)
     if args.output is None:
@@ -241,7 +242,6 @@ def run(args: argparse.Namespace) -> int:
     suffix = args.output.suffix.lower()
     if suffix not in SUFFIXES:
         raise SensorioError(f"cannot export to {args.output}: the name must end in {' or '.join(SUFFIXES)}")
-    bound_heap()  # long files: freed block buffers go back to the system
     if suffix in (".edf", ".bdf"):
         return _run_edf(args)
     if args.output.exists() and not args.force:

@@ -350,18 +350,29 @@ class BandPass(SosStage):
         }
 
 
+#: detect_mains works on this many channels at a time
+MAINS_GROUP = 4
+
+
 def detect_mains(x: np.ndarray, rate_hz: float, valid: np.ndarray | None = None) -> tuple[float | None, float]:
     """50 or 60 Hz, whichever stands out more above its spectral neighbourhood
     (summed over channels and the first harmonics); returns (frequency,
     peak-to-background ratio), frequency None when neither shows."""
     x = np.asarray(x, dtype=np.float64)
-    if valid is not None:
-        x = forward_fill(x, valid, np.zeros(x.shape[1]))
-    x = np.nan_to_num(x - np.nanmean(x, axis=0))
     n = x.shape[0]
     if n < int(rate_hz * 0.2) or rate_hz < 130:
         return None, 0.0
-    spec = (np.abs(np.fft.rfft(x * np.hanning(n)[:, None], axis=0)) ** 2).sum(axis=1)
+    # channel by channel in groups (each channel's power is its own): a 30 s
+    # window of 64 channels needs a few copies of a group, not of the whole
+    window = np.hanning(n)[:, None]
+    power = np.empty((n // 2 + 1, x.shape[1]))
+    for g in range(0, x.shape[1], MAINS_GROUP):
+        part = x[:, g : g + MAINS_GROUP]
+        if valid is not None:
+            part = forward_fill(part, valid[:, g : g + MAINS_GROUP], np.zeros(part.shape[1]))
+        part = np.nan_to_num(part - np.nanmean(part, axis=0))
+        power[:, g : g + MAINS_GROUP] = np.abs(np.fft.rfft(part * window, axis=0)) ** 2
+    spec = power.sum(axis=1)
     freqs = np.fft.rfftfreq(n, 1 / rate_hz)
     df = freqs[1]
     best: tuple[float | None, float] = (None, 0.0)
