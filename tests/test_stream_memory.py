@@ -279,15 +279,84 @@ def test_streamed_exports_equal_the_whole_array_ones(tmp_path: Path, raw: bool) 
         assert json.loads(str(z["device_info"])) == json.loads(json.dumps(info))
 
 
+def _whole_array_bdf(rec: Path, out: Path, faults: bool) -> None:
+    """The BDF the whole-array exporter wrote before streaming (kept here as
+    the reference): every block in memory, joined, gaps filled and the tail
+    padded on whole arrays, faults from the analysis on whole arrays."""
+    import math
+
+    from sensorio.blocks import EV_GAP
+    from sensorio.export import edf
+    from sensorio.recording import source_descriptor
+    from sensorio.workflows.analyze import analyze_blocks
+
+    parser, blocks, messages, reader = decode_any(rec)
+    info = source_descriptor(parser, messages, reader.header if reader is not None else None)
+    time_us = parser.format.time_scale_us()
+    events = []
+    if faults:
+        with np.errstate(all="ignore"):
+            events = [ev for ev in analyze_blocks(blocks, info).events if ev.kind != "dropout"]
+    markers, start = edf.recording_markers(rec)
+    streams = {sid: a for sid, a in concat_blocks(blocks).items() if a["samples"].shape[0]}
+    plans = edf.plan_signals(streams, info, True)
+    rates = {p.stream: p.rate_hz for p in plans}
+    offsets = edf.stream_offsets(streams, rates, time_us)
+    fills = {p.stream: p.fill_code for p in plans}
+    columns: dict[int, np.ndarray] = {}
+    annotations: list[edf.Annotation] = []
+    for sid, arrays in streams.items():
+        samples, ev = arrays["samples"], arrays["events"]
+        rows = ev["row"].astype(np.int64)
+        lost = np.where(ev["kind"] == EV_GAP, ev["lost_samples"].astype(np.int64), 0)
+        pieces, at = [], 0
+        for r, n in zip(rows, lost, strict=True):
+            pieces.append(samples[at:r])
+            pieces.append(np.full((n, samples.shape[1]), fills[sid], dtype=samples.dtype))
+            at = r
+        pieces.append(samples[at:])
+        filled = np.concatenate(pieces)
+        lead = int(round(offsets[sid] * rates[sid]))
+        filled = np.concatenate([np.full((lead, filled.shape[1]), fills[sid], filled.dtype), filled])
+        columns[sid] = filled
+        name = str(edf.stream_descriptor(info, sid).get("name", f"stream {sid}"))
+        annotations += edf.link_annotations(ev, rows + np.cumsum(lost), rates[sid], offsets[sid], f"s{sid} {name}")
+    duration = max(columns[sid].shape[0] / rates[sid] for sid in columns)
+    labels = {(p.stream, p.channel): p.label.strip().split(" ", 1)[-1] for p in plans}
+    annotations += [edf.fault_annotation(ev, labels, offsets, duration) for ev in events]
+    annotations += markers
+    annotations.append(edf.Annotation(duration, None, "end of data"))
+    record_s = 1.0
+    n_records = max(1, math.ceil(duration / record_s - 1e-9))
+    per_record = [int(round(p.rate_hz * record_s)) for p in plans]
+    padded = []
+    for p, spr in zip(plans, per_record, strict=True):
+        col = columns[p.stream][:, p.channel].astype(np.int64)
+        buf = np.full(n_records * spr, p.fill_code, dtype=np.int64)
+        buf[: col.size] = col
+        padded.append((np.clip(buf, p.digital[0] - p.shift, p.digital[1] - p.shift) + p.shift).astype(np.int32))
+    records = [
+        np.concatenate([c[r * s : (r + 1) * s] for s, c in zip(per_record, padded, strict=True)])
+        for r in range(n_records)
+    ]
+    import pyedflib
+
+    edf._write_file(
+        pyedflib, out, False, True, plans, records, annotations, n_records, record_s, per_record, info, start
+    )
+
+
 @pytest.mark.parametrize("no_faults", [False, True])
 def test_streamed_bdf_equals_the_whole_array_one_with_gaps(tmp_path: Path, no_faults: bool) -> None:
     """Lost frames (gaps filled with physical zero and annotated), small blocks:
-    the two-pass export writes the file export_edf writes from whole arrays."""
+    the two-pass export writes the file the whole arrays give, and write_edf
+    (arrays in, the same writer) too."""
     pytest.importorskip("pyedflib")
     from capture_support import make_frames
 
-    from sensorio.export.edf import export_edf, export_edf_stream
+    from sensorio.export.edf import export_edf_stream, recording_markers, write_edf
     from sensorio.recording import RecordingWriter, source_descriptor
+    from sensorio.workflows.analyze import analyze_blocks
 
     rec = tmp_path / "g.sior"
     desc = bench_memory.descriptor(4, 4000.0)
@@ -300,7 +369,7 @@ def test_streamed_bdf_equals_the_whole_array_one_with_gaps(tmp_path: Path, no_fa
     parser, blocks, messages, reader = decode_any(rec)
     info = source_descriptor(parser, messages, reader.header if reader is not None else None)
     ref = tmp_path / "ref.bdf"
-    export_edf(rec, ref, blocks, info, faults=not no_faults, time_us=parser.format.time_scale_us())
+    _whole_array_bdf(rec, ref, faults=not no_faults)
 
     def small_blocks() -> Iterator[Block]:
         with BlockStream(rec, chunk=4096) as bs:
@@ -311,6 +380,11 @@ def test_streamed_bdf_equals_the_whole_array_one_with_gaps(tmp_path: Path, no_fa
         rec, tmp_path / "x.bdf", small_blocks, info, faults=not no_faults, time_us=parser.format.time_scale_us()
     )
     assert (tmp_path / "x.bdf").read_bytes() == ref.read_bytes()
+    markers, start = recording_markers(rec)
+    with np.errstate(all="ignore"):
+        found = [] if no_faults else [ev for ev in analyze_blocks(blocks, info).events if ev.kind != "dropout"]
+    write_edf(tmp_path / "w.bdf", concat_blocks(blocks), info, faults=found, markers=markers, start=start)
+    assert (tmp_path / "w.bdf").read_bytes() == ref.read_bytes()
 
 
 def test_export_bdf_in_bounded_memory(long_recording: Path, tmp_path: Path) -> None:
@@ -384,40 +458,21 @@ def test_export_bids_in_bounded_memory(long_recording: Path, tmp_path: Path) -> 
     assert (emg / "sub-01_task-grip_emg.bdf").stat().st_size > LONG_S * 4000 * 64 * 3
 
 
-def _whole_mains_ratio(x: np.ndarray, rate_hz: float, valid: np.ndarray) -> tuple[float | None, float]:
-    """detect_mains as it was, all channels at once (the reference)."""
-    from sensorio.dsp.stages import forward_fill
-
-    x = forward_fill(np.asarray(x, dtype=np.float64), valid, np.zeros(x.shape[1]))
-    x = np.nan_to_num(x - np.nanmean(x, axis=0))
-    n = x.shape[0]
-    spec = (np.abs(np.fft.rfft(x * np.hanning(n)[:, None], axis=0)) ** 2).sum(axis=1)
-    freqs = np.fft.rfftfreq(n, 1 / rate_hz)
-    df = freqs[1]
-    best: tuple[float | None, float] = (None, 0.0)
-    for f0 in (50.0, 60.0):
-        peak = back = 0.0
-        for k in (1, 2, 3):
-            f = f0 * k
-            near = np.abs(freqs - f) <= max(1.5 * df, 1.0)
-            ring = (np.abs(freqs - f) > max(3 * df, 2.0)) & (np.abs(freqs - f) <= max(3 * df, 2.0) + 8.0)
-            peak += spec[near].max()
-            back += np.median(spec[ring])
-        if peak / back > best[1]:
-            best = (f0, float(peak / back))
-    return best if best[1] >= 10.0 else (None, best[1])
-
-
 @pytest.mark.parametrize("channels", [1, 7, 8, 13, 64])
-def test_detect_mains_in_channel_groups_is_the_whole_array_result(channels: int) -> None:
-    """BIDS listens to 30 s of every EMG channel for the mains: detect_mains
-    works on groups of channels (a few copies of a group, not of all 64),
-    with the same spectrum bit for bit."""
-    from sensorio.dsp.filters import detect_mains
+def test_mains_power_in_channel_groups_is_the_whole_array_result(channels: int) -> None:
+    """BIDS listens to 30 s of every EMG channel for the mains: the spectrum
+    detect_mains reads is made on groups of channels (a few copies of a
+    group, not of all 64), equal to all channels at once (to rounding: numpy
+    may sum a narrow group's means in another order)."""
+    from sensorio.dsp.filters import detect_mains, mains_power
+    from sensorio.dsp.stages import forward_fill
 
     rng = np.random.default_rng(channels)
     n, rate = 12_345, 2000.0
     x = rng.standard_normal((n, channels)) * 10 + 3 * np.sin(2 * np.pi * 60 * np.arange(n) / rate)[:, None]
     x[100:300, channels // 2] = np.nan
     valid = rng.random((n, channels)) > 0.05
-    assert detect_mains(x, rate, valid) == _whole_mains_ratio(x, rate, valid)
+    whole = np.nan_to_num((f := forward_fill(x, valid, np.zeros(channels))) - np.nanmean(f, axis=0))
+    want = (np.abs(np.fft.rfft(whole * np.hanning(n)[:, None], axis=0)) ** 2).sum(axis=1)
+    assert np.allclose(mains_power(x, valid), want, rtol=1e-12, atol=0)
+    assert detect_mains(x, rate, valid)[0] == 60.0

@@ -351,19 +351,19 @@ class BandPass(SosStage):
 
 
 #: detect_mains works on this many channels at a time
-MAINS_GROUP = 4
+MAINS_GROUP = 8
 
 
-def detect_mains(x: np.ndarray, rate_hz: float, valid: np.ndarray | None = None) -> tuple[float | None, float]:
-    """50 or 60 Hz, whichever stands out more above its spectral neighbourhood
-    (summed over channels and the first harmonics); returns (frequency,
-    peak-to-background ratio), frequency None when neither shows."""
+def mains_power(x: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """The power spectrum detect_mains reads (np.fft.rfftfreq bins), summed
+    over channels: each channel with its invalid samples held at the last
+    valid value, its mean removed, under a Hann window. Channel by channel
+    in groups (each channel's power is its own), so a 30 s window of 64
+    channels needs a few copies of a group, not of the whole; numpy may sum
+    a narrow group's means in another order than all channels' at once, so
+    the result equals the all-at-once one to rounding."""
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[0]
-    if n < int(rate_hz * 0.2) or rate_hz < 130:
-        return None, 0.0
-    # channel by channel in groups (each channel's power is its own): a 30 s
-    # window of 64 channels needs a few copies of a group, not of the whole
     window = np.hanning(n)[:, None]
     power = np.empty((n // 2 + 1, x.shape[1]))
     for g in range(0, x.shape[1], MAINS_GROUP):
@@ -372,7 +372,17 @@ def detect_mains(x: np.ndarray, rate_hz: float, valid: np.ndarray | None = None)
             part = forward_fill(part, valid[:, g : g + MAINS_GROUP], np.zeros(part.shape[1]))
         part = np.nan_to_num(part - np.nanmean(part, axis=0))
         power[:, g : g + MAINS_GROUP] = np.abs(np.fft.rfft(part * window, axis=0)) ** 2
-    spec = power.sum(axis=1)
+    return power.sum(axis=1)
+
+
+def detect_mains(x: np.ndarray, rate_hz: float, valid: np.ndarray | None = None) -> tuple[float | None, float]:
+    """50 or 60 Hz, whichever stands out more above its spectral neighbourhood
+    (summed over channels and the first harmonics); returns (frequency,
+    peak-to-background ratio), frequency None when neither shows."""
+    n = x.shape[0]
+    if n < int(rate_hz * 0.2) or rate_hz < 130:
+        return None, 0.0
+    spec = mains_power(x, valid)
     freqs = np.fft.rfftfreq(n, 1 / rate_hz)
     df = freqs[1]
     best: tuple[float | None, float] = (None, 0.0)
