@@ -438,16 +438,16 @@ def test_export_bdf_holds_no_long_gap_in_memory(tmp_path: Path) -> None:
 
 
 def test_export_bids_in_bounded_memory(long_recording: Path, tmp_path: Path) -> None:
-    """BIDS-EMG export in a data segment of 350 MB: the analysis runs block by
+    """BIDS-EMG export under the limit of analyze: the analysis runs block by
     block with an overview, channel health and the mains are gathered as the
-    blocks pass, the BDF is written in two passes. Besides what analyze
-    needs, the mains detector holds its first 30 s of EMG (69 MB here, the
-    same whatever the length). Before: the whole recording decoded, analysed
-    to whole-length arrays (3 x 245 MB of float64 here) and joined."""
+    blocks pass (the mains detector's first 30 s of EMG in a temporary file,
+    read back two channels at a time), the BDF is written in two passes.
+    Before: the whole recording decoded, analysed to whole-length arrays
+    (3 x 245 MB of float64 here) and joined."""
     pytest.importorskip("pyedflib")
     root = tmp_path / "ds"
     argv = [sys.executable, "-m", "sensorio", "export", str(long_recording), "--bids", str(root)]
-    r = _limited([*argv, "--subject", "01", "--task", "grip"], 350, tmp_path)
+    r = _limited([*argv, "--subject", "01", "--task", "grip"], 300, tmp_path)
     assert r.returncode == 0, r.stderr
     assert "bad channels: none" in r.stdout
     emg = root / "sub-01" / "emg"

@@ -32,6 +32,7 @@ import io
 import json
 import os
 import re
+import tempfile
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ VOLT_UNITS = ("uv", "µv", "mv", "v")
 BAD_SHARE = 0.5
 #: seconds of EMG the mains detector listens to
 MAINS_LISTEN_S = 30.0
+#: channels of the mains window read back at a time
+MAINS_GROUP = 2
 
 
 @dataclass
@@ -104,7 +107,8 @@ class _StreamGather:
     how many samples arrived (rows not all NaN), per channel how many of
     them the mask leaves out (fault detection's, else the calibration's),
     and the first MAINS_LISTEN_S seconds of the calibrated signal with its
-    mask for the mains detector."""
+    mask for the mains detector (the signal in a temporary file: 30 s of 64
+    channels at 16 kHz are 245 MB of float64)."""
 
     def __init__(self, roles: tuple[str, ...], listen: bool) -> None:
         self.faults = "faults" in roles
@@ -115,7 +119,8 @@ class _StreamGather:
         self.pending: deque[tuple[int, np.ndarray]] = deque()
         self.end = 0
         self.rate_hz = 0.0
-        self.window: np.ndarray | None = None
+        self.window: Any = None  # a temporary file
+        self.window_seen: np.ndarray | None = None
         self.window_valid: np.ndarray | None = None
 
     def __call__(self, role: str, block: Any) -> None:
@@ -152,17 +157,26 @@ class _StreamGather:
         return out
 
     def _listen(self, role: str, block: Any) -> None:
+        """The first MAINS_LISTEN_S seconds, the signal in a temporary file
+        (channels in groups, each group's rows together), the mask here."""
         rows = int(MAINS_LISTEN_S * block.rate_hz)
         if block.start >= rows:
             return
         if self.window is None:
-            self.window = np.full((rows, block.n_channels), np.nan)
+            self.window = tempfile.TemporaryFile(prefix="sensorio-mains-")
+            self.window.truncate(8 * rows * block.n_channels)
+            self.window_seen = np.zeros(rows, dtype=bool)
             self.window_valid = np.zeros((rows, block.n_channels), dtype=bool)
-        assert self.window_valid is not None
+        assert self.window_seen is not None and self.window_valid is not None
         n = min(len(block), rows - block.start)
         at = slice(block.start, block.start + n)
         if role == "raw":
-            self.window[at] = block.data[:n]
+            data = block.data[:n]
+            self.window_seen[at] = ~np.isnan(data).all(axis=1)
+            for g in range(0, data.shape[1], MAINS_GROUP):
+                part = np.ascontiguousarray(data[:, g : g + MAINS_GROUP], dtype=np.float64)
+                self.window.seek(8 * (rows * g + block.start * part.shape[1]))
+                self.window.write(part.tobytes())
         if role == "faults" or not self.faults:
             self.window_valid[at] = block.valid[:n]  # fault detection's mask, where there is one
 
@@ -172,11 +186,33 @@ class _StreamGather:
         return None if masked is None else masked / max(self.seen, 1)
 
     def mains(self) -> float | None:
-        """The mains found in the first MAINS_LISTEN_S seconds (see _mains)."""
-        if self.window is None or self.window_valid is None:
+        """The mains in the first MAINS_LISTEN_S seconds, samples masked as
+        faulty left out (a lifted electrode's swings would drown the hum):
+        detect_mains' verdict, its spectrum added up group by group."""
+        if self.window is None or self.window_seen is None or self.window_valid is None:
             return None
-        n = min(self.end, self.window.shape[0])
-        return _mains(self.window[:n], self.window_valid[:n], self.rate_hz)
+        from ..dsp.filters import mains_in_power, mains_power
+
+        rows, channels = self.window_valid.shape
+        n = min(self.end, rows)
+        seen = self.window_seen[:n]
+        if seen.sum() < self.rate_hz * 0.5:
+            return None
+        spec: np.ndarray | None = None
+        for g in range(0, channels, MAINS_GROUP):
+            w = min(MAINS_GROUP, channels - g)
+            self.window.seek(8 * rows * g)
+            part = np.frombuffer(self.window.read(8 * rows * w), dtype=np.float64).reshape(rows, w)[:n][seen]
+            power = mains_power(part, np.isfinite(part) & self.window_valid[:n, g : g + w][seen])
+            spec = power if spec is None else spec + power
+        assert spec is not None
+        return mains_in_power(spec, int(seen.sum()), self.rate_hz)[0]
+
+    def close(self) -> None:
+        """Forget the mains window (its temporary file goes)."""
+        if self.window is not None:
+            self.window.close()
+        self.window = self.window_seen = self.window_valid = None
 
 
 def _health_rows(sa: Any, events: list[Any], masked_share: np.ndarray | None) -> list[tuple[str, str | None]]:
@@ -202,20 +238,6 @@ def _health_rows(sa: Any, events: list[Any], masked_share: np.ndarray | None) ->
             parts.append(f"faulty at the end of the recording ({', '.join(health.get('kinds', [])) or '?'})")
         out.append(("bad" if bad else "good", "; ".join(parts) or None))
     return out
-
-
-def _mains(raw: np.ndarray, valid: np.ndarray, rate_hz: float) -> float | None:
-    """The mains in the first MAINS_LISTEN_S seconds of a stream's calibrated
-    signal (raw, NaN rows where nothing arrived) with its fault mask (valid)."""
-    from ..dsp.filters import detect_mains
-
-    seen = ~np.isnan(raw).all(axis=1)
-    if seen.sum() < rate_hz * 0.5:
-        return None
-    x = raw if seen.all() else raw[seen]
-    # samples masked as faulty are left out: a lifted electrode's swings would drown the hum
-    f, _ = detect_mains(x, rate_hz, np.isfinite(x) & (valid if seen.all() else valid[seen]))
-    return f
 
 
 def _read_back_labels(path: Path) -> list[str]:
@@ -307,7 +329,7 @@ def export_bids(
     main = emg[0] if emg else analysis.streams[min(analysis.streams)]
     mains = power_line_hz if power_line_hz is not None else (gather[main.stream].mains() if emg else None)
     for g in gather.values():
-        g.window = g.window_valid = None  # heard
+        g.close()
 
     parts = [f"sub-{subject}"] + ([f"ses-{session}"] if session else []) + [f"task-{task}"]
     if run is not None:

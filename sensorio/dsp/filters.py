@@ -382,7 +382,14 @@ def detect_mains(x: np.ndarray, rate_hz: float, valid: np.ndarray | None = None)
     n = x.shape[0]
     if n < int(rate_hz * 0.2) or rate_hz < 130:
         return None, 0.0
-    spec = mains_power(x, valid)
+    return mains_in_power(mains_power(x, valid), n, rate_hz)
+
+
+def mains_in_power(spec: np.ndarray, n: int, rate_hz: float) -> tuple[float | None, float]:
+    """detect_mains' verdict from a mains_power spectrum of n rows (summed
+    over channels; a caller may add up the spectra of groups of channels)."""
+    if n < int(rate_hz * 0.2) or rate_hz < 130:
+        return None, 0.0
     freqs = np.fft.rfftfreq(n, 1 / rate_hz)
     df = freqs[1]
     best: tuple[float | None, float] = (None, 0.0)
