@@ -221,7 +221,7 @@ def test_a_failed_export_leaves_nothing_behind(recording: Path, tmp_path: Path, 
     def broken(*args, **kwargs):
         raise SensorioError("cannot write: the disk is full")
 
-    monkeypatch.setattr(edf, "export_edf", broken)
+    monkeypatch.setattr(edf, "export_edf_stream", broken)
     root = tmp_path / "new" / "ds"
     with pytest.raises(SensorioError, match="disk is full"):
         export_bids(recording, root, subject="01", task="grip")

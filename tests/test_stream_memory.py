@@ -279,15 +279,84 @@ def test_streamed_exports_equal_the_whole_array_ones(tmp_path: Path, raw: bool) 
         assert json.loads(str(z["device_info"])) == json.loads(json.dumps(info))
 
 
+def _whole_array_bdf(rec: Path, out: Path, faults: bool) -> None:
+    """The BDF the whole-array exporter wrote before streaming (kept here as
+    the reference): every block in memory, joined, gaps filled and the tail
+    padded on whole arrays, faults from the analysis on whole arrays."""
+    import math
+
+    from sensorio.blocks import EV_GAP
+    from sensorio.export import edf
+    from sensorio.recording import source_descriptor
+    from sensorio.workflows.analyze import analyze_blocks
+
+    parser, blocks, messages, reader = decode_any(rec)
+    info = source_descriptor(parser, messages, reader.header if reader is not None else None)
+    time_us = parser.format.time_scale_us()
+    events = []
+    if faults:
+        with np.errstate(all="ignore"):
+            events = [ev for ev in analyze_blocks(blocks, info).events if ev.kind != "dropout"]
+    markers, start = edf.recording_markers(rec)
+    streams = {sid: a for sid, a in concat_blocks(blocks).items() if a["samples"].shape[0]}
+    plans = edf.plan_signals(streams, info, True)
+    rates = {p.stream: p.rate_hz for p in plans}
+    offsets = edf.stream_offsets(streams, rates, time_us)
+    fills = {p.stream: p.fill_code for p in plans}
+    columns: dict[int, np.ndarray] = {}
+    annotations: list[edf.Annotation] = []
+    for sid, arrays in streams.items():
+        samples, ev = arrays["samples"], arrays["events"]
+        rows = ev["row"].astype(np.int64)
+        lost = np.where(ev["kind"] == EV_GAP, ev["lost_samples"].astype(np.int64), 0)
+        pieces, at = [], 0
+        for r, n in zip(rows, lost, strict=True):
+            pieces.append(samples[at:r])
+            pieces.append(np.full((n, samples.shape[1]), fills[sid], dtype=samples.dtype))
+            at = r
+        pieces.append(samples[at:])
+        filled = np.concatenate(pieces)
+        lead = int(round(offsets[sid] * rates[sid]))
+        filled = np.concatenate([np.full((lead, filled.shape[1]), fills[sid], filled.dtype), filled])
+        columns[sid] = filled
+        name = str(edf.stream_descriptor(info, sid).get("name", f"stream {sid}"))
+        annotations += edf.link_annotations(ev, rows + np.cumsum(lost), rates[sid], offsets[sid], f"s{sid} {name}")
+    duration = max(columns[sid].shape[0] / rates[sid] for sid in columns)
+    labels = {(p.stream, p.channel): p.label.strip().split(" ", 1)[-1] for p in plans}
+    annotations += [edf.fault_annotation(ev, labels, offsets, duration) for ev in events]
+    annotations += markers
+    annotations.append(edf.Annotation(duration, None, "end of data"))
+    record_s = 1.0
+    n_records = max(1, math.ceil(duration / record_s - 1e-9))
+    per_record = [int(round(p.rate_hz * record_s)) for p in plans]
+    padded = []
+    for p, spr in zip(plans, per_record, strict=True):
+        col = columns[p.stream][:, p.channel].astype(np.int64)
+        buf = np.full(n_records * spr, p.fill_code, dtype=np.int64)
+        buf[: col.size] = col
+        padded.append((np.clip(buf, p.digital[0] - p.shift, p.digital[1] - p.shift) + p.shift).astype(np.int32))
+    records = [
+        np.concatenate([c[r * s : (r + 1) * s] for s, c in zip(per_record, padded, strict=True)])
+        for r in range(n_records)
+    ]
+    import pyedflib
+
+    edf._write_file(
+        pyedflib, out, False, True, plans, records, annotations, n_records, record_s, per_record, info, start
+    )
+
+
 @pytest.mark.parametrize("no_faults", [False, True])
 def test_streamed_bdf_equals_the_whole_array_one_with_gaps(tmp_path: Path, no_faults: bool) -> None:
     """Lost frames (gaps filled with physical zero and annotated), small blocks:
-    the two-pass export writes the file export_edf writes from whole arrays."""
+    the two-pass export writes the file the whole arrays give, and write_edf
+    (arrays in, the same writer) too."""
     pytest.importorskip("pyedflib")
     from capture_support import make_frames
 
-    from sensorio.export.edf import export_edf, export_edf_stream
+    from sensorio.export.edf import export_edf_stream, recording_markers, write_edf
     from sensorio.recording import RecordingWriter, source_descriptor
+    from sensorio.workflows.analyze import analyze_blocks
 
     rec = tmp_path / "g.sior"
     desc = bench_memory.descriptor(4, 4000.0)
@@ -300,7 +369,7 @@ def test_streamed_bdf_equals_the_whole_array_one_with_gaps(tmp_path: Path, no_fa
     parser, blocks, messages, reader = decode_any(rec)
     info = source_descriptor(parser, messages, reader.header if reader is not None else None)
     ref = tmp_path / "ref.bdf"
-    export_edf(rec, ref, blocks, info, faults=not no_faults, time_us=parser.format.time_scale_us())
+    _whole_array_bdf(rec, ref, faults=not no_faults)
 
     def small_blocks() -> Iterator[Block]:
         with BlockStream(rec, chunk=4096) as bs:
@@ -311,3 +380,99 @@ def test_streamed_bdf_equals_the_whole_array_one_with_gaps(tmp_path: Path, no_fa
         rec, tmp_path / "x.bdf", small_blocks, info, faults=not no_faults, time_us=parser.format.time_scale_us()
     )
     assert (tmp_path / "x.bdf").read_bytes() == ref.read_bytes()
+    markers, start = recording_markers(rec)
+    with np.errstate(all="ignore"):
+        found = [] if no_faults else [ev for ev in analyze_blocks(blocks, info).events if ev.kind != "dropout"]
+    write_edf(tmp_path / "w.bdf", concat_blocks(blocks), info, faults=found, markers=markers, start=start)
+    assert (tmp_path / "w.bdf").read_bytes() == ref.read_bytes()
+
+
+def test_export_bdf_in_bounded_memory(long_recording: Path, tmp_path: Path) -> None:
+    """The two-pass EDF/BDF export under the limits of analyze (with fault
+    detection) and of the NPZ export (without). Before: the padding at the end
+    was measured against the rows still held, not those written, so the whole
+    length was padded in memory at once (379 MB peak on this recording)."""
+    pyedflib = pytest.importorskip("pyedflib")
+    out = tmp_path / "x.bdf"
+    r = _limited([sys.executable, "-m", "sensorio", "export", str(long_recording), "-o", str(out)], 300, tmp_path)
+    assert r.returncode == 0, r.stderr
+    with pyedflib.EdfReader(str(out)) as f:
+        assert f.signals_in_file == 64
+        assert list(f.getNSamples()) == [LONG_S * 4000] * 64
+        onsets, _, texts = f.readAnnotations()
+        assert any(t.startswith("BAD_fault_") and t.endswith("@@ch4") for t in texts)  # the flat channel
+        assert f.readSignal(0, 0, 5, digital=True).tolist() == decode_any(long_recording)[1][0].samples[:5, 0].tolist()
+    r = _limited(
+        [sys.executable, "-m", "sensorio", "export", str(long_recording), "-o", str(out), "--no-faults", "--force"],
+        110,
+        tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    assert out.stat().st_size > LONG_S * 4000 * 64 * 3
+
+
+def test_export_bdf_holds_no_long_gap_in_memory(tmp_path: Path) -> None:
+    """Two minutes lost in a gap are written as physical zero without being
+    held in memory (before: 245 MB of fill made at once, then copied)."""
+    pyedflib = pytest.importorskip("pyedflib")
+    from capture_support import make_frames
+
+    from sensorio.recording import RecordingWriter
+
+    rec = tmp_path / "gap.sior"
+    desc = bench_memory.descriptor(64, 4000.0)
+    w = RecordingWriter(rec, {"format": "sio", "device_info": desc}, overwrite=True, fsync=False)
+    w.add(b"\x00" + sio1.encode_info(desc), 1_000_000_000)
+    w.add(make_frames(0, 800, n_ch=64, n_samp=5)[0], 1_000_000_000)
+    w.add(make_frames(800 + 96_000, 800, n_ch=64, n_samp=5)[0], 122_000_000_000)  # 96000 frames lost: 120 s
+    w.close()
+    out = tmp_path / "x.bdf"
+    r = _limited([sys.executable, "-m", "sensorio", "export", str(rec), "-o", str(out), "--no-faults"], 110, tmp_path)
+    assert r.returncode == 0, r.stderr
+    with pyedflib.EdfReader(str(out)) as f:
+        assert list(f.getNSamples()) == [122 * 4000] * 64
+        onsets, durations, texts = f.readAnnotations()
+        gap = list(texts).index("BAD_gap")
+        assert (onsets[gap], durations[gap]) == (1.0, 120.0)
+        assert not f.readSignal(5, 4000, 120 * 4000, digital=True).any()  # physical zero all through the gap
+
+
+def test_export_bids_in_bounded_memory(long_recording: Path, tmp_path: Path) -> None:
+    """BIDS-EMG export under the limit of analyze: the analysis runs block by
+    block with an overview, channel health and the mains are gathered as the
+    blocks pass (the mains detector's first 30 s of EMG in a temporary file,
+    read back two channels at a time), the BDF is written in two passes.
+    Before: the whole recording decoded, analysed to whole-length arrays
+    (3 x 245 MB of float64 here) and joined."""
+    pytest.importorskip("pyedflib")
+    root = tmp_path / "ds"
+    argv = [sys.executable, "-m", "sensorio", "export", str(long_recording), "--bids", str(root)]
+    r = _limited([*argv, "--subject", "01", "--task", "grip"], 300, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "bad channels: none" in r.stdout
+    emg = root / "sub-01" / "emg"
+    sidecar = json.loads((emg / "sub-01_task-grip_emg.json").read_text())
+    assert sidecar["SamplingFrequency"] == 4000.0 and sidecar["RecordingDuration"] == LONG_S
+    events = (emg / "sub-01_task-grip_events.tsv").read_text()
+    assert "BAD_fault_" in events and "EMG ch4" in events  # the flat channel, 2 s to 4 s
+    assert (emg / "sub-01_task-grip_emg.bdf").stat().st_size > LONG_S * 4000 * 64 * 3
+
+
+@pytest.mark.parametrize("channels", [1, 7, 8, 13, 64])
+def test_mains_power_in_channel_groups_is_the_whole_array_result(channels: int) -> None:
+    """BIDS listens to 30 s of every EMG channel for the mains: the spectrum
+    detect_mains reads is made on groups of channels (a few copies of a
+    group, not of all 64), equal to all channels at once (to rounding: numpy
+    may sum a narrow group's means in another order)."""
+    from sensorio.dsp.filters import detect_mains, mains_power
+    from sensorio.dsp.stages import forward_fill
+
+    rng = np.random.default_rng(channels)
+    n, rate = 12_345, 2000.0
+    x = rng.standard_normal((n, channels)) * 10 + 3 * np.sin(2 * np.pi * 60 * np.arange(n) / rate)[:, None]
+    x[100:300, channels // 2] = np.nan
+    valid = rng.random((n, channels)) > 0.05
+    whole = np.nan_to_num((f := forward_fill(x, valid, np.zeros(channels))) - np.nanmean(f, axis=0))
+    want = (np.abs(np.fft.rfft(whole * np.hanning(n)[:, None], axis=0)) ** 2).sum(axis=1)
+    assert np.allclose(mains_power(x, valid), want, rtol=1e-12, atol=0)
+    assert detect_mains(x, rate, valid)[0] == 60.0

@@ -9,7 +9,7 @@ the same run: ``python -c 'import sensorio'`` alone, and (where it is cheap
 enough) the old path that held every block in memory (``decode_any``).
 
     python tools/bench_memory.py --quick            # 10 s, 1 min (a minute or two)
-    python tools/bench_memory.py                    # 1 min, 10 min, 1 h (3.3 GB; ~40 min on 2 cores)
+    python tools/bench_memory.py                    # 1 min, 10 min, 1 h (2.8 GB; over an hour on 2 cores)
     python tools/bench_memory.py --lengths 60,600 --commands decode,info
 
 Target: every command at most 300 MB whatever the length.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,7 @@ from sensorio.recording import RecordingWriter  # noqa: E402
 
 #: samples per DATA frame: 5 x 64 channels x 3 bytes fits sio1.MAX_FRAME
 SAMPLES_PER_FRAME = 5
-COMMANDS = ("info", "decode", "analyze", "plot", "replay", "export-csv", "export-npz", "export-bdf")
+COMMANDS = ("info", "decode", "analyze", "plot", "replay", "export-csv", "export-npz", "export-bdf", "export-bids")
 
 
 def descriptor(channels: int, rate_hz: float) -> dict:
@@ -134,6 +135,8 @@ def command_argv(cmd: str, rec: Path, out: Path) -> list[str]:
         return py + ["plot", str(rec), "-o", str(out / "p.png"), "--force"]
     if cmd == "replay":
         return py + ["replay", str(rec), "--speed", "max"]
+    if cmd == "export-bids":  # BIDS-EMG: analysis, mains, channel health, BDF
+        return py + ["export", str(rec), "--bids", str(out / "bids"), "--subject", "01", "--task", "bench", "--force"]
     if cmd.startswith("export-"):  # export-csv, export-npz, export-bdf (with fault detection)
         return py + ["export", str(rec), "-o", str(out / f"x.{cmd.split('-', 1)[1]}"), "--force"]
     if cmd == "old-decode":  # every block in memory at once (decode_any + concat_blocks, as before issue 15)
@@ -195,7 +198,7 @@ def main() -> int:
                     )
             rec.unlink()
             for f in out.iterdir():
-                f.unlink()
+                shutil.rmtree(f) if f.is_dir() else f.unlink()
     return 0
 
 

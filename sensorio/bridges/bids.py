@@ -32,6 +32,8 @@ import io
 import json
 import os
 import re
+import tempfile
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +54,8 @@ VOLT_UNITS = ("uv", "µv", "mv", "v")
 BAD_SHARE = 0.5
 #: seconds of EMG the mains detector listens to
 MAINS_LISTEN_S = 30.0
+#: channels of the mains window read back at a time
+MAINS_GROUP = 2
 
 
 @dataclass
@@ -97,14 +101,126 @@ def _bids_unit(unit: str) -> str:
     return {"µv": "uV", "uv": "uV", "mv": "mV", "deg": "deg"}.get(u.lower(), u)
 
 
-def _health_rows(sa: Any, events: list[Any]) -> list[tuple[str, str | None]]:
-    """(status, description) per channel of a StreamAnalysis."""
+class _StreamGather:
+    """What the BIDS files need of one stream beyond the analysis' overview,
+    gathered block by block while the analysis runs (analyze_blocks' tap):
+    how many samples arrived (rows not all NaN), per channel how many of
+    them the mask leaves out (fault detection's, else the calibration's),
+    and the first MAINS_LISTEN_S seconds of the calibrated signal with its
+    mask for the mains detector (the signal in a temporary file: 30 s of 64
+    channels at 16 kHz are 245 MB of float64)."""
+
+    def __init__(self, roles: tuple[str, ...], listen: bool) -> None:
+        self.faults = "faults" in roles
+        self.listen = listen
+        self.seen = 0
+        self.masked: dict[str, np.ndarray] = {}  # by role: "raw", "faults"
+        #: which rows arrived, per raw block, until fault detection has passed them
+        self.pending: deque[tuple[int, np.ndarray]] = deque()
+        self.end = 0
+        self.rate_hz = 0.0
+        self.window: Any = None  # a temporary file
+        self.window_seen: np.ndarray | None = None
+        self.window_valid: np.ndarray | None = None
+
+    def __call__(self, role: str, block: Any) -> None:
+        if role not in ("raw", "faults") or not len(block):
+            return
+        if role == "raw":
+            seen = ~np.isnan(block.data).all(axis=1)
+            self.seen += int(seen.sum())
+            if self.faults:
+                self.pending.append((block.start, seen))
+            self.end = max(self.end, block.start + len(block))
+            self.rate_hz = block.rate_hz
+        else:
+            seen = self._seen(block.start, len(block))
+        count = (~block.valid[seen]).sum(axis=0).astype(np.int64)
+        self.masked[role] = self.masked[role] + count if role in self.masked else count
+        if self.listen:
+            self._listen(role, block)
+
+    def _seen(self, start: int, n: int) -> np.ndarray:
+        """Which of the rows start..start+n arrived (as the raw blocks had them)."""
+        out = np.zeros(n, dtype=bool)
+        while self.pending:
+            s, bits = self.pending[0]
+            e = s + bits.shape[0]
+            if s >= start + n:
+                break
+            a, b = max(s, start), min(e, start + n)
+            if b > a:
+                out[a - start : b - start] = bits[a - s : b - s]
+            if e > start + n:
+                break
+            self.pending.popleft()
+        return out
+
+    def _listen(self, role: str, block: Any) -> None:
+        """The first MAINS_LISTEN_S seconds, the signal in a temporary file
+        (channels in groups, each group's rows together), the mask here."""
+        rows = int(MAINS_LISTEN_S * block.rate_hz)
+        if block.start >= rows:
+            return
+        if self.window is None:
+            self.window = tempfile.TemporaryFile(prefix="sensorio-mains-")
+            self.window.truncate(8 * rows * block.n_channels)
+            self.window_seen = np.zeros(rows, dtype=bool)
+            self.window_valid = np.zeros((rows, block.n_channels), dtype=bool)
+        assert self.window_seen is not None and self.window_valid is not None
+        n = min(len(block), rows - block.start)
+        at = slice(block.start, block.start + n)
+        if role == "raw":
+            data = block.data[:n]
+            self.window_seen[at] = ~np.isnan(data).all(axis=1)
+            for g in range(0, data.shape[1], MAINS_GROUP):
+                part = np.ascontiguousarray(data[:, g : g + MAINS_GROUP], dtype=np.float64)
+                self.window.seek(8 * (rows * g + block.start * part.shape[1]))
+                self.window.write(part.tobytes())
+        if role == "faults" or not self.faults:
+            self.window_valid[at] = block.valid[:n]  # fault detection's mask, where there is one
+
+    def masked_share(self) -> np.ndarray | None:
+        """Per channel, the share of the arrived samples that the mask leaves out."""
+        masked = self.masked.get("faults" if self.faults else "raw")
+        return None if masked is None else masked / max(self.seen, 1)
+
+    def mains(self) -> float | None:
+        """The mains in the first MAINS_LISTEN_S seconds, samples masked as
+        faulty left out (a lifted electrode's swings would drown the hum):
+        detect_mains' verdict, its spectrum added up group by group."""
+        if self.window is None or self.window_seen is None or self.window_valid is None:
+            return None
+        from ..dsp.filters import mains_in_power, mains_power
+
+        rows, channels = self.window_valid.shape
+        n = min(self.end, rows)
+        seen = self.window_seen[:n]
+        if seen.sum() < self.rate_hz * 0.5:
+            return None
+        spec: np.ndarray | None = None
+        for g in range(0, channels, MAINS_GROUP):
+            w = min(MAINS_GROUP, channels - g)
+            self.window.seek(8 * rows * g)
+            part = np.frombuffer(self.window.read(8 * rows * w), dtype=np.float64).reshape(rows, w)[:n][seen]
+            power = mains_power(part, np.isfinite(part) & self.window_valid[:n, g : g + w][seen])
+            spec = power if spec is None else spec + power
+        assert spec is not None
+        return mains_in_power(spec, int(seen.sum()), self.rate_hz)[0]
+
+    def close(self) -> None:
+        """Forget the mains window (its temporary file goes)."""
+        if self.window is not None:
+            self.window.close()
+        self.window = self.window_seen = self.window_valid = None
+
+
+def _health_rows(sa: Any, events: list[Any], masked_share: np.ndarray | None) -> list[tuple[str, str | None]]:
+    """(status, description) per channel of a StreamAnalysis (masked_share: _StreamGather.masked_share)."""
     n_ch = sa.raw.shape[1]
-    seen = ~np.isnan(sa.raw).all(axis=1)  # samples that arrived (gaps are not the channel's fault)
-    total = max(int(seen.sum()), 1)
     out = []
     for c in range(n_ch):
-        masked = float((~sa.valid[seen, c]).sum()) / total if sa.valid.shape[1] > c else 0.0
+        masked = float(masked_share[c]) if masked_share is not None and masked_share.shape[0] > c else 0.0
         kinds = sorted(
             {
                 ev.kind
@@ -122,19 +238,6 @@ def _health_rows(sa: Any, events: list[Any]) -> list[tuple[str, str | None]]:
             parts.append(f"faulty at the end of the recording ({', '.join(health.get('kinds', [])) or '?'})")
         out.append(("bad" if bad else "good", "; ".join(parts) or None))
     return out
-
-
-def _mains(sa: Any) -> float | None:
-    from ..dsp.filters import detect_mains
-
-    n = min(sa.raw.shape[0], int(MAINS_LISTEN_S * sa.rate_hz))
-    seen = ~np.isnan(sa.raw[:n]).all(axis=1)
-    if seen.sum() < sa.rate_hz * 0.5:
-        return None
-    x = sa.raw[:n][seen]
-    # samples masked as faulty are left out: a lifted electrode's swings would drown the hum
-    f, _ = detect_mains(x, sa.rate_hz, np.isfinite(x) & sa.valid[:n][seen])
-    return f
 
 
 def _read_back_labels(path: Path) -> list[str]:
@@ -161,10 +264,9 @@ def export_bids(
     overwrite: bool = False,
 ) -> BidsSummary:
     """Write one recording into a BIDS-EMG dataset at root (see the module docstring)."""
-    from ..dsp.analyze import analyze_blocks
-    from ..export.edf import export_edf, recording_markers, stream_offsets
-    from ..parser import concat_blocks
-    from ..recording import decode_any, source_descriptor
+    from ..export.edf import export_edf_stream, recording_markers, stream_offsets
+    from ..recording import BlockStream, lookahead_info
+    from ..workflows.analyze import analyze_blocks
 
     subject = _label("subject", subject) or ""
     task = _label("task", task) or ""
@@ -176,12 +278,15 @@ def export_bids(
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise SensorioError(f"{root} exists and is not a directory")
-    parser, blocks, messages, reader = decode_any(Path(recording), format)
-    if not blocks:
+    recording = Path(recording)
+    with BlockStream(recording, format) as bs:
+        head, found_info = lookahead_info(iter(bs), bs)
+        header = bs.header
+        time_us = bs.parser.format.time_scale_us()
+    if not head:
         raise SensorioError(f"{recording}: no samples decoded, nothing to export")
-    header = reader.header if reader is not None else None
-    info: dict[str, Any] = dict(source_descriptor(parser, messages, header) or {})
-    time_us = parser.format.time_scale_us()
+    del head
+    info: dict[str, Any] = dict(found_info or {})
 
     scheme = placement_scheme or info.get("placement_scheme") or "Other"
     if scheme not in PLACEMENT_SCHEMES:
@@ -197,11 +302,34 @@ def export_bids(
         from ..dsp.calibrate import Calibration
 
         calibration = Calibration.from_json(header["calibration"], f"{recording}: its calibration")
+    # block by block: the analysis keeps an overview, the gatherers what the files need besides
+    gather: dict[int, _StreamGather] = {}
+    streams: dict[int, tuple[int, int, np.ndarray]] = {}  # rows, channels, the first frame time
+
+    def tap(sid: int, roles: tuple[str, ...]) -> Any:
+        gather[sid] = _StreamGather(roles, listen=power_line_hz is None)
+        return gather[sid]
+
+    def blocks() -> Any:
+        with BlockStream(recording, format) as stream:
+            for b in stream:
+                rows, _, first_t = streams.get(b.stream, (0, b.n_channels, b.frame_t_us[:0]))
+                if not first_t.size and b.frame_t_us.size:
+                    first_t = b.frame_t_us[:1].copy()
+                streams[b.stream] = (rows + len(b), b.n_channels, first_t)
+                yield b
+
+    def open_blocks() -> Any:  # the BDF export's two passes
+        with BlockStream(recording, format) as stream:
+            yield from stream
+
     with np.errstate(all="ignore"):
-        analysis = analyze_blocks(blocks, info, calibration=calibration)
+        analysis = analyze_blocks(blocks(), info, calibration=calibration, overview=True, tap=tap)
     emg = [sa for sa in analysis.streams.values() if sa.unit.lower() in VOLT_UNITS]
     main = emg[0] if emg else analysis.streams[min(analysis.streams)]
-    mains = power_line_hz if power_line_hz is not None else (_mains(main) if emg else None)
+    mains = power_line_hz if power_line_hz is not None else (gather[main.stream].mains() if emg else None)
+    for g in gather.values():
+        g.close()
 
     parts = [f"sub-{subject}"] + ([f"ses-{session}"] if session else []) + [f"task-{task}"]
     if run is not None:
@@ -222,21 +350,21 @@ def export_bids(
     written: list[Path] = [p for p in [data, *outputs.values()] if not p.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        done = export_edf(recording, data, blocks, info, faults=True, overwrite=overwrite, time_us=time_us)
+        done = export_edf_stream(recording, data, open_blocks, info, faults=True, overwrite=overwrite, time_us=time_us)
         names = _read_back_labels(data)
 
         # channels.tsv, in the file's signal order (streams by id, channels in order)
         rows: list[dict[str, Any]] = []
         k = 0
         bad: list[str] = []
-        streams = concat_blocks(blocks)
-        for sid in sorted(sid for sid, a in streams.items() if a["samples"].shape[0]):
+        for sid in sorted(sid for sid, (n, _, _) in streams.items() if n):
             sa = analysis.streams.get(sid)
             desc = next((s for s in info.get("streams", []) if isinstance(s, dict) and s.get("id") == sid), {})
             unit = str(desc.get("unit", "")) if isinstance(desc.get("scale"), (int, float)) else "code"
             volts = unit.lower() in VOLT_UNITS
-            n_ch = streams[sid]["samples"].shape[1]
-            health = _health_rows(sa, analysis.events) if sa is not None else [("good", None)] * n_ch
+            n_ch = streams[sid][1]
+            shares = gather[sid].masked_share() if sid in gather else None
+            health = _health_rows(sa, analysis.events, shares) if sa is not None else [("good", None)] * n_ch
             for c in range(n_ch):
                 name = names[k] if k < len(names) else f"s{sid} {channel_labels(None, c + 1)[c]}"
                 k += 1
@@ -257,14 +385,16 @@ def export_bids(
         columns = ["name", "type", "units", "sampling_frequency", "reference", "status", "status_description"]
 
         # events.tsv: seconds from the start of the file
-        rates = {sid: sa.rate_hz for sid, sa in analysis.streams.items()}
-        offsets = stream_offsets({s: a for s, a in streams.items() if s in rates}, rates, time_us)
+        rates = {sid: sa.source_rate_hz for sid, sa in analysis.streams.items()}
+        offsets = stream_offsets(
+            {s: {"frame_t_us": t} for s, (_, _, t) in streams.items() if s in rates}, rates, time_us
+        )
         label_of = {}
         k = 0
         for r in rows:
             label_of[k] = r["name"]
             k += 1
-        first = {sid: sum(streams[s]["samples"].shape[1] for s in sorted(streams) if s < sid) for sid in streams}
+        first = {sid: sum(streams[s][1] for s in sorted(streams) if s < sid) for sid in streams}
         events: list[dict[str, Any]] = []
         for sid, sa in analysis.streams.items():
             off = offsets.get(sid, 0.0)
@@ -306,7 +436,7 @@ def export_bids(
 
         sidecar = {
             "TaskName": task,
-            "SamplingFrequency": main.rate_hz,
+            "SamplingFrequency": main.source_rate_hz,
             "PowerLineFrequency": mains if mains is not None else "n/a",
             "SoftwareFilters": "n/a",
             "EMGPlacementScheme": scheme,

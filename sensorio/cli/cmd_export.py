@@ -38,7 +38,7 @@ from ..export.npz import NpzStream
 from ..export.output import atomic_output, write_error
 from ..export.units import stream_calibration
 from ..npystream import pack_npz
-from ..recording import BlockStream, decode_any, lookahead_info, source_descriptor
+from ..recording import BlockStream, lookahead_info
 from ._memory import bound_heap
 from ._progress import with_progress
 
@@ -234,6 +234,7 @@ def frame_period(path: Path, format: str | None, time_us: float | None) -> dict[
 
 
 def run(args: argparse.Namespace) -> int:
+    bound_heap()  # long files: freed block buffers go back to the system
     if args.bids is not None:
         return run_bids(args)
     if args.output is None:
@@ -241,7 +242,6 @@ def run(args: argparse.Namespace) -> int:
     suffix = args.output.suffix.lower()
     if suffix not in SUFFIXES:
         raise SensorioError(f"cannot export to {args.output}: the name must end in {' or '.join(SUFFIXES)}")
-    bound_heap()  # long files: freed block buffers go back to the system
     if suffix in (".edf", ".bdf"):
         return _run_edf(args)
     if args.output.exists() and not args.force:
@@ -313,21 +313,26 @@ def _write_csvs(
 
 
 def _run_edf(args: argparse.Namespace) -> int:
-    """EDF+/BDF+: still the whole recording in memory (decode_any; the two-pass
-    export_edf_stream writes the same file but is not yet bounded on long recordings)."""
-    from ..export.edf import export_edf
+    """EDF+/BDF+ in two passes over the file (sensorio.export.edf.export_edf_stream)."""
+    from ..export.edf import export_edf_stream
 
-    parser, blocks, messages, reader = decode_any(args.file, args.format)
-    header = reader.header if reader is not None else None
-    # the device's own INFO, else the format's descriptor: rates, units, scale, labels
-    info = source_descriptor(parser, messages, header)
-    time_us = parser.format.time_scale_us()
-    if not blocks:
+    with BlockStream(args.file, args.format) as bs:
+        head, info = lookahead_info(iter(bs), bs)
+        time_us = bs.parser.format.time_scale_us()
+    if not head:
         raise SensorioError(f"{args.file}: no samples decoded, nothing to export")
-    done = export_edf(
+    del head
+    passes = iter(("reading", "writing"))
+
+    def open_blocks() -> Iterator[Block]:
+        label = f"{next(passes, 'reading')} {args.file.name}"
+        with BlockStream(args.file, args.format) as stream:
+            yield from with_progress(stream, lambda: stream.position, stream.size, label)
+
+    done = export_edf_stream(
         args.file,
         args.output,
-        blocks,
+        open_blocks,
         info,
         faults=not args.no_faults,
         overwrite=args.force,

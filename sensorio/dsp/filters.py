@@ -379,18 +379,46 @@ class BandPass(SosStage):
         }
 
 
+#: detect_mains works on this many channels at a time
+MAINS_GROUP = 8
+
+
+def mains_power(x: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """The power spectrum detect_mains reads (np.fft.rfftfreq bins), summed
+    over channels: each channel with its invalid samples held at the last
+    valid value, its mean removed, under a Hann window. Channel by channel
+    in groups (each channel's power is its own), so a 30 s window of 64
+    channels needs a few copies of a group, not of the whole; numpy may sum
+    a narrow group's means in another order than all channels' at once, so
+    the result equals the all-at-once one to rounding."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[0]
+    window = np.hanning(n)[:, None]
+    power = np.empty((n // 2 + 1, x.shape[1]))
+    for g in range(0, x.shape[1], MAINS_GROUP):
+        part = x[:, g : g + MAINS_GROUP]
+        if valid is not None:
+            part = forward_fill(part, valid[:, g : g + MAINS_GROUP], np.zeros(part.shape[1]))
+        part = np.nan_to_num(part - np.nanmean(part, axis=0))
+        power[:, g : g + MAINS_GROUP] = np.abs(np.fft.rfft(part * window, axis=0)) ** 2
+    return power.sum(axis=1)
+
+
 def detect_mains(x: np.ndarray, rate_hz: float, valid: np.ndarray | None = None) -> tuple[float | None, float]:
     """50 or 60 Hz, whichever stands out more above its spectral neighbourhood
     (summed over channels and the first harmonics); returns (frequency,
     peak-to-background ratio), frequency None when neither shows."""
-    x = np.asarray(x, dtype=np.float64)
-    if valid is not None:
-        x = forward_fill(x, valid, np.zeros(x.shape[1]))
-    x = np.nan_to_num(x - np.nanmean(x, axis=0))
     n = x.shape[0]
     if n < int(rate_hz * 0.2) or rate_hz < 130:
         return None, 0.0
-    spec = (np.abs(np.fft.rfft(x * np.hanning(n)[:, None], axis=0)) ** 2).sum(axis=1)
+    return mains_in_power(mains_power(x, valid), n, rate_hz)
+
+
+def mains_in_power(spec: np.ndarray, n: int, rate_hz: float) -> tuple[float | None, float]:
+    """detect_mains' verdict from a mains_power spectrum of n rows (summed
+    over channels; a caller may add up the spectra of groups of channels)."""
+    if n < int(rate_hz * 0.2) or rate_hz < 130:
+        return None, 0.0
     freqs = np.fft.rfftfreq(n, 1 / rate_hz)
     df = freqs[1]
     best: tuple[float | None, float] = (None, 0.0)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -237,23 +238,6 @@ def stream_offsets(
     return {sid: (rel[sid] - base) / 1e6 for sid in streams}
 
 
-def fill_gaps(samples: np.ndarray, events: np.ndarray, fill_code: int) -> tuple[np.ndarray, np.ndarray]:
-    """Insert lost_samples rows of fill_code at every gap; returns the samples and,
-    per event, the row where the stream resumed in the filled array."""
-    rows = events["row"].astype(np.int64)
-    lost = np.where(events["kind"] == EV_GAP, events["lost_samples"].astype(np.int64), 0)
-    if not lost.any():
-        return samples, rows
-    pieces, start = [], 0
-    for r, n in zip(rows, lost, strict=True):
-        pieces.append(samples[start:r])
-        if n:
-            pieces.append(np.full((n, samples.shape[1]), fill_code, dtype=samples.dtype))
-        start = r
-    pieces.append(samples[start:])
-    return np.concatenate(pieces), rows + np.cumsum(lost)
-
-
 #: the annotation over samples lost in a gap (zero in the file: EDF/BDF cannot hold NaN)
 GAP_TEXT = "BAD_gap"
 
@@ -314,7 +298,8 @@ def write_edf(
     time_us: float | None = 1.0,
     raw: bool = False,
 ) -> EdfSummary:
-    """Write decoded streams (``sensorio.concat_blocks`` output) to EDF+ or BDF+.
+    """Write decoded streams (``sensorio.concat_blocks`` output: per stream
+    ``samples``, ``frame_t_us``, ``events``) to EDF+ or BDF+.
 
     ``info``: the device INFO descriptor (calibration, rates, labels, units).
     ``faults``: sensor-fault events (sensorio.dsp DspEvent), times in seconds of
@@ -323,49 +308,29 @@ def write_edf(
     ``time_us``: µs per unit of the streams' frame_t_us (``Format.time_scale_us()``;
     None when unknown: the streams then all start with the file).
     ``raw``: physical = digital code (unit "code") instead of the calibrated range.
+    The same writer as export_edf_stream, each stream one block.
     """
     pyedflib = _import_pyedflib()
+    path, bdf = _output(path, file_type, overwrite)
+    blocks = [_WholeStream(sid, a["samples"], a["frame_t_us"], a["events"]) for sid, a in sorted(streams.items())]
+    tallies: dict[int, _StreamTally] = {}
+    for _ in _tally(blocks, tallies):
+        pass
+    return _write_blocks(
+        pyedflib, path, bdf, lambda: iter(blocks), tallies, info, list(faults), list(markers), start,
+        overwrite=overwrite, time_us=time_us, raw=raw,
+    )  # fmt: skip
+
+
+def _output(path: str | os.PathLike[str], file_type: str | None, overwrite: bool) -> tuple[Path, bool]:
+    """The output path and whether it is BDF (by file_type, else the suffix); refused when it exists."""
     path = Path(path)
     kind = (file_type or path.suffix.lstrip(".")).lower()
     if kind not in ("edf", "bdf"):
         raise SensorioError(f"cannot tell EDF from BDF for {path}: the name must end in .edf or .bdf")
     if path.exists() and not overwrite:
         raise SensorioError(Advice(f"{path} exists: choose another name or pass {{overwrite}}", overwrite=True))
-    streams = {sid: a for sid, a in streams.items() if a["samples"].shape[0]}
-    if not streams:
-        raise SensorioError("no samples to export")
-    bdf = kind == "bdf"
-    plans = plan_signals(streams, info, bdf, raw)
-    rates = {p.stream: p.rate_hz for p in plans}
-    offsets = stream_offsets(streams, rates, time_us)
-
-    # per stream: gap-filled codes placed on the file's time axis
-    columns: dict[int, np.ndarray] = {}
-    annotations: list[Annotation] = []
-    fills = {p.stream: p.fill_code for p in plans}
-    for sid, arrays in streams.items():
-        name = str(stream_descriptor(info, sid).get("name", f"stream {sid}"))
-        filled, resumed = fill_gaps(arrays["samples"], arrays["events"], fills[sid])
-        lead = int(round(offsets[sid] * rates[sid]))
-        if lead:
-            filled = np.concatenate([np.full((lead, filled.shape[1]), fills[sid], filled.dtype), filled])
-        columns[sid] = filled
-        annotations += link_annotations(arrays["events"], resumed, rates[sid], offsets[sid], f"s{sid} {name}")
-    duration = max(columns[sid].shape[0] / rates[sid] for sid in columns)
-    # annotations name a channel as MNE does after reading the type off "EMG emg1": "emg1"
-    labels = {(p.stream, p.channel): p.label.strip().split(" ", 1)[-1] for p in plans}
-    annotations += [fault_annotation(ev, labels, offsets, duration) for ev in faults]
-    annotations += list(markers)
-    annotations.append(Annotation(duration, None, "end of data"))
-
-    record_s = _record_duration(rates.values())
-    n_records = max(1, math.ceil(duration / record_s - 1e-9))
-    per_record = [int(round(p.rate_hz * record_s)) for p in plans]
-    _write_file(
-        pyedflib, path, overwrite, bdf, plans, _records(plans, columns, per_record, n_records),
-        annotations, n_records, record_s, per_record, info, start,
-    )  # fmt: skip
-    return EdfSummary(path, "BDF+" if bdf else "EDF+", len(plans), len(annotations), duration)
+    return path, kind == "bdf"
 
 
 def _write_file(
@@ -446,26 +411,6 @@ def _write(
         writer.writeAnnotation(max(a.onset_s, 0.0), -1 if a.duration_s is None else a.duration_s, a.text)
 
 
-def _records(
-    plans: list[SignalPlan], columns: Mapping[int, np.ndarray], per_record: list[int], n_records: int
-) -> Iterator[np.ndarray]:
-    """The data records of whole columns: the tail is padded with physical zero
-    (the annotations say where data ends)."""
-    padded: list[np.ndarray] = []
-    for p, spr in zip(plans, per_record, strict=True):
-        col = columns[p.stream][:, p.channel].astype(np.int64)
-        buf = np.full(n_records * spr, p.fill_code, dtype=np.int64)
-        buf[: col.size] = col
-        padded.append((np.clip(buf, p.digital[0] - p.shift, p.digital[1] - p.shift) + p.shift).astype(np.int32))
-    record = np.empty(sum(per_record), dtype=np.int32)
-    for r in range(n_records):
-        pos = 0
-        for spr, col in zip(per_record, padded, strict=True):
-            record[pos : pos + spr] = col[r * spr : (r + 1) * spr]
-            pos += spr
-        yield record
-
-
 def _check_written(tmp: Path, path: Path, n_signals: int, n_samples: int, sample_bytes: int) -> None:
     """edflib reports no write error (a full disk, a size limit) when it closes
     the file: check that the file holds at least the header and every sample."""
@@ -520,42 +465,6 @@ def recording_markers(path: str | os.PathLike[str]) -> tuple[list[Annotation], d
     return annotations, datetime.fromtimestamp(first_ns / 1e9)
 
 
-def export_edf(
-    source: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    blocks: list[Any],
-    info: Mapping[str, Any] | None,
-    *,
-    faults: bool = True,
-    overwrite: bool = False,
-    time_us: float | None = 1.0,
-    raw: bool = False,
-) -> EdfSummary:
-    """Decoded Blocks of a recording (or raw dump) to EDF+/BDF+, with sensor faults found
-    by sensorio.dsp and the recording's markers as annotations (time_us, raw: see write_edf)."""
-    from ..parser import concat_blocks
-
-    _import_pyedflib()
-    events: list[Any] = []
-    if faults and info is not None:
-        from ..dsp.analyze import analyze_blocks
-
-        with np.errstate(all="ignore"):
-            events = [ev for ev in analyze_blocks(blocks, info).events if ev.kind != "dropout"]
-    markers, start = recording_markers(source)
-    return write_edf(
-        output,
-        concat_blocks(blocks),
-        info,
-        faults=events,
-        markers=markers,
-        start=start,
-        overwrite=overwrite,
-        time_us=time_us,
-        raw=raw,
-    )
-
-
 class _StreamTally:
     """What the first pass learns of one stream: rows, channels, the code range,
     the first frame time and the link events (rows absolute, as concat_blocks)."""
@@ -590,9 +499,16 @@ class _StreamTally:
         return {"samples": samples, "frame_t_us": self.first_t, "events": np.concatenate(self.events)}
 
 
+#: _FilledStream.take makes at most about this many values at once (rows x channels)
+TAKE_VALUES = 1 << 20
+
+
 class _FilledStream:
-    """One stream's gap-filled codes (as fill_gaps and the lead of write_edf
-    give them), produced block by block and taken out in data-record pieces."""
+    """One stream's codes as the file holds them (the lead before its first
+    sample and the samples lost in gaps as physical zero), produced block by
+    block and taken out in data-record pieces.
+    Rows of physical zero (the lead, gaps, the padding at the end) are held
+    as counts and made only when taken, so a long gap costs no memory."""
 
     def __init__(self, plan: SignalPlan, channels: int, lead: int, events: np.ndarray, spr: int) -> None:
         self.fill = plan.fill_code
@@ -602,14 +518,23 @@ class _FilledStream:
         gaps = events[events["kind"] == EV_GAP]
         self.gaps = [(int(r), int(n)) for r, n in zip(gaps["row"], gaps["lost_samples"], strict=True) if n]
         self.pos = 0  # rows of the stream's samples seen
-        self.parts: list[np.ndarray] = []
+        self.rows = 0  # rows of the filled stream so far (samples and fill)
+        #: rows not yet taken, in order: sample arrays, or counts of fill rows
+        self.parts: deque[np.ndarray | int] = deque()
         self.held = 0
         if lead:
             self._fill(lead)
 
     def _fill(self, n: int) -> None:
-        self.parts.append(np.full((n, self.channels), self.fill, dtype=np.int64))
+        self.parts.append(n)
         self.held += n
+        self.rows += n
+
+    def _samples(self, samples: np.ndarray) -> None:
+        if samples.shape[0]:
+            self.parts.append(samples)
+            self.held += samples.shape[0]
+            self.rows += samples.shape[0]
 
     def add(self, samples: np.ndarray) -> None:
         start, end = self.pos, self.pos + samples.shape[0]
@@ -617,34 +542,73 @@ class _FilledStream:
         while self.gaps and self.gaps[0][0] < end:
             r, n = self.gaps.pop(0)
             r = max(r, cut)
-            self.parts.append(samples[cut - start : r - start].astype(np.int64))
-            self.held += r - cut
+            self._samples(samples[cut - start : r - start])
             self._fill(n)
             cut = r
-        self.parts.append(samples[cut - start :].astype(np.int64))
-        self.held += end - cut
+        self._samples(samples[cut - start :])
         self.pos = end
 
     def finish(self, total: int) -> None:
-        """The gaps at the very end, then physical zero up to total rows."""
+        """The gaps at the very end, then physical zero up to total rows in all."""
         for _, n in self.gaps:
             self._fill(n)
         self.gaps = []
-        if total > self.held:
-            self._fill(total - self.held)
+        if total > self.rows:
+            self._fill(total - self.rows)
 
     def records(self) -> int:
         return self.held // self.spr
 
+    def per_take(self) -> int:
+        """How many records take() makes at once, at most (bounded memory)."""
+        return max(1, TAKE_VALUES // max(1, self.spr * self.channels))
+
     def take(self, n_records: int) -> np.ndarray:
         """The next n_records records' values, (n_records, channels * spr): channel by channel."""
         rows = n_records * self.spr
-        data = np.concatenate(self.parts) if len(self.parts) > 1 else self.parts[0]
-        head, rest = data[:rows], data[rows:]
-        self.parts = [rest] if rest.shape[0] else []
+        out = np.empty((rows, self.channels), dtype=np.int32)
+        at = 0
+        while at < rows:
+            part = self.parts[0]
+            n = min(part if isinstance(part, int) else part.shape[0], rows - at)
+            if isinstance(part, int):
+                out[at : at + n] = int(np.clip(self.fill, self.low, self.high)) + self.shift
+                rest: np.ndarray | int = part - n
+            else:
+                out[at : at + n] = np.clip(part[:n].astype(np.int64), self.low, self.high) + self.shift
+                rest = part[n:]
+            if isinstance(rest, int) and rest or not isinstance(rest, int) and rest.shape[0]:
+                self.parts[0] = rest
+            else:
+                self.parts.popleft()
+            at += n
         self.held -= rows
-        coded = (np.clip(head, self.low, self.high) + self.shift).astype(np.int32)
-        return coded.reshape(n_records, self.spr, self.channels).transpose(0, 2, 1).reshape(n_records, -1)
+        return out.reshape(n_records, self.spr, self.channels).transpose(0, 2, 1).reshape(n_records, -1)
+
+
+class _WholeStream:
+    """A stream's decoded arrays as one block (what the writer reads of a Block)."""
+
+    def __init__(self, stream: int, samples: np.ndarray, frame_t_us: np.ndarray, events: np.ndarray) -> None:
+        self.stream = stream
+        self.samples = samples
+        self.frame_t_us = frame_t_us
+        self.events = events
+        self.first_row = 0
+        self.n_channels = int(samples.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.samples.shape[0])
+
+
+def _tally(blocks: Iterable[Any], tallies: dict[int, _StreamTally]) -> Iterator[Any]:
+    """The blocks, each counted into its stream's tally as it passes."""
+    for b in blocks:
+        t = tallies.get(b.stream)
+        if t is None:
+            t = tallies[b.stream] = _StreamTally(b)
+        t.add(b)
+        yield b
 
 
 def export_edf_stream(
@@ -658,38 +622,54 @@ def export_edf_stream(
     time_us: float | None = 1.0,
     raw: bool = False,
 ) -> EdfSummary:
-    """export_edf in bounded memory: the same file, from two passes over the
-    Blocks (``open_blocks()`` gives a new iterator over them each time). The
-    first finds the code ranges, gaps and (faults) the sensor faults, with the
-    analysis run block by block; the second writes the data records as the
-    Blocks come."""
+    """Decoded Blocks of a recording (or raw dump) to EDF+/BDF+ in bounded
+    memory, with sensor faults found by sensorio.dsp and the recording's
+    markers as annotations (time_us, raw: see write_edf), from two passes
+    over the Blocks (``open_blocks()`` gives a new iterator over them each
+    time). The first finds the code ranges, gaps and (faults) the sensor
+    faults, with the analysis run block by block; the second writes the data
+    records as the Blocks come."""
     pyedflib = _import_pyedflib()
-    path = Path(output)
-    bdf = path.suffix.lower() == ".bdf"
-    if path.suffix.lower() not in SUFFIXES:
-        raise SensorioError(f"cannot tell EDF from BDF for {path}: the name must end in .edf or .bdf")
-    if path.exists() and not overwrite:
-        raise SensorioError(Advice(f"{path} exists: choose another name or pass {{overwrite}}", overwrite=True))
+    path, bdf = _output(output, None, overwrite)
     tallies: dict[int, _StreamTally] = {}
-
-    def tally() -> Iterator[Any]:
-        for b in open_blocks():
-            t = tallies.get(b.stream)
-            if t is None:
-                t = tallies[b.stream] = _StreamTally(b)
-            t.add(b)
-            yield b
-
     found: list[Any] = []
     if faults and info is not None:
         from ..workflows.analyze import analyze_blocks
 
         with np.errstate(all="ignore"):
-            analysis = analyze_blocks(tally(), info, overview=True)
+            analysis = analyze_blocks(_tally(open_blocks(), tallies), info, overview=True)
         found = [ev for ev in analysis.events if ev.kind != "dropout"]
+        del analysis  # its overview is not needed while the data records are written
     else:
-        for _ in tally():
+        for _ in _tally(open_blocks(), tallies):
             pass
+    markers, start = recording_markers(source)
+    return _write_blocks(
+        pyedflib, path, bdf, open_blocks, tallies, info, found, markers, start,
+        overwrite=overwrite, time_us=time_us, raw=raw,
+    )  # fmt: skip
+
+
+def _write_blocks(
+    pyedflib: Any,
+    path: Path,
+    bdf: bool,
+    open_blocks: Callable[[], Iterator[Any]],
+    tallies: Mapping[int, _StreamTally],
+    info: Mapping[str, Any] | None,
+    faults: list[Any],
+    markers: list[Annotation],
+    start: datetime | None,
+    *,
+    overwrite: bool,
+    time_us: float | None,
+    raw: bool,
+) -> EdfSummary:
+    """The file from the streams' tallies (ranges, gaps, first times), the
+    annotations, and the data records as ``open_blocks()`` gives the Blocks
+    again: gaps filled with physical zero, each stream placed on the file's
+    time axis, the tail padded to whole records (the annotations say where
+    data ends)."""
     streams = {sid: t.arrays() for sid, t in sorted(tallies.items()) if t.rows}
     if not streams:
         raise SensorioError("no samples to export")
@@ -708,9 +688,9 @@ def export_edf_stream(
         lengths[sid] = leads[sid] + tallies[sid].rows + int(lost.sum())
         annotations += link_annotations(ev, resumed, rates[sid], offsets[sid], f"s{sid} {name}")
     duration = max(lengths[sid] / rates[sid] for sid in streams)
+    # annotations name a channel as MNE does after reading the type off "EMG emg1": "emg1"
     labels = {(p.stream, p.channel): p.label.strip().split(" ", 1)[-1] for p in plans}
-    annotations += [fault_annotation(ev, labels, offsets, duration) for ev in found]
-    markers, start = recording_markers(source)
+    annotations += [fault_annotation(ev, labels, offsets, duration) for ev in faults]
     annotations += markers
     annotations.append(Annotation(duration, None, "end of data"))
     record_s = _record_duration(rates.values())
@@ -731,14 +711,12 @@ def export_edf_stream(
 
         def ready() -> Iterator[np.ndarray]:
             nonlocal done
-            n = min(f.records() for f in filled.values())
-            n = min(n, n_records - done)
-            if n <= 0:
-                return
-            pieces = [filled[sid].take(n) for sid in sorted(filled)]
-            for r in range(n):
-                yield np.concatenate([piece[r] for piece in pieces])
-            done += n
+            step = min(f.per_take() for f in filled.values())
+            while (n := min(step, n_records - done, *(f.records() for f in filled.values()))) > 0:
+                pieces = [filled[sid].take(n) for sid in sorted(filled)]
+                for r in range(n):
+                    yield np.concatenate([piece[r] for piece in pieces])
+                done += n
 
         for b in open_blocks():
             f = filled.get(b.stream)

@@ -276,6 +276,7 @@ def analyze_blocks(
     overview: bool = False,
     max_values: int = OVERVIEW_VALUES,
     window: tuple[float | None, float | None] | None = None,
+    tap: Callable[[int, tuple[str, ...]], Callable[[str, SignalBlock], None]] | None = None,
 ) -> Analysis:
     """Run the pipelines over Blocks (any number of streams). calibration:
     the user calibration to apply (else the one saved for the device's
@@ -288,7 +289,13 @@ def analyze_blocks(
     channel's valid share stay exact. blocks may then be any iterator (a
     BlockStream): they are processed as they come. window: (start, end) in
     seconds (either None for the edge): the overview covers only that time
-    (StreamAnalysis.start_s is its first row's time), the rest stays exact."""
+    (StreamAnalysis.start_s is its first row's time), the rest stays exact.
+    tap: for what a caller needs beyond the analysis (gathered as blocks
+    come): called once per stream, when its pipeline is made, with the
+    stream and the roles of the signals its pipeline has, of "raw"
+    (calibrated), "faults" (the output of fault detection, whose ``valid`` is
+    the fault mask), "filtered", "envelope"; it returns the function then
+    called with (role, block) for every block of those signals."""
     pipes: dict[int, Pipeline] = {}
     taps: dict[int, _Collector] = {}
     wanted = None if streams is None else set(streams)
@@ -303,7 +310,7 @@ def analyze_blocks(
         if sid not in pipes:
             pipes[sid] = _pipeline_for(sid, info, config, policy, calibration_dir, calibration)
             taps[sid] = _Overview(pipes[sid], max_values, window) if overview else _Collector(pipes[sid])
-            pipes[sid].tap = taps[sid]
+            pipes[sid].tap = taps[sid] if tap is None else _tapped(sid, taps[sid], tap)
         pipes[sid].process(block)
     missing = sorted((wanted or set()) - seen)
     if missing:
@@ -358,6 +365,23 @@ def analyze_blocks(
         )
     events.sort(key=lambda e: (e.stream, e.start_s, e.channel, e.kind))
     return Analysis(out, events, link or {}, dict(info) if info is not None else None)
+
+
+def _tapped(
+    sid: int, col: _Collector, tap: Callable[[int, tuple[str, ...]], Callable[[str, SignalBlock], None]]
+) -> Callable[[int, Stage, SignalBlock], None]:
+    """The collector's tap, then the caller's with the role of the stage."""
+    ks = (("raw", col.raw_k), ("faults", col.fault_k), ("filtered", col.filt_k), ("envelope", col.env_k))
+    roles = {k: role for role, k in reversed(ks) if k is not None}
+    theirs = tap(sid, tuple(role for role, k in ks if k is not None and roles[k] == role))
+
+    def both(k: int, stage: Stage, block: SignalBlock) -> None:
+        col(k, stage, block)
+        role = roles.get(k)
+        if role is not None:
+            theirs(role, block)
+
+    return both
 
 
 def _pipeline_for(
