@@ -14,17 +14,22 @@ Not a test: it prints medians over --repeat runs and the ratios to BrainFlow.
 
     python3 tools/bench_cyton.py                 # 20 s per reader, 3 repeats
     python3 tools/bench_cyton.py --seconds 5 --repeat 1
+    python3 tools/bench_cyton.py --read-interval default,0,0.004,0.01,0.05
+        # sensorio once per read_interval (s; "default": the Stream's own),
+        # to see what reading by time trades: wake-ups (CPU) for latency
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing as mp
 import os
 import select
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +108,7 @@ def _stamps(rows: np.ndarray) -> np.ndarray:
     return v[:, 0] | (v[:, 1] << 23) | (v[:, 2] << 46)
 
 
-def run_sensorio(seconds: float) -> tuple[list[float], float, int]:
+def run_sensorio(seconds: float, read_interval: float | None = None) -> tuple[list[float], float, int]:
     master, path = _pty()
     lat: list[float] = []
 
@@ -114,7 +119,8 @@ def run_sensorio(seconds: float) -> tuple[list[float], float, int]:
 
     proc, q = _start_device(master, seconds)
     cpu0 = _cpu()
-    with capture_open(path, format="cyton", start_command="b", stall_timeout=0, on_block=on_block):
+    opts = {} if read_interval is None else {"read_interval": read_interval}
+    with capture_open(path, format="cyton", start_command="b", stall_timeout=0, on_block=on_block, **opts):
         proc.join()
     cpu = _cpu() - cpu0
     sent = q.get()
@@ -163,10 +169,25 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=20.0, help="streaming time per reader and repeat")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--read-interval",
+        default="default",
+        help="comma-separated read_interval values for sensorio, s or 'default' (one row each)",
+    )
+    ap.add_argument("--no-brainflow", action="store_true", help="sensorio only (no baseline: for quick looks)")
     args = ap.parse_args()
-    rows: dict[str, list[tuple[float, float, float, int, int]]] = {"brainflow": [], "sensorio": []}
+    intervals: list[float | None] = [
+        None if v.strip() == "default" else float(v) for v in args.read_interval.split(",") if v.strip()
+    ]
+    readers: list[tuple[str, Callable[[float], tuple[list[float], float, int]]]] = []
+    if not args.no_brainflow:
+        readers.append(("brainflow", run_brainflow))
+    for ri in intervals:
+        name = "sensorio" if ri is None else f"sensorio ri={ri:g}"
+        readers.append((name, functools.partial(run_sensorio, read_interval=ri)))
+    rows: dict[str, list[tuple[float, float, float, int, int]]] = {name: [] for name, _ in readers}
     for _ in range(args.repeat):
-        for name, fn in (("brainflow", run_brainflow), ("sensorio", run_sensorio)):
+        for name, fn in readers:
             lat, cpu, sent = fn(args.seconds)
             rows[name].append((_pct(lat, 50), _pct(lat, 99), cpu, len(lat), sent))
     print(f"Cyton 250 Hz through a pty, {args.seconds:g} s x {args.repeat} (medians); load {os.getloadavg()[0]:.1f}")
@@ -176,11 +197,15 @@ def main() -> int:
         got, sent = sum(x[3] for x in r), sum(x[4] for x in r)
         med[name] = (p50, p99, cpu)
         print(
-            f"  {name:9s} latency p50 {p50:7.3f} ms  p99 {p99:7.3f} ms  CPU {cpu:5.2f} % of a core"
+            f"  {name:18s} latency p50 {p50:7.3f} ms  p99 {p99:7.3f} ms  CPU {cpu:5.2f} % of a core"
             f"  ({got} of {sent} packets)"
         )
-    b, s = med["brainflow"], med["sensorio"]
-    print(f"  ratio sensorio/brainflow: p50 {s[0] / b[0]:.2f}x  p99 {s[1] / b[1]:.2f}x  CPU {s[2] / b[2]:.2f}x")
+    if "brainflow" not in med:
+        return 0
+    b = med["brainflow"]
+    for name, s in med.items():
+        if name != "brainflow":
+            print(f"  ratio {name}/brainflow: p50 {s[0] / b[0]:.2f}x  p99 {s[1] / b[1]:.2f}x  CPU {s[2] / b[2]:.2f}x")
     return 0
 
 

@@ -35,6 +35,10 @@ BATCH_BELOW = 2048
 SAMPLE_BYTES = 4096
 
 
+def _nothing() -> None:
+    pass
+
+
 class SourceEnded(SensorioError):
     """The source has ended (a replay ran out, an emulated device's duration
     is over): nothing more can be sent to it."""
@@ -66,6 +70,7 @@ class PortReader(threading.Thread):
         poll_interval: float = 0.1,
         read_interval: float = 0.0,
         backpressure: bool = False,
+        on_read: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(name="sensorio-reader", daemon=True)
         self.ser: serial.SerialBase | None = ser
@@ -79,6 +84,10 @@ class PortReader(threading.Thread):
         self.read_interval = read_interval
         #: wait for room instead of dropping when the ring is full
         self.backpressure = backpressure
+        #: called in this thread after every read, idle poll, disconnect and at
+        #: the end (the stream parses and calls its block callbacks there);
+        #: it must not raise
+        self._on_read = on_read or _nothing
         self.space = threading.Event()  # set by the consumer after parsing
         self.stop_event = threading.Event()
         self.wake = threading.Event()
@@ -129,6 +138,7 @@ class PortReader(threading.Thread):
             self.finished = True
             self._close_port()
             self.wake.set()
+            self._on_read()  # the last of what was read, to the callbacks
 
     def _serve(self, ser: serial.SerialBase) -> bool:
         """Read until a disconnect (returns False) or the end (True)."""
@@ -144,6 +154,7 @@ class PortReader(threading.Thread):
             ready = poller.poll(self._poll_ms)
             if not ready:
                 self._check_stall()
+                self._on_read()
                 continue
             flags = ready[0][1]
             if flags & (select.POLLIN | select.POLLPRI):
@@ -154,6 +165,7 @@ class PortReader(threading.Thread):
                     if n == 0:
                         self._disconnect("end of file on the port")
                         return False
+                    self._on_read()
                     if n < BATCH_BELOW and self.read_interval > 0:
                         # a trickle: let it gather (fewer wake-ups, less CPU);
                         # a flood (large reads) is never held back
@@ -192,6 +204,8 @@ class PortReader(threading.Thread):
             # writer): leave the bytes in the kernel until the parser makes room
             self.space.clear()
             if not self.ring.free():
+                self._on_read()  # callbacks run in this thread: the parser is here
+            if not self.ring.free():
                 self.space.wait(self._poll_ms / 1000)
             return -1
         # ring full: the consumer is behind. Keep the bytes for the recording,
@@ -210,6 +224,8 @@ class PortReader(threading.Thread):
                 # ring full and the source can wait (a replayed file): leave
                 # the bytes there until the parser makes room
                 self.space.clear()
+                if not self.ring.free():
+                    self._on_read()  # callbacks run in this thread: the parser is here
                 if not self.ring.free():
                     self.space.wait(self._poll_ms / 1000)
                 continue
@@ -241,6 +257,7 @@ class PortReader(threading.Thread):
                     self._emit(StreamEvent("end", time.time_ns()))
                     return True
                 self._check_stall()
+            self._on_read()
         return True
 
     def _deliver(self, data: memoryview | bytes, n: int, *, into_ring: bool) -> None:
@@ -299,6 +316,7 @@ class PortReader(threading.Thread):
         self.marks.append((self.committed, "disconnect", 0))
         self._emit(StreamEvent("disconnect", time.time_ns(), {"reason": reason}))
         self.wake.set()
+        self._on_read()
 
     def _reconnect(self) -> bool:
         if self._reconnector is None:
