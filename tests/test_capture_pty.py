@@ -231,6 +231,79 @@ def test_callbacks_and_a_failing_callback_reaches_the_user(device: PtyDevice) ->
     s.close()
 
 
+def _seqs(blocks: list) -> list[int]:
+    return [int(s) for b in blocks for s in b.frame_seq]
+
+
+def test_callbacks_run_in_the_reader_thread_without_a_dispatcher(device: PtyDevice) -> None:
+    """No hand-off per packet: the reader thread parses and calls back itself."""
+    threads: set[str] = set()
+    got: list = []
+    done = threading.Event()
+
+    def on_block(b) -> None:
+        threads.add(threading.current_thread().name)
+        got.append(b)
+        if len(_seqs(got)) >= 30:
+            done.set()
+
+    with capture_open(device.path, request_info=False, on_block=on_block) as s:
+        for i in range(30):  # one frame per write: one block per read, as a slow device gives
+            device.write(make_frames(i, 1)[0])
+            time.sleep(0.002)
+        assert done.wait(5)
+        assert s._dispatcher is None
+        with pytest.raises(SensorioError, match="delivers to callbacks"):
+            s.read(0)
+    assert threads == {"sensorio-reader"}
+    assert _seqs(got) == list(range(30))
+
+
+def test_a_slow_callback_moves_the_callbacks_to_a_dispatcher_losing_nothing(device: PtyDevice) -> None:
+    calls: list[tuple[str, list[int]]] = []
+    done = threading.Event()
+
+    def on_block(b) -> None:
+        if not calls:
+            time.sleep(0.1)  # the first call is slow: reading must not wait for the next ones
+        calls.append((threading.current_thread().name, [int(s) for s in b.frame_seq]))
+        if sum(len(c[1]) for c in calls) >= 40:
+            done.set()
+
+    with capture_open(device.path, request_info=False, on_block=on_block) as s:
+        for i in range(40):
+            device.write(make_frames(i, 1)[0])
+            time.sleep(0.002)
+        assert done.wait(5)
+        assert s._dispatcher is not None
+    names = [c[0] for c in calls]
+    assert names[0] == "sensorio-reader" and names[-1] == "sensorio-dispatch"
+    assert set(names[names.index("sensorio-dispatch") :]) == {"sensorio-dispatch"}  # no way back
+    assert [seq for c in calls for seq in c[1]] == list(range(40))  # all, in order
+
+
+@pytest.mark.parametrize("callback_thread", [None, True, False])
+def test_callback_thread_option_and_a_failure_ends_wait(device: PtyDevice, callback_thread) -> None:
+    threads: set[str] = set()
+    events: list = []
+
+    def broken(b) -> None:
+        threads.add(threading.current_thread().name)
+        raise ValueError("bug in user code")
+
+    s = capture_open(
+        device.path, request_info=False, on_block=broken, on_event=events.append, callback_thread=callback_thread
+    )
+    try:
+        device.write(make_frames(0, 5)[0])
+        with pytest.raises(SensorioError, match="bug in user code"):
+            s.wait()  # no timeout: the failure ends the wait, the source has not ended
+        assert [e.kind for e in events].count("error") == 1
+        assert threads == {"sensorio-dispatch" if callback_thread else "sensorio-reader"}
+    finally:
+        s.close()
+
+
 class _Responder(threading.Thread):
     """Answers SIO-1 commands on the device side of the pty."""
 

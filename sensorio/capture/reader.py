@@ -91,6 +91,8 @@ class PortReader(threading.Thread):
         self.space = threading.Event()  # set by the consumer after parsing
         self.stop_event = threading.Event()
         self.wake = threading.Event()
+        #: consumers about to wait on `wake` (see _advance)
+        self.waiting = 0
         #: (stream position after the read, host arrival ns), consumer pops
         self.arrivals: deque[tuple[int, int]] = deque()
         #: (stream position, kind, bytes lost) where the byte stream is discontinuous
@@ -286,9 +288,12 @@ class PortReader(threading.Thread):
         if self._stalled:
             self._stalled = False
             self._emit(StreamEvent("resume", t))
-        # the consumer clears the flag before it looks at arrivals, so a set
-        # flag means it will see this one too (Event.set always takes a lock)
-        if not self.wake.is_set():
+        # only a consumer that waits needs waking (Event.set takes a lock and
+        # costs a dozen Python calls: per packet, when callbacks run here and
+        # no one waits). The consumer counts itself in `waiting` before it
+        # looks at arrivals, and clears the flag before it does, so it sees
+        # this arrival or is woken; a set flag means it will see this one too
+        if self.waiting and not self.wake.is_set():
             self.wake.set()
 
     def _check_stall(self) -> None:

@@ -144,8 +144,10 @@ class Stream:
         self.dropped_blocks = 0
         self._history: dict[int, deque[Block]] = {}
         self._history_rows: dict[int, int] = {}
+        self._keep_rows: dict[int, int] = {}  # the last _history_keep per stream
         self.history_seconds = history_seconds
         self._pump_lock = threading.RLock()
+        self._wait_lock = threading.Lock()  # around reader.waiting (two consumers may wait)
         self._consumed = 0
         self._seen_loss_marks = 0
         self.last_arrival_ns: int | None = None
@@ -395,13 +397,22 @@ class Stream:
     def _pump(self, wait: float = 0.0) -> None:
         """Parse what the reader delivered (waiting up to `wait` for some)."""
         reader = self._reader
-        if wait > 0 and not reader.arrivals and not reader.marks and not reader.finished:
-            reader.wake.wait(wait)
-        reader.wake.clear()
+        if wait > 0:
+            with self._wait_lock:
+                reader.waiting += 1
+            try:
+                if not reader.arrivals and not reader.marks and not reader.finished:
+                    reader.wake.wait(wait)
+            finally:
+                with self._wait_lock:
+                    reader.waiting -= 1
+        if reader.wake.is_set():
+            reader.wake.clear()
         with self._pump_lock:
             arrivals, marks = reader.arrivals, reader.marks
             if not arrivals and not marks:
                 return
+            marked = False
             while arrivals or marks:
                 if arrivals and (not marks or arrivals[0][0] <= marks[0][0]):
                     # everything that arrived before the next mark goes in one feed
@@ -427,7 +438,9 @@ class Stream:
                 else:
                     _, _, lost = marks.popleft()
                     self.parser.discontinuity(lost)
-            self.device.handle(self.parser.read_messages())
+                    marked = True
+            if marked:
+                self.device.handle(self.parser.read_messages())
         if self._held is not None and time.monotonic() > self._held_until:
             self._release_held()  # no INFO came back: the device cannot be checked by it
 
@@ -450,13 +463,20 @@ class Stream:
             self._pending.append(b)
 
     def _remember(self, b: Block) -> None:
-        hist = self._history.setdefault(b.stream, deque())
+        sid = b.stream
+        hist = self._history.get(sid)
+        if hist is None:
+            hist = self._history[sid] = deque()
         hist.append(b)
-        rows = self._history_rows.get(b.stream, 0) + len(b)
-        keep = self._history_keep(b.stream)
-        while hist and rows - len(hist[0]) >= keep:
-            rows -= len(hist.popleft())
-        self._history_rows[b.stream] = rows
+        rows = self._history_rows.get(sid, 0) + b.samples.shape[0]
+        # the rows to keep follow the rate, which may change (INFO, or as
+        # measured); looked up afresh only when the oldest block may go, so
+        # trimming always uses the current value (and a one-row block costs little)
+        if rows - hist[0].samples.shape[0] >= self._keep_rows.get(sid, 0):
+            keep = self._keep_rows[sid] = self._history_keep(sid)
+            while hist and rows - len(hist[0]) >= keep:
+                rows -= len(hist.popleft())
+        self._history_rows[sid] = rows
 
     def _history_keep(self, stream: int) -> int:
         rate = self.clock.rate_hz(stream) or 10_000.0  # INFO's rate, else the measured one
