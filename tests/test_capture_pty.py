@@ -484,3 +484,48 @@ def test_replay_out_through_a_pty(tmp_path: Path, device: PtyDevice) -> None:
         proc.wait(10)
     assert np.array_equal(concat_blocks(got)[0]["samples"], expected)
     assert proc.returncode == 0
+
+
+def test_reading_by_time_waits_longer_at_a_low_byte_rate() -> None:
+    from sensorio import Ring
+    from sensorio.capture.reader import BATCH_BELOW, PortReader
+
+    def reader(read_interval: float, max_read_interval: float) -> PortReader:
+        return PortReader(
+            None,  # type: ignore[arg-type]  (never started)
+            Ring(1 << 12),
+            tee=None,
+            emit=lambda ev: None,
+            reconnector=None,
+            stall_timeout=0,
+            read_interval=read_interval,
+            max_read_interval=max_read_interval,
+        )
+
+    r = reader(0.01, 0.05)
+    assert r._gather_time(33) == 0.01  # no rate measured yet
+    r._rate_since -= 2.0
+    r.committed = 16_500  # about 8 kB/s over the last two seconds: a 250 Hz Cyton
+    assert r._gather_time(33) == 0.05  # 2 kB would take 0.25 s: waits the most it may
+    r._rate_since -= 1.0
+    r.committed += 3 * 400_000  # 400 kB/s: 2 kB gather well within read_interval
+    assert r._gather_time(33) == 0.01
+    r = reader(0.01, 0.0)  # no max_read_interval: always read_interval
+    r._rate_since -= 2.0
+    r.committed = 16_500
+    assert r._gather_time(BATCH_BELOW - 1) == 0.01
+
+
+def test_bytes_that_gathered_before_close_are_read(device: PtyDevice) -> None:
+    """Reading by time: close() during the wait still reads what arrived."""
+    first, _ = make_frames(0, 1)
+    second, _ = make_frames(1, 1)
+    s = capture_open(device.path, request_info=False, read_interval=30.0)
+    try:
+        device.write(first + b"\x00")  # (the delimiter ends the frame now, not with the next one)
+        assert sum(len(b) for b in _collect(s, 8)) == 8
+        device.write(second + b"\x00")  # the reader waits 30 s before it reads again
+        time.sleep(0.1)
+    finally:
+        s.close()
+    assert s.stats.frames_ok == 2

@@ -14,9 +14,11 @@ Not a test: it prints medians over --repeat runs and the ratios to BrainFlow.
 
     python3 tools/bench_cyton.py                 # 20 s per reader, 3 repeats
     python3 tools/bench_cyton.py --seconds 5 --repeat 1
-    python3 tools/bench_cyton.py --read-interval default,0,0.004,0.01,0.05
-        # sensorio once per read_interval (s; "default": the Stream's own),
-        # to see what reading by time trades: wake-ups (CPU) for latency
+    python3 tools/bench_cyton.py --read-interval default,record,0.004,0.01,0.05
+        # sensorio once per read_interval (s; "default": the Stream's own;
+        # "record": into a file, as `sensorio record` reads: 10 ms, up to
+        # 50 ms at low byte rates), to see what reading by time trades:
+        # wake-ups (CPU) for latency
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import os
 import select
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_capture import _cpu, _pty  # noqa: E402  (the same pty and CPU clock as the capture benchmark)
 
 from sensorio.capture import open as capture_open  # noqa: E402
+from sensorio.capture.stream import RECORDING_MAX_READ_INTERVAL, RECORDING_READ_INTERVAL  # noqa: E402
 from sensorio.urlhandler.protocol_brainflow import load_brainflow  # noqa: E402
 
 RATE = 250
@@ -108,7 +112,9 @@ def _stamps(rows: np.ndarray) -> np.ndarray:
     return v[:, 0] | (v[:, 1] << 23) | (v[:, 2] << 46)
 
 
-def run_sensorio(seconds: float, read_interval: float | None = None) -> tuple[list[float], float, int]:
+def run_sensorio(seconds: float, read_interval: float | str | None = None) -> tuple[list[float], float, int]:
+    """read_interval: None the Stream's default, a number, or "record": into
+    a recording file, read as `sensorio record` reads."""
     master, path = _pty()
     lat: list[float] = []
 
@@ -119,10 +125,20 @@ def run_sensorio(seconds: float, read_interval: float | None = None) -> tuple[li
 
     proc, q = _start_device(master, seconds)
     cpu0 = _cpu()
-    opts = {} if read_interval is None else {"read_interval": read_interval}
+    tmp = tempfile.TemporaryDirectory()
+    opts: dict = {}
+    if read_interval == "record":
+        opts = {
+            "record": os.path.join(tmp.name, "cyton.sior"),
+            "read_interval": RECORDING_READ_INTERVAL,
+            "max_read_interval": RECORDING_MAX_READ_INTERVAL,
+        }
+    elif read_interval is not None:
+        opts = {"read_interval": read_interval}
     with capture_open(path, format="cyton", start_command="b", stall_timeout=0, on_block=on_block, **opts):
         proc.join()
     cpu = _cpu() - cpu0
+    tmp.cleanup()
     sent = q.get()
     os.close(master)
     return lat, 100.0 * cpu / seconds, sent
@@ -172,18 +188,21 @@ def main() -> int:
     ap.add_argument(
         "--read-interval",
         default="default",
-        help="comma-separated read_interval values for sensorio, s or 'default' (one row each)",
+        help="comma-separated read_interval values for sensorio (one row each): seconds, 'default' "
+        "(the Stream's), or 'record' (into a file, read as `sensorio record` reads)",
     )
     ap.add_argument("--no-brainflow", action="store_true", help="sensorio only (no baseline: for quick looks)")
     args = ap.parse_args()
-    intervals: list[float | None] = [
-        None if v.strip() == "default" else float(v) for v in args.read_interval.split(",") if v.strip()
+    intervals: list[float | str | None] = [
+        None if v.strip() == "default" else v.strip() if v.strip() == "record" else float(v)
+        for v in args.read_interval.split(",")
+        if v.strip()
     ]
     readers: list[tuple[str, Callable[[float], tuple[list[float], float, int]]]] = []
     if not args.no_brainflow:
         readers.append(("brainflow", run_brainflow))
     for ri in intervals:
-        name = "sensorio" if ri is None else f"sensorio ri={ri:g}"
+        name = "sensorio" if ri is None else "sensorio record" if ri == "record" else f"sensorio ri={ri:g}"
         readers.append((name, functools.partial(run_sensorio, read_interval=ri)))
     rows: dict[str, list[tuple[float, float, float, int, int]]] = {name: [] for name, _ in readers}
     for _ in range(args.repeat):

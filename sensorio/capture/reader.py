@@ -69,6 +69,7 @@ class PortReader(threading.Thread):
         on_connect: Callable[[serial.SerialBase], None] | None = None,
         poll_interval: float = 0.1,
         read_interval: float = 0.0,
+        max_read_interval: float = 0.0,
         backpressure: bool = False,
         on_read: Callable[[], None] | None = None,
     ) -> None:
@@ -82,6 +83,11 @@ class PortReader(threading.Thread):
         self._on_connect = on_connect
         self._poll_ms = int(poll_interval * 1000)
         self.read_interval = read_interval
+        #: up to this long when the byte rate is low (see _gather_time)
+        self.max_read_interval = max_read_interval
+        self._byte_rate = 0.0  # bytes per second over the last second
+        self._rate_since = time.monotonic()
+        self._rate_bytes = 0
         #: wait for room instead of dropping when the ring is full
         self.backpressure = backpressure
         #: called in this thread after every read, idle poll, disconnect and at
@@ -171,7 +177,15 @@ class PortReader(threading.Thread):
                     if n < BATCH_BELOW and self.read_interval > 0:
                         # a trickle: let it gather (fewer wake-ups, less CPU);
                         # a flood (large reads) is never held back
-                        self.stop_event.wait(self.read_interval)
+                        if self.stop_event.wait(self._gather_time(n)):
+                            # stopped while bytes gathered: they arrived before
+                            # the stop, so they are read (and parsed) too
+                            last = poller.poll(0)
+                            if last and last[0][1] & select.POLLIN:
+                                try:
+                                    self._read_fd(fd)
+                                except OSError:
+                                    pass  # stopping anyway
                 except OSError as exc:
                     if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
                         continue
@@ -181,6 +195,21 @@ class PortReader(threading.Thread):
                 self._disconnect("hang-up")
                 return False
         return True
+
+    def _gather_time(self, n: int) -> float:
+        """How long to let bytes gather after a small read of n bytes:
+        read_interval, or up to max_read_interval when the byte rate is so
+        low that read_interval would still wake for a few bytes (time for
+        about BATCH_BELOW bytes at the rate measured over the last second)."""
+        now = time.monotonic()
+        total = self.committed + self.dropped
+        if now - self._rate_since >= 1.0:
+            self._byte_rate = (total - self._rate_bytes) / (now - self._rate_since)
+            self._rate_since, self._rate_bytes = now, total
+        if self.max_read_interval <= self.read_interval or self._byte_rate <= 0:
+            return self.read_interval
+        want = (BATCH_BELOW - n) / self._byte_rate
+        return min(self.max_read_interval, max(self.read_interval, want))
 
     def _flush_loss(self) -> None:
         """Mark bytes dropped at a full ring, once per overflow episode, at

@@ -40,6 +40,10 @@ from .reconnect import Reconnector
 #: read_interval of `sensorio record`: a recorder needs no millisecond latency,
 #: and gathering small reads for 10 ms cuts wake-ups (CPU) about ten-fold
 RECORDING_READ_INTERVAL = 0.01
+#: max_read_interval of `sensorio record`: a slow device (a 250 Hz Cyton
+#: sends 8 kB/s) is read when about 2 kB have gathered, at most this long
+#: (docs/performance.md, "Cyton at 250 Hz")
+RECORDING_MAX_READ_INTERVAL = 0.05
 #: a block callback that takes longer than this (s) moves the callbacks from
 #: the reader thread to a dispatcher thread, so that reading goes on meanwhile
 SLOW_CALLBACK_S = 0.02
@@ -91,7 +95,8 @@ class Stream:
     (s) without bytes before a "stall" event.
 
     Reading: ``read_interval`` (s) the reader waits between small reads (less
-    CPU, more latency); ``backpressure`` leave bytes in the port while the ring
+    CPU, more latency), ``max_read_interval`` (s, if larger) up to that long
+    when the byte rate is low, to read about 2 kB at a time; ``backpressure`` leave bytes in the port while the ring
     is full instead of dropping them (default: for pseudo-terminals, whose
     writer then waits); ``ring_size`` bytes (a power of two);
     ``history_seconds`` of samples kept per stream for ``recent()``;
@@ -121,6 +126,7 @@ class Stream:
         reconnect: bool = True,
         stall_timeout: float = 2.0,
         read_interval: float = 0.0,
+        max_read_interval: float = 0.0,
         backpressure: bool | None = None,
         ring_size: int = 1 << 22,
         history_seconds: float = 10.0,
@@ -223,6 +229,7 @@ class Stream:
             stall_timeout=stall_timeout,
             on_connect=self._greet,
             read_interval=read_interval,
+            max_read_interval=max_read_interval,
             on_read=self._dispatch_inline,
             # a pty's writer and a replayed file can wait; a serial port cannot
             backpressure=(is_pseudo_terminal(self.port) or self.port.startswith("replay:"))
