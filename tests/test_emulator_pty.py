@@ -216,3 +216,28 @@ def test_emulate_timeout_ends_a_device_nobody_starts(tmp_path) -> None:
         timeout=60,
     )
     assert bad.returncode != 0 and "--timeout" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_unread_bytes_of_a_part_written_frame_are_not_pinned_on_the_frame_before(monkeypatch) -> None:
+    """The written part of the frame still pending is the newest in the pty:
+    it belongs to that frame (discarded with the pending ones), not to the
+    frame before, which the client read whole."""
+    from sensorio.emulator.link import Frame, Outgoing
+
+    truth = Truth(keep=True)
+    server = PtyServer(Emulator(config_from_options({"format": ["cyton"], "seed": ["1"]}), truth))
+    try:
+        server._recent.extend([([0, 0], 33), ([0, 1], 33)])  # written whole, and read
+        server._recent_bytes = 66
+        head = Outgoing(0.0, bytes(33), Frame(0, 2, 2, 1, 2, 0.0, bytes(33)))
+        server._pending, server._pending_bytes, server._head_sent = [head], 33, 10
+        monkeypatch.setattr(server, "_take_unread", lambda fd: 10)  # the head's 10 bytes wait in the pty
+        server._note_unread(-1, "unread")
+        server.emulator.discard(server._pending, "port_closed")
+    finally:
+        server._close_pty()
+    log = TruthLog(truth.records)
+    assert log.touched("unread") == []
+    assert log.touched("port_closed") == [2]
+    # every byte in one record: the head's 33 with its frame, none twice
+    assert [r["bytes"] for r in log.link_faults() if r["kind"] in ("unread", "port_closed")] == [33]

@@ -231,6 +231,11 @@ class PtyServer:
         """Record the frames still in the pty's buffer, which the client never
         read (it closed the port, or the device was unplugged under it)."""
         unread = self._take_unread(slave_fd)
+        # the newest bytes in the pty are the written part of the frame still
+        # pending (_head_sent): that frame is discarded with the rest of
+        # _pending, and counted there. Counted here too, they pinned one
+        # frame too many, a frame the client had read whole, as unread.
+        unread -= min(unread, self._head_sent)
         frames: list[list[int]] = []
         left = unread
         for key, n in reversed(self._recent):
