@@ -398,8 +398,7 @@ class PtyServer:
             written -= size
             self._pending_bytes -= size
             done.append(head)
-            key = [head.frame.stream, head.frame.seq] if head.frame is not None else None
-            self._recent.append((key, size))
+            self._recent.extend(head.pieces())
             self._recent_bytes += size
         self._head_sent = written
         while self._recent_bytes > self.MAX_PENDING:
