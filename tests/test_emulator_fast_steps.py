@@ -61,7 +61,9 @@ def test_fast_batches_give_the_same_bytes_and_truth_as_frames(
 ) -> None:
     """Frames handed on in batches (one object per stream and step) are the
     bytes and the ground truth of frames handed on one by one."""
-    cfg = config_from_options({k: [v] for k, v in {**options, "duration": "3", "seed": "2", "truth_codes": "1"}.items()})
+    cfg = config_from_options(
+        {k: [v] for k, v in {**options, "duration": "3", "seed": "2", "truth_codes": "1"}.items()}
+    )
     monkeypatch.setattr(Emulator, "FAST_BATCHES", False)
     one_by_one, truth_frames = render(cfg, commands)
     monkeypatch.setattr(Emulator, "FAST_BATCHES", True)

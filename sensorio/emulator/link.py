@@ -67,6 +67,30 @@ class FrameBatch:
         """[stream, seq] of every frame, as the truth names frames."""
         return [[self.stream, self.seq0 + i] for i in range(len(self.t_us))]
 
+    def split(self, k: int) -> tuple[FrameBatch, FrameBatch]:
+        """The first k frames, and the rest."""
+        rows = k * self.n_samp
+        codes = self.codes
+        first = FrameBatch(
+            self.stream,
+            self.seq0,
+            self.sample0,
+            self.n_samp,
+            self.t_us[:k],
+            self.sizes[:k],
+            codes[:rows] if codes is not None else None,
+        )
+        rest = FrameBatch(
+            self.stream,
+            self.seq0 + k,
+            self.sample0 + rows,
+            self.n_samp,
+            self.t_us[k:],
+            self.sizes[k:],
+            codes[rows:] if codes is not None else None,
+        )
+        return first, rest
+
 
 @dataclass
 class Outgoing:
@@ -85,6 +109,16 @@ class Outgoing:
         if self.batch is not None:
             return self.batch.keys()
         return [[self.frame.stream, self.frame.seq]] if self.frame is not None else []
+
+    def split(self, nbytes: int) -> tuple[Outgoing | None, Outgoing]:
+        """A batch's whole frames within its first nbytes (None if none), and the rest."""
+        assert self.batch is not None
+        k = int(np.searchsorted(np.cumsum(self.batch.sizes), nbytes, side="right"))
+        if k == 0:
+            return None, self
+        first, rest = self.batch.split(k)
+        cut = sum(first.sizes)
+        return Outgoing(self.due, self.data[:cut], batch=first), Outgoing(self.due, self.data[cut:], batch=rest)
 
     def pieces(self) -> list[tuple[list[int] | None, int]]:
         """(frame key or None, bytes) for each frame in these bytes, in order."""
