@@ -282,7 +282,13 @@ class Emulator:
     # -- what became of the bytes ----------------------------------------------
     def delivered(self, items: list[Outgoing]) -> None:
         self.bytes_delivered += sum(len(it.data) for it in items)
-        self._record_frames([it.batch or it.frame for it in items if it.batch is not None or it.frame is not None])
+        frames: list[Frame | FrameBatch] = []
+        for it in items:
+            if it.batch is not None:
+                frames.append(it.batch)
+            elif it.frame is not None:
+                frames.append(it.frame)
+        self._record_frames(frames)
 
     def _record_frames(self, frames: list[Frame | FrameBatch]) -> None:
         if not self.truth.active:
