@@ -378,6 +378,38 @@ def test_info_is_requested_and_commands_get_replies(device: PtyDevice, tmp_path:
     assert parser.stats.frames_ok == 20 and [m.kind for m in messages][:2] == ["info", "reply"]
 
 
+def test_a_callback_may_send_a_command_and_get_its_reply(device: PtyDevice) -> None:
+    """Callbacks run in the reader thread: a command sent from one is answered
+    all the same (the thread reads the reply itself while it waits)."""
+    info = {"device": "test", "serial": "X2", "fw": "1", "streams": []}
+    responder = _Responder(device, info)
+    responder.start()
+    replies: list[str] = []
+    rows: list[int] = []
+    done = threading.Event()
+
+    def on_block(b) -> None:
+        if not replies:
+            try:
+                s.command("FROB", timeout=5)
+            except SensorioError as exc:
+                replies.append(str(exc))
+        rows.append(len(b))
+        if sum(rows) >= 160:
+            done.set()
+
+    try:
+        s = capture_open(device.path, request_info=False, start_command="START", info_timeout=5, on_block=on_block)
+        try:
+            assert done.wait(10)
+        finally:
+            s.close()
+    finally:
+        responder.stop.set()
+    assert len(replies) == 1 and "refused" in replies[0]  # the device's answer, not a timeout
+    assert sum(rows) == 160
+
+
 def test_latest_and_host_times(device: PtyDevice) -> None:
     with capture_open(device.path, request_info=False, history_seconds=1.0) as s:
         t_start = time.time()

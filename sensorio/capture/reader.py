@@ -130,6 +130,37 @@ class PortReader(threading.Thread):
                 raise DeviceDisconnected("the device is disconnected: command not sent")
             ser.write(data)
 
+    def read_now(self, wait: float) -> None:
+        """In this thread, while it runs the stream's callbacks (one that
+        sends a command and waits for the reply): read what the port has,
+        waiting up to `wait` s for it. Errors are left for the read loop,
+        which finds them at its next poll."""
+        ser = self.ser
+        if ser is None:
+            self.stop_event.wait(wait)
+            return
+        try:
+            fd = ser.fileno()
+        except (AttributeError, OSError, ValueError, NotImplementedError, serial.SerialException):
+            fd = None
+        try:
+            if fd is not None:
+                if select.select([fd], [], [], wait)[0]:
+                    self._read_fd(fd)
+                return
+            waiting = min(ser.in_waiting, MAX_READ)
+            if not waiting:
+                self.stop_event.wait(min(wait, 0.005))
+                return
+            data = ser.read(waiting)
+        except (serial.SerialException, OSError):
+            return
+        if data:
+            t = self._record(data)
+            self._flush_loss()
+            stored = self.ring.write(data)
+            self._advance(stored, len(data) - stored, t)
+
     # -- thread ---------------------------------------------------------------
     def run(self) -> None:
         try:

@@ -163,6 +163,7 @@ class Stream:
         self._callback_thread = callback_thread
         #: block callbacks run in the reader thread (see _dispatch_inline)
         self._inline = False
+        self._delivering = False  # _dispatch_inline is running
         #: set when block callbacks will be called no more (source ended, or a failure)
         self._dispatch_done = threading.Event()
         self.baudrate = baudrate
@@ -618,8 +619,9 @@ class Stream:
         SLOW_CALLBACK_S hands the rest to a dispatcher thread (unless
         callback_thread=False); a failure is kept for wait(), emitted as an
         "error" event, and ends the callbacks, as in the dispatcher thread."""
-        if not self._inline:
-            return
+        if not self._inline or self._delivering:
+            return  # (a callback's command() reads in this thread too: no nested calls)
+        self._delivering = True
         try:
             self._pump(0.0)
             pending, lock = self._pending, self._pump_lock
@@ -642,6 +644,8 @@ class Stream:
         except BaseException as exc:  # noqa: BLE001 - raised to the user by wait()/close()
             self._inline = False
             self._dispatch_failed(exc)
+        finally:
+            self._delivering = False
 
     def _dispatch(self) -> None:
         try:
@@ -676,8 +680,16 @@ class Stream:
 
     # -- device -------------------------------------------------------------------
     def command(self, text: str, timeout: float = 1.0) -> str:
-        """Send an SIO-1 command line; returns the device's OK reply."""
+        """Send an SIO-1 command line; returns the device's OK reply. Also
+        from a block callback: there the reply is read by the callback's
+        own thread (the reader), which cannot read while it waits otherwise."""
+        if threading.current_thread() is self._reader:
+            return self.device.command(text, timeout, self._read_and_pump)
         return self.device.command(text, timeout, self._pump)
+
+    def _read_and_pump(self, wait: float) -> None:
+        self._reader.read_now(wait)
+        self._pump(0.0)
 
     @property
     def info(self) -> dict[str, Any] | None:
