@@ -141,6 +141,7 @@ class CytonDevice(Device):
         seq0: int,
         t_us: list[int],
     ) -> tuple[bytes, list[int]]:
+        """encode_frames' packets as one bytes object (one tobytes, not one per packet)."""
         packets = self._packets(stream, codes, seq0)
         return packets.tobytes(), [33] * len(packets)
 
