@@ -23,6 +23,7 @@ from .formats import Format, resolve
 from .ring import Ring
 
 _STAT_FIELDS = [name for name, _ in ffi.typeof("sio_stats").fields]
+_ENC_F32 = lib.SIO_ENC_F32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,25 +228,32 @@ class Parser:
 
     # -- reading ---------------------------------------------------------
     def _make_block(self, slot: int, block: Any, bufs: _SlotBuffers, copy: bool) -> Block:
-        rows, frames, n_ch = block.n_rows, block.n_frames, block.n_ch
-
-        def take(a: np.ndarray, n: int) -> np.ndarray:
-            return a[:n].copy() if copy else a[:n]
-
-        samples = take(bufs.samples, rows * n_ch).reshape(rows, n_ch)
-        if block.enc == lib.SIO_ENC_F32:
+        # plain slicing and copying, no helper calls: with a device read as
+        # it comes (one row per block) this runs for every packet
+        rows, frames, n_ch, enc = block.n_rows, block.n_frames, block.n_ch, block.enc
+        if copy:
+            samples = bufs.samples[: rows * n_ch].copy()
+            seq, t_us = bufs.seq[:frames].copy(), bufs.time[:frames].copy()
+            leadoff, row = bufs.leadoff[:frames].copy(), bufs.row[:frames].copy()
+            events = bufs.events[: block.n_events].copy()
+        else:
+            samples = bufs.samples[: rows * n_ch]
+            seq, t_us, leadoff, row = bufs.seq[:frames], bufs.time[:frames], bufs.leadoff[:frames], bufs.row[:frames]
+            events = bufs.events[: block.n_events]
+        samples = samples.reshape(rows, n_ch)
+        if enc == _ENC_F32:
             # the C side stored float32 bit patterns in the int32 slots
             samples = samples.view(np.float32)
         return Block(
-            stream=lib.sio_parser_slot_stream(self._p, slot),
-            samples=samples,
-            frame_seq=take(bufs.seq, frames),
-            frame_t_us=take(bufs.time, frames),
-            frame_leadoff=take(bufs.leadoff, frames),
-            frame_row=take(bufs.row, frames),
-            events=take(bufs.events, block.n_events),
-            first_row=lib.sio_parser_slot_rows_before(self._p, slot),
-            encoding=block.enc,
+            lib.sio_parser_slot_stream(self._p, slot),
+            samples,
+            seq,
+            t_us,
+            leadoff,
+            row,
+            events,
+            lib.sio_parser_slot_rows_before(self._p, slot),
+            enc,
         )
 
     def read(self) -> list[Block]:
@@ -271,6 +279,8 @@ class Parser:
 
     def _drain_messages(self) -> None:
         n = lib.sio_parser_msg_len(self._p)
+        if not n:
+            return
         raw = self._msg[:n].tobytes()
         lib.sio_parser_msg_reset(self._p)
         i = 0

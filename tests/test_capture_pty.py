@@ -231,6 +231,79 @@ def test_callbacks_and_a_failing_callback_reaches_the_user(device: PtyDevice) ->
     s.close()
 
 
+def _seqs(blocks: list) -> list[int]:
+    return [int(s) for b in blocks for s in b.frame_seq]
+
+
+def test_callbacks_run_in_the_reader_thread_without_a_dispatcher(device: PtyDevice) -> None:
+    """No hand-off per packet: the reader thread parses and calls back itself."""
+    threads: set[str] = set()
+    got: list = []
+    done = threading.Event()
+
+    def on_block(b) -> None:
+        threads.add(threading.current_thread().name)
+        got.append(b)
+        if len(_seqs(got)) >= 30:
+            done.set()
+
+    with capture_open(device.path, request_info=False, on_block=on_block) as s:
+        for i in range(30):  # one frame per write: one block per read, as a slow device gives
+            device.write(make_frames(i, 1)[0])
+            time.sleep(0.002)
+        assert done.wait(5)
+        assert s._dispatcher is None
+        with pytest.raises(SensorioError, match="delivers to callbacks"):
+            s.read(0)
+    assert threads == {"sensorio-reader"}
+    assert _seqs(got) == list(range(30))
+
+
+def test_a_slow_callback_moves_the_callbacks_to_a_dispatcher_losing_nothing(device: PtyDevice) -> None:
+    calls: list[tuple[str, list[int]]] = []
+    done = threading.Event()
+
+    def on_block(b) -> None:
+        if not calls:
+            time.sleep(0.1)  # the first call is slow: reading must not wait for the next ones
+        calls.append((threading.current_thread().name, [int(s) for s in b.frame_seq]))
+        if sum(len(c[1]) for c in calls) >= 40:
+            done.set()
+
+    with capture_open(device.path, request_info=False, on_block=on_block) as s:
+        for i in range(40):
+            device.write(make_frames(i, 1)[0])
+            time.sleep(0.002)
+        assert done.wait(5)
+        assert s._dispatcher is not None
+    names = [c[0] for c in calls]
+    assert names[0] == "sensorio-reader" and names[-1] == "sensorio-dispatch"
+    assert set(names[names.index("sensorio-dispatch") :]) == {"sensorio-dispatch"}  # no way back
+    assert [seq for c in calls for seq in c[1]] == list(range(40))  # all, in order
+
+
+@pytest.mark.parametrize("callback_thread", [None, True, False])
+def test_callback_thread_option_and_a_failure_ends_wait(device: PtyDevice, callback_thread) -> None:
+    threads: set[str] = set()
+    events: list = []
+
+    def broken(b) -> None:
+        threads.add(threading.current_thread().name)
+        raise ValueError("bug in user code")
+
+    s = capture_open(
+        device.path, request_info=False, on_block=broken, on_event=events.append, callback_thread=callback_thread
+    )
+    try:
+        device.write(make_frames(0, 5)[0])
+        with pytest.raises(SensorioError, match="bug in user code"):
+            s.wait()  # no timeout: the failure ends the wait, the source has not ended
+        assert [e.kind for e in events].count("error") == 1
+        assert threads == {"sensorio-dispatch" if callback_thread else "sensorio-reader"}
+    finally:
+        s.close()
+
+
 class _Responder(threading.Thread):
     """Answers SIO-1 commands on the device side of the pty."""
 
@@ -303,6 +376,38 @@ def test_info_is_requested_and_commands_get_replies(device: PtyDevice, tmp_path:
     assert reader.header["device_info"] == info  # the header carries the device INFO
     parser, blocks, messages, _ = decode_recording(tmp_path / "i.sior")
     assert parser.stats.frames_ok == 20 and [m.kind for m in messages][:2] == ["info", "reply"]
+
+
+def test_a_callback_may_send_a_command_and_get_its_reply(device: PtyDevice) -> None:
+    """Callbacks run in the reader thread: a command sent from one is answered
+    all the same (the thread reads the reply itself while it waits)."""
+    info = {"device": "test", "serial": "X2", "fw": "1", "streams": []}
+    responder = _Responder(device, info)
+    responder.start()
+    replies: list[str] = []
+    rows: list[int] = []
+    done = threading.Event()
+
+    def on_block(b) -> None:
+        if not replies:
+            try:
+                s.command("FROB", timeout=5)
+            except SensorioError as exc:
+                replies.append(str(exc))
+        rows.append(len(b))
+        if sum(rows) >= 160:
+            done.set()
+
+    try:
+        s = capture_open(device.path, request_info=False, start_command="START", info_timeout=5, on_block=on_block)
+        try:
+            assert done.wait(10)
+        finally:
+            s.close()
+    finally:
+        responder.stop.set()
+    assert len(replies) == 1 and "refused" in replies[0]  # the device's answer, not a timeout
+    assert sum(rows) == 160
 
 
 def test_latest_and_host_times(device: PtyDevice) -> None:
@@ -411,3 +516,48 @@ def test_replay_out_through_a_pty(tmp_path: Path, device: PtyDevice) -> None:
         proc.wait(10)
     assert np.array_equal(concat_blocks(got)[0]["samples"], expected)
     assert proc.returncode == 0
+
+
+def test_reading_by_time_waits_longer_at_a_low_byte_rate() -> None:
+    from sensorio import Ring
+    from sensorio.capture.reader import BATCH_BELOW, PortReader
+
+    def reader(read_interval: float, max_read_interval: float) -> PortReader:
+        return PortReader(
+            None,  # type: ignore[arg-type]  (never started)
+            Ring(1 << 12),
+            tee=None,
+            emit=lambda ev: None,
+            reconnector=None,
+            stall_timeout=0,
+            read_interval=read_interval,
+            max_read_interval=max_read_interval,
+        )
+
+    r = reader(0.01, 0.05)
+    assert r._gather_time(33) == 0.01  # no rate measured yet
+    r._rate_since -= 2.0
+    r.committed = 16_500  # about 8 kB/s over the last two seconds: a 250 Hz Cyton
+    assert r._gather_time(33) == 0.05  # 2 kB would take 0.25 s: waits the most it may
+    r._rate_since -= 1.0
+    r.committed += 3 * 400_000  # 400 kB/s: 2 kB gather well within read_interval
+    assert r._gather_time(33) == 0.01
+    r = reader(0.01, 0.0)  # no max_read_interval: always read_interval
+    r._rate_since -= 2.0
+    r.committed = 16_500
+    assert r._gather_time(BATCH_BELOW - 1) == 0.01
+
+
+def test_bytes_that_gathered_before_close_are_read(device: PtyDevice) -> None:
+    """Reading by time: close() during the wait still reads what arrived."""
+    first, _ = make_frames(0, 1)
+    second, _ = make_frames(1, 1)
+    s = capture_open(device.path, request_info=False, read_interval=30.0)
+    try:
+        device.write(first + b"\x00")  # (the delimiter ends the frame now, not with the next one)
+        assert sum(len(b) for b in _collect(s, 8)) == 8
+        device.write(second + b"\x00")  # the reader waits 30 s before it reads again
+        time.sleep(0.1)
+    finally:
+        s.close()
+    assert s.stats.frames_ok == 2

@@ -43,3 +43,36 @@ def test_fast_output_does_not_depend_on_step_size(fmt: str, commands: bytes, mon
     assert sized == fixed
     assert small == fixed
     assert sized_truth == fixed_truth
+
+
+@pytest.mark.parametrize(
+    ("options", "commands"),
+    [
+        ({"format": "sio", "profile": "emg8"}, b"START\n"),
+        ({"format": "sio", "profile": "prosthesis"}, b"START\n"),  # four streams, interleaved in time
+        ({"format": "cyton"}, b"b"),
+        ({"format": "ascii"}, b""),
+        ({"format": "ascii", "labels": "1", "counter": "1"}, b""),
+        ({"format": "ascii", "counter": "1", "channels": "3"}, b""),
+    ],
+)
+def test_fast_batches_give_the_same_bytes_and_truth_as_frames(
+    options: dict, commands: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames handed on in batches (one object per stream and step) are the
+    bytes and the ground truth of frames handed on one by one."""
+    cfg = config_from_options(
+        {k: [v] for k, v in {**options, "duration": "3", "seed": "2", "truth_codes": "1"}.items()}
+    )
+    monkeypatch.setattr(Emulator, "FAST_BATCHES", False)
+    one_by_one, truth_frames = render(cfg, commands)
+    monkeypatch.setattr(Emulator, "FAST_BATCHES", True)
+    batched, truth_batches = render(cfg, commands)
+    assert len(one_by_one) > 1000
+    assert batched == one_by_one
+
+    def records(t: Truth) -> list:
+        return [{k: v for k, v in r.items() if k != "wall_time"} for r in t.records]
+
+    assert records(truth_batches) == records(truth_frames)
+    assert any(r["type"] == "frames" and r.get("codes") for r in truth_batches.records)

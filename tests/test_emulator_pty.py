@@ -216,3 +216,87 @@ def test_emulate_timeout_ends_a_device_nobody_starts(tmp_path) -> None:
         timeout=60,
     )
     assert bad.returncode != 0 and "--timeout" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_unread_bytes_of_a_part_written_frame_are_not_pinned_on_the_frame_before(monkeypatch) -> None:
+    """The written part of the frame still pending is the newest in the pty:
+    it belongs to that frame (discarded with the pending ones), not to the
+    frame before, which the client read whole."""
+    from sensorio.emulator.link import Frame, Outgoing
+
+    truth = Truth(keep=True)
+    server = PtyServer(Emulator(config_from_options({"format": ["cyton"], "seed": ["1"]}), truth))
+    try:
+        for seq in (0, 1):  # written whole, and read
+            server._recent.append((Outgoing(0.0, bytes(33), Frame(0, seq, seq, 1, seq, 0.0, bytes(33))), 33))
+        server._recent_bytes = 66
+        head = Outgoing(0.0, bytes(33), Frame(0, 2, 2, 1, 2, 0.0, bytes(33)))
+        server._pending, server._pending_bytes, server._head_sent = [head], 33, 10
+        monkeypatch.setattr(server, "_take_unread", lambda fd: 10)  # the head's 10 bytes wait in the pty
+        server._note_unread(-1, "unread")
+        server.emulator.discard(server._pending, "port_closed")
+    finally:
+        server._close_pty()
+    log = TruthLog(truth.records)
+    assert log.touched("unread") == []
+    assert log.touched("port_closed") == [2]
+    # every byte in one record: the head's 33 with its frame, none twice
+    assert [r["bytes"] for r in log.link_faults() if r["kind"] in ("unread", "port_closed")] == [33]
+
+
+def test_fast_mode_waits_for_room_instead_of_spinning(monkeypatch) -> None:
+    """A host that does not read: once the pty is full, the fast server waits
+    for room (poll with POLLOUT) instead of polling with no timeout in a loop."""
+    import tty
+
+    cfg = config_from_options({"format": ["cyton"], "autostart": ["1"], "speed": ["0"], "seed": ["1"]})
+    monkeypatch.setattr(PtyServer, "OPEN_GRACE_S", 0.0)
+    server = PtyServer(Emulator(cfg, Truth(keep=False)))
+    fd = os.open(server.path, os.O_RDWR | os.O_NOCTTY)  # opened, never read
+    tty.setraw(fd)
+    waits = 0
+    wait = server._wait
+
+    def counting(mono: float, fast: bool) -> None:
+        nonlocal waits
+        waits += 1
+        wait(mono, fast)
+
+    monkeypatch.setattr(server, "_wait", counting)
+    stop_at = time.monotonic() + 0.5
+    try:
+        server.serve(until=lambda: time.monotonic() > stop_at)
+        assert server._pending  # the pty is full: there was something to wait for
+    finally:
+        os.close(fd)
+        server._close_pty()
+    assert waits < 100  # a 0.1 s wait at a time; the spin made thousands
+
+
+def test_a_batch_is_split_at_whole_frames_and_named_frame_by_frame(monkeypatch) -> None:
+    """Fast mode hands frames on in batches: what the pty took of one counts
+    frame by frame (whole frames delivered, the rest pending), and unread
+    bytes name the frames of a batch they belong to."""
+    import numpy as np
+
+    from sensorio.emulator.link import FrameBatch, Outgoing
+
+    codes = np.arange(12).reshape(4, 3)
+    item = Outgoing(0.5, bytes(range(40)), batch=FrameBatch(0, 7, 70, 1, [1, 2, 3, 4], [10, 10, 10, 10], codes))
+    part, rest = item.split(25)  # two whole frames and half the third
+    assert part is not None and part.data == bytes(range(20)) and rest.data == bytes(range(20, 40))
+    assert part.frame_keys() == [[0, 7], [0, 8]] and rest.frame_keys() == [[0, 9], [0, 10]]
+    assert rest.batch is not None and rest.batch.sample0 == 72 and rest.batch.t_us == [3, 4]
+    assert rest.batch.codes is not None and rest.batch.codes.tolist() == codes[2:].tolist()
+    assert item.split(9) == (None, item)
+
+    truth = Truth(keep=True)
+    server = PtyServer(Emulator(config_from_options({"format": ["cyton"], "seed": ["1"]}), truth))
+    try:
+        server._recent.append((item, 40))
+        server._recent_bytes = 40
+        monkeypatch.setattr(server, "_take_unread", lambda fd: 15)  # the last frame and a half
+        server._note_unread(-1, "unread")
+    finally:
+        server._close_pty()
+    assert TruthLog(truth.records).touched("unread") == [9, 10]

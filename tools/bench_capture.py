@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sensorio import Parser  # noqa: E402
 from sensorio.capture import open as capture_open  # noqa: E402
-from sensorio.capture.stream import RECORDING_READ_INTERVAL  # noqa: E402
+from sensorio.capture.stream import RECORDING_MAX_READ_INTERVAL, RECORDING_READ_INTERVAL  # noqa: E402
 from sensorio.sio1 import ENC_I24, DataEncoder  # noqa: E402
 
 
@@ -195,14 +195,15 @@ def bench_cpu(seconds: float) -> tuple[float, float]:
 
     master, path = _pty()
     with tempfile.TemporaryDirectory() as tmp:
-        # configured as `sensorio record` is: reads gathered for up to 5 ms,
-        # the consumer (status line) drains every 50 ms
+        # configured as `sensorio record` is: small reads gathered for 10 ms
+        # (up to 50 ms at a low byte rate), the consumer (status line) drains every 50 ms
         with capture_open(
             path,
             request_info=False,
             record=Path(tmp) / "cpu.sior",
             stall_timeout=0,
             read_interval=RECORDING_READ_INTERVAL,
+            max_read_interval=RECORDING_MAX_READ_INTERVAL,
         ) as s:
             proc, q = _start(_paced, master, seconds, n_ch, rate, fps, False)
             c0, t0 = _cpu(), time.monotonic()

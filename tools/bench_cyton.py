@@ -14,17 +14,25 @@ Not a test: it prints medians over --repeat runs and the ratios to BrainFlow.
 
     python3 tools/bench_cyton.py                 # 20 s per reader, 3 repeats
     python3 tools/bench_cyton.py --seconds 5 --repeat 1
+    python3 tools/bench_cyton.py --read-interval default,record,0.004,0.01,0.05
+        # sensorio once per read_interval (s; "default": the Stream's own;
+        # "record": into a file, as `sensorio record` reads: 10 ms, up to
+        # 50 ms at low byte rates), to see what reading by time trades:
+        # wake-ups (CPU) for latency
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing as mp
 import os
 import select
 import statistics
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_capture import _cpu, _pty  # noqa: E402  (the same pty and CPU clock as the capture benchmark)
 
 from sensorio.capture import open as capture_open  # noqa: E402
+from sensorio.capture.stream import RECORDING_MAX_READ_INTERVAL, RECORDING_READ_INTERVAL  # noqa: E402
 from sensorio.urlhandler.protocol_brainflow import load_brainflow  # noqa: E402
 
 RATE = 250
@@ -103,7 +112,9 @@ def _stamps(rows: np.ndarray) -> np.ndarray:
     return v[:, 0] | (v[:, 1] << 23) | (v[:, 2] << 46)
 
 
-def run_sensorio(seconds: float) -> tuple[list[float], float, int]:
+def run_sensorio(seconds: float, read_interval: float | str | None = None) -> tuple[list[float], float, int]:
+    """read_interval: None the Stream's default, a number, or "record": into
+    a recording file, read as `sensorio record` reads."""
     master, path = _pty()
     lat: list[float] = []
 
@@ -114,9 +125,20 @@ def run_sensorio(seconds: float) -> tuple[list[float], float, int]:
 
     proc, q = _start_device(master, seconds)
     cpu0 = _cpu()
-    with capture_open(path, format="cyton", start_command="b", stall_timeout=0, on_block=on_block):
+    tmp = tempfile.TemporaryDirectory()
+    opts: dict = {}
+    if read_interval == "record":
+        opts = {
+            "record": os.path.join(tmp.name, "cyton.sior"),
+            "read_interval": RECORDING_READ_INTERVAL,
+            "max_read_interval": RECORDING_MAX_READ_INTERVAL,
+        }
+    elif read_interval is not None:
+        opts = {"read_interval": read_interval}
+    with capture_open(path, format="cyton", start_command="b", stall_timeout=0, on_block=on_block, **opts):
         proc.join()
     cpu = _cpu() - cpu0
+    tmp.cleanup()
     sent = q.get()
     os.close(master)
     return lat, 100.0 * cpu / seconds, sent
@@ -163,10 +185,28 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=20.0, help="streaming time per reader and repeat")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--read-interval",
+        default="default",
+        help="comma-separated read_interval values for sensorio (one row each): seconds, 'default' "
+        "(the Stream's), or 'record' (into a file, read as `sensorio record` reads)",
+    )
+    ap.add_argument("--no-brainflow", action="store_true", help="sensorio only (no baseline: for quick looks)")
     args = ap.parse_args()
-    rows: dict[str, list[tuple[float, float, float, int, int]]] = {"brainflow": [], "sensorio": []}
+    intervals: list[float | str | None] = [
+        None if v.strip() == "default" else v.strip() if v.strip() == "record" else float(v)
+        for v in args.read_interval.split(",")
+        if v.strip()
+    ]
+    readers: list[tuple[str, Callable[[float], tuple[list[float], float, int]]]] = []
+    if not args.no_brainflow:
+        readers.append(("brainflow", run_brainflow))
+    for ri in intervals:
+        name = "sensorio" if ri is None else "sensorio record" if ri == "record" else f"sensorio ri={ri:g}"
+        readers.append((name, functools.partial(run_sensorio, read_interval=ri)))
+    rows: dict[str, list[tuple[float, float, float, int, int]]] = {name: [] for name, _ in readers}
     for _ in range(args.repeat):
-        for name, fn in (("brainflow", run_brainflow), ("sensorio", run_sensorio)):
+        for name, fn in readers:
             lat, cpu, sent = fn(args.seconds)
             rows[name].append((_pct(lat, 50), _pct(lat, 99), cpu, len(lat), sent))
     print(f"Cyton 250 Hz through a pty, {args.seconds:g} s x {args.repeat} (medians); load {os.getloadavg()[0]:.1f}")
@@ -176,11 +216,15 @@ def main() -> int:
         got, sent = sum(x[3] for x in r), sum(x[4] for x in r)
         med[name] = (p50, p99, cpu)
         print(
-            f"  {name:9s} latency p50 {p50:7.3f} ms  p99 {p99:7.3f} ms  CPU {cpu:5.2f} % of a core"
+            f"  {name:18s} latency p50 {p50:7.3f} ms  p99 {p99:7.3f} ms  CPU {cpu:5.2f} % of a core"
             f"  ({got} of {sent} packets)"
         )
-    b, s = med["brainflow"], med["sensorio"]
-    print(f"  ratio sensorio/brainflow: p50 {s[0] / b[0]:.2f}x  p99 {s[1] / b[1]:.2f}x  CPU {s[2] / b[2]:.2f}x")
+    if "brainflow" not in med:
+        return 0
+    b = med["brainflow"]
+    for name, s in med.items():
+        if name != "brainflow":
+            print(f"  ratio {name}/brainflow: p50 {s[0] / b[0]:.2f}x  p99 {s[1] / b[1]:.2f}x  CPU {s[2] / b[2]:.2f}x")
     return 0
 
 

@@ -35,6 +35,10 @@ BATCH_BELOW = 2048
 SAMPLE_BYTES = 4096
 
 
+def _nothing() -> None:
+    pass
+
+
 class SourceEnded(SensorioError):
     """The source has ended (a replay ran out, an emulated device's duration
     is over): nothing more can be sent to it."""
@@ -70,7 +74,9 @@ class PortReader(threading.Thread):
         on_connect: Callable[[serial.SerialBase], None] | None = None,
         poll_interval: float = 0.1,
         read_interval: float = 0.0,
+        max_read_interval: float = 0.0,
         backpressure: bool = False,
+        on_read: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(name="sensorio-reader", daemon=True)
         self.ser: serial.SerialBase | None = ser
@@ -82,11 +88,22 @@ class PortReader(threading.Thread):
         self._on_connect = on_connect
         self._poll_ms = int(poll_interval * 1000)
         self.read_interval = read_interval
+        #: up to this long when the byte rate is low (see _gather_time)
+        self.max_read_interval = max_read_interval
+        self._byte_rate = 0.0  # bytes per second over the last second
+        self._rate_since = time.monotonic()
+        self._rate_bytes = 0
         #: wait for room instead of dropping when the ring is full
         self.backpressure = backpressure
+        #: called in this thread after every read, idle poll, disconnect and at
+        #: the end (the stream parses and calls its block callbacks there);
+        #: it must not raise
+        self._on_read = on_read or _nothing
         self.space = threading.Event()  # set by the consumer after parsing
         self.stop_event = threading.Event()
         self.wake = threading.Event()
+        #: consumers about to wait on `wake` (see _advance)
+        self.waiting = 0
         #: (stream position after the read, host arrival ns), consumer pops
         self.arrivals: deque[tuple[int, int]] = deque()
         #: (stream position, kind, bytes lost) where the byte stream is discontinuous
@@ -118,6 +135,37 @@ class PortReader(threading.Thread):
                 raise DeviceDisconnected("the device is disconnected: command not sent")
             ser.write(data)
 
+    def read_now(self, wait: float) -> None:
+        """In this thread, while it runs the stream's callbacks (one that
+        sends a command and waits for the reply): read what the port has,
+        waiting up to `wait` s for it. Errors are left for the read loop,
+        which finds them at its next poll."""
+        ser = self.ser
+        if ser is None:
+            self.stop_event.wait(wait)
+            return
+        try:
+            fd = ser.fileno()
+        except (AttributeError, OSError, ValueError, NotImplementedError, serial.SerialException):
+            fd = None
+        try:
+            if fd is not None:
+                if select.select([fd], [], [], wait)[0]:
+                    self._read_fd(fd)
+                return
+            waiting = min(ser.in_waiting, MAX_READ)
+            if not waiting:
+                self.stop_event.wait(min(wait, 0.005))
+                return
+            data = ser.read(waiting)
+        except (serial.SerialException, OSError):
+            return
+        if data:
+            t = self._record(data)
+            self._flush_loss()
+            stored = self.ring.write(data)
+            self._advance(stored, len(data) - stored, t)
+
     # -- thread ---------------------------------------------------------------
     def run(self) -> None:
         try:
@@ -134,6 +182,7 @@ class PortReader(threading.Thread):
             self.finished = True
             self._close_port()
             self.wake.set()
+            self._on_read()  # the last of what was read, to the callbacks
 
     def _serve(self, ser: serial.SerialBase) -> bool:
         """Read until a disconnect (returns False) or the end (True)."""
@@ -149,6 +198,7 @@ class PortReader(threading.Thread):
             ready = poller.poll(self._poll_ms)
             if not ready:
                 self._check_stall()
+                self._on_read()
                 continue
             flags = ready[0][1]
             if flags & (select.POLLIN | select.POLLPRI):
@@ -159,10 +209,19 @@ class PortReader(threading.Thread):
                     if n == 0:
                         self._disconnect("end of file on the port")
                         return False
+                    self._on_read()
                     if n < BATCH_BELOW and self.read_interval > 0:
                         # a trickle: let it gather (fewer wake-ups, less CPU);
                         # a flood (large reads) is never held back
-                        self.stop_event.wait(self.read_interval)
+                        if self.stop_event.wait(self._gather_time(n)):
+                            # stopped while bytes gathered: they arrived before
+                            # the stop, so they are read (and parsed) too
+                            last = poller.poll(0)
+                            if last and last[0][1] & select.POLLIN:
+                                try:
+                                    self._read_fd(fd)
+                                except OSError:
+                                    pass  # stopping anyway
                 except OSError as exc:
                     if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
                         continue
@@ -172,6 +231,21 @@ class PortReader(threading.Thread):
                 self._disconnect("hang-up")
                 return False
         return True
+
+    def _gather_time(self, n: int) -> float:
+        """How long to let bytes gather after a small read of n bytes:
+        read_interval, or up to max_read_interval when the byte rate is so
+        low that read_interval would still wake for a few bytes (time for
+        about BATCH_BELOW bytes at the rate measured over the last second)."""
+        now = time.monotonic()
+        total = self.committed + self.dropped
+        if now - self._rate_since >= 1.0:
+            self._byte_rate = (total - self._rate_bytes) / (now - self._rate_since)
+            self._rate_since, self._rate_bytes = now, total
+        if self.max_read_interval <= self.read_interval or self._byte_rate <= 0:
+            return self.read_interval
+        want = (BATCH_BELOW - n) / self._byte_rate
+        return min(self.max_read_interval, max(self.read_interval, want))
 
     def _flush_loss(self) -> None:
         """Mark bytes dropped at a full ring, once per overflow episode, at
@@ -197,6 +271,8 @@ class PortReader(threading.Thread):
             # writer): leave the bytes in the kernel until the parser makes room
             self.space.clear()
             if not self.ring.free():
+                self._on_read()  # callbacks run in this thread: the parser is here
+            if not self.ring.free():
                 self.space.wait(self._poll_ms / 1000)
             return -1
         # ring full: the consumer is behind. Keep the bytes for the recording,
@@ -215,6 +291,8 @@ class PortReader(threading.Thread):
                 # ring full and the source can wait (a replayed file): leave
                 # the bytes there until the parser makes room
                 self.space.clear()
+                if not self.ring.free():
+                    self._on_read()  # callbacks run in this thread: the parser is here
                 if not self.ring.free():
                     self.space.wait(self._poll_ms / 1000)
                 continue
@@ -246,6 +324,7 @@ class PortReader(threading.Thread):
                     self._emit(StreamEvent("end", time.time_ns()))
                     return True
                 self._check_stall()
+            self._on_read()
         return True
 
     def _deliver(self, data: memoryview | bytes, n: int, *, into_ring: bool) -> None:
@@ -274,9 +353,12 @@ class PortReader(threading.Thread):
         if self._stalled:
             self._stalled = False
             self._emit(StreamEvent("resume", t))
-        # the consumer clears the flag before it looks at arrivals, so a set
-        # flag means it will see this one too (Event.set always takes a lock)
-        if not self.wake.is_set():
+        # only a consumer that waits needs waking (Event.set takes a lock and
+        # costs a dozen Python calls: per packet, when callbacks run here and
+        # no one waits). The consumer counts itself in `waiting` before it
+        # looks at arrivals, and clears the flag before it does, so it sees
+        # this arrival or is woken; a set flag means it will see this one too
+        if self.waiting and not self.wake.is_set():
             self.wake.set()
 
     def _check_stall(self) -> None:
@@ -304,6 +386,7 @@ class PortReader(threading.Thread):
         self.marks.append((self.committed, "disconnect", 0))
         self._emit(StreamEvent("disconnect", time.time_ns(), {"reason": reason}))
         self.wake.set()
+        self._on_read()
 
     def _reconnect(self) -> bool:
         if self._reconnector is None:

@@ -5,8 +5,10 @@
             ...
 
 Threads: a PortReader fills a Ring (and the recorder); the parser runs in
-the consumer (whoever calls read/iterates, or the dispatcher thread when
-callbacks are given). Any background failure is raised in the consumer.
+the consumer: whoever calls read/iterates, or, when callbacks are given, the
+reader thread itself right after each read (no hand-off per packet), moving
+to a dispatcher thread if a callback turns out slow. Any background failure
+is raised in the consumer.
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ from .reconnect import Reconnector
 #: read_interval of `sensorio record`: a recorder needs no millisecond latency,
 #: and gathering small reads for 10 ms cuts wake-ups (CPU) about ten-fold
 RECORDING_READ_INTERVAL = 0.01
+#: max_read_interval of `sensorio record`: a slow device (a 250 Hz Cyton
+#: sends 8 kB/s) is read when about 2 kB have gathered, at most this long
+#: (docs/performance.md, "Cyton at 250 Hz")
+RECORDING_MAX_READ_INTERVAL = 0.05
+#: a block callback that takes longer than this (s) moves the callbacks from
+#: the reader thread to a dispatcher thread, so that reading goes on meanwhile
+SLOW_CALLBACK_S = 0.02
 
 BlockCallback = Callable[[Block], None]
 EventCallback = Callable[[StreamEvent], None]
@@ -86,13 +95,18 @@ class Stream:
     (s) without bytes before a "stall" event.
 
     Reading: ``read_interval`` (s) the reader waits between small reads (less
-    CPU, more latency); ``backpressure`` leave bytes in the port while the ring
+    CPU, more latency), ``max_read_interval`` (s, if larger) up to that long
+    when the byte rate is low, to read about 2 kB at a time; ``backpressure`` leave bytes in the port while the ring
     is full instead of dropping them (default: for pseudo-terminals, whose
     writer then waits); ``ring_size`` bytes (a power of two);
     ``history_seconds`` of samples kept per stream for ``recent()``;
     ``max_pending_blocks`` not yet read before the oldest are dropped (and
-    counted in ``dropped_blocks``); ``on_block`` / ``on_event`` callbacks, run
-    in a dispatcher thread."""
+    counted in ``dropped_blocks``); ``on_block`` / ``on_event`` callbacks.
+    Block callbacks run in the reader thread right after each read (the
+    lowest latency and CPU: no thread hand-off per packet) until one call
+    takes longer than SLOW_CALLBACK_S; from then on in a dispatcher thread,
+    so a slow callback never holds up reading again; ``callback_thread``
+    True uses the dispatcher thread from the start, False never."""
 
     def __init__(
         self,
@@ -112,6 +126,7 @@ class Stream:
         reconnect: bool = True,
         stall_timeout: float = 2.0,
         read_interval: float = 0.0,
+        max_read_interval: float = 0.0,
         backpressure: bool | None = None,
         ring_size: int = 1 << 22,
         history_seconds: float = 10.0,
@@ -120,6 +135,7 @@ class Stream:
         set_low_latency: bool = True,
         on_block: BlockCallback | None = None,
         on_event: EventCallback | None = None,
+        callback_thread: bool | None = None,
     ) -> None:
         self.port = str(port)
         self.format = resolve(format)
@@ -134,14 +150,22 @@ class Stream:
         self.dropped_blocks = 0
         self._history: dict[int, deque[Block]] = {}
         self._history_rows: dict[int, int] = {}
+        self._keep_rows: dict[int, int] = {}  # the last _history_keep per stream
         self.history_seconds = history_seconds
         self._pump_lock = threading.RLock()
+        self._wait_lock = threading.Lock()  # around reader.waiting (two consumers may wait)
         self._consumed = 0
         self._seen_loss_marks = 0
         self.last_arrival_ns: int | None = None
         self._closed = False
         self._dispatch_error: BaseException | None = None
         self._dispatcher: threading.Thread | None = None
+        self._callback_thread = callback_thread
+        #: block callbacks run in the reader thread (see _dispatch_inline)
+        self._inline = False
+        self._delivering = False  # _dispatch_inline is running
+        #: set when block callbacks will be called no more (source ended, or a failure)
+        self._dispatch_done = threading.Event()
         self.baudrate = baudrate
         self._exclusive = exclusive
         self.latency_timer_ms: int | None = None
@@ -206,6 +230,8 @@ class Stream:
             stall_timeout=stall_timeout,
             on_connect=self._greet,
             read_interval=read_interval,
+            max_read_interval=max_read_interval,
+            on_read=self._dispatch_inline,
             # a pty's writer and a replayed file can wait; a serial port cannot
             backpressure=(is_pseudo_terminal(self.port) or self.port.startswith("replay:"))
             if backpressure is None
@@ -379,13 +405,22 @@ class Stream:
     def _pump(self, wait: float = 0.0) -> None:
         """Parse what the reader delivered (waiting up to `wait` for some)."""
         reader = self._reader
-        if wait > 0 and not reader.arrivals and not reader.marks and not reader.finished:
-            reader.wake.wait(wait)
-        reader.wake.clear()
+        if wait > 0:
+            with self._wait_lock:
+                reader.waiting += 1
+            try:
+                if not reader.arrivals and not reader.marks and not reader.finished:
+                    reader.wake.wait(wait)
+            finally:
+                with self._wait_lock:
+                    reader.waiting -= 1
+        if reader.wake.is_set():
+            reader.wake.clear()
         with self._pump_lock:
             arrivals, marks = reader.arrivals, reader.marks
             if not arrivals and not marks:
                 return
+            marked = False
             while arrivals or marks:
                 if arrivals and (not marks or arrivals[0][0] <= marks[0][0]):
                     # everything that arrived before the next mark goes in one feed
@@ -396,7 +431,9 @@ class Stream:
                     marks_placed = reader.loss_marks
                     if end > self._consumed:
                         self._consumed += self.parser.feed_ring(self.ring, end - self._consumed)
-                        reader.space.set()
+                        # the reader clears the flag before it looks at the ring's room
+                        if not reader.space.is_set():
+                            reader.space.set()
                     if marks_placed != self._seen_loss_marks:
                         # loss marks may sit after the last byte: a limit of 1
                         # lets the parser take them (and at most 1 newer byte)
@@ -409,7 +446,9 @@ class Stream:
                 else:
                     _, _, lost = marks.popleft()
                     self.parser.discontinuity(lost)
-            self.device.handle(self.parser.read_messages())
+                    marked = True
+            if marked:
+                self.device.handle(self.parser.read_messages())
         if self._held is not None and time.monotonic() > self._held_until:
             self._release_held()  # no INFO came back: the device cannot be checked by it
 
@@ -432,13 +471,20 @@ class Stream:
             self._pending.append(b)
 
     def _remember(self, b: Block) -> None:
-        hist = self._history.setdefault(b.stream, deque())
+        sid = b.stream
+        hist = self._history.get(sid)
+        if hist is None:
+            hist = self._history[sid] = deque()
         hist.append(b)
-        rows = self._history_rows.get(b.stream, 0) + len(b)
-        keep = self._history_keep(b.stream)
-        while hist and rows - len(hist[0]) >= keep:
-            rows -= len(hist.popleft())
-        self._history_rows[b.stream] = rows
+        rows = self._history_rows.get(sid, 0) + b.samples.shape[0]
+        # the rows to keep follow the rate, which may change (INFO, or as
+        # measured); looked up afresh only when the oldest block may go, so
+        # trimming always uses the current value (and a one-row block costs little)
+        if rows - hist[0].samples.shape[0] >= self._keep_rows.get(sid, 0):
+            keep = self._keep_rows[sid] = self._history_keep(sid)
+            while hist and rows - len(hist[0]) >= keep:
+                rows -= len(hist.popleft())
+        self._history_rows[sid] = rows
 
     def _history_keep(self, stream: int) -> int:
         rate = self.clock.rate_hz(stream) or 10_000.0  # INFO's rate, else the measured one
@@ -461,7 +507,7 @@ class Stream:
         some arrive or the stream ends). A failure of a background thread (the
         port reader, the recorder, the callback dispatcher) is raised as soon
         as it is known, before any block still pending."""
-        if self._dispatcher is not None and threading.current_thread() is not self._dispatcher:
+        if (self._inline or self._dispatcher is not None) and threading.current_thread() is not self._dispatcher:
             raise SensorioError("this stream delivers to callbacks; read() is not available too")
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -470,18 +516,22 @@ class Stream:
             # pending at every call, and they must not hide it
             self._raise_background()
             if self._pending:
-                out = list(self._pending)
-                self._pending.clear()
-                return out
+                return self._take_pending()
             if self._reader.finished or self._closed:
                 self._pump(0.0)
-                out = list(self._pending)
-                self._pending.clear()
-                return out
+                return self._take_pending()
             left = 0.1 if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 return []
             self._pump(min(left, 0.1))
+
+    def _take_pending(self) -> list[Block]:
+        # under the lock: another thread's _pump (a command() waiting for
+        # its reply) may be appending meanwhile
+        with self._pump_lock:
+            out = list(self._pending)
+            self._pending.clear()
+        return out
 
     @property
     def ended(self) -> bool:
@@ -516,7 +566,7 @@ class Stream:
 
     def latest(self, seconds: float) -> dict[int, np.ndarray]:
         """The last `seconds` of samples per stream (at most history_seconds)."""
-        if self._dispatcher is None:
+        if self._dispatcher is None and not self._inline:
             self._pump(0.0)
             self._raise_background()
         out = {}
@@ -538,21 +588,64 @@ class Stream:
 
     # -- callbacks ------------------------------------------------------------------
     def add_callback(self, on_block: BlockCallback) -> None:
-        """Call ``on_block`` with every Block, from a dispatcher thread (started now if needed)."""
+        """Call ``on_block`` with every Block (in the reader thread, or a
+        dispatcher thread once a callback has been slow: see Stream)."""
         self._block_callbacks.append(on_block)
-        if self._dispatcher is None:
-            self.start_dispatch()
+        self.start_dispatch()
 
     def add_event_callback(self, on_event: EventCallback) -> None:
         """Call ``on_event`` with every StreamEvent (connect, disconnect, stall, ...)."""
         self._event_callbacks.append(on_event)
 
     def start_dispatch(self) -> None:
-        """Run the consumer in a thread that calls the block callbacks."""
-        if self._dispatcher is not None:
+        """Start calling the block callbacks: from the reader thread (its next
+        read), or from a dispatcher thread (``callback_thread=True``)."""
+        if self._inline or self._dispatcher is not None or self._dispatch_done.is_set():
             return
+        if self._callback_thread:
+            self._start_dispatcher()
+        else:
+            # from the reader's next read or idle poll (within its poll interval) on
+            self._inline = True
+
+    def _start_dispatcher(self) -> None:
         self._dispatcher = threading.Thread(target=self._dispatch, name="sensorio-dispatch", daemon=True)
+        self._inline = False  # (after: wait() sees one of the two at any time)
         self._dispatcher.start()
+
+    def _dispatch_inline(self) -> None:
+        """In the reader thread, after every read (and every idle poll): parse
+        what arrived and call the block callbacks. A callback slower than
+        SLOW_CALLBACK_S hands the rest to a dispatcher thread (unless
+        callback_thread=False); a failure is kept for wait(), emitted as an
+        "error" event, and ends the callbacks, as in the dispatcher thread."""
+        if not self._inline or self._delivering:
+            return  # (a callback's command() reads in this thread too: no nested calls)
+        self._delivering = True
+        try:
+            self._pump(0.0)
+            pending, lock = self._pending, self._pump_lock
+            while True:
+                self._raise_background()  # a failure first, before any block still pending
+                with lock:
+                    if not pending:
+                        break
+                    b = pending.popleft()
+                t0 = time.perf_counter()
+                for cb in self._block_callbacks:
+                    cb(b)
+                if self._callback_thread is None and time.perf_counter() - t0 > SLOW_CALLBACK_S:
+                    # the rest (still pending, in order) goes to a dispatcher thread
+                    self._start_dispatcher()
+                    return
+            if self._reader.finished:
+                self._inline = False
+                self._dispatch_done.set()
+        except BaseException as exc:  # noqa: BLE001 - raised to the user by wait()/close()
+            self._inline = False
+            self._dispatch_failed(exc)
+        finally:
+            self._delivering = False
 
     def _dispatch(self) -> None:
         try:
@@ -565,24 +658,38 @@ class Stream:
                 if not blocks and self.ended:
                     return
         except BaseException as exc:  # noqa: BLE001 - raised to the user by wait()/close()
-            self._dispatch_error = exc
-            # callback users may never call wait(): tell them now, as an event
-            try:
-                self._emit(StreamEvent("error", time.time_ns(), {"text": str(exc)}))
-            except Exception:  # noqa: BLE001 - a failing event callback; wait() still raises
-                pass
+            self._dispatch_failed(exc)
+        finally:
+            self._dispatch_done.set()
+
+    def _dispatch_failed(self, exc: BaseException) -> None:
+        self._dispatch_error = exc
+        self._dispatch_done.set()
+        # callback users may never call wait(): tell them now, as an event
+        try:
+            self._emit(StreamEvent("error", time.time_ns(), {"text": str(exc)}))
+        except Exception:  # noqa: BLE001 - a failing event callback; wait() still raises
+            pass
 
     def wait(self, timeout: float | None = None) -> None:
         """With callbacks: block until the source ends (replay) or timeout;
         re-raises a failure of the background threads."""
-        if self._dispatcher is not None:
-            self._dispatcher.join(timeout)
+        if self._inline or self._dispatcher is not None:
+            self._dispatch_done.wait(timeout)
         self._raise_background()
 
     # -- device -------------------------------------------------------------------
     def command(self, text: str, timeout: float = 1.0) -> str:
-        """Send an SIO-1 command line; returns the device's OK reply."""
+        """Send an SIO-1 command line; returns the device's OK reply. Also
+        from a block callback: there the reply is read by the callback's
+        own thread (the reader), which cannot read while it waits otherwise."""
+        if threading.current_thread() is self._reader:
+            return self.device.command(text, timeout, self._read_and_pump)
         return self.device.command(text, timeout, self._pump)
+
+    def _read_and_pump(self, wait: float) -> None:
+        self._reader.read_now(wait)
+        self._pump(0.0)
 
     @property
     def info(self) -> dict[str, Any] | None:
@@ -639,7 +746,8 @@ class Stream:
         if self._closed:
             return
         self._reader.stop()
-        self._reader.join()
+        if threading.current_thread() is not self._reader:
+            self._reader.join()  # its last act delivers what it read to inline callbacks
         if self._dispatcher is not None and threading.current_thread() is not self._dispatcher:
             self._closed = True
             self._dispatcher.join()

@@ -14,7 +14,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from ..capture.stream import RECORDING_READ_INTERVAL, Stream
+from ..capture.stream import RECORDING_MAX_READ_INTERVAL, RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError
 from ..formats import default_start_command
 from ._describe import describe
@@ -162,6 +162,7 @@ def _record(args: argparse.Namespace) -> int:
         reconnect=not args.no_reconnect,
         stall_timeout=args.stall_timeout,
         read_interval=RECORDING_READ_INTERVAL,
+        max_read_interval=RECORDING_MAX_READ_INTERVAL,
     )
     started = time.monotonic()
     status = _Status(started)

@@ -45,14 +45,88 @@ class Frame:
 
 
 @dataclass
+class FrameBatch:
+    """Consecutive frames of one stream, as the device produced them in one
+    step: one object for many frames (fast mode), with what a Frame says
+    about each of them (frame i: seq0 + i, sample0 + i * n_samp)."""
+
+    stream: int
+    seq0: int  # unwrapped
+    sample0: int
+    n_samp: int
+    t_us: list[int]
+    #: wire bytes of each frame (their data, joined, is the Outgoing's)
+    sizes: list[int]
+    #: the samples, n_frames * n_samp rows (truth codes), or None
+    codes: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.t_us)
+
+    def keys(self) -> list[list[int]]:
+        """[stream, seq] of every frame, as the truth names frames."""
+        return [[self.stream, self.seq0 + i] for i in range(len(self.t_us))]
+
+    def split(self, k: int) -> tuple[FrameBatch, FrameBatch]:
+        """The first k frames, and the rest."""
+        rows = k * self.n_samp
+        codes = self.codes
+        first = FrameBatch(
+            self.stream,
+            self.seq0,
+            self.sample0,
+            self.n_samp,
+            self.t_us[:k],
+            self.sizes[:k],
+            codes[:rows] if codes is not None else None,
+        )
+        rest = FrameBatch(
+            self.stream,
+            self.seq0 + k,
+            self.sample0 + rows,
+            self.n_samp,
+            self.t_us[k:],
+            self.sizes[k:],
+            codes[rows:] if codes is not None else None,
+        )
+        return first, rest
+
+
+@dataclass
 class Outgoing:
-    """Bytes due for delivery at device time ``due``: a frame, a reply, noise,
-    or a port event (``control`` = "unplug" / "replug")."""
+    """Bytes due for delivery at device time ``due``: a frame, a batch of
+    frames (``batch``: fast mode), a reply, noise, or a port event
+    (``control`` = "unplug" / "replug")."""
 
     due: float
     data: bytes = b""
     frame: Frame | None = None
     control: str = ""
+    batch: FrameBatch | None = None
+
+    def frame_keys(self) -> list[list[int]]:
+        """[stream, seq] of the frames these bytes carry (none for a reply or noise)."""
+        if self.batch is not None:
+            return self.batch.keys()
+        return [[self.frame.stream, self.frame.seq]] if self.frame is not None else []
+
+    def split(self, nbytes: int) -> tuple[Outgoing | None, Outgoing]:
+        """A batch's whole frames within its first nbytes (None if none), and the rest."""
+        assert self.batch is not None
+        k = int(np.searchsorted(np.cumsum(self.batch.sizes), nbytes, side="right"))
+        if k == 0:
+            return None, self
+        first, rest = self.batch.split(k)
+        cut = sum(first.sizes)
+        return Outgoing(self.due, self.data[:cut], batch=first), Outgoing(self.due, self.data[cut:], batch=rest)
+
+    def pieces(self) -> list[tuple[list[int] | None, int]]:
+        """(frame key or None, bytes) for each frame in these bytes, in order."""
+        if self.batch is not None:
+            b = self.batch
+            return [([b.stream, b.seq0 + i], n) for i, n in enumerate(b.sizes)]
+        key = [self.frame.stream, self.frame.seq] if self.frame is not None else None
+        return [(key, len(self.data))]
 
 
 @dataclass

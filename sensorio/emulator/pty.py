@@ -85,8 +85,9 @@ class PtyServer:
         self._error: BaseException | None = None
         self.replugs = 0
         self._last_write = 0.0
-        # (frame key or None, bytes) of the latest writes, to name what a client never read
-        self._recent: collections.deque[tuple[list[int] | None, int]] = collections.deque()
+        # (item, bytes) of the latest writes, to name what a client never read
+        # (a batch item is split into its frames only then)
+        self._recent: collections.deque[tuple[Outgoing, int]] = collections.deque()
         self._recent_bytes = 0
         self._open_pty()
 
@@ -231,14 +232,22 @@ class PtyServer:
         """Record the frames still in the pty's buffer, which the client never
         read (it closed the port, or the device was unplugged under it)."""
         unread = self._take_unread(slave_fd)
+        # the newest bytes in the pty are the written part of the frame still
+        # pending (_head_sent): that frame is discarded with the rest of
+        # _pending, and counted there. Counted here too, they pinned one
+        # frame too many, a frame the client had read whole, as unread.
+        unread -= min(unread, self._head_sent)
         frames: list[list[int]] = []
         left = unread
-        for key, n in reversed(self._recent):
+        for item, _ in reversed(self._recent):
             if left <= 0:
                 break
-            if key is not None:
-                frames.append(key)
-            left -= n
+            for key, n in reversed(item.pieces()):
+                if left <= 0:
+                    break
+                if key is not None:
+                    frames.append(key)
+                left -= n
         self._recent.clear()
         self._recent_bytes = 0
         if unread:
@@ -393,9 +402,21 @@ class PtyServer:
             written -= size
             self._pending_bytes -= size
             done.append(head)
-            key = [head.frame.stream, head.frame.seq] if head.frame is not None else None
-            self._recent.append((key, size))
+            self._recent.append((head, size))
             self._recent_bytes += size
+        if written and self._pending and self._pending[0].batch is not None:
+            # a batch part written: its whole frames are delivered now, as
+            # frames one by one would be (a client that closes the port
+            # meanwhile has read them)
+            part, rest = self._pending[0].split(written)
+            if part is not None:
+                size = len(part.data)
+                self._pending[0] = rest
+                written -= size
+                self._pending_bytes -= size
+                done.append(part)
+                self._recent.append((part, size))
+                self._recent_bytes += size
         self._head_sent = written
         while self._recent_bytes > self.MAX_PENDING:
             self._recent_bytes -= self._recent.popleft()[1]
@@ -407,8 +428,12 @@ class PtyServer:
         if not self._client:
             self._sleep_until(due, cap=self.IDLE_POLL_S)
             return
-        if fast and not self._pending and not self.emulator.idle:
-            due = mono
+        if fast:
+            # nothing is due at a time in fast mode: step at once when all is
+            # written, else wait until the pty takes more (POLLOUT) or the
+            # host writes; the device clock's "due" lies in the past there,
+            # and polling with no timeout spun a core while the host did not read
+            due = mono if not self._pending and not self.emulator.idle else None
         timeout = 0.1 if due is None else min(max(due - time.monotonic(), 0.0), 0.1)
         if 0.0 < timeout < self.MIN_WAKE_S:
             timeout = self.MIN_WAKE_S  # batch frames instead of waking for each one

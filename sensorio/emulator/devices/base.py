@@ -10,7 +10,7 @@ import numpy as np
 
 from ...errors import UsageError
 from ..faults import SensorFault, StreamFaults
-from ..link import Frame
+from ..link import Frame, FrameBatch
 from ..profiles import DeviceProfile, StreamProfile
 from ..signals import ActivitySchedule, SignalConfig, StreamSignal, to_codes
 
@@ -182,6 +182,19 @@ class Device:
         """Wire bytes of each frame (codes: n_frames * n_samp rows; t_us per frame)."""
         raise NotImplementedError
 
+    def encode_batch(
+        self,
+        stream: StreamState,
+        codes: np.ndarray,
+        leadoff: np.ndarray,
+        seq0: int,
+        t_us: list[int],
+    ) -> tuple[bytes, list[int]]:
+        """The frames' wire bytes joined, and each frame's size: the same
+        bytes as encode_frames (formats override it to encode in bulk)."""
+        wires = self.encode_frames(stream, codes, leadoff, seq0, t_us)
+        return b"".join(wires), [len(w) for w in wires]
+
     def corrupt(self, data: bytes, rng: np.random.Generator) -> tuple[bytes, int, int]:
         """Flip one bit; returns (new bytes, offset, bit)."""
         offset = int(rng.integers(len(data)))
@@ -224,4 +237,53 @@ class Device:
                 )
             st.seq += k
         out.sort(key=lambda f: f.t_end)
+        return out
+
+    def batches_until(self, t: float) -> list[tuple[float, bytes, FrameBatch]]:
+        """The frames of frames_until(t), the same bytes in the same order,
+        as (device time the first is complete, bytes, FrameBatch): one batch
+        per run of frames of one stream (one per stream and step, unless
+        streams interleave in time)."""
+        per: list[tuple[np.ndarray, bytes, np.ndarray, FrameBatch]] = []
+        for st in self.streams:
+            k = st.frames_due(t)
+            if not k:
+                continue
+            sample0 = st.sample
+            codes, leadoff, times = st.produce(k)
+            n = st.n_samp
+            t_us = np.rint(times[::n] * 1e6).astype(np.int64).tolist()
+            data, sizes = self.encode_batch(st, codes, leadoff, st.seq, t_us)
+            batch = FrameBatch(st.profile.id, st.seq, sample0, n, t_us, sizes, codes if self.keep_codes else None)
+            per.append((times[n - 1 :: n], data, np.concatenate([[0], np.cumsum(sizes)]), batch))
+            st.seq += k
+        if len(per) == 1:
+            t_end, data, _, batch = per[0]
+            return [(float(t_end[0]), data, batch)]
+        if not per:
+            return []
+        # streams interleave: the order frames_until gives (a stable sort by
+        # completion time of the frames listed stream by stream), cut into runs
+        t_all = np.concatenate([p[0] for p in per])
+        which = np.concatenate([np.full(len(p[0]), i) for i, p in enumerate(per)])
+        index = np.concatenate([np.arange(len(p[0])) for p in per])
+        order = np.argsort(t_all, kind="stable")
+        which, index, t_all = which[order], index[order], t_all[order]
+        starts = np.flatnonzero(np.diff(which, prepend=-1))
+        ends = np.append(starts[1:], len(which))
+        out = []
+        for a, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            t_end, data, offsets, b = per[int(which[a])]
+            i, j = int(index[a]), int(index[e - 1]) + 1
+            rows = slice(i * b.n_samp, j * b.n_samp)
+            part = FrameBatch(
+                b.stream,
+                b.seq0 + i,
+                b.sample0 + i * b.n_samp,
+                b.n_samp,
+                b.t_us[i:j],
+                b.sizes[i:j],
+                b.codes[rows] if b.codes is not None else None,
+            )
+            out.append((float(t_all[a]), data[offsets[i] : offsets[j]], part))
         return out

@@ -137,6 +137,22 @@ class CytonDevice(Device):
         seq0: int,
         t_us: list[int],
     ) -> list[bytes]:
+        return [row.tobytes() for row in self._packets(stream, codes, seq0)]
+
+    def encode_batch(
+        self,
+        stream: StreamState,
+        codes: np.ndarray,
+        leadoff: np.ndarray,
+        seq0: int,
+        t_us: list[int],
+    ) -> tuple[bytes, list[int]]:
+        """encode_frames' packets as one bytes object (one tobytes, not one per packet)."""
+        packets = self._packets(stream, codes, seq0)
+        return packets.tobytes(), [33] * len(packets)
+
+    def _packets(self, stream: StreamState, codes: np.ndarray, seq0: int) -> np.ndarray:
+        """One 33-byte packet per row of codes, (rows, 33) uint8."""
         n = codes.shape[0]
         # the emulated signal is at gain 24; other gains scale the codes
         factor = np.array(self.gain, dtype=float) / 24.0
@@ -156,7 +172,7 @@ class CytonDevice(Device):
         packet[:, 2:26] = be.reshape(n, 24)
         packet[:, 26:32] = np.frombuffer(_ACCEL, dtype=np.uint8)
         packet[:, 32] = STOP
-        return [row.tobytes() for row in packet]
+        return packet
 
     def corrupt(self, data: bytes, rng: np.random.Generator) -> tuple[bytes, int, int]:
         """Flip a bit in a sample value: Cyton has no CRC, so the packet
