@@ -116,12 +116,13 @@ def run_sensorio(seconds: float, read_interval: float | str | None = None) -> tu
     """read_interval: None the Stream's default, a number, or "record": into
     a recording file, read as `sensorio record` reads."""
     master, path = _pty()
-    lat: list[float] = []
+    # the callback only notes the arrival time: the stamps are decoded after
+    # the run (as BrainFlow's are), so the reader's CPU is sensorio's own
+    arrivals: list[tuple[int, np.ndarray]] = []
 
     def on_block(block) -> None:  # noqa: ANN001
-        now = time.time_ns() // 1000
-        if block.stream == 0 and block.samples.shape[0]:
-            lat.extend(((now - _stamps(block.samples[:, :3])) / 1000.0).tolist())
+        if block.stream == 0:
+            arrivals.append((time.time_ns() // 1000, block.samples))
 
     proc, q = _start_device(master, seconds)
     cpu0 = _cpu()
@@ -141,6 +142,10 @@ def run_sensorio(seconds: float, read_interval: float | str | None = None) -> tu
     tmp.cleanup()
     sent = q.get()
     os.close(master)
+    lat: list[float] = []
+    for now, samples in arrivals:
+        if samples.shape[0]:
+            lat.extend(((now - _stamps(samples[:, :3])) / 1000.0).tolist())
     return lat, 100.0 * cpu / seconds, sent
 
 
