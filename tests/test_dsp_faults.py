@@ -6,6 +6,7 @@ from __future__ import annotations
 import dsp_synth
 import numpy as np
 import pytest
+from scipy import signal
 
 from sensorio import Parser
 from sensorio.dsp import FaultDetector, Pipeline
@@ -139,6 +140,36 @@ def test_spikes_on_a_contraction_not_hidden_by_their_own_hop() -> None:
     masked = [not valid[int(np.ceil(t * rate)), f.channel] for f in faults for t in f.times_s]
     assert sum(masked) >= 20, masked  # 14 of 24 with the hop's own MAD
     assert [e for e in res.events if e.kind != "spikes"] == []
+
+
+@pytest.mark.filterwarnings("ignore:no mains hum")
+@pytest.mark.parametrize("rate", [1000.0, 4000.0])
+def test_a_twitch_is_not_a_spike_a_lone_pulse_is(rate: float) -> None:
+    """A twitch from rest (a 100 ms burst of EMG peaking at 1500 uV, as in the
+    real adductor pollicis recording) stands far above the neighbouring hops'
+    scale, but it swings near its peak again and again: no spike. A lone 2 ms
+    pulse of the same height on the other channels is one."""
+    rng = np.random.default_rng(21)
+    n = int(8 * rate)
+    clean = dsp_synth.emg(n, 4, rate, rng, rest_uv=3.0, active_uv=3.0, mains_uv=0.0)
+    sos = signal.butter(4, [60, 200], "bandpass", fs=rate, output="sos")
+    width = int(0.1 * rate)
+    twitch_at = [1.03, 2.51, 4.02, 5.47, 6.98]
+    for t in twitch_at:
+        burst = signal.sosfilt(sos, rng.standard_normal(3 * width))[width : 2 * width] * np.hanning(width)
+        a = int(t * rate)
+        clean[a : a + width, :2] += (1500.0 / np.abs(burst).max() * burst)[:, None]
+    faults = [dsp_synth.Fault("spikes", ch, 1.5, 7.5, [1.52, 3.27, 5.06, 7.01]) for ch in (2, 3)]
+    codes, leadoff = dsp_synth.apply(clean.copy(), rate, faults, rng)
+    info = dsp_synth.info(4, rate)
+    res = analyze_blocks(decode(dsp_synth.encode(codes, leadoff, info)), info, calibration_dir="/nonexistent")
+    spikes = [e for e in res.events if e.kind == "spikes"]
+    assert sorted({e.channel for e in spikes}) == [2, 3], spikes
+    assert sum(e.detail["count"] for e in spikes) == 8
+    valid = res.streams[0].valid
+    for t in twitch_at:
+        a = int(t * rate)
+        assert valid[a : a + width, :2].all()
 
 
 @pytest.mark.parametrize("seed", [1, 2])

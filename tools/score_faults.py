@@ -209,7 +209,7 @@ def _spread(n: int, k: int) -> list[int]:
     return sorted({int(round(x)) for x in np.linspace(0, n - 1, k)})
 
 
-def main_real(args: argparse.Namespace) -> int:
+def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
     import warnings
 
     sys.path.insert(0, str(ROOT / "tools"))
@@ -239,7 +239,7 @@ def main_real(args: argparse.Namespace) -> int:
             # (a) clean: the whole recording
             sel = r.select(_spread(r.uv.shape[1], clean_ch)) if clean_ch else r
             data, _ = render_source(sel.uv, rate, seed=0)
-            res = analyse(data)
+            res = analyse(data, params)
             st = res.streams[0]
             n = min(st.valid.shape[0], sel.uv.shape[0])
             faults_ev = [e for e in res.events if e.severity == "fault"]
@@ -267,7 +267,7 @@ def main_real(args: argparse.Namespace) -> int:
                 win = win.select(sorted(rng.choice(win.uv.shape[1], min(8, win.uv.shape[1]), replace=False)))
                 faults = real_faults(rng, win.uv, win.seconds)
                 data, truth = render_source(win.uv, rate, seed, faults)
-                res = analyse(data)
+                res = analyse(data, params)
                 scores, false = score(truth, res.events, deadline_s=args.deadline, deadlines=deadlines)
                 for k, ks in scores.items():
                     kinds.setdefault((rec.layout, k, rate), KindScore()).add(ks)
@@ -406,8 +406,15 @@ def main(argv: list[str] | None = None) -> int:
     real.add_argument("--clean-max-per-hour", type=float, default=10.0)
     real.add_argument("--min-valid", type=float, default=0.98)
     args = ap.parse_args(argv)
+    params: dict[str, float] = {}
+    for item in args.param:
+        key, _, value = item.partition("=")
+        try:
+            params[key] = float(value)
+        except ValueError:
+            ap.error(f"--param {item!r}: give KEY=NUMBER, e.g. motion_uv=30")
     if args.real:
-        return main_real(args)
+        return main_real(args, params)
     if args.seeds is None:
         args.seeds = 40
     if args.seconds is None:
@@ -416,10 +423,6 @@ def main(argv: list[str] | None = None) -> int:
     if source == "auto":
         source = "emulator" if have_emulator() else "synthetic"
     render = render_emulator if source == "emulator" else render_synthetic
-    params = {}
-    for item in args.param:
-        key, _, value = item.partition("=")
-        params[key] = float(value)
 
     total = {k: KindScore() for k in TRUTH_KINDS}
     false_events = 0

@@ -9,7 +9,9 @@ filled gaps (``dropout``, from the link events) and ``spikes`` (samples of
 the 20 Hz high-passed signal further than ``spike_k`` robust sigmas -- 1.4826
 x the median absolute deviation -- from the median, sigma taken as the
 larger of the two neighbouring hops', so a contraction's onset is not a
-spike and a spike's own pulse and high-pass tail do not hide it). Others are
+spike and a spike's own pulse and high-pass tail do not hide it; and alone:
+within 20 ms the signal stays below half its peak, so a twitch's burst is
+not a spike, see decision.BURST_RATIO). Others are
 properties of a hop: ``stuck`` (every code identical), ``flat`` (standard
 deviation below ``flat_uv``, or exactly the zero code), ``motion`` (power of
 the 1-20 Hz band above ``motion_uv`` RMS and the channel's own learnt level
@@ -267,6 +269,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._g_feat = 0  # segment hop index of the next hop to featurise
         self._prev_mad = None
         self._prev_hp = np.zeros((ch, 0))
+        self._hp_back = np.zeros((ch, 0))
         # the "last clean hop" of every kind in one array (set at once when nothing happens)
         self._lf = np.full((len(HOP_KINDS), ch), -1, np.int64)
         self._carry = {

@@ -120,6 +120,8 @@ class _DetectorState(Stage):
     #: the MAD of the last decided hop, and its 20 Hz high-passed rows (channels, hop)
     _prev_mad: Floats | None
     _prev_hp: Floats
+    #: the 20 Hz high-passed rows just before the pending ones (decision.BURST_S of them)
+    _hp_back: Floats
     #: (hop kinds, channels): the last hop without each kind's condition
     _lf: Ints
     #: per hop kind: "lf" (a row of _lf), "lt" (last hop with the condition),

@@ -28,6 +28,14 @@ HYSTERESIS = {
 
 HOP_KINDS = tuple(HYSTERESIS)
 
+#: a spike stands alone: within BURST_S of its peak (outside BURST_GUARD_S,
+#: the pulse's own slopes), the high-passed signal stays below BURST_RATIO x
+#: that peak. A burst of EMG (a twitch, a motor-unit volley) peaking
+#: above the neighbouring hops' scale swings near its peak again and again.
+BURST_S = 0.02
+BURST_GUARD_S = 0.003
+BURST_RATIO = 0.5
+
 
 class _Decision(_DetectorState):
     """Hysteresis, events and output (FaultDetector's; see the package text)."""
@@ -99,6 +107,9 @@ class _Decision(_DetectorState):
             valid_out &= ~np.repeat(hop_bad, lens, axis=0)
             hit = self._spike_test(lens, thr, med)
             hits = int(hit.any())
+        if hits and hit is not None:
+            hit = self._lone_pulses(hit, rows, F["med"][:n_dec], F["lens"][:n_dec])
+            hits = int(hit.any())
         if hits or self.health_state["spikes"].any():
             self._spikes(hit, hits, rows)
         spikes = self._spike_mask(hit if hits else None, F["lens"][:n_dec], rows)
@@ -137,6 +148,9 @@ class _Decision(_DetectorState):
         if n_dec == m and F["lens"][n_dec - 1] == self.hop:
             self._prev_hp = p.cm("hp")[:, rows - self.hop : rows].copy()
         self._prev_mad = F["mad"][n_dec - 1].copy()
+        back = self._burst_rows()
+        hp_out = p.cm("hp")[:, max(0, rows - back) : rows]
+        self._hp_back = np.concatenate([self._hp_back, hp_out], axis=1)[:, -back:] if back else self._hp_back
         self._pend.drop(rows)
         if self._pend_lo is not None:
             self._pend_lo = self._pend_lo[rows:]
@@ -275,6 +289,39 @@ class _Decision(_DetectorState):
         sigma = 1.4826 * np.maximum(before, after)
         thr = np.maximum(self.spike_k * sigma, self.spike_min_uv)
         return np.where(F["blocked"][:n_dec], np.inf, thr), F["med"][:n_dec]
+
+    def _burst_rows(self) -> int:
+        """Rows looked at either side of a spike pulse (BURST_S, at most a hop:
+        the look-ahead holds one hop after the rows decided)."""
+        return min(int(round(BURST_S * self._rate)), self.hop)
+
+    def _lone_pulses(self, hit: Flags, rows: int, med: Floats, lens: Ints) -> Flags:
+        """The spike test's hits (rows, channels) without those in a burst
+        (see BURST_RATIO): a hit stays when, farther than BURST_GUARD_S from it
+        and within BURST_S, the high-passed signal keeps below BURST_RATIO x
+        its largest value within the guard (the pulse's peak). Judged sample
+        by sample, on rows before from _hp_back and after from the
+        look-ahead, so the same whatever the chunking."""
+        w = self._burst_rows()
+        guard = max(1, int(round(BURST_GUARD_S * self._rate)))
+        hp = self._pend.cm("hp")
+        back = self._hp_back
+        nb = back.shape[1]
+        med_rows = np.repeat(med, lens, axis=0) if med.any() else None
+        out = hit.copy()
+        for c in np.nonzero(hit.any(axis=0))[0]:
+            x = np.concatenate([back[c], hp[c, : rows + w]])
+            for r in np.flatnonzero(hit[:, c]):
+                dev = np.abs(x - (med_rows[r, c] if med_rows is not None else 0.0))
+                i = r + nb
+                peak = dev[max(0, i - guard) : i + guard + 1].max()
+                around = max(
+                    dev[max(0, i - w) : max(0, i - guard)].max(initial=0.0),
+                    dev[i + guard + 1 : i + w + 1].max(initial=0.0),
+                )
+                if around > BURST_RATIO * peak:
+                    out[r, c] = False
+        return out
 
     def _spike_mask(self, hit: Flags | None, lens: Ints, rows: int) -> Flags | None:
         """The samples to mask for spikes in the next rows (None: none): the
