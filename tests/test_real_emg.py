@@ -257,3 +257,21 @@ def test_the_corpus() -> None:
         got_mf, got_share = real_emg.spectrum_figures(rec.uv, rec.rate_hz)
         assert got_mf == pytest.approx(mf, abs=1.0)
         assert got_share == pytest.approx(share, abs=0.001)
+
+
+@pytest.mark.parametrize("param", ["foo=1", "spike_k=x", "spike_k"])
+def test_score_faults_bad_param_is_a_one_line_error(param: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A misspelt setting must not be ignored (it once was with --real) nor
+    end in a traceback."""
+    with pytest.raises(SystemExit) as exc:
+        score_faults.main(["--real", "--param", param])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert ": error: --param" in err[-1], err
+
+
+def test_score_faults_real_passes_params_to_the_detector(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+    monkeypatch.setattr(score_faults, "main_real", lambda args, params: seen.append(params) or 0)
+    assert score_faults.main(["--real", "--param", "spike_k=8"]) == 0
+    assert seen == [{"spike_k": 8.0}]

@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from sensorio import Parser  # noqa: E402
 from sensorio.dsp.analyze import analyze_blocks  # noqa: E402
+from sensorio.dsp.faults import FaultDetector  # noqa: E402
 from sensorio.dsp.scoring import TRUTH_KINDS, KindScore, Truth, score  # noqa: E402
 
 
@@ -413,6 +414,11 @@ def main(argv: list[str] | None = None) -> int:
             params[key] = float(value)
         except ValueError:
             ap.error(f"--param {item!r}: give KEY=NUMBER, e.g. motion_uv=30")
+    settings = set(FaultDetector().describe()) - {"type", "mask"}
+    unknown = sorted(set(params) - settings)
+    if unknown:
+        names = ", ".join(sorted(settings))
+        ap.error(f"--param: no fault-detector setting {', '.join(unknown)}; the settings: {names}")
     if args.real:
         return main_real(args, params)
     if args.seeds is None:
