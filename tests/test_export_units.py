@@ -102,3 +102,42 @@ def test_bdf_raw_has_physical_equal_to_code(tmp_path: Path, recording: Path) -> 
     np.testing.assert_allclose(got["x.bdf"][1], codes[0][:, 0] * scale, atol=scale)
     assert got["r.bdf"][0] == "code"
     np.testing.assert_allclose(got["r.bdf"][1], codes[0][:, 0], atol=1e-3)
+
+
+@pytest.mark.parametrize("piece", [3, 2048])
+def test_csv_rows_formatted_in_pieces_are_the_row_by_row_text(monkeypatch: pytest.MonkeyPatch, piece: int) -> None:
+    """CsvStream formats many rows with one %-format; its text is the one a
+    row-by-row writer gives: row, time, values, lead-off bits and the event
+    on its own row, also across the pieces and blocks."""
+    import io
+
+    from sensorio.blocks import EV_GAP, EV_RESYNC, EVENT_DTYPE, EVENT_NAMES, Block
+    from sensorio.cli import cmd_export
+
+    monkeypatch.setattr(cmd_export, "CSV_PIECE_ROWS", piece)
+    rng = np.random.default_rng(4)
+    blocks, expected, first = [], [], 0
+    for n in (7, 1, 10):
+        samples = rng.integers(-(2**23), 2**23, (n, 3)).astype(np.int32)
+        frame_row = np.arange(0, n, 2, dtype=np.uint32)
+        t_us = (1000 + 250 * (first + frame_row)).astype(np.uint64)
+        leadoff = rng.integers(0, 8, len(frame_row)).astype(np.uint64)
+        events = np.zeros(2, dtype=EVENT_DTYPE)
+        events["row"] = [0, n - 1]
+        events["kind"] = [EV_GAP, EV_RESYNC]
+        seq = np.arange(len(frame_row), dtype=np.uint32)
+        blocks.append(Block(0, samples, seq, t_us, leadoff, frame_row, events, first))
+        lo_rows = np.repeat(leadoff, np.diff(np.append(frame_row, n)))
+        for j in range(n):
+            ev = {0: EVENT_NAMES[EV_GAP], n - 1: EVENT_NAMES[EV_RESYNC]}.get(j, "")
+            vals = ",".join(str(int(v)) for v in samples[j])
+            expected.append(f"{first + j},{1000 + 250 * (first + j):.1f},{vals},{int(lo_rows[j])},{ev}")
+        first += n
+    out = io.StringIO()
+    csv = cmd_export.CsvStream(out, {"channels": 3, "rate_hz": 4000.0}, raw=True, time_us=1.0)
+    for b in blocks:
+        csv.add(b)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("row,t_us,")
+    assert lines[1:] == expected
+    assert csv.rows == 18

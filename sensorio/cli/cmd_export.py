@@ -136,6 +136,10 @@ def _unwrap(t_raw: np.ndarray, last: int | None, acc: int) -> tuple[np.ndarray, 
     return out, int(t[-1]), int(out[-1])
 
 
+#: rows formatted at once by CsvStream (a bound on the Python objects it makes)
+CSV_PIECE_ROWS = 2048
+
+
 class CsvStream:
     """One stream's CSV (see the module docstring), written block by block:
     the row time (the device clock unwrapped, one period per row from each
@@ -196,11 +200,20 @@ class CsvStream:
         else:
             row_t = np.zeros(n)
             leadoff = np.zeros(n, np.int64)
-        fmt, f, events = self._fmt, self.f, self._events
-        for j in range(n):
-            i = self.rows + j
-            vals = ",".join(fmt % v for v in values[j])
-            f.write(f"{i},{row_t[j]:.1f},{vals},{int(leadoff[j])},{events.pop(i, '')}\n")
+        # one %-format per piece of rows: the formatting runs in C, where a
+        # format per value (64 channels x 4 kHz) took 18 minutes an hour
+        line = f"%d,%.1f,{','.join([self._fmt] * values.shape[1])},%d,%s\n"
+        for a in range(0, n, CSV_PIECE_ROWS):
+            b = min(n, a + CSV_PIECE_ROWS)
+            table = np.empty((b - a, values.shape[1] + 4), dtype=object)
+            table[:, 0] = range(self.rows + a, self.rows + b)
+            table[:, 1] = row_t[a:b].tolist()
+            table[:, 2:-2] = values[a:b].tolist()
+            table[:, -2] = np.asarray(leadoff[a:b], dtype=np.int64).tolist()
+            table[:, -1] = ""
+            for i in [i for i in self._events if self.rows + a <= i < self.rows + b]:
+                table[i - self.rows - a, -1] = self._events.pop(i)
+            self.f.write((line * (b - a)) % tuple(table.ravel().tolist()))
         self.rows += n
 
 
