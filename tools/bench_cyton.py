@@ -7,8 +7,10 @@ A device process answers the BrainFlow handshake (v, d, b, s) and writes
 in µs, 23 bits in each of channels 1-3), so the reader's latency is
 "device write -> sample handed to the user": for sensorio the on_block
 callback, for BrainFlow the timestamp its driver gives the sample when it
-parses it. Also the reader process's CPU time over the run (sensorio's reader
-thread, or BrainFlow's, both inside this process).
+parses it. Also the reader process's CPU time while it streams (sensorio's
+reader thread, or BrainFlow's, both inside this process; for both from the
+port opened and the stream started to the device's end: neither's set-up
+nor tear-down).
 
 Not a test: it prints medians over --repeat runs and the ratios to BrainFlow.
 
@@ -16,7 +18,8 @@ Not a test: it prints medians over --repeat runs and the ratios to BrainFlow.
     python3 tools/bench_cyton.py --seconds 5 --repeat 1
     python3 tools/bench_cyton.py --read-interval default,record,0.004,0.01,0.05
         # sensorio once per read_interval (s; "default": the Stream's own;
-        # "record": into a file, as `sensorio record` reads: 10 ms, up to
+        # "record": into a file, as `sensorio record` reads (no callback, the
+        # blocks taken every 50 ms): 10 ms, up to
         # 50 ms at low byte rates), to see what reading by time trades:
         # wake-ups (CPU) for latency
 """
@@ -43,6 +46,7 @@ from bench_capture import _cpu, _pty  # noqa: E402  (the same pty and CPU clock 
 
 from sensorio.capture import open as capture_open  # noqa: E402
 from sensorio.capture.stream import RECORDING_MAX_READ_INTERVAL, RECORDING_READ_INTERVAL  # noqa: E402
+from sensorio.cli.cmd_record import STATUS_POLL_S  # noqa: E402
 from sensorio.urlhandler.protocol_brainflow import load_brainflow  # noqa: E402
 
 RATE = 250
@@ -125,7 +129,6 @@ def run_sensorio(seconds: float, read_interval: float | str | None = None) -> tu
             arrivals.append((time.time_ns() // 1000, block.samples))
 
     proc, q = _start_device(master, seconds)
-    cpu0 = _cpu()
     tmp = tempfile.TemporaryDirectory()
     opts: dict = {}
     if read_interval == "record":
@@ -136,9 +139,27 @@ def run_sensorio(seconds: float, read_interval: float | str | None = None) -> tu
         }
     elif read_interval is not None:
         opts = {"read_interval": read_interval}
-    with capture_open(path, format="cyton", start_command="b", stall_timeout=0, on_block=on_block, **opts):
-        proc.join()
-    cpu = _cpu() - cpu0
+    # CPU from the moment the port is open and the stream started until the
+    # device ends, as for BrainFlow (its prepare_session and release are
+    # not counted either): the readers' steady state, not their set-up
+    if read_interval == "record":
+        # as `sensorio record` (cli/cmd_record.py) runs: no block callback,
+        # the main thread takes what was parsed every STATUS_POLL_S
+        with capture_open(path, format="cyton", start_command="b", stall_timeout=0, **opts) as st:
+            cpu0 = _cpu()
+            while proc.is_alive():
+                time.sleep(STATUS_POLL_S)
+                for block in st.read(0):
+                    on_block(block)
+            cpu = _cpu() - cpu0
+            time.sleep(RECORDING_MAX_READ_INTERVAL)  # the last bytes (the reader gathers up to this long)
+            for block in st.read(0):
+                on_block(block)
+    else:
+        with capture_open(path, format="cyton", start_command="b", stall_timeout=0, on_block=on_block, **opts):
+            cpu0 = _cpu()
+            proc.join()
+            cpu = _cpu() - cpu0
     tmp.cleanup()
     sent = q.get()
     os.close(master)

@@ -42,8 +42,9 @@ from .reconnect import Reconnector
 RECORDING_READ_INTERVAL = 0.01
 #: max_read_interval of `sensorio record`: a slow device (a 250 Hz Cyton
 #: sends 8 kB/s) is read when about 2 kB have gathered, at most this long
-#: (docs/performance.md, "Cyton at 250 Hz")
-RECORDING_MAX_READ_INTERVAL = 0.05
+#: (docs/performance.md, "Cyton at 250 Hz": 50 ms left its CPU 1.1-1.3 x
+#: BrainFlow's; 825 bytes of it wait in a kernel buffer of 4 kB or more)
+RECORDING_MAX_READ_INTERVAL = 0.1
 #: a block callback that takes longer than this (s) moves the callbacks from
 #: the reader thread to a dispatcher thread, so that reading goes on meanwhile
 SLOW_CALLBACK_S = 0.02

@@ -148,6 +148,12 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
 
 
+#: how often the main thread takes the parsed blocks for the status line: it
+#: needs no more (it shows a line a second), and the reader thread does not
+#: wait for it; each wake-up costs CPU (docs/performance.md, "Cyton at 250 Hz")
+STATUS_POLL_S = 0.1
+
+
 def _record(args: argparse.Namespace) -> int:
     st = Stream(
         args.port,
@@ -171,7 +177,7 @@ def _record(args: argparse.Namespace) -> int:
     failure: SensorioError | None = None
     try:
         while True:
-            time.sleep(0.05)  # the status needs no more; the reader thread does not wait for us
+            time.sleep(STATUS_POLL_S)
             blocks = st.read(0)
             status.add(blocks)
             now = time.monotonic()
