@@ -9,6 +9,7 @@ import pytest
 from scipy import signal
 
 from sensorio import Parser
+from sensorio.blocks import SignalBlock
 from sensorio.dsp import FaultDetector, Pipeline
 from sensorio.dsp.analyze import analyze_blocks
 from sensorio.dsp.scoring import Truth, score
@@ -221,3 +222,43 @@ def test_unknown_mask_kind_rejected() -> None:
 
     with pytest.raises(SensorioError, match="unknown kinds"):
         FaultDetector(mask=("nope",))
+
+
+def _loud_rule(det: FaultDetector, low_x: list[float], share: list[float]) -> tuple[list[bool], list[int]]:
+    """The motion verdicts (one channel) of hops whose 1-20 Hz band stands
+    low_x times the learnt level with these shares, through _motion_like and
+    _loud_needs_two, hop by hop (the carried state between calls)."""
+    level = np.array([[20.0]])
+    out, first = [], []
+    for x, sh in zip(low_x, share, strict=True):
+        low_ms = np.array([[(x * 20.0) ** 2]])
+        sh_a = np.array([[sh]])
+        raw = det._motion_like(low_ms, sh_a, level)
+        v, f = det._loud_needs_two(raw, low_ms, sh_a, level, det.hop)
+        out.append(bool(v[0, 0]))
+        first.append(int(f[0, 0]))
+    return out, first
+
+
+def test_a_lone_loud_hop_out_of_a_quiet_band_is_not_motion() -> None:
+    """A hop whose low band stands 3 x its level with a third of the power,
+    out of a quiet band and back to quiet: what a big motor-unit potential
+    gave on a clean bipolar grid channel (real recording, 16.1 s). An
+    artifact that builds up (the hop before already risen) or lasts (a
+    verdict again within two hops) is motion, dated from its first hop; a
+    share above motion_share is motion at once."""
+    det = FaultDetector()
+    det.process(SignalBlock(0, np.zeros((200, 1)), np.ones((200, 1), bool), 2000.0))
+    quiet, q_share = 1.0, 0.05
+    # the lone hop: no verdict
+    v, _ = _loud_rule(det, [quiet, 3.0, 1.9, quiet, quiet], [q_share, 0.33, 0.45, q_share, q_share])
+    assert v == [False] * 5
+    # rising in the hop before: a verdict at once
+    v, _ = _loud_rule(det, [quiet, 2.2, 3.1], [q_share, 0.2, 0.29])
+    assert v == [False, False, True]
+    # a verdict again two hops later: it stands, the run dated from the first
+    v, first = _loud_rule(det, [quiet, quiet, 3.0, 2.0, 3.2], [q_share, q_share, 0.31, 0.33, 0.4])
+    assert v == [False, False, False, False, True] and first[-1] == -2 * det.hop
+    # the band dominating: at once
+    v, _ = _loud_rule(det, [quiet, quiet, 6.0], [q_share, q_share, 0.8])
+    assert v == [False, False, True]

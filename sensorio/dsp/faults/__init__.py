@@ -16,7 +16,8 @@ properties of a hop: ``stuck`` (every code identical), ``flat`` (standard
 deviation below ``flat_uv``, or exactly the zero code), ``motion`` (power of
 the 1-20 Hz band above ``motion_uv`` RMS and the channel's own learnt level
 of that band, with ``motion_share`` of the power, or louder with less share
-when the band rose more than the spectrum above 20 Hz; not while the band only
+when the band rose more than the spectrum above 20 Hz -- that louder tier only
+when the band was rising the hop before or again within two hops; not while the band only
 rings down after a burst of EMG; during broadband noise, on what stands above
 the noise's own leak into the band; measured before a run of identical codes
 at the hop's end: a stuck code's step rings in that band), ``noise`` (broadband noise: white-noise power
@@ -294,6 +295,10 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._noise_ms = np.zeros(ch)  # white-noise power of the last noise hop
         # the 1-20 Hz band's power it may ring down from (see _ring_down)
         self._ring_ref = np.zeros(ch)
+        # the last hop's motion verdict before and after _loud_needs_two
+        self._motion_prev = np.zeros((ch, 2), dtype=bool)
+        self._motion_out_prev = np.zeros(ch, dtype=bool)
+        self._motion_rising = np.zeros(ch, dtype=bool)
         # the mains tests of the last hops (see _mains_runs)
         self._mains_hist = (np.zeros((ch, MAINS_RUN - 1), dtype=bool), np.zeros((ch, MAINS_RUN - 1), dtype=bool))
         # the channel's own levels, learnt online (log10 uV, see _learn): the

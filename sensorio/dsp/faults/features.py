@@ -370,7 +370,7 @@ class _Features(_DetectorState):
             motion |= noisy & ~ringing & (over > 0) & self._motion_like(over, share_low, low_level, hp_rise)
         if motion.any():
             self._motion_before_run(motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level, hp_rise)
-        f["motion"] = motion
+        f["motion"], f["motion_first"] = self._loud_needs_two(motion, low_ms, share_low, low_level, L)
         f["mains"], f["mains_first"] = self._mains_runs(mains & ~blocked, mains_sure & ~blocked, L)
         # the spike test's scale: never below what the channel's own peaks
         # reach (spike_rel x their learnt 90th percentile)
@@ -437,6 +437,34 @@ class _Features(_DetectorState):
             hp_ms = np.where(use, hp[c, h] ** 2, 0.0).sum(axis=1) / n
             share = low_ms / (low_ms + hp_ms)
         motion[c, h] = (n >= need) & self._motion_like(low_ms, share, low_level[c, h], hp_rise[c, h])
+
+    def _loud_needs_two(
+        self, motion: Flags, low_ms: Floats, share: Floats, level: Floats, L: int
+    ) -> tuple[Flags, Ints]:
+        """Motion verdicts (channels, hops) where only the loud tier holds
+        (the band's share below motion_share) stand when the band was already
+        rising in the hop before (above motion_rel x its level with a share
+        above motion_loud_share) or one of the two hops before had a verdict
+        too: a lone hop of a low band three times its level with a third of
+        the power, out of a quiet band, is also what a big motor-unit
+        potential gives, while an artifact builds up and lasts (its 1-4 Hz
+        swing may dip below the bar for a hop). Returns the verdicts and, per
+        hop, the row from the hop's start where a run begins (back-dated to
+        the earlier verdict that waited for this one). The hops before the
+        first come from the last call."""
+        bar = (self.motion_rel * level) ** 2
+        strong = motion & (share > self.motion_share) & (low_ms > bar)
+        rising = (low_ms > bar) & (share > self.motion_loud_share)
+        raw = np.concatenate([self._motion_prev, motion], axis=1)  # the 2 hops before, then these
+        back1, back2 = raw[:, 1:-1], raw[:, :-2]
+        rose = np.concatenate([self._motion_rising[:, None], rising[:, :-1]], axis=1)
+        out = strong | (motion & (back1 | back2 | rose))
+        out_prev = np.concatenate([self._motion_out_prev[:, None], out[:, :-1]], axis=1)
+        self._motion_prev, self._motion_out_prev = raw[:, -2:].copy(), out[:, -1].copy()
+        self._motion_rising = rising[:, -1].copy()
+        waited = out & ~strong & ~out_prev & (back1 | back2)
+        first = np.where(waited & back2 & ~back1, -2 * L, np.where(waited, -L, 0))
+        return out, first
 
     def _motion_like(self, low_ms: Floats, share: Floats, level: Floats, hp_rise: Floats | float = 1.0) -> Flags:
         """The motion test on the 1-20 Hz band's mean square low_ms and its
