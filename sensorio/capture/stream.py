@@ -422,12 +422,17 @@ class Stream:
             if not arrivals and not marks:
                 return
             marked = False
-            while arrivals or marks:
-                if arrivals and (not marks or arrivals[0][0] <= marks[0][0]):
+            # what had arrived when this call began, no more: the reader goes
+            # on filling the ring while the parser drains it, and a caller
+            # that parsed until it stopped would pile up blocks without end
+            # (a replay at full speed: hundreds of MB)
+            stop_at = max(arrivals[-1][0] if arrivals else -1, marks[-1][0] if marks else -1)
+            while (arrivals and arrivals[0][0] <= stop_at) or (marks and marks[0][0] <= stop_at):
+                if arrivals and arrivals[0][0] <= stop_at and (not marks or arrivals[0][0] <= marks[0][0]):
                     # everything that arrived before the next mark goes in one feed
-                    limit = marks[0][0] if marks else None
+                    limit = min(marks[0][0], stop_at) if marks else stop_at
                     end, t = arrivals.popleft()
-                    while arrivals and (limit is None or arrivals[0][0] <= limit):
+                    while arrivals and arrivals[0][0] <= limit:
                         end, t = arrivals.popleft()
                     marks_placed = reader.loss_marks
                     if end > self._consumed:
