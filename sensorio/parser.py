@@ -94,10 +94,14 @@ BYTE_REASONS = tuple(name for name in _STAT_FIELDS if name.startswith("bytes_") 
 class _SlotBuffers:
     """numpy arrays behind one stream slot's sio_block."""
 
-    __slots__ = ("samples", "seq", "time", "leadoff", "row", "events")
+    __slots__ = ("samples", "samples2d", "n_ch", "seq", "time", "leadoff", "row", "events")
 
     def __init__(self, rows: int, n_ch: int, events: int) -> None:
         self.samples = np.empty(rows * n_ch, dtype=np.int32)
+        # the usual layout (the block's channels as allocated) as a 2-D view:
+        # a block's rows are then one slice and copy, no reshape
+        self.samples2d = self.samples.reshape(rows, n_ch)
+        self.n_ch = n_ch
         self.seq = np.empty(rows, dtype=np.uint32)
         self.time = np.empty(rows, dtype=np.uint64)
         self.leadoff = np.empty(rows, dtype=np.uint64)
@@ -114,6 +118,30 @@ class _SlotBuffers:
         block.frames_cap = self.seq.size
         block.events = ffi.cast("sio_event *", ffi.from_buffer(self.events))
         block.events_cap = self.events.size
+
+
+class _Slot:
+    """One stream slot of the C parser, as read here per block: its sio_block
+    (a pointer that never moves), its stream id (fixed once the slot is
+    taken), the rows handed over so far (sio_parser_slot_rows_before: only
+    block_reset, called from here, changes it) and its buffers. Kept here so
+    that reading a block needs no C call but the reset."""
+
+    __slots__ = ("index", "block", "stream", "rows_before", "bufs")
+
+    def __init__(self, p: Any, slot: int, bufs: _SlotBuffers) -> None:
+        self.index = slot
+        self.block = lib.sio_parser_block(p, slot)
+        self.stream = lib.sio_parser_slot_stream(p, slot)
+        self.rows_before = lib.sio_parser_slot_rows_before(p, slot)
+        self.bufs = bufs
+
+
+#: the events of a block that has none (most): a view of this, not a copy
+#: (copying a zero-length structured array costs ~3 µs, a view 0.1 µs)
+_NO_EVENTS = np.empty(0, dtype=EVENT_DTYPE)
+_block_reset = lib.sio_parser_block_reset
+_msg_len = lib.sio_parser_msg_len
 
 
 class Parser:
@@ -148,7 +176,7 @@ class Parser:
         self._max_events = max(2, int(max_events))
         self._msg = np.empty(max(message_buffer, 4096), dtype=np.uint8)
         lib.sio_parser_set_msg_buffer(self._p, ffi.cast("uint8_t *", ffi.from_buffer(self._msg)), self._msg.size)
-        self._buffers: dict[int, _SlotBuffers] = {}
+        self._slots: dict[int, _Slot] = {}
         self._ready: list[Block] = []
         self._messages: list[Message] = []
         self._consumed = ffi.new("size_t *")
@@ -213,48 +241,46 @@ class Parser:
             self._drain_messages()
             return
         slot = lib.sio_parser_need_slot(self._p)
-        block = lib.sio_parser_block(self._p, slot)
-        bufs = self._buffers.get(slot)
-        if bufs is not None and block.n_rows:
+        st = self._slots.get(slot)
+        if st is not None and st.block.n_rows:
             # full, or the layout changed: hand the arrays over whole
-            self._ready.append(self._make_block(slot, block, bufs, copy=False))
-            lib.sio_parser_block_reset(self._p, slot)
+            self._ready.append(self._make_block(st, copy=False))
         n_ch = lib.sio_parser_need_channels(self._p)
         rows = max(self._block_rows, lib.sio_parser_need_rows(self._p))
         bufs = _SlotBuffers(rows, n_ch, self._max_events)
-        bufs.attach(block)
-        block.n_ch = 0
-        self._buffers[slot] = bufs
+        if st is None:
+            st = self._slots[slot] = _Slot(self._p, slot, bufs)
+        else:
+            st.bufs = bufs
+        bufs.attach(st.block)
+        st.block.n_ch = 0
 
     # -- reading ---------------------------------------------------------
-    def _make_block(self, slot: int, block: Any, bufs: _SlotBuffers, copy: bool) -> Block:
-        # plain slicing and copying, no helper calls: with a device read as
-        # it comes (one row per block) this runs for every packet
-        rows, frames, n_ch, enc = block.n_rows, block.n_frames, block.n_ch, block.enc
+    def _make_block(self, st: _Slot, copy: bool) -> Block:
+        """The slot's current block as a Block, and the C block reset (its
+        rows handed over). Plain slicing and copying, no helper calls: with a
+        device read as it comes (one row per block) this runs for every packet."""
+        block, bufs = st.block, st.bufs
+        rows, frames, n_ch, enc, n_ev = block.n_rows, block.n_frames, block.n_ch, block.enc, block.n_events
+        if n_ch == bufs.n_ch:
+            samples = bufs.samples2d[:rows]
+        else:  # fewer channels than allocated (a layout change into an empty block)
+            samples = bufs.samples[: rows * n_ch].reshape(rows, n_ch)
         if copy:
-            samples = bufs.samples[: rows * n_ch].copy()
+            samples = samples.copy()
             seq, t_us = bufs.seq[:frames].copy(), bufs.time[:frames].copy()
             leadoff, row = bufs.leadoff[:frames].copy(), bufs.row[:frames].copy()
-            events = bufs.events[: block.n_events].copy()
+            events = bufs.events[:n_ev].copy() if n_ev else _NO_EVENTS[:]
         else:
-            samples = bufs.samples[: rows * n_ch]
             seq, t_us, leadoff, row = bufs.seq[:frames], bufs.time[:frames], bufs.leadoff[:frames], bufs.row[:frames]
-            events = bufs.events[: block.n_events]
-        samples = samples.reshape(rows, n_ch)
+            events = bufs.events[:n_ev]
         if enc == _ENC_F32:
             # the C side stored float32 bit patterns in the int32 slots
             samples = samples.view(np.float32)
-        return Block(
-            lib.sio_parser_slot_stream(self._p, slot),
-            samples,
-            seq,
-            t_us,
-            leadoff,
-            row,
-            events,
-            lib.sio_parser_slot_rows_before(self._p, slot),
-            enc,
-        )
+        out = Block(st.stream, samples, seq, t_us, leadoff, row, events, st.rows_before, enc)
+        _block_reset(self._p, st.index)
+        st.rows_before += rows
+        return out
 
     def read(self) -> list[Block]:
         """All Blocks decoded since the last read, oldest first per stream."""
@@ -264,12 +290,19 @@ class Parser:
     def _read(self) -> list[Block]:
         out = self._ready
         self._ready = []
-        for slot, bufs in self._buffers.items():
-            block = lib.sio_parser_block(self._p, slot)
-            if block.n_rows:
-                out.append(self._make_block(slot, block, bufs, copy=True))
-                lib.sio_parser_block_reset(self._p, slot)
+        for st in self._slots.values():
+            if st.block.n_rows:
+                out.append(self._make_block(st, copy=True))
         return out
+
+    def take(self) -> tuple[list[Message], list[Block]]:
+        """read_messages() and read() in one turn (one lock, not two: a
+        capture calls this after every read of the port)."""
+        with self._lock:
+            if _msg_len(self._p):
+                self._drain_messages()
+            messages, self._messages = self._messages, []
+            return messages, self._read()
 
     def parse(self, data: bytes | bytearray | memoryview) -> list[Block]:
         """feed() then read(), in one turn."""

@@ -446,9 +446,10 @@ class Stream:
                         self._seen_loss_marks = marks_placed
                         self._consumed += self.parser.feed_ring(self.ring, 1)
                     self.last_arrival_ns = t
-                    # messages first: an INFO says who sent the blocks that follow it
-                    self.device.handle(self.parser.read_messages())
-                    self._take(self.parser.read(), t)
+                    messages, blocks = self.parser.take()
+                    if messages:  # first: an INFO says who sent the blocks that follow it
+                        self.device.handle(messages)
+                    self._take(blocks, t)
                 else:
                     _, _, lost = marks.popleft()
                     self.parser.discontinuity(lost)
