@@ -13,7 +13,6 @@ observations lie, i.e. how well the envelope is pinned down.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,13 +38,45 @@ class ClockFit:
     points: int
 
 
+class _Points:
+    """The last `window` observations (device s, host s), oldest first, as
+    two float64 arrays that need no conversion for a fit: each point is
+    written twice, `window` apart, so the newest `window` of them are always
+    one contiguous slice (np.asarray of a deque of tuples cost ~50 µs a fit)."""
+
+    __slots__ = ("window", "dev", "host", "n", "i")
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.dev = np.empty(2 * window)
+        self.host = np.empty(2 * window)
+        self.n = 0  # points held (at most window)
+        self.i = 0  # where the next one goes (0..window-1)
+
+    def append(self, dev_s: float, host_s: float) -> None:
+        i, w = self.i, self.window
+        self.dev[i] = self.dev[i + w] = dev_s
+        self.host[i] = self.host[i + w] = host_s
+        self.i = i + 1 if i + 1 < w else 0
+        if self.n < w:
+            self.n += 1
+
+    def __len__(self) -> int:
+        return self.n
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(dev, host), oldest first: views, valid until the next append."""
+        end = self.i + self.window if self.n == self.window else self.i
+        return self.dev[end - self.n : end], self.host[end - self.n : end]
+
+
 class _StreamClock:
     __slots__ = ("ref_raw", "ref_unwrapped", "points", "fit", "period_us", "fitted_at")
 
     def __init__(self, window: int) -> None:
         self.ref_raw: int | None = None
         self.ref_unwrapped = 0
-        self.points: deque[tuple[float, float]] = deque(maxlen=window)
+        self.points = _Points(window)
         self.fit: ClockFit | None = None
         self.period_us: float | None = None
         self.fitted_at = 0.0
@@ -98,32 +129,44 @@ class DeviceClock:
         """Add one observation: the device time at the end of the block's last sample
         against ``arrival_ns``, the host time (ns since the epoch) its bytes arrived.
         Blocks without frame times are ignored."""
-        if not len(block) or not block.frame_t_us.size:
+        # scalar arithmetic and local names: this runs for every Block (with
+        # a device read as it comes, for every packet)
+        t_us = block.frame_t_us
+        n_frames = t_us.size
+        n_rows = block.samples.shape[0]
+        if not n_rows or not n_frames:
             return
-        s = self._streams.get(block.stream)
+        stream = block.stream
+        s = self._streams.get(stream)
         if s is None:
-            s = self._streams[block.stream] = _StreamClock(self._window)
-        # scalar arithmetic: this runs for every Block
-        first_raw, last_raw = int(block.frame_t_us[0]), int(block.frame_t_us[-1])
+            s = self._streams[stream] = _StreamClock(self._window)
+        frame_row = block.frame_row
+        if n_frames == 1:
+            first_raw = last_raw = int(t_us[0])
+            last_row = int(frame_row[0])
+        else:
+            first_raw, last_raw = int(t_us[0]), int(t_us[-1])
+            last_row = int(frame_row[-1])
         if s.ref_raw is None:
             first = first_raw
         else:
             first = s.ref_unwrapped + ((first_raw - s.ref_raw + HALF) % WRAP - HALF)
         last = first + ((last_raw - first_raw) % WRAP)
-        if block.frame_t_us.size >= 2:
-            rows = int(block.frame_row[-1]) - int(block.frame_row[0])
+        if n_frames >= 2:
+            rows = last_row - int(frame_row[0])
             if rows > 0 and last > first:
                 s.period_us = (last - first) / rows
         s.ref_raw, s.ref_unwrapped = last_raw, last
-        period = self._period(s, block.stream)
+        rate = self._rates.get(stream)
+        period = 1e6 / rate if rate else s.period_us
         if period is None:
             return  # one frame, no rate yet: nothing to place the end of the block
-        last_rows = len(block) - int(block.frame_row[-1])
-        end_dev_s = (last + last_rows * period) * 1e-6
-        s.points.append((end_dev_s, arrival_ns * 1e-9))
+        end_dev_s = (last + (n_rows - last_row) * period) * 1e-6
+        points = s.points
+        points.append(end_dev_s, arrival_ns * 1e-9)
         # refitting costs ~50 µs: do it at most every REFIT_S of device time
-        if s.fit is None or end_dev_s - s.fitted_at >= REFIT_S or len(s.points) < 16:
-            s.fit = _fit(s.points)
+        if s.fit is None or end_dev_s - s.fitted_at >= REFIT_S or points.n < 16:
+            s.fit = _fit(*points.arrays())
             s.fitted_at = end_dev_s
 
     def host_times(self, block: Block) -> tuple[np.ndarray, float] | None:
@@ -142,18 +185,19 @@ class DeviceClock:
 
 
 def _slope(dev: np.ndarray, host: np.ndarray) -> float:
-    dd = dev - dev.mean()
-    return float(np.dot(dd, host - host.mean()) / np.dot(dd, dd))
+    # sum / n is what ndarray.mean computes for float64, without its ~5 µs of Python
+    n = len(dev)
+    dd = dev - dev.sum() / n
+    return float(np.dot(dd, host - host.sum() / n) / np.dot(dd, dd))
 
 
-def _fit(points: deque[tuple[float, float]]) -> ClockFit:
-    arr = np.asarray(points)
-    dev, host = arr[:, 0], arr[:, 1]
-    if len(arr) < 3 or dev[-1] - dev[0] <= 0:
+def _fit(dev: np.ndarray, host: np.ndarray) -> ClockFit:
+    """The fit of the observations dev (device s) against host (host s), oldest first."""
+    if len(dev) < 3 or dev[-1] - dev[0] <= 0:
         slope = 1.0
     else:
         slope = _slope(dev, host)
-        if len(arr) >= 16:
+        if len(dev) >= 16:
             # refit on the quarter of points closest to the envelope: the
             # transport delay only ever adds, so those carry the least of it
             resid = host - slope * dev
@@ -170,4 +214,4 @@ def _fit(points: deque[tuple[float, float]]) -> ClockFit:
         uncertainty = float(np.partition(resid - offset, tenth)[tenth])
     else:
         uncertainty = 0.05
-    return ClockFit(slope, offset, max(uncertainty, 1e-6), len(arr))
+    return ClockFit(slope, offset, max(uncertainty, 1e-6), len(dev))
