@@ -220,6 +220,24 @@ void sio_parser_block_reset(sio_parser *p, int slot)
     s->block.enc = 0;
 }
 
+void sio_parser_block_advance(sio_parser *p, int slot)
+{
+    if (slot < 0 || slot >= SIO_MAX_STREAMS)
+        return;
+    sio_block *b = &p->slots[slot].block;
+    size_t values = b->n_rows * b->n_ch;
+    b->samples += values;
+    b->samples_cap -= values;
+    b->frame_seq += b->n_frames;
+    b->frame_time += b->n_frames;
+    b->frame_leadoff += b->n_frames;
+    b->frame_row += b->n_frames;
+    b->frames_cap -= b->n_frames;
+    b->events += b->n_events;
+    b->events_cap -= b->n_events;
+    sio_parser_block_reset(p, slot);
+}
+
 void sio_parser_set_msg_buffer(sio_parser *p, uint8_t *buf, size_t cap)
 {
     p->msg_buf = buf;

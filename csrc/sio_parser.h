@@ -176,6 +176,10 @@ size_t sio_parser_need_rows(const sio_parser *p);
 uint32_t sio_parser_need_channels(const sio_parser *p);
 /* Marks the slot's block as handed over: counts reset, buffers kept. */
 void sio_parser_block_reset(sio_parser *p, int slot);
+/* The same, keeping what the block holds: its buffers continue after it
+ * (pointers past its rows, frames and events; capacities less them), so
+ * the caller may hand out the held part without copying it. */
+void sio_parser_block_advance(sio_parser *p, int slot);
 
 /* Messages (SIO-1 INFO/REPLY/LOG, Cyton text...) are appended to a caller
  * buffer as records: u8 type, u16 length (little-endian), payload. */

@@ -92,14 +92,18 @@ BYTE_REASONS = tuple(name for name in _STAT_FIELDS if name.startswith("bytes_") 
 
 
 class _SlotBuffers:
-    """numpy arrays behind one stream slot's sio_block."""
+    """numpy arrays behind one stream slot's sio_block. Blocks are handed out
+    as views of them, not copies (a copy per packet of a device read as it
+    comes cost more than the rest of the read): the C block then continues
+    after them (sio_parser_block_advance), at these offsets, until the
+    buffers are used up and the parser asks for new ones."""
 
-    __slots__ = ("samples", "samples2d", "n_ch", "seq", "time", "leadoff", "row", "events")
+    __slots__ = ("samples", "samples2d", "n_ch", "seq", "time", "leadoff", "row", "events", "s_off", "f_off", "e_off")
 
     def __init__(self, rows: int, n_ch: int, events: int) -> None:
         self.samples = np.empty(rows * n_ch, dtype=np.int32)
         # the usual layout (the block's channels as allocated) as a 2-D view:
-        # a block's rows are then one slice and copy, no reshape
+        # a block's rows are then one slice, no reshape
         self.samples2d = self.samples.reshape(rows, n_ch)
         self.n_ch = n_ch
         self.seq = np.empty(rows, dtype=np.uint32)
@@ -107,8 +111,11 @@ class _SlotBuffers:
         self.leadoff = np.empty(rows, dtype=np.uint64)
         self.row = np.empty(rows, dtype=np.uint32)
         self.events = np.empty(events, dtype=EVENT_DTYPE)
+        #: where the C block starts: in samples (values), frames, events
+        self.s_off = self.f_off = self.e_off = 0
 
     def attach(self, block: Any) -> None:
+        """Point the C block at the start of these buffers (its counts are left as they are)."""
         block.samples = ffi.cast("int32_t *", ffi.from_buffer(self.samples))
         block.samples_cap = self.samples.size
         block.frame_seq = ffi.cast("uint32_t *", ffi.from_buffer(self.seq))
@@ -119,13 +126,27 @@ class _SlotBuffers:
         block.events = ffi.cast("sio_event *", ffi.from_buffer(self.events))
         block.events_cap = self.events.size
 
+    def moved(self, block: Any) -> _SlotBuffers:
+        """Fresh buffers like these, holding what the C block holds, at their
+        start, and the block pointed at them."""
+        out = _SlotBuffers(self.seq.size, self.n_ch, self.events.size)
+        n, s0 = block.n_rows * block.n_ch, self.s_off
+        f, f0 = block.n_frames, self.f_off
+        e, e0 = block.n_events, self.e_off
+        out.samples[:n] = self.samples[s0 : s0 + n]
+        for name in ("seq", "time", "leadoff", "row"):
+            getattr(out, name)[:f] = getattr(self, name)[f0 : f0 + f]
+        out.events[:e] = self.events[e0 : e0 + e]
+        out.attach(block)
+        return out
+
 
 class _Slot:
     """One stream slot of the C parser, as read here per block: its sio_block
     (a pointer that never moves), its stream id (fixed once the slot is
     taken), the rows handed over so far (sio_parser_slot_rows_before: only
-    block_reset, called from here, changes it) and its buffers. Kept here so
-    that reading a block needs no C call but the reset."""
+    block_advance, called from here, changes it) and its buffers. Kept here
+    so that reading a block needs no C call but the advance."""
 
     __slots__ = ("index", "block", "stream", "rows_before", "bufs")
 
@@ -137,10 +158,10 @@ class _Slot:
         self.bufs = bufs
 
 
-#: the events of a block that has none (most): a view of this, not a copy
-#: (copying a zero-length structured array costs ~3 µs, a view 0.1 µs)
-_NO_EVENTS = np.empty(0, dtype=EVENT_DTYPE)
-_block_reset = lib.sio_parser_block_reset
+_block_advance = lib.sio_parser_block_advance
+_feed_ring = lib.sio_parser_feed_ring
+_feed = lib.sio_parser_feed
+_FEED_DONE = lib.SIO_FEED_DONE
 _msg_len = lib.sio_parser_msg_len
 
 
@@ -180,6 +201,7 @@ class Parser:
         self._ready: list[Block] = []
         self._messages: list[Message] = []
         self._consumed = ffi.new("size_t *")
+        self._no_bytes = ffi.new("uint8_t[1]")
         # one caller at a time: the C parser and the buffers here are not
         # thread-safe (two feeds at once crash, a read during a feed returns
         # rows being written); held around C calls that release the GIL
@@ -210,11 +232,17 @@ class Parser:
         limit = ring.capacity if max_bytes is None else max_bytes
         done = 0
         with self._lock:
-            consumed = self._consumed
+            consumed, p, r = self._consumed, self._p, ring.handle
             while True:
-                status = lib.sio_parser_feed_ring(self._p, ring.handle, limit - done, consumed)
+                if done < limit:
+                    status = _feed_ring(p, r, limit - done, consumed)
+                else:
+                    # the limit reached with a frame waiting for a block (the
+                    # one it needed, just given): no bytes, but it goes in
+                    # now, as feed() has it, not at the next read
+                    status = _feed(p, self._no_bytes, 0, consumed)
                 done += consumed[0]
-                if status == lib.SIO_FEED_DONE:
+                if status == _FEED_DONE:
                     return done
                 self._service(status)
 
@@ -242,9 +270,19 @@ class Parser:
             return
         slot = lib.sio_parser_need_slot(self._p)
         st = self._slots.get(slot)
-        if st is not None and st.block.n_rows:
-            # full, or the layout changed: hand the arrays over whole
-            self._ready.append(self._make_block(st, copy=False))
+        if st is not None:
+            bufs = st.bufs
+            if bufs.s_off or bufs.f_off or bufs.e_off:
+                # the buffers are used up behind blocks handed out as views:
+                # move the block to the start of fresh ones, as it would be
+                # had those blocks been copies, and let the parser try again
+                # there (so blocks end where they always did: at a read, a
+                # full buffer or a layout change)
+                st.bufs = bufs.moved(st.block)
+                return
+            if st.block.n_rows:
+                # full, or the layout changed: hand the arrays over whole
+                self._ready.append(self._make_block(st))
         n_ch = lib.sio_parser_need_channels(self._p)
         rows = max(self._block_rows, lib.sio_parser_need_rows(self._p))
         bufs = _SlotBuffers(rows, n_ch, self._max_events)
@@ -256,29 +294,36 @@ class Parser:
         st.block.n_ch = 0
 
     # -- reading ---------------------------------------------------------
-    def _make_block(self, st: _Slot, copy: bool) -> Block:
-        """The slot's current block as a Block, and the C block reset (its
-        rows handed over). Plain slicing and copying, no helper calls: with a
+    def _make_block(self, st: _Slot) -> Block:
+        """What the slot's block holds, as a Block of views of its buffers;
+        the C block goes on after it. Plain slicing, no helper calls: with a
         device read as it comes (one row per block) this runs for every packet."""
         block, bufs = st.block, st.bufs
         rows, frames, n_ch, enc, n_ev = block.n_rows, block.n_frames, block.n_ch, block.enc, block.n_events
-        if n_ch == bufs.n_ch:
-            samples = bufs.samples2d[:rows]
-        else:  # fewer channels than allocated (a layout change into an empty block)
-            samples = bufs.samples[: rows * n_ch].reshape(rows, n_ch)
-        if copy:
-            samples = samples.copy()
-            seq, t_us = bufs.seq[:frames].copy(), bufs.time[:frames].copy()
-            leadoff, row = bufs.leadoff[:frames].copy(), bufs.row[:frames].copy()
-            events = bufs.events[:n_ev].copy() if n_ev else _NO_EVENTS[:]
-        else:
-            seq, t_us, leadoff, row = bufs.seq[:frames], bufs.time[:frames], bufs.leadoff[:frames], bufs.row[:frames]
-            events = bufs.events[:n_ev]
+        s0, f0, e0 = bufs.s_off, bufs.f_off, bufs.e_off
+        n = rows * n_ch
+        if n_ch == bufs.n_ch and not s0 % n_ch:
+            r0 = s0 // n_ch
+            samples = bufs.samples2d[r0 : r0 + rows]
+        else:  # a channel count other than allocated (a layout change into an empty block), or after one
+            samples = bufs.samples[s0 : s0 + n].reshape(rows, n_ch)
+        f1 = f0 + frames
         if enc == _ENC_F32:
             # the C side stored float32 bit patterns in the int32 slots
             samples = samples.view(np.float32)
-        out = Block(st.stream, samples, seq, t_us, leadoff, row, events, st.rows_before, enc)
-        _block_reset(self._p, st.index)
+        out = Block(
+            st.stream,
+            samples,
+            bufs.seq[f0:f1],
+            bufs.time[f0:f1],
+            bufs.leadoff[f0:f1],
+            bufs.row[f0:f1],
+            bufs.events[e0 : e0 + n_ev],
+            st.rows_before,
+            enc,
+        )
+        _block_advance(self._p, st.index)
+        bufs.s_off, bufs.f_off, bufs.e_off = s0 + n, f1, e0 + n_ev
         st.rows_before += rows
         return out
 
@@ -292,7 +337,7 @@ class Parser:
         self._ready = []
         for st in self._slots.values():
             if st.block.n_rows:
-                out.append(self._make_block(st, copy=True))
+                out.append(self._make_block(st))
         return out
 
     def take(self) -> tuple[list[Message], list[Block]]:

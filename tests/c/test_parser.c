@@ -124,6 +124,44 @@ static void test_block_handover(void)
     CHECK_EQ(sio_parser_stats(&p)->frames_ok, 20);
 }
 
+static void test_block_advance(void)
+{
+    /* Blocks handed over in place: each continues after the last in the
+     * same sink, with the rows before counted, until the sink is full. */
+    static uint8_t stream[20000];
+    size_t len = 0, ends[20];
+    for (uint16_t s = 0; s < 20; s++) {
+        len += make_data(stream + len, 0, 2, 10, s, s * 100);
+        ends[s] = len;
+    }
+    sio_parser p;
+    sio_parser_init(&p, SIO_FMT_SIO1);
+    memset(sink, 0, sizeof sink);
+    sink_attach(&p, 0, &sink[0], 100); /* 50 rows of 2 channels */
+    size_t off = 0, used;
+    for (int k = 0; k < 5; k++) { /* one frame per feed */
+        CHECK_EQ(sio_parser_feed(&p, stream + off, ends[k] - off, &used), SIO_FEED_DONE);
+        off += used;
+        sio_block *b = sio_parser_block(&p, 0);
+        CHECK_EQ(b->n_rows, 10);
+        CHECK_EQ(b->n_frames, 1);
+        CHECK(b->samples == sink[0].samples + 20 * k);
+        CHECK_EQ(b->samples[0], 100 * k);
+        CHECK(b->frame_seq == sink[0].seq + k);
+        CHECK_EQ(b->frame_seq[0], k);
+        CHECK_EQ(b->frame_row[0], 0);
+        CHECK_EQ(sio_parser_slot_rows_before(&p, 0), 10u * k);
+        sio_parser_block_advance(&p, 0);
+        CHECK_EQ(b->n_rows, 0);
+        CHECK_EQ(b->samples_cap, 100u - 20 * (k + 1));
+        CHECK_EQ(b->frames_cap, (size_t)SINK_FRAMES - (k + 1));
+        CHECK_EQ(b->events_cap, (size_t)SINK_EVENTS);
+    }
+    /* the sink is full: the next frame asks for a block */
+    CHECK_EQ(sio_parser_feed(&p, stream + off, len - off, &used), SIO_FEED_NEED_BLOCK);
+    CHECK_EQ(sio_parser_slot_rows_before(&p, 0), 50);
+}
+
 static void test_rejections(void)
 {
     uint8_t frame[2048], enc[2100], raw[2048];
@@ -276,6 +314,7 @@ int main(void)
 {
     test_chunkings();
     test_block_handover();
+    test_block_advance();
     test_rejections();
     test_join_mid_frame();
     test_multistream_and_ring();
