@@ -7,11 +7,15 @@ counted, and marked so the parser resynchronises there.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
 from ._binding import ffi, lib
 from .errors import SensorioError
+
+_write_block = lib.sio_ring_write_block
+_write_commit = lib.sio_ring_write_commit
 
 _TWO_PRODUCERS = (
     "two threads write to one Ring at the same time; a Ring has one producer thread "
@@ -38,6 +42,7 @@ class Ring:
         self._r = ffi.cast("sio_ring *", self._mem)
         lib.sio_ring_init(self._r, self._buf, capacity)
         self._len = ffi.new("size_t *")
+        self._view = memoryview(ffi.buffer(self._buf))  # the whole buffer, for read_from
         # producer-side misuse detection: held during each producer call
         self._producing = threading.Lock()
         self._block_owner: int | None = None  # thread holding a write_block view
@@ -89,6 +94,32 @@ class Ring:
             if self._len[0]:
                 self._block_owner = threading.get_ident()
             return memoryview(ffi.buffer(ptr, self._len[0]))
+        finally:
+            self._producing.release()
+
+    def read_from(self, fd: int, limit: int, commit: bool = True) -> memoryview | None:
+        """Producer, zero-copy: one read of file descriptor fd (os.readv)
+        into the free space, up to limit bytes. Returns a view of the bytes
+        read (empty at end of file), or None without reading when the ring
+        (or its mark queue) is full. With commit the bytes are published at
+        once; else commit(len(view)) publishes them, from the same thread,
+        once the caller has looked at them. write_block, readv and commit in
+        one call: a device read as it comes does this for every packet."""
+        self._enter_producer()
+        try:
+            ptr = _write_block(self._r, self._len)
+            n = self._len[0]
+            if not n:
+                return None
+            off = ptr - self._buf
+            view = self._view[off : off + min(n, limit)]
+            got = os.readv(fd, (view,))
+            if got:
+                if commit:
+                    _write_commit(self._r, got)
+                else:
+                    self._block_owner = threading.get_ident()
+            return view[:got]
         finally:
             self._producing.release()
 

@@ -4,6 +4,7 @@ the GIL during both C calls). Every byte and frame is accounted for."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -36,6 +37,36 @@ def test_zero_copy_write_block() -> None:
     view[:3] = b"xyz"
     r.commit(3)
     assert r.read(8) == b"xyz"
+
+
+def test_read_from_a_descriptor() -> None:
+    r = Ring(8)
+    rd, wr = os.pipe()
+    try:
+        os.write(wr, b"abcdef")
+        view = r.read_from(rd, 4)  # published at once
+        assert view is not None and bytes(view) == b"abcd"
+        assert r.read(8) == b"abcd"
+        os.write(wr, b"ghijklmnop")
+        view = r.read_from(rd, 100, commit=False)  # up to the end of the buffer
+        assert view is not None and bytes(view) == b"efgh"
+        assert r.used() == 0  # not published yet
+        r.commit(len(view))
+        assert r.read(8) == b"efgh"
+        assert r.write(b"12345678") == 8
+        assert r.read_from(rd, 100) is None  # the ring is full: nothing read
+        assert r.read(8) == b"12345678"
+        view = r.read_from(rd, 100)
+        assert view is not None and bytes(view) == b"ijklmnop"
+        assert r.read(8) == b"ijklmnop"
+        os.close(wr)
+        wr = -1
+        view = r.read_from(rd, 100)
+        assert view is not None and len(view) == 0  # end of file
+    finally:
+        os.close(rd)
+        if wr >= 0:
+            os.close(wr)
 
 
 def _stream(n_frames: int) -> bytes:

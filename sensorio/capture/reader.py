@@ -260,12 +260,23 @@ class PortReader(threading.Thread):
     def _read_fd(self, fd: int) -> int:
         if self._pending_loss and self.ring.free():
             self._flush_loss()  # the consumer made room: the overflow episode ends here
-        view = self.ring.write_block() if not self._pending_loss else memoryview(b"")
-        if len(view):
-            n = os.readv(fd, [view[:MAX_READ]])
-            if n:
-                self._deliver(view[:n], n, into_ring=True)
-            return n
+        if not self._pending_loss:
+            # what _deliver does, inline: with a device read as it comes this
+            # runs for every packet. Without a recorder the bytes are
+            # published as they are read; with one, after it has them.
+            tee = self._tee
+            view = self.ring.read_from(fd, MAX_READ, commit=tee is None)
+            if view is not None:
+                n = len(view)
+                if n:
+                    t = time.time_ns()
+                    if tee is not None:
+                        tee(bytes(view), t)
+                        self.ring.commit(n)
+                    if len(self.sample) < SAMPLE_BYTES:
+                        self.sample += bytes(view[: SAMPLE_BYTES - len(self.sample)])
+                    self._advance(n, 0, t)
+                return n
         if self.backpressure:
             # ring full, and the port can wait (a pseudo-terminal blocks its
             # writer): leave the bytes in the kernel until the parser makes room
