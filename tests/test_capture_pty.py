@@ -259,6 +259,38 @@ def test_callbacks_run_in_the_reader_thread_without_a_dispatcher(device: PtyDevi
     assert _seqs(got) == list(range(30))
 
 
+def test_a_callback_sees_its_block_in_the_clock_and_the_history(device: PtyDevice) -> None:
+    """The reader thread calls back before it books a block in the clock and
+    the history (less latency), but whatever reads them books it first."""
+    seen: list[tuple[int, int, bool, int]] = []
+    done = threading.Event()
+    holder: list = []
+
+    def on_block(b) -> None:
+        s = holder[0]
+        rows = s.latest(10.0)[0].shape[0]  # the history holds this block already
+        fit = s.clock.fit(0)  # and the clock has observed it
+        times = s.host_times(b)
+        seen.append((rows, len(b), times is not None and len(times[0]) == len(b), fit.points if fit else 0))
+        if len(seen) >= 20:
+            done.set()
+
+    with capture_open(device.path, request_info=False, on_block=on_block, callback_thread=False) as s:
+        holder.append(s)
+        s.clock.set_rate(0, 4000.0)  # (make_frames' rate) blocks of one frame are placed at once
+        for i in range(20):  # one frame per write: one block per read
+            device.write(make_frames(i, 1)[0])
+            time.sleep(0.005)
+        assert done.wait(5)
+    total = 0
+    for k, (rows, n, timed, points) in enumerate(seen):
+        total += n
+        assert rows == total  # every row so far, this block's included
+        assert timed
+        if k < 15:  # (refitted at every block while it has fewer than 16 points)
+            assert points == k + 1  # one observation per block, this one's included
+
+
 def test_a_slow_callback_moves_the_callbacks_to_a_dispatcher_losing_nothing(device: PtyDevice) -> None:
     calls: list[tuple[str, list[int]]] = []
     done = threading.Event()

@@ -142,7 +142,10 @@ class Stream:
         self.format = resolve(format)
         self.parser = Parser(self.format)
         self.ring = Ring(ring_size)
-        self.clock = DeviceClock()
+        self._clock = DeviceClock()
+        #: blocks taken, with their arrival, whose clock observation and
+        #: history entry are still to be made (see _settle)
+        self._unsettled: list[tuple[Block, int]] = []
         self.events: deque[StreamEvent] = deque(maxlen=10_000)
         self._block_callbacks: list[BlockCallback] = [on_block] if on_block else []
         self._event_callbacks: list[EventCallback] = [on_event] if on_event else []
@@ -380,7 +383,7 @@ class Stream:
             self._other_device(info)
             return
         for sid, rate in self.device.stream_rates().items():
-            self.clock.set_rate(sid, rate)
+            self.clock.set_rate(sid, rate)  # (the property: after the blocks before it)
         self._record_event("info", {"info": info})
         if self._held is not None:
             self._release_held()
@@ -403,8 +406,10 @@ class Stream:
         )
 
     # -- consumer side ------------------------------------------------------------
-    def _pump(self, wait: float = 0.0) -> None:
-        """Parse what the reader delivered (waiting up to `wait` for some)."""
+    def _pump(self, wait: float = 0.0, settle: bool = True) -> None:
+        """Parse what the reader delivered (waiting up to `wait` for some).
+        settle False leaves the new blocks' clock observation and history
+        entry to the caller's _settle (after it has handed them out)."""
         reader = self._reader
         if wait > 0:
             with self._wait_lock:
@@ -420,6 +425,8 @@ class Stream:
         with self._pump_lock:
             arrivals, marks = reader.arrivals, reader.marks
             if not arrivals and not marks:
+                if settle and self._unsettled:
+                    self._settle()
                 return
             marked = False
             # what had arrived when this call began, no more: the reader goes
@@ -456,6 +463,8 @@ class Stream:
                     marked = True
             if marked:
                 self.device.handle(self.parser.read_messages())
+        if settle and self._unsettled:
+            self._settle()
         if self._held is not None and time.monotonic() > self._held_until:
             self._release_held()  # no INFO came back: the device cannot be checked by it
 
@@ -467,15 +476,30 @@ class Stream:
         except ShapeChange as exc:  # a device that did not say who it is, told by its data
             self._other_device(None, f"stream {exc.stream} changed {exc.change} at sample {exc.sample}")
             return
+        pending, unsettled = self._pending, self._unsettled
         for b in blocks:
-            if b.events.size and (b.events["kind"] == EV_RESTART).any():
-                self.clock.reset(b.stream)
-            self.clock.observe(b, arrival_ns)
-            self._remember(b)
-            if len(self._pending) >= self._max_pending:
-                self._pending.popleft()
+            unsettled.append((b, arrival_ns))
+            if len(pending) >= self._max_pending:
+                pending.popleft()
                 self.dropped_blocks += 1
-            self._pending.append(b)
+            pending.append(b)
+
+    def _settle(self) -> None:
+        """The clock observation and history entry of the blocks taken since
+        the last call, in their order. Block callbacks run before this (the
+        reader thread calls them first: less latency); everything that reads
+        the clock or the history (host_times, latest, clock) calls it first,
+        so it sees what it saw before."""
+        with self._pump_lock:
+            if not self._unsettled:
+                return
+            unsettled, self._unsettled = self._unsettled, []
+            clock = self._clock
+            for b, arrival_ns in unsettled:
+                if b.events.size and (b.events["kind"] == EV_RESTART).any():
+                    clock.reset(b.stream)
+                clock.observe(b, arrival_ns)
+                self._remember(b)
 
     def _remember(self, b: Block) -> None:
         sid = b.stream
@@ -494,7 +518,7 @@ class Stream:
         self._history_rows[sid] = rows
 
     def _history_keep(self, stream: int) -> int:
-        rate = self.clock.rate_hz(stream) or 10_000.0  # INFO's rate, else the measured one
+        rate = self._clock.rate_hz(stream) or 10_000.0  # INFO's rate, else the measured one
         return max(1, int(rate * self.history_seconds))
 
     def _raise_background(self) -> None:
@@ -578,6 +602,7 @@ class Stream:
             self._raise_background()
         out = {}
         with self._pump_lock:
+            self._settle()  # the blocks a callback is being given are in it too
             for sid, hist in self._history.items():
                 if not hist:
                     continue
@@ -592,6 +617,14 @@ class Stream:
     def host_times(self, block: Block) -> tuple[np.ndarray, float] | None:
         """Host-clock time (s since the epoch) of each row of block, and its uncertainty (s)."""
         return self.clock.host_times(block)
+
+    @property
+    def clock(self) -> DeviceClock:
+        """The map of each stream's device clock onto host time, up to date
+        with every block handed out (also within a block callback)."""
+        if self._unsettled:
+            self._settle()
+        return self._clock
 
     # -- callbacks ------------------------------------------------------------------
     def add_callback(self, on_block: BlockCallback) -> None:
@@ -630,21 +663,26 @@ class Stream:
             return  # (a callback's command() reads in this thread too: no nested calls)
         self._delivering = True
         try:
-            self._pump(0.0)
-            pending, lock = self._pending, self._pump_lock
-            while True:
-                self._raise_background()  # a failure first, before any block still pending
-                with lock:
-                    if not pending:
-                        break
-                    b = pending.popleft()
-                t0 = time.perf_counter()
-                for cb in self._block_callbacks:
-                    cb(b)
-                if self._callback_thread is None and time.perf_counter() - t0 > SLOW_CALLBACK_S:
-                    # the rest (still pending, in order) goes to a dispatcher thread
-                    self._start_dispatcher()
-                    return
+            # the blocks to the callbacks first, their clock observation and
+            # history entry after (_settle): less latency per packet
+            self._pump(0.0, settle=False)
+            try:
+                pending, lock, clock = self._pending, self._pump_lock, time.perf_counter
+                while True:
+                    self._raise_background()  # a failure first, before any block still pending
+                    with lock:
+                        if not pending:
+                            break
+                        b = pending.popleft()
+                    t0 = clock()
+                    for cb in self._block_callbacks:
+                        cb(b)
+                    if self._callback_thread is None and clock() - t0 > SLOW_CALLBACK_S:
+                        # the rest (still pending, in order) goes to a dispatcher thread
+                        self._start_dispatcher()
+                        return
+            finally:
+                self._settle()
             if self._reader.finished:
                 self._inline = False
                 self._dispatch_done.set()
