@@ -250,6 +250,11 @@ size_t sio_parser_msg_len(const sio_parser *p)
     return p->msg_len;
 }
 
+const size_t *sio_parser_msg_len_ref(const sio_parser *p)
+{
+    return &p->msg_len;
+}
+
 void sio_parser_msg_reset(sio_parser *p)
 {
     p->msg_len = 0;

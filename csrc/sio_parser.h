@@ -185,6 +185,9 @@ void sio_parser_block_advance(sio_parser *p, int slot);
  * buffer as records: u8 type, u16 length (little-endian), payload. */
 void sio_parser_set_msg_buffer(sio_parser *p, uint8_t *buf, size_t cap);
 size_t sio_parser_msg_len(const sio_parser *p);
+/* Where the parser keeps that length: a caller that looks after every feed
+ * reads it there, without a call. */
+const size_t *sio_parser_msg_len_ref(const sio_parser *p);
 void sio_parser_msg_reset(sio_parser *p);
 /* CFFI_END */
 

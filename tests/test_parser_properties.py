@@ -5,6 +5,7 @@ never yield samples, and no input crashes."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -191,3 +192,57 @@ def test_crc_and_cobs_match_reference(data) -> None:
     enc = sio1.cobs_encode(data)
     assert enc == ref_cobs_encode(data)
     assert sio1.cobs_decode(enc) == data == ref_cobs_decode(enc)
+
+
+def _fields(b) -> tuple:
+    return (
+        b.stream,
+        b.samples.dtype.str,
+        b.samples.tolist(),
+        b.frame_seq.tolist(),
+        b.frame_t_us.tolist(),
+        b.frame_leadoff.tolist(),
+        b.frame_row.tolist(),
+        b.events.tolist(),
+        b.first_row,
+        b.encoding,
+    )
+
+
+def _per_piece(pieces: list[bytes], fmt: str, block_rows: int, prepare: bool) -> list[tuple]:
+    parser = Parser(fmt, block_rows=block_rows)
+    out = []
+    for piece in pieces:
+        parser.feed(piece)
+        out += [_fields(b) for b in parser.read()]
+        if prepare:
+            parser.prepare()
+    parser.flush()
+    return out + [_fields(b) for b in parser.read()]
+
+
+@SETTINGS
+@given(streams(), st.sampled_from([1, 3, 16384]))
+def test_blocks_made_ahead_are_the_blocks_read(pieces, block_rows) -> None:
+    """Parser.prepare (a capture calls it between reads) changes no block."""
+    data = [p for _, p in pieces]
+    assert _per_piece(data, "sio", block_rows, True) == _per_piece(data, "sio", block_rows, False)
+
+
+@pytest.mark.parametrize("block_rows", [5, 16384])
+def test_blocks_made_ahead_for_a_cyton_read_packet_by_packet(block_rows: int) -> None:
+    """One packet per read, as a live Cyton: lost packets (gaps), a damaged
+    one, accelerometer rows now and then, buffers used up."""
+    packets = []
+    for n in range(300):
+        if n in (40, 41, 200):
+            continue  # lost
+        aux = bytes([0, n & 0xFF, 0, 2, 0, 3]) if n % 10 == 0 else bytes(6)
+        body = b"".join(((n * 31 + c) & 0x7FFFFF).to_bytes(3, "big") for c in range(8))
+        pk = bytes([0xA0, n & 0xFF]) + body + aux + bytes([0xC0])
+        if n == 120:
+            pk = pk[:20]  # cut short
+        packets.append(pk)
+    with_ahead = _per_piece(packets, "cyton", block_rows, True)
+    assert with_ahead == _per_piece(packets, "cyton", block_rows, False)
+    assert sum(len(b[2]) for b in with_ahead if b[0] == 0) > 250

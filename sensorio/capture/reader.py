@@ -33,6 +33,7 @@ MAX_READ = 1 << 20
 BATCH_BELOW = 2048
 #: bytes kept from the start of the stream for format diagnostics
 SAMPLE_BYTES = 4096
+_POLL_DATA = select.POLLIN | select.POLLPRI
 
 
 def _nothing() -> None:
@@ -201,7 +202,7 @@ class PortReader(threading.Thread):
                 self._on_read()
                 continue
             flags = ready[0][1]
-            if flags & (select.POLLIN | select.POLLPRI):
+            if flags & _POLL_DATA:
                 try:
                     n = self._read_fd(fd)
                     if n < 0:
@@ -275,7 +276,15 @@ class PortReader(threading.Thread):
                         self.ring.commit(n)
                     if len(self.sample) < SAMPLE_BYTES:
                         self.sample += bytes(view[: SAMPLE_BYTES - len(self.sample)])
-                    self._advance(n, 0, t)
+                    # _advance(n, 0, t), inline
+                    self.committed += n
+                    self.arrivals.append((self.committed, t))
+                    self.last_byte_ns = t
+                    if self._stalled:
+                        self._stalled = False
+                        self._emit(StreamEvent("resume", t))
+                    if self.waiting and not self.wake.is_set():  # (see _advance)
+                        self.wake.set()
                 return n
         if self.backpressure:
             # ring full, and the port can wait (a pseudo-terminal blocks its

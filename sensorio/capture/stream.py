@@ -683,6 +683,8 @@ class Stream:
                         return
             finally:
                 self._settle()
+                # the next packet's Block made now, while nothing waits for it
+                self.parser.prepare()
             if self._reader.finished:
                 self._inline = False
                 self._dispatch_done.set()
