@@ -46,6 +46,8 @@ class Ring:
         # producer-side misuse detection: held during each producer call
         self._producing = threading.Lock()
         self._block_owner: int | None = None  # thread holding a write_block view
+        #: the free block found in advance (prepare_write), for read_from
+        self._ahead: memoryview | None = None
 
     @property
     def handle(self) -> Any:
@@ -57,6 +59,7 @@ class Ring:
         a write_block view it has not committed."""
         if not self._producing.acquire(blocking=False):
             raise SensorioError(_TWO_PRODUCERS)
+        self._ahead = None  # a producer call may move the write position: found again when needed
         owner = self._block_owner
         if owner is not None and owner != threading.get_ident():
             self._block_owner = None  # report it once
@@ -105,14 +108,16 @@ class Ring:
         once; else commit(len(view)) publishes them, from the same thread,
         once the caller has looked at them. write_block, readv and commit in
         one call: a device read as it comes does this for every packet."""
+        view = self._ahead  # (taken before _enter_producer forgets it)
         self._enter_producer()
         try:
-            ptr = _write_block(self._r, self._len)
-            n = self._len[0]
-            if not n:
-                return None
-            off = ptr - self._buf
-            view = self._view[off : off + min(n, limit)]
+            if view is None or len(view) > limit:
+                ptr = _write_block(self._r, self._len)
+                n = self._len[0]
+                if not n:
+                    return None
+                off = ptr - self._buf
+                view = self._view[off : off + min(n, limit)]
             got = os.readv(fd, (view,))
             if got:
                 if commit:
@@ -120,6 +125,23 @@ class Ring:
                 else:
                     self._block_owner = threading.get_ident()
             return view[:got]
+        finally:
+            self._producing.release()
+
+    def prepare_write(self, limit: int) -> None:
+        """Producer: find the free block for the next read_from now (up to
+        limit bytes), so that read_from then needs neither a C call nor a
+        new view: a reader calls this after handing on what it read, where
+        it costs no latency. Any other producer call forgets it. Kept only
+        when it is all read_from would find then (the consumer can only
+        free more room): it reaches the end of the buffer, or limit."""
+        self._enter_producer()
+        try:
+            ptr = _write_block(self._r, self._len)
+            n = self._len[0]
+            off = ptr - self._buf
+            if n and (n >= limit or off + n == len(self._view)):
+                self._ahead = self._view[off : off + min(n, limit)]
         finally:
             self._producing.release()
 

@@ -69,6 +69,32 @@ def test_read_from_a_descriptor() -> None:
             os.close(wr)
 
 
+def test_read_from_a_free_block_found_in_advance() -> None:
+    r = Ring(16)
+    rd, wr = os.pipe()
+    try:
+        sent = got = b""
+        for k in range(12):  # round the ring a few times
+            chunk = bytes([65 + k]) * 5
+            sent += chunk
+            os.write(wr, chunk)
+            while len(got) < len(sent):  # a read stops at the end of the buffer
+                r.prepare_write(5)
+                view = r.read_from(rd, 5)
+                assert view is not None and len(view)
+                got += r.read(16)
+        assert got == sent
+        r.prepare_write(16)
+        assert r.write(b"xyz") == 3  # another producer call: the block found is stale
+        os.write(wr, b"pq")
+        while r.used() < 5:  # (in two reads: the buffer ends between p and q)
+            assert r.read_from(rd, 16)
+        assert r.read(16) == b"xyzpq"
+    finally:
+        os.close(rd)
+        os.close(wr)
+
+
 def _stream(n_frames: int) -> bytes:
     enc = sio1.DataEncoder()
     rng = np.random.default_rng(1)

@@ -211,6 +211,7 @@ class PortReader(threading.Thread):
                         self._disconnect("end of file on the port")
                         return False
                     self._on_read()
+                    self.ring.prepare_write(MAX_READ)  # for the next read, while nothing waits
                     if n < BATCH_BELOW and self.read_interval > 0:
                         # a trickle: let it gather (fewer wake-ups, less CPU);
                         # a flood (large reads) is never held back
