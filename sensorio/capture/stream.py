@@ -486,10 +486,10 @@ class Stream:
 
     def _settle(self) -> None:
         """The clock observation and history entry of the blocks taken since
-        the last call, in their order. Block callbacks run before this (the
-        reader thread calls them first: less latency); everything that reads
-        the clock or the history (host_times, latest, clock) calls it first,
-        so it sees what it saw before."""
+        the last call, in their order. The reader thread calls the block
+        callbacks before this (less latency); whatever reads the clock or the
+        history (host_times, latest, clock) calls it first, so it finds them
+        as if each block had been booked when it was taken."""
         with self._pump_lock:
             if not self._unsettled:
                 return
