@@ -19,9 +19,9 @@ Not a test: it prints medians over --repeat runs and the ratios to BrainFlow.
     python3 tools/bench_cyton.py --read-interval default,record,0.004,0.01,0.05
         # sensorio once per read_interval (s; "default": the Stream's own;
         # "record": into a file, as `sensorio record` reads (no callback, the
-        # blocks taken every 50 ms): 10 ms, up to
-        # 50 ms at low byte rates), to see what reading by time trades:
-        # wake-ups (CPU) for latency
+        # blocks taken every cmd_record.STATUS_POLL_S): RECORDING_READ_INTERVAL,
+        # up to RECORDING_MAX_READ_INTERVAL at low byte rates), to see what
+        # reading by time trades: wake-ups (CPU) for latency
 """
 
 from __future__ import annotations

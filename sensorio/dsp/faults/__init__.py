@@ -295,9 +295,9 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._noise_ms = np.zeros(ch)  # white-noise power of the last noise hop
         # the 1-20 Hz band's power it may ring down from (see _ring_down)
         self._ring_ref = np.zeros(ch)
-        # the last hop's motion verdict before and after _loud_needs_two
+        # the last 2 hops' motion verdicts before _loud_needs_two, and whether
+        # the last hop's band was rising
         self._motion_prev = np.zeros((ch, 2), dtype=bool)
-        self._motion_out_prev = np.zeros(ch, dtype=bool)
         self._motion_rising = np.zeros(ch, dtype=bool)
         # the mains tests of the last hops (see _mains_runs)
         self._mains_hist = (np.zeros((ch, MAINS_RUN - 1), dtype=bool), np.zeros((ch, MAINS_RUN - 1), dtype=bool))

@@ -147,10 +147,8 @@ class _DetectorState(Stage):
     _mains_hist: tuple[Flags, Flags]
     #: the 1-20 Hz band's power it may ring down from
     _ring_ref: Floats
-    #: the motion verdicts of the last 2 hops before _loud_needs_two, (channels, 2),
-    #: and of the last hop after it
+    #: the motion verdicts of the last 2 hops before _loud_needs_two, (channels, 2)
     _motion_prev: Flags
-    _motion_out_prev: Flags
     #: whether the last hop's 1-20 Hz band was rising (see _loud_needs_two)
     _motion_rising: Flags
     #: learnt levels (log10 uV): the low band's, the peaks', and the peaks' as

@@ -312,13 +312,13 @@ class _Decision(_DetectorState):
         for c in np.nonzero(hit.any(axis=0))[0]:
             x = np.concatenate([back[c], hp[c, : rows + w]])
             for r in np.flatnonzero(hit[:, c]):
-                dev = np.abs(x - (med_rows[r, c] if med_rows is not None else 0.0))
                 i = r + nb
-                peak = dev[max(0, i - guard) : i + guard + 1].max()
-                around = max(
-                    dev[max(0, i - w) : max(0, i - guard)].max(initial=0.0),
-                    dev[i + guard + 1 : i + w + 1].max(initial=0.0),
-                )
+                lo = max(0, i - w)
+                # the hit's window only: a burst has many hits
+                dev = np.abs(x[lo : i + w + 1] - (med_rows[r, c] if med_rows is not None else 0.0))
+                k = i - lo
+                peak = dev[max(0, k - guard) : k + guard + 1].max()
+                around = max(dev[: max(0, k - guard)].max(initial=0.0), dev[k + guard + 1 :].max(initial=0.0))
                 if around > BURST_RATIO * peak:
                     out[r, c] = False
         return out

@@ -459,10 +459,10 @@ class _Features(_DetectorState):
         back1, back2 = raw[:, 1:-1], raw[:, :-2]
         rose = np.concatenate([self._motion_rising[:, None], rising[:, :-1]], axis=1)
         out = strong | (motion & (back1 | back2 | rose))
-        out_prev = np.concatenate([self._motion_out_prev[:, None], out[:, :-1]], axis=1)
-        self._motion_prev, self._motion_out_prev = raw[:, -2:].copy(), out[:, -1].copy()
-        self._motion_rising = rising[:, -1].copy()
-        waited = out & ~strong & ~out_prev & (back1 | back2)
+        self._motion_prev, self._motion_rising = raw[:, -2:].copy(), rising[:, -1].copy()
+        # the hysteresis reads the offset only where a run starts (no verdict
+        # the hop before), so it needs no test of that here
+        waited = out & ~strong & (back1 | back2)
         first = np.where(waited & back2 & ~back1, -2 * L, np.where(waited, -L, 0))
         return out, first
 
