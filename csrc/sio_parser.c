@@ -220,22 +220,42 @@ void sio_parser_block_reset(sio_parser *p, int slot)
     s->block.enc = 0;
 }
 
-void sio_parser_block_advance(sio_parser *p, int slot)
+int sio_parser_block_advance(sio_parser *p, int slot)
 {
     if (slot < 0 || slot >= SIO_MAX_STREAMS)
-        return;
+        return -1;
     sio_block *b = &p->slots[slot].block;
+    /* The counts are the caller's to read and write (sio_block is public):
+     * check them against the capacities before moving any pointer, so that
+     * a block that does not fit its buffers never moves them past their end
+     * (nor wraps a capacity round to a huge one). Pointers move only by a
+     * count above 0: a block without buffers stays without them. */
+    if (b->n_ch && b->n_rows > b->samples_cap / b->n_ch)
+        return -1;
     size_t values = b->n_rows * b->n_ch;
-    b->samples += values;
-    b->samples_cap -= values;
-    b->frame_seq += b->n_frames;
-    b->frame_time += b->n_frames;
-    b->frame_leadoff += b->n_frames;
-    b->frame_row += b->n_frames;
-    b->frames_cap -= b->n_frames;
-    b->events += b->n_events;
-    b->events_cap -= b->n_events;
+    if (values > b->samples_cap || b->n_frames > b->frames_cap || b->n_events > b->events_cap)
+        return -1;
+    if ((values && !b->samples) ||
+        (b->n_frames && (!b->frame_seq || !b->frame_time || !b->frame_leadoff || !b->frame_row)) ||
+        (b->n_events && !b->events))
+        return -1;
+    if (values) {
+        b->samples += values;
+        b->samples_cap -= values;
+    }
+    if (b->n_frames) {
+        b->frame_seq += b->n_frames;
+        b->frame_time += b->n_frames;
+        b->frame_leadoff += b->n_frames;
+        b->frame_row += b->n_frames;
+        b->frames_cap -= b->n_frames;
+    }
+    if (b->n_events) {
+        b->events += b->n_events;
+        b->events_cap -= b->n_events;
+    }
     sio_parser_block_reset(p, slot);
+    return 0;
 }
 
 void sio_parser_set_msg_buffer(sio_parser *p, uint8_t *buf, size_t cap)

@@ -178,8 +178,10 @@ uint32_t sio_parser_need_channels(const sio_parser *p);
 void sio_parser_block_reset(sio_parser *p, int slot);
 /* The same, keeping what the block holds: its buffers continue after it
  * (pointers past its rows, frames and events; capacities less them), so
- * the caller may hand out the held part without copying it. */
-void sio_parser_block_advance(sio_parser *p, int slot);
+ * the caller may hand out the held part without copying it. Returns 0, or
+ * -1 without changing anything when slot is out of range or the block's
+ * counts do not fit its capacities (or count rows in a missing buffer). */
+int sio_parser_block_advance(sio_parser *p, int slot);
 
 /* Messages (SIO-1 INFO/REPLY/LOG, Cyton text...) are appended to a caller
  * buffer as records: u8 type, u16 length (little-endian), payload. */

@@ -19,6 +19,7 @@ import numpy as np
 
 from ._binding import ffi, lib
 from .blocks import EVENT_DTYPE, Block, Message
+from .errors import SensorioError
 from .formats import Format, resolve
 from .ring import Ring
 
@@ -166,6 +167,7 @@ _block_advance = lib.sio_parser_block_advance
 _feed_ring = lib.sio_parser_feed_ring
 _feed = lib.sio_parser_feed
 _FEED_DONE = lib.SIO_FEED_DONE
+_BAD_BLOCK = "the parser's block does not fit its buffers (its counts were changed): not handed out"
 
 
 class Parser:
@@ -313,7 +315,8 @@ class Parser:
             st.ahead = None
             if rows == 1 and frames == 1 and not n_ev and st.last == (n_ch, enc):
                 # made by prepare() for exactly this: views where this row is
-                _block_advance(self._p, st.index)
+                if _block_advance(self._p, st.index):
+                    raise SensorioError(_BAD_BLOCK)
                 bufs.s_off, bufs.f_off = s0 + n, f0 + 1
                 st.rows_before += 1
                 return ahead
@@ -337,7 +340,8 @@ class Parser:
             st.rows_before,
             enc,
         )
-        _block_advance(self._p, st.index)
+        if _block_advance(self._p, st.index):
+            raise SensorioError(_BAD_BLOCK)
         bufs.s_off, bufs.f_off, bufs.e_off = s0 + n, f1, e0 + n_ev
         st.rows_before += rows
         st.last = (n_ch, enc)

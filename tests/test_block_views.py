@@ -199,3 +199,18 @@ def test_kept_blocks_of_a_capture_never_change() -> None:
         got = np.concatenate([b.samples for b, _ in keep.kept])
     assert np.array_equal(got, expected)
     assert sum(len(b) == 1 for b, _ in keep.kept) > 100  # one-row blocks, most made ahead
+
+
+def test_a_refused_advance_is_not_handed_out() -> None:
+    """The C advance refuses counts that do not fit the buffers (csrc
+    checks them): the Parser raises rather than hand out the rows twice."""
+    from sensorio.errors import SensorioError
+
+    parser = Parser("cyton")
+    parser.feed(b"".join(_cyton_packets(3)))
+    assert parser.read()
+    parser.feed(b"".join(_cyton_packets(5)[3:]))
+    slot = next(iter(parser._slots.values()))
+    slot.block.n_rows = slot.block.samples_cap + 1
+    with pytest.raises(SensorioError, match="does not fit"):
+        parser.read()

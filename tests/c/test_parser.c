@@ -151,7 +151,7 @@ static void test_block_advance(void)
         CHECK_EQ(b->frame_seq[0], k);
         CHECK_EQ(b->frame_row[0], 0);
         CHECK_EQ(sio_parser_slot_rows_before(&p, 0), 10u * k);
-        sio_parser_block_advance(&p, 0);
+        CHECK_EQ(sio_parser_block_advance(&p, 0), 0);
         CHECK_EQ(b->n_rows, 0);
         CHECK_EQ(b->samples_cap, 100u - 20 * (k + 1));
         CHECK_EQ(b->frames_cap, (size_t)SINK_FRAMES - (k + 1));
@@ -160,6 +160,74 @@ static void test_block_advance(void)
     /* the sink is full: the next frame asks for a block */
     CHECK_EQ(sio_parser_feed(&p, stream + off, len - off, &used), SIO_FEED_NEED_BLOCK);
     CHECK_EQ(sio_parser_slot_rows_before(&p, 0), 50);
+}
+
+static void test_block_advance_checks_the_counts(void)
+{
+    /* sio_block's counts are public: an advance checks them against the
+     * capacities (and the buffers against NULL) and refuses, changing
+     * nothing, rather than move a pointer past its buffer's end or wrap a
+     * capacity round to a huge one the next frames would be written into. */
+    sio_parser p;
+    sio_parser_init(&p, SIO_FMT_SIO1);
+    memset(sink, 0, sizeof sink);
+    sio_block *b = sio_parser_block(&p, 0);
+    /* no buffers yet: nothing to move (no arithmetic on NULL either) */
+    CHECK_EQ(sio_parser_block_advance(&p, 0), 0);
+    CHECK(b->samples == NULL && b->frame_seq == NULL && b->events == NULL);
+    CHECK_EQ(b->samples_cap, 0);
+    CHECK_EQ(sio_parser_block_advance(&p, -1), -1);
+    CHECK_EQ(sio_parser_block_advance(&p, SIO_MAX_STREAMS), -1);
+    /* rows in a block without buffers */
+    b->n_rows = 1;
+    b->n_ch = 1;
+    CHECK_EQ(sio_parser_block_advance(&p, 0), -1);
+    CHECK(b->samples == NULL);
+    CHECK_EQ(b->n_rows, 1);
+    b->n_rows = 0;
+    b->n_ch = 0;
+
+    sink_attach(&p, 0, &sink[0], 100);
+    struct {
+        size_t rows, ch, frames, events;
+    } bad[] = {
+        {51, 2, 1, 0},                        /* 102 values in 100 */
+        {((size_t)-1) / 2 + 2, 2, 1, 0},      /* rows * channels wraps round */
+        {1, 2, SINK_FRAMES + 1, 0},           /* frames */
+        {1, 2, 1, SINK_EVENTS + 1},           /* events */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        b->n_rows = bad[i].rows;
+        b->n_ch = (uint32_t)bad[i].ch;
+        b->n_frames = bad[i].frames;
+        b->n_events = bad[i].events;
+        CHECK_EQ(sio_parser_block_advance(&p, 0), -1);
+        CHECK(b->samples == sink[0].samples && b->frame_seq == sink[0].seq && b->frame_row == sink[0].row &&
+              b->events == sink[0].events);
+        CHECK_EQ(b->samples_cap, 100);
+        CHECK_EQ(b->frames_cap, (size_t)SINK_FRAMES);
+        CHECK_EQ(b->events_cap, (size_t)SINK_EVENTS);
+        CHECK_EQ(b->n_rows, bad[i].rows);
+        CHECK_EQ(sio_parser_slot_rows_before(&p, 0), 0);
+    }
+    /* exactly full is fine: everything moves to the end, nothing left */
+    b->n_rows = 50;
+    b->n_ch = 2;
+    b->n_frames = SINK_FRAMES;
+    b->n_events = SINK_EVENTS;
+    CHECK_EQ(sio_parser_block_advance(&p, 0), 0);
+    CHECK(b->samples == sink[0].samples + 100);
+    CHECK_EQ(b->samples_cap, 0);
+    CHECK_EQ(b->frames_cap, 0);
+    CHECK_EQ(b->events_cap, 0);
+    CHECK_EQ(sio_parser_slot_rows_before(&p, 0), 50);
+    /* and the next frame asks for a block instead of being written past it */
+    uint8_t frame[2100];
+    size_t len = make_data(frame, 0, 2, 1, 0, 7), used;
+    uint8_t wire[2101];
+    wire[0] = 0;
+    memcpy(wire + 1, frame, len);
+    CHECK_EQ(sio_parser_feed(&p, wire, len + 1, &used), SIO_FEED_NEED_BLOCK);
 }
 
 static void test_rejections(void)
@@ -315,6 +383,7 @@ int main(void)
     test_chunkings();
     test_block_handover();
     test_block_advance();
+    test_block_advance_checks_the_counts();
     test_rejections();
     test_join_mid_frame();
     test_multistream_and_ring();
