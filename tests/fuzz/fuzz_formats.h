@@ -1,7 +1,10 @@
 /* Shared body of the fuzz targets for the formats beyond SIO-1 (fuzz_cyton.c,
  * fuzz_ascii.c, fuzz_spec.c): feed the input in chunk sizes drawn from it,
  * with small output blocks so hand-over happens often, with a discontinuity
- * and a flush on the way, and check the byte accounting and every block. */
+ * and a flush on the way, and check the byte accounting and every block.
+ * After every chunk the blocks are handed over in place (block_advance, as
+ * the Python Parser reads them: views of the buffers), and what was handed
+ * over is checked never to change until its buffers are given again. */
 #ifndef FUZZ_FORMATS_H
 #define FUZZ_FORMATS_H
 
@@ -34,6 +37,70 @@ static void fz_require(int ok)
         abort();
 }
 
+/* What was handed over in place, per slot: checksums of its regions. */
+#define FZ_KEPT 32
+
+typedef struct {
+    const void *at[3];
+    size_t bytes[3];
+    uint32_t sum[3];
+} fz_kept;
+
+static fz_kept fz_kept_by[SIO_MAX_STREAMS][FZ_KEPT];
+static size_t fz_n_kept[SIO_MAX_STREAMS];
+
+static uint32_t fz_sum(const void *at, size_t bytes)
+{
+    const uint8_t *b = at;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < bytes; i++)
+        h = (h ^ b[i]) * 16777619u;
+    return h;
+}
+
+static void fz_check_kept(void)
+{
+    for (int s = 0; s < SIO_MAX_STREAMS; s++)
+        for (size_t k = 0; k < fz_n_kept[s]; k++)
+            for (int i = 0; i < 3; i++)
+                fz_require(fz_sum(fz_kept_by[s][k].at[i], fz_kept_by[s][k].bytes[i]) == fz_kept_by[s][k].sum[i]);
+}
+
+/* Hands over every slot's block in place, as Parser.read does: its buffers
+ * continue after it. */
+static void fz_take(sio_parser *p)
+{
+    for (int slot = 0; slot < SIO_MAX_STREAMS; slot++) {
+        sio_block *b = sio_parser_block(p, slot);
+        if (!b->n_rows)
+            continue;
+        fz_require(b->n_rows * b->n_ch <= b->samples_cap);
+        fz_require(b->n_frames <= b->frames_cap && b->n_events <= b->events_cap);
+        for (size_t i = 0; i < b->n_frames; i++)
+            fz_require(b->frame_row[i] < b->n_rows);
+        const int32_t *own = fz_sinks[slot].samples;
+        if (b->samples >= own && b->samples < own + FZ_VALUES && fz_n_kept[slot] < FZ_KEPT) {
+            fz_kept *k = &fz_kept_by[slot][fz_n_kept[slot]++];
+            k->at[0] = b->samples;
+            k->bytes[0] = b->n_rows * b->n_ch * sizeof *b->samples;
+            k->at[1] = b->frame_seq;
+            k->bytes[1] = b->n_frames * sizeof *b->frame_seq;
+            k->at[2] = b->events;
+            k->bytes[2] = b->n_events * sizeof *b->events;
+            for (int i = 0; i < 3; i++)
+                k->sum[i] = fz_sum(k->at[i], k->bytes[i]);
+        }
+        int32_t *samples = b->samples;
+        size_t cap = b->samples_cap, values = b->n_rows * b->n_ch, rows = b->n_rows;
+        uint64_t before = sio_parser_slot_rows_before(p, slot);
+        fz_require(sio_parser_block_advance(p, slot) == 0);
+        fz_require(b->samples == samples + values && b->samples_cap == cap - values);
+        fz_require(!b->n_rows && !b->n_frames && !b->n_events);
+        fz_require(sio_parser_slot_rows_before(p, slot) == before + rows);
+    }
+    fz_check_kept();
+}
+
 static void fz_attach(sio_parser *p, int slot)
 {
     fz_require(slot >= 0 && slot < SIO_MAX_STREAMS);
@@ -45,6 +112,8 @@ static void fz_attach(sio_parser *p, int slot)
             fz_require(b->frame_row[i] < b->n_rows);
         sio_parser_block_reset(p, slot);
     }
+    fz_check_kept();
+    fz_n_kept[slot] = 0; /* its buffers are given again */
     fz_sink *s = &fz_sinks[slot];
     size_t need = sio_parser_need_rows(p) * sio_parser_need_channels(p);
     b->samples = s->samples;
@@ -99,10 +168,12 @@ static void fz_run(sio_parser *p, const uint8_t *data, size_t size, unsigned chu
         int st = sio_parser_feed(p, data + off, n, &used);
         fz_require(used <= n);
         off += used;
-        if (st != SIO_FEED_DONE)
+        if (st != SIO_FEED_DONE) {
             fz_service(p, st);
-        else
+        } else {
             fz_require(used == n);
+            fz_take(p);
+        }
         if (!cut_done && off == cut) {
             /* every byte is accounted before and after */
             fz_check(p, off);
@@ -126,6 +197,7 @@ static void fz_run(sio_parser *p, const uint8_t *data, size_t size, unsigned chu
             break;
         fz_service(p, st);
     }
+    fz_take(p);
     fz_check(p, size);
 }
 
@@ -135,6 +207,7 @@ static sio_parser *fz_parser(void)
     if (!p)
         p = malloc(sio_parser_struct_size());
     memset(fz_sinks, 0, sizeof fz_sinks);
+    memset(fz_n_kept, 0, sizeof fz_n_kept);
     return p;
 }
 

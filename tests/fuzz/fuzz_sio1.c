@@ -1,6 +1,7 @@
 /* libFuzzer target: the SIO-1 parser, fed directly and through a small ring
  * with losses, in chunk sizes drawn from the input, with output blocks small
- * enough that block hand-over and message draining happen often. Any
+ * enough that block hand-over and message draining happen often, blocks
+ * also handed over in place between chunks (block_advance). Any
  * violation of the accounting invariants aborts. Also built with
  * replay_main.c so the ordinary test run replays the corpus. */
 #include <stdint.h>
@@ -60,6 +61,25 @@ static void attach(sio_parser *p, int slot)
     b->events_cap = EVENTS;
 }
 
+/* Hands every slot's block over in place, as the Python Parser reads them
+ * (views of its buffers): the buffers continue after it. */
+static void take(sio_parser *p)
+{
+    for (int slot = 0; slot < SIO_MAX_STREAMS; slot++) {
+        sio_block *b = sio_parser_block(p, slot);
+        if (!b->n_rows)
+            continue;
+        require(b->n_rows * b->n_ch <= b->samples_cap);
+        require(b->n_frames <= b->frames_cap && b->n_events <= b->events_cap);
+        for (size_t i = 0; i < b->n_frames; i++)
+            require(b->frame_row[i] < b->n_rows);
+        int32_t *samples = b->samples;
+        size_t cap = b->samples_cap, values = b->n_rows * b->n_ch;
+        require(sio_parser_block_advance(p, slot) == 0);
+        require(b->samples == samples + values && b->samples_cap == cap - values && !b->n_rows);
+    }
+}
+
 static void service(sio_parser *p, int status)
 {
     if (status == SIO_FEED_NEED_BLOCK)
@@ -100,6 +120,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         require(used <= n);
         off += used;
         if (st == SIO_FEED_DONE) {
+            if (off & 1)
+                take(p); /* a read between chunks (not after every one: blocks of several too) */
             if (off >= size)
                 break;
             continue;
@@ -137,8 +159,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (;;) {
             size_t used;
             int st = sio_parser_feed_ring(p, &r, (size_t)chunk * 5, &used);
-            if (st == SIO_FEED_DONE)
+            if (st == SIO_FEED_DONE) {
+                take(p);
                 break;
+            }
             service(p, st);
         }
     }
