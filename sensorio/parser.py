@@ -127,6 +127,17 @@ class _SlotBuffers:
         block.events = ffi.cast("sio_event *", ffi.from_buffer(self.events))
         block.events_cap = self.events.size
 
+    def renew_events(self, block: Any) -> None:
+        """A fresh events array in place of this one, holding the C block's
+        events (not handed out yet) at its start, and the block pointed at it.
+        The old array stays with the Blocks that are views of it."""
+        n, e0 = block.n_events, self.e_off
+        events = np.empty(self.events.size, dtype=EVENT_DTYPE)
+        events[:n] = self.events[e0 : e0 + n]
+        self.events, self.e_off = events, 0
+        block.events = ffi.cast("sio_event *", ffi.from_buffer(events))
+        block.events_cap = events.size
+
     def moved(self, block: Any) -> _SlotBuffers:
         """Fresh buffers like these, holding what the C block holds, at their
         start, and the block pointed at them."""
@@ -277,22 +288,39 @@ class Parser:
             return
         slot = lib.sio_parser_need_slot(self._p)
         st = self._slots.get(slot)
+        n_ch = lib.sio_parser_need_channels(self._p)
+        need_rows = lib.sio_parser_need_rows(self._p)
         if st is not None:
             st.ahead = None  # (its views are of the buffers being replaced)
-            bufs = st.bufs
-            if bufs.s_off or bufs.f_off or bufs.e_off:
+            bufs, block = st.bufs, st.block
+            if (
+                block.events_cap - block.n_events < 2
+                and block.n_events + 2 <= bufs.events.size  # (else fresh ones would not help)
+                and (not block.n_ch or block.n_ch == n_ch)
+                and block.n_frames < block.frames_cap
+                and (block.n_rows + need_rows) * n_ch <= block.samples_cap
+            ):
+                # only the events are used up (a frame needs at most 2): a
+                # fresh events array, not fresh 0.9 MB of everything (kept
+                # blocks of a lossy link, one gap each, would each hold on
+                # to buffers of their own); the parser tries again. (If it
+                # was a change of encoding, it asks again, with room for
+                # events this time, and gets new buffers below.)
+                bufs.renew_events(block)
+                return
+            if block.n_rows and (bufs.s_off or bufs.f_off or bufs.e_off):
                 # the buffers are used up behind blocks handed out as views:
                 # move the block to the start of fresh ones, as it would be
                 # had those blocks been copies, and let the parser try again
                 # there (so blocks end where they always did: at a read, a
                 # full buffer or a layout change)
-                st.bufs = bufs.moved(st.block)
+                st.bufs = bufs.moved(block)
                 return
-            if st.block.n_rows:
+            if block.n_rows:
                 # full, or the layout changed: hand the arrays over whole
                 self._ready.append(self._make_block(st))
-        n_ch = lib.sio_parser_need_channels(self._p)
-        rows = max(self._block_rows, lib.sio_parser_need_rows(self._p))
+            # (an empty block gets new buffers sized for the frame that asked)
+        rows = max(self._block_rows, need_rows)
         bufs = _SlotBuffers(rows, n_ch, self._max_events)
         if st is None:
             st = self._slots[slot] = _Slot(self._p, slot, bufs)

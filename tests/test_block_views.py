@@ -201,6 +201,88 @@ def test_kept_blocks_of_a_capture_never_change() -> None:
     assert sum(len(b) == 1 for b, _ in keep.kept) > 100  # one-row blocks, most made ahead
 
 
+def _owner(a: np.ndarray) -> np.ndarray:
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def _gappy_frames(count: int, n_ch: int = 4, n_samp: int = 5) -> list[bytes]:
+    """SIO-1 frames, every other one lost: each kept frame starts with a GAP."""
+    encoder = sio1.DataEncoder()
+    return [
+        encoder.encode(np.full((n_samp, n_ch), seq, dtype=np.int64), enc=sio1.ENC_I24, seq=seq, t_us=seq * 1000)
+        for seq in range(0, 2 * count, 2)
+    ]
+
+
+def test_blocks_of_a_lossy_link_share_their_buffers() -> None:
+    """One gap event per block: when the events run out before the rows,
+    only the events are renewed. Before, each run of max_events blocks got
+    fresh buffers of block_rows rows (and the held block was copied there),
+    so kept blocks with a gap each held on to a buffer per max_events
+    blocks: with 64 channels, 4.4 MB per 256 blocks."""
+    parser = Parser("sio", max_events=4)
+    keep = _Keeper()
+    parser.feed(b"\x00")
+    for frame in _gappy_frames(200):
+        parser.feed(frame)
+        keep.add(parser.read())
+    keep.check()
+    blocks = [b for b, _ in keep.kept]
+    assert sum(len(b.events) for b in blocks) == 199  # (the first frame has nothing before it)
+    assert len({id(_owner(b.samples)) for b in blocks}) == 1
+    assert len({id(_owner(b.frame_seq)) for b in blocks}) == 1
+    assert len({id(_owner(b.events)) for b in blocks if len(b.events)}) == 50  # 4 events each
+    assert [int(b.frame_seq[0]) for b in blocks] == list(range(0, 400, 2))
+
+
+def test_events_renewed_with_a_block_held_keep_its_events() -> None:
+    """The events run out while a block holds some (several frames in one
+    read): they move to the fresh array with it."""
+    parser = Parser("sio", max_events=3)
+    keep = _Keeper()
+    parser.feed(b"\x00")
+    frames = _gappy_frames(30)
+    for k in range(0, 30, 5):
+        parser.feed(b"".join(frames[k : k + 5]))  # 5 gaps in a read, 3 events per array
+        keep.add(parser.read())
+    keep.check()
+    seqs = np.concatenate([b.frame_seq for b, _ in keep.kept])
+    assert seqs.tolist() == list(range(0, 60, 2))
+    gaps = [(b.first_row + int(e["row"]), int(e["lost_frames"])) for b, _ in keep.kept for e in b.events]
+    assert gaps == [(5 * k, 1) for k in range(1, 30)]
+
+
+def test_a_frame_larger_than_the_buffers_left_gets_buffers_once() -> None:
+    """An empty block whose buffers are used up behind blocks handed out gets
+    buffers sized for the frame that asked, once (before: first buffers like
+    the old ones, and when the frame did not fit those either, its own)."""
+    import sensorio.parser as parser_module
+
+    made: list[int] = []
+    real = parser_module._SlotBuffers
+
+    class Counting(real):  # type: ignore[misc, valid-type]
+        def __init__(self, rows: int, n_ch: int, events: int) -> None:
+            made.append(rows)
+            super().__init__(rows, n_ch, events)
+
+    encoder = sio1.DataEncoder()
+    parser_module._SlotBuffers = Counting  # type: ignore[misc]
+    try:
+        parser = Parser("sio", block_rows=8)
+        parser.feed(b"\x00" + encoder.encode(np.zeros((2, 3), dtype=np.int64), enc=sio1.ENC_I16, seq=0))
+        first = parser.read()
+        parser.feed(encoder.encode(np.ones((20, 3), dtype=np.int64), enc=sio1.ENC_I16, seq=1))
+        second = parser.read()
+    finally:
+        parser_module._SlotBuffers = real  # type: ignore[misc]
+    assert made == [8, 20]
+    assert [len(b) for b in first + second] == [2, 20]
+    assert not first[0].samples.any() and (second[0].samples == 1).all()
+
+
 def test_a_refused_advance_is_not_handed_out() -> None:
     """The C advance refuses counts that do not fit the buffers (csrc
     checks them): the Parser raises rather than hand out the rows twice."""
