@@ -276,3 +276,26 @@ def test_detector_mask_is_the_same_in_any_chunking(native: bool) -> None:
         assert evs == res[0][2]
     # the pulses are masked, and forwards across the hop's end
     assert not res[0][0][10 * hop - 1 : 10 * hop + 3, 3].any()
+
+
+def test_a_big_block_runs_the_front_end_at_once_a_small_one_waits_for_its_hop() -> None:
+    """A block of DEFER_BELOW samples or more is featurised when it comes
+    (its cost spread over a hop's blocks, not all on the one completing it:
+    256 channels in 10 ms blocks); smaller ones wait and run together."""
+    from sensorio.dsp.faults import _native
+
+    ch = 256
+    small_rows = 2  # 512 samples: waits
+    big_rows = -(-_native.DEFER_BELOW // ch)  # at least DEFER_BELOW samples
+    assert small_rows * ch < _native.DEFER_BELOW and big_rows < int(0.05 * FS)
+    rng = np.random.default_rng(3)
+    det = FaultDetector()
+    a = 0
+    for rows, waits in ((small_rows, True), (big_rows, False), (small_rows, True)):
+        codes = rng.integers(-500, 500, (rows, ch)).astype(np.int32)
+        blk = SignalBlock(0, codes * 0.5, np.ones((rows, ch), bool), FS, start=a, codes=codes, code_range=(LO, HI))
+        det.process(blk)
+        a += rows
+        native = det._native
+        assert native is not None
+        assert (native.waiting > 0) == waits

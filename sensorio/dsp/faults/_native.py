@@ -14,6 +14,11 @@ from ...errors import SensorioError
 from ._buffers import ROW_FIELDS, _Hops, _Rows
 from .features import _NEG
 
+#: samples (rows x channels) below which a block waits for the rest of its hop
+#: before the front end runs (a call's fixed cost then outweighs the work); set
+#: from tools/bench_dsp.py, see docs/performance.md
+DEFER_BELOW = 4096
+
 if TYPE_CHECKING:
     from ._state import Flags, Floats, _DetectorState
 
@@ -278,10 +283,13 @@ class _NativeFront:
 
     def run(self, block: SignalBlock, rows: _Rows, defer: bool = False) -> None:
         """Append the block's rows to rows, with their flags and features. With
-        defer, a block may wait for catch_up, whole (rows counts it in
-        waiting): small blocks then go into rows together and the front end
-        runs on more rows at once (their rows are not looked at before a hop
-        is complete)."""
+        defer, a block of fewer than DEFER_BELOW samples may wait for
+        catch_up, whole (rows counts it in waiting): small blocks then go into
+        rows together and the front end runs on more rows at once (their rows
+        are not looked at before a hop is complete). A bigger block runs at
+        once, so the front end's cost is spread over a hop's blocks instead of
+        landing on the one that completes the hop."""
+        defer = defer and block.data.size < DEFER_BELOW
         codes = block.codes
         lo = block.leadoff
         if lo is not None and lo.any():
