@@ -50,6 +50,8 @@ class Block:
     resumed; a gap with ``flags & EVF_AT_LEAST`` lost at least its
     ``lost_frames``, maybe more (docs/capture.md, "Counting lost frames").
     ``first_row`` counts the stream's accepted rows before this block.
+    A Block from a Parser (or a capture) is a view of the parser's buffers:
+    it never changes, but it keeps them alive (see Parser).
     """
 
     stream: int

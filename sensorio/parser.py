@@ -190,6 +190,12 @@ class Parser:
     >>> p.read_messages()            # INFO / REPLY / LOG
     >>> p.stats.crc_errors
 
+    Blocks are views of the Parser's buffers, not copies: a Block never
+    changes after it is read (nothing is written there again), but keeping
+    one keeps its buffers alive (``block_rows`` rows of its stream, e.g.
+    0.9 MB for 8 channels, 4.4 MB for 64). To keep a few blocks out of many
+    for long, keep copies (``np.copy``) of what you need.
+
     Thread safety: the methods of one Parser take turns (a lock around each
     call; the C code inside runs without the GIL), so one thread may feed
     while another reads or looks at ``stats``. Bytes fed from two threads at
