@@ -79,6 +79,8 @@ class _NativeFront:
         self._bad_scratch_ptr: Any = None
         self._hit_scratch = np.empty(0, dtype=bool)
         self._hit_scratch_ptr: Any = None
+        self._sd_scratch = np.empty((0, 0))
+        self._sd_scratch_ptr: Any = None
         # rows appended whose flags and features wait (see run): how many, the
         # stream row of the first, and their codes' settings
         self._todo_n = 0
@@ -201,7 +203,7 @@ class _NativeFront:
         return out[0], out[1], verdict
 
     def hop_mask(
-        self, rows: _Rows, F: _Hops, n_dec: int, n: int, det: _DetectorState
+        self, rows: _Rows, F: _Hops, n_dec: int, n: int, det: _DetectorState, spike_signal: Floats
     ) -> tuple[Flags, Flags | None, int]:
         """The output mask of the first n_dec pending hops (n rows; without
         the spikes), and the spike test (None without hits), (rows, channels)
@@ -234,6 +236,11 @@ class _NativeFront:
         valid_out = np.empty((n, ch), dtype=bool)
         prev_mad = det._prev_mad
         at = rows.o
+        # the spike signal laid out as the pending rows are (same stride)
+        if self._sd_scratch.shape != (ch, rows.cap):
+            self._sd_scratch = np.empty((ch, rows.cap))
+            self._sd_scratch_ptr = ffi.from_buffer("double[]", self._sd_scratch)
+        self._sd_scratch[:, at : at + n] = spike_signal
         n_live = len(F)
         hits = self._lib.sio_dsp_hop_mask(
             ch,
@@ -245,7 +252,7 @@ class _NativeFront:
             p["blank"] + at,
             p["leadoff"] + at,
             p["hard_ok"] + at,
-            p["hp"] + at,
+            self._sd_scratch_ptr + at,
             h["cond"] + o,
             n_live,
             h["active"] + o,
