@@ -270,13 +270,15 @@ def _detect(x: np.ndarray, rate: float, native: bool) -> list:
     det.native = native
     n, ch = x.shape
     step = int(0.01 * rate)
-    codes = np.rint(x / 0.5).astype(np.int32)  # a 0.5 uV code: no run of equal codes
+    valid = np.isfinite(x)  # NaN rows: a gap filled with invalid rows
+    codes = np.rint(np.where(valid, x, 0.0) / 0.5).astype(np.int32)  # a 0.5 uV code
+    data = np.where(valid, codes * 0.5, np.nan)
     for a in range(0, n, step):
         b = min(n, a + step)
         blk = SignalBlock(
             0,
-            codes[a:b] * 0.5,
-            np.ones((b - a, ch), bool),
+            data[a:b],
+            valid[a:b],
             rate,
             start=a,
             codes=codes[a:b],
@@ -330,3 +332,20 @@ def test_a_step_is_not_a_spike(native: bool) -> None:
     _triangle(x, rate, 3.0, 1, 1500.0)
     events = _detect(x, rate, native)
     assert [e.channel for e in events] == [1], events
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+def test_the_first_sample_after_a_gap_is_not_a_spike(native: bool) -> None:
+    """The feature filters hold their input across a gap (invalid rows), so
+    the signal they see jumps where it resumes: as sharp as a spike in the
+    second difference, but a step the hold made, not a pulse."""
+    rate = 2000.0
+    rng = np.random.default_rng(7)
+    n = int(6 * rate)
+    sos = signal.butter(4, [20, 150], "bandpass", fs=rate, output="sos")
+    x = signal.sosfilt(sos, rng.standard_normal((n, 2)), axis=0)
+    x *= 150.0 / x.std(axis=0)
+    for t in (2.0, 3.5, 4.7):
+        a = int(t * rate)
+        x[a : a + int(0.012 * rate)] = np.nan
+    assert _detect(x, rate, native) == []

@@ -39,13 +39,13 @@ BURST_RATIO = 0.5
 
 def _steps(level: Floats, i: int, guard: int, w: int) -> bool:
     """Whether the signal level (1-D) steps across a pulse at i, or cannot be
-    told (the windows run past its ends): a line with a step at i fitted to
+    told (the windows run past its ends or over a gap's NaN rows): a line with a step at i fitted to
     the w samples before i - guard and the w after i + guard; a step when it
     is more than BURST_RATIO x the pulse's swing above that line (within the
     guard). A line takes a drift; w samples average EMG's swings out."""
     a, b = i - guard - w, i + guard + w
-    if a < 0 or b >= len(level):
-        return True
+    if a < 0 or b >= len(level) or not np.isfinite(level[a : b + 1]).all():
+        return True  # near a gap too: the filters' hold across it makes a step
     t = np.concatenate([np.arange(a, i - guard), np.arange(i + guard + 1, b + 1)]).astype(float) - i
     y = np.concatenate([level[a : i - guard], level[i + guard + 1 : b + 1]])
     design = np.stack([np.ones_like(t), t, (t > 0).astype(float)], axis=1)
