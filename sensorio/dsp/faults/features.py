@@ -408,7 +408,10 @@ class _Features(_DetectorState):
         # the spike test's scale, on the second difference: never below what
         # the channel's own peaks there reach (spike_rel x their learnt 90th
         # percentile)
-        sd_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok)
+        if self._rate >= SPIKE_SD_MIN_HZ:
+            sd_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok)
+        else:  # the test reads the high-passed signal itself
+            sd_mad, sd_peak = mad, peak
         sd_floor = self._learn_sd(~blocked, sd_peak, sd_mad)
         f["mad"] = np.maximum(sd_mad, sd_floor / (self.spike_k * 1.4826))
         f["med"] = const["zeros_f"]
@@ -417,8 +420,8 @@ class _Features(_DetectorState):
     def _sd_stats(self, a: int, m: int, L: int, hp: Floats, ok: Flags | None) -> tuple[Floats, Floats]:
         """Per (channel, hop) of m hops of L rows from pending row a: the
         median and the largest |second difference| of the 20 Hz high-passed
-        signal (ok: the samples to count, None: all). hp is (channels, hops,
-        samples)."""
+        signal (ok: the samples to count, None: all, then in C when the C
+        core is there). hp is (channels, hops, samples)."""
         ch = self._ch
         p = self._pend
         flat = hp.reshape(ch, m * L)
@@ -426,7 +429,9 @@ class _Features(_DetectorState):
         before = hpa[:, a - 1] if a > 0 else (self._hp_back[:, -1] if self._hp_back.shape[1] else None)
         end = a + m * L
         after = hpa[:, end] if end < hpa.shape[1] else None
-        sd = np.abs(spike_signal(flat, before, after, self._rate)).reshape(ch, m, L)
+        if ok is None and self._native is not None:
+            return self._native.hop_spikes(p, a, m, L, before, after)
+        sd = np.abs(second_difference(flat, before, after)).reshape(ch, m, L)
         if ok is None:
             return np.partition(sd, L // 2, axis=2)[:, :, L // 2], sd.max(axis=2)
         with warnings.catch_warnings():
