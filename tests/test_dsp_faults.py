@@ -262,3 +262,90 @@ def test_a_lone_loud_hop_out_of_a_quiet_band_is_not_motion() -> None:
     # the band dominating: at once
     v, _ = _loud_rule(det, [quiet, quiet, 6.0], [q_share, q_share, 0.8])
     assert v == [False, False, True]
+
+
+def _detect(x: np.ndarray, rate: float, native: bool) -> list:
+    """Spike events of a FaultDetector fed x (samples, channels; uV) in 10 ms blocks."""
+    det = FaultDetector()
+    det.native = native
+    n, ch = x.shape
+    step = int(0.01 * rate)
+    valid = np.isfinite(x)  # NaN rows: a gap filled with invalid rows
+    codes = np.rint(np.where(valid, x, 0.0) / 0.5).astype(np.int32)  # a 0.5 uV code
+    data = np.where(valid, codes * 0.5, np.nan)
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        blk = SignalBlock(
+            0,
+            data[a:b],
+            valid[a:b],
+            rate,
+            start=a,
+            codes=codes[a:b],
+            code_range=(-(1 << 23), (1 << 23) - 1),
+        )
+        det.process(blk)
+    det.flush()
+    det.finish(n / rate)
+    # an event is handed out when it opens and again when it closes
+    unique = {id(e): e for e in det.take_events() if e.kind == "spikes"}
+    return list(unique.values())
+
+
+def _triangle(x: np.ndarray, rate: float, at_s: float, channel: int, amp: float) -> None:
+    """Add a 2 ms triangular pulse (as the emulator's spikes) at at_s."""
+    w = int(round(0.002 * rate))
+    i = int(round(at_s * rate))
+    x[i : i + w, channel] += amp * (1 - np.arange(w) / w)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+def test_a_spike_within_a_strong_contraction_is_found_by_its_sharpness(native: bool) -> None:
+    """A 2 ms pulse of 7 x the RMS of a strong monopolar-like contraction
+    (20-150 Hz) is only 5-7 robust sigmas of the high-passed signal, like the
+    contraction's own peaks; its second difference stands far above the
+    contraction's, which tissue low-passes."""
+    rate = 4000.0
+    rng = np.random.default_rng(5)
+    n = int(8 * rate)
+    sos = signal.butter(4, [20, 150], "bandpass", fs=rate, output="sos")
+    x = signal.sosfilt(sos, rng.standard_normal((n, 2)), axis=0)
+    x *= 200.0 / x.std(axis=0)
+    times = [2.013, 3.527, 5.041, 6.555]
+    for t in times:
+        _triangle(x, rate, t, 1, 1400.0)
+    events = _detect(x, rate, native)
+    assert {e.channel for e in events} == {1}, events
+    assert sum(e.detail["count"] for e in events) == len(times)
+    assert abs(events[0].start_s - times[0]) < 0.001
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+def test_a_step_is_not_a_spike(native: bool) -> None:
+    """A jump of the baseline is as sharp as a spike, but it stays: not a
+    spike. A pulse of the same height is one."""
+    rate = 4000.0
+    rng = np.random.default_rng(6)
+    n = int(6 * rate)
+    x = 10.0 * rng.standard_normal((n, 2))
+    x[int(3.0 * rate) :, 0] += 1500.0
+    _triangle(x, rate, 3.0, 1, 1500.0)
+    events = _detect(x, rate, native)
+    assert [e.channel for e in events] == [1], events
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+def test_the_first_sample_after_a_gap_is_not_a_spike(native: bool) -> None:
+    """The feature filters hold their input across a gap (invalid rows), so
+    the signal they see jumps where it resumes: as sharp as a spike in the
+    second difference, but a step the hold made, not a pulse."""
+    rate = 2000.0
+    rng = np.random.default_rng(7)
+    n = int(6 * rate)
+    sos = signal.butter(4, [20, 150], "bandpass", fs=rate, output="sos")
+    x = signal.sosfilt(sos, rng.standard_normal((n, 2)), axis=0)
+    x *= 150.0 / x.std(axis=0)
+    for t in (2.0, 3.5, 4.7):
+        a = int(t * rate)
+        x[a : a + int(0.012 * rate)] = np.nan
+    assert _detect(x, rate, native) == []

@@ -299,3 +299,34 @@ def test_a_big_block_runs_the_front_end_at_once_a_small_one_waits_for_its_hop() 
         native = det._native
         assert native is not None
         assert (native.waiting > 0) == waits
+
+
+@pytest.mark.parametrize("L", [1, 2, 5, 100])
+@pytest.mark.parametrize("ends", ["both", "none", "before", "after"])
+def test_native_spike_statistics_equal_numpy(L: int, ends: str) -> None:
+    """sio_dsp_hop_spikes: the median and largest |second difference| per
+    hop, bit for bit as numpy's (features.second_difference, partition)."""
+    from sensorio.dsp.faults.features import second_difference
+
+    rng = np.random.default_rng(L)
+    m = 3
+    n = m * L + 5
+    det = FaultDetector()
+    det._setup(blocks(1, 400, np.array([400]))[0])
+    rows = faults._Rows(CH)
+    at = rows.reserve(n)
+    hp = np.round(rng.normal(0, 5, (CH, n)), 1)
+    hp[0] = np.round(hp[0], -1)  # ties
+    hp[4] = 3.0  # all equal
+    rows.array("hp")[:, at : at + n] = hp
+    rows.n = at + n
+    rows.drop(2)
+    a = 1
+    before = rng.normal(0, 5, CH) if ends in ("both", "before") else None
+    after = rng.normal(0, 5, CH) if ends in ("both", "after") else None
+    assert det._native is not None
+    mad, peak = det._native.hop_spikes(rows, a, m, L, before, after)
+    x = rows.cm("hp")[:, a : a + m * L]
+    sd = np.abs(second_difference(x, before, after)).reshape(CH, m, L)
+    np.testing.assert_array_equal(mad, np.partition(sd, L // 2, axis=2)[:, :, L // 2])
+    np.testing.assert_array_equal(peak, sd.max(axis=2))

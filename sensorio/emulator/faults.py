@@ -12,7 +12,8 @@ Kinds:
 - ``stuck``: the ADC repeats one code (the one it had at the fault's start);
 - ``noise``: sudden broadband noise (a bad contact, a nearby motor);
 - ``mains``: mains hum picked up by one electrode (``amp`` uV RMS at ``hz``),
-  as when its contact dries or its lead runs beside a mains cable;
+  as when its contact dries or its lead runs beside a mains cable; it fades
+  in and out over one period (a coupling cannot make the signal jump);
 - ``drift``: the baseline walks linearly toward a rail (``to=high|low``): at
   ``end_s`` it has gone ``reach`` of the way from the zero code to that rail
   (0.9: 90 %), then the electrode settles back at once. The detector's answer
@@ -212,11 +213,23 @@ class StreamFaults:
                 assert f._rng is not None
                 values[a:b, c] += f.params["amp"] * f._rng.standard_normal(b - a)
             elif f.kind == "mains":
-                values[a:b, c] += f.params["amp"] * np.sqrt(2.0) * np.sin(2 * np.pi * f.params["hz"] * tw)
+                hum = f.params["amp"] * np.sqrt(2.0) * np.sin(2 * np.pi * f.params["hz"] * tw)
+                values[a:b, c] += hum * self._fade(f, tw, 1.0 / f.params["hz"])
             elif f.kind == "drift":
                 values[a:b, c] += (
                     f.params["reach"] * self.rail_distance(f.params["to"]) * (tw - f.start_s) / (f.end_s - f.start_s)
                 )
+
+    @staticmethod
+    def _fade(f: SensorFault, tw: np.ndarray, ramp_s: float) -> np.ndarray:
+        """The fault's envelope at times tw: up from 0 over ramp_s after its
+        start and down to 0 over ramp_s before its end (raised cosines; over
+        half the fault each when it is shorter than two ramps)."""
+        ramp = min(ramp_s, 0.5 * (f.end_s - f.start_s))
+        if ramp <= 0:
+            return np.ones_like(tw)
+        edge = np.clip(np.minimum(tw - f.start_s, f.end_s - tw) / ramp, 0.0, 1.0)
+        return 0.5 - 0.5 * np.cos(np.pi * edge)
 
     def rail_distance(self, to: str) -> float:
         """Signed distance in physical units from the zero code to a rail."""

@@ -271,6 +271,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._prev_mad = None
         self._prev_hp = np.zeros((ch, 0))
         self._hp_back = np.zeros((ch, 0))
+        self._data_back = np.zeros((ch, 0))
         # the "last clean hop" of every kind in one array (set at once when nothing happens)
         self._lf = np.full((len(HOP_KINDS), ch), -1, np.int64)
         self._carry = {
@@ -312,6 +313,9 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         # the peak level as it was when the low band's level last learnt
         self._q_peak_ref = self._q_peak.copy()
         self._q_low_set = np.zeros(ch, dtype=bool)
+        # the spike test's peak level, on the second difference
+        self._q_sd = np.full(ch, np.log10(max(self.spike_min_uv, 1e-3)))
+        self._q_sd_set = np.zeros(ch, dtype=bool)
         self._last_gap_hop = np.full(ch, _NEG, dtype=np.int64)
         self._spike_pad = max(1, int(round(0.005 * self._rate)))
         # the start counts as a restart: the feature filters settle first

@@ -79,6 +79,8 @@ class _NativeFront:
         self._bad_scratch_ptr: Any = None
         self._hit_scratch = np.empty(0, dtype=bool)
         self._hit_scratch_ptr: Any = None
+        self._sd_scratch = np.empty((0, 0))
+        self._sd_scratch_ptr: Any = None
         # rows appended whose flags and features wait (see run): how many, the
         # stream row of the first, and their codes' settings
         self._todo_n = 0
@@ -143,6 +145,31 @@ class _NativeFront:
             raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
         return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same
 
+    def hop_spikes(
+        self, rows: _Rows, a: int, m: int, L: int, before: Floats | None, after: Floats | None
+    ) -> tuple[Floats, Floats]:
+        """The median and the largest |second difference| of hp over m hops of
+        L rows from live row a (before, after: the samples either side, None:
+        none; see features.second_difference and FaultDetector._sd_stats for
+        the numpy version)."""
+        p = self._pointers(rows)
+        ch = rows.ch
+        if self._scratch.size < 2 * L:
+            self._scratch = np.empty(2 * L)
+            self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
+        out, _, o, _ = self._out_buffers("spikes", 2, ch, m)
+        ffi = self._ffi
+        ends = [
+            ffi.NULL if e is None else ffi.from_buffer("double[]", np.ascontiguousarray(e, dtype=np.float64))
+            for e in (before, after)
+        ]
+        rc = self._lib.sio_dsp_hop_spikes(
+            ch, m, L, rows.cap, p["hp"] + rows.o + a, ends[0], ends[1], self._scratch_ptr, o, o + ch * m
+        )
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native spike statistics refused {m} hops of {L}")
+        return out[0], out[1]
+
     def _out_buffers(self, name: str, k: int, ch: int, m: int) -> tuple[Floats, Flags, Any, Any]:
         """Reused outputs of a C call for m hops: (k, ch, m) doubles, (ch, m)
         flags and their pointers (the caller reads them before the next call)."""
@@ -201,7 +228,7 @@ class _NativeFront:
         return out[0], out[1], verdict
 
     def hop_mask(
-        self, rows: _Rows, F: _Hops, n_dec: int, n: int, det: _DetectorState
+        self, rows: _Rows, F: _Hops, n_dec: int, n: int, det: _DetectorState, spike_signal: Floats
     ) -> tuple[Flags, Flags | None, int]:
         """The output mask of the first n_dec pending hops (n rows; without
         the spikes), and the spike test (None without hits), (rows, channels)
@@ -234,6 +261,11 @@ class _NativeFront:
         valid_out = np.empty((n, ch), dtype=bool)
         prev_mad = det._prev_mad
         at = rows.o
+        # the spike signal laid out as the pending rows are (same stride)
+        if self._sd_scratch.shape != (ch, rows.cap):
+            self._sd_scratch = np.empty((ch, rows.cap))
+            self._sd_scratch_ptr = ffi.from_buffer("double[]", self._sd_scratch)
+        self._sd_scratch[:, at : at + n] = spike_signal
         n_live = len(F)
         hits = self._lib.sio_dsp_hop_mask(
             ch,
@@ -245,7 +277,7 @@ class _NativeFront:
             p["blank"] + at,
             p["leadoff"] + at,
             p["hard_ok"] + at,
-            p["hp"] + at,
+            self._sd_scratch_ptr + at,
             h["cond"] + o,
             n_live,
             h["active"] + o,

@@ -138,15 +138,16 @@ class _NumpyReference(_DetectorState):
         total = np.einsum("cmi,cmi->cm", seg, seg) / (2 * L)
         return best, total
 
-    def _spike_test(self, lens: Ints, thr: Floats, med: Floats) -> Flags:
-        """Samples of the first hops beyond the threshold, (rows, channels)
-        (the reference for sio_dsp_hop_mask's spike test)."""
+    def _spike_test(self, lens: Ints, thr: Floats, med: Floats, sd: Floats) -> Flags:
+        """Samples of the first hops whose spike signal sd (channels, rows)
+        is beyond the threshold, (rows, channels) (the reference for
+        sio_dsp_hop_mask's spike test)."""
         p = self._pend
         rows = int(lens.sum())
         if med.any():
-            dev = np.abs(p["hp"][:rows] - np.repeat(med, lens, axis=0))
-        else:  # the usual case: the high-passed signal's median is taken as 0
-            dev = np.abs(p["hp"][:rows])
+            dev = np.abs(sd.T - np.repeat(med, lens, axis=0))
+        else:  # the usual case: the signal's median is taken as 0
+            dev = np.abs(sd.T)
         hit = dev > np.repeat(thr, lens, axis=0)
         hit &= p["hard_ok"][:rows] & ~p["blank"][:rows]
         return hit

@@ -122,6 +122,8 @@ class _DetectorState(Stage):
     _prev_hp: Floats
     #: the 20 Hz high-passed rows just before the pending ones (decision.BURST_S of them)
     _hp_back: Floats
+    #: the samples of those rows (the lone-pulse rule's step test)
+    _data_back: Floats
     #: (hop kinds, channels): the last hop without each kind's condition
     _lf: Ints
     #: per hop kind: "lf" (a row of _lf), "lt" (last hop with the condition),
@@ -158,6 +160,9 @@ class _DetectorState(Stage):
     _q_peak_ref: Floats
     _q_low_set: Flags
     _q_peak_set: Flags
+    #: the spike test's learnt peak level on the second difference, and whether it started
+    _q_sd: Floats
+    _q_sd_set: Flags
     #: the last hop with missing rows
     _last_gap_hop: Ints
     #: stream row after the last spike pulse, and spike-mask rows due in the next output
@@ -192,5 +197,5 @@ class _DetectorState(Stage):
         def _mains_numpy(self, m: int, L: int, hp: Floats, prev: Floats) -> tuple[Floats, Floats]:
             raise NotImplementedError
 
-        def _spike_test(self, lens: Ints, thr: Floats, med: Floats) -> Flags:
+        def _spike_test(self, lens: Ints, thr: Floats, med: Floats, sd: Floats) -> Flags:
             raise NotImplementedError

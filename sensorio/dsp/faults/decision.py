@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from ...blocks import SignalBlock
 from ..stages import DspEvent, apply_policy, last_valid
 from ._state import Flags, Floats, Ints, _DetectorState
-from .features import _NEG
+from .features import _NEG, spike_signal
 
 #: (on, off) hysteresis in hops for the hop-level kinds
 HYSTERESIS = {
@@ -35,6 +35,24 @@ HOP_KINDS = tuple(HYSTERESIS)
 BURST_S = 0.02
 BURST_GUARD_S = 0.003
 BURST_RATIO = 0.5
+
+
+def _steps(level: Floats, i: int, guard: int, w: int) -> bool:
+    """Whether the signal level (1-D) steps across a pulse at i, or cannot be
+    told (the windows run past its ends or over a gap's NaN rows): a line with a step at i fitted to
+    the w samples before i - guard and the w after i + guard; a step when it
+    is more than BURST_RATIO x the pulse's swing above that line (within the
+    guard). A line takes a drift; w samples average EMG's swings out."""
+    a, b = i - guard - w, i + guard + w
+    if a < 0 or b >= len(level) or not np.isfinite(level[a : b + 1]).all():
+        return True  # near a gap too: the filters' hold across it makes a step
+    t = np.concatenate([np.arange(a, i - guard), np.arange(i + guard + 1, b + 1)]).astype(float) - i
+    y = np.concatenate([level[a : i - guard], level[i + guard + 1 : b + 1]])
+    design = np.stack([np.ones_like(t), t, (t > 0).astype(float)], axis=1)
+    coef = np.linalg.lstsq(design, y, rcond=None)[0]
+    base = coef[0] + coef[1] * np.arange(-guard, guard + 1)
+    swing = np.abs(level[i - guard : i + guard + 1] - base).max()
+    return bool(abs(coef[2]) > BURST_RATIO * swing)
 
 
 class _Decision(_DetectorState):
@@ -85,8 +103,9 @@ class _Decision(_DetectorState):
             return self._empty()
         rows = self._lens_sum if final else self._lens_sum - self._last_len
         p = self._pend
+        sd = self._spike_signal(rows)
         if self._native is not None:
-            valid_out, hit, hits = self._native.hop_mask(p, F, n_dec, rows, self)
+            valid_out, hit, hits = self._native.hop_mask(p, F, n_dec, rows, self, sd)
         else:
             lens = F["lens"][:n_dec]
             # a hop is masked when a masked kind's condition holds in it or in
@@ -105,7 +124,7 @@ class _Decision(_DetectorState):
             if "leadoff" in self.mask_kinds:
                 valid_out &= ~p["leadoff"][:rows]
             valid_out &= ~np.repeat(hop_bad, lens, axis=0)
-            hit = self._spike_test(lens, thr, med)
+            hit = self._spike_test(lens, thr, med, sd)
             hits = int(hit.any())
         if hits and hit is not None:
             hit = self._lone_pulses(hit, rows, F["med"][:n_dec], F["lens"][:n_dec])
@@ -149,8 +168,15 @@ class _Decision(_DetectorState):
             self._prev_hp = p.cm("hp")[:, rows - self.hop : rows].copy()
         self._prev_mad = F["mad"][n_dec - 1].copy()
         back = self._burst_rows()
-        hp_out = p.cm("hp")[:, max(0, rows - back) : rows]
-        self._hp_back = np.concatenate([self._hp_back, hp_out], axis=1)[:, -back:] if back else self._hp_back
+        if back:
+            self._hp_back = np.concatenate([self._hp_back, p.cm("hp")[:, max(0, rows - back) : rows]], axis=1)[
+                :, -back:
+            ]
+            # the step test looks a guard further back
+            back += max(1, int(round(BURST_GUARD_S * self._rate)))
+            self._data_back = np.concatenate([self._data_back, p.cm("data")[:, max(0, rows - back) : rows]], axis=1)[
+                :, -back:
+            ]
         self._pend.drop(rows)
         if self._pend_lo is not None:
             self._pend_lo = self._pend_lo[rows:]
@@ -290,18 +316,31 @@ class _Decision(_DetectorState):
         thr = np.maximum(self.spike_k * sigma, self.spike_min_uv)
         return np.where(F["blocked"][:n_dec], np.inf, thr), F["med"][:n_dec]
 
+    def _spike_signal(self, rows: int) -> Floats:
+        """The second difference of the 20 Hz high-passed signal over the
+        first rows pending, (channels, rows): what the spike test reads (the
+        row after them is in the look-ahead, the one before in _hp_back)."""
+        hp = self._pend.cm("hp")
+        before = self._hp_back[:, -1] if self._hp_back.shape[1] else None
+        after = hp[:, rows] if rows < hp.shape[1] else None
+        return spike_signal(hp[:, :rows], before, after, self._rate)
+
     def _burst_rows(self) -> int:
         """Rows looked at either side of a spike pulse (BURST_S, at most a hop:
         the look-ahead holds one hop after the rows decided)."""
         return min(int(round(BURST_S * self._rate)), self.hop)
 
     def _lone_pulses(self, hit: Flags, rows: int, med: Floats, lens: Ints) -> Flags:
-        """The spike test's hits (rows, channels) without those in a burst
-        (see BURST_RATIO): a hit stays when, farther than BURST_GUARD_S from it
-        and within BURST_S, the high-passed signal keeps below BURST_RATIO x
-        its largest value within the guard (the pulse's peak). Judged sample
-        by sample, on rows before from _hp_back and after from the
-        look-ahead, so the same whatever the chunking."""
+        """The spike test's hits (rows, channels) that are a lone pulse's
+        peak: a hit stays when it is the largest |second difference| within
+        BURST_GUARD_S (a pulse's corners are the same pulse); when, farther
+        than that and within BURST_S, the second difference keeps below
+        BURST_RATIO x that peak (not a burst, see BURST_RATIO); and when the
+        signal BURST_GUARD_S after it is back within BURST_RATIO x the
+        pulse's swing of where it was BURST_GUARD_S before (not a step).
+        Judged sample by sample, on rows before from _hp_back and
+        _data_back and after from the look-ahead, so the same whatever the
+        chunking."""
         w = self._burst_rows()
         guard = max(1, int(round(BURST_GUARD_S * self._rate)))
         hp = self._pend.cm("hp")
@@ -309,8 +348,12 @@ class _Decision(_DetectorState):
         nb = back.shape[1]
         med_rows = np.repeat(med, lens, axis=0) if med.any() else None
         out = hit.copy()
+        data = self._pend.cm("data")
+        nd = self._data_back.shape[1]
         for c in np.nonzero(hit.any(axis=0))[0]:
             x = np.concatenate([back[c], hp[c, : rows + w]])
+            x = spike_signal(x[None, :], None, None, self._rate)[0]
+            level = np.concatenate([self._data_back[c], data[c, : rows + w + guard]])
             for r in np.flatnonzero(hit[:, c]):
                 i = r + nb
                 lo = max(0, i - w)
@@ -319,7 +362,15 @@ class _Decision(_DetectorState):
                 k = i - lo
                 peak = dev[max(0, k - guard) : k + guard + 1].max()
                 around = max(dev[: max(0, k - guard)].max(initial=0.0), dev[k + guard + 1 :].max(initial=0.0))
-                if around > BURST_RATIO * peak:
+                # the pulse's peak only: its slopes' corners, within the
+                # guard, are the same pulse in the second difference
+                if around > BURST_RATIO * peak or dev[k] < peak:
+                    out[r, c] = False
+                    continue
+                # and it comes back: a step (a jump of the baseline, a fault
+                # switched on) is as sharp, but stays; near the stream's
+                # start or end that cannot be told
+                if _steps(level, r + nd, guard, w):
                     out[r, c] = False
         return out
 

@@ -127,6 +127,41 @@ def noise_share_limit(fs: float, base: float) -> float | None:
     return limit if limit <= NOISE_SHARE_MAX else None
 
 
+#: from this rate up the spike test reads the second difference of the 20 Hz
+#: high-passed signal, below it the high-passed signal itself: at 1 kHz
+#: bipolar EMG reaches Nyquist and keeps as much of its height there as a
+#: pulse does (tools/spike_contrast.py; a propagating motor-unit potential
+#: became a spike on three channels of the bipolar grid)
+SPIKE_SD_MIN_HZ = 1500.0
+
+
+def spike_signal(x: Floats, before: Floats | None, after: Floats | None, fs: float) -> Floats:
+    """What the spike test reads of the high-passed rows x (channels, rows)
+    at rate fs (see SPIKE_SD_MIN_HZ; before and after as second_difference's)."""
+    return second_difference(x, before, after) if fs >= SPIKE_SD_MIN_HZ else x
+
+
+def second_difference(x: Floats, before: Floats | None, after: Floats | None) -> Floats:
+    """x[n] less the mean of its neighbours, along the last axis of x
+    (channels, rows); before and after (channels,) are the samples either
+    side of x (None: none, at a stream's start or end, where the first or
+    last sample gets 0). Tissue low-passes EMG, so little of it is left
+    here, while a pulse a few samples wide keeps most of its height: what the
+    spike test reads (see tools/spike_contrast.py)."""
+    n = x.shape[-1]
+    padded = np.empty(x.shape[:-1] + (n + 2,))
+    padded[..., 1:-1] = x
+    if n:
+        padded[..., 0] = x[..., 0] if before is None else before
+        padded[..., -1] = x[..., -1] if after is None else after
+    out = x - 0.5 * (padded[..., :-2] + padded[..., 2:])
+    if n and before is None:
+        out[..., 0] = 0.0
+    if n and after is None:
+        out[..., -1] = 0.0
+    return out
+
+
 class _Features(_DetectorState):
     """Per-hop features and conditions (FaultDetector's; see the package text)."""
 
@@ -266,12 +301,11 @@ class _Features(_DetectorState):
         else:
             at_zero = const["zeros_cm"]
         if fast and self._native is not None and L >= 4:
-            med = const["zeros_f"]
+            pass  # the C call above gave them
         elif fast:
             std = data.std(axis=2)
             # the 20 Hz high-passed signal has a median of ~0 over a hop: its
             # MAD is the median of |hp| (one partial sort instead of two)
-            med = np.zeros((ch, m))
             mad = np.partition(np.abs(hp), L // 2, axis=2)[:, :, L // 2]
             hp_ms = np.einsum("cmi,cmi->cm", hp, hp) / L
             low_ms = np.einsum("cmi,cmi->cm", low, low) / L
@@ -284,7 +318,6 @@ class _Features(_DetectorState):
                 warnings.simplefilter("ignore", RuntimeWarning)
                 hpv = np.where(hard_ok, hp, np.nan)
                 std = np.where(enough, np.nanstd(np.where(hard_ok, data, np.nan), axis=2), np.inf)
-                med = np.zeros((ch, m))
                 mad = np.nan_to_num(np.nanmedian(np.abs(hpv), axis=2))
                 # power figures leave the spikes out (they are reported apart)
                 hpv = np.where(spiky, np.nan, hpv)
@@ -372,11 +405,65 @@ class _Features(_DetectorState):
             self._motion_before_run(motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level, hp_rise)
         f["motion"], f["motion_first"] = self._loud_needs_two(motion, low_ms, share_low, low_level, L)
         f["mains"], f["mains_first"] = self._mains_runs(mains & ~blocked, mains_sure & ~blocked, L)
-        # the spike test's scale: never below what the channel's own peaks
-        # reach (spike_rel x their learnt 90th percentile)
-        f["mad"] = np.maximum(mad, peak_floor / (self.spike_k * 1.4826))
-        f["med"] = med
+        # the spike test's scale, on the second difference: never below what
+        # the channel's own peaks there reach (spike_rel x their learnt 90th
+        # percentile)
+        if self._rate >= SPIKE_SD_MIN_HZ:
+            sd_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok)
+        else:  # the test reads the high-passed signal itself
+            sd_mad, sd_peak = mad, peak
+        sd_floor = self._learn_sd(~blocked, sd_peak, sd_mad)
+        f["mad"] = np.maximum(sd_mad, sd_floor / (self.spike_k * 1.4826))
+        f["med"] = const["zeros_f"]
         return f  # (channels, hops) each
+
+    def _sd_stats(self, a: int, m: int, L: int, hp: Floats, ok: Flags | None) -> tuple[Floats, Floats]:
+        """Per (channel, hop) of m hops of L rows from pending row a: the
+        median and the largest |second difference| of the 20 Hz high-passed
+        signal (ok: the samples to count, None: all, then in C when the C
+        core is there). hp is (channels, hops, samples)."""
+        ch = self._ch
+        p = self._pend
+        flat = hp.reshape(ch, m * L)
+        hpa = p.cm("hp")
+        before = hpa[:, a - 1] if a > 0 else (self._hp_back[:, -1] if self._hp_back.shape[1] else None)
+        end = a + m * L
+        after = hpa[:, end] if end < hpa.shape[1] else None
+        if ok is None and self._native is not None:
+            return self._native.hop_spikes(p, a, m, L, before, after)
+        sd = np.abs(second_difference(flat, before, after)).reshape(ch, m, L)
+        if ok is None:
+            return np.partition(sd, L // 2, axis=2)[:, :, L // 2], sd.max(axis=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mad = np.nan_to_num(np.nanmedian(np.where(ok, sd, np.nan), axis=2))
+        return mad, np.where(ok, sd, 0.0).max(axis=2)
+
+    def _learn_sd(self, usable: Flags, peak: Floats, mad: Floats) -> Floats:
+        """The spike floor per (channel, hop) on the second difference:
+        spike_rel x the learnt 90th percentile of the hop's peak there (as
+        _learn's peak level: log10 steps, outliers do not teach, the first
+        usable hop starts it), from what was learnt before the hop."""
+        ch, m = peak.shape
+        floor = np.empty((ch, m))
+        q = self._q_sd
+        up, down = LEARN_UP, LEARN_UP / 9.0
+        with np.errstate(divide="ignore"):
+            lpeak = np.log10(peak)
+        own = self.spike_k * 1.4826 * mad
+        for j in range(m):
+            pf = self.spike_rel * 10.0**q
+            floor[:, j] = pf
+            x = lpeak[:, j]
+            outlier = (peak[:, j] > pf) & (peak[:, j] > own[:, j])
+            teach = usable[:, j] & ~outlier & np.isfinite(x)
+            q = np.where(teach, q + np.where(x > q, up, -down), q)
+            first = usable[:, j] & ~self._q_sd_set & np.isfinite(x)
+            if first.any():
+                q = np.where(first, np.maximum(q, x), q)
+                self._q_sd_set |= first
+        self._q_sd = q
+        return floor
 
     def _ring_down(self, low_ms: Floats, broad: Flags) -> Flags:
         """Per (channel, hop): the 1-20 Hz band may be ringing on after a
