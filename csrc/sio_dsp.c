@@ -532,13 +532,11 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
 }
 
 int sio_dsp_hop_spikes(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *hp,
-                       const double *before, const double *after, double *scratch,
-                       double *mad, double *peak)
+                       const double *before, double *scratch, double *mad, double *peak)
 {
     if (ch < 0 || m < 0 || L < 1 || m > INT64_MAX / L || stride < m * L || !hp || !scratch ||
         !mad || !peak)
         return -1;
-    const int64_t n = m * L;
     for (int64_t c = 0; c < ch; c++) {
         const double *restrict h = hp + c * stride;
         for (int64_t j = 0; j < m; j++) {
@@ -547,15 +545,12 @@ int sio_dsp_hop_spikes(int64_t ch, int64_t m, int64_t L, int64_t stride, const d
             for (int64_t i = 0; i < L; i++) {
                 const int64_t r = j * L + i;
                 double d;
-                if (r == 0 && !before)
-                    d = 0.0;
-                else if (r == n - 1 && !after)
+                if ((r == 0 && !before) || i == L - 1)
                     d = 0.0;
                 else {
                     /* as numpy: x - 0.5 * (left + right), the same rounding */
                     const double left = r ? h[r - 1] : before[c];
-                    const double right = r + 1 < n ? h[r + 1] : after[c];
-                    d = sio_dsp_abs(h[r] - 0.5 * (left + right));
+                    d = sio_dsp_abs(h[r] - 0.5 * (left + h[r + 1]));
                 }
                 a[i] = d;
                 top = d > top || d != d ? d : top;

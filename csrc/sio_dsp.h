@@ -78,14 +78,13 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
 /* The spike test's statistics of m hops of L >= 1 samples on ch channels
  * (channel c's hop j starts at [c * stride + j * L] of hp): the second
  * difference of hp (hp[n] less the mean of hp[n - 1] and hp[n + 1]; before
- * hop 0 the sample before[c], after the last hop after[c]; NULL: none there,
- * and that end's difference is 0). Per (c, j), at [c * m + j]: the median of
- * its absolute value (the element of rank L / 2, as numpy.partition) and the
- * largest. scratch holds 2 L doubles. Returns 0, or -1 if an argument is out
- * of range. */
+ * hop 0 the sample before[c], NULL: none, and the first difference is 0),
+ * each hop's last sample counted as 0 (the row after it may not be there
+ * yet). Per (c, j), at [c * m + j]: the median of its absolute value (the
+ * element of rank L / 2, as numpy.partition) and the largest. scratch holds
+ * 2 L doubles. Returns 0, or -1 if an argument is out of range. */
 int sio_dsp_hop_spikes(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *hp,
-                       const double *before, const double *after, double *scratch,
-                       double *mad, double *peak);
+                       const double *before, double *scratch, double *mad, double *peak);
 
 /* Mains projection of m hops of L samples on ch channels: each hop with the
  * one before it (2L samples; before hop 0, prev: channel c's at

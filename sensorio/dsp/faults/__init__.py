@@ -274,6 +274,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._prev_hp = np.zeros((ch, 0))
         self._hp_back = np.zeros((ch, 0))
         self._data_back = np.zeros((ch, 0))
+        self._ok_back = np.zeros((ch, 0), dtype=bool)
         # the "last clean hop" of every kind in one array (set at once when nothing happens)
         self._lf = np.full((len(HOP_KINDS), ch), -1, np.int64)
         self._carry = {

@@ -145,13 +145,11 @@ class _NativeFront:
             raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
         return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same
 
-    def hop_spikes(
-        self, rows: _Rows, a: int, m: int, L: int, before: Floats | None, after: Floats | None
-    ) -> tuple[Floats, Floats]:
-        """The median and the largest |second difference| of hp over m hops of
-        L rows from live row a (before, after: the samples either side, None:
-        none; see features.second_difference and FaultDetector._sd_stats for
-        the numpy version)."""
+    def hop_spikes(self, rows: _Rows, a: int, m: int, L: int, before: Floats | None) -> tuple[Floats, Floats]:
+        """The median and the largest |second difference| of hp per hop over m
+        hops of L rows from live row a, each hop's last sample counted as 0
+        (before: the samples before row a, None: none; see
+        FaultDetector._sd_stats for the numpy version)."""
         p = self._pointers(rows)
         ch = rows.ch
         if self._scratch.size < 2 * L:
@@ -159,12 +157,10 @@ class _NativeFront:
             self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
         out, _, o, _ = self._out_buffers("spikes", 2, ch, m)
         ffi = self._ffi
-        ends = [
-            ffi.NULL if e is None else ffi.from_buffer("double[]", np.ascontiguousarray(e, dtype=np.float64))
-            for e in (before, after)
-        ]
+        # (the cdata keeps its buffer alive through the call)
+        first = ffi.NULL if before is None else ffi.from_buffer("double[]", np.ascontiguousarray(before, np.float64))
         rc = self._lib.sio_dsp_hop_spikes(
-            ch, m, L, rows.cap, p["hp"] + rows.o + a, ends[0], ends[1], self._scratch_ptr, o, o + ch * m
+            ch, m, L, rows.cap, p["hp"] + rows.o + a, first, self._scratch_ptr, o, o + ch * m
         )
         if rc != 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native spike statistics refused {m} hops of {L}")

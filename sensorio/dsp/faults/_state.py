@@ -122,8 +122,9 @@ class _DetectorState(Stage):
     _prev_hp: Floats
     #: the 20 Hz high-passed rows just before the pending ones (decision.BURST_S of them)
     _hp_back: Floats
-    #: the samples of those rows (the lone-pulse rule's step test)
+    #: the samples of those rows (the lone-pulse rule's step test), and whether they were usable
     _data_back: Floats
+    _ok_back: Flags
     #: (hop kinds, channels): the last hop without each kind's condition
     _lf: Ints
     #: per hop kind: "lf" (a row of _lf), "lt" (last hop with the condition),

@@ -44,6 +44,8 @@ def _steps(level: Floats, i: int, guard: int, w: int) -> bool:
     is more than BURST_RATIO x the pulse's swing above that line (within the
     guard). A line takes a drift; w samples average EMG's swings out."""
     a, b = i - guard - w, i + guard + w
+    if w < 2:
+        return False  # hops too short for a fit: no step test
     if a < 0 or b >= len(level) or not np.isfinite(level[a : b + 1]).all():
         return True  # near a gap too: the filters' hold across it makes a step
     t = np.concatenate([np.arange(a, i - guard), np.arange(i + guard + 1, b + 1)]).astype(float) - i
@@ -167,16 +169,18 @@ class _Decision(_DetectorState):
         if n_dec == m and F["lens"][n_dec - 1] == self.hop:
             self._prev_hp = p.cm("hp")[:, rows - self.hop : rows].copy()
         self._prev_mad = F["mad"][n_dec - 1].copy()
-        back = self._burst_rows()
-        if back:
-            self._hp_back = np.concatenate([self._hp_back, p.cm("hp")[:, max(0, rows - back) : rows]], axis=1)[
-                :, -back:
-            ]
-            # the step test looks a guard further back
-            back += max(1, int(round(BURST_GUARD_S * self._rate)))
-            self._data_back = np.concatenate([self._data_back, p.cm("data")[:, max(0, rows - back) : rows]], axis=1)[
-                :, -back:
-            ]
+        # the tails the lone-pulse rule looks back on: the burst window and
+        # the sample before it (a second difference's left neighbour), and
+        # the step test's fit a guard further
+        w = self._burst_rows()
+        tails = (
+            ("_hp_back", "hp", w + 1),
+            ("_ok_back", "hard_ok", w + 1),
+            ("_data_back", "data", w + self._guard_rows()),
+        )
+        for name, field, keep in tails:
+            tail = np.concatenate([getattr(self, name), p.cm(field)[:, max(0, rows - keep) : rows]], axis=1)
+            setattr(self, name, tail[:, -keep:])
         self._pend.drop(rows)
         if self._pend_lo is not None:
             self._pend_lo = self._pend_lo[rows:]
@@ -320,15 +324,25 @@ class _Decision(_DetectorState):
         """The second difference of the 20 Hz high-passed signal over the
         first rows pending, (channels, rows): what the spike test reads (the
         row after them is in the look-ahead, the one before in _hp_back)."""
-        hp = self._pend.cm("hp")
+        hp, ok = self._pend.cm("hp"), self._pend.cm("hard_ok")
+        ch = self._ch
+        more = rows < hp.shape[1]
         before = self._hp_back[:, -1] if self._hp_back.shape[1] else None
-        after = hp[:, rows] if rows < hp.shape[1] else None
-        return spike_signal(hp[:, :rows], before, after, self._rate)
+        after = hp[:, rows] if more else None
+        ok_before = self._ok_back[:, -1:] if self._hp_back.shape[1] else np.ones((ch, 1), dtype=bool)
+        ok_after = ok[:, rows : rows + 1] if more else np.ones((ch, 1), dtype=bool)
+        return spike_signal(hp[:, :rows], before, after, self._rate, np.hstack([ok_before, ok[:, :rows], ok_after]))
+
+    def _guard_rows(self) -> int:
+        """Rows either side of a spike pulse that are its own (BURST_GUARD_S)."""
+        return max(1, int(round(BURST_GUARD_S * self._rate)))
 
     def _burst_rows(self) -> int:
-        """Rows looked at either side of a spike pulse (BURST_S, at most a hop:
-        the look-ahead holds one hop after the rows decided)."""
-        return min(int(round(BURST_S * self._rate)), self.hop)
+        """Rows looked at either side of a spike pulse beyond the guard
+        (BURST_S), so that the look-ahead (one hop after the rows decided)
+        holds all the lone-pulse rule reads after a pulse: the burst window
+        and one more row, the step test's fit a guard further."""
+        return max(0, min(int(round(BURST_S * self._rate)), self.hop - self._guard_rows() - 1))
 
     def _lone_pulses(self, hit: Flags, rows: int, med: Floats, lens: Ints) -> Flags:
         """The spike test's hits (rows, channels) that are a lone pulse's
@@ -342,8 +356,8 @@ class _Decision(_DetectorState):
         _data_back and after from the look-ahead, so the same whatever the
         chunking."""
         w = self._burst_rows()
-        guard = max(1, int(round(BURST_GUARD_S * self._rate)))
-        hp = self._pend.cm("hp")
+        guard = self._guard_rows()
+        hp, ok = self._pend.cm("hp"), self._pend.cm("hard_ok")
         back = self._hp_back
         nb = back.shape[1]
         med_rows = np.repeat(med, lens, axis=0) if med.any() else None
@@ -351,8 +365,11 @@ class _Decision(_DetectorState):
         data = self._pend.cm("data")
         nd = self._data_back.shape[1]
         for c in np.nonzero(hit.any(axis=0))[0]:
-            x = np.concatenate([back[c], hp[c, : rows + w]])
-            x = spike_signal(x[None, :], None, None, self._rate)[0]
+            # one row more either side than the window reads: every second
+            # difference in it has its true neighbours
+            x = np.concatenate([back[c], hp[c, : rows + w + 1]])
+            usable = np.concatenate([[True], self._ok_back[c], ok[c, : rows + w + 1], [True]])
+            x = spike_signal(x[None, :], None, None, self._rate, usable[None, :])[0]
             level = np.concatenate([self._data_back[c], data[c, : rows + w + guard]])
             for r in np.flatnonzero(hit[:, c]):
                 i = r + nb

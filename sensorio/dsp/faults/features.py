@@ -135,10 +135,29 @@ def noise_share_limit(fs: float, base: float) -> float | None:
 SPIKE_SD_MIN_HZ = 1500.0
 
 
-def spike_signal(x: Floats, before: Floats | None, after: Floats | None, fs: float) -> Floats:
+def spike_signal(x: Floats, before: Floats | None, after: Floats | None, fs: float, ok: Flags | None = None) -> Floats:
     """What the spike test reads of the high-passed rows x (channels, rows)
-    at rate fs (see SPIKE_SD_MIN_HZ; before and after as second_difference's)."""
-    return second_difference(x, before, after) if fs >= SPIKE_SD_MIN_HZ else x
+    at rate fs (see SPIKE_SD_MIN_HZ; before and after as second_difference's).
+    ok (channels, rows + 2): whether the sample before, each row and the
+    sample after are usable (None: all are); a second difference next to an
+    unusable sample is 0, as is the high-passed value of one (what the
+    filters give there depends on where the blocks were cut)."""
+    if fs < SPIKE_SD_MIN_HZ:
+        return x if ok is None else np.where(ok[:, 1:-1], x, 0.0)
+    sd = second_difference(x, before, after)
+    return sd if ok is None else np.where(ok[:, :-2] & ok[:, 1:-1] & ok[:, 2:], sd, 0.0)
+
+
+def rank_median(x: Floats, ok: Flags) -> Floats:
+    """Per row of x (..., samples): the element of rank n // 2 of its n
+    samples where ok (0 where none is), as numpy.partition(x, L // 2) when
+    every sample is: the fast path's and this one's figures for a hop must
+    not differ, since which path a hop takes depends on the hops decided
+    with it."""
+    n = ok.sum(axis=-1)
+    ranked = np.sort(np.where(ok, x, np.inf), axis=-1)
+    pick = np.take_along_axis(ranked, (n // 2)[..., None], axis=-1)[..., 0]
+    return np.where(n > 0, pick, 0.0)
 
 
 def second_difference(x: Floats, before: Floats | None, after: Floats | None) -> Floats:
@@ -318,7 +337,7 @@ class _Features(_DetectorState):
                 warnings.simplefilter("ignore", RuntimeWarning)
                 hpv = np.where(hard_ok, hp, np.nan)
                 std = np.where(enough, np.nanstd(np.where(hard_ok, data, np.nan), axis=2), np.inf)
-                mad = np.nan_to_num(np.nanmedian(np.abs(hpv), axis=2))
+                mad = rank_median(np.abs(hp), hard_ok)
                 # power figures leave the spikes out (they are reported apart)
                 hpv = np.where(spiky, np.nan, hpv)
                 d3 = np.diff(hpv, 3, axis=2)
@@ -420,24 +439,31 @@ class _Features(_DetectorState):
     def _sd_stats(self, a: int, m: int, L: int, hp: Floats, ok: Flags | None) -> tuple[Floats, Floats]:
         """Per (channel, hop) of m hops of L rows from pending row a: the
         median and the largest |second difference| of the 20 Hz high-passed
-        signal (ok: the samples to count, None: all, then in C when the C
-        core is there). hp is (channels, hops, samples)."""
+        signal, each hop's last sample counted as 0 (ok: the samples to
+        count, None: all, then in C when the C core is there). hp is
+        (channels, hops, samples)."""
         ch = self._ch
         p = self._pend
         flat = hp.reshape(ch, m * L)
-        hpa = p.cm("hp")
-        before = hpa[:, a - 1] if a > 0 else (self._hp_back[:, -1] if self._hp_back.shape[1] else None)
-        end = a + m * L
-        after = hpa[:, end] if end < hpa.shape[1] else None
-        if ok is None and self._native is not None:
-            return self._native.hop_spikes(p, a, m, L, before, after)
-        sd = np.abs(second_difference(flat, before, after)).reshape(ch, m, L)
+        hpa, oka = p.cm("hp"), p.cm("hard_ok")
+        if a > 0:
+            before, ok_before = hpa[:, a - 1], oka[:, a - 1]
+        elif self._hp_back.shape[1]:
+            before, ok_before = self._hp_back[:, -1], self._ok_back[:, -1]
+        else:
+            before, ok_before = None, np.ones(ch, dtype=bool)
+        if ok is None and self._native is not None and ok_before.all():
+            return self._native.hop_spikes(p, a, m, L, before)
+        # each hop's last sample counts as 0: the row after it may not have
+        # arrived yet, and the figures must not depend on the blocks' sizes
+        rows_ok = np.ones((ch, m * L), dtype=bool) if ok is None else ok.reshape(ch, m * L)
+        pad = np.ones((ch, 1), dtype=bool)
+        sd = spike_signal(flat, before, None, SPIKE_SD_MIN_HZ, np.hstack([ok_before[:, None], rows_ok, pad]))
+        sd = np.abs(sd).reshape(ch, m, L)
+        sd[:, :, -1] = 0.0
         if ok is None:
             return np.partition(sd, L // 2, axis=2)[:, :, L // 2], sd.max(axis=2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mad = np.nan_to_num(np.nanmedian(np.where(ok, sd, np.nan), axis=2))
-        return mad, np.where(ok, sd, 0.0).max(axis=2)
+        return rank_median(sd, ok), np.where(ok, sd, 0.0).max(axis=2)
 
     def _learn_sd(self, usable: Flags, peak: Floats, mad: Floats) -> Floats:
         """The spike floor per (channel, hop) on the second difference:
