@@ -181,6 +181,24 @@ def second_difference(x: Floats, before: Floats | None, after: Floats | None) ->
     return out
 
 
+def _peak_step(
+    q: Floats, started: Flags, usable: Flags, peak: Floats, lpeak: Floats, own: Floats, floor: Floats
+) -> tuple[Floats, Flags]:
+    """One hop of a learnt peak level (log10 uV, per channel): a step of
+    LEARN_UP towards the hop's peak (lpeak its log10), down by a ninth of it,
+    where the hop is usable and its peak no outlier (above both the spike
+    floor and the test's own-hop threshold own); the first usable hop starts
+    it at its peak if higher. Returns the level and which have started."""
+    finite = np.isfinite(lpeak)
+    teach = usable & ~((peak > floor) & (peak > own)) & finite
+    q = np.where(teach, q + np.where(lpeak > q, LEARN_UP, -LEARN_UP / 9.0), q)
+    first = usable & ~started & finite
+    if first.any():
+        q = np.where(first, np.maximum(q, lpeak), q)
+        started = started | first
+    return q, started
+
+
 class _Features(_DetectorState):
     """Per-hop features and conditions (FaultDetector's; see the package text)."""
 
@@ -428,11 +446,11 @@ class _Features(_DetectorState):
         # the channel's own peaks there reach (spike_rel x their learnt 90th
         # percentile)
         if self._rate >= SPIKE_SD_MIN_HZ:
-            sd_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok)
-        else:  # the test reads the high-passed signal itself
-            sd_mad, sd_peak = mad, peak
-        sd_floor = self._learn_sd(~blocked, sd_peak, sd_mad)
-        f["mad"] = np.maximum(sd_mad, sd_floor / (self.spike_k * 1.4826))
+            spike_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok)
+            spike_floor = self._learn_sd(~blocked, sd_peak, spike_mad)
+        else:  # the test reads the high-passed signal itself, whose peaks _learn learnt
+            spike_mad, spike_floor = mad, peak_floor
+        f["mad"] = np.maximum(spike_mad, spike_floor / (self.spike_k * 1.4826))
         f["med"] = const["zeros_f"]
         return f  # (channels, hops) each
 
@@ -472,23 +490,15 @@ class _Features(_DetectorState):
         usable hop starts it), from what was learnt before the hop."""
         ch, m = peak.shape
         floor = np.empty((ch, m))
-        q = self._q_sd
-        up, down = LEARN_UP, LEARN_UP / 9.0
+        q, started = self._q_sd, self._q_sd_set
         with np.errstate(divide="ignore"):
             lpeak = np.log10(peak)
         own = self.spike_k * 1.4826 * mad
         for j in range(m):
             pf = self.spike_rel * 10.0**q
             floor[:, j] = pf
-            x = lpeak[:, j]
-            outlier = (peak[:, j] > pf) & (peak[:, j] > own[:, j])
-            teach = usable[:, j] & ~outlier & np.isfinite(x)
-            q = np.where(teach, q + np.where(x > q, up, -down), q)
-            first = usable[:, j] & ~self._q_sd_set & np.isfinite(x)
-            if first.any():
-                q = np.where(first, np.maximum(q, x), q)
-                self._q_sd_set |= first
-        self._q_sd = q
+            q, started = _peak_step(q, started, usable[:, j], peak[:, j], lpeak[:, j], own[:, j], pf)
+        self._q_sd, self._q_sd_set = q, started
         return floor
 
     def _ring_down(self, low_ms: Floats, broad: Flags) -> Flags:
@@ -652,14 +662,9 @@ class _Features(_DetectorState):
             teach = judged[:, j] & ~like & ~rising & (share_low[:, j] <= self.motion_share) & np.isfinite(x)
             ql = np.where(teach, ql + np.where(x > ql, up, -down), ql)
             qr = np.where(teach, qp, qr)
-            x = lpeak[:, j]
-            outlier = (peak[:, j] > pf) & (peak[:, j] > own[:, j])
-            teach = usable[:, j] & ~outlier & np.isfinite(x)
-            qp = np.where(teach, qp + np.where(x > qp, up, -down), qp)
-            first = usable[:, j] & ~self._q_peak_set & np.isfinite(x)
-            if first.any():
-                qp = np.where(first, np.maximum(qp, x), qp)
-                self._q_peak_set |= first
+            qp, self._q_peak_set = _peak_step(
+                qp, self._q_peak_set, usable[:, j], peak[:, j], lpeak[:, j], own[:, j], pf
+            )
         self._q_low, self._q_peak, self._q_peak_ref = ql, qp, qr
         return low_level, peak_floor, peak_ref
 
