@@ -292,6 +292,15 @@ def _detect(x: np.ndarray, rate: float, native: bool) -> list:
     return list(unique.values())
 
 
+def _contraction(seconds: float, rate: float, rms_uv: float, seed: int) -> np.ndarray:
+    """Two channels of a steady monopolar-like contraction: 20-150 Hz noise
+    of rms_uv (samples, channels)."""
+    rng = np.random.default_rng(seed)
+    sos = signal.butter(4, [20, 150], "bandpass", fs=rate, output="sos")
+    x = signal.sosfilt(sos, rng.standard_normal((int(seconds * rate), 2)), axis=0)
+    return x * (rms_uv / x.std(axis=0))
+
+
 def _triangle(x: np.ndarray, rate: float, at_s: float, channel: int, amp: float) -> None:
     """Add a 2 ms triangular pulse (as the emulator's spikes) at at_s."""
     w = int(round(0.002 * rate))
@@ -306,11 +315,7 @@ def test_a_spike_within_a_strong_contraction_is_found_by_its_sharpness(native: b
     contraction's own peaks; its second difference stands far above the
     contraction's, which tissue low-passes."""
     rate = 4000.0
-    rng = np.random.default_rng(5)
-    n = int(8 * rate)
-    sos = signal.butter(4, [20, 150], "bandpass", fs=rate, output="sos")
-    x = signal.sosfilt(sos, rng.standard_normal((n, 2)), axis=0)
-    x *= 200.0 / x.std(axis=0)
+    x = _contraction(8.0, rate, 200.0, seed=5)
     times = [2.013, 3.527, 5.041, 6.555]
     for t in times:
         _triangle(x, rate, t, 1, 1400.0)
@@ -340,11 +345,7 @@ def test_the_first_sample_after_a_gap_is_not_a_spike(native: bool) -> None:
     the signal they see jumps where it resumes: as sharp as a spike in the
     second difference, but a step the hold made, not a pulse."""
     rate = 2000.0
-    rng = np.random.default_rng(7)
-    n = int(6 * rate)
-    sos = signal.butter(4, [20, 150], "bandpass", fs=rate, output="sos")
-    x = signal.sosfilt(sos, rng.standard_normal((n, 2)), axis=0)
-    x *= 150.0 / x.std(axis=0)
+    x = _contraction(6.0, rate, 150.0, seed=7)
     for t in (2.0, 3.5, 4.7):
         a = int(t * rate)
         x[a : a + int(0.012 * rate)] = np.nan

@@ -240,6 +240,27 @@ def test_native_mains_projection_equals_numpy() -> None:
     assert expected[[0, 1, 3]].all() and not expected[4].any()  # (and 2 is too weak)
 
 
+def _feed(
+    det: FaultDetector, sizes: list[int], x: np.ndarray, valid: np.ndarray, leadoff: np.ndarray, codes: np.ndarray
+) -> tuple[list[SignalBlock], list[tuple]]:
+    """Feed the whole signal to det in blocks of these sizes, flush and
+    finish: its outputs and its events (channel, kind, start, end), sorted."""
+    n = len(x)
+    outs, a = [], 0
+    for size in sizes:
+        b = min(n, a + size)
+        blk = SignalBlock(
+            0, x[a:b], valid[a:b], FS, start=a, leadoff=leadoff[a:b], codes=codes[a:b], code_range=(LO, HI)
+        )
+        outs.append(det.process(blk))
+        a = b
+    tail = det.flush()
+    if tail is not None:
+        outs.append(tail)
+    det.finish(n / FS)
+    return outs, sorted((e.channel, e.kind, e.start_s, e.end_s) for e in det.take_events())
+
+
 @pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
 def test_detector_mask_is_the_same_in_any_chunking(native: bool) -> None:
     """Small blocks (one hop decided at a time) and big ones (many hops at
@@ -256,19 +277,7 @@ def test_detector_mask_is_the_same_in_any_chunking(native: bool) -> None:
     for sizes in ([20] * 300, [n], [333, 1000, 7, 3060]):
         det = FaultDetector()
         det.native = native
-        outs, a = [], 0
-        for size in sizes:
-            b = min(n, a + size)
-            blk = SignalBlock(
-                0, x[a:b], valid[a:b], FS, start=a, leadoff=leadoff[a:b], codes=codes[a:b], code_range=(LO, HI)
-            )
-            outs.append(det.process(blk))
-            a = b
-        tail = det.flush()
-        if tail is not None:
-            outs.append(tail)
-        det.finish(n / FS)
-        evs = sorted((e.channel, e.kind, e.start_s, e.end_s) for e in det.take_events())
+        outs, evs = _feed(det, sizes, x, valid, leadoff, codes)
         res.append((np.concatenate([o.valid for o in outs]), np.concatenate([o.data for o in outs]), evs))
     for valid_out, data, evs in res[1:]:
         np.testing.assert_array_equal(valid_out, res[0][0])
@@ -366,19 +375,7 @@ def test_spike_test_the_same_in_any_chunking(native: bool, hop_s: float) -> None
             return thr, med
 
         det._spike_threshold = spy  # type: ignore[method-assign]
-        outs, a = [], 0
-        for size in sizes:
-            b = min(n, a + size)
-            blk = SignalBlock(
-                0, x[a:b], valid[a:b], FS, start=a, leadoff=leadoff[a:b], codes=codes[a:b], code_range=(LO, HI)
-            )
-            outs.append(det.process(blk))
-            a = b
-        tail = det.flush()
-        if tail is not None:
-            outs.append(tail)
-        det.finish(n / FS)
-        evs = sorted((e.channel, e.kind, e.start_s, e.end_s) for e in det.take_events())
+        outs, evs = _feed(det, sizes, x, valid, leadoff, codes)
         res.append((np.concatenate([o.valid for o in outs]), evs, thresholds))
     for valid_out, evs, thresholds in res[1:]:
         np.testing.assert_array_equal(valid_out, res[0][0])
