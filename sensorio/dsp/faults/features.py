@@ -476,7 +476,7 @@ class _Features(_DetectorState):
         # arrived yet, and the figures must not depend on the blocks' sizes
         rows_ok = np.ones((ch, m * L), dtype=bool) if ok is None else ok.reshape(ch, m * L)
         pad = np.ones((ch, 1), dtype=bool)
-        sd = spike_signal(flat, before, None, SPIKE_SD_MIN_HZ, np.hstack([ok_before[:, None], rows_ok, pad]))
+        sd = spike_signal(flat, before, None, self._rate, np.hstack([ok_before[:, None], rows_ok, pad]))
         sd = np.abs(sd).reshape(ch, m, L)
         sd[:, :, -1] = 0.0
         if ok is None:
