@@ -17,10 +17,13 @@ from sensorio.dsp.scoring import TRUTH_KINDS, KindScore, Truth, score  # noqa: E
 from sensorio.emulator.config import EmulatorConfig  # noqa: E402
 from sensorio.emulator.engine import render  # noqa: E402
 from sensorio.emulator.faults import RANDOM_KINDS, parse_fault  # noqa: E402
+from sensorio.emulator.settings import SignalConfig  # noqa: E402
 
 
-def analyse(seed: int, seconds: float, faults: int, tmp_path, **config):
-    data, truth = render(EmulatorConfig(seed=seed, random_faults=faults, duration=seconds, autostart=True, **config))
+def analyse(seed: int, seconds: float, random_faults: int, tmp_path, **config):
+    data, truth = render(
+        EmulatorConfig(seed=seed, random_faults=random_faults, duration=seconds, autostart=True, **config)
+    )
     parser = Parser()
     parser.feed(data)
     blocks = parser.read()
@@ -84,6 +87,20 @@ def test_emg_at_1_khz_is_not_broadband_noise(tmp_path) -> None:
     events = analyze_blocks(parser.read(), info, calibration_dir=str(tmp_path)).events
     found = [e for e in events if e.kind == "noise"]
     assert [e.channel for e in found] == [2] and abs(found[0].start_s - 2.0) < 0.25
+
+
+@pytest.mark.parametrize("layout", ["monopolar", "bipolar"])
+def test_noise_as_loud_as_the_emg_is_found_at_1_khz(tmp_path, layout) -> None:
+    # white noise of 60 uV RMS on channels whose EMG has 20-80 uV: at 1 kHz
+    # the share bar (6 x the reference EMG's, 0.70) missed it on channel 1
+    # of the bipolar layout and found channel 5 of the monopolar one 0.6 s late
+    onsets = {1: 2.0, 3: 5.0, 5: 8.0}
+    faults = [parse_fault(f"noise:channel={c + 1},start={s},end={s + 1},amp=60") for c, s in onsets.items()]
+    res, _ = analyse(4, 12.0, 0, tmp_path, rate=1000.0, faults=faults, signal=SignalConfig(layout=layout))
+    noise = [e for e in res.events if e.kind == "noise"]
+    assert sorted(e.channel for e in noise) == sorted(onsets), noise
+    for e in noise:
+        assert e.detected_s - onsets[e.channel] <= 0.25, e
 
 
 def test_noise_detection_is_off_where_emg_fills_the_band(tmp_path) -> None:
