@@ -226,3 +226,41 @@ def test_a_failed_export_leaves_nothing_behind(recording: Path, tmp_path: Path, 
     with pytest.raises(SensorioError, match="disk is full"):
         export_bids(recording, root, subject="01", task="grip")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_recording_is_read_twice_and_analysed_once(recording: Path, tmp_path: Path, monkeypatch) -> None:
+    """The BDF's first pass is the analysis that events.tsv comes from: the
+    recording is read in full twice (that pass, then the data records), not
+    three times, and faults are detected once, so the BDF's fault
+    annotations and events.tsv's faults are the same list."""
+    import sensorio.recording as rec_mod
+    import sensorio.workflows.analyze as analyze_mod
+    from sensorio.bridges.bids import export_bids
+
+    passes: list[int] = []
+    analyses: list[int] = []
+
+    class CountingStream(rec_mod.BlockStream):
+        def __iter__(self):
+            yield from super().__iter__()
+            passes.append(1)  # read to the end
+
+    real_analyze = analyze_mod.analyze_blocks
+
+    def counting_analyze(*args, **kwargs):
+        analyses.append(1)
+        return real_analyze(*args, **kwargs)
+
+    monkeypatch.setattr(rec_mod, "BlockStream", CountingStream)
+    monkeypatch.setattr(analyze_mod, "analyze_blocks", counting_analyze)
+    root = tmp_path / "ds"
+    export_bids(recording, root, subject="01", task="grip", reference="Bipolar")
+    assert (len(passes), len(analyses)) == (2, 1)
+
+    pyedflib = pytest.importorskip("pyedflib")
+    folder = root / "sub-01" / "emg"
+    with pyedflib.EdfReader(str(folder / "sub-01_task-grip_emg.bdf")) as f:
+        onsets, _durations, texts = f.readAnnotations()
+    in_bdf = sorted(round(float(t), 3) for t, x in zip(onsets, texts, strict=True) if "fault" in x.lower())
+    faults = [r for r in _tsv(folder / "sub-01_task-grip_events.tsv") if r["trial_type"].startswith("BAD_fault_")]
+    assert faults and in_bdf == sorted(round(float(r["onset"]), 3) for r in faults)

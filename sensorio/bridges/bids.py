@@ -34,7 +34,7 @@ import os
 import re
 import tempfile
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,26 +310,33 @@ def export_bids(
         gather[sid] = _StreamGather(roles, listen=power_line_hz is None)
         return gather[sid]
 
-    def blocks() -> Any:
-        with BlockStream(recording, format) as stream:
-            for b in stream:
-                rows, _, first_t = streams.get(b.stream, (0, b.n_channels, b.frame_t_us[:0]))
-                if not first_t.size and b.frame_t_us.size:
-                    first_t = b.frame_t_us[:1].copy()
-                streams[b.stream] = (rows + len(b), b.n_channels, first_t)
-                yield b
+    def counted(blocks: Iterator[Any]) -> Iterator[Any]:
+        for b in blocks:
+            rows, _, first_t = streams.get(b.stream, (0, b.n_channels, b.frame_t_us[:0]))
+            if not first_t.size and b.frame_t_us.size:
+                first_t = b.frame_t_us[:1].copy()
+            streams[b.stream] = (rows + len(b), b.n_channels, first_t)
+            yield b
 
     def open_blocks() -> Any:  # the BDF export's two passes
         with BlockStream(recording, format) as stream:
             yield from stream
 
-    with np.errstate(all="ignore"):
-        analysis = analyze_blocks(blocks(), info, calibration=calibration, overview=True, tap=tap)
-    emg = [sa for sa in analysis.streams.values() if sa.unit.lower() in VOLT_UNITS]
-    main = emg[0] if emg else analysis.streams[min(analysis.streams)]
-    mains = power_line_hz if power_line_hz is not None else (gather[main.stream].mains() if emg else None)
-    for g in gather.values():
-        g.close()
+    analysed: list[tuple[Any, Any, float | None]] = []  # the analysis, its main stream, the mains
+
+    def analyse(blocks: Iterator[Any]) -> list[Any]:
+        """The BDF export's first pass: the analysis, whose events are the
+        file's annotations and events.tsv alike (one fault detection, one
+        reading for both)."""
+        with np.errstate(all="ignore"):
+            analysis = analyze_blocks(counted(blocks), info, calibration=calibration, overview=True, tap=tap)
+        emg = [sa for sa in analysis.streams.values() if sa.unit.lower() in VOLT_UNITS]
+        main = emg[0] if emg else analysis.streams[min(analysis.streams)]
+        mains = power_line_hz if power_line_hz is not None else (gather[main.stream].mains() if emg else None)
+        for g in gather.values():
+            g.close()  # its temporary file, before the data records are written
+        analysed.append((analysis, main, mains))
+        return analysis.events
 
     parts = [f"sub-{subject}"] + ([f"ses-{session}"] if session else []) + [f"task-{task}"]
     if run is not None:
@@ -350,7 +357,10 @@ def export_bids(
     written: list[Path] = [p for p in [data, *outputs.values()] if not p.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        done = export_edf_stream(recording, data, open_blocks, info, faults=True, overwrite=overwrite, time_us=time_us)
+        done = export_edf_stream(
+            recording, data, open_blocks, info, faults=True, overwrite=overwrite, time_us=time_us, analyse=analyse
+        )
+        analysis, main, mains = analysed[0]
         names = _read_back_labels(data)
 
         # channels.tsv, in the file's signal order (streams by id, channels in order)
@@ -472,6 +482,8 @@ def export_bids(
             outputs[key].write_text(text, encoding="utf-8")
         _dataset_files(root, subject, written)
     except BaseException:
+        for g in gather.values():
+            g.close()
         # a failed export leaves nothing behind: the files it made, then the folders
         for p in written:
             p.unlink(missing_ok=True)

@@ -621,6 +621,7 @@ def export_edf_stream(
     overwrite: bool = False,
     time_us: float | None = 1.0,
     raw: bool = False,
+    analyse: Callable[[Iterator[Any]], Iterable[Any]] | None = None,
 ) -> EdfSummary:
     """Decoded Blocks of a recording (or raw dump) to EDF+/BDF+ in bounded
     memory, with sensor faults found by sensorio.dsp and the recording's
@@ -628,18 +629,26 @@ def export_edf_stream(
     over the Blocks (``open_blocks()`` gives a new iterator over them each
     time). The first finds the code ranges, gaps and (faults) the sensor
     faults, with the analysis run block by block; the second writes the data
-    records as the Blocks come."""
+    records as the Blocks come. analyse: the first pass's analysis, given
+    its Blocks as they come, returning the events to annotate (default: the
+    default pipeline's, block by block), for a caller that needs more of the
+    analysis than the events (the BIDS export) and must not read the
+    recording a third time for it."""
     pyedflib = _import_pyedflib()
     path, bdf = _output(output, None, overwrite)
     tallies: dict[int, _StreamTally] = {}
     found: list[Any] = []
     if faults and info is not None:
-        from ..workflows.analyze import analyze_blocks
+        blocks = _tally(open_blocks(), tallies)
+        if analyse is None:
+            from ..workflows.analyze import analyze_blocks
 
-        with np.errstate(all="ignore"):
-            analysis = analyze_blocks(_tally(open_blocks(), tallies), info, overview=True)
-        found = [ev for ev in analysis.events if ev.kind != "dropout"]
-        del analysis  # its overview is not needed while the data records are written
+            with np.errstate(all="ignore"):
+                # only the events: the overview goes before the data records are written
+                events = analyze_blocks(blocks, info, overview=True).events
+        else:
+            events = list(analyse(blocks))
+        found = [ev for ev in events if ev.kind != "dropout"]
     else:
         for _ in _tally(open_blocks(), tallies):
             pass
