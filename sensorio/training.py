@@ -174,9 +174,7 @@ def _signal(path: Path, stream: int) -> tuple[np.ndarray, np.ndarray, float, dic
     from .recording.source import read_source
 
     blocks, info, _, header = read_source(path)
-    saved = header.get("calibration")
-    cal = Calibration.from_json(saved, f"{path}: its calibration") if saved else None
-    pipe = control_pipeline(info, stream, calibration=cal)
+    pipe = control_pipeline(info, stream, calibration=Calibration.of_recording(header, path))
     sig = [s for b in blocks if b.stream == stream for s in pipe.process(b)] + pipe.flush()
     if not sig:
         raise SensorioError(f"{path}: no samples of stream {stream}")

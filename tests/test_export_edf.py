@@ -189,3 +189,31 @@ def sensorio_event_dtype():
     from sensorio.blocks import EVENT_DTYPE
 
     return EVENT_DTYPE
+
+
+def test_bdf_fault_annotations_apply_the_recordings_calibration(tmp_path: Path, sensorio_emulator) -> None:
+    """The recording carries the calibration it was made with; the BDF's
+    fault annotations come from the same analysis as `sensorio analyze`'s
+    events, with that calibration (it used to be left out: a channel the
+    calibration scales to a flat line was flagged by analyze, not in the BDF)."""
+    from sensorio.capture import open as open_capture
+    from sensorio.cli import main
+    from sensorio.dsp.analyze import analyze_file
+    from sensorio.dsp.calibrate import Calibration, CalibrationStore, StreamCalibration
+
+    cal_dir = tmp_path / "cal"
+    CalibrationStore(cal_dir).save(
+        Calibration("EMU-SIO-0007", streams={0: StreamCalibration(gain=[1.0, 1e-4] + [1.0] * 6)})
+    )
+    dev = sensorio_emulator(profile="emg8", seed=7, fast=True, duration=3)
+    rec = tmp_path / "cal.sior"
+    with open_capture(dev.port, record=rec, start_command="START", calibration_dir=cal_dir) as cap:
+        while cap.read(1.0):
+            pass
+    analysed = analyze_file(rec, calibration_dir=str(tmp_path / "elsewhere")).events
+    expected = sorted(f"BAD_fault_{e.kind}@@emg{e.channel + 1}" for e in analysed if e.severity == "fault")
+    assert "BAD_fault_flat@@emg2" in expected  # the calibration makes channel 2 a flat line
+    out = tmp_path / "cal.bdf"
+    assert main(["export", str(rec), "-o", str(out)]) == 0
+    _onsets, _durations, texts = read_back(out)["annotations"]
+    assert sorted(t for t in texts if t.startswith("BAD_fault_")) == expected

@@ -297,11 +297,9 @@ def export_bids(
     ref = reference or info.get("reference") or "n/a"
 
     # sensorio's analysis: faults, health, gaps, mains
-    calibration = None
-    if header and header.get("calibration"):
-        from ..dsp.calibrate import Calibration
+    from ..dsp.calibrate import Calibration
 
-        calibration = Calibration.from_json(header["calibration"], f"{recording}: its calibration")
+    calibration = Calibration.of_recording(header, recording)
     # block by block: the analysis keeps an overview, the gatherers what the files need besides
     gather: dict[int, _StreamGather] = {}
     streams: dict[int, tuple[int, int, np.ndarray]] = {}  # rows, channels, the first frame time

@@ -300,13 +300,7 @@ def _calibrated(path: Path, stream: int | None) -> tuple[np.ndarray, float, tupl
     blocks, info, _, header = read_source(path)
     if stream is None:
         stream = _choose_stream(info or {}, {b.stream for b in blocks}, None)
-    saved = header.get("calibration")
-    cal = Calibrate(
-        info,
-        stream=stream,
-        calibration=Calibration.from_json(saved, f"{path}: its calibration") if saved else None,
-        auto=False,
-    )
+    cal = Calibrate(info, stream=stream, calibration=Calibration.of_recording(header, path), auto=False)
     pieces = [sb for b in blocks if b.stream == stream for sb in cal.process_raw(b)]
     if not pieces:
         raise SensorioError(f"{path}: no samples of stream {stream}")

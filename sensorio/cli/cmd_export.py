@@ -327,11 +327,13 @@ def _write_csvs(
 
 def _run_edf(args: argparse.Namespace) -> int:
     """EDF+/BDF+ in two passes over the file (sensorio.export.edf.export_edf_stream)."""
+    from ..dsp.calibrate import Calibration
     from ..export.edf import export_edf_stream
 
     with BlockStream(args.file, args.format) as bs:
         head, info = lookahead_info(iter(bs), bs)
         time_us = bs.parser.format.time_scale_us()
+        calibration = Calibration.of_recording(bs.header, args.file)
     if not head:
         raise SensorioError(f"{args.file}: no samples decoded, nothing to export")
     del head
@@ -351,6 +353,7 @@ def _run_edf(args: argparse.Namespace) -> int:
         overwrite=args.force,
         time_us=time_us,
         raw=args.raw,
+        calibration=calibration,
     )
     print(
         f"{done.path}: {done.file_type}, {done.signals} signals, {done.duration_s:.2f} s, "

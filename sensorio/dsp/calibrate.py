@@ -197,6 +197,13 @@ class Calibration:
             raise SensorioError(f"{where} is damaged ({exc}): save it again") from None
 
     @classmethod
+    def of_recording(cls, header: Mapping[str, Any] | None, path: str | os.PathLike[str]) -> Calibration | None:
+        """The user calibration a recording was made with (saved in its
+        header), or None; ``path`` names the recording in errors."""
+        saved = (header or {}).get("calibration")
+        return cls.from_json(saved, f"{path}: its calibration") if saved else None
+
+    @classmethod
     def _from_json(cls, obj: Mapping[str, Any], where: str) -> Calibration:
         if int(obj.get("version", 0)) > CALIBRATION_VERSION:
             raise SensorioError(f"{where} has version {obj.get('version')}: upgrade sensorio to read it")

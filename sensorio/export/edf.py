@@ -30,13 +30,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC
 from ..descriptor import channel_labels
 from ..errors import Advice, SensorioError
+
+if TYPE_CHECKING:
+    from ..dsp.calibrate import Calibration
 from .output import atomic_output
 
 EDF_DIGITAL = (-(1 << 15), (1 << 15) - 1)
@@ -621,6 +624,7 @@ def export_edf_stream(
     overwrite: bool = False,
     time_us: float | None = 1.0,
     raw: bool = False,
+    calibration: Calibration | None = None,
     analyse: Callable[[Iterator[Any]], Iterable[Any]] | None = None,
 ) -> EdfSummary:
     """Decoded Blocks of a recording (or raw dump) to EDF+/BDF+ in bounded
@@ -629,9 +633,11 @@ def export_edf_stream(
     over the Blocks (``open_blocks()`` gives a new iterator over them each
     time). The first finds the code ranges, gaps and (faults) the sensor
     faults, with the analysis run block by block; the second writes the data
-    records as the Blocks come. analyse: the first pass's analysis, given
-    its Blocks as they come, returning the events to annotate (default: the
-    default pipeline's, block by block), for a caller that needs more of the
+    records as the Blocks come. calibration: the user calibration the
+    recording was made with (Calibration.of_recording), which the fault
+    detection applies as ``sensorio analyze`` does. analyse: the first
+    pass's analysis instead, given its Blocks as they come, returning the
+    events to annotate, for a caller that needs more of the
     analysis than the events (the BIDS export) and must not read the
     recording a third time for it."""
     pyedflib = _import_pyedflib()
@@ -645,7 +651,7 @@ def export_edf_stream(
 
             with np.errstate(all="ignore"):
                 # only the events: the overview goes before the data records are written
-                events = analyze_blocks(blocks, info, overview=True).events
+                events = analyze_blocks(blocks, info, overview=True, calibration=calibration).events
         else:
             events = list(analyse(blocks))
         found = [ev for ev in events if ev.kind != "dropout"]

@@ -455,5 +455,4 @@ def analyze_file(
 def _saved_calibration(options: dict[str, Any], header: dict[str, Any], path: str | Path) -> None:
     """The user calibration in effect when the recording was made (unless given)."""
     if "calibration" not in options:
-        saved = header.get("calibration")
-        options["calibration"] = Calibration.from_json(saved, f"{path}: its calibration") if saved else None
+        options["calibration"] = Calibration.of_recording(header, path)
