@@ -103,6 +103,20 @@ def test_noise_as_loud_as_the_emg_is_found_at_1_khz(tmp_path, layout) -> None:
         assert e.detected_s - onsets[e.channel] <= 0.25, e
 
 
+def test_spikes_after_broadband_noise_are_found(tmp_path) -> None:
+    # the channel's peak levels used to learn from the hops of a noise fault
+    # (white noise's second difference is all peaks): 1 s of it raised the
+    # spike test's floor about tenfold, and it took seconds to come down
+    faults = [
+        parse_fault("noise:channel=2,start=2,end=3,amp=1000"),
+        parse_fault("spikes:channel=2,start=4,end=5,amp=600"),
+    ]
+    res, truth = analyse(3, 8.0, 0, tmp_path, rate=2000.0, faults=faults)
+    scores, false = score(truth, res.events, deadline_s=0.25)
+    assert (scores["noise"].in_time, scores["spikes"].in_time) == (1, 1), scores
+    assert not false, false
+
+
 def test_noise_detection_is_off_where_emg_fills_the_band(tmp_path) -> None:
     with pytest.warns(UserWarning, match="broadband-noise detection is off at 500 Hz"):
         res, _ = analyse(10_003, 20.0, 0, tmp_path, rate=500.0)

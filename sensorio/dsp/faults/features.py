@@ -414,7 +414,11 @@ class _Features(_DetectorState):
         judged = ~blocked & ~settling & ~after_noise & ~after_gap & ~spiked
         # the peaks teach from the start (the 20 Hz high-pass settles within
         # a hop; the 1-20 Hz band needs settle_s)
-        low_level, peak_floor, peak_ref = self._learn(~blocked, judged, low_ms, share_low, peak, mad)
+        # a hop with a fault of its own (a code fault, broadband noise, a hum)
+        # does not teach the peaks: white noise is all peaks in the second
+        # difference, and a second of it would raise the spike floor tenfold
+        teaches = ~blocked & ~noise & ~mains
+        low_level, peak_floor, peak_ref = self._learn(teaches, judged, low_ms, share_low, peak, mad)
         # how far the hop's peak stands above the channel's learnt peaks as
         # they were when the low band's level last learnt (both levels from
         # the same hops: the peaks learn on through a contraction's onset,
@@ -449,7 +453,7 @@ class _Features(_DetectorState):
         # percentile)
         if self._rate >= SPIKE_SD_MIN_HZ:
             spike_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok)
-            spike_floor = self._learn_sd(~blocked, sd_peak, spike_mad)
+            spike_floor = self._learn_sd(teaches, sd_peak, spike_mad)
         else:  # the test reads the high-passed signal itself, whose peaks _learn learnt
             spike_mad, spike_floor = mad, peak_floor
         f["mad"] = np.maximum(spike_mad, spike_floor / (self.spike_k * 1.4826))
@@ -619,8 +623,8 @@ class _Features(_DetectorState):
         the chunking): the 90th percentiles of the 1-20 Hz band's RMS and of
         the hop's peak |high-passed| sample, tracked in log10 uV by steps of
         LEARN_UP up and LEARN_UP / 9 down (a sign tracker: an outlier moves
-        it one step, whatever its size). A hop teaches only when usable (no
-        code fault); the low band learns only from hops judged (filters
+        it one step, whatever its size). The peak learns only from usable
+        hops (no fault verdict of their own); the low band learns only from hops judged (filters
         settled, no noise, gap or spike) and not shaped like motion (nor twice
         its level with a share above motion_loud_share) and starts at the
         first judged hop's level (at most 3 x motion_uv), the peak
