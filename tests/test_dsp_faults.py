@@ -326,6 +326,24 @@ def test_a_spike_within_a_strong_contraction_is_found_by_its_sharpness(native: b
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+@pytest.mark.parametrize("rate", [2000.0, 4000.0])
+def test_two_pulses_a_few_ms_apart_are_spikes(native: bool, rate: float) -> None:
+    """Discharges come in twos: two pulses 4-12 ms apart stand out of the
+    contraction as much as one does (the lone-pulse rule took each for the
+    other's burst). Three within 20 ms are a burst."""
+    x = _contraction(8.0, rate, 100.0, seed=8)
+    pairs = [(2.013, 0.004), (3.527, 0.008), (5.041, 0.012)]
+    for t, gap in pairs:
+        _triangle(x, rate, t, 1, 1500.0)
+        _triangle(x, rate, t + gap, 1, 1200.0)
+    for t in (6.5, 6.506, 6.512):
+        _triangle(x, rate, t, 0, 1500.0)
+    events = _detect(x, rate, native)
+    assert {e.channel for e in events} == {1}, events
+    assert sum(e.detail["count"] for e in events) == 2 * len(pairs)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
 def test_a_step_is_not_a_spike(native: bool) -> None:
     """A jump of the baseline is as sharp as a spike, but it stays: not a
     spike. A pulse of the same height is one."""

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from ...blocks import SignalBlock
 from ..stages import DspEvent, apply_policy, last_valid
 from ._state import Flags, Floats, Ints, _DetectorState
-from .features import _NEG, spike_signal
+from .features import _NEG, SPIKE_SD_MIN_HZ, spike_signal
 
 #: (on, off) hysteresis in hops for the hop-level kinds
 HYSTERESIS = {
@@ -35,12 +35,18 @@ HOP_KINDS = tuple(HYSTERESIS)
 BURST_S = 0.02
 BURST_GUARD_S = 0.003
 BURST_RATIO = 0.5
+#: ... but a second pulse within BURST_S, with the signal quiet around
+#: both (below BURST_QUIET x the peak), is a pair of discharges, not a
+#: burst: in the second difference (from SPIKE_SD_MIN_HZ), not in the
+#: high-passed signal, where a biphasic motor-unit potential is two pulses
+BURST_QUIET = 0.25
 
 
-def _steps(level: Floats, i: int, guard: int, w: int) -> bool:
+def _steps(level: Floats, i: int, guard: int, w: int, other: int | None = None) -> bool:
     """Whether the signal level (1-D) steps across a pulse at i, or cannot be
     told (the windows run past its ends or over a gap's NaN rows): a line with a step at i fitted to
-    the w samples before i - guard and the w after i + guard; a step when it
+    the w samples before i - guard and the w after i + guard (less those
+    within a guard of the other pulse of a pair, at other); a step when it
     is more than BURST_RATIO x the pulse's swing above that line (within the
     guard). A line takes a drift; w samples average EMG's swings out."""
     a, b = i - guard - w, i + guard + w
@@ -48,13 +54,32 @@ def _steps(level: Floats, i: int, guard: int, w: int) -> bool:
         return False  # hops too short for a fit: no step test
     if a < 0 or b >= len(level) or not np.isfinite(level[a : b + 1]).all():
         return True  # near a gap too: the filters' hold across it makes a step
-    t = np.concatenate([np.arange(a, i - guard), np.arange(i + guard + 1, b + 1)]).astype(float) - i
-    y = np.concatenate([level[a : i - guard], level[i + guard + 1 : b + 1]])
+    at = np.concatenate([np.arange(a, i - guard), np.arange(i + guard + 1, b + 1)])
+    if other is not None:
+        at = at[np.abs(at - other) > guard]
+    t = (at - i).astype(float)
+    y = level[at]
     design = np.stack([np.ones_like(t), t, (t > 0).astype(float)], axis=1)
     coef = np.linalg.lstsq(design, y, rcond=None)[0]
     base = coef[0] + coef[1] * np.arange(-guard, guard + 1)
     swing = np.abs(level[i - guard : i + guard + 1] - base).max()
     return bool(abs(coef[2]) > BURST_RATIO * swing)
+
+
+def _alone(dev: Floats, k: int, guard: int, peak: float, pairs: bool) -> tuple[bool, int | None]:
+    """Whether the pulse peaking at k in dev (1-D) stands alone: outside its
+    guard nothing rises above BURST_RATIO x its peak, or (pairs) one other
+    pulse does (within a guard of its own peak) and the rest stays below
+    BURST_QUIET x it; and that other pulse's peak (None: none)."""
+    far = np.abs(np.arange(len(dev)) - k) > guard
+    above = np.flatnonzero(far & (dev > BURST_RATIO * peak))
+    if not len(above):
+        return True, None
+    if not pairs or above[-1] - above[0] > 2 * guard:
+        return False, None  # more than one pulse
+    other = int(above[np.argmax(dev[above])])
+    rest = far & (np.abs(np.arange(len(dev)) - other) > guard)
+    return bool(dev[rest].max(initial=0.0) <= BURST_QUIET * peak), other
 
 
 class _Decision(_DetectorState):
@@ -357,6 +382,7 @@ class _Decision(_DetectorState):
         chunking."""
         w = self._burst_rows()
         guard = self._guard_rows()
+        pairs = self._rate >= SPIKE_SD_MIN_HZ
         hp, ok = self._pend.cm("hp"), self._pend.cm("hard_ok")
         back = self._hp_back
         nb = back.shape[1]
@@ -378,16 +404,16 @@ class _Decision(_DetectorState):
                 dev = np.abs(x[lo : i + w + 1] - (med_rows[r, c] if med_rows is not None else 0.0))
                 k = i - lo
                 peak = dev[max(0, k - guard) : k + guard + 1].max()
-                around = max(dev[: max(0, k - guard)].max(initial=0.0), dev[k + guard + 1 :].max(initial=0.0))
                 # the pulse's peak only: its slopes' corners, within the
                 # guard, are the same pulse in the second difference
-                if around > BURST_RATIO * peak or dev[k] < peak:
+                alone, other = _alone(dev, k, guard, peak, pairs) if dev[k] >= peak else (False, None)
+                if not alone:
                     out[r, c] = False
                     continue
                 # and it comes back: a step (a jump of the baseline, a fault
                 # switched on) is as sharp, but stays; near the stream's
                 # start or end that cannot be told
-                if _steps(level, r + nd, guard, w):
+                if _steps(level, r + nd, guard, w, None if other is None else r + nd + other - k):
                     out[r, c] = False
         return out
 
