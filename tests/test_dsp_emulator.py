@@ -117,6 +117,23 @@ def test_spikes_after_broadband_noise_are_found(tmp_path) -> None:
     assert not false, false
 
 
+@pytest.mark.parametrize("code_fault", ["stuck", "liftoff", "saturation"])
+def test_motion_soon_after_a_code_fault_is_found(tmp_path, code_fault) -> None:
+    # after a code fault the 1-20 Hz band rings from its filter's re-priming
+    # for most of a second; motion used to be judged only after 0.8 s, now
+    # above that ringing from 0.15 s on; the ringing alone is not motion
+    faults = [
+        parse_fault(f"{code_fault}:channel=3,start=2,end=2.6"),
+        parse_fault("motion:channel=3,start=2.95,end=3.6,amp=1500,hz=2"),
+        parse_fault(f"{code_fault}:channel=6,start=4,end=4.6"),
+    ]
+    res, truth = analyse(6, 8.0, 0, tmp_path, faults=faults)
+    scores, false = score(truth, res.events, deadline_s=0.25, deadlines={"motion": 0.3})
+    assert scores["motion"].in_time == 1, [e for e in res.events if e.kind == "motion"]
+    assert scores[code_fault].in_time == 2
+    assert not false, false
+
+
 def test_noise_detection_is_off_where_emg_fills_the_band(tmp_path) -> None:
     with pytest.warns(UserWarning, match="broadband-noise detection is off at 500 Hz"):
         res, _ = analyse(10_003, 20.0, 0, tmp_path, rate=500.0)

@@ -150,6 +150,8 @@ class _DetectorState(Stage):
     _mains_hist: tuple[Flags, Flags]
     #: the 1-20 Hz band's power it may ring down from
     _ring_ref: Floats
+    #: settling hops in a row so far
+    _settle_hops: Ints
     #: the motion verdicts of the last 2 hops before _loud_needs_two, (channels, 2)
     _motion_prev: Flags
     #: whether the last hop's 1-20 Hz band was rising (see _loud_needs_two)

@@ -44,6 +44,17 @@ LEARN_START_MAX = 0.5
 LEARN_RISE = 0.3
 
 
+#: after a restart, the hops within this long whose 1-20 Hz band is only the
+#: re-primed filter's ringing (its step response peaks within 100 ms): no
+#: motion verdict there, their power is what the band may ring down from
+SETTLE_EARLY_S = 0.15
+#: ... and the envelope of its ringing after them, in power, as a multiple of
+#: the band-pass's slowest mode's decay: a 2nd-order Butterworth high-pass's
+#: step response swings back to 1 / (1 - 0.5) = 2 x that, and the EMG's own
+#: low band adds to it
+SETTLE_RING = 4.0
+
+
 #: the narrowband test's neighbours of a mains line, in bins of the 2-hop
 #: projection window (1 / (2 hops): 10 Hz at 50 ms hops): a Hann-windowed
 #: sine leaks nothing 2 or more bins away, while EMG's spectrum is smooth
@@ -370,7 +381,7 @@ class _Features(_DetectorState):
         mains, mains_sure = self._mains(a, m, L, hp)
         with np.errstate(invalid="ignore", divide="ignore"):
             share_hf = hf_ms / hp_ms
-        settling = r("settle").any(axis=2)
+        settling = cast(Flags, r("settle").any(axis=2))
         # a spike's edges ring into the 1-20 Hz band before it is flagged:
         # no motion verdict in a hop with spikes
         spiked = spiky.any(axis=2)
@@ -412,6 +423,17 @@ class _Features(_DetectorState):
         else:
             peak = np.where(hard_ok, np.abs(hp), 0.0).max(axis=2)
         judged = ~blocked & ~settling & ~after_noise & ~after_gap & ~spiked
+        # after a restart (the stream's start, a code fault's end) the 1-20 Hz
+        # band rings from its filter's re-priming for most of a second
+        # (settling): the band's level does not learn then, but on a channel
+        # whose level is known motion is judged SETTLE_EARLY_S after it,
+        # above that ringing (the early hops are the ring-down's
+        # reference): an artifact rising 0.3 s after a code fault was missed
+        early = self._settle_early(settling)
+        known = np.concatenate([self._q_low_set[:, None], (judged & (low_ms > 0))[:, :-1]], axis=1)
+        known = np.logical_or.accumulate(known, axis=1)
+        settled = ~early & (known | ~settling)
+        judged_motion = ~blocked & settled & ~after_noise & ~after_gap & ~spiked
         # the peaks teach from the start (the 20 Hz high-pass settles within
         # a hop; the 1-20 Hz band needs settle_s)
         # a hop with a fault of its own (a code fault, broadband noise, a hum)
@@ -431,16 +453,17 @@ class _Features(_DetectorState):
         # a ring-down)
         broad = (
             spiked
+            | early
             | (share_low <= self.motion_loud_share)
             | ((share_low <= self.motion_share) & (low_ms <= (self.motion_loud_rel * hp_rise * low_level) ** 2))
         )
-        ringing = self._ring_down(low_ms, broad)
-        motion = judged & ~ringing & self._motion_like(low_ms, share_low, low_level, hp_rise)
+        ringing = self._ring_down(low_ms, broad, settling)
+        motion = judged_motion & ~ringing & self._motion_like(low_ms, share_low, low_level, hp_rise)
         if noise_ms is not None:
             # during broadband noise (and while it rings out) motion is judged
             # on what stands above the noise's own leak into the band, by a
             # margin for a 50 ms hop's spread of that leak
-            noisy = after_noise & ~blocked & ~settling & ~after_gap & ~spiked
+            noisy = after_noise & ~blocked & settled & ~after_gap & ~spiked
             leak = NOISE_LEAK_MARGIN * self._low_leak * noise_ms
             over = np.maximum(low_ms - leak, 0.0)
             motion |= noisy & ~ringing & (over > 0) & self._motion_like(over, share_low, low_level, hp_rise)
@@ -507,7 +530,19 @@ class _Features(_DetectorState):
         self._q_sd, self._q_sd_set = q, started
         return floor
 
-    def _ring_down(self, low_ms: Floats, broad: Flags) -> Flags:
+    def _settle_early(self, settling: Flags) -> Flags:
+        """Per (channel, hop): the hops of a run of settling hops (carried
+        across calls) that start within SETTLE_EARLY_S of its first."""
+        early = np.zeros_like(settling)
+        run = self._settle_hops
+        hops = int(np.ceil(SETTLE_EARLY_S / self.hop_s - 1e-9))
+        for j in range(settling.shape[1]):
+            run = np.where(settling[:, j], run + 1, 0)
+            early[:, j] = settling[:, j] & (run <= hops)
+        self._settle_hops = run
+        return early
+
+    def _ring_down(self, low_ms: Floats, broad: Flags, settling: Flags) -> Flags:
         """Per (channel, hop): the 1-20 Hz band may be ringing on after a
         broadband burst, its power no more than that of the last hop where it
         came with the rest of the spectrum (broad), decayed since as the
@@ -516,7 +551,10 @@ class _Features(_DetectorState):
         EMG (an evoked response after rest, a motor-unit volley) carries
         low-frequency power of its own, and the band-pass rings on after it
         while the rest of the spectrum is quiet again: the share looks like
-        motion, but the band only decays. Motion raises the band above that."""
+        motion, but the band only decays. Motion raises the band above that.
+        While settling after a restart the band rings from a step (its
+        filter's re-priming), whose response swings back through zero: its
+        envelope is SETTLE_RING x that decay (in power)."""
         ch, m = low_ms.shape
         out = np.zeros((ch, m), dtype=bool)
         ref = self._ring_ref
@@ -524,7 +562,7 @@ class _Features(_DetectorState):
         x = np.nan_to_num(low_ms)
         for j in range(m):
             ref = ref * decay
-            out[:, j] = x[:, j] <= ref
+            out[:, j] = x[:, j] <= np.where(settling[:, j], SETTLE_RING * ref, ref)
             ref = np.where(broad[:, j], np.maximum(ref, x[:, j]), ref)
         self._ring_ref = ref
         return out
