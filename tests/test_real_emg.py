@@ -275,3 +275,35 @@ def test_score_faults_real_passes_params_to_the_detector(monkeypatch: pytest.Mon
     monkeypatch.setattr(score_faults, "main_real", lambda args, params: seen.append(params) or 0)
     assert score_faults.main(["--real", "--param", "spike_k=8"]) == 0
     assert seen == [{"spike_k": 8.0}]
+
+
+@pytest.mark.parametrize("spec", ["motion", "motion=0.4", "motion=a,b", "wobble=0.4,0.9"])
+def test_score_faults_bad_known_miss_is_a_one_line_error(spec: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Refused before the run (it takes a minute), in one line."""
+    with pytest.raises(SystemExit) as exc:
+        score_faults.main(["--real", "--check", "--known-miss", spec])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert ": error: --known-miss" in err[-1], err
+
+
+def test_score_faults_check_holds_known_misses_to_their_floors(capsys: pytest.CaptureFixture[str]) -> None:
+    """--check fails on a kind below the target unless --known-miss names it,
+    and then only below its floors."""
+    from sensorio.dsp.scoring import KindScore
+
+    def run(*known: str) -> int:
+        floors = score_faults.parse_known_miss(list(known), score_faults.argparse.ArgumentParser())
+        args = score_faults.argparse.Namespace(
+            clean_max_per_hour=10.0, min_valid=0.98, target=0.95, json=False, check=True, deadline=0.25,
+            motion_deadline=0.3, known_floors=floors,
+        )  # fmt: skip
+        clean = {("rec", 2000.0): {"per_channel_hour": 1.0, "valid": 1.0, "channels": 1, "channel_hours": 1.0,
+                                   "fault_events": 1, "by_kind": {}}}  # fmt: skip
+        kinds = {("bipolar", "motion", 2000.0): KindScore(faults=10, in_time=9, events=10, correct=5)}
+        return score_faults.report_real(args, [], [2000.0], ["bipolar"], 1, 20.0, clean, kinds, {})
+
+    assert run() == 1  # motion P 0.50, R 0.90: missed
+    assert run("motion=0.40,0.90") == 0  # held within its floors
+    assert run("motion=0.60,0.90") == 1  # below a floor
+    assert "below its floors" in capsys.readouterr().out

@@ -300,7 +300,7 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
     return "-" if v is None or v != v else format(v, spec)
 
 
-def parse_known_miss(specs: list[str]) -> dict[str, tuple[float, float]]:
+def parse_known_miss(specs: list[str], ap: argparse.ArgumentParser) -> dict[str, tuple[float, float]]:
     """--known-miss KIND=P,R: the precision and recall floors a kind that
     misses the target is held to instead (a regression guard)."""
     out = {}
@@ -309,17 +309,16 @@ def parse_known_miss(specs: list[str]) -> dict[str, tuple[float, float]]:
         try:
             p, r = (float(v) for v in floors.split(","))
         except ValueError:
-            msg = f"score_faults: --known-miss takes KIND=P,R (e.g. motion=0.40,0.90), not {spec!r}"
-            raise SystemExit(msg) from None
+            ap.error(f"--known-miss {spec!r}: give KIND=P,R, e.g. motion=0.40,0.90")
         if kind not in REAL_KINDS:
-            raise SystemExit(f"score_faults: --known-miss: no fault kind {kind!r} (one of {', '.join(REAL_KINDS)})")
+            ap.error(f"--known-miss: no fault kind {kind!r} (one of {', '.join(REAL_KINDS)})")
         out[kind] = (p, r)
     return out
 
 
 def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false_inj) -> int:
     misses = []
-    known = parse_known_miss(args.known_miss)
+    known = args.known_floors
     held = []  # known misses within their floors
     for (key, rate), c in clean.items():
         if c["per_channel_hour"] > args.clean_max_per_hour or c["valid"] < args.min_valid:
@@ -459,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         names = ", ".join(sorted(settings))
         ap.error(f"--param: no fault-detector setting {', '.join(unknown)}; the settings: {names}")
+    args.known_floors = parse_known_miss(args.known_miss, ap)
     if args.real:
         return main_real(args, params)
     if args.seeds is None:
