@@ -38,6 +38,7 @@ class DriftMonitor(Stage):
     """Baseline and gain-drift warnings (see the module text)."""
 
     kind = "drift"
+    transparent = True  # passes every block on as it is
 
     def __init__(
         self,

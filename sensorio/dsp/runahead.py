@@ -1,0 +1,215 @@
+"""Running the stages after a look-ahead stage ahead of it (the Pipeline's
+helper; see RunAhead).
+
+The fault detector holds its rows back a hop (its look-ahead) and lets them
+out a whole hop at a time, so without this every stage after it would work
+only on the block that completes a hop, and that block would carry the whole
+hop's filtering. A look-ahead stage changes no value it lets through, only
+validity (and the policy's value of an invalid sample, which no filter
+reads): so the stages after it can filter the rows as they arrive, as if
+every row were let through with the validity it came with. When the rows do
+come out, with the same validity, what was computed ahead is their output;
+where the validity differs (a fault was masked), the stages go back to the
+state saved where those rows begin and run on them again. Either way the
+output is the same as without running ahead: the stages are
+chunk-invariant, and their state is restored exactly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..blocks import SignalBlock
+
+if TYPE_CHECKING:
+    from .stages import Stage
+
+#: a call runs ahead at most this many times the rows that came in with it
+#: (after a fault it catches up over a few blocks, not all on one)
+CATCH_UP = 2
+
+
+class RunAhead:
+    """The stages chain[...] after the look-ahead stage src, run ahead of it.
+
+    chain: the indices of the stages that follow src, each either able to
+    run ahead (its ``snapshot`` gives its state) or transparent (its output
+    is its input block, such as the drift monitor: it runs on the rows when
+    they come out, as without running ahead). The Pipeline hands over every
+    block src takes (``took``), src's output blocks (``outputs``, which
+    returns them as the last stage of the chain outputs them) and then lets
+    it run ahead (``advance``)."""
+
+    def __init__(self, stages: list[Stage], src: int, chain: list[int]) -> None:
+        """Run the stages chain (indices into stages) ahead of stages[src]."""
+        self.stages = stages
+        self.src = src
+        self.chain = chain
+        self.filters = [j for j in chain if not stages[j].transparent]
+        self._inputs: list[SignalBlock] = []  # src's input rows not yet output
+        self._new_rows = 0  # rows src took in this call
+        self._done: int | None = None  # the stream row of src's next output
+        self._front: int | None = None  # rows run ahead up to here (None: none)
+        self._snaps: list[tuple[int, list[Any]]] = []  # (row, each filter's state there)
+        self._snap_due = False  # the state at _front is to be saved before going on
+        self._valid: list[tuple[int, np.ndarray]] = []  # src's input validity of the rows run ahead
+        self._outs: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {j: [] for j in self.filters}
+        #: src's output blocks taken from what was run ahead, and those run again
+        self.accepted = self.rejected = 0
+
+    # -- bookkeeping --------------------------------------------------------------
+    def took(self, block: SignalBlock) -> None:
+        """src is given block (before it runs on it)."""
+        if block.reset:
+            # src flushes what it held and starts afresh: so do the rows here
+            self.abandon()
+            self._inputs, self._done = [], None
+        if self._done is None:
+            self._done = block.start
+        self._inputs.append(block)
+        self._new_rows += len(block)
+
+    def abandon(self) -> None:
+        """Forget what was run ahead; the filters go back to their state at
+        the start of src's next output (as if they had never run ahead)."""
+        if self._front is None:
+            return
+        self._restore(self._done)
+        self._clear()
+
+    def _clear(self) -> None:
+        self._front = None
+        self._snaps = []
+        self._snap_due = False
+        self._valid = []
+        for pieces in self._outs.values():
+            pieces.clear()
+
+    def _restore(self, row: int | None) -> None:
+        """The filters' state at row (saved, or the current one)."""
+        for at, states in self._snaps:
+            if at == row:
+                for j, state in zip(self.filters, states, strict=True):
+                    self.stages[j].restore(state)
+                return
+        if row != self._front:  # pragma: no cover - a saved state is kept for every row output can start at
+            raise RuntimeError(f"run-ahead: no state saved at row {row}")
+
+    # -- src's output ---------------------------------------------------------------
+    def outputs(self, block: SignalBlock) -> dict[int, tuple[np.ndarray, np.ndarray]] | None:
+        """Per filter of the chain, its output (data, valid) for src's output
+        block, from what was run ahead (None: not run ahead, or with another
+        validity; the filters are then back at the block's start and the
+        caller runs the chain on it). The transparent stages are the
+        caller's to run on the block."""
+        s, e = block.start, block.start + len(block)
+        accepted = None
+        if self._front is not None:
+            if self._done != s:  # pragma: no cover - src's outputs follow each other
+                raise RuntimeError(f"run-ahead: output at row {s}, expected {self._done}")
+            if not block.reset:
+                accepted = self._take(s, e, block.valid)
+        if accepted is None:
+            self.abandon()
+            self.rejected += 1
+        else:
+            self.accepted += 1
+        self._done = e
+        self._inputs = [b for b in self._inputs if b.start + len(b) > e]
+        return accepted
+
+    def _take(self, s: int, e: int, valid: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]] | None:
+        """The chain's output over rows [s, e) if it was run ahead with this validity."""
+        assert self._front is not None
+        if self._front < e or not (self._front == e or any(at == e for at, _ in self._snaps)):
+            return None
+        ahead = _rows(self._valid, s, e)
+        if ahead is None or not np.array_equal(ahead, valid):
+            return None
+        outs = {}
+        for j in self.filters:
+            pieces = self._outs[j]
+            data = _rows([(at, d) for at, d, _ in pieces], s, e)
+            ok = _rows([(at, v) for at, _, v in pieces], s, e)
+            if data is None or ok is None:  # pragma: no cover - pieces are cut where outputs end
+                return None
+            outs[j] = (data, ok)
+        # forget the rows now output
+        self._snaps = [(at, st) for at, st in self._snaps if at >= e]
+        self._valid = [p for p in self._valid if p[0] >= e]
+        for j in self.filters:
+            self._outs[j][:] = [p for p in self._outs[j] if p[0] >= e]
+        return outs
+
+    # -- running ahead --------------------------------------------------------------
+    def advance(self, cut_after: Any) -> None:
+        """Run the filters ahead over the rows src holds (at most CATCH_UP x
+        the rows it took in this call); cut_after(row): the first stream row
+        after row where src's output may end (None: unknown, do not run)."""
+        budget = CATCH_UP * self._new_rows
+        self._new_rows = 0
+        if self._done is None:
+            return
+        if self._front is None:
+            self._front = self._done
+            self._snap_due = True
+        for b in self._inputs:
+            end = b.start + len(b)
+            while self._front < end and budget > 0:
+                cut = cut_after(self._front)
+                if cut is None:
+                    return
+                if self._snap_due:
+                    states = [self.stages[j].snapshot() for j in self.filters]
+                    if any(st is None for st in states):
+                        self.abandon()
+                        return
+                    self._snaps.append((self._front, states))
+                    self._snap_due = False
+                a = self._front - b.start
+                z = min(len(b), cut - b.start, a + budget)
+                if a < 0:  # pragma: no cover - inputs are contiguous
+                    raise RuntimeError("run-ahead: a gap in the rows taken")
+                self._run(b, a, z)
+                budget -= z - a
+                self._front = b.start + z
+                self._snap_due = self._front == cut
+
+    def _run(self, b: SignalBlock, a: int, z: int) -> None:
+        """Rows a..z of src's input block b through the filters."""
+        x = b.replace(
+            data=b.data[a:z],
+            valid=b.valid[a:z],
+            start=b.start + a,
+            events=b.events[:0],
+            leadoff=None,
+            codes=None,
+            reset=False,
+        )
+        row = x.start
+        self._valid.append((row, x.valid))
+        for j in self.filters:
+            x = self.stages[j].process(x)
+            self._outs[j].append((row, x.data, x.valid))
+
+
+def _rows(pieces: list[tuple[int, np.ndarray]], s: int, e: int) -> np.ndarray | None:
+    """Rows [s, e) from consecutive pieces (start row, (rows, channels)
+    array), in the layout the filters give (channel-major memory); None
+    unless pieces start exactly at s and cover e."""
+    got = []
+    at = s
+    for start, arr in pieces:
+        if start < s:
+            continue
+        if start != at or at >= e:
+            break
+        got.append(arr)
+        at += len(arr)
+    if at != e or not got:
+        return None
+    if len(got) == 1:
+        return got[0]
+    return np.concatenate([g.T for g in got], axis=1).T
