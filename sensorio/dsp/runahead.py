@@ -48,6 +48,12 @@ class RunAhead:
         self.src = src
         self.chain = chain
         self.filters = [j for j in chain if not stages[j].transparent]
+        # the filters whose output is read when taken: the chain's last and
+        # those before a transparent stage (the others' only reader is the
+        # next filter, whose output is taken too)
+        self.read = {
+            j for i, j in enumerate(chain) if j in self.filters and (j == chain[-1] or j + 1 not in self.filters)
+        }
         self._inputs: list[SignalBlock] = []  # src's input rows not yet output
         self._new_rows = 0  # rows src took in this call
         self._done: int | None = None  # the stream row of src's next output
@@ -55,7 +61,9 @@ class RunAhead:
         self._snaps: list[tuple[int, list[Any]]] = []  # (row, each filter's state there)
         self._snap_due = False  # the state at _front is to be saved before going on
         self._valid: list[tuple[int, np.ndarray]] = []  # src's input validity of the rows run ahead
-        self._outs: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {j: [] for j in self.filters}
+        # per filter: (row, data, valid) of each piece run ahead, valid None
+        # where it is the input's validity (as a filter gives it on)
+        self._outs: dict[int, list[tuple[int, np.ndarray, np.ndarray | None]]] = {j: [] for j in self.filters}
         #: src's output blocks taken from what was run ahead, and those run again
         self.accepted = self.rejected = 0
 
@@ -98,9 +106,10 @@ class RunAhead:
             raise RuntimeError(f"run-ahead: no state saved at row {row}")
 
     # -- src's output ---------------------------------------------------------------
-    def outputs(self, block: SignalBlock) -> dict[int, tuple[np.ndarray, np.ndarray]] | None:
+    def outputs(self, block: SignalBlock) -> dict[int, tuple[np.ndarray, np.ndarray] | None] | None:
         """Per filter of the chain, its output (data, valid) for src's output
-        block, from what was run ahead (None: not run ahead, or with another
+        block, from what was run ahead; None for a filter whose output only
+        the next filter reads (None for all: not run ahead, or with another
         validity; the filters are then back at the block's start and the
         caller runs the chain on it). The transparent stages are the
         caller's to run on the block."""
@@ -120,22 +129,28 @@ class RunAhead:
         self._inputs = [b for b in self._inputs if b.start + len(b) > e]
         return accepted
 
-    def _take(self, s: int, e: int, valid: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]] | None:
+    def _take(self, s: int, e: int, valid: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray] | None] | None:
         """The chain's output over rows [s, e) if it was run ahead with this validity."""
         assert self._front is not None
         if self._front < e or not (self._front == e or any(at == e for at, _ in self._snaps)):
             return None
-        ahead = _rows(self._valid, s, e)
-        if ahead is None or not np.array_equal(ahead, valid):
+        ahead = [(at, v) for at, v in self._valid if s <= at < e]
+        if not _tiles(ahead, s, e) or not all(np.array_equal(v, valid[at - s : at - s + len(v)]) for at, v in ahead):
             return None
-        outs = {}
+        outs: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
         for j in self.filters:
-            pieces = self._outs[j]
-            data = _rows([(at, d) for at, d, _ in pieces], s, e)
-            ok = _rows([(at, v) for at, _, v in pieces], s, e)
-            if data is None or ok is None:  # pragma: no cover - pieces are cut where outputs end
+            pieces = [p for p in self._outs[j] if s <= p[0] < e]
+            if not _tiles([(at, d) for at, d, _ in pieces], s, e):  # pragma: no cover - cut where outputs end
                 return None
-            outs[j] = (data, ok)
+            if j not in self.read:
+                outs[j] = None
+                continue
+            ok = [v for _, _, v in pieces]
+            if all(v is None for v in ok):
+                ok_rows = valid  # the block's own (equal to what was run ahead)
+            else:
+                ok_rows = _join([a if v is None else v for (_, a), v in zip(ahead, ok, strict=True)])
+            outs[j] = (_join([d for _, d, _ in pieces]), ok_rows)
         # forget the rows now output
         self._snaps = [(at, st) for at, st in self._snaps if at >= e]
         self._valid = [p for p in self._valid if p[0] >= e]
@@ -189,27 +204,26 @@ class RunAhead:
             reset=False,
         )
         row = x.start
-        self._valid.append((row, x.valid))
+        given = x.valid
+        self._valid.append((row, given))
         for j in self.filters:
             x = self.stages[j].process(x)
-            self._outs[j].append((row, x.data, x.valid))
+            self._outs[j].append((row, x.data, None if x.valid is given else x.valid))
 
 
-def _rows(pieces: list[tuple[int, np.ndarray]], s: int, e: int) -> np.ndarray | None:
-    """Rows [s, e) from consecutive pieces (start row, (rows, channels)
-    array), in the layout the filters give (channel-major memory); None
-    unless pieces start exactly at s and cover e."""
-    got = []
+def _tiles(pieces: list[tuple[int, np.ndarray]], s: int, e: int) -> bool:
+    """Whether pieces (start row, rows) follow each other from s to e exactly."""
     at = s
     for start, arr in pieces:
-        if start < s:
-            continue
-        if start != at or at >= e:
-            break
-        got.append(arr)
+        if start != at:
+            return False
         at += len(arr)
-    if at != e or not got:
-        return None
-    if len(got) == 1:
-        return got[0]
-    return np.concatenate([g.T for g in got], axis=1).T
+    return at == e and bool(pieces)
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    """(rows, channels) parts one after the other, in the layout the filters
+    give (channel-major memory)."""
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate([p.T for p in parts], axis=1).T

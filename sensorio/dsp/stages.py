@@ -446,15 +446,16 @@ class Pipeline:
         for j in ahead.chain:
             st = self.stages[j]
             out: list[SignalBlock] = []
-            kept: list[dict[int, tuple[np.ndarray, np.ndarray]] | None] = []
+            kept: list[dict[int, tuple[np.ndarray, np.ndarray] | None] | None] = []
             for b, d in zip(items, done, strict=True):
                 if d is None or st.transparent:
                     res = self._stage(j, st, [b])
                     out.extend(res)
                     kept.extend([d] * len(res))
                 else:
-                    data, valid = d[j]
-                    out.append(self._mark(j, b.replace(data=data, valid=valid)))
+                    got = d[j]
+                    # a filter whose output only the next one reads: its block is not made
+                    out.append(self._mark(j, b if got is None else b.replace(data=got[0], valid=got[1])))
                     kept.append(d)
             self._collect(st)
             items, done = out, kept
