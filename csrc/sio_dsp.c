@@ -562,6 +562,41 @@ int sio_dsp_hop_spikes(int64_t ch, int64_t m, int64_t L, int64_t stride, const d
     return 0;
 }
 
+int sio_dsp_spike_signal(int64_t ch, int64_t n, int64_t stride, const double *hp,
+                         const uint8_t *ok, int has_after, const double *before,
+                         const uint8_t *ok_before, int second, double *out)
+{
+    if (ch < 0 || n < 0 || stride < 0 || (has_after && n == INT64_MAX) ||
+        stride < n + (has_after ? 1 : 0) || (ch && n && (!hp || !ok || !out)))
+        return -1;
+    for (int64_t c = 0; c < ch; c++) {
+        const double *restrict h = hp + c * stride;
+        const uint8_t *restrict k = ok + c * stride;
+        double *restrict o = out + c * stride;
+        if (!second) {
+            for (int64_t r = 0; r < n; r++)
+                o[r] = k[r] ? h[r] : 0.0;
+            continue;
+        }
+        for (int64_t r = 0; r < n; r++) {
+            const int first = r == 0, last = r == n - 1;
+            if ((first && !before) || (last && !has_after)) {
+                o[r] = 0.0; /* no neighbour there */
+                continue;
+            }
+            const int ok_left = first ? (!ok_before || ok_before[c]) : k[r - 1];
+            if (!(ok_left && k[r] && k[r + 1])) { /* row n when last: has_after */
+                o[r] = 0.0;
+                continue;
+            }
+            /* as numpy: x - 0.5 * (left + right), the same rounding */
+            const double left = first ? before[c] : h[r - 1];
+            o[r] = h[r] - 0.5 * (left + h[r + 1]);
+        }
+    }
+    return 0;
+}
+
 #define SIO_DSP_MAX_FREQS 16
 
 /* One hop of sio_dsp_mains: K (2k columns) is a constant at the usual call,

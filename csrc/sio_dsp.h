@@ -86,6 +86,18 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
 int sio_dsp_hop_spikes(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *hp,
                        const double *before, double *scratch, double *mad, double *peak);
 
+/* What the spike test reads of n rows of hp on ch channels (channel c's row
+ * r at [c * stride + r] of hp, ok and out), as features.spike_signal: with
+ * second, the second difference (hp[r] less the mean of its neighbours;
+ * before row 0 the sample before[c], NULL: none, and row 0 gives 0; after
+ * row n - 1 the row n of hp when has_after, else none, and row n - 1 gives 0),
+ * 0 where a sample it reads is not ok (before row 0: ok_before[c], NULL: ok;
+ * after row n - 1: row n of ok); without second, hp where ok, else 0.
+ * Returns 0, or -1 if an argument is out of range. */
+int sio_dsp_spike_signal(int64_t ch, int64_t n, int64_t stride, const double *hp,
+                         const uint8_t *ok, int has_after, const double *before,
+                         const uint8_t *ok_before, int second, double *out);
+
 /* Mains projection of m hops of L samples on ch channels: each hop with the
  * one before it (2L samples; before hop 0, prev: channel c's at
  * [c * prev_stride]) is projected on the columns of basis (2L x 2k,

@@ -342,6 +342,40 @@ def test_native_spike_statistics_equal_numpy(L: int, ends: str) -> None:
     np.testing.assert_array_equal(peak, sd.max(axis=2))
 
 
+@pytest.mark.parametrize("rate", [FS, 1000.0])
+@pytest.mark.parametrize("before", [True, False])
+@pytest.mark.parametrize("after", [True, False])
+def test_native_spike_signal_equals_numpy(rate: float, before: bool, after: bool) -> None:
+    """sio_dsp_spike_signal: what the spike test reads of the rows to decide
+    (the second difference, or below 1.5 kHz the high-passed signal, 0 next
+    to an unusable sample), bit for bit as FaultDetector._spike_signal."""
+    rng = np.random.default_rng(int(rate) + 2 * before + after)
+    n = 37
+    det = FaultDetector()
+    blk = blocks(1, 400, np.array([400]))[0]
+    det._setup(blk.replace(rate_hz=rate))
+    rows = faults._Rows(CH)
+    at = rows.reserve(n + 3)
+    rows.array("hp")[:, at : at + n + 3] = np.round(rng.normal(0, 5, (CH, n + 3)), 1)
+    ok = rng.random((CH, n + 3)) > 0.2
+    ok[0] = True
+    rows.array("hard_ok")[:, at : at + n + 3] = ok
+    rows.n = at + n + 3
+    rows.drop(2)
+    rows_out = n if after else n + 1  # the row after them pending, or none
+    det._pend = rows
+    if before:
+        det._hp_back = rng.normal(0, 5, (CH, 3))
+        det._ok_back = rng.random((CH, 3)) > 0.3
+    assert det._native is not None
+    want = det._spike_signal(rows_out)
+    got = np.full((CH, rows.cap), np.nan)
+    ffi = det._native._ffi
+    det._native.spike_signal(rows, rows_out, det, ffi.from_buffer("double[]", got) + rows.o)
+    np.testing.assert_array_equal(got[:, rows.o : rows.o + rows_out], want)
+    assert np.isnan(got[:, : rows.o]).all() and np.isnan(got[:, rows.o + rows_out :]).all()
+
+
 @pytest.mark.parametrize("hop_s", [0.05, 0.02])
 @pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
 def test_spike_test_the_same_in_any_chunking(native: bool, hop_s: float) -> None:

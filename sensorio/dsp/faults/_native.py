@@ -224,12 +224,14 @@ class _NativeFront:
         return out[0], out[1], verdict
 
     def hop_mask(
-        self, rows: _Rows, F: _Hops, n_dec: int, n: int, det: _DetectorState, spike_signal: Floats
+        self, rows: _Rows, F: _Hops, n_dec: int, n: int, det: _DetectorState, spike_signal: Floats | None
     ) -> tuple[Flags, Flags | None, int]:
         """The output mask of the first n_dec pending hops (n rows; without
         the spikes), and the spike test (None without hits), (rows, channels)
         each; and the number of hits (see FaultDetector._decide, _spike_threshold and _spike_test
-        for the numpy version). F: the features of the pending hops."""
+        for the numpy version). F: the features of the pending hops;
+        spike_signal: what the spike test reads of the n rows (None: computed
+        here in C, see spike_signal)."""
         p = self._pointers(rows)
         ch = rows.ch
         ffi = self._ffi
@@ -261,7 +263,10 @@ class _NativeFront:
         if self._sd_scratch.shape != (ch, rows.cap):
             self._sd_scratch = np.empty((ch, rows.cap))
             self._sd_scratch_ptr = ffi.from_buffer("double[]", self._sd_scratch)
-        self._sd_scratch[:, at : at + n] = spike_signal
+        if spike_signal is None:
+            self.spike_signal(rows, n, det, self._sd_scratch_ptr + at)
+        else:
+            self._sd_scratch[:, at : at + n] = spike_signal
         n_live = len(F)
         hits = self._lib.sio_dsp_hop_mask(
             ch,
@@ -299,6 +304,34 @@ class _NativeFront:
         self.n_invalid = int(self._n_invalid[0])
         # the hits stay in the scratch until the next call (read before it)
         return valid_out, self._hit_scratch[: ch * n].reshape(ch, n).T if hits else None, hits
+
+    def spike_signal(self, rows: _Rows, n: int, det: _DetectorState, out: Any) -> None:
+        """features.spike_signal of the first n pending rows as
+        FaultDetector._spike_signal gives it, in C: written channel-major
+        with the pending rows' stride from the pointer out."""
+        from .features import SPIKE_SD_MIN_HZ
+
+        p = self._pointers(rows)
+        ffi = self._ffi
+        at = rows.o
+        back = det._hp_back.shape[1] > 0
+        # (the cdata keep their buffers alive through the call)
+        before = ffi.from_buffer("double[]", np.ascontiguousarray(det._hp_back[:, -1])) if back else ffi.NULL
+        ok_before = ffi.from_buffer("uint8_t[]", np.ascontiguousarray(det._ok_back[:, -1])) if back else ffi.NULL
+        rc = self._lib.sio_dsp_spike_signal(
+            rows.ch,
+            n,
+            rows.cap,
+            p["hp"] + at,
+            p["hard_ok"] + at,
+            n < len(rows),
+            before,
+            ok_before,
+            det._rate >= SPIKE_SD_MIN_HZ,
+            out,
+        )
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native spike signal refused {n} rows")
 
     def _pointers(self, rows: _Rows) -> dict[str, Any]:
         """Pointers to the pending-row arrays (renewed when they grow)."""

@@ -105,10 +105,10 @@ class _Decision(_DetectorState):
             return self._empty()
         rows = self._lens_sum if final else self._lens_sum - self._last_len
         p = self._pend
-        sd = self._spike_signal(rows)
-        if self._native is not None:
-            valid_out, hit, hits = self._native.hop_mask(p, F, n_dec, rows, self, sd)
+        if self._native is not None:  # the spike signal in C too
+            valid_out, hit, hits = self._native.hop_mask(p, F, n_dec, rows, self, None)
         else:
+            sd = self._spike_signal(rows)
             lens = F["lens"][:n_dec]
             # a hop is masked when a masked kind's condition holds in it or in
             # the next one, or while that kind is on
