@@ -61,9 +61,14 @@ class RunAhead:
         self._snaps: list[tuple[int, list[Any]]] = []  # (row, each filter's state there)
         self._snap_due = False  # the state at _front is to be saved before going on
         self._valid: list[tuple[int, np.ndarray]] = []  # src's input validity of the rows run ahead
-        # per filter: (row, data, valid) of each piece run ahead, valid None
+        # per filter: (row, rows, valid) of each piece run ahead, valid None
         # where it is the input's validity (as a filter gives it on)
-        self._outs: dict[int, list[tuple[int, np.ndarray, np.ndarray | None]]] = {j: [] for j in self.filters}
+        self._outs: dict[int, list[tuple[int, int, np.ndarray | None]]] = {j: [] for j in self.filters}
+        # per filter read: its output run ahead, channel-major, one fresh array
+        # per stretch between cuts (start row, end row, array), filled as the
+        # rows are run (so the block that completes a stretch copies no more
+        # than its own rows)
+        self._bufs: dict[int, list[tuple[int, int, np.ndarray]]] = {j: [] for j in self.read}
         #: src's output blocks taken from what was run ahead, and those run again
         self.accepted = self.rejected = 0
 
@@ -94,6 +99,8 @@ class RunAhead:
         self._valid = []
         for pieces in self._outs.values():
             pieces.clear()
+        for bufs in self._bufs.values():
+            bufs.clear()
 
     def _restore(self, row: int | None) -> None:
         """The filters' state at row (saved, or the current one)."""
@@ -135,27 +142,35 @@ class RunAhead:
         if self._front < e or not (self._front == e or any(at == e for at, _ in self._snaps)):
             return None
         ahead = [(at, v) for at, v in self._valid if s <= at < e]
-        if not _tiles(ahead, s, e) or not all(np.array_equal(v, valid[at - s : at - s + len(v)]) for at, v in ahead):
+        if not _tiles([(at, len(v)) for at, v in ahead], s, e) or not all(
+            np.array_equal(v, valid[at - s : at - s + len(v)]) for at, v in ahead
+        ):
             return None
         outs: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
         for j in self.filters:
             pieces = [p for p in self._outs[j] if s <= p[0] < e]
-            if not _tiles([(at, d) for at, d, _ in pieces], s, e):  # pragma: no cover - cut where outputs end
+            if not _tiles([(at, n) for at, n, _ in pieces], s, e):  # pragma: no cover - cut where outputs end
                 return None
             if j not in self.read:
                 outs[j] = None
                 continue
+            bufs = [(a, z, buf) for a, z, buf in self._bufs[j] if s <= a < e]
+            if not _tiles([(a, z - a) for a, z, _ in bufs], s, e):  # pragma: no cover - cut where outputs end
+                return None
             ok = [v for _, _, v in pieces]
             if all(v is None for v in ok):
                 ok_rows = valid  # the block's own (equal to what was run ahead)
             else:
                 ok_rows = _join([a if v is None else v for (_, a), v in zip(ahead, ok, strict=True)])
-            outs[j] = (_join([d for _, d, _ in pieces]), ok_rows)
+            data = bufs[0][2] if len(bufs) == 1 else np.concatenate([buf for _, _, buf in bufs], axis=1)
+            outs[j] = (data.T, ok_rows)
         # forget the rows now output
         self._snaps = [(at, st) for at, st in self._snaps if at >= e]
         self._valid = [p for p in self._valid if p[0] >= e]
         for j in self.filters:
             self._outs[j][:] = [p for p in self._outs[j] if p[0] >= e]
+        for j in self.read:
+            self._bufs[j][:] = [p for p in self._bufs[j] if p[0] >= e]
         return outs
 
     # -- running ahead --------------------------------------------------------------
@@ -187,13 +202,14 @@ class RunAhead:
                 z = min(len(b), cut - b.start, a + budget)
                 if a < 0:  # pragma: no cover - inputs are contiguous
                     raise RuntimeError("run-ahead: a gap in the rows taken")
-                self._run(b, a, z)
+                self._run(b, a, z, cut)
                 budget -= z - a
                 self._front = b.start + z
                 self._snap_due = self._front == cut
 
-    def _run(self, b: SignalBlock, a: int, z: int) -> None:
-        """Rows a..z of src's input block b through the filters."""
+    def _run(self, b: SignalBlock, a: int, z: int, cut: int) -> None:
+        """Rows a..z of src's input block b through the filters (cut: where
+        the stretch they are in ends)."""
         x = b.replace(
             data=b.data[a:z],
             valid=b.valid[a:z],
@@ -208,16 +224,22 @@ class RunAhead:
         self._valid.append((row, given))
         for j in self.filters:
             x = self.stages[j].process(x)
-            self._outs[j].append((row, x.data, None if x.valid is given else x.valid))
+            self._outs[j].append((row, len(x), None if x.valid is given else x.valid))
+            if j in self.read:
+                bufs = self._bufs[j]
+                if not bufs or bufs[-1][1] <= row:
+                    bufs.append((row, cut, np.empty((x.n_channels, cut - row))))
+                at, _, buf = bufs[-1]
+                buf[:, row - at : row - at + len(x)] = x.data.T
 
 
-def _tiles(pieces: list[tuple[int, np.ndarray]], s: int, e: int) -> bool:
+def _tiles(pieces: list[tuple[int, int]], s: int, e: int) -> bool:
     """Whether pieces (start row, rows) follow each other from s to e exactly."""
     at = s
-    for start, arr in pieces:
+    for start, n in pieces:
         if start != at:
             return False
-        at += len(arr)
+        at += n
     return at == e and bool(pieces)
 
 
