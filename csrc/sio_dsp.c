@@ -680,6 +680,83 @@ int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double
     return 0;
 }
 
+/* sio_dsp_mains_acc's rows for the usual 6 frequencies: as
+ * sio_dsp_mains_proj12, into both hops' projections */
+static void sio_dsp_mains_acc12(const double *restrict x, int64_t n, const double *restrict b_cur,
+                                const double *restrict b_next, double *restrict cur,
+                                double *restrict next)
+{
+    double p[12], q[12];
+    for (int f = 0; f < 12; f++) {
+        p[f] = cur[f];
+        q[f] = next[f];
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const double v = x[i];
+        for (int f = 0; f < 12; f++) {
+            p[f] += v * b_cur[i * 12 + f];
+            q[f] += v * b_next[i * 12 + f];
+        }
+    }
+    for (int f = 0; f < 12; f++) {
+        cur[f] = p[f];
+        next[f] = q[f];
+    }
+}
+
+int sio_dsp_mains_acc(int64_t ch, int64_t n, int64_t stride, const double *hp, int64_t L,
+                      int64_t pos, const double *basis, int64_t k, int64_t split, double scale,
+                      double min_ms, double min_share, double *acc, double *best, double *total,
+                      uint8_t *verdict)
+{
+    if (ch < 0 || n < 0 || L < 1 || pos < 0 || pos > L || n > L - pos || stride < n || k < 0 ||
+        k > SIO_DSP_MAX_FREQS || split < 0 || split > k || !basis || !acc ||
+        (ch && n && !hp) || (ch && pos + n == L && (!best || !total)))
+        return -1;
+    const int64_t K = 2 * k, width = 2 * K + 2;
+    for (int64_t c = 0; c < ch; c++) {
+        const double *restrict x = hp + c * stride;
+        double *restrict cur = acc + c * width, *restrict next = cur + K + 1;
+        const double *b_cur = basis + (L + pos) * K, *b_next = basis + pos * K;
+        if (k == 6) {
+            sio_dsp_mains_acc12(x, n, b_cur, b_next, cur, next);
+        } else {
+            for (int64_t i = 0; i < n; i++) {
+                const double v = x[i];
+                for (int64_t f = 0; f < K; f++) {
+                    cur[f] += v * b_cur[i * K + f];
+                    next[f] += v * b_next[i * K + f];
+                }
+            }
+        }
+        /* the sums of squares in sio_dsp_mains' order: this hop's window
+         * (the hop before, then this one), then the next window's start */
+        double ss = cur[K], sn = next[K];
+        for (int64_t i = 0; i < n; i++) {
+            ss += x[i] * x[i];
+            sn += x[i] * x[i];
+        }
+        cur[K] = ss;
+        next[K] = sn;
+        if (pos + n < L)
+            continue;
+        double fam[2] = {0.0, 0.0};
+        for (int64_t f = 0; f < k; f++)
+            fam[f >= split] += cur[f] * cur[f] + cur[k + f] * cur[k + f];
+        best[c] = fam[0] > fam[1] ? fam[0] - fam[1] : fam[1] - fam[0];
+        total[c] = cur[K] / (double)(2 * L);
+        if (verdict) { /* as sio_dsp_mains */
+            const double ms = best[c] * scale;
+            verdict[c] = (uint8_t)((ms > min_ms) & (ms / total[c] > min_share));
+        }
+        for (int64_t f = 0; f <= K; f++) {
+            cur[f] = next[f];
+            next[f] = 0.0;
+        }
+    }
+    return pos + n == L;
+}
+
 /* rows per tile of sio_dsp_hop_mask: computed channel by channel (contiguous
  * reads), written row by row */
 #define SIO_DSP_TILE 64

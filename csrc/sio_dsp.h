@@ -111,6 +111,22 @@ int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double
                   int64_t split, double scale, double min_ms, double min_share, double *best,
                   double *total, uint8_t *verdict);
 
+/* sio_dsp_mains hop by hop as the samples come, with the same arithmetic in
+ * the same order: n rows of hp (channel c's row i at [c * stride + i]) at
+ * places pos..pos + n - 1 (pos + n <= L) of the hop being completed go into
+ * its projection (basis rows L + place) and into the next hop's (rows
+ * place: the next hop's window starts with this hop). acc holds, per
+ * channel at [c * (4k + 2)], the 2k projections and the sum of squares of
+ * the hop being completed, then those of the next; zero at a stream's start
+ * (the hop before the first counts as 0). When the rows complete the hop,
+ * best, total and verdict (NULL: not wanted) of channel c at [c] are
+ * sio_dsp_mains', the next hop's sums move to the front and the next's are
+ * zeroed, and 1 is returned; else 0, or -1 if an argument is out of range. */
+int sio_dsp_mains_acc(int64_t ch, int64_t n, int64_t stride, const double *hp, int64_t L,
+                      int64_t pos, const double *basis, int64_t k, int64_t split, double scale,
+                      double min_ms, double min_share, double *acc, double *best, double *total,
+                      uint8_t *verdict);
+
 /* The output of n_hops >= 1 hops of lens[j] >= 1 samples, from column 0 of
  * the channel-major flags (channel c's sample r at [c * stride + r]; rows =
  * the sum of lens <= stride). Per hop and channel (hop-major, at [j * ch + c]),

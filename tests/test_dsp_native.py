@@ -240,6 +240,73 @@ def test_native_mains_projection_equals_numpy() -> None:
     assert expected[[0, 1, 3]].all() and not expected[4].any()  # (and 2 is too weak)
 
 
+@pytest.mark.parametrize("k", [6, 2])
+def test_native_mains_as_rows_come_equals_the_projection(k: int) -> None:
+    """sio_dsp_mains_acc (the projection hop by hop as rows come, in pieces
+    of any size): bit for bit sio_dsp_mains' figures for each hop with the
+    one before it (the first with zeros before it)."""
+    from sensorio._binding import ffi, lib
+
+    rng = np.random.default_rng(k)
+    L, hops, ch = 30, 5, 3
+    basis = np.ascontiguousarray(rng.normal(0, 1, (2 * L, 2 * k)))
+    hp = np.ascontiguousarray(rng.normal(0, 10, (ch, hops * L)))
+    split = k // 2
+    acc = np.zeros((ch, 4 * k + 2))
+    best, total, verdict = np.empty(ch), np.empty(ch), np.empty(ch, dtype=np.uint8)
+    got = []
+    at = 0
+    while at < hops * L:
+        take = min(int(rng.integers(1, 12)), L - at % L)
+        rc = lib.sio_dsp_mains_acc(
+            ch, take, hops * L, ffi.from_buffer("double[]", hp) + at, L, at % L,
+            ffi.from_buffer("double[]", basis), k, split, 1e-3, 1.0, 0.1,
+            ffi.from_buffer("double[]", acc), ffi.from_buffer("double[]", best),
+            ffi.from_buffer("double[]", total), ffi.from_buffer("uint8_t[]", verdict),
+        )  # fmt: skip
+        at += take
+        assert rc == (at % L == 0)
+        if rc:
+            got.append((best.copy(), total.copy(), verdict.copy()))
+    padded = np.ascontiguousarray(np.hstack([np.zeros((ch, L)), hp]))  # zeros before the first hop
+    want_b, want_t = np.empty((ch, hops)), np.empty((ch, hops))
+    want_v = np.empty((ch, hops), dtype=np.uint8)
+    rc = lib.sio_dsp_mains(
+        ch, hops, L, (hops + 1) * L, ffi.from_buffer("double[]", padded) + L,
+        ffi.from_buffer("double[]", padded), (hops + 1) * L, ffi.from_buffer("double[]", basis), k, split,
+        1e-3, 1.0, 0.1, ffi.from_buffer("double[]", want_b), ffi.from_buffer("double[]", want_t),
+        ffi.from_buffer("uint8_t[]", want_v),
+    )  # fmt: skip
+    assert rc == 0 and len(got) == hops
+    for j, (b, t, v) in enumerate(got):
+        np.testing.assert_array_equal(b, want_b[:, j])
+        np.testing.assert_array_equal(t, want_t[:, j])
+        np.testing.assert_array_equal(v, want_v[:, j])
+    assert want_v.any() and not want_v.all()
+
+
+def test_detector_mains_verdicts_as_rows_come_equal_the_projection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The detector's mains verdicts worked out as the rows come are those
+    projected when a hop completes: the same output and events, with a hum
+    on and off, in small and big blocks."""
+    n = int(4 * FS)
+    t = np.arange(n) / FS
+    codes, valid, leadoff, x = troubled_signal(3, n)
+    hum = np.where((t > 1.0) & (t < 2.5), 300.0, 0.0)[:, None] * np.sin(2 * np.pi * 50 * t)[:, None]
+    x = np.where(valid, x + hum, np.nan)
+    for sizes in ([37] * (n // 37 + 1), [n]):
+        det = FaultDetector()
+        ref = _feed(det, sizes, x, valid, leadoff, codes)
+        with monkeypatch.context() as mp:
+            mp.setattr(faults._NativeFront, "mains_verdicts", lambda self, first, m, L: None)
+            det = FaultDetector()
+            old = _feed(det, sizes, x, valid, leadoff, codes)
+        assert ref[1] == old[1] and any(e[1] == "mains" for e in ref[1])
+        for a, b in zip(ref[0], old[0], strict=True):
+            np.testing.assert_array_equal(a.valid, b.valid)
+            np.testing.assert_array_equal(a.data, b.data)
+
+
 def _feed(
     det: FaultDetector, sizes: list[int], x: np.ndarray, valid: np.ndarray, leadoff: np.ndarray, codes: np.ndarray
 ) -> tuple[list[SignalBlock], list[tuple]]:

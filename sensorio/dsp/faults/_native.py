@@ -99,6 +99,30 @@ class _NativeFront:
         self._scratch_ptr = ffi.from_buffer("double[]", self._scratch)
         self._basis_src: Floats | None = None
         self._basis_ptr: Any = None
+        # the mains projection hop by hop as rows come (see mains_verdicts):
+        # its settings, the sums carried, the stream row where the hops start
+        # (the first row the front end runs on) and the verdicts of the hops
+        # completed, by their first row
+        self._mains_set = (
+            det.hop,
+            det._n_freq,
+            det._families[0][1] if det._families else 0,
+            det._ms_scale,
+            det.mains_uv**2,
+            det.mains_share,
+        )
+        self._mains_basis = det._basis
+        self._mains_basis_ptr = ffi.from_buffer("double[]", det._basis)
+        self._mains_acc = np.zeros((ch, 4 * det._n_freq + 2))
+        self._mains_acc_ptr = ffi.from_buffer("double[]", self._mains_acc)
+        self._mains_out = (np.empty(ch), np.empty(ch), np.empty(ch, dtype=bool))
+        self._mains_out_ptrs = (
+            ffi.from_buffer("double[]", self._mains_out[0]),
+            ffi.from_buffer("double[]", self._mains_out[1]),
+            ffi.from_buffer("uint8_t[]", self._mains_out[2]),
+        )
+        self._mains_origin: int | None = None
+        self._mains_done: dict[int, Flags] = {}
 
     def _ptr(self, kind: str, a: np.ndarray[Any, Any]) -> Any:
         """A cffi pointer of type kind into a, kept alive as long as this object."""
@@ -180,6 +204,59 @@ class _NativeFront:
                 ffi.from_buffer("uint8_t[]", flags),
             )
         return outs
+
+    def _mains_rows(self, rows: _Rows, at: int, n: int, start: int) -> None:
+        """The mains projection of n new rows (from index at of rows, stream
+        row start) hop by hop, on the hops from the first row the front end
+        ran on; the verdict of each hop completed is kept for
+        mains_verdicts. The rows' high-passed values are final once the
+        front end has run on them."""
+        if self._mains_origin is None:
+            self._mains_origin = start
+        L, k, split, scale, min_ms, min_share = self._mains_set
+        hp = self._pointers(rows)["hp"]
+        best, total, verdict = self._mains_out_ptrs
+        i = 0
+        while i < n:
+            pos = (start + i - self._mains_origin) % L
+            take = min(n - i, L - pos)
+            rc = self._lib.sio_dsp_mains_acc(
+                rows.ch,
+                take,
+                rows.cap,
+                hp + at + i,
+                L,
+                pos,
+                self._mains_basis_ptr,
+                k,
+                split,
+                scale,
+                min_ms,
+                min_share,
+                self._mains_acc_ptr,
+                best,
+                total,
+                verdict,
+            )
+            if rc < 0:  # pragma: no cover - the arguments are checked above
+                raise SensorioError(f"faults: native mains projection refused {take} rows")
+            i += take
+            if rc == 1:
+                self._mains_done[start + i - L] = self._mains_out[2].copy()
+
+    def mains_verdicts(self, first: int, m: int, L: int) -> Flags | None:
+        """sio_dsp_mains' verdicts (channels, hops) of the m hops of L rows
+        from stream row first, as worked out while their rows came (see
+        _mains_rows); None unless every one of them was (a hop of another
+        length, or not on that grid: the caller projects them itself). The
+        verdicts of those hops and of any before them are forgotten."""
+        done = self._mains_done
+        got = [done.get(first + j * L) for j in range(m)] if L == self._mains_set[0] else [None]
+        for key in [g for g in done if g < first + m * L]:
+            del done[key]
+        if any(v is None for v in got):
+            return None
+        return np.stack(got, axis=1)  # type: ignore[arg-type]
 
     def mains(
         self, rows: _Rows, a: int, m: int, L: int, prev: Floats | None, det: _DetectorState
@@ -471,6 +548,7 @@ class _NativeFront:
         )
         if rc < 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native front end refused {n} rows x {ch}")
+        self._mains_rows(rows, at, n, start)
         self._todo_n = 0
         if rc != 1:  # not known to be quiet
             self.quiet_from = start + n

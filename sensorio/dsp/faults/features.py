@@ -704,8 +704,11 @@ class _Features(_DetectorState):
         if not first_ok:
             prev = np.zeros((ch, L))
         if self._native is not None:
-            pending = a >= L  # the hop before is in the pending rows: no copy
-            _, _, verdict = self._native.mains(self._pend, a, m, L, None if pending else prev, self)
+            # worked out as the rows came (the same figures), else projected now
+            verdict = self._native.mains_verdicts(self._pend_start + a, m, L)
+            if verdict is None:
+                pending = a >= L  # the hop before is in the pending rows: no copy
+                _, _, verdict = self._native.mains(self._pend, a, m, L, None if pending else prev, self)
             if not first_ok:
                 verdict[:, 0] = False
         else:
