@@ -459,7 +459,7 @@ static double sio_dsp_select(double *a, double *b, int64_t n, int64_t k)
 int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *data,
                          const double *hp, const double *low, const int32_t *codes,
                          double *scratch, double *var, double *mad, double *hp_ms,
-                         double *low_ms, double *hf_ms, uint8_t *same_code)
+                         double *low_ms, double *hf_ms, uint8_t *same_code, double *peak)
 {
     if (ch < 0 || m < 0 || L < 4 || stride < m * L || !data || !hp || !low || !scratch ||
         !var || !mad || !hp_ms || !low_ms || !hf_ms || (codes && !same_code))
@@ -518,6 +518,12 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
             hp_ms[out] = (hh0 + hh1) / (double)L;
             low_ms[out] = (ll0 + ll1) / (double)L;
             hf_ms[out] = (e0 + e1) / (20.0 * (double)(L - 3));
+            if (peak) { /* as numpy's max: NaN wins */
+                double top = 0.0;
+                for (i = 0; i < L; i++)
+                    top = ah[i] > top || ah[i] != ah[i] ? ah[i] : top;
+                peak[out] = top;
+            }
             mad[out] = sio_dsp_select(ah, scratch + L, L, L / 2);
             if (codes) {
                 const int32_t *restrict k = codes + at;

@@ -68,12 +68,13 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, 
  * hp, low and codes (NULL: none). Per (c, j), at [c * m + j]: the (population)
  * variance of data, the median of |hp| (the element of rank L / 2, as
  * numpy.partition), the mean squares of hp and low, the mean square of hp's
- * third difference / 20, and whether every code is the same. scratch holds
- * 2 L doubles. Returns 0, or -1 if an argument is out of range. */
+ * third difference / 20, whether every code is the same, and (peak not
+ * NULL) the largest |hp| (NaN if any is). scratch holds 2 L doubles.
+ * Returns 0, or -1 if an argument is out of range. */
 int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *data,
                          const double *hp, const double *low, const int32_t *codes,
                          double *scratch, double *var, double *mad, double *hp_ms,
-                         double *low_ms, double *hf_ms, uint8_t *same_code);
+                         double *low_ms, double *hf_ms, uint8_t *same_code, double *peak);
 
 /* The spike test's statistics of m hops of L >= 1 samples on ch channels
  * (channel c's hop j starts at [c * stride + j * L] of hp): the second

@@ -195,7 +195,7 @@ def test_native_hop_features_equal_numpy(L: int) -> None:
     rows.n = at + n
     rows.drop(2)  # features start at a live offset
     a = 1
-    std, mad, hp_ms, low_ms, hf_ms, same = det._native.hop_features(rows, a, m, L)
+    std, mad, hp_ms, low_ms, hf_ms, same, peak = det._native.hop_features(rows, a, m, L)
 
     def r(name: str) -> np.ndarray:
         return rows.cm(name)[:, a : a + m * L].reshape(CH, m, L)
@@ -207,6 +207,7 @@ def test_native_hop_features_equal_numpy(L: int) -> None:
     np.testing.assert_allclose(low_ms, (r("low") ** 2).mean(axis=2), rtol=1e-12)
     np.testing.assert_allclose(hf_ms, (d3**2).sum(axis=2) / (20.0 * (L - 3)), rtol=1e-12)
     np.testing.assert_array_equal(same, r("codes").min(axis=2) == r("codes").max(axis=2))
+    np.testing.assert_array_equal(peak, np.abs(r("hp")).max(axis=2))
     assert same[1].all() and not same[0].all()
 
 

@@ -136,17 +136,19 @@ class _NativeFront:
         setattr(st, name, self._ptr("double[]" if a.dtype == np.float64 else "int64_t[]", a))
         return a
 
-    def hop_features(self, rows: _Rows, a: int, m: int, L: int) -> tuple[Floats, Floats, Floats, Floats, Floats, Flags]:
-        """std, MAD, hp, low and high-frequency mean squares, and "every code
-        the same" of m hops of L rows from live row a, all valid (see
-        _features for the numpy version)."""
+    def hop_features(
+        self, rows: _Rows, a: int, m: int, L: int
+    ) -> tuple[Floats, Floats, Floats, Floats, Floats, Flags, Floats]:
+        """std, MAD, hp, low and high-frequency mean squares, "every code
+        the same" and the largest |hp| of m hops of L rows from live row a,
+        all valid (see _features for the numpy version)."""
         p = self._pointers(rows)
         ch = rows.ch
         at = rows.o + a
         if self._scratch.size < 2 * L:
             self._scratch = np.empty(2 * L)
             self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
-        out, same, o, same_ptr = self._out_buffers("features", 5, ch, m)
+        out, same, o, same_ptr = self._out_buffers("features", 6, ch, m)
         step = ch * m
         rc = self._lib.sio_dsp_hop_features(
             ch,
@@ -164,10 +166,11 @@ class _NativeFront:
             o + 3 * step,
             o + 4 * step,
             same_ptr,
+            o + 5 * step,
         )
         if rc != 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
-        return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same
+        return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same, out[5]
 
     def hop_spikes(self, rows: _Rows, a: int, m: int, L: int, before: Floats | None) -> tuple[Floats, Floats]:
         """The median and the largest |second difference| of hp per hop over m

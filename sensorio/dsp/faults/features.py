@@ -320,7 +320,7 @@ class _Features(_DetectorState):
         fast = quiet or (all_ok and not spiky.any())
         if fast and self._native is not None and L >= 4:
             # the per-hop reductions in one C call
-            std, mad, hp_ms, low_ms, hf_ms, same = self._native.hop_features(p, a, m, L)
+            std, mad, hp_ms, low_ms, hf_ms, same, c_peak = self._native.hop_features(p, a, m, L)
             stuck = same & (L >= need)
         else:
             codes, data, low = r("codes"), r("data"), r("low")
@@ -371,7 +371,8 @@ class _Features(_DetectorState):
         settling = r("settle").any(axis=2)
         # a spike's edges ring into the 1-20 Hz band before it is flagged:
         # no motion verdict in a hop with spikes
-        spiked = spiky.any(axis=2)
+        # (quiet rows: none is spiky, every one valid)
+        spiked = const["zeros_cm"] if quiet else spiky.any(axis=2)
         if self._noise_share is None:
             noise = np.zeros_like(blocked)
         else:
@@ -399,13 +400,15 @@ class _Features(_DetectorState):
         # a dropout holds the feature filters' input; the step that leaves
         # rings in the 1-20 Hz band like motion: no motion verdict in a hop
         # with missing rows or in the 2 hops after it
-        marks = np.where(~valid.all(axis=2), g, _NEG)
+        marks = np.full((ch, m), _NEG) if quiet else np.where(~valid.all(axis=2), g, _NEG)
         marks[:, 0] = np.maximum(marks[:, 0], self._last_gap_hop)
         last_gap = np.maximum.accumulate(marks, axis=1)
         self._last_gap_hop = last_gap[:, -1].copy()
         after_gap = (g - last_gap) <= 2
         f["noise"] = noise
-        if fast:
+        if fast and self._native is not None and L >= 4:
+            peak = c_peak  # the C call above gave it
+        elif fast:
             peak = np.abs(hp).max(axis=2)
         else:
             peak = np.where(hard_ok, np.abs(hp), 0.0).max(axis=2)
