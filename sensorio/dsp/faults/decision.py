@@ -179,6 +179,9 @@ class _Decision(_DetectorState):
             ("_data_back", "data", w + self._guard_rows()),
         )
         for name, field, keep in tails:
+            if rows >= keep:  # the rows output hold the whole tail
+                setattr(self, name, p.cm(field)[:, rows - keep : rows].copy())
+                continue
             tail = np.concatenate([getattr(self, name), p.cm(field)[:, max(0, rows - keep) : rows]], axis=1)
             setattr(self, name, tail[:, -keep:])
         self._pend.drop(rows)
