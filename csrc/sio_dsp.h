@@ -76,6 +76,28 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
                          double *scratch, double *var, double *mad, double *hp_ms,
                          double *low_ms, double *hf_ms, uint8_t *same_code, double *peak);
 
+/* doubles per channel of sio_dsp_hop_features_acc's sums */
+#define SIO_DSP_FEAT_ACC 10
+
+/* sio_dsp_hop_features as a hop's rows come: rows [from, to) of a hop of L
+ * >= 4 rows (channel c's row i at [c * stride + i] of data, hp, low and
+ * codes, NULL: none: pointers to the hop's row 0; the rows before from are
+ * read too, up to three back) go into acc (SIO_DSP_FEAT_ACC doubles per
+ * channel, at [c * SIO_DSP_FEAT_ACC], zero at the hop's start). Returns 0,
+ * or -1 if an argument is out of range. */
+int sio_dsp_hop_features_acc(int64_t ch, int64_t L, int64_t from, int64_t to, int64_t stride,
+                             const double *data, const double *hp, const double *low,
+                             const int32_t *codes, double *acc);
+
+/* sio_dsp_hop_features' outputs (with_codes: same_code too; peak NULL: not
+ * wanted) of m hops of L rows laid out as there, whose rows all went into
+ * acc (hop j's channel c at [(j * ch + c) * SIO_DSP_FEAT_ACC]): the same
+ * bits. Returns 0, or -1 if an argument is out of range. */
+int sio_dsp_hop_features_end(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *data,
+                             const double *hp, const double *acc, int with_codes, double *scratch,
+                             double *var, double *mad, double *hp_ms, double *low_ms,
+                             double *hf_ms, uint8_t *same_code, double *peak);
+
 /* The spike test's statistics of m hops of L >= 1 samples on ch channels
  * (channel c's hop j starts at [c * stride + j * L] of hp): the second
  * difference of hp (hp[n] less the mean of hp[n - 1] and hp[n + 1]; before

@@ -195,7 +195,7 @@ def test_native_hop_features_equal_numpy(L: int) -> None:
     rows.n = at + n
     rows.drop(2)  # features start at a live offset
     a = 1
-    std, mad, hp_ms, low_ms, hf_ms, same, peak = det._native.hop_features(rows, a, m, L)
+    std, mad, hp_ms, low_ms, hf_ms, same, peak = det._native.hop_features(rows, a, m, L, a)
 
     def r(name: str) -> np.ndarray:
         return rows.cm(name)[:, a : a + m * L].reshape(CH, m, L)
@@ -284,6 +284,90 @@ def test_native_mains_as_rows_come_equals_the_projection(k: int) -> None:
         np.testing.assert_array_equal(t, want_t[:, j])
         np.testing.assert_array_equal(v, want_v[:, j])
     assert want_v.any() and not want_v.all()
+
+
+@pytest.mark.parametrize("L", [4, 7, 30])
+def test_native_hop_features_as_rows_come_equal_one_call(L: int) -> None:
+    """sio_dsp_hop_features_acc in pieces of any size, then _end: bit for
+    bit sio_dsp_hop_features on the whole hops."""
+    from sensorio._binding import ffi, lib
+
+    rng = np.random.default_rng(L)
+    ch, m = 3, 3
+    stride = m * L + 2
+    data = rng.normal(1000, 30, (ch, stride))
+    hp = np.round(rng.normal(0, 5, (ch, stride)), 1)
+    hp[1, 3] = np.nan  # NaN wins the peak
+    low = rng.normal(0, 3, (ch, stride))
+    codes = rng.integers(-1, 1, (ch, stride)).astype(np.int32)
+    codes[2] = 4  # stuck
+
+    def ptr(a: np.ndarray, kind: str = "double[]"):
+        return ffi.from_buffer(kind, a)
+
+    def outputs():
+        return np.empty((6, ch, m)), np.empty((ch, m), np.uint8), np.empty(2 * L)
+
+    want, want_same, scratch = outputs()
+    assert lib.sio_dsp_hop_features(
+        ch, m, L, stride, ptr(data), ptr(hp), ptr(low), ptr(codes, "int32_t[]"), ptr(scratch),
+        *(ptr(want[i]) for i in range(5)), ptr(want_same, "uint8_t[]"), ptr(want[5]),
+    ) == 0  # fmt: skip
+    sums = np.zeros((m, ch, lib.SIO_DSP_FEAT_ACC))
+    for j in range(m):
+        pos = 0
+        while pos < L:
+            to = min(L, pos + int(rng.integers(1, 5)))
+            at = j * L
+            assert lib.sio_dsp_hop_features_acc(
+                ch, L, pos, to, stride, ptr(data) + at, ptr(hp) + at, ptr(low) + at,
+                ptr(codes, "int32_t[]") + at, ptr(sums[j]),
+            ) == 0  # fmt: skip
+            pos = to
+    got, got_same, scratch = outputs()
+    assert lib.sio_dsp_hop_features_end(
+        ch, m, L, stride, ptr(data), ptr(hp), ptr(sums), 1, ptr(scratch),
+        *(ptr(got[i]) for i in range(5)), ptr(got_same, "uint8_t[]"), ptr(got[5]),
+    ) == 0  # fmt: skip
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got_same, want_same)
+    assert got_same[2].all() and np.isnan(got[5, 1, 0])
+
+
+def test_detector_features_as_rows_come_equal_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The detector's hop features summed as the rows come give the output
+    and events of those computed when the hop completes, in small and big
+    blocks (and are used)."""
+    n = int(4 * FS)
+    codes, valid, leadoff, x = troubled_signal(4, n)
+    x = np.where(valid, x, np.nan)
+    # and a clean stretch (the sums serve only hops without flags)
+    rng = np.random.default_rng(4)
+    codes[int(2.0 * FS) :] = np.rint(rng.normal(0, 40, (n - int(2.0 * FS), CH))).astype(np.int32)
+    x[int(2.0 * FS) :] = codes[int(2.0 * FS) :] * 0.5
+    valid[int(2.0 * FS) :] = True
+    leadoff[int(2.0 * FS) :] = 0
+    for sizes in ([37] * (n // 37 + 1), [int(2.5 * FS), n]):
+        det = FaultDetector()
+        used = []
+        end = faults._NativeFront.hop_features
+
+        def counting(self, rows, a, m, L, first, end=end, used=used):
+            used.append(all(first + j * L in self._feat_done for j in range(m)))
+            return end(self, rows, a, m, L, first)
+
+        with monkeypatch.context() as mp:
+            mp.setattr(faults._NativeFront, "hop_features", counting)
+            ref = _feed(det, sizes, x, valid, leadoff, codes)
+        assert any(used)
+        with monkeypatch.context() as mp:
+            mp.setattr(faults._NativeFront, "_feature_rows", lambda self, rows, at, n, start: None)
+            det = FaultDetector()
+            old = _feed(det, sizes, x, valid, leadoff, codes)
+        assert ref[1] == old[1]
+        for a, b in zip(ref[0], old[0], strict=True):
+            np.testing.assert_array_equal(a.valid, b.valid)
+            np.testing.assert_array_equal(a.data, b.data)
 
 
 def test_detector_mains_verdicts_as_rows_come_equal_the_projection(monkeypatch: pytest.MonkeyPatch) -> None:

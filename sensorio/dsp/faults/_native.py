@@ -123,6 +123,10 @@ class _NativeFront:
         )
         self._mains_origin: int | None = None
         self._mains_done: dict[int, Flags] = {}
+        # hop_features' sums likewise (see _feature_rows), by the hop's first row
+        self._feat_acc = np.zeros((ch, lib.SIO_DSP_FEAT_ACC))
+        self._feat_acc_ptr = ffi.from_buffer("double[]", self._feat_acc)
+        self._feat_done: dict[int, Floats] = {}
 
     def _ptr(self, kind: str, a: np.ndarray[Any, Any]) -> Any:
         """A cffi pointer of type kind into a, kept alive as long as this object."""
@@ -137,11 +141,13 @@ class _NativeFront:
         return a
 
     def hop_features(
-        self, rows: _Rows, a: int, m: int, L: int
+        self, rows: _Rows, a: int, m: int, L: int, first: int
     ) -> tuple[Floats, Floats, Floats, Floats, Floats, Flags, Floats]:
         """std, MAD, hp, low and high-frequency mean squares, "every code
-        the same" and the largest |hp| of m hops of L rows from live row a,
-        all valid (see _features for the numpy version)."""
+        the same" and the largest |hp| of m hops of L rows from live row a
+        (stream row first), all valid (see _features for the numpy version):
+        finished from the sums made as their rows came when there are (see
+        _feature_rows; the same bits), else in one C call."""
         p = self._pointers(rows)
         ch = rows.ch
         at = rows.o + a
@@ -150,6 +156,31 @@ class _NativeFront:
             self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
         out, same, o, same_ptr = self._out_buffers("features", 6, ch, m)
         step = ch * m
+        done = self._feat_done
+        keys = [first + j * L for j in range(m)]
+        if L == self._mains_set[0] and all(k in done for k in keys):
+            sums = np.stack([done.pop(k) for k in keys])  # (hops, channels, sums)
+            rc = self._lib.sio_dsp_hop_features_end(
+                ch,
+                m,
+                L,
+                rows.cap,
+                p["data"] + at,
+                p["hp"] + at,
+                self._ffi.from_buffer("double[]", sums),
+                1,
+                self._scratch_ptr,
+                o,
+                o + step,
+                o + 2 * step,
+                o + 3 * step,
+                o + 4 * step,
+                same_ptr,
+                o + 5 * step,
+            )
+            if rc != 0:  # pragma: no cover - the arguments are checked above
+                raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
+            return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same, out[5]
         rc = self._lib.sio_dsp_hop_features(
             ch,
             m,
@@ -246,6 +277,41 @@ class _NativeFront:
             i += take
             if rc == 1:
                 self._mains_done[start + i - L] = self._mains_out[2].copy()
+
+    def _feature_rows(self, rows: _Rows, at: int, n: int, start: int) -> None:
+        """hop_features' sums of n new rows (from index at of rows, stream
+        row start), hop by hop on the grid of _mains_rows; the sums of each
+        hop completed are kept for hop_features, which then only finishes
+        them (the median and the variance need the whole hop)."""
+        L = self._mains_set[0]
+        assert self._mains_origin is not None  # set by _mains_rows
+        live = start - (at - rows.o)  # the stream row of the first live row
+        for key in [g for g in self._feat_done if g < live]:
+            del self._feat_done[key]  # hops output without their sums read
+        p = self._pointers(rows)
+        i = 0
+        while i < n:
+            pos = (start + i - self._mains_origin) % L
+            take = min(n - i, L - pos)
+            hop0 = at + i - pos  # the hop's first row (pending: its hop is not output yet)
+            rc = self._lib.sio_dsp_hop_features_acc(
+                rows.ch,
+                L,
+                pos,
+                pos + take,
+                rows.cap,
+                p["data"] + hop0,
+                p["hp"] + hop0,
+                p["low"] + hop0,
+                p["codes"] + hop0,
+                self._feat_acc_ptr,
+            )
+            if rc != 0:  # pragma: no cover - the arguments are checked above
+                raise SensorioError(f"faults: native hop sums refused rows {pos}..{pos + take} of {L}")
+            i += take
+            if pos + take == L:
+                self._feat_done[start + i - L] = self._feat_acc.copy()
+                self._feat_acc[:] = 0.0
 
     def mains_verdicts(self, first: int, m: int, L: int) -> Flags | None:
         """sio_dsp_mains' verdicts (channels, hops) of the m hops of L rows
@@ -552,6 +618,7 @@ class _NativeFront:
         if rc < 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native front end refused {n} rows x {ch}")
         self._mains_rows(rows, at, n, start)
+        self._feature_rows(rows, at, n, start)
         self._todo_n = 0
         if rc != 1:  # not known to be quiet
             self.quiet_from = start + n

@@ -320,7 +320,7 @@ class _Features(_DetectorState):
         fast = quiet or (all_ok and not spiky.any())
         if fast and self._native is not None and L >= 4:
             # the per-hop reductions in one C call
-            std, mad, hp_ms, low_ms, hf_ms, same, c_peak = self._native.hop_features(p, a, m, L)
+            std, mad, hp_ms, low_ms, hf_ms, same, c_peak = self._native.hop_features(p, a, m, L, self._pend_start + a)
             stuck = same & (L >= need)
         else:
             codes, data, low = r("codes"), r("data"), r("low")
