@@ -625,6 +625,40 @@ int sio_dsp_hop_spikes(int64_t ch, int64_t m, int64_t L, int64_t stride, const d
     return 0;
 }
 
+int sio_dsp_hop_spikes_acc(int64_t ch, int64_t L, int64_t from, int64_t to, int64_t stride,
+                           const double *hp, int has_before, double *buf)
+{
+    if (ch < 0 || L < 1 || from < 0 || to < from || to > L || stride < L || !buf ||
+        (ch && to > from && !hp))
+        return -1;
+    for (int64_t c = 0; c < ch; c++) {
+        const double *restrict h = hp + c * stride;
+        double *restrict a = buf + c * L;
+        for (int64_t i = from; i < to; i++) {
+            if ((i == 0 && !has_before) || i == L - 1)
+                a[i] = 0.0;
+            else /* as sio_dsp_hop_spikes */
+                a[i] = sio_dsp_abs(h[i] - 0.5 * (h[i - 1] + h[i + 1]));
+        }
+    }
+    return 0;
+}
+
+int sio_dsp_hop_spikes_end(int64_t ch, int64_t L, double *buf, double *scratch, double *mad,
+                           double *peak)
+{
+    if (ch < 0 || L < 1 || (ch && (!buf || !scratch || !mad || !peak)))
+        return -1;
+    for (int64_t c = 0; c < ch; c++) {
+        double *a = buf + c * L, top = 0.0;
+        for (int64_t i = 0; i < L; i++)
+            top = a[i] > top || a[i] != a[i] ? a[i] : top;
+        peak[c] = top;
+        mad[c] = sio_dsp_select(a, scratch, L, L / 2);
+    }
+    return 0;
+}
+
 int sio_dsp_spike_signal(int64_t ch, int64_t n, int64_t stride, const double *hp,
                          const uint8_t *ok, int has_after, const double *before,
                          const uint8_t *ok_before, int second, double *out)

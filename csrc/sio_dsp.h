@@ -109,6 +109,21 @@ int sio_dsp_hop_features_end(int64_t ch, int64_t m, int64_t L, int64_t stride, c
 int sio_dsp_hop_spikes(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *hp,
                        const double *before, double *scratch, double *mad, double *peak);
 
+/* sio_dsp_hop_spikes' |second difference| as a hop's rows come: rows [from,
+ * to) of a hop of L rows (hp: the hop's row 0, channel c's row i at
+ * [c * stride + i]; row to is read if to < L, and row -1 if from is 0 and
+ * has_before) into buf (channel c's row i at [c * L + i]); the hop's last
+ * row gives 0, and its first without has_before. Returns 0, or -1 if an
+ * argument is out of range. */
+int sio_dsp_hop_spikes_acc(int64_t ch, int64_t L, int64_t from, int64_t to, int64_t stride,
+                           const double *hp, int has_before, double *buf);
+
+/* sio_dsp_hop_spikes' median and largest value of a hop whose rows all went
+ * into buf (which the median overwrites; scratch: L doubles): mad[c] and
+ * peak[c], the same bits. Returns 0, or -1 if an argument is out of range. */
+int sio_dsp_hop_spikes_end(int64_t ch, int64_t L, double *buf, double *scratch, double *mad,
+                           double *peak);
+
 /* What the spike test reads of n rows of hp on ch channels (channel c's row
  * r at [c * stride + r] of hp, ok and out), as features.spike_signal: with
  * second, the second difference (hp[r] less the mean of its neighbours;

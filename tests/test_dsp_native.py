@@ -335,9 +335,9 @@ def test_native_hop_features_as_rows_come_equal_one_call(L: int) -> None:
 
 
 def test_detector_features_as_rows_come_equal_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The detector's hop features summed as the rows come give the output
-    and events of those computed when the hop completes, in small and big
-    blocks (and are used)."""
+    """The detector's hop features and spike statistics worked out as the
+    rows come give the output and events of those computed when the hop
+    completes, in small and big blocks (and are used)."""
     n = int(4 * FS)
     codes, valid, leadoff, x = troubled_signal(4, n)
     x = np.where(valid, x, np.nan)
@@ -356,10 +356,18 @@ def test_detector_features_as_rows_come_equal_one_call(monkeypatch: pytest.Monke
             used.append(all(first + j * L in self._feat_done for j in range(m)))
             return end(self, rows, a, m, L, first)
 
+        spikes = faults._NativeFront.hop_spikes
+        used_sd = []
+
+        def counting_sd(self, rows, a, m, L, before, first, spikes=spikes, used=used_sd):
+            used.append(all(first + j * L in self._sd_done for j in range(m)))
+            return spikes(self, rows, a, m, L, before, first)
+
         with monkeypatch.context() as mp:
             mp.setattr(faults._NativeFront, "hop_features", counting)
+            mp.setattr(faults._NativeFront, "hop_spikes", counting_sd)
             ref = _feed(det, sizes, x, valid, leadoff, codes)
-        assert any(used)
+        assert any(used) and any(used_sd)
         with monkeypatch.context() as mp:
             mp.setattr(faults._NativeFront, "_feature_rows", lambda self, rows, at, n, start: None)
             det = FaultDetector()
@@ -486,7 +494,7 @@ def test_native_spike_statistics_equal_numpy(L: int, ends: str) -> None:
     a = 1
     before = rng.normal(0, 5, CH) if ends == "before" else None
     assert det._native is not None
-    mad, peak = det._native.hop_spikes(rows, a, m, L, before)
+    mad, peak = det._native.hop_spikes(rows, a, m, L, before, a)
     x = rows.cm("hp")[:, a : a + m * L]
     sd = np.abs(second_difference(x, before, None)).reshape(CH, m, L)
     sd[:, :, -1] = 0.0

@@ -1,6 +1,7 @@
-/* sio_dsp_hop_features_acc and _end (csrc/sio_dsp.c): a hop's sums taken as
- * its rows come, in pieces of varied sizes, then finished, bit for bit
- * sio_dsp_hop_features on the whole hops; exact-size buffers (so the
+/* sio_dsp_hop_features_acc and _end, sio_dsp_hop_spikes_acc and _end
+ * (csrc/sio_dsp.c): a hop's sums taken as its rows come, in pieces of
+ * varied sizes, then finished, bit for bit sio_dsp_hop_features and
+ * sio_dsp_hop_spikes on the whole hops; exact-size buffers (so the
  * sanitizers see any read past them), and argument checks. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,6 +62,35 @@ static void check_hops(int64_t L, int with_codes)
     free(got);
 }
 
+/* spikes: hop 0 without a row before it, hop 1 reading hop 0's last */
+static void check_spikes(int64_t L)
+{
+    const int64_t ch = 2, m = 2, stride = m * L;
+    double *hp = malloc((size_t)(ch * stride) * sizeof *hp);
+    double *buf = malloc((size_t)(ch * L) * sizeof *buf);
+    double *scratch = malloc((size_t)(2 * L) * sizeof *scratch);
+    double want_mad[4], want_peak[4], mad[2], peak[2];
+    for (int64_t i = 0; i < ch * stride; i++)
+        hp[i] = (double)(rand() % 41 - 20);
+    CHECK_EQ(sio_dsp_hop_spikes(ch, m, L, stride, hp, NULL, scratch, want_mad, want_peak), 0);
+    for (int64_t j = 0; j < m; j++) {
+        for (int64_t pos = 0; pos < L;) {
+            int64_t to = pos + 1 + rand() % 3;
+            to = to > L ? L : to;
+            CHECK_EQ(sio_dsp_hop_spikes_acc(ch, L, pos, to, stride, hp + j * L, j > 0, buf), 0);
+            pos = to;
+        }
+        CHECK_EQ(sio_dsp_hop_spikes_end(ch, L, buf, scratch, mad, peak), 0);
+        for (int64_t c = 0; c < ch; c++) {
+            CHECK(mad[c] == want_mad[c * m + j]);
+            CHECK(peak[c] == want_peak[c * m + j]);
+        }
+    }
+    free(hp);
+    free(buf);
+    free(scratch);
+}
+
 int main(void)
 {
     srand(11);
@@ -69,6 +99,9 @@ int main(void)
         check_hops(L, 0);
     }
     check_hops(200, 1);
+    for (int64_t L = 1; L <= 6; L++)
+        check_spikes(L);
+    check_spikes(200);
     /* out of range: nothing written */
     double x[8] = {0}, acc[SIO_DSP_FEAT_ACC] = {7}, scratch[8], o[6] = {7, 7, 7, 7, 7, 7};
     uint8_t same[1] = {7};
@@ -83,5 +116,13 @@ int main(void)
     CHECK_EQ(sio_dsp_hop_features_end(1, 1, 4, 8, x, x, acc, 1, scratch, o, o + 1, o + 2, o + 3, o + 4, NULL, o + 5), -1);
     CHECK_EQ(sio_dsp_hop_features_end(1, 1, 4, 8, x, x, NULL, 0, scratch, o, o + 1, o + 2, o + 3, o + 4, NULL, o + 5), -1);
     CHECK(o[0] == 7 && o[5] == 7 && same[0] == 7);
+    CHECK_EQ(sio_dsp_hop_spikes_acc(1, 4, 0, 5, 8, x, 0, o), -1); /* past the hop */
+    CHECK_EQ(sio_dsp_hop_spikes_acc(1, 4, 3, 2, 8, x, 0, o), -1);
+    CHECK_EQ(sio_dsp_hop_spikes_acc(1, 4, 0, 4, 3, x, 0, o), -1); /* stride */
+    CHECK_EQ(sio_dsp_hop_spikes_acc(1, 4, 0, 4, 8, NULL, 0, o), -1);
+    CHECK_EQ(sio_dsp_hop_spikes_acc(1, 0, 0, 0, 8, x, 0, o), -1);
+    CHECK_EQ(sio_dsp_hop_spikes_end(1, 4, x, scratch, NULL, o), -1);
+    CHECK_EQ(sio_dsp_hop_spikes_end(1, 0, x, scratch, o, o), -1);
+    CHECK(o[0] == 7);
     return check_report("test_dsp_hop_sums");
 }

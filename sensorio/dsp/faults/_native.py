@@ -127,6 +127,14 @@ class _NativeFront:
         self._feat_acc = np.zeros((ch, lib.SIO_DSP_FEAT_ACC))
         self._feat_acc_ptr = ffi.from_buffer("double[]", self._feat_acc)
         self._feat_done: dict[int, Floats] = {}
+        # and the spike statistics: the hop's |second difference| so far (rows
+        # up to _sd_rows; _sd_ok: its first row had its neighbour), and the
+        # (median, largest) of each hop completed
+        self._sd_buf = np.empty((ch, det.hop))
+        self._sd_buf_ptr = ffi.from_buffer("double[]", self._sd_buf)
+        self._sd_rows = 0
+        self._sd_ok = True
+        self._sd_done: dict[int, tuple[Floats, Floats]] = {}
 
     def _ptr(self, kind: str, a: np.ndarray[Any, Any]) -> Any:
         """A cffi pointer of type kind into a, kept alive as long as this object."""
@@ -203,13 +211,22 @@ class _NativeFront:
             raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
         return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same, out[5]
 
-    def hop_spikes(self, rows: _Rows, a: int, m: int, L: int, before: Floats | None) -> tuple[Floats, Floats]:
+    def hop_spikes(
+        self, rows: _Rows, a: int, m: int, L: int, before: Floats | None, first: int
+    ) -> tuple[Floats, Floats]:
         """The median and the largest |second difference| of hp per hop over m
-        hops of L rows from live row a, each hop's last sample counted as 0
-        (before: the samples before row a, None: none; see
-        FaultDetector._sd_stats for the numpy version)."""
+        hops of L rows from live row a (stream row first), each hop's last
+        sample counted as 0 (before: the samples before row a, None: none;
+        see FaultDetector._sd_stats for the numpy version): from what was
+        worked out as the rows came when there is (see _spike_rows; the same
+        bits; it read the same row before), else in one C call."""
         p = self._pointers(rows)
         ch = rows.ch
+        keys = [first + j * L for j in range(m)]
+        # as the rows came, the hop before was read from the pending rows (a > 0) or was none
+        if L == self._mains_set[0] and (a > 0 or before is None) and all(k in self._sd_done for k in keys):
+            got = [self._sd_done.pop(k) for k in keys]
+            return np.stack([g[0] for g in got], axis=1), np.stack([g[1] for g in got], axis=1)
         if self._scratch.size < 2 * L:
             self._scratch = np.empty(2 * L)
             self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
@@ -286,8 +303,9 @@ class _NativeFront:
         L = self._mains_set[0]
         assert self._mains_origin is not None  # set by _mains_rows
         live = start - (at - rows.o)  # the stream row of the first live row
-        for key in [g for g in self._feat_done if g < live]:
-            del self._feat_done[key]  # hops output without their sums read
+        for done in (self._feat_done, self._sd_done):
+            for key in [g for g in done if g < live]:
+                del done[key]  # hops output without their sums read
         p = self._pointers(rows)
         i = 0
         while i < n:
@@ -308,10 +326,52 @@ class _NativeFront:
             )
             if rc != 0:  # pragma: no cover - the arguments are checked above
                 raise SensorioError(f"faults: native hop sums refused rows {pos}..{pos + take} of {L}")
+            self._spike_rows(rows, hop0, pos + take, start + i - pos)
             i += take
             if pos + take == L:
                 self._feat_done[start + i - L] = self._feat_acc.copy()
                 self._feat_acc[:] = 0.0
+
+    def _spike_rows(self, rows: _Rows, hop0: int, avail: int, first: int) -> None:
+        """hop_spikes' |second difference| of the hop at index hop0 of rows
+        (stream row first) whose first avail rows are there: every row whose
+        neighbour after it is there; at the hop's end its median and largest
+        (kept for hop_spikes). Its first row reads the row before, pending
+        but at the stream's start (none there)."""
+        L = self._mains_set[0]
+        if self._sd_rows == 0:
+            # the row before the hop: pending, or nothing at the stream's start
+            self._sd_ok = hop0 > rows.o or first == self._mains_origin
+        upto = L if avail == L else avail - 1
+        if upto > self._sd_rows and self._sd_ok:
+            rc = self._lib.sio_dsp_hop_spikes_acc(
+                rows.ch,
+                L,
+                self._sd_rows,
+                upto,
+                rows.cap,
+                self._pointers(rows)["hp"] + hop0,
+                hop0 > rows.o,
+                self._sd_buf_ptr,
+            )
+            if rc != 0:  # pragma: no cover - the arguments are checked above
+                raise SensorioError(f"faults: native spike sums refused rows {self._sd_rows}..{upto} of {L}")
+        self._sd_rows = max(self._sd_rows, upto)
+        if avail == L:
+            if self._sd_ok:
+                if self._scratch.size < 2 * L:
+                    self._scratch = np.empty(2 * L)
+                    self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
+                mad, peak = np.empty(rows.ch), np.empty(rows.ch)
+                ffi = self._ffi
+                rc = self._lib.sio_dsp_hop_spikes_end(
+                    rows.ch, L, self._sd_buf_ptr, self._scratch_ptr, ffi.from_buffer("double[]", mad),
+                    ffi.from_buffer("double[]", peak),
+                )  # fmt: skip
+                if rc != 0:  # pragma: no cover - the arguments are checked above
+                    raise SensorioError(f"faults: native spike statistics refused a hop of {L}")
+                self._sd_done[first] = (mad, peak)
+            self._sd_rows = 0
 
     def mains_verdicts(self, first: int, m: int, L: int) -> Flags | None:
         """sio_dsp_mains' verdicts (channels, hops) of the m hops of L rows

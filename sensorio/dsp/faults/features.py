@@ -474,7 +474,7 @@ class _Features(_DetectorState):
         else:
             before, ok_before = None, np.ones(ch, dtype=bool)
         if ok is None and self._native is not None and ok_before.all():
-            return self._native.hop_spikes(p, a, m, L, before)
+            return self._native.hop_spikes(p, a, m, L, before, self._pend_start + a)
         # each hop's last sample counts as 0: the row after it may not have
         # arrived yet, and the figures must not depend on the blocks' sizes
         rows_ok = np.ones((ch, m * L), dtype=bool) if ok is None else ok.reshape(ch, m * L)
