@@ -26,9 +26,14 @@ from ..blocks import SignalBlock
 if TYPE_CHECKING:
     from .stages import Stage
 
-#: a call runs ahead at most this many times the rows that came in with it
-#: (after a fault it catches up over a few blocks, not all on one)
+#: a call runs ahead at most this many times the rows that came in since the
+#: filters last ran (after a fault it catches up over a few blocks, not all on one)
 CATCH_UP = 2
+#: samples (rows x channels) a call brings for the filters to run ahead on
+#: them: on smaller blocks a stage call's fixed cost outweighs the work, and
+#: the block completing a hop carries little (the fault detector's front
+#: end waits for the hop then too, see faults._native.DEFER_BELOW)
+RUN_AHEAD_MIN = 4096
 
 
 class RunAhead:
@@ -179,8 +184,8 @@ class RunAhead:
         the rows it took in this call); cut_after(row): the first stream row
         after row where src's output may end (None: unknown, do not run)."""
         budget = CATCH_UP * self._new_rows
-        self._new_rows = 0
-        if self._done is None:
+        new, self._new_rows = self._new_rows, 0
+        if self._done is None or not self._inputs or new * self._inputs[-1].n_channels < RUN_AHEAD_MIN:
             return
         if self._front is None:
             self._front = self._done
