@@ -44,8 +44,9 @@ class RunAhead:
     is its input block, such as the drift monitor: it runs on the rows when
     they come out, as without running ahead). The Pipeline hands over every
     block src takes (``took``), src's output blocks (``outputs``, which
-    returns them as the last stage of the chain outputs them) and then lets
-    it run ahead (``advance``)."""
+    returns them as the last stage of the chain outputs them) and then, on
+    a block that let no rows out (the block completing a hop has enough to
+    do), lets it run ahead (``advance``)."""
 
     def __init__(self, stages: list[Stage], src: int, chain: list[int]) -> None:
         """Run the stages chain (indices into stages) ahead of stages[src]."""

@@ -408,7 +408,8 @@ class Pipeline:
             if src:
                 assert ahead is not None
                 items = self._chain(ahead, items)
-                ahead.advance(st.output_cut)
+                if not items:  # a block that lets rows out has enough to do: run ahead on the next
+                    ahead.advance(st.output_cut)
                 k = ahead.chain[-1]
             k += 1
         if items:
