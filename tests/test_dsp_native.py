@@ -378,6 +378,50 @@ def test_detector_features_as_rows_come_equal_one_call(monkeypatch: pytest.Monke
             np.testing.assert_array_equal(a.data, b.data)
 
 
+@pytest.mark.parametrize("rate", [FS, 1000.0])
+def test_detector_spike_signal_as_rows_come_equals_one_call(rate: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spike test's signal worked out as the rows come (into the rows'
+    "sd") gives the output and events of the one computed when the rows
+    are decided, with spikes, gaps and rails, in small and big blocks (and
+    is used)."""
+    n = int(4 * FS)
+    codes, valid, leadoff, x = troubled_signal(5, n)
+    x = np.where(valid, x, np.nan)
+    covered = []
+    mask = faults._NativeFront.hop_mask
+
+    def counting(self, rows, F, n_dec, n, det, sd, mask=mask):
+        sig = self._sig
+        covered.append(sig is not None and sig[0] <= det._pend_start and det._pend_start + n <= sig[1])
+        return mask(self, rows, F, n_dec, n, det, sd)
+
+    def feed(det: FaultDetector, sizes: list[int]):
+        out, a = [], 0
+        for size in sizes:
+            b = min(n, a + size)
+            blk = SignalBlock(
+                0, x[a:b], valid[a:b], rate, start=a, leadoff=leadoff[a:b], codes=codes[a:b], code_range=(LO, HI)
+            )
+            out.append(det.process(blk))
+            a = b
+        out.append(det.flush())
+        det.finish(n / rate)
+        return out, sorted((e.channel, e.kind, e.start_s, e.end_s) for e in det.take_events())
+
+    for sizes in ([37] * (n // 37 + 1), [n]):
+        with monkeypatch.context() as mp:
+            mp.setattr(faults._NativeFront, "hop_mask", counting)
+            ref = feed(FaultDetector(), sizes)
+        with monkeypatch.context() as mp:
+            mp.setattr(faults._NativeFront, "_signal_rows", lambda self, rows, at, n, start: None)
+            old = feed(FaultDetector(), sizes)
+        assert ref[1] == old[1] and any(e[1] == "spikes" for e in ref[1])
+        for a, b in zip(ref[0], old[0], strict=True):
+            np.testing.assert_array_equal(a.valid, b.valid)
+            np.testing.assert_array_equal(a.data, b.data)
+    assert any(covered) and not all(covered)  # (not at the flush)
+
+
 def test_detector_mains_verdicts_as_rows_come_equal_the_projection(monkeypatch: pytest.MonkeyPatch) -> None:
     """The detector's mains verdicts worked out as the rows come are those
     projected when a hop completes: the same output and events, with a hum

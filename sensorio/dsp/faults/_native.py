@@ -135,6 +135,12 @@ class _NativeFront:
         self._sd_rows = 0
         self._sd_ok = True
         self._sd_done: dict[int, tuple[Floats, Floats]] = {}
+        # the stream rows [lo, hi) whose spike signal is in the rows' "sd"
+        # (see _signal_rows), and whether it is the second difference
+        self._sig: tuple[int, int] | None = None
+        from .features import SPIKE_SD_MIN_HZ
+
+        self._sig_second = det._rate >= SPIKE_SD_MIN_HZ
 
     def _ptr(self, kind: str, a: np.ndarray[Any, Any]) -> Any:
         """A cffi pointer of type kind into a, kept alive as long as this object."""
@@ -373,6 +379,45 @@ class _NativeFront:
                 self._sd_done[first] = (mad, peak)
             self._sd_rows = 0
 
+    def _signal_rows(self, rows: _Rows, at: int, n: int, start: int) -> None:
+        """The spike test's signal (features.spike_signal, as
+        FaultDetector._spike_signal gives it) of the rows whose neighbour
+        after them is there, into the rows' "sd", as n new rows (from index
+        at of rows, stream row start) come; each reads the row before it,
+        pending (or none at the stream's start)."""
+        end = start + n - 1  # the last new row waits for the one after it
+        lo, hi = self._sig if self._sig is not None else (start, start)
+        live = start - (at - rows.o)  # the stream row of the first live row
+        r0 = hi
+        if r0 != self._mains_origin and r0 - 1 < live:
+            r0 = lo = live + 1  # the row before is output: start after it
+        if r0 >= end:
+            self._sig = (lo, max(hi, r0))
+            return
+        p = self._pointers(rows)
+        idx = at + (r0 - start)
+        ffi = self._ffi
+        if r0 == self._mains_origin:
+            before = ok_before = ffi.NULL
+        else:  # (the cdata keep their buffers alive through the call)
+            before = ffi.from_buffer("double[]", np.ascontiguousarray(rows.array("hp")[:, idx - 1]))
+            ok_before = ffi.from_buffer("uint8_t[]", np.ascontiguousarray(rows.array("hard_ok")[:, idx - 1]))
+        rc = self._lib.sio_dsp_spike_signal(
+            rows.ch,
+            end - r0,
+            rows.cap,
+            p["hp"] + idx,
+            p["hard_ok"] + idx,
+            1,
+            before,
+            ok_before,
+            self._sig_second,
+            p["sd"] + idx,
+        )
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native spike signal refused {end - r0} rows")
+        self._sig = (lo, end)
+
     def mains_verdicts(self, first: int, m: int, L: int) -> Flags | None:
         """sio_dsp_mains' verdicts (channels, hops) of the m hops of L rows
         from stream row first, as worked out while their rows came (see
@@ -469,10 +514,14 @@ class _NativeFront:
         if self._sd_scratch.shape != (ch, rows.cap):
             self._sd_scratch = np.empty((ch, rows.cap))
             self._sd_scratch_ptr = ffi.from_buffer("double[]", self._sd_scratch)
-        if spike_signal is None:
-            self.spike_signal(rows, n, det, self._sd_scratch_ptr + at)
-        else:
+        sd_ptr = self._sd_scratch_ptr + at
+        sig = self._sig
+        if spike_signal is not None:
             self._sd_scratch[:, at : at + n] = spike_signal
+        elif sig is not None and sig[0] <= det._pend_start and det._pend_start + n <= sig[1]:
+            sd_ptr = p["sd"] + at  # worked out as the rows came (see _signal_rows)
+        else:
+            self.spike_signal(rows, n, det, sd_ptr)
         n_live = len(F)
         hits = self._lib.sio_dsp_hop_mask(
             ch,
@@ -484,7 +533,7 @@ class _NativeFront:
             p["blank"] + at,
             p["leadoff"] + at,
             p["hard_ok"] + at,
-            self._sd_scratch_ptr + at,
+            sd_ptr,
             h["cond"] + o,
             n_live,
             h["active"] + o,
@@ -679,6 +728,7 @@ class _NativeFront:
             raise SensorioError(f"faults: native front end refused {n} rows x {ch}")
         self._mains_rows(rows, at, n, start)
         self._feature_rows(rows, at, n, start)
+        self._signal_rows(rows, at, n, start)
         self._todo_n = 0
         if rc != 1:  # not known to be quiet
             self.quiet_from = start + n
