@@ -646,7 +646,10 @@ class Envelope(Stage):
         if self._native_state is None:
             return (self._rate, held, None)
         st, keep = self._native_state
-        return (self._rate, held, (int(st.pos), {k: a.copy() for k, a in keep.items()}))
+        # a segment just completed (pos == w): the next sample makes the suffix
+        # sums from it and zeroes the prefix sums, so the segment is the state
+        names = ("seg_sq", "seg_n") if st.pos == st.w else tuple(keep)
+        return (self._rate, held, (int(st.pos), {k: keep[k].copy() for k in names}))
 
     def restore(self, state: Any) -> None:
         """Back to a :meth:`snapshot` (see Stage.restore)."""
