@@ -510,18 +510,19 @@ class _NativeFront:
         valid_out = np.empty((n, ch), dtype=bool)
         prev_mad = det._prev_mad
         at = rows.o
-        # the spike signal laid out as the pending rows are (same stride)
-        if self._sd_scratch.shape != (ch, rows.cap):
-            self._sd_scratch = np.empty((ch, rows.cap))
-            self._sd_scratch_ptr = ffi.from_buffer("double[]", self._sd_scratch)
-        sd_ptr = self._sd_scratch_ptr + at
         sig = self._sig
-        if spike_signal is not None:
-            self._sd_scratch[:, at : at + n] = spike_signal
-        elif sig is not None and sig[0] <= det._pend_start and det._pend_start + n <= sig[1]:
+        if spike_signal is None and sig is not None and sig[0] <= det._pend_start and det._pend_start + n <= sig[1]:
             sd_ptr = p["sd"] + at  # worked out as the rows came (see _signal_rows)
         else:
-            self.spike_signal(rows, n, det, sd_ptr)
+            # the spike signal laid out as the pending rows are (same stride)
+            if self._sd_scratch.shape != (ch, rows.cap):
+                self._sd_scratch = np.empty((ch, rows.cap))
+                self._sd_scratch_ptr = ffi.from_buffer("double[]", self._sd_scratch)
+            sd_ptr = self._sd_scratch_ptr + at
+            if spike_signal is not None:
+                self._sd_scratch[:, at : at + n] = spike_signal
+            else:
+                self.spike_signal(rows, n, det, sd_ptr)
         n_live = len(F)
         hits = self._lib.sio_dsp_hop_mask(
             ch,
