@@ -456,78 +456,141 @@ static double sio_dsp_select(double *a, double *b, int64_t n, int64_t k)
     return src[0];
 }
 
+/* sio_dsp_hop_features_acc for one channel: rows [from, to) of its hop;
+ * a: SIO_DSP_FEAT_ACC sums. Each sum takes its terms in the hop's row
+ * order, every second row into one of two accumulators (independent
+ * chains; the sums are rounded a little differently from numpy's anyway),
+ * so any cut of the hop gives the same bits. */
+static void sio_dsp_feat_acc1(int64_t from, int64_t to, const double *restrict x,
+                              const double *restrict h, const double *restrict l,
+                              const int32_t *restrict k, double *restrict a)
+{
+    double s[2] = {a[0], a[1]}, hh[2] = {a[2], a[3]}, ll[2] = {a[4], a[5]}, e[2] = {a[6], a[7]};
+    double top = a[9];
+    int64_t i = from;
+    if (i < to && (i & 1)) { /* to an even row: pairs from there */
+        s[1] += x[i];
+        hh[1] += h[i] * h[i];
+        ll[1] += l[i] * l[i];
+        i++;
+    }
+    for (; i + 1 < to; i += 2) {
+        s[0] += x[i];
+        s[1] += x[i + 1];
+        hh[0] += h[i] * h[i];
+        hh[1] += h[i + 1] * h[i + 1];
+        ll[0] += l[i] * l[i];
+        ll[1] += l[i + 1] * l[i + 1];
+    }
+    if (i < to) {
+        s[0] += x[i];
+        hh[0] += h[i] * h[i];
+        ll[0] += l[i] * l[i];
+    }
+    for (i = from; i < to; i++) { /* as numpy's max: NaN wins */
+        const double ah = sio_dsp_abs(h[i]);
+        top = ah > top || ah != ah ? ah : top;
+    }
+    /* the third differences whose last row is among these, as numpy.diff(hp, 3):
+     * differences of differences */
+    for (int64_t t = from > 3 ? from - 3 : 0; t + 3 < to; t++) {
+        const double a1 = h[t + 1] - h[t], b1 = h[t + 2] - h[t + 1], c1 = h[t + 3] - h[t + 2];
+        const double u = (c1 - b1) - (b1 - a1);
+        e[t & 1] += u * u;
+    }
+    if (k) {
+        int diff = a[8] != 0.0;
+        for (i = from > 1 ? from : 1; i < to; i++)
+            diff |= k[i] != k[0];
+        a[8] = diff;
+    }
+    a[0] = s[0], a[1] = s[1], a[2] = hh[0], a[3] = hh[1], a[4] = ll[0], a[5] = ll[1];
+    a[6] = e[0], a[7] = e[1], a[9] = top;
+}
+
+/* sio_dsp_hop_features_end for one channel's hop of L rows (out: its place in the outputs) */
+static void sio_dsp_feat_end1(int64_t L, const double *restrict x, const double *restrict h,
+                              const double *restrict a, double *scratch, int64_t out,
+                              double *var, double *mad, double *hp_ms, double *low_ms,
+                              double *hf_ms, uint8_t *same_code, double *peak)
+{
+    const double mean = (a[0] + a[1]) / (double)L;
+    double *restrict ah = scratch;
+    double ss0 = 0.0, ss1 = 0.0;
+    int64_t i = 0;
+    for (; i + 1 < L; i += 2) {
+        const double d0 = x[i] - mean, d1 = x[i + 1] - mean;
+        ss0 += d0 * d0;
+        ss1 += d1 * d1;
+        ah[i] = sio_dsp_abs(h[i]);
+        ah[i + 1] = sio_dsp_abs(h[i + 1]);
+    }
+    if (i < L) {
+        const double d0 = x[i] - mean;
+        ss0 += d0 * d0;
+        ah[i] = sio_dsp_abs(h[i]);
+    }
+    var[out] = (ss0 + ss1) / (double)L;
+    hp_ms[out] = (a[2] + a[3]) / (double)L;
+    low_ms[out] = (a[4] + a[5]) / (double)L;
+    hf_ms[out] = (a[6] + a[7]) / (20.0 * (double)(L - 3));
+    if (same_code)
+        same_code[out] = (uint8_t)(a[8] == 0.0);
+    if (peak)
+        peak[out] = a[9];
+    mad[out] = sio_dsp_select(ah, scratch + L, L, L / 2);
+}
+
 int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *data,
                          const double *hp, const double *low, const int32_t *codes,
                          double *scratch, double *var, double *mad, double *hp_ms,
-                         double *low_ms, double *hf_ms, uint8_t *same_code)
+                         double *low_ms, double *hf_ms, uint8_t *same_code, double *peak)
 {
     if (ch < 0 || m < 0 || L < 4 || stride < m * L || !data || !hp || !low || !scratch ||
         !var || !mad || !hp_ms || !low_ms || !hf_ms || (codes && !same_code))
         return -1;
     for (int64_t c = 0; c < ch; c++) {
         for (int64_t j = 0; j < m; j++) {
-            const int64_t at = c * stride + j * L, out = c * m + j;
-            const double *restrict x = data + at, *restrict h = hp + at, *restrict l = low + at;
-            double *restrict ah = scratch;
-            /* two accumulators per sum: independent chains (the sums of a
-             * hop are rounded a little differently from numpy's anyway) */
-            double s0 = 0.0, s1 = 0.0;
-            int64_t i = 0;
-            for (; i + 1 < L; i += 2) {
-                s0 += x[i];
-                s1 += x[i + 1];
-            }
-            if (i < L)
-                s0 += x[i];
-            const double mean = (s0 + s1) / (double)L;
-            double ss0 = 0.0, ss1 = 0.0, hh0 = 0.0, hh1 = 0.0, ll0 = 0.0, ll1 = 0.0;
-            for (i = 0; i + 1 < L; i += 2) {
-                const double d0 = x[i] - mean, d1 = x[i + 1] - mean;
-                ss0 += d0 * d0;
-                ss1 += d1 * d1;
-                hh0 += h[i] * h[i];
-                hh1 += h[i + 1] * h[i + 1];
-                ll0 += l[i] * l[i];
-                ll1 += l[i + 1] * l[i + 1];
-                ah[i] = sio_dsp_abs(h[i]);
-                ah[i + 1] = sio_dsp_abs(h[i + 1]);
-            }
-            if (i < L) {
-                const double d0 = x[i] - mean;
-                ss0 += d0 * d0;
-                hh0 += h[i] * h[i];
-                ll0 += l[i] * l[i];
-                ah[i] = sio_dsp_abs(h[i]);
-            }
-            double e0 = 0.0, e1 = 0.0;
-            for (i = 0; i + 4 < L; i += 2) {
-                /* as numpy.diff(hp, 3): differences of differences */
-                const double a1 = h[i + 1] - h[i], b1 = h[i + 2] - h[i + 1];
-                const double c1 = h[i + 3] - h[i + 2], d1 = h[i + 4] - h[i + 3];
-                const double u = (c1 - b1) - (b1 - a1), v = (d1 - c1) - (c1 - b1);
-                e0 += u * u;
-                e1 += v * v;
-            }
-            if (i + 3 < L) {
-                const double a1 = h[i + 1] - h[i], b1 = h[i + 2] - h[i + 1];
-                const double c1 = h[i + 3] - h[i + 2];
-                const double u = (c1 - b1) - (b1 - a1);
-                e0 += u * u;
-            }
-            var[out] = (ss0 + ss1) / (double)L;
-            hp_ms[out] = (hh0 + hh1) / (double)L;
-            low_ms[out] = (ll0 + ll1) / (double)L;
-            hf_ms[out] = (e0 + e1) / (20.0 * (double)(L - 3));
-            mad[out] = sio_dsp_select(ah, scratch + L, L, L / 2);
-            if (codes) {
-                const int32_t *restrict k = codes + at;
-                int diff = 0;
-                for (i = 1; i < L; i++)
-                    diff |= k[i] != k[0];
-                same_code[out] = (uint8_t)!diff;
-            }
+            const int64_t at = c * stride + j * L;
+            double a[SIO_DSP_FEAT_ACC] = {0};
+            sio_dsp_feat_acc1(0, L, data + at, hp + at, low + at, codes ? codes + at : NULL, a);
+            sio_dsp_feat_end1(L, data + at, hp + at, a, scratch, c * m + j, var, mad, hp_ms,
+                              low_ms, hf_ms, codes ? same_code : NULL, peak);
         }
     }
+    return 0;
+}
+
+int sio_dsp_hop_features_acc(int64_t ch, int64_t L, int64_t from, int64_t to, int64_t stride,
+                             const double *data, const double *hp, const double *low,
+                             const int32_t *codes, double *acc)
+{
+    if (ch < 0 || L < 4 || from < 0 || to < from || to > L || stride < L || !acc ||
+        (ch && (!data || !hp || !low)))
+        return -1;
+    for (int64_t c = 0; c < ch; c++) {
+        const int64_t at = c * stride;
+        sio_dsp_feat_acc1(from, to, data + at, hp + at, low + at, codes ? codes + at : NULL,
+                          acc + c * SIO_DSP_FEAT_ACC);
+    }
+    return 0;
+}
+
+int sio_dsp_hop_features_end(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *data,
+                             const double *hp, const double *acc, int with_codes, double *scratch,
+                             double *var, double *mad, double *hp_ms, double *low_ms,
+                             double *hf_ms, uint8_t *same_code, double *peak)
+{
+    if (ch < 0 || m < 0 || L < 4 || stride < m * L || !acc || !scratch || !var || !mad ||
+        !hp_ms || !low_ms || !hf_ms || (with_codes && !same_code) || (ch && m && (!data || !hp)))
+        return -1;
+    for (int64_t c = 0; c < ch; c++)
+        for (int64_t j = 0; j < m; j++) {
+            const int64_t at = c * stride + j * L;
+            sio_dsp_feat_end1(L, data + at, hp + at, acc + (j * ch + c) * SIO_DSP_FEAT_ACC, scratch,
+                              c * m + j, var, mad, hp_ms, low_ms, hf_ms,
+                              with_codes ? same_code : NULL, peak);
+        }
     return 0;
 }
 
@@ -557,6 +620,75 @@ int sio_dsp_hop_spikes(int64_t ch, int64_t m, int64_t L, int64_t stride, const d
             }
             peak[c * m + j] = top;
             mad[c * m + j] = sio_dsp_select(a, scratch + L, L, L / 2);
+        }
+    }
+    return 0;
+}
+
+int sio_dsp_hop_spikes_acc(int64_t ch, int64_t L, int64_t from, int64_t to, int64_t stride,
+                           const double *hp, int has_before, double *buf)
+{
+    if (ch < 0 || L < 1 || from < 0 || to < from || to > L || stride < L || !buf ||
+        (ch && to > from && !hp))
+        return -1;
+    for (int64_t c = 0; c < ch; c++) {
+        const double *restrict h = hp + c * stride;
+        double *restrict a = buf + c * L;
+        for (int64_t i = from; i < to; i++) {
+            if ((i == 0 && !has_before) || i == L - 1)
+                a[i] = 0.0;
+            else /* as sio_dsp_hop_spikes */
+                a[i] = sio_dsp_abs(h[i] - 0.5 * (h[i - 1] + h[i + 1]));
+        }
+    }
+    return 0;
+}
+
+int sio_dsp_hop_spikes_end(int64_t ch, int64_t L, double *buf, double *scratch, double *mad,
+                           double *peak)
+{
+    if (ch < 0 || L < 1 || (ch && (!buf || !scratch || !mad || !peak)))
+        return -1;
+    for (int64_t c = 0; c < ch; c++) {
+        double *a = buf + c * L, top = 0.0;
+        for (int64_t i = 0; i < L; i++)
+            top = a[i] > top || a[i] != a[i] ? a[i] : top;
+        peak[c] = top;
+        mad[c] = sio_dsp_select(a, scratch, L, L / 2);
+    }
+    return 0;
+}
+
+int sio_dsp_spike_signal(int64_t ch, int64_t n, int64_t stride, const double *hp,
+                         const uint8_t *ok, int has_after, const double *before,
+                         const uint8_t *ok_before, int second, double *out)
+{
+    if (ch < 0 || n < 0 || stride < 0 || (has_after && n == INT64_MAX) ||
+        stride < n + (has_after ? 1 : 0) || (ch && n && (!hp || !ok || !out)))
+        return -1;
+    for (int64_t c = 0; c < ch; c++) {
+        const double *restrict h = hp + c * stride;
+        const uint8_t *restrict k = ok + c * stride;
+        double *restrict o = out + c * stride;
+        if (!second) {
+            for (int64_t r = 0; r < n; r++)
+                o[r] = k[r] ? h[r] : 0.0;
+            continue;
+        }
+        for (int64_t r = 0; r < n; r++) {
+            const int first = r == 0, last = r == n - 1;
+            if ((first && !before) || (last && !has_after)) {
+                o[r] = 0.0; /* no neighbour there */
+                continue;
+            }
+            const int ok_left = first ? (!ok_before || ok_before[c]) : k[r - 1];
+            if (!(ok_left && k[r] && k[r + 1])) { /* row n when last: has_after */
+                o[r] = 0.0;
+                continue;
+            }
+            /* as numpy: x - 0.5 * (left + right), the same rounding */
+            const double left = first ? before[c] : h[r - 1];
+            o[r] = h[r] - 0.5 * (left + h[r + 1]);
         }
     }
     return 0;
@@ -643,6 +775,83 @@ int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double
         }
     }
     return 0;
+}
+
+/* sio_dsp_mains_acc's rows for the usual 6 frequencies: as
+ * sio_dsp_mains_proj12, into both hops' projections */
+static void sio_dsp_mains_acc12(const double *restrict x, int64_t n, const double *restrict b_cur,
+                                const double *restrict b_next, double *restrict cur,
+                                double *restrict next)
+{
+    double p[12], q[12];
+    for (int f = 0; f < 12; f++) {
+        p[f] = cur[f];
+        q[f] = next[f];
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const double v = x[i];
+        for (int f = 0; f < 12; f++) {
+            p[f] += v * b_cur[i * 12 + f];
+            q[f] += v * b_next[i * 12 + f];
+        }
+    }
+    for (int f = 0; f < 12; f++) {
+        cur[f] = p[f];
+        next[f] = q[f];
+    }
+}
+
+int sio_dsp_mains_acc(int64_t ch, int64_t n, int64_t stride, const double *hp, int64_t L,
+                      int64_t pos, const double *basis, int64_t k, int64_t split, double scale,
+                      double min_ms, double min_share, double *acc, double *best, double *total,
+                      uint8_t *verdict)
+{
+    if (ch < 0 || n < 0 || L < 1 || pos < 0 || pos > L || n > L - pos || stride < n || k < 0 ||
+        k > SIO_DSP_MAX_FREQS || split < 0 || split > k || !basis || !acc ||
+        (ch && n && !hp) || (ch && pos + n == L && (!best || !total)))
+        return -1;
+    const int64_t K = 2 * k, width = 2 * K + 2;
+    for (int64_t c = 0; c < ch; c++) {
+        const double *restrict x = hp + c * stride;
+        double *restrict cur = acc + c * width, *restrict next = cur + K + 1;
+        const double *b_cur = basis + (L + pos) * K, *b_next = basis + pos * K;
+        if (k == 6) {
+            sio_dsp_mains_acc12(x, n, b_cur, b_next, cur, next);
+        } else {
+            for (int64_t i = 0; i < n; i++) {
+                const double v = x[i];
+                for (int64_t f = 0; f < K; f++) {
+                    cur[f] += v * b_cur[i * K + f];
+                    next[f] += v * b_next[i * K + f];
+                }
+            }
+        }
+        /* the sums of squares in sio_dsp_mains' order: this hop's window
+         * (the hop before, then this one), then the next window's start */
+        double ss = cur[K], sn = next[K];
+        for (int64_t i = 0; i < n; i++) {
+            ss += x[i] * x[i];
+            sn += x[i] * x[i];
+        }
+        cur[K] = ss;
+        next[K] = sn;
+        if (pos + n < L)
+            continue;
+        double fam[2] = {0.0, 0.0};
+        for (int64_t f = 0; f < k; f++)
+            fam[f >= split] += cur[f] * cur[f] + cur[k + f] * cur[k + f];
+        best[c] = fam[0] > fam[1] ? fam[0] - fam[1] : fam[1] - fam[0];
+        total[c] = cur[K] / (double)(2 * L);
+        if (verdict) { /* as sio_dsp_mains */
+            const double ms = best[c] * scale;
+            verdict[c] = (uint8_t)((ms > min_ms) & (ms / total[c] > min_share));
+        }
+        for (int64_t f = 0; f <= K; f++) {
+            cur[f] = next[f];
+            next[f] = 0.0;
+        }
+    }
+    return pos + n == L;
 }
 
 /* rows per tile of sio_dsp_hop_mask: computed channel by channel (contiguous

@@ -68,12 +68,35 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, 
  * hp, low and codes (NULL: none). Per (c, j), at [c * m + j]: the (population)
  * variance of data, the median of |hp| (the element of rank L / 2, as
  * numpy.partition), the mean squares of hp and low, the mean square of hp's
- * third difference / 20, and whether every code is the same. scratch holds
- * 2 L doubles. Returns 0, or -1 if an argument is out of range. */
+ * third difference / 20, whether every code is the same, and (peak not
+ * NULL) the largest |hp| (NaN if any is). scratch holds 2 L doubles.
+ * Returns 0, or -1 if an argument is out of range. */
 int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *data,
                          const double *hp, const double *low, const int32_t *codes,
                          double *scratch, double *var, double *mad, double *hp_ms,
-                         double *low_ms, double *hf_ms, uint8_t *same_code);
+                         double *low_ms, double *hf_ms, uint8_t *same_code, double *peak);
+
+/* doubles per channel of sio_dsp_hop_features_acc's sums */
+#define SIO_DSP_FEAT_ACC 10
+
+/* sio_dsp_hop_features as a hop's rows come: rows [from, to) of a hop of L
+ * >= 4 rows (channel c's row i at [c * stride + i] of data, hp, low and
+ * codes, NULL: none: pointers to the hop's row 0; the rows before from are
+ * read too, up to three back) go into acc (SIO_DSP_FEAT_ACC doubles per
+ * channel, at [c * SIO_DSP_FEAT_ACC], zero at the hop's start). Returns 0,
+ * or -1 if an argument is out of range. */
+int sio_dsp_hop_features_acc(int64_t ch, int64_t L, int64_t from, int64_t to, int64_t stride,
+                             const double *data, const double *hp, const double *low,
+                             const int32_t *codes, double *acc);
+
+/* sio_dsp_hop_features' outputs (with_codes: same_code too; peak NULL: not
+ * wanted) of m hops of L rows laid out as there, whose rows all went into
+ * acc (hop j's channel c at [(j * ch + c) * SIO_DSP_FEAT_ACC]): the same
+ * bits. Returns 0, or -1 if an argument is out of range. */
+int sio_dsp_hop_features_end(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *data,
+                             const double *hp, const double *acc, int with_codes, double *scratch,
+                             double *var, double *mad, double *hp_ms, double *low_ms,
+                             double *hf_ms, uint8_t *same_code, double *peak);
 
 /* The spike test's statistics of m hops of L >= 1 samples on ch channels
  * (channel c's hop j starts at [c * stride + j * L] of hp): the second
@@ -85,6 +108,33 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
  * 2 L doubles. Returns 0, or -1 if an argument is out of range. */
 int sio_dsp_hop_spikes(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *hp,
                        const double *before, double *scratch, double *mad, double *peak);
+
+/* sio_dsp_hop_spikes' |second difference| as a hop's rows come: rows [from,
+ * to) of a hop of L rows (hp: the hop's row 0, channel c's row i at
+ * [c * stride + i]; row to is read if to < L, and row -1 if from is 0 and
+ * has_before) into buf (channel c's row i at [c * L + i]); the hop's last
+ * row gives 0, and its first without has_before. Returns 0, or -1 if an
+ * argument is out of range. */
+int sio_dsp_hop_spikes_acc(int64_t ch, int64_t L, int64_t from, int64_t to, int64_t stride,
+                           const double *hp, int has_before, double *buf);
+
+/* sio_dsp_hop_spikes' median and largest value of a hop whose rows all went
+ * into buf (which the median overwrites; scratch: L doubles): mad[c] and
+ * peak[c], the same bits. Returns 0, or -1 if an argument is out of range. */
+int sio_dsp_hop_spikes_end(int64_t ch, int64_t L, double *buf, double *scratch, double *mad,
+                           double *peak);
+
+/* What the spike test reads of n rows of hp on ch channels (channel c's row
+ * r at [c * stride + r] of hp, ok and out), as features.spike_signal: with
+ * second, the second difference (hp[r] less the mean of its neighbours;
+ * before row 0 the sample before[c], NULL: none, and row 0 gives 0; after
+ * row n - 1 the row n of hp when has_after, else none, and row n - 1 gives 0),
+ * 0 where a sample it reads is not ok (before row 0: ok_before[c], NULL: ok;
+ * after row n - 1: row n of ok); without second, hp where ok, else 0.
+ * Returns 0, or -1 if an argument is out of range. */
+int sio_dsp_spike_signal(int64_t ch, int64_t n, int64_t stride, const double *hp,
+                         const uint8_t *ok, int has_after, const double *before,
+                         const uint8_t *ok_before, int second, double *out);
 
 /* Mains projection of m hops of L samples on ch channels: each hop with the
  * one before it (2L samples; before hop 0, prev: channel c's at
@@ -98,6 +148,22 @@ int sio_dsp_mains(int64_t ch, int64_t m, int64_t L, int64_t stride, const double
                   const double *prev, int64_t prev_stride, const double *basis, int64_t k,
                   int64_t split, double scale, double min_ms, double min_share, double *best,
                   double *total, uint8_t *verdict);
+
+/* sio_dsp_mains hop by hop as the samples come, with the same arithmetic in
+ * the same order: n rows of hp (channel c's row i at [c * stride + i]) at
+ * places pos..pos + n - 1 (pos + n <= L) of the hop being completed go into
+ * its projection (basis rows L + place) and into the next hop's (rows
+ * place: the next hop's window starts with this hop). acc holds, per
+ * channel at [c * (4k + 2)], the 2k projections and the sum of squares of
+ * the hop being completed, then those of the next; zero at a stream's start
+ * (the hop before the first counts as 0). When the rows complete the hop,
+ * best, total and verdict (NULL: not wanted) of channel c at [c] are
+ * sio_dsp_mains', the next hop's sums move to the front and the next's are
+ * zeroed, and 1 is returned; else 0, or -1 if an argument is out of range. */
+int sio_dsp_mains_acc(int64_t ch, int64_t n, int64_t stride, const double *hp, int64_t L,
+                      int64_t pos, const double *basis, int64_t k, int64_t split, double scale,
+                      double min_ms, double min_share, double *acc, double *best, double *total,
+                      uint8_t *verdict);
 
 /* The output of n_hops >= 1 hops of lens[j] >= 1 samples, from column 0 of
  * the channel-major flags (channel c's sample r at [c * stride + r]; rows =

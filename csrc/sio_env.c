@@ -29,7 +29,7 @@ static void sio_env_close_segment(sio_env_state *st, int64_t c0, int64_t c1)
 int sio_env_rms(sio_env_state *st, int64_t ch, int64_t rows, int64_t stride, const double *x,
                 const uint8_t *valid, double *out, uint8_t *ok)
 {
-    if (!st || st->w < 1 || st->pos < 0 || st->pos >= st->w || ch < 0 || rows < 0 ||
+    if (!st || st->w < 1 || st->pos < 0 || st->pos > st->w || ch < 0 || rows < 0 ||
         stride < rows || !st->seg_sq || !st->seg_n || !st->suf_sq || !st->suf_n || !st->pre_sq || !st->pre_n ||
         (rows && ch && (!x || !out || !ok)))
         return -1;
@@ -43,6 +43,13 @@ int sio_env_rms(sio_env_state *st, int64_t ch, int64_t rows, int64_t stride, con
         const int64_t c1 = c0 + SIO_ENV_GROUP < ch ? c0 + SIO_ENV_GROUP : ch;
         pos = st->pos;
         for (int64_t r = 0; r < rows; r++) {
+            /* a segment completed closes when the next sample comes: a block
+               that ends a segment does not carry the suffix sums (the same
+               sums, later) */
+            if (pos == w) {
+                sio_env_close_segment(st, c0, c1);
+                pos = 0;
+            }
             for (int64_t c = c0; c < c1; c++) {
                 const int64_t i = c * stride + r;
                 const int good = !valid || valid[i];
@@ -63,13 +70,12 @@ int sio_env_rms(sio_env_state *st, int64_t ch, int64_t rows, int64_t stride, con
                     ok[o] = 0;
                 }
             }
-            if (++pos == w) {
-                sio_env_close_segment(st, c0, c1);
-                pos = 0;
-            }
+            pos++;
         }
     }
-    st->pos = (st->pos + rows % w) % w; /* where every group's pos ended (also with no channel) */
+    /* where every group's pos ended (also with no channel): in 1..w after a row */
+    if (rows)
+        st->pos = (st->pos + rows - 1) % w + 1;
     (void)pos;
     return 0;
 }

@@ -14,7 +14,8 @@
  * after a loud stretch, and the same bits whatever the chunking. */
 typedef struct {
     int64_t w;
-    int64_t pos;    /* place of the next sample in its segment */
+    int64_t pos;    /* place of the next sample in its segment (w: the segment
+                       is complete, its suffix sums are made with the next sample) */
     double *seg_sq; /* ch x w: squares of the current segment so far */
     double *seg_n;  /* ch x w: their validity (0/1) */
     double *suf_sq; /* ch x (w + 1): suffix sums of the previous segment */

@@ -195,7 +195,7 @@ def test_native_hop_features_equal_numpy(L: int) -> None:
     rows.n = at + n
     rows.drop(2)  # features start at a live offset
     a = 1
-    std, mad, hp_ms, low_ms, hf_ms, same = det._native.hop_features(rows, a, m, L)
+    std, mad, hp_ms, low_ms, hf_ms, same, peak = det._native.hop_features(rows, a, m, L, a)
 
     def r(name: str) -> np.ndarray:
         return rows.cm(name)[:, a : a + m * L].reshape(CH, m, L)
@@ -207,6 +207,7 @@ def test_native_hop_features_equal_numpy(L: int) -> None:
     np.testing.assert_allclose(low_ms, (r("low") ** 2).mean(axis=2), rtol=1e-12)
     np.testing.assert_allclose(hf_ms, (d3**2).sum(axis=2) / (20.0 * (L - 3)), rtol=1e-12)
     np.testing.assert_array_equal(same, r("codes").min(axis=2) == r("codes").max(axis=2))
+    np.testing.assert_array_equal(peak, np.abs(r("hp")).max(axis=2))
     assert same[1].all() and not same[0].all()
 
 
@@ -238,6 +239,209 @@ def test_native_mains_projection_equals_numpy() -> None:
         np.testing.assert_array_equal(verdict, expected)
     assert (best_n[:4] * det._ms_scale > 0.5 * total_n[:4]).all()  # mains dominates
     assert expected[[0, 1, 3]].all() and not expected[4].any()  # (and 2 is too weak)
+
+
+@pytest.mark.parametrize("k", [6, 2])
+def test_native_mains_as_rows_come_equals_the_projection(k: int) -> None:
+    """sio_dsp_mains_acc (the projection hop by hop as rows come, in pieces
+    of any size): bit for bit sio_dsp_mains' figures for each hop with the
+    one before it (the first with zeros before it)."""
+    from sensorio._binding import ffi, lib
+
+    rng = np.random.default_rng(k)
+    L, hops, ch = 30, 5, 3
+    basis = np.ascontiguousarray(rng.normal(0, 1, (2 * L, 2 * k)))
+    hp = np.ascontiguousarray(rng.normal(0, 10, (ch, hops * L)))
+    split = k // 2
+    acc = np.zeros((ch, 4 * k + 2))
+    best, total, verdict = np.empty(ch), np.empty(ch), np.empty(ch, dtype=np.uint8)
+    got = []
+    at = 0
+    while at < hops * L:
+        take = min(int(rng.integers(1, 12)), L - at % L)
+        rc = lib.sio_dsp_mains_acc(
+            ch, take, hops * L, ffi.from_buffer("double[]", hp) + at, L, at % L,
+            ffi.from_buffer("double[]", basis), k, split, 1e-3, 1.0, 0.1,
+            ffi.from_buffer("double[]", acc), ffi.from_buffer("double[]", best),
+            ffi.from_buffer("double[]", total), ffi.from_buffer("uint8_t[]", verdict),
+        )  # fmt: skip
+        at += take
+        assert rc == (at % L == 0)
+        if rc:
+            got.append((best.copy(), total.copy(), verdict.copy()))
+    padded = np.ascontiguousarray(np.hstack([np.zeros((ch, L)), hp]))  # zeros before the first hop
+    want_b, want_t = np.empty((ch, hops)), np.empty((ch, hops))
+    want_v = np.empty((ch, hops), dtype=np.uint8)
+    rc = lib.sio_dsp_mains(
+        ch, hops, L, (hops + 1) * L, ffi.from_buffer("double[]", padded) + L,
+        ffi.from_buffer("double[]", padded), (hops + 1) * L, ffi.from_buffer("double[]", basis), k, split,
+        1e-3, 1.0, 0.1, ffi.from_buffer("double[]", want_b), ffi.from_buffer("double[]", want_t),
+        ffi.from_buffer("uint8_t[]", want_v),
+    )  # fmt: skip
+    assert rc == 0 and len(got) == hops
+    for j, (b, t, v) in enumerate(got):
+        np.testing.assert_array_equal(b, want_b[:, j])
+        np.testing.assert_array_equal(t, want_t[:, j])
+        np.testing.assert_array_equal(v, want_v[:, j])
+    assert want_v.any() and not want_v.all()
+
+
+@pytest.mark.parametrize("L", [4, 7, 30])
+def test_native_hop_features_as_rows_come_equal_one_call(L: int) -> None:
+    """sio_dsp_hop_features_acc in pieces of any size, then _end: bit for
+    bit sio_dsp_hop_features on the whole hops."""
+    from sensorio._binding import ffi, lib
+
+    rng = np.random.default_rng(L)
+    ch, m = 3, 3
+    stride = m * L + 2
+    data = rng.normal(1000, 30, (ch, stride))
+    hp = np.round(rng.normal(0, 5, (ch, stride)), 1)
+    hp[1, 3] = np.nan  # NaN wins the peak
+    low = rng.normal(0, 3, (ch, stride))
+    codes = rng.integers(-1, 1, (ch, stride)).astype(np.int32)
+    codes[2] = 4  # stuck
+
+    def ptr(a: np.ndarray, kind: str = "double[]"):
+        return ffi.from_buffer(kind, a)
+
+    def outputs():
+        return np.empty((6, ch, m)), np.empty((ch, m), np.uint8), np.empty(2 * L)
+
+    want, want_same, scratch = outputs()
+    assert lib.sio_dsp_hop_features(
+        ch, m, L, stride, ptr(data), ptr(hp), ptr(low), ptr(codes, "int32_t[]"), ptr(scratch),
+        *(ptr(want[i]) for i in range(5)), ptr(want_same, "uint8_t[]"), ptr(want[5]),
+    ) == 0  # fmt: skip
+    sums = np.zeros((m, ch, lib.SIO_DSP_FEAT_ACC))
+    for j in range(m):
+        pos = 0
+        while pos < L:
+            to = min(L, pos + int(rng.integers(1, 5)))
+            at = j * L
+            assert lib.sio_dsp_hop_features_acc(
+                ch, L, pos, to, stride, ptr(data) + at, ptr(hp) + at, ptr(low) + at,
+                ptr(codes, "int32_t[]") + at, ptr(sums[j]),
+            ) == 0  # fmt: skip
+            pos = to
+    got, got_same, scratch = outputs()
+    assert lib.sio_dsp_hop_features_end(
+        ch, m, L, stride, ptr(data), ptr(hp), ptr(sums), 1, ptr(scratch),
+        *(ptr(got[i]) for i in range(5)), ptr(got_same, "uint8_t[]"), ptr(got[5]),
+    ) == 0  # fmt: skip
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got_same, want_same)
+    assert got_same[2].all() and np.isnan(got[5, 1, 0])
+
+
+def test_detector_features_as_rows_come_equal_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The detector's hop features and spike statistics worked out as the
+    rows come give the output and events of those computed when the hop
+    completes, in small and big blocks (and are used)."""
+    n = int(4 * FS)
+    codes, valid, leadoff, x = troubled_signal(4, n)
+    x = np.where(valid, x, np.nan)
+    # and a clean stretch (the sums serve only hops without flags)
+    rng = np.random.default_rng(4)
+    codes[int(2.0 * FS) :] = np.rint(rng.normal(0, 40, (n - int(2.0 * FS), CH))).astype(np.int32)
+    x[int(2.0 * FS) :] = codes[int(2.0 * FS) :] * 0.5
+    valid[int(2.0 * FS) :] = True
+    leadoff[int(2.0 * FS) :] = 0
+    for sizes in ([37] * (n // 37 + 1), [int(2.5 * FS), n]):
+        det = FaultDetector()
+        used = []
+        end = faults._NativeFront.hop_features
+
+        def counting(self, rows, a, m, L, first, end=end, used=used):
+            used.append(all(first + j * L in self._feat_done for j in range(m)))
+            return end(self, rows, a, m, L, first)
+
+        spikes = faults._NativeFront.hop_spikes
+        used_sd = []
+
+        def counting_sd(self, rows, a, m, L, before, first, spikes=spikes, used=used_sd):
+            used.append(all(first + j * L in self._sd_done for j in range(m)))
+            return spikes(self, rows, a, m, L, before, first)
+
+        with monkeypatch.context() as mp:
+            mp.setattr(faults._NativeFront, "hop_features", counting)
+            mp.setattr(faults._NativeFront, "hop_spikes", counting_sd)
+            ref = _feed(det, sizes, x, valid, leadoff, codes)
+        assert any(used) and any(used_sd)
+        with monkeypatch.context() as mp:
+            mp.setattr(faults._NativeFront, "_feature_rows", lambda self, rows, at, n, start: None)
+            det = FaultDetector()
+            old = _feed(det, sizes, x, valid, leadoff, codes)
+        assert ref[1] == old[1]
+        for a, b in zip(ref[0], old[0], strict=True):
+            np.testing.assert_array_equal(a.valid, b.valid)
+            np.testing.assert_array_equal(a.data, b.data)
+
+
+@pytest.mark.parametrize("rate", [FS, 1000.0])
+def test_detector_spike_signal_as_rows_come_equals_one_call(rate: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spike test's signal worked out as the rows come (into the rows'
+    "sd") gives the output and events of the one computed when the rows
+    are decided, with spikes, gaps and rails, in small and big blocks (and
+    is used)."""
+    n = int(4 * FS)
+    codes, valid, leadoff, x = troubled_signal(5, n)
+    x = np.where(valid, x, np.nan)
+    covered = []
+    mask = faults._NativeFront.hop_mask
+
+    def counting(self, rows, F, n_dec, n, det, sd, mask=mask):
+        sig = self._sig
+        covered.append(sig is not None and sig[0] <= det._pend_start and det._pend_start + n <= sig[1])
+        return mask(self, rows, F, n_dec, n, det, sd)
+
+    def feed(det: FaultDetector, sizes: list[int]):
+        out, a = [], 0
+        for size in sizes:
+            b = min(n, a + size)
+            blk = SignalBlock(
+                0, x[a:b], valid[a:b], rate, start=a, leadoff=leadoff[a:b], codes=codes[a:b], code_range=(LO, HI)
+            )
+            out.append(det.process(blk))
+            a = b
+        out.append(det.flush())
+        det.finish(n / rate)
+        return out, sorted((e.channel, e.kind, e.start_s, e.end_s) for e in det.take_events())
+
+    for sizes in ([37] * (n // 37 + 1), [n]):
+        with monkeypatch.context() as mp:
+            mp.setattr(faults._NativeFront, "hop_mask", counting)
+            ref = feed(FaultDetector(), sizes)
+        with monkeypatch.context() as mp:
+            mp.setattr(faults._NativeFront, "_signal_rows", lambda self, rows, at, n, start: None)
+            old = feed(FaultDetector(), sizes)
+        assert ref[1] == old[1] and any(e[1] == "spikes" for e in ref[1])
+        for a, b in zip(ref[0], old[0], strict=True):
+            np.testing.assert_array_equal(a.valid, b.valid)
+            np.testing.assert_array_equal(a.data, b.data)
+    assert any(covered) and not all(covered)  # (not at the flush)
+
+
+def test_detector_mains_verdicts_as_rows_come_equal_the_projection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The detector's mains verdicts worked out as the rows come are those
+    projected when a hop completes: the same output and events, with a hum
+    on and off, in small and big blocks."""
+    n = int(4 * FS)
+    t = np.arange(n) / FS
+    codes, valid, leadoff, x = troubled_signal(3, n)
+    hum = np.where((t > 1.0) & (t < 2.5), 300.0, 0.0)[:, None] * np.sin(2 * np.pi * 50 * t)[:, None]
+    x = np.where(valid, x + hum, np.nan)
+    for sizes in ([37] * (n // 37 + 1), [n]):
+        det = FaultDetector()
+        ref = _feed(det, sizes, x, valid, leadoff, codes)
+        with monkeypatch.context() as mp:
+            mp.setattr(faults._NativeFront, "mains_verdicts", lambda self, first, m, L: None)
+            det = FaultDetector()
+            old = _feed(det, sizes, x, valid, leadoff, codes)
+        assert ref[1] == old[1] and any(e[1] == "mains" for e in ref[1])
+        for a, b in zip(ref[0], old[0], strict=True):
+            np.testing.assert_array_equal(a.valid, b.valid)
+            np.testing.assert_array_equal(a.data, b.data)
 
 
 def _feed(
@@ -334,12 +538,46 @@ def test_native_spike_statistics_equal_numpy(L: int, ends: str) -> None:
     a = 1
     before = rng.normal(0, 5, CH) if ends == "before" else None
     assert det._native is not None
-    mad, peak = det._native.hop_spikes(rows, a, m, L, before)
+    mad, peak = det._native.hop_spikes(rows, a, m, L, before, a)
     x = rows.cm("hp")[:, a : a + m * L]
     sd = np.abs(second_difference(x, before, None)).reshape(CH, m, L)
     sd[:, :, -1] = 0.0
     np.testing.assert_array_equal(mad, np.partition(sd, L // 2, axis=2)[:, :, L // 2])
     np.testing.assert_array_equal(peak, sd.max(axis=2))
+
+
+@pytest.mark.parametrize("rate", [FS, 1000.0])
+@pytest.mark.parametrize("before", [True, False])
+@pytest.mark.parametrize("after", [True, False])
+def test_native_spike_signal_equals_numpy(rate: float, before: bool, after: bool) -> None:
+    """sio_dsp_spike_signal: what the spike test reads of the rows to decide
+    (the second difference, or below 1.5 kHz the high-passed signal, 0 next
+    to an unusable sample), bit for bit as FaultDetector._spike_signal."""
+    rng = np.random.default_rng(int(rate) + 2 * before + after)
+    n = 37
+    det = FaultDetector()
+    blk = blocks(1, 400, np.array([400]))[0]
+    det._setup(blk.replace(rate_hz=rate))
+    rows = faults._Rows(CH)
+    at = rows.reserve(n + 3)
+    rows.array("hp")[:, at : at + n + 3] = np.round(rng.normal(0, 5, (CH, n + 3)), 1)
+    ok = rng.random((CH, n + 3)) > 0.2
+    ok[0] = True
+    rows.array("hard_ok")[:, at : at + n + 3] = ok
+    rows.n = at + n + 3
+    rows.drop(2)
+    rows_out = n if after else n + 1  # the row after them pending, or none
+    det._pend = rows
+    if before:
+        det._hp_back = rng.normal(0, 5, (CH, 3))
+        det._ok_back = rng.random((CH, 3)) > 0.3
+    assert det._native is not None
+    want = det._spike_signal(rows_out)
+    got = np.full((CH, rows.cap), np.nan)
+    ffi = det._native._ffi
+    det._native.spike_signal(rows, rows_out, det, ffi.from_buffer("double[]", got) + rows.o)
+    np.testing.assert_array_equal(got[:, rows.o : rows.o + rows_out], want)
+    assert np.isnan(got[:, : rows.o]).all() and np.isnan(got[:, rows.o + rows_out :]).all()
 
 
 @pytest.mark.parametrize("hop_s", [0.05, 0.02])

@@ -38,6 +38,7 @@ class DriftMonitor(Stage):
     """Baseline and gain-drift warnings (see the module text)."""
 
     kind = "drift"
+    transparent = True  # passes every block on as it is
 
     def __init__(
         self,
@@ -118,7 +119,7 @@ class DriftMonitor(Stage):
         valid = block.valid
         hp = block.data  # band-passed already (the stage sits after the band-pass)
         codes = block.codes if block.codes is not None else block.data
-        sent = self._sent(block)
+        sent = self._sent(block) if block.codes is None or not self._all_sent(block) else None
         i = 0
         while i < n:
             end_abs = self._pos + self.win
@@ -127,8 +128,10 @@ class DriftMonitor(Stage):
             v = valid[sl]
             # sums channel-major (the stages' arrays are laid out that way)
             ct, ht = codes[sl].T, hp[sl].T
+            csum = None
             if v.all():
-                self._acc[0] += ct.sum(axis=1)
+                csum = ct.sum(axis=1)
+                self._acc[0] += csum
                 self._acc[1] += np.einsum("ij,ij->i", ht, ht)
                 self._acc[2] += j - i
             else:
@@ -136,9 +139,17 @@ class DriftMonitor(Stage):
                 self._acc[0] += np.where(vt, ct, 0).sum(axis=1)
                 self._acc[1] += np.where(vt, ht * ht, 0).sum(axis=1)
                 self._acc[2] += vt.sum(axis=1)
-            st = sent[sl].T
-            self._base[0] += np.where(st, ct, 0).sum(axis=1)
-            self._base[1] += st.sum(axis=1)
+            if sent is None and csum is not None:
+                # every sample sent: the same integer sums as above
+                self._base[0] += csum
+                self._base[1] += j - i
+            elif sent is None:
+                self._base[0] += ct.sum(axis=1)
+                self._base[1] += j - i
+            else:
+                st = sent[sl].T
+                self._base[0] += np.where(st, ct, 0).sum(axis=1)
+                self._base[1] += st.sum(axis=1)
             i = j
             if block.start + j == end_abs:
                 self._window_done(block, end_abs)
@@ -146,6 +157,18 @@ class DriftMonitor(Stage):
                 self._acc[:] = 0
                 self._base[:] = 0
         return block
+
+    def _all_sent(self, block: SignalBlock) -> bool:
+        """Whether every sample of a block with codes was sent (no filled gap)
+        and is off the rails (what _sent would give all True)."""
+        codes = block.codes
+        assert codes is not None
+        if any(ev["kind"] == EV_GAP and int(ev["lost_samples"]) > 0 for ev in block.events):
+            return False
+        if block.code_range is None or not codes.size:
+            return True
+        lo, hi = block.code_range
+        return bool(codes.min() > lo and codes.max() < hi)
 
     def _sent(self, block: SignalBlock) -> np.ndarray:
         """(rows, channels): samples the device sent (not a filled gap) and

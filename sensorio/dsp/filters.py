@@ -189,9 +189,24 @@ class SosState:
         self._steady = not self.invalid_run.any()
         return yt.T
 
+    def snapshot(self) -> tuple[Any, ...]:
+        """The memory, for :meth:`restore` (copies)."""
+        copy = None if self.zi is None else (self.zi.copy(), self.held.copy(), self.invalid_run.copy())  # type: ignore[union-attr]
+        return (copy, self._steady)
+
+    def restore(self, state: tuple[Any, ...]) -> None:
+        """Back to the memory :meth:`snapshot` gave (copied again: it may be restored twice)."""
+        copy, self._steady = state
+        if copy is None:
+            self.zi = self.held = self.invalid_run = None
+        else:
+            self.zi, self.held, self.invalid_run = (a.copy() for a in copy)
+
 
 class SosStage(Stage):
     """A stage that is one SosState designed for the stream's rate."""
+
+    runs_ahead = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -249,6 +264,18 @@ class SosStage(Stage):
         out = apply_policy(y, valid, self.policy, self._held_out)
         self._held_out = last_valid(y, valid, self._held_out)
         return block.replace(data=out, valid=valid)
+
+    def snapshot(self) -> Any:
+        """The filter's memory and last valid output (see Stage.snapshot)."""
+        held = None if self._held_out is None else self._held_out.copy()
+        return (self._state, None if self._state is None else self._state.snapshot(), self._rate, held)
+
+    def restore(self, state: Any) -> None:
+        """Back to a :meth:`snapshot` (see Stage.restore)."""
+        self._state, inner, self._rate, held = state
+        if self._state is not None:
+            self._state.restore(inner)
+        self._held_out = None if held is None else held.copy()
 
     def sos_for(self, rate_hz: float) -> np.ndarray:
         """The second-order sections this stage filters with at rate_hz (:meth:`design`)."""
@@ -523,6 +550,12 @@ class Notch(SosStage):
             return super().process(self._decide())
         return None
 
+    def snapshot(self) -> Any:
+        """As SosStage's, once the mains frequency is chosen (None while listening)."""
+        if self.detected is None or self._pending:
+            return None
+        return super().snapshot()
+
     def latency(self, rate_hz: float) -> float:
         # between the fundamental and the first harmonic, away from the notches
         return sos_group_delay(self.design(rate_hz), min(1.5 * (self.detected or 50.0), 0.4 * rate_hz), rate_hz)
@@ -547,6 +580,7 @@ class Envelope(Stage):
     kind = "envelope"
     #: the moving RMS in C when the C core has it (False: numpy)
     native: bool = True
+    runs_ahead = True
 
     def __init__(self, method: str = "rms", window_s: float = 0.05, cutoff_hz: float = 6.0, order: int = 2) -> None:
         super().__init__()
@@ -602,6 +636,37 @@ class Envelope(Stage):
         out = apply_policy(env, out_valid, self.policy, self._held_out)
         self._held_out = last_valid(env, out_valid, self._held_out)
         return block.replace(data=out, valid=out_valid)
+
+    def snapshot(self) -> Any:
+        """The C moving RMS's state and the last valid output (None: the
+        numpy or rectify envelope, which are not run ahead)."""
+        if self._lowpass is not None or not (self.native and _native_lib is not None):
+            return None
+        held = None if self._held_out is None else self._held_out.copy()
+        if self._native_state is None:
+            return (self._rate, held, None)
+        st, keep = self._native_state
+        # a segment just completed (pos == w): the next sample makes the suffix
+        # sums from it and zeroes the prefix sums, so the segment is the state
+        names = ("seg_sq", "seg_n") if st.pos == st.w else tuple(keep)
+        return (self._rate, held, (int(st.pos), {k: keep[k].copy() for k in names}))
+
+    def restore(self, state: Any) -> None:
+        """Back to a :meth:`snapshot` (see Stage.restore)."""
+        rate, held, native = state
+        if native is None:
+            self._tail_sq = self._tail_n = None  # set up afresh by the next block
+            self._native_state = None
+            self._rate = rate
+            self._held_out = held
+            return
+        self._rate = rate
+        self._held_out = None if held is None else held.copy()
+        assert self._native_state is not None  # the state's arrays are reused
+        st, keep = self._native_state
+        st.pos = native[0]
+        for k, a in native[1].items():
+            keep[k][...] = a
 
     def _rms_native(self, block: SignalBlock, n_win: int, all_valid: bool) -> tuple[np.ndarray, np.ndarray]:
         """The moving RMS in C (csrc/sio_env.c): the channels' sums side by
@@ -702,6 +767,7 @@ class Decimate(SosStage):
     aligned on the stream's sample clock (so chunking cannot shift it)."""
 
     kind = "decimate"
+    runs_ahead = False  # its output rows are not its input rows
 
     def __init__(self, factor: int = 2) -> None:
         super().__init__()

@@ -35,6 +35,7 @@ import numpy as np
 from ..blocks import Block, SignalBlock
 from ..descriptor import is_emg, stream_descriptor
 from ..errors import SensorioError
+from .runahead import RunAhead
 
 POLICIES = ("nan", "hold", "zero")
 #: rows per piece when the Pipeline splits a big block (see Pipeline._run_pieces)
@@ -99,6 +100,16 @@ class Stage:
     kind: ClassVar[str] = ""
     #: the masking policy for invalid samples; the Pipeline sets it
     policy: str = "nan"
+    #: holds rows back (a look-ahead) and lets them out with the values they
+    #: came with, only their validity changed: the Pipeline may run the
+    #: stages after it ahead on the rows it holds (see dsp/runahead.py and
+    #: :meth:`output_cut`)
+    holds_rows: ClassVar[bool] = False
+    #: can be run ahead of such a stage: saves and restores its state
+    #: (:meth:`snapshot`, :meth:`restore`)
+    runs_ahead: ClassVar[bool] = False
+    #: its output is its input block, unchanged (it only watches)
+    transparent: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._events: list[DspEvent] = []
@@ -129,6 +140,20 @@ class Stage:
 
     def set_descriptor(self, info: Mapping[str, Any]) -> None:
         """The device's INFO descriptor arrived (or changed)."""
+
+    def snapshot(self) -> Any:
+        """The stage's signal state, for :meth:`restore` (None: it cannot be
+        saved now). Only stages with ``runs_ahead`` implement it."""
+        return None
+
+    def restore(self, state: Any) -> None:
+        """Go back to a state :meth:`snapshot` gave (the signal since then is forgotten)."""
+        raise NotImplementedError
+
+    def output_cut(self, row: int) -> int | None:
+        """For a stage that ``holds_rows``: the first stream row after row at
+        which an output block of it may end (None: not known yet)."""
+        return None
 
     def take_events(self) -> list[DspEvent]:
         """The DspEvents this stage emitted since the last call, and forget them."""
@@ -241,6 +266,10 @@ class Pipeline:
         self._end_s = 0.0
         #: called with (stage index, stage, block) for every block a stage outputs
         self.tap = tap
+        #: run the stages after a look-ahead stage ahead of it (same output, the
+        #: work spread over the blocks; see dsp/runahead.py); off while tap is set
+        self.run_ahead = True
+        self._ahead = _make_run_ahead(self.stages)
 
     # -- building ----------------------------------------------------------
     @classmethod
@@ -364,26 +393,73 @@ class Pipeline:
         return out
 
     def _run(self, items: list[SignalBlock], first: int) -> list[SignalBlock]:
-        for k in range(first, len(self.stages)):
+        ahead = self._ahead if self.run_ahead and self.tap is None else None
+        if ahead is None and self._ahead is not None:
+            self._ahead.abandon()
+        k = first
+        while k < len(self.stages):
             st = self.stages[k]
-            out: list[SignalBlock] = []
-            for b in items:
-                if b.reset:
-                    tail = st.flush()
-                    if tail is not None and len(tail):
-                        out.append(self._mark(k, tail))
-                    st.reset()
-                    self._pending_reset[k] = True
-                res = st.process(b)
-                if len(res):
-                    out.append(self._mark(k, res))
-            self._collect(st)
-            if self.tap is not None:
-                for b in out:
-                    self.tap(k, st, b)
-            items = out
+            src = ahead is not None and k == ahead.src
+            if src:
+                assert ahead is not None
+                for b in items:
+                    ahead.took(b)
+            items = self._stage(k, st, items)
+            if src:
+                assert ahead is not None
+                items = self._chain(ahead, items)
+                if not items:  # a block that lets rows out has enough to do: run ahead on the next
+                    ahead.advance(st.output_cut)
+                k = ahead.chain[-1]
+            k += 1
         if items:
             self._end_s = max(self._end_s, (items[-1].start + len(items[-1])) / items[-1].rate_hz)
+        return items
+
+    def _stage(self, k: int, st: Stage, items: list[SignalBlock]) -> list[SignalBlock]:
+        """Stage k on the blocks items: its output blocks (events collected, tap called)."""
+        out: list[SignalBlock] = []
+        for b in items:
+            if b.reset:
+                tail = st.flush()
+                if tail is not None and len(tail):
+                    out.append(self._mark(k, tail))
+                st.reset()
+                self._pending_reset[k] = True
+            res = st.process(b)
+            if len(res):
+                out.append(self._mark(k, res))
+        self._collect(st)
+        if self.tap is not None:
+            for b in out:
+                self.tap(k, st, b)
+        return out
+
+    def _chain(self, ahead: RunAhead, items: list[SignalBlock]) -> list[SignalBlock]:
+        """The stages run ahead on the look-ahead stage's output blocks items:
+        what they computed ahead where the rows came out as they were run,
+        the stages themselves otherwise (and the transparent ones always)."""
+        done = [ahead.outputs(b) for b in items]
+        if all(d is None for d in done):
+            for j in ahead.chain:
+                items = self._stage(j, self.stages[j], items)
+            return items
+        for j in ahead.chain:
+            st = self.stages[j]
+            out: list[SignalBlock] = []
+            kept: list[dict[int, tuple[np.ndarray, np.ndarray] | None] | None] = []
+            for b, d in zip(items, done, strict=True):
+                if d is None or st.transparent:
+                    res = self._stage(j, st, [b])
+                    out.extend(res)
+                    kept.extend([d] * len(res))
+                else:
+                    got = d[j]
+                    # a filter whose output only the next one reads: its block is not made
+                    out.append(self._mark(j, b if got is None else b.replace(data=got[0], valid=got[1])))
+                    kept.append(d)
+            self._collect(st)
+            items, done = out, kept
         return items
 
     def _mark(self, k: int, block: SignalBlock) -> SignalBlock:
@@ -402,6 +478,8 @@ class Pipeline:
 
     def flush(self) -> list[SignalBlock]:
         """End of input: drain every stage's buffer, close open events."""
+        if self._ahead is not None:
+            self._ahead.abandon()
         out: list[SignalBlock] = []
         for k, st in enumerate(self.stages):
             moved = []
@@ -442,6 +520,21 @@ class Pipeline:
     def total_latency_s(self, rate_hz: float) -> float:
         """The delay in seconds all stages add together at input rate rate_hz (see :meth:`latency`)."""
         return float(sum(lat.seconds for lat in self.latency(rate_hz)))
+
+
+def _make_run_ahead(stages: list[Stage]) -> RunAhead | None:
+    """The stages to run ahead of the first that holds rows back (None: none)."""
+    for k, st in enumerate(stages):
+        if st.holds_rows:
+            chain = []
+            for j in range(k + 1, len(stages)):
+                if not (stages[j].runs_ahead or stages[j].transparent):
+                    break
+                chain.append(j)
+            if any(stages[j].runs_ahead for j in chain):
+                return RunAhead(stages, k, chain)
+            return None
+    return None
 
 
 def load_config(path: Path) -> dict[str, Any]:

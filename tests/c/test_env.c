@@ -102,7 +102,7 @@ int main(void)
     CHECK_EQ(sio_env_rms(NULL, CH, 1, 1, x, NULL, out, ok), -1);
     CHECK_EQ(sio_env_rms(&st, CH, 5, 4, x, NULL, out, ok), -1); /* stride < rows */
     CHECK_EQ(sio_env_rms(&st, -1, 5, 5, x, NULL, out, ok), -1);
-    st.pos = W; /* corrupt state */
+    st.pos = W + 1; /* corrupt state (W: a segment complete) */
     CHECK_EQ(sio_env_rms(&st, CH, 5, 5, x, NULL, out, ok), -1);
     st.pos = 0;
     st.w = 0;

@@ -112,6 +112,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
     kind = "faults"
     #: per-sample front end in C when the C core has it (False: numpy)
     native: bool = True
+    #: it outputs rows a hop late, whole hops, with their values unchanged
+    holds_rows = True
 
     def __init__(
         self,
@@ -193,6 +195,13 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
     def latency(self, rate_hz: float) -> float:
         """The one-hop look-ahead, in samples at rate_hz."""
         return float(max(4, int(round(self.hop_s * rate_hz))))
+
+    def output_cut(self, row: int) -> int | None:
+        """The end of the hop that stream row row is in: output blocks end
+        at hop ends (but at a flush); None before the first block."""
+        if not self._ch or self._seg_start is None:
+            return None
+        return self._seg_start + ((row - self._seg_start) // self.hop + 1) * self.hop
 
     # -- set-up -----------------------------------------------------------------
     def _setup(self, block: SignalBlock) -> None:

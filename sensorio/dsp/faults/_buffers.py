@@ -22,6 +22,8 @@ ROW_FIELDS = {
     "zero": np.bool_,
     "hp": np.float64,
     "low": np.float64,
+    # the spike test's signal, worked out as rows come (C front end only)
+    "sd": np.float64,
 }
 
 

@@ -99,6 +99,48 @@ class _NativeFront:
         self._scratch_ptr = ffi.from_buffer("double[]", self._scratch)
         self._basis_src: Floats | None = None
         self._basis_ptr: Any = None
+        # the mains projection hop by hop as rows come (see mains_verdicts):
+        # its settings, the sums carried, the stream row where the hops start
+        # (the first row the front end runs on) and the verdicts of the hops
+        # completed, by their first row
+        self._mains_set = (
+            det.hop,
+            det._n_freq,
+            det._families[0][1] if det._families else 0,
+            det._ms_scale,
+            det.mains_uv**2,
+            det.mains_share,
+        )
+        self._mains_basis = det._basis
+        self._mains_basis_ptr = ffi.from_buffer("double[]", det._basis)
+        self._mains_acc = np.zeros((ch, 4 * det._n_freq + 2))
+        self._mains_acc_ptr = ffi.from_buffer("double[]", self._mains_acc)
+        self._mains_out = (np.empty(ch), np.empty(ch), np.empty(ch, dtype=bool))
+        self._mains_out_ptrs = (
+            ffi.from_buffer("double[]", self._mains_out[0]),
+            ffi.from_buffer("double[]", self._mains_out[1]),
+            ffi.from_buffer("uint8_t[]", self._mains_out[2]),
+        )
+        self._mains_origin: int | None = None
+        self._mains_done: dict[int, Flags] = {}
+        # hop_features' sums likewise (see _feature_rows), by the hop's first row
+        self._feat_acc = np.zeros((ch, lib.SIO_DSP_FEAT_ACC))
+        self._feat_acc_ptr = ffi.from_buffer("double[]", self._feat_acc)
+        self._feat_done: dict[int, Floats] = {}
+        # and the spike statistics: the hop's |second difference| so far (rows
+        # up to _sd_rows; _sd_ok: its first row had its neighbour), and the
+        # (median, largest) of each hop completed
+        self._sd_buf = np.empty((ch, det.hop))
+        self._sd_buf_ptr = ffi.from_buffer("double[]", self._sd_buf)
+        self._sd_rows = 0
+        self._sd_ok = True
+        self._sd_done: dict[int, tuple[Floats, Floats]] = {}
+        # the stream rows [lo, hi) whose spike signal is in the rows' "sd"
+        # (see _signal_rows), and whether it is the second difference
+        self._sig: tuple[int, int] | None = None
+        from .features import SPIKE_SD_MIN_HZ
+
+        self._sig_second = det._rate >= SPIKE_SD_MIN_HZ
 
     def _ptr(self, kind: str, a: np.ndarray[Any, Any]) -> Any:
         """A cffi pointer of type kind into a, kept alive as long as this object."""
@@ -112,18 +154,47 @@ class _NativeFront:
         setattr(st, name, self._ptr("double[]" if a.dtype == np.float64 else "int64_t[]", a))
         return a
 
-    def hop_features(self, rows: _Rows, a: int, m: int, L: int) -> tuple[Floats, Floats, Floats, Floats, Floats, Flags]:
-        """std, MAD, hp, low and high-frequency mean squares, and "every code
-        the same" of m hops of L rows from live row a, all valid (see
-        _features for the numpy version)."""
+    def hop_features(
+        self, rows: _Rows, a: int, m: int, L: int, first: int
+    ) -> tuple[Floats, Floats, Floats, Floats, Floats, Flags, Floats]:
+        """std, MAD, hp, low and high-frequency mean squares, "every code
+        the same" and the largest |hp| of m hops of L rows from live row a
+        (stream row first), all valid (see _features for the numpy version):
+        finished from the sums made as their rows came when there are (see
+        _feature_rows; the same bits), else in one C call."""
         p = self._pointers(rows)
         ch = rows.ch
         at = rows.o + a
         if self._scratch.size < 2 * L:
             self._scratch = np.empty(2 * L)
             self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
-        out, same, o, same_ptr = self._out_buffers("features", 5, ch, m)
+        out, same, o, same_ptr = self._out_buffers("features", 6, ch, m)
         step = ch * m
+        done = self._feat_done
+        keys = [first + j * L for j in range(m)]
+        if L == self._mains_set[0] and all(k in done for k in keys):
+            sums = np.stack([done.pop(k) for k in keys])  # (hops, channels, sums)
+            rc = self._lib.sio_dsp_hop_features_end(
+                ch,
+                m,
+                L,
+                rows.cap,
+                p["data"] + at,
+                p["hp"] + at,
+                self._ffi.from_buffer("double[]", sums),
+                1,
+                self._scratch_ptr,
+                o,
+                o + step,
+                o + 2 * step,
+                o + 3 * step,
+                o + 4 * step,
+                same_ptr,
+                o + 5 * step,
+            )
+            if rc != 0:  # pragma: no cover - the arguments are checked above
+                raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
+            return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same, out[5]
         rc = self._lib.sio_dsp_hop_features(
             ch,
             m,
@@ -140,18 +211,28 @@ class _NativeFront:
             o + 3 * step,
             o + 4 * step,
             same_ptr,
+            o + 5 * step,
         )
         if rc != 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
-        return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same
+        return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same, out[5]
 
-    def hop_spikes(self, rows: _Rows, a: int, m: int, L: int, before: Floats | None) -> tuple[Floats, Floats]:
+    def hop_spikes(
+        self, rows: _Rows, a: int, m: int, L: int, before: Floats | None, first: int
+    ) -> tuple[Floats, Floats]:
         """The median and the largest |second difference| of hp per hop over m
-        hops of L rows from live row a, each hop's last sample counted as 0
-        (before: the samples before row a, None: none; see
-        FaultDetector._sd_stats for the numpy version)."""
+        hops of L rows from live row a (stream row first), each hop's last
+        sample counted as 0 (before: the samples before row a, None: none;
+        see FaultDetector._sd_stats for the numpy version): from what was
+        worked out as the rows came when there is (see _spike_rows; the same
+        bits; it read the same row before), else in one C call."""
         p = self._pointers(rows)
         ch = rows.ch
+        keys = [first + j * L for j in range(m)]
+        # as the rows came, the hop before was read from the pending rows (a > 0) or was none
+        if L == self._mains_set[0] and (a > 0 or before is None) and all(k in self._sd_done for k in keys):
+            got = [self._sd_done.pop(k) for k in keys]
+            return np.stack([g[0] for g in got], axis=1), np.stack([g[1] for g in got], axis=1)
         if self._scratch.size < 2 * L:
             self._scratch = np.empty(2 * L)
             self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
@@ -180,6 +261,176 @@ class _NativeFront:
                 ffi.from_buffer("uint8_t[]", flags),
             )
         return outs
+
+    def _mains_rows(self, rows: _Rows, at: int, n: int, start: int) -> None:
+        """The mains projection of n new rows (from index at of rows, stream
+        row start) hop by hop, on the hops from the first row the front end
+        ran on; the verdict of each hop completed is kept for
+        mains_verdicts. The rows' high-passed values are final once the
+        front end has run on them."""
+        if self._mains_origin is None:
+            self._mains_origin = start
+        L, k, split, scale, min_ms, min_share = self._mains_set
+        hp = self._pointers(rows)["hp"]
+        best, total, verdict = self._mains_out_ptrs
+        i = 0
+        while i < n:
+            pos = (start + i - self._mains_origin) % L
+            take = min(n - i, L - pos)
+            rc = self._lib.sio_dsp_mains_acc(
+                rows.ch,
+                take,
+                rows.cap,
+                hp + at + i,
+                L,
+                pos,
+                self._mains_basis_ptr,
+                k,
+                split,
+                scale,
+                min_ms,
+                min_share,
+                self._mains_acc_ptr,
+                best,
+                total,
+                verdict,
+            )
+            if rc < 0:  # pragma: no cover - the arguments are checked above
+                raise SensorioError(f"faults: native mains projection refused {take} rows")
+            i += take
+            if rc == 1:
+                self._mains_done[start + i - L] = self._mains_out[2].copy()
+
+    def _feature_rows(self, rows: _Rows, at: int, n: int, start: int) -> None:
+        """hop_features' sums of n new rows (from index at of rows, stream
+        row start), hop by hop on the grid of _mains_rows; the sums of each
+        hop completed are kept for hop_features, which then only finishes
+        them (the median and the variance need the whole hop)."""
+        L = self._mains_set[0]
+        assert self._mains_origin is not None  # set by _mains_rows
+        live = start - (at - rows.o)  # the stream row of the first live row
+        for done in (self._feat_done, self._sd_done):
+            for key in [g for g in done if g < live]:
+                del done[key]  # hops output without their sums read
+        p = self._pointers(rows)
+        i = 0
+        while i < n:
+            pos = (start + i - self._mains_origin) % L
+            take = min(n - i, L - pos)
+            hop0 = at + i - pos  # the hop's first row (pending: its hop is not output yet)
+            rc = self._lib.sio_dsp_hop_features_acc(
+                rows.ch,
+                L,
+                pos,
+                pos + take,
+                rows.cap,
+                p["data"] + hop0,
+                p["hp"] + hop0,
+                p["low"] + hop0,
+                p["codes"] + hop0,
+                self._feat_acc_ptr,
+            )
+            if rc != 0:  # pragma: no cover - the arguments are checked above
+                raise SensorioError(f"faults: native hop sums refused rows {pos}..{pos + take} of {L}")
+            self._spike_rows(rows, hop0, pos + take, start + i - pos)
+            i += take
+            if pos + take == L:
+                self._feat_done[start + i - L] = self._feat_acc.copy()
+                self._feat_acc[:] = 0.0
+
+    def _spike_rows(self, rows: _Rows, hop0: int, avail: int, first: int) -> None:
+        """hop_spikes' |second difference| of the hop at index hop0 of rows
+        (stream row first) whose first avail rows are there: every row whose
+        neighbour after it is there; at the hop's end its median and largest
+        (kept for hop_spikes). Its first row reads the row before, pending
+        but at the stream's start (none there)."""
+        L = self._mains_set[0]
+        if self._sd_rows == 0:
+            # the row before the hop: pending, or nothing at the stream's start
+            self._sd_ok = hop0 > rows.o or first == self._mains_origin
+        upto = L if avail == L else avail - 1
+        if upto > self._sd_rows and self._sd_ok:
+            rc = self._lib.sio_dsp_hop_spikes_acc(
+                rows.ch,
+                L,
+                self._sd_rows,
+                upto,
+                rows.cap,
+                self._pointers(rows)["hp"] + hop0,
+                hop0 > rows.o,
+                self._sd_buf_ptr,
+            )
+            if rc != 0:  # pragma: no cover - the arguments are checked above
+                raise SensorioError(f"faults: native spike sums refused rows {self._sd_rows}..{upto} of {L}")
+        self._sd_rows = max(self._sd_rows, upto)
+        if avail == L:
+            if self._sd_ok:
+                if self._scratch.size < 2 * L:
+                    self._scratch = np.empty(2 * L)
+                    self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
+                mad, peak = np.empty(rows.ch), np.empty(rows.ch)
+                ffi = self._ffi
+                rc = self._lib.sio_dsp_hop_spikes_end(
+                    rows.ch, L, self._sd_buf_ptr, self._scratch_ptr, ffi.from_buffer("double[]", mad),
+                    ffi.from_buffer("double[]", peak),
+                )  # fmt: skip
+                if rc != 0:  # pragma: no cover - the arguments are checked above
+                    raise SensorioError(f"faults: native spike statistics refused a hop of {L}")
+                self._sd_done[first] = (mad, peak)
+            self._sd_rows = 0
+
+    def _signal_rows(self, rows: _Rows, at: int, n: int, start: int) -> None:
+        """The spike test's signal (features.spike_signal, as
+        FaultDetector._spike_signal gives it) of the rows whose neighbour
+        after them is there, into the rows' "sd", as n new rows (from index
+        at of rows, stream row start) come; each reads the row before it,
+        pending (or none at the stream's start)."""
+        end = start + n - 1  # the last new row waits for the one after it
+        lo, hi = self._sig if self._sig is not None else (start, start)
+        live = start - (at - rows.o)  # the stream row of the first live row
+        r0 = hi
+        if r0 != self._mains_origin and r0 - 1 < live:
+            r0 = lo = live + 1  # the row before is output: start after it
+        if r0 >= end:
+            self._sig = (lo, max(hi, r0))
+            return
+        p = self._pointers(rows)
+        idx = at + (r0 - start)
+        ffi = self._ffi
+        if r0 == self._mains_origin:
+            before = ok_before = ffi.NULL
+        else:  # (the cdata keep their buffers alive through the call)
+            before = ffi.from_buffer("double[]", np.ascontiguousarray(rows.array("hp")[:, idx - 1]))
+            ok_before = ffi.from_buffer("uint8_t[]", np.ascontiguousarray(rows.array("hard_ok")[:, idx - 1]))
+        rc = self._lib.sio_dsp_spike_signal(
+            rows.ch,
+            end - r0,
+            rows.cap,
+            p["hp"] + idx,
+            p["hard_ok"] + idx,
+            1,
+            before,
+            ok_before,
+            self._sig_second,
+            p["sd"] + idx,
+        )
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native spike signal refused {end - r0} rows")
+        self._sig = (lo, end)
+
+    def mains_verdicts(self, first: int, m: int, L: int) -> Flags | None:
+        """sio_dsp_mains' verdicts (channels, hops) of the m hops of L rows
+        from stream row first, as worked out while their rows came (see
+        _mains_rows); None unless every one of them was (a hop of another
+        length, or not on that grid: the caller projects them itself). The
+        verdicts of those hops and of any before them are forgotten."""
+        done = self._mains_done
+        got = [done.get(first + j * L) for j in range(m)] if L == self._mains_set[0] else [None]
+        for key in [g for g in done if g < first + m * L]:
+            del done[key]
+        if any(v is None for v in got):
+            return None
+        return np.stack(got, axis=1)  # type: ignore[arg-type]
 
     def mains(
         self, rows: _Rows, a: int, m: int, L: int, prev: Floats | None, det: _DetectorState
@@ -224,12 +475,14 @@ class _NativeFront:
         return out[0], out[1], verdict
 
     def hop_mask(
-        self, rows: _Rows, F: _Hops, n_dec: int, n: int, det: _DetectorState, spike_signal: Floats
+        self, rows: _Rows, F: _Hops, n_dec: int, n: int, det: _DetectorState, spike_signal: Floats | None
     ) -> tuple[Flags, Flags | None, int]:
         """The output mask of the first n_dec pending hops (n rows; without
         the spikes), and the spike test (None without hits), (rows, channels)
         each; and the number of hits (see FaultDetector._decide, _spike_threshold and _spike_test
-        for the numpy version). F: the features of the pending hops."""
+        for the numpy version). F: the features of the pending hops;
+        spike_signal: what the spike test reads of the n rows (None: computed
+        here in C, see spike_signal)."""
         p = self._pointers(rows)
         ch = rows.ch
         ffi = self._ffi
@@ -257,11 +510,19 @@ class _NativeFront:
         valid_out = np.empty((n, ch), dtype=bool)
         prev_mad = det._prev_mad
         at = rows.o
-        # the spike signal laid out as the pending rows are (same stride)
-        if self._sd_scratch.shape != (ch, rows.cap):
-            self._sd_scratch = np.empty((ch, rows.cap))
-            self._sd_scratch_ptr = ffi.from_buffer("double[]", self._sd_scratch)
-        self._sd_scratch[:, at : at + n] = spike_signal
+        sig = self._sig
+        if spike_signal is None and sig is not None and sig[0] <= det._pend_start and det._pend_start + n <= sig[1]:
+            sd_ptr = p["sd"] + at  # worked out as the rows came (see _signal_rows)
+        else:
+            # the spike signal laid out as the pending rows are (same stride)
+            if self._sd_scratch.shape != (ch, rows.cap):
+                self._sd_scratch = np.empty((ch, rows.cap))
+                self._sd_scratch_ptr = ffi.from_buffer("double[]", self._sd_scratch)
+            sd_ptr = self._sd_scratch_ptr + at
+            if spike_signal is not None:
+                self._sd_scratch[:, at : at + n] = spike_signal
+            else:
+                self.spike_signal(rows, n, det, sd_ptr)
         n_live = len(F)
         hits = self._lib.sio_dsp_hop_mask(
             ch,
@@ -273,7 +534,7 @@ class _NativeFront:
             p["blank"] + at,
             p["leadoff"] + at,
             p["hard_ok"] + at,
-            self._sd_scratch_ptr + at,
+            sd_ptr,
             h["cond"] + o,
             n_live,
             h["active"] + o,
@@ -299,6 +560,34 @@ class _NativeFront:
         self.n_invalid = int(self._n_invalid[0])
         # the hits stay in the scratch until the next call (read before it)
         return valid_out, self._hit_scratch[: ch * n].reshape(ch, n).T if hits else None, hits
+
+    def spike_signal(self, rows: _Rows, n: int, det: _DetectorState, out: Any) -> None:
+        """features.spike_signal of the first n pending rows as
+        FaultDetector._spike_signal gives it, in C: written channel-major
+        with the pending rows' stride from the pointer out."""
+        from .features import SPIKE_SD_MIN_HZ
+
+        p = self._pointers(rows)
+        ffi = self._ffi
+        at = rows.o
+        back = det._hp_back.shape[1] > 0
+        # (the cdata keep their buffers alive through the call)
+        before = ffi.from_buffer("double[]", np.ascontiguousarray(det._hp_back[:, -1])) if back else ffi.NULL
+        ok_before = ffi.from_buffer("uint8_t[]", np.ascontiguousarray(det._ok_back[:, -1])) if back else ffi.NULL
+        rc = self._lib.sio_dsp_spike_signal(
+            rows.ch,
+            n,
+            rows.cap,
+            p["hp"] + at,
+            p["hard_ok"] + at,
+            n < len(rows),
+            before,
+            ok_before,
+            det._rate >= SPIKE_SD_MIN_HZ,
+            out,
+        )
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native spike signal refused {n} rows")
 
     def _pointers(self, rows: _Rows) -> dict[str, Any]:
         """Pointers to the pending-row arrays (renewed when they grow)."""
@@ -438,6 +727,9 @@ class _NativeFront:
         )
         if rc < 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native front end refused {n} rows x {ch}")
+        self._mains_rows(rows, at, n, start)
+        self._feature_rows(rows, at, n, start)
+        self._signal_rows(rows, at, n, start)
         self._todo_n = 0
         if rc != 1:  # not known to be quiet
             self.quiet_from = start + n

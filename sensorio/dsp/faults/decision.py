@@ -130,10 +130,10 @@ class _Decision(_DetectorState):
             return self._empty()
         rows = self._lens_sum if final else self._lens_sum - self._last_len
         p = self._pend
-        sd = self._spike_signal(rows)
-        if self._native is not None:
-            valid_out, hit, hits = self._native.hop_mask(p, F, n_dec, rows, self, sd)
+        if self._native is not None:  # the spike signal in C too
+            valid_out, hit, hits = self._native.hop_mask(p, F, n_dec, rows, self, None)
         else:
+            sd = self._spike_signal(rows)
             lens = F["lens"][:n_dec]
             # a hop is masked when a masked kind's condition holds in it or in
             # the next one, or while that kind is on
@@ -204,6 +204,9 @@ class _Decision(_DetectorState):
             ("_data_back", "data", w + self._guard_rows()),
         )
         for name, field, keep in tails:
+            if rows >= keep:  # the rows output hold the whole tail
+                setattr(self, name, p.cm(field)[:, rows - keep : rows].copy())
+                continue
             tail = np.concatenate([getattr(self, name), p.cm(field)[:, max(0, rows - keep) : rows]], axis=1)
             setattr(self, name, tail[:, -keep:])
         self._pend.drop(rows)

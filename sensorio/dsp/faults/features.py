@@ -333,7 +333,7 @@ class _Features(_DetectorState):
         fast = quiet or (all_ok and not spiky.any())
         if fast and self._native is not None and L >= 4:
             # the per-hop reductions in one C call
-            std, mad, hp_ms, low_ms, hf_ms, same = self._native.hop_features(p, a, m, L)
+            std, mad, hp_ms, low_ms, hf_ms, same, c_peak = self._native.hop_features(p, a, m, L, self._pend_start + a)
             stuck = same & (L >= need)
         else:
             codes, data, low = r("codes"), r("data"), r("low")
@@ -384,7 +384,8 @@ class _Features(_DetectorState):
         settling = cast(Flags, r("settle").any(axis=2))
         # a spike's edges ring into the 1-20 Hz band before it is flagged:
         # no motion verdict in a hop with spikes
-        spiked = spiky.any(axis=2)
+        # (quiet rows: none is spiky, every one valid)
+        spiked = const["zeros_cm"] if quiet else spiky.any(axis=2)
         if self._noise_share is None:
             noise = np.zeros_like(blocked)
         else:
@@ -412,13 +413,15 @@ class _Features(_DetectorState):
         # a dropout holds the feature filters' input; the step that leaves
         # rings in the 1-20 Hz band like motion: no motion verdict in a hop
         # with missing rows or in the 2 hops after it
-        marks = np.where(~valid.all(axis=2), g, _NEG)
+        marks = np.full((ch, m), _NEG) if quiet else np.where(~valid.all(axis=2), g, _NEG)
         marks[:, 0] = np.maximum(marks[:, 0], self._last_gap_hop)
         last_gap = np.maximum.accumulate(marks, axis=1)
         self._last_gap_hop = last_gap[:, -1].copy()
         after_gap = (g - last_gap) <= 2
         f["noise"] = noise
-        if fast:
+        if fast and self._native is not None and L >= 4:
+            peak = c_peak  # the C call above gave it
+        elif fast:
             peak = np.abs(hp).max(axis=2)
         else:
             peak = np.where(hard_ok, np.abs(hp), 0.0).max(axis=2)
@@ -500,7 +503,7 @@ class _Features(_DetectorState):
         else:
             before, ok_before = None, np.ones(ch, dtype=bool)
         if ok is None and self._native is not None and ok_before.all():
-            return self._native.hop_spikes(p, a, m, L, before)
+            return self._native.hop_spikes(p, a, m, L, before, self._pend_start + a)
         # each hop's last sample counts as 0: the row after it may not have
         # arrived yet, and the figures must not depend on the blocks' sizes
         rows_ok = np.ones((ch, m * L), dtype=bool) if ok is None else ok.reshape(ch, m * L)
@@ -748,8 +751,11 @@ class _Features(_DetectorState):
         if not first_ok:
             prev = np.zeros((ch, L))
         if self._native is not None:
-            pending = a >= L  # the hop before is in the pending rows: no copy
-            _, _, verdict = self._native.mains(self._pend, a, m, L, None if pending else prev, self)
+            # worked out as the rows came (the same figures), else projected now
+            verdict = self._native.mains_verdicts(self._pend_start + a, m, L)
+            if verdict is None:
+                pending = a >= L  # the hop before is in the pending rows: no copy
+                _, _, verdict = self._native.mains(self._pend, a, m, L, None if pending else prev, self)
             if not first_ok:
                 verdict[:, 0] = False
         else:
