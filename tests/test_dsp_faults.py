@@ -264,8 +264,8 @@ def test_a_lone_loud_hop_out_of_a_quiet_band_is_not_motion() -> None:
     assert v == [False, False, True]
 
 
-def _detect(x: np.ndarray, rate: float, native: bool) -> list:
-    """Spike events of a FaultDetector fed x (samples, channels; uV) in 10 ms blocks."""
+def _detect(x: np.ndarray, rate: float, native: bool, kind: str = "spikes") -> list:
+    """Events of a kind from a FaultDetector fed x (samples, channels; uV) in 10 ms blocks."""
     det = FaultDetector()
     det.native = native
     n, ch = x.shape
@@ -288,7 +288,7 @@ def _detect(x: np.ndarray, rate: float, native: bool) -> list:
     det.flush()
     det.finish(n / rate)
     # an event is handed out when it opens and again when it closes
-    unique = {id(e): e for e in det.take_events() if e.kind == "spikes"}
+    unique = {id(e): e for e in det.take_events() if e.kind == kind}
     return list(unique.values())
 
 
@@ -330,17 +330,37 @@ def test_a_spike_within_a_strong_contraction_is_found_by_its_sharpness(native: b
 def test_two_pulses_a_few_ms_apart_are_spikes(native: bool, rate: float) -> None:
     """Discharges come in twos: two pulses 4-12 ms apart stand out of the
     contraction as much as one does (the lone-pulse rule took each for the
-    other's burst). Three within 20 ms are a burst."""
+    other's burst). Three within 20 ms are a burst, and so is a train of
+    three 15 ms apart (its third pulse is beyond the first's 20 ms)."""
     x = _contraction(8.0, rate, 100.0, seed=8)
     pairs = [(2.013, 0.004), (3.527, 0.008), (5.041, 0.012)]
     for t, gap in pairs:
         _triangle(x, rate, t, 1, 1500.0)
         _triangle(x, rate, t + gap, 1, 1200.0)
-    for t in (6.5, 6.506, 6.512):
+    for t in (6.5, 6.506, 6.512, 7.2, 7.215, 7.23):
         _triangle(x, rate, t, 0, 1500.0)
     events = _detect(x, rate, native)
     assert {e.channel for e in events} == {1}, events
     assert sum(e.detail["count"] for e in events) == 2 * len(pairs)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+@pytest.mark.parametrize("rate", [1000.0, 2000.0])
+def test_a_second_stuck_run_soon_after_the_first_is_not_motion(native: bool, rate: float) -> None:
+    """The second starts while the 1-20 Hz band still settles from the
+    first: its restart must get its own 150 ms without motion verdicts (the
+    run of settling hops went on through it, and its ringing was called
+    motion on one of these channels)."""
+    rng = np.random.default_rng(1)
+    n, ch = int(5 * rate), 8
+    sos = signal.butter(4, [20, 150], "bandpass", fs=rate, output="sos")
+    x = signal.sosfilt(sos, rng.standard_normal((n, ch)), axis=0)
+    x *= 60.0 / x.std(axis=0)
+    for c in range(ch):
+        s0 = 2.0 + 0.013 * c
+        for a, b in ((s0, s0 + 0.2), (s0 + 0.45, s0 + 0.65)):
+            x[int(a * rate) : int(b * rate), c] = 33.0
+    assert _detect(x, rate, native, kind="motion") == []
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])

@@ -635,7 +635,8 @@ def export_edf_stream(
     faults, with the analysis run block by block; the second writes the data
     records as the Blocks come. calibration: the user calibration the
     recording was made with (Calibration.of_recording), which the fault
-    detection applies as ``sensorio analyze`` does. analyse: the first
+    detection applies as ``sensorio analyze`` does (not read when analyse
+    is given: that analysis applies its own). analyse: the first
     pass's analysis instead, given its Blocks as they come, returning the
     events to annotate, for a caller that needs more of the
     analysis than the events (the BIDS export) and must not read the

@@ -26,7 +26,7 @@ at the hop's end: a stuck code's step rings in that band), ``noise`` (broadband 
 estimated from the third difference, which EMG -- well below Nyquist --
 hardly reaches, above ``noise_uv`` RMS and ``noise_share`` of the 20 Hz
 high-passed power; at rates where EMG reaches Nyquist the share asked for
-rises, see noise_share_limit, and below about 1 kHz the test is off) and ``mains`` (50/60 Hz and harmonics above
+rises, see noise_share_limit, and below 1 kHz the test is off) and ``mains`` (50/60 Hz and harmonics above
 ``mains_uv`` RMS and ``mains_share`` of the high-passed power, projected over two hops, and
 narrowband: its lines ``mains_ratio`` x above their neighbouring frequencies; on after 4 such
 hops, or 3 when the lines stand twice that far above, see features.MAINS_RUN).
@@ -217,7 +217,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         if self._noise_share is None:
             warnings.warn(
                 f"broadband-noise detection is off at {fs:g} Hz: surface EMG fills the band "
-                f"up to Nyquist there (it needs about 1 kHz or more)",
+                f"up to Nyquist there (it needs 1 kHz or more)",
                 stacklevel=4,
             )
         nyq = fs / 2

@@ -199,8 +199,9 @@ class _Decision(_DetectorState):
         # the step test's fit a guard further
         w = self._burst_rows()
         tails = (
-            ("_hp_back", "hp", w + 1),
-            ("_ok_back", "hard_ok", w + 1),
+            # the pair rule looks a burst window beyond the other pulse
+            ("_hp_back", "hp", 2 * w + 1),
+            ("_ok_back", "hard_ok", 2 * w + 1),
             ("_data_back", "data", w + self._guard_rows()),
         )
         for name, field, keep in tails:
@@ -377,15 +378,21 @@ class _Decision(_DetectorState):
         peak: a hit stays when it is the largest |second difference| within
         BURST_GUARD_S (a pulse's corners are the same pulse); when, farther
         than that and within BURST_S, the second difference keeps below
-        BURST_RATIO x that peak (not a burst, see BURST_RATIO); and when the
-        signal BURST_GUARD_S after it is back within BURST_RATIO x the
-        pulse's swing of where it was BURST_GUARD_S before (not a step).
+        BURST_RATIO x that peak (not a burst, see BURST_RATIO), or, from
+        SPIKE_SD_MIN_HZ, one other pulse rises there and everything within
+        BURST_S of either pulse stays below BURST_QUIET x the peak (a pair);
+        and when the signal BURST_GUARD_S after it is back within
+        BURST_RATIO x the pulse's swing of where it was BURST_GUARD_S before
+        (not a step).
         Judged sample by sample, on rows before from _hp_back and
         _data_back and after from the look-ahead, so the same whatever the
         chunking."""
         w = self._burst_rows()
         guard = self._guard_rows()
         pairs = self._rate >= SPIKE_SD_MIN_HZ
+        # rows read after the rows decided: the window, a pair's reach beyond
+        # its other pulse, and one row; within the hop of look-ahead
+        ahead = min(2 * w + 1, self.hop)
         hp, ok = self._pend.cm("hp"), self._pend.cm("hard_ok")
         back = self._hp_back
         nb = back.shape[1]
@@ -396,8 +403,8 @@ class _Decision(_DetectorState):
         for c in np.nonzero(hit.any(axis=0))[0]:
             # one row more either side than the window reads: every second
             # difference in it has its true neighbours
-            x = np.concatenate([back[c], hp[c, : rows + w + 1]])
-            usable = np.concatenate([[True], self._ok_back[c], ok[c, : rows + w + 1], [True]])
+            x = np.concatenate([back[c], hp[c, : rows + ahead]])
+            usable = np.concatenate([[True], self._ok_back[c], ok[c, : rows + ahead], [True]])
             x = spike_signal(x[None, :], None, None, self._rate, usable[None, :])[0]
             level = np.concatenate([self._data_back[c], data[c, : rows + w + guard]])
             for r in np.flatnonzero(hit[:, c]):
@@ -410,6 +417,10 @@ class _Decision(_DetectorState):
                 # the pulse's peak only: its slopes' corners, within the
                 # guard, are the same pulse in the second difference
                 alone, other = _alone(dev, k, guard, peak, pairs) if dev[k] >= peak else (False, None)
+                if alone and other is not None:
+                    alone = self._quiet_around_pair(
+                        x, i, lo + other, med_rows[r, c] if med_rows is not None else 0.0, peak
+                    )
                 if not alone:
                     out[r, c] = False
                     continue
@@ -419,6 +430,20 @@ class _Decision(_DetectorState):
                 if _steps(level, r + nd, guard, w, None if other is None else r + nd + other - k):
                     out[r, c] = False
         return out
+
+    def _quiet_around_pair(self, x: Floats, i: int, other: int, med: float, peak: float) -> bool:
+        """Whether the spike signal x (1-D) stays below BURST_QUIET x peak
+        within BURST_S of a pair of pulses at i and other, outside the
+        guards of both: a train of pulses 10-20 ms apart has a third beyond
+        the second. Only where that reach is in the rows every chunking has
+        (the tail before, a hop of look-ahead after); else not a pair."""
+        w, guard = self._burst_rows(), self._guard_rows()
+        a, b = min(i, other) - w, max(i, other) + w
+        if a < 0 or abs(other - i) + w >= self.hop or b >= len(x):
+            return False
+        idx = np.arange(a, b + 1)
+        rest = (np.abs(idx - i) > guard) & (np.abs(idx - other) > guard)
+        return bool(np.abs(x[a : b + 1] - med)[rest].max(initial=0.0) <= BURST_QUIET * peak)
 
     def _spike_mask(self, hit: Flags | None, lens: Ints, rows: int) -> Flags | None:
         """The samples to mask for spikes in the next rows (None: none): the
