@@ -230,3 +230,101 @@ def test_run_ahead_gives_the_same_output(policy: str, frame: int, monkeypatch: p
     assert got_ev == ref_ev and len(ref_ev) > 0
     # (blocks that each let rows out leave no call to run ahead in)
     assert pipe._ahead is not None and pipe._ahead.rejected > 0 and (pipe._ahead.accepted > 0 or frame == 1000)
+
+
+def _stream_with_a_long_gap(ch: int = 64, rate: float = 4000.0) -> tuple[list, dict]:
+    """4 s of ch channels in 64-row blocks (64 ch: at the run-ahead's default
+    minimum), about 1.16 s of frames lost from 2 s: longer than Calibrate's
+    max_fill_s, so a block with reset=True follows the gap."""
+    from sensorio import sio1
+
+    n, frame = int(4 * rate), 64
+    rng = np.random.default_rng(0)
+    codes = np.rint(dsp_synth.emg(n, ch, rate, rng) / dsp_synth.SCALE).astype(np.int64)
+    info = dsp_synth.info(ch, rate)
+    enc = sio1.DataEncoder()
+    lost = set(range(2 * int(rate) // frame, 3 * int(rate) // frame + 10))
+    parser = Parser()
+    parser.feed(b"\x00" + sio1.encode_info(info))
+    blocks = []
+    for k, i in enumerate(range(0, n, frame)):
+        if k in lost:
+            continue
+        parser.feed(
+            b"".join(
+                enc.encode(
+                    codes[j : j + 2],
+                    enc=info["streams"][0]["enc"],
+                    seq=(j // 2) & 0xFFFF,
+                    leadoff=0,
+                    t_us=int(j * 1e6 / rate),
+                )
+                for j in range(i, i + frame, 2)
+            )
+        )
+        blocks.extend(parser.read())
+    return blocks, info
+
+
+def _outputs(blocks: list, info: dict, ahead: bool, edit=None) -> list:
+    pipe = Pipeline.default(info, auto=False)
+    pipe.run_ahead = ahead
+    outs = []
+    for k, b in enumerate(blocks):
+        if edit is not None:
+            edit(k, pipe)
+        outs.extend(pipe.process(b))
+    outs.extend(pipe.flush())
+    return outs
+
+
+def _assert_same(got: list, ref: list) -> None:
+    assert [(b.start, len(b), b.reset) for b in got] == [(b.start, len(b), b.reset) for b in ref]
+    for g, r in zip(got, ref, strict=True):
+        np.testing.assert_array_equal(g.valid, r.valid)
+        np.testing.assert_array_equal(g.data, r.data)
+
+
+def test_run_ahead_through_a_reset() -> None:
+    """A gap longer than max_fill_s starts a new segment (reset=True): the
+    fault detector flushes the old one's tail first. Run-ahead raised
+    "a gap in the rows taken" there."""
+    blocks, info = _stream_with_a_long_gap()
+    ref = _outputs(blocks, info, False)
+    assert any(b.reset for b in ref[1:])
+    _assert_same(_outputs(blocks, info, True), ref)
+
+
+@pytest.mark.parametrize("switch", ["run_ahead", "tap"])
+def test_run_ahead_switched_off_and_on_mid_stream(switch: str) -> None:
+    """Run-ahead off for a while (the flag, or a tap set), then on again:
+    the rows the detector took meanwhile were not followed and it raised."""
+    blocks, info = _stream_with_a_long_gap()
+
+    def edit(k: int, pipe: Pipeline) -> None:
+        if k in (20, 60):
+            if switch == "run_ahead":
+                pipe.run_ahead = k == 60
+            else:
+                pipe.tap = (lambda *a: None) if k == 20 else None
+
+    _assert_same(_outputs(blocks, info, True, edit), _outputs(blocks, info, False))
+
+
+@pytest.mark.parametrize("how", ["item", "list"])
+def test_run_ahead_follows_stages_edited_after_the_pipeline_was_built(how: str) -> None:
+    """A stage replaced between calls: run-ahead kept filtering with the old
+    one (or restored the old one's state into the new)."""
+    from sensorio.dsp import BandPass
+
+    blocks, info = _stream_with_a_long_gap()
+
+    def edit(k: int, pipe: Pipeline) -> None:
+        if k == 40:
+            j = [s.kind for s in pipe.stages].index("bandpass")
+            if how == "item":
+                pipe.stages[j] = BandPass(30, 300)
+            else:
+                pipe.stages = [*pipe.stages[:j], BandPass(30, 300), *pipe.stages[j + 1 :]]
+
+    _assert_same(_outputs(blocks, info, True, edit), _outputs(blocks, info, False, edit))

@@ -50,7 +50,7 @@ class RunAhead:
 
     def __init__(self, stages: list[Stage], src: int, chain: list[int]) -> None:
         """Run the stages chain (indices into stages) ahead of stages[src]."""
-        self.stages = stages
+        self.stages = list(stages)  # these objects (the Pipeline's list may be edited)
         self.src = src
         self.chain = chain
         self.filters = [j for j in chain if not stages[j].transparent]
@@ -62,6 +62,8 @@ class RunAhead:
         }
         self._inputs: list[SignalBlock] = []  # src's input rows not yet output
         self._new_rows = 0  # rows src took in this call
+        self._await_reset = False  # src took a reset block and has not output its first row yet
+        self._resync = False  # src holds rows taken while not followed (see detach)
         self._done: int | None = None  # the stream row of src's next output
         self._front: int | None = None  # rows run ahead up to here (None: none)
         self._snaps: list[tuple[int, list[Any]]] = []  # (row, each filter's state there)
@@ -83,9 +85,11 @@ class RunAhead:
         """src is given block (before it runs on it)."""
         if block.reset:
             # src flushes what it held and starts afresh: so do the rows here
+            # (its next output is that tail, in the old segment's rows; the
+            # new segment's rows start with its output flagged reset)
             self.abandon()
-            self._inputs, self._done = [], None
-        if self._done is None:
+            self._inputs, self._done, self._await_reset = [], None, True
+        if self._done is None and not self._await_reset and not self._resync:
             self._done = block.start
         self._inputs.append(block)
         self._new_rows += len(block)
@@ -97,6 +101,13 @@ class RunAhead:
             return
         self._restore(self._done)
         self._clear()
+
+    def detach(self) -> None:
+        """Not followed for a while (run-ahead off, or a tap set): forget
+        everything; the rows src takes meanwhile are not seen here."""
+        self.abandon()
+        self._inputs, self._done, self._new_rows = [], None, 0
+        self._await_reset, self._resync = False, True
 
     def _clear(self) -> None:
         self._front = None
@@ -128,6 +139,20 @@ class RunAhead:
         caller's to run on the block."""
         s, e = block.start, block.start + len(block)
         accepted = None
+        if self._resync and not self._await_reset:
+            # rows src took while not followed come out first: follow again
+            # once its output reaches the rows taken since
+            self.rejected += 1
+            self._done = e
+            self._inputs = [b for b in self._inputs if b.start + len(b) > e]
+            if not self._inputs or self._inputs[0].start <= e:
+                self._resync = False
+            return None
+        if self._await_reset:
+            if not block.reset:  # the tail src flushed: not run ahead
+                self.rejected += 1
+                return None
+            self._await_reset, self._done = False, s
         if self._front is not None:
             if self._done != s:  # pragma: no cover - src's outputs follow each other
                 raise RuntimeError(f"run-ahead: output at row {s}, expected {self._done}")
@@ -186,7 +211,13 @@ class RunAhead:
         after row where src's output may end (None: unknown, do not run)."""
         budget = CATCH_UP * self._new_rows
         new, self._new_rows = self._new_rows, 0
-        if self._done is None or not self._inputs or new * self._inputs[-1].n_channels < RUN_AHEAD_MIN:
+        if (
+            self._done is None
+            or self._await_reset
+            or self._resync
+            or not self._inputs
+            or new * self._inputs[-1].n_channels < RUN_AHEAD_MIN
+        ):
             return
         if self._front is None:
             self._front = self._done

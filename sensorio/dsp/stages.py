@@ -270,6 +270,7 @@ class Pipeline:
         #: work spread over the blocks; see dsp/runahead.py); off while tap is set
         self.run_ahead = True
         self._ahead = _make_run_ahead(self.stages)
+        self._plan = list(self.stages)
 
     # -- building ----------------------------------------------------------
     @classmethod
@@ -393,9 +394,18 @@ class Pipeline:
         return out
 
     def _run(self, items: list[SignalBlock], first: int) -> list[SignalBlock]:
+        if len(self._plan) != len(self.stages) or any(a is not b for a, b in zip(self._plan, self.stages, strict=True)):
+            # the stages were edited (a list or an item replaced): plan again
+            if self._ahead is not None:
+                self._ahead.abandon()  # (the old stage objects back where their output stopped)
+            self._ahead = _make_run_ahead(self.stages)
+            if self._ahead is not None:
+                self._ahead.detach()  # src holds rows not seen here
+            self._plan = list(self.stages)
+            self._pending_reset = (self._pending_reset + [False] * len(self.stages))[: len(self.stages)]
         ahead = self._ahead if self.run_ahead and self.tap is None else None
         if ahead is None and self._ahead is not None:
-            self._ahead.abandon()
+            self._ahead.detach()
         k = first
         while k < len(self.stages):
             st = self.stages[k]
