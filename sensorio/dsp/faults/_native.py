@@ -174,45 +174,14 @@ class _NativeFront:
         keys = [first + j * L for j in range(m)]
         if L == self._mains_set[0] and all(k in done for k in keys):
             sums = np.stack([done.pop(k) for k in keys])  # (hops, channels, sums)
-            rc = self._lib.sio_dsp_hop_features_end(
-                ch,
-                m,
-                L,
-                rows.cap,
-                p["data"] + at,
-                p["hp"] + at,
-                self._ffi.from_buffer("double[]", sums),
-                1,
-                self._scratch_ptr,
-                o,
-                o + step,
-                o + 2 * step,
-                o + 3 * step,
-                o + 4 * step,
-                same_ptr,
-                o + 5 * step,
-            )
-            if rc != 0:  # pragma: no cover - the arguments are checked above
-                raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
-            return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same, out[5]
-        rc = self._lib.sio_dsp_hop_features(
-            ch,
-            m,
-            L,
-            rows.cap,
-            p["data"] + at,
-            p["hp"] + at,
-            p["low"] + at,
-            p["codes"] + at,
-            self._scratch_ptr,
-            o,
-            o + step,
-            o + 2 * step,
-            o + 3 * step,
-            o + 4 * step,
-            same_ptr,
-            o + 5 * step,
-        )
+            inputs = (self._ffi.from_buffer("double[]", sums), 1)
+            finish = self._lib.sio_dsp_hop_features_end
+        else:
+            inputs = (p["low"] + at, p["codes"] + at)
+            finish = self._lib.sio_dsp_hop_features
+        # the same outputs either way: scratch, var, mad, hp/low/hf mean squares, same code, peak
+        outputs = (self._scratch_ptr, o, o + step, o + 2 * step, o + 3 * step, o + 4 * step, same_ptr, o + 5 * step)
+        rc = finish(ch, m, L, rows.cap, p["data"] + at, p["hp"] + at, *inputs, *outputs)
         if rc != 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
         return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same, out[5]
