@@ -395,26 +395,13 @@ def test_detector_spike_signal_as_rows_come_equals_one_call(rate: float, monkeyp
         covered.append(sig is not None and sig[0] <= det._pend_start and det._pend_start + n <= sig[1])
         return mask(self, rows, F, n_dec, n, det, sd)
 
-    def feed(det: FaultDetector, sizes: list[int]):
-        out, a = [], 0
-        for size in sizes:
-            b = min(n, a + size)
-            blk = SignalBlock(
-                0, x[a:b], valid[a:b], rate, start=a, leadoff=leadoff[a:b], codes=codes[a:b], code_range=(LO, HI)
-            )
-            out.append(det.process(blk))
-            a = b
-        out.append(det.flush())
-        det.finish(n / rate)
-        return out, sorted((e.channel, e.kind, e.start_s, e.end_s) for e in det.take_events())
-
     for sizes in ([37] * (n // 37 + 1), [n]):
         with monkeypatch.context() as mp:
             mp.setattr(faults._NativeFront, "hop_mask", counting)
-            ref = feed(FaultDetector(), sizes)
+            ref = _feed(FaultDetector(), sizes, x, valid, leadoff, codes, rate)
         with monkeypatch.context() as mp:
             mp.setattr(faults._NativeFront, "_signal_rows", lambda self, rows, at, n, start: None)
-            old = feed(FaultDetector(), sizes)
+            old = _feed(FaultDetector(), sizes, x, valid, leadoff, codes, rate)
         assert ref[1] == old[1] and any(e[1] == "spikes" for e in ref[1])
         for a, b in zip(ref[0], old[0], strict=True):
             np.testing.assert_array_equal(a.valid, b.valid)
@@ -445,23 +432,29 @@ def test_detector_mains_verdicts_as_rows_come_equal_the_projection(monkeypatch: 
 
 
 def _feed(
-    det: FaultDetector, sizes: list[int], x: np.ndarray, valid: np.ndarray, leadoff: np.ndarray, codes: np.ndarray
+    det: FaultDetector,
+    sizes: list[int],
+    x: np.ndarray,
+    valid: np.ndarray,
+    leadoff: np.ndarray,
+    codes: np.ndarray,
+    rate: float = FS,
 ) -> tuple[list[SignalBlock], list[tuple]]:
-    """Feed the whole signal to det in blocks of these sizes, flush and
-    finish: its outputs and its events (channel, kind, start, end), sorted."""
+    """Feed the whole signal (at rate) to det in blocks of these sizes, flush
+    and finish: its outputs and its events (channel, kind, start, end), sorted."""
     n = len(x)
     outs, a = [], 0
     for size in sizes:
         b = min(n, a + size)
         blk = SignalBlock(
-            0, x[a:b], valid[a:b], FS, start=a, leadoff=leadoff[a:b], codes=codes[a:b], code_range=(LO, HI)
+            0, x[a:b], valid[a:b], rate, start=a, leadoff=leadoff[a:b], codes=codes[a:b], code_range=(LO, HI)
         )
         outs.append(det.process(blk))
         a = b
     tail = det.flush()
     if tail is not None:
         outs.append(tail)
-    det.finish(n / FS)
+    det.finish(n / rate)
     return outs, sorted((e.channel, e.kind, e.start_s, e.end_s) for e in det.take_events())
 
 
