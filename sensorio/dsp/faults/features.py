@@ -440,8 +440,8 @@ class _Features(_DetectorState):
         early = self._settle_early(settling & ~blocked)
         known = np.concatenate([self._q_low_set[:, None], (judged & (low_ms > 0))[:, :-1]], axis=1)
         known = np.logical_or.accumulate(known, axis=1)
-        settled = ~early & (known | ~settling)
-        judged_motion = ~blocked & settled & ~after_noise & ~after_gap & ~spiked
+        motion_ok = ~blocked & ~early & (known | ~settling) & ~after_gap & ~spiked
+        judged_motion = motion_ok & ~after_noise
         # the peaks teach from the start (the 20 Hz high-pass settles within
         # a hop; the 1-20 Hz band needs settle_s)
         # a hop with a fault of its own (a code fault, broadband noise, a hum)
@@ -471,7 +471,7 @@ class _Features(_DetectorState):
             # during broadband noise (and while it rings out) motion is judged
             # on what stands above the noise's own leak into the band, by a
             # margin for a 50 ms hop's spread of that leak
-            noisy = after_noise & ~blocked & settled & ~after_gap & ~spiked
+            noisy = motion_ok & after_noise
             leak = NOISE_LEAK_MARGIN * self._low_leak * noise_ms
             over = np.maximum(low_ms - leak, 0.0)
             motion |= noisy & ~ringing & (over > 0) & self._motion_like(over, share_low, low_level, hp_rise)
