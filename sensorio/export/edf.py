@@ -37,10 +37,10 @@ import numpy as np
 from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC
 from ..descriptor import channel_labels
 from ..errors import Advice, SensorioError
+from .output import atomic_output
 
 if TYPE_CHECKING:
     from ..dsp.calibrate import Calibration
-from .output import atomic_output
 
 EDF_DIGITAL = (-(1 << 15), (1 << 15) - 1)
 BDF_DIGITAL = (-(1 << 23), (1 << 23) - 1)
