@@ -67,19 +67,18 @@ def _steps(level: Floats, i: int, guard: int, w: int, other: int | None = None) 
 
 
 def _alone(dev: Floats, k: int, guard: int, peak: float, pairs: bool) -> tuple[bool, int | None]:
-    """Whether the pulse peaking at k in dev (1-D) stands alone: outside its
-    guard nothing rises above BURST_RATIO x its peak, or (pairs) one other
-    pulse does (within a guard of its own peak) and the rest stays below
-    BURST_QUIET x it; and that other pulse's peak (None: none)."""
+    """Whether the pulse peaking at k in dev (1-D) may stand alone: outside
+    its guard nothing rises above BURST_RATIO x its peak, or (pairs) one
+    other pulse does (within a guard of its own peak); and that other
+    pulse's peak (None: none). Whether the signal around a pair stays quiet
+    is _Decision._quiet_around_pair's test."""
     far = np.abs(np.arange(len(dev)) - k) > guard
     above = np.flatnonzero(far & (dev > BURST_RATIO * peak))
     if not len(above):
         return True, None
     if not pairs or above[-1] - above[0] > 2 * guard:
         return False, None  # more than one pulse
-    other = int(above[np.argmax(dev[above])])
-    rest = far & (np.abs(np.arange(len(dev)) - other) > guard)
-    return bool(dev[rest].max(initial=0.0) <= BURST_QUIET * peak), other
+    return True, int(above[np.argmax(dev[above])])
 
 
 class _Decision(_DetectorState):
