@@ -296,7 +296,7 @@ def test_score_faults_check_holds_known_misses_to_their_floors(capsys: pytest.Ca
         floors = score_faults.parse_known_miss(list(known), score_faults.argparse.ArgumentParser())
         args = score_faults.argparse.Namespace(
             clean_max_per_hour=10.0, min_valid=0.98, target=0.95, json=False, check=True, deadline=0.25,
-            motion_deadline=0.3, known_floors=floors,
+            motion_deadline=0.3, known_floors=floors, gain=1.0,
         )  # fmt: skip
         clean = {("rec", 2000.0): {"per_channel_hour": 1.0, "valid": 1.0, "channels": 1, "channel_hours": 1.0,
                                    "fault_events": 1, "by_kind": {}}}  # fmt: skip
@@ -307,3 +307,32 @@ def test_score_faults_check_holds_known_misses_to_their_floors(capsys: pytest.Ca
     assert run("motion=0.40,0.90") == 0  # held within its floors
     assert run("motion=0.60,0.90") == 1  # below a floor
     assert "below its floors" in capsys.readouterr().out
+
+
+def test_score_faults_gain_scales_every_recording(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--gain G plays each recording G times as loud (clean and injected runs)."""
+    rng = np.random.default_rng(3)
+    rec = real_emg.Recording(
+        "fake",
+        "bipolar",
+        1000.0,
+        rng.standard_normal((3000, 2)) * 20.0,
+        ["a", "b"],
+        "m",
+        "d",
+        real_emg.CORPUS["otb-vl-hd64"].source,
+    )
+    monkeypatch.setattr(real_emg, "fetch", lambda *a, **k: {})
+    monkeypatch.setattr(real_emg, "keys", lambda layouts: ["fake:bipolar"])
+    monkeypatch.setattr(real_emg, "load", lambda key, *a, **k: rec)
+    played = []
+
+    def render(uv: np.ndarray, rate: float, seed: int, faults: list | None = None) -> tuple[bytes, list]:
+        played.append(float(np.abs(uv).max()))
+        raise StopIteration  # the rest of the run is not what is tested
+
+    monkeypatch.setattr(score_faults, "render_source", render)
+    for gain in (1.0, 4.0):
+        with pytest.raises(StopIteration):
+            score_faults.main(["--real", "--rate", "1000", "--gain", str(gain)])
+    assert played[1] == pytest.approx(4.0 * played[0])

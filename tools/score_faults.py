@@ -28,6 +28,8 @@ channels and at times drawn from the seed, never two on one channel at
 once, amplitudes scaled to the channel's own RMS: precision and recall per
 kind, onset within --deadline (motion --motion-deadline; a drift must be
 warned of before the baseline gets 90 % of the way to the rail).
+``--gain G`` multiplies every recording by G first: the thresholds must
+hold for muscles and electrodes that give more or less signal than these.
 ``--quick`` is the short budget for CI (2 seeds, 20 s windows, at most 16
 channels per clean recording), still every kind, layout and rate.
 ``--check`` exits 1 when a target is missed: clean, at most
@@ -41,6 +43,7 @@ misses to, so that they cannot get worse unseen).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -232,6 +235,8 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
     try:
         real_emg.fetch({e.source for e in real_emg.CORPUS.values()})
         recs = [real_emg.load(k) for k in real_emg.keys(layouts)]
+        if args.gain != 1.0:
+            recs = [dataclasses.replace(r, uv=r.uv * args.gain) for r in recs]
     except real_emg.CorpusError as exc:
         print(f"score_faults: {exc}", file=sys.stderr)
         return 1
@@ -340,6 +345,7 @@ def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false
         json.dump(
             {
                 "seeds": seeds,
+                "gain": args.gain,
                 "window_s": window_s,
                 "rates": rates,
                 "clean": [{"recording": k, "rate_hz": r, **v} for (k, r), v in clean.items()],
@@ -364,7 +370,8 @@ def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false
         )
         print()
         return 0 if ok or not args.check else 1
-    print(f"real EMG: {len(recs)} recordings x {len(rates)} rates; clean = whole recordings")
+    gain = f", every one x {args.gain:g} (--gain)" if args.gain != 1.0 else ""
+    print(f"real EMG: {len(recs)} recordings x {len(rates)} rates{gain}; clean = whole recordings")
     print(f"{'recording':<32} {'rate':>5} {'ch':>3} {'ch-h':>6} {'events':>6} {'/ch-h':>7} {'valid':>6}  kinds")
     for (key, rate), c in clean.items():
         kinds_txt = ", ".join(f"{k} {n}" for k, n in sorted(c["by_kind"].items()))
@@ -441,6 +448,12 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="KIND=P,R",
         help="a kind known to miss the target: --check holds it to these precision and recall floors instead",
+    )
+    real.add_argument(
+        "--gain",
+        type=float,
+        default=1.0,
+        help="multiply every recording by this (a muscle or electrodes giving that much more or less signal)",
     )
     real.add_argument("--clean-channels", type=int, help="channels per clean recording (default all; --quick 16)")
     real.add_argument("--clean-max-per-hour", type=float, default=10.0)
