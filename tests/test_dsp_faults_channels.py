@@ -70,3 +70,34 @@ def test_native_front_end_above_64_channels(ch: int) -> None:
     kinds = {(c, k) for c, k, _, _ in got_ev}
     assert {(ch - 1, "saturation"), (70 % ch, "stuck"), (3, "leadoff")} <= kinds
     assert (66 % ch, "spikes") in kinds and (1, "motion") in kinds
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_faulty_channel_leaves_the_others_figures_alone(native: bool) -> None:
+    """A channel railing, stuck, lifted or with a gap changes nothing on the
+    others: each channel's hop figures count its own samples only, and the
+    channels with unusable samples alone take the slow way (one of 256 sent
+    every channel there, the hop completing a hop cost 4x)."""
+    clean = signal_blocks(8)
+    faulty = signal_blocks(8)  # the same signal, the faults of signal_blocks on channels 1-7
+    rng = np.random.default_rng(1)
+    for b in clean:  # channel 0 of both: the same EMG with spikes of its own
+        b.data[:, 0] = rng.normal(0, 20, len(b))
+    for b_clean, b_faulty in zip(clean, faulty, strict=True):
+        b_faulty.data[:, 0] = b_clean.data[:, 0]
+        b_faulty.codes[:, 0] = b_clean.codes[:, 0] = np.rint(b_clean.data[:, 0] / 0.5).astype(np.int32)
+        b_clean.data[:, 1:] = b_clean.data[:, :1]  # clean: every channel a copy of channel 0
+        b_clean.codes[:, 1:] = b_clean.codes[:, :1]
+        b_clean.valid[:] = True
+        b_clean.leadoff[:] = 0
+    figures = []
+    for blocks in (clean, faulty):
+        det = FaultDetector()
+        det.native = native
+        outs = [det.process(b) for b in blocks]
+        outs.append(det.flush())
+        det.finish(3.0)
+        valid = np.concatenate([o.valid[:, 0] for o in outs if o is not None])
+        figures.append((valid, sorted((e.kind, e.start_s, e.end_s) for e in det.take_events() if e.channel == 0)))
+    np.testing.assert_array_equal(figures[0][0], figures[1][0])
+    assert figures[0][1] == figures[1][1]

@@ -147,27 +147,34 @@ class SosState:
             filled = x
             self.invalid_run[:] = 0
         else:
+            # only the channels with an invalid sample in the block or just
+            # before it: for the others nothing primes and nothing is filled
+            # (one faulty channel of 256 must not cost a pass over all)
+            cols = np.flatnonzero(~valid.all(axis=0) | (self.invalid_run != 0))
+            v = valid[:, cols]
+            carried = self.invalid_run[cols]
             rows = np.arange(n)[:, None]
-            lastv = np.where(valid, rows, -1)
+            lastv = np.where(v, rows, -1)
             np.maximum.accumulate(lastv, axis=0, out=lastv)
             # invalid samples right before each row
-            before = np.vstack([np.full((1, ch), -1), lastv[:-1]])
-            run = np.where(before >= 0, rows - before - 1, rows + self.invalid_run[None, :])
-            never = self.invalid_run >= np.iinfo(np.int64).max // 4
-            need = (run >= limit) if limit else np.zeros_like(valid)
+            before = np.vstack([np.full((1, cols.size), -1), lastv[:-1]])
+            run = np.where(before >= 0, rows - before - 1, rows + carried[None, :])
+            never = carried >= np.iinfo(np.int64).max // 4
+            need = (run >= limit) if limit else np.zeros_like(v)
             # a channel that was never valid primes on its first valid sample
             first_ever = never[None, :] & (before < 0)
-            prime = valid & (need | first_ever)
-            prime_rows, prime_cols = np.nonzero(prime)
+            prime = v & (need | first_ever)
+            prime_rows, at = np.nonzero(prime)
+            prime_cols = cols[at]
             held = self.held.copy()
-            for c in prime_cols[np.unique(prime_cols, return_index=True)[1]]:
+            for j in at[np.unique(at, return_index=True)[1]]:
                 # samples before a channel's first prime hold that first value
-                r0 = prime_rows[prime_cols == c].min()
-                if never[c] and not valid[:r0, c].any():
-                    held[c] = x[r0, c]
+                r0 = prime_rows[at == j].min()
+                if never[j] and not v[:r0, j].any():
+                    held[cols[j]] = x[r0, cols[j]]
             filled = forward_fill(x, valid, held)
             last = lastv[-1]
-            self.invalid_run = np.where(last >= 0, n - 1 - last, self.invalid_run + n)
+            self.invalid_run[cols] = np.where(last >= 0, n - 1 - last, carried + n)
         # filter channel-major: contiguous rows for scipy's kernel; the result
         # goes back as a (samples, channels) view, so stages chain without copies
         yt = np.array(filled.T, dtype=np.float64, order="C")

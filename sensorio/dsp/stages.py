@@ -202,26 +202,32 @@ DEFAULT_STAGES = ("calibrate", "faults", "notch", "bandpass", "drift", "envelope
 def forward_fill(x: np.ndarray, valid: np.ndarray, held: np.ndarray) -> np.ndarray:
     """x with each invalid sample replaced by the channel's last valid one
     (``held`` before the block); returns x itself when all are valid."""
-    if valid.all():
+    bad = np.flatnonzero(~valid.all(axis=0))
+    if not bad.size:
         return x
+    # only the channels with invalid samples: one faulty channel of 256 must
+    # not cost a pass over all of them
+    out = np.array(x, dtype=np.result_type(x, held))
     n = x.shape[0]
-    idx = np.where(valid, np.arange(n)[:, None], -1)
+    idx = np.where(valid[:, bad], np.arange(n)[:, None], -1)
     np.maximum.accumulate(idx, axis=0, out=idx)
-    filled = np.take_along_axis(x, np.maximum(idx, 0), axis=0)
-    return np.where(idx >= 0, filled, held[None, :])
+    filled = np.take_along_axis(x[:, bad], np.maximum(idx, 0), axis=0)
+    out[:, bad] = np.where(idx >= 0, filled, held[bad][None, :])
+    return out
 
 
 def last_valid(x: np.ndarray, valid: np.ndarray, held: np.ndarray) -> np.ndarray:
     """Per channel, the last valid value of x, or ``held`` if there is none."""
     if x.shape[0] == 0:
         return held
-    if valid[-1].all():
-        return x[-1].copy()
+    out = np.array(x[-1], dtype=np.result_type(x, held))
+    bad = np.flatnonzero(~valid[-1])  # only these need a search
+    if not bad.size:
+        return out
     n = x.shape[0]
-    idx = np.where(valid, np.arange(n)[:, None], -1).max(axis=0)
-    out = held.copy()
+    idx = np.where(valid[:, bad], np.arange(n)[:, None], -1).max(axis=0)
     ok = idx >= 0
-    out[ok] = x[idx[ok], np.nonzero(ok)[0]]
+    out[bad] = np.where(ok, x[np.maximum(idx, 0), bad], held[bad])
     return out
 
 

@@ -176,6 +176,60 @@ def rank_median(x: Floats, ok: Flags) -> Floats:
     return np.where(n > 0, pick, 0.0)
 
 
+def _clean_figures(
+    codes: NDArray[Any], data: Floats, low: Floats, hp: Floats, need: int
+) -> tuple[Floats, Floats, Floats, Floats, Floats, Flags, Floats]:
+    """Per (channel, hop) of (channels, hops, samples) arrays whose every
+    sample counts: the standard deviation, the MAD of the high-passed signal,
+    its mean square, that of the 1-20 Hz band, the white-noise power, whether
+    the codes are stuck, and the largest |high-passed| sample (the C front
+    end's sio_dsp_hop_features in numpy)."""
+    L = hp.shape[2]
+    stuck = (codes.min(axis=2) == codes.max(axis=2)) & (L >= need)
+    std = data.std(axis=2)
+    # the 20 Hz high-passed signal has a median of ~0 over a hop: its
+    # MAD is the median of |hp| (one partial sort instead of two)
+    mad = np.partition(np.abs(hp), L // 2, axis=2)[:, :, L // 2]
+    hp_ms = np.einsum("cmi,cmi->cm", hp, hp) / L
+    low_ms = np.einsum("cmi,cmi->cm", low, low) / L
+    # third difference: gain |2 sin(w/2)|^3, mean square 20 x that of
+    # white noise, little from EMG (which sits well below Nyquist)
+    d3 = np.diff(hp, 3, axis=2)
+    hf_ms = np.einsum("cmi,cmi->cm", d3, d3) / (20.0 * max(L - 3, 1))
+    return std, mad, hp_ms, low_ms, hf_ms, stuck, np.abs(hp).max(axis=2)
+
+
+def _figures_where_ok(
+    codes: NDArray[Any],
+    data: Floats,
+    low: Floats,
+    hp: Floats,
+    valid: Flags,
+    hard_ok: Flags,
+    spiky: Flags,
+    enough: Flags,
+    need: int,
+) -> tuple[Floats, Floats, Floats, Floats, Floats, Flags, Floats]:
+    """_clean_figures' figures counting only the usable samples (hard_ok;
+    the power figures leave the spikes out too, which are reported apart),
+    for channels with some that are not; stuck reads the valid codes."""
+    big = np.iinfo(np.int64).max
+    cmin = np.where(valid, codes, big).min(axis=2)
+    cmax = np.where(valid, codes, -big).max(axis=2)
+    stuck = (cmin == cmax) & (valid.sum(axis=2) >= need)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        hpv = np.where(hard_ok, hp, np.nan)
+        std = np.where(enough, np.nanstd(np.where(hard_ok, data, np.nan), axis=2), np.inf)
+        mad = rank_median(np.abs(hp), hard_ok)
+        hpv = np.where(spiky, np.nan, hpv)
+        d3 = np.diff(hpv, 3, axis=2)
+        hf_ms = np.nan_to_num(np.nanmean(d3 * d3, axis=2)) / 20.0
+        hp_ms = np.nan_to_num(np.nanmean(hpv * hpv, axis=2))
+        low_ms = np.nan_to_num(np.nanmean(np.where(hard_ok & ~spiky, low, np.nan) ** 2, axis=2))
+    return std, mad, hp_ms, low_ms, hf_ms, stuck, np.where(hard_ok, np.abs(hp), 0.0).max(axis=2)
+
+
 def second_difference(x: Floats, before: Floats | None, after: Floats | None) -> Floats:
     """x[n] less the mean of its neighbours, along the last axis of x
     (channels, rows); before and after (channels,) are the samples either
@@ -334,50 +388,30 @@ class _Features(_DetectorState):
             enough = hard_ok.sum(axis=2) >= need
         hp = r("hp")
         fast = quiet or (all_ok and not spiky.any())
-        if fast and self._native is not None and L >= 4:
-            # the per-hop reductions in one C call
-            std, mad, hp_ms, low_ms, hf_ms, same, c_peak = self._native.hop_features(p, a, m, L, self._pend_start + a)
+        # the figures of every channel as if all its samples counted (one C
+        # call, or numpy); then, unless every one does, those of the channels
+        # with an unusable or spiky sample again on the samples that count:
+        # one faulty channel must not send all the others the slow way, and a
+        # channel's figures must not depend on the others'
+        if self._native is not None and L >= 4:
+            std, mad, hp_ms, low_ms, hf_ms, same, peak = self._native.hop_features(p, a, m, L, self._pend_start + a)
             stuck = same & (L >= need)
         else:
-            codes, data, low = r("codes"), r("data"), r("low")
-            if bool(valid.all()):
-                stuck = (codes.min(axis=2) == codes.max(axis=2)) & (L >= need)
-            else:
-                big = np.iinfo(np.int64).max
-                cmin = np.where(valid, codes, big).min(axis=2)
-                cmax = np.where(valid, codes, -big).max(axis=2)
-                stuck = (cmin == cmax) & (valid.sum(axis=2) >= need)
+            std, mad, hp_ms, low_ms, hf_ms, stuck, peak = _clean_figures(r("codes"), r("data"), r("low"), hp, need)
+        odd = None if fast else np.flatnonzero(~np.all(hard_ok, axis=(1, 2)) | np.any(spiky, axis=(1, 2)))
+        if odd is not None and odd.size:
+            figures = _figures_where_ok(
+                r("codes")[odd], r("data")[odd], r("low")[odd], hp[odd], valid[odd], hard_ok[odd], spiky[odd],
+                enough[odd], need,
+            )  # fmt: skip
+            for full, part in zip((std, mad, hp_ms, low_ms, hf_ms, stuck, peak), figures, strict=True):
+                full[odd] = part
         sat, lo = f["saturation"], f["leadoff"]
         if stuck.any():
             stuck &= ~sat & ~lo
             at_zero = r("zero").all(axis=2)
         else:
             at_zero = const["zeros_cm"]
-        if fast and self._native is not None and L >= 4:
-            pass  # the C call above gave them
-        elif fast:
-            std = data.std(axis=2)
-            # the 20 Hz high-passed signal has a median of ~0 over a hop: its
-            # MAD is the median of |hp| (one partial sort instead of two)
-            mad = np.partition(np.abs(hp), L // 2, axis=2)[:, :, L // 2]
-            hp_ms = np.einsum("cmi,cmi->cm", hp, hp) / L
-            low_ms = np.einsum("cmi,cmi->cm", low, low) / L
-            # third difference: gain |2 sin(w/2)|^3, mean square 20 x that of
-            # white noise, little from EMG (which sits well below Nyquist)
-            d3 = np.diff(hp, 3, axis=2)
-            hf_ms = np.einsum("cmi,cmi->cm", d3, d3) / (20.0 * (L - 3))
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                hpv = np.where(hard_ok, hp, np.nan)
-                std = np.where(enough, np.nanstd(np.where(hard_ok, data, np.nan), axis=2), np.inf)
-                mad = rank_median(np.abs(hp), hard_ok)
-                # power figures leave the spikes out (they are reported apart)
-                hpv = np.where(spiky, np.nan, hpv)
-                d3 = np.diff(hpv, 3, axis=2)
-                hf_ms = np.nan_to_num(np.nanmean(d3 * d3, axis=2)) / 20.0
-                hp_ms = np.nan_to_num(np.nanmean(hpv * hpv, axis=2))
-                low_ms = np.nan_to_num(np.nanmean(np.where(hard_ok & ~spiky, low, np.nan) ** 2, axis=2))
         f["stuck"] = stuck & ~at_zero
         f["flat"] = ((enough & ~stuck & (std < self.flat_uv)) | (stuck & at_zero)) & ~sat & ~lo
         blocked = sat | lo | stuck | ~enough
@@ -422,12 +456,6 @@ class _Features(_DetectorState):
         self._last_gap_hop = last_gap[:, -1].copy()
         after_gap = (g - last_gap) <= 2
         f["noise"] = noise
-        if fast and self._native is not None and L >= 4:
-            peak = c_peak  # the C call above gave it
-        elif fast:
-            peak = np.abs(hp).max(axis=2)
-        else:
-            peak = np.where(hard_ok, np.abs(hp), 0.0).max(axis=2)
         judged = ~blocked & ~settling & ~after_noise & ~after_gap & ~spiked
         # after a restart (the stream's start, a code fault's end) the 1-20 Hz
         # band rings from its filter's re-priming for most of a second
@@ -483,7 +511,7 @@ class _Features(_DetectorState):
         # the channel's own peaks there reach (spike_rel x their learnt 90th
         # percentile)
         if self._rate >= SPIKE_SD_MIN_HZ:
-            spike_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok)
+            spike_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok, odd)
             spike_floor = self._learn_sd(teaches, sd_peak, spike_mad)
         else:  # the test reads the high-passed signal itself, whose peaks _learn learnt
             spike_mad, spike_floor = mad, peak_floor
@@ -491,15 +519,18 @@ class _Features(_DetectorState):
         f["med"] = const["zeros_f"]
         return f  # (channels, hops) each
 
-    def _sd_stats(self, a: int, m: int, L: int, hp: Floats, ok: Flags | None) -> tuple[Floats, Floats]:
+    def _sd_stats(
+        self, a: int, m: int, L: int, hp: Floats, ok: Flags | None, odd: Ints | None = None
+    ) -> tuple[Floats, Floats]:
         """Per (channel, hop) of m hops of L rows from pending row a: the
         median and the largest |second difference| of the 20 Hz high-passed
         signal, each hop's last sample counted as 0 (ok: the samples to
-        count, None: all, then in C when the C core is there). hp is
-        (channels, hops, samples)."""
+        count, None: all; odd: the channels with some that do not count,
+        None: all of them). The channels whose every sample counts, the one
+        before the hops included, go through C when the C core is there. hp
+        is (channels, hops, samples)."""
         ch = self._ch
         p = self._pend
-        flat = hp.reshape(ch, m * L)
         hpa, oka = p.cm("hp"), p.cm("hard_ok")
         if a > 0:
             before, ok_before = hpa[:, a - 1], oka[:, a - 1]
@@ -507,8 +538,27 @@ class _Features(_DetectorState):
             before, ok_before = self._hp_back[:, -1], self._ok_back[:, -1]
         else:
             before, ok_before = None, np.ones(ch, dtype=bool)
-        if ok is None and self._native is not None and ok_before.all():
-            return self._native.hop_spikes(p, a, m, L, before, self._pend_start + a)
+        if self._native is None:
+            return self._sd_numpy(hp, before, ok_before, ok, L)
+        med, peak = self._native.hop_spikes(p, a, m, L, before, self._pend_start + a)
+        redo = ~ok_before
+        if ok is not None:
+            redo[np.arange(ch) if odd is None else odd] = True
+        if redo.any():
+            at = np.flatnonzero(redo)
+            med[at], peak[at] = self._sd_numpy(
+                hp[at], None if before is None else before[at], ok_before[at], None if ok is None else ok[at], L
+            )
+        return med, peak
+
+    def _sd_numpy(
+        self, hp: Floats, before: Floats | None, ok_before: Flags, ok: Flags | None, L: int
+    ) -> tuple[Floats, Floats]:
+        """_sd_stats' figures in numpy, for the channels of hp (channels,
+        hops, samples), before and ok_before (the sample before the hops and
+        whether it counts) and ok (the samples that count, None: all)."""
+        ch, m, _ = hp.shape
+        flat = hp.reshape(ch, m * L)
         # each hop's last sample counts as 0: the row after it may not have
         # arrived yet, and the figures must not depend on the blocks' sizes
         rows_ok = np.ones((ch, m * L), dtype=bool) if ok is None else ok.reshape(ch, m * L)
