@@ -21,7 +21,10 @@ the steady-state cost per channel-sample on big blocks and of one 10 ms block
 measured in the same run (targets: 256 ch within 1.2x the per channel-sample
 cost of 64 ch; a 10 ms block of 256 ch x 4 kHz at most 1 ms p99).
 
-Usage: python3 tools/bench_dsp.py [--channels 16] [--rate 4000] [--seconds 20] [--repeats 5]
+With --stuck N, N channels hold one code throughout: a lasting fault, masked
+all along (what one faulty channel costs the others).
+
+Usage: python3 tools/bench_dsp.py [--channels 16] [--rate 4000] [--seconds 20] [--repeats 5] [--stuck N]
        python3 tools/bench_dsp.py --sweep [8,16,32,64,65,128,256] [--seconds 6] [--repeats 3]
 """
 
@@ -196,7 +199,15 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="table over channel counts (comma-separated; default 8,16,32,64,65,128,256)",
     )
+    ap.add_argument(
+        "--stuck",
+        type=int,
+        default=0,
+        help="this many channels hold one code throughout (a lasting fault, masked all along)",
+    )
     args = ap.parse_args(argv)
+    if not 0 <= args.stuck <= args.channels:
+        ap.error(f"--stuck: give 0 to {args.channels} channels")
     if args.sweep:
         import warnings
 
@@ -207,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     ch, fs = args.channels, args.rate
     n = int(args.seconds * fs)
     codes = emg_codes(n, ch, fs)
+    codes[:, : args.stuck] = 1234  # stuck ADCs (spread over the block's channels or not, the cost is the same)
     info = descriptor(ch, fs)
     x = codes.astype(np.float64) * SCALE
     sos = signal.butter(2, [20, 450], "bandpass", fs=fs, output="sos")
@@ -277,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                 signal.sosfilt(sos, xb, axis=0, zi=zi)
         base_block.append(bclk.cpu / len(timed))
     med_blk, med_bblk = statistics.median(per_block), statistics.median(base_block)
-    print(f"one 10 ms block ({rows} rows x {ch} ch), steady state (CPU time):")
+    stuck = f", {args.stuck} of them stuck" if args.stuck else ""
+    print(f"one 10 ms block ({rows} rows x {ch} ch{stuck}), steady state (CPU time):")
     print(
         f"  pipeline        {med_blk * 1e3:8.3f} ms per block          (target < 0.3; "
         f"wall {statistics.median(wall_block) * 1e3:.3f})"
