@@ -309,6 +309,14 @@ def test_score_faults_check_holds_known_misses_to_their_floors(capsys: pytest.Ca
     assert "below its floors" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("gain", ["0", "-2", "nan"])
+def test_score_faults_bad_gain_is_a_one_line_error(gain: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        score_faults.main(["--real", "--gain", gain])
+    assert exc.value.code == 2
+    assert ": error: --gain" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
 def test_score_faults_gain_scales_every_recording(monkeypatch: pytest.MonkeyPatch) -> None:
     """--gain G plays each recording G times as loud (clean and injected runs)."""
     rng = np.random.default_rng(3)

@@ -459,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     real.add_argument("--clean-max-per-hour", type=float, default=10.0)
     real.add_argument("--min-valid", type=float, default=0.98)
     args = ap.parse_args(argv)
+    if not args.gain > 0:
+        ap.error(f"--gain {args.gain:g}: give a factor above 0")
     params: dict[str, float] = {}
     for item in args.param:
         key, _, value = item.partition("=")
