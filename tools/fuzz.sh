@@ -6,7 +6,8 @@
 # Targets: the names of tests/fuzz/fuzz_<name>.c, and "recording" (atheris).
 # Environment: FUZZ_MAX_LEN (default 512: long enough for several frames of
 # every format, short enough for tens of thousands of executions per second),
-# CLANG.
+# FUZZ_JOBS (targets run at once, default the number of cores: each fuzzer is
+# one process on one core, so each still gets its full time), CLANG.
 # Seeds: tests/fuzz/corpus/<target>/ (and, for sio1, tests/vectors/*.bin
 # in place); tests/corpus/recording/ for the recording reader. New corpus
 # entries go to a scratch directory, not into the repository. A crash or
@@ -24,6 +25,10 @@ if [ ${#targets[@]} -eq 0 ]; then
   for f in "$root"/tests/fuzz/fuzz_*.c; do t=$(basename "$f" .c); targets+=("${t#fuzz_}"); done
   targets+=(recording)
 fi
+for t in "${targets[@]}"; do  # a wrong name stops the run before any starts
+  [ "$t" = recording ] || [ -f "$root/tests/fuzz/fuzz_$t.c" ] ||
+    { echo "fuzz.sh: no target $t ($root/tests/fuzz/fuzz_$t.c)" >&2; exit 2; }
+done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 bin="$root/tools/bin/fuzz"
@@ -35,7 +40,8 @@ executions() {  # the executions libFuzzer/atheris reported
     awk '{s += $1} END {print s + 0}'
 }
 
-for t in "${targets[@]}"; do
+fuzz_one() {  # one target; its exit status says whether it found something
+  local t=$1
   if [ "$t" = recording ]; then
     "$python" -c 'import atheris' 2>/dev/null ||
       { echo "fuzz.sh: atheris is not installed (pip install atheris)" >&2; exit 2; }
@@ -50,12 +56,11 @@ for t in "${targets[@]}"; do
     else
       echo "fuzz recording: FINDING (input saved under tests/corpus/recording/):" >&2
       grep -E 'Error|Exception|Traceback|Test unit written|crash-' "$log" | head -20 >&2
-      status=1
+      return 1
     fi
-    continue
+    return 0
   fi
   src="$root/tests/fuzz/fuzz_$t.c"
-  [ -f "$src" ] || { echo "fuzz.sh: no target $t ($src)" >&2; exit 2; }
   exe="$bin/fuzz_$t"
   # rebuild only when a source changed (the sanitizer build takes a while)
   if [ ! -x "$exe" ] || [ -n "$(find "$src" "$root"/tests/fuzz/*.h "$root"/csrc -newer "$exe" -name '*.[ch]' 2>/dev/null)" ]; then
@@ -77,7 +82,24 @@ for t in "${targets[@]}"; do
   else
     echo "fuzz $t: FINDING (input saved under tests/fuzz/regressions/$t/):" >&2
     grep -E 'ERROR|runtime error|SUMMARY|Test unit written' "$log" | head -20 >&2
-    status=1
+    return 1
   fi
+}
+
+# the targets FUZZ_JOBS at a time (a missing tool exits 2 at once, from
+# whichever target finds it missing)
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+running=0
+for t in "${targets[@]}"; do
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || { rc=$?; [ $rc -eq 2 ] && exit 2; status=1; }
+    running=$((running - 1))
+  fi
+  fuzz_one "$t" &
+  running=$((running + 1))
+done
+while [ "$running" -gt 0 ]; do
+  wait -n || { rc=$?; [ $rc -eq 2 ] && exit 2; status=1; }
+  running=$((running - 1))
 done
 exit $status
