@@ -207,12 +207,12 @@ def _figures_where_ok(
     valid: Flags,
     hard_ok: Flags,
     spiky: Flags,
-    enough: Flags,
     need: int,
 ) -> tuple[Floats, Floats, Floats, Floats, Floats, Flags, Floats]:
     """_clean_figures' figures counting only the usable samples (hard_ok;
     the power figures leave the spikes out too, which are reported apart),
-    for channels with some that are not; stuck reads the valid codes."""
+    for channels with some that are not; stuck reads the valid codes, and
+    the standard deviation is infinite where fewer than need samples count."""
     big = np.iinfo(np.int64).max
     cmin = np.where(valid, codes, big).min(axis=2)
     cmax = np.where(valid, codes, -big).max(axis=2)
@@ -220,7 +220,7 @@ def _figures_where_ok(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         hpv = np.where(hard_ok, hp, np.nan)
-        std = np.where(enough, np.nanstd(np.where(hard_ok, data, np.nan), axis=2), np.inf)
+        std = np.where(hard_ok.sum(axis=2) >= need, np.nanstd(np.where(hard_ok, data, np.nan), axis=2), np.inf)
         mad = rank_median(np.abs(hp), hard_ok)
         hpv = np.where(spiky, np.nan, hpv)
         d3 = np.diff(hpv, 3, axis=2)
@@ -401,9 +401,8 @@ class _Features(_DetectorState):
         odd = None if fast else np.flatnonzero(~np.all(hard_ok, axis=(1, 2)) | np.any(spiky, axis=(1, 2)))
         if odd is not None and odd.size:
             figures = _figures_where_ok(
-                r("codes")[odd], r("data")[odd], r("low")[odd], hp[odd], valid[odd], hard_ok[odd], spiky[odd],
-                enough[odd], need,
-            )  # fmt: skip
+                r("codes")[odd], r("data")[odd], r("low")[odd], hp[odd], valid[odd], hard_ok[odd], spiky[odd], need
+            )
             for full, part in zip((std, mad, hp_ms, low_ms, hf_ms, stuck, peak), figures, strict=True):
                 full[odd] = part
         sat, lo = f["saturation"], f["leadoff"]
@@ -511,7 +510,7 @@ class _Features(_DetectorState):
         # the channel's own peaks there reach (spike_rel x their learnt 90th
         # percentile)
         if self._rate >= SPIKE_SD_MIN_HZ:
-            spike_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok, odd)
+            spike_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok)
             spike_floor = self._learn_sd(teaches, sd_peak, spike_mad)
         else:  # the test reads the high-passed signal itself, whose peaks _learn learnt
             spike_mad, spike_floor = mad, peak_floor
@@ -519,14 +518,11 @@ class _Features(_DetectorState):
         f["med"] = const["zeros_f"]
         return f  # (channels, hops) each
 
-    def _sd_stats(
-        self, a: int, m: int, L: int, hp: Floats, ok: Flags | None, odd: Ints | None = None
-    ) -> tuple[Floats, Floats]:
+    def _sd_stats(self, a: int, m: int, L: int, hp: Floats, ok: Flags | None) -> tuple[Floats, Floats]:
         """Per (channel, hop) of m hops of L rows from pending row a: the
         median and the largest |second difference| of the 20 Hz high-passed
         signal, each hop's last sample counted as 0 (ok: the samples to
-        count, None: all; odd: the channels with some that do not count,
-        None: all of them). The channels whose every sample counts, the one
+        count, None: all). The channels whose every sample counts, the one
         before the hops included, go through C when the C core is there. hp
         is (channels, hops, samples)."""
         ch = self._ch
@@ -541,9 +537,7 @@ class _Features(_DetectorState):
         if self._native is None:
             return self._sd_numpy(hp, before, ok_before, ok, L)
         med, peak = self._native.hop_spikes(p, a, m, L, before, self._pend_start + a)
-        redo = ~ok_before
-        if ok is not None:
-            redo[np.arange(ch) if odd is None else odd] = True
+        redo = ~ok_before if ok is None else ~ok_before | ~np.all(ok, axis=(1, 2))
         if redo.any():
             at = np.flatnonzero(redo)
             med[at], peak[at] = self._sd_numpy(
