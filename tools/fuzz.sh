@@ -90,16 +90,14 @@ fuzz_one() {  # one target; its exit status says whether it found something
 # whichever target finds it missing)
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
 running=0
+reap() {  # wait for one target to end
+  wait -n || { rc=$?; [ $rc -eq 2 ] && exit 2; status=1; }
+  running=$((running - 1))
+}
 for t in "${targets[@]}"; do
-  if [ "$running" -ge "$jobs" ]; then
-    wait -n || { rc=$?; [ $rc -eq 2 ] && exit 2; status=1; }
-    running=$((running - 1))
-  fi
+  [ "$running" -lt "$jobs" ] || reap
   fuzz_one "$t" &
   running=$((running + 1))
 done
-while [ "$running" -gt 0 ]; do
-  wait -n || { rc=$?; [ $rc -eq 2 ] && exit 2; status=1; }
-  running=$((running - 1))
-done
+while [ "$running" -gt 0 ]; do reap; done
 exit $status
