@@ -174,3 +174,18 @@ def test_motion_under_broadband_noise_is_found(tmp_path, rate) -> None:
     motion = [e for e in events if e.kind == "motion"]
     assert [e.channel for e in motion] == [3], motion  # noise alone is not motion
     assert motion[0].detected_s - 3.3 <= 0.25
+
+
+@pytest.mark.parametrize("rate", [1000.0, 4000.0])
+def test_noise_on_a_quiet_channel_is_found(tmp_path, rate) -> None:
+    # EMG of 20 uV in contraction (a small muscle, short electrode spacing,
+    # or a low-gain amplifier): 25 uV of white noise drowns it, but stayed
+    # under the fixed 50 uV bar; the bar now follows each channel's own
+    # floor of white noise, learnt online
+    onsets = {1: 3.0, 4: 6.0}
+    faults = [parse_fault(f"noise:channel={c + 1},start={s},end={s + 1},amp=25") for c, s in onsets.items()]
+    quiet = SignalConfig(contraction_uv=20.0, rest_uv=1.0, noise_uv=1.0)
+    res, truth = analyse(7, 10.0, 0, tmp_path, rate=rate, faults=faults, signal=quiet)
+    scores, false = score(truth, res.events, deadline_s=0.25)
+    assert scores["noise"].in_time == len(onsets), [e for e in res.events if e.kind == "noise"]
+    assert not false, false

@@ -24,7 +24,8 @@ rings down after a burst of EMG; during broadband noise, on what stands above
 the noise's own leak into the band; measured before a run of identical codes
 at the hop's end: a stuck code's step rings in that band), ``noise`` (broadband noise: white-noise power
 estimated from the third difference, which EMG -- well below Nyquist --
-hardly reaches, above ``noise_uv`` RMS and ``noise_share`` of the 20 Hz
+hardly reaches, above 6 x the channel's own floor of it -- learnt online,
+starting at ``noise_uv`` RMS -- and ``noise_share`` of the 20 Hz
 high-passed power; at rates where EMG reaches Nyquist the share asked for
 rises, see noise_share_limit, and below 1 kHz the test is off) and ``mains`` (50/60 Hz and harmonics above
 ``mains_uv`` RMS and ``mains_share`` of the high-passed power, projected over two hops, and
@@ -71,7 +72,7 @@ from ._buffers import _Hops, _Rows
 from ._native import _native_available, _NativeFront
 from ._reference import _NumpyReference
 from .decision import HOP_KINDS, HYSTERESIS, _Decision
-from .features import _NEG, MAINS_RUN, _Features, emg_noise_share, narrowband_basis, noise_share_limit
+from .features import _NEG, MAINS_RUN, NOISE_FLOOR_K, _Features, emg_noise_share, narrowband_basis, noise_share_limit
 
 __all__ = [
     "DEFAULT_MASK",
@@ -100,7 +101,9 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
     ``motion_share`` its share of the power, ``motion_rel`` the multiple of
     the channel's learnt level of that band, ``motion_loud_rel`` and
     ``motion_loud_share`` the louder tier's multiple and share; ``noise_uv``
-    and ``noise_share`` the white-noise RMS (uV) and share for ``noise``;
+    the white-noise RMS (uV) the ``noise`` bar starts at (it then follows the
+    channel's own floor, see features.NOISE_FLOOR_K) and ``noise_share``
+    its share;
     ``mains_uv`` and ``mains_share`` the same for ``mains``, ``mains_ratio``
     how far the hum's lines must stand above their neighbouring frequencies
     (power, see features.narrowband_basis); ``merge_s`` a
@@ -328,6 +331,9 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._q_low_set = np.zeros(ch, dtype=bool)
         # the spike test's peak level, on the second difference
         self._q_sd = np.full(ch, np.log10(max(self.spike_min_uv, 1e-3)))
+        # the floor of the white-noise RMS (see _noise_verdicts), starting so
+        # that the bar is noise_uv until the channel teaches its own
+        self._q_hf = np.full(ch, np.log10(max(self.noise_uv, 1e-3) / NOISE_FLOOR_K))
         self._q_sd_set = np.zeros(ch, dtype=bool)
         self._last_gap_hop = np.full(ch, _NEG, dtype=np.int64)
         self._spike_pad = max(1, int(round(0.005 * self._rate)))

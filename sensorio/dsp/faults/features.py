@@ -29,6 +29,11 @@ NOISE_SHARE_MARGIN = 3.0
 #: is 1 kHz, cannot say how far down the test still holds)
 NOISE_MIN_HZ = 1000.0
 
+#: broadband noise is a fault when its white-noise RMS stands this many times
+#: above the channel's own floor of it (its learnt 10th percentile: the
+#: amplifier and electrodes at rest), so the bar follows the channel's gain
+NOISE_FLOOR_K = 6.0
+
 
 #: motion during broadband noise: the 1-20 Hz band must exceed this many times
 #: the noise's expected leak into it (a 50 ms hop of a 20 Hz wide band has
@@ -425,7 +430,7 @@ class _Features(_DetectorState):
         if self._noise_share is None:
             noise = np.zeros_like(blocked)
         else:
-            noise = ~blocked & (hf_ms > self.noise_uv**2) & (share_hf > self._noise_share)
+            noise = self._noise_verdicts(~blocked & (share_hf > self._noise_share), ~blocked, hf_ms)
         with np.errstate(invalid="ignore", divide="ignore"):
             share_low = low_ms / (low_ms + hp_ms)
         # broadband noise leaks into the 1-20 Hz band and rings there after it
@@ -699,6 +704,29 @@ class _Features(_DetectorState):
         thr = np.maximum(floor, (self.motion_rel * level) ** 2)
         loud = np.maximum(floor, (self.motion_loud_rel * hp_rise * level) ** 2)
         return ((low_ms > thr) & (share > self.motion_share)) | ((low_ms > loud) & (share > self.motion_loud_share))
+
+    def _noise_verdicts(self, candidate: Flags, usable: Flags, hf_ms: Floats) -> Flags:
+        """The noise test per (channel, hop) where candidate (not blocked,
+        white-noise share above the bar): the white-noise power hf_ms above
+        NOISE_FLOOR_K x the channel's learnt floor of it, squared. The floor
+        is the 10th percentile of the hops' white-noise RMS, tracked in log10
+        uV by steps of LEARN_UP down and LEARN_UP / 9 up from noise_uv /
+        NOISE_FLOOR_K (today's fixed bar until the channel teaches its own),
+        hop by hop (so the same whatever the chunking), from the usable hops
+        without a verdict."""
+        ch, m = hf_ms.shape
+        out = np.zeros((ch, m), dtype=bool)
+        q = self._q_hf
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lhf = 0.5 * np.log10(hf_ms)
+        k2 = NOISE_FLOOR_K**2
+        for j in range(m):
+            x = lhf[:, j]
+            out[:, j] = candidate[:, j] & (hf_ms[:, j] > k2 * 10.0 ** (2.0 * q))
+            teach = usable[:, j] & ~out[:, j] & np.isfinite(x)
+            q = np.where(teach, q + np.where(x < q, -LEARN_UP, LEARN_UP / 9.0), q)
+        self._q_hf = q
+        return out
 
     def _learn(
         self,
