@@ -16,8 +16,8 @@ peak, so a twitch's burst is not a spike, see decision.BURST_RATIO; and
 back where it was after it: a step is not a spike). Others are
 properties of a hop: ``stuck`` (every code identical), ``flat`` (standard
 deviation below ``flat_uv``, or exactly the zero code), ``motion`` (power of
-the 1-20 Hz band above ``motion_uv`` RMS and the channel's own learnt level
-of that band, with ``motion_share`` of the power, or louder with less share
+the 1-20 Hz band above ``motion_uv`` RMS -- or 10 x that band's own rest where
+lower -- and the channel's own learnt level of that band, with ``motion_share`` of the power, or louder with less share
 when the band rose more than the spectrum above 20 Hz -- that louder tier only
 when the band was rising the hop before or again within two hops; not while the band only
 rings down after a burst of EMG; during broadband noise, on what stands above
@@ -72,7 +72,16 @@ from ._buffers import _Hops, _Rows
 from ._native import _native_available, _NativeFront
 from ._reference import _NumpyReference
 from .decision import HOP_KINDS, HYSTERESIS, _Decision
-from .features import _NEG, MAINS_RUN, NOISE_FLOOR_K, _Features, emg_noise_share, narrowband_basis, noise_share_limit
+from .features import (
+    _NEG,
+    MAINS_RUN,
+    MOTION_FLOOR_K,
+    NOISE_FLOOR_K,
+    _Features,
+    emg_noise_share,
+    narrowband_basis,
+    noise_share_limit,
+)
 
 __all__ = [
     "DEFAULT_MASK",
@@ -97,7 +106,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
     ``spike_k`` the spike threshold in robust sigmas, ``spike_min_uv`` its
     floor (uV), ``spike_rel`` the floor as a multiple of the channel's learnt
     peak level, ``spike_gap_s`` the gap that ends a spike event (s);
-    ``motion_uv`` the 1-20 Hz band's RMS floor for motion (uV),
+    ``motion_uv`` the 1-20 Hz band's RMS floor for motion (uV; lower, 10 x
+    the band's own rest, on a channel quiet there: features.MOTION_FLOOR_K),
     ``motion_share`` its share of the power, ``motion_rel`` the multiple of
     the channel's learnt level of that band, ``motion_loud_rel`` and
     ``motion_loud_share`` the louder tier's multiple and share; ``noise_uv``
@@ -335,6 +345,9 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         # that the bar is noise_uv until the channel teaches its own
         self._q_hf = np.full(ch, np.log10(max(self.noise_uv, 1e-3) / NOISE_FLOOR_K))
         self._q_sd_set = np.zeros(ch, dtype=bool)
+        # the 1-20 Hz band at rest (its 10th percentile, see _learn), starting
+        # where the motion floor it gives is motion_uv
+        self._q_low_rest = np.full(ch, np.log10(max(self.motion_uv, 1e-3) / MOTION_FLOOR_K))
         self._last_gap_hop = np.full(ch, _NEG, dtype=np.int64)
         self._spike_pad = max(1, int(round(0.005 * self._rate)))
         # the start counts as a restart: the feature filters settle first

@@ -41,6 +41,15 @@ NOISE_FLOOR_K = 6.0
 NOISE_LEAK_MARGIN = 10.0
 
 
+#: the motion floor: motion_uv, or this many times the channel's own 1-20 Hz
+#: band at rest (its learnt 10th percentile) where that is lower. At x1 the
+#: corpus's bipolar grid rests at about 6 uV there (the floor stays 40 uV);
+#: a channel quieter at rest, or a quieter recording, gets a floor to match
+#: (7 x lets the bipolar grid's own rest excursions through: 16.9 clean
+#: events per channel-hour)
+MOTION_FLOOR_K = 10.0
+
+
 #: the learnt levels' step up per hop, log10 (0.05: x1.12; down 1/9 of it)
 LEARN_UP = 0.05
 #: the low band's level starts from its first judged hop, up to this far
@@ -480,7 +489,7 @@ class _Features(_DetectorState):
         # does not teach the peaks: white noise is all peaks in the second
         # difference, and a second of it would raise the spike floor tenfold
         teaches = ~blocked & ~noise & ~mains
-        low_level, peak_floor, peak_ref = self._learn(teaches, judged, low_ms, share_low, peak, mad)
+        low_level, peak_floor, peak_ref, mfloor = self._learn(teaches, judged, low_ms, share_low, peak, mad)
         # how far the hop's peak stands above the channel's learnt peaks as
         # they were when the low band's level last learnt (both levels from
         # the same hops: the peaks learn on through a contraction's onset,
@@ -498,7 +507,7 @@ class _Features(_DetectorState):
             | ((share_low <= self.motion_share) & (low_ms <= (self.motion_loud_rel * hp_rise * low_level) ** 2))
         )
         ringing = self._ring_down(low_ms, broad, settling)
-        motion = judged_motion & ~ringing & self._motion_like(low_ms, share_low, low_level, hp_rise)
+        motion = judged_motion & ~ringing & self._motion_like(low_ms, share_low, low_level, hp_rise, mfloor)
         if noise_ms is not None:
             # during broadband noise (and while it rings out) motion is judged
             # on what stands above the noise's own leak into the band, by a
@@ -506,9 +515,11 @@ class _Features(_DetectorState):
             noisy = motion_ok & after_noise
             leak = NOISE_LEAK_MARGIN * self._low_leak * noise_ms
             over = np.maximum(low_ms - leak, 0.0)
-            motion |= noisy & ~ringing & (over > 0) & self._motion_like(over, share_low, low_level, hp_rise)
+            motion |= noisy & ~ringing & (over > 0) & self._motion_like(over, share_low, low_level, hp_rise, mfloor)
         if motion.any():
-            self._motion_before_run(motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level, hp_rise)
+            self._motion_before_run(
+                motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level, hp_rise, mfloor
+            )
         f["motion"], f["motion_first"] = self._loud_needs_two(motion, low_ms, share_low, low_level, L)
         f["mains"], f["mains_first"] = self._mains_runs(mains & ~blocked, mains_sure & ~blocked, L)
         # the spike test's scale, on the second difference: never below what
@@ -634,6 +645,7 @@ class _Features(_DetectorState):
         need: int,
         low_level: Floats,
         hp_rise: Floats,
+        mfloor: Floats,
     ) -> None:
         """Re-judge, in place, the motion verdicts of hops that end in a run
         of identical codes, on the samples before that run. A stuck ADC (or a
@@ -660,7 +672,7 @@ class _Features(_DetectorState):
             low_ms = np.where(use, low[c, h] ** 2, 0.0).sum(axis=1) / n
             hp_ms = np.where(use, hp[c, h] ** 2, 0.0).sum(axis=1) / n
             share = low_ms / (low_ms + hp_ms)
-        motion[c, h] = (n >= need) & self._motion_like(low_ms, share, low_level[c, h], hp_rise[c, h])
+        motion[c, h] = (n >= need) & self._motion_like(low_ms, share, low_level[c, h], hp_rise[c, h], mfloor[c, h])
 
     def _loud_needs_two(
         self, motion: Flags, low_ms: Floats, share: Floats, level: Floats, L: int
@@ -690,17 +702,26 @@ class _Features(_DetectorState):
         first = np.where(waited & back2 & ~back1, -2 * L, np.where(waited, -L, 0))
         return out, first
 
-    def _motion_like(self, low_ms: Floats, share: Floats, level: Floats, hp_rise: Floats | float = 1.0) -> Flags:
+    def _motion_like(
+        self,
+        low_ms: Floats,
+        share: Floats,
+        level: Floats,
+        hp_rise: Floats | float = 1.0,
+        floor: Floats | float | None = None,
+    ) -> Flags:
         """The motion test on the 1-20 Hz band's mean square low_ms and its
         share of the power, given the channel's learnt level of that band
-        (RMS, uV): above motion_rel x the level (and motion_uv) with a share
+        (RMS, uV): above motion_rel x the level (and the floor, a mean
+        square: the channel's from _learn, None: motion_uv) with a share
         above motion_share (the band dominates); or above motion_loud_rel x
-        the level (and motion_uv) with a share above motion_loud_share, that
+        the level (and the floor) with a share above motion_loud_share, that
         bar raised by as much as the hop's peak above 20 Hz stands above the
         channel's learnt peaks (hp_rise, at least 1): a burst of EMG after
         rest raises the whole spectrum, its own low band with it (some 10 %
         of its power), an artifact only the low band."""
-        floor = self.motion_uv**2
+        if floor is None:
+            floor = self.motion_uv**2
         thr = np.maximum(floor, (self.motion_rel * level) ** 2)
         loud = np.maximum(floor, (self.motion_loud_rel * hp_rise * level) ** 2)
         return ((low_ms > thr) & (share > self.motion_share)) | ((low_ms > loud) & (share > self.motion_loud_share))
@@ -736,7 +757,7 @@ class _Features(_DetectorState):
         share_low: Floats,
         peak: Floats,
         mad: Floats,
-    ) -> tuple[Floats, Floats, Floats]:
+    ) -> tuple[Floats, Floats, Floats, Floats]:
         """The channel's own levels, learnt hop by hop (so the same whatever
         the chunking): the 90th percentiles of the 1-20 Hz band's RMS and of
         the hop's peak |high-passed| sample, tracked in log10 uV by steps of
@@ -748,14 +769,19 @@ class _Features(_DetectorState):
         first judged hop's level (at most 3 x motion_uv), the peak
         only from hops whose peak is not an outlier (above the spike floor
         and the spike test's own-hop threshold), and starts at the first
-        usable hop's peak. Returns, per (channel, hop), the learnt level of the low
-        band (RMS, uV), the spike floor (spike_rel x the learnt peak, uV) and
-        the learnt peak as it was when the low band last learnt (uV), all
-        from what was learnt before the hop."""
+        usable hop's peak. The low band's 10th percentile (its rest) learns
+        likewise, by LEARN_UP down and LEARN_UP / 9 up, from the judged hops
+        not shaped like motion. Returns, per (channel, hop), the learnt level of the low
+        band (RMS, uV), the spike floor (spike_rel x the learnt peak, uV),
+        the learnt peak as it was when the low band last learnt (uV) and the
+        motion floor (mean square, uV^2: motion_uv, or MOTION_FLOOR_K x the
+        band's rest where lower), all from what was learnt before the hop."""
         ch, m = low_ms.shape
         low_level = np.empty((ch, m))
         peak_floor = np.empty((ch, m))
         peak_ref = np.empty((ch, m))
+        mfloor = np.empty((ch, m))
+        q10 = self._q_low_rest
         qr = self._q_peak_ref
         up, down = LEARN_UP, LEARN_UP / 9.0
         ql, qp = self._q_low, self._q_peak
@@ -772,6 +798,7 @@ class _Features(_DetectorState):
                 ql = np.where(first, np.maximum(ql, np.minimum(llow[:, j], cap)), ql)
                 self._q_low_set |= first
             low_level[:, j] = 10.0**ql
+            mfloor[:, j] = np.minimum(self.motion_uv, MOTION_FLOOR_K * 10.0**q10) ** 2
             pf = self.spike_rel * 10.0**qp
             peak_floor[:, j] = pf
             peak_ref[:, j] = 10.0**qr
@@ -779,18 +806,21 @@ class _Features(_DetectorState):
             # does not teach, whatever its level: an artefact's slow onset
             # must not raise the bar it is to be judged by
             x = llow[:, j]
-            like = self._motion_like(low_ms[:, j], share_low[:, j], low_level[:, j])
+            like = self._motion_like(low_ms[:, j], share_low[:, j], low_level[:, j], 1.0, mfloor[:, j])
             # nor a hop well above the level with a share of a loud artifact
             # (the onset of one that is still below the bar)
             rising = (share_low[:, j] > self.motion_loud_share) & (x > ql + LEARN_RISE)
             teach = judged[:, j] & ~like & ~rising & (share_low[:, j] <= self.motion_share) & np.isfinite(x)
             ql = np.where(teach, ql + np.where(x > ql, up, -down), ql)
+            rest = judged[:, j] & ~like & np.isfinite(x)
+            q10 = np.where(rest, q10 + np.where(x < q10, -up, down), q10)
             qr = np.where(teach, qp, qr)
             qp, self._q_peak_set = _peak_step(
                 qp, self._q_peak_set, usable[:, j], peak[:, j], lpeak[:, j], own[:, j], pf
             )
         self._q_low, self._q_peak, self._q_peak_ref = ql, qp, qr
-        return low_level, peak_floor, peak_ref
+        self._q_low_rest = q10
+        return low_level, peak_floor, peak_ref, mfloor
 
     def _mains_runs(self, mains: Flags, sure: Flags, L: int) -> tuple[Flags, Ints]:
         """The mains condition per (channel, hop): the test held in the last
