@@ -205,3 +205,24 @@ def test_motion_on_a_quiet_channel_is_found(tmp_path) -> None:
     scores, false = score(truth, res.events, deadline_s=0.25, deadlines={"motion": 0.3})
     assert scores["motion"].in_time == len(onsets), [e for e in res.events if e.kind == "motion"]
     assert not false, false
+
+
+def test_mains_on_a_quiet_channel_is_found(tmp_path) -> None:
+    # EMG of 20 uV in contraction and 1 uV at rest: a hum of 15 uV stayed
+    # under the fixed 40 uV floor though it dominates the channel; the floor
+    # now follows the channel's quiet level down (features.MAINS_FLOOR_K)
+    onsets = {2: 5.0, 5: 8.0}
+    faults = [parse_fault(f"mains:channel={c + 1},start={s},end={s + 1.5},amp=15") for c, s in onsets.items()]
+    quiet = SignalConfig(contraction_uv=20.0, rest_uv=1.0, noise_uv=1.0, drift_uv=0.0, mains_uv=0.0)
+    res, truth = analyse(8, 12.0, 0, tmp_path, rate=2000.0, faults=faults, signal=quiet)
+    scores, false = score(truth, res.events, deadline_s=0.25)
+    assert scores["mains"].in_time == len(onsets), [e for e in res.events if e.kind == "mains"]
+    assert not false, false
+
+
+def test_a_lasting_hum_on_a_quiet_channel_is_not_a_fault(tmp_path) -> None:
+    # the same channels with 20 uV of hum all along (the emulator's default):
+    # the quiet level the floor follows includes it, so it stays at 40 uV
+    quiet = SignalConfig(contraction_uv=20.0, rest_uv=1.0, noise_uv=1.0, drift_uv=0.0, mains_uv=20.0)
+    res, _ = analyse(8, 12.0, 0, tmp_path, rate=2000.0, signal=quiet)
+    assert [e for e in res.events if e.severity == "fault"] == []

@@ -28,7 +28,8 @@ hardly reaches, above 6 x the channel's own floor of it -- learnt online,
 starting at ``noise_uv`` RMS -- and ``noise_share`` of the 20 Hz
 high-passed power; at rates where EMG reaches Nyquist the share asked for
 rises, see noise_share_limit, and below 1 kHz the test is off) and ``mains`` (50/60 Hz and harmonics above
-``mains_uv`` RMS and ``mains_share`` of the high-passed power, projected over two hops, and
+``mains_uv`` RMS -- or 4 x the channel's quiet level where lower -- and ``mains_share`` of the
+high-passed power, projected over two hops, and
 narrowband: its lines ``mains_ratio`` x above their neighbouring frequencies; on after 4 such
 hops, or 3 when the lines stand twice that far above, see features.MAINS_RUN).
 
@@ -74,6 +75,7 @@ from ._reference import _NumpyReference
 from .decision import HOP_KINDS, HYSTERESIS, _Decision
 from .features import (
     _NEG,
+    MAINS_FLOOR_K,
     MAINS_RUN,
     MOTION_FLOOR_K,
     NOISE_FLOOR_K,
@@ -114,7 +116,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
     the white-noise RMS (uV) the ``noise`` bar starts at (it then follows the
     channel's own floor, see features.NOISE_FLOOR_K) and ``noise_share``
     its share;
-    ``mains_uv`` and ``mains_share`` the same for ``mains``, ``mains_ratio``
+    ``mains_uv`` the hum's RMS floor (uV; lower on a quiet channel, see
+    features.MAINS_FLOOR_K) and ``mains_share`` its share, ``mains_ratio``
     how far the hum's lines must stand above their neighbouring frequencies
     (power, see features.narrowband_basis); ``merge_s`` a
     flare-up this soon after an event's end reopens it (s); ``mask`` the
@@ -348,6 +351,9 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         # the 1-20 Hz band at rest (its 10th percentile, see _learn), starting
         # where the motion floor it gives is motion_uv
         self._q_low_rest = np.full(ch, np.log10(max(self.motion_uv, 1e-3) / MOTION_FLOOR_K))
+        # the high-passed RMS at rest (its 10th percentile, see _mains_floor),
+        # starting where the mains floor it gives is mains_uv
+        self._q_hp_rest = np.full(ch, np.log10(max(self.mains_uv, 1e-3) / MAINS_FLOOR_K))
         self._last_gap_hop = np.full(ch, _NEG, dtype=np.int64)
         self._spike_pad = max(1, int(round(0.005 * self._rate)))
         # the start counts as a restart: the feature filters settle first

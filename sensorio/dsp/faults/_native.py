@@ -108,7 +108,7 @@ class _NativeFront:
             det._n_freq,
             det._families[0][1] if det._families else 0,
             det._ms_scale,
-            det.mains_uv**2,
+            0.0,  # the floor is the detector's, per channel (features._mains_floor)
             det.mains_share,
         )
         self._mains_basis = det._basis
@@ -122,7 +122,7 @@ class _NativeFront:
             ffi.from_buffer("uint8_t[]", self._mains_out[2]),
         )
         self._mains_origin: int | None = None
-        self._mains_done: dict[int, Flags] = {}
+        self._mains_done: dict[int, tuple[Flags, Floats]] = {}
         # hop_features' sums likewise (see _feature_rows), by the hop's first row
         self._feat_acc = np.zeros((ch, lib.SIO_DSP_FEAT_ACC))
         self._feat_acc_ptr = ffi.from_buffer("double[]", self._feat_acc)
@@ -268,7 +268,7 @@ class _NativeFront:
                 raise SensorioError(f"faults: native mains projection refused {take} rows")
             i += take
             if rc == 1:
-                self._mains_done[start + i - L] = self._mains_out[2].copy()
+                self._mains_done[start + i - L] = (self._mains_out[2].copy(), self._mains_out[0] * scale)
 
     def _feature_rows(self, rows: _Rows, at: int, n: int, start: int) -> None:
         """hop_features' sums of n new rows (from index at of rows, stream
@@ -387,19 +387,23 @@ class _NativeFront:
             raise SensorioError(f"faults: native spike signal refused {end - r0} rows")
         self._sig = (lo, end)
 
-    def mains_verdicts(self, first: int, m: int, L: int) -> Flags | None:
-        """sio_dsp_mains' verdicts (channels, hops) of the m hops of L rows
-        from stream row first, as worked out while their rows came (see
-        _mains_rows); None unless every one of them was (a hop of another
-        length, or not on that grid: the caller projects them itself). The
-        verdicts of those hops and of any before them are forgotten."""
+    def mains_verdicts(self, first: int, m: int, L: int) -> tuple[Flags, Floats] | None:
+        """sio_dsp_mains' verdicts (the share test; the floor is the
+        caller's) and the hum's mean square (uV^2), (channels, hops) each, of
+        the m hops of L rows from stream row first, as worked out while their
+        rows came (see _mains_rows); None unless every one of them was (a
+        hop of another length, or not on that grid: the caller projects them
+        itself). Those hops and any before them are forgotten."""
         done = self._mains_done
         got = [done.get(first + j * L) for j in range(m)] if L == self._mains_set[0] else [None]
         for key in [g for g in done if g < first + m * L]:
             del done[key]
         if any(v is None for v in got):
             return None
-        return np.stack(got, axis=1)  # type: ignore[arg-type]
+        return (
+            np.stack([v[0] for v in got], axis=1),  # type: ignore[index]
+            np.stack([v[1] for v in got], axis=1),  # type: ignore[index]
+        )
 
     def mains(
         self, rows: _Rows, a: int, m: int, L: int, prev: Floats | None, det: _DetectorState
@@ -433,7 +437,7 @@ class _NativeFront:
             det._n_freq,
             split,
             det._ms_scale,
-            det.mains_uv**2,
+            0.0,  # the floor is the detector's, per channel (features._mains_floor)
             det.mains_share,
             o,
             o + ch * m,

@@ -83,6 +83,10 @@ NARROWBAND_BINS = (2, 3)
 #: rhythms near 50 Hz (a monopolar contraction's, 150 ms or so) pass the test
 #: only for a few hops and with their lines less far above their neighbours
 MAINS_RUN = 4
+#: the mains floor: mains_uv, or this many times the channel's quiet level
+#: (its high-passed RMS at rest, learnt: _mains_floor) where that is lower;
+#: a hum always present is part of that level, so only one over it counts
+MAINS_FLOOR_K = 4.0
 MAINS_SURE_RUN = 3
 MAINS_SURE = 2.0
 
@@ -428,7 +432,7 @@ class _Features(_DetectorState):
         f["stuck"] = stuck & ~at_zero
         f["flat"] = ((enough & ~stuck & (std < self.flat_uv)) | (stuck & at_zero)) & ~sat & ~lo
         blocked = sat | lo | stuck | ~enough
-        mains, mains_sure = self._mains(a, m, L, hp)
+        mains, mains_sure = self._mains(a, m, L, hp, self._mains_floor(~blocked, hp_ms))
         with np.errstate(invalid="ignore", divide="ignore"):
             share_hf = hf_ms / hp_ms
         settling = cast(Flags, r("settle").any(axis=2))
@@ -822,6 +826,29 @@ class _Features(_DetectorState):
         self._q_low_rest = q10
         return low_level, peak_floor, peak_ref, mfloor
 
+    def _mains_floor(self, usable: Flags, hp_ms: Floats) -> Floats:
+        """The mains test's floor per (channel, hop), a mean square: mains_uv,
+        or MAINS_FLOOR_K x the channel's quiet level where lower -- the 1st
+        percentile of its hops' high-passed RMS, tracked in log10 uV by steps
+        of LEARN_UP down and LEARN_UP / 99 up from the usable hops (a hum
+        among them too: a lasting hum raises the floor, only up to
+        mains_uv), hop by hop, from what was learnt before the hop. Not the
+        10th: in a window that is mostly contraction it climbs to the
+        contraction's level (a floor of 35-40 uV on the bipolar grid at
+        --gain 0.2, where its rest is 1.6 uV)."""
+        ch, m = hp_ms.shape
+        out = np.empty((ch, m))
+        q = self._q_hp_rest
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lhp = 0.5 * np.log10(hp_ms)
+        for j in range(m):
+            out[:, j] = np.minimum(self.mains_uv, MAINS_FLOOR_K * 10.0**q) ** 2
+            x = lhp[:, j]
+            teach = usable[:, j] & np.isfinite(x)
+            q = np.where(teach, q + np.where(x < q, -LEARN_UP, LEARN_UP / 99.0), q)
+        self._q_hp_rest = q
+        return out
+
     def _mains_runs(self, mains: Flags, sure: Flags, L: int) -> tuple[Flags, Ints]:
         """The mains condition per (channel, hop): the test held in the last
         MAINS_RUN hops, or the sure test in the last MAINS_SURE_RUN (the
@@ -843,12 +870,13 @@ class _Features(_DetectorState):
         first = np.where(run, -(MAINS_RUN - 1) * L, -(MAINS_SURE_RUN - 1) * L)
         return run | run_sure, first
 
-    def _mains(self, a: int, m: int, L: int, hp: Floats) -> tuple[Flags, Flags]:
+    def _mains(self, a: int, m: int, L: int, hp: Floats, floor_ms: Floats) -> tuple[Flags, Flags]:
         """Mains verdicts per hop from the hop and the one before it: the
         signal projected on 50/60 Hz and two harmonics (a windowed DFT at just
-        those frequencies, one matrix product), kept where the hum is
-        narrowband (see _narrowband): the test and the sure test. hp is
-        (channels, hops, samples); the results (channels, hops)."""
+        those frequencies, one matrix product), above floor_ms (the hum's
+        mean square, per channel and hop: _mains_floor) and kept where the
+        hum is narrowband (see _narrowband): the test and the sure test. hp
+        is (channels, hops, samples); the results (channels, hops)."""
         ch = self._ch
         if L != self.hop:
             none = np.zeros((ch, m), dtype=bool)
@@ -859,10 +887,14 @@ class _Features(_DetectorState):
             prev = np.zeros((ch, L))
         if self._native is not None:
             # worked out as the rows came (the same figures), else projected now
-            verdict = self._native.mains_verdicts(self._pend_start + a, m, L)
-            if verdict is None:
+            got = self._native.mains_verdicts(self._pend_start + a, m, L)
+            if got is None:
                 pending = a >= L  # the hop before is in the pending rows: no copy
-                _, _, verdict = self._native.mains(self._pend, a, m, L, None if pending else prev, self)
+                best, _, verdict = self._native.mains(self._pend, a, m, L, None if pending else prev, self)
+                mains_ms = best * self._ms_scale
+            else:
+                verdict, mains_ms = got
+            verdict &= mains_ms > floor_ms
             if not first_ok:
                 verdict[:, 0] = False
         else:
@@ -872,7 +904,7 @@ class _Features(_DetectorState):
             mains_ms = best * self._ms_scale
             with np.errstate(invalid="ignore", divide="ignore"):
                 share = mains_ms / total
-            verdict = ok[None, :] & (mains_ms > self.mains_uv**2) & (share > self.mains_share)
+            verdict = ok[None, :] & (mains_ms > floor_ms) & (share > self.mains_share)
         return self._narrowband(verdict, hp, prev)
 
     def _narrowband(self, verdict: Flags, hp: Floats, prev: Floats) -> tuple[Flags, Flags]:
