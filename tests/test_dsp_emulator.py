@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from scipy import signal
 
 pytest.importorskip("sensorio.emulator.engine")
 
@@ -226,3 +228,23 @@ def test_a_lasting_hum_on_a_quiet_channel_is_not_a_fault(tmp_path) -> None:
     quiet = SignalConfig(contraction_uv=20.0, rest_uv=1.0, noise_uv=1.0, drift_uv=0.0, mains_uv=20.0)
     res, _ = analyse(8, 12.0, 0, tmp_path, rate=2000.0, signal=quiet)
     assert [e for e in res.events if e.severity == "fault"] == []
+
+
+def test_a_channel_alive_after_a_flat_start_gets_no_false_noise_or_hum(tmp_path) -> None:
+    # 5 s of a near-flat channel (0.02 uV of flicker: flat, not stuck) then
+    # EMG with 1.5 uV of amplifier noise, one channel with a lasting 20 uV
+    # hum: the flat hops taught the learnt floors of white noise and of the
+    # quiet level (noise, mains) nearly nothing, and the channel was then
+    # "noisy" and "humming" for tens of seconds
+    rate, seconds = 2000.0, 15.0
+    rng = np.random.default_rng(3)
+    n = int(rate * seconds)
+    t = np.arange(n) / rate
+    b, a = signal.butter(4, [20, 400], "bandpass", fs=rate)
+    uv = signal.lfilter(b, a, rng.normal(0, 40, (n, 4)), axis=0) + rng.normal(0, 1.5, (n, 4))
+    uv[:, 1] += 20 * np.sqrt(2) * np.sin(2 * np.pi * 50 * t)
+    uv[: int(5 * rate)] = rng.normal(0, 0.02, (int(5 * rate), 4))
+    path = tmp_path / "flat_start.npy"
+    np.save(path, uv)
+    res, _ = analyse(1, seconds, 0, tmp_path, rate=rate, channels=4, signal=SignalConfig(source=str(path)))
+    assert [e for e in res.events if e.kind in ("noise", "mains")] == []

@@ -164,7 +164,7 @@ class _DetectorState(Stage):
     _q_low_set: Flags
     #: the low band's 10th percentile (log10 uV; its rest, see _learn)
     _q_low_rest: Floats
-    #: the high-passed RMS's 10th percentile (log10 uV; see _mains_floor)
+    #: the high-passed RMS's 1st percentile (log10 uV; see _mains_floor)
     _q_hp_rest: Floats
     _q_peak_set: Flags
     #: the spike test's learnt peak level on the second difference, and whether it started

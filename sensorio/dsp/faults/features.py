@@ -432,7 +432,11 @@ class _Features(_DetectorState):
         f["stuck"] = stuck & ~at_zero
         f["flat"] = ((enough & ~stuck & (std < self.flat_uv)) | (stuck & at_zero)) & ~sat & ~lo
         blocked = sat | lo | stuck | ~enough
-        mains, mains_sure = self._mains(a, m, L, hp, self._mains_floor(~blocked, hp_ms))
+        # the learnt floors (noise, mains, motion) learn from live hops only:
+        # a flat one (a channel not yet connected) would drag them down to
+        # nothing, and the channel come alive would be "noisy" for seconds
+        live = ~blocked & ~f["flat"]
+        mains, mains_sure = self._mains(a, m, L, hp, self._mains_floor(live, hp_ms))
         with np.errstate(invalid="ignore", divide="ignore"):
             share_hf = hf_ms / hp_ms
         settling = cast(Flags, r("settle").any(axis=2))
@@ -443,7 +447,7 @@ class _Features(_DetectorState):
         if self._noise_share is None:
             noise = np.zeros_like(blocked)
         else:
-            noise = self._noise_verdicts(~blocked & (share_hf > self._noise_share), ~blocked, hf_ms)
+            noise = self._noise_verdicts(~blocked & (share_hf > self._noise_share), live, hf_ms)
         with np.errstate(invalid="ignore", divide="ignore"):
             share_low = low_ms / (low_ms + hp_ms)
         # broadband noise leaks into the 1-20 Hz band and rings there after it
@@ -493,7 +497,8 @@ class _Features(_DetectorState):
         # does not teach the peaks: white noise is all peaks in the second
         # difference, and a second of it would raise the spike floor tenfold
         teaches = ~blocked & ~noise & ~mains
-        low_level, peak_floor, peak_ref, mfloor = self._learn(teaches, judged, low_ms, share_low, peak, mad)
+        levels = self._learn(teaches, judged, judged & live, low_ms, share_low, peak, mad)
+        low_level, peak_floor, peak_ref, mfloor = levels
         # how far the hop's peak stands above the channel's learnt peaks as
         # they were when the low band's level last learnt (both levels from
         # the same hops: the peaks learn on through a contraction's onset,
@@ -738,7 +743,7 @@ class _Features(_DetectorState):
         uV by steps of LEARN_UP down and LEARN_UP / 9 up from noise_uv /
         NOISE_FLOOR_K (today's fixed bar until the channel teaches its own),
         hop by hop (so the same whatever the chunking), from the usable hops
-        without a verdict."""
+        (live: no code fault, not flat) without a verdict."""
         ch, m = hf_ms.shape
         out = np.zeros((ch, m), dtype=bool)
         q = self._q_hf
@@ -757,6 +762,7 @@ class _Features(_DetectorState):
         self,
         usable: Flags,
         judged: Flags,
+        rest_ok: Flags,
         low_ms: Floats,
         share_low: Floats,
         peak: Floats,
@@ -774,8 +780,8 @@ class _Features(_DetectorState):
         only from hops whose peak is not an outlier (above the spike floor
         and the spike test's own-hop threshold), and starts at the first
         usable hop's peak. The low band's 10th percentile (its rest) learns
-        likewise, by LEARN_UP down and LEARN_UP / 9 up, from the judged hops
-        not shaped like motion. Returns, per (channel, hop), the learnt level of the low
+        likewise, by LEARN_UP down and LEARN_UP / 9 up, from the hops of
+        rest_ok (judged and not flat) not shaped like motion. Returns, per (channel, hop), the learnt level of the low
         band (RMS, uV), the spike floor (spike_rel x the learnt peak, uV),
         the learnt peak as it was when the low band last learnt (uV) and the
         motion floor (mean square, uV^2: motion_uv, or MOTION_FLOOR_K x the
@@ -816,7 +822,7 @@ class _Features(_DetectorState):
             rising = (share_low[:, j] > self.motion_loud_share) & (x > ql + LEARN_RISE)
             teach = judged[:, j] & ~like & ~rising & (share_low[:, j] <= self.motion_share) & np.isfinite(x)
             ql = np.where(teach, ql + np.where(x > ql, up, -down), ql)
-            rest = judged[:, j] & ~like & np.isfinite(x)
+            rest = rest_ok[:, j] & ~like & np.isfinite(x)
             q10 = np.where(rest, q10 + np.where(x < q10, -up, down), q10)
             qr = np.where(teach, qp, qr)
             qp, self._q_peak_set = _peak_step(
@@ -830,7 +836,8 @@ class _Features(_DetectorState):
         """The mains test's floor per (channel, hop), a mean square: mains_uv,
         or MAINS_FLOOR_K x the channel's quiet level where lower -- the 1st
         percentile of its hops' high-passed RMS, tracked in log10 uV by steps
-        of LEARN_UP down and LEARN_UP / 99 up from the usable hops (a hum
+        of LEARN_UP down and LEARN_UP / 99 up from the usable hops (live: no
+        code fault, not flat; a hum
         among them too: a lasting hum raises the floor, only up to
         mains_uv), hop by hop, from what was learnt before the hop. Not the
         10th: in a window that is mostly contraction it climbs to the
