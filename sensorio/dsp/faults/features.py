@@ -287,6 +287,16 @@ def _peak_step(
     return q, started
 
 
+def _low_quantile_step(q: Floats, x: Floats, teach: Flags, up_ratio: float) -> Floats:
+    """One hop of a learnt low percentile (log10 uV, per channel): where
+    teach and x (the hop's log10 level) is finite, a step of LEARN_UP down
+    when x is below q, LEARN_UP / up_ratio up otherwise. It settles where
+    1 / (1 + up_ratio) of the hops fall below: 9, the 10th percentile; 99,
+    the 1st."""
+    teach = teach & np.isfinite(x)
+    return np.where(teach, q + np.where(x < q, -LEARN_UP, LEARN_UP / up_ratio), q)
+
+
 class _Features(_DetectorState):
     """Per-hop features and conditions (FaultDetector's; see the package text)."""
 
@@ -753,8 +763,7 @@ class _Features(_DetectorState):
         for j in range(m):
             x = lhf[:, j]
             out[:, j] = candidate[:, j] & (hf_ms[:, j] > k2 * 10.0 ** (2.0 * q))
-            teach = usable[:, j] & ~out[:, j] & np.isfinite(x)
-            q = np.where(teach, q + np.where(x < q, -LEARN_UP, LEARN_UP / 9.0), q)
+            q = _low_quantile_step(q, x, usable[:, j] & ~out[:, j], 9.0)
         self._q_hf = q
         return out
 
@@ -780,9 +789,10 @@ class _Features(_DetectorState):
         only from hops whose peak is not an outlier (above the spike floor
         and the spike test's own-hop threshold), and starts at the first
         usable hop's peak. The low band's 10th percentile (its rest) learns
-        likewise, by LEARN_UP down and LEARN_UP / 9 up, from the hops of
-        rest_ok (judged and not flat) not shaped like motion. Returns, per (channel, hop), the learnt level of the low
-        band (RMS, uV), the spike floor (spike_rel x the learnt peak, uV),
+        likewise (_low_quantile_step), from the hops of rest_ok (judged and
+        not flat) not shaped like motion. Returns, per (channel, hop), the
+        learnt level of the low band (RMS, uV), the spike floor (spike_rel x
+        the learnt peak, uV),
         the learnt peak as it was when the low band last learnt (uV) and the
         motion floor (mean square, uV^2: motion_uv, or MOTION_FLOOR_K x the
         band's rest where lower), all from what was learnt before the hop."""
@@ -822,8 +832,7 @@ class _Features(_DetectorState):
             rising = (share_low[:, j] > self.motion_loud_share) & (x > ql + LEARN_RISE)
             teach = judged[:, j] & ~like & ~rising & (share_low[:, j] <= self.motion_share) & np.isfinite(x)
             ql = np.where(teach, ql + np.where(x > ql, up, -down), ql)
-            rest = rest_ok[:, j] & ~like & np.isfinite(x)
-            q10 = np.where(rest, q10 + np.where(x < q10, -up, down), q10)
+            q10 = _low_quantile_step(q10, x, rest_ok[:, j] & ~like, 9.0)
             qr = np.where(teach, qp, qr)
             qp, self._q_peak_set = _peak_step(
                 qp, self._q_peak_set, usable[:, j], peak[:, j], lpeak[:, j], own[:, j], pf
@@ -837,9 +846,9 @@ class _Features(_DetectorState):
         or MAINS_FLOOR_K x the channel's quiet level where lower -- the 1st
         percentile of its hops' high-passed RMS, tracked in log10 uV by steps
         of LEARN_UP down and LEARN_UP / 99 up from the usable hops (live: no
-        code fault, not flat; a hum
-        among them too: a lasting hum raises the floor, only up to
-        mains_uv), hop by hop, from what was learnt before the hop. Not the
+        code fault, not flat; a hum among them too: a lasting hum raises the
+        floor, only up to mains_uv), hop by hop, from what was learnt before
+        the hop. Not the
         10th: in a window that is mostly contraction it climbs to the
         contraction's level (a floor of 35-40 uV on the bipolar grid at
         --gain 0.2, where its rest is 1.6 uV)."""
@@ -851,8 +860,7 @@ class _Features(_DetectorState):
         for j in range(m):
             out[:, j] = np.minimum(self.mains_uv, MAINS_FLOOR_K * 10.0**q) ** 2
             x = lhp[:, j]
-            teach = usable[:, j] & np.isfinite(x)
-            q = np.where(teach, q + np.where(x < q, -LEARN_UP, LEARN_UP / 99.0), q)
+            q = _low_quantile_step(q, x, usable[:, j], 99.0)
         self._q_hp_rest = q
         return out
 
