@@ -178,54 +178,66 @@ def test_motion_under_broadband_noise_is_found(tmp_path, rate) -> None:
     assert motion[0].detected_s - 3.3 <= 0.25
 
 
+#: channels with EMG of 20 uV in contraction and 1 uV at rest (a small
+#: muscle, short electrode spacing, or a low-gain amplifier)
+QUIET = {"contraction_uv": 20.0, "rest_uv": 1.0, "noise_uv": 1.0}
+
+
+def assert_found_on_quiet_channels(
+    tmp_path,
+    kind: str,
+    spec: str,
+    onsets: dict[int, float],
+    length_s: float,
+    seed: int,
+    seconds: float,
+    rate: float,
+    **signal: float,
+) -> None:
+    """Faults of kind (spec: its settings) lasting length_s on QUIET channels
+    (0-based) from their onsets: each found within 250 ms (motion 300 ms),
+    and no false event. signal: further SignalConfig settings."""
+    faults = [parse_fault(f"{kind}:channel={c + 1},start={s},end={s + length_s},{spec}") for c, s in onsets.items()]
+    config = SignalConfig(**{**QUIET, **signal})
+    res, truth = analyse(seed, seconds, 0, tmp_path, rate=rate, faults=faults, signal=config)
+    scores, false = score(truth, res.events, deadline_s=0.25, deadlines={"motion": 0.3})
+    assert scores[kind].in_time == len(onsets), [e for e in res.events if e.kind == kind]
+    assert not false, false
+
+
 @pytest.mark.parametrize("rate", [1000.0, 4000.0])
 def test_noise_on_a_quiet_channel_is_found(tmp_path, rate) -> None:
-    # EMG of 20 uV in contraction (a small muscle, short electrode spacing,
-    # or a low-gain amplifier): 25 uV of white noise drowns it, but stayed
-    # under the fixed 50 uV bar; the bar now follows each channel's own
-    # floor of white noise, learnt online
-    onsets = {1: 3.0, 4: 6.0}
-    faults = [parse_fault(f"noise:channel={c + 1},start={s},end={s + 1},amp=25") for c, s in onsets.items()]
-    quiet = SignalConfig(contraction_uv=20.0, rest_uv=1.0, noise_uv=1.0)
-    res, truth = analyse(7, 10.0, 0, tmp_path, rate=rate, faults=faults, signal=quiet)
-    scores, false = score(truth, res.events, deadline_s=0.25)
-    assert scores["noise"].in_time == len(onsets), [e for e in res.events if e.kind == "noise"]
-    assert not false, false
+    # 25 uV of white noise drowns the EMG, but stayed under the fixed 50 uV
+    # bar; the bar now follows each channel's own floor of white noise,
+    # learnt online
+    assert_found_on_quiet_channels(tmp_path, "noise", "amp=25", {1: 3.0, 4: 6.0}, 1.0, 7, 10.0, rate)
 
 
 def test_motion_on_a_quiet_channel_is_found(tmp_path) -> None:
-    # EMG of 20 uV in contraction and 1 uV at rest, no hum: an artifact of
-    # 60 uV peak (2 Hz) reaches the fixed 40 uV RMS floor of the 1-20 Hz band
-    # only at its height (0.55 s after onset), though it stands far above
-    # this channel's own rest there from the start; the floor now follows
-    # that rest down (features.MOTION_FLOOR_K). The level the band is judged
-    # against needs some seconds to learn the channel: artifacts after 10 s
-    onsets = {2: 12.0, 5: 16.0}
-    faults = [parse_fault(f"motion:channel={c + 1},start={s},end={s + 1},amp=60,hz=2") for c, s in onsets.items()]
-    quiet = SignalConfig(contraction_uv=20.0, rest_uv=1.0, noise_uv=1.0, drift_uv=0.0, mains_uv=0.0)
-    res, truth = analyse(8, 20.0, 0, tmp_path, rate=2000.0, faults=faults, signal=quiet)
-    scores, false = score(truth, res.events, deadline_s=0.25, deadlines={"motion": 0.3})
-    assert scores["motion"].in_time == len(onsets), [e for e in res.events if e.kind == "motion"]
-    assert not false, false
+    # no hum: an artifact of 60 uV peak (2 Hz) reaches the fixed 40 uV RMS
+    # floor of the 1-20 Hz band only at its height (0.55 s after onset),
+    # though it stands far above this channel's own rest there from the
+    # start; the floor now follows that rest down (features.MOTION_FLOOR_K).
+    # The level the band is judged against needs some seconds to learn the
+    # channel: artifacts after 10 s
+    assert_found_on_quiet_channels(
+        tmp_path, "motion", "amp=60,hz=2", {2: 12.0, 5: 16.0}, 1.0, 8, 20.0, 2000.0, drift_uv=0.0, mains_uv=0.0
+    )
 
 
 def test_mains_on_a_quiet_channel_is_found(tmp_path) -> None:
-    # EMG of 20 uV in contraction and 1 uV at rest: a hum of 15 uV stayed
-    # under the fixed 40 uV floor though it dominates the channel; the floor
-    # now follows the channel's quiet level down (features.MAINS_FLOOR_K)
-    onsets = {2: 5.0, 5: 8.0}
-    faults = [parse_fault(f"mains:channel={c + 1},start={s},end={s + 1.5},amp=15") for c, s in onsets.items()]
-    quiet = SignalConfig(contraction_uv=20.0, rest_uv=1.0, noise_uv=1.0, drift_uv=0.0, mains_uv=0.0)
-    res, truth = analyse(8, 12.0, 0, tmp_path, rate=2000.0, faults=faults, signal=quiet)
-    scores, false = score(truth, res.events, deadline_s=0.25)
-    assert scores["mains"].in_time == len(onsets), [e for e in res.events if e.kind == "mains"]
-    assert not false, false
+    # a hum of 15 uV stayed under the fixed 40 uV floor though it dominates
+    # the channel; the floor now follows the channel's quiet level down
+    # (features.MAINS_FLOOR_K)
+    assert_found_on_quiet_channels(
+        tmp_path, "mains", "amp=15", {2: 5.0, 5: 8.0}, 1.5, 8, 12.0, 2000.0, drift_uv=0.0, mains_uv=0.0
+    )
 
 
 def test_a_lasting_hum_on_a_quiet_channel_is_not_a_fault(tmp_path) -> None:
     # the same channels with 20 uV of hum all along (the emulator's default):
     # the quiet level the floor follows includes it, so it stays at 40 uV
-    quiet = SignalConfig(contraction_uv=20.0, rest_uv=1.0, noise_uv=1.0, drift_uv=0.0, mains_uv=20.0)
+    quiet = SignalConfig(**QUIET, drift_uv=0.0, mains_uv=20.0)
     res, _ = analyse(8, 12.0, 0, tmp_path, rate=2000.0, signal=quiet)
     assert [e for e in res.events if e.severity == "fault"] == []
 
