@@ -16,7 +16,7 @@ EMULATED_KINDS = ("liftoff", "saturation", "spikes", "motion", "stuck", "noise",
 RANDOM_KINDS = EMULATED_KINDS[:6]
 
 #: the kinds the fault detector (sensorio.dsp.faults) reports, in the order it reports them
-DETECTED_KINDS = ("leadoff", "saturation", "stuck", "flat", "spikes", "motion", "noise", "mains", "dropout")
+DETECTED_KINDS = ("leadoff", "saturation", "stuck", "flat", "spikes", "motion", "noise", "mains", "ramp", "dropout")
 #: the kinds the drift monitor (sensorio.dsp.drift) reports
 DRIFT_KINDS = ("baseline_near_rail", "gain_drift", "recalibrate")
 
@@ -31,6 +31,8 @@ TRUTH_OF = {
     "motion": "motion",
     "noise": "noise",
     "mains": "mains",
+    # a motion event whose baseline runs on in a straight line (its kind at close)
+    "ramp": "drift",
     "baseline_near_rail": "drift",
 }
 

@@ -242,21 +242,70 @@ def test_a_lasting_hum_on_a_quiet_channel_is_not_a_fault(tmp_path) -> None:
     assert [e for e in res.events if e.severity == "fault"] == []
 
 
+def band_emg(rng: np.random.Generator, rate: float, seconds: float, channels: int = 4) -> tuple:
+    """Times and EMG-like samples (uV): 40 uV of white noise band-passed to
+    20-400 Hz, plus 1.5 uV of amplifier noise."""
+    n = int(rate * seconds)
+    b, a = signal.butter(4, [20, 400], "bandpass", fs=rate)
+    uv = signal.lfilter(b, a, rng.normal(0, 40, (n, channels)), axis=0) + rng.normal(0, 1.5, (n, channels))
+    return np.arange(n) / rate, uv
+
+
+def analyse_array(tmp_path, uv: np.ndarray, rate: float):
+    """The default analysis of uv (samples x channels, uV) played exactly by the emulator."""
+    path = tmp_path / "source.npy"
+    np.save(path, uv)
+    seconds = uv.shape[0] / rate
+    res, _ = analyse(1, seconds, 0, tmp_path, rate=rate, channels=uv.shape[1], signal=SignalConfig(source=str(path)))
+    return res
+
+
 def test_a_channel_alive_after_a_flat_start_gets_no_false_noise_or_hum(tmp_path) -> None:
     # 5 s of a near-flat channel (0.02 uV of flicker: flat, not stuck) then
     # EMG with 1.5 uV of amplifier noise, one channel with a lasting 20 uV
     # hum: the flat hops taught the learnt floors of white noise and of the
     # quiet level (noise, mains) nearly nothing, and the channel was then
     # "noisy" and "humming" for tens of seconds
-    rate, seconds = 2000.0, 15.0
+    rate = 2000.0
     rng = np.random.default_rng(3)
-    n = int(rate * seconds)
-    t = np.arange(n) / rate
-    b, a = signal.butter(4, [20, 400], "bandpass", fs=rate)
-    uv = signal.lfilter(b, a, rng.normal(0, 40, (n, 4)), axis=0) + rng.normal(0, 1.5, (n, 4))
+    t, uv = band_emg(rng, rate, 15.0)
     uv[:, 1] += 20 * np.sqrt(2) * np.sin(2 * np.pi * 50 * t)
     uv[: int(5 * rate)] = rng.normal(0, 0.02, (int(5 * rate), 4))
-    path = tmp_path / "flat_start.npy"
-    np.save(path, uv)
-    res, _ = analyse(1, seconds, 0, tmp_path, rate=rate, channels=4, signal=SignalConfig(source=str(path)))
+    res = analyse_array(tmp_path, uv, rate)
     assert [e for e in res.events if e.kind in ("noise", "mains")] == []
+
+
+@pytest.mark.parametrize("rate", [1000.0, 4000.0])
+def test_a_ramp_toward_a_rail_is_a_ramp_not_motion(tmp_path, rate) -> None:
+    # a baseline setting off toward a rail at ~17 mV/s rings in the 1-20 Hz
+    # band like a slow swing and was reported as motion (most of the real
+    # scorer's false motion events); when that event closes, its baseline
+    # still runs on in a straight line away from where it began: a ramp,
+    # which stands for the drift. A real swing beside it stays motion.
+    faults = [
+        parse_fault("drift:channel=3,start=6,end=16,to=high,reach=0.9"),
+        parse_fault("drift:channel=6,start=7,end=16,to=low,reach=0.9"),
+        parse_fault("motion:channel=5,start=8,end=8.8,amp=1500,hz=1"),
+    ]
+    res, truth = analyse(3, 16.0, 0, tmp_path, rate=rate, faults=faults)
+    scores, false = score(truth, res.events, deadline_s=0.25, deadlines={"motion": 0.3})
+    assert not false, false
+    assert scores["motion"].in_time == 1 and scores["drift"].in_time == 2
+    ramps = [e for e in res.events if e.kind == "ramp"]
+    assert [(e.channel, e.start_s) for e in ramps] == [(2, 6.0), (5, 7.0)], ramps
+    for e, sign in zip(ramps, (1, -1), strict=True):
+        assert e.detail["seen_first_as"] == "motion" and e.end_s is not None and e.detected_s > e.end_s
+        assert 12_000 < sign * e.detail["slope_uv_per_s"] < 24_000  # 0.9 x 187.5 mV over 9-10 s
+
+
+@pytest.mark.parametrize("step_s", [0.1, 0.5])
+def test_a_baseline_step_stays_motion(tmp_path, step_s) -> None:
+    # an electrode that shifts: the baseline moves by 2 mV and stays there;
+    # by the time the event closes the baseline is still, so not a ramp
+    rate = 2000.0
+    t, uv = band_emg(np.random.default_rng(3), rate, 12.0)
+    for c, t0 in ((1, 5.0), (2, 8.0)):
+        uv[:, c] += 2000 * (0.5 - 0.5 * np.cos(np.pi * np.clip((t - t0) / step_s, 0, 1)))
+    res = analyse_array(tmp_path, uv, rate)
+    faults = [(e.kind, e.channel) for e in res.events if e.severity == "fault"]
+    assert faults == [("motion", 1), ("motion", 2)], faults

@@ -32,6 +32,9 @@ rises, see noise_share_limit, and below 1 kHz the test is off) and ``mains`` (50
 high-passed power, projected over two hops, and
 narrowband: its lines ``mains_ratio`` x above their neighbouring frequencies; on after 4 such
 hops, or 3 when the lines stand twice that far above, see features.MAINS_RUN).
+A motion event whose baseline still runs on in a straight line away from
+where it began when it closes becomes a ``ramp`` then (the start of a drift
+toward a rail, whose kink rings in the 1-20 Hz band; see decision.RAMP_HOPS).
 
 Hysteresis: a kind turns on after ``on`` consecutive hops with its condition
 and off after ``off`` consecutive hops without (a flare-up within
@@ -72,7 +75,7 @@ from ..stages import DspEvent, register_stage
 from ._buffers import _Hops, _Rows
 from ._native import _native_available, _NativeFront
 from ._reference import _NumpyReference
-from .decision import HOP_KINDS, HYSTERESIS, _Decision
+from .decision import HOP_KINDS, HYSTERESIS, RAMP_HOPS, _Decision
 from .features import (
     _NEG,
     MAINS_FLOOR_K,
@@ -313,6 +316,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         }
         for k in HOP_KINDS:
             self.health_state[k][:] = False
+        self._level_back = np.full((ch, RAMP_HOPS), np.nan)
+        self._ramp_from = {}
         self._last_rail = np.full(ch, _NEG, dtype=np.int64)
         self._prev_code = np.full(ch, np.iinfo(np.int64).min, dtype=np.int64)
         self._same_run = np.zeros(ch, dtype=np.int64)

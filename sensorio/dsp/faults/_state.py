@@ -125,6 +125,11 @@ class _DetectorState(Stage):
     #: the samples of those rows (the lone-pulse rule's step test), and whether they were usable
     _data_back: Floats
     _ok_back: Flags
+    #: the ramp rule's hop levels (channels, decision.RAMP_HOPS) of the hops
+    #: before the next ones, and per channel the last motion event's first hop,
+    #: that hop's level and the first hop of its last run
+    _level_back: Floats
+    _ramp_from: dict[int, tuple[int, float, int]]
     #: (hop kinds, channels): the last hop without each kind's condition
     _lf: Ints
     #: per hop kind: "lf" (a row of _lf), "lt" (last hop with the condition),

@@ -28,6 +28,21 @@ HYSTERESIS = {
 
 HOP_KINDS = tuple(HYSTERESIS)
 
+#: A motion event whose baseline, when the event closes, runs on in a
+#: straight line away from where the event began is the start of a ramp
+#: toward a rail (a drift), and its kind becomes "ramp" then. Within the
+#: motion deadline the 1-20 Hz band cannot tell the two (the ramp's kink rings
+#: there like a slow swing); the hop means can when the event closes, four
+#: quiet hops on, when a swing is over. RAMP_HOPS: the last hops of the event
+#: the line is fitted to; RAMP_STRAIGHT: its slope per hop over its
+#: residuals' SD, at least; RAMP_SPAN: the change since the event's first
+#: hop over what the slope makes of those hops; RAMP_FLOOR_K: that change
+#: over the channel's motion floor (RMS), at least.
+RAMP_HOPS = 8
+RAMP_STRAIGHT = 2.0
+RAMP_SPAN = (0.6, 1.6)
+RAMP_FLOOR_K = 4.0
+
 #: a spike stands alone: within BURST_S of its peak (outside BURST_GUARD_S,
 #: the pulse's own slopes), the high-passed signal stays below BURST_RATIO x
 #: that peak. A burst of EMG (a twitch, a motor-unit volley) peaking
@@ -64,6 +79,25 @@ def _steps(level: Floats, i: int, guard: int, w: int, other: int | None = None) 
     base = coef[0] + coef[1] * np.arange(-guard, guard + 1)
     swing = np.abs(level[i - guard : i + guard + 1] - base).max()
     return bool(abs(coef[2]) > BURST_RATIO * swing)
+
+
+def ramp_slope(levels: Floats, first: float, hops: int, floor: float) -> float | None:
+    """The slope per hop of a ramp in the hop levels (1-D: the last hops of a
+    motion event, at most RAMP_HOPS, none before its first hop, whose level
+    is first, hops before the last), or None when they are not one (see
+    RAMP_HOPS)."""
+    if len(levels) < 4 or hops <= 0 or not np.isfinite(levels).all() or not np.isfinite(first):
+        return None
+    t = np.arange(len(levels), dtype=float)
+    t -= t.mean()
+    dev = levels - levels.mean()
+    slope = float((t * dev).sum() / (t * t).sum())
+    sd = float(np.sqrt(((dev - slope * t) ** 2).mean()))
+    change = float(levels[-1] - first)
+    if abs(slope) <= RAMP_STRAIGHT * sd or slope * change <= 0 or abs(change) < RAMP_FLOOR_K * floor:
+        return None
+    span = change / (slope * hops)
+    return slope if RAMP_SPAN[0] <= span <= RAMP_SPAN[1] else None
 
 
 def _alone(dev: Floats, k: int, guard: int, peak: float, pairs: bool) -> tuple[bool, int | None]:
@@ -239,8 +273,13 @@ class _Decision(_DetectorState):
         ):
             # nothing on, nothing starting: only the "last clean hop" moves
             self._lf[:] = self._g_feat + m - 1
+            self._level_back.fill(np.nan)
             return const["zeros"]
         g = self._g_feat + np.arange(m)
+        # the hop levels of the ramp rule: RAMP_HOPS hops before these, then these
+        levels = np.concatenate([self._level_back, fc["level"]], axis=1)
+        base = int(g[0]) - RAMP_HOPS  # the hop of levels' first column
+        self._level_back = levels[:, -RAMP_HOPS:]
         starts = start + np.arange(m) * L
         f = {k: v.T for k, v in fc.items()}  # (hops, channels)
         fs = self._rate
@@ -274,10 +313,38 @@ class _Decision(_DetectorState):
                     ev = DspEvent(self._stream, c, k, when, None, (starts[t] + L) / fs)
                 self._open[(k, c)] = ev
                 self.health_state[k][c] = True
+                if k == "motion":
+                    run = int(g[t])
+                    # a flare-up measures from where its event began
+                    first = self._ramp_from.get(c) if ev is last else None
+                    hop0, level0 = first[:2] if first else (run, float(levels[c, run - base]))
+                    self._ramp_from[c] = (hop0, level0, run)
                 self.emit(ev)
+            elif k == "motion":
+                self._close_motion(c, when, int(g[t]), levels[c], base, fc["motion_floor"][c, t], (starts[t] + L) / fs)
             else:
                 self._close(k, c, when)
         return any_active
+
+    def _close_motion(
+        self, c: int, end_s: float, hop: int, levels: Floats, base: int, floor: float, now_s: float
+    ) -> None:
+        """Close channel c's motion event at end_s, at hop (levels: channel
+        c's hop levels from hop base): as a "ramp" when its baseline runs
+        on in one (see RAMP_HOPS), known now_s. Where the event began stays
+        in _ramp_from for a flare-up that reopens it."""
+        ev = self._open.get(("motion", c))
+        first_hop, first, run = self._ramp_from.get(c, (hop, np.nan, hop))
+        a = max(run, hop - RAMP_HOPS + 1)  # (no levels from before the run)
+        slope = ramp_slope(levels[a - base : hop - base + 1], first, hop - first_hop, floor)
+        self._close("motion", c, end_s)
+        if ev is None or slope is None:
+            return
+        ev.kind = "ramp"
+        ev.detected_s = float(now_s)
+        ev.detail.update(seen_first_as="motion", slope_uv_per_s=slope * self._rate / self.hop)
+        self._closed.pop(("motion", c), None)
+        self._closed[("ramp", c)] = ev
 
     def _latch(
         self,

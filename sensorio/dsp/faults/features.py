@@ -350,7 +350,8 @@ class _Features(_DetectorState):
         """Shared, read-only arrays for m hops of L rows (an in-place change
         to one would be a bug): all-False (channels, hops) "zeros_cm" and
         (hops, channels) "zeros", float zeros "zeros_f", "L" and "-1"
-        (channels, hops), "enough" (L rows are enough for a verdict)."""
+        (channels, hops), "enough" (L rows are enough for a verdict), "nan"
+        (channels, hops)."""
         c = self._bundles.get((m, L))
         if c is None:
             ch = self._ch
@@ -361,6 +362,7 @@ class _Features(_DetectorState):
                 "L": np.full((ch, m), L),
                 "-1": np.full((ch, m), -1),
                 "enough": np.full((ch, m), L >= max(4, L // 2)),
+                "nan": np.full((ch, m), np.nan),
             }
             for arr in c.values():
                 arr.setflags(write=False)
@@ -540,6 +542,8 @@ class _Features(_DetectorState):
                 motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level, hp_rise, mfloor
             )
         f["motion"], f["motion_first"] = self._loud_needs_two(motion, low_ms, share_low, low_level, L)
+        f["level"] = self._motion_levels(r("data"), f["motion"])
+        f["motion_floor"] = np.sqrt(mfloor)
         f["mains"], f["mains_first"] = self._mains_runs(mains & ~blocked, mains_sure & ~blocked, L)
         # the spike test's scale, on the second difference: never below what
         # the channel's own peaks there reach (spike_rel x their learnt 90th
@@ -552,6 +556,17 @@ class _Features(_DetectorState):
         f["mad"] = np.maximum(spike_mad, spike_floor / (self.spike_k * 1.4826))
         f["med"] = const["zeros_f"]
         return f  # (channels, hops) each
+
+    def _motion_levels(self, data: Floats, motion: Flags) -> Floats:
+        """Each hop's mean level (channels, hops) on the channels the ramp
+        rule may look at (decision.ramp_slope: motion on or starting), NaN
+        on the others (a mean of every channel's every hop is not needed)."""
+        need = np.flatnonzero(self.health_state["motion"] | motion.any(axis=1))
+        if not need.size:
+            return self._consts(*data.shape[1:])["nan"]
+        level = np.full(motion.shape, np.nan)
+        level[need] = data[need].mean(axis=2)
+        return level
 
     def _sd_stats(self, a: int, m: int, L: int, hp: Floats, ok: Flags | None) -> tuple[Floats, Floats]:
         """Per (channel, hop) of m hops of L rows from pending row a: the
