@@ -41,6 +41,7 @@ KIND_COLOURS = {
     "motion": "tab:olive",
     "noise": "tab:pink",
     "mains": "tab:cyan",
+    "ramp": "goldenrod",
     "baseline_near_rail": "gold",
     "gain_drift": "khaki",
 }

@@ -298,6 +298,21 @@ def test_a_ramp_toward_a_rail_is_a_ramp_not_motion(tmp_path, rate) -> None:
         assert 12_000 < sign * e.detail["slope_uv_per_s"] < 24_000  # 0.9 x 187.5 mV over 9-10 s
 
 
+def test_a_ramp_across_a_lost_frame_is_still_a_ramp(tmp_path) -> None:
+    # one frame lost on the link (4 ms at 1 kHz) inside the ramp: the
+    # calibrated gap rows are NaN, and one NaN sample made that hop's mean
+    # level NaN, so the line was not fitted and the drift stayed "motion"
+    from sensorio.emulator.link import parse_link_fault
+
+    faults = [parse_fault("drift:channel=3,start=6,end=16,to=high,reach=0.9")]
+    lost_frame = parse_link_fault("drop:at=6.7,count=1")
+    res, truth = analyse(3, 16.0, 0, tmp_path, rate=1000.0, faults=faults, link=[lost_frame])
+    kinds = [(e.kind, e.channel) for e in res.events if e.severity == "fault" and e.kind != "dropout"]
+    assert kinds[0] == ("ramp", 2), kinds
+    scores, false = score(truth, res.events, deadline_s=0.25)
+    assert not false and scores["drift"].in_time == 1, false
+
+
 @pytest.mark.parametrize("step_s", [0.1, 0.5])
 def test_a_baseline_step_stays_motion(tmp_path, step_s) -> None:
     # an electrode that shifts: the baseline moves by 2 mV and stays there;

@@ -125,7 +125,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
     (power, see features.narrowband_basis); ``merge_s`` a
     flare-up this soon after an event's end reopens it (s); ``mask`` the
     kinds whose samples are made invalid (default DEFAULT_MASK: every kind
-    but mains). An unknown kind in ``mask`` raises SensorioError.
+    but mains; a ramp's samples are masked as the motion it opened as). An
+    unknown kind in ``mask`` raises SensorioError.
     """
 
     kind = "faults"

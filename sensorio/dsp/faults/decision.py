@@ -83,14 +83,17 @@ def _steps(level: Floats, i: int, guard: int, w: int, other: int | None = None) 
 
 def ramp_slope(levels: Floats, first: float, hops: int, floor: float) -> float | None:
     """The slope per hop of a ramp in the hop levels (1-D: the last hops of a
-    motion event, at most RAMP_HOPS, none before its first hop, whose level
-    is first, hops before the last), or None when they are not one (see
-    RAMP_HOPS)."""
-    if len(levels) < 4 or hops <= 0 or not np.isfinite(levels).all() or not np.isfinite(first):
+    motion event's last run, at most RAMP_HOPS; NaN where a hop had no
+    usable sample, left out of the fit), given the level of the event's
+    first hop (first) and the hops from it to the last; None when they are
+    not one (see RAMP_HOPS)."""
+    ok = np.isfinite(levels)
+    if ok.sum() < 4 or hops <= 0 or not ok[-1] or not np.isfinite(first):
         return None
-    t = np.arange(len(levels), dtype=float)
+    t = np.flatnonzero(ok).astype(float)
     t -= t.mean()
-    dev = levels - levels.mean()
+    y = levels[ok]
+    dev = y - y.mean()
     slope = float((t * dev).sum() / (t * t).sum())
     sd = float(np.sqrt(((dev - slope * t) ** 2).mean()))
     change = float(levels[-1] - first)

@@ -558,14 +558,20 @@ class _Features(_DetectorState):
         return f  # (channels, hops) each
 
     def _motion_levels(self, data: Floats, motion: Flags) -> Floats:
-        """Each hop's mean level (channels, hops) on the channels the ramp
-        rule may look at (decision.ramp_slope: motion on or starting), NaN
-        on the others (a mean of every channel's every hop is not needed)."""
+        """Each hop's mean level (channels, hops) over its usable samples (a
+        gap's NaN rows left out), on the channels the ramp rule may look at
+        (decision.ramp_slope: motion on or starting); NaN on the others (a
+        mean of every channel's every hop is not needed) and on a hop
+        without a usable sample."""
         need = np.flatnonzero(self.health_state["motion"] | motion.any(axis=1))
         if not need.size:
             return self._consts(*data.shape[1:])["nan"]
         level = np.full(motion.shape, np.nan)
-        level[need] = data[need].mean(axis=2)
+        x = data[need]
+        ok = np.isfinite(x)
+        n = ok.sum(axis=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            level[need] = np.where(ok, x, 0.0).sum(axis=2) / n
         return level
 
     def _sd_stats(self, a: int, m: int, L: int, hp: Floats, ok: Flags | None) -> tuple[Floats, Floats]:
