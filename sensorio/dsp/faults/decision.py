@@ -324,7 +324,8 @@ class _Decision(_DetectorState):
                     self._ramp_from[c] = (hop0, level0, run)
                 self.emit(ev)
             elif k == "motion":
-                self._close_motion(c, when, int(g[t]), levels[c], base, fc["motion_floor"][c, t], (starts[t] + L) / fs)
+                floor = float(np.sqrt(fc["motion_floor_ms"][c, t]))
+                self._close_motion(c, when, int(g[t]), levels[c], base, floor, (starts[t] + L) / fs)
             else:
                 self._close(k, c, when)
         return any_active
@@ -346,8 +347,7 @@ class _Decision(_DetectorState):
         ev.kind = "ramp"
         ev.detected_s = float(now_s)
         ev.detail.update(seen_first_as="motion", slope_uv_per_s=slope * self._rate / self.hop)
-        self._closed.pop(("motion", c), None)
-        self._closed[("ramp", c)] = ev
+        self._closed.pop(("motion", c), None)  # a flare-up opens a new motion event
 
     def _latch(
         self,

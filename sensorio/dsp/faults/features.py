@@ -543,7 +543,7 @@ class _Features(_DetectorState):
             )
         f["motion"], f["motion_first"] = self._loud_needs_two(motion, low_ms, share_low, low_level, L)
         f["level"] = self._motion_levels(r("data"), f["motion"])
-        f["motion_floor"] = np.sqrt(mfloor)
+        f["motion_floor_ms"] = mfloor  # (the ramp rule's, at a motion event's close)
         f["mains"], f["mains_first"] = self._mains_runs(mains & ~blocked, mains_sure & ~blocked, L)
         # the spike test's scale, on the second difference: never below what
         # the channel's own peaks there reach (spike_rel x their learnt 90th
