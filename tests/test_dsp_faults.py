@@ -309,12 +309,13 @@ def _triangle(x: np.ndarray, rate: float, at_s: float, channel: int, amp: float)
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
-def test_a_spike_within_a_strong_contraction_is_found_by_its_sharpness(native: bool) -> None:
+@pytest.mark.parametrize("rate", [1000.0, 4000.0])
+def test_a_spike_within_a_strong_contraction_is_found_by_its_sharpness(native: bool, rate: float) -> None:
     """A 2 ms pulse of 7 x the RMS of a strong monopolar-like contraction
     (20-150 Hz) is only 5-7 robust sigmas of the high-passed signal, like the
     contraction's own peaks; its second difference stands far above the
-    contraction's, which tissue low-passes."""
-    rate = 4000.0
+    contraction's, which tissue low-passes. At 1 kHz too, where the pulse
+    is two samples (the test read the high-passed signal there)."""
     x = _contraction(8.0, rate, 200.0, seed=5)
     times = [2.013, 3.527, 5.041, 6.555]
     for t in times:
@@ -342,6 +343,28 @@ def test_two_pulses_a_few_ms_apart_are_spikes(native: bool, rate: float) -> None
     events = _detect(x, rate, native)
     assert {e.channel for e in events} == {1}, events
     assert sum(e.detail["count"] for e in events) == 2 * len(pairs)
+
+
+#: a motor-unit potential on the openhdemg grid's bipolar channel 2 at 2.443-2.457 s,
+#: resampled to 1 kHz (uV): about 5 ms wide, its top two samples apart
+MUAP_1KHZ = [62, 86, 104, 118, 142, 143, 70, -81, -297, -333, -167, -77, -44, -22, -12]
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+def test_a_motor_unit_potential_at_1_khz_is_not_a_spike(native: bool) -> None:
+    """At 1 kHz a motor-unit potential a few ms wide is a few samples: its
+    second difference stands as far out of quiet EMG as a spike's, but over
+    two rounded samples, where a spike has one corner. A 2 ms spike of the
+    same height beside it is found."""
+    rate = 1000.0
+    x = _contraction(8.0, rate, 20.0, seed=11)
+    muap = np.array(MUAP_1KHZ, dtype=float)
+    for t in (2.013, 3.527, 5.041, 6.555):
+        i = int(t * rate)
+        x[i : i + len(muap), 0] += muap
+    _triangle(x, rate, 4.2, 1, 330.0)
+    events = _detect(x, rate, native)
+    assert [(e.channel, e.detail["count"]) for e in events] == [(1, 1)], events
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])

@@ -540,12 +540,12 @@ def test_native_spike_statistics_equal_numpy(L: int, ends: str) -> None:
     np.testing.assert_array_equal(peak, sd.max(axis=2))
 
 
-@pytest.mark.parametrize("rate", [FS, 1000.0])
+@pytest.mark.parametrize("rate", [FS, 1000.0, 500.0])
 @pytest.mark.parametrize("before", [True, False])
 @pytest.mark.parametrize("after", [True, False])
 def test_native_spike_signal_equals_numpy(rate: float, before: bool, after: bool) -> None:
     """sio_dsp_spike_signal: what the spike test reads of the rows to decide
-    (the second difference, or below 1.5 kHz the high-passed signal, 0 next
+    (the second difference, or below 1 kHz the high-passed signal, 0 next
     to an unusable sample), bit for bit as FaultDetector._spike_signal."""
     rng = np.random.default_rng(int(rate) + 2 * before + after)
     n = 37

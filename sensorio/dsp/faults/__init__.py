@@ -6,14 +6,15 @@ the stream's sample clock. Some conditions are known per sample and masked
 exactly: samples at or beyond the device rails (``saturation``, plus
 ``blank_s`` of recovery after each), the device's lead-off flag (``leadoff``),
 filled gaps (``dropout``, from the link events) and ``spikes`` (samples of
-the second difference of the 20 Hz high-passed signal -- below 1.5 kHz the
+the second difference of the 20 Hz high-passed signal -- below 1 kHz the
 high-passed signal itself, see features.SPIKE_SD_MIN_HZ -- further than
 ``spike_k`` robust sigmas -- 1.4826 x the median absolute deviation -- from
 the median, sigma taken as the larger of the two neighbouring hops', so a
 contraction's onset is not a spike and a spike's own pulse and high-pass
 tail do not hide it; and alone: within 20 ms the signal stays below half its
-peak, so a twitch's burst is not a spike, see decision.BURST_RATIO; and
-back where it was after it: a step is not a spike). Others are
+peak, so a twitch's burst is not a spike, see decision.BURST_RATIO; with
+a corner, not a rounded top, see decision.SHARP_RATIO; and back where it
+was after it: a step is not a spike). Others are
 properties of a hop: ``stuck`` (every code identical), ``flat`` (standard
 deviation below ``flat_uv``, or exactly the zero code), ``motion`` (power of
 the 1-20 Hz band above ``motion_uv`` RMS -- or 10 x that band's own rest where

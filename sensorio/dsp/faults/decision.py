@@ -55,6 +55,12 @@ BURST_RATIO = 0.5
 #: burst: in the second difference (from SPIKE_SD_MIN_HZ), not in the
 #: high-passed signal, where a biphasic motor-unit potential is two pulses
 BURST_QUIET = 0.25
+#: a spike has a corner: in the second difference its peak stands in one
+#: sample, the samples either side of the opposite sign or none (a straight
+#: edge), up to the EMG beneath. A pulse whose neighbour there keeps more
+#: than SHARP_RATIO x the peak's sign is rounded: a motor-unit potential, a
+#: few ms wide, sampled at 1 kHz.
+SHARP_RATIO = 0.3
 
 
 def _steps(level: Floats, i: int, guard: int, w: int, other: int | None = None) -> bool:
@@ -116,6 +122,15 @@ def _alone(dev: Floats, k: int, guard: int, peak: float, pairs: bool) -> tuple[b
     if not pairs or above[-1] - above[0] > 2 * guard:
         return False, None  # more than one pulse
     return True, int(above[np.argmax(dev[above])])
+
+
+def _sharp(x: Floats, i: int, med: float, peak: float) -> bool:
+    """Whether the pulse at i of the second difference x (1-D, about med)
+    has a corner: neither neighbour keeps more than SHARP_RATIO x peak of
+    its sign."""
+    sign = 1.0 if x[i] >= med else -1.0
+    near = [sign * (x[j] - med) for j in (i - 1, i + 1) if 0 <= j < len(x)]
+    return max(near, default=0.0) <= SHARP_RATIO * peak
 
 
 class _Decision(_DetectorState):
@@ -450,6 +465,7 @@ class _Decision(_DetectorState):
         BURST_RATIO x that peak (not a burst, see BURST_RATIO), or, from
         SPIKE_SD_MIN_HZ, one other pulse rises there and everything within
         BURST_S of either pulse stays below BURST_QUIET x the peak (a pair);
+        from SPIKE_SD_MIN_HZ too, when it has a corner (see SHARP_RATIO);
         and when the signal BURST_GUARD_S after it is back within
         BURST_RATIO x the pulse's swing of where it was BURST_GUARD_S before
         (not a step).
@@ -458,7 +474,7 @@ class _Decision(_DetectorState):
         chunking."""
         w = self._burst_rows()
         guard = self._guard_rows()
-        pairs = self._rate >= SPIKE_SD_MIN_HZ
+        second = self._rate >= SPIKE_SD_MIN_HZ  # the test reads the second difference
         # rows read after the rows decided: the window, a pair's reach beyond
         # its other pulse, and one row; within the hop of look-ahead
         ahead = min(2 * w + 1, self.hop)
@@ -485,11 +501,12 @@ class _Decision(_DetectorState):
                 peak = dev[max(0, k - guard) : k + guard + 1].max()
                 # the pulse's peak only: its slopes' corners, within the
                 # guard, are the same pulse in the second difference
-                alone, other = _alone(dev, k, guard, peak, pairs) if dev[k] >= peak else (False, None)
+                med_rc = med_rows[r, c] if med_rows is not None else 0.0
+                alone, other = _alone(dev, k, guard, peak, second) if dev[k] >= peak else (False, None)
+                if alone and second:
+                    alone = _sharp(x, i, med_rc, peak)
                 if alone and other is not None:
-                    alone = self._quiet_around_pair(
-                        x, i, lo + other, med_rows[r, c] if med_rows is not None else 0.0, peak
-                    )
+                    alone = self._quiet_around_pair(x, i, lo + other, med_rc, peak)
                 if not alone:
                     out[r, c] = False
                     continue

@@ -162,11 +162,11 @@ def noise_share_limit(fs: float, base: float) -> float | None:
 
 
 #: from this rate up the spike test reads the second difference of the 20 Hz
-#: high-passed signal, below it the high-passed signal itself: at 1 kHz
-#: bipolar EMG reaches Nyquist and keeps as much of its height there as a
-#: pulse does (tools/spike_contrast.py; a propagating motor-unit potential
-#: became a spike on three channels of the bipolar grid)
-SPIKE_SD_MIN_HZ = 1500.0
+#: high-passed signal, below it the high-passed signal itself: a 2 ms spike
+#: is one sample there. At 1 kHz bipolar EMG's motor-unit potentials stand
+#: out of the second difference too (tools/spike_contrast.py); the corner
+#: rule (decision.SHARP_RATIO) tells them from spikes
+SPIKE_SD_MIN_HZ = 1000.0
 
 
 def spike_signal(x: Floats, before: Floats | None, after: Floats | None, fs: float, ok: Flags | None = None) -> Floats:
