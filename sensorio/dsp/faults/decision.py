@@ -55,11 +55,16 @@ BURST_RATIO = 0.5
 #: burst: in the second difference (from SPIKE_SD_MIN_HZ), not in the
 #: high-passed signal, where a biphasic motor-unit potential is two pulses
 BURST_QUIET = 0.25
-#: a spike has a corner: in the second difference its peak stands in one
-#: sample, the samples either side of the opposite sign or none (a straight
-#: edge), up to the EMG beneath. A pulse whose neighbour there keeps more
-#: than SHARP_RATIO x the peak's sign is rounded: a motor-unit potential, a
-#: few ms wide, sampled at 1 kHz.
+#: below SHARP_BELOW_HZ (where the test reads the second difference: 1 kHz)
+#: a spike must have a corner: in the second difference its peak stands in
+#: one sample, the samples either side of the opposite sign or none (a
+#: straight edge), up to the EMG beneath. A pulse whose neighbour there
+#: keeps more than SHARP_RATIO x the peak, of the peak's sign, is rounded: a
+#: motor-unit potential a few ms wide is two or three samples there. From
+#: 2 kHz those are smooth in the second difference already, while a spike's
+#: corner falling between two samples (any pulse through an anti-alias
+#: filter, a symmetric one at most phases) looks rounded: no such test.
+SHARP_BELOW_HZ = 1500.0
 SHARP_RATIO = 0.3
 
 
@@ -126,7 +131,7 @@ def _alone(dev: Floats, k: int, guard: int, peak: float, pairs: bool) -> tuple[b
 
 def _sharp(x: Floats, i: int, med: float, peak: float) -> bool:
     """Whether the pulse at i of the second difference x (1-D, about med)
-    has a corner: neither neighbour keeps more than SHARP_RATIO x peak of
+    has a corner: neither neighbour keeps more than SHARP_RATIO x peak, of
     its sign."""
     sign = 1.0 if x[i] >= med else -1.0
     near = [sign * (x[j] - med) for j in (i - 1, i + 1) if 0 <= j < len(x)]
@@ -465,7 +470,7 @@ class _Decision(_DetectorState):
         BURST_RATIO x that peak (not a burst, see BURST_RATIO), or, from
         SPIKE_SD_MIN_HZ, one other pulse rises there and everything within
         BURST_S of either pulse stays below BURST_QUIET x the peak (a pair);
-        from SPIKE_SD_MIN_HZ too, when it has a corner (see SHARP_RATIO);
+        from SPIKE_SD_MIN_HZ to SHARP_BELOW_HZ, when it has a corner;
         and when the signal BURST_GUARD_S after it is back within
         BURST_RATIO x the pulse's swing of where it was BURST_GUARD_S before
         (not a step).
@@ -503,7 +508,7 @@ class _Decision(_DetectorState):
                 # guard, are the same pulse in the second difference
                 med_rc = med_rows[r, c] if med_rows is not None else 0.0
                 alone, other = _alone(dev, k, guard, peak, second) if dev[k] >= peak else (False, None)
-                if alone and second:
+                if alone and second and self._rate < SHARP_BELOW_HZ:
                     alone = _sharp(x, i, med_rc, peak)
                 if alone and other is not None:
                     alone = self._quiet_around_pair(x, i, lo + other, med_rc, peak)
