@@ -64,8 +64,11 @@ BURST_QUIET = 0.25
 #: 2 kHz those are smooth in the second difference already, while a spike's
 #: corner falling between two samples (any pulse through an anti-alias
 #: filter, a symmetric one at most phases) looks rounded: no such test.
+#: At 1 kHz it costs some of those too; 0.5 passes a corner within a third
+#: of a sample of the grid (docs/dsp.md, "Spikes at 1 kHz", has each
+#: ratio's cost).
 SHARP_BELOW_HZ = 1500.0
-SHARP_RATIO = 0.3
+SHARP_RATIO = 0.5
 
 
 def _steps(level: Floats, i: int, guard: int, w: int, other: int | None = None) -> bool:
