@@ -483,6 +483,7 @@ class _Decision(_DetectorState):
         w = self._burst_rows()
         guard = self._guard_rows()
         second = self._rate >= SPIKE_SD_MIN_HZ  # the test reads the second difference
+        corner = second and self._rate < SHARP_BELOW_HZ  # a spike must have a corner (_sharp)
         # rows read after the rows decided: the window, a pair's reach beyond
         # its other pulse, and one row; within the hop of look-ahead
         ahead = min(2 * w + 1, self.hop)
@@ -511,7 +512,7 @@ class _Decision(_DetectorState):
                 # guard, are the same pulse in the second difference
                 med_rc = med_rows[r, c] if med_rows is not None else 0.0
                 alone, other = _alone(dev, k, guard, peak, second) if dev[k] >= peak else (False, None)
-                if alone and second and self._rate < SHARP_BELOW_HZ:
+                if alone and corner:
                     alone = _sharp(x, i, med_rc, peak)
                 if alone and other is not None:
                     alone = self._quiet_around_pair(x, i, lo + other, med_rc, peak)

@@ -165,7 +165,7 @@ def noise_share_limit(fs: float, base: float) -> float | None:
 #: high-passed signal, below it the high-passed signal itself: a 2 ms spike
 #: is one sample there. At 1 kHz bipolar EMG's motor-unit potentials stand
 #: out of the second difference too (tools/spike_contrast.py); the corner
-#: rule (decision.SHARP_RATIO) tells them from spikes
+#: rule (decision.SHARP_BELOW_HZ) tells them from spikes
 SPIKE_SD_MIN_HZ = 1000.0
 
 
