@@ -456,6 +456,99 @@ static double sio_dsp_select(double *a, double *b, int64_t n, int64_t k)
     return src[0];
 }
 
+/* top = a[i] > top || a[i] != a[i] ? a[i] : top over a[0..n) (numpy's
+ * max: a NaN wins, the last one), for values that are never -0: four
+ * chains at a time (one waits on each compare), the plain loop again when
+ * a NaN is there. */
+static inline double sio_dsp_top(const double *restrict a, int64_t n, double top)
+{
+    double t[4] = {top, top, top, top};
+    int64_t i = 0, nan = 0;
+    for (; i + 3 < n; i += 4)
+        for (int j = 0; j < 4; j++) {
+            const double x = a[i + j];
+            t[j] = x > t[j] ? x : t[j];
+            nan |= x != x;
+        }
+    for (; i < n; i++) {
+        t[0] = a[i] > t[0] ? a[i] : t[0];
+        nan |= a[i] != a[i];
+    }
+    if (nan || top != top) {
+        for (i = 0; i < n; i++)
+            top = a[i] > top || a[i] != a[i] ? a[i] : top;
+        return top;
+    }
+    const double t01 = t[1] > t[0] ? t[1] : t[0], t23 = t[3] > t[2] ? t[3] : t[2];
+    return t23 > t01 ? t23 : t01;
+}
+
+/* A median taken as the values come, exactly: a guess of where it lies (a
+ * bracket [lo, hi] around the channel's last median) sorts the values as
+ * they come into those below it, those inside (kept, in mid) and those
+ * above; at the hop's end, when the element of rank k falls in the
+ * bracket, it is the one of rank k - below among those kept, and a select
+ * over those is enough (else, or with a NaN, it runs over the whole hop as
+ * before: the guess never changes the result, only the cost). The hop's
+ * end was what kept a 256 channel block completing a hop over 1 ms
+ * (docs/performance.md). count: below, kept, NaN seen (zero at the hop's
+ * start); guess: SIO_DSP_BR_GUESS doubles per channel (lo, hi, width). */
+static inline void sio_dsp_br_add(double *restrict count, double *restrict mid, double lo,
+                                  double hi, const double *restrict v, int64_t n, int absolute)
+{
+    int64_t below = (int64_t)count[0], kept = (int64_t)count[1], nan = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double x = absolute ? sio_dsp_abs(v[i]) : v[i];
+        mid[kept] = x; /* stays only if kept */
+        below += x < lo;
+        kept += (x >= lo) & (x <= hi);
+        nan |= x != x;
+    }
+    count[0] = (double)below, count[1] = (double)kept;
+    if (nan)
+        count[2] = 1.0;
+}
+
+/* The element of rank k of the n values v (absolute: of their absolute
+ * values; v is not written) counted into count and mid with guess, and
+ * the next hop's guess: narrower after a hit, wider after a miss. scratch:
+ * 2 n doubles. */
+static double sio_dsp_br_end(const double *restrict count, double *restrict mid,
+                             double *restrict guess, const double *restrict v, int64_t n,
+                             int64_t k, int absolute, double *restrict scratch)
+{
+    const int64_t below = (int64_t)count[0], kept = (int64_t)count[1];
+    const int hit = count[2] == 0.0 && below <= k && k < below + kept;
+    double m;
+    if (hit) {
+        m = sio_dsp_select(mid, scratch, kept, k - below);
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            scratch[i] = absolute ? sio_dsp_abs(v[i]) : v[i];
+        m = sio_dsp_select(scratch, scratch + n, n, k);
+    }
+    double width = guess[2];
+    width = hit ? (width > 1.2 ? width * 0.95 : width) : (width < 8.0 ? width * 1.5 : width);
+    guess[2] = width;
+    if (m >= 0.0 && m < INFINITY) {
+        guess[0] = m / width;
+        guess[1] = m * width;
+    } else { /* NaN or a negative median: everything inside */
+        guess[0] = -INFINITY;
+        guess[1] = INFINITY;
+    }
+    return m;
+}
+
+void sio_dsp_br_init(int64_t ch, double *guess)
+{
+    for (int64_t c = 0; c < ch; c++) {
+        guess[c * SIO_DSP_BR_GUESS] = -INFINITY; /* everything kept at first */
+        guess[c * SIO_DSP_BR_GUESS + 1] = INFINITY;
+        guess[c * SIO_DSP_BR_GUESS + 2] = 2.0;
+    }
+}
+
 /* sio_dsp_hop_features_acc for one channel: rows [from, to) of its hop;
  * a: SIO_DSP_FEAT_ACC sums. Each sum takes its terms in the hop's row
  * order, every second row into one of two accumulators (independent
@@ -515,20 +608,16 @@ static void sio_dsp_feat_end1(int64_t L, const double *restrict x, const double 
                               double *hf_ms, uint8_t *same_code, double *peak)
 {
     const double mean = (a[0] + a[1]) / (double)L;
-    double *restrict ah = scratch;
     double ss0 = 0.0, ss1 = 0.0;
     int64_t i = 0;
     for (; i + 1 < L; i += 2) {
         const double d0 = x[i] - mean, d1 = x[i + 1] - mean;
         ss0 += d0 * d0;
         ss1 += d1 * d1;
-        ah[i] = sio_dsp_abs(h[i]);
-        ah[i + 1] = sio_dsp_abs(h[i + 1]);
     }
     if (i < L) {
         const double d0 = x[i] - mean;
         ss0 += d0 * d0;
-        ah[i] = sio_dsp_abs(h[i]);
     }
     var[out] = (ss0 + ss1) / (double)L;
     hp_ms[out] = (a[2] + a[3]) / (double)L;
@@ -538,7 +627,13 @@ static void sio_dsp_feat_end1(int64_t L, const double *restrict x, const double 
         same_code[out] = (uint8_t)(a[8] == 0.0);
     if (peak)
         peak[out] = a[9];
-    mad[out] = sio_dsp_select(ah, scratch + L, L, L / 2);
+    if (a[SIO_DSP_FEAT_MAD + 1] != 0.0) { /* taken as the rows came */
+        mad[out] = a[SIO_DSP_FEAT_MAD];
+        return;
+    }
+    for (i = 0; i < L; i++)
+        scratch[i] = sio_dsp_abs(h[i]);
+    mad[out] = sio_dsp_select(scratch, scratch + L, L, L / 2);
 }
 
 int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *data,
@@ -563,15 +658,25 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
 
 int sio_dsp_hop_features_acc(int64_t ch, int64_t L, int64_t from, int64_t to, int64_t stride,
                              const double *data, const double *hp, const double *low,
-                             const int32_t *codes, double *acc)
+                             const int32_t *codes, double *acc, double *guess, double *mid,
+                             double *scratch)
 {
     if (ch < 0 || L < 4 || from < 0 || to < from || to > L || stride < L || !acc ||
-        (ch && (!data || !hp || !low)))
+        (ch && (!data || !hp || !low)) || (guess && (!mid || !scratch)))
         return -1;
     for (int64_t c = 0; c < ch; c++) {
         const int64_t at = c * stride;
-        sio_dsp_feat_acc1(from, to, data + at, hp + at, low + at, codes ? codes + at : NULL,
-                          acc + c * SIO_DSP_FEAT_ACC);
+        double *a = acc + c * SIO_DSP_FEAT_ACC;
+        sio_dsp_feat_acc1(from, to, data + at, hp + at, low + at, codes ? codes + at : NULL, a);
+        if (!guess)
+            continue;
+        double *g = guess + c * SIO_DSP_BR_GUESS, *kept = mid + c * L;
+        sio_dsp_br_add(a + SIO_DSP_FEAT_BR, kept, g[0], g[1], hp + at + from, to - from, 1);
+        if (to == L) { /* the hop's median of |hp|, now */
+            a[SIO_DSP_FEAT_MAD] =
+                sio_dsp_br_end(a + SIO_DSP_FEAT_BR, kept, g, hp + at, L, L / 2, 1, scratch);
+            a[SIO_DSP_FEAT_MAD + 1] = 1.0;
+        }
     }
     return 0;
 }
@@ -626,10 +731,11 @@ int sio_dsp_hop_spikes(int64_t ch, int64_t m, int64_t L, int64_t stride, const d
 }
 
 int sio_dsp_hop_spikes_acc(int64_t ch, int64_t L, int64_t from, int64_t to, int64_t stride,
-                           const double *hp, int has_before, double *buf)
+                           const double *hp, int has_before, double *buf, double *count,
+                           const double *guess, double *mid)
 {
     if (ch < 0 || L < 1 || from < 0 || to < from || to > L || stride < L || !buf ||
-        (ch && to > from && !hp))
+        (ch && to > from && !hp) || (guess && (!count || !mid)))
         return -1;
     for (int64_t c = 0; c < ch; c++) {
         const double *restrict h = hp + c * stride;
@@ -640,17 +746,34 @@ int sio_dsp_hop_spikes_acc(int64_t ch, int64_t L, int64_t from, int64_t to, int6
             else /* as sio_dsp_hop_spikes */
                 a[i] = sio_dsp_abs(h[i] - 0.5 * (h[i - 1] + h[i + 1]));
         }
+        if (!guess)
+            continue;
+        double *n = count + c * SIO_DSP_SPIKE_COUNT, top = n[3];
+        if (from == 0)
+            n[0] = n[1] = n[2] = top = 0.0;
+        n[3] = sio_dsp_top(a + from, to - from, top); /* as sio_dsp_hop_spikes_end's */
+        const double *g = guess + c * SIO_DSP_BR_GUESS;
+        sio_dsp_br_add(n, mid + c * L, g[0], g[1], a + from, to - from, 0);
     }
     return 0;
 }
 
 int sio_dsp_hop_spikes_end(int64_t ch, int64_t L, double *buf, double *scratch, double *mad,
-                           double *peak)
+                           double *peak, const double *count, double *guess, double *mid)
 {
-    if (ch < 0 || L < 1 || (ch && (!buf || !scratch || !mad || !peak)))
+    if (ch < 0 || L < 1 || (ch && (!buf || !scratch || !mad || !peak)) ||
+        (guess && (!count || !mid)))
         return -1;
     for (int64_t c = 0; c < ch; c++) {
-        double *a = buf + c * L, top = 0.0;
+        double *a = buf + c * L;
+        if (guess) { /* counted as the rows came */
+            const double *n = count + c * SIO_DSP_SPIKE_COUNT;
+            peak[c] = n[3];
+            mad[c] = sio_dsp_br_end(n, mid + c * L, guess + c * SIO_DSP_BR_GUESS, a, L, L / 2, 0,
+                                    scratch);
+            continue;
+        }
+        double top = 0.0;
         for (int64_t i = 0; i < L; i++)
             top = a[i] > top || a[i] != a[i] ? a[i] : top;
         peak[c] = top;

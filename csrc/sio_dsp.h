@@ -76,18 +76,36 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
                          double *scratch, double *var, double *mad, double *hp_ms,
                          double *low_ms, double *hf_ms, uint8_t *same_code, double *peak);
 
-/* doubles per channel of sio_dsp_hop_features_acc's sums */
-#define SIO_DSP_FEAT_ACC 10
+/* doubles per channel of sio_dsp_hop_features_acc's sums: 10 sums, the
+ * median of |hp| and whether it is taken (at SIO_DSP_FEAT_MAD), and the
+ * median's counts (at SIO_DSP_FEAT_BR) */
+#define SIO_DSP_FEAT_ACC 15
+#define SIO_DSP_FEAT_MAD 10
+#define SIO_DSP_FEAT_BR 12
+
+/* doubles per channel of a median's guess (sio_dsp_hop_features_acc,
+ * sio_dsp_hop_spikes_acc), and of sio_dsp_hop_spikes_acc's counts */
+#define SIO_DSP_BR_GUESS 3
+#define SIO_DSP_SPIKE_COUNT 4
+
+/* Start the guesses of ch channels (SIO_DSP_BR_GUESS doubles each): where a
+ * hop's median lies, from the channel's last one; a guess only saves work,
+ * the median is exact whatever it is. */
+void sio_dsp_br_init(int64_t ch, double *guess);
 
 /* sio_dsp_hop_features as a hop's rows come: rows [from, to) of a hop of L
  * >= 4 rows (channel c's row i at [c * stride + i] of data, hp, low and
  * codes, NULL: none: pointers to the hop's row 0; the rows before from are
  * read too, up to three back) go into acc (SIO_DSP_FEAT_ACC doubles per
- * channel, at [c * SIO_DSP_FEAT_ACC], zero at the hop's start). Returns 0,
- * or -1 if an argument is out of range. */
+ * channel, at [c * SIO_DSP_FEAT_ACC], zero at the hop's start). With guess
+ * (see sio_dsp_br_init; NULL: none), the median of |hp| is taken as the
+ * rows come, the hop's last ones finishing it: mid holds L doubles per
+ * channel (at [c * L]), scratch 2 L. Returns 0, or -1 if an argument is out
+ * of range. */
 int sio_dsp_hop_features_acc(int64_t ch, int64_t L, int64_t from, int64_t to, int64_t stride,
                              const double *data, const double *hp, const double *low,
-                             const int32_t *codes, double *acc);
+                             const int32_t *codes, double *acc, double *guess, double *mid,
+                             double *scratch);
 
 /* sio_dsp_hop_features' outputs (with_codes: same_code too; peak NULL: not
  * wanted) of m hops of L rows laid out as there, whose rows all went into
@@ -113,16 +131,22 @@ int sio_dsp_hop_spikes(int64_t ch, int64_t m, int64_t L, int64_t stride, const d
  * to) of a hop of L rows (hp: the hop's row 0, channel c's row i at
  * [c * stride + i]; row to is read if to < L, and row -1 if from is 0 and
  * has_before) into buf (channel c's row i at [c * L + i]); the hop's last
- * row gives 0, and its first without has_before. Returns 0, or -1 if an
- * argument is out of range. */
+ * row gives 0, and its first without has_before. With guess (see
+ * sio_dsp_br_init; NULL: none), the median's counts and the largest value
+ * go into count (SIO_DSP_SPIKE_COUNT doubles per channel, restarted when
+ * from is 0) and mid (L doubles per channel, at [c * L]), for
+ * sio_dsp_hop_spikes_end. Returns 0, or -1 if an argument is out of range. */
 int sio_dsp_hop_spikes_acc(int64_t ch, int64_t L, int64_t from, int64_t to, int64_t stride,
-                           const double *hp, int has_before, double *buf);
+                           const double *hp, int has_before, double *buf, double *count,
+                           const double *guess, double *mid);
 
 /* sio_dsp_hop_spikes' median and largest value of a hop whose rows all went
- * into buf (which the median overwrites; scratch: L doubles): mad[c] and
- * peak[c], the same bits. Returns 0, or -1 if an argument is out of range. */
+ * into buf (which the median may overwrite; scratch: 2 L doubles): mad[c]
+ * and peak[c], the same bits; with guess, from what sio_dsp_hop_spikes_acc
+ * left in count and mid, and the guess moves on. Returns 0, or -1 if an
+ * argument is out of range. */
 int sio_dsp_hop_spikes_end(int64_t ch, int64_t L, double *buf, double *scratch, double *mad,
-                           double *peak);
+                           double *peak, const double *count, double *guess, double *mid);
 
 /* What the spike test reads of n rows of hp on ch channels (channel c's row
  * r at [c * stride + r] of hp, ok and out), as features.spike_signal: with

@@ -287,17 +287,21 @@ def test_native_mains_as_rows_come_equals_the_projection(k: int) -> None:
     assert want_v.any() and not want_v.all()
 
 
+@pytest.mark.parametrize("guessed", [False, True])
 @pytest.mark.parametrize("L", [4, 7, 30])
-def test_native_hop_features_as_rows_come_equal_one_call(L: int) -> None:
+def test_native_hop_features_as_rows_come_equal_one_call(L: int, guessed: bool) -> None:
     """sio_dsp_hop_features_acc in pieces of any size, then _end: bit for
-    bit sio_dsp_hop_features on the whole hops."""
+    bit sio_dsp_hop_features on the whole hops; with the median's guess
+    too, over hops whose level jumps up and down (the guess missing)."""
     from sensorio._binding import ffi, lib
 
     rng = np.random.default_rng(L)
-    ch, m = 3, 3
+    ch, m = 3, 8
     stride = m * L + 2
     data = rng.normal(1000, 30, (ch, stride))
+    level = np.repeat([1.0, 1.2, 40.0, 35.0, 0.01, 0.0, 1.0, 0.9], L)
     hp = np.round(rng.normal(0, 5, (ch, stride)), 1)
+    hp[:, : m * L] *= level
     hp[1, 3] = np.nan  # NaN wins the peak
     low = rng.normal(0, 3, (ch, stride))
     codes = rng.integers(-1, 1, (ch, stride)).astype(np.int32)
@@ -315,6 +319,9 @@ def test_native_hop_features_as_rows_come_equal_one_call(L: int) -> None:
         *(ptr(want[i]) for i in range(5)), ptr(want_same, "uint8_t[]"), ptr(want[5]),
     ) == 0  # fmt: skip
     sums = np.zeros((m, ch, lib.SIO_DSP_FEAT_ACC))
+    guess, mid, scratch2 = np.empty((ch, lib.SIO_DSP_BR_GUESS)), np.empty((ch, L)), np.empty(2 * L)
+    lib.sio_dsp_br_init(ch, ptr(guess))
+    with_guess = (ptr(guess), ptr(mid), ptr(scratch2)) if guessed else (ffi.NULL,) * 3
     for j in range(m):
         pos = 0
         while pos < L:
@@ -322,7 +329,7 @@ def test_native_hop_features_as_rows_come_equal_one_call(L: int) -> None:
             at = j * L
             assert lib.sio_dsp_hop_features_acc(
                 ch, L, pos, to, stride, ptr(data) + at, ptr(hp) + at, ptr(low) + at,
-                ptr(codes, "int32_t[]") + at, ptr(sums[j]),
+                ptr(codes, "int32_t[]") + at, ptr(sums[j]), *with_guess,
             ) == 0  # fmt: skip
             pos = to
     got, got_same, scratch = outputs()
@@ -333,6 +340,8 @@ def test_native_hop_features_as_rows_come_equal_one_call(L: int) -> None:
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(got_same, want_same)
     assert got_same[2].all() and np.isnan(got[5, 1, 0])
+    # the median was taken as the rows came (or not at all without a guess)
+    assert (sums[..., lib.SIO_DSP_FEAT_MAD + 1] == 1.0).all() == guessed
 
 
 def test_detector_features_as_rows_come_equal_one_call(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -126,6 +126,23 @@ class _NativeFront:
         # hop_features' sums likewise (see _feature_rows), by the hop's first row
         self._feat_acc = np.zeros((ch, lib.SIO_DSP_FEAT_ACC))
         self._feat_acc_ptr = ffi.from_buffer("double[]", self._feat_acc)
+        # the hop's two medians (of |hp| and the spike statistics') are
+        # sorted out as the rows come against a guess of where each lies (the
+        # channel's last one: csrc/sio_dsp.c, sio_dsp_br_add), what lies
+        # near it kept in mid: the same bits, less work on the block
+        # completing a hop
+        self._br_guess = [np.empty((ch, lib.SIO_DSP_BR_GUESS)) for _ in range(2)]
+        self._br_mid = [np.empty((ch, det.hop)) for _ in range(2)]
+        self._br_ptrs = [
+            (ffi.from_buffer("double[]", g), ffi.from_buffer("double[]", k))
+            for g, k in zip(self._br_guess, self._br_mid, strict=True)
+        ]
+        for g, _ in self._br_ptrs:
+            lib.sio_dsp_br_init(ch, g)
+        self._br_scratch = np.empty(2 * det.hop)
+        self._br_scratch_ptr = ffi.from_buffer("double[]", self._br_scratch)
+        self._sd_count = np.zeros((ch, lib.SIO_DSP_SPIKE_COUNT))
+        self._sd_count_ptr = ffi.from_buffer("double[]", self._sd_count)
         self._feat_done: dict[int, Floats] = {}
         # and the spike statistics: the hop's |second difference| so far (rows
         # up to _sd_rows; _sd_ok: its first row had its neighbour), and the
@@ -298,6 +315,8 @@ class _NativeFront:
                 p["low"] + hop0,
                 p["codes"] + hop0,
                 self._feat_acc_ptr,
+                *self._br_ptrs[0],
+                self._br_scratch_ptr,
             )
             if rc != 0:  # pragma: no cover - the arguments are checked above
                 raise SensorioError(f"faults: native hop sums refused rows {pos}..{pos + take} of {L}")
@@ -328,6 +347,8 @@ class _NativeFront:
                 self._pointers(rows)["hp"] + hop0,
                 hop0 > rows.o,
                 self._sd_buf_ptr,
+                self._sd_count_ptr,
+                *self._br_ptrs[1],
             )
             if rc != 0:  # pragma: no cover - the arguments are checked above
                 raise SensorioError(f"faults: native spike sums refused rows {self._sd_rows}..{upto} of {L}")
@@ -341,7 +362,7 @@ class _NativeFront:
                 ffi = self._ffi
                 rc = self._lib.sio_dsp_hop_spikes_end(
                     rows.ch, L, self._sd_buf_ptr, self._scratch_ptr, ffi.from_buffer("double[]", mad),
-                    ffi.from_buffer("double[]", peak),
+                    ffi.from_buffer("double[]", peak), self._sd_count_ptr, *self._br_ptrs[1],
                 )  # fmt: skip
                 if rc != 0:  # pragma: no cover - the arguments are checked above
                     raise SensorioError(f"faults: native spike statistics refused a hop of {L}")
