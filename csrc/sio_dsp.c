@@ -1058,15 +1058,16 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
                                            ~(bl[r] & blank_bad) & ~(lo[r] & lead_bad));
                 for (int64_t r = a; r < b; r++)
                     good_out += to[r - r0];
-                /* |hp - med| > t, as either signed difference beyond t */
+                /* |hp - med| > t (mid - h is -(h - mid) exactly: either
+                 * signed difference beyond t, one compare) */
                 int64_t beyond = 0;
                 for (int64_t r = a; r < b; r++)
-                    beyond += (h[r] - mid > t) | (mid - h[r] > t);
+                    beyond |= sio_dsp_abs(h[r] - mid) > t;
                 uint8_t *restrict th = hit + c * rows;
                 if (beyond) {
                     for (int64_t r = a; r < b; r++) {
                         const uint8_t is_hit =
-                            (uint8_t)((h[r] - mid > t) | (mid - h[r] > t)) & ok[r] & (uint8_t)!bl[r];
+                            (uint8_t)(sio_dsp_abs(h[r] - mid) > t) & ok[r] & (uint8_t)!bl[r];
                         th[r] = is_hit;
                         hits += is_hit;
                     }
