@@ -491,11 +491,19 @@ static inline double sio_dsp_top(const double *restrict a, int64_t n, double top
  * over those is enough (else, or with a NaN, it runs over the whole hop as
  * before: the guess never changes the result, only the cost). The hop's
  * end was what kept a 256 channel block completing a hop over 1 ms
- * (docs/performance.md). count: below, kept, NaN seen (zero at the hop's
- * start); guess: SIO_DSP_BR_GUESS doubles per channel (lo, hi, width). */
-static inline void sio_dsp_br_add(double *restrict count, double *restrict mid, double lo,
-                                  double hi, const double *restrict v, int64_t n, int absolute)
+ * (docs/performance.md). count: below, kept, NaN seen, values counted
+ * (SIO_DSP_BR_COUNT doubles, zero at the hop's start); mid holds cap
+ * doubles: more values than that (rows given twice) and the guess is not
+ * used; guess: SIO_DSP_BR_GUESS doubles per channel (lo, hi, width). */
+static inline void sio_dsp_br_add(double *restrict count, double *restrict mid, int64_t cap,
+                                  double lo, double hi, const double *restrict v, int64_t n,
+                                  int absolute)
 {
+    if (count[3] + (double)n > (double)cap) {
+        count[2] = 1.0; /* no room: the select runs over the whole hop */
+        return;
+    }
+    count[3] += (double)n;
     int64_t below = (int64_t)count[0], kept = (int64_t)count[1], nan = 0;
     for (int64_t i = 0; i < n; i++) {
         const double x = absolute ? sio_dsp_abs(v[i]) : v[i];
@@ -510,15 +518,17 @@ static inline void sio_dsp_br_add(double *restrict count, double *restrict mid, 
 }
 
 /* The element of rank k of the n values v (absolute: of their absolute
- * values; v is not written) counted into count and mid with guess, and
- * the next hop's guess: narrower after a hit, wider after a miss. scratch:
- * 2 n doubles. */
-static double sio_dsp_br_end(const double *restrict count, double *restrict mid,
+ * values; v is not written) counted into count and mid with guess (all n
+ * of them, else the select runs over v), and the next hop's guess:
+ * narrower after a hit, wider after a miss; count is marked used (a hop
+ * not counted afresh selects over v). scratch: 2 n doubles. */
+static double sio_dsp_br_end(double *restrict count, double *restrict mid,
                              double *restrict guess, const double *restrict v, int64_t n,
                              int64_t k, int absolute, double *restrict scratch)
 {
     const int64_t below = (int64_t)count[0], kept = (int64_t)count[1];
-    const int hit = count[2] == 0.0 && below <= k && k < below + kept;
+    const int hit = count[2] == 0.0 && count[3] == (double)n && below <= k && k < below + kept;
+    count[3] = (double)n + 1.0; /* used: more rows than room until restarted */
     double m;
     if (hit) {
         m = sio_dsp_select(mid, scratch, kept, k - below);
@@ -671,7 +681,7 @@ int sio_dsp_hop_features_acc(int64_t ch, int64_t L, int64_t from, int64_t to, in
         if (!guess)
             continue;
         double *g = guess + c * SIO_DSP_BR_GUESS, *kept = mid + c * L;
-        sio_dsp_br_add(a + SIO_DSP_FEAT_BR, kept, g[0], g[1], hp + at + from, to - from, 1);
+        sio_dsp_br_add(a + SIO_DSP_FEAT_BR, kept, L, g[0], g[1], hp + at + from, to - from, 1);
         if (to == L) { /* the hop's median of |hp|, now */
             a[SIO_DSP_FEAT_MAD] =
                 sio_dsp_br_end(a + SIO_DSP_FEAT_BR, kept, g, hp + at, L, L / 2, 1, scratch);
@@ -748,18 +758,21 @@ int sio_dsp_hop_spikes_acc(int64_t ch, int64_t L, int64_t from, int64_t to, int6
         }
         if (!guess)
             continue;
-        double *n = count + c * SIO_DSP_SPIKE_COUNT, top = n[3];
-        if (from == 0)
-            n[0] = n[1] = n[2] = top = 0.0;
-        n[3] = sio_dsp_top(a + from, to - from, top); /* as sio_dsp_hop_spikes_end's */
+        double *n = count + c * SIO_DSP_SPIKE_COUNT, top = n[SIO_DSP_BR_COUNT];
+        if (from == 0) {
+            for (int i = 0; i < SIO_DSP_BR_COUNT; i++)
+                n[i] = 0.0;
+            top = 0.0;
+        }
+        n[SIO_DSP_BR_COUNT] = sio_dsp_top(a + from, to - from, top); /* as sio_dsp_hop_spikes_end's */
         const double *g = guess + c * SIO_DSP_BR_GUESS;
-        sio_dsp_br_add(n, mid + c * L, g[0], g[1], a + from, to - from, 0);
+        sio_dsp_br_add(n, mid + c * L, L, g[0], g[1], a + from, to - from, 0);
     }
     return 0;
 }
 
 int sio_dsp_hop_spikes_end(int64_t ch, int64_t L, double *buf, double *scratch, double *mad,
-                           double *peak, const double *count, double *guess, double *mid)
+                           double *peak, double *count, double *guess, double *mid)
 {
     if (ch < 0 || L < 1 || (ch && (!buf || !scratch || !mad || !peak)) ||
         (guess && (!count || !mid)))
@@ -767,8 +780,8 @@ int sio_dsp_hop_spikes_end(int64_t ch, int64_t L, double *buf, double *scratch, 
     for (int64_t c = 0; c < ch; c++) {
         double *a = buf + c * L;
         if (guess) { /* counted as the rows came */
-            const double *n = count + c * SIO_DSP_SPIKE_COUNT;
-            peak[c] = n[3];
+            double *n = count + c * SIO_DSP_SPIKE_COUNT;
+            peak[c] = n[3] == (double)L ? n[SIO_DSP_BR_COUNT] : sio_dsp_top(a, L, 0.0);
             mad[c] = sio_dsp_br_end(n, mid + c * L, guess + c * SIO_DSP_BR_GUESS, a, L, L / 2, 0,
                                     scratch);
             continue;

@@ -79,14 +79,16 @@ int sio_dsp_hop_features(int64_t ch, int64_t m, int64_t L, int64_t stride, const
 /* doubles per channel of sio_dsp_hop_features_acc's sums: 10 sums, the
  * median of |hp| and whether it is taken (at SIO_DSP_FEAT_MAD), and the
  * median's counts (at SIO_DSP_FEAT_BR) */
-#define SIO_DSP_FEAT_ACC 15
+#define SIO_DSP_FEAT_ACC 16
 #define SIO_DSP_FEAT_MAD 10
 #define SIO_DSP_FEAT_BR 12
 
 /* doubles per channel of a median's guess (sio_dsp_hop_features_acc,
- * sio_dsp_hop_spikes_acc), and of sio_dsp_hop_spikes_acc's counts */
+ * sio_dsp_hop_spikes_acc), of its counts, and of sio_dsp_hop_spikes_acc's
+ * counts (the median's, then the largest value) */
 #define SIO_DSP_BR_GUESS 3
-#define SIO_DSP_SPIKE_COUNT 4
+#define SIO_DSP_BR_COUNT 4
+#define SIO_DSP_SPIKE_COUNT 5
 
 /* Start the guesses of ch channels (SIO_DSP_BR_GUESS doubles each): where a
  * hop's median lies, from the channel's last one; a guess only saves work,
@@ -143,10 +145,11 @@ int sio_dsp_hop_spikes_acc(int64_t ch, int64_t L, int64_t from, int64_t to, int6
 /* sio_dsp_hop_spikes' median and largest value of a hop whose rows all went
  * into buf (which the median may overwrite; scratch: 2 L doubles): mad[c]
  * and peak[c], the same bits; with guess, from what sio_dsp_hop_spikes_acc
- * left in count and mid, and the guess moves on. Returns 0, or -1 if an
- * argument is out of range. */
+ * counted into count and mid when it counted the whole hop once (else from
+ * buf), the counts then marked used, and the guess moves on. Returns 0, or
+ * -1 if an argument is out of range. */
 int sio_dsp_hop_spikes_end(int64_t ch, int64_t L, double *buf, double *scratch, double *mad,
-                           double *peak, const double *count, double *guess, double *mid);
+                           double *peak, double *count, double *guess, double *mid);
 
 /* What the spike test reads of n rows of hp on ch channels (channel c's row
  * r at [c * stride + r] of hp, ok and out), as features.spike_signal: with

@@ -142,6 +142,44 @@ static void check_spikes(int64_t L, int guessed, int64_t m, int nan)
     free(mid);
 }
 
+/* rows given twice, an end with no rows counted: the guesses are not used
+ * (no write past mid), the medians and peaks still those of the hop */
+static void check_misuse(void)
+{
+    enum { L = 40, CH = 2 };
+    double hp[CH * L], buf[CH * L], scratch[2 * L], mid[CH * L], guess[CH * SIO_DSP_BR_GUESS];
+    double count[CH * SIO_DSP_SPIKE_COUNT], want_mad[CH], want_peak[CH], mad[CH], peak[CH];
+    for (int64_t i = 0; i < CH * L; i++)
+        hp[i] = noise();
+    CHECK_EQ(sio_dsp_hop_spikes(CH, 1, L, L, hp, NULL, scratch, want_mad, want_peak), 0);
+    sio_dsp_br_init(CH, guess);
+    for (int round = 0; round < 3; round++) { /* round 0 teaches the guess */
+        CHECK_EQ(sio_dsp_hop_spikes_acc(CH, L, 0, L, L, hp, 0, buf, count, guess, mid), 0);
+        if (round == 1) /* rows again, from row 3 */
+            CHECK_EQ(sio_dsp_hop_spikes_acc(CH, L, 3, L, L, hp, 0, buf, count, guess, mid), 0);
+        for (int twice = 0; twice < (round == 2 ? 2 : 1); twice++) { /* an end with nothing counted */
+            CHECK_EQ(sio_dsp_hop_spikes_end(CH, L, buf, scratch, mad, peak, count, guess, mid), 0);
+            for (int64_t c = 0; c < CH; c++) {
+                CHECK(mad[c] == want_mad[c]);
+                CHECK(peak[c] == want_peak[c]);
+            }
+        }
+    }
+    /* the features' median: a hop's rows given twice without the sums restarted */
+    double data[CH * L], low[CH * L], acc[CH * SIO_DSP_FEAT_ACC] = {0}, o[6 * CH];
+    for (int64_t i = 0; i < CH * L; i++)
+        data[i] = low[i] = noise();
+    CHECK_EQ(sio_dsp_hop_features(CH, 1, L, L, data, hp, low, NULL, scratch, o, want_mad, o + 2 * CH,
+                                  o + 3 * CH, o + 4 * CH, NULL, o + 5 * CH),
+             0);
+    sio_dsp_br_init(CH, guess);
+    for (int round = 0; round < 3; round++) {
+        CHECK_EQ(sio_dsp_hop_features_acc(CH, L, 0, L, L, data, hp, low, NULL, acc, guess, mid, scratch), 0);
+        for (int64_t c = 0; c < CH; c++)
+            CHECK(acc[c * SIO_DSP_FEAT_ACC + SIO_DSP_FEAT_MAD] == want_mad[c]);
+    }
+}
+
 int main(void)
 {
     srand(11);
@@ -163,6 +201,7 @@ int main(void)
         check_spikes(200, guessed, 31, 0);
         check_spikes(200, guessed, 31, 1);
     }
+    check_misuse();
     /* out of range: nothing written */
     double x[8] = {0}, acc[SIO_DSP_FEAT_ACC] = {7}, scratch[8], o[6] = {7, 7, 7, 7, 7, 7};
     uint8_t same[1] = {7};
