@@ -33,6 +33,23 @@ from .calibrate import Calibration, StreamInfo, measure_gain_from_test
 from .stages import DspEvent, Stage, apply_policy, last_valid, register_stage
 
 
+def _column_quantile(hist: np.ndarray, q: float) -> np.ndarray:
+    """numpy.nanquantile(hist, q, axis=0) with the values that are not
+    finite left out: numpy.quantile over the columns where every value is
+    finite (the same values), nanquantile only over the others. nanquantile
+    walks an array's columns one by one in Python: over a minute of 1 s
+    windows at 256 channels it took 7 ms, once a second."""
+    finite = np.isfinite(hist)
+    whole = finite.all(axis=0)
+    if whole.all():
+        return np.asarray(np.quantile(hist, q, axis=0))
+    out = np.empty(hist.shape[1])
+    out[whole] = np.quantile(hist[:, whole], q, axis=0)
+    part = ~whole
+    out[part] = np.nanquantile(np.where(finite[:, part], hist[:, part], np.nan), q, axis=0)
+    return out
+
+
 @register_stage
 class DriftMonitor(Stage):
     """Baseline and gain-drift warnings (see the module text)."""
@@ -227,11 +244,7 @@ class DriftMonitor(Stage):
             with np.errstate(invalid="ignore"):
                 hist = np.array(self._rms)
                 enough = np.isfinite(hist).sum(axis=0) >= hist.shape[0] // 2
-                floor = np.where(
-                    enough,
-                    np.nanquantile(np.where(np.isfinite(hist), hist, np.nan), self.floor_quantile, axis=0),
-                    np.nan,
-                )
+                floor = np.where(enough, _column_quantile(hist, self.floor_quantile), np.nan)
             self.floor = floor
             if self.reference_floor is None and np.isfinite(floor).all():
                 self.reference_floor = floor.copy()
