@@ -625,3 +625,70 @@ def test_spike_test_the_same_in_any_chunking(native: bool, hop_s: float) -> None
         for k, thr in thresholds.items():
             np.testing.assert_array_equal(thr, res[0][2][k])
     assert any(e[1] == "spikes" for e in res[0][1])
+
+
+def test_native_hop_medians_with_guesses_equal_one_call_on_random_hops() -> None:
+    """The hop medians taken as the rows come against a guess (csrc/sio_dsp.c,
+    sio_dsp_br_add) give the bits of the one-call functions on random hops:
+    levels jumping from zero to 30 x, NaN, infinities and -0.0 anywhere,
+    pieces of 1-6 rows, hop lengths 1-59."""
+    from sensorio._binding import ffi, lib
+
+    def ptr(a: np.ndarray) -> object:
+        return ffi.from_buffer("double[]", a)
+
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        L, ch, m = int(rng.integers(1, 60)), int(rng.integers(1, 5)), int(rng.integers(1, 8))
+        stride = m * L
+        hp = rng.normal(0, 1, (ch, stride)) * np.repeat(rng.choice([0.0, 0.01, 1.0, 30.0], m), L)
+        for _ in range(int(rng.integers(0, 3))):
+            hp[rng.integers(ch), rng.integers(stride)] = rng.choice([np.nan, np.inf, -np.inf, -0.0])
+        scratch, mid = np.empty(2 * L), np.empty((ch, L))
+        want = np.empty((2, ch, m))
+        assert lib.sio_dsp_hop_spikes(
+            ch, m, L, stride, ptr(hp), ffi.NULL, ptr(scratch), ptr(want[0]), ptr(want[1])
+        ) == 0  # fmt: skip
+        buf, count = np.empty((ch, L)), np.zeros((ch, lib.SIO_DSP_SPIKE_COUNT))
+        guess = np.empty((ch, lib.SIO_DSP_BR_GUESS))
+        lib.sio_dsp_br_init(ch, ptr(guess))
+        got = np.empty((2, ch, m))
+        for j in range(m):
+            pos = 0
+            while pos < L:
+                to = min(L, pos + int(rng.integers(1, 7)))
+                assert lib.sio_dsp_hop_spikes_acc(
+                    ch, L, pos, to, stride, ptr(hp) + j * L, j > 0, ptr(buf), ptr(count), ptr(guess), ptr(mid)
+                ) == 0  # fmt: skip
+                pos = to
+            mad, peak = np.empty(ch), np.empty(ch)
+            assert lib.sio_dsp_hop_spikes_end(
+                ch, L, ptr(buf), ptr(scratch), ptr(mad), ptr(peak), ptr(count), ptr(guess), ptr(mid)
+            ) == 0  # fmt: skip
+            got[0, :, j], got[1, :, j] = mad, peak
+        np.testing.assert_array_equal(got, want)
+        if L < 4:
+            continue
+        data, low = rng.normal(0, 1, (ch, stride)), rng.normal(0, 1, (ch, stride))
+        want_f, got_f = np.empty((6, ch, m)), np.empty((6, ch, m))
+        assert lib.sio_dsp_hop_features(
+            ch, m, L, stride, ptr(data), ptr(hp), ptr(low), ffi.NULL, ptr(scratch),
+            *(ptr(want_f[i]) for i in range(5)), ffi.NULL, ptr(want_f[5]),
+        ) == 0  # fmt: skip
+        sums = np.zeros((m, ch, lib.SIO_DSP_FEAT_ACC))
+        lib.sio_dsp_br_init(ch, ptr(guess))
+        for j in range(m):
+            pos = 0
+            while pos < L:
+                to = min(L, pos + int(rng.integers(1, 7)))
+                at = j * L
+                assert lib.sio_dsp_hop_features_acc(
+                    ch, L, pos, to, stride, ptr(data) + at, ptr(hp) + at, ptr(low) + at, ffi.NULL, ptr(sums[j]),
+                    ptr(guess), ptr(mid), ptr(scratch),
+                ) == 0  # fmt: skip
+                pos = to
+        assert lib.sio_dsp_hop_features_end(
+            ch, m, L, stride, ptr(data), ptr(hp), ptr(sums), 0, ptr(scratch),
+            *(ptr(got_f[i]) for i in range(5)), ffi.NULL, ptr(got_f[5]),
+        ) == 0  # fmt: skip
+        assert got_f.tobytes() == want_f.tobytes()
