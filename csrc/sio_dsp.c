@@ -517,6 +517,12 @@ static inline void sio_dsp_br_add(double *restrict count, double *restrict mid, 
         count[2] = 1.0;
 }
 
+/* Whether count holds all n values of a hop, each once, counted afresh. */
+static inline int sio_dsp_br_whole(const double *count, int64_t n)
+{
+    return count[3] == (double)n;
+}
+
 /* The element of rank k of the n values v (absolute: of their absolute
  * values; v is not written) counted into count and mid with guess (all n
  * of them, else the select runs over v), and the next hop's guess:
@@ -527,7 +533,7 @@ static double sio_dsp_br_end(double *restrict count, double *restrict mid,
                              int64_t k, int absolute, double *restrict scratch)
 {
     const int64_t below = (int64_t)count[0], kept = (int64_t)count[1];
-    const int hit = count[2] == 0.0 && count[3] == (double)n && below <= k && k < below + kept;
+    const int hit = count[2] == 0.0 && sio_dsp_br_whole(count, n) && below <= k && k < below + kept;
     count[3] = (double)n + 1.0; /* used: more rows than room until restarted */
     double m;
     if (hit) {
@@ -781,15 +787,12 @@ int sio_dsp_hop_spikes_end(int64_t ch, int64_t L, double *buf, double *scratch, 
         double *a = buf + c * L;
         if (guess) { /* counted as the rows came */
             double *n = count + c * SIO_DSP_SPIKE_COUNT;
-            peak[c] = n[3] == (double)L ? n[SIO_DSP_BR_COUNT] : sio_dsp_top(a, L, 0.0);
+            peak[c] = sio_dsp_br_whole(n, L) ? n[SIO_DSP_BR_COUNT] : sio_dsp_top(a, L, 0.0);
             mad[c] = sio_dsp_br_end(n, mid + c * L, guess + c * SIO_DSP_BR_GUESS, a, L, L / 2, 0,
                                     scratch);
             continue;
         }
-        double top = 0.0;
-        for (int64_t i = 0; i < L; i++)
-            top = a[i] > top || a[i] != a[i] ? a[i] : top;
-        peak[c] = top;
+        peak[c] = sio_dsp_top(a, L, 0.0);
         mad[c] = sio_dsp_select(a, scratch, L, L / 2);
     }
     return 0;

@@ -139,8 +139,6 @@ class _NativeFront:
         ]
         for g, _ in self._br_ptrs:
             lib.sio_dsp_br_init(ch, g)
-        self._br_scratch = np.empty(2 * det.hop)
-        self._br_scratch_ptr = ffi.from_buffer("double[]", self._br_scratch)
         self._sd_count = np.zeros((ch, lib.SIO_DSP_SPIKE_COUNT))
         self._sd_count_ptr = ffi.from_buffer("double[]", self._sd_count)
         self._feat_done: dict[int, Floats] = {}
@@ -316,7 +314,7 @@ class _NativeFront:
                 p["codes"] + hop0,
                 self._feat_acc_ptr,
                 *self._br_ptrs[0],
-                self._br_scratch_ptr,
+                self._scratch_ptr,  # (2 x hop doubles from the start)
             )
             if rc != 0:  # pragma: no cover - the arguments are checked above
                 raise SensorioError(f"faults: native hop sums refused rows {pos}..{pos + take} of {L}")
