@@ -4,6 +4,8 @@ front end tracks, in random chunkings."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -287,6 +289,34 @@ def test_native_mains_as_rows_come_equals_the_projection(k: int) -> None:
     assert want_v.any() and not want_v.all()
 
 
+def _features_in_pieces(
+    rng: np.random.Generator,
+    longest: int,
+    hops: int,
+    L: int,
+    stride: int,
+    arrays: tuple[Any, ...],
+    sums: np.ndarray,
+    *guess: Any,
+) -> None:
+    """sio_dsp_hop_features_acc over hops of L rows, each in pieces of 1 to
+    longest rows: arrays are the pointers to data, hp, low and codes (or
+    NULL), sums (hops, channels, SIO_DSP_FEAT_ACC) takes each hop's; guess:
+    the guess, mid and scratch pointers (or NULLs)."""
+    from sensorio._binding import ffi, lib
+
+    ch = sums.shape[1]
+    for j in range(hops):
+        pos = 0
+        while pos < L:
+            to = min(L, pos + int(rng.integers(1, longest + 1)))
+            at = j * L
+            rows = [a if a == ffi.NULL else a + at for a in arrays]
+            hop_sums = ffi.from_buffer("double[]", sums[j])
+            assert lib.sio_dsp_hop_features_acc(ch, L, pos, to, stride, *rows, hop_sums, *guess) == 0
+            pos = to
+
+
 @pytest.mark.parametrize("guessed", [False, True])
 @pytest.mark.parametrize("L", [4, 7, 30])
 def test_native_hop_features_as_rows_come_equal_one_call(L: int, guessed: bool) -> None:
@@ -322,16 +352,8 @@ def test_native_hop_features_as_rows_come_equal_one_call(L: int, guessed: bool) 
     guess, mid, scratch2 = np.empty((ch, lib.SIO_DSP_BR_GUESS)), np.empty((ch, L)), np.empty(2 * L)
     lib.sio_dsp_br_init(ch, ptr(guess))
     with_guess = (ptr(guess), ptr(mid), ptr(scratch2)) if guessed else (ffi.NULL,) * 3
-    for j in range(m):
-        pos = 0
-        while pos < L:
-            to = min(L, pos + int(rng.integers(1, 5)))
-            at = j * L
-            assert lib.sio_dsp_hop_features_acc(
-                ch, L, pos, to, stride, ptr(data) + at, ptr(hp) + at, ptr(low) + at,
-                ptr(codes, "int32_t[]") + at, ptr(sums[j]), *with_guess,
-            ) == 0  # fmt: skip
-            pos = to
+    arrays = (ptr(data), ptr(hp), ptr(low), ptr(codes, "int32_t[]"))
+    _features_in_pieces(rng, 4, m, L, stride, arrays, sums, *with_guess)
     got, got_same, scratch = outputs()
     assert lib.sio_dsp_hop_features_end(
         ch, m, L, stride, ptr(data), ptr(hp), ptr(sums), 1, ptr(scratch),
@@ -677,16 +699,8 @@ def test_native_hop_medians_with_guesses_equal_one_call_on_random_hops() -> None
         ) == 0  # fmt: skip
         sums = np.zeros((m, ch, lib.SIO_DSP_FEAT_ACC))
         lib.sio_dsp_br_init(ch, ptr(guess))
-        for j in range(m):
-            pos = 0
-            while pos < L:
-                to = min(L, pos + int(rng.integers(1, 7)))
-                at = j * L
-                assert lib.sio_dsp_hop_features_acc(
-                    ch, L, pos, to, stride, ptr(data) + at, ptr(hp) + at, ptr(low) + at, ffi.NULL, ptr(sums[j]),
-                    ptr(guess), ptr(mid), ptr(scratch),
-                ) == 0  # fmt: skip
-                pos = to
+        arrays = (ptr(data), ptr(hp), ptr(low), ffi.NULL)
+        _features_in_pieces(rng, 6, m, L, stride, arrays, sums, ptr(guess), ptr(mid), ptr(scratch))
         assert lib.sio_dsp_hop_features_end(
             ch, m, L, stride, ptr(data), ptr(hp), ptr(sums), 0, ptr(scratch),
             *(ptr(got_f[i]) for i in range(5)), ffi.NULL, ptr(got_f[5]),
