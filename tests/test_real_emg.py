@@ -344,3 +344,47 @@ def test_score_faults_gain_scales_every_recording(monkeypatch: pytest.MonkeyPatc
         with pytest.raises(StopIteration):
             score_faults.main(["--real", "--rate", "1000", "--gain", str(gain)])
     assert played[1] == pytest.approx(4.0 * played[0])
+
+
+def test_score_faults_tells_the_recordings_own_false_events(capsys: pytest.CaptureFixture[str]) -> None:
+    """A false event that the window raises with no fault injected too (same
+    channel and kind) is the recording's own; the precision without those
+    is printed beside the scored one, which stays as it is."""
+    from sensorio.dsp.scoring import KindScore
+    from sensorio.dsp.stages import DspEvent
+
+    rate = 1000.0
+    rng = np.random.default_rng(5)
+    t = np.arange(int(6 * rate)) / rate
+    uv = rng.standard_normal((len(t), 2)) * 20.0
+    swing = (t >= 3.0) & (t < 3.5)
+    uv[swing, 0] += 600.0 * np.sin(2 * np.pi * 2.0 * (t[swing] - 3.0))  # the recording's own artifact
+    data, _ = score_faults.render_source(uv, rate, seed=1)
+    own_motion = [e for e in score_faults.analyse(data, {}).events if e.kind == "motion" and e.channel == 0]
+    assert own_motion, "the swing is motion on channel 0"
+    elsewhere = DspEvent(0, 1, "motion", 1.0, 1.1)  # not there without injection
+    other_kind = DspEvent(0, 0, "noise", own_motion[0].start_s, own_motion[0].end_s)
+    false = [own_motion[0], elsewhere, other_kind]
+    own = score_faults._own_events(uv, rate, 1, {}, false)
+    assert own == [own_motion[0]]
+    assert score_faults._own_events(uv, rate, 1, {}, []) == []
+
+    ks = KindScore(faults=4, in_time=4, events=6, correct=4, own=1)
+    assert ks.precision == pytest.approx(4 / 6)
+    assert ks.precision_injected == pytest.approx(4 / 5)
+    args = score_faults.argparse.Namespace(
+        clean_max_per_hour=10.0, min_valid=0.98, target=0.95, json=False, check=True, deadline=0.25,
+        motion_deadline=0.3, known_floors={}, gain=1.0,
+    )  # fmt: skip
+    clean = {("rec", 1000.0): {"per_channel_hour": 1.0, "valid": 1.0, "channels": 1, "channel_hours": 1.0,
+                               "fault_events": 1, "by_kind": {}}}  # fmt: skip
+    assert (
+        score_faults.report_real(
+            args, [], [1000.0], ["bipolar"], 1, 20.0, clean, {("bipolar", "motion", 1000.0): ks}, {}
+        )
+        == 1
+    )
+    out = capsys.readouterr().out
+    assert "motion on bipolar: 2 false, 1 of them also with no fault injected" in out
+    assert "precision without those 0.80" in out
+    assert "motion on bipolar (P 0.67, R 1.00)" in out  # the target is judged on the scored precision

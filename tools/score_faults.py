@@ -27,7 +27,10 @@ motion, noise, mains, drift toward a rail) per seed and recording, on
 channels and at times drawn from the seed, never two on one channel at
 once, amplitudes scaled to the channel's own RMS: precision and recall per
 kind, onset within --deadline (motion --motion-deadline; a drift must be
-warned of before the baseline gets 90 % of the way to the rail).
+warned of before the baseline gets 90 % of the way to the rail). A false
+event that the same window raises with no fault injected is the
+recording's own (its clean run counts such events per channel-hour): the
+precision stays as scored, and is printed without those beside it.
 ``--gain G`` multiplies every recording by G first: the thresholds must
 hold for muscles and electrodes that give more or less signal than these.
 ``--quick`` is the short budget for CI (2 seeds, 20 s windows, at most 16
@@ -57,7 +60,7 @@ sys.path.insert(0, str(ROOT))
 from sensorio import Parser  # noqa: E402
 from sensorio.dsp.analyze import analyze_blocks  # noqa: E402
 from sensorio.dsp.faults import FaultDetector  # noqa: E402
-from sensorio.dsp.scoring import TRUTH_KINDS, KindScore, Truth, score  # noqa: E402
+from sensorio.dsp.scoring import KIND_MAP, TRUTH_KINDS, KindScore, Truth, score  # noqa: E402
 
 
 def have_emulator() -> bool:
@@ -280,6 +283,11 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
                 data, truth = render_source(win.uv, rate, seed, faults)
                 res = analyse(data, params)
                 scores, false = score(truth, res.events, deadline_s=args.deadline, deadlines=deadlines)
+                own = _own_events(win.uv, rate, seed, params, false)
+                for e in own:
+                    kind = KIND_MAP.get(e.kind)
+                    if kind in scores:
+                        scores[kind].own += 1
                 for k, ks in scores.items():
                     kinds.setdefault((rec.layout, k, rate), KindScore()).add(ks)
                     kinds.setdefault((rec.key, k, 0.0), KindScore()).add(ks)
@@ -290,8 +298,32 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
                             f"{rec.key} {rate:g} seed {seed} truth {t.kind} ch{t.channel} {t.start_s:.3f}-{t.end_s:.3f}"
                         )
                     for e in false:
-                        print(f"{rec.key} {rate:g} seed {seed} FALSE {e.kind} ch{e.channel} {e.start_s:.3f}-{e.end_s}")
+                        tag = " (also with no fault injected)" if any(e is o for o in own) else ""
+                        where = f"{rec.key} {rate:g} seed {seed}"
+                        print(f"{where} FALSE {e.kind} ch{e.channel} {e.start_s:.3f}-{e.end_s}{tag}")
     return report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false_inj)
+
+
+def _own_events(uv: np.ndarray, rate: float, seed: int, params: dict[str, float], false: list) -> list:
+    """The false events (of an injected run on uv) that the same signal
+    raises with no fault injected (same channel and kind, overlapping within
+    the scorer's slack): the recording's own, which its clean run counts."""
+    if not false:
+        return []
+    data, _ = render_source(uv, rate, seed)
+    base = [e for e in analyse(data, params).events if e.severity == "fault"]
+    slack = 0.1
+    return [
+        e
+        for e in false
+        if any(
+            b.channel == e.channel
+            and b.kind == e.kind
+            and b.start_s <= (e.end_s if e.end_s is not None else 1e18) + slack
+            and e.start_s <= (b.end_s if b.end_s is not None else 1e18) + slack
+            for b in base
+        )
+    ]
 
 
 def _count(items) -> dict[str, int]:
@@ -358,6 +390,8 @@ def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false
                         "recall": ks.recall,
                         "precision": ks.precision,
                         "events": ks.events,
+                        "own_events": ks.own,
+                        "precision_without_own": ks.precision_injected,
                     }
                     for (w, k, r), ks in kinds.items()
                 ],
@@ -401,6 +435,18 @@ def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false
         label = where if rate else where
         print(f"{label:<32} {(f'{rate:g}' if rate else 'all'):>5} " + " ".join(f"{c:>9}" for c in cells))
     print(f"false events outside any fault in the injected runs: {sum(false_inj.values())}")
+    # the recording's own events: raised in the same window with no fault
+    # injected too (the clean figures above count them, per channel-hour)
+    for lay in layouts:
+        for k in REAL_KINDS:
+            tot = KindScore()
+            for rate in rates:
+                tot.add(kinds.get((lay, k, rate), KindScore()))
+            if tot.own:
+                print(
+                    f"  {k} on {lay}: {tot.events - tot.correct} false, {tot.own} of them also with no fault "
+                    f"injected (the recording's own); precision without those {_fmt(tot.precision_injected)}"
+                )
     if held:
         print("targets missed, within the floors --known-miss holds them to: " + "; ".join(held))
     if misses:

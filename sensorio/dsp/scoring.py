@@ -100,6 +100,9 @@ class KindScore:
     in_time: int = 0
     events: int = 0
     correct: int = 0
+    #: false events (events - correct) also raised on the same signal with
+    #: no fault injected: the recording's own, which a clean run counts
+    own: int = 0
     delays: list[float] = field(default_factory=list)
 
     @property
@@ -110,6 +113,13 @@ class KindScore:
     def precision(self) -> float:
         return self.correct / self.events if self.events else float("nan")
 
+    @property
+    def precision_injected(self) -> float:
+        """Precision without the false events the signal raises on its own
+        (own): how often an event is the injected fault or an echo of it."""
+        n = self.events - self.own
+        return self.correct / n if n else float("nan")
+
     def add(self, other: KindScore) -> None:
         self.faults += other.faults
         self.occluded += other.occluded
@@ -117,6 +127,7 @@ class KindScore:
         self.in_time += other.in_time
         self.events += other.events
         self.correct += other.correct
+        self.own += other.own
         self.delays.extend(other.delays)
 
 
