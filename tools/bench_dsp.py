@@ -26,8 +26,15 @@ cost of 64 ch; a 10 ms block of 256 ch x 4 kHz at most 1 ms p99).
 With --stuck N, N channels hold one code throughout: a lasting fault, masked
 all along (what one faulty channel costs the others).
 
+With --parts, instead: where a 10 ms block's CPU time goes, by the block's
+place in the detector's hop: the mean per block of each stage's call, of
+running ahead, and of the fault detector's steps (its front end and hop sums
+in C, its features, learnt levels and hysteresis, its output mask), each
+timed around the call (nested parts are inside their callers' figures).
+
 Usage: python3 tools/bench_dsp.py [--channels 16] [--rate 4000] [--seconds 20] [--repeats 5] [--stuck N]
                                   [--block-seconds 12]
+       python3 tools/bench_dsp.py --parts [--channels 256] [--seconds 12]
        python3 tools/bench_dsp.py --sweep [8,16,32,64,65,128,256] [--seconds 6] [--repeats 3]
 """
 
@@ -188,6 +195,91 @@ def sweep(channel_counts: list[int], fs: float, seconds: float, repeats: int, bi
         )
 
 
+#: what --parts times: (label, the object's attribute path from the
+#: pipeline, the method), in the order printed
+PARTS = (
+    ("pipeline (the whole block)", "", "process"),
+    ("calibrate", "stage:calibrate", "process_raw"),
+    ("faults", "stage:faults", "process"),
+    ("  front end and hop sums (C)", "stage:faults._native", "run"),
+    ("  features and verdicts", "stage:faults", "_features"),
+    ("    of which: hop features (C)", "stage:faults._native", "hop_features"),
+    ("    of which: learnt levels", "stage:faults", "_learn"),
+    ("  hysteresis and events", "stage:faults", "_hysteresis"),
+    ("  output (decisions of a hop)", "stage:faults", "_decide"),
+    ("    of which: output mask (C)", "stage:faults._native", "hop_mask"),
+    ("run ahead: taking its output", "_ahead", "outputs"),
+    ("run ahead: filtering ahead", "_ahead", "advance"),
+    ("notch", "stage:notch", "process"),
+    ("bandpass", "stage:bandpass", "process"),
+    ("drift", "stage:drift", "process"),
+    ("envelope", "stage:envelope", "process"),
+)
+
+
+def parts(ch: int, fs: float, seconds: float) -> None:
+    """Print the mean CPU time per block of each of PARTS, by the block's
+    place in the fault detector's hop (after a 2 s warm-up)."""
+    rows = max(1, int(round(0.01 * fs)))
+    codes = emg_codes(int(seconds * fs), ch, fs)
+    blocks = blocks_of(codes, rows)
+    pipe = Pipeline.default(descriptor(ch, fs), auto=False)
+    warm = int(2 * fs) // rows
+    for b in blocks[:warm]:
+        pipe.process(b)
+    det = next(st for st in pipe.stages if st.kind == "faults")
+    per_hop = det.hop // rows
+    spent = np.zeros((len(PARTS), per_hop))
+    timing = [False]
+
+    def owner(path: str) -> object | None:
+        obj: object | None = pipe
+        for part in path.split(".") if path else []:
+            if part.startswith("stage:"):
+                obj = next((st for st in pipe.stages if st.kind == part[6:]), None)
+            else:
+                obj = getattr(obj, part, None)
+            if obj is None:
+                return None
+        return obj
+
+    place = [0]
+    wrapped = []
+    for i, (_, path, name) in enumerate(PARTS):
+        obj = owner(path)
+        if obj is None or not hasattr(obj, name):
+            continue  # a part this pipeline does not have (no C core, a stage left out)
+        wrapped.append(i)
+        method = getattr(obj, name)
+
+        def timed(*a: object, _m=method, _i=i, **k: object) -> object:
+            if not timing[0]:
+                return _m(*a, **k)
+            t0 = time.process_time()
+            try:
+                return _m(*a, **k)
+            finally:
+                spent[_i, place[0]] += time.process_time() - t0
+
+        setattr(obj, name, timed)  # on this instance only
+    timed_blocks = blocks[warm:]
+    for j, b in enumerate(timed_blocks):
+        place[0] = (warm + j) % per_hop
+        timing[0] = True
+        pipe.process(b)
+        timing[0] = False
+    counts = np.bincount((warm + np.arange(len(timed_blocks))) % per_hop, minlength=per_hop)
+    mean = spent / counts[None, :] * 1e3
+    print(
+        f"where a {rows}-row block of {ch} ch at {fs:g} Hz spends its CPU time, by its place in the "
+        f"{per_hop}-block hop (mean ms per block over {len(timed_blocks)} blocks; nested rows are inside the row above)"
+    )
+    head = " ".join(f"{k + 1:>7}" for k in range(per_hop))
+    print(f"  {'':34} {head}   ({per_hop}: completes a hop)")
+    for i in wrapped:
+        print(f"  {PARTS[i][0]:<34} " + " ".join(f"{v:7.3f}" for v in mean[i]))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--channels", type=int, default=16)
@@ -214,7 +306,14 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="this many channels hold one code throughout (a lasting fault, masked all along)",
     )
+    ap.add_argument("--parts", action="store_true", help="where a block's time goes, by its place in the hop")
     args = ap.parse_args(argv)
+    if args.parts:
+        import warnings
+
+        warnings.filterwarnings("ignore", message="no mains hum")
+        parts(args.channels, args.rate, args.seconds)
+        return 0
     if not 0 <= args.stuck <= args.channels:
         ap.error(f"--stuck: give 0 to {args.channels} channels")
     if args.sweep:

@@ -1,0 +1,36 @@
+"""tools/bench_dsp.py --parts: every part is timed on the blocks where it runs
+and on no other (what it prints is read to find where a block's time goes)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+
+import bench_dsp  # noqa: E402
+
+
+def test_parts_times_each_part_where_it_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    # blocks of 40 x 128 samples: big enough for the filters to run ahead
+    # (sensorio.dsp.runahead.RUN_AHEAD_MIN)
+    assert bench_dsp.main(["--parts", "--channels", "128", "--rate", "4000", "--seconds", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = {}
+    for line in lines[2:]:
+        label, *cells = line.rsplit(None, 5)
+        table[label.strip()] = [float(c) for c in cells]
+    assert len(table) == len(bench_dsp.PARTS)  # the C core is there in the tests
+    assert all(len(v) == 5 for v in table.values())  # a 50 ms hop of five 10 ms blocks
+    # the hop's decisions and the output's own stages run on the block completing it only
+    for label in ("features and verdicts", "output (decisions of a hop)", "run ahead: taking its output", "drift"):
+        assert table[label][4] > 0 and table[label][:4] == [0.0] * 4, (label, table[label])
+    # the filters run ahead on the others (the completing block has enough to do)
+    for label in ("run ahead: filtering ahead", "bandpass", "envelope"):
+        assert table[label][4] == 0.0 and all(v > 0 for v in table[label][:4]), (label, table[label])
+    # a part is inside its caller's time
+    whole = table["pipeline (the whole block)"]
+    for label in ("faults", "calibrate", "run ahead: filtering ahead"):
+        assert all(p <= w for p, w in zip(table[label], whole, strict=True))
