@@ -1143,3 +1143,25 @@ int sio_dsp_rows_put(int64_t n, int64_t ch, int64_t stride, const double *x, int
         SIO_DSP_PUT(int32_t, codes, k_rs, k_cs, codes_out);
     return 0;
 }
+
+int sio_dsp_rows_move(void *base, int64_t size, int64_t elem, int64_t ch, int64_t stride,
+                      int64_t from, int64_t n)
+{
+    if (size < 0 || ch < 0 || stride < 0 || from < 0 || n < 0 || n > stride - from ||
+        (elem != 1 && elem != 2 && elem != 4 && elem != 8))
+        return -1;
+    /* the channels' rows fit in the buffer: ch * stride <= size (no overflow) */
+    if (ch && stride > size / ch)
+        return -1;
+    if (!ch || !n || !from)
+        return 0;
+    if (!base)
+        return -1;
+    uint8_t *b = base;
+    const size_t row_bytes = (size_t)elem, run = (size_t)n * row_bytes;
+    for (int64_t c = 0; c < ch; c++) {
+        uint8_t *dst = b + (size_t)(c * stride) * row_bytes;
+        memmove(dst, dst + (size_t)from * row_bytes, run);
+    }
+    return 0;
+}

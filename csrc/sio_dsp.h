@@ -223,6 +223,14 @@ int sio_dsp_rows_put(int64_t n, int64_t ch, int64_t stride, const double *x, int
                      int64_t x_cs, const uint8_t *valid, int64_t v_rs, int64_t v_cs,
                      const int32_t *codes, int64_t k_rs, int64_t k_cs, double *x_out,
                      uint8_t *valid_out, int32_t *codes_out);
+/* Moves rows [from, from + n) of each of ch channel-major channels (channel
+ * c's row r at [c * stride + r], elements of elem bytes: 1, 2, 4 or 8) to
+ * rows [0, n) of the same channel, in a buffer of size elements: one pass
+ * per channel (memmove), where numpy copies through a temporary because the
+ * two ranges of one 2-D array overlap in their bounds. Returns 0, or -1 if
+ * an argument is out of range. */
+int sio_dsp_rows_move(void *base, int64_t size, int64_t elem, int64_t ch, int64_t stride,
+                      int64_t from, int64_t n);
 /* CFFI_END */
 
 #endif

@@ -706,3 +706,50 @@ def test_native_hop_medians_with_guesses_equal_one_call_on_random_hops() -> None
             *(ptr(got_f[i]) for i in range(5)), ffi.NULL, ptr(got_f[5]),
         ) == 0  # fmt: skip
         assert got_f.tobytes() == want_f.tobytes()
+
+
+def test_pending_rows_move_to_the_front_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the room at the end runs out, the live rows move to the front of
+    each field in place (C), the same rows as numpy's copy, without numpy's
+    temporary of every field (the bounds of two column ranges of one array
+    overlap: 0.9 ms at 256 channels, about once a second, before)."""
+    import tracemalloc
+
+    from sensorio.dsp.faults import _buffers
+
+    ch, n_block, keep = 64, 40, 440
+    rng = np.random.default_rng(7)
+
+    def block(counter: int) -> dict[str, np.ndarray]:
+        out = {}
+        for k, t in _buffers.ROW_FIELDS.items():
+            v = (np.arange(n_block)[None, :] + counter + 1000 * np.arange(ch)[:, None]) % 251
+            out[k] = v.astype(t) if t is not np.bool_ else (v % 3 == 0)
+        return out
+
+    def run(rows: Any) -> tuple[list[int], dict[str, np.ndarray], int]:
+        counter, moves, peak = 0, [], 0
+        while len(moves) < 3:
+            o, new = rows.o, block(counter)
+            tracemalloc.start()
+            rows.append(new)
+            moved = rows.o != o and o > 0
+            if moved:
+                peak = max(peak, tracemalloc.get_traced_memory()[1])
+                moves.append(counter)
+            tracemalloc.stop()
+            counter += n_block
+            if len(rows) > keep:
+                rows.drop(int(rng.integers(1, len(rows) - keep + 1)))
+        return moves, {k: rows.cm(k).copy() for k in _buffers.ROW_FIELDS}, peak
+
+    c_moves, c_live, c_peak = run(_buffers._Rows(ch))
+    monkeypatch.setattr(_buffers, "_lib", None)  # numpy's copy
+    rng = np.random.default_rng(7)
+    np_moves, np_live, np_peak = run(_buffers._Rows(ch))
+    assert c_moves == np_moves  # the same history: the same rows live at the end
+    for k in _buffers.ROW_FIELDS:
+        np.testing.assert_array_equal(c_live[k], np_live[k])
+    live_bytes = ch * keep * 8  # one float field's live rows, at least
+    assert np_peak >= live_bytes  # numpy's temporary
+    assert c_peak < live_bytes // 4
