@@ -12,6 +12,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -287,21 +288,28 @@ def test_score_faults_bad_known_miss_is_a_one_line_error(spec: str, capsys: pyte
     assert ": error: --known-miss" in err[-1], err
 
 
+def _report_motion(motion: Any, known: tuple[str, ...] = (), rate: float = 2000.0) -> int:
+    """score_faults.report_real with --check on one clean recording within
+    its targets and the bipolar layout's motion score motion (a KindScore)
+    at rate; known: --known-miss specs."""
+    floors = score_faults.parse_known_miss(list(known), score_faults.argparse.ArgumentParser())
+    args = score_faults.argparse.Namespace(
+        clean_max_per_hour=10.0, min_valid=0.98, target=0.95, json=False, check=True, deadline=0.25,
+        motion_deadline=0.3, known_floors=floors, gain=1.0,
+    )  # fmt: skip
+    clean = {("rec", rate): {"per_channel_hour": 1.0, "valid": 1.0, "channels": 1, "channel_hours": 1.0,
+                             "fault_events": 1, "by_kind": {}}}  # fmt: skip
+    kinds = {("bipolar", "motion", rate): motion}
+    return score_faults.report_real(args, [], [rate], ["bipolar"], 1, 20.0, clean, kinds, {})
+
+
 def test_score_faults_check_holds_known_misses_to_their_floors(capsys: pytest.CaptureFixture[str]) -> None:
     """--check fails on a kind below the target unless --known-miss names it,
     and then only below its floors."""
     from sensorio.dsp.scoring import KindScore
 
     def run(*known: str) -> int:
-        floors = score_faults.parse_known_miss(list(known), score_faults.argparse.ArgumentParser())
-        args = score_faults.argparse.Namespace(
-            clean_max_per_hour=10.0, min_valid=0.98, target=0.95, json=False, check=True, deadline=0.25,
-            motion_deadline=0.3, known_floors=floors, gain=1.0,
-        )  # fmt: skip
-        clean = {("rec", 2000.0): {"per_channel_hour": 1.0, "valid": 1.0, "channels": 1, "channel_hours": 1.0,
-                                   "fault_events": 1, "by_kind": {}}}  # fmt: skip
-        kinds = {("bipolar", "motion", 2000.0): KindScore(faults=10, in_time=9, events=10, correct=5)}
-        return score_faults.report_real(args, [], [2000.0], ["bipolar"], 1, 20.0, clean, kinds, {})
+        return _report_motion(KindScore(faults=10, in_time=9, events=10, correct=5), known)
 
     assert run() == 1  # motion P 0.50, R 0.90: missed
     assert run("motion=0.40,0.90") == 0  # held within its floors
@@ -372,18 +380,7 @@ def test_score_faults_tells_the_recordings_own_false_events(capsys: pytest.Captu
     ks = KindScore(faults=4, in_time=4, events=6, correct=4, own=1)
     assert ks.precision == pytest.approx(4 / 6)
     assert ks.precision_injected == pytest.approx(4 / 5)
-    args = score_faults.argparse.Namespace(
-        clean_max_per_hour=10.0, min_valid=0.98, target=0.95, json=False, check=True, deadline=0.25,
-        motion_deadline=0.3, known_floors={}, gain=1.0,
-    )  # fmt: skip
-    clean = {("rec", 1000.0): {"per_channel_hour": 1.0, "valid": 1.0, "channels": 1, "channel_hours": 1.0,
-                               "fault_events": 1, "by_kind": {}}}  # fmt: skip
-    assert (
-        score_faults.report_real(
-            args, [], [1000.0], ["bipolar"], 1, 20.0, clean, {("bipolar", "motion", 1000.0): ks}, {}
-        )
-        == 1
-    )
+    assert _report_motion(ks, rate=1000.0) == 1
     out = capsys.readouterr().out
     assert "motion on bipolar: 2 false, 1 of them also with no fault injected" in out
     assert "precision without those 0.80" in out

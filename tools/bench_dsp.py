@@ -45,6 +45,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 # one core: BLAS thread pools would add other cores' CPU time (set before numpy loads)
@@ -308,18 +309,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--parts", action="store_true", help="where a block's time goes, by its place in the hop")
     args = ap.parse_args(argv)
-    if args.parts:
-        import warnings
-
+    if args.parts or args.sweep:
+        # the notch warns once per pipeline when its start-up finds no hum; these modes build many
         warnings.filterwarnings("ignore", message="no mains hum")
+    if args.parts:
         parts(args.channels, args.rate, args.seconds)
         return 0
     if not 0 <= args.stuck <= args.channels:
         ap.error(f"--stuck: give 0 to {args.channels} channels")
     if args.sweep:
-        import warnings
-
-        warnings.filterwarnings("ignore", message="no mains hum")
         counts = [int(c) for c in args.sweep.split(",")]
         sweep(counts, args.rate, args.seconds, args.repeats, args.big_rows)
         return 0

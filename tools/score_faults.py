@@ -60,7 +60,7 @@ sys.path.insert(0, str(ROOT))
 from sensorio import Parser  # noqa: E402
 from sensorio.dsp.analyze import analyze_blocks  # noqa: E402
 from sensorio.dsp.faults import FaultDetector  # noqa: E402
-from sensorio.dsp.scoring import KIND_MAP, TRUTH_KINDS, KindScore, Truth, score  # noqa: E402
+from sensorio.dsp.scoring import KIND_MAP, TRUTH_KINDS, KindScore, Truth, same_event, score  # noqa: E402
 
 
 def have_emulator() -> bool:
@@ -306,24 +306,13 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
 
 def _own_events(uv: np.ndarray, rate: float, seed: int, params: dict[str, float], false: list) -> list:
     """The false events (of an injected run on uv) that the same signal
-    raises with no fault injected (same channel and kind, overlapping within
-    the scorer's slack): the recording's own, which its clean run counts."""
+    raises with no fault injected (scoring.same_event): the recording's own,
+    which its clean run counts."""
     if not false:
         return []
     data, _ = render_source(uv, rate, seed)
     base = [e for e in analyse(data, params).events if e.severity == "fault"]
-    slack = 0.1
-    return [
-        e
-        for e in false
-        if any(
-            b.channel == e.channel
-            and b.kind == e.kind
-            and b.start_s <= (e.end_s if e.end_s is not None else 1e18) + slack
-            and e.start_s <= (b.end_s if b.end_s is not None else 1e18) + slack
-            for b in base
-        )
-    ]
+    return [e for e in false if any(same_event(e, b) for b in base)]
 
 
 def _count(items) -> dict[str, int]:
@@ -360,18 +349,21 @@ def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false
     for (key, rate), c in clean.items():
         if c["per_channel_hour"] > args.clean_max_per_hour or c["valid"] < args.min_valid:
             misses.append(f"clean {key} at {rate:g} Hz")
+    # each layout's scores per kind, over every rate
+    pooled: dict[tuple[str, str], KindScore] = {}
     for lay in layouts:
         for k in REAL_KINDS:
-            tot = KindScore()
+            tot = pooled[(lay, k)] = KindScore()
             for rate in rates:
                 tot.add(kinds.get((lay, k, rate), KindScore()))
-            if tot.faults and (tot.recall < args.target or not tot.precision >= args.target):
-                text = f"{k} on {lay} (P {_fmt(tot.precision)}, R {_fmt(tot.recall)})"
-                floor_p, floor_r = known.get(k, (args.target, args.target))
-                if tot.recall >= floor_r and tot.precision >= floor_p:
-                    held.append(text)
-                else:
-                    misses.append(text + (f" below its floors P {floor_p:g}, R {floor_r:g}" if k in known else ""))
+    for (lay, k), tot in pooled.items():
+        if tot.faults and (tot.recall < args.target or not tot.precision >= args.target):
+            text = f"{k} on {lay} (P {_fmt(tot.precision)}, R {_fmt(tot.recall)})"
+            floor_p, floor_r = known.get(k, (args.target, args.target))
+            if tot.recall >= floor_r and tot.precision >= floor_p:
+                held.append(text)
+            else:
+                misses.append(text + (f" below its floors P {floor_p:g}, R {floor_r:g}" if k in known else ""))
     ok = not misses
     if args.json:
         json.dump(
@@ -437,16 +429,12 @@ def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false
     print(f"false events outside any fault in the injected runs: {sum(false_inj.values())}")
     # the recording's own events: raised in the same window with no fault
     # injected too (the clean figures above count them, per channel-hour)
-    for lay in layouts:
-        for k in REAL_KINDS:
-            tot = KindScore()
-            for rate in rates:
-                tot.add(kinds.get((lay, k, rate), KindScore()))
-            if tot.own:
-                print(
-                    f"  {k} on {lay}: {tot.events - tot.correct} false, {tot.own} of them also with no fault "
-                    f"injected (the recording's own); precision without those {_fmt(tot.precision_injected)}"
-                )
+    for (lay, k), tot in pooled.items():
+        if tot.own:
+            print(
+                f"  {k} on {lay}: {tot.events - tot.correct} false, {tot.own} of them also with no fault "
+                f"injected (the recording's own); precision without those {_fmt(tot.precision_injected)}"
+            )
     if held:
         print("targets missed, within the floors --known-miss holds them to: " + "; ".join(held))
     if misses:

@@ -131,8 +131,21 @@ class KindScore:
         self.delays.extend(other.delays)
 
 
+#: seconds either side of a fault (or an event) within which an event still matches it
+SLACK_S = 0.1
+
+
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> bool:
     return a0 <= b1 and b0 <= a1
+
+
+def same_event(a: Any, b: Any, slack_s: float = SLACK_S) -> bool:
+    """Whether events a and b (DspEvent-like) are one: the same channel and
+    kind, their spans overlapping within slack_s (an open end runs on)."""
+    a_end = a.end_s if a.end_s is not None else 1e18
+    b_end = b.end_s if b.end_s is not None else 1e18
+    span = _overlap(a.start_s, a_end, b.start_s - slack_s, b_end + slack_s)
+    return bool(a.channel == b.channel and a.kind == b.kind and span)
 
 
 def score(
@@ -140,7 +153,7 @@ def score(
     events: Iterable[Any],
     *,
     stream: int = 0,
-    slack_s: float = 0.1,
+    slack_s: float = SLACK_S,
     deadline_s: float = 0.25,
     deadlines: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, KindScore], list[Any]]:
