@@ -358,7 +358,7 @@ def test_score_faults_tells_the_recordings_own_false_events(capsys: pytest.Captu
     """A false event that the window raises with no fault injected too (same
     channel and kind) is the recording's own; the precision without those
     is printed beside the scored one, which stays as it is."""
-    from sensorio.dsp.scoring import KindScore
+    from sensorio.dsp.scoring import SLACK_S, KindScore
     from sensorio.dsp.stages import DspEvent
 
     rate = 1000.0
@@ -370,11 +370,17 @@ def test_score_faults_tells_the_recordings_own_false_events(capsys: pytest.Captu
     data, _ = score_faults.render_source(uv, rate, seed=1)
     own_motion = [e for e in score_faults.analyse(data, {}).events if e.kind == "motion" and e.channel == 0]
     assert own_motion, "the swing is motion on channel 0"
+    first = own_motion[0]
+    last_end = max(e.end_s for e in own_motion)
     elsewhere = DspEvent(0, 1, "motion", 1.0, 1.1)  # not there without injection
-    other_kind = DspEvent(0, 0, "noise", own_motion[0].start_s, own_motion[0].end_s)
-    false = [own_motion[0], elsewhere, other_kind]
+    other_kind = DspEvent(0, 0, "noise", first.start_s, first.end_s)
+    other_channel = DspEvent(0, 1, "motion", first.start_s, first.end_s)
+    # within the scorer's slack after the last one it is the same event, beyond it not
+    near = DspEvent(0, 0, "motion", last_end + 0.5 * SLACK_S, last_end + 0.5 * SLACK_S + 0.2)
+    far = DspEvent(0, 0, "motion", last_end + 1.5 * SLACK_S, last_end + 1.5 * SLACK_S + 0.2)
+    false = [first, elsewhere, other_kind, other_channel, near, far]
     own = score_faults._own_events(uv, rate, 1, {}, false)
-    assert own == [own_motion[0]]
+    assert own == [first, near]
     assert score_faults._own_events(uv, rate, 1, {}, []) == []
 
     ks = KindScore(faults=4, in_time=4, events=6, correct=4, own=1)
@@ -385,3 +391,18 @@ def test_score_faults_tells_the_recordings_own_false_events(capsys: pytest.Captu
     assert "motion on bipolar: 2 false, 1 of them also with no fault injected" in out
     assert "precision without those 0.80" in out
     assert "motion on bipolar (P 0.67, R 1.00)" in out  # the target is judged on the scored precision
+
+
+def test_score_faults_counts_the_recordings_own_warnings_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A drift warning the window raises with no fault injected too is the
+    recording's own, as a fault event is (a ramp scores as drift either way)."""
+    from types import SimpleNamespace
+
+    from sensorio.dsp.stages import DspEvent
+
+    warning = DspEvent(0, 2, "baseline_near_rail", 4.0, 6.0, severity="warning")
+    monkeypatch.setattr(score_faults, "analyse", lambda data, params: SimpleNamespace(events=[warning]))
+    uv = np.zeros((1000, 4))
+    same = DspEvent(0, 2, "baseline_near_rail", 4.5, None, severity="warning")
+    other = DspEvent(0, 3, "baseline_near_rail", 4.5, None, severity="warning")
+    assert score_faults._own_events(uv, 1000.0, 1, {}, [same, other]) == [same]

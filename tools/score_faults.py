@@ -306,12 +306,12 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
 
 def _own_events(uv: np.ndarray, rate: float, seed: int, params: dict[str, float], false: list) -> list:
     """The false events (of an injected run on uv) that the same signal
-    raises with no fault injected (scoring.same_event): the recording's own,
-    which its clean run counts."""
+    raises with no fault injected (scoring.same_event), warnings as well as
+    faults: the recording's own, which its clean run reports."""
     if not false:
         return []
     data, _ = render_source(uv, rate, seed)
-    base = [e for e in analyse(data, params).events if e.severity == "fault"]
+    base = analyse(data, params).events
     return [e for e in false if any(same_event(e, b) for b in base)]
 
 
