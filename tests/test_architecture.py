@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "core",
         (
             "sensorio._binding",
+            "sensorio._optional_native",
             "sensorio._version",
             "sensorio.blocks",
             "sensorio.descriptor",

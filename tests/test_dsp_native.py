@@ -753,3 +753,14 @@ def test_pending_rows_move_to_the_front_in_one_pass(monkeypatch: pytest.MonkeyPa
     live_bytes = ch * keep * 8  # one float field's live rows, at least
     assert np_peak >= live_bytes  # numpy's temporary
     assert c_peak < live_bytes // 4
+
+
+def test_the_optional_core_is_given_only_with_the_function_asked_for() -> None:
+    """The DSP kernels' numpy twins take over when the C core lacks their
+    function (an older build): native_with gives (None, None) then."""
+    from sensorio._binding import lib
+    from sensorio._optional_native import native_with
+
+    ffi_, lib_ = native_with("sio_dsp_rows_move")
+    assert lib_ is lib and ffi_ is not None
+    assert native_with("sio_no_such_function") == (None, None)

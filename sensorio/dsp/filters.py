@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from scipy import signal
 
+from .._optional_native import native_with
 from ..blocks import SignalBlock
 from ..errors import SensorioError
 from .stages import Stage, apply_policy, concat_signal, forward_fill, last_valid, register_stage
@@ -31,14 +32,7 @@ try:
 except ImportError:  # pragma: no cover
     _sosfilt_kernel = None
 
-try:
-    from .._binding import ffi as _native_ffi
-    from .._binding import lib as _native_lib
-
-    if not hasattr(_native_lib, "sio_sos_filter"):  # pragma: no cover - an older build
-        _native_lib = None
-except Exception:  # pragma: no cover - no C core built
-    _native_ffi = _native_lib = None
+_native_ffi, _native_lib = native_with("sio_sos_filter")
 
 
 #: filter with csrc/sio_sos.c when built (False: scipy's kernel; tests compare them)

@@ -9,14 +9,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-try:
-    from ..._binding import ffi as _ffi
-    from ..._binding import lib as _lib
+from ..._optional_native import native_with
 
-    if not hasattr(_lib, "sio_dsp_rows_move"):  # pragma: no cover - an older build
-        _lib = None
-except Exception:  # pragma: no cover - no C core built
-    _ffi = _lib = None
+_ffi, _lib = native_with("sio_dsp_rows_move")
 
 ROW_FIELDS = {
     "data": np.float64,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..._optional_native import native_with
 from ...blocks import SignalBlock
 from ...errors import SensorioError
 from ._buffers import ROW_FIELDS, _Hops, _Rows
@@ -741,8 +742,4 @@ def _strided(ffi: Any, a: np.ndarray[Any, Any], kind: str, dtype: Any) -> tuple[
 
 def _native_available() -> bool:
     """Whether the C core is built and has the fault detector's front end."""
-    try:
-        from ..._binding import lib
-    except Exception:  # pragma: no cover - no C core built
-        return False
-    return hasattr(lib, "sio_dsp_front_run")
+    return native_with("sio_dsp_front_run")[1] is not None
