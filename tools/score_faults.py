@@ -33,6 +33,10 @@ recording's own (its clean run counts such events per channel-hour): the
 precision stays as scored, and is printed without those beside it.
 ``--gain G`` multiplies every recording by G first: the thresholds must
 hold for muscles and electrodes that give more or less signal than these.
+``--ecg UV`` adds a real ECG (MIT-BIH record 208, fetched like the
+corpus), its median beat UV uV on one channel and 0.3-1 x that on the
+others: electrodes over a trunk muscle pick up the heart, a physiological
+signal that is not a fault.
 ``--quick`` is the short budget for CI (2 seeds, 20 s windows, at most 16
 channels per clean recording), still every kind, layout and rate.
 ``--check`` exits 1 when a target is missed: clean, at most
@@ -240,6 +244,8 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
         recs = [real_emg.load(k) for k in real_emg.keys(layouts)]
         if args.gain != 1.0:
             recs = [dataclasses.replace(r, uv=r.uv * args.gain) for r in recs]
+        if args.ecg:
+            recs = [real_emg.with_ecg(r, args.ecg, real_emg.ecg_beats(r.rate_hz), seed=i) for i, r in enumerate(recs)]
     except real_emg.CorpusError as exc:
         print(f"score_faults: {exc}", file=sys.stderr)
         return 1
@@ -370,6 +376,7 @@ def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false
             {
                 "seeds": seeds,
                 "gain": args.gain,
+                "ecg_uv": args.ecg,
                 "window_s": window_s,
                 "rates": rates,
                 "clean": [{"recording": k, "rate_hz": r, **v} for (k, r), v in clean.items()],
@@ -397,6 +404,7 @@ def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false
         print()
         return 0 if ok or not args.check else 1
     gain = f", every one x {args.gain:g} (--gain)" if args.gain != 1.0 else ""
+    gain += f", with a real ECG of {args.ecg:g} uV beats (--ecg)" if args.ecg else ""
     print(f"real EMG: {len(recs)} recordings x {len(rates)} rates{gain}; clean = whole recordings")
     print(f"{'recording':<32} {'rate':>5} {'ch':>3} {'ch-h':>6} {'events':>6} {'/ch-h':>7} {'valid':>6}  kinds")
     for (key, rate), c in clean.items():
@@ -489,12 +497,21 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="multiply every recording by this (a muscle or electrodes giving that much more or less signal)",
     )
+    real.add_argument(
+        "--ecg",
+        type=float,
+        default=0.0,
+        metavar="UV",
+        help="add a real ECG (tools/real_emg.py ECG_MITBIH), its median beat UV uV: a trunk muscle's recording",
+    )
     real.add_argument("--clean-channels", type=int, help="channels per clean recording (default all; --quick 16)")
     real.add_argument("--clean-max-per-hour", type=float, default=10.0)
     real.add_argument("--min-valid", type=float, default=0.98)
     args = ap.parse_args(argv)
     if not args.gain > 0:
         ap.error(f"--gain {args.gain:g}: give a factor above 0")
+    if not args.ecg >= 0:
+        ap.error(f"--ecg {args.ecg:g}: give the beat's size in uV, 0 or more")
     params: dict[str, float] = {}
     for item in args.param:
         key, _, value = item.partition("=")
