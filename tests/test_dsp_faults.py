@@ -429,3 +429,30 @@ def test_the_first_sample_after_a_gap_is_not_a_spike(native: bool) -> None:
         a = int(t * rate)
         x[a : a + int(0.012 * rate)] = np.nan
     assert _detect(x, rate, native) == []
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+@pytest.mark.parametrize("rate", [1000.0, 2000.0, 4000.0])
+def test_the_hearts_qrs_complexes_are_not_motion(native: bool, rate: float) -> None:
+    """Electrodes over a trunk muscle pick up the heart: QRS complexes of
+    150 uV every 0.9 s on a channel resting at 8 uV put their 1-20 Hz power
+    at 10-15 Hz (features.MOTION_MAX_HZ), where an artifact's swing (2 Hz
+    under a sin^2 envelope, the other channel) is slow: that one is motion,
+    the heartbeats are not."""
+    rng = np.random.default_rng(3)
+    n = int(12 * rate)
+    sos = signal.butter(4, [20, 150], "bandpass", fs=rate, output="sos")
+    x = signal.sosfilt(sos, rng.standard_normal((n, 2)), axis=0)
+    x *= 8.0 / x.std(axis=0)
+    t = np.arange(n) / rate
+
+    def bump(at: float, sd: float) -> np.ndarray:
+        return np.exp(-0.5 * ((t - at) / sd) ** 2)
+
+    for beat in np.arange(1.5, 11.5, 0.9):
+        x[:, 0] += 150.0 * (-0.15 * bump(beat - 0.025, 0.006) + bump(beat, 0.008) - 0.25 * bump(beat + 0.025, 0.008))
+    swing = (t >= 6.0) & (t < 6.6)
+    x[swing, 1] += 150.0 * np.sin(np.pi * (t[swing] - 6.0) / 0.6) ** 2 * np.sin(2 * np.pi * 2.0 * (t[swing] - 6.0))
+    events = _detect(x, rate, native, kind="motion")
+    assert [e.channel for e in events] == [1], events
+    assert 6.0 <= events[0].start_s < 6.4

@@ -49,6 +49,16 @@ NOISE_LEAK_MARGIN = 10.0
 #: events per channel-hour)
 MOTION_FLOOR_K = 10.0
 
+#: motion sits in the slow part of the 1-20 Hz band: a hop whose band has its
+#: RMS frequency (from the power of its first difference against its own)
+#: above this is not motion. The heart's QRS complexes that electrodes over a
+#: trunk muscle pick up put 10-15 Hz there (median 12.5 over a real ECG's
+#: loudest hops, MIT-BIH record 208), an artifact's swing 1-10 Hz (the
+#: scorer's 1-4 Hz swings under a sin^2 envelope: 2 Hz median, at most 10.8
+#: over their hops); a step through the band gives about 4.5 Hz, an impulse
+#: (a spike, not motion) about 11.5 Hz. See docs/dsp.md, "The heart in the signal"
+MOTION_MAX_HZ = 11.0
+
 
 #: the learnt levels' step up per hop, log10 (0.05: x1.12; down 1/9 of it)
 LEARN_UP = 0.05
@@ -527,14 +537,20 @@ class _Features(_DetectorState):
         # spikes, a small share, or risen less than motion_loud_rel x its
         # peak without dominating the power (a hop of motion does not start
         # a ring-down)
+        like = self._motion_like(low_ms, share_low, low_level, hp_rise, mfloor)
+        # a hop whose band is fast (the heart's QRS) is not motion, and the
+        # band rings down after it as after a burst (what the noise path
+        # below judges is no louder: _motion_like grows with the power)
+        fast_band = ~self._slow_band(r("low"), motion_ok & like)
         broad = (
             spiked
             | early
+            | fast_band
             | (share_low <= self.motion_loud_share)
             | ((share_low <= self.motion_share) & (low_ms <= (self.motion_loud_rel * hp_rise * low_level) ** 2))
         )
         ringing = self._ring_down(low_ms, broad, settling)
-        motion = judged_motion & ~ringing & self._motion_like(low_ms, share_low, low_level, hp_rise, mfloor)
+        motion = judged_motion & ~ringing & like
         if noise_ms is not None:
             # during broadband noise (and while it rings out) motion is judged
             # on what stands above the noise's own leak into the band, by a
@@ -543,6 +559,7 @@ class _Features(_DetectorState):
             leak = NOISE_LEAK_MARGIN * self._low_leak * noise_ms
             over = np.maximum(low_ms - leak, 0.0)
             motion |= noisy & ~ringing & (over > 0) & self._motion_like(over, share_low, low_level, hp_rise, mfloor)
+        motion &= ~fast_band
         if motion.any():
             self._motion_before_run(
                 motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level, hp_rise, mfloor
@@ -562,6 +579,21 @@ class _Features(_DetectorState):
         f["mad"] = np.maximum(spike_mad, spike_floor / (self.spike_k * 1.4826))
         f["med"] = const["zeros_f"]
         return f  # (channels, hops) each
+
+    def _slow_band(self, low: Floats, where: Flags) -> Flags:
+        """Per (channel, hop): False where a hop of where has the 1-20 Hz
+        band's RMS frequency above MOTION_MAX_HZ (the heart's QRS, not an
+        artifact's swing); True elsewhere. low is (channels, hops, samples);
+        only the channels with a hop in where are read."""
+        slow = np.ones(where.shape, dtype=bool)
+        rows = np.flatnonzero(where.any(axis=1))
+        x = low[rows]
+        d = np.diff(x, axis=2)
+        # the difference's gain is 2 sin(w / 2), w to within 0.2 % below 20 Hz at 1 kHz
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = (d * d).mean(axis=2) / (x * x).mean(axis=2)
+        slow[rows] = ~(where[rows] & (ratio > (2 * np.pi * MOTION_MAX_HZ / self._rate) ** 2))
+        return slow
 
     def _motion_levels(self, data: Floats, motion: Flags) -> Floats:
         """Each hop's mean level (channels, hops) over its usable samples (a
