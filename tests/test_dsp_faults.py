@@ -456,3 +456,21 @@ def test_the_hearts_qrs_complexes_are_not_motion(native: bool, rate: float) -> N
     events = _detect(x, rate, native, kind="motion")
     assert [e.channel for e in events] == [1], events
     assert 6.0 <= events[0].start_s < 6.4
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+def test_a_last_hop_of_one_row_flushes_without_a_warning(native: bool) -> None:
+    """A stream one row longer than whole hops ends in a hop of one row: the
+    motion tests on it (the band's RMS frequency needs a difference) must
+    neither warn nor fail."""
+    import warnings
+
+    rate = 1000.0
+    rng = np.random.default_rng(4)
+    n = int(12 * rate) + 1
+    sos = signal.butter(4, [20, 150], "bandpass", fs=rate, output="sos")
+    x = signal.sosfilt(sos, rng.standard_normal((n, 2)), axis=0) * 20.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        events = _detect(x, rate, native, kind="motion")
+    assert events == []

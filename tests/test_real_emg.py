@@ -447,7 +447,7 @@ def test_ecg_beats_refuse_a_file_that_is_not_an_ecg(tmp_path: Path, monkeypatch)
 
 def test_with_ecg_adds_the_heart_to_every_channel_with_its_own_size_and_sign() -> None:
     rate = 1000.0
-    uv = np.random.default_rng(0).standard_normal((3000, 6))
+    uv = np.random.default_rng(0).standard_normal((3500, 6))
     rec = real_emg.Recording("r", "bipolar", rate, uv, [str(i) for i in range(6)], "m", "d", real_emg.OPENHDEMG)
     ecg = np.sin(np.arange(1000) / 7.0)  # shorter than the recording: looped
     out = real_emg.with_ecg(rec, 150.0, ecg, seed=3)
@@ -459,7 +459,9 @@ def test_with_ecg_adds_the_heart_to_every_channel_with_its_own_size_and_sign() -
     assert np.isclose(top, 1.0, rtol=1e-3).any()  # the channel nearest the heart
     corr = np.sign(np.corrcoef(added.T)[0])
     assert (corr < 0).any() and (corr > 0).any()  # either sign (both at seed 3)
-    np.testing.assert_allclose(added[1000:2000, 0], added[:1000, 0])  # looped
+    # looped on the ECG's own length: one splice per lap, never mid-way
+    np.testing.assert_allclose(added[1000:2000, 0], added[:1000, 0])
+    np.testing.assert_allclose(added[3000:3500, 0], added[:500, 0])
     np.testing.assert_array_equal(real_emg.with_ecg(rec, 150.0, ecg, seed=3).uv, out.uv)  # the seed decides
     assert rec.uv is uv and np.array_equal(rec.uv, uv)  # the recording is left as it was
 

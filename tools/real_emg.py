@@ -283,7 +283,7 @@ def with_ecg(rec: Recording, peak_uv: float, ecg: np.ndarray, seed: int = 0) -> 
     from seed, looped if the recording is longer."""
     rng = np.random.default_rng([seed, 0xECC])
     n, ch = rec.uv.shape
-    e = np.roll(np.resize(ecg, max(n, len(ecg))), -int(rng.integers(len(ecg))))[:n]
+    e = ecg[(np.arange(n) + int(rng.integers(len(ecg)))) % len(ecg)]
     size = rng.uniform(0.3, 1.0, ch) * rng.choice([-1.0, 1.0], ch)
     size[int(rng.integers(ch))] = 1.0
     return replace(rec, uv=rec.uv + peak_uv * e[:, None] * size[None, :])

@@ -52,11 +52,13 @@ MOTION_FLOOR_K = 10.0
 #: motion sits in the slow part of the 1-20 Hz band: a hop whose band has its
 #: RMS frequency (from the power of its first difference against its own)
 #: above this is not motion. The heart's QRS complexes that electrodes over a
-#: trunk muscle pick up put 10-15 Hz there (median 12.5 over a real ECG's
-#: loudest hops, MIT-BIH record 208), an artifact's swing 1-10 Hz (the
-#: scorer's 1-4 Hz swings under a sin^2 envelope: 2 Hz median, at most 10.8
-#: over their hops); a step through the band gives about 4.5 Hz, an impulse
-#: (a spike, not motion) about 11.5 Hz. See docs/dsp.md, "The heart in the signal"
+#: trunk muscle pick up put 10-15 Hz there (median 12.5-12.8 over a real
+#: ECG's loudest hops, MIT-BIH record 208; the hop after one rings down from
+#: it), an artifact's swing 1-10 Hz (the scorer's 1-4 Hz swings under a
+#: sin^2 envelope: 2 Hz median, at most 10.8 over their hops; a ramp
+#: through zero mid-hop reads 11.0, the most a 50 ms hop gives slow
+#: content); a step through the band gives about 3 Hz, an impulse (a spike,
+#: not motion) about 20. See docs/dsp.md, "The heart in the signal"
 MOTION_MAX_HZ = 11.0
 
 
@@ -586,6 +588,8 @@ class _Features(_DetectorState):
         artifact's swing); True elsewhere. low is (channels, hops, samples);
         only the channels with a hop in where are read."""
         slow = np.ones(where.shape, dtype=bool)
+        if not where.any():  # the usual hop; and a last hop of 1 row has no difference
+            return slow
         rows = np.flatnonzero(where.any(axis=1))
         x = low[rows]
         d = np.diff(x, axis=2)
