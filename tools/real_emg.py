@@ -199,6 +199,18 @@ def fetch(files: Iterable[PackageFile], cache: Path | None = None, quiet: bool =
     return out
 
 
+def local_copy(pf: PackageFile, what: str, command: str, *, download: bool, cache: Path | None) -> Path:
+    """The cached, checked copy of pf; fetched first when missing, or a
+    CorpusError naming what and the ``real_emg.py`` command that fetches it
+    when download is False."""
+    path = cached(pf, cache)
+    if path is not None:
+        return path
+    if not download:
+        raise CorpusError(f"{what} is not in the cache {cache or cache_dir()}: run tools/real_emg.py {command}")
+    return fetch([pf], cache)[pf]
+
+
 # -- recordings --------------------------------------------------------------------------
 
 
@@ -255,11 +267,7 @@ def ecg_beats(rate_hz: float, *, download: bool = True, cache: Path | None = Non
     """ECG_MITBIH at rate_hz, its median beat's peak 1 (the caller gives it a
     size in uV), high-passed at 5 Hz: what electrodes over a trunk muscle
     pick up is the heart's field, not the chest lead's baseline wander."""
-    path = cached(ECG_MITBIH, cache)
-    if path is None:
-        if not download:
-            raise CorpusError(f"the ECG is not in the cache {cache or cache_dir()}: run tools/real_emg.py fetch --ecg")
-        path = fetch([ECG_MITBIH], cache)[ECG_MITBIH]
+    path = local_copy(ECG_MITBIH, "the ECG", "fetch --ecg", download=download, cache=cache)
     try:
         codes = np.load(path)["ecg"].astype(float)
     except (OSError, ValueError, KeyError) as exc:
@@ -508,11 +516,7 @@ def load(
     layout = layout or entry.layouts[0]
     if layout not in entry.layouts:
         raise CorpusError(f"{name} has no {layout} layout (it has {', '.join(entry.layouts)})")
-    path = cached(entry.source, cache)
-    if path is None:
-        if not download:
-            raise CorpusError(f"{name} is not in the cache {cache or cache_dir()}: run tools/real_emg.py fetch")
-        path = fetch([entry.source], cache)[entry.source]
+    path = local_copy(entry.source, name, "fetch", download=download, cache=cache)
     ck = (str(path), name)
     if ck not in _LOADED:
         _LOADED[ck] = entry.loader(path)

@@ -245,7 +245,9 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
         if args.gain != 1.0:
             recs = [dataclasses.replace(r, uv=r.uv * args.gain) for r in recs]
         if args.ecg:
-            recs = [real_emg.with_ecg(r, args.ecg, real_emg.ecg_beats(r.rate_hz), seed=i) for i, r in enumerate(recs)]
+            # the ECG filtered and resampled once per recording rate
+            ecgs = {rate: real_emg.ecg_beats(rate) for rate in {r.rate_hz for r in recs}}
+            recs = [real_emg.with_ecg(r, args.ecg, ecgs[r.rate_hz], seed=i) for i, r in enumerate(recs)]
     except real_emg.CorpusError as exc:
         print(f"score_faults: {exc}", file=sys.stderr)
         return 1
