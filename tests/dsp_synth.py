@@ -66,7 +66,7 @@ def emg(
     rest_uv: float = 5.0,
     active_uv: float = 250.0,
     mains_hz: float = 50.0,
-    mains_uv: float = 20.0,
+    mains_uv: float = 2.0,
     drift_uv: float = 60.0,
 ) -> np.ndarray:
     """Band-limited noise, amplitude-modulated by rest/contraction periods,

@@ -111,7 +111,7 @@ def test_additive_terms_set_explicitly_still_apply_to_a_source(tmp_path: Path) -
 
 def test_synthetic_emg_keeps_its_additive_terms_by_default() -> None:
     sig = SignalConfig()
-    assert sig.additive("offset_uv") == 300.0 and sig.additive("mains_uv") == 20.0
+    assert sig.additive("offset_uv") == 300.0 and sig.additive("mains_uv") == 3.0
 
 
 def _cli_emulate_options() -> dict[str, argparse.Action]:
@@ -152,7 +152,8 @@ def test_layout_is_a_setting_everywhere() -> None:
         config_from_options({"layout": ["tripolar"]})
 
 
-#: the corpus' medians per layout (docs/emulator.md, tools/real_emg.py spectrum)
+#: the medians per layout of the corpus' first five recordings, which the
+#: emulator was fitted to (docs/emulator.md, tools/real_emg.py spectrum)
 TARGETS = {"monopolar": (48.0, 0.108), "bipolar": (74.5, 0.009)}
 
 

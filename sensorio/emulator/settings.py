@@ -14,7 +14,7 @@ LAYOUTS = ("bipolar", "monopolar")
 #: the additive terms' values for synthetic EMG; with a source they are 0
 #: unless set (a source plays exactly as given)
 ADDITIVE_DEFAULTS = {
-    "mains_uv": 20.0,
+    "mains_uv": 3.0,
     "drift_uv": 60.0,
     "gain_drift": 0.03,
     "noise_uv": 1.0,
@@ -28,7 +28,7 @@ SIGNAL_HELP = {
     "rest_s": "mean seconds of rest in the activity schedule (default 2.5)",
     "contraction_s": "mean seconds of contraction in the activity schedule (default 1.5)",
     "mains_hz": "mains frequency, 50 or 60 (0: none; default 50)",
-    "mains_uv": "mains hum RMS, uV (default 20; 0 with --source)",
+    "mains_uv": "mains hum RMS, uV (default 3; 0 with --source)",
     "drift_uv": "slow baseline drift amplitude, uV (default 60; 0 with --source)",
     "gain_drift": "slow gain drift as a fraction, 0.03 = +-3 %% (default 0.03; 0 with --source)",
     "noise_uv": "amplifier noise RMS, uV (default 1; 0 with --source)",

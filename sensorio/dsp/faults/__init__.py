@@ -32,7 +32,9 @@ starting at ``noise_uv`` RMS -- and ``noise_share`` of the 20 Hz
 high-passed power; at rates where EMG reaches Nyquist the share asked for
 rises, see noise_share_limit, and below 1 kHz the test is off) and ``mains`` (50/60 Hz and harmonics above
 ``mains_uv`` RMS -- or 4 x the channel's quiet level where lower -- and ``mains_share`` of the
-high-passed power, projected over two hops, and
+high-passed power, or, whatever the floor, 90 % of that power and at least 1 uV
+RMS (a hum with nothing under it: an input with no sensor on skin; see
+features.MAINS_ALONE), projected over two hops, and
 narrowband: its lines ``mains_ratio`` x above their neighbouring frequencies; on after 4 such
 hops, or 3 when the lines stand twice that far above, see features.MAINS_RUN).
 A motion event whose baseline still runs on in a straight line away from
@@ -102,6 +104,23 @@ __all__ = [
 ]
 
 DEFAULT_MASK = ("leadoff", "saturation", "stuck", "flat", "spikes", "motion", "noise", "dropout")
+
+
+def _line_contrast(
+    basis: np.ndarray, families: list[tuple[int, int]], fundamentals: list[float], ms_scale: float, t: np.ndarray
+) -> float:
+    """The mains test's figure (one family's projected power less the
+    other's, as a mean square) for a steady line of unit mean square at a
+    family's fundamental, the smaller over the families; 1 with one family."""
+    if len(families) < 2:
+        return 1.0
+    k = basis.shape[1] // 2
+    out = []
+    for hz in fundamentals:
+        power = (np.sqrt(2.0) * np.sin(2 * np.pi * hz * t) @ basis) ** 2
+        fam = [power[i:j].sum() + power[k + i : k + j].sum() for i, j in families]
+        out.append(abs(fam[0] - fam[1]) * ms_scale)
+    return float(min(out))
 
 
 @register_stage
@@ -258,7 +277,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         t = np.arange(2 * hop) / fs
         freqs: list[float] = []
         self._families = []
-        for f0 in (50.0, 60.0):
+        fundamentals = [50.0, 60.0]
+        for f0 in fundamentals:
             fam = [f0 * k for k in (1, 2, 3) if f0 * k < 0.45 * fs]
             self._families.append((len(freqs), len(freqs) + len(fam)))
             freqs.extend(fam)
@@ -273,6 +293,10 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         # a sine of amplitude A gives |projection|^2 = (A * sum(w) / 2)^2; its
         # mean square is A^2 / 2
         self._ms_scale = 2.0 / float(window.sum()) ** 2
+        # the mains test measures a family's power less the other's, and a
+        # steady line leaks into the other family's bins (a 50 Hz line gives
+        # 0.75 of its mean square at 50 ms hops): what it gives a unit line
+        self._line_contrast = _line_contrast(self._basis, self._families, fundamentals, self._ms_scale, t)
         self._nb_basis, self._nb_line, self._nb_side = narrowband_basis(freqs, self._families, window, fs)
         # rows of one array: "is anything on" is one test
         self._health = np.zeros((len(KINDS), ch), dtype=bool)

@@ -81,6 +81,8 @@ class _DetectorState(Stage):
     _n_freq: int
     _basis: Floats
     _ms_scale: float
+    #: the mains test's figure for a steady line of unit mean square (__init__._line_contrast)
+    _line_contrast: float
     #: the narrowband test: a windowed cosine/sine basis (2 hops, 2 x frequencies)
     #: at the lines and their neighbouring frequencies, and per family the
     #: weights (frequencies, families) that sum the lines' power and their

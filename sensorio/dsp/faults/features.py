@@ -99,6 +99,10 @@ MAINS_RUN = 4
 #: (its high-passed RMS at rest, learnt: _mains_floor) where that is lower;
 #: a hum always present is part of that level, so only one over it counts
 MAINS_FLOOR_K = 4.0
+#: ... or a hum that is this share of the hop's high-passed power at least,
+#: of MAINS_ALONE_UV RMS or more, whatever the floor (_hum_alone)
+MAINS_ALONE = 0.9
+MAINS_ALONE_UV = 1.0
 MAINS_SURE_RUN = 3
 MAINS_SURE = 2.0
 
@@ -466,7 +470,7 @@ class _Features(_DetectorState):
         # a flat one (a channel not yet connected) would drag them down to
         # nothing, and the channel come alive would be "noisy" for seconds
         live = ~blocked & ~f["flat"]
-        mains, mains_sure = self._mains(a, m, L, hp, self._mains_floor(live, hp_ms))
+        mains, mains_sure = self._mains(a, m, L, hp, live, hp_ms)
         with np.errstate(invalid="ignore", divide="ignore"):
             share_hf = hf_ms / hp_ms
         settling = cast(Flags, r("settle").any(axis=2))
@@ -910,8 +914,9 @@ class _Features(_DetectorState):
         percentile of its hops' high-passed RMS, tracked in log10 uV by steps
         of LEARN_UP down and LEARN_UP / 99 up from the usable hops (live: no
         code fault, not flat; a hum among them too: a lasting hum raises the
-        floor, only up to mains_uv), hop by hop, from what was learnt before
-        the hop. Not the
+        floor, only up to mains_uv; a hum with nothing under it is the
+        test's other arm, MAINS_ALONE), hop by hop, from what was learnt
+        before the hop. Not the
         10th: in a window that is mostly contraction it climbs to the
         contraction's level (a floor of 35-40 uV on the bipolar grid at
         --gain 0.2, where its rest is 1.6 uV)."""
@@ -948,14 +953,16 @@ class _Features(_DetectorState):
         first = np.where(run, -(MAINS_RUN - 1) * L, -(MAINS_SURE_RUN - 1) * L)
         return run | run_sure, first
 
-    def _mains(self, a: int, m: int, L: int, hp: Floats, floor_ms: Floats) -> tuple[Flags, Flags]:
+    def _mains(self, a: int, m: int, L: int, hp: Floats, live: Flags, hp_ms: Floats) -> tuple[Flags, Flags]:
         """Mains verdicts per hop from the hop and the one before it: the
         signal projected on 50/60 Hz and two harmonics (a windowed DFT at just
-        those frequencies, one matrix product), above floor_ms (the hum's
-        mean square, per channel and hop: _mains_floor) and kept where the
-        hum is narrowband (see _narrowband): the test and the sure test. hp
-        is (channels, hops, samples); the results (channels, hops)."""
+        those frequencies, one matrix product), above the floor (the hum's
+        mean square, per channel and hop: _mains_floor, learnt from the live
+        hops' high-passed mean square hp_ms) and kept where the hum is
+        narrowband (see _narrowband): the test and the sure test. hp is
+        (channels, hops, samples); the results (channels, hops)."""
         ch = self._ch
+        floor_ms = self._mains_floor(live, hp_ms)
         if L != self.hop:
             none = np.zeros((ch, m), dtype=bool)
             return none, none
@@ -972,7 +979,7 @@ class _Features(_DetectorState):
                 mains_ms = best * self._ms_scale
             else:
                 verdict, mains_ms = got
-            verdict &= mains_ms > floor_ms
+            verdict = (verdict & (mains_ms > floor_ms)) | self._hum_alone(mains_ms, hp_ms, live)
             if not first_ok:
                 verdict[:, 0] = False
         else:
@@ -982,8 +989,22 @@ class _Features(_DetectorState):
             mains_ms = best * self._ms_scale
             with np.errstate(invalid="ignore", divide="ignore"):
                 share = mains_ms / total
-            verdict = ok[None, :] & (mains_ms > floor_ms) & (share > self.mains_share)
+            above = (mains_ms > floor_ms) & (share > self.mains_share)
+            verdict = ok[None, :] & (above | self._hum_alone(mains_ms, hp_ms, live))
         return self._narrowband(verdict, hp, prev)
+
+    def _hum_alone(self, mains_ms: Floats, hp_ms: Floats, live: Flags) -> Flags:
+        """The mains test's other arm, per (channel, hop): a live hop whose
+        high-passed power is nearly all hum (MAINS_ALONE of it, the hum's
+        mean square being the test's figure over what it gives a steady
+        line) of at least MAINS_ALONE_UV RMS, however low: an input with no
+        sensor on skin, or on a dry or loose electrode, carries hum and
+        little else. The floor cannot see it, as the hum is all of the
+        channel's quiet level. Real EMG, even at rest, is far from it: its
+        hum is at most 0.6 x its rest RMS over the corpus (a share under 0.3;
+        docs/dsp.md)."""
+        hum_ms = mains_ms / self._line_contrast
+        return live & (hum_ms > MAINS_ALONE * hp_ms) & (hum_ms > MAINS_ALONE_UV**2)
 
     def _narrowband(self, verdict: Flags, hp: Floats, prev: Floats) -> tuple[Flags, Flags]:
         """Keep the mains verdicts (channels, hops) whose hum is narrowband:
