@@ -98,6 +98,26 @@ PLUX_ADDUCTOR = PackageFile(
     _BSNB + "emg_1000_hz_16_bits_solo.h5",
     "9d529a65d3886c9a93d6cb9124608c9fd0c132b13599ef9c50dd1c45bb0f1dac",
 )
+#: a countermovement jump (biomdp's test data): Vicon Nexus CSV export of
+#: a Noraxon Ultium EMG system (16 inputs, 2000 Hz, in volts) beside two
+#: Kistler force plates; inputs 1-6 carry EMG, 7-16 have no sensor on skin
+ULTIUM_CMJ = PackageFile(
+    "biomdp",
+    "0.11.2",
+    "biomdp/tests/datasets/vicon_CMJ_kinem_kinet_emg.csv",
+    "99609c040d31e7d91608170f28a602979519434f31743b8d6f556f60c09c6d37",
+    ("--only-binary", ":all:"),
+)
+#: 6 s of a tai chi trial (delsys' tutorial data): Delsys Trigno Discover
+#: CSV, Trigno and Snaplead sensors at 1259.26 Hz and two Quattro sensors
+#: at 2222.2 Hz, in millivolts; only the sdist holds it
+DELSYS_TAICHI = PackageFile(
+    "delsys",
+    "0.5.1",
+    "tutorials/data/taichi_trial5_6s.csv",
+    "0b79d752583bcd0c65862d5043478e89741aea4a132283491331a7f84ba99dac",
+    ("--no-binary", ":all:"),
+)
 #: a real ECG, to add to the EMG as a trunk muscle's electrodes pick up the
 #: heart (score_faults --ecg): MIT-BIH Arrhythmia Database record 208, lead
 #: MLII, 360 Hz, 5 minutes, with many ventricular ectopic beats, as scipy
@@ -450,12 +470,124 @@ def _plux_loader(name: str, muscle: str, pf: PackageFile) -> Callable[[Path], di
     return load
 
 
+def _read_vicon_emg(path: Path) -> tuple[np.ndarray, float, list[str]]:
+    """The ``Ultium EMG - EMGn`` columns of a Vicon Nexus CSV export's
+    ``Devices`` section in uV, its rate and the input names. The section:
+    its title, the rate, device names (over each device's first column),
+    column names, units (V), then the rows up to the first blank line."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        if lines[0].strip(", ") != "Devices":
+            raise CorpusError(f"{path}: no Vicon 'Devices' section at its start")
+        fs = float(lines[1].split(",")[0])
+        heads = lines[2].split(",")
+        units = lines[4].split(",")
+        cols = [i for i, h in enumerate(heads) if h.startswith("Ultium EMG - EMG")]
+        if not cols or any(units[i] != "V" for i in cols):
+            raise CorpusError(f"{path}: no Ultium EMG columns in volts")
+        end = lines.index("", 5) if "" in lines[5:] else len(lines)
+        rows = np.genfromtxt(io.StringIO("\n".join(lines[5:end])), delimiter=",", usecols=cols)
+    except (OSError, IndexError, ValueError) as exc:
+        raise CorpusError(f"cannot read {path}: {exc}") from None
+    if not np.isfinite(rows).all():
+        raise CorpusError(f"{path}: gaps in the EMG columns")
+    return rows * 1e6, fs, [heads[i].removeprefix("Ultium EMG - ") for i in cols]
+
+
+#: the Ultium inputs with a sensor on skin; the other ten carry hum only
+ULTIUM_CONNECTED = 6
+
+
+def _ultium_loader(unconnected: bool) -> Callable[[Path], dict[str, Recording]]:
+    def load(path: Path) -> dict[str, Recording]:
+        uv, fs, names = _read_vicon_emg(path)
+        part = slice(ULTIUM_CONNECTED, None) if unconnected else slice(0, ULTIUM_CONNECTED)
+        uv, names = uv[:, part], names[part]
+        rec = Recording(
+            name="ultium-unconnected" if unconnected else "ultium-cmj",
+            layout="bipolar",
+            rate_hz=fs,
+            uv=uv,
+            channels=names,
+            muscle="none: inputs with no sensor on skin" if unconnected else "lower limb (not documented)",
+            device="Noraxon Ultium EMG through Vicon Nexus, bipolar sensors",
+            source=ULTIUM_CMJ,
+            segments=[] if unconnected else envelope_segments(uv, fs),
+            segments_from="" if unconnected else "envelope",
+        )
+        return {"bipolar": rec}
+
+    return load
+
+
+def _read_trigno_discover(path: Path) -> dict[float, tuple[np.ndarray, list[str]]]:
+    """The EMG columns of a Delsys Trigno Discover CSV, in uV, grouped by
+    rate: {rate: (samples x channels, names)}. The file holds every column
+    on the fastest sensor's grid; a slower column's samples are its first
+    round(rate x length) + 1 rows (as the delsys package reads them), the
+    length being the header's collection length."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        if not lines[0].startswith("Application:") or "Trigno Discover" not in lines[0]:
+            raise CorpusError(f"{path}: not a Trigno Discover CSV")
+        seconds = float(lines[2].split(",")[1])
+        names = [n.strip() for n in lines[5].split(",")]
+        sensors, current = [], ""
+        for s in (lines[3].split(",") + [""] * len(names))[: len(names)]:
+            current = s.strip() or current
+            sensors.append(current)
+        rates = [float(r.split()[0]) if r.strip() else np.nan for r in lines[6].split(",")]
+        cols = [i for i, n in enumerate(names) if n.startswith("EMG") and n.endswith("(mV)")]
+        data = np.genfromtxt(io.StringIO("\n".join(lines[7:])), delimiter=",", usecols=cols)
+    except (OSError, IndexError, ValueError) as exc:
+        raise CorpusError(f"cannot read {path}: {exc}") from None
+    out: dict[float, tuple[list[np.ndarray], list[str]]] = {}
+    for k, i in enumerate(cols):
+        n = int(round(rates[i] * seconds))
+        # the fastest column holds round(rate x length) rows; slower ones one more
+        x = data[: n + 1, k]
+        if len(x) < n or not np.isfinite(x).all():
+            raise CorpusError(f"{path}: column {i} is shorter than its rate and length say")
+        # the sensor name without its serial numbers: "EMG 01", "Quattro 19 EMG 2"
+        sensor = " ".join(sensors[i].split()[:2])
+        label = sensor if names[i] == "EMG 1 (mV)" and "Quattro" not in sensor else f"{sensor} {names[i][:-5]}"
+        group = out.setdefault(rates[i], ([], []))
+        group[0].append(x * 1000.0)
+        group[1].append(label)
+    return {fs: (np.column_stack(xs), labels) for fs, (xs, labels) in out.items()}
+
+
+def _delsys_loader(name: str, fastest: bool) -> Callable[[Path], dict[str, Recording]]:
+    def load(path: Path) -> dict[str, Recording]:
+        groups = _read_trigno_discover(path)
+        fs = max(groups) if fastest else min(groups)
+        uv, labels = groups[fs]
+        rec = Recording(
+            name=name,
+            layout="bipolar",
+            rate_hz=fs,
+            uv=uv,
+            channels=labels,
+            muscle="not documented (tai chi movements)",
+            device="Delsys Trigno Discover: " + ("Quattro sensors" if fastest else "Trigno and Snaplead sensors"),
+            source=DELSYS_TAICHI,
+            segments=envelope_segments(uv, fs),
+            segments_from="envelope",
+        )
+        return {"bipolar": rec}
+
+    return load
+
+
 @dataclass(frozen=True)
 class Entry:
     name: str
     source: PackageFile
     layouts: tuple[str, ...]
     loader: Callable[[Path], dict[str, Recording]]
+    #: the fault every channel of the recording carries, for real
+    #: ("" for EMG: what the detector must leave alone)
+    fault: str = ""
 
 
 CORPUS: dict[str, Entry] = {
@@ -480,14 +612,24 @@ CORPUS: dict[str, Entry] = {
             ("bipolar",),
             _plux_loader("plux-adductor-pollicis", "adductor pollicis", PLUX_ADDUCTOR),
         ),
+        Entry("ultium-cmj", ULTIUM_CMJ, ("bipolar",), _ultium_loader(unconnected=False)),
+        Entry(
+            "delsys-taichi-trigno", DELSYS_TAICHI, ("bipolar",), _delsys_loader("delsys-taichi-trigno", fastest=False)
+        ),
+        Entry(
+            "delsys-taichi-quattro", DELSYS_TAICHI, ("bipolar",), _delsys_loader("delsys-taichi-quattro", fastest=True)
+        ),
+        # hum only: must be a mains fault
+        Entry("ultium-unconnected", ULTIUM_CMJ, ("bipolar",), _ultium_loader(unconnected=True), fault="mains"),
     )
 }
 
 
-def keys(layouts: Iterable[str] = LAYOUTS) -> list[str]:
-    """Every ``name:layout`` of the corpus in the given layouts."""
+def keys(layouts: Iterable[str] = LAYOUTS, *, faulty: bool = False) -> list[str]:
+    """Every ``name:layout`` of the corpus in the given layouts: the EMG
+    recordings, or with faulty those whose channels carry a real fault."""
     want = set(layouts)
-    return [f"{e.name}:{lay}" for e in CORPUS.values() for lay in e.layouts if lay in want]
+    return [f"{e.name}:{lay}" for e in CORPUS.values() for lay in e.layouts if lay in want and bool(e.fault) == faulty]
 
 
 def have_corpus(cache: Path | None = None) -> bool:

@@ -44,7 +44,10 @@ channels per clean recording), still every kind, layout and rate.
 samples valid on every recording at every rate; injected, precision and
 recall at least --target per kind in each layout, or, for a kind named by
 ``--known-miss KIND=P,R``, at least those floors (what CI holds the known
-misses to, so that they cannot get worse unseen).
+misses to, so that they cannot get worse unseen); likewise
+``--known-clean-miss NAME=PER_HOUR,VALID`` for one recording's clean figures
+and ``--known-real-miss NAME=FOUND`` for the share of channels on which a
+recording's real fault is found (NAME: ``name:layout``).
 """
 
 from __future__ import annotations
@@ -242,6 +245,7 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
     try:
         real_emg.fetch({e.source for e in real_emg.CORPUS.values()})
         recs = [real_emg.load(k) for k in real_emg.keys(layouts)]
+        faulty = [real_emg.load(k) for k in real_emg.keys(layouts, faulty=True)]
         if args.gain != 1.0:
             recs = [dataclasses.replace(r, uv=r.uv * args.gain) for r in recs]
         if args.ecg:
@@ -252,6 +256,13 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
         print(f"score_faults: {exc}", file=sys.stderr)
         return 1
     deadlines = {"motion": args.motion_deadline}
+    real: dict[tuple[str, float], dict] = {}
+    for rec in faulty:
+        for rate in rates:
+            real[(rec.key, rate)] = real_fault_figures(rec.resampled(rate), real_emg.CORPUS[rec.name].fault, params)
+            if args.verbose:
+                for line in real[(rec.key, rate)]["missed"]:
+                    print(f"real fault {rec.key} {rate:g} missed {line}")
     clean: dict[tuple[str, float], dict] = {}
     kinds: dict[tuple[str, str, float], KindScore] = {}
     false_inj: dict[str, int] = {}
@@ -309,7 +320,38 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
                         tag = " (also with no fault injected)" if any(e is o for o in own) else ""
                         where = f"{rec.key} {rate:g} seed {seed}"
                         print(f"{where} FALSE {e.kind} ch{e.channel} {e.start_s:.3f}-{e.end_s}{tag}")
-    return report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false_inj)
+    return report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false_inj, real)
+
+
+#: a fault the recording carries from its start is found when an event of
+#: its kind opens on the channel this soon (the detector's start-up) and
+#: its events cover this share of the recording
+REAL_FAULT_ONSET_S = 1.0
+REAL_FAULT_COVER = 0.9
+
+
+def real_fault_figures(rec, fault: str, params: dict[str, float]) -> dict:
+    """How the detector meets a recording whose every channel carries a real
+    fault of one kind: the share of channels found (an event of that kind
+    within REAL_FAULT_ONSET_S of the start, covering REAL_FAULT_COVER of
+    the recording) and what was missed."""
+    data, _ = render_source(rec.uv, rec.rate_hz, seed=0)
+    res = analyse(data, params)
+    seconds = rec.seconds
+    missed = []
+    for c, name in enumerate(rec.channels):
+        own = sorted((e.start_s, e.end_s) for e in res.events if e.channel == c and KIND_MAP.get(e.kind) == fault)
+        covered, reach = 0.0, 0.0
+        for a, b in own:
+            b = min(b, seconds)
+            covered += max(0.0, b - max(a, reach))
+            reach = max(reach, b)
+        if not own or own[0][0] > REAL_FAULT_ONSET_S or covered < REAL_FAULT_COVER * seconds:
+            others = sorted({e.kind for e in res.events if e.channel == c})
+            first = f"first at {own[0][0]:.2f} s, " if own else ""
+            missed.append(f"{fault} ch{c} ({name}): {first}{covered / seconds:.0%} covered; other events: {others}")
+    n = len(rec.channels)
+    return {"fault": fault, "channels": n, "found": (n - len(missed)) / n, "missed": missed}
 
 
 def _own_events(uv: np.ndarray, rate: float, seed: int, params: dict[str, float], false: list) -> list:
@@ -350,13 +392,42 @@ def parse_known_miss(specs: list[str], ap: argparse.ArgumentParser) -> dict[str,
     return out
 
 
-def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false_inj) -> int:
+def parse_known_recording_miss(specs: list[str], n: int, flag: str, ap: argparse.ArgumentParser) -> dict:
+    """--known-clean-miss NAME=PER_HOUR,VALID and --known-real-miss
+    NAME=FOUND: a recording's floors (n numbers each) by its key."""
+    out = {}
+    for spec in specs:
+        key, _, values = spec.partition("=")
+        try:
+            floors = tuple(float(v) for v in values.split(","))
+        except ValueError:
+            floors = ()
+        if not key or len(floors) != n:
+            ap.error(f"{flag} {spec!r}: give NAME:LAYOUT=" + ("PER_HOUR,VALID" if n == 2 else "FOUND"))
+        out[key] = floors
+    return out
+
+
+def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false_inj, real) -> int:
     misses = []
     known = args.known_floors
     held = []  # known misses within their floors
+    for (key, rate), r in real.items():
+        if r["found"] < args.target:
+            text = f"real {r['fault']} on {key} at {rate:g} Hz (found on {r['found']:.0%})"
+            floor = args.known_real.get(key)
+            if floor is not None and r["found"] >= floor[0]:
+                held.append(text)
+            else:
+                misses.append(text + (f" below its floor {floor[0]:g}" if floor else ""))
     for (key, rate), c in clean.items():
         if c["per_channel_hour"] > args.clean_max_per_hour or c["valid"] < args.min_valid:
-            misses.append(f"clean {key} at {rate:g} Hz")
+            text = f"clean {key} at {rate:g} Hz ({c['per_channel_hour']:.1f} per channel-hour, {c['valid']:.1%} valid)"
+            limit = args.known_clean.get(key)
+            if limit is not None and c["per_channel_hour"] <= limit[0] and c["valid"] >= limit[1]:
+                held.append(text)
+            else:
+                misses.append(text + (f" beyond its limits {limit[0]:g}, {limit[1]:g}" if limit else ""))
     # each layout's scores per kind, over every rate
     pooled: dict[tuple[str, str], KindScore] = {}
     for lay in layouts:
@@ -382,6 +453,7 @@ def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false
                 "window_s": window_s,
                 "rates": rates,
                 "clean": [{"recording": k, "rate_hz": r, **v} for (k, r), v in clean.items()],
+                "real_faults": [{"recording": k, "rate_hz": r, **v} for (k, r), v in real.items()],
                 "injected": [
                     {
                         "where": w,
@@ -419,6 +491,12 @@ def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false
         f"targets: at most {args.clean_max_per_hour:g} fault events per channel-hour, "
         f"at least {args.min_valid * 100:g} % valid"
     )
+    for (key, rate), r in real.items():
+        print(
+            f"real fault: {key} at {rate:g} Hz, {r['fault']} on every channel: found on "
+            f"{r['found']:.0%} of {r['channels']} (an event within {REAL_FAULT_ONSET_S:g} s, "
+            f"covering {REAL_FAULT_COVER:.0%})"
+        )
     print()
     print(
         f"injected faults: {seeds} seeds x {window_s:g} s windows, one fault of each kind per seed; "
@@ -446,7 +524,7 @@ def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false
                 f"injected (the recording's own); precision without those {_fmt(tot.precision_injected)}"
             )
     if held:
-        print("targets missed, within the floors --known-miss holds them to: " + "; ".join(held))
+        print("targets missed, within the floors --known-miss (and -clean-, -real-) holds them to: " + "; ".join(held))
     if misses:
         print("targets missed: " + "; ".join(misses))
     elif not held:
@@ -494,6 +572,20 @@ def main(argv: list[str] | None = None) -> int:
         help="a kind known to miss the target: --check holds it to these precision and recall floors instead",
     )
     real.add_argument(
+        "--known-clean-miss",
+        action="append",
+        default=[],
+        metavar="NAME=PER_HOUR,VALID",
+        help="a recording known to miss the clean targets: --check holds it to these instead",
+    )
+    real.add_argument(
+        "--known-real-miss",
+        action="append",
+        default=[],
+        metavar="NAME=FOUND",
+        help="a recording whose real fault is known to be missed on some channels: --check holds it to this share",
+    )
+    real.add_argument(
         "--gain",
         type=float,
         default=1.0,
@@ -527,6 +619,8 @@ def main(argv: list[str] | None = None) -> int:
         names = ", ".join(sorted(settings))
         ap.error(f"--param: no fault-detector setting {', '.join(unknown)}; the settings: {names}")
     args.known_floors = parse_known_miss(args.known_miss, ap)
+    args.known_clean = parse_known_recording_miss(args.known_clean_miss, 2, "--known-clean-miss", ap)
+    args.known_real = parse_known_recording_miss(args.known_real_miss, 1, "--known-real-miss", ap)
     if args.real:
         return main_real(args, params)
     if args.seeds is None:

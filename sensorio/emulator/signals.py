@@ -86,7 +86,8 @@ class ActivitySchedule:
 #: noise (the low-frequency content of real EMG, large in monopolar leads).
 #: Fitted to the corpus' median frequency, share of power in 1-20 Hz and
 #: share above 150 Hz (monopolar 48 Hz, 10.8 %, 2.8 %; bipolar 74.5 Hz,
-#: 0.9 %, 10.7 %: the medians over the corpus' recordings of each layout)
+#: 0.9 %, 10.7 %: the medians over the corpus' first five recordings of each
+#: layout; docs/emulator.md says what the three added since change)
 EMG_SPECTRA: dict[str, dict[str, float]] = {
     "bipolar": {"hp_hz": 27.26, "hp_order": 2, "lp_hz": 103.05, "lp_order": 2, "low_weight": 0.066},
     "monopolar": {
