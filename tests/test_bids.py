@@ -31,12 +31,12 @@ def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory) -> Path:
     """6 s of emulated EMG with 60 Hz mains, electrode 4 lifted from 1 s to 5.5 s,
-    5 frames dropped at 2 s. The hum (12 uV, over a 10 uV rest: a hum that
+    5 frames dropped at 2 s. The hum (15 uV, over a 25 uV rest: a hum that
     is nearly all of a channel at rest is a mains fault) stands out of the
     contractions enough to be found."""
     d = tmp_path_factory.mktemp("bids")
     rec = d / "grip.sior"
-    url = "sim://emg8?seed=2&fast=1&duration=6&mains_hz=60&mains_uv=12&rest_uv=10&fault=liftoff:channel=4,start=1,end=5.5&link=drop:at=2,count=5"
+    url = "sim://emg8?seed=2&fast=1&duration=6&mains_hz=60&mains_uv=15&rest_uv=25&fault=liftoff:channel=4,start=1,end=5.5&link=drop:at=2,count=5"
     proc = _cli("record", url, "-o", str(rec), "--duration", "8")
     assert proc.returncode == 0, proc.stderr
     return rec

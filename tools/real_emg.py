@@ -718,36 +718,36 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    print(f"{'recording':<32} {'ch':>3} {'rate':>6} {'seconds':>7} {'rest s':>6} {'contr s':>7}  muscle")
+    print(f"{'recording':<32} {'ch':>3} {'rate':>8} {'seconds':>7} {'rest s':>6} {'contr s':>7}  muscle")
     for k in keys(args.layout or LAYOUTS):
         r = load(k, download=not args.offline)
         rest = sum(e - s for s, e, kind in r.segments if kind == "rest")
         con = sum(e - s for s, e, kind in r.segments if kind == "contraction")
         print(
-            f"{r.key:<32} {r.uv.shape[1]:>3} {r.rate_hz:>6g} {r.seconds:>7.1f} {rest:>6.1f} {con:>7.1f}  "
+            f"{r.key:<32} {r.uv.shape[1]:>3} {r.rate_hz:>8.6g} {r.seconds:>7.1f} {rest:>6.1f} {con:>7.1f}  "
             f"{r.muscle} ({r.segments_from})"
         )
     return 0
 
 
 def _cmd_spectrum(args: argparse.Namespace) -> int:
-    print(f"{'recording':<32} {'rate':>6} {'median Hz':>9} {'1-20 Hz share':>13}")
+    print(f"{'recording':<32} {'rate':>8} {'median Hz':>9} {'1-20 Hz share':>13}")
     per_layout: dict[str, list[tuple[float, float]]] = {}
     if args.emulator:
         for lay in args.layout or LAYOUTS:
             for rate in (args.rate,) if args.rate else RATES:
                 mf, share = spectrum_figures(emulator_emg(lay, rate), rate)
-                print(f"{'emulator ' + lay:<32} {rate:>6g} {mf:>9.1f} {share * 100:>12.1f}%")
+                print(f"{'emulator ' + lay:<32} {rate:>8g} {mf:>9.1f} {share * 100:>12.1f}%")
         return 0
     for k in keys(args.layout or LAYOUTS):
         r = load(k, rate_hz=args.rate, download=not args.offline)
         mf, share = spectrum_figures(r.uv, r.rate_hz)
         per_layout.setdefault(r.layout, []).append((mf, share))
-        print(f"{r.key:<32} {r.rate_hz:>6g} {mf:>9.1f} {share * 100:>12.1f}%")
+        print(f"{r.key:<32} {r.rate_hz:>8.6g} {mf:>9.1f} {share * 100:>12.1f}%")
     for lay, figs in per_layout.items():
         mf = float(np.median([a for a, _ in figs]))
         sh = float(np.median([b for _, b in figs]))
-        print(f"{'median of ' + lay:<32} {'':>6} {mf:>9.1f} {sh * 100:>12.1f}%")
+        print(f"{'median of ' + lay:<32} {'':>8} {mf:>9.1f} {sh * 100:>12.1f}%")
     return 0
 
 

@@ -32,7 +32,7 @@ starting at ``noise_uv`` RMS -- and ``noise_share`` of the 20 Hz
 high-passed power; at rates where EMG reaches Nyquist the share asked for
 rises, see noise_share_limit, and below 1 kHz the test is off) and ``mains`` (50/60 Hz and harmonics above
 ``mains_uv`` RMS -- or 4 x the channel's quiet level where lower -- and ``mains_share`` of the
-high-passed power, or, whatever the floor, 90 % of that power and at least 1 uV
+high-passed power, or, whatever the floor, 80 % of that power and at least 1 uV
 RMS (a hum with nothing under it: an input with no sensor on skin; see
 features.MAINS_ALONE), projected over two hops, and
 narrowband: its lines ``mains_ratio`` x above their neighbouring frequencies; on after 4 such

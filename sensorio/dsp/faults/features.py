@@ -101,7 +101,7 @@ MAINS_RUN = 4
 MAINS_FLOOR_K = 4.0
 #: ... or a hum that is this share of the hop's high-passed power at least,
 #: of MAINS_ALONE_UV RMS or more, whatever the floor (_hum_alone)
-MAINS_ALONE = 0.9
+MAINS_ALONE = 0.8
 MAINS_ALONE_UV = 1.0
 MAINS_SURE_RUN = 3
 MAINS_SURE = 2.0
