@@ -180,7 +180,7 @@ def test_motion_under_broadband_noise_is_found(tmp_path, rate) -> None:
 
 #: channels with EMG of 20 uV in contraction and 1 uV at rest (a small
 #: muscle, short electrode spacing, or a low-gain amplifier), and a hum in
-#: proportion (the emulator's default 2 uV would be nearly all of the rest:
+#: proportion (the emulator's default 3 uV would be most of the rest:
 #: a hum alone, a mains fault)
 QUIET = {"contraction_uv": 20.0, "rest_uv": 1.0, "noise_uv": 1.0, "mains_uv": 0.3}
 
