@@ -264,9 +264,9 @@ def test_a_lone_loud_hop_out_of_a_quiet_band_is_not_motion() -> None:
     assert v == [False, False, True]
 
 
-def _detect(x: np.ndarray, rate: float, native: bool, kind: str = "spikes") -> list:
+def _detect(x: np.ndarray, rate: float, native: bool, kind: str = "spikes", hop_s: float = 0.05) -> list:
     """Events of a kind from a FaultDetector fed x (samples, channels; uV) in 10 ms blocks."""
-    det = FaultDetector()
+    det = FaultDetector(hop_s=hop_s)
     det.native = native
     n, ch = x.shape
     step = int(0.01 * rate)
@@ -474,3 +474,36 @@ def test_a_last_hop_of_one_row_flushes_without_a_warning(native: bool) -> None:
         warnings.simplefilter("error")
         events = _detect(x, rate, native, kind="motion")
     assert events == []
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+def test_a_pulse_train_at_50_hz_is_not_a_hum(native: bool) -> None:
+    """A stimulator's 100 uV pulses every 20 ms on 5 uV of EMG: their 50 Hz
+    line is a sixth of the signal's power, not a hum with nothing under it
+    (the hum test weighed it against the hop's power without its spike
+    samples, a fifth of the whole, and called it mains all along)."""
+    rate = 2000.0
+    rng = np.random.default_rng(3)
+    n = int(6 * rate)
+    sos = signal.butter(2, [20, 400], "bandpass", fs=rate, output="sos")
+    x = signal.sosfilt(sos, rng.standard_normal((n, 1)), axis=0)
+    x *= 5.0 / x.std()
+    x[::40, 0] += 100.0
+    assert _detect(x, rate, native, kind="mains") == []
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+@pytest.mark.parametrize(("rate", "hop_s"), [(100.0, 0.05), (200.0, 0.02), (250.0, 0.02)])
+def test_no_hum_alone_where_50_and_60_hz_cannot_be_told(native: bool, rate: float, hop_s: float) -> None:
+    """Below 112 Hz no mains line is under the rate's limit, and at 200-250 Hz
+    with 20 ms hops 50 and 60 Hz fall in one bin: a steady line gives the
+    test next to nothing (features.MAINS_ALONE_CONTRAST), and white noise
+    divided by it was a hum alone (31 events in 20 s at 200 Hz)."""
+    import warnings
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(0.0, 5.0, (int(20 * rate), 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # 0 / 0 below 112 Hz
+        warnings.filterwarnings("ignore", message="broadband-noise detection is off")
+        assert _detect(x, rate, native, kind="mains", hop_s=hop_s) == []

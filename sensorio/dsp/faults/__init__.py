@@ -110,17 +110,18 @@ def _line_contrast(
     basis: np.ndarray, families: list[tuple[int, int]], fundamentals: list[float], ms_scale: float, t: np.ndarray
 ) -> float:
     """The mains test's figure (one family's projected power less the
-    other's, as a mean square) for a steady line of unit mean square at a
-    family's fundamental, the smaller over the families; 1 with one family."""
-    if len(families) < 2:
-        return 1.0
+    other's, as a mean square) for a steady line of unit mean square at the
+    fundamental of each family with a line below the rate's limit, the
+    smaller over them; 0 with none."""
     k = basis.shape[1] // 2
     out = []
-    for hz in fundamentals:
+    for hz, (a, b) in zip(fundamentals, families, strict=True):
+        if b == a:
+            continue  # no line of this family below 0.45 x the rate
         power = (np.sqrt(2.0) * np.sin(2 * np.pi * hz * t) @ basis) ** 2
         fam = [power[i:j].sum() + power[k + i : k + j].sum() for i, j in families]
         out.append(abs(fam[0] - fam[1]) * ms_scale)
-    return float(min(out))
+    return float(min(out, default=0.0))
 
 
 @register_stage

@@ -123,7 +123,7 @@ class _NativeFront:
             ffi.from_buffer("uint8_t[]", self._mains_out[2]),
         )
         self._mains_origin: int | None = None
-        self._mains_done: dict[int, tuple[Flags, Floats]] = {}
+        self._mains_done: dict[int, tuple[Flags, Floats, Floats]] = {}
         # hop_features' sums likewise (see _feature_rows), by the hop's first row
         self._feat_acc = np.zeros((ch, lib.SIO_DSP_FEAT_ACC))
         self._feat_acc_ptr = ffi.from_buffer("double[]", self._feat_acc)
@@ -284,7 +284,8 @@ class _NativeFront:
                 raise SensorioError(f"faults: native mains projection refused {take} rows")
             i += take
             if rc == 1:
-                self._mains_done[start + i - L] = (self._mains_out[2].copy(), self._mains_out[0] * scale)
+                out = self._mains_out
+                self._mains_done[start + i - L] = (out[2].copy(), out[0] * scale, out[1].copy())
 
     def _feature_rows(self, rows: _Rows, at: int, n: int, start: int) -> None:
         """hop_features' sums of n new rows (from index at of rows, stream
@@ -407,9 +408,10 @@ class _NativeFront:
             raise SensorioError(f"faults: native spike signal refused {end - r0} rows")
         self._sig = (lo, end)
 
-    def mains_verdicts(self, first: int, m: int, L: int) -> tuple[Flags, Floats] | None:
+    def mains_verdicts(self, first: int, m: int, L: int) -> tuple[Flags, Floats, Floats] | None:
         """sio_dsp_mains' verdicts (the share test; the floor is the
-        caller's) and the hum's mean square (uV^2), (channels, hops) each, of
+        caller's), the hum's mean square and the two hops' (uV^2),
+        (channels, hops) each, of
         the m hops of L rows from stream row first, as worked out while their
         rows came (see _mains_rows); None unless every one of them was (a
         hop of another length, or not on that grid: the caller projects them
@@ -423,6 +425,7 @@ class _NativeFront:
         return (
             np.stack([v[0] for v in got], axis=1),  # type: ignore[index]
             np.stack([v[1] for v in got], axis=1),  # type: ignore[index]
+            np.stack([v[2] for v in got], axis=1),  # type: ignore[index]
         )
 
     def mains(

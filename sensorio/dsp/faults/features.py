@@ -103,6 +103,10 @@ MAINS_FLOOR_K = 4.0
 #: of MAINS_ALONE_UV RMS or more, whatever the floor (_hum_alone)
 MAINS_ALONE = 0.8
 MAINS_ALONE_UV = 1.0
+#: ... where a steady line gives the test at least this share of its power
+#: (0.75 at the default 50 ms hops from 200 Hz up; 0 to 0.13 at 100-250 Hz
+#: with short hops, where 50 and 60 Hz fall in one bin)
+MAINS_ALONE_CONTRAST = 0.5
 MAINS_SURE_RUN = 3
 MAINS_SURE = 2.0
 
@@ -975,11 +979,11 @@ class _Features(_DetectorState):
             got = self._native.mains_verdicts(self._pend_start + a, m, L)
             if got is None:
                 pending = a >= L  # the hop before is in the pending rows: no copy
-                best, _, verdict = self._native.mains(self._pend, a, m, L, None if pending else prev, self)
+                best, total, verdict = self._native.mains(self._pend, a, m, L, None if pending else prev, self)
                 mains_ms = best * self._ms_scale
             else:
-                verdict, mains_ms = got
-            verdict = (verdict & (mains_ms > floor_ms)) | self._hum_alone(mains_ms, hp_ms, live)
+                verdict, mains_ms, total = got
+            verdict = (verdict & (mains_ms > floor_ms)) | self._hum_alone(mains_ms, total, live)
             if not first_ok:
                 verdict[:, 0] = False
         else:
@@ -990,21 +994,27 @@ class _Features(_DetectorState):
             with np.errstate(invalid="ignore", divide="ignore"):
                 share = mains_ms / total
             above = (mains_ms > floor_ms) & (share > self.mains_share)
-            verdict = ok[None, :] & (above | self._hum_alone(mains_ms, hp_ms, live))
+            verdict = ok[None, :] & (above | self._hum_alone(mains_ms, total, live))
         return self._narrowband(verdict, hp, prev)
 
-    def _hum_alone(self, mains_ms: Floats, hp_ms: Floats, live: Flags) -> Flags:
+    def _hum_alone(self, mains_ms: Floats, total_ms: Floats, live: Flags) -> Flags:
         """The mains test's other arm, per (channel, hop): a live hop whose
-        high-passed power is nearly all hum (MAINS_ALONE of it, the hum's
-        mean square being the test's figure over what it gives a steady
+        two hops of high-passed signal (total_ms, every sample, the window
+        the hum is projected over) are nearly all hum (MAINS_ALONE of it, the
+        hum's mean square being the test's figure over what it gives a steady
         line) of at least MAINS_ALONE_UV RMS, however low: an input with no
         sensor on skin, or on a dry or loose electrode, carries hum and
         little else. The floor cannot see it, as the hum is all of the
         channel's quiet level. Real EMG, even at rest, is far from it: its
         hum is at most 0.6 x its rest RMS over the corpus (a share under 0.3;
-        docs/dsp.md)."""
+        docs/dsp.md). Off where the test cannot tell a line from what is
+        near it (_line_contrast under MAINS_ALONE_CONTRAST: low rates, short
+        hops)."""
+        if self._line_contrast < MAINS_ALONE_CONTRAST:
+            return np.zeros_like(live)
         hum_ms = mains_ms / self._line_contrast
-        return live & (hum_ms > MAINS_ALONE * hp_ms) & (hum_ms > MAINS_ALONE_UV**2)
+        with np.errstate(invalid="ignore"):
+            return live & (hum_ms > MAINS_ALONE * total_ms) & (hum_ms > MAINS_ALONE_UV**2)
 
     def _narrowband(self, verdict: Flags, hp: Floats, prev: Floats) -> tuple[Flags, Flags]:
         """Keep the mains verdicts (channels, hops) whose hum is narrowband:
