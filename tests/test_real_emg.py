@@ -12,6 +12,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -135,7 +136,7 @@ def _vicon_csv(path: Path, volts: np.ndarray, rate: int = 2000) -> None:
 
 def test_vicon_csv_gives_the_ultium_inputs_in_microvolts(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
-    volts = rng.standard_normal((400, 16)) * 1e-4
+    volts = rng.standard_normal((2000, 16)) * 1e-4
     path = tmp_path / "cmj.csv"
     _vicon_csv(path, volts)
     uv, fs, names = real_emg._read_vicon_emg(path)
@@ -193,6 +194,38 @@ def test_trigno_csv_gives_each_rate_its_own_length_in_microvolts(tmp_path: Path)
     _trigno_csv(short, fast[:1000], slow[:1000], seconds)
     with pytest.raises(real_emg.CorpusError, match="shorter"):
         real_emg._read_trigno_discover(short)
+
+
+def test_malformed_vicon_and_trigno_files_are_a_corpus_error(tmp_path: Path) -> None:
+    """What a changed or truncated export gives is one CorpusError, never an
+    IndexError or a 0 Hz recording (real_emg.py prints it as one line)."""
+    rng = np.random.default_rng(5)
+    good = tmp_path / "t.csv"
+    _trigno_csv(good, rng.normal(0, 0.01, (2222, 2)), rng.normal(0, 0.01, 2222), 0.999865)
+    lines = good.read_text(encoding="utf-8-sig").splitlines()
+    bad = tmp_path / "bad.csv"
+    for row, text in (
+        (6, "2222.2222 Hz, 2222.2222 Hz, , 148.1481 Hz"),  # an EMG column without a rate
+        (6, "2222.2222 Hz, 2222.2222 Hz"),  # a short rate row
+        (6, "2222.2222 Hz, 2222.2222 Hz, 0 Hz, 148.1481 Hz"),
+        (2, "Collection Length (seconds):, 0"),
+        (5, "ACC X (G), ACC Y (G), ACC Z (G), ACC X (G)"),  # no EMG
+    ):
+        edited = list(lines)
+        edited[row] = text
+        bad.write_text("\n".join(edited) + "\n", encoding="utf-8-sig")
+        with pytest.raises(real_emg.CorpusError):
+            real_emg._read_trigno_discover(bad)
+    bad.write_text("\n".join(lines[:8]) + "\n", encoding="utf-8-sig")  # one data row
+    with pytest.raises(real_emg.CorpusError):
+        real_emg._read_trigno_discover(bad)
+    vicon = tmp_path / "v.csv"
+    _vicon_csv(vicon, rng.normal(0, 1e-4, (2000, 16)))
+    vlines = vicon.read_text(encoding="utf-8").splitlines()
+    for edited in (vlines[:6] + vlines[2005:], [vlines[0], "0"] + vlines[2:]):  # one row; a 0 Hz rate
+        bad.write_text("\n".join(edited) + "\n", encoding="utf-8")
+        with pytest.raises(real_emg.CorpusError):
+            real_emg._ultium_loader(unconnected=False)(bad)
 
 
 def test_a_recording_of_hum_alone_is_found_as_mains_on_every_channel() -> None:
@@ -390,7 +423,7 @@ def test_score_faults_real_passes_params_to_the_detector(monkeypatch: pytest.Mon
     assert seen == [{"spike_k": 8.0}]
 
 
-@pytest.mark.parametrize("spec", ["motion", "motion=0.4", "motion=a,b", "wobble=0.4,0.9"])
+@pytest.mark.parametrize("spec", ["motion", "motion=0.4", "motion=a,b", "wobble=0.4,0.9", "motion:tripolar=0.4,0.9"])
 def test_score_faults_bad_known_miss_is_a_one_line_error(spec: str, capsys: pytest.CaptureFixture[str]) -> None:
     """Refused before the run (it takes a minute), in one line."""
     with pytest.raises(SystemExit) as exc:
@@ -427,6 +460,9 @@ def test_score_faults_check_holds_known_misses_to_their_floors(capsys: pytest.Ca
     assert run("motion=0.40,0.90") == 0  # held within its floors
     assert run("motion=0.60,0.90") == 1  # below a floor
     assert "below its floors" in capsys.readouterr().out
+    assert run("motion:bipolar=0.40,0.90") == 0  # the layout's own floors
+    assert run("motion:monopolar=0.40,0.90") == 1  # another layout's do not hold this one
+    assert run("motion=0.40,0.90", "motion:bipolar=0.60,0.90") == 1  # the layout's come first
 
 
 def test_score_faults_check_holds_known_clean_and_real_misses_to_their_limits(
@@ -443,20 +479,27 @@ def test_score_faults_check_holds_known_clean_and_real_misses_to_their_limits(
             known_clean=score_faults.parse_known_recording_miss(clean_spec, 2, "--known-clean-miss", ap),
             known_real=score_faults.parse_known_recording_miss(real_spec, 1, "--known-real-miss", ap),
         )  # fmt: skip
-        clean = {("a:bipolar", 1000.0): {"per_channel_hour": 75.0, "valid": 0.99, "channels": 6,
+        clean = {("ultium-cmj:bipolar", 1000.0): {"per_channel_hour": 75.0, "valid": 0.99, "channels": 6,
                                          "channel_hours": 0.01, "fault_events": 1, "by_kind": {}}}  # fmt: skip
-        real = {("dead:bipolar", 1000.0): {"fault": "mains", "channels": 10, "found": 0.9, "missed": []}}
+        real = {("ultium-unconnected:bipolar", 1000.0): {"fault": "mains", "channels": 10, "found": 0.9, "missed": []}}
         return score_faults.report_real(args, [], [1000.0], ["bipolar"], 1, 20.0, clean, {}, {}, real)
 
+    clean, dead = "ultium-cmj:bipolar", "ultium-unconnected:bipolar"
     assert run([], []) == 1
-    assert run(["a:bipolar=100,0.98"], []) == 1  # the real fault still misses
-    assert run(["a:bipolar=100,0.98"], ["dead:bipolar=0.85"]) == 0
-    assert run(["a:bipolar=50,0.98"], ["dead:bipolar=0.85"]) == 1
+    assert run([f"{clean}=100,0.98"], []) == 1  # the real fault still misses
+    assert run([f"{clean}=100,0.98"], [f"{dead}=0.85"]) == 0
+    assert run([f"{clean}=50,0.98"], [f"{dead}=0.85"]) == 1
     assert "beyond its limits 50, 0.98" in capsys.readouterr().out
-    assert run(["a:bipolar=100,0.98"], ["dead:bipolar=0.95"]) == 1
+    assert run([f"{clean}=100,0.98"], [f"{dead}=0.95"]) == 1
     assert "below its floor 0.95" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        score_faults.parse_known_recording_miss(["a:bipolar=1"], 2, "--known-clean-miss", ap)
+    for spec, n, flag in (
+        (f"{clean}=1", 2, "--known-clean-miss"),  # two numbers
+        ("ultium-cmj=100,0.98", 2, "--known-clean-miss"),  # no such recording: the layout is part of its name
+        (f"{clean}=0.9", 1, "--known-real-miss"),  # not a recording with a real fault
+    ):
+        with pytest.raises(SystemExit):
+            score_faults.parse_known_recording_miss([spec], n, flag, ap)
+    assert "no recording 'ultium-cmj:bipolar'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("gain", ["0", "-2", "nan"])
@@ -480,20 +523,27 @@ def test_score_faults_gain_scales_every_recording(monkeypatch: pytest.MonkeyPatc
         "d",
         real_emg.CORPUS["otb-vl-hd64"].source,
     )
+    dead = real_emg.Recording(
+        "ultium-unconnected", "bipolar", 1000.0, rng.standard_normal((3000, 1)) * 3.0, ["x"], "none", "d", rec.source
+    )
     monkeypatch.setattr(real_emg, "fetch", lambda *a, **k: {})
-    monkeypatch.setattr(real_emg, "keys", lambda layouts, faulty=False: [] if faulty else ["fake:bipolar"])
-    monkeypatch.setattr(real_emg, "load", lambda key, *a, **k: rec)
-    played = []
+    monkeypatch.setattr(real_emg, "keys", lambda layouts, faulty=False: [dead.key] if faulty else ["fake:bipolar"])
+    monkeypatch.setattr(real_emg, "load", lambda key, *a, **k: dead if key == dead.key else rec)
+    played: dict[int, list[float]] = {1: [], 2: []}  # by channels: the faulty one, the EMG
 
     def render(uv: np.ndarray, rate: float, seed: int, faults: list | None = None) -> tuple[bytes, list]:
-        played.append(float(np.abs(uv).max()))
-        raise StopIteration  # the rest of the run is not what is tested
+        played[uv.shape[1]].append(float(np.abs(uv).max()))
+        if uv.shape[1] == 2:
+            raise StopIteration  # the rest of the run is not what is tested
+        return b"", []
 
     monkeypatch.setattr(score_faults, "render_source", render)
+    monkeypatch.setattr(score_faults, "analyse", lambda data, params: SimpleNamespace(events=[]))
     for gain in (1.0, 4.0):
         with pytest.raises(StopIteration):
             score_faults.main(["--real", "--rate", "1000", "--gain", str(gain)])
-    assert played[1] == pytest.approx(4.0 * played[0])
+    assert played[2][1] == pytest.approx(4.0 * played[2][0])
+    assert played[1][1] == pytest.approx(4.0 * played[1][0])  # the real fault's recording too
 
 
 def test_score_faults_tells_the_recordings_own_false_events(capsys: pytest.CaptureFixture[str]) -> None:

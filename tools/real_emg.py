@@ -486,9 +486,11 @@ def _read_vicon_emg(path: Path) -> tuple[np.ndarray, float, list[str]]:
         if not cols or any(units[i] != "V" for i in cols):
             raise CorpusError(f"{path}: no Ultium EMG columns in volts")
         end = lines.index("", 5) if "" in lines[5:] else len(lines)
-        rows = np.genfromtxt(io.StringIO("\n".join(lines[5:end])), delimiter=",", usecols=cols)
+        rows = np.genfromtxt(io.StringIO("\n".join(lines[5:end])), delimiter=",", usecols=cols, ndmin=2)
     except (OSError, IndexError, ValueError) as exc:
         raise CorpusError(f"cannot read {path}: {exc}") from None
+    if not (np.isfinite(fs) and fs > 0) or rows.shape[0] < fs:
+        raise CorpusError(f"{path}: no rate, or less than a second of EMG")
     if not np.isfinite(rows).all():
         raise CorpusError(f"{path}: gaps in the EMG columns")
     return rows * 1e6, fs, [heads[i].removeprefix("Ultium EMG - ") for i in cols]
@@ -538,9 +540,14 @@ def _read_trigno_discover(path: Path) -> dict[float, tuple[np.ndarray, list[str]
             sensors.append(current)
         rates = [float(r.split()[0]) if r.strip() else np.nan for r in lines[6].split(",")]
         cols = [i for i, n in enumerate(names) if n.startswith("EMG") and n.endswith("(mV)")]
-        data = np.genfromtxt(io.StringIO("\n".join(lines[7:])), delimiter=",", usecols=cols)
+        if not cols:
+            raise CorpusError(f"{path}: no EMG column in mV")
+        col_rates = [rates[i] for i in cols]
+        data = np.genfromtxt(io.StringIO("\n".join(lines[7:])), delimiter=",", usecols=cols, ndmin=2)
     except (OSError, IndexError, ValueError) as exc:
         raise CorpusError(f"cannot read {path}: {exc}") from None
+    if not (np.isfinite(seconds) and seconds > 0 and all(np.isfinite(r) and r > 0 for r in col_rates)):
+        raise CorpusError(f"{path}: no collection length, or an EMG column without a rate")
     out: dict[float, tuple[list[np.ndarray], list[str]]] = {}
     for k, i in enumerate(cols):
         n = int(round(rates[i] * seconds))

@@ -43,7 +43,7 @@ channels per clean recording), still every kind, layout and rate.
 --clean-max-per-hour events per channel-hour and at least --min-valid of the
 samples valid on every recording at every rate; injected, precision and
 recall at least --target per kind in each layout, or, for a kind named by
-``--known-miss KIND=P,R``, at least those floors (what CI holds the known
+``--known-miss KIND=P,R`` (or ``KIND:LAYOUT=P,R``, one layout's), at least those floors (what CI holds the known
 misses to, so that they cannot get worse unseen); likewise
 ``--known-clean-miss NAME=PER_HOUR,VALID`` for one recording's clean figures
 and ``--known-real-miss NAME=FOUND`` for the share of channels on which a
@@ -248,6 +248,7 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
         faulty = [real_emg.load(k) for k in real_emg.keys(layouts, faulty=True)]
         if args.gain != 1.0:
             recs = [dataclasses.replace(r, uv=r.uv * args.gain) for r in recs]
+            faulty = [dataclasses.replace(r, uv=r.uv * args.gain) for r in faulty]
         if args.ecg:
             # the ECG filtered and resampled once per recording rate
             ecgs = {rate: real_emg.ecg_beats(rate) for rate in {r.rate_hz for r in recs}}
@@ -377,24 +378,32 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
 
 
 def parse_known_miss(specs: list[str], ap: argparse.ArgumentParser) -> dict[str, tuple[float, float]]:
-    """--known-miss KIND=P,R: the precision and recall floors a kind that
-    misses the target is held to instead (a regression guard)."""
+    """--known-miss KIND=P,R or KIND:LAYOUT=P,R: the precision and recall
+    floors a kind that misses the target is held to instead (a regression
+    guard), in every layout or in one (which comes first)."""
+    import real_emg
+
     out = {}
     for spec in specs:
-        kind, _, floors = spec.partition("=")
+        key, _, floors = spec.partition("=")
         try:
             p, r = (float(v) for v in floors.split(","))
         except ValueError:
-            ap.error(f"--known-miss {spec!r}: give KIND=P,R, e.g. motion=0.40,0.90")
+            ap.error(f"--known-miss {spec!r}: give KIND=P,R or KIND:LAYOUT=P,R, e.g. motion:bipolar=0.40,0.90")
+        kind, _, layout = key.partition(":")
         if kind not in REAL_KINDS:
             ap.error(f"--known-miss: no fault kind {kind!r} (one of {', '.join(REAL_KINDS)})")
-        out[kind] = (p, r)
+        if layout and layout not in real_emg.LAYOUTS:
+            ap.error(f"--known-miss: no layout {layout!r} (one of {', '.join(real_emg.LAYOUTS)})")
+        out[key] = (p, r)
     return out
 
 
 def parse_known_recording_miss(specs: list[str], n: int, flag: str, ap: argparse.ArgumentParser) -> dict:
     """--known-clean-miss NAME=PER_HOUR,VALID and --known-real-miss
     NAME=FOUND: a recording's floors (n numbers each) by its key."""
+    import real_emg
+
     out = {}
     for spec in specs:
         key, _, values = spec.partition("=")
@@ -404,6 +413,9 @@ def parse_known_recording_miss(specs: list[str], n: int, flag: str, ap: argparse
             floors = ()
         if not key or len(floors) != n:
             ap.error(f"{flag} {spec!r}: give NAME:LAYOUT=" + ("PER_HOUR,VALID" if n == 2 else "FOUND"))
+        names = real_emg.keys(faulty=n == 1)
+        if key not in names:
+            ap.error(f"{flag}: no recording {key!r} (one of {', '.join(names)})")
         out[key] = floors
     return out
 
@@ -438,11 +450,12 @@ def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false
     for (lay, k), tot in pooled.items():
         if tot.faults and (tot.recall < args.target or not tot.precision >= args.target):
             text = f"{k} on {lay} (P {_fmt(tot.precision)}, R {_fmt(tot.recall)})"
-            floor_p, floor_r = known.get(k, (args.target, args.target))
+            key = f"{k}:{lay}" if f"{k}:{lay}" in known else k
+            floor_p, floor_r = known.get(key, (args.target, args.target))
             if tot.recall >= floor_r and tot.precision >= floor_p:
                 held.append(text)
             else:
-                misses.append(text + (f" below its floors P {floor_p:g}, R {floor_r:g}" if k in known else ""))
+                misses.append(text + (f" below its floors P {floor_p:g}, R {floor_r:g}" if key in known else ""))
     ok = not misses
     if args.json:
         json.dump(
@@ -568,8 +581,9 @@ def main(argv: list[str] | None = None) -> int:
         "--known-miss",
         action="append",
         default=[],
-        metavar="KIND=P,R",
-        help="a kind known to miss the target: --check holds it to these precision and recall floors instead",
+        metavar="KIND[:LAYOUT]=P,R",
+        help="a kind known to miss the target (in every layout, or in one): --check holds it to these precision "
+        "and recall floors instead",
     )
     real.add_argument(
         "--known-clean-miss",
