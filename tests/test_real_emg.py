@@ -152,6 +152,30 @@ def test_vicon_csv_gives_the_ultium_inputs_in_microvolts(tmp_path: Path) -> None
         real_emg._read_vicon_emg(bad)
 
 
+def test_a_shared_export_is_parsed_once_per_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ultium-cmj and ultium-unconnected slice one Vicon export (as the tai
+    chi entries do one Trigno export): it is parsed once, and again only
+    when the file changes."""
+    reads: list[Path] = []
+    read = real_emg._read_vicon_emg
+
+    def counted(path: Path) -> tuple[np.ndarray, float, list[str]]:
+        reads.append(path)
+        return read(path)
+
+    monkeypatch.setattr(real_emg, "_read_vicon_emg", counted)
+    path = tmp_path / "cmj.csv"
+    _vicon_csv(path, np.random.default_rng(3).standard_normal((2000, 16)) * 1e-4)
+    emg = real_emg._ultium_loader(unconnected=False)(path)["bipolar"]
+    real_emg._ultium_loader(unconnected=True)(path)
+    assert len(reads) == 1
+    _vicon_csv(path, np.random.default_rng(4).standard_normal((3000, 16)) * 1e-4)  # rewritten in place
+    again = real_emg._ultium_loader(unconnected=False)(path)["bipolar"]
+    assert len(reads) == 2 and again.uv.shape[0] == 3000 and emg.uv.shape[0] == 2000
+    with pytest.raises(real_emg.CorpusError, match="cannot read"):
+        real_emg._ultium_loader(unconnected=False)(tmp_path / "gone.csv")
+
+
 def _trigno_csv(path: Path, fast: np.ndarray, slow: np.ndarray, seconds: float) -> None:
     """A Trigno Discover CSV: a Quattro (2 EMG columns at 2222.2222 Hz) and a
     Trigno sensor (EMG at 1259.2593 Hz with an accelerometer column), in mV,
@@ -476,8 +500,8 @@ def test_score_faults_check_holds_known_clean_and_real_misses_to_their_limits(
         args = score_faults.argparse.Namespace(
             clean_max_per_hour=10.0, min_valid=0.98, target=0.95, json=False, check=True, deadline=0.25,
             motion_deadline=0.3, known_floors={}, gain=1.0, ecg=0.0,
-            known_clean=score_faults.parse_known_recording_miss(clean_spec, 2, "--known-clean-miss", ap),
-            known_real=score_faults.parse_known_recording_miss(real_spec, 1, "--known-real-miss", ap),
+            known_clean=score_faults.parse_known_recording_miss(clean_spec, False, "--known-clean-miss", ap),
+            known_real=score_faults.parse_known_recording_miss(real_spec, True, "--known-real-miss", ap),
         )  # fmt: skip
         clean = {("ultium-cmj:bipolar", 1000.0): {"per_channel_hour": 75.0, "valid": 0.99, "channels": 6,
                                          "channel_hours": 0.01, "fault_events": 1, "by_kind": {}}}  # fmt: skip
@@ -492,13 +516,14 @@ def test_score_faults_check_holds_known_clean_and_real_misses_to_their_limits(
     assert "beyond its limits 50, 0.98" in capsys.readouterr().out
     assert run([f"{clean}=100,0.98"], [f"{dead}=0.95"]) == 1
     assert "below its floor 0.95" in capsys.readouterr().out
-    for spec, n, flag in (
-        (f"{clean}=1", 2, "--known-clean-miss"),  # two numbers
-        ("ultium-cmj=100,0.98", 2, "--known-clean-miss"),  # no such recording: the layout is part of its name
-        (f"{clean}=0.9", 1, "--known-real-miss"),  # not a recording with a real fault
+    for spec, faulty, flag in (
+        (f"{clean}=1", False, "--known-clean-miss"),  # two numbers
+        ("ultium-cmj=100,0.98", False, "--known-clean-miss"),  # no such recording: the layout is part of its name
+        (f"{clean}=0.9", True, "--known-real-miss"),  # not a recording with a real fault
+        (f"{dead}=0.9,0.9", True, "--known-real-miss"),  # one number
     ):
         with pytest.raises(SystemExit):
-            score_faults.parse_known_recording_miss([spec], n, flag, ap)
+            score_faults.parse_known_recording_miss([spec], faulty, flag, ap)
     assert "no recording 'ultium-cmj:bipolar'" in capsys.readouterr().err
 
 

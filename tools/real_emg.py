@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from scipy import signal as sps
@@ -470,6 +471,24 @@ def _plux_loader(name: str, muscle: str, pf: PackageFile) -> Callable[[Path], di
     return load
 
 
+T = TypeVar("T")
+_PARSED: dict[tuple[Callable[[Path], Any], str, int, int], Any] = {}
+
+
+def _parsed(read: Callable[[Path], T], path: Path) -> T:
+    """read(path), once per version of the file (its path, size and mtime):
+    two corpus entries slice the same export, which takes seconds to parse;
+    a file rewritten in place is read again."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise CorpusError(f"cannot read {path}: {exc}") from None
+    key = (read, str(path), st.st_size, st.st_mtime_ns)
+    if key not in _PARSED:
+        _PARSED[key] = read(path)
+    return cast(T, _PARSED[key])
+
+
 def _read_vicon_emg(path: Path) -> tuple[np.ndarray, float, list[str]]:
     """The ``Ultium EMG - EMGn`` columns of a Vicon Nexus CSV export's
     ``Devices`` section in uV, its rate and the input names. The section:
@@ -502,7 +521,7 @@ ULTIUM_CONNECTED = 6
 
 def _ultium_loader(unconnected: bool) -> Callable[[Path], dict[str, Recording]]:
     def load(path: Path) -> dict[str, Recording]:
-        uv, fs, names = _read_vicon_emg(path)
+        uv, fs, names = _parsed(_read_vicon_emg, path)
         part = slice(ULTIUM_CONNECTED, None) if unconnected else slice(0, ULTIUM_CONNECTED)
         uv, names = uv[:, part], names[part]
         rec = Recording(
@@ -566,7 +585,7 @@ def _read_trigno_discover(path: Path) -> dict[float, tuple[np.ndarray, list[str]
 
 def _delsys_loader(name: str, fastest: bool) -> Callable[[Path], dict[str, Recording]]:
     def load(path: Path) -> dict[str, Recording]:
-        groups = _read_trigno_discover(path)
+        groups = _parsed(_read_trigno_discover, path)
         fs = max(groups) if fastest else min(groups)
         uv, labels = groups[fs]
         rec = Recording(

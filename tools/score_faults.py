@@ -399,11 +399,13 @@ def parse_known_miss(specs: list[str], ap: argparse.ArgumentParser) -> dict[str,
     return out
 
 
-def parse_known_recording_miss(specs: list[str], n: int, flag: str, ap: argparse.ArgumentParser) -> dict:
-    """--known-clean-miss NAME=PER_HOUR,VALID and --known-real-miss
-    NAME=FOUND: a recording's floors (n numbers each) by its key."""
+def parse_known_recording_miss(specs: list[str], faulty: bool, flag: str, ap: argparse.ArgumentParser) -> dict:
+    """--known-clean-miss NAME=PER_HOUR,VALID (faulty False: a clean
+    recording) and --known-real-miss NAME=FOUND (faulty True: a recording
+    with a real fault): a recording's floors by its key."""
     import real_emg
 
+    form = "FOUND" if faulty else "PER_HOUR,VALID"
     out = {}
     for spec in specs:
         key, _, values = spec.partition("=")
@@ -411,9 +413,9 @@ def parse_known_recording_miss(specs: list[str], n: int, flag: str, ap: argparse
             floors = tuple(float(v) for v in values.split(","))
         except ValueError:
             floors = ()
-        if not key or len(floors) != n:
-            ap.error(f"{flag} {spec!r}: give NAME:LAYOUT=" + ("PER_HOUR,VALID" if n == 2 else "FOUND"))
-        names = real_emg.keys(faulty=n == 1)
+        if not key or len(floors) != form.count(",") + 1:
+            ap.error(f"{flag} {spec!r}: give NAME:LAYOUT={form}")
+        names = real_emg.keys(faulty=faulty)
         if key not in names:
             ap.error(f"{flag}: no recording {key!r} (one of {', '.join(names)})")
         out[key] = floors
@@ -633,8 +635,8 @@ def main(argv: list[str] | None = None) -> int:
         names = ", ".join(sorted(settings))
         ap.error(f"--param: no fault-detector setting {', '.join(unknown)}; the settings: {names}")
     args.known_floors = parse_known_miss(args.known_miss, ap)
-    args.known_clean = parse_known_recording_miss(args.known_clean_miss, 2, "--known-clean-miss", ap)
-    args.known_real = parse_known_recording_miss(args.known_real_miss, 1, "--known-real-miss", ap)
+    args.known_clean = parse_known_recording_miss(args.known_clean_miss, False, "--known-clean-miss", ap)
+    args.known_real = parse_known_recording_miss(args.known_real_miss, True, "--known-real-miss", ap)
     if args.real:
         return main_real(args, params)
     if args.seeds is None:
