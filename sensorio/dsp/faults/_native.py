@@ -123,7 +123,7 @@ class _NativeFront:
             ffi.from_buffer("uint8_t[]", self._mains_out[2]),
         )
         self._mains_origin: int | None = None
-        self._mains_done: dict[int, tuple[Flags, Floats, Floats]] = {}
+        self._mains_done: dict[int, Floats] = {}
         # hop_features' sums likewise (see _feature_rows), by the hop's first row
         self._feat_acc = np.zeros((ch, lib.SIO_DSP_FEAT_ACC))
         self._feat_acc_ptr = ffi.from_buffer("double[]", self._feat_acc)
@@ -150,7 +150,7 @@ class _NativeFront:
         self._sd_buf_ptr = ffi.from_buffer("double[]", self._sd_buf)
         self._sd_rows = 0
         self._sd_ok = True
-        self._sd_done: dict[int, tuple[Floats, Floats]] = {}
+        self._sd_done: dict[int, Floats] = {}
         # the stream rows [lo, hi) whose spike signal is in the rows' "sd"
         # (see _signal_rows), and whether it is the second difference
         self._sig: tuple[int, int] | None = None
@@ -186,10 +186,8 @@ class _NativeFront:
             self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
         out, same, o, same_ptr = self._out_buffers("features", 6, ch, m)
         step = ch * m
-        done = self._feat_done
-        keys = [first + j * L for j in range(m)]
-        if L == self._mains_set[0] and all(k in done for k in keys):
-            sums = np.stack([done.pop(k) for k in keys])  # (hops, channels, sums)
+        sums = _taken(self._feat_done, first, m, L) if L == self._mains_set[0] else None
+        if sums is not None:  # (hops, channels, sums)
             inputs = (self._ffi.from_buffer("double[]", sums), 1)
             finish = self._lib.sio_dsp_hop_features_end
         else:
@@ -213,11 +211,11 @@ class _NativeFront:
         bits; it read the same row before), else in one C call."""
         p = self._pointers(rows)
         ch = rows.ch
-        keys = [first + j * L for j in range(m)]
         # as the rows came, the hop before was read from the pending rows (a > 0) or was none
-        if L == self._mains_set[0] and (a > 0 or before is None) and all(k in self._sd_done for k in keys):
-            got = [self._sd_done.pop(k) for k in keys]
-            return np.stack([g[0] for g in got], axis=1), np.stack([g[1] for g in got], axis=1)
+        if L == self._mains_set[0] and (a > 0 or before is None):
+            got = _taken(self._sd_done, first, m, L)
+            if got is not None:  # (hops, 2, channels)
+                return np.ascontiguousarray(got[:, 0].T), np.ascontiguousarray(got[:, 1].T)
         if self._scratch.size < 2 * L:
             self._scratch = np.empty(2 * L)
             self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
@@ -284,8 +282,12 @@ class _NativeFront:
                 raise SensorioError(f"faults: native mains projection refused {take} rows")
             i += take
             if rc == 1:
-                out = self._mains_out
-                self._mains_done[start + i - L] = (out[2].copy(), out[0] * scale, out[1].copy())
+                # one array (verdict as 0/1, mean square, total): one stored item per hop
+                kept = np.empty((3, rows.ch))
+                kept[0] = self._mains_out[2]
+                np.multiply(self._mains_out[0], scale, out=kept[1])
+                kept[2] = self._mains_out[1]
+                self._mains_done[start + i - L] = kept
 
     def _feature_rows(self, rows: _Rows, at: int, n: int, start: int) -> None:
         """hop_features' sums of n new rows (from index at of rows, stream
@@ -358,7 +360,8 @@ class _NativeFront:
                 if self._scratch.size < 2 * L:
                     self._scratch = np.empty(2 * L)
                     self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
-                mad, peak = np.empty(rows.ch), np.empty(rows.ch)
+                got = np.empty((2, rows.ch))  # (median, largest): one stored item per hop
+                mad, peak = got
                 ffi = self._ffi
                 rc = self._lib.sio_dsp_hop_spikes_end(
                     rows.ch, L, self._sd_buf_ptr, self._scratch_ptr, ffi.from_buffer("double[]", mad),
@@ -366,7 +369,7 @@ class _NativeFront:
                 )  # fmt: skip
                 if rc != 0:  # pragma: no cover - the arguments are checked above
                     raise SensorioError(f"faults: native spike statistics refused a hop of {L}")
-                self._sd_done[first] = (mad, peak)
+                self._sd_done[first] = got
             self._sd_rows = 0
 
     def _signal_rows(self, rows: _Rows, at: int, n: int, start: int) -> None:
@@ -417,16 +420,13 @@ class _NativeFront:
         hop of another length, or not on that grid: the caller projects them
         itself). Those hops and any before them are forgotten."""
         done = self._mains_done
-        got = [done.get(first + j * L) for j in range(m)] if L == self._mains_set[0] else [None]
+        got = _taken(done, first, m, L) if L == self._mains_set[0] else None
         for key in [g for g in done if g < first + m * L]:
             del done[key]
-        if any(v is None for v in got):
+        if got is None:
             return None
-        return (
-            np.stack([v[0] for v in got], axis=1),  # type: ignore[index]
-            np.stack([v[1] for v in got], axis=1),  # type: ignore[index]
-            np.stack([v[2] for v in got], axis=1),  # type: ignore[index]
-        )
+        # (hops, 3, channels): the verdicts were stored as 0/1 doubles
+        return got[:, 0].T != 0.0, np.ascontiguousarray(got[:, 1].T), np.ascontiguousarray(got[:, 2].T)
 
     def mains(
         self, rows: _Rows, a: int, m: int, L: int, prev: Floats | None, det: _DetectorState
@@ -729,6 +729,20 @@ class _NativeFront:
         self._todo_n = 0
         if rc != 1:  # not known to be quiet
             self.quiet_from = start + n
+
+
+def _taken(done: dict[int, Floats], first: int, m: int, L: int) -> Floats | None:
+    """The items of done (one array per hop) of the m hops of L rows from
+    stream row first, taken out of it and stacked (hops, ...); None, done
+    untouched, unless every one is there. One hop (the usual) is a view:
+    no list, no copy."""
+    if m == 1:
+        got = done.pop(first, None)
+        return None if got is None else got[None]
+    keys = [first + j * L for j in range(m)]
+    if not all(k in done for k in keys):
+        return None
+    return np.stack([done.pop(k) for k in keys])
 
 
 def _strided(ffi: Any, a: np.ndarray[Any, Any], kind: str, dtype: Any) -> tuple[Any, int, int] | None:

@@ -400,6 +400,14 @@ class _Features(_DetectorState):
         hop-level condition (saturation and lead-off with their first and last
         flagged rows, stuck, flat, noise, motion, mains) and the spike test's
         MAD and median; the learnt levels and carried marks move on."""
+        # a hop's figures may be 0 (log10: -inf) or 0 / 0 (NaN), which the
+        # comparisons take as they are: one errstate for them all (its entry costs about
+        # a microsecond, there were seven per hop)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self._hop_conditions(a, m, L)
+
+    def _hop_conditions(self, a: int, m: int, L: int) -> dict[str, NDArray[Any]]:
+        """_features' work (in its errstate; so are the methods it calls)."""
         p = self._pend
         ch = self._ch
         at = p.o + a
@@ -475,8 +483,7 @@ class _Features(_DetectorState):
         # nothing, and the channel come alive would be "noisy" for seconds
         live = ~blocked & ~f["flat"]
         mains, mains_sure = self._mains(a, m, L, hp, live, hp_ms)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share_hf = hf_ms / hp_ms
+        share_hf = hf_ms / hp_ms
         settling = cast(Flags, r("settle").any(axis=2))
         # a spike's edges ring into the 1-20 Hz band before it is flagged:
         # no motion verdict in a hop with spikes
@@ -486,8 +493,7 @@ class _Features(_DetectorState):
             noise = np.zeros_like(blocked)
         else:
             noise = self._noise_verdicts(~blocked & (share_hf > self._noise_share), live, hf_ms)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share_low = low_ms / (low_ms + hp_ms)
+        share_low = low_ms / (low_ms + hp_ms)
         # broadband noise leaks into the 1-20 Hz band and rings there after it
         # stops: no motion verdict during it or in the 4 hops after it
         g = (self._g_feat + np.arange(m))[None, :]
@@ -541,8 +547,7 @@ class _Features(_DetectorState):
         # they were when the low band's level last learnt (both levels from
         # the same hops: the peaks learn on through a contraction's onset,
         # while the low band is kept from learning from it)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            hp_rise = np.maximum(_finite(peak / peak_ref), 1.0)
+        hp_rise = np.maximum(_finite(peak / peak_ref), 1.0)
         # a hop whose low band came with the rest of the spectrum: with
         # spikes, a small share, or risen less than motion_loud_rel x its
         # peak without dominating the power (a hop of motion does not start
@@ -602,8 +607,7 @@ class _Features(_DetectorState):
         x = low[rows]
         d = np.diff(x, axis=2)
         # the difference's gain is 2 sin(w / 2), w to within 0.2 % below 20 Hz at 1 kHz
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = (d * d).mean(axis=2) / (x * x).mean(axis=2)
+        ratio = (d * d).mean(axis=2) / (x * x).mean(axis=2)
         slow[rows] = ~(where[rows] & (ratio > (2 * np.pi * MOTION_MAX_HZ / self._rate) ** 2))
         return slow
 
@@ -620,8 +624,7 @@ class _Features(_DetectorState):
         x = data[need]
         ok = np.isfinite(x)
         n = ok.sum(axis=2)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            level[need] = np.where(ok, x, 0.0).sum(axis=2) / n
+        level[need] = np.where(ok, x, 0.0).sum(axis=2) / n
         return level
 
     def _sd_stats(self, a: int, m: int, L: int, hp: Floats, ok: Flags | None) -> tuple[Floats, Floats]:
@@ -678,8 +681,7 @@ class _Features(_DetectorState):
         ch, m = peak.shape
         floor = np.empty((ch, m))
         q, started = self._q_sd, self._q_sd_set
-        with np.errstate(divide="ignore"):
-            lpeak = np.log10(peak)
+        lpeak = np.log10(peak)
         own = self.spike_k * 1.4826 * mad
         for j in range(m):
             pf = self.spike_rel * 10.0**q
@@ -758,10 +760,9 @@ class _Features(_DetectorState):
         run_start = np.where(differs.any(axis=1), L - np.argmax(differs[:, ::-1], axis=1), 0)
         use = ok[c, h] & (np.arange(L)[None, :] < run_start[:, None])
         n = use.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            low_ms = np.where(use, low[c, h] ** 2, 0.0).sum(axis=1) / n
-            hp_ms = np.where(use, hp[c, h] ** 2, 0.0).sum(axis=1) / n
-            share = low_ms / (low_ms + hp_ms)
+        low_ms = np.where(use, low[c, h] ** 2, 0.0).sum(axis=1) / n
+        hp_ms = np.where(use, hp[c, h] ** 2, 0.0).sum(axis=1) / n
+        share = low_ms / (low_ms + hp_ms)
         motion[c, h] = (n >= need) & self._motion_like(low_ms, share, low_level[c, h], hp_rise[c, h], mfloor[c, h])
 
     def _loud_needs_two(
@@ -828,8 +829,7 @@ class _Features(_DetectorState):
         ch, m = hf_ms.shape
         out = np.zeros((ch, m), dtype=bool)
         q = self._q_hf
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lhf = 0.5 * np.log10(hf_ms)
+        lhf = 0.5 * np.log10(hf_ms)
         k2 = NOISE_FLOOR_K**2
         for j in range(m):
             x = lhf[:, j]
@@ -876,9 +876,8 @@ class _Features(_DetectorState):
         qr = self._q_peak_ref
         up, down = LEARN_UP, LEARN_UP / 9.0
         ql, qp = self._q_low, self._q_peak
-        with np.errstate(divide="ignore", invalid="ignore"):
-            llow = 0.5 * np.log10(low_ms)
-            lpeak = np.log10(peak)
+        llow = 0.5 * np.log10(low_ms)
+        lpeak = np.log10(peak)
         own = self.spike_k * 1.4826 * mad
         for j in range(m):
             # the first judged hop sets the level it is judged by (a window
@@ -927,8 +926,7 @@ class _Features(_DetectorState):
         ch, m = hp_ms.shape
         out = np.empty((ch, m))
         q = self._q_hp_rest
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lhp = 0.5 * np.log10(hp_ms)
+        lhp = 0.5 * np.log10(hp_ms)
         for j in range(m):
             out[:, j] = np.minimum(self.mains_uv, MAINS_FLOOR_K * 10.0**q) ** 2
             x = lhp[:, j]
