@@ -764,3 +764,43 @@ def test_the_optional_core_is_given_only_with_the_function_asked_for() -> None:
     ffi_, lib_ = native_with("sio_dsp_rows_move")
     assert lib_ is lib and ffi_ is not None
     assert native_with("sio_no_such_function") == (None, None)
+
+
+def test_the_tails_kept_as_views_survive_the_pending_rows_moving() -> None:
+    """The rows before the pending ones that the lone-pulse rule looks back
+    on (_hp_back, _ok_back, _data_back) are views of the pending buffer until
+    its rows move to the front: a block big enough that its rows land where
+    the tails were finds them copied first, unchanged when next read."""
+    n = int(8 * FS)
+    codes, valid, leadoff, x = troubled_signal(4, n)
+    det = FaultDetector()
+    names = ("_hp_back", "_ok_back", "_data_back")
+    kept: list[np.ndarray] = []
+    real, moves = det._decide, []
+
+    def checked(final: bool) -> SignalBlock:
+        for k, b in zip(names, kept or [None] * 3, strict=True):  # as the last call left them
+            if b is not None:
+                np.testing.assert_array_equal(getattr(det, k), b)
+        out = real(final)
+        kept[:] = [getattr(det, k).copy() for k in names]
+        return out
+
+    det._decide = checked  # type: ignore[method-assign]
+    a = 0
+    while a < n:
+        size = 40
+        rows = det._pend if det._ch else None
+        if rows is not None and rows.o > rows.cap // 3 and not moves:
+            # the rows move to the front (the buffer does not grow), the new
+            # ones filling the room up to where the tails were
+            size = rows.cap - rows.n + 1
+            assert 4 * (len(rows) + size) <= 3 * rows.cap and len(rows) + size > rows.o
+            moves.append(rows.generation)
+        b = min(n, a + size)
+        det.process(
+            SignalBlock(0, np.ascontiguousarray(x[a:b]), valid[a:b].copy(), FS, start=a,
+                        leadoff=leadoff[a:b].copy(), codes=codes[a:b].copy(), code_range=(LO, HI))
+        )  # fmt: skip
+        a = b
+    assert moves and det._pend.generation == moves[0]  # moved, not grown

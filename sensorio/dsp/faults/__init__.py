@@ -316,6 +316,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
             st.reset()
         self._seg_start = None
         self._pend = _Rows(ch)
+        self._pend.on_move = self._own_tails  # the tails may be views of its rows
         self._pend_lo = None
         self._pend_start = 0
         self._pend_events = []

@@ -4,6 +4,7 @@ appending and dropping cost no re-allocation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,9 @@ class _SpareRoom:
         self.cap = 0
         #: bumped whenever the arrays are re-allocated (pointers into them go stale)
         self.generation = 0
+        #: called before the live items move to the front, over the items
+        #: before them (a reader holding views of those copies them then)
+        self.on_move: Callable[[], None] | None = None
         self._lead = (slice(None),) * self.AXIS
 
     def _allocate(self, cap: int) -> dict[str, NDArray[Any]]:
@@ -78,6 +82,8 @@ class _SpareRoom:
                 self._a, self.cap = grown, cap
                 self.generation += 1
             else:
+                if self.on_move is not None:
+                    self.on_move()
                 self._to_front(live)
             self.o, self.n = 0, live
         return self.n

@@ -265,7 +265,11 @@ class _Decision(_DetectorState):
         )
         for name, field, keep in tails:
             if rows >= keep:  # the rows output hold the whole tail
-                setattr(self, name, p.cm(field)[:, rows - keep : rows].copy())
+                # a view: those rows stay where they are until the pending
+                # rows move to the front (_own_tails copies them then), and
+                # most hops never read more than the last one (three copies
+                # of 161 rows cost 75 us a hop at 256 channels)
+                setattr(self, name, p.cm(field)[:, rows - keep : rows])
                 continue
             tail = np.concatenate([getattr(self, name), p.cm(field)[:, max(0, rows - keep) : rows]], axis=1)
             setattr(self, name, tail[:, -keep:])
@@ -276,6 +280,14 @@ class _Decision(_DetectorState):
         F.drop(n_dec)
         self._lens_sum -= rows
         return out
+
+    def _own_tails(self) -> None:
+        """Copy the tails (_hp_back, _ok_back, _data_back) that are views of
+        the pending rows already output: those are about to be overwritten
+        (_Rows.on_move)."""
+        self._hp_back = self._hp_back.copy()
+        self._ok_back = self._ok_back.copy()
+        self._data_back = self._data_back.copy()
 
     def _hysteresis(
         self,
