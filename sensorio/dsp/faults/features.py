@@ -484,7 +484,11 @@ class _Features(_DetectorState):
         live = ~blocked & ~f["flat"]
         mains, mains_sure = self._mains(a, m, L, hp, live, hp_ms)
         share_hf = hf_ms / hp_ms
-        settling = cast(Flags, r("settle").any(axis=2))
+        settle = r("settle")
+        # (one pass over the flags first: the usual hop has none, and the
+        # tests of settling hops below are then skipped)
+        any_settle = bool(settle.any())
+        settling = cast(Flags, settle.any(axis=2)) if any_settle else const["zeros_cm"]
         # a spike's edges ring into the 1-20 Hz band before it is flagged:
         # no motion verdict in a hop with spikes
         # (quiet rows: none is spiky, every one valid)
@@ -497,14 +501,18 @@ class _Features(_DetectorState):
         # broadband noise leaks into the 1-20 Hz band and rings there after it
         # stops: no motion verdict during it or in the 4 hops after it
         g = (self._g_feat + np.arange(m))[None, :]
-        marks = np.where(noise, g, _NEG)
-        marks[:, 0] = np.maximum(marks[:, 0], self._last_noise_hop)
-        last_noise = np.maximum.accumulate(marks, axis=1)
-        self._last_noise_hop = last_noise[:, -1].copy()
+        any_noise = bool(noise.any())
+        if any_noise:
+            marks = np.where(noise, g, _NEG)
+            marks[:, 0] = np.maximum(marks[:, 0], self._last_noise_hop)
+            last_noise = np.maximum.accumulate(marks, axis=1)
+            self._last_noise_hop = last_noise[:, -1].copy()
+        else:  # the last noise hop stays the carried one
+            last_noise = self._last_noise_hop[:, None]
         after_noise = (g - last_noise) <= 4
         # the white-noise power of the last noise hop (carried): what it leaks
         # into the 1-20 Hz band bounds what motion must exceed there meanwhile
-        if noise.any() or after_noise.any():
+        if any_noise or after_noise.any():
             nz = np.where(noise, hf_ms, -1.0)
             nz[:, 0] = np.where(nz[:, 0] >= 0, nz[:, 0], self._noise_ms)
             idx = np.maximum.accumulate(np.where(nz >= 0, np.arange(m)[None, :], 0), axis=1)
@@ -515,10 +523,13 @@ class _Features(_DetectorState):
         # a dropout holds the feature filters' input; the step that leaves
         # rings in the 1-20 Hz band like motion: no motion verdict in a hop
         # with missing rows or in the 2 hops after it
-        marks = np.full((ch, m), _NEG) if quiet else np.where(~valid.all(axis=2), g, _NEG)
-        marks[:, 0] = np.maximum(marks[:, 0], self._last_gap_hop)
-        last_gap = np.maximum.accumulate(marks, axis=1)
-        self._last_gap_hop = last_gap[:, -1].copy()
+        if quiet:  # no row missing: the last gap hop stays the carried one
+            last_gap = self._last_gap_hop[:, None]
+        else:
+            marks = np.where(~valid.all(axis=2), g, _NEG)
+            marks[:, 0] = np.maximum(marks[:, 0], self._last_gap_hop)
+            last_gap = np.maximum.accumulate(marks, axis=1)
+            self._last_gap_hop = last_gap[:, -1].copy()
         after_gap = (g - last_gap) <= 2
         f["noise"] = noise
         judged = ~blocked & ~settling & ~after_noise & ~after_gap & ~spiked
@@ -531,9 +542,12 @@ class _Features(_DetectorState):
         # (a blocked hop -- a second code fault -- ends the run: the restart
         # after it has early hops of its own)
         early = self._settle_early(settling & ~blocked)
-        known = np.concatenate([self._q_low_set[:, None], (judged & (low_ms > 0))[:, :-1]], axis=1)
-        known = np.logical_or.accumulate(known, axis=1)
-        motion_ok = ~blocked & ~early & (known | ~settling) & ~after_gap & ~spiked
+        if any_settle:
+            known = np.concatenate([self._q_low_set[:, None], (judged & (low_ms > 0))[:, :-1]], axis=1)
+            known = np.logical_or.accumulate(known, axis=1)
+            motion_ok = ~blocked & ~early & (known | ~settling) & ~after_gap & ~spiked
+        else:  # (known | ~settling) holds throughout
+            motion_ok = ~blocked & ~early & ~after_gap & ~spiked
         judged_motion = motion_ok & ~after_noise
         # the peaks teach from the start (the 20 Hz high-pass settles within
         # a hop; the 1-20 Hz band needs settle_s)
@@ -694,6 +708,9 @@ class _Features(_DetectorState):
         """Per (channel, hop): the hops of a run of settling hops (carried
         across calls) that start within SETTLE_EARLY_S of its first."""
         early = np.zeros_like(settling)
+        if not settling.any():  # no run goes on
+            self._settle_hops = np.zeros_like(self._settle_hops)
+            return early
         run = self._settle_hops
         hops = int(np.ceil(SETTLE_EARLY_S / self.hop_s - 1e-9))
         for j in range(settling.shape[1]):
@@ -720,9 +737,10 @@ class _Features(_DetectorState):
         ref = self._ring_ref
         decay = self._ring_decay
         x = _finite(low_ms)
+        any_settling = settling.any()
         for j in range(m):
             ref = ref * decay
-            out[:, j] = x[:, j] <= np.where(settling[:, j], SETTLE_RING * ref, ref)
+            out[:, j] = x[:, j] <= (np.where(settling[:, j], SETTLE_RING * ref, ref) if any_settling else ref)
             ref = np.where(broad[:, j], np.maximum(ref, x[:, j]), ref)
         self._ring_ref = ref
         return out
@@ -942,16 +960,24 @@ class _Features(_DetectorState):
         is back-dated to it)."""
         ch, m = mains.shape
         hist, hist_sure = self._mains_hist
-        b = np.concatenate([hist, mains], axis=1)  # MAINS_RUN - 1 hops before
-        s = np.concatenate([hist_sure, sure], axis=1)
         n = MAINS_RUN - 1
-        run = b[:, n:].copy()
-        for back in range(1, MAINS_RUN):
-            run &= b[:, n - back : n - back + m]
-        run_sure = s[:, n:].copy()
-        for back in range(1, MAINS_SURE_RUN):
-            run_sure &= s[:, n - back : n - back + m]
-        self._mains_hist = (b[:, -n:].copy(), s[:, -n:].copy())
+        if m == 1:  # the usual call: each run at once over the history
+            run = mains & hist.all(axis=1, keepdims=True)
+            run_sure = sure & hist_sure[:, n - (MAINS_SURE_RUN - 1) :].all(axis=1, keepdims=True)
+            self._mains_hist = (
+                np.concatenate([hist[:, 1:], mains], axis=1),
+                np.concatenate([hist_sure[:, 1:], sure], axis=1),
+            )
+        else:
+            b = np.concatenate([hist, mains], axis=1)  # MAINS_RUN - 1 hops before
+            s = np.concatenate([hist_sure, sure], axis=1)
+            run = b[:, n:].copy()
+            for back in range(1, MAINS_RUN):
+                run &= b[:, n - back : n - back + m]
+            run_sure = s[:, n:].copy()
+            for back in range(1, MAINS_SURE_RUN):
+                run_sure &= s[:, n - back : n - back + m]
+            self._mains_hist = (b[:, -n:].copy(), s[:, -n:].copy())
         first = np.where(run, -(MAINS_RUN - 1) * L, -(MAINS_SURE_RUN - 1) * L)
         return run | run_sure, first
 
