@@ -798,9 +798,12 @@ class _Features(_DetectorState):
         the earlier verdict that waited for this one). The hops before the
         first come from the last call."""
         bar = (self.motion_rel * level) ** 2
-        strong = motion & (share > self.motion_share) & (low_ms > bar)
         rising = (low_ms > bar) & (share > self.motion_loud_share)
         raw = np.concatenate([self._motion_prev, motion], axis=1)  # the 2 hops before, then these
+        if not motion.any():  # the usual hop: no verdict to keep or back-date
+            self._motion_prev, self._motion_rising = raw[:, -2:].copy(), rising[:, -1].copy()
+            return motion, np.zeros(motion.shape, dtype=np.int64)
+        strong = motion & (share > self.motion_share) & (low_ms > bar)
         back1, back2 = raw[:, 1:-1], raw[:, :-2]
         rose = np.concatenate([self._motion_rising[:, None], rising[:, :-1]], axis=1)
         out = strong | (motion & (back1 | back2 | rose))
