@@ -1098,10 +1098,24 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
                 for (int64_t r = a; r < b; r++)
                     good_out += to[r - r0];
                 /* |hp - med| > t (mid - h is -(h - mid) exactly: either
-                 * signed difference beyond t, one compare) */
-                int64_t beyond = 0;
-                for (int64_t r = a; r < b; r++)
-                    beyond |= sio_dsp_abs(h[r] - mid) > t;
+                 * signed difference beyond t, one compare) anywhere: the
+                 * largest such difference beyond t (a NaN is never beyond,
+                 * never the largest), four chains at a time (a compare waits
+                 * on the one before in each) */
+                double far[4] = {0.0, 0.0, 0.0, 0.0};
+                int64_t r = a;
+                for (; r + 3 < b; r += 4)
+                    for (int q = 0; q < 4; q++) {
+                        const double d = sio_dsp_abs(h[r + q] - mid);
+                        far[q] = d > far[q] ? d : far[q];
+                    }
+                for (; r < b; r++) {
+                    const double d = sio_dsp_abs(h[r] - mid);
+                    far[0] = d > far[0] ? d : far[0];
+                }
+                const double far01 = far[1] > far[0] ? far[1] : far[0];
+                const double far23 = far[3] > far[2] ? far[3] : far[2];
+                const int beyond = (far23 > far01 ? far23 : far01) > t;
                 uint8_t *restrict th = hit + c * rows;
                 if (beyond) {
                     for (int64_t r = a; r < b; r++) {
