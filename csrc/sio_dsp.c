@@ -1202,3 +1202,68 @@ int sio_dsp_rows_move(void *base, int64_t size, int64_t elem, int64_t ch, int64_
     }
     return 0;
 }
+
+/* numpy's minimum and maximum (a NaN wins: in1 when it is one, else in2) */
+static inline double sio_dsp_np_min(double a, double b)
+{
+    return (a <= b || a != a) ? a : b;
+}
+
+static inline double sio_dsp_np_max(double a, double b)
+{
+    return (a >= b || a != a) ? a : b;
+}
+
+int sio_dsp_learn_hop(int64_t ch, const sio_dsp_learn_set *set, const uint8_t *usable,
+                      const uint8_t *judged, const uint8_t *rest_ok, const uint8_t *low_set,
+                      const double *low_ms, const double *share, const double *peak,
+                      const double *mad, const double *llow, const double *lpeak,
+                      const double *pow_low, const double *pow_rest, const double *pow_peak,
+                      double *q_low, double *q_rest, double *q_peak, double *q_ref,
+                      uint8_t *peak_set, double *mfloor, double *peak_floor)
+{
+    if (ch < 0 || !set || (ch && (!usable || !judged || !rest_ok || !low_set || !low_ms ||
+                                  !share || !peak || !mad || !llow || !lpeak || !pow_low ||
+                                  !pow_rest || !pow_peak || !q_low || !q_rest || !q_peak ||
+                                  !q_ref || !peak_set || !mfloor || !peak_floor)))
+        return -1;
+    for (int64_t c = 0; c < ch; c++)
+        if (judged[c] && !low_set[c] && isfinite(llow[c]))
+            return 1;
+    const double up = set->learn_up, down = set->learn_down;
+    for (int64_t c = 0; c < ch; c++) {
+        /* _learn's loop body, one hop */
+        const double level = pow_low[c], ql = q_low[c], qp = q_peak[c], x = llow[c];
+        const double floor = sio_dsp_np_min(set->motion_uv, set->floor_k * pow_rest[c]);
+        const double mf = floor * floor;
+        const double pf = set->spike_rel * pow_peak[c];
+        mfloor[c] = mf;
+        peak_floor[c] = pf;
+        /* _motion_like(low_ms, share, level, 1.0, mfloor) */
+        const double r1 = set->motion_rel * level, r2 = set->motion_loud_rel * 1.0 * level;
+        const double thr = sio_dsp_np_max(mf, r1 * r1), loud = sio_dsp_np_max(mf, r2 * r2);
+        const double lm = low_ms[c], sh = share[c];
+        const int like = (lm > thr && sh > set->motion_share) || (lm > loud && sh > set->motion_loud_share);
+        const int rising = sh > set->motion_loud_share && x > ql + set->learn_rise;
+        const int fin = isfinite(x);
+        const int teach = judged[c] && !like && !rising && sh <= set->motion_share && fin;
+        if (teach)
+            q_low[c] = ql + (x > ql ? up : -down);
+        if (rest_ok[c] && !like && fin) /* _low_quantile_step(q10, x, ..., 9) */
+            q_rest[c] = q_rest[c] + (x < q_rest[c] ? -up : down);
+        if (teach)
+            q_ref[c] = qp;
+        /* _peak_step(qp, peak_set, usable, peak, lpeak, own, pf) */
+        const double lp = lpeak[c], pk = peak[c], own = set->spike_own * mad[c];
+        const int pfin = isfinite(lp);
+        double q = qp;
+        if (usable[c] && !(pk > pf && pk > own) && pfin)
+            q = q + (lp > q ? up : -down);
+        if (usable[c] && !peak_set[c] && pfin) {
+            q = sio_dsp_np_max(q, lp);
+            peak_set[c] = 1;
+        }
+        q_peak[c] = q;
+    }
+    return 0;
+}

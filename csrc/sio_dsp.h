@@ -231,6 +231,35 @@ int sio_dsp_rows_put(int64_t n, int64_t ch, int64_t stride, const double *x, int
  * an argument is out of range. */
 int sio_dsp_rows_move(void *base, int64_t size, int64_t elem, int64_t ch, int64_t stride,
                       int64_t from, int64_t n);
+/* The settings of sio_dsp_learn_hop (features.py's names and constants). */
+typedef struct {
+    double motion_uv, motion_rel, motion_loud_rel, motion_share, motion_loud_share;
+    double spike_rel;
+    double spike_own;   /* spike_k * 1.4826: the own-hop threshold per unit of MAD */
+    double floor_k;     /* MOTION_FLOOR_K */
+    double learn_up;    /* LEARN_UP: a step up of the 90th percentiles */
+    double learn_down;  /* LEARN_UP / 9: their step down, and the 10th percentile's up */
+    double learn_rise;  /* LEARN_RISE */
+} sio_dsp_learn_set;
+
+/* One hop of FaultDetector._learn (sensorio/dsp/faults/features.py, the
+ * reference: the same operations in the same order, so the same bits) for
+ * ch channels, each argument ch values: the flags usable, judged, rest_ok
+ * and low_set (0/1), the hop's low_ms, share, peak, mad and llow = 0.5
+ * log10(low_ms), lpeak = log10(peak) (numpy's: libm's log10 and pow may
+ * round differently), and pow_low, pow_rest, pow_peak = 10 ** q_low,
+ * q_rest, q_peak (numpy's too). Moves q_low, q_rest, q_peak, q_ref and
+ * peak_set on in place and writes mfloor and peak_floor. Returns 1, having
+ * written nothing, when a channel's first judged hop is among them (the
+ * level it starts from: the reference's own path), 0 when done, -1 if an
+ * argument is out of range. */
+int sio_dsp_learn_hop(int64_t ch, const sio_dsp_learn_set *set, const uint8_t *usable,
+                      const uint8_t *judged, const uint8_t *rest_ok, const uint8_t *low_set,
+                      const double *low_ms, const double *share, const double *peak,
+                      const double *mad, const double *llow, const double *lpeak,
+                      const double *pow_low, const double *pow_rest, const double *pow_peak,
+                      double *q_low, double *q_rest, double *q_peak, double *q_ref,
+                      uint8_t *peak_set, double *mfloor, double *peak_floor);
 /* CFFI_END */
 
 #endif

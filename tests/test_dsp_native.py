@@ -804,3 +804,54 @@ def test_the_tails_kept_as_views_survive_the_pending_rows_moving() -> None:
         )  # fmt: skip
         a = b
     assert moves and det._pend.generation == moves[0]  # moved, not grown
+
+
+def test_one_hop_of_learning_in_c_equals_the_loop() -> None:
+    """FaultDetector._learn of one hop through C (sio_dsp_learn_hop) gives
+    the bits of its numpy loop, outputs and learnt levels, hop after hop,
+    on figures with zeros, NaN and infinities among them; a channel's first
+    judged hop leaves it to the loop."""
+    rng = np.random.default_rng(11)
+    ch = CH
+    dets = []
+    for native in (True, False):
+        det = FaultDetector()
+        det.process(blocks(5, 400, np.array([400]))[0])
+        if not native:  # the loop runs where there is no C front end
+            det._native = None
+        dets.append(det)
+    names = ("_q_low", "_q_low_rest", "_q_peak", "_q_peak_ref", "_q_peak_set", "_q_low_set")
+    for d in dets[1:]:
+        for k in names:
+            setattr(d, k, getattr(dets[0], k).copy())
+    real, used = dets[0]._native.learn_hop, []
+
+    def counted(*a: Any) -> Any:
+        got = real(*a)
+        used.append(got is not None)
+        return got
+
+    dets[0]._native.learn_hop = counted  # type: ignore[method-assign,union-attr]
+    for hop in range(400):
+
+        def figure(scale: float) -> np.ndarray:
+            x = rng.lognormal(np.log(scale), 1.0, (ch, 1))
+            odd = rng.random((ch, 1))
+            return np.where(odd < 0.03, 0.0, np.where(odd < 0.05, np.nan, np.where(odd < 0.06, np.inf, x)))
+
+        low_ms, peak, mad = figure(400.0), figure(60.0), figure(8.0)
+        share = np.where(rng.random((ch, 1)) < 0.03, np.nan, rng.random((ch, 1)))
+        flags = [rng.random((ch, 1)) < p for p in (0.9, 0.8, 0.8)]
+        if hop % 50 == 0:  # a channel's first judged hop now and then
+            for d in dets:
+                d._q_low_set[hop % ch] = False
+        outs = []
+        for det in dets:
+            with np.errstate(all="ignore"):
+                outs.append(det._learn(*flags, low_ms, share, peak, mad))
+        for a, b in zip(*outs, strict=True):
+            np.testing.assert_array_equal(a.view(np.int64), b.view(np.int64))
+        for k in names:  # (floats compared as their bits)
+            a, b = (getattr(d, k) for d in dets)
+            np.testing.assert_array_equal(*((x.view(np.int64) if x.dtype == float else x) for x in (a, b)))
+    assert 300 < sum(used) < len(used) == 400  # most hops through C, the first judged ones not

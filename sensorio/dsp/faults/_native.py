@@ -157,6 +157,7 @@ class _NativeFront:
         from .features import SPIKE_SD_MIN_HZ
 
         self._sig_second = det._rate >= SPIKE_SD_MIN_HZ
+        self._learn_set: Any = None  # sio_dsp_learn_set, made on the first hop
 
     def _ptr(self, kind: str, a: np.ndarray[Any, Any]) -> Any:
         """A cffi pointer of type kind into a, kept alive as long as this object."""
@@ -229,6 +230,54 @@ class _NativeFront:
         if rc != 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native spike statistics refused {m} hops of {L}")
         return out[0], out[1]
+
+    def learn_hop(
+        self,
+        det: _DetectorState,
+        flags: tuple[Flags, Flags, Flags],
+        figures: tuple[Floats, Floats, Floats, Floats, Floats, Floats],
+    ) -> tuple[Floats, Floats, Floats, Floats] | None:
+        """FaultDetector._learn of one hop in C (sio_dsp_learn_hop): flags
+        (usable, judged, rest_ok) and figures (low_ms, share_low, peak,
+        mad, llow, lpeak), (channels, 1) each. Moves det's learnt levels
+        on and returns _learn's outputs; None, having moved nothing, on a
+        channel's first judged hop (the caller's loop then runs)."""
+        ffi = self._ffi
+        if self._learn_set is None:
+            from .features import LEARN_RISE, LEARN_UP, MOTION_FLOOR_K
+
+            st = self._learn_set = ffi.new("sio_dsp_learn_set *")
+            st.motion_uv, st.motion_rel, st.motion_loud_rel = det.motion_uv, det.motion_rel, det.motion_loud_rel
+            st.motion_share, st.motion_loud_share = det.motion_share, det.motion_loud_share
+            st.spike_rel, st.spike_own = det.spike_rel, det.spike_k * 1.4826
+            st.floor_k, st.learn_up, st.learn_down, st.learn_rise = MOTION_FLOOR_K, LEARN_UP, LEARN_UP / 9.0, LEARN_RISE
+        # the levels before the hop, as the loop's 10.0 ** q (numpy's pow)
+        p_low, p_rest, p_peak, p_ref = (10.0**q for q in (det._q_low, det._q_low_rest, det._q_peak, det._q_peak_ref))
+        ch = det._ch
+        mfloor, peak_floor = np.empty(ch), np.empty(ch)
+
+        def b(a: np.ndarray[Any, Any], kind: str = "double[]") -> Any:
+            return ffi.from_buffer(kind, np.ascontiguousarray(a))
+
+        rc = self._lib.sio_dsp_learn_hop(
+            ch,
+            self._learn_set,
+            *(b(f, "uint8_t[]") for f in flags),
+            b(det._q_low_set, "uint8_t[]"),
+            *(b(f) for f in figures),
+            b(p_low),
+            b(p_rest),
+            b(p_peak),
+            *(ffi.from_buffer("double[]", q) for q in (det._q_low, det._q_low_rest, det._q_peak, det._q_peak_ref)),
+            ffi.from_buffer("uint8_t[]", det._q_peak_set),
+            ffi.from_buffer("double[]", mfloor),
+            ffi.from_buffer("double[]", peak_floor),
+        )
+        if rc < 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native learning refused {ch} channels")
+        if rc == 1:
+            return None
+        return p_low[:, None], peak_floor[:, None], p_ref[:, None], mfloor[:, None]
 
     def _out_buffers(self, name: str, k: int, ch: int, m: int) -> tuple[Floats, Flags, Any, Any]:
         """Reused outputs of a C call for m hops: (k, ch, m) doubles, (ch, m)

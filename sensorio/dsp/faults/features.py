@@ -899,6 +899,10 @@ class _Features(_DetectorState):
         ql, qp = self._q_low, self._q_peak
         llow = 0.5 * np.log10(low_ms)
         lpeak = np.log10(peak)
+        if m == 1 and self._native is not None:  # one hop (the usual) in C: this loop's steps, one call
+            got = self._native.learn_hop(self, (usable, judged, rest_ok), (low_ms, share_low, peak, mad, llow, lpeak))
+            if got is not None:
+                return got
         own = self.spike_k * 1.4826 * mad
         for j in range(m):
             # the first judged hop sets the level it is judged by (a window
