@@ -1103,14 +1103,14 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
                  * never the largest), four chains at a time (a compare waits
                  * on the one before in each) */
                 double far[4] = {0.0, 0.0, 0.0, 0.0};
-                int64_t r = a;
-                for (; r + 3 < b; r += 4)
+                int64_t i = a;
+                for (; i + 3 < b; i += 4)
                     for (int q = 0; q < 4; q++) {
-                        const double d = sio_dsp_abs(h[r + q] - mid);
+                        const double d = sio_dsp_abs(h[i + q] - mid);
                         far[q] = d > far[q] ? d : far[q];
                     }
-                for (; r < b; r++) {
-                    const double d = sio_dsp_abs(h[r] - mid);
+                for (; i < b; i++) {
+                    const double d = sio_dsp_abs(h[i] - mid);
                     far[0] = d > far[0] ? d : far[0];
                 }
                 const double far01 = far[1] > far[0] ? far[1] : far[0];
