@@ -31,7 +31,7 @@ hardly reaches, above 6 x the channel's own floor of it -- learnt online,
 starting at ``noise_uv`` RMS -- and ``noise_share`` of the 20 Hz
 high-passed power; at rates where EMG reaches Nyquist the share asked for
 rises, see noise_share_limit, and below 1 kHz the test is off) and ``mains`` (50/60 Hz and harmonics above
-``mains_uv`` RMS -- or 4 x the channel's quiet level where lower -- and ``mains_share`` of the
+``mains_uv`` RMS -- or 2 x the channel's quiet level where lower -- and ``mains_share`` of the
 high-passed power, or, whatever the floor, 80 % of that power and at least 1 uV
 RMS (a hum with nothing under it: an input with no sensor on skin; see
 features.MAINS_ALONE), projected over two hops, and

@@ -97,8 +97,10 @@ NARROWBAND_BINS = (2, 3)
 MAINS_RUN = 4
 #: the mains floor: mains_uv, or this many times the channel's quiet level
 #: (its high-passed RMS at rest, learnt: _mains_floor) where that is lower;
-#: a hum always present is part of that level, so only one over it counts
-MAINS_FLOOR_K = 4.0
+#: a hum always present is part of that level, so only one over it counts.
+#: 2, not 4: a hum over a channel in a light contraction stood under 4 x its
+#: rest while the share and line tests found it (docs/dsp.md)
+MAINS_FLOOR_K = 2.0
 #: ... or a hum that is this share of the hop's high-passed power at least,
 #: of MAINS_ALONE_UV RMS or more, whatever the floor (_hum_alone)
 MAINS_ALONE = 0.8
