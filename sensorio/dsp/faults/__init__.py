@@ -38,8 +38,9 @@ features.MAINS_ALONE), projected over two hops, and
 narrowband: its lines ``mains_ratio`` x above their neighbouring frequencies; on after 4 such
 hops, or 3 when the lines stand twice that far above, see features.MAINS_RUN).
 A motion event whose baseline still runs on in a straight line away from
-where it began when it closes becomes a ``ramp`` then (the start of a drift
-toward a rail, whose kink rings in the 1-20 Hz band; see decision.RAMP_HOPS).
+where it began when it closes, or after a second open, becomes a ``ramp``
+then (the start of a drift toward a rail, whose kink rings in the 1-20 Hz
+band; see decision.RAMP_HOPS, RAMP_OPEN_HOPS).
 
 Hysteresis: a kind turns on after ``on`` consecutive hops with its condition
 and off after ``off`` consecutive hops without (a flare-up within

@@ -42,6 +42,11 @@ RAMP_HOPS = 8
 RAMP_STRAIGHT = 2.0
 RAMP_SPAN = (0.6, 1.6)
 RAMP_FLOOR_K = 4.0
+#: ... and a motion event still open after RAMP_OPEN_HOPS (1 s at 50 ms
+#: hops: two half-periods of the slowest swing the band holds) becomes a
+#: ramp as soon as its baseline runs on so: a drift on a quiet channel keeps
+#: the band above that channel's low bar until the rail or the stream's end
+RAMP_OPEN_HOPS = 20
 
 #: a spike stands alone: within BURST_S of its peak (outside BURST_GUARD_S,
 #: the pulse's own slopes), the high-passed signal stays below BURST_RATIO x
@@ -341,29 +346,51 @@ class _Decision(_DetectorState):
                 else:
                     end = seg_start + (int(g[t]) - self._clean_run(k, t, c)) * self.hop
                 transitions.append((int(t), 0, k, int(c), end / fs))
-        for t, on, k, c, when in sorted(transitions):
-            if on:
-                last = self._closed.get((k, c))
-                if last is not None and last.end_s is not None and when - last.end_s <= self.merge_s:
-                    ev = last  # the same fault flaring up again: reopen its event
-                    ev.end_s = None
+        transitions.sort()
+        motion_on = self.health_state["motion"].any() or f["motion"].any()
+        i = 0
+        for t in range(m):  # hop by hop, so that a ramp is found at the same hop whatever the chunking
+            while i < len(transitions) and transitions[i][0] == t:
+                _, on, k, c, when = transitions[i]
+                i += 1
+                if on:
+                    last = self._closed.get((k, c))
+                    if last is not None and last.end_s is not None and when - last.end_s <= self.merge_s:
+                        ev = last  # the same fault flaring up again: reopen its event
+                        ev.end_s = None
+                    else:
+                        ev = DspEvent(self._stream, c, k, when, None, (starts[t] + L) / fs)
+                    self._open[(k, c)] = ev
+                    self.health_state[k][c] = True
+                    if k == "motion":
+                        run = int(g[t])
+                        # a flare-up measures from where its event began
+                        first = self._ramp_from.get(c) if ev is last else None
+                        hop0, level0 = first[:2] if first else (run, float(levels[c, run - base]))
+                        self._ramp_from[c] = (hop0, level0, run)
+                    self.emit(ev)
+                elif k == "motion":
+                    floor = float(np.sqrt(fc["motion_floor_ms"][c, t]))
+                    self._close_motion(c, when, int(g[t]), levels[c], base, floor, (starts[t] + L) / fs)
                 else:
-                    ev = DspEvent(self._stream, c, k, when, None, (starts[t] + L) / fs)
-                self._open[(k, c)] = ev
-                self.health_state[k][c] = True
-                if k == "motion":
-                    run = int(g[t])
-                    # a flare-up measures from where its event began
-                    first = self._ramp_from.get(c) if ev is last else None
-                    hop0, level0 = first[:2] if first else (run, float(levels[c, run - base]))
-                    self._ramp_from[c] = (hop0, level0, run)
-                self.emit(ev)
-            elif k == "motion":
-                floor = float(np.sqrt(fc["motion_floor_ms"][c, t]))
-                self._close_motion(c, when, int(g[t]), levels[c], base, floor, (starts[t] + L) / fs)
-            else:
-                self._close(k, c, when)
+                    self._close(k, c, when)
+            if motion_on:
+                self._ramp_while_open(int(g[t]), levels, base, fc["motion_floor_ms"][:, t], (starts[t] + L) / fs)
         return any_active
+
+    def _ramp_while_open(self, hop: int, levels: Floats, base: int, floor_ms: Floats, now_s: float) -> None:
+        """The open motion events (at hop; levels: the hop levels from hop
+        base) that began RAMP_OPEN_HOPS ago or more
+        and whose baseline runs on in a straight line away from where they
+        began (ramp_slope, as at an event's close) are ramps from now on."""
+        for (kind, c), ev in self._open.items():
+            if kind != "motion" or ev.kind != "motion":
+                continue
+            if hop - self._ramp_from.get(c, (hop,))[0] < RAMP_OPEN_HOPS:
+                continue
+            slope = self._ramp_since_start(c, hop, levels[c], base, float(np.sqrt(floor_ms[c])))
+            if slope is not None:
+                self._as_ramp(ev, slope, now_s)
 
     def _close_motion(
         self, c: int, end_s: float, hop: int, levels: Floats, base: int, floor: float, now_s: float
@@ -373,16 +400,27 @@ class _Decision(_DetectorState):
         on in one (see RAMP_HOPS), known now_s. Where the event began stays
         in _ramp_from for a flare-up that reopens it."""
         ev = self._open.get(("motion", c))
+        was_ramp = ev is not None and ev.kind == "ramp"  # found while open (_ramp_while_open)
+        slope = None if was_ramp else self._ramp_since_start(c, hop, levels, base, floor)
+        self._close("motion", c, end_s)
+        if ev is None or not (was_ramp or slope is not None):
+            return
+        if slope is not None:
+            self._as_ramp(ev, slope, now_s)
+        self._closed.pop(("motion", c), None)  # a flare-up opens a new motion event
+
+    def _ramp_since_start(self, c: int, hop: int, levels: Floats, base: int, floor: float) -> float | None:
+        """ramp_slope of channel c's motion event at hop (levels: channel c's
+        hop levels from hop base; floor: its motion floor, RMS)."""
         first_hop, first, run = self._ramp_from.get(c, (hop, np.nan, hop))
         a = max(run, hop - RAMP_HOPS + 1)  # (no levels from before the run)
-        slope = ramp_slope(levels[a - base : hop - base + 1], first, hop - first_hop, floor)
-        self._close("motion", c, end_s)
-        if ev is None or slope is None:
-            return
+        return ramp_slope(levels[a - base : hop - base + 1], first, hop - first_hop, floor)
+
+    def _as_ramp(self, ev: DspEvent, slope: float, now_s: float) -> None:
+        """Make a motion event a ramp (slope per hop), known at now_s."""
         ev.kind = "ramp"
         ev.detected_s = float(now_s)
         ev.detail.update(seen_first_as="motion", slope_uv_per_s=slope * self._rate / self.hop)
-        self._closed.pop(("motion", c), None)  # a flare-up opens a new motion event
 
     def _latch(
         self,

@@ -64,13 +64,25 @@ MOTION_MAX_HZ = 11.0
 
 #: the learnt levels' step up per hop, log10 (0.05: x1.12; down 1/9 of it)
 LEARN_UP = 0.05
-#: the low band's level starts from its first judged hop, up to this far
-#: (log10: x3) above motion_uv
+#: the low band's level starts this far (log10: x3) above its first judged
+#: hop's level (one hop is a draw from what the level is the 90th percentile
+#: of; started at the hop itself, a contraction's onset a second later was
+#: motion at 5 x the corpus's gain), up to this far above motion_uv; lower
+#: than motion_uv too: a quiet channel's band is a few uV, which a start at
+#: motion_uv took the whole of a short recording to learn down to
+LEARN_START_UP = 0.5
 LEARN_START_MAX = 0.5
 #: a hop of the low band this far above its learnt level (log10: x2) with a
 #: share above motion_loud_share does not teach it
 LEARN_RISE = 0.3
 
+
+#: a broadband hop's 1-20 Hz power, as the level the band may ring down
+#: from after it (_ring_down), is taken at this many times its mean square:
+#: the band-pass's output grows through a burst, so the ring it leaves
+#: starts above the burst hop's mean (a linear build-up's mean square is a
+#: third of its end's); at 1 it called a jump's 100 ms burst motion
+RING_BUILD = 2.0
 
 #: after a restart, the hops within this long whose 1-20 Hz band is only the
 #: re-primed filter's ringing (its step response peaks within 100 ms): no
@@ -723,8 +735,8 @@ class _Features(_DetectorState):
 
     def _ring_down(self, low_ms: Floats, broad: Flags, settling: Flags) -> Flags:
         """Per (channel, hop): the 1-20 Hz band may be ringing on after a
-        broadband burst, its power no more than that of the last hop where it
-        came with the rest of the spectrum (broad), decayed since as the
+        broadband burst, its power no more than RING_BUILD x that of the last
+        hop where it came with the rest of the spectrum (broad), decayed since as the
         band-pass's slowest mode does (the 1 Hz high-pass: amplitude x
         exp(-2 pi 1 Hz 0.707 t)). A burst of
         EMG (an evoked response after rest, a motor-unit volley) carries
@@ -743,7 +755,7 @@ class _Features(_DetectorState):
         for j in range(m):
             ref = ref * decay
             out[:, j] = x[:, j] <= (np.where(settling[:, j], SETTLE_RING * ref, ref) if any_settling else ref)
-            ref = np.where(broad[:, j], np.maximum(ref, x[:, j]), ref)
+            ref = np.where(broad[:, j], np.maximum(ref, RING_BUILD * x[:, j]), ref)
         self._ring_ref = ref
         return out
 
@@ -878,8 +890,8 @@ class _Features(_DetectorState):
         it one step, whatever its size). The peak learns only from usable
         hops (no fault verdict of their own); the low band learns only from hops judged (filters
         settled, no noise, gap or spike) and not shaped like motion (nor twice
-        its level with a share above motion_loud_share) and starts at the
-        first judged hop's level (at most 3 x motion_uv), the peak
+        its level with a share above motion_loud_share) and starts at 3 x
+        the first judged hop's level (at most 3 x motion_uv), the peak
         only from hops whose peak is not an outlier (above the spike floor
         and the spike test's own-hop threshold), and starts at the first
         usable hop's peak. The low band's 10th percentile (its rest) learns
@@ -908,11 +920,12 @@ class _Features(_DetectorState):
         own = self.spike_k * 1.4826 * mad
         for j in range(m):
             # the first judged hop sets the level it is judged by (a window
-            # may start in a contraction), up to LEARN_START_MAX above motion_uv
+            # may start in a contraction), LEARN_START_UP above it, up to
+            # LEARN_START_MAX above motion_uv
             first = judged[:, j] & ~self._q_low_set & np.isfinite(llow[:, j])
             if first.any():
                 cap = np.log10(max(self.motion_uv, 1e-3)) + LEARN_START_MAX
-                ql = np.where(first, np.maximum(ql, np.minimum(llow[:, j], cap)), ql)
+                ql = np.where(first, np.minimum(llow[:, j] + LEARN_START_UP, cap), ql)
                 self._q_low_set |= first
             low_level[:, j] = 10.0**ql
             mfloor[:, j] = np.minimum(self.motion_uv, MOTION_FLOOR_K * 10.0**q10) ** 2
