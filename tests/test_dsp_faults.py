@@ -264,12 +264,14 @@ def test_a_lone_loud_hop_out_of_a_quiet_band_is_not_motion() -> None:
     assert v == [False, False, True]
 
 
-def _detect(x: np.ndarray, rate: float, native: bool, kind: str = "spikes", hop_s: float = 0.05) -> list:
-    """Events of a kind from a FaultDetector fed x (samples, channels; uV) in 10 ms blocks."""
+def _detect(
+    x: np.ndarray, rate: float, native: bool, kind: str = "spikes", hop_s: float = 0.05, block_s: float = 0.01
+) -> list:
+    """Events of a kind from a FaultDetector fed x (samples, channels; uV) in blocks of block_s."""
     det = FaultDetector(hop_s=hop_s)
     det.native = native
     n, ch = x.shape
-    step = int(0.01 * rate)
+    step = int(block_s * rate)
     valid = np.isfinite(x)  # NaN rows: a gap filled with invalid rows
     codes = np.rint(np.where(valid, x, 0.0) / 0.5).astype(np.int32)  # a 0.5 uV code
     data = np.where(valid, codes * 0.5, np.nan)
@@ -507,6 +509,26 @@ def test_no_hum_alone_where_50_and_60_hz_cannot_be_told(native: bool, rate: floa
         warnings.simplefilter("error", RuntimeWarning)  # 0 / 0 below 112 Hz
         warnings.filterwarnings("ignore", message="broadband-noise detection is off")
         assert _detect(x, rate, native, kind="mains", hop_s=hop_s) == []
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+def test_a_ramp_found_while_open_is_found_at_the_same_hop_whatever_the_blocks(native: bool) -> None:
+    """A baseline setting off toward a rail on a quiet channel, the stream
+    ending 1.2 s into it: its motion event becomes a ramp while open
+    (decision.RAMP_OPEN_HOPS), at the same hop whether the detector gets
+    10 ms blocks or 0.47 s or 1 s ones (several hops per call)."""
+    rate = 2000.0
+    rng = np.random.default_rng(4)
+    n = int(8 * rate)
+    t = np.arange(n) / rate
+    x = rng.normal(0.0, 1.5, (n, 2))
+    x[:, 1] += np.where(t > 6.8, 20_000.0 * (t - 6.8), 0.0)  # 20 mV/s
+    runs = [
+        [(e.kind, e.start_s, e.end_s, e.detected_s) for e in _detect(x, rate, native, kind="ramp", block_s=b)]
+        for b in (0.01, 0.47, 1.0)
+    ]
+    assert len(runs[0]) == 1 and runs[0] == runs[1] == runs[2], runs
+    assert runs[0][0][3] < 8.0  # known before the stream ends
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
