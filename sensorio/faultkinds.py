@@ -31,7 +31,7 @@ TRUTH_OF = {
     "motion": "motion",
     "noise": "noise",
     "mains": "mains",
-    # a motion event whose baseline runs on in a straight line (its kind at close)
+    # a motion event whose baseline runs on in a straight line (its kind at close, or a second on)
     "ramp": "drift",
     "baseline_near_rail": "drift",
 }

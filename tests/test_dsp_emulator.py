@@ -228,8 +228,8 @@ def test_motion_on_a_quiet_channel_is_found(tmp_path) -> None:
 
 
 def test_motion_on_a_quiet_channel_is_found_from_the_start(tmp_path) -> None:
-    # the level the 1-20 Hz band is judged by starts at the first judged
-    # hop's own (features.LEARN_START_MAX), not at motion_uv (40 uV, learnt
+    # the level the 1-20 Hz band is judged by starts at 3 x the first judged
+    # hop's (features.LEARN_START_UP), not at motion_uv (40 uV, learnt
     # down by a ninth of a step a hop): a 30 uV artifact within the first
     # seconds stayed under 1.5 x that
     assert_found_on_quiet_channels(
@@ -240,7 +240,7 @@ def test_motion_on_a_quiet_channel_is_found_from_the_start(tmp_path) -> None:
 def test_a_drift_the_stream_ends_in_is_a_ramp_not_motion(tmp_path) -> None:
     # the ramp's kink opens a motion event; on a quiet channel the band stays
     # above the bar while the ramp runs, so the event never closed, and only
-    # a closing event was judged a ramp (decision.RAMP_OPEN_HOPS)
+    # a closing event was judged a ramp (decision.RAMP_OPEN_S)
     faults = [parse_fault("drift:channel=2,start=6.8,end=12,to=high")]
     quiet = SignalConfig(**{**QUIET, "drift_uv": 0.0, "mains_uv": 0.0})
     res, _ = analyse(8, 8.0, 0, tmp_path, rate=2000.0, faults=faults, signal=quiet)
@@ -335,7 +335,7 @@ def test_a_ramp_toward_a_rail_is_a_ramp_not_motion(tmp_path, rate) -> None:
     assert [e.channel for e in ramps] == [2, 5], ramps
     assert [e.start_s for e in ramps] == pytest.approx([6.0, 7.0], abs=0.051), ramps
     for e, sign in zip(ramps, (1, -1), strict=True):
-        # known when the event closes, or a second on while it is open (decision.RAMP_OPEN_HOPS)
+        # known when the event closes, or a second on while it is open (decision.RAMP_OPEN_S)
         assert e.detail["seen_first_as"] == "motion" and e.end_s is not None
         assert e.detected_s > e.end_s or e.detected_s >= e.start_s + 1.0 - 0.051, e
         assert 12_000 < sign * e.detail["slope_uv_per_s"] < 24_000  # 0.9 x 187.5 mV over 9-10 s

@@ -515,8 +515,9 @@ def test_no_hum_alone_where_50_and_60_hz_cannot_be_told(native: bool, rate: floa
 def test_a_ramp_found_while_open_is_found_at_the_same_hop_whatever_the_blocks(native: bool) -> None:
     """A baseline setting off toward a rail on a quiet channel, the stream
     ending 1.2 s into it: its motion event becomes a ramp while open
-    (decision.RAMP_OPEN_HOPS), at the same hop whether the detector gets
-    10 ms blocks or 0.47 s or 1 s ones (several hops per call)."""
+    (decision.RAMP_OPEN_S), at the same hop whether the detector gets
+    10 ms blocks, 0.47 s or 1 s ones (several hops per call) or the whole
+    signal at once."""
     rate = 2000.0
     rng = np.random.default_rng(4)
     n = int(8 * rate)
@@ -525,10 +526,55 @@ def test_a_ramp_found_while_open_is_found_at_the_same_hop_whatever_the_blocks(na
     x[:, 1] += np.where(t > 6.8, 20_000.0 * (t - 6.8), 0.0)  # 20 mV/s
     runs = [
         [(e.kind, e.start_s, e.end_s, e.detected_s) for e in _detect(x, rate, native, kind="ramp", block_s=b)]
-        for b in (0.01, 0.47, 1.0)
+        for b in (0.01, 0.47, 1.0, 8.0)
     ]
-    assert len(runs[0]) == 1 and runs[0] == runs[1] == runs[2], runs
+    assert len(runs[0]) == 1 and runs[0] == runs[1] == runs[2] == runs[3], runs
     assert runs[0][0][3] < 8.0  # known before the stream ends
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+def test_a_ramp_found_while_open_is_handed_out_then_and_not_reopened_as_motion(native: bool) -> None:
+    """The ramp is handed out again as soon as it is found (a live display
+    says so before the event ends); closed by a reset, it is not the event
+    a motion swing right after the restart reopens (merge_s 1.5 s): that
+    swing is motion of its own."""
+    rate = 2000.0
+    rng = np.random.default_rng(4)
+    det = FaultDetector(hop_s=0.05, merge_s=1.5)
+    det.native = native
+
+    seen: list = []  # every event as handed out, in order
+
+    def feed(x: np.ndarray, start: int) -> list:
+        codes = np.rint(x / 0.5).astype(np.int32)
+        got = []
+        for a in range(0, len(x), 20):
+            blk = codes[a : a + 20]
+            det.process(SignalBlock(0, blk * 0.5, np.ones(blk.shape, bool), rate, start=start + a, codes=blk,
+                                    code_range=(-(1 << 23), (1 << 23) - 1)))  # fmt: skip
+            out = det.take_events()
+            seen.extend(out)
+            got += [(e.kind, e.end_s) for e in out if e.channel == 1]
+        return got
+
+    n = int(8 * rate)
+    t = np.arange(n) / rate
+    x = rng.normal(0.0, 1.5, (n, 2))
+    x[:, 1] += np.where(t > 6.8, 20_000.0 * (t - 6.8), 0.0)
+    assert feed(x, 0) == [("motion", None), ("ramp", None)]
+    det.flush()
+    det.reset()
+    t2 = np.arange(int(6 * rate)) / rate
+    y = rng.normal(0.0, 1.5, (len(t2), 2))
+    y[:, 1] += np.where((t2 > 0.2) & (t2 < 1.2), 800.0 * np.sin(2 * np.pi * (t2 - 0.2)), 0.0)
+    feed(y, n)
+    det.flush()
+    det.finish((n + len(t2)) / rate)
+    every = {id(e): e for e in seen + det.take_events()}.values()
+    ramps = [e for e in every if e.kind == "ramp"]
+    motion = [e for e in every if e.kind == "motion" and e.start_s > 8.0]
+    assert [(e.start_s, e.end_s) for e in ramps] == [(6.85, 8.0)], ramps
+    assert len(motion) == 1 and motion[0].channel == 1, motion
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])

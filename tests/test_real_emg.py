@@ -169,6 +169,7 @@ def test_a_shared_export_is_parsed_once_per_version(tmp_path: Path, monkeypatch:
     emg = real_emg._ultium_loader(unconnected=False)(path)["bipolar"]
     real_emg._ultium_loader(unconnected=True)(path)
     assert len(reads) == 1
+    assert not emg.uv.flags.writeable  # one entry's edit would be the other's
     _vicon_csv(path, np.random.default_rng(4).standard_normal((3000, 16)) * 1e-4)  # rewritten in place
     again = real_emg._ultium_loader(unconnected=False)(path)["bipolar"]
     assert len(reads) == 2 and again.uv.shape[0] == 3000 and emg.uv.shape[0] == 2000

@@ -485,7 +485,13 @@ def _parsed(read: Callable[[Path], T], path: Path) -> T:
         raise CorpusError(f"cannot read {path}: {exc}") from None
     key = (read, str(path), st.st_size, st.st_mtime_ns)
     if key not in _PARSED:
-        _PARSED[key] = read(path)
+        got = read(path)
+        # read-only: the entries' recordings are views of these arrays
+        for part in got.values() if isinstance(got, dict) else [got]:
+            for x in part if isinstance(part, tuple) else [part]:
+                if isinstance(x, np.ndarray):
+                    x.setflags(write=False)
+        _PARSED[key] = got
     return cast(T, _PARSED[key])
 
 
@@ -588,6 +594,7 @@ def _delsys_loader(name: str, fastest: bool) -> Callable[[Path], dict[str, Recor
         groups = _parsed(_read_trigno_discover, path)
         fs = max(groups) if fastest else min(groups)
         uv, labels = groups[fs]
+        labels = list(labels)  # (the parsed file's list stays the cache's)
         rec = Recording(
             name=name,
             layout="bipolar",

@@ -40,7 +40,7 @@ hops, or 3 when the lines stand twice that far above, see features.MAINS_RUN).
 A motion event whose baseline still runs on in a straight line away from
 where it began when it closes, or after a second open, becomes a ``ramp``
 then (the start of a drift toward a rail, whose kink rings in the 1-20 Hz
-band; see decision.RAMP_HOPS, RAMP_OPEN_HOPS).
+band; see decision.RAMP_HOPS, RAMP_OPEN_S).
 
 Hysteresis: a kind turns on after ``on`` consecutive hops with its condition
 and off after ``off`` consecutive hops without (a flare-up within

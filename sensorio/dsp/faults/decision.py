@@ -42,11 +42,11 @@ RAMP_HOPS = 8
 RAMP_STRAIGHT = 2.0
 RAMP_SPAN = (0.6, 1.6)
 RAMP_FLOOR_K = 4.0
-#: ... and a motion event still open after RAMP_OPEN_HOPS (1 s at 50 ms
-#: hops: two half-periods of the slowest swing the band holds) becomes a
-#: ramp as soon as its baseline runs on so: a drift on a quiet channel keeps
-#: the band above that channel's low bar until the rail or the stream's end
-RAMP_OPEN_HOPS = 20
+#: ... and a motion event still open after RAMP_OPEN_S (two half-periods of
+#: the slowest swing the band holds) becomes a ramp as soon as its baseline
+#: runs on so: a drift on a quiet channel keeps the band above that
+#: channel's low bar until the rail or the stream's end
+RAMP_OPEN_S = 1.0
 
 #: a spike stands alone: within BURST_S of its peak (outside BURST_GUARD_S,
 #: the pulse's own slopes), the high-passed signal stays below BURST_RATIO x
@@ -105,21 +105,36 @@ def ramp_slope(levels: Floats, first: float, hops: int, floor: float) -> float |
     motion event's last run, at most RAMP_HOPS; NaN where a hop had no
     usable sample, left out of the fit), given the level of the event's
     first hop (first) and the hops from it to the last; None when they are
-    not one (see RAMP_HOPS)."""
+    not one (see RAMP_HOPS). One row of ramp_slopes."""
+    got = ramp_slopes(levels[None, :], np.array([first]), np.array([hops]), np.array([floor]))[0]
+    return None if np.isnan(got) else float(got)
+
+
+def ramp_slopes(levels: Floats, first: Floats, hops: Ints, floor: Floats) -> Floats:
+    """ramp_slope of each row of levels (rows, at most RAMP_HOPS; NaN where
+    left out, a row's hops before its run too), NaN where a row is no ramp:
+    the open motion events of many channels in one pass. The sums run over
+    a row's finite levels in order, the NaN ones as zeros, so a row's figure
+    is the same whatever it is padded with."""
     ok = np.isfinite(levels)
-    if ok.sum() < 4 or hops <= 0 or not ok[-1] or not np.isfinite(first):
-        return None
-    t = np.flatnonzero(ok).astype(float)
-    t -= t.mean()
-    y = levels[ok]
-    dev = y - y.mean()
-    slope = float((t * dev).sum() / (t * t).sum())
-    sd = float(np.sqrt(((dev - slope * t) ** 2).mean()))
-    change = float(levels[-1] - first)
-    if abs(slope) <= RAMP_STRAIGHT * sd or slope * change <= 0 or abs(change) < RAMP_FLOOR_K * floor:
-        return None
-    span = change / (slope * hops)
-    return slope if RAMP_SPAN[0] <= span <= RAMP_SPAN[1] else None
+    n = ok.sum(axis=1)
+    change = levels[:, -1] - first
+    with np.errstate(invalid="ignore"):
+        cand = (n >= 4) & (hops > 0) & ok[:, -1] & np.isfinite(first) & (np.abs(change) >= RAMP_FLOOR_K * floor)
+    out = np.full(len(levels), np.nan)
+    if not cand.any():  # (the cheap tests first: open events ask every hop)
+        return out
+    o, y, k, ch, h = ok[cand], levels[cand], n[cand], change[cand], hops[cand]
+    at = np.arange(levels.shape[1], dtype=float)
+    t = np.where(o, at - (np.where(o, at, 0.0).sum(axis=1) / k)[:, None], 0.0)
+    dev = np.where(o, y - (np.where(o, y, 0.0).sum(axis=1) / k)[:, None], 0.0)
+    slope = (t * dev).sum(axis=1) / (t * t).sum(axis=1)
+    sd = np.sqrt((np.where(o, dev - slope[:, None] * t, 0.0) ** 2).sum(axis=1) / k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        span = ch / (slope * h)
+    good = (np.abs(slope) > RAMP_STRAIGHT * sd) & (slope * ch > 0) & (span >= RAMP_SPAN[0]) & (span <= RAMP_SPAN[1])
+    out[np.flatnonzero(cand)[good]] = slope[good]
+    return out
 
 
 def _alone(dev: Floats, k: int, guard: int, peak: float, pairs: bool) -> tuple[bool, int | None]:
@@ -380,34 +395,50 @@ class _Decision(_DetectorState):
 
     def _ramp_while_open(self, hop: int, levels: Floats, base: int, floor_ms: Floats, now_s: float) -> None:
         """The open motion events (at hop; levels: the hop levels from hop
-        base) that began RAMP_OPEN_HOPS ago or more
+        base) that began RAMP_OPEN_S ago or more
         and whose baseline runs on in a straight line away from where they
-        began (ramp_slope, as at an event's close) are ramps from now on."""
-        for (kind, c), ev in self._open.items():
-            if kind != "motion" or ev.kind != "motion":
-                continue
-            if hop - self._ramp_from.get(c, (hop,))[0] < RAMP_OPEN_HOPS:
-                continue
-            slope = self._ramp_since_start(c, hop, levels[c], base, float(np.sqrt(floor_ms[c])))
-            if slope is not None:
-                self._as_ramp(ev, slope, now_s)
+        began (ramp_slope, as at an event's close) are ramps from now on,
+        handed out again at once (a live display says so before the event
+        ends)."""
+        open_hops = int(np.ceil(RAMP_OPEN_S / self.hop_s - 1e-9))
+        asked = [
+            (c, ev, *self._ramp_from[c])
+            for (kind, c), ev in self._open.items()
+            if kind == "motion" and ev.kind == "motion" and c in self._ramp_from
+            and hop - self._ramp_from[c][0] >= open_hops
+        ]  # fmt: skip
+        if not asked:
+            return
+        rows = np.array([a[0] for a in asked])
+        # each channel's last RAMP_HOPS hop levels, NaN before its run (as _ramp_since_start's slice)
+        cols = hop - base + 1 + np.arange(-RAMP_HOPS, 0)
+        window = levels[rows][:, cols]
+        window[(cols + base)[None, :] < np.array([a[4] for a in asked])[:, None]] = np.nan
+        slopes = ramp_slopes(
+            window,
+            np.array([a[3] for a in asked]),
+            hop - np.array([a[2] for a in asked]),
+            np.sqrt(floor_ms[rows]),
+        )
+        for (_, ev, *_), slope in zip(asked, slopes, strict=True):
+            if not np.isnan(slope):
+                self._as_ramp(ev, float(slope), now_s)
+                self.emit(ev)  # handed out again now: it is a ramp from here on
 
     def _close_motion(
         self, c: int, end_s: float, hop: int, levels: Floats, base: int, floor: float, now_s: float
     ) -> None:
         """Close channel c's motion event at end_s, at hop (levels: channel
         c's hop levels from hop base): as a "ramp" when its baseline runs
-        on in one (see RAMP_HOPS), known now_s. Where the event began stays
+        on in one (see RAMP_HOPS), known now_s; one found a ramp while open
+        (_ramp_while_open) keeps its detected_s. Where the event began stays
         in _ramp_from for a flare-up that reopens it."""
         ev = self._open.get(("motion", c))
-        was_ramp = ev is not None and ev.kind == "ramp"  # found while open (_ramp_while_open)
-        slope = None if was_ramp else self._ramp_since_start(c, hop, levels, base, floor)
+        if ev is not None and ev.kind == "motion":  # (a ramp found while open keeps its detected_s)
+            slope = self._ramp_since_start(c, hop, levels, base, floor)
+            if slope is not None:
+                self._as_ramp(ev, slope, now_s)
         self._close("motion", c, end_s)
-        if ev is None or not (was_ramp or slope is not None):
-            return
-        if slope is not None:
-            self._as_ramp(ev, slope, now_s)
-        self._closed.pop(("motion", c), None)  # a flare-up opens a new motion event
 
     def _ramp_since_start(self, c: int, hop: int, levels: Floats, base: int, floor: float) -> float | None:
         """ramp_slope of channel c's motion event at hop (levels: channel c's
@@ -661,8 +692,9 @@ class _Decision(_DetectorState):
         ev = self._open.pop((kind, c), None)
         self.health_state[kind][c] = False
         if ev is not None:
-            ev.end_s = max(end_s, ev.start_s)
-            self._closed[(kind, c)] = ev
+            ev.end_s = float(max(end_s, ev.start_s))
+            if ev.kind == kind:  # a flare-up may reopen it; a motion event become a ramp is not reopened as motion
+                self._closed[(kind, c)] = ev
             self.emit(ev)
 
     def _close_all(self, end: int) -> None:

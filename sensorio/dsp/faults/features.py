@@ -67,10 +67,11 @@ LEARN_UP = 0.05
 #: the low band's level starts this far (log10: x3) above its first judged
 #: hop's level (one hop is a draw from what the level is the 90th percentile
 #: of; started at the hop itself, a contraction's onset a second later was
-#: motion at 5 x the corpus's gain), up to this far above motion_uv; lower
-#: than motion_uv too: a quiet channel's band is a few uV, which a start at
-#: motion_uv took the whole of a short recording to learn down to
+#: motion at 5 x the corpus's gain); lower than motion_uv too: a quiet
+#: channel's band is a few uV, which a start at motion_uv took the whole of
+#: a short recording to learn down to
 LEARN_START_UP = 0.5
+#: ... and at most this far (log10: x3) above motion_uv
 LEARN_START_MAX = 0.5
 #: a hop of the low band this far above its learnt level (log10: x2) with a
 #: share above motion_loud_share does not teach it
@@ -609,7 +610,7 @@ class _Features(_DetectorState):
             )
         f["motion"], f["motion_first"] = self._loud_needs_two(motion, low_ms, share_low, low_level, L)
         f["level"] = self._motion_levels(r("data"), f["motion"])
-        f["motion_floor_ms"] = mfloor  # (the ramp rule's, at a motion event's close)
+        f["motion_floor_ms"] = mfloor  # (the ramp rule's)
         f["mains"], f["mains_first"] = self._mains_runs(mains & ~blocked, mains_sure & ~blocked, L)
         # the spike test's scale, on the second difference: never below what
         # the channel's own peaks there reach (spike_rel x their learnt 90th
