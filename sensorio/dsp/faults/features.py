@@ -1042,7 +1042,7 @@ class _Features(_DetectorState):
                 share = mains_ms / total
             above = (mains_ms > floor_ms) & (share > self.mains_share)
             verdict = ok[None, :] & (above | self._hum_alone(mains_ms, total, live))
-        return self._narrowband(verdict, hp, prev)
+        return self._narrowband(verdict, hp, prev, a if a >= L else None)
 
     def _hum_alone(self, mains_ms: Floats, total_ms: Floats, live: Flags) -> Flags:
         """The mains test's other arm, per (channel, hop): a live hop whose
@@ -1063,7 +1063,7 @@ class _Features(_DetectorState):
         with np.errstate(invalid="ignore"):
             return live & (hum_ms > MAINS_ALONE * total_ms) & (hum_ms > MAINS_ALONE_UV**2)
 
-    def _narrowband(self, verdict: Flags, hp: Floats, prev: Floats) -> tuple[Flags, Flags]:
+    def _narrowband(self, verdict: Flags, hp: Floats, prev: Floats, a: int | None = None) -> tuple[Flags, Flags]:
         """Keep the mains verdicts (channels, hops) whose hum is narrowband:
         the stronger family's lines stand more than mains_ratio x above their
         neighbouring frequencies (NARROWBAND_BINS bins away, in power). A hum
@@ -1073,15 +1073,24 @@ class _Features(_DetectorState):
         two hops as the verdict (the hop before: prev for the first), only
         where the verdict holds. hp is (channels, hops, samples). Returns the
         verdicts kept and those whose lines stand MAINS_SURE x that far above
-        their neighbours."""
+        their neighbours. a: the hops' first pending row when the hop before
+        is pending too (None: it is not)."""
         c, j = np.nonzero(verdict)
         if not len(c):
             return verdict, verdict
-        first = j == 0
-        before = hp[c, np.maximum(j - 1, 0)]
-        if first.any():
-            before[first] = prev[c[first]]
-        seg = np.concatenate([before, hp[c, j]], axis=1)  # (candidates, 2 hops)
+        if a is not None and hp.shape[1] == 1:
+            # one hop (the usual): its two hops are one run of the pending
+            # rows, a view when every channel is a candidate, else one copy
+            # (the same rows as below, so the same product, bit for bit)
+            L = hp.shape[2]
+            pair = self._pend.cm("hp")[:, a - L : a + L]
+            seg = pair if len(c) == len(pair) else pair[c]
+        else:
+            first = j == 0
+            before = hp[c, np.maximum(j - 1, 0)]
+            if first.any():
+                before[first] = prev[c[first]]
+            seg = np.concatenate([before, hp[c, j]], axis=1)  # (candidates, 2 hops)
         proj = seg @ self._nb_basis
         k = self._nb_basis.shape[1] // 2
         power = proj[:, :k] ** 2 + proj[:, k:] ** 2
