@@ -1037,9 +1037,11 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
                          double *thr, uint8_t *hop_bad, uint8_t *valid_out, uint8_t *hit,
                          int64_t *n_invalid)
 {
+    /* quiet rows: the five flag arrays all NULL (some NULL: refused) */
+    const int quiet = !valid && !rail && !blank && !lead && !hard_ok;
     if (ch < 0 || n_hops < 1 || n_cond < n_hops || n_mad < n_hops || !lens ||
-        !valid || !rail || !blank || !lead || !hard_ok || !hp || !cond || !active || !mad ||
-        !blocked || !thr || !hop_bad || !valid_out || !hit || !n_invalid)
+        (!quiet && (!valid || !rail || !blank || !lead || !hard_ok)) || !hp || !cond ||
+        !active || !mad || !blocked || !thr || !hop_bad || !valid_out || !hit || !n_invalid)
         return -1;
     int64_t rows = 0;
     for (int64_t j = 0; j < n_hops; j++) {
@@ -1080,9 +1082,11 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
         const int64_t c1 = ch - c0 < SIO_DSP_TILE_CH ? ch : c0 + SIO_DSP_TILE_CH;
         for (int64_t c = c0; c < c1; c++) {
             const int64_t row0 = c * stride;
-            const uint8_t *restrict v = valid + row0, *restrict rl = rail + row0;
-            const uint8_t *restrict bl = blank + row0, *restrict lo = lead + row0;
-            const uint8_t *restrict ok = hard_ok + row0;
+            const uint8_t *restrict v = quiet ? NULL : valid + row0;
+            const uint8_t *restrict rl = quiet ? NULL : rail + row0;
+            const uint8_t *restrict bl = quiet ? NULL : blank + row0;
+            const uint8_t *restrict lo = quiet ? NULL : lead + row0;
+            const uint8_t *restrict ok = quiet ? NULL : hard_ok + row0;
             const double *restrict h = hp + row0;
             uint8_t *restrict to = tile_ok[c - c0];
             int64_t j = j0, a = r0, hop_start = j0_start;
@@ -1091,12 +1095,17 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
                 const int64_t b = hop_end < r1 ? hop_end : r1;
                 const uint8_t good = hop_bad[j * ch + c] == 0;
                 const double t = thr[j * ch + c], mid = med ? med[j * ch + c] : 0.0;
-                /* simple loops: they vectorise; flags are 0/1 bytes */
-                for (int64_t r = a; r < b; r++)
-                    to[r - r0] = (uint8_t)(v[r] & good & ~(rl[r] & rail_bad) &
-                                           ~(bl[r] & blank_bad) & ~(lo[r] & lead_bad));
-                for (int64_t r = a; r < b; r++)
-                    good_out += to[r - r0];
+                if (quiet) { /* every flag known: none of the flags' memory read */
+                    memset(to + (a - r0), good, (size_t)(b - a));
+                    good_out += good * (b - a);
+                } else {
+                    /* simple loops: they vectorise; flags are 0/1 bytes */
+                    for (int64_t r = a; r < b; r++)
+                        to[r - r0] = (uint8_t)(v[r] & good & ~(rl[r] & rail_bad) &
+                                               ~(bl[r] & blank_bad) & ~(lo[r] & lead_bad));
+                    for (int64_t r = a; r < b; r++)
+                        good_out += to[r - r0];
+                }
                 /* |hp - med| > t (mid - h is -(h - mid) exactly: either
                  * signed difference beyond t, one compare) anywhere: the
                  * largest such difference beyond t (a NaN is never beyond,
@@ -1117,7 +1126,13 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
                 const double far23 = far[3] > far[2] ? far[3] : far[2];
                 const int beyond = (far23 > far01 ? far23 : far01) > t;
                 uint8_t *restrict th = hit + c * rows;
-                if (beyond) {
+                if (beyond && quiet) {
+                    for (int64_t r = a; r < b; r++) {
+                        const uint8_t is_hit = (uint8_t)(sio_dsp_abs(h[r] - mid) > t);
+                        th[r] = is_hit;
+                        hits += is_hit;
+                    }
+                } else if (beyond) {
                     for (int64_t r = a; r < b; r++) {
                         const uint8_t is_hit =
                             (uint8_t)(sio_dsp_abs(h[r] - mid) > t) & ok[r] & (uint8_t)!bl[r];

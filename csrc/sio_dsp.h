@@ -204,8 +204,10 @@ int sio_dsp_mains_acc(int64_t ch, int64_t n, int64_t stride, const double *hp, i
  * rail sample if mask_rail, a blanked one if mask_rail and mask_blank, a
  * lead-off one if mask_lead); hit (channel-major, ch x rows) = |hp - med| >
  * thr (med NULL: 0) on a hard_ok, unblanked sample (the spike test); and
- * *n_invalid, the number of invalid outputs. Returns the number of hits, or
- * -1 if an argument is out of range. */
+ * *n_invalid, the number of invalid outputs. valid, rail, blank, lead and
+ * hard_ok all NULL: quiet rows (every sample valid and hard_ok, none at a
+ * rail, blanked or lifted), their memory not read. Returns the number of
+ * hits, or -1 if an argument is out of range (or some flags only NULL). */
 int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_t stride,
                          const uint8_t *valid, const uint8_t *rail, const uint8_t *blank,
                          const uint8_t *lead, const uint8_t *hard_ok, const double *hp,

@@ -8,8 +8,8 @@
  * own without it; after the last: the next hop's when passed, else its
  * own); a hop is masked by its own condition, the next hop's or an active
  * kind, and its spikes are still reported; a blocked hop tests nothing;
- * rails, blanking and lead-off mask their samples when asked; and the
- * argument checks. Every buffer is its own allocation of exactly the size
+ * rails, blanking and lead-off mask their samples when asked; quiet rows
+ * passed without their flags give the same; and the argument checks. Every buffer is its own allocation of exactly the size
  * the function may touch, so the sanitizers see any access past one. */
 #include <math.h>
 #include <stdint.h>
@@ -309,6 +309,52 @@ static void check_mask(void)
     release(&in);
 }
 
+/* quiet rows passed as five NULL flag arrays: the same outputs as quiet
+ * flags (every sample valid and usable, none at a rail, blanked or
+ * lifted), spikes, conditions, active kinds, a blocked hop, with and
+ * without medians and whatever is masked; some NULL only: refused */
+static void check_quiet_rows_without_flags(void)
+{
+    struct inputs in;
+    struct outputs out, want;
+    quiet(&in, LIVE);
+    for (int c = 0; c < CH; c++)
+        for (int r = 0; r < ROWS; r++)
+            in.sd[c * STRIDE + r] = (r % 3 == 1) ? 400.0 * (c ? -1.0 : 1.0) : 10.0 * r - 35.0;
+    in.sd[STRIDE + 5] = NAN;
+    in.med[CH] = 5.0;
+    in.cond[2 * CH + 1] = 1;
+    in.active[0] = 1;
+    in.blocked[CH] = 1;
+    in.mad[1] = 100.0;
+    for (int with_med = 0; with_med < 2; with_med++)
+        for (int mask = 0; mask < 8; mask++) {
+            const int rl = mask & 1, bl = (mask >> 1) & 1, lo = (mask >> 2) & 1;
+            const int64_t hits = run(&in, &want, with_med, rl, bl, lo);
+            CHECK(hits > 0);
+            struct inputs none = in;
+            none.valid = none.rail = none.blank = none.lead = none.hard_ok = NULL;
+            CHECK_EQ(run(&none, &out, with_med, rl, bl, lo), hits);
+            CHECK_EQ(*out.n_invalid, *want.n_invalid);
+            CHECK(memcmp(out.valid_out, want.valid_out, ROWS * CH) == 0);
+            CHECK(memcmp(out.hit, want.hit, CH * ROWS) == 0);
+            CHECK(memcmp(out.hop_bad, want.hop_bad, HOPS * CH) == 0);
+            CHECK(memcmp(out.thr, want.thr, HOPS * CH * sizeof *out.thr) == 0);
+            discard(&out);
+            discard(&want);
+        }
+    /* one flag array NULL, the others not: refused */
+    struct inputs some = in;
+    some.blank = NULL;
+    CHECK_EQ(run(&some, &out, 0, 1, 1, 1), -1);
+    discard(&out);
+    some = in;
+    some.valid = some.rail = some.blank = some.lead = NULL;
+    CHECK_EQ(run(&some, &out, 0, 1, 1, 1), -1);
+    discard(&out);
+    release(&in);
+}
+
 static void check_arguments(void)
 {
     struct inputs in;
@@ -351,6 +397,7 @@ int main(void)
     check_threshold_is_strict();
     check_threshold_from_the_neighbouring_hops();
     check_mask();
+    check_quiet_rows_without_flags();
     check_arguments();
     return check_report("test_dsp_mask");
 }

@@ -569,16 +569,17 @@ class _NativeFront:
             else:
                 self.spike_signal(rows, n, det, sd_ptr)
         n_live = len(F)
+        # quiet rows (see quiet_from): their flags are known, C reads none
+        if det._pend_start >= self.quiet_from:
+            flags = (ffi.NULL,) * 5
+        else:
+            flags = tuple(p[k] + at for k in ("valid", "rail", "blank", "leadoff", "hard_ok"))
         hits = self._lib.sio_dsp_hop_mask(
             ch,
             n_dec,
             h["lens"] + F.o,
             rows.cap,
-            p["valid"] + at,
-            p["rail"] + at,
-            p["blank"] + at,
-            p["leadoff"] + at,
-            p["hard_ok"] + at,
+            *flags,
             sd_ptr,
             h["cond"] + o,
             n_live,
