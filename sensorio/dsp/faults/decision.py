@@ -161,6 +161,16 @@ def _sharp(x: Floats, i: int, med: float, peak: float) -> bool:
     return max(near, default=0.0) <= SHARP_RATIO * peak
 
 
+def _carried_max(before: Ints, new: Ints) -> Ints:
+    """The running maximum over the hops of new (hops, channels), from
+    before (channels,): numpy.maximum.accumulate of the two stacked, less
+    the first row. One hop (the usual call) is one numpy.maximum: stacking
+    and accumulating cost several times that at 256 channels."""
+    if len(new) == 1:
+        return np.maximum(before, new)
+    return np.maximum.accumulate(np.vstack([before[None], new]), axis=0)[1:]
+
+
 class _Decision(_DetectorState):
     """Hysteresis, events and output (FaultDetector's; see the package text)."""
 
@@ -475,24 +485,23 @@ class _Decision(_DetectorState):
             never = np.full(cond.shape, _NEG, dtype=np.int64)
             return none, none, none, never, never
         gi = g[:, None]
-        lf = np.maximum.accumulate(np.vstack([carry["lf"][None], np.where(~cond, gi, _NEG)]), axis=0)[1:]
-        lt = np.maximum.accumulate(np.vstack([carry["lt"][None], np.where(cond, gi, _NEG)]), axis=0)[1:]
+        lf = _carried_max(carry["lf"], np.where(~cond, gi, _NEG))
+        lt = _carried_max(carry["lt"], np.where(cond, gi, _NEG))
         run = gi - lf
         clean = gi - lt
         g0 = int(g[0])
         init_set = np.where(was, g0 - 1, _NEG)
         init_rst = np.where(was, _NEG, g0 - 1)
-        last_set = np.maximum.accumulate(np.vstack([init_set[None], np.where(run >= on_n, gi, _NEG)]), 0)[1:]
-        last_rst = np.maximum.accumulate(np.vstack([init_rst[None], np.where(clean >= off_n, gi, _NEG)]), 0)[1:]
+        last_set = _carried_max(init_set, np.where(run >= on_n, gi, _NEG))
+        last_rst = _carried_max(init_rst, np.where(clean >= off_n, gi, _NEG))
         active = last_set > last_rst
-        prev = np.vstack([was[None], active[:-1]])
+        # (one hop: the state before it, a view read by the return only)
+        prev = was[None] if len(cond) == 1 else np.vstack([was[None], active[:-1]])
         st = starts[:, None]
         start_val = st + (first if first is not None else 0)
-        onset = np.maximum.accumulate(
-            np.vstack([carry["onset"][None], np.where(cond & (run == 1), start_val, _NEG)]), axis=0
-        )[1:]
+        onset = _carried_max(carry["onset"], np.where(cond & (run == 1), start_val, _NEG))
         flag_val = st + (last + 1 if last is not None else 0)
-        flag = np.maximum.accumulate(np.vstack([carry["flag"][None], np.where(cond, flag_val, _NEG)]), 0)[1:]
+        flag = _carried_max(carry["flag"], np.where(cond, flag_val, _NEG))
         carry["lf"][:] = lf[-1]  # a view into self._lf
         carry["lt"] = lt[-1].copy()
         carry["onset"], carry["flag"] = onset[-1].copy(), flag[-1].copy()
