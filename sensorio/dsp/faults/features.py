@@ -499,11 +499,12 @@ class _Features(_DetectorState):
         live = ~blocked & ~f["flat"]
         mains, mains_sure = self._mains(a, m, L, hp, live, hp_ms)
         share_hf = hf_ms / hp_ms
-        settle = r("settle")
         # (one pass over the flags first: the usual hop has none, and the
-        # tests of settling hops below are then skipped)
-        any_settle = bool(settle.any())
-        settling = cast(Flags, settle.any(axis=2)) if any_settle else const["zeros_cm"]
+        # tests of settling hops below are then skipped; quiet rows have
+        # none, known without reading them)
+        settle = None if quiet else r("settle")
+        any_settle = settle is not None and bool(settle.any())
+        settling = cast(Flags, settle.any(axis=2)) if settle is not None and any_settle else const["zeros_cm"]
         # a spike's edges ring into the 1-20 Hz band before it is flagged:
         # no motion verdict in a hop with spikes
         # (quiet rows: none is spiky, every one valid)
