@@ -100,22 +100,14 @@ def _steps(level: Floats, i: int, guard: int, w: int, other: int | None = None) 
     return bool(abs(coef[2]) > BURST_RATIO * swing)
 
 
-def ramp_slope(levels: Floats, first: float, hops: int, floor: float) -> float | None:
-    """The slope per hop of a ramp in the hop levels (1-D: the last hops of a
-    motion event's last run, at most RAMP_HOPS; NaN where a hop had no
-    usable sample, left out of the fit), given the level of the event's
-    first hop (first) and the hops from it to the last; None when they are
-    not one (see RAMP_HOPS). One row of ramp_slopes."""
-    got = ramp_slopes(levels[None, :], np.array([first]), np.array([hops]), np.array([floor]))[0]
-    return None if np.isnan(got) else float(got)
-
-
 def ramp_slopes(levels: Floats, first: Floats, hops: Ints, floor: Floats) -> Floats:
-    """ramp_slope of each row of levels (rows, at most RAMP_HOPS; NaN where
-    left out, a row's hops before its run too), NaN where a row is no ramp:
-    the open motion events of many channels in one pass. The sums run over
-    a row's finite levels in order, the NaN ones as zeros, so a row's figure
-    is the same whatever it is padded with."""
+    """The slope per hop of a ramp in each row of hop levels (rows, at most
+    RAMP_HOPS: the last hops of a motion event's last run; NaN where a hop
+    had no usable sample or is before the run, left out of the fit), given
+    the level of the event's first hop (first), the hops from it to the
+    last and the motion floor (RMS), per row; NaN where a row is not one
+    (see RAMP_HOPS). The sums run over a row's finite levels in order, the
+    NaN ones as zeros."""
     ok = np.isfinite(levels)
     n = ok.sum(axis=1)
     change = levels[:, -1] - first
@@ -396,7 +388,7 @@ class _Decision(_DetectorState):
                     self.emit(ev)
                 elif k == "motion":
                     floor = float(np.sqrt(fc["motion_floor_ms"][c, t]))
-                    self._close_motion(c, when, int(g[t]), levels[c], base, floor, (starts[t] + L) / fs)
+                    self._close_motion(c, when, int(g[t]), levels, base, floor, (starts[t] + L) / fs)
                 else:
                     self._close(k, c, when)
             if motion_on:
@@ -407,30 +399,21 @@ class _Decision(_DetectorState):
         """The open motion events (at hop; levels: the hop levels from hop
         base) that began RAMP_OPEN_S ago or more
         and whose baseline runs on in a straight line away from where they
-        began (ramp_slope, as at an event's close) are ramps from now on,
+        began (_ramp_slopes, as at an event's close) are ramps from now on,
         handed out again at once (a live display says so before the event
         ends)."""
         open_hops = int(np.ceil(RAMP_OPEN_S / self.hop_s - 1e-9))
         asked = [
-            (c, ev, *self._ramp_from[c])
+            (c, ev)
             for (kind, c), ev in self._open.items()
             if kind == "motion" and ev.kind == "motion" and c in self._ramp_from
             and hop - self._ramp_from[c][0] >= open_hops
         ]  # fmt: skip
         if not asked:
             return
-        rows = np.array([a[0] for a in asked])
-        # each channel's last RAMP_HOPS hop levels, NaN before its run (as _ramp_since_start's slice)
-        cols = hop - base + 1 + np.arange(-RAMP_HOPS, 0)
-        window = levels[rows][:, cols]
-        window[(cols + base)[None, :] < np.array([a[4] for a in asked])[:, None]] = np.nan
-        slopes = ramp_slopes(
-            window,
-            np.array([a[3] for a in asked]),
-            hop - np.array([a[2] for a in asked]),
-            np.sqrt(floor_ms[rows]),
-        )
-        for (_, ev, *_), slope in zip(asked, slopes, strict=True):
+        rows = np.array([c for c, _ in asked])
+        slopes = self._ramp_slopes(hop, rows, levels, base, np.sqrt(floor_ms[rows]))
+        for (_, ev), slope in zip(asked, slopes, strict=True):
             if not np.isnan(slope):
                 self._as_ramp(ev, float(slope), now_s)
                 self.emit(ev)  # handed out again now: it is a ramp from here on
@@ -438,24 +421,28 @@ class _Decision(_DetectorState):
     def _close_motion(
         self, c: int, end_s: float, hop: int, levels: Floats, base: int, floor: float, now_s: float
     ) -> None:
-        """Close channel c's motion event at end_s, at hop (levels: channel
-        c's hop levels from hop base): as a "ramp" when its baseline runs
+        """Close channel c's motion event at end_s, at hop (levels: the hop
+        levels from hop base): as a "ramp" when its baseline runs
         on in one (see RAMP_HOPS), known now_s; one found a ramp while open
         (_ramp_while_open) keeps its detected_s. Where the event began stays
         in _ramp_from for a flare-up that reopens it."""
         ev = self._open.get(("motion", c))
         if ev is not None and ev.kind == "motion":  # (a ramp found while open keeps its detected_s)
-            slope = self._ramp_since_start(c, hop, levels, base, floor)
-            if slope is not None:
-                self._as_ramp(ev, slope, now_s)
+            slope = self._ramp_slopes(hop, np.array([c]), levels, base, np.array([floor]))[0]
+            if not np.isnan(slope):
+                self._as_ramp(ev, float(slope), now_s)
         self._close("motion", c, end_s)
 
-    def _ramp_since_start(self, c: int, hop: int, levels: Floats, base: int, floor: float) -> float | None:
-        """ramp_slope of channel c's motion event at hop (levels: channel c's
-        hop levels from hop base; floor: its motion floor, RMS)."""
-        first_hop, first, run = self._ramp_from.get(c, (hop, np.nan, hop))
-        a = max(run, hop - RAMP_HOPS + 1)  # (no levels from before the run)
-        return ramp_slope(levels[a - base : hop - base + 1], first, hop - first_hop, floor)
+    def _ramp_slopes(self, hop: int, chans: Ints, levels: Floats, base: int, floor: Floats) -> Floats:
+        """ramp_slopes of the motion events of channels chans at hop
+        (levels: the hop levels from hop base, (channels, hops); floor their
+        motion floors, RMS): each event's last RAMP_HOPS hop levels, NaN
+        before its run, against where it began (_ramp_from)."""
+        began = np.array([self._ramp_from.get(int(c), (hop, np.nan, hop)) for c in chans], dtype=float)
+        cols = hop - base + 1 + np.arange(-RAMP_HOPS, 0)
+        window = levels[chans][:, cols]
+        window[(cols + base)[None, :] < began[:, 2:3]] = np.nan  # (no levels from before the run)
+        return ramp_slopes(window, began[:, 1], hop - began[:, 0], floor)
 
     def _as_ramp(self, ev: DspEvent, slope: float, now_s: float) -> None:
         """Make a motion event a ramp (slope per hop), known at now_s."""

@@ -644,7 +644,7 @@ class _Features(_DetectorState):
     def _motion_levels(self, data: Floats, motion: Flags) -> Floats:
         """Each hop's mean level (channels, hops) over its usable samples (a
         gap's NaN rows left out), on the channels the ramp rule may look at
-        (decision.ramp_slope: motion on or starting); NaN on the others (a
+        (decision.ramp_slopes: motion on or starting); NaN on the others (a
         mean of every channel's every hop is not needed) and on a hop
         without a usable sample."""
         need = np.flatnonzero(self.health_state["motion"] | motion.any(axis=1))
