@@ -270,28 +270,42 @@ def _detect(
     """Events of a kind from a FaultDetector fed x (samples, channels; uV) in blocks of block_s."""
     det = FaultDetector(hop_s=hop_s)
     det.native = native
-    n, ch = x.shape
-    step = int(block_s * rate)
-    valid = np.isfinite(x)  # NaN rows: a gap filled with invalid rows
+    seen = _feed(det, x, rate, 0, int(block_s * rate))
+    det.flush()
+    det.finish(len(x) / rate)
+    # an event is handed out when it opens and again when it closes
+    unique = {id(e): e for e in [e for e, *_ in seen] + det.take_events() if e.kind == kind}
+    return list(unique.values())
+
+
+def _feed(det: FaultDetector, x: np.ndarray, rate: float, start: int, step: int) -> list:
+    """Feed det x (samples, channels; uV; NaN rows: a gap) from stream row
+    start in blocks of step rows, as 0.5 uV codes; the events handed out,
+    in order, each with its kind and end as handed out."""
+    n = len(x)
+    valid = np.isfinite(x)
     codes = np.rint(np.where(valid, x, 0.0) / 0.5).astype(np.int32)  # a 0.5 uV code
     data = np.where(valid, codes * 0.5, np.nan)
+    seen = []
     for a in range(0, n, step):
         b = min(n, a + step)
         blk = SignalBlock(
-            0,
-            data[a:b],
-            valid[a:b],
-            rate,
-            start=a,
-            codes=codes[a:b],
-            code_range=(-(1 << 23), (1 << 23) - 1),
+            0, data[a:b], valid[a:b], rate, start=start + a, codes=codes[a:b], code_range=(-(1 << 23), (1 << 23) - 1)
         )
         det.process(blk)
-    det.flush()
-    det.finish(n / rate)
-    # an event is handed out when it opens and again when it closes
-    unique = {id(e): e for e in det.take_events() if e.kind == kind}
-    return list(unique.values())
+        seen += [(e, e.kind, e.end_s) for e in det.take_events()]
+    return seen
+
+
+def _ramp_on_a_quiet_channel(rate: float) -> np.ndarray:
+    """8 s of 1.5 uV noise on two channels, the second setting off toward a
+    rail at 20 mV/s at 6.8 s (samples, channels; uV)."""
+    rng = np.random.default_rng(4)
+    n = int(8 * rate)
+    t = np.arange(n) / rate
+    x = rng.normal(0.0, 1.5, (n, 2))
+    x[:, 1] += np.where(t > 6.8, 20_000.0 * (t - 6.8), 0.0)
+    return x
 
 
 def _contraction(seconds: float, rate: float, rms_uv: float, seed: int) -> np.ndarray:
@@ -519,11 +533,7 @@ def test_a_ramp_found_while_open_is_found_at_the_same_hop_whatever_the_blocks(na
     10 ms blocks, 0.47 s or 1 s ones (several hops per call) or the whole
     signal at once."""
     rate = 2000.0
-    rng = np.random.default_rng(4)
-    n = int(8 * rate)
-    t = np.arange(n) / rate
-    x = rng.normal(0.0, 1.5, (n, 2))
-    x[:, 1] += np.where(t > 6.8, 20_000.0 * (t - 6.8), 0.0)  # 20 mV/s
+    x = _ramp_on_a_quiet_channel(rate)
     runs = [
         [(e.kind, e.start_s, e.end_s, e.detected_s) for e in _detect(x, rate, native, kind="ramp", block_s=b)]
         for b in (0.01, 0.47, 1.0, 8.0)
@@ -539,38 +549,21 @@ def test_a_ramp_found_while_open_is_handed_out_then_and_not_reopened_as_motion(n
     a motion swing right after the restart reopens (merge_s 1.5 s): that
     swing is motion of its own."""
     rate = 2000.0
-    rng = np.random.default_rng(4)
     det = FaultDetector(hop_s=0.05, merge_s=1.5)
     det.native = native
-
-    seen: list = []  # every event as handed out, in order
-
-    def feed(x: np.ndarray, start: int) -> list:
-        codes = np.rint(x / 0.5).astype(np.int32)
-        got = []
-        for a in range(0, len(x), 20):
-            blk = codes[a : a + 20]
-            det.process(SignalBlock(0, blk * 0.5, np.ones(blk.shape, bool), rate, start=start + a, codes=blk,
-                                    code_range=(-(1 << 23), (1 << 23) - 1)))  # fmt: skip
-            out = det.take_events()
-            seen.extend(out)
-            got += [(e.kind, e.end_s) for e in out if e.channel == 1]
-        return got
-
-    n = int(8 * rate)
-    t = np.arange(n) / rate
-    x = rng.normal(0.0, 1.5, (n, 2))
-    x[:, 1] += np.where(t > 6.8, 20_000.0 * (t - 6.8), 0.0)
-    assert feed(x, 0) == [("motion", None), ("ramp", None)]
+    x = _ramp_on_a_quiet_channel(rate)
+    n = len(x)
+    seen = _feed(det, x, rate, 0, 20)  # every event as handed out, in order
+    assert [(k, end) for e, k, end in seen if e.channel == 1] == [("motion", None), ("ramp", None)]
     det.flush()
     det.reset()
     t2 = np.arange(int(6 * rate)) / rate
-    y = rng.normal(0.0, 1.5, (len(t2), 2))
+    y = np.random.default_rng(5).normal(0.0, 1.5, (len(t2), 2))
     y[:, 1] += np.where((t2 > 0.2) & (t2 < 1.2), 800.0 * np.sin(2 * np.pi * (t2 - 0.2)), 0.0)
-    feed(y, n)
+    seen += _feed(det, y, rate, n, 20)
     det.flush()
     det.finish((n + len(t2)) / rate)
-    every = {id(e): e for e in seen + det.take_events()}.values()
+    every = {id(e): e for e in [e for e, *_ in seen] + det.take_events()}.values()
     ramps = [e for e in every if e.kind == "ramp"]
     motion = [e for e in every if e.kind == "motion" and e.start_s > 8.0]
     assert [(e.start_s, e.end_s) for e in ramps] == [(6.85, 8.0)], ramps
