@@ -12,7 +12,7 @@ from sensorio import Parser
 from sensorio.blocks import SignalBlock
 from sensorio.dsp import FaultDetector, Pipeline
 from sensorio.dsp.analyze import analyze_blocks
-from sensorio.dsp.scoring import Truth, score
+from sensorio.dsp.scoring import FaultOutcome, Truth, score
 
 
 def decode(data: bytes):
@@ -120,6 +120,34 @@ def test_scoring_code_faults_cover_each_other_in_emulator_order() -> None:
     late = DspEvent(0, 1, "stuck", 5.0, 6.0, 5.05)
     scores, false = score(truth, [*events, late])
     assert false == [late] and scores["stuck"].correct == 1
+
+
+def test_score_says_how_each_fault_was_judged() -> None:
+    """score()'s outcomes: one per true fault, in order, saying whether it
+    was found in time, found late (and how late), missed or occluded, so a
+    scorer can list the misses, not only count them."""
+    from sensorio.dsp.stages import DspEvent
+
+    truth = [
+        Truth("motion", 0, 1.0, 2.0),
+        Truth("mains", 1, 1.0, 2.0),
+        Truth("noise", 2, 1.0, 2.0),
+        Truth("saturation", 3, 1.0, 3.0),
+        Truth("stuck", 3, 1.5, 2.5),  # holds the rail code: occluded
+    ]
+    events = [
+        DspEvent(0, 0, "motion", 1.0, 1.8, 1.2),
+        DspEvent(0, 1, "mains", 1.0, 2.0, 1.4),
+        DspEvent(0, 3, "saturation", 1.0, 3.0, 1.01),
+    ]
+    outcomes: list[FaultOutcome] = []
+    scores, _false = score(truth, events, deadline_s=0.25, outcomes=outcomes)
+    assert [o.fault for o in outcomes] == truth
+    said = [o.describe() for o in outcomes]
+    assert said == ["found +0.200 s", "LATE +0.400 s", "MISSED", "found +0.010 s", "occluded"]
+    # the counts are the outcomes' own
+    assert scores["mains"].found == 1 and scores["mains"].in_time == 0
+    assert scores["noise"].faults == 1 and scores["noise"].found == 0
 
 
 @pytest.mark.filterwarnings("ignore:no mains hum")

@@ -67,7 +67,15 @@ sys.path.insert(0, str(ROOT))
 from sensorio import Parser  # noqa: E402
 from sensorio.dsp.analyze import analyze_blocks  # noqa: E402
 from sensorio.dsp.faults import FaultDetector  # noqa: E402
-from sensorio.dsp.scoring import KIND_MAP, TRUTH_KINDS, KindScore, Truth, same_event, score  # noqa: E402
+from sensorio.dsp.scoring import (  # noqa: E402
+    KIND_MAP,
+    TRUTH_KINDS,
+    FaultOutcome,
+    KindScore,
+    Truth,
+    same_event,
+    score,
+)
 
 
 def have_emulator() -> bool:
@@ -302,7 +310,10 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
                 faults = real_faults(rng, win.uv, win.seconds)
                 data, truth = render_source(win.uv, rate, seed, faults)
                 res = analyse(data, params)
-                scores, false = score(truth, res.events, deadline_s=args.deadline, deadlines=deadlines)
+                outcomes: list[FaultOutcome] = []
+                scores, false = score(
+                    truth, res.events, deadline_s=args.deadline, deadlines=deadlines, outcomes=outcomes
+                )
                 own = _own_events(win.uv, rate, seed, params, false)
                 for e in own:
                     kind = KIND_MAP.get(e.kind)
@@ -313,10 +324,10 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
                     kinds.setdefault((rec.key, k, 0.0), KindScore()).add(ks)
                 false_inj[rec.key] = false_inj.get(rec.key, 0) + len(false)
                 if args.verbose:
-                    for t in truth:
-                        print(
-                            f"{rec.key} {rate:g} seed {seed} truth {t.kind} ch{t.channel} {t.start_s:.3f}-{t.end_s:.3f}"
-                        )
+                    for o in outcomes:
+                        t = o.fault
+                        where = f"{rec.key} {rate:g} seed {seed}"
+                        print(f"{where} truth {t.kind} ch{t.channel} {t.start_s:.3f}-{t.end_s:.3f} {o.describe()}")
                     for e in false:
                         tag = " (also with no fault injected)" if any(e is o for o in own) else ""
                         where = f"{rec.key} {rate:g} seed {seed}"
@@ -566,7 +577,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="override a fault-detector setting, e.g. motion_uv=30",
     )
-    ap.add_argument("-v", "--verbose", action="store_true", help="list missed faults and false events")
+    ap.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="list every injected fault with how it was scored (found, LATE, MISSED, occluded) and the false events",
+    )
     ap.add_argument(
         "--motion-deadline", type=float, default=0.3, help="seconds from a motion artifact's onset (default 0.3)"
     )
@@ -653,19 +669,23 @@ def main(argv: list[str] | None = None) -> int:
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         data, truth = render(seed, args.seconds, args.faults, args.rate, args.layout)
         res = analyse(data, params)
-        scores, false = score(truth, res.events, deadline_s=args.deadline, deadlines={"motion": args.motion_deadline})
+        outcomes: list[FaultOutcome] = []
+        scores, false = score(
+            truth, res.events, deadline_s=args.deadline, deadlines={"motion": args.motion_deadline}, outcomes=outcomes
+        )
         for k, ks in scores.items():
             total.setdefault(k, KindScore()).add(ks)
         false_events += len(false)
         if args.verbose:
-            for t in truth:
+            for o in outcomes:
+                t = o.fault
                 hit = [
                     e
                     for e in res.events
                     if e.channel == t.channel and e.start_s <= t.end_s + 0.1 and (e.end_s or 1e9) >= t.start_s - 0.1
                 ]
                 print(
-                    f"seed {seed} truth {t.kind} ch{t.channel} {t.start_s:.3f}-{t.end_s:.3f}: "
+                    f"seed {seed} truth {t.kind} ch{t.channel} {t.start_s:.3f}-{t.end_s:.3f} {o.describe()}: "
                     + ", ".join(f"{e.kind} {e.start_s:.3f}-{e.end_s} det {e.detected_s}" for e in hit)
                 )
             for e in false:

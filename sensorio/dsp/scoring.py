@@ -135,6 +135,26 @@ class KindScore:
 SLACK_S = 0.1
 
 
+@dataclass
+class FaultOutcome:
+    """How score() judged one true fault: occluded (never visible), missed
+    (no event of its kind), or found ``delay_s`` after its visible onset,
+    in time or late."""
+
+    fault: TrueFault
+    occluded: bool = False
+    delay_s: float | None = None
+    in_time: bool = False
+
+    def describe(self) -> str:
+        """One word and the delay: occluded, missed, found +D s or LATE +D s."""
+        if self.occluded:
+            return "occluded"
+        if self.delay_s is None:
+            return "MISSED"
+        return f"{'found' if self.in_time else 'LATE'} {self.delay_s:+.3f} s"
+
+
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> bool:
     return a0 <= b1 and b0 <= a1
 
@@ -156,9 +176,12 @@ def score(
     slack_s: float = SLACK_S,
     deadline_s: float = 0.25,
     deadlines: Mapping[str, float] | None = None,
+    outcomes: list[FaultOutcome] | None = None,
 ) -> tuple[dict[str, KindScore], list[Any]]:
     """Per truth kind scores, and the events that matched no fault at all
-    (false events; includes kinds outside KIND_MAP such as gain_drift)."""
+    (false events; includes kinds outside KIND_MAP such as gain_drift).
+    outcomes, when given, gets each true fault's FaultOutcome, in order."""
+    judged: list[FaultOutcome] = outcomes if outcomes is not None else []
     faults = [t for t in truth if t.stream == stream]
     evs = [e for e in events if e.stream == stream and e.kind not in NOT_SCORED]
     per_kind = dict(deadlines or {})
@@ -173,6 +196,7 @@ def score(
         ks = out.setdefault(t.kind, KindScore())
         if at_rail(t):
             ks.occluded += 1
+            judged.append(FaultOutcome(t, occluded=True))
             continue
         covering = CODE_COVER.get(t.kind, CODE_KINDS)
         cover = [
@@ -186,6 +210,7 @@ def score(
         onset = _visible_onset(t, cover, t.times_s)
         if onset is None:
             ks.occluded += 1
+            judged.append(FaultOutcome(t, occluded=True))
             continue
         ks.faults += 1
         hits = [
@@ -207,6 +232,9 @@ def score(
             due = t.end_s - onset if t.kind in DUE_AT_END else per_kind.get(t.kind, deadline_s)
             if delay <= due:
                 ks.in_time += 1
+            judged.append(FaultOutcome(t, delay_s=delay, in_time=delay <= due))
+        else:
+            judged.append(FaultOutcome(t))
     false = []
     for e in evs:
         kind = KIND_MAP.get(e.kind)
