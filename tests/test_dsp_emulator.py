@@ -215,6 +215,15 @@ def test_noise_on_a_quiet_channel_is_found(tmp_path, rate) -> None:
     assert_found_on_quiet_channels(tmp_path, "noise", "amp=25", {1: 3.0, 4: 6.0}, 1.0, 7, 10.0, rate)
 
 
+@pytest.mark.parametrize("rate", [2000.0, 4000.0])
+def test_noise_on_a_quiet_channel_is_found_from_the_start(tmp_path, rate) -> None:
+    # the floor of white noise starts at 3 x the channel's first usable hop
+    # (features.LEARN_START_UP), not at noise_uv / NOISE_FLOOR_K, which took
+    # a quiet channel 1.5 s to learn down from: noise within the first
+    # second stayed under the bar
+    assert_found_on_quiet_channels(tmp_path, "noise", "amp=10", {1: 0.6, 4: 0.9}, 0.5, 7, 4.0, rate)
+
+
 def test_motion_on_a_quiet_channel_is_found(tmp_path) -> None:
     # no hum: an artifact of 60 uV peak (2 Hz) reaches the fixed 40 uV RMS
     # floor of the 1-20 Hz band only at its height (0.55 s after onset),

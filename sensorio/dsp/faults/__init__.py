@@ -28,7 +28,8 @@ the noise's own leak into the band; measured before a run of identical codes
 at the hop's end: a stuck code's step rings in that band), ``noise`` (broadband noise: white-noise power
 estimated from the third difference, which EMG -- well below Nyquist --
 hardly reaches, above 6 x the channel's own floor of it -- learnt online,
-starting at ``noise_uv`` RMS -- and ``noise_share`` of the 20 Hz
+starting where the bar is ``noise_uv`` RMS, or from the channel's first hop
+where lower -- and ``noise_share`` of the 20 Hz
 high-passed power; at rates where EMG reaches Nyquist the share asked for
 rises, see noise_share_limit, and below 1 kHz the test is off) and ``mains`` (50/60 Hz and harmonics above
 ``mains_uv`` RMS -- or 2 x the channel's quiet level where lower -- and ``mains_share`` of the
@@ -140,8 +141,9 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
     ``motion_share`` its share of the power, ``motion_rel`` the multiple of
     the channel's learnt level of that band, ``motion_loud_rel`` and
     ``motion_loud_share`` the louder tier's multiple and share; ``noise_uv``
-    the white-noise RMS (uV) the ``noise`` bar starts at (it then follows the
-    channel's own floor, see features.NOISE_FLOOR_K) and ``noise_share``
+    the white-noise RMS (uV) the ``noise`` bar starts at, or lower from the
+    channel's first hop (it then follows the channel's own floor, see
+    features.NOISE_FLOOR_K) and ``noise_share``
     its share;
     ``mains_uv`` the hum's RMS floor (uV; lower on a quiet channel, see
     features.MAINS_FLOOR_K) and ``mains_share`` its share, ``mains_ratio``
@@ -381,8 +383,10 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         # the spike test's peak level, on the second difference
         self._q_sd = np.full(ch, np.log10(max(self.spike_min_uv, 1e-3)))
         # the floor of the white-noise RMS (see _noise_verdicts), starting so
-        # that the bar is noise_uv until the channel teaches its own
+        # that the bar is noise_uv until the channel teaches its own, or lower
+        # from its first usable hop; whether that hop has come
         self._q_hf = np.full(ch, np.log10(max(self.noise_uv, 1e-3) / NOISE_FLOOR_K))
+        self._q_hf_set = np.zeros(ch, dtype=bool)
         self._q_sd_set = np.zeros(ch, dtype=bool)
         # the 1-20 Hz band at rest (its 10th percentile, see _learn), starting
         # where the motion floor it gives is motion_uv

@@ -69,7 +69,9 @@ LEARN_UP = 0.05
 #: of; started at the hop itself, a contraction's onset a second later was
 #: motion at 5 x the corpus's gain); lower than motion_uv too: a quiet
 #: channel's band is a few uV, which a start at motion_uv took the whole of
-#: a short recording to learn down to
+#: a short recording to learn down to. The white-noise floor starts as far
+#: above its first usable hop where that is below its start from noise_uv
+#: (_noise_verdicts)
 LEARN_START_UP = 0.5
 #: ... and at most this far (log10: x3) above motion_uv
 LEARN_START_MAX = 0.5
@@ -860,9 +862,11 @@ class _Features(_DetectorState):
         NOISE_FLOOR_K x the channel's learnt floor of it, squared. The floor
         is the 10th percentile of the hops' white-noise RMS, tracked in log10
         uV by steps of LEARN_UP down and LEARN_UP / 9 up from noise_uv /
-        NOISE_FLOOR_K (today's fixed bar until the channel teaches its own),
-        hop by hop (so the same whatever the chunking), from the usable hops
-        (live: no code fault, not flat) without a verdict."""
+        NOISE_FLOOR_K, or from LEARN_START_UP above the channel's first usable
+        hop where that is lower (a quiet channel took 1.5 s to learn its floor
+        down from noise_uv, deaf to noise until then), hop by hop (so the same
+        whatever the chunking), from the usable hops (live: no code fault, not
+        flat) without a verdict."""
         ch, m = hf_ms.shape
         out = np.zeros((ch, m), dtype=bool)
         q = self._q_hf
@@ -870,6 +874,10 @@ class _Features(_DetectorState):
         k2 = NOISE_FLOOR_K**2
         for j in range(m):
             x = lhf[:, j]
+            first = usable[:, j] & ~self._q_hf_set & np.isfinite(x)
+            if first.any():
+                q = np.where(first, np.minimum(q, x + LEARN_START_UP), q)
+                self._q_hf_set |= first
             out[:, j] = candidate[:, j] & (hf_ms[:, j] > k2 * 10.0 ** (2.0 * q))
             q = _low_quantile_step(q, x, usable[:, j] & ~out[:, j], 9.0)
         self._q_hf = q
