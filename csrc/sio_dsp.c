@@ -2,6 +2,7 @@
  * and the numpy reference, FaultDetector._front_numpy in faults.py). */
 #include "sio_dsp.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -1229,6 +1230,55 @@ static inline double sio_dsp_np_max(double a, double b)
     return (a >= b || a != a) ? a : b;
 }
 
+/* _peak_step (features.py) of one channel: a learnt peak level q (log10)
+ * and whether it has started, from the hop's peak pk (lp its log10), where
+ * usable and the peak no outlier (above both the floor pf and own) */
+static inline void sio_dsp_peak_step(double *q_io, uint8_t *started, int usable, double pk,
+                                     double lp, double own, double pf, double up, double down)
+{
+    const int fin = isfinite(lp);
+    double q = *q_io;
+    if (usable && !(pk > pf && pk > own) && fin)
+        q = q + (lp > q ? up : -down);
+    if (usable && !*started && fin) {
+        q = sio_dsp_np_max(q, lp);
+        *started = 1;
+    }
+    *q_io = q;
+}
+
+/* _learn's loop body (features.py), one hop of channel c: its motion floor
+ * and spike floor out, the levels moved on in place */
+static inline void sio_dsp_learn_one(const sio_dsp_learn_set *set, int64_t c, int usable,
+                                     int judged, int rest_ok, double lm, double sh, double pk,
+                                     double mad, double x, double lp, double level,
+                                     double pow_rest, double pow_peak, double *q_low,
+                                     double *q_rest, double *q_peak, double *q_ref,
+                                     uint8_t *peak_set, double *mf_out, double *pf_out)
+{
+    const double up = set->learn_up, down = set->learn_down;
+    const double ql = q_low[c], qp = q_peak[c];
+    const double floor = sio_dsp_np_min(set->motion_uv, set->floor_k * pow_rest);
+    const double mf = floor * floor;
+    const double pf = set->spike_rel * pow_peak;
+    *mf_out = mf;
+    *pf_out = pf;
+    /* _motion_like(low_ms, share, level, 1.0, mfloor) */
+    const double r1 = set->motion_rel * level, r2 = set->motion_loud_rel * 1.0 * level;
+    const double thr = sio_dsp_np_max(mf, r1 * r1), loud = sio_dsp_np_max(mf, r2 * r2);
+    const int like = (lm > thr && sh > set->motion_share) || (lm > loud && sh > set->motion_loud_share);
+    const int rising = sh > set->motion_loud_share && x > ql + set->learn_rise;
+    const int fin = isfinite(x);
+    const int teach = judged && !like && !rising && sh <= set->motion_share && fin;
+    if (teach)
+        q_low[c] = ql + (x > ql ? up : -down);
+    if (rest_ok && !like && fin) /* _low_quantile_step(q10, x, ..., 9) */
+        q_rest[c] = q_rest[c] + (x < q_rest[c] ? -up : down);
+    if (teach)
+        q_ref[c] = qp;
+    sio_dsp_peak_step(&q_peak[c], &peak_set[c], usable, pk, lp, set->spike_own * mad, pf, up, down);
+}
+
 int sio_dsp_learn_hop(int64_t ch, const sio_dsp_learn_set *set, const uint8_t *usable,
                       const uint8_t *judged, const uint8_t *rest_ok, const uint8_t *low_set,
                       const double *low_ms, const double *share, const double *peak,
@@ -1245,40 +1295,151 @@ int sio_dsp_learn_hop(int64_t ch, const sio_dsp_learn_set *set, const uint8_t *u
     for (int64_t c = 0; c < ch; c++)
         if (judged[c] && !low_set[c] && isfinite(llow[c]))
             return 1;
-    const double up = set->learn_up, down = set->learn_down;
+    for (int64_t c = 0; c < ch; c++)
+        sio_dsp_learn_one(set, c, usable[c], judged[c], rest_ok[c], low_ms[c], share[c], peak[c],
+                          mad[c], llow[c], lpeak[c], pow_low[c], pow_rest[c], pow_peak[c], q_low,
+                          q_rest, q_peak, q_ref, peak_set, &mfloor[c], &peak_floor[c]);
+    return 0;
+}
+
+/* numpy.nan_to_num of one value */
+static inline double sio_dsp_nan_to_num(double v)
+{
+    if (v != v)
+        return 0.0;
+    return v > DBL_MAX ? DBL_MAX : (v < -DBL_MAX ? -DBL_MAX : v);
+}
+
+/* What sio_dsp_judge_hop's two passes both need of channel c: its noise
+ * verdict and last noise hop, the settling run, and which tests it gets. */
+typedef struct {
+    int noise, blocked, settling, spiked, after_noise, judged, early, motion_ok;
+    int64_t last_noise, run;
+} sio_dsp_judge_flags;
+
+static inline sio_dsp_judge_flags sio_dsp_judge_of(const sio_dsp_judge_set *set,
+                                                   const sio_dsp_judge_in *in,
+                                                   const sio_dsp_judge_state *st, int64_t c,
+                                                   int64_t g)
+{
+    sio_dsp_judge_flags f;
+    const double hf = in->hf_ms[c];
+    f.blocked = in->blocked[c] != 0;
+    /* _noise_verdicts: a candidate (share above the bar) above the learnt floor */
+    f.noise = !f.blocked && hf / in->hp_ms[c] > set->noise_share && hf > set->noise_k2 * in->pows[c];
+    f.last_noise = f.noise && g > st->last_noise[c] ? g : st->last_noise[c];
+    f.after_noise = g - f.last_noise <= set->noise_hops;
+    const int after_gap = g - in->last_gap[c] <= set->gap_hops;
+    f.settling = in->settling ? in->settling[c] != 0 : 0;
+    f.spiked = in->spiked ? in->spiked[c] != 0 : 0;
+    f.judged = !f.blocked && !f.settling && !f.after_noise && !after_gap && !f.spiked;
+    /* _settle_early: the run of settling hops, its first SETTLE_EARLY_S */
+    const int s = f.settling && !f.blocked;
+    f.run = s ? st->settle_hops[c] + 1 : 0;
+    f.early = s && f.run <= set->early_hops;
+    f.motion_ok = !f.blocked && !f.early && (st->low_set[c] || !f.settling) && !after_gap && !f.spiked;
+    return f;
+}
+
+int sio_dsp_judge_hop(int64_t ch, int64_t g, const sio_dsp_judge_set *set,
+                      const sio_dsp_judge_in *in, const sio_dsp_judge_state *st, uint8_t *noise,
+                      uint8_t *mains_on, int64_t *mains_first, double *mfloor, double *spike_mad)
+{
+    if (ch < 0 || !set || !in || !st || set->mains_n < 0 || set->mains_sure_n < 0 ||
+        set->mains_sure_n > set->mains_n)
+        return -1;
+    if (ch && (!in->blocked || !in->live || !in->mains || !in->mains_sure || !in->hp_ms ||
+               !in->low_ms || !in->hf_ms || !in->peak || !in->mad || !in->sd_med ||
+               !in->sd_peak || !in->logs || !in->pows || !in->last_gap || !st->q_hf ||
+               !st->noise_ms || !st->q_low || !st->q_rest || !st->q_peak || !st->q_ref ||
+               !st->ring_ref || !st->q_sd || !st->last_noise || !st->settle_hops ||
+               !st->low_set || !st->hf_set || !st->peak_set || !st->sd_set || !st->motion_prev ||
+               !st->motion_rising || (set->mains_n && (!st->mains_hist || !st->sure_hist)) ||
+               !noise || !mains_on || !mains_first || !mfloor || !spike_mad))
+        return -1;
+    const sio_dsp_learn_set *ls = &set->learn;
+    const double *l_hf = in->logs, *l_low = in->logs + ch, *l_peak = in->logs + 2 * ch;
+    const double *l_sd = in->logs + 3 * ch;
+    const double *p_low = in->pows + ch, *p_rest = in->pows + 2 * ch;
+    const double *p_peak = in->pows + 3 * ch, *p_ref = in->pows + 4 * ch;
+    const double *p_sd = in->pows + 5 * ch;
+    /* first pass: whether the reference must run (nothing written yet) */
     for (int64_t c = 0; c < ch; c++) {
-        /* _learn's loop body, one hop */
-        const double level = pow_low[c], ql = q_low[c], qp = q_peak[c], x = llow[c];
-        const double floor = sio_dsp_np_min(set->motion_uv, set->floor_k * pow_rest[c]);
+        const sio_dsp_judge_flags f = sio_dsp_judge_of(set, in, st, c, g);
+        if (f.judged && !st->low_set[c] && isfinite(0.5 * l_low[c]))
+            return 1; /* the level starts from this hop: _learn's own path */
+        if (in->live[c] && !st->hf_set[c] && isfinite(0.5 * l_hf[c]))
+            return 1; /* the noise floor may start lower from it: _noise_verdicts' */
+        if (!f.motion_ok)
+            continue;
+        /* _motion_like with the hop's rise above the learnt peaks */
+        const double lm = in->low_ms[c], sh = lm / (lm + in->hp_ms[c]), level = p_low[c];
+        const double floor = sio_dsp_np_min(ls->motion_uv, ls->floor_k * p_rest[c]);
         const double mf = floor * floor;
-        const double pf = set->spike_rel * pow_peak[c];
-        mfloor[c] = mf;
-        peak_floor[c] = pf;
-        /* _motion_like(low_ms, share, level, 1.0, mfloor) */
-        const double r1 = set->motion_rel * level, r2 = set->motion_loud_rel * 1.0 * level;
+        const double rise = sio_dsp_np_max(sio_dsp_nan_to_num(in->peak[c] / p_ref[c]), 1.0);
+        const double r1 = ls->motion_rel * level, r2 = ls->motion_loud_rel * rise * level;
         const double thr = sio_dsp_np_max(mf, r1 * r1), loud = sio_dsp_np_max(mf, r2 * r2);
-        const double lm = low_ms[c], sh = share[c];
-        const int like = (lm > thr && sh > set->motion_share) || (lm > loud && sh > set->motion_loud_share);
-        const int rising = sh > set->motion_loud_share && x > ql + set->learn_rise;
-        const int fin = isfinite(x);
-        const int teach = judged[c] && !like && !rising && sh <= set->motion_share && fin;
-        if (teach)
-            q_low[c] = ql + (x > ql ? up : -down);
-        if (rest_ok[c] && !like && fin) /* _low_quantile_step(q10, x, ..., 9) */
-            q_rest[c] = q_rest[c] + (x < q_rest[c] ? -up : down);
-        if (teach)
-            q_ref[c] = qp;
-        /* _peak_step(qp, peak_set, usable, peak, lpeak, own, pf) */
-        const double lp = lpeak[c], pk = peak[c], own = set->spike_own * mad[c];
-        const int pfin = isfinite(lp);
-        double q = qp;
-        if (usable[c] && !(pk > pf && pk > own) && pfin)
-            q = q + (lp > q ? up : -down);
-        if (usable[c] && !peak_set[c] && pfin) {
-            q = sio_dsp_np_max(q, lp);
-            peak_set[c] = 1;
+        if ((lm > thr && sh > ls->motion_share) || (lm > loud && sh > ls->motion_loud_share))
+            return 1; /* a motion candidate: the band's speed is read from its rows */
+    }
+    const double up = ls->learn_up, down = ls->learn_down;
+    const int64_t n = set->mains_n, ns = set->mains_sure_n;
+    for (int64_t c = 0; c < ch; c++) {
+        const sio_dsp_judge_flags f = sio_dsp_judge_of(set, in, st, c, g);
+        const double hp = in->hp_ms[c], lm = in->low_ms[c], hf = in->hf_ms[c];
+        /* the noise floor learns from the live hops without a verdict */
+        const double x = 0.5 * l_hf[c], q = st->q_hf[c];
+        if (in->live[c] && !f.noise && isfinite(x))
+            st->q_hf[c] = q + (x < q ? -up : down);
+        noise[c] = (uint8_t)f.noise;
+        st->last_noise[c] = f.last_noise;
+        if (f.noise)
+            st->noise_ms[c] = hf;
+        st->settle_hops[c] = f.run;
+        /* _learn: the peaks learn from hops without a fault of their own */
+        const double sh = lm / (lm + hp), level = p_low[c];
+        const int teaches = !f.blocked && !f.noise && !in->mains[c];
+        double mf, pf;
+        sio_dsp_learn_one(ls, c, teaches, f.judged, f.judged && in->live[c], lm, sh, in->peak[c],
+                          in->mad[c], 0.5 * l_low[c], l_peak[c], level, p_rest[c], p_peak[c],
+                          st->q_low, st->q_rest, st->q_peak, st->q_ref, st->peak_set, &mf, &pf);
+        mfloor[c] = mf;
+        /* the ring-down's level: where the band came with the rest of the
+         * spectrum (no fast band here: no motion candidate) */
+        const double rise = sio_dsp_np_max(sio_dsp_nan_to_num(in->peak[c] / p_ref[c]), 1.0);
+        const double r1 = ls->motion_rel * level, r2 = ls->motion_loud_rel * rise * level;
+        const int broad = f.spiked || f.early || sh <= ls->motion_loud_share ||
+                          (sh <= ls->motion_share && lm <= r2 * r2);
+        double ref = st->ring_ref[c] * set->ring_decay;
+        if (broad)
+            ref = sio_dsp_np_max(ref, set->ring_build * sio_dsp_nan_to_num(lm));
+        st->ring_ref[c] = ref;
+        /* _loud_needs_two without a verdict: the history moves on */
+        st->motion_prev[2 * c] = st->motion_prev[2 * c + 1];
+        st->motion_prev[2 * c + 1] = 0;
+        st->motion_rising[c] = (uint8_t)(lm > r1 * r1 && sh > ls->motion_loud_share);
+        /* _mains_runs: the test held over the history, or the sure test */
+        const int on = in->mains[c] && !f.blocked, sure = in->mains_sure[c] && !f.blocked;
+        uint8_t *h = n ? st->mains_hist + c * n : NULL, *hs = n ? st->sure_hist + c * n : NULL;
+        int run = on, run_sure = sure;
+        for (int64_t j = 0; j < n; j++) {
+            run = run && h[j];
+            if (j >= n - ns)
+                run_sure = run_sure && hs[j];
         }
-        q_peak[c] = q;
+        if (n) {
+            memmove(h, h + 1, (size_t)(n - 1));
+            memmove(hs, hs + 1, (size_t)(n - 1));
+            h[n - 1] = (uint8_t)on;
+            hs[n - 1] = (uint8_t)sure;
+        }
+        mains_on[c] = (uint8_t)(run || run_sure);
+        mains_first[c] = run ? set->mains_first : set->mains_sure_first;
+        /* _learn_sd and the spike test's scale */
+        const double pf_sd = ls->spike_rel * p_sd[c];
+        sio_dsp_peak_step(&st->q_sd[c], &st->sd_set[c], teaches, in->sd_peak[c], l_sd[c],
+                          ls->spike_own * in->sd_med[c], pf_sd, up, down);
+        spike_mad[c] = sio_dsp_np_max(in->sd_med[c], pf_sd / ls->spike_own);
     }
     return 0;
 }

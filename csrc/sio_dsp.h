@@ -262,6 +262,62 @@ int sio_dsp_learn_hop(int64_t ch, const sio_dsp_learn_set *set, const uint8_t *u
                       const double *pow_low, const double *pow_rest, const double *pow_peak,
                       double *q_low, double *q_rest, double *q_peak, double *q_ref,
                       uint8_t *peak_set, double *mfloor, double *peak_floor);
+/* The settings of sio_dsp_judge_hop: sio_dsp_learn_hop's and those of
+ * FaultDetector's noise, settling, ring-down and mains-run rules. */
+typedef struct {
+    sio_dsp_learn_set learn;
+    double noise_share;       /* the noise test's share (self._noise_share) */
+    double noise_k2;          /* NOISE_FLOOR_K ** 2 */
+    double ring_decay;        /* self._ring_decay */
+    double ring_build;        /* RING_BUILD */
+    int64_t early_hops;       /* settling hops without a motion verdict (SETTLE_EARLY_S) */
+    int64_t noise_hops;       /* hops after broadband noise without a motion verdict (4) */
+    int64_t gap_hops;         /* ... and after missing rows (2) */
+    int64_t mains_n;          /* hops of mains history: MAINS_RUN - 1 */
+    int64_t mains_sure_n;     /* of which the sure test reads the last MAINS_SURE_RUN - 1 */
+    int64_t mains_first;      /* a mains run's first row: -(MAINS_RUN - 1) x the hop */
+    int64_t mains_sure_first; /* ... a sure run's: -(MAINS_SURE_RUN - 1) x the hop */
+} sio_dsp_judge_set;
+
+/* One hop's figures and flags (ch values each unless said; numpy's log10
+ * and powers, so that the bits agree with the reference's). */
+typedef struct {
+    const uint8_t *blocked, *live, *mains, *mains_sure;
+    const uint8_t *settling, *spiked; /* NULL: none */
+    const double *hp_ms, *low_ms, *hf_ms, *peak, *mad;
+    const double *sd_med, *sd_peak;   /* the spike statistics' median and largest */
+    const double *logs;               /* 4 x ch: log10 of hf_ms, low_ms, peak, sd_peak */
+    const double *pows; /* 6 x ch: 10 ** (2 q_hf), 10 ** q_low, q_rest, q_peak, q_ref, q_sd */
+    const int64_t *last_gap;          /* the last hop with missing rows (this one's counted) */
+} sio_dsp_judge_in;
+
+/* The carried state the hop moves on, in place (FaultDetector's _q_hf,
+ * _noise_ms, ...; motion_prev ch x 2, mains_hist and sure_hist ch x mains_n,
+ * row-major). */
+typedef struct {
+    double *q_hf, *noise_ms, *q_low, *q_rest, *q_peak, *q_ref, *ring_ref, *q_sd;
+    int64_t *last_noise, *settle_hops;
+    const uint8_t *low_set, *hf_set;
+    uint8_t *peak_set, *sd_set, *motion_prev, *motion_rising, *mains_hist, *sure_hist;
+} sio_dsp_judge_state;
+
+/* One hop g (the usual: one hop of a full hop's rows, the noise test on)
+ * of FaultDetector._hop_conditions after its mains test, in C (features.py
+ * is the reference: the same operations in the same order): the noise
+ * verdicts and their learnt floor, the rows after noise, gaps and
+ * settling, the learnt levels (sio_dsp_learn_hop's), the ring-down's
+ * level, the motion history, the mains runs and the spike floor. Writes
+ * noise (0/1), mains_on (0/1) and mains_first (the mains condition and its
+ * run's first row), mfloor (the motion floor, a mean square) and spike_mad
+ * (the spike test's scale), ch each. Returns 1, having written nothing,
+ * when a channel's first judged hop, its first usable hop for the noise
+ * floor (whose start it may lower: a power of the new level) or a motion
+ * candidate (a hop judged for motion and shaped like it: the band's speed
+ * is then read from its rows) is among them (the reference's path then); 0
+ * when done, -1 if an argument is out of range. */
+int sio_dsp_judge_hop(int64_t ch, int64_t g, const sio_dsp_judge_set *set,
+                      const sio_dsp_judge_in *in, const sio_dsp_judge_state *st, uint8_t *noise,
+                      uint8_t *mains_on, int64_t *mains_first, double *mfloor, double *spike_mad);
 /* CFFI_END */
 
 #endif

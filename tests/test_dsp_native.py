@@ -855,3 +855,81 @@ def test_one_hop_of_learning_in_c_equals_the_loop() -> None:
             a, b = (getattr(d, k) for d in dets)
             np.testing.assert_array_equal(*((x.view(np.int64) if x.dtype == float else x) for x in (a, b)))
     assert 300 < sum(used) < len(used) == 400  # most hops through C, the first judged ones not
+
+
+def busy_signal(seed: int, n: int, ch: int = 8) -> list[SignalBlock]:
+    """10 ms blocks of EMG-like noise with something on most channels: a
+    broadband burst, a hum that comes and goes, slow swings (motion), spikes,
+    a gap, a stuck code and its restart, a rail, a lead-off."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / FS
+    level = 20 + 200 * np.clip(np.sin(2 * np.pi * t / 2.5), 0, None) ** 2
+    x = rng.normal(0, 1, (n, ch)) * level[:, None]
+    for at, c in ((1.0, 0), (3.8, 0), (1.9, 7)):  # broadband noise
+        x[int(at * FS) : int(at * FS) + 600, c] += rng.normal(0, 150, 600)
+    on = (np.sin(2 * np.pi * t / 1.7) > 0).astype(float)
+    x[:, 1] += 60 * on * np.sin(2 * np.pi * 50 * t)  # hum on and off
+    swing = (t > 2.0) & (t < 3.5)
+    x[:, 2] += 600 * swing * np.sin(2 * np.pi * 2 * t)  # motion
+    x[rng.choice(n, 15, replace=False), 3] += 4000  # spikes
+    x[int(2.2 * FS) : int(2.6 * FS), 5] = 123.0  # stuck, then a restart
+    x[:, 6] *= 0.02  # a quiet channel: its noise floor starts from its first hop
+    x[int(3.0 * FS) : int(3.2 * FS), 6] = HI * 0.5  # rail
+    codes = np.clip(np.rint(x / 0.5), LO, HI).astype(np.int32)
+    valid = np.ones((n, ch), dtype=bool)
+    valid[int(1.5 * FS) : int(1.7 * FS), 4] = False  # a gap
+    for at in (2.5, 3.3, 4.1):  # short ones (no restart)
+        valid[int(at * FS) : int(at * FS) + 20, 4] = False
+    leadoff = np.zeros(n, dtype=np.uint64)
+    leadoff[int(4.0 * FS) : int(4.2 * FS)] = 1 << 7
+    data = np.where(valid, codes * 0.5, np.nan)
+    rows = int(0.01 * FS)
+    return [
+        SignalBlock(0, np.ascontiguousarray(data[a : a + rows]), valid[a : a + rows].copy(), FS, start=a,
+                    leadoff=leadoff[a : a + rows].copy(), codes=codes[a : a + rows].copy(), code_range=(LO, HI))
+        for a in range(0, n, rows)
+    ]  # fmt: skip
+
+
+#: the carried state sio_dsp_judge_hop moves on (and what comes before it in the hop)
+JUDGED_STATE = (
+    "_q_hf", "_noise_ms", "_last_noise_hop", "_settle_hops", "_q_low", "_q_low_rest", "_q_peak",
+    "_q_peak_ref", "_q_peak_set", "_q_low_set", "_ring_ref", "_motion_prev", "_motion_rising",
+    "_q_sd", "_q_sd_set", "_last_gap_hop", "_q_hp_rest", "_q_hf_set",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_usual_hops_verdicts_in_c_equal_the_reference(seed: int) -> None:
+    """The rest of a usual hop after its mains test through C
+    (sio_dsp_judge_hop) gives the bits of the numpy code: outputs, events
+    and every carried state, block after block, on a signal with noise,
+    hum, motion, spikes, a gap, a stuck code, a rail and a lead-off; a hop
+    with a motion candidate or a channel's first judged hop leaves it to
+    the numpy code."""
+    blist = busy_signal(seed, int(5 * FS))
+    dets = [FaultDetector(), FaultDetector()]
+    dets[0].process(blist[0])
+    dets[1].process(blist[0])
+    used: list[bool] = []
+    real = dets[0]._native.judge_hop  # type: ignore[union-attr]
+
+    def counted(*a: Any) -> Any:
+        got = real(*a)
+        used.append(got is not None)
+        return got
+
+    dets[0]._native.judge_hop = counted  # type: ignore[method-assign,union-attr]
+    dets[1]._native.judge_hop = lambda *a: None  # type: ignore[method-assign,union-attr]
+    for b in blist[1:]:
+        outs = [d.process(b) for d in dets]
+        np.testing.assert_array_equal(outs[0].valid, outs[1].valid)
+        np.testing.assert_array_equal(outs[0].data, outs[1].data)
+        for k in JUDGED_STATE:  # (floats compared as their bits)
+            a, c = (getattr(d, k) for d in dets)
+            np.testing.assert_array_equal(*((v.view(np.int64) if v.dtype == float else v) for v in (a, c)), err_msg=k)
+        for a, c in zip(dets[0]._mains_hist, dets[1]._mains_hist, strict=True):
+            np.testing.assert_array_equal(a, c)
+    evs = [[(e.channel, e.kind, e.start_s, e.end_s, e.detected_s) for e in d.take_events()] for d in dets]
+    assert evs[0] == evs[1] and {k for _, k, *_ in evs[0]} >= {"noise", "mains", "motion", "spikes", "stuck"}
+    assert 0.5 * len(used) < sum(used) < len(used)  # most hops in C, some not

@@ -13,7 +13,7 @@ from ..._optional_native import native_with
 from ...blocks import SignalBlock
 from ...errors import SensorioError
 from ._buffers import ROW_FIELDS, _Hops, _Rows
-from .features import _NEG
+from .features import _NEG, SETTLE_EARLY_S
 
 #: samples (rows x channels) below which a block waits for the rest of its hop
 #: before the front end runs (a call's fixed cost then outweighs the work); set
@@ -21,7 +21,7 @@ from .features import _NEG
 DEFER_BELOW = 4096
 
 if TYPE_CHECKING:
-    from ._state import Flags, Floats, _DetectorState
+    from ._state import Flags, Floats, Ints, _DetectorState
 
 
 class _NativeFront:
@@ -158,6 +158,7 @@ class _NativeFront:
 
         self._sig_second = det._rate >= SPIKE_SD_MIN_HZ
         self._learn_set: Any = None  # sio_dsp_learn_set, made on the first hop
+        self._judge: Any = None  # sio_dsp_judge_hop's settings, inputs and state, likewise
 
     def _ptr(self, kind: str, a: np.ndarray[Any, Any]) -> Any:
         """A cffi pointer of type kind into a, kept alive as long as this object."""
@@ -243,14 +244,7 @@ class _NativeFront:
         on and returns _learn's outputs; None, having moved nothing, on a
         channel's first judged hop (the caller's loop then runs)."""
         ffi = self._ffi
-        if self._learn_set is None:
-            from .features import LEARN_RISE, LEARN_UP, MOTION_FLOOR_K
-
-            st = self._learn_set = ffi.new("sio_dsp_learn_set *")
-            st.motion_uv, st.motion_rel, st.motion_loud_rel = det.motion_uv, det.motion_rel, det.motion_loud_rel
-            st.motion_share, st.motion_loud_share = det.motion_share, det.motion_loud_share
-            st.spike_rel, st.spike_own = det.spike_rel, det.spike_k * 1.4826
-            st.floor_k, st.learn_up, st.learn_down, st.learn_rise = MOTION_FLOOR_K, LEARN_UP, LEARN_UP / 9.0, LEARN_RISE
+        self.learn_set(det)
         # the levels before the hop, as the loop's 10.0 ** q (numpy's pow)
         p_low, p_rest, p_peak, p_ref = (10.0**q for q in (det._q_low, det._q_low_rest, det._q_peak, det._q_peak_ref))
         ch = det._ch
@@ -278,6 +272,108 @@ class _NativeFront:
         if rc == 1:
             return None
         return p_low[:, None], peak_floor[:, None], p_ref[:, None], mfloor[:, None]
+
+    def judge_hop(
+        self,
+        det: _DetectorState,
+        g: int,
+        flags: tuple[Flags, Flags, Flags, Flags, Flags | None, Flags | None],
+        figures: tuple[Floats, Floats, Floats, Floats, Floats, Floats, Floats],
+    ) -> tuple[Flags, Flags, Ints, Floats, Floats] | None:
+        """FaultDetector._hop_conditions of one hop (g, its segment hop
+        index) after the mains test, in C (sio_dsp_judge_hop): flags
+        (blocked, live, mains, mains_sure, settling and spiked, None: none)
+        and figures (hp_ms, low_ms, hf_ms, peak, mad, the spike statistics'
+        median and largest), (channels, 1) each. Moves det's carried state
+        on and returns its noise, mains (verdicts and their runs' first
+        rows), motion floor and spike scale, (channels, 1) each; None,
+        having moved nothing, when the reference's path must run (a motion
+        candidate, a channel's first judged hop or first usable one)."""
+        from .features import MAINS_RUN, MAINS_SURE_RUN, NOISE_FLOOR_K, RING_BUILD
+
+        ffi = self._ffi
+        ch = det._ch
+        if self._judge is None:
+            self.learn_set(det)
+            js = ffi.new("sio_dsp_judge_set *")
+            js.learn = self._learn_set[0]
+            assert det._noise_share is not None  # (the caller's test)
+            js.noise_share, js.noise_k2 = det._noise_share, NOISE_FLOOR_K**2
+            js.ring_decay, js.ring_build = det._ring_decay, RING_BUILD
+            js.early_hops = int(np.ceil(SETTLE_EARLY_S / det.hop_s - 1e-9))
+            js.noise_hops, js.gap_hops = 4, 2
+            js.mains_n, js.mains_sure_n = MAINS_RUN - 1, MAINS_SURE_RUN - 1
+            js.mains_first, js.mains_sure_first = -(MAINS_RUN - 1) * det.hop, -(MAINS_SURE_RUN - 1) * det.hop
+            self._judge = (js, ffi.new("sio_dsp_judge_in *"), ffi.new("sio_dsp_judge_state *"))
+        js, ji, jst = self._judge
+        hp_ms, low_ms, hf_ms, peak, mad, sd_med, sd_peak = figures
+        # numpy's log10 and powers (one call each), so the bits are the reference's
+        logs = np.log10(np.stack((hf_ms, low_ms, peak, sd_peak)))
+        pows = 10.0 ** np.stack((2.0 * det._q_hf, det._q_low, det._q_low_rest, det._q_peak, det._q_peak_ref, det._q_sd))
+
+        def b(a: np.ndarray[Any, Any], kind: str = "double[]") -> Any:
+            return ffi.from_buffer(kind, a)  # (contiguous: it refuses others)
+
+        keep: list[np.ndarray[Any, Any]] = []  # the inputs stay alive through the call
+        for name, flag in zip(("blocked", "live", "mains", "mains_sure", "settling", "spiked"), flags, strict=True):
+            if flag is None:
+                setattr(ji, name, ffi.NULL)
+            else:
+                keep.append(np.ascontiguousarray(flag))
+                setattr(ji, name, b(keep[-1], "uint8_t[]"))
+        for name, fig in zip(("hp_ms", "low_ms", "hf_ms", "peak", "mad", "sd_med", "sd_peak"), figures, strict=True):
+            keep.append(np.ascontiguousarray(fig))
+            setattr(ji, name, b(keep[-1]))
+        ji.logs, ji.pows = b(logs), b(pows)
+        ji.last_gap = b(det._last_gap_hop, "int64_t[]")
+        hist, hist_sure = det._mains_hist
+        for name, a in (
+            ("q_hf", det._q_hf),
+            ("noise_ms", det._noise_ms),
+            ("q_low", det._q_low),
+            ("q_rest", det._q_low_rest),
+            ("q_peak", det._q_peak),
+            ("q_ref", det._q_peak_ref),
+            ("ring_ref", det._ring_ref),
+            ("q_sd", det._q_sd),
+        ):
+            setattr(jst, name, b(a))  # (in place: C moves them on)
+        jst.last_noise, jst.settle_hops = b(det._last_noise_hop, "int64_t[]"), b(det._settle_hops, "int64_t[]")
+        for name, fl in (
+            ("low_set", det._q_low_set),
+            ("hf_set", det._q_hf_set),
+            ("peak_set", det._q_peak_set),
+            ("sd_set", det._q_sd_set),
+            ("motion_prev", det._motion_prev),
+            ("motion_rising", det._motion_rising),
+            ("mains_hist", hist),
+            ("sure_hist", hist_sure),
+        ):
+            setattr(jst, name, b(fl, "uint8_t[]"))
+        noise, mains_on = np.empty((ch, 1), dtype=bool), np.empty((ch, 1), dtype=bool)
+        first = np.empty((ch, 1), dtype=np.int64)
+        mfloor, scale = np.empty((ch, 1)), np.empty((ch, 1))
+        rc = self._lib.sio_dsp_judge_hop(
+            ch, g, js, ji, jst, b(noise, "uint8_t[]"), b(mains_on, "uint8_t[]"), b(first, "int64_t[]"),
+            b(mfloor), b(scale),
+        )  # fmt: skip
+        if rc < 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native hop verdicts refused {ch} channels")
+        if rc == 1:
+            return None
+        return noise, mains_on, first, mfloor, scale
+
+    def learn_set(self, det: _DetectorState) -> None:
+        """The settings of sio_dsp_learn_hop, made once (_learn_set)."""
+        if self._learn_set is not None:
+            return
+        from .features import LEARN_RISE, LEARN_UP, MOTION_FLOOR_K
+
+        st = self._learn_set = self._ffi.new("sio_dsp_learn_set *")
+        st.motion_uv, st.motion_rel, st.motion_loud_rel = det.motion_uv, det.motion_rel, det.motion_loud_rel
+        st.motion_share, st.motion_loud_share = det.motion_share, det.motion_loud_share
+        st.spike_rel, st.spike_own = det.spike_rel, det.spike_k * 1.4826
+        st.floor_k, st.learn_up, st.learn_down, st.learn_rise = MOTION_FLOOR_K, LEARN_UP, LEARN_UP / 9.0, LEARN_RISE
 
     def _out_buffers(self, name: str, k: int, ch: int, m: int) -> tuple[Floats, Flags, Any, Any]:
         """Reused outputs of a C call for m hops: (k, ch, m) doubles, (ch, m)

@@ -392,9 +392,9 @@ class _Features(_DetectorState):
     def _consts(self, m: int, L: int) -> dict[str, NDArray[Any]]:
         """Shared, read-only arrays for m hops of L rows (an in-place change
         to one would be a bug): all-False (channels, hops) "zeros_cm" and
-        (hops, channels) "zeros", float zeros "zeros_f", "L" and "-1"
-        (channels, hops), "enough" (L rows are enough for a verdict), "nan"
-        (channels, hops)."""
+        (hops, channels) "zeros", float and int64 zeros "zeros_f" and
+        "zeros_i", "L" and "-1" (channels, hops), "enough" (L rows are
+        enough for a verdict), "nan" (channels, hops)."""
         c = self._bundles.get((m, L))
         if c is None:
             ch = self._ch
@@ -402,6 +402,7 @@ class _Features(_DetectorState):
                 "zeros_cm": np.zeros((ch, m), dtype=bool),
                 "zeros": np.zeros((m, ch), dtype=bool),
                 "zeros_f": np.zeros((ch, m)),
+                "zeros_i": np.zeros((ch, m), dtype=np.int64),
                 "L": np.full((ch, m), L),
                 "-1": np.full((ch, m), -1),
                 "enough": np.full((ch, m), L >= max(4, L // 2)),
@@ -500,7 +501,6 @@ class _Features(_DetectorState):
         # nothing, and the channel come alive would be "noisy" for seconds
         live = ~blocked & ~f["flat"]
         mains, mains_sure = self._mains(a, m, L, hp, live, hp_ms)
-        share_hf = hf_ms / hp_ms
         # (one pass over the flags first: the usual hop has none, and the
         # tests of settling hops below are then skipped; quiet rows have
         # none, known without reading them)
@@ -511,6 +511,42 @@ class _Features(_DetectorState):
         # no motion verdict in a hop with spikes
         # (quiet rows: none is spiky, every one valid)
         spiked = const["zeros_cm"] if quiet else spiky.any(axis=2)
+        g = (self._g_feat + np.arange(m))[None, :]
+        # a dropout holds the feature filters' input; the step that leaves
+        # rings in the 1-20 Hz band like motion: no motion verdict in a hop
+        # with missing rows or in the 2 hops after it
+        if quiet:  # no row missing: the last gap hop stays the carried one
+            last_gap = self._last_gap_hop[:, None]
+        else:
+            marks = np.where(~valid.all(axis=2), g, _NEG)
+            marks[:, 0] = np.maximum(marks[:, 0], self._last_gap_hop)
+            last_gap = np.maximum.accumulate(marks, axis=1)
+            self._last_gap_hop = last_gap[:, -1].copy()
+        # the spike test's scale, on the second difference (see below)
+        second = self._rate >= SPIKE_SD_MIN_HZ
+        if second:
+            spike_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok)
+        if m == 1 and second and self._native is not None and self._noise_share is not None:
+            # the usual hop: the rest in C, unless a motion candidate or a
+            # channel's first judged hop is among them (the code below then)
+            flags = (
+                blocked,
+                live,
+                mains,
+                mains_sure,
+                None if quiet else settling,
+                None if quiet else cast(Flags, spiked),
+            )
+            got = self._native.judge_hop(
+                self, int(g[0, 0]), flags, (hp_ms, low_ms, hf_ms, peak, mad, spike_mad, sd_peak)
+            )
+            if got is not None:
+                f["noise"], f["mains"], f["mains_first"], f["motion_floor_ms"], f["mad"] = got
+                f["motion"], f["motion_first"] = const["zeros_cm"], const["zeros_i"]  # no candidate
+                f["level"] = self._motion_levels(r("data"), f["motion"])
+                f["med"] = const["zeros_f"]
+                return f
+        share_hf = hf_ms / hp_ms
         if self._noise_share is None:
             noise = np.zeros_like(blocked)
         else:
@@ -518,7 +554,6 @@ class _Features(_DetectorState):
         share_low = low_ms / (low_ms + hp_ms)
         # broadband noise leaks into the 1-20 Hz band and rings there after it
         # stops: no motion verdict during it or in the 4 hops after it
-        g = (self._g_feat + np.arange(m))[None, :]
         any_noise = bool(noise.any())
         if any_noise:
             marks = np.where(noise, g, _NEG)
@@ -538,16 +573,6 @@ class _Features(_DetectorState):
             self._noise_ms = noise_ms[:, -1].copy()
         else:
             noise_ms = None
-        # a dropout holds the feature filters' input; the step that leaves
-        # rings in the 1-20 Hz band like motion: no motion verdict in a hop
-        # with missing rows or in the 2 hops after it
-        if quiet:  # no row missing: the last gap hop stays the carried one
-            last_gap = self._last_gap_hop[:, None]
-        else:
-            marks = np.where(~valid.all(axis=2), g, _NEG)
-            marks[:, 0] = np.maximum(marks[:, 0], self._last_gap_hop)
-            last_gap = np.maximum.accumulate(marks, axis=1)
-            self._last_gap_hop = last_gap[:, -1].copy()
         after_gap = (g - last_gap) <= 2
         f["noise"] = noise
         judged = ~blocked & ~settling & ~after_noise & ~after_gap & ~spiked
@@ -618,8 +643,7 @@ class _Features(_DetectorState):
         # the spike test's scale, on the second difference: never below what
         # the channel's own peaks there reach (spike_rel x their learnt 90th
         # percentile)
-        if self._rate >= SPIKE_SD_MIN_HZ:
-            spike_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok)
+        if second:
             spike_floor = self._learn_sd(teaches, sd_peak, spike_mad)
         else:  # the test reads the high-passed signal itself, whose peaks _learn learnt
             spike_mad, spike_floor = mad, peak_floor
