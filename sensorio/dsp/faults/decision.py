@@ -3,7 +3,7 @@ test and the output mask; a mixin of FaultDetector."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -348,8 +348,9 @@ class _Decision(_DetectorState):
         masked = self._masked_hop_kinds()
         any_active = np.zeros((m, self._ch), dtype=bool)
         transitions: list[tuple[int, int, str, int, float]] = []
-        for k in HOP_KINDS:
-            if not self.health_state[k].any() and not f[k].any():
+        kinds_on = cast(Flags, self._health[self._hop_rows].any(axis=1)).tolist()  # (one call for the kinds)
+        for k, was_on in zip(HOP_KINDS, kinds_on, strict=True):
+            if not was_on and (fc[k] is zeros or not f[k].any()):
                 self._carry[k]["lf"][:] = int(g[-1])
                 continue
             active, t_on, t_off, onset, flag = self._latch(k, f[k], g, starts, f.get(k + "_first"), f.get(k + "_last"))

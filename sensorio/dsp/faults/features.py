@@ -543,7 +543,9 @@ class _Features(_DetectorState):
             if got is not None:
                 f["noise"], f["mains"], f["mains_first"], f["motion_floor_ms"], f["mad"] = got
                 f["motion"], f["motion_first"] = const["zeros_cm"], const["zeros_i"]  # no candidate
-                f["level"] = self._motion_levels(r("data"), f["motion"])
+                # (no motion starting: the levels only where it is on)
+                on = self.health_state["motion"].any()
+                f["level"] = self._motion_levels(r("data"), f["motion"]) if on else const["nan"]
                 f["med"] = const["zeros_f"]
                 return f
         share_hf = hf_ms / hp_ms
