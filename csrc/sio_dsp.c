@@ -1443,3 +1443,42 @@ int sio_dsp_judge_hop(int64_t ch, int64_t g, const sio_dsp_judge_set *set,
     }
     return 0;
 }
+
+/* numpy.maximum of two int64 */
+static inline int64_t sio_dsp_imax(int64_t a, int64_t b)
+{
+    return a >= b ? a : b;
+}
+
+int sio_dsp_latch_hop(int64_t ch, int64_t g, int64_t start, int64_t on_n, int64_t off_n,
+                      const uint8_t *cond, const uint8_t *was, const int64_t *first,
+                      const int64_t *last, int64_t *lf, int64_t *lt, int64_t *onset,
+                      int64_t *flag, uint8_t *active, uint8_t *turn_on, uint8_t *turn_off,
+                      int64_t *clean)
+{
+    if (ch < 0 || (ch && (!cond || !was || !lf || !lt || !onset || !flag || !active ||
+                          !turn_on || !turn_off || !clean)))
+        return -1;
+    const int64_t never = -(INT64_C(1) << 62); /* features._NEG */
+    for (int64_t c = 0; c < ch; c++) {
+        const int on = cond[c] != 0, before = was[c] != 0;
+        /* the running maxima of _carried_max, one hop */
+        const int64_t f = sio_dsp_imax(lf[c], on ? never : g);
+        const int64_t t = sio_dsp_imax(lt[c], on ? g : never);
+        const int64_t run = g - f, since = g - t;
+        const int64_t last_set = sio_dsp_imax(before ? g - 1 : never, run >= on_n ? g : never);
+        const int64_t last_rst = sio_dsp_imax(before ? never : g - 1, since >= off_n ? g : never);
+        const int now = last_set > last_rst;
+        const int64_t start_val = start + (first ? first[c] : 0);
+        onset[c] = sio_dsp_imax(onset[c], on && run == 1 ? start_val : never);
+        const int64_t flag_val = start + (last ? last[c] + 1 : 0);
+        flag[c] = sio_dsp_imax(flag[c], on ? flag_val : never);
+        lf[c] = f;
+        lt[c] = t;
+        active[c] = (uint8_t)now;
+        turn_on[c] = (uint8_t)(now && !before);
+        turn_off[c] = (uint8_t)(!now && before);
+        clean[c] = since;
+    }
+    return 0;
+}

@@ -318,6 +318,22 @@ typedef struct {
 int sio_dsp_judge_hop(int64_t ch, int64_t g, const sio_dsp_judge_set *set,
                       const sio_dsp_judge_in *in, const sio_dsp_judge_state *st, uint8_t *noise,
                       uint8_t *mains_on, int64_t *mains_first, double *mfloor, double *spike_mad);
+/* One hop g (its first stream row start) of FaultDetector._latch
+ * (sensorio/dsp/faults/decision.py, the reference) for one kind on ch
+ * channels: the hysteresis turning a kind on after on_n hops in a row with
+ * its condition cond and off after off_n without; was: the kind on before
+ * the hop; first and last (NULL: 0 and -1): the first and last flagged row
+ * of the hop. Moves the carried marks lf (the last hop without the
+ * condition), lt (the last with it), onset (the first row of the current
+ * run) and flag (the row after the last flagged one) on in place, and
+ * writes active, turn_on and turn_off (0/1) and clean (hops since the
+ * condition), ch values each. Integers only: the reference's values
+ * exactly. Returns 0, or -1 if an argument is out of range. */
+int sio_dsp_latch_hop(int64_t ch, int64_t g, int64_t start, int64_t on_n, int64_t off_n,
+                      const uint8_t *cond, const uint8_t *was, const int64_t *first,
+                      const int64_t *last, int64_t *lf, int64_t *lt, int64_t *onset,
+                      int64_t *flag, uint8_t *active, uint8_t *turn_on, uint8_t *turn_off,
+                      int64_t *clean);
 /* CFFI_END */
 
 #endif

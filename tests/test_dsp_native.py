@@ -933,3 +933,41 @@ def test_the_usual_hops_verdicts_in_c_equal_the_reference(seed: int) -> None:
     evs = [[(e.channel, e.kind, e.start_s, e.end_s, e.detected_s) for e in d.take_events()] for d in dets]
     assert evs[0] == evs[1] and {k for _, k, *_ in evs[0]} >= {"noise", "mains", "motion", "spikes", "stuck"}
     assert 0.5 * len(used) < sum(used) < len(used)  # most hops in C, some not
+
+
+@pytest.mark.parametrize("kind", ["saturation", "flat", "motion", "noise", "mains"])
+def test_one_hop_of_hysteresis_in_c_equals_the_reference(kind: str) -> None:
+    """FaultDetector._latch of one hop through C (sio_dsp_latch_hop) gives
+    the numpy code's integers, outputs and carried marks, hop after hop, on
+    conditions that come and go in runs of every length, with and without
+    their first and last flagged rows."""
+    rng = np.random.default_rng(3)
+    dets = []
+    for _ in range(2):
+        det = FaultDetector()
+        det.process(blocks(5, 400, np.array([400]))[0])
+        dets.append(det)
+    native = dets[0]._native
+    dets[1]._native = None  # the numpy code
+    ch, hop = CH, dets[0].hop
+    was = np.zeros(ch, dtype=bool)
+    turned = [0, 0]
+    for g in range(300):
+        # runs: each channel keeps its condition for a while
+        cond = rng.random((1, ch)) < np.where(g % 40 < 20, 0.8, 0.15)
+        rows = (rng.integers(0, hop, (1, ch)), rng.integers(0, hop, (1, ch))) if g % 3 else (None, None)
+        start = 1000 + g * hop
+        outs = []
+        for det in dets:
+            det.health_state[kind][:] = was
+            outs.append(det._latch(kind, cond, np.array([g]), np.array([start]), *rows))
+            outs.append(det._clean_cache[1])
+        for a, b in zip(outs[: len(outs) // 2], outs[len(outs) // 2 :], strict=True):
+            np.testing.assert_array_equal(a, b)
+        for k in ("lf", "lt", "onset", "flag"):
+            np.testing.assert_array_equal(dets[0]._carry[kind][k], dets[1]._carry[kind][k])
+        assert dets[0]._carry[kind]["lf"].base is dets[0]._lf  # still a row of _lf
+        was = outs[0][0][0]
+        turned[0] += int(outs[0][1].sum())
+        turned[1] += int(outs[0][2].sum())
+    assert native is not None and min(turned) > 10  # on and off, again and again

@@ -363,6 +363,40 @@ class _NativeFront:
             return None
         return noise, mains_on, first, mfloor, scale
 
+    def latch_hop(
+        self,
+        g: int,
+        start: int,
+        hysteresis: tuple[int, int],
+        cond: Flags,
+        was: Flags,
+        rows: tuple[Ints | None, Ints | None],
+        carry: dict[str, Ints],
+    ) -> tuple[Flags, Flags, Flags, Ints, Ints, Ints]:
+        """FaultDetector._latch of one hop (g, from stream row start) in C
+        (sio_dsp_latch_hop): hysteresis (on, off) hops, cond (1, channels)
+        the kind's condition, was the kind on before; rows its first and
+        last flagged rows (1, channels; None: none). Moves carry's marks on
+        in place; returns active, turn-on, turn-off, onset and flag (the
+        carried marks) and the hops since the condition, (1, channels)."""
+        ffi = self._ffi
+        ch = cond.shape[1]
+        out = np.empty((3, 1, ch), dtype=bool)
+        clean = np.empty((1, ch), dtype=np.int64)
+        first, last = (None if r is None else np.ascontiguousarray(r, dtype=np.int64) for r in rows)
+
+        def b(a: np.ndarray[Any, Any] | None, kind: str = "int64_t[]") -> Any:
+            return ffi.NULL if a is None else ffi.from_buffer(kind, a)
+
+        marks = [carry[k] for k in ("lf", "lt", "onset", "flag")]  # (contiguous: C moves them on)
+        rc = self._lib.sio_dsp_latch_hop(
+            ch, g, start, *hysteresis, b(np.ascontiguousarray(cond), "uint8_t[]"), b(was, "uint8_t[]"),
+            b(first), b(last), *(b(a) for a in marks), *(b(o, "uint8_t[]") for o in out), b(clean),
+        )  # fmt: skip
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native hysteresis refused {ch} channels")
+        return out[0], out[1], out[2], carry["onset"][None], carry["flag"][None], clean
+
     def learn_set(self, det: _DetectorState) -> None:
         """The settings of sio_dsp_learn_hop, made once (_learn_set)."""
         if self._learn_set is not None:

@@ -472,6 +472,12 @@ class _Decision(_DetectorState):
             none = np.zeros(cond.shape, dtype=bool)
             never = np.full(cond.shape, _NEG, dtype=np.int64)
             return none, none, none, never, never
+        if len(cond) == 1 and self._native is not None:  # one hop (the usual) in C: the same integers
+            act, on, off, onset, flag, clean = self._native.latch_hop(
+                int(g[0]), int(starts[0]), (on_n, off_n), cond, was, (first, last), carry
+            )
+            self._clean_cache = (k, clean)
+            return act, on, off, onset, flag
         gi = g[:, None]
         lf = _carried_max(carry["lf"], np.where(~cond, gi, _NEG))
         lt = _carried_max(carry["lt"], np.where(cond, gi, _NEG))
