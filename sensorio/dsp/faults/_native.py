@@ -158,6 +158,13 @@ class _NativeFront:
 
         self._sig_second = det._rate >= SPIKE_SD_MIN_HZ
         self._learn_set: Any = None  # sio_dsp_learn_set, made on the first hop
+        # the output's data and codes of the pending hops, by their first
+        # stream row (see _stage): the arrays and the rows copied so far
+        self._stage_hop = det.hop
+        self._stage_origin: int | None = None
+        self._staged: dict[int, list[Any]] = {}
+        self._stage_valid: Flags | None = None
+        self._stage_valid_ptr: Any = None
         self._judge: Any = None  # sio_dsp_judge_hop's settings, inputs and state, likewise
 
     def _ptr(self, kind: str, a: np.ndarray[Any, Any]) -> Any:
@@ -856,7 +863,67 @@ class _NativeFront:
             st.has_zero = int(z.is_integer() and -(2**31) <= z < 2**31)
             st.code_zero = int(z) if st.has_zero else 0
         rows.n = end
+        start = self._todo_start + self._todo_n
+        if all(v is not None for v in srcs):
+            self._stage(srcs, n, ch, start)  # type: ignore[arg-type]
+        else:
+            self._staged.clear()  # (the output copies its rows)
         self._todo_n += n
+
+    def _stage(self, srcs: tuple[tuple[Any, int, int], ...], n: int, ch: int, start: int) -> None:
+        """Copy a block of n rows (stream row start; srcs: its data,
+        validity and codes as sio_dsp_rows_put reads them) into its hops'
+        output arrays too (see take_staged): a block smaller than a hop,
+        while it is in the cache, instead of the hop's rows all at once on
+        the block that completes the hop. A hop whose rows did not all come
+        so is not kept."""
+        hop = self._stage_hop
+        if n >= hop:  # a big block: the output copies its rows (one copy, not two)
+            self._staged.clear()
+            return
+        if self._stage_origin is None:
+            self._stage_origin = start  # the segment's first row: hops start there
+        ffi = self._ffi
+        if self._stage_valid is None:  # (what the copy writes of the validity: not read)
+            self._stage_valid = np.empty((ch, hop), dtype=bool)
+            self._stage_valid_ptr = ffi.from_buffer("uint8_t[]", self._stage_valid)
+        (x, x_rs, x_cs), (v, v_rs, v_cs), (k, k_rs, k_cs) = srcs
+        r = start
+        while r < start + n:
+            h = self._stage_origin + (r - self._stage_origin) // hop * hop
+            z = min(start + n, h + hop)
+            got = self._staged.get(h)
+            if got is None and r == h:
+                data, codes = np.empty((ch, hop)), np.empty((ch, hop), np.int32)
+                if k == ffi.NULL:
+                    codes[:] = 0  # (no codes: the pending rows' are 0)
+                got = self._staged[h] = [data, codes, 0, ffi.from_buffer("double[]", data)]
+                got.append(ffi.from_buffer("int32_t[]", codes))
+            if got is not None and got[2] == r - h:
+                a, o = r - start, r - h
+                rc = self._lib.sio_dsp_rows_put(
+                    z - r, ch, hop, x + a * x_rs, x_rs, x_cs, v + a * v_rs, v_rs, v_cs,
+                    k if k == ffi.NULL else k + a * k_rs, k_rs, k_cs,
+                    got[3] + o, self._stage_valid_ptr + o, got[4] + o,
+                )  # fmt: skip
+                if rc != 0:  # pragma: no cover - the arguments are checked above
+                    raise SensorioError(f"faults: native copy refused {z - r} rows x {ch}")
+                got[2] = z - h
+            else:
+                self._staged.pop(h, None)  # not every row of it: the output copies them
+            r = z
+
+    def take_staged(self, start: int, n: int) -> tuple[Floats, NDArray[np.int32]] | None:
+        """The output's data and codes, (rows, channels) in channel-major
+        memory, of the n pending rows from stream row start when they are
+        one hop staged whole as their rows came (see _stage); None else.
+        Those hops and any before them are forgotten."""
+        got = self._staged.pop(start, None)
+        for h in [h for h in self._staged if h < start + n]:
+            del self._staged[h]
+        if got is None or got[2] != n or n != self._stage_hop:
+            return None
+        return got[0].T, got[1].T
 
     def catch_up(self, rows: _Rows, leadoff: NDArray[np.uint64] | None = None) -> None:
         """Flags and features of the rows that wait (leadoff: their lead-off

@@ -242,8 +242,12 @@ class _Decision(_DetectorState):
         spikes = self._spike_mask(hit if hits else None, F["lens"][:n_dec], rows)
         if spikes is not None and "spikes" in self.mask_kinds:
             valid_out &= ~spikes
-        # copies: the pending buffer is reused
-        data = p.cm("data")[:, :rows].copy().T
+        # copies: the pending buffer is reused (one hop's: made as its rows came)
+        staged = self._native.take_staged(self._pend_start, rows) if self._native is not None else None
+        if staged is None:
+            data, codes = p.cm("data")[:, :rows].copy().T, p.cm("codes")[:, :rows].copy().T
+        else:
+            data, codes = staged
         if self._native is not None and spikes is None and not self._native.n_invalid:
             # every output valid: what apply_policy and last_valid give then
             out_data = data
@@ -268,7 +272,7 @@ class _Decision(_DetectorState):
             events=ev_arr,
             reset=False,
             leadoff=None if self._pend_lo is None else self._pend_lo[:rows],
-            codes=p.cm("codes")[:, :rows].copy().T,
+            codes=codes,
         )
         # forget what was output; the hop before the next one to featurise is
         # still pending, unless every hop was decided
