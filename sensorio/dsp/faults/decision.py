@@ -3,6 +3,7 @@ test and the output mask; a mixin of FaultDetector."""
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any, cast
 
 import numpy as np
@@ -360,15 +361,22 @@ class _Decision(_DetectorState):
             active, t_on, t_off, onset, flag = self._latch(k, f[k], g, starts, f.get(k + "_first"), f.get(k + "_last"))
             if k in masked:
                 any_active |= active
-            for t, c in zip(*np.nonzero(t_on), strict=True):
-                transitions.append((int(t), 1, k, int(c), onset[t, c] / fs))
-            for t, c in zip(*np.nonzero(t_off), strict=True):
+            # (as lists: a hum on every channel turns on and off on dozens at once)
+            ts, cs = np.nonzero(t_on)
+            if len(ts):
+                whens = (onset[ts, cs] / fs).tolist()
+                transitions.extend(zip(ts.tolist(), repeat(1), repeat(k), cs.tolist(), whens))
+            ts, cs = np.nonzero(t_off)
+            if len(ts):
                 if k in ("saturation", "leadoff"):
-                    end = flag[t, c]
-                else:
-                    end = seg_start + (int(g[t]) - self._clean_run(k, t, c)) * self.hop
-                transitions.append((int(t), 0, k, int(c), end / fs))
+                    whens = (flag[ts, cs] / fs).tolist()
+                else:  # where the condition ended (_clean_run; Python integers)
+                    gs, hop = g[ts].tolist(), self.hop
+                    runs = (self._clean_cache[1][ts, cs] - 1).tolist()
+                    whens = [(seg_start + (gt - run) * hop) / fs for gt, run in zip(gs, runs, strict=True)]
+                transitions.extend(zip(ts.tolist(), repeat(0), repeat(k), cs.tolist(), whens))
         transitions.sort()
+        detected = ((starts + L) / fs).tolist()  # (each hop's end)
         motion_on = self.health_state["motion"].any() or f["motion"].any()
         i = 0
         for t in range(m):  # hop by hop, so that a ramp is found at the same hop whatever the chunking
@@ -381,7 +389,7 @@ class _Decision(_DetectorState):
                         ev = last  # the same fault flaring up again: reopen its event
                         ev.end_s = None
                     else:
-                        ev = DspEvent(self._stream, c, k, when, None, (starts[t] + L) / fs)
+                        ev = DspEvent(self._stream, c, k, when, None, detected[t])
                     self._open[(k, c)] = ev
                     self.health_state[k][c] = True
                     if k == "motion":
