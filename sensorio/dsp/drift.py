@@ -265,7 +265,9 @@ class DriftMonitor(Stage):
 
     def _track(self, kind: str, bad: np.ndarray, t: float, stream: int, detail: Any) -> None:
         since = self._bad_since[kind]
-        for c in range(len(bad)):
+        # only the channels with something to do (bad, or bad until now): a
+        # loop over all of them cost 0.1 ms at 256 channels every window
+        for c in np.flatnonzero(bad | (since >= 0)).tolist():
             key = (kind, c)
             if bad[c]:
                 if since[c] < 0:
