@@ -1482,3 +1482,29 @@ int sio_dsp_latch_hop(int64_t ch, int64_t g, int64_t start, int64_t on_n, int64_
     }
     return 0;
 }
+
+int sio_dsp_mains_judge(int64_t ch, const sio_dsp_mains_set *set, const uint8_t *live,
+                        const double *lhp, const double *pow_rest, const uint8_t *verdict,
+                        const double *mains_ms, const double *total, double *q_rest,
+                        uint8_t *out)
+{
+    if (ch < 0 || !set || (ch && (!live || !lhp || !pow_rest || !verdict || !mains_ms ||
+                                  !total || !q_rest || !out)))
+        return -1;
+    const int alone_on = set->line_contrast >= set->alone_contrast;
+    for (int64_t c = 0; c < ch; c++) {
+        /* _mains_floor: mains_uv, or MAINS_FLOOR_K x the quiet level, squared */
+        const double f = sio_dsp_np_min(set->mains_uv, set->floor_k * pow_rest[c]);
+        int v = verdict[c] && mains_ms[c] > f * f;
+        if (alone_on) { /* _hum_alone: nearly all hum, however low */
+            const double hum = mains_ms[c] / set->line_contrast;
+            v = v || (live[c] && hum > set->alone_share * total[c] && hum > set->alone_ms);
+        }
+        out[c] = (uint8_t)v;
+        /* the quiet level (its 1st percentile) learns from the live hops */
+        const double x = 0.5 * lhp[c], q = q_rest[c];
+        if (live[c] && isfinite(x))
+            q_rest[c] = q + (x < q ? -set->learn_up : set->learn_up99);
+    }
+    return 0;
+}

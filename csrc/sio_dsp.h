@@ -334,6 +334,30 @@ int sio_dsp_latch_hop(int64_t ch, int64_t g, int64_t start, int64_t on_n, int64_
                       const int64_t *last, int64_t *lf, int64_t *lt, int64_t *onset,
                       int64_t *flag, uint8_t *active, uint8_t *turn_on, uint8_t *turn_off,
                       int64_t *clean);
+/* The settings of sio_dsp_mains_judge (features.py's names and constants). */
+typedef struct {
+    double mains_uv;       /* the floor's cap (uV RMS) */
+    double floor_k;        /* MAINS_FLOOR_K */
+    double learn_up;       /* LEARN_UP: the quiet level's step down */
+    double learn_up99;     /* LEARN_UP / 99: its step up */
+    double line_contrast;  /* what the test gives a steady line of unit mean square */
+    double alone_contrast; /* MAINS_ALONE_CONTRAST: the hum-alone arm is off below it */
+    double alone_share;    /* MAINS_ALONE */
+    double alone_ms;       /* MAINS_ALONE_UV ** 2 */
+} sio_dsp_mains_set;
+
+/* One hop of FaultDetector._mains between the projection and the
+ * narrowband test (features.py, the reference: _mains_floor, _hum_alone
+ * and the verdict they give), ch channels, each argument ch values: live
+ * (0/1), lhp = log10 of the hop's high-passed mean square and pow_rest = 10
+ * ** q_rest (numpy's both), the projection's verdict (0/1), the hum's mean
+ * square and the two hops' total. Writes the verdict to out and moves the
+ * quiet level q_rest on in place. Returns 0, or -1 if an argument is out of
+ * range. */
+int sio_dsp_mains_judge(int64_t ch, const sio_dsp_mains_set *set, const uint8_t *live,
+                        const double *lhp, const double *pow_rest, const uint8_t *verdict,
+                        const double *mains_ms, const double *total, double *q_rest,
+                        uint8_t *out);
 /* CFFI_END */
 
 #endif

@@ -166,6 +166,7 @@ class _NativeFront:
         self._stage_valid: Flags | None = None
         self._stage_valid_ptr: Any = None
         self._judge: Any = None  # sio_dsp_judge_hop's settings, inputs and state, likewise
+        self._mains_judge_set: Any = None  # sio_dsp_mains_judge's settings, likewise
 
     def _ptr(self, kind: str, a: np.ndarray[Any, Any]) -> Any:
         """A cffi pointer of type kind into a, kept alive as long as this object."""
@@ -286,12 +287,17 @@ class _NativeFront:
         g: int,
         flags: tuple[Flags, Flags, Flags, Flags, Flags | None, Flags | None],
         figures: tuple[Floats, Floats, Floats, Floats, Floats, Floats, Floats],
+        logs: Floats,
+        pows: Floats,
     ) -> tuple[Flags, Flags, Ints, Floats, Floats] | None:
         """FaultDetector._hop_conditions of one hop (g, its segment hop
         index) after the mains test, in C (sio_dsp_judge_hop): flags
         (blocked, live, mains, mains_sure, settling and spiked, None: none)
         and figures (hp_ms, low_ms, hf_ms, peak, mad, the spike statistics'
-        median and largest), (channels, 1) each. Moves det's carried state
+        median and largest), (channels, 1) each; logs (4, channels, 1):
+        log10 of hf_ms, low_ms, peak and the spike statistics' largest, and
+        pows (6, channels): 10 ** (2 q_hf), q_low, q_low_rest, q_peak,
+        q_peak_ref, q_sd, numpy's both. Moves det's carried state
         on and returns its noise, mains (verdicts and their runs' first
         rows), motion floor and spike scale, (channels, 1) each; None,
         having moved nothing, when the reference's path must run (a motion
@@ -313,10 +319,6 @@ class _NativeFront:
             js.mains_first, js.mains_sure_first = -(MAINS_RUN - 1) * det.hop, -(MAINS_SURE_RUN - 1) * det.hop
             self._judge = (js, ffi.new("sio_dsp_judge_in *"), ffi.new("sio_dsp_judge_state *"))
         js, ji, jst = self._judge
-        hp_ms, low_ms, hf_ms, peak, mad, sd_med, sd_peak = figures
-        # numpy's log10 and powers (one call each), so the bits are the reference's
-        logs = np.log10(np.stack((hf_ms, low_ms, peak, sd_peak)))
-        pows = 10.0 ** np.stack((2.0 * det._q_hf, det._q_low, det._q_low_rest, det._q_peak, det._q_peak_ref, det._q_sd))
 
         def b(a: np.ndarray[Any, Any], kind: str = "double[]") -> Any:
             return ffi.from_buffer(kind, a)  # (contiguous: it refuses others)
@@ -403,6 +405,41 @@ class _NativeFront:
         if rc != 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native hysteresis refused {ch} channels")
         return out[0], out[1], out[2], carry["onset"][None], carry["flag"][None], clean
+
+    def mains_judge(
+        self,
+        det: _DetectorState,
+        live: Flags,
+        lhp: Floats,
+        pow_rest: Floats,
+        verdict: Flags,
+        mains: Floats,
+        total: Floats,
+    ) -> Flags:
+        """FaultDetector._mains' floor and verdict of one hop in C
+        (sio_dsp_mains_judge): live, the hop's log10(hp_ms) and 10 ** the
+        quiet level (numpy's), the projection's verdict, the hum's mean
+        square and the two hops' total, (channels, 1) each. Moves det's quiet
+        level on; returns the verdict."""
+        ffi = self._ffi
+        if self._mains_judge_set is None:
+            from .features import LEARN_UP, MAINS_ALONE, MAINS_ALONE_CONTRAST, MAINS_ALONE_UV, MAINS_FLOOR_K
+
+            st = self._mains_judge_set = ffi.new("sio_dsp_mains_set *")
+            st.mains_uv, st.floor_k, st.learn_up, st.learn_up99 = det.mains_uv, MAINS_FLOOR_K, LEARN_UP, LEARN_UP / 99.0
+            st.line_contrast, st.alone_contrast = det._line_contrast, MAINS_ALONE_CONTRAST
+            st.alone_share, st.alone_ms = MAINS_ALONE, MAINS_ALONE_UV**2
+        out = np.empty(live.shape, dtype=bool)
+        rc = self._lib.sio_dsp_mains_judge(
+            det._ch, self._mains_judge_set, ffi.from_buffer("uint8_t[]", np.ascontiguousarray(live)),
+            *(ffi.from_buffer("double[]", np.ascontiguousarray(v)) for v in (lhp, pow_rest)),
+            ffi.from_buffer("uint8_t[]", np.ascontiguousarray(verdict)),
+            *(ffi.from_buffer("double[]", np.ascontiguousarray(v)) for v in (mains, total)),
+            ffi.from_buffer("double[]", det._q_hp_rest), ffi.from_buffer("uint8_t[]", out),
+        )  # fmt: skip
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native mains floor refused {det._ch} channels")
+        return out
 
     def learn_set(self, det: _DetectorState) -> None:
         """The settings of sio_dsp_learn_hop, made once (_learn_set)."""

@@ -500,7 +500,20 @@ class _Features(_DetectorState):
         # a flat one (a channel not yet connected) would drag them down to
         # nothing, and the channel come alive would be "noisy" for seconds
         live = ~blocked & ~f["flat"]
-        mains, mains_sure = self._mains(a, m, L, hp, live, hp_ms)
+        # the spike test's scale, on the second difference (see below)
+        second = self._rate >= SPIKE_SD_MIN_HZ
+        if second:
+            spike_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok)
+        usual = m == 1 and second and self._native is not None and self._noise_share is not None
+        if usual:
+            # the usual hop's log10 and powers (of the levels learnt before
+            # it), numpy's, in one call each: the rest of the hop runs in C
+            logs = np.log10(np.stack((hp_ms, hf_ms, low_ms, peak, sd_peak)))
+            q = (self._q_hp_rest, 2.0 * self._q_hf, self._q_low, self._q_low_rest, self._q_peak, self._q_peak_ref)
+            pows = 10.0 ** np.stack((*q, self._q_sd))
+            mains, mains_sure = self._mains(a, m, L, hp, live, hp_ms, (logs[0], pows[0]))
+        else:
+            mains, mains_sure = self._mains(a, m, L, hp, live, hp_ms)
         # (one pass over the flags first: the usual hop has none, and the
         # tests of settling hops below are then skipped; quiet rows have
         # none, known without reading them)
@@ -522,13 +535,10 @@ class _Features(_DetectorState):
             marks[:, 0] = np.maximum(marks[:, 0], self._last_gap_hop)
             last_gap = np.maximum.accumulate(marks, axis=1)
             self._last_gap_hop = last_gap[:, -1].copy()
-        # the spike test's scale, on the second difference (see below)
-        second = self._rate >= SPIKE_SD_MIN_HZ
-        if second:
-            spike_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok)
-        if m == 1 and second and self._native is not None and self._noise_share is not None:
-            # the usual hop: the rest in C, unless a motion candidate or a
-            # channel's first judged hop is among them (the code below then)
+        if usual:
+            # the rest in C, unless a motion candidate or a channel's first
+            # judged hop is among them (the code below then)
+            assert self._native is not None
             flags = (
                 blocked,
                 live,
@@ -537,9 +547,8 @@ class _Features(_DetectorState):
                 None if quiet else settling,
                 None if quiet else cast(Flags, spiked),
             )
-            got = self._native.judge_hop(
-                self, int(g[0, 0]), flags, (hp_ms, low_ms, hf_ms, peak, mad, spike_mad, sd_peak)
-            )
+            figs = (hp_ms, low_ms, hf_ms, peak, mad, spike_mad, sd_peak)
+            got = self._native.judge_hop(self, int(g[0, 0]), flags, figs, logs[1:], pows[1:])
             if got is not None:
                 f["noise"], f["mains"], f["mains_first"], f["motion_floor_ms"], f["mad"] = got
                 f["motion"], f["motion_first"] = const["zeros_cm"], const["zeros_i"]  # no candidate
@@ -1039,16 +1048,21 @@ class _Features(_DetectorState):
         first = np.where(run, -(MAINS_RUN - 1) * L, -(MAINS_SURE_RUN - 1) * L)
         return run | run_sure, first
 
-    def _mains(self, a: int, m: int, L: int, hp: Floats, live: Flags, hp_ms: Floats) -> tuple[Flags, Flags]:
+    def _mains(
+        self, a: int, m: int, L: int, hp: Floats, live: Flags, hp_ms: Floats, logs: tuple[Floats, Floats] | None = None
+    ) -> tuple[Flags, Flags]:
         """Mains verdicts per hop from the hop and the one before it: the
         signal projected on 50/60 Hz and two harmonics (a windowed DFT at just
         those frequencies, one matrix product), above the floor (the hum's
         mean square, per channel and hop: _mains_floor, learnt from the live
         hops' high-passed mean square hp_ms) and kept where the hum is
         narrowband (see _narrowband): the test and the sure test. hp is
-        (channels, hops, samples); the results (channels, hops)."""
+        (channels, hops, samples); the results (channels, hops). logs:
+        log10(hp_ms) and 10 ** the quiet level, numpy's, for the usual hop
+        (one, whole), whose floor and verdict then come from C."""
         ch = self._ch
-        floor_ms = self._mains_floor(live, hp_ms)
+        usual = logs is not None and m == 1 and L == self.hop and self._native is not None
+        floor_ms = None if usual else self._mains_floor(live, hp_ms)
         if L != self.hop:
             none = np.zeros((ch, m), dtype=bool)
             return none, none
@@ -1065,7 +1079,12 @@ class _Features(_DetectorState):
                 mains_ms = best * self._ms_scale
             else:
                 verdict, mains_ms, total = got
-            verdict = (verdict & (mains_ms > floor_ms)) | self._hum_alone(mains_ms, total, live)
+            if usual:  # (_mains_floor, _hum_alone and the verdict in C)
+                assert logs is not None
+                verdict = self._native.mains_judge(self, live, *logs, verdict, mains_ms, total)
+            else:
+                assert floor_ms is not None
+                verdict = (verdict & (mains_ms > floor_ms)) | self._hum_alone(mains_ms, total, live)
             if not first_ok:
                 verdict[:, 0] = False
         else:
@@ -1075,6 +1094,7 @@ class _Features(_DetectorState):
             mains_ms = best * self._ms_scale
             with np.errstate(invalid="ignore", divide="ignore"):
                 share = mains_ms / total
+            assert floor_ms is not None  # (no C: not the usual path)
             above = (mains_ms > floor_ms) & (share > self.mains_share)
             verdict = ok[None, :] & (above | self._hum_alone(mains_ms, total, live))
         return self._narrowband(verdict, hp, prev, a if a >= L else None)
