@@ -13,7 +13,7 @@ from ..._optional_native import native_with
 from ...blocks import SignalBlock
 from ...errors import SensorioError
 from ._buffers import ROW_FIELDS, _Hops, _Rows
-from .features import _NEG, SETTLE_EARLY_S
+from .features import _NEG, MAINS_RUN, MAINS_SURE_RUN, NOISE_FLOOR_K, RING_BUILD, SETTLE_EARLY_S, SPIKE_SD_MIN_HZ
 
 #: samples (rows x channels) below which a block waits for the rest of its hop
 #: before the front end runs (a call's fixed cost then outweighs the work); set
@@ -154,8 +154,6 @@ class _NativeFront:
         # the stream rows [lo, hi) whose spike signal is in the rows' "sd"
         # (see _signal_rows), and whether it is the second difference
         self._sig: tuple[int, int] | None = None
-        from .features import SPIKE_SD_MIN_HZ
-
         self._sig_second = det._rate >= SPIKE_SD_MIN_HZ
         self._learn_set: Any = None  # sio_dsp_learn_set, made on the first hop
         # the output's data and codes of the pending hops, by their first
@@ -166,6 +164,7 @@ class _NativeFront:
         self._stage_valid: Flags | None = None
         self._stage_valid_ptr: Any = None
         self._judge: Any = None  # sio_dsp_judge_hop's settings, inputs and state, likewise
+        self._judge_state: tuple[np.ndarray[Any, Any], ...] | None = None  # the arrays its state points at
         self._mains_judge_set: Any = None  # sio_dsp_mains_judge's settings, likewise
 
     def _ptr(self, kind: str, a: np.ndarray[Any, Any]) -> Any:
@@ -302,8 +301,6 @@ class _NativeFront:
         rows), motion floor and spike scale, (channels, 1) each; None,
         having moved nothing, when the reference's path must run (a motion
         candidate, a channel's first judged hop or first usable one)."""
-        from .features import MAINS_RUN, MAINS_SURE_RUN, NOISE_FLOOR_K, RING_BUILD
-
         ffi = self._ffi
         ch = det._ch
         if self._judge is None:
@@ -336,29 +333,32 @@ class _NativeFront:
         ji.logs, ji.pows = b(logs), b(pows)
         ji.last_gap = b(det._last_gap_hop, "int64_t[]")
         hist, hist_sure = det._mains_hist
-        for name, a in (
-            ("q_hf", det._q_hf),
-            ("noise_ms", det._noise_ms),
-            ("q_low", det._q_low),
-            ("q_rest", det._q_low_rest),
-            ("q_peak", det._q_peak),
-            ("q_ref", det._q_peak_ref),
-            ("ring_ref", det._ring_ref),
-            ("q_sd", det._q_sd),
-        ):
-            setattr(jst, name, b(a))  # (in place: C moves them on)
-        jst.last_noise, jst.settle_hops = b(det._last_noise_hop, "int64_t[]"), b(det._settle_hops, "int64_t[]")
-        for name, fl in (
-            ("low_set", det._q_low_set),
-            ("hf_set", det._q_hf_set),
-            ("peak_set", det._q_peak_set),
-            ("sd_set", det._q_sd_set),
-            ("motion_prev", det._motion_prev),
-            ("motion_rising", det._motion_rising),
-            ("mains_hist", hist),
-            ("sure_hist", hist_sure),
-        ):
-            setattr(jst, name, b(fl, "uint8_t[]"))
+        floats: tuple[Floats, ...] = (det._q_hf, det._noise_ms, det._q_low, det._q_low_rest, det._q_peak)
+        floats += (det._q_peak_ref, det._ring_ref, det._q_sd)
+        ints = (det._last_noise_hop, det._settle_hops)
+        flag_st = (
+            det._q_low_set,
+            det._q_hf_set,
+            det._q_peak_set,
+            det._q_sd_set,
+            det._motion_prev,
+            det._motion_rising,
+            hist,
+            hist_sure,
+        )
+        state = floats + ints + flag_st
+        if self._judge_state is None or any(a is not b for a, b in zip(state, self._judge_state, strict=True)):
+            # pointed at again only when the numpy code has put new arrays
+            # there (C moves them on in place)
+            float_names = ("q_hf", "noise_ms", "q_low", "q_rest", "q_peak", "q_ref", "ring_ref", "q_sd")
+            for name, a in zip(float_names, floats, strict=True):
+                setattr(jst, name, b(a))
+            jst.last_noise, jst.settle_hops = (b(a, "int64_t[]") for a in ints)
+            flag_names: tuple[str, ...] = ("low_set", "hf_set", "peak_set", "sd_set", "motion_prev", "motion_rising")
+            flag_names += ("mains_hist", "sure_hist")
+            for name, fl in zip(flag_names, flag_st, strict=True):
+                setattr(jst, name, b(fl, "uint8_t[]"))
+            self._judge_state = state
         noise, mains_on = np.empty((ch, 1), dtype=bool), np.empty((ch, 1), dtype=bool)
         first = np.empty((ch, 1), dtype=np.int64)
         mfloor, scale = np.empty((ch, 1)), np.empty((ch, 1))
@@ -785,8 +785,6 @@ class _NativeFront:
         """features.spike_signal of the first n pending rows as
         FaultDetector._spike_signal gives it, in C: written channel-major
         with the pending rows' stride from the pointer out."""
-        from .features import SPIKE_SD_MIN_HZ
-
         p = self._pointers(rows)
         ffi = self._ffi
         at = rows.o
