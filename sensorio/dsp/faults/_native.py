@@ -13,7 +13,22 @@ from ..._optional_native import native_with
 from ...blocks import SignalBlock
 from ...errors import SensorioError
 from ._buffers import ROW_FIELDS, _Hops, _Rows
-from .features import _NEG, MAINS_RUN, MAINS_SURE_RUN, NOISE_FLOOR_K, RING_BUILD, SETTLE_EARLY_S, SPIKE_SD_MIN_HZ
+from .features import (
+    _NEG,
+    LEARN_RISE,
+    LEARN_UP,
+    MAINS_ALONE,
+    MAINS_ALONE_CONTRAST,
+    MAINS_ALONE_UV,
+    MAINS_FLOOR_K,
+    MAINS_RUN,
+    MAINS_SURE_RUN,
+    MOTION_FLOOR_K,
+    NOISE_FLOOR_K,
+    RING_BUILD,
+    SETTLE_EARLY_S,
+    SPIKE_SD_MIN_HZ,
+)
 
 #: samples (rows x channels) below which a block waits for the rest of its hop
 #: before the front end runs (a call's fixed cost then outweighs the work); set
@@ -423,8 +438,6 @@ class _NativeFront:
         level on; returns the verdict."""
         ffi = self._ffi
         if self._mains_judge_set is None:
-            from .features import LEARN_UP, MAINS_ALONE, MAINS_ALONE_CONTRAST, MAINS_ALONE_UV, MAINS_FLOOR_K
-
             st = self._mains_judge_set = ffi.new("sio_dsp_mains_set *")
             st.mains_uv, st.floor_k, st.learn_up, st.learn_up99 = det.mains_uv, MAINS_FLOOR_K, LEARN_UP, LEARN_UP / 99.0
             st.line_contrast, st.alone_contrast = det._line_contrast, MAINS_ALONE_CONTRAST
@@ -445,8 +458,6 @@ class _NativeFront:
         """The settings of sio_dsp_learn_hop, made once (_learn_set)."""
         if self._learn_set is not None:
             return
-        from .features import LEARN_RISE, LEARN_UP, MOTION_FLOOR_K
-
         st = self._learn_set = self._ffi.new("sio_dsp_learn_set *")
         st.motion_uv, st.motion_rel, st.motion_loud_rel = det.motion_uv, det.motion_rel, det.motion_loud_rel
         st.motion_share, st.motion_loud_share = det.motion_share, det.motion_loud_share
