@@ -891,6 +891,23 @@ def busy_signal(seed: int, n: int, ch: int = 8) -> list[SignalBlock]:
     ]  # fmt: skip
 
 
+def _c_against_reference(dets: list[FaultDetector], name: str) -> list[bool]:
+    """Route dets[0]'s native step name through a record of whether it
+    served each call (its result not None), and make dets[1]'s always
+    decline (None: the reference's path). Returns the record."""
+    used: list[bool] = []
+    real = getattr(dets[0]._native, name)
+
+    def counted(*a: Any) -> Any:
+        got = real(*a)
+        used.append(got is not None)
+        return got
+
+    setattr(dets[0]._native, name, counted)
+    setattr(dets[1]._native, name, lambda *a: None)
+    return used
+
+
 #: the carried state sio_dsp_judge_hop moves on (and what comes before it in the hop)
 JUDGED_STATE = (
     "_q_hf", "_noise_ms", "_last_noise_hop", "_settle_hops", "_q_low", "_q_low_rest", "_q_peak",
@@ -911,16 +928,7 @@ def test_the_usual_hops_verdicts_in_c_equal_the_reference(seed: int) -> None:
     dets = [FaultDetector(), FaultDetector()]
     dets[0].process(blist[0])
     dets[1].process(blist[0])
-    used: list[bool] = []
-    real = dets[0]._native.judge_hop  # type: ignore[union-attr]
-
-    def counted(*a: Any) -> Any:
-        got = real(*a)
-        used.append(got is not None)
-        return got
-
-    dets[0]._native.judge_hop = counted  # type: ignore[method-assign,union-attr]
-    dets[1]._native.judge_hop = lambda *a: None  # type: ignore[method-assign,union-attr]
+    used = _c_against_reference(dets, "judge_hop")
     mains = dets[1]._mains
     dets[1]._mains = lambda *a, logs=None: mains(*a[:6])  # type: ignore[method-assign]  # (numpy's floor)
     for b in blist[1:]:
@@ -999,16 +1007,7 @@ def test_the_output_made_as_the_rows_come_equals_its_copy(monkeypatch: pytest.Mo
     ]  # fmt: skip
     dets = [FaultDetector(), FaultDetector()]
     outs = [[d.process(blocks_[0])] for d in dets]
-    staged: list[bool] = []
-    real = dets[0]._native.take_staged  # type: ignore[union-attr]
-
-    def counted(*a: Any) -> Any:
-        got = real(*a)
-        staged.append(got is not None)
-        return got
-
-    dets[0]._native.take_staged = counted  # type: ignore[method-assign,union-attr]
-    dets[1]._native.take_staged = lambda *a: None  # type: ignore[method-assign,union-attr]
+    staged = _c_against_reference(dets, "take_staged")
     for blk in blocks_[1:]:
         for out, det in zip(outs, dets, strict=True):
             out.append(det.process(blk))
