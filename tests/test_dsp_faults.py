@@ -619,6 +619,31 @@ def test_the_band_ringing_after_a_short_burst_is_not_motion(native: bool) -> Non
 
 @pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
 @pytest.mark.parametrize("rate", [2000.0, 4000.0])
+def test_a_hum_on_one_electrode_is_mains_after_three_hops_a_shared_one_is_not(native: bool, rate: float) -> None:
+    """Eight channels busy with steady tones beside the mains lines (each
+    its own phases): a 50 Hz hum on channel 5 alone for 200 ms (three
+    two-hop windows, its lines 13 x their neighbours: over mains_ratio, under
+    the sure test's 16 x) is the channel's own (features._own_hum) and is
+    mains; it was not (the run of 4 hops). The same hum on every channel at
+    once (gains 0.9-1.0, its lines 11-13 x) is shared: no mains. With three
+    channels the own test is off (OWN_HUM_CHANNELS)."""
+    rng = np.random.default_rng(0)
+    n = int(8 * rate)
+    t = np.arange(n) / rate
+    x = rng.normal(0.0, 0.5, (n, 8))
+    # tones 4 bins apart (no leakage between them): steady neighbours' power
+    for f, phase in zip((30.0, 70.0, 130.0, 170.0), rng.uniform(0, 2 * np.pi, (4, 8)), strict=True):
+        x += 4.0 * np.sin(2 * np.pi * f * t[:, None] + phase[None, :]) * (t >= 3.0)[:, None]
+    hum = 20.0 * np.sin(2 * np.pi * 50.0 * t)
+    x[:, 5] += hum * ((t >= 5.0) & (t < 5.2))
+    x += np.outer(hum * ((t >= 6.5) & (t < 6.7)), np.linspace(0.9, 1.0, 8))
+    got = _detect(x, rate, native, kind="mains")
+    assert [(e.channel, round(e.start_s, 2)) for e in got] == [(5, 5.05)], got
+    assert _detect(np.ascontiguousarray(x[:, 3:6]), rate, native, kind="mains") == []
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+@pytest.mark.parametrize("rate", [2000.0, 4000.0])
 def test_a_hum_over_a_light_contraction_is_mains(native: bool, rate: float) -> None:
     """A channel resting at 1.5 uV of noise, in a light contraction every
     other second (4 uV of EMG above 250 Hz, as a bipolar pair's can be): a

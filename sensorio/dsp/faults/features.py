@@ -126,6 +126,15 @@ MAINS_ALONE_UV = 1.0
 MAINS_ALONE_CONTRAST = 0.5
 MAINS_SURE_RUN = 3
 MAINS_SURE = 2.0
+#: ... or when, in each of those hops, the hum is the channel's own: its
+#: lines OWN_HUM_K x mains_ratio above their neighbours once what the other
+#: channels share is taken out (_own_hum; with OWN_HUM_CHANNELS channels or
+#: more). A hum on one electrode (its contact) is its own; a monopolar
+#: contraction's 50 Hz rhythm, which passes the test for a few hops, is
+#: common to the grid. 1.25, not 1: a synthetic channel's steady hum (its
+#: phase its own) with a lull in its EMG passed 3 hops at 8 x (docs/dsp.md)
+OWN_HUM_CHANNELS = 4
+OWN_HUM_K = 1.25
 
 
 def narrowband_basis(
@@ -1127,9 +1136,10 @@ class _Features(_DetectorState):
         over those few tens of Hz (a ratio of about 1). Judged on the same
         two hops as the verdict (the hop before: prev for the first), only
         where the verdict holds. hp is (channels, hops, samples). Returns the
-        verdicts kept and those whose lines stand MAINS_SURE x that far above
-        their neighbours. a: the hops' first pending row when the hop before
-        is pending too (None: it is not)."""
+        verdicts kept and those sure: their lines stand MAINS_SURE x that far
+        above their neighbours, or their hum is the channel's own
+        (_own_hum). a: the hops' first pending row when the hop before is
+        pending too (None: it is not)."""
         c, j = np.nonzero(verdict)
         if not len(c):
             return verdict, verdict
@@ -1158,4 +1168,35 @@ class _Features(_DetectorState):
         out[c, j] = lines > self.mains_ratio * sides
         sure = verdict.copy()
         sure[c, j] = lines > MAINS_SURE * self.mains_ratio * sides
+        if self._ch >= OWN_HUM_CHANNELS:
+            maybe = out[c, j] & ~sure[c, j]
+            if maybe.any():
+                sure[c, j] |= maybe & self._own_hum(proj, j, hp, prev, a)
         return out, sure
+
+    def _own_hum(self, proj: Floats, j: Ints, hp: Floats, prev: Floats, a: int | None) -> Flags:
+        """Per candidate of _narrowband (proj its projection's row, j its
+        hop): whether its hum is its own -- the stronger family's lines
+        stand OWN_HUM_K x mains_ratio above their neighbours once what the
+        other channels share is taken out: the projection less its
+        least-squares multiple (where positive) of the other channels' mean
+        projection over the same two hops. A hum common to the channels
+        (with a gain of its own on each) leaves little; a hum on this
+        channel alone is all left. Projections are linear, so the others'
+        mean is the projection of all channels' sum less this one's."""
+        ch = self._ch
+        if a is not None and hp.shape[1] == 1:  # one hop: its two hops are pending rows
+            L = hp.shape[2]
+            total = np.nansum(self._pend.cm("hp")[:, a - L : a + L], axis=0)[None, :]
+        else:
+            before = np.concatenate([prev[:, None, :], hp[:, :-1, :]], axis=1)
+            total = np.nansum(np.concatenate([before, hp], axis=2), axis=0)  # (hops, 2 hops of rows)
+        others = ((total @ self._nb_basis)[j] - proj) / (ch - 1)
+        fit = np.einsum("ij,ij->i", proj, others) / np.maximum(np.einsum("ij,ij->i", others, others), 1e-300)
+        own = proj - np.maximum(fit, 0.0)[:, None] * others
+        k = self._nb_basis.shape[1] // 2
+        power = own[:, :k] ** 2 + own[:, k:] ** 2
+        line, side = power @ self._nb_line, power @ self._nb_side
+        strong = np.argmax(line, axis=1)
+        rows = np.arange(len(j))
+        return cast(Flags, line[rows, strong] > OWN_HUM_K * self.mains_ratio * side[rows, strong])
