@@ -1157,13 +1157,7 @@ class _Features(_DetectorState):
                 before[first] = prev[c[first]]
             seg = np.concatenate([before, hp[c, j]], axis=1)  # (candidates, 2 hops)
         proj = seg @ self._nb_basis
-        k = self._nb_basis.shape[1] // 2
-        power = proj[:, :k] ** 2 + proj[:, k:] ** 2
-        line = power @ self._nb_line  # (candidates, families)
-        side = power @ self._nb_side
-        strong = np.argmax(line, axis=1)
-        rows = np.arange(len(c))
-        lines, sides = line[rows, strong], side[rows, strong]
+        lines, sides = self._lines_and_sides(proj)
         out = verdict.copy()
         out[c, j] = lines > self.mains_ratio * sides
         sure = verdict.copy()
@@ -1193,10 +1187,17 @@ class _Features(_DetectorState):
             total = np.nansum(np.concatenate([before, hp], axis=2), axis=0)  # (hops, 2 hops of rows)
         others = ((total @ self._nb_basis)[j] - proj) / (ch - 1)
         fit = np.einsum("ij,ij->i", proj, others) / np.maximum(np.einsum("ij,ij->i", others, others), 1e-300)
-        own = proj - np.maximum(fit, 0.0)[:, None] * others
+        lines, sides = self._lines_and_sides(proj - np.maximum(fit, 0.0)[:, None] * others)
+        return lines > OWN_HUM_K * self.mains_ratio * sides
+
+    def _lines_and_sides(self, proj: Floats) -> tuple[Floats, Floats]:
+        """Per row of narrowband projections (cosines then sines, on
+        _nb_basis): the power of the stronger family's lines and that of
+        their neighbours (_nb_line, _nb_side)."""
         k = self._nb_basis.shape[1] // 2
-        power = own[:, :k] ** 2 + own[:, k:] ** 2
-        line, side = power @ self._nb_line, power @ self._nb_side
+        power = proj[:, :k] ** 2 + proj[:, k:] ** 2
+        line = power @ self._nb_line  # (rows, families)
+        side = power @ self._nb_side
         strong = np.argmax(line, axis=1)
-        rows = np.arange(len(j))
-        return cast(Flags, line[rows, strong] > OWN_HUM_K * self.mains_ratio * side[rows, strong])
+        rows = np.arange(len(proj))
+        return line[rows, strong], side[rows, strong]
