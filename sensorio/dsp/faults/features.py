@@ -1181,10 +1181,12 @@ class _Features(_DetectorState):
         ch = self._ch
         if a is not None and hp.shape[1] == 1:  # one hop: its two hops are pending rows
             L = hp.shape[2]
-            total = np.nansum(self._pend.cm("hp")[:, a - L : a + L], axis=0)[None, :]
+            total = self._pend.cm("hp")[:, a - L : a + L].sum(axis=0)[None, :]
         else:
             before = np.concatenate([prev[:, None, :], hp[:, :-1, :]], axis=1)
-            total = np.nansum(np.concatenate([before, hp], axis=2), axis=0)  # (hops, 2 hops of rows)
+            total = np.concatenate([before, hp], axis=2).sum(axis=0)  # (hops, 2 hops of rows)
+        # (the feature filters hold a gap's rows at their last value: finite)
+        total = _finite(total)
         others = ((total @ self._nb_basis)[j] - proj) / (ch - 1)
         fit = np.einsum("ij,ij->i", proj, others) / np.maximum(np.einsum("ij,ij->i", others, others), 1e-300)
         lines, sides = self._lines_and_sides(proj - np.maximum(fit, 0.0)[:, None] * others)
