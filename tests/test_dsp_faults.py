@@ -625,8 +625,10 @@ def test_a_hum_on_one_electrode_is_mains_after_three_hops_a_shared_one_is_not(na
     two-hop windows, its lines 13 x their neighbours: over mains_ratio, under
     the sure test's 16 x) is the channel's own (features._own_hum) and is
     mains; it was not (the run of 4 hops). The same hum on every channel at
-    once (gains 0.9-1.0, its lines 11-13 x) is shared: no mains. With three
-    channels the own test is off (OWN_HUM_CHANNELS)."""
+    once (gains 0.9-1.0, its lines 11-13 x) is shared: no mains, also when
+    another channel carries a loud hum of its own. Fed 10 ms or 1 s at a
+    time alike. With three channels, or three live ones, the own test is off
+    (OWN_HUM_CHANNELS)."""
     rng = np.random.default_rng(0)
     n = int(8 * rate)
     t = np.arange(n) / rate
@@ -637,9 +639,19 @@ def test_a_hum_on_one_electrode_is_mains_after_three_hops_a_shared_one_is_not(na
     hum = 20.0 * np.sin(2 * np.pi * 50.0 * t)
     x[:, 5] += hum * ((t >= 5.0) & (t < 5.2))
     x += np.outer(hum * ((t >= 6.5) & (t < 6.7)), np.linspace(0.9, 1.0, 8))
-    got = _detect(x, rate, native, kind="mains")
-    assert [(e.channel, round(e.start_s, 2)) for e in got] == [(5, 5.05)], got
+    for block_s in (0.01, 1.0):  # one hop at a time, and many
+        got = _detect(x, rate, native, kind="mains", block_s=block_s)
+        assert [(e.channel, round(e.start_s, 2)) for e in got] == [(5, 5.05)], (block_s, got)
     assert _detect(np.ascontiguousarray(x[:, 3:6]), rate, native, kind="mains") == []
+    # a loud hum of channel 0's own (another phase) does not make the others'
+    # mean its own: the shared hum stays shared (each channel weighed by 1 /
+    # its RMS)
+    x[:, 0] += 300.0 * np.cos(2 * np.pi * 50.0 * t) * (t >= 3.0)
+    got = _detect(x, rate, native, kind="mains")
+    assert sorted((e.channel, round(e.start_s, 2)) for e in got) == [(0, 3.05), (5, 5.05)], got
+    # seven flat channels (not live) leave one: no own test
+    x[:, :7] = 0.0
+    assert _detect(x, rate, native, kind="mains") == []
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])

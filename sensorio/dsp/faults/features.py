@@ -128,8 +128,8 @@ MAINS_SURE_RUN = 3
 MAINS_SURE = 2.0
 #: ... or when, in each of those hops, the hum is the channel's own: its
 #: lines OWN_HUM_K x mains_ratio above their neighbours once what the other
-#: channels share is taken out (_own_hum; with OWN_HUM_CHANNELS channels or
-#: more). A hum on one electrode (its contact) is its own; a monopolar
+#: channels share is taken out (_own_hum; with OWN_HUM_CHANNELS live
+#: channels or more). A hum on one electrode (its contact) is its own; a monopolar
 #: contraction's 50 Hz rhythm, which passes the test for a few hops, is
 #: common to the grid. 1.25, not 1: a synthetic channel's steady hum (its
 #: phase its own) with a lull in its EMG passed 3 hops at 8 x (docs/dsp.md)
@@ -1106,7 +1106,7 @@ class _Features(_DetectorState):
             assert floor_ms is not None  # (no C: not the usual path)
             above = (mains_ms > floor_ms) & (share > self.mains_share)
             verdict = ok[None, :] & (above | self._hum_alone(mains_ms, total, live))
-        return self._narrowband(verdict, hp, prev, a if a >= L else None)
+        return self._narrowband(verdict, hp, prev, a if a >= L else None, live)
 
     def _hum_alone(self, mains_ms: Floats, total_ms: Floats, live: Flags) -> Flags:
         """The mains test's other arm, per (channel, hop): a live hop whose
@@ -1127,7 +1127,9 @@ class _Features(_DetectorState):
         with np.errstate(invalid="ignore"):
             return live & (hum_ms > MAINS_ALONE * total_ms) & (hum_ms > MAINS_ALONE_UV**2)
 
-    def _narrowband(self, verdict: Flags, hp: Floats, prev: Floats, a: int | None = None) -> tuple[Flags, Flags]:
+    def _narrowband(
+        self, verdict: Flags, hp: Floats, prev: Floats, a: int | None = None, live: Flags | None = None
+    ) -> tuple[Flags, Flags]:
         """Keep the mains verdicts (channels, hops) whose hum is narrowband:
         the stronger family's lines stand more than mains_ratio x above their
         neighbouring frequencies (NARROWBAND_BINS bins away, in power). A hum
@@ -1139,7 +1141,8 @@ class _Features(_DetectorState):
         verdicts kept and those sure: their lines stand MAINS_SURE x that far
         above their neighbours, or their hum is the channel's own
         (_own_hum). a: the hops' first pending row when the hop before is
-        pending too (None: it is not)."""
+        pending too (None: it is not); live (channels, hops): the hops the own
+        test may read (None: no own test)."""
         c, j = np.nonzero(verdict)
         if not len(c):
             return verdict, verdict
@@ -1162,35 +1165,46 @@ class _Features(_DetectorState):
         out[c, j] = lines > self.mains_ratio * sides
         sure = verdict.copy()
         sure[c, j] = lines > MAINS_SURE * self.mains_ratio * sides
-        if self._ch >= OWN_HUM_CHANNELS:
-            maybe = out[c, j] & ~sure[c, j]
-            if maybe.any():
-                sure[c, j] |= maybe & self._own_hum(proj, j, hp, prev, a)
+        maybe = out[c, j] & ~sure[c, j]
+        if live is not None and self._ch >= OWN_HUM_CHANNELS and maybe.any():
+            sure[c[maybe], j[maybe]] = self._own_hum(proj[maybe], c[maybe], j[maybe], hp, prev, a, live)
         return out, sure
 
-    def _own_hum(self, proj: Floats, j: Ints, hp: Floats, prev: Floats, a: int | None) -> Flags:
-        """Per candidate of _narrowband (proj its projection's row, j its
-        hop): whether its hum is its own -- the stronger family's lines
-        stand OWN_HUM_K x mains_ratio above their neighbours once what the
-        other channels share is taken out: the projection less its
-        least-squares multiple (where positive) of the other channels' mean
-        projection over the same two hops. A hum common to the channels
-        (with a gain of its own on each) leaves little; a hum on this
-        channel alone is all left. Projections are linear, so the others'
-        mean is the projection of all channels' sum less this one's."""
-        ch = self._ch
-        if a is not None and hp.shape[1] == 1:  # one hop: its two hops are pending rows
-            L = hp.shape[2]
-            total = self._pend.cm("hp")[:, a - L : a + L].sum(axis=0)[None, :]
-        else:
-            before = np.concatenate([prev[:, None, :], hp[:, :-1, :]], axis=1)
-            total = np.concatenate([before, hp], axis=2).sum(axis=0)  # (hops, 2 hops of rows)
-        # (the feature filters hold a gap's rows at their last value: finite)
-        total = _finite(total)
-        others = ((total @ self._nb_basis)[j] - proj) / (ch - 1)
-        fit = np.einsum("ij,ij->i", proj, others) / np.maximum(np.einsum("ij,ij->i", others, others), 1e-300)
-        lines, sides = self._lines_and_sides(proj - np.maximum(fit, 0.0)[:, None] * others)
-        return lines > OWN_HUM_K * self.mains_ratio * sides
+    def _own_hum(self, proj: Floats, c: Ints, j: Ints, hp: Floats, prev: Floats, a: int | None, live: Flags) -> Flags:
+        """Per candidate of _narrowband (proj its projection's row, c its
+        channel, j its hop): whether its hum is its own -- the stronger
+        family's lines stand OWN_HUM_K x mains_ratio above their neighbours
+        once what the other channels share is taken out: the projection less
+        its least-squares multiple (where positive: a bipolar neighbour's
+        share of an electrode's hum comes with the opposite sign) of the
+        other live channels' mean over the same two hops, each weighed by 1
+        / its RMS there, so that one loud channel (a hum of its own, a noisy
+        input) does not make that mean its own. A hum common to the channels
+        (with a gain of its own on each) leaves little; a hum on this channel
+        alone is all left. False in a hop with fewer than OWN_HUM_CHANNELS
+        live channels. Each hop is one (1, 2 hops) product, whatever the
+        block (the same bits)."""
+        L = hp.shape[2]
+        pend = self._pend.cm("hp") if a is not None else None
+        own = np.zeros(len(j), dtype=bool)
+        for h in np.unique(j):
+            w_live = live[:, h]
+            if np.count_nonzero(w_live) < OWN_HUM_CHANNELS:
+                continue
+            if pend is not None:  # the hop's two hops are pending rows
+                seg = pend[:, a + (h - 1) * L : a + (h + 1) * L]
+            else:
+                seg = np.concatenate([prev if h == 0 else hp[:, h - 1], hp[:, h]], axis=1)
+            # (the feature filters hold a gap's rows at their last value: finite)
+            rms = np.sqrt(np.einsum("ij,ij->i", seg, seg) / seg.shape[1])
+            w = np.divide(1.0, rms, out=np.zeros_like(rms), where=w_live & (rms > 0))
+            at = j == h
+            others = (w @ seg)[None, :] @ self._nb_basis - w[c[at], None] * proj[at]
+            mine = proj[at]
+            fit = np.einsum("ij,ij->i", mine, others) / np.maximum(np.einsum("ij,ij->i", others, others), 1e-300)
+            lines, sides = self._lines_and_sides(mine - np.maximum(fit, 0.0)[:, None] * others)
+            own[at] = lines > OWN_HUM_K * self.mains_ratio * sides
+        return own
 
     def _lines_and_sides(self, proj: Floats) -> tuple[Floats, Floats]:
         """Per row of narrowband projections (cosines then sines, on
