@@ -535,7 +535,7 @@ static double sio_dsp_br_end(double *restrict count, double *restrict mid,
 {
     const int64_t below = (int64_t)count[0], kept = (int64_t)count[1];
     const int counted = count[2] == 0.0 && sio_dsp_br_whole(count, n);
-    const int hit = counted && below <= k && k < below + kept;
+    int hit = counted && below <= k && k < below + kept;
     count[3] = (double)n + 1.0; /* used: more rows than room until restarted */
     double m;
     int64_t got = 0, rank = k;
@@ -544,18 +544,34 @@ static double sio_dsp_br_end(double *restrict count, double *restrict mid,
     } else if (counted) {
         /* a miss, without NaN: the element lies among the values below the
          * bracket (k < below) or above it, and the element of rank k of the
-         * whole is that of its rank among those (they come first, or last):
-         * only those are selected over, a third of the hop or so on a miss by
-         * a little. Read against the bracket again: the ranks need only that
-         * the values taken are all those on their side of lo (or hi). */
+         * whole is that of its rank among those (they come first, or last).
+         * A miss is mostly by a little: the same pass keeps apart those of
+         * them within a second bracket as wide again beyond the first (from
+         * scratch + n), and when the element is among those only they are
+         * selected over (a select over the whole side, half the hop or so,
+         * was half of the hop end's selects at 256 ch). Read against the
+         * bracket again: the ranks need only that the values taken are all
+         * those on their side of lo (or hi), and of lo2 (or hi2). */
         const int up = k >= below;
-        const double lo = guess[0], hi = guess[1];
+        const double lo = guess[0], hi = guess[1], w = guess[2];
+        const double lo2 = lo / w, hi2 = hi * w;
+        double *restrict near = scratch + n;
+        int64_t n_near = 0;
         for (int64_t i = 0; i < n; i++) {
             const double x = absolute ? sio_dsp_abs(v[i]) : v[i];
+            const int far = up ? x > hi : x < lo;
             scratch[got] = x;
-            got += up ? x > hi : x < lo;
+            near[n_near] = x;
+            got += far;
+            n_near += far & (up ? x <= hi2 : x >= lo2);
         }
         rank = up ? k - (n - got) : k;
+        /* the near ones come last below the bracket, first above it */
+        const int64_t near_rank = up ? rank : rank - (got - n_near);
+        if (near_rank >= 0 && near_rank < n_near) {
+            m = sio_dsp_select(near, scratch, n_near, near_rank);
+            hit = 2; /* (found: the width still widens, as after a miss) */
+        }
     }
     if (!hit) {
         if (!counted || rank < 0 || rank >= got) { /* the whole hop (or a NaN among it) */
@@ -566,6 +582,7 @@ static double sio_dsp_br_end(double *restrict count, double *restrict mid,
         }
         m = sio_dsp_select(scratch, scratch + n, got, rank);
     }
+    hit = hit == 1;
     double width = guess[2];
     /* (a miss costs about a third of a hop's select now: narrower pays) */
     width = hit ? (width > 1.2 ? width * 0.9 : width) : (width < 8.0 ? width * 1.25 : width);

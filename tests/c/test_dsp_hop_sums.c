@@ -2,8 +2,9 @@
  * (csrc/sio_dsp.c): a hop's sums taken as its rows come, in pieces of
  * varied sizes, then finished, bit for bit sio_dsp_hop_features and
  * sio_dsp_hop_spikes on the whole hops, with and without the medians'
- * guesses, over hops whose level jumps (the guess missing above and below),
- * a hop of zeros and one with a NaN; exact-size buffers (so the sanitizers
+ * guesses, over hops whose level jumps (the guess missing above and below,
+ * by a little -- within the second bracket a miss is selected in -- and by
+ * far), a hop of zeros and one with a NaN; exact-size buffers (so the sanitizers
  * see any read past them), and argument checks. */
 #include <math.h>
 #include <stdint.h>
@@ -15,11 +16,19 @@
 
 static double noise(void) { return (double)(rand() % 2001 - 1000) / 10.0; }
 
+/* near: the levels step by a little after steady runs (the guess's
+ * bracket narrows on a steady level, then misses by less than its width
+ * again: csrc/sio_dsp.c, sio_dsp_br_end) */
+static int near;
+
 /* the level of hop j of m: steady, jumps up and down, zero; one NaN */
 static double level(int64_t j)
 {
     static const double levels[] = {1.0, 1.1, 0.9, 30.0, 28.0, 0.02, 1.0, 0.0, 1.0, 1.3};
-    return levels[j % 10];
+    static const double steps[] = {1.0,  1.0,  1.0,  1.0,  1.0,  1.0, 1.3, 1.3, 1.3, 1.3,
+                                   1.3,  1.3,  1.0,  1.0,  1.0,  1.0, 1.0, 1.0, 0.77, 0.77,
+                                   0.77, 0.77, 0.77, 0.77, 1.35, 1.0, 0.75, 2.0, 4.0, 1.0};
+    return near ? steps[j % 30] : levels[j % 10];
 }
 
 static void shape(double *hp, int64_t ch, int64_t m, int64_t L, int nan)
@@ -201,6 +210,10 @@ int main(void)
         check_spikes(200, guessed, 31, 0);
         check_spikes(200, guessed, 31, 1);
     }
+    near = 1;
+    check_hops(200, 1, 1, 61, 0);
+    check_spikes(200, 1, 61, 0);
+    near = 0;
     check_misuse();
     /* out of range: nothing written */
     double x[8] = {0}, acc[SIO_DSP_FEAT_ACC] = {7}, scratch[8], o[6] = {7, 7, 7, 7, 7, 7};
