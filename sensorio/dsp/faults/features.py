@@ -1150,8 +1150,7 @@ class _Features(_DetectorState):
             # one hop (the usual): its two hops are one run of the pending
             # rows, a view when every channel is a candidate, else one copy
             # (the same rows as below, so the same product, bit for bit)
-            L = hp.shape[2]
-            pair = self._pend.cm("hp")[:, a - L : a + L]
+            pair = self._two_hops(0, hp, prev, a)
             seg = pair if len(c) == len(pair) else pair[c]
         else:
             first = j == 0
@@ -1184,17 +1183,12 @@ class _Features(_DetectorState):
         alone is all left. False in a hop with fewer than OWN_HUM_CHANNELS
         live channels. Each hop is one (1, 2 hops) product, whatever the
         block (the same bits)."""
-        L = hp.shape[2]
-        pend = self._pend.cm("hp") if a is not None else None
         own = np.zeros(len(j), dtype=bool)
         for h in np.unique(j):
             w_live = live[:, h]
             if np.count_nonzero(w_live) < OWN_HUM_CHANNELS:
                 continue
-            if pend is not None:  # the hop's two hops are pending rows
-                seg = pend[:, a + (h - 1) * L : a + (h + 1) * L]
-            else:
-                seg = np.concatenate([prev if h == 0 else hp[:, h - 1], hp[:, h]], axis=1)
+            seg = self._two_hops(h, hp, prev, a)
             # (the feature filters hold a gap's rows at their last value: finite)
             rms = np.sqrt(np.einsum("ij,ij->i", seg, seg) / seg.shape[1])
             w = np.divide(1.0, rms, out=np.zeros_like(rms), where=w_live & (rms > 0))
@@ -1205,6 +1199,16 @@ class _Features(_DetectorState):
             lines, sides = self._lines_and_sides(mine - np.maximum(fit, 0.0)[:, None] * others)
             own[at] = lines > OWN_HUM_K * self.mains_ratio * sides
         return own
+
+    def _two_hops(self, h: int, hp: Floats, prev: Floats, a: int | None) -> Floats:
+        """Every channel's rows of hop h and the hop before it (channels, 2
+        hops), as _narrowband reads them: a view of the pending rows when
+        both are pending (a: the hops' first pending row), else hp's (channels,
+        hops, samples) with prev before the first."""
+        L = hp.shape[2]
+        if a is not None:
+            return self._pend.cm("hp")[:, a + (h - 1) * L : a + (h + 1) * L]
+        return np.concatenate([prev if h == 0 else hp[:, h - 1], hp[:, h]], axis=1)
 
     def _lines_and_sides(self, proj: Floats) -> tuple[Floats, Floats]:
         """Per row of narrowband projections (cosines then sines, on
