@@ -1330,7 +1330,7 @@ static inline double sio_dsp_nan_to_num(double v)
 /* What sio_dsp_judge_hop's two passes both need of channel c: its noise
  * verdict and last noise hop, the settling run, and which tests it gets. */
 typedef struct {
-    int noise, blocked, settling, spiked, after_noise, judged, early, motion_ok;
+    int noise, blocked, settling, spiked, after_noise, judged, early, motion_ok, rest_ok;
     int64_t last_noise, run;
 } sio_dsp_judge_flags;
 
@@ -1355,6 +1355,9 @@ static inline sio_dsp_judge_flags sio_dsp_judge_of(const sio_dsp_judge_set *set,
     f.run = s ? st->settle_hops[c] + 1 : 0;
     f.early = s && f.run <= set->early_hops;
     f.motion_ok = !f.blocked && !f.early && (st->low_set[c] || !f.settling) && !after_gap && !f.spiked;
+    /* the band's rest learns from the settling hops after the early ones too */
+    const int settled_rest = s && !f.early && !f.after_noise && !after_gap && !f.spiked;
+    f.rest_ok = (f.judged || settled_rest) && in->live[c];
     return f;
 }
 
@@ -1370,7 +1373,7 @@ int sio_dsp_judge_hop(int64_t ch, int64_t g, const sio_dsp_judge_set *set,
                !in->sd_peak || !in->logs || !in->pows || !in->last_gap || !st->q_hf ||
                !st->noise_ms || !st->q_low || !st->q_rest || !st->q_peak || !st->q_ref ||
                !st->ring_ref || !st->q_sd || !st->last_noise || !st->settle_hops ||
-               !st->low_set || !st->hf_set || !st->peak_set || !st->sd_set || !st->motion_prev ||
+               !st->low_set || !st->hf_set || !st->rest_set || !st->peak_set || !st->sd_set || !st->motion_prev ||
                !st->motion_rising || (set->mains_n && (!st->mains_hist || !st->sure_hist)) ||
                !noise || !mains_on || !mains_first || !mfloor || !spike_mad))
         return -1;
@@ -1387,6 +1390,8 @@ int sio_dsp_judge_hop(int64_t ch, int64_t g, const sio_dsp_judge_set *set,
             return 1; /* the level starts from this hop: _learn's own path */
         if (in->live[c] && !st->hf_set[c] && isfinite(0.5 * l_hf[c]))
             return 1; /* the noise floor may start lower from it: _noise_verdicts' */
+        if (f.rest_ok && !st->rest_set[c] && isfinite(0.5 * l_low[c]))
+            return 1; /* the band's rest may start lower from it: _learn's */
         if (!f.motion_ok)
             continue;
         /* _motion_like with the hop's rise above the learnt peaks */
@@ -1417,7 +1422,7 @@ int sio_dsp_judge_hop(int64_t ch, int64_t g, const sio_dsp_judge_set *set,
         const double sh = lm / (lm + hp), level = p_low[c];
         const int teaches = !f.blocked && !f.noise && !in->mains[c];
         double mf, pf;
-        sio_dsp_learn_one(ls, c, teaches, f.judged, f.judged && in->live[c], lm, sh, in->peak[c],
+        sio_dsp_learn_one(ls, c, teaches, f.judged, f.rest_ok, lm, sh, in->peak[c],
                           in->mad[c], 0.5 * l_low[c], l_peak[c], level, p_rest[c], p_peak[c],
                           st->q_low, st->q_rest, st->q_peak, st->q_ref, st->peak_set, &mf, &pf);
         mfloor[c] = mf;

@@ -297,7 +297,7 @@ typedef struct {
 typedef struct {
     double *q_hf, *noise_ms, *q_low, *q_rest, *q_peak, *q_ref, *ring_ref, *q_sd;
     int64_t *last_noise, *settle_hops;
-    const uint8_t *low_set, *hf_set;
+    const uint8_t *low_set, *hf_set, *rest_set;
     uint8_t *peak_set, *sd_set, *motion_prev, *motion_rising, *mains_hist, *sure_hist;
 } sio_dsp_judge_state;
 
@@ -311,7 +311,8 @@ typedef struct {
  * run's first row), mfloor (the motion floor, a mean square) and spike_mad
  * (the spike test's scale), ch each. Returns 1, having written nothing,
  * when a channel's first judged hop, its first usable hop for the noise
- * floor (whose start it may lower: a power of the new level) or a motion
+ * floor or its first rest hop for the 1-20 Hz band's rest (whose start
+ * either may lower: a power of the new level) or a motion
  * candidate (a hop judged for motion and shaped like it: the band's speed
  * is then read from its rows) is among them (the reference's path then); 0
  * when done, -1 if an argument is out of range. */

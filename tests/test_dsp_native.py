@@ -169,9 +169,13 @@ def test_native_detector_same_output_and_events(layout: str) -> None:
         valid = np.concatenate([o.valid for o in outs])
         data = np.concatenate([o.data for o in outs])
         evs = sorted((e.channel, e.kind, round(e.start_s, 6), e.end_s and round(e.end_s, 6)) for e in det.take_events())
-        res[native] = (valid, evs, data)
+        # and what the channels learnt (a level the signal here never reaches
+        # differs in no output)
+        learnt = np.stack([det._q_low, det._q_low_rest, det._q_hf, det._q_peak, det._q_sd, det._q_hp_rest])
+        res[native] = (valid, evs, data, learnt)
     np.testing.assert_array_equal(res[True][0], res[False][0])
     np.testing.assert_array_equal(res[True][2], res[False][2])
+    np.testing.assert_array_equal(res[True][3], res[False][3])
     assert res[True][1] == res[False][1]
     assert res[True][1]  # faults were found
 
@@ -820,7 +824,8 @@ def test_one_hop_of_learning_in_c_equals_the_loop() -> None:
         if not native:  # the loop runs where there is no C front end
             det._native = None
         dets.append(det)
-    names = ("_q_low", "_q_low_rest", "_q_peak", "_q_peak_ref", "_q_peak_set", "_q_low_set")
+    names = ("_q_low", "_q_low_rest", "_q_peak", "_q_peak_ref", "_q_peak_set", "_q_low_set", "_q_rest_set")
+    dets[0]._q_rest_set[:] = True
     for d in dets[1:]:
         for k in names:
             setattr(d, k, getattr(dets[0], k).copy())
@@ -832,6 +837,7 @@ def test_one_hop_of_learning_in_c_equals_the_loop() -> None:
         return got
 
     dets[0]._native.learn_hop = counted  # type: ignore[method-assign,union-attr]
+    rest_starts = 0
     for hop in range(400):
 
         def figure(scale: float) -> np.ndarray:
@@ -845,6 +851,12 @@ def test_one_hop_of_learning_in_c_equals_the_loop() -> None:
         if hop % 50 == 0:  # a channel's first judged hop now and then
             for d in dets:
                 d._q_low_set[hop % ch] = False
+        if hop % 50 == 25:  # ... and its first rest hop, where the loop runs too
+            for d in dets:
+                d._q_rest_set[hop % ch] = False
+        with np.errstate(all="ignore"):
+            llow = 0.5 * np.log10(low_ms)
+        rest_starts += bool((flags[2] & ~dets[0]._q_rest_set[:, None] & np.isfinite(llow)).any())
         outs = []
         for det in dets:
             with np.errstate(all="ignore"):
@@ -854,7 +866,10 @@ def test_one_hop_of_learning_in_c_equals_the_loop() -> None:
         for k in names:  # (floats compared as their bits)
             a, b = (getattr(d, k) for d in dets)
             np.testing.assert_array_equal(*((x.view(np.int64) if x.dtype == float else x) for x in (a, b)))
-    assert 300 < sum(used) < len(used) == 400  # most hops through C, the first judged ones not
+    # most hops through C, the first judged ones not, nor (never calling it)
+    # those with a first rest hop
+    assert rest_starts >= 4
+    assert 300 < sum(used) < len(used) == 400 - rest_starts
 
 
 def busy_signal(seed: int, n: int, ch: int = 8) -> list[SignalBlock]:

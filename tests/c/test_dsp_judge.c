@@ -42,7 +42,7 @@ static sio_dsp_judge_set settings(void)
 typedef struct {
     double q_hf[N], noise_ms[N], q_low[N], q_rest[N], q_peak[N], q_ref[N], ring_ref[N], q_sd[N];
     int64_t last_noise[N], settle_hops[N];
-    uint8_t low_set[N], hf_set[N], peak_set[N], sd_set[N], motion_prev[2 * N], motion_rising[N];
+    uint8_t low_set[N], hf_set[N], rest_set[N], peak_set[N], sd_set[N], motion_prev[2 * N], motion_rising[N];
     uint8_t mains_hist[3 * N], sure_hist[3 * N];
 } state_arrays;
 
@@ -62,6 +62,7 @@ static void fresh(state_arrays *a)
         a->settle_hops[c] = 0;
         a->low_set[c] = 1;
         a->hf_set[c] = 1;
+        a->rest_set[c] = 1;
         a->peak_set[c] = 1;
         a->sd_set[c] = c != 0; /* channel 0: the spike level's first hop */
         a->motion_prev[2 * c] = a->motion_prev[2 * c + 1] = 1;
@@ -79,7 +80,7 @@ static sio_dsp_judge_state point(state_arrays *a)
         .q_hf = a->q_hf, .noise_ms = a->noise_ms, .q_low = a->q_low, .q_rest = a->q_rest,
         .q_peak = a->q_peak, .q_ref = a->q_ref, .ring_ref = a->ring_ref, .q_sd = a->q_sd,
         .last_noise = a->last_noise, .settle_hops = a->settle_hops, .low_set = a->low_set,
-        .hf_set = a->hf_set, .peak_set = a->peak_set, .sd_set = a->sd_set, .motion_prev = a->motion_prev,
+        .hf_set = a->hf_set, .rest_set = a->rest_set, .peak_set = a->peak_set, .sd_set = a->sd_set, .motion_prev = a->motion_prev,
         .motion_rising = a->motion_rising, .mains_hist = a->mains_hist, .sure_hist = a->sure_hist,
     };
 }
@@ -143,10 +144,11 @@ int main(void)
     /* judged (0, 3): the band's level down (a ninth of a step), its rest up */
     CHECK(a.q_low[0] == 1.0 - down && a.q_rest[0] == 0.0 + down && a.q_ref[0] == 2.0);
     CHECK(a.q_low[3] == 1.0 - down && a.q_ref[3] == 2.0);
-    /* not judged: noise, blocked, settling, after a gap */
+    /* not judged: noise, blocked, settling, after a gap; the band's rest
+     * learns while settling, after the early hops, too */
     for (int c = 1; c < N; c++)
         if (c != 3)
-            CHECK(a.q_low[c] == 1.0 && a.q_rest[c] == 0.0 && a.q_ref[c] == 1.5);
+            CHECK(a.q_low[c] == 1.0 && a.q_rest[c] == (c == 4 ? 0.0 + down : 0.0) && a.q_ref[c] == 1.5);
     /* the peaks learn where no fault of the hop's own (noise, blocked, mains) */
     const double lp = log10(40.0);
     CHECK(a.q_peak[0] == 2.0 - down && a.q_peak[4] == 2.0 - down);
@@ -160,7 +162,7 @@ int main(void)
     CHECK(a.sure_hist[3 * 0 + 2] == 0 && a.sure_hist[3 * 5 + 1] == 1);
 
     /* hops left to the reference: nothing written */
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         state_arrays b;
         fresh(&b);
         state_arrays before;
@@ -171,10 +173,13 @@ int main(void)
             b.low_set[0] = 0; /* channel 0's first judged hop */
         else if (k == 1)
             low_ms[0] = 1000.0; /* a motion candidate: the band's share 0.91 */
-        else
+        else if (k == 2)
             b.hf_set[3] = 0; /* channel 3's first usable hop: its noise floor may start */
+        else
+            b.rest_set[4] = 0; /* channel 4's first rest hop, settling: its rest may start */
         before.low_set[0] = b.low_set[0];
         before.hf_set[3] = b.hf_set[3];
+        before.rest_set[4] = b.rest_set[4];
         uint8_t o1[N] = {7, 7, 7, 7, 7, 7}, o2[N] = {7, 7, 7, 7, 7, 7};
         int64_t o3[N] = {7, 7, 7, 7, 7, 7};
         double o4[N] = {7, 7, 7, 7, 7, 7}, o5[N] = {7, 7, 7, 7, 7, 7};
@@ -223,7 +228,7 @@ int main(void)
             (void **)&st.q_hf, (void **)&st.noise_ms, (void **)&st.q_low, (void **)&st.q_rest,
             (void **)&st.q_peak, (void **)&st.q_ref, (void **)&st.ring_ref, (void **)&st.q_sd,
             (void **)&st.last_noise, (void **)&st.settle_hops, (void **)&st.low_set,
-            (void **)&st.hf_set, (void **)&st.peak_set, (void **)&st.sd_set, (void **)&st.motion_prev,
+            (void **)&st.hf_set, (void **)&st.rest_set, (void **)&st.peak_set, (void **)&st.sd_set, (void **)&st.motion_prev,
             (void **)&st.motion_rising, (void **)&st.mains_hist, (void **)&st.sure_hist,
         };
         for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++) {

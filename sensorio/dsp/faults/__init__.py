@@ -391,6 +391,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         # the 1-20 Hz band at rest (its 10th percentile, see _learn), starting
         # where the motion floor it gives is motion_uv
         self._q_low_rest = np.full(ch, np.log10(max(self.motion_uv, 1e-3) / MOTION_FLOOR_K))
+        # ... or lower from the first hop it may learn from; whether that has come
+        self._q_rest_set = np.zeros(ch, dtype=bool)
         # the high-passed RMS at rest (its 1st percentile, see _mains_floor),
         # starting where the mains floor it gives is mains_uv
         self._q_hp_rest = np.full(ch, np.log10(max(self.mains_uv, 1e-3) / MAINS_FLOOR_K))

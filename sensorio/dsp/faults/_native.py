@@ -354,6 +354,7 @@ class _NativeFront:
         flag_st = (
             det._q_low_set,
             det._q_hf_set,
+            det._q_rest_set,
             det._q_peak_set,
             det._q_sd_set,
             det._motion_prev,
@@ -369,7 +370,8 @@ class _NativeFront:
             for name, a in zip(float_names, floats, strict=True):
                 setattr(jst, name, b(a))
             jst.last_noise, jst.settle_hops = (b(a, "int64_t[]") for a in ints)
-            flag_names: tuple[str, ...] = ("low_set", "hf_set", "peak_set", "sd_set", "motion_prev", "motion_rising")
+            flag_names: tuple[str, ...] = ("low_set", "hf_set", "rest_set", "peak_set", "sd_set", "motion_prev")
+            flag_names += ("motion_rising",)
             flag_names += ("mains_hist", "sure_hist")
             for name, fl in zip(flag_names, flag_st, strict=True):
                 setattr(jst, name, b(fl, "uint8_t[]"))

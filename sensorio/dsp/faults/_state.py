@@ -180,6 +180,7 @@ class _DetectorState(Stage):
     #: the learnt floor of the white-noise RMS (log10 uV, see _noise_verdicts), and whether it started
     _q_hf: Floats
     _q_hf_set: Flags
+    _q_rest_set: Flags
     #: the last hop with missing rows
     _last_gap_hop: Ints
     #: stream row after the last spike pulse, and spike-mask rows due in the next output

@@ -618,7 +618,17 @@ class _Features(_DetectorState):
         # does not teach the peaks: white noise is all peaks in the second
         # difference, and a second of it would raise the spike floor tenfold
         teaches = ~blocked & ~noise & ~mains
-        levels = self._learn(teaches, judged, judged & live, low_ms, share_low, peak, mad)
+        # the band's rest learns from the settling hops after the early ones
+        # too: their ringing only raises it (the floor it gives stays on the
+        # safe side), and a quiet channel's floor would otherwise start
+        # learning down from motion_uv only once the filters settled, deaf to
+        # an artifact of a few tens of uV for its first seconds
+        if any_settle:
+            settled_rest = settling & ~early & ~blocked & ~after_noise & ~after_gap & ~spiked
+            rest_ok = (judged | settled_rest) & live
+        else:
+            rest_ok = judged & live
+        levels = self._learn(teaches, judged, rest_ok, low_ms, share_low, peak, mad)
         low_level, peak_floor, peak_ref, mfloor = levels
         # how far the hop's peak stands above the channel's learnt peaks as
         # they were when the low band's level last learnt (both levels from
@@ -949,8 +959,10 @@ class _Features(_DetectorState):
         only from hops whose peak is not an outlier (above the spike floor
         and the spike test's own-hop threshold), and starts at the first
         usable hop's peak. The low band's 10th percentile (its rest) learns
-        likewise (_low_quantile_step), from the hops of rest_ok (judged and
-        not flat) not shaped like motion. Returns, per (channel, hop), the
+        likewise (_low_quantile_step), from the hops of rest_ok (live, and
+        judged or settling after SETTLE_EARLY_S) not shaped like motion, and
+        starts LEARN_START_UP above the first of them where that is lower
+        than where it starts (motion_uv / MOTION_FLOOR_K). Returns, per (channel, hop), the
         learnt level of the low band (RMS, uV), the spike floor (spike_rel x
         the learnt peak, uV),
         the learnt peak as it was when the low band last learnt (uV) and the
@@ -967,7 +979,12 @@ class _Features(_DetectorState):
         ql, qp = self._q_low, self._q_peak
         llow = 0.5 * np.log10(low_ms)
         lpeak = np.log10(peak)
-        if m == 1 and self._native is not None:  # one hop (the usual) in C: this loop's steps, one call
+        # one hop (the usual) in C: this loop's steps, one call; not a
+        # channel's first rest hop (it starts the rest: the loop below)
+        rest_starts = not self._q_rest_set.all() and bool(
+            (rest_ok & ~self._q_rest_set[:, None] & np.isfinite(llow)).any()
+        )
+        if m == 1 and self._native is not None and not rest_starts:
             got = self._native.learn_hop(self, (usable, judged, rest_ok), (low_ms, share_low, peak, mad, llow, lpeak))
             if got is not None:
                 return got
@@ -981,6 +998,12 @@ class _Features(_DetectorState):
                 cap = np.log10(max(self.motion_uv, 1e-3)) + LEARN_START_MAX
                 ql = np.where(first, np.minimum(llow[:, j] + LEARN_START_UP, cap), ql)
                 self._q_low_set |= first
+            # the rest starts LEARN_START_UP above the first hop it may learn
+            # from where that is lower (as the white-noise floor does)
+            first_rest = rest_ok[:, j] & ~self._q_rest_set & np.isfinite(llow[:, j])
+            if first_rest.any():
+                q10 = np.where(first_rest, np.minimum(q10, llow[:, j] + LEARN_START_UP), q10)
+                self._q_rest_set |= first_rest
             low_level[:, j] = 10.0**ql
             mfloor[:, j] = np.minimum(self.motion_uv, MOTION_FLOOR_K * 10.0**q10) ** 2
             pf = self.spike_rel * 10.0**qp
