@@ -254,7 +254,9 @@ typedef struct {
  * peak_set on in place and writes mfloor and peak_floor. Returns 1, having
  * written nothing, when a channel's first judged hop is among them (the
  * level it starts from: the reference's own path), 0 when done, -1 if an
- * argument is out of range. */
+ * argument is out of range. The caller does not call it on a channel's
+ * first rest hop (rest_ok, its rest not yet started), whose start is the
+ * reference's too. */
 int sio_dsp_learn_hop(int64_t ch, const sio_dsp_learn_set *set, const uint8_t *usable,
                       const uint8_t *judged, const uint8_t *rest_ok, const uint8_t *low_set,
                       const double *low_ms, const double *share, const double *peak,

@@ -927,7 +927,7 @@ def _c_against_reference(dets: list[FaultDetector], name: str) -> list[bool]:
 JUDGED_STATE = (
     "_q_hf", "_noise_ms", "_last_noise_hop", "_settle_hops", "_q_low", "_q_low_rest", "_q_peak",
     "_q_peak_ref", "_q_peak_set", "_q_low_set", "_ring_ref", "_motion_prev", "_motion_rising",
-    "_q_sd", "_q_sd_set", "_last_gap_hop", "_q_hp_rest", "_q_hf_set",
+    "_q_sd", "_q_sd_set", "_last_gap_hop", "_q_hp_rest", "_q_hf_set", "_q_rest_set",
 )  # fmt: skip
 
 
@@ -938,7 +938,7 @@ def test_the_usual_hops_verdicts_in_c_equal_the_reference(seed: int) -> None:
     of the numpy code: outputs, events and every carried state, block after
     block, on a signal with noise, hum, motion, spikes, a gap, a stuck code,
     a rail and a lead-off; a hop with a motion candidate or a channel's
-    first judged hop leaves the rest to the numpy code."""
+    first judged, usable or rest hop leaves the rest to the numpy code."""
     blist = busy_signal(seed, int(5 * FS))
     dets = [FaultDetector(), FaultDetector()]
     dets[0].process(blist[0])
@@ -958,6 +958,67 @@ def test_the_usual_hops_verdicts_in_c_equal_the_reference(seed: int) -> None:
     evs = [[(e.channel, e.kind, e.start_s, e.end_s, e.detected_s) for e in d.take_events()] for d in dets]
     assert evs[0] == evs[1] and {k for _, k, *_ in evs[0]} >= {"noise", "mains", "motion", "spikes", "stuck"}
     assert 0.5 * len(used) < sum(used) < len(used)  # most hops in C, some not
+
+
+def settling_signal(seed: int, n: int, rows: int, ch: int = 8) -> list[SignalBlock]:
+    """Blocks of rows of EMG-like noise with what a settling hop may hold
+    after its early ones -- short gaps, spikes, broadband noise --, at the
+    stream's start and after a stuck code's restart; a channel flat for
+    0.6 s (its band not zero), one never live, one with an artifact in its
+    first seconds (where the 1-20 Hz band's rest is learnt from the
+    settling hops: features._learn)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / FS
+    x = rng.normal(0, 20, (n, ch))
+    x[:, [0, 2, 6]] *= 0.15  # quiet ones
+    valid = np.ones((n, ch), dtype=bool)
+    for at in (0.3, 0.52, 0.71, 2.33):  # short gaps (no restart), the last after a restart
+        valid[int(at * FS) : int(at * FS) + 20, 0] = False
+    x[int(2.0 * FS) : int(2.2 * FS), 0] = 123.0  # stuck: a restart
+    x[: int(0.6 * FS), 1] = 10.0  # flat, then alive
+    x[: int(0.6 * FS) : 100, 1] = 10.5  # (one code off a hop: the band is not zero)
+    for at in (0.27, 0.41, 0.63, 0.77):  # spikes while settling
+        x[int(at * FS), 2] += 4000
+    for at, m in ((0.2, 0.1), (0.55, 0.05)):  # broadband noise while settling
+        x[int(at * FS) : int(at * FS) + int(m * FS), 3] += rng.normal(0, 150, int(m * FS))
+    x[:, 4] = 7.0  # never live
+    x[::100, 4] = 7.5
+    x[int(1.5 * FS) : int(1.7 * FS), 5] = 55.0  # stuck, then a spike and a gap while settling
+    x[int(2.0 * FS), 5] += 4000
+    valid[int(2.2 * FS) : int(2.2 * FS) + 15, 5] = False
+    x[int(1.0 * FS) : int(1.5 * FS), 6] += 20 * np.sin(2 * np.pi * 2 * t[: int(0.5 * FS)])  # motion
+    codes = np.clip(np.rint(x / 0.5), LO, HI).astype(np.int32)
+    data = np.where(valid, codes * 0.5, np.nan)
+    return [
+        SignalBlock(0, np.ascontiguousarray(data[a : a + rows]), valid[a : a + rows].copy(), FS, start=a,
+                    codes=codes[a : a + rows].copy(), code_range=(LO, HI))
+        for a in range(0, n, rows)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed,rows", [(1, 20), (2, 100), (3, 20)])
+def test_the_bands_rest_from_the_settling_hops_in_c_equals_the_reference(seed: int, rows: int) -> None:
+    """The 1-20 Hz band's rest, learnt from the judged hops and the settling
+    hops after their early ones (not blocked, after noise or a gap, nor
+    spiked; live), and started from the first of them: through C
+    (sio_dsp_judge_hop) the bits of the numpy code, with every carried
+    state, outputs and events, block after block."""
+    blist = settling_signal(seed, int(4 * FS), rows)
+    dets = [FaultDetector(), FaultDetector()]
+    for d in dets:
+        d.process(blist[0])  # (the detector's state is made on its first block)
+    used = _c_against_reference(dets, "judge_hop")
+    for b in blist[1:]:
+        outs = [d.process(b) for d in dets]
+        for o in ([o.valid for o in outs], [o.data for o in outs]) if outs[0] is not None else ():
+            np.testing.assert_array_equal(*o)
+        for k in JUDGED_STATE:  # (floats compared as their bits)
+            a, c = (getattr(d, k) for d in dets)
+            np.testing.assert_array_equal(*((v.view(np.int64) if v.dtype == float else v) for v in (a, c)), err_msg=k)
+    evs = [[(e.channel, e.kind, e.start_s, e.end_s, e.detected_s) for e in d.take_events()] for d in dets]
+    assert evs[0] == evs[1]
+    assert dets[0]._q_rest_set.tolist() == [True] * 4 + [False] + [True] * 3  # channel 4 never live
+    assert sum(used) > 0.5 * len(used)  # most hops in C
 
 
 @pytest.mark.parametrize("kind", ["saturation", "flat", "motion", "noise", "mains"])

@@ -264,7 +264,10 @@ class _NativeFront:
         (usable, judged, rest_ok) and figures (low_ms, share_low, peak,
         mad, llow, lpeak), (channels, 1) each. Moves det's learnt levels
         on and returns _learn's outputs; None, having moved nothing, on a
-        channel's first judged hop (the caller's loop then runs)."""
+        channel's first judged hop (the caller's loop then runs). Not to be
+        called on a channel's first rest hop (rest_ok, its rest not yet
+        started: det._q_rest_set), whose start is the loop's: the caller
+        checks it."""
         ffi = self._ffi
         self.learn_set(det)
         # the levels before the hop, as the loop's 10.0 ** q (numpy's pow)
@@ -315,7 +318,8 @@ class _NativeFront:
         on and returns its noise, mains (verdicts and their runs' first
         rows), motion floor and spike scale, (channels, 1) each; None,
         having moved nothing, when the reference's path must run (a motion
-        candidate, a channel's first judged hop or first usable one)."""
+        candidate, a channel's first judged hop, first usable one or first
+        rest hop)."""
         ffi = self._ffi
         ch = det._ch
         if self._judge is None:

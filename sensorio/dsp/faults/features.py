@@ -546,7 +546,8 @@ class _Features(_DetectorState):
             self._last_gap_hop = last_gap[:, -1].copy()
         if usual:
             # the rest in C, unless a motion candidate or a channel's first
-            # judged hop is among them (the code below then)
+            # judged hop, first usable hop (its noise floor) or first rest
+            # hop (its band's rest) is among them (the code below then)
             assert self._native is not None
             flags = (
                 blocked,
