@@ -451,6 +451,10 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
             self._pend.reserve(waiting + len(block) + 2 * self.hop)
         self._append(block)
         if not completes:
+            if self._native is not None and len(self._feat) and self._pending_rows() - self._lens_sum >= self.hop // 4:
+                # what the next decision can know already (not on the first
+                # block after a hop: the stages after this one run ahead there)
+                self._native.hop_far(self._pend, self._feat, self)
             return self._empty()  # no hop complete, none to decide (the usual small block)
         self._featurise(final=False)
         return self._decide(final=False)
