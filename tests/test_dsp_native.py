@@ -1095,3 +1095,71 @@ def test_the_hops_largest_deviation_known_ahead_gives_the_same_output(monkeypatc
             mp.setattr(_native._NativeFront, "hop_far", planted)
             wrong = _feed(FaultDetector(), sizes, data, valid, leadoff, codes)
         assert wrong[1] != ref[1]
+
+
+def test_the_narrowband_projection_is_the_same_bits_ahead_and_in_any_chunking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The narrowband test's projections (FaultDetector._narrowband: the
+    hop before on the basis's first half, every channel's, plus the
+    candidates' hop on its second half) are the same bits whether the first
+    half was worked out a hop ahead (_nb_first_ahead, on a block that
+    completes no hop) or on the block that needs it, and whatever the
+    chunking (one hop at a time, many, odd blocks), C or numpy: hums on
+    some channels, then on all, coming and going. Fails on a first half
+    worked out ahead one ulp off."""
+    n = int(4 * FS)
+    t = np.arange(n) / FS
+    rng = np.random.default_rng(11)
+    x = rng.normal(0.0, 10.0, (n, 8))
+    hum = 80.0 * np.sin(2 * np.pi * 50.0 * t)
+    x[:, 1:4] += (hum * ((t > 0.6) & (t < 2.2)))[:, None]
+    x += np.outer(hum * ((t > 2.6) & (t < 3.4)), np.linspace(0.5, 1.0, 8))
+    codes = np.clip(np.rint(x / 0.5), LO, HI).astype(np.int32)
+    x = codes * 0.5
+    valid = np.ones((n, 8), dtype=bool)
+    leadoff = np.zeros(n, dtype=np.uint64)
+    narrowband, sides = FaultDetector._narrowband, FaultDetector._lines_and_sides
+    ahead = FaultDetector._nb_first_ahead
+    got: list[np.ndarray] = []
+    state = {"main": False, "ahead": 0}
+
+    def marking(self, *args, **kw):  # type: ignore[no-untyped-def]
+        state["main"] = True
+        return narrowband(self, *args, **kw)
+
+    def recording(self, proj):  # type: ignore[no-untyped-def]
+        if state["main"]:  # the candidates' projections (not _own_hum's)
+            got.append(proj.copy())
+            state["main"] = False
+        return sides(self, proj)
+
+    def counting(self):  # type: ignore[no-untyped-def]
+        state["ahead"] += 1
+        ahead(self)
+
+    def one_ulp_off(self):  # type: ignore[no-untyped-def]
+        ahead(self)
+        if self._nb_ahead is not None:
+            start, first = self._nb_ahead
+            self._nb_ahead = (start, np.nextafter(first, np.inf))
+
+    def run(sizes: list[int], native: bool, patch: Any = None) -> list[bytes]:
+        got.clear()
+        with monkeypatch.context() as mp:
+            mp.setattr(FaultDetector, "_narrowband", marking)
+            mp.setattr(FaultDetector, "_lines_and_sides", recording)
+            if patch is not None:
+                mp.setattr(FaultDetector, "_nb_first_ahead", patch)
+            det = FaultDetector()
+            det.native = native
+            _feed(det, sizes, x, valid, leadoff, codes)
+        return [row.tobytes() for arr in got for row in arr]
+
+    small = [20] * (n // 20 + 1)
+    ref = run(small, True, counting)
+    assert state["ahead"] > 20 and len(ref) > 100  # (worked out ahead, candidates on many hops)
+    assert run(small, True, lambda self: None) == ref  # (on the block that needs it)
+    assert run(small, False) == ref
+    for sizes in ([n], [333, 1000, 7, 3060, n]):
+        for native in (True, False):
+            assert sorted(run(sizes, native)) == sorted(ref)
+    assert run(small, True, one_ulp_off) != ref  # (it is used, bit for bit)

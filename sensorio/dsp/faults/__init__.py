@@ -302,6 +302,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         # 0.75 of its mean square at 50 ms hops): what it gives a unit line
         self._line_contrast = _line_contrast(self._basis, self._families, fundamentals, self._ms_scale, t)
         self._nb_basis, self._nb_line, self._nb_side = narrowband_basis(freqs, self._families, window, fs)
+        L = self._nb_basis.shape[0] // 2
+        self._nb_halves = (np.ascontiguousarray(self._nb_basis[:L]), np.ascontiguousarray(self._nb_basis[L:]))
         # rows of one array: "is anything on" is one test
         self._health = np.zeros((len(KINDS), ch), dtype=bool)
         self.health_state = {k: self._health[i] for i, k in enumerate(KINDS)}
@@ -333,6 +335,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._g_feat = 0  # segment hop index of the next hop to featurise
         self._prev_mad = None
         self._prev_hp = np.zeros((ch, 0))
+        self._nb_ahead = None
+        self._nb_hot = False
         self._hp_back = np.zeros((ch, 0))
         self._data_back = np.zeros((ch, 0))
         self._ok_back = np.zeros((ch, 0), dtype=bool)
@@ -451,10 +455,13 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
             self._pend.reserve(waiting + len(block) + 2 * self.hop)
         self._append(block)
         if not completes:
-            if self._native is not None and len(self._feat) and self._pending_rows() - self._lens_sum >= self.hop // 4:
+            come = self._pending_rows() - self._lens_sum  # rows of the hop under way
+            if self._native is not None and len(self._feat) and come >= self.hop // 4:
                 # what the next decision can know already (not on the first
                 # block after a hop: the stages after this one run ahead there)
                 self._native.hop_far(self._pend, self._feat, self)
+            if self._nb_hot and len(self._feat) and come >= self.hop // 2:
+                self._nb_first_ahead()  # (on another block than the one above)
             return self._empty()  # no hop complete, none to decide (the usual small block)
         self._featurise(final=False)
         return self._decide(final=False)

@@ -90,6 +90,13 @@ class _DetectorState(Stage):
     _nb_basis: Floats
     _nb_line: Floats
     _nb_side: Floats
+    #: _nb_basis's halves: the rows of the hop before, and of the hop
+    _nb_halves: tuple[Floats, Floats]
+    #: the projection's first half for every channel (see
+    #: FaultDetector._nb_first), worked out ahead: (the stream row of its
+    #: hop, the product), None: none; and whether the last test had a candidate
+    _nb_ahead: tuple[int, Floats] | None
+    _nb_hot: bool
     #: (kinds, channels): which kinds are on; health_state maps a kind to its row
     _health: Flags
     health_state: dict[str, Flags]

@@ -1144,21 +1144,23 @@ class _Features(_DetectorState):
         pending too (None: it is not); live (channels, hops): the hops the own
         test may read (None: no own test)."""
         c, j = np.nonzero(verdict)
+        self._nb_hot = bool(len(c))
         if not len(c):
             return verdict, verdict
-        if a is not None and hp.shape[1] == 1:
-            # one hop (the usual): its two hops are one run of the pending
-            # rows, a view when every channel is a candidate, else one copy
-            # (the same rows as below, so the same product, bit for bit)
-            pair = self._two_hops(0, hp, prev, a)
-            seg = pair if len(c) == len(pair) else pair[c]
-        else:
-            first = j == 0
-            before = hp[c, np.maximum(j - 1, 0)]
-            if first.any():
-                before[first] = prev[c[first]]
-            seg = np.concatenate([before, hp[c, j]], axis=1)  # (candidates, 2 hops)
-        proj = seg @ self._nb_basis
+        # each candidate's projection on the two hops: that of the hop
+        # before on the basis's first half, every channel's (one product,
+        # worked out a hop early when there was a candidate: _nb_first),
+        # plus that of its hop on the second half, the candidates' of each
+        # hop in one product: the same products, of the same shapes, on the
+        # same rows in every path and chunking, so the same bits
+        proj = np.empty((len(c), self._nb_basis.shape[1]))
+        second = self._nb_halves[1]
+        hops = np.unique(j) if hp.shape[1] > 1 else (0,)
+        for h in hops:
+            at = j == h if len(hops) > 1 else slice(None)
+            ch_h = c[at]
+            cur = hp[:, h] if len(ch_h) == self._ch else hp[ch_h, h]  # (a view, or one copy)
+            proj[at] = self._nb_first(h, hp, prev, a)[ch_h] + cur @ second
         lines, sides = self._lines_and_sides(proj)
         out = verdict.copy()
         out[c, j] = lines > self.mains_ratio * sides
@@ -1168,6 +1170,31 @@ class _Features(_DetectorState):
         if live is not None and self._ch >= OWN_HUM_CHANNELS and maybe.any():
             sure[c[maybe], j[maybe]] = self._own_hum(proj[maybe], c[maybe], j[maybe], hp, prev, a, live)
         return out, sure
+
+    def _nb_first(self, h: int, hp: Floats, prev: Floats, a: int | None) -> Floats:
+        """The narrowband projection's first half for hop h of hp (as
+        _narrowband takes it): every channel's rows of the hop before it on
+        the basis's first half (channels, basis columns); the one worked out
+        ahead when it is that hop's (see _nb_first_ahead), else now."""
+        L = hp.shape[2]
+        got = self._nb_ahead
+        if a is not None and got is not None and got[0] == self._pend_start + a + (h - 1) * L:
+            return got[1]
+        return self._two_hops(h, hp, prev, a)[:, :L] @ self._nb_halves[0]
+
+    def _nb_first_ahead(self) -> None:
+        """_nb_first of the hop under way, worked out before the block
+        that completes it: the last hop featurised is the one before it,
+        its rows pending (a product of 70 us at 256 channels off the
+        dearest block, while the mains test has candidates)."""
+        L = self._last_len
+        first = self._lens_sum - L  # its first pending row
+        if L != self.hop:
+            return
+        start = self._pend_start + first
+        if self._nb_ahead is not None and self._nb_ahead[0] == start:
+            return
+        self._nb_ahead = (start, self._pend.cm("hp")[:, first : first + L] @ self._nb_halves[0])
 
     def _own_hum(self, proj: Floats, c: Ints, j: Ints, hp: Floats, prev: Floats, a: int | None, live: Flags) -> Flags:
         """Per candidate of _narrowband (proj its projection's row, c its
