@@ -1099,13 +1099,16 @@ def test_the_hops_largest_deviation_known_ahead_gives_the_same_output(monkeypatc
 
 def test_the_narrowband_projection_is_the_same_bits_ahead_and_in_any_chunking(monkeypatch: pytest.MonkeyPatch) -> None:
     """The narrowband test's projections (FaultDetector._narrowband: the
-    hop before on the basis's first half, every channel's, plus the
-    candidates' hop on its second half) are the same bits whether the first
-    half was worked out a hop ahead (_nb_first_ahead, on a block that
-    completes no hop) or on the block that needs it, and whatever the
-    chunking (one hop at a time, many, odd blocks), C or numpy: hums on
-    some channels, then on all, coming and going. Fails on a first half
-    worked out ahead one ulp off."""
+    hop before on the basis's first half plus the hop on its second half,
+    piece by piece, every channel's) are the same bits whether worked out
+    as the rows came (_nb_ahead, on blocks that complete no hop) or on the
+    block that needs them, and whatever the chunking (one hop at a time,
+    many, odd blocks), C or numpy: hums on some channels, then on all,
+    coming and going. Fails on a first half or a piece worked out ahead
+    one ulp off."""
+    from sensorio.dsp.faults import _native
+
+    monkeypatch.setattr(_native, "DEFER_BELOW", 0)  # (small blocks of few channels run at once)
     n = int(4 * FS)
     t = np.arange(n) / FS
     rng = np.random.default_rng(11)
@@ -1118,7 +1121,7 @@ def test_the_narrowband_projection_is_the_same_bits_ahead_and_in_any_chunking(mo
     valid = np.ones((n, 8), dtype=bool)
     leadoff = np.zeros(n, dtype=np.uint64)
     narrowband, sides = FaultDetector._narrowband, FaultDetector._lines_and_sides
-    ahead = FaultDetector._nb_first_ahead
+    ahead = FaultDetector._nb_ahead
     got: list[np.ndarray] = []
     state = {"main": False, "ahead": 0}
 
@@ -1132,15 +1135,21 @@ def test_the_narrowband_projection_is_the_same_bits_ahead_and_in_any_chunking(mo
             state["main"] = False
         return sides(self, proj)
 
-    def counting(self):  # type: ignore[no-untyped-def]
+    def counting(self, come):  # type: ignore[no-untyped-def]
         state["ahead"] += 1
-        ahead(self)
+        ahead(self, come)
 
-    def one_ulp_off(self):  # type: ignore[no-untyped-def]
-        ahead(self)
-        if self._nb_ahead is not None:
-            start, first = self._nb_ahead
-            self._nb_ahead = (start, np.nextafter(first, np.inf))
+    def one_ulp_off(self, come):  # type: ignore[no-untyped-def]
+        ahead(self, come)
+        if self._nb_before is not None:
+            start, first = self._nb_before
+            self._nb_before = (start, np.nextafter(first, np.inf))
+
+    def piece_ulp_off(self, come):  # type: ignore[no-untyped-def]
+        ahead(self, come)
+        if self._nb_cur is not None:
+            start, done, acc = self._nb_cur
+            self._nb_cur = (start, done, np.nextafter(acc, np.inf))
 
     def run(sizes: list[int], native: bool, patch: Any = None) -> list[bytes]:
         got.clear()
@@ -1148,7 +1157,7 @@ def test_the_narrowband_projection_is_the_same_bits_ahead_and_in_any_chunking(mo
             mp.setattr(FaultDetector, "_narrowband", marking)
             mp.setattr(FaultDetector, "_lines_and_sides", recording)
             if patch is not None:
-                mp.setattr(FaultDetector, "_nb_first_ahead", patch)
+                mp.setattr(FaultDetector, "_nb_ahead", patch)
             det = FaultDetector()
             det.native = native
             _feed(det, sizes, x, valid, leadoff, codes)
@@ -1157,9 +1166,10 @@ def test_the_narrowband_projection_is_the_same_bits_ahead_and_in_any_chunking(mo
     small = [20] * (n // 20 + 1)
     ref = run(small, True, counting)
     assert state["ahead"] > 20 and len(ref) > 100  # (worked out ahead, candidates on many hops)
-    assert run(small, True, lambda self: None) == ref  # (on the block that needs it)
+    assert run(small, True, lambda self, come: None) == ref  # (on the block that needs it)
     assert run(small, False) == ref
     for sizes in ([n], [333, 1000, 7, 3060, n]):
         for native in (True, False):
             assert sorted(run(sizes, native)) == sorted(ref)
-    assert run(small, True, one_ulp_off) != ref  # (it is used, bit for bit)
+    assert run(small, True, one_ulp_off) != ref  # (they are used, bit for bit)
+    assert run(small, True, piece_ulp_off) != ref

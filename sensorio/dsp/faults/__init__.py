@@ -335,8 +335,9 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._g_feat = 0  # segment hop index of the next hop to featurise
         self._prev_mad = None
         self._prev_hp = np.zeros((ch, 0))
-        self._nb_ahead = None
-        self._nb_hot = False
+        self._nb_before = None
+        self._nb_cur = None
+        self._nb_hot = 0
         self._hp_back = np.zeros((ch, 0))
         self._data_back = np.zeros((ch, 0))
         self._ok_back = np.zeros((ch, 0), dtype=bool)
@@ -460,8 +461,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
                 # what the next decision can know already (not on the first
                 # block after a hop: the stages after this one run ahead there)
                 self._native.hop_far(self._pend, self._feat, self)
-            if self._nb_hot and len(self._feat) and come >= self.hop // 2:
-                self._nb_first_ahead()  # (on another block than the one above)
+            if self._nb_hot and len(self._feat):
+                self._nb_ahead(come)
             return self._empty()  # no hop complete, none to decide (the usual small block)
         self._featurise(final=False)
         return self._decide(final=False)
