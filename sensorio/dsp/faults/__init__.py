@@ -445,6 +445,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
             self._pend_start = block.start
         self._template = block
         completes = self._pending_rows() + len(block) - self._lens_sum >= self.hop or len(self._feat) > 1
+        moved = False
         if not completes:
             # the pending rows move to the front of their buffer when the room
             # at its end runs out (_Rows.reserve; 0.45 ms at 256 channels about
@@ -453,15 +454,18 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
             # not on the block that completes the next hop, already the
             # dearest (docs/performance.md); the room left stays bounded
             waiting = self._native.waiting if self._native is not None else 0
+            o, gen = self._pend.o, self._pend.generation
             self._pend.reserve(waiting + len(block) + 2 * self.hop)
+            moved = self._pend.o != o or self._pend.generation != gen
         self._append(block)
         if not completes:
             come = self._pending_rows() - self._lens_sum  # rows of the hop under way
-            if self._native is not None and len(self._feat) and come >= self.hop // 4:
-                # what the next decision can know already (not on the first
-                # block after a hop: the stages after this one run ahead there)
+            # what the next decision can know already, worked out now (not on
+            # the first block after a hop: the stages after this one run ahead
+            # there; nor on one that moved the pending rows: a later one)
+            if not moved and self._native is not None and len(self._feat) and come >= self.hop // 4:
                 self._native.hop_far(self._pend, self._feat, self)
-            if self._nb_hot and len(self._feat):
+            if not moved and self._nb_hot and len(self._feat):
                 self._nb_ahead(come)
             return self._empty()  # no hop complete, none to decide (the usual small block)
         self._featurise(final=False)
