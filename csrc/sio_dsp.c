@@ -637,9 +637,31 @@ static void sio_dsp_feat_acc1(int64_t from, int64_t to, const double *restrict x
         hh[0] += h[i] * h[i];
         ll[0] += l[i] * l[i];
     }
-    for (i = from; i < to; i++) { /* as numpy's max: NaN wins */
-        const double ah = sio_dsp_abs(h[i]);
-        top = ah > top || ah != ah ? ah : top;
+    { /* as numpy's max: NaN wins (the last one); four chains (each
+       * compare waits on the one before), the plain loop when a NaN is
+       * there: the largest of values is the same in any order */
+        double t4[4] = {top, top, top, top};
+        int nan = top != top;
+        for (i = from; i + 3 < to; i += 4)
+            for (int j = 0; j < 4; j++) {
+                const double ah = sio_dsp_abs(h[i + j]);
+                t4[j] = ah > t4[j] ? ah : t4[j];
+                nan |= ah != ah;
+            }
+        for (; i < to; i++) {
+            const double ah = sio_dsp_abs(h[i]);
+            t4[0] = ah > t4[0] ? ah : t4[0];
+            nan |= ah != ah;
+        }
+        if (nan) {
+            for (i = from; i < to; i++) {
+                const double ah = sio_dsp_abs(h[i]);
+                top = ah > top || ah != ah ? ah : top;
+            }
+        } else {
+            const double t01 = t4[1] > t4[0] ? t4[1] : t4[0], t23 = t4[3] > t4[2] ? t4[3] : t4[2];
+            top = t23 > t01 ? t23 : t01;
+        }
     }
     /* the third differences whose last row is among these, as numpy.diff(hp, 3):
      * differences of differences */
