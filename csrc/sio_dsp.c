@@ -637,9 +637,31 @@ static void sio_dsp_feat_acc1(int64_t from, int64_t to, const double *restrict x
         hh[0] += h[i] * h[i];
         ll[0] += l[i] * l[i];
     }
-    for (i = from; i < to; i++) { /* as numpy's max: NaN wins */
-        const double ah = sio_dsp_abs(h[i]);
-        top = ah > top || ah != ah ? ah : top;
+    { /* as numpy's max: NaN wins (the last one); four chains (each
+       * compare waits on the one before), the plain loop when a NaN is
+       * there: the largest of values is the same in any order */
+        double t4[4] = {top, top, top, top};
+        int nan = top != top;
+        for (i = from; i + 3 < to; i += 4)
+            for (int j = 0; j < 4; j++) {
+                const double ah = sio_dsp_abs(h[i + j]);
+                t4[j] = ah > t4[j] ? ah : t4[j];
+                nan |= ah != ah;
+            }
+        for (; i < to; i++) {
+            const double ah = sio_dsp_abs(h[i]);
+            t4[0] = ah > t4[0] ? ah : t4[0];
+            nan |= ah != ah;
+        }
+        if (nan) {
+            for (i = from; i < to; i++) {
+                const double ah = sio_dsp_abs(h[i]);
+                top = ah > top || ah != ah ? ah : top;
+            }
+        } else {
+            const double t01 = t4[1] > t4[0] ? t4[1] : t4[0], t23 = t4[3] > t4[2] ? t4[3] : t4[2];
+            top = t23 > t01 ? t23 : t01;
+        }
     }
     /* the third differences whose last row is among these, as numpy.diff(hp, 3):
      * differences of differences */
@@ -1045,15 +1067,47 @@ static inline double sio_dsp_max(double a, double b)
     return (a > b || a != a) ? a : b;
 }
 
+/* The largest |h[i] - mid| over i in [a, b) (a NaN is never the largest;
+ * 0 when none is larger), as the spike test takes it: four chains at a
+ * time (a compare waits on the one before in each). The largest of
+ * several values is the same whatever their order. */
+static inline double sio_dsp_far(const double *restrict h, int64_t a, int64_t b, double mid)
+{
+    double far[4] = {0.0, 0.0, 0.0, 0.0};
+    int64_t i = a;
+    for (; i + 3 < b; i += 4)
+        for (int q = 0; q < 4; q++) {
+            const double d = sio_dsp_abs(h[i + q] - mid);
+            far[q] = d > far[q] ? d : far[q];
+        }
+    for (; i < b; i++) {
+        const double d = sio_dsp_abs(h[i] - mid);
+        far[0] = d > far[0] ? d : far[0];
+    }
+    const double far01 = far[1] > far[0] ? far[1] : far[0];
+    const double far23 = far[3] > far[2] ? far[3] : far[2];
+    return far23 > far01 ? far23 : far01;
+}
+
+int sio_dsp_hop_far(int64_t ch, int64_t n, int64_t stride, const double *x, const double *med,
+                    double *far)
+{
+    if (ch < 0 || n < 0 || stride < n || (ch && (!x || !far)))
+        return -1;
+    for (int64_t c = 0; c < ch; c++)
+        far[c] = sio_dsp_far(x + c * stride, 0, n, med ? med[c] : 0.0);
+    return 0;
+}
+
 int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_t stride,
                          const uint8_t *valid, const uint8_t *rail, const uint8_t *blank,
                          const uint8_t *lead, const uint8_t *hard_ok, const double *hp,
                          const uint8_t *cond, int64_t n_cond, const uint8_t *active,
                          const double *mad, int64_t n_mad, const double *prev_mad,
-                         const double *med, const uint8_t *blocked, double spike_k,
-                         double spike_min, int mask_rail, int mask_blank, int mask_lead,
-                         double *thr, uint8_t *hop_bad, uint8_t *valid_out, uint8_t *hit,
-                         int64_t *n_invalid)
+                         const double *med, const uint8_t *blocked, const double *far,
+                         double spike_k, double spike_min, int mask_rail, int mask_blank,
+                         int mask_lead, double *thr, uint8_t *hop_bad, uint8_t *valid_out,
+                         uint8_t *hit, int64_t *n_invalid)
 {
     /* quiet rows: the five flag arrays all NULL (some NULL: refused) */
     const int quiet = !valid && !rail && !blank && !lead && !hard_ok;
@@ -1127,22 +1181,10 @@ int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_
                 /* |hp - med| > t (mid - h is -(h - mid) exactly: either
                  * signed difference beyond t, one compare) anywhere: the
                  * largest such difference beyond t (a NaN is never beyond,
-                 * never the largest), four chains at a time (a compare waits
-                 * on the one before in each) */
-                double far[4] = {0.0, 0.0, 0.0, 0.0};
-                int64_t i = a;
-                for (; i + 3 < b; i += 4)
-                    for (int q = 0; q < 4; q++) {
-                        const double d = sio_dsp_abs(h[i + q] - mid);
-                        far[q] = d > far[q] ? d : far[q];
-                    }
-                for (; i < b; i++) {
-                    const double d = sio_dsp_abs(h[i] - mid);
-                    far[0] = d > far[0] ? d : far[0];
-                }
-                const double far01 = far[1] > far[0] ? far[1] : far[0];
-                const double far23 = far[3] > far[2] ? far[3] : far[2];
-                const int beyond = (far23 > far01 ? far23 : far01) > t;
+                 * never the largest). The hop's largest, when known (far),
+                 * not beyond t: none of its rows is, none read */
+                const double known = far ? far[j * ch + c] : -1.0;
+                const int beyond = (known >= 0.0 && !(known > t)) ? 0 : sio_dsp_far(h, a, b, mid) > t;
                 uint8_t *restrict th = hit + c * rows;
                 if (beyond && quiet) {
                     for (int64_t r = a; r < b; r++) {

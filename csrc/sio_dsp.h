@@ -206,17 +206,30 @@ int sio_dsp_mains_acc(int64_t ch, int64_t n, int64_t stride, const double *hp, i
  * thr (med NULL: 0) on a hard_ok, unblanked sample (the spike test); and
  * *n_invalid, the number of invalid outputs. valid, rail, blank, lead and
  * hard_ok all NULL: quiet rows (every sample valid and hard_ok, none at a
- * rail, blanked or lifted), their memory not read. Returns the number of
- * hits, or -1 if an argument is out of range (or some flags only NULL). */
+ * rail, blanked or lifted), their memory not read. far: NULL, or n_hops x
+ * ch (hop-major) of each hop's largest |hp - med| from sio_dsp_hop_far
+ * (negative: not known), so that a hop's rows are not read where it is not
+ * beyond thr (the same output). Returns the number of hits, or -1 if an
+ * argument is out of range (or some flags only NULL). */
 int64_t sio_dsp_hop_mask(int64_t ch, int64_t n_hops, const int64_t *lens, int64_t stride,
                          const uint8_t *valid, const uint8_t *rail, const uint8_t *blank,
                          const uint8_t *lead, const uint8_t *hard_ok, const double *hp,
                          const uint8_t *cond, int64_t n_cond, const uint8_t *active,
                          const double *mad, int64_t n_mad, const double *prev_mad,
-                         const double *med, const uint8_t *blocked, double spike_k,
-                         double spike_min, int mask_rail, int mask_blank, int mask_lead,
-                         double *thr, uint8_t *hop_bad, uint8_t *valid_out, uint8_t *hit,
-                         int64_t *n_invalid);
+                         const double *med, const uint8_t *blocked, const double *far,
+                         double spike_k, double spike_min, int mask_rail, int mask_blank,
+                         int mask_lead, double *thr, uint8_t *hop_bad, uint8_t *valid_out,
+                         uint8_t *hit, int64_t *n_invalid);
+/* The largest |x - med[c]| (med NULL: |x|) over rows [0, n) of each of ch
+ * channel-major channels (channel c's row r at [c * stride + r]) into
+ * far[c], as sio_dsp_hop_mask's spike test takes it (a NaN is never the
+ * largest; 0 when none is larger): one hop's, worked out before the block
+ * that decides it (its rows and median are known a hop earlier), and given
+ * back to sio_dsp_hop_mask as that hop's far, which then reads none of the
+ * hop's rows of a channel whose far is not beyond its threshold. The same
+ * output either way. Returns 0, or -1 if an argument is out of range. */
+int sio_dsp_hop_far(int64_t ch, int64_t n, int64_t stride, const double *x, const double *med,
+                    double *far);
 /* Copies n rows of ch channels from the sources (element (r, c) of x at
  * [r * x_rs + c * x_cs], and so on; codes NULL: none) into channel-major
  * destinations (channel c's row r at [c * stride + r]), the layout of the

@@ -95,6 +95,9 @@ static void release(struct inputs *in)
     free(in->prev_mad);
 }
 
+/* each hop's largest |sd - med| passed to sio_dsp_hop_mask (NULL: none) */
+static const double *g_far = NULL;
+
 static int64_t run_with(const struct inputs *in, struct outputs *out, const double *prev_mad,
                         int with_med, int mask_rail, int mask_blank, int mask_lead)
 {
@@ -113,7 +116,7 @@ static int64_t run_with(const struct inputs *in, struct outputs *out, const doub
     return sio_dsp_hop_mask(CH, HOPS, in->lens, STRIDE, in->valid, in->rail, in->blank,
                             in->lead, in->hard_ok, in->sd, in->cond, in->n_live, in->active,
                             in->mad, in->n_live, prev_mad, with_med ? in->med : NULL,
-                            in->blocked, 5.0, 50.0, mask_rail, mask_blank, mask_lead, out->thr,
+                            in->blocked, g_far, 5.0, 50.0, mask_rail, mask_blank, mask_lead, out->thr,
                             out->hop_bad, out->valid_out, out->hit, out->n_invalid);
 }
 
@@ -376,19 +379,77 @@ static void check_arguments(void)
     int64_t n_invalid;
     CHECK_EQ(sio_dsp_hop_mask(CH, HOPS, in.lens, STRIDE, in.valid, in.rail, in.blank, in.lead,
                               in.hard_ok, in.sd, in.cond, HOPS, in.active, in.mad, HOPS - 1,
-                              NULL, NULL, in.blocked, 5.0, 50.0, 1, 1, 1, thr, bad, valid_out,
+                              NULL, NULL, in.blocked, NULL, 5.0, 50.0, 1, 1, 1, thr, bad, valid_out,
                               hit, &n_invalid),
              -1); /* fewer MADs than hops */
     CHECK_EQ(sio_dsp_hop_mask(CH, HOPS, in.lens, STRIDE, in.valid, in.rail, in.blank, in.lead,
                               in.hard_ok, in.sd, in.cond, HOPS - 1, in.active, in.mad, HOPS,
-                              NULL, NULL, in.blocked, 5.0, 50.0, 1, 1, 1, thr, bad, valid_out,
+                              NULL, NULL, in.blocked, NULL, 5.0, 50.0, 1, 1, 1, thr, bad, valid_out,
                               hit, &n_invalid),
              -1); /* fewer conditions than hops */
     CHECK_EQ(sio_dsp_hop_mask(CH, HOPS, in.lens, STRIDE, in.valid, in.rail, in.blank, in.lead,
                               in.hard_ok, NULL, in.cond, HOPS, in.active, in.mad, HOPS, NULL,
-                              NULL, in.blocked, 5.0, 50.0, 1, 1, 1, thr, bad, valid_out, hit,
+                              NULL, in.blocked, NULL, 5.0, 50.0, 1, 1, 1, thr, bad, valid_out, hit,
                               &n_invalid),
              -1);
+    release(&in);
+}
+
+/* sio_dsp_hop_far: each hop's largest |sd - med| (a NaN never the largest),
+ * and sio_dsp_hop_mask given it: the same outputs; a hop whose far is not
+ * beyond its threshold is not read (a far planted too low hides its hits,
+ * so the function does take it), a negative far is not known (read). */
+static void check_far_known_ahead(void)
+{
+    struct inputs in;
+    struct outputs plain, with;
+    quiet(&in, HOPS);
+    in.med[0] = 10.0;
+    in.med[CH] = -8.0;
+    const double ch0[ROWS] = {60.0, -40.0, nextafter(60.0, INFINITY), 0.0,
+                              nextafter(-58.0, -INFINITY), 42.0, -58.0, nextafter(42.0, INFINITY)};
+    const double ch1[ROWS] = {50.0, NAN, 0.0, -3.0, 0.0, nextafter(-50.0, -INFINITY), 49.0, -50.0};
+    for (int r = 0; r < ROWS; r++) {
+        in.sd[r] = ch0[r];
+        in.sd[STRIDE + r] = ch1[r];
+    }
+    double *far = grab(HOPS * CH * sizeof *far);
+    for (int j = 0; j < HOPS; j++) /* hop j: its rows from j * L, its medians */
+        CHECK_EQ(sio_dsp_hop_far(CH, L, STRIDE, in.sd + j * L, in.med + j * CH, far + j * CH), 0);
+    CHECK(far[0] == nextafter(60.0, INFINITY) - 10.0);       /* hop 0, channel 0 */
+    CHECK(far[1] == 50.0);                                    /* hop 0, channel 1: NaN left */
+    CHECK(far[CH] == -8.0 - nextafter(-58.0, -INFINITY));     /* hop 1, channel 0 */
+    CHECK(far[CH + 1] == nextafter(50.0, INFINITY));               /* hop 1, channel 1 */
+    CHECK_EQ(run(&in, &plain, 1, 1, 1, 1), 4);
+    g_far = far;
+    CHECK_EQ(run(&in, &with, 1, 1, 1, 1), 4);
+    CHECK_EQ(memcmp(plain.hit, with.hit, CH * ROWS), 0);
+    CHECK_EQ(memcmp(plain.valid_out, with.valid_out, CH * ROWS), 0);
+    CHECK_EQ(memcmp(plain.thr, with.thr, HOPS * CH * sizeof *plain.thr), 0);
+    CHECK_EQ(*plain.n_invalid, *with.n_invalid);
+    discard(&with);
+    /* planted: hop 0 of channel 0 said not beyond (its hit hidden) */
+    far[0] = 50.0;
+    CHECK_EQ(run(&in, &with, 1, 1, 1, 1), 3);
+    CHECK_EQ(with.hit[2], 0);
+    discard(&with);
+    /* not known: read */
+    far[0] = -1.0;
+    CHECK_EQ(run(&in, &with, 1, 1, 1, 1), 4);
+    CHECK_EQ(memcmp(plain.hit, with.hit, CH * ROWS), 0);
+    discard(&with);
+    g_far = NULL;
+    discard(&plain);
+    /* the argument checks */
+    CHECK_EQ(sio_dsp_hop_far(CH, L, L - 1, in.sd, NULL, far), -1);
+    CHECK_EQ(sio_dsp_hop_far(-1, L, STRIDE, in.sd, NULL, far), -1);
+    CHECK_EQ(sio_dsp_hop_far(CH, L, STRIDE, NULL, NULL, far), -1);
+    CHECK_EQ(sio_dsp_hop_far(CH, L, STRIDE, in.sd, NULL, NULL), -1);
+    CHECK_EQ(sio_dsp_hop_far(0, L, STRIDE, NULL, NULL, NULL), 0);
+    /* without medians: |sd| */
+    CHECK_EQ(sio_dsp_hop_far(CH, L, STRIDE, in.sd, NULL, far), 0);
+    CHECK(far[0] == nextafter(60.0, INFINITY));
+    free(far);
     release(&in);
 }
 
@@ -399,5 +460,6 @@ int main(void)
     check_mask();
     check_quiet_rows_without_flags();
     check_arguments();
+    check_far_known_ahead();
     return check_report("test_dsp_mask");
 }

@@ -302,6 +302,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         # 0.75 of its mean square at 50 ms hops): what it gives a unit line
         self._line_contrast = _line_contrast(self._basis, self._families, fundamentals, self._ms_scale, t)
         self._nb_basis, self._nb_line, self._nb_side = narrowband_basis(freqs, self._families, window, fs)
+        L = self._nb_basis.shape[0] // 2
+        self._nb_halves = (np.ascontiguousarray(self._nb_basis[:L]), np.ascontiguousarray(self._nb_basis[L:]))
         # rows of one array: "is anything on" is one test
         self._health = np.zeros((len(KINDS), ch), dtype=bool)
         self.health_state = {k: self._health[i] for i, k in enumerate(KINDS)}
@@ -333,6 +335,9 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._g_feat = 0  # segment hop index of the next hop to featurise
         self._prev_mad = None
         self._prev_hp = np.zeros((ch, 0))
+        self._nb_before = None
+        self._nb_cur = None
+        self._nb_hot = 0
         self._hp_back = np.zeros((ch, 0))
         self._data_back = np.zeros((ch, 0))
         self._ok_back = np.zeros((ch, 0), dtype=bool)
@@ -441,8 +446,29 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
             self._seg_start = block.start
             self._pend_start = block.start
         self._template = block
+        completes = self._pending_rows() + len(block) - self._lens_sum >= self.hop or len(self._feat) > 1
+        moved = False
+        if not completes:
+            # the pending rows move to the front of their buffer when the room
+            # at its end runs out (_Rows.reserve; 0.45 ms at 256 channels about
+            # once a second): on a block that completes no hop, make room for
+            # this block and two hops more, so that the move comes here and
+            # not on the block that completes the next hop, already the
+            # dearest (docs/performance.md); the room left stays bounded
+            waiting = self._native.waiting if self._native is not None else 0
+            o, gen = self._pend.o, self._pend.generation
+            self._pend.reserve(waiting + len(block) + 2 * self.hop)
+            moved = self._pend.o != o or self._pend.generation != gen
         self._append(block)
-        if self._pending_rows() - self._lens_sum < self.hop and len(self._feat) <= 1:
+        if not completes:
+            come = self._pending_rows() - self._lens_sum  # rows of the hop under way
+            # what the next decision can know already, worked out now (not on
+            # the first block after a hop: the stages after this one run ahead
+            # there; nor on one that moved the pending rows: a later one)
+            if not moved and self._native is not None and len(self._feat) and come >= self.hop // 4:
+                self._native.hop_far(self._pend, self._feat, self)
+            if not moved and self._nb_hot and len(self._feat):
+                self._nb_ahead(come)
             return self._empty()  # no hop complete, none to decide (the usual small block)
         self._featurise(final=False)
         return self._decide(final=False)

@@ -148,6 +148,9 @@ HOP_FIELDS = {
     "blocked": np.bool_,
     "mad": np.float64,
     "med": np.float64,
+    # the largest |spike signal - med| of the hop's rows, worked out before
+    # the block that decides it (C only; negative: not known)
+    "far": np.float64,
 }
 
 
@@ -169,7 +172,8 @@ class _Hops(_SpareRoom):
 
     def append(self, lens: int, m: int, new: dict[str, NDArray[Any]], med_zero: bool = False) -> None:
         """m hops of lens rows; new: name -> (m, channels) arrays, every field
-        (med_zero: new["med"] is known to be all 0)."""
+        but "far", which starts unknown (med_zero: new["med"] is known to be
+        all 0)."""
         if self.n == self.o:
             self.med_nonzero = False
         if not med_zero and not self.med_nonzero:
@@ -178,6 +182,7 @@ class _Hops(_SpareRoom):
         end = at + m
         for k, v in new.items():
             self._a[k][at:end] = v
+        self._a["far"][at:end] = -1.0
         self._a["lens"][at:end] = lens
         self.n = end
 

@@ -722,18 +722,7 @@ class _NativeFront:
         p = self._pointers(rows)
         ch = rows.ch
         ffi = self._ffi
-        if self._hops_gen != (id(F), F.generation):
-            self._hops_gen = (id(F), F.generation)
-            kinds = {
-                "cond": "uint8_t *",
-                "active": "uint8_t *",
-                "blocked": "uint8_t *",
-                "mad": "double *",
-                "med": "double *",
-                "lens": "int64_t *",
-            }
-            self._hops_ptrs = {k: ffi.cast(t, ffi.from_buffer(F.array(k))) for k, t in kinds.items()}
-        h = self._hops_ptrs
+        h = self._hop_pointers(F)
         o = F.o * ch
         if self._mask_scratch.shape[0] < n_dec:
             self._mask_scratch = np.empty((2 * n_dec, ch))
@@ -747,8 +736,10 @@ class _NativeFront:
         prev_mad = det._prev_mad
         at = rows.o
         sig = self._sig
+        far = ffi.NULL
         if spike_signal is None and sig is not None and sig[0] <= det._pend_start and det._pend_start + n <= sig[1]:
             sd_ptr = p["sd"] + at  # worked out as the rows came (see _signal_rows)
+            far = h["far"] + o  # on these rows, where known (see hop_far)
         else:
             # the spike signal laid out as the pending rows are (same stride)
             if self._sd_scratch.shape != (ch, rows.cap):
@@ -780,6 +771,7 @@ class _NativeFront:
             ffi.NULL if prev_mad is None else ffi.from_buffer("double[]", prev_mad),
             h["med"] + o if F.med_nonzero else ffi.NULL,
             h["blocked"] + o,
+            far,
             det.spike_k,
             det.spike_min_uv,
             "saturation" in det.mask_kinds,
@@ -797,6 +789,49 @@ class _NativeFront:
         self.n_invalid = int(self._n_invalid[0])
         # the hits stay in the scratch until the next call (read before it)
         return valid_out, self._hit_scratch[: ch * n].reshape(ch, n).T if hits else None, hits
+
+    def _hop_pointers(self, F: _Hops) -> dict[str, Any]:
+        """Pointers to the undecided hops' arrays (renewed when they grow)."""
+        if self._hops_gen != (id(F), F.generation):
+            self._hops_gen = (id(F), F.generation)
+            ffi = self._ffi
+            kinds = {
+                "cond": "uint8_t *",
+                "active": "uint8_t *",
+                "blocked": "uint8_t *",
+                "mad": "double *",
+                "med": "double *",
+                "far": "double *",
+                "lens": "int64_t *",
+            }
+            self._hops_ptrs = {k: ffi.cast(t, ffi.from_buffer(F.array(k))) for k, t in kinds.items()}
+        return self._hops_ptrs
+
+    def hop_far(self, rows: _Rows, F: _Hops, det: _DetectorState) -> None:
+        """Each undecided hop's largest |spike signal - median| (F's "far",
+        sio_dsp_hop_far), where not known yet and the hop's spike signal is
+        in the rows' "sd" (see _signal_rows): for hop_mask, which then reads
+        none of a hop's rows on a channel where nothing is beyond the
+        threshold. Its rows and median are known a hop before the block
+        that decides it: called on a block that completes no hop, it takes
+        that work off the dearest one (the same output)."""
+        sig = self._sig
+        if sig is None or not len(F):
+            return
+        far, lens = F["far"], F["lens"]
+        h = self._hop_pointers(F)
+        sd = self._pointers(rows)["sd"]
+        ch = rows.ch
+        a = 0
+        for j in range(len(F)):
+            L = int(lens[j])
+            first = det._pend_start + a
+            if far[j, 0] < 0.0 and sig[0] <= first and first + L <= sig[1]:
+                at = (F.o + j) * ch
+                rc = self._lib.sio_dsp_hop_far(ch, L, rows.cap, sd + rows.o + a, h["med"] + at, h["far"] + at)
+                if rc != 0:  # pragma: no cover - the arguments are checked above
+                    raise SensorioError(f"faults: native largest deviations refused a hop of {L}")
+            a += L
 
     def spike_signal(self, rows: _Rows, n: int, det: _DetectorState, out: Any) -> None:
         """features.spike_signal of the first n pending rows as

@@ -90,6 +90,16 @@ class _DetectorState(Stage):
     _nb_basis: Floats
     _nb_line: Floats
     _nb_side: Floats
+    #: _nb_basis's halves: the rows of the hop before, and of the hop
+    _nb_halves: tuple[Floats, Floats]
+    #: the narrowband projection's halves worked out ahead (see
+    #: FaultDetector._nb_ahead): the first, (the stream row of the hop
+    #: before, the product), and the second's pieces, (the stream row of
+    #: the hop, how many pieces, their sum); None: none. And for how many
+    #: hops more they are worked out (the last candidate's NB_HOT_HOPS)
+    _nb_before: tuple[int, Floats] | None
+    _nb_cur: tuple[int, int, Floats] | None
+    _nb_hot: int
     #: (kinds, channels): which kinds are on; health_state maps a kind to its row
     _health: Flags
     health_state: dict[str, Flags]

@@ -134,6 +134,11 @@ MAINS_SURE = 2.0
 #: common to the grid. 1.25, not 1: a synthetic channel's steady hum (its
 #: phase its own) with a lull in its EMG passed 3 hops at 8 x (docs/dsp.md)
 OWN_HUM_CHANNELS = 4
+#: the narrowband test's product on a hop's own rows is summed from this
+#: many pieces, each worked out as its rows come while the test has had a
+#: candidate in the last NB_HOT_HOPS hops (docs/performance.md)
+NB_PIECES = 4
+NB_HOT_HOPS = 20
 OWN_HUM_K = 1.25
 
 
@@ -1168,21 +1173,22 @@ class _Features(_DetectorState):
         pending too (None: it is not); live (channels, hops): the hops the own
         test may read (None: no own test)."""
         c, j = np.nonzero(verdict)
+        # (while the test has candidates, and a second after, what it will
+        # need of the next hop is worked out as its rows come: _nb_ahead)
+        self._nb_hot = NB_HOT_HOPS if len(c) else max(0, self._nb_hot - verdict.shape[1])
         if not len(c):
             return verdict, verdict
-        if a is not None and hp.shape[1] == 1:
-            # one hop (the usual): its two hops are one run of the pending
-            # rows, a view when every channel is a candidate, else one copy
-            # (the same rows as below, so the same product, bit for bit)
-            pair = self._two_hops(0, hp, prev, a)
-            seg = pair if len(c) == len(pair) else pair[c]
-        else:
-            first = j == 0
-            before = hp[c, np.maximum(j - 1, 0)]
-            if first.any():
-                before[first] = prev[c[first]]
-            seg = np.concatenate([before, hp[c, j]], axis=1)  # (candidates, 2 hops)
-        proj = seg @ self._nb_basis
+        # each candidate's projection on the two hops: that of the hop
+        # before on the basis's first half plus that of its hop on the
+        # second half, piece by piece (_nb_pieces), each product over every
+        # channel: the same products, of the same shapes, on the same rows,
+        # summed in the same order in every path and chunking, so the same
+        # bits whether worked out a hop early (_nb_ahead) or now
+        proj = np.empty((len(c), self._nb_basis.shape[1]))
+        hops = np.unique(j) if hp.shape[1] > 1 else (0,)
+        for h in hops:
+            at = j == h if len(hops) > 1 else slice(None)
+            proj[at] = (self._nb_first(h, hp, prev, a) + self._nb_second(h, hp, a))[c[at]]
         lines, sides = self._lines_and_sides(proj)
         out = verdict.copy()
         out[c, j] = lines > self.mains_ratio * sides
@@ -1192,6 +1198,73 @@ class _Features(_DetectorState):
         if live is not None and self._ch >= OWN_HUM_CHANNELS and maybe.any():
             sure[c[maybe], j[maybe]] = self._own_hum(proj[maybe], c[maybe], j[maybe], hp, prev, a, live)
         return out, sure
+
+    def _nb_first(self, h: int, hp: Floats, prev: Floats, a: int | None) -> Floats:
+        """The narrowband projection's first half for hop h of hp (as
+        _narrowband takes it): every channel's rows of the hop before it on
+        the basis's first half (channels, basis columns); the one worked out
+        ahead when it is that hop's (see _nb_ahead), else now."""
+        L = hp.shape[2]
+        got = self._nb_before
+        if a is not None and got is not None and got[0] == self._pend_start + a + (h - 1) * L:
+            return got[1]
+        return self._two_hops(h, hp, prev, a)[:, :L] @ self._nb_halves[0]
+
+    @staticmethod
+    def _nb_pieces(L: int) -> list[tuple[int, int]]:
+        """The row ranges of a hop of L rows whose products on the basis's
+        second half _nb_second sums, in this order."""
+        q = L // NB_PIECES if L >= 2 * NB_PIECES else L
+        return [(lo, min(lo + q, L)) for lo in range(0, L, q)]
+
+    def _nb_second(self, h: int, hp: Floats, a: int | None) -> Floats:
+        """The narrowband projection's second half for hop h of hp: every
+        channel's rows of the hop on the basis's second half, the sum of
+        the products of _nb_pieces in their order (channels, basis
+        columns); the pieces worked out ahead as the rows came, when they
+        are that hop's (see _nb_ahead), and the rest now."""
+        L = hp.shape[2]
+        acc: Floats | None = None
+        done = 0
+        got = self._nb_cur
+        if a is not None and got is not None and got[0] == self._pend_start + a + h * L:
+            _, done, acc = got
+        second = self._nb_halves[1]
+        for lo, hi in self._nb_pieces(L)[done:]:
+            part = hp[:, h, lo:hi] @ second[lo:hi]
+            acc = part if acc is None else acc + part
+        assert acc is not None  # (a hop has a piece)
+        return acc
+
+    def _nb_ahead(self, come: int) -> None:
+        """What the narrowband test of the hop under way (come rows of it
+        here) will need, worked out before the block that completes it,
+        from the rows pending (see _nb_first and _nb_second): the second
+        half's pieces whose rows are all there but the last, and from half
+        a hop on, on a block of its own, the first half, on the hop before
+        (the last featurised): 0.14 ms of products at 256 channels in all,
+        off the dearest block, while the mains test has candidates."""
+        L = self.hop
+        if self._last_len != L:
+            return
+        before = self._lens_sum - L  # the hop before's first pending row
+        start = self._pend_start + self._lens_sum  # the hop under way's first stream row
+        if come >= L // 2 and (self._nb_before is None or self._nb_before[0] != start - L):
+            self._nb_before = (start - L, self._pend.cm("hp")[:, before : before + L] @ self._nb_halves[0])
+            return  # (the pieces on another block)
+        got = self._nb_cur
+        done, acc = (got[1], got[2]) if got is not None and got[0] == start else (0, None)
+        there = len(self._pend) - self._lens_sum  # its rows pending (not those waiting)
+        pieces = self._nb_pieces(L)
+        second = self._nb_halves[1]
+        hp = self._pend.cm("hp")
+        while done < len(pieces) - 1 and pieces[done][1] <= there:  # (the last one with the hop)
+            lo, hi = pieces[done]
+            part = hp[:, self._lens_sum + lo : self._lens_sum + hi] @ second[lo:hi]
+            acc = part if acc is None else acc + part
+            done += 1
+        if acc is not None:
+            self._nb_cur = (start, done, acc)
 
     def _own_hum(self, proj: Floats, c: Ints, j: Ints, hp: Floats, prev: Floats, a: int | None, live: Flags) -> Flags:
         """Per candidate of _narrowband (proj its projection's row, c its
