@@ -155,6 +155,27 @@ def test_default_pipeline_chunk_invariance_from_bytes(chunks: list[int]) -> None
     assert got_ev == ref_ev
 
 
+@pytest.mark.parametrize("ch,rows", [(4, 8192), (64, 8192), (256, 2048)])
+def test_a_big_block_goes_through_in_pieces_of_bounded_size(ch: int, rows: int) -> None:
+    """A block of many rows goes through the stages in pieces of at most
+    PIECE_ROWS rows and PIECE_SAMPLES samples (a block of 256 channels went
+    in pieces of 8192 rows, four times the bytes of 64 channels', its
+    arrays out of the CPU cache: 256 channels cost 1.2-1.4 x 64's per
+    sample), consecutive, with the output of the block whole."""
+    from sensorio.dsp import stages
+
+    block = whole_signal(n=20000, ch=ch, invalid=False)
+    seen: list[int] = []
+    pipe = Pipeline([HighPass(20.0), Notch(50.0)], tap=lambda k, st, b: seen.append(len(b)) if k == 0 else None)
+    out = pipe.process(block)
+    assert max(seen) == rows and max(seen) * ch <= stages.PIECE_SAMPLES and sum(seen) == 20000
+    whole = concat_signal(out)
+    ref = Pipeline([HighPass(20.0), Notch(50.0)])
+    expect = concat_signal([b for a in range(0, 20000, 1000) for b in ref.process(slice_signal(block, a, a + 1000))])
+    np.testing.assert_array_equal(whole.valid, expect.valid)
+    np.testing.assert_allclose(whole.data, expect.data, rtol=1e-9, atol=1e-9)
+
+
 def test_pipeline_from_config_files(tmp_path) -> None:
     toml = tmp_path / "p.toml"
     toml.write_text(

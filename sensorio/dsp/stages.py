@@ -38,8 +38,12 @@ from ..errors import SensorioError
 from .runahead import RunAhead
 
 POLICIES = ("nan", "hold", "zero")
-#: rows per piece when the Pipeline splits a big block (see Pipeline._run_pieces)
+#: rows per piece when the Pipeline splits a big block (see
+#: Pipeline._run_pieces), and at most this many samples (rows x channels)
+#: per piece: 8192 rows of 64 channels, 4 MB per float64 array (more
+#: channels, fewer rows: their arrays stay in the cache as 64 channels' do)
 PIECE_ROWS = 8192
+PIECE_SAMPLES = PIECE_ROWS * 64
 
 
 @dataclass
@@ -387,16 +391,17 @@ class Pipeline:
 
     def _run_pieces(self, items: list[SignalBlock], first: int) -> list[SignalBlock]:
         """Big blocks go through all stages in pieces of at most PIECE_ROWS
-        rows, one piece after the other: every stage's temporaries then stay
-        in the CPU cache. The output is the same (stages are chunk-invariant)
+        rows and PIECE_SAMPLES samples, one piece after the other: every
+        stage's temporaries then stay in the CPU cache. The output is the same (stages are chunk-invariant)
         and comes back in those pieces, consecutive blocks: joining them would
         copy every array once more (concat_signal does it when wanted)."""
-        if all(len(b) <= PIECE_ROWS for b in items):
+        rows = [min(PIECE_ROWS, max(1, PIECE_SAMPLES // max(b.data.shape[1], 1))) for b in items]
+        if all(len(b) <= r for b, r in zip(items, rows, strict=True)):
             return self._run(items, first)
         out: list[SignalBlock] = []
-        for b in items:
-            for a in range(0, max(len(b), 1), PIECE_ROWS):
-                out.extend(self._run([slice_signal(b, a, a + PIECE_ROWS)], first))
+        for b, r in zip(items, rows, strict=True):
+            for a in range(0, max(len(b), 1), r):
+                out.extend(self._run([slice_signal(b, a, a + r)], first))
         return out
 
     def _run(self, items: list[SignalBlock], first: int) -> list[SignalBlock]:
