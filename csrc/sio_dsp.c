@@ -606,6 +606,28 @@ void sio_dsp_br_init(int64_t ch, double *guess)
     }
 }
 
+/* The largest |h[i] - mid| over i in [a, b) (a NaN is never the largest;
+ * 0 when none is larger), as the spike test takes it: four chains at a
+ * time (a compare waits on the one before in each). The largest of
+ * several values is the same whatever their order. */
+static inline double sio_dsp_far(const double *restrict h, int64_t a, int64_t b, double mid)
+{
+    double far[4] = {0.0, 0.0, 0.0, 0.0};
+    int64_t i = a;
+    for (; i + 3 < b; i += 4)
+        for (int q = 0; q < 4; q++) {
+            const double d = sio_dsp_abs(h[i + q] - mid);
+            far[q] = d > far[q] ? d : far[q];
+        }
+    for (; i < b; i++) {
+        const double d = sio_dsp_abs(h[i] - mid);
+        far[0] = d > far[0] ? d : far[0];
+    }
+    const double far01 = far[1] > far[0] ? far[1] : far[0];
+    const double far23 = far[3] > far[2] ? far[3] : far[2];
+    return far23 > far01 ? far23 : far01;
+}
+
 /* sio_dsp_hop_features_acc for one channel: rows [from, to) of its hop;
  * a: SIO_DSP_FEAT_ACC sums. Each sum takes its terms in the hop's row
  * order, every second row into one of two accumulators (independent
@@ -637,31 +659,17 @@ static void sio_dsp_feat_acc1(int64_t from, int64_t to, const double *restrict x
         hh[0] += h[i] * h[i];
         ll[0] += l[i] * l[i];
     }
-    { /* as numpy's max: NaN wins (the last one); four chains (each
-       * compare waits on the one before), the plain loop when a NaN is
-       * there: the largest of values is the same in any order */
-        double t4[4] = {top, top, top, top};
-        int nan = top != top;
-        for (i = from; i + 3 < to; i += 4)
-            for (int j = 0; j < 4; j++) {
-                const double ah = sio_dsp_abs(h[i + j]);
-                t4[j] = ah > t4[j] ? ah : t4[j];
-                nan |= ah != ah;
-            }
-        for (; i < to; i++) {
+    /* as numpy's max: NaN wins (the last one). A NaN among the hop's rows
+     * so far has made its sum of squares NaN: the plain loop then; else the
+     * largest |h| in four chains (sio_dsp_far), the same in any order */
+    if (hh[0] != hh[0] || hh[1] != hh[1]) {
+        for (i = from; i < to; i++) {
             const double ah = sio_dsp_abs(h[i]);
-            t4[0] = ah > t4[0] ? ah : t4[0];
-            nan |= ah != ah;
+            top = ah > top || ah != ah ? ah : top;
         }
-        if (nan) {
-            for (i = from; i < to; i++) {
-                const double ah = sio_dsp_abs(h[i]);
-                top = ah > top || ah != ah ? ah : top;
-            }
-        } else {
-            const double t01 = t4[1] > t4[0] ? t4[1] : t4[0], t23 = t4[3] > t4[2] ? t4[3] : t4[2];
-            top = t23 > t01 ? t23 : t01;
-        }
+    } else if (from < to) {
+        const double far = sio_dsp_far(h, from, to, 0.0);
+        top = far > top ? far : top;
     }
     /* the third differences whose last row is among these, as numpy.diff(hp, 3):
      * differences of differences */
@@ -1067,28 +1075,6 @@ static inline double sio_dsp_max(double a, double b)
     return (a > b || a != a) ? a : b;
 }
 
-/* The largest |h[i] - mid| over i in [a, b) (a NaN is never the largest;
- * 0 when none is larger), as the spike test takes it: four chains at a
- * time (a compare waits on the one before in each). The largest of
- * several values is the same whatever their order. */
-static inline double sio_dsp_far(const double *restrict h, int64_t a, int64_t b, double mid)
-{
-    double far[4] = {0.0, 0.0, 0.0, 0.0};
-    int64_t i = a;
-    for (; i + 3 < b; i += 4)
-        for (int q = 0; q < 4; q++) {
-            const double d = sio_dsp_abs(h[i + q] - mid);
-            far[q] = d > far[q] ? d : far[q];
-        }
-    for (; i < b; i++) {
-        const double d = sio_dsp_abs(h[i] - mid);
-        far[0] = d > far[0] ? d : far[0];
-    }
-    const double far01 = far[1] > far[0] ? far[1] : far[0];
-    const double far23 = far[3] > far[2] ? far[3] : far[2];
-    return far23 > far01 ? far23 : far01;
-}
-
 int sio_dsp_hop_far(int64_t ch, int64_t n, int64_t stride, const double *x, const double *med,
                     double *far)
 {
@@ -1415,8 +1401,8 @@ int sio_dsp_judge_hop(int64_t ch, int64_t g, const sio_dsp_judge_set *set,
                !in->sd_peak || !in->logs || !in->pows || !in->last_gap || !st->q_hf ||
                !st->noise_ms || !st->q_low || !st->q_rest || !st->q_peak || !st->q_ref ||
                !st->ring_ref || !st->q_sd || !st->last_noise || !st->settle_hops ||
-               !st->low_set || !st->hf_set || !st->rest_set || !st->peak_set || !st->sd_set || !st->motion_prev ||
-               !st->motion_rising || (set->mains_n && (!st->mains_hist || !st->sure_hist)) ||
+               !st->low_set || !st->hf_set || !st->rest_set || !st->peak_set || !st->sd_set ||
+               !st->motion_prev || !st->motion_rising || (set->mains_n && (!st->mains_hist || !st->sure_hist)) ||
                !noise || !mains_on || !mains_first || !mfloor || !spike_mad))
         return -1;
     const sio_dsp_learn_set *ls = &set->learn;
