@@ -374,9 +374,17 @@ class _NativeFront:
             for name, a in zip(float_names, floats, strict=True):
                 setattr(jst, name, b(a))
             jst.last_noise, jst.settle_hops = (b(a, "int64_t[]") for a in ints)
-            flag_names: tuple[str, ...] = ("low_set", "hf_set", "rest_set", "peak_set", "sd_set", "motion_prev")
-            flag_names += ("motion_rising",)
-            flag_names += ("mains_hist", "sure_hist")
+            flag_names = (
+                "low_set",
+                "hf_set",
+                "rest_set",
+                "peak_set",
+                "sd_set",
+                "motion_prev",
+                "motion_rising",
+                "mains_hist",
+                "sure_hist",
+            )
             for name, fl in zip(flag_names, flag_st, strict=True):
                 setattr(jst, name, b(fl, "uint8_t[]"))
             self._judge_state = state

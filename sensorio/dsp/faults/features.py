@@ -134,12 +134,12 @@ MAINS_SURE = 2.0
 #: common to the grid. 1.25, not 1: a synthetic channel's steady hum (its
 #: phase its own) with a lull in its EMG passed 3 hops at 8 x (docs/dsp.md)
 OWN_HUM_CHANNELS = 4
+OWN_HUM_K = 1.25
 #: the narrowband test's product on a hop's own rows is summed from this
 #: many pieces, each worked out as its rows come while the test has had a
 #: candidate in the last NB_HOT_HOPS hops (docs/performance.md)
 NB_PIECES = 4
 NB_HOT_HOPS = 20
-OWN_HUM_K = 1.25
 
 
 def narrowband_basis(
@@ -1229,11 +1229,18 @@ class _Features(_DetectorState):
         got = self._nb_cur
         if a is not None and got is not None and got[0] == self._pend_start + a + h * L:
             _, done, acc = got
-        second = self._nb_halves[1]
-        for lo, hi in self._nb_pieces(L)[done:]:
-            part = hp[:, h, lo:hi] @ second[lo:hi]
-            acc = part if acc is None else acc + part
+        acc = self._nb_sum(acc, hp[:, h], self._nb_pieces(L)[done:])
         assert acc is not None  # (a hop has a piece)
+        return acc
+
+    def _nb_sum(self, acc: Floats | None, rows: Floats, pieces: list[tuple[int, int]]) -> Floats | None:
+        """acc (None: nothing yet) plus the products of the pieces (row
+        ranges of a hop, in their order) of rows (channels, the hop's rows
+        from its first) on the narrowband basis's second half."""
+        second = self._nb_halves[1]
+        for lo, hi in pieces:
+            part = rows[:, lo:hi] @ second[lo:hi]
+            acc = part if acc is None else acc + part
         return acc
 
     def _nb_ahead(self, come: int) -> None:
@@ -1256,15 +1263,12 @@ class _Features(_DetectorState):
         done, acc = (got[1], got[2]) if got is not None and got[0] == start else (0, None)
         there = len(self._pend) - self._lens_sum  # its rows pending (not those waiting)
         pieces = self._nb_pieces(L)
-        second = self._nb_halves[1]
-        hp = self._pend.cm("hp")
-        while done < len(pieces) - 1 and pieces[done][1] <= there:  # (the last one with the hop)
-            lo, hi = pieces[done]
-            part = hp[:, self._lens_sum + lo : self._lens_sum + hi] @ second[lo:hi]
-            acc = part if acc is None else acc + part
-            done += 1
+        upto = done
+        while upto < len(pieces) - 1 and pieces[upto][1] <= there:  # (the last one with the hop)
+            upto += 1
+        acc = self._nb_sum(acc, self._pend.cm("hp")[:, self._lens_sum :], pieces[done:upto])
         if acc is not None:
-            self._nb_cur = (start, done, acc)
+            self._nb_cur = (start, upto, acc)
 
     def _own_hum(self, proj: Floats, c: Ints, j: Ints, hp: Floats, prev: Floats, a: int | None, live: Flags) -> Flags:
         """Per candidate of _narrowband (proj its projection's row, c its
