@@ -463,6 +463,26 @@ def test_a_step_is_not_a_spike(native: bool) -> None:
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+@pytest.mark.parametrize("rate", [1000.0, 2000.0, 4000.0])
+def test_a_baseline_setting_off_toward_a_rail_is_not_a_spike(native: bool, rate: float) -> None:
+    """A baseline that sets off at 1 V/s (an electrode drying out, a rail
+    approached in a second) has a corner as sharp as a spike's in the
+    second difference, and it neither comes back nor steps: not a spike
+    (decision._bends). A pulse riding on the same ramp later is one."""
+    rng = np.random.default_rng(2)
+    n = int(6 * rate)
+    t = np.arange(n) / rate
+    sos = signal.butter(2, [20, 400], "bandpass", fs=rate, output="sos")
+    x = signal.sosfilt(sos, rng.standard_normal((n, 2)), axis=0)
+    x *= 5.0 / x.std(axis=0)
+    x[:, 0] += np.where(t > 4.0, 1e6 * (t - 4.0), 0.0)
+    x[:, 1] += np.where(t > 4.0, 1e6 * (t - 4.0), 0.0)
+    _triangle(x, rate, 4.5, 1, 400.0)
+    events = _detect(x, rate, native)
+    assert [(e.channel, round(e.start_s, 2)) for e in events] == [(1, 4.5)], events
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
 def test_the_first_sample_after_a_gap_is_not_a_spike(native: bool) -> None:
     """The feature filters hold their input across a gap (invalid rows), so
     the signal they see jumps where it resumes: as sharp as a spike in the

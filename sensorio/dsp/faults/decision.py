@@ -75,6 +75,10 @@ BURST_QUIET = 0.25
 #: ratio's cost).
 SHARP_BELOW_HZ = 1500.0
 SHARP_RATIO = 0.5
+#: a corner of the baseline (a drift setting off) is not a spike: the level
+#: around the pulse, less a line that steps and bends there, keeps under
+#: BEND_RATIO x its swing (_bends)
+BEND_RATIO = 0.25
 
 
 def _steps(level: Floats, i: int, guard: int, w: int, other: int | None = None) -> bool:
@@ -99,6 +103,31 @@ def _steps(level: Floats, i: int, guard: int, w: int, other: int | None = None) 
     base = coef[0] + coef[1] * np.arange(-guard, guard + 1)
     swing = np.abs(level[i - guard : i + guard + 1] - base).max()
     return bool(abs(coef[2]) > BURST_RATIO * swing)
+
+
+def _bends(level: Floats, i: int, guard: int, w: int, other: int | None = None) -> bool:
+    """Whether the signal level (1-D) only bends at i: a line that may step
+    and change its slope at i, fitted as _steps fits its line, leaves less
+    than BEND_RATIO x the pulse's swing (from the line before i) within the
+    guard. A baseline that starts to run (a drift's onset) has a corner as
+    sharp as a spike's in the second difference, but no pulse. Where the
+    windows cannot be read, not a bend (_steps says so first)."""
+    a, b = i - guard - w, i + guard + w
+    if w < 2 or a < 0 or b >= len(level) or not np.isfinite(level[a : b + 1]).all():
+        return False
+    at = np.concatenate([np.arange(a, i - guard), np.arange(i + guard + 1, b + 1)])
+    if other is not None:
+        at = at[np.abs(at - other) > guard]
+    t = (at - i).astype(float)
+    after = (t > 0).astype(float)
+    design = np.stack([np.ones_like(t), t, after, t * after], axis=1)
+    coef = np.linalg.lstsq(design, level[at], rcond=None)[0]
+    near = np.arange(-guard, guard + 1, dtype=float)
+    seg = level[i - guard : i + guard + 1]
+    line = coef[0] + coef[1] * near
+    bent = line + (near > 0) * (coef[2] + coef[3] * near)
+    swing = np.abs(seg - line).max()
+    return bool(np.abs(seg - bent).max() < BEND_RATIO * swing)
 
 
 def ramp_slopes(levels: Floats, first: Floats, hops: Ints, floor: Floats) -> Floats:
@@ -618,7 +647,8 @@ class _Decision(_DetectorState):
                 # and it comes back: a step (a jump of the baseline, a fault
                 # switched on) is as sharp, but stays; near the stream's
                 # start or end that cannot be told
-                if _steps(level, r + nd, guard, w, None if other is None else r + nd + other - k):
+                pair = None if other is None else r + nd + other - k
+                if _steps(level, r + nd, guard, w, pair) or _bends(level, r + nd, guard, w, pair):
                     out[r, c] = False
         return out
 
