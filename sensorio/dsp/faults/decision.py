@@ -81,25 +81,33 @@ SHARP_RATIO = 0.5
 BEND_RATIO = 0.25
 
 
-def _steps(level: Floats, i: int, guard: int, w: int, other: int | None = None) -> bool:
-    """Whether the signal level (1-D) steps across a pulse at i, or cannot be
-    told (the windows run past its ends or over a gap's NaN rows): a line with a step at i fitted to
-    the w samples before i - guard and the w after i + guard (less those
-    within a guard of the other pulse of a pair, at other); a step when it
-    is more than BURST_RATIO x the pulse's swing above that line (within the
-    guard). A line takes a drift; w samples average EMG's swings out."""
+def _fit_rows(level: Floats, i: int, guard: int, w: int, other: int | None) -> Floats | None:
+    """The rows a line is fitted to around a pulse at i, as offsets from i:
+    the w before i - guard and the w after i + guard, less those within a
+    guard of the other pulse of a pair (at other); None where the windows
+    run past level's ends or over a gap's NaN rows."""
     a, b = i - guard - w, i + guard + w
-    if w < 2:
-        return False  # hops too short for a fit: no step test
     if a < 0 or b >= len(level) or not np.isfinite(level[a : b + 1]).all():
-        return True  # near a gap too: the filters' hold across it makes a step
+        return None
     at = np.concatenate([np.arange(a, i - guard), np.arange(i + guard + 1, b + 1)])
     if other is not None:
         at = at[np.abs(at - other) > guard]
-    t = (at - i).astype(float)
-    y = level[at]
+    return (at - i).astype(float)
+
+
+def _steps(level: Floats, i: int, guard: int, w: int, other: int | None = None) -> bool:
+    """Whether the signal level (1-D) steps across a pulse at i, or cannot be
+    told (the windows run past its ends or over a gap's NaN rows): a line
+    with a step at i fitted to _fit_rows; a step when it is more than
+    BURST_RATIO x the pulse's swing above that line (within the guard). A
+    line takes a drift; w samples average EMG's swings out."""
+    if w < 2:
+        return False  # hops too short for a fit: no step test
+    t = _fit_rows(level, i, guard, w, other)
+    if t is None:
+        return True  # near a gap too: the filters' hold across it makes a step
     design = np.stack([np.ones_like(t), t, (t > 0).astype(float)], axis=1)
-    coef = np.linalg.lstsq(design, y, rcond=None)[0]
+    coef = np.linalg.lstsq(design, level[i + t.astype(int)], rcond=None)[0]
     base = coef[0] + coef[1] * np.arange(-guard, guard + 1)
     swing = np.abs(level[i - guard : i + guard + 1] - base).max()
     return bool(abs(coef[2]) > BURST_RATIO * swing)
@@ -107,21 +115,17 @@ def _steps(level: Floats, i: int, guard: int, w: int, other: int | None = None) 
 
 def _bends(level: Floats, i: int, guard: int, w: int, other: int | None = None) -> bool:
     """Whether the signal level (1-D) only bends at i: a line that may step
-    and change its slope at i, fitted as _steps fits its line, leaves less
-    than BEND_RATIO x the pulse's swing (from the line before i) within the
+    and change its slope at i, fitted to _fit_rows, leaves less than
+    BEND_RATIO x the pulse's swing (from the line before i) within the
     guard. A baseline that starts to run (a drift's onset) has a corner as
     sharp as a spike's in the second difference, but no pulse. Where the
     windows cannot be read, not a bend (_steps says so first)."""
-    a, b = i - guard - w, i + guard + w
-    if w < 2 or a < 0 or b >= len(level) or not np.isfinite(level[a : b + 1]).all():
+    t = _fit_rows(level, i, guard, w, other) if w >= 2 else None
+    if t is None:
         return False
-    at = np.concatenate([np.arange(a, i - guard), np.arange(i + guard + 1, b + 1)])
-    if other is not None:
-        at = at[np.abs(at - other) > guard]
-    t = (at - i).astype(float)
     after = (t > 0).astype(float)
     design = np.stack([np.ones_like(t), t, after, t * after], axis=1)
-    coef = np.linalg.lstsq(design, level[at], rcond=None)[0]
+    coef = np.linalg.lstsq(design, level[i + t.astype(int)], rcond=None)[0]
     near = np.arange(-guard, guard + 1, dtype=float)
     seg = level[i - guard : i + guard + 1]
     line = coef[0] + coef[1] * near
