@@ -77,9 +77,13 @@ def _blast(master: int, cycle: bytes, seconds: float, out: mp.Queue) -> None:
     out.put(sent)
 
 
-def _paced(master: int, seconds: float, n_ch: int, rate: int, frames_per_s: int, stamp: bool, out: mp.Queue) -> None:
-    """Frames at a steady rate; with stamp, channel 0/1 of the first sample
-    carry the write time (CLOCK_MONOTONIC µs, shared by all processes)."""
+def _paced(
+    master: int, seconds: float, n_ch: int, rate: int, frames_per_s: int, stamp: bool, streams: int, out: mp.Queue
+) -> None:
+    """Frames at a steady rate, one per stream each tick (streams of n_ch
+    channels: SIO-1 carries at most 64 a frame); with stamp, channel 0/1 of
+    each frame's first sample carry the write time (CLOCK_MONOTONIC µs,
+    shared by all processes). Ticks that fall behind are written at once."""
     enc = DataEncoder()
     n_samp = rate // frames_per_s
     samples = np.zeros((n_samp, n_ch), dtype=np.int32)
@@ -97,9 +101,23 @@ def _paced(master: int, seconds: float, n_ch: int, rate: int, frames_per_s: int,
             us = time.monotonic_ns() // 1000
             samples[0, 0] = us & 0x7FFFFF
             samples[0, 1] = (us >> 23) & 0x7FFFFF
-        _write_all(master, memoryview(enc.encode(samples, enc=ENC_I24, seq=seq & 0xFFFF, t_us=seq * 1000)))
+        tick = b"".join(
+            enc.encode(samples, stream=k, enc=ENC_I24, seq=seq & 0xFFFF, t_us=seq * 1000) for k in range(streams)
+        )
+        _write_all(master, memoryview(tick))
         seq += 1
     out.put(seq)
+
+
+def frame_shape(channels: int, rate: int) -> tuple[int, int, int]:
+    """How a device of this many channels at rate Hz sends int24 SIO-1: its
+    streams (64 channels each at most), channels per stream, and samples per
+    frame (at most a millisecond's, and what a 1024-byte frame holds)."""
+    streams = -(-channels // 64)
+    per = -(-channels // streams)
+    room = (1024 - 11 - (per + 7) // 8 - 2) // (per * 3)
+    n_samp = next(n for n in (16, 8, 4, 2, 1) if n <= max(1, rate // 1000) and n <= room and rate % n == 0)
+    return streams, per, n_samp
 
 
 def _start(target, *args) -> tuple[mp.Process, mp.Queue]:
@@ -183,10 +201,12 @@ def bench_throughput(seconds: float, cycle: bytes) -> tuple[float, float, bool]:
     return base, rate, lossless
 
 
-def bench_cpu(seconds: float) -> tuple[float, float]:
-    n_ch, rate, fps = 16, 4000, 1000  # 4 samples per frame, a frame every ms
+def bench_cpu(seconds: float, channels: int = 16, rate: int = 4000) -> tuple[float, float]:
+    # 16 ch x 4 kHz: 4 samples per frame, a frame every ms
+    streams, n_ch, n_samp = frame_shape(channels, rate)
+    fps = rate // n_samp
     master, path = _pty()
-    proc, q = _start(_paced, master, seconds, n_ch, rate, fps, False)
+    proc, q = _start(_paced, master, seconds, n_ch, rate, fps, False, streams)
     c0, t0 = _cpu(), time.monotonic()
     _baseline_read(path, proc)
     base = (_cpu() - c0) / (time.monotonic() - t0)
@@ -205,7 +225,7 @@ def bench_cpu(seconds: float) -> tuple[float, float]:
             read_interval=RECORDING_READ_INTERVAL,
             max_read_interval=RECORDING_MAX_READ_INTERVAL,
         ) as s:
-            proc, q = _start(_paced, master, seconds, n_ch, rate, fps, False)
+            proc, q = _start(_paced, master, seconds, n_ch, rate, fps, False, streams)
             c0, t0 = _cpu(), time.monotonic()
             rows = 0
             while proc.is_alive():
@@ -216,7 +236,7 @@ def bench_cpu(seconds: float) -> tuple[float, float]:
             frames = q.get()
             for b in s.read(0.3):
                 rows += len(b)
-            assert s.stats.lost_frames == 0 and rows >= (frames - 2) * 4, (rows, frames)
+            assert s.stats.lost_frames == 0 and rows >= (frames - 2) * n_samp * streams, (rows, frames)
     os.close(master)
     return base, share
 
@@ -230,10 +250,12 @@ def _latencies(blocks, now_us: int, out: list[float]) -> None:
         out.extend(((now_us - stamps) / 1000.0).tolist())
 
 
-def bench_latency(seconds: float) -> tuple[list[float], list[float]]:
+def bench_latency(seconds: float, channels: int = 16, rate: int = 4000) -> tuple[list[float], list[float]]:
+    streams, n_ch, n_samp = frame_shape(channels, rate)
+    fps = rate // n_samp
     master, path = _pty()
     base: list[float] = []
-    proc, q = _start(_paced, master, seconds, 16, 4000, 1000, True)
+    proc, q = _start(_paced, master, seconds, n_ch, rate, fps, True, streams)
     _baseline_read(
         path,
         proc,
@@ -251,7 +273,7 @@ def bench_latency(seconds: float) -> tuple[list[float], list[float]]:
         stall_timeout=0,
         on_block=lambda b: _latencies([b], time.monotonic_ns() // 1000, lat),
     ) as s:
-        proc, q = _start(_paced, master, seconds, 16, 4000, 1000, True)
+        proc, q = _start(_paced, master, seconds, n_ch, rate, fps, True, streams)
         proc.join()
         q.get()
         time.sleep(0.2)
@@ -267,7 +289,7 @@ def bench_memory(minutes: float) -> list[tuple[float, float]]:
     samples: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         with capture_open(path, request_info=False, record=Path(tmp) / "mem.sior", stall_timeout=0) as s:
-            proc, q = _start(_paced, master, seconds, 16, 32000, 2000, False)
+            proc, q = _start(_paced, master, seconds, 16, 32000, 2000, False, 1)
             t0 = time.monotonic()
             next_sample = t0 + min(5.0, seconds / 20)
             while proc.is_alive():
@@ -290,6 +312,40 @@ def _pct(values: list[float], p: float) -> float:
     return float(np.percentile(values, p)) if values else float("nan")
 
 
+def sweep(spec: str, seconds: float, repeat: int) -> int:
+    """One table row per (channels, rate): recording CPU and callback
+    latency, each beside its baseline from the same run on the same pty."""
+    try:
+        chans, rates = ([int(v) for v in part.split(",")] for part in spec.split(":"))
+    except ValueError:
+        print(f"bench_capture: --sweep wants CHANNELS:RATES, e.g. 8,64:1000,4000; got {spec!r}", file=sys.stderr)
+        return 2
+    print(f"{seconds:g} s per run, medians of {repeat}; int24 SIO-1, a tick of frames every ms or faster")
+    print(
+        "channels    rate  streams x ch x samples  MB/s | CPU sensorio  baseline  ratio | "
+        "latency p50 / p99 ms sensorio  baseline"
+    )
+    for ch in chans:
+        for rate in rates:
+            streams, per, n_samp = frame_shape(ch, rate)
+            cpu = [bench_cpu(seconds, ch, rate) for _ in range(repeat)]
+            base, share = statistics.median(r[0] for r in cpu), statistics.median(r[1] for r in cpu)
+            base_lat: list[float] = []
+            lat: list[float] = []
+            for _ in range(repeat):
+                b, x = bench_latency(seconds, ch, rate)
+                base_lat += b
+                lat += x
+            mbs = streams * (21 + (per + 7) // 8 + n_samp * per * 3) * rate / n_samp / 1e6
+            print(
+                f"{ch:8d} {rate:7d}  {streams:3d} x {per:2d} x {n_samp:2d}       {mbs:6.2f} | "
+                f"{share * 100:9.2f} %  {base * 100:6.2f} %  {share / max(base, 1e-9):5.2f} | "
+                f"{_pct(lat, 50):8.3f} / {_pct(lat, 99):6.3f}  {_pct(base_lat, 50):6.3f} / {_pct(base_lat, 99):6.3f}",
+                flush=True,
+            )
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=30.0, help="length of the throughput run (default 30)")
@@ -297,7 +353,15 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=10.0, help="length of the memory run (default 10)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per figure (medians are printed)")
     ap.add_argument("--only", choices=["throughput", "cpu", "latency", "memory"], action="append")
+    ap.add_argument(
+        "--sweep",
+        metavar="CHANNELS:RATES",
+        help="CPU and latency against channels and rate instead, e.g. 8,64,256:1000,4000,16000 "
+        "(int24; above 64 channels the device sends several streams of 64)",
+    )
     args = ap.parse_args()
+    if args.sweep:
+        return sweep(args.sweep, args.cpu_seconds, args.repeat)
     only = set(args.only or ["throughput", "cpu", "latency", "memory"])
 
     if "throughput" in only:

@@ -69,6 +69,44 @@ def time_c(data: bytes, chunk: int, repeats: int, fmt="sio") -> tuple[list[float
     return wall, cpu
 
 
+def reference_mbs(data: bytes, runs: int = 3) -> float:
+    """The Python reference decoder's MB/s per core on data (median of runs)."""
+    cpu = []
+    for _ in range(runs):
+        ref = ReferenceDecoder()
+        c0 = time.process_time()
+        ref.feed(data)
+        cpu.append(time.process_time() - c0)
+    return len(data) / statistics.median(cpu) / 1e6
+
+
+def sweep_channels(spec: str, mb: float, chunk: int, repeats: int, ref_kb: float) -> int:
+    """SIO-1 throughput per channel count: MB/s and channel-samples/s of the C
+    parser, and the reference decoder on a slice of the same bytes."""
+    try:
+        chans = [int(v) for v in spec.split(",")]
+    except ValueError:
+        chans = []
+    if not chans or not all(1 <= c <= 64 for c in chans):
+        print(f"bench_parser: --sweep-channels wants counts from 1 to 64, e.g. 8,64; got {spec!r}", file=sys.stderr)
+        return 2
+    print(f"{mb:g} MB per stream, feed chunk {chunk} B, medians of {repeats} (CPU time); int16 frames")
+    print("channels  samples/frame  frame B |   MB/s   M channel-samples/s | reference MB/s   ratio")
+    for ch in chans:
+        # the most samples (10 at most, as the default stream) a 1024-byte frame holds
+        n_samp = min(10, (1024 - 11 - (ch + 7) // 8 - 2) // (ch * 2))
+        data, n_frames = sio_stream(mb, ch, n_samp)
+        _, cpu = time_c(data, chunk, repeats)
+        sec = statistics.median(cpu)
+        ref = reference_mbs(data[: int(ref_kb * 1000)])
+        print(
+            f"{ch:8d}  {n_samp:13d}  {len(data) / n_frames:7.0f} | {len(data) / sec / 1e6:6.1f}   "
+            f"{n_frames * n_samp * ch / sec / 1e6:19.1f} | {ref:14.3f}  {len(data) / sec / 1e6 / ref:6.0f}x",
+            flush=True,
+        )
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mb", type=float, default=64, help="stream size for the speed runs (MB)")
@@ -77,9 +115,16 @@ def main() -> int:
     ap.add_argument("--ref-kb", type=float, default=300, help="slice the reference decoder parses (kB)")
     ap.add_argument("--gb", type=float, default=1.0, help="total to parse for the memory check (GB)")
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    ap.add_argument(
+        "--sweep-channels",
+        metavar="N,N,...",
+        help="SIO-1 throughput against channels per frame instead (int16, 1 to 64), each beside the reference decoder",
+    )
     args = ap.parse_args()
     if args.quick:
         args.mb, args.repeats, args.ref_kb, args.gb = 8, 3, 60, 0.05
+    if args.sweep_channels:
+        return sweep_channels(args.sweep_channels, args.mb, args.chunk, args.repeats, args.ref_kb)
 
     data, n_frames = sio_stream(args.mb)
     frame_bytes = len(data) / n_frames
@@ -98,13 +143,7 @@ def main() -> int:
     )
 
     ref_slice = data[: int(args.ref_kb * 1000)]
-    ref_cpu = []
-    for _ in range(3):
-        ref = ReferenceDecoder()
-        c0 = time.process_time()
-        ref.feed(ref_slice)
-        ref_cpu.append(time.process_time() - c0)
-    ref_mbs = len(ref_slice) / statistics.median(ref_cpu) / 1e6
+    ref_mbs = reference_mbs(ref_slice)
     print(
         f"Python reference decoder: median {ref_mbs:8.3f} MB/s per core ({len(ref_slice) / 1e3:.0f} kB slice, 3 runs)"
     )
