@@ -77,6 +77,14 @@ class RunAhead:
         # rows are run (so the block that completes a stretch copies no more
         # than its own rows)
         self._bufs: dict[int, list[tuple[int, int, np.ndarray]]] = {j: [] for j in self.read}
+        # per filter read: the transparent stages right after it, shown the
+        # rows run ahead (Stage.watch_ahead)
+        self._watchers: dict[int, list[int]] = {j: [] for j in self.read}
+        for j in self.read:
+            for t in chain[chain.index(j) + 1 :]:
+                if not stages[t].transparent:
+                    break
+                self._watchers[j].append(t)
         #: src's output blocks taken from what was run ahead, and those run again
         self.accepted = self.rejected = 0
 
@@ -259,6 +267,7 @@ class RunAhead:
         row = x.start
         given = x.valid
         self._valid.append((row, given))
+        codes = b.codes[a:z] if b.codes is not None and b.codes.dtype == np.int32 else None
         for j in self.filters:
             x = self.stages[j].process(x)
             self._outs[j].append((row, len(x), None if x.valid is given else x.valid))
@@ -266,8 +275,10 @@ class RunAhead:
                 bufs = self._bufs[j]
                 if not bufs or bufs[-1][1] <= row:
                     bufs.append((row, cut, np.empty((x.n_channels, cut - row))))
-                at, _, buf = bufs[-1]
+                at, end, buf = bufs[-1]
                 buf[:, row - at : row - at + len(x)] = x.data.T
+                for t in self._watchers[j]:
+                    self.stages[t].watch_ahead(row, codes, (at, buf) if row + len(x) == end else None)
 
 
 def _tiles(pieces: list[tuple[int, int]], s: int, e: int) -> bool:

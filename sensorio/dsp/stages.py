@@ -159,6 +159,16 @@ class Stage:
         which an output block of it may end (None: not known yet)."""
         return None
 
+    def watch_ahead(self, row: int, codes: np.ndarray | None, stretch: tuple[int, np.ndarray] | None) -> None:
+        """For a ``transparent`` stage the Pipeline runs ahead with (see
+        dsp/runahead.py): rows from stream row row of its input, as they will
+        come if they come out of the look-ahead with the validity they came
+        with, were run ahead (called piece by piece, in order): codes their
+        codes (rows, channels; None: not known); stretch, when they complete
+        one, (its first row, its data (channels, rows)): the very array its
+        block's ``data`` will then be a view of (transposed). It may work out
+        now what it will need of them (the base does nothing)."""
+
     def take_events(self) -> list[DspEvent]:
         """The DspEvents this stage emitted since the last call, and forget them."""
         out, self._events = self._events, []

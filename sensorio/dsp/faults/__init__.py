@@ -310,6 +310,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._hop_rows = [KINDS.index(k) for k in HOP_KINDS]
         self._open = {}
         self._closed = {}
+        self._spare_events = []
         self._stream = block.stream
         self._reset_signal()
 
@@ -469,6 +470,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
                 self._native.hop_far(self._pend, self._feat, self)
             if not moved and self._nb_hot and len(self._feat):
                 self._nb_ahead(come)
+            self._make_spare_events()
             return self._empty()  # no hop complete, none to decide (the usual small block)
         self._featurise(final=False)
         return self._decide(final=False)

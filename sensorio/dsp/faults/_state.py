@@ -107,6 +107,8 @@ class _DetectorState(Stage):
     #: open events and the last closed one, by (kind, channel)
     _open: dict[tuple[str, int], DspEvent]
     _closed: dict[tuple[str, int], DspEvent]
+    #: blank events made ahead for the hysteresis to fill (see _Decision._new_event)
+    _spare_events: list[DspEvent]
 
     # -- the signal's carried state (FaultDetector._reset_signal) --------------------
     #: stream row of the first hop of the segment (None: no block yet)

@@ -29,6 +29,12 @@ HYSTERESIS = {
 
 HOP_KINDS = tuple(HYSTERESIS)
 
+#: blank events a block that completes no hop makes ahead, at most, for the
+#: hops' turn-ons to fill (_Decision._new_event), up to the channel count
+#: in all: a hum on every channel turns on on dozens at once, and making
+#: an event on the block completing the hop cost 1.2 us, filling one 0.4
+SPARE_EVENTS_PER_BLOCK = 64
+
 #: A motion event whose baseline, when the event closes, runs on in a
 #: straight line away from where the event began is the start of a ramp
 #: toward a rail (a drift), and its kind becomes "ramp" then. Within the
@@ -422,7 +428,7 @@ class _Decision(_DetectorState):
                         ev = last  # the same fault flaring up again: reopen its event
                         ev.end_s = None
                     else:
-                        ev = DspEvent(self._stream, c, k, when, None, detected[t])
+                        ev = self._new_event(c, k, when, detected[t])
                     self._open[(k, c)] = ev
                     self.health_state[k][c] = True
                     if k == "motion":
@@ -440,6 +446,29 @@ class _Decision(_DetectorState):
             if motion_on:
                 self._ramp_while_open(int(g[t]), levels, base, fc["motion_floor_ms"][:, t], (starts[t] + L) / fs)
         return any_active
+
+    def _new_event(self, c: int, kind: str, start_s: float, detected_s: float) -> DspEvent:
+        """DspEvent(stream, c, kind, start_s, None, detected_s): one of the
+        blank events made ahead (_make_spare_events) filled in, or a new one
+        when none is left."""
+        spare = self._spare_events
+        if not spare:
+            return DspEvent(self._stream, c, kind, start_s, None, detected_s)
+        ev = spare.pop()
+        # (as DspEvent.__post_init__ gives them; end_s None, severity "fault"
+        # and an empty detail dict of its own as made)
+        ev.stream, ev.channel, ev.kind = int(self._stream), int(c), kind
+        ev.start_s, ev.detected_s = float(start_s), float(detected_s)
+        return ev
+
+    def _make_spare_events(self) -> None:
+        """Make blank events for _new_event, SPARE_EVENTS_PER_BLOCK at most,
+        up to one per channel (on a block that completes no hop: the
+        allocation is then off the hop's block)."""
+        spare = self._spare_events
+        n = min(self._ch - len(spare), SPARE_EVENTS_PER_BLOCK)
+        if n > 0:
+            spare.extend([DspEvent(0, 0, "", 0.0) for _ in range(n)])
 
     def _ramp_while_open(self, hop: int, levels: Floats, base: int, floor_ms: Floats, now_s: float) -> None:
         """The open motion events (at hop; levels: the hop levels from hop
