@@ -4,6 +4,7 @@ decisions to UDP and to a serial actuator; bad input is one line."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -224,3 +225,24 @@ def test_decisions_as_an_lsl_stream() -> None:
     sample, _ = inlet.pull_sample(timeout=10)
     np.testing.assert_allclose(sample, [1.0, 0.25, 0.1, 0.7, 0.2], rtol=1e-6)
     out.close()
+
+
+def test_the_control_loop_starts_with_its_setup_out_of_the_collectors_reach(
+    trained: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `sensorio control` built before its loop (numpy, scipy, the
+    pipeline, the model) is frozen out of the garbage collector before the
+    first decision: a full collection walking it held the GIL for 10-40 ms
+    in the middle of the EMG-to-command path."""
+    from sensorio.cli import main
+
+    frozen: list[int] = []
+    sent: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(len(sent)))  # (the test process stays unfrozen)
+    from sensorio.sinks import decisions
+
+    real = decisions.JsonLines.send
+    monkeypatch.setattr(decisions.JsonLines, "send", lambda self, d: (sent.append(1), real(self, d)))
+    assert main(["control", "sim://gestures?seed=2&fast=1", "--model", str(trained), "--duration", "1"]) == 0
+    assert frozen == [0] and sent, (frozen, len(sent))
+    assert capsys.readouterr().out.count("\n") == len(sent)

@@ -13,6 +13,7 @@ import numpy as np
 from ..descriptor import capture_descriptor
 from ..errors import SensorioError
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, check_output
+from ._realtime import freeze_setup
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
             _check_stream(info, args.stream, model, args.port)
             pipe = control_pipeline(info, args.stream, config=model.pipeline)
             ctl = Controller(model)
+            freeze_setup()
             first: float | None = None
             try:
                 while not cap.ended:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import signal
 import sys
@@ -16,6 +15,7 @@ from ..emulator.settings import LAYOUTS, SIGNAL_HELP, SignalConfig
 from ..errors import UsageError
 from ..faultkinds import EMULATED_KINDS
 from . import non_negative_integer, non_negative_number, positive_integer, positive_number
+from ._realtime import freeze_setup
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -202,11 +202,8 @@ def run(args: argparse.Namespace) -> int:
     def done() -> bool:
         return stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
 
-    # This process only serves the device: what exists now (numpy, scipy, the
-    # signal model) lives to the end, and left in the collector a full
-    # collection walks all of it and stalls the device for tens of ms.
-    gc.collect()
-    gc.freeze()
+    # this process only serves the device: a full collection would stall it
+    freeze_setup()
     try:
         server.serve(until=done)
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ from typing import Any
 from ..descriptor import capture_descriptor
 from ..errors import UsageError
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate
+from ._realtime import freeze_setup
 from ._status import StatusLine
 
 
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             )
         t_end = None if args.duration is None else time.monotonic() + args.duration
         status = StatusLine(quiet=args.quiet, tty_interval=1.0)
+        freeze_setup()
         try:
             while not cap.ended:
                 for block in cap.read(0.2):  # a timeout, so --duration ends a silent device too
