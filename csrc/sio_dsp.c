@@ -957,12 +957,15 @@ int sio_dsp_hop_spikes_acc(int64_t ch, int64_t L, int64_t from, int64_t to, int6
     for (int64_t c = 0; c < ch; c++) {
         const double *restrict h = hp + c * stride;
         double *restrict a = buf + c * L;
-        for (int64_t i = from; i < to; i++) {
-            if ((i == 0 && !has_before) || i == L - 1)
-                a[i] = 0.0;
-            else /* as sio_dsp_hop_spikes */
-                a[i] = sio_dsp_abs(h[i] - 0.5 * (h[i - 1] + h[i + 1]));
-        }
+        /* the hop's ends first (0: the first row without one before it,
+         * the last row), so that the loop over the rest vectorises */
+        int64_t lo = from, hi = to;
+        if (lo == 0 && hi > 0 && !has_before)
+            a[lo++] = 0.0;
+        if (hi == L && hi > lo)
+            a[--hi] = 0.0;
+        for (int64_t i = lo; i < hi; i++) /* as sio_dsp_hop_spikes */
+            a[i] = sio_dsp_abs(h[i] - 0.5 * (h[i - 1] + h[i + 1]));
         if (!guess)
             continue;
         double *n = count + c * SIO_DSP_SPIKE_COUNT, top = n[SIO_DSP_BR_COUNT];
