@@ -349,6 +349,132 @@ static inline int sio_dsp_front_group(sio_dsp_front *st, int64_t c0, const int G
     return any_spiky;
 }
 
+#if (defined(__GNUC__) || defined(__clang__)) && SIO_DSP_GROUP == 2
+#define SIO_DSP_VEC 1
+/* two doubles (or 64-bit masks) in one register: GCC and clang vector
+ * extensions. Each lane's arithmetic is the scalar code's, operation for
+ * operation (no contraction in ISO C11 mode), so the bits are the same. */
+typedef double sio_dsp_v2 __attribute__((vector_size(16)));
+typedef int64_t sio_dsp_m2 __attribute__((vector_size(16)));
+
+/* sio_dsp_front_group(st, c0, 2, ..., ALL_OK = 1) with the two channels'
+ * filters and running means in the lanes of one register each: half the
+ * arithmetic instructions, and the state fits the registers. The low band's
+ * input takes its per-channel path (a spiky sample held out, re-priming
+ * after a long hold) in scalar code, when a lane needs it. */
+static int sio_dsp_front_pair(sio_dsp_front *st, int64_t c0, int64_t n, int64_t stride,
+                              int64_t start, const double *x, uint8_t *sp, double *hp,
+                              double *low)
+{
+    const double *hs = st->hp.sos, *ls = st->low.sos;
+    const sio_dsp_v2 hb0 = {hs[0], hs[0]}, hb1 = {hs[1], hs[1]}, hb2 = {hs[2], hs[2]};
+    const sio_dsp_v2 ha1 = {hs[4], hs[4]}, ha2 = {hs[5], hs[5]};
+    const sio_dsp_v2 lb0 = {ls[0], ls[0]}, lb1 = {ls[1], ls[1]}, lb2 = {ls[2], ls[2]};
+    const sio_dsp_v2 la1 = {ls[4], ls[4]}, la2 = {ls[5], ls[5]};
+    const sio_dsp_v2 mb0 = {ls[6], ls[6]}, mb1 = {ls[7], ls[7]}, mb2 = {ls[8], ls[8]};
+    const sio_dsp_v2 ma1 = {ls[10], ls[10]}, ma2 = {ls[11], ls[11]};
+    const double *lu = st->low.unit;
+    const int64_t l_reprime = st->low.reprime;
+    const sio_dsp_v2 spike_k = {st->spike_k, st->spike_k};
+    const sio_dsp_v2 spike_min = {st->spike_min, st->spike_min};
+    const sio_dsp_v2 ema_a = {st->ema_a, st->ema_a}, ema_b = {-st->ema_a1, -st->ema_a1};
+    const sio_dsp_m2 no_sign = {INT64_MAX, INT64_MAX};
+    const int64_t spike_pad = st->spike_pad;
+    const int64_t c1 = c0 + 1;
+    const double *restrict x0 = x + c0 * stride, *restrict x1 = x + c1 * stride;
+    uint8_t *restrict sp0 = sp + c0 * stride, *restrict sp1 = sp + c1 * stride;
+    double *restrict hp0 = hp + c0 * stride, *restrict hp1 = hp + c1 * stride;
+    double *restrict low0 = low + c0 * stride, *restrict low1 = low + c1 * stride;
+    sio_dsp_v2 hz0 = {st->hp.zi[2 * c0], st->hp.zi[2 * c1]};
+    sio_dsp_v2 hz1 = {st->hp.zi[2 * c0 + 1], st->hp.zi[2 * c1 + 1]};
+    sio_dsp_v2 lz0 = {st->low.zi[4 * c0], st->low.zi[4 * c1]};
+    sio_dsp_v2 lz1 = {st->low.zi[4 * c0 + 1], st->low.zi[4 * c1 + 1]};
+    sio_dsp_v2 lz2 = {st->low.zi[4 * c0 + 2], st->low.zi[4 * c1 + 2]};
+    sio_dsp_v2 lz3 = {st->low.zi[4 * c0 + 3], st->low.zi[4 * c1 + 3]};
+    sio_dsp_v2 lheld = {st->low.held[c0], st->low.held[c1]};
+    sio_dsp_v2 ema = {st->ema_last[c0], st->ema_last[c1]};
+    int64_t linv0 = st->low.invalid_run[c0], linv1 = st->low.invalid_run[c1];
+    int64_t spiky0 = st->last_spiky[c0], spiky1 = st->last_spiky[c1];
+    sio_dsp_v2 xv = {0.0, 0.0};
+    int any_spiky = 0;
+    for (int64_t r = 0; r < n; r++) {
+        const int64_t idx = start + r;
+        xv[0] = x0[r];
+        xv[1] = x1[r];
+        const sio_dsp_v2 y = hb0 * xv + hz0;
+        hz0 = hb1 * xv - ha1 * y + hz1;
+        hz1 = hb2 * xv - ha2 * y;
+        hp0[r] = y[0];
+        hp1[r] = y[1];
+        const sio_dsp_v2 a = (sio_dsp_v2)((sio_dsp_m2)y & no_sign);
+        const sio_dsp_v2 t = spike_k * ema;
+        const sio_dsp_m2 above = (sio_dsp_m2)(t > spike_min);
+        const sio_dsp_v2 thr = (sio_dsp_v2)((above & (sio_dsp_m2)t) | (~above & (sio_dsp_m2)spike_min));
+        const sio_dsp_m2 hit = (sio_dsp_m2)(a > thr);
+        if (hit[0])
+            spiky0 = idx;
+        if (hit[1])
+            spiky1 = idx;
+        const int s0 = (idx - spiky0) <= spike_pad, s1 = (idx - spiky1) <= spike_pad;
+        sp0[r] = (uint8_t)s0;
+        sp1[r] = (uint8_t)s1;
+        ema = ema_a * a + ema_b * ema;
+        sio_dsp_v2 in;
+        if (!(s0 | s1) && !(linv0 | linv1)) { /* the usual sample: both take x */
+            lheld = xv;
+            in = xv;
+        } else {
+            any_spiky |= s0 | s1;
+            /* lane by lane, as sio_dsp_front_group */
+            int64_t *inv[2] = {&linv0, &linv1};
+            const int s[2] = {s0, s1};
+            for (int k = 0; k < 2; k++) {
+                if (!s[k]) {
+                    if (*inv[k] >= l_reprime) {
+                        lz0[k] = lu[0] * xv[k];
+                        lz1[k] = lu[1] * xv[k];
+                        lz2[k] = lu[2] * xv[k];
+                        lz3[k] = lu[3] * xv[k];
+                    }
+                    *inv[k] = 0;
+                    lheld[k] = xv[k];
+                } else {
+                    *inv[k] += 1;
+                }
+            }
+            in = lheld;
+        }
+        const sio_dsp_v2 u = lb0 * in + lz0;
+        lz0 = lb1 * in - la1 * u + lz1;
+        lz1 = lb2 * in - la2 * u;
+        const sio_dsp_v2 v = mb0 * u + lz2;
+        lz2 = mb1 * u - ma1 * v + lz3;
+        lz3 = mb2 * u - ma2 * v;
+        low0[r] = v[0];
+        low1[r] = v[1];
+    }
+    const int64_t cs[2] = {c0, c1};
+    for (int k = 0; k < 2; k++) {
+        const int64_t c = cs[k];
+        st->hp.zi[2 * c] = hz0[k];
+        st->hp.zi[2 * c + 1] = hz1[k];
+        st->hp.held[c] = n ? (k ? x1[n - 1] : x0[n - 1]) : st->hp.held[c];
+        st->hp.invalid_run[c] = 0;
+        st->low.zi[4 * c] = lz0[k];
+        st->low.zi[4 * c + 1] = lz1[k];
+        st->low.zi[4 * c + 2] = lz2[k];
+        st->low.zi[4 * c + 3] = lz3[k];
+        st->low.held[c] = lheld[k];
+        st->ema_last[c] = ema[k];
+    }
+    st->low.invalid_run[c0] = linv0;
+    st->low.invalid_run[c1] = linv1;
+    st->last_spiky[c0] = spiky0;
+    st->last_spiky[c1] = spiky1;
+    return any_spiky;
+}
+#endif
+
 int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, int64_t start,
                       const double *x, const uint8_t *valid, const int32_t *codes,
                       const uint64_t *leadoff, uint8_t *hard_ok, uint8_t *rail,
@@ -406,7 +532,11 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, 
     sio_dsp_front_group(st, C, G, n, stride, start, x, hard_ok, spiky, hp, low, ALL_OK)
         int spiked = 0;
         if (g == SIO_DSP_GROUP && all_ok)
+#ifdef SIO_DSP_VEC
+            spiked = sio_dsp_front_pair(st, c0, n, stride, start, x, spiky, hp, low);
+#else
             spiked = SIO_DSP_GROUP_RUN(c0, SIO_DSP_GROUP, 1);
+#endif
         else if (g == SIO_DSP_GROUP)
             spiked = SIO_DSP_GROUP_RUN(c0, SIO_DSP_GROUP, 0);
         else /* the last few channels, one at a time */
@@ -827,12 +957,15 @@ int sio_dsp_hop_spikes_acc(int64_t ch, int64_t L, int64_t from, int64_t to, int6
     for (int64_t c = 0; c < ch; c++) {
         const double *restrict h = hp + c * stride;
         double *restrict a = buf + c * L;
-        for (int64_t i = from; i < to; i++) {
-            if ((i == 0 && !has_before) || i == L - 1)
-                a[i] = 0.0;
-            else /* as sio_dsp_hop_spikes */
-                a[i] = sio_dsp_abs(h[i] - 0.5 * (h[i - 1] + h[i + 1]));
-        }
+        /* the hop's ends first (0: the first row without one before it,
+         * the last row), so that the loop over the rest vectorises */
+        int64_t lo = from, hi = to;
+        if (lo == 0 && hi > 0 && !has_before)
+            a[lo++] = 0.0;
+        if (hi == L && hi > lo)
+            a[--hi] = 0.0;
+        for (int64_t i = lo; i < hi; i++) /* as sio_dsp_hop_spikes */
+            a[i] = sio_dsp_abs(h[i] - 0.5 * (h[i - 1] + h[i + 1]));
         if (!guess)
             continue;
         double *n = count + c * SIO_DSP_SPIKE_COUNT, top = n[SIO_DSP_BR_COUNT];

@@ -126,6 +126,8 @@ static void check_spikes(int64_t L, int guessed, int64_t m, int nan)
     double *g = guessed ? guess : NULL;
     CHECK_EQ(sio_dsp_hop_spikes(ch, m, L, stride, hp, NULL, scratch, want_mad, want_peak), 0);
     for (int64_t j = 0; j < m; j++) {
+        for (int64_t i = 0; i < ch * L; i++)
+            buf[i] = 1e300; /* every row of the hop is written (its ends 0): a row left shows */
         for (int64_t pos = 0; pos < L;) {
             int64_t to = pos + 1 + rand() % 3;
             to = to > L ? L : to;
