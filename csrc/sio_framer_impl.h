@@ -129,22 +129,25 @@ static inline size_t sio_framer_rewind_skip(const sio_framer *f, const uint8_t *
     return next ? (size_t)(next - b) : avail;
 }
 
-static inline void sio_framer_booked(sio_parser *p, sio_framer *f, size_t size)
+static inline void sio_framer_booked(sio_parser *p, size_t size)
 {
     p->stats.bytes_ok += size;
-    f->bad = 0;
 }
 
 /* Accepts a trusted frame; on NEED_BLOCK keeps a copy to finish later. */
 static inline int sio_framer_take_frame(sio_parser *p, sio_framer *f, const sio_framer_ops *ops, const uint8_t *b,
                                         size_t size)
 {
+    /* the run of bad bytes ends here, not when a frame kept for later is
+     * booked: with carry_one_candidate the scan goes on past it, and junk
+     * after it must leave the framer unsteady (sio_framer_candidate) */
     f->locked = 1;
+    f->bad = 0;
     if (ops->start)
         ops->start(p, b, size);
     int part;
     if (ops->emit(p, b, size, 0, &part) == SIO_FEED_DONE) {
-        sio_framer_booked(p, f, size);
+        sio_framer_booked(p, size);
         return SIO_FEED_DONE;
     }
     memcpy(f->frame, b, size);
@@ -212,7 +215,7 @@ static inline int sio_framer_feed(sio_parser *p, sio_framer *f, const sio_framer
             *consumed = 0;
             return SIO_FEED_NEED_BLOCK;
         }
-        sio_framer_booked(p, f, f->pending_size);
+        sio_framer_booked(p, f->pending_size);
         f->pending = 0;
     }
     /* A candidate that straddles feed calls is completed in carry[], which

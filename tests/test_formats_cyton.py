@@ -248,3 +248,27 @@ def test_a_packet_that_lost_bytes_is_not_trusted_early(fmt, k, start, n) -> None
     want = [i for i in range(60) if i != k]
     assert np.array_equal(streams[0]["samples"], EEG[want])
     assert stats.lost_frames == 1
+
+
+def test_junk_after_a_packet_kept_for_later_leaves_the_framer_unsteady() -> None:
+    """A packet, one junk byte, an intact packet, and junk where the next
+    packet's start byte was: the intact packet has no packet after it to
+    confirm it and is dropped. When the first packet was kept for later
+    (its block full) while the scan went on past the junk, booking it
+    cleared the junk's mark, and the intact packet was taken at once: kept
+    for feeds of 2-90 bytes, dropped whole or byte by byte (found by
+    test_formats_spec's differential test)."""
+    data = bytearray(b"".join(PACKETS[:40]))
+    del data[0:4]
+    data[359:359] = b"\x00"
+    data[393:394] = b"\x00"
+    data = bytearray(data)
+
+    def seqs_and_counts(sizes) -> tuple[list[int], tuple[int, int, int]]:
+        streams, stats, _ = decode("cyton", bytes(data), sizes)
+        return streams[0]["frame_seq"].tolist(), (stats.frames_ok, stats.bytes_ok, stats.lost_frames)
+
+    whole = seqs_and_counts(None)
+    assert 11 not in whole[0] and 10 in whole[0] and 13 in whole[0]
+    for sizes in ([1], [2], [33], [34], [66], [90], [330, 1000], [358, 1000]):
+        assert seqs_and_counts(sizes) == whole, sizes
