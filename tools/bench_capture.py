@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sensorio import Parser  # noqa: E402
 from sensorio.capture import open as capture_open  # noqa: E402
 from sensorio.capture.stream import RECORDING_MAX_READ_INTERVAL, RECORDING_READ_INTERVAL  # noqa: E402
-from sensorio.sio1 import ENC_I24, DataEncoder  # noqa: E402
+from sensorio.sio1 import ENC_I24, DataEncoder, data_frame_len  # noqa: E402
 
 
 def _pty() -> tuple[int, str]:
@@ -115,8 +115,8 @@ def frame_shape(channels: int, rate: int) -> tuple[int, int, int]:
     frame (at most a millisecond's, and what a 1024-byte frame holds)."""
     streams = -(-channels // 64)
     per = -(-channels // streams)
-    room = (1024 - 11 - (per + 7) // 8 - 2) // (per * 3)
-    n_samp = next(n for n in (16, 8, 4, 2, 1) if n <= max(1, rate // 1000) and n <= room and rate % n == 0)
+    fits = [n for n in (16, 8, 4, 2, 1) if data_frame_len(ENC_I24, per, n) and n <= max(1, rate // 1000)]
+    n_samp = next(n for n in fits if rate % n == 0)
     return streams, per, n_samp
 
 
@@ -336,7 +336,8 @@ def sweep(spec: str, seconds: float, repeat: int) -> int:
                 b, x = bench_latency(seconds, ch, rate)
                 base_lat += b
                 lat += x
-            mbs = streams * (21 + (per + 7) // 8 + n_samp * per * 3) * rate / n_samp / 1e6
+            wire = len(DataEncoder().encode(np.zeros((n_samp, per), dtype=np.int32), enc=ENC_I24))
+            mbs = streams * wire * rate / n_samp / 1e6
             print(
                 f"{ch:8d} {rate:7d}  {streams:3d} x {per:2d} x {n_samp:2d}       {mbs:6.2f} | "
                 f"{share * 100:9.2f} %  {base * 100:6.2f} %  {share / max(base, 1e-9):5.2f} | "

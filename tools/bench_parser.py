@@ -94,7 +94,7 @@ def sweep_channels(spec: str, mb: float, chunk: int, repeats: int, ref_kb: float
     print("channels  samples/frame  frame B |   MB/s   M channel-samples/s | reference MB/s   ratio")
     for ch in chans:
         # the most samples (10 at most, as the default stream) a 1024-byte frame holds
-        n_samp = min(10, (1024 - 11 - (ch + 7) // 8 - 2) // (ch * 2))
+        n_samp = next(n for n in range(10, 0, -1) if sio1.data_frame_len(sio1.ENC_I16, ch, n))
         data, n_frames = sio_stream(mb, ch, n_samp)
         _, cpu = time_c(data, chunk, repeats)
         sec = statistics.median(cpu)
