@@ -6,7 +6,9 @@ import importlib.metadata
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy import signal
 
 ROOT = Path(__file__).resolve().parent.parent
 #: the SIO-1 conformance vectors, kept in the project so that a bare clone
@@ -30,3 +32,16 @@ def pytest_plugin_args() -> list[str]:
     when the installed entry point loads it already (naming it twice fails)."""
     installed = any(ep.name == "sensorio" for ep in importlib.metadata.entry_points(group="pytest11"))
     return [] if installed else ["-p", "sensorio.testing.plugin"]
+
+
+def contractions_under_hum(seconds: float, rate: float, channels: int, rng: np.random.Generator) -> np.ndarray:
+    """EMG (20-450 Hz noise) at 5 uV at rest, contracting to about 200 uV
+    every 3 s, under a steady 20 uV 50 Hz hum on every channel (samples,
+    channels; uV): the hum is mains at rest, on and off on every channel
+    at once. The noise is drawn from rng."""
+    n = int(seconds * rate)
+    sos = signal.butter(2, [20, 450], "bandpass", fs=rate, output="sos")
+    x = signal.sosfilt(sos, rng.standard_normal((n, channels)), axis=0)
+    t = np.arange(n) / rate
+    level = 5 + 200 * np.clip(np.sin(2 * np.pi * t / 3.0), 0, None) ** 2
+    return x / x.std() * level[:, None] + 20 * np.sin(2 * np.pi * 50 * t)[:, None]

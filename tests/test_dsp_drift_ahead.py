@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from scipy import signal
+from support import contractions_under_hum
 
 from sensorio.blocks import Block
 from sensorio.dsp import DriftMonitor, Pipeline
@@ -33,11 +33,7 @@ def _info(wide: bool) -> dict[str, Any]:
 def _blocks(wide: bool, rows: int = 40, seconds: float = 6.0) -> list[Block]:
     n = int(seconds * FS)
     rng = np.random.default_rng(11)
-    sos = signal.butter(2, [20, 450], "bandpass", fs=FS, output="sos")
-    x = signal.sosfilt(sos, rng.standard_normal((n, CH)), axis=0)
-    t = np.arange(n) / FS
-    level = 5 + 200 * np.clip(np.sin(2 * np.pi * t / 3.0), 0, None) ** 2
-    x = x / x.std() * level[:, None] + 20 * np.sin(2 * np.pi * 50 * t)[:, None]
+    x = contractions_under_hum(seconds, FS, CH, rng)
     codes = np.rint(x / SCALE).astype(np.int64)
     codes[:, 0] += np.linspace(0, 30000, n).astype(np.int64)  # a baseline walking to the top rail
     codes[int(2.1 * FS) : int(2.1 * FS) + 30, 1] = 32767  # at the rail

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from scipy import signal
+from support import contractions_under_hum
 
 from sensorio.blocks import SignalBlock
 from sensorio.dsp.faults import FaultDetector, decision
@@ -23,12 +23,7 @@ def hum_blocks(ch: int = 32, seconds: float = 8.0, size: int = 20) -> list[Signa
     on every channel: the hum is mains at rest, on and off on dozens of
     channels at once."""
     n = int(seconds * FS)
-    rng = np.random.default_rng(5)
-    sos = signal.butter(2, [20, 450], "bandpass", fs=FS, output="sos")
-    x = signal.sosfilt(sos, rng.standard_normal((n, ch)), axis=0)
-    t = np.arange(n) / FS
-    level = 5 + 200 * np.clip(np.sin(2 * np.pi * t / 3.0), 0, None) ** 2
-    x = x / x.std() * level[:, None] + 20 * np.sin(2 * np.pi * 50 * t)[:, None]
+    x = contractions_under_hum(seconds, FS, ch, np.random.default_rng(5))
     codes = np.rint(x / 0.5).astype(np.int32)
     return [
         SignalBlock(
