@@ -19,7 +19,7 @@ Not a test: it prints medians over --repeat runs and the ratios to BrainFlow.
     python3 tools/bench_cyton.py --read-interval default,record,0.004,0.01,0.05
         # sensorio once per read_interval (s; "default": the Stream's own;
         # "record": into a file, as `sensorio record` reads (no callback, the
-        # blocks taken every cmd_record.STATUS_POLL_S): RECORDING_READ_INTERVAL,
+        # blocks taken at cmd_record.StatusPace's pace): RECORDING_READ_INTERVAL,
         # up to RECORDING_MAX_READ_INTERVAL at low byte rates), to see what
         # reading by time trades: wake-ups (CPU) for latency
 """
@@ -46,7 +46,7 @@ from bench_capture import _cpu, _pty  # noqa: E402  (the same pty and CPU clock 
 
 from sensorio.capture import open as capture_open  # noqa: E402
 from sensorio.capture.stream import RECORDING_MAX_READ_INTERVAL, RECORDING_READ_INTERVAL  # noqa: E402
-from sensorio.cli.cmd_record import STATUS_POLL_S  # noqa: E402
+from sensorio.cli.cmd_record import STATUS_POLL_S, StatusPace  # noqa: E402
 from sensorio.urlhandler.protocol_brainflow import load_brainflow  # noqa: E402
 
 RATE = 250
@@ -144,13 +144,16 @@ def run_sensorio(seconds: float, read_interval: float | str | None = None) -> tu
     # not counted either): the readers' steady state, not their set-up
     if read_interval == "record":
         # as `sensorio record` (cli/cmd_record.py) runs: no block callback,
-        # the main thread takes what was parsed every STATUS_POLL_S
+        # the main thread takes what was parsed at the pace of StatusPace
         with capture_open(path, format="cyton", start_command="b", stall_timeout=0, **opts) as st:
             cpu0 = _cpu()
+            pace = StatusPace(time.monotonic())
+            wait = STATUS_POLL_S
             while proc.is_alive():
-                time.sleep(STATUS_POLL_S)
+                time.sleep(wait)
                 for block in st.read(0):
                     on_block(block)
+                wait = pace.next(st.stats.bytes_in, time.monotonic())
             cpu = _cpu() - cpu0
             time.sleep(RECORDING_MAX_READ_INTERVAL)  # the last bytes (the reader gathers up to this long)
             for block in st.read(0):
