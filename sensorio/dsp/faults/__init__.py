@@ -339,6 +339,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._nb_before = None
         self._nb_cur = None
         self._nb_hot = 0
+        self._pows_ahead = None
         self._hp_back = np.zeros((ch, 0))
         self._data_back = np.zeros((ch, 0))
         self._ok_back = np.zeros((ch, 0), dtype=bool)
@@ -470,6 +471,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
                 self._native.hop_far(self._pend, self._feat, self)
             if not moved and self._nb_hot and len(self._feat):
                 self._nb_ahead(come)
+            if not moved and self._pows_ahead is None and self._native is not None and come >= self.hop // 4:
+                self._pows_ahead = self._level_pows()  # (the next hop's, if it is the usual one)
             self._make_spare_events()
             return self._empty()  # no hop complete, none to decide (the usual small block)
         self._featurise(final=False)

@@ -100,6 +100,10 @@ class _DetectorState(Stage):
     _nb_before: tuple[int, Floats] | None
     _nb_cur: tuple[int, int, Floats] | None
     _nb_hot: int
+    #: _Features._level_pows worked out ahead, on a block that completes no
+    #: hop, of the levels the next hop's verdicts read (None: not yet; the
+    #: next featurised hop takes it or drops it, before any level moves)
+    _pows_ahead: Floats | None
     #: (kinds, channels): which kinds are on; health_state maps a kind to its row
     _health: Flags
     health_state: dict[str, Flags]

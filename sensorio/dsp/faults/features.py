@@ -443,6 +443,9 @@ class _Features(_DetectorState):
         p = self._pend
         ch = self._ch
         at = p.o + a
+        # the learnt levels' powers worked out ahead: of the levels as they
+        # are now, before this hop moves them (taken or dropped here)
+        pows_ahead, self._pows_ahead = self._pows_ahead, None
 
         def r(name: str) -> NDArray[Any]:
             # (channels, hops, samples): reductions run along contiguous memory
@@ -523,8 +526,7 @@ class _Features(_DetectorState):
             # the usual hop's log10 and powers (of the levels learnt before
             # it), numpy's, in one call each: the rest of the hop runs in C
             logs = np.log10(np.stack((hp_ms, hf_ms, low_ms, peak, sd_peak)))
-            q = (self._q_hp_rest, 2.0 * self._q_hf, self._q_low, self._q_low_rest, self._q_peak, self._q_peak_ref)
-            pows = 10.0 ** np.stack((*q, self._q_sd))
+            pows = pows_ahead if pows_ahead is not None else self._level_pows()
             mains, mains_sure = self._mains(a, m, L, hp, live, hp_ms, (logs[0], pows[0]))
         else:
             mains, mains_sure = self._mains(a, m, L, hp, live, hp_ms)
@@ -686,6 +688,15 @@ class _Features(_DetectorState):
         f["mad"] = np.maximum(spike_mad, spike_floor / (self.spike_k * 1.4826))
         f["med"] = const["zeros_f"]
         return f  # (channels, hops) each
+
+    def _level_pows(self) -> Floats:
+        """10 ** the learnt levels (log10) that the usual hop's verdicts
+        read, numpy's, in one call (7, channels): q_hp_rest, 2 q_hf, q_low,
+        q_low_rest, q_peak, q_peak_ref, q_sd. Worked out ahead on a block
+        that completes no hop when it can be (FaultDetector.process, 10 us at
+        256 channels): the levels move only in _hop_conditions."""
+        q = (self._q_hp_rest, 2.0 * self._q_hf, self._q_low, self._q_low_rest, self._q_peak, self._q_peak_ref)
+        return 10.0 ** np.stack((*q, self._q_sd))
 
     def _slow_band(self, low: Floats, where: Flags) -> Flags:
         """Per (channel, hop): False where a hop of where has the 1-20 Hz
