@@ -99,7 +99,10 @@ def test_sums_worked_out_ahead_are_those_of_the_block(
 ) -> None:
     """(0.975 s: every second window ends inside a hop's block.)"""
     got, taken = _run(window_s, rails, wide, True, monkeypatch)
-    assert taken > 80  # most hops' sums from ahead
+    # most of the 120 hops' sums from ahead (not where the detector masks a
+    # spike's rows, which makes the run-ahead go again: 68 since the spike
+    # floor from 1.5 kHz, 82 before)
+    assert taken > 60
     ref, none = _run(window_s, rails, wide, False, monkeypatch)
     assert none == 0
     assert got == ref

@@ -224,6 +224,16 @@ def test_noise_on_a_quiet_channel_is_found_from_the_start(tmp_path, rate) -> Non
     assert_found_on_quiet_channels(tmp_path, "noise", "amp=10", {1: 0.6, 4: 0.9}, 0.5, 7, 4.0, rate)
 
 
+@pytest.mark.parametrize("rate", [2000.0, 4000.0])
+def test_spikes_on_a_quiet_channel_are_found_from_the_start(tmp_path, rate) -> None:
+    # 40 uV pulses on 1-20 uV channels stood under the fixed 50 uV floor,
+    # and the learnt floor (2.75 x the second difference's learnt peaks)
+    # came down from there by 1.3 % a hop; from 1.5 kHz the fixed floor is
+    # features.SPIKE_MIN_SMOOTH x spike_min_uv and the level learns fast for
+    # the stream's first second (features.SPIKE_FAST)
+    assert_found_on_quiet_channels(tmp_path, "spikes", "amp=40", {1: 1.0, 5: 2.5}, 1.0, 7, 5.0, rate)
+
+
 def test_motion_on_a_quiet_channel_is_found(tmp_path) -> None:
     # no hum: an artifact of 60 uV peak (2 Hz) reaches the fixed 40 uV RMS
     # floor of the 1-20 Hz band only at its height (0.55 s after onset),

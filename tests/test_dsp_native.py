@@ -957,7 +957,9 @@ def test_the_usual_hops_verdicts_in_c_equal_the_reference(seed: int) -> None:
             np.testing.assert_array_equal(a, c)
     evs = [[(e.channel, e.kind, e.start_s, e.end_s, e.detected_s) for e in d.take_events()] for d in dets]
     assert evs[0] == evs[1] and {k for _, k, *_ in evs[0]} >= {"noise", "mains", "motion", "spikes", "stuck"}
-    assert 0.5 * len(used) < sum(used) < len(used)  # most hops in C, some not
+    # many hops in C, some not (the stream's first second, whose hops C
+    # used to serve, is numpy's at 2 kHz: features.SPIKE_FAST_HOPS)
+    assert 0.4 * len(used) < sum(used) < len(used)
 
 
 def settling_signal(seed: int, n: int, rows: int, ch: int = 8) -> list[SignalBlock]:

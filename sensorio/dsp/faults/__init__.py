@@ -89,6 +89,8 @@ from .features import (
     MAINS_RUN,
     MOTION_FLOOR_K,
     NOISE_FLOOR_K,
+    SHARP_BELOW_HZ,
+    SPIKE_MIN_SMOOTH,
     _Features,
     emg_noise_share,
     narrowband_basis,
@@ -134,8 +136,9 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
     the hop (s); ``blank_s`` the recovery masked after a rail sample (s);
     ``flat_uv`` the standard deviation below which a hop is flat (uV);
     ``spike_k`` the spike threshold in robust sigmas, ``spike_min_uv`` its
-    floor (uV), ``spike_rel`` the floor as a multiple of the channel's learnt
-    peak level, ``spike_gap_s`` the gap that ends a spike event (s);
+    floor (uV; from 1.5 kHz features.SPIKE_MIN_SMOOTH x it), ``spike_rel``
+    the floor as a multiple of the channel's learnt peak level,
+    ``spike_gap_s`` the gap that ends a spike event (s);
     ``motion_uv`` the 1-20 Hz band's RMS floor for motion (uV; lower, 10 x
     the band's own rest, on a channel quiet there: features.MOTION_FLOOR_K),
     ``motion_share`` its share of the power, ``motion_rel`` the multiple of
@@ -260,6 +263,10 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self.blank = int(round(self.blank_s * fs))
         self.settle = int(round(0.8 * fs))
         self._noise_share = noise_share_limit(fs, self.noise_share)
+        # the spike test's fixed floor, and whether its level starts fast
+        # (a potential's top is smooth in the second difference from there)
+        self._spike_fast = fs >= SHARP_BELOW_HZ
+        self._spike_min = self.spike_min_uv * (SPIKE_MIN_SMOOTH if self._spike_fast else 1.0)
         if self._noise_share is None:
             warnings.warn(
                 f"broadband-noise detection is off at {fs:g} Hz: surface EMG fills the band "
@@ -388,7 +395,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._q_peak_ref = self._q_peak.copy()
         self._q_low_set = np.zeros(ch, dtype=bool)
         # the spike test's peak level, on the second difference
-        self._q_sd = np.full(ch, np.log10(max(self.spike_min_uv, 1e-3)))
+        self._q_sd = np.full(ch, np.log10(max(self._spike_min, 1e-3)))
         # the floor of the white-noise RMS (see _noise_verdicts), starting so
         # that the bar is noise_uv until the channel teaches its own, or lower
         # from its first usable hop; whether that hop has come

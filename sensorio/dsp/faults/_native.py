@@ -62,7 +62,7 @@ class _NativeFront:
         st.ema_a = det._ema_a
         st.ema_a1 = det._ema_a - 1.0
         st.spike_k = det.spike_k
-        st.spike_min = det.spike_min_uv
+        st.spike_min = det.spike_min_uv  # (the samples held out of the feature filters)
         self.prev_code = self._own(st, "prev_code", np.full(ch, np.iinfo(np.int64).min))
         self._own(st, "same_run", np.zeros(ch, np.int64))
         self._own(st, "bad_run", np.full(ch, 1 << 40, np.int64))  # the start is a restart
@@ -781,7 +781,7 @@ class _NativeFront:
             h["blocked"] + o,
             far,
             det.spike_k,
-            det.spike_min_uv,
+            det._spike_min,
             "saturation" in det.mask_kinds,
             bool(det.blank),
             "leadoff" in det.mask_kinds,

@@ -40,6 +40,11 @@ class _DetectorState(Stage):
     flat_uv: float
     spike_k: float
     spike_min_uv: float
+    #: the spike test's fixed floor at this rate (uV: spike_min_uv, or a
+    #: share of it from features.SHARP_BELOW_HZ), and whether its learnt
+    #: level starts fast there
+    _spike_min: float
+    _spike_fast: bool
     spike_gap_s: float
     motion_uv: float
     motion_share: float

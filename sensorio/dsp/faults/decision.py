@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from ...blocks import SignalBlock
 from ..stages import DspEvent, apply_policy, last_valid
 from ._state import Flags, Floats, Ints, _DetectorState
-from .features import _NEG, SPIKE_SD_MIN_HZ, spike_signal
+from .features import _NEG, SHARP_BELOW_HZ, SPIKE_SD_MIN_HZ, spike_signal
 
 #: (on, off) hysteresis in hops for the hop-level kinds
 HYSTERESIS = {
@@ -67,7 +67,7 @@ BURST_RATIO = 0.5
 #: burst: in the second difference (from SPIKE_SD_MIN_HZ), not in the
 #: high-passed signal, where a biphasic motor-unit potential is two pulses
 BURST_QUIET = 0.25
-#: below SHARP_BELOW_HZ (where the test reads the second difference: 1 kHz)
+#: below features.SHARP_BELOW_HZ (where the test reads the second difference: 1 kHz)
 #: a spike must have a corner: in the second difference its peak stands in
 #: one sample, the samples either side of the opposite sign or none (a
 #: straight edge), up to the EMG beneath. A pulse whose neighbour there
@@ -79,7 +79,6 @@ BURST_QUIET = 0.25
 #: At 1 kHz it costs some of those too; 0.5 passes a corner within a third
 #: of a sample of the grid (docs/dsp.md, "Spikes at 1 kHz", has each
 #: ratio's cost).
-SHARP_BELOW_HZ = 1500.0
 SHARP_RATIO = 0.5
 #: a corner of the baseline (a drift setting off) is not a spike: the level
 #: around the pulse, less a line that steps and bends there, keeps under
@@ -596,7 +595,7 @@ class _Decision(_DetectorState):
         # to hiding the spike on a contraction; a contraction's ramp (or a
         # noise burst, 0.2 s or longer) raises a neighbour's as well
         sigma = 1.4826 * np.maximum(before, after)
-        thr = np.maximum(self.spike_k * sigma, self.spike_min_uv)
+        thr = np.maximum(self.spike_k * sigma, self._spike_min)
         return np.where(F["blocked"][:n_dec], np.inf, thr), F["med"][:n_dec]
 
     def _spike_signal(self, rows: int) -> Floats:

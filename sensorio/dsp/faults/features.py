@@ -218,6 +218,22 @@ def noise_share_limit(fs: float, base: float) -> float | None:
 #: out of the second difference too (tools/spike_contrast.py); the corner
 #: rule (decision.SHARP_BELOW_HZ) tells them from spikes
 SPIKE_SD_MIN_HZ = 1000.0
+#: below this rate (where the test reads the second difference: 1 kHz) a
+#: spike must have a corner (decision.SHARP_RATIO); from it a motor-unit
+#: potential a few ms wide is smooth in the second difference, so its
+#: figures there stand far below a spike's, and the test's fixed floor is
+#: SPIKE_MIN_SMOOTH x spike_min_uv (15 uV): on a quiet channel (2-5 uV RMS)
+#: a spike of 10-30 x that was under the 50 uV floor. At 1 kHz the floor
+#: stays: potentials 2-3 ms wide of 90-250 uV on 20-30 uV channels have one
+#: corner there, like a spike (docs/dsp.md, "A spike floor from 1.5 kHz")
+SHARP_BELOW_HZ = 1500.0
+SPIKE_MIN_SMOOTH = 0.3
+#: ... and there the learnt peak level of the second difference (its floor:
+#: spike_rel x it) learns SPIKE_FAST x as fast over the stream's first
+#: SPIKE_FAST_HOPS hops: it starts at the fixed floor, and at x0.987 a hop
+#: it took most of a short recording to come down to a quiet channel's own
+SPIKE_FAST = 9.0
+SPIKE_FAST_HOPS = 20
 
 
 def spike_signal(x: Floats, before: Floats | None, after: Floats | None, fs: float, ok: Flags | None = None) -> Floats:
@@ -321,16 +337,25 @@ def second_difference(x: Floats, before: Floats | None, after: Floats | None) ->
 
 
 def _peak_step(
-    q: Floats, started: Flags, usable: Flags, peak: Floats, lpeak: Floats, own: Floats, floor: Floats
+    q: Floats,
+    started: Flags,
+    usable: Flags,
+    peak: Floats,
+    lpeak: Floats,
+    own: Floats,
+    floor: Floats,
+    fast: float = 1.0,
 ) -> tuple[Floats, Flags]:
     """One hop of a learnt peak level (log10 uV, per channel): a step of
-    LEARN_UP towards the hop's peak (lpeak its log10), down by a ninth of it,
-    where the hop is usable and its peak no outlier (above both the spike
-    floor and the test's own-hop threshold own); the first usable hop starts
-    it at its peak if higher. Returns the level and which have started."""
+    LEARN_UP (times fast) towards the hop's peak (lpeak its log10), down by a
+    ninth of it, where the hop is usable and its peak no outlier (above both
+    the spike floor and the test's own-hop threshold own); the first usable
+    hop starts it at its peak if higher. Returns the level and which have
+    started."""
     finite = np.isfinite(lpeak)
     teach = usable & ~((peak > floor) & (peak > own)) & finite
-    q = np.where(teach, q + np.where(lpeak > q, LEARN_UP, -LEARN_UP / 9.0), q)
+    up = LEARN_UP * fast
+    q = np.where(teach, q + np.where(lpeak > q, up, -up / 9.0), q)
     first = usable & ~started & finite
     if first.any():
         q = np.where(first, np.maximum(q, lpeak), q)
@@ -521,7 +546,9 @@ class _Features(_DetectorState):
         second = self._rate >= SPIKE_SD_MIN_HZ
         if second:
             spike_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok)
-        usual = m == 1 and second and self._native is not None and self._noise_share is not None
+        # (the spike level's first fast hops in numpy's loop: C steps at one pace)
+        early_fast = self._spike_fast and self._g_feat < SPIKE_FAST_HOPS
+        usual = m == 1 and second and self._native is not None and self._noise_share is not None and not early_fast
         if usual:
             # the usual hop's log10 and powers (of the levels learnt before
             # it), numpy's, in one call each: the rest of the hop runs in C
@@ -780,7 +807,9 @@ class _Features(_DetectorState):
         """The spike floor per (channel, hop) on the second difference:
         spike_rel x the learnt 90th percentile of the hop's peak there (as
         _learn's peak level: log10 steps, outliers do not teach, the first
-        usable hop starts it), from what was learnt before the hop."""
+        usable hop starts it; the stream's first SPIKE_FAST_HOPS hops learn
+        SPIKE_FAST x as fast from SHARP_BELOW_HZ), from what was learnt
+        before the hop."""
         ch, m = peak.shape
         floor = np.empty((ch, m))
         q, started = self._q_sd, self._q_sd_set
@@ -789,7 +818,8 @@ class _Features(_DetectorState):
         for j in range(m):
             pf = self.spike_rel * 10.0**q
             floor[:, j] = pf
-            q, started = _peak_step(q, started, usable[:, j], peak[:, j], lpeak[:, j], own[:, j], pf)
+            fast = SPIKE_FAST if self._spike_fast and self._g_feat + j < SPIKE_FAST_HOPS else 1.0
+            q, started = _peak_step(q, started, usable[:, j], peak[:, j], lpeak[:, j], own[:, j], pf, fast)
         self._q_sd, self._q_sd_set = q, started
         return floor
 
