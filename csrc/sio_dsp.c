@@ -767,6 +767,31 @@ int sio_dsp_br_finish(int64_t ch, int64_t n, int64_t stride, const double *v, in
     return 0;
 }
 
+int sio_dsp_br_track(int64_t ch, int64_t n, const double *count, int64_t count_stride,
+                     double *guess)
+{
+    if (ch < 0 || n < 1 || count_stride < SIO_DSP_BR_COUNT || (ch && (!count || !guess)))
+        return -1;
+    const double k = (double)(n / 2);
+    for (int64_t c = 0; c < ch; c++) {
+        const double *a = count + c * count_stride;
+        double *g = guess + c * SIO_DSP_BR_GUESS;
+        const double lo = g[0], hi = g[1], w = g[2];
+        if (a[2] != 0.0 || a[3] != (double)n || !(lo > 0.0) || !(hi < INFINITY) || !(w > 1.0))
+            continue;
+        const int below = a[0] > k, above = k >= a[0] + a[1];
+        if (!below && !above)
+            continue; /* inside: the guess stays */
+        const double step = below ? 1.0 / (w * w) : w * w;
+        const double wider = w < 8.0 ? w * 1.25 : w;
+        const double mid = sqrt(lo * hi) * step;
+        g[0] = mid / wider;
+        g[1] = mid * wider;
+        g[2] = wider;
+    }
+    return 0;
+}
+
 /* The largest |h[i] - mid| over i in [a, b) (a NaN is never the largest;
  * 0 when none is larger), as the spike test takes it: four chains at a
  * time (a compare waits on the one before in each). The largest of

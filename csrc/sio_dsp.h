@@ -134,6 +134,18 @@ int sio_dsp_br_finish(int64_t ch, int64_t n, int64_t stride, const double *v, in
                       const uint8_t *which, double *count, int64_t count_stride, double *mid,
                       double *guess, double *scratch, double *out, int64_t out_stride);
 
+/* Move each channel's guess on from what sio_dsp_br_count counted of a whole
+ * hop of n values (counts laid out as there), without finishing the
+ * median: where it fell inside the bracket the guess stays; below it or
+ * above it, the bracket moves that way by its width squared and widens
+ * (as sio_dsp_br_end's after a miss). Left as it is where the counts are
+ * not whole or saw a NaN, or the bracket is not finite and positive (only
+ * a finish places it then). The median stays exact whatever the guess;
+ * this keeps its finish cheap when it is taken. Returns 0, or -1 if an
+ * argument is out of range. */
+int sio_dsp_br_track(int64_t ch, int64_t n, const double *count, int64_t count_stride,
+                     double *guess);
+
 /* sio_dsp_hop_features' outputs (with_codes: same_code too; peak NULL: not
  * wanted; mad NULL: not wanted, see sio_dsp_br_finish) of m hops of L rows laid out as there, whose rows all went into
  * acc (hop j's channel c at [(j * ch + c) * SIO_DSP_FEAT_ACC]): the same

@@ -1266,9 +1266,9 @@ def _rechunked(blist: list[SignalBlock], size: int) -> list[SignalBlock]:
 @pytest.mark.parametrize("size", [20, 37, 333])
 def test_the_mad_finished_only_where_read_gives_the_same_bits(size: int) -> None:
     """The usual hop's median of |hp| finished on the block completing the
-    hop only where its verdicts read it (a peak above the spike floor;
-    _NativeFront.finish_mads), the rest on a later block for the guess alone
-    (refresh_guesses) or on the hop's block when the reference's path runs:
+    hop only where its verdicts read it (a peak above the spike floor and
+    the MAD's threshold; _NativeFront.finish_mads), every one when the
+    reference's path runs:
     outputs, events and every carried state, block after block, those of
     finishing every one on the hop's block, and the numpy detector's; in
     10 ms blocks, odd ones and ones completing several hops at once, with a
@@ -1294,7 +1294,7 @@ def test_the_mad_finished_only_where_read_gives_the_same_bits(size: int) -> None
         quiet_peak(d)
     real = dets[1]._native.hop_features
     dets[1]._native.hop_features = lambda *a, lazy=False: real(*a, lazy=False)  # type: ignore[method-assign,union-attr]
-    finished, refreshed, floors = [], [], []
+    finished, floors = [], []
 
     def exact(rows: Any, row0: int, hop: int, m: int) -> np.ndarray:
         L = dets[0].hop
@@ -1304,19 +1304,19 @@ def test_the_mad_finished_only_where_read_gives_the_same_bits(size: int) -> None
     def watch(d: FaultDetector) -> None:
         nat = d._native
         assert nat is not None
-        fin, ref, floor = nat.finish_mads, nat.refresh_guesses, nat.mad_floor
+        fin, floor = nat.finish_mads, nat.mad_floor
 
-        def finishing(rows: Any, row0: int, hop: int, which: Any, scratch: bool = False) -> None:
+        def finishing(rows: Any, row0: int, hop: int, which: Any) -> None:
             before = nat._mads_done.copy()
             was = None if nat._mads is None else nat._mads[2].copy()
-            fin(rows, row0, hop, which, scratch)
+            fin(rows, row0, hop, which)
             new = nat._mads_done & ~before
             if new.any():  # the exact medians, where none was (numpy's of a channel with odd rows stays)
                 assert nat._mads is not None and was is not None
-                got = nat._mads_scratch[:, None] if scratch else nat._mads[2]
+                got = nat._mads[2]
                 np.testing.assert_array_equal(got[new], exact(rows, row0, hop, got.shape[1])[new])
-                assert scratch or np.isnan(was[new]).all()
-            if not scratch and which is not None:
+                assert np.isnan(was[new]).all()
+            if which is not None:
                 finished.append((int(new.sum()), int((~nat._mads_done).sum())))
 
         def floored(hop: int) -> Any:
@@ -1326,13 +1326,7 @@ def test_the_mad_finished_only_where_read_gives_the_same_bits(size: int) -> None
                 floors.append(bool(np.isfinite(got).any()))
             return got
 
-        def refreshing(rows: Any, row0: int) -> None:
-            left = nat._mads is not None and not nat._mads_done.all()
-            ref(rows, row0)
-            refreshed.append(left and bool(nat._mads_done.all()))
-
         nat.finish_mads = finishing  # type: ignore[method-assign]
-        nat.refresh_guesses = refreshing  # type: ignore[method-assign]
         nat.mad_floor = floored  # type: ignore[method-assign]
         learn = d._learn
 
@@ -1372,8 +1366,6 @@ def test_the_mad_finished_only_where_read_gives_the_same_bits(size: int) -> None
     # numpy's in its last bit, as its sums are rounded otherwise)
     np.testing.assert_array_equal(dets[0]._q_peak, dets[2]._q_peak)
     if size < 100:  # (bigger blocks complete several hops at once: every MAD then)
-        # some MADs finished on the hop's block, not every channel's; the
-        # rest on blocks completing no hop
+        # some MADs finished on the hop's block, not every channel's
         assert any(0 < n for n, _ in finished) and any(left for _, left in finished)
-        assert any(refreshed)
         assert any(floors)  # the counts bound the MAD (the bracket of the hop's own guess)

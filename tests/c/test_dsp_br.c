@@ -1,4 +1,4 @@
-/* sio_dsp_br_count and sio_dsp_br_finish (csrc/sio_dsp.c): a median of
+/* sio_dsp_br_count, sio_dsp_br_finish and sio_dsp_br_track (csrc/sio_dsp.c): a median of
  * |values| counted as a hop's rows come, in pieces, against a bracket that
  * stays put through the hop, then finished later, for some channels, with
  * the guess moved on in between (as when a hop's finish is put off while
@@ -97,6 +97,34 @@ int main(void)
         check_hop(200, brackets[b][0], brackets[b][1], 0, 0);
         check_hop(200, brackets[b][0], brackets[b][1], 1, 0);
         check_hop(200, brackets[b][0], brackets[b][1], 0, 1);
+    }
+    /* sio_dsp_br_track: inside the bracket it stays; below or above it, it
+     * moves that way and widens; counts not whole, a NaN or a bracket not
+     * finite and positive leave it */
+    {
+        const int64_t n = 9; /* k = 4 */
+        double cnt[5 * 4] = {
+            2, 5, 0, 9, /* inside */
+            5, 3, 0, 9, /* below: 5 > k */
+            1, 3, 0, 9, /* above: k >= 4 */
+            5, 3, 1, 9, /* a NaN */
+            5, 3, 0, 8, /* not whole */
+        };
+        double gs[6 * SIO_DSP_BR_GUESS];
+        for (int c = 0; c < 5; c++)
+            gs[c * 3] = 10.0 / 1.5, gs[c * 3 + 1] = 15.0, gs[c * 3 + 2] = 1.5;
+        gs[15] = -INFINITY, gs[16] = INFINITY, gs[17] = 2.0; /* (counted as channel 1's) */
+        CHECK_EQ(sio_dsp_br_track(5, n, cnt, 4, gs), 0);
+        CHECK(gs[0] == 10.0 / 1.5 && gs[1] == 15.0 && gs[2] == 1.5);
+        CHECK(gs[3] < 10.0 / 1.5 && gs[4] < 15.0 && gs[3] < gs[4] && gs[5] == 1.5 * 1.25);
+        CHECK(gs[6] > 10.0 / 1.5 && gs[7] > 15.0 && gs[8] == 1.5 * 1.25);
+        CHECK(gs[9] == 10.0 / 1.5 && gs[10] == 15.0 && gs[12] == 10.0 / 1.5 && gs[13] == 15.0);
+        CHECK_EQ(sio_dsp_br_track(1, n, cnt + 4, 4, gs + 15), 0);
+        CHECK(gs[15] == -INFINITY && gs[16] == INFINITY && gs[17] == 2.0);
+        CHECK_EQ(sio_dsp_br_track(1, 0, cnt, 4, gs), -1);
+        CHECK_EQ(sio_dsp_br_track(1, n, cnt, 3, gs), -1);
+        CHECK_EQ(sio_dsp_br_track(1, n, NULL, 4, gs), -1);
+        CHECK(gs[0] == 10.0 / 1.5);
     }
     /* sio_dsp_hop_features_end without the median (mad NULL): the rest the same bits */
     {

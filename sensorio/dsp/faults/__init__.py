@@ -471,10 +471,6 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
                 self._native.hop_far(self._pend, self._feat, self)
             if not moved and self._nb_hot and len(self._feat):
                 self._nb_ahead(come)
-            if not moved and self._native is not None and come >= self.hop // 2:
-                # the last hop's medians of |hp| that its verdicts did not
-                # read, for their guesses (a later block than hop_far's)
-                self._native.refresh_guesses(self._pend, self._pend_start)
             if not moved and self._pows_ahead is None and self._native is not None and come >= self.hop // 4:
                 self._pows_ahead = self._level_pows()  # (the next hop's, if it is the usual one)
             self._make_spare_events()

@@ -157,10 +157,11 @@ class _NativeFront:
             lib.sio_dsp_br_init(ch, g)
         # the median of |hp| is finished on the block completing its hop only
         # where that hop's verdicts read it (see hop_features, finish_mads),
-        # the rest on a later block (refresh_guesses: for the guess alone),
-        # while the next hop is counted: so the hop is counted into one of
-        # two mids (by the hop's first stream row: _mad_owner) against the
-        # guess as it was at the hop's start (its _mad_guesses)
+        # which may come after the next hop's first rows were counted: so the
+        # hop is counted into one of two mids (by the hop's first stream
+        # row: _mad_owner) against the guess as it was at the hop's start
+        # (its _mad_guesses); the guess moves on from the counts at the
+        # hop's end (sio_dsp_br_track), and from a finish where one is taken
         self._mad_guesses = [np.empty((ch, lib.SIO_DSP_BR_GUESS)) for _ in range(2)]
         self._mad_guess_ptrs = [ffi.from_buffer("double[]", g) for g in self._mad_guesses]
         self._mad_mids = [np.empty((ch, det.hop)) for _ in range(2)]
@@ -172,7 +173,6 @@ class _NativeFront:
         # channels are finished
         self._mads: tuple[int, Floats, Floats] | None = None
         self._mads_done = np.zeros(ch, dtype=bool)
-        self._mads_scratch = np.empty(ch)
         self._sd_count = np.zeros((ch, lib.SIO_DSP_SPIKE_COUNT))
         self._sd_count_ptr = ffi.from_buffer("double[]", self._sd_count)
         self._feat_done: dict[int, Floats] = {}
@@ -222,9 +222,7 @@ class _NativeFront:
         _feature_rows; the same bits), else in one C call. With lazy, one
         hop's MAD taken from those sums is NaN until finish_mads takes it,
         channel by channel (the usual hop's verdicts read it only where its
-        peak stands above the spike floor), unless the last hop left so was
-        not finished whole since (refresh_guesses): the guess would grow
-        stale."""
+        peak stands above the spike floor)."""
         p = self._pointers(rows)
         ch = rows.ch
         at = rows.o + a
@@ -250,21 +248,18 @@ class _NativeFront:
         if sums is None:
             self._mads = None  # (none left to finish_mads)
         else:
-            # a lazy hop only when the last one was finished whole since
-            lazy = lazy and m == 1 and (self._mads is None or bool(self._mads_done.all()))
             out[1].fill(np.nan)
             self._mads = (first, sums, out[1])
             self._mads_done[:] = False
-            if not lazy:
+            if not lazy or m > 1:
                 self.finish_mads(rows, first - a, first, None)
         return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same, out[5]
 
-    def finish_mads(self, rows: _Rows, row0: int, hop: int, which: Flags | None, scratch: bool = False) -> None:
+    def finish_mads(self, rows: _Rows, row0: int, hop: int, which: Flags | None) -> None:
         """The MAD (median of |hp|) of the channels of which (None: all)
         of the hops from stream row hop that hop_features last took from the
-        sums and left to this (none: nothing done),
-        into its mad output (scratch: into a scratch array, for the guess
-        alone); channels already finished are left as they are. The hops'
+        sums and left to this (none: nothing done), into its mad output;
+        channels already finished are left as they are. The hops'
         rows must still be pending (row0: the stream row of the first
         pending row)."""
         if self._mads is None or self._mads[0] != hop:
@@ -278,10 +273,7 @@ class _NativeFront:
         ffi = self._ffi
         p = self._pointers(rows)
         at = rows.o + first - row0
-        if scratch:  # (one hop: only one is left so)
-            out_ptr, step = ffi.from_buffer("double[]", self._mads_scratch), 1
-        else:
-            out_ptr, step = ffi.from_buffer("double[]", mad), m
+        out_ptr, step = ffi.from_buffer("double[]", mad), m
         for j in range(m):
             f = first + j * L
             if f in self._mad_owner:
@@ -311,19 +303,6 @@ class _NativeFront:
         lo = self._mad_guesses[self._mad_owner.index(hop)][:, 0]
         known = (count[:, 0] <= L // 2) & (count[:, 2] == 0.0) & (count[:, 3] == L)
         return np.where(known, lo, -np.inf)
-
-    def refresh_guesses(self, rows: _Rows, row0: int) -> None:
-        """Finish the medians of |hp| that the last lazy hop left (see
-        hop_features) for their guesses alone (no verdict reads them now): on
-        a block that completes no hop, off the dearest one. Nothing when its
-        rows are no longer pending (row0: the stream row of the first
-        pending row)."""
-        if self._mads is None or self._mads_done.all():
-            return
-        first = self._mads[0]
-        if first < row0 or first + self._mains_set[0] > row0 + len(rows):
-            return
-        self.finish_mads(rows, row0, first, None, scratch=True)
 
     def hop_spikes(
         self, rows: _Rows, a: int, m: int, L: int, before: Floats | None, first: int
@@ -678,6 +657,14 @@ class _NativeFront:
             i += take
             if pos + take == L:
                 self._feat_done[start + i - L] = self._feat_acc.copy()
+                # the guess moves on from the hop's counts, before the next
+                # hop's snapshot (a finish, if one is taken, then places it)
+                lib = self._lib
+                rc = lib.sio_dsp_br_track(
+                    rows.ch, L, self._feat_acc_ptr + lib.SIO_DSP_FEAT_BR, lib.SIO_DSP_FEAT_ACC, self._br_ptrs[0][0]
+                )
+                if rc != 0:  # pragma: no cover - the arguments are checked above
+                    raise SensorioError(f"faults: native guess refused a hop of {L}")
                 self._feat_acc[:] = 0.0
                 self._mad_cur = 1 - self._mad_cur  # (the next hop's mid)
 

@@ -576,7 +576,7 @@ class _Features(_DetectorState):
             )
             # the MAD counts only where the hop's peak stands above both the
             # spike floor and the MAD's own threshold (sio_dsp_peak_step: an
-            # outlier): there only, now (the rest on a later block); not
+            # outlier): there only (nothing reads the rest); not
             # where the peak is within the threshold of a lower bound of the
             # MAD (C's comparisons on the same bits; a positive constant
             # times the MAD rounds monotonically)
