@@ -736,6 +736,62 @@ void sio_dsp_br_init(int64_t ch, double *guess)
     }
 }
 
+int sio_dsp_br_count(int64_t ch, int64_t n, int64_t stride, const double *v, int absolute,
+                     int64_t cap, double *count, int64_t count_stride, double *mid,
+                     const double *guess)
+{
+    if (ch < 0 || n < 0 || cap < 1 || stride < n || count_stride < SIO_DSP_BR_COUNT ||
+        (ch && (!v || !count || !mid || !guess)))
+        return -1;
+    for (int64_t c = 0; c < ch; c++) {
+        const double *g = guess + c * SIO_DSP_BR_GUESS;
+        sio_dsp_br_add(count + c * count_stride, mid + c * cap, cap, g[0], g[1], v + c * stride,
+                       n, absolute);
+    }
+    return 0;
+}
+
+int sio_dsp_br_finish(int64_t ch, int64_t n, int64_t stride, const double *v, int absolute,
+                      const uint8_t *which, double *count, int64_t count_stride, double *mid,
+                      double *guess, double *scratch, double *out, int64_t out_stride)
+{
+    if (ch < 0 || n < 1 || stride < n || count_stride < SIO_DSP_BR_COUNT || out_stride < 1 ||
+        (ch && (!v || !count || !mid || !guess || !scratch || !out)))
+        return -1;
+    for (int64_t c = 0; c < ch; c++)
+        if (!which || which[c])
+            out[c * out_stride] =
+                sio_dsp_br_end(count + c * count_stride, mid + c * n,
+                               guess + c * SIO_DSP_BR_GUESS, v + c * stride, n, n / 2, absolute,
+                               scratch);
+    return 0;
+}
+
+int sio_dsp_br_track(int64_t ch, int64_t n, const double *count, int64_t count_stride,
+                     double *guess)
+{
+    if (ch < 0 || n < 1 || count_stride < SIO_DSP_BR_COUNT || (ch && (!count || !guess)))
+        return -1;
+    const double k = (double)(n / 2);
+    for (int64_t c = 0; c < ch; c++) {
+        const double *a = count + c * count_stride;
+        double *g = guess + c * SIO_DSP_BR_GUESS;
+        const double lo = g[0], hi = g[1], w = g[2];
+        if (a[2] != 0.0 || a[3] != (double)n || !(lo > 0.0) || !(hi < INFINITY) || !(w > 1.0))
+            continue;
+        const int below = a[0] > k, above = k >= a[0] + a[1];
+        if (!below && !above)
+            continue; /* inside: the guess stays */
+        const double step = below ? 1.0 / (w * w) : w * w;
+        const double wider = w < 8.0 ? w * 1.25 : w;
+        const double mid = sqrt(lo * hi) * step;
+        g[0] = mid / wider;
+        g[1] = mid * wider;
+        g[2] = wider;
+    }
+    return 0;
+}
+
 /* The largest |h[i] - mid| over i in [a, b) (a NaN is never the largest;
  * 0 when none is larger), as the spike test takes it: four chains at a
  * time (a compare waits on the one before in each). The largest of
@@ -844,6 +900,8 @@ static void sio_dsp_feat_end1(int64_t L, const double *restrict x, const double 
         same_code[out] = (uint8_t)(a[8] == 0.0);
     if (peak)
         peak[out] = a[9];
+    if (!mad) /* not wanted: the caller's (sio_dsp_br_finish) */
+        return;
     if (a[SIO_DSP_FEAT_MAD + 1] != 0.0) { /* taken as the rows came */
         mad[out] = a[SIO_DSP_FEAT_MAD];
         return;
@@ -903,7 +961,7 @@ int sio_dsp_hop_features_end(int64_t ch, int64_t m, int64_t L, int64_t stride, c
                              double *var, double *mad, double *hp_ms, double *low_ms,
                              double *hf_ms, uint8_t *same_code, double *peak)
 {
-    if (ch < 0 || m < 0 || L < 4 || stride < m * L || !acc || !scratch || !var || !mad ||
+    if (ch < 0 || m < 0 || L < 4 || stride < m * L || !acc || !scratch || !var ||
         !hp_ms || !low_ms || !hf_ms || (with_codes && !same_code) || (ch && m && (!data || !hp)))
         return -1;
     for (int64_t c = 0; c < ch; c++)

@@ -109,8 +109,45 @@ int sio_dsp_hop_features_acc(int64_t ch, int64_t L, int64_t from, int64_t to, in
                              const int32_t *codes, double *acc, double *guess, double *mid,
                              double *scratch);
 
+/* Rows [0, n) of ch channels (channel c's row i at [c * stride + i] of v;
+ * absolute: their absolute values) into the counts of a median taken as a
+ * hop's rows come (as sio_dsp_hop_features_acc's with its guess):
+ * SIO_DSP_BR_COUNT doubles per channel at [c * count_stride], zero at the
+ * hop's start, and mid, cap doubles per channel (at [c * cap]; the hop's
+ * length), against guess (see sio_dsp_br_init), which must be the same for
+ * every row of the hop. For sio_dsp_br_finish, which may then be put off
+ * (the guess it moves on is another). Returns 0, or -1 if an argument is
+ * out of range. */
+int sio_dsp_br_count(int64_t ch, int64_t n, int64_t stride, const double *v, int absolute,
+                     int64_t cap, double *count, int64_t count_stride, double *mid,
+                     const double *guess);
+
+/* The element of rank n / 2 (as numpy.partition) of each channel's hop of
+ * n values (channel c's at [c * stride] of v; absolute: of their absolute
+ * values), for the channels c where which[c] (NULL: all), into
+ * out[c * out_stride]: from what sio_dsp_br_count counted into count and
+ * mid (laid out as there, cap = n) when it counted the whole hop once, else
+ * from v; the same bits whatever the guess. The counts are marked used and
+ * the guess (SIO_DSP_BR_GUESS doubles per channel) moves on. scratch: 2 n
+ * doubles. Returns 0, or -1 if an argument is out of range. */
+int sio_dsp_br_finish(int64_t ch, int64_t n, int64_t stride, const double *v, int absolute,
+                      const uint8_t *which, double *count, int64_t count_stride, double *mid,
+                      double *guess, double *scratch, double *out, int64_t out_stride);
+
+/* Move each channel's guess on from what sio_dsp_br_count counted of a whole
+ * hop of n values (counts laid out as there), without finishing the
+ * median: where it fell inside the bracket the guess stays; below it or
+ * above it, the bracket moves that way by its width squared and widens
+ * (as sio_dsp_br_end's after a miss). Left as it is where the counts are
+ * not whole or saw a NaN, or the bracket is not finite and positive (only
+ * a finish places it then). The median stays exact whatever the guess;
+ * this keeps its finish cheap when it is taken. Returns 0, or -1 if an
+ * argument is out of range. */
+int sio_dsp_br_track(int64_t ch, int64_t n, const double *count, int64_t count_stride,
+                     double *guess);
+
 /* sio_dsp_hop_features' outputs (with_codes: same_code too; peak NULL: not
- * wanted) of m hops of L rows laid out as there, whose rows all went into
+ * wanted; mad NULL: not wanted, see sio_dsp_br_finish) of m hops of L rows laid out as there, whose rows all went into
  * acc (hop j's channel c at [(j * ch + c) * SIO_DSP_FEAT_ACC]): the same
  * bits. Returns 0, or -1 if an argument is out of range. */
 int sio_dsp_hop_features_end(int64_t ch, int64_t m, int64_t L, int64_t stride, const double *data,

@@ -388,9 +388,9 @@ def test_detector_features_as_rows_come_equal_one_call(monkeypatch: pytest.Monke
         used = []
         end = faults._NativeFront.hop_features
 
-        def counting(self, rows, a, m, L, first, end=end, used=used):
+        def counting(self, rows, a, m, L, first, end=end, used=used, **kw):
             used.append(all(first + j * L in self._feat_done for j in range(m)))
-            return end(self, rows, a, m, L, first)
+            return end(self, rows, a, m, L, first, **kw)
 
         spikes = faults._NativeFront.hop_spikes
         used_sd = []
@@ -1251,3 +1251,123 @@ def test_the_narrowband_projection_is_the_same_bits_ahead_and_in_any_chunking(mo
             assert sorted(run(sizes, native)) == sorted(ref)
     assert run(small, True, one_ulp_off) != ref  # (they are used, bit for bit)
     assert run(small, True, piece_ulp_off) != ref
+
+
+def _rechunked(blist: list[SignalBlock], size: int) -> list[SignalBlock]:
+    """The blocks' rows again, in blocks of size rows."""
+    cat = {k: np.concatenate([getattr(b, k) for b in blist]) for k in ("data", "valid", "leadoff", "codes")}
+    n = len(cat["data"])
+    return [
+        SignalBlock(0, np.ascontiguousarray(cat["data"][a : a + size]), cat["valid"][a : a + size].copy(), FS,
+                    start=a, leadoff=cat["leadoff"][a : a + size].copy(), codes=cat["codes"][a : a + size].copy(),
+                    code_range=(LO, HI))
+        for a in range(0, n, size)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("size", [20, 37, 333])
+def test_the_mad_finished_only_where_read_gives_the_same_bits(size: int) -> None:
+    """The usual hop's median of |hp| finished on the block completing the
+    hop only where its verdicts read it (a peak above the spike floor and
+    the MAD's threshold; _NativeFront.finish_mads), every one when the
+    reference's path runs:
+    outputs, events and every carried state, block after block, those of
+    finishing every one on the hop's block, and the numpy detector's; in
+    10 ms blocks, odd ones and ones completing several hops at once, with a
+    reset in the middle (what was left to finish is dropped with it)."""
+    blist = _rechunked(busy_signal(3, int(5 * FS)), size)
+    # a quiet channel with rare pulses below the spike flags' 50 uV floor
+    # but far above its own peaks (its peak level set there: it would take
+    # seconds to learn down from that floor) and its MAD: outliers that do
+    # not teach the peak level (where the MAD is read), in usual hops
+    rng = np.random.default_rng(5)
+    for b in blist:
+        r = np.arange(b.start, b.start + len(b.data))
+        b.data[:, 0] = rng.normal(0, 2.0, len(r)) + np.where(r % 1500 == 700, 45.0, 0.0)
+        b.valid[:, 0] = True
+
+    def quiet_peak(d: FaultDetector) -> None:
+        d._q_peak[0], d._q_peak_set[0] = np.log10(7.0), True  # (in place: C points at them)
+
+    dets = [FaultDetector(), FaultDetector(), FaultDetector()]
+    dets[2].native = False
+    for d in dets:
+        d.process(blist[0])
+        quiet_peak(d)
+    real = dets[1]._native.hop_features
+    dets[1]._native.hop_features = lambda *a, lazy=False: real(*a, lazy=False)  # type: ignore[method-assign,union-attr]
+    finished, floors = [], []
+
+    def exact(rows: Any, row0: int, hop: int, m: int) -> np.ndarray:
+        L = dets[0].hop
+        hp = rows.array("hp")[:, rows.o + hop - row0 : rows.o + hop - row0 + m * L]
+        return np.partition(np.abs(hp.reshape(len(hp), m, L)), L // 2, axis=2)[:, :, L // 2]
+
+    def watch(d: FaultDetector) -> None:
+        nat = d._native
+        assert nat is not None
+        fin, floor = nat.finish_mads, nat.mad_floor
+
+        def finishing(rows: Any, row0: int, hop: int, which: Any) -> None:
+            before = nat._mads_done.copy()
+            was = None if nat._mads is None else nat._mads[2].copy()
+            fin(rows, row0, hop, which)
+            new = nat._mads_done & ~before
+            if new.any():  # the exact medians, where none was (numpy's of a channel with odd rows stays)
+                assert nat._mads is not None and was is not None
+                got = nat._mads[2]
+                np.testing.assert_array_equal(got[new], exact(rows, row0, hop, got.shape[1])[new])
+                assert np.isnan(was[new]).all()
+            if which is not None:
+                finished.append((int(new.sum()), int((~nat._mads_done).sum())))
+
+        def floored(hop: int) -> Any:
+            got = floor(hop)
+            if got is not None:  # never above the median
+                assert (got <= exact(d._pend, d._pend_start, hop, 1)[:, 0]).all()
+                floors.append(bool(np.isfinite(got).any()))
+            return got
+
+        nat.finish_mads = finishing  # type: ignore[method-assign]
+        nat.mad_floor = floored  # type: ignore[method-assign]
+        learn = d._learn
+
+        def learning(*a: Any) -> Any:
+            assert not np.isnan(a[-1]).any()  # the reference's path reads every MAD
+            return learn(*a)
+
+        d._learn = learning  # type: ignore[method-assign]
+
+    watch(dets[0])
+    half = len(blist) // 2
+    for i, b in enumerate(blist[1:], 1):
+        if i == half:
+            for d in dets:
+                d.reset()
+                d.process(b)
+                quiet_peak(d)
+            watch(dets[0])
+            continue
+        outs = [d.process(b) for d in dets]
+        for o in outs[1:]:
+            np.testing.assert_array_equal(outs[0].valid, o.valid)
+            np.testing.assert_array_equal(outs[0].data, o.data)
+        for k in JUDGED_STATE:  # (floats compared as their bits)
+            a, c = (getattr(d, k) for d in dets[:2])
+            np.testing.assert_array_equal(*((v.view(np.int64) if v.dtype == float else v) for v in (a, c)), err_msg=k)
+    tails = [d.flush() for d in dets]
+    for t in tails[1:]:
+        assert (t is None) == (tails[0] is None)
+        if t is not None and tails[0] is not None:
+            np.testing.assert_array_equal(tails[0].valid, t.valid)
+    for d in dets:
+        d.finish(len(blist) * size / FS)
+    evs = [[(e.channel, e.kind, e.start_s, e.end_s, e.detected_s) for e in d.take_events()] for d in dets]
+    assert evs[0] == evs[1] == evs[2] and evs[0]
+    # the level the MAD teaches, numpy's too (C's low band may differ from
+    # numpy's in its last bit, as its sums are rounded otherwise)
+    np.testing.assert_array_equal(dets[0]._q_peak, dets[2]._q_peak)
+    if size < 100:  # (bigger blocks complete several hops at once: every MAD then)
+        # some MADs finished on the hop's block, not every channel's
+        assert any(0 < n for n, _ in finished) and any(left for _, left in finished)
+        assert any(floors)  # the counts bound the MAD (the bracket of the hop's own guess)

@@ -155,6 +155,24 @@ class _NativeFront:
         ]
         for g, _ in self._br_ptrs:
             lib.sio_dsp_br_init(ch, g)
+        # the median of |hp| is finished on the block completing its hop only
+        # where that hop's verdicts read it (see hop_features, finish_mads),
+        # which may come after the next hop's first rows were counted: so the
+        # hop is counted into one of two mids (by the hop's first stream
+        # row: _mad_owner) against the guess as it was at the hop's start
+        # (its _mad_guesses); the guess moves on from the counts at the
+        # hop's end (sio_dsp_br_track), and from a finish where one is taken
+        self._mad_guesses = [np.empty((ch, lib.SIO_DSP_BR_GUESS)) for _ in range(2)]
+        self._mad_guess_ptrs = [ffi.from_buffer("double[]", g) for g in self._mad_guesses]
+        self._mad_mids = [np.empty((ch, det.hop)) for _ in range(2)]
+        self._mad_mid_ptrs = [ffi.from_buffer("double[]", k) for k in self._mad_mids]
+        self._mad_owner: list[int | None] = [None, None]
+        self._mad_cur = 0  # the mid the hop under way is counted into
+        # the hop whose medians hop_features left to finish_mads: its first
+        # stream row, its sums (their counts) and the mad output; which
+        # channels are finished
+        self._mads: tuple[int, Floats, Floats] | None = None
+        self._mads_done = np.zeros(ch, dtype=bool)
         self._sd_count = np.zeros((ch, lib.SIO_DSP_SPIKE_COUNT))
         self._sd_count_ptr = ffi.from_buffer("double[]", self._sd_count)
         self._feat_done: dict[int, Floats] = {}
@@ -195,13 +213,16 @@ class _NativeFront:
         return a
 
     def hop_features(
-        self, rows: _Rows, a: int, m: int, L: int, first: int
+        self, rows: _Rows, a: int, m: int, L: int, first: int, lazy: bool = False
     ) -> tuple[Floats, Floats, Floats, Floats, Floats, Flags, Floats]:
         """std, MAD, hp, low and high-frequency mean squares, "every code
         the same" and the largest |hp| of m hops of L rows from live row a
         (stream row first), all valid (see _features for the numpy version):
         finished from the sums made as their rows came when there are (see
-        _feature_rows; the same bits), else in one C call."""
+        _feature_rows; the same bits), else in one C call. With lazy, one
+        hop's MAD taken from those sums is NaN until finish_mads takes it,
+        channel by channel (the usual hop's verdicts read it only where its
+        peak stands above the spike floor)."""
         p = self._pointers(rows)
         ch = rows.ch
         at = rows.o + a
@@ -214,15 +235,74 @@ class _NativeFront:
         if sums is not None:  # (hops, channels, sums)
             inputs = (self._ffi.from_buffer("double[]", sums), 1)
             finish = self._lib.sio_dsp_hop_features_end
+            mad = self._ffi.NULL  # (finish_mads')
         else:
             inputs = (p["low"] + at, p["codes"] + at)
             finish = self._lib.sio_dsp_hop_features
+            mad = o + step
         # the same outputs either way: scratch, var, mad, hp/low/hf mean squares, same code, peak
-        outputs = (self._scratch_ptr, o, o + step, o + 2 * step, o + 3 * step, o + 4 * step, same_ptr, o + 5 * step)
+        outputs = (self._scratch_ptr, o, mad, o + 2 * step, o + 3 * step, o + 4 * step, same_ptr, o + 5 * step)
         rc = finish(ch, m, L, rows.cap, p["data"] + at, p["hp"] + at, *inputs, *outputs)
         if rc != 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native hop features refused {m} hops of {L}")
+        if sums is None:
+            self._mads = None  # (none left to finish_mads)
+        else:
+            out[1].fill(np.nan)
+            self._mads = (first, sums, out[1])
+            self._mads_done[:] = False
+            if not lazy or m > 1:
+                self.finish_mads(rows, first - a, first, None)
         return np.sqrt(out[0]), out[1], out[2], out[3], out[4], same, out[5]
+
+    def finish_mads(self, rows: _Rows, row0: int, hop: int, which: Flags | None) -> None:
+        """The MAD (median of |hp|) of the channels of which (None: all)
+        of the hops from stream row hop that hop_features last took from the
+        sums and left to this (none: nothing done), into its mad output;
+        channels already finished are left as they are. The hops'
+        rows must still be pending (row0: the stream row of the first
+        pending row)."""
+        if self._mads is None or self._mads[0] != hop:
+            return
+        first, sums, mad = self._mads
+        todo = ~self._mads_done if which is None else which & ~self._mads_done
+        if not todo.any():
+            return
+        m, ch = sums.shape[0], sums.shape[1]
+        L = self._mains_set[0]
+        ffi = self._ffi
+        p = self._pointers(rows)
+        at = rows.o + first - row0
+        out_ptr, step = ffi.from_buffer("double[]", mad), m
+        for j in range(m):
+            f = first + j * L
+            if f in self._mad_owner:
+                mid = self._mad_mid_ptrs[self._mad_owner.index(f)]
+            else:  # its mid is counting another hop now: the select runs over its rows
+                sums[j, :, self._lib.SIO_DSP_FEAT_BR + 2] = 1.0
+                mid = self._mad_mid_ptrs[0]  # (not read)
+            count = ffi.from_buffer("double[]", sums) + j * ch * self._lib.SIO_DSP_FEAT_ACC + self._lib.SIO_DSP_FEAT_BR
+            rc = self._lib.sio_dsp_br_finish(
+                ch, L, rows.cap, p["hp"] + at + j * L, 1, ffi.from_buffer("uint8_t[]", todo), count,
+                self._lib.SIO_DSP_FEAT_ACC, mid, self._br_ptrs[0][0], self._scratch_ptr, out_ptr + j, step
+            )  # fmt: skip
+            if rc != 0:  # pragma: no cover - the arguments are checked above
+                raise SensorioError(f"faults: native median refused a hop of {L}")
+        self._mads_done |= todo
+
+    def mad_floor(self, hop: int) -> Floats | None:
+        """A lower bound of each channel's MAD of the one hop from stream
+        row hop that hop_features left to finish_mads, from its counts (the
+        median is at least the bracket's low end where no more than half
+        the hop lies below it; -inf where that is not known); None when
+        that hop is not the one left."""
+        if self._mads is None or self._mads[0] != hop or hop not in self._mad_owner:
+            return None
+        count = self._mads[1][0, :, self._lib.SIO_DSP_FEAT_BR :]  # (below, kept, NaN or no room, values)
+        L = self._mains_set[0]
+        lo = self._mad_guesses[self._mad_owner.index(hop)][:, 0]
+        known = (count[:, 0] <= L // 2) & (count[:, 2] == 0.0) & (count[:, 3] == L)
+        return np.where(known, lo, -np.inf)
 
     def hop_spikes(
         self, rows: _Rows, a: int, m: int, L: int, before: Floats | None, first: int
@@ -554,6 +634,7 @@ class _NativeFront:
             pos = (start + i - self._mains_origin) % L
             take = min(n - i, L - pos)
             hop0 = at + i - pos  # the hop's first row (pending: its hop is not output yet)
+            null = self._ffi.NULL
             rc = self._lib.sio_dsp_hop_features_acc(
                 rows.ch,
                 L,
@@ -565,16 +646,44 @@ class _NativeFront:
                 p["low"] + hop0,
                 p["codes"] + hop0,
                 self._feat_acc_ptr,
-                *self._br_ptrs[0],
-                self._scratch_ptr,  # (2 x hop doubles from the start)
+                null,  # (the median's counts: below)
+                null,
+                null,
             )
             if rc != 0:  # pragma: no cover - the arguments are checked above
                 raise SensorioError(f"faults: native hop sums refused rows {pos}..{pos + take} of {L}")
+            self._mad_rows(rows, hop0, pos, take, start + i - pos)
             self._spike_rows(rows, hop0, pos + take, start + i - pos)
             i += take
             if pos + take == L:
                 self._feat_done[start + i - L] = self._feat_acc.copy()
+                # the guess moves on from the hop's counts, before the next
+                # hop's snapshot (a finish, if one is taken, then places it)
+                lib = self._lib
+                rc = lib.sio_dsp_br_track(
+                    rows.ch, L, self._feat_acc_ptr + lib.SIO_DSP_FEAT_BR, lib.SIO_DSP_FEAT_ACC, self._br_ptrs[0][0]
+                )
+                if rc != 0:  # pragma: no cover - the arguments are checked above
+                    raise SensorioError(f"faults: native guess refused a hop of {L}")
                 self._feat_acc[:] = 0.0
+                self._mad_cur = 1 - self._mad_cur  # (the next hop's mid)
+
+    def _mad_rows(self, rows: _Rows, hop0: int, pos: int, take: int, first: int) -> None:
+        """Count rows [pos, pos + take) of the hop at index hop0 of rows
+        (stream row first) for its median of |hp| (sio_dsp_br_count, into
+        the hop's sums): against the guess as it was at the hop's start, into
+        the mid that the hop before did not use."""
+        lib = self._lib
+        if pos == 0:
+            self._mad_guesses[self._mad_cur][:] = self._br_guess[0]
+            self._mad_owner[self._mad_cur] = first
+        rc = lib.sio_dsp_br_count(
+            rows.ch, take, rows.cap, self._pointers(rows)["hp"] + hop0 + pos, 1, self._mains_set[0],
+            self._feat_acc_ptr + lib.SIO_DSP_FEAT_BR, lib.SIO_DSP_FEAT_ACC, self._mad_mid_ptrs[self._mad_cur],
+            self._mad_guess_ptrs[self._mad_cur],
+        )  # fmt: skip
+        if rc != 0:  # pragma: no cover - the arguments are checked above
+            raise SensorioError(f"faults: native median counts refused rows {pos}..{pos + take}")
 
     def _spike_rows(self, rows: _Rows, hop0: int, avail: int, first: int) -> None:
         """hop_spikes' |second difference| of the hop at index hop0 of rows

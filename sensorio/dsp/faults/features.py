@@ -512,17 +512,31 @@ class _Features(_DetectorState):
             enough = hard_ok.sum(axis=2) >= need
         hp = r("hp")
         fast = quiet or (all_ok and not spiky.any())
+        # the spike test's scale is taken on the second difference (see
+        # below); the usual hop's verdicts then run in C
+        second = self._rate >= SPIKE_SD_MIN_HZ
+        # (the spike level's first fast hops in numpy's loop: C steps at one pace)
+        early_fast = self._spike_fast and self._g_feat < SPIKE_FAST_HOPS
+        usual = m == 1 and second and self._native is not None and self._noise_share is not None and not early_fast
         # the figures of every channel as if all its samples counted (one C
         # call, or numpy); then, unless every one does, those of the channels
         # with an unusable or spiky sample again on the samples that count:
         # one faulty channel must not send all the others the slow way, and a
         # channel's figures must not depend on the others'
         if self._native is not None and L >= 4:
-            std, mad, hp_ms, low_ms, hf_ms, same, peak = self._native.hop_features(p, a, m, L, self._pend_start + a)
+            # the usual hop's MAD lazily (finish_mads, below): its verdicts read it only here and there
+            first = self._pend_start + a
+            std, mad, hp_ms, low_ms, hf_ms, same, peak = self._native.hop_features(p, a, m, L, first, lazy=usual)
             stuck = same & (L >= need)
         else:
             std, mad, hp_ms, low_ms, hf_ms, stuck, peak = _clean_figures(r("codes"), r("data"), r("low"), hp, need)
         odd = None if fast else np.flatnonzero(~np.all(hard_ok, axis=(1, 2)) | np.any(spiky, axis=(1, 2)))
+        # the channels whose MAD is C's to finish (the odd ones' is numpy's)
+        mad_c = None
+        if usual:
+            mad_c = np.ones(ch, dtype=bool)
+            if odd is not None:
+                mad_c[odd] = False
         if odd is not None and odd.size:
             figures = _figures_where_ok(
                 r("codes")[odd], r("data")[odd], r("low")[odd], hp[odd], valid[odd], hard_ok[odd], spiky[odd], need
@@ -543,12 +557,8 @@ class _Features(_DetectorState):
         # nothing, and the channel come alive would be "noisy" for seconds
         live = ~blocked & ~f["flat"]
         # the spike test's scale, on the second difference (see below)
-        second = self._rate >= SPIKE_SD_MIN_HZ
         if second:
             spike_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok)
-        # (the spike level's first fast hops in numpy's loop: C steps at one pace)
-        early_fast = self._spike_fast and self._g_feat < SPIKE_FAST_HOPS
-        usual = m == 1 and second and self._native is not None and self._noise_share is not None and not early_fast
         if usual:
             # the usual hop's log10 and powers (of the levels learnt before
             # it), numpy's, in one call each: the rest of the hop runs in C
@@ -591,6 +601,19 @@ class _Features(_DetectorState):
                 None if quiet else settling,
                 None if quiet else cast(Flags, spiked),
             )
+            # the MAD counts only where the hop's peak stands above both the
+            # spike floor and the MAD's own threshold (sio_dsp_peak_step: an
+            # outlier): there only (nothing reads the rest); not
+            # where the peak is within the threshold of a lower bound of the
+            # MAD (C's comparisons on the same bits; a positive constant
+            # times the MAD rounds monotonically)
+            assert mad_c is not None
+            pk = peak[:, 0]
+            outlier = mad_c & (pk > self.spike_rel * pows[4])
+            floor = self._native.mad_floor(self._pend_start + a) if outlier.any() else None
+            if floor is not None and self.spike_k > 0:
+                outlier &= ~(pk <= self.spike_k * 1.4826 * floor)
+            self._native.finish_mads(p, self._pend_start, self._pend_start + a, outlier)
             figs = (hp_ms, low_ms, hf_ms, peak, mad, spike_mad, sd_peak)
             got = self._native.judge_hop(self, int(g[0, 0]), flags, figs, logs[1:], pows[1:])
             if got is not None:
@@ -601,6 +624,8 @@ class _Features(_DetectorState):
                 f["level"] = self._motion_levels(r("data"), f["motion"]) if on else const["nan"]
                 f["med"] = const["zeros_f"]
                 return f
+            # (the reference's path reads every one)
+            self._native.finish_mads(p, self._pend_start, self._pend_start + a, mad_c)
         share_hf = hf_ms / hp_ms
         if self._noise_share is None:
             noise = np.zeros_like(blocked)
