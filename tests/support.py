@@ -45,3 +45,23 @@ def contractions_under_hum(seconds: float, rate: float, channels: int, rng: np.r
     t = np.arange(n) / rate
     level = 5 + 200 * np.clip(np.sin(2 * np.pi * t / 3.0), 0, None) ** 2
     return x / x.std() * level[:, None] + 20 * np.sin(2 * np.pi * 50 * t)[:, None]
+
+
+def coded_blocks(x: np.ndarray, rate: float, size: int, stream: int = 0, scale: float = 0.5) -> list:
+    """x (samples, channels; uV) as 16-bit codes of scale uV each, in
+    SignalBlocks of size rows, every sample valid, their codes kept."""
+    from sensorio.blocks import SignalBlock
+
+    codes = np.rint(x / scale).astype(np.int32)
+    return [
+        SignalBlock(
+            stream,
+            codes[a : a + size] * scale,
+            np.ones((len(codes[a : a + size]), codes.shape[1]), dtype=bool),
+            rate,
+            start=a,
+            codes=codes[a : a + size].copy(),
+            code_range=(-32768, 32767),
+        )
+        for a in range(0, len(codes), size)
+    ]

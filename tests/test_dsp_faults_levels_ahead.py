@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import contractions_under_hum
+from support import coded_blocks, contractions_under_hum
 
 from sensorio.blocks import SignalBlock
 from sensorio.dsp.faults import FaultDetector, features
@@ -25,20 +25,7 @@ pytestmark = pytest.mark.skipif(not _native_available(), reason="the C core is n
 
 def blocks(ch: int = 16, seconds: float = 6.0) -> list[SignalBlock]:
     """Rest and contractions under a hum: the levels move hop after hop."""
-    x = contractions_under_hum(seconds, FS, ch, np.random.default_rng(3))
-    codes = np.rint(x / 0.5).astype(np.int32)
-    return [
-        SignalBlock(
-            0,
-            codes[a : a + SIZE] * 0.5,
-            np.ones((len(codes[a : a + SIZE]), ch), dtype=bool),
-            FS,
-            start=a,
-            codes=codes[a : a + SIZE].copy(),
-            code_range=(-32768, 32767),
-        )
-        for a in range(0, len(codes), SIZE)
-    ]
+    return coded_blocks(contractions_under_hum(seconds, FS, ch, np.random.default_rng(3)), FS, SIZE)
 
 
 def run(reset_at: int | None = None) -> tuple[list[tuple[bytes, bytes]], list[tuple[Any, ...]]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import contractions_under_hum
+from support import coded_blocks, contractions_under_hum
 
 from sensorio.blocks import SignalBlock
 from sensorio.dsp.faults import FaultDetector, decision
@@ -22,21 +22,8 @@ def hum_blocks(ch: int = 32, seconds: float = 8.0, size: int = 20) -> list[Signa
     """EMG at rest and in contraction (3 s period) under a steady 50 Hz hum
     on every channel: the hum is mains at rest, on and off on dozens of
     channels at once."""
-    n = int(seconds * FS)
     x = contractions_under_hum(seconds, FS, ch, np.random.default_rng(5))
-    codes = np.rint(x / 0.5).astype(np.int32)
-    return [
-        SignalBlock(
-            3,  # (not 0: an event made blank has stream 0)
-            codes[a : a + size] * 0.5,
-            np.ones((len(codes[a : a + size]), ch), dtype=bool),
-            FS,
-            start=a,
-            codes=codes[a : a + size].copy(),
-            code_range=(-32768, 32767),
-        )
-        for a in range(0, n, size)
-    ]
+    return coded_blocks(x, FS, size, stream=3)  # (stream 3, not 0: an event made blank has stream 0)
 
 
 def events_of(native: bool) -> list[list[tuple[tuple[str, Any, type], ...]]]:
