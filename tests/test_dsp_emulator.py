@@ -215,6 +215,15 @@ def test_noise_on_a_quiet_channel_is_found(tmp_path, rate) -> None:
     assert_found_on_quiet_channels(tmp_path, "noise", "amp=25", {1: 3.0, 4: 6.0}, 1.0, 7, 10.0, rate)
 
 
+@pytest.mark.parametrize("rate", [1000.0, 4000.0])
+def test_noise_over_a_white_rest_is_found(tmp_path, rate) -> None:
+    # a rest that is mostly the amplifier's white noise (3 uV over 1 uV of
+    # EMG, as the tai chi recordings' at 1 kHz): 12 uV of white noise lifts
+    # the white-noise estimate 4 x over its floor, under the 6 x bar the
+    # test had (features.NOISE_FLOOR_K, now 3)
+    assert_found_on_quiet_channels(tmp_path, "noise", "amp=12", {1: 3.0, 4: 6.0}, 1.0, 7, 10.0, rate, noise_uv=3.0)
+
+
 @pytest.mark.parametrize("rate", [2000.0, 4000.0])
 def test_noise_on_a_quiet_channel_is_found_from_the_start(tmp_path, rate) -> None:
     # the floor of white noise starts at 3 x the channel's first usable hop

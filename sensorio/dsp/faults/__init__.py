@@ -27,7 +27,7 @@ that electrodes over a trunk muscle pick up; during broadband noise, on what sta
 the noise's own leak into the band; measured before a run of identical codes
 at the hop's end: a stuck code's step rings in that band), ``noise`` (broadband noise: white-noise power
 estimated from the third difference, which EMG -- well below Nyquist --
-hardly reaches, above 6 x the channel's own floor of it -- learnt online,
+hardly reaches, above 3 x the channel's own floor of it -- learnt online,
 starting where the bar is ``noise_uv`` RMS, or from the channel's first hop
 where lower -- and ``noise_share`` of the 20 Hz
 high-passed power; at rates where EMG reaches Nyquist the share asked for
