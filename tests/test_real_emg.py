@@ -253,6 +253,32 @@ def test_malformed_vicon_and_trigno_files_are_a_corpus_error(tmp_path: Path) -> 
             real_emg._ultium_loader(unconnected=False)(bad)
 
 
+def test_the_bitalino_pickle_is_read_as_plain_data_only(tmp_path: Path) -> None:
+    """pysiology's recording is a pickle: read as a list of numbers in mV,
+    and a pickle that names any class or function (which would run code on
+    loading) is refused with a CorpusError, never loaded."""
+    import pickle
+
+    mv = [0.003194 * k for k in range(-600, 600)]
+    good = tmp_path / "emg.pkl"
+    good.write_bytes(pickle.dumps(mv))
+    rec = real_emg._load_bitalino_pickle(good)["bipolar"]
+    assert rec.rate_hz == 1000.0 and rec.uv.shape == (1200, 1)
+    np.testing.assert_allclose(rec.uv[:, 0], np.asarray(mv) * 1000.0)
+    for bad_data in (
+        pickle.dumps(np.asarray(mv)),  # an ndarray: numpy's reconstructor is a global
+        pickle.dumps(SimpleNamespace(x=1)),
+        b"cos\nsystem\n(S'echo pwned'\ntR.",  # os.system('echo pwned')
+        pickle.dumps(mv)[:50],  # truncated
+        pickle.dumps(["a"] * 2000),
+        pickle.dumps([1.0] * 10),  # too short to be a recording
+    ):
+        bad = tmp_path / "bad.pkl"
+        bad.write_bytes(bad_data)
+        with pytest.raises(real_emg.CorpusError):
+            real_emg._load_bitalino_pickle(bad)
+
+
 def test_a_recording_of_hum_alone_is_found_as_mains_on_every_channel() -> None:
     """score_faults' real-fault figures: each channel of a recording whose
     inputs carry 25 uV of hum and 2 uV of noise (no sensor on skin) is mains
@@ -411,6 +437,7 @@ def test_the_corpus() -> None:
         "ultium-cmj:bipolar": (6, 8.0, 71.0, 0.045),
         "delsys-taichi-trigno:bipolar": (12, 6.0, 49.0, 0.137),
         "delsys-taichi-quattro:bipolar": (8, 6.0, 72.5, 0.069),
+        "bitalino-pysiology:bipolar": (1, 996.0, 68.0, 0.072),
     }
     assert set(real_emg.keys()) == set(want)
     for key, (ch, seconds, mf, share) in want.items():

@@ -31,6 +31,7 @@ import argparse
 import hashlib
 import io
 import os
+import pickle
 import subprocess
 import sys
 import tarfile
@@ -118,6 +119,16 @@ DELSYS_TAICHI = PackageFile(
     "tutorials/data/taichi_trial5_6s.csv",
     "0b79d752583bcd0c65862d5043478e89741aea4a132283491331a7f84ba99dac",
     ("--no-binary", ":all:"),
+)
+#: 16.6 minutes of one bipolar EMG channel (pysiology's tutorial data): a
+#: BITalino (r)evolution board at 1000 Hz, in millivolts, pickled as a plain
+#: list of floats; muscle and task not documented
+PYSIOLOGY_BITALINO = PackageFile(
+    "pysiology",
+    "0.0.9.71",
+    "pysiology/data/convertedEMG.pkl",
+    "6ea44e29f0419ab47155f25ed04aa146310f500f403c57bfe7cbbab1e31d4541",
+    ("--only-binary", ":all:"),
 )
 #: a real ECG, to add to the EMG as a trunk muscle's electrodes pick up the
 #: heart (score_faults --ecg): MIT-BIH Arrhythmia Database record 208, lead
@@ -612,6 +623,42 @@ def _delsys_loader(name: str, fastest: bool) -> Callable[[Path], dict[str, Recor
     return load
 
 
+class _NoGlobals(pickle.Unpickler):
+    """An unpickler that builds lists, numbers and strings but refuses every
+    class and function, so a pickle cannot run code when it is loaded."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"refused {module}.{name}: only plain data is read")
+
+
+def _load_bitalino_pickle(path: Path) -> dict[str, Recording]:
+    try:
+        with open(path, "rb") as fh:
+            values = _NoGlobals(fh).load()
+        mv = np.asarray(values, dtype=float)
+    except (OSError, pickle.UnpicklingError, EOFError, TypeError, ValueError) as exc:
+        raise CorpusError(f"cannot read {path}: {exc}") from None
+    if mv.ndim != 1 or mv.size < 1000 or not np.all(np.isfinite(mv)):
+        raise CorpusError(f"{path}: expected one channel of finite values")
+    fs = 1000.0
+    # the BITalino EMG transfer function's step, 3.3 V / 2^10 / 1009 = 3.194
+    # uV, is the file's: its values are 10-bit codes converted to mV
+    uv = (mv * 1000.0)[:, None]
+    rec = Recording(
+        name="bitalino-pysiology",
+        layout="bipolar",
+        rate_hz=fs,
+        uv=uv,
+        channels=["emg"],
+        muscle="not documented",
+        device="BITalino (r)evolution board, EMG sensor (bipolar, with a reference), 10 bit",
+        source=PYSIOLOGY_BITALINO,
+        segments=envelope_segments(uv, fs),
+        segments_from="envelope",
+    )
+    return {"bipolar": rec}
+
+
 @dataclass(frozen=True)
 class Entry:
     name: str
@@ -652,6 +699,7 @@ CORPUS: dict[str, Entry] = {
         Entry(
             "delsys-taichi-quattro", DELSYS_TAICHI, ("bipolar",), _delsys_loader("delsys-taichi-quattro", fastest=True)
         ),
+        Entry("bitalino-pysiology", PYSIOLOGY_BITALINO, ("bipolar",), _load_bitalino_pickle),
         # hum only: must be a mains fault
         Entry("ultium-unconnected", ULTIUM_CMJ, ("bipolar",), _ultium_loader(unconnected=True), fault="mains"),
     )
