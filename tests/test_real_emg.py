@@ -254,29 +254,60 @@ def test_malformed_vicon_and_trigno_files_are_a_corpus_error(tmp_path: Path) -> 
 
 
 def test_the_bitalino_pickle_is_read_as_plain_data_only(tmp_path: Path) -> None:
-    """pysiology's recording is a pickle: read as a list of numbers in mV,
-    and a pickle that names any class or function (which would run code on
-    loading) is refused with a CorpusError, never loaded."""
+    """pysiology's recording is a pickle: read as a list of numbers in mV;
+    a pickle holding anything else -- a class or function (which would run
+    code on loading), an extension code (which reaches functions without
+    find_class), a persistent id, bytes, strings, values out of the
+    sensor's range -- is one CorpusError of one line, and nothing is run."""
+    import copyreg
     import pickle
 
-    mv = [0.003194 * k for k in range(-600, 600)]
+    mv = [0.003194 * k for k in range(-500, 500)]
     good = tmp_path / "emg.pkl"
-    good.write_bytes(pickle.dumps(mv))
-    rec = real_emg._load_bitalino_pickle(good)["bipolar"]
-    assert rec.rate_hz == 1000.0 and rec.uv.shape == (1200, 1)
-    np.testing.assert_allclose(rec.uv[:, 0], np.asarray(mv) * 1000.0)
-    for bad_data in (
-        pickle.dumps(np.asarray(mv)),  # an ndarray: numpy's reconstructor is a global
-        pickle.dumps(SimpleNamespace(x=1)),
-        b"cos\nsystem\n(S'echo pwned'\ntR.",  # os.system('echo pwned')
-        pickle.dumps(mv)[:50],  # truncated
-        pickle.dumps(["a"] * 2000),
-        pickle.dumps([1.0] * 10),  # too short to be a recording
-    ):
-        bad = tmp_path / "bad.pkl"
-        bad.write_bytes(bad_data)
-        with pytest.raises(real_emg.CorpusError):
-            real_emg._load_bitalino_pickle(bad)
+    for proto in (0, 2, 5):
+        good.write_bytes(pickle.dumps(mv, protocol=proto))
+        rec = real_emg._load_bitalino_pickle(good)["bipolar"]
+        assert rec.rate_hz == 1000.0 and rec.uv.shape == (1000, 1)
+        np.testing.assert_allclose(rec.uv[:, 0], np.asarray(mv) * 1000.0)
+    ran: list[str] = []
+
+    def spy() -> str:  # registered below as a pickle extension
+        ran.append("spy")
+        return "ran"
+
+    copyreg.add_extension(__name__, "spy", 0xF0)
+    try:
+        globals()["spy"] = spy
+        assert pickle.loads(b"\x80\x02\x82\xf0.") is spy  # a plain load fills the extension cache
+        bad_pickles = [
+            pickle.dumps(np.asarray(mv)),  # an ndarray: numpy's reconstructor is a global
+            pickle.dumps(SimpleNamespace(x=1)),
+            b"cos\nsystem\n(S'echo pwned'\ntR.",  # os.system('echo pwned')
+            b"\x80\x02\x82\xf0)R.",  # extension code 0xF0, called
+            b"(lp0\n(dp1\nb.",  # BUILD on a list
+            b"\x80\x02]q\x00(K\x01P1\nq\x01e.",  # a persistent id
+            b"\x80\x04\x8d" + (2**62).to_bytes(8, "little"),  # a string of 2^62 bytes
+            pickle.dumps(bytearray(2000), protocol=5),
+            pickle.dumps(mv)[:50],  # truncated
+            pickle.dumps(["1.5"] * 2000),
+            pickle.dumps([True] * 2000),
+            pickle.dumps(tuple(mv)),
+            pickle.dumps([10**400] * 2000),
+            pickle.dumps([1e306] * 2000),
+            pickle.dumps([float("nan")] * 2000),
+            pickle.dumps([1.0] * 10),  # too short to be a recording
+            b"",
+        ]
+        for data in bad_pickles:
+            bad = tmp_path / "bad.pkl"
+            bad.write_bytes(data)
+            with pytest.raises(real_emg.CorpusError) as err:
+                real_emg._load_bitalino_pickle(bad)
+            assert "\n" not in str(err.value), data
+    finally:
+        copyreg.remove_extension(__name__, "spy", 0xF0)
+        copyreg.clear_extension_cache()
+    assert ran == []
 
 
 def test_a_recording_of_hum_alone_is_found_as_mains_on_every_channel() -> None:

@@ -32,6 +32,7 @@ import hashlib
 import io
 import os
 import pickle
+import pickletools
 import subprocess
 import sys
 import tarfile
@@ -623,23 +624,58 @@ def _delsys_loader(name: str, fastest: bool) -> Callable[[Path], dict[str, Recor
     return load
 
 
+#: the pickle opcodes a list of numbers is made of (protocols 0-5); any other
+#: (a class, a function call, an extension code, a persistent id, bytes) is
+#: refused before anything is built
+_PLAIN_LIST_OPCODES = frozenset(
+    "PROTO FRAME MARK STOP EMPTY_LIST LIST APPEND APPENDS FLOAT BINFLOAT INT BININT BININT1 BININT2 "
+    "LONG LONG1 LONG4 PUT BINPUT LONG_BINPUT MEMOIZE GET BINGET LONG_BINGET".split()
+)
+#: BITalino's EMG sensor spans +-1.65 mV at its input
+BITALINO_EMG_MAX_MV = 1.65
+
+
 class _NoGlobals(pickle.Unpickler):
-    """An unpickler that builds lists, numbers and strings but refuses every
-    class and function, so a pickle cannot run code when it is loaded."""
+    """An unpickler that refuses every class and function (a second guard:
+    _read_number_list lets no opcode that could name one through)."""
 
     def find_class(self, module: str, name: str) -> Any:
         raise pickle.UnpicklingError(f"refused {module}.{name}: only plain data is read")
 
 
+def _read_number_list(data: bytes) -> list[float]:
+    """A pickled list of numbers, read without running anything: every
+    opcode is checked against _PLAIN_LIST_OPCODES before the list is built
+    (pickle's extension registry would otherwise reach functions without
+    find_class). Any other content is a CorpusError."""
+    try:
+        for op, _arg, _pos in pickletools.genops(data):
+            if op.name not in _PLAIN_LIST_OPCODES:
+                raise CorpusError(f"the pickle holds a {op.name} opcode: only a list of numbers is read")
+        values = _NoGlobals(io.BytesIO(data)).load()
+    except CorpusError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a malformed pickle raises, one line
+        raise CorpusError("not a readable pickle: " + " ".join(str(exc).split())) from None
+    if type(values) is not list or not all(type(v) in (float, int) for v in values):
+        raise CorpusError("the pickle is not a list of numbers")
+    return values
+
+
 def _load_bitalino_pickle(path: Path) -> dict[str, Recording]:
     try:
-        with open(path, "rb") as fh:
-            values = _NoGlobals(fh).load()
-        mv = np.asarray(values, dtype=float)
-    except (OSError, pickle.UnpicklingError, EOFError, TypeError, ValueError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise CorpusError(f"cannot read {path}: {exc}") from None
-    if mv.ndim != 1 or mv.size < 1000 or not np.all(np.isfinite(mv)):
-        raise CorpusError(f"{path}: expected one channel of finite values")
+    try:
+        values = _read_number_list(data)
+        mv = np.asarray(values, dtype=float)
+    except (CorpusError, OverflowError) as exc:
+        raise CorpusError(f"{path}: {exc}") from None
+    if mv.size < 1000:
+        raise CorpusError(f"{path}: {mv.size} samples, too short for a recording")
+    if not np.all(np.abs(mv) <= BITALINO_EMG_MAX_MV):
+        raise CorpusError(f"{path}: values beyond the sensor's +-{BITALINO_EMG_MAX_MV} mV: not this recording")
     fs = 1000.0
     # the BITalino EMG transfer function's step, 3.3 V / 2^10 / 1009 = 3.194
     # uV, is the file's: its values are 10-bit codes converted to mV
