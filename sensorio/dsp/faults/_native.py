@@ -147,13 +147,13 @@ class _NativeFront:
         # channel's last one: csrc/sio_dsp.c, sio_dsp_br_add), what lies
         # near it kept in mid: the same bits, less work on the block
         # completing a hop
+        # (the median of |hp| counts into _mad_mids below; only the spike
+        # statistics' has a mid here)
         self._br_guess = [np.empty((ch, lib.SIO_DSP_BR_GUESS)) for _ in range(2)]
-        self._br_mid = [np.empty((ch, det.hop)) for _ in range(2)]
-        self._br_ptrs = [
-            (ffi.from_buffer("double[]", g), ffi.from_buffer("double[]", k))
-            for g, k in zip(self._br_guess, self._br_mid, strict=True)
-        ]
-        for g, _ in self._br_ptrs:
+        self._br_guess_ptrs = [ffi.from_buffer("double[]", g) for g in self._br_guess]
+        self._sd_mid = np.empty((ch, det.hop))
+        self._sd_br = (self._br_guess_ptrs[1], ffi.from_buffer("double[]", self._sd_mid))
+        for g in self._br_guess_ptrs:
             lib.sio_dsp_br_init(ch, g)
         # the median of |hp| is finished on the block completing its hop only
         # where that hop's verdicts read it (see hop_features, finish_mads),
@@ -284,7 +284,7 @@ class _NativeFront:
             count = ffi.from_buffer("double[]", sums) + j * ch * self._lib.SIO_DSP_FEAT_ACC + self._lib.SIO_DSP_FEAT_BR
             rc = self._lib.sio_dsp_br_finish(
                 ch, L, rows.cap, p["hp"] + at + j * L, 1, ffi.from_buffer("uint8_t[]", todo), count,
-                self._lib.SIO_DSP_FEAT_ACC, mid, self._br_ptrs[0][0], self._scratch_ptr, out_ptr + j, step
+                self._lib.SIO_DSP_FEAT_ACC, mid, self._br_guess_ptrs[0], self._scratch_ptr, out_ptr + j, step
             )  # fmt: skip
             if rc != 0:  # pragma: no cover - the arguments are checked above
                 raise SensorioError(f"faults: native median refused a hop of {L}")
@@ -661,7 +661,7 @@ class _NativeFront:
                 # hop's snapshot (a finish, if one is taken, then places it)
                 lib = self._lib
                 rc = lib.sio_dsp_br_track(
-                    rows.ch, L, self._feat_acc_ptr + lib.SIO_DSP_FEAT_BR, lib.SIO_DSP_FEAT_ACC, self._br_ptrs[0][0]
+                    rows.ch, L, self._feat_acc_ptr + lib.SIO_DSP_FEAT_BR, lib.SIO_DSP_FEAT_ACC, self._br_guess_ptrs[0]
                 )
                 if rc != 0:  # pragma: no cover - the arguments are checked above
                     raise SensorioError(f"faults: native guess refused a hop of {L}")
@@ -707,7 +707,7 @@ class _NativeFront:
                 hop0 > rows.o,
                 self._sd_buf_ptr,
                 self._sd_count_ptr,
-                *self._br_ptrs[1],
+                *self._sd_br,
             )
             if rc != 0:  # pragma: no cover - the arguments are checked above
                 raise SensorioError(f"faults: native spike sums refused rows {self._sd_rows}..{upto} of {L}")
@@ -722,7 +722,7 @@ class _NativeFront:
                 ffi = self._ffi
                 rc = self._lib.sio_dsp_hop_spikes_end(
                     rows.ch, L, self._sd_buf_ptr, self._scratch_ptr, ffi.from_buffer("double[]", mad),
-                    ffi.from_buffer("double[]", peak), self._sd_count_ptr, *self._br_ptrs[1],
+                    ffi.from_buffer("double[]", peak), self._sd_count_ptr, *self._sd_br,
                 )  # fmt: skip
                 if rc != 0:  # pragma: no cover - the arguments are checked above
                     raise SensorioError(f"faults: native spike statistics refused a hop of {L}")
