@@ -139,8 +139,9 @@ def time_each(pipe: Pipeline, blocks: list[Block]) -> np.ndarray:
     """The CPU time of each block through pipe, one by one (s). First, as
     the long-running commands do before their signal path starts, what is
     built by now (the blocks to time among it) is put out of the garbage
-    collector's reach: it lives to the end, and a full collection walking
-    it (30-40 ms) is not the pipeline's time."""
+    collector's reach (and back in it afterwards): it lives through the
+    timing, and a full collection walking it (30-40 ms) is not the
+    pipeline's time."""
     each = np.empty(len(blocks))
     freeze_setup()
     try:
