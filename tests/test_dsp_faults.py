@@ -345,6 +345,16 @@ def _contraction(seconds: float, rate: float, rms_uv: float, seed: int) -> np.nd
     return x * (rms_uv / x.std(axis=0))
 
 
+def _broadband(seconds: float, rate: float, rms_uv: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sample times and two channels of 20-400 Hz noise of rms_uv
+    (samples, channels)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    sos = signal.butter(2, [20, 400], "bandpass", fs=rate, output="sos")
+    x = signal.sosfilt(sos, rng.standard_normal((n, 2)), axis=0)
+    return np.arange(n) / rate, x * (rms_uv / x.std(axis=0))
+
+
 def _triangle(x: np.ndarray, rate: float, at_s: float, channel: int, amp: float) -> None:
     """Add a 2 ms triangular pulse (as the emulator's spikes) at at_s."""
     w = int(round(0.002 * rate))
@@ -469,17 +479,33 @@ def test_a_baseline_setting_off_toward_a_rail_is_not_a_spike(native: bool, rate:
     approached in a second) has a corner as sharp as a spike's in the
     second difference, and it neither comes back nor steps: not a spike
     (decision._bends). A pulse riding on the same ramp later is one."""
-    rng = np.random.default_rng(2)
-    n = int(6 * rate)
-    t = np.arange(n) / rate
-    sos = signal.butter(2, [20, 400], "bandpass", fs=rate, output="sos")
-    x = signal.sosfilt(sos, rng.standard_normal((n, 2)), axis=0)
-    x *= 5.0 / x.std(axis=0)
+    t, x = _broadband(6.0, rate, 5.0, seed=2)
     x[:, 0] += np.where(t > 4.0, 1e6 * (t - 4.0), 0.0)
     x[:, 1] += np.where(t > 4.0, 1e6 * (t - 4.0), 0.0)
     _triangle(x, rate, 4.5, 1, 400.0)
     events = _detect(x, rate, native)
     assert [(e.channel, round(e.start_s, 2)) for e in events] == [(1, 4.5)], events
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+@pytest.mark.parametrize("rate", [2000.0, 4000.0])
+def test_a_large_motor_unit_potential_is_not_a_spike(native: bool, rate: float) -> None:
+    """A biphasic potential a few ms wide, 100 x a quiet channel's RMS (a
+    jump's push-off gives such ones, 0.3-2.5 mV), passes every other spike
+    rule from 1.5 kHz: it stands alone, comes back and has no step. Its top
+    is rounded at the sampling grid's scale, a 2 ms pulse's edge is not
+    (decision._smooth): the pulses of the same height on the other channel
+    are spikes, the potentials are not."""
+    t, x = _broadband(8.0, rate, 10.0, seed=4)
+    times = [2.013, 3.527, 5.041, 6.555]
+    sigma = 0.001
+    for at in times:
+        u = (t - at) / sigma
+        x[:, 0] += -1000.0 * u * np.exp(0.5 - 0.5 * u * u)  # peaks of +-1 mV, 2 ms apart
+        _triangle(x, rate, at, 1, 1000.0)
+    events = _detect(x, rate, native)
+    assert {e.channel for e in events} == {1}, events
+    assert sum(e.detail["count"] for e in events) == len(times)
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])

@@ -80,6 +80,18 @@ BURST_QUIET = 0.25
 #: of a sample of the grid (docs/dsp.md, "Spikes at 1 kHz", has each
 #: ratio's cost).
 SHARP_RATIO = 0.5
+#: from features.SHARP_BELOW_HZ a spike's corner is sharper than a motor-unit
+#: potential's: a sensor's pulse (a discharge, a connector's pop) is a step
+#: or a corner at the sampling grid's scale, whatever the rate, while a
+#: surface potential, smoothed by the tissue, is a swing of a few ms at any
+#: rate. A pulse whose spike signal (features.second_difference) peaks no
+#: higher than a sine's of SMOOTH_HZ of the same height, 1 - cos(2 pi
+#: SMOOTH_HZ / fs) x its swing in the high-passed signal (0.29 at 2 kHz,
+#: 0.076 at 4 kHz), is rounded like a potential (_smooth). 250 Hz is the top
+#: of surface EMG's main band; a step on the sampling grid gives 0.5 (one
+#: whose edge falls halfway between two samples 0.25: at 2 kHz such a pulse
+#: reads as a potential)
+SMOOTH_HZ = 250.0
 #: a corner of the baseline (a drift setting off) is not a spike: the level
 #: around the pulse, less a line that steps and bends there, keeps under
 #: BEND_RATIO x its swing (_bends)
@@ -190,6 +202,16 @@ def _sharp(x: Floats, i: int, med: float, peak: float) -> bool:
     sign = 1.0 if x[i] >= med else -1.0
     near = [sign * (x[j] - med) for j in (i - 1, i + 1) if 0 <= j < len(x)]
     return max(near, default=0.0) <= SHARP_RATIO * peak
+
+
+def _smooth(hp: Floats, i: int, guard: int, w: int, peak: float, fs: float) -> bool:
+    """Whether the pulse at i, whose spike signal peaks at peak (about the
+    hop's median), is rounded like a motor-unit potential: peak at most
+    1 - cos(2 pi SMOOTH_HZ / fs) x its swing in the high-passed signal hp
+    (1-D) within the guard, from the median of the w samples either side."""
+    near = hp[max(0, i - w) : i + w + 1]
+    swing = np.abs(hp[max(0, i - guard) : i + guard + 1] - np.median(near)).max()
+    return bool(peak <= (1.0 - np.cos(2.0 * np.pi * SMOOTH_HZ / fs)) * swing)
 
 
 def _carried_max(before: Ints, new: Ints) -> Ints:
@@ -630,7 +652,8 @@ class _Decision(_DetectorState):
         BURST_RATIO x that peak (not a burst, see BURST_RATIO), or, from
         SPIKE_SD_MIN_HZ, one other pulse rises there and everything within
         BURST_S of either pulse stays below BURST_QUIET x the peak (a pair);
-        from SPIKE_SD_MIN_HZ to SHARP_BELOW_HZ, when it has a corner;
+        from SPIKE_SD_MIN_HZ to SHARP_BELOW_HZ, when it has a corner; from
+        SHARP_BELOW_HZ, when it is not rounded like a potential (_smooth);
         and when the signal BURST_GUARD_S after it is back within
         BURST_RATIO x the pulse's swing of where it was BURST_GUARD_S before
         (not a step).
@@ -641,6 +664,7 @@ class _Decision(_DetectorState):
         guard = self._guard_rows()
         second = self._rate >= SPIKE_SD_MIN_HZ  # the test reads the second difference
         corner = second and self._rate < SHARP_BELOW_HZ  # a spike must have a corner (_sharp)
+        rounded = self._rate >= SHARP_BELOW_HZ  # a potential's roundness (_smooth) tells there
         # rows read after the rows decided: the window, a pair's reach beyond
         # its other pulse, and one row; within the hop of look-ahead
         ahead = min(2 * w + 1, self.hop)
@@ -654,9 +678,9 @@ class _Decision(_DetectorState):
         for c in np.nonzero(hit.any(axis=0))[0]:
             # one row more either side than the window reads: every second
             # difference in it has its true neighbours
-            x = np.concatenate([back[c], hp[c, : rows + ahead]])
+            hp_c = np.concatenate([back[c], hp[c, : rows + ahead]])
             usable = np.concatenate([[True], self._ok_back[c], ok[c, : rows + ahead], [True]])
-            x = spike_signal(x[None, :], None, None, self._rate, usable[None, :])[0]
+            x = spike_signal(hp_c[None, :], None, None, self._rate, usable[None, :])[0]
             level = np.concatenate([self._data_back[c], data[c, : rows + w + guard]])
             for r in np.flatnonzero(hit[:, c]):
                 i = r + nb
@@ -671,6 +695,8 @@ class _Decision(_DetectorState):
                 alone, other = _alone(dev, k, guard, peak, second) if dev[k] >= peak else (False, None)
                 if alone and corner:
                     alone = _sharp(x, i, med_rc, peak)
+                if alone and rounded:
+                    alone = not _smooth(hp_c, i, guard, w, peak, self._rate)
                 if alone and other is not None:
                     alone = self._quiet_around_pair(x, i, lo + other, med_rc, peak)
                 if not alone:
