@@ -194,6 +194,10 @@ def test_pipeline_from_config_files(tmp_path) -> None:
         Pipeline.from_config({"stage": [{"type": "nope"}]})
     with pytest.raises(SensorioError, match="bandpass"):
         Pipeline.from_config({"stage": [{"type": "bandpass", "nope": 1}]})
+    # a hop of no length divided by zero when the first block came
+    for hop in (0, -0.05):
+        with pytest.raises(SensorioError, match="faults.*hop_s must be above 0"):
+            Pipeline.from_config({"stage": [{"type": "calibrate"}, {"type": "faults", "hop_s": hop}]})
 
 
 def test_latency_reported_per_stage() -> None:

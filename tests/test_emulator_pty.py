@@ -273,6 +273,26 @@ def test_fast_mode_waits_for_room_instead_of_spinning(monkeypatch) -> None:
     assert waits < 100  # a 0.1 s wait at a time; the spin made thousands
 
 
+def test_fast_mode_with_no_client_polls_for_one_instead_of_spinning(monkeypatch) -> None:
+    """With nobody on the port, the fast server waits IDLE_POLL_S at a time
+    for a client: the device clock's "due" lies in the past in fast mode,
+    and waiting for it was no wait at all (a core spun until --timeout)."""
+    cfg = config_from_options({"format": ["sio"], "autostart": ["1"], "speed": ["0"], "seed": ["1"]})
+    server = PtyServer(Emulator(cfg, Truth(keep=False)))
+    waits: list[float] = []
+
+    def wait(timeout: float | None = None) -> bool:
+        waits.append(0.0 if timeout is None else timeout)
+        return False
+
+    monkeypatch.setattr(server._stop, "wait", wait)
+    try:
+        server.serve(until=lambda: len(waits) >= 5)
+    finally:
+        server._close_pty()
+    assert waits == [server.IDLE_POLL_S] * 5
+
+
 def test_a_batch_is_split_at_whole_frames_and_named_frame_by_frame(monkeypatch) -> None:
     """Fast mode hands frames on in batches: what the pty took of one counts
     frame by frame (whole frames delivered, the rest pending), and unread

@@ -426,7 +426,9 @@ class PtyServer:
     def _wait(self, mono: float, fast: bool) -> None:
         due = self.emulator.next_due_mono(mono)
         if not self._client:
-            self._sleep_until(due, cap=self.IDLE_POLL_S)
+            # in fast mode the device clock's "due" lies in the past: with
+            # nobody to serve, waiting for it spun a core; poll for a client
+            self._sleep_until(None if fast else due, cap=self.IDLE_POLL_S)
             return
         if fast:
             # nothing is due at a time in fast mode: step at once when all is

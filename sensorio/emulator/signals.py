@@ -278,7 +278,7 @@ def _load_source(path: str, n_ch: int, rate_hz: float) -> np.ndarray:
         raise UsageError(f"signal source {path} holds NaN or infinite values")
     if arr.ndim == 1:
         arr = arr[:, None]
-    if arr.ndim != 2 or arr.shape[0] == 0:
+    if arr.ndim != 2 or 0 in arr.shape:
         raise UsageError(f"signal source {path} must be a 2-D array (samples x channels) in uV")
     # fewer channels than the device: repeat them; more: keep the first ones
     return np.tile(arr, (1, -(-n_ch // arr.shape[1])))[:, :n_ch]

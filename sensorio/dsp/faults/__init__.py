@@ -191,6 +191,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         channel count come with the first block."""
         super().__init__()
         self.hop_s = float(hop_s)
+        if not self.hop_s > 0:  # (NaN too)
+            raise ValueError(f"hop_s must be above 0 s, not {hop_s!r}")
         self.blank_s = float(blank_s)
         self.flat_uv = float(flat_uv)
         self.spike_k = float(spike_k)
