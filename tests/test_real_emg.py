@@ -344,7 +344,7 @@ def test_spectrum_figures_of_known_signals() -> None:
     fs = 2000.0
     t = np.arange(int(20 * fs)) / fs
     x = np.column_stack([np.sin(2 * np.pi * 10 * t) + np.sin(2 * np.pi * 100 * t)] * 2)
-    mf, share = real_emg.spectrum_figures(x, fs)
+    mf, share, _ = real_emg.spectrum_figures(x, fs)
     assert share == pytest.approx(0.5, abs=0.01)
     assert 10 <= mf <= 100
 
@@ -477,7 +477,7 @@ def test_the_corpus() -> None:
         assert "contraction" in {k for _, _, k in rec.segments} <= {"rest", "contraction"}
         rms = np.std(rec.uv, axis=0)
         assert np.all((rms > 1.5) & (rms < 2000)), (key, rms)  # microvolts, not mV or V
-        got_mf, got_share = real_emg.spectrum_figures(rec.uv, rec.rate_hz)
+        got_mf, got_share, _ = real_emg.spectrum_figures(rec.uv, rec.rate_hz)
         assert got_mf == pytest.approx(mf, abs=1.0)
         assert got_share == pytest.approx(share, abs=0.001)
     # the Ultium's inputs with no sensor on skin: hum, nearly all of it
@@ -586,12 +586,95 @@ def test_score_faults_check_holds_known_clean_and_real_misses_to_their_limits(
     assert "no recording 'ultium-cmj:bipolar'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("gain", ["0", "-2", "nan"])
-def test_score_faults_bad_gain_is_a_one_line_error(gain: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--gain", "0"),
+        ("--gain", "-2"),
+        ("--gain", "nan"),
+        ("--gain", "inf"),
+        ("--ecg", "-1"),
+        ("--ecg", "nan"),
+        ("--ecg", "inf"),
+        ("--rate", "0"),
+        ("--rate", "-1"),
+        ("--rate", "nan"),
+        ("--rate", "1e9"),
+        ("--seeds", "0"),
+        ("--seeds", "-1"),
+        ("--first-seed", "-5"),
+        ("--seconds", "0.01"),
+        ("--seconds", "4"),
+        ("--seconds", "19"),
+        ("--seconds", "-5"),
+        ("--clean-channels", "-1"),
+        ("--clean-minutes", "nan"),
+        ("--faults", "-1"),
+        ("--deadline", "-1"),
+        ("--motion-deadline", "nan"),
+        ("--target", "nan"),
+        ("--min-valid", "2"),
+        ("--param", "spike_k=nan"),
+    ],
+)
+def test_score_faults_bad_option_is_a_one_line_error(
+    option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused before anything runs: such values ended in a traceback, or
+    scored nothing (no seed, no fault) and passed."""
     with pytest.raises(SystemExit) as exc:
-        score_faults.main(["--real", "--gain", gain])
+        score_faults.main(["--real", option, value])
     assert exc.value.code == 2
-    assert ": error: --gain" in capsys.readouterr().err.strip().splitlines()[-1]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ": error:" in err and option in err, err
+
+
+def test_score_faults_a_setting_the_detector_refuses_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--source", "synthetic", "--seeds", "1", "--seconds", "5", "--clean-minutes", "0", "--param", "hop_s=0"]
+    assert score_faults.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "hop_s must be above 0" in err, err
+
+
+def test_resampling_refuses_a_rate_no_small_ratio_gives() -> None:
+    """1000.5 Hz from 1000 Hz came out 1:1, labelled 1000.5 Hz."""
+    x = np.zeros((100, 1))
+    with pytest.raises(real_emg.CorpusError, match="cannot resample 1000 Hz to 1000.5 Hz"):
+        real_emg.resample(x, 1000.0, 1000.5)
+    assert real_emg.resample(x, 1000.0, 2000.0).shape == (200, 1)
+    assert real_emg.resample(np.zeros((2222, 1)), 2222.2222, 1000.0).shape == (1000, 1)
+
+
+def _real_emg_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "real_emg.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_real_emg_export_keeps_an_existing_file(tmp_path: Path) -> None:
+    """It overwrote whatever the output named (a recording, say) without a word."""
+    victim = tmp_path / "rec.sior"
+    victim.write_bytes(b"captured")
+    res = _real_emg_cli("export", "plux-biceps-bursts", "--offline", "-o", str(victim))
+    assert res.returncode == 1 and res.stderr.count("\n") == 1 and "--force" in res.stderr, res.stderr
+    assert victim.read_bytes() == b"captured"
+
+
+@pytest.mark.parametrize("args", [["--rate", "-5"], ["--rate", "nan"], ["--rate", "1"], ["--channels", "-3"]])
+def test_real_emg_bad_option_is_a_one_line_error(tmp_path: Path, args: list[str]) -> None:
+    res = _real_emg_cli("export", "plux-biceps-bursts", "--offline", *args, "-o", str(tmp_path / "x.npy"))
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and args[0] in res.stderr, res.stderr
+
+
+def test_a_cache_that_is_a_file_is_a_one_line_error(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.write_text("not a folder")
+    res = _real_emg_cli("fetch", env={**os.environ, "SENSORIO_REAL_EMG_CACHE": str(cache)})
+    assert res.returncode == 1 and res.stderr.count("\n") == 1 and "is not a folder" in res.stderr, res.stderr
 
 
 def test_score_faults_gain_scales_every_recording(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -733,15 +816,6 @@ def test_with_ecg_adds_the_heart_to_every_channel_with_its_own_size_and_sign() -
     np.testing.assert_allclose(added[3000:3500, 0], added[:500, 0])
     np.testing.assert_array_equal(real_emg.with_ecg(rec, 150.0, ecg, seed=3).uv, out.uv)  # the seed decides
     assert rec.uv is uv and np.array_equal(rec.uv, uv)  # the recording is left as it was
-
-
-@pytest.mark.parametrize("value", ["-1", "nan"])
-def test_score_faults_bad_ecg_is_a_one_line_error(value: str, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        score_faults.main(["--real", "--ecg", value])
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert ": error: --ecg" in err[-1], err
 
 
 def test_fetch_passes_a_files_own_pip_arguments(tmp_path: Path, monkeypatch) -> None:

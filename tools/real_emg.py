@@ -195,6 +195,8 @@ def fetch(files: Iterable[PackageFile], cache: Path | None = None, quiet: bool =
         else:
             todo.setdefault((pf.package, pf.version), []).append(pf)
     for (package, version), pfs in todo.items():
+        if cache.exists() and not cache.is_dir():
+            raise CorpusError(f"the cache {cache} is not a folder (SENSORIO_REAL_EMG_CACHE names the cache's folder)")
         cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
             cmd = [
@@ -330,9 +332,21 @@ def with_ecg(rec: Recording, peak_uv: float, ecg: np.ndarray, seed: int = 0) -> 
     return replace(rec, uv=rec.uv + peak_uv * e[:, None] * size[None, :])
 
 
+#: how far the polyphase ratio (terms up to 1000) may stand from the rates'
+#: own, relative: the tai chi recordings' 1259.26 Hz and 2222.22 Hz come to
+#: within 1e-6 of 1, 2 and 4 kHz; 1000.5 Hz from 1000 Hz would be 1:1
+RESAMPLE_TOLERANCE = 1e-5
+
+
 def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
-    """Resample along axis 0 with scipy's polyphase filter."""
+    """Resample along axis 0 with scipy's polyphase filter. CorpusError when
+    no ratio of terms up to 1000 comes within RESAMPLE_TOLERANCE of to_hz /
+    from_hz (the result would not be at to_hz)."""
     ratio = Fraction(to_hz / from_hz).limit_denominator(1000)
+    if ratio <= 0 or abs(float(ratio) * from_hz / to_hz - 1.0) > RESAMPLE_TOLERANCE:
+        raise CorpusError(
+            f"cannot resample {from_hz:g} Hz to {to_hz:g} Hz: no ratio of whole numbers up to 1000 gives it"
+        )
     return sps.resample_poly(np.asarray(x, dtype=float), ratio.numerator, ratio.denominator, axis=0)
 
 
@@ -791,11 +805,11 @@ def corpus(layouts: Iterable[str] = LAYOUTS, *, rate_hz: float | None = None, do
 # -- spectrum figures ------------------------------------------------------------------------
 
 
-def spectrum_figures(uv: np.ndarray, rate_hz: float) -> tuple[float, float]:
-    """(median frequency in Hz, share of power in 1-20 Hz) of a signal,
-    samples x channels: Welch spectra (1 s segments, each segment's mean
-    removed) over 1 Hz .. min(500 Hz, 0.45 x rate), per channel; the median
-    over channels of each figure."""
+def spectrum_figures(uv: np.ndarray, rate_hz: float) -> tuple[float, float, float]:
+    """(median frequency in Hz, share of power in 1-20 Hz, share above 150
+    Hz) of a signal, samples x channels: Welch spectra (1 s segments, each
+    segment's mean removed) over 1 Hz .. min(500 Hz, 0.45 x rate), per
+    channel; the median over channels of each figure."""
     x = np.asarray(uv, dtype=float)
     if x.ndim == 1:
         x = x[:, None]
@@ -807,7 +821,8 @@ def spectrum_figures(uv: np.ndarray, rate_hz: float) -> tuple[float, float]:
     share = p[low].sum(axis=0) / pb.sum(axis=0)
     cum = np.cumsum(pb, axis=0) / pb.sum(axis=0)
     median = f[band][np.argmax(cum >= 0.5, axis=0)]
-    return float(np.median(median)), float(np.median(share))
+    high = p[band & (f > 150.0)].sum(axis=0) / pb.sum(axis=0)
+    return float(np.median(median)), float(np.median(share)), float(np.median(high))
 
 
 def emulator_emg(layout: str, rate_hz: float, seconds: float = 60.0, channels: int = 8, seed: int = 0) -> np.ndarray:
@@ -848,40 +863,63 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_spectrum(args: argparse.Namespace) -> int:
-    print(f"{'recording':<32} {'rate':>8} {'median Hz':>9} {'1-20 Hz share':>13}")
-    per_layout: dict[str, list[tuple[float, float]]] = {}
+    print(f"{'recording':<32} {'rate':>8} {'median Hz':>9} {'1-20 Hz share':>13} {'> 150 Hz':>9}")
+
+    def row(name: str, rate: str, figs: Sequence[float]) -> None:
+        mf, share, high = figs
+        print(f"{name:<32} {rate:>8} {mf:>9.1f} {share * 100:>12.1f}% {high * 100:>8.1f}%")
+
     if args.emulator:
         for lay in args.layout or LAYOUTS:
             for rate in (args.rate,) if args.rate else RATES:
-                mf, share = spectrum_figures(emulator_emg(lay, rate), rate)
-                print(f"{'emulator ' + lay:<32} {rate:>8g} {mf:>9.1f} {share * 100:>12.1f}%")
+                row("emulator " + lay, f"{rate:g}", spectrum_figures(emulator_emg(lay, rate), rate))
         return 0
+    per_layout: dict[str, list[tuple[float, float, float]]] = {}
     for k in keys(args.layout or LAYOUTS):
         r = load(k, rate_hz=args.rate, download=not args.offline)
-        mf, share = spectrum_figures(r.uv, r.rate_hz)
-        per_layout.setdefault(r.layout, []).append((mf, share))
-        print(f"{r.key:<32} {r.rate_hz:>8.6g} {mf:>9.1f} {share * 100:>12.1f}%")
-    for lay, figs in per_layout.items():
-        mf = float(np.median([a for a, _ in figs]))
-        sh = float(np.median([b for _, b in figs]))
-        print(f"{'median of ' + lay:<32} {'':>8} {mf:>9.1f} {sh * 100:>12.1f}%")
+        figs = spectrum_figures(r.uv, r.rate_hz)
+        per_layout.setdefault(r.layout, []).append(figs)
+        row(r.key, f"{r.rate_hz:.6g}", figs)
+    for lay, all_figs in per_layout.items():
+        row("median of " + lay, "", [float(np.median(col)) for col in zip(*all_figs, strict=True)])
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise CorpusError(f"{out} exists: choose another name or pass --force to overwrite it")
     r = load(args.name, args.layout, rate_hz=args.rate, download=not args.offline)
     if args.channels:
         r = r.select(range(min(args.channels, r.uv.shape[1])))
     buf = io.BytesIO()
     np.save(buf, r.uv.astype(np.float64))
-    Path(args.output).write_bytes(buf.getvalue())
+    out.write_bytes(buf.getvalue())
     print(f"{args.output}: {r.key}, {r.uv.shape[0]} samples x {r.uv.shape[1]} channels at {r.rate_hz:g} Hz, uV")
     return 0
 
 
+#: the rates (Hz) the command line resamples the corpus to: beyond 20 kHz the
+#: HD grid's 32 s would take gigabytes
+RATE_RANGE = (100.0, 20_000.0)
+
+
+def rate_option(text: str) -> float:
+    """argparse type: a sample rate in Hz within RATE_RANGE."""
+    from sensorio.numbers import parse_number
+
+    try:
+        return parse_number(text, minimum=RATE_RANGE[0], maximum=RATE_RANGE[1])
+    except ValueError:
+        lo, hi = RATE_RANGE
+        raise argparse.ArgumentTypeError(f"{text!r}: give a rate from {lo:g} to {hi:g} Hz") from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    from sensorio.cli import OneLineParser, positive_integer
+
+    ap = OneLineParser(prog="real_emg.py", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=OneLineParser)
     p = sub.add_parser("fetch", help="download the corpus into the cache and check it")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--ecg", action="store_true", help="and the ECG that score_faults --ecg adds")
@@ -894,16 +932,17 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--layout", action="append", choices=LAYOUTS)
         p.add_argument("--offline", action="store_true", help="use the cache only")
         if name == "spectrum":
-            p.add_argument("--rate", type=float, help="resample to this rate first")
+            p.add_argument("--rate", type=rate_option, help="resample to this rate first")
             p.add_argument("--emulator", action="store_true", help="the emulator's synthetic EMG instead")
         p.set_defaults(func=func)
     p = sub.add_parser("export", help="write one recording as .npy (samples x channels, uV)")
     p.add_argument("name", help="recording name, or name:layout")
     p.add_argument("--layout", choices=LAYOUTS)
-    p.add_argument("--rate", type=float, help="resample to this rate")
-    p.add_argument("--channels", type=int, help="keep the first N channels")
+    p.add_argument("--rate", type=rate_option, help="resample to this rate")
+    p.add_argument("--channels", type=positive_integer, help="keep the first N channels")
     p.add_argument("--offline", action="store_true", help="use the cache only")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
     p.set_defaults(func=_cmd_export)
     args = ap.parse_args(argv)
     try:

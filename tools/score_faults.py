@@ -76,6 +76,7 @@ from sensorio.dsp.scoring import (  # noqa: E402
     same_event,
     score,
 )
+from sensorio.errors import SensorioError  # noqa: E402
 
 
 def have_emulator() -> bool:
@@ -158,6 +159,10 @@ REAL_AMPLITUDE = {
     "noise": (1.0, 3.0),
     "mains": (1.0, 3.0),
 }
+#: the shortest window of a real recording that holds one fault of each kind
+#: on a single channel (up to 1 s each, 0.3 s apart, and a drift over the
+#: last 30-40 %)
+REAL_MIN_SECONDS = 20.0
 REAL_KINDS = ("liftoff", "saturation", "stuck", "spikes", "motion", "noise", "mains", "drift")
 
 
@@ -559,16 +564,30 @@ def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=None, help="seeds (default 40; --real 20)")
-    ap.add_argument("--first-seed", type=int, default=1)
-    ap.add_argument("--seconds", type=float, default=None, help="seconds per run (default 30)")
-    ap.add_argument("--faults", type=int, default=8, help="random faults per recording")
-    ap.add_argument("--clean-minutes", type=float, default=10.0)
+    sys.path.insert(0, str(ROOT / "tools"))
+    from real_emg import rate_option
+
+    from sensorio.cli import (
+        OneLineParser,
+        non_negative_integer,
+        non_negative_number,
+        positive_integer,
+        positive_number,
+    )
+    from sensorio.cli._options import probability
+
+    ap = OneLineParser(prog="score_faults.py", description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=positive_integer, default=None, help="seeds (default 40; --real 20, --quick 2)")
+    ap.add_argument("--first-seed", type=non_negative_integer, default=1)
+    ap.add_argument(
+        "--seconds", type=window_seconds, default=None, help="seconds per run (default 30; --real --quick 20)"
+    )
+    ap.add_argument("--faults", type=non_negative_integer, default=8, help="random faults per recording")
+    ap.add_argument("--clean-minutes", type=non_negative_number, default=10.0)
     ap.add_argument("--source", choices=("auto", "emulator", "synthetic"), default="auto")
-    ap.add_argument("--deadline", type=float, default=0.25, help="seconds from onset (default 0.25)")
-    ap.add_argument("--rate", type=float, default=None, help="EMG sample rate, Hz (default: the profile's)")
-    ap.add_argument("--target", type=float, default=0.95)
+    ap.add_argument("--deadline", type=positive_number, default=0.25, help="seconds from onset (default 0.25)")
+    ap.add_argument("--rate", type=rate_option, default=None, help="EMG sample rate, Hz (default: the profile's)")
+    ap.add_argument("--target", type=probability, default=0.95)
     ap.add_argument("--json", action="store_true")
     ap.add_argument(
         "--param",
@@ -584,7 +603,10 @@ def main(argv: list[str] | None = None) -> int:
         help="list every injected fault with how it was scored (found, LATE, MISSED, occluded) and the false events",
     )
     ap.add_argument(
-        "--motion-deadline", type=float, default=0.3, help="seconds from a motion artifact's onset (default 0.3)"
+        "--motion-deadline",
+        type=positive_number,
+        default=0.3,
+        help="seconds from a motion artifact's onset (default 0.3)",
     )
     real = ap.add_argument_group("real EMG (tools/real_emg.py)")
     real.add_argument("--real", action="store_true", help="score on the real-EMG corpus")
@@ -593,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=("monopolar", "bipolar"),
         help="only this layout (--real); the emulator's EMG spectrum (default bipolar)",
     )
-    real.add_argument("--quick", action="store_true", help="short budget for CI")
+    real.add_argument("--quick", action="store_true", help="a short budget for a first look (2 seeds, 20 s windows)")
     real.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     real.add_argument(
         "--known-miss",
@@ -619,25 +641,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     real.add_argument(
         "--gain",
-        type=float,
+        type=positive_number,
         default=1.0,
         help="multiply every recording by this (a muscle or electrodes giving that much more or less signal)",
     )
     real.add_argument(
         "--ecg",
-        type=float,
+        type=non_negative_number,
         default=0.0,
         metavar="UV",
         help="add a real ECG (tools/real_emg.py ECG_MITBIH), its median beat UV uV: a trunk muscle's recording",
     )
-    real.add_argument("--clean-channels", type=int, help="channels per clean recording (default all; --quick 16)")
-    real.add_argument("--clean-max-per-hour", type=float, default=10.0)
-    real.add_argument("--min-valid", type=float, default=0.98)
+    real.add_argument(
+        "--clean-channels", type=positive_integer, help="channels per clean recording (default all; --quick 16)"
+    )
+    real.add_argument("--clean-max-per-hour", type=non_negative_number, default=10.0)
+    real.add_argument("--min-valid", type=probability, default=0.98)
     args = ap.parse_args(argv)
-    if not args.gain > 0:
-        ap.error(f"--gain {args.gain:g}: give a factor above 0")
-    if not args.ecg >= 0:
-        ap.error(f"--ecg {args.ecg:g}: give the beat's size in uV, 0 or more")
     params: dict[str, float] = {}
     for item in args.param:
         key, _, value = item.partition("=")
@@ -645,16 +665,44 @@ def main(argv: list[str] | None = None) -> int:
             params[key] = float(value)
         except ValueError:
             ap.error(f"--param {item!r}: give KEY=NUMBER, e.g. motion_uv=30")
+        if not np.isfinite(params[key]):
+            ap.error(f"--param {item!r}: give a finite number")
     settings = set(FaultDetector().describe()) - {"type", "mask"}
     unknown = sorted(set(params) - settings)
     if unknown:
         names = ", ".join(sorted(settings))
         ap.error(f"--param: no fault-detector setting {', '.join(unknown)}; the settings: {names}")
+    if args.real and args.seconds is not None and args.seconds < REAL_MIN_SECONDS:
+        ap.error(
+            f"--seconds {args.seconds:g}: give {REAL_MIN_SECONDS:g} or more with --real "
+            "(a one-channel recording holds a window's faults one after another)"
+        )
     args.known_floors = parse_known_miss(args.known_miss, ap)
     args.known_clean = parse_known_recording_miss(args.known_clean_miss, False, "--known-clean-miss", ap)
     args.known_real = parse_known_recording_miss(args.known_real_miss, True, "--known-real-miss", ap)
-    if args.real:
-        return main_real(args, params)
+    try:
+        if args.real:
+            return main_real(args, params)
+        return main_synthetic(args, params)
+    except SensorioError as exc:  # a setting the detector refuses (--param hop_s=0)
+        print(f"score_faults.py: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def window_seconds(text: str) -> float:
+    """argparse type: a run's length, at least 5 s (faults of up to 2 s are
+    placed half a second from either end, and the detector settles for most
+    of the first second)."""
+    from sensorio.numbers import parse_number
+
+    try:
+        return parse_number(text, minimum=5.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds, 5 or more") from None
+
+
+def main_synthetic(args: argparse.Namespace, params: dict[str, float]) -> int:
+    """Score on the emulator's (or the synthetic generator's) EMG: see the module's docstring."""
     if args.seeds is None:
         args.seeds = 40
     if args.seconds is None:

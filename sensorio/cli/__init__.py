@@ -25,7 +25,7 @@ from ._options import positive_integer as positive_integer
 from ._options import positive_number as positive_number
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line, not usage + error."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -35,9 +35,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from .._version import __version__
 
-    parser = _Parser(prog="sensorio", description="Acquire, check and record serial sensor data.")
+    parser = OneLineParser(prog="sensorio", description="Acquire, check and record serial sensor data.")
     parser.add_argument("--version", action="version", version=f"sensorio {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
     package = os.path.dirname(__file__)
     for info in sorted(pkgutil.iter_modules([package]), key=lambda m: m.name):
