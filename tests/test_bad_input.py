@@ -65,6 +65,8 @@ MATRIX = [
      "test_bad_input::test_invalid_command_line_options"),
     ("output file exists", "FILE exists: choose another name or pass --force", "never overwritten silently",
      "test_bad_input::test_existing_output_is_never_overwritten"),
+    ("output names the input (with --force too)", "OUT is the input IN: give the output another name",
+     "the input is left as it was", "test_bad_input::test_an_output_that_is_the_input_is_refused"),
     ("disk full while the device streams on", "... file size limit ... [FILE: N bytes kept, M frames]",
      "stops at once; M counted in the file", "test_integrity_capture::test_full_disk_with_a_device_that_never_pauses"),
     ("another device at the port after a reconnect", "a different device appeared on PORT: B, not A as before",
@@ -388,6 +390,34 @@ def test_invalid_format_spec_file(tmp_path: Path) -> None:
 def test_invalid_command_line_options(args: list[str], expect: str) -> None:
     line = _one_line_error(_cli(*args))
     assert expect in line and "--help" in line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["export", "{rec}", "-o", "{same}", "--force"],
+        ["export", "{rec}", "-o", "{link}", "--force"],
+        ["decode", "{rec}", "-o", "{same}", "--force"],
+        ["analyze", "{rec}", "--events", "{same}", "--force"],
+        ["plot", "{rec}", "-o", "{same}", "--force"],
+    ],
+)
+def test_an_output_that_is_the_input_is_refused(tmp_path: Path, command: list[str]) -> None:
+    """With --force every command wrote its output over the recording it
+    was reading (under a name ending in .npz or .png, or by a link): the
+    recording was gone, and the command said nothing."""
+    rec = tmp_path / "rec.sior"
+    made = _cli("record", "sim://emg8?fast=1&duration=1", "-o", str(rec))
+    assert made.wait(timeout=60) == 0
+    same = tmp_path / ("rec.png" if command[0] == "plot" else "rec.npz")
+    rec.rename(same)
+    link = tmp_path / "link.csv"
+    link.symlink_to(same)
+    before = same.read_bytes()
+    args = [a.format(rec=same, same=same, link=link) for a in command]
+    line = _one_line_error(_cli(*args))
+    assert "is the input" in line, line
+    assert same.read_bytes() == before
 
 
 def test_existing_output_is_never_overwritten(tmp_path: Path) -> None:

@@ -15,9 +15,10 @@ import pkgutil
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from ..errors import SensorioError
+from ..errors import SensorioError, UsageError
 from ._options import cli_text
 from ._options import non_negative_integer as non_negative_integer  # the option types, for `from . import`
 from ._options import non_negative_number as non_negative_number
@@ -82,8 +83,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             out.reconfigure(errors="strict")
 
 
+#: the options that name what a command reads and what it writes
+INPUT_OPTIONS = ("file", "recordings", "model", "source")
+OUTPUT_OPTIONS = ("output", "events", "plot", "bids", "truth", "recording")
+
+
+def _output_on_an_input(args: argparse.Namespace) -> str | None:
+    """The first output that is one of the command's input files (the same
+    file by any name), with --force or not: writing it destroyed the input.
+    None when there is none."""
+    inputs: list[Any] = []
+    for name in INPUT_OPTIONS:
+        value = getattr(args, name, None)
+        inputs.extend(value if isinstance(value, list) else [value])
+    named = [Path(v) for v in inputs if isinstance(v, (str, Path)) and str(v)]
+    for name in OUTPUT_OPTIONS:
+        out = getattr(args, name, None)
+        if not isinstance(out, (str, Path)) or not str(out) or not os.path.exists(out):
+            continue
+        for src in named:
+            try:
+                if os.path.samefile(out, src):
+                    return f"{out} is the input {src}: give the output another name"
+            except OSError:
+                continue  # an input that is not there: the command says so
+    return None
+
+
 def _run(args: argparse.Namespace, prog: str) -> int:
     try:
+        clash = _output_on_an_input(args)
+        if clash:
+            raise UsageError(clash)
         return int(args.func(args) or 0)
     except SensorioError as exc:
         print(f"{prog}: error: {_one_line(cli_text(exc))}", file=sys.stderr)
