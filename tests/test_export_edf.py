@@ -51,6 +51,27 @@ def read_back(path: Path):
     return out
 
 
+@pytest.mark.parametrize("rail_uv", [187499.649, 187500.0224, 4687.5])
+def test_bdf_of_24_bit_codes_has_no_offset(tmp_path: Path, rail_uv: float) -> None:
+    """The 8-character header cannot hold a 24-bit stream's rails to its
+    step (-187499.649 uV became -187500), and the reader's line through them
+    put every sample 8 steps (0.19 uV) off; the maximum is now chosen to put
+    that line through 0 at the zero code (edf.physical_range)."""
+    from sensorio.export import write_edf
+
+    streams, info, _ = capture(profile="emg8", seed=2, duration=0.5)
+    desc = next(d for d in info["streams"] if d["id"] == 0)
+    desc["scale"] = rail_uv / 8388608
+    out = tmp_path / "run.bdf"
+    write_edf(out, {0: streams[0]}, info)
+    back = read_back(out)
+    codes = streams[0]["samples"]
+    for c in range(codes.shape[1]):
+        expected = (codes[:, c] - desc["zero"]) * desc["scale"]
+        got = back["physical"][c][: len(expected)]
+        assert np.max(np.abs(got - expected)) <= 0.6 * desc["scale"], (c, np.max(np.abs(got - expected)))
+
+
 def test_bdf_round_trip_multistream(tmp_path: Path) -> None:
     from sensorio.export import Annotation, write_edf
 
@@ -121,6 +142,12 @@ def test_edf_for_16_bit_streams_and_refusals(tmp_path: Path) -> None:
         write_edf(out, sixteen, info)
     with pytest.raises(SensorioError, match="bdf"):
         write_edf(tmp_path / "emg.edf", {0: streams[0]}, info)
+    # 32-bit codes: BDF holds 24 (the message said EDF holds 16, export to .bdf)
+    wide = json.loads(json.dumps(info))
+    d0 = next(d for d in wide["streams"] if d["id"] == 0)
+    d0["min_code"], d0["max_code"] = -(2**31), 2**31 - 1
+    with pytest.raises(SensorioError, match=r"32-bit samples and BDF holds 24: export to \.npz or \.csv"):
+        write_edf(tmp_path / "emg.bdf", {0: streams[0]}, wide)
     with pytest.raises(SensorioError, match=r"\.edf or \.bdf"):
         write_edf(tmp_path / "emg.dat", streams, info)
     assert not list(tmp_path.glob("*.part"))

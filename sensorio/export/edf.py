@@ -105,6 +105,34 @@ def edf_number(x: float) -> float | int:
     raise SensorioError(f"{x} does not fit an EDF header field: export in a larger unit")
 
 
+def physical_range(lo: int, hi: int, zero: float, scale: float) -> tuple[float, float]:
+    """The header's physical minimum and maximum for codes lo..hi, physical
+    = (code - zero) x scale. Eight characters cannot hold a 24-bit stream's
+    rails to its step (-187499.649 uV is written -187500), and the reader's
+    line through the two rails then misses 0 at the zero code by about half
+    the two roundings (0.19 uV, 8 steps, on every sample). So the maximum is
+    chosen among the numbers the field holds next to the one that puts the
+    line through 0 at the zero code: an offset of at most about half a step
+    near zero, the roundings' error left at the rails."""
+    pmin = edf_number((lo - zero) * scale)
+    if not lo < zero < hi:
+        return pmin, edf_number((hi - zero) * scale)
+    want = pmin * (hi - zero) / (lo - zero)  # the line through (lo, pmin) and (zero, 0) at hi
+    near = edf_number(want)
+    text = f"{near:.8g}"
+    step = 10.0 ** -(len(text) - text.index(".") - 1) if "." in text else 1.0
+    best, best_off = near, math.inf
+    for cand in (near - step, near, near + step):
+        try:
+            cand = edf_number(cand)
+        except SensorioError:
+            continue
+        off = abs(pmin + (zero - lo) * (cand - pmin) / (hi - lo))
+        if off < best_off:
+            best, best_off = cand, off
+    return pmin, best
+
+
 def stream_descriptor(info: Mapping[str, Any] | None, stream: int) -> dict[str, Any]:
     for s in (info or {}).get("streams", []) or []:
         if isinstance(s, dict) and s.get("id") == stream:
@@ -190,13 +218,15 @@ def plan_signals(
             scale, zero, unit = 1.0, 0, "code"
         lo, hi, zero = int(lo), int(hi), float(zero)
         if hi - lo > fmax - fmin:
+            bits = math.ceil(math.log2(hi - lo + 1))
+            instead = ".npz or .csv" if bdf else ".bdf"
             raise SensorioError(
-                f"stream {sid} has {math.ceil(math.log2(hi - lo + 1))}-bit samples and EDF holds 16: "
-                "export to .bdf instead"
+                f"stream {sid} has {bits}-bit samples and {'BDF holds 24' if bdf else 'EDF holds 16'}: "
+                f"export to {instead} instead"
             )
         shift = fmin - lo if lo < fmin or hi > fmax else 0
         fill = int(round(zero)) if lo <= zero <= hi else lo
-        pmin, pmax = edf_number((lo - zero) * scale), edf_number((hi - zero) * scale)
+        pmin, pmax = physical_range(lo, hi, zero, scale)
         for c in range(samples.shape[1]):
             label = all_labels[k]
             k += 1
