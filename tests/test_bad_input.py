@@ -55,6 +55,9 @@ MATRIX = [
      "test_bad_input::test_truncated_or_corrupted_recording"),
     ("not a recording", "not a sensorio recording", "pass a .sior file (or a raw dump to decode)",
      "test_bad_input::test_truncated_or_corrupted_recording"),
+    ("decode of a file in which nothing decodes", "FILE: no samples decoded as format 'sio': check --format",
+     "give the right --format; no archive is written",
+     "test_bad_input::test_decode_of_a_file_with_no_frames_writes_nothing"),
     ("disk full / file size limit", "disk full / file size limit ... kept", "free space; the data so far is kept",
      "test_bad_input::test_full_disk"),
     ("unknown or invalid format", "unknown format NAME: use one of ...", "pick a listed format",
@@ -418,6 +421,17 @@ def test_an_output_that_is_the_input_is_refused(tmp_path: Path, command: list[st
     line = _one_line_error(_cli(*args))
     assert "is the input" in line, line
     assert same.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [b"", b"root:x:0:0:root:/root:/bin/bash\n" * 40])
+def test_decode_of_a_file_with_no_frames_writes_nothing(tmp_path: Path, content: bytes) -> None:
+    """It exited 0 and wrote an .npz holding no samples array at all."""
+    src = tmp_path / "passwd"
+    src.write_bytes(content)
+    out = tmp_path / "out.npz"
+    line = _one_line_error(_cli("decode", str(src), "-o", str(out)))
+    assert "no samples decoded as format 'sio'" in line and "--format" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["passwd"]
 
 
 def test_existing_output_is_never_overwritten(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from ..errors import SensorioError
 from ..export.output import atomic_output
 from ..npystream import BlockArrays, pack_npz
 from ..parser import Parser, concat_blocks
-from ..recording import BlockStream, decode_any
+from ..recording import BlockStream, decode_any, nothing_decoded
 from ._memory import bound_heap
 from ._progress import with_progress
 
@@ -90,6 +90,8 @@ def decode_to(
     if bs.reader is not None:
         for problem in bs.reader.report.problems():
             print(f"{path}: note: {problem}", file=sys.stderr)
+    if not counts:  # (not a recording, another format: an archive of no samples helps nobody)
+        raise nothing_decoded(path, format, bs.header)
     return bs.parser, dict(sorted(counts.items())), bs.messages, members
 
 

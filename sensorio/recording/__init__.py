@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 from ..blocks import Block, Message, ShapeChange, ShapeCheck
 from ..descriptor import parse_info, resolve_descriptor
-from ..errors import SensorioError
+from ..errors import Advice, SensorioError
 from ..parser import Parser
 from .format import MAGIC, SUFFIX
 from .reader import (
@@ -295,6 +295,14 @@ def lookahead_info(it: Any, bs: Any) -> tuple[list[Block], dict[str, Any] | None
     return head, resolve_descriptor(bs.header, infos(), bs.parser.format)
 
 
+def nothing_decoded(path: str | os.PathLike[str], format: str | None, header: dict[str, Any] | None) -> SensorioError:
+    """The error for a file of which no sample decoded (another format, or
+    not a recording at all): format is the one asked for, else the header's,
+    else sio."""
+    used = format or (header or {}).get("format", "sio")
+    return SensorioError(Advice(f"{path}: no samples decoded as format {used!r}: check {{format}}", format=None))
+
+
 def _read_full(f: BinaryIO, n: int) -> bytes:
     """Up to n bytes, fewer only at the end (a pipe gives what it has)."""
     out = b""
@@ -307,6 +315,7 @@ __all__ = [
     "BlockStream",
     "INFO_LOOKAHEAD",
     "lookahead_info",
+    "nothing_decoded",
     "decode_any",
     "iter_blocks",
     "MAGIC",

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..blocks import Block
-from ..errors import Advice, SensorioError
-from . import decode_any, source_descriptor
+from . import decode_any, nothing_decoded, source_descriptor
 
 
 def read_source(
@@ -21,6 +20,5 @@ def read_source(
     parser, blocks, messages, reader = decode_any(path, format)
     info = source_descriptor(parser, messages, reader.header if reader is not None else None)
     if not blocks:
-        used = format or (reader.header.get("format", "sio") if reader is not None else "sio")
-        raise SensorioError(Advice(f"{path}: no samples decoded as format {used!r}: check {{format}}", format=None))
+        raise nothing_decoded(path, format, reader.header if reader is not None else None)
     return blocks, info, parser.stats.as_dict(), dict(reader.header) if reader is not None else {}

@@ -16,8 +16,8 @@ import numpy as np
 from ..blocks import EV_GAP, Block, ShapeCheck, SignalBlock
 from ..dsp.calibrate import Calibrate, Calibration, StreamInfo
 from ..dsp.stages import DspEvent, Pipeline, Stage
-from ..errors import Advice, SensorioError
-from ..recording import lookahead_info
+from ..errors import SensorioError
+from ..recording import lookahead_info, nothing_decoded
 from ..recording.source import read_source
 
 CHUNK = 1 << 20
@@ -438,8 +438,7 @@ def analyze_file(
             it = progress(it, lambda: bs.position, bs.size)
         head, info = lookahead_info(it, bs)
         if not head:
-            used = format or header.get("format", "sio")
-            raise SensorioError(Advice(f"{path}: no samples decoded as format {used!r}: check {{format}}", format=None))
+            raise nothing_decoded(path, format, header)
 
         def all_blocks() -> Iterable[Block]:
             yield from head
