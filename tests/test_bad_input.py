@@ -325,6 +325,14 @@ def test_truncated_or_corrupted_recording(tmp_path: Path) -> None:
         assert word in err.lower()
         kept = decode_recording(path)[0].stats.frames_ok
         assert full * 0.5 < kept < full
+        # and the other readers of the file say so too (an export of 40 % of
+        # a file said nothing), once each however often they read it
+        for cmd, extra in (("export", ["-o", str(tmp_path / f"{path.stem}.csv")]), ("analyze", [])):
+            proc = _cli(cmd, str(path), *extra)
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0 and "Traceback" not in err, (cmd, err)
+            lines = [line for line in err.splitlines() if word in line.split(str(path))[-1].lower()]
+            assert len(lines) == 1 and f"sensorio {cmd}: warning: {path}" in lines[0], (cmd, err)
 
 
 def test_full_disk(tmp_path: Path) -> None:

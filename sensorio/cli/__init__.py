@@ -56,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = f"sensorio {args.command}"
+    shown: set[str] = set()
 
     def show_warning(
         message: Warning | str,
@@ -65,8 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         file: Any = None,
         line: str | None = None,
     ) -> None:
-        # one line a warning, like the errors (not Python's two, with source)
-        print(f"{prog}: warning: {_one_line(message)}", file=file or sys.stderr, flush=True)
+        # one line a warning, like the errors (not Python's two, with source);
+        # once: a command that reads its file twice found the same thing twice
+        text = _one_line(message)
+        if text in shown:
+            return
+        shown.add(text)
+        print(f"{prog}: warning: {text}", file=file or sys.stderr, flush=True)
 
     # a file name that is not UTF-8 is printed back as the bytes it is, as
     # ls does, instead of failing the command (on a strict UTF-8 stdout)
@@ -83,9 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             out.reconfigure(errors="strict")
 
 
-#: the options that name what a command reads and what it writes
+#: the options that name what a command reads and what it writes (--truth is
+#: either: emulate writes it, plot reads it; emulate checks it itself)
 INPUT_OPTIONS = ("file", "recordings", "model", "source")
-OUTPUT_OPTIONS = ("output", "events", "plot", "bids", "truth", "recording")
+OUTPUT_OPTIONS = ("output", "events", "plot", "bids", "recording")
 
 
 def _output_on_an_input(args: argparse.Namespace) -> str | None:

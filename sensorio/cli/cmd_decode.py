@@ -45,11 +45,9 @@ def decode_file(path: Path, format: str | None = None) -> tuple[Parser, dict, li
     """Decode a whole recording or raw dump into memory; returns the parser,
     arrays per stream and messages (the command itself streams: see run).
     A recording's gaps (disconnects, damaged regions) are marked with
-    Parser.discontinuity where they happened."""
-    parser, blocks, messages, reader = decode_any(path, format, stream_ok=True)
-    if reader is not None:
-        for problem in reader.report.problems():
-            print(f"{path}: note: {problem}", file=sys.stderr)
+    Parser.discontinuity where they happened; its problems are
+    RecordingWarnings (BlockStream)."""
+    parser, blocks, messages, _ = decode_any(path, format, stream_ok=True)
     return parser, concat_blocks(blocks), messages
 
 
@@ -87,9 +85,6 @@ def decode_to(
                 c["frames"] += int(block.frame_seq.size)
         finally:
             members = sink.close() if sink is not None else {}
-    if bs.reader is not None:
-        for problem in bs.reader.report.problems():
-            print(f"{path}: note: {problem}", file=sys.stderr)
     if not counts:  # (not a recording, another format: an archive of no samples helps nobody)
         raise nothing_decoded(path, format, bs.header)
     return bs.parser, dict(sorted(counts.items())), bs.messages, members

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import warnings
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -190,6 +191,11 @@ class BlockStream:
             else:
                 yield from self._raw_blocks()
             self.messages.extend(self.parser.read_messages())
+            if self.reader is not None:
+                # every reader of a damaged or cut file says so, not only
+                # decode and info: an export of 40 % of a file said nothing
+                for problem in self.reader.report.problems():
+                    warnings.warn(f"{self.path}: {problem}", RecordingWarning, stacklevel=2)
         finally:
             self.close()
 
