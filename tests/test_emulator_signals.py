@@ -149,6 +149,18 @@ def test_a_source_with_no_samples_or_no_channels_is_a_usage_error(tmp_path, shap
         _load_source(str(path), 8, 2000.0)
 
 
+def test_a_source_that_is_not_an_array_file_says_so(tmp_path) -> None:
+    """numpy's message for it spoke of pickles and unsafe loading."""
+    from sensorio.emulator.signals import _load_source
+    from sensorio.errors import UsageError
+
+    path = tmp_path / "notes.npy"
+    path.write_text("channel 1: biceps\n")
+    with pytest.raises(UsageError, match=r"is not a \.npy array file") as exc:
+        _load_source(str(path), 8, 2000.0)
+    assert "pickle" not in str(exc.value)
+
+
 def _quiet(**kw):
     return run(format="sio", autostart=True, mains_uv=0, drift_uv=0, gain_drift=0, noise_uv=0, truth_codes=True, **kw)
 

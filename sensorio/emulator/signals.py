@@ -270,6 +270,10 @@ def _load_source(path: str, n_ch: int, rate_hz: float) -> np.ndarray:
         try:
             arr = np.load(Path(path), allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
+            if "allow_pickle" in str(exc):
+                # numpy reads any file that is not .npy or .npz as a pickle
+                # and suggests loading it unsafely: neither applies here
+                raise UsageError(f"signal source {path} is not a .npy array file (nor a recording)") from None
             raise UsageError(f"cannot read signal source {path}: {exc or 'empty'}") from None
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
         raise UsageError(f"signal source {path} must be one array of numbers (a .npy file)")
