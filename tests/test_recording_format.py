@@ -118,6 +118,35 @@ def test_truncation_at_every_length_is_reported_not_raised(tmp_path: Path) -> No
             assert any("cut" in p or "not closed" in p for p in r.report.problems())
 
 
+def test_the_intact_part_of_a_cut_data_record_is_read(tmp_path: Path) -> None:
+    """A capture that died or filled the disk leaves its last DATA record
+    cut: its port bytes up to the cut are intact and are read (with a fast
+    source one record is megabytes, all of it was dropped); a cut inside the
+    record's table of reads leaves nothing to read."""
+    path = tmp_path / "a.sior"
+    w = RecordingWriter(path, {"format": "sio"}, flush_interval=10)
+    for i in range(3):
+        w.add(bytes([65 + i]) * 40, 1000 + i)
+        w.add(bytes([97 + i]) * 60, 2000 + i)
+        w.event("marker", i=i)  # one DATA record per pair of reads
+    w.close()
+    data = path.read_bytes()
+    last = data.find(b"C" * 40)
+    for keep, read in ((25, b"C" * 25), (40 + 17, b"C" * 40 + b"c" * 17), (-3, b"")):
+        cut = tmp_path / "cut.sior"
+        cut.write_bytes(data[: last + keep])
+        items, r = _items(cut)
+        raw = b"".join(i.raw for i in items if isinstance(i, DataChunk))
+        assert raw == b"A" * 40 + b"a" * 60 + b"B" * 40 + b"b" * 60 + read
+        assert r.report.salvaged_bytes == len(read) and r.report.cut_bytes > 0
+        tail = [i for i in items if isinstance(i, DataChunk)][-1]
+        if read:
+            assert tail.reads[-1][0] == len(read) and tail.reads[0][1] == 1002
+            assert any(f"the {len(read)} bytes of port data in it were read" in p for p in r.report.problems())
+        else:
+            assert any("(an unfinished record) were cut" in p for p in r.report.problems())
+
+
 def test_damaged_record_is_skipped_and_reported(tmp_path: Path) -> None:
     path = tmp_path / "a.sior"
     w = RecordingWriter(path, {"format": "sio"}, flush_interval=10)

@@ -254,7 +254,7 @@ def _record(args: argparse.Namespace) -> int:
         # one line for the user: the problem, what to do, and what was kept
         if st.recorder is None:
             raise failure
-        kept_note = f"{args.output}: {kept} bytes kept, {_frames_kept(args.output)} frames"
+        kept_note = f"{args.output}: {_kept(args.output, kept)}"
         error = SensorioError(f"{cli_text(failure)} [{kept_note}]")
         error.exit_code = failure.exit_code
         raise error from failure
@@ -279,11 +279,14 @@ def _close_despite_signals(st: Stream) -> None:
             signal.signal(sig, handler)
 
 
-def _frames_kept(path: Path) -> str:
-    """Frames in what reached the file. After a disk error the parser has
-    seen more than the file holds (the write that failed, and what followed),
-    so the count comes from the file itself."""
+def _kept(path: Path, written: int) -> str:
+    """The port bytes and frames in what reached the file. After a disk
+    error the parser has seen more than the file holds (the write that
+    failed, and what followed), and the file holds more than the records
+    written whole (the intact part of the one cut), so both come from the
+    file itself; written (the whole records' bytes) when it cannot be read."""
     try:
-        return str(describe(path)["stats"]["frames_ok"])
+        found = describe(path)
     except (SensorioError, OSError):
-        return "an unknown number of"
+        return f"{written} bytes kept, an unknown number of frames"
+    return f"{found['raw_bytes']} bytes kept, {found['stats']['frames_ok']} frames"

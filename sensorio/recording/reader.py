@@ -97,6 +97,8 @@ class ReadReport:
     damaged: list[Damage] = field(default_factory=list)
     missing_records: int = 0
     cut_bytes: int = 0  # an incomplete record at the end
+    #: port bytes read from that record (its intact prefix, when it is data)
+    salvaged_bytes: int = 0
     complete: bool = False  # an END record closed the file
     first_ns: int | None = None
     last_ns: int | None = None
@@ -110,7 +112,13 @@ class ReadReport:
         if self.missing_records:
             out.append(f"{self.missing_records} record(s) missing")
         if self.cut_bytes:
-            out.append(f"the last {self.cut_bytes} bytes (an unfinished record) were cut")
+            if self.salvaged_bytes:
+                out.append(
+                    f"the last {self.cut_bytes} bytes were cut inside a record; "
+                    f"the {self.salvaged_bytes} bytes of port data in it were read"
+                )
+            else:
+                out.append(f"the last {self.cut_bytes} bytes (an unfinished record) were cut")
         if not self.complete:
             out.append("no end record: the recording was not closed cleanly (or is still being written)")
         return out
@@ -385,6 +393,12 @@ class RecordingReader:
             nxt = self._next_sync(pos + 1)
             if parsed == "cut" and nxt < 0:
                 rep.cut_bytes = self.size - pos
+                salvaged = self._unfinished_data(pos, expected)
+                if salvaged is not None:
+                    rep.salvaged_bytes = len(salvaged.raw)
+                    rep.raw_bytes += len(salvaged.raw)
+                    yield salvaged
+                self.position = self.size
                 return
             if nxt < 0:
                 nxt = self.size
@@ -396,6 +410,38 @@ class RecordingReader:
             yield damage
             pos = nxt
         self.position = self.size
+
+    def _unfinished_data(self, pos: int, expected: int | None) -> DataChunk | None:
+        """The port bytes a DATA record cut by the file's end holds (a
+        capture that died, a full disk: with fast sources one record is
+        megabytes), read from its intact prefix: only for the record the
+        sequence expects next, whose head checks out, and only the bytes
+        past its complete table of reads. None when there are none."""
+        mm, size = self._mm, self.size
+        if size - pos < RECORD_HEAD.size:
+            return None
+        sync, kind, length, number, t_ns = RECORD_HEAD.unpack_from(mm, pos)
+        if sync != SYNC or kind != KIND_DATA or length > MAX_PAYLOAD or (expected is not None and number != expected):
+            return None
+        body = pos + RECORD_HEAD.size
+        have = bytes(mm[body : min(size, body + length)])
+        if len(have) < COUNT.size:
+            return None
+        (n,) = COUNT.unpack_from(have, 0)
+        start = COUNT.size + n * READ_ENTRY.size
+        if n == 0 or start >= len(have) or start > length:
+            return None
+        raw = have[start:]
+        reads: list[tuple[int, int]] = []
+        for end, t in READ_ENTRY.iter_unpack(have[COUNT.size : start]):
+            if end < (reads[-1][0] if reads else 0):
+                return None  # not the table a writer makes: damage, not a cut
+            reads.append((min(end, len(raw)), t))
+            if end >= len(raw):
+                break
+        if reads[-1][0] < len(raw):
+            return None
+        return DataChunk(pos, t_ns, raw, tuple(reads))
 
     def data(self) -> Iterator[bytes]:
         """Only the raw port bytes (damage and events dropped)."""

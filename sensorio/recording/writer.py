@@ -282,4 +282,6 @@ def _disk_error(path: Path, exc: OSError, kept: int) -> SensorioError:
         what = "the file size limit was reached"
     else:
         what = exc.strerror or str(exc)
-    return SensorioError(f"recording to {path} stopped: {what}; the {kept} bytes recorded before it are kept")
+    return SensorioError(
+        f"recording to {path} stopped: {what}; what was recorded before it is kept ({kept} bytes in whole records)"
+    )
