@@ -491,7 +491,7 @@ def test_mains_power_in_channel_groups_is_the_whole_array_result(channels: int) 
     detect_mains reads is made on groups of channels (a few copies of a
     group, not of all 64), equal to all channels at once (to rounding: numpy
     may sum a narrow group's means in another order)."""
-    from sensorio.dsp.filters import detect_mains, mains_power
+    from sensorio.dsp.filters import MAINS_QUANTILE, detect_mains, mains_power
     from sensorio.dsp.stages import forward_fill
 
     rng = np.random.default_rng(channels)
@@ -503,3 +503,10 @@ def test_mains_power_in_channel_groups_is_the_whole_array_result(channels: int) 
     want = (np.abs(np.fft.rfft(whole * np.hanning(n)[:, None], axis=0)) ** 2).sum(axis=1)
     assert np.allclose(mains_power(x, valid), want, rtol=1e-12, atol=0)
     assert detect_mains(x, rate, valid)[0] == 60.0
+    # in segments: per channel the quantile of the segments' spectra, summed
+    seg = 2000
+    parts = f[: (n // seg) * seg].reshape(n // seg, seg, channels)
+    parts = np.nan_to_num(parts - np.nanmean(parts, axis=1, keepdims=True))
+    spectra = np.abs(np.fft.rfft(parts * np.hanning(seg)[None, :, None], axis=1)) ** 2
+    want = np.quantile(spectra, MAINS_QUANTILE, axis=0).sum(axis=1)
+    assert np.allclose(mains_power(x, valid, seg), want, rtol=1e-12, atol=0)

@@ -191,7 +191,7 @@ class _StreamGather:
         detect_mains' verdict, its spectrum added up group by group."""
         if self.window is None or self.window_seen is None or self.window_valid is None:
             return None
-        from ..dsp.filters import mains_in_power, mains_power
+        from ..dsp.filters import mains_in_power, mains_power, mains_segment
 
         rows, channels = self.window_valid.shape
         n = min(self.end, rows)
@@ -199,14 +199,15 @@ class _StreamGather:
         if seen.sum() < self.rate_hz * 0.5:
             return None
         spec: np.ndarray | None = None
+        segment = mains_segment(int(seen.sum()), self.rate_hz)
         for g in range(0, channels, MAINS_GROUP):
             w = min(MAINS_GROUP, channels - g)
             self.window.seek(8 * rows * g)
             part = np.frombuffer(self.window.read(8 * rows * w), dtype=np.float64).reshape(rows, w)[:n][seen]
-            power = mains_power(part, np.isfinite(part) & self.window_valid[:n, g : g + w][seen])
+            power = mains_power(part, np.isfinite(part) & self.window_valid[:n, g : g + w][seen], segment)
             spec = power if spec is None else spec + power
         assert spec is not None
-        return mains_in_power(spec, int(seen.sum()), self.rate_hz)[0]
+        return mains_in_power(spec, segment, self.rate_hz)[0]
 
     def close(self) -> None:
         """Forget the mains window (its temporary file goes)."""
