@@ -46,7 +46,9 @@ class Progress:
         if self.total:
             share = min(1.0, done / self.total)
             left = elapsed * (1 - share) / share if share > 0 else 0.0
-            tail = f" {100 * share:3.0f}% {mb:,.0f}/{self.total / 1e6:,.0f} MB, {left:.0f} s left"
+            total_mb = f"{self.total / 1e6:,.0f}"
+            # fixed widths: the bar's length must not change as the figures grow or shrink
+            tail = f" {100 * share:3.0f}% {mb:>{len(total_mb)},.0f}/{total_mb} MB, {left:5.0f} s left"
             room = max(10, width - len(self.label) - len(tail) - 4)
             filled = int(room * share)
             line = f"{self.label} [{'#' * filled}{'.' * (room - filled)}]{tail}"
