@@ -361,3 +361,32 @@ def test_an_output_never_replaces_a_file_that_appeared_meanwhile(tmp_path: Path)
             out.write_text("someone else's")
     assert out.read_text() == "someone else's"
     assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]
+
+
+def test_a_second_ctrl_c_during_the_cleanup_still_removes_the_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """decode -o x.npz writes its arrays in a hidden parts folder beside the
+    output; three Ctrl-C 30 ms apart left it there in 2 runs of 5 (the second
+    interrupted the first one's cleanup). The cleanup now runs to the end and
+    the interrupt is raised after it."""
+    import shutil
+
+    from sensorio.export import output
+
+    real = shutil.rmtree
+    calls: list[object] = []
+
+    def interrupted_once(path: object, ignore_errors: bool = False) -> None:
+        calls.append(path)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        real(path, ignore_errors=ignore_errors)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(output.shutil, "rmtree", interrupted_once)
+    parts = tmp_path / ".x.abc.parts"
+    parts.mkdir()
+    (parts / "samples.npy").write_bytes(b"\x93NUMPY")
+    with pytest.raises(KeyboardInterrupt):
+        output.remove_tree(parts)
+    assert not parts.exists() and len(calls) == 2

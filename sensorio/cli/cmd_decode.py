@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SensorioError
-from ..export.output import atomic_output
+from ..export.output import atomic_output, remove_tree
 from ..npystream import BlockArrays, pack_npz
 from ..parser import Parser, concat_blocks
 from ..recording import BlockStream, decode_any, nothing_decoded
@@ -111,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
                 parser, counts, messages, members = decode_to(args.file, args.format, parts)
                 pack_npz(members, tmp, {"messages": _messages(messages)})
             finally:
-                shutil.rmtree(parts, ignore_errors=True)
+                remove_tree(parts)
     _report(args, parser, counts)
     return 0
 
@@ -136,7 +135,7 @@ def _run_folder(args: argparse.Namespace) -> int:
         for name, path in members.items():
             os.replace(path, out / f"{name}.npy")
     finally:
-        shutil.rmtree(parts, ignore_errors=True)
+        remove_tree(parts)
     _report(args, parser, counts)
     return 0
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +34,7 @@ import numpy as np
 from ..blocks import EVENT_NAMES, Block
 from ..errors import SensorioError
 from ..export.npz import NpzStream
-from ..export.output import atomic_output, write_error
+from ..export.output import atomic_output, remove_tree, write_error
 from ..export.units import stream_calibration
 from ..npystream import pack_npz
 from ..recording import BlockStream, lookahead_info
@@ -276,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
         if suffix == ".npz":
             tmp = outputs.enter_context(atomic_output(args.output, overwrite=args.force))
             parts = Path(tempfile.mkdtemp(prefix=f".{args.output.stem}.", suffix=".parts", dir=tmp.parent))
-            outputs.callback(shutil.rmtree, parts, True)
+            outputs.callback(remove_tree, parts)
             sink = NpzStream(parts, info, raw=args.raw)
             for block in blocks():
                 sink.add(block)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,3 +85,19 @@ def _commit(tmp: Path, path: Path, overwrite: bool) -> None:
 
 
 __all__ = ["atomic_output", "check_new", "write_error"]
+
+
+def remove_tree(path: str | os.PathLike[str]) -> None:
+    """Remove a temporary folder and everything in it, to the end even when
+    Ctrl-C comes in the middle (a second one while the first's cleanup ran
+    left a hidden parts folder beside the output); a KeyboardInterrupt that
+    came is raised once the folder is gone."""
+    interrupted = False
+    while True:
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+            break
+        except KeyboardInterrupt:
+            interrupted = True
+    if interrupted:
+        raise KeyboardInterrupt
