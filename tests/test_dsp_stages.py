@@ -6,7 +6,7 @@ from __future__ import annotations
 import dsp_synth
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sensorio import Parser
@@ -86,6 +86,9 @@ STAGES = {
 @pytest.mark.parametrize("name", sorted(STAGES))
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cuts=st.lists(st.integers(1, 2999), max_size=12), single=st.booleans())
+# a first block of 41 rows, all of them invalid on the channel whose stream
+# starts with a gap: its noise floor started from another first hop figure
+@example(cuts=[41], single=False)
 def test_stage_chunk_invariance(name: str, policy: str, cuts: list[int], single: bool) -> None:
     block = whole_signal()
     if single:  # includes one-sample chunks around a random point

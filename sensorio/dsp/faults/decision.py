@@ -681,6 +681,9 @@ class _Decision(_DetectorState):
             hp_c = np.concatenate([back[c], hp[c, : rows + ahead]])
             usable = np.concatenate([[True], self._ok_back[c], ok[c, : rows + ahead], [True]])
             x = spike_signal(hp_c[None, :], None, None, self._rate, usable[None, :])[0]
+            # (what the filters give on an unusable sample depends on where the
+            # blocks were cut: 0 there, as in the spike signal)
+            hp_c = np.where(usable[1:-1], hp_c, 0.0)
             level = np.concatenate([self._data_back[c], data[c, : rows + w + guard]])
             for r in np.flatnonzero(hit[:, c]):
                 i = r + nb

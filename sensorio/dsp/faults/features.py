@@ -634,7 +634,8 @@ class _Features(_DetectorState):
         if self._noise_share is None:
             noise = np.zeros_like(blocked)
         else:
-            noise = self._noise_verdicts(~blocked & (share_hf > self._noise_share), live, hf_ms)
+            clear_of_gap = (g - last_gap) > 2
+            noise = self._noise_verdicts(~blocked & (share_hf > self._noise_share), live, hf_ms, clear_of_gap)
         share_low = low_ms / (low_ms + hp_ms)
         # broadband noise leaks into the 1-20 Hz band and rings there after it
         # stops: no motion verdict during it or in the 4 hops after it
@@ -986,7 +987,7 @@ class _Features(_DetectorState):
         loud = np.maximum(floor, (self.motion_loud_rel * hp_rise * level) ** 2)
         return ((low_ms > thr) & (share > self.motion_share)) | ((low_ms > loud) & (share > self.motion_loud_share))
 
-    def _noise_verdicts(self, candidate: Flags, usable: Flags, hf_ms: Floats) -> Flags:
+    def _noise_verdicts(self, candidate: Flags, usable: Flags, hf_ms: Floats, clear_of_gap: Flags) -> Flags:
         """The noise test per (channel, hop) where candidate (not blocked,
         white-noise share above the bar): the white-noise power hf_ms above
         NOISE_FLOOR_K x the channel's learnt floor of it, squared. The floor
@@ -996,7 +997,11 @@ class _Features(_DetectorState):
         hop where that is lower (a quiet channel took 1.5 s to learn its floor
         down from noise_uv, deaf to noise until then), hop by hop (so the same
         whatever the chunking), from the usable hops (live: no code fault, not
-        flat) without a verdict."""
+        flat) without a verdict. The first usable hop must be clear_of_gap (more
+        than 2 hops after one with rows missing): the white-noise figure of a hop
+        just after a gap reads the filters' hold across it, which depends on
+        where the blocks were cut (a stream starting with invalid rows gave one
+        floor in one chunking and another in the next)."""
         ch, m = hf_ms.shape
         out = np.zeros((ch, m), dtype=bool)
         q = self._q_hf
@@ -1004,7 +1009,7 @@ class _Features(_DetectorState):
         k2 = NOISE_FLOOR_K**2
         for j in range(m):
             x = lhf[:, j]
-            first = usable[:, j] & ~self._q_hf_set & np.isfinite(x)
+            first = usable[:, j] & clear_of_gap[:, j] & ~self._q_hf_set & np.isfinite(x)
             if first.any():
                 q = np.where(first, np.minimum(q, x + LEARN_START_UP), q)
                 self._q_hf_set |= first
