@@ -411,16 +411,19 @@ def test_invalid_command_line_options(args: list[str], expect: str) -> None:
         ["decode", "{rec}", "-o", "{same}", "--force"],
         ["analyze", "{rec}", "--events", "{same}", "--force"],
         ["plot", "{rec}", "-o", "{same}", "--force"],
+        ["analyze", "{rec}", "--pipeline", "{same}", "--events", "{same}", "--force"],
+        ["record", "replay://{same}", "-o", "{same}", "--force"],
     ],
 )
 def test_an_output_that_is_the_input_is_refused(tmp_path: Path, command: list[str]) -> None:
-    """With --force every command wrote its output over the recording it
-    was reading (under a name ending in .npz or .png, or by a link): the
-    recording was gone, and the command said nothing."""
+    """With --force every command wrote its output over the file it was
+    reading (a recording under a name ending in .npz or .png, a pipeline
+    file, the recording a replay:// port plays): it was gone, and the
+    command said nothing. A link to the input is refused too."""
     rec = tmp_path / "rec.sior"
     made = _cli("record", "sim://emg8?fast=1&duration=1", "-o", str(rec))
     assert made.wait(timeout=60) == 0
-    same = tmp_path / ("rec.png" if command[0] == "plot" else "rec.npz")
+    same = tmp_path / ("rec.png" if command[0] == "plot" else "rec.sior" if command[0] == "record" else "rec.npz")
     rec.rename(same)
     link = tmp_path / "link.csv"
     link.symlink_to(same)
@@ -440,6 +443,25 @@ def test_decode_of_a_file_with_no_frames_writes_nothing(tmp_path: Path, content:
     line = _one_line_error(_cli("decode", str(src), "-o", str(out)))
     assert "no samples decoded as format 'sio'" in line and "--format" in line, line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["passwd"]
+
+
+def test_a_recording_with_no_data_says_so_not_check_the_format(tmp_path: Path) -> None:
+    from sensorio.recording import RecordingWriter
+
+    rec = tmp_path / "empty.sior"
+    RecordingWriter(rec, {"format": "sio"}).close()
+    for cmd in ("decode", "analyze"):
+        line = _one_line_error(_cli(cmd, str(rec)))
+        assert "holds no data" in line and "--format" not in line, line
+
+
+def test_one_file_named_for_two_outputs_is_refused(tmp_path: Path) -> None:
+    rec = tmp_path / "rec.sior"
+    assert _cli("record", "sim://emg8?fast=1&duration=1", "-o", str(rec)).wait(timeout=60) == 0
+    out = tmp_path / "out.jsonl"
+    line = _one_line_error(_cli("analyze", str(rec), "--events", str(out), "--plot", str(out)))
+    assert "named for two outputs" in line, line
+    assert not out.exists()
 
 
 def test_existing_output_is_never_overwritten(tmp_path: Path) -> None:

@@ -121,6 +121,10 @@ def test_detect_mains_over_a_long_window_hears_a_hum_between_contractions() -> N
     x = emg / emg.std(axis=0) * level[:, None] + 3 * np.sqrt(2) * np.sin(2 * np.pi * 50 * t)[:, None]
     assert mains_in_power(mains_power(x), n, fs)[0] is None  # the one spectrum of before
     assert detect_mains(x, fs)[0] == 50.0
+    # a masked stretch (held flat: no power) is left out, not taken for silence
+    valid = np.ones(x.shape, dtype=bool)
+    valid[: int(7 * fs)] = False
+    assert detect_mains(x, fs, valid)[0] == 50.0
     # and white noise of every length stays far under the bar
     for seconds in (1.0, 3.0, 30.0):
         assert detect_mains(rng.standard_normal((int(seconds * fs), 8)), fs)[1] < 4.0

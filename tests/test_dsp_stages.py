@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sensorio import Parser
-from sensorio.blocks import SignalBlock
+from sensorio.blocks import Block, SignalBlock
 from sensorio.dsp import (
     BandPass,
     Decimate,
@@ -197,6 +197,19 @@ def test_pipeline_from_config_files(tmp_path) -> None:
         Pipeline.from_config({"stage": [{"type": "nope"}]})
     with pytest.raises(SensorioError, match="bandpass"):
         Pipeline.from_config({"stage": [{"type": "bandpass", "nope": 1}]})
+    # no stage at all: raw blocks need a calibrate stage (it was an IndexError)
+    empty = Pipeline.from_config({"stages": []})
+    with pytest.raises(SensorioError, match="calibrate"):
+        empty.process(
+            Block(
+                0,
+                np.zeros((4, 2), np.int32),
+                np.zeros(1, np.uint32),
+                np.zeros(1, np.uint64),
+                np.zeros(1, np.uint64),
+                np.zeros(1, np.uint32),
+            )
+        )
     # a hop of no length divided by zero when the first block came
     for hop in (0, -0.05):
         with pytest.raises(SensorioError, match="faults.*hop_s must be above 0"):

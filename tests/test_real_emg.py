@@ -636,6 +636,12 @@ def test_score_faults_a_setting_the_detector_refuses_is_a_one_line_error(capsys:
     assert err.count("\n") == 1 and "hop_s must be above 0" in err, err
 
 
+def test_score_faults_a_rate_the_corpus_cannot_be_resampled_to_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert score_faults.main(["--real", "--quick", "--rate", "1733"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot resample" in err and "1733 Hz" in err, err
+
+
 def test_resampling_refuses_a_rate_no_small_ratio_gives() -> None:
     """1000.5 Hz from 1000 Hz came out 1:1, labelled 1000.5 Hz."""
     x = np.zeros((100, 1))

@@ -340,15 +340,19 @@ def with_ecg(rec: Recording, peak_uv: float, ecg: np.ndarray, seed: int = 0) -> 
 RESAMPLE_TOLERANCE = 1e-5
 
 
-def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
-    """Resample along axis 0 with scipy's polyphase filter. CorpusError when
-    no ratio of terms up to 1000 comes within RESAMPLE_TOLERANCE of to_hz /
-    from_hz (the result would not be at to_hz)."""
+def resample_ratio(from_hz: float, to_hz: float) -> Fraction:
+    """to_hz / from_hz as scipy's polyphase filter takes it (terms up to
+    1000); CorpusError when no such ratio comes within RESAMPLE_TOLERANCE
+    (the result would not be at to_hz)."""
     ratio = Fraction(to_hz / from_hz).limit_denominator(1000)
     if ratio <= 0 or abs(float(ratio) * from_hz / to_hz - 1.0) > RESAMPLE_TOLERANCE:
-        raise CorpusError(
-            f"cannot resample {from_hz:g} Hz to {to_hz:g} Hz: no ratio of whole numbers up to 1000 gives it"
-        )
+        raise CorpusError(f"cannot resample {from_hz:g} Hz to {to_hz:g} Hz: no ratio of whole numbers to 1000 gives it")
+    return ratio
+
+
+def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
+    """Resample along axis 0 with scipy's polyphase filter (see resample_ratio)."""
+    ratio = resample_ratio(from_hz, to_hz)
     return sps.resample_poly(np.asarray(x, dtype=float), ratio.numerator, ratio.denominator, axis=0)
 
 

@@ -266,6 +266,9 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
             # the ECG filtered and resampled once per recording rate
             ecgs = {rate: real_emg.ecg_beats(rate) for rate in {r.rate_hz for r in recs}}
             recs = [real_emg.with_ecg(r, args.ecg, ecgs[r.rate_hz], seed=i) for i, r in enumerate(recs)]
+        for r in recs + faulty:  # a rate the recordings cannot be resampled to: said before any work
+            for rate in rates:
+                real_emg.resample_ratio(r.rate_hz, rate)
     except real_emg.CorpusError as exc:
         print(f"score_faults: {exc}", file=sys.stderr)
         return 1

@@ -90,23 +90,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 #: the options that name what a command reads and what it writes (--truth is
-#: either: emulate writes it, plot reads it; emulate checks it itself)
-INPUT_OPTIONS = ("file", "recordings", "model", "source")
+#: either: plot and analyze read it, emulate writes it and checks it itself)
+INPUT_OPTIONS = ("file", "recordings", "model", "source", "truth", "pipeline", "port")
 OUTPUT_OPTIONS = ("output", "events", "plot", "bids", "recording")
 
 
+def _named_file(value: object) -> str | None:
+    """The file an option's value names (a replay:// port's recording too), or None."""
+    if not isinstance(value, (str, Path)) or not str(value):
+        return None
+    text = str(value)
+    if text.startswith("replay://"):
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(text)
+        return unquote(parts.netloc + parts.path) or None  # as protocol_replay reads it
+    return text
+
+
 def _output_on_an_input(args: argparse.Namespace) -> str | None:
-    """The first output that is one of the command's input files (the same
-    file by any name), with --force or not: writing it destroyed the input.
-    None when there is none."""
+    """The first output that is one of the command's input files, or another
+    of its outputs (the same file by any name), with --force or not: writing
+    it destroyed the input. None when there is none."""
     inputs: list[Any] = []
     for name in INPUT_OPTIONS:
         value = getattr(args, name, None)
         inputs.extend(value if isinstance(value, list) else [value])
-    named = [Path(v) for v in inputs if isinstance(v, (str, Path)) and str(v)]
-    for name in OUTPUT_OPTIONS:
-        out = getattr(args, name, None)
-        if not isinstance(out, (str, Path)) or not str(out) or not os.path.exists(out):
+    named = [f for f in map(_named_file, inputs) if f is not None]
+    outs = [(name, f) for name in OUTPUT_OPTIONS if (f := _named_file(getattr(args, name, None))) is not None]
+    for i, (_, out) in enumerate(outs):
+        for other_name, other in outs[i + 1 :]:
+            if os.path.abspath(out) == os.path.abspath(other):
+                return f"{out} is named for two outputs (--{other_name} too): give each its own name"
+        if not os.path.exists(out):
             continue
         for src in named:
             try:

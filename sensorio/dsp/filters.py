@@ -449,7 +449,18 @@ def mains_power(x: np.ndarray, valid: np.ndarray | None = None, segment: int | N
         parts = part[: k * seg].reshape(k, seg, part.shape[1])
         parts = np.nan_to_num(parts - np.nanmean(parts, axis=1, keepdims=True))
         spectra = np.abs(np.fft.rfft(parts * window, axis=1)) ** 2
-        power[:, g : g + MAINS_GROUP] = spectra[0] if k == 1 else np.quantile(spectra, MAINS_QUANTILE, axis=0)
+        if k == 1:
+            power[:, g : g + MAINS_GROUP] = spectra[0]
+            continue
+        if valid is not None:
+            # a segment mostly masked is held flat: no power at all, and a
+            # fifth of them made the quantile 0 in every bin; a channel's
+            # quantile is over its segments at least half valid (all of them
+            # when it has none)
+            ok = valid[: k * seg, g : g + MAINS_GROUP].reshape(k, seg, -1).mean(axis=1) >= 0.5
+            ok[:, ~ok.any(axis=0)] = True
+            spectra = np.where(ok[:, None, :], spectra, np.nan)
+        power[:, g : g + MAINS_GROUP] = np.nanquantile(spectra, MAINS_QUANTILE, axis=0)
     return power.sum(axis=1)
 
 

@@ -388,8 +388,8 @@ class Pipeline:
         """Run one block through every stage; returns the blocks that came out
         (none while a stage is still filling a window, several after a reset)."""
         if isinstance(block, Block):
-            first = self.stages[0]
-            if not hasattr(first, "process_raw"):
+            first = self.stages[0] if self.stages else None
+            if first is None or not hasattr(first, "process_raw"):
                 raise SensorioError("raw Blocks need a 'calibrate' stage first in the pipeline")
             items = first.process_raw(block)
             self._collect(first)

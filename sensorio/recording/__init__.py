@@ -301,10 +301,19 @@ def lookahead_info(it: Any, bs: Any) -> tuple[list[Block], dict[str, Any] | None
     return head, resolve_descriptor(bs.header, infos(), bs.parser.format)
 
 
-def nothing_decoded(path: str | os.PathLike[str], format: str | None, header: dict[str, Any] | None) -> SensorioError:
+def nothing_decoded(
+    path: str | os.PathLike[str],
+    format: str | None,
+    header: dict[str, Any] | None,
+    reader: RecordingReader | None = None,
+) -> SensorioError:
     """The error for a file of which no sample decoded (another format, or
     not a recording at all): format is the one asked for, else the header's,
-    else sio."""
+    else sio. A recording read to its end (reader) that holds no port bytes
+    at all says so instead: the format is not what is wrong."""
+    report = getattr(reader, "report", None)
+    if report is not None and report.raw_bytes == 0:
+        return SensorioError(f"{path}: the recording holds no data (nothing arrived from the device while it ran)")
     used = format or (header or {}).get("format", "sio")
     return SensorioError(Advice(f"{path}: no samples decoded as format {used!r}: check {{format}}", format=None))
 

@@ -7,7 +7,10 @@ record 1; without one (older recordings, or both damaged) the body is still
 read, with an empty header (``header_damage`` says so, and ``wire_format()``
 warns about the format it has to assume). In the body, damaged bytes are skipped to the next record that checks out and
 reported as Damage (the decoder marks a gap there); an incomplete last record
-(the writer died or is still writing) is reported as ``cut_bytes``.
+(the writer died or is still writing) is reported as ``cut_bytes``, and when
+it is the DATA record the sequence expects, the port bytes of its intact part
+are read (``salvaged_bytes``: the record's CRC cannot check them; a file only
+cut short leaves them as written).
 """
 
 from __future__ import annotations
@@ -397,6 +400,10 @@ class RecordingReader:
                 if salvaged is not None:
                     rep.salvaged_bytes = len(salvaged.raw)
                     rep.raw_bytes += len(salvaged.raw)
+                    rep.records += 1
+                    rep.data_records += 1
+                    rep.first_ns = salvaged.t_ns if rep.first_ns is None else rep.first_ns
+                    rep.last_ns = salvaged.t_ns
                     yield salvaged
                 self.position = self.size
                 return

@@ -89,8 +89,8 @@ SHARP_RATIO = 0.5
 #: SMOOTH_HZ / fs) x its swing in the high-passed signal (0.29 at 2 kHz,
 #: 0.076 at 4 kHz), is rounded like a potential (_smooth). 250 Hz is the top
 #: of surface EMG's main band; a step on the sampling grid gives 0.5 (one
-#: whose edge falls halfway between two samples 0.25: at 2 kHz such a pulse
-#: reads as a potential)
+#: whose edge falls halfway between two samples 0.25: from 1.5 kHz to about
+#: 2.17 kHz, where the bar is above that, such a pulse reads as a potential)
 SMOOTH_HZ = 250.0
 #: a corner of the baseline (a drift setting off) is not a spike: the level
 #: around the pulse, less a line that steps and bends there, keeps under
@@ -208,7 +208,7 @@ def _smooth(hp: Floats, i: int, guard: int, w: int, peak: float, fs: float) -> b
     """Whether the pulse at i, whose spike signal peaks at peak (about the
     hop's median), is rounded like a motor-unit potential: peak at most
     1 - cos(2 pi SMOOTH_HZ / fs) x its swing in the high-passed signal hp
-    (1-D) within the guard, from the median of the w samples either side."""
+    (1-D) within the guard, from the median of the 2 w + 1 samples around it."""
     near = hp[max(0, i - w) : i + w + 1]
     swing = np.abs(hp[max(0, i - guard) : i + guard + 1] - np.median(near)).max()
     return bool(peak <= (1.0 - np.cos(2.0 * np.pi * SMOOTH_HZ / fs)) * swing)
