@@ -106,6 +106,19 @@ class ReadReport:
     first_ns: int | None = None
     last_ns: int | None = None
 
+    def count(self, item: DataChunk | Event | End) -> None:
+        """Count a record read: its time, and what it holds."""
+        self.records += 1
+        self.first_ns = item.t_ns if self.first_ns is None else self.first_ns
+        self.last_ns = item.t_ns
+        if isinstance(item, DataChunk):
+            self.data_records += 1
+            self.raw_bytes += len(item.raw)
+        elif isinstance(item, Event):
+            self.events += 1
+        else:
+            self.complete = True
+
     def problems(self) -> list[str]:
         """One line per problem found (damage, missing records, a cut end, no END record); empty for a sound file."""
         out = []
@@ -380,16 +393,7 @@ class RecordingReader:
                     if expected is not None and number > expected:
                         rep.missing_records += number - expected
                     expected = number + 1
-                    rep.records += 1
-                    rep.first_ns = t_ns if rep.first_ns is None else rep.first_ns
-                    rep.last_ns = t_ns
-                    if isinstance(item, DataChunk):
-                        rep.data_records += 1
-                        rep.raw_bytes += len(item.raw)
-                    elif isinstance(item, Event):
-                        rep.events += 1
-                    elif isinstance(item, End):
-                        rep.complete = True
+                    rep.count(item)
                     yield item
                     pos = end
                     continue
@@ -399,11 +403,7 @@ class RecordingReader:
                 salvaged = self._unfinished_data(pos, expected)
                 if salvaged is not None:
                     rep.salvaged_bytes = len(salvaged.raw)
-                    rep.raw_bytes += len(salvaged.raw)
-                    rep.records += 1
-                    rep.data_records += 1
-                    rep.first_ns = salvaged.t_ns if rep.first_ns is None else rep.first_ns
-                    rep.last_ns = salvaged.t_ns
+                    rep.count(salvaged)
                     yield salvaged
                 self.position = self.size
                 return
@@ -457,7 +457,7 @@ class RecordingReader:
                 yield item.raw
 
 
-def _decode(kind: int, offset: int, t_ns: int, payload: bytes) -> Item | None:
+def _decode(kind: int, offset: int, t_ns: int, payload: bytes) -> DataChunk | Event | End | None:
     if kind == KIND_DATA:
         if len(payload) < COUNT.size:
             return None
