@@ -85,7 +85,7 @@ def decode_to(
         finally:
             members = sink.close() if sink is not None else {}
     if not counts:  # (not a recording, another format: an archive of no samples helps nobody)
-        raise nothing_decoded(path, format, bs.header, bs.reader)
+        raise nothing_decoded(path, format, bs.reader)
     return bs.parser, dict(sorted(counts.items())), bs.messages, members
 
 

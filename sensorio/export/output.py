@@ -84,9 +84,6 @@ def _commit(tmp: Path, path: Path, overwrite: bool) -> None:
         os.replace(tmp, path)
 
 
-__all__ = ["atomic_output", "check_new", "write_error"]
-
-
 def remove_tree(path: str | os.PathLike[str]) -> None:
     """Remove a temporary folder and everything in it, to the end even when
     Ctrl-C comes in the middle (a second one while the first's cleanup ran
@@ -101,3 +98,6 @@ def remove_tree(path: str | os.PathLike[str]) -> None:
             interrupted = True
     if interrupted:
         raise KeyboardInterrupt
+
+
+__all__ = ["atomic_output", "check_new", "remove_tree", "write_error"]

@@ -301,20 +301,16 @@ def lookahead_info(it: Any, bs: Any) -> tuple[list[Block], dict[str, Any] | None
     return head, resolve_descriptor(bs.header, infos(), bs.parser.format)
 
 
-def nothing_decoded(
-    path: str | os.PathLike[str],
-    format: str | None,
-    header: dict[str, Any] | None,
-    reader: RecordingReader | None = None,
-) -> SensorioError:
+def nothing_decoded(path: str | os.PathLike[str], format: str | None, reader: RecordingReader | None) -> SensorioError:
     """The error for a file of which no sample decoded (another format, or
-    not a recording at all): format is the one asked for, else the header's,
-    else sio. A recording read to its end (reader) that holds no port bytes
-    at all says so instead: the format is not what is wrong."""
+    not a recording at all): format is the one asked for, else the
+    recording's (reader; None for a raw dump), else sio. A recording read to
+    its end that holds no port bytes at all says so instead: the format is
+    not what is wrong."""
     report = getattr(reader, "report", None)
     if report is not None and report.raw_bytes == 0:
         return SensorioError(f"{path}: the recording holds no data (nothing arrived from the device while it ran)")
-    used = format or (header or {}).get("format", "sio")
+    used = format or (reader.header.get("format", "sio") if reader is not None else "sio")
     return SensorioError(Advice(f"{path}: no samples decoded as format {used!r}: check {{format}}", format=None))
 
 

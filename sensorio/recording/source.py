@@ -20,5 +20,5 @@ def read_source(
     parser, blocks, messages, reader = decode_any(path, format)
     info = source_descriptor(parser, messages, reader.header if reader is not None else None)
     if not blocks:
-        raise nothing_decoded(path, format, reader.header if reader is not None else None, reader)
+        raise nothing_decoded(path, format, reader)
     return blocks, info, parser.stats.as_dict(), dict(reader.header) if reader is not None else {}

@@ -438,7 +438,7 @@ def analyze_file(
             it = progress(it, lambda: bs.position, bs.size)
         head, info = lookahead_info(it, bs)
         if not head:
-            raise nothing_decoded(path, format, header, bs.reader)
+            raise nothing_decoded(path, format, bs.reader)
 
         def all_blocks() -> Iterable[Block]:
             yield from head
