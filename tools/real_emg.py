@@ -912,13 +912,11 @@ RATE_RANGE = (100.0, 20_000.0)
 
 def rate_option(text: str) -> float:
     """argparse type: a sample rate in Hz within RATE_RANGE."""
+    from sensorio.cli._options import _option
     from sensorio.numbers import parse_number
 
-    try:
-        return parse_number(text, minimum=RATE_RANGE[0], maximum=RATE_RANGE[1])
-    except ValueError:
-        lo, hi = RATE_RANGE
-        raise argparse.ArgumentTypeError(f"{text!r}: give a rate from {lo:g} to {hi:g} Hz") from None
+    lo, hi = RATE_RANGE
+    return float(_option(parse_number, text, f"a rate from {lo:g} to {hi:g} Hz", minimum=lo, maximum=hi))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -696,12 +696,10 @@ def window_seconds(text: str) -> float:
     """argparse type: a run's length, at least 5 s (faults of up to 2 s are
     placed half a second from either end, and the detector settles for most
     of the first second)."""
+    from sensorio.cli._options import _option
     from sensorio.numbers import parse_number
 
-    try:
-        return parse_number(text, minimum=5.0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds, 5 or more") from None
+    return float(_option(parse_number, text, "a number of seconds, 5 or more", minimum=5.0))
 
 
 def main_synthetic(args: argparse.Namespace, params: dict[str, float]) -> int:
