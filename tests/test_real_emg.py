@@ -397,21 +397,7 @@ def test_fetch_refuses_a_file_with_the_wrong_sha256(tmp_path: Path, monkeypatch)
 
 def test_fetch_failure_is_one_line_and_exit_1(tmp_path: Path) -> None:
     env = {**os.environ, "SENSORIO_REAL_EMG_CACHE": str(tmp_path / "empty")}
-    res = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "tools" / "real_emg.py"),
-            "export",
-            "otb-vl-hd64",
-            "--offline",
-            "-o",
-            str(tmp_path / "x.npy"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    res = _real_emg_cli("export", "otb-vl-hd64", "--offline", "-o", str(tmp_path / "x.npy"), env=env)
     assert res.returncode == 1
     assert res.stderr.count("\n") == 1 and "not in the cache" in res.stderr
 
