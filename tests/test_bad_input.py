@@ -277,6 +277,11 @@ def test_device_floods_garbage(tmp_path: Path) -> None:
     assert len(kept) > 10_000 and bytes(flood.sent).startswith(kept)
 
 
+def _sim_recording(path: Path) -> None:
+    """A second of the emulated emg8 device, recorded (fast) to path."""
+    assert _cli("record", "sim://emg8?fast=1&duration=1", "-o", str(path)).wait(timeout=60) == 0
+
+
 def _good_recording(tmp_path: Path) -> tuple[Path, bytes]:
     good = tmp_path / "good.sior"
     dev = PtyDevice()
@@ -421,8 +426,7 @@ def test_an_output_that_is_the_input_is_refused(tmp_path: Path, command: list[st
     file, the recording a replay:// port plays): it was gone, and the
     command said nothing. A link to the input is refused too."""
     rec = tmp_path / "rec.sior"
-    made = _cli("record", "sim://emg8?fast=1&duration=1", "-o", str(rec))
-    assert made.wait(timeout=60) == 0
+    _sim_recording(rec)
     same = tmp_path / ("rec.png" if command[0] == "plot" else "rec.sior" if command[0] == "record" else "rec.npz")
     rec.rename(same)
     link = tmp_path / "link.csv"
@@ -457,7 +461,7 @@ def test_a_recording_with_no_data_says_so_not_check_the_format(tmp_path: Path) -
 
 def test_one_file_named_for_two_outputs_is_refused(tmp_path: Path) -> None:
     rec = tmp_path / "rec.sior"
-    assert _cli("record", "sim://emg8?fast=1&duration=1", "-o", str(rec)).wait(timeout=60) == 0
+    _sim_recording(rec)
     out = tmp_path / "out.jsonl"
     line = _one_line_error(_cli("analyze", str(rec), "--events", str(out), "--plot", str(out)))
     assert "named for two outputs" in line, line
