@@ -508,6 +508,33 @@ def test_a_large_motor_unit_potential_is_not_a_spike(native: bool, rate: float) 
     assert sum(e.detail["count"] for e in events) == len(times)
 
 
+#: a jump's push-off potential at 1 kHz (uV; ultium-cmj's channel 5 at
+#: 4.530-4.549 s, from the level before it, brought back to 0 over its last
+#: three samples): up for four samples, down at a corner to 1.8 x as far
+JUMP_MUAP_1KHZ = [0, 251, 523, 505, 326, -288, -925, -536, -226, -208]
+JUMP_MUAP_1KHZ += [-162, -137, -105, -98, -78, -65, -47, -30, -15, 0]
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+def test_a_biphasic_potential_at_1_khz_is_not_a_spike(native: bool) -> None:
+    """At 1 kHz a large motor-unit potential of 3-6 ms has a corner like a
+    spike's in the second difference, stands alone and comes back; but it
+    swings to the other sign and back within a few ms, where a sensor's
+    pulse is one-signed (decision._biphasic). One-signed pulses of the same
+    height on the other channel are spikes, the potentials are not."""
+    rate = 1000.0
+    _, x = _broadband(8.0, rate, 10.0, seed=4)
+    muap = np.array(JUMP_MUAP_1KHZ, dtype=float)
+    times = [2.013, 3.527, 5.041, 6.555]
+    for at in times:
+        i = int(at * rate)
+        x[i : i + len(muap), 0] += muap
+        _triangle(x, rate, at, 1, 925.0)
+    events = _detect(x, rate, native)
+    assert {e.channel for e in events} == {1}, events
+    assert sum(e.detail["count"] for e in events) == len(times)
+
+
 @pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
 def test_the_first_sample_after_a_gap_is_not_a_spike(native: bool) -> None:
     """The feature filters hold their input across a gap (invalid rows), so

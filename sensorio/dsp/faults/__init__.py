@@ -13,7 +13,8 @@ the median, sigma taken as the larger of the two neighbouring hops', so a
 contraction's onset is not a spike and a spike's own pulse and high-pass
 tail do not hide it; and alone: within 20 ms the signal stays below half its
 peak, so a twitch's burst is not a spike, see decision.BURST_RATIO; at
-1 kHz with a corner, not a rounded top, see decision.SHARP_BELOW_HZ; from
+1 kHz with a corner, not a rounded top, see decision.SHARP_BELOW_HZ, and
+one-signed, not a potential's two phases, see decision.BIPHASE_RATIO; from
 1.5 kHz sharper than a motor-unit potential's rounded top, see
 decision.SMOOTH_HZ; and back where it was after it: a step is not a spike). Others are
 properties of a hop: ``stuck`` (every code identical), ``flat`` (standard

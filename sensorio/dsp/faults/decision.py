@@ -92,6 +92,19 @@ SHARP_RATIO = 0.5
 #: whose edge falls halfway between two samples 0.25: from 1.5 kHz to about
 #: 2.17 kHz, where the bar is above that, such a pulse reads as a potential)
 SMOOTH_HZ = 250.0
+#: ... and below features.SHARP_BELOW_HZ, where a motor-unit potential 3-6
+#: ms wide can have a corner too (two or three samples a phase), its second
+#: phase tells it: a sensor's pulse is one-signed (a discharge, a pop, a
+#: glitch of the converter), while a surface potential swings to the other
+#: sign and back within a few ms. A pulse whose level, less a line through
+#: the medians of the BIPHASE_END_S either side beyond BIPHASE_S of its
+#: peak, swings within BIPHASE_S to the other sign by at least
+#: BIPHASE_RATIO x its peak and comes back by as much further out is a
+#: potential (_biphasic). Read in the level, not the high-passed signal,
+#: whose 20 Hz tail after a one-signed pulse is 0.1-0.3 x it.
+BIPHASE_S = 0.006
+BIPHASE_END_S = 0.003
+BIPHASE_RATIO = 0.5
 #: a corner of the baseline (a drift setting off) is not a spike: the level
 #: around the pulse, less a line that steps and bends there, keeps under
 #: BEND_RATIO x its swing (_bends)
@@ -212,6 +225,39 @@ def _smooth(hp: Floats, i: int, guard: int, w: int, peak: float, fs: float) -> b
     near = hp[max(0, i - w) : i + w + 1]
     swing = np.abs(hp[max(0, i - guard) : i + guard + 1] - np.median(near)).max()
     return bool(peak <= (1.0 - np.cos(2.0 * np.pi * SMOOTH_HZ / fs)) * swing)
+
+
+def _off_ends(seg: Floats, ends: int) -> Floats:
+    """seg (1-D) less the line through the medians of its first and last
+    ends samples (each at its middle)."""
+    x = [0.5 * (ends - 1), len(seg) - 0.5 * (ends + 1)]
+    y = [np.median(seg[:ends]), np.median(seg[-ends:])]
+    return seg - np.interp(np.arange(len(seg), dtype=float), x, y)
+
+
+def _biphasic(level: Floats, i: int, guard: int, span: int, ends: int) -> bool:
+    """Whether the pulse at i of the signal level (1-D) is a potential of two
+    phases: its level, less a line through the medians of the ends rows
+    beyond span either side of its peak (the largest deviation within the
+    guard), swings to the other sign within span of the peak by at least
+    BIPHASE_RATIO x that peak, and comes back by as much farther from it
+    (within span). Not where the window runs past level's ends or over a gap."""
+    reach = span + ends
+    lo, hi = i - guard - reach, i + guard + reach + 1
+    if lo < 0 or hi > len(level) or not np.isfinite(level[lo:hi]).all():
+        return False
+    k = i - guard + int(np.argmax(np.abs(_off_ends(level[lo:hi], ends)[reach : reach + 2 * guard + 1])))
+    dev = _off_ends(level[k - reach : k + reach + 1], ends)
+    peak = abs(dev[reach])
+    if peak <= 0.0:
+        return False
+    other = -np.sign(dev[reach]) * dev  # the other phase, positive
+    bar = BIPHASE_RATIO * peak
+    for j in np.flatnonzero(other[ends : len(dev) - ends] >= bar) + ends:
+        beyond = other[max(0, j - span) : j] if j < reach else other[j + 1 : j + 1 + span]
+        if other[j] - max(0.0, float(beyond.min())) >= bar:
+            return True
+    return False
 
 
 def _carried_max(before: Ints, new: Ints) -> Ints:
@@ -668,6 +714,8 @@ class _Decision(_DetectorState):
         # rows read after the rows decided: the window, a pair's reach beyond
         # its other pulse, and one row; within the hop of look-ahead
         ahead = min(2 * w + 1, self.hop)
+        span = max(1, int(round(BIPHASE_S * self._rate)))
+        ends = max(1, int(round(BIPHASE_END_S * self._rate)))
         hp, ok = self._pend.cm("hp"), self._pend.cm("hard_ok")
         back = self._hp_back
         nb = back.shape[1]
@@ -710,6 +758,8 @@ class _Decision(_DetectorState):
                 # start or end that cannot be told
                 pair = None if other is None else r + nd + other - k
                 if _steps(level, r + nd, guard, w, pair) or _bends(level, r + nd, guard, w, pair):
+                    out[r, c] = False
+                elif corner and _biphasic(level, r + nd, guard, span, ends):
                     out[r, c] = False
         return out
 
