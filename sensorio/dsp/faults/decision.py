@@ -93,15 +93,16 @@ SHARP_RATIO = 0.5
 #: 2.17 kHz, where the bar is above that, such a pulse reads as a potential)
 SMOOTH_HZ = 250.0
 #: ... and below features.SHARP_BELOW_HZ, where a motor-unit potential 3-6
-#: ms wide can have a corner too (two or three samples a phase), its second
-#: phase tells it: a sensor's pulse is one-signed (a discharge, a pop, a
-#: glitch of the converter), while a surface potential swings to the other
-#: sign and back within a few ms. A pulse whose level, less a line through
-#: the medians of the BIPHASE_END_S either side beyond BIPHASE_S of its
-#: peak, swings within BIPHASE_S to the other sign by at least
-#: BIPHASE_RATIO x its peak and comes back by as much further out is a
-#: potential (_biphasic). Read in the level, not the high-passed signal,
-#: whose 20 Hz tail after a one-signed pulse is 0.1-0.3 x it.
+#: ms wide can have a corner too (two or three samples a phase at 1 kHz,
+#: one or two at 500 Hz), its second phase tells it: a sensor's pulse is
+#: one-signed (a discharge, a pop, a glitch of the converter), while a
+#: surface potential swings to the other sign and back within a few ms. A
+#: pulse whose level, less a line through the medians of the BIPHASE_END_S
+#: either side beyond BIPHASE_S of its peak, swings within BIPHASE_S to the
+#: other sign by at least BIPHASE_RATIO x its peak and comes back by as much
+#: further out is a potential (_biphasic). Read in the level, not the
+#: high-passed signal, whose 20 Hz tail after a one-signed pulse is 0.1-0.3
+#: x it.
 BIPHASE_S = 0.006
 BIPHASE_END_S = 0.003
 BIPHASE_RATIO = 0.5
@@ -699,7 +700,8 @@ class _Decision(_DetectorState):
         SPIKE_SD_MIN_HZ, one other pulse rises there and everything within
         BURST_S of either pulse stays below BURST_QUIET x the peak (a pair);
         from SPIKE_SD_MIN_HZ to SHARP_BELOW_HZ, when it has a corner; from
-        SHARP_BELOW_HZ, when it is not rounded like a potential (_smooth);
+        SHARP_BELOW_HZ, when it is not rounded like a potential (_smooth),
+        and below, when it has no potential's second phase (_biphasic);
         and when the signal BURST_GUARD_S after it is back within
         BURST_RATIO x the pulse's swing of where it was BURST_GUARD_S before
         (not a step).
@@ -711,6 +713,7 @@ class _Decision(_DetectorState):
         second = self._rate >= SPIKE_SD_MIN_HZ  # the test reads the second difference
         corner = second and self._rate < SHARP_BELOW_HZ  # a spike must have a corner (_sharp)
         rounded = self._rate >= SHARP_BELOW_HZ  # a potential's roundness (_smooth) tells there
+        two_phases = not rounded  # ... and below, its second phase (_biphasic)
         # rows read after the rows decided: the window, a pair's reach beyond
         # its other pulse, and one row; within the hop of look-ahead
         ahead = min(2 * w + 1, self.hop)
@@ -759,7 +762,7 @@ class _Decision(_DetectorState):
                 pair = None if other is None else r + nd + other - k
                 if _steps(level, r + nd, guard, w, pair) or _bends(level, r + nd, guard, w, pair):
                     out[r, c] = False
-                elif corner and _biphasic(level, r + nd, guard, span, ends):
+                elif two_phases and _biphasic(level, r + nd, guard, span, ends):
                     out[r, c] = False
         return out
 
