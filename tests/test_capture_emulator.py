@@ -176,3 +176,27 @@ def test_a_damaged_calibration_file_does_not_stop_a_recording(sensorio_emulator,
     assert reader.header["calibration"] is None
     warnings = [it for it in reader.items() if isinstance(it, Event) and it.kind == "warning"]
     assert len(warnings) == 1 and "calibration not recorded" in warnings[0].detail["text"]
+
+
+def test_calibrate_command_on_a_serial_port(sensorio_emulator, tmp_path):  # noqa: F811
+    """`sensorio calibrate PORT` with PORT a path (a pty here, a /dev/tty* on
+    a rig, or a link to one) opens the device: it was read as a recording
+    file ("is a device, not a byte dump or recording")."""
+    import json
+    import subprocess
+    import sys
+
+    dev = sensorio_emulator(format="sio", profile="emg8", seed=7)
+    cal_dir = tmp_path / "cal"
+    res = subprocess.run(
+        [sys.executable, "-m", "sensorio", "calibrate", dev.port, "--yes", "--rest-s", "0.5"]
+        + ["--calibration-dir", str(cal_dir)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    dev.stop()
+    assert res.returncode == 0, res.stderr
+    saved = json.loads((cal_dir / "EMU-SIO-0007.json").read_text())
+    assert len(saved["streams"]["0"]["offset"]) == 8

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -109,9 +110,10 @@ def split_block(block: Block, rows: int) -> Iterator[Block]:
 
 
 def open_source(source: str, format: str | None, stream: int) -> BlockSource:
-    """A recording / dump on disk, else a live device via sensorio.open()."""
+    """A recording / dump on disk, else a live device via sensorio.open()
+    (a URL, or a path that is a character device: a serial port, a pty)."""
     path = Path(source)
-    if path.exists():
+    if path.exists() and not _is_device(path):
         from ..recording.source import read_source
 
         blocks, info, _, _ = read_source(path, format)
@@ -137,6 +139,14 @@ def open_source(source: str, format: str | None, stream: int) -> BlockSource:
     if command is not None:
         command("START")
     return BlockSource(iter(dev), dict(info), stream, command)
+
+
+def _is_device(path: Path) -> bool:
+    """Whether path (or what its link points to) is a character device."""
+    try:
+        return stat.S_ISCHR(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 def _rate(info: dict[str, Any], stream: int) -> float:
