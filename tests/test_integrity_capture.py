@@ -262,6 +262,39 @@ def test_sighup_keeps_the_end_record_and_all_data(tmp_path: Path) -> None:
     assert _complete(out)
 
 
+@pytest.mark.parametrize(
+    ("command", "sig"),
+    [("view", signal.SIGTERM), ("view", signal.SIGHUP), ("stream", signal.SIGTERM)],
+    ids=["view-SIGTERM", "view-SIGHUP", "stream-SIGTERM"],
+)
+def test_view_and_stream_close_their_recording_on_sigterm_and_sighup(
+    tmp_path: Path, command: str, sig: signal.Signals
+) -> None:
+    """`view -o` and `stream -o` stop on SIGTERM and SIGHUP as on Ctrl-C, as
+    `record` does: the recording gets its END record (it was left unclosed,
+    its last flush interval lost)."""
+    extra = ["--lsl", "--quiet"] if command == "stream" else ["--interval", "0.2"]
+    if command == "stream":
+        from support import require_or_skip
+
+        try:
+            import pylsl  # noqa: F401
+        except (ImportError, RuntimeError):
+            require_or_skip(False, "pylsl/liblsl is not installed (pip install 'sensorio[lsl]')")
+    out = tmp_path / f"{command}.sior"
+    proc = _cli(command, "sim://emg8?seed=3", "-o", str(out), *extra)
+    try:
+        assert _wait_for(lambda: out.exists() and out.stat().st_size > 20_000, 60)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+    assert _complete(out)
+
+
 # -- 12: a source that ends ends the recording ---------------------------------------
 
 

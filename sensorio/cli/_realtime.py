@@ -1,8 +1,43 @@
-"""What a long-running command does before its signal path starts."""
+"""What a long-running command does before its signal path starts: keep
+the garbage collector off what it built, and stop on SIGTERM or SIGHUP as
+on Ctrl-C."""
 
 from __future__ import annotations
 
 import gc
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+class StopSignal(KeyboardInterrupt):
+    """A signal that asks a capture to stop (SIGTERM, SIGHUP): handled like
+    Ctrl-C, everything kept; its one argument is the signal's name."""
+
+
+@contextmanager
+def stop_signals() -> Iterator[None]:
+    """Within: SIGTERM, and SIGHUP (the terminal or SSH session closed),
+    raise StopSignal in the main thread, so a command that stops cleanly on
+    Ctrl-C does on those too (its recording gets its END record and all its
+    data); and a file-size limit comes back as EFBIG (reported, data kept)
+    instead of killing the process."""
+
+    def on_term(signum: int, frame: object) -> None:
+        raise StopSignal(signal.Signals(signum).name)
+
+    wanted: dict[signal.Signals, Any] = {signal.SIGTERM: on_term}
+    if hasattr(signal, "SIGHUP"):
+        wanted[signal.SIGHUP] = on_term
+    if hasattr(signal, "SIGXFSZ"):
+        wanted[signal.SIGXFSZ] = signal.SIG_IGN
+    saved = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def freeze_setup() -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from ..descriptor import capture_descriptor
 from ..errors import SensorioError
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, check_output
-from ._realtime import freeze_setup
+from ._realtime import freeze_setup, stop_signals
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,6 +56,11 @@ def _check_stream(info: dict[str, Any] | None, stream: int, model: Any, port: st
 
 
 def run(args: argparse.Namespace) -> int:
+    with stop_signals():  # SIGTERM, SIGHUP: stop as on Ctrl-C, the recording (-o) kept whole
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..capture import open as open_capture
     from ..control import Controller, control_pipeline, load_model
     from ..sinks.decisions import Actuator, JsonLines, LslDecisions, UdpSender, parse_host_port

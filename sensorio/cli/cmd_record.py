@@ -12,13 +12,13 @@ import signal
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
 
 from ..capture.stream import RECORDING_MAX_READ_INTERVAL, RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError
 from ..formats import default_start_command
 from ._describe import describe
 from ._options import add_duration, add_format, baud_rate, cli_text, non_negative_number, positive_number
+from ._realtime import StopSignal, stop_signals
 from ._status import StatusLine
 
 
@@ -123,29 +123,9 @@ class _Status:
         return " | ".join(parts)
 
 
-class _StopSignal(KeyboardInterrupt):
-    """A signal that asks the recording to stop (SIGTERM, SIGHUP): handled
-    like Ctrl-C, everything kept; its one argument is the signal's name."""
-
-
 def run(args: argparse.Namespace) -> int:
-    def on_term(signum: int, frame: object) -> None:
-        raise _StopSignal(signal.Signals(signum).name)
-
-    # SIGTERM, and SIGHUP (the terminal or SSH session closed), stop like
-    # Ctrl-C: the file gets its END record and all data. A file-size limit
-    # must come back as EFBIG (reported, data kept) instead of killing the process.
-    wanted: dict[signal.Signals, Any] = {signal.SIGTERM: on_term}
-    if hasattr(signal, "SIGHUP"):
-        wanted[signal.SIGHUP] = on_term
-    if hasattr(signal, "SIGXFSZ"):
-        wanted[signal.SIGXFSZ] = signal.SIG_IGN
-    saved = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
-    try:
+    with stop_signals():
         return _record(args)
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
 
 
 #: how often the main thread takes the parsed blocks for the status line: it
@@ -232,7 +212,7 @@ def _record(args: argparse.Namespace) -> int:
                 break
             wait = pace.next(st.stats.bytes_in, now, None if args.duration is None else args.duration - elapsed)
     except KeyboardInterrupt as exc:
-        stopped_by = exc.args[0] if isinstance(exc, _StopSignal) else "the user"
+        stopped_by = exc.args[0] if isinstance(exc, StopSignal) else "the user"
     except SensorioError as exc:
         failure = exc
     finally:

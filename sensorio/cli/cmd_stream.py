@@ -11,7 +11,7 @@ from typing import Any
 from ..descriptor import capture_descriptor
 from ..errors import UsageError
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate
-from ._realtime import freeze_setup
+from ._realtime import freeze_setup, stop_signals
 from ._status import StatusLine
 
 
@@ -57,6 +57,11 @@ def publish(block: Any, cap: Any, outlets: dict[int, Any], pipes: dict[int, Any]
 
 
 def run(args: argparse.Namespace) -> int:
+    with stop_signals():  # SIGTERM, SIGHUP: stop as on Ctrl-C, the recording (-o) kept whole
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     if not args.lsl:
         raise UsageError("say where to stream: --lsl (Lab Streaming Layer)")
     from ..capture import open as open_capture

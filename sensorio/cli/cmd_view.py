@@ -11,6 +11,7 @@ from ..errors import SensorioError
 from . import positive_number
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, old_spelling
 from ._plotopts import add_channel_option, time_range
+from ._realtime import stop_signals
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with stop_signals():  # SIGTERM, SIGHUP: stop as on Ctrl-C, the recording (-o) kept whole
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..capture import open as open_capture
     from ..live import LiveModel, PlotView, TerminalView
 
