@@ -248,3 +248,15 @@ def test_ports_lists_something_or_says_none() -> None:
     assert res.returncode == 0 and res.stdout.strip()
     res = _run("ports", "--json")
     assert res.returncode == 0 and res.stdout.startswith("[")
+
+
+def test_the_diagnosis_counts_what_arrived_and_quotes_text_once() -> None:
+    """The advice counted the 4 KB sample it looks at, not what arrived, and
+    showed a line end as \\\\r\\\\n (escaped, then quoted with its escapes)."""
+    from sensorio.capture.diagnose import diagnose
+    from sensorio.parser import Stats
+
+    sample = (b"12,34,56\r\n" * 500)[:4096]
+    advice = str(diagnose(sample, Stats(), "sio", 115200, arrived=35156))
+    assert advice.startswith("35156 bytes arrived"), advice
+    assert "('12,34,56\\r\\n12,34" in advice, advice

@@ -200,3 +200,27 @@ def test_calibrate_command_on_a_serial_port(sensorio_emulator, tmp_path):  # noq
     assert res.returncode == 0, res.stderr
     saved = json.loads((cal_dir / "EMU-SIO-0007.json").read_text())
     assert len(saved["streams"]["0"]["offset"]) == 8
+
+
+def test_a_device_that_answers_but_sends_no_data_is_diagnosed(sensorio_emulator, tmp_path):  # noqa: F811
+    """--check-seconds: a device that answers INFO but was not started
+    (--no-start) sends no data frames; the recording ran on forever with 0
+    frames (the diagnosis gave up once a message had arrived)."""
+    import subprocess
+    import sys
+
+    dev = sensorio_emulator(format="sio", profile="emg8", seed=8)
+    rec = tmp_path / "idle.sior"
+    res = subprocess.run(
+        [sys.executable, "-m", "sensorio", "record", dev.port, "-o", str(rec), "--no-start"]
+        + ["--check-seconds", "1", "--quiet"],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    dev.stop()
+    assert res.returncode == 1, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "sends no data frames" in lines[0] and "--start" in lines[0], res.stderr
+    assert RecordingReader(rec).header["device_info"]["device"]  # what arrived (INFO) is kept

@@ -19,18 +19,26 @@ def _printable_share(sample: bytes) -> float:
     return ok / len(sample)
 
 
-def diagnose(sample: bytes, stats: Any, format: str, baudrate: int) -> Advice | None:
+def diagnose(sample: bytes, stats: Any, format: str, baudrate: int, arrived: int | None = None) -> Advice | None:
     """One line of advice (naming the settings ``format``, ``baudrate`` and
-    ``start_command``), or None when frames arrived."""
-    if stats.frames_ok or stats.messages_ok:
+    ``start_command``), or None when frames arrived. sample: the first bytes
+    that arrived; arrived: how many arrived in all (default: the sample's)."""
+    if stats.frames_ok:
         return None
+    if stats.messages_ok:
+        # it speaks the format (it answered), but sends no data
+        return Advice(
+            f"the device answers ({stats.messages_ok} {format} messages) but sends no data frames: "
+            "is it streaming? It may need a START command ({start_command})",
+            start_command="START",
+        )
     if not sample:
         return Advice(
             "no bytes arrived: is the device on, streaming (it may need a START command: "
             "{start_command}) and on this port?",
             start_command="START",
         )
-    n = len(sample)
+    n = max(len(sample), arrived or 0)
     head = sample[:24].hex(" ")
     if format != "cyton" and _looks_like_cyton(sample):
         return Advice(
@@ -38,13 +46,13 @@ def diagnose(sample: bytes, stats: Any, format: str, baudrate: int) -> Advice | 
             format="cyton",
         )
     if _printable_share(sample) > 0.95 and (b"\n" in sample or b"\r" in sample):
-        text = sample[:40].decode("ascii", errors="replace").replace("\r", "\\r").replace("\n", "\\n")
+        text = repr(sample[:40].decode("ascii", errors="replace"))  # repr escapes the line ends, once
         if format != "ascii":
             return Advice(
-                f"{n} bytes arrived but no {format} frames; they are text lines ({text!r}): try {{format}}",
+                f"{n} bytes arrived but no {format} frames; they are text lines ({text}): try {{format}}",
                 format="ascii",
             )
-        return Advice(f"{n} bytes of text arrived but no valid lines ({text!r}): check the column layout")
+        return Advice(f"{n} bytes of text arrived but no valid lines ({text}): check the column layout")
     zeros = sample.count(0)
     if format == "sio" and zeros == 0:
         return Advice(

@@ -785,7 +785,8 @@ class Stream:
 
     def diagnose(self) -> Advice | None:
         """Why no frames arrived, as advice (None if frames did arrive)."""
-        return diagnose(bytes(self._reader.sample), self.stats, self.format.name, self.baudrate)
+        arrived = self._reader.committed + self._reader.dropped
+        return diagnose(bytes(self._reader.sample), self.stats, self.format.name, self.baudrate, arrived)
 
     # -- shutdown -------------------------------------------------------------------
     def close(self) -> None:
