@@ -47,7 +47,7 @@ HANG_S = 60
 # Options left out of the property test, with the reason (a case of each is
 # tested on its own below).
 ELSEWHERE: dict[tuple[str, str], str] = {
-    ("replay", "--pty"): "replay --pty waits up to 5 s for a reader: too slow for this budget",
+    ("replay", "--pty"): "replay --pty waits for a reader to open its pty: tests/test_capture_pty.py",
 }
 
 

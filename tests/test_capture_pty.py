@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -548,6 +549,76 @@ def test_replay_out_through_a_pty(tmp_path: Path, device: PtyDevice) -> None:
         proc.wait(10)
     assert np.array_equal(concat_blocks(got)[0]["samples"], expected)
     assert proc.returncode == 0
+
+
+def _replay_to_pty(rec: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sensorio", "replay", str(rec), "--pty", *extra],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_replay_to_a_pty_waits_for_its_reader(tmp_path: Path, device: PtyDevice) -> None:
+    """A reader that opens the pty later than --wait gets every byte: the
+    replay sent from --wait after printing the path, into a pty whose
+    reader flushes on open (the first 17 KB of a recording were lost, and
+    with no reader at all the replay hung once the pty was full)."""
+    rec = tmp_path / "p.sior"
+    data, expected = make_frames(0, 300)
+    with capture_open(device.path, request_info=False, record=rec) as s:
+        device.write(data)
+        _collect(s, len(expected))
+    proc = _replay_to_pty(rec, "--speed", "max", "--wait", "0.2")
+    try:
+        path = proc.stdout.readline().strip()
+        time.sleep(1.5)  # the user starts the reader a moment later
+        with capture_open(path, request_info=False, reconnect=False) as r:
+            got = _collect(r, len(expected))
+    finally:
+        _, err = proc.communicate(timeout=20)
+    assert np.array_equal(concat_blocks(got)[0]["samples"], expected)
+    assert proc.returncode == 0, err
+
+
+def test_replay_to_a_pty_stops_on_sigterm_and_on_its_reader_leaving(tmp_path: Path, device: PtyDevice) -> None:
+    """SIGTERM with no reader yet: stopped, its --link removed (it was left
+    behind, and the next replay refused the path). A reader that closes the
+    pty before the end: one line that says how much was sent, exit 1."""
+    import signal
+
+    rec = tmp_path / "p.sior"
+    data, expected = make_frames(0, 300)
+    with capture_open(device.path, request_info=False, record=rec) as s:
+        device.write(data)
+        _collect(s, len(expected))
+    link = tmp_path / "replay.tty"
+    proc = _replay_to_pty(rec, "--link", str(link))
+    try:
+        proc.stdout.readline()
+        assert link.is_symlink()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert not link.is_symlink() and "sent 0 bytes" in err
+    proc = _replay_to_pty(rec, "--wait", "0")  # real speed: 300 frames take a while
+    try:
+        path = proc.stdout.readline().strip()
+        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY)
+        os.read(fd, 100)
+        os.close(fd)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "the reader closed" in lines[0] and "bytes sent" in lines[0], err
 
 
 def test_reading_by_time_waits_longer_at_a_low_byte_rate() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import sys
 import time
 import urllib.parse
@@ -18,6 +19,7 @@ from ..recording import RecordingReader
 from ..recording.replay import ReplaySchedule, parse_speed
 from ._memory import bound_heap
 from ._progress import Progress
+from ._realtime import stop_signals
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--wait",
         type=float,
         default=1.0,
-        help="with --pty: seconds to wait after printing the path before sending (default 1)",
+        help="with --pty: seconds to wait after a reader opens the pseudo-terminal before sending (default 1)",
     )
     p.add_argument(
         "--format",
@@ -97,7 +99,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: how often --pty looks whether a reader has the pseudo-terminal open
+READER_POLL_S = 0.05
+
+
 def _to_pty(args: argparse.Namespace, speed: float) -> int:
+    """Send the recording out through a pseudo-terminal: from --wait after a
+    reader opens it (bytes written before would meet the reader's flush on
+    open, or fill the pty with no one to read them), to the end or until the
+    reader closes it (said, with what was sent). SIGTERM and SIGHUP stop as
+    Ctrl-C does, and the link goes with the pty."""
     import pty
     import tty
 
@@ -105,54 +116,95 @@ def _to_pty(args: argparse.Namespace, speed: float) -> int:
     tty.setraw(master)
     tty.setraw(slave)
     path = os.ttyname(slave)
+    # the reader's side is ours only while we look: with it closed, the
+    # master reports a hang-up until some program opens the path
+    os.close(slave)
+    os.set_blocking(master, False)
+    poller = select.poll()
+    poller.register(master, select.POLLOUT)
     if args.link:
         if args.link.exists() or args.link.is_symlink():
+            os.close(master)
             raise SensorioError(f"{args.link} exists: remove it or choose another --link")
         args.link.symlink_to(path)
     print(path, flush=True)
     schedule = ReplaySchedule(args.file, speed)
     sent = gaps = 0
+    reader_left = False
     try:
-        time.sleep(args.wait)
-        t0 = time.monotonic()
-        for piece in schedule:
-            if piece.gap_lost is not None:
-                gaps += 1  # a pty cannot carry a disconnect: the bytes just continue
-            delay = piece.at_s - (time.monotonic() - t0)
-            if delay > 0:
-                time.sleep(delay)
-            view = memoryview(piece.data)
-            while view:
-                view = view[os.write(master, view) :]
-            sent += len(piece.data)
-        # let the other side drain before the master closes (which it sees as an unplug)
-        deadline = time.monotonic() + 5
-        while _unread(slave) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.1)
-    except KeyboardInterrupt:
-        pass
+        with stop_signals():
+            try:
+                while _hung_up(poller):  # until a reader opens the path
+                    time.sleep(READER_POLL_S)
+                time.sleep(args.wait)
+                t0 = time.monotonic()
+                for piece in schedule:
+                    if piece.gap_lost is not None:
+                        gaps += 1  # a pty cannot carry a disconnect: the bytes just continue
+                    delay = piece.at_s - (time.monotonic() - t0)
+                    if delay > 0:
+                        time.sleep(delay)
+                    if not _send(master, poller, piece.data):
+                        reader_left = True
+                        break
+                    sent += len(piece.data)
+                else:
+                    # let the reader drain before the master closes (which it sees as an unplug)
+                    deadline = time.monotonic() + 5
+                    while _unread(path) and time.monotonic() < deadline and not _hung_up(poller):
+                        time.sleep(0.02)
+                    time.sleep(0.1)
+            except KeyboardInterrupt:
+                pass
     finally:
         schedule.close()
         if args.link:
             args.link.unlink(missing_ok=True)
         os.close(master)
-        os.close(slave)
-    print(
-        f"sent {sent} bytes" + (f" ({gaps} recorded gaps were joined)" if gaps else ""),
-        file=sys.stderr,
-    )
+    joined = f" ({gaps} recorded gaps were joined)" if gaps else ""
+    if reader_left:
+        raise SensorioError(f"the reader closed {path}: {sent} bytes sent{joined}, the rest not")
+    print(f"sent {sent} bytes{joined}", file=sys.stderr)
     return 0
 
 
-def _unread(slave: int) -> int:
-    """Bytes waiting on the reading side of the pseudo-terminal."""
+def _hung_up(poller: select.poll) -> bool:
+    """Whether no program has the pseudo-terminal's reading side open."""
+    return any(ev & select.POLLHUP for _, ev in poller.poll(0))
+
+
+def _send(master: int, poller: select.poll, data: bytes) -> bool:
+    """Write all of data to the pty's master, waiting while the reader is
+    behind (a pty has flow control); False if the reader closes it first."""
+    view = memoryview(data)
+    while view:
+        events = 0
+        for _, ev in poller.poll(int(READER_POLL_S * 1000)):
+            events |= ev
+        if events & select.POLLHUP:
+            return False
+        if events & select.POLLOUT:
+            try:
+                view = view[os.write(master, view) :]
+            except BlockingIOError:
+                pass
+    return True
+
+
+def _unread(path: str) -> int:
+    """Bytes waiting on the reading side of the pseudo-terminal at path."""
     import fcntl
     import termios
 
-    buf = bytearray(4)
     try:
-        fcntl.ioctl(slave, termios.FIONREAD, buf)
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
     except OSError:
         return 0
+    buf = bytearray(4)
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, buf)
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
     return int.from_bytes(buf, sys.byteorder)
