@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..blocks import Block
+from ..blocks import Block, split_block
 from ..errors import SensorioError, UsageError
 from . import non_negative_number, positive_number
 from ._options import add_format, add_stream
@@ -77,36 +77,6 @@ class BlockSource:
         for b in self._it:
             if b.stream == self.stream:
                 yield b
-
-
-def split_block(block: Block, rows: int) -> Iterator[Block]:
-    """Pieces of at most about ``rows`` rows, cut at frame boundaries (so each
-    calibration step takes only the data it needs from a long block)."""
-    fr = block.frame_row.astype(np.int64)
-    if len(block) <= rows or fr.size <= 1:
-        yield block
-        return
-    starts = [0]
-    for i in range(1, fr.size):
-        if fr[i] - fr[starts[-1]] >= rows:
-            starts.append(i)
-    bounds = starts + [fr.size]
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        r0 = int(fr[a])
-        r1 = int(fr[b]) if b < fr.size else len(block)
-        ev = block.events[(block.events["row"] >= r0) & (block.events["row"] < r1)].copy()
-        ev["row"] -= r0
-        yield Block(
-            stream=block.stream,
-            samples=block.samples[r0:r1],
-            frame_seq=block.frame_seq[a:b],
-            frame_t_us=block.frame_t_us[a:b],
-            frame_leadoff=block.frame_leadoff[a:b],
-            frame_row=(block.frame_row[a:b] - r0).astype(block.frame_row.dtype),
-            events=ev,
-            first_row=block.first_row + r0,
-            encoding=block.encoding,
-        )
 
 
 def open_source(source: str, format: str | None, stream: int) -> BlockSource:

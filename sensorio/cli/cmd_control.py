@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..blocks import split_block
 from ..descriptor import capture_descriptor
 from ..errors import SensorioError
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, check_output
@@ -93,23 +95,84 @@ def _run(args: argparse.Namespace) -> int:
             _check_stream(info, args.stream, model, args.port)
             pipe = control_pipeline(info, args.stream, config=model.pipeline)
             ctl = Controller(model)
+            watch = _SignalWatch(args.port, ctl, pipe, args.stream, sinks)
+            end_row = None if args.duration is None else int(round(args.duration * model.rate_hz))
             freeze_setup()
-            first: float | None = None
+
+            def decide(block: Any) -> bool:
+                """Decisions from a block, a decision's worth at a time (a fast
+                source's reads are long); True once --duration's rows are in."""
+                for piece in split_block(block, ctl.extractor.increment):
+                    for sig in pipe.process(piece):
+                        for d in ctl.process_signal(sig):
+                            watch.send(d)
+                    if end_row is not None and pipe.next_row(args.stream) >= end_row:
+                        return True
+                return False
+
             try:
-                while not cap.ended:
-                    for block in cap.read(0.2):
-                        if block.stream != args.stream:
-                            continue
-                        for sig in pipe.process(block):
-                            for d in ctl.process_signal(sig):
-                                for s in sinks:
-                                    s.send(d)
-                                first = d.t_s if first is None else first
-                                if args.duration is not None and d.t_s - first >= args.duration:
-                                    return 0
+                done = False
+                while not (done or cap.ended):
+                    for block in cap.read(0.1):
+                        if block.stream == args.stream:
+                            done = decide(block)
+                            watch.arrived()  # after its work: a long batch is not a silence
+                            if done:
+                                break
+                    watch.check(connected=cap.connected or cap.source_ended)  # an end is no loss
+                if done or cap.source_ended:
+                    # --duration, or the end of a replay or a sim:// device: what
+                    # the pipeline holds (its look-ahead) is decided too
+                    for sig in pipe.flush():
+                        for d in ctl.process_signal(sig):
+                            watch.send(d)
             except KeyboardInterrupt:
                 pass
     finally:
         for s in sinks:
             s.close()
     return 0
+
+
+#: with no sample of the EMG stream for this long (or the device
+#: disconnected), the safe output goes out at once: a motor must not keep
+#: moving on the last decision while the signal is gone
+NO_SIGNAL_S = 0.5
+
+
+class _SignalWatch:
+    """Sends decisions, and the safe output when the signal is lost (a
+    disconnect, or no sample for NO_SIGNAL_S once samples have come), with
+    one line on stderr; until the signal is back, decisions made of what
+    was in the pipeline before the loss are dropped (their data is stale)."""
+
+    def __init__(self, port: str, ctl: Any, pipe: Any, stream: int, sinks: list[Any]) -> None:
+        self.port, self.ctl, self.pipe, self.stream, self.sinks = port, ctl, pipe, stream, sinks
+        self.last: float | None = None  # when the stream's last block came (None: none yet)
+        self.stale_below: int | None = None  # set while lost: decisions ending at or before it are stale
+
+    def arrived(self) -> None:
+        self.last = time.monotonic()
+
+    def send(self, decision: Any) -> None:
+        if self.stale_below is not None:
+            if decision.end_row <= self.stale_below:
+                return
+            self.stale_below = None
+            print(f"control: the signal from {self.port} is back: deciding again", file=sys.stderr, flush=True)
+        for s in self.sinks:
+            s.send(decision)
+
+    def check(self, connected: bool) -> None:
+        if self.stale_below is not None or self.last is None:
+            return
+        quiet = time.monotonic() - self.last
+        if connected and quiet < NO_SIGNAL_S:
+            return
+        why = "the device disconnected" if not connected else f"no signal for {quiet:.1f} s"
+        row = self.pipe.next_row(self.stream)
+        self.stale_below = row
+        safe = self.ctl.safe_decision(row, why)
+        for s in self.sinks:
+            s.send(safe)
+        print(f"control: {self.port}: {why}: safe output (rest) until the signal is back", file=sys.stderr, flush=True)

@@ -125,6 +125,30 @@ class Controller:
             out.append(d)
         return out
 
+    def safe_decision(self, end_row: int, reason: str) -> Decision:
+        """The safe output (rest, zero speed; ``safe`` set, ``reason`` why)
+        at end_row, the vote and the speed ramp brought to rest with it:
+        what a decision is when the decoder cannot decide, and what to send
+        when the signal is gone. Not counted in ``decisions``, no callbacks."""
+        model = self.model
+        rest, classes = model.rest_class, model.classes
+        self.vote(rest)
+        if self.proportional is not None:
+            self.proportional(np.zeros(0), rest, (), self._dt)
+        return Decision(
+            rest if classes else -1,
+            classes[rest] if classes else "",
+            np.zeros(len(classes)),
+            False,
+            (),
+            0.0,
+            True,
+            end_row,
+            end_row / self.rate_hz,
+            reason,
+            np.zeros(0),
+        )
+
     def decide(self, features: np.ndarray, valid: np.ndarray, end_row: int) -> Decision:
         """One decision from one window's features (channels, F) and validity (channels,)."""
         model, dec = self.model, self.decoder
@@ -136,22 +160,7 @@ class Controller:
         t_s = end_row / self.rate_hz
         self.decisions += 1
         if not used:
-            self.vote(rest)
-            if self.proportional is not None:
-                self.proportional(np.zeros(0), rest, (), self._dt)
-            d = Decision(
-                rest if classes else -1,
-                classes[rest] if classes else "",
-                np.zeros(len(classes)),
-                False,
-                (),
-                0.0,
-                True,
-                end_row,
-                t_s,
-                reason,
-                np.zeros(0),
-            )
+            d = self.safe_decision(end_row, reason)
         elif not classes:  # a regressor
             est = np.asarray(dec.scores(features, used), dtype=np.float64).reshape(-1)
             d = Decision(

@@ -408,6 +408,11 @@ class Calibrate(Stage):
         """The block unchanged: a SignalBlock is calibrated already (raw Blocks go to :meth:`process_raw`)."""
         return block  # already calibrated
 
+    def next_row(self, stream: int) -> int:
+        """The sample index the next raw sample of stream gets (the rows
+        taken in so far, a gap's fill rows included)."""
+        return self._next.get(stream, 0)
+
     def process_raw(self, block: Block) -> list[SignalBlock]:
         """One raw Block to SignalBlocks in physical units, with sample indices counted on from the last block.
 

@@ -384,6 +384,14 @@ class Pipeline:
         for st in self.stages:
             st.set_descriptor(info)
 
+    def next_row(self, stream: int) -> int:
+        """The sample index the next raw sample of stream gets in the
+        signal (what the first stage has taken in; 0 without a calibrate
+        stage): everything that comes out later with a lower index was in
+        the pipeline already."""
+        first = self.stages[0] if self.stages else None
+        return int(first.next_row(stream)) if first is not None and hasattr(first, "next_row") else 0
+
     def process(self, block: Block | SignalBlock) -> list[SignalBlock]:
         """Run one block through every stage; returns the blocks that came out
         (none while a stage is still filling a window, several after a reset)."""
