@@ -68,6 +68,23 @@ def stream_descriptor(info: Mapping[str, Any], stream: int) -> dict[str, Any]:
     raise SensorioError(f"the device descriptor has no stream {stream}")
 
 
+def timed_stream(info: Mapping[str, Any], stream: int, port: str) -> dict[str, Any]:
+    """The entry of ``stream`` for what needs its channel count and sample
+    rate (training, control): a SensorioError when the device has no such
+    stream, or does not say them (an ASCII device sends no INFO)."""
+    desc = stream_descriptor(info, stream)
+    try:
+        rate, channels = float(desc["rate_hz"]), int(desc["channels"])
+    except (KeyError, TypeError, ValueError):
+        rate, channels = float("nan"), 0
+    if not (rate > 0 and channels > 0):  # (also NaN)
+        raise SensorioError(
+            f"{port}: stream {stream} does not say its sample rate and channels "
+            "(a device without an INFO descriptor, such as an ASCII one): training and control need them"
+        )
+    return desc
+
+
 def channel_labels(labels: Any, n_channels: int) -> tuple[str, ...]:
     """The ``n_channels`` labels of a stream: those its descriptor gives (a
     list, its ``labels``), the rest ``ch1``, ``ch2``, ... counted from 1 as

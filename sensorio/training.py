@@ -31,7 +31,7 @@ import numpy as np
 
 from .control import FeatureExtractor, Model, control_pipeline, fit_model, label_windows
 from .control.decoders import LDA
-from .descriptor import capture_descriptor
+from .descriptor import capture_descriptor, timed_stream
 from .emulator.gestures import DEFAULT_GESTURES, REST, GestureConfig
 from .errors import SensorioError, UsageError
 
@@ -323,10 +323,7 @@ def record_training(
         plan.port, format, baudrate=baudrate, record=recording, overwrite=overwrite, start_command=start
     ) as cap:
         info = capture_descriptor(cap)
-        desc = next((s for s in info["streams"] if int(s["id"]) == stream), None)
-        if desc is None:
-            raise SensorioError(f"the device has no stream {stream}")
-        rate = float(desc["rate_hz"])
+        rate = float(timed_stream(info, stream, plan.port)["rate_hz"])
         pipe = control_pipeline(info, stream)
         row0: int | None = None
         given = 0

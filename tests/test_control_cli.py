@@ -204,6 +204,8 @@ def test_actuator_line_and_udp_address() -> None:
         (("control", TRAIN_URL, "--model", "/nonexistent/m.npz"), "no such model file"),
         (("control", TRAIN_URL, "--model", "MODEL", "--udp", "nohost"), "HOST:PORT"),
         (("control", "sim://gestures?seed=1&fast=1&channels=4", "--model", "MODEL"), "8 channels"),
+        (("control", "sim://arduino?format=ascii&fast=1", "--format", "ascii", "--model", "MODEL"), "sample rate"),
+        (("train", "sim://arduino?format=ascii&fast=1", "--format", "ascii", "-o", "OUT", "--quiet"), "sample rate"),
         (
             ("control", TRAIN_URL, "--model", "MODEL", "--actuator", "/dev/nonexistent-tty"),
             "no such port",

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..blocks import split_block
-from ..descriptor import capture_descriptor
+from ..descriptor import capture_descriptor, timed_stream
 from ..errors import SensorioError
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, check_output
 from ._realtime import freeze_setup, stop_signals
@@ -44,12 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _check_stream(info: dict[str, Any] | None, stream: int, model: Any, port: str) -> None:
-    if not info or not info.get("streams"):
-        raise SensorioError(f"{port} sent no device descriptor (INFO): check --format")
-    desc = next((s for s in info["streams"] if int(s["id"]) == stream), None)
-    if desc is None:
-        raise SensorioError(f"the device has no stream {stream}")
+def _check_stream(info: dict[str, Any], stream: int, model: Any, port: str) -> None:
+    desc = timed_stream(info, stream, port)
     if int(desc["channels"]) != model.n_channels or abs(float(desc["rate_hz"]) - model.rate_hz) > 1e-6:
         raise SensorioError(
             f"the model is for {model.n_channels} channels at {model.rate_hz:g} Hz; stream {stream} has "
