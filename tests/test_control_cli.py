@@ -147,6 +147,40 @@ def test_a_finite_source_is_decided_to_its_end_and_duration_counts_signal(traine
     assert out and out[-1]["t_s"] == 1.0
 
 
+def test_train_keeps_its_recording_whole_on_sigterm(tmp_path: Path) -> None:
+    """SIGTERM (and SIGHUP) stop a training session as Ctrl-C does: the
+    recording gets its END record (it was killed with none)."""
+    import signal
+
+    from sensorio.recording import RecordingReader
+
+    model = tmp_path / "t.npz"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sensorio", "train", "sim://gestures?seed=1", "-o", str(model), "--quiet"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    rec = model.with_suffix(".sior")
+    try:
+        deadline = time.monotonic() + 60
+        while not (rec.exists() and rec.stat().st_size > 50_000) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and len(err.strip().splitlines()) == 1, err
+    with RecordingReader(rec) as reader:
+        for _ in reader.items():
+            pass
+        assert reader.report.complete
+
+
 def test_decisions_to_udp_and_to_a_serial_actuator(trained: Path) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
@@ -214,6 +248,9 @@ def test_actuator_line_and_udp_address() -> None:
         (("fit", "/nonexistent.sior", "-o", "OUT"), "nonexistent"),
         (("fit", "REC", "-o", "MODEL"), "exists"),
         (("train", TRAIN_URL, "-o", "OUT", "--reps", "0"), "reps"),
+        (("train", TRAIN_URL, "-o", "OUT", "--pause", "0"), "no window of rest"),
+        (("train", TRAIN_URL, "-o", "OUT", "--hold", "0.5"), "no window of a gesture"),
+        (("train", TRAIN_URL, "-o", "OUT", "--reps", "100000000"), "hours"),
         (("train", TRAIN_URL, "-o", "OUT", "--gestures", "rest"), "besides rest"),
         # the dsp warns (no mains hum in a short recording): still one line
         (("train", "sim://gestures?fast=1&script=open:1", "-o", "OUT"), "no clean windows of rest"),

@@ -18,6 +18,7 @@ from ._options import (
     positive_integer,
     positive_number,
 )
+from ._realtime import stop_signals
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,6 +77,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("the model and the recording need different file names")
     check_output(args.output, args.force)
     check_output(record, args.force)
+    # a hold or pause with no room for a window after the settling time gives
+    # no training data: say so before the session, not after it
+    least = args.settle + args.window_ms / 1000.0
+    for name, seconds, what in (("--hold", args.hold, "a gesture"), ("--pause", args.pause, "rest")):
+        if seconds <= least:
+            raise UsageError(
+                f"{name} {seconds:g} s leaves no window of {what} to train on: it must be longer than "
+                f"--settle + --window-ms ({least:g} s)"
+            )
     plan = plan_prompts(args.port, gestures, args.reps, args.hold, args.pause, args.order, args.seed)
     n = len(plan.prompts)
     say = (lambda text: None) if args.quiet else (lambda text: print(text, flush=True))
@@ -93,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         upcoming = f"   next: {action(after)}" if after else ""
         say(f"[{i + 1:>3}/{n}] {action(prompt.label):<10} {prompt.end_s - prompt.start_s:g} s{upcoming}")
 
-    with warnings_after("sensorio train"):
+    with warnings_after("sensorio train"), stop_signals():
         record_training(
             plan,
             record,

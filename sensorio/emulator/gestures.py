@@ -77,6 +77,10 @@ GESTURE_MIX: dict[str, dict[str, float]] = {
 ORDERS = ("cycle", "random")
 
 
+#: the longest session of gestures that makes sense: longer is a typo
+MAX_SESSION_H = 24.0
+
+
 @dataclass(frozen=True)
 class GestureConfig:
     """What the emulated person does (see the module text)."""
@@ -115,6 +119,13 @@ class GestureConfig:
         for label, dur in self.script:
             if dur <= 0:
                 raise UsageError(f"script: {label} lasts {dur} s; durations must be positive")
+        if not self.script:
+            # checked before the sequence is built: 1e8 repetitions took gigabytes first
+            hours = self.reps * len(self.gestures) * (self.hold_s + self.pause_s) / 3600.0
+            if hours > MAX_SESSION_H:
+                raise UsageError(
+                    f"reps, hold_s and pause_s make a session of {hours:.3g} hours: at most {MAX_SESSION_H:g}"
+                )
 
     @property
     def classes(self) -> tuple[str, ...]:
