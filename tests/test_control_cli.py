@@ -226,6 +226,39 @@ def test_decisions_to_udp_and_to_a_serial_actuator(trained: Path) -> None:
     assert {d["class"] for d in datagrams} >= {"rest", "open"}
 
 
+def test_udp_sends_to_a_broadcast_address_and_says_when_it_fails() -> None:
+    """A broadcast address was refused (EACCES, no SO_BROADCAST) on every
+    decision, and every failure of a send was swallowed: control ran on
+    with nothing sent. Nobody listening stays ignored; other failures stop
+    control with one line."""
+    from types import SimpleNamespace
+
+    from sensorio.errors import SensorioError
+    from sensorio.sinks.decisions import UdpSender
+
+    decision = SimpleNamespace(as_dict=lambda: {"class": "rest"})
+    udp = UdpSender("255.255.255.255:9")
+    try:
+        assert udp.sock.getsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST)
+
+        class Failing:
+            def __init__(self, exc: OSError) -> None:
+                self.exc = exc
+
+            def sendto(self, data: bytes, address: object) -> int:
+                raise self.exc
+
+        real = udp.sock
+        udp.sock = Failing(ConnectionRefusedError(111, "Connection refused"))  # type: ignore[assignment]
+        udp.send(decision)  # nobody listening: ignored
+        udp.sock = Failing(PermissionError(13, "Permission denied"))  # type: ignore[assignment]
+        with pytest.raises(SensorioError, match="UDP to 255.255.255.255:9 failed: Permission denied"):
+            udp.send(decision)
+        udp.sock = real
+    finally:
+        udp.close()
+
+
 def test_actuator_line_and_udp_address() -> None:
     assert actuator_line("open", 0.5) == b"MOVE open 0.500\n"
     assert actuator_line("close", 1.7) == b"MOVE close 1.000\n"

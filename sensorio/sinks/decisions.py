@@ -79,15 +79,25 @@ class UdpSender:
         except socket.gaierror as exc:
             raise SensorioError(f"UDP destination {address}: {exc.strerror}") from None
         self.sock = socket.socket(info[0], socket.SOCK_DGRAM)
+        if info[0] == socket.AF_INET:
+            # a broadcast address (255.255.255.255, a subnet's .255) is refused without it
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         self.address = info[4]
+        self.text = address
 
     def send(self, decision: Any) -> None:
-        """Send the decision's JSON as one datagram; a refused or failed send is ignored."""
+        """Send the decision's JSON as one datagram. Nobody listening (the
+        port refused) is ignored: not a reason to stop controlling.
+
+        Raises:
+            SensorioError: the send fails otherwise (no route, not permitted)."""
         data = json.dumps(decision_record(decision), separators=(",", ":")).encode()
         try:
             self.sock.sendto(data, self.address)
-        except OSError:
-            pass  # nobody listening (ICMP refused) is not a reason to stop controlling
+        except ConnectionRefusedError:
+            pass
+        except OSError as exc:
+            raise SensorioError(f"UDP to {self.text} failed: {exc.strerror or exc}") from None
 
     def close(self) -> None:
         """Close the socket."""
