@@ -200,6 +200,55 @@ def test_bad_model_files_are_library_errors(tmp_path):
         save_model(tmp_path / "bad.npz", model)
 
 
+def _edited(tmp_path, model_path, edit):
+    """A copy of the model file with edit(meta, arrays) applied."""
+    import json
+
+    with np.load(model_path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    edit(meta, arrays)
+    out = tmp_path / "edited.npz"
+    np.savez(out, meta=np.array(json.dumps(meta)), **arrays)
+    return out
+
+
+def _nan_in_means(meta, arrays):
+    arrays["decoder.means"] = arrays["decoder.means"].copy()
+    arrays["decoder.means"][0, 0] = np.nan
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda meta, arrays: meta["features"].update(features=["mav", "wl"]),  # was an IndexError
+        lambda meta, arrays: meta.update(pipeline="hello"),  # a ValueError when control built it
+        lambda meta, arrays: meta.update(reject_below=2.0),  # every decision rejected
+        lambda meta, arrays: meta.update(reject_below=float("nan")),  # none rejected
+        lambda meta, arrays: meta["decoder"].update(classes=meta["decoder"]["classes"][:2]),
+        lambda meta, arrays: arrays.update({"proportional.mvc": arrays["proportional.mvc"][:2]}),
+        _nan_in_means,  # NaN posteriors, decided as rest
+    ],
+    ids=["features", "pipeline", "reject-2", "reject-nan", "classes", "mvc", "nan-means"],
+)
+def test_a_model_file_whose_parts_do_not_fit_is_damaged(tmp_path, edit):
+    """Each part of a model file was read on its own: an edited one loaded,
+    then failed with an internal error or decided nonsense."""
+    fx, win, y, _, _ = windows_and_labels()
+    model = fit_model(win, y, CLASSES, fx, proportional=ProportionalControl())
+    save_model(tmp_path / "m.npz", model)
+    load_model(tmp_path / "m.npz")  # as saved: fine
+    with pytest.raises(SensorioError, match="damaged model file"):
+        load_model(_edited(tmp_path, tmp_path / "m.npz", edit))
+
+
+def test_a_file_that_is_no_archive_is_not_called_a_pickle(tmp_path):
+    text = tmp_path / "g.npz"
+    text.write_text("garbage\n")
+    with pytest.raises(SensorioError, match=r"not a sensorio model file \(not a NumPy .npz archive\)$"):
+        load_model(text)
+
+
 def test_controller_uses_the_valid_channels_and_switches_back():
     fx, win, y, x, lab = windows_and_labels(ch=6)
     model = fit_model(win, y, CLASSES, fx)

@@ -215,8 +215,11 @@ def load_model(path: str | Path) -> Model:
             arrays = {k: z[k] for k in z.files}
     except FileNotFoundError:
         raise SensorioError(f"no such model file: {path}") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise SensorioError(f"{path} is not a sensorio model file ({exc})") from None
+    except (ValueError, zipfile.BadZipFile, EOFError):
+        # (numpy's own words are about pickles and allow_pickle: no help here)
+        raise SensorioError(f"{path} is not a sensorio model file (not a NumPy .npz archive)") from None
+    except OSError as exc:
+        raise SensorioError(f"{path} is not a sensorio model file ({exc.strerror or exc})") from None
     try:
         meta = json.loads(str(arrays.pop("meta")))
     except (KeyError, ValueError):
@@ -253,6 +256,37 @@ def load_model(path: str | Path) -> Model:
             info=dict(meta["info"]),
         )
         model.extractor()  # the settings are usable
-    except (KeyError, TypeError, ValueError) as exc:
+        _check_consistent(model, arrays)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise SensorioError(f"{path}: damaged model file ({type(exc).__name__}: {exc})") from None
     return model
+
+
+def _check_consistent(model: Model, arrays: Mapping[str, np.ndarray]) -> None:
+    """A ValueError when the parts of a loaded model do not fit together
+    (each was read on its own): fitted numbers that are not finite, a
+    rejection threshold outside 0..1 (1 excluded), proportional levels not one per class
+    and channel, a pipeline that does not build, or a decision on quiet
+    input that fails or gives other than one posterior per class."""
+    from ..dsp import Pipeline
+
+    for name, a in arrays.items():
+        if name.startswith(("decoder.", "proportional.")) and a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise ValueError(f"{name} holds values that are not finite")
+    if not 0.0 <= model.reject_below < 1.0:  # (also NaN) as fit_model takes it
+        raise ValueError(f"reject_below {model.reject_below} is not a probability from 0 to below 1")
+    prop = model.proportional
+    if prop is not None and (
+        np.shape(prop.mvc) != (len(model.classes), model.n_channels) or np.shape(prop.rest) != (model.n_channels,)
+    ):
+        raise ValueError("the proportional levels are not one per class and channel")
+    if model.pipeline is not None:
+        Pipeline.from_config(dict(model.pipeline))
+    extractor = model.extractor()
+    quiet = np.random.default_rng(0).normal(0.0, 10.0, (extractor.window, model.n_channels))
+    windows = extractor.process(quiet, None)
+    everyone = tuple(range(model.n_channels))
+    for k in range(len(windows)):
+        p = np.asarray(model.decoder.scores(windows.features[k], everyone))
+        if model.classes and p.shape != (len(model.classes),):
+            raise ValueError(f"the decoder gives {p.size} posteriors for {len(model.classes)} classes")
