@@ -224,3 +224,28 @@ def test_a_device_that_answers_but_sends_no_data_is_diagnosed(sensorio_emulator,
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "sends no data frames" in lines[0] and "--start" in lines[0], res.stderr
     assert RecordingReader(rec).header["device_info"]["device"]  # what arrived (INFO) is kept
+
+
+def test_a_lower_bound_of_lost_frames_is_said_to_be_one(sensorio_emulator, tmp_path):  # noqa: F811
+    """A Cyton unplugged for a second loses more packets than its 8-bit
+    counter can count: the parser knows the count is a lower bound
+    (gaps_at_least), and record, info and decode now say "at least" (they
+    printed "83 frames lost" for some 330)."""
+    import subprocess
+    import sys
+
+    dev = sensorio_emulator(format="cyton", profile="cyton", seed=3, link=["unplug:at=1.0,dur=1.2"])
+    rec = tmp_path / "cu.sior"
+    root = Path(__file__).resolve().parents[1]
+
+    def run(*args: str) -> str:
+        res = subprocess.run([sys.executable, "-m", "sensorio", *args], cwd=root, capture_output=True, text=True,
+                             timeout=60)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    summary = run("record", dev.port, "--format", "cyton", "-o", str(rec), "--duration", "3.5", "--quiet")
+    dev.stop()
+    assert "at least" in summary and "frames lost" in summary, summary
+    assert "at least" in run("info", str(rec))
+    assert "at least" in run("decode", str(rec))

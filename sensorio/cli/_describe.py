@@ -19,6 +19,16 @@ from ._progress import with_progress
 _MAX_TIME_NS = 253402300799 * 10**9
 
 
+def lost_frames(stats: Any) -> str:
+    """The lost-frame count as the user reads it: "at least N" when some
+    gap's size could not be known (a counter that wrapped during a long
+    dropout, such as a Cyton's 8-bit one), so a lower bound does not look
+    exact. stats: sensorio.Stats or its dict."""
+    get = stats.get if isinstance(stats, dict) else lambda name, default=0: getattr(stats, name, default)
+    lost = get("lost_frames", 0)
+    return f"at least {lost}" if get("gaps_at_least", 0) else f"{lost}"
+
+
 def created_time(header: dict[str, Any]) -> str:
     """The header's created_ns as a UTC date, '?' when absent; SensorioError
     when it is there but cannot be a time (the file is untrusted input)."""

@@ -17,6 +17,7 @@ from ..export.output import atomic_output, remove_tree
 from ..npystream import BlockArrays, pack_npz
 from ..parser import Parser, concat_blocks
 from ..recording import BlockStream, decode_any, nothing_decoded
+from ._describe import lost_frames
 from ._memory import bound_heap
 from ._progress import with_progress
 
@@ -155,5 +156,5 @@ def _report(args: argparse.Namespace, parser: Parser, counts: dict[int, dict[str
         total = sum(c["samples"] for c in counts.values())
         print(
             f"{args.file}: {stats['frames_ok']} frames, {total} samples in {len(counts)} stream(s), "
-            f"{stats['lost_frames']} lost, {stats['crc_errors']} CRC errors"
+            f"{lost_frames(stats)} lost, {stats['crc_errors']} CRC errors"
         )

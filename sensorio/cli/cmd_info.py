@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._describe import created_time, describe
+from ._describe import created_time, describe, lost_frames
 from ._memory import bound_heap
 
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"stream {sid}:   {s['channels']} channels, {s['samples']} samples, {s['frames']} frames{then}")
     st = d["stats"]
     print(
-        f"link:       {st['frames_ok']} frames ok, {st['lost_frames']} lost, "
+        f"link:       {st['frames_ok']} frames ok, {lost_frames(st)} lost, "
         f"{st['crc_errors']} CRC, "
         f"{st['cobs_errors']} COBS, {st['malformed']} malformed, {st['restarts']} restarts"
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..capture.stream import RECORDING_MAX_READ_INTERVAL, RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError
 from ..formats import default_start_command
-from ._describe import describe
+from ._describe import describe, lost_frames
 from ._options import add_duration, add_format, baud_rate, cli_text, non_negative_number, positive_number
 from ._realtime import StopSignal, stop_signals
 from ._status import StatusLine
@@ -101,7 +101,7 @@ class _Status:
         losses = [
             f"{name} {value}"
             for name, value in (
-                ("lost", s.lost_frames),
+                ("lost", lost_frames(s)),
                 ("crc", s.crc_errors),
                 ("cobs", s.cobs_errors),
                 ("oversized", s.oversized),
@@ -222,7 +222,7 @@ def _record(args: argparse.Namespace) -> int:
     kept = st.recorder.bytes_written if st.recorder else 0
     summary = (
         f"{args.output}: {kept} bytes recorded, {s.frames_ok} frames, {s.samples_ok} samples, "
-        f"{s.lost_frames} frames lost, {s.crc_errors} CRC errors"
+        f"{lost_frames(s)} frames lost, {s.crc_errors} CRC errors"
     )
     if stopped_by is not None:
         summary += f" (stopped by {stopped_by})"

@@ -17,6 +17,7 @@ from ..capture.stream import Stream
 from ..errors import SensorioError, UsageError
 from ..recording import RecordingReader
 from ..recording.replay import ReplaySchedule, parse_speed
+from ._describe import lost_frames
 from ._memory import bound_heap
 from ._progress import Progress
 from ._realtime import stop_signals
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{args.file}: replayed in {elapsed:.2f} s: {stats['frames_ok']} frames, "
             f"{rows} samples, "
-            f"{stats['lost_frames']} frames lost, {stats['crc_errors']} CRC errors"
+            f"{lost_frames(stats)} frames lost, {stats['crc_errors']} CRC errors"
         )
     return 0
 

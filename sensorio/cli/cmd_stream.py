@@ -10,6 +10,7 @@ from typing import Any
 
 from ..descriptor import capture_descriptor
 from ..errors import UsageError
+from ._describe import lost_frames
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate
 from ._realtime import freeze_setup, stop_signals
 from ._status import StatusLine
@@ -108,7 +109,7 @@ def _run(args: argparse.Namespace) -> int:
                 now = time.monotonic()
                 if status.due(now):
                     st = cap.stats
-                    status.show(f"{st.frames_ok} frames, {st.lost_frames} lost, {st.crc_errors} CRC errors")
+                    status.show(f"{st.frames_ok} frames, {lost_frames(st)} lost, {st.crc_errors} CRC errors")
                 if t_end is not None and now >= t_end:
                     break
         except KeyboardInterrupt:
