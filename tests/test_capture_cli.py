@@ -260,3 +260,15 @@ def test_the_diagnosis_counts_what_arrived_and_quotes_text_once() -> None:
     advice = str(diagnose(sample, Stats(), "sio", 115200, arrived=35156))
     assert advice.startswith("35156 bytes arrived"), advice
     assert "('12,34,56\\r\\n12,34" in advice, advice
+
+
+def test_a_recording_that_ends_before_the_check_with_no_frames_is_diagnosed(tmp_path: Path) -> None:
+    """--duration shorter than --check-seconds (or a source that ends
+    first): 0 frames ended with exit 0 and no word of why."""
+    out = tmp_path / "a.sior"
+    proc = _sensorio("record", "sim://arduino?format=ascii&fast=1", "-o", str(out), "--duration", "1", "--quiet")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "--format ascii" in lines[0] and "bytes kept" in lines[0], err
+    assert out.stat().st_size > 1000  # what arrived is kept

@@ -231,3 +231,13 @@ def test_acquisition_names_the_device_maker_and_model_from_its_info(maker, expec
     assert acq.child_value("manufacturer") == expected != "sensorio"
     assert acq.child_value("model") == info["device"]
     outlet.close()
+
+
+def test_stream_that_publishes_nothing_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    """A device in another format than --format: stream ran to --duration,
+    published empty outlets and exited 0; it now ends with the diagnosis."""
+    from sensorio.cli import main
+
+    code = main(["stream", "sim://emg8?fast=1", "--format", "cyton", "--lsl", "--duration", "1", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and "none formed a valid cyton frame" in err[-1], err

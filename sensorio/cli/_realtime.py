@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +27,10 @@ def stop_signals() -> Iterator[None]:
 
     def on_term(signum: int, frame: object) -> None:
         raise StopSignal(signal.Signals(signum).name)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # (a command run from a thread: signals are the main thread's)
+        return
 
     wanted: dict[signal.Signals, Any] = {signal.SIGTERM: on_term}
     if hasattr(signal, "SIGHUP"):

@@ -218,6 +218,12 @@ def _record(args: argparse.Namespace) -> int:
     finally:
         _close_despite_signals(st)
     line_out.finish()
+    if failure is None and stopped_by is None and args.check_seconds and not st.stats.frames_ok:
+        # it ended (--duration, the source's end) before --check-seconds could
+        # say why nothing decoded: say it now (what arrived is kept)
+        advice = st.diagnose()
+        if advice:
+            failure = SensorioError(f"{args.port}: {cli_text(advice)}")
     s = st.stats
     kept = st.recorder.bytes_written if st.recorder else 0
     summary = (

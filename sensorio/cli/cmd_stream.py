@@ -9,9 +9,9 @@ import time
 from typing import Any
 
 from ..descriptor import capture_descriptor
-from ..errors import UsageError
+from ..errors import SensorioError, UsageError
 from ._describe import lost_frames
-from ._options import add_duration, add_format, add_output, add_stream, baud_rate
+from ._options import add_duration, add_format, add_output, add_stream, baud_rate, cli_text
 from ._realtime import freeze_setup, stop_signals
 from ._status import StatusLine
 
@@ -98,6 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         t_end = None if args.duration is None else time.monotonic() + args.duration
         status = StatusLine(quiet=args.quiet, tty_interval=1.0)
         freeze_setup()
+        interrupted = False
         try:
             while not cap.ended:
                 for block in cap.read(0.2):  # a timeout, so --duration ends a silent device too
@@ -113,9 +114,14 @@ def _run(args: argparse.Namespace) -> int:
                 if t_end is not None and now >= t_end:
                     break
         except KeyboardInterrupt:
-            pass
+            interrupted = True
         finally:
             for o in outlets.values():
                 o.close()
     status.finish()
+    if not interrupted and not cap.stats.frames_ok:
+        # it ended (--duration, the source's end) with nothing published: say why
+        advice = cap.diagnose()
+        if advice:
+            raise SensorioError(f"{args.port}: {cli_text(advice)}")
     return 0
