@@ -127,41 +127,46 @@ def _to_pty(args: argparse.Namespace, speed: float) -> int:
         if args.link.exists() or args.link.is_symlink():
             os.close(master)
             raise SensorioError(f"{args.link} exists: remove it or choose another --link")
-        args.link.symlink_to(path)
-    print(path, flush=True)
-    schedule = ReplaySchedule(args.file, speed)
     sent = gaps = 0
     reader_left = False
-    try:
-        with stop_signals():
-            try:
-                while _hung_up(poller):  # until a reader opens the path
-                    time.sleep(READER_POLL_S)
-                time.sleep(args.wait)
-                t0 = time.monotonic()
-                for piece in schedule:
-                    if piece.gap_lost is not None:
-                        gaps += 1  # a pty cannot carry a disconnect: the bytes just continue
-                    delay = piece.at_s - (time.monotonic() - t0)
-                    if delay > 0:
-                        time.sleep(delay)
-                    if not _send(master, poller, piece.data):
-                        reader_left = True
-                        break
-                    sent += len(piece.data)
-                else:
-                    # let the reader drain before the master closes (which it sees as an unplug)
-                    deadline = time.monotonic() + 5
-                    while _unread(path) and time.monotonic() < deadline and not _hung_up(poller):
-                        time.sleep(0.02)
-                    time.sleep(0.1)
-            except KeyboardInterrupt:
-                pass
-    finally:
-        schedule.close()
-        if args.link:
-            args.link.unlink(missing_ok=True)
-        os.close(master)
+    schedule: ReplaySchedule | None = None
+    linked = False
+    # from the link's making to its removal, SIGTERM and SIGHUP stop as Ctrl-C does
+    with stop_signals():
+        try:
+            if args.link:
+                args.link.symlink_to(path)
+                linked = True
+            print(path, flush=True)
+            schedule = ReplaySchedule(args.file, speed)
+            while _hung_up(poller):  # until a reader opens the path
+                time.sleep(READER_POLL_S)
+            time.sleep(args.wait)
+            t0 = time.monotonic()
+            for piece in schedule:
+                if piece.gap_lost is not None:
+                    gaps += 1  # a pty cannot carry a disconnect: the bytes just continue
+                delay = piece.at_s - (time.monotonic() - t0)
+                if delay > 0:
+                    time.sleep(delay)
+                if not _send(master, poller, piece.data):
+                    reader_left = True
+                    break
+                sent += len(piece.data)
+            else:
+                # let the reader drain before the master closes (which it sees as an unplug)
+                deadline = time.monotonic() + 5
+                while _unread(path) and time.monotonic() < deadline and not _hung_up(poller):
+                    time.sleep(0.02)
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if schedule is not None:
+                schedule.close()
+            if linked:
+                args.link.unlink(missing_ok=True)
+            os.close(master)
     joined = f" ({gaps} recorded gaps were joined)" if gaps else ""
     if reader_left:
         raise SensorioError(f"the reader closed {path}: {sent} bytes sent{joined}, the rest not")
