@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .blocks import Block, SignalBlock
+from .blocks import Block, SignalBlock, split_block
 from .errors import Advice, SensorioError
 
 BAR_WIDTH = 24
@@ -108,6 +108,9 @@ class LiveModel:
         def tap(k: int, stage: Any, block: SignalBlock) -> None:
             if not len(block):
                 return
+            lo = self.time_range[0]
+            if lo is not None and (block.start + len(block)) / block.rate_hz <= lo:
+                return  # settling before --time's start: not shown
             if k == filt:
                 state.recent_filtered.append(block.data)
                 keep = int(self.window_s * block.rate_hz)
@@ -136,8 +139,13 @@ class LiveModel:
         lo, hi = self.time_range
         if hi is not None and t0 >= hi:
             return
+        if hi is not None and state.rows / state.rate_hz > hi:
+            # a long block (a fast source) runs past the end: only up to it
+            block = next(split_block(block, max(1, int(math.ceil((hi - t0) * state.rate_hz)))))
         with np.errstate(invalid="ignore", divide="ignore"):
             state.pipeline.process(block)
+            if hi is not None and (t0 * state.rate_hz + len(block)) / state.rate_hz >= hi:
+                state.pipeline.flush()  # the end: what the filters hold back is shown too
         for ev in state.pipeline.take_events():
             at = ev.start_s
             if lo is not None and (ev.end_s if ev.end_s is not None else at) < lo:

@@ -211,3 +211,21 @@ def test_view_time_range_shows_start_to_end_and_stops_there() -> None:
     assert "leadoff" not in proc.stdout  # over before 1 s: not listed
     rows = {ln.split()[0]: ln for ln in proc.stdout.splitlines() if ln.startswith("  emg")}
     assert float(rows["emg1"].split()[1]) > 0  # the filters settled on the second before
+
+
+def test_view_time_range_of_a_fast_source_shows_that_range() -> None:
+    """A fast source's blocks are long: the range was checked per block, so
+    the levels shown were those of the stream's last 0.25 s whatever --time
+    said; a range the source never reaches showed levels too."""
+    url = "sim://emg8?seed=3&fast=1&duration=3"
+
+    def levels(*extra: str) -> list[float]:
+        proc = sensorio("view", url, *extra)
+        assert proc.returncode == 0, proc.stderr
+        return [float(ln.split()[1]) for ln in proc.stdout.splitlines() if ln.startswith("  emg")]
+
+    rest, burst = levels("--time", "0.5:1.0"), levels("--time", "2:3")
+    assert max(rest) < 20 < min(burst), (rest, burst)  # the emulated wearer rests, then contracts
+    assert levels() == pytest.approx(burst, rel=0.1)  # the whole stream: its last 0.25 s
+    proc = sensorio("view", url, "--time", "5:6")
+    assert proc.returncode == 1 and "before --time's start" in proc.stderr

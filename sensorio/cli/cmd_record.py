@@ -17,7 +17,7 @@ from ..capture.stream import RECORDING_MAX_READ_INTERVAL, RECORDING_READ_INTERVA
 from ..errors import SensorioError
 from ..formats import default_start_command
 from ._describe import describe, lost_frames
-from ._options import add_duration, add_format, baud_rate, cli_text, non_negative_number, positive_number
+from ._options import add_duration, add_format, baud_rate, cli_text, non_negative_number
 from ._realtime import StopSignal, stop_signals
 from ._status import StatusLine
 
@@ -51,9 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-info", action="store_true", help="do not ask an SIO-1 device for its INFO")
     p.add_argument(
         "--stall-timeout",
-        type=positive_number,
+        type=non_negative_number,
         default=2.0,
-        help="report a stall after this many seconds without bytes (default 2)",
+        help="report a stall after this many seconds without bytes (0: never; default 2)",
     )
     p.add_argument("--no-reconnect", action="store_true", help="stop at the first disconnect")
     p.add_argument(

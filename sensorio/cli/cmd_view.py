@@ -83,6 +83,9 @@ def _run(args: argparse.Namespace) -> int:
                     break
         except KeyboardInterrupt:
             pass
+        if model.before_start:  # (the source ended first)
+            got = max(st.rows / st.rate_hz for st in model.streams.values())
+            raise SensorioError(f"the source ended at {got:.2f} s, before --time's start: nothing to show")
         if plot is None:
             term.draw(cap.stats, "stopped")
     return 0
