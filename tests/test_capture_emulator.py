@@ -249,3 +249,25 @@ def test_a_lower_bound_of_lost_frames_is_said_to_be_one(sensorio_emulator, tmp_p
     assert "at least" in summary and "frames lost" in summary, summary
     assert "at least" in run("info", str(rec))
     assert "at least" in run("decode", str(rec))
+
+
+def test_calibrate_refuses_a_lifted_electrode(tmp_path):
+    """An electrode off during the rest gave an offset at the rail and a
+    noise floor of 0, saved and applied to every later recording of the
+    device, without a word. It is now a one-line error and nothing saved."""
+    import subprocess
+    import sys
+
+    cal_dir = tmp_path / "cal"
+    res = subprocess.run(
+        [sys.executable, "-m", "sensorio", "calibrate", "sim://emg8?seed=1&fault=liftoff:channel=3,start=0,end=10"]
+        + ["--yes", "--rest-s", "1", "--calibration-dir", str(cal_dir)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 1, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "emg3" in lines[0] and "lead-off" in lines[0], res.stderr
+    assert not list(cal_dir.glob("*.json"))

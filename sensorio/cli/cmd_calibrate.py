@@ -72,11 +72,26 @@ class BlockSource:
         self.info = info
         self.stream = stream
         self.command = command
+        #: the channels (bit c: channel c) whose lead-off flag a frame handed out had set
+        self.leadoff = 0
 
     def __iter__(self) -> Iterator[Block]:
         for b in self._it:
             if b.stream == self.stream:
+                if b.frame_leadoff.any():
+                    self.leadoff |= int(np.bitwise_or.reduce(b.frame_leadoff))
                 yield b
+
+    def check_contact(self, what: str, labels: tuple[str, ...]) -> None:
+        """A SensorioError naming the channels whose electrode was off during
+        what (a calibration step), so that no value measured on a lifted
+        electrode is saved and applied to every later recording."""
+        off = [labels[c] if c < len(labels) else f"channel {c + 1}" for c in range(64) if self.leadoff >> c & 1]
+        if off:
+            raise SensorioError(
+                f"{', '.join(off)}: the electrode was off (lead-off) during {what}: "
+                "fix the contact and calibrate again (nothing saved)"
+            )
 
 
 def open_source(source: str, format: str | None, stream: int) -> BlockSource:
@@ -159,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
     )
     step(f"offset: relax completely for {args.rest_s:g} s")
     offset = measure_offset(src, info, args.stream, args.rest_s)
+    src.check_contact("the rest", si.labels)
     sc.offset = [float(v) for v in offset]
     if args.test or args.known_uv is not None:
         if args.test:
@@ -179,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
     sc.noise_floor = [
         float(v) for v in measure_envelope_level(src, info, args.stream, args.rest_s, calibration=cal, quantile=0.1)
     ]
+    src.check_contact("the rest", si.labels)
     if args.mvc_s > 0:
         step(f"MVC: contract as hard as you can for {args.mvc_s:g} s")
         sc.mvc = [
