@@ -137,7 +137,7 @@ def prepare_out_dir(path: Path, force: bool = False) -> Path:
 
 
 def capture(
-    scenario: DemoScenario, recording: Path, truth_path: Path
+    scenario: DemoScenario, recording: Path, truth_path: Path, overwrite: bool = False
 ) -> tuple[list[Any], dict[str, Any], dict[str, int]]:
     """Serve the emulated device on a pseudo-terminal and record it with sensorio.capture,
     as a real device would be; returns the Blocks, the device INFO and the link statistics."""
@@ -149,7 +149,7 @@ def capture(
     server = PtyServer(Emulator(config_from_options(scenario.options()), truth)).start()
     blocks: list[Any] = []
     try:
-        with open_capture(server.port, record=recording, start_command="START") as cap:
+        with open_capture(server.port, record=recording, overwrite=overwrite, start_command="START") as cap:
             # until the device has sent its duration and everything sent has been read
             while True:
                 got = cap.read(0.3)
@@ -261,8 +261,10 @@ def run_demo(
     *,
     plot: bool = True,
     progress: Callable[[str], None] | None = None,
+    overwrite: bool = False,
 ) -> DemoResult:
-    """Capture, analyse, summarise and plot; every output goes to out_dir (which must exist)."""
+    """Capture, analyse, summarise and plot; every output goes to out_dir
+    (which must exist; overwrite: replace the outputs of an earlier run there)."""
     scenario = scenario or DemoScenario()
     say = progress or (lambda _msg: None)
     files = {
@@ -274,7 +276,7 @@ def run_demo(
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     say(f"capturing {scenario.duration_s:g} s from an emulated {scenario.profile} device (faster than real time)")
-    blocks, info, link = capture(scenario, files["recording"], files["truth"])
+    blocks, info, link = capture(scenario, files["recording"], files["truth"], overwrite)
     seconds["capture"] = time.perf_counter() - t0
 
     from .emulator import TruthLog
@@ -299,7 +301,7 @@ def run_demo(
         from .export import write_edf
         from .parser import concat_blocks
 
-        write_edf(out_dir / "capture.bdf", concat_blocks(blocks), info, faults=analysis.events)
+        write_edf(out_dir / "capture.bdf", concat_blocks(blocks), info, faults=analysis.events, overwrite=overwrite)
         files["bdf"] = out_dir / "capture.bdf"
     seconds["total"] = time.perf_counter() - t0
     files["summary"].write_text(format_table(result) + "\n", encoding="utf-8")

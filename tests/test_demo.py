@@ -81,3 +81,12 @@ def test_demo_default_directory_is_new(tmp_path: Path) -> None:
     first.mkdir()
     second = default_out_dir(tmp_path)
     assert second != first and not second.exists() and second.parent == tmp_path
+
+
+def test_demo_force_writes_over_its_own_earlier_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--force into a folder that holds an earlier demo's outputs failed on
+    its capture.sior ("exists: pass --force") although --force was given."""
+    out = tmp_path / "again"
+    assert main(["demo", "--out", str(out), "--no-plot"]) == 0
+    capsys.readouterr()
+    assert main(["demo", "--out", str(out), "--no-plot", "--force"]) == 0, capsys.readouterr().err

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         need_matplotlib("the demo's plot (or pass --no-plot)")
     out = prepare_out_dir(args.output if args.output is not None else default_out_dir(), args.force)
     progress = None if args.json else (lambda msg: print(f"  {msg} ...", file=sys.stderr, flush=True))
-    result = run_demo(out, DemoScenario(seed=args.seed), plot=not args.no_plot, progress=progress)
+    result = run_demo(out, DemoScenario(seed=args.seed), plot=not args.no_plot, progress=progress, overwrite=args.force)
     if args.json:
         json.dump(result.as_dict(), sys.stdout, indent=1)
         sys.stdout.write("\n")
