@@ -272,3 +272,21 @@ def test_a_recording_that_ends_before_the_check_with_no_frames_is_diagnosed(tmp_
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "--format ascii" in lines[0] and "bytes kept" in lines[0], err
     assert out.stat().st_size > 1000  # what arrived is kept
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["-o", ""], "needs a file name"),  # was ". exists: ... pass --force"
+        (["-o", "{tmp}"], "needs a file name"),
+        (["-o", "{tmp}/x.sior", "--no-start", "--start", "GO"], "--no-start and --start"),  # was silently --no-start
+    ],
+    ids=["empty-output", "a-folder", "start-and-no-start"],
+)
+def test_record_options_that_cannot_be_meant(tmp_path: Path, extra: list[str], words: str) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    proc = _sensorio("record", "sim://emg8?fast=1&duration=1", *args)
+    _, err = proc.communicate(timeout=60)
+    lines = err.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], err
+    assert not (tmp_path / "x.sior").exists()

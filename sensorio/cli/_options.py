@@ -143,8 +143,12 @@ def add_duration(p: argparse.ArgumentParser, help: str = "stop after this many s
     p.add_argument("--duration", type=positive_number, metavar="S", help=help)
 
 
-def check_output(path: Path, force: bool) -> None:
-    """An output file may be written: it does not exist (or --force) and its folder does."""
+def check_output(path: Path | str, force: bool) -> None:
+    """An output file may be written: it is named, is no folder, does not
+    exist (or --force) and its folder does."""
+    path = Path(path)
+    if not str(path) or not path.name or path.is_dir():
+        raise UsageError(f"the output needs a file name, not {str(path)!r}")
     if path.exists() and not force:
         raise UsageError(f"{path} exists: choose another name or pass --force to overwrite it")
     if not path.parent.exists():

@@ -14,10 +14,10 @@ from collections import deque
 from pathlib import Path
 
 from ..capture.stream import RECORDING_MAX_READ_INTERVAL, RECORDING_READ_INTERVAL, Stream
-from ..errors import SensorioError
+from ..errors import SensorioError, UsageError
 from ..formats import default_start_command
 from ._describe import describe, lost_frames
-from ._options import add_duration, add_format, baud_rate, cli_text, non_negative_number
+from ._options import add_duration, add_format, baud_rate, check_output, cli_text, non_negative_number
 from ._realtime import StopSignal, stop_signals
 from ._status import StatusLine
 
@@ -167,6 +167,9 @@ class StatusPace:
 
 
 def _record(args: argparse.Namespace) -> int:
+    if args.no_start and args.start:
+        raise UsageError("--no-start and --start say opposite things: give one")
+    check_output(args.output, args.force)
     st = Stream(
         args.port,
         args.format,
