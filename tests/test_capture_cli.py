@@ -290,3 +290,12 @@ def test_record_options_that_cannot_be_meant(tmp_path: Path, extra: list[str], w
     lines = err.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], err
     assert not (tmp_path / "x.sior").exists()
+
+
+def test_a_folder_given_as_the_port_is_said_once(tmp_path: Path) -> None:
+    """pyserial's text doubled the errno and the port ("[Errno 21] could not
+    open port X: [Errno 21] Is a directory: 'X'")."""
+    res = _run("record", str(tmp_path), "-o", str(tmp_path / "r.sior"))
+    assert res.returncode == 1
+    expected = f"sensorio record: error: {tmp_path} is a folder, not a serial port (see 'sensorio ports')"
+    assert res.stderr.strip() == expected

@@ -159,4 +159,9 @@ def _open_error(port: str, exc: Exception) -> SensorioError:
     if code == errno.ENOENT or (not is_url(port) and not os.path.exists(port)):
         names = ", ".join(p.device for p in list_ports()) or "none found"
         return SensorioError(f"no such port: {port} (ports present: {names}; see 'sensorio ports')")
+    if not is_url(port) and os.path.isdir(port):
+        return SensorioError(f"{port} is a folder, not a serial port (see 'sensorio ports')")
+    if code is not None and os.strerror(code):
+        # pyserial's text repeats the errno and the port: "[Errno 21] could not open port X: [Errno 21] ..."
+        return SensorioError(f"cannot open {port}: {os.strerror(code)}")
     return SensorioError(f"cannot open {port}: {text}")
