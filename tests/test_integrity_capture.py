@@ -295,6 +295,38 @@ def test_view_and_stream_close_their_recording_on_sigterm_and_sighup(
     assert _complete(out)
 
 
+def test_a_stop_during_the_handshake_says_what_was_kept(tmp_path: Path) -> None:
+    """Ctrl-C while the device has not answered INFO yet: exit 130 with
+    only "interrupted", though the file was kept and closed cleanly."""
+    import select
+
+    dev = PtyDevice()
+    out = tmp_path / "hs.sior"
+    proc = _cli("record", dev.path, "-o", str(out), "--quiet")
+    try:
+        got = b""
+        deadline = time.monotonic() + 30
+        while not got and time.monotonic() < deadline:  # the INFO request: in the handshake now
+            if select.select([dev.master], [], [], 0.05)[0]:
+                try:
+                    got = os.read(dev.master, 4096)
+                except OSError:  # no program has the port open yet
+                    time.sleep(0.02)
+        assert got
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        dev.close()
+    assert proc.returncode == 0, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "during the handshake" in lines[0], err
+    assert ("kept" in lines[0]) == out.exists()
+    if out.exists():
+        assert _complete(out)
+
+
 # -- 12: a source that ends ends the recording ---------------------------------------
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import time
 from collections import deque
 from pathlib import Path
@@ -166,11 +167,9 @@ class StatusPace:
         return wait
 
 
-def _record(args: argparse.Namespace) -> int:
-    if args.no_start and args.start:
-        raise UsageError("--no-start and --start say opposite things: give one")
-    check_output(args.output, args.force)
-    st = Stream(
+def _open(args: argparse.Namespace) -> Stream:
+    """The capture of args.port into args.output (the handshake happens here)."""
+    return Stream(
         args.port,
         args.format,
         baudrate=args.baud,
@@ -185,6 +184,21 @@ def _record(args: argparse.Namespace) -> int:
         read_interval=RECORDING_READ_INTERVAL,
         max_read_interval=RECORDING_MAX_READ_INTERVAL,
     )
+
+
+def _record(args: argparse.Namespace) -> int:
+    if args.no_start and args.start:
+        raise UsageError("--no-start and --start say opposite things: give one")
+    check_output(args.output, args.force)
+    try:
+        st = _open(args)
+    except KeyboardInterrupt as exc:
+        # the Stream closed what it had: say so, as a stop later would
+        by = exc.args[0] if isinstance(exc, StopSignal) else "the user"
+        out = Path(args.output)
+        what = f"{out} kept ({out.stat().st_size} bytes)" if out.exists() else "nothing recorded"
+        print(f"stopped by {by} during the handshake with {args.port}: {what}", file=sys.stderr)
+        return 0
     started = time.monotonic()
     status = _Status(started)
     line_out = StatusLine(quiet=args.quiet, started=started)
