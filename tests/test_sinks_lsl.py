@@ -241,3 +241,19 @@ def test_stream_that_publishes_nothing_says_why(capsys: pytest.CaptureFixture[st
     code = main(["stream", "sim://emg8?fast=1", "--format", "cyton", "--lsl", "--duration", "1", "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and "none formed a valid cyton frame" in err[-1], err
+
+
+def test_a_device_without_a_serial_is_told_apart_by_its_port() -> None:
+    """Two Cytons (no serial in their descriptor) published the same
+    source_id, sensorio:unknown:0; an inlet could pick either."""
+    from sensorio.formats import resolve
+    from sensorio.sinks.lsl import LslOutlet
+
+    info = dict(resolve("cyton").descriptor())
+    info.pop("serial", None)
+    ids = set()
+    for port in ("/dev/ttyUSB0", "/dev/ttyUSB1"):
+        outlet = LslOutlet(info, 0, port=port)
+        ids.add(outlet.source_id)
+        outlet.close()
+    assert ids == {"sensorio:port=/dev/ttyUSB0:0", "sensorio:port=/dev/ttyUSB1:0"}

@@ -85,7 +85,9 @@ def _run(args: argparse.Namespace) -> int:
         info = capture_descriptor(cap)
         wanted = args.streams or [int(s["id"]) for s in info["streams"]]
         outlets = {
-            sid: LslOutlet(info, sid, calibrated=not args.raw, name=args.name if len(wanted) == 1 else None)
+            sid: LslOutlet(
+                info, sid, calibrated=not args.raw, name=args.name if len(wanted) == 1 else None, port=args.port
+            )
             for sid in wanted
         }
         pipes = {} if args.no_faults else fault_pipelines(info, wanted)

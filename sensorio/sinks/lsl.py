@@ -4,8 +4,9 @@
 streams (else the stream's name), one channel per device channel with its
 label, unit (``microvolts`` for uV, as the LSL meta-data conventions spell it)
 and type, the nominal rate, and a ``source_id`` made from the device serial
-number and stream id, so that an inlet re-finds the same stream when the
-device is replugged or the program restarted. A second, irregular-rate
+number (for a device that has none, such as a Cyton, the ``port`` given) and
+stream id, so that an inlet re-finds the same stream when the device is
+replugged or the program restarted. A second, irregular-rate
 string stream (type ``Markers``) carries gap, restart, fault and calibration
 events as small JSON objects.
 
@@ -110,6 +111,7 @@ class LslOutlet:
         chunk_size: int = 0,
         max_buffered_s: int = 360,
         calibration_dir: str | None = None,
+        port: str | None = None,
     ) -> None:
         from ..dsp import Calibrate
 
@@ -134,7 +136,9 @@ class LslOutlet:
         self._calibrate = Calibrate(info, stream=stream, calibration_dir=calibration_dir) if calibrated else None
         unit = str(desc.get("unit", "")) if calibrated else "code"
         self.labels = list(channel_labels(desc.get("labels"), self.channels))
-        serial = str(info.get("serial") or "unknown")
+        # a device without a serial (a Cyton) is told apart by the port it is on:
+        # two boards would otherwise publish the same source_id
+        serial = str(info.get("serial") or (f"port={port}" if port else "unknown"))
         self.source_id = f"sensorio:{serial}:{stream}"
         self.type = "EMG" if is_emg(desc) else str(desc.get("name", f"stream{stream}"))
         device = str(info.get("device") or "sensorio device")
