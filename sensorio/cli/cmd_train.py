@@ -56,7 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="cycle",
         help="gestures in the listed order or shuffled per repetition (default cycle)",
     )
-    p.add_argument("--seed", type=non_negative_integer, default=0, help="seed of the random order (default 0)")
+    p.add_argument(
+        "--seed",
+        type=non_negative_integer,
+        default=0,
+        help="seed of the random order (default 0; an emulated wearer, sim://, follows its URL's seed=)",
+    )
     add_fit_options(p)
     add_format(p, port=True)
     p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
