@@ -251,17 +251,21 @@ def test_a_lower_bound_of_lost_frames_is_said_to_be_one(sensorio_emulator, tmp_p
     assert "at least" in run("decode", str(rec))
 
 
-def test_calibrate_refuses_a_lifted_electrode(tmp_path):
+@pytest.mark.parametrize(("start", "step"), [(0.0, "the rest"), (2.3, "the MVC")])
+def test_calibrate_refuses_a_lifted_electrode(tmp_path, start, step):
     """An electrode off during the rest gave an offset at the rail and a
     noise floor of 0, saved and applied to every later recording of the
-    device, without a word. It is now a one-line error and nothing saved."""
+    device, without a word. It is now a one-line error naming the step
+    (the steps take 1 s of samples each: offset, noise floor, MVC), and
+    nothing is saved."""
     import subprocess
     import sys
 
     cal_dir = tmp_path / "cal"
+    url = f"sim://emg8?seed=1&fault=liftoff:channel=3,start={start},end=10"
     res = subprocess.run(
-        [sys.executable, "-m", "sensorio", "calibrate", "sim://emg8?seed=1&fault=liftoff:channel=3,start=0,end=10"]
-        + ["--yes", "--rest-s", "1", "--calibration-dir", str(cal_dir)],
+        [sys.executable, "-m", "sensorio", "calibrate", url, "--yes", "--rest-s", "1", "--mvc-s", "1"]
+        + ["--calibration-dir", str(cal_dir)],
         cwd=Path(__file__).resolve().parents[1],
         capture_output=True,
         text=True,
@@ -269,5 +273,5 @@ def test_calibrate_refuses_a_lifted_electrode(tmp_path):
     )
     assert res.returncode == 1, res.stderr
     lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and "emg3" in lines[0] and "lead-off" in lines[0], res.stderr
+    assert len(lines) == 1 and "emg3" in lines[0] and f"lead-off) during {step}:" in lines[0], res.stderr
     assert not list(cal_dir.glob("*.json"))

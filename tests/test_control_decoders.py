@@ -228,8 +228,11 @@ def _nan_in_means(meta, arrays):
         lambda meta, arrays: meta["decoder"].update(classes=meta["decoder"]["classes"][:2]),
         lambda meta, arrays: arrays.update({"proportional.mvc": arrays["proportional.mvc"][:2]}),
         _nan_in_means,  # NaN posteriors, decided as rest
+        lambda meta, arrays: arrays.update({"decoder.priors": np.zeros_like(arrays["decoder.priors"])}),
+        lambda meta, arrays: meta["proportional"].update(rest_class=9),  # rest at a speed
+        lambda meta, arrays: meta.update(pipeline={"stage": [{"type": "bogus"}]}),  # without the file's name
     ],
-    ids=["features", "pipeline", "reject-2", "reject-nan", "classes", "mvc", "nan-means"],
+    ids=["features", "pipeline", "reject-2", "reject-nan", "classes", "mvc", "nan-means", "priors", "rest", "stage"],
 )
 def test_a_model_file_whose_parts_do_not_fit_is_damaged(tmp_path, edit):
     """Each part of a model file was read on its own: an edited one loaded,
@@ -325,6 +328,34 @@ def test_proportional_speed_deadband_and_ramp():
     np.testing.assert_allclose(speeds[:10], 0.1 * np.arange(1, 11))  # 2/s at 50 ms steps
     assert speeds[-1] == 1.0
     assert pc(np.array([11.0, 21.0]), 0, (0, 1), 0.05) == pytest.approx(0.9)  # rest ramps down too
+
+
+def test_after_the_signal_is_lost_the_speed_ramps_up_from_rest():
+    """The safe output said speed 0, but one ramp step left the speed ramp
+    near where it was: the first decision after the signal came back jumped
+    from 0 to that, past the ramp's limit. settle() brings the vote and the
+    ramp to rest first."""
+    fx, win, y, x, lab = windows_and_labels(ch=6)
+    model = fit_model(win, y, CLASSES, fx, vote=3, proportional=ProportionalControl(deadband=0.0, ramp_per_s=2.0))
+    ctl = Controller(model)
+    moving = [d for d in ctl.process(x) if d.label != "rest" and d.speed > 0.5]
+    assert moving, "the gestures move at speed"
+    ctl.settle()
+    safe = ctl.safe_decision(moving[-1].end_row, "no signal")
+    assert (safe.label, safe.speed, safe.safe) == ("rest", 0.0, True)
+    assert ctl.proportional._speed == 0.0
+    step = 2.0 * fx.increment / model.rate_hz
+    after = ctl.decide(*_features_of_a_gesture(ctl, x, lab))
+    assert after.speed <= step + 1e-9, after.speed
+
+
+def _features_of_a_gesture(ctl, x, lab):
+    """One window's features (channels, F), validity and end row from the
+    middle of a gesture in x."""
+    rows = np.flatnonzero(lab != 0)
+    mid = int(rows[len(rows) // 2])
+    windows = ctl.model.extractor().process(x[mid - ctl.extractor.window : mid], None)
+    return windows.features[-1], np.ones(x.shape[1], dtype=bool), mid
 
 
 def test_process_signal_restarts_windows_at_a_reset():

@@ -229,3 +229,6 @@ def test_view_time_range_of_a_fast_source_shows_that_range() -> None:
     assert levels() == pytest.approx(burst, rel=0.1)  # the whole stream: its last 0.25 s
     proc = sensorio("view", url, "--time", "5:6")
     assert proc.returncode == 1 and "before --time's start" in proc.stderr
+    # stopped before the range (--duration here, Ctrl-C alike): no error
+    proc = sensorio("view", "sim://emg8?seed=3", "--time", "5:6", "--duration", "1")
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr

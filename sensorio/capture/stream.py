@@ -764,6 +764,12 @@ class Stream:
         return self._reader.source_ended
 
     @property
+    def quiet_s(self) -> float:
+        """Seconds since the port last delivered a byte (or since it was
+        opened): what tells a silent device from a slow consumer."""
+        return max(0.0, (time.time_ns() - self._reader.last_byte_ns) * 1e-9)
+
+    @property
     def connected(self) -> bool:
         """True while the port is open and its reader running."""
         return self._reader.connected and not self._reader.finished

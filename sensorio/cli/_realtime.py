@@ -53,3 +53,21 @@ def freeze_setup() -> None:
     "Garbage collection on the signal path")."""
     gc.collect()
     gc.freeze()
+
+
+@contextmanager
+def signals_ignored() -> Iterator[None]:
+    """Within: Ctrl-C, SIGTERM and SIGHUP ignored (in the main thread), so
+    that closing up (a recording's END record, an actuator's last 'MOVE
+    rest') is not cut short by a second stop that asks for what is already
+    under way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stops = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in stops}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

@@ -84,9 +84,11 @@ class BlockSource:
 
     def check_contact(self, what: str, labels: tuple[str, ...]) -> None:
         """A SensorioError naming the channels whose electrode was off during
-        what (a calibration step), so that no value measured on a lifted
-        electrode is saved and applied to every later recording."""
+        what (the calibration step since the last check), so that no value
+        measured on a lifted electrode is saved and applied to every later
+        recording."""
         off = [labels[c] if c < len(labels) else f"channel {c + 1}" for c in range(64) if self.leadoff >> c & 1]
+        self.leadoff = 0
         if off:
             raise SensorioError(
                 f"{', '.join(off)}: the electrode was off (lead-off) during {what}: "
@@ -190,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             step(f"gain: apply the {args.known_uv:g} uV reference signal for {args.gain_s:g} s")
             gain = measure_gain_from_known(src, info, args.known_uv, args.stream, args.gain_s)
+        src.check_contact("the gain step", si.labels)
         sc.gain = [float(v) for v in gain]
     step(f"noise floor: relax again for {args.rest_s:g} s")
     sc.noise_floor = [
@@ -201,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
         sc.mvc = [
             float(v) for v in measure_envelope_level(src, info, args.stream, args.mvc_s, calibration=cal, quantile=0.95)
         ]
+        src.check_contact("the MVC", si.labels)
     print()
     for name in ("offset", "gain", "noise_floor", "mvc"):
         values = getattr(sc, name)

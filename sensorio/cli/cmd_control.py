@@ -4,6 +4,7 @@ UDP, LSL or a serial actuator."""
 from __future__ import annotations
 
 import argparse
+import queue
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from ..blocks import split_block
 from ..descriptor import capture_descriptor, timed_stream
 from ..errors import SensorioError
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, check_output
-from ._realtime import freeze_setup, stop_signals
+from ._realtime import freeze_setup, signals_ignored, stop_signals
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,8 +85,15 @@ def _run(args: argparse.Namespace) -> int:
         warm = Controller(model)
         warm.process(np.zeros((warm.extractor.window, model.n_channels)))
         start = "START" if args.format == "sio" else None
+        link_events: queue.SimpleQueue = queue.SimpleQueue()  # filled by the capture's threads
         with open_capture(
-            args.port, args.format, baudrate=args.baud, record=args.output, overwrite=args.force, start_command=start
+            args.port,
+            args.format,
+            baudrate=args.baud,
+            record=args.output,
+            overwrite=args.force,
+            start_command=start,
+            on_event=link_events.put,
         ) as cap:
             info = capture_descriptor(cap)
             _check_stream(info, args.stream, model, args.port)
@@ -109,13 +117,20 @@ def _run(args: argparse.Namespace) -> int:
             try:
                 done = False
                 while not (done or cap.ended):
+                    got = False
                     for block in cap.read(0.1):
                         if block.stream == args.stream:
+                            got = True
                             done = decide(block)
                             watch.arrived()  # after its work: a long batch is not a silence
                             if done:
                                 break
-                    watch.check(connected=cap.connected or cap.source_ended)  # an end is no loss
+                    while not link_events.empty():
+                        if link_events.get().kind == "disconnect":
+                            watch.lose("the device disconnected")
+                    if not got and not cap.source_ended:
+                        # silent: but a slow loop with bytes arriving is no loss
+                        watch.check(cap.quiet_s)
                 if done or cap.source_ended:
                     # --duration, or the end of a replay or a sim:// device: what
                     # the pipeline holds (its look-ahead) is decided too
@@ -125,8 +140,9 @@ def _run(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 pass
     finally:
-        for s in sinks:
-            s.close()
+        with signals_ignored():  # a second Ctrl-C or SIGTERM must not cut 'MOVE rest' short
+            for s in sinks:
+                s.close()
     return 0
 
 
@@ -153,21 +169,29 @@ class _SignalWatch:
     def send(self, decision: Any) -> None:
         if self.stale_below is not None:
             if decision.end_row <= self.stale_below:
+                self.ctl.settle()  # (it went through the vote and the ramp: undone)
                 return
             self.stale_below = None
             print(f"control: the signal from {self.port} is back: deciding again", file=sys.stderr, flush=True)
         for s in self.sinks:
             s.send(decision)
 
-    def check(self, connected: bool) -> None:
+    def check(self, port_quiet_s: float) -> None:
+        """After a wait with no block: port_quiet_s, the seconds since the
+        port last delivered a byte."""
+        if self.last is None:
+            return
+        quiet = min(time.monotonic() - self.last, port_quiet_s)
+        if quiet >= NO_SIGNAL_S:
+            self.lose(f"no signal for {quiet:.1f} s")
+
+    def lose(self, why: str) -> None:
+        """The signal is lost: the safe output now (once until it is back)."""
         if self.stale_below is not None or self.last is None:
             return
-        quiet = time.monotonic() - self.last
-        if connected and quiet < NO_SIGNAL_S:
-            return
-        why = "the device disconnected" if not connected else f"no signal for {quiet:.1f} s"
         row = self.pipe.next_row(self.stream)
         self.stale_below = row
+        self.ctl.settle()
         safe = self.ctl.safe_decision(row, why)
         for s in self.sinks:
             s.send(safe)

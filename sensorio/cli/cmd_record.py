@@ -8,7 +8,6 @@ recording with what was captured so far kept on disk, and exits non-zero.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from collections import deque
@@ -19,7 +18,7 @@ from ..errors import SensorioError, UsageError
 from ..formats import default_start_command
 from ._describe import describe, lost_frames
 from ._options import add_duration, add_format, baud_rate, check_output, cli_text, non_negative_number
-from ._realtime import StopSignal, stop_signals
+from ._realtime import StopSignal, signals_ignored, stop_signals
 from ._status import StatusLine
 
 
@@ -273,13 +272,8 @@ def _close_despite_signals(st: Stream) -> None:
     """Close the stream (the END record, the data still in memory) with the
     stop signals ignored: a second Ctrl-C, SIGTERM or SIGHUP asks for what
     is already under way, and must not cut the closing short."""
-    stops = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
-    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in stops}
-    try:
+    with signals_ignored():
         st.close()
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
 
 
 def _kept(path: Path, written: int) -> str:

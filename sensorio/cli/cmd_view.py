@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
                     break
         except KeyboardInterrupt:
             pass
-        if model.before_start:  # (the source ended first)
+        if model.before_start and cap.ended:  # the source ended first (a stop before it is no error)
             got = max(st.rows / st.rate_hz for st in model.streams.values())
             raise SensorioError(f"the source ended at {got:.2f} s, before --time's start: nothing to show")
         if plot is None:

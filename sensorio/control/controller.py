@@ -125,11 +125,20 @@ class Controller:
             out.append(d)
         return out
 
+    def settle(self) -> None:
+        """Bring the vote and the speed ramp to rest at once (the signal was
+        lost): the first decision after starts from rest and ramps up,
+        instead of jumping to where the ramp had been."""
+        self.vote.reset()
+        if self.proportional is not None:
+            self.proportional.reset()
+
     def safe_decision(self, end_row: int, reason: str) -> Decision:
         """The safe output (rest, zero speed; ``safe`` set, ``reason`` why)
-        at end_row, the vote and the speed ramp brought to rest with it:
-        what a decision is when the decoder cannot decide, and what to send
-        when the signal is gone. Not counted in ``decisions``, no callbacks."""
+        at end_row, the vote and the speed ramp stepped toward rest: what a
+        decision is when the decoder cannot decide, and (after ``settle``)
+        what to send when the signal is gone. Not counted in ``decisions``,
+        no callbacks."""
         model = self.model
         rest, classes = model.rest_class, model.classes
         self.vote(rest)

@@ -265,9 +265,9 @@ def load_model(path: str | Path) -> Model:
 def _check_consistent(model: Model, arrays: Mapping[str, np.ndarray]) -> None:
     """A ValueError when the parts of a loaded model do not fit together
     (each was read on its own): fitted numbers that are not finite, a
-    rejection threshold outside 0..1 (1 excluded), proportional levels not one per class
-    and channel, a pipeline that does not build, or a decision on quiet
-    input that fails or gives other than one posterior per class."""
+    rejection threshold outside 0..1 (1 excluded), proportional levels not
+    one per class and channel or for another rest class, a pipeline that does not build, or a decision on
+    quiet input that fails or gives other than one finite posterior per class."""
     from ..dsp import Pipeline
 
     for name, a in arrays.items():
@@ -280,13 +280,21 @@ def _check_consistent(model: Model, arrays: Mapping[str, np.ndarray]) -> None:
         np.shape(prop.mvc) != (len(model.classes), model.n_channels) or np.shape(prop.rest) != (model.n_channels,)
     ):
         raise ValueError("the proportional levels are not one per class and channel")
+    if prop is not None and prop.rest_class != model.rest_class:
+        raise ValueError(f"the proportional stage's rest class {prop.rest_class} is not the model's")
     if model.pipeline is not None:
-        Pipeline.from_config(dict(model.pipeline))
+        try:
+            Pipeline.from_config(dict(model.pipeline))
+        except SensorioError as exc:
+            raise ValueError(f"its pipeline: {exc}") from None
     extractor = model.extractor()
     quiet = np.random.default_rng(0).normal(0.0, 10.0, (extractor.window, model.n_channels))
     windows = extractor.process(quiet, None)
     everyone = tuple(range(model.n_channels))
     for k in range(len(windows)):
-        p = np.asarray(model.decoder.scores(windows.features[k], everyone))
+        with np.errstate(all="ignore"):  # (damaged numbers say so below, not as numpy warnings)
+            p = np.asarray(model.decoder.scores(windows.features[k], everyone))
         if model.classes and p.shape != (len(model.classes),):
             raise ValueError(f"the decoder gives {p.size} posteriors for {len(model.classes)} classes")
+        if not np.isfinite(p).all():
+            raise ValueError("the decoder gives posteriors that are not finite")

@@ -719,6 +719,9 @@ class _Decision(_DetectorState):
         ahead = min(2 * w + 1, self.hop)
         span = max(1, int(round(BIPHASE_S * self._rate)))
         ends = max(1, int(round(BIPHASE_END_S * self._rate)))
+        # its window must lie within the rows every chunking has (the tail
+        # kept and the look-ahead, w + guard either side): hops too short, no test
+        two_phases = two_phases and span + ends <= w
         hp, ok = self._pend.cm("hp"), self._pend.cm("hard_ok")
         back = self._hp_back
         nb = back.shape[1]
