@@ -583,6 +583,30 @@ def test_replay_to_a_pty_waits_for_its_reader(tmp_path: Path, device: PtyDevice)
     assert proc.returncode == 0, err
 
 
+def test_replay_to_a_pty_waits_past_a_program_that_only_probes_it(tmp_path: Path, device: PtyDevice) -> None:
+    """A program that opens the pty and closes it again (probing the port)
+    is no reader: the replay stopped with "the reader closed ... 0 bytes
+    sent". It now waits for a reader that keeps the port open for --wait."""
+    rec = tmp_path / "p.sior"
+    data, expected = make_frames(0, 300)
+    with capture_open(device.path, request_info=False, record=rec) as s:
+        device.write(data)
+        _collect(s, len(expected))
+    proc = _replay_to_pty(rec, "--speed", "max", "--wait", "0.5")
+    try:
+        path = proc.stdout.readline().strip()
+        probe = os.open(path, os.O_RDWR | os.O_NOCTTY)  # a probe: open, look, close
+        time.sleep(0.2)
+        os.close(probe)
+        time.sleep(1.0)
+        with capture_open(path, request_info=False, reconnect=False) as r:
+            got = _collect(r, len(expected))
+    finally:
+        _, err = proc.communicate(timeout=20)
+    assert np.array_equal(concat_blocks(got)[0]["samples"], expected)
+    assert proc.returncode == 0, err
+
+
 def test_replay_to_a_pty_stops_on_sigterm_and_on_its_reader_leaving(tmp_path: Path, device: PtyDevice) -> None:
     """SIGTERM with no reader yet: stopped, its --link removed (it was left
     behind, and the next replay refused the path). A reader that closes the

@@ -139,9 +139,15 @@ def _to_pty(args: argparse.Namespace, speed: float) -> int:
                 linked = True
             print(path, flush=True)
             schedule = ReplaySchedule(args.file, speed)
-            while _hung_up(poller):  # until a reader opens the path
-                time.sleep(READER_POLL_S)
-            time.sleep(args.wait)
+            # until a reader opens the path and keeps it open for --wait (a
+            # program that opens a port and closes it again, probing it, is
+            # no reader: waited past)
+            while True:
+                while _hung_up(poller):
+                    time.sleep(READER_POLL_S)
+                time.sleep(args.wait)
+                if not _hung_up(poller):
+                    break
             t0 = time.monotonic()
             for piece in schedule:
                 if piece.gap_lost is not None:
