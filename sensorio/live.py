@@ -144,7 +144,7 @@ class LiveModel:
             block = next(split_block(block, max(1, int(math.ceil((hi - t0) * state.rate_hz)))))
         with np.errstate(invalid="ignore", divide="ignore"):
             state.pipeline.process(block)
-            if hi is not None and (t0 * state.rate_hz + len(block)) / state.rate_hz >= hi:
+            if hi is not None and t0 + len(block) / state.rate_hz >= hi:
                 state.pipeline.flush()  # the end: what the filters hold back is shown too
         for ev in state.pipeline.take_events():
             at = ev.start_s

@@ -1,6 +1,6 @@
-"""What a long-running command does before its signal path starts: keep
-the garbage collector off what it built, and stop on SIGTERM or SIGHUP as
-on Ctrl-C."""
+"""What a long-running live command does around its signal path: open the
+device, keep the garbage collector off what it built, and stop on SIGTERM
+or SIGHUP as on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -28,21 +28,47 @@ def stop_signals() -> Iterator[None]:
     def on_term(signum: int, frame: object) -> None:
         raise StopSignal(signal.Signals(signum).name)
 
-    if threading.current_thread() is not threading.main_thread():
-        yield  # (a command run from a thread: signals are the main thread's)
-        return
+    wanted: dict[str, Any] = {"SIGTERM": on_term, "SIGHUP": on_term, "SIGXFSZ": signal.SIG_IGN}
+    with _handlers(wanted):
+        yield
 
-    wanted: dict[signal.Signals, Any] = {signal.SIGTERM: on_term}
-    if hasattr(signal, "SIGHUP"):
-        wanted[signal.SIGHUP] = on_term
-    if hasattr(signal, "SIGXFSZ"):
-        wanted[signal.SIGXFSZ] = signal.SIG_IGN
-    saved = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
+
+@contextmanager
+def _handlers(wanted: dict[str, Any]) -> Iterator[None]:
+    """Within: the handlers wanted (by signal name; names this system lacks
+    are left out), the ones before put back after. Only in the main thread:
+    a command run from another thread leaves signals to the main one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {
+        getattr(signal, name): signal.signal(getattr(signal, name), handler)
+        for name, handler in wanted.items()
+        if hasattr(signal, name)
+    }
     try:
         yield
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+def open_live(args: Any, on_event: Any = None) -> Any:
+    """The capture of a live command (view, stream, control): args.port in
+    args.format at args.baud, recorded to args.output when given (args.force
+    to overwrite), an SIO-1 device sent START; on_event gets its link events."""
+    from ..capture import open as open_capture
+
+    start = "START" if args.format == "sio" else None
+    return open_capture(
+        args.port,
+        args.format,
+        baudrate=args.baud,
+        record=args.output,
+        overwrite=args.force,
+        start_command=start,
+        on_event=on_event,
+    )
 
 
 def freeze_setup() -> None:
@@ -61,13 +87,5 @@ def signals_ignored() -> Iterator[None]:
     that closing up (a recording's END record, an actuator's last 'MOVE
     rest') is not cut short by a second stop that asks for what is already
     under way."""
-    if threading.current_thread() is not threading.main_thread():
+    with _handlers(dict.fromkeys(("SIGINT", "SIGTERM", "SIGHUP"), signal.SIG_IGN)):
         yield
-        return
-    stops = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
-    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in stops}
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)

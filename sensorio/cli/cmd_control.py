@@ -16,7 +16,7 @@ from ..blocks import split_block
 from ..descriptor import capture_descriptor, timed_stream
 from ..errors import SensorioError
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, check_output
-from ._realtime import freeze_setup, signals_ignored, stop_signals
+from ._realtime import freeze_setup, open_live, signals_ignored, stop_signals
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +60,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..capture import open as open_capture
     from ..control import Controller, control_pipeline, load_model
     from ..sinks.decisions import Actuator, JsonLines, LslDecisions, UdpSender, parse_host_port
 
@@ -84,17 +83,8 @@ def _run(args: argparse.Namespace) -> int:
         control_pipeline(None, args.stream, config=model.pipeline)
         warm = Controller(model)
         warm.process(np.zeros((warm.extractor.window, model.n_channels)))
-        start = "START" if args.format == "sio" else None
         link_events: queue.SimpleQueue = queue.SimpleQueue()  # filled by the capture's threads
-        with open_capture(
-            args.port,
-            args.format,
-            baudrate=args.baud,
-            record=args.output,
-            overwrite=args.force,
-            start_command=start,
-            on_event=link_events.put,
-        ) as cap:
+        with open_live(args, link_events.put) as cap:
             info = capture_descriptor(cap)
             _check_stream(info, args.stream, model, args.port)
             pipe = control_pipeline(info, args.stream, config=model.pipeline)

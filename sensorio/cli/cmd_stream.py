@@ -12,7 +12,7 @@ from ..descriptor import capture_descriptor
 from ..errors import SensorioError, UsageError
 from ._describe import lost_frames
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, cli_text
-from ._realtime import freeze_setup, stop_signals
+from ._realtime import freeze_setup, open_live, stop_signals
 from ._status import StatusLine
 
 
@@ -65,23 +65,13 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if not args.lsl:
         raise UsageError("say where to stream: --lsl (Lab Streaming Layer)")
-    from ..capture import open as open_capture
     from ..sinks.lsl import LslOutlet, import_pylsl, quiet_liblsl
 
     import_pylsl()  # fail before opening the port if LSL is missing
     if not args.verbose:
         quiet_liblsl()  # before liblsl's first use
-    start = "START" if args.format == "sio" else None
     link_events: queue.SimpleQueue = queue.SimpleQueue()  # filled by the capture's threads
-    with open_capture(
-        args.port,
-        args.format,
-        baudrate=args.baud,
-        record=args.output,
-        overwrite=args.force,
-        start_command=start,
-        on_event=link_events.put,
-    ) as cap:
+    with open_live(args, link_events.put) as cap:
         info = capture_descriptor(cap)
         wanted = args.streams or [int(s["id"]) for s in info["streams"]]
         outlets = {

@@ -11,7 +11,7 @@ from ..errors import SensorioError
 from . import positive_number
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, old_spelling
 from ._plotopts import add_channel_option, time_range
-from ._realtime import stop_signals
+from ._realtime import open_live, stop_signals
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,13 +48,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..capture import open as open_capture
     from ..live import LiveModel, PlotView, TerminalView
 
-    start = "START" if args.format == "sio" else None
-    with open_capture(
-        args.port, args.format, baudrate=args.baud, record=args.output, overwrite=args.force, start_command=start
-    ) as cap:
+    with open_live(args) as cap:
         model = LiveModel(capture_descriptor(cap), streams=args.streams, time_range=args.time)
         if not model.streams:
             raise SensorioError(f"none of the streams {args.streams} is in the device descriptor")

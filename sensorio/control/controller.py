@@ -94,9 +94,7 @@ class Controller:
         """A discontinuity: drop buffered samples, vote and ramp state; the
         next window starts at row ``origin``."""
         self.extractor.reset(origin)
-        self.vote.reset()
-        if self.proportional is not None:
-            self.proportional.reset()
+        self.settle()
 
     def process(self, samples_uv: np.ndarray, valid: np.ndarray | None = None) -> list[Decision]:
         """Rows (rows, channels) µV and their validity (None: all valid)."""

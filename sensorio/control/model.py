@@ -255,8 +255,7 @@ def load_model(path: str | Path) -> Model:
             labels=list(meta["labels"]),
             info=dict(meta["info"]),
         )
-        model.extractor()  # the settings are usable
-        _check_consistent(model, arrays)
+        _check_consistent(model, arrays)  # (which builds its extractor: the settings are usable)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise SensorioError(f"{path}: damaged model file ({type(exc).__name__}: {exc})") from None
     return model

@@ -713,15 +713,15 @@ class _Decision(_DetectorState):
         second = self._rate >= SPIKE_SD_MIN_HZ  # the test reads the second difference
         corner = second and self._rate < SHARP_BELOW_HZ  # a spike must have a corner (_sharp)
         rounded = self._rate >= SHARP_BELOW_HZ  # a potential's roundness (_smooth) tells there
-        two_phases = not rounded  # ... and below, its second phase (_biphasic)
+        span = max(1, int(round(BIPHASE_S * self._rate)))
+        ends = max(1, int(round(BIPHASE_END_S * self._rate)))
+        # ... and below, its second phase (_biphasic), whose window must lie within
+        # the rows every chunking has (the tail kept and the look-ahead, w + guard
+        # either side): with hops too short for it, no test
+        two_phases = not rounded and span + ends <= w
         # rows read after the rows decided: the window, a pair's reach beyond
         # its other pulse, and one row; within the hop of look-ahead
         ahead = min(2 * w + 1, self.hop)
-        span = max(1, int(round(BIPHASE_S * self._rate)))
-        ends = max(1, int(round(BIPHASE_END_S * self._rate)))
-        # its window must lie within the rows every chunking has (the tail
-        # kept and the look-ahead, w + guard either side): hops too short, no test
-        two_phases = two_phases and span + ends <= w
         hp, ok = self._pend.cm("hp"), self._pend.cm("hard_ok")
         back = self._hp_back
         nb = back.shape[1]
