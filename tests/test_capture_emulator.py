@@ -3,6 +3,8 @@ injected, checked frame by frame against the emulator's ground truth."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +17,17 @@ pytest.importorskip("sensorio.testing.plugin")
 from sensorio.capture import open as capture_open  # noqa: E402
 from sensorio.recording import Event, RecordingReader, decode_recording  # noqa: E402
 from sensorio.testing.plugin import sensorio_emulator  # noqa: E402, F401 - the fixture
+
+
+def _sensorio(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """The command line in a process of its own, from the project's folder."""
+    return subprocess.run(
+        [sys.executable, "-m", "sensorio", *args],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _record(port: str, rec: Path, seconds: float, **options) -> tuple[list, object, list]:
@@ -113,18 +126,9 @@ def test_unplug_during_recording_marks_the_gap_and_resumes(sensorio_emulator, tm
 
 
 def test_record_command_against_the_emulator(sensorio_emulator, tmp_path):  # noqa: F811
-    import subprocess
-    import sys
-
     dev = sensorio_emulator(format="sio", profile="prosthesis", seed=11, link=["drop:at=0.4,count=2", "bitflip:at=0.8"])
     rec = tmp_path / "cli.sior"
-    res = subprocess.run(
-        [sys.executable, "-m", "sensorio", "record", dev.port, "-o", str(rec), "--duration", "1.5", "--quiet"],
-        cwd=Path(__file__).resolve().parents[1],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    res = _sensorio("record", dev.port, "-o", str(rec), "--duration", "1.5", "--quiet", timeout=30)
     truth = dev.stop()
     assert res.returncode == 0, res.stderr
     parser, blocks, messages, reader = decode_recording(rec)
@@ -183,19 +187,10 @@ def test_calibrate_command_on_a_serial_port(sensorio_emulator, tmp_path):  # noq
     a rig, or a link to one) opens the device: it was read as a recording
     file ("is a device, not a byte dump or recording")."""
     import json
-    import subprocess
-    import sys
 
     dev = sensorio_emulator(format="sio", profile="emg8", seed=7)
     cal_dir = tmp_path / "cal"
-    res = subprocess.run(
-        [sys.executable, "-m", "sensorio", "calibrate", dev.port, "--yes", "--rest-s", "0.5"]
-        + ["--calibration-dir", str(cal_dir)],
-        cwd=Path(__file__).resolve().parents[1],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    res = _sensorio("calibrate", dev.port, "--yes", "--rest-s", "0.5", "--calibration-dir", str(cal_dir))
     dev.stop()
     assert res.returncode == 0, res.stderr
     saved = json.loads((cal_dir / "EMU-SIO-0007.json").read_text())
@@ -206,19 +201,9 @@ def test_a_device_that_answers_but_sends_no_data_is_diagnosed(sensorio_emulator,
     """--check-seconds: a device that answers INFO but was not started
     (--no-start) sends no data frames; the recording ran on forever with 0
     frames (the diagnosis gave up once a message had arrived)."""
-    import subprocess
-    import sys
-
     dev = sensorio_emulator(format="sio", profile="emg8", seed=8)
     rec = tmp_path / "idle.sior"
-    res = subprocess.run(
-        [sys.executable, "-m", "sensorio", "record", dev.port, "-o", str(rec), "--no-start"]
-        + ["--check-seconds", "1", "--quiet"],
-        cwd=Path(__file__).resolve().parents[1],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    res = _sensorio("record", dev.port, "-o", str(rec), "--no-start", "--check-seconds", "1", "--quiet")
     dev.stop()
     assert res.returncode == 1, res.stderr
     lines = res.stderr.strip().splitlines()
@@ -231,16 +216,11 @@ def test_a_lower_bound_of_lost_frames_is_said_to_be_one(sensorio_emulator, tmp_p
     counter can count: the parser knows the count is a lower bound
     (gaps_at_least), and record, info and decode now say "at least" (they
     printed "83 frames lost" for some 330)."""
-    import subprocess
-    import sys
-
     dev = sensorio_emulator(format="cyton", profile="cyton", seed=3, link=["unplug:at=1.0,dur=1.2"])
     rec = tmp_path / "cu.sior"
-    root = Path(__file__).resolve().parents[1]
 
     def run(*args: str) -> str:
-        res = subprocess.run([sys.executable, "-m", "sensorio", *args], cwd=root, capture_output=True, text=True,
-                             timeout=60)  # fmt: skip
+        res = _sensorio(*args)
         assert res.returncode == 0, res.stderr
         return res.stdout
 
@@ -258,19 +238,9 @@ def test_calibrate_refuses_a_lifted_electrode(tmp_path, start, step):
     device, without a word. It is now a one-line error naming the step
     (the steps take 1 s of samples each: offset, noise floor, MVC), and
     nothing is saved."""
-    import subprocess
-    import sys
-
     cal_dir = tmp_path / "cal"
     url = f"sim://emg8?seed=1&fault=liftoff:channel=3,start={start},end=10"
-    res = subprocess.run(
-        [sys.executable, "-m", "sensorio", "calibrate", url, "--yes", "--rest-s", "1", "--mvc-s", "1"]
-        + ["--calibration-dir", str(cal_dir)],
-        cwd=Path(__file__).resolve().parents[1],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    res = _sensorio("calibrate", url, "--yes", "--rest-s", "1", "--mvc-s", "1", "--calibration-dir", str(cal_dir))
     assert res.returncode == 1, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "emg3" in lines[0] and f"lead-off) during {step}:" in lines[0], res.stderr

@@ -515,40 +515,14 @@ def test_a_pty_waits_for_a_slow_consumer_and_loses_nothing(device: PtyDevice) ->
     assert np.array_equal(concat_blocks(blocks)[0]["samples"], expected)
 
 
-def test_replay_out_through_a_pty(tmp_path: Path, device: PtyDevice) -> None:
-    import subprocess
-
+def _pty_recording(tmp_path: Path, device: PtyDevice) -> tuple[Path, np.ndarray]:
+    """A recording of 300 frames made through the pty device, and their samples."""
     rec = tmp_path / "p.sior"
     data, expected = make_frames(0, 300)
     with capture_open(device.path, request_info=False, record=rec) as s:
         device.write(data)
         _collect(s, len(expected))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sensorio",
-            "replay",
-            str(rec),
-            "--pty",
-            "--speed",
-            "max",
-            "--wait",
-            "0.5",
-        ],
-        cwd=Path(__file__).resolve().parents[1],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        path = proc.stdout.readline().strip()
-        with capture_open(path, request_info=False, reconnect=False) as r:
-            got = _collect(r, len(expected))
-    finally:
-        proc.wait(10)
-    assert np.array_equal(concat_blocks(got)[0]["samples"], expected)
-    assert proc.returncode == 0
+    return rec, expected
 
 
 def _replay_to_pty(rec: Path, *extra: str) -> subprocess.Popen:
@@ -561,16 +535,25 @@ def _replay_to_pty(rec: Path, *extra: str) -> subprocess.Popen:
     )
 
 
+def test_replay_out_through_a_pty(tmp_path: Path, device: PtyDevice) -> None:
+    rec, expected = _pty_recording(tmp_path, device)
+    proc = _replay_to_pty(rec, "--speed", "max", "--wait", "0.5")
+    try:
+        path = proc.stdout.readline().strip()
+        with capture_open(path, request_info=False, reconnect=False) as r:
+            got = _collect(r, len(expected))
+    finally:
+        proc.wait(10)
+    assert np.array_equal(concat_blocks(got)[0]["samples"], expected)
+    assert proc.returncode == 0
+
+
 def test_replay_to_a_pty_waits_for_its_reader(tmp_path: Path, device: PtyDevice) -> None:
     """A reader that opens the pty later than --wait gets every byte: the
     replay sent from --wait after printing the path, into a pty whose
     reader flushes on open (the first 17 KB of a recording were lost, and
     with no reader at all the replay hung once the pty was full)."""
-    rec = tmp_path / "p.sior"
-    data, expected = make_frames(0, 300)
-    with capture_open(device.path, request_info=False, record=rec) as s:
-        device.write(data)
-        _collect(s, len(expected))
+    rec, expected = _pty_recording(tmp_path, device)
     proc = _replay_to_pty(rec, "--speed", "max", "--wait", "0.2")
     try:
         path = proc.stdout.readline().strip()
@@ -587,11 +570,7 @@ def test_replay_to_a_pty_waits_past_a_program_that_only_probes_it(tmp_path: Path
     """A program that opens the pty and closes it again (probing the port)
     is no reader: the replay stopped with "the reader closed ... 0 bytes
     sent". It now waits for a reader that keeps the port open for --wait."""
-    rec = tmp_path / "p.sior"
-    data, expected = make_frames(0, 300)
-    with capture_open(device.path, request_info=False, record=rec) as s:
-        device.write(data)
-        _collect(s, len(expected))
+    rec, expected = _pty_recording(tmp_path, device)
     proc = _replay_to_pty(rec, "--speed", "max", "--wait", "0.5")
     try:
         path = proc.stdout.readline().strip()
@@ -613,11 +592,7 @@ def test_replay_to_a_pty_stops_on_sigterm_and_on_its_reader_leaving(tmp_path: Pa
     pty before the end: one line that says how much was sent, exit 1."""
     import signal
 
-    rec = tmp_path / "p.sior"
-    data, expected = make_frames(0, 300)
-    with capture_open(device.path, request_info=False, record=rec) as s:
-        device.write(data)
-        _collect(s, len(expected))
+    rec, expected = _pty_recording(tmp_path, device)
     link = tmp_path / "replay.tty"
     proc = _replay_to_pty(rec, "--link", str(link))
     try:
