@@ -216,6 +216,54 @@ def test_pipeline_from_config_files(tmp_path) -> None:
             Pipeline.from_config({"stage": [{"type": "calibrate"}, {"type": "faults", "hop_s": hop}]})
 
 
+@pytest.mark.parametrize(
+    ("stage", "words"),
+    [
+        ({"type": "faults", "bogus": 1}, "faults.*no setting 'bogus'; it has hop_s, "),
+        ({"type": "faults", "spike_k": -5}, "spike_k must be above 0"),
+        ({"type": "faults", "spike_gap_s": 0}, "spike_gap_s must be above 0"),
+        ({"type": "faults", "blank_s": -1}, "blank_s must be 0 or more"),
+        ({"type": "faults", "merge_s": -1}, "merge_s must be 0 or more"),
+        ({"type": "faults", "flat_uv": -1}, "flat_uv must be 0 or more"),
+        ({"type": "faults", "mains_share": 1.5}, "mains_share is a share"),
+        ({"type": "envelope", "window_s": 0}, "envelope.*window_s must be above 0"),
+        ({"type": "envelope", "window_s": -1}, "envelope.*window_s must be above 0"),
+        ({"type": "decimate", "factor": 2.5}, "decimate.*whole number"),
+        ({"type": "normalise", "tau_s": 0}, "normalise.*tau_s must be above 0"),
+        ({"type": "normalise", "tau_s": -1}, "normalise.*tau_s must be above 0"),
+        ({"type": "normalise", "mvc": [0, 0]}, "normalise.*mvc must be a list of levels above 0"),
+        ({"type": "highpass", "cutoff_hz": 0}, "highpass.*cutoff_hz must be above 0"),
+        ({"type": "lowpass", "cutoff_hz": -1}, "lowpass.*cutoff_hz must be above 0"),
+    ],
+)
+def test_a_setting_out_of_its_range_is_refused_by_name(stage: dict, words: str) -> None:
+    """Each was taken quietly (spike_k -5: a spike event every few hops;
+    an envelope of no window), gave an internal error later (normalise
+    tau_s 0: ZeroDivisionError) or a message that named the wrong thing
+    (an unknown setting: "FaultDetector.__init__() got an unexpected
+    keyword argument")."""
+    from sensorio.errors import SensorioError
+
+    with pytest.raises(SensorioError, match=f"pipeline stage 2 .*{words}"):
+        Pipeline.from_config({"stage": [{"type": "calibrate"}, stage]})
+
+
+def test_settings_that_fit_the_stream_only_when_it_comes() -> None:
+    """A single mask kind is that kind (it was masked as its letters: "unknown
+    kinds ['e', 'i', 'k', 'p', 's']"); MVC levels for 2 channels on a stream of 3
+    are one line when the stream comes (a broadcast error before)."""
+    from sensorio.errors import SensorioError
+
+    pipe = Pipeline.from_config({"stage": [{"type": "calibrate"}, {"type": "faults", "mask": "spikes"}]})
+    assert pipe.stages[1].mask_kinds == ("spikes",)
+    norm = Pipeline.from_config({"stage": [{"type": "normalise", "mvc": [1.0, 2.0]}]}).stages[0]
+    block = SignalBlock(
+        stream=0, data=np.ones((4, 3)), valid=np.ones((4, 3), dtype=bool), rate_hz=1000.0, start=0, units=("uV",) * 3
+    )
+    with pytest.raises(SensorioError, match="mvc gives 2 levels for 3 channels"):
+        norm.process(block)
+
+
 def test_latency_reported_per_stage() -> None:
     pipe = Pipeline.default(None)
     lat = pipe.latency(2000.0)

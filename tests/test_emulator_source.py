@@ -227,6 +227,7 @@ def test_bad_mains_and_drift_options_are_usage_errors(spec: str, words: str) -> 
         ["--layout", "tripolar"],
         ["--fault", "drift:channel=1,start=1,end=2,to=up"],
         ["--source", "/nonexistent/source.npy"],
+        ["--source", ""],
         ["--mains-uv", "lots"],
     ],
 )
@@ -241,3 +242,38 @@ def test_bad_signal_options_are_one_line_on_stderr(flags: list[str]) -> None:
     )
     assert res.returncode in (1, 2), res
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize(
+    ("shape", "words"),
+    [((8, 4000), "8 samples of 4000 channels"), ((2, 3), "2 samples of 3 channels"), ((0,), "holds no values")],
+)
+def test_a_source_turned_on_its_side_or_empty_is_refused(tmp_path: Path, shape: tuple, words: str) -> None:
+    """An array of channels x samples played as it is loops 8 samples over
+    the first of 4000 channels, without a word; it is refused, as is an
+    empty one (which was said not to be 2-D)."""
+    path = tmp_path / "src.npy"
+    np.save(path, np.ones(shape))
+    with pytest.raises(UsageError, match=words):
+        render(EmulatorConfig(profile="emg8", rate=RATE, duration=0.1, signal=SignalConfig(source=str(path))))
+
+
+def test_an_empty_source_name_is_refused_not_taken_for_synthetic_emg() -> None:
+    """source= with no file fell back to synthetic EMG with its offsets and
+    drift on."""
+    with pytest.raises(UsageError, match="empty name"):
+        SignalConfig(source="")
+    with pytest.raises(UsageError, match="empty name"):
+        config_from_options({"profile": ["emg8"], "source": [""]})
+
+
+@pytest.mark.parametrize(("profile", "fmt"), [("emg8", "ascii"), ("cyton", "cyton"), ("emg8", "sio")])
+def test_a_duration_gives_its_samples_and_not_one_more(profile: str, fmt: str) -> None:
+    """duration=2 sent the sample taken at 2.000 s too: 4001 lines of ASCII
+    at 2 kHz, 501 Cyton packets at 250 Hz."""
+    cfg = EmulatorConfig(profile=profile, format=fmt, seed=1, duration=2.0, autostart=True)
+    stream = cfg.device_profile().streams[0]
+    _, truth = render(cfg)
+    end = [r for r in truth.records if r.get("type") == "end"][-1]
+    per_frame = stream.samples_per_frame if fmt == "sio" else 1  # (a line, a packet: one sample)
+    assert end["frames"]["0"] * per_frame == int(2.0 * stream.rate_hz), end

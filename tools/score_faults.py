@@ -409,6 +409,8 @@ def parse_known_miss(specs: list[str], ap: argparse.ArgumentParser) -> dict[str,
             p, r = (float(v) for v in floors.split(","))
         except ValueError:
             ap.error(f"--known-miss {spec!r}: give KIND=P,R or KIND:LAYOUT=P,R, e.g. motion:bipolar=0.40,0.90")
+        if not (0 <= p <= 1 and 0 <= r <= 1):  # (NaN too)
+            ap.error(f"--known-miss {spec!r}: precision and recall are shares, 0 to 1")
         kind, _, layout = key.partition(":")
         if kind not in REAL_KINDS:
             ap.error(f"--known-miss: no fault kind {kind!r} (one of {', '.join(REAL_KINDS)})")
@@ -434,6 +436,11 @@ def parse_known_recording_miss(specs: list[str], faulty: bool, flag: str, ap: ar
             floors = ()
         if not key or len(floors) != form.count(",") + 1:
             ap.error(f"{flag} {spec!r}: give NAME:LAYOUT={form}")
+        # a share (FOUND, VALID) is 0 to 1, a rate (PER_HOUR) 0 or more (NaN neither)
+        shares = floors if faulty else floors[1:]
+        if not all(0 <= v <= 1 for v in shares) or not (faulty or floors[0] >= 0 and np.isfinite(floors[0])):
+            what = "FOUND a share, 0 to 1" if faulty else "PER_HOUR 0 or more, VALID a share, 0 to 1"
+            ap.error(f"{flag} {spec!r}: {what}")
         names = real_emg.keys(faulty=faulty)
         if key not in names:
             ap.error(f"{flag}: no recording {key!r} (one of {', '.join(names)})")
@@ -618,7 +625,11 @@ def main(argv: list[str] | None = None) -> int:
         choices=("monopolar", "bipolar"),
         help="only this layout (--real); the emulator's EMG spectrum (default bipolar)",
     )
-    real.add_argument("--quick", action="store_true", help="a short budget for a first look (2 seeds, 20 s windows)")
+    real.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short budget for a first look (2 seeds, 20 s windows; also without --real)",
+    )
     real.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     real.add_argument(
         "--known-miss",
@@ -632,14 +643,14 @@ def main(argv: list[str] | None = None) -> int:
         "--known-clean-miss",
         action="append",
         default=[],
-        metavar="NAME=PER_HOUR,VALID",
+        metavar="NAME:LAYOUT=PER_HOUR,VALID",
         help="a recording known to miss the clean targets: --check holds it to these instead",
     )
     real.add_argument(
         "--known-real-miss",
         action="append",
         default=[],
-        metavar="NAME=FOUND",
+        metavar="NAME:LAYOUT=FOUND",
         help="a recording whose real fault is known to be missed on some channels: --check holds it to this share",
     )
     real.add_argument(
@@ -675,6 +686,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         names = ", ".join(sorted(settings))
         ap.error(f"--param: no fault-detector setting {', '.join(unknown)}; the settings: {names}")
+    try:  # a value out of its range, said before any work
+        FaultDetector(**params)  # type: ignore[arg-type]
+    except ValueError as exc:
+        ap.error(f"--param: {exc}")
     if args.real and args.seconds is not None and args.seconds < REAL_MIN_SECONDS:
         ap.error(
             f"--seconds {args.seconds:g}: give {REAL_MIN_SECONDS:g} or more with --real "
@@ -705,9 +720,9 @@ def window_seconds(text: str) -> float:
 def main_synthetic(args: argparse.Namespace, params: dict[str, float]) -> int:
     """Score on the emulator's (or the synthetic generator's) EMG: see the module's docstring."""
     if args.seeds is None:
-        args.seeds = 40
+        args.seeds = 2 if args.quick else 40
     if args.seconds is None:
-        args.seconds = 30.0
+        args.seconds = 20.0 if args.quick else 30.0
     source = args.source
     if source == "auto":
         source = "emulator" if have_emulator() else "synthetic"

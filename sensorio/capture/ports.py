@@ -164,4 +164,5 @@ def _open_error(port: str, exc: Exception) -> SensorioError:
     if code is not None and os.strerror(code):
         # pyserial's text repeats the errno and the port: "[Errno 21] could not open port X: [Errno 21] ..."
         return SensorioError(f"cannot open {port}: {os.strerror(code)}")
-    return SensorioError(f"cannot open {port}: {text}")
+    # a URL handler's text may start with the URL already (sim://: "URL: why")
+    return SensorioError(f"cannot open {port}: {text.removeprefix(f'{port}: ')}")

@@ -296,6 +296,14 @@ class SosStage(Stage):
             warnings.warn(text, stacklevel=4)
 
 
+def _positive(name: str, value: float) -> float:
+    """value as a float, refused unless above 0 (NaN too)."""
+    v = float(value)
+    if not v > 0:
+        raise SensorioError(f"{name} must be above 0, not {value!r}")
+    return v
+
+
 def _check_order(order: int) -> int:
     if not 1 <= int(order) <= 10:
         raise SensorioError(f"filter order {order} out of range 1..10")
@@ -306,7 +314,7 @@ def _butter_edge(order: int, cutoff_hz: float, btype: str, rate_hz: float) -> np
     """Butterworth high- or low-pass SOS, with the cutoff checked against Nyquist."""
     if not 0 < cutoff_hz < 0.5 * rate_hz:
         name = "high-pass" if btype == "highpass" else "low-pass"
-        raise SensorioError(f"{name} cutoff {cutoff_hz} Hz must be below {rate_hz / 2} Hz")
+        raise SensorioError(f"{name} cutoff {cutoff_hz:g} Hz must be above 0 and below {rate_hz / 2:g} Hz")
     return signal.butter(order, cutoff_hz, btype, fs=rate_hz, output="sos")
 
 
@@ -318,7 +326,7 @@ class HighPass(SosStage):
 
     def __init__(self, cutoff_hz: float = 20.0, order: int = 4) -> None:
         super().__init__()
-        self.cutoff_hz = float(cutoff_hz)
+        self.cutoff_hz = _positive(f"{self.kind} cutoff_hz", cutoff_hz)
         self.order = _check_order(order)
 
     def design(self, rate_hz: float) -> np.ndarray:
@@ -342,7 +350,7 @@ class LowPass(SosStage):
 
     def __init__(self, cutoff_hz: float = 6.0, order: int = 2) -> None:
         super().__init__()
-        self.cutoff_hz = float(cutoff_hz)
+        self.cutoff_hz = _positive(f"{self.kind} cutoff_hz", cutoff_hz)
         self.order = _check_order(order)
 
     def design(self, rate_hz: float) -> np.ndarray:
@@ -622,7 +630,7 @@ class Envelope(Stage):
         if method not in ("rms", "rectify"):
             raise SensorioError(f"envelope method {method!r}: use 'rms' or 'rectify'")
         self.method = method
-        self.window_s = float(window_s)
+        self.window_s = _positive("envelope window_s", window_s)
         self._lowpass = LowPass(cutoff_hz, order) if method == "rectify" else None
         self._tail_sq: np.ndarray | None = None
         self._tail_n: np.ndarray | None = None
@@ -806,8 +814,8 @@ class Decimate(SosStage):
 
     def __init__(self, factor: int = 2) -> None:
         super().__init__()
-        if int(factor) < 1:
-            raise SensorioError(f"decimation factor {factor} must be at least 1")
+        if isinstance(factor, bool) or float(factor) != int(factor) or int(factor) < 1:
+            raise SensorioError(f"decimation factor {factor!r} must be a whole number, 1 or more")
         self.factor = int(factor)
 
     def design(self, rate_hz: float) -> np.ndarray:

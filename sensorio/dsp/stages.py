@@ -23,6 +23,7 @@ input samples); the Pipeline sums them in seconds.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -323,12 +324,18 @@ class Pipeline:
                 raise SensorioError(
                     f"pipeline stage {i + 1}: unknown type {name!r}; use one of {', '.join(sorted(types))}"
                 )
+            settings = _settings_of(types[name])
             for key, value in spec.items():
+                if settings is not None and key not in settings:
+                    raise SensorioError(
+                        f"pipeline stage {i + 1} ({name}): no setting {key!r}; "
+                        f"it has {', '.join(settings) if settings else 'none'}"
+                    )
                 if not _finite(value):
                     raise SensorioError(f"pipeline stage {i + 1} ({name}): {key} must be finite, not {value!r}")
             try:
                 stages.append(types[name](**spec))
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, SensorioError) as exc:
                 raise SensorioError(f"pipeline stage {i + 1} ({name}): {exc}") from None
         policy = config.get("policy", "nan")
         if not isinstance(policy, str):
@@ -602,6 +609,15 @@ def load_config(path: Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise SensorioError(f"pipeline file {path}: must hold a table (an object), not a list or value")
     return config
+
+
+def _settings_of(stage_type: type) -> list[str] | None:
+    """The settings a stage type's constructor takes, by name (None: it takes
+    any, as ``**options``)."""
+    params = list(inspect.signature(stage_type).parameters.values())
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 def _finite(value: Any) -> bool:

@@ -198,18 +198,22 @@ class Emulator:
         first = self.device.next_frame_time()
         # frames up to dev_t, but at most one step's worth beyond the next one
         t = min(dev_t, first + self._step_span())
+        upto = t
         if limit is not None:
             t = min(t, limit)
-        if t >= first:
+            # the duration's samples are those taken before it (a sample at
+            # the limit itself was one more: 1001 of 1000 Hz in 1 s)
+            upto = min(upto, limit - 0.5 / max(st.rate for st in self.device.streams))
+        if upto >= first:
             lag = dev_t - first
             if self.clock.speed > 0 and lag > self.LAG_LIMIT_S and self.output_wanted:
                 self._note_lag(dev_t, lag)
             if batches and not self.link.faults:
                 # fast mode: one object per stream and step, not two per frame
-                for due, data, batch in self.device.batches_until(t):
+                for due, data, batch in self.device.batches_until(upto):
                     self._push(Outgoing(due, data, batch=batch))
             else:
-                for item in self.link.process(self.device.frames_until(t)):
+                for item in self.link.process(self.device.frames_until(upto)):
                     self._push(item)
             if self.gestures is not None:
                 for rec in self.gestures.take_records():

@@ -69,6 +69,9 @@ class SignalConfig:
     source: str | None = None
 
     def __post_init__(self) -> None:
+        if self.source is not None and not str(self.source).strip():
+            # (it fell back to synthetic EMG, offsets and drift on, without a word)
+            raise UsageError("signal source: give a file (a .npy array or a recording), not an empty name")
         if self.layout not in LAYOUTS:
             raise UsageError(f"layout {self.layout!r}: use one of {', '.join(LAYOUTS)}")
 

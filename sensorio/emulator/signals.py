@@ -282,8 +282,16 @@ def _load_source(path: str, n_ch: int, rate_hz: float) -> np.ndarray:
         raise UsageError(f"signal source {path} holds NaN or infinite values")
     if arr.ndim == 1:
         arr = arr[:, None]
-    if arr.ndim != 2 or 0 in arr.shape:
+    if arr.ndim != 2:
         raise UsageError(f"signal source {path} must be a 2-D array (samples x channels) in uV")
+    if 0 in arr.shape:
+        raise UsageError(f"signal source {path} holds no values (its shape is {arr.shape})")
+    if arr.shape[0] < arr.shape[1]:
+        # (channels x samples played as it is loops a few samples over thousands of channels)
+        raise UsageError(
+            f"signal source {path} has {arr.shape[0]} samples of {arr.shape[1]} channels: "
+            "give samples x channels (numpy: save the array's .T)"
+        )
     # fewer channels than the device: repeat them; more: keep the first ones
     return np.tile(arr, (1, -(-n_ch // arr.shape[1])))[:, :n_ch]
 

@@ -211,7 +211,19 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self.mains_share = float(mains_share)
         self.mains_ratio = float(mains_ratio)
         self.merge_s = float(merge_s)
-        self.mask_kinds = tuple(mask)
+        # a setting out of its range gave nonsense quietly (spike_k -5: every
+        # hop a spike); NaN fails every test here too
+        for name in ("spike_k", "spike_gap_s", "motion_rel", "motion_loud_rel", "spike_rel", "mains_ratio"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be above 0, not {getattr(self, name)!r}")
+        for name in ("blank_s", "flat_uv", "spike_min_uv", "motion_uv", "noise_uv", "mains_uv", "merge_s"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)!r}")
+        for name in ("motion_share", "motion_loud_share", "noise_share", "mains_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} is a share of the power: 0 to 1, not {getattr(self, name)!r}")
+        # one kind named alone is that kind, not its letters
+        self.mask_kinds = (mask,) if isinstance(mask, str) else tuple(mask)
         unknown = set(self.mask_kinds) - set(KINDS)
         if unknown:
             raise SensorioError(f"faults: unknown kinds to mask {sorted(unknown)}; use {', '.join(KINDS)}")
