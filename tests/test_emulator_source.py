@@ -277,3 +277,18 @@ def test_a_duration_gives_its_samples_and_not_one_more(profile: str, fmt: str) -
     end = [r for r in truth.records if r.get("type") == "end"][-1]
     per_frame = stream.samples_per_frame if fmt == "sio" else 1  # (a line, a packet: one sample)
     assert end["frames"]["0"] * per_frame == int(2.0 * stream.rate_hz), end
+
+
+def test_a_sim_url_that_cannot_open_is_named_once(tmp_path: Path) -> None:
+    """The error said the URL twice: "cannot open URL: URL: why"."""
+    import subprocess
+
+    url = "sim://emg8?source=&fast=1&duration=1"
+    res = subprocess.run(
+        [sys.executable, "-m", "sensorio", "record", url, "-o", str(tmp_path / "x.sior")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
+    assert res.stderr.count(url) == 1 and "empty name" in res.stderr, res.stderr

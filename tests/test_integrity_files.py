@@ -93,9 +93,9 @@ def recordings(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-# the emulated board sends the samples taken at 0, 4 ms, ... 2.000 s: 501 packets,
+# the emulated board sends the samples taken at 0, 4 ms, ... 1.996 s: 500 packets,
 # each counted as a frame of the EEG stream and one of the auxiliary stream
-SAMPLES = 501
+SAMPLES = 500
 FRAMES = 2 * SAMPLES
 
 
@@ -361,6 +361,58 @@ def test_an_output_never_replaces_a_file_that_appeared_meanwhile(tmp_path: Path)
             out.write_text("someone else's")
     assert out.read_text() == "someone else's"
     assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]
+
+
+def test_an_overwritten_link_keeps_its_target_and_a_device_is_refused(tmp_path: Path, recordings) -> None:
+    """--force renamed the output over a link (it became a plain file) and
+    over a device node or pipe (as root, /dev/stdout's node itself): a link
+    is now written through, and an existing file that is not a regular one
+    is refused, before any work."""
+    target = tmp_path / "target.jsonl"
+    target.write_text("old\n")
+    link = tmp_path / "events.jsonl"
+    link.symlink_to(target)
+    res = _cli("analyze", str(recordings["cyton"]), "--events", str(link), "--force")
+    assert res.returncode == 0, res.stderr
+    assert link.is_symlink() and target.read_text() != "old\n"
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    res = _cli("analyze", str(recordings["cyton"]), "--events", str(fifo), "--force")
+    assert res.returncode == 1 and "not a regular file" in _one_line(res.stderr), res.stderr
+    assert fifo.exists() and not fifo.is_file()
+
+
+def test_an_output_in_a_missing_folder_is_refused_before_the_work(tmp_path: Path, recordings) -> None:
+    """A missing folder was found only when the output was written, after
+    minutes of analysis on a long recording: it is said before the command
+    runs now (the check that main makes before it calls the command)."""
+    from sensorio.cli import _check_file_outputs, build_parser
+    from sensorio.errors import SensorioError
+
+    out = tmp_path / "nodir" / "x.csv"
+    args = build_parser().parse_args(["export", str(recordings["cyton"]), "-o", str(out)])
+    with pytest.raises(SensorioError, match="cannot create .*: its folder does not exist"):
+        _check_file_outputs(args)
+    res = _cli("export", str(recordings["cyton"]), "-o", str(out))
+    assert res.returncode == 1 and "its folder does not exist" in _one_line(res.stderr), res.stderr
+
+
+def test_decode_into_a_folder_again_leaves_nothing_of_the_earlier_one(tmp_path: Path, recordings) -> None:
+    """decode -o DIR/ --force over an earlier decode of a recording with
+    more streams left its s1_*.npy beside the new arrays: two recordings
+    mixed. They go now; a file decode does not name stays; without --force
+    any of them is refused."""
+    out = tmp_path / "arrays"
+    assert _cli("decode", str(recordings["cyton"]), "-o", f"{out}/").returncode == 0
+    assert (out / "s1_samples.npy").exists()
+    (out / "mine.npy").write_bytes(b"kept")
+    dump = tmp_path / "one-stream.bin"
+    dump.write_bytes(make_frames(0, 20, n_ch=4, n_samp=8)[0])
+    res = _cli("decode", str(dump), "-o", f"{out}/")
+    assert res.returncode == 1 and "exists" in _one_line(res.stderr), res.stderr
+    assert _cli("decode", str(dump), "-o", f"{out}/", "--force").returncode == 0
+    assert not list(out.glob("s1_*")) and (out / "mine.npy").read_bytes() == b"kept"
+    assert np.load(out / "samples.npy").shape == (160, 4)
 
 
 def test_a_second_ctrl_c_during_the_cleanup_still_removes_the_parts(

@@ -73,6 +73,69 @@ def test_decode_runs_in_less_memory_than_its_output(long_recording: Path, tmp_pa
     assert r.returncode != 0 and "MemoryError" in r.stderr
 
 
+def test_decode_of_a_piped_recording_runs_in_bounded_memory(long_recording: Path, tmp_path: Path) -> None:
+    """A recording through a pipe (decode's help: "a pipe works:
+    /dev/stdin") was held in memory whole, then parsed: twice its size. It
+    is spooled to a temporary file now and read as a file is: it decodes in
+    the limit a file decodes in, though the recording (94 MB) is as big."""
+    limit = 110
+    out = tmp_path / "d.npz"
+
+    def limit_data() -> None:
+        resource.setrlimit(resource.RLIMIT_DATA, (limit << 20, limit << 20))
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MALLOC_ARENA_MAX="1")
+    with subprocess.Popen(["cat", str(long_recording)], stdout=subprocess.PIPE) as cat:
+        r = subprocess.run(
+            [sys.executable, "-m", "sensorio", "decode", "/dev/stdin", "-o", str(out)],
+            stdin=cat.stdout,
+            preexec_fn=limit_data,
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    assert r.returncode == 0, r.stderr
+    with np.load(out, mmap_mode="r") as z:
+        assert z["samples"].shape == (LONG_S * 4000, 64)
+
+
+@pytest.mark.parametrize(("command", "name"), [("export", "x.csv"), ("decode", "x.npz")])
+def test_sigterm_mid_write_leaves_no_partial_output(long_recording: Path, tmp_path: Path, command, name) -> None:
+    """SIGTERM (kill, timeout) stops a file command as Ctrl-C does: nothing
+    of the output left behind (a 190 MB hidden .part.csv, or a .parts
+    folder, were), one line, exit 130."""
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sensorio", command, str(long_recording), "-o", str(out / name)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any(out.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, "finished before it could be stopped"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip() == f"sensorio {command}: stopped by SIGTERM", err
+    assert list(out.iterdir()) == []
+
+
 def test_analyze_with_fault_detection_in_bounded_memory(long_recording: Path, tmp_path: Path) -> None:
     # whole-length float64 arrays (raw, filtered, envelope) alone would be 3 x 245 MB
     events = tmp_path / "e.jsonl"

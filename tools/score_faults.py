@@ -689,7 +689,8 @@ def main(argv: list[str] | None = None) -> int:
     try:  # a value out of its range, said before any work
         FaultDetector(**params)  # type: ignore[arg-type]
     except ValueError as exc:
-        ap.error(f"--param: {exc}")
+        print(f"score_faults.py: error: --param: {exc}", file=sys.stderr)
+        return 2
     if args.real and args.seconds is not None and args.seconds < REAL_MIN_SECONDS:
         ap.error(
             f"--seconds {args.seconds:g}: give {REAL_MIN_SECONDS:g} or more with --real "

@@ -24,6 +24,7 @@ from ._options import non_negative_integer as non_negative_integer  # the option
 from ._options import non_negative_number as non_negative_number
 from ._options import positive_integer as positive_integer
 from ._options import positive_number as positive_number
+from ._realtime import StopSignal, stop_signals
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -133,17 +134,39 @@ def _output_on_an_input(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _check_file_outputs(args: argparse.Namespace) -> None:
+    """Each output file named (not a folder: one ending in a separator or
+    one that is there) checked before the command's work (export.output.check_writable)."""
+    from ..export.output import check_writable
+
+    if getattr(args, "command", None) == "demo":  # its output is a folder it makes
+        return
+    for name in OUTPUT_OPTIONS:
+        out = _named_file(getattr(args, name, None))
+        if out is None or out == "-" or out.endswith(os.sep) or os.path.isdir(out) or name == "bids":
+            continue
+        force = bool(getattr(args, "force", False))
+        if not force and os.path.lexists(out):
+            raise SensorioError(f"{out} exists: choose another name or pass --force")
+        check_writable(out, force)
+
+
 def _run(args: argparse.Namespace, prog: str) -> int:
     try:
         clash = _output_on_an_input(args)
         if clash:
             raise UsageError(clash)
-        return int(args.func(args) or 0)
+        _check_file_outputs(args)
+        # SIGTERM (kill, timeout) and SIGHUP stop every command as Ctrl-C
+        # does, its partial outputs cleaned up (they were left behind)
+        with stop_signals():
+            return int(args.func(args) or 0)
     except SensorioError as exc:
         print(f"{prog}: error: {_one_line(cli_text(exc))}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        by = f"stopped by {exc.args[0]}" if isinstance(exc, StopSignal) and exc.args else "interrupted"
+        print(f"{prog}: {by}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1

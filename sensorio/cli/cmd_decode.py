@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 
 from ..errors import SensorioError
 from ..export.output import atomic_output, remove_tree
-from ..npystream import BlockArrays, pack_npz
+from ..npystream import ARRAY_NAMES, BlockArrays, pack_npz
 from ..parser import Parser, concat_blocks
 from ..recording import BlockStream, decode_any, nothing_decoded
 from ._describe import lost_frames
@@ -116,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the names decode gives its arrays in a folder (npystream.array_name)
+_DECODED = re.compile(rf"(s[0-9]+_)?({'|'.join((*ARRAY_NAMES, 'messages'))})")
+
+
 def _run_folder(args: argparse.Namespace) -> int:
     """-o DIR/: samples.npy, frame_seq.npy, ... (s<k>_ for stream k) and messages.npy."""
     out: Path = args.output
@@ -130,11 +135,16 @@ def _run_folder(args: argparse.Namespace) -> int:
         parser, counts, messages, members = decode_to(args.file, args.format, parts)
         np.save(parts / "messages.npy", _messages(messages))
         members["messages"] = parts / "messages.npy"
-        existing = [n for n in members if (out / f"{n}.npy").exists()]
-        if existing and not args.force:
-            raise SensorioError(f"{out / (existing[0] + '.npy')} exists: choose another folder or pass --force")
+        # what an earlier decode left there: with --force it goes too (new
+        # arrays of stream 0 beside an older recording's s1_... mixed two)
+        earlier = sorted(p for p in out.glob("*.npy") if _DECODED.fullmatch(p.stem))
+        if earlier and not args.force:
+            raise SensorioError(f"{earlier[0]} exists: choose another folder or pass --force")
         for name, path in members.items():
             os.replace(path, out / f"{name}.npy")
+        for old in earlier:
+            if old.stem not in members:
+                old.unlink(missing_ok=True)
     finally:
         remove_tree(parts)
     _report(args, parser, counts)

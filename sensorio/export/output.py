@@ -13,6 +13,7 @@ import errno
 import os
 import secrets
 import shutil
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,8 +48,7 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
     SensorioError, also when it appeared while the output was being written.
     An OSError while writing becomes a one-line SensorioError.
     """
-    path = Path(path)
-    check_new(path, overwrite)
+    path = _target(Path(path), overwrite)
     tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.part{path.suffix}")
     try:
         # created here (0666 minus the umask, like any new file), filled by the caller
@@ -67,6 +67,37 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
             raise write_error(path, exc) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _target(path: Path, overwrite: bool) -> Path:
+    """The file an output named path goes to: path, or, when it is a link
+    overwritten, the file it points to (the link stays: renaming over it
+    made it a plain file). An existing device, pipe or folder is refused:
+    renaming over one replaced /dev/stdout's node with a file."""
+    check_new(path, overwrite)
+    if not os.path.lexists(path):
+        return path
+    real = Path(os.path.realpath(path))
+    try:
+        mode = os.stat(real).st_mode
+    except OSError:
+        return real  # a link to nothing: the file is made where it points
+    if not stat.S_ISREG(mode):
+        raise SensorioError(f"{path} is not a regular file (a device, pipe or folder): give a file's name")
+    return real
+
+
+def check_writable(path: str | os.PathLike[str], overwrite: bool) -> None:
+    """Raise SensorioError now for a file output that cannot be written
+    (exists without overwrite, a device or pipe, a folder that is not
+    there or not writable), before the work that makes it: export found
+    a missing folder only after analysing the whole recording."""
+    path = _target(Path(path), overwrite)
+    folder = path.parent
+    if not folder.is_dir():
+        raise SensorioError(f"cannot create {path}: its folder does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SensorioError(f"cannot create {path}: its folder {folder} is not writable")
 
 
 def _commit(tmp: Path, path: Path, overwrite: bool) -> None:
@@ -100,4 +131,4 @@ def remove_tree(path: str | os.PathLike[str]) -> None:
         raise KeyboardInterrupt
 
 
-__all__ = ["atomic_output", "check_new", "remove_tree", "write_error"]
+__all__ = ["atomic_output", "check_new", "check_writable", "remove_tree", "write_error"]

@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import SensorioError
 from .format import (
@@ -217,6 +217,17 @@ class RecordingReader:
         except (OSError, ValueError) as exc:
             raise SensorioError(f"cannot read {self.path}: {exc}") from None
         self._setup(size)
+
+    @classmethod
+    def from_file(cls, f: BinaryIO, name: str) -> RecordingReader:
+        """A reader over an open file (a temporary one a pipe was spooled
+        into), memory-mapped as a path's is; the file may be closed after."""
+        self = cls.__new__(cls)
+        self.path = Path(name)
+        size = os.fstat(f.fileno()).st_size
+        self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        self._setup(size)
+        return self
 
     @classmethod
     def from_bytes(cls, data: bytes, name: str = "<bytes>") -> RecordingReader:
