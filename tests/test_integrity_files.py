@@ -415,6 +415,14 @@ def test_decode_into_a_folder_again_leaves_nothing_of_the_earlier_one(tmp_path: 
     assert np.load(out / "samples.npy").shape == (160, 4)
 
 
+@pytest.mark.parametrize("option", [["--channels", "1"], ["--time", "0:1"]])
+def test_analyze_plot_options_without_a_plot_are_refused(recordings, option) -> None:
+    """analyze --channels / --time were taken and ignored without --plot:
+    the user saw a summary of every channel and thought it was theirs."""
+    res = _run("analyze", str(recordings["cyton"]), *option)
+    assert res.returncode == 2 and "choose what --plot draws" in res.stderr, res.stderr
+
+
 def test_a_second_ctrl_c_during_the_cleanup_still_removes_the_parts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
 from ._memory import bound_heap
 from ._options import add_format, add_stream, check_output
 from ._plotopts import add_plot_options, plot_selection
@@ -48,6 +49,10 @@ def run_analysis(
     before the work, not after."""
     from ..workflows.analyze import analyze_file
 
+    if plot is None:
+        given = [f"--{n}" for n in ("channels", "time", "truth") if getattr(args, n, None) is not None]
+        if given:  # (they were ignored without a word)
+            raise UsageError(f"{' and '.join(given)} choose what --plot draws: give --plot OUT.png too")
     bound_heap()  # long files: freed block buffers go back to the system
     for out in (*outputs, plot):
         if out is not None:
