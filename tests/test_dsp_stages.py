@@ -221,7 +221,7 @@ def test_pipeline_from_config_files(tmp_path) -> None:
     [
         ({"type": "faults", "bogus": 1}, "faults.*no setting 'bogus'; it has hop_s, "),
         ({"type": "faults", "spike_k": -5}, "spike_k must be above 0"),
-        ({"type": "faults", "spike_gap_s": 0}, "spike_gap_s must be above 0"),
+        ({"type": "faults", "spike_gap_s": -1}, "spike_gap_s must be 0 or more"),
         ({"type": "faults", "blank_s": -1}, "blank_s must be 0 or more"),
         ({"type": "faults", "merge_s": -1}, "merge_s must be 0 or more"),
         ({"type": "faults", "flat_uv": -1}, "flat_uv must be 0 or more"),
@@ -231,7 +231,11 @@ def test_pipeline_from_config_files(tmp_path) -> None:
         ({"type": "decimate", "factor": 2.5}, "decimate.*whole number"),
         ({"type": "normalise", "tau_s": 0}, "normalise.*tau_s must be above 0"),
         ({"type": "normalise", "tau_s": -1}, "normalise.*tau_s must be above 0"),
-        ({"type": "normalise", "mvc": [0, 0]}, "normalise.*mvc must be a list of levels above 0"),
+        ({"type": "normalise", "mvc": [-1, 2]}, "normalise.*mvc must be a level, or one per channel, of 0 or more"),
+        ({"type": "notch", "q": -3}, "notch.*q must be above 0"),
+        ({"type": "bandpass", "low_hz": -5}, "bandpass.*low_hz must be above 0"),
+        ({"type": "bandpass", "low_hz": 300, "high_hz": 100}, "bandpass.*high_hz 100 must be above low_hz 300"),
+        ({"type": "envelope", "method": "rectify", "cutoff_hz": -1}, r"envelope\): cutoff_hz must be above 0"),
         ({"type": "highpass", "cutoff_hz": 0}, "highpass.*cutoff_hz must be above 0"),
         ({"type": "lowpass", "cutoff_hz": -1}, "lowpass.*cutoff_hz must be above 0"),
     ],
@@ -256,6 +260,15 @@ def test_settings_that_fit_the_stream_only_when_it_comes() -> None:
 
     pipe = Pipeline.from_config({"stage": [{"type": "calibrate"}, {"type": "faults", "mask": "spikes"}]})
     assert pipe.stages[1].mask_kinds == ("spikes",)
+    # what stays allowed: a ratio of 0 (its test off), a gap of 0, one MVC
+    # level for every channel, a level of 0 (a flat channel's, raised to min_level)
+    Pipeline.from_config({"stage": [{"type": "faults", "mains_ratio": 0, "spike_gap_s": 0}]})
+    one = Pipeline.from_config({"stage": [{"type": "normalise", "mvc": 2.0}]}).stages[0]
+    block1 = SignalBlock(
+        stream=0, data=np.ones((4, 3)), valid=np.ones((4, 3), dtype=bool), rate_hz=1000.0, start=0, units=("uV",) * 3
+    )
+    assert np.allclose(one.process(block1).data, 0.5)
+    Pipeline.from_config({"stage": [{"type": "normalise", "mvc": [0.0, 1.0, 1.0]}]})
     norm = Pipeline.from_config({"stage": [{"type": "normalise", "mvc": [1.0, 2.0]}]}).stages[0]
     block = SignalBlock(
         stream=0, data=np.ones((4, 3)), valid=np.ones((4, 3), dtype=bool), rate_hz=1000.0, start=0, units=("uV",) * 3

@@ -246,7 +246,7 @@ def test_bad_signal_options_are_one_line_on_stderr(flags: list[str]) -> None:
 
 @pytest.mark.parametrize(
     ("shape", "words"),
-    [((8, 4000), "8 samples of 4000 channels"), ((2, 3), "2 samples of 3 channels"), ((0,), "holds no values")],
+    [((8, 4000), "8 samples of 4000 channels"), ((2, 30), "2 samples of 30 channels"), ((0,), "holds no values")],
 )
 def test_a_source_turned_on_its_side_or_empty_is_refused(tmp_path: Path, shape: tuple, words: str) -> None:
     """An array of channels x samples played as it is loops 8 samples over
@@ -292,3 +292,31 @@ def test_a_sim_url_that_cannot_open_is_named_once(tmp_path: Path) -> None:
     )
     assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
     assert res.stderr.count(url) == 1 and "empty name" in res.stderr, res.stderr
+
+
+def test_a_short_loop_of_the_devices_channels_plays(tmp_path: Path) -> None:
+    """A source of fewer samples than channels is a short waveform when it
+    has no more channels than the device (4 x 8 for an 8-channel device):
+    it loops; only one with more (a recording on its side) is refused."""
+    path = tmp_path / "loop.npy"
+    loop = np.arange(32, dtype=float).reshape(4, 8) * 10.0
+    np.save(path, loop)
+    source = SignalConfig(source=str(path))
+    cfg = EmulatorConfig(profile="emg8", rate=RATE, duration=0.01, autostart=True, signal=source)
+    data, _ = render(cfg)
+    uv = _uv(data)
+    np.testing.assert_allclose(uv[:8], np.vstack([loop, loop]), atol=SCALE)
+
+
+def test_a_duration_keeps_every_streams_samples_before_it() -> None:
+    """With streams of several rates each keeps the samples taken before the
+    duration's end: the 100 Hz stream's sample at 1.000 s is before 1.0002 s
+    (it was cut by a margin of half the fastest stream's period)."""
+    cfg = EmulatorConfig(profile="prosthesis", seed=1, duration=1.0002, autostart=True)
+    profile = cfg.device_profile()
+    _, truth = render(cfg)
+    end = [r for r in truth.records if r.get("type") == "end"][-1]
+    for st in profile.streams:
+        per_frame = st.samples_per_frame
+        expected = int(np.floor(1.0002 * st.rate_hz - 1e-9)) + 1  # samples at 0, 1/rate, ... < 1.0002 s
+        assert end["frames"][str(st.id)] == expected // per_frame, (st, end)

@@ -423,6 +423,61 @@ def test_analyze_plot_options_without_a_plot_are_refused(recordings, option) -> 
     assert res.returncode == 2 and "choose what --plot draws" in res.stderr, res.stderr
 
 
+def test_a_sighup_ignored_by_nohup_stays_ignored() -> None:
+    """Every command stops on SIGTERM and SIGHUP as on Ctrl-C, but one
+    started under nohup (SIGHUP ignored) went on stopping on it."""
+    import signal
+
+    from sensorio.cli._realtime import stop_signals
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with stop_signals():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert callable(signal.getsignal(signal.SIGTERM))
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
+def test_a_pipe_that_cannot_be_spooled_names_the_temporary_folder(recordings, monkeypatch) -> None:
+    """A recording through a pipe is kept in a temporary file; when that
+    folder is full the error said "cannot write OUT: the disk is full" of
+    the output, whose disk had room."""
+    import errno
+    import threading
+
+    from sensorio.errors import SensorioError
+    from sensorio.recording import BlockStream
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("sensorio.recording.shutil.copyfileobj", full)
+    r, w = os.pipe()
+    data = recordings["cyton"].read_bytes()
+    writer = threading.Thread(target=lambda: (os.write(w, data[:65536]), os.close(w)))
+    writer.start()
+    try:
+        with pytest.raises(SensorioError, match="in a temporary file in .*No space left on device.*TMPDIR"):
+            BlockStream(f"/dev/fd/{r}", stream_ok=True)
+    finally:
+        writer.join()
+        os.close(r)
+
+
+def test_an_existing_output_is_a_usage_error_and_stdout_on_a_pipe_is_named(tmp_path: Path, recordings) -> None:
+    """The early check kept exit 2 for an existing output (as the commands'
+    own check), and /dev/stdout on a pipe with --force is refused by its
+    name, not as "/proc/PID/fd/pipe:[...]: its folder does not exist"."""
+    out = tmp_path / "e.jsonl"
+    out.write_text("mine")
+    res = _cli("analyze", str(recordings["cyton"]), "--events", str(out))
+    assert res.returncode == 2 and "exists" in _one_line(res.stderr), res.stderr
+    res = _cli("analyze", str(recordings["cyton"]), "--events", "/dev/stdout", "--force")  # stdout: a pipe here
+    assert res.returncode == 1 and "/dev/stdout is not a regular file" in _one_line(res.stderr), res.stderr
+
+
 def test_a_second_ctrl_c_during_the_cleanup_still_removes_the_parts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -147,7 +147,7 @@ def _check_file_outputs(args: argparse.Namespace) -> None:
             continue
         force = bool(getattr(args, "force", False))
         if not force and os.path.lexists(out):
-            raise SensorioError(f"{out} exists: choose another name or pass --force")
+            raise UsageError(f"{out} exists: choose another name or pass --force")
         check_writable(out, force)
 
 

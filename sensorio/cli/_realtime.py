@@ -41,10 +41,12 @@ def _handlers(wanted: dict[str, Any]) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    # a signal ignored when the process started stays so: nohup's SIGHUP
+    # (every command stopped on it once they all took it)
     saved = {
         getattr(signal, name): signal.signal(getattr(signal, name), handler)
         for name, handler in wanted.items()
-        if hasattr(signal, name)
+        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) is not signal.SIG_IGN
     }
     try:
         yield

@@ -469,14 +469,15 @@ class Normalise(Stage):
     def __init__(self, mvc: list[float] | None = None, tau_s: float = 60.0, min_level: float = 1e-6) -> None:
         super().__init__()
         self.mvc = None if mvc is None else np.asarray(mvc, float)
-        if self.mvc is not None and (self.mvc.ndim != 1 or not self.mvc.size or not (self.mvc > 0).all()):
-            raise SensorioError(f"normalise: mvc must be a list of levels above 0, one per channel, not {mvc!r}")
+        # (a level of 0, a flat channel's MVC, is raised to min_level)
+        if self.mvc is not None and (self.mvc.ndim > 1 or not self.mvc.size or not (self.mvc >= 0).all()):
+            raise SensorioError(f"mvc must be a level, or one per channel, of 0 or more, not {mvc!r}")
         self.tau_s = float(tau_s)
         if not self.tau_s > 0:
-            raise SensorioError(f"normalise: tau_s must be above 0 s, not {tau_s!r}")
+            raise SensorioError(f"tau_s must be above 0 s, not {tau_s!r}")
         self.min_level = float(min_level)
         if not self.min_level > 0:
-            raise SensorioError(f"normalise: min_level must be above 0, not {min_level!r}")
+            raise SensorioError(f"min_level must be above 0, not {min_level!r}")
         self._log_peak: np.ndarray | None = None  # max over valid j of log x_j + k_j/tau
         self._k: np.ndarray | None = None  # valid samples seen, per channel
         self._held_out: np.ndarray | None = None
@@ -510,7 +511,7 @@ class Normalise(Stage):
             self._k = np.zeros(ch)
             self._log_peak = np.full(ch, -np.inf)
         valid = block.valid
-        if self.mvc is not None and self.mvc.size != ch:
+        if self.mvc is not None and self.mvc.ndim == 1 and self.mvc.size != ch:
             raise SensorioError(f"normalise: mvc gives {self.mvc.size} levels for {ch} channels")
         if self.mvc is not None:
             ref = np.broadcast_to(np.maximum(self.mvc, self.min_level), (n, ch))

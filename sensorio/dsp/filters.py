@@ -326,7 +326,7 @@ class HighPass(SosStage):
 
     def __init__(self, cutoff_hz: float = 20.0, order: int = 4) -> None:
         super().__init__()
-        self.cutoff_hz = _positive(f"{self.kind} cutoff_hz", cutoff_hz)
+        self.cutoff_hz = _positive("cutoff_hz", cutoff_hz)
         self.order = _check_order(order)
 
     def design(self, rate_hz: float) -> np.ndarray:
@@ -350,7 +350,7 @@ class LowPass(SosStage):
 
     def __init__(self, cutoff_hz: float = 6.0, order: int = 2) -> None:
         super().__init__()
-        self.cutoff_hz = _positive(f"{self.kind} cutoff_hz", cutoff_hz)
+        self.cutoff_hz = _positive("cutoff_hz", cutoff_hz)
         self.order = _check_order(order)
 
     def design(self, rate_hz: float) -> np.ndarray:
@@ -375,8 +375,10 @@ class BandPass(SosStage):
 
     def __init__(self, low_hz: float = 20.0, high_hz: float = 450.0, order: int = 2) -> None:
         super().__init__()
-        self.low_hz = float(low_hz)
-        self.high_hz = float(high_hz)
+        self.low_hz = _positive("low_hz", low_hz)
+        self.high_hz = _positive("high_hz", high_hz)
+        if not self.high_hz > self.low_hz:
+            raise SensorioError(f"high_hz {self.high_hz:g} must be above low_hz {self.low_hz:g}")
         self.order = _check_order(order)
 
     def edges(self, rate_hz: float) -> tuple[float, float]:
@@ -535,7 +537,7 @@ class Notch(SosStage):
                 raise SensorioError(f"mains frequency {mains} must be positive (or 'auto')")
         self.mains: float | str = mains
         self.harmonics = max(1, int(harmonics))
-        self.q = float(q)
+        self.q = _positive("q", q)
         self.detect_s = float(detect_s)
         self.detected: float | None = None if mains == "auto" else float(mains)
         self._pending: list[SignalBlock] = []
@@ -630,7 +632,7 @@ class Envelope(Stage):
         if method not in ("rms", "rectify"):
             raise SensorioError(f"envelope method {method!r}: use 'rms' or 'rectify'")
         self.method = method
-        self.window_s = _positive("envelope window_s", window_s)
+        self.window_s = _positive("window_s", window_s)
         self._lowpass = LowPass(cutoff_hz, order) if method == "rectify" else None
         self._tail_sq: np.ndarray | None = None
         self._tail_n: np.ndarray | None = None

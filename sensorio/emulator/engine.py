@@ -53,6 +53,10 @@ class Clock:
         return self.mono_base + (dev_t - self.dev_base) / self.speed
 
 
+#: how far before a duration's end the last sample may be taken (see _advance)
+DURATION_EPS_S = 1e-8
+
+
 class Emulator:
     """One emulated device with its link faults and ground truth."""
 
@@ -202,8 +206,9 @@ class Emulator:
         if limit is not None:
             t = min(t, limit)
             # the duration's samples are those taken before it (a sample at
-            # the limit itself was one more: 1001 of 1000 Hz in 1 s)
-            upto = min(upto, limit - 0.5 / max(st.rate for st in self.device.streams))
+            # the limit itself was one more: 1001 of 1000 Hz in 1 s); 10 ns
+            # is under any stream's period and over frames_due's rounding
+            upto = min(upto, limit - DURATION_EPS_S)
         if upto >= first:
             lag = dev_t - first
             if self.clock.speed > 0 and lag > self.LAG_LIMIT_S and self.output_wanted:

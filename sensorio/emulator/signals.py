@@ -286,7 +286,7 @@ def _load_source(path: str, n_ch: int, rate_hz: float) -> np.ndarray:
         raise UsageError(f"signal source {path} must be a 2-D array (samples x channels) in uV")
     if 0 in arr.shape:
         raise UsageError(f"signal source {path} holds no values (its shape is {arr.shape})")
-    if arr.shape[0] < arr.shape[1]:
+    if arr.shape[0] < arr.shape[1] and arr.shape[1] > n_ch:
         # (channels x samples played as it is loops a few samples over thousands of channels)
         raise UsageError(
             f"signal source {path} has {arr.shape[0]} samples of {arr.shape[1]} channels: "

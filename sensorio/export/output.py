@@ -77,14 +77,13 @@ def _target(path: Path, overwrite: bool) -> Path:
     check_new(path, overwrite)
     if not os.path.lexists(path):
         return path
-    real = Path(os.path.realpath(path))
     try:
-        mode = os.stat(real).st_mode
+        mode = os.stat(path).st_mode  # (through links: /dev/stdout is the pipe it leads to)
     except OSError:
-        return real  # a link to nothing: the file is made where it points
+        return Path(os.path.realpath(path))  # a link to nothing: the file is made where it points
     if not stat.S_ISREG(mode):
         raise SensorioError(f"{path} is not a regular file (a device, pipe or folder): give a file's name")
-    return real
+    return Path(os.path.realpath(path))
 
 
 def check_writable(path: str | os.PathLike[str], overwrite: bool) -> None:

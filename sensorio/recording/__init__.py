@@ -148,9 +148,15 @@ class BlockStream:
                     # temporary file and mapped as a file is: held in memory,
                     # it took twice its size (1.3 GB for a 637 MB recording)
                     with tempfile.TemporaryFile() as spool:
-                        spool.write(self._head)
-                        shutil.copyfileobj(f, spool, 1 << 20)
-                        spool.flush()
+                        try:
+                            spool.write(self._head)
+                            shutil.copyfileobj(f, spool, 1 << 20)
+                            spool.flush()
+                        except OSError as exc:
+                            raise SensorioError(
+                                f"cannot keep the recording from {path} in a temporary file in "
+                                f"{tempfile.gettempdir()}: {exc.strerror or exc} (TMPDIR sets another folder)"
+                            ) from None
                         self.reader = RecordingReader.from_file(spool, str(path))
                     f.close()
                 self.size = self.reader.size

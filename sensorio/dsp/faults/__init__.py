@@ -213,12 +213,13 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self.merge_s = float(merge_s)
         # a setting out of its range gave nonsense quietly (spike_k -5: every
         # hop a spike); NaN fails every test here too
-        for name in ("spike_k", "spike_gap_s"):
+        for name in ("spike_k",):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be above 0, not {getattr(self, name)!r}")
         # (a ratio of 0 turns its test off: mains_ratio 0, no narrowband test)
         rel = ("motion_rel", "motion_loud_rel", "spike_rel", "mains_ratio")
-        for name in ("blank_s", "flat_uv", "spike_min_uv", "motion_uv", "noise_uv", "mains_uv", "merge_s", *rel):
+        floors = ("blank_s", "flat_uv", "spike_min_uv", "spike_gap_s", "motion_uv", "noise_uv", "mains_uv", "merge_s")
+        for name in (*floors, *rel):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)!r}")
         for name in ("motion_share", "motion_loud_share", "noise_share", "mains_share"):
