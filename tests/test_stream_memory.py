@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def long_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _limited(argv: list[str], data_mb: int, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _limited(argv: list[str], data_mb: int, cwd: Path, stdin: Any = None) -> subprocess.CompletedProcess[str]:
     """Run argv with its data segment (heap, anonymous memory) limited to data_mb."""
 
     def limit() -> None:
@@ -49,7 +50,7 @@ def _limited(argv: list[str], data_mb: int, cwd: Path) -> subprocess.CompletedPr
 
     env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MALLOC_ARENA_MAX="1")
     return subprocess.run(
-        argv, preexec_fn=limit, env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+        argv, stdin=stdin, preexec_fn=limit, env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False
     )
 
 
@@ -78,25 +79,10 @@ def test_decode_of_a_piped_recording_runs_in_bounded_memory(long_recording: Path
     /dev/stdin") was held in memory whole, then parsed: twice its size. It
     is spooled to a temporary file now and read as a file is: it decodes in
     the limit a file decodes in, though the recording (94 MB) is as big."""
-    limit = 110
     out = tmp_path / "d.npz"
-
-    def limit_data() -> None:
-        resource.setrlimit(resource.RLIMIT_DATA, (limit << 20, limit << 20))
-
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MALLOC_ARENA_MAX="1")
+    argv = [sys.executable, "-m", "sensorio", "decode", "/dev/stdin", "-o", str(out)]
     with subprocess.Popen(["cat", str(long_recording)], stdout=subprocess.PIPE) as cat:
-        r = subprocess.run(
-            [sys.executable, "-m", "sensorio", "decode", "/dev/stdin", "-o", str(out)],
-            stdin=cat.stdout,
-            preexec_fn=limit_data,
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        r = _limited(argv, 110, tmp_path, stdin=cat.stdout)
     assert r.returncode == 0, r.stderr
     with np.load(out, mmap_mode="r") as z:
         assert z["samples"].shape == (LONG_S * 4000, 64)
