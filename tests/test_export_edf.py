@@ -244,3 +244,29 @@ def test_bdf_fault_annotations_apply_the_recordings_calibration(tmp_path: Path, 
     assert main(["export", str(rec), "-o", str(out)]) == 0
     _onsets, _durations, texts = read_back(out)["annotations"]
     assert sorted(t for t in texts if t.startswith("BAD_fault_")) == expected
+
+
+def test_a_24_bit_recording_to_edf_is_refused_before_any_pass(tmp_path: Path, monkeypatch) -> None:
+    """The bit depth was checked when the file was planned, after the
+    analysis pass (7.4 s on 5 minutes of 64 channels): it is checked from the
+    descriptor before any pass now."""
+    import subprocess
+    import sys
+
+    from sensorio.cli import main
+
+    rec = tmp_path / "e8.sior"
+    made = subprocess.run(
+        [sys.executable, "-m", "sensorio", "record", "sim://emg8?fast=1&duration=1", "-o", str(rec), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+
+    def no_pass(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the recording was read for export before the depth was checked")
+
+    monkeypatch.setattr("sensorio.export.edf.export_edf_stream", no_pass)
+    assert main(["export", str(rec), "-o", str(tmp_path / "e8.edf")]) == 1
+    assert not list(tmp_path.glob("*.edf")) and not list(tmp_path.glob(".*part*"))

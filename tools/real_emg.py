@@ -856,15 +856,17 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    print(f"{'recording':<32} {'ch':>3} {'rate':>8} {'seconds':>7} {'rest s':>6} {'contr s':>7}  muscle")
+    rows = []  # (all loaded first: a cache error is the one line, not after the header)
     for k in keys(args.layout or LAYOUTS):
         r = load(k, download=not args.offline)
         rest = sum(e - s for s, e, kind in r.segments if kind == "rest")
         con = sum(e - s for s, e, kind in r.segments if kind == "contraction")
-        print(
+        rows.append(
             f"{r.key:<32} {r.uv.shape[1]:>3} {r.rate_hz:>8.6g} {r.seconds:>7.1f} {rest:>6.1f} {con:>7.1f}  "
             f"{r.muscle} ({r.segments_from})"
         )
+    print(f"{'recording':<32} {'ch':>3} {'rate':>8} {'seconds':>7} {'rest s':>6} {'contr s':>7}  muscle")
+    print("\n".join(rows))
     return 0
 
 

@@ -326,10 +326,11 @@ def _write_csvs(
 
 def _run_edf(args: argparse.Namespace) -> int:
     """EDF+/BDF+ in two passes over the file (sensorio.export.edf.export_edf_stream)."""
-    from ..export.edf import export_edf_stream
+    from ..export.edf import check_depths, export_edf_stream
 
     with BlockStream(args.file, args.format) as bs:
         head, info = lookahead_info(iter(bs), bs)
+        check_depths(info, bdf=args.output.suffix.lower() == ".bdf")
         time_us = bs.parser.format.time_scale_us()
         calibration = None
         if not args.no_faults:  # the DSP stack is imported only for fault detection

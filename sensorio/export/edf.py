@@ -180,6 +180,33 @@ def transducer(desc: Mapping[str, Any], kind: str) -> str:
     return "EMG electrode" if kind == "EMG" else str(desc.get("name", ""))[:80]
 
 
+def _check_depth(sid: int, lo: int, hi: int, bdf: bool) -> None:
+    """Raise SensorioError when codes lo..hi do not fit the file's samples."""
+    fmin, fmax = BDF_DIGITAL if bdf else EDF_DIGITAL
+    if hi - lo > fmax - fmin:
+        bits = math.ceil(math.log2(hi - lo + 1))
+        instead = ".npz or .csv" if bdf else ".bdf"
+        raise SensorioError(
+            f"stream {sid} has {bits}-bit samples and {'BDF holds 24' if bdf else 'EDF holds 16'}: "
+            f"export to {instead} instead"
+        )
+
+
+def check_depths(info: Mapping[str, Any] | None, bdf: bool) -> None:
+    """The bit depth check of plan_signals on the streams whose descriptor
+    gives their code range, before any pass over the recording (an int24
+    recording exported to .edf failed after its analysis pass)."""
+    for desc in (info or {}).get("streams", []) or []:
+        if not isinstance(desc, Mapping):
+            continue
+        scale, zero, lo, hi = desc.get("scale"), desc.get("zero", 0), desc.get("min_code"), desc.get("max_code")
+        # as plan_signals: the range is the descriptor's only when it calibrates
+        # (without, the file carries the codes seen, whatever range they span)
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (scale, zero, lo, hi))
+        if numbers and scale != 0 and isinstance(lo, (int, float)) and isinstance(hi, (int, float)):
+            _check_depth(int(desc.get("id", 0)), int(lo), int(hi), bdf)
+
+
 def plan_signals(
     streams: Mapping[int, Mapping[str, np.ndarray]],
     info: Mapping[str, Any] | None,
@@ -217,13 +244,7 @@ def plan_signals(
         if raw:
             scale, zero, unit = 1.0, 0, "code"
         lo, hi, zero = int(lo), int(hi), float(zero)
-        if hi - lo > fmax - fmin:
-            bits = math.ceil(math.log2(hi - lo + 1))
-            instead = ".npz or .csv" if bdf else ".bdf"
-            raise SensorioError(
-                f"stream {sid} has {bits}-bit samples and {'BDF holds 24' if bdf else 'EDF holds 16'}: "
-                f"export to {instead} instead"
-            )
+        _check_depth(sid, lo, hi, bdf)
         shift = fmin - lo if lo < fmin or hi > fmax else 0
         fill = int(round(zero)) if lo <= zero <= hi else lo
         pmin, pmax = physical_range(lo, hi, zero, scale)
