@@ -138,16 +138,16 @@ def _check_file_outputs(args: argparse.Namespace) -> None:
     """Each output file named (not a folder: one ending in a separator or
     one that is there) checked before the command's work (export.output.check_writable)."""
     from ..export.output import check_writable
+    from ._options import refuse_existing
 
     if getattr(args, "command", None) == "demo":  # its output is a folder it makes
         return
+    force = bool(getattr(args, "force", False))
     for name in OUTPUT_OPTIONS:
         out = _named_file(getattr(args, name, None))
         if out is None or out == "-" or out.endswith(os.sep) or os.path.isdir(out) or name == "bids":
             continue
-        force = bool(getattr(args, "force", False))
-        if not force and os.path.lexists(out):
-            raise UsageError(f"{out} exists: choose another name or pass --force")
+        refuse_existing(out, force)
         check_writable(out, force)
 
 

@@ -8,6 +8,7 @@ the option that sets it. One table, used for every message a command prints.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -143,14 +144,19 @@ def add_duration(p: argparse.ArgumentParser, help: str = "stop after this many s
     p.add_argument("--duration", type=positive_number, metavar="S", help=help)
 
 
+def refuse_existing(path: Path | str, force: bool) -> None:
+    """An output that is there (a link to nothing too) may be written only with --force."""
+    if not force and os.path.lexists(path):
+        raise UsageError(f"{path} exists: choose another name or pass --force to overwrite it")
+
+
 def check_output(path: Path | str, force: bool) -> None:
     """An output file may be written: it is named, is no folder, does not
     exist (or --force) and its folder does."""
     path = Path(path)
     if not str(path) or not path.name or path.is_dir():
         raise UsageError(f"the output needs a file name, not {str(path)!r}")
-    if path.exists() and not force:
-        raise UsageError(f"{path} exists: choose another name or pass --force to overwrite it")
+    refuse_existing(path, force)
     if not path.parent.exists():
         raise UsageError(f"cannot create {path}: its folder does not exist")
 

@@ -197,14 +197,20 @@ def check_depths(info: Mapping[str, Any] | None, bdf: bool) -> None:
     gives their code range, before any pass over the recording (an int24
     recording exported to .edf failed after its analysis pass)."""
     for desc in (info or {}).get("streams", []) or []:
-        if not isinstance(desc, Mapping):
-            continue
-        scale, zero, lo, hi = desc.get("scale"), desc.get("zero", 0), desc.get("min_code"), desc.get("max_code")
-        # as plan_signals: the range is the descriptor's only when it calibrates
-        # (without, the file carries the codes seen, whatever range they span)
-        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (scale, zero, lo, hi))
-        if numbers and scale != 0 and isinstance(lo, (int, float)) and isinstance(hi, (int, float)):
-            _check_depth(int(desc.get("id", 0)), int(lo), int(hi), bdf)
+        # the range is the descriptor's only when it calibrates (without,
+        # the file carries the codes seen, whatever range they span)
+        cal = _calibration(desc) if isinstance(desc, Mapping) else None
+        if cal is not None:
+            _check_depth(int(desc.get("id", 0)), int(cal[2]), int(cal[3]), bdf)
+
+
+def _calibration(desc: Mapping[str, Any]) -> tuple[Any, Any, Any, Any] | None:
+    """A stream descriptor's (scale, zero, min_code, max_code) when they are
+    numbers and the scale is not 0; None: it does not calibrate its codes."""
+    cal = (desc.get("scale"), desc.get("zero", 0), desc.get("min_code"), desc.get("max_code"))
+    if not all(isinstance(v, (int, float)) for v in cal) or cal[0] == 0:
+        return None
+    return cal
 
 
 def plan_signals(
@@ -229,17 +235,15 @@ def plan_signals(
         kind = signal_type(desc)
         rate = _rate(desc, arrays, sid)
         samples = arrays["samples"]
-        scale: Any = desc.get("scale")
-        zero: Any = desc.get("zero", 0)
-        lo: Any = desc.get("min_code")
-        hi: Any = desc.get("max_code")
-        if not all(isinstance(v, (int, float)) for v in (scale, zero, lo, hi)) or scale == 0:
+        cal = _calibration(desc)
+        if cal is None:
             # no calibration: the file carries raw codes in their observed range
-            scale, zero, unit = 1.0, 0, "code"
+            scale, zero, unit = 1.0, 0.0, "code"
             lo = int(samples.min()) if samples.size else 0
             hi = int(samples.max()) if samples.size else 1
             hi = max(hi, lo + 1)
         else:
+            scale, zero, lo, hi = cal
             unit = str(desc.get("unit", ""))
         if raw:
             scale, zero, unit = 1.0, 0, "code"

@@ -184,6 +184,13 @@ _MADV_DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
 SNIFF_BYTES = len(MAGIC) + len(SYNC)
 
 
+def _mapped(f: BinaryIO) -> tuple[mmap.mmap | bytes, int]:
+    """An open file's bytes, memory-mapped read-only (b"" when empty: mmap
+    refuses a length of 0), and its size."""
+    size = os.fstat(f.fileno()).st_size
+    return (mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""), size
+
+
 class RecordingReader:
     """Reads a recording (.sior): its header, then its records in order (see the
     module text for damaged, cut and growing files). The file is memory-mapped;
@@ -206,8 +213,7 @@ class RecordingReader:
         require_regular_file(self.path)
         try:
             with open(self.path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                self._mm: mmap.mmap | bytes = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+                self._mm, size = _mapped(f)
         except FileNotFoundError:
             raise SensorioError(f"no such file: {self.path}") from None
         except IsADirectoryError:
@@ -224,8 +230,7 @@ class RecordingReader:
         into), memory-mapped as a path's is; the file may be closed after."""
         self = cls.__new__(cls)
         self.path = Path(name)
-        size = os.fstat(f.fileno()).st_size
-        self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        self._mm, size = _mapped(f)
         self._setup(size)
         return self
 

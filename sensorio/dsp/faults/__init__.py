@@ -213,9 +213,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self.merge_s = float(merge_s)
         # a setting out of its range gave nonsense quietly (spike_k -5: every
         # hop a spike); NaN fails every test here too
-        for name in ("spike_k",):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be above 0, not {getattr(self, name)!r}")
+        if not self.spike_k > 0:
+            raise ValueError(f"spike_k must be above 0, not {self.spike_k!r}")
         # (a ratio of 0 turns its test off: mains_ratio 0, no narrowband test)
         rel = ("motion_rel", "motion_loud_rel", "spike_rel", "mains_ratio")
         floors = ("blank_s", "flat_uv", "spike_min_uv", "spike_gap_s", "motion_uv", "noise_uv", "mains_uv", "merge_s")
