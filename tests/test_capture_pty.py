@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -535,15 +536,26 @@ def _replay_to_pty(rec: Path, *extra: str) -> subprocess.Popen:
     )
 
 
+def _read_replay(
+    proc: subprocess.Popen, n: int, before: Callable[[str], object] = lambda path: None
+) -> tuple[list, str]:
+    """The blocks a reader of the replay's pty gets (until n samples) after
+    before(the pty's path) has run, and the replay's stderr once it has
+    ended (waited for whatever fails)."""
+    try:
+        path = proc.stdout.readline().strip()
+        before(path)
+        with capture_open(path, request_info=False, reconnect=False) as r:
+            got = _collect(r, n)
+    finally:
+        _, err = proc.communicate(timeout=20)
+    return got, err
+
+
 def test_replay_out_through_a_pty(tmp_path: Path, device: PtyDevice) -> None:
     rec, expected = _pty_recording(tmp_path, device)
     proc = _replay_to_pty(rec, "--speed", "max", "--wait", "0.5")
-    try:
-        path = proc.stdout.readline().strip()
-        with capture_open(path, request_info=False, reconnect=False) as r:
-            got = _collect(r, len(expected))
-    finally:
-        proc.wait(10)
+    got, _ = _read_replay(proc, len(expected))
     assert np.array_equal(concat_blocks(got)[0]["samples"], expected)
     assert proc.returncode == 0
 
@@ -555,13 +567,7 @@ def test_replay_to_a_pty_waits_for_its_reader(tmp_path: Path, device: PtyDevice)
     with no reader at all the replay hung once the pty was full)."""
     rec, expected = _pty_recording(tmp_path, device)
     proc = _replay_to_pty(rec, "--speed", "max", "--wait", "0.2")
-    try:
-        path = proc.stdout.readline().strip()
-        time.sleep(1.5)  # the user starts the reader a moment later
-        with capture_open(path, request_info=False, reconnect=False) as r:
-            got = _collect(r, len(expected))
-    finally:
-        _, err = proc.communicate(timeout=20)
+    got, err = _read_replay(proc, len(expected), lambda path: time.sleep(1.5))  # the user starts the reader later
     assert np.array_equal(concat_blocks(got)[0]["samples"], expected)
     assert proc.returncode == 0, err
 
@@ -572,16 +578,14 @@ def test_replay_to_a_pty_waits_past_a_program_that_only_probes_it(tmp_path: Path
     sent". It now waits for a reader that keeps the port open for --wait."""
     rec, expected = _pty_recording(tmp_path, device)
     proc = _replay_to_pty(rec, "--speed", "max", "--wait", "0.5")
-    try:
-        path = proc.stdout.readline().strip()
-        probe = os.open(path, os.O_RDWR | os.O_NOCTTY)  # a probe: open, look, close
+
+    def probe(path: str) -> None:  # a probe: open, look, close; then a while
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
         time.sleep(0.2)
-        os.close(probe)
+        os.close(fd)
         time.sleep(1.0)
-        with capture_open(path, request_info=False, reconnect=False) as r:
-            got = _collect(r, len(expected))
-    finally:
-        _, err = proc.communicate(timeout=20)
+
+    got, err = _read_replay(proc, len(expected), probe)
     assert np.array_equal(concat_blocks(got)[0]["samples"], expected)
     assert proc.returncode == 0, err
 
