@@ -534,6 +534,25 @@ def test_export_bids_in_bounded_memory(long_recording: Path, tmp_path: Path) -> 
     assert (emg / "sub-01_task-grip_emg.bdf").stat().st_size > LONG_S * 4000 * 64 * 3
 
 
+def test_streams_share_one_overview_budget(tmp_path: Path) -> None:
+    """A 256-channel rig sends four 64-channel streams (SIO-1 carries at
+    most 64): analyze's overview keeps what one 256-channel stream would,
+    the streams sharing the values by their channels. Before, each stream
+    had the whole budget: four times the memory (analyze and plot peaked at
+    341 and 369 MB on a minute of 256 ch x 4 kHz, over issue 15's 300)."""
+    from sensorio.workflows.analyze import analyze_file
+
+    rec = tmp_path / "r.sior"
+    bench_memory.make_recording(rec, 6, channels=256, rate_hz=2000.0)
+    budget = 256 * 4096  # 4096 rows of 256 channels
+    a = analyze_file(rec, overview=True, max_values=budget, config={"stage": [{"type": "calibrate"}]})
+    assert sorted(a.streams) == [0, 1, 2, 3]
+    assert all(s.raw.shape[1] == 64 for s in a.streams.values())
+    kept = sum(s.raw.size for s in a.streams.values())
+    assert kept <= 2 * budget  # (min, max) row pairs once binned
+    assert all(s.raw.shape[0] >= 2 * 1024 - 2 for s in a.streams.values())  # still a picture: 1024 bins
+
+
 @pytest.mark.parametrize("channels", [1, 7, 8, 13, 64])
 def test_mains_power_in_channel_groups_is_the_whole_array_result(channels: int) -> None:
     """BIDS listens to 30 s of every EMG channel for the mains: the spectrum

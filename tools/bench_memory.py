@@ -2,8 +2,10 @@
 """Peak memory of the file commands against the recording's length (issue 15).
 
 Writes sensorio recordings of 64 channels x 4 kHz int24 (HD-EMG) of several
-lengths into a temporary folder (never into the repository), runs each
-command on them in a child process and prints the child's peak resident set
+lengths (or other channel counts: above 64, as streams of at most 64 channels
+each, the way an SIO-1 rig of 128 or 256 channels sends them) into a
+temporary folder (never into the repository), runs each command on them
+in a child process and prints the child's peak resident set
 size (``ru_maxrss`` of the child, from ``os.wait4``), next to the baseline of
 the same run: ``python -c 'import sensorio'`` alone, and (where it is cheap
 enough) the old path that held every block in memory (``decode_any``).
@@ -37,20 +39,25 @@ from sensorio.recording import RecordingWriter  # noqa: E402
 
 #: samples per DATA frame: 5 x 64 channels x 3 bytes fits sio1.MAX_FRAME
 SAMPLES_PER_FRAME = 5
+#: channels of one SIO-1 stream at most (PROTOCOL.md: n_ch 1..64)
+STREAM_CHANNELS = 64
 COMMANDS = ("info", "decode", "analyze", "plot", "replay", "export-csv", "export-npz", "export-bdf", "export-bids")
 
 
 def descriptor(channels: int, rate_hz: float) -> dict:
-    """An INFO descriptor of one int24 EMG stream in microvolts."""
-    return {
+    """An INFO descriptor of int24 EMG in microvolts: one stream, or streams
+    of STREAM_CHANNELS channels (the last one the rest) above that, then
+    without labels (optional; 256 of them overflow the 1024-byte frame)."""
+    widths = [min(STREAM_CHANNELS, channels - c0) for c0 in range(0, channels, STREAM_CHANNELS)]
+    desc: dict = {
         "device": "bench-hdemg",
         "serial": "BENCH0001",
         "fw": "1.0",
         "streams": [
             {
-                "id": 0,
-                "name": "emg",
-                "channels": channels,
+                "id": sid,
+                "name": "emg" if len(widths) == 1 else f"emg{sid + 1}",
+                "channels": width,
                 "rate_hz": rate_hz,
                 "enc": sio1.ENC_I24,
                 "unit": "uV",
@@ -58,10 +65,13 @@ def descriptor(channels: int, rate_hz: float) -> dict:
                 "zero": 0,
                 "min_code": -(1 << 23),
                 "max_code": (1 << 23) - 1,
-                "labels": [f"ch{i + 1}" for i in range(channels)],
             }
+            for sid, width in enumerate(widths)
         ],
     }
+    if len(widths) == 1:
+        desc["streams"][0]["labels"] = [f"ch{i + 1}" for i in range(channels)]
+    return desc
 
 
 def make_recording(
@@ -71,9 +81,9 @@ def make_recording(
     channel for a while, which the fault detector finds); returns its size."""
     rng = np.random.default_rng(1)
     desc = descriptor(channels, rate_hz)
-    desc["streams"][0]["enc"] = enc
     lo, hi = sio1.ENC_RANGE[enc]
-    desc["streams"][0]["min_code"], desc["streams"][0]["max_code"] = lo, hi
+    for st in desc["streams"]:
+        st["enc"], st["min_code"], st["max_code"] = enc, lo, hi
     n_frames = int(seconds * rate_hz) // SAMPLES_PER_FRAME
     # one second of codes, reused with a per-second shift (cheap, not periodic per frame)
     pool = (rng.standard_normal((int(rate_hz), channels)) * 400).astype(np.int32)
@@ -95,14 +105,17 @@ def make_recording(
             parts = []
             for k in range(min(per_sec, n_frames - second)):
                 i = second + k
-                parts.append(
-                    enc_.encode(
-                        codes[k * SAMPLES_PER_FRAME : (k + 1) * SAMPLES_PER_FRAME],
-                        enc=enc,
-                        seq=i,
-                        t_us=i * t_us_step,
+                rows = codes[k * SAMPLES_PER_FRAME : (k + 1) * SAMPLES_PER_FRAME]
+                for sid, c0 in enumerate(range(0, channels, STREAM_CHANNELS)):
+                    parts.append(
+                        enc_.encode(
+                            rows[:, c0 : c0 + STREAM_CHANNELS],
+                            stream=sid,
+                            enc=enc,
+                            seq=i,
+                            t_us=i * t_us_step,
+                        )
                     )
-                )
             w.add(b"".join(parts), t0 + int(second / per_sec * 1e9))
             while len(w._raw) > 64 << 20:  # let the writer thread keep up (bounded memory here too)
                 time.sleep(0.01)
@@ -166,7 +179,9 @@ def main() -> int:
     env.pop("SENSORIO_DEBUG", None)
     base = run_child([sys.executable, "-c", "import sensorio, sensorio.cli"], env)[0]
     print(f"# baseline: python -c 'import sensorio' peaks at {base:.0f} MB")
-    print(f"# {args.channels} ch x {args.rate:g} Hz int24, peak RSS of each command (MB) and wall time (s)")
+    streams = -(-args.channels // STREAM_CHANNELS)
+    layout = f"{args.channels} ch ({streams} stream{'s' if streams > 1 else ''})"
+    print(f"# {layout} x {args.rate:g} Hz int24, peak RSS of each command (MB) and wall time (s)")
     print(f"{'length':>8} {'file MB':>8} {'command':>12} {'peak MB':>8} {'- base':>7} {'s':>7}  exit")
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="sensorio-bench-mem-") as tmp:
         out = Path(tmp)

@@ -21,8 +21,9 @@ from ..recording import lookahead_info, nothing_decoded
 from ..recording.source import read_source
 
 CHUNK = 1 << 20
-#: analyze_blocks(overview=True): values kept per tapped signal of a stream
-#: (rows x channels; min and max of three signals and the mask, float32: 16 MB in all)
+#: analyze_blocks(overview=True): values kept per tapped signal, shared by the
+#: streams analysed in proportion to their channels (rows x channels; min and
+#: max of three signals and the mask, float32: 16 MB in all)
 OVERVIEW_VALUES = 1 << 19
 
 
@@ -309,7 +310,8 @@ def analyze_blocks(
         shapes.check([block])  # a pipeline cannot follow a change of channel count
         if sid not in pipes:
             pipes[sid] = _pipeline_for(sid, info, config, policy, calibration_dir, calibration)
-            taps[sid] = _Overview(pipes[sid], max_values, window) if overview else _Collector(pipes[sid])
+            share = _overview_share(info, sid, wanted)
+            taps[sid] = _Overview(pipes[sid], int(max_values * share), window) if overview else _Collector(pipes[sid])
             pipes[sid].tap = taps[sid] if tap is None else _tapped(sid, taps[sid], tap)
         pipes[sid].process(block)
     missing = sorted((wanted or set()) - seen)
@@ -382,6 +384,21 @@ def _tapped(
             theirs(role, block)
 
     return both
+
+
+def _overview_share(info: Mapping[str, Any] | None, sid: int, wanted: set[int] | None) -> float:
+    """Stream sid's share of the overview's values: its channels over those
+    of the streams analysed (a 256-channel rig of four 64-channel streams
+    keeps the picture one 256-channel stream would, not four times it). All
+    of it without a descriptor that says."""
+    counts = {}
+    for st in (info or {}).get("streams") or []:
+        if isinstance(st, Mapping) and isinstance(st.get("id"), int) and isinstance(st.get("channels"), int):
+            if wanted is None or st["id"] in wanted:
+                counts[st["id"]] = max(1, st["channels"])
+    if sid not in counts:
+        return 1.0
+    return counts[sid] / sum(counts.values())
 
 
 def _pipeline_for(
