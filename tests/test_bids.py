@@ -264,3 +264,37 @@ def test_the_recording_is_read_twice_and_analysed_once(recording: Path, tmp_path
     in_bdf = sorted(round(float(t), 3) for t, x in zip(onsets, texts, strict=True) if "fault" in x.lower())
     faults = [r for r in _tsv(folder / "sub-01_task-grip_events.tsv") if r["trial_type"].startswith("BAD_fault_")]
     assert faults and in_bdf == sorted(round(float(r["onset"]), 3) for r in faults)
+
+
+def test_a_stream_that_stopped_early_is_an_event_where_the_file_holds_zeros(tmp_path: Path) -> None:
+    """A rig of two streams whose second stops 1 s before the first: the
+    data file holds zeros there, and events.tsv says so (BAD_no_data, the
+    stream named), as the BDF's own annotations do. Before, nothing did."""
+    pytest.importorskip("pyedflib")
+    import numpy as np
+
+    from sensorio import sio1
+    from sensorio.bridges.bids import export_bids
+    from sensorio.recording import RecordingWriter
+
+    rate, spf = 1000.0, 5
+    streams = [
+        {"id": sid, "name": f"emg{sid + 1}", "channels": 4, "rate_hz": rate, "enc": sio1.ENC_I16, "unit": "uV",
+         "scale": 0.5, "zero": 0, "min_code": -32768, "max_code": 32767}
+        for sid in (0, 1)
+    ]  # fmt: skip
+    desc = {"device": "two-boards", "serial": "T2", "fw": "1", "streams": streams}
+    rec = tmp_path / "two.sior"
+    rng = np.random.default_rng(0)
+    enc = sio1.DataEncoder()
+    w = RecordingWriter(rec, {"format": "sio", "device_info": desc, "port": "test"}, fsync=False)
+    w.add(b"\x00" + sio1.encode_info(desc), 0)
+    for i in range(int(3 * rate) // spf):
+        for sid in (0, 1) if i < int(2 * rate) // spf else (0,):
+            codes = (rng.standard_normal((spf, 4)) * 200).astype(np.int32)
+            w.add(enc.encode(codes, stream=sid, enc=sio1.ENC_I16, seq=i, t_us=int(i * spf * 1e6 / rate)), i * 5_000_000)
+    w.close()
+    root = tmp_path / "ds"
+    export_bids(rec, root, subject="01", task="two")
+    rows = [r for r in _tsv(root / "sub-01" / "emg" / "sub-01_task-two_events.tsv") if r["trial_type"] == "BAD_no_data"]
+    assert [(float(r["onset"]), float(r["duration"]), r["stream"]) for r in rows] == [(2.0, 1.0, "1")]

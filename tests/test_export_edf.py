@@ -72,6 +72,34 @@ def test_bdf_of_24_bit_codes_has_no_offset(tmp_path: Path, rail_uv: float) -> No
         assert np.max(np.abs(got - expected)) <= 0.6 * desc["scale"], (c, np.max(np.abs(got - expected)))
 
 
+def test_a_stream_that_stopped_early_is_annotated_where_the_file_holds_zeros(tmp_path: Path) -> None:
+    """One stream of a rig ends 0.5 s before the others (a board that
+    stopped): the file runs to the longest stream, so the short one's
+    channels hold zeros there, annotated BAD_no_data with the stream's
+    name. Before, the zeros read as a signal at 0 uV with nothing to say
+    so; streams that end together get no such annotation."""
+    from sensorio.export import write_edf
+
+    streams, info, _ = capture(profile="prosthesis", seed=4, duration=2.5)
+    assert {sid: a["samples"].shape[0] for sid, a in streams.items()} == {0: 5000, 1: 250, 2: 1250, 3: 1250}
+    whole = tmp_path / "whole.bdf"
+    write_edf(whole, streams, info)
+    assert not any(t.startswith("BAD_no_data") for t in read_back(whole)["annotations"][2])
+    a = streams[2]
+    keep = a["frame_t_us"] < a["frame_t_us"][0] + 2_000_000
+    rows = int(np.count_nonzero(keep)) * (a["samples"].shape[0] // len(keep))
+    streams[2] = dict(a, samples=a["samples"][:rows], frame_t_us=a["frame_t_us"][keep])
+    out = tmp_path / "short.bdf"
+    write_edf(out, streams, info)
+    back = read_back(out)
+    onsets, durations, texts = back["annotations"]
+    name = next(s["name"] for s in info["streams"] if s["id"] == 2)
+    hit = [(o, d) for o, d, t in zip(onsets, durations, texts, strict=True) if t == f"BAD_no_data s2 {name}"]
+    assert len(hit) == 1
+    assert hit[0][0] == pytest.approx(rows / 500.0) and hit[0][1] == pytest.approx(2.5 - rows / 500.0)
+    assert [t for t in texts if t.startswith("BAD_no_data")] == [f"BAD_no_data s2 {name}"]
+
+
 def test_bdf_round_trip_multistream(tmp_path: Path) -> None:
     from sensorio.export import Annotation, write_edf
 

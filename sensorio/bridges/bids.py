@@ -265,7 +265,7 @@ def export_bids(
     overwrite: bool = False,
 ) -> BidsSummary:
     """Write one recording into a BIDS-EMG dataset at root (see the module docstring)."""
-    from ..export.edf import export_edf_stream, recording_markers, stream_offsets
+    from ..export.edf import NO_DATA_TEXT, export_edf_stream, no_data_spans, recording_markers, stream_offsets
     from ..recording import BlockStream, lookahead_info
     from ..workflows.analyze import analyze_blocks
 
@@ -418,6 +418,16 @@ def export_bids(
                     }
                 )
         end_s = done.duration_s
+        # a stream's zeros where it had not begun or had ended (as the BDF's annotations)
+        leads = {sid: int(round(offsets.get(sid, 0.0) * rates[sid])) for sid in rates}
+        lengths = {
+            sid: leads[sid] + sa.samples + int(round(sum(b - a for a, b in sa.gaps_s) * rates[sid]))
+            for sid, sa in analysis.streams.items()
+        }
+        for sid, onset, span in no_data_spans(leads, lengths, rates, end_s):
+            events.append(
+                {"onset": onset, "duration": span, "trial_type": NO_DATA_TEXT, "channel": None, "stream": sid}
+            )
         for ev in analysis.events:
             if ev.kind == "dropout":
                 continue  # a gap, listed above
@@ -499,6 +509,8 @@ def _level(trial_type: str) -> str:
     """What an events.tsv trial_type means."""
     if trial_type == "BAD_gap":
         return "samples lost on the link (the data file holds no real samples there)"
+    if trial_type == "BAD_no_data":  # export.edf.NO_DATA_TEXT
+        return "the stream had not begun or had ended while others went on (zeros in the data file)"
     if trial_type.startswith("BAD_fault_"):
         return f"sensor fault '{trial_type[10:]}' found by sensorio on the channel named in 'channel'"
     if trial_type.startswith("warning_"):

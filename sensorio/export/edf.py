@@ -298,6 +298,28 @@ def stream_offsets(
 
 #: the annotation over samples lost in a gap (zero in the file: EDF/BDF cannot hold NaN)
 GAP_TEXT = "BAD_gap"
+#: the annotation over a stream's zeros before its first sample or after its
+#: last, where other streams of the file have data (followed by the stream)
+NO_DATA_TEXT = "BAD_no_data"
+
+
+def no_data_spans(
+    leads: Mapping[int, int], lengths: Mapping[int, int], rates: Mapping[int, float], duration_s: float
+) -> list[tuple[int, float, float]]:
+    """(stream, onset s, duration s) of each stream's zeros where the file
+    has time but the stream no sample: before it began (leads: its first
+    sample's row on the file's axis) and after it ended (lengths: rows up to
+    its last sample, gaps counted) while a longer stream went on. A stream
+    that stopped early must not read as a signal at zero."""
+    out = []
+    for sid in sorted(lengths):
+        rate = rates[sid]
+        if leads[sid] > 0:
+            out.append((sid, 0.0, leads[sid] / rate))
+        end = lengths[sid] / rate
+        if (duration_s - end) * rate >= 1 - 1e-9:  # at least one sample of its own missing
+            out.append((sid, end, duration_s - end))
+    return out
 
 
 def link_annotations(
@@ -759,6 +781,9 @@ def _write_blocks(
         lengths[sid] = leads[sid] + tallies[sid].rows + int(lost.sum())
         annotations += link_annotations(ev, resumed, rates[sid], offsets[sid], f"s{sid} {name}")
     duration = max(lengths[sid] / rates[sid] for sid in streams)
+    for sid, onset, span in no_data_spans(leads, lengths, rates, duration):
+        name = str(stream_descriptor(info, sid).get("name", f"stream {sid}"))
+        annotations.append(Annotation(onset, span, f"{NO_DATA_TEXT} s{sid} {name}"))
     # annotations name a channel as MNE does after reading the type off "EMG emg1": "emg1"
     labels = {(p.stream, p.channel): p.label.strip().split(" ", 1)[-1] for p in plans}
     annotations += [fault_annotation(ev, labels, offsets, duration) for ev in faults]
