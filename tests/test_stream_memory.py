@@ -553,6 +553,26 @@ def test_streams_share_one_overview_budget(tmp_path: Path) -> None:
     assert all(s.raw.shape[0] >= 2 * 1024 - 2 for s in a.streams.values())  # still a picture: 1024 bins
 
 
+def test_a_rigs_streams_are_counted_per_stream_not_summed(tmp_path: Path) -> None:
+    """decode, export and replay of four 64-channel streams say 12000
+    samples in each (of 256 channels), not 48000 samples; streams of
+    unequal length are counted one by one."""
+    from sensorio.cli._describe import samples_by_stream
+
+    rec = tmp_path / "r.sior"
+    bench_memory.make_recording(rec, 6, channels=256, rate_hz=2000.0)
+    for argv in (
+        ["decode", str(rec)],
+        ["export", str(rec), "-o", str(tmp_path / "x.npz")],
+        ["replay", str(rec), "--speed", "max"],
+    ):
+        r = subprocess.run([sys.executable, "-m", "sensorio", *argv], capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert "12000 samples in each of 4 streams" in r.stdout and "48000" not in r.stdout, r.stdout
+    assert samples_by_stream({0: 5}) == "5 samples"
+    assert samples_by_stream({2: 9000, 0: 20000}) == "samples per stream 0: 20000, 2: 9000"
+
+
 @pytest.mark.parametrize("channels", [1, 7, 8, 13, 64])
 def test_mains_power_in_channel_groups_is_the_whole_array_result(channels: int) -> None:
     """BIDS listens to 30 s of every EMG channel for the mains: the spectrum

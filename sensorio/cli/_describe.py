@@ -29,6 +29,19 @@ def lost_frames(stats: Any) -> str:
     return f"at least {lost}" if get("gaps_at_least", 0) else f"{lost}"
 
 
+def samples_by_stream(rows: dict[int, int]) -> str:
+    """Samples (rows: each is one sample of every channel of its stream) as
+    the user reads them: one figure for one stream or for streams of equal
+    length, each stream's otherwise. Never a sum over streams: four 64-channel
+    streams of 50000 samples are 50000 samples of 256 channels, not 200000."""
+    if len(rows) <= 1:
+        return f"{sum(rows.values())} samples"
+    counts = set(rows.values())
+    if len(counts) == 1:
+        return f"{counts.pop()} samples in each of {len(rows)} streams"
+    return "samples per stream " + ", ".join(f"{sid}: {n}" for sid, n in sorted(rows.items()))
+
+
 def created_time(header: dict[str, Any]) -> str:
     """The header's created_ns as a UTC date, '?' when absent; SensorioError
     when it is there but cannot be a time (the file is untrusted input)."""

@@ -18,7 +18,7 @@ from ..export.output import atomic_output, remove_tree
 from ..npystream import ARRAY_NAMES, BlockArrays, pack_npz
 from ..parser import Parser, concat_blocks
 from ..recording import BlockStream, decode_any, nothing_decoded
-from ._describe import lost_frames
+from ._describe import lost_frames, samples_by_stream
 from ._memory import bound_heap
 from ._progress import with_progress
 
@@ -163,8 +163,8 @@ def _report(args: argparse.Namespace, parser: Parser, counts: dict[int, dict[str
         json.dump(summary, sys.stdout)
         sys.stdout.write("\n")
     elif args.output is None:
-        total = sum(c["samples"] for c in counts.values())
+        samples = samples_by_stream({sid: c["samples"] for sid, c in counts.items()})
         print(
-            f"{args.file}: {stats['frames_ok']} frames, {total} samples in {len(counts)} stream(s), "
+            f"{args.file}: {stats['frames_ok']} frames, {samples}, "
             f"{lost_frames(stats)} lost, {stats['crc_errors']} CRC errors"
         )

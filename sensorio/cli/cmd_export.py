@@ -38,6 +38,7 @@ from ..export.output import atomic_output, remove_tree, write_error
 from ..export.units import stream_calibration
 from ..npystream import pack_npz
 from ..recording import BlockStream, lookahead_info
+from ._describe import samples_by_stream
 from ._memory import bound_heap
 from ._progress import with_progress
 
@@ -284,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
             rows = sink.rows
         else:
             rows = _write_csvs(args, outputs, blocks(), info, time_us)
-    print(f"{args.output}: {sum(rows.values())} samples in {len(rows)} stream(s)")
+    print(f"{args.output}: {samples_by_stream(rows)}")
     return 0
 
 

@@ -17,7 +17,7 @@ from ..capture.stream import Stream
 from ..errors import SensorioError, UsageError
 from ..recording import RecordingReader
 from ..recording.replay import ReplaySchedule, parse_speed
-from ._describe import lost_frames
+from ._describe import lost_frames, samples_by_stream
 from ._memory import bound_heap
 from ._progress import Progress
 from ._realtime import stop_signals
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         return _to_pty(args, speed)
     query = urllib.parse.urlencode({"speed": repr(speed)})
     url = "replay://" + urllib.parse.quote(str(args.file.resolve())) + "?" + query
-    rows = 0
+    rows: dict[int, int] = {}
     started = time.monotonic()
     with (
         # no history: nothing here asks for the latest seconds, and at full
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         Progress(args.file.stat().st_size, f"replaying {args.file.name}") as bar,
     ):
         for n, block in enumerate(st):
-            rows += len(block)
+            rows[block.stream] = rows.get(block.stream, 0) + len(block)
             if n % 32 == 0 and bar.tty:
                 bar.update(st.stats.bytes_in)
         stats = st.stats.as_dict()
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(
             f"{args.file}: replayed in {elapsed:.2f} s: {stats['frames_ok']} frames, "
-            f"{rows} samples, "
+            f"{samples_by_stream(rows)}, "
             f"{lost_frames(stats)} frames lost, {stats['crc_errors']} CRC errors"
         )
     return 0
