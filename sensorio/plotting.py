@@ -122,9 +122,22 @@ def parse_channels(text: str, count: int | None = None) -> list[int]:
         if lo < 1 or hi < lo:
             raise SensorioError(f"bad channel range {part!r} in {text!r}: channels count from 1, ranges go up")
         if count is not None and hi > count:
-            raise SensorioError(f"channel {hi} does not exist: there are {count} channels")
+            raise no_such_channel(hi, count)
         picked.extend(c - 1 for c in range(lo, hi + 1) if c - 1 not in picked)
     return picked
+
+
+def no_such_channel(channel: int, most: int, streams: int = 1) -> SensorioError:
+    """The error for a 1-based channel beyond the ``most`` channels of a
+    stream; with several streams, that channels count within each (a rig
+    of four 64-channel streams has channels 1-64 in each, picked by
+    --stream), which a user counting to 256 needs to be told."""
+    if streams > 1:
+        return SensorioError(
+            f"channel {channel} does not exist: channels count from 1 within each stream, and these "
+            f"{streams} streams have at most {most} channels each (choose a stream with --stream)"
+        )
+    return SensorioError(f"channel {channel} does not exist: there are {most} channels")
 
 
 def parse_time_range(text: str) -> tuple[float | None, float | None]:
@@ -475,7 +488,8 @@ def plot_analysis(
         )
         beyond = [c + 1 for c in chosen if c >= most]
         if beyond:
-            raise SensorioError(f"channel {beyond[0]} does not exist: there are {most} channels")
+            shown = sum(1 for sid in analysis.streams if wanted is None or sid in wanted)
+            raise no_such_channel(beyond[0], most, shown)
     plan = []
     for sid, st in sorted(analysis.streams.items()):
         if wanted is not None and sid not in wanted:

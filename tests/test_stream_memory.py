@@ -573,6 +573,33 @@ def test_a_rigs_streams_are_counted_per_stream_not_summed(tmp_path: Path) -> Non
     assert samples_by_stream({2: 9000, 0: 20000}) == "samples per stream 0: 20000, 2: 9000"
 
 
+def test_a_channel_beyond_a_streams_is_refused_before_the_analysis_naming_the_streams(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """plot --channels 65-67 on a rig of four 64-channel streams: channels
+    count within each stream, which the error says, from the recording's
+    descriptor before the analysis (it said "there are 64 channels" to a
+    user with 256, after analysing the whole file)."""
+    import sensorio.workflows.analyze as analyze
+    from sensorio.cli import main
+
+    rec = tmp_path / "r.sior"
+    bench_memory.make_recording(rec, 1, channels=256, rate_hz=2000.0)
+
+    def no_analysis(*a: Any, **k: Any) -> Any:
+        raise AssertionError("the analysis ran")
+
+    monkeypatch.setattr(analyze, "analyze_file", no_analysis)
+    out = str(tmp_path / "p.png")
+    assert main(["plot", str(rec), "--channels", "65-67", "-o", out]) == 1
+    err = capsys.readouterr().err
+    assert "channel 67 does not exist" in err and "4 streams have at most 64 channels each" in err
+    assert "--stream" in err and err.count("\n") == 1
+    assert main(["analyze", str(rec), "--stream", "1", "--channels", "65", "--plot", out]) == 1
+    assert "channel 65 does not exist: there are 64 channels" in capsys.readouterr().err
+    assert not Path(out).exists()
+
+
 @pytest.mark.parametrize("channels", [1, 7, 8, 13, 64])
 def test_mains_power_in_channel_groups_is_the_whole_array_result(channels: int) -> None:
     """BIDS listens to 30 s of every EMG channel for the mains: the spectrum

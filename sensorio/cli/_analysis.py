@@ -5,6 +5,7 @@ summary: the same options, the same analysis, the same figure."""
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,8 @@ def run_analysis(
         need_matplotlib(title)
         image_format(plot)  # an unknown suffix fails before the work, not after
     selection = plot_selection(args)
+    if plot is not None and selection.get("channels"):
+        _check_channels(args.file, selection["channels"], args.stream)
     result = analyze_file(
         args.file,
         args.format,
@@ -79,3 +82,30 @@ def run_analysis(
 
         plot_analysis(plot, result, title=f"{title} {args.file.name}", **selection)
     return result
+
+
+def _check_channels(path: Path, chosen: list[int], streams: list[int] | None) -> None:
+    """--channels beyond the streams' channels refused before the work, when
+    the recording's header holds its descriptor (else after the analysis, by
+    plot_analysis: a raw dump is described by what it holds)."""
+    from ..plotting import no_such_channel
+    from ..recording import MAGIC, RecordingReader
+
+    try:
+        with path.open("rb") as f:
+            if f.read(len(MAGIC)) != MAGIC:
+                return
+        with warnings.catch_warnings(), RecordingReader(path) as reader:
+            warnings.simplefilter("ignore")  # a damaged header: the analysis warns once
+            info = reader.header.get("device_info")
+    except (OSError, ValueError):
+        return  # the analysis says what is wrong with the file
+    if not isinstance(info, dict) or not isinstance(info.get("streams"), list):
+        return
+    counts = [
+        st["channels"]
+        for st in info["streams"]
+        if isinstance(st, dict) and isinstance(st.get("channels"), int) and (not streams or st.get("id") in streams)
+    ]
+    if counts and max(chosen) >= max(counts):
+        raise no_such_channel(max(chosen) + 1, max(counts), len(counts))

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ..live import LiveModel, PlotView, TerminalView
+    from ..plotting import no_such_channel
 
     with open_live(args) as cap:
         model = LiveModel(capture_descriptor(cap), streams=args.streams, time_range=args.time)
@@ -56,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
             raise SensorioError(f"none of the streams {args.streams} is in the device descriptor")
         most = max(len(st.labels) for st in model.streams.values())
         if args.channels and max(args.channels) >= most:
-            raise SensorioError(f"channel {max(args.channels) + 1} does not exist: there are {most} channels")
+            raise no_such_channel(max(args.channels) + 1, most, len(model.streams))
         plot = PlotView(model, args.channels) if args.window else None
         term = TerminalView(model, sys.stdout, channels=args.channels)
         # into a file or a pipe: a snapshot every few seconds, not five a second
