@@ -298,3 +298,27 @@ def test_a_24_bit_recording_to_edf_is_refused_before_any_pass(tmp_path: Path, mo
     monkeypatch.setattr("sensorio.export.edf.export_edf_stream", no_pass)
     assert main(["export", str(rec), "-o", str(tmp_path / "e8.edf")]) == 1
     assert not list(tmp_path.glob("*.edf")) and not list(tmp_path.glob(".*part*"))
+
+
+def test_an_ascii_recording_to_bdf_is_refused_naming_what_its_descriptor_lacks(tmp_path: Path) -> None:
+    """ASCII lines carry no rate, rails or calibration: a BDF (and analyze)
+    cannot be made, which the one-line error says by name; it said
+    "missing or bad int() argument must be a string ... not 'NoneType'".
+    Its values still export to .npz."""
+    import subprocess
+    import sys
+
+    rec = tmp_path / "a.sior"
+    url = "sim://arduino?format=ascii&channels=4&duration=1&autostart=1&fast=1"
+    run_ = [sys.executable, "-m", "sensorio"]
+    r = subprocess.run([*run_, "record", url, "--format", "ascii", "-o", str(rec)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for argv in (["export", str(rec), "-o", str(tmp_path / "a.bdf")], ["analyze", str(rec)]):
+        r = subprocess.run([*run_, *argv], capture_output=True, text=True)
+        assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+        assert "gives no channels, rate_hz, min_code, max_code (ASCII lines carry none)" in r.stderr
+        assert "NoneType" not in r.stderr
+    assert not (tmp_path / "a.bdf").exists()
+    r = subprocess.run([*run_, "export", str(rec), "-o", str(tmp_path / "a.npz")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert np.load(tmp_path / "a.npz")["samples"].shape[1] == 4

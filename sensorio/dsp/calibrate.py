@@ -69,6 +69,14 @@ class StreamInfo:
                 break
         else:
             raise SensorioError(f"device descriptor has no stream {stream}")
+        missing = [k for k in ("channels", "rate_hz", "scale", "min_code", "max_code") if s.get(k) is None]
+        if missing:
+            # (an ASCII-lines device sends no INFO: its descriptor knows no rate or rails)
+            why = " (ASCII lines carry none)" if info.get("device") == "ASCII lines" else ""
+            raise SensorioError(
+                f"device descriptor stream {stream} gives no {', '.join(missing)}{why}: it cannot be "
+                "calibrated, analysed or written to EDF/BDF (decode, and export to .npz or .csv, give its values)"
+            )
         try:
             channels = int(s["channels"])
             labels = channel_labels(s.get("labels"), channels)
