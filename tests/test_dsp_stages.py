@@ -430,3 +430,21 @@ def test_run_ahead_follows_stages_edited_after_the_pipeline_was_built(how: str) 
                 pipe.stages = [*pipe.stages[:j], BandPass(30, 300), *pipe.stages[j + 1 :]]
 
     _assert_same(_outputs(blocks, info, True, edit), _outputs(blocks, info, False, edit))
+
+
+def test_a_pipeline_for_a_stream_the_descriptor_lacks_is_refused() -> None:
+    """Pipeline.default(info, 5) on a device of streams 0-3 was made, and
+    then gave nothing for every Block, without a word."""
+    from sensorio.dsp import Pipeline
+    from sensorio.errors import SensorioError
+
+    info = {
+        "streams": [
+            {"id": s, "channels": 2, "rate_hz": 1000.0, "scale": 1.0, "min_code": -100, "max_code": 100}
+            for s in range(4)
+        ]
+    }
+    with pytest.raises(SensorioError, match=r"no stream 5 \(its streams: 0, 1, 2, 3\)"):
+        Pipeline.default(info, 5)
+    assert Pipeline.default(info, 3).stages[0].stream == 3
+    assert Pipeline.default(None, 7).stages  # no descriptor: nothing to check against

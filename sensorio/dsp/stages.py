@@ -352,7 +352,15 @@ class Pipeline:
         **calibrate_options: Any,
     ) -> Pipeline:
         """calibrate -> faults -> notch (mains found automatically) ->
-        band-pass 20-450 Hz -> drift -> moving-RMS envelope (50 ms)."""
+        band-pass 20-450 Hz -> drift -> moving-RMS envelope (50 ms), for
+        one stream (Blocks of the others give nothing: a device of several
+        streams needs a pipeline for each). SensorioError for a stream the
+        descriptor does not have."""
+        if info is not None and isinstance(info.get("streams"), list):
+            ids = [st.get("id") for st in info["streams"] if isinstance(st, Mapping)]
+            if stream not in ids:
+                have = ", ".join(str(i) for i in ids) or "none"
+                raise SensorioError(f"the device descriptor has no stream {stream} (its streams: {have})")
         first, *rest = DEFAULT_STAGES
         return cls(
             [make_stage(first, info, stream=stream, **calibrate_options), *(make_stage(k) for k in rest)],
