@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from emulator_util import cyton_codes, cyton_packets, decode, options, run
 
+import sensorio
 from sensorio import sio1
 from sensorio.emulator import Emulator, Truth, TruthLog, config_from_options
 from sensorio.emulator.devices.cyton import UV_PER_COUNT
+from sensorio.errors import UsageError
 
 INFO_KEYS = {"device", "serial", "fw", "streams", "test_uv", "test_hz"}
 STREAM_KEYS = {
@@ -113,6 +115,36 @@ def test_prosthesis_streams_at_their_own_rates() -> None:
     force = streams[2]["samples"][:, 4].astype(float)
     assert force.max() - force.min() > 100 or truth.start["seed"] == 1
     assert p.stats.lost_frames == 0 and p.stats.crc_errors == 0
+
+
+def test_an_hd_emg_rig_of_256_channels_is_four_sio_streams() -> None:
+    """channels=256 (high-density EMG) on SIO-1, which carries at most 64 a
+    stream: four EMG streams of 64, each its own EMG (not copies), at the
+    same rate, which RATE changes together; INFO fits its frame (no labels).
+    Before, anything above 64 was refused."""
+    data, truth = run(format="sio", profile="emg8", channels=256, rate=1000, autostart=True, duration=1.0, seed=3)
+    p, streams = decode(data)
+    info = json.loads(p.read_messages()[0].text)
+    assert info["device"] == "sensorio-emu EMG256"
+    assert [(s["id"], s["name"], s["channels"], s["rate_hz"]) for s in info["streams"]] == [
+        (0, "emg", 64, 1000.0), (1, "emg2", 64, 1000.0), (2, "emg3", 64, 1000.0), (3, "emg4", 64, 1000.0)
+    ]  # fmt: skip
+    assert all("labels" not in s for s in info["streams"])
+    shapes = {sid: a["samples"].shape for sid, a in streams.items()}
+    assert shapes == {sid: (1000, 64) for sid in range(4)}
+    assert not np.array_equal(streams[0]["samples"], streams[1]["samples"])
+    assert p.stats.lost_frames == 0 and p.stats.crc_errors == 0
+    emu, _ = _emulator(format="sio", profile="emg8", channels=100)
+    q = sensorio.Parser()
+    q.feed(_talk(emu, b""))
+    q.feed(_talk(emu, b"RATE 4000\n"))
+    q.feed(_talk(emu, b"INFO\n"))
+    infos = [json.loads(m.text) for m in q.read_messages() if m.kind == "info"]
+    assert [(s["channels"], s["rate_hz"]) for s in infos[-1]["streams"]] == [(64, 4000.0), (36, 4000.0)]
+    with pytest.raises(UsageError, match="serves 1 to 256"):
+        _emulator(format="sio", profile="emg8", channels=257)
+    with pytest.raises(UsageError, match="has other streams"):
+        _emulator(format="sio", profile="prosthesis", channels=65)
 
 
 def test_cyton_packets_and_commands() -> None:

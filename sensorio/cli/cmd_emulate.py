@@ -35,7 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="wire format (default sio)",
     )
     p.add_argument("--profile", help="device profile: emg8, prosthesis (sio); cyton; arduino (ascii)")
-    p.add_argument("--channels", type=positive_integer, help="stream 0 channels (overrides the profile)")
+    p.add_argument(
+        "--channels",
+        type=positive_integer,
+        help="stream 0 channels (overrides the profile; EMG above 64: streams of 64, up to 256)",
+    )
     p.add_argument("--rate", type=positive_number, help="stream 0 sample rate in Hz (overrides the profile)")
     p.add_argument("--enc", choices=("i16", "i24", "i32"), help="stream 0 sample encoding (SIO-1)")
     p.add_argument(

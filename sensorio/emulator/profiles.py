@@ -14,6 +14,29 @@ from ..errors import Advice, UsageError
 ADS1299_UV_PER_COUNT_G24 = 4.5 / 24 / (2**23 - 1) * 1e6
 
 
+#: channels one SIO-1 stream carries at most (PROTOCOL.md: n_ch 1..64)
+SIO_STREAM_CHANNELS = 64
+#: the most EMG channels an emulated SIO-1 device serves, as several streams
+#: (high-density EMG: 64 to 256 channels; 4 streams' INFO fits one frame)
+MAX_EMG_CHANNELS = 256
+
+
+def emg_streams(channels: int, rate_hz: float, enc: int) -> tuple[StreamProfile, ...]:
+    """``channels`` EMG channels as SIO-1 sends them: one stream up to 64,
+    else streams of 64 (the last the rest), ids 0, 1, ... and named emg,
+    emg2, ...; labels only for one stream (256 of them overflow the INFO's
+    1024-byte frame: a reader numbers them within each stream)."""
+    if not 1 <= channels <= MAX_EMG_CHANNELS:
+        raise UsageError(f"{channels} EMG channels: the emulator serves 1 to {MAX_EMG_CHANNELS}")
+    if channels <= SIO_STREAM_CHANNELS:
+        return (emg_stream(channels, rate_hz, enc),)
+    out = []
+    for sid, c0 in enumerate(range(0, channels, SIO_STREAM_CHANNELS)):
+        one = emg_stream(min(SIO_STREAM_CHANNELS, channels - c0), rate_hz, enc)
+        out.append(replace(one, id=sid, name="emg" if sid == 0 else f"emg{sid + 1}", labels=()))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class StreamProfile:
     """One device stream. ``kind`` picks the signal model (emg, accel, force,
@@ -107,8 +130,11 @@ class DeviceProfile:
 def emg_stream(channels: int = 8, rate_hz: float = 2000.0, enc: int = sio1.ENC_I24) -> StreamProfile:
     """A bipolar EMG stream like an ADS1299 front end at gain 24 (int24),
     or a 16-bit ADC at 0.5 uV per count (int16/int32)."""
-    if not 1 <= channels <= 64:
-        raise UsageError(f"{channels} channels: SIO-1 allows 1 to 64")
+    if not 1 <= channels <= SIO_STREAM_CHANNELS:
+        raise UsageError(
+            f"{channels} channels: SIO-1 allows 1 to {SIO_STREAM_CHANNELS} a stream; the emg8 and "
+            f"gestures profiles serve up to {MAX_EMG_CHANNELS} as streams of {SIO_STREAM_CHANNELS}"
+        )
     if enc == sio1.ENC_I24:
         scale = ADS1299_UV_PER_COUNT_G24
     elif enc == sio1.ENC_U16:
@@ -272,14 +298,19 @@ def resolve_profile(
     if fmt == "ascii" or s0.kind != "emg":
         if not 1 <= channels <= ASCII_MAX_CHANNELS:
             raise UsageError(f"{channels} channels: ASCII lines carry 1 to {ASCII_MAX_CHANNELS}")
-        new0 = replace(s0, channels=channels, rate_hz=rate_hz)
+        new: tuple[StreamProfile, ...] = (replace(s0, channels=channels, rate_hz=rate_hz),)
+    elif channels > SIO_STREAM_CHANNELS and len(prof.streams) > 1:
+        raise UsageError(
+            f"{channels} channels: SIO-1 allows 1 to {SIO_STREAM_CHANNELS} a stream, and profile {name!r} has "
+            "other streams; the emg8 and gestures profiles serve more as several EMG streams"
+        )
     else:
-        new0 = emg_stream(channels, rate_hz, sio1.ENCODINGS[enc] if enc else s0.enc)
-    rates = tuple(sorted(set(prof.rates) | {new0.rate_hz}))
+        new = emg_streams(channels, rate_hz, sio1.ENCODINGS[enc] if enc else s0.enc)
+    rates = tuple(sorted(set(prof.rates) | {rate_hz}))
     return replace(
         prof,
-        device=device_name(prof.device, s0.channels, new0.channels),
-        streams=(new0,) + prof.streams[1:],
+        device=device_name(prof.device, s0.channels, channels),
+        streams=new + prof.streams[1:],
         rates=rates,
     )
 
@@ -294,6 +325,9 @@ def device_name(device: str, profile_channels: int, channels: int) -> str:
 
 
 __all__ = [
+    "MAX_EMG_CHANNELS",
+    "SIO_STREAM_CHANNELS",
+    "emg_streams",
     "DeviceProfile",
     "PROFILES",
     "StreamProfile",

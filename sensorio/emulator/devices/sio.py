@@ -97,8 +97,11 @@ class SioDevice(Device):
             return "ERR unsupported rate; supported: " + " ".join(f"{r:g}" for r in self.profile.rates)
         if self.streaming:
             return "ERR stop streaming first"
-        st = self.streams[0]
-        st.set_rate(hz, self.frame_samples(replace(st.profile, rate_hz=hz)))
+        # stream 0's rate, and that of the EMG streams beside it (a rig of more than 64 channels)
+        first = self.streams[0]
+        for st in self.streams:
+            if st is first or (first.profile.kind == "emg" and st.profile.kind == "emg"):
+                st.set_rate(hz, self.frame_samples(replace(st.profile, rate_hz=hz)))
         return f"OK {hz:g}"
 
     def encode_frames(
