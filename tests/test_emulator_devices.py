@@ -228,3 +228,19 @@ def test_ascii_lines(labels: bool, counter: bool) -> None:
     np.testing.assert_array_equal(arr, truth.codes(0))
     assert truth.touched("drop") == [100, 101]
     assert arr.min() >= 0 and arr.max() <= 1023
+
+
+def test_record_of_an_hd_emg_rig_counts_each_stream(tmp_path) -> None:
+    """`sensorio record` of 130 channels (streams of 64, 64 and 2) says
+    each stream's samples; it said their sum, three times the samples of
+    any channel."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "hd.sior"
+    url = "sim://emg8?channels=130&rate=1000&duration=2&autostart=1&fast=1"
+    r = subprocess.run(
+        [sys.executable, "-m", "sensorio", "record", url, "-o", str(out), "--quiet"], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    assert "2000 samples in each of 3 streams" in r.stdout, r.stdout

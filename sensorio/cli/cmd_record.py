@@ -16,7 +16,7 @@ from pathlib import Path
 from ..capture.stream import RECORDING_MAX_READ_INTERVAL, RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError, UsageError
 from ..formats import default_start_command
-from ._describe import describe, lost_frames
+from ._describe import describe, lost_frames, samples_by_stream
 from ._options import add_duration, add_format, baud_rate, check_output, cli_text, non_negative_number
 from ._realtime import StopSignal, signals_ignored, stop_signals
 from ._status import StatusLine
@@ -233,6 +233,11 @@ def _record(args: argparse.Namespace) -> int:
         failure = exc
     finally:
         _close_despite_signals(st)
+    if failure is None and len(status.rows) > 1:
+        try:  # the blocks decoded at the close, for the per-stream counts
+            status.add(st.read(0))
+        except SensorioError as exc:  # a background failure known only now
+            failure = exc
     line_out.finish()
     if failure is None and stopped_by is None and args.check_seconds and not st.stats.frames_ok:
         # it ended (--duration, the source's end) before --check-seconds could
@@ -242,8 +247,10 @@ def _record(args: argparse.Namespace) -> int:
             failure = SensorioError(f"{args.port}: {cli_text(advice)}")
     s = st.stats
     kept = st.recorder.bytes_written if st.recorder else 0
+    # several streams: each one's count (their sum is no count of anything)
+    samples = samples_by_stream(status.rows) if len(status.rows) > 1 else f"{s.samples_ok} samples"
     summary = (
-        f"{args.output}: {kept} bytes recorded, {s.frames_ok} frames, {s.samples_ok} samples, "
+        f"{args.output}: {kept} bytes recorded, {s.frames_ok} frames, {samples}, "
         f"{lost_frames(s)} frames lost, {s.crc_errors} CRC errors"
     )
     if stopped_by is not None:
