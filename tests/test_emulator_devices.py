@@ -141,6 +141,10 @@ def test_an_hd_emg_rig_of_256_channels_is_four_sio_streams() -> None:
     q.feed(_talk(emu, b"INFO\n"))
     infos = [json.loads(m.text) for m in q.read_messages() if m.kind == "info"]
     assert [(s["channels"], s["rate_hz"]) for s in infos[-1]["streams"]] == [(64, 4000.0), (36, 4000.0)]
+    # the gestures' spatial pattern spans the rig: each stream its own columns of it
+    data, _ = run(format="sio", profile="gestures", channels=100, rate=1000, autostart=True, duration=1.0, seed=3)
+    _, hd = decode(data)
+    assert hd[0]["samples"].shape == (1000, 64) and hd[1]["samples"].shape == (1000, 36)
     with pytest.raises(UsageError, match="serves 1 to 256"):
         _emulator(format="sio", profile="emg8", channels=257)
     with pytest.raises(UsageError, match="has other streams"):

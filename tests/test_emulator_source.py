@@ -320,3 +320,18 @@ def test_a_duration_keeps_every_streams_samples_before_it() -> None:
         per_frame = st.samples_per_frame
         expected = int(np.floor(1.0002 * st.rate_hz - 1e-9)) + 1  # samples at 0, 1/rate, ... < 1.0002 s
         assert end["frames"][str(st.id)] == expected // per_frame, (st, end)
+
+
+def test_a_source_of_a_rig_plays_each_stream_its_own_columns(tmp_path: Path) -> None:
+    """A 100-channel source on a 100-channel device (streams of 64 and 36):
+    stream 1 plays the source's columns 64-99, not its first 36 again."""
+    path, arr = _source(tmp_path, seconds=0.5, channels=100)
+    cfg = EmulatorConfig(
+        profile="emg8", channels=100, rate=RATE, duration=0.5, autostart=True, signal=SignalConfig(source=str(path))
+    )
+    p = sensorio.Parser()
+    p.feed(render(cfg)[0])
+    streams = sensorio.concat_blocks(p.read())
+    got = np.hstack([streams[0]["samples"], streams[1]["samples"]]).astype(float) * SCALE
+    assert got.shape == arr.shape
+    np.testing.assert_allclose(got, arr, atol=SCALE / 2 + 1e-9, rtol=0)

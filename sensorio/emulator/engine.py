@@ -94,8 +94,9 @@ class Emulator:
         #: the wearer's gesture sequence, when the device has one
         self.gestures: GestureSchedule | None = None
         if config.gestures is not None:
-            emg = next(st for st in self.profile.streams if st.kind == "emg")
-            self.gestures = GestureSchedule(config.gestures, config.seed, emg.channels)
+            # one spatial pattern over all the EMG channels (of several streams above 64)
+            emg_channels = sum(st.channels for st in self.profile.streams if st.kind == "emg")
+            self.gestures = GestureSchedule(config.gestures, config.seed, emg_channels)
             kw["activity"] = self.gestures
         cls = DEVICES[config.format]
         self.device: Device = cls(

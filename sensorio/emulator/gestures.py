@@ -403,14 +403,18 @@ class GestureSchedule(ActivitySchedule):
         arg = 2 * np.pi * self._wobble_hz[i] * (t - self._starts[i])[:, None] + self._wobble_phase[i]
         return 1.0 + self.config.wobble * (0.6 * np.sin(arg[:, 0]) + 0.4 * np.sin(arg[:, 1]))
 
-    def emg_activation(self, t: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Activation of every EMG channel at times t, (len(t), channels);
-        the gestures' own spatial patterns replace ``weights``."""
+    def emg_activation(self, t: np.ndarray, weights: np.ndarray, first: int = 0) -> np.ndarray:
+        """Activation of a stream's EMG channels at times t, (len(t),
+        len(weights)): the gestures' own spatial patterns replace
+        ``weights``, from the device's EMG channel ``first`` on (a rig of
+        more than 64 channels is several streams of one pattern)."""
+        cols = slice(first, first + len(weights))
         if t.size == 0:
-            return np.zeros((0, self._n_ch))
+            return np.zeros((0, len(weights)))
         i, ramp = self._index_ramp(t)
-        prev = np.where((i > 0)[:, None], self._acts[np.maximum(i - 1, 0)], 0.0)
-        act = prev * (1.0 - ramp)[:, None] + self._acts[i] * (ramp * self.wobble_gain(t))[:, None]
+        acts = self._acts[:, cols]
+        prev = np.where((i > 0)[:, None], acts[np.maximum(i - 1, 0)], 0.0)
+        act = prev * (1.0 - ramp)[:, None] + acts[i] * (ramp * self.wobble_gain(t))[:, None]
         return act * self.fatigue_gain(t)[:, None]
 
     def periods(self, t_end: float) -> list[tuple[float, float, float]]:

@@ -33,7 +33,7 @@ def emg_streams(channels: int, rate_hz: float, enc: int) -> tuple[StreamProfile,
     out = []
     for sid, c0 in enumerate(range(0, channels, SIO_STREAM_CHANNELS)):
         one = emg_stream(min(SIO_STREAM_CHANNELS, channels - c0), rate_hz, enc)
-        out.append(replace(one, id=sid, name="emg" if sid == 0 else f"emg{sid + 1}", labels=()))
+        out.append(replace(one, id=sid, name="emg" if sid == 0 else f"emg{sid + 1}", labels=(), first_channel=c0))
     return tuple(out)
 
 
@@ -57,6 +57,10 @@ class StreamProfile:
     labels: tuple[str, ...] = ()
     #: samples per channel in one DATA frame (0 = choose)
     frame_samples: int = 0
+    #: the stream's first channel among the device's EMG channels (a rig of
+    #: more than 64 sends them as several streams): where its columns of a
+    #: spatial pattern or a signal source begin
+    first_channel: int = 0
 
     @property
     def code_range(self) -> tuple[int, int]:
@@ -109,7 +113,7 @@ class DeviceProfile:
     fw: str = "1.0.0"
     test_uv: float = 1000.0
     test_hz: float = 2.0
-    #: sample rates the device accepts for RATE (stream 0)
+    #: sample rates the device accepts for RATE (stream 0, and the EMG streams beside it)
     rates: tuple[float, ...] = ()
     formats: tuple[str, ...] = ("sio",)
     #: the wearer performs gestures (sensorio.emulator.gestures) by default

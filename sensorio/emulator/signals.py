@@ -63,10 +63,11 @@ class ActivitySchedule:
         ramp = 0.5 - 0.5 * np.cos(np.pi * frac)
         return prev + (levels[i] - prev) * ramp
 
-    def emg_activation(self, t: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Activation 0..1 of every EMG channel at times t, (len(t), channels):
-        the level times the channels' ``weights`` (a schedule with its own
-        spatial model, such as the gestures', uses that instead)."""
+    def emg_activation(self, t: np.ndarray, weights: np.ndarray, first: int = 0) -> np.ndarray:
+        """Activation 0..1 of a stream's EMG channels at times t, (len(t),
+        channels): the level times the channels' ``weights`` (a schedule with
+        its own spatial model, such as the gestures', uses that instead, from
+        the device's EMG channel ``first`` on)."""
         return np.outer(self.level(t), weights)
 
     def periods(self, t_end: float) -> list[tuple[float, float, float]]:
@@ -200,7 +201,9 @@ class StreamSignal:
                 rng.uniform(0, 2 * np.pi, (1, ch)),
             )
             if cfg.source:
-                self._source = _load_source(cfg.source, ch, self.rate)
+                # the source's columns for this stream's channels (the rig's, on several streams)
+                c0 = stream.first_channel
+                self._source = _load_source(cfg.source, c0 + ch, self.rate)[:, c0:]
         elif stream.kind == "accel":
             self._tilt = rng.uniform(-0.3, 0.3, 2)
         elif stream.kind in ("force", "position"):
@@ -242,7 +245,7 @@ class StreamSignal:
             emg = self._source[rows]
         else:
             shaped = self._shaper(white)
-            act = self.activity.emg_activation(t, self._weights)
+            act = self.activity.emg_activation(t, self._weights, self.stream.first_channel)
             amp = cfg.rest_uv + act * (cfg.contraction_uv - cfg.rest_uv)
             emg = shaped * amp
         # the amplifier's own noise is independent of the muscle signal

@@ -32,7 +32,7 @@ class SioDevice(Device):
     def descriptor(self) -> dict:
         """The INFO descriptor the device sends now (stream rates as RATE last set them)."""
         d = self.profile.descriptor(self.serial)
-        # stream 0's rate may have been changed by RATE
+        # the EMG streams' rates may have been changed by RATE
         for st, sd in zip(self.streams, d["streams"], strict=True):
             sd["rate_hz"] = st.rate
         return d
