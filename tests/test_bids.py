@@ -267,9 +267,10 @@ def test_the_recording_is_read_twice_and_analysed_once(recording: Path, tmp_path
 
 
 def test_a_stream_that_stopped_early_is_an_event_where_the_file_holds_zeros(tmp_path: Path) -> None:
-    """A rig of two streams whose second stops 1 s before the first: the
-    data file holds zeros there, and events.tsv says so (BAD_no_data, the
-    stream named), as the BDF's own annotations do. Before, nothing did."""
+    """A rig of two streams whose second loses 0.2 s and stops 1 s before
+    the first: the data file holds zeros there, and events.tsv says so
+    (BAD_no_data, the stream named), as the BDF's own annotations do.
+    Before, nothing did."""
     pytest.importorskip("pyedflib")
     import numpy as np
 
@@ -290,7 +291,8 @@ def test_a_stream_that_stopped_early_is_an_event_where_the_file_holds_zeros(tmp_
     w = RecordingWriter(rec, {"format": "sio", "device_info": desc, "port": "test"}, fsync=False)
     w.add(b"\x00" + sio1.encode_info(desc), 0)
     for i in range(int(3 * rate) // spf):
-        for sid in (0, 1) if i < int(2 * rate) // spf else (0,):
+        lost = 100 <= i < 140  # stream 1 loses 0.2 s from 0.5 s
+        for sid in (0, 1) if i < int(2 * rate) // spf and not lost else (0,):
             codes = (rng.standard_normal((spf, 4)) * 200).astype(np.int32)
             w.add(enc.encode(codes, stream=sid, enc=sio1.ENC_I16, seq=i, t_us=int(i * spf * 1e6 / rate)), i * 5_000_000)
     w.close()
@@ -298,3 +300,5 @@ def test_a_stream_that_stopped_early_is_an_event_where_the_file_holds_zeros(tmp_
     export_bids(rec, root, subject="01", task="two")
     rows = [r for r in _tsv(root / "sub-01" / "emg" / "sub-01_task-two_events.tsv") if r["trial_type"] == "BAD_no_data"]
     assert [(float(r["onset"]), float(r["duration"]), r["stream"]) for r in rows] == [(2.0, 1.0, "1")]
+    gaps = [r for r in _tsv(root / "sub-01" / "emg" / "sub-01_task-two_events.tsv") if r["trial_type"] == "BAD_gap"]
+    assert [(float(r["onset"]), float(r["duration"])) for r in gaps] == [(0.5, 0.2)]

@@ -265,7 +265,7 @@ def export_bids(
     overwrite: bool = False,
 ) -> BidsSummary:
     """Write one recording into a BIDS-EMG dataset at root (see the module docstring)."""
-    from ..export.edf import NO_DATA_TEXT, export_edf_stream, no_data_spans, recording_markers, stream_offsets
+    from ..export.edf import NO_DATA_TEXT, export_edf_stream, recording_markers, stream_offsets
     from ..recording import BlockStream, lookahead_info
     from ..workflows.analyze import analyze_blocks
 
@@ -418,13 +418,8 @@ def export_bids(
                     }
                 )
         end_s = done.duration_s
-        # a stream's zeros where it had not begun or had ended (as the BDF's annotations)
-        leads = {sid: int(round(offsets.get(sid, 0.0) * rates[sid])) for sid in rates}
-        lengths = {
-            sid: leads[sid] + sa.samples + int(round(sum(b - a for a, b in sa.gaps_s) * rates[sid]))
-            for sid, sa in analysis.streams.items()
-        }
-        for sid, onset, span in no_data_spans(leads, lengths, rates, end_s):
+        # a stream's zeros where it had not begun or had ended: the BDF's own spans
+        for sid, onset, span in done.no_data:
             events.append(
                 {"onset": onset, "duration": span, "trial_type": NO_DATA_TEXT, "channel": None, "stream": sid}
             )

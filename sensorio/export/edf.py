@@ -86,6 +86,8 @@ class EdfSummary:
     signals: int
     annotations: int
     duration_s: float
+    #: (stream, onset s, duration s) of each ``BAD_no_data`` span (no_data_spans)
+    no_data: tuple[tuple[int, float, float], ...] = ()
 
 
 def _import_pyedflib() -> Any:
@@ -304,20 +306,26 @@ NO_DATA_TEXT = "BAD_no_data"
 
 
 def no_data_spans(
-    leads: Mapping[int, int], lengths: Mapping[int, int], rates: Mapping[int, float], duration_s: float
+    leads: Mapping[int, int],
+    lengths: Mapping[int, int],
+    rates: Mapping[int, float],
+    duration_s: float,
+    slack_s: Mapping[int, float],
 ) -> list[tuple[int, float, float]]:
     """(stream, onset s, duration s) of each stream's zeros where the file
     has time but the stream no sample: before it began (leads: its first
     sample's row on the file's axis) and after it ended (lengths: rows up to
-    its last sample, gaps counted) while a longer stream went on. A stream
-    that stopped early must not read as a signal at zero."""
+    its last sample, gaps counted) while a longer stream went on, for more
+    than ``slack_s`` (streams started and stopped together begin and end a
+    frame or so apart: no fault). A stream that stopped early must not read
+    as a signal at zero."""
     out = []
     for sid in sorted(lengths):
         rate = rates[sid]
-        if leads[sid] > 0:
+        if leads[sid] / rate > slack_s[sid]:
             out.append((sid, 0.0, leads[sid] / rate))
         end = lengths[sid] / rate
-        if (duration_s - end) * rate >= 1 - 1e-9:  # at least one sample of its own missing
+        if duration_s - end > slack_s[sid]:
             out.append((sid, end, duration_s - end))
     return out
 
@@ -556,6 +564,7 @@ class _StreamTally:
         self.hi: Any = None
         self.first_t: np.ndarray = block.frame_t_us[:0]
         self.events: list[np.ndarray] = []
+        self.frames = 0
 
     def add(self, block: Any) -> None:
         if block.samples.size:
@@ -568,6 +577,7 @@ class _StreamTally:
         ev["row"] += np.uint32(block.first_row)
         self.events.append(ev)
         self.rows += len(block)
+        self.frames += int(block.frame_t_us.size)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Stand-ins for concat_blocks' arrays that plan_signals and stream_offsets
@@ -781,7 +791,11 @@ def _write_blocks(
         lengths[sid] = leads[sid] + tallies[sid].rows + int(lost.sum())
         annotations += link_annotations(ev, resumed, rates[sid], offsets[sid], f"s{sid} {name}")
     duration = max(lengths[sid] / rates[sid] for sid in streams)
-    for sid, onset, span in no_data_spans(leads, lengths, rates, duration):
+    # a stream's frames end it: streams stopped together end up to a frame of each apart
+    frame_s = {sid: tallies[sid].rows / max(1, tallies[sid].frames) / rates[sid] for sid in streams}
+    slack = {sid: frame_s[sid] + max(frame_s.values()) for sid in streams}
+    no_data = no_data_spans(leads, lengths, rates, duration, slack)
+    for sid, onset, span in no_data:
         name = str(stream_descriptor(info, sid).get("name", f"stream {sid}"))
         annotations.append(Annotation(onset, span, f"{NO_DATA_TEXT} s{sid} {name}"))
     # annotations name a channel as MNE does after reading the type off "EMG emg1": "emg1"
@@ -826,4 +840,4 @@ def _write_blocks(
     _write_file(
         pyedflib, path, overwrite, bdf, plans, records(), annotations, n_records, record_s, per_record, info, start
     )
-    return EdfSummary(path, "BDF+" if bdf else "EDF+", len(plans), len(annotations), duration)
+    return EdfSummary(path, "BDF+" if bdf else "EDF+", len(plans), len(annotations), duration, tuple(no_data))
