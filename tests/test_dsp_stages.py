@@ -447,4 +447,6 @@ def test_a_pipeline_for_a_stream_the_descriptor_lacks_is_refused() -> None:
     with pytest.raises(SensorioError, match=r"no stream 5 \(its streams: 0, 1, 2, 3\)"):
         Pipeline.default(info, 5)
     assert Pipeline.default(info, 3).stages[0].stream == 3
+    info["streams"][2]["id"] = "2"  # a loose descriptor: the calibration reads it as 2
+    assert Pipeline.default(info, 2).stages[0].stream == 2
     assert Pipeline.default(None, 7).stages  # no descriptor: nothing to check against

@@ -233,7 +233,7 @@ def _record(args: argparse.Namespace) -> int:
         failure = exc
     finally:
         _close_despite_signals(st)
-    if failure is None and len(status.rows) > 1:
+    if failure is None:
         try:  # the blocks decoded at the close, for the per-stream counts
             status.add(st.read(0))
         except SensorioError as exc:  # a background failure known only now

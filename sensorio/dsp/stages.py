@@ -258,6 +258,14 @@ def apply_policy(y: np.ndarray, valid: np.ndarray, policy: str, held: np.ndarray
     return forward_fill(y, valid, held)
 
 
+def _same_id(given: Any, stream: int) -> bool:
+    """A descriptor's stream id is ``stream`` as the calibration reads it (int())."""
+    try:
+        return int(given) == stream
+    except (TypeError, ValueError):
+        return False
+
+
 class Pipeline:
     """Stages in order. Feed raw Blocks (the first stage must then be a
     ``calibrate`` stage) or SignalBlocks; get SignalBlocks back.
@@ -358,7 +366,7 @@ class Pipeline:
         descriptor does not have."""
         if info is not None and isinstance(info.get("streams"), list):
             ids = [st.get("id") for st in info["streams"] if isinstance(st, Mapping)]
-            if stream not in ids:
+            if not any(_same_id(i, stream) for i in ids):
                 have = ", ".join(str(i) for i in ids) or "none"
                 raise SensorioError(f"the device descriptor has no stream {stream} (its streams: {have})")
         first, *rest = DEFAULT_STAGES
