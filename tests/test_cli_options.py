@@ -121,3 +121,16 @@ def test_plot_uses_the_pipeline_it_is_given(tmp_path: Path) -> None:
     )
     assert proc.returncode != 0 and "no-such-stage" in proc.stderr, proc.stderr
     assert not (tmp_path / "r.png").exists()
+
+
+def test_channels_help_says_what_each_command_shows_of_a_big_stream() -> None:
+    """view shows 16 channels of each stream (those with faults first); its
+    help said the first 8, as plot's does."""
+    import re
+
+    def helped(command: str) -> str:
+        sub = build_parser()._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+        return re.sub(r"\s+", " ", sub.format_help())
+
+    assert "above, 16 of each stream, those with faults first" in helped("view")
+    assert "above, the first 8 or those with faults" in helped("plot")

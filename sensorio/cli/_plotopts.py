@@ -30,14 +30,15 @@ def time_range(text: str) -> tuple[float | None, float | None]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_channel_option(p: argparse.ArgumentParser) -> None:
-    """``--channels 1-8,12``: the channels to show, 1-based."""
+def add_channel_option(p: argparse.ArgumentParser, *, default: str = "the first 8 or those with faults") -> None:
+    """``--channels 1-8,12``: the channels to show, 1-based; ``default``: what
+    is shown of a stream of more than 16 without it."""
     p.add_argument(
         "--channels",
         type=_channels,
         metavar="LIST",
-        help="channels to show, 1-based like the labels emg1..: e.g. 1-8,12 "
-        "(default: all up to 16; above, the first 8 or those with faults)",
+        help="channels to show, 1-based like the labels emg1.. (within each stream): e.g. 1-8,12 "
+        f"(default: all up to 16; above, {default})",
     )
 
 

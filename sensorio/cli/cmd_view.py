@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_format(p, port=True)
     p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
     add_stream(p, repeatable=True, dest="streams", help="device stream to show (repeatable; default: all)")
-    add_channel_option(p)
+    add_channel_option(p, default="16 of each stream, those with faults first")
     p.add_argument(
         "--time",
         type=time_range,
