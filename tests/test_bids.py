@@ -266,16 +266,12 @@ def test_the_recording_is_read_twice_and_analysed_once(recording: Path, tmp_path
     assert faults and in_bdf == sorted(round(float(r["onset"]), 3) for r in faults)
 
 
-def test_a_stream_that_stopped_early_is_an_event_where_the_file_holds_zeros(tmp_path: Path) -> None:
-    """A rig of two streams whose second loses 0.2 s and stops 1 s before
-    the first: the data file holds zeros there, and events.tsv says so
-    (BAD_no_data, the stream named), as the BDF's own annotations do.
-    Before, nothing did."""
-    pytest.importorskip("pyedflib")
+def _two_boards(tmp_path: Path) -> Path:
+    """Two 4-channel streams at 1 kHz, 3 s; the second loses 0.2 s from
+    0.5 s and stops at 2 s."""
     import numpy as np
 
     from sensorio import sio1
-    from sensorio.bridges.bids import export_bids
     from sensorio.recording import RecordingWriter
 
     rate, spf = 1000.0, 5
@@ -296,9 +292,35 @@ def test_a_stream_that_stopped_early_is_an_event_where_the_file_holds_zeros(tmp_
             codes = (rng.standard_normal((spf, 4)) * 200).astype(np.int32)
             w.add(enc.encode(codes, stream=sid, enc=sio1.ENC_I16, seq=i, t_us=int(i * spf * 1e6 / rate)), i * 5_000_000)
     w.close()
+    return rec
+
+
+def test_a_stream_that_stopped_early_is_an_event_where_the_file_holds_zeros(tmp_path: Path) -> None:
+    """A rig of two streams whose second loses 0.2 s and stops 1 s before
+    the first: the data file holds zeros there, and events.tsv says so
+    (BAD_no_data, the stream named), as the BDF's own annotations do.
+    Before, nothing did."""
+    pytest.importorskip("pyedflib")
+    from sensorio.bridges.bids import export_bids
+
+    rec = _two_boards(tmp_path)
     root = tmp_path / "ds"
     export_bids(rec, root, subject="01", task="two")
     rows = [r for r in _tsv(root / "sub-01" / "emg" / "sub-01_task-two_events.tsv") if r["trial_type"] == "BAD_no_data"]
     assert [(float(r["onset"]), float(r["duration"]), r["stream"]) for r in rows] == [(2.0, 1.0, "1")]
     gaps = [r for r in _tsv(root / "sub-01" / "emg" / "sub-01_task-two_events.tsv") if r["trial_type"] == "BAD_gap"]
     assert [(float(r["onset"]), float(r["duration"])) for r in gaps] == [(0.5, 0.2)]
+
+
+def test_info_times_each_stream_and_names_one_that_stopped_early(tmp_path: Path) -> None:
+    """info gives each stream's seconds at its rate, and a problem line for
+    a stream that holds less time than the others by more than a frame (its
+    samples lost in a gap count as held); before, only the sample counts
+    told, and nothing said a board had stopped."""
+    proc = _cli("info", str(_two_boards(tmp_path)))
+    assert proc.returncode == 0, proc.stderr
+    assert "stream 0:   4 channels, 3000 samples (3.00 s at 1000 Hz), 600 frames" in proc.stdout
+    assert "stream 1:   4 channels, 1800 samples (1.80 s at 1000 Hz), 360 frames" in proc.stdout
+    problems = [ln for ln in proc.stdout.splitlines() if ln.startswith("problem:")]
+    assert problems == ["problem:    stream 1 holds 1.00 s less than stream 0 (it began late or stopped early; "
+                        "an EDF/BDF export marks its zeros BAD_no_data)"]  # fmt: skip

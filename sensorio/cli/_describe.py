@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from ..blocks import EV_GAP
 from ..capture.device import describe_device, device_identity
 from ..descriptor import resolve_descriptor
 from ..errors import SensorioError
@@ -78,20 +82,27 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
                     if not devices or device_identity(new) != device_identity(devices[-1]):
                         devices.append(new)
             for b in blocks:
-                s = streams.setdefault(b.stream, {"channels": b.n_channels, "samples": 0, "frames": 0, "changes": []})
+                s = streams.setdefault(
+                    b.stream, {"channels": b.n_channels, "samples": 0, "frames": 0, "lost_samples": 0, "changes": []}
+                )
                 last = s["changes"][-1]["channels"] if s["changes"] else s["channels"]
                 if b.n_channels != last:
                     s["changes"].append({"sample": s["samples"], "channels": b.n_channels})
                 s["samples"] += len(b)
                 s["frames"] += int(b.frame_seq.size)
+                gaps = b.events[b.events["kind"] == EV_GAP]
+                s["lost_samples"] += int(gaps["lost_samples"].astype(np.int64).sum())
         rep = reader.report
+        described = resolve_descriptor(reader.header, infos)
         return {
             "file": str(path),
             "header": reader.header,
             "header_damage": reader.header_damage,
-            "device_info": resolve_descriptor(reader.header, infos),
+            "device_info": described,
             "complete": rep.complete,
-            "problems": rep.problems() + _mixed(devices, streams),
+            "problems": rep.problems()
+            + _mixed(devices, streams)
+            + (_short(streams, described) if len(devices) <= 1 else []),
             "devices": devices,
             "records": rep.records,
             "raw_bytes": rep.raw_bytes,
@@ -100,6 +111,37 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
             "streams": {str(k): v for k, v in sorted(streams.items())},
             "stats": parser.stats.as_dict(),
         }
+
+
+def stream_rates(info: Mapping[str, Any] | None) -> dict[int, float]:
+    """Each stream's sample rate by its id, as the descriptor gives it."""
+    rates = {}
+    for st in (info or {}).get("streams") or []:
+        if isinstance(st, Mapping) and isinstance(st.get("id"), int) and isinstance(st.get("rate_hz"), (int, float)):
+            if st["rate_hz"] > 0:
+                rates[st["id"]] = float(st["rate_hz"])
+    return rates
+
+
+def _short(streams: dict[int, dict[str, Any]], info: Mapping[str, Any] | None) -> list[str]:
+    """A stream that holds less time than the longest of the device by more
+    than a frame of each (a board of a rig that stopped, or began late):
+    streams stopped together end a frame or so apart. Lost samples count as
+    time held (the link lost them, the board sent them)."""
+    rates = stream_rates(info)
+    if any(s["changes"] for s in streams.values()):
+        return []  # a file of several devices: its own problem line says so
+    held = {sid: (s["samples"] + s["lost_samples"]) / rates[sid] for sid, s in streams.items() if sid in rates}
+    frame = {sid: streams[sid]["samples"] / max(1, streams[sid]["frames"]) / rates[sid] for sid in held}
+    if len(held) < 2:
+        return []
+    longest = max(held, key=lambda sid: held[sid])
+    return [
+        f"stream {sid} holds {held[longest] - held[sid]:.2f} s less than stream {longest} "
+        "(it began late or stopped early; an EDF/BDF export marks its zeros BAD_no_data)"
+        for sid in sorted(held)
+        if held[longest] - held[sid] > frame[sid] + max(frame.values())
+    ]
 
 
 def _mixed(devices: list[dict[str, Any]], streams: dict[int, dict[str, Any]]) -> list[str]:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._describe import created_time, describe, lost_frames
+from ._describe import created_time, describe, lost_frames, stream_rates
 from ._memory import bound_heap
 
 
@@ -43,9 +43,13 @@ def run(args: argparse.Namespace) -> int:
                 f"serial {info.get('serial', '?')} firmware {info.get('fw', '?')}"
             )
     print(f"calibration: {'yes' if h.get('calibration') else 'none'}")
+    # (a file of several devices: the first one's rates do not time the rest)
+    rates = stream_rates(d["device_info"]) if len(d["devices"]) <= 1 else {}
     for sid, s in d["streams"].items():
         then = "".join(f", then {c['channels']} channels from sample {c['sample']}" for c in s["changes"])
-        print(f"stream {sid}:   {s['channels']} channels, {s['samples']} samples, {s['frames']} frames{then}")
+        rate = None if s["changes"] else rates.get(int(sid))
+        timing = f" ({s['samples'] / rate:.2f} s at {rate:g} Hz)" if rate else ""
+        print(f"stream {sid}:   {s['channels']} channels, {s['samples']} samples{timing}, {s['frames']} frames{then}")
     st = d["stats"]
     print(
         f"link:       {st['frames_ok']} frames ok, {lost_frames(st)} lost, "
