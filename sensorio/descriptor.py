@@ -60,6 +60,20 @@ def resolve_descriptor(
     return described() if callable(described) else None
 
 
+def described_streams(info: Mapping[str, Any] | None) -> dict[int, Mapping[str, Any]]:
+    """A device descriptor's stream entries by id, the id read as the
+    calibration reads it (int()); entries that are no table or have no
+    such id are left out, and none without a descriptor."""
+    out: dict[int, Mapping[str, Any]] = {}
+    for st in (info or {}).get("streams") or []:
+        if isinstance(st, Mapping):
+            try:
+                out.setdefault(int(st.get("id")), st)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                continue
+    return out
+
+
 def stream_descriptor(info: Mapping[str, Any], stream: int) -> dict[str, Any]:
     """The entry of ``stream`` in a device descriptor's ``streams`` list."""
     for s in info.get("streams", []) or []:

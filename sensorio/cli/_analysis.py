@@ -88,6 +88,7 @@ def _check_channels(path: Path, chosen: list[int], streams: list[int] | None) ->
     """--channels beyond the streams' channels refused before the work, when
     the recording's header holds its descriptor (else after the analysis, by
     plot_analysis: a raw dump is described by what it holds)."""
+    from ..descriptor import described_streams
     from ..plotting import no_such_channel
     from ..recording import MAGIC, RecordingReader
 
@@ -100,12 +101,12 @@ def _check_channels(path: Path, chosen: list[int], streams: list[int] | None) ->
             info = reader.header.get("device_info")
     except (OSError, ValueError):
         return  # the analysis says what is wrong with the file
-    if not isinstance(info, dict) or not isinstance(info.get("streams"), list):
+    if not isinstance(info, dict):
         return
     counts = [
         st["channels"]
-        for st in info["streams"]
-        if isinstance(st, dict) and isinstance(st.get("channels"), int) and (not streams or st.get("id") in streams)
+        for sid, st in described_streams(info).items()
+        if isinstance(st.get("channels"), int) and (not streams or sid in streams)
     ]
     if counts and max(chosen) >= max(counts):
         raise no_such_channel(max(chosen) + 1, max(counts), len(counts))

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..blocks import EV_GAP
 from ..capture.device import describe_device, device_identity
-from ..descriptor import resolve_descriptor
+from ..descriptor import described_streams, resolve_descriptor
 from ..errors import SensorioError
 from ..parser import Parser
 from ..recording import Event, RecordingReader, feed_items
@@ -115,32 +115,33 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
 
 def stream_rates(info: Mapping[str, Any] | None) -> dict[int, float]:
     """Each stream's sample rate by its id, as the descriptor gives it."""
-    rates = {}
-    for st in (info or {}).get("streams") or []:
-        if isinstance(st, Mapping) and isinstance(st.get("id"), int) and isinstance(st.get("rate_hz"), (int, float)):
-            if st["rate_hz"] > 0:
-                rates[st["id"]] = float(st["rate_hz"])
-    return rates
+    return {
+        sid: float(st["rate_hz"])
+        for sid, st in described_streams(info).items()
+        if isinstance(st.get("rate_hz"), (int, float)) and st["rate_hz"] > 0
+    }
 
 
 def _short(streams: dict[int, dict[str, Any]], info: Mapping[str, Any] | None) -> list[str]:
-    """A stream that holds less time than the longest of the device by more
-    than a frame of each (a board of a rig that stopped, or began late):
-    streams stopped together end a frame or so apart. Lost samples count as
-    time held (the link lost them, the board sent them)."""
+    """A stream that holds less time than the longest of the device (the
+    rule of an EDF/BDF export's BAD_no_data, export.edf.no_data_spans: a
+    board of a rig that stopped, or began late). Lost samples count as time
+    held (the link lost them, the board sent them)."""
+    from ..export.edf import no_data_spans
+
     rates = stream_rates(info)
     if any(s["changes"] for s in streams.values()):
-        return []  # a file of several devices: its own problem line says so
-    held = {sid: (s["samples"] + s["lost_samples"]) / rates[sid] for sid, s in streams.items() if sid in rates}
-    frame = {sid: streams[sid]["samples"] / max(1, streams[sid]["frames"]) / rates[sid] for sid in held}
+        return []  # a file whose streams change shape: its own problem line says so
+    held = {sid: s["samples"] + s["lost_samples"] for sid, s in streams.items() if sid in rates}
     if len(held) < 2:
         return []
-    longest = max(held, key=lambda sid: held[sid])
+    frame_rows = {sid: streams[sid]["samples"] / max(1, streams[sid]["frames"]) for sid in held}
+    longest = max(held, key=lambda sid: held[sid] / rates[sid])
+    spans = no_data_spans(dict.fromkeys(held, 0), held, rates, held[longest] / rates[longest], frame_rows)
     return [
-        f"stream {sid} holds {held[longest] - held[sid]:.2f} s less than stream {longest} "
+        f"stream {sid} holds {span:.2f} s less than stream {longest} "
         "(it began late or stopped early; an EDF/BDF export marks its zeros BAD_no_data)"
-        for sid in sorted(held)
-        if held[longest] - held[sid] > frame[sid] + max(frame.values())
+        for sid, _, span in spans
     ]
 
 

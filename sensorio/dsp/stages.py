@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..blocks import Block, SignalBlock
-from ..descriptor import is_emg, stream_descriptor
+from ..descriptor import described_streams, is_emg, stream_descriptor
 from ..errors import SensorioError
 from .runahead import RunAhead
 
@@ -258,14 +258,6 @@ def apply_policy(y: np.ndarray, valid: np.ndarray, policy: str, held: np.ndarray
     return forward_fill(y, valid, held)
 
 
-def _same_id(given: Any, stream: int) -> bool:
-    """A descriptor's stream id is ``stream`` as the calibration reads it (int())."""
-    try:
-        return int(given) == stream
-    except (TypeError, ValueError):
-        return False
-
-
 class Pipeline:
     """Stages in order. Feed raw Blocks (the first stage must then be a
     ``calibrate`` stage) or SignalBlocks; get SignalBlocks back.
@@ -365,8 +357,8 @@ class Pipeline:
         streams needs a pipeline for each). SensorioError for a stream the
         descriptor does not have."""
         if info is not None and isinstance(info.get("streams"), list):
-            ids = [st.get("id") for st in info["streams"] if isinstance(st, Mapping)]
-            if not any(_same_id(i, stream) for i in ids):
+            ids = described_streams(info)
+            if stream not in ids:
                 have = ", ".join(str(i) for i in ids) or "none"
                 raise SensorioError(f"the device descriptor has no stream {stream} (its streams: {have})")
         first, *rest = DEFAULT_STAGES

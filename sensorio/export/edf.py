@@ -310,22 +310,25 @@ def no_data_spans(
     lengths: Mapping[int, int],
     rates: Mapping[int, float],
     duration_s: float,
-    slack_s: Mapping[int, float],
+    frame_rows: Mapping[int, float],
 ) -> list[tuple[int, float, float]]:
     """(stream, onset s, duration s) of each stream's zeros where the file
     has time but the stream no sample: before it began (leads: its first
     sample's row on the file's axis) and after it ended (lengths: rows up to
     its last sample, gaps counted) while a longer stream went on, for more
-    than ``slack_s`` (streams started and stopped together begin and end a
-    frame or so apart: no fault). A stream that stopped early must not read
-    as a signal at zero."""
+    than a frame of it and of the longest-framed stream (frame_rows: samples
+    per frame): streams started and stopped together begin and end a frame
+    or so apart, no fault. A stream that stopped early must not read as a
+    signal at zero."""
+    frame_s = {sid: frame_rows[sid] / rates[sid] for sid in lengths}
+    longest_frame = max(frame_s.values(), default=0.0)
     out = []
     for sid in sorted(lengths):
-        rate = rates[sid]
-        if leads[sid] / rate > slack_s[sid]:
+        rate, slack = rates[sid], frame_s[sid] + longest_frame
+        if leads[sid] / rate > slack:
             out.append((sid, 0.0, leads[sid] / rate))
         end = lengths[sid] / rate
-        if duration_s - end > slack_s[sid]:
+        if duration_s - end > slack:
             out.append((sid, end, duration_s - end))
     return out
 
@@ -791,10 +794,8 @@ def _write_blocks(
         lengths[sid] = leads[sid] + tallies[sid].rows + int(lost.sum())
         annotations += link_annotations(ev, resumed, rates[sid], offsets[sid], f"s{sid} {name}")
     duration = max(lengths[sid] / rates[sid] for sid in streams)
-    # a stream's frames end it: streams stopped together end up to a frame of each apart
-    frame_s = {sid: tallies[sid].rows / max(1, tallies[sid].frames) / rates[sid] for sid in streams}
-    slack = {sid: frame_s[sid] + max(frame_s.values()) for sid in streams}
-    no_data = no_data_spans(leads, lengths, rates, duration, slack)
+    frame_rows = {sid: tallies[sid].rows / max(1, tallies[sid].frames) for sid in streams}
+    no_data = no_data_spans(leads, lengths, rates, duration, frame_rows)
     for sid, onset, span in no_data:
         name = str(stream_descriptor(info, sid).get("name", f"stream {sid}"))
         annotations.append(Annotation(onset, span, f"{NO_DATA_TEXT} s{sid} {name}"))

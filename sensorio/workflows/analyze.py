@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..blocks import EV_GAP, Block, ShapeCheck, SignalBlock
+from ..descriptor import described_streams
 from ..dsp.calibrate import Calibrate, Calibration, StreamInfo
 from ..dsp.stages import DspEvent, Pipeline, Stage
 from ..errors import SensorioError
@@ -391,11 +392,11 @@ def _overview_share(info: Mapping[str, Any] | None, sid: int, wanted: set[int] |
     of the streams analysed (a 256-channel rig of four 64-channel streams
     keeps the picture one 256-channel stream would, not four times it). All
     of it without a descriptor that says."""
-    counts = {}
-    for st in (info or {}).get("streams") or []:
-        if isinstance(st, Mapping) and isinstance(st.get("id"), int) and isinstance(st.get("channels"), int):
-            if wanted is None or st["id"] in wanted:
-                counts[st["id"]] = max(1, st["channels"])
+    counts = {
+        s: max(1, st["channels"])
+        for s, st in described_streams(info).items()
+        if isinstance(st.get("channels"), int) and (wanted is None or s in wanted)
+    }
     if sid not in counts:
         return 1.0
     return counts[sid] / sum(counts.values())
