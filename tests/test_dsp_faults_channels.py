@@ -101,3 +101,38 @@ def test_a_faulty_channel_leaves_the_others_figures_alone(native: bool) -> None:
         figures.append((valid, sorted((e.kind, e.start_s, e.end_s) for e in det.take_events() if e.channel == 0)))
     np.testing.assert_array_equal(figures[0][0], figures[1][0])
     assert figures[0][1] == figures[1][1]
+
+
+def test_the_narrowband_products_run_on_one_blas_thread_and_the_count_is_put_back(monkeypatch) -> None:
+    """At 256 channels the mains test's products are big enough for OpenBLAS
+    to split over two threads, whose idle spinning between hops doubled the
+    pipeline's CPU time: they are held to one thread while they run, and
+    the program's own count is put back after."""
+    from threadpoolctl import ThreadpoolController, threadpool_limits
+
+    from sensorio.dsp.faults import features
+
+    seen: list[int] = []
+    original = features._Features._nb_sum
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.extend(lib.get_num_threads() for lib in ThreadpoolController().select(user_api="blas").lib_controllers)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(features._Features, "_nb_sum", spy)
+    ch, n = 256, 4000
+    t = np.arange(n) / FS
+    rng = np.random.default_rng(1)
+    codes = np.rint(rng.normal(0, 20, (n, ch)) + 60 * np.sin(2 * np.pi * 50 * t)[:, None]).astype(np.int32)
+    with threadpool_limits(limits=2, user_api="blas"):
+        outside = [lib.num_threads for lib in ThreadpoolController().select(user_api="blas").lib_controllers]
+        det = FaultDetector()
+        for a in range(0, n, 20):
+            part = codes[a : a + 20]
+            det.process(
+                SignalBlock(0, part * 0.5, np.ones(part.shape, bool), FS, start=a, codes=part, code_range=(LO, HI))
+            )
+        after = [lib.num_threads for lib in ThreadpoolController().select(user_api="blas").lib_controllers]
+    assert seen, "the mains hum on every channel should have made the narrowband test run"
+    assert set(seen) == {1}
+    assert after == outside

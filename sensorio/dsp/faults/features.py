@@ -10,6 +10,7 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from .._blas import on_one_blas_thread
 from ._state import Flags, Floats, Ints, _DetectorState
 
 _NEG = -(1 << 62)
@@ -1231,6 +1232,7 @@ class _Features(_DetectorState):
         with np.errstate(invalid="ignore"):
             return live & (hum_ms > MAINS_ALONE * total_ms) & (hum_ms > MAINS_ALONE_UV**2)
 
+    @on_one_blas_thread  # (products of every channel on the basis: see dsp/_blas.py)
     def _narrowband(
         self, verdict: Flags, hp: Floats, prev: Floats, a: int | None = None, live: Flags | None = None
     ) -> tuple[Flags, Flags]:
@@ -1318,6 +1320,7 @@ class _Features(_DetectorState):
             acc = part if acc is None else acc + part
         return acc
 
+    @on_one_blas_thread
     def _nb_ahead(self, come: int) -> None:
         """What the narrowband test of the hop under way (come rows of it
         here) will need, worked out before the block that completes it,
