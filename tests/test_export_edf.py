@@ -326,3 +326,20 @@ def test_an_ascii_recording_to_bdf_is_refused_naming_what_its_descriptor_lacks(t
     r = subprocess.run([*run_, "export", str(rec), "-o", str(tmp_path / "a.npz")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert np.load(tmp_path / "a.npz")["samples"].shape[1] == 4
+
+
+def test_export_does_not_warn_of_a_notch_the_file_never_had(tmp_path: Path, capsys) -> None:
+    """The fault analysis behind the annotations notches 50 Hz when it finds
+    no hum, and said so ("no mains hum found ...: notching 50 Hz"); the BDF
+    holds the samples as recorded, unfiltered, so export says nothing of it."""
+    from sensorio.cli import main
+
+    rec = tmp_path / "quiet.sior"
+    assert main(["record", "sim://emg8?mains_hz=0&fast=1&seed=3", "-o", str(rec), "--duration", "0.3"]) == 0
+    capsys.readouterr()
+    assert main(["analyze", str(rec)]) == 0
+    assert "no mains hum found" in capsys.readouterr().err  # (the analysis does notch, and says so)
+    assert main(["export", str(rec), "-o", str(tmp_path / "quiet.bdf")]) == 0
+    captured = capsys.readouterr()
+    assert "quiet.bdf: BDF+" in captured.out
+    assert "notching" not in captured.err and "no mains hum" not in captured.err

@@ -737,14 +737,18 @@ def export_edf_stream(
     found: list[Any] = []
     if faults and info is not None:
         blocks = _tally(open_blocks(), tallies)
-        if analyse is None:
-            from ..workflows.analyze import analyze_blocks
+        with warnings.catch_warnings():
+            # the analysis only finds events: its notch's start-up choice
+            # ("no mains hum found ...: notching 50 Hz") filters no sample of the file
+            warnings.filterwarnings("ignore", message="no mains hum found")
+            if analyse is None:
+                from ..workflows.analyze import analyze_blocks
 
-            with np.errstate(all="ignore"):
-                # only the events: the overview goes before the data records are written
-                events = analyze_blocks(blocks, info, overview=True, calibration=calibration).events
-        else:
-            events = list(analyse(blocks))
+                with np.errstate(all="ignore"):
+                    # only the events: the overview goes before the data records are written
+                    events = analyze_blocks(blocks, info, overview=True, calibration=calibration).events
+            else:
+                events = list(analyse(blocks))
         found = [ev for ev in events if ev.kind != "dropout"]
     else:
         for _ in _tally(open_blocks(), tallies):
