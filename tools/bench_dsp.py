@@ -24,6 +24,8 @@ the steady-state cost per channel-sample on big blocks and of one 10 ms block
 (median and p99 block by block), each against the plain sosfilt baseline
 measured in the same run (targets: 256 ch within 1.2x the per channel-sample
 cost of 64 ch; a 10 ms block of 256 ch x 4 kHz at most 1 ms p99).
+``--sweep CHANNELS:RATES`` (e.g. 8,64,256:1000,4000,16000) prints that
+table at each rate.
 
 With --stuck N, N channels hold one code throughout: a lasting fault, masked
 all along (what one faulty channel costs the others).
@@ -38,6 +40,7 @@ Usage: python3 tools/bench_dsp.py [--channels 16] [--rate 4000] [--seconds 20] [
                                   [--block-seconds 12]
        python3 tools/bench_dsp.py --parts [--channels 256] [--seconds 12]
        python3 tools/bench_dsp.py --sweep [8,16,32,64,65,128,256] [--seconds 6] [--repeats 3]
+       python3 tools/bench_dsp.py --sweep 8,64,256:1000,4000,16000 [--seconds 6] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -321,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         nargs="?",
         const="8,16,32,64,65,128,256",
         default=None,
-        help="table over channel counts (comma-separated; default 8,16,32,64,65,128,256)",
+        help="table over channel counts (comma-separated; default 8,16,32,64,65,128,256), "
+        "or CHANNELS:RATES for one table per rate (e.g. 8,64,256:1000,4000,16000)",
     )
     ap.add_argument(
         "--stuck",
@@ -340,8 +344,16 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.stuck <= args.channels:
         ap.error(f"--stuck: give 0 to {args.channels} channels")
     if args.sweep:
-        counts = [int(c) for c in args.sweep.split(",")]
-        sweep(counts, args.rate, args.seconds, args.repeats, args.big_rows)
+        chans, _, rates = args.sweep.partition(":")
+        try:
+            counts = [int(c) for c in chans.split(",")]
+            fss = [float(r) for r in rates.split(",")] if rates else [args.rate]
+        except ValueError:
+            ap.error(f"--sweep {args.sweep}: give channel counts, then optionally ':' and rates in Hz")
+        if min(counts) < 1 or min(fss) < 1000:
+            ap.error("--sweep: channels from 1, rates from 1000 Hz (the baseline's band-pass reaches 450 Hz)")
+        for fs in fss:
+            sweep(counts, fs, args.seconds, args.repeats, args.big_rows)
         return 0
     ch, fs = args.channels, args.rate
     n = int(args.seconds * fs)
