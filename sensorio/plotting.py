@@ -49,6 +49,9 @@ KIND_COLOURS = {
 GAP_COLOUR = "tab:green"
 #: above this many channels of a stream: an overview heat map, and traces only for the channels picked
 OVERVIEW_ABOVE = 16
+#: the empty row (in the height ratios' units, about inches) above an overview
+#: that follows other axes: its heading would otherwise sit on the axes above
+OVERVIEW_GAP_IN = 0.35
 #: traces shown by default above OVERVIEW_ABOVE channels
 DEFAULT_TRACES = 8
 #: most traces in one image (more would be too thin to read)
@@ -522,12 +525,14 @@ def plot_analysis(
             "(pick fewer channels; above 16 channels the overview shows them all)"
         )
     n_over = sum(1 for p in plan if p[5])
-    fixed = 1.6 + 4.0 * n_over
+    fixed = 1.6 + 4.0 * n_over + OVERVIEW_GAP_IN * max(0, n_over - (1 if plan[0][5] else 0))
     trace_h = min(1.4, max(0.4, (MAX_HEIGHT_IN - fixed) / n_traces)) if n_traces else 0.0
     height = min(fixed + trace_h * n_traces, MAX_HEIGHT_IN)
-    ratios = []
+    ratios: list[float] = []
     for p in plan:
-        ratios += ([4.0] if p[5] else []) + [trace_h] * len(p[4])
+        # an overview below other axes gets an empty row above it, for its heading
+        gap = [OVERVIEW_GAP_IN] if p[5] and ratios else []
+        ratios += gap + ([4.0] if p[5] else []) + [trace_h] * len(p[4])
     fig = plt.figure(figsize=(13, height))
     gs = fig.add_gridspec(len(ratios), 5, height_ratios=ratios, hspace=0.15 if n_traces > 12 else 0.3)
     truth_items = [
@@ -552,6 +557,7 @@ def plot_analysis(
         injected = _spans(truth_items, sid, t0, t1, 2 / st.rate_hz)
         prefix = f"s{sid} " if multi else ""
         if overview:
+            row += 1 if row else 0  # (the gap row above its heading)
             grid = stream_grid(analysis.info, sid, st.raw.shape[1])
             ax = fig.add_subplot(gs[row, :4] if grid else gs[row, :])
             _draw_overview(ax, st, i0, i1, found, injected, legend, fig)

@@ -4,6 +4,7 @@ panel, and --channels / --time / --truth work on plot and analyze --plot."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -266,3 +267,30 @@ def test_bad_selection_is_one_line(
     assert proc.returncode == code, proc.stderr
     assert words in proc.stderr and proc.stderr.count("\n") == 1
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_second_streams_heading_clears_the_traces_above_it(tmp_path: Path, figures: list[Any]) -> None:
+    # a rig of 128 channels is two SIO-1 streams: each gets its overview and
+    # traces, and the second overview's heading sat on the first's last trace
+    from sensorio.dsp.analyze import Analysis
+    from sensorio.plotting import plot_analysis
+
+    one = synthetic(64)
+    s0 = one.streams[0]
+    s1 = dataclasses.replace(s0, stream=1)
+    both = Analysis({0: s0, 1: s1}, list(one.events), dict(one.link), {"streams": [{"id": 0}, {"id": 1}]})
+    plot_analysis(tmp_path / "two.png", both, channels=range(8))  # (as plot draws 8 of each by default)
+    fig = figures[-1]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)  # (the titles take their place as the figure is drawn)
+    overviews = [ax for ax in fig.axes if ax.get_ylabel() == "channel"]
+    assert len(overviews) == 2
+    second = max(overviews, key=lambda ax: -ax.get_window_extent().y0)  # the lower one
+    heading = second.title.get_window_extent(renderer)
+    assert second.get_title().startswith("s1 all 64 channels")
+    above = [ax for ax in fig.axes if ax is not second and ax.get_window_extent().y0 > second.get_window_extent().y0]
+    assert above
+    for ax in above:
+        assert not heading.overlaps(ax.get_window_extent(renderer)), ax.get_ylabel()
