@@ -108,18 +108,22 @@ def test_the_narrowband_products_run_on_one_blas_thread_and_the_count_is_put_bac
     to split over two threads, whose idle spinning between hops doubled the
     pipeline's CPU time: they are held to one thread while they run, and
     the program's own count is put back after."""
+    from contextlib import contextmanager
+
     from threadpoolctl import ThreadpoolController, threadpool_limits
 
-    from sensorio.dsp.faults import features
+    from sensorio.dsp import _blas
 
     seen: list[int] = []
-    original = features._Features._nb_sum
+    original = _blas.one_blas_thread
 
-    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        seen.extend(lib.get_num_threads() for lib in ThreadpoolController().select(user_api="blas").lib_controllers)
-        return original(self, *args, **kwargs)
+    @contextmanager
+    def spy():  # type: ignore[no-untyped-def]
+        with original():
+            seen.extend(lib.num_threads for lib in ThreadpoolController().select(user_api="blas").lib_controllers)
+            yield
 
-    monkeypatch.setattr(features._Features, "_nb_sum", spy)
+    monkeypatch.setattr(_blas, "one_blas_thread", spy)
     ch, n = 256, 4000
     t = np.arange(n) / FS
     rng = np.random.default_rng(1)
@@ -136,3 +140,7 @@ def test_the_narrowband_products_run_on_one_blas_thread_and_the_count_is_put_bac
     assert seen, "the mains hum on every channel should have made the narrowband test run"
     assert set(seen) == {1}
     assert after == outside
+    # a product too small for a BLAS to split runs as it is (holding the threads costs more)
+    uses = len(seen)
+    small = _blas.matmul(np.ones((8, 50)), np.ones((50, 36)))
+    assert len(seen) == uses and small.shape == (8, 36) and (small == 50).all()

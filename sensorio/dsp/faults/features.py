@@ -10,7 +10,7 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from .._blas import on_one_blas_thread
+from .._blas import matmul
 from ._state import Flags, Floats, Ints, _DetectorState
 
 _NEG = -(1 << 62)
@@ -1232,7 +1232,6 @@ class _Features(_DetectorState):
         with np.errstate(invalid="ignore"):
             return live & (hum_ms > MAINS_ALONE * total_ms) & (hum_ms > MAINS_ALONE_UV**2)
 
-    @on_one_blas_thread  # (products of every channel on the basis: see dsp/_blas.py)
     def _narrowband(
         self, verdict: Flags, hp: Floats, prev: Floats, a: int | None = None, live: Flags | None = None
     ) -> tuple[Flags, Flags]:
@@ -1285,7 +1284,7 @@ class _Features(_DetectorState):
         got = self._nb_before
         if a is not None and got is not None and got[0] == self._pend_start + a + (h - 1) * L:
             return got[1]
-        return self._two_hops(h, hp, prev, a)[:, :L] @ self._nb_halves[0]
+        return matmul(self._two_hops(h, hp, prev, a)[:, :L], self._nb_halves[0])
 
     @staticmethod
     def _nb_pieces(L: int) -> list[tuple[int, int]]:
@@ -1316,11 +1315,10 @@ class _Features(_DetectorState):
         from its first) on the narrowband basis's second half."""
         second = self._nb_halves[1]
         for lo, hi in pieces:
-            part = rows[:, lo:hi] @ second[lo:hi]
+            part = matmul(rows[:, lo:hi], second[lo:hi])
             acc = part if acc is None else acc + part
         return acc
 
-    @on_one_blas_thread
     def _nb_ahead(self, come: int) -> None:
         """What the narrowband test of the hop under way (come rows of it
         here) will need, worked out before the block that completes it,
@@ -1335,7 +1333,7 @@ class _Features(_DetectorState):
         before = self._lens_sum - L  # the hop before's first pending row
         start = self._pend_start + self._lens_sum  # the hop under way's first stream row
         if come >= L // 2 and (self._nb_before is None or self._nb_before[0] != start - L):
-            self._nb_before = (start - L, self._pend.cm("hp")[:, before : before + L] @ self._nb_halves[0])
+            self._nb_before = (start - L, matmul(self._pend.cm("hp")[:, before : before + L], self._nb_halves[0]))
             return  # (the pieces on another block)
         got = self._nb_cur
         done, acc = (got[1], got[2]) if got is not None and got[0] == start else (0, None)
@@ -1372,7 +1370,7 @@ class _Features(_DetectorState):
             rms = np.sqrt(np.einsum("ij,ij->i", seg, seg) / seg.shape[1])
             w = np.divide(1.0, rms, out=np.zeros_like(rms), where=w_live & (rms > 0))
             at = j == h
-            others = (w @ seg)[None, :] @ self._nb_basis - w[c[at], None] * proj[at]
+            others = matmul(matmul(w, seg)[None, :], self._nb_basis) - w[c[at], None] * proj[at]
             mine = proj[at]
             fit = np.einsum("ij,ij->i", mine, others) / np.maximum(np.einsum("ij,ij->i", others, others), 1e-300)
             lines, sides = self._lines_and_sides(mine - np.maximum(fit, 0.0)[:, None] * others)
