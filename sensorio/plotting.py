@@ -525,14 +525,14 @@ def plot_analysis(
             "(pick fewer channels; above 16 channels the overview shows them all)"
         )
     n_over = sum(1 for p in plan if p[5])
-    fixed = 1.6 + 4.0 * n_over + OVERVIEW_GAP_IN * max(0, n_over - (1 if plan[0][5] else 0))
+    # an overview below other axes gets an empty row above it, for its heading
+    gapped = [i > 0 and p[5] for i, p in enumerate(plan)]
+    fixed = 1.6 + 4.0 * n_over + OVERVIEW_GAP_IN * sum(gapped)
     trace_h = min(1.4, max(0.4, (MAX_HEIGHT_IN - fixed) / n_traces)) if n_traces else 0.0
     height = min(fixed + trace_h * n_traces, MAX_HEIGHT_IN)
     ratios: list[float] = []
-    for p in plan:
-        # an overview below other axes gets an empty row above it, for its heading
-        gap = [OVERVIEW_GAP_IN] if p[5] and ratios else []
-        ratios += gap + ([4.0] if p[5] else []) + [trace_h] * len(p[4])
+    for p, gap in zip(plan, gapped, strict=True):
+        ratios += ([OVERVIEW_GAP_IN] if gap else []) + ([4.0] if p[5] else []) + [trace_h] * len(p[4])
     fig = plt.figure(figsize=(13, height))
     gs = fig.add_gridspec(len(ratios), 5, height_ratios=ratios, hspace=0.15 if n_traces > 12 else 0.3)
     truth_items = [
@@ -551,13 +551,13 @@ def plot_analysis(
     row = 0
     time_axes = []
     multi = len(analysis.streams) > 1
-    for sid, st, i0, i1, picked, overview in plan:
+    for (sid, st, i0, i1, picked, overview), gap in zip(plan, gapped, strict=True):
+        row += 1 if gap else 0
         t0, t1 = _start(st) + i0 / st.rate_hz, _start(st) + i1 / st.rate_hz
         found = _spans(event_items, sid, t0, t1, 2 / st.rate_hz)
         injected = _spans(truth_items, sid, t0, t1, 2 / st.rate_hz)
         prefix = f"s{sid} " if multi else ""
         if overview:
-            row += 1 if row else 0  # (the gap row above its heading)
             grid = stream_grid(analysis.info, sid, st.raw.shape[1])
             ax = fig.add_subplot(gs[row, :4] if grid else gs[row, :])
             _draw_overview(ax, st, i0, i1, found, injected, legend, fig)

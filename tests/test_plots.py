@@ -270,8 +270,8 @@ def test_bad_selection_is_one_line(
 
 
 def test_a_second_streams_heading_clears_the_traces_above_it(tmp_path: Path, figures: list[Any]) -> None:
-    # a rig of 128 channels is two SIO-1 streams: each gets its overview and
-    # traces, and the second overview's heading sat on the first's last trace
+    """A rig of 128 channels is two SIO-1 streams: each gets its overview and
+    traces, and the second overview's heading sat on the first's last trace."""
     from sensorio.dsp.analyze import Analysis
     from sensorio.plotting import plot_analysis
 
@@ -287,7 +287,7 @@ def test_a_second_streams_heading_clears_the_traces_above_it(tmp_path: Path, fig
     fig.draw(renderer)  # (the titles take their place as the figure is drawn)
     overviews = [ax for ax in fig.axes if ax.get_ylabel() == "channel"]
     assert len(overviews) == 2
-    second = max(overviews, key=lambda ax: -ax.get_window_extent().y0)  # the lower one
+    second = min(overviews, key=lambda ax: ax.get_window_extent().y0)  # the lower one
     heading = second.title.get_window_extent(renderer)
     assert second.get_title().startswith("s1 all 64 channels")
     above = [ax for ax in fig.axes if ax is not second and ax.get_window_extent().y0 > second.get_window_extent().y0]

@@ -15,9 +15,9 @@ detector's 50 ms hop too: the block completing a hop carries its decisions.
 
 Times are CPU time of this process (time.process_time; the machine is shared,
 so wall time is noisy), every thread's: numeric libraries keep the thread
-pools a user's program has (the pipeline holds its own matrix products to
-one BLAS thread, sensorio/dsp/_blas.py), so CPU that idle BLAS threads burn
-counts; the wall-clock medians are printed alongside.
+pools a user's program has (the pipeline holds its own big matrix products
+to one BLAS thread, sensorio/dsp/_blas.py), so CPU that idle BLAS threads
+burn counts; the wall-clock medians are printed alongside.
 
 With --sweep, instead: a table over channel counts (8 to 256 by default) of
 the steady-state cost per channel-sample on big blocks and of one 10 ms block
@@ -60,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sensorio.blocks import Block  # noqa: E402
 from sensorio.cli._realtime import freeze_setup  # noqa: E402
-from sensorio.dsp import Pipeline  # noqa: E402
+from sensorio.dsp import Pipeline, _blas  # noqa: E402
 
 SCALE = 0.5
 
@@ -155,11 +155,14 @@ def time_each(pipe: Pipeline, blocks: list[Block]) -> np.ndarray:
 
 
 def blas_threads() -> str:
-    """The thread count of each BLAS library loaded (threadpoolctl's view)."""
-    from threadpoolctl import ThreadpoolController
-
-    libs = ThreadpoolController().select(user_api="blas").lib_controllers
-    return ", ".join(f"{lib.internal_api} {lib.num_threads}" for lib in libs) or "none loaded"
+    """numpy's BLAS and its thread count as this program has it, the line
+    every mode prints (the pipeline holds its big products to one thread)."""
+    libs = _blas._blas_libraries()
+    found = ", ".join(f"{lib.internal_api} {lib.get_num_threads()}" for lib in libs) or "none found"
+    return (
+        f"numpy's BLAS threads as this program has them: {found} "
+        f"(the pipeline's products of {_blas.SPLIT_FROM} multiply-adds or more run on one)"
+    )
 
 
 def baseline(x: np.ndarray, sos: np.ndarray, zi: np.ndarray) -> Clock:
@@ -352,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--sweep {args.sweep}: give channel counts, then optionally ':' and rates in Hz")
         if min(counts) < 1 or min(fss) < 1000:
             ap.error("--sweep: channels from 1, rates from 1000 Hz (the baseline's band-pass reaches 450 Hz)")
+        print(blas_threads())
         for fs in fss:
             sweep(counts, fs, args.seconds, args.repeats, args.big_rows)
         return 0
@@ -383,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         pipe = Pipeline.default(info, auto=False)
         tp_cold.append(n * ch / run_pipeline(pipe, cold).cpu)
     med_tp, med_base = statistics.median(tp), statistics.median(base_tp)
-    print(f"BLAS threads as this program has them: {blas_threads()} (the pipeline's products run on one)")
+    print(blas_threads())
     print(
         f"throughput, default pipeline, {ch} ch at {fs:g} Hz, blocks of {args.big_rows} rows "
         f"(CPU time, median of {args.repeats}):"

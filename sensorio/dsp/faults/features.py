@@ -1370,7 +1370,7 @@ class _Features(_DetectorState):
             rms = np.sqrt(np.einsum("ij,ij->i", seg, seg) / seg.shape[1])
             w = np.divide(1.0, rms, out=np.zeros_like(rms), where=w_live & (rms > 0))
             at = j == h
-            others = matmul(matmul(w, seg)[None, :], self._nb_basis) - w[c[at], None] * proj[at]
+            others = (w @ seg)[None, :] @ self._nb_basis - w[c[at], None] * proj[at]  # (vector products: see matmul)
             mine = proj[at]
             fit = np.einsum("ij,ij->i", mine, others) / np.maximum(np.einsum("ij,ij->i", others, others), 1e-300)
             lines, sides = self._lines_and_sides(mine - np.maximum(fit, 0.0)[:, None] * others)
