@@ -202,8 +202,7 @@ class StreamSignal:
             )
             if cfg.source:
                 # the source's columns for this stream's channels (the rig's, on several streams)
-                c0 = stream.first_channel
-                self._source = _load_source(cfg.source, c0 + ch, self.rate)[:, c0:]
+                self._source = _load_source(cfg.source, ch, self.rate, stream.first_channel)
         elif stream.kind == "accel":
             self._tilt = rng.uniform(-0.3, 0.3, 2)
         elif stream.kind in ("force", "position"):
@@ -261,14 +260,15 @@ class StreamSignal:
         return np.column_stack([ax, ay, az]) + 0.01 * self._noise.standard_normal((n, 3))
 
 
-def _load_source(path: str, n_ch: int, rate_hz: float) -> np.ndarray:
+def _load_source(path: str, n_ch: int, rate_hz: float, first: int = 0) -> np.ndarray:
+    """The signal source's samples (samples x n_ch, uV, at rate_hz) for the
+    device's EMG channels first .. first + n_ch (a stream's, on a rig of
+    several): the source's columns in turn, repeated when it has fewer."""
     from ..recording import RecordingReader
 
+    src_rate = rate_hz
     if RecordingReader.is_recording(path):
         arr, src_rate = _recorded_emg(path)
-        if src_rate != rate_hz:
-            ratio = Fraction(rate_hz / src_rate).limit_denominator(1000)
-            arr = sps.resample_poly(arr, ratio.numerator, ratio.denominator, axis=0)
     else:
         try:
             arr = np.load(Path(path), allow_pickle=False)
@@ -289,14 +289,21 @@ def _load_source(path: str, n_ch: int, rate_hz: float) -> np.ndarray:
         raise UsageError(f"signal source {path} must be a 2-D array (samples x channels) in uV")
     if 0 in arr.shape:
         raise UsageError(f"signal source {path} holds no values (its shape is {arr.shape})")
-    if arr.shape[0] < arr.shape[1] and arr.shape[1] > n_ch:
+    up, down = 1, 1
+    if src_rate != rate_hz:
+        ratio = Fraction(rate_hz / src_rate).limit_denominator(1000)
+        up, down = ratio.numerator, ratio.denominator
+    played = -(-arr.shape[0] * up // down)  # samples once resampled (resample_poly's length)
+    if played < arr.shape[1] and arr.shape[1] > first + n_ch:
         # (channels x samples played as it is loops a few samples over thousands of channels)
         raise UsageError(
-            f"signal source {path} has {arr.shape[0]} samples of {arr.shape[1]} channels: "
+            f"signal source {path} has {played} samples of {arr.shape[1]} channels: "
             "give samples x channels (numpy: save the array's .T)"
         )
-    # fewer channels than the device: repeat them; more: keep the first ones
-    return np.tile(arr, (1, -(-n_ch // arr.shape[1])))[:, :n_ch]
+    # fewer channels than the device: repeat them; more: keep the first ones.
+    # Only this stream's columns are kept, and resampled (each column alone)
+    arr = arr[:, np.arange(first, first + n_ch) % arr.shape[1]]
+    return sps.resample_poly(arr, up, down, axis=0) if (up, down) != (1, 1) else arr
 
 
 @functools.lru_cache(maxsize=4)
