@@ -156,7 +156,8 @@ def time_each(pipe: Pipeline, blocks: list[Block]) -> np.ndarray:
 
 def blas_threads() -> str:
     """numpy's BLAS and its thread count as this program has it, the line
-    every mode prints (the pipeline holds its big products to one thread)."""
+    the default and --sweep modes print (the pipeline holds its big products
+    to one thread)."""
     libs = _blas._blas_libraries()
     found = ", ".join(f"{lib.internal_api} {lib.get_num_threads()}" for lib in libs) or "none found"
     return (
