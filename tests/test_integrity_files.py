@@ -123,6 +123,17 @@ def test_decode_reads_a_pipe_once_with_every_byte(tmp_path: Path, recordings) ->
     assert piped["frames_ok"] == FRAMES and piped["crc_errors"] == 0
 
 
+@pytest.mark.parametrize("fmt", ["sio", "cyton", "ascii"])
+def test_decode_of_an_endless_stream_without_a_frame_gives_up_with_one_line(tmp_path: Path, fmt: str) -> None:
+    # /dev/zero decoded nothing forever; a pipe that found its frames goes on
+    out = tmp_path / "z.npz"
+    res = _cli("decode", "/dev/zero", "--format", fmt, "-o", str(out), timeout=120)
+    assert res.returncode == 1
+    line = _one_line(res.stderr)
+    assert "no frame in its first 64 MB" in line and f"'{fmt}'" in line and "--format" in line
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("command", ["info", "export", "analyze", "plot", "replay"])
 def test_a_fifo_gives_one_line_instead_of_hanging(tmp_path: Path, command: str) -> None:
     fifo = tmp_path / "in.sior"

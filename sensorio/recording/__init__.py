@@ -90,6 +90,12 @@ def _where(item: Any, reader: RecordingReader) -> str:
     return at
 
 
+#: bytes of a pipe or device without one frame after which a raw dump is
+#: given up as another format (/dev/zero decoded nothing, forever); a real
+#: port resynchronises within a few frames
+UNSYNCED_STREAM_LIMIT = 64 << 20
+
+
 class BlockStream:
     """The Blocks of a recording (found by its magic) or raw byte dump (format
     defaults to sio), decoded as the file is read: iterate it for the Blocks
@@ -243,12 +249,24 @@ class BlockStream:
     def _raw_blocks(self) -> Iterator[Block]:
         assert self._f is not None
         data = self._head
+        endless = self.size is None  # a pipe or device: it may never end
+        found = False
         while data:
             self.parser.feed(data)
             self._raw_position += len(data)  # counted, not f.tell(): a pipe cannot tell
             self.messages.extend(self.parser.read_messages())
             got = self.parser.read()
             self._shapes.check(got, f"in the bytes before offset {self._raw_position}")
+            found = found or bool(got) or bool(self.messages)
+            if endless and not found and self._raw_position >= UNSYNCED_STREAM_LIMIT:
+                # /dev/zero or a port of another format decoded nothing forever
+                raise SensorioError(
+                    Advice(
+                        f"{self.path}: no frame in its first {self._raw_position >> 20} MB as format "
+                        f"{self.parser.format.name!r}: check {{format}}",
+                        format=None,
+                    )
+                )
             yield from got
             data = self._f.read(self.chunk)
         self.parser.flush()  # the file ended: decide what waits for lookahead
