@@ -243,6 +243,28 @@ def test_stream_that_publishes_nothing_says_why(capsys: pytest.CaptureFixture[st
     assert code == 1 and "none formed a valid cyton frame" in err[-1], err
 
 
+def test_stream_ends_with_a_count_of_what_it_published_and_lost(tmp_path, capsys) -> None:
+    """stream ended without a count (its status line comes every 5 s in a
+    log), and the blocks decoded at the close were never published."""
+    from sensorio.cli import main
+    from sensorio.cli._describe import describe
+
+    out = tmp_path / "s.sior"
+    # a flood (fast=1) stopped by --duration: frames are still in the ring at the close
+    port = f"sim://emg8?seed=4&fast=1&duration=600&serial=END-{uuid.uuid4().hex[:8]}&link=drop:at=0.4,count=3"
+    code = main(["stream", port, "--lsl", "--duration", "0.3", "--quiet", "--no-faults", "-o", str(out)])
+    assert code == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    kept = describe(out)
+    frames, lost = kept["stats"]["frames_ok"], kept["stats"]["lost_frames"]
+    assert frames > 300 and lost == 3
+    # every frame decoded, the last ones too, went out: 8 samples of each
+    assert line == (
+        f"{out}: {kept['raw_bytes']} bytes recorded; {frames} frames, {8 * frames} samples published, "
+        f"{lost} frames lost, 0 CRC errors"
+    )
+
+
 def test_a_device_without_a_serial_is_told_apart_by_its_port() -> None:
     """Two Cytons (no serial in their descriptor) published the same
     source_id, sensorio:unknown:0; an inlet could pick either."""

@@ -10,9 +10,9 @@ from typing import Any
 
 from ..descriptor import capture_descriptor
 from ..errors import SensorioError, UsageError
-from ._describe import lost_frames
+from ._describe import lost_frames, samples_by_stream
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, cli_text
-from ._realtime import freeze_setup, open_live, stop_signals
+from ._realtime import StopSignal, freeze_setup, open_live, signals_ignored, stop_signals
 from ._status import StatusLine
 
 
@@ -90,30 +90,60 @@ def _run(args: argparse.Namespace) -> int:
         t_end = None if args.duration is None else time.monotonic() + args.duration
         status = StatusLine(quiet=args.quiet, tty_interval=1.0)
         freeze_setup()
-        interrupted = False
+        stopped_by: str | None = None
+        published: dict[int, int] = {}  # rows per stream, for the closing count
+
+        def send(blocks: list) -> None:
+            for block in blocks:
+                publish(block, cap, outlets, pipes)
+                if block.stream in outlets:
+                    published[block.stream] = published.get(block.stream, 0) + len(block)
+            while not link_events.empty():
+                ev = link_events.get()
+                for o in outlets.values():
+                    o.push_marker({"event": ev.kind, **ev.detail}, o.lsl_time(ev.t_ns / 1e9))
+
         try:
-            while not cap.ended:
-                for block in cap.read(0.2):  # a timeout, so --duration ends a silent device too
-                    publish(block, cap, outlets, pipes)
-                while not link_events.empty():
-                    ev = link_events.get()
-                    for o in outlets.values():
-                        o.push_marker({"event": ev.kind, **ev.detail}, o.lsl_time(ev.t_ns / 1e9))
-                now = time.monotonic()
-                if status.due(now):
-                    st = cap.stats
-                    status.show(f"{st.frames_ok} frames, {lost_frames(st)} lost, {st.crc_errors} CRC errors")
-                if t_end is not None and now >= t_end:
-                    break
-        except KeyboardInterrupt:
-            interrupted = True
+            try:
+                while not cap.ended:
+                    send(cap.read(0.2))  # a timeout, so --duration ends a silent device too
+                    now = time.monotonic()
+                    if status.due(now):
+                        st = cap.stats
+                        status.show(f"{st.frames_ok} frames, {lost_frames(st)} lost, {st.crc_errors} CRC errors")
+                    if t_end is not None and now >= t_end:
+                        break
+            except KeyboardInterrupt as exc:
+                stopped_by = exc.args[0] if isinstance(exc, StopSignal) else "the user"
+            with signals_ignored():  # a second Ctrl-C must not cut the closing short
+                cap.close()
+            send(cap.read(0))  # what arrived before the close is published too
         finally:
             for o in outlets.values():
                 o.close()
     status.finish()
-    if not interrupted and not cap.stats.frames_ok:
+    if stopped_by is None and not cap.stats.frames_ok:
         # it ended (--duration, the source's end) with nothing published: say why
         advice = cap.diagnose()
         if advice:
             raise SensorioError(f"{args.port}: {cli_text(advice)}")
+    line = closing_count(cap, published, stopped_by)
+    if cap.recorder is not None:
+        line = f"{args.output}: {cap.recorder.bytes_written} bytes recorded; {line}"
+    print(line)
     return 0
+
+
+def closing_count(cap: Any, published: dict[int, int], stopped_by: str | None) -> str:
+    """The last word on the link, as record's: the status line comes only
+    every few seconds in a log, so the losses of the last ones went unsaid."""
+    st = cap.stats
+    line = (
+        f"{st.frames_ok} frames, {samples_by_stream(published)} published, "
+        f"{lost_frames(st)} frames lost, {st.crc_errors} CRC errors"
+    )
+    if stopped_by is not None:
+        line += f" (stopped by {stopped_by})"
+    elif cap.source_ended:
+        line += " (the source ended)"
+    return line
