@@ -235,6 +235,21 @@ def test_device_sends_nothing(tmp_path: Path) -> None:
     assert RecordingReader(out).header["port"] == dev.path  # the (empty) recording is kept
 
 
+def test_a_silent_cyton_is_pointed_to_its_format_and_sim_cyton_speaks_it(tmp_path: Path) -> None:
+    """sim://cyton refused --format cyton ("use it with format='cyton'", which
+    no option could do), and a Cyton waiting for 'b' got only START advice."""
+    out = tmp_path / "c.sior"
+    line = _one_line_error(
+        _cli("record", "sim://cyton?fast=1&duration=1", "-o", str(out), "--check-seconds", "0.5", "--quiet"),
+        timeout=60,
+    )
+    assert "no bytes arrived" in line and "--format cyton" in line
+    proc = _cli("record", "sim://cyton?fast=1&duration=1", "--format", "cyton", "-o", str(out), "--force")
+    got, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "250 samples in each of 2 streams, 0 frames lost" in got
+
+
 class _Flood(threading.Thread):
     """Writes random bytes into the pty as fast as the reader takes them."""
 

@@ -33,10 +33,14 @@ def diagnose(sample: bytes, stats: Any, format: str, baudrate: int, arrived: int
             start_command="START",
         )
     if not sample:
+        if format == "cyton":
+            return Advice("no bytes arrived: is the device on, streaming and on this port?")
+        # a Cyton is silent until it hears 'b', which only --format cyton sends
         return Advice(
             "no bytes arrived: is the device on, streaming (it may need a START command: "
-            "{start_command}) and on this port?",
+            "{start_command}; an OpenBCI Cyton streams once {format} sends it 'b') and on this port?",
             start_command="START",
+            format="cyton",
         )
     n = max(len(sample), arrived or 0)
     head = sample[:24].hex(" ")
