@@ -265,6 +265,18 @@ def test_stream_ends_with_a_count_of_what_it_published_and_lost(tmp_path, capsys
     )
 
 
+def test_stream_starts_a_cyton(capsys) -> None:
+    """The live commands sent START to SIO-1 devices only: a Cyton, silent
+    until it hears 'b', published nothing."""
+    from sensorio.cli import main
+
+    port = f"sim://cyton?fast=1&duration=1&serial=CYT-{uuid.uuid4().hex[:8]}"
+    code = main(["stream", port, "--format", "cyton", "--lsl", "--duration", "30", "--quiet", "--no-faults"])
+    assert code == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("500 frames, 250 samples in each of 2 streams published, 0 frames lost")
+
+
 def test_a_device_without_a_serial_is_told_apart_by_its_port() -> None:
     """Two Cytons (no serial in their descriptor) published the same
     source_id, sensorio:unknown:0; an inlet could pick either."""

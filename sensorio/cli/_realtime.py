@@ -58,10 +58,12 @@ def _handlers(wanted: dict[str, Any]) -> Iterator[None]:
 def open_live(args: Any, on_event: Any = None) -> Any:
     """The capture of a live command (view, stream, control): args.port in
     args.format at args.baud, recorded to args.output when given (args.force
-    to overwrite), an SIO-1 device sent START; on_event gets its link events."""
+    to overwrite), sent its format's start command (START to an SIO-1 device,
+    'b' to a Cyton, as record does); on_event gets its link events."""
     from ..capture import open as open_capture
+    from ..formats import default_start_command
 
-    start = "START" if args.format == "sio" else None
+    start = default_start_command(args.format)
     return open_capture(
         args.port,
         args.format,
