@@ -832,3 +832,10 @@ def test_fetch_passes_a_files_own_pip_arguments(tmp_path: Path, monkeypatch) -> 
     cmd = calls[0]
     assert cmd[cmd.index("pkg==1.0") + 1 : cmd.index("-d")] == ["--only-binary", ":all:"]
     assert real_emg.ECG_MITBIH.pip_args[:2] == ("--only-binary", ":all:")
+
+
+def test_spectrum_of_a_corpus_not_in_the_cache_is_the_error_alone(tmp_path: Path) -> None:
+    """Its table's header came out before the error, as if figures would follow."""
+    env = {**os.environ, "SENSORIO_REAL_EMG_CACHE": str(tmp_path / "empty")}
+    res = _real_emg_cli("spectrum", "--offline", env=env)
+    assert res.returncode == 1 and res.stdout == "" and "not in the cache" in res.stderr, (res.stdout, res.stderr)
