@@ -132,6 +132,7 @@ SIO_FRAMER_HOOK int emit_packet(sio_parser *p, const uint8_t *pk, size_t size, i
         m.enc = SIO1_ENC_I16;
         m.seq_modulus = 0; /* not in every packet: the counter says nothing about loss */
         m.time = s->counter;
+        m.rides_along = 1; /* the packet was counted with stream 0 */
         int32_t *dst = sio_emit_frame(p, &m);
         if (!dst) {
             *part_out = 1;

@@ -362,11 +362,36 @@ static void unpack_packed(uint8_t t, const uint8_t *row, uint32_t rows, uint32_t
     }
 }
 
+/* Whether the frame counter tells this stream's losses: it is in every frame. */
+static int counts_loss(const sio_spec *d, const sio_spec_stream *st)
+{
+    return d->seq_offset != NO_FIELD && st->cond_offset == NO_FIELD && !st->skip_if_zero;
+}
+
+/* The stream that stands for the frame in frames_ok and lost_frames, so that
+ * a frame of several streams counts once: the first present one the counter
+ * speaks for, else the first present one (-1: none). */
+static int primary_stream(const sio_spec *d, const uint8_t *f, size_t size)
+{
+    int first = -1;
+    for (int k = 0; k < (int)d->n_streams; k++) {
+        const sio_spec_stream *st = &d->streams[k];
+        int counted = counts_loss(d, st);
+        if ((!counted && first >= 0) || !stream_rows(st, f, size))
+            continue; /* past the first present one, only a counted one takes over */
+        if (counted)
+            return k;
+        first = k;
+    }
+    return first;
+}
+
 /* Books the frame's streams from `part` on. */
 static int emit_streams(sio_parser *p, sio_fmt_spec *s, const uint8_t *f, size_t size, int part,
                         int *part_out)
 {
     const sio_spec *d = &s->d;
+    int primary = primary_stream(d, f, size);
     for (int k = part; k < (int)d->n_streams; k++) {
         const sio_spec_stream *st = &d->streams[k];
         uint32_t rows = stream_rows(st, f, size);
@@ -380,7 +405,7 @@ static int emit_streams(sio_parser *p, sio_fmt_spec *s, const uint8_t *f, size_t
         m.enc = st->is_float ? SIO_ENC_F32 : st->enc;
         m.seq = s->cur_seq;
         /* a stream that is not in every frame cannot tell loss from its counter */
-        m.seq_modulus = (d->seq_offset != NO_FIELD && st->cond_offset == NO_FIELD && !st->skip_if_zero) ? d->seq_modulus : 0;
+        m.seq_modulus = counts_loss(d, st) ? d->seq_modulus : 0;
         m.time = s->cur_time;
         if (d->time_offset != NO_FIELD)
             m.time_modulus = (uint64_t)1 << (8 * type_width(d->time_type));
@@ -389,6 +414,7 @@ static int emit_streams(sio_parser *p, sio_fmt_spec *s, const uint8_t *f, size_t
         m.in_every_frame = m.seq_modulus != 0;
         /* no timestamp: the parser unwraps the counter, counting lost frames */
         m.time_from_counter = d->time_offset == NO_FIELD && m.seq_modulus;
+        m.rides_along = k != primary;
         int32_t *dst = sio_emit_frame(p, &m);
         if (!dst) {
             if (p->need_slot >= 0) {

@@ -551,10 +551,12 @@ int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
         e->lost_frames = lost;
         e->lost_samples = lost * m->n_samp;
         if (kind == SIO_EV_GAP) {
-            p->stats.lost_frames += lost;
             p->stats.lost_samples += lost * m->n_samp;
-            p->stats.gaps_at_least += (flags & SIO_EVF_AT_LEAST) != 0;
-            p->stats.gaps_by_clock += (flags & SIO_EVF_CLOCK) != 0;
+            if (!m->rides_along) {
+                p->stats.lost_frames += lost;
+                p->stats.gaps_at_least += (flags & SIO_EVF_AT_LEAST) != 0;
+                p->stats.gaps_by_clock += (flags & SIO_EVF_CLOCK) != 0;
+            }
         } else {
             p->stats.restarts++;
         }
@@ -579,7 +581,7 @@ int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
     b->frame_row[f] = row;
     int32_t *dst = b->samples + (size_t)row * m->n_ch;
     b->n_rows += m->n_samp;
-    p->stats.frames_ok++;
+    p->stats.frames_ok += !m->rides_along;
     p->stats.samples_ok += m->n_samp;
     return dst;
 }

@@ -114,7 +114,7 @@ typedef struct {
 typedef struct {
     uint64_t bytes_in;
     uint64_t bytes_ok;          /* in accepted frames (data and messages), delimiters included */
-    uint64_t frames_ok;         /* accepted data frames */
+    uint64_t frames_ok;         /* accepted data frames on the wire (one of several streams counts once) */
     uint64_t messages_ok;       /* accepted INFO/REPLY/LOG frames */
     uint64_t samples_ok;        /* rows accepted, summed over streams */
     uint64_t crc_errors;        /* frames */
@@ -213,6 +213,9 @@ typedef struct {
     uint32_t wire_max;     /* most bytes a frame of this stream takes on the
                               wire; 0 = unknown */
     uint32_t in_every_frame; /* every frame on the wire carries this stream */
+    uint32_t rides_along;    /* another stream of the same wire frame stands for
+                                it in frames_ok and lost_frames (a Cyton's
+                                accelerometer): a wire frame counts once */
 } sio_frame_meta;
 
 #define SIO_MAX_CHANNELS_ANY 256

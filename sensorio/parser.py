@@ -32,8 +32,10 @@ class Stats:
     """Cumulative parser statistics (see sio_stats in csrc/sio_parser.h).
     bytes_in equals the sum of the bytes_* reasons plus bytes_pending.
 
-    lost_frames (and lost_samples) add up every gap of every stream's frame
-    counter. When the counter cannot tell (a ring overflow, a resync, a gap
+    frames_ok and lost_frames count frames on the wire: one that carries
+    several streams (a Cyton packet and its accelerometer) counts once;
+    samples_ok and lost_samples add up every stream's samples. lost_frames
+    adds up the gaps of the frame counter. When the counter cannot tell (a ring overflow, a resync, a gap
     longer than its range, e.g. 65536 SIO-1 frames) the device clock counts
     the frames exactly (gaps_by_clock); without a usable clock the bytes lost
     give a lower bound, which is what lost_frames then adds, and gaps_at_least

@@ -122,7 +122,8 @@ def test_imu_length_frames_exact(sizes) -> None:
     assert np.array_equal(streams[1]["samples"], truth[:, 3:])
     assert streams[0]["frame_t_us"].tolist() == times
     assert streams[0]["frame_seq"].tolist() == list(range(200))
-    assert stats.frames_ok == 400 and stats.bytes_ok == sum(map(len, frames))
+    # one frame of two streams counts once, as it is lost once
+    assert stats.frames_ok == 200 and stats.bytes_ok == sum(map(len, frames))
     assert stats.crc_errors == 0 and stats.bytes_pending == 0
 
 
@@ -136,7 +137,8 @@ def test_imu_crc_error_costs_one_frame() -> None:
     keep = np.concatenate([truth[starts[i] : starts[i + 1]] for i in range(30) if i != 12])
     assert np.array_equal(streams[0]["samples"], keep[:, :3])
     assert stats.crc_errors == 1 and stats.bytes_crc == len(frames[12])
-    assert stats.lost_frames == 2  # one frame of each of the two streams
+    assert stats.lost_frames == 1
+    assert [len(e) for e in (streams[0]["events"], streams[1]["events"])] == [1, 1]  # a gap in each stream
 
 
 def test_imu_garbage_and_bad_length() -> None:

@@ -94,9 +94,10 @@ def recordings(tmp_path_factory) -> dict[str, Path]:
 
 
 # the emulated board sends the samples taken at 0, 4 ms, ... 1.996 s: 500 packets,
-# each counted as a frame of the EEG stream and one of the auxiliary stream
+# each a frame on the wire, carrying a sample of the EEG stream and one of the
+# auxiliary stream
 SAMPLES = 500
-FRAMES = 2 * SAMPLES
+FRAMES = SAMPLES
 
 
 def _samples(path: Path, format: str | None = None) -> dict[int, np.ndarray]:

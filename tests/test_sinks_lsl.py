@@ -274,7 +274,7 @@ def test_stream_starts_a_cyton(capsys) -> None:
     code = main(["stream", port, "--format", "cyton", "--lsl", "--duration", "30", "--quiet", "--no-faults"])
     assert code == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line.startswith("500 frames, 250 samples in each of 2 streams published, 0 frames lost")
+    assert line.startswith("250 frames, 250 samples in each of 2 streams published, 0 frames lost")
 
 
 def test_a_device_without_a_serial_is_told_apart_by_its_port() -> None:
