@@ -81,6 +81,9 @@ def test_csv_physical_by_default_and_raw_codes(tmp_path: Path, recording: Path) 
     assert head[2:10] == [f"{label}_uV" for label in emg["labels"]]
     table = np.loadtxt(tmp_path / "x.csv", delimiter=",", skiprows=1, usecols=range(2, 10))
     np.testing.assert_allclose(table, codes[0] * emg["scale"], rtol=1e-5, atol=1e-3)
+    # every float32 value to its last bit, so the codes come back (6 digits lost them)
+    assert np.array_equal(table.astype(np.float32), (codes[0] * np.float64(emg["scale"])).astype(np.float32))
+    assert np.array_equal(np.round(table.astype(np.float32) / np.float64(emg["scale"])), codes[0])
     raw = np.loadtxt(tmp_path / "r.csv", delimiter=",", skiprows=1, usecols=range(2, 10))
     assert np.array_equal(raw, codes[0])
 

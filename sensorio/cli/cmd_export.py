@@ -174,7 +174,7 @@ class CsvStream:
         if not self.raw and cal.calibrated:
             self._cal = cal
             names = [f"{n}_{cal.unit}" if cal.unit else n for n in names]
-            self._fmt = "%.6g"
+            self._fmt = "%.9g"  # every float32 to its last bit: 6 digits lost a 24-bit code's
         time_name = "t_us" if self.time_us is not None else "frame"
         self.f.write(",".join(["row", time_name, *names, "leadoff", "event"]) + "\n")
         self._first_row = block.first_row
