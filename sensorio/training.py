@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .control import FeatureExtractor, Model, control_pipeline, fit_model, label_windows
-from .control.decoders import LDA
+from .control.decoders import LDA, complete_windows
 from .descriptor import capture_descriptor, timed_stream
 from .emulator.gestures import DEFAULT_GESTURES, REST, GestureConfig
 from .errors import SensorioError, UsageError
@@ -246,6 +246,8 @@ def label_recordings(
 
     windows = Windows(np.concatenate(feats), np.concatenate(valids), np.concatenate(ends))
     y = np.concatenate(ys)
+    # a window with a sample lost or masked on any channel is no training window
+    y[~complete_windows(windows.features, windows.valid)] = -1
     missing = [c for i, c in enumerate(classes) if not (y == i).any()]
     if missing:
         raise SensorioError(f"no clean windows of {', '.join(missing)}: record longer holds")

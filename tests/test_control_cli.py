@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import select
 import socket
 import subprocess
@@ -75,6 +76,32 @@ def test_fit_from_the_recording_gives_the_same_model(trained: Path, tmp_path: Pa
         for k in a.files:
             if k != "meta":
                 np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_fit_counts_only_the_windows_a_damaged_recording_still_holds(trained: Path, tmp_path: Path) -> None:
+    """Windows emptied by a damaged record were counted as training windows
+    ("open (34 windows)" with half of them gone; the decoder left them out)."""
+    from sensorio.control.decoders import complete_windows
+    from sensorio.recording import DataChunk, RecordingReader
+    from sensorio.training import label_recordings
+
+    rec = trained.with_suffix(".sior")
+    with RecordingReader(rec) as reader:
+        chunks = [(i.offset, len(i.raw)) for i in reader.items() if isinstance(i, DataChunk)]
+    offset, size = max(chunks[len(chunks) // 3 :], key=lambda c: c[1])  # a long record, a third in
+    damaged = bytearray(rec.read_bytes())
+    damaged[offset + 24 + size // 2] ^= 0x01
+    bad = tmp_path / "damaged.sior"
+    bad.write_bytes(bytes(damaged))
+    with pytest.warns(Warning, match="damaged"):
+        lab = label_recordings([bad])
+    intact = label_recordings([rec])
+    assert (lab.y >= 0).sum() < (intact.y >= 0).sum()  # the damage took windows
+    assert complete_windows(lab.windows.features, lab.windows.valid)[lab.y >= 0].all()
+    proc = _cli("fit", str(bad), "-o", str(tmp_path / "m.npz"))
+    assert proc.returncode == 0, proc.stderr
+    counts = dict(re.findall(r"(\w+) \((\d+) windows\)", proc.stderr))
+    assert sum(map(int, counts.values())) == (lab.y >= 0).sum()
 
 
 def _control(model: Path, url: str, *extra: str, seconds: float) -> list[dict]:

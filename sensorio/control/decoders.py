@@ -152,7 +152,7 @@ def _flatten(X: np.ndarray) -> np.ndarray:
     return X.reshape(X.shape[0], -1)
 
 
-def _complete_rows(X: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+def complete_windows(X: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     """Windows usable for training: every channel valid and every value finite."""
     ok = np.isfinite(X.reshape(X.shape[0], -1)).all(axis=1)
     if valid is not None:
@@ -280,7 +280,7 @@ class LDA(_SubsetModel):
         y = np.asarray(y, dtype=np.int64)
         if y.shape != (flat.shape[0],):
             raise SensorioError(f"{y.shape[0]} labels for {flat.shape[0]} windows")
-        ok = _complete_rows(X, valid) & (y >= 0)
+        ok = complete_windows(X, valid) & (y >= 0)
         flat, y = flat[ok], y[ok]
         k = len(classes)
         counts = np.bincount(y, minlength=k) if y.size else np.zeros(k, np.int64)
@@ -400,7 +400,7 @@ class LinearRegressor(_SubsetModel):
         Y = Y[:, None] if Y.ndim == 1 else Y
         if Y.shape[0] != flat.shape[0]:
             raise SensorioError(f"{Y.shape[0]} targets for {flat.shape[0]} windows")
-        ok = _complete_rows(X, valid) & np.isfinite(Y).all(axis=1)
+        ok = complete_windows(X, valid) & np.isfinite(Y).all(axis=1)
         flat, Y = flat[ok], Y[ok]
         if flat.shape[0] < 3:
             raise SensorioError("linear regression needs at least 3 clean windows")
@@ -633,7 +633,7 @@ class SklearnDecoder(Decoder):
         X = np.asarray(X, dtype=np.float64)
         flat = _flatten(X)
         y = np.asarray(y)
-        ok = _complete_rows(X, valid)
+        ok = complete_windows(X, valid)
         self.n_channels, self.n_features = X.shape[1], X.shape[2]
         self.classes = tuple(str(c) for c in classes) if self.is_classifier else ()
         self.train_X, self.train_y = flat[ok], y[ok]
