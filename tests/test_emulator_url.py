@@ -85,3 +85,36 @@ def test_sim_real_time_pacing() -> None:
 def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
     with pytest.raises(serial.SerialException, match=message):
         serial.serial_for_url(url)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_sim_device_unplugged_by_its_link_fault_is_plugged_back_not_started_over(tmp_path, fast: bool) -> None:
+    """The capture reconnects with a new port object, and sim:// made a new
+    device of it: from 0 s again, to unplug again at 1 s, forever (a 2 s
+    device recorded 13.5 MB before a timeout killed it)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sensorio.cli._describe import describe
+
+    out = tmp_path / "u.sior"
+    url = sim_url("emg8", seed=1, fast=fast, duration=2, link=["unplug:at=1,dur=0.5"])
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "sensorio", "record", url, "-o", str(out), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(root)),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "(the source ended)" in proc.stdout
+    found = describe(out)
+    st = found["stats"]
+    # 2 s at 2000 Hz in frames of 8: every one received or counted lost, the
+    # half second unplugged among the lost, the bytes before the unplug kept
+    assert st["frames_ok"] + st["lost_frames"] == 500
+    assert st["lost_frames"] == 125 and st["restarts"] == 0
+    assert found["events"]["disconnect"] == 1 and found["events"]["connect"] == 2

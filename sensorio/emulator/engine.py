@@ -251,9 +251,9 @@ class Emulator:
             out.append(heapq.heappop(self._queue)[2])
         return out
 
-    def step_fast(self, mono: float | None = None) -> list[Outgoing]:
+    def step_fast(self, mono: float | None = None, until: float | None = None) -> list[Outgoing]:
         """As fast as possible: the next chunk of device time at once (FAST_CHUNK_S
-        or more, about FAST_STEP_BYTES of output)."""
+        or more, about FAST_STEP_BYTES of output), not past device time ``until``."""
         mono = time.monotonic() if mono is None else mono
         if self.clock.running:
             chunk = min(max(self.FAST_CHUNK_S, self._fast_chunk), self._step_span())
@@ -262,7 +262,7 @@ class Emulator:
             if limit is not None:
                 # the device clock ends at most FAST_CHUNK_S past the duration, as with fixed steps
                 chunk = min(chunk, max(self.FAST_CHUNK_S, limit - start))
-            target = start + chunk
+            target = start + chunk if until is None else max(self.clock.dev_base, min(start + chunk, until))
             self.clock.jump(target, mono)
             self._advance(target, mono, batches=self.FAST_BATCHES)
         out = [it for _, _, it in sorted(self._queue)]

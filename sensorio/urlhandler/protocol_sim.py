@@ -24,6 +24,15 @@ from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 from ..emulator import Emulator, Truth, TruthLog, config_from_options
 from ..errors import SensorioError
 
+#: a device its link faults unplugged, by URL, for the next port of that URL
+#: to plug back in: a capture reconnects with a new port object, which made a
+#: new device start over at 0 s and unplug again, forever
+_UNPLUGGED: dict[str, tuple[Serial, float]] = {}
+_UNPLUGGED_LOCK = threading.Lock()
+#: a device left unplugged this long (host seconds past its replug time) is
+#: nobody's to reconnect to: a later port of the URL makes a new one
+REPLUG_WAIT_S = 10.0
+
 
 class Serial(SerialBase):
     """A pyserial port backed by sensorio.emulator.Emulator."""
@@ -49,14 +58,57 @@ class Serial(SerialBase):
         if self._port is None:
             raise SerialException("port must be configured before it can be used")
         if self._emu is None:
+            self._adopt_unplugged()
+        if self._emu is None:
             self._emu = self._create(self.portstr)
         elif self._unplugged:
+            self._pass_unplugged_time()
             if self._emu.clock.now(time.monotonic()) < self._replug_at:
                 raise SerialException(f"could not open port {self.portstr}: the emulated device is unplugged")
             self._unplugged = False
+            with _UNPLUGGED_LOCK:  # plugged back into this port: nobody else's to adopt
+                if _UNPLUGGED.get(self.portstr, (None,))[0] is self:
+                    del _UNPLUGGED[self.portstr]
         self.is_open = True
         self._buf.clear()
         self._pump()
+
+    def _adopt_unplugged(self) -> None:
+        """Plug back in the device a port of this URL lost to an emulated
+        unplug (SerialException while it is still unplugged)."""
+        with _UNPLUGGED_LOCK:
+            found = _UNPLUGGED.get(self.portstr)
+            if found is None:
+                return
+            old, unplugged_at = found
+            emu = old._emu
+            if emu is None or time.monotonic() - unplugged_at > REPLUG_WAIT_S + old._replug_wait_s():
+                del _UNPLUGGED[self.portstr]
+                return
+            old._pass_unplugged_time()
+            if emu.clock.now(time.monotonic()) < old._replug_at:
+                raise SerialException(f"could not open port {self.portstr}: the emulated device is unplugged")
+            del _UNPLUGGED[self.portstr]
+            self._emu, self._truth = emu, old._truth
+            old._emu = old._truth = None  # (its __del__ must not close them)
+
+    def _pass_unplugged_time(self) -> None:
+        """A device driven by its reads (fast=1) is run to its replug time,
+        what it sends meanwhile lost to the unplug: nobody reads it while it
+        is unplugged, so its clock would never get there."""
+        emu = self._emu
+        if emu is None or emu.config.speed > 0:
+            return
+        with self._lock:
+            while emu.clock.now(time.monotonic()) < self._replug_at and not emu.idle:
+                self._route(emu.step_fast(until=self._replug_at))
+
+    def _replug_wait_s(self) -> float:
+        """Host seconds from now to the replug (0 when it is due)."""
+        emu = self._emu
+        if emu is None or emu.config.speed <= 0:
+            return 0.0
+        return max(0.0, (self._replug_at - emu.clock.now(time.monotonic())) / emu.config.speed)
 
     def _create(self, url: str) -> Emulator:
         parts = urllib.parse.urlsplit(url)
@@ -136,6 +188,8 @@ class Serial(SerialBase):
                     (t for t, what in emu.link.port_events() if what == "replug" and t > it.due),
                     it.due,
                 )
+                with _UNPLUGGED_LOCK:
+                    _UNPLUGGED[self.portstr] = (self, time.monotonic())
             elif it.control:
                 continue
             elif self._unplugged or not self.is_open:
@@ -158,11 +212,13 @@ class Serial(SerialBase):
             return self._in_waiting()
 
     def _in_waiting(self) -> int:
-        self._check()
-        self._pump()
-        if not self._buf and self.emulator.config.speed <= 0:
-            self._route(self.emulator.step_fast())
-        self._check()
+        if not (self._unplugged and self._buf):  # (what came before the unplug is read first)
+            self._check()
+            self._pump()
+            if not self._buf and self.emulator.config.speed <= 0:
+                self._route(self.emulator.step_fast())
+        if not self._buf:
+            self._check()
         return len(self._buf)
 
     def read(self, size: int = 1) -> bytes:
@@ -176,13 +232,19 @@ class Serial(SerialBase):
 
     def _read_some(self, size: int, deadline: float | None) -> tuple[bytes, float | None]:
         """What read() returns now, or (b"", when to look again)."""
-        self._check()
+        if not (self._unplugged and self._buf):
+            self._check()
         emu = self.emulator
         if emu.config.speed <= 0:
-            while len(self._buf) < size and not emu.idle:
+            while len(self._buf) < size and not emu.idle and not self._unplugged:
                 self._route(emu.step_fast())
         else:
             self._pump()
+        if self._unplugged and self._buf:
+            # what arrived before the unplug is read first, as from a real port
+            out = bytes(self._buf[:size])
+            del self._buf[:size]
+            return out, None
         self._check()
         now = time.monotonic()
         due = emu.next_due_mono(now)
