@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from sensorio.blocks import Block
 from sensorio.capture.clock import DeviceClock
@@ -58,3 +59,35 @@ def test_restart_forgets_the_fit() -> None:
     clock.reset(1)
     assert clock.fit(1) is None
     assert clock.host_times(_block([0], 10, stream=1)) is None
+
+
+def test_a_frame_count_clock_is_scaled_to_microseconds() -> None:
+    """A Cyton's frame_t_us is its sample number: read as microseconds, the
+    host times of 3 s of samples spanned 0.7 ms (LSL got them 1 us apart)."""
+    clock = DeviceClock(rates_hz={0: 250.0}, time_scale_us=4000.0)
+    t0 = 1.7e9
+    for n in range(0, 750, 5):  # blocks of 5 packets, arriving as the last one is sent
+        clock.observe(_block(list(range(n, n + 5)), 1), int((t0 + (n + 5) * 0.004) * 1e9))
+    host, _ = clock.host_times(_block(list(range(0, 750)), 1))
+    assert np.allclose(np.diff(host), 0.004, rtol=1e-3)
+    assert abs(host[0] - t0) < 0.01
+    # a clock of unknown unit gives no host times (LSL stamps on arrival) rather than wrong ones
+    unknown = DeviceClock(rates_hz={0: 250.0}, time_scale_us=None)
+    unknown.observe(_block([0, 1, 2], 1), int(t0 * 1e9))
+    assert unknown.host_times(_block([3], 1)) is None
+
+
+def test_a_cyton_captures_host_times_are_its_sample_period_apart() -> None:
+    import sensorio
+
+    stamps = []
+    with sensorio.open("sim://cyton?duration=1", format="cyton", start_command="b") as s:
+        while True:
+            blocks = s.read(0.5)
+            for b in blocks:
+                if b.stream == 0 and (h := s.host_times(b)) is not None:
+                    stamps.extend(h[0])
+            if not blocks and s.source_ended:
+                break
+    assert len(stamps) > 200
+    assert np.median(np.diff(stamps)) == pytest.approx(0.004, rel=0.05)

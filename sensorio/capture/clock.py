@@ -93,10 +93,15 @@ class DeviceClock:
     """Maps each stream's 32-bit device clock (``t_us``) onto host time (seconds
     since the epoch), refitted online from the Blocks' arrival times (see the
     module text). ``rates_hz``: the streams' sample rates from INFO, if known;
-    ``window``: how many recent observations a fit uses."""
+    ``window``: how many recent observations a fit uses; ``time_scale_us``:
+    µs per unit of frame_t_us (Format.time_scale_us: a Cyton's sample number
+    counts 4000 µs), None when unknown (no fit: no host times)."""
 
-    def __init__(self, window: int = 256, rates_hz: dict[int, float] | None = None) -> None:
+    def __init__(
+        self, window: int = 256, rates_hz: dict[int, float] | None = None, time_scale_us: float | None = 1.0
+    ) -> None:
         self._window = window
+        self._scale = time_scale_us
         self._streams: dict[int, _StreamClock] = {}
         self._rates = dict(rates_hz or {})
 
@@ -134,7 +139,8 @@ class DeviceClock:
         t_us = block.frame_t_us
         n_frames = t_us.size
         n_rows = block.samples.shape[0]
-        if not n_rows or not n_frames:
+        scale = self._scale
+        if not n_rows or not n_frames or scale is None:
             return
         stream = block.stream
         s = self._streams.get(stream)
@@ -155,13 +161,13 @@ class DeviceClock:
         if n_frames >= 2:
             rows = last_row - int(frame_row[0])
             if rows > 0 and last > first:
-                s.period_us = (last - first) / rows
+                s.period_us = (last - first) * scale / rows
         s.ref_raw, s.ref_unwrapped = last_raw, last
         rate = self._rates.get(stream)
         period = 1e6 / rate if rate else s.period_us
         if period is None:
             return  # one frame, no rate yet: nothing to place the end of the block
-        end_dev_s = (last + (n_rows - last_row) * period) * 1e-6
+        end_dev_s = (last * scale + (n_rows - last_row) * period) * 1e-6
         points = s.points
         points.append(end_dev_s, arrival_ns * 1e-9)
         # refitting costs ~50 µs: do it at most every REFIT_S of device time
@@ -176,7 +182,7 @@ class DeviceClock:
         if s is None or s.fit is None or not len(block):
             return None
         period = self._period(s, block.stream) or 0.0
-        dev = s.unwrap(block.frame_t_us).astype(np.float64)
+        dev = s.unwrap(block.frame_t_us).astype(np.float64) * (self._scale or 1.0)
         counts = np.diff(np.append(block.frame_row.astype(np.int64), len(block)))
         start = np.repeat(dev - block.frame_row * period, counts)
         dev_rows = start + np.arange(len(block)) * period
