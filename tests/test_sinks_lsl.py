@@ -277,6 +277,33 @@ def test_stream_starts_a_cyton(capsys) -> None:
     assert line.startswith("250 frames, 250 samples in each of 2 streams published, 0 frames lost")
 
 
+def test_stream_publishes_an_ascii_device_once_its_first_line_counts_the_channels(capsys) -> None:
+    """An ASCII-lines device tells its channel count only with its first line:
+    stream failed with an internal error (int(None)), then with the
+    calibration's need of rails the device does not have."""
+    from sensorio.cli import main
+    from sensorio.sinks.lsl import LslOutlet
+
+    port = f"sim://arduino?duration=2&fast=1&serial=ASC-{uuid.uuid4().hex[:8]}"
+    code = main(["stream", port, "--format", "ascii", "--lsl", "--quiet", "--no-faults"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "4 ch at 0 Hz" in err
+    assert out.strip().splitlines()[-1].startswith("1000 frames, 1000 samples published, 0 frames lost")
+    from sensorio.formats import resolve
+
+    parser = sensorio.Parser("ascii")
+    parser.feed(b"12,-3,7\n14,-2,9\n")
+    parser.flush()
+    block = parser.read()[0]
+    info = resolve("ascii").descriptor()
+    info = {**info, "streams": [{**info["streams"][0], "channels": 3}]}
+    outlet = LslOutlet(info, 0, markers=False, time_scale_us=None)
+    got = outlet.values(block)
+    assert got.dtype == np.float32 and got.tolist() == [[12, -3, 7], [14, -2, 9]]
+    outlet.close()
+
+
 def test_a_device_without_a_serial_is_told_apart_by_its_port() -> None:
     """Two Cytons (no serial in their descriptor) published the same
     source_id, sensorio:unknown:0; an inlet could pick either."""

@@ -57,6 +57,31 @@ def publish(block: Any, cap: Any, outlets: dict[int, Any], pipes: dict[int, Any]
             out.push_fault(ev)
 
 
+def learn_channels(
+    cap: Any, info: dict[str, Any], wanted: list[int], t_end: float | None, port: str
+) -> tuple[dict[str, Any], list[Any]]:
+    """The descriptor with each wanted stream's channel count, and the blocks
+    read to learn it: an ASCII-lines device tells its count only with its
+    first line, and an LSL outlet needs it before the first sample."""
+    from ..descriptor import stream_descriptor
+
+    unknown = {sid for sid in wanted if stream_descriptor(info, sid).get("channels") is None}
+    if not unknown:
+        return info, []
+    info = {**info, "streams": [dict(st) for st in info["streams"]]}
+    early: list[Any] = []
+    while unknown and not cap.ended and (t_end is None or time.monotonic() < t_end):
+        for block in cap.read(0.2):
+            early.append(block)
+            if block.stream in unknown:
+                stream_descriptor(info, block.stream)["channels"] = block.n_channels
+                unknown.discard(block.stream)
+    if unknown:
+        names = ", ".join(map(str, sorted(unknown)))
+        raise SensorioError(f"{port}: stream {names} sent no sample to count its channels by: nothing to publish")
+    return info, early
+
+
 def run(args: argparse.Namespace) -> int:
     with stop_signals():  # SIGTERM, SIGHUP: stop as on Ctrl-C, the recording (-o) kept whole
         return _run(args)
@@ -74,9 +99,16 @@ def _run(args: argparse.Namespace) -> int:
     with open_live(args, link_events.put) as cap:
         info = capture_descriptor(cap)
         wanted = args.streams or [int(s["id"]) for s in info["streams"]]
+        t_end = None if args.duration is None else time.monotonic() + args.duration
+        info, early = learn_channels(cap, info, wanted, t_end, args.port)
         outlets = {
             sid: LslOutlet(
-                info, sid, calibrated=not args.raw, name=args.name if len(wanted) == 1 else None, port=args.port
+                info,
+                sid,
+                calibrated=not args.raw,
+                name=args.name if len(wanted) == 1 else None,
+                port=args.port,
+                time_scale_us=cap.format.time_scale_us(),
             )
             for sid in wanted
         }
@@ -87,7 +119,6 @@ def _run(args: argparse.Namespace) -> int:
                 f"source_id {out.source_id}",
                 file=sys.stderr,
             )
-        t_end = None if args.duration is None else time.monotonic() + args.duration
         status = StatusLine(quiet=args.quiet, tty_interval=1.0)
         freeze_setup()
         stopped_by: str | None = None
@@ -104,6 +135,7 @@ def _run(args: argparse.Namespace) -> int:
                     o.push_marker({"event": ev.kind, **ev.detail}, o.lsl_time(ev.t_ns / 1e9))
 
         try:
+            send(early)
             try:
                 while not cap.ended:
                     send(cap.read(0.2))  # a timeout, so --duration ends a silent device too

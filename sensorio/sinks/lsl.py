@@ -112,8 +112,10 @@ class LslOutlet:
         max_buffered_s: int = 360,
         calibration_dir: str | None = None,
         port: str | None = None,
+        time_scale_us: float | None = 1.0,
     ) -> None:
         from ..dsp import Calibrate
+        from ..dsp.calibrate import StreamInfo
 
         pylsl = import_pylsl()
         self._pylsl = pylsl
@@ -134,6 +136,16 @@ class LslOutlet:
         # the same calibration as the dsp pipeline: INFO scale/zero, then the user's
         # saved offset/gain for this device serial, if any
         self._calibrate = Calibrate(info, stream=stream, calibration_dir=calibration_dir) if calibrated else None
+        #: (zero, scale) of a stream the calibration stage cannot take (no rails
+        #: or rate: an ASCII-lines device, its values already in their unit)
+        self._affine: tuple[float, float] | None = None
+        if calibrated:
+            try:
+                StreamInfo.from_descriptor(info, stream)
+            except SensorioError:
+                self._calibrate = None
+                self._affine = (float(desc.get("zero") or 0.0), float(desc["scale"]))
+        self._time_scale_us = time_scale_us
         unit = str(desc.get("unit", "")) if calibrated else "code"
         self.labels = list(channel_labels(desc.get("labels"), self.channels))
         # a device without a serial (a Cyton) is told apart by the port it is on:
@@ -204,8 +216,11 @@ class LslOutlet:
         return epoch_s + self._epoch_to_lsl
 
     def _device_times(self, block: Block) -> np.ndarray:
-        """Per-row LSL times from the device clock, anchored at the first block."""
-        period = 1.0 / self.rate_hz if self.rate_hz else 0.0
+        """Per-row LSL times from the device clock, anchored at the first block;
+        the time of arrival when the clock's unit or the rate is unknown."""
+        if self._time_scale_us is None or not self.rate_hz:
+            return np.full(len(block), self._pylsl.local_clock())
+        period = 1.0 / self.rate_hz
         t_us = block.frame_t_us.astype(np.int64)
         unwrapped = np.empty_like(t_us)
         for i, t in enumerate(t_us):
@@ -214,7 +229,8 @@ class LslOutlet:
             self._last_t_us = int(t)
             unwrapped[i] = t + (self._wraps << 32)
         counts = np.diff(np.append(block.frame_row.astype(np.int64), len(block)))
-        starts = np.repeat(unwrapped - block.frame_row.astype(np.int64) * period * 1e6, counts)
+        ticks_us = unwrapped * self._time_scale_us  # (a frame count's ticks to µs)
+        starts = np.repeat(ticks_us - block.frame_row.astype(np.int64) * period * 1e6, counts)
         row_us = starts + np.arange(len(block)) * period * 1e6
         if self._anchor is None:
             now = self._pylsl.local_clock()
@@ -224,6 +240,9 @@ class LslOutlet:
     # -- data -----------------------------------------------------------------------------
     def values(self, block: Block) -> np.ndarray:
         """The samples pushed for a block: calibrated (code - zero) * scale, or raw codes."""
+        if self._affine is not None:
+            zero, scale = self._affine
+            return np.ascontiguousarray((block.samples - zero) * scale, dtype=np.float32)
         if self._calibrate is None:
             return np.ascontiguousarray(block.samples, dtype=np.int32)
         si = self._calibrate.stream_info(block)
