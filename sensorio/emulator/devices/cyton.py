@@ -17,6 +17,8 @@ _ON_KEYS = b"!@#$%^&*"
 _VERSION = "OpenBCI V3 8-16 channel\nOn Board ADS1299 Device ID: 0x3E\nLIS3DH Device ID: 0x33\nFirmware: v3.1.2\n$$$"
 #: accelerometer: 1 g = 1 / (0.002 / 16) counts; the board lies flat
 _ACCEL = np.array([0, 0, 8000], dtype=">i2").tobytes()
+#: packets per accelerometer reading (250 Hz / 25 Hz)
+ACCEL_EVERY = 10
 
 
 class CytonDevice(Device):
@@ -170,7 +172,10 @@ class CytonDevice(Device):
         packet[:, 1] = (seq0 + np.arange(n)) & 0xFF
         be = (codes_int & 0xFFFFFF).astype(">u4").view(np.uint8).reshape(n, 8, 4)[:, :, 1:]
         packet[:, 2:26] = be.reshape(n, 24)
-        packet[:, 26:32] = np.frombuffer(_ACCEL, dtype=np.uint8)
+        # the accelerometer at 25 Hz: in every tenth packet, the aux bytes of the
+        # others zero, as firmware v3 sends it (every packet made 250 Hz of a
+        # stream its descriptor says is 25 Hz: a 3 s recording read as 30 s)
+        packet[(seq0 + np.arange(n)) % ACCEL_EVERY == 0, 26:32] = np.frombuffer(_ACCEL, dtype=np.uint8)
         packet[:, 32] = STOP
         return packet
 
