@@ -286,3 +286,16 @@ def test_cli_decode_with_spec_and_cyton(tmp_path: Path) -> None:
         cwd=ROOT,
     )
     assert out.returncode != 0 and "Traceback" not in out.stderr and "nope.toml" in out.stderr
+
+
+def test_a_spec_names_the_command_that_starts_its_device() -> None:
+    """The shipped openbci-cyton spec got no 'b' (the start command went by
+    format name), so view, stream and control waited on a silent board."""
+    from sensorio.formats import default_start_command
+
+    assert default_start_command("openbci-cyton") == "b" == default_start_command("cyton")
+    assert default_start_command("sio") == "START" and default_start_command("example-imu-modbus") is None
+    spec = tomllib.loads((BOARDS_DIR / "example-imu-modbus.toml").read_text())
+    assert compile_spec({**spec, "start_command": "GO"}).start_command == "GO"
+    with pytest.raises(FormatError, match="start_command"):
+        compile_spec({**spec, "start_command": 7})

@@ -42,14 +42,16 @@ def format_names() -> list[str]:
     return sorted(set(_BUILTIN) | set(board_names()))
 
 
-def default_start_command(format: str) -> str | None:
+def default_start_command(format: str | Format) -> str | None:
     """What a device of this format needs to hear before it streams: START
     for SIO-1 (PROTOCOL.md; one already streaming just answers OK), "b" for
-    an OpenBCI Cyton; None for formats that stream on their own."""
-    name = format.lower()
-    if name in ("sio", "sio1"):
-        return "START"
-    return "b" if name == "cyton" else None
+    an OpenBCI Cyton, a spec's ``start_command`` (the shipped openbci-cyton's
+    "b"); None for formats that stream on their own, or a format that does
+    not resolve (opening it says why)."""
+    try:
+        return resolve(format).start_command
+    except (FormatError, OSError):
+        return None
 
 
 def resolve(spec: str | Format | dict | Path) -> Format:

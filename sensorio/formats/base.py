@@ -63,6 +63,9 @@ class Format:
     time_unit: str = "us"
     #: the frame counter wraps at this value (0 = no counter)
     seq_modulus: int = 65536
+    #: what a device of this format needs to hear before it streams (None:
+    #: it streams on its own); a spec's ``start_command``
+    start_command: str | None = None
 
     def init_parser(self, parser_ptr: Any) -> None:
         """Set up the C parser at ``parser_ptr`` (a ``sio_parser *``) for this format.
@@ -108,6 +111,7 @@ class CytonFormat(Format):
     c_id: int = lib.SIO_FMT_CYTON
     time_unit: str = "frames"
     seq_modulus: int = 256
+    start_command: str | None = "b"
     #: programmable gain of the ADS1299 channels (1, 2, 4, 6, 8, 12 or 24)
     gain: int = 24
     rate_hz: float = 250.0
@@ -243,6 +247,6 @@ class SpecFormat(Format):
         return copy.deepcopy(self.info)
 
 
-SIO = Format("sio", lib.SIO_FMT_SIO1)
+SIO = Format("sio", lib.SIO_FMT_SIO1, start_command="START")
 CYTON = CytonFormat()
 ASCII = AsciiFormat()

@@ -57,6 +57,7 @@ _TOP_KEYS = {
     "description",
     "rate_hz",
     "byte_order",
+    "start_command",
     "frame",
     "counter",
     "timestamp",
@@ -216,6 +217,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         raise cx.fail("byte_order", f'{byte_order!r}: use "little" or "big"')
     order = "le" if byte_order == "little" else "be"
     rate = cx.number(top["rate_hz"], "rate_hz", positive=True) if "rate_hz" in top else None
+    start_command = cx.str_(top["start_command"], "start_command") if "start_command" in top else None
 
     d = ffi.new("sio_spec *")
 
@@ -460,7 +462,15 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         "fw": None,
         "streams": infos,
     }
-    return SpecFormat(name=name, time_unit=time_unit, seq_modulus=seq_modulus, c_spec=d, info=info, source=source)
+    return SpecFormat(
+        name=name,
+        time_unit=time_unit,
+        seq_modulus=seq_modulus,
+        start_command=start_command,
+        c_spec=d,
+        info=info,
+        source=source,
+    )
 
 
 __all__ = ["CHANNEL_TYPES", "CHECKSUMS", "FIELD_TYPES", "compile_spec", "load_spec"]
