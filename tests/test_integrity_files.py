@@ -235,6 +235,7 @@ def _check_every_reader(
     res = _run("replay", str(rec), "--speed", "max", "--json", *options)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["frames_ok"] == FRAMES
+    assert warning in _one_line(res.stderr)  # once (it came twice, with two spellings of the path)
 
 
 def test_an_old_recording_without_a_copy_keeps_its_body(tmp_path: Path, recordings) -> None:
@@ -324,8 +325,11 @@ def test_replay_decodes_in_the_recordings_format(recordings) -> None:
     assert res.returncode == 0, res.stderr
     stats = json.loads(res.stdout)
     assert stats["frames_ok"] == FRAMES and stats["crc_errors"] == 0
+    # --format still decides when given; nothing decoded is a failure, as in decode
+    # (it threw every byte away and exited 0)
     res = _run("replay", str(recordings["cyton"]), "--speed", "max", "--json", "--format", "sio")
-    assert json.loads(res.stdout)["frames_ok"] == 0  # --format still decides when given
+    assert res.returncode == 1 and res.stdout == ""
+    assert "no samples decoded as format 'sio': check --format" in _one_line(res.stderr)
 
 
 # -- bad values in files and options ------------------------------------------------------------

@@ -297,7 +297,7 @@ def _whole_array_csv(path: Path, out: Path, raw: bool) -> None:
         cal = stream_calibration(desc, a["samples"].shape[1])
         values, names, fmt = a["samples"], list(cal.labels), "%d"
         if not raw and cal.calibrated:
-            values, names, fmt = cal.to_physical(values), [f"{n}_{cal.unit}" for n in names], "%.6g"
+            values, names, fmt = cal.to_physical(values), [f"{n}_{cal.unit}" for n in names], "%.9g"
         n = values.shape[0]
         t = a["frame_t_us"].astype(np.int64)
         steps = (np.diff(t) + (1 << 31)) % (1 << 32) - (1 << 31)

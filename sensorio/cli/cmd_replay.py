@@ -11,11 +11,12 @@ import select
 import sys
 import time
 import urllib.parse
+import warnings
 from pathlib import Path
 
 from ..capture.stream import Stream
 from ..errors import SensorioError, UsageError
-from ..recording import RecordingReader
+from ..recording import RecordingReader, RecordingWarning, nothing_decoded
 from ..recording.replay import ReplaySchedule, parse_speed
 from ._describe import lost_frames, samples_by_stream
 from ._memory import bound_heap
@@ -68,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--link needs --pty")
     # a clear error for a missing or broken file before anything starts, and
     # the format the recording was made in
-    with RecordingReader(args.file) as reader:
+    with warnings.catch_warnings():
+        # (a damaged header's warning: the replay's own reader says it, once)
+        warnings.simplefilter("ignore", RecordingWarning)
+        reader = RecordingReader(args.file)
+    with reader:
         wire_format = reader.wire_format(args.format)
     if args.pty:
         return _to_pty(args, speed)
@@ -88,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(st.stats.bytes_in)
         stats = st.stats.as_dict()
     elapsed = time.monotonic() - started
+    if not rows:  # as decode, export and analyze: a replay of nothing is no success
+        if not stats["bytes_in"]:
+            raise SensorioError(f"{args.file}: the recording holds no data (nothing arrived from the device)")
+        raise nothing_decoded(args.file, wire_format, None)
     if args.json:
         json.dump(stats, sys.stdout)
         sys.stdout.write("\n")
