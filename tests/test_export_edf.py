@@ -180,6 +180,9 @@ def test_edf_for_16_bit_streams_and_refusals(tmp_path: Path) -> None:
     d0["min_code"], d0["max_code"] = -(2**31), 2**31 - 1
     with pytest.raises(SensorioError, match=r"32-bit samples and BDF holds 24: export to \.npz or \.csv"):
         write_edf(tmp_path / "emg.bdf", {0: streams[0]}, wide)
+    # and to .edf: straight to what holds them (it said .bdf, which then said .npz)
+    with pytest.raises(SensorioError, match=r"32-bit samples and EDF holds 16: export to \.npz or \.csv"):
+        write_edf(tmp_path / "emg.edf", {0: streams[0]}, wide)
     with pytest.raises(SensorioError, match=r"\.edf or \.bdf"):
         write_edf(tmp_path / "emg.dat", streams, info)
     assert not list(tmp_path.glob("*.part"))

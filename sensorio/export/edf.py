@@ -187,7 +187,8 @@ def _check_depth(sid: int, lo: int, hi: int, bdf: bool) -> None:
     fmin, fmax = BDF_DIGITAL if bdf else EDF_DIGITAL
     if hi - lo > fmax - fmin:
         bits = math.ceil(math.log2(hi - lo + 1))
-        instead = ".npz or .csv" if bdf else ".bdf"
+        # a .bdf only where it holds them (its advice sent 32-bit streams on to .bdf and back)
+        instead = ".bdf" if not bdf and hi - lo <= BDF_DIGITAL[1] - BDF_DIGITAL[0] else ".npz or .csv"
         raise SensorioError(
             f"stream {sid} has {bits}-bit samples and {'BDF holds 24' if bdf else 'EDF holds 16'}: "
             f"export to {instead} instead"
