@@ -118,7 +118,11 @@ def default_out_dir(base: Path | None = None) -> Path:
 
 
 def prepare_out_dir(path: Path, force: bool = False) -> Path:
-    if path.exists() and (not path.is_dir() or any(path.iterdir())) and not force:
+    """The demo's output folder, made (SensorioError: something else is there)."""
+    if path.exists() and not path.is_dir():
+        # --force cannot help: the demo writes several files into a folder
+        raise SensorioError(Advice(f"{path} is not a folder: choose another {{out_dir}}", out_dir=None))
+    if path.exists() and any(path.iterdir()) and not force:
         raise SensorioError(
             Advice(
                 f"{path} exists and is not empty: choose another {{out_dir}} or pass {{force}}",

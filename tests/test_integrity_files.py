@@ -494,6 +494,23 @@ def test_an_existing_output_is_a_usage_error_and_stdout_on_a_pipe_is_named(tmp_p
     assert res.returncode == 1 and "/dev/stdout is not a regular file" in _one_line(res.stderr), res.stderr
 
 
+def test_an_output_that_is_no_file_is_refused_before_any_word_of_force(tmp_path: Path) -> None:
+    """/dev/null or a FIFO as -o said "exists: pass --force", and --force then
+    said it is not a regular file; a file as the demo's folder, the same."""
+    fifo = tmp_path / "ff"
+    os.mkfifo(fifo)
+    for out in ("/dev/null", str(fifo)):
+        res = _cli("record", "sim://emg8?fast=1&duration=1", "-o", out, "--quiet")
+        line = _one_line(res.stderr)
+        assert res.returncode == 1 and f"{out} is not a regular file" in line and "--force" not in line
+    afile = tmp_path / "a.sior"
+    afile.write_bytes(b"mine")
+    res = _cli("demo", "-o", str(afile), "--no-plot")
+    line = _one_line(res.stderr)
+    assert res.returncode == 1 and "is not a folder" in line and "--force" not in line
+    assert afile.read_bytes() == b"mine"
+
+
 def test_a_second_ctrl_c_during_the_cleanup_still_removes_the_parts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

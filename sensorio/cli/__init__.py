@@ -137,7 +137,7 @@ def _output_on_an_input(args: argparse.Namespace) -> str | None:
 def _check_file_outputs(args: argparse.Namespace) -> None:
     """Each output file named (not a folder: one ending in a separator or
     one that is there) checked before the command's work (export.output.check_writable)."""
-    from ..export.output import check_writable
+    from ..export.output import check_writable, refuse_non_regular
     from ._options import refuse_existing
 
     if getattr(args, "command", None) == "demo":  # its output is a folder it makes
@@ -147,6 +147,7 @@ def _check_file_outputs(args: argparse.Namespace) -> None:
         out = _named_file(getattr(args, name, None))
         if out is None or out == "-" or out.endswith(os.sep) or os.path.isdir(out) or name == "bids":
             continue
+        refuse_non_regular(out)
         refuse_existing(out, force)
         check_writable(out, force)
 

@@ -74,16 +74,23 @@ def _target(path: Path, overwrite: bool) -> Path:
     overwritten, the file it points to (the link stays: renaming over it
     made it a plain file). An existing device, pipe or folder is refused:
     renaming over one replaced /dev/stdout's node with a file."""
+    refuse_non_regular(path)
     check_new(path, overwrite)
     if not os.path.lexists(path):
         return path
+    return Path(os.path.realpath(path))
+
+
+def refuse_non_regular(path: str | os.PathLike[str]) -> None:
+    """Raise SensorioError when path is there and is no regular file (a
+    device, pipe or folder), before any word of overwriting it: "pass
+    --force" for /dev/null was followed by this refusal."""
     try:
         mode = os.stat(path).st_mode  # (through links: /dev/stdout is the pipe it leads to)
     except OSError:
-        return Path(os.path.realpath(path))  # a link to nothing: the file is made where it points
+        return  # not there, or a link to nothing: the file is made where it points
     if not stat.S_ISREG(mode):
         raise SensorioError(f"{path} is not a regular file (a device, pipe or folder): give a file's name")
-    return Path(os.path.realpath(path))
 
 
 def check_writable(path: str | os.PathLike[str], overwrite: bool) -> None:
@@ -130,4 +137,4 @@ def remove_tree(path: str | os.PathLike[str]) -> None:
         raise KeyboardInterrupt
 
 
-__all__ = ["atomic_output", "check_new", "check_writable", "remove_tree", "write_error"]
+__all__ = ["atomic_output", "check_new", "check_writable", "refuse_non_regular", "remove_tree", "write_error"]
