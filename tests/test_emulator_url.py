@@ -80,6 +80,10 @@ def test_sim_real_time_pacing() -> None:
         ("sim://?format=cyton&rate=500", "250 Hz"),
         ("sim://?link=drop:when=1", "link fault option"),
         ("sim://?colour=blue", "unknown emulator option"),
+        # accepted, and silently did nothing
+        ("sim://?link=drop:at=1,stream=5", "link fault drop names stream 5; the device has streams \\[0\\]"),
+        ("sim://?link=drop:at=nan", "times must be finite"),
+        ("sim://?fault=liftoff:channel=1,start=nan,end=2", "numbers must be finite"),
     ],
 )
 def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import UsageError
 from .config import EmulatorConfig
 from .devices import DEVICES, AsciiDevice, Device
 from .gestures import GestureSchedule
@@ -108,6 +109,11 @@ class Emulator:
             keep_codes=config.truth_codes,
             **kw,
         )
+        ids = sorted(st.id for st in self.profile.streams)
+        for lf in config.link:
+            if lf.stream is not None and lf.stream not in ids:
+                # (as a sensor fault's: it hit no frame and said nothing)
+                raise UsageError(f"link fault {lf.kind} names stream {lf.stream}; the device has streams {ids}")
         self.link = LinkLayer(
             config.link,
             config.seed,

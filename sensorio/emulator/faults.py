@@ -25,6 +25,7 @@ a seed gives the same faults as before mains and drift existed.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,6 +134,9 @@ def parse_fault(text: str) -> SensorFault:
             params[key] = value if isinstance(params[key], str) else float(value)
     except ValueError as exc:
         raise UsageError(f"bad number in fault {text!r}: {exc}") from None
+    numbers = [start, end, *(v for v in params.values() if isinstance(v, float))]
+    if not all(math.isfinite(v) for v in numbers):  # (nan passed every check below, and did nothing)
+        raise UsageError(f"fault {text!r}: its numbers must be finite")
     if end <= start:
         raise UsageError(f"fault {text!r} ends before it starts")
     if kind == "liftoff" and params["mode"] not in ("flat", "rail"):

@@ -17,6 +17,7 @@ Kinds (``KIND:key=value,...``; times are device seconds):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -190,6 +191,8 @@ def parse_link_fault(text: str) -> LinkFault:
         )
     except ValueError as exc:
         raise UsageError(f"bad number in link fault {text!r}: {exc}") from None
+    if not all(math.isfinite(v) for v in (f.at, f.dur, f.period, f.rate)) or f.at < 0:
+        raise UsageError(f"link fault {text!r}: times must be finite numbers, at >= 0")
     if f.rate and kind not in ("drop", "bitflip"):
         raise UsageError(f"rate= is for drop and bitflip, not {kind}")
     if not 0 <= f.rate < 1:
