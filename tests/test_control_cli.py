@@ -67,6 +67,26 @@ def test_train_records_prompts_as_markers_that_match_the_truth(trained: Path) ->
     assert model.classes == ("rest", "open", "close", "pronate", "supinate", "point")
 
 
+def test_the_bdf_export_places_the_prompts_at_their_rows(trained: Path, tmp_path: Path) -> None:
+    """Gesture markers were placed by the host's clock from the first bytes
+    read (the handshake's): all ten of a fast recording fell within 0.3 s."""
+    import pyedflib
+
+    rec = trained.with_suffix(".sior")
+    _, marks = recording_prompts(rec)
+    proc = _cli("export", str(rec), "-o", str(tmp_path / "m.bdf"))
+    assert proc.returncode == 0, proc.stderr
+    reader = pyedflib.EdfReader(str(tmp_path / "m.bdf"))
+    try:
+        onsets, _, texts = reader.readAnnotations()
+    finally:
+        reader.close()
+    placed = [(float(o), str(t)) for o, t in zip(onsets, texts, strict=True) if str(t).startswith("marker gesture")]
+    assert len(placed) == len(marks)
+    for (onset, text), (row, label) in zip(placed, marks, strict=True):
+        assert onset == pytest.approx(row / 2000.0, abs=1e-3) and text.endswith(label or "end")
+
+
 def test_fit_from_the_recording_gives_the_same_model(trained: Path, tmp_path: Path) -> None:
     out = tmp_path / "again.npz"
     proc = _cli("fit", str(trained.with_suffix(".sior")), "-o", str(out))

@@ -346,3 +346,21 @@ def test_export_does_not_warn_of_a_notch_the_file_never_had(tmp_path: Path, caps
     captured = capsys.readouterr()
     assert "quiet.bdf: BDF+" in captured.out
     assert "notching" not in captured.err and "no mains hum" not in captured.err
+
+
+def test_link_events_are_on_the_samples_time_axis(tmp_path: Path) -> None:
+    """Host-timed events counted from the first bytes read, those of the
+    handshake a second before the device streamed: the disconnect came 1 s
+    after the gap it caused, the reconnect after the data had resumed."""
+    from sensorio.cli import main
+
+    rec = tmp_path / "u.sior"
+    url = "sim://emg8?seed=2&duration=3&link=unplug:at=1,dur=0.5"
+    assert main(["record", url, "-o", str(rec), "--quiet"]) == 0
+    assert main(["export", str(rec), "-o", str(tmp_path / "u.bdf")]) == 0
+    back = read_back(tmp_path / "u.bdf")
+    onsets = {str(text): float(onset) for onset, _, text in zip(*back["annotations"], strict=True)}
+    assert onsets["BAD_gap"] == pytest.approx(1.0, abs=0.01)
+    # the host saw the unplug, and the device again, within a read or two of the samples
+    assert onsets["disconnect"] == pytest.approx(onsets["BAD_gap"], abs=0.25)
+    assert onsets["BAD_gap"] + 0.5 <= onsets["connect"] < onsets["BAD_gap"] + 1.0

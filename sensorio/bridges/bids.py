@@ -265,7 +265,7 @@ def export_bids(
     overwrite: bool = False,
 ) -> BidsSummary:
     """Write one recording into a BIDS-EMG dataset at root (see the module docstring)."""
-    from ..export.edf import NO_DATA_TEXT, export_edf_stream, recording_markers, stream_offsets
+    from ..export.edf import NO_DATA_TEXT, export_edf_stream, place_markers, recording_markers, stream_offsets
     from ..recording import BlockStream, lookahead_info
     from ..workflows.analyze import analyze_blocks
 
@@ -440,7 +440,7 @@ def export_bids(
                 }
             )
         markers, _ = recording_markers(recording)
-        for m in markers:
+        for m in place_markers(markers, rates, offsets):
             kind, _, text = m.text.partition(" ")
             events.append(
                 {"onset": m.onset_s, "duration": m.duration_s or 0.0, "trial_type": kind, "value": text or None}

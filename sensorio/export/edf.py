@@ -531,30 +531,73 @@ def _record_duration(rates: Iterable[float]) -> float:
     raise SensorioError(f"rates {rates} do not fit whole EDF data records: export to .npz instead")
 
 
+@dataclass(frozen=True)
+class RowMarker(Annotation):
+    """A marker that names the sample it belongs to (``sensorio train``'s
+    gesture prompts: ``stream`` and ``row``, counting lost samples as the
+    pipeline does): placed by that row, not by the host's clock (place_markers)."""
+
+    stream: int = 0
+    row: int = 0
+
+
+def place_markers(
+    markers: Iterable[Annotation], rates: Mapping[int, float], offsets: Mapping[int, float]
+) -> list[Annotation]:
+    """The markers on the file's time axis: a RowMarker at its row of its
+    stream (that stream's offset plus row / rate), the others as they are."""
+    out: list[Annotation] = []
+    for m in markers:
+        if isinstance(m, RowMarker) and rates.get(m.stream):
+            m = Annotation(offsets.get(m.stream, 0.0) + m.row / rates[m.stream], m.duration_s, m.text)
+        out.append(m)
+    return out
+
+
 def recording_markers(path: str | os.PathLike[str]) -> tuple[list[Annotation], datetime | None]:
-    """Marker, disconnect and connect events of a recording as annotations, in seconds
-    from the first bytes read (which trail the first sample by the port's latency),
-    and the wall-clock start of the recording."""
+    """Marker, disconnect and connect events of a recording as annotations,
+    and the wall-clock start of the recording. Host-timed ones are in seconds
+    from the first bytes read once the file was made, which trail the first
+    sample by the port's latency (the bytes of the handshake before it, kept
+    too, came a second or more before the device streamed); a marker that
+    names its row is a RowMarker (place_markers puts it on the file's axis)."""
     from ..recording import DataChunk, Event, RecordingReader
 
     if not RecordingReader.is_recording(path):
         return [], None
     reader = RecordingReader(path)
     first_ns: int | None = None
+    earliest: int | None = None
+    created = reader.header.get("created_ns")
+    created_ns = int(created) if isinstance(created, int) and not isinstance(created, bool) else None
     notes: list[tuple[int, str]] = []
+    rows: list[Annotation] = []
     try:
         for item in reader.items():
             if isinstance(item, DataChunk) and first_ns is None:
-                first_ns = item.reads[0][1] if item.reads else item.t_ns
+                arrivals = [t for _, t in item.reads] or [item.t_ns]
+                earliest = arrivals[0] if earliest is None else earliest
+                first_ns = next((t for t in arrivals if created_ns is None or t >= created_ns), None)
             elif isinstance(item, Event) and item.kind in ("marker", "disconnect", "connect", "stall", "resume"):
                 text = item.detail.get("text") if item.kind == "marker" else None
-                notes.append((item.t_ns, f"marker {text}" if text else item.kind))
+                label = f"marker {text}" if text else item.kind
+                row, stream = item.detail.get("row"), item.detail.get("stream", 0)
+                if item.kind == "marker" and isinstance(row, int) and _is_count(row) and _is_count(stream):
+                    rows.append(RowMarker(0.0, None, label, stream=int(stream), row=row))
+                else:
+                    notes.append((item.t_ns, label))
     finally:
         reader.close()
-    if first_ns is None:
+    first_ns = first_ns if first_ns is not None else earliest
+    if first_ns is None or earliest is None:
         return [], None
-    annotations = [Annotation(max((t - first_ns) / 1e9, 0.0), None, text) for t, text in notes if t >= first_ns]
-    return annotations, datetime.fromtimestamp(first_ns / 1e9)
+    # what came with the handshake (the first connect) is at the start
+    annotations = [Annotation(max((t - first_ns) / 1e9, 0.0), None, text) for t, text in notes if t >= earliest]
+    return annotations + rows, datetime.fromtimestamp(first_ns / 1e9)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class _StreamTally:
@@ -807,7 +850,7 @@ def _write_blocks(
     # annotations name a channel as MNE does after reading the type off "EMG emg1": "emg1"
     labels = {(p.stream, p.channel): p.label.strip().split(" ", 1)[-1] for p in plans}
     annotations += [fault_annotation(ev, labels, offsets, duration) for ev in faults]
-    annotations += markers
+    annotations += place_markers(markers, rates, offsets)
     annotations.append(Annotation(duration, None, "end of data"))
     record_s = _record_duration(rates.values())
     n_records = max(1, math.ceil(duration / record_s - 1e-9))
