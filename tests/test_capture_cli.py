@@ -262,6 +262,21 @@ def test_the_diagnosis_counts_what_arrived_and_quotes_text_once() -> None:
     assert "('12,34,56\\r\\n12,34" in advice, advice
 
 
+def test_the_diagnosis_names_sio_frames_and_no_baud_rate_already_in_use() -> None:
+    """SIO-1 bytes read as another format got "the baud rate is probably
+    wrong (now 115200; try 115200, ...)", with no word of --format sio."""
+    from sensorio.capture.diagnose import diagnose
+    from sensorio.parser import Stats
+
+    raw, _ = make_frames(0, 40, n_ch=4, n_samp=8)
+    advice = str(diagnose(raw[:4096], Stats(malformed=3), "cyton", 115200, arrived=9000))
+    assert "they are SIO-1 frames: try format='sio'" in advice, advice
+    rng = random.Random(3)
+    noise = bytes(rng.randrange(128) for _ in range(4096))  # (no Cyton start byte)
+    advice = str(diagnose(noise, Stats(malformed=3), "sio", 115200))
+    assert "now 115200; try 230400, 460800, 921600)" in advice, advice
+
+
 def test_a_recording_that_ends_before_the_check_with_no_frames_is_diagnosed(tmp_path: Path) -> None:
     """--duration shorter than --check-seconds (or a source that ends
     first): 0 frames ended with exit 0 and no word of why."""

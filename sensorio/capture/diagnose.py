@@ -14,6 +14,20 @@ def _looks_like_cyton(sample: bytes) -> bool:
     return hits >= 3
 
 
+def _decodes_as_sio(sample: bytes) -> bool:
+    """Whether SIO-1 frames or messages (CRC-checked) are among the bytes."""
+    from ..parser import Parser
+
+    parser = Parser("sio")
+    parser.feed(sample)
+    return bool(parser.stats.frames_ok or parser.stats.messages_ok)
+
+
+def _other_bauds(baudrate: int) -> list[int]:
+    """The usual rates of USB-serial EMG boards, but the one in use."""
+    return [b for b in (115200, 230400, 460800, 921600) if b != baudrate]
+
+
 def _printable_share(sample: bytes) -> float:
     ok = sum(1 for b in sample if 32 <= b < 127 or b in (9, 10, 13))
     return ok / len(sample)
@@ -44,6 +58,8 @@ def diagnose(sample: bytes, stats: Any, format: str, baudrate: int, arrived: int
         )
     n = max(len(sample), arrived or 0)
     head = sample[:24].hex(" ")
+    if format not in ("sio", "sio1") and _decodes_as_sio(sample):
+        return Advice(f"{n} bytes arrived but no {format} frames; they are SIO-1 frames: try {{format}}", format="sio")
     if format != "cyton" and _looks_like_cyton(sample):
         return Advice(
             f"{n} bytes arrived but no {format} frames; they look like OpenBCI Cyton packets: try {{format}}",
@@ -67,7 +83,7 @@ def diagnose(sample: bytes, stats: Any, format: str, baudrate: int, arrived: int
     if stats.crc_errors + stats.cobs_errors + stats.malformed > 0 or zeros:
         return Advice(
             f"{n} bytes arrived but none formed a valid {format} frame ({head} ...): "
-            f"the baud rate is probably wrong (now {baudrate}; try 115200, 230400, 460800, 921600) "
+            f"the baud rate is probably wrong (now {baudrate}; try {', '.join(map(str, _other_bauds(baudrate)))}) "
             "or the format is another one ({format})",
             format=None,
         )
