@@ -240,7 +240,7 @@ def test_stream_that_publishes_nothing_says_why(capsys: pytest.CaptureFixture[st
 
     code = main(["stream", "sim://emg8?fast=1", "--format", "cyton", "--lsl", "--duration", "1", "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1 and "none formed a valid cyton frame" in err[-1], err
+    assert code == 1 and "they are SIO-1 frames: try --format sio" in err[-1], err
 
 
 def test_stream_ends_with_a_count_of_what_it_published_and_lost(tmp_path, capsys) -> None:
