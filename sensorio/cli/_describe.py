@@ -46,6 +46,15 @@ def samples_by_stream(rows: dict[int, int]) -> str:
     return "samples per stream " + ", ".join(f"{sid}: {n}" for sid, n in sorted(rows.items()))
 
 
+def link_summary(stats: Any, samples: str, stopped_by: str | None, source_ended: bool) -> str:
+    """The closing word of a live command on its link: frames, samples (as
+    the command counts them), frames lost, CRC errors, and why it ended."""
+    line = f"{stats.frames_ok} frames, {samples}, {lost_frames(stats)} frames lost, {stats.crc_errors} CRC errors"
+    if stopped_by is not None:
+        return line + f" (stopped by {stopped_by})"
+    return line + " (the source ended)" if source_ended else line
+
+
 def created_time(header: dict[str, Any]) -> str:
     """The header's created_ns as a UTC date, '?' when absent; SensorioError
     when it is there but cannot be a time (the file is untrusted input)."""

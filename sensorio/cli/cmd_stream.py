@@ -10,7 +10,7 @@ from typing import Any
 
 from ..descriptor import capture_descriptor
 from ..errors import SensorioError, UsageError
-from ._describe import lost_frames, samples_by_stream
+from ._describe import link_summary, lost_frames, samples_by_stream
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, cli_text
 from ._realtime import StopSignal, freeze_setup, open_live, signals_ignored, stop_signals
 from ._status import StatusLine
@@ -159,23 +159,10 @@ def _run(args: argparse.Namespace) -> int:
         advice = cap.diagnose()
         if advice:
             raise SensorioError(f"{args.port}: {cli_text(advice)}")
-    line = closing_count(cap, published, stopped_by)
+    # the last word on the link, as record's: the status line comes only every
+    # few seconds in a log, so the losses of the last ones went unsaid
+    line = link_summary(cap.stats, f"{samples_by_stream(published)} published", stopped_by, cap.source_ended)
     if cap.recorder is not None:
         line = f"{args.output}: {cap.recorder.bytes_written} bytes recorded; {line}"
     print(line)
     return 0
-
-
-def closing_count(cap: Any, published: dict[int, int], stopped_by: str | None) -> str:
-    """The last word on the link, as record's: the status line comes only
-    every few seconds in a log, so the losses of the last ones went unsaid."""
-    st = cap.stats
-    line = (
-        f"{st.frames_ok} frames, {samples_by_stream(published)} published, "
-        f"{lost_frames(st)} frames lost, {st.crc_errors} CRC errors"
-    )
-    if stopped_by is not None:
-        line += f" (stopped by {stopped_by})"
-    elif cap.source_ended:
-        line += " (the source ended)"
-    return line
