@@ -319,8 +319,9 @@ def record_training(
     import time
 
     from .capture import open as open_capture
+    from .formats import default_start_command
 
-    start = "START" if format == "sio" else None
+    start = default_start_command(format)  # (START only to sio left a Cyton silent)
     with open_capture(
         plan.port, format, baudrate=baudrate, record=recording, overwrite=overwrite, start_command=start
     ) as cap:

@@ -122,3 +122,50 @@ def test_a_sim_device_unplugged_by_its_link_fault_is_plugged_back_not_started_ov
     assert st["frames_ok"] + st["lost_frames"] == 500
     assert st["lost_frames"] == 125 and st["restarts"] == 0
     assert found["events"]["disconnect"] == 1 and found["events"]["connect"] == 2
+
+
+def _reconnect(url: str, first: serial.SerialBase, timeout: float = 20.0) -> serial.SerialBase:
+    """What a capture does: read until the unplug, then open new ports of the
+    URL until one opens."""
+    import time
+
+    with pytest.raises(serial.SerialException):
+        while True:
+            first.read(4096)
+    first.close()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return serial.serial_for_url(url, timeout=0)
+        except serial.SerialException:
+            assert time.monotonic() < deadline, "the device never came back"
+            time.sleep(0.05)
+
+
+def test_an_unplug_longer_than_the_replug_wait_still_finds_the_same_device(monkeypatch) -> None:
+    """The wait was counted from the unplug, less the time left to the replug:
+    past half of it a new port made a new device (from 0 s, to unplug again)."""
+    from sensorio.urlhandler import protocol_sim
+
+    monkeypatch.setattr(protocol_sim, "REPLUG_WAIT_S", 0.2)
+    url = sim_url("emg8", seed=1, autostart=True, duration=3, link=["unplug:at=0.2,dur=1"])
+    back = _reconnect(url, serial.serial_for_url(url, timeout=0.05))
+    assert back.emulator.clock.now(__import__("time").monotonic()) >= 1.2  # the same device, replugged
+    back.finish()
+
+
+def test_a_second_unplug_while_taking_the_device_over_does_not_hang() -> None:
+    """Running a fast device to its replug took the registry's lock a second
+    time in the same thread when another unplug came in that span."""
+    import threading
+
+    url = sim_url(
+        "emg8", seed=1, fast=True, autostart=True, duration=4, link=["unplug:at=0.5,dur=2", "unplug:at=1.5,dur=0.3"]
+    )
+    first = serial.serial_for_url(url, timeout=0)
+    got: list[serial.SerialBase] = []
+    worker = threading.Thread(target=lambda: got.append(_reconnect(url, first)), daemon=True)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive() and got
+    got[0].finish()

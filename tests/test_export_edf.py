@@ -364,3 +364,26 @@ def test_link_events_are_on_the_samples_time_axis(tmp_path: Path) -> None:
     # the host saw the unplug, and the device again, within a read or two of the samples
     assert onsets["disconnect"] == pytest.approx(onsets["BAD_gap"], abs=0.25)
     assert onsets["BAD_gap"] + 0.5 <= onsets["connect"] < onsets["BAD_gap"] + 1.0
+
+
+def test_a_marker_of_a_stream_the_file_lacks_keeps_its_host_time(tmp_path: Path) -> None:
+    """A marker naming its row was placed by the row alone: one of a stream
+    the file does not hold went to 0 s."""
+    import time
+
+    from sensorio.export.edf import Annotation, RowMarker, place_markers, recording_markers
+    from sensorio.recording import RecordingWriter
+
+    rec = tmp_path / "m.sior"
+    now = time.time_ns()
+    with RecordingWriter(rec, {"format": "sio", "created_ns": now - 3 * 10**9}) as w:
+        w.add(b"\x00" * 8, now - 2 * 10**9)
+        w.event("marker", text="m", stream=5, row=100)
+    (marker,), _ = recording_markers(rec)
+    assert isinstance(marker, RowMarker) and marker.onset_s == pytest.approx(2.0, abs=0.5)
+    placed = place_markers(
+        [RowMarker(1.25, None, "marker m", stream=5, row=100), RowMarker(9.0, None, "marker g", stream=0, row=4000)],
+        {0: 2000.0},
+        {0: 0.5},
+    )
+    assert placed == [RowMarker(1.25, None, "marker m", stream=5, row=100), Annotation(2.5, None, "marker g")]

@@ -299,3 +299,13 @@ def test_a_spec_names_the_command_that_starts_its_device() -> None:
     assert compile_spec({**spec, "start_command": "GO"}).start_command == "GO"
     with pytest.raises(FormatError, match="start_command"):
         compile_spec({**spec, "start_command": 7})
+
+
+def test_a_frame_count_of_frames_of_several_rows_is_no_sample_clock() -> None:
+    """Its tick was taken for one sample period: host times and LSL stamps
+    of a 4-row frame came out 4 times too close."""
+    spec = tomllib.loads((BOARDS_DIR / "example-loadcell-f32.toml").read_text())
+    assert compile_spec(spec).time_scale_us() == pytest.approx(1e6 / spec["rate_hz"])
+    st = spec["streams"][0]
+    four = {**spec, "frame": {**spec["frame"], "size": spec["frame"]["size"] + 48}, "streams": [{**st, "rows": 4}]}
+    assert compile_spec(four).time_unit == "frames" and compile_spec(four).time_scale_us() is None

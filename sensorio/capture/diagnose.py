@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import Advice
+from ..formats import default_start_command
 
 
 def _looks_like_cyton(sample: bytes) -> bool:
@@ -47,7 +48,7 @@ def diagnose(sample: bytes, stats: Any, format: str, baudrate: int, arrived: int
             start_command="START",
         )
     if not sample:
-        if format == "cyton":
+        if default_start_command(format) == "b":  # (cyton, or a spec of it)
             return Advice("no bytes arrived: is the device on, streaming and on this port?")
         # a Cyton is silent until it hears 'b', which only --format cyton sends
         return Advice(

@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--start",
         metavar="CMD",
         default=None,
-        help="command that starts streaming, sent on (re)connect (default for sio: START)",
+        help="command that starts streaming, sent on (re)connect (default: the format's: START for sio, b for cyton)",
     )
     p.add_argument("--no-start", action="store_true", help="send no start command")
     p.add_argument("--no-info", action="store_true", help="do not ask an SIO-1 device for its INFO")

@@ -100,7 +100,12 @@ def _run(args: argparse.Namespace) -> int:
         info = capture_descriptor(cap)
         wanted = args.streams or [int(s["id"]) for s in info["streams"]]
         t_end = None if args.duration is None else time.monotonic() + args.duration
-        info, early = learn_channels(cap, info, wanted, t_end, args.port)
+        try:
+            info, early = learn_channels(cap, info, wanted, t_end, args.port)
+        except KeyboardInterrupt as exc:  # stopped before anything could be published
+            by = exc.args[0] if isinstance(exc, StopSignal) else "the user"
+            print(link_summary(cap.stats, "0 samples published", by, False))
+            return 0
         outlets = {
             sid: LslOutlet(
                 info,

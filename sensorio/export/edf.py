@@ -535,7 +535,8 @@ def _record_duration(rates: Iterable[float]) -> float:
 class RowMarker(Annotation):
     """A marker that names the sample it belongs to (``sensorio train``'s
     gesture prompts: ``stream`` and ``row``, counting lost samples as the
-    pipeline does): placed by that row, not by the host's clock (place_markers)."""
+    pipeline does): placed by that row, not by the host's clock (place_markers),
+    where the file holds that stream; its onset is the host's meanwhile."""
 
     stream: int = 0
     row: int = 0
@@ -570,8 +571,7 @@ def recording_markers(path: str | os.PathLike[str]) -> tuple[list[Annotation], d
     earliest: int | None = None
     created = reader.header.get("created_ns")
     created_ns = int(created) if isinstance(created, int) and not isinstance(created, bool) else None
-    notes: list[tuple[int, str]] = []
-    rows: list[Annotation] = []
+    notes: list[tuple[int, str, tuple[int, int] | None]] = []  # (t_ns, text, (stream, row))
     try:
         for item in reader.items():
             if isinstance(item, DataChunk) and first_ns is None:
@@ -582,18 +582,21 @@ def recording_markers(path: str | os.PathLike[str]) -> tuple[list[Annotation], d
                 text = item.detail.get("text") if item.kind == "marker" else None
                 label = f"marker {text}" if text else item.kind
                 row, stream = item.detail.get("row"), item.detail.get("stream", 0)
-                if item.kind == "marker" and isinstance(row, int) and _is_count(row) and _is_count(stream):
-                    rows.append(RowMarker(0.0, None, label, stream=int(stream), row=row))
-                else:
-                    notes.append((item.t_ns, label))
+                counted = item.kind == "marker" and _is_count(row) and _is_count(stream)
+                at = (int(stream), int(row)) if counted and row is not None else None
+                notes.append((item.t_ns, label, at))
     finally:
         reader.close()
     first_ns = first_ns if first_ns is not None else earliest
     if first_ns is None or earliest is None:
         return [], None
-    # what came with the handshake (the first connect) is at the start
-    annotations = [Annotation(max((t - first_ns) / 1e9, 0.0), None, text) for t, text in notes if t >= earliest]
-    return annotations + rows, datetime.fromtimestamp(first_ns / 1e9)
+    annotations: list[Annotation] = []
+    for t, text, at in notes:
+        if t < earliest and at is None:
+            continue
+        onset = max((t - first_ns) / 1e9, 0.0)  # (the handshake's first connect: at the start)
+        annotations.append(Annotation(onset, None, text) if at is None else RowMarker(onset, None, text, *at))
+    return annotations, datetime.fromtimestamp(first_ns / 1e9)
 
 
 def _is_count(value: Any) -> bool:

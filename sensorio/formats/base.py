@@ -234,6 +234,15 @@ class SpecFormat(Format):
     c_spec: Any = field(default=None, compare=False, repr=False)
     info: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     source: str = ""
+    #: every stream has one row per frame (then a frame count ticks once a sample)
+    one_row_frames: bool = True
+
+    def time_scale_us(self) -> float | None:
+        """As Format's; None for a frame count of frames of several rows (or
+        "auto" rows), whose tick is no one sample period."""
+        if self.time_unit == "frames" and not self.one_row_frames:
+            return None
+        return super().time_scale_us()
 
     def init_parser(self, parser_ptr: Any) -> None:
         """Set up the C parser with this spec's compiled frame layout (FormatError if the C core rejects it)."""

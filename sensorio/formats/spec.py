@@ -290,6 +290,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         seq_modulus = cx.int_(ct.get("modulus", min(span, 2**32 - 1)), "counter.modulus", 2, min(span, 2**32 - 1))
         d.seq_modulus = seq_modulus
     time_unit = "frames"
+    one_row_frames = True  # every stream one row per frame: a frame count is a sample count
     if "timestamp" in top:
         ts = cx.table(top["timestamp"], "timestamp", _TIMESTAMP_KEYS)
         if "offset" not in ts:
@@ -381,6 +382,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
             raise cx.fail(f"{w}.start", "missing: the byte offset of the stream's first row")
         start = cx.int_(st["start"], f"{w}.start", 0, MAX_FRAME)
         rows = st.get("rows", 1)
+        one_row_frames = one_row_frames and rows == 1
         c_st.id = sid
         c_st.n_ch = len(chans)
         c_st.data_offset = start
@@ -467,6 +469,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         time_unit=time_unit,
         seq_modulus=seq_modulus,
         start_command=start_command,
+        one_row_frames=one_row_frames,
         c_spec=d,
         info=info,
         source=source,

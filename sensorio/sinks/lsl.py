@@ -115,7 +115,6 @@ class LslOutlet:
         time_scale_us: float | None = 1.0,
     ) -> None:
         from ..dsp import Calibrate
-        from ..dsp.calibrate import StreamInfo
 
         pylsl = import_pylsl()
         self._pylsl = pylsl
@@ -139,12 +138,10 @@ class LslOutlet:
         #: (zero, scale) of a stream the calibration stage cannot take (no rails
         #: or rate: an ASCII-lines device, its values already in their unit)
         self._affine: tuple[float, float] | None = None
-        if calibrated:
-            try:
-                StreamInfo.from_descriptor(info, stream)
-            except SensorioError:
-                self._calibrate = None
-                self._affine = (float(desc.get("zero") or 0.0), float(desc["scale"]))
+        if calibrated and any(desc.get(k) is None for k in ("rate_hz", "min_code", "max_code")):
+            # (only that: any other flaw of the descriptor the calibration says)
+            self._calibrate = None
+            self._affine = (float(desc.get("zero") or 0.0), float(desc["scale"]))
         self._time_scale_us = time_scale_us
         unit = str(desc.get("unit", "")) if calibrated else "code"
         self.labels = list(channel_labels(desc.get("labels"), self.channels))

@@ -8,7 +8,9 @@ real time unless ``fast=1`` or ``speed=N``. The emulated device and its
 ground truth (``port.truth``, a sensorio.emulator.TruthLog) live as long as
 the port object: closing and reopening it is like unplugging the cable and
 plugging it back, and an emulated unplug makes reads fail as a USB unplug
-does until the port is reopened after the replug time.
+does until the port is reopened after the replug time. A new port of the
+same URL opened then (a capture reconnecting) takes the unplugged device
+over, as a replugged cable finds the same board.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 from ..emulator import Emulator, Truth, TruthLog, config_from_options
 from ..errors import SensorioError
 
-#: a device its link faults unplugged, by URL, for the next port of that URL
-#: to plug back in: a capture reconnects with a new port object, which made a
-#: new device start over at 0 s and unplug again, forever
+#: a device its link faults unplugged, by URL, with the host time of its
+#: replug, for the next port of that URL to plug back in: a capture reconnects
+#: with a new port object, which made a new device start over at 0 s and
+#: unplug again, forever. (Lock order: a port's _lock, then this one.)
 _UNPLUGGED: dict[str, tuple[Serial, float]] = {}
 _UNPLUGGED_LOCK = threading.Lock()
-#: a device left unplugged this long (host seconds past its replug time) is
-#: nobody's to reconnect to: a later port of the URL makes a new one
+#: a device left unplugged this long past its replug is nobody's to
+#: reconnect to: a later port of the URL makes a new one
 REPLUG_WAIT_S = 10.0
 
 
@@ -76,19 +79,20 @@ class Serial(SerialBase):
     def _adopt_unplugged(self) -> None:
         """Plug back in the device a port of this URL lost to an emulated
         unplug (SerialException while it is still unplugged)."""
-        with _UNPLUGGED_LOCK:
-            found = _UNPLUGGED.get(self.portstr)
-            if found is None:
-                return
-            old, unplugged_at = found
-            emu = old._emu
-            if emu is None or time.monotonic() - unplugged_at > REPLUG_WAIT_S + old._replug_wait_s():
-                del _UNPLUGGED[self.portstr]
-                return
-            old._pass_unplugged_time()
-            if emu.clock.now(time.monotonic()) < old._replug_at:
-                raise SerialException(f"could not open port {self.portstr}: the emulated device is unplugged")
-            del _UNPLUGGED[self.portstr]
+        with _UNPLUGGED_LOCK:  # (only the registry under it: see the lock order)
+            found = _UNPLUGGED.pop(self.portstr, None)
+        if found is None:
+            return
+        old, replug_due = found
+        emu = old._emu
+        if emu is None or time.monotonic() > replug_due + REPLUG_WAIT_S:
+            return  # long gone: this port makes a new device
+        old._pass_unplugged_time()
+        if old._unplugged and emu.clock.now(time.monotonic()) < old._replug_at:
+            with _UNPLUGGED_LOCK:
+                _UNPLUGGED.setdefault(self.portstr, found)
+            raise SerialException(f"could not open port {self.portstr}: the emulated device is unplugged")
+        with old._lock:
             self._emu, self._truth = emu, old._truth
             old._emu = old._truth = None  # (its __del__ must not close them)
 
@@ -189,7 +193,7 @@ class Serial(SerialBase):
                     it.due,
                 )
                 with _UNPLUGGED_LOCK:
-                    _UNPLUGGED[self.portstr] = (self, time.monotonic())
+                    _UNPLUGGED[self.portstr] = (self, time.monotonic() + self._replug_wait_s())
             elif it.control:
                 continue
             elif self._unplugged or not self.is_open:
