@@ -558,7 +558,7 @@ int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
                 p->stats.gaps_by_clock += (flags & SIO_EVF_CLOCK) != 0;
             }
         } else {
-            p->stats.restarts++;
+            p->stats.restarts += !m->rides_along; /* a device restart, seen once per wire frame */
         }
     }
     if (consecutive && m->time_modulus)

@@ -214,8 +214,8 @@ typedef struct {
                               wire; 0 = unknown */
     uint32_t in_every_frame; /* every frame on the wire carries this stream */
     uint32_t rides_along;    /* another stream of the same wire frame stands for
-                                it in frames_ok and lost_frames (a Cyton's
-                                accelerometer): a wire frame counts once */
+                                it in frames_ok, lost_frames and restarts (a
+                                Cyton's accelerometer): a wire frame counts once */
 } sio_frame_meta;
 
 #define SIO_MAX_CHANNELS_ANY 256

@@ -32,8 +32,8 @@ class Stats:
     """Cumulative parser statistics (see sio_stats in csrc/sio_parser.h).
     bytes_in equals the sum of the bytes_* reasons plus bytes_pending.
 
-    frames_ok and lost_frames count frames on the wire: one that carries
-    several streams (a Cyton packet and its accelerometer) counts once;
+    frames_ok, lost_frames and restarts count frames on the wire: one that
+    carries several streams (a Cyton packet and its accelerometer) counts once;
     samples_ok and lost_samples add up every stream's samples. lost_frames
     adds up the gaps of the frame counter. When the counter cannot tell (a ring overflow, a resync, a gap
     longer than its range, e.g. 65536 SIO-1 frames) the device clock counts

@@ -309,3 +309,17 @@ def test_a_frame_count_of_frames_of_several_rows_is_no_sample_clock() -> None:
     st = spec["streams"][0]
     four = {**spec, "frame": {**spec["frame"], "size": spec["frame"]["size"] + 48}, "streams": [{**st, "rows": 4}]}
     assert compile_spec(four).time_unit == "frames" and compile_spec(four).time_scale_us() is None
+
+
+def test_a_restart_seen_by_two_streams_of_one_frame_is_one_restart() -> None:
+    """restarts counted once per stream while frames_ok and lost_frames count
+    wire frames: a device restart read as 2 in a frame of two streams."""
+    rng = np.random.default_rng(9)
+    rows = [rng.integers(-100, 100, size=(4, 6)) for _ in range(40)]
+    # 30 frames, then the device starts over: its counter and clock from 0
+    data = b"".join(imu_frame(i, 1000 * i + 5_000_000, rows[i]) for i in range(30))
+    data += b"".join(imu_frame(i, 1000 * i, rows[30 + i]) for i in range(10))
+    streams, stats, _ = decode("example-imu-modbus", data, None)
+    assert stats.frames_ok == 40 and stats.lost_frames == 0
+    assert stats.restarts == 1
+    assert [int((s["events"]["kind"] != 0).sum()) for s in (streams[0], streams[1])] == [1, 1]
