@@ -332,6 +332,15 @@ def test_replay_decodes_in_the_recordings_format(recordings) -> None:
     assert "no samples decoded as format 'sio': check --format" in _one_line(res.stderr)
 
 
+def test_info_says_the_format_it_decoded_in(recordings) -> None:
+    """info --format sio of a Cyton recording printed "format: cyton" over
+    the counts of a decode as sio (0 frames)."""
+    res = _run("info", str(recordings["cyton"]), "--format", "sio")
+    assert res.returncode == 0, res.stderr
+    assert "format:     cyton (decoded as sio, as given)" in res.stdout
+    assert "format:     cyton\n" in _run("info", str(recordings["cyton"])).stdout
+
+
 # -- bad values in files and options ------------------------------------------------------------
 
 

@@ -35,7 +35,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"file:       {d['file']}")
     print(f"recorded:   {when}, {d['duration_s']:.1f} s, {d['raw_bytes']} bytes, by {h.get('software', '?')}")
     print(f"port:       {h.get('port', '?')} {h.get('port_settings', '')}")
-    print(f"format:     {h.get('format', '?')}")
+    recorded = h.get("format", "?")
+    # (the counts below are in the format given: saying only the header's hid that)
+    given = f" (decoded as {args.format}, as given)" if args.format and args.format != recorded else ""
+    print(f"format:     {recorded}{given}")
     for n, info in enumerate(d["devices"] or [d["device_info"]]):
         if isinstance(info, dict):
             print(
