@@ -134,14 +134,15 @@ class LslOutlet:
             )
         # the same calibration as the dsp pipeline: INFO scale/zero, then the user's
         # saved offset/gain for this device serial, if any
-        self._calibrate = Calibrate(info, stream=stream, calibration_dir=calibration_dir) if calibrated else None
         #: (zero, scale) of a stream the calibration stage cannot take (no rails
-        #: or rate: an ASCII-lines device, its values already in their unit)
+        #: or rate: an ASCII-lines device, its values already in their unit);
+        #: any other flaw of the descriptor the calibration says
         self._affine: tuple[float, float] | None = None
+        self._calibrate = None
         if calibrated and any(desc.get(k) is None for k in ("rate_hz", "min_code", "max_code")):
-            # (only that: any other flaw of the descriptor the calibration says)
-            self._calibrate = None
             self._affine = (float(desc.get("zero") or 0.0), float(desc["scale"]))
+        elif calibrated:
+            self._calibrate = Calibrate(info, stream=stream, calibration_dir=calibration_dir)
         self._time_scale_us = time_scale_us
         unit = str(desc.get("unit", "")) if calibrated else "code"
         self.labels = list(channel_labels(desc.get("labels"), self.channels))
