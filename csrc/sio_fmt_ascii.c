@@ -5,11 +5,12 @@
  * space or semicolon; a trailing separator is allowed. A token may carry a
  * "label:" prefix. Every line is one frame of one row on stream 0.
  *
- * Values: a line whose tokens are all integers that fit int32 is booked with
- * enc SIO_ENC_INT; a line with any other number (decimal point, exponent,
- * nan, inf, or an integer beyond int32) is booked with enc SIO_ENC_F32: the
- * int32 slots then hold float32 bit patterns, and a change of enc starts a
- * new block, so every Block is all-int or all-float.
+ * Values: every line is booked with enc SIO_ENC_F32 (the int32 slots hold
+ * float32 bit patterns), integers and decimals alike. One type for the whole
+ * stream: a device that prints "512" and then "512.5" (or %g, which drops
+ * ".0") is one signal, which a change of type mid-stream would split (a
+ * capture stopped and a recording unreadable). float32 holds every integer
+ * up to 2^24 exactly, any ADC's codes; larger ones round to 24 bits.
  *
  * The channel count is given, or learnt from the first two consecutive good
  * lines that agree (a line joined mid-way is dropped as resync). Lines with
@@ -153,11 +154,11 @@ static int parse_number(const char *t, size_t n, int32_t *iv, double *dv)
     return 2;
 }
 
-/* Parses a line into s->vals. Returns the value count (enc in *enc), or -1. */
-static int parse_line(sio_fmt_ascii *s, const char *line, size_t len, uint32_t *enc)
+/* Parses a line into s->vals (float32 bit patterns). Returns the value
+ * count, or -1. */
+static int parse_line(sio_fmt_ascii *s, const char *line, size_t len)
 {
-    double dv[SIO_ASCII_MAX_CH];
-    int n = 0, any_float = 0;
+    int n = 0;
     size_t i = 0;
     while (i < len) {
         while (i < len && is_sep((unsigned char)line[i]))
@@ -185,38 +186,21 @@ static int parse_line(sio_fmt_ascii *s, const char *line, size_t len, uint32_t *
         int kind = parse_number(tok, tlen, &iv, &d);
         if (!kind)
             return -1;
-        if (kind == 1) {
-            s->vals[n] = iv;
-            dv[n] = iv;
-        } else {
-            dv[n] = d;
-            any_float = 1;
-        }
+        float f = kind == 1 ? (float)iv : (float)d;
+        memcpy(&s->vals[n], &f, sizeof f);
         n++;
     }
-    if (!n)
-        return -1;
-    if (any_float) {
-        for (int c = 0; c < n; c++) {
-            float f = (float)dv[c];
-            memcpy(&s->vals[c], &f, sizeof f);
-        }
-        *enc = SIO_ENC_F32;
-    } else {
-        *enc = SIO_ENC_INT;
-    }
-    return n;
+    return n ? n : -1;
 }
 
-static int emit_row(sio_parser *p, sio_fmt_ascii *s, const int32_t *vals, uint32_t n_ch, uint32_t enc,
-                    size_t wire)
+static int emit_row(sio_parser *p, sio_fmt_ascii *s, const int32_t *vals, uint32_t n_ch, size_t wire)
 {
     sio_frame_meta m;
     memset(&m, 0, sizeof m);
     m.stream_id = 0;
     m.n_ch = n_ch;
     m.n_samp = 1;
-    m.enc = enc;
+    m.enc = SIO_ENC_F32;
     m.seq = (uint32_t)s->lines;
     m.seq_modulus = 0;
     m.time = s->lines;
@@ -234,12 +218,12 @@ static int emit_row(sio_parser *p, sio_fmt_ascii *s, const int32_t *vals, uint32
 static int flush(sio_parser *p, sio_fmt_ascii *s)
 {
     if (s->held && s->n_ch) {
-        if (emit_row(p, s, s->held_vals, s->held_ch, s->held_enc, s->held_wire) != SIO_FEED_DONE)
+        if (emit_row(p, s, s->held_vals, s->held_ch, s->held_wire) != SIO_FEED_DONE)
             return SIO_FEED_NEED_BLOCK;
         s->held = 0;
     }
     if (s->pending) {
-        if (emit_row(p, s, s->vals, s->n_ch, s->pending_enc, s->pending_wire) != SIO_FEED_DONE)
+        if (emit_row(p, s, s->vals, s->n_ch, s->pending_wire) != SIO_FEED_DONE)
             return SIO_FEED_NEED_BLOCK;
         s->pending = 0;
     }
@@ -250,8 +234,7 @@ static int flush(sio_parser *p, sio_fmt_ascii *s)
 static int take_line(sio_parser *p, sio_fmt_ascii *s, const char *line, size_t len, size_t wire)
 {
     sio_stats *st = &p->stats;
-    uint32_t enc;
-    int n = parse_line(s, line, len, &enc);
+    int n = parse_line(s, line, len);
     if (n < 0 || (s->n_ch && (uint32_t)n != s->n_ch)) {
         st->malformed++;
         st->bytes_malformed += wire;
@@ -266,13 +249,11 @@ static int take_line(sio_parser *p, sio_fmt_ascii *s, const char *line, size_t l
             memcpy(s->held_vals, s->vals, (size_t)n * sizeof *s->vals);
             s->held = 1;
             s->held_ch = (uint32_t)n;
-            s->held_enc = enc;
             s->held_wire = wire;
             return SIO_FEED_DONE;
         }
     }
     s->pending = 1;
-    s->pending_enc = enc;
     s->pending_wire = wire;
     return flush(p, s);
 }

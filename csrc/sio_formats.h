@@ -179,13 +179,11 @@ typedef struct {
     /* a learning-phase line waiting for a second line that agrees with it */
     int held;
     uint32_t held_ch;
-    uint32_t held_enc;
     size_t held_wire;
     int held_resync;                /* dropped as resync (not malformed) if no match */
     int32_t held_vals[SIO_ASCII_MAX_CH];
     /* a parsed line that could not be booked yet */
     int pending;
-    uint32_t pending_enc;
     size_t pending_wire;
     int32_t vals[SIO_ASCII_MAX_CH];
     char line[SIO_ASCII_MAX_LINE];

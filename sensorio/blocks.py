@@ -43,7 +43,7 @@ class Block:
     """Consecutive accepted samples of one device stream.
 
     ``samples`` holds raw codes, shape (rows, channels): int32, or float32
-    when ``encoding`` is ENC_F32 (ASCII decimals, f32 spec channels). Per frame:
+    when ``encoding`` is ENC_F32 (ASCII lines, f32 spec channels). Per frame:
     ``frame_seq`` (the frame counter), ``frame_t_us`` (device clock at the
     frame's first sample), ``frame_leadoff`` (bit i = channel i off) and
     ``frame_row`` (the frame's first row here). ``events`` (EVENT_DTYPE) marks

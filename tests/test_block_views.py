@@ -140,9 +140,9 @@ def test_kept_cyton_blocks_never_change_read_packet_by_packet(block_rows: int, m
     assert sum(len(b) for b, _ in keep.kept if b.stream == 0) == 2000 - len(lost)
 
 
-def test_kept_ascii_blocks_never_change_across_encoding_changes() -> None:
-    """ASCII lines switch between integers and decimals (another encoding:
-    a new block); lines of another channel count are malformed between them."""
+def test_kept_ascii_blocks_never_change_across_integers_and_decimals() -> None:
+    """ASCII lines switch between integers and decimals (one float32 signal);
+    lines of another channel count are malformed between them."""
     parser = Parser("ascii", block_rows=16, max_events=2)
     keep = _Keeper()
     for k in range(600):
@@ -159,7 +159,7 @@ def test_kept_ascii_blocks_never_change_across_encoding_changes() -> None:
     keep.add(parser.read())
     keep.check()
     assert sum(len(b) for b, _ in keep.kept) == parser.stats.samples_ok == 300
-    assert {b.encoding for b, _ in keep.kept} == {lib.SIO_ENC_INT, lib.SIO_ENC_F32}
+    assert {b.encoding for b, _ in keep.kept} == {lib.SIO_ENC_F32}
 
 
 def test_kept_blocks_of_a_capture_never_change() -> None:

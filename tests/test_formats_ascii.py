@@ -4,6 +4,9 @@ counted and skipped without costing good lines."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from _formats_util import assert_invariant, decode, random_sizes
@@ -32,7 +35,7 @@ def text(rows, sep: str = ",", eol: str = "\n", labels=None) -> bytes:
 def test_separators_and_line_ends(sep: str, eol: str) -> None:
     streams, stats, _ = decode("ascii", text(INTS, sep, eol), random_sizes(1))
     assert np.array_equal(streams[0]["samples"], INTS)
-    assert streams[0]["samples"].dtype == np.int32
+    assert streams[0]["samples"].dtype == np.float32
     assert stats.frames_ok == 300 and stats.malformed == 0
     assert stats.bytes_idle == (300 if eol == "\r\n" else 0)
 
@@ -58,7 +61,8 @@ def test_floats_are_float32_exact() -> None:
 def test_special_numbers() -> None:
     data = b"1,2\n3,4\n-5,+6\n1.5e3,-2.25\nnan,inf\n-inf,1e-7\n2147483648,-2147483648\n.5,7.\n"
     streams, stats, _ = decode("ascii", data)
-    got = streams[0]["samples"]  # mixed: concat of int and float blocks
+    got = streams[0]["samples"]
+    assert got.dtype == np.float32
     assert got[:3].tolist() == [[1, 2], [3, 4], [-5, 6]]
     assert got[3].tolist() == [1500.0, -2.25]
     assert np.isnan(got[4, 0]) and got[4, 1] == np.inf
@@ -68,14 +72,36 @@ def test_special_numbers() -> None:
     assert stats.frames_ok == 8
 
 
-def test_mixed_blocks_keep_their_types() -> None:
+def test_integers_and_decimals_are_one_float32_signal() -> None:
+    # a device that prints integers, then a decimal (or %g, which drops ".0"),
+    # is one signal: a change of type split it, stopping a capture
     p = Parser("ascii")
-    p.feed(b"1,2\n3,4\n1.5,2\n5,6\n")
+    p.feed(b"1,2\n3,4\n1.5,2\n5,6\n16777216,-16777216\n")
     p.flush()
     blocks = p.read()
-    assert [b.samples.dtype for b in blocks] == [np.int32, np.float32, np.int32]
-    assert blocks[1].encoding == ENC_F32
-    assert [len(b) for b in blocks] == [2, 1, 1]
+    assert [b.samples.dtype for b in blocks] == [np.float32]
+    assert blocks[0].encoding == ENC_F32
+    assert blocks[0].samples.tolist() == [[1, 2], [3, 4], [1.5, 2], [5, 6], [16777216, -16777216]]
+
+
+@pytest.mark.parametrize("order", ["ints first", "decimals first"])
+def test_a_file_of_integers_and_decimals_decodes_whole(tmp_path, order: str) -> None:
+    ints = [f"{i},{i + 1},{i + 2}" for i in range(200)]
+    decimals = [f"{i}.5,{i + 1},{i + 2}" for i in range(200)]
+    lines = ints + ["1.5,2,3"] + ints if order == "ints first" else decimals + ints
+    raw = tmp_path / "a.txt"
+    raw.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "a.npz"
+    r = subprocess.run(
+        [sys.executable, "-m", "sensorio", "decode", str(raw), "--format", "ascii", "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    with np.load(out) as z:
+        samples = z["samples"]
+    assert samples.dtype == np.float32 and len(samples) == len(lines)
+    assert samples[:, 0].tolist() == [float(line.split(",")[0]) for line in lines]
 
 
 def test_learns_channels_and_skips_bad_lines() -> None:
@@ -142,7 +168,7 @@ def test_descriptor() -> None:
 )
 def test_any_chunking(rows, sizes, sep, eol) -> None:
     streams, stats, _ = decode("ascii", text(rows, sep, eol), sizes)
-    assert streams[0]["samples"].tolist() == rows
+    assert np.array_equal(streams[0]["samples"], np.array(rows, dtype=np.float32))
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))

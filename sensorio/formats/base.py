@@ -167,8 +167,9 @@ class AsciiFormat(Format):
     """Text lines of numbers (``512,498,503``, tab or space separated, or
     Serial Plotter ``a:512 b:498``), one row per line on stream 0.
 
-    channels=0 learns the count from the first two lines that agree. Lines
-    with decimals give float32 blocks, integer lines int32 blocks. The
+    channels=0 learns the count from the first two lines that agree. Every
+    line gives float32 samples, integers and decimals alike, so a device that
+    mixes them is one signal (integers beyond 2^24 round to float32). The
     remaining fields only feed descriptor() (there is no INFO on the wire).
     """
 
@@ -210,7 +211,7 @@ class AsciiFormat(Format):
                     "ascii",
                     self.channels or None,
                     self.rate_hz,
-                    ENC_INT,
+                    ENC_F32,
                     self.unit,
                     self.scale,
                     self.zero,
