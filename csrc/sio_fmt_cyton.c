@@ -109,6 +109,7 @@ SIO_FRAMER_HOOK int emit_packet(sio_parser *p, const uint8_t *pk, size_t size, i
         m.enc = SIO1_ENC_I24;
         m.seq_modulus = 256;
         m.time_from_counter = 1; /* the sample number, counting the samples lost */
+        m.restarts_on_command = 1; /* it streams, and so counts from 0, only after 'b' */
         m.wire_max = PK;
         m.in_every_frame = 1;
         int32_t *dst = sio_emit_frame(p, &m);

@@ -39,6 +39,41 @@ int sio_parser_init(sio_parser *p, int format)
     }
 }
 
+void sio_parser_set_counter_period(sio_parser *p, uint64_t period_ns)
+{
+    p->counter_period_ns = period_ns;
+}
+
+void sio_parser_read_time(sio_parser *p, int64_t t_ns)
+{
+    if (t_ns == p->read_ns)
+        return; /* more bytes of the same read */
+    p->read_before_ns = p->read_ns;
+    p->read_ns = t_ns;
+}
+
+/* Host time that may have passed since the stream's last frame, as counter
+ * steps could tell: its bytes came after the read before its own, this
+ * frame's by the current read. 0 when either time is unknown. */
+static int64_t host_gap_ns(const sio_parser *p, const sio_slot *s)
+{
+    if (!p->counter_period_ns || !p->read_ns || !s->last_after_ns || p->read_ns <= s->last_after_ns)
+        return 0;
+    return p->read_ns - s->last_after_ns;
+}
+
+/* True when host_ns could hold (lost + 1) counter steps: that many frames
+ * may have gone by unseen. The margin: a transport that delivers the frame
+ * before the gap late and the one after it early, and reads apart. */
+static int host_gap_may_hold(const sio_parser *p, int64_t host_ns, uint64_t lost)
+{
+    if (host_ns <= 0)
+        return 0;
+    double span = (double)(lost + 1) * (double)p->counter_period_ns;
+    double margin = span / 10 > 100e6 ? span / 10 : 100e6;
+    return (double)host_ns + margin >= span;
+}
+
 sio_stats *sio_parser_stats(sio_parser *p)
 {
     return &p->stats;
@@ -467,8 +502,21 @@ static loss_verdict judge_counter(const sio_parser *p, const sio_slot *s, const 
         v.flags = SIO_EVF_AT_LEAST;
         return v;
     }
+    int64_t host_ns = r ? 0 : host_gap_ns(p, s);
+    /* a counter that starts over only on command, set back on an unbroken
+     * stream with as much host time passed as the frames in between take: a
+     * dropout, not a restart (without that time, a damaged counter byte
+     * would book a turn of phantom losses) */
+    int gap = d < mod / 2 || (m->restarts_on_command && !cut && host_gap_may_hold(p, host_ns, d));
+    if (gap && host_gap_may_hold(p, host_ns, d + mod)) {
+        /* the counter alone: as much host time passed as a whole turn of it */
+        v.kind = SIO_EV_GAP;
+        v.lost = d;
+        v.flags = SIO_EVF_AT_LEAST;
+        return v;
+    }
     if (d) {
-        if (d < mod / 2) {
+        if (gap) {
             v.kind = SIO_EV_GAP;
             v.lost = d;
             if (cut)
@@ -507,7 +555,8 @@ int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
     uint64_t lost = 0, step = 1;
     if (m->seq_modulus && s->have_seq) {
         if (SIO_LIKELY((m->seq == s->last_seq + 1 || (m->seq == 0 && s->last_seq + 1 == m->seq_modulus)) &&
-                       !s->pending_event)) {
+                       !s->pending_event &&
+                       !(p->counter_period_ns && host_gap_may_hold(p, host_gap_ns(p, s), m->seq_modulus)))) {
             consecutive = 1; /* the common case */
         } else {
             loss_verdict v;
@@ -567,6 +616,17 @@ int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
     if (m->time_from_counter)
         time = s->counter = s->have_seq ? s->counter + step : m->seq;
     s->have_seq = 1;
+    /* when this frame's bytes came: after the read before its own. Unless a
+     * silence came before its read (a gap judged now, or a quarter turn of
+     * the counter between the reads): that silence is accounted for by the
+     * first frame after it, and the later frames of its read came with it
+     * (a reader that reads as bytes come), so they count from this read. */
+    int64_t after = p->read_before_ns;
+    if (p->counter_period_ns && p->read_before_ns &&
+        (kind || (double)(p->read_ns - p->read_before_ns) * 4.0 >
+                     (double)m->seq_modulus * (double)p->counter_period_ns))
+        after = p->read_ns;
+    s->last_after_ns = after;
     s->last_seq = m->seq;
     s->last_n_samp = m->n_samp;
     s->last_time = m->time;

@@ -163,6 +163,16 @@ void sio_parser_discontinuity(sio_parser *p, uint64_t lost_bytes, uint32_t kind)
 int sio_parser_flush(sio_parser *p);
 /* Bytes held in a partial frame, not yet accounted in any counter. */
 size_t sio_parser_pending_bytes(const sio_parser *p);
+/* Host read times, for a frame counter that counts frames without a device
+ * clock (a Cyton's, 8 bits: 1.024 s at 250 Hz): period_ns is one counter
+ * step (0: off, the default). Before feeding the bytes of each port read,
+ * call sio_parser_read_time with the read's host time (ns). A gap (or an
+ * unbroken count) across which more host time passed than the counter can
+ * tell apart, (gap + 1 + modulus) steps less a margin, is then booked as
+ * "at least" (SIO_EVF_AT_LEAST): whole turns of the counter may be hidden
+ * in it. Without read times the counter's count is taken as it is. */
+void sio_parser_set_counter_period(sio_parser *p, uint64_t period_ns);
+void sio_parser_read_time(sio_parser *p, int64_t t_ns);
 
 /* Stream slots: which slot needs a block after SIO_FEED_NEED_BLOCK, the
  * device stream id of a slot (-1 if unused), and the slot's output block. */
@@ -216,6 +226,12 @@ typedef struct {
     uint32_t rides_along;    /* another stream of the same wire frame stands for
                                 it in frames_ok, lost_frames and restarts (a
                                 Cyton's accelerometer): a wire frame counts once */
+    uint32_t restarts_on_command; /* the counter starts over only when the host
+                                     restarts the stream (across a discontinuity:
+                                     a Cyton's, at 'b'): a jump backwards on an
+                                     unbroken stream, with the host read time
+                                     for the frames in between, is frames lost,
+                                     not a restart (sio_parser_read_time) */
 } sio_frame_meta;
 
 #define SIO_MAX_CHANNELS_ANY 256
@@ -255,6 +271,7 @@ typedef struct {
     uint64_t rows_before;       /* rows in blocks already handed over */
     uint64_t pending_lost_bytes;
     uint32_t pending_event;     /* SIO_EV_OVERFLOW / SIO_EV_RESYNC to book at the next frame */
+    int64_t last_after_ns;      /* the last frame's bytes arrived after this host time (0: unknown) */
     sio_block block;
 } sio_slot;
 
@@ -270,6 +287,9 @@ struct sio_parser {
     size_t msg_cap;
     size_t msg_len;
     uint64_t booked_time;       /* time booked for the last frame emitted */
+    uint64_t counter_period_ns; /* one counter step in host ns (sio_parser_set_counter_period) */
+    int64_t read_ns;            /* host time of the read being parsed (0: unknown) */
+    int64_t read_before_ns;     /* ... and of the read before it */
     union {
         sio_fmt_sio1 sio1;
         SIO_FORMAT_STATES

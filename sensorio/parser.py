@@ -39,7 +39,9 @@ class Stats:
     longer than its range, e.g. 65536 SIO-1 frames) the device clock counts
     the frames exactly (gaps_by_clock); without a usable clock the bytes lost
     give a lower bound, which is what lost_frames then adds, and gaps_at_least
-    counts such gaps: lost_frames is exact only while gaps_at_least is 0
+    counts such gaps, as it counts a gap across which the host's read times
+    (read_time) saw a whole turn of a clockless counter pass (a Cyton's):
+    lost_frames is exact only while gaps_at_least is 0
     (lost_frames_exact). Formats without a counter (ASCII lines) count no
     lost frames; ring_overflow_bytes still says bytes were lost. Details:
     docs/capture.md, 'Counting lost frames'.
@@ -217,6 +219,11 @@ class Parser:
         self._mem = ffi.new("char[]", lib.sio_parser_struct_size())
         self._p = ffi.cast("sio_parser *", self._mem)
         self.format.init_parser(self._p)
+        period_us = self.format.counter_period_us()
+        #: whether host read times matter to the loss count (read_time)
+        self.times_reads = bool(period_us)
+        if period_us:
+            lib.sio_parser_set_counter_period(self._p, int(round(period_us * 1000)))
         self._block_rows = max(1, int(block_rows))
         self._max_events = max(2, int(max_events))
         self._msg = np.empty(max(message_buffer, 4096), dtype=np.uint8)
@@ -250,6 +257,16 @@ class Parser:
             if status == lib.SIO_FEED_DONE:
                 return
             self._service(status)
+
+    def read_time(self, t_ns: int) -> None:
+        """The bytes fed next came from a port read at host time ``t_ns`` (ns
+        since the epoch). For a format whose frame counter stands in for a
+        clock (``times_reads``: a Cyton's 8-bit counter turns in 1.024 s), a
+        gap across which the reads saw as much time pass as a whole turn is
+        counted as "at least" (Stats.gaps_at_least), not as the counter's
+        count modulo its range. Without read times the counter is believed."""
+        with self._lock:
+            lib.sio_parser_read_time(self._p, int(t_ns))
 
     def feed_ring(self, ring: Ring, max_bytes: int | None = None) -> int:
         """Parse what a Ring holds (up to max_bytes); returns bytes consumed.

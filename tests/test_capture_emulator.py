@@ -3,6 +3,7 @@ injected, checked frame by frame against the emulator's ground truth."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -245,3 +246,20 @@ def test_calibrate_refuses_a_lifted_electrode(tmp_path, start, step):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "emg3" in lines[0] and f"lead-off) during {step}:" in lines[0], res.stderr
     assert not list(cal_dir.glob("*.json"))
+
+
+def test_a_dropout_longer_than_the_cyton_counter_says_at_least(sensorio_emulator, tmp_path):  # noqa: F811
+    """300 packets vanish (1.2 s): the 8-bit counter sees a gap of 44. The
+    reads' host times show that a whole turn may hide in it, so record and
+    decode of its recording (which keeps each read's time) say "at least";
+    they said "44 frames lost" as if exact."""
+    dev = sensorio_emulator(format="cyton", profile="cyton", seed=4, link=["drop:at=1.0,count=300"])
+    rec = tmp_path / "drop.sior"
+    res = _sensorio("record", dev.port, "--format", "cyton", "-o", str(rec), "--duration", "3", "--quiet")
+    dev.stop()
+    assert res.returncode == 0, res.stderr
+    assert "at least 44 frames lost" in res.stdout, res.stdout
+    decoded = _sensorio("decode", str(rec), "--json")
+    assert decoded.returncode == 0, decoded.stderr
+    stats = json.loads(decoded.stdout)
+    assert stats["lost_frames"] == 44 and stats["gaps_at_least"] == 1

@@ -274,3 +274,63 @@ def test_junk_after_a_packet_kept_for_later_leaves_the_framer_unsteady() -> None
     assert 11 not in whole[0] and 10 in whole[0] and 13 in whole[0]
     for sizes in ([1], [2], [33], [34], [66], [90], [330, 1000], [358, 1000]):
         assert seqs_and_counts(sizes) == whole, sizes
+
+
+def _fed_by_reads(packets: list[bytes], arrival_s: list[float]) -> Parser:
+    """A Parser fed one read per packet, each at its host arrival time."""
+    p = Parser("cyton")
+    for data, t in zip(packets, arrival_s, strict=True):
+        p.read_time(int(1_700_000_000e9 + t * 1e9))
+        p.feed(data)
+    p.flush()
+    p.read()
+    return p
+
+
+@pytest.mark.parametrize(
+    ("lost", "silence_s", "counted", "exact"),
+    [
+        (3, 0.016, 3, True),  # a short gap: the counter alone tells it
+        (100, 0.404, 100, True),  # under one turn of the counter's 1.024 s
+        (300, 1.204, 44, False),  # a turn and 44: 44 is all the counter can tell
+        (256, 1.028, 0, False),  # exactly one turn: the packets look consecutive
+        (0, 1.5, 0, False),  # a stall as long as a turn: a turn may hide in it
+        (0, 0.5, 0, True),  # a shorter stall cannot hide one
+    ],
+)
+def test_read_times_say_when_a_gap_may_hide_turns_of_the_counter(lost, silence_s, counted, exact) -> None:
+    """With each read's host time (as a capture and a recording have them),
+    a gap across which a whole turn of the 8-bit counter may have passed is
+    counted as "at least": a 300-packet dropout read "44 frames lost" as if
+    exact."""
+    pk, _, _ = make_stream(700, seed=5, accel_every=0)
+    kept = list(range(100)) + list(range(100 + lost, 700 if lost else 300))
+    arrival = [i * 0.004 for i in range(100)]
+    arrival += [0.396 + silence_s + j * 0.004 for j in range(len(kept) - 100)]
+    p = _fed_by_reads([pk[i] for i in kept], arrival)
+    assert p.stats.lost_frames == counted
+    assert p.stats.lost_frames_exact is exact
+    assert p.stats.gaps_at_least == (0 if exact else 1)
+    # without read times (a raw dump) the counter is believed
+    plain = Parser("cyton")
+    plain.feed(b"".join(pk[i] for i in kept))
+    plain.flush()
+    assert plain.stats.lost_frames == counted and plain.stats.lost_frames_exact
+
+
+def test_a_dropout_of_over_half_the_counters_range_is_frames_lost_not_a_restart() -> None:
+    """A Cyton counts from 0 only when told 'b' (after a connect: a
+    discontinuity). 200 packets gone in a 0.8 s dropout set the counter back
+    by 56: with the reads' host times that is a loss of 200 (it was a
+    restart, with 0 frames lost). A damaged counter byte, with no time for
+    the 255 frames it would mean, stays a restart, not 255 phantom losses."""
+    pk, _, _ = make_stream(500, seed=6, accel_every=0)
+    kept = list(range(100)) + list(range(300, 500))
+    arrival = [i * 0.004 for i in range(100)] + [0.396 + 0.804 + j * 0.004 for j in range(200)]
+    p = _fed_by_reads([pk[i] for i in kept], arrival)
+    assert p.stats.lost_frames == 200 and p.stats.restarts == 0 and p.stats.lost_frames_exact
+    damaged = list(pk[:300])
+    damaged[150] = damaged[150][:1] + bytes([(150 - 1) & 0xFF]) + damaged[150][2:]  # the counter repeats
+    p = _fed_by_reads(damaged, [i * 0.004 for i in range(300)])
+    # (as before; the packet after it, one step on from the damaged value, is one lost)
+    assert p.stats.restarts == 1 and p.stats.lost_frames == 1

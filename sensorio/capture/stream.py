@@ -439,10 +439,18 @@ class Stream:
                     # everything that arrived before the next mark goes in one feed
                     limit = min(marks[0][0], stop_at) if marks else stop_at
                     end, t = arrivals.popleft()
+                    by_read = self.parser.times_reads
                     while arrivals and arrivals[0][0] <= limit:
+                        if by_read and end > self._consumed:
+                            # a counter that stands in for a clock: each read's
+                            # time bounds the gaps in its bytes (Parser.read_time)
+                            self.parser.read_time(t)
+                            self._consumed += self.parser.feed_ring(self.ring, end - self._consumed)
                         end, t = arrivals.popleft()
                     marks_placed = reader.loss_marks
                     if end > self._consumed:
+                        if by_read:
+                            self.parser.read_time(t)
                         self._consumed += self.parser.feed_ring(self.ring, end - self._consumed)
                         # the reader clears the flag before it looks at the ring's room
                         if not reader.space.is_set():

@@ -91,6 +91,15 @@ class Format:
         rates = [float(r) for s in streams if isinstance(r := s.get("rate_hz"), (int, float)) and 0 < r < float("inf")]
         return 1e6 / max(rates) if rates else None
 
+    def counter_period_us(self) -> float | None:
+        """Microseconds per step of a frame counter that stands in for a
+        clock (frame times counted in frames by a counter that wraps: a
+        Cyton's 8 bits turn in 1.024 s at 250 Hz), with which host read
+        times tell when a gap may hide whole turns of it; None otherwise."""
+        if self.time_unit != "frames" or not self.seq_modulus:
+            return None
+        return self.time_scale_us()
+
 
 #: microseconds per unit of a device clock, by Format.time_unit
 _TIME_UNITS_US = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}

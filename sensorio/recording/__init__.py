@@ -45,11 +45,33 @@ def lost_bytes(event: Event) -> int:
     return value if isinstance(value, int) and 0 <= value < 1 << 62 else 0
 
 
+def data_pieces(parser: Parser, chunk: DataChunk, size: int | None = None) -> Iterator[memoryview]:
+    """The port bytes of a DATA record, in pieces of at most ``size`` bytes
+    to feed to parser in turn. When the parser counts losses with host read
+    times (Parser.times_reads), the pieces follow the record's reads and the
+    parser is told each read's time before its bytes come."""
+    raw = memoryview(chunk.raw)
+    step = size or max(1, len(raw))
+    start = 0
+    if parser.times_reads:
+        for end, t_ns in chunk.reads:
+            end = min(end, len(raw))
+            if end <= start:
+                continue
+            parser.read_time(t_ns)
+            for a in range(start, end, step):
+                yield raw[a : min(a + step, end)]
+            start = end
+    for a in range(start, len(raw), step):
+        yield raw[a : a + step]
+
+
 def feed_items(parser: Parser, items: Iterator[Any]) -> Iterator[tuple[Any, list[Block]]]:
     """Feed a recording's items to parser; yields (item, blocks decoded)."""
     for item in items:
         if isinstance(item, DataChunk):
-            parser.feed(item.raw)
+            for piece in data_pieces(parser, item):
+                parser.feed(piece)
         elif isinstance(item, Event) and item.kind in DISCONTINUITY_EVENTS:
             parser.discontinuity(lost_bytes(item))
         elif isinstance(item, Damage):
@@ -227,9 +249,8 @@ class BlockStream:
         parser = self.parser
         for item in self.reader.items():
             if isinstance(item, DataChunk):
-                raw = memoryview(item.raw)
-                for start in range(0, len(raw), self.chunk):
-                    parser.feed(raw[start : start + self.chunk])
+                for piece in data_pieces(parser, item, self.chunk):
+                    parser.feed(piece)
                     yield from self._take(item)
                 continue
             if isinstance(item, Event) and item.kind in DISCONTINUITY_EVENTS:
@@ -375,6 +396,7 @@ __all__ = [
     "ShapeChange",
     "ShapeCheck",
     "decode_recording",
+    "data_pieces",
     "feed_items",
     "source_descriptor",
 ]

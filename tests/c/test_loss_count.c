@@ -315,6 +315,71 @@ static void test_cyton_overflow_is_never_zero(void)
     check_totals(100 + 1001 + 100);
 }
 
+/* Whole packets vanish (a radio dropout: no bytes lost on the host), each
+ * packet read on its own at its host time, 4 ms apart, the dropout a silence
+ * of the reads. */
+static void cyton_dropout(uint64_t before, uint64_t lost, uint64_t after, int64_t silence_ns)
+{
+    uint8_t pk[SIO_CYTON_PACKET];
+    start(SIO_FMT_CYTON);
+    sio_parser_set_counter_period(&parser, 4000000);
+    int64_t t = 1700000000000000000LL;
+    for (uint64_t i = 0; i < before + lost + after; i++) {
+        if (i >= before && i < before + lost)
+            continue;
+        if (i == before + lost)
+            t += silence_ns;
+        sio_parser_read_time(&parser, t);
+        cyton_packet(pk, i);
+        put(pk, sizeof pk);
+        t += 4000000;
+    }
+    CHECK_EQ(sio_parser_flush(&parser), SIO_FEED_DONE);
+    finish();
+}
+
+static void test_cyton_dropout_read_times(void)
+{
+    /* 3 packets, 16 ms: exact */
+    cyton_dropout(100, 3, 100, 16000000);
+    sio_stats *st = sio_parser_stats(&parser);
+    CHECK_EQ(st->lost_frames, 3);
+    CHECK_EQ(st->gaps_at_least, 0);
+    /* 200 packets (over half the counter's range), 0.8 s: a loss, not a restart */
+    cyton_dropout(100, 200, 100, 800000000);
+    st = sio_parser_stats(&parser);
+    CHECK_EQ(st->lost_frames, 200);
+    CHECK_EQ(st->restarts, 0);
+    CHECK_EQ(st->gaps_at_least, 0);
+    check_totals(100 + 200 + 100);
+    /* 300 packets, 1.2 s: the counter sees 44; a turn may hide in the gap */
+    cyton_dropout(100, 300, 100, 1200000000);
+    st = sio_parser_stats(&parser);
+    CHECK_EQ(st->lost_frames, 44);
+    CHECK_EQ(st->gaps_at_least, 1);
+    CHECK(out.gap_flags & SIO_EVF_AT_LEAST);
+    CHECK_EQ(out.ev_gaps, 1);
+    /* 256 packets: the counter sees consecutive packets; still one "at least" */
+    cyton_dropout(100, 256, 100, 1024000000);
+    st = sio_parser_stats(&parser);
+    CHECK_EQ(st->lost_frames, 0);
+    CHECK_EQ(st->gaps_at_least, 1);
+    CHECK_EQ(out.ev_gaps, 1);
+    /* without a period set, the read times change nothing */
+    start(SIO_FMT_CYTON);
+    sio_parser_read_time(&parser, 1);
+    uint8_t pk[SIO_CYTON_PACKET];
+    for (uint64_t i = 0; i < 10; i++) {
+        if (i == 5)
+            sio_parser_read_time(&parser, 5000000000LL);
+        cyton_packet(pk, i == 9 ? 9 + 256 : i);
+        put(pk, sizeof pk);
+    }
+    CHECK_EQ(sio_parser_flush(&parser), SIO_FEED_DONE);
+    finish();
+    CHECK_EQ(sio_parser_stats(&parser)->gaps_at_least, 0);
+}
+
 int main(void)
 {
     test_overflow_longer_than_the_counter();
@@ -325,5 +390,6 @@ int main(void)
     test_overflow_without_clock_is_a_lower_bound();
     test_restart_during_overflow();
     test_cyton_overflow_is_never_zero();
+    test_cyton_dropout_read_times();
     return check_report("test_loss_count");
 }
