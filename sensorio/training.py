@@ -210,6 +210,8 @@ def label_recordings(
     fx: FeatureExtractor | None = None
     rate = None
     pipeline = None
+    #: per label, its longest hold after the settle time (s)
+    longest_hold_s: dict[str, float] = {}
     for path in map(Path, paths):
         stream, marks = recording_prompts(path)
         data, valid, r, _, describe = _signal(path, stream)
@@ -234,7 +236,9 @@ def label_recordings(
         for (row, label), nxt in zip(marks, [*marks[1:], (data.shape[0], None)], strict=True):
             if label is None:
                 continue
-            row_labels[min(row + settle, data.shape[0]) : min(nxt[0], data.shape[0])] = classes.index(label)
+            a, b = min(row + settle, data.shape[0]), min(nxt[0], data.shape[0])
+            row_labels[a:b] = classes.index(label)
+            longest_hold_s[label] = max(longest_hold_s.get(label, 0.0), (b - a) / r)
         ext = FeatureExtractor(r, data.shape[1], thresholds_uv=fx.thresholds, **kw)
         win = ext.process(data, valid)
         feats.append(win.features)
@@ -250,6 +254,13 @@ def label_recordings(
     y[~complete_windows(windows.features, windows.valid)] = -1
     missing = [c for i, c in enumerate(classes) if not (y == i).any()]
     if missing:
+        hold = max((longest_hold_s.get(c, 0.0) for c in missing), default=0.0)
+        if 0 < hold < window_ms / 1000.0:
+            raise SensorioError(
+                f"no windows of {', '.join(missing)}: the {window_ms:g} ms window is longer than their holds "
+                f"({hold:.2f} s at most after the {settle_s:g} s settle time): give a shorter --window-ms or "
+                "record longer holds"
+            )
         raise SensorioError(f"no clean windows of {', '.join(missing)}: record longer holds")
     return Labelled(windows, y, classes, fx, pipeline, [str(p) for p in paths])
 

@@ -327,6 +327,8 @@ def test_actuator_line_and_udp_address() -> None:
         (("fit", "REC_NO_MARKERS", "-o", "OUT"), "no gesture markers"),
         (("fit", "/nonexistent.sior", "-o", "OUT"), "nonexistent"),
         (("fit", "REC", "-o", "MODEL"), "exists"),
+        # a window longer than the recording: an internal error (a reshape of no windows)
+        (("fit", "REC", "-o", "OUT", "--window-ms", "600000"), "longer than their holds"),
         (("train", TRAIN_URL, "-o", "OUT", "--reps", "0"), "reps"),
         (("train", TRAIN_URL, "-o", "OUT", "--pause", "0"), "no window of rest"),
         (("train", TRAIN_URL, "-o", "OUT", "--hold", "0.5"), "no window of a gesture"),

@@ -154,7 +154,7 @@ def _flatten(X: np.ndarray) -> np.ndarray:
 
 def complete_windows(X: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     """Windows usable for training: every channel valid and every value finite."""
-    ok = np.isfinite(X.reshape(X.shape[0], -1)).all(axis=1)
+    ok = np.isfinite(X).all(axis=tuple(range(1, X.ndim)))  # (no reshape: none may be 0 windows)
     if valid is not None:
         ok &= np.asarray(valid, dtype=bool).all(axis=1)
     return ok
