@@ -4,6 +4,7 @@ injected, checked frame by frame against the emulator's ground truth."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -263,3 +264,37 @@ def test_a_dropout_longer_than_the_cyton_counter_says_at_least(sensorio_emulator
     assert decoded.returncode == 0, decoded.stderr
     stats = json.loads(decoded.stdout)
     assert stats["lost_frames"] == 44 and stats["gaps_at_least"] == 1
+
+
+def test_calibrate_refuses_what_is_no_test_signal_and_a_saturated_rest(tmp_path):
+    """Two silent wrong numbers, saved and applied to every later recording:
+    a rest recording taken for the TEST square wave gave gains of 22-79 (any
+    signal has an upper and a lower half), and a channel at its rail through
+    the rest step gave its offset as the rail (-187,500 uV)."""
+    rest = tmp_path / "rest.sior"
+    res = _sensorio("record", "sim://emg8?seed=5&fast=1&duration=10", "-o", str(rest), "--quiet")
+    assert res.returncode == 0, res.stderr
+    cal_dir = tmp_path / "cal"
+    res = _sensorio("calibrate", str(rest), "--test", "--yes", "--calibration-dir", str(cal_dir))
+    assert res.returncode == 1 and "no square wave on emg1" in res.stderr, res.stderr
+    url = "sim://emg8?seed=5&fast=1&fault=saturation:channel=4,start=0.2,end=2.9"
+    res = _sensorio("calibrate", url, "--yes", "--calibration-dir", str(cal_dir))
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1 and len(lines) == 1 and "emg4 (" in lines[0] and "at a rail" in lines[0], res.stderr
+    assert not cal_dir.exists() or not list(cal_dir.glob("*.json"))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_calibrate_measures_neither_step_in_the_other_signal(seed):
+    """A device that runs ahead (sim:// at full speed) had seconds of rest in
+    flight after TEST ON and of the TEST signal after TEST OFF: the noise
+    floor came out as the square wave's flat levels (0.0001 uV) in one run of
+    three, and the gain from rest."""
+    res = _sensorio("calibrate", f"sim://emg8?seed={seed}&fast=1", "--test", "--yes", "--dry-run")
+    assert res.returncode == 0, res.stderr
+    values = {
+        name: [float(v) for v in rest.split()]
+        for name, rest in re.findall(r"^\s*(gain|noise_floor): (.+)$", res.stdout, re.M)
+    }
+    assert np.allclose(values["gain"], 1.0, atol=0.02), values
+    assert 2.0 < min(values["noise_floor"]) and max(values["noise_floor"]) < 20.0, values

@@ -8,6 +8,7 @@ calibration session can be recorded once and replayed."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import stat
 import sys
@@ -81,6 +82,51 @@ class BlockSource:
                 if b.frame_leadoff.any():
                     self.leadoff |= int(np.bitwise_or.reduce(b.frame_leadoff))
                 yield b
+
+    def skip_test_signal(
+        self, on: bool, scale: float, rate_hz: float, test_hz: float, amplitude: np.ndarray | None = None
+    ) -> None:
+        """Drop what the device sent before TEST ON (on) or TEST OFF took
+        effect: windows of two test periods (0.25 s at least) until every
+        channel shows a square wave, or until none shows one of its measured
+        amplitude. A device that runs ahead (an emulator at full speed) had
+        seconds of the old signal in flight: the gain step measured rest
+        taken for the TEST signal, and the noise floor the TEST signal's flat
+        levels (0.0001 uV)."""
+        from ..dsp.calibrate import SQUARE_SPREAD_MAX, square_wave_levels
+
+        window = int(max(2.0 / max(test_hz, 1e-3), 0.25) * rate_hz)
+        parts: list[np.ndarray] = []
+        rows = skipped = 0
+        for b in self:
+            parts.append(b.samples)
+            rows += len(b)
+            if rows < window:
+                continue
+            amp, spread = square_wave_levels(np.concatenate(parts).astype(float) * scale)
+            skipped += rows
+            parts, rows = [], 0
+            square = spread <= SQUARE_SPREAD_MAX
+            if on and square.all():
+                return
+            if not on and not (square & (np.abs(amp) >= np.abs(amplitude if amplitude is not None else 0) / 2)).any():
+                return
+            if skipped > 10 * rate_hz:
+                state = "came" if on else "went on"
+                raise SensorioError(
+                    f"the TEST signal {'never ' if on else ''}{state} in 10 s after TEST {'ON' if on else 'OFF'}"
+                )
+
+    @contextlib.contextmanager
+    def measuring(self, what: str, labels: tuple[str, ...]) -> Iterator[None]:
+        """Around a calibration step: check_contact after it, and also when it
+        failed (a lifted electrode sits at a rail: the lead-off says why)."""
+        try:
+            yield
+        except SensorioError:
+            self.check_contact(what, labels)
+            raise
+        self.check_contact(what, labels)
 
     def check_contact(self, what: str, labels: tuple[str, ...]) -> None:
         """A SensorioError naming the channels whose electrode was off during
@@ -175,36 +221,40 @@ def run(args: argparse.Namespace) -> int:
         f"({si.channels} channels at {si.rate_hz:g} Hz, {si.unit})"
     )
     step(f"offset: relax completely for {args.rest_s:g} s")
-    offset = measure_offset(src, info, args.stream, args.rest_s)
-    src.check_contact("the rest", si.labels)
+    with src.measuring("the rest", si.labels):
+        offset = measure_offset(src, info, args.stream, args.rest_s)
     sc.offset = [float(v) for v in offset]
     if args.test or args.known_uv is not None:
+        test_hz = float(info.get("test_hz", 1.0))
         if args.test:
             step(f"gain: the device's TEST signal for {args.gain_s:g} s")
-            if src.command is not None:
-                src.command("TEST ON")
-            try:
-                gain, amp = measure_gain_from_test(src, info, args.stream, args.gain_s)
-            finally:
+            with src.measuring("the gain step", si.labels):
                 if src.command is not None:
-                    src.command("TEST OFF")
+                    src.command("TEST ON")
+                try:
+                    if src.command is not None:
+                        src.skip_test_signal(True, si.scale, si.rate_hz, test_hz)
+                    gain, amp = measure_gain_from_test(src, info, args.stream, args.gain_s)
+                finally:
+                    if src.command is not None:
+                        src.command("TEST OFF")
+                if src.command is not None:
+                    src.skip_test_signal(False, si.scale, si.rate_hz, test_hz, amp)
             sc.test_amplitude = [float(v) for v in amp]
         else:
             step(f"gain: apply the {args.known_uv:g} uV reference signal for {args.gain_s:g} s")
-            gain = measure_gain_from_known(src, info, args.known_uv, args.stream, args.gain_s)
-        src.check_contact("the gain step", si.labels)
+            with src.measuring("the gain step", si.labels):
+                gain = measure_gain_from_known(src, info, args.known_uv, args.stream, args.gain_s)
         sc.gain = [float(v) for v in gain]
     step(f"noise floor: relax again for {args.rest_s:g} s")
-    sc.noise_floor = [
-        float(v) for v in measure_envelope_level(src, info, args.stream, args.rest_s, calibration=cal, quantile=0.1)
-    ]
-    src.check_contact("the rest", si.labels)
+    with src.measuring("the rest", si.labels):
+        floor = measure_envelope_level(src, info, args.stream, args.rest_s, calibration=cal, quantile=0.1)
+    sc.noise_floor = [float(v) for v in floor]
     if args.mvc_s > 0:
         step(f"MVC: contract as hard as you can for {args.mvc_s:g} s")
-        sc.mvc = [
-            float(v) for v in measure_envelope_level(src, info, args.stream, args.mvc_s, calibration=cal, quantile=0.95)
-        ]
-        src.check_contact("the MVC", si.labels)
+        with src.measuring("the MVC", si.labels):
+            mvc = measure_envelope_level(src, info, args.stream, args.mvc_s, calibration=cal, quantile=0.95)
+        sc.mvc = [float(v) for v in mvc]
     print()
     for name in ("offset", "gain", "noise_floor", "mvc"):
         values = getattr(sc, name)

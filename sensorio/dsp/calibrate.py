@@ -546,6 +546,15 @@ class Calibrate(Stage):
 # -- procedures ------------------------------------------------------------------
 
 
+#: a channel at a rail (the amplifier saturated) for more than this share of
+#: a measurement is refused: a median or a level taken there is the rail's
+#: (a rest step saturated for 1 s of 3 moved the offset by 31 uV; for all of
+#: it the offset saved was the rail, -187,500 uV)
+RAIL_SHARE_MAX = 0.02
+#: codes within this share of the code range from a rail count as at it
+RAIL_BAND = 0.005
+
+
 def _collect(
     blocks: Iterable[Block],
     info: Mapping[str, Any],
@@ -553,13 +562,25 @@ def _collect(
     seconds: float,
     calibration: Calibration | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Up to ``seconds`` of physical samples of one stream (gaps dropped)."""
+    """Up to ``seconds`` of physical samples of one stream (gaps dropped).
+
+    Raises:
+        SensorioError: too little data, or a channel at a rail for more than
+            RAIL_SHARE_MAX of it (named)."""
     cal = Calibrate(info, stream=stream, calibration=calibration or Calibration(""), auto=False)
     parts: list[np.ndarray] = []
     have = 0
-    rate = StreamInfo.from_descriptor(info, stream).rate_hz
+    si = StreamInfo.from_descriptor(info, stream)
+    rate = si.rate_hz
     need = int(round(seconds * rate))
+    band = RAIL_BAND * (si.max_code - si.min_code)
+    at_rail = np.zeros(si.channels)
+    rows = 0
     for block in blocks:
+        codes = block.samples
+        if codes.shape[1] == si.channels:
+            at_rail += ((codes <= si.min_code + band) | (codes >= si.max_code - band)).sum(axis=0)
+            rows += len(codes)
         for sb in cal.process_raw(block):
             keep = sb.data[sb.valid.all(axis=1)]
             parts.append(keep)
@@ -569,6 +590,14 @@ def _collect(
     if have < max(need // 2, 1):
         raise SensorioError(
             f"only {have / rate:.2f} s of data for stream {stream}, {seconds:.2f} s needed: record longer"
+        )
+    share = at_rail / max(rows, 1)
+    railed = np.flatnonzero(share > RAIL_SHARE_MAX)
+    if railed.size:
+        names = ", ".join(f"{si.labels[c]} ({share[c]:.0%})" for c in railed)
+        raise SensorioError(
+            f"{names}: at a rail (the amplifier saturated) for that share of the {seconds:g} s measured, "
+            "which no offset or level survives: fix the contact or lower the gain and measure again"
         )
     return np.concatenate(parts)[:need], rate
 
@@ -583,12 +612,36 @@ def measure_offset(
 
 def square_wave_amplitude(x: np.ndarray, rate_hz: float, freq_hz: float) -> np.ndarray:
     """Peak amplitude (half the step) of a square wave in x, per channel:
-    the median of the upper half minus the median of the lower half, halved
-    (robust to edges and noise)."""
-    x = x - np.median(x, axis=0)
+    the median of the upper half minus the median of the lower half (split
+    halfway between the 10th and 90th percentiles), halved (robust to edges
+    and noise)."""
+    return square_wave_levels(x)[0]
+
+
+#: a square wave's two levels are steady: the samples of each lie within
+#: this share of the step's half (their median absolute deviation from the
+#: level, as a share of the amplitude); noise or EMG without a square wave
+#: in it spreads about 0.6 (the halves of a bell curve)
+SQUARE_SPREAD_MAX = 0.25
+
+
+def square_wave_levels(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(amplitude, spread) per channel of a square wave in x (rows,
+    channels): the amplitude as square_wave_amplitude's, the spread as the
+    levels' median absolute deviation over the amplitude (at most
+    SQUARE_SPREAD_MAX where a square wave is there)."""
+    # centred between the levels whatever share of the time each takes (a
+    # window of a period and a half, a duty cycle not a half)
+    p10, p90 = np.percentile(x, [10, 90], axis=0)
+    x = x - (p10 + p90) / 2
     hi = np.where(x > 0, x, np.nan)
     lo = np.where(x < 0, x, np.nan)
-    return (np.nanmedian(hi, axis=0) - np.nanmedian(lo, axis=0)) / 2.0
+    with warnings.catch_warnings():  # a channel without one half: its amplitude is nan, refused below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        hi_level, lo_level = np.nanmedian(hi, axis=0), np.nanmedian(lo, axis=0)
+        amp = (hi_level - lo_level) / 2.0
+        mad = (np.nanmedian(np.abs(hi - hi_level), axis=0) + np.nanmedian(np.abs(lo - lo_level), axis=0)) / 2.0
+    return amp, mad / np.where(amp > 0, amp, np.nan)
 
 
 def measure_gain_from_test(
@@ -598,9 +651,24 @@ def measure_gain_from_test(
     INFO): returns (gain, measured amplitude); gain = test_uv / measured."""
     if "test_uv" not in info:
         raise SensorioError("the device descriptor has no test_uv: use a known external signal instead")
-    x, rate = _collect(blocks, info, stream, seconds)
-    amp = square_wave_amplitude(x, rate, float(info.get("test_hz", 1.0)))
+    x, _ = _collect(blocks, info, stream, seconds)
+    amp, spread = square_wave_levels(x)
+    _two_levels(spread, "the TEST signal", StreamInfo.from_descriptor(info, stream).labels)
     return _gain(float(info["test_uv"]), amp), amp
+
+
+def _two_levels(spread: np.ndarray, what: str, labels: tuple[str, ...]) -> None:
+    """SensorioError naming the channels whose signal is no square wave (its
+    halves spread more than SQUARE_SPREAD_MAX): any signal has an upper and
+    a lower half, and a rest recording taken for the TEST signal gave gains
+    of 22-79, saved and applied to every later recording."""
+    bad = np.flatnonzero(~(spread <= SQUARE_SPREAD_MAX))
+    if bad.size:
+        names = ", ".join(labels[c] if c < len(labels) else f"channel {c + 1}" for c in bad)
+        raise SensorioError(
+            f"no square wave on {names} (two steady levels; their samples spread "
+            f"{np.nanmax(spread[bad]):.0%} of the step's half): {what} was not there; check TEST ON and the connections"
+        )
 
 
 def measure_gain_from_known(
@@ -612,9 +680,10 @@ def measure_gain_from_known(
     shape: str = "sine",
 ) -> np.ndarray:
     """Gain from an external signal of known peak amplitude (sine or square)."""
-    x, rate = _collect(blocks, info, stream, seconds)
+    x, _ = _collect(blocks, info, stream, seconds)
     if shape == "square":
-        amp = square_wave_amplitude(x, rate, 0.0)
+        amp, spread = square_wave_levels(x)
+        _two_levels(spread, "the reference square wave", StreamInfo.from_descriptor(info, stream).labels)
     else:
         amp = np.sqrt(2.0) * np.std(x, axis=0)
     return _gain(amplitude, amp)
