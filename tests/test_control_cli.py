@@ -406,3 +406,20 @@ def test_the_control_loop_starts_with_its_setup_out_of_the_collectors_reach(
     assert main(["control", "sim://gestures?seed=2&fast=1", "--model", str(trained), "--duration", "1"]) == 0
     assert frozen == [0] and sent, (frozen, len(sent))
     assert capsys.readouterr().out.count("\n") == len(sent)
+
+
+def test_train_on_an_emulated_cyton_given_its_format(tmp_path: Path) -> None:
+    """train "sim://cyton" --format cyton said "profile 'cyton' does not speak
+    sio: use it with --format cyton" (its plan probed the URL as sio), and
+    emulate --profile cyton needed --format cyton as well."""
+    from sensorio.emulator import config_from_options
+
+    assert config_from_options({"profile": ["cyton"]}).format == "cyton"
+    assert config_from_options({"profile": ["emg8"]}).format == "sio"
+    out = tmp_path / "cy.npz"
+    proc = _cli(
+        "train", "sim://cyton?fast=1", "--format", "cyton", "-o", str(out), "--reps", "1", "--hold", "1.5",
+        "--pause", "1", "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert out.exists()

@@ -31,8 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--format",
         choices=("sio", "cyton", "ascii"),
-        default="sio",
-        help="wire format (default sio)",
+        default=None,
+        help="wire format (default sio, or the profile's own: a Cyton's is cyton)",
     )
     p.add_argument("--profile", help="device profile: emg8, prosthesis (sio); cyton; arduino (ascii)")
     p.add_argument(
@@ -116,7 +116,7 @@ GESTURE_HELP = {
 
 def options_from_args(args: argparse.Namespace) -> dict[str, list[str]]:
     opts: dict[str, list[str]] = {
-        "format": [args.format],
+        "format": [args.format] if args.format else [],
         "seed": [str(args.seed)],
         "fault": args.fault,
         "link": args.link,

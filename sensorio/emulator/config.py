@@ -11,7 +11,7 @@ from .faults import SensorFault, parse_fault, random_faults
 from .gestures import OPTION_NAMES as GESTURE_OPTIONS
 from .gestures import GestureConfig, gesture_config
 from .link import LinkFault, parse_link_fault
-from .profiles import DeviceProfile, resolve_profile
+from .profiles import PROFILES, DeviceProfile, resolve_profile
 from .settings import SignalConfig
 
 FORMATS = ("sio", "cyton", "ascii")
@@ -182,6 +182,13 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
             raise UsageError(f"emulator option {raw_key}={value!r}: {exc}") from None
     if signal:
         cfg.signal = SignalConfig(**signal)  # type: ignore[arg-type]
+    if not any(k.replace("-", "_") == "format" and v for k, v in options.items()):
+        # a profile that does not speak sio (a Cyton) speaks its own format
+        # unless told otherwise: "use it with --format cyton" could not be
+        # followed where the format is given apart (train, record of sim://cyton)
+        own = PROFILES.get(cfg.profile or "")
+        if own is not None and "sio" not in own.formats:
+            cfg.format = own.formats[0]
     profile = cfg.device_profile()  # validate the profile options now
     if gesture_opts or profile.gestures:
         if not any(st.kind == "emg" for st in profile.streams):

@@ -122,15 +122,6 @@ class Serial(SerialBase):
         truth_path = query.pop("truth", [None])[-1]
         if parts.netloc:
             query.setdefault("profile", [parts.netloc])
-        if "format" not in query:
-            # sim://cyton speaks the one format a Cyton has (sio is the default
-            # only for profiles that speak it): the advice "use it with
-            # format='cyton'" could not be followed with --format
-            from ..emulator.profiles import PROFILES
-
-            prof = PROFILES.get(query.get("profile", [""])[-1])
-            if prof is not None and "sio" not in prof.formats:
-                query["format"] = [prof.formats[0]]
         try:
             cfg = config_from_options(query)
             self._truth = Truth(truth_path, keep=True)
