@@ -455,6 +455,7 @@ def test_the_corpus() -> None:
         "delsys-taichi-trigno:bipolar": (12, 6.0, 49.0, 0.137),
         "delsys-taichi-quattro:bipolar": (8, 6.0, 72.5, 0.069),
         "bitalino-pysiology:bipolar": (1, 996.0, 68.0, 0.072),
+        "biosppy-emg-1:bipolar": (1, 63.9, 91.0, 0.023),
     }
     assert set(real_emg.keys()) == set(want)
     for key, (ch, seconds, mf, share) in want.items():

@@ -131,6 +131,18 @@ PYSIOLOGY_BITALINO = PackageFile(
     "6ea44e29f0419ab47155f25ed04aa146310f500f403c57bfe7cbbab1e31d4541",
     ("--only-binary", ":all:"),
 )
+#: an EMG example of biosppy (Instituto de Telecomunicacoes, Lisbon, the
+#: group behind PLUX and BITalino): "Simple Text Format", 12-bit codes at
+#: 1000 Hz, one channel; muscle and device not documented; only the sdist
+#: ships it (biosppy 1.0 and later do not). Its other one, examples/emg.txt,
+#: is left out: docs/real_emg.md
+_BIOSPPY = ("biosppy", "0.8.0")
+BIOSPPY_EMG_1 = PackageFile(
+    *_BIOSPPY,
+    "examples/emg_1.txt",
+    "c3c41791523a0a8f32ee66e82a852a041e45d07d696c0f0e7313518cc23ab7a5",
+    ("--no-binary", ":all:"),
+)
 #: a real ECG, to add to the EMG as a trunk muscle's electrodes pick up the
 #: heart (score_faults --ecg): MIT-BIH Arrhythmia Database record 208, lead
 #: MLII, 360 Hz, 5 minutes, with many ventricular ectopic beats, as scipy
@@ -715,6 +727,43 @@ def _load_bitalino_pickle(path: Path) -> dict[str, Recording]:
     return {"bipolar": rec}
 
 
+def _biosppy_loader(name: str, pf: PackageFile) -> Callable[[Path], dict[str, Recording]]:
+    def load(path: Path) -> dict[str, Recording]:
+        try:
+            lines = path.read_text(encoding="ascii").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CorpusError(f"cannot read {path}: {exc}") from None
+        fields = (ln.partition(":=") for ln in lines if ln.startswith("#"))
+        head = {k.strip("# ").strip(): v.strip() for k, _, v in fields}
+        if head.get("Sampling Rate (Hz)") != "1000.00" or head.get("Resolution") != "12":
+            raise CorpusError(f"{path}: not the 12-bit, 1000 Hz text file expected ({head})")
+        try:  # integers, written as such or with ".0"
+            codes = np.array([float(ln) for ln in lines if ln and not ln.startswith("#")])
+        except ValueError as exc:
+            raise CorpusError(f"{path}: {exc}") from None
+        if codes.size < 10_000 or np.any(codes != np.round(codes)) or codes.min() < 0 or codes.max() > 4095:
+            raise CorpusError(f"{path}: {codes.size} values, not 12-bit codes")
+        # the device is not documented: PLUX's EMG transfer function (VCC 3 V,
+        # gain 1000) is assumed, as the group's other sensors have it
+        uv = plux_to_uv(codes, 12)[:, None]
+        return {
+            "bipolar": Recording(
+                name=name,
+                layout="bipolar",
+                rate_hz=1000.0,
+                uv=uv,
+                channels=["emg"],
+                muscle="not documented",
+                device="not documented (12-bit codes; PLUX EMG transfer function assumed)",
+                source=pf,
+                segments=envelope_segments(uv, 1000.0),
+                segments_from="envelope",
+            )
+        }
+
+    return load
+
+
 @dataclass(frozen=True)
 class Entry:
     name: str
@@ -756,6 +805,7 @@ CORPUS: dict[str, Entry] = {
             "delsys-taichi-quattro", DELSYS_TAICHI, ("bipolar",), _delsys_loader("delsys-taichi-quattro", fastest=True)
         ),
         Entry("bitalino-pysiology", PYSIOLOGY_BITALINO, ("bipolar",), _load_bitalino_pickle),
+        Entry("biosppy-emg-1", BIOSPPY_EMG_1, ("bipolar",), _biosppy_loader("biosppy-emg-1", BIOSPPY_EMG_1)),
         # hum only: must be a mains fault
         Entry("ultium-unconnected", ULTIUM_CMJ, ("bipolar",), _ultium_loader(unconnected=True), fault="mains"),
     )
