@@ -258,7 +258,7 @@ def label_recordings(
         if 0 < hold < window_ms / 1000.0:
             raise SensorioError(
                 f"no windows of {', '.join(missing)}: the {window_ms:g} ms window is longer than their holds "
-                f"({hold:.2f} s at most after the {settle_s:g} s settle time): give a shorter --window-ms or "
+                f"({hold:.2f} s at most after the {settle_s:g} s settle time): use a shorter window or "
                 "record longer holds"
             )
         raise SensorioError(f"no clean windows of {', '.join(missing)}: record longer holds")
