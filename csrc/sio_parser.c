@@ -46,8 +46,8 @@ void sio_parser_set_counter_period(sio_parser *p, uint64_t period_ns)
 
 void sio_parser_read_time(sio_parser *p, int64_t t_ns)
 {
-    if (t_ns == p->read_ns)
-        return; /* more bytes of the same read */
+    if (t_ns <= 0 || t_ns == p->read_ns)
+        return; /* no time (a damaged record's), or more bytes of the same read */
     p->read_before_ns = p->read_ns;
     p->read_ns = t_ns;
 }
@@ -508,7 +508,7 @@ static loss_verdict judge_counter(const sio_parser *p, const sio_slot *s, const 
      * dropout, not a restart (without that time, a damaged counter byte
      * would book a turn of phantom losses) */
     int gap = d < mod / 2 || (m->restarts_on_command && !cut && host_gap_may_hold(p, host_ns, d));
-    if (gap && host_gap_may_hold(p, host_ns, d + mod)) {
+    if (d && gap && host_gap_may_hold(p, host_ns, d + mod)) {
         /* the counter alone: as much host time passed as a whole turn of it */
         v.kind = SIO_EV_GAP;
         v.lost = d;
@@ -555,8 +555,7 @@ int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
     uint64_t lost = 0, step = 1;
     if (m->seq_modulus && s->have_seq) {
         if (SIO_LIKELY((m->seq == s->last_seq + 1 || (m->seq == 0 && s->last_seq + 1 == m->seq_modulus)) &&
-                       !s->pending_event &&
-                       !(p->counter_period_ns && host_gap_may_hold(p, host_gap_ns(p, s), m->seq_modulus)))) {
+                       !s->pending_event)) {
             consecutive = 1; /* the common case */
         } else {
             loss_verdict v;
@@ -616,17 +615,10 @@ int32_t *sio_emit_frame(sio_parser *p, const sio_frame_meta *m)
     if (m->time_from_counter)
         time = s->counter = s->have_seq ? s->counter + step : m->seq;
     s->have_seq = 1;
-    /* when this frame's bytes came: after the read before its own. Unless a
-     * silence came before its read (a gap judged now, or a quarter turn of
-     * the counter between the reads): that silence is accounted for by the
-     * first frame after it, and the later frames of its read came with it
-     * (a reader that reads as bytes come), so they count from this read. */
-    int64_t after = p->read_before_ns;
-    if (p->counter_period_ns && p->read_before_ns &&
-        (kind || (double)(p->read_ns - p->read_before_ns) * 4.0 >
-                     (double)m->seq_modulus * (double)p->counter_period_ns))
-        after = p->read_ns;
-    s->last_after_ns = after;
+    /* when this frame's bytes came: after the read before its own (a bound
+     * that holds however late the read); after a gap judged now, from its
+     * own read, so that the silence it closed is not judged twice */
+    s->last_after_ns = kind && p->read_before_ns ? p->read_ns : p->read_before_ns;
     s->last_seq = m->seq;
     s->last_n_samp = m->n_samp;
     s->last_time = m->time;

@@ -166,11 +166,13 @@ size_t sio_parser_pending_bytes(const sio_parser *p);
 /* Host read times, for a frame counter that counts frames without a device
  * clock (a Cyton's, 8 bits: 1.024 s at 250 Hz): period_ns is one counter
  * step (0: off, the default). Before feeding the bytes of each port read,
- * call sio_parser_read_time with the read's host time (ns). A gap (or an
- * unbroken count) across which more host time passed than the counter can
- * tell apart, (gap + 1 + modulus) steps less a margin, is then booked as
- * "at least" (SIO_EVF_AT_LEAST): whole turns of the counter may be hidden
- * in it. Without read times the counter's count is taken as it is. */
+ * call sio_parser_read_time with the read's host time (ns, above 0; others
+ * are ignored). A gap across which more host time may have passed than the
+ * counter can tell apart, (gap + 1 + modulus) steps less a margin, is then
+ * booked as "at least" (SIO_EVF_AT_LEAST): whole turns of the counter may
+ * be hidden in it. An unbroken count is never judged (a late read of
+ * buffered frames, nothing lost, would look the same as a gap of exactly a
+ * turn). Without read times the counter's count is taken as it is. */
 void sio_parser_set_counter_period(sio_parser *p, uint64_t period_ns);
 void sio_parser_read_time(sio_parser *p, int64_t t_ns);
 

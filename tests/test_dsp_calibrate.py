@@ -169,3 +169,24 @@ def test_pipeline_applies_calibration_object() -> None:
 def test_sio1_encodings_rails() -> None:
     si = StreamInfo.raw_codes(0, 2, 100.0, sio1.ENC_I24)
     assert (si.min_code, si.max_code, si.unit) == (-(1 << 23), (1 << 23) - 1, "code")
+
+
+def test_a_square_wave_is_two_steady_levels_not_any_upper_and_lower_half() -> None:
+    """Any signal has an upper and a lower half: rest taken for the TEST
+    signal gave gains of 22-79. Rest on a coarse ADC (a few codes) has no
+    spread within its halves at all, but its middle code lies between them."""
+    from sensorio.dsp.calibrate import SQUARE_ON_LEVELS, square_wave_levels
+
+    rng = np.random.default_rng(3)
+    t = np.arange(4000) / 2000.0
+    square = np.where(np.sin(2 * np.pi * 2.0 * t) >= 0, 1000.0, -1000.0)[:, None] + rng.normal(0, 5, (4000, 1))
+    signals = {
+        "square": square,
+        "a period and a half of it": square[:1500],
+        "rest": rng.normal(0, 10, (4000, 1)),
+        "rest of a few codes": np.round(rng.normal(0, 1, (4000, 1))),
+        "flat": np.zeros((4000, 1)),
+    }
+    on = {name: float(square_wave_levels(x)[1][0]) for name, x in signals.items()}
+    assert on["square"] >= SQUARE_ON_LEVELS and on["a period and a half of it"] >= SQUARE_ON_LEVELS, on
+    assert max(on["rest"], on["rest of a few codes"], on["flat"]) < SQUARE_ON_LEVELS, on

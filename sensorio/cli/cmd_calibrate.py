@@ -93,7 +93,7 @@ class BlockSource:
         seconds of the old signal in flight: the gain step measured rest
         taken for the TEST signal, and the noise floor the TEST signal's flat
         levels (0.0001 uV)."""
-        from ..dsp.calibrate import SQUARE_SPREAD_MAX, square_wave_levels
+        from ..dsp.calibrate import SQUARE_ON_LEVELS, square_wave_levels
 
         window = int(max(2.0 / max(test_hz, 1e-3), 0.25) * rate_hz)
         parts: list[np.ndarray] = []
@@ -103,10 +103,10 @@ class BlockSource:
             rows += len(b)
             if rows < window:
                 continue
-            amp, spread = square_wave_levels(np.concatenate(parts).astype(float) * scale)
+            amp, on_levels = square_wave_levels(np.concatenate(parts).astype(float) * scale)
             skipped += rows
             parts, rows = [], 0
-            square = spread <= SQUARE_SPREAD_MAX
+            square = on_levels >= SQUARE_ON_LEVELS
             if on and square.all():
                 return
             if not on and not (square & (np.abs(amp) >= np.abs(amplitude if amplitude is not None else 0) / 2)).any():

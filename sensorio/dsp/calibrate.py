@@ -618,18 +618,21 @@ def square_wave_amplitude(x: np.ndarray, rate_hz: float, freq_hz: float) -> np.n
     return square_wave_levels(x)[0]
 
 
-#: a square wave's two levels are steady: the samples of each lie within
-#: this share of the step's half (their median absolute deviation from the
-#: level, as a share of the amplitude); noise or EMG without a square wave
-#: in it spreads about 0.6 (the halves of a bell curve)
-SQUARE_SPREAD_MAX = 0.25
+#: a square wave's two levels are steady: this share of its samples at
+#: least lies within SQUARE_LEVEL_BAND x the amplitude of one of them (the
+#: rest are edges). Noise or EMG without a square wave in it has about a
+#: fifth of its samples there (the halves of a bell curve), and a signal of
+#: a few codes (rest on a coarse ADC) has its middle code between the levels
+SQUARE_ON_LEVELS = 0.8
+SQUARE_LEVEL_BAND = 0.25
 
 
 def square_wave_levels(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(amplitude, spread) per channel of a square wave in x (rows,
-    channels): the amplitude as square_wave_amplitude's, the spread as the
-    levels' median absolute deviation over the amplitude (at most
-    SQUARE_SPREAD_MAX where a square wave is there)."""
+    """(amplitude, on_levels) per channel of a square wave in x (rows,
+    channels): the amplitude as square_wave_amplitude's, on_levels the share
+    of the samples within SQUARE_LEVEL_BAND x the amplitude of either level
+    (at least SQUARE_ON_LEVELS where a square wave is there; 0 for a flat
+    channel)."""
     # centred between the levels whatever share of the time each takes (a
     # window of a period and a half, a duty cycle not a half)
     p10, p90 = np.percentile(x, [10, 90], axis=0)
@@ -639,9 +642,12 @@ def square_wave_levels(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with warnings.catch_warnings():  # a channel without one half: its amplitude is nan, refused below
         warnings.simplefilter("ignore", RuntimeWarning)
         hi_level, lo_level = np.nanmedian(hi, axis=0), np.nanmedian(lo, axis=0)
-        amp = (hi_level - lo_level) / 2.0
-        mad = (np.nanmedian(np.abs(hi - hi_level), axis=0) + np.nanmedian(np.abs(lo - lo_level), axis=0)) / 2.0
-    return amp, mad / np.where(amp > 0, amp, np.nan)
+    amp = (hi_level - lo_level) / 2.0
+    band = SQUARE_LEVEL_BAND * np.abs(amp)
+    with np.errstate(invalid="ignore"):
+        near = (np.abs(x - hi_level) <= band) | (np.abs(x - lo_level) <= band)
+    on_levels = np.where(amp > 0, near.mean(axis=0), 0.0)
+    return amp, on_levels
 
 
 def measure_gain_from_test(
@@ -652,22 +658,22 @@ def measure_gain_from_test(
     if "test_uv" not in info:
         raise SensorioError("the device descriptor has no test_uv: use a known external signal instead")
     x, _ = _collect(blocks, info, stream, seconds)
-    amp, spread = square_wave_levels(x)
-    _two_levels(spread, "the TEST signal", StreamInfo.from_descriptor(info, stream).labels)
+    amp, on_levels = square_wave_levels(x)
+    _two_levels(on_levels, "the TEST signal", StreamInfo.from_descriptor(info, stream).labels)
     return _gain(float(info["test_uv"]), amp), amp
 
 
-def _two_levels(spread: np.ndarray, what: str, labels: tuple[str, ...]) -> None:
-    """SensorioError naming the channels whose signal is no square wave (its
-    halves spread more than SQUARE_SPREAD_MAX): any signal has an upper and
-    a lower half, and a rest recording taken for the TEST signal gave gains
-    of 22-79, saved and applied to every later recording."""
-    bad = np.flatnonzero(~(spread <= SQUARE_SPREAD_MAX))
+def _two_levels(on_levels: np.ndarray, what: str, labels: tuple[str, ...]) -> None:
+    """SensorioError naming the channels whose signal is no square wave (less
+    than SQUARE_ON_LEVELS of it on two steady levels): any signal has an
+    upper and a lower half, and a rest recording taken for the TEST signal
+    gave gains of 22-79, saved and applied to every later recording."""
+    bad = np.flatnonzero(~(on_levels >= SQUARE_ON_LEVELS))
     if bad.size:
         names = ", ".join(labels[c] if c < len(labels) else f"channel {c + 1}" for c in bad)
         raise SensorioError(
-            f"no square wave on {names} (two steady levels; their samples spread "
-            f"{np.nanmax(spread[bad]):.0%} of the step's half): {what} was not there; check TEST ON and the connections"
+            f"no square wave on {names} (at most {np.max(on_levels[bad]):.0%} of the samples on two steady "
+            f"levels): {what} was not there; check TEST ON and the connections"
         )
 
 
@@ -682,8 +688,8 @@ def measure_gain_from_known(
     """Gain from an external signal of known peak amplitude (sine or square)."""
     x, _ = _collect(blocks, info, stream, seconds)
     if shape == "square":
-        amp, spread = square_wave_levels(x)
-        _two_levels(spread, "the reference square wave", StreamInfo.from_descriptor(info, stream).labels)
+        amp, on_levels = square_wave_levels(x)
+        _two_levels(on_levels, "the reference square wave", StreamInfo.from_descriptor(info, stream).labels)
     else:
         amp = np.sqrt(2.0) * np.std(x, axis=0)
     return _gain(amplitude, amp)

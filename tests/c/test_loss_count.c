@@ -359,25 +359,37 @@ static void test_cyton_dropout_read_times(void)
     CHECK_EQ(st->gaps_at_least, 1);
     CHECK(out.gap_flags & SIO_EVF_AT_LEAST);
     CHECK_EQ(out.ev_gaps, 1);
-    /* 256 packets: the counter sees consecutive packets; still one "at least" */
+    /* 256 packets: the counter sees consecutive packets, which are never
+     * judged (a late read of buffered packets looks the same) */
     cyton_dropout(100, 256, 100, 1024000000);
     st = sio_parser_stats(&parser);
     CHECK_EQ(st->lost_frames, 0);
-    CHECK_EQ(st->gaps_at_least, 1);
-    CHECK_EQ(out.ev_gaps, 1);
-    /* without a period set, the read times change nothing */
+    CHECK_EQ(st->gaps_at_least, 0);
+    CHECK_EQ(out.ev_gaps, 0);
+    /* without a period set, the read times change nothing: 3 lost after 5 s */
     start(SIO_FMT_CYTON);
-    sio_parser_read_time(&parser, 1);
     uint8_t pk[SIO_CYTON_PACKET];
     for (uint64_t i = 0; i < 10; i++) {
-        if (i == 5)
-            sio_parser_read_time(&parser, 5000000000LL);
-        cyton_packet(pk, i == 9 ? 9 + 256 : i);
+        sio_parser_read_time(&parser, i < 5 ? 1000000000LL + (int64_t)i : 6000000000LL + (int64_t)i);
+        cyton_packet(pk, i < 5 ? i : i + 3);
         put(pk, sizeof pk);
     }
     CHECK_EQ(sio_parser_flush(&parser), SIO_FEED_DONE);
     finish();
+    CHECK_EQ(sio_parser_stats(&parser)->lost_frames, 3);
     CHECK_EQ(sio_parser_stats(&parser)->gaps_at_least, 0);
+    /* times at or below 0 (a damaged record's) are ignored, and extreme ones
+     * overflow nothing (UBSan) */
+    cyton_dropout(100, 3, 100, 16000000);
+    sio_parser_read_time(&parser, INT64_MIN);
+    sio_parser_read_time(&parser, 0);
+    sio_parser_read_time(&parser, INT64_MAX);
+    cyton_packet(pk, 210);
+    put(pk, sizeof pk);
+    cyton_packet(pk, 212);
+    put(pk, sizeof pk);
+    CHECK_EQ(sio_parser_flush(&parser), SIO_FEED_DONE);
+    finish();
 }
 
 int main(void)
