@@ -423,3 +423,21 @@ def test_train_on_an_emulated_cyton_given_its_format(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert out.exists()
+
+
+def test_attach_decides_to_the_end_of_a_finite_source_as_run_does(trained: Path) -> None:
+    """attach() (callbacks) gave one decision fewer than run() (an iterator)
+    on a source that ends: the pipeline's last window was never flushed."""
+    from sensorio.capture import open as capture_open
+    from sensorio.control import attach, load_model, run
+
+    model = load_model(trained)
+    url = "sim://gestures?seed=2&fast=1&duration=3&autostart=1"
+    with capture_open(url) as s:
+        iterated = list(run(s, model))
+    called: list = []
+    with capture_open(url) as s:
+        attach(s, model, called.append)
+        s.wait(60)
+    assert len(called) == len(iterated) > 0
+    assert called[-1].t_s == iterated[-1].t_s == pytest.approx(3.0)

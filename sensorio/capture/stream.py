@@ -149,6 +149,7 @@ class Stream:
         self.events: deque[StreamEvent] = deque(maxlen=10_000)
         self._block_callbacks: list[BlockCallback] = [on_block] if on_block else []
         self._event_callbacks: list[EventCallback] = [on_event] if on_event else []
+        self._end_callbacks: list[Callable[[], None]] = []
         self._pending: deque[Block] = deque()
         self._max_pending = max_pending_blocks
         self.dropped_blocks = 0
@@ -641,6 +642,17 @@ class Stream:
         self._block_callbacks.append(on_block)
         self.start_dispatch()
 
+    def add_end_callback(self, on_end: Callable[[], None]) -> None:
+        """Call ``on_end`` once the source has ended, after the last Block went
+        to the block callbacks, in the thread that called them (what holds
+        data back until its input ends, a filter's tail or a last window, can
+        hand it out there)."""
+        self._end_callbacks.append(on_end)
+
+    def _ended(self) -> None:
+        for cb in self._end_callbacks:
+            cb()
+
     def add_event_callback(self, on_event: EventCallback) -> None:
         """Call ``on_event`` with every StreamEvent (connect, disconnect, stall, ...)."""
         self._event_callbacks.append(on_event)
@@ -695,6 +707,7 @@ class Stream:
                 self.parser.prepare()
             if self._reader.finished:
                 self._inline = False
+                self._ended()
                 self._dispatch_done.set()
         except BaseException as exc:  # noqa: BLE001 - raised to the user by wait()/close()
             self._inline = False
@@ -711,6 +724,7 @@ class Stream:
                     for cb in self._block_callbacks:
                         cb(b)
                 if not blocks and self.ended:
+                    self._ended()
                     return
         except BaseException as exc:  # noqa: BLE001 - raised to the user by wait()/close()
             self._dispatch_failed(exc)

@@ -218,7 +218,8 @@ def attach(
 ) -> Controller:
     """Callbacks instead of an iterator: run the controller on the Stream's
     dispatcher thread (``stream.add_callback``) and call ``on_decision`` for
-    every decision; ``stream.wait()`` re-raises a failure. Returns the Controller."""
+    every decision, the one at the source's end too (``add_end_callback``);
+    ``stream.wait()`` re-raises a failure. Returns the Controller."""
     if pipeline is None:
         pipeline = control_pipeline(getattr(stream, "info", None), stream_id, config=model.pipeline)
     ctl = Controller(model, on_decision=on_decision)
@@ -228,5 +229,12 @@ def attach(
             for sig in pipeline.process(block):
                 ctl.process_signal(sig)
 
+    def on_end() -> None:  # what the pipeline holds at the end, as run() decides it
+        for sig in pipeline.flush():
+            ctl.process_signal(sig)
+
+    add_end = getattr(stream, "add_end_callback", None)
+    if add_end is not None:
+        add_end(on_end)
     stream.add_callback(on_block)
     return ctl
