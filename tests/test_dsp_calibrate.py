@@ -190,3 +190,26 @@ def test_a_square_wave_is_two_steady_levels_not_any_upper_and_lower_half() -> No
     on = {name: float(square_wave_levels(x)[1][0]) for name, x in signals.items()}
     assert on["square"] >= SQUARE_ON_LEVELS and on["a period and a half of it"] >= SQUARE_ON_LEVELS, on
     assert max(on["rest"], on["rest of a few codes"], on["flat"]) < SQUARE_ON_LEVELS, on
+
+
+def test_a_rail_refuses_its_own_channel_and_stream_only() -> None:
+    """A channel at its rail through the rest step gave the rail as its
+    offset; another stream's rail (a library caller's blocks of two streams
+    of one channel count) is not this stream's."""
+    fs = 1000.0
+    info = dsp_synth.info(2, fs)
+    rng = np.random.default_rng(1)
+    rest = rng.standard_normal((int(3 * fs), 2)) * 3
+    railed = _blocks(rest, info)
+    for b in railed:
+        b.samples[:, 1] = (1 << 23) - 1  # channel 2 at the int24 rail
+    with pytest.raises(SensorioError, match=r"ch2 \(100%\): at a rail"):
+        measure_offset(railed, info, 0, 2.0)
+    for b in railed:
+        b.stream = 1
+    from sensorio.blocks import split_block
+
+    good = [p for b in _blocks(rest, info) for p in split_block(b, 100)]
+    bad = [p for b in railed for p in split_block(b, 100)]
+    mixed = [x for pair in zip(good, bad, strict=False) for x in pair]
+    np.testing.assert_allclose(measure_offset(mixed, info, 0, 2.0), [0.0, 0.0], atol=0.5)

@@ -578,7 +578,7 @@ def _collect(
     rows = 0
     for block in blocks:
         codes = block.samples
-        if codes.shape[1] == si.channels:
+        if block.stream == stream and codes.shape[1] == si.channels:
             at_rail += ((codes <= si.min_code + band) | (codes >= si.max_code - band)).sum(axis=0)
             rows += len(codes)
         for sb in cal.process_raw(block):
