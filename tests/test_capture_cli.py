@@ -314,3 +314,24 @@ def test_a_folder_given_as_the_port_is_said_once(tmp_path: Path) -> None:
     assert res.returncode == 1
     expected = f"sensorio record: error: {tmp_path} is a folder, not a serial port (see 'sensorio ports')"
     assert res.stderr.strip() == expected
+
+
+def test_the_closing_line_says_what_the_live_decoder_skipped() -> None:
+    """A consumer that fell behind a fast source (the ring overflowed): the
+    closing line said "352667 frames ... 0 frames lost" for ASCII lines (no
+    counter) while the file held 894134 frames, and said nothing of the 26.7
+    MB the live decoder never saw."""
+    from sensorio.cli._describe import link_summary
+    from sensorio.parser import Stats
+
+    behind = Stats(frames_ok=352667, samples_ok=352667, ring_overflow_bytes=26727273, ring_overflows=36)
+    recorded = link_summary(behind, "352667 samples", None, False, recorded=True)
+    assert "352667 frames decoded live" in recorded and "26727273 bytes left undecoded live" in recorded
+    assert "the file holds them" in recorded
+    published = link_summary(behind, "352667 samples published", None, False)
+    assert "an unknown number of frames lost" in published and "26727273 bytes left undecoded" in published
+    assert "file" not in published
+    counted = Stats(frames_ok=10, lost_frames=4, gaps_at_least=1, ring_overflow_bytes=330)
+    assert "at least 4 frames lost" in link_summary(counted, "10 samples", None, False)
+    clean = link_summary(Stats(frames_ok=10, samples_ok=10), "10 samples", None, True)
+    assert clean == "10 frames, 10 samples, 0 frames lost, 0 CRC errors (the source ended)"

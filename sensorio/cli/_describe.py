@@ -46,10 +46,20 @@ def samples_by_stream(rows: dict[int, int]) -> str:
     return "samples per stream " + ", ".join(f"{sid}: {n}" for sid, n in sorted(rows.items()))
 
 
-def link_summary(stats: Any, samples: str, stopped_by: str | None, source_ended: bool) -> str:
+def link_summary(stats: Any, samples: str, stopped_by: str | None, source_ended: bool, recorded: bool = False) -> str:
     """The closing word of a live command on its link: frames, samples (as
-    the command counts them), frames lost, CRC errors, and why it ended."""
-    line = f"{stats.frames_ok} frames, {samples}, {lost_frames(stats)} frames lost, {stats.crc_errors} CRC errors"
+    the command counts them), frames lost, CRC errors, the bytes the live
+    decoder skipped when it fell behind (the ring overflowed; with recorded,
+    the file holds them), and why it ended."""
+    skipped = getattr(stats, "ring_overflow_bytes", 0)
+    lost = lost_frames(stats)
+    if skipped and not recorded and not stats.lost_frames and not getattr(stats, "gaps_at_least", 0):
+        lost = "an unknown number of"  # bytes gone where no frame counter counts them (ASCII lines)
+    live = " decoded live" if skipped and recorded else ""
+    line = f"{stats.frames_ok} frames{live}, {samples}, {lost} frames lost, {stats.crc_errors} CRC errors"
+    if skipped:
+        line += f", {skipped} bytes left undecoded live (the decoder fell behind"
+        line += "; the file holds them: sensorio decode counts its frames and losses)" if recorded else ")"
     if stopped_by is not None:
         return line + f" (stopped by {stopped_by})"
     return line + " (the source ended)" if source_ended else line

@@ -249,7 +249,9 @@ def _record(args: argparse.Namespace) -> int:
     kept = st.recorder.bytes_written if st.recorder else 0
     # several streams: each one's count (their sum is no count of anything)
     samples = samples_by_stream(status.rows) if len(status.rows) > 1 else f"{s.samples_ok} samples"
-    summary = f"{args.output}: {kept} bytes recorded, " + link_summary(s, samples, stopped_by, st.source_ended)
+    summary = f"{args.output}: {kept} bytes recorded, " + link_summary(
+        s, samples, stopped_by, st.source_ended, recorded=st.recorder is not None
+    )
     if failure is None and st.recorder is not None and st.recorder.error is not None:
         failure = st.recorder.error
     if failure is not None:

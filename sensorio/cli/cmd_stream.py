@@ -166,7 +166,13 @@ def _run(args: argparse.Namespace) -> int:
             raise SensorioError(f"{args.port}: {cli_text(advice)}")
     # the last word on the link, as record's: the status line comes only every
     # few seconds in a log, so the losses of the last ones went unsaid
-    line = link_summary(cap.stats, f"{samples_by_stream(published)} published", stopped_by, cap.source_ended)
+    line = link_summary(
+        cap.stats,
+        f"{samples_by_stream(published)} published",
+        stopped_by,
+        cap.source_ended,
+        recorded=cap.recorder is not None,
+    )
     if cap.recorder is not None:
         line = f"{args.output}: {cap.recorder.bytes_written} bytes recorded; {line}"
     print(line)
