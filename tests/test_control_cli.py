@@ -441,3 +441,41 @@ def test_attach_decides_to_the_end_of_a_finite_source_as_run_does(trained: Path)
         s.wait(60)
     assert len(called) == len(iterated) > 0
     assert called[-1].t_s == iterated[-1].t_s == pytest.approx(3.0)
+
+
+def test_run_and_attach_take_the_info_that_comes_before_the_first_block(trained: Path) -> None:
+    """run() and attach() built their pipeline from the stream's INFO when
+    called; a capture that had not read it yet (a replay at full speed, on a
+    loaded machine) gave a pipeline at the default 1000 Hz, and the 2000 Hz
+    model refused every block. The INFO comes before the blocks it
+    describes: the pipeline is built at the first block."""
+    from sensorio.control import attach, load_model, run
+    from sensorio.recording.source import read_source
+
+    blocks, info, _, _ = read_source(trained.with_suffix(".sior"))
+    model = load_model(trained)
+
+    class InfoLate:
+        """A stream whose INFO arrives as its blocks start."""
+
+        info: dict | None = None
+
+        def __iter__(self):
+            self.info = info
+            yield from blocks
+
+        def add_callback(self, on_block):
+            self.on_block = on_block
+
+        def add_end_callback(self, on_end):
+            self.on_end = on_end
+
+    iterated = [d.end_row for d in run(InfoLate(), model)]
+    assert iterated
+    called: list = []
+    late = InfoLate()
+    attach(late, model, called.append)
+    for b in late:
+        late.on_block(b)
+    late.on_end()
+    assert [d.end_row for d in called] == iterated

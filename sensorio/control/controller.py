@@ -200,16 +200,15 @@ def run(
     blocks of device stream ``stream_id`` go through ``pipeline`` (default:
     the model's pipeline, else :func:`control_pipeline` with the stream's
     INFO) and the Controller. ``on_decision`` is called for each too."""
-    if pipeline is None:
-        info = getattr(stream, "info", None)
-        pipeline = control_pipeline(info, stream_id, config=model.pipeline)
     ctl = Controller(model, on_decision=on_decision)
     for block in stream:
         if block.stream != stream_id:
             continue
+        if pipeline is None:  # at the first block: the INFO that precedes it has come (it may not have at the call)
+            pipeline = control_pipeline(getattr(stream, "info", None), stream_id, config=model.pipeline)
         for sig in pipeline.process(block):
             yield from ctl.process_signal(sig)
-    for sig in pipeline.flush():
+    for sig in pipeline.flush() if pipeline is not None else ():
         yield from ctl.process_signal(sig)
 
 
@@ -220,17 +219,18 @@ def attach(
     dispatcher thread (``stream.add_callback``) and call ``on_decision`` for
     every decision, the one at the source's end too (``add_end_callback``);
     ``stream.wait()`` re-raises a failure. Returns the Controller."""
-    if pipeline is None:
-        pipeline = control_pipeline(getattr(stream, "info", None), stream_id, config=model.pipeline)
     ctl = Controller(model, on_decision=on_decision)
+    made: list[Any] = [pipeline]  # built at the first block, as run() builds it
 
     def on_block(block: Block) -> None:
         if block.stream == stream_id:
-            for sig in pipeline.process(block):
+            if made[0] is None:
+                made[0] = control_pipeline(getattr(stream, "info", None), stream_id, config=model.pipeline)
+            for sig in made[0].process(block):
                 ctl.process_signal(sig)
 
     def on_end() -> None:  # what the pipeline holds at the end, as run() decides it
-        for sig in pipeline.flush():
+        for sig in made[0].flush() if made[0] is not None else ():
             ctl.process_signal(sig)
 
     add_end = getattr(stream, "add_end_callback", None)
