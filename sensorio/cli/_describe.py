@@ -51,9 +51,9 @@ def link_summary(stats: Any, samples: str, stopped_by: str | None, source_ended:
     the command counts them), frames lost, CRC errors, the bytes the live
     decoder skipped when it fell behind (the ring overflowed; with recorded,
     the file holds them), and why it ended."""
-    skipped = getattr(stats, "ring_overflow_bytes", 0)
+    skipped = stats.ring_overflow_bytes
     lost = lost_frames(stats)
-    if skipped and not recorded and not stats.lost_frames and not getattr(stats, "gaps_at_least", 0):
+    if skipped and not recorded and not stats.lost_frames and not stats.gaps_at_least:
         lost = "an unknown number of"  # bytes gone where no frame counter counts them (ASCII lines)
     live = " decoded live" if skipped and recorded else ""
     line = f"{stats.frames_ok} frames{live}, {samples}, {lost} frames lost, {stats.crc_errors} CRC errors"

@@ -83,16 +83,17 @@ class BlockSource:
                     self.leadoff |= int(np.bitwise_or.reduce(b.frame_leadoff))
                 yield b
 
-    def skip_test_signal(
-        self, on: bool, scale: float, rate_hz: float, test_hz: float, amplitude: np.ndarray | None = None
-    ) -> None:
-        """Drop what the device sent before TEST ON (on) or TEST OFF took
+    def skip_test_signal(self, scale: float, rate_hz: float, test_hz: float, gone: np.ndarray | None = None) -> None:
+        """Live, drop what the device sent before TEST ON or TEST OFF took
         effect: windows of two test periods (0.25 s at least) until every
-        channel shows a square wave, or until none shows one of its measured
-        amplitude. A device that runs ahead (an emulator at full speed) had
-        seconds of the old signal in flight: the gain step measured rest
-        taken for the TEST signal, and the noise floor the TEST signal's flat
-        levels (0.0001 uV)."""
+        channel shows a square wave, or (gone: the amplitudes measured) until
+        none shows one of its amplitude. A device that runs ahead (an emulator
+        at full speed) had seconds of the old signal in flight: the gain step
+        measured rest taken for the TEST signal, and the noise floor the TEST
+        signal's flat levels (0.0001 uV). A recording (no commands) has
+        nothing in flight."""
+        if self.command is None:
+            return
         from ..dsp.calibrate import SQUARE_ON_LEVELS, square_wave_levels
 
         window = int(max(2.0 / max(test_hz, 1e-3), 0.25) * rate_hz)
@@ -107,15 +108,13 @@ class BlockSource:
             skipped += rows
             parts, rows = [], 0
             square = on_levels >= SQUARE_ON_LEVELS
-            if on and square.all():
+            if gone is None and square.all():
                 return
-            if not on and not (square & (np.abs(amp) >= np.abs(amplitude if amplitude is not None else 0) / 2)).any():
+            if gone is not None and not (square & (np.abs(amp) >= np.abs(gone) / 2)).any():
                 return
             if skipped > 10 * rate_hz:
-                state = "came" if on else "went on"
-                raise SensorioError(
-                    f"the TEST signal {'never ' if on else ''}{state} in 10 s after TEST {'ON' if on else 'OFF'}"
-                )
+                what = "never came in 10 s after TEST ON" if gone is None else "went on for 10 s after TEST OFF"
+                raise SensorioError(f"the TEST signal {what}")
 
     @contextlib.contextmanager
     def measuring(self, what: str, labels: tuple[str, ...]) -> Iterator[None]:
@@ -232,14 +231,12 @@ def run(args: argparse.Namespace) -> int:
                 if src.command is not None:
                     src.command("TEST ON")
                 try:
-                    if src.command is not None:
-                        src.skip_test_signal(True, si.scale, si.rate_hz, test_hz)
+                    src.skip_test_signal(si.scale, si.rate_hz, test_hz)
                     gain, amp = measure_gain_from_test(src, info, args.stream, args.gain_s)
                 finally:
                     if src.command is not None:
                         src.command("TEST OFF")
-                if src.command is not None:
-                    src.skip_test_signal(False, si.scale, si.rate_hz, test_hz, amp)
+                src.skip_test_signal(si.scale, si.rate_hz, test_hz, gone=amp)
             sc.test_amplitude = [float(v) for v in amp]
         else:
             step(f"gain: apply the {args.known_uv:g} uV reference signal for {args.gain_s:g} s")

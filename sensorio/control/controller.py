@@ -220,17 +220,17 @@ def attach(
     every decision, the one at the source's end too (``add_end_callback``);
     ``stream.wait()`` re-raises a failure. Returns the Controller."""
     ctl = Controller(model, on_decision=on_decision)
-    made: list[Any] = [pipeline]  # built at the first block, as run() builds it
 
     def on_block(block: Block) -> None:
+        nonlocal pipeline
         if block.stream == stream_id:
-            if made[0] is None:
-                made[0] = control_pipeline(getattr(stream, "info", None), stream_id, config=model.pipeline)
-            for sig in made[0].process(block):
+            if pipeline is None:  # at the first block, as run() builds it
+                pipeline = control_pipeline(getattr(stream, "info", None), stream_id, config=model.pipeline)
+            for sig in pipeline.process(block):
                 ctl.process_signal(sig)
 
     def on_end() -> None:  # what the pipeline holds at the end, as run() decides it
-        for sig in made[0].flush() if made[0] is not None else ():
+        for sig in pipeline.flush() if pipeline is not None else ():
             ctl.process_signal(sig)
 
     add_end = getattr(stream, "add_end_callback", None)

@@ -670,7 +670,7 @@ def _two_levels(on_levels: np.ndarray, what: str, labels: tuple[str, ...]) -> No
     gave gains of 22-79, saved and applied to every later recording."""
     bad = np.flatnonzero(~(on_levels >= SQUARE_ON_LEVELS))
     if bad.size:
-        names = ", ".join(labels[c] if c < len(labels) else f"channel {c + 1}" for c in bad)
+        names = ", ".join(labels[c] for c in bad)
         raise SensorioError(
             f"no square wave on {names} (at most {np.max(on_levels[bad]):.0%} of the samples on two steady "
             f"levels): {what} was not there; check TEST ON and the connections"
