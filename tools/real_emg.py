@@ -493,24 +493,32 @@ def _read_plux(path: Path) -> tuple[np.ndarray, float, int, str]:
     return plux_to_uv(raw, res), fs, res, device
 
 
+def _one_channel(
+    name: str, source: PackageFile, uv: np.ndarray, fs: float, muscle: str, device: str
+) -> dict[str, Recording]:
+    """A recording of one bipolar channel (uv: samples, microvolts), its
+    rest and contractions told from the envelope."""
+    col = uv[:, None]
+    return {
+        "bipolar": Recording(
+            name=name,
+            layout="bipolar",
+            rate_hz=fs,
+            uv=col,
+            channels=["emg"],
+            muscle=muscle,
+            device=device,
+            source=source,
+            segments=envelope_segments(col, fs),
+            segments_from="envelope",
+        )
+    }
+
+
 def _plux_loader(name: str, muscle: str, pf: PackageFile) -> Callable[[Path], dict[str, Recording]]:
     def load(path: Path) -> dict[str, Recording]:
         uv, fs, res, device = _read_plux(path)
-        uv = uv[:, None]
-        return {
-            "bipolar": Recording(
-                name=name,
-                layout="bipolar",
-                rate_hz=fs,
-                uv=uv,
-                channels=["emg"],
-                muscle=muscle,
-                device=f"PLUX {device}, bipolar EMG sensor, {res} bit",
-                source=pf,
-                segments=envelope_segments(uv, fs),
-                segments_from="envelope",
-            )
-        }
+        return _one_channel(name, pf, uv, fs, muscle, f"PLUX {device}, bipolar EMG sensor, {res} bit")
 
     return load
 
@@ -711,20 +719,8 @@ def _load_bitalino_pickle(path: Path) -> dict[str, Recording]:
     fs = 1000.0
     # the BITalino EMG transfer function's step, 3.3 V / 2^10 / 1009 = 3.194
     # uV, is the file's: its values are 10-bit codes converted to mV
-    uv = (mv * 1000.0)[:, None]
-    rec = Recording(
-        name="bitalino-pysiology",
-        layout="bipolar",
-        rate_hz=fs,
-        uv=uv,
-        channels=["emg"],
-        muscle="not documented",
-        device="BITalino (r)evolution board, EMG sensor (bipolar, with a reference), 10 bit",
-        source=PYSIOLOGY_BITALINO,
-        segments=envelope_segments(uv, fs),
-        segments_from="envelope",
-    )
-    return {"bipolar": rec}
+    device = "BITalino (r)evolution board, EMG sensor (bipolar, with a reference), 10 bit"
+    return _one_channel("bitalino-pysiology", PYSIOLOGY_BITALINO, mv * 1000.0, fs, "not documented", device)
 
 
 def _biosppy_loader(name: str, pf: PackageFile) -> Callable[[Path], dict[str, Recording]]:
@@ -745,21 +741,8 @@ def _biosppy_loader(name: str, pf: PackageFile) -> Callable[[Path], dict[str, Re
             raise CorpusError(f"{path}: {codes.size} values, not 12-bit codes")
         # the device is not documented: PLUX's EMG transfer function (VCC 3 V,
         # gain 1000) is assumed, as the group's other sensors have it
-        uv = plux_to_uv(codes, 12)[:, None]
-        return {
-            "bipolar": Recording(
-                name=name,
-                layout="bipolar",
-                rate_hz=1000.0,
-                uv=uv,
-                channels=["emg"],
-                muscle="not documented",
-                device="not documented (12-bit codes; PLUX EMG transfer function assumed)",
-                source=pf,
-                segments=envelope_segments(uv, 1000.0),
-                segments_from="envelope",
-            )
-        }
+        device = "not documented (12-bit codes; PLUX EMG transfer function assumed)"
+        return _one_channel(name, pf, plux_to_uv(codes, 12), 1000.0, "not documented", device)
 
     return load
 
