@@ -2,8 +2,13 @@
 #include "sio_env.h"
 
 #include <math.h>
+#include <stddef.h>
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
-/* channels per group in sio_env_rms */
+/* channels per group when a segment closes */
 #define SIO_ENV_GROUP 16
 
 /* The segment just completed becomes the previous one: its suffix sums. */
@@ -26,6 +31,57 @@ static void sio_env_close_segment(sio_env_state *st, int64_t c0, int64_t c1)
     }
 }
 
+/* rows of a channel whose sums sio_env_run gathers before their roots */
+#define SIO_ENV_CHUNK 64
+
+/* n rows of one channel inside one segment, from place pos: every array is
+ * read and written in order. The prefix sums go first (a chain of additions),
+ * then the roots of the whole chunk at once, two at a time where SSE2 is
+ * there (IEEE division and square root are correctly rounded, so the bits are
+ * those of one at a time). */
+static inline void sio_env_run(const double *restrict x, const uint8_t *restrict valid,
+                               int64_t n, double *restrict seg_sq, double *restrict seg_n,
+                               const double *restrict suf_sq, const double *restrict suf_n,
+                               double *pre_sq, double *pre_n, double *restrict out,
+                               uint8_t *restrict ok)
+{
+    double ps = *pre_sq, pn = *pre_n;
+    double s[SIO_ENV_CHUNK], k[SIO_ENV_CHUNK];
+    for (int64_t i0 = 0; i0 < n; i0 += SIO_ENV_CHUNK) {
+        const int64_t m = n - i0 < SIO_ENV_CHUNK ? n - i0 : SIO_ENV_CHUNK;
+        int counted = 1; /* every window of the chunk holds a valid sample */
+        for (int64_t i = 0; i < m; i++) {
+            const int good = !valid || valid[i0 + i];
+            const double sq = good ? x[i0 + i] * x[i0 + i] : 0.0, c = good ? 1.0 : 0.0;
+            seg_sq[i0 + i] = sq;
+            seg_n[i0 + i] = c;
+            ps += sq;
+            pn += c;
+            s[i] = ps + suf_sq[i0 + i];
+            k[i] = pn + suf_n[i0 + i];
+            counted &= k[i] > 0.0;
+        }
+        double *restrict o = out + i0;
+        int64_t i = 0;
+        if (counted) {
+#ifdef __SSE2__
+            for (; i + 2 <= m; i += 2)
+                _mm_storeu_pd(o + i, _mm_sqrt_pd(_mm_div_pd(_mm_loadu_pd(s + i), _mm_loadu_pd(k + i))));
+#endif
+            for (; i < m; i++)
+                o[i] = sqrt(s[i] / k[i]);
+            memset(ok + i0, 1, (size_t)m);
+        } else {
+            for (; i < m; i++) {
+                ok[i0 + i] = k[i] > 0.0;
+                o[i] = k[i] > 0.0 ? sqrt(s[i] / k[i]) : NAN;
+            }
+        }
+    }
+    *pre_sq = ps;
+    *pre_n = pn;
+}
+
 int sio_env_rms(sio_env_state *st, int64_t ch, int64_t rows, int64_t stride, const double *x,
                 const uint8_t *valid, double *out, uint8_t *ok)
 {
@@ -35,47 +91,30 @@ int sio_env_rms(sio_env_state *st, int64_t ch, int64_t rows, int64_t stride, con
         return -1;
     const int64_t w = st->w;
     int64_t pos = st->pos;
-    /* Channels go in groups small enough that a group's state lines stay in
-       the L1 cache from row to row (all channels at once thrash it from about
-       100 channels on); each channel's arithmetic is the same, in the same
-       order, whatever the grouping. */
-    for (int64_t c0 = 0; c0 < ch; c0 += SIO_ENV_GROUP) {
-        const int64_t c1 = c0 + SIO_ENV_GROUP < ch ? c0 + SIO_ENV_GROUP : ch;
-        pos = st->pos;
-        for (int64_t r = 0; r < rows; r++) {
-            /* a segment completed closes when the next sample comes: a block
-               that ends a segment does not carry the suffix sums (the same
-               sums, later) */
-            if (pos == w) {
-                sio_env_close_segment(st, c0, c1);
-                pos = 0;
-            }
-            for (int64_t c = c0; c < c1; c++) {
-                const int64_t i = c * stride + r;
-                const int good = !valid || valid[i];
-                const double sq = good ? x[i] * x[i] : 0.0, n = good ? 1.0 : 0.0;
-                st->seg_sq[c * w + pos] = sq;
-                st->seg_n[c * w + pos] = n;
-                const double ps = st->pre_sq[c] + sq, pn = st->pre_n[c] + n;
-                st->pre_sq[c] = ps;
-                st->pre_n[c] = pn;
-                const double s = ps + st->suf_sq[c * (w + 1) + pos + 1];
-                const double k = pn + st->suf_n[c * (w + 1) + pos + 1];
-                const int64_t o = c * rows + r;
-                if (k > 0.0) {
-                    out[o] = sqrt(s / k);
-                    ok[o] = 1;
-                } else {
-                    out[o] = NAN;
-                    ok[o] = 0;
-                }
-            }
-            pos++;
+    /* The rows in pieces that end where a segment does; within a piece, each
+       channel's rows in one run along contiguous memory. Each channel's
+       arithmetic is the same, in the same order, whatever the pieces. */
+    for (int64_t r0 = 0; r0 < rows;) {
+        /* a segment completed closes when the next sample comes: a block
+           that ends a segment does not carry the suffix sums (the same sums,
+           later) */
+        if (pos == w) {
+            for (int64_t c0 = 0; c0 < ch; c0 += SIO_ENV_GROUP)
+                sio_env_close_segment(st, c0, c0 + SIO_ENV_GROUP < ch ? c0 + SIO_ENV_GROUP : ch);
+            pos = 0;
         }
+        const int64_t n = rows - r0 < w - pos ? rows - r0 : w - pos;
+        for (int64_t c = 0; c < ch; c++) {
+            const int64_t in = c * stride + r0, o = c * rows + r0;
+            sio_env_run(x + in, valid ? valid + in : NULL, n, st->seg_sq + c * w + pos,
+                        st->seg_n + c * w + pos, st->suf_sq + c * (w + 1) + pos + 1,
+                        st->suf_n + c * (w + 1) + pos + 1, st->pre_sq + c, st->pre_n + c,
+                        out + o, ok + o);
+        }
+        pos += n;
+        r0 += n;
     }
-    /* where every group's pos ended (also with no channel): in 1..w after a row */
-    if (rows)
-        st->pos = (st->pos + rows - 1) % w + 1;
-    (void)pos;
+    /* pos is in 1..w after a row, also with no channel */
+    st->pos = pos;
     return 0;
 }
