@@ -192,6 +192,21 @@ def test_a_square_wave_is_two_steady_levels_not_any_upper_and_lower_half() -> No
     assert max(on["rest"], on["rest of a few codes"], on["flat"]) < SQUARE_ON_LEVELS, on
 
 
+def test_the_rail_share_counts_the_step_not_the_rows_read_past_it() -> None:
+    """A source read in big blocks hands over more than the step needs; a
+    rail in the rows past the step (the person moved after it) is not the
+    step's: it refused a clean 2 s rest read as one 3 s block."""
+    fs = 1000.0
+    info = dsp_synth.info(2, fs)
+    rest = np.random.default_rng(2).standard_normal((int(3 * fs), 2)) * 3
+    (block,) = _blocks(rest, info)
+    assert len(block) == len(rest)
+    block.samples[int(2.5 * fs) :, 1] = (1 << 23) - 1  # the last 0.5 s of channel 2 at the int24 rail
+    np.testing.assert_allclose(measure_offset([block], info, 0, 2.0), [0.0, 0.0], atol=0.5)
+    with pytest.raises(SensorioError, match=r"ch2 \(\d+%\): at a rail"):
+        measure_offset([block], info, 0, 2.9)  # 0.4 s of 2.9 at the rail
+
+
 def test_a_rail_refuses_its_own_channel_and_stream_only() -> None:
     """A channel at its rail through the rest step gave the rail as its
     offset; another stream's rail (a library caller's blocks of two streams

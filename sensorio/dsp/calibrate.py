@@ -579,6 +579,8 @@ def _collect(
     for block in blocks:
         codes = block.samples
         if block.stream == stream and codes.shape[1] == si.channels:
+            # the step's rows only: a big block's rows past them are not measured
+            codes = codes[: max(need - rows, 0)]
             at_rail += ((codes <= si.min_code + band) | (codes >= si.max_code - band)).sum(axis=0)
             rows += len(codes)
         for sb in cal.process_raw(block):
