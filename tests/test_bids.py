@@ -266,9 +266,9 @@ def test_the_recording_is_read_twice_and_analysed_once(recording: Path, tmp_path
     assert faults and in_bdf == sorted(round(float(r["onset"]), 3) for r in faults)
 
 
-def _two_boards(tmp_path: Path) -> Path:
+def _two_boards(tmp_path: Path, *, whole: bool = False) -> Path:
     """Two 4-channel streams at 1 kHz, 3 s; the second loses 0.2 s from
-    0.5 s and stops at 2 s."""
+    0.5 s and stops at 2 s (unless whole: then both run the 3 s)."""
     import numpy as np
 
     from sensorio import sio1
@@ -287,8 +287,8 @@ def _two_boards(tmp_path: Path) -> Path:
     w = RecordingWriter(rec, {"format": "sio", "device_info": desc, "port": "test"}, fsync=False)
     w.add(b"\x00" + sio1.encode_info(desc), 0)
     for i in range(int(3 * rate) // spf):
-        lost = 100 <= i < 140  # stream 1 loses 0.2 s from 0.5 s
-        for sid in (0, 1) if i < int(2 * rate) // spf and not lost else (0,):
+        lost = 100 <= i < 140 and not whole  # stream 1 loses 0.2 s from 0.5 s
+        for sid in (0, 1) if whole or (i < int(2 * rate) // spf and not lost) else (0,):
             codes = (rng.standard_normal((spf, 4)) * 200).astype(np.int32)
             w.add(enc.encode(codes, stream=sid, enc=sio1.ENC_I16, seq=i, t_us=int(i * spf * 1e6 / rate)), i * 5_000_000)
     w.close()
@@ -324,3 +324,35 @@ def test_info_times_each_stream_and_names_one_that_stopped_early(tmp_path: Path)
     problems = [ln for ln in proc.stdout.splitlines() if ln.startswith("problem:")]
     assert problems == ["problem:    stream 1 holds 1.00 s less than stream 0 (it began late or stopped early; "
                         "an EDF/BDF export marks its zeros BAD_no_data)"]  # fmt: skip
+
+
+def test_analyze_names_a_stream_that_stopped_early_as_info_does(tmp_path: Path) -> None:
+    """analyze says in its summary and its JSON, in info's words, that a
+    stream stopped early (the rule of BAD_no_data), and still exits 0: a
+    valid share alone reads as if the stream were whole. Before, analyze
+    said nothing. Asked for the other stream only, it says nothing of this one."""
+    rec = str(_two_boards(tmp_path))
+    said = ("stream 1 holds 1.00 s less than stream 0 (it began late or stopped early; "
+            "an EDF/BDF export marks its zeros BAD_no_data)")  # fmt: skip
+    proc = _cli("analyze", rec)
+    assert proc.returncode == 0, proc.stderr
+    assert [ln for ln in proc.stdout.splitlines() if ln.startswith("problem:")] == [f"problem: {said}"]
+    proc = _cli("analyze", rec, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["problems"] == [said]
+    proc = _cli("analyze", rec, "--stream", "1", "--json")  # judged against stream 0 all the same
+    assert json.loads(proc.stdout)["problems"] == [said]
+    proc = _cli("analyze", rec, "--stream", "0", "--json")
+    assert json.loads(proc.stdout)["problems"] == []
+
+
+def test_analyze_and_info_say_nothing_of_streams_that_are_whole(tmp_path: Path) -> None:
+    """Two streams that ran the whole recording: no problem line from
+    analyze (text or JSON) or info."""
+    rec = str(_two_boards(tmp_path, whole=True))
+    for cmd in (("analyze",), ("info",)):
+        proc = _cli(*cmd, rec)
+        assert proc.returncode == 0, proc.stderr
+        assert "stream 1:" in proc.stdout and "problem:" not in proc.stdout, proc.stdout
+    proc = _cli("analyze", rec, "--json")
+    assert json.loads(proc.stdout)["problems"] == []

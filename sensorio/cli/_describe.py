@@ -142,26 +142,42 @@ def stream_rates(info: Mapping[str, Any] | None) -> dict[int, float]:
 
 
 def _short(streams: dict[int, dict[str, Any]], info: Mapping[str, Any] | None) -> list[str]:
-    """A stream that holds less time than the longest of the device (the
-    rule of an EDF/BDF export's BAD_no_data, export.edf.no_data_spans: a
-    board of a rig that stopped, or began late). Lost samples count as time
-    held (the link lost them, the board sent them)."""
-    from ..export.edf import no_data_spans
-
-    rates = stream_rates(info)
+    """A stream that holds less time than the longest of the device (see
+    short_streams)."""
     if any(s["changes"] for s in streams.values()):
         return []  # a file whose streams change shape: its own problem line says so
-    held = {sid: s["samples"] + s["lost_samples"] for sid, s in streams.items() if sid in rates}
+    return list(
+        short_streams(
+            {sid: s["samples"] for sid, s in streams.items()},
+            {sid: s["lost_samples"] for sid, s in streams.items()},
+            {sid: s["frames"] for sid, s in streams.items()},
+            stream_rates(info),
+        ).values()
+    )
+
+
+def short_streams(
+    samples: Mapping[int, int], lost_samples: Mapping[int, int], frames: Mapping[int, int], rates: Mapping[int, float]
+) -> dict[int, str]:
+    """The problem line, by stream, of each stream that holds less time than
+    the longest (the rule of an EDF/BDF export's BAD_no_data,
+    export.edf.no_data_spans: a board of a rig that stopped, or began late),
+    from each stream's samples, samples lost in gaps and frames; streams
+    without a rate are left out. Lost samples count as time held (the link
+    lost them, the board sent them). info and analyze both say it so."""
+    from ..export.edf import no_data_spans
+
+    held = {sid: samples[sid] + lost_samples[sid] for sid in samples if sid in rates}
     if len(held) < 2:
-        return []
-    frame_rows = {sid: streams[sid]["samples"] / max(1, streams[sid]["frames"]) for sid in held}
+        return {}
+    frame_rows = {sid: samples[sid] / max(1, frames[sid]) for sid in held}
     longest = max(held, key=lambda sid: held[sid] / rates[sid])
     spans = no_data_spans(dict.fromkeys(held, 0), held, rates, held[longest] / rates[longest], frame_rows)
-    return [
-        f"stream {sid} holds {span:.2f} s less than stream {longest} "
+    return {
+        sid: f"stream {sid} holds {span:.2f} s less than stream {longest} "
         "(it began late or stopped early; an EDF/BDF export marks its zeros BAD_no_data)"
         for sid, _, span in spans
-    ]
+    }
 
 
 def _mixed(devices: list[dict[str, Any]], streams: dict[int, dict[str, Any]]) -> list[str]:

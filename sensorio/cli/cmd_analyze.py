@@ -12,6 +12,7 @@ from typing import Any
 
 from ..descriptor import channel_labels
 from ._analysis import add_analysis_options, run_analysis
+from ._describe import short_streams, stream_rates
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -97,11 +98,21 @@ def summarise(result: Any) -> dict[str, Any]:
                 for c in range(st.raw.shape[1])
             ],
         }
+    tallies = result.tallies
+    short = short_streams(
+        {sid: t.samples for sid, t in tallies.items()},
+        {sid: t.lost_samples for sid, t in tallies.items()},
+        {sid: t.frames for sid, t in tallies.items()},
+        stream_rates(result.info),
+    )
     return {
         "streams": streams,
         "events": len(result.events),
         "lost_frames": result.link.get("lost_frames", 0),
         "crc_errors": result.link.get("crc_errors", 0),
+        # info's problem lines about the streams analysed: a valid share
+        # reads as if the stream were whole, these say when it is not
+        "problems": [text for sid, text in sorted(short.items()) if sid in result.streams],
     }
 
 
@@ -110,6 +121,8 @@ def print_summary(path: Path, summary: dict[str, Any]) -> None:
         f"{path}: {summary['events']} event(s), {summary['lost_frames']} lost frame(s), "
         f"{summary['crc_errors']} CRC error(s)"
     )
+    for problem in summary["problems"]:
+        print(f"problem: {problem}")
     for sid, st in summary["streams"].items():
         print(
             f"stream {sid}: {st['seconds']:.2f} s at {st['rate_hz']:g} Hz in {st['unit']}, "

@@ -78,6 +78,24 @@ class StreamAnalysis:
 
 
 @dataclass
+class StreamTally:
+    """What one stream of the data holds, analysed or not: the samples
+    decoded, the samples the link lost in gaps (time the stream covered
+    all the same) and the frames that carried them."""
+
+    samples: int = 0
+    lost_samples: int = 0
+    frames: int = 0
+
+    def add(self, block: Block) -> None:
+        """Count one more block of the stream."""
+        self.samples += len(block)
+        self.frames += int(block.frame_seq.size)
+        gaps = block.events[block.events["kind"] == EV_GAP]
+        self.lost_samples += int(gaps["lost_samples"].astype(np.int64).sum())
+
+
+@dataclass
 class Analysis:
     streams: dict[int, StreamAnalysis]
     events: list[DspEvent]
@@ -85,6 +103,9 @@ class Analysis:
     info: dict[str, Any] | None
     #: the recording's header ({} for a raw dump or blocks analysed directly)
     header: dict[str, Any] = field(default_factory=dict)
+    #: every stream of the data, analysed or not: a stream's length is
+    #: judged against all the others (one that stopped early)
+    tallies: dict[int, StreamTally] = field(default_factory=dict)
 
 
 class _Collector:
@@ -302,10 +323,10 @@ def analyze_blocks(
     taps: dict[int, _Collector] = {}
     wanted = None if streams is None else set(streams)
     shapes = ShapeCheck("the blocks to analyse")
-    seen: set[int] = set()
+    tallies: dict[int, StreamTally] = {}
     for block in blocks:
         sid = block.stream
-        seen.add(sid)
+        tallies.setdefault(sid, StreamTally()).add(block)
         if wanted is not None and sid not in wanted:
             continue
         shapes.check([block])  # a pipeline cannot follow a change of channel count
@@ -315,9 +336,9 @@ def analyze_blocks(
             taps[sid] = _Overview(pipes[sid], int(max_values * share), window) if overview else _Collector(pipes[sid])
             pipes[sid].tap = taps[sid] if tap is None else _tapped(sid, taps[sid], tap)
         pipes[sid].process(block)
-    missing = sorted((wanted or set()) - seen)
+    missing = sorted((wanted or set()) - tallies.keys())
     if missing:
-        have = ", ".join(str(s) for s in sorted(seen)) or "none"
+        have = ", ".join(str(s) for s in sorted(tallies)) or "none"
         raise SensorioError(
             f"no stream {', '.join(str(s) for s in missing)} in the data (streams with samples: {have})"
         )
@@ -367,7 +388,7 @@ def analyze_blocks(
             **extra,
         )
     events.sort(key=lambda e: (e.stream, e.start_s, e.channel, e.kind))
-    return Analysis(out, events, link or {}, dict(info) if info is not None else None)
+    return Analysis(out, events, link or {}, dict(info) if info is not None else None, tallies=tallies)
 
 
 def _tapped(
