@@ -175,6 +175,25 @@ def test_the_safe_output_goes_out_when_the_device_disconnects(trained: Path) -> 
     assert any("is back" in line for line in notices), proc.stderr
 
 
+def test_the_safe_output_goes_out_when_the_device_goes_silent(trained: Path) -> None:
+    """A device that stops delivering (a stall of 3 s, then all at once):
+    the safe output once, with its line on stderr, and deciding again on
+    the new rows (the rule is the library's SignalWatch; this checks the
+    command still says it as before)."""
+    proc = _cli("control", "sim://gestures?seed=2&link=stall:at=2,dur=3", "--model", str(trained), "--duration", "5")
+    assert proc.returncode == 0, proc.stderr
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    lost = [k for k, d in enumerate(out) if d.get("reason", "").startswith("no signal for")]
+    assert lost, proc.stdout[-2000:]
+    for k in lost:  # once each, and new rows after it
+        assert out[k]["class"] == "rest" and out[k]["speed"] == 0.0 and out[k]["safe"]
+        assert k + 1 < len(out) and not out[k + 1]["safe"]
+        assert all(d["row"] > out[k]["row"] for d in out[k + 1 :])
+    notices = [line for line in proc.stderr.splitlines() if line.startswith("control: ")]
+    assert sum("no signal for" in line and "safe output (rest)" in line for line in notices) == len(lost), notices
+    assert sum("is back: deciding again" in line for line in notices) == len(lost), notices
+
+
 def test_a_finite_source_is_decided_to_its_end_and_duration_counts_signal(trained: Path) -> None:
     """The CLI left the pipeline's look-ahead undecided at a replay's end
     (one decision fewer than sensorio.control.run), and --duration counted

@@ -150,6 +150,7 @@ class Stream:
         self._block_callbacks: list[BlockCallback] = [on_block] if on_block else []
         self._event_callbacks: list[EventCallback] = [on_event] if on_event else []
         self._end_callbacks: list[Callable[[], None]] = []
+        self._poll_callbacks: list[Callable[[], None]] = []
         self._pending: deque[Block] = deque()
         self._max_pending = max_pending_blocks
         self.dropped_blocks = 0
@@ -649,6 +650,21 @@ class Stream:
         hand it out there)."""
         self._end_callbacks.append(on_end)
 
+    def add_poll_callback(self, on_poll: Callable[[], None]) -> None:
+        """Call ``on_poll()`` in the thread that calls the block callbacks,
+        each time they have been given every Block decoded so far: after each
+        read of the port, and while nothing comes, at each idle poll (about
+        every 0.1 s), so that it can notice a silence (no block comes to tell
+        of one). Not while the reader waits for an unplugged device to come
+        back, if the callbacks run in the reader thread: the "disconnect"
+        event and a poll come before that wait. A failure ends the callbacks
+        as a block callback's does."""
+        self._poll_callbacks.append(on_poll)
+
+    def _polled(self) -> None:
+        for cb in self._poll_callbacks:
+            cb()
+
     def _ended(self) -> None:
         for cb in self._end_callbacks:
             cb()
@@ -701,6 +717,7 @@ class Stream:
                         # the rest (still pending, in order) goes to a dispatcher thread
                         self._start_dispatcher()
                         return
+                self._polled()
             finally:
                 self._settle()
                 # the next packet's Block made now, while nothing waits for it
@@ -723,6 +740,7 @@ class Stream:
                     self._raise_background()  # a failure is not held back by a batch
                     for cb in self._block_callbacks:
                         cb(b)
+                self._polled()
                 if not blocks and self.ended:
                     self._ended()
                     return

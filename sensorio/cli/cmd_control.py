@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import queue
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..control import Controller, control_pipeline, load_model
+    from ..control import Controller, SignalWatch, control_pipeline, load_model
     from ..sinks.decisions import Actuator, JsonLines, LslDecisions, UdpSender, parse_host_port
 
     if args.udp:
@@ -89,7 +88,18 @@ def _run(args: argparse.Namespace) -> int:
             _check_stream(info, args.stream, model, args.port)
             pipe = control_pipeline(info, args.stream, config=model.pipeline)
             ctl = Controller(model)
-            watch = _SignalWatch(args.port, ctl, pipe, args.stream, sinks)
+
+            def send(decision: Any) -> None:
+                for s in sinks:
+                    s.send(decision)
+
+            # the library's watch: the safe output when the signal is lost, stale decisions dropped
+            watch = SignalWatch(
+                ctl,
+                lambda: pipe.next_row(args.stream),
+                send,
+                on_signal=lambda lost, why: _say_signal(args.port, lost, why),
+            )
             end_row = None if args.duration is None else int(round(args.duration * model.rate_hz))
             freeze_setup()
 
@@ -116,11 +126,9 @@ def _run(args: argparse.Namespace) -> int:
                             if done:
                                 break
                     while not link_events.empty():
-                        if link_events.get().kind == "disconnect":
-                            watch.lose("the device disconnected")
-                    if not got and not cap.source_ended:
-                        # silent: but a slow loop with bytes arriving is no loss
-                        watch.check(cap.quiet_s)
+                        watch.on_event(link_events.get())
+                    # silent: but a slow loop with bytes arriving is no loss
+                    watch.poll(None if got or cap.source_ended else cap.quiet_s)
                 if done or cap.source_ended:
                     # --duration, or the end of a replay or a sim:// device: what
                     # the pipeline holds (its look-ahead) is decided too
@@ -136,53 +144,9 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-#: with no sample of the EMG stream for this long (or the device
-#: disconnected), the safe output goes out at once: a motor must not keep
-#: moving on the last decision while the signal is gone
-NO_SIGNAL_S = 0.5
-
-
-class _SignalWatch:
-    """Sends decisions, and the safe output when the signal is lost (a
-    disconnect, or no sample for NO_SIGNAL_S once samples have come), with
-    one line on stderr; until the signal is back, decisions made of what
-    was in the pipeline before the loss are dropped (their data is stale)."""
-
-    def __init__(self, port: str, ctl: Any, pipe: Any, stream: int, sinks: list[Any]) -> None:
-        self.port, self.ctl, self.pipe, self.stream, self.sinks = port, ctl, pipe, stream, sinks
-        self.last: float | None = None  # when the stream's last block came (None: none yet)
-        self.stale_below: int | None = None  # set while lost: decisions ending at or before it are stale
-
-    def arrived(self) -> None:
-        self.last = time.monotonic()
-
-    def send(self, decision: Any) -> None:
-        if self.stale_below is not None:
-            if decision.end_row <= self.stale_below:
-                self.ctl.settle()  # (it went through the vote and the ramp: undone)
-                return
-            self.stale_below = None
-            print(f"control: the signal from {self.port} is back: deciding again", file=sys.stderr, flush=True)
-        for s in self.sinks:
-            s.send(decision)
-
-    def check(self, port_quiet_s: float) -> None:
-        """After a wait with no block: port_quiet_s, the seconds since the
-        port last delivered a byte."""
-        if self.last is None:
-            return
-        quiet = min(time.monotonic() - self.last, port_quiet_s)
-        if quiet >= NO_SIGNAL_S:
-            self.lose(f"no signal for {quiet:.1f} s")
-
-    def lose(self, why: str) -> None:
-        """The signal is lost: the safe output now (once until it is back)."""
-        if self.stale_below is not None or self.last is None:
-            return
-        row = self.pipe.next_row(self.stream)
-        self.stale_below = row
-        self.ctl.settle()
-        safe = self.ctl.safe_decision(row, why)
-        for s in self.sinks:
-            s.send(safe)
-        print(f"control: {self.port}: {why}: safe output (rest) until the signal is back", file=sys.stderr, flush=True)
+def _say_signal(port: str, lost: bool, why: str) -> None:
+    """The signal watch's one line on stderr, at a loss and at the return."""
+    if lost:
+        print(f"control: {port}: {why}: safe output (rest) until the signal is back", file=sys.stderr, flush=True)
+    else:
+        print(f"control: the signal from {port} is back: deciding again", file=sys.stderr, flush=True)

@@ -34,11 +34,13 @@ from .features import (
     reference_features,
 )
 from .model import Model, fit_model, label_windows, load_model, save_model
+from .watch import NO_SIGNAL_S, SignalWatch
 
 __all__ = [
     "DEFAULT_FEATURES",
     "FEATURES",
     "LDA",
+    "NO_SIGNAL_S",
     "Controller",
     "Decision",
     "Decoder",
@@ -47,6 +49,7 @@ __all__ = [
     "MajorityVote",
     "Model",
     "ProportionalControl",
+    "SignalWatch",
     "SklearnDecoder",
     "Windows",
     "attach",

@@ -16,6 +16,7 @@ changes them back.
 from __future__ import annotations
 
 import copy
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from ..errors import SensorioError
 from .decoders import Decision, MajorityVote
 from .features import Windows
 from .model import Model
+from .watch import NO_SIGNAL_S, SignalCallback, SignalWatch
 
 DecisionCallback = Callable[[Decision], None]
 
@@ -188,6 +190,17 @@ class Controller:
         return d
 
 
+#: how long run() waits for a capture's next read (s): the silence check runs
+#: at least this often while nothing comes
+POLL_S = 0.1
+
+
+def _is_capture(stream: Any) -> bool:
+    """A capture Stream (sensorio.capture; the control layer cannot import
+    it), by the API the signal watch needs."""
+    return all(hasattr(stream, name) for name in ("read", "ended", "source_ended", "quiet_s"))
+
+
 def run(
     stream: Iterable[Block],
     model: Model,
@@ -195,31 +208,114 @@ def run(
     pipeline: Any = None,
     stream_id: int = 0,
     on_decision: DecisionCallback | None = None,
+    no_signal_s: float = NO_SIGNAL_S,
+    on_signal: SignalCallback | None = None,
 ) -> Iterator[Decision]:
     """Decisions from a capture Stream (or any iterable of raw Blocks): the
     blocks of device stream ``stream_id`` go through ``pipeline`` (default:
     the model's pipeline, else :func:`control_pipeline` with the stream's
-    INFO) and the Controller. ``on_decision`` is called for each too."""
-    ctl = Controller(model, on_decision=on_decision)
-    for block in stream:
-        if block.stream != stream_id:
-            continue
-        if pipeline is None:  # at the first block: the INFO that precedes it has come (it may not have at the call)
-            pipeline = control_pipeline(getattr(stream, "info", None), stream_id, config=model.pipeline)
-        for sig in pipeline.process(block):
+    INFO) and the Controller. ``on_decision`` is called for each too.
+
+    From a capture Stream the signal is watched (:class:`SignalWatch`): when
+    the device disconnects, or no block of the stream comes for
+    ``no_signal_s`` while the port delivers nothing, the safe Decision (rest,
+    speed 0, ``safe``, ``reason`` saying why) is yielded at once, once, and
+    the decisions made of what was in the pipeline before the loss are
+    dropped until the signal is back. ``on_signal(lost, why)`` is told of
+    each loss and return (else they are logged on the ``sensorio.control``
+    logger). The Stream is read with a timeout for that (its ``read``), so
+    the iterator does not wait forever for a block that does not come. A
+    plain iterable of Blocks (a list, a recording) has no clock to watch:
+    its blocks are decided as they come, with no safe output."""
+    if not _is_capture(stream):
+        ctl = Controller(model, on_decision=on_decision)
+        for block in stream:
+            if block.stream != stream_id:
+                continue
+            if pipeline is None:  # at the first block: the INFO that precedes it has come (it may not have at the call)
+                pipeline = control_pipeline(getattr(stream, "info", None), stream_id, config=model.pipeline)
+            for sig in pipeline.process(block):
+                yield from ctl.process_signal(sig)
+        for sig in pipeline.flush() if pipeline is not None else ():
             yield from ctl.process_signal(sig)
-    for sig in pipeline.flush() if pipeline is not None else ():
-        yield from ctl.process_signal(sig)
+        return
+    cap: Any = stream
+    ctl = Controller(model)
+    out: deque[Decision] = deque()  # what the watch lets through, yielded in order
+    watch = SignalWatch(
+        ctl, lambda: pipeline.next_row(stream_id), out.append, no_signal_s=no_signal_s, on_signal=on_signal
+    )
+    watching = True
+
+    def on_event(event: Any) -> None:  # in the capture's reader thread
+        if watching:  # (a Stream cannot take a callback back: it goes quiet when run() ends)
+            watch.on_event(event)
+
+    def handed_out() -> Iterator[Decision]:
+        while out:
+            d = out.popleft()
+            if on_decision is not None:
+                on_decision(d)
+            yield d
+
+    add_event = getattr(cap, "add_event_callback", None)
+    if add_event is not None:
+        add_event(on_event)
+    try:
+        while True:
+            blocks = cap.read(POLL_S)  # (it raises a failure of the capture's threads first)
+            for block in blocks:
+                if block.stream != stream_id:
+                    continue
+                if pipeline is None:  # at the first block, as above
+                    pipeline = control_pipeline(getattr(cap, "info", None), stream_id, config=model.pipeline)
+                for sig in pipeline.process(block):
+                    for d in ctl.process_signal(sig):
+                        watch.send(d)
+                watch.arrived()  # after its work: a long batch is no silence
+                yield from handed_out()
+            # (after a block, the silence measured is nil: one call for both cases)
+            watch.poll(None if cap.source_ended else cap.quiet_s)
+            yield from handed_out()
+            if not blocks and cap.ended:
+                break
+        for sig in pipeline.flush() if pipeline is not None else ():
+            for d in ctl.process_signal(sig):
+                watch.send(d)
+        yield from handed_out()
+    finally:
+        watching = False
 
 
 def attach(
-    stream: Any, model: Model, on_decision: DecisionCallback, *, pipeline: Any = None, stream_id: int = 0
+    stream: Any,
+    model: Model,
+    on_decision: DecisionCallback,
+    *,
+    pipeline: Any = None,
+    stream_id: int = 0,
+    no_signal_s: float = NO_SIGNAL_S,
+    on_signal: SignalCallback | None = None,
 ) -> Controller:
     """Callbacks instead of an iterator: run the controller on the Stream's
     dispatcher thread (``stream.add_callback``) and call ``on_decision`` for
     every decision, the one at the source's end too (``add_end_callback``);
-    ``stream.wait()`` re-raises a failure. Returns the Controller."""
-    ctl = Controller(model, on_decision=on_decision)
+    ``stream.wait()`` re-raises a failure (``on_decision``'s too). Returns
+    the Controller.
+
+    The signal is watched as in :func:`run`, in the same thread: a
+    disconnect (``add_event_callback``) or a silence of ``no_signal_s``
+    (checked at the Stream's polls, ``add_poll_callback``, which come while
+    no block does) sends the safe Decision to ``on_decision`` at once, once,
+    and stale decisions are dropped until the signal is back;
+    ``on_signal(lost, why)`` is told of each loss and return (else they are
+    logged). A stream without those hooks gets no watch. Callbacks added to
+    the returned Controller see its own decisions, stale ones too, not the
+    safe output."""
+    ctl = Controller(model)
+    watch = SignalWatch(
+        ctl, lambda: pipeline.next_row(stream_id), on_decision, no_signal_s=no_signal_s, on_signal=on_signal
+    )
 
     def on_block(block: Block) -> None:
         nonlocal pipeline
@@ -227,14 +323,26 @@ def attach(
             if pipeline is None:  # at the first block, as run() builds it
                 pipeline = control_pipeline(getattr(stream, "info", None), stream_id, config=model.pipeline)
             for sig in pipeline.process(block):
-                ctl.process_signal(sig)
+                for d in ctl.process_signal(sig):
+                    watch.send(d)
+            watch.arrived()
+
+    def on_poll() -> None:
+        watch.poll(None if getattr(stream, "source_ended", False) else stream.quiet_s)
 
     def on_end() -> None:  # what the pipeline holds at the end, as run() decides it
         for sig in pipeline.flush() if pipeline is not None else ():
-            ctl.process_signal(sig)
+            for d in ctl.process_signal(sig):
+                watch.send(d)
 
     add_end = getattr(stream, "add_end_callback", None)
     if add_end is not None:
         add_end(on_end)
+    add_event = getattr(stream, "add_event_callback", None)
+    if add_event is not None:
+        add_event(watch.on_event)
+    add_poll = getattr(stream, "add_poll_callback", None)
+    if add_poll is not None and hasattr(stream, "quiet_s"):
+        add_poll(on_poll)
     stream.add_callback(on_block)
     return ctl
