@@ -394,6 +394,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._noise_ms = np.zeros(ch)  # white-noise power of the last noise hop
         # the 1-20 Hz band's power it may ring down from (see _ring_down)
         self._ring_ref = np.zeros(ch)
+        self._prev_hp_ms = np.full(ch, np.nan)  # the last hop's power above 20 Hz (see _loud_needs_two)
         self._settle_hops = np.zeros(ch, dtype=np.int64)  # settling hops in a row (see _settle_early)
         # the last 2 hops' motion verdicts before _loud_needs_two, and whether
         # the last hop's band was rising

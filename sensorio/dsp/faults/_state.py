@@ -178,6 +178,8 @@ class _DetectorState(Stage):
     _mains_hist: tuple[Flags, Flags]
     #: the 1-20 Hz band's power it may ring down from
     _ring_ref: Floats
+    #: the last hop's power above 20 Hz (NaN before the first)
+    _prev_hp_ms: Floats
     #: settling hops in a row so far
     _settle_hops: Ints
     #: the motion verdicts of the last 2 hops before _loud_needs_two, (channels, 2)

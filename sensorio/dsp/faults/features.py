@@ -101,6 +101,14 @@ SETTLE_EARLY_S = 0.15
 #: step response swings back to 1 / (1 - 0.5) = 2 x that, and the EMG's own
 #: low band adds to it
 SETTLE_RING = 4.0
+#: a motion verdict on a band within this many times (in power) of what it
+#: may ring down to after a burst stands only with another verdict in the
+#: next two hops (_loud_needs_two): a swing as a contraction ends (the
+#: muscle relaxing) outlives the band-pass's ring for a hop, an artifact lasts
+RING_CONFIRM = 4.0
+#: ... as the EMG fades: the hop's power above 20 Hz under this share of the
+#: hop before's (an artifact under a contraction leaves the EMG as it was)
+RING_FADE = 0.5
 
 
 #: the narrowband test's neighbours of a mains line, in bins of the 2-hop
@@ -548,6 +556,10 @@ class _Features(_DetectorState):
             )
             for full, part in zip((std, mad, hp_ms, low_ms, hf_ms, stuck, peak), figures, strict=True):
                 full[odd] = part
+        # each hop's power above 20 Hz beside the one before it (carried:
+        # whatever path the hop takes below, _loud_needs_two reads it)
+        hp_before = np.concatenate([self._prev_hp_ms[:, None], hp_ms[:, :-1]], axis=1)
+        self._prev_hp_ms = hp_ms[:, -1].copy()
         sat, lo = f["saturation"], f["leadoff"]
         if stuck.any():
             stuck &= ~sat & ~lo
@@ -717,7 +729,9 @@ class _Features(_DetectorState):
             | (share_low <= self.motion_loud_share)
             | ((share_low <= self.motion_share) & (low_ms <= (self.motion_loud_rel * hp_rise * low_level) ** 2))
         )
-        ringing = self._ring_down(low_ms, broad, settling)
+        ringing, near_ring = self._ring_down(low_ms, broad, settling)
+        # ... as the EMG fades: its power above 20 Hz fell from the hop before
+        near_ring &= hp_ms < RING_FADE * hp_before
         motion = judged_motion & ~ringing & like
         if noise_ms is not None:
             # during broadband noise (and while it rings out) motion is judged
@@ -732,7 +746,7 @@ class _Features(_DetectorState):
             self._motion_before_run(
                 motion, r("codes"), r("hard_ok") & ~spiky, r("low"), hp, need, low_level, hp_rise, mfloor
             )
-        f["motion"], f["motion_first"] = self._loud_needs_two(motion, low_ms, share_low, low_level, L)
+        f["motion"], f["motion_first"] = self._loud_needs_two(motion, low_ms, share_low, low_level, L, near_ring)
         f["level"] = self._motion_levels(r("data"), f["motion"])
         f["motion_floor_ms"] = mfloor  # (the ramp rule's)
         f["mains"], f["mains_first"] = self._mains_runs(mains & ~blocked, mains_sure & ~blocked, L)
@@ -869,7 +883,7 @@ class _Features(_DetectorState):
         self._settle_hops = run
         return early
 
-    def _ring_down(self, low_ms: Floats, broad: Flags, settling: Flags) -> Flags:
+    def _ring_down(self, low_ms: Floats, broad: Flags, settling: Flags) -> tuple[Flags, Flags]:
         """Per (channel, hop): the 1-20 Hz band may be ringing on after a
         broadband burst, its power no more than RING_BUILD x that of the last
         hop where it came with the rest of the spectrum (broad), decayed since as the
@@ -884,16 +898,19 @@ class _Features(_DetectorState):
         envelope is SETTLE_RING x that decay (in power)."""
         ch, m = low_ms.shape
         out = np.zeros((ch, m), dtype=bool)
+        near = np.zeros((ch, m), dtype=bool)
         ref = self._ring_ref
         decay = self._ring_decay
         x = _finite(low_ms)
         any_settling = settling.any()
         for j in range(m):
             ref = ref * decay
-            out[:, j] = x[:, j] <= (np.where(settling[:, j], SETTLE_RING * ref, ref) if any_settling else ref)
+            bound = np.where(settling[:, j], SETTLE_RING * ref, ref) if any_settling else ref
+            out[:, j] = x[:, j] <= bound
+            near[:, j] = x[:, j] <= RING_CONFIRM * bound
             ref = np.where(broad[:, j], np.maximum(ref, RING_BUILD * x[:, j]), ref)
         self._ring_ref = ref
-        return out
+        return out, near
 
     def _motion_before_run(
         self,
@@ -934,7 +951,7 @@ class _Features(_DetectorState):
         motion[c, h] = (n >= need) & self._motion_like(low_ms, share, low_level[c, h], hp_rise[c, h], mfloor[c, h])
 
     def _loud_needs_two(
-        self, motion: Flags, low_ms: Floats, share: Floats, level: Floats, L: int
+        self, motion: Flags, low_ms: Floats, share: Floats, level: Floats, L: int, near_ring: Flags | None = None
     ) -> tuple[Flags, Ints]:
         """Motion verdicts (channels, hops) where only the loud tier holds
         (the band's share below motion_share) stand when the band was already
@@ -957,6 +974,11 @@ class _Features(_DetectorState):
         back1, back2 = raw[:, 1:-1], raw[:, :-2]
         rose = np.concatenate([self._motion_rising[:, None], rising[:, :-1]], axis=1)
         out = strong | (motion & (back1 | back2 | rose))
+        if near_ring is not None:
+            # near a burst's ring-down as the EMG fades: a verdict there stands
+            # only once a later hop's does (which then dates the run from it);
+            # the burst's own hops before it do not count
+            out &= ~near_ring
         self._motion_prev, self._motion_rising = raw[:, -2:].copy(), rising[:, -1].copy()
         # the hysteresis reads the offset only where a run starts (no verdict
         # the hop before), so it needs no test of that here
