@@ -4,7 +4,8 @@
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
-#ifdef __SSE2__
+#if defined(__SSE2__) || defined(_M_X64)
+#define SIO_ENV_SSE2 1
 #include <emmintrin.h>
 #endif
 
@@ -64,7 +65,7 @@ static inline void sio_env_run(const double *restrict x, const uint8_t *restrict
         double *restrict o = out + i0;
         int64_t i = 0;
         if (counted) {
-#ifdef __SSE2__
+#ifdef SIO_ENV_SSE2
             for (; i + 2 <= m; i += 2)
                 _mm_storeu_pd(o + i, _mm_sqrt_pd(_mm_div_pd(_mm_loadu_pd(s + i), _mm_loadu_pd(k + i))));
 #endif

@@ -140,3 +140,66 @@ def test_a_slow_consumer_of_run_loses_no_signal(model: Model) -> None:
     assert slept_at and decisions[-1].t_s == pytest.approx(3.0)
     # (a loaded machine may stall the device itself elsewhere: only the consumer's wait is checked)
     assert not [d for d in decisions if d.safe and abs(d.end_row - slept_at[0]) <= 0.5 * RATE], decisions
+
+
+class _Ctl:
+    """What SignalWatch needs of a Controller: settle and a safe decision."""
+
+    def __init__(self) -> None:
+        self.settled = 0
+
+    def settle(self) -> None:
+        self.settled += 1
+
+    def safe_decision(self, end_row: int, reason: str) -> Any:
+        return ("safe", end_row, reason)
+
+
+def test_a_stream_gone_silent_while_another_goes_on_is_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The port's own quiet time stands for a slow consumer's bytes on their
+    way; but when blocks of the device's other streams come (another board
+    of the rig, an IMU), this stream's silence is its own: the port was
+    never quiet, so the signal was never lost and the motor moved on."""
+    from sensorio.control import SignalWatch
+    from sensorio.control import watch as watch_module
+
+    now = [100.0]
+    monkeypatch.setattr(watch_module.time, "monotonic", lambda: now[0])
+    sent: list[Any] = []
+    watch = SignalWatch(_Ctl(), lambda: 4000, sent.append, no_signal_s=0.5)
+    watch.arrived()
+    for _ in range(10):  # the other stream's blocks go on, 0.1 s apart; the port is never quiet
+        now[0] += 0.1
+        watch.other()
+        watch.poll(0.0)
+    assert len(sent) == 1 and sent[0][:2] == ("safe", 4000) and sent[0][2].startswith("no signal for")
+    # a consumer only slow (nothing decoded since: no other stream's block
+    # either) with bytes arriving loses nothing
+    sent.clear()
+    watch = SignalWatch(_Ctl(), lambda: 4000, sent.append, no_signal_s=0.5)
+    watch.arrived()
+    now[0] += 2.0
+    watch.poll(0.0)
+    assert sent == []
+
+
+def test_run_raises_a_capture_failure_that_comes_as_the_source_ends(model: Model) -> None:
+    """The capture's reader may fail as it finishes, after the last read
+    looked for a failure: run() ended as if the data had, and the failure
+    was lost (iterating the Stream itself raises it)."""
+    stream = capture_open("sim://gestures?seed=2&autostart=1&duration=1")
+    read = stream.read
+
+    def read_then_fail(timeout: float | None = None) -> Any:
+        got = read(timeout)
+        reader: Any = stream._reader
+        if reader.finished and not got and reader.error is None:
+            reader.error = RuntimeError("the port failed as it ended")  # between read()'s two checks
+        return got
+
+    stream.read = read_then_fail  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Exception, match="the port failed as it ended"):
+            list(run(stream, model))
+    finally:
+        stream.close()

@@ -125,6 +125,8 @@ def _run(args: argparse.Namespace) -> int:
                             watch.arrived()  # after its work: a long batch is not a silence
                             if done:
                                 break
+                        else:
+                            watch.other()
                     while not link_events.empty():
                         watch.on_event(link_events.get())
                     # silent: but a slow loop with bytes arriving is no loss

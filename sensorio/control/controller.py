@@ -266,6 +266,7 @@ def run(
             blocks = cap.read(POLL_S)  # (it raises a failure of the capture's threads first)
             for block in blocks:
                 if block.stream != stream_id:
+                    watch.other()
                     continue
                 if pipeline is None:  # at the first block, as above
                     pipeline = control_pipeline(getattr(cap, "info", None), stream_id, config=model.pipeline)
@@ -279,6 +280,11 @@ def run(
             yield from handed_out()
             if not blocks and cap.ended:
                 break
+        # a failure of the capture's threads as they finished, after the last
+        # read looked for one: raised, not lost with the end of the data
+        wait = getattr(cap, "wait", None)
+        if wait is not None:
+            wait(0)
         for sig in pipeline.flush() if pipeline is not None else ():
             for d in ctl.process_signal(sig):
                 watch.send(d)
@@ -326,6 +332,8 @@ def attach(
                 for d in ctl.process_signal(sig):
                     watch.send(d)
             watch.arrived()
+        else:
+            watch.other()
 
     def on_poll() -> None:
         watch.poll(None if getattr(stream, "source_ended", False) else stream.quiet_s)

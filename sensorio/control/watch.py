@@ -4,7 +4,8 @@ The one rule, for :func:`sensorio.control.run`, :func:`sensorio.control.attach`
 and ``sensorio control``: the signal is lost when the device disconnects, or
 when, once blocks of the stream have come, none has come for ``no_signal_s``
 and the port has delivered no byte for as long (a consumer that is only slow,
-with bytes still arriving, has lost nothing). Then, once until the signal is
+with bytes still arriving, has lost nothing) or blocks of the device's other
+streams came meanwhile (they would have come after this stream's). Then, once until the signal is
 back: the vote and the speed ramp are brought to rest and the safe Decision
 (rest, speed 0, ``safe`` set, ``reason`` saying why) goes out at once. Until
 a decision is made of rows that came after the loss, decisions made of what
@@ -67,6 +68,7 @@ class SignalWatch:
         # deciding one: a count, so that none is lost between the two
         self._disconnects = 0
         self._disconnects_seen = 0
+        self._others = False  # a block of another stream came since this one's last
 
     @property
     def lost(self) -> bool:
@@ -77,6 +79,14 @@ class SignalWatch:
         """A block of the stream has been processed (call it after its work:
         a long batch is no silence)."""
         self.last = time.monotonic()
+        self._others = False
+
+    def other(self) -> None:
+        """A block of another stream of the device came. A read hands over
+        every block decoded so far, in order: this stream's silence since its
+        last block is then its own, whatever the port delivers (another
+        board of the rig, or the device's other stream, goes on)."""
+        self._others = True
 
     def disconnected(self) -> None:
         """The device disconnected (from any thread): the next ``poll`` loses the signal."""
@@ -98,7 +108,9 @@ class SignalWatch:
             self.lose("the device disconnected")
         if port_quiet_s is None or self.last is None or self.stale_below is not None:
             return
-        quiet = min(time.monotonic() - self.last, port_quiet_s)
+        quiet = time.monotonic() - self.last
+        if not self._others:  # nothing decoded since: a slow consumer's bytes may be on their way
+            quiet = min(quiet, port_quiet_s)
         if quiet >= self.no_signal_s:
             self.lose(f"no signal for {quiet:.1f} s")
 

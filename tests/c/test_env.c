@@ -102,7 +102,8 @@ int main(void)
         x[i] = ((double)rand() / RAND_MAX - 0.5) * (i % N < 300 ? 2000.0 : 2.0);
         if (i / N == 2 && i % N >= 300)
             x[i] = 0.0; /* silence after a loud stretch */
-        valid[i] = (i % 97) < 90 && !(i >= 400 && i < 440); /* gaps, one longer than W */
+        /* gaps: one longer than W (channel 0), one longer than W_MAX (channel 1) */
+        valid[i] = (i % 97) < 90 && !(i >= 400 && i < 440) && !(i >= N + 500 && i < N + 670);
     }
     check_window(W);
     check_window(W_MAX);

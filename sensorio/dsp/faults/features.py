@@ -976,8 +976,9 @@ class _Features(_DetectorState):
         out = strong | (motion & (back1 | back2 | rose))
         if near_ring is not None:
             # near a burst's ring-down as the EMG fades: a verdict there stands
-            # only once a later hop's does (which then dates the run from it);
-            # the burst's own hops before it do not count
+            # only once a later hop's does (which dates the run from it unless
+            # its own verdict is strong: the run then starts there); the
+            # burst's own hops before it do not count
             out &= ~near_ring
         self._motion_prev, self._motion_rising = raw[:, -2:].copy(), rising[:, -1].copy()
         # the hysteresis reads the offset only where a run starts (no verdict
