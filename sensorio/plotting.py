@@ -575,6 +575,13 @@ def plot_analysis(
             _draw_traces(ax, st, c, i0, i1, found, injected, legend, prefix)
             time_axes.append(ax)
             row += 1
+    # one time axis for every panel (only the last is labelled): a stream that
+    # began late or stopped early shows where its data is missing, instead
+    # of filling the same width with less time
+    lo = min(ax.get_xlim()[0] for ax in time_axes)
+    hi = max(ax.get_xlim()[1] for ax in time_axes)
+    for ax in time_axes:
+        ax.set_xlim(lo, hi)
     for ax in time_axes[:-1]:
         ax.tick_params(labelbottom=False)
     time_axes[-1].set_xlabel("time [s]")

@@ -77,6 +77,35 @@ def synthetic(channels: int, seconds: float = 4.0, rate: float = 500.0, grid: li
     return Analysis({0: st}, events, {"frames_ok": n, "lost_frames": 1}, info)
 
 
+def test_streams_of_different_lengths_share_one_time_axis(tmp_path: Path, figures: list[Any]) -> None:
+    """Only the last panel's time axis is labelled, so every panel must span
+    the same time: a stream that stopped early filled the same width with
+    half the time, and the other stream's last 2 s were drawn as if they
+    were the first stream's whole length."""
+    from dataclasses import replace
+
+    from sensorio.dsp.analyze import Analysis
+    from sensorio.plotting import plot_analysis
+
+    whole = synthetic(2, seconds=4.0)
+    st0 = whole.streams[0]
+    half = len(st0.raw) // 2
+    st1 = replace(
+        st0,
+        stream=1,
+        raw=st0.raw[:half],
+        filtered=st0.filtered[:half],
+        envelope=st0.envelope[:half],
+        valid=st0.valid[:half],
+        gaps_s=[],
+    )
+    info = {"streams": [{"id": 0}, {"id": 1}]}
+    plot_analysis(tmp_path / "two.png", Analysis({0: st0, 1: st1}, [], {}, info))
+    spans = [ax.get_xlim() for ax in figures[-1].axes if "\n[" in ax.get_ylabel()]  # the trace panels
+    assert len(spans) == 4
+    assert all(lo == pytest.approx(0.0, abs=0.01) and hi == pytest.approx(4.0, abs=0.01) for lo, hi in spans), spans
+
+
 def legend_texts(fig: Any) -> set[str]:
     return {t.get_text() for leg in fig.legends for t in leg.get_texts()}
 
