@@ -9,14 +9,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..blocks import EV_GAP
 from ..capture.device import describe_device, device_identity
 from ..descriptor import described_streams, resolve_descriptor
 from ..errors import SensorioError
 from ..parser import Parser
 from ..recording import Event, RecordingReader, feed_items
+from ..workflows.analyze import StreamTally
 from ._progress import with_progress
 
 #: host times a header may hold (ns since the epoch): 1970 up to the year 9999
@@ -91,6 +89,7 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
         devices: list[dict[str, Any]] = [info] if isinstance(info, dict) else []
         infos: list[dict[str, Any]] = []
         streams: dict[int, dict[str, Any]] = {}
+        tallies: dict[int, StreamTally] = {}
         items = with_progress(reader.items(), lambda: reader.position, reader.size, f"reading {path.name}")
         for item, blocks in feed_items(parser, items):
             if isinstance(item, Event):
@@ -104,13 +103,13 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
                 s = streams.setdefault(
                     b.stream, {"channels": b.n_channels, "samples": 0, "frames": 0, "lost_samples": 0, "changes": []}
                 )
+                tally = tallies.setdefault(b.stream, StreamTally())
                 last = s["changes"][-1]["channels"] if s["changes"] else s["channels"]
                 if b.n_channels != last:
-                    s["changes"].append({"sample": s["samples"], "channels": b.n_channels})
-                s["samples"] += len(b)
-                s["frames"] += int(b.frame_seq.size)
-                gaps = b.events[b.events["kind"] == EV_GAP]
-                s["lost_samples"] += int(gaps["lost_samples"].astype(np.int64).sum())
+                    s["changes"].append({"sample": tally.samples, "channels": b.n_channels})
+                tally.add(b)
+        for sid, tally in tallies.items():  # (the same counts as analyze's)
+            streams[sid].update(samples=tally.samples, frames=tally.frames, lost_samples=tally.lost_samples)
         rep = reader.report
         described = resolve_descriptor(reader.header, infos)
         return {
