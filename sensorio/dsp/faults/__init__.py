@@ -23,7 +23,9 @@ the 1-20 Hz band above ``motion_uv`` RMS -- or 10 x that band's own rest where
 lower -- and the channel's own learnt level of that band, with ``motion_share`` of the power, or louder with less share
 when the band rose more than the spectrum above 20 Hz -- that louder tier only
 when the band was rising the hop before or again within two hops; not while the band only
-rings down after a burst of EMG or a QRS complex; not when the band is fast:
+rings down after a burst of EMG or a QRS complex, and near that ring as the EMG fades
+only when a later hop's verdict confirms it (a swing as a contraction ends, see
+features.RING_CONFIRM); not when the band is fast:
 its RMS frequency above features.MOTION_MAX_HZ, as the heart's QRS complexes
 that electrodes over a trunk muscle pick up; during broadband noise, on what stands above
 the noise's own leak into the band; measured before a run of identical codes
