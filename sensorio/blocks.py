@@ -82,6 +82,24 @@ class Block:
 MESSAGE_KINDS = {2: "info", 3: "reply", 4: "log"}
 
 
+@dataclass
+class StreamTally:
+    """What one stream of the data holds, analysed or not: the samples
+    decoded, the samples the link lost in gaps (time the stream covered
+    all the same) and the frames that carried them."""
+
+    samples: int = 0
+    lost_samples: int = 0
+    frames: int = 0
+
+    def add(self, block: Block) -> None:
+        """Count one more block of the stream."""
+        self.samples += len(block)
+        self.frames += int(block.frame_seq.size)
+        gaps = block.events[block.events["kind"] == EV_GAP]
+        self.lost_samples += int(gaps["lost_samples"].astype(np.int64).sum())
+
+
 @dataclass(frozen=True)
 class Message:
     """A device message: SIO-1 INFO (JSON descriptor), REPLY or LOG text."""

@@ -9,12 +9,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..blocks import StreamTally
 from ..capture.device import describe_device, device_identity
 from ..descriptor import described_streams, resolve_descriptor
 from ..errors import SensorioError
 from ..parser import Parser
 from ..recording import Event, RecordingReader, feed_items
-from ..workflows.analyze import StreamTally
 from ._progress import with_progress
 
 #: host times a header may hold (ns since the epoch): 1970 up to the year 9999

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..blocks import EV_GAP, Block, ShapeCheck, SignalBlock
+from ..blocks import EV_GAP, Block, ShapeCheck, SignalBlock, StreamTally
 from ..descriptor import described_streams
 from ..dsp.calibrate import Calibrate, Calibration, StreamInfo
 from ..dsp.stages import DspEvent, Pipeline, Stage
@@ -75,24 +75,6 @@ class StreamAnalysis:
         if not self.valid.shape[0]:
             return np.zeros(self.valid.shape[1])
         return self.valid.mean(axis=0)
-
-
-@dataclass
-class StreamTally:
-    """What one stream of the data holds, analysed or not: the samples
-    decoded, the samples the link lost in gaps (time the stream covered
-    all the same) and the frames that carried them."""
-
-    samples: int = 0
-    lost_samples: int = 0
-    frames: int = 0
-
-    def add(self, block: Block) -> None:
-        """Count one more block of the stream."""
-        self.samples += len(block)
-        self.frames += int(block.frame_seq.size)
-        gaps = block.events[block.events["kind"] == EV_GAP]
-        self.lost_samples += int(gaps["lost_samples"].astype(np.int64).sum())
 
 
 @dataclass
