@@ -88,7 +88,7 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
         # another device took the port and its data followed in this file)
         devices: list[dict[str, Any]] = [info] if isinstance(info, dict) else []
         infos: list[dict[str, Any]] = []
-        streams: dict[int, dict[str, Any]] = {}
+        shapes: dict[int, dict[str, Any]] = {}  # each stream's channels and their changes
         tallies: dict[int, StreamTally] = {}
         items = with_progress(reader.items(), lambda: reader.position, reader.size, f"reading {path.name}")
         for item, blocks in feed_items(parser, items):
@@ -100,16 +100,22 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
                     if not devices or device_identity(new) != device_identity(devices[-1]):
                         devices.append(new)
             for b in blocks:
-                s = streams.setdefault(
-                    b.stream, {"channels": b.n_channels, "samples": 0, "frames": 0, "lost_samples": 0, "changes": []}
-                )
+                shape = shapes.setdefault(b.stream, {"channels": b.n_channels, "changes": []})
                 tally = tallies.setdefault(b.stream, StreamTally())
-                last = s["changes"][-1]["channels"] if s["changes"] else s["channels"]
+                last = shape["changes"][-1]["channels"] if shape["changes"] else shape["channels"]
                 if b.n_channels != last:
-                    s["changes"].append({"sample": tally.samples, "channels": b.n_channels})
-                tally.add(b)
-        for sid, tally in tallies.items():  # (the same counts as analyze's)
-            streams[sid].update(samples=tally.samples, frames=tally.frames, lost_samples=tally.lost_samples)
+                    shape["changes"].append({"sample": tally.samples, "channels": b.n_channels})
+                tally.add(b)  # (the same counts as analyze's)
+        streams = {
+            sid: {
+                "channels": shape["channels"],
+                "samples": tallies[sid].samples,
+                "frames": tallies[sid].frames,
+                "lost_samples": tallies[sid].lost_samples,
+                "changes": shape["changes"],
+            }
+            for sid, shape in shapes.items()
+        }
         rep = reader.report
         described = resolve_descriptor(reader.header, infos)
         return {
@@ -120,7 +126,7 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
             "complete": rep.complete,
             "problems": rep.problems()
             + _mixed(devices, streams)
-            + (_short(streams, described) if len(devices) <= 1 else []),
+            + (_short(streams, tallies, described) if len(devices) <= 1 else []),
             "devices": devices,
             "records": rep.records,
             "raw_bytes": rep.raw_bytes,
@@ -140,36 +146,29 @@ def stream_rates(info: Mapping[str, Any] | None) -> dict[int, float]:
     }
 
 
-def _short(streams: dict[int, dict[str, Any]], info: Mapping[str, Any] | None) -> list[str]:
+def _short(
+    streams: dict[int, dict[str, Any]], tallies: Mapping[int, StreamTally], info: Mapping[str, Any] | None
+) -> list[str]:
     """A stream that holds less time than the longest of the device (see
     short_streams)."""
     if any(s["changes"] for s in streams.values()):
         return []  # a file whose streams change shape: its own problem line says so
-    return list(
-        short_streams(
-            {sid: s["samples"] for sid, s in streams.items()},
-            {sid: s["lost_samples"] for sid, s in streams.items()},
-            {sid: s["frames"] for sid, s in streams.items()},
-            stream_rates(info),
-        ).values()
-    )
+    return list(short_streams(tallies, stream_rates(info)).values())
 
 
-def short_streams(
-    samples: Mapping[int, int], lost_samples: Mapping[int, int], frames: Mapping[int, int], rates: Mapping[int, float]
-) -> dict[int, str]:
+def short_streams(tallies: Mapping[int, StreamTally], rates: Mapping[int, float]) -> dict[int, str]:
     """The problem line, by stream, of each stream that holds less time than
     the longest (the rule of an EDF/BDF export's BAD_no_data,
     export.edf.no_data_spans: a board of a rig that stopped, or began late),
-    from each stream's samples, samples lost in gaps and frames; streams
-    without a rate are left out. Lost samples count as time held (the link
-    lost them, the board sent them). info and analyze both say it so."""
+    from each stream's tally (samples, samples lost in gaps, frames);
+    streams without a rate are left out. Lost samples count as time held
+    (the link lost them, the board sent them). info and analyze both say it so."""
     from ..export.edf import no_data_spans
 
-    held = {sid: samples[sid] + lost_samples[sid] for sid in samples if sid in rates}
+    held = {sid: t.samples + t.lost_samples for sid, t in tallies.items() if sid in rates}
     if len(held) < 2:
         return {}
-    frame_rows = {sid: samples[sid] / max(1, frames[sid]) for sid in held}
+    frame_rows = {sid: tallies[sid].samples / max(1, tallies[sid].frames) for sid in held}
     longest = max(held, key=lambda sid: held[sid] / rates[sid])
     spans = no_data_spans(dict.fromkeys(held, 0), held, rates, held[longest] / rates[longest], frame_rows)
     return {

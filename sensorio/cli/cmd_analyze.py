@@ -98,13 +98,7 @@ def summarise(result: Any) -> dict[str, Any]:
                 for c in range(st.raw.shape[1])
             ],
         }
-    tallies = result.tallies
-    short = short_streams(
-        {sid: t.samples for sid, t in tallies.items()},
-        {sid: t.lost_samples for sid, t in tallies.items()},
-        {sid: t.frames for sid, t in tallies.items()},
-        stream_rates(result.info),
-    )
+    short = short_streams(result.tallies, stream_rates(result.info))
     return {
         "streams": streams,
         "events": len(result.events),
