@@ -201,6 +201,33 @@ def _is_capture(stream: Any) -> bool:
     return all(hasattr(stream, name) for name in ("read", "ended", "source_ended", "quiet_s"))
 
 
+class _Decisions:
+    """Blocks of device stream ``stream_id`` through the pipeline and the
+    Controller: the pipeline built at the first block (the INFO that precedes
+    it has come then; it may not have when run() or attach() is called)
+    unless one was given."""
+
+    def __init__(self, source: Any, model: Model, ctl: Controller, pipeline: Any, stream_id: int) -> None:
+        self.source, self.model, self.ctl, self.pipeline, self.stream_id = source, model, ctl, pipeline, stream_id
+
+    def of(self, block: Block) -> Iterator[Decision]:
+        """The decisions a block of the stream completes, signal block by signal block."""
+        if self.pipeline is None:
+            info = getattr(self.source, "info", None)
+            self.pipeline = control_pipeline(info, self.stream_id, config=self.model.pipeline)
+        for sig in self.pipeline.process(block):
+            yield from self.ctl.process_signal(sig)
+
+    def at_end(self) -> Iterator[Decision]:
+        """The decisions of what the pipeline holds at the source's end (its look-ahead)."""
+        for sig in self.pipeline.flush() if self.pipeline is not None else ():
+            yield from self.ctl.process_signal(sig)
+
+    def next_row(self) -> int:
+        """The stream row the pipeline takes next (once a block has come)."""
+        return int(self.pipeline.next_row(self.stream_id))
+
+
 def run(
     stream: Iterable[Block],
     model: Model,
@@ -228,23 +255,16 @@ def run(
     plain iterable of Blocks (a list, a recording) has no clock to watch:
     its blocks are decided as they come, with no safe output."""
     if not _is_capture(stream):
-        ctl = Controller(model, on_decision=on_decision)
+        plain = _Decisions(stream, model, Controller(model, on_decision=on_decision), pipeline, stream_id)
         for block in stream:
-            if block.stream != stream_id:
-                continue
-            if pipeline is None:  # at the first block: the INFO that precedes it has come (it may not have at the call)
-                pipeline = control_pipeline(getattr(stream, "info", None), stream_id, config=model.pipeline)
-            for sig in pipeline.process(block):
-                yield from ctl.process_signal(sig)
-        for sig in pipeline.flush() if pipeline is not None else ():
-            yield from ctl.process_signal(sig)
+            if block.stream == stream_id:
+                yield from plain.of(block)
+        yield from plain.at_end()
         return
     cap: Any = stream
-    ctl = Controller(model)
+    decisions = _Decisions(cap, model, Controller(model), pipeline, stream_id)
     out: deque[Decision] = deque()  # what the watch lets through, yielded in order
-    watch = SignalWatch(
-        ctl, lambda: pipeline.next_row(stream_id), out.append, no_signal_s=no_signal_s, on_signal=on_signal
-    )
+    watch = SignalWatch(decisions.ctl, decisions.next_row, out.append, no_signal_s=no_signal_s, on_signal=on_signal)
     watching = True
 
     def on_event(event: Any) -> None:  # in the capture's reader thread
@@ -268,11 +288,8 @@ def run(
                 if block.stream != stream_id:
                     watch.other()
                     continue
-                if pipeline is None:  # at the first block, as above
-                    pipeline = control_pipeline(getattr(cap, "info", None), stream_id, config=model.pipeline)
-                for sig in pipeline.process(block):
-                    for d in ctl.process_signal(sig):
-                        watch.send(d)
+                for d in decisions.of(block):
+                    watch.send(d)
                 watch.arrived()  # after its work: a long batch is no silence
                 yield from handed_out()
             # (after a block, the silence measured is nil: one call for both cases)
@@ -285,9 +302,8 @@ def run(
         wait = getattr(cap, "wait", None)
         if wait is not None:
             wait(0)
-        for sig in pipeline.flush() if pipeline is not None else ():
-            for d in ctl.process_signal(sig):
-                watch.send(d)
+        for d in decisions.at_end():
+            watch.send(d)
         yield from handed_out()
     finally:
         watching = False
@@ -318,19 +334,13 @@ def attach(
     logged). A stream without those hooks gets no watch. Callbacks added to
     the returned Controller see its own decisions, stale ones too, not the
     safe output."""
-    ctl = Controller(model)
-    watch = SignalWatch(
-        ctl, lambda: pipeline.next_row(stream_id), on_decision, no_signal_s=no_signal_s, on_signal=on_signal
-    )
+    decisions = _Decisions(stream, model, Controller(model), pipeline, stream_id)
+    watch = SignalWatch(decisions.ctl, decisions.next_row, on_decision, no_signal_s=no_signal_s, on_signal=on_signal)
 
     def on_block(block: Block) -> None:
-        nonlocal pipeline
         if block.stream == stream_id:
-            if pipeline is None:  # at the first block, as run() builds it
-                pipeline = control_pipeline(getattr(stream, "info", None), stream_id, config=model.pipeline)
-            for sig in pipeline.process(block):
-                for d in ctl.process_signal(sig):
-                    watch.send(d)
+            for d in decisions.of(block):
+                watch.send(d)
             watch.arrived()
         else:
             watch.other()
@@ -339,9 +349,8 @@ def attach(
         watch.poll(None if getattr(stream, "source_ended", False) else stream.quiet_s)
 
     def on_end() -> None:  # what the pipeline holds at the end, as run() decides it
-        for sig in pipeline.flush() if pipeline is not None else ():
-            for d in ctl.process_signal(sig):
-                watch.send(d)
+        for d in decisions.at_end():
+            watch.send(d)
 
     add_end = getattr(stream, "add_end_callback", None)
     if add_end is not None:
@@ -353,4 +362,4 @@ def attach(
     if add_poll is not None and hasattr(stream, "quiet_s"):
         add_poll(on_poll)
     stream.add_callback(on_block)
-    return ctl
+    return decisions.ctl
