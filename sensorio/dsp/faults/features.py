@@ -556,10 +556,9 @@ class _Features(_DetectorState):
             )
             for full, part in zip((std, mad, hp_ms, low_ms, hf_ms, stuck, peak), figures, strict=True):
                 full[odd] = part
-        # each hop's power above 20 Hz beside the one before it (carried:
-        # whatever path the hop takes below, _loud_needs_two reads it)
-        hp_before = np.concatenate([self._prev_hp_ms[:, None], hp_ms[:, :-1]], axis=1)
-        self._prev_hp_ms = hp_ms[:, -1].copy()
+        # the power above 20 Hz of the hop before these, and carried on
+        # whatever path the hops take below (the motion rule reads it)
+        prev_hp_ms, self._prev_hp_ms = self._prev_hp_ms, hp_ms[:, -1].copy()
         sat, lo = f["saturation"], f["leadoff"]
         if stuck.any():
             stuck &= ~sat & ~lo
@@ -731,7 +730,7 @@ class _Features(_DetectorState):
         )
         ringing, near_ring = self._ring_down(low_ms, broad, settling)
         # ... as the EMG fades: its power above 20 Hz fell from the hop before
-        near_ring &= hp_ms < RING_FADE * hp_before
+        near_ring &= hp_ms < RING_FADE * np.concatenate([prev_hp_ms[:, None], hp_ms[:, :-1]], axis=1)
         motion = judged_motion & ~ringing & like
         if noise_ms is not None:
             # during broadband noise (and while it rings out) motion is judged
