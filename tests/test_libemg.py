@@ -5,7 +5,8 @@ OfflineDataHandler with the right classes, reps and samples.
 libEMG pins numpy<2, so it lives in its own environment (.ci/libemg.sh makes
 one and runs this file there with SENSORIO_REQUIRE_LIBEMG=1, where a missing
 libEMG fails). In sensorio's own environment these tests skip, even with
-SENSORIO_REQUIRE_ALL=1: libEMG cannot be installed beside numpy 2.
+SENSORIO_REQUIRE_ALL=1: libEMG cannot be installed beside numpy 2. Tests
+marked ``without_libemg`` (the files sensorio writes for it) run everywhere.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 
 @pytest.fixture(autouse=True)
-def _need_libemg() -> None:
-    if OnlineDataHandler is None:
+def _need_libemg(request: pytest.FixtureRequest) -> None:
+    if OnlineDataHandler is None and request.node.get_closest_marker("without_libemg") is None:
         if os.environ.get("SENSORIO_REQUIRE_LIBEMG") == "1":
             pytest.fail(f"SENSORIO_REQUIRE_LIBEMG=1 but {MISSING}")
         pytest.skip(MISSING)
@@ -169,3 +170,37 @@ def test_streamer_gives_up_in_one_line_on_a_silent_source(tmp_path: Path) -> Non
     with pytest.raises(SensorioError, match="no samples within 2 s, nothing to give libEMG"):
         sensorio_streamer("sim://emg8?fast=1", start_command=None, tag=f"emgx{os.getpid()}", timeout=2)
     assert time.monotonic() - start < 30
+
+
+@pytest.mark.without_libemg
+def test_offline_files_read_back_to_the_calibrated_values_exactly(tmp_path: Path) -> None:
+    """24-bit codes on a 10 mV DC offset (a Cyton's 0.022 uV steps): each
+    value in the CSV reads back to the very float sensorio calibrated (6
+    significant digits kept 0.1 uV there, and neighbouring codes merged)."""
+    from sensorio import sio1
+    from sensorio.bridges.libemg import export_libemg
+    from sensorio.recording import RecordingWriter
+
+    scale = 4.5 / 24 / (2**23 - 1) * 1e6  # the Cyton's uV per code
+    desc = {
+        "device": "test",
+        "serial": "L1",
+        "fw": "0",
+        "streams": [
+            {"id": 0, "name": "emg", "channels": 3, "rate_hz": 1000, "enc": sio1.ENC_I24, "unit": "uV",
+             "scale": scale, "zero": 0, "min_code": -(2**23), "max_code": 2**23 - 1}
+        ],
+    }  # fmt: skip
+    rng = np.random.default_rng(7)
+    codes = (round(10_000 / scale) + rng.integers(-50, 50, (400, 3))).astype(np.int32)
+    codes[1] = codes[0] + 1  # neighbouring codes stay apart
+    rec = tmp_path / "dc.sior"
+    with RecordingWriter(rec, {"format": "sio", "device_info": desc, "port": "test"}, fsync=False) as w:
+        w.add(b"\x00" + sio1.encode_info(desc), 0)
+        for i in range(0, len(codes), 20):
+            w.add(sio1.encode_data(codes[i : i + 20], enc=sio1.ENC_I24, seq=i // 20, t_us=i * 1000), i)
+    done = export_libemg(rec, tmp_path / "out")
+    assert done.files == [tmp_path / "out" / "C_0_R_0.csv"] and done.lost_samples == 0
+    back = np.loadtxt(done.files[0], delimiter=",")
+    assert np.array_equal(back, codes * scale)  # value = code * scale, in float64
+    assert np.all(back[1] != back[0])

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SensorioError, UsageError
+from ..export.units import exact_format
 from ..formats import default_start_command
 
 #: the tags libEMG's handlers and classifiers look for
@@ -343,9 +344,11 @@ def export_libemg(
     (``C_<class>_R_<rep>.csv``: class index in order of first appearance,
     rep = how many times that class came before, over all the recordings), or
     one file per recording (class ``unlabelled``) without gesture markers.
-    Rows are samples, columns channels, in the stream's physical unit, no
-    header; lost samples are 0 (counted in ``lost_samples``). ``sensorio_libemg.json``
-    beside them names the classes, rate, channels and unit. Load with
+    Rows are samples, columns channels, in the stream's physical unit (each
+    value to as many digits as read back to it exactly: float64, 17), no
+    header; lost samples are 0 (counted in ``lost_samples``).
+    ``sensorio_libemg.json`` beside them names the classes, rate, channels
+    and unit. Load with
     ``odh.get_data(str(directory), regex_filters(directory))``.
     """
     paths = [Path(recordings)] if isinstance(recordings, (str, Path)) else [Path(p) for p in recordings]
@@ -382,7 +385,9 @@ def export_libemg(
         raise SensorioError("no labelled samples to export")
     out.mkdir(parents=True, exist_ok=True)
     for target, piece in writes:
-        np.savetxt(target, piece, delimiter=",", fmt="%.6g")
+        # every value reads back to the float it was: 6 digits lost a 24-bit
+        # code's last bits once a value passed a few thousand uV (a DC offset)
+        np.savetxt(target, piece, delimiter=",", fmt=exact_format(piece.dtype))
         result.files.append(target)
     result.reps = max(reps.values())
     meta = {

@@ -13,6 +13,7 @@ descriptor names no unit has unit ``""``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,15 @@ class Calibration:
         return values.astype(np.float32)
 
 
+def exact_format(dtype: Any) -> str:
+    """The printf format that writes a value of the float ``dtype`` with the
+    fewest significant digits that always read back to that same value:
+    ``%.9g`` for float32, ``%.17g`` for float64."""
+    # the round-trip digit count of a binary float with p significand bits
+    p = np.finfo(dtype).nmant + 1
+    return f"%.{math.ceil(p * math.log10(2)) + 1}g"
+
+
 def stream_calibration(desc: Mapping[str, Any], n_channels: int) -> Calibration:
     """The Calibration of a stream from its descriptor (``{"scale", "zero",
     "unit", "labels"}``); labels missing from it are ``ch1``, ``ch2``, ...
@@ -61,4 +71,4 @@ def stream_calibration(desc: Mapping[str, Any], n_channels: int) -> Calibration:
     return Calibration(CODE_UNIT, 1.0, 0.0, labels, calibrated=False)
 
 
-__all__ = ["CODE_UNIT", "Calibration", "stream_calibration"]
+__all__ = ["CODE_UNIT", "Calibration", "exact_format", "stream_calibration"]
