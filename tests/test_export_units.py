@@ -1,6 +1,7 @@
-"""Exports in physical units by default: NPZ samples are float32 values with the
-unit, labels and calibration as plain arrays; ``--raw`` gives the native codes
-with the same calibration; CSV and EDF/BDF follow the same switch."""
+"""Exports in physical units by default: NPZ samples are float32 values (float64
+for codes wider than 24 bits) with the unit, labels and calibration as plain
+arrays; ``--raw`` gives the native codes with the same calibration; CSV and
+EDF/BDF follow the same switch."""
 
 from __future__ import annotations
 
@@ -144,3 +145,44 @@ def test_csv_rows_formatted_in_pieces_are_the_row_by_row_text(monkeypatch: pytes
     assert lines[0].startswith("row,t_us,")
     assert lines[1:] == expected
     assert csv.rows == 18
+
+
+def test_codes_wider_than_24_bits_stay_apart_in_float64(tmp_path: Path) -> None:
+    """int32 codes around 2^30 that differ by 1 keep apart in NPZ and CSV
+    (float32 holds 24 bits: it merged them); the 24-bit stream beside them
+    stays float32."""
+    from sensorio import sio1
+    from sensorio.recording import RecordingWriter
+
+    scale = 0.001
+    desc = {
+        "device": "test",
+        "serial": "W1",
+        "fw": "0",
+        "streams": [
+            {"id": 0, "name": "emg", "channels": 2, "rate_hz": 1000, "enc": sio1.ENC_I24, "unit": "uV",
+             "scale": 0.02235, "zero": 0, "min_code": -(2**23), "max_code": 2**23 - 1},
+            {"id": 1, "name": "wide", "channels": 2, "rate_hz": 1000, "enc": sio1.ENC_I32, "unit": "uV",
+             "scale": scale, "zero": 7, "min_code": -(2**31), "max_code": 2**31 - 1},
+        ],
+    }  # fmt: skip
+    rng = np.random.default_rng(2)
+    narrow = rng.integers(-(2**23), 2**23, (200, 2)).astype(np.int32)
+    wide = (2**30 + np.arange(400).reshape(200, 2)).astype(np.int32)  # each code 1 above the one before
+    rec = tmp_path / "w.sior"
+    with RecordingWriter(rec, {"format": "sio", "device_info": desc, "port": "test"}, fsync=False) as w:
+        w.add(b"\x00" + sio1.encode_info(desc), 0)
+        for i in range(0, 200, 10):
+            for sid, (codes, enc) in enumerate(((narrow, sio1.ENC_I24), (wide, sio1.ENC_I32))):
+                w.add(sio1.encode_data(codes[i : i + 10], stream=sid, enc=enc, seq=i // 10, t_us=i * 1000), i)
+    want = (wide.astype(np.float64) - 7) * scale
+    assert len(np.unique(want.astype(np.float32))) < want.size  # what float32 made of them
+    assert main(["export", str(rec), "-o", str(tmp_path / "x.npz")]) == 0
+    with np.load(tmp_path / "x.npz") as z:
+        assert z["s1_samples"].dtype == np.float64
+        assert np.array_equal(z["s1_samples"], want) and len(np.unique(z["s1_samples"])) == want.size
+        assert z["samples"].dtype == np.float32  # 24-bit codes: float32 as before
+        assert np.array_equal(z["samples"], (narrow * 0.02235).astype(np.float32))
+    assert main(["export", str(rec), "-o", str(tmp_path / "x.csv")]) == 0
+    table = np.loadtxt(tmp_path / "x.s1.csv", delimiter=",", skiprows=1, usecols=(2, 3))
+    assert np.array_equal(table, want)

@@ -8,10 +8,11 @@ rate is known), one column per channel (labels and physical units from the
 device descriptor: the device's INFO, else the format's own; raw codes with
 --raw or without a scale), leadoff (bitmask) and event (gap, restart,
 overflow, resync at the row where the stream resumed).
-NPZ: samples as float32 in physical units (--raw: the native integer codes),
-with per stream the plain arrays unit, samples_unit, labels, scale and zero
-(value = (code - zero) * scale), the frame arrays of ``sensorio decode``, and
-the device INFO as JSON (sensorio.export.npz).
+NPZ: samples in physical units (float32; float64 for codes wider than 24
+bits; --raw: the native integer codes), with per stream the plain arrays
+unit, samples_unit, labels, scale and zero (value = (code - zero) * scale),
+the frame arrays of ``sensorio decode``, and the device INFO as JSON
+(sensorio.export.npz).
 EDF/BDF: EDF+ or BDF+ (24-bit devices need .bdf), one signal per channel, with
 annotations for gaps, sensor faults and markers (sensorio.export.edf); the
 digital values are the codes, the physical range the calibrated one (--raw:
@@ -35,7 +36,7 @@ from ..blocks import EVENT_NAMES, Block
 from ..errors import SensorioError
 from ..export.npz import NpzStream
 from ..export.output import atomic_output, remove_tree, write_error
-from ..export.units import stream_calibration
+from ..export.units import exact_format, stream_calibration
 from ..npystream import pack_npz
 from ..recording import BlockStream, lookahead_info
 from ._describe import samples_by_stream
@@ -170,11 +171,12 @@ class CsvStream:
     def _start(self, block: Block) -> None:
         cal = stream_calibration(self.desc, block.n_channels)
         names = list(cal.labels)
-        self._fmt = "%d" if block.samples.dtype.kind in "iu" else "%.9g"
+        # every value to its last bit (6 digits lost a 24-bit code's)
+        self._fmt = "%d" if block.samples.dtype.kind in "iu" else exact_format(block.samples.dtype)
         if not self.raw and cal.calibrated:
             self._cal = cal
             names = [f"{n}_{cal.unit}" if cal.unit else n for n in names]
-            self._fmt = "%.9g"  # every float32 to its last bit: 6 digits lost a 24-bit code's
+            self._fmt = exact_format(cal.dtype)
         time_name = "t_us" if self.time_us is not None else "frame"
         self.f.write(",".join(["row", time_name, *names, "leadoff", "event"]) + "\n")
         self._first_row = block.first_row

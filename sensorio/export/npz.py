@@ -3,9 +3,11 @@
 Per device stream (stream 0's names bare, stream k's prefixed ``s<k>_``):
 
 ``samples``
-    (rows, channels): float32 values in ``unit`` (default), or with ``raw`` the
-    device's codes in their native dtype (int16 and uint16 stay 16-bit, 24-bit
-    codes are int32). A stream without a calibration always holds its codes.
+    (rows, channels): values in ``unit`` (default), float32 for codes of up to
+    24 bits and float64 for wider ones (``sensorio.export.units.physical_dtype``),
+    or with ``raw`` the device's codes in their native dtype (int16 and uint16
+    stay 16-bit, 24-bit codes are int32). A stream without a calibration
+    always holds its codes.
 ``unit``
     0-d string: the physical unit of the calibration (``uV`` for EMG; ``code``
     when the stream has none).
@@ -83,8 +85,8 @@ class NpzStream:
     ``add`` each Block as it is decoded, then ``close`` with the messages,
     descriptor and parser counters, which gives {array name: NPY path} in
     the order ``npz_arrays`` (and numpy.savez) would store them, for
-    ``sensorio.npystream.pack_npz``. The float32 conversion is the same
-    per block as over the whole array, so the values are identical."""
+    ``sensorio.npystream.pack_npz``. The conversion to physical units is
+    the same per block as over the whole array, so the values are identical."""
 
     def __init__(self, folder: str | os.PathLike[str], info: Mapping[str, Any] | None, *, raw: bool = False) -> None:
         self.folder = Path(folder)
@@ -101,7 +103,7 @@ class NpzStream:
             return NpyAppender(self.folder / f"{prefix}{name}.npy", dtype, tail)
 
         files = {
-            "samples": npy("samples", np.float32 if physical else native_dtype(block), (block.n_channels,)),
+            "samples": npy("samples", cal.dtype if physical else native_dtype(block), (block.n_channels,)),
             "frame_seq": npy("frame_seq", block.frame_seq.dtype),
             "frame_t_us": npy("frame_t_us", block.frame_t_us.dtype),
             "frame_leadoff": npy("frame_leadoff", block.frame_leadoff.dtype),
