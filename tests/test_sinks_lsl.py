@@ -319,3 +319,43 @@ def test_a_device_without_a_serial_is_told_apart_by_its_port() -> None:
         ids.add(outlet.source_id)
         outlet.close()
     assert ids == {"sensorio:port=/dev/ttyUSB0:0", "sensorio:port=/dev/ttyUSB1:0"}
+
+
+def test_codes_wider_than_24_bits_are_published_as_double64() -> None:
+    """An int32 stream's neighbouring codes stay apart on the inlet (float32
+    holds 24 bits and merged them); a 24-bit stream stays float32."""
+    from sensorio import sio1
+    from sensorio.sinks.lsl import LslOutlet
+
+    serial = f"WIDE-{uuid.uuid4().hex[:8]}"
+    scale = 0.001
+    desc = {
+        "device": "test", "serial": serial, "fw": "0",
+        "streams": [
+            {"id": 0, "name": "emg", "channels": 2, "rate_hz": 1000, "enc": sio1.ENC_I24, "unit": "uV",
+             "scale": 0.02235, "zero": 0, "min_code": -(2**23), "max_code": 2**23 - 1},
+            {"id": 1, "name": "wide", "channels": 2, "rate_hz": 1000, "enc": sio1.ENC_I32, "unit": "uV",
+             "scale": scale, "zero": 7, "min_code": -(2**31), "max_code": 2**31 - 1},
+        ],
+    }  # fmt: skip
+    wide = (2**30 + np.arange(400).reshape(200, 2)).astype(np.int32)  # each code 1 above the one before
+    parser = sensorio.Parser()
+    parser.feed(b"\x00" + sio1.encode_info(desc))
+    for i in range(0, 200, 10):
+        parser.feed(sio1.encode_data(wide[i : i + 10], stream=1, enc=sio1.ENC_I32, seq=i // 10, t_us=i * 1000))
+    blocks = [b for b in parser.read() if b.stream == 1]
+    info = json.loads(next(m.text for m in parser.read_messages() if m.kind == "info"))
+    narrow = LslOutlet(info, 0, markers=False)
+    assert narrow.outlet.get_info().channel_format() == pylsl.cf_float32
+    narrow.close()
+    outlet = LslOutlet(info, 1, markers=False)
+    inlet = connect(outlet.source_id)
+    assert inlet.info(timeout=5).channel_format() == pylsl.cf_double64
+    assert outlet.outlet.wait_for_consumers(5)
+    for b in blocks:
+        outlet.push_block(b)
+    got, _ = pull_all(inlet, len(wide))
+    want = (wide.astype(np.float64) - 7) * scale
+    assert len(np.unique(want.astype(np.float32))) < want.size  # what float32 made of them
+    np.testing.assert_array_equal(got, want)
+    outlet.close()

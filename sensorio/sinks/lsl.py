@@ -6,7 +6,9 @@ label, unit (``microvolts`` for uV, as the LSL meta-data conventions spell it)
 and type, the nominal rate, and a ``source_id`` made from the device serial
 number (for a device that has none, such as a Cyton, the ``port`` given) and
 stream id, so that an inlet re-finds the same stream when the device is
-replugged or the program restarted. A second, irregular-rate
+replugged or the program restarted. Calibrated samples are float32, double64
+for codes wider than 24 bits (``sensorio.export.units.physical_dtype``); raw
+codes int32. A second, irregular-rate
 string stream (type ``Markers``) carries gap, restart, fault and calibration
 events as small JSON objects.
 
@@ -38,6 +40,7 @@ import numpy as np
 from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC, Block
 from ..descriptor import channel_labels, is_emg, stream_descriptor
 from ..errors import Advice, SensorioError
+from ..export.units import physical_dtype
 
 #: units as the LSL/XDF meta-data conventions write them
 LSL_UNITS = {
@@ -50,6 +53,8 @@ LSL_UNITS = {
     "n": "newtons",
     "code": "counts",
 }
+#: the LSL channel format of each dtype pushed
+LSL_FORMATS = {"float32": "float32", "float64": "double64", "int32": "int32"}
 EVENT_KINDS = {EV_GAP: "gap", EV_RESTART: "restart", EV_OVERFLOW: "overflow", EV_RESYNC: "resync"}
 
 
@@ -144,6 +149,8 @@ class LslOutlet:
         elif calibrated:
             self._calibrate = Calibrate(info, stream=stream, calibration_dir=calibration_dir)
         self._time_scale_us = time_scale_us
+        # as the exports: float32 holds 24-bit codes apart, not wider ones
+        self._dtype = physical_dtype(desc) if calibrated else np.dtype(np.int32)
         unit = str(desc.get("unit", "")) if calibrated else "code"
         self.labels = list(channel_labels(desc.get("labels"), self.channels))
         # a device without a serial (a Cyton) is told apart by the port it is on:
@@ -155,7 +162,7 @@ class LslOutlet:
         self.name = name or f"{device} {desc.get('name', stream)}"
 
         sinfo = pylsl.StreamInfo(
-            self.name, self.type, self.channels, self.rate_hz, "float32" if calibrated else "int32", self.source_id
+            self.name, self.type, self.channels, self.rate_hz, LSL_FORMATS[self._dtype.name], self.source_id
         )
         chans = sinfo.desc().append_child("channels")
         for label in self.labels:
@@ -240,11 +247,11 @@ class LslOutlet:
         """The samples pushed for a block: calibrated (code - zero) * scale, or raw codes."""
         if self._affine is not None:
             zero, scale = self._affine
-            return np.ascontiguousarray((block.samples - zero) * scale, dtype=np.float32)
+            return np.ascontiguousarray((block.samples - zero) * scale, dtype=self._dtype)
         if self._calibrate is None:
             return np.ascontiguousarray(block.samples, dtype=np.int32)
         si = self._calibrate.stream_info(block)
-        return np.ascontiguousarray(self._calibrate.to_physical(si, block.samples), dtype=np.float32)
+        return np.ascontiguousarray(self._calibrate.to_physical(si, block.samples), dtype=self._dtype)
 
     def push_block(self, block: Block, host_times: np.ndarray | None = None) -> None:
         """Push a Block of this stream (others are ignored); host_times: epoch seconds per row."""
