@@ -407,3 +407,29 @@ def test_a_baseline_step_stays_motion(tmp_path, step_s) -> None:
     res = analyse_array(tmp_path, uv, rate)
     faults = [(e.kind, e.channel) for e in res.events if e.severity == "fault"]
     assert faults == [("motion", 1), ("motion", 2)], faults
+
+
+def test_analyze_says_how_many_samples_each_stream_lost(tmp_path, capsys) -> None:
+    """Frames lost on a stream that has no fault stage (the prosthesis's
+    accelerometer: no dropout events) are said on that stream's line and in
+    its JSON; the streams that lost nothing say nothing. Before, only the
+    file's total told, and the stream's valid share."""
+    from sensorio.cli import main
+    from sensorio.emulator.link import parse_link_fault
+    from sensorio.recording import RecordingWriter
+
+    cfg = EmulatorConfig(profile="prosthesis", seed=2, duration=3.0, autostart=True)
+    cfg.link = [parse_link_fault("drop:at=1,count=2,stream=1")]
+    data, _ = render(cfg)
+    path = tmp_path / "p.sior"
+    with RecordingWriter(path, {"format": "sio", "port": "test"}) as w:
+        w.add(data)
+    assert main(["analyze", str(path), "--json"]) == 0
+    streams = json.loads(capsys.readouterr().out)["streams"]
+    rate = streams["1"]["rate_hz"]
+    assert streams["1"]["lost_samples"] == 2 and rate == 100
+    assert [streams[s]["lost_samples"] for s in ("0", "2", "3")] == [0, 0, 0]
+    assert main(["analyze", str(path)]) == 0
+    lines = {ln.split(":")[0]: ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("stream ")}
+    assert lines["stream 1"].endswith(", 2 samples lost in gaps")
+    assert "lost" not in lines["stream 0"] + lines["stream 2"]

@@ -83,10 +83,14 @@ def summarise(result: Any) -> dict[str, Any]:
                 kinds[ev.channel][ev.kind] += 1
         n = st.samples
         shares = st.valid_shares()
+        tally = result.tallies.get(sid)
         streams[str(sid)] = {
             "rate_hz": st.source_rate_hz,
             "unit": st.unit,
             "seconds": n / st.source_rate_hz,
+            # the link's gaps on this stream: a stream without a fault stage
+            # (no dropout events) says it here too
+            "lost_samples": tally.lost_samples if tally is not None else 0,
             "latency_s": round(st.latency_s, 6),
             "channels": [
                 {
@@ -118,9 +122,10 @@ def print_summary(path: Path, summary: dict[str, Any]) -> None:
     for problem in summary["problems"]:
         print(f"problem: {problem}")
     for sid, st in summary["streams"].items():
+        lost = f", {st['lost_samples']} samples lost in gaps" if st["lost_samples"] else ""
         print(
             f"stream {sid}: {st['seconds']:.2f} s at {st['rate_hz']:g} Hz in {st['unit']}, "
-            f"pipeline latency {st['latency_s'] * 1e3:.1f} ms"
+            f"pipeline latency {st['latency_s'] * 1e3:.1f} ms{lost}"
         )
         print(f"  {'channel':<12} {'valid':>7}  events")
         for ch in st["channels"]:
