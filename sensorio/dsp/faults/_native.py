@@ -197,6 +197,7 @@ class _NativeFront:
         self._stage_valid: Flags | None = None
         self._stage_valid_ptr: Any = None
         self._judge: Any = None  # sio_dsp_judge_hop's settings, inputs and state, likewise
+        self._judge_out: Any = None  # ... and its outputs with their pointers, reused hop after hop
         self._judge_state: tuple[np.ndarray[Any, Any], ...] | None = None  # the arrays its state points at
         self._mains_judge_set: Any = None  # sio_dsp_mains_judge's settings, likewise
 
@@ -414,6 +415,16 @@ class _NativeFront:
             js.mains_n, js.mains_sure_n = MAINS_RUN - 1, MAINS_SURE_RUN - 1
             js.mains_first, js.mains_sure_first = -(MAINS_RUN - 1) * det.hop, -(MAINS_SURE_RUN - 1) * det.hop
             self._judge = (js, ffi.new("sio_dsp_judge_in *"), ffi.new("sio_dsp_judge_state *"))
+            # its outputs, made once: the caller reads them within the hop
+            outs: tuple[Flags, Flags, Ints, Floats, Floats] = (
+                np.empty((ch, 1), dtype=bool),
+                np.empty((ch, 1), dtype=bool),
+                np.empty((ch, 1), dtype=np.int64),
+                np.empty((ch, 1)),
+                np.empty((ch, 1)),
+            )
+            kinds = ("uint8_t[]", "uint8_t[]", "int64_t[]", "double[]", "double[]")
+            self._judge_out = (outs, tuple(ffi.from_buffer(k, a) for k, a in zip(kinds, outs, strict=True)))
         js, ji, jst = self._judge
 
         def b(a: np.ndarray[Any, Any], kind: str = "double[]") -> Any:
@@ -468,18 +479,13 @@ class _NativeFront:
             for name, fl in zip(flag_names, flag_st, strict=True):
                 setattr(jst, name, b(fl, "uint8_t[]"))
             self._judge_state = state
-        noise, mains_on = np.empty((ch, 1), dtype=bool), np.empty((ch, 1), dtype=bool)
-        first = np.empty((ch, 1), dtype=np.int64)
-        mfloor, scale = np.empty((ch, 1)), np.empty((ch, 1))
-        rc = self._lib.sio_dsp_judge_hop(
-            ch, g, js, ji, jst, b(noise, "uint8_t[]"), b(mains_on, "uint8_t[]"), b(first, "int64_t[]"),
-            b(mfloor), b(scale),
-        )  # fmt: skip
+        outs, out_ptrs = self._judge_out
+        rc = self._lib.sio_dsp_judge_hop(ch, g, js, ji, jst, *out_ptrs)
         if rc < 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native hop verdicts refused {ch} channels")
         if rc == 1:
             return None
-        return noise, mains_on, first, mfloor, scale
+        return outs  # (noise, mains, mains_first, motion floor, spike scale)
 
     def latch_hop(
         self,
@@ -537,11 +543,14 @@ class _NativeFront:
             st.line_contrast, st.alone_contrast = det._line_contrast, MAINS_ALONE_CONTRAST
             st.alone_share, st.alone_ms = MAINS_ALONE, MAINS_ALONE_UV**2
         out = np.empty(live.shape, dtype=bool)
+        # (the cdata keep their buffers alive through the call)
         rc = self._lib.sio_dsp_mains_judge(
             det._ch, self._mains_judge_set, ffi.from_buffer("uint8_t[]", np.ascontiguousarray(live)),
-            *(ffi.from_buffer("double[]", np.ascontiguousarray(v)) for v in (lhp, pow_rest)),
+            ffi.from_buffer("double[]", np.ascontiguousarray(lhp)),
+            ffi.from_buffer("double[]", np.ascontiguousarray(pow_rest)),
             ffi.from_buffer("uint8_t[]", np.ascontiguousarray(verdict)),
-            *(ffi.from_buffer("double[]", np.ascontiguousarray(v)) for v in (mains, total)),
+            ffi.from_buffer("double[]", np.ascontiguousarray(mains)),
+            ffi.from_buffer("double[]", np.ascontiguousarray(total)),
             ffi.from_buffer("double[]", det._q_hp_rest), ffi.from_buffer("uint8_t[]", out),
         )  # fmt: skip
         if rc != 0:  # pragma: no cover - the arguments are checked above
