@@ -415,9 +415,11 @@ class _Features(_DetectorState):
         f = self._features(a, m, L)
         const = self._consts(m, L)
         masked = self._masked_hop_kinds()
-        cond = f[masked[0]] if masked else const["zeros_cm"]
-        for k in masked[1:]:
-            cond = cond | f[k]
+        zeros = const["zeros_cm"]
+        cond = zeros
+        for k in masked:
+            if f[k] is not zeros:  # (the shared all-False constant adds nothing)
+                cond = f[k] if cond is zeros else cond | f[k]
         # hysteresis as soon as a hop is complete (events do not wait for
         # the look-ahead, only the output does)
         active = self._hysteresis(f, cond, masked, self._pend_start + a, m, L)
@@ -446,11 +448,13 @@ class _Features(_DetectorState):
         to one would be a bug): all-False (channels, hops) "zeros_cm" and
         (hops, channels) "zeros", float and int64 zeros "zeros_f" and
         "zeros_i", "L" and "-1" (channels, hops), "enough" (L rows are
-        enough for a verdict), "nan" (channels, hops)."""
+        enough for a verdict), "nan" (channels, hops); "all" (channels,)
+        all True."""
         c = self._bundles.get((m, L))
         if c is None:
             ch = self._ch
             c = {
+                "all": np.ones(ch, dtype=bool),
                 "zeros_cm": np.zeros((ch, m), dtype=bool),
                 "zeros": np.zeros((m, ch), dtype=bool),
                 "zeros_f": np.zeros((ch, m)),
@@ -547,8 +551,9 @@ class _Features(_DetectorState):
         # the channels whose MAD is C's to finish (the odd ones' is numpy's)
         mad_c = None
         if usual:
-            mad_c = np.ones(ch, dtype=bool)
+            mad_c = const["all"]  # (read only)
             if odd is not None:
+                mad_c = mad_c.copy()
                 mad_c[odd] = False
         if odd is not None and odd.size:
             figures = _figures_where_ok(
@@ -560,18 +565,27 @@ class _Features(_DetectorState):
         # whatever path the hops take below (the motion rule reads it)
         prev_hp_ms, self._prev_hp_ms = self._prev_hp_ms, hp_ms[:, -1].copy()
         sat, lo = f["saturation"], f["leadoff"]
+        # (no rail or lead-off flag, the usual hop: the terms that read them drop out)
+        flagged = sat is not const["zeros_cm"] or lo is not const["zeros_cm"]
+        flat = std < self.flat_uv
         if stuck.any():
-            stuck &= ~sat & ~lo
+            if flagged:
+                stuck &= ~(sat | lo)
             at_zero = r("zero").all(axis=2)
-        else:
-            at_zero = const["zeros_cm"]
-        f["stuck"] = stuck & ~at_zero
-        f["flat"] = ((enough & ~stuck & (std < self.flat_uv)) | (stuck & at_zero)) & ~sat & ~lo
-        blocked = sat | lo | stuck | ~enough
+            f["stuck"] = stuck & ~at_zero
+            flat = (enough & ~stuck & flat) | (stuck & at_zero)
+        else:  # (no stuck hop: nothing to take off it, nor to add to flat)
+            f["stuck"] = stuck
+            flat &= enough
+        blocked = stuck | ~enough
+        if flagged:
+            flat &= ~(sat | lo)
+            blocked |= sat | lo
+        f["flat"] = flat
         # the learnt floors (noise, mains, motion) learn from live hops only:
         # a flat one (a channel not yet connected) would drag them down to
         # nothing, and the channel come alive would be "noisy" for seconds
-        live = ~blocked & ~f["flat"]
+        live = ~(blocked | flat)
         # the spike test's scale, on the second difference (see below)
         if second:
             spike_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok)
@@ -625,7 +639,9 @@ class _Features(_DetectorState):
             # times the MAD rounds monotonically)
             assert mad_c is not None
             pk = peak[:, 0]
-            outlier = mad_c & (pk > self.spike_rel * pows[4])
+            outlier = pk > self.spike_rel * pows[4]
+            if odd is not None:
+                outlier &= mad_c
             floor = self._native.mad_floor(self._pend_start + a) if outlier.any() else None
             if floor is not None and self.spike_k > 0:
                 outlier &= ~(pk <= self.spike_k * 1.4826 * floor)
