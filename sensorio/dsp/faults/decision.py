@@ -453,19 +453,20 @@ class _Decision(_DetectorState):
         base = int(g[0]) - RAMP_HOPS  # the hop of levels' first column
         self._level_back = levels[:, -RAMP_HOPS:]
         starts = start + np.arange(m) * L
-        f = {k: v.T for k, v in fc.items()}  # (hops, channels)
         fs = self._rate
         seg_start = self._seg_start
         assert seg_start is not None  # set by the first block
         masked = self._masked_hop_kinds()
         any_active = np.zeros((m, self._ch), dtype=bool)
         transitions: list[tuple[int, int, str, int, float]] = []
-        kinds_on = cast(Flags, self._health[self._hop_rows].any(axis=1)).tolist()  # (one call for the kinds)
-        for k, was_on in zip(HOP_KINDS, kinds_on, strict=True):
-            if not was_on and (fc[k] is zeros or not f[k].any()):
-                self._carry[k]["lf"][:] = int(g[-1])
+        kinds_on = cast(Flags, self._health.any(axis=1)).tolist()  # (one call for the kinds)
+        for i, (k, row) in enumerate(zip(HOP_KINDS, self._hop_rows, strict=True)):
+            if not kinds_on[row] and (fc[k] is zeros or not fc[k].any()):
+                self._lf[i] = self._g_feat + m - 1  # (carry["lf"], a view; g[-1])
                 continue
-            active, t_on, t_off, onset, flag = self._latch(k, f[k], g, starts, f.get(k + "_first"), f.get(k + "_last"))
+            # (hops, channels) each, as _latch takes them
+            rows = [None if r is None else r.T for r in (fc.get(k + "_first"), fc.get(k + "_last"))]
+            active, t_on, t_off, onset, flag = self._latch(k, fc[k].T, g, starts, *rows)
             if k in masked:
                 any_active |= active
             # (as lists: a hum on every channel turns on and off on dozens at once)
@@ -483,8 +484,8 @@ class _Decision(_DetectorState):
                     whens = [(seg_start + (gt - run) * hop) / fs for gt, run in zip(gs, runs, strict=True)]
                 transitions.extend(zip(ts.tolist(), repeat(0), repeat(k), cs.tolist(), whens))
         transitions.sort()
-        detected = ((starts + L) / fs).tolist()  # (each hop's end)
-        motion_on = self.health_state["motion"].any() or f["motion"].any()
+        detected = ((starts + L) / fs).tolist() if transitions else []  # (each hop's end)
+        motion_on = self.health_state["motion"].any() or (fc["motion"] is not zeros and fc["motion"].any())
         i = 0
         for t in range(m):  # hop by hop, so that a ramp is found at the same hop whatever the chunking
             while i < len(transitions) and transitions[i][0] == t:
