@@ -4,6 +4,7 @@ reused output arrays."""
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -458,7 +459,7 @@ class _NativeFront:
             hist_sure,
         )
         state = floats + ints + flag_st
-        if self._judge_state is None or any(a is not b for a, b in zip(state, self._judge_state, strict=True)):
+        if self._judge_state is None or any(map(operator.is_not, state, self._judge_state)):
             # pointed at again only when the numpy code has put new arrays
             # there (C moves them on in place)
             float_names = ("q_hf", "noise_ms", "q_low", "q_rest", "q_peak", "q_ref", "ring_ref", "q_sd")
@@ -727,11 +728,10 @@ class _NativeFront:
                     self._scratch = np.empty(2 * L)
                     self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
                 got = np.empty((2, rows.ch))  # (median, largest): one stored item per hop
-                mad, peak = got
-                ffi = self._ffi
+                got_ptr = self._ffi.from_buffer("double[]", got)
                 rc = self._lib.sio_dsp_hop_spikes_end(
-                    rows.ch, L, self._sd_buf_ptr, self._scratch_ptr, ffi.from_buffer("double[]", mad),
-                    ffi.from_buffer("double[]", peak), self._sd_count_ptr, *self._sd_br,
+                    rows.ch, L, self._sd_buf_ptr, self._scratch_ptr, got_ptr, got_ptr + rows.ch,
+                    self._sd_count_ptr, *self._sd_br,
                 )  # fmt: skip
                 if rc != 0:  # pragma: no cover - the arguments are checked above
                     raise SensorioError(f"faults: native spike statistics refused a hop of {L}")
@@ -1048,16 +1048,13 @@ class _NativeFront:
             _strided(ffi, valid, "uint8_t[]", np.bool_),
             _strided(ffi, codes, "int32_t[]", np.int32) if codes is not None else (ffi.NULL, 1, 1),
         )
-        if all(v is not None for v in srcs):  # the usual block: copied by C, in tiles
+        strided = None not in srcs
+        if strided:  # the usual block: copied by C, in tiles
+            (xp, x_rs, x_cs), (vp, v_rs, v_cs), (kp, k_rs, k_cs) = srcs  # type: ignore[misc]
             rc = self._lib.sio_dsp_rows_put(
-                n,
-                ch,
-                rows.cap,
-                *(v for src in srcs for v in src),  # type: ignore[union-attr]
-                p["data"] + at,
-                p["valid"] + at,
-                p["codes"] + at,
-            )
+                n, ch, rows.cap, xp, x_rs, x_cs, vp, v_rs, v_cs, kp, k_rs, k_cs,
+                p["data"] + at, p["valid"] + at, p["codes"] + at,
+            )  # fmt: skip
             if rc != 0:  # pragma: no cover - the arguments are checked above
                 raise SensorioError(f"faults: native copy refused a block of {n} x {ch}")
         else:
@@ -1077,7 +1074,7 @@ class _NativeFront:
             st.code_zero = int(z) if st.has_zero else 0
         rows.n = end
         start = self._todo_start + self._todo_n
-        if all(v is not None for v in srcs):
+        if strided:
             self._stage(srcs, n, ch, start)  # type: ignore[arg-type]
         else:
             self._staged.clear()  # (the output copies its rows)
