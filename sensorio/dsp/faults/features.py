@@ -1298,17 +1298,21 @@ class _Features(_DetectorState):
         # channel: the same products, of the same shapes, on the same rows,
         # summed in the same order in every path and chunking, so the same
         # bits whether worked out a hop early (_nb_ahead) or now
-        proj = np.empty((len(c), self._nb_basis.shape[1]))
-        hops = np.unique(j) if hp.shape[1] > 1 else (0,)
-        for h in hops:
-            at = j == h if len(hops) > 1 else slice(None)
-            proj[at] = (self._nb_first(h, hp, prev, a) + self._nb_second(h, hp, a))[c[at]]
+        if hp.shape[1] == 1:  # one hop (the usual): its candidates' rows, no copy into place
+            proj = (self._nb_first(0, hp, prev, a) + self._nb_second(0, hp, a))[c]
+        else:
+            proj = np.empty((len(c), self._nb_basis.shape[1]))
+            for h in np.unique(j):
+                at = j == h
+                proj[at] = (self._nb_first(h, hp, prev, a) + self._nb_second(h, hp, a))[c[at]]
         lines, sides = self._lines_and_sides(proj)
+        kept = lines > self.mains_ratio * sides
+        kept_sure = lines > MAINS_SURE * self.mains_ratio * sides
         out = verdict.copy()
-        out[c, j] = lines > self.mains_ratio * sides
+        out[c, j] = kept
         sure = verdict.copy()
-        sure[c, j] = lines > MAINS_SURE * self.mains_ratio * sides
-        maybe = out[c, j] & ~sure[c, j]
+        sure[c, j] = kept_sure
+        maybe = kept & ~kept_sure
         if live is not None and self._ch >= OWN_HUM_CHANNELS and maybe.any():
             sure[c[maybe], j[maybe]] = self._own_hum(proj[maybe], c[maybe], j[maybe], hp, prev, a, live)
         return out, sure
@@ -1434,5 +1438,5 @@ class _Features(_DetectorState):
         line = power @ self._nb_line  # (rows, families)
         side = power @ self._nb_side
         strong = np.argmax(line, axis=1)
-        rows = np.arange(len(proj))
-        return line[rows, strong], side[rows, strong]
+        # (the largest line: the one strong picks, NaN as argmax takes it)
+        return line.max(axis=1), side[np.arange(len(proj)), strong]
