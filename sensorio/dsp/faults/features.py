@@ -592,7 +592,8 @@ class _Features(_DetectorState):
         if usual:
             # the usual hop's log10 and powers (of the levels learnt before
             # it), numpy's, in one call each: the rest of the hop runs in C
-            logs = np.log10(np.stack((hp_ms, hf_ms, low_ms, peak, sd_peak)))
+            # (stacked as np.stack would, without its Python-level steps)
+            logs = np.log10(np.concatenate((hp_ms, hf_ms, low_ms, peak, sd_peak)).reshape(5, ch, m))
             pows = pows_ahead if pows_ahead is not None else self._level_pows()
             mains, mains_sure = self._mains(a, m, L, hp, live, hp_ms, (logs[0], pows[0]))
         else:
@@ -1434,9 +1435,10 @@ class _Features(_DetectorState):
         _nb_basis): the power of the stronger family's lines and that of
         their neighbours (_nb_line, _nb_side)."""
         k = self._nb_basis.shape[1] // 2
-        power = proj[:, :k] ** 2 + proj[:, k:] ** 2
+        sq = proj * proj  # (as ** 2 squares, in one pass)
+        power = sq[:, :k] + sq[:, k:]
         line = power @ self._nb_line  # (rows, families)
         side = power @ self._nb_side
         strong = np.argmax(line, axis=1)
-        # (the largest line: the one strong picks, NaN as argmax takes it)
-        return line.max(axis=1), side[np.arange(len(proj)), strong]
+        rows = np.arange(len(proj))
+        return line[rows, strong], side[rows, strong]
