@@ -29,6 +29,7 @@ from .features import (
     RING_BUILD,
     SETTLE_EARLY_S,
     SPIKE_SD_MIN_HZ,
+    _any,
 )
 
 #: samples (rows x channels) below which a block waits for the rest of its hop
@@ -268,7 +269,7 @@ class _NativeFront:
             return
         first, sums, mad = self._mads
         todo = ~self._mads_done if which is None else which & ~self._mads_done
-        if not todo.any():
+        if not _any(todo):
             return
         m, ch = sums.shape[0], sums.shape[1]
         L = self._mains_set[0]
@@ -1005,7 +1006,7 @@ class _NativeFront:
         defer = defer and block.data.size < DEFER_BELOW
         codes = block.codes
         lo = block.leadoff
-        if lo is not None and lo.any():
+        if lo is not None and _any(lo):
             lo = np.ascontiguousarray(lo, dtype=np.uint64)
         else:
             lo = None
