@@ -465,8 +465,8 @@ class _Decision(_DetectorState):
                 self._lf[i] = self._g_feat + m - 1  # (carry["lf"], a view; g[-1])
                 continue
             # (hops, channels) each, as _latch takes them
-            rows = [None if r is None else r.T for r in (fc.get(k + "_first"), fc.get(k + "_last"))]
-            active, t_on, t_off, onset, flag = self._latch(k, fc[k].T, g, starts, *rows)
+            first_last = [None if r is None else r.T for r in (fc.get(k + "_first"), fc.get(k + "_last"))]
+            active, t_on, t_off, onset, flag = self._latch(k, fc[k].T, g, starts, *first_last)
             if k in masked:
                 any_active |= active
             # (as lists: a hum on every channel turns on and off on dozens at once)
