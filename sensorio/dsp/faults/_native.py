@@ -4,6 +4,7 @@ reused output arrays."""
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from .features import (
     RING_BUILD,
     SETTLE_EARLY_S,
     SPIKE_SD_MIN_HZ,
+    _any,
 )
 
 #: samples (rows x channels) below which a block waits for the rest of its hop
@@ -197,6 +199,7 @@ class _NativeFront:
         self._stage_valid: Flags | None = None
         self._stage_valid_ptr: Any = None
         self._judge: Any = None  # sio_dsp_judge_hop's settings, inputs and state, likewise
+        self._judge_out: Any = None  # ... and its outputs with their pointers, reused hop after hop
         self._judge_state: tuple[np.ndarray[Any, Any], ...] | None = None  # the arrays its state points at
         self._mains_judge_set: Any = None  # sio_dsp_mains_judge's settings, likewise
 
@@ -266,7 +269,7 @@ class _NativeFront:
             return
         first, sums, mad = self._mads
         todo = ~self._mads_done if which is None else which & ~self._mads_done
-        if not todo.any():
+        if not _any(todo):
             return
         m, ch = sums.shape[0], sums.shape[1]
         L = self._mains_set[0]
@@ -414,6 +417,16 @@ class _NativeFront:
             js.mains_n, js.mains_sure_n = MAINS_RUN - 1, MAINS_SURE_RUN - 1
             js.mains_first, js.mains_sure_first = -(MAINS_RUN - 1) * det.hop, -(MAINS_SURE_RUN - 1) * det.hop
             self._judge = (js, ffi.new("sio_dsp_judge_in *"), ffi.new("sio_dsp_judge_state *"))
+            # its outputs, made once: the caller reads them within the hop
+            outs: tuple[Flags, Flags, Ints, Floats, Floats] = (
+                np.empty((ch, 1), dtype=bool),
+                np.empty((ch, 1), dtype=bool),
+                np.empty((ch, 1), dtype=np.int64),
+                np.empty((ch, 1)),
+                np.empty((ch, 1)),
+            )
+            kinds = ("uint8_t[]", "uint8_t[]", "int64_t[]", "double[]", "double[]")
+            self._judge_out = (outs, tuple(ffi.from_buffer(k, a) for k, a in zip(kinds, outs, strict=True)))
         js, ji, jst = self._judge
 
         def b(a: np.ndarray[Any, Any], kind: str = "double[]") -> Any:
@@ -447,7 +460,7 @@ class _NativeFront:
             hist_sure,
         )
         state = floats + ints + flag_st
-        if self._judge_state is None or any(a is not b for a, b in zip(state, self._judge_state, strict=True)):
+        if self._judge_state is None or any(map(operator.is_not, state, self._judge_state)):
             # pointed at again only when the numpy code has put new arrays
             # there (C moves them on in place)
             float_names = ("q_hf", "noise_ms", "q_low", "q_rest", "q_peak", "q_ref", "ring_ref", "q_sd")
@@ -468,18 +481,13 @@ class _NativeFront:
             for name, fl in zip(flag_names, flag_st, strict=True):
                 setattr(jst, name, b(fl, "uint8_t[]"))
             self._judge_state = state
-        noise, mains_on = np.empty((ch, 1), dtype=bool), np.empty((ch, 1), dtype=bool)
-        first = np.empty((ch, 1), dtype=np.int64)
-        mfloor, scale = np.empty((ch, 1)), np.empty((ch, 1))
-        rc = self._lib.sio_dsp_judge_hop(
-            ch, g, js, ji, jst, b(noise, "uint8_t[]"), b(mains_on, "uint8_t[]"), b(first, "int64_t[]"),
-            b(mfloor), b(scale),
-        )  # fmt: skip
+        outs, out_ptrs = self._judge_out
+        rc = self._lib.sio_dsp_judge_hop(ch, g, js, ji, jst, *out_ptrs)
         if rc < 0:  # pragma: no cover - the arguments are checked above
             raise SensorioError(f"faults: native hop verdicts refused {ch} channels")
         if rc == 1:
             return None
-        return noise, mains_on, first, mfloor, scale
+        return outs  # (noise, mains, mains_first, motion floor, spike scale)
 
     def latch_hop(
         self,
@@ -537,11 +545,14 @@ class _NativeFront:
             st.line_contrast, st.alone_contrast = det._line_contrast, MAINS_ALONE_CONTRAST
             st.alone_share, st.alone_ms = MAINS_ALONE, MAINS_ALONE_UV**2
         out = np.empty(live.shape, dtype=bool)
+        # (the cdata keep their buffers alive through the call)
         rc = self._lib.sio_dsp_mains_judge(
             det._ch, self._mains_judge_set, ffi.from_buffer("uint8_t[]", np.ascontiguousarray(live)),
-            *(ffi.from_buffer("double[]", np.ascontiguousarray(v)) for v in (lhp, pow_rest)),
+            ffi.from_buffer("double[]", np.ascontiguousarray(lhp)),
+            ffi.from_buffer("double[]", np.ascontiguousarray(pow_rest)),
             ffi.from_buffer("uint8_t[]", np.ascontiguousarray(verdict)),
-            *(ffi.from_buffer("double[]", np.ascontiguousarray(v)) for v in (mains, total)),
+            ffi.from_buffer("double[]", np.ascontiguousarray(mains)),
+            ffi.from_buffer("double[]", np.ascontiguousarray(total)),
             ffi.from_buffer("double[]", det._q_hp_rest), ffi.from_buffer("uint8_t[]", out),
         )  # fmt: skip
         if rc != 0:  # pragma: no cover - the arguments are checked above
@@ -718,11 +729,10 @@ class _NativeFront:
                     self._scratch = np.empty(2 * L)
                     self._scratch_ptr = self._ffi.from_buffer("double[]", self._scratch)
                 got = np.empty((2, rows.ch))  # (median, largest): one stored item per hop
-                mad, peak = got
-                ffi = self._ffi
+                got_ptr = self._ffi.from_buffer("double[]", got)
                 rc = self._lib.sio_dsp_hop_spikes_end(
-                    rows.ch, L, self._sd_buf_ptr, self._scratch_ptr, ffi.from_buffer("double[]", mad),
-                    ffi.from_buffer("double[]", peak), self._sd_count_ptr, *self._sd_br,
+                    rows.ch, L, self._sd_buf_ptr, self._scratch_ptr, got_ptr, got_ptr + rows.ch,
+                    self._sd_count_ptr, *self._sd_br,
                 )  # fmt: skip
                 if rc != 0:  # pragma: no cover - the arguments are checked above
                     raise SensorioError(f"faults: native spike statistics refused a hop of {L}")
@@ -996,7 +1006,7 @@ class _NativeFront:
         defer = defer and block.data.size < DEFER_BELOW
         codes = block.codes
         lo = block.leadoff
-        if lo is not None and lo.any():
+        if lo is not None and _any(lo):
             lo = np.ascontiguousarray(lo, dtype=np.uint64)
         else:
             lo = None
@@ -1039,16 +1049,13 @@ class _NativeFront:
             _strided(ffi, valid, "uint8_t[]", np.bool_),
             _strided(ffi, codes, "int32_t[]", np.int32) if codes is not None else (ffi.NULL, 1, 1),
         )
-        if all(v is not None for v in srcs):  # the usual block: copied by C, in tiles
+        strided = None not in srcs
+        if strided:  # the usual block: copied by C, in tiles
+            (xp, x_rs, x_cs), (vp, v_rs, v_cs), (kp, k_rs, k_cs) = srcs  # type: ignore[misc]
             rc = self._lib.sio_dsp_rows_put(
-                n,
-                ch,
-                rows.cap,
-                *(v for src in srcs for v in src),  # type: ignore[union-attr]
-                p["data"] + at,
-                p["valid"] + at,
-                p["codes"] + at,
-            )
+                n, ch, rows.cap, xp, x_rs, x_cs, vp, v_rs, v_cs, kp, k_rs, k_cs,
+                p["data"] + at, p["valid"] + at, p["codes"] + at,
+            )  # fmt: skip
             if rc != 0:  # pragma: no cover - the arguments are checked above
                 raise SensorioError(f"faults: native copy refused a block of {n} x {ch}")
         else:
@@ -1068,7 +1075,7 @@ class _NativeFront:
             st.code_zero = int(z) if st.has_zero else 0
         rows.n = end
         start = self._todo_start + self._todo_n
-        if all(v is not None for v in srcs):
+        if strided:
             self._stage(srcs, n, ch, start)  # type: ignore[arg-type]
         else:
             self._staged.clear()  # (the output copies its rows)

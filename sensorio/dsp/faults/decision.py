@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from ...blocks import SignalBlock
 from ..stages import DspEvent, apply_policy, last_valid
 from ._state import Flags, Floats, Ints, _DetectorState
-from .features import _NEG, SHARP_BELOW_HZ, SPIKE_SD_MIN_HZ, spike_signal
+from .features import _NEG, SHARP_BELOW_HZ, SPIKE_SD_MIN_HZ, _any, spike_signal
 
 #: (on, off) hysteresis in hops for the hop-level kinds
 HYSTERESIS = {
@@ -179,7 +179,7 @@ def ramp_slopes(levels: Floats, first: Floats, hops: Ints, floor: Floats) -> Flo
     with np.errstate(invalid="ignore"):
         cand = (n >= 4) & (hops > 0) & ok[:, -1] & np.isfinite(first) & (np.abs(change) >= RAMP_FLOOR_K * floor)
     out = np.full(len(levels), np.nan)
-    if not cand.any():  # (the cheap tests first: open events ask every hop)
+    if not _any(cand):  # (the cheap tests first: open events ask every hop)
         return out
     o, y, k, ch, h = ok[cand], levels[cand], n[cand], change[cand], hops[cand]
     at = np.arange(levels.shape[1], dtype=float)
@@ -345,7 +345,7 @@ class _Decision(_DetectorState):
         if hits and hit is not None:
             hit = self._lone_pulses(hit, rows, F["med"][:n_dec], F["lens"][:n_dec])
             hits = int(hit.any())
-        if hits or self.health_state["spikes"].any():
+        if hits or _any(self.health_state["spikes"]):
             self._spikes(hit, hits, rows)
         spikes = self._spike_mask(hit if hits else None, F["lens"][:n_dec], rows)
         if spikes is not None and "spikes" in self.mask_kinds:
@@ -439,9 +439,9 @@ class _Decision(_DetectorState):
         const = self._consts(m, L)
         zeros = const["zeros_cm"]
         if (
-            not self._health.any()
-            and not cond.any()
-            and not any(fc[k] is not zeros and fc[k].any() for k in self._unmasked)
+            not _any(self._health)
+            and not _any(cond)
+            and not any(fc[k] is not zeros and _any(fc[k]) for k in self._unmasked)
         ):
             # nothing on, nothing starting: only the "last clean hop" moves
             self._lf[:] = self._g_feat + m - 1
@@ -453,19 +453,20 @@ class _Decision(_DetectorState):
         base = int(g[0]) - RAMP_HOPS  # the hop of levels' first column
         self._level_back = levels[:, -RAMP_HOPS:]
         starts = start + np.arange(m) * L
-        f = {k: v.T for k, v in fc.items()}  # (hops, channels)
         fs = self._rate
         seg_start = self._seg_start
         assert seg_start is not None  # set by the first block
         masked = self._masked_hop_kinds()
         any_active = np.zeros((m, self._ch), dtype=bool)
         transitions: list[tuple[int, int, str, int, float]] = []
-        kinds_on = cast(Flags, self._health[self._hop_rows].any(axis=1)).tolist()  # (one call for the kinds)
-        for k, was_on in zip(HOP_KINDS, kinds_on, strict=True):
-            if not was_on and (fc[k] is zeros or not f[k].any()):
-                self._carry[k]["lf"][:] = int(g[-1])
+        kinds_on = cast(Flags, self._health.any(axis=1)).tolist()  # (one call for the kinds)
+        for i, (k, row) in enumerate(zip(HOP_KINDS, self._hop_rows, strict=True)):
+            if not kinds_on[row] and (fc[k] is zeros or not _any(fc[k])):
+                self._lf[i] = self._g_feat + m - 1  # (carry["lf"], a view; g[-1])
                 continue
-            active, t_on, t_off, onset, flag = self._latch(k, f[k], g, starts, f.get(k + "_first"), f.get(k + "_last"))
+            # (hops, channels) each, as _latch takes them
+            first_last = [None if r is None else r.T for r in (fc.get(k + "_first"), fc.get(k + "_last"))]
+            active, t_on, t_off, onset, flag = self._latch(k, fc[k].T, g, starts, *first_last)
             if k in masked:
                 any_active |= active
             # (as lists: a hum on every channel turns on and off on dozens at once)
@@ -483,8 +484,8 @@ class _Decision(_DetectorState):
                     whens = [(seg_start + (gt - run) * hop) / fs for gt, run in zip(gs, runs, strict=True)]
                 transitions.extend(zip(ts.tolist(), repeat(0), repeat(k), cs.tolist(), whens))
         transitions.sort()
-        detected = ((starts + L) / fs).tolist()  # (each hop's end)
-        motion_on = self.health_state["motion"].any() or f["motion"].any()
+        detected = ((starts + L) / fs).tolist() if transitions else []  # (each hop's end)
+        motion_on = _any(self.health_state["motion"]) or (fc["motion"] is not zeros and _any(fc["motion"]))
         i = 0
         for t in range(m):  # hop by hop, so that a ramp is found at the same hop whatever the chunking
             while i < len(transitions) and transitions[i][0] == t:
@@ -608,7 +609,7 @@ class _Decision(_DetectorState):
         on_n, off_n = HYSTERESIS[k]
         carry = self._carry[k]
         was = self.health_state[k]
-        if not cond.any() and not was.any():
+        if not _any(cond) and not _any(was):
             # nothing on, nothing starting: only the "last clean hop" moves
             carry["lf"][:] = int(g[-1])
             none = np.zeros(cond.shape, dtype=bool)
@@ -790,7 +791,7 @@ class _Decision(_DetectorState):
         backwards it stops at the start of a hop, since what came before may
         already be out: so the mask is the same whatever the chunking."""
         carry = self._spike_carry
-        if hit is None and not carry.any():
+        if hit is None and not _any(carry):
             return None
         pad = max(1, int(round(0.003 * self._rate)))
         out = np.zeros((rows, self._ch), dtype=bool) if hit is None else hit.copy()
@@ -804,7 +805,7 @@ class _Decision(_DetectorState):
             ahead = np.where(any_hit, last + pad - rows + 1, 0)
         else:
             ahead = np.zeros(self._ch, dtype=np.int64)
-        if carry.any():
+        if _any(carry):
             out |= np.arange(rows)[:, None] < carry[None, :]
         self._spike_carry = np.maximum(np.maximum(ahead, carry - rows), 0)
         return out
@@ -845,7 +846,7 @@ class _Decision(_DetectorState):
                     self._last_spike[c] = e0
         end = self._pend_start + rows
         open_now = self.health_state["spikes"]
-        for c in np.nonzero(open_now)[0] if hits or open_now.any() else ():
+        for c in np.nonzero(open_now)[0] if hits or _any(open_now) else ():
             if end - self._last_spike[c] > gap:
                 self._close("spikes", int(c), self._last_spike[c] / fs)
 

@@ -376,6 +376,13 @@ def _peak_step(
     return q, started
 
 
+def _any(a: NDArray[Any]) -> bool:
+    """Whether any value of a is nonzero (True): a.any(), at a third of its
+    cost on the small per-hop arrays (no Python-level reduction wrapper; the
+    block that completes a hop makes about a dozen such tests)."""
+    return bool(np.count_nonzero(a))
+
+
 def _finite(x: Floats) -> Floats:
     """numpy.nan_to_num(x), x itself when every value is finite (the usual
     hop: nan_to_num's own checks cost several times the test)."""
@@ -415,9 +422,11 @@ class _Features(_DetectorState):
         f = self._features(a, m, L)
         const = self._consts(m, L)
         masked = self._masked_hop_kinds()
-        cond = f[masked[0]] if masked else const["zeros_cm"]
-        for k in masked[1:]:
-            cond = cond | f[k]
+        zeros = const["zeros_cm"]
+        cond = zeros
+        for k in masked:
+            if f[k] is not zeros:  # (the shared all-False constant adds nothing)
+                cond = f[k] if cond is zeros else cond | f[k]
         # hysteresis as soon as a hop is complete (events do not wait for
         # the look-ahead, only the output does)
         active = self._hysteresis(f, cond, masked, self._pend_start + a, m, L)
@@ -446,11 +455,13 @@ class _Features(_DetectorState):
         to one would be a bug): all-False (channels, hops) "zeros_cm" and
         (hops, channels) "zeros", float and int64 zeros "zeros_f" and
         "zeros_i", "L" and "-1" (channels, hops), "enough" (L rows are
-        enough for a verdict), "nan" (channels, hops)."""
+        enough for a verdict), "nan" (channels, hops); "all" (channels,)
+        all True."""
         c = self._bundles.get((m, L))
         if c is None:
             ch = self._ch
             c = {
+                "all": np.ones(ch, dtype=bool),
                 "zeros_cm": np.zeros((ch, m), dtype=bool),
                 "zeros": np.zeros((m, ch), dtype=bool),
                 "zeros_f": np.zeros((ch, m)),
@@ -547,8 +558,9 @@ class _Features(_DetectorState):
         # the channels whose MAD is C's to finish (the odd ones' is numpy's)
         mad_c = None
         if usual:
-            mad_c = np.ones(ch, dtype=bool)
+            mad_c = const["all"]  # (read only)
             if odd is not None:
+                mad_c = mad_c.copy()
                 mad_c[odd] = False
         if odd is not None and odd.size:
             figures = _figures_where_ok(
@@ -560,25 +572,35 @@ class _Features(_DetectorState):
         # whatever path the hops take below (the motion rule reads it)
         prev_hp_ms, self._prev_hp_ms = self._prev_hp_ms, hp_ms[:, -1].copy()
         sat, lo = f["saturation"], f["leadoff"]
-        if stuck.any():
-            stuck &= ~sat & ~lo
+        # (no rail or lead-off flag, the usual hop: the terms that read them drop out)
+        flagged = sat is not const["zeros_cm"] or lo is not const["zeros_cm"]
+        flat = std < self.flat_uv
+        if _any(stuck):
+            if flagged:
+                stuck &= ~(sat | lo)
             at_zero = r("zero").all(axis=2)
-        else:
-            at_zero = const["zeros_cm"]
-        f["stuck"] = stuck & ~at_zero
-        f["flat"] = ((enough & ~stuck & (std < self.flat_uv)) | (stuck & at_zero)) & ~sat & ~lo
-        blocked = sat | lo | stuck | ~enough
+            f["stuck"] = stuck & ~at_zero
+            flat = (enough & ~stuck & flat) | (stuck & at_zero)
+        else:  # (no stuck hop: nothing to take off it, nor to add to flat)
+            f["stuck"] = stuck
+            flat &= enough
+        blocked = stuck | ~enough
+        if flagged:
+            flat &= ~(sat | lo)
+            blocked |= sat | lo
+        f["flat"] = flat
         # the learnt floors (noise, mains, motion) learn from live hops only:
         # a flat one (a channel not yet connected) would drag them down to
         # nothing, and the channel come alive would be "noisy" for seconds
-        live = ~blocked & ~f["flat"]
+        live = ~(blocked | flat)
         # the spike test's scale, on the second difference (see below)
         if second:
             spike_mad, sd_peak = self._sd_stats(a, m, L, hp, None if fast else hard_ok)
         if usual:
             # the usual hop's log10 and powers (of the levels learnt before
             # it), numpy's, in one call each: the rest of the hop runs in C
-            logs = np.log10(np.stack((hp_ms, hf_ms, low_ms, peak, sd_peak)))
+            # (stacked as np.stack would, without its Python-level steps)
+            logs = np.log10(np.concatenate((hp_ms, hf_ms, low_ms, peak, sd_peak)).reshape(5, ch, m))
             pows = pows_ahead if pows_ahead is not None else self._level_pows()
             mains, mains_sure = self._mains(a, m, L, hp, live, hp_ms, (logs[0], pows[0]))
         else:
@@ -625,8 +647,10 @@ class _Features(_DetectorState):
             # times the MAD rounds monotonically)
             assert mad_c is not None
             pk = peak[:, 0]
-            outlier = mad_c & (pk > self.spike_rel * pows[4])
-            floor = self._native.mad_floor(self._pend_start + a) if outlier.any() else None
+            outlier = pk > self.spike_rel * pows[4]
+            if odd is not None:
+                outlier &= mad_c
+            floor = self._native.mad_floor(self._pend_start + a) if _any(outlier) else None
             if floor is not None and self.spike_k > 0:
                 outlier &= ~(pk <= self.spike_k * 1.4826 * floor)
             self._native.finish_mads(p, self._pend_start, self._pend_start + a, outlier)
@@ -636,7 +660,7 @@ class _Features(_DetectorState):
                 f["noise"], f["mains"], f["mains_first"], f["motion_floor_ms"], f["mad"] = got
                 f["motion"], f["motion_first"] = const["zeros_cm"], const["zeros_i"]  # no candidate
                 # (no motion starting: the levels only where it is on)
-                on = self.health_state["motion"].any()
+                on = _any(self.health_state["motion"])
                 f["level"] = self._motion_levels(r("data"), f["motion"]) if on else const["nan"]
                 f["med"] = const["zeros_f"]
                 return f
@@ -821,7 +845,7 @@ class _Features(_DetectorState):
             return self._sd_numpy(hp, before, ok_before, ok, L)
         med, peak = self._native.hop_spikes(p, a, m, L, before, self._pend_start + a)
         redo = ~ok_before if ok is None else ~ok_before | ~np.all(ok, axis=(1, 2))
-        if redo.any():
+        if _any(redo):
             at = np.flatnonzero(redo)
             med[at], peak[at] = self._sd_numpy(
                 hp[at], None if before is None else before[at], ok_before[at], None if ok is None else ok[at], L
@@ -1282,18 +1306,22 @@ class _Features(_DetectorState):
         # channel: the same products, of the same shapes, on the same rows,
         # summed in the same order in every path and chunking, so the same
         # bits whether worked out a hop early (_nb_ahead) or now
-        proj = np.empty((len(c), self._nb_basis.shape[1]))
-        hops = np.unique(j) if hp.shape[1] > 1 else (0,)
-        for h in hops:
-            at = j == h if len(hops) > 1 else slice(None)
-            proj[at] = (self._nb_first(h, hp, prev, a) + self._nb_second(h, hp, a))[c[at]]
+        if hp.shape[1] == 1:  # one hop (the usual): its candidates' rows, no copy into place
+            proj = (self._nb_first(0, hp, prev, a) + self._nb_second(0, hp, a))[c]
+        else:
+            proj = np.empty((len(c), self._nb_basis.shape[1]))
+            for h in np.unique(j):
+                at = j == h
+                proj[at] = (self._nb_first(h, hp, prev, a) + self._nb_second(h, hp, a))[c[at]]
         lines, sides = self._lines_and_sides(proj)
+        kept = lines > self.mains_ratio * sides
+        kept_sure = lines > MAINS_SURE * self.mains_ratio * sides
         out = verdict.copy()
-        out[c, j] = lines > self.mains_ratio * sides
+        out[c, j] = kept
         sure = verdict.copy()
-        sure[c, j] = lines > MAINS_SURE * self.mains_ratio * sides
-        maybe = out[c, j] & ~sure[c, j]
-        if live is not None and self._ch >= OWN_HUM_CHANNELS and maybe.any():
+        sure[c, j] = kept_sure
+        maybe = kept & ~kept_sure
+        if live is not None and self._ch >= OWN_HUM_CHANNELS and _any(maybe):
             sure[c[maybe], j[maybe]] = self._own_hum(proj[maybe], c[maybe], j[maybe], hp, prev, a, live)
         return out, sure
 
@@ -1414,7 +1442,8 @@ class _Features(_DetectorState):
         _nb_basis): the power of the stronger family's lines and that of
         their neighbours (_nb_line, _nb_side)."""
         k = self._nb_basis.shape[1] // 2
-        power = proj[:, :k] ** 2 + proj[:, k:] ** 2
+        sq = proj * proj  # (as ** 2 squares, in one pass)
+        power = sq[:, :k] + sq[:, k:]
         line = power @ self._nb_line  # (rows, families)
         side = power @ self._nb_side
         strong = np.argmax(line, axis=1)
