@@ -132,6 +132,13 @@ class StreamTally:
         gaps = block.events[block.events["kind"] == EV_GAP]
         self.lost_samples += int(gaps["lost_samples"].astype(np.int64).sum())
 
+    @property
+    def span(self) -> int:
+        """The samples of time the stream covers, from its first sample to the
+        end of its last: those received and those lost in gaps (the row axis
+        of sensorio.dsp, on which analyze gives a stream's seconds)."""
+        return self.samples + self.lost_samples
+
 
 @dataclass(frozen=True)
 class Message:

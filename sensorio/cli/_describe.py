@@ -132,6 +132,7 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
                 "samples": tallies[sid].samples,
                 "frames": tallies[sid].frames,
                 "lost_samples": tallies[sid].lost_samples,
+                "span_samples": tallies[sid].span,
                 "changes": shape["changes"],
             }
             for sid, shape in shapes.items()
@@ -186,7 +187,7 @@ def short_streams(tallies: Mapping[int, StreamTally], rates: Mapping[int, float]
     (the link lost them, the board sent them). info and analyze both say it so."""
     from ..export.edf import no_data_spans
 
-    held = {sid: t.samples + t.lost_samples for sid, t in tallies.items() if sid in rates}
+    held = {sid: t.span for sid, t in tallies.items() if sid in rates}
     if len(held) < 2:
         return {}
     frame_rows = {sid: tallies[sid].samples / max(1, tallies[sid].frames) for sid in held}
