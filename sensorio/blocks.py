@@ -79,6 +79,39 @@ class Block:
         return np.repeat(self.frame_leadoff, counts)
 
 
+#: a device clock's range: SIO-1's ``t_us`` (a 32-bit µs clock) wraps here, every 71.6 minutes
+CLOCK_WRAP = 1 << 32
+
+
+class ClockUnwrap:
+    """One stream's frame times (``Block.frame_t_us``) made monotonic across
+    the wraps of its 32-bit device clock, block after block: each step from
+    one frame to the next is taken modulo 2^32 as the one between -2^31 and
+    2^31, so the clock's drop at a wrap becomes the forward step it was
+    (a device restart still steps back). Only the last raw time and its
+    unwrapped value carry from block to block, so the times are the ones the
+    whole stream at once would give, in bounded memory. A frame count
+    (Cyton, spec formats without a clock) is unwrapped already and passes
+    unchanged. CSV, NPZ and decode all use this (docs/capture.md, Timestamps)."""
+
+    __slots__ = ("last", "acc")
+
+    def __init__(self) -> None:
+        self.last: int | None = None  # the last raw time
+        self.acc = 0  # its unwrapped value
+
+    def __call__(self, t_raw: np.ndarray) -> np.ndarray:
+        """The unwrapped times (int64) of the next frames of the stream."""
+        t = np.asarray(t_raw).astype(np.int64)
+        if not t.size:
+            return t
+        before = t[0] if self.last is None else self.last
+        steps = (t - np.concatenate(([before], t[:-1])) + CLOCK_WRAP // 2) % CLOCK_WRAP - CLOCK_WRAP // 2
+        out = (t[0] if self.last is None else self.acc) + np.cumsum(steps)
+        self.last, self.acc = int(t[-1]), int(out[-1])
+        return out
+
+
 MESSAGE_KINDS = {2: "info", 3: "reply", 4: "log"}
 
 
@@ -98,6 +131,13 @@ class StreamTally:
         self.frames += int(block.frame_seq.size)
         gaps = block.events[block.events["kind"] == EV_GAP]
         self.lost_samples += int(gaps["lost_samples"].astype(np.int64).sum())
+
+    @property
+    def span(self) -> int:
+        """The samples of time the stream covers, from its first sample to the
+        end of its last: those received and those lost in gaps (the row axis
+        of sensorio.dsp, on which analyze gives a stream's seconds)."""
+        return self.samples + self.lost_samples
 
 
 @dataclass(frozen=True)

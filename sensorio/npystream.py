@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from numpy.lib import format as npformat
 
-from .blocks import EVENT_DTYPE, Block
+from .blocks import EVENT_DTYPE, Block, ClockUnwrap
 from .errors import SensorioError
 
 #: digits reserved for the row count in a growing NPY header (any int64)
@@ -123,14 +123,16 @@ def array_name(stream: int, name: str) -> str:
 
 class BlockArrays:
     """Per-stream NPY files in ``folder``, fed one Block at a time (``add``):
-    samples in the stream's native dtype, per-frame arrays, and events with
-    their rows counted from the stream's start. ``close`` returns
+    samples in the stream's native dtype, per-frame arrays (``frame_t_us``
+    unwrapped across a 32-bit device clock's wraps: blocks.ClockUnwrap), and
+    events with their rows counted from the stream's start. ``close`` returns
     {array name: path} in stream order. Also counts what it wrote
     (``streams``: {stream: {"samples", "channels", "frames"}})."""
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
         self._files: dict[int, dict[str, NpyAppender]] = {}
+        self._clocks: dict[int, ClockUnwrap] = {}
 
     def add(self, block: Block) -> None:
         files = self._files.get(block.stream)
@@ -138,7 +140,7 @@ class BlockArrays:
             files = self._files[block.stream] = self._open(block)
         files["samples"].append(block.samples)
         files["frame_seq"].append(block.frame_seq)
-        files["frame_t_us"].append(block.frame_t_us)
+        files["frame_t_us"].append(self._clocks.setdefault(block.stream, ClockUnwrap())(block.frame_t_us))
         files["frame_leadoff"].append(block.frame_leadoff)
         if block.events.size:
             ev = block.events.copy()

@@ -42,8 +42,9 @@ class Stats:
     counts such gaps, as it counts a gap across which the host's read times
     (read_time) saw a whole turn of a clockless counter pass (a Cyton's):
     lost_frames is exact only while gaps_at_least is 0
-    (lost_frames_exact). Formats without a counter (ASCII lines) count no
-    lost frames; ring_overflow_bytes still says bytes were lost. Details:
+    (lost_frames_exact). Formats without a counter (ASCII lines;
+    Format.counts_lost_frames false) count no lost frames, and the commands
+    say so instead of "0 lost"; ring_overflow_bytes still says bytes were lost. Details:
     docs/capture.md, 'Counting lost frames'.
 
     The fields up to gaps_by_clock are sio_stats' own, in its order (a test

@@ -313,14 +313,24 @@ def test_a_stream_that_stopped_early_is_an_event_where_the_file_holds_zeros(tmp_
 
 
 def test_info_times_each_stream_and_names_one_that_stopped_early(tmp_path: Path) -> None:
-    """info gives each stream's seconds at its rate, and a problem line for
-    a stream that holds less time than the others by more than a frame (its
-    samples lost in a gap count as held); before, only the sample counts
-    told, and nothing said a board had stopped."""
-    proc = _cli("info", str(_two_boards(tmp_path)))
+    """info gives each stream's samples and the seconds it covers at its
+    rate, lost samples included (stream 1's 0.2 s gap: 2.00 s, as analyze
+    says, not samples / rate = 1.80 s), and a problem line for a stream
+    that holds less time than the others by more than a frame (its samples
+    lost in a gap count as held); before, only the sample counts told, and
+    nothing said a board had stopped."""
+    rec = _two_boards(tmp_path)
+    proc = _cli("info", str(rec))
     assert proc.returncode == 0, proc.stderr
-    assert "stream 0:   4 channels, 3000 samples (3.00 s at 1000 Hz), 600 frames" in proc.stdout
-    assert "stream 1:   4 channels, 1800 samples (1.80 s at 1000 Hz), 360 frames" in proc.stdout
+    assert "stream 0:   4 channels, 3000 samples in 3.00 s at 1000 Hz, 600 frames" in proc.stdout
+    assert "stream 1:   4 channels, 1800 samples in 2.00 s at 1000 Hz (200 lost), 360 frames" in proc.stdout
+    streams = json.loads(_cli("info", str(rec), "--json").stdout)["streams"]
+    assert [(s["samples"], s["lost_samples"], s["span_samples"]) for s in streams.values()] == [
+        (3000, 0, 3000),
+        (1800, 200, 2000),
+    ]
+    analyzed = json.loads(_cli("analyze", str(rec), "--json").stdout)["streams"]
+    assert [round(s["seconds"], 2) for s in analyzed.values()] == [3.0, 2.0]
     problems = [ln for ln in proc.stdout.splitlines() if ln.startswith("problem:")]
     assert problems == ["problem:    stream 1 holds 1.00 s less than stream 0 (it began late or stopped early; "
                         "an EDF/BDF export marks its zeros BAD_no_data)"]  # fmt: skip

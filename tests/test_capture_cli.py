@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import json
 import random
 import resource
 import signal
@@ -335,3 +336,33 @@ def test_the_closing_line_says_what_the_live_decoder_skipped() -> None:
     assert "at least 4 frames lost" in link_summary(counted, "10 samples", None, False)
     clean = link_summary(Stats(frames_ok=10, samples_ok=10), "10 samples", None, True)
     assert clean == "10 frames, 10 samples, 0 frames lost, 0 CRC errors (the source ended)"
+
+
+def test_a_format_without_a_frame_counter_says_its_losses_are_not_counted(tmp_path: Path) -> None:
+    """ASCII lines have no frame counter: 3 lines dropped on the link, and
+    record, info, decode and replay all said "0 lost". Now each says, in the
+    same words, that losses are not counted, and the JSON says
+    lost_frames_counted false beside lost_frames; a SIO-1 recording keeps its
+    count and its words."""
+    from sensorio.cli._describe import LOST_NOT_COUNTED
+
+    rec = tmp_path / "a.sior"
+    port = "sim://arduino?fast=1&duration=1&link=drop:at=0.5,count=3"
+    res = _run("record", port, "--format", "ascii", "-o", str(rec), "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert LOST_NOT_COUNTED in res.stdout and "0 frames lost" not in res.stdout, res.stdout
+    for cmd in (["info"], ["decode"], ["replay", "--speed", "max"]):
+        out = _run(*cmd, str(rec)).stdout
+        assert LOST_NOT_COUNTED in out and "0 lost" not in out and "0 frames lost" not in out, (cmd, out)
+    info = json.loads(_run("info", str(rec), "--json").stdout)
+    assert info["stats"]["lost_frames_counted"] is False
+    for cmd in (["decode"], ["replay", "--speed", "max"]):
+        assert json.loads(_run(*cmd, str(rec), "--json").stdout)["lost_frames_counted"] is False, cmd
+
+    sio = tmp_path / "s.sior"
+    res = _run("record", "sim://emg8?fast=1&duration=1&link=drop:at=0.5,count=3", "-o", str(sio), "--quiet")
+    assert "3 frames lost" in res.stdout, res.stdout
+    assert "frames ok, 3 lost," in _run("info", str(sio)).stdout
+    assert ", 3 lost," in _run("decode", str(sio)).stdout
+    assert json.loads(_run("info", str(sio), "--json").stdout)["stats"]["lost_frames_counted"] is True
+    assert json.loads(_run("decode", str(sio), "--json").stdout)["lost_frames_counted"] is True

@@ -186,3 +186,41 @@ def test_codes_wider_than_24_bits_stay_apart_in_float64(tmp_path: Path) -> None:
     assert main(["export", str(rec), "-o", str(tmp_path / "x.csv")]) == 0
     table = np.loadtxt(tmp_path / "x.s1.csv", delimiter=",", skiprows=1, usecols=(2, 3))
     assert np.array_equal(table, want)
+
+
+def test_frame_times_unwrap_across_the_device_clock_wrap_in_every_output(tmp_path: Path) -> None:
+    """A 32-bit µs clock wraps every 71.6 minutes: NPZ, decode (.npz and a
+    folder) and CSV all give frame times that go on past 2^32, the same
+    times, unwrapped block by block (the wrap falls between records)."""
+    from sensorio import sio1
+    from sensorio.blocks import ClockUnwrap
+    from sensorio.recording import RecordingWriter
+
+    desc = {
+        "device": "test", "serial": "C1", "fw": "0",
+        "streams": [{"id": 0, "name": "emg", "channels": 1, "rate_hz": 1000, "enc": sio1.ENC_I16, "unit": "uV",
+                     "scale": 1.0, "zero": 0, "min_code": -(2**15), "max_code": 2**15 - 1}],
+    }  # fmt: skip
+    start = 2**32 - 25_000  # 25 ms before the wrap: frames of 10 rows, 10 ms apart
+    want = start + 10_000 * np.arange(6, dtype=np.int64)
+    rec = tmp_path / "wrap.sior"
+    with RecordingWriter(rec, {"format": "sio", "device_info": desc, "port": "test"}, fsync=False) as w:
+        w.add(b"\x00" + sio1.encode_info(desc), 0)
+        for i, t in enumerate(want):
+            codes = np.full((10, 1), i, dtype=np.int16)
+            w.add(sio1.encode_data(codes, stream=0, enc=sio1.ENC_I16, seq=i, t_us=int(t) % 2**32), i)
+    assert main(["export", str(rec), "-o", str(tmp_path / "x.npz")]) == 0
+    assert main(["decode", str(rec), "-o", str(tmp_path / "d.npz")]) == 0
+    assert main(["decode", str(rec), "-o", f"{tmp_path / 'd'}/"]) == 0
+    assert main(["export", str(rec), "-o", str(tmp_path / "x.csv")]) == 0
+    for npz in ("x.npz", "d.npz"):
+        with np.load(tmp_path / npz) as z:
+            assert z["frame_t_us"].dtype == np.uint64
+            assert z["frame_t_us"].astype(np.int64).tolist() == want.tolist(), npz
+    assert np.load(tmp_path / "d" / "frame_t_us.npy").astype(np.int64).tolist() == want.tolist()
+    csv_t = np.loadtxt(tmp_path / "x.csv", delimiter=",", skiprows=1, usecols=1)
+    assert csv_t[::10].tolist() == want.astype(float).tolist()
+    raw = want % 2**32
+    for cut in range(len(raw) + 1):  # the state carried across blocks, wherever they split
+        clock = ClockUnwrap()
+        assert np.concatenate([clock(raw[:cut]), clock(raw[cut:])]).tolist() == want.tolist()

@@ -323,3 +323,34 @@ def test_a_restart_seen_by_two_streams_of_one_frame_is_one_restart() -> None:
     assert stats.frames_ok == 40 and stats.lost_frames == 0
     assert stats.restarts == 1
     assert [int((s["events"]["kind"] != 0).sum()) for s in (streams[0], streams[1])] == [1, 1]
+
+
+def test_analyze_of_a_spec_without_a_counter_says_losses_are_not_counted(tmp_path: Path) -> None:
+    """The load cell board without its [counter]: 10 frames dropped, and
+    analyze said "0 lost frame(s)"; now it says they are not counted (its
+    JSON lost_frames_counted false), as info and decode do. With the counter
+    the 10 are counted, in the words as before."""
+    from sensorio.cli._describe import LOST_NOT_COUNTED
+
+    text = (BOARDS_DIR / "example-loadcell-f32.toml").read_text()
+    with_counter = tmp_path / "lc.toml"
+    with_counter.write_text(text + "min_code = -100\nmax_code = 100\n")
+    no_counter = tmp_path / "lc-nocounter.toml"
+    no_counter.write_text(with_counter.read_text().replace('[counter]\noffset = 2\ntype = "u8"\n', ""))
+    assert "[counter]" not in no_counter.read_text()
+    dump = tmp_path / "lc.bin"
+    dump.write_bytes(b"".join(loadcell_frame(i, np.sin([i / 10] * 4)) for i in range(600) if not 300 <= i < 310))
+
+    def analyze(spec: Path, *extra: str) -> str:
+        r = subprocess.run(
+            [sys.executable, "-m", "sensorio", "analyze", str(dump), "--format", str(spec), *extra],
+            capture_output=True, text=True, cwd=ROOT,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    assert LOST_NOT_COUNTED in analyze(no_counter).splitlines()[0]
+    summary = json.loads(analyze(no_counter, "--json"))
+    assert summary["lost_frames"] == 0 and summary["lost_frames_counted"] is False
+    assert "10 lost frame(s)" in analyze(with_counter).splitlines()[0]
+    assert json.loads(analyze(with_counter, "--json"))["lost_frames_counted"] is True

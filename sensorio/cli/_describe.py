@@ -31,6 +31,18 @@ def lost_frames(stats: Any) -> str:
     return f"at least {lost}" if get("gaps_at_least", 0) else f"{lost}"
 
 
+#: the lost-frame figure of a format without a frame counter (ASCII lines, a
+#: spec format without ``[counter]``), where no loss can be seen: every
+#: command says it in these words, never "0 lost"
+LOST_NOT_COUNTED = "frames lost: not counted (no frame counter)"
+
+
+def frames_lost(stats: Any, counted: bool, form: str = "{} frames lost") -> str:
+    """The lost-frame figure in a command's words (form, given lost_frames),
+    or LOST_NOT_COUNTED when the format has no frame counter."""
+    return form.format(lost_frames(stats)) if counted else LOST_NOT_COUNTED
+
+
 def samples_by_stream(rows: dict[int, int]) -> str:
     """Samples (rows: each is one sample of every channel of its stream) as
     the user reads them: one figure for one stream or for streams of equal
@@ -44,17 +56,25 @@ def samples_by_stream(rows: dict[int, int]) -> str:
     return "samples per stream " + ", ".join(f"{sid}: {n}" for sid, n in sorted(rows.items()))
 
 
-def link_summary(stats: Any, samples: str, stopped_by: str | None, source_ended: bool, recorded: bool = False) -> str:
+def link_summary(
+    stats: Any,
+    samples: str,
+    stopped_by: str | None,
+    source_ended: bool,
+    recorded: bool = False,
+    counted: bool = True,
+) -> str:
     """The closing word of a live command on its link: frames, samples (as
-    the command counts them), frames lost, CRC errors, the bytes the live
-    decoder skipped when it fell behind (the ring overflowed; with recorded,
-    the file holds them), and why it ended."""
+    the command counts them), frames lost (counted: the format has a frame
+    counter: Format.counts_lost_frames), CRC errors, the bytes the live decoder
+    skipped when it fell behind (the ring overflowed; with recorded, the
+    file holds them), and why it ended."""
     skipped = stats.ring_overflow_bytes
-    lost = lost_frames(stats)
-    if skipped and not recorded and not stats.lost_frames and not stats.gaps_at_least:
-        lost = "an unknown number of"  # bytes gone where no frame counter counts them (ASCII lines)
+    lost = frames_lost(stats, counted)
+    if counted and skipped and not recorded and not stats.lost_frames and not stats.gaps_at_least:
+        lost = "an unknown number of frames lost"  # bytes gone where the counter could not count them
     live = " decoded live" if skipped and recorded else ""
-    line = f"{stats.frames_ok} frames{live}, {samples}, {lost} frames lost, {stats.crc_errors} CRC errors"
+    line = f"{stats.frames_ok} frames{live}, {samples}, {lost}, {stats.crc_errors} CRC errors"
     if skipped:
         line += f", {skipped} bytes left undecoded live (the decoder fell behind"
         line += "; the file holds them: sensorio decode counts its frames and losses)" if recorded else ")"
@@ -112,6 +132,7 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
                 "samples": tallies[sid].samples,
                 "frames": tallies[sid].frames,
                 "lost_samples": tallies[sid].lost_samples,
+                "span_samples": tallies[sid].span,
                 "changes": shape["changes"],
             }
             for sid, shape in shapes.items()
@@ -133,7 +154,8 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
             "duration_s": ((rep.last_ns - reader.header_t_ns) * 1e-9) if rep.last_ns else 0.0,
             "events": dict(events),
             "streams": {str(k): v for k, v in sorted(streams.items())},
-            "stats": parser.stats.as_dict(),
+            # (beside lost_frames: False when the format has no frame counter)
+            "stats": {**parser.stats.as_dict(), "lost_frames_counted": parser.format.counts_lost_frames},
         }
 
 
@@ -165,7 +187,7 @@ def short_streams(tallies: Mapping[int, StreamTally], rates: Mapping[int, float]
     (the link lost them, the board sent them). info and analyze both say it so."""
     from ..export.edf import no_data_spans
 
-    held = {sid: t.samples + t.lost_samples for sid, t in tallies.items() if sid in rates}
+    held = {sid: t.span for sid, t in tallies.items() if sid in rates}
     if len(held) < 2:
         return {}
     frame_rows = {sid: tallies[sid].samples / max(1, tallies[sid].frames) for sid in held}

@@ -18,7 +18,7 @@ from ..export.output import atomic_output, remove_tree
 from ..npystream import ARRAY_NAMES, BlockArrays, pack_npz
 from ..parser import Parser, concat_blocks
 from ..recording import BlockStream, decode_any, nothing_decoded
-from ._describe import lost_frames, samples_by_stream
+from ._describe import frames_lost, samples_by_stream
 from ._memory import bound_heap
 from ._progress import with_progress
 
@@ -156,7 +156,7 @@ def _messages(messages: list) -> np.ndarray:
 
 
 def _report(args: argparse.Namespace, parser: Parser, counts: dict[int, dict[str, int]]) -> None:
-    stats = parser.stats.as_dict()
+    stats: dict[str, Any] = {**parser.stats.as_dict(), "lost_frames_counted": parser.format.counts_lost_frames}
     if args.json:
         summary: dict[str, Any] = dict(stats)
         summary["streams"] = {str(sid): dict(c) for sid, c in counts.items()}
@@ -166,5 +166,5 @@ def _report(args: argparse.Namespace, parser: Parser, counts: dict[int, dict[str
         samples = samples_by_stream({sid: c["samples"] for sid, c in counts.items()})
         print(
             f"{args.file}: {stats['frames_ok']} frames, {samples}, "
-            f"{lost_frames(stats)} lost, {stats['crc_errors']} CRC errors"
+            f"{frames_lost(stats, stats['lost_frames_counted'], '{} lost')}, {stats['crc_errors']} CRC errors"
         )

@@ -32,7 +32,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from ..blocks import EVENT_NAMES, Block
+from ..blocks import EVENT_NAMES, Block, ClockUnwrap
 from ..errors import SensorioError
 from ..export.npz import NpzStream
 from ..export.output import atomic_output, remove_tree, write_error
@@ -122,21 +122,6 @@ def _stream_desc(info: dict[str, Any] | None, sid: int) -> dict[str, Any]:
     return {}
 
 
-def _unwrap(t_raw: np.ndarray, last: int | None, acc: int) -> tuple[np.ndarray, int | None, int]:
-    """Frame times made monotonic across a 32-bit device clock's wraps,
-    carried from block to block: (times as int64, last raw time, its unwrapped value)."""
-    t = t_raw.astype(np.int64)
-    if not t.size:
-        return t, last, acc
-    if last is None:
-        steps = (np.diff(t) + (1 << 31)) % (1 << 32) - (1 << 31)  # a 32-bit device clock wraps
-        out = t[0] + np.cumsum(np.concatenate(([0], steps)))
-    else:
-        steps = (t - np.concatenate(([last], t[:-1])) + (1 << 31)) % (1 << 32) - (1 << 31)
-        out = acc + np.cumsum(steps)
-    return out, int(t[-1]), int(out[-1])
-
-
 #: rows formatted at once by CsvStream (a bound on the Python objects it makes)
 CSV_PIECE_ROWS = 2048
 
@@ -162,8 +147,7 @@ class CsvStream:
         self.period = 1e6 / rate if rate and time_us is not None else (period or 0.0)
         self.rows = 0
         self._first_row: int | None = None
-        self._last: int | None = None
-        self._acc = 0
+        self._clock = ClockUnwrap()
         self._events: dict[int, str] = {}
         self._cal: Any = None
         self._fmt = "%d"
@@ -189,7 +173,7 @@ class CsvStream:
         values = self._cal.to_physical(block.samples) if self._cal is not None else block.samples
         for ev in block.events:
             self._events[int(ev["row"]) + block.first_row] = EVENT_NAMES.get(int(ev["kind"]), str(ev["kind"]))
-        t, self._last, self._acc = _unwrap(block.frame_t_us, self._last, self._acc)
+        t = self._clock(block.frame_t_us)
         if t.size:
             times = t.astype(np.float64)
             if self.time_us is not None:
@@ -225,13 +209,11 @@ def frame_period(path: Path, format: str | None, time_us: float | None) -> dict[
     only the frames' times and rows (memory bounded by the frame count)."""
     times: dict[int, list[np.ndarray]] = {}
     rows: dict[int, list[np.ndarray]] = {}
-    state: dict[int, tuple[int | None, int]] = {}
+    clocks: dict[int, ClockUnwrap] = {}
     first: dict[int, int] = {}
     with BlockStream(path, format, stream_ok=True) as bs:
         for b in bs:
-            last, acc = state.get(b.stream, (None, 0))
-            t, last, acc = _unwrap(b.frame_t_us, last, acc)
-            state[b.stream] = (last, acc)
+            t = clocks.setdefault(b.stream, ClockUnwrap())(b.frame_t_us)
             first.setdefault(b.stream, b.first_row)
             times.setdefault(b.stream, []).append(t)
             rows.setdefault(b.stream, []).append(b.frame_row.astype(np.int64) + b.first_row - first[b.stream])

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._describe import created_time, describe, lost_frames, stream_rates
+from ._describe import created_time, describe, frames_lost, stream_rates
 from ._memory import bound_heap
 
 
@@ -51,11 +51,16 @@ def run(args: argparse.Namespace) -> int:
     for sid, s in d["streams"].items():
         then = "".join(f", then {c['channels']} channels from sample {c['sample']}" for c in s["changes"])
         rate = None if s["changes"] else rates.get(int(sid))
-        timing = f" ({s['samples'] / rate:.2f} s at {rate:g} Hz)" if rate else ""
-        print(f"stream {sid}:   {s['channels']} channels, {s['samples']} samples{timing}, {s['frames']} frames{then}")
+        # the time the stream covers, lost samples included (as analyze says it)
+        lost = f" ({s['lost_samples']} lost)" if s["lost_samples"] else ""
+        timing = f" in {s['span_samples'] / rate:.2f} s at {rate:g} Hz" if rate else ""
+        print(
+            f"stream {sid}:   {s['channels']} channels, {s['samples']} samples{timing}{lost}, "
+            f"{s['frames']} frames{then}"
+        )
     st = d["stats"]
     print(
-        f"link:       {st['frames_ok']} frames ok, {lost_frames(st)} lost, "
+        f"link:       {st['frames_ok']} frames ok, {frames_lost(st, st['lost_frames_counted'], '{} lost')}, "
         f"{st['crc_errors']} CRC, "
         f"{st['cobs_errors']} COBS, {st['malformed']} malformed, {st['restarts']} restarts"
     )

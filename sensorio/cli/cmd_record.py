@@ -250,7 +250,7 @@ def _record(args: argparse.Namespace) -> int:
     # several streams: each one's count (their sum is no count of anything)
     samples = samples_by_stream(status.rows) if len(status.rows) > 1 else f"{s.samples_ok} samples"
     summary = f"{args.output}: {kept} bytes recorded, " + link_summary(
-        s, samples, stopped_by, st.source_ended, recorded=st.recorder is not None
+        s, samples, stopped_by, st.source_ended, recorded=st.recorder is not None, counted=st.format.counts_lost_frames
     )
     if failure is None and st.recorder is not None and st.recorder.error is not None:
         failure = st.recorder.error

@@ -13,12 +13,13 @@ import time
 import urllib.parse
 import warnings
 from pathlib import Path
+from typing import Any
 
 from ..capture.stream import Stream
 from ..errors import SensorioError, UsageError
 from ..recording import RecordingReader, RecordingWarning, nothing_decoded
 from ..recording.replay import ReplaySchedule, parse_speed
-from ._describe import lost_frames, samples_by_stream
+from ._describe import frames_lost, samples_by_stream
 from ._memory import bound_heap
 from ._progress import Progress
 from ._realtime import stop_signals
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             rows[block.stream] = rows.get(block.stream, 0) + len(block)
             if n % 32 == 0 and bar.tty:
                 bar.update(st.stats.bytes_in)
-        stats = st.stats.as_dict()
+        stats: dict[str, Any] = {**st.stats.as_dict(), "lost_frames_counted": st.format.counts_lost_frames}
     elapsed = time.monotonic() - started
     if not rows:  # as decode, export and analyze: a replay of nothing is no success
         if not stats["bytes_in"]:
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{args.file}: replayed in {elapsed:.2f} s: {stats['frames_ok']} frames, "
             f"{samples_by_stream(rows)}, "
-            f"{lost_frames(stats)} frames lost, {stats['crc_errors']} CRC errors"
+            f"{frames_lost(stats, stats['lost_frames_counted'])}, {stats['crc_errors']} CRC errors"
         )
     return 0
 

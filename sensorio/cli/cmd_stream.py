@@ -104,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
             info, early = learn_channels(cap, info, wanted, t_end, args.port)
         except KeyboardInterrupt as exc:  # stopped before anything could be published
             by = exc.args[0] if isinstance(exc, StopSignal) else "the user"
-            print(link_summary(cap.stats, "0 samples published", by, False))
+            print(link_summary(cap.stats, "0 samples published", by, False, counted=cap.format.counts_lost_frames))
             return 0
         outlets = {
             sid: LslOutlet(
@@ -172,6 +172,7 @@ def _run(args: argparse.Namespace) -> int:
         stopped_by,
         cap.source_ended,
         recorded=cap.recorder is not None,
+        counted=cap.format.counts_lost_frames,
     )
     if cap.recorder is not None:
         line = f"{args.output}: {cap.recorder.bytes_written} bytes recorded; {line}"

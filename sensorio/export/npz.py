@@ -18,7 +18,8 @@ Per device stream (stream 0's names bare, stream k's prefixed ``s<k>_``):
 ``scale``, ``zero``
     (channels,) float64: value = (code - zero) * scale, code = value / scale + zero.
 ``frame_seq``, ``frame_t_us``, ``frame_leadoff``, ``events``
-    as ``sensorio decode`` writes them.
+    as ``sensorio decode`` writes them (``frame_t_us`` unwrapped across the
+    wraps of a 32-bit device clock, as the CSV's ``t_us``: ClockUnwrap).
 
 Beside them: ``messages`` (the device's text lines), ``device_info`` (the
 descriptor as JSON) and ``stats`` (the parser's counters as JSON).
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..blocks import EVENT_DTYPE, Block
+from ..blocks import EVENT_DTYPE, Block, ClockUnwrap
 from ..npystream import NpyAppender, native_dtype
 from .units import CODE_UNIT, Calibration, stream_calibration
 
@@ -76,6 +77,8 @@ def npz_arrays(
         out[prefix + "zero"] = np.full(n_ch, cal.zero)
         for name in ("frame_seq", "frame_t_us", "frame_leadoff", "events"):
             out[prefix + name] = arrays[name]
+        t_us = arrays["frame_t_us"]
+        out[prefix + "frame_t_us"] = ClockUnwrap()(t_us).astype(t_us.dtype)
     return out
 
 
@@ -93,6 +96,7 @@ class NpzStream:
         self.info = info
         self.raw = raw
         self._streams: dict[int, tuple[Calibration, bool, dict[str, NpyAppender]]] = {}
+        self._clocks: dict[int, ClockUnwrap] = {}
 
     def _open(self, block: Block) -> tuple[Calibration, bool, dict[str, NpyAppender]]:
         prefix = "" if block.stream == 0 else f"s{block.stream}_"
@@ -120,7 +124,7 @@ class NpzStream:
         cal, physical, files = entry
         files["samples"].append(cal.to_physical(block.samples) if physical else block.samples)
         files["frame_seq"].append(block.frame_seq)
-        files["frame_t_us"].append(block.frame_t_us)
+        files["frame_t_us"].append(self._clocks.setdefault(block.stream, ClockUnwrap())(block.frame_t_us))
         files["frame_leadoff"].append(block.frame_leadoff)
         if block.events.size:
             ev = block.events.copy()

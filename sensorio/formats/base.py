@@ -91,6 +91,15 @@ class Format:
         rates = [float(r) for s in streams if isinstance(r := s.get("rate_hz"), (int, float)) and 0 < r < float("inf")]
         return 1e6 / max(rates) if rates else None
 
+    @property
+    def counts_lost_frames(self) -> bool:
+        """True when the format has a frame counter, by which the parser counts
+        lost frames (SIO-1, Cyton, a spec with ``[counter]``); without one
+        (ASCII lines, a spec without it) ``Stats.lost_frames`` stays 0
+        whatever was lost. The commands then say "frames lost: not counted"
+        and their JSON ``"lost_frames_counted": false``."""
+        return self.seq_modulus != 0
+
     def counter_period_us(self) -> float | None:
         """Microseconds per step of a frame counter that stands in for a
         clock (frame times counted in frames by a counter that wraps: a

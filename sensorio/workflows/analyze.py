@@ -467,7 +467,7 @@ def analyze_file(
             yield from it
 
         analysis = analyze_blocks(all_blocks(), info, overview=True, max_values=max_values, **options)
-        analysis.link = bs.parser.stats.as_dict()
+        analysis.link = {**bs.parser.stats.as_dict(), "lost_frames_counted": bs.parser.format.counts_lost_frames}
     analysis.header = header
     return analysis
 
