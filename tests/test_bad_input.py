@@ -483,6 +483,36 @@ def test_one_file_named_for_two_outputs_is_refused(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_a_sim_ports_truth_file_is_checked_as_an_output(tmp_path: Path) -> None:
+    """A sim:// port's truth= file was written over whatever was there when
+    the port opened: an existing recording, without a word; with -o naming
+    the same file and --force, truth JSON was left under the recording's
+    name; without --force the truth file was made, then "exists" refused the
+    recording. Now it is checked with the outputs before anything is written."""
+    rec = tmp_path / "rec.sior"
+    _sim_recording(rec)
+    before = rec.read_bytes()
+    out = tmp_path / "out.sior"
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(out)  # (to nothing yet)
+
+    def url(truth: Path | str) -> str:
+        return f"sim://emg8?fast=1&duration=1&truth={truth}"
+
+    line = _one_line_error(_cli("record", url(rec), "-o", str(out)))
+    assert f"{rec} exists" in line and "--force" in line, line
+    for truth, output in ((out, out), (link, out), (os.path.relpath(out, ROOT), out), (rec, rec)):
+        line = _one_line_error(_cli("record", url(truth), "-o", str(output), "--force"))
+        assert "named for two outputs" in line and "truth=" in line, line
+    assert rec.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.jsonl", "rec.sior"]
+    # --force overwrites a truth file as it does -o
+    truth = tmp_path / "t.jsonl"
+    truth.write_text("old\n")
+    assert _cli("record", url(truth), "-o", str(out), "--force").wait(timeout=60) == 0
+    assert truth.read_text().startswith('{"type":"start"') and out.stat().st_size > 1000
+
+
 def test_existing_output_is_never_overwritten(tmp_path: Path) -> None:
     out = tmp_path / "exists.sior"
     out.write_bytes(b"precious")
