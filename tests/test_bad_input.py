@@ -453,6 +453,41 @@ def test_an_output_that_is_the_input_is_refused(tmp_path: Path, command: list[st
     assert same.read_bytes() == before
 
 
+@pytest.fixture(scope="module")
+def several_streams(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A recording of a device with four streams (the prosthesis profile)."""
+    rec = tmp_path_factory.mktemp("streams") / "rec.sior"
+    assert _cli("record", "sim://prosthesis?fast=1&duration=1", "-o", str(rec)).wait(timeout=60) == 0
+    return rec.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "command, input_name",
+    [
+        (["export", "{input}", "-o", "{tmp}/out.csv", "--force"], "out.s1.csv"),
+        (["export", "{tmp}/link.sior", "-o", "{tmp}/out.csv", "--force"], "out.s3.csv"),
+        (["decode", "{input}", "-o", "{tmp}/", "--force"], "s1_samples.npy"),
+        (["decode", "{input}", "-o", "{tmp}", "--force"], "s9_events.npy"),  # (removed as an earlier decode's)
+        (["plot", "{input}", "--force"], "rec.png"),
+        (["train", "replay://{input}", "-o", "{tmp}/rec.npz", "--force", "--quiet"], "rec.sior"),
+    ],
+)
+def test_an_output_named_for_the_command_that_is_the_input_is_refused(
+    tmp_path: Path, several_streams: bytes, command: list[str], input_name: str
+) -> None:
+    """The names a command makes itself (export's OUT.s<k>.csv per stream,
+    decode's arrays in a folder, plot's FILE.png, train's MODEL.sior) were
+    written over the input with --force, where -o naming it was refused."""
+    src = tmp_path / input_name
+    src.write_bytes(several_streams)
+    (tmp_path / "link.sior").symlink_to(src)
+    args = [a.format(input=src, tmp=tmp_path) for a in command]
+    line = _one_line_error(_cli(*args))
+    assert "is the input" in line and input_name in line, line
+    assert src.read_bytes() == several_streams
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([input_name, "link.sior"])
+
+
 @pytest.mark.parametrize("content", [b"", b"root:x:0:0:root:/root:/bin/bash\n" * 40])
 def test_decode_of_a_file_with_no_frames_writes_nothing(tmp_path: Path, content: bytes) -> None:
     """It exited 0 and wrote an .npz holding no samples array at all."""

@@ -39,8 +39,10 @@ from ..export.output import atomic_output, remove_tree, write_error
 from ..export.units import exact_format, stream_calibration
 from ..npystream import pack_npz
 from ..recording import BlockStream, lookahead_info
+from . import input_files
 from ._describe import samples_by_stream
 from ._memory import bound_heap
+from ._options import refuse_input
 from ._progress import with_progress
 
 SUFFIXES = (".csv", ".npz", ".edf", ".bdf")
@@ -308,6 +310,7 @@ def _write_csvs(
         if entry is None:
             sid = block.stream
             target = args.output if sid == 0 else args.output.with_suffix(f".s{sid}{suffix}")
+            refuse_input(target, *input_files(args))  # (the command line checked -o itself, not OUT.s<k>.csv)
             if target.exists() and not args.force:
                 raise SensorioError(f"{target} exists: choose another name or pass --force")
             tmp = outputs.enter_context(atomic_output(target, overwrite=args.force))
