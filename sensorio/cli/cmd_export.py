@@ -287,10 +287,18 @@ def run(args: argparse.Namespace) -> int:
             members = sink.close([m.text for m in bs.messages], info, bs.parser.stats.as_dict())
             pack_npz(members, tmp)
             rows = sink.rows
+            written = [args.output]
         else:
-            rows = _write_csvs(args, outputs, blocks(), info, time_us)
-    print(f"{args.output}: {samples_by_stream(rows)}")
+            rows, written = _write_csvs(args, outputs, blocks(), info, time_us)
+    print(f"{_file_list(written)}: {samples_by_stream(rows)}")
     return 0
+
+
+def _file_list(paths: list[Path]) -> str:
+    """The files written, for the last message: ``x.csv``, or ``x.csv (and 2
+    more: x.s1.csv, x.s2.csv)`` (it named only the first)."""
+    first, *more = paths
+    return f"{first} (and {len(more)} more: {', '.join(map(str, more))})" if more else str(first)
 
 
 def _write_csvs(
@@ -299,9 +307,9 @@ def _write_csvs(
     blocks: Iterator[Block],
     info: dict[str, Any] | None,
     time_us: float | None,
-) -> dict[int, int]:
+) -> tuple[dict[int, int], list[Path]]:
     """One CSV per stream, each opened when its stream's first block comes;
-    returns the rows written per stream."""
+    returns the rows written per stream and the files, by stream."""
     suffix = args.output.suffix
     writers: dict[int, tuple[Path, CsvStream]] = {}
     periods: dict[int, float] | None = None
@@ -327,7 +335,8 @@ def _write_csvs(
             entry[1].add(block)
         except OSError as exc:  # named here: the error is this file's
             raise write_error(entry[0], exc) from None
-    return {sid: w.rows for sid, (_, w) in sorted(writers.items())}
+    done = sorted(writers.items())
+    return {sid: w.rows for sid, (_, w) in done}, [path for _, (path, _) in done]
 
 
 def _run_edf(args: argparse.Namespace) -> int:
