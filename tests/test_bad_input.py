@@ -453,6 +453,41 @@ def test_an_output_that_is_the_input_is_refused(tmp_path: Path, command: list[st
     assert same.read_bytes() == before
 
 
+@pytest.fixture(scope="module")
+def several_streams(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A recording of a device with four streams (the prosthesis profile)."""
+    rec = tmp_path_factory.mktemp("streams") / "rec.sior"
+    assert _cli("record", "sim://prosthesis?fast=1&duration=1", "-o", str(rec)).wait(timeout=60) == 0
+    return rec.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "command, input_name",
+    [
+        (["export", "{input}", "-o", "{tmp}/out.csv", "--force"], "out.s1.csv"),
+        (["export", "{tmp}/link.sior", "-o", "{tmp}/out.csv", "--force"], "out.s3.csv"),
+        (["decode", "{input}", "-o", "{tmp}/", "--force"], "s1_samples.npy"),
+        (["decode", "{input}", "-o", "{tmp}", "--force"], "s9_events.npy"),  # (removed as an earlier decode's)
+        (["plot", "{input}", "--force"], "rec.png"),
+        (["train", "replay://{input}", "-o", "{tmp}/rec.npz", "--force", "--quiet"], "rec.sior"),
+    ],
+)
+def test_an_output_named_for_the_command_that_is_the_input_is_refused(
+    tmp_path: Path, several_streams: bytes, command: list[str], input_name: str
+) -> None:
+    """The names a command makes itself (export's OUT.s<k>.csv per stream,
+    decode's arrays in a folder, plot's FILE.png, train's MODEL.sior) were
+    written over the input with --force, where -o naming it was refused."""
+    src = tmp_path / input_name
+    src.write_bytes(several_streams)
+    (tmp_path / "link.sior").symlink_to(src)
+    args = [a.format(input=src, tmp=tmp_path) for a in command]
+    line = _one_line_error(_cli(*args))
+    assert "is the input" in line and input_name in line, line
+    assert src.read_bytes() == several_streams
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([input_name, "link.sior"])
+
+
 @pytest.mark.parametrize("content", [b"", b"root:x:0:0:root:/root:/bin/bash\n" * 40])
 def test_decode_of_a_file_with_no_frames_writes_nothing(tmp_path: Path, content: bytes) -> None:
     """It exited 0 and wrote an .npz holding no samples array at all."""
@@ -481,6 +516,36 @@ def test_one_file_named_for_two_outputs_is_refused(tmp_path: Path) -> None:
     line = _one_line_error(_cli("analyze", str(rec), "--events", str(out), "--plot", str(out)))
     assert "named for two outputs" in line, line
     assert not out.exists()
+
+
+def test_a_sim_ports_truth_file_is_checked_as_an_output(tmp_path: Path) -> None:
+    """A sim:// port's truth= file was written over whatever was there when
+    the port opened: an existing recording, without a word; with -o naming
+    the same file and --force, truth JSON was left under the recording's
+    name; without --force the truth file was made, then "exists" refused the
+    recording. Now it is checked with the outputs before anything is written."""
+    rec = tmp_path / "rec.sior"
+    _sim_recording(rec)
+    before = rec.read_bytes()
+    out = tmp_path / "out.sior"
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(out)  # (to nothing yet)
+
+    def url(truth: Path | str) -> str:
+        return f"sim://emg8?fast=1&duration=1&truth={truth}"
+
+    line = _one_line_error(_cli("record", url(rec), "-o", str(out)))
+    assert f"{rec} exists" in line and "--force" in line, line
+    for truth, output in ((out, out), (link, out), (os.path.relpath(out, ROOT), out), (rec, rec)):
+        line = _one_line_error(_cli("record", url(truth), "-o", str(output), "--force"))
+        assert "named for two outputs" in line and "truth=" in line, line
+    assert rec.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.jsonl", "rec.sior"]
+    # --force overwrites a truth file as it does -o
+    truth = tmp_path / "t.jsonl"
+    truth.write_text("old\n")
+    assert _cli("record", url(truth), "-o", str(out), "--force").wait(timeout=60) == 0
+    assert truth.read_text().startswith('{"type":"start"') and out.stat().st_size > 1000
 
 
 def test_existing_output_is_never_overwritten(tmp_path: Path) -> None:

@@ -89,6 +89,16 @@ def test_csv_physical_by_default_and_raw_codes(tmp_path: Path, recording: Path) 
     assert np.array_equal(raw, codes[0])
 
 
+def test_csv_export_names_every_file_it_wrote(tmp_path: Path, recording: Path, capsys) -> None:
+    """One CSV per stream, but the message named only the first."""
+    out = tmp_path / "x.csv"
+    assert main(["export", str(recording), "-o", str(out)]) == 0
+    line = capsys.readouterr().out.strip()
+    more = [tmp_path / f"x.s{k}.csv" for k in (1, 2, 3)]
+    assert line.startswith(f"{out} (and 3 more: {', '.join(map(str, more))}): samples per stream 0: "), line
+    assert sorted(tmp_path.iterdir()) == sorted([out, *more])
+
+
 def test_bdf_raw_has_physical_equal_to_code(tmp_path: Path, recording: Path) -> None:
     pyedflib = pytest.importorskip("pyedflib")
     codes, info = _codes_and_info(recording)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SensorioError, UsageError
-from ._options import cli_text
+from ._options import cli_text, input_clash, refuse_existing, same_file
 from ._options import non_negative_integer as non_negative_integer  # the option types, for `from . import`
 from ._options import non_negative_number as non_negative_number
 from ._options import positive_integer as positive_integer
@@ -109,47 +109,82 @@ def _named_file(value: object) -> str | None:
     return text
 
 
-def _output_on_an_input(args: argparse.Namespace) -> str | None:
-    """The first output that is one of the command's input files, or another
-    of its outputs (the same file by any name), with --force or not: writing
-    it destroyed the input. None when there is none."""
+def _port_truth(args: argparse.Namespace) -> str | None:
+    """The truth= file of a sim:// port, which the port writes when it opens."""
+    port = getattr(args, "port", None)
+    if not isinstance(port, str) or not port.lower().startswith("sim://"):
+        return None
+    from ..urlhandler.protocol_sim import truth_file  # (only for a sim:// port: it loads the emulator)
+
+    return truth_file(port)
+
+
+def _implied_outputs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The files a command writes under names it makes from its arguments
+    (plot's FILE.png, train's MODEL.sior), as (what names it, the file):
+    the command's ``implied_outputs(args)``, set as a parser default."""
+    implied = getattr(args, "implied_outputs", None)
+    return [(what, str(f)) for what, f in implied(args)] if implied is not None else []
+
+
+def _outputs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """Every file the command line names for the command to write, as (the
+    option that names it, the file): the output options, the names the
+    command makes of them, and a sim:// port's truth= file."""
+    outs = [(f"--{name}", f) for name in OUTPUT_OPTIONS if (f := _named_file(getattr(args, name, None))) is not None]
+    outs += _implied_outputs(args)
+    truth = _port_truth(args)
+    if truth is not None:
+        outs.append(("the port's truth=", truth))
+    return outs
+
+
+def input_files(args: argparse.Namespace) -> list[str]:
+    """The files the command line names for the command to read (a replay://
+    port's recording too): a file a command names from what it reads
+    (export's OUT.s1.csv) is checked against them (_options.refuse_input)."""
     inputs: list[Any] = []
     for name in INPUT_OPTIONS:
         value = getattr(args, name, None)
         inputs.extend(value if isinstance(value, list) else [value])
-    named = [f for f in map(_named_file, inputs) if f is not None]
-    outs = [(name, f) for name in OUTPUT_OPTIONS if (f := _named_file(getattr(args, name, None))) is not None]
+    return [f for f in map(_named_file, inputs) if f is not None]
+
+
+def _output_on_an_input(args: argparse.Namespace) -> str | None:
+    """The first output that is one of the command's input files, or another
+    of its outputs (the same file by any name), with --force or not: writing
+    it destroyed the input. None when there is none."""
+    named = input_files(args)
+    outs = _outputs(args)
     for i, (_, out) in enumerate(outs):
         for other_name, other in outs[i + 1 :]:
-            if os.path.abspath(out) == os.path.abspath(other):
-                return f"{out} is named for two outputs (--{other_name} too): give each its own name"
-        if not os.path.exists(out):
-            continue
-        for src in named:
-            try:
-                if os.path.samefile(out, src):
-                    return f"{out} is the input {src}: give the output another name"
-            except OSError:
-                continue  # an input that is not there: the command says so
+            if same_file(out, other):
+                return f"{out} is named for two outputs ({other_name} too): give each its own name"
+        clash = input_clash(out, named)
+        if clash:
+            return clash
     return None
 
 
 def _check_file_outputs(args: argparse.Namespace) -> None:
     """Each output file named (not a folder: one ending in a separator or
-    one that is there) checked before the command's work (export.output.check_writable)."""
+    one that is there) checked before the command's work (export.output.check_writable);
+    a sim:// port's truth= file is there only with --force, as emulate's --truth."""
     from ..export.output import check_writable, refuse_non_regular
-    from ._options import refuse_existing
 
     if getattr(args, "command", None) == "demo":  # its output is a folder it makes
         return
     force = bool(getattr(args, "force", False))
-    for name in OUTPUT_OPTIONS:
-        out = _named_file(getattr(args, name, None))
+    named = [(name, _named_file(getattr(args, name, None))) for name in OUTPUT_OPTIONS]
+    for name, out in named + _implied_outputs(args):
         if out is None or out == "-" or out.endswith(os.sep) or os.path.isdir(out) or name == "bids":
             continue
         refuse_non_regular(out)
         refuse_existing(out, force)
         check_writable(out, force)
+    truth = _port_truth(args)
+    if truth is not None:
+        refuse_existing(truth, force)
 
 
 def _run(args: argparse.Namespace, prog: str) -> int:

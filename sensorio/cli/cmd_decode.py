@@ -18,8 +18,10 @@ from ..export.output import atomic_output, remove_tree
 from ..npystream import ARRAY_NAMES, BlockArrays, pack_npz
 from ..parser import Parser, concat_blocks
 from ..recording import BlockStream, decode_any, nothing_decoded
+from . import input_files
 from ._describe import frames_lost, samples_by_stream
 from ._memory import bound_heap
+from ._options import refuse_input
 from ._progress import with_progress
 
 
@@ -124,6 +126,10 @@ _DECODED = re.compile(rf"(s[0-9]+_)?({'|'.join((*ARRAY_NAMES, 'messages'))})")
 def _run_folder(args: argparse.Namespace) -> int:
     """-o DIR/: samples.npy, frame_seq.npy, ... (s<k>_ for stream k) and messages.npy."""
     out: Path = args.output
+    if out.is_dir():  # each array there is written over or, with --force, removed: none may be the input
+        for array in sorted(out.glob("*.npy")):
+            if _DECODED.fullmatch(array.stem):
+                refuse_input(array, *input_files(args))
     try:
         out.mkdir(parents=False, exist_ok=True)
     except FileNotFoundError:

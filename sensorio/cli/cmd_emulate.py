@@ -15,6 +15,7 @@ from ..emulator.settings import LAYOUTS, SIGNAL_HELP, SignalConfig
 from ..errors import UsageError
 from ..faultkinds import EMULATED_KINDS
 from . import non_negative_integer, non_negative_number, positive_integer, positive_number
+from ._options import refuse_existing, same_file
 from ._realtime import freeze_setup
 
 
@@ -157,12 +158,10 @@ def run(args: argparse.Namespace) -> int:
     if args.link_path:
         check_link_path(args.link_path)  # before the truth file is created
     if args.truth:
-        truth_path = os.path.realpath(args.truth)
         for flag, other in (("--link-path", args.link_path), ("--source", args.source)):
-            if other and os.path.realpath(other) == truth_path:
+            if other and same_file(other, args.truth):
                 raise UsageError(f"--truth and {flag} both name {args.truth}: give two paths")
-        if os.path.lexists(args.truth) and not args.force:
-            raise UsageError(f"{args.truth} exists: choose another --truth file or pass --force")
+        refuse_existing(args.truth, args.force)  # (a sim:// port's truth= too: sensorio.cli._check_file_outputs)
     try:
         truth = Truth(args.truth, keep=False) if args.truth else None
     except OSError as exc:

@@ -39,8 +39,10 @@ from ..export.output import atomic_output, remove_tree, write_error
 from ..export.units import exact_format, stream_calibration
 from ..npystream import pack_npz
 from ..recording import BlockStream, lookahead_info
+from . import input_files
 from ._describe import samples_by_stream
 from ._memory import bound_heap
+from ._options import refuse_input
 from ._progress import with_progress
 
 SUFFIXES = (".csv", ".npz", ".edf", ".bdf")
@@ -267,10 +269,18 @@ def run(args: argparse.Namespace) -> int:
             members = sink.close([m.text for m in bs.messages], info, bs.parser.stats.as_dict())
             pack_npz(members, tmp)
             rows = sink.rows
+            written = [args.output]
         else:
-            rows = _write_csvs(args, outputs, blocks(), info, time_us)
-    print(f"{args.output}: {samples_by_stream(rows)}")
+            rows, written = _write_csvs(args, outputs, blocks(), info, time_us)
+    print(f"{_file_list(written)}: {samples_by_stream(rows)}")
     return 0
+
+
+def _file_list(paths: list[Path]) -> str:
+    """The files written, for the last message: ``x.csv``, or ``x.csv (and 2
+    more: x.s1.csv, x.s2.csv)`` (it named only the first)."""
+    first, *more = paths
+    return f"{first} (and {len(more)} more: {', '.join(map(str, more))})" if more else str(first)
 
 
 def _write_csvs(
@@ -279,9 +289,9 @@ def _write_csvs(
     blocks: Iterator[Block],
     info: dict[str, Any] | None,
     time_us: float | None,
-) -> dict[int, int]:
+) -> tuple[dict[int, int], list[Path]]:
     """One CSV per stream, each opened when its stream's first block comes;
-    returns the rows written per stream."""
+    returns the rows written per stream and the files, by stream."""
     suffix = args.output.suffix
     writers: dict[int, tuple[Path, CsvStream]] = {}
     periods: dict[int, float] | None = None
@@ -290,6 +300,7 @@ def _write_csvs(
         if entry is None:
             sid = block.stream
             target = args.output if sid == 0 else args.output.with_suffix(f".s{sid}{suffix}")
+            refuse_input(target, *input_files(args))  # (the command line checked -o itself, not OUT.s<k>.csv)
             if target.exists() and not args.force:
                 raise SensorioError(f"{target} exists: choose another name or pass --force")
             tmp = outputs.enter_context(atomic_output(target, overwrite=args.force))
@@ -306,7 +317,8 @@ def _write_csvs(
             entry[1].add(block)
         except OSError as exc:  # named here: the error is this file's
             raise write_error(entry[0], exc) from None
-    return {sid: w.rows for sid, (_, w) in sorted(writers.items())}
+    done = sorted(writers.items())
+    return {sid: w.rows for sid, (_, w) in done}, [path for _, (path, _) in done]
 
 
 def _run_edf(args: argparse.Namespace) -> int:

@@ -25,7 +25,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="OUT.png",
         help="image to write (default: FILE with the suffix .png); .svg and .pdf work too",
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, implied_outputs=implied_outputs)
+
+
+def implied_outputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """The default image, FILE with the suffix .png, for the command line's
+    checks of every output (sensorio.cli._outputs): with --force it was
+    written over a recording named FILE.png."""
+    if args.output is not None or not args.file.name:
+        return []
+    return [("FILE with suffix .png", args.file.with_suffix(".png"))]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -68,7 +68,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_stream(p, repeatable=False, help="the EMG stream (default: 0)")
     p.add_argument("--force", action="store_true", help="overwrite the model and recording files")
     p.add_argument("--quiet", action="store_true", help="no prompts on the terminal (emulated wearers)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, implied_outputs=implied_outputs)
+
+
+def recording_file(args: argparse.Namespace) -> Path:
+    """The recording train writes: --recording, or MODEL with the suffix .sior."""
+    return args.recording or args.output.with_suffix(".sior")
+
+
+def implied_outputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """The default recording, for the command line's checks of every output
+    (sensorio.cli._outputs): MODEL.sior over a replay://MODEL.sior port's
+    recording destroyed the file being replayed."""
+    if args.recording is not None or not args.output.name:
+        return []
+    return [("-o MODEL with suffix .sior", recording_file(args))]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     gestures = [g.strip().lower() for g in args.gestures.split(",") if g.strip()]
     if not args.output.name or args.output.is_dir():
         raise UsageError(f"-o needs a model file name, not {str(args.output)!r}")
-    record = args.recording or args.output.with_suffix(".sior")
+    record = recording_file(args)
     if record.resolve() == args.output.resolve():
         raise UsageError("the model and the recording need different file names")
     check_output(args.output, args.force)

@@ -3,14 +3,16 @@
     sim://[PROFILE]?format=sio&seed=1&fault=liftoff:channel=3,start=1,end=3&link=drop:at=2&truth=/tmp/t.jsonl
 
 Query parameters are the options of ``sensorio emulate`` (dashes or
-underscores; ``fault`` and ``link`` repeat), plus ``truth=FILE``. Pacing is
-real time unless ``fast=1`` or ``speed=N``. The emulated device and its
-ground truth (``port.truth``, a sensorio.emulator.TruthLog) live as long as
-the port object: closing and reopening it is like unplugging the cable and
-plugging it back, and an emulated unplug makes reads fail as a USB unplug
-does until the port is reopened after the replug time. A new port of the
-same URL opened then (a capture reconnecting) takes the unplugged device
-over, as a replugged cable finds the same board.
+underscores; ``fault`` and ``link`` repeat), plus ``truth=FILE``, created or
+overwritten when the port opens (the command line checks it first, by
+``truth_file``). Pacing is real time unless ``fast=1`` or ``speed=N``. The
+emulated device and its ground truth (``port.truth``, a
+sensorio.emulator.TruthLog) live as long as the port object: closing and
+reopening it is like unplugging the cable and plugging it back, and an
+emulated unplug makes reads fail as a USB unplug does until the port is
+reopened after the replug time. A new port of the same URL opened then (a
+capture reconnecting) takes the unplugged device over, as a replugged cable
+finds the same board.
 """
 
 from __future__ import annotations
@@ -35,6 +37,23 @@ _UNPLUGGED_LOCK = threading.Lock()
 #: a device left unplugged this long past its replug is nobody's to
 #: reconnect to: a later port of the URL makes a new one
 REPLUG_WAIT_S = 10.0
+
+
+def _query(url: str) -> tuple[urllib.parse.SplitResult, dict[str, list[str]]]:
+    """A sim:// URL's parts and its query parameters (SerialException for another scheme)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "sim":
+        raise SerialException(f"expected a sim:// URL, not {url!r}")
+    return parts, urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+
+
+def truth_file(url: str) -> str | None:
+    """The file a sim:// URL's ``truth=`` names (the last one, as the port
+    takes it), or None: for a caller to check before the port writes it."""
+    try:
+        return _query(url)[1].get("truth", [""])[-1] or None
+    except (SerialException, ValueError):
+        return None
 
 
 class Serial(SerialBase):
@@ -115,11 +134,9 @@ class Serial(SerialBase):
         return max(0.0, (self._replug_at - emu.clock.now(time.monotonic())) / emu.config.speed)
 
     def _create(self, url: str) -> Emulator:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "sim":
-            raise SerialException(f"expected a sim:// URL, not {url!r}")
-        query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
-        truth_path = query.pop("truth", [None])[-1]
+        parts, query = _query(url)
+        truth_path = truth_file(url)
+        query.pop("truth", None)
         if parts.netloc:
             query.setdefault("profile", [parts.netloc])
         try:
