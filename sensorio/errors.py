@@ -9,7 +9,9 @@ text with ``{name}`` slots, one per setting, filled in by whoever shows it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 #: spells a setting (its keyword argument name and the value advised; None: any value)
@@ -19,6 +21,22 @@ Speller = Callable[[str, Any], str]
 def library_spelling(name: str, value: Any) -> str:
     """A setting as the Python API takes it: ``format='cyton'``, ``overwrite=True``, ``the format argument``."""
     return f"the {name} argument" if value is None else f"{name}={value!r}"
+
+
+def cannot_create(path: str | os.PathLike[str]) -> str:
+    """Why a file or folder cannot be made at path when the system says its
+    folder is not there (ENOENT, ENOTDIR): the folder is missing, a file is
+    where a folder should be, or the folder takes no new files (/proc). Each
+    said as it is: "its folder does not exist" was said for all three."""
+    where = Path(path).parent
+    up = where
+    while not os.path.lexists(up) and up != up.parent:
+        up = up.parent
+    if os.path.lexists(up) and not os.path.isdir(up):
+        return f"cannot create {path}: {up} is a file, not a folder"
+    if up == where and os.path.isdir(where):
+        return f"cannot create {path}: {where} takes no new files"
+    return f"cannot create {path}: its folder {where} does not exist"
 
 
 class Advice:

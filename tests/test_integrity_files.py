@@ -416,10 +416,29 @@ def test_an_output_in_a_missing_folder_is_refused_before_the_work(tmp_path: Path
 
     out = tmp_path / "nodir" / "x.csv"
     args = build_parser().parse_args(["export", str(recordings["cyton"]), "-o", str(out)])
-    with pytest.raises(SensorioError, match="cannot create .*: its folder does not exist"):
+    with pytest.raises(SensorioError, match=f"cannot create .*: its folder {out.parent} does not exist"):
         _check_file_outputs(args)
     res = _cli("export", str(recordings["cyton"]), "-o", str(out))
-    assert res.returncode == 1 and "its folder does not exist" in _one_line(res.stderr), res.stderr
+    assert res.returncode == 1 and f"its folder {out.parent} does not exist" in _one_line(res.stderr), res.stderr
+
+
+@pytest.mark.parametrize("command", ["export", "decode", "record"])
+def test_an_output_under_a_file_or_a_folder_that_takes_no_files_is_said_so(
+    tmp_path: Path, recordings, command: str
+) -> None:
+    """An output under a file (rec.sior/x.csv) or in a folder that takes no
+    new files (/proc) was said to be in a folder that does not exist: each
+    is said as it is, one line, exit 1 or 2, before any work."""
+    rec = str(recordings["cyton"])
+    src = {"export": [rec], "decode": [rec], "record": ["sim://emg8?fast=1&duration=0.2"]}[command]
+    name = {"export": "x.csv", "decode": "x.npz", "record": "x.sior"}[command]
+    for out, said in (
+        (f"{rec}/{name}", f"cannot create {rec}/{name}: {rec} is a file, not a folder"),
+        (f"{rec}/deeper/{name}", f"cannot create {rec}/deeper/{name}: {rec} is a file, not a folder"),
+        (f"/proc/{name}", f"cannot create /proc/{name}: /proc takes no new files"),
+    ):
+        res = _cli(command, *src, "-o", out)
+        assert res.returncode in (1, 2) and said in _one_line(res.stderr), res.stderr
 
 
 def test_decode_into_a_folder_again_leaves_nothing_of_the_earlier_one(tmp_path: Path, recordings) -> None:

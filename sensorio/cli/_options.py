@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import Advice, SensorioError, UsageError, library_spelling
+from ..errors import Advice, SensorioError, UsageError, cannot_create, library_spelling
 from ..numbers import parse_integer, parse_number
 
 #: library setting (keyword argument) -> the command-line option that sets it
@@ -187,8 +187,8 @@ def check_output(path: Path | str, force: bool) -> None:
     if not str(path) or not path.name or path.is_dir():
         raise UsageError(f"the output needs a file name, not {str(path)!r}")
     refuse_existing(path, force)
-    if not path.parent.exists():
-        raise UsageError(f"cannot create {path}: its folder does not exist")
+    if not path.parent.is_dir():
+        raise UsageError(cannot_create(path))
 
 
 def add_format(p: argparse.ArgumentParser, *, port: bool) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SensorioError
+from ..errors import SensorioError, cannot_create
 from ..export.output import atomic_output, remove_tree
 from ..npystream import ARRAY_NAMES, BlockArrays, pack_npz
 from ..parser import Parser, concat_blocks
@@ -132,8 +132,8 @@ def _run_folder(args: argparse.Namespace) -> int:
                 refuse_input(array, *input_files(args))
     try:
         out.mkdir(parents=False, exist_ok=True)
-    except FileNotFoundError:
-        raise SensorioError(f"cannot create {out}: its folder does not exist") from None
+    except (FileNotFoundError, NotADirectoryError):
+        raise SensorioError(cannot_create(out)) from None
     except OSError as exc:
         raise SensorioError(f"cannot create {out}: {exc.strerror or exc}") from None
     parts = Path(tempfile.mkdtemp(prefix=".decode.", suffix=".parts", dir=out))

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import SensorioError
+from ..errors import SensorioError, cannot_create
 
 
 def check_new(path: str | os.PathLike[str], overwrite: bool) -> None:
@@ -53,8 +53,8 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
     try:
         # created here (0666 minus the umask, like any new file), filled by the caller
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666))
-    except FileNotFoundError:
-        raise SensorioError(f"cannot create {path}: its folder does not exist") from None
+    except (FileNotFoundError, NotADirectoryError):
+        raise SensorioError(cannot_create(path)) from None
     except PermissionError:
         raise SensorioError(f"permission denied creating {path}") from None
     except OSError as exc:
@@ -101,7 +101,7 @@ def check_writable(path: str | os.PathLike[str], overwrite: bool) -> None:
     path = _target(Path(path), overwrite)
     folder = path.parent
     if not folder.is_dir():
-        raise SensorioError(f"cannot create {path}: its folder does not exist")
+        raise SensorioError(cannot_create(path))
     if not os.access(folder, os.W_OK | os.X_OK):
         raise SensorioError(f"cannot create {path}: its folder {folder} is not writable")
 

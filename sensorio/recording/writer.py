@@ -22,7 +22,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from ..errors import Advice, SensorioError
+from ..errors import Advice, SensorioError, cannot_create
 from .format import (
     COUNT,
     HEADER_COPY,
@@ -86,8 +86,8 @@ class RecordingWriter:
             raise SensorioError(
                 Advice(f"{self.path} exists: choose another name or pass {{overwrite}} to overwrite it", overwrite=True)
             ) from None
-        except FileNotFoundError:
-            raise SensorioError(f"cannot create {self.path}: its folder does not exist") from None
+        except (FileNotFoundError, NotADirectoryError):
+            raise SensorioError(cannot_create(self.path)) from None
         except PermissionError:
             raise SensorioError(f"permission denied creating {self.path}") from None
         except IsADirectoryError:
