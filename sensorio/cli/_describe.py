@@ -14,7 +14,7 @@ from ..capture.device import describe_device, device_identity
 from ..descriptor import described_streams, resolve_descriptor
 from ..errors import SensorioError
 from ..parser import Parser
-from ..recording import Event, RecordingReader, feed_items
+from ..recording import DamageTally, Event, RecordingReader, feed_items
 from ._progress import with_progress
 
 #: host times a header may hold (ns since the epoch): 1970 up to the year 9999
@@ -29,6 +29,13 @@ def lost_frames(stats: Any) -> str:
     get = stats.get if isinstance(stats, dict) else lambda name, default=0: getattr(stats, name, default)
     lost = get("lost_frames", 0)
     return f"at least {lost}" if get("gaps_at_least", 0) else f"{lost}"
+
+
+def file_lost(count: int | None) -> str:
+    """What follows a lost-frame count when count of them were lost where a
+    recording was damaged, not on the link (ReadReport.file_lost_frames):
+    the same words in info, decode and analyze."""
+    return f" ({count} of them to file damage)" if count else ""
 
 
 def samples_by_stream(rows: dict[int, int]) -> str:
@@ -91,7 +98,8 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
         shapes: dict[int, dict[str, Any]] = {}  # each stream's channels and their changes
         tallies: dict[int, StreamTally] = {}
         items = with_progress(reader.items(), lambda: reader.position, reader.size, f"reading {path.name}")
-        for item, blocks in feed_items(parser, items):
+        damage = DamageTally(parser)
+        for item, blocks in feed_items(parser, items, damage):
             if isinstance(item, Event):
                 events[item.kind] += 1
                 new = item.detail.get("info")
@@ -117,6 +125,7 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
             for sid, shape in shapes.items()
         }
         rep = reader.report
+        damage.finish(rep)
         described = resolve_descriptor(reader.header, infos)
         return {
             "file": str(path),
@@ -130,6 +139,8 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
             "devices": devices,
             "records": rep.records,
             "raw_bytes": rep.raw_bytes,
+            "damaged_records": len(rep.damaged_records),
+            "file_lost_frames": rep.file_lost_frames or 0,
             "duration_s": ((rep.last_ns - reader.header_t_ns) * 1e-9) if rep.last_ns else 0.0,
             "events": dict(events),
             "streams": {str(k): v for k, v in sorted(streams.items())},

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..descriptor import channel_labels
 from ._analysis import add_analysis_options, run_analysis
-from ._describe import short_streams, stream_rates
+from ._describe import file_lost, short_streams, stream_rates
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -103,6 +103,7 @@ def summarise(result: Any) -> dict[str, Any]:
         "streams": streams,
         "events": len(result.events),
         "lost_frames": result.link.get("lost_frames", 0),
+        "file_lost_frames": result.link.get("file_lost_frames", 0),
         "crc_errors": result.link.get("crc_errors", 0),
         # info's problem lines about the streams analysed: a valid share
         # reads as if the stream were whole, these say when it is not
@@ -111,8 +112,9 @@ def summarise(result: Any) -> dict[str, Any]:
 
 
 def print_summary(path: Path, summary: dict[str, Any]) -> None:
+    to_file = file_lost(summary.get("file_lost_frames", 0))
     print(
-        f"{path}: {summary['events']} event(s), {summary['lost_frames']} lost frame(s), "
+        f"{path}: {summary['events']} event(s), {summary['lost_frames']} lost frame(s){to_file}, "
         f"{summary['crc_errors']} CRC error(s)"
     )
     for problem in summary["problems"]:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._describe import created_time, describe, lost_frames, stream_rates
+from ._describe import created_time, describe, file_lost, lost_frames, stream_rates
 from ._memory import bound_heap
 
 
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"stream {sid}:   {s['channels']} channels, {s['samples']} samples{timing}, {s['frames']} frames{then}")
     st = d["stats"]
     print(
-        f"link:       {st['frames_ok']} frames ok, {lost_frames(st)} lost, "
+        f"link:       {st['frames_ok']} frames ok, {lost_frames(st)} lost{file_lost(d['file_lost_frames'])}, "
         f"{st['crc_errors']} CRC, "
         f"{st['cobs_errors']} COBS, {st['malformed']} malformed, {st['restarts']} restarts"
     )
