@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,6 +25,9 @@ from sensorio.recording import (
     decode_recording,
 )
 from sensorio.recording.format import MAGIC
+
+sys.path.insert(0, str(Path(__file__).parent))
+from capture_support import make_frames  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,22 +152,148 @@ def test_the_intact_part_of_a_cut_data_record_is_read(tmp_path: Path) -> None:
             assert any("(an unfinished record) were cut" in p for p in r.report.problems())
 
 
-def test_damaged_record_is_skipped_and_reported(tmp_path: Path) -> None:
+def test_a_damaged_record_keeps_its_bytes_and_a_damaged_head_is_skipped(tmp_path: Path) -> None:
+    """A DATA record that fails its CRC but whose head is sane keeps its
+    port bytes, marked damaged (the parser's frame checks sort them out);
+    one whose head is damaged is skipped to the next record, as before."""
     path = tmp_path / "a.sior"
     w = RecordingWriter(path, {"format": "sio"}, flush_interval=10)
     for i in range(5):
         w.add(bytes([65 + i]) * 100)
         w.event("marker", i=i)  # one DATA record per piece
     w.close()
-    data = bytearray(path.read_bytes())
-    second = data.find(b"B" * 100)
+    good = path.read_bytes()
+    second = good.find(b"B" * 100)
+    data = bytearray(good)
     data[second + 10] ^= 0xFF
     path.write_bytes(bytes(data))
     items, r = _items(path)
-    raw = b"".join(i.raw for i in items if isinstance(i, DataChunk))
-    assert raw == b"A" * 100 + b"C" * 100 + b"D" * 100 + b"E" * 100
-    assert len(r.report.damaged) == 1 and r.report.complete
-    assert any("damaged" in p for p in r.report.problems())
+    chunks = [i for i in items if isinstance(i, DataChunk)]
+    hit = bytes(data[second : second + 100])
+    assert b"".join(i.raw for i in chunks) == b"A" * 100 + hit + b"C" * 100 + b"D" * 100 + b"E" * 100
+    assert [c.damaged for c in chunks] == [False, True, False, False, False]
+    assert not r.report.damaged and len(r.report.damaged_records) == 1 and r.report.complete
+    assert r.report.data_records == 5 and not r.report.missing_records
+    assert any(p.startswith("1 damaged record (") for p in r.report.problems())
+    # the record's head damaged (its length, its number, its sync): skipped
+    head = good.rfind(b"\xa5SR\x5a", 0, second)
+    for at in (head + 1, head + 9, head + 12):
+        data = bytearray(good)
+        data[at] ^= 0x04
+        path.write_bytes(bytes(data))
+        items, r = _items(path)
+        raw = b"".join(i.raw for i in items if isinstance(i, DataChunk))
+        assert raw == b"A" * 100 + b"C" * 100 + b"D" * 100 + b"E" * 100, at
+        assert len(r.report.damaged) == 1 and not r.report.damaged_records and r.report.complete
+        assert any("damaged region" in p for p in r.report.problems())
+
+
+def _frames_recording(path: Path, records: int = 4, reads: int = 5, per_read: int = 6) -> list[tuple[int, int]]:
+    """A recording of SIO-1 frames, several reads per DATA record; returns
+    each frame's (start, end) offset in the file."""
+    w = RecordingWriter(path, {"format": "sio"}, flush_interval=10)
+    frames: list[bytes] = []
+    seq = 0
+    for r in range(records):
+        for _ in range(reads):
+            got = [make_frames(seq + j, 1)[0] for j in range(per_read)]
+            frames.extend(got)
+            seq += per_read
+            w.add(b"".join(got), 1_000_000_000 + seq * 1000)
+        w.event("marker", i=r)  # one DATA record per group of reads
+    w.close({"done": True})
+    blob = path.read_bytes()
+    spans, pos = [], 0
+    for f in frames:
+        pos = blob.index(f, pos)
+        spans.append((pos, pos + len(f)))
+        pos += len(f)
+    return spans
+
+
+def test_a_flipped_bit_in_a_data_record_loses_only_the_frame_it_hit(tmp_path: Path) -> None:
+    """One flipped bit in a DATA record's port bytes lost the whole record
+    (with a fast source, all of a file's data); now the record's frames
+    are read and only the one the bit hit is lost, counted as lost to the
+    file's damage, not the link."""
+    good = tmp_path / "good.sior"
+    spans = _frames_recording(good)
+    parser, blocks, _, reader = decode_recording(good)
+    full, ok_bytes = parser.stats.frames_ok, parser.stats.bytes_ok
+    assert full == len(spans) and parser.stats.lost_frames == 0 and reader.report.file_lost_frames == 0
+    want = np.concatenate([b.samples for b in blocks])
+    rows = len(want) // full
+    blob = good.read_bytes()
+    bad = tmp_path / "bad.sior"
+    # frames at the start, middle and end of records, hit in their middle
+    for k in (0, 3, 29, 30, 31, 57, 89, len(spans) - 1):
+        a, b = spans[k]
+        data = bytearray(blob)
+        data[(a + b) // 2] ^= 0x10
+        bad.write_bytes(bytes(data))
+        parser, blocks, _, reader = decode_recording(bad)
+        st = parser.stats
+        assert st.frames_ok == full - 1 and st.bytes_ok == ok_bytes - (b - a), k
+        got = np.concatenate([b.samples for b in blocks])
+        assert np.array_equal(got, np.delete(want, slice(k * rows, (k + 1) * rows), axis=0)), k
+        rep = reader.report
+        assert len(rep.damaged_records) == 1 and not rep.damaged and not rep.missing_records, k
+        # (the first frame or the last: no frame before or after it tells the gap)
+        lost = 1 if 0 < k < len(spans) - 1 else 0
+        assert st.lost_frames == lost and rep.file_lost_frames == lost, k
+        assert rep.problems()[0].startswith("1 damaged record ("), k
+
+
+def test_a_flipped_bit_in_a_record_head_still_reads_the_records_after(tmp_path: Path) -> None:
+    """A flipped bit in a DATA record's head: that record is skipped to the
+    next one; the frames after it are read, those in it counted lost to
+    the file's damage."""
+    good = tmp_path / "good.sior"
+    spans = _frames_recording(good)
+    blob = good.read_bytes()
+    head = blob.rfind(b"\xa5SR\x5a", 0, spans[30][0])  # the second DATA record's
+    bad = tmp_path / "bad.sior"
+    for at in (head, head + 8, head + 12):  # its sync, length and number
+        data = bytearray(blob)
+        data[at] ^= 0x01
+        bad.write_bytes(bytes(data))
+        parser, _, _, reader = decode_recording(bad)
+        assert parser.stats.frames_ok == len(spans) - 30, at
+        assert parser.stats.lost_frames == 30 and reader.report.file_lost_frames == 30, at
+        assert len(reader.report.damaged) == 1 and not reader.report.damaged_records, at
+        assert "30 were lost to the file's damage" in reader.report.problems()[0], at
+
+
+def _sensorio(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("SENSORIO_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "sensorio", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_every_command_reports_a_damaged_record_as_damage(tmp_path: Path) -> None:
+    """info, decode and replay (which warned nothing) say the damage in the
+    same words, apart from the link's losses; decode of a file whose one
+    DATA record is damaged decodes instead of blaming the format."""
+    good = tmp_path / "good.sior"
+    w = RecordingWriter(good, {"format": "sio"}, flush_interval=10)
+    w.add(make_frames(0, 100)[0], 1_000_000_000)  # all in one DATA record (a fast source)
+    w.close({"done": True})
+    blob = bytearray(good.read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    bad = tmp_path / "bad.sior"
+    bad.write_bytes(bytes(blob))
+    said = "1 damaged record ("
+    info = _sensorio("info", str(bad))
+    assert info.returncode == 0 and "99 frames ok, 1 lost (1 of them to file damage)" in info.stdout, info
+    assert f"problem:    {said}" in info.stdout and "frames in it with a bad CRC dropped" in info.stdout
+    for cmd, extra in (("decode", []), ("replay", ["--speed", "max"])):
+        res = _sensorio(cmd, str(bad), *extra)
+        assert res.returncode == 0 and "99 frames" in res.stdout and "--format" not in res.stderr, (cmd, res)
+        lines = [line for line in res.stderr.splitlines() if "damag" in line]
+        assert len(lines) == 1 and f"sensorio {cmd}: warning: {bad}: {said}" in lines[0], (cmd, res.stderr)
+    assert "1 lost (1 of them to file damage)" in _sensorio("decode", str(bad)).stdout
 
 
 def test_not_a_recording(tmp_path: Path) -> None:

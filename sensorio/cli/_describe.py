@@ -14,7 +14,7 @@ from ..capture.device import describe_device, device_identity
 from ..descriptor import described_streams, resolve_descriptor
 from ..errors import SensorioError
 from ..parser import Parser
-from ..recording import Event, RecordingReader, feed_items
+from ..recording import DamageTally, Event, RecordingReader, feed_items
 from ._progress import with_progress
 
 #: host times a header may hold (ns since the epoch): 1970 up to the year 9999
@@ -41,6 +41,13 @@ def frames_lost(stats: Any, counted: bool, form: str = "{} frames lost") -> str:
     """The lost-frame figure in a command's words (form, given lost_frames),
     or LOST_NOT_COUNTED when the format has no frame counter."""
     return form.format(lost_frames(stats)) if counted else LOST_NOT_COUNTED
+
+
+def file_lost(count: int | None) -> str:
+    """What follows a lost-frame count when count of them were lost where a
+    recording was damaged, not on the link (ReadReport.file_lost_frames):
+    the same words in info, decode and analyze."""
+    return f" ({count} of them to file damage)" if count else ""
 
 
 def samples_by_stream(rows: dict[int, int]) -> str:
@@ -111,7 +118,8 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
         shapes: dict[int, dict[str, Any]] = {}  # each stream's channels and their changes
         tallies: dict[int, StreamTally] = {}
         items = with_progress(reader.items(), lambda: reader.position, reader.size, f"reading {path.name}")
-        for item, blocks in feed_items(parser, items):
+        damage = DamageTally(parser)
+        for item, blocks in feed_items(parser, items, damage):
             if isinstance(item, Event):
                 events[item.kind] += 1
                 new = item.detail.get("info")
@@ -138,6 +146,7 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
             for sid, shape in shapes.items()
         }
         rep = reader.report
+        damage.finish(rep)
         described = resolve_descriptor(reader.header, infos)
         return {
             "file": str(path),
@@ -151,6 +160,8 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
             "devices": devices,
             "records": rep.records,
             "raw_bytes": rep.raw_bytes,
+            "damaged_records": len(rep.damaged_records),
+            "file_lost_frames": rep.file_lost_frames or 0,
             "duration_s": ((rep.last_ns - reader.header_t_ns) * 1e-9) if rep.last_ns else 0.0,
             "events": dict(events),
             "streams": {str(k): v for k, v in sorted(streams.items())},

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..descriptor import channel_labels
 from ._analysis import add_analysis_options, run_analysis
-from ._describe import frames_lost, short_streams, stream_rates
+from ._describe import file_lost, frames_lost, short_streams, stream_rates
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -109,6 +109,7 @@ def summarise(result: Any) -> dict[str, Any]:
         "lost_frames": result.link.get("lost_frames", 0),
         # False: the format has no frame counter, and lost_frames says nothing
         "lost_frames_counted": bool(result.link.get("lost_frames_counted", True)),
+        "file_lost_frames": result.link.get("file_lost_frames", 0),
         "crc_errors": result.link.get("crc_errors", 0),
         # info's problem lines about the streams analysed: a valid share
         # reads as if the stream were whole, these say when it is not
@@ -117,9 +118,10 @@ def summarise(result: Any) -> dict[str, Any]:
 
 
 def print_summary(path: Path, summary: dict[str, Any]) -> None:
+    to_file = file_lost(summary.get("file_lost_frames", 0))
     print(
         f"{path}: {summary['events']} event(s), "
-        f"{frames_lost(summary, summary['lost_frames_counted'], '{} lost frame(s)')}, "
+        f"{frames_lost(summary, summary['lost_frames_counted'], '{} lost frame(s)')}{to_file}, "
         f"{summary['crc_errors']} CRC error(s)"
     )
     for problem in summary["problems"]:

@@ -19,6 +19,7 @@ from ..npystream import ARRAY_NAMES, BlockArrays, pack_npz
 from ..parser import Parser, concat_blocks
 from ..recording import BlockStream, decode_any, nothing_decoded
 from . import input_files
+from ._describe import file_lost as file_lost_note
 from ._describe import frames_lost, samples_by_stream
 from ._memory import bound_heap
 from ._options import refuse_input
@@ -72,10 +73,11 @@ def _folder_output(out: str | Path) -> bool:
 
 def decode_to(
     path: Path, format: str | None, folder: Path | None
-) -> tuple[Parser, dict[int, dict[str, int]], list, dict[str, Path]]:
+) -> tuple[Parser, dict[int, dict[str, int]], list, dict[str, Path], int]:
     """Decode block by block (memory bounded whatever the file's length); with
     folder, the arrays are written there as growing NPY files. Returns the
-    parser, counts per stream, the messages and {array name: NPY path}."""
+    parser, counts per stream, the messages, {array name: NPY path} and the
+    frames counted lost that a recording's damage lost (not the link)."""
     with BlockStream(path, format, stream_ok=True) as bs:
         sink = BlockArrays(folder) if folder is not None else None
         counts: dict[int, dict[str, int]] = {}
@@ -90,7 +92,8 @@ def decode_to(
             members = sink.close() if sink is not None else {}
     if not counts:  # (not a recording, another format: an archive of no samples helps nobody)
         raise nothing_decoded(path, format, bs.reader)
-    return bs.parser, dict(sorted(counts.items())), bs.messages, members
+    file_lost = (bs.reader.report.file_lost_frames or 0) if bs.reader is not None else 0
+    return bs.parser, dict(sorted(counts.items())), bs.messages, members, file_lost
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,16 +109,16 @@ def run(args: argparse.Namespace) -> int:
     if folder_out:
         return _run_folder(args)
     if args.output is None:
-        parser, counts, messages, _ = decode_to(args.file, args.format, None)
+        parser, counts, messages, _, file_lost = decode_to(args.file, args.format, None)
     else:
         with atomic_output(args.output, overwrite=args.force) as tmp:
             parts = Path(tempfile.mkdtemp(prefix=f".{args.output.stem}.", suffix=".parts", dir=tmp.parent))
             try:
-                parser, counts, messages, members = decode_to(args.file, args.format, parts)
+                parser, counts, messages, members, file_lost = decode_to(args.file, args.format, parts)
                 pack_npz(members, tmp, {"messages": _messages(messages)})
             finally:
                 remove_tree(parts)
-    _report(args, parser, counts)
+    _report(args, parser, counts, file_lost)
     return 0
 
 
@@ -138,7 +141,7 @@ def _run_folder(args: argparse.Namespace) -> int:
         raise SensorioError(f"cannot create {out}: {exc.strerror or exc}") from None
     parts = Path(tempfile.mkdtemp(prefix=".decode.", suffix=".parts", dir=out))
     try:
-        parser, counts, messages, members = decode_to(args.file, args.format, parts)
+        parser, counts, messages, members, file_lost = decode_to(args.file, args.format, parts)
         np.save(parts / "messages.npy", _messages(messages))
         members["messages"] = parts / "messages.npy"
         # what an earlier decode left there: with --force it goes too (new
@@ -153,7 +156,7 @@ def _run_folder(args: argparse.Namespace) -> int:
                 old.unlink(missing_ok=True)
     finally:
         remove_tree(parts)
-    _report(args, parser, counts)
+    _report(args, parser, counts, file_lost)
     return 0
 
 
@@ -161,10 +164,11 @@ def _messages(messages: list) -> np.ndarray:
     return np.array([m.text for m in messages], dtype=object).astype(str)
 
 
-def _report(args: argparse.Namespace, parser: Parser, counts: dict[int, dict[str, int]]) -> None:
+def _report(args: argparse.Namespace, parser: Parser, counts: dict[int, dict[str, int]], file_lost: int) -> None:
     stats: dict[str, Any] = {**parser.stats.as_dict(), "lost_frames_counted": parser.format.counts_lost_frames}
     if args.json:
         summary: dict[str, Any] = dict(stats)
+        summary["file_lost_frames"] = file_lost
         summary["streams"] = {str(sid): dict(c) for sid, c in counts.items()}
         json.dump(summary, sys.stdout)
         sys.stdout.write("\n")
@@ -172,5 +176,6 @@ def _report(args: argparse.Namespace, parser: Parser, counts: dict[int, dict[str
         samples = samples_by_stream({sid: c["samples"] for sid, c in counts.items()})
         print(
             f"{args.file}: {stats['frames_ok']} frames, {samples}, "
-            f"{frames_lost(stats, stats['lost_frames_counted'], '{} lost')}, {stats['crc_errors']} CRC errors"
+            f"{frames_lost(stats, stats['lost_frames_counted'], '{} lost')}{file_lost_note(file_lost)}, "
+            f"{stats['crc_errors']} CRC errors"
         )

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._describe import created_time, describe, frames_lost, stream_rates
+from ._describe import created_time, describe, file_lost, frames_lost, stream_rates
 from ._memory import bound_heap
 
 
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         )
     st = d["stats"]
     print(
-        f"link:       {st['frames_ok']} frames ok, {frames_lost(st, st['lost_frames_counted'], '{} lost')}, "
+        f"link:       {st['frames_ok']} frames ok, {frames_lost(st, st['lost_frames_counted'], '{} lost')}"
+        f"{file_lost(d['file_lost_frames'])}, "
         f"{st['crc_errors']} CRC, "
         f"{st['cobs_errors']} COBS, {st['malformed']} malformed, {st['restarts']} restarts"
     )

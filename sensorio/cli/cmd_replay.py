@@ -94,20 +94,46 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(st.stats.bytes_in)
         stats: dict[str, Any] = {**st.stats.as_dict(), "lost_frames_counted": st.format.counts_lost_frames}
     elapsed = time.monotonic() - started
+    # the capture does not see the file: what is wrong with it, from a pass
+    # of the reader alone (no decoding), said as every other reader says it
+    damaged = _warn_problems(args.file)
     if not rows:  # as decode, export and analyze: a replay of nothing is no success
         if not stats["bytes_in"]:
             raise SensorioError(f"{args.file}: the recording holds no data (nothing arrived from the device)")
-        raise nothing_decoded(args.file, wire_format, None)
+        raise nothing_decoded(args.file, wire_format, damaged)
     if args.json:
         json.dump(stats, sys.stdout)
         sys.stdout.write("\n")
     else:
+        # (a replay cannot tell the frames the file's damage lost from the
+        # link's: info and decode count them apart)
+        some = " (the file's damage may account for some)" if _has_damage(damaged) and stats["lost_frames"] else ""
         print(
             f"{args.file}: replayed in {elapsed:.2f} s: {stats['frames_ok']} frames, "
             f"{samples_by_stream(rows)}, "
-            f"{frames_lost(stats, stats['lost_frames_counted'])}, {stats['crc_errors']} CRC errors"
+            f"{frames_lost(stats, stats['lost_frames_counted'])}{some}, {stats['crc_errors']} CRC errors"
         )
     return 0
+
+
+def _warn_problems(path: Path, reader: RecordingReader | None = None) -> RecordingReader:
+    """A RecordingWarning for each problem of the recording at path (damage,
+    a cut end: ReadReport.problems), after a pass of a reader over it (or
+    reader's, already made); the reader, closed."""
+    if reader is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RecordingWarning)  # (its header's: said already)
+            reader = RecordingReader(path)
+        with reader:
+            for _ in reader.items():
+                pass
+    for problem in reader.report.problems():
+        warnings.warn(f"{path}: {problem}", RecordingWarning, stacklevel=2)
+    return reader
+
+
+def _has_damage(reader: RecordingReader) -> bool:
+    return bool(reader.report.damaged or reader.report.damaged_records)
 
 
 #: how often --pty looks whether a reader has the pseudo-terminal open
@@ -138,7 +164,7 @@ def _to_pty(args: argparse.Namespace, speed: float) -> int:
             os.close(master)
             raise SensorioError(f"{args.link} exists: remove it or choose another --link")
     sent = gaps = 0
-    reader_left = False
+    reader_left = finished = False
     schedule: ReplaySchedule | None = None
     linked = False
     # from the link's making to its removal, SIGTERM and SIGHUP stop as Ctrl-C does
@@ -159,6 +185,7 @@ def _to_pty(args: argparse.Namespace, speed: float) -> int:
                 if not _hung_up(poller):
                     break
             t0 = time.monotonic()
+            finished = False
             for piece in schedule:
                 if piece.gap_lost is not None:
                     gaps += 1  # a pty cannot carry a disconnect: the bytes just continue
@@ -170,6 +197,7 @@ def _to_pty(args: argparse.Namespace, speed: float) -> int:
                     break
                 sent += len(piece.data)
             else:
+                finished = True
                 # let the reader drain before the master closes (which it sees as an unplug)
                 deadline = time.monotonic() + 5
                 while _unread(path) and time.monotonic() < deadline and not _hung_up(poller):
@@ -184,6 +212,8 @@ def _to_pty(args: argparse.Namespace, speed: float) -> int:
                 args.link.unlink(missing_ok=True)
             os.close(master)
     joined = f" ({gaps} recorded gaps were joined)" if gaps else ""
+    if finished and schedule is not None:
+        _warn_problems(args.file, schedule.reader)  # (its pass read the whole file)
     if reader_left:
         raise SensorioError(f"the reader closed {path}: {sent} bytes sent{joined}, the rest not")
     print(f"sent {sent} bytes{joined}", file=sys.stderr)

@@ -66,16 +66,109 @@ def data_pieces(parser: Parser, chunk: DataChunk, size: int | None = None) -> It
         yield raw[a : a + step]
 
 
-def feed_items(parser: Parser, items: Iterator[Any]) -> Iterator[tuple[Any, list[Block]]]:
-    """Feed a recording's items to parser; yields (item, blocks decoded)."""
-    for item in items:
+#: the parser's counts of frames it threw away (bad CRC, framing, ...):
+#: damage in a kept record shows in one of them
+_FRAME_ERRORS = ("crc_errors", "cobs_errors", "malformed", "oversized", "unknown_type", "bytes_resync")
+#: after file damage, bytes fed one at a time until a frame decodes (its
+#: counter tells the frames the damage took); then no longer (twice the
+#: longest frame of any format: SIO_SPEC_MAX_FRAME)
+_SETTLE_LIMIT = 4096
+
+
+class DamageTally:
+    """Counts the frames a parser counts lost because the file was damaged,
+    apart from those lost on the link: from a damaged record (or a skipped
+    damaged region) up to the first frame decoded after it, where the frame
+    counter tells the gap. A damaged record whose frames all checked out
+    (the damage hit a read time) lost nothing. Feed a recording's items
+    through :meth:`feed`; :meth:`finish` writes the count into the report
+    (ReadReport.file_lost_frames), which its problems() then say."""
+
+    def __init__(self, parser: Parser) -> None:
+        self.parser = parser
+        self.lost = 0
+        self._start: tuple[int, int] | None = None  # (lost_frames, frame errors) at the damage
+        self._skipped = False  # bytes were skipped there (not only a kept record)
+        self._frames = 0  # frames_ok when the damaged bytes ended
+        self._settle = 0  # bytes fed one at a time since
+
+    def _counts(self) -> tuple[int, int, int]:
+        st = self.parser.stats
+        return st.lost_frames, sum(getattr(st, n) for n in _FRAME_ERRORS), st.frames_ok
+
+    def _open(self, skipped: bool) -> None:
+        if self._start is None:
+            lost, errors, _ = self._counts()
+            self._start = (lost, errors)
+        self._skipped = self._skipped or skipped
+
+    def _close(self) -> None:
+        """The damaged bytes ended: the first frame after them settles the count."""
+        self._frames, self._settle = self._counts()[2], 0
+
+    def _end(self) -> None:
+        if self._start is None:
+            return
+        lost, errors, _ = self._counts()
+        # a kept record none of whose frames failed its checks (the damage
+        # hit a read time) lost nothing: whatever was lost, the link lost
+        if self._skipped or errors != self._start[1]:
+            self.lost += max(0, lost - self._start[0])
+        self._start, self._skipped = None, False
+
+    def feed(self, item: Any, size: int | None = None) -> Iterator[None]:
+        """Feed one recording item to the parser (data in pieces of at most
+        size bytes; a discontinuity for a disconnect or damage); yields after
+        each piece, when Blocks may be read."""
+        parser = self.parser
         if isinstance(item, DataChunk):
-            for piece in data_pieces(parser, item):
+            if item.damaged:
+                self._open(skipped=False)
+            for piece in data_pieces(parser, item, size):
+                if self._start is not None and not item.damaged:
+                    piece = self._settle_on(piece)
                 parser.feed(piece)
-        elif isinstance(item, Event) and item.kind in DISCONTINUITY_EVENTS:
+                yield
+            if item.damaged:
+                self._close()
+            return
+        if isinstance(item, Event) and item.kind in DISCONTINUITY_EVENTS:
             parser.discontinuity(lost_bytes(item))
         elif isinstance(item, Damage):
+            self._open(skipped=True)
             parser.discontinuity(item.length)
+            self._close()
+        yield
+
+    def _settle_on(self, piece: memoryview) -> memoryview:
+        """Feed piece a byte at a time until a frame decodes (the count of
+        the damage ends there); the rest, to feed as usual."""
+        for i in range(len(piece)):
+            if self._counts()[2] != self._frames or self._settle >= _SETTLE_LIMIT:
+                self._end()
+                return piece[i:]
+            self.parser.feed(piece[i : i + 1])
+            self._settle += 1
+        if self._counts()[2] != self._frames:
+            self._end()
+        return piece[len(piece) :]
+
+    def finish(self, report: ReadReport) -> None:
+        """The items ended: the count so far, into report."""
+        self._end()
+        report.file_lost_frames = self.lost
+
+
+def feed_items(
+    parser: Parser, items: Iterator[Any], tally: DamageTally | None = None
+) -> Iterator[tuple[Any, list[Block]]]:
+    """Feed a recording's items to parser; yields (item, blocks decoded).
+    Frames lost to file damage are counted in tally (one made here if not
+    given: DamageTally.finish tells them to a report)."""
+    tally = tally or DamageTally(parser)
+    for item in items:
+        for _ in tally.feed(item):
+            pass
         yield item, parser.read()
 
 
@@ -94,10 +187,12 @@ def _decode_reader(
     shapes = ShapeCheck(name)
     try:
         parser = Parser(reader.wire_format(format))
-        for item, got in feed_items(parser, reader.items()):
+        tally = DamageTally(parser)
+        for item, got in feed_items(parser, reader.items(), tally):
             if got:
                 shapes.check(got, _where(item, reader))
             blocks.extend(got)
+        tally.finish(reader.report)
     finally:
         reader.close()
     return parser, blocks, parser.read_messages(), reader
@@ -246,18 +341,11 @@ class BlockStream:
         """As feed_items, but a long DATA record is fed ``chunk`` bytes at a
         time, so that no Block holds more than about a chunk's samples."""
         assert self.reader is not None
-        parser = self.parser
+        tally = DamageTally(self.parser)
         for item in self.reader.items():
-            if isinstance(item, DataChunk):
-                for piece in data_pieces(parser, item, self.chunk):
-                    parser.feed(piece)
-                    yield from self._take(item)
-                continue
-            if isinstance(item, Event) and item.kind in DISCONTINUITY_EVENTS:
-                parser.discontinuity(lost_bytes(item))
-            elif isinstance(item, Damage):
-                parser.discontinuity(item.length)
-            yield from self._take(item)
+            for _ in tally.feed(item, self.chunk):
+                yield from self._take(item)
+        tally.finish(self.reader.report)
 
     def _take(self, item: Any) -> list[Block]:
         assert self.reader is not None
@@ -359,12 +447,17 @@ def nothing_decoded(path: str | os.PathLike[str], format: str | None, reader: Re
     """The error for a file of which no sample decoded (another format, or
     not a recording at all): format is the one asked for, else the
     recording's (reader; None for a raw dump), else sio. A recording read to
-    its end that holds no port bytes at all says so instead: the format is
-    not what is wrong."""
+    its end that holds no port bytes at all says so instead, and so does a
+    damaged one (its problems were warned): the format is not what is
+    wrong, and --format is not suggested."""
     report = getattr(reader, "report", None)
     if report is not None and report.raw_bytes == 0:
         return SensorioError(f"{path}: the recording holds no data (nothing arrived from the device while it ran)")
     used = format or (reader.header.get("format", "sio") if reader is not None else "sio")
+    if report is not None and (report.damaged or report.damaged_records):
+        return SensorioError(
+            f"{path}: no samples decoded as format {used!r} from what is left of the damaged recording"
+        )
     return SensorioError(Advice(f"{path}: no samples decoded as format {used!r}: check {{format}}", format=None))
 
 
@@ -378,6 +471,7 @@ def _read_full(f: BinaryIO, n: int) -> bytes:
 
 __all__ = [
     "BlockStream",
+    "DamageTally",
     "INFO_LOOKAHEAD",
     "lookahead_info",
     "nothing_decoded",

@@ -5,7 +5,12 @@ not a recording, or that ends inside its header, raises SensorioError. A
 header that does not check out (a flipped bit) is replaced by its copy in
 record 1; without one (older recordings, or both damaged) the body is still
 read, with an empty header (``header_damage`` says so, and ``wire_format()``
-warns about the format it has to assume). In the body, damaged bytes are skipped to the next record that checks out and
+warns about the format it has to assume). In the body, a DATA record that
+fails its CRC but whose head is sane (the sequence's next number, a length
+that ends where the next record starts) keeps its port bytes, marked
+``damaged`` (reported in ``damaged_records``): the device frames in it carry
+their own checks, so the parser keeps every intact one and drops those the
+damage hit. Other damaged bytes are skipped to the next record that checks out and
 reported as Damage (the decoder marks a gap there); an incomplete last record
 (the writer died or is still writing) is reported as ``cut_bytes``, and when
 it is the DATA record the sequence expects, the port bytes of its intact part
@@ -53,6 +58,9 @@ class DataChunk:
     raw: bytes
     #: (end offset in raw, host arrival ns) per port read
     reads: tuple[tuple[int, int], ...]
+    #: the record failed its CRC: its bytes were kept for the parser's own
+    #: framing and frame checks to sort out (its times may be damaged too)
+    damaged: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,12 @@ class ReadReport:
     raw_bytes: int = 0
     events: int = 0
     damaged: list[Damage] = field(default_factory=list)
+    #: DATA records that failed their CRC but whose port bytes were kept
+    #: (offset and length of each whole record)
+    damaged_records: list[Damage] = field(default_factory=list)
+    #: frames the decoder counted lost where the file was damaged (set by
+    #: whoever decoded the items: sensorio.recording.DamageTally; None: not decoded)
+    file_lost_frames: int | None = None
     missing_records: int = 0
     cut_bytes: int = 0  # an incomplete record at the end
     #: port bytes read from that record (its intact prefix, when it is data)
@@ -109,8 +123,9 @@ class ReadReport:
     def count(self, item: DataChunk | Event | End) -> None:
         """Count a record read: its time, and what it holds."""
         self.records += 1
-        self.first_ns = item.t_ns if self.first_ns is None else self.first_ns
-        self.last_ns = item.t_ns
+        if not (isinstance(item, DataChunk) and item.damaged):  # (its time may be damaged)
+            self.first_ns = item.t_ns if self.first_ns is None else self.first_ns
+            self.last_ns = item.t_ns
         if isinstance(item, DataChunk):
             self.data_records += 1
             self.raw_bytes += len(item.raw)
@@ -122,9 +137,19 @@ class ReadReport:
     def problems(self) -> list[str]:
         """One line per problem found (damage, missing records, a cut end, no END record); empty for a sound file."""
         out = []
+        if self.damaged_records:
+            n, total = len(self.damaged_records), sum(d.length for d in self.damaged_records)
+            out.append(
+                f"{n} damaged record{'s' if n > 1 else ''} ({total} bytes): frames in "
+                f"{'them' if n > 1 else 'it'} with a bad CRC dropped"
+            )
         if self.damaged:
             total = sum(d.length for d in self.damaged)
             out.append(f"{len(self.damaged)} damaged region(s), {total} bytes skipped")
+        if self.file_lost_frames and out:  # (said beside the damage, one line)
+            k = self.file_lost_frames
+            were = "were" if k > 1 else "was"
+            out[-1] += f"; of the frames counted lost, {k} {were} lost to the file's damage, not on the link"
         if self.missing_records:
             out.append(f"{self.missing_records} record(s) missing")
         if self.cut_bytes:
@@ -413,10 +438,19 @@ class RecordingReader:
                     yield item
                     pos = end
                     continue
+            if parsed is None and (kept := self._salvaged_data(pos, expected, whole=True)) is not None:
+                chunk, end, number = kept
+                rep.damaged_records.append(Damage(pos, end - pos, "record CRC failed; its port bytes kept"))
+                expected = number + 1
+                rep.count(chunk)
+                yield chunk
+                pos = end
+                continue
             nxt = self._next_sync(pos + 1)
             if parsed == "cut" and nxt < 0:
                 rep.cut_bytes = self.size - pos
-                salvaged = self._unfinished_data(pos, expected)
+                cut = self._salvaged_data(pos, expected, whole=False)
+                salvaged = cut[0] if cut is not None else None
                 if salvaged is not None:
                     rep.salvaged_bytes = len(salvaged.raw)
                     rep.count(salvaged)
@@ -434,12 +468,16 @@ class RecordingReader:
             pos = nxt
         self.position = self.size
 
-    def _unfinished_data(self, pos: int, expected: int | None) -> DataChunk | None:
-        """The port bytes a DATA record cut by the file's end holds (a
-        capture that died, a full disk: with fast sources one record is
-        megabytes), read from its intact prefix: only for the record the
-        sequence expects next, whose head checks out, and only the bytes
-        past its complete table of reads. None when there are none."""
+    def _salvaged_data(self, pos: int, expected: int | None, whole: bool) -> tuple[DataChunk, int, int] | None:
+        """The port bytes of a DATA record that cannot be read as one, with
+        the record's end and number: one cut by the file's end (not whole: a
+        capture that died, a full disk; with fast sources one record is
+        megabytes), read from its intact prefix, or (whole) one that is all
+        in the file but fails its CRC (a flipped bit), kept marked damaged
+        for the parser's own frame checks to sort out. Only for the record
+        the sequence expects next, whose head is sane (a whole one must also
+        end where the next record, or the file, starts), and only the bytes
+        past its table of reads. None when there are none."""
         mm, size = self._mm, self.size
         if size - pos < RECORD_HEAD.size:
             return None
@@ -447,6 +485,9 @@ class RecordingReader:
         if sync != SYNC or kind != KIND_DATA or length > MAX_PAYLOAD or (expected is not None and number != expected):
             return None
         body = pos + RECORD_HEAD.size
+        end = body + length + RECORD_CRC.size
+        if whole and (end > size or (end < size and mm[end : end + len(SYNC)] != SYNC)):
+            return None  # its length is damaged: no telling where its bytes end
         have = bytes(mm[body : min(size, body + length)])
         if len(have) < COUNT.size:
             return None
@@ -456,15 +497,17 @@ class RecordingReader:
             return None
         raw = have[start:]
         reads: list[tuple[int, int]] = []
-        for end, t in READ_ENTRY.iter_unpack(have[COUNT.size : start]):
-            if end < (reads[-1][0] if reads else 0):
+        for stop, t in READ_ENTRY.iter_unpack(have[COUNT.size : start]):
+            if stop < (reads[-1][0] if reads else 0):
                 return None  # not the table a writer makes: damage, not a cut
-            reads.append((min(end, len(raw)), t))
-            if end >= len(raw):
+            reads.append((min(stop, len(raw)), t))
+            if stop >= len(raw):
                 break
         if reads[-1][0] < len(raw):
-            return None
-        return DataChunk(pos, t_ns, raw, tuple(reads))
+            if not whole:
+                return None
+            reads[-1] = (len(raw), reads[-1][1])  # (an end offset damaged)
+        return DataChunk(pos, t_ns, raw, tuple(reads), damaged=whole), min(end, size), number
 
     def data(self) -> Iterator[bytes]:
         """Only the raw port bytes (damage and events dropped)."""

@@ -4,7 +4,9 @@ with the time (relative to the first) at which to hand it out again.
 Used by the replay:// URL handler and ``sensorio replay``. Each piece is
 one port read of the original capture, so a replay at speed 1 delivers the
 same bytes in the same bursts; a disconnect or damaged region comes as a
-gap, which the capture turns into the same discontinuity live capture made.
+gap, which the capture turns into the same discontinuity live capture made
+(a DATA record kept though it failed its CRC comes as its bytes: the
+capture's frame checks drop what the damage hit).
 """
 
 from __future__ import annotations

@@ -21,4 +21,7 @@ def read_source(
     info = source_descriptor(parser, messages, reader.header if reader is not None else None)
     if not blocks:
         raise nothing_decoded(path, format, reader)
-    return blocks, info, parser.stats.as_dict(), dict(reader.header) if reader is not None else {}
+    link = parser.stats.as_dict()
+    if reader is not None:  # (the frames counted lost that the file's damage lost, not the link)
+        link["file_lost_frames"] = reader.report.file_lost_frames or 0
+    return blocks, info, link, dict(reader.header) if reader is not None else {}

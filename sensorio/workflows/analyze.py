@@ -468,6 +468,8 @@ def analyze_file(
 
         analysis = analyze_blocks(all_blocks(), info, overview=True, max_values=max_values, **options)
         analysis.link = {**bs.parser.stats.as_dict(), "lost_frames_counted": bs.parser.format.counts_lost_frames}
+        if bs.reader is not None:  # (the frames counted lost that the file's damage lost, not the link)
+            analysis.link["file_lost_frames"] = bs.reader.report.file_lost_frames or 0
     analysis.header = header
     return analysis
 
