@@ -232,3 +232,26 @@ def test_view_time_range_of_a_fast_source_shows_that_range() -> None:
     # stopped before the range (--duration here, Ctrl-C alike): no error
     proc = sensorio("view", "sim://emg8?seed=3", "--time", "5:6", "--duration", "1")
     assert proc.returncode == 0 and not proc.stderr, proc.stderr
+
+
+def test_record_status_says_losses_only_where_there_are_some() -> None:
+    """The status line said "losses: lost 0" on every line (the lost-frame
+    figure is a string, and "0" counted as a loss); now "none" until a frame
+    is lost, and a format without a frame counter says its losses are not
+    counted."""
+    from sensorio.cli.cmd_record import _Status
+
+    def stream(lost: int, counted: bool = True) -> SimpleNamespace:
+        stats = SimpleNamespace(
+            frames_ok=10, lost_frames=lost, gaps_at_least=0, crc_errors=0, cobs_errors=0, oversized=0,
+            malformed=0, unknown_type=0, ring_overflow_bytes=0, restarts=0,
+        )  # fmt: skip
+        return SimpleNamespace(
+            stats=stats, ring_fill=0.0, recorder=None, source_ended=False, connected=True,
+            format=SimpleNamespace(counts_lost_frames=counted),
+        )  # fmt: skip
+
+    status = _Status(time.monotonic())
+    assert "losses: none" in status.line(stream(0), 1.0)
+    assert "losses: lost 3" in status.line(stream(3), 1.0)
+    assert "losses: lost frames not counted (no frame counter)" in status.line(stream(0, counted=False), 1.0)

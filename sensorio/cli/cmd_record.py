@@ -98,10 +98,12 @@ class _Status:
                 parts.append(f"s{sid} {self.channels[sid]}ch")
         s = st.stats
         parts.append(f"frames {s.frames_ok}")
+        # (lost_frames gives a string: "0" is said only where a loss was seen)
+        lost = lost_frames(s) if s.lost_frames or getattr(s, "gaps_at_least", 0) else 0
         losses = [
             f"{name} {value}"
             for name, value in (
-                ("lost", lost_frames(s)),
+                ("lost", lost),
                 ("crc", s.crc_errors),
                 ("cobs", s.cobs_errors),
                 ("oversized", s.oversized),
@@ -112,6 +114,9 @@ class _Status:
             )
             if value
         ]
+        fmt = getattr(st, "format", None)
+        if fmt is not None and not fmt.counts_lost_frames:
+            losses.append("lost frames not counted (no frame counter)")
         parts.append("losses: " + (", ".join(losses) if losses else "none"))
         parts.append(f"buffer {st.ring_fill * 100:4.1f}%")
         if st.recorder is not None:
