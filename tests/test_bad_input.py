@@ -549,6 +549,12 @@ def test_a_sim_ports_truth_file_is_checked_as_an_output(tmp_path: Path) -> None:
     truth.write_text("old\n")
     assert _cli("record", url(truth), "-o", str(out), "--force").wait(timeout=60) == 0
     assert truth.read_text().startswith('{"type":"start"') and out.stat().st_size > 1000
+    # calibrate names its port "source" and has no --force: an existing truth file is kept
+    keep = tmp_path / "keep.txt"
+    keep.write_text("keep\n")
+    line = _one_line_error(_cli("calibrate", f"sim://emg8?fast=1&truth={keep}", "--yes", "--dry-run"))
+    assert f"{keep} exists: give the port's truth= another name" in line, line
+    assert keep.read_text() == "keep\n"
 
 
 def test_existing_output_is_never_overwritten(tmp_path: Path) -> None:

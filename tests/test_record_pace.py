@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from sensorio.cli import cmd_record
+from sensorio.formats import SIO
 from sensorio.parser import Stats
 
 
@@ -39,6 +40,7 @@ class _Device:
         self.recorder = None
         self.ring_fill = 0.0
         self.connected = True
+        self.format = SIO
 
     def read(self, timeout: float) -> list:
         self.reads += 1

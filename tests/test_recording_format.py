@@ -420,3 +420,60 @@ def test_file_size_limit_stops_recording_with_data_kept(tmp_path: Path) -> None:
     raw = b"".join(i.raw for i in items if isinstance(i, DataChunk))
     assert 0 < len(raw) < 20000
     assert raw == b"".join(bytes([i % 256]) * 1000 for i in range(len(raw) // 1000)) + raw[len(raw) // 1000 * 1000 :]
+
+
+def test_a_damaged_record_of_a_format_without_frame_checks_is_skipped_not_decoded(tmp_path: Path) -> None:
+    """A Cyton packet carries no checksum: a flipped bit in a kept record
+    would be a wrong sample (a review found -271 read as -524559). Such a
+    record is skipped as damage, as before; an SIO-1 one is kept (its frames'
+    CRCs drop what the bit hit)."""
+    from sensorio.emulator.config import EmulatorConfig
+    from sensorio.emulator.engine import render
+
+    data, _ = render(EmulatorConfig(format="cyton", seed=4, duration=2.0, autostart=True))
+    good = tmp_path / "cyton.sior"
+    w = RecordingWriter(good, {"format": "cyton", "port": "test"}, flush_interval=10)
+    step = len(data) // 4
+    for k in range(4):
+        w.add(data[k * step : (k + 1) * step if k < 3 else len(data)], 1_000_000_000 + k * 1_000_000)
+        w.event("marker", i=k)  # one DATA record each
+    w.close({"done": True})
+    _, want_blocks, _, _ = decode_recording(good)
+    want = {tuple(r) for b in want_blocks if b.stream == 0 for r in b.samples}
+    blob = bytearray(good.read_bytes())
+    second = blob.find(b"\xa5SR\x5a", blob.find(b"\xa5SR\x5a", len(MAGIC) + 200) + 1)
+    for at in range(second + 200, second + 200 + 66, 7):  # into its packets' sample bytes
+        bad = bytearray(blob)
+        bad[at] ^= 0x08
+        path = tmp_path / "bad.sior"
+        path.write_bytes(bytes(bad))
+        _, blocks, _, reader = decode_recording(path)
+        got = {tuple(r) for b in blocks if b.stream == 0 for r in b.samples}
+        assert got <= want, at  # no sample the device did not send
+        assert not reader.report.damaged_records and len(reader.report.damaged) == 1, at
+
+
+def test_a_kept_damaged_records_read_times_are_not_trusted(tmp_path: Path) -> None:
+    """A kept record's read times have no CRC vouching for them: a flipped
+    high bit in one made replay wait for hours. Its reads all take the last
+    time that checked out before it."""
+    from sensorio.recording.replay import ReplaySchedule
+
+    good = tmp_path / "good.sior"
+    spans = _frames_recording(good)
+    blob = bytearray(good.read_bytes())
+    head = blob.rfind(b"\xa5SR\x5a", 0, spans[30][0])
+    bad = bytearray(blob)
+    bad[head + 24 + 4 + 4 + 5] ^= 0x10  # bit 44 of its first read's time
+    path = tmp_path / "bad.sior"
+    path.write_bytes(bytes(bad))
+    items = list(RecordingReader(path).items())
+    chunks = [i for i in items if isinstance(i, DataChunk)]
+    kept = [c for c in chunks if c.damaged]
+    assert len(kept) == 1
+    before = chunks[chunks.index(kept[0]) - 1]
+    assert {t for _, t in kept[0].reads} == {before.reads[-1][1]}
+    times = [t for c in chunks for _, t in c.reads]
+    assert max(times) == max(t for c in RecordingReader(good).items() if isinstance(c, DataChunk) for _, t in c.reads)
+    plan = list(ReplaySchedule(path, speed=1.0))
+    assert max(p.at_s for p in plan) < 1.0

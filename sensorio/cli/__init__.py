@@ -110,9 +110,10 @@ def _named_file(value: object) -> str | None:
 
 
 def _port_truth(args: argparse.Namespace) -> str | None:
-    """The truth= file of a sim:// port, which the port writes when it opens."""
-    port = getattr(args, "port", None)
-    if not isinstance(port, str) or not port.lower().startswith("sim://"):
+    """The truth= file of a sim:// port, which the port writes when it opens
+    (the port of record, stream, control, ...; calibrate's source)."""
+    port = next((v for v in (getattr(args, n, None) for n in ("port", "source")) if isinstance(v, str)), None)
+    if port is None or not port.lower().startswith("sim://"):
         return None
     from ..urlhandler.protocol_sim import truth_file  # (only for a sim:// port: it loads the emulator)
 
@@ -183,8 +184,10 @@ def _check_file_outputs(args: argparse.Namespace) -> None:
         refuse_existing(out, force)
         check_writable(out, force)
     truth = _port_truth(args)
-    if truth is not None:
+    if truth is not None and hasattr(args, "force"):
         refuse_existing(truth, force)
+    elif truth is not None and os.path.lexists(truth):  # (a command without --force: calibrate)
+        raise UsageError(f"{truth} exists: give the port's truth= another name")
 
 
 def _run(args: argparse.Namespace, prog: str) -> int:

@@ -100,6 +100,13 @@ class Format:
         and their JSON ``"lost_frames_counted": false``."""
         return self.seq_modulus != 0
 
+    def checks_frames(self) -> bool:
+        """True when every frame carries a check that a flipped bit fails (SIO-1's
+        CRC-16, a spec's CRC): a recording's damaged record may then be handed to
+        the parser, which drops the frames the damage hit. Cyton and ASCII
+        frames carry none: a flipped bit there is a wrong sample."""
+        return True
+
     def counter_period_us(self) -> float | None:
         """Microseconds per step of a frame counter that stands in for a
         clock (frame times counted in frames by a counter that wraps: a
@@ -124,6 +131,10 @@ CYTON_ACCEL_SCALE = 0.002 / 16
 class CytonFormat(Format):
     """OpenBCI Cyton: 8 EEG/EMG channels at 250 Hz (stream 0, int24 codes)
     and its accelerometer (stream 1, int16 codes, when the board sends it)."""
+
+    def checks_frames(self) -> bool:
+        """False: a Cyton packet has no checksum (see Format.checks_frames)."""
+        return False
 
     name: str = "cyton"
     c_id: int = lib.SIO_FMT_CYTON
@@ -190,6 +201,10 @@ class AsciiFormat(Format):
     mixes them is one signal (integers beyond 2^24 round to float32). The
     remaining fields only feed descriptor() (there is no INFO on the wire).
     """
+
+    def checks_frames(self) -> bool:
+        """False: a line of text has no check (see Format.checks_frames)."""
+        return False
 
     name: str = "ascii"
     c_id: int = lib.SIO_FMT_ASCII
@@ -262,6 +277,12 @@ class SpecFormat(Format):
         if self.time_unit == "frames" and not self.one_row_frames:
             return None
         return super().time_scale_us()
+
+    def checks_frames(self) -> bool:
+        """True for a spec whose frames end in a CRC (a sum or XOR is no
+        check of the kind Format.checks_frames means)."""
+        crcs = (lib.SIO_CK_CRC8, lib.SIO_CK_CRC16_CCITT, lib.SIO_CK_CRC16_MODBUS, lib.SIO_CK_CRC32)
+        return self.c_spec is not None and int(self.c_spec.ck_kind) in crcs
 
     def init_parser(self, parser_ptr: Any) -> None:
         """Set up the C parser with this spec's compiled frame layout (FormatError if the C core rejects it)."""

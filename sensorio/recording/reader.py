@@ -336,9 +336,34 @@ class RecordingReader:
                 RecordingWarning,
                 stacklevel=2,
             )
+            self._decode_as = used
             return used
         name = self.header.get("format", "sio")
-        return given or (name if isinstance(name, str) else "sio")
+        self._decode_as = given or (name if isinstance(name, str) else "sio")
+        return self._decode_as
+
+    #: the format wire_format last chose to decode with (None: not asked)
+    _decode_as: str | None = None
+
+    def _keeps_damaged(self) -> bool:
+        """Whether a DATA record that fails its CRC is handed to the parser:
+        only when the format it is decoded as checks every frame itself
+        (Format.checks_frames: SIO-1, a spec with a CRC), so that the frames
+        the damage hit are dropped. A Cyton's or an ASCII line's bytes carry
+        no check: a flipped bit there would be a wrong sample, so such a
+        record is skipped as damage (a gap), as is one whose format is not
+        known."""
+        name = self._decode_as
+        if name is None and not self.header_lost:
+            name = self.header.get("format", "sio")
+        if not isinstance(name, str):
+            return False
+        from ..formats import resolve  # (only here: the reader needs no format otherwise)
+
+        try:
+            return resolve(name).checks_frames()
+        except (SensorioError, OSError):
+            return False
 
     @staticmethod
     def is_recording(path: str | os.PathLike[str]) -> bool:
@@ -420,6 +445,8 @@ class RecordingReader:
         rep = self.report = ReadReport(records=self._head_records)
         pos = self._body
         expected = self._first_number
+        keep_damaged = self._keeps_damaged()
+        last_ns = self.header_t_ns  # the last read time that checked out
         self._released = 0
         while pos < self.size:
             self.position = pos
@@ -435,10 +462,16 @@ class RecordingReader:
                         rep.missing_records += number - expected
                     expected = number + 1
                     rep.count(item)
+                    if isinstance(item, DataChunk):
+                        last_ns = item.reads[-1][1] if item.reads else item.t_ns
                     yield item
                     pos = end
                     continue
-            if parsed is None and (kept := self._salvaged_data(pos, expected, whole=True)) is not None:
+            if (
+                parsed is None
+                and keep_damaged
+                and (kept := self._salvaged_data(pos, expected, whole=True, at_ns=last_ns)) is not None
+            ):
                 chunk, end, number = kept
                 rep.damaged_records.append(Damage(pos, end - pos, "record CRC failed; its port bytes kept"))
                 expected = number + 1
@@ -468,7 +501,9 @@ class RecordingReader:
             pos = nxt
         self.position = self.size
 
-    def _salvaged_data(self, pos: int, expected: int | None, whole: bool) -> tuple[DataChunk, int, int] | None:
+    def _salvaged_data(
+        self, pos: int, expected: int | None, whole: bool, at_ns: int = 0
+    ) -> tuple[DataChunk, int, int] | None:
         """The port bytes of a DATA record that cannot be read as one, with
         the record's end and number: one cut by the file's end (not whole: a
         capture that died, a full disk; with fast sources one record is
@@ -477,7 +512,10 @@ class RecordingReader:
         for the parser's own frame checks to sort out. Only for the record
         the sequence expects next, whose head is sane (a whole one must also
         end where the next record, or the file, starts), and only the bytes
-        past its table of reads. None when there are none."""
+        past its table of reads. None when there are none. A whole one's
+        times are not trusted (no CRC vouches for them: a flipped high bit
+        made a replay wait for centuries): its reads are all at at_ns, the
+        last time that checked out before it."""
         mm, size = self._mm, self.size
         if size - pos < RECORD_HEAD.size:
             return None
@@ -507,6 +545,9 @@ class RecordingReader:
             if not whole:
                 return None
             reads[-1] = (len(raw), reads[-1][1])  # (an end offset damaged)
+        if whole:
+            reads = [(stop, at_ns) for stop, _ in reads]
+            t_ns = at_ns
         return DataChunk(pos, t_ns, raw, tuple(reads), damaged=whole), min(end, size), number
 
     def data(self) -> Iterator[bytes]:
