@@ -65,3 +65,25 @@ def coded_blocks(x: np.ndarray, rate: float, size: int, stream: int = 0, scale: 
         )
         for a in range(0, len(codes), size)
     ]
+
+
+def narrow_and_wide_device(serial: str) -> tuple[dict, np.ndarray, np.ndarray]:
+    """A device of two 2-channel streams at 1 kHz in uV: stream 0 of 24-bit
+    codes (scale 0.02235), stream 1 of int32 codes (scale 0.001, zero 7);
+    with 200 rows of stream 1's codes around 2^30, each 1 above the one
+    before, and their values in float64, which float32 (24 bits) merges."""
+    from sensorio import sio1
+
+    desc = {
+        "device": "test", "serial": serial, "fw": "0",
+        "streams": [
+            {"id": 0, "name": "emg", "channels": 2, "rate_hz": 1000, "enc": sio1.ENC_I24, "unit": "uV",
+             "scale": 0.02235, "zero": 0, "min_code": -(2**23), "max_code": 2**23 - 1},
+            {"id": 1, "name": "wide", "channels": 2, "rate_hz": 1000, "enc": sio1.ENC_I32, "unit": "uV",
+             "scale": 0.001, "zero": 7, "min_code": -(2**31), "max_code": 2**31 - 1},
+        ],
+    }  # fmt: skip
+    wide = (2**30 + np.arange(400).reshape(200, 2)).astype(np.int32)
+    want = (wide.astype(np.float64) - 7) * 0.001
+    assert len(np.unique(want.astype(np.float32))) < want.size  # what float32 made of them
+    return desc, wide, want

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import narrow_and_wide_device
 
 import sensorio
 from sensorio.cli import main
@@ -164,29 +165,15 @@ def test_codes_wider_than_24_bits_stay_apart_in_float64(tmp_path: Path) -> None:
     from sensorio import sio1
     from sensorio.recording import RecordingWriter
 
-    scale = 0.001
-    desc = {
-        "device": "test",
-        "serial": "W1",
-        "fw": "0",
-        "streams": [
-            {"id": 0, "name": "emg", "channels": 2, "rate_hz": 1000, "enc": sio1.ENC_I24, "unit": "uV",
-             "scale": 0.02235, "zero": 0, "min_code": -(2**23), "max_code": 2**23 - 1},
-            {"id": 1, "name": "wide", "channels": 2, "rate_hz": 1000, "enc": sio1.ENC_I32, "unit": "uV",
-             "scale": scale, "zero": 7, "min_code": -(2**31), "max_code": 2**31 - 1},
-        ],
-    }  # fmt: skip
+    desc, wide, want = narrow_and_wide_device("W1")
     rng = np.random.default_rng(2)
     narrow = rng.integers(-(2**23), 2**23, (200, 2)).astype(np.int32)
-    wide = (2**30 + np.arange(400).reshape(200, 2)).astype(np.int32)  # each code 1 above the one before
     rec = tmp_path / "w.sior"
     with RecordingWriter(rec, {"format": "sio", "device_info": desc, "port": "test"}, fsync=False) as w:
         w.add(b"\x00" + sio1.encode_info(desc), 0)
         for i in range(0, 200, 10):
             for sid, (codes, enc) in enumerate(((narrow, sio1.ENC_I24), (wide, sio1.ENC_I32))):
                 w.add(sio1.encode_data(codes[i : i + 10], stream=sid, enc=enc, seq=i // 10, t_us=i * 1000), i)
-    want = (wide.astype(np.float64) - 7) * scale
-    assert len(np.unique(want.astype(np.float32))) < want.size  # what float32 made of them
     assert main(["export", str(rec), "-o", str(tmp_path / "x.npz")]) == 0
     with np.load(tmp_path / "x.npz") as z:
         assert z["s1_samples"].dtype == np.float64
