@@ -28,19 +28,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, implied_outputs=implied_outputs)
 
 
+def image_file(args: argparse.Namespace) -> Path:
+    """The image plot writes: -o, or FILE with the suffix .png."""
+    return args.output if args.output is not None else args.file.with_suffix(".png")
+
+
 def implied_outputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
-    """The default image, FILE with the suffix .png, for the command line's
-    checks of every output (sensorio.cli._outputs): with --force it was
-    written over a recording named FILE.png."""
+    """The default image, for the command line's checks of every output
+    (sensorio.cli._outputs): with --force it was written over a recording
+    named FILE.png."""
     if args.output is not None or not args.file.name:
         return []
-    return [("FILE with suffix .png", args.file.with_suffix(".png"))]
+    return [("FILE with suffix .png", image_file(args))]
 
 
 def run(args: argparse.Namespace) -> int:
     if args.output is None and not args.file.name:
         raise UsageError(f"{str(args.file)!r} is not a file name: give a recording, or the image with -o")
-    out = args.output if args.output is not None else args.file.with_suffix(".png")
+    out = image_file(args)
     run_analysis(args, plot=out, title="sensorio plot")
     print(out)
     return 0

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         # (a replay cannot tell the frames the file's damage lost from the
         # link's: info and decode count them apart)
-        some = " (the file's damage may account for some)" if _has_damage(damaged) and stats["lost_frames"] else ""
+        some = " (the file's damage may account for some)" if damaged.report.has_damage and stats["lost_frames"] else ""
         print(
             f"{args.file}: replayed in {elapsed:.2f} s: {stats['frames_ok']} frames, "
             f"{samples_by_stream(rows)}, "
@@ -130,10 +130,6 @@ def _warn_problems(path: Path, reader: RecordingReader | None = None) -> Recordi
     for problem in reader.report.problems():
         warnings.warn(f"{path}: {problem}", RecordingWarning, stacklevel=2)
     return reader
-
-
-def _has_damage(reader: RecordingReader) -> bool:
-    return bool(reader.report.damaged or reader.report.damaged_records)
 
 
 #: how often --pty looks whether a reader has the pseudo-terminal open

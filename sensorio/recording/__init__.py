@@ -454,7 +454,7 @@ def nothing_decoded(path: str | os.PathLike[str], format: str | None, reader: Re
     if report is not None and report.raw_bytes == 0:
         return SensorioError(f"{path}: the recording holds no data (nothing arrived from the device while it ran)")
     used = format or (reader.header.get("format", "sio") if reader is not None else "sio")
-    if report is not None and (report.damaged or report.damaged_records):
+    if report is not None and report.has_damage:
         return SensorioError(
             f"{path}: no samples decoded as format {used!r} from what is left of the damaged recording"
         )

@@ -8,9 +8,10 @@ read, with an empty header (``header_damage`` says so, and ``wire_format()``
 warns about the format it has to assume). In the body, a DATA record that
 fails its CRC but whose head is sane (the sequence's next number, a length
 that ends where the next record starts) keeps its port bytes, marked
-``damaged`` (reported in ``damaged_records``): the device frames in it carry
-their own checks, so the parser keeps every intact one and drops those the
-damage hit. Other damaged bytes are skipped to the next record that checks out and
+``damaged`` (reported in ``damaged_records``), when the format it is
+decoded as checks every frame (``Format.checks_frames``): the parser keeps
+every intact frame and drops those the damage hit; its read times are not
+trusted. Other damaged bytes are skipped to the next record that checks out and
 reported as Damage (the decoder marks a gap there); an incomplete last record
 (the writer died or is still writing) is reported as ``cut_bytes``, and when
 it is the DATA record the sequence expects, the port bytes of its intact part
@@ -119,6 +120,11 @@ class ReadReport:
     complete: bool = False  # an END record closed the file
     first_ns: int | None = None
     last_ns: int | None = None
+
+    @property
+    def has_damage(self) -> bool:
+        """Bytes of the body were damaged: skipped, or kept in a damaged record."""
+        return bool(self.damaged or self.damaged_records)
 
     def count(self, item: DataChunk | Event | End) -> None:
         """Count a record read: its time, and what it holds."""

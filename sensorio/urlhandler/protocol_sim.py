@@ -135,8 +135,7 @@ class Serial(SerialBase):
 
     def _create(self, url: str) -> Emulator:
         parts, query = _query(url)
-        truth_path = truth_file(url)
-        query.pop("truth", None)
+        truth_path = query.pop("truth", [""])[-1] or None  # (as truth_file reads it)
         if parts.netloc:
             query.setdefault("profile", [parts.netloc])
         try:
