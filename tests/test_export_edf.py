@@ -387,3 +387,80 @@ def test_a_marker_of_a_stream_the_file_lacks_keeps_its_host_time(tmp_path: Path)
         {0: 0.5},
     )
     assert placed == [RowMarker(1.25, None, "marker m", stream=5, row=100), Annotation(2.5, None, "marker g")]
+
+
+def _one_stream(rate: float, seconds: float) -> tuple[dict, dict]:
+    from sensorio.blocks import EVENT_DTYPE
+
+    rows = int(rate * seconds)
+    codes = (np.arange(rows * 2, dtype=np.int32).reshape(rows, 2) % 1000) - 500
+    frames = np.arange(0, rows, 10)
+    streams = {
+        0: {
+            "samples": codes,
+            "frame_t_us": (frames * 1e6 / rate).astype(np.uint64),
+            "events": np.zeros(0, dtype=EVENT_DTYPE),
+        }
+    }
+    info = {"streams": [{"id": 0, "name": "emg", "channels": 2, "rate_hz": rate, "samples_per_frame": 10}]}
+    return streams, info
+
+
+@pytest.mark.parametrize(("rate", "seconds"), [(1000.0, 0.5), (7.0, 3.0)])
+def test_every_annotation_reaches_the_file_however_many_for_its_length(
+    tmp_path: Path, rate: float, seconds: float
+) -> None:
+    """edflib holds 64 annotations a data record and left the others out
+    without a word: a half-second file with 202 (markers, faults of a short
+    HD recording) kept 64. Shorter records hold them where the rate allows
+    (1000 Hz), more records of zeros after the end of data where it does not
+    (7 Hz); the samples stay as they were."""
+    from sensorio.export.edf import Annotation, write_edf
+
+    streams, info = _one_stream(rate, seconds)
+    marks = [Annotation(i * seconds / 300, None, f"marker m{i}") for i in range(300)]
+    done = write_edf(tmp_path / "m.bdf", streams, info, markers=marks)
+    back = read_back(tmp_path / "m.bdf")
+    texts = [str(t) for t in back["annotations"][2]]
+    assert done.annotations == len(texts) == 301  # and "end of data"
+    assert sorted(texts) == sorted([m.text for m in marks] + ["end of data"])
+    rows = streams[0]["samples"].shape[0]
+    assert np.array_equal(back["digital"][0][:rows], streams[0]["samples"][:, 0])
+    assert len(set(back["digital"][0][rows:])) <= 1  # the fill of a record's tail, as ever
+    assert back["rates"][0] == pytest.approx(rate)
+
+
+def test_an_annotation_text_past_edfs_40_bytes_is_cut_between_characters_and_said(tmp_path: Path, capsys) -> None:
+    """edflib keeps 40 bytes of a text and cut a long marker through a
+    character ('x' * 39 + 'ü' read back as mojibake), saying nothing; the
+    fault annotation's channel check counted characters, not bytes."""
+    from sensorio.export.edf import Annotation, fault_annotation, write_edf
+
+    streams, info = _one_stream(1000.0, 0.5)
+    marks = [Annotation(0.1, None, "x" * 39 + "ü"), Annotation(0.2, None, "short")]
+    done = write_edf(tmp_path / "m.bdf", streams, info, markers=marks)
+    texts = {str(t) for t in read_back(tmp_path / "m.bdf")["annotations"][2]}
+    assert texts == {"x" * 39, "short", "end of data"} and done.cut_texts == 1
+    ev = SimpleNamespace(stream=0, channel=0, kind="liftoff", start_s=0.0, end_s=1.0, severity="fault")
+    # 'BAD_fault_liftoff@@' is 19 bytes: a label of 21 characters fits, of 21 with 'é' (22 bytes) not
+    assert fault_annotation(ev, {(0, 0): "a" * 21}, {}, 1.0).text.endswith("@@" + "a" * 21)
+    assert fault_annotation(ev, {(0, 0): "é" + "a" * 20}, {}, 1.0).text == "BAD_fault_liftoff"
+
+
+def test_the_export_command_says_how_many_annotation_texts_it_cut(tmp_path: Path, sensorio_emulator, capsys) -> None:
+    from sensorio.capture import open as open_capture
+    from sensorio.cli import main
+
+    rec = tmp_path / "run.sior"
+    dev = sensorio_emulator(profile="emg8", seed=6, fast=True, duration=1)
+    with open_capture(dev.port, record=rec, start_command="START") as cap:
+        marked = False
+        while cap.read(1.0):
+            if not marked:
+                cap.marker("the subject began the second set of contractions")
+                marked = True
+    capsys.readouterr()
+    assert main(["export", str(rec), "-o", str(tmp_path / "run.bdf")]) == 0
+    assert "(1 of their texts cut to EDF+'s 40 bytes)" in capsys.readouterr().out
+    texts = [str(t) for t in read_back(tmp_path / "run.bdf")["annotations"][2]]
+    assert "marker the subject began the second set " in texts  # its first 40 bytes

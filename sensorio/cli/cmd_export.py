@@ -355,8 +355,9 @@ def _run_edf(args: argparse.Namespace) -> int:
         raw=args.raw,
         calibration=calibration,
     )
+    cut = f" ({done.cut_texts} of their texts cut to EDF+'s 40 bytes)" if done.cut_texts else ""
     print(
         f"{done.path}: {done.file_type}, {done.signals} signals, {done.duration_s:.2f} s, "
-        f"{done.annotations} annotations"
+        f"{done.annotations} annotations{cut}"
     )
     return 0

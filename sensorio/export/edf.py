@@ -27,7 +27,7 @@ import os
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,6 +88,8 @@ class EdfSummary:
     duration_s: float
     #: (stream, onset s, duration s) of each ``BAD_no_data`` span (no_data_spans)
     no_data: tuple[tuple[int, float, float], ...] = ()
+    #: annotations whose text was cut to ANNOTATION_BYTES (fit_annotation_text)
+    cut_texts: int = 0
 
 
 def _import_pyedflib() -> Any:
@@ -154,8 +156,12 @@ def _rate(desc: Mapping[str, Any], arrays: Mapping[str, np.ndarray], stream: int
 #: label prefixes that MNE's read_raw_edf/read_raw_bdf(infer_types=True) turn into channel types
 MNE_TYPES = ("EEG", "SEEG", "ECOG", "DBS", "EOG", "ECG", "EMG", "BIO", "RESP", "TEMP", "MISC", "SAO2", "STIM")
 VOLT_UNITS = ("uv", "µv", "μv", "mv", "v")
-#: edflib keeps at most this many characters of an annotation's text
-ANNOTATION_CHARS = 40
+#: edflib keeps at most this many bytes of an annotation's text (UTF-8),
+#: cutting a longer one through a character
+ANNOTATION_BYTES = 40
+#: edflib keeps one annotation per annotation signal of a data record, and a
+#: file has at most this many annotation signals: any more are left out
+ANNOTATION_SIGNALS = 64
 
 
 def signal_type(desc: Mapping[str, Any]) -> str:
@@ -366,13 +372,13 @@ def fault_annotation(
     by which MNE's EDF reader (and MNE's own EDF export) ties an annotation to a
     channel: ``labels`` gives the channel's name as MNE reads it with
     ``infer_types=True`` (the label without its type word). The channel is left off
-    when the text would pass edflib's 40 characters."""
+    when the text would pass edflib's 40 bytes."""
     offset = offsets.get(event.stream, 0.0)
     stop = event.end_s if event.end_s is not None else end_s
     severity = str(getattr(event, "severity", "fault") or "fault")
     text = f"BAD_fault_{event.kind}" if severity == "fault" else f"{severity}_{event.kind}"
     label = labels.get((event.stream, event.channel)) if event.channel >= 0 else None
-    if label and len(text) + 2 + len(label) <= ANNOTATION_CHARS:
+    if label and len(f"{text}@@{label}".encode()) <= ANNOTATION_BYTES:
         text = f"{text}@@{label}"
     return Annotation(offset + float(event.start_s), max(float(stop) - float(event.start_s), 0.0), text)
 
@@ -491,7 +497,8 @@ def _write(
     writer.setEquipment(_header_text(equipment))
     writer.setRecordingAdditional(_header_text(f"sensorio_fw_{device.get('fw', '?')}"))
     # edflib stores one annotation per annotation signal and data record
-    writer.set_number_of_annotation_signals(min(64, max(1, math.ceil(len(annotations) / n_records) + 1)))
+    signals = math.ceil(len(annotations) / n_records) + 1
+    writer.set_number_of_annotation_signals(min(ANNOTATION_SIGNALS, max(1, signals)))
     writer.setStartdatetime((start or datetime.now()).replace(microsecond=0))
     for r, record in enumerate(records):
         if writer.blockWriteDigitalSamples(record) < 0:
@@ -520,6 +527,41 @@ def _check_written(tmp: Path, path: Path, n_signals: int, n_samples: int, sample
 
 def _header_text(text: str) -> str:
     return "".join(c if 32 < ord(c) < 127 else "_" for c in text)[:80]
+
+
+def fit_annotation_text(text: str) -> str:
+    """text as the file can hold it: cut, between two characters, to the
+    ANNOTATION_BYTES of UTF-8 that edflib keeps (it would cut through one)."""
+    raw = text.encode()
+    if len(raw) <= ANNOTATION_BYTES:
+        return text
+    return raw[:ANNOTATION_BYTES].decode(errors="ignore")
+
+
+def _records_for(duration_s: float, record_s: float, rates: Iterable[float], n_annotations: int) -> tuple[float, int]:
+    """The data records' length and count for duration_s of data: record_s,
+    unless its records cannot hold n_annotations (ANNOTATION_SIGNALS each:
+    edflib leaves any more out, silently); then the longest records shorter
+    than it that still hold whole samples of every rate and are enough, or
+    failing those, more records of record_s (zeros after the end of data,
+    as the last record's tail)."""
+    need = max(1, math.ceil(n_annotations / ANNOTATION_SIGNALS))
+    n = max(1, math.ceil(duration_s / record_s - 1e-9))
+    if n >= need:
+        return record_s, n
+    rates = list(rates)
+    for k in range(2, 1001):
+        short = record_s / k
+        if short < 0.001:  # pyedflib's shortest record
+            break
+        ticks = short * 1e5  # (the header keeps it in 10 us)
+        whole = [r * short for r in rates]
+        if abs(ticks - round(ticks)) > 1e-6 or any(abs(w - round(w)) > 1e-6 or round(w) < 1 for w in whole):
+            continue
+        m = max(1, math.ceil(duration_s / short - 1e-9))
+        if m >= need:
+            return short, m
+    return record_s, need
 
 
 def _record_duration(rates: Iterable[float]) -> float:
@@ -855,8 +897,10 @@ def _write_blocks(
     annotations += [fault_annotation(ev, labels, offsets, duration) for ev in faults]
     annotations += place_markers(markers, rates, offsets)
     annotations.append(Annotation(duration, None, "end of data"))
-    record_s = _record_duration(rates.values())
-    n_records = max(1, math.ceil(duration / record_s - 1e-9))
+    fitted = [replace(a, text=fit_annotation_text(a.text)) for a in annotations]
+    cut = sum(a.text != f.text for a, f in zip(annotations, fitted, strict=True))
+    annotations = fitted
+    record_s, n_records = _records_for(duration, _record_duration(rates.values()), rates.values(), len(annotations))
     per_record = [int(round(p.rate_hz * record_s)) for p in plans]
     first_plan: dict[int, SignalPlan] = {}
     for p in plans:
@@ -892,4 +936,4 @@ def _write_blocks(
     _write_file(
         pyedflib, path, overwrite, bdf, plans, records(), annotations, n_records, record_s, per_record, info, start
     )
-    return EdfSummary(path, "BDF+" if bdf else "EDF+", len(plans), len(annotations), duration, tuple(no_data))
+    return EdfSummary(path, "BDF+" if bdf else "EDF+", len(plans), len(annotations), duration, tuple(no_data), cut)
