@@ -88,7 +88,11 @@ class ClockUnwrap:
     the wraps of its 32-bit device clock, block after block: each step from
     one frame to the next is taken modulo 2^32 as the one between -2^31 and
     2^31, so the clock's drop at a wrap becomes the forward step it was
-    (a device restart still steps back). Only the last raw time and its
+    (a device restart still steps back), unless that step back would take
+    the time before 0: a restart cannot (the clock starts again at 0 or
+    after), so it was a jump forward of more than 2^31 (a device paused or
+    unplugged for 36 minutes or more, near the stream's start; later on, such
+    a jump still reads as a restart). Only the last raw time and its
     unwrapped value carry from block to block, so the times are the ones the
     whole stream at once would give, in bounded memory. A frame count
     (Cyton, spec formats without a clock) is unwrapped already and passes
@@ -107,7 +111,10 @@ class ClockUnwrap:
             return t
         before = t[0] if self.last is None else self.last
         steps = (t - np.concatenate(([before], t[:-1])) + CLOCK_WRAP // 2) % CLOCK_WRAP - CLOCK_WRAP // 2
-        out = (t[0] if self.last is None else self.acc) + np.cumsum(steps)
+        base = t[0] if self.last is None else self.acc
+        out = base + np.cumsum(steps)
+        while out.min() < 0:  # a wrap more from the first time before 0 on (a few at most)
+            out[int(np.argmax(out < 0)) :] += CLOCK_WRAP
         self.last, self.acc = int(t[-1]), int(out[-1])
         return out
 

@@ -185,7 +185,18 @@ def test_codes_wider_than_24_bits_stay_apart_in_float64(tmp_path: Path) -> None:
     assert np.array_equal(table, want)
 
 
-def test_frame_times_unwrap_across_the_device_clock_wrap_in_every_output(tmp_path: Path) -> None:
+#: frame times (µs) of a device clock: across its wrap; then one that
+#: jumps more than half its range forward near the stream's start (a device
+#: paused or unplugged for 50 minutes), read as a step back before 0:
+#: decode failed ("the stream's encoding changed") and the CSV went negative
+CLOCK_RUNS = {
+    "wrap": 2**32 - 25_000 + 10_000 * np.arange(6, dtype=np.int64),
+    "jump": np.array([10**9, 10**9 + 10_000, 4 * 10**9, 4 * 10**9 + 10_000, 5 * 10**9, 5 * 10**9 + 10_000]),
+}
+
+
+@pytest.mark.parametrize("run", sorted(CLOCK_RUNS))
+def test_frame_times_unwrap_across_the_device_clock_wrap_in_every_output(tmp_path: Path, run: str) -> None:
     """A 32-bit µs clock wraps every 71.6 minutes: NPZ, decode (.npz and a
     folder) and CSV all give frame times that go on past 2^32, the same
     times, unwrapped block by block (the wrap falls between records)."""
@@ -198,8 +209,7 @@ def test_frame_times_unwrap_across_the_device_clock_wrap_in_every_output(tmp_pat
         "streams": [{"id": 0, "name": "emg", "channels": 1, "rate_hz": 1000, "enc": sio1.ENC_I16, "unit": "uV",
                      "scale": 1.0, "zero": 0, "min_code": -(2**15), "max_code": 2**15 - 1}],
     }  # fmt: skip
-    start = 2**32 - 25_000  # 25 ms before the wrap: frames of 10 rows, 10 ms apart
-    want = start + 10_000 * np.arange(6, dtype=np.int64)
+    want = CLOCK_RUNS[run]  # frames of 10 rows
     rec = tmp_path / "wrap.sior"
     with RecordingWriter(rec, {"format": "sio", "device_info": desc, "port": "test"}, fsync=False) as w:
         w.add(b"\x00" + sio1.encode_info(desc), 0)
