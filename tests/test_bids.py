@@ -366,3 +366,21 @@ def test_analyze_and_info_say_nothing_of_streams_that_are_whole(tmp_path: Path) 
         assert "stream 1:" in proc.stdout and "problem:" not in proc.stdout, proc.stdout
     proc = _cli("analyze", rec, "--json")
     assert json.loads(proc.stdout)["problems"] == []
+
+
+@pytest.mark.parametrize(
+    "name", ["sub-01_task-grip_emg.json", "sub-01_task-grip_emg.bdf", "sub-01_task-grip_events.tsv"]
+)
+def test_a_dataset_file_that_is_the_recording_is_refused_even_with_force(
+    recording: Path, tmp_path: Path, name: str
+) -> None:
+    """export --bids --force wrote its sidecar (or data, or events) over a
+    recording kept under that file's name: 22 MB of recording became 554
+    bytes of JSON, and the command said it had done well."""
+    folder = tmp_path / "ds" / "sub-01" / "emg"
+    folder.mkdir(parents=True)
+    src = folder / name
+    shutil.copyfile(recording, src)
+    proc = _cli("export", str(src), "--bids", str(tmp_path / "ds"), "--subject", "01", "--task", "grip", "--force")
+    assert proc.returncode != 0 and "is the input" in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert src.read_bytes() == recording.read_bytes()

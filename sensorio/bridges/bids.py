@@ -44,6 +44,7 @@ import numpy as np
 from .._version import __version__
 from ..descriptor import channel_labels
 from ..errors import Advice, SensorioError, UsageError
+from ..export.output import input_clash
 
 #: the BIDS version whose EMG datatype this writes
 BIDS_VERSION = "1.11.0"
@@ -350,6 +351,9 @@ def export_bids(
         "events_json": folder / f"{stem}_events.json",
     }
     for p in [data, *outputs.values()]:
+        clash = input_clash(p, [recording])
+        if clash:  # (--force or not: the recording was gone)
+            raise UsageError(clash)
         if p.exists() and not overwrite:
             raise SensorioError(Advice(f"{p} exists: choose another run or pass {{overwrite}}", overwrite=True))
     created = [d for d in (folder, *folder.parents) if not d.exists()]

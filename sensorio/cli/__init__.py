@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SensorioError, UsageError
-from ._options import cli_text, input_clash, refuse_existing, same_file
+from ..export.output import input_clash, same_file
+from ._options import cli_text, refuse_existing
 from ._options import non_negative_integer as non_negative_integer  # the option types, for `from . import`
 from ._options import non_negative_number as non_negative_number
 from ._options import positive_integer as positive_integer

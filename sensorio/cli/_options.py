@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..errors import Advice, SensorioError, UsageError, cannot_create, library_spelling
+from ..export.output import input_clash
 from ..numbers import parse_integer, parse_number
 
 #: library setting (keyword argument) -> the command-line option that sets it
@@ -148,29 +149,6 @@ def refuse_existing(path: Path | str, force: bool) -> None:
     """An output that is there (a link to nothing too) may be written only with --force."""
     if not force and os.path.lexists(path):
         raise UsageError(f"{path} exists: choose another name or pass --force to overwrite it")
-
-
-def same_file(a: Path | str, b: Path | str) -> bool:
-    """a and b name one file, by any name (relative, through links, hard
-    links; a file not there yet too, where its name leads)."""
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False  # one is not there (and leads elsewhere)
-
-
-def input_clash(out: Path | str, inputs: Iterable[Path | str]) -> str | None:
-    """The error when writing ``out`` writes over one of ``inputs`` (the
-    same file by any name), with --force or not: the input was gone. None
-    when it does not."""
-    if not os.path.exists(out):
-        return None
-    for src in inputs:
-        if os.path.exists(src) and same_file(out, src):
-            return f"{out} is the input {src}: give the output another name"
-    return None
 
 
 def refuse_input(out: Path | str, *inputs: Path | str) -> None:
