@@ -85,24 +85,29 @@ CLOCK_WRAP = 1 << 32
 
 class ClockUnwrap:
     """One stream's frame times (``Block.frame_t_us``) made monotonic across
-    the wraps of its 32-bit device clock, block after block: each step from
-    one frame to the next is taken modulo 2^32 as the one between -2^31 and
-    2^31, so the clock's drop at a wrap becomes the forward step it was
-    (a device restart still steps back), unless that step back would take
-    the time before 0: a restart cannot (the clock starts again at 0 or
-    after), so it was a jump forward of more than 2^31 (a device paused or
-    unplugged for 36 minutes or more, near the stream's start; later on, such
-    a jump still reads as a restart). Only the last raw time and its
-    unwrapped value carry from block to block, so the times are the ones the
-    whole stream at once would give, in bounded memory. A frame count
-    (Cyton, spec formats without a clock) is unwrapped already and passes
-    unchanged. CSV, NPZ and decode all use this (docs/capture.md, Timestamps)."""
+    the wraps of its device clock, block after block: each step from one
+    frame to the next is taken modulo the clock's range (``wrap``: 2^32 for
+    SIO-1's µs clock, a spec's ``[timestamp]`` width) as the one between
+    -wrap/2 and wrap/2, so the clock's drop at a wrap becomes the forward
+    step it was (a device restart still steps back), unless that step back
+    would take the time before 0: a restart cannot (the clock starts again
+    at 0 or after), so it was a jump forward of more than half the range (a
+    device paused or unplugged for 36 minutes or more at 2^32 µs, near the
+    stream's start; later on, such a jump still reads as a restart). Only
+    the last raw time and its unwrapped value carry from block to block, so
+    the times are the ones the whole stream at once would give, in bounded
+    memory. A frame count (Cyton, spec formats without a clock) is unwrapped
+    already and passes unchanged. CSV, NPZ, decode and the LSL outlet all use
+    this (docs/capture.md, Timestamps)."""
 
-    __slots__ = ("last", "acc")
+    __slots__ = ("last", "acc", "wrap")
 
-    def __init__(self) -> None:
+    def __init__(self, wrap: int = CLOCK_WRAP) -> None:
+        """wrap: where the clock wraps (``Format.clock_modulus``: a spec's
+        16-bit timestamp turns at 2^16)."""
         self.last: int | None = None  # the last raw time
         self.acc = 0  # its unwrapped value
+        self.wrap = wrap
 
     def __call__(self, t_raw: np.ndarray) -> np.ndarray:
         """The unwrapped times (int64) of the next frames of the stream."""
@@ -110,11 +115,12 @@ class ClockUnwrap:
         if not t.size:
             return t
         before = t[0] if self.last is None else self.last
-        steps = (t - np.concatenate(([before], t[:-1])) + CLOCK_WRAP // 2) % CLOCK_WRAP - CLOCK_WRAP // 2
+        wrap = self.wrap
+        steps = (t - np.concatenate(([before], t[:-1])) + wrap // 2) % wrap - wrap // 2
         base = t[0] if self.last is None else self.acc
         out = base + np.cumsum(steps)
         while out.min() < 0:  # a wrap more from the first time before 0 on (a few at most)
-            out[int(np.argmax(out < 0)) :] += CLOCK_WRAP
+            out[int(np.argmax(out < 0)) :] += wrap
         self.last, self.acc = int(t[-1]), int(out[-1])
         return out
 

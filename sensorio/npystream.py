@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from numpy.lib import format as npformat
 
-from .blocks import EVENT_DTYPE, Block, ClockUnwrap
+from .blocks import CLOCK_WRAP, EVENT_DTYPE, Block, ClockUnwrap
 from .errors import SensorioError
 
 #: digits reserved for the row count in a growing NPY header (any int64)
@@ -129,8 +129,10 @@ class BlockArrays:
     {array name: path} in stream order. Also counts what it wrote
     (``streams``: {stream: {"samples", "channels", "frames"}})."""
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(self, folder: str | os.PathLike[str], clock_wrap: int = CLOCK_WRAP) -> None:
+        """Into folder; clock_wrap: where frame_t_us wraps (``Format.clock_modulus``)."""
         self.folder = Path(folder)
+        self.clock_wrap = clock_wrap
         self._files: dict[int, dict[str, NpyAppender]] = {}
         self._clocks: dict[int, ClockUnwrap] = {}
 
@@ -140,7 +142,8 @@ class BlockArrays:
             files = self._files[block.stream] = self._open(block)
         files["samples"].append(block.samples)
         files["frame_seq"].append(block.frame_seq)
-        files["frame_t_us"].append(self._clocks.setdefault(block.stream, ClockUnwrap())(block.frame_t_us))
+        clock = self._clocks.setdefault(block.stream, ClockUnwrap(self.clock_wrap))
+        files["frame_t_us"].append(clock(block.frame_t_us))
         files["frame_leadoff"].append(block.frame_leadoff)
         if block.events.size:
             ev = block.events.copy()

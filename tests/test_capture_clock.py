@@ -51,6 +51,30 @@ def test_fit_recovers_drift_and_offset_across_a_clock_wrap() -> None:
     assert 0 < np.median(uncertainties[len(uncertainties) // 2 :]) < 0.005
 
 
+def test_a_16_bit_millisecond_clock_maps_to_host_time_across_its_wraps() -> None:
+    """A spec's u16 timestamp of ms turns every 65.5 s: read as a 32-bit
+    clock, each turn stepped its times back 65.5 s (host times, and LSL's,
+    went backwards once a minute)."""
+    rate, n_samp = 100.0, 1  # a frame every 10 ms
+    host0 = 1.7e9
+    start_ms = (1 << 16) - 3_000  # wraps 3 s in, and again 65.5 s later
+    clock = DeviceClock(rates_hz={0: rate}, time_scale_us=1000.0, clock_modulus=1 << 16)
+    last = None
+    for k in range(0, 7000, 10):  # 70 s, ten frames per read
+        dev_ms = [start_ms + (k + i) * 10 for i in range(10)]
+        block = _block([d % (1 << 16) for d in dev_ms], n_samp)
+        clock.observe(block, int((host0 + (dev_ms[-1] - start_ms + 10) * 1e-3 + 0.001) * 1e9))
+        got = clock.host_times(block)
+        if got is None:
+            continue
+        t, _ = got
+        assert np.allclose(np.diff(t), 0.01, atol=1e-4)
+        assert abs(t[0] - (host0 + (dev_ms[0] - start_ms) * 1e-3)) < 0.005
+        if last is not None:
+            assert t[0] > last
+        last = t[-1]
+
+
 def test_restart_forgets_the_fit() -> None:
     clock = DeviceClock(rates_hz={1: 100.0})
     for k in range(20):

@@ -354,3 +354,61 @@ def test_analyze_of_a_spec_without_a_counter_says_losses_are_not_counted(tmp_pat
     assert summary["lost_frames"] == 0 and summary["lost_frames_counted"] is False
     assert "10 lost frame(s)" in analyze(with_counter).splitlines()[0]
     assert json.loads(analyze(with_counter, "--json"))["lost_frames_counted"] is True
+
+
+WRAPPING_CLOCK = """
+name = "tsboard"
+byte_order = "little"
+rate_hz = 100
+
+[frame]
+sync = "AA 55"
+size = 9
+
+[counter]
+offset = 2
+type = "u8"
+
+[timestamp]
+offset = 3
+type = "u16"
+unit = "ms"
+
+[[streams]]
+id = 0
+name = "emg"
+start = 5
+rows = 1
+channels = 2
+type = "i16"
+unit = "uV"
+"""
+
+
+def test_a_16_bit_timestamp_unwraps_at_its_own_width_in_every_output(tmp_path: Path) -> None:
+    """A spec's u16 timestamp of ms turns every 65.5 s; the files unwrapped
+    every clock at 2^32, so decode's and the NPZ's frame_t_us and the CSV's
+    t_us stepped back 65.5 s at each turn."""
+    from sensorio.cli import main
+
+    spec = tmp_path / "ts.toml"
+    spec.write_text(WRAPPING_CLOCK)
+    assert resolve(str(spec)).clock_modulus == 1 << 16
+    start = (1 << 16) - 5_000  # 5 s before the turn; 1000 frames 10 ms apart
+    want = start + 10 * np.arange(1000)
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(
+        b"".join(
+            bytes([0xAA, 0x55, i % 256]) + struct.pack("<Hhh", int(t) % (1 << 16), i, -i) for i, t in enumerate(want)
+        )
+    )
+    for out in (str(tmp_path / "d.npz"), f"{tmp_path / 'd'}/"):
+        assert main(["decode", str(raw), "--format", str(spec), "-o", out]) == 0
+    assert main(["export", str(raw), "--format", str(spec), "-o", str(tmp_path / "x.npz")]) == 0
+    assert main(["export", str(raw), "--format", str(spec), "-o", str(tmp_path / "x.csv")]) == 0
+    for npz in ("d.npz", "x.npz"):
+        with np.load(tmp_path / npz) as z:
+            assert z["frame_t_us"].astype(np.int64).tolist() == want.tolist(), npz
+    assert np.load(tmp_path / "d" / "frame_t_us.npy").astype(np.int64).tolist() == want.tolist()
+    t_us = np.loadtxt(tmp_path / "x.csv", delimiter=",", skiprows=1, usecols=1)
+    assert np.allclose(t_us, want * 1000.0)

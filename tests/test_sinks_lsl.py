@@ -350,3 +350,25 @@ def test_codes_wider_than_24_bits_are_published_as_double64() -> None:
     got, _ = pull_all(inlet, len(wide))
     np.testing.assert_array_equal(got, want)
     outlet.close()
+
+
+def test_a_16_bit_clock_gives_lsl_times_that_go_on_across_its_wraps() -> None:
+    """The outlet unwrapped frame times as a 32-bit clock: a spec's u16
+    timestamp of ms, turning every 65.5 s, stepped the LSL times back 65.5 s
+    at each turn (now ClockUnwrap, at Format.clock_modulus)."""
+    from sensorio.blocks import Block
+    from sensorio.sinks.lsl import LslOutlet
+
+    info = {"device": "t", "serial": "W16", "streams": [{"id": 0, "name": "emg", "channels": 1, "rate_hz": 100.0}]}
+    outlet = LslOutlet(info, 0, calibrated=False, markers=False, time_scale_us=1000.0, clock_modulus=1 << 16)
+    start, times = (1 << 16) - 300, []
+    for k in range(0, 1000, 50):  # 10 s of 10 ms frames, wrapping 0.3 s in
+        t = (start + 10 * np.arange(k, k + 50)) % (1 << 16)
+        n = len(t)
+        block = Block(
+            0, np.zeros((n, 1), np.int32), np.arange(k, k + n, dtype=np.uint32), t.astype(np.uint64),
+            np.zeros(n, np.uint64), np.arange(n, dtype=np.uint32), first_row=k,
+        )  # fmt: skip
+        times.append(outlet._device_times(block))
+    outlet.close()
+    assert np.allclose(np.diff(np.concatenate(times)), 0.01, atol=1e-9)

@@ -1,5 +1,5 @@
-"""DeviceClock: map each stream's device clock (t_us, 32-bit, wraps every
-71.6 minutes) onto the host clock, online.
+"""DeviceClock: map each stream's device clock (SIO-1's t_us, 32-bit, wraps
+every 71.6 minutes; a spec's timestamp at its width) onto the host clock, online.
 
 Each Block gives one observation: the device time at the end of its last
 sample against the host time its bytes arrived. Arrival is always later than
@@ -17,12 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..blocks import Block
+from ..blocks import CLOCK_WRAP, Block
 
 #: the fit is renewed at most this often (device seconds)
 REFIT_S = 0.05
-WRAP = 1 << 32
-HALF = 1 << 31
 
 
 @dataclass(frozen=True)
@@ -71,9 +69,10 @@ class _Points:
 
 
 class _StreamClock:
-    __slots__ = ("ref_raw", "ref_unwrapped", "points", "fit", "period_us", "fitted_at")
+    __slots__ = ("ref_raw", "ref_unwrapped", "points", "fit", "period_us", "fitted_at", "wrap")
 
-    def __init__(self, window: int) -> None:
+    def __init__(self, window: int, wrap: int) -> None:
+        self.wrap = wrap
         self.ref_raw: int | None = None
         self.ref_unwrapped = 0
         self.points = _Points(window)
@@ -85,23 +84,30 @@ class _StreamClock:
         """Unwrapped device µs near the reference (the latest frame seen)."""
         if self.ref_raw is None:
             return raw.astype(np.int64)
-        delta = (raw.astype(np.int64) - self.ref_raw + HALF) % WRAP - HALF
+        half = self.wrap // 2
+        delta = (raw.astype(np.int64) - self.ref_raw + half) % self.wrap - half
         return self.ref_unwrapped + delta
 
 
 class DeviceClock:
-    """Maps each stream's 32-bit device clock (``t_us``) onto host time (seconds
+    """Maps each stream's device clock (``frame_t_us``) onto host time (seconds
     since the epoch), refitted online from the Blocks' arrival times (see the
     module text). ``rates_hz``: the streams' sample rates from INFO, if known;
     ``window``: how many recent observations a fit uses; ``time_scale_us``:
     µs per unit of frame_t_us (Format.time_scale_us: a Cyton's sample number
-    counts 4000 µs), None when unknown (no fit: no host times)."""
+    counts 4000 µs), None when unknown (no fit: no host times);
+    ``clock_modulus``: where frame_t_us wraps (Format.clock_modulus)."""
 
     def __init__(
-        self, window: int = 256, rates_hz: dict[int, float] | None = None, time_scale_us: float | None = 1.0
+        self,
+        window: int = 256,
+        rates_hz: dict[int, float] | None = None,
+        time_scale_us: float | None = 1.0,
+        clock_modulus: int = CLOCK_WRAP,
     ) -> None:
         self._window = window
         self._scale = time_scale_us
+        self._wrap = clock_modulus
         self._streams: dict[int, _StreamClock] = {}
         self._rates = dict(rates_hz or {})
 
@@ -145,7 +151,7 @@ class DeviceClock:
         stream = block.stream
         s = self._streams.get(stream)
         if s is None:
-            s = self._streams[stream] = _StreamClock(self._window)
+            s = self._streams[stream] = _StreamClock(self._window, self._wrap)
         frame_row = block.frame_row
         if n_frames == 1:
             first_raw = last_raw = int(t_us[0])
@@ -153,11 +159,12 @@ class DeviceClock:
         else:
             first_raw, last_raw = int(t_us[0]), int(t_us[-1])
             last_row = int(frame_row[-1])
+        wrap = self._wrap
         if s.ref_raw is None:
             first = first_raw
         else:
-            first = s.ref_unwrapped + ((first_raw - s.ref_raw + HALF) % WRAP - HALF)
-        last = first + ((last_raw - first_raw) % WRAP)
+            first = s.ref_unwrapped + ((first_raw - s.ref_raw + wrap // 2) % wrap - wrap // 2)
+        last = first + ((last_raw - first_raw) % wrap)
         if n_frames >= 2:
             rows = last_row - int(frame_row[0])
             if rows > 0 and last > first:

@@ -142,7 +142,7 @@ class Stream:
         self.format = resolve(format)
         self.parser = Parser(self.format)
         self.ring = Ring(ring_size)
-        self._clock = DeviceClock(time_scale_us=self.format.time_scale_us())
+        self._clock = DeviceClock(time_scale_us=self.format.time_scale_us(), clock_modulus=self.format.clock_modulus)
         #: blocks taken, with their arrival, whose clock observation and
         #: history entry are still to be made (see _settle)
         self._unsettled: list[tuple[Block, int]] = []

@@ -79,7 +79,7 @@ def decode_to(
     parser, counts per stream, the messages, {array name: NPY path} and the
     frames counted lost that a recording's damage lost (not the link)."""
     with BlockStream(path, format, stream_ok=True) as bs:
-        sink = BlockArrays(folder) if folder is not None else None
+        sink = BlockArrays(folder, bs.parser.format.clock_modulus) if folder is not None else None
         counts: dict[int, dict[str, int]] = {}
         try:
             for block in with_progress(bs, lambda: bs.position, bs.size, f"decoding {path.name}"):

@@ -32,7 +32,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from ..blocks import EVENT_NAMES, Block, ClockUnwrap
+from ..blocks import CLOCK_WRAP, EVENT_NAMES, Block, ClockUnwrap
 from ..errors import SensorioError
 from ..export.npz import NpzStream
 from ..export.output import atomic_output, remove_tree, write_error
@@ -139,7 +139,13 @@ class CsvStream:
     (``frame_period``)."""
 
     def __init__(
-        self, f: TextIO, desc: dict[str, Any], raw: bool, time_us: float | None, period: float | None = None
+        self,
+        f: TextIO,
+        desc: dict[str, Any],
+        raw: bool,
+        time_us: float | None,
+        period: float | None = None,
+        clock_wrap: int = CLOCK_WRAP,
     ) -> None:
         self.f = f
         self.desc = desc
@@ -149,7 +155,7 @@ class CsvStream:
         self.period = 1e6 / rate if rate and time_us is not None else (period or 0.0)
         self.rows = 0
         self._first_row: int | None = None
-        self._clock = ClockUnwrap()
+        self._clock = ClockUnwrap(clock_wrap)
         self._events: dict[int, str] = {}
         self._cal: Any = None
         self._fmt = "%d"
@@ -215,7 +221,7 @@ def frame_period(path: Path, format: str | None, time_us: float | None) -> dict[
     first: dict[int, int] = {}
     with BlockStream(path, format, stream_ok=True) as bs:
         for b in bs:
-            t = clocks.setdefault(b.stream, ClockUnwrap())(b.frame_t_us)
+            t = clocks.setdefault(b.stream, ClockUnwrap(bs.parser.format.clock_modulus))(b.frame_t_us)
             first.setdefault(b.stream, b.first_row)
             times.setdefault(b.stream, []).append(t)
             rows.setdefault(b.stream, []).append(b.frame_row.astype(np.int64) + b.first_row - first[b.stream])
@@ -263,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
             tmp = outputs.enter_context(atomic_output(args.output, overwrite=args.force))
             parts = Path(tempfile.mkdtemp(prefix=f".{args.output.stem}.", suffix=".parts", dir=tmp.parent))
             outputs.callback(remove_tree, parts)
-            sink = NpzStream(parts, info, raw=args.raw)
+            sink = NpzStream(parts, info, raw=args.raw, clock_wrap=bs.parser.format.clock_modulus)
             for block in blocks():
                 sink.add(block)
             members = sink.close([m.text for m in bs.messages], info, bs.parser.stats.as_dict())
@@ -271,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
             rows = sink.rows
             written = [args.output]
         else:
-            rows, written = _write_csvs(args, outputs, blocks(), info, time_us)
+            rows, written = _write_csvs(args, outputs, blocks(), info, time_us, bs.parser.format.clock_modulus)
     print(f"{_file_list(written)}: {samples_by_stream(rows)}")
     return 0
 
@@ -289,6 +295,7 @@ def _write_csvs(
     blocks: Iterator[Block],
     info: dict[str, Any] | None,
     time_us: float | None,
+    clock_wrap: int,
 ) -> tuple[dict[int, int], list[Path]]:
     """One CSV per stream, each opened when its stream's first block comes;
     returns the rows written per stream and the files, by stream."""
@@ -312,7 +319,7 @@ def _write_csvs(
                 if periods is None:
                     periods = frame_period(args.file, args.format, time_us)
                 period = periods.get(sid, 0.0)
-            entry = writers[sid] = (target, CsvStream(f, desc, args.raw, time_us, period))
+            entry = writers[sid] = (target, CsvStream(f, desc, args.raw, time_us, period, clock_wrap))
         try:
             entry[1].add(block)
         except OSError as exc:  # named here: the error is this file's

@@ -114,6 +114,7 @@ def _run(args: argparse.Namespace) -> int:
                 name=args.name if len(wanted) == 1 else None,
                 port=args.port,
                 time_scale_us=cap.format.time_scale_us(),
+                clock_modulus=cap.format.clock_modulus,
             )
             for sid in wanted
         }

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..blocks import EVENT_DTYPE, Block, ClockUnwrap
+from ..blocks import CLOCK_WRAP, EVENT_DTYPE, Block, ClockUnwrap
 from ..npystream import NpyAppender, native_dtype
 from .units import CODE_UNIT, Calibration, stream_calibration
 
@@ -53,11 +53,13 @@ def npz_arrays(
     *,
     raw: bool = False,
     native: Mapping[int, np.dtype] | None = None,
+    clock_wrap: int = CLOCK_WRAP,
 ) -> dict[str, np.ndarray]:
     """The per-stream arrays described in the module docstring, from
     ``concat_blocks`` output and the device descriptor; raw: keep the codes,
     in ``native[stream]`` (``sensorio.npystream.native_dtype`` of the stream's
-    blocks) where given."""
+    blocks) where given; clock_wrap: where frame_t_us wraps
+    (``Format.clock_modulus``)."""
     out: dict[str, np.ndarray] = {}
     for sid, arrays in sorted(streams.items()):
         prefix = "" if sid == 0 else f"s{sid}_"
@@ -78,7 +80,7 @@ def npz_arrays(
         for name in ("frame_seq", "frame_t_us", "frame_leadoff", "events"):
             out[prefix + name] = arrays[name]
         t_us = arrays["frame_t_us"]
-        out[prefix + "frame_t_us"] = ClockUnwrap()(t_us).astype(t_us.dtype)
+        out[prefix + "frame_t_us"] = ClockUnwrap(clock_wrap)(t_us).astype(t_us.dtype)
     return out
 
 
@@ -91,10 +93,20 @@ class NpzStream:
     ``sensorio.npystream.pack_npz``. The conversion to physical units is
     the same per block as over the whole array, so the values are identical."""
 
-    def __init__(self, folder: str | os.PathLike[str], info: Mapping[str, Any] | None, *, raw: bool = False) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        info: Mapping[str, Any] | None,
+        *,
+        raw: bool = False,
+        clock_wrap: int = CLOCK_WRAP,
+    ) -> None:
+        """Into folder; info: the device descriptor; raw: the codes, not
+        physical values; clock_wrap: where frame_t_us wraps (``Format.clock_modulus``)."""
         self.folder = Path(folder)
         self.info = info
         self.raw = raw
+        self.clock_wrap = clock_wrap
         self._streams: dict[int, tuple[Calibration, bool, dict[str, NpyAppender]]] = {}
         self._clocks: dict[int, ClockUnwrap] = {}
 
@@ -124,7 +136,8 @@ class NpzStream:
         cal, physical, files = entry
         files["samples"].append(cal.to_physical(block.samples) if physical else block.samples)
         files["frame_seq"].append(block.frame_seq)
-        files["frame_t_us"].append(self._clocks.setdefault(block.stream, ClockUnwrap())(block.frame_t_us))
+        clock = self._clocks.setdefault(block.stream, ClockUnwrap(self.clock_wrap))
+        files["frame_t_us"].append(clock(block.frame_t_us))
         files["frame_leadoff"].append(block.frame_leadoff)
         if block.events.size:
             ev = block.events.copy()

@@ -63,6 +63,11 @@ class Format:
     time_unit: str = "us"
     #: the frame counter wraps at this value (0 = no counter)
     seq_modulus: int = 65536
+    #: Block.frame_t_us wraps at this value: SIO-1's 32-bit µs clock, a
+    #: spec's ``[timestamp]`` field at its width (a u16 of ms turns in 65.5
+    #: s); a frame count the parser unwraps does not, at any length a
+    #: recording reaches, whatever this says
+    clock_modulus: int = 1 << 32
     #: what a device of this format needs to hear before it streams (None:
     #: it streams on its own); a spec's ``start_command``
     start_command: str | None = None

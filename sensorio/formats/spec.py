@@ -290,6 +290,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         seq_modulus = cx.int_(ct.get("modulus", min(span, 2**32 - 1)), "counter.modulus", 2, min(span, 2**32 - 1))
         d.seq_modulus = seq_modulus
     time_unit = "frames"
+    clock_modulus = 1 << 32  # (a frame count, unwrapped)
     one_row_frames = True  # every stream one row per frame: a frame count is a sample count
     if "timestamp" in top:
         ts = cx.table(top["timestamp"], "timestamp", _TIMESTAMP_KEYS)
@@ -299,6 +300,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         d.time_type = ttype
         d.time_offset = field_offset(ts["offset"], "timestamp.offset", _width(ttype))
         time_unit = cx.str_(ts.get("unit", "us"), "timestamp.unit")
+        clock_modulus = 1 << (8 * _width(ttype))
 
     # -- checksum ----------------------------------------------------------
     strong_check = False
@@ -468,6 +470,7 @@ def compile_spec(spec: dict[str, Any], source: str = "spec") -> SpecFormat:
         name=name,
         time_unit=time_unit,
         seq_modulus=seq_modulus,
+        clock_modulus=clock_modulus,
         start_command=start_command,
         one_row_frames=one_row_frames,
         c_spec=d,

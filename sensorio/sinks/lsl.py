@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC, Block
+from ..blocks import CLOCK_WRAP, EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC, Block, ClockUnwrap
 from ..descriptor import channel_labels, is_emg, stream_descriptor
 from ..errors import Advice, SensorioError
 from ..export.units import physical_dtype
@@ -118,6 +118,7 @@ class LslOutlet:
         calibration_dir: str | None = None,
         port: str | None = None,
         time_scale_us: float | None = 1.0,
+        clock_modulus: int = CLOCK_WRAP,
     ) -> None:
         from ..dsp import Calibrate
 
@@ -195,8 +196,7 @@ class LslOutlet:
         self._epoch_to_lsl = 0.0
         self._offset_checked = -1e9
         self._anchor: tuple[float, int] | None = None  # (LSL time, unwrapped device µs) of the first row
-        self._last_t_us: int | None = None
-        self._wraps = 0
+        self._clock = ClockUnwrap(clock_modulus)
         # (stream sample index, LSL time) of pushed rows: the first of each block and
         # each row after a gap; sample indices count lost samples, as sensorio.dsp does
         self._next_index = 0
@@ -226,13 +226,7 @@ class LslOutlet:
         if self._time_scale_us is None or not self.rate_hz:
             return np.full(len(block), self._pylsl.local_clock())
         period = 1.0 / self.rate_hz
-        t_us = block.frame_t_us.astype(np.int64)
-        unwrapped = np.empty_like(t_us)
-        for i, t in enumerate(t_us):
-            if self._last_t_us is not None and t < self._last_t_us - (1 << 31):
-                self._wraps += 1
-            self._last_t_us = int(t)
-            unwrapped[i] = t + (self._wraps << 32)
+        unwrapped = self._clock(block.frame_t_us)
         counts = np.diff(np.append(block.frame_row.astype(np.int64), len(block)))
         ticks_us = unwrapped * self._time_scale_us  # (a frame count's ticks to µs)
         starts = np.repeat(ticks_us - block.frame_row.astype(np.int64) * period * 1e6, counts)
