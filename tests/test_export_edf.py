@@ -464,3 +464,17 @@ def test_the_export_command_says_how_many_annotation_texts_it_cut(tmp_path: Path
     assert "(1 of their texts cut to EDF+'s 40 bytes)" in capsys.readouterr().out
     texts = [str(t) for t in read_back(tmp_path / "run.bdf")["annotations"][2]]
     assert "marker the subject began the second set " in texts  # its first 40 bytes
+
+
+@pytest.mark.parametrize("unit", ["µV", "μV"])
+def test_a_micro_sign_unit_reaches_the_header_as_uV(tmp_path: Path, unit: str) -> None:
+    """The header holds ASCII: edflib wrote the UTF-8 of "µV" as "AuV" (the
+    Greek "μV" as "I V"), which MNE reads as no unit, the samples as volts."""
+    from sensorio.export.edf import write_edf
+
+    streams, info = _one_stream(1000.0, 0.5)
+    info["streams"][0].update(unit=unit, scale=0.5, zero=0, min_code=-32768, max_code=32767)
+    write_edf(tmp_path / "u.edf", streams, info)
+    back = read_back(tmp_path / "u.edf")
+    assert [h["dimension"] for h in back["headers"]] == ["uV", "uV"]
+    assert back["labels"][0].strip() == "EMG ch1"  # a voltage stream still

@@ -179,6 +179,13 @@ def typed_label(kind: str, label: str) -> str:
     return f"{kind} {label}"[:16]
 
 
+def edf_unit(unit: str) -> str:
+    """A unit as the 8-character ASCII header field holds it: the micro sign
+    (µ, or the Greek μ) as EDF's ``u``. edflib wrote the UTF-8 of "µV" as
+    "AuV", a unit MNE does not know: it read the samples as volts, 1e6 too large."""
+    return unit.replace("µ", "u").replace("μ", "u")[:8]
+
+
 def transducer(desc: Mapping[str, Any], kind: str) -> str:
     """The EDF transducer field: the descriptor's ``transducer`` when it has one,
     ``EMG electrode`` for a stream in volts, else the stream's name."""
@@ -271,7 +278,7 @@ def plan_signals(
                     sid,
                     c,
                     typed_label(kind, label),
-                    unit[:8],
+                    edf_unit(unit),
                     rate,
                     (pmin, pmax),
                     (lo + shift, hi + shift),
