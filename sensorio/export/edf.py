@@ -287,7 +287,15 @@ def plan_signals(
                     transducer(desc, kind),
                 )
             )
-    return plans
+    # labels alike only once cut to 16 characters ("EMG left_forearm" for
+    # ..._flexor and ..._extensor) would name two signals the same, and a
+    # fault's "@@" neither: those end in their signal's number in the file
+    # instead (its channel's, for one stream; unique across streams too)
+    cut = [p.label for p in plans]
+    return [
+        replace(p, label=f"{p.label[: 15 - len(str(i))]}~{i}") if cut.count(p.label) > 1 else p
+        for i, p in enumerate(plans, 1)
+    ]
 
 
 def _signed_diff_us(a: int, b: int) -> int:
