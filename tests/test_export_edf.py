@@ -464,3 +464,37 @@ def test_the_export_command_says_how_many_annotation_texts_it_cut(tmp_path: Path
     assert "(1 of their texts cut to EDF+'s 40 bytes)" in capsys.readouterr().out
     texts = [str(t) for t in read_back(tmp_path / "run.bdf")["annotations"][2]]
     assert "marker the subject began the second set " in texts  # its first 40 bytes
+
+
+@pytest.mark.parametrize("unit", ["µV", "μV"])
+def test_a_micro_sign_unit_reaches_the_header_as_uV(tmp_path: Path, unit: str) -> None:
+    """The header holds ASCII: edflib wrote the UTF-8 of "µV" as "AuV" (the
+    Greek "μV" as "I V"), which MNE reads as no unit, the samples as volts."""
+    from sensorio.export.edf import write_edf
+
+    streams, info = _one_stream(1000.0, 0.5)
+    info["streams"][0].update(unit=unit, scale=0.5, zero=0, min_code=-32768, max_code=32767)
+    write_edf(tmp_path / "u.edf", streams, info)
+    back = read_back(tmp_path / "u.edf")
+    assert [h["dimension"] for h in back["headers"]] == ["uV", "uV"]
+    assert back["labels"][0].strip() == "EMG ch1"  # a voltage stream still
+
+
+def test_labels_alike_once_cut_to_16_characters_stay_apart(tmp_path: Path) -> None:
+    """A label field holds 16 characters: 'left_forearm_flexor' and
+    'left_forearm_extensor' both became 'EMG left_forearm', two signals of
+    one name (MNE renamed them -0, -1, and a fault's '@@left_forearm' named
+    neither); those now end in their signal's number, the others stay."""
+    from types import SimpleNamespace
+
+    from sensorio.export.edf import write_edf
+
+    streams, info = _one_stream(1000.0, 0.5)
+    streams[0]["samples"] = np.repeat(streams[0]["samples"], 2, axis=1)[:, :3]
+    info["streams"][0].update(channels=3, labels=["left_forearm_flexor", "left_forearm_extensor", "biceps"])
+    info["streams"][0].update(unit="uV", scale=0.5, zero=0, min_code=-32768, max_code=32767)
+    fault = SimpleNamespace(stream=0, channel=1, kind="liftoff", start_s=0.1, end_s=0.2, severity="fault")
+    write_edf(tmp_path / "l.bdf", streams, info, faults=[fault])
+    back = read_back(tmp_path / "l.bdf")
+    assert [s.strip() for s in back["labels"]] == ["EMG left_forea~1", "EMG left_forea~2", "EMG biceps"]
+    assert "BAD_fault_liftoff@@left_forea~2" in [str(t) for t in back["annotations"][2]]

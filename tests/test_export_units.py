@@ -144,7 +144,7 @@ def test_csv_rows_formatted_in_pieces_are_the_row_by_row_text(monkeypatch: pytes
         blocks.append(Block(0, samples, seq, t_us, leadoff, frame_row, events, first))
         lo_rows = np.repeat(leadoff, np.diff(np.append(frame_row, n)))
         for j in range(n):
-            ev = {0: EVENT_NAMES[EV_GAP], n - 1: EVENT_NAMES[EV_RESYNC]}.get(j, "")
+            ev = ";".join(EVENT_NAMES[k] for r, k in ((0, EV_GAP), (n - 1, EV_RESYNC)) if r == j)
             vals = ",".join(str(int(v)) for v in samples[j])
             expected.append(f"{first + j},{1000 + 250 * (first + j):.1f},{vals},{int(lo_rows[j])},{ev}")
         first += n
@@ -231,3 +231,27 @@ def test_frame_times_unwrap_across_the_device_clock_wrap_in_every_output(tmp_pat
     for cut in range(len(raw) + 1):  # the state carried across blocks, wherever they split
         clock = ClockUnwrap()
         assert np.concatenate([clock(raw[:cut]), clock(raw[cut:])]).tolist() == want.tolist()
+
+
+def test_csv_keeps_every_event_of_a_row() -> None:
+    """A reconnect in a recording gives a resync and the gap of the frames
+    lost meanwhile at the same row (the parser's pending event, then its
+    verdict); the CSV's event column held one per row and showed only the gap."""
+    import io
+
+    from sensorio.blocks import EV_GAP, EV_RESYNC, EVENT_DTYPE, Block
+    from sensorio.cli import cmd_export
+
+    n = 4
+    events = np.zeros(2, dtype=EVENT_DTYPE)
+    events["row"] = [2, 2]
+    events["kind"] = [EV_RESYNC, EV_GAP]
+    events["lost_frames"] = [0, 3]
+    frame_row = np.arange(n, dtype=np.uint32)
+    block = Block(
+        0, np.zeros((n, 2), np.int32), frame_row.copy(), frame_row.astype(np.uint64), np.zeros(n, np.uint64),
+        frame_row, events, 0,
+    )  # fmt: skip
+    out = io.StringIO()
+    cmd_export.CsvStream(out, {"channels": 2, "rate_hz": 1000.0}, raw=True, time_us=1.0).add(block)
+    assert [line.rsplit(",", 1)[1] for line in out.getvalue().splitlines()[1:]] == ["", "", "resync;gap", ""]

@@ -7,7 +7,8 @@ specs) the frame count times the frame period; ``frame`` instead when no
 rate is known), one column per channel (labels and physical units from the
 device descriptor: the device's INFO, else the format's own; raw codes with
 --raw or without a scale), leadoff (bitmask) and event (gap, restart,
-overflow, resync at the row where the stream resumed).
+overflow, resync at the row where the stream resumed; two at one row, as a
+reconnect's resync and gap, joined by ``;``).
 NPZ: samples in physical units (float32; float64 for codes wider than 24
 bits; --raw: the native integer codes), with per stream the plain arrays
 unit, samples_unit, labels, scale and zero (value = (code - zero) * scale),
@@ -156,7 +157,7 @@ class CsvStream:
         self.rows = 0
         self._first_row: int | None = None
         self._clock = ClockUnwrap(clock_wrap)
-        self._events: dict[int, str] = {}
+        self._events: dict[int, list[str]] = {}
         self._cal: Any = None
         self._fmt = "%d"
 
@@ -180,7 +181,9 @@ class CsvStream:
         n = len(block)
         values = self._cal.to_physical(block.samples) if self._cal is not None else block.samples
         for ev in block.events:
-            self._events[int(ev["row"]) + block.first_row] = EVENT_NAMES.get(int(ev["kind"]), str(ev["kind"]))
+            # a list: a reconnect's resync and its gap share a row (one hid the other)
+            name = EVENT_NAMES.get(int(ev["kind"]), str(ev["kind"]))
+            self._events.setdefault(int(ev["row"]) + block.first_row, []).append(name)
         t = self._clock(block.frame_t_us)
         if t.size:
             times = t.astype(np.float64)
@@ -206,7 +209,7 @@ class CsvStream:
             table[:, -2] = np.asarray(leadoff[a:b], dtype=np.int64).tolist()
             table[:, -1] = ""
             for i in [i for i in self._events if self.rows + a <= i < self.rows + b]:
-                table[i - self.rows - a, -1] = self._events.pop(i)
+                table[i - self.rows - a, -1] = ";".join(self._events.pop(i))
             self.f.write((line * (b - a)) % tuple(table.ravel().tolist()))
         self.rows += n
 

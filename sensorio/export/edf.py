@@ -179,6 +179,13 @@ def typed_label(kind: str, label: str) -> str:
     return f"{kind} {label}"[:16]
 
 
+def edf_unit(unit: str) -> str:
+    """A unit as the 8-character ASCII header field holds it: the micro sign
+    (µ, or the Greek μ) as EDF's ``u``. edflib wrote the UTF-8 of "µV" as
+    "AuV", a unit MNE does not know: it read the samples as volts, 1e6 too large."""
+    return unit.replace("µ", "u").replace("μ", "u")[:8]
+
+
 def transducer(desc: Mapping[str, Any], kind: str) -> str:
     """The EDF transducer field: the descriptor's ``transducer`` when it has one,
     ``EMG electrode`` for a stream in volts, else the stream's name."""
@@ -271,7 +278,7 @@ def plan_signals(
                     sid,
                     c,
                     typed_label(kind, label),
-                    unit[:8],
+                    edf_unit(unit),
                     rate,
                     (pmin, pmax),
                     (lo + shift, hi + shift),
@@ -280,7 +287,15 @@ def plan_signals(
                     transducer(desc, kind),
                 )
             )
-    return plans
+    # labels alike only once cut to 16 characters ("EMG left_forearm" for
+    # ..._flexor and ..._extensor) would name two signals the same, and a
+    # fault's "@@" neither: those end in their signal's number in the file
+    # instead (its channel's, for one stream; unique across streams too)
+    cut = [p.label for p in plans]
+    return [
+        replace(p, label=f"{p.label[: 15 - len(str(i))]}~{i}") if cut.count(p.label) > 1 else p
+        for i, p in enumerate(plans, 1)
+    ]
 
 
 def _signed_diff_us(a: int, b: int) -> int:
