@@ -563,3 +563,17 @@ def test_existing_output_is_never_overwritten(tmp_path: Path) -> None:
     line = _one_line_error(_record("/dev/ttyNOPE_sensorio", out))
     assert "exists" in line and "--force" in line
     assert out.read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize("content", ["", '{"a": 1}\n'])
+def test_a_truth_file_that_is_no_truth_is_refused(tmp_path: Path, content: str) -> None:
+    """analyze --truth (and plot's) drew an overlay of nothing from an empty
+    file or other JSON lines, and said nothing."""
+    rec = tmp_path / "rec.sior"
+    _sim_recording(rec)
+    truth = tmp_path / "t.jsonl"
+    truth.write_text(content)
+    for cmd in (["analyze", str(rec), "--plot", str(tmp_path / "p.png")], ["plot", str(rec)]):
+        line = _one_line_error(_cli(*cmd, "--truth", str(truth)))
+        assert "is not an emulator truth file: it has no start record" in line, line
+    assert not (tmp_path / "p.png").exists() and not (tmp_path / "rec.png").exists()

@@ -67,7 +67,10 @@ def load_truth(path: Path | None) -> list[dict[str, Any]] | None:
     from ..emulator.truth import TruthLog
 
     try:
-        faults = TruthLog.load(path).faults()
+        log = TruthLog.load(path)
+        if not log.of("start"):  # (an empty file, or other JSON lines: an overlay of nothing, said nowhere)
+            raise SensorioError(f"{path} is not an emulator truth file: it has no start record")
+        faults = log.faults()
         for f in faults:
             float(f["start_s"]), str(f["kind"]), int(f["channel"])
     except KeyError as exc:
