@@ -310,6 +310,24 @@ def test_the_bitalino_pickle_is_read_as_plain_data_only(tmp_path: Path) -> None:
     assert ran == []
 
 
+def test_an_emgflow_file_gives_its_longest_complete_stretch_in_microvolts(tmp_path: Path) -> None:
+    """Missing samples are "NULL" (or empty): the longest stretch without one
+    is kept; mV to uV; a file of other columns is a CorpusError."""
+    rows = ["\ufeffTime,EMG_zyg,EMG_cor"]
+    for i in range(40):
+        gap = 5 <= i < 8 or i == 30
+        zyg = "NULL" if gap else f"{0.001 * i:.6f}"
+        rows.append(f"{(i + 1) / 2000:.4f},{zyg},{'' if gap else f'{-0.002 * i:.6f}'}")
+    path = tmp_path / "sample_data_09.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    uv = real_emg._read_emgflow(path)
+    assert uv.shape == (22, 2)  # rows 8-29
+    assert uv[0].tolist() == pytest.approx([8.0, -16.0]) and uv[-1].tolist() == pytest.approx([29.0, -58.0])
+    path.write_text("Time,EMG_a,EMG_b\n0.0005,1,2\n", encoding="utf-8")
+    with pytest.raises(real_emg.CorpusError, match="not the Time,EMG_zyg,EMG_cor file"):
+        real_emg._read_emgflow(path)
+
+
 def test_a_recording_of_hum_alone_is_found_as_mains_on_every_channel() -> None:
     """score_faults' real-fault figures: each channel of a recording whose
     inputs carry 25 uV of hum and 2 uV of noise (no sensor on skin) is mains
@@ -439,7 +457,7 @@ def test_the_corpus() -> None:
     if not real_emg.have_corpus():
         if os.environ.get("SENSORIO_REQUIRE_ALL"):
             try:
-                real_emg.fetch({e.source for e in real_emg.CORPUS.values()})
+                real_emg.fetch({pf for e in real_emg.CORPUS.values() for pf in e.files})
             except real_emg.CorpusError as exc:
                 pytest.fail(f"the real-EMG corpus cannot be fetched: {exc}")
         else:
@@ -456,6 +474,7 @@ def test_the_corpus() -> None:
         "delsys-taichi-quattro:bipolar": (8, 6.0, 72.5, 0.069),
         "bitalino-pysiology:bipolar": (1, 996.0, 68.0, 0.072),
         "biosppy-emg-1:bipolar": (1, 63.9, 91.0, 0.023),
+        "emgflow-corrugator:bipolar": (2, 9.35, 88.0, 0.084),
     }
     assert set(real_emg.keys()) == set(want)
     for key, (ch, seconds, mf, share) in want.items():
@@ -467,12 +486,17 @@ def test_the_corpus() -> None:
         got_mf, got_share, _ = real_emg.spectrum_figures(rec.uv, rec.rate_hz)
         assert got_mf == pytest.approx(mf, abs=1.0)
         assert got_share == pytest.approx(share, abs=0.001)
-    # the Ultium's inputs with no sensor on skin: hum, nearly all of it
-    assert real_emg.keys(faulty=True) == ["ultium-unconnected:bipolar"]
+    # the Ultium's inputs with no sensor on skin, EMGFlow's sessions 1 and 2:
+    # hum, nearly all of it (50 Hz and its harmonics)
+    assert real_emg.keys(faulty=True) == ["ultium-unconnected:bipolar", "emgflow-hum:bipolar"]
     dead = real_emg.load("ultium-unconnected:bipolar", download=False)
     assert dead.channels == [f"EMG{i}" for i in range(7, 17)]
-    f, p = sps.welch(dead.uv - dead.uv.mean(axis=0), dead.rate_hz, nperseg=2000, axis=0)
-    assert np.all(p[(f >= 48) & (f <= 52)].sum(axis=0) > 0.85 * p[f >= 1].sum(axis=0))
+    hum = real_emg.load("emgflow-hum:bipolar", download=False)
+    assert hum.channels == ["s1-zyg", "s1-cor", "s2-zyg", "s2-cor"] and hum.seconds == pytest.approx(8.3, abs=0.01)
+    for rec in (dead, hum):
+        f, p = sps.welch(rec.uv - rec.uv.mean(axis=0), rec.rate_hz, nperseg=2000, axis=0)
+        lines = sum(p[(f >= h - 2) & (f <= h + 2)].sum(axis=0) for h in (50, 100, 150))
+        assert np.all(lines > 0.85 * p[f >= 1].sum(axis=0)), rec.key
 
 
 @pytest.mark.parametrize("param", ["foo=1", "spike_k=x", "spike_k"])

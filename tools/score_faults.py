@@ -256,7 +256,7 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
     window_s = 20.0 if args.quick and args.seconds is None else (args.seconds or 30.0)
     clean_ch = args.clean_channels or (16 if args.quick else None)
     try:
-        real_emg.fetch({e.source for e in real_emg.CORPUS.values()})
+        real_emg.fetch({pf for e in real_emg.CORPUS.values() for pf in e.files})
         recs = [real_emg.load(k) for k in real_emg.keys(layouts)]
         faulty = [real_emg.load(k) for k in real_emg.keys(layouts, faulty=True)]
         if args.gain != 1.0:

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spike_contrast: --rates takes numbers separated by commas, not {args.rates!r}", file=sys.stderr)
         return 2
     try:
-        real_emg.fetch({e.source for e in real_emg.CORPUS.values()})
+        real_emg.fetch({pf for e in real_emg.CORPUS.values() for pf in e.files})
     except real_emg.CorpusError as exc:
         print(f"spike_contrast: {exc}", file=sys.stderr)
         return 1
