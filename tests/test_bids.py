@@ -384,3 +384,33 @@ def test_a_dataset_file_that_is_the_recording_is_refused_even_with_force(
     proc = _cli("export", str(src), "--bids", str(tmp_path / "ds"), "--subject", "01", "--task", "grip", "--force")
     assert proc.returncode != 0 and "is the input" in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert src.read_bytes() == recording.read_bytes()
+
+
+def test_events_tsv_holds_marker_texts_as_bids_tsv_and_says_what_it_changed(tmp_path: Path, capsys) -> None:
+    """A TSV cell holds no tab or line break: each is a space and the export
+    says how many marker texts had one (they became spaces without a word, a
+    CR stayed and broke the row); a quote is written as it is (CSV-style
+    quoting doubled it into a text no BIDS reader gives back); a marker
+    whose text is "n/a" stays "n/a", the user's text."""
+    import time
+
+    import sensorio
+    from sensorio.cli import main
+
+    rec = tmp_path / "m.sior"
+    texts = ["tab\there", "two\nlines", "cr\r\nhere", 'say "hi"', "n/a", "plain"]
+    with sensorio.open("sim://emg8?seed=3&fast=1&autostart=1&duration=1", record=rec) as s:
+        s.read(0.1)
+        for text in texts:
+            s.marker(text)
+        end = time.monotonic() + 60  # a bound against hanging
+        while not s.source_ended and time.monotonic() < end:
+            s.read(0.1)
+    capsys.readouterr()
+    assert main(["export", str(rec), "--bids", str(tmp_path / "ds"), "--subject", "01", "--task", "t"]) == 0
+    assert "(3 marker texts had tabs or line breaks, written as spaces)" in capsys.readouterr().out
+    raw = (tmp_path / "ds" / "sub-01" / "emg" / "sub-01_task-t_events.tsv").read_bytes().decode()
+    lines = raw.split("\n")[:-1]
+    assert "\r" not in raw and {line.count("\t") for line in lines} == {5}
+    values = [line.split("\t")[4] for line in lines[1:] if line.split("\t")[2] == "marker"]
+    assert values == ["tab here", "two lines", "cr  here", 'say "hi"', "n/a", "plain"]

@@ -27,8 +27,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import re
@@ -70,6 +68,9 @@ class BidsSummary:
     bad_channels: list[str] = field(default_factory=list)
     power_line_hz: float | None = None
     n_events: int = 0
+    #: per TSV file (``events.tsv``, ``channels.tsv``), how many cells had a tab
+    #: or line break, written as spaces (a cell cannot hold them); files with none left out
+    respaced: dict[str, int] = field(default_factory=dict)
 
 
 def _label(kind: str, value: str | None) -> str | None:
@@ -80,19 +81,34 @@ def _label(kind: str, value: str | None) -> str | None:
     return value
 
 
-def _tsv(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, delimiter="\t", lineterminator="\n")
-    w.writerow(columns)
+#: the characters a BIDS TSV cell cannot hold (they end the cell or the row), as spaces
+_BREAKS = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
+
+
+def _tsv(rows: list[dict[str, Any]], columns: list[str]) -> tuple[str, int]:
+    """A BIDS TSV table, and how many of its cells had a tab or line break
+    (each written as a space: the export says how many).
+
+    A cell is its text as it is, no CSV quoting (csv.writer doubled a text's
+    quotes and put it in quotes, a text no BIDS reader gives back); with no
+    tab left in it the spec's quoting of values with tabs never applies. None is
+    ``n/a``; a text that is literally ``n/a`` stays so: it is the user's
+    text, and a BIDS reader takes it for "no value", as it does a marker
+    without text."""
+    lines = ["\t".join(columns)]
+    changed = 0
     for r in rows:
-        w.writerow(["n/a" if r.get(c) is None else _cell(r[c]) for c in columns])
-    return buf.getvalue()
+        cells = ["n/a" if r.get(c) is None else _cell(r[c]) for c in columns]
+        flat = [c.translate(_BREAKS) for c in cells]
+        changed += sum(a != b for a, b in zip(cells, flat, strict=True))
+        lines.append("\t".join(flat))
+    return "\n".join(lines) + "\n", changed
 
 
 def _cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.6f}".rstrip("0").rstrip(".") if np.isfinite(v) else "n/a"
-    return str(v).replace("\t", " ").replace("\n", " ")
+    return str(v)
 
 
 def _bids_unit(unit: str) -> str:
@@ -480,10 +496,13 @@ def export_bids(
             "value": {"Description": "The text of a marker"},
             "stream": {"Description": "The sensorio device stream the event concerns"},
         }
+        channels_tsv, respaced_channels = _tsv(rows, columns)
+        events_tsv, respaced_events = _tsv(events, ev_columns)
+        respaced = {k: n for k, n in (("events.tsv", respaced_events), ("channels.tsv", respaced_channels)) if n}
         texts = {
             "sidecar": json.dumps(sidecar, indent=2) + "\n",
-            "channels": _tsv(rows, columns),
-            "events": _tsv(events, ev_columns),
+            "channels": channels_tsv,
+            "events": events_tsv,
             "events_json": json.dumps(events_json, indent=2) + "\n",
         }
         for key, text in texts.items():
@@ -501,7 +520,9 @@ def export_bids(
             except OSError:
                 pass
         raise
-    return BidsSummary(data, outputs["sidecar"], outputs["channels"], outputs["events"], bad, mains, len(events))
+    return BidsSummary(
+        data, outputs["sidecar"], outputs["channels"], outputs["events"], bad, mains, len(events), respaced
+    )
 
 
 def _level(trial_type: str) -> str:
@@ -565,4 +586,5 @@ def describe(summary: BidsSummary) -> Mapping[str, Any]:
         "bad_channels": summary.bad_channels,
         "power_line_hz": summary.power_line_hz,
         "events": summary.n_events,
+        "respaced": summary.respaced,
     }

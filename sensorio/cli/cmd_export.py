@@ -113,8 +113,14 @@ def run_bids(args: argparse.Namespace) -> int:
         overwrite=args.force,
     )
     mains = f"{done.power_line_hz:g} Hz" if done.power_line_hz else "n/a (none found)"
+    # a TSV cell holds no tab or line break: say which texts lost theirs
+    respaced = "".join(
+        f" ({n} {'marker texts' if name == 'events.tsv' else f'texts in {name}'} had tabs or line breaks, "
+        "written as spaces)"
+        for name, n in done.respaced.items()
+    )
     print(
-        f"{done.data}: BIDS-EMG, power line {mains}, {done.n_events} events, "
+        f"{done.data}: BIDS-EMG, power line {mains}, {done.n_events} events{respaced}, "
         f"bad channels: {', '.join(done.bad_channels) or 'none'}"
     )
     return 0
