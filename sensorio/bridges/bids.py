@@ -40,15 +40,13 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..descriptor import channel_labels
+from ..descriptor import channel_labels, volt_unit
 from ..errors import Advice, SensorioError, UsageError
 from ..export.output import input_clash
 
 #: the BIDS version whose EMG datatype this writes
 BIDS_VERSION = "1.11.0"
 PLACEMENT_SCHEMES = ("ChannelSpecific", "Measured", "Other")
-#: BIDS channel types for sensorio stream units
-VOLT_UNITS = ("uv", "µv", "mv", "v")
 #: a channel is bad when faults mask at least this share of its samples
 BAD_SHARE = 0.5
 #: seconds of EMG the mains detector listens to
@@ -115,7 +113,7 @@ def _bids_unit(unit: str) -> str:
     u = unit.strip()
     if not u or u.lower() == "code":
         return "n/a"
-    return {"µv": "uV", "uv": "uV", "mv": "mV", "deg": "deg"}.get(u.lower(), u)
+    return volt_unit(u) or {"deg": "deg"}.get(u.lower(), u)
 
 
 class _StreamGather:
@@ -346,7 +344,7 @@ def export_bids(
         reading for both)."""
         with np.errstate(all="ignore"):
             analysis = analyze_blocks(counted(blocks), info, calibration=calibration, overview=True, tap=tap)
-        emg = [sa for sa in analysis.streams.values() if sa.unit.lower() in VOLT_UNITS]
+        emg = [sa for sa in analysis.streams.values() if volt_unit(sa.unit) is not None]
         main = emg[0] if emg else analysis.streams[min(analysis.streams)]
         mains = power_line_hz if power_line_hz is not None else (gather[main.stream].mains() if emg else None)
         for g in gather.values():
@@ -390,7 +388,7 @@ def export_bids(
             sa = analysis.streams.get(sid)
             desc = next((s for s in info.get("streams", []) if isinstance(s, dict) and s.get("id") == sid), {})
             unit = str(desc.get("unit", "")) if isinstance(desc.get("scale"), (int, float)) else "code"
-            volts = unit.lower() in VOLT_UNITS
+            volts = volt_unit(unit) is not None
             n_ch = streams[sid][1]
             shares = gather[sid].masked_share() if sid in gather else None
             health = _health_rows(sa, analysis.events, shares) if sa is not None else [("good", None)] * n_ch

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC
-from ..descriptor import channel_labels
+from ..descriptor import channel_labels, volt_unit
 from ..errors import Advice, SensorioError
 from .output import atomic_output
 
@@ -157,7 +157,6 @@ def _rate(desc: Mapping[str, Any], arrays: Mapping[str, np.ndarray], stream: int
 
 #: label prefixes that MNE's read_raw_edf/read_raw_bdf(infer_types=True) turn into channel types
 MNE_TYPES = ("EEG", "SEEG", "ECOG", "DBS", "EOG", "ECG", "EMG", "BIO", "RESP", "TEMP", "MISC", "SAO2", "STIM")
-VOLT_UNITS = ("uv", "µv", "μv", "mv", "v")
 #: edflib keeps at most this many bytes of an annotation's text (UTF-8),
 #: cutting a longer one through a character
 ANNOTATION_BYTES = 40
@@ -168,8 +167,8 @@ ANNOTATION_SIGNALS = 64
 
 def signal_type(desc: Mapping[str, Any]) -> str:
     """The EDF channel type of a stream's signals: ``EMG`` for a stream in volts, else ``MISC``."""
-    unit = str(desc.get("unit", "")).lower()
-    return "EMG" if unit in VOLT_UNITS and isinstance(desc.get("scale"), (int, float)) else "MISC"
+    volts = volt_unit(str(desc.get("unit", ""))) is not None
+    return "EMG" if volts and isinstance(desc.get("scale"), (int, float)) else "MISC"
 
 
 def header_ascii(text: str) -> str:
