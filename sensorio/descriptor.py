@@ -11,7 +11,10 @@ for formats whose devices send none; a recording's header keeps a copy as
   device's first INFO, so for its recordings the first two agree);
 - :func:`stream_descriptor`: one stream's entry in it;
 - :func:`is_emg`: whether a stream carries EMG (and so gets the EMG pipeline,
-  the LSL type ``EMG`` and the live view's EMG figures).
+  the LSL type ``EMG`` and the live view's EMG figures);
+- :func:`volt_unit`, :func:`volts_per_unit`, :func:`microvolts_per_unit`:
+  whether a unit is a voltage, its name in ASCII and its scale (every export,
+  bridge and sink asks these, from the one table ``VOLT_UNITS``).
 """
 
 from __future__ import annotations
@@ -22,10 +25,21 @@ from typing import Any
 
 from .errors import Advice, SensorioError
 
+#: the voltage units (lower case) a stream may be in: their name in ASCII (as
+#: EDF, BIDS and MNE write it) and microvolts per unit. The one list: the
+#: exports kept their own, and a stream in the Greek "μV" was volts to some
+#: (EDF) and an unscaled misc channel to others (MNE, BIDS, LSL).
+VOLT_UNITS: dict[str, tuple[str, float]] = {
+    "uv": ("uV", 1.0),
+    "µv": ("uV", 1.0),  # the micro sign, U+00B5
+    "μv": ("uV", 1.0),  # the Greek mu, U+03BC (what many keyboards give)
+    "mv": ("mV", 1e3),
+    "v": ("V", 1e6),
+}
 #: microvolts per unit of the voltage units (lower case) an EMG stream may be in
-MICROVOLTS_PER_UNIT = {"uv": 1.0, "µv": 1.0, "mv": 1e3, "v": 1e6}
+MICROVOLTS_PER_UNIT = {unit: uv for unit, (_, uv) in VOLT_UNITS.items()}
 #: units (lower case) of a stream whose values are a voltage at the electrode
-EMG_UNITS = tuple(MICROVOLTS_PER_UNIT)
+EMG_UNITS = tuple(VOLT_UNITS)
 
 
 def parse_info(text: str) -> dict[str, Any] | None:
@@ -109,15 +123,28 @@ def channel_labels(labels: Any, n_channels: int) -> tuple[str, ...]:
 
 def is_emg(desc: Mapping[str, Any]) -> bool:
     """Whether a stream (its descriptor entry: ``name``, ``unit``) is EMG:
-    its name starts with "emg", or its unit is a voltage (µV, mV or V)."""
+    its name starts with "emg", or its unit is a voltage (µV, μV, mV or V)."""
     name = str(desc.get("name") or "").lower()
     unit = str(desc.get("unit") or "").lower()
     return name.startswith("emg") or unit in EMG_UNITS
 
 
+def volt_unit(unit: str) -> str | None:
+    """A voltage unit's name in ASCII: ``uV`` (for uV, µV and the Greek μV),
+    ``mV`` or ``V``, in any case; None for any other unit."""
+    entry = VOLT_UNITS.get(str(unit).lower())
+    return entry[0] if entry else None
+
+
 def microvolts_per_unit(unit: str) -> float | None:
-    """The factor from a voltage unit (µV, mV, V) to µV; None for any other unit."""
-    return MICROVOLTS_PER_UNIT.get(unit.lower())
+    """The factor from a voltage unit (µV, μV, mV, V) to µV; None for any other unit."""
+    return MICROVOLTS_PER_UNIT.get(str(unit).lower())
+
+
+def volts_per_unit(unit: str) -> float | None:
+    """The factor from a voltage unit (µV, μV, mV, V) to volts; None for any other unit."""
+    uv = microvolts_per_unit(unit)
+    return None if uv is None else uv / 1e6
 
 
 def capture_descriptor(capture: Any) -> dict[str, Any]:

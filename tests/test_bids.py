@@ -266,9 +266,9 @@ def test_the_recording_is_read_twice_and_analysed_once(recording: Path, tmp_path
     assert faults and in_bdf == sorted(round(float(r["onset"]), 3) for r in faults)
 
 
-def _two_boards(tmp_path: Path, *, whole: bool = False) -> Path:
-    """Two 4-channel streams at 1 kHz, 3 s; the second loses 0.2 s from
-    0.5 s and stops at 2 s (unless whole: then both run the 3 s)."""
+def _two_boards(tmp_path: Path, *, whole: bool = False, unit: str = "uV") -> Path:
+    """Two 4-channel streams at 1 kHz, 3 s, in ``unit``; the second loses 0.2 s
+    from 0.5 s and stops at 2 s (unless whole: then both run the 3 s)."""
     import numpy as np
 
     from sensorio import sio1
@@ -276,7 +276,7 @@ def _two_boards(tmp_path: Path, *, whole: bool = False) -> Path:
 
     rate, spf = 1000.0, 5
     streams = [
-        {"id": sid, "name": f"emg{sid + 1}", "channels": 4, "rate_hz": rate, "enc": sio1.ENC_I16, "unit": "uV",
+        {"id": sid, "name": f"emg{sid + 1}", "channels": 4, "rate_hz": rate, "enc": sio1.ENC_I16, "unit": unit,
          "scale": 0.5, "zero": 0, "min_code": -32768, "max_code": 32767}
         for sid in (0, 1)
     ]  # fmt: skip
@@ -384,3 +384,49 @@ def test_a_dataset_file_that_is_the_recording_is_refused_even_with_force(
     proc = _cli("export", str(src), "--bids", str(tmp_path / "ds"), "--subject", "01", "--task", "grip", "--force")
     assert proc.returncode != 0 and "is the input" in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert src.read_bytes() == recording.read_bytes()
+
+
+def test_events_tsv_holds_marker_texts_as_bids_tsv_and_says_what_it_changed(tmp_path: Path, capsys) -> None:
+    """A TSV cell holds no tab or line break: each is a space and the export
+    says how many marker texts had one (they became spaces without a word, a
+    CR stayed and broke the row); a quote is written as it is (CSV-style
+    quoting doubled it into a text no BIDS reader gives back); a marker
+    whose text is "n/a" stays "n/a", the user's text."""
+    import time
+
+    import sensorio
+    from sensorio.cli import main
+
+    rec = tmp_path / "m.sior"
+    texts = ["tab\there", "two\nlines", "cr\r\nhere", 'say "hi"', "n/a", "plain"]
+    with sensorio.open("sim://emg8?seed=3&fast=1&autostart=1&duration=1", record=rec) as s:
+        s.read(0.1)
+        for text in texts:
+            s.marker(text)
+        end = time.monotonic() + 60  # a bound against hanging
+        while not s.source_ended and time.monotonic() < end:
+            s.read(0.1)
+    capsys.readouterr()
+    assert main(["export", str(rec), "--bids", str(tmp_path / "ds"), "--subject", "01", "--task", "t"]) == 0
+    assert "(3 marker texts had tabs or line breaks, written as spaces)" in capsys.readouterr().out
+    raw = (tmp_path / "ds" / "sub-01" / "emg" / "sub-01_task-t_events.tsv").read_bytes().decode()
+    lines = raw.split("\n")[:-1]
+    assert "\r" not in raw and {line.count("\t") for line in lines} == {5}
+    values = [line.split("\t")[4] for line in lines[1:] if line.split("\t")[2] == "marker"]
+    assert values == ["tab here", "two lines", "cr  here", 'say "hi"', "n/a", "plain"]
+
+
+@pytest.mark.parametrize("unit", ["µV", "μV"])
+def test_a_stream_in_the_greek_mu_is_emg_in_uV(tmp_path: Path, unit: str) -> None:
+    """The Greek μV (U+03BC) is microvolts as the micro sign µV (U+00B5) is:
+    its channels were MISC in "μV", none counted as EMG."""
+    pytest.importorskip("pyedflib")
+    from sensorio.bridges.bids import export_bids
+
+    rec = _two_boards(tmp_path, whole=True, unit=unit)
+    root = tmp_path / "ds"
+    export_bids(rec, root, subject="01", task="two")
+    rows = _tsv(root / "sub-01" / "emg" / "sub-01_task-two_channels.tsv")
+    assert {(r["type"], r["units"]) for r in rows} == {("EMG", "uV")}
+    sidecar = json.loads((root / "sub-01" / "emg" / "sub-01_task-two_emg.json").read_text())
+    assert sidecar["EMGChannelCount"] == 8

@@ -498,3 +498,38 @@ def test_labels_alike_once_cut_to_16_characters_stay_apart(tmp_path: Path) -> No
     back = read_back(tmp_path / "l.bdf")
     assert [s.strip() for s in back["labels"]] == ["EMG left_forea~1", "EMG left_forea~2", "EMG biceps"]
     assert "BAD_fault_liftoff@@left_forea~2" in [str(t) for t in back["annotations"][2]]
+
+
+def test_non_ascii_labels_and_transducer_reach_the_header_as_ascii(tmp_path: Path) -> None:
+    """Header fields are ASCII, accents dropped to the base letter ("Bíceps" ->
+    "Biceps"), anything else "_": edflib turned the UTF-8 of "Bíceps" into
+    "BA ceps" (and "électrode" into "A lectrode"), and the fault's "@@Bíceps"
+    named no channel MNE read. Labels alike once made ASCII and cut to 16
+    characters end in their signal's number, their faults' "@@" too."""
+    from types import SimpleNamespace
+
+    from sensorio.export.edf import write_edf
+
+    try:
+        import mne
+    except ImportError:  # pragma: no cover
+        require_or_skip(False, "mne is not installed (pip install mne)")
+    streams, info = _one_stream(1000.0, 0.5)
+    streams[0]["samples"] = np.repeat(streams[0]["samples"], 2, axis=1)
+    labels = ["Bíceps", "Tríceps braquial corto", "Tríceps braquial largo", "µ\tΩ"]
+    info["streams"][0].update(channels=4, labels=labels, transducer="électrode Ag/AgCl")
+    info["streams"][0].update(unit="uV", scale=0.5, zero=0, min_code=-32768, max_code=32767)
+    faults = [
+        SimpleNamespace(stream=0, channel=c, kind="liftoff", start_s=0.1 * c, end_s=0.1 * c + 0.05, severity="fault")
+        for c in range(4)
+    ]
+    write_edf(tmp_path / "a.bdf", streams, info, faults=faults)
+    back = read_back(tmp_path / "a.bdf")
+    assert [s.strip() for s in back["labels"]] == ["EMG Biceps", "EMG Triceps br~2", "EMG Triceps br~3", "EMG u__"]
+    assert {h["transducer"].strip() for h in back["headers"]} == {"electrode Ag/AgCl"}
+    raw = mne.io.read_raw_bdf(tmp_path / "a.bdf", infer_types=True, verbose="error")
+    names = ["Biceps", "Triceps br~2", "Triceps br~3", "u__"]
+    assert raw.ch_names == names
+    assert set(raw.get_channel_types()) == {"emg"}
+    tied = [a["ch_names"] for a in raw.annotations if a["description"] == "BAD_fault_liftoff"]
+    assert tied == [(n,) for n in names]

@@ -99,3 +99,20 @@ def test_mne_reads_the_bdf_export_as_emg_with_bad_annotations(recording: Path, t
     plain = mne.io.read_raw_bdf(out, verbose="error")
     assert plain.ch_names == [f"EMG {label}" for label in sa.labels]
     assert "BAD_gap" in plain.annotations.description
+
+
+@pytest.mark.parametrize(("unit", "volts"), [("µV", 1e-6), ("μV", 1e-6), ("mV", 1e-3), ("V", 1.0), ("g", None)])
+def test_to_mne_scales_every_spelling_of_a_voltage_unit(unit: str, volts: float | None) -> None:
+    """The Greek μV (U+03BC) is microvolts as the micro sign µV (U+00B5) is:
+    a stream in μV was typed misc and left unscaled, 1e6 too large in volts."""
+    try:
+        import mne  # noqa: F401
+    except ImportError:
+        require_or_skip(False, "mne is not installed (pip install mne)")
+    from sensorio.workflows.analyze import Analysis, StreamAnalysis
+
+    x = np.full((100, 2), 50.0)
+    sa = StreamAnalysis(0, 1000.0, unit, ("a", "b"), x, None, None, np.ones((100, 2), bool), [], 0.0)
+    raw = sensorio.to_mne(Analysis({0: sa}, [], {}, None))
+    assert raw.get_channel_types() == ["emg" if volts else "misc"] * 2
+    assert np.allclose(raw.get_data(), x.T * (volts or 1.0), rtol=1e-12)

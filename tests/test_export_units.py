@@ -255,3 +255,30 @@ def test_csv_keeps_every_event_of_a_row() -> None:
     out = io.StringIO()
     cmd_export.CsvStream(out, {"channels": 2, "rate_hz": 1000.0}, raw=True, time_us=1.0).add(block)
     assert [line.rsplit(",", 1)[1] for line in out.getvalue().splitlines()[1:]] == ["", "", "resync;gap", ""]
+
+
+def test_csv_header_quotes_labels_with_commas_and_quotes() -> None:
+    """A label holding a comma or a quote is one quoted header field: the
+    header has as many columns as the rows and csv readers get the labels back
+    (unquoted, "flexor, left" made two columns and shifted every name after it)."""
+    import csv
+    import io
+
+    from sensorio.blocks import EVENT_DTYPE, Block
+    from sensorio.cli import cmd_export
+
+    n = 3
+    frame_row = np.arange(n, dtype=np.uint32)
+    block = Block(
+        0, np.zeros((n, 3), np.int32), frame_row.copy(), frame_row.astype(np.uint64), np.zeros(n, np.uint64),
+        frame_row, np.zeros(0, dtype=EVENT_DTYPE), 0,
+    )  # fmt: skip
+    labels = ["flexor, left", 'say "hi"', "plain"]
+    out = io.StringIO()
+    desc = {"channels": 3, "rate_hz": 1000.0, "labels": labels}
+    cmd_export.CsvStream(out, desc, raw=True, time_us=1.0).add(block)
+    text = out.getvalue()
+    assert text.splitlines()[0] == 'row,t_us,"flexor, left","say ""hi""",plain,leadoff,event'
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["row", "t_us", *labels, "leadoff", "event"]
+    assert {len(r) for r in rows} == {7}

@@ -372,3 +372,20 @@ def test_a_16_bit_clock_gives_lsl_times_that_go_on_across_its_wraps() -> None:
         times.append(outlet._device_times(block))
     outlet.close()
     assert np.allclose(np.diff(np.concatenate(times)), 0.01, atol=1e-9)
+
+
+@pytest.mark.parametrize("unit", ["uV", "µV", "μV"])
+def test_a_stream_in_the_greek_mu_is_emg_in_microvolts(unit: str) -> None:
+    """The Greek μV (U+03BC) is a voltage as the micro sign µV (U+00B5) is:
+    it was published as type "emg" (its name) with the unit "μV", which the
+    XDF conventions do not know, instead of type EMG in microvolts."""
+    from sensorio.sinks.lsl import LslOutlet
+
+    blocks, info, _ = captured(profile="emg8", seed=1, duration=0.1, serial=f"MU-{uuid.uuid4().hex[:8]}")
+    info["streams"][0]["unit"] = unit
+    info["streams"][0]["name"] = "forearm"  # a voltage unit alone makes it EMG
+    outlet = LslOutlet(info, markers=False)
+    meta = connect(outlet.source_id).info(timeout=5)
+    assert meta.type() == "EMG"
+    assert {c["unit"] for c in channel_meta(meta)} == {"microvolts"}
+    outlet.close()

@@ -27,8 +27,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import re
@@ -42,15 +40,13 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..descriptor import channel_labels
+from ..descriptor import channel_labels, volt_unit
 from ..errors import Advice, SensorioError, UsageError
 from ..export.output import input_clash
 
 #: the BIDS version whose EMG datatype this writes
 BIDS_VERSION = "1.11.0"
 PLACEMENT_SCHEMES = ("ChannelSpecific", "Measured", "Other")
-#: BIDS channel types for sensorio stream units
-VOLT_UNITS = ("uv", "µv", "mv", "v")
 #: a channel is bad when faults mask at least this share of its samples
 BAD_SHARE = 0.5
 #: seconds of EMG the mains detector listens to
@@ -70,6 +66,9 @@ class BidsSummary:
     bad_channels: list[str] = field(default_factory=list)
     power_line_hz: float | None = None
     n_events: int = 0
+    #: per TSV file (``events.tsv``, ``channels.tsv``), how many cells had a tab
+    #: or line break, written as spaces (a cell cannot hold them); files with none left out
+    respaced: dict[str, int] = field(default_factory=dict)
 
 
 def _label(kind: str, value: str | None) -> str | None:
@@ -80,26 +79,41 @@ def _label(kind: str, value: str | None) -> str | None:
     return value
 
 
-def _tsv(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, delimiter="\t", lineterminator="\n")
-    w.writerow(columns)
+#: the characters a BIDS TSV cell cannot hold (they end the cell or the row), as spaces
+_BREAKS = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
+
+
+def _tsv(rows: list[dict[str, Any]], columns: list[str]) -> tuple[str, int]:
+    """A BIDS TSV table, and how many of its cells had a tab or line break
+    (each written as a space: the export says how many).
+
+    A cell is its text as it is, no CSV quoting (csv.writer doubled a text's
+    quotes and put it in quotes, a text no BIDS reader gives back); with no
+    tab left in it the spec's quoting of values with tabs never applies. None is
+    ``n/a``; a text that is literally ``n/a`` stays so: it is the user's
+    text, and a BIDS reader takes it for "no value", as it does a marker
+    without text."""
+    lines = ["\t".join(columns)]
+    changed = 0
     for r in rows:
-        w.writerow(["n/a" if r.get(c) is None else _cell(r[c]) for c in columns])
-    return buf.getvalue()
+        cells = ["n/a" if r.get(c) is None else _cell(r[c]) for c in columns]
+        flat = [c.translate(_BREAKS) for c in cells]
+        changed += sum(a != b for a, b in zip(cells, flat, strict=True))
+        lines.append("\t".join(flat))
+    return "\n".join(lines) + "\n", changed
 
 
 def _cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.6f}".rstrip("0").rstrip(".") if np.isfinite(v) else "n/a"
-    return str(v).replace("\t", " ").replace("\n", " ")
+    return str(v)
 
 
 def _bids_unit(unit: str) -> str:
     u = unit.strip()
     if not u or u.lower() == "code":
         return "n/a"
-    return {"µv": "uV", "uv": "uV", "mv": "mV", "deg": "deg"}.get(u.lower(), u)
+    return volt_unit(u) or {"deg": "deg"}.get(u.lower(), u)
 
 
 class _StreamGather:
@@ -330,7 +344,7 @@ def export_bids(
         reading for both)."""
         with np.errstate(all="ignore"):
             analysis = analyze_blocks(counted(blocks), info, calibration=calibration, overview=True, tap=tap)
-        emg = [sa for sa in analysis.streams.values() if sa.unit.lower() in VOLT_UNITS]
+        emg = [sa for sa in analysis.streams.values() if volt_unit(sa.unit) is not None]
         main = emg[0] if emg else analysis.streams[min(analysis.streams)]
         mains = power_line_hz if power_line_hz is not None else (gather[main.stream].mains() if emg else None)
         for g in gather.values():
@@ -374,7 +388,7 @@ def export_bids(
             sa = analysis.streams.get(sid)
             desc = next((s for s in info.get("streams", []) if isinstance(s, dict) and s.get("id") == sid), {})
             unit = str(desc.get("unit", "")) if isinstance(desc.get("scale"), (int, float)) else "code"
-            volts = unit.lower() in VOLT_UNITS
+            volts = volt_unit(unit) is not None
             n_ch = streams[sid][1]
             shares = gather[sid].masked_share() if sid in gather else None
             health = _health_rows(sa, analysis.events, shares) if sa is not None else [("good", None)] * n_ch
@@ -480,10 +494,13 @@ def export_bids(
             "value": {"Description": "The text of a marker"},
             "stream": {"Description": "The sensorio device stream the event concerns"},
         }
+        channels_tsv, respaced_channels = _tsv(rows, columns)
+        events_tsv, respaced_events = _tsv(events, ev_columns)
+        respaced = {k: n for k, n in (("events.tsv", respaced_events), ("channels.tsv", respaced_channels)) if n}
         texts = {
             "sidecar": json.dumps(sidecar, indent=2) + "\n",
-            "channels": _tsv(rows, columns),
-            "events": _tsv(events, ev_columns),
+            "channels": channels_tsv,
+            "events": events_tsv,
             "events_json": json.dumps(events_json, indent=2) + "\n",
         }
         for key, text in texts.items():
@@ -501,7 +518,9 @@ def export_bids(
             except OSError:
                 pass
         raise
-    return BidsSummary(data, outputs["sidecar"], outputs["channels"], outputs["events"], bad, mains, len(events))
+    return BidsSummary(
+        data, outputs["sidecar"], outputs["channels"], outputs["events"], bad, mains, len(events), respaced
+    )
 
 
 def _level(trial_type: str) -> str:
@@ -565,4 +584,5 @@ def describe(summary: BidsSummary) -> Mapping[str, Any]:
         "bad_channels": summary.bad_channels,
         "power_line_hz": summary.power_line_hz,
         "events": summary.n_events,
+        "respaced": summary.respaced,
     }

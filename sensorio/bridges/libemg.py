@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from ..descriptor import volt_unit
 from ..errors import SensorioError, UsageError
 from ..export.units import exact_format
 from ..formats import default_start_command
@@ -271,7 +272,7 @@ def _choose_stream(info: dict[str, Any], seen: set[int], stream: int | None) -> 
     volts = [
         s.get("id")
         for s in info.get("streams", []) or []
-        if isinstance(s, dict) and str(s.get("unit", "")).lower() in ("uv", "µv", "mv", "v")
+        if isinstance(s, dict) and volt_unit(str(s.get("unit", ""))) is not None
     ]
     for sid in volts:
         if sid in seen:

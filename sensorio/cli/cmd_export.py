@@ -6,9 +6,10 @@ in µs: the device clock, or for formats that count frames (Cyton, board
 specs) the frame count times the frame period; ``frame`` instead when no
 rate is known), one column per channel (labels and physical units from the
 device descriptor: the device's INFO, else the format's own; raw codes with
---raw or without a scale), leadoff (bitmask) and event (gap, restart,
-overflow, resync at the row where the stream resumed; two at one row, as a
-reconnect's resync and gap, joined by ``;``).
+--raw or without a scale; a name with a comma or quote quoted as CSV quotes
+it), leadoff (bitmask) and event (gap, restart, overflow, resync at the row
+where the stream resumed; two at one row, as a reconnect's resync and gap,
+joined by ``;``).
 NPZ: samples in physical units (float32; float64 for codes wider than 24
 bits; --raw: the native integer codes), with per stream the plain arrays
 unit, samples_unit, labels, scale and zero (value = (code - zero) * scale),
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,8 +113,14 @@ def run_bids(args: argparse.Namespace) -> int:
         overwrite=args.force,
     )
     mains = f"{done.power_line_hz:g} Hz" if done.power_line_hz else "n/a (none found)"
+    # a TSV cell holds no tab or line break: say which texts lost theirs
+    respaced = "".join(
+        f" ({n} {'marker texts' if name == 'events.tsv' else f'texts in {name}'} had tabs or line breaks, "
+        "written as spaces)"
+        for name, n in done.respaced.items()
+    )
     print(
-        f"{done.data}: BIDS-EMG, power line {mains}, {done.n_events} events, "
+        f"{done.data}: BIDS-EMG, power line {mains}, {done.n_events} events{respaced}, "
         f"bad channels: {', '.join(done.bad_channels) or 'none'}"
     )
     return 0
@@ -171,7 +179,9 @@ class CsvStream:
             names = [f"{n}_{cal.unit}" if cal.unit else n for n in names]
             self._fmt = exact_format(cal.dtype)
         time_name = "t_us" if self.time_us is not None else "frame"
-        self.f.write(",".join(["row", time_name, *names, "leadoff", "event"]) + "\n")
+        # csv.writer quotes a name holding a comma, quote or line break (a label
+        # "flexor, left" split in two and shifted every column name after it)
+        csv.writer(self.f, lineterminator="\n").writerow(["row", time_name, *names, "leadoff", "event"])
         self._first_row = block.first_row
 
     def add(self, block: Block) -> None:

@@ -10,7 +10,8 @@ EDF holds 16-bit samples, BDF 24-bit: 24-bit devices need BDF.
 Labels follow the ``<TYPE> <label>`` convention (``EMG emg1`` for a stream in
 volts, ``MISC ax`` otherwise) from which MNE's ``read_raw_edf``/``read_raw_bdf``
 with ``infer_types=True`` types the channels; the transducer field says
-``EMG electrode`` (or the descriptor's ``transducer``).
+``EMG electrode`` (or the descriptor's ``transducer``). Header fields are ASCII
+(:func:`header_ascii`: "Bíceps" is ``EMG Biceps``, "µV" is ``uV``).
 
 EDF and BDF hold integers only, no NaN: samples lost in a gap are filled with
 the code of physical zero so that the time axis stays true, and each gap is
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import unicodedata
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC
-from ..descriptor import channel_labels
+from ..descriptor import channel_labels, volt_unit
 from ..errors import Advice, SensorioError
 from .output import atomic_output
 
@@ -155,7 +157,6 @@ def _rate(desc: Mapping[str, Any], arrays: Mapping[str, np.ndarray], stream: int
 
 #: label prefixes that MNE's read_raw_edf/read_raw_bdf(infer_types=True) turn into channel types
 MNE_TYPES = ("EEG", "SEEG", "ECOG", "DBS", "EOG", "ECG", "EMG", "BIO", "RESP", "TEMP", "MISC", "SAO2", "STIM")
-VOLT_UNITS = ("uv", "µv", "μv", "mv", "v")
 #: edflib keeps at most this many bytes of an annotation's text (UTF-8),
 #: cutting a longer one through a character
 ANNOTATION_BYTES = 40
@@ -166,13 +167,25 @@ ANNOTATION_SIGNALS = 64
 
 def signal_type(desc: Mapping[str, Any]) -> str:
     """The EDF channel type of a stream's signals: ``EMG`` for a stream in volts, else ``MISC``."""
-    unit = str(desc.get("unit", "")).lower()
-    return "EMG" if unit in VOLT_UNITS and isinstance(desc.get("scale"), (int, float)) else "MISC"
+    volts = volt_unit(str(desc.get("unit", ""))) is not None
+    return "EMG" if volts and isinstance(desc.get("scale"), (int, float)) else "MISC"
+
+
+def header_ascii(text: str) -> str:
+    """text as an EDF/BDF header field holds it, printable ASCII (spaces kept): the
+    micro sign (µ, or the Greek μ) as ``u``, accented letters as their base letter
+    (NFKD: "Bíceps" -> "Biceps"), any other character ``_``. edflib turned each
+    byte of the UTF-8 into ASCII of its own: "Bíceps" became "BA ceps", the
+    channel MNE reads, while a fault's ``@@Bíceps`` named no channel of the file."""
+    text = unicodedata.normalize("NFKD", text.replace("µ", "u").replace("μ", "u"))
+    return "".join("_" if not 32 <= ord(c) < 127 else c for c in text if not unicodedata.combining(c))
 
 
 def typed_label(kind: str, label: str) -> str:
-    """``"<TYPE> <label>"`` (16 characters at most), the label convention from which
-    MNE infers channel types; a label that already starts with a type word stays."""
+    """``"<TYPE> <label>"`` (16 characters at most, ASCII as :func:`header_ascii`
+    makes it), the label convention from which MNE infers channel types; a label
+    that already starts with a type word stays."""
+    label = header_ascii(label)
     first = label.split(" ", 1)[0]
     if " " in label and first.upper() in MNE_TYPES:
         return label[:16]
@@ -180,19 +193,20 @@ def typed_label(kind: str, label: str) -> str:
 
 
 def edf_unit(unit: str) -> str:
-    """A unit as the 8-character ASCII header field holds it: the micro sign
-    (µ, or the Greek μ) as EDF's ``u``. edflib wrote the UTF-8 of "µV" as
+    """A unit as the 8-character ASCII header field holds it (:func:`header_ascii`):
+    the micro sign (µ, or the Greek μ) as EDF's ``u``. edflib wrote the UTF-8 of "µV" as
     "AuV", a unit MNE does not know: it read the samples as volts, 1e6 too large."""
-    return unit.replace("µ", "u").replace("μ", "u")[:8]
+    return header_ascii(unit)[:8]
 
 
 def transducer(desc: Mapping[str, Any], kind: str) -> str:
-    """The EDF transducer field: the descriptor's ``transducer`` when it has one,
-    ``EMG electrode`` for a stream in volts, else the stream's name."""
+    """The EDF transducer field (80 characters, ASCII as :func:`header_ascii` makes
+    it): the descriptor's ``transducer`` when it has one, ``EMG electrode`` for a
+    stream in volts, else the stream's name."""
     given = desc.get("transducer")
     if isinstance(given, str) and given:
-        return given[:80]
-    return "EMG electrode" if kind == "EMG" else str(desc.get("name", ""))[:80]
+        return header_ascii(given)[:80]
+    return "EMG electrode" if kind == "EMG" else header_ascii(str(desc.get("name", "")))[:80]
 
 
 def _check_depth(sid: int, lo: int, hi: int, bdf: bool) -> None:
@@ -243,7 +257,8 @@ def plan_signals(
     for sid, arrays in sorted(streams.items()):
         desc = stream_descriptor(info, sid)
         n_ch = int(arrays["samples"].shape[1])
-        all_labels += channel_labels(desc.get("labels"), n_ch)
+        # as the file holds them: "Bíceps" and "Biceps" are one name there
+        all_labels += [header_ascii(x) for x in channel_labels(desc.get("labels"), n_ch)]
     duplicated = len(set(all_labels)) != len(all_labels)
     k = 0
     for sid, arrays in sorted(streams.items()):
@@ -541,7 +556,9 @@ def _check_written(tmp: Path, path: Path, n_signals: int, n_samples: int, sample
 
 
 def _header_text(text: str) -> str:
-    return "".join(c if 32 < ord(c) < 127 else "_" for c in text)[:80]
+    """A header subfield (equipment, recording): ASCII, its spaces ``_`` (EDF+
+    separates subfields by spaces), 80 characters at most."""
+    return header_ascii(text).replace(" ", "_")[:80]
 
 
 def fit_annotation_text(text: str) -> str:

@@ -9,12 +9,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..descriptor import channel_labels
+from ..descriptor import channel_labels, volts_per_unit
 from ..dsp.analyze import Analysis, StreamAnalysis, analyze_file
 from ..errors import SensorioError
-
-#: how many volts one unit is, for the units sensorio streams carry
-VOLTS_PER_UNIT = {"uv": 1e-6, "µv": 1e-6, "mv": 1e-3, "v": 1.0}
 
 
 def _import_mne() -> Any:
@@ -31,7 +28,7 @@ def _emg_stream(analysis: Analysis, stream: int | None) -> StreamAnalysis:
             raise SensorioError(f"no stream {stream}: the recording has streams {sorted(analysis.streams)}")
         return analysis.streams[stream]
     for sa in analysis.streams.values():
-        if sa.unit.lower() in VOLTS_PER_UNIT:
+        if volts_per_unit(sa.unit) is not None:
             return sa
     return analysis.streams[min(analysis.streams)]
 
@@ -62,7 +59,7 @@ def to_mne(
     data = sa.raw if signal == "raw" or sa.filtered is None else sa.filtered
     n_ch = data.shape[1]
     labels = list(sa.labels) if len(sa.labels) == n_ch else list(channel_labels(None, n_ch))
-    volts = VOLTS_PER_UNIT.get(sa.unit.lower())
+    volts = volts_per_unit(sa.unit)
     kind = "emg" if volts is not None else "misc"
     info = mne.create_info(labels, sa.rate_hz, ch_types=kind)
     raw = mne.io.RawArray((data * (volts or 1.0)).T, info, verbose="error")

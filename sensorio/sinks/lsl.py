@@ -38,14 +38,14 @@ from typing import Any
 import numpy as np
 
 from ..blocks import CLOCK_WRAP, EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC, Block, ClockUnwrap
-from ..descriptor import channel_labels, is_emg, stream_descriptor
+from ..descriptor import channel_labels, is_emg, stream_descriptor, volt_unit
 from ..errors import Advice, SensorioError
 from ..export.units import physical_dtype
 
-#: units as the LSL/XDF meta-data conventions write them
+#: units as the LSL/XDF meta-data conventions write them (a voltage by its
+#: ASCII name, sensorio.descriptor.volt_unit: µV and μV are "uv" here)
 LSL_UNITS = {
     "uv": "microvolts",
-    "µv": "microvolts",
     "mv": "millivolts",
     "v": "volts",
     "deg": "degrees",
@@ -53,6 +53,14 @@ LSL_UNITS = {
     "n": "newtons",
     "code": "counts",
 }
+
+
+def lsl_unit(unit: str) -> str:
+    """A stream's unit as the LSL/XDF meta-data conventions write it
+    (``microvolts`` for uV, µV and μV); a unit they do not name stays as it is."""
+    return LSL_UNITS.get((volt_unit(unit) or unit).lower(), unit)
+
+
 #: the LSL channel format of each dtype pushed
 LSL_FORMATS = {"float32": "float32", "float64": "double64", "int32": "int32"}
 EVENT_KINDS = {EV_GAP: "gap", EV_RESTART: "restart", EV_OVERFLOW: "overflow", EV_RESYNC: "resync"}
@@ -169,7 +177,7 @@ class LslOutlet:
         for label in self.labels:
             ch = chans.append_child("channel")
             ch.append_child_value("label", label)
-            ch.append_child_value("unit", LSL_UNITS.get(unit.lower(), unit))
+            ch.append_child_value("unit", lsl_unit(unit))
             ch.append_child_value("type", self.type)
         acq = sinfo.desc().append_child("acquisition")
         acq.append_child_value("manufacturer", str(info.get("manufacturer") or "unknown"))

@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 from serial.serialutil import SerialException
 
+from ..descriptor import volt_unit
 from ._sample_port import Pulled, SampleSourcePort, descriptor, gaps_from_timestamps
 
-#: LSL's spelled-out units and the short names sensorio uses
-_UNITS = {"microvolts": "uV", "millivolts": "mV", "volts": "V", "µv": "uV", "uv": "uV", "mv": "mV", "v": "V"}
+#: LSL's spelled-out units and the short names sensorio uses (others: volt_unit)
+_UNITS = {"microvolts": "uV", "millivolts": "mV", "volts": "V"}
 #: default code size: 1 nV, whatever the voltage unit
 _VOLT_SCALE = {"uV": 1e-3, "mV": 1e-6, "V": 1e-9}
 _OPTIONS = {"name", "type", "source_id", "timeout", "scale", "gap"}
@@ -101,7 +102,7 @@ class LslSource:
             labels.append(_child_text(ch, "label"))
             units.append(_child_text(ch, "unit"))
             ch = ch.next_sibling("channel")
-        unit_names = {_UNITS.get(u.lower(), u) for u in units if u}
+        unit_names = {_UNITS.get(u.lower()) or volt_unit(u) or u for u in units if u}
         unit = unit_names.pop() if len(unit_names) == 1 else ""
         integer = info.channel_format() in (pylsl.cf_int8, pylsl.cf_int16, pylsl.cf_int32)
         scale = self.scale or (1.0 if integer else _VOLT_SCALE.get(unit, 1e-3))
