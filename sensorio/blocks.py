@@ -125,6 +125,34 @@ class ClockUnwrap:
         return out
 
 
+class StreamClocks:
+    """The frame times of every stream of one recording, each unwrapped by
+    a ClockUnwrap of its own, which starts where the recording's clock is
+    by then (the stream unwrapped last): its streams share the device's
+    clock, and a stream that first comes after the clock has turned is that
+    many turns on, as the others are, not a turn behind them (a spec's u16
+    timestamp of ms turns every 65.5 s; a stream sent only now and then).
+    Called as ``clocks(stream, t_raw)``."""
+
+    def __init__(self, wrap: int = CLOCK_WRAP) -> None:
+        """wrap: where the clock wraps (``Format.clock_modulus``)."""
+        self.wrap = wrap
+        self._clocks: dict[int, ClockUnwrap] = {}
+        self._latest: ClockUnwrap | None = None
+
+    def __call__(self, stream: int, t_raw: np.ndarray) -> np.ndarray:
+        """The unwrapped times (int64) of the stream's next frames."""
+        clock = self._clocks.get(stream)
+        if clock is None:
+            clock = self._clocks[stream] = ClockUnwrap(self.wrap)
+            if self._latest is not None:
+                clock.last, clock.acc = self._latest.last, self._latest.acc
+        out = clock(t_raw)
+        if out.size:
+            self._latest = clock
+        return out
+
+
 MESSAGE_KINDS = {2: "info", 3: "reply", 4: "log"}
 
 

@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from numpy.lib import format as npformat
 
-from .blocks import CLOCK_WRAP, EVENT_DTYPE, Block, ClockUnwrap
+from .blocks import CLOCK_WRAP, EVENT_DTYPE, Block, StreamClocks
 from .errors import SensorioError
 
 #: digits reserved for the row count in a growing NPY header (any int64)
@@ -124,7 +124,8 @@ def array_name(stream: int, name: str) -> str:
 class BlockArrays:
     """Per-stream NPY files in ``folder``, fed one Block at a time (``add``):
     samples in the stream's native dtype, per-frame arrays (``frame_t_us``
-    unwrapped across a 32-bit device clock's wraps: blocks.ClockUnwrap), and
+    unwrapped across the device clock's wraps, the streams aligned on it:
+    blocks.StreamClocks), and
     events with their rows counted from the stream's start. ``close`` returns
     {array name: path} in stream order. Also counts what it wrote
     (``streams``: {stream: {"samples", "channels", "frames"}})."""
@@ -132,9 +133,8 @@ class BlockArrays:
     def __init__(self, folder: str | os.PathLike[str], clock_wrap: int = CLOCK_WRAP) -> None:
         """Into folder; clock_wrap: where frame_t_us wraps (``Format.clock_modulus``)."""
         self.folder = Path(folder)
-        self.clock_wrap = clock_wrap
+        self._clocks = StreamClocks(clock_wrap)
         self._files: dict[int, dict[str, NpyAppender]] = {}
-        self._clocks: dict[int, ClockUnwrap] = {}
 
     def add(self, block: Block) -> None:
         files = self._files.get(block.stream)
@@ -142,8 +142,7 @@ class BlockArrays:
             files = self._files[block.stream] = self._open(block)
         files["samples"].append(block.samples)
         files["frame_seq"].append(block.frame_seq)
-        clock = self._clocks.setdefault(block.stream, ClockUnwrap(self.clock_wrap))
-        files["frame_t_us"].append(clock(block.frame_t_us))
+        files["frame_t_us"].append(self._clocks(block.stream, block.frame_t_us))
         files["frame_leadoff"].append(block.frame_leadoff)
         if block.events.size:
             ev = block.events.copy()

@@ -480,6 +480,39 @@ def test_a_micro_sign_unit_reaches_the_header_as_uV(tmp_path: Path, unit: str) -
     assert back["labels"][0].strip() == "EMG ch1"  # a voltage stream still
 
 
+@pytest.mark.parametrize(("unit", "want"), [("uv", "uV"), ("UV", "uV"), ("mv", "mV"), ("v", "V")])
+def test_a_voltage_unit_in_another_case_reaches_the_header_as_mne_reads_it(
+    tmp_path: Path, unit: str, want: str
+) -> None:
+    """ "uv" and "mv" were written as they came: MNE knows only "uV" and
+    "mV", and read the samples as volts (1e6 and 1e3 too large), while the
+    BIDS channels.tsv of the same stream said uV."""
+    from sensorio.export.edf import write_edf
+
+    streams, info = _one_stream(1000.0, 0.5)
+    info["streams"][0].update(unit=unit, scale=0.5, zero=0, min_code=-32768, max_code=32767)
+    write_edf(tmp_path / "u.bdf", streams, info)
+    assert [h["dimension"] for h in read_back(tmp_path / "u.bdf")["headers"]] == [want, want]
+
+
+def test_a_label_cut_before_a_space_is_told_from_the_label_it_then_reads_as(tmp_path: Path) -> None:
+    """'left_flexor 2' cut to 16 characters is 'EMG left_flexor ', which
+    readers strip to the 'EMG left_flexor' beside it: MNE renamed the two
+    -0 and -1 and a fault's '@@left_flexor' named neither."""
+    from types import SimpleNamespace
+
+    from sensorio.export.edf import write_edf
+
+    streams, info = _one_stream(1000.0, 0.5)
+    info["streams"][0].update(labels=["left_flexor", "left_flexor 2"])
+    info["streams"][0].update(unit="uV", scale=0.5, zero=0, min_code=-32768, max_code=32767)
+    fault = SimpleNamespace(stream=0, channel=0, kind="liftoff", start_s=0.1, end_s=0.2, severity="fault")
+    write_edf(tmp_path / "l.bdf", streams, info, faults=[fault])
+    back = read_back(tmp_path / "l.bdf")
+    assert [s.strip() for s in back["labels"]] == ["EMG left_flexo~1", "EMG left_flexo~2"]
+    assert "BAD_fault_liftoff@@left_flexo~1" in [str(t) for t in back["annotations"][2]]
+
+
 def test_labels_alike_once_cut_to_16_characters_stay_apart(tmp_path: Path) -> None:
     """A label field holds 16 characters: 'left_forearm_flexor' and
     'left_forearm_extensor' both became 'EMG left_forearm', two signals of

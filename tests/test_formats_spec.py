@@ -412,3 +412,93 @@ def test_a_16_bit_timestamp_unwraps_at_its_own_width_in_every_output(tmp_path: P
     assert np.load(tmp_path / "d" / "frame_t_us.npy").astype(np.int64).tolist() == want.tolist()
     t_us = np.loadtxt(tmp_path / "x.csv", delimiter=",", skiprows=1, usecols=1)
     assert np.allclose(t_us, want * 1000.0)
+
+
+TWO_STREAMS_ONE_CLOCK = """
+name = "ts2board"
+byte_order = "little"
+rate_hz = 100
+
+[frame]
+sync = "AA 55"
+size = 12
+
+[counter]
+offset = 2
+type = "u8"
+
+[timestamp]
+offset = 3
+type = "u16"
+unit = "ms"
+
+[[streams]]
+id = 0
+name = "emg"
+start = 6
+rows = 1
+channels = 2
+type = "i16"
+unit = "uV"
+scale = 1.0
+
+[[streams]]
+id = 1
+name = "aux"
+start = 10
+rows = 1
+channels = 1
+type = "i16"
+unit = "g"
+scale = 1.0
+when = { offset = 5, equals = 1 }
+"""
+
+
+def test_a_stream_that_first_comes_after_the_clock_turned_is_on_the_others_clock(tmp_path: Path) -> None:
+    """Stream 1 is first sent 0.6 s in, after the u16 ms clock's turn. Each
+    stream was unwrapped from its own first time, so its frame times were a
+    turn (65.5 s) behind stream 0's in decode, NPZ and CSV; and the BDF
+    lined the streams up at 2^32, took the 65 s for two clocks and put
+    stream 1 0.6 s early (its BAD_no_data at the file's end, not its start)."""
+    from sensorio.cli import main
+
+    spec = tmp_path / "ts2.toml"
+    spec.write_text(TWO_STREAMS_ONE_CLOCK)
+    start = (1 << 16) - 500  # the clock turns 0.5 s in; stream 1 comes at 0.6 s
+    raw = tmp_path / "wrap.bin"
+    raw.write_bytes(
+        b"".join(
+            bytes([0xAA, 0x55, i % 256])
+            + struct.pack("<HBhhh", (start + 10 * i) % (1 << 16), int(i >= 60), 100 * ((i % 7) - 3), -i % 300, 50)
+            for i in range(600)
+        )
+    )
+    fmt = ["--format", str(spec)]
+    assert main(["decode", str(raw), *fmt, "-o", str(tmp_path / "d.npz")]) == 0
+    assert main(["export", str(raw), *fmt, "-o", str(tmp_path / "x.npz")]) == 0
+    assert main(["export", str(raw), *fmt, "-o", str(tmp_path / "x.csv")]) == 0
+    want0 = start + 10 * np.arange(600)
+    for npz in ("d.npz", "x.npz"):
+        with np.load(tmp_path / npz) as z:
+            assert z["frame_t_us"].astype(np.int64).tolist() == want0.tolist(), npz
+            assert z["s1_frame_t_us"].astype(np.int64).tolist() == want0[60:].tolist(), npz
+    t0 = np.loadtxt(tmp_path / "x.csv", delimiter=",", skiprows=1, usecols=1)
+    t1 = np.loadtxt(tmp_path / "x.s1.csv", delimiter=",", skiprows=1, usecols=1)
+    assert t1[0] == t0[60] == want0[60] * 1000.0
+    from support import require_or_skip
+
+    try:
+        import pyedflib
+    except ImportError:  # pragma: no cover
+        pyedflib = None
+    require_or_skip(pyedflib is not None, "pyedflib is not installed (pip install 'sensorio[edf]')")
+    assert main(["export", str(raw), *fmt, "-o", str(tmp_path / "x.bdf"), "--no-faults"]) == 0
+    reader = pyedflib.EdfReader(str(tmp_path / "x.bdf"))
+    try:
+        notes = {str(t): (float(o), float(d)) for o, d, t in zip(*reader.readAnnotations(), strict=True)}
+        aux = reader.readSignal(2, digital=True)
+    finally:
+        reader.close()
+    assert notes["BAD_no_data s1 aux"] == pytest.approx((0.0, 0.6), abs=0.011)
+    assert not aux[:59].any() and (aux[60:600] == 50).all()

@@ -299,6 +299,7 @@ def export_bids(
         head, found_info = lookahead_info(iter(bs), bs)
         header = bs.header
         time_us = bs.parser.format.time_scale_us()
+        clock_wrap = bs.parser.format.clock_modulus
     if not head:
         raise SensorioError(f"{recording}: no samples decoded, nothing to export")
     del head
@@ -375,7 +376,15 @@ def export_bids(
     folder.mkdir(parents=True, exist_ok=True)
     try:
         done = export_edf_stream(
-            recording, data, open_blocks, info, faults=True, overwrite=overwrite, time_us=time_us, analyse=analyse
+            recording,
+            data,
+            open_blocks,
+            info,
+            faults=True,
+            overwrite=overwrite,
+            time_us=time_us,
+            analyse=analyse,
+            clock_wrap=clock_wrap,
         )
         analysis, main, mains = analysed[0]
         names = _read_back_labels(data)
@@ -414,7 +423,7 @@ def export_bids(
         # events.tsv: seconds from the start of the file
         rates = {sid: sa.source_rate_hz for sid, sa in analysis.streams.items()}
         offsets = stream_offsets(
-            {s: {"frame_t_us": t} for s, (_, _, t) in streams.items() if s in rates}, rates, time_us
+            {s: {"frame_t_us": t} for s, (_, _, t) in streams.items() if s in rates}, rates, time_us, clock_wrap
         )
         label_of = {}
         k = 0

@@ -35,7 +35,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from ..blocks import CLOCK_WRAP, EVENT_NAMES, Block, ClockUnwrap
+from ..blocks import EVENT_NAMES, Block, StreamClocks
 from ..errors import SensorioError
 from ..export.npz import NpzStream
 from ..export.output import atomic_output, remove_tree, write_error
@@ -154,7 +154,7 @@ class CsvStream:
         raw: bool,
         time_us: float | None,
         period: float | None = None,
-        clock_wrap: int = CLOCK_WRAP,
+        clocks: StreamClocks | None = None,
     ) -> None:
         self.f = f
         self.desc = desc
@@ -164,7 +164,8 @@ class CsvStream:
         self.period = 1e6 / rate if rate and time_us is not None else (period or 0.0)
         self.rows = 0
         self._first_row: int | None = None
-        self._clock = ClockUnwrap(clock_wrap)
+        # the recording's clock, shared with its other streams' CSVs (StreamClocks)
+        self._clocks = clocks if clocks is not None else StreamClocks()
         self._events: dict[int, list[str]] = {}
         self._cal: Any = None
         self._fmt = "%d"
@@ -194,7 +195,7 @@ class CsvStream:
             # a list: a reconnect's resync and its gap share a row (one hid the other)
             name = EVENT_NAMES.get(int(ev["kind"]), str(ev["kind"]))
             self._events.setdefault(int(ev["row"]) + block.first_row, []).append(name)
-        t = self._clock(block.frame_t_us)
+        t = self._clocks(block.stream, block.frame_t_us)
         if t.size:
             times = t.astype(np.float64)
             if self.time_us is not None:
@@ -230,11 +231,11 @@ def frame_period(path: Path, format: str | None, time_us: float | None) -> dict[
     only the frames' times and rows (memory bounded by the frame count)."""
     times: dict[int, list[np.ndarray]] = {}
     rows: dict[int, list[np.ndarray]] = {}
-    clocks: dict[int, ClockUnwrap] = {}
     first: dict[int, int] = {}
     with BlockStream(path, format, stream_ok=True) as bs:
+        clocks = StreamClocks(bs.parser.format.clock_modulus)
         for b in bs:
-            t = clocks.setdefault(b.stream, ClockUnwrap(bs.parser.format.clock_modulus))(b.frame_t_us)
+            t = clocks(b.stream, b.frame_t_us)
             first.setdefault(b.stream, b.first_row)
             times.setdefault(b.stream, []).append(t)
             rows.setdefault(b.stream, []).append(b.frame_row.astype(np.int64) + b.first_row - first[b.stream])
@@ -315,6 +316,7 @@ def _write_csvs(
     suffix = args.output.suffix
     writers: dict[int, tuple[Path, CsvStream]] = {}
     periods: dict[int, float] | None = None
+    clocks = StreamClocks(clock_wrap)  # the streams' CSVs on the recording's one clock
     for block in blocks:
         entry = writers.get(block.stream)
         if entry is None:
@@ -332,7 +334,7 @@ def _write_csvs(
                 if periods is None:
                     periods = frame_period(args.file, args.format, time_us)
                 period = periods.get(sid, 0.0)
-            entry = writers[sid] = (target, CsvStream(f, desc, args.raw, time_us, period, clock_wrap))
+            entry = writers[sid] = (target, CsvStream(f, desc, args.raw, time_us, period, clocks))
         try:
             entry[1].add(block)
         except OSError as exc:  # named here: the error is this file's
@@ -349,6 +351,7 @@ def _run_edf(args: argparse.Namespace) -> int:
         head, info = lookahead_info(iter(bs), bs)
         check_depths(info, bdf=args.output.suffix.lower() == ".bdf")
         time_us = bs.parser.format.time_scale_us()
+        clock_wrap = bs.parser.format.clock_modulus
         calibration = None
         if not args.no_faults:  # the DSP stack is imported only for fault detection
             from ..dsp.calibrate import Calibration
@@ -374,6 +377,7 @@ def _run_edf(args: argparse.Namespace) -> int:
         time_us=time_us,
         raw=args.raw,
         calibration=calibration,
+        clock_wrap=clock_wrap,
     )
     cut = f" ({done.cut_texts} of their texts cut to EDF+'s 40 bytes)" if done.cut_texts else ""
     print(

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..blocks import EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC
+from ..blocks import CLOCK_WRAP, EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC
 from ..descriptor import channel_labels, volt_unit
 from ..errors import Advice, SensorioError
 from .output import atomic_output
@@ -187,16 +187,19 @@ def typed_label(kind: str, label: str) -> str:
     that already starts with a type word stays."""
     label = header_ascii(label)
     first = label.split(" ", 1)[0]
-    if " " in label and first.upper() in MNE_TYPES:
-        return label[:16]
-    return f"{kind} {label}"[:16]
+    typed = label if " " in label and first.upper() in MNE_TYPES else f"{kind} {label}"
+    # without the spaces a cut leaves at its end: readers strip them (MNE
+    # read "EMG left_flexor " as the "EMG left_flexor" beside it)
+    return typed[:16].rstrip()
 
 
 def edf_unit(unit: str) -> str:
     """A unit as the 8-character ASCII header field holds it (:func:`header_ascii`):
     the micro sign (µ, or the Greek μ) as EDF's ``u``. edflib wrote the UTF-8 of "µV" as
-    "AuV", a unit MNE does not know: it read the samples as volts, 1e6 too large."""
-    return header_ascii(unit)[:8]
+    "AuV", a unit MNE does not know: it read the samples as volts, 1e6 too large.
+    A voltage in its usual case (``uV``, ``mV``, ``V``): MNE read "uv" and "mv" as
+    units it does not know, and so the samples as volts."""
+    return volt_unit(unit) or header_ascii(unit)[:8]
 
 
 def transducer(desc: Mapping[str, Any], kind: str) -> str:
@@ -313,13 +316,16 @@ def plan_signals(
     ]
 
 
-def _signed_diff_us(a: int, b: int) -> int:
-    """a - b for 32-bit wrapping device clocks."""
-    return (a - b + (1 << 31)) % (1 << 32) - (1 << 31)
+def _signed_diff(a: int, b: int, wrap: int) -> int:
+    """a - b of a device clock that wraps at wrap (Format.clock_modulus)."""
+    return (a - b + wrap // 2) % wrap - wrap // 2
 
 
 def stream_offsets(
-    streams: Mapping[int, Mapping[str, np.ndarray]], rates: Mapping[int, float], time_us: float | None = 1.0
+    streams: Mapping[int, Mapping[str, np.ndarray]],
+    rates: Mapping[int, float],
+    time_us: float | None = 1.0,
+    clock_wrap: int = CLOCK_WRAP,
 ) -> dict[int, float]:
     """Seconds from the file start to each stream's first sample, from the device clock
     (streams of one device share it); 0 for all when a stream has no frame time or the
@@ -328,7 +334,7 @@ def stream_offsets(
     if len(firsts) != len(streams) or not firsts or time_us is None:
         return {sid: 0.0 for sid in streams}
     ref = next(iter(firsts.values()))
-    rel = {sid: _signed_diff_us(t, ref) * time_us for sid, t in firsts.items()}
+    rel = {sid: _signed_diff(t, ref, clock_wrap) * time_us for sid, t in firsts.items()}
     if max(rel.values()) - min(rel.values()) > 10_000_000:
         return {sid: 0.0 for sid in streams}  # not one clock: do not invent an alignment
     base = min(rel.values())
@@ -425,6 +431,7 @@ def write_edf(
     file_type: str | None = None,
     time_us: float | None = 1.0,
     raw: bool = False,
+    clock_wrap: int = CLOCK_WRAP,
 ) -> EdfSummary:
     """Write decoded streams (``sensorio.concat_blocks`` output: per stream
     ``samples``, ``frame_t_us``, ``events``) to EDF+ or BDF+.
@@ -433,6 +440,7 @@ def write_edf(
     ``faults``: sensor-fault events (sensorio.dsp DspEvent), times in seconds of
     their stream. ``markers``: more annotations, in seconds from the file start.
     ``file_type``: "edf" or "bdf" (default: by the suffix of path).
+    ``clock_wrap``: where frame_t_us wraps (``Format.clock_modulus``).
     ``time_us``: µs per unit of the streams' frame_t_us (``Format.time_scale_us()``;
     None when unknown: the streams then all start with the file).
     ``raw``: physical = digital code (unit "code") instead of the calibrated range.
@@ -446,7 +454,7 @@ def write_edf(
         pass
     return _write_blocks(
         pyedflib, path, bdf, lambda: iter(blocks), tallies, info, list(faults), list(markers), start,
-        overwrite=overwrite, time_us=time_us, raw=raw,
+        overwrite=overwrite, time_us=time_us, raw=raw, clock_wrap=clock_wrap,
     )  # fmt: skip
 
 
@@ -837,10 +845,11 @@ def export_edf_stream(
     raw: bool = False,
     calibration: Calibration | None = None,
     analyse: Callable[[Iterator[Any]], Iterable[Any]] | None = None,
+    clock_wrap: int = CLOCK_WRAP,
 ) -> EdfSummary:
     """Decoded Blocks of a recording (or raw dump) to EDF+/BDF+ in bounded
     memory, with sensor faults found by sensorio.dsp and the recording's
-    markers as annotations (time_us, raw: see write_edf), from two passes
+    markers as annotations (time_us, raw, clock_wrap: see write_edf), from two passes
     over the Blocks (``open_blocks()`` gives a new iterator over them each
     time). The first finds the code ranges, gaps and (faults) the sensor
     faults, with the analysis run block by block; the second writes the data
@@ -877,7 +886,7 @@ def export_edf_stream(
     markers, start = recording_markers(source)
     return _write_blocks(
         pyedflib, path, bdf, open_blocks, tallies, info, found, markers, start,
-        overwrite=overwrite, time_us=time_us, raw=raw,
+        overwrite=overwrite, time_us=time_us, raw=raw, clock_wrap=clock_wrap,
     )  # fmt: skip
 
 
@@ -895,6 +904,7 @@ def _write_blocks(
     overwrite: bool,
     time_us: float | None,
     raw: bool,
+    clock_wrap: int,
 ) -> EdfSummary:
     """The file from the streams' tallies (ranges, gaps, first times), the
     annotations, and the data records as ``open_blocks()`` gives the Blocks
@@ -906,7 +916,7 @@ def _write_blocks(
         raise SensorioError("no samples to export")
     plans = plan_signals(streams, info, bdf, raw)
     rates = {p.stream: p.rate_hz for p in plans}
-    offsets = stream_offsets(streams, rates, time_us)
+    offsets = stream_offsets(streams, rates, time_us, clock_wrap)
     annotations: list[Annotation] = []
     lengths: dict[int, int] = {}
     leads: dict[int, int] = {}

@@ -19,7 +19,8 @@ Per device stream (stream 0's names bare, stream k's prefixed ``s<k>_``):
     (channels,) float64: value = (code - zero) * scale, code = value / scale + zero.
 ``frame_seq``, ``frame_t_us``, ``frame_leadoff``, ``events``
     as ``sensorio decode`` writes them (``frame_t_us`` unwrapped across the
-    wraps of a 32-bit device clock, as the CSV's ``t_us``: ClockUnwrap).
+    wraps of the device clock, as the CSV's ``t_us``: ClockUnwrap; block by
+    block, the streams aligned on the one clock: StreamClocks).
 
 Beside them: ``messages`` (the device's text lines), ``device_info`` (the
 descriptor as JSON) and ``stats`` (the parser's counters as JSON).
@@ -35,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..blocks import CLOCK_WRAP, EVENT_DTYPE, Block, ClockUnwrap
+from ..blocks import CLOCK_WRAP, EVENT_DTYPE, Block, ClockUnwrap, StreamClocks
 from ..npystream import NpyAppender, native_dtype
 from .units import CODE_UNIT, Calibration, stream_calibration
 
@@ -59,7 +60,8 @@ def npz_arrays(
     ``concat_blocks`` output and the device descriptor; raw: keep the codes,
     in ``native[stream]`` (``sensorio.npystream.native_dtype`` of the stream's
     blocks) where given; clock_wrap: where frame_t_us wraps
-    (``Format.clock_modulus``)."""
+    (``Format.clock_modulus``; each stream unwrapped on its own here: the
+    whole arrays do not say which stream's frame came first)."""
     out: dict[str, np.ndarray] = {}
     for sid, arrays in sorted(streams.items()):
         prefix = "" if sid == 0 else f"s{sid}_"
@@ -106,9 +108,8 @@ class NpzStream:
         self.folder = Path(folder)
         self.info = info
         self.raw = raw
-        self.clock_wrap = clock_wrap
+        self._clocks = StreamClocks(clock_wrap)
         self._streams: dict[int, tuple[Calibration, bool, dict[str, NpyAppender]]] = {}
-        self._clocks: dict[int, ClockUnwrap] = {}
 
     def _open(self, block: Block) -> tuple[Calibration, bool, dict[str, NpyAppender]]:
         prefix = "" if block.stream == 0 else f"s{block.stream}_"
@@ -136,8 +137,7 @@ class NpzStream:
         cal, physical, files = entry
         files["samples"].append(cal.to_physical(block.samples) if physical else block.samples)
         files["frame_seq"].append(block.frame_seq)
-        clock = self._clocks.setdefault(block.stream, ClockUnwrap(self.clock_wrap))
-        files["frame_t_us"].append(clock(block.frame_t_us))
+        files["frame_t_us"].append(self._clocks(block.stream, block.frame_t_us))
         files["frame_leadoff"].append(block.frame_leadoff)
         if block.events.size:
             ev = block.events.copy()
