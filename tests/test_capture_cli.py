@@ -366,3 +366,18 @@ def test_a_format_without_a_frame_counter_says_its_losses_are_not_counted(tmp_pa
     assert ", 3 lost," in _run("decode", str(sio)).stdout
     assert json.loads(_run("info", str(sio), "--json").stdout)["stats"]["lost_frames_counted"] is True
     assert json.loads(_run("decode", str(sio), "--json").stdout)["lost_frames_counted"] is True
+
+
+def test_info_times_the_streams_of_a_device_that_sends_no_info(tmp_path: Path) -> None:
+    """info read rates from the device's INFO only: a Cyton's streams had no
+    duration (analyze, export and every other command take the format's
+    description, 250 and 25 Hz). It now takes the same, and names the
+    device as its format describes it."""
+    rec = tmp_path / "c.sior"
+    res = _run("record", "sim://cyton?seed=3&fast=1&duration=3", "--format", "cyton", "-o", str(rec), "--quiet")
+    assert res.returncode == 0, res.stderr
+    out = _run("info", str(rec)).stdout
+    assert "stream 0:   8 channels, 750 samples in 3.00 s at 250 Hz, 750 frames" in out, out
+    assert "stream 1:   3 channels, 75 samples in 3.00 s at 25 Hz, 75 frames" in out, out
+    assert "device:     OpenBCI Cyton (as its format describes it: it sends no INFO)" in out, out
+    assert "None" not in out

@@ -147,7 +147,7 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
         }
         rep = reader.report
         damage.finish(rep)
-        described = resolve_descriptor(reader.header, infos)
+        described = resolve_descriptor(reader.header, infos, parser.format)
         return {
             "file": str(path),
             "header": reader.header,

@@ -40,11 +40,15 @@ def run(args: argparse.Namespace) -> int:
     given = f" (decoded as {args.format}, as given)" if args.format and args.format != recorded else ""
     print(f"format:     {recorded}{given}")
     for n, info in enumerate(d["devices"] or [d["device_info"]]):
-        if isinstance(info, dict):
-            print(
-                f"{'device:' if n == 0 else 'then:':<12}{info.get('device', '?')} "
-                f"serial {info.get('serial', '?')} firmware {info.get('fw', '?')}"
-            )
+        if not isinstance(info, dict):
+            continue
+        if not d["devices"]:  # no INFO in the file (a Cyton, ASCII lines, a board spec)
+            print(f"device:     {info.get('device') or '?'} (as its format describes it: it sends no INFO)")
+            continue
+        print(
+            f"{'device:' if n == 0 else 'then:':<12}{info.get('device') or '?'} "
+            f"serial {info.get('serial') or '?'} firmware {info.get('fw') or '?'}"
+        )
     print(f"calibration: {'yes' if h.get('calibration') else 'none'}")
     # (a file of several devices: the first one's rates do not time the rest)
     rates = stream_rates(d["device_info"]) if len(d["devices"]) <= 1 else {}
