@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -83,6 +84,12 @@ class Block:
 CLOCK_WRAP = 1 << 32
 
 
+def clock_step(a: Any, b: Any, wrap: int = CLOCK_WRAP) -> Any:
+    """a - b of a device clock that wraps at wrap (``Format.clock_modulus``),
+    as the step between -wrap/2 and wrap/2 (ints or integer arrays)."""
+    return (a - b + wrap // 2) % wrap - wrap // 2
+
+
 class ClockUnwrap:
     """One stream's frame times (``Block.frame_t_us``) made monotonic across
     the wraps of its device clock, block after block: each step from one
@@ -115,12 +122,11 @@ class ClockUnwrap:
         if not t.size:
             return t
         before = t[0] if self.last is None else self.last
-        wrap = self.wrap
-        steps = (t - np.concatenate(([before], t[:-1])) + wrap // 2) % wrap - wrap // 2
+        steps = clock_step(t, np.concatenate(([before], t[:-1])), self.wrap)
         base = t[0] if self.last is None else self.acc
         out = base + np.cumsum(steps)
         while out.min() < 0:  # a wrap more from the first time before 0 on (a few at most)
-            out[int(np.argmax(out < 0)) :] += wrap
+            out[int(np.argmax(out < 0)) :] += self.wrap
         self.last, self.acc = int(t[-1]), int(out[-1])
         return out
 

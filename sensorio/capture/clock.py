@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..blocks import CLOCK_WRAP, Block
+from ..blocks import CLOCK_WRAP, Block, clock_step
 
 #: the fit is renewed at most this often (device seconds)
 REFIT_S = 0.05
@@ -84,9 +84,7 @@ class _StreamClock:
         """Unwrapped device µs near the reference (the latest frame seen)."""
         if self.ref_raw is None:
             return raw.astype(np.int64)
-        half = self.wrap // 2
-        delta = (raw.astype(np.int64) - self.ref_raw + half) % self.wrap - half
-        return self.ref_unwrapped + delta
+        return self.ref_unwrapped + clock_step(raw.astype(np.int64), self.ref_raw, self.wrap)
 
 
 class DeviceClock:
@@ -163,7 +161,7 @@ class DeviceClock:
         if s.ref_raw is None:
             first = first_raw
         else:
-            first = s.ref_unwrapped + ((first_raw - s.ref_raw + wrap // 2) % wrap - wrap // 2)
+            first = s.ref_unwrapped + clock_step(first_raw, s.ref_raw, wrap)
         last = first + ((last_raw - first_raw) % wrap)
         if n_frames >= 2:
             rows = last_row - int(frame_row[0])

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..blocks import CLOCK_WRAP, EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC
+from ..blocks import CLOCK_WRAP, EV_GAP, EV_OVERFLOW, EV_RESTART, EV_RESYNC, clock_step
 from ..descriptor import channel_labels, volt_unit
 from ..errors import Advice, SensorioError
 from .output import atomic_output
@@ -316,11 +316,6 @@ def plan_signals(
     ]
 
 
-def _signed_diff(a: int, b: int, wrap: int) -> int:
-    """a - b of a device clock that wraps at wrap (Format.clock_modulus)."""
-    return (a - b + wrap // 2) % wrap - wrap // 2
-
-
 def stream_offsets(
     streams: Mapping[int, Mapping[str, np.ndarray]],
     rates: Mapping[int, float],
@@ -334,7 +329,7 @@ def stream_offsets(
     if len(firsts) != len(streams) or not firsts or time_us is None:
         return {sid: 0.0 for sid in streams}
     ref = next(iter(firsts.values()))
-    rel = {sid: _signed_diff(t, ref, clock_wrap) * time_us for sid, t in firsts.items()}
+    rel = {sid: clock_step(t, ref, clock_wrap) * time_us for sid, t in firsts.items()}
     if max(rel.values()) - min(rel.values()) > 10_000_000:
         return {sid: 0.0 for sid in streams}  # not one clock: do not invent an alignment
     base = min(rel.values())
