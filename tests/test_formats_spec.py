@@ -356,15 +356,9 @@ def test_analyze_of_a_spec_without_a_counter_says_losses_are_not_counted(tmp_pat
     assert json.loads(analyze(with_counter, "--json"))["lost_frames_counted"] is True
 
 
-WRAPPING_CLOCK = """
-name = "tsboard"
-byte_order = "little"
-rate_hz = 100
-
-[frame]
-sync = "AA 55"
-size = 9
-
+#: a frame counter and a u16 timestamp of ms (it turns every 65.5 s) at
+#: bytes 2-4, after the sync bytes: the clock of the two boards below
+U16_MS_CLOCK = """
 [counter]
 offset = 2
 type = "u8"
@@ -373,7 +367,20 @@ type = "u8"
 offset = 3
 type = "u16"
 unit = "ms"
+"""
 
+WRAPPING_CLOCK = (
+    """
+name = "tsboard"
+byte_order = "little"
+rate_hz = 100
+
+[frame]
+sync = "AA 55"
+size = 9
+"""
+    + U16_MS_CLOCK
+    + """
 [[streams]]
 id = 0
 name = "emg"
@@ -383,6 +390,7 @@ channels = 2
 type = "i16"
 unit = "uV"
 """
+)
 
 
 def test_a_16_bit_timestamp_unwraps_at_its_own_width_in_every_output(tmp_path: Path) -> None:
@@ -414,7 +422,8 @@ def test_a_16_bit_timestamp_unwraps_at_its_own_width_in_every_output(tmp_path: P
     assert np.allclose(t_us, want * 1000.0)
 
 
-TWO_STREAMS_ONE_CLOCK = """
+TWO_STREAMS_ONE_CLOCK = (
+    """
 name = "ts2board"
 byte_order = "little"
 rate_hz = 100
@@ -422,16 +431,9 @@ rate_hz = 100
 [frame]
 sync = "AA 55"
 size = 12
-
-[counter]
-offset = 2
-type = "u8"
-
-[timestamp]
-offset = 3
-type = "u16"
-unit = "ms"
-
+"""
+    + U16_MS_CLOCK
+    + """
 [[streams]]
 id = 0
 name = "emg"
@@ -453,6 +455,7 @@ unit = "g"
 scale = 1.0
 when = { offset = 5, equals = 1 }
 """
+)
 
 
 def test_a_stream_that_first_comes_after_the_clock_turned_is_on_the_others_clock(tmp_path: Path) -> None:
