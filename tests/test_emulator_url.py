@@ -84,11 +84,24 @@ def test_sim_real_time_pacing() -> None:
         ("sim://?link=drop:at=1,stream=5", "link fault drop names stream 5; the device has streams \\[0\\]"),
         ("sim://?link=drop:at=nan", "times must be finite"),
         ("sim://?fault=liftoff:channel=1,start=nan,end=2", "numbers must be finite"),
+        # the last of two values won without a word
+        ("sim://emg8?channels=8&channels=4", "option 'channels' given more than once"),
+        ("sim://emg8?mains-hz=50&mains_hz=60", "option mains-hz and mains_hz given more than once"),
     ],
 )
 def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
     with pytest.raises(serial.SerialException, match=message):
         serial.serial_for_url(url)
+
+
+def test_faults_and_link_faults_may_repeat() -> None:
+    url = "sim://emg8?fault=spikes:channel=1,start=0.1,end=0.2&fault=spikes:channel=2,start=0.1,end=0.2"
+    port = serial.serial_for_url(url + "&link=drop:at=0.1&link=drop:at=0.2")
+    try:
+        cfg = port._emu.config
+        assert [f.channel for f in cfg.faults] == [0, 1] and len(cfg.link) == 2
+    finally:
+        port.close()
 
 
 @pytest.mark.parametrize("fast", [True, False])

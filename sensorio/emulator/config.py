@@ -129,6 +129,10 @@ def _signal_maximum(key: str) -> float | None:
     return None
 
 
+#: the options that may be given more than once (each adds one)
+REPEATABLE_OPTIONS = ("fault", "link")
+
+
 def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
     """Build a config from ``name -> [values]`` (URL query or CLI), names as in
     ``sensorio emulate --help`` with dashes or underscores; ``fault`` and
@@ -137,10 +141,18 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
     cfg = EmulatorConfig()
     signal: dict[str, object] = {}
     gesture_opts: dict[str, str] = {}
+    given: dict[str, str] = {}
     for raw_key, values in options.items():
         key = raw_key.replace("-", "_")
         if not values:
             continue
+        if key not in REPEATABLE_OPTIONS:
+            # one value each: the last of two would win without a word
+            twice = given.get(key)
+            if len(values) > 1 or twice is not None:
+                named = f"{twice} and {raw_key}" if twice is not None and twice != raw_key else repr(raw_key)
+                raise UsageError(f"emulator option {named} given more than once: give it once")
+            given[key] = raw_key
         value = values[-1]
         try:
             if key == "format":
