@@ -192,6 +192,10 @@ def test_brainflow_playback_counts_lost_samples_from_the_package_counter(board_s
         ("brainflow://synthetic?colour=red", "does not know the option 'colour'"),
         ("brainflow://synthetic?channels=gyro_x", "has no gyro_x channels"),
         ("lsl://x?scale=-1", "scale= must be a positive number"),
+        # the last of two values won without a word
+        ("brainflow://synthetic?channels=emg&channels=eeg", "option 'channels' given more than once"),
+        ("lsl://x?timeout=1&timeout=2", "option 'timeout' given more than once"),
+        ("replay://x.sior?speed=1&speed=max", "option 'speed' given more than once"),
     ],
 )
 def test_bad_source_urls_are_one_line(url: str, words: str, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from serial.serialutil import SerialException
 
+from . import url_options
 from ._sample_port import Pulled, SampleSourcePort, descriptor
 
 _PARAMS = {
@@ -78,7 +79,7 @@ class BrainFlowSource:
     def __init__(self, url: str) -> None:
         parts = urllib.parse.urlsplit(url)
         self.url = url
-        self.query = {k: v[-1] for k, v in urllib.parse.parse_qs(parts.query, keep_blank_values=True).items()}
+        self.query = url_options(parts.query, "brainflow")
         unknown = set(self.query) - _OPTIONS
         if unknown:
             raise SerialException(

@@ -23,6 +23,7 @@ import numpy as np
 from serial.serialutil import SerialException
 
 from ..descriptor import volt_unit
+from . import url_options
 from ._sample_port import Pulled, SampleSourcePort, descriptor, gaps_from_timestamps
 
 #: LSL's spelled-out units and the short names sensorio uses (others: volt_unit)
@@ -53,7 +54,7 @@ class LslSource:
 
     def __init__(self, url: str) -> None:
         parts = urllib.parse.urlsplit(url)
-        query = {k: v[-1] for k, v in urllib.parse.parse_qs(parts.query, keep_blank_values=True).items()}
+        query = url_options(parts.query, "lsl")
         unknown = set(query) - _OPTIONS
         if unknown:
             raise SerialException(f"lsl:// does not know the option {sorted(unknown)[0]!r} (known: {sorted(_OPTIONS)})")

@@ -20,6 +20,7 @@ from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
 from ..errors import SensorioError
 from ..recording.replay import Piece, ReplaySchedule, parse_speed
+from . import url_options
 
 
 class Serial(SerialBase):
@@ -70,10 +71,10 @@ class Serial(SerialBase):
         if not path:
             raise SerialException("replay:// needs a file: replay://FILE[?speed=S]")
         self.path = path
-        for option, values in urllib.parse.parse_qs(parts.query, keep_blank_values=True).items():
+        for option, value in url_options(parts.query, "replay").items():
             if option == "speed":
                 try:
-                    self.speed = parse_speed(values[-1])
+                    self.speed = parse_speed(value)
                 except ValueError as exc:
                     raise SerialException(f"replay:// {exc}") from None
             else:
