@@ -475,6 +475,8 @@ def test_the_corpus() -> None:
         "bitalino-pysiology:bipolar": (1, 996.0, 68.0, 0.072),
         "biosppy-emg-1:bipolar": (1, 63.9, 91.0, 0.023),
         "emgflow-corrugator:bipolar": (2, 9.35, 88.0, 0.084),
+        "scd-hd64:monopolar": (61, 10.0, 57.0, 0.043),
+        "scd-hd64:bipolar": (53, 10.0, 130.0, 0.008),
     }
     assert set(real_emg.keys()) == set(want)
     for key, (ch, seconds, mf, share) in want.items():
@@ -488,7 +490,16 @@ def test_the_corpus() -> None:
         assert got_share == pytest.approx(share, abs=0.001)
     # the Ultium's inputs with no sensor on skin, EMGFlow's sessions 1 and 2:
     # hum, nearly all of it (50 Hz and its harmonics)
-    assert real_emg.keys(faulty=True) == ["ultium-unconnected:bipolar", "emgflow-hum:bipolar"]
+    assert real_emg.keys(faulty=True) == [
+        "scd-bad-electrode:monopolar",
+        "ultium-unconnected:bipolar",
+        "emgflow-hum:bipolar",
+    ]
+    # scd's loose electrode: broadband, 13 x the level of the grid it sits in
+    bad = real_emg.load("scd-bad-electrode:monopolar", download=False)
+    grid = real_emg.load("scd-hd64:monopolar", download=False)
+    assert bad.channels == ["e57"] and "e57" not in grid.channels
+    assert np.std(bad.uv) > 10 * np.median(np.std(grid.uv, axis=0))
     dead = real_emg.load("ultium-unconnected:bipolar", download=False)
     assert dead.channels == [f"EMG{i}" for i in range(7, 17)]
     hum = real_emg.load("emgflow-hum:bipolar", download=False)
@@ -508,6 +519,12 @@ def test_score_faults_bad_param_is_a_one_line_error(param: str, capsys: pytest.C
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert ": error: --param" in err[-1], err
+
+
+def test_score_faults_names_a_recording_not_in_the_corpus(capsys: pytest.CaptureFixture[str]) -> None:
+    assert score_faults.main(["--real", "--recording", "scd-hd64", "--recording", "nope"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["score_faults: no recording 'nope' in the corpus (tools/real_emg.py list)"]
 
 
 def test_score_faults_real_passes_params_to_the_detector(monkeypatch: pytest.MonkeyPatch) -> None:

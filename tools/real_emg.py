@@ -148,6 +148,26 @@ BIOSPPY_EMG_1 = PackageFile(
 #: step of 0.305 uV: 20 V / 2^16 / gain 1000, a BIOPAC MP-series amplifier's;
 #: muscles as the columns name them, device not documented); NaN where a
 #: sample is missing ("NULL"). Most of it carries the mains hum of a poor contact
+#: 10 s of 64-channel HD-EMG in a steady contraction (muscle not documented):
+#: the Swarm-Contrastive Decomposition test recording (A. Grison et al.,
+#: Imperial College London; BSD-3-Clause) that scd-studio ships, an OT
+#: Bioelettronica GR10MM0808 grid (8 x 8, 10 mm) at 10240 Hz, in mV
+SCD_HD64 = PackageFile(
+    "scd-studio",
+    "0.2.0",
+    "scd_app/resources/examples/emg.mat",
+    "ef0283ca7e541268c929d943e3a23df630fa9fb9566a714f82c80b36e615f17a",
+    ("--only-binary", ":all:"),
+)
+SCD_RATE_HZ = 10240.0
+#: its electrodes that are no clean EMG (0-based): 56 (SCD_BAD_ELECTRODE)
+#: and its two neighbours in the file, 55 and 57 (9 and 19 uV RMS against
+#: 67-95 on the others, median frequency 0.4-1.1 kHz: no muscle under them)
+SCD_BAD_CHANNELS = (55, 56, 57)
+#: scd's bad electrode, the one its own example leaves out: 1.1 mV RMS
+#: (13 x the others), broadband (median frequency 98 Hz, 22 % above 500 Hz,
+#: 19 % below 20 Hz) from start to end: a real noise fault
+SCD_BAD_ELECTRODE = 56
 _EMGFLOW = ("emgflow", "1.1.2")
 EMGFLOW = tuple(
     PackageFile(*_EMGFLOW, f"EMGFlow/data/sample_data_0{k}.csv", sha, ("--only-binary", ":all:"))
@@ -432,6 +452,13 @@ def envelope_segments(uv: np.ndarray, rate_hz: float) -> list[tuple[float, float
     return segments_from_level(env, rate_hz, p5 + 0.1 * (p95 - p5), p5 + 0.3 * (p95 - p5))
 
 
+#: GR10MM0808 (8 x 8 grid, 10 mm): each column of 8 electrodes is 8
+#: consecutive channels (OT Bioelettronica's channel map, as HD-EMG
+#: decomposition tools give it; on scd's recording the neighbours down a
+#: column differ by 21 uV RMS, channels 8 apart by 66 uV)
+GR10MM0808_COLUMNS: tuple[tuple[int | None, ...], ...] = tuple(tuple(range(8 * k, 8 * k + 8)) for k in range(8))
+
+
 #: GR08MM1305 (13 x 5 grid, 8 mm, 64 electrodes): the channel index at each
 #: position of each column, from openhdemg's electrodes.sort_rawemg
 #: (orientation 180); one corner is empty
@@ -475,6 +502,58 @@ def _load_otb(path: Path) -> dict[str, Recording]:
     bip, bnames = bipolar_from_grid(mono, GR08MM1305_COLUMNS, names)
     return {
         "monopolar": Recording(layout="monopolar", uv=mono, channels=names, **common),  # type: ignore[arg-type]
+        "bipolar": Recording(layout="bipolar", uv=bip, channels=bnames, **common),  # type: ignore[arg-type]
+    }
+
+
+def _read_scd(path: Path) -> np.ndarray:
+    """scd's recording, samples x 64 electrodes, in uV."""
+    from scipy.io import loadmat
+
+    try:
+        mono = np.asarray(loadmat(path)["emg"], dtype=float) * 1000.0
+    except (KeyError, ValueError, OSError, NotImplementedError) as exc:
+        raise CorpusError(f"cannot read {path}: {exc}") from None
+    if mono.ndim != 2 or mono.shape[1] != 64:
+        raise CorpusError(f"{path}: expected samples x 64 channels, not {mono.shape}")
+    return mono
+
+
+def _load_scd_bad(path: Path) -> dict[str, Recording]:
+    """scd's bad electrode (SCD_BAD_ELECTRODE) alone: a real fault, broadband."""
+    mono = _parsed(_read_scd, path)
+    rec = Recording(
+        name="scd-bad-electrode",
+        layout="monopolar",
+        rate_hz=SCD_RATE_HZ,
+        uv=mono[:, [SCD_BAD_ELECTRODE]],
+        channels=[f"e{SCD_BAD_ELECTRODE + 1}"],
+        muscle="not documented (the electrode sees no EMG of its own)",
+        device="OT Bioelettronica GR10MM0808 grid (8 x 8, 10 mm); 0.509 uV steps",
+        source=SCD_HD64,
+    )
+    return {"monopolar": rec}
+
+
+def _load_scd(path: Path) -> dict[str, Recording]:
+    """scd's 8 x 8 grid without its faulty electrodes (SCD_BAD_CHANNELS):
+    monopolar, and single differentials down its columns."""
+    mono = _parsed(_read_scd, path)
+    names = [f"e{i + 1}" for i in range(64)]
+    keep = [i for i in range(64) if i not in SCD_BAD_CHANNELS]
+    columns = [[None if i in SCD_BAD_CHANNELS else i for i in col] for col in GR10MM0808_COLUMNS]
+    bip, bnames = bipolar_from_grid(mono, columns, names)
+    common = dict(
+        name="scd-hd64",
+        rate_hz=SCD_RATE_HZ,
+        muscle="not documented (a steady contraction throughout: no rest)",
+        device="OT Bioelettronica GR10MM0808 grid (8 x 8, 10 mm); 0.509 uV steps",
+        source=SCD_HD64,
+        segments=[(0.0, mono.shape[0] / SCD_RATE_HZ, "contraction")],
+        segments_from="task",
+    )
+    return {
+        "monopolar": Recording(layout="monopolar", uv=mono[:, keep], channels=[names[i] for i in keep], **common),  # type: ignore[arg-type]
         "bipolar": Recording(layout="bipolar", uv=bip, channels=bnames, **common),  # type: ignore[arg-type]
     }
 
@@ -883,6 +962,9 @@ CORPUS: dict[str, Entry] = {
             _emgflow_loader("emgflow-corrugator", [(2, 1), (3, 1)]),
             more=(EMGFLOW[3],),
         ),
+        Entry("scd-hd64", SCD_HD64, ("monopolar", "bipolar"), _load_scd),
+        # a loose electrode's broadband noise, all along: must be a noise fault
+        Entry("scd-bad-electrode", SCD_HD64, ("monopolar",), _load_scd_bad, fault="noise"),
         # hum only: must be a mains fault
         Entry("ultium-unconnected", ULTIUM_CMJ, ("bipolar",), _ultium_loader(unconnected=True), fault="mains"),
         # sessions 1 and 2: hum is 96-98 % of every channel's power (a poor contact)

@@ -255,10 +255,19 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
     seeds = 2 if args.quick and args.seeds is None else (args.seeds or 20)
     window_s = 20.0 if args.quick and args.seconds is None else (args.seconds or 30.0)
     clean_ch = args.clean_channels or (16 if args.quick else None)
+    unknown = sorted(set(args.recording) - set(real_emg.CORPUS))
+    if unknown:  # (before anything is fetched)
+        print(f"score_faults: no recording {unknown[0]!r} in the corpus (tools/real_emg.py list)", file=sys.stderr)
+        return 1
     try:
         real_emg.fetch({pf for e in real_emg.CORPUS.values() for pf in e.files})
-        recs = [real_emg.load(k) for k in real_emg.keys(layouts)]
-        faulty = [real_emg.load(k) for k in real_emg.keys(layouts, faulty=True)]
+        chosen = [k for k in real_emg.keys(layouts) if not args.recording or k.split(":")[0] in args.recording]
+        recs = [real_emg.load(k) for k in chosen]
+        faulty = [
+            real_emg.load(k)
+            for k in real_emg.keys(layouts, faulty=True)
+            if not args.recording or k.split(":")[0] in args.recording
+        ]
         if args.gain != 1.0:
             recs = [dataclasses.replace(r, uv=r.uv * args.gain) for r in recs]
             faulty = [dataclasses.replace(r, uv=r.uv * args.gain) for r in faulty]
@@ -631,6 +640,13 @@ def main(argv: list[str] | None = None) -> int:
         help="a short budget for a first look (2 seeds, 20 s windows; also without --real)",
     )
     real.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    real.add_argument(
+        "--recording",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this recording of the corpus (repeat for more; tools/real_emg.py list names them)",
+    )
     real.add_argument(
         "--known-miss",
         action="append",
