@@ -352,6 +352,34 @@ def test_record_from_a_fast_replay_exits_0_and_says_the_source_ended(tmp_path: P
     assert _complete(out)
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_the_library_never_records_over_the_recording_it_replays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overwrite: bool
+) -> None:
+    import sensorio
+    from sensorio.errors import SensorioError
+
+    src = _sim_recording(tmp_path)
+    before = src.read_bytes()
+    (tmp_path / "link.sior").symlink_to(src)
+    os.link(src, tmp_path / "hard.sior")
+    monkeypatch.chdir(tmp_path)
+    for name in (str(src), "src.sior", "./src.sior", "link.sior", "hard.sior"):
+        with pytest.raises(SensorioError, match=r"is the input .*give the output another name"):
+            sensorio.open(f"replay://{src}?speed=max", record=name, overwrite=overwrite)
+        assert src.read_bytes() == before, name
+
+
+def test_the_library_never_records_over_a_sim_ports_truth_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sensorio
+    from sensorio.errors import SensorioError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SensorioError, match="truth= file"):
+        sensorio.open(f"sim://?speed=0&duration=1&truth={tmp_path / 't.jsonl'}", record="./t.jsonl", overwrite=True)
+    assert not (tmp_path / "t.jsonl").exists()  # refused before the port wrote anything
+
+
 def test_record_stops_when_a_sim_device_with_a_duration_stops(tmp_path: Path) -> None:
     out = tmp_path / "sim.sior"
     # --duration far beyond the device's own: the device's end must end the recording

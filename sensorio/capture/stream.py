@@ -70,6 +70,27 @@ def saved_calibration(
     return (cal.to_json() if cal is not None else None), None
 
 
+def record_clash(port: str, record: str | Path) -> str | None:
+    """The error when a recording at ``record`` would be written over a file
+    the port itself reads or writes, by any name (relative, through links,
+    hard links), overwrite or not: a ``replay://`` port's recording (it was
+    gone while being replayed) or a ``sim://`` port's ``truth=`` file. None
+    when it is neither."""
+    from ..export.output import input_clash, same_file
+    from ..urlhandler.protocol_replay import replay_file
+
+    source = replay_file(port)
+    if source is not None:
+        return input_clash(record, [source])
+    if port.lower().startswith("sim://"):
+        from ..urlhandler.protocol_sim import truth_file
+
+        truth = truth_file(port)
+        if truth is not None and same_file(record, truth):
+            return f"{record} is also the port's truth= file: give each its own name"
+    return None
+
+
 class Stream:
     """A capture from one port: a reader thread moves the port's bytes into a
     Ring, the C Parser turns them into Blocks, and ``read()`` (or iteration,
@@ -84,7 +105,8 @@ class Stream:
     ``set_low_latency``: set an FTDI adapter's latency timer to 1 ms.
 
     Recording: ``record`` a .sior path (every byte received, with the device
-    INFO in its header); ``overwrite`` an existing one; ``flush_interval`` (s)
+    INFO in its header; never the port's own file, a ``replay://`` recording
+    or a ``sim://`` truth=, by any name: see record_clash); ``overwrite`` an existing one; ``flush_interval`` (s)
     between flushes and ``fsync`` them to disk; ``calibration`` the user
     calibration to store in the header, else the one saved for the device's
     serial in ``calibration_dir``.
@@ -179,6 +201,10 @@ class Stream:
             self.latency_timer_ms = latency_timer(self.port)
             if set_low_latency and self.latency_timer_ms not in (None, 1) and set_latency_timer(self.port, 1):
                 self.latency_timer_ms = 1
+        if record is not None:
+            clash = record_clash(self.port, record)
+            if clash:
+                raise SensorioError(clash)
         if record is not None and not overwrite and Path(record).exists():
             raise SensorioError(
                 Advice(f"{record} exists: choose another name or pass {{overwrite}} to overwrite it", overwrite=True)

@@ -22,6 +22,16 @@ from ..errors import SensorioError
 from ..recording.replay import Piece, ReplaySchedule, parse_speed
 
 
+def replay_file(url: str) -> str | None:
+    """The recording a ``replay://`` URL names (as the port reads it), or
+    None (another URL, or no file named): for a caller to check the file a
+    replay reads against the ones it writes."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "replay":
+        return None
+    return urllib.parse.unquote(parts.netloc + parts.path) or None
+
+
 class Serial(SerialBase):
     """A pyserial port that plays a recording back (``replay://PATH?speed=...``)."""
 
@@ -66,7 +76,7 @@ class Serial(SerialBase):
         parts = urllib.parse.urlsplit(url)
         if parts.scheme != "replay":
             raise SerialException(f"expected replay://FILE[?speed=S], not {url!r}")
-        path = urllib.parse.unquote(parts.netloc + parts.path)
+        path = replay_file(url)
         if not path:
             raise SerialException("replay:// needs a file: replay://FILE[?speed=S]")
         self.path = path
