@@ -398,7 +398,7 @@ class Stream:
                 if self._held is None and self._early is None and self.recorder is not None:
                     self._held = []
                     self._held_until = time.monotonic() + self._hold_timeout
-        if event.kind in ("connect", "disconnect", "gap", "stall", "resume", "end"):
+        if event.kind in ("connect", "disconnect", "gap", "stall", "resume", "end", "marker"):
             self._record_event(event.kind, {"t_ns": event.t_ns, **event.detail})
         for cb in self._event_callbacks:
             cb(event)
@@ -812,9 +812,7 @@ class Stream:
     def marker(self, text: str, **detail: Any) -> None:
         """Put a marker event into the recording, after the bytes received so
         far; ``detail``: more JSON fields for it (e.g. the stream row it marks)."""
-        fields = {**detail, "text": text}
-        self._record_event("marker", fields)
-        self._emit(StreamEvent("marker", time.time_ns(), fields))
+        self._emit(StreamEvent("marker", time.time_ns(), {**detail, "text": text}))  # (_emit records it)
 
     # -- state --------------------------------------------------------------------
     @property
