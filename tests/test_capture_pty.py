@@ -560,6 +560,25 @@ def test_replay_out_through_a_pty(tmp_path: Path, device: PtyDevice) -> None:
     assert proc.returncode == 0
 
 
+def test_replay_out_through_a_pty_says_the_markers_it_could_not_send(tmp_path: Path) -> None:
+    """A pseudo-terminal carries bytes only: the recording's markers are
+    left out, and the summary says how many (it said nothing of them)."""
+    from sensorio.recording import RecordingWriter
+
+    raw, expected = make_frames(0, 300)
+    rec = tmp_path / "m.sior"
+    with RecordingWriter(rec, {"format": "sio"}, fsync=False) as w:
+        w.add(raw[:2000], 1_000_000_000)
+        w.marker("one")
+        w.marker("two")
+        w.add(raw[2000:], 1_001_000_000)
+    proc = _replay_to_pty(rec, "--speed", "max", "--wait", "0.5")
+    got, err = _read_replay(proc, len(expected))
+    assert np.array_equal(concat_blocks(got)[0]["samples"], expected)
+    assert proc.returncode == 0, err
+    assert "2 recorded markers not sent" in err
+
+
 def test_replay_to_a_pty_waits_for_its_reader(tmp_path: Path, device: PtyDevice) -> None:
     """A reader that opens the pty later than --wait gets every byte: the
     replay sent from --wait after printing the path, into a pty whose

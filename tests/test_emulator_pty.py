@@ -93,6 +93,28 @@ def test_unplug_replug_keeps_the_path(tmp_path) -> None:
     assert p.stats.frames_ok == len(sent - unread) and p.stats.crc_errors == 0
 
 
+def test_stopping_with_a_client_that_has_not_read_everything_says_what_it_lost(tmp_path) -> None:
+    """Stopped (Ctrl-C, SIGTERM, --timeout) while the client still has the
+    port open and bytes unread in the pty: closing the pty drops them, and
+    the truth says so (it called every frame written delivered)."""
+    server, truth = _server(tmp_path, format="sio", seed=2, autostart=1)
+    port = serial.Serial(server.port, timeout=0.05)
+    p = sensorio.Parser()
+    _read_for(port, p, 0.3)
+    time.sleep(0.3)  # the client stops reading a while: frames wait in the pty
+    server.stop()
+    try:
+        _read_for(port, p, 0.2)  # whatever the client can still get
+    except (serial.SerialException, OSError):
+        pass  # the device is gone, as after an unplug
+    port.close()
+    log = TruthLog(truth.records)
+    sent = set(log.frame_seq(0).tolist())
+    unread = set(log.touched("unread"))
+    assert unread and unread <= sent
+    assert p.stats.frames_ok == len(sent - unread) and p.stats.crc_errors == 0
+
+
 def test_output_is_discarded_while_no_one_has_the_port_open(tmp_path) -> None:
     server, truth = _server(tmp_path, format="ascii", counter=1, seed=1)
     time.sleep(0.3)

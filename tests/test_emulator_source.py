@@ -81,6 +81,30 @@ def test_a_source_plays_exactly_through_a_sim_url(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, arr, atol=SCALE / 2 + 1e-9, rtol=0)
 
 
+@pytest.mark.parametrize("dropped", [0, 5])
+def test_a_recording_source_says_it_joins_its_gaps(tmp_path: Path, dropped: int) -> None:
+    """A recording that lost frames plays its samples end to end (as
+    docs/emulator.md says): the signal jumps at each gap, and one warning
+    says how many gaps and samples (it said nothing)."""
+    import warnings
+
+    rec = tmp_path / "gap.sior"
+    link = f"drop:at=0.2,count={dropped}" if dropped else None
+    with sensorio.open(sim_url("emg8", seed=3, fast=True, autostart=True, duration=0.5, link=link), record=rec) as s:
+        for _ in s:
+            pass
+    cfg = EmulatorConfig(profile="emg8", rate=RATE, duration=0.1, autostart=True, signal=SignalConfig(source=str(rec)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        render(cfg)
+    said = [str(w.message) for w in caught if "signal source" in str(w.message)]
+    if dropped:
+        [line] = said
+        assert f"1 gap ({dropped * 8} samples lost), joined end to end" in line
+    else:
+        assert said == []
+
+
 def test_sensorio_emulate_source_flag_adds_nothing(tmp_path: Path) -> None:
     path, _ = _source(tmp_path)
     args = build_parser().parse_args(["emulate", "--source", str(path)])

@@ -23,7 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from capture_support import PtyDevice, make_frames  # noqa: E402
 
-from sensorio.recording import DataChunk, RecordingReader, decode_recording  # noqa: E402
+from sensorio.recording import DataChunk, Event, RecordingReader, decode_recording  # noqa: E402
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
 
@@ -350,6 +350,82 @@ def test_record_from_a_fast_replay_exits_0_and_says_the_source_ended(tmp_path: P
     assert "source ended" in stdout and f"{want} frames" in stdout
     assert decode_recording(out)[0].stats.frames_ok == want
     assert _complete(out)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_the_library_never_records_over_the_recording_it_replays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overwrite: bool
+) -> None:
+    import sensorio
+    from sensorio.errors import SensorioError
+
+    src = _sim_recording(tmp_path)
+    before = src.read_bytes()
+    (tmp_path / "link.sior").symlink_to(src)
+    os.link(src, tmp_path / "hard.sior")
+    monkeypatch.chdir(tmp_path)
+    for name in (str(src), "src.sior", "./src.sior", "link.sior", "hard.sior"):
+        with pytest.raises(SensorioError, match=r"is the input .*give the output another name"):
+            sensorio.open(f"replay://{src}?speed=max", record=name, overwrite=overwrite)
+        assert src.read_bytes() == before, name
+
+
+def test_the_library_never_records_over_a_sim_ports_truth_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sensorio
+    from sensorio.errors import SensorioError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SensorioError, match="truth= file"):
+        sensorio.open(f"sim://?speed=0&duration=1&truth={tmp_path / 't.jsonl'}", record="./t.jsonl", overwrite=True)
+    assert not (tmp_path / "t.jsonl").exists()  # refused before the port wrote anything
+
+
+def _marks(path: Path) -> list[tuple[int, str, object]]:
+    """A recording's markers and gaps, each with the port bytes before it."""
+    out: list[tuple[int, str, object]] = []
+    n = 0
+    with RecordingReader(path) as reader:
+        for item in reader:
+            if isinstance(item, DataChunk):
+                n += len(item.raw)
+            elif isinstance(item, Event) and item.kind == "marker":
+                out.append((n, "marker", item.detail.get("text")))
+            elif isinstance(item, Event) and item.kind in ("disconnect", "gap"):
+                out.append((n, "gap", item.detail.get("lost_bytes")))
+    return out
+
+
+def test_a_copy_made_through_replay_keeps_the_markers_at_their_place(tmp_path: Path) -> None:
+    import sensorio
+    from sensorio.recording import RecordingWriter
+
+    raw, _ = make_frames(0, 300)
+    src, copy = tmp_path / "src.sior", tmp_path / "copy.sior"
+    w = RecordingWriter(src, {"format": "sio"}, fsync=False)
+    w.event("marker", text="before anything", gesture=None, row=0)
+    w.add(raw[:1000], 1_000_000_000)
+    w.event("marker", text="gesture open", gesture="open", stream=0, row=12)
+    w.add(raw[1000:3000], 1_001_000_000)
+    w.marker("one")
+    w.marker("two")  # two at one place
+    w.event("disconnect", lost_bytes=77)
+    w.marker("after the gap")
+    w.add(raw[3000:], 1_002_000_000)
+    w.marker("at the end")
+    w.close()
+    st = sensorio.open(f"replay://{src}?speed=max", record=copy, request_info=False)
+    with st:
+        blocks = list(st)
+    assert blocks
+    want = _marks(src)
+    assert [m[1] for m in want].count("marker") == 6
+    assert _marks(copy) == want
+    seen = [e.detail["text"] for e in st.events if e.kind == "marker"]
+    assert seen == [m[2] for m in want if m[1] == "marker"]
+    # every field of a marker comes along (train's gesture, stream and row)
+    with RecordingReader(copy) as reader:
+        details = [i.detail for i in reader if isinstance(i, Event) and i.kind == "marker"]
+    assert details[1]["gesture"] == "open" and details[1]["row"] == 12 and details[1]["stream"] == 0
 
 
 def test_record_stops_when_a_sim_device_with_a_duration_stops(tmp_path: Path) -> None:

@@ -339,6 +339,10 @@ class PortReader(threading.Thread):
                     self.marks.append((self.committed, "gap", lost))
                     self._emit(StreamEvent("gap", time.time_ns(), {"lost_bytes": lost}))
                     self.wake.set()
+            take_markers = getattr(ser, "sensorio_take_markers", None)
+            if take_markers is not None:
+                for detail in take_markers():  # a replayed recording's markers, after the bytes before them
+                    self._emit(StreamEvent("marker", time.time_ns(), detail))
             if not data:
                 if getattr(ser, "sensorio_finished", False) and not getattr(ser, "in_waiting", 0):
                     self.source_ended = True

@@ -70,6 +70,27 @@ def saved_calibration(
     return (cal.to_json() if cal is not None else None), None
 
 
+def record_clash(port: str, record: str | Path) -> str | None:
+    """The error when a recording at ``record`` would be written over a file
+    the port itself reads or writes, by any name (relative, through links,
+    hard links), overwrite or not: a ``replay://`` port's recording (it was
+    gone while being replayed) or a ``sim://`` port's ``truth=`` file. None
+    when it is neither."""
+    from ..export.output import input_clash, same_file
+    from ..urlhandler.protocol_replay import replay_file
+
+    source = replay_file(port)
+    if source is not None:
+        return input_clash(record, [source])
+    if port.lower().startswith("sim://"):
+        from ..urlhandler.protocol_sim import truth_file
+
+        truth = truth_file(port)
+        if truth is not None and same_file(record, truth):
+            return f"{record} is also the port's truth= file: give each its own name"
+    return None
+
+
 class Stream:
     """A capture from one port: a reader thread moves the port's bytes into a
     Ring, the C Parser turns them into Blocks, and ``read()`` (or iteration,
@@ -84,7 +105,8 @@ class Stream:
     ``set_low_latency``: set an FTDI adapter's latency timer to 1 ms.
 
     Recording: ``record`` a .sior path (every byte received, with the device
-    INFO in its header); ``overwrite`` an existing one; ``flush_interval`` (s)
+    INFO in its header; never the port's own file, a ``replay://`` recording
+    or a ``sim://`` truth=, by any name: see record_clash); ``overwrite`` an existing one; ``flush_interval`` (s)
     between flushes and ``fsync`` them to disk; ``calibration`` the user
     calibration to store in the header, else the one saved for the device's
     serial in ``calibration_dir``.
@@ -179,6 +201,10 @@ class Stream:
             self.latency_timer_ms = latency_timer(self.port)
             if set_low_latency and self.latency_timer_ms not in (None, 1) and set_latency_timer(self.port, 1):
                 self.latency_timer_ms = 1
+        if record is not None:
+            clash = record_clash(self.port, record)
+            if clash:
+                raise SensorioError(clash)
         if record is not None and not overwrite and Path(record).exists():
             raise SensorioError(
                 Advice(f"{record} exists: choose another name or pass {{overwrite}} to overwrite it", overwrite=True)
@@ -372,7 +398,7 @@ class Stream:
                 if self._held is None and self._early is None and self.recorder is not None:
                     self._held = []
                     self._held_until = time.monotonic() + self._hold_timeout
-        if event.kind in ("connect", "disconnect", "gap", "stall", "resume", "end"):
+        if event.kind in ("connect", "disconnect", "gap", "stall", "resume", "end", "marker"):
             self._record_event(event.kind, {"t_ns": event.t_ns, **event.detail})
         for cb in self._event_callbacks:
             cb(event)
@@ -786,9 +812,7 @@ class Stream:
     def marker(self, text: str, **detail: Any) -> None:
         """Put a marker event into the recording, after the bytes received so
         far; ``detail``: more JSON fields for it (e.g. the stream row it marks)."""
-        fields = {**detail, "text": text}
-        self._record_event("marker", fields)
-        self._emit(StreamEvent("marker", time.time_ns(), fields))
+        self._emit(StreamEvent("marker", time.time_ns(), {**detail, "text": text}))  # (_emit records it)
 
     # -- state --------------------------------------------------------------------
     @property

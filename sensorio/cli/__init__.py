@@ -103,10 +103,9 @@ def _named_file(value: object) -> str | None:
         return None
     text = str(value)
     if text.startswith("replay://"):
-        from urllib.parse import unquote, urlsplit
+        from ..urlhandler.protocol_replay import replay_file
 
-        parts = urlsplit(text)
-        return unquote(parts.netloc + parts.path) or None  # as protocol_replay reads it
+        return replay_file(text)  # as the port reads it
     return text
 
 

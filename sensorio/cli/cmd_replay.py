@@ -159,7 +159,7 @@ def _to_pty(args: argparse.Namespace, speed: float) -> int:
         if args.link.exists() or args.link.is_symlink():
             os.close(master)
             raise SensorioError(f"{args.link} exists: remove it or choose another --link")
-    sent = gaps = 0
+    sent = gaps = markers = 0
     reader_left = finished = False
     schedule: ReplaySchedule | None = None
     linked = False
@@ -185,6 +185,7 @@ def _to_pty(args: argparse.Namespace, speed: float) -> int:
             for piece in schedule:
                 if piece.gap_lost is not None:
                     gaps += 1  # a pty cannot carry a disconnect: the bytes just continue
+                markers += len(piece.markers)  # nor a marker
                 delay = piece.at_s - (time.monotonic() - t0)
                 if delay > 0:
                     time.sleep(delay)
@@ -208,6 +209,8 @@ def _to_pty(args: argparse.Namespace, speed: float) -> int:
                 args.link.unlink(missing_ok=True)
             os.close(master)
     joined = f" ({gaps} recorded gaps were joined)" if gaps else ""
+    if markers:
+        joined += f" ({markers} recorded markers not sent: a pseudo-terminal carries bytes only)"
     if finished and schedule is not None:
         _warn_problems(args.file, schedule.reader)  # (its pass read the whole file)
     if reader_left:

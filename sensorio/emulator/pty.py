@@ -253,6 +253,24 @@ class PtyServer:
         if unread:
             self.emulator.truth.write({"type": "link", "kind": why, "bytes": unread, "frames": frames[::-1]})
 
+    def _give_up_output(self, reason: str) -> None:
+        """The pty is about to close (an unplug, or the server stops), which
+        drops whatever the client has not read: record those bytes' frames
+        (``unread``) and the frames still waiting to be written (``reason``)
+        in the truth, which called them delivered or said nothing of them."""
+        if self._client:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+            except OSError:
+                pass
+            else:
+                try:
+                    self._note_unread(fd, "unread")
+                finally:
+                    os.close(fd)
+        self.emulator.discard(self._pending, reason)
+        self._pending, self._pending_bytes, self._head_sent = [], 0, 0
+
     def _event(self, text: str) -> None:
         if self.on_event is not None:
             self.on_event(text)
@@ -279,6 +297,10 @@ class PtyServer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+        if self.master >= 0 and (self._thread is None or not self._thread.is_alive()):
+            # a client may still have the port open (Ctrl-C, SIGTERM, --timeout):
+            # what it has not read yet is lost with the pty, and said so
+            self._give_up_output("port_closed")
         self._close_pty()
         self.emulator.close()
         self.check()
@@ -336,16 +358,7 @@ class PtyServer:
                 # the client's read fail, and a client that then looks for the
                 # device must not find it still there
                 self._remove_link()
-                if self._client:
-                    try:
-                        fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-                    except OSError:
-                        pass
-                    else:
-                        self._note_unread(fd, "unread")
-                        os.close(fd)
-                self.emulator.discard(self._pending, "unplug")
-                self._pending, self._pending_bytes, self._head_sent = [], 0, 0
+                self._give_up_output("unplug")
                 self._close_pty()
                 self._unplugged = True
             elif it.control == "replug":

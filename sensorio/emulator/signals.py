@@ -9,8 +9,10 @@ index). Values are in the stream's physical unit (uV for EMG).
 from __future__ import annotations
 
 import functools
+import warnings
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import signal as sps
@@ -322,16 +324,37 @@ def _decoded_recording(path: str, mtime_ns: int) -> tuple[np.ndarray, float]:
         # the EMG stream: the first that is EMG (sensorio.descriptor.is_emg), else the first
         infos = {s: StreamInfo.from_descriptor(info, s) for s in streams}
         sid = next((s for s in streams if is_emg({"name": infos[s].name, "unit": infos[s].unit})), streams[0])
-        codes = concat_blocks([b for b in blocks if b.stream == sid])[sid]["samples"]
+        ours = [b for b in blocks if b.stream == sid]
+        codes = concat_blocks(ours)[sid]["samples"]
+        _warn_gaps(path, ours)
         # in microvolts, as the emulator's signals are (a stream in another unit is taken as it is)
         return infos[sid].to_physical(codes) * (microvolts_per_unit(infos[sid].unit) or 1.0), infos[sid].rate_hz
     except SensorioError as exc:
         raise UsageError(f"cannot use recording {path} as a signal source: {exc}") from None
 
 
+def _warn_gaps(path: str, blocks: list[Any]) -> None:
+    """Say in one warning that the source's stream has gaps, which the
+    source joins end to end (the signal jumps there): how many, and the
+    samples they lost."""
+    from ..blocks import EV_GAP, EVF_AT_LEAST
+
+    gaps = [ev for b in blocks for ev in b.events if ev["kind"] == EV_GAP]
+    if not gaps:
+        return
+    lost = sum(int(ev["lost_samples"]) for ev in gaps)
+    at_least = "at least " if any(int(ev["flags"]) & EVF_AT_LEAST for ev in gaps) else ""
+    warnings.warn(
+        f"signal source {path}: its EMG stream has {len(gaps)} gap{'s' if len(gaps) != 1 else ''} "
+        f"({at_least}{lost} samples lost), joined end to end: the signal jumps there",
+        UserWarning,
+        stacklevel=2,
+    )
+
+
 def _recorded_emg(path: str) -> tuple[np.ndarray, float]:
     """A recording's EMG stream in µV (a stream in another unit: in that unit), and its rate (samples
-    lost in the recording are left out, not filled)."""
+    lost in the recording are left out, not filled, with a warning that says so)."""
     return _decoded_recording(str(Path(path).resolve()), Path(path).stat().st_mtime_ns)
 
 

@@ -6,7 +6,9 @@ one port read of the original capture, so a replay at speed 1 delivers the
 same bytes in the same bursts; a disconnect or damaged region comes as a
 gap, which the capture turns into the same discontinuity live capture made
 (a DATA record kept though it failed its CRC comes as its bytes: the
-capture's frame checks drop what the damage hit).
+capture's frame checks drop what the damage hit). The recording's markers
+come at their place between the bytes, for a capture to hand on (a copy
+made through replay:// keeps them).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from . import DISCONTINUITY_EVENTS, lost_bytes
 from .reader import Damage, DataChunk, Event, RecordingReader
@@ -24,6 +27,9 @@ class Piece:
     at_s: float  # when to deliver, seconds after the replay started (already divided by speed)
     data: bytes
     gap_lost: int | None = None  # not None: a gap (that many bytes lost) comes BEFORE data
+    #: the recording's markers (each an event's JSON fields but its kind and
+    #: time) that come after the gap and BEFORE data, in their order
+    markers: tuple[dict[str, Any], ...] = ()
 
 
 #: replay speeds outside [MIN_SPEED, MAX_SPEED] (other than 0 = as fast as possible)
@@ -59,12 +65,21 @@ class ReplaySchedule:
     def __iter__(self) -> Iterator[Piece]:
         first: int | None = None
         gap: int | None = None
+        markers: list[dict[str, Any]] = []
         last_at = 0.0
         for item in self.reader.items():
             if isinstance(item, Event) and item.kind in DISCONTINUITY_EVENTS:
+                if markers:  # the markers came before this gap: they go first
+                    yield Piece(last_at, b"", gap, tuple(markers))
+                    gap, markers = None, []
                 gap = (gap or 0) + lost_bytes(item)
             elif isinstance(item, Damage):
+                if markers:
+                    yield Piece(last_at, b"", gap, tuple(markers))
+                    gap, markers = None, []
                 gap = (gap or 0) + item.length
+            elif isinstance(item, Event) and item.kind == "marker":
+                markers.append({k: v for k, v in item.detail.items() if k not in ("kind", "t_ns")})
             elif isinstance(item, DataChunk):
                 start = 0
                 for end, t_ns in item.reads:
@@ -73,8 +88,8 @@ class ReplaySchedule:
                     if self.speed > 0:
                         # never earlier than the previous piece (host clock steps)
                         last_at = max(last_at, (t_ns - first) * 1e-9 / self.speed)
-                    yield Piece(last_at, item.raw[start:end], gap)
-                    gap = None
+                    yield Piece(last_at, item.raw[start:end], gap, tuple(markers))
+                    gap, markers = None, []
                     start = end
-        if gap is not None:
-            yield Piece(last_at, b"", gap)
+        if gap is not None or markers:
+            yield Piece(last_at, b"", gap, tuple(markers))

@@ -5,7 +5,9 @@
 recorded bursts; writes are accepted and ignored (a recording cannot answer
 commands). Besides the pyserial API the port offers two hooks that sensorio's
 capture uses: ``sensorio_take_gap()`` (None, or the bytes lost at a recorded
-disconnect or damage just before the next byte) and ``sensorio_finished``.
+disconnect or damage just before the next byte), ``sensorio_take_markers()``
+(the recorded markers just before the next byte, after that gap) and
+``sensorio_finished``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ from ..recording.replay import Piece, ReplaySchedule, parse_speed
 from . import url_options
 
 
+def replay_file(url: str) -> str | None:
+    """The recording a ``replay://`` URL names (as the port reads it), or
+    None (another URL, or no file named): for a caller to check the file a
+    replay reads against the ones it writes."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "replay":
+        return None
+    return urllib.parse.unquote(parts.netloc + parts.path) or None
+
+
 class Serial(SerialBase):
     """A pyserial port that plays a recording back (``replay://PATH?speed=...``)."""
 
@@ -32,7 +44,8 @@ class Serial(SerialBase):
         self._schedule: ReplaySchedule | None = None
         self._pieces: Iterator[Piece] | None = None
         self._next: Piece | None = None
-        self._segments: deque[tuple[int | None, bytes]] = deque()  # (gap before, bytes)
+        #: (gap before, markers before, bytes)
+        self._segments: deque[tuple[int | None, tuple[dict[str, Any], ...], bytes]] = deque()
         self._t0 = 0.0
         self._exhausted = False
         self.path = ""
@@ -67,7 +80,7 @@ class Serial(SerialBase):
         parts = urllib.parse.urlsplit(url)
         if parts.scheme != "replay":
             raise SerialException(f"expected replay://FILE[?speed=S], not {url!r}")
-        path = urllib.parse.unquote(parts.netloc + parts.path)
+        path = replay_file(url)
         if not path:
             raise SerialException("replay:// needs a file: replay://FILE[?speed=S]")
         self.path = path
@@ -100,7 +113,7 @@ class Serial(SerialBase):
         (None when the recording is exhausted)."""
         now = time.monotonic() - self._t0
         while True:
-            if self.speed == 0 and self._next is None and sum(len(d) for _, d in self._segments) >= 1 << 20:
+            if self.speed == 0 and self._next is None and sum(len(d) for _, _, d in self._segments) >= 1 << 20:
                 return 0.0  # enough buffered: a reader that takes less each time must not pile pieces up
             if self._next is None:
                 if self._pieces is None:
@@ -111,17 +124,17 @@ class Serial(SerialBase):
                     return None
             if self._next.at_s > now:
                 return self._next.at_s - now
-            self._segments.append((self._next.gap_lost, self._next.data))
+            self._segments.append((self._next.gap_lost, self._next.markers, self._next.data))
             self._next = None
 
     def _ready_bytes(self) -> int:
-        """Bytes available before the next gap."""
+        """Bytes available before the next gap or marker."""
         n = 0
-        for i, (gap, data) in enumerate(self._segments):
-            if gap is not None and i > 0:
+        for i, (gap, markers, data) in enumerate(self._segments):
+            if (gap is not None or markers) and i > 0:
                 break
-            if i == 0 and gap is not None:
-                return 0  # the caller must take the gap first
+            if i == 0 and (gap is not None or markers):
+                return 0  # the caller must take the gap and markers first
             n += len(data)
         return n
 
@@ -140,8 +153,8 @@ class Serial(SerialBase):
             wait = self._advance()
             if self._ready_bytes():
                 break
-            if self._segments and self._segments[0][0] is not None:
-                return b""  # a gap is next
+            if self._segments and (self._segments[0][0] is not None or self._segments[0][1]):
+                return b""  # a gap or a marker is next
             if wait is None:
                 self._exhausted = not self._segments
                 return b""
@@ -151,25 +164,35 @@ class Serial(SerialBase):
             time.sleep(left)
         out = bytearray()
         while self._segments and len(out) < size:
-            gap, data = self._segments[0]
-            if gap is not None and out:
+            gap, markers, data = self._segments[0]
+            if (gap is not None or markers) and out:
                 break
             take = data[: size - len(out)]
             out += take
             if len(take) == len(data):
                 self._segments.popleft()
             else:
-                self._segments[0] = (None, data[len(take) :])
+                self._segments[0] = (None, (), data[len(take) :])
         return bytes(out)
 
     # -- sensorio hooks ---------------------------------------------------------------
     def sensorio_take_gap(self) -> int | None:
         if self._segments and self._segments[0][0] is not None:
-            gap, data = self._segments.popleft()
-            if data:
-                self._segments.appendleft((None, data))
+            gap, markers, data = self._segments.popleft()
+            if data or markers:
+                self._segments.appendleft((None, markers, data))
             return gap
         return None
+
+    def sensorio_take_markers(self) -> list[dict[str, Any]]:
+        """The recorded markers due before the next byte (after a gap there,
+        which sensorio_take_gap gives first), each its event's fields."""
+        if self._segments and self._segments[0][0] is None and self._segments[0][1]:
+            _, markers, data = self._segments.popleft()
+            if data:
+                self._segments.appendleft((None, (), data))
+            return list(markers)
+        return []
 
     @property
     def sensorio_finished(self) -> bool:
