@@ -353,7 +353,7 @@ def test_actuator_line_and_udp_address() -> None:
         (("train", TRAIN_URL, "-o", "OUT", "--hold", "0.5"), "no window of a gesture"),
         (("train", TRAIN_URL, "-o", "OUT", "--reps", "100000000"), "hours"),
         (("train", TRAIN_URL, "-o", "OUT", "--gestures", "rest"), "besides rest"),
-        # the dsp warns (no mains hum in a short recording): still one line
+        # the dsp warns (no mains hum in a short recording): its warning, then one error line
         (("train", "sim://gestures?fast=1&script=open:1", "-o", "OUT"), "no clean windows of rest"),
     ],
 )
@@ -371,9 +371,25 @@ def test_bad_input_is_one_line(args: tuple[str, ...], words: str, trained: Path,
     proc = _cli(*(names.get(a, a) for a in args), timeout=120)
     assert proc.returncode in (1, 2), proc.stderr
     assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and words in lines[0], proc.stderr
+    # one error line, after the library's warnings (one line each) if any
+    *warned, line = proc.stderr.strip().splitlines()
+    assert words in line and ": error: " in line, proc.stderr
+    assert all(": warning: " in w for w in warned), proc.stderr
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_a_failed_fit_still_says_what_it_was_warned_of(trained: Path, tmp_path: Path) -> None:
+    """The warnings were printed only when the fit succeeded: a cut
+    recording that left too few windows said only "LDA needs at least 2
+    clean windows", not that the file was cut (a fit that succeeds says so)."""
+    cut = tmp_path / "cut.sior"
+    cut.write_bytes(trained.with_suffix(".sior").read_bytes()[:200_000])
+    proc = _cli("fit", str(cut), "-o", str(tmp_path / "m.npz"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    *warned, line = proc.stderr.strip().splitlines()
+    assert line.startswith("sensorio fit: error: "), proc.stderr
+    assert any(w.startswith("sensorio fit: warning: ") and "cut inside a record" in w for w in warned), proc.stderr
+    assert not (tmp_path / "m.npz").exists()
 
 
 def test_decisions_as_an_lsl_stream() -> None:

@@ -65,10 +65,13 @@ def fit_and_report(recordings: list[Path], output: Path, args: argparse.Namespac
 
 @contextmanager
 def warnings_after(prog: str) -> Iterator[None]:
-    """Hold the library's warnings (e.g. no mains hum found) and print each
-    once, one line, when the command succeeds (a failure stays one line)."""
+    """Hold the library's warnings (e.g. no mains hum found, the file was
+    cut) and print each once, one line, when the command ends: also when it
+    fails, before its error line (a cut file's warning is often why)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        yield
-    for text in dict.fromkeys(str(w.message) for w in caught):
-        print(f"{prog}: warning: {text}", file=sys.stderr)
+        try:
+            yield
+        finally:
+            for text in dict.fromkeys(str(w.message) for w in caught):
+                print(f"{prog}: warning: {text}", file=sys.stderr)
