@@ -378,6 +378,19 @@ def test_bad_input_is_one_line(args: tuple[str, ...], words: str, trained: Path,
     assert not (tmp_path / "out.npz").exists()
 
 
+def test_a_lifted_electrode_is_named_not_the_holds(tmp_path: Path) -> None:
+    """A masked channel throws every window away; the error blamed the
+    holds ("no clean windows of rest, ...: record longer holds") and never
+    named the electrode."""
+    url = "sim://gestures?seed=1&fast=1&fault=liftoff:channel=2,start=0.5,end=100"
+    proc = _cli("train", url, "-o", str(tmp_path / "x.npz"), "--reps", "1", "--hold", "1.5", "--pause", "1", "--quiet")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert "no clean windows of rest, open" in line and "emg2 (in 100% of them, lead-off)" in line, line
+    assert "record longer holds" not in line and "emg1" not in line, line
+    assert (tmp_path / "x.sior").exists() and not (tmp_path / "x.npz").exists()
+
+
 def test_a_failed_fit_still_says_what_it_was_warned_of(trained: Path, tmp_path: Path) -> None:
     """The warnings were printed only when the fit succeeded: a cut
     recording that left too few windows said only "LDA needs at least 2
