@@ -293,7 +293,14 @@ def _refuse_masked(
     if not masked:
         return
     had = np.isin(labelled, [classes.index(c) for c in masked])
-    share = (~valid[had]).mean(axis=0)
+    # a window invalid on every channel lost its samples (a gap): no channel's fault
+    some = valid.any(axis=1)
+    if not (had & some).any():
+        raise SensorioError(
+            f"no clean windows of {', '.join(masked)}: their samples were lost (a gap in the recording, "
+            "see sensorio info): record again"
+        )
+    share = (~valid[had & some]).sum(axis=0) / had.sum()
     bad = np.flatnonzero(share > 0)
     if not bad.size:
         return  # windows lost to non-finite features, not to a mask
@@ -304,7 +311,7 @@ def _refuse_masked(
     )
     which = "that electrode" if bad.size == 1 else "those electrodes"
     raise SensorioError(
-        f"no clean windows of {', '.join(masked)}: every one had a channel masked as faulty: {names}; "
+        f"no clean windows of {', '.join(masked)}: a channel was masked as faulty in them: {names}; "
         f"a model is fitted on every channel, so fix the contact of {which} and record again "
         "(longer holds do not help)"
     )

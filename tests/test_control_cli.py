@@ -241,6 +241,8 @@ def test_train_keeps_its_recording_whole_on_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130 and len(err.strip().splitlines()) == 1, err
+    # the line names the recording kept and how to fit it
+    assert f"stopped by SIGTERM: the recording so far is kept: fit it with sensorio fit {rec} -o MODEL" in err, err
     with RecordingReader(rec) as reader:
         for _ in reader.items():
             pass
@@ -386,9 +388,27 @@ def test_a_lifted_electrode_is_named_not_the_holds(tmp_path: Path) -> None:
     proc = _cli("train", url, "-o", str(tmp_path / "x.npz"), "--reps", "1", "--hold", "1.5", "--pause", "1", "--quiet")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
-    assert "no clean windows of rest, open" in line and "emg2 (in 100% of them, lead-off)" in line, line
+    assert (
+        "no clean windows of rest, open" in line
+        and "masked as faulty in them: emg2 (in 100% of them, lead-off);" in line
+    ), line
     assert "record longer holds" not in line and "emg1" not in line, line
     assert (tmp_path / "x.sior").exists() and not (tmp_path / "x.npz").exists()
+
+
+def test_train_checks_the_fit_options_before_its_session_and_names_what_it_kept(tmp_path: Path) -> None:
+    """--reject 1 and --features foo failed only after the whole prompted
+    session; a device that stopped early did not say the recording was kept."""
+    out = tmp_path / "y.npz"
+    for opt, words in (("--reject=1", "rejection threshold 1"), ("--features=foo", "unknown feature(s) foo")):
+        proc = _cli("train", TRAIN_URL, "-o", str(out), "--quiet", "--reps", "1", opt)
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and words in proc.stderr, proc.stderr
+        assert not out.with_suffix(".sior").exists()  # no session was recorded
+    proc = _cli("train", "sim://gestures?seed=1&fast=1&duration=3", "-o", str(out), "--quiet", "--reps", "1")
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    rec = out.with_suffix(".sior")
+    assert "stopped before the training sequence ended" in proc.stderr and rec.exists(), proc.stderr
+    assert f"the recording so far is kept: fit it with sensorio fit {rec} -o MODEL" in proc.stderr
 
 
 def test_a_failed_fit_still_says_what_it_was_warned_of(trained: Path, tmp_path: Path) -> None:

@@ -38,12 +38,27 @@ def add_fit_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def fit_features(args: argparse.Namespace) -> list[str] | None:
+    """--features as a list (None: the default set), checked as the library
+    checks them, and --reject checked as fit_model does: train checks both
+    before its session (they failed only after it)."""
+    from ..control.features import check_features
+    from ..control.model import check_reject
+
+    check_reject(args.reject)
+    if not args.features:
+        return None
+    features = [f.strip() for f in args.features.split(",") if f.strip()]
+    check_features(features)
+    return features
+
+
 def fit_and_report(recordings: list[Path], output: Path, args: argparse.Namespace) -> int:
     """Fit from recordings, write the model, print a one-line summary."""
     from ..control import save_model
     from ..training import fit_recordings
 
-    features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
+    features = fit_features(args)
     model = fit_recordings(
         recordings,
         settle_s=args.settle,
