@@ -167,9 +167,13 @@ def recording_prompts(path: str | Path) -> tuple[int, list[tuple[int, str | None
     return stream, sorted(marks, key=lambda m: m[0])
 
 
-def _signal(path: Path, stream: int) -> tuple[np.ndarray, np.ndarray, float, dict[str, Any] | None, Any]:
+def _signal(
+    path: Path, stream: int
+) -> tuple[np.ndarray, np.ndarray, float, dict[str, Any] | None, Any, tuple[str, ...], int]:
     """A recording's stream through the control pipeline: data and validity
-    indexed by stream row (rows never seen are invalid), rate, INFO, pipeline."""
+    indexed by stream row (rows never seen are invalid), rate, INFO,
+    pipeline, channel labels, and the channels (bit c: channel c) whose
+    lead-off flag was ever set."""
     from .dsp.calibrate import Calibration
     from .recording.source import read_source
 
@@ -182,11 +186,15 @@ def _signal(path: Path, stream: int) -> tuple[np.ndarray, np.ndarray, float, dic
     n_ch = sig[0].n_channels
     data = np.zeros((n_rows, n_ch))
     valid = np.zeros((n_rows, n_ch), dtype=bool)
+    leadoff = 0
     for s in sig:
         data[s.start : s.start + len(s)] = s.data
         valid[s.start : s.start + len(s)] = s.valid
+        if s.leadoff is not None and s.leadoff.size:
+            leadoff |= int(np.bitwise_or.reduce(s.leadoff))
     describe = getattr(pipe, "describe", None)
-    return data, valid, float(sig[0].rate_hz), info, describe() if describe else None
+    labels = tuple(sig[0].labels) or tuple(f"ch{c + 1}" for c in range(n_ch))
+    return data, valid, float(sig[0].rate_hz), info, describe() if describe else None, labels, leadoff
 
 
 def label_recordings(
@@ -212,9 +220,12 @@ def label_recordings(
     pipeline = None
     #: per label, its longest hold after the settle time (s)
     longest_hold_s: dict[str, float] = {}
+    labels: tuple[str, ...] = ()
+    leadoff = 0  # the channels whose lead-off flag any recording set
     for path in map(Path, paths):
         stream, marks = recording_prompts(path)
-        data, valid, r, _, describe = _signal(path, stream)
+        data, valid, r, _, describe, labels, off = _signal(path, stream)
+        leadoff |= off
         if rate is None:
             rate, pipeline = r, describe
         elif r != rate or (fx is not None and data.shape[1] != fx.n_channels):
@@ -251,9 +262,11 @@ def label_recordings(
     windows = Windows(np.concatenate(feats), np.concatenate(valids), np.concatenate(ends))
     y = np.concatenate(ys)
     # a window with a sample lost or masked on any channel is no training window
+    labelled = y.copy()
     y[~complete_windows(windows.features, windows.valid)] = -1
     missing = [c for i, c in enumerate(classes) if not (y == i).any()]
     if missing:
+        _refuse_masked(missing, classes, labelled, windows.valid, labels, leadoff)
         hold = max((longest_hold_s.get(c, 0.0) for c in missing), default=0.0)
         if 0 < hold < window_ms / 1000.0:
             raise SensorioError(
@@ -263,6 +276,45 @@ def label_recordings(
             )
         raise SensorioError(f"no clean windows of {', '.join(missing)}: record longer holds")
     return Labelled(windows, y, classes, fx, pipeline, [str(p) for p in paths])
+
+
+def _refuse_masked(
+    missing: list[str],
+    classes: list[str],
+    labelled: np.ndarray,
+    valid: np.ndarray,
+    labels: tuple[str, ...],
+    leadoff: int,
+) -> None:
+    """SensorioError naming the channels whose masking left classes that had
+    windows with no clean one (a lifted electrode: "record longer holds"
+    blamed the holds); nothing when their windows were not masked."""
+    masked = [c for c in missing if (labelled == classes.index(c)).any()]
+    if not masked:
+        return
+    had = np.isin(labelled, [classes.index(c) for c in masked])
+    # a window invalid on every channel lost its samples (a gap): no channel's fault
+    some = valid.any(axis=1)
+    if not (had & some).any():
+        raise SensorioError(
+            f"no clean windows of {', '.join(masked)}: their samples were lost (a gap in the recording, "
+            "see sensorio info): record again"
+        )
+    share = (~valid[had & some]).sum(axis=0) / had.sum()
+    bad = np.flatnonzero(share > 0)
+    if not bad.size:
+        return  # windows lost to non-finite features, not to a mask
+    names = ", ".join(
+        f"{labels[c] if c < len(labels) else f'ch{c + 1}'} (in {share[c]:.0%} of them"
+        + (", lead-off)" if leadoff >> c & 1 else ")")
+        for c in bad
+    )
+    which = "that electrode" if bad.size == 1 else "those electrodes"
+    raise SensorioError(
+        f"no clean windows of {', '.join(masked)}: a channel was masked as faulty in them: {names}; "
+        f"a model is fitted on every channel, so fix the contact of {which} and record again "
+        "(longer holds do not help)"
+    )
 
 
 def _rows_of(marks: list[tuple[int, str | None]], label: str, n_rows: int, settle: int) -> np.ndarray:

@@ -241,6 +241,8 @@ def test_train_keeps_its_recording_whole_on_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130 and len(err.strip().splitlines()) == 1, err
+    # the line names the recording kept and how to fit it
+    assert f"stopped by SIGTERM: the recording so far is kept: fit it with sensorio fit {rec} -o MODEL" in err, err
     with RecordingReader(rec) as reader:
         for _ in reader.items():
             pass
@@ -353,7 +355,7 @@ def test_actuator_line_and_udp_address() -> None:
         (("train", TRAIN_URL, "-o", "OUT", "--hold", "0.5"), "no window of a gesture"),
         (("train", TRAIN_URL, "-o", "OUT", "--reps", "100000000"), "hours"),
         (("train", TRAIN_URL, "-o", "OUT", "--gestures", "rest"), "besides rest"),
-        # the dsp warns (no mains hum in a short recording): still one line
+        # the dsp warns (no mains hum in a short recording): its warning, then one error line
         (("train", "sim://gestures?fast=1&script=open:1", "-o", "OUT"), "no clean windows of rest"),
     ],
 )
@@ -371,9 +373,56 @@ def test_bad_input_is_one_line(args: tuple[str, ...], words: str, trained: Path,
     proc = _cli(*(names.get(a, a) for a in args), timeout=120)
     assert proc.returncode in (1, 2), proc.stderr
     assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and words in lines[0], proc.stderr
+    # one error line, after the library's warnings (one line each) if any
+    *warned, line = proc.stderr.strip().splitlines()
+    assert words in line and ": error: " in line, proc.stderr
+    assert all(": warning: " in w for w in warned), proc.stderr
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_a_lifted_electrode_is_named_not_the_holds(tmp_path: Path) -> None:
+    """A masked channel throws every window away; the error blamed the
+    holds ("no clean windows of rest, ...: record longer holds") and never
+    named the electrode."""
+    url = "sim://gestures?seed=1&fast=1&fault=liftoff:channel=2,start=0.5,end=100"
+    proc = _cli("train", url, "-o", str(tmp_path / "x.npz"), "--reps", "1", "--hold", "1.5", "--pause", "1", "--quiet")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert (
+        "no clean windows of rest, open" in line
+        and "masked as faulty in them: emg2 (in 100% of them, lead-off);" in line
+    ), line
+    assert "record longer holds" not in line and "emg1" not in line, line
+    assert (tmp_path / "x.sior").exists() and not (tmp_path / "x.npz").exists()
+
+
+def test_train_checks_the_fit_options_before_its_session_and_names_what_it_kept(tmp_path: Path) -> None:
+    """--reject 1 and --features foo failed only after the whole prompted
+    session; a device that stopped early did not say the recording was kept."""
+    out = tmp_path / "y.npz"
+    for opt, words in (("--reject=1", "rejection threshold 1"), ("--features=foo", "unknown feature(s) foo")):
+        proc = _cli("train", TRAIN_URL, "-o", str(out), "--quiet", "--reps", "1", opt)
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and words in proc.stderr, proc.stderr
+        assert not out.with_suffix(".sior").exists()  # no session was recorded
+    proc = _cli("train", "sim://gestures?seed=1&fast=1&duration=3", "-o", str(out), "--quiet", "--reps", "1")
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    rec = out.with_suffix(".sior")
+    assert "stopped before the training sequence ended" in proc.stderr and rec.exists(), proc.stderr
+    assert f"the recording so far is kept: fit it with sensorio fit {rec} -o MODEL" in proc.stderr
+
+
+def test_a_failed_fit_still_says_what_it_was_warned_of(trained: Path, tmp_path: Path) -> None:
+    """The warnings were printed only when the fit succeeded: a cut
+    recording that left too few windows said only "LDA needs at least 2
+    clean windows", not that the file was cut (a fit that succeeds says so)."""
+    cut = tmp_path / "cut.sior"
+    cut.write_bytes(trained.with_suffix(".sior").read_bytes()[:200_000])
+    proc = _cli("fit", str(cut), "-o", str(tmp_path / "m.npz"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    *warned, line = proc.stderr.strip().splitlines()
+    assert line.startswith("sensorio fit: error: "), proc.stderr
+    assert any(w.startswith("sensorio fit: warning: ") and "cut inside a record" in w for w in warned), proc.stderr
+    assert not (tmp_path / "m.npz").exists()
 
 
 def test_decisions_as_an_lsl_stream() -> None:

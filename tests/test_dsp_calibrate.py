@@ -228,3 +228,77 @@ def test_a_rail_refuses_its_own_channel_and_stream_only() -> None:
     bad = [p for b in railed for p in split_block(b, 100)]
     mixed = [x for pair in zip(good, bad, strict=False) for x in pair]
     np.testing.assert_allclose(measure_offset(mixed, info, 0, 2.0), [0.0, 0.0], atol=0.5)
+
+
+def test_a_known_reference_must_be_a_sine_above_the_rest_level() -> None:
+    """The gain from a known sine took sqrt(2) x std of whatever came in:
+    plain EMG, no reference connected, gave gains of 0.87-1.60, saved and
+    applied to every later recording. A sine is one narrow spectral peak, and
+    it stands well above the channel at rest (hum at rest is a sine too)."""
+    from scipy import signal
+
+    from sensorio.dsp.calibrate import measure_gain_from_known, measure_rest
+
+    fs = 1000.0
+    info = dsp_synth.info(2, fs)
+    rng = np.random.default_rng(4)
+    t = np.arange(int(2 * fs)) / fs
+    rest = rng.normal(0, 5, (t.size, 2))
+    _, rest_level = measure_rest(_blocks(rest, info), info, 0, 2.0)
+    # the reference reads 80 uV where it is 100 (gain 1.25), on rest noise
+    sine = 80 * np.sin(2 * np.pi * 37 * t + 0.3)[:, None] + rng.normal(0, 5, (t.size, 2))
+    gain = measure_gain_from_known(_blocks(sine, info), info, 100.0, 0, 2.0, rest_level=rest_level)
+    np.testing.assert_allclose(gain, 1.25, rtol=0.01)
+    emg = signal.sosfilt(
+        signal.butter(2, [20, 450], "bandpass", fs=fs, output="sos"), rng.normal(0, 1, (t.size, 2)), axis=0
+    )
+    emg *= 70 / emg.std(axis=0)
+    with pytest.raises(SensorioError, match=r"no reference sine on ch1 \(\d+% of its power at .* Hz.*ch2"):
+        measure_gain_from_known(_blocks(emg, info), info, 100.0, 0, 2.0, rest_level=rest_level)
+    # hum of 30 uV at rest and in the gain step: a sine, but no reference
+    hum = 30 * np.sin(2 * np.pi * 50 * t)[:, None] + rng.normal(0, 2, (t.size, 2))
+    _, hum_level = measure_rest(_blocks(hum, info), info, 0, 2.0)
+    with pytest.raises(SensorioError, match=r"ch1 \(99% of its power at 50 Hz, 1 x its rest level\)"):
+        measure_gain_from_known(_blocks(hum, info), info, 100.0, 0, 2.0, rest_level=hum_level)
+
+
+def test_calibrate_known_uv_refuses_plain_emg_and_saves_a_real_sine(tmp_path) -> None:
+    """sensorio calibrate --known-uv on an emulated EMG device with no
+    reference: one line naming the channels, exit 1, nothing saved; the
+    same device playing a 100 uV sine after its rest: gains of 1 saved."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    env.pop("SENSORIO_DEBUG", None)
+
+    def calibrate(url: str, where: Path) -> subprocess.CompletedProcess:
+        args = ["calibrate", url, "--known-uv", "100", "--yes", "--rest-s", "0.5", "--calibration-dir", str(where)]
+        return subprocess.run(
+            [sys.executable, "-m", "sensorio", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    plain = calibrate("sim://emg8?fast=1", tmp_path / "plain")
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr, plain.stderr
+    (line,) = plain.stderr.strip().splitlines()
+    assert "no reference sine on emg1 (" in line and "emg8 (" in line and "nothing saved" in line, line
+    assert not (tmp_path / "plain").exists()
+
+    fs, rng = 2000, np.random.default_rng(0)
+    t = np.arange(int(2.6 * fs)) / fs
+    ref = np.concatenate(
+        [
+            rng.normal(0, 5, (fs // 2, 8)),  # the rest step
+            100 * np.sin(2 * np.pi * 37 * t)[:, None] + rng.normal(0, 5, (t.size, 8)),
+            rng.normal(0, 5, (3 * fs, 8)),
+        ]
+    )
+    np.save(tmp_path / "ref.npy", ref)
+    good = calibrate(f"sim://emg8?fast=1&source={tmp_path / 'ref.npy'}", tmp_path / "good")
+    assert good.returncode == 0, good.stderr
+    (saved,) = (tmp_path / "good").glob("*.json")
+    gains = json.loads(saved.read_text())["streams"]["0"]["gain"]
+    np.testing.assert_allclose(gains, 1.0, rtol=0.01)

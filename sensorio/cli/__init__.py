@@ -49,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _note(exc: BaseException) -> str:
+    """What a command added to an error or interruption it let through
+    (``exc.sensorio_note``, e.g. the recording it kept), as ": note"."""
+    note = getattr(exc, "sensorio_note", None)
+    return f": {note}" if note else ""
+
+
 def _one_line(text: object) -> str:
     """A message as one line, whatever it quotes (a file name may hold a newline)."""
     return str(text).replace("\r", "\\r").replace("\n", "\\n")
@@ -201,11 +208,11 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         with stop_signals():
             return int(args.func(args) or 0)
     except SensorioError as exc:
-        print(f"{prog}: error: {_one_line(cli_text(exc))}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(cli_text(exc) + _note(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
         by = f"stopped by {exc.args[0]}" if isinstance(exc, StopSignal) and exc.args else "interrupted"
-        print(f"{prog}: {by}", file=sys.stderr)
+        print(f"{prog}: {by}{_note(exc)}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1

@@ -38,12 +38,27 @@ def add_fit_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def fit_features(args: argparse.Namespace) -> list[str] | None:
+    """--features as a list (None: the default set), checked as the library
+    checks them, and --reject checked as fit_model does: train checks both
+    before its session (they failed only after it)."""
+    from ..control.features import check_features
+    from ..control.model import check_reject
+
+    check_reject(args.reject)
+    if not args.features:
+        return None
+    features = [f.strip() for f in args.features.split(",") if f.strip()]
+    check_features(features)
+    return features
+
+
 def fit_and_report(recordings: list[Path], output: Path, args: argparse.Namespace) -> int:
     """Fit from recordings, write the model, print a one-line summary."""
     from ..control import save_model
     from ..training import fit_recordings
 
-    features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
+    features = fit_features(args)
     model = fit_recordings(
         recordings,
         settle_s=args.settle,
@@ -65,10 +80,13 @@ def fit_and_report(recordings: list[Path], output: Path, args: argparse.Namespac
 
 @contextmanager
 def warnings_after(prog: str) -> Iterator[None]:
-    """Hold the library's warnings (e.g. no mains hum found) and print each
-    once, one line, when the command succeeds (a failure stays one line)."""
+    """Hold the library's warnings (e.g. no mains hum found, the file was
+    cut) and print each once, one line, when the command ends: also when it
+    fails, before its error line (a cut file's warning is often why)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        yield
-    for text in dict.fromkeys(str(w.message) for w in caught):
-        print(f"{prog}: warning: {text}", file=sys.stderr)
+        try:
+            yield
+        finally:
+            for text in dict.fromkeys(str(w.message) for w in caught):
+                print(f"{prog}: warning: {text}", file=sys.stderr)

@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
         measure_envelope_level,
         measure_gain_from_known,
         measure_gain_from_test,
-        measure_offset,
+        measure_rest,
     )
 
     if args.test and args.known_uv is not None:
@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
     )
     step(f"offset: relax completely for {args.rest_s:g} s")
     with src.measuring("the rest", si.labels):
-        offset = measure_offset(src, info, args.stream, args.rest_s)
+        offset, rest_level = measure_rest(src, info, args.stream, args.rest_s)
     sc.offset = [float(v) for v in offset]
     if args.test or args.known_uv is not None:
         test_hz = float(info.get("test_hz", 1.0))
@@ -241,7 +241,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             step(f"gain: apply the {args.known_uv:g} uV reference signal for {args.gain_s:g} s")
             with src.measuring("the gain step", si.labels):
-                gain = measure_gain_from_known(src, info, args.known_uv, args.stream, args.gain_s)
+                gain = measure_gain_from_known(
+                    src, info, args.known_uv, args.stream, args.gain_s, rest_level=rest_level
+                )
         sc.gain = [float(v) for v in gain]
     step(f"noise floor: relax again for {args.rest_s:g} s")
     with src.measuring("the rest", si.labels):

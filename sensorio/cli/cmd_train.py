@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import UsageError
-from ._fitting import add_fit_options, fit_and_report, warnings_after
+from ..errors import SensorioError, UsageError
+from ._fitting import add_fit_options, fit_and_report, fit_features, warnings_after
 from ._options import (
     add_format,
     add_stream,
@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{name} {seconds:g} s leaves no window of {what} to train on: it must be longer than "
                 f"--settle + --window-ms ({least:g} s)"
             )
+    fit_features(args)  # before the session, not after it
     plan = plan_prompts(args.port, gestures, args.reps, args.hold, args.pause, args.order, args.seed)
     n = len(plan.prompts)
     say = (lambda text: None) if args.quiet else (lambda text: print(text, flush=True))
@@ -122,14 +123,30 @@ def run(args: argparse.Namespace) -> int:
         upcoming = f"   next: {action(after)}" if after else ""
         say(f"[{i + 1:>3}/{n}] {action(prompt.label):<10} {prompt.end_s - prompt.start_s:g} s{upcoming}")
 
+    before = _stamp(record)
     with warnings_after("sensorio train"), stop_signals():
-        record_training(
-            plan,
-            record,
-            format=args.format,
-            baudrate=args.baud,
-            overwrite=args.force,
-            stream=args.stream,
-            on_prompt=on_prompt,
-        )
+        try:
+            record_training(
+                plan,
+                record,
+                format=args.format,
+                baudrate=args.baud,
+                overwrite=args.force,
+                stream=args.stream,
+                on_prompt=on_prompt,
+            )
+        except (SensorioError, KeyboardInterrupt) as exc:
+            if _stamp(record) not in (before, None):  # this session wrote it
+                # (the command line prints it after the error or "interrupted")
+                exc.sensorio_note = f"the recording so far is kept: fit it with sensorio fit {record} -o MODEL"  # type: ignore[union-attr]
+            raise
         return fit_and_report([record], args.output, args)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(size, mtime) of a file, None when there is none."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)

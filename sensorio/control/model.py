@@ -109,6 +109,14 @@ def label_windows(end_row: np.ndarray, window: int, row_labels: np.ndarray) -> n
     return out
 
 
+def check_reject(reject_below: float) -> float:
+    """The rejection threshold, checked: a probability from 0 to below 1
+    (a SensorioError otherwise; fit_model's check)."""
+    if not 0.0 <= reject_below < 1.0:
+        raise SensorioError(f"rejection threshold {reject_below}: use a probability from 0 to below 1")
+    return reject_below
+
+
 def fit_model(
     windows: Windows,
     y: np.ndarray,
@@ -131,8 +139,7 @@ def fit_model(
     (``LinearRegressor``, a scikit-learn regressor) takes targets per window
     (n,) or (n, T) and ``classes=()``; it has no proportional stage."""
     decoder = LDA() if decoder is None else decoder
-    if not 0.0 <= reject_below < 1.0:
-        raise SensorioError(f"rejection threshold {reject_below}: use a probability from 0 to below 1")
+    check_reject(reject_below)
     regression = isinstance(decoder, LinearRegressor) or (
         isinstance(decoder, SklearnDecoder) and not decoder.is_classifier
     )

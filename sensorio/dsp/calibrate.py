@@ -608,8 +608,17 @@ def measure_offset(
     blocks: Iterable[Block], info: Mapping[str, Any], stream: int = 0, seconds: float = 2.0
 ) -> np.ndarray:
     """Offset at rest: the median of each channel while the person relaxes."""
+    return measure_rest(blocks, info, stream, seconds)[0]
+
+
+def measure_rest(
+    blocks: Iterable[Block], info: Mapping[str, Any], stream: int = 0, seconds: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, level) at rest per channel: the median (measure_offset's)
+    and the RMS about the mean (what a reference signal must stand well
+    above, see measure_gain_from_known)."""
     x, _ = _collect(blocks, info, stream, seconds)
-    return np.median(x, axis=0)
+    return np.median(x, axis=0), np.std(x, axis=0)
 
 
 def square_wave_amplitude(x: np.ndarray, rate_hz: float, freq_hz: float) -> np.ndarray:
@@ -679,6 +688,39 @@ def _two_levels(on_levels: np.ndarray, what: str, labels: tuple[str, ...]) -> No
         )
 
 
+#: a reference sine has at least this share of its (linearly detrended)
+#: power within SINE_PEAK_BINS periodogram bins of its peak; EMG, whose
+#: spectrum is broad, has a few percent there (plain EMG taken for the
+#: reference gave gains of 0.87-1.60, saved and applied to every later
+#: recording)
+SINE_PEAK_SHARE = 0.8
+#: the half-width of the peak's band, in bins of 1/T Hz (the Hann window's
+#: main lobe is 2 bins either side)
+SINE_PEAK_BINS = 3
+#: the reference sine's RMS is at least this many times the channel's RMS at
+#: rest: hum at rest is a sine too, and a gain taken from it is no gain
+SINE_ABOVE_REST = 5.0
+
+
+def sine_peaks(x: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frequency, share, amplitude) per channel of the strongest sine in x
+    (rows, channels): the frequency of the periodogram's highest bin (Hann
+    window, linear trend removed), the share of the power within
+    SINE_PEAK_BINS bins of it, and the peak amplitude of that band's power
+    (sqrt(2 x its power): the noise outside the band is not counted)."""
+    from scipy.signal import periodogram
+
+    f, p = periodogram(x, fs=rate_hz, window="hann", detrend="linear", axis=0)
+    total = p.sum(axis=0)
+    peak = np.argmax(p[1:], axis=0) + 1  # not the DC bin
+    bins = np.arange(len(f))[:, None]
+    band = (np.abs(bins - peak[None, :]) <= SINE_PEAK_BINS) & (bins > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, (p * band).sum(axis=0) / total, 0.0)
+    amp = np.sqrt(2.0 * share * np.var(x, axis=0))
+    return f[peak], share, amp
+
+
 def measure_gain_from_known(
     blocks: Iterable[Block],
     info: Mapping[str, Any],
@@ -686,15 +728,46 @@ def measure_gain_from_known(
     stream: int = 0,
     seconds: float = 2.0,
     shape: str = "sine",
+    rest_level: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Gain from an external signal of known peak amplitude (sine or square)."""
-    x, _ = _collect(blocks, info, stream, seconds)
+    """Gain from an external signal of known peak amplitude (sine or square).
+
+    A sine must be one: most of its power in one narrow spectral peak
+    (SINE_PEAK_SHARE), and, given ``rest_level`` (the channels' RMS at
+    rest, measure_rest's), well above it (SINE_ABOVE_REST).
+
+    Raises:
+        SensorioError: naming the channels where no such signal is seen."""
+    x, rate = _collect(blocks, info, stream, seconds)
+    labels = StreamInfo.from_descriptor(info, stream).labels
     if shape == "square":
         amp, on_levels = square_wave_levels(x)
-        _two_levels(on_levels, "the reference square wave", StreamInfo.from_descriptor(info, stream).labels)
+        _two_levels(on_levels, "the reference square wave", labels)
     else:
-        amp = np.sqrt(2.0) * np.std(x, axis=0)
+        freq, share, amp = sine_peaks(x, rate)
+        _one_sine(freq, share, amp, rest_level, labels)
     return _gain(amplitude, amp)
+
+
+def _one_sine(
+    freq: np.ndarray, share: np.ndarray, amp: np.ndarray, rest_level: np.ndarray | None, labels: tuple[str, ...]
+) -> None:
+    """SensorioError naming the channels whose reference is no sine (less than
+    SINE_PEAK_SHARE of the power at one peak) or no more than SINE_ABOVE_REST
+    times their rest level."""
+    rms = amp / np.sqrt(2.0)
+    above = rms / np.maximum(rest_level, 1e-300) if rest_level is not None else np.full(amp.shape, np.inf)
+    bad = np.flatnonzero(~(share >= SINE_PEAK_SHARE) | ~(above >= SINE_ABOVE_REST))
+    if bad.size:
+        names = ", ".join(
+            f"{labels[c]} ({share[c]:.0%} of its power at {freq[c]:.3g} Hz"
+            + (f", {above[c]:.2g} x its rest level)" if rest_level is not None else ")")
+            for c in bad
+        )
+        raise SensorioError(
+            f"no reference sine on {names}: it needs {SINE_PEAK_SHARE:.0%} of the power in one peak at "
+            f"{SINE_ABOVE_REST:g} x the rest level or more; connect the reference and calibrate again (nothing saved)"
+        )
 
 
 def _gain(expected: float, measured: np.ndarray) -> np.ndarray:
