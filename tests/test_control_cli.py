@@ -498,3 +498,38 @@ def test_run_and_attach_take_the_info_that_comes_before_the_first_block(trained:
         late.on_block(b)
     late.on_end()
     assert [d.end_row for d in called] == iterated
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("control", "sim://gestures?seed=1&fast=1&channels=4", "--model", "MODEL"),
+        ("view", "sim://gestures?seed=1&fast=1", "--channels", "9"),
+        ("stream", "sim://gestures?seed=1&fast=1", "--lsl", "--stream", "4"),
+    ],
+)
+def test_a_setup_error_after_the_info_names_the_recording_kept(
+    args: tuple[str, ...], trained: Path, tmp_path: Path
+) -> None:
+    """A check that needs the device's INFO (a model for another layout, a
+    channel or stream the device lacks) fails after -o's recording has been
+    created: the error said nothing of it, and a second run failed on 'FILE
+    exists'. It names the file kept, in record's words."""
+    if args[0] == "stream":
+        from support import require_or_skip
+
+        from sensorio.sinks.lsl import import_pylsl
+
+        try:
+            import_pylsl()
+            have_lsl = True
+        except Exception:  # noqa: BLE001 - pylsl or liblsl missing
+            have_lsl = False
+        require_or_skip(have_lsl, "pylsl/liblsl is not installed (pip install 'sensorio[lsl]')")
+    out = tmp_path / "kept.sior"
+    proc = _cli(*(str(trained) if a == "MODEL" else a for a in args), "-o", str(out), timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert "Traceback" not in proc.stderr
+    assert re.search(rf"\[{re.escape(str(out))}: \d+ bytes kept, \d+ frames\]$", lines[-1]), proc.stderr
+    assert out.exists()

@@ -15,7 +15,7 @@ from ..blocks import split_block
 from ..descriptor import capture_descriptor, timed_stream
 from ..errors import SensorioError
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, check_output
-from ._realtime import freeze_setup, open_live, signals_ignored, stop_signals
+from ._realtime import freeze_setup, live_capture, signals_ignored, stop_signals
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
         warm = Controller(model)
         warm.process(np.zeros((warm.extractor.window, model.n_channels)))
         link_events: queue.SimpleQueue = queue.SimpleQueue()  # filled by the capture's threads
-        with open_live(args, link_events.put) as cap:
+        with live_capture(args, link_events.put) as cap:
             info = capture_descriptor(cap)
             _check_stream(info, args.stream, model, args.port)
             pipe = control_pipeline(info, args.stream, config=model.pipeline)

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..capture.stream import RECORDING_MAX_READ_INTERVAL, RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError, UsageError
 from ..formats import default_start_command
-from ._describe import describe, link_summary, lost_frames, samples_by_stream
+from ._describe import kept_error, link_summary, lost_frames, samples_by_stream
 from ._options import add_duration, add_format, baud_rate, check_output, cli_text, non_negative_number
 from ._realtime import StopSignal, signals_ignored, stop_signals
 from ._status import StatusLine
@@ -263,10 +263,7 @@ def _record(args: argparse.Namespace) -> int:
         # one line for the user: the problem, what to do, and what was kept
         if st.recorder is None:
             raise failure
-        kept_note = f"{args.output}: {_kept(args.output, kept)}"
-        error = SensorioError(f"{cli_text(failure)} [{kept_note}]")
-        error.exit_code = failure.exit_code
-        raise error from failure
+        raise kept_error(failure, args.output, kept) from failure
     try:
         print(summary)
     except OSError:
@@ -281,16 +278,3 @@ def _close_despite_signals(st: Stream) -> None:
     is already under way, and must not cut the closing short."""
     with signals_ignored():
         st.close()
-
-
-def _kept(path: Path, written: int) -> str:
-    """The port bytes and frames in what reached the file. After a disk
-    error the parser has seen more than the file holds (the write that
-    failed, and what followed), and the file holds more than the records
-    written whole (the intact part of the one cut), so both come from the
-    file itself; written (the whole records' bytes) when it cannot be read."""
-    try:
-        found = describe(path)
-    except (SensorioError, OSError):
-        return f"{written} bytes kept, an unknown number of frames"
-    return f"{found['raw_bytes']} bytes kept, {found['stats']['frames_ok']} frames"
