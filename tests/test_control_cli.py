@@ -533,3 +533,19 @@ def test_a_setup_error_after_the_info_names_the_recording_kept(
     assert "Traceback" not in proc.stderr
     assert re.search(rf"\[{re.escape(str(out))}: \d+ bytes kept, \d+ frames\]$", lines[-1]), proc.stderr
     assert out.exists()
+
+
+def test_control_ends_and_says_why_on_a_device_that_sends_no_data(trained: Path, tmp_path: Path) -> None:
+    """A device that answers (INFO) but sends no data frames: control waited
+    for ever, silently, --duration and all (it counted signal rows, and the
+    signal watch says nothing before a first block). It stops within
+    --duration, or at record's first-frame check without one, with record's
+    and stream's diagnosis as its one-line error, and names the recording kept."""
+    url = "sim://gestures?speed=1e-300"
+    for extra in (("--duration", "1"), ("-o", str(tmp_path / "n.sior"))):
+        proc = _cli("control", url, "--model", str(trained), *extra, timeout=60)
+        assert proc.returncode == 1, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "the device answers" in lines[0] and "sends no data frames" in lines[0], lines
+        assert proc.stdout == ""
+    assert re.search(rf"\[{re.escape(str(tmp_path / 'n.sior'))}: \d+ bytes kept, 0 frames\]$", lines[0]), lines

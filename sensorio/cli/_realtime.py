@@ -95,6 +95,23 @@ def open_live(args: Any, on_event: Any = None) -> Any:
     )
 
 
+#: seconds a live command waits for its first data frame before it says why
+#: none came (record's --check-seconds by default)
+FIRST_FRAME_S = 5.0
+
+
+def no_frames_error(cap: Any, port: str) -> Any:
+    """Why the capture decoded no data frame ("the device answers ... but
+    sends no data frames", "no bytes arrived", a format or baud rate that
+    looks wrong), as the SensorioError a live command stops with; None when
+    frames came or there is nothing to advise."""
+    from ..errors import SensorioError
+    from ._options import cli_text
+
+    advice = cap.diagnose()
+    return SensorioError(f"{port}: {cli_text(advice)}") if advice else None
+
+
 def freeze_setup() -> None:
     """Move what the command has built by now (numpy, scipy, the pipeline,
     the model) out of the garbage collector's reach: it lives to the end,

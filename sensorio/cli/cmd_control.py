@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import queue
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from ..blocks import split_block
 from ..descriptor import capture_descriptor, timed_stream
 from ..errors import SensorioError
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, check_output
-from ._realtime import freeze_setup, live_capture, signals_ignored, stop_signals
+from ._realtime import FIRST_FRAME_S, freeze_setup, live_capture, no_frames_error, signals_ignored, stop_signals
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_format(p, port=True)
     p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
     add_stream(p, repeatable=False, help="the EMG stream (default: 0)")
-    add_duration(p, "stop after this many seconds of signal")
+    add_duration(p, "stop after this many seconds of signal (of time at most, as record)")
     add_output(p, "also record to this file (.sior)", old=("--record",))
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--quiet", action="store_true", help="no JSON lines on stdout")
@@ -114,6 +115,11 @@ def _run(args: argparse.Namespace) -> int:
                         return True
                 return False
 
+            # --duration: seconds of signal, and at most as many of time, as
+            # record's: a device whose signal does not come (or comes slowly) is
+            # not waited for past it
+            started = time.monotonic()
+            t_end = None if args.duration is None else started + args.duration
             try:
                 done = False
                 while not (done or cap.ended):
@@ -131,6 +137,13 @@ def _run(args: argparse.Namespace) -> int:
                         watch.on_event(link_events.get())
                     # silent: but a slow loop with bytes arriving is no loss
                     watch.poll(None if got or cap.source_ended else cap.quiet_s)
+                    now = time.monotonic()
+                    if not cap.stats.frames_ok and now - started >= FIRST_FRAME_S:
+                        error = no_frames_error(cap, args.port)  # (record's check: nothing to decide on)
+                        if error is not None:
+                            raise error
+                    if t_end is not None and now >= t_end:
+                        done = True
                 if done or cap.source_ended:
                     # --duration, or the end of a replay or a sim:// device: what
                     # the pipeline holds (its look-ahead) is decided too
@@ -139,6 +152,15 @@ def _run(args: argparse.Namespace) -> int:
                             watch.send(d)
             except KeyboardInterrupt:
                 pass
+            with signals_ignored():  # a second Ctrl-C must not cut the closing short
+                cap.close()
+            if not cap.stats.frames_ok:
+                # it ended (--duration, the source's end) with nothing to decide
+                # on: say why, as record and stream do (within the capture: the
+                # error names the recording kept)
+                error = no_frames_error(cap, args.port)
+                if error is not None:
+                    raise error
     finally:
         with signals_ignored():  # a second Ctrl-C or SIGTERM must not cut 'MOVE rest' short
             for s in sinks:
