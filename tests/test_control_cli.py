@@ -204,7 +204,8 @@ def test_a_finite_source_is_decided_to_its_end_and_duration_counts_signal(traine
 
     rec = trained.with_suffix(".sior")
     proc = _cli("control", f"replay://{rec}?speed=max", "--model", str(trained))
-    assert proc.returncode == 0 and not proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "0 frames lost" in proc.stderr  # the closing word only
     rows = [json.loads(line)["row"] for line in proc.stdout.splitlines()]
     with capture_open(f"replay://{rec}?speed=max") as cap:
         expected = [d.end_row for d in run(cap, load_model(trained))]
@@ -549,3 +550,58 @@ def test_control_ends_and_says_why_on_a_device_that_sends_no_data(trained: Path,
         assert len(lines) == 1 and "the device answers" in lines[0] and "sends no data frames" in lines[0], lines
         assert proc.stdout == ""
     assert re.search(rf"\[{re.escape(str(tmp_path / 'n.sior'))}: \d+ bytes kept, 0 frames\]$", lines[0]), lines
+
+
+def test_train_and_control_say_the_frames_lost_and_control_the_recording_kept(tmp_path: Path) -> None:
+    """train printed only its model line though 100 frames were lost;
+    control (--quiet or not) had no closing word at all, and a Ctrl-C left
+    it without naming the recording kept. Both now close as record does, on
+    stderr (control's decisions have stdout)."""
+    import signal
+
+    model = tmp_path / "d.npz"
+    url = "sim://gestures?seed=1&fast=1&link=drop:at=3,count=100"
+    proc = _cli("train", url, "-o", str(model), "--reps", "1", "--hold", "1.5", "--pause", "1", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(
+        rf"^{re.escape(str(model.with_suffix('.sior')))}: \d+ bytes recorded, .*, 100 frames lost", proc.stderr, re.M
+    ), proc.stderr
+    url = "sim://gestures?seed=2&fast=1&link=drop:at=0.5,count=30"
+    proc = _cli("control", url, "--model", str(model), "--duration", "2", "--quiet")
+    assert proc.returncode == 0 and proc.stdout == "", proc.stderr
+    assert ", 30 frames lost, " in proc.stderr, proc.stderr
+    rec = tmp_path / "c.sior"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    ctl = subprocess.Popen(
+        [sys.executable, "-m", "sensorio", "control", "sim://gestures?seed=2", "--model", str(model), "-o", str(rec)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        while not ctl.stdout.readline():  # a first decision: it is under way
+            assert ctl.poll() is None, ctl.stderr.read()
+        ctl.send_signal(signal.SIGINT)
+        _, err = ctl.communicate(timeout=60)
+    finally:
+        ctl.kill()
+    assert ctl.returncode == 0, err
+    assert re.search(rf"^{re.escape(str(rec))}: \d+ bytes recorded; .* \(stopped by the user\)$", err, re.M), err
+
+
+def test_the_signal_watch_counts_the_stale_decisions_it_drops() -> None:
+    from sensorio.control.decoders import Decision
+    from sensorio.control.watch import SignalWatch
+
+    class Ctl:
+        def settle(self) -> None:
+            pass
+
+        def safe_decision(self, row: int, why: str) -> Decision:
+            return Decision(0, "rest", np.ones(1), False, (), 0.0, True, row, 0.0)
+
+    sent: list = []
+    watch = SignalWatch(Ctl(), lambda: 100, sent.append)
+    watch.arrived()
+    watch.lose("test")
+    for end in (50, 100, 150):
+        watch.send(Decision(1, "open", np.ones(1), False, (), 1.0, False, end, 0.0))
+    assert watch.dropped == 2 and [d.end_row for d in sent] == [100, 150]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..errors import UsageError
+from ._describe import link_summary
 from ._fitting import add_fit_options, fit_and_report, warnings_after
 from ._options import (
     add_format,
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         say(f"[{i + 1:>3}/{n}] {action(prompt.label):<10} {prompt.end_s - prompt.start_s:g} s{upcoming}")
 
     with warnings_after("sensorio train"), stop_signals():
-        record_training(
+        cap = record_training(
             plan,
             record,
             format=args.format,
@@ -132,4 +134,16 @@ def run(args: argparse.Namespace) -> int:
             stream=args.stream,
             on_prompt=on_prompt,
         )
+        # the recording's losses in record's words (only the model was told of:
+        # 100 frames lost went unsaid, and the model was fitted around their gap)
+        kept = cap.recorder.bytes_written if cap.recorder is not None else 0
+        summary = link_summary(
+            cap.stats,
+            f"{cap.stats.samples_ok} samples",
+            None,
+            False,
+            recorded=True,
+            counted=cap.format.counts_lost_frames,
+        )
+        print(f"{record}: {kept} bytes recorded, {summary}", file=sys.stderr)
         return fit_and_report([record], args.output, args)
