@@ -145,5 +145,7 @@ def run(args: argparse.Namespace) -> int:
             recorded=True,
             counted=cap.format.counts_lost_frames,
         )
+        code = fit_and_report([record], args.output, args)
+        # after the fit: a fit that fails stays one line
         print(f"{record}: {kept} bytes recorded, {summary}", file=sys.stderr)
-        return fit_and_report([record], args.output, args)
+        return code
