@@ -375,9 +375,10 @@ def record_training(
     stream: int = 0,
     on_prompt: PromptCallback | None = None,
     timeout_s: float = 5.0,
-) -> int:
-    """Capture while prompting; returns the number of prompts given. The
-    prompt callback gets (index, prompt) when each is due, (n, None) at the end.
+) -> Any:
+    """Capture while prompting; returns the capture, closed (its ``stats``:
+    the frames lost; its ``recorder``: the file's size). The prompt callback
+    gets (index, prompt) when each is due, (n, None) at the end.
     ``timeout_s``: give up when no samples arrive for this long."""
     import time
 
@@ -425,7 +426,7 @@ def record_training(
                         if on_prompt is not None:
                             on_prompt(given, p)
                         given += 1
-    return len(plan.prompts)
+    return cap
 
 
 def score_decisions(

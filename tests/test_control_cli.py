@@ -204,7 +204,8 @@ def test_a_finite_source_is_decided_to_its_end_and_duration_counts_signal(traine
 
     rec = trained.with_suffix(".sior")
     proc = _cli("control", f"replay://{rec}?speed=max", "--model", str(trained))
-    assert proc.returncode == 0 and not proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "0 frames lost" in proc.stderr  # the closing word only
     rows = [json.loads(line)["row"] for line in proc.stdout.splitlines()]
     with capture_open(f"replay://{rec}?speed=max") as cap:
         expected = [d.end_row for d in run(cap, load_model(trained))]
@@ -547,3 +548,109 @@ def test_run_and_attach_take_the_info_that_comes_before_the_first_block(trained:
         late.on_block(b)
     late.on_end()
     assert [d.end_row for d in called] == iterated
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("control", "sim://gestures?seed=1&fast=1&channels=4", "--model", "MODEL"),
+        ("view", "sim://gestures?seed=1&fast=1", "--channels", "9"),
+        ("stream", "sim://gestures?seed=1&fast=1", "--lsl", "--stream", "4"),
+    ],
+)
+def test_a_setup_error_after_the_info_names_the_recording_kept(
+    args: tuple[str, ...], trained: Path, tmp_path: Path
+) -> None:
+    """A check that needs the device's INFO (a model for another layout, a
+    channel or stream the device lacks) fails after -o's recording has been
+    created: the error said nothing of it, and a second run failed on 'FILE
+    exists'. It names the file kept, in record's words."""
+    if args[0] == "stream":
+        from support import require_or_skip
+
+        from sensorio.sinks.lsl import import_pylsl
+
+        try:
+            import_pylsl()
+            have_lsl = True
+        except Exception:  # noqa: BLE001 - pylsl or liblsl missing
+            have_lsl = False
+        require_or_skip(have_lsl, "pylsl/liblsl is not installed (pip install 'sensorio[lsl]')")
+    out = tmp_path / "kept.sior"
+    proc = _cli(*(str(trained) if a == "MODEL" else a for a in args), "-o", str(out), timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert "Traceback" not in proc.stderr
+    assert re.search(rf"\[{re.escape(str(out))}: \d+ bytes kept, \d+ frames\]$", lines[-1]), proc.stderr
+    assert out.exists()
+
+
+def test_control_ends_and_says_why_on_a_device_that_sends_no_data(trained: Path, tmp_path: Path) -> None:
+    """A device that answers (INFO) but sends no data frames: control waited
+    for ever, silently, --duration and all (it counted signal rows, and the
+    signal watch says nothing before a first block). It stops within
+    --duration, or at record's first-frame check without one, with record's
+    and stream's diagnosis as its one-line error, and names the recording kept."""
+    url = "sim://gestures?speed=1e-300"
+    for extra in (("--duration", "1"), ("-o", str(tmp_path / "n.sior"))):
+        proc = _cli("control", url, "--model", str(trained), *extra, timeout=60)
+        assert proc.returncode == 1, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "the device answers" in lines[0] and "sends no data frames" in lines[0], lines
+        assert proc.stdout == ""
+    assert re.search(rf"\[{re.escape(str(tmp_path / 'n.sior'))}: \d+ bytes kept, 0 frames\]$", lines[0]), lines
+
+
+def test_train_and_control_say_the_frames_lost_and_control_the_recording_kept(tmp_path: Path) -> None:
+    """train printed only its model line though 100 frames were lost;
+    control (--quiet or not) had no closing word at all, and a Ctrl-C left
+    it without naming the recording kept. Both now close as record does, on
+    stderr (control's decisions have stdout)."""
+    import signal
+
+    model = tmp_path / "d.npz"
+    url = "sim://gestures?seed=1&fast=1&link=drop:at=3,count=100"
+    proc = _cli("train", url, "-o", str(model), "--reps", "1", "--hold", "1.5", "--pause", "1", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(
+        rf"^{re.escape(str(model.with_suffix('.sior')))}: \d+ bytes recorded, .*, 100 frames lost", proc.stderr, re.M
+    ), proc.stderr
+    url = "sim://gestures?seed=2&fast=1&link=drop:at=0.5,count=30"
+    proc = _cli("control", url, "--model", str(model), "--duration", "2", "--quiet")
+    assert proc.returncode == 0 and proc.stdout == "", proc.stderr
+    assert ", 30 frames lost, " in proc.stderr, proc.stderr
+    rec = tmp_path / "c.sior"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    ctl = subprocess.Popen(
+        [sys.executable, "-m", "sensorio", "control", "sim://gestures?seed=2", "--model", str(model), "-o", str(rec)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        while not ctl.stdout.readline():  # a first decision: it is under way
+            assert ctl.poll() is None, ctl.stderr.read()
+        ctl.send_signal(signal.SIGINT)
+        _, err = ctl.communicate(timeout=60)
+    finally:
+        ctl.kill()
+    assert ctl.returncode == 0, err
+    assert re.search(rf"^{re.escape(str(rec))}: \d+ bytes recorded; .* \(stopped by the user\)$", err, re.M), err
+
+
+def test_the_signal_watch_counts_the_stale_decisions_it_drops() -> None:
+    from sensorio.control.decoders import Decision
+    from sensorio.control.watch import SignalWatch
+
+    class Ctl:
+        def settle(self) -> None:
+            pass
+
+        def safe_decision(self, row: int, why: str) -> Decision:
+            return Decision(0, "rest", np.ones(1), False, (), 0.0, True, row, 0.0)
+
+    sent: list = []
+    watch = SignalWatch(Ctl(), lambda: 100, sent.append)
+    watch.arrived()
+    watch.lose("test")
+    for end in (50, 100, 150):
+        watch.send(Decision(1, "open", np.ones(1), False, (), 1.0, False, end, 0.0))
+    assert watch.dropped == 2 and [d.end_row for d in sent] == [100, 150]

@@ -15,6 +15,7 @@ from ..descriptor import described_streams, resolve_descriptor
 from ..errors import SensorioError
 from ..parser import Parser
 from ..recording import DamageTally, Event, RecordingReader, feed_items
+from ._options import cli_text
 from ._progress import with_progress
 
 #: host times a header may hold (ns since the epoch): 1970 up to the year 9999
@@ -88,6 +89,25 @@ def link_summary(
     if stopped_by is not None:
         return line + f" (stopped by {stopped_by})"
     return line + " (the source ended)" if source_ended else line
+
+
+def kept_error(failure: SensorioError, path: Path | str, written: int) -> SensorioError:
+    """failure as one line that names what its recording kept, in record's
+    words ("... [FILE: N bytes kept, M frames]"), with its exit code: a
+    command that stops on an error leaves the file, and the user must know it
+    is there. The port bytes and frames come from the file itself: after a
+    disk error the parser has seen more than the file holds (the write that
+    failed, and what followed), and the file holds more than the records
+    written whole (the intact part of the one cut); written (the whole
+    records' bytes) when it cannot be read."""
+    try:
+        found = describe(Path(path))
+        kept = f"{found['raw_bytes']} bytes kept, {found['stats']['frames_ok']} frames"
+    except (SensorioError, OSError):
+        kept = f"{written} bytes kept, an unknown number of frames"
+    error = SensorioError(f"{cli_text(failure)} [{path}: {kept}]")
+    error.exit_code = failure.exit_code
+    return error
 
 
 def created_time(header: dict[str, Any]) -> str:

@@ -55,6 +55,26 @@ def _handlers(wanted: dict[str, Any]) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+@contextmanager
+def live_capture(args: Any, on_event: Any = None) -> Iterator[Any]:
+    """open_live's capture, closed at the end. An error raised within once
+    the recording (-o) has been created (a check that needs the device's
+    INFO: a stream or channel it lacks, a model for another layout) names
+    the file kept, as record's errors do: it was left without a word, and a
+    second run failed on "FILE exists"."""
+    from ..errors import SensorioError
+    from ._describe import kept_error
+
+    cap = open_live(args, on_event)
+    try:
+        with cap:
+            yield cap
+    except SensorioError as exc:
+        if cap.recorder is None:
+            raise
+        raise kept_error(exc, args.output, cap.recorder.bytes_written) from exc
+
+
 def open_live(args: Any, on_event: Any = None) -> Any:
     """The capture of a live command (view, stream, control): args.port in
     args.format at args.baud, recorded to args.output when given (args.force
@@ -73,6 +93,23 @@ def open_live(args: Any, on_event: Any = None) -> Any:
         start_command=start,
         on_event=on_event,
     )
+
+
+#: seconds a live command waits for its first data frame before it says why
+#: none came (record's --check-seconds by default)
+FIRST_FRAME_S = 5.0
+
+
+def no_frames_error(cap: Any, port: str) -> Any:
+    """Why the capture decoded no data frame ("the device answers ... but
+    sends no data frames", "no bytes arrived", a format or baud rate that
+    looks wrong), as the SensorioError a live command stops with; None when
+    frames came or there is nothing to advise."""
+    from ..errors import SensorioError
+    from ._options import cli_text
+
+    advice = cap.diagnose()
+    return SensorioError(f"{port}: {cli_text(advice)}") if advice else None
 
 
 def freeze_setup() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import queue
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,17 @@ import numpy as np
 from ..blocks import split_block
 from ..descriptor import capture_descriptor, timed_stream
 from ..errors import SensorioError
+from ._describe import link_summary
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, check_output
-from ._realtime import freeze_setup, open_live, signals_ignored, stop_signals
+from ._realtime import (
+    FIRST_FRAME_S,
+    StopSignal,
+    freeze_setup,
+    live_capture,
+    no_frames_error,
+    signals_ignored,
+    stop_signals,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_format(p, port=True)
     p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
     add_stream(p, repeatable=False, help="the EMG stream (default: 0)")
-    add_duration(p, "stop after this many seconds of signal")
+    add_duration(p, "stop after this many seconds of signal (of time at most, as record)")
     add_output(p, "also record to this file (.sior)", old=("--record",))
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--quiet", action="store_true", help="no JSON lines on stdout")
@@ -83,13 +93,17 @@ def _run(args: argparse.Namespace) -> int:
         warm = Controller(model)
         warm.process(np.zeros((warm.extractor.window, model.n_channels)))
         link_events: queue.SimpleQueue = queue.SimpleQueue()  # filled by the capture's threads
-        with open_live(args, link_events.put) as cap:
+        stopped_by: str | None = None
+        with live_capture(args, link_events.put) as cap:
             info = capture_descriptor(cap)
             _check_stream(info, args.stream, model, args.port)
             pipe = control_pipeline(info, args.stream, config=model.pipeline)
             ctl = Controller(model)
 
+            sent = [0]  # decisions sent, for the closing word
+
             def send(decision: Any) -> None:
+                sent[0] += 1
                 for s in sinks:
                     s.send(decision)
 
@@ -114,6 +128,12 @@ def _run(args: argparse.Namespace) -> int:
                         return True
                 return False
 
+            # --duration: seconds of signal, and at most as many of time, as
+            # record's: a device whose signal does not come (or comes slowly) is
+            # not waited for past it
+            started = time.monotonic()
+            t_end = None if args.duration is None else started + args.duration
+            rows = 0  # samples of the stream, for the closing word
             try:
                 done = False
                 while not (done or cap.ended):
@@ -121,6 +141,7 @@ def _run(args: argparse.Namespace) -> int:
                     for block in cap.read(0.1):
                         if block.stream == args.stream:
                             got = True
+                            rows += len(block)
                             done = decide(block)
                             watch.arrived()  # after its work: a long batch is not a silence
                             if done:
@@ -131,18 +152,53 @@ def _run(args: argparse.Namespace) -> int:
                         watch.on_event(link_events.get())
                     # silent: but a slow loop with bytes arriving is no loss
                     watch.poll(None if got or cap.source_ended else cap.quiet_s)
+                    now = time.monotonic()
+                    if not cap.stats.frames_ok and now - started >= FIRST_FRAME_S:
+                        error = no_frames_error(cap, args.port)  # (record's check: nothing to decide on)
+                        if error is not None:
+                            raise error
+                    if t_end is not None and now >= t_end:
+                        done = True
                 if done or cap.source_ended:
                     # --duration, or the end of a replay or a sim:// device: what
                     # the pipeline holds (its look-ahead) is decided too
                     for sig in pipe.flush():
                         for d in ctl.process_signal(sig):
                             watch.send(d)
-            except KeyboardInterrupt:
-                pass
+            except KeyboardInterrupt as exc:
+                stopped_by = exc.args[0] if isinstance(exc, StopSignal) else "the user"
+            with signals_ignored():  # a second Ctrl-C must not cut the closing short
+                cap.close()
+            if stopped_by is None and not cap.stats.frames_ok:
+                # it ended (--duration, the source's end) with nothing to decide
+                # on: say why, as record and stream do (within the capture: the
+                # error names the recording kept)
+                error = no_frames_error(cap, args.port)
+                if error is not None:
+                    raise error
+        # the last word on the link, as record's and stream's (on stderr: the
+        # decisions have stdout): losses, and the recording kept on a stop
+        what = f"{rows} samples of stream {args.stream}, {sent[0]} decisions"
+        if watch.dropped:
+            what += f" ({watch.dropped} stale ones dropped after a signal loss)"
+        elif not sent[0]:
+            window = ctl.extractor.window
+            what += f" (no window of {window} samples came)" if rows < window else ""
+        line = link_summary(
+            cap.stats,
+            what,
+            stopped_by,
+            cap.source_ended,
+            recorded=cap.recorder is not None,
+            counted=cap.format.counts_lost_frames,
+        )
+        if cap.recorder is not None:
+            line = f"{args.output}: {cap.recorder.bytes_written} bytes recorded; {line}"
     finally:
         with signals_ignored():  # a second Ctrl-C or SIGTERM must not cut 'MOVE rest' short
             for s in sinks:
                 s.close()
+    print(line, file=sys.stderr)
     return 0
 
 

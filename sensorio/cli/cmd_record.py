@@ -16,9 +16,9 @@ from pathlib import Path
 from ..capture.stream import RECORDING_MAX_READ_INTERVAL, RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError, UsageError
 from ..formats import default_start_command
-from ._describe import describe, link_summary, lost_frames, samples_by_stream
-from ._options import add_duration, add_format, baud_rate, check_output, cli_text, non_negative_number
-from ._realtime import StopSignal, signals_ignored, stop_signals
+from ._describe import kept_error, link_summary, lost_frames, samples_by_stream
+from ._options import add_duration, add_format, baud_rate, check_output, non_negative_number
+from ._realtime import FIRST_FRAME_S, StopSignal, no_frames_error, signals_ignored, stop_signals
 from ._status import StatusLine
 
 
@@ -59,8 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--check-seconds",
         type=non_negative_number,
-        default=5.0,
-        help="fail with a diagnosis if no frame arrived within this time (0: never; default 5)",
+        default=FIRST_FRAME_S,
+        help=f"fail with a diagnosis if no frame arrived within this time (0: never; default {FIRST_FRAME_S:g})",
     )
     p.add_argument("--quiet", action="store_true", help="no status line")
     p.set_defaults(func=run)
@@ -218,9 +218,9 @@ def _record(args: argparse.Namespace) -> int:
             now = time.monotonic()
             elapsed = now - started
             if args.check_seconds and elapsed >= args.check_seconds and not st.stats.frames_ok:
-                advice = st.diagnose()
-                if advice:
-                    raise SensorioError(f"{args.port}: {cli_text(advice)}")
+                error = no_frames_error(st, args.port)
+                if error is not None:
+                    raise error
             if line_out.due(now):
                 line_out.show(status.line(st, elapsed))
             if args.duration is not None and elapsed >= args.duration:
@@ -247,9 +247,7 @@ def _record(args: argparse.Namespace) -> int:
     if failure is None and stopped_by is None and args.check_seconds and not st.stats.frames_ok:
         # it ended (--duration, the source's end) before --check-seconds could
         # say why nothing decoded: say it now (what arrived is kept)
-        advice = st.diagnose()
-        if advice:
-            failure = SensorioError(f"{args.port}: {cli_text(advice)}")
+        failure = no_frames_error(st, args.port)
     s = st.stats
     kept = st.recorder.bytes_written if st.recorder else 0
     # several streams: each one's count (their sum is no count of anything)
@@ -263,10 +261,7 @@ def _record(args: argparse.Namespace) -> int:
         # one line for the user: the problem, what to do, and what was kept
         if st.recorder is None:
             raise failure
-        kept_note = f"{args.output}: {_kept(args.output, kept)}"
-        error = SensorioError(f"{cli_text(failure)} [{kept_note}]")
-        error.exit_code = failure.exit_code
-        raise error from failure
+        raise kept_error(failure, args.output, kept) from failure
     try:
         print(summary)
     except OSError:
@@ -281,16 +276,3 @@ def _close_despite_signals(st: Stream) -> None:
     is already under way, and must not cut the closing short."""
     with signals_ignored():
         st.close()
-
-
-def _kept(path: Path, written: int) -> str:
-    """The port bytes and frames in what reached the file. After a disk
-    error the parser has seen more than the file holds (the write that
-    failed, and what followed), and the file holds more than the records
-    written whole (the intact part of the one cut), so both come from the
-    file itself; written (the whole records' bytes) when it cannot be read."""
-    try:
-        found = describe(path)
-    except (SensorioError, OSError):
-        return f"{written} bytes kept, an unknown number of frames"
-    return f"{found['raw_bytes']} bytes kept, {found['stats']['frames_ok']} frames"

@@ -11,8 +11,8 @@ from typing import Any
 from ..descriptor import capture_descriptor
 from ..errors import SensorioError, UsageError
 from ._describe import link_summary, lost_frames, samples_by_stream
-from ._options import add_duration, add_format, add_output, add_stream, baud_rate, cli_text
-from ._realtime import StopSignal, freeze_setup, open_live, signals_ignored, stop_signals
+from ._options import add_duration, add_format, add_output, add_stream, baud_rate
+from ._realtime import StopSignal, freeze_setup, live_capture, no_frames_error, signals_ignored, stop_signals
 from ._status import StatusLine
 
 
@@ -96,7 +96,7 @@ def _run(args: argparse.Namespace) -> int:
     if not args.verbose:
         quiet_liblsl()  # before liblsl's first use
     link_events: queue.SimpleQueue = queue.SimpleQueue()  # filled by the capture's threads
-    with open_live(args, link_events.put) as cap:
+    with live_capture(args, link_events.put) as cap:
         info = capture_descriptor(cap)
         wanted = args.streams or [int(s["id"]) for s in info["streams"]]
         t_end = None if args.duration is None else time.monotonic() + args.duration
@@ -159,12 +159,13 @@ def _run(args: argparse.Namespace) -> int:
         finally:
             for o in outlets.values():
                 o.close()
-    status.finish()
-    if stopped_by is None and not cap.stats.frames_ok:
-        # it ended (--duration, the source's end) with nothing published: say why
-        advice = cap.diagnose()
-        if advice:
-            raise SensorioError(f"{args.port}: {cli_text(advice)}")
+        status.finish()
+        if stopped_by is None and not cap.stats.frames_ok:
+            # it ended (--duration, the source's end) with nothing published:
+            # say why (within the capture: the error names the recording kept)
+            error = no_frames_error(cap, args.port)
+            if error is not None:
+                raise error
     # the last word on the link, as record's: the status line comes only every
     # few seconds in a log, so the losses of the last ones went unsaid
     line = link_summary(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..errors import SensorioError, UsageError
+from ._describe import link_summary
 from ._fitting import add_fit_options, fit_and_report, fit_features, warnings_after
 from ._options import (
     add_format,
@@ -126,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     before = _stamp(record)
     with warnings_after("sensorio train"), stop_signals():
         try:
-            record_training(
+            cap = record_training(
                 plan,
                 record,
                 format=args.format,
@@ -140,7 +142,21 @@ def run(args: argparse.Namespace) -> int:
                 # (the command line prints it after the error or "interrupted")
                 exc.sensorio_note = f"the recording so far is kept: fit it with sensorio fit {record} -o MODEL"  # type: ignore[union-attr]
             raise
-        return fit_and_report([record], args.output, args)
+        # the recording's losses in record's words (only the model was told of:
+        # 100 frames lost went unsaid, and the model was fitted around their gap)
+        kept = cap.recorder.bytes_written if cap.recorder is not None else 0
+        summary = link_summary(
+            cap.stats,
+            f"{cap.stats.samples_ok} samples",
+            None,
+            False,
+            recorded=True,
+            counted=cap.format.counts_lost_frames,
+        )
+        code = fit_and_report([record], args.output, args)
+        # after the fit: a fit that fails stays one line
+        print(f"{record}: {kept} bytes recorded, {summary}", file=sys.stderr)
+        return code
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

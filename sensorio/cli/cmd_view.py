@@ -11,7 +11,7 @@ from ..errors import SensorioError
 from . import positive_number
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, old_spelling
 from ._plotopts import add_channel_option, time_range
-from ._realtime import open_live, stop_signals
+from ._realtime import live_capture, stop_signals
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..live import LiveModel, PlotView, TerminalView
     from ..plotting import no_such_channel
 
-    with open_live(args) as cap:
+    with live_capture(args) as cap:
         model = LiveModel(capture_descriptor(cap), streams=args.streams, time_range=args.time)
         if not model.streams:
             raise SensorioError(f"none of the streams {args.streams} is in the device descriptor")

@@ -69,6 +69,8 @@ class SignalWatch:
         self._disconnects = 0
         self._disconnects_seen = 0
         self._others = False  # a block of another stream came since this one's last
+        #: stale decisions dropped (made of data from before a loss), for a closing count
+        self.dropped = 0
 
     @property
     def lost(self) -> bool:
@@ -119,6 +121,7 @@ class SignalWatch:
         if self.stale_below is not None:
             if decision.end_row <= self.stale_below:
                 self.controller.settle()  # (it went through the vote and the ramp: undone)
+                self.dropped += 1
                 return
             self.stale_below = None
             self._report(False, "")
