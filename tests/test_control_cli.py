@@ -416,9 +416,17 @@ def test_a_failed_fit_still_says_what_it_was_warned_of(trained: Path, tmp_path: 
     """The warnings were printed only when the fit succeeded: a cut
     recording that left too few windows said only "LDA needs at least 2
     clean windows", not that the file was cut (a fit that succeeds says so)."""
+    from sensorio.recording import DataChunk, RecordingReader
+
+    rec = trained.with_suffix(".sior")
+    # cut inside its last data record (whatever size the capture's reads made
+    # it), and a settle time no hold outlasts: the fit fails once it has read
+    # the file, whatever the cut left
+    with RecordingReader(rec) as reader:
+        last = [it for it in reader.items() if isinstance(it, DataChunk)][-1]
     cut = tmp_path / "cut.sior"
-    cut.write_bytes(trained.with_suffix(".sior").read_bytes()[:200_000])
-    proc = _cli("fit", str(cut), "-o", str(tmp_path / "m.npz"))
+    cut.write_bytes(rec.read_bytes()[: last.offset + len(last.raw) // 2])
+    proc = _cli("fit", str(cut), "-o", str(tmp_path / "m.npz"), "--settle", "100")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     *warned, line = proc.stderr.strip().splitlines()
     assert line.startswith("sensorio fit: error: "), proc.stderr
