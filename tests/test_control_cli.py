@@ -645,7 +645,7 @@ def test_train_and_control_say_the_frames_lost_and_control_the_recording_kept(tm
     finally:
         ctl.kill()
     assert ctl.returncode == 0, err
-    assert re.search(rf"^{re.escape(str(rec))}: \d+ bytes recorded; .* \(stopped by the user\)$", err, re.M), err
+    assert re.search(rf"^{re.escape(str(rec))}: \d+ bytes recorded, .* \(stopped by the user\)$", err, re.M), err
 
 
 def test_the_signal_watch_counts_the_stale_decisions_it_drops() -> None:

@@ -260,7 +260,7 @@ def test_stream_ends_with_a_count_of_what_it_published_and_lost(tmp_path, capsys
     assert frames > 300 and lost == 3
     # every frame decoded, the last ones too, went out: 8 samples of each
     assert line == (
-        f"{out}: {kept['raw_bytes']} bytes recorded; {frames} frames, {8 * frames} samples published, "
+        f"{out}: {kept['raw_bytes']} bytes recorded, {frames} frames, {8 * frames} samples published, "
         f"{lost} frames lost, 0 CRC errors"
     )
 

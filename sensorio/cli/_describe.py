@@ -91,6 +91,23 @@ def link_summary(
     return line + " (the source ended)" if source_ended else line
 
 
+def capture_summary(cap: Any, samples: str, stopped_by: str | None, source_ended: bool, output: Any = None) -> str:
+    """A live capture's link_summary, led by "FILE: N bytes recorded, " when
+    it records to output: the one closing line of record, stream, control
+    and train."""
+    line = link_summary(
+        cap.stats,
+        samples,
+        stopped_by,
+        source_ended,
+        recorded=cap.recorder is not None,
+        counted=cap.format.counts_lost_frames,
+    )
+    if cap.recorder is None or output is None:
+        return line
+    return f"{output}: {cap.recorder.bytes_written} bytes recorded, {line}"
+
+
 def kept_error(failure: SensorioError, path: Path | str, written: int) -> SensorioError:
     """failure as one line that names what its recording kept, in record's
     words ("... [FILE: N bytes kept, M frames]"), with its exit code: a

@@ -15,7 +15,7 @@ import numpy as np
 from ..blocks import split_block
 from ..descriptor import capture_descriptor, timed_stream
 from ..errors import SensorioError
-from ._describe import link_summary
+from ._describe import capture_summary
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate, check_output
 from ._realtime import (
     FIRST_FRAME_S,
@@ -184,16 +184,7 @@ def _run(args: argparse.Namespace) -> int:
         elif not sent[0]:
             window = ctl.extractor.window
             what += f" (no window of {window} samples came)" if rows < window else ""
-        line = link_summary(
-            cap.stats,
-            what,
-            stopped_by,
-            cap.source_ended,
-            recorded=cap.recorder is not None,
-            counted=cap.format.counts_lost_frames,
-        )
-        if cap.recorder is not None:
-            line = f"{args.output}: {cap.recorder.bytes_written} bytes recorded; {line}"
+        line = capture_summary(cap, what, stopped_by, cap.source_ended, args.output)
     finally:
         with signals_ignored():  # a second Ctrl-C or SIGTERM must not cut 'MOVE rest' short
             for s in sinks:

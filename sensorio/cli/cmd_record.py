@@ -16,7 +16,7 @@ from pathlib import Path
 from ..capture.stream import RECORDING_MAX_READ_INTERVAL, RECORDING_READ_INTERVAL, Stream
 from ..errors import SensorioError, UsageError
 from ..formats import default_start_command
-from ._describe import kept_error, link_summary, lost_frames, samples_by_stream
+from ._describe import capture_summary, kept_error, lost_frames, samples_by_stream
 from ._options import add_duration, add_format, baud_rate, check_output, non_negative_number
 from ._realtime import FIRST_FRAME_S, StopSignal, no_frames_error, signals_ignored, stop_signals
 from ._status import StatusLine
@@ -252,9 +252,7 @@ def _record(args: argparse.Namespace) -> int:
     kept = st.recorder.bytes_written if st.recorder else 0
     # several streams: each one's count (their sum is no count of anything)
     samples = samples_by_stream(status.rows) if len(status.rows) > 1 else f"{s.samples_ok} samples"
-    summary = f"{args.output}: {kept} bytes recorded, " + link_summary(
-        s, samples, stopped_by, st.source_ended, recorded=st.recorder is not None, counted=st.format.counts_lost_frames
-    )
+    summary = capture_summary(st, samples, stopped_by, st.source_ended, args.output)
     if failure is None and st.recorder is not None and st.recorder.error is not None:
         failure = st.recorder.error
     if failure is not None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..descriptor import capture_descriptor
 from ..errors import SensorioError, UsageError
-from ._describe import link_summary, lost_frames, samples_by_stream
+from ._describe import capture_summary, link_summary, lost_frames, samples_by_stream
 from ._options import add_duration, add_format, add_output, add_stream, baud_rate
 from ._realtime import StopSignal, freeze_setup, live_capture, no_frames_error, signals_ignored, stop_signals
 from ._status import StatusLine
@@ -168,15 +168,6 @@ def _run(args: argparse.Namespace) -> int:
                 raise error
     # the last word on the link, as record's: the status line comes only every
     # few seconds in a log, so the losses of the last ones went unsaid
-    line = link_summary(
-        cap.stats,
-        f"{samples_by_stream(published)} published",
-        stopped_by,
-        cap.source_ended,
-        recorded=cap.recorder is not None,
-        counted=cap.format.counts_lost_frames,
-    )
-    if cap.recorder is not None:
-        line = f"{args.output}: {cap.recorder.bytes_written} bytes recorded; {line}"
+    line = capture_summary(cap, f"{samples_by_stream(published)} published", stopped_by, cap.source_ended, args.output)
     print(line)
     return 0

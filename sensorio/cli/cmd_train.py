@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import SensorioError, UsageError
-from ._describe import link_summary
+from ._describe import capture_summary
 from ._fitting import add_fit_options, fit_and_report, fit_features, warnings_after
 from ._options import (
     add_format,
@@ -144,18 +144,10 @@ def run(args: argparse.Namespace) -> int:
             raise
         # the recording's losses in record's words (only the model was told of:
         # 100 frames lost went unsaid, and the model was fitted around their gap)
-        kept = cap.recorder.bytes_written if cap.recorder is not None else 0
-        summary = link_summary(
-            cap.stats,
-            f"{cap.stats.samples_ok} samples",
-            None,
-            False,
-            recorded=True,
-            counted=cap.format.counts_lost_frames,
-        )
+        summary = capture_summary(cap, f"{cap.stats.samples_ok} samples", None, False, record)
         code = fit_and_report([record], args.output, args)
         # after the fit: a fit that fails stays one line
-        print(f"{record}: {kept} bytes recorded, {summary}", file=sys.stderr)
+        print(summary, file=sys.stderr)
         return code
 
 
