@@ -24,6 +24,8 @@ _URL_PACKAGE = "sensorio.urlhandler"
 def _register_url_handlers() -> None:
     import serial
 
+    from . import urlhandler  # noqa: F401 (tells the capture the files its ports use)
+
     if _URL_PACKAGE not in serial.protocol_handler_packages:
         serial.protocol_handler_packages.append(_URL_PACKAGE)
 

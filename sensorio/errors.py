@@ -10,7 +10,7 @@ text with ``{name}`` slots, one per setting, filled in by whoever shows it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,29 @@ def cannot_create(path: str | os.PathLike[str]) -> str:
     if up == where and os.path.isdir(where):
         return f"cannot create {path}: {where} takes no new files"
     return f"cannot create {path}: its folder {where} does not exist"
+
+
+def same_file(a: Path | str, b: Path | str) -> bool:
+    """a and b name one file, by any name (relative, through links, hard
+    links; a file not there yet too, where its name leads)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False  # one is not there (and leads elsewhere)
+
+
+def input_clash(out: Path | str, inputs: Iterable[Path | str]) -> str | None:
+    """The error when writing ``out`` writes over one of ``inputs`` (the
+    same file by any name), with --force or not: the input was gone. None
+    when it does not."""
+    if not os.path.exists(out):
+        return None
+    for src in inputs:
+        if os.path.exists(src) and same_file(out, src):
+            return f"{out} is the input {src}: give the output another name"
+    return None
 
 
 class Advice:

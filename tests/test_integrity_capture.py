@@ -365,7 +365,7 @@ def test_the_library_never_records_over_the_recording_it_replays(
     os.link(src, tmp_path / "hard.sior")
     monkeypatch.chdir(tmp_path)
     for name in (str(src), "src.sior", "./src.sior", "link.sior", "hard.sior"):
-        with pytest.raises(SensorioError, match=r"is the input .*give the output another name"):
+        with pytest.raises(SensorioError, match=r"is the port.s recording .*give the recording another name"):
             sensorio.open(f"replay://{src}?speed=max", record=name, overwrite=overwrite)
         assert src.read_bytes() == before, name
 

@@ -41,8 +41,7 @@ import numpy as np
 
 from .._version import __version__
 from ..descriptor import channel_labels, volt_unit
-from ..errors import Advice, SensorioError, UsageError
-from ..export.output import input_clash
+from ..errors import Advice, SensorioError, UsageError, input_clash
 
 #: the BIDS version whose EMG datatype this writes
 BIDS_VERSION = "1.11.0"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +114,21 @@ def is_pseudo_terminal(port: str) -> bool:
 
 def is_url(port: str) -> bool:
     return "://" in port
+
+
+#: per URL scheme, the files a port of it reads or writes (a replay's
+#: recording, a sim:// device's truth= file), registered by the URL handlers
+#: (sensorio.urlhandler, a layer above): a recording must never be written
+#: over one of them
+PORT_FILES: dict[str, Callable[[str], list[tuple[str, str]]]] = {}
+
+
+def port_files(port: str) -> list[tuple[str, str]]:
+    """(file, what it is to the port) for each file a URL port reads or
+    writes (PORT_FILES); none for a device path or another URL."""
+    scheme = port.split("://", 1)[0].lower() if is_url(port) else ""
+    files = PORT_FILES.get(scheme)
+    return files(port) if files is not None else []
 
 
 def open_serial(

@@ -25,7 +25,7 @@ import numpy as np
 
 from .._version import __version__
 from ..blocks import EV_RESTART, Block, ShapeChange, ShapeCheck
-from ..errors import Advice, SensorioError
+from ..errors import Advice, SensorioError, same_file
 from ..formats import resolve
 from ..parser import Parser
 from ..recording.writer import RecordingWriter
@@ -33,7 +33,7 @@ from ..ring import Ring
 from .clock import DeviceClock
 from .device import CommandTimeout, DeviceLink, describe_device, device_identity
 from .diagnose import diagnose
-from .ports import is_pseudo_terminal, is_url, latency_timer, open_serial, set_latency_timer
+from .ports import is_pseudo_terminal, is_url, latency_timer, open_serial, port_files, set_latency_timer
 from .reader import DeviceDisconnected, PortReader, SourceEnded, StreamEvent
 from .reconnect import Reconnector
 
@@ -72,22 +72,13 @@ def saved_calibration(
 
 def record_clash(port: str, record: str | Path) -> str | None:
     """The error when a recording at ``record`` would be written over a file
-    the port itself reads or writes, by any name (relative, through links,
-    hard links), overwrite or not: a ``replay://`` port's recording (it was
-    gone while being replayed) or a ``sim://`` port's ``truth=`` file. None
-    when it is neither."""
-    from ..export.output import input_clash, same_file
-    from ..urlhandler.protocol_replay import replay_file
-
-    source = replay_file(port)
-    if source is not None:
-        return input_clash(record, [source])
-    if port.lower().startswith("sim://"):
-        from ..urlhandler.protocol_sim import truth_file
-
-        truth = truth_file(port)
-        if truth is not None and same_file(record, truth):
-            return f"{record} is also the port's truth= file: give each its own name"
+    the port itself reads or writes (port_files: a ``replay://`` port's
+    recording, gone while being replayed, or a ``sim://`` port's ``truth=``
+    file), by any name (relative, through links, hard links), overwrite or
+    not. None when it is none of them."""
+    for path, role in port_files(port):
+        if same_file(record, path):
+            return f"{record} is the port's {role} {path}: give the recording another name"
     return None
 
 

@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import SensorioError, UsageError
-from ..export.output import input_clash, same_file
+from ..errors import SensorioError, UsageError, input_clash, same_file
 from ._options import cli_text, refuse_existing
 from ._options import non_negative_integer as non_negative_integer  # the option types, for `from . import`
 from ._options import non_negative_number as non_negative_number
@@ -110,7 +109,7 @@ def _named_file(value: object) -> str | None:
         return None
     text = str(value)
     if text.startswith("replay://"):
-        from ..urlhandler.protocol_replay import replay_file
+        from ..urlhandler import replay_file
 
         return replay_file(text)  # as the port reads it
     return text
@@ -122,7 +121,7 @@ def _port_truth(args: argparse.Namespace) -> str | None:
     port = next((v for v in (getattr(args, n, None) for n in ("port", "source")) if isinstance(v, str)), None)
     if port is None or not port.lower().startswith("sim://"):
         return None
-    from ..urlhandler.protocol_sim import truth_file  # (only for a sim:// port: it loads the emulator)
+    from ..urlhandler import truth_file
 
     return truth_file(port)
 

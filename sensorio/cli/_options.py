@@ -14,8 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import Advice, SensorioError, UsageError, cannot_create, library_spelling
-from ..export.output import input_clash
+from ..errors import Advice, SensorioError, UsageError, cannot_create, input_clash, library_spelling
 from ..numbers import parse_integer, parse_number
 
 #: library setting (keyword argument) -> the command-line option that sets it

@@ -12,8 +12,7 @@ from dataclasses import fields
 
 from ..emulator.link import KINDS as LINK_KINDS
 from ..emulator.settings import LAYOUTS, SIGNAL_HELP, SignalConfig
-from ..errors import UsageError
-from ..export.output import same_file
+from ..errors import UsageError, same_file
 from ..faultkinds import EMULATED_KINDS
 from . import non_negative_integer, non_negative_number, positive_integer, positive_number
 from ._options import refuse_existing

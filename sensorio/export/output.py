@@ -14,7 +14,7 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,29 +25,6 @@ def check_new(path: str | os.PathLike[str], overwrite: bool) -> None:
     """Raise SensorioError if path exists and may not be overwritten."""
     if not overwrite and os.path.lexists(path):
         raise SensorioError(f"{path} exists: choose another name or allow overwriting it")
-
-
-def same_file(a: Path | str, b: Path | str) -> bool:
-    """a and b name one file, by any name (relative, through links, hard
-    links; a file not there yet too, where its name leads)."""
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False  # one is not there (and leads elsewhere)
-
-
-def input_clash(out: Path | str, inputs: Iterable[Path | str]) -> str | None:
-    """The error when writing ``out`` writes over one of ``inputs`` (the
-    same file by any name), with --force or not: the input was gone. None
-    when it does not."""
-    if not os.path.exists(out):
-        return None
-    for src in inputs:
-        if os.path.exists(src) and same_file(out, src):
-            return f"{out} is the input {src}: give the output another name"
-    return None
 
 
 def write_error(path: str | os.PathLike[str], exc: OSError) -> SensorioError:

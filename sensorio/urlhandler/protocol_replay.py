@@ -22,17 +22,7 @@ from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
 from ..errors import SensorioError
 from ..recording.replay import Piece, ReplaySchedule, parse_speed
-from . import url_options
-
-
-def replay_file(url: str) -> str | None:
-    """The recording a ``replay://`` URL names (as the port reads it), or
-    None (another URL, or no file named): for a caller to check the file a
-    replay reads against the ones it writes."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "replay":
-        return None
-    return urllib.parse.unquote(parts.netloc + parts.path) or None
+from . import replay_file, url_options
 
 
 class Serial(SerialBase):

@@ -5,7 +5,7 @@
 Query parameters are the options of ``sensorio emulate`` (dashes or
 underscores; ``fault`` and ``link`` repeat), plus ``truth=FILE``, created or
 overwritten when the port opens (the command line checks it first, by
-``truth_file``). Pacing is real time unless ``fast=1`` or ``speed=N``. The
+``sensorio.urlhandler.truth_file``; the library refuses a recording there). Pacing is real time unless ``fast=1`` or ``speed=N``. The
 emulated device and its ground truth (``port.truth``, a
 sensorio.emulator.TruthLog) live as long as the port object: closing and
 reopening it is like unplugging the cable and plugging it back, and an
@@ -45,15 +45,6 @@ def _query(url: str) -> tuple[urllib.parse.SplitResult, dict[str, list[str]]]:
     if parts.scheme != "sim":
         raise SerialException(f"expected a sim:// URL, not {url!r}")
     return parts, urllib.parse.parse_qs(parts.query, keep_blank_values=True)
-
-
-def truth_file(url: str) -> str | None:
-    """The file a sim:// URL's ``truth=`` names (the last one, as the port
-    takes it), or None: for a caller to check before the port writes it."""
-    try:
-        return _query(url)[1].get("truth", [""])[-1] or None
-    except (SerialException, ValueError):
-        return None
 
 
 class Serial(SerialBase):
