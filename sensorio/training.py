@@ -33,7 +33,7 @@ from .control import FeatureExtractor, Model, control_pipeline, fit_model, label
 from .control.decoders import LDA, complete_windows
 from .descriptor import capture_descriptor, timed_stream
 from .emulator.gestures import DEFAULT_GESTURES, REST, GestureConfig
-from .errors import SensorioError, UsageError
+from .errors import SensorioError, UsageError, same_file
 
 #: a marker's text starts with this
 MARKER_PREFIX = "gesture"
@@ -210,6 +210,11 @@ def label_recordings(
         raise UsageError("give at least one recording")
     if settle_s < 0:
         raise UsageError("settle time must be at least 0 s")
+    for i, a in enumerate(paths):
+        for b in paths[i + 1 :]:
+            if same_file(a, b):  # its windows would count twice
+                named = f"{a}" if str(a) == str(b) else f"{a} (and as {b})"
+                raise UsageError(f"the recording {named} is given twice: give each recording once")
     feats: list[np.ndarray] = []
     valids: list[np.ndarray] = []
     ends: list[np.ndarray] = []

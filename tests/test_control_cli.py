@@ -98,6 +98,21 @@ def test_fit_from_the_recording_gives_the_same_model(trained: Path, tmp_path: Pa
                 np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+def test_fit_refuses_a_recording_given_twice(trained: Path, tmp_path: Path) -> None:
+    """Its windows were counted twice ("rest (54 windows)" for 27)."""
+    rec = trained.with_suffix(".sior")
+    (tmp_path / "again.sior").symlink_to(rec)
+    for twice in ([rec, rec], [rec, tmp_path / "again.sior"]):
+        proc = _cli("fit", *map(str, twice), "-o", str(tmp_path / "m.npz"))
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.strip().splitlines() == [
+            f"sensorio fit: error: the recording {twice[0]}"
+            + ("" if twice[0] == twice[1] else f" (and as {twice[1]})")
+            + " is given twice: give each recording once"
+        ], proc.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
 def test_fit_counts_only_the_windows_a_damaged_recording_still_holds(trained: Path, tmp_path: Path) -> None:
     """Windows emptied by a damaged record were counted as training windows
     ("open (34 windows)" with half of them gone; the decoder left them out)."""

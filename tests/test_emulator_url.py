@@ -87,6 +87,9 @@ def test_sim_real_time_pacing() -> None:
         # the last of two values won without a word
         ("sim://emg8?channels=8&channels=4", "option 'channels' given more than once"),
         ("sim://emg8?mains-hz=50&mains_hz=60", "option mains-hz and mains_hz given more than once"),
+        # never injected, and nothing said so
+        ("sim://emg8?duration=1&fault=spikes:channel=1,start=2,end=3", "fault spikes starts at 2 s, when the device"),
+        ("sim://emg8?duration=1&link=drop:at=1", "link fault drop comes at 1 s, when the device has stopped"),
     ],
 )
 def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:

@@ -192,6 +192,14 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
                 raise UsageError(f"unknown emulator option {raw_key!r}")
         except ValueError as exc:
             raise UsageError(f"emulator option {raw_key}={value!r}: {exc}") from None
+    if cfg.duration is not None:
+        # a fault due when the device has stopped never happens, and nothing said so
+        late = [f"fault {f.kind} starts at {f.start_s:g} s" for f in cfg.faults if f.start_s >= cfg.duration]
+        late += [f"link fault {f.kind} comes at {f.at:g} s" for f in cfg.link if f.at >= cfg.duration]
+        if late:
+            raise UsageError(
+                f"{late[0]}, when the device has stopped (duration {cfg.duration:g} s): it would never happen"
+            )
     if signal:
         cfg.signal = SignalConfig(**signal)  # type: ignore[arg-type]
     if not any(k.replace("-", "_") == "format" and v for k, v in options.items()):

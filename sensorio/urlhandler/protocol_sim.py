@@ -5,7 +5,8 @@
 Query parameters are the options of ``sensorio emulate`` (dashes or
 underscores; ``fault`` and ``link`` repeat), plus ``truth=FILE``, created or
 overwritten when the port opens (the command line checks it first, by
-``sensorio.urlhandler.truth_file``; the library refuses a recording there). Pacing is real time unless ``fast=1`` or ``speed=N``. The
+``sensorio.urlhandler.truth_file``; the library refuses a recording
+there). Pacing is real time unless ``fast=1`` or ``speed=N``. The
 emulated device and its ground truth (``port.truth``, a
 sensorio.emulator.TruthLog) live as long as the port object: closing and
 reopening it is like unplugging the cable and plugging it back, and an
