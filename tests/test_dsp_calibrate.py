@@ -262,6 +262,28 @@ def test_a_known_reference_must_be_a_sine_above_the_rest_level() -> None:
         measure_gain_from_known(_blocks(hum, info), info, 100.0, 0, 2.0, rest_level=hum_level)
 
 
+def test_a_known_sine_is_measured_off_its_bin_beside_a_drift_and_a_square_or_short_step_is_refused() -> None:
+    """The amplitude came from the detrended periodogram's share times the
+    raw variance: a 0.7 Hz sine over 2 s read 12 % low, a drift beside a
+    sine counted in it, and a square wave (81 % of its power in its peak)
+    passed and read 4 / pi too high."""
+    from sensorio.dsp.calibrate import measure_gain_from_known
+
+    fs = 1000.0
+    info = dsp_synth.info(1, fs)
+    t = np.arange(int(2 * fs)) / fs
+    for hz in (1.3, 2.2, 37.3):  # off the periodogram's 0.5 Hz bins
+        x = (100 * np.sin(2 * np.pi * hz * t + 1.9) + 40 + 60 * t)[:, None]  # an offset and a drift beside it
+        gain = measure_gain_from_known(_blocks(x, info), info, 100.0, 0, 2.0)
+        np.testing.assert_allclose(gain, 1.0, rtol=0.01, err_msg=str(hz))
+    square = (100 * np.sign(np.sin(2 * np.pi * 10 * t + 0.1)))[:, None]
+    with pytest.raises(SensorioError, match=r"no reference sine on ch1 \(81% of its power at 10 Hz"):
+        measure_gain_from_known(_blocks(square, info), info, 100.0, 0, 2.0)
+    slow = (100 * np.sin(2 * np.pi * 0.7 * t))[:, None]
+    with pytest.raises(SensorioError, match=r"on ch1 \(.*, 1.0 cycles in the 2 s step\).*longer step"):
+        measure_gain_from_known(_blocks(slow, info), info, 100.0, 0, 2.0)
+
+
 def test_calibrate_known_uv_refuses_plain_emg_and_saves_a_real_sine(tmp_path) -> None:
     """sensorio calibrate --known-uv on an emulated EMG device with no
     reference: one line naming the channels, exit 1, nothing saved; the

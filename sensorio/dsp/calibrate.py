@@ -692,22 +692,28 @@ def _two_levels(on_levels: np.ndarray, what: str, labels: tuple[str, ...]) -> No
 #: power within SINE_PEAK_BINS periodogram bins of its peak; EMG, whose
 #: spectrum is broad, has a few percent there (plain EMG taken for the
 #: reference gave gains of 0.87-1.60, saved and applied to every later
-#: recording)
-SINE_PEAK_SHARE = 0.8
+#: recording), and a square wave 8 / pi^2 = 81 % (its amplitude is no
+#: sine's: a gain 21 % off)
+SINE_PEAK_SHARE = 0.9
 #: the half-width of the peak's band, in bins of 1/T Hz (the Hann window's
 #: main lobe is 2 bins either side)
 SINE_PEAK_BINS = 3
 #: the reference sine's RMS is at least this many times the channel's RMS at
 #: rest: hum at rest is a sine too, and a gain taken from it is no gain
 SINE_ABOVE_REST = 5.0
+#: the gain step holds this many cycles of the sine at least: fewer, and
+#: its peak is not told from the trend (a 0.5 Hz sine over 1 s)
+SINE_MIN_CYCLES = 2.0
 
 
 def sine_peaks(x: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(frequency, share, amplitude) per channel of the strongest sine in x
     (rows, channels): the frequency of the periodogram's highest bin (Hann
     window, linear trend removed), the share of the power within
-    SINE_PEAK_BINS bins of it, and the peak amplitude of that band's power
-    (sqrt(2 x its power): the noise outside the band is not counted)."""
+    SINE_PEAK_BINS bins of it, and the sine's peak amplitude, fitted by
+    least squares with an offset and a linear trend (the noise, the offset
+    and a drift beside it left out) at the frequency near that bin whose
+    fit is largest (a bin is 1 / T wide: the sine seldom sits on one)."""
     from scipy.signal import periodogram
 
     f, p = periodogram(x, fs=rate_hz, window="hann", detrend="linear", axis=0)
@@ -717,7 +723,17 @@ def sine_peaks(x: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray, n
     band = (np.abs(bins - peak[None, :]) <= SINE_PEAK_BINS) & (bins > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(total > 0, (p * band).sum(axis=0) / total, 0.0)
-    amp = np.sqrt(2.0 * share * np.var(x, axis=0))
+    n = x.shape[0]
+    t = np.arange(n) / rate_hz
+    trend = np.stack([np.ones(n), t - t.mean()], axis=1)
+    step = f[1] - f[0] if len(f) > 1 else 0.0
+    amp = np.zeros(x.shape[1])
+    for c in range(x.shape[1]):
+        for fc in f[peak[c]] + step * np.linspace(-0.5, 0.5, 21):
+            w = 2.0 * np.pi * fc * t
+            design = np.column_stack([np.sin(w), np.cos(w), trend])
+            coef = np.linalg.lstsq(design, x[:, c], rcond=None)[0]
+            amp[c] = max(amp[c], float(np.hypot(coef[0], coef[1])))
     return f[peak], share, amp
 
 
@@ -733,8 +749,9 @@ def measure_gain_from_known(
     """Gain from an external signal of known peak amplitude (sine or square).
 
     A sine must be one: most of its power in one narrow spectral peak
-    (SINE_PEAK_SHARE), and, given ``rest_level`` (the channels' RMS at
-    rest, measure_rest's), well above it (SINE_ABOVE_REST).
+    (SINE_PEAK_SHARE), SINE_MIN_CYCLES of it in the step at least, and,
+    given ``rest_level`` (the channels' RMS at rest, measure_rest's), well
+    above it (SINE_ABOVE_REST).
 
     Raises:
         SensorioError: naming the channels where no such signal is seen."""
@@ -745,28 +762,38 @@ def measure_gain_from_known(
         _two_levels(on_levels, "the reference square wave", labels)
     else:
         freq, share, amp = sine_peaks(x, rate)
-        _one_sine(freq, share, amp, rest_level, labels)
+        _one_sine(freq, share, amp, rest_level, labels, x.shape[0] / rate)
     return _gain(amplitude, amp)
 
 
 def _one_sine(
-    freq: np.ndarray, share: np.ndarray, amp: np.ndarray, rest_level: np.ndarray | None, labels: tuple[str, ...]
+    freq: np.ndarray,
+    share: np.ndarray,
+    amp: np.ndarray,
+    rest_level: np.ndarray | None,
+    labels: tuple[str, ...],
+    seconds: float,
 ) -> None:
     """SensorioError naming the channels whose reference is no sine (less than
-    SINE_PEAK_SHARE of the power at one peak) or no more than SINE_ABOVE_REST
-    times their rest level."""
+    SINE_PEAK_SHARE of the power at one peak), no more than SINE_ABOVE_REST
+    times their rest level, or too slow for the step (fewer than
+    SINE_MIN_CYCLES of it: a slow sine and no sine at all look alike there)."""
+    cycles = freq * seconds
     rms = amp / np.sqrt(2.0)
     above = rms / np.maximum(rest_level, 1e-300) if rest_level is not None else np.full(amp.shape, np.inf)
-    bad = np.flatnonzero(~(share >= SINE_PEAK_SHARE) | ~(above >= SINE_ABOVE_REST))
+    bad = np.flatnonzero(~(share >= SINE_PEAK_SHARE) | ~(above >= SINE_ABOVE_REST) | (cycles < SINE_MIN_CYCLES))
     if bad.size:
         names = ", ".join(
             f"{labels[c]} ({share[c]:.0%} of its power at {freq[c]:.3g} Hz"
-            + (f", {above[c]:.2g} x its rest level)" if rest_level is not None else ")")
+            + (f", {above[c]:.2g} x its rest level" if rest_level is not None else "")
+            + (f", {cycles[c]:.1f} cycles in the {seconds:g} s step" if cycles[c] < SINE_MIN_CYCLES else "")
+            + ")"
             for c in bad
         )
         raise SensorioError(
             f"no reference sine on {names}: it needs {SINE_PEAK_SHARE:.0%} of the power in one peak at "
-            f"{SINE_ABOVE_REST:g} x the rest level or more; connect the reference and calibrate again (nothing saved)"
+            f"{SINE_ABOVE_REST:g} x the rest level or more, {SINE_MIN_CYCLES:g} cycles of it in the step; "
+            "connect the reference (a slow one: measure a longer step) and calibrate again (nothing saved)"
         )
 
 
