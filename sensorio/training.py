@@ -389,7 +389,20 @@ def record_training(
 
     from .capture import open as open_capture
     from .formats import default_start_command
+    from .urlhandler import replay_file
 
+    source = replay_file(plan.port)
+    if source is not None and Path(source).is_file():
+        try:
+            _, marks = recording_prompts(source)
+        except SensorioError:  # no markers (or not readable: the replay says so)
+            marks = []
+        if marks:
+            raise UsageError(
+                f"{source} is already a training recording ({len(marks)} gesture markers): fit it with "
+                f"`sensorio fit {source} -o MODEL`; replayed into train, its markers and the new prompts' "
+                "would label its rows twice"
+            )
     start = default_start_command(format)  # (START only to sio left a Cyton silent)
     with open_capture(
         plan.port, format, baudrate=baudrate, record=recording, overwrite=overwrite, start_command=start

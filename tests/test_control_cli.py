@@ -98,6 +98,19 @@ def test_fit_from_the_recording_gives_the_same_model(trained: Path, tmp_path: Pa
                 np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+def test_train_refuses_to_replay_a_training_recording(trained: Path, tmp_path: Path) -> None:
+    """A copy made through replay:// carries the recording's gesture markers,
+    and train added its own: every row labelled twice, and a model fitted
+    on both without a word."""
+    rec = trained.with_suffix(".sior")
+    out = tmp_path / "again.npz"
+    proc = _cli("train", f"replay://{rec}?speed=max", "-o", str(out), "--reps", "1", "--quiet")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert f"{rec} is already a training recording" in line and f"sensorio fit {rec} -o MODEL" in line, line
+    assert not out.exists() and not out.with_suffix(".sior").exists()
+
+
 def test_fit_refuses_a_recording_given_twice(trained: Path, tmp_path: Path) -> None:
     """Its windows were counted twice ("rest (54 windows)" for 27)."""
     rec = trained.with_suffix(".sior")
