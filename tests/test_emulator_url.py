@@ -87,6 +87,7 @@ def test_sim_real_time_pacing() -> None:
         # the last of two values won without a word
         ("sim://emg8?channels=8&channels=4", "option 'channels' given more than once"),
         ("sim://emg8?mains-hz=50&mains_hz=60", "option mains-hz and mains_hz given more than once"),
+        ("sim://emg8?fast=1&speed=2", "options fast and speed both set the pace"),
         # never injected, and nothing said so
         ("sim://emg8?duration=1&fault=spikes:channel=1,start=2,end=3", "fault spikes starts at 2 s, when the device"),
         ("sim://emg8?duration=1&link=drop:at=1", "link fault drop comes at 1 s, when the device has stopped"),
@@ -95,6 +96,13 @@ def test_sim_real_time_pacing() -> None:
 def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
     with pytest.raises(serial.SerialException, match=message):
         serial.serial_for_url(url)
+
+
+def test_a_truth_file_given_twice_is_refused_and_neither_written(tmp_path) -> None:
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    with pytest.raises(serial.SerialException, match="option 'truth' given more than once"):
+        serial.serial_for_url(f"sim://emg8?truth={a}&truth={b}")
+    assert not a.exists() and not b.exists()
 
 
 def test_faults_and_link_faults_may_repeat() -> None:

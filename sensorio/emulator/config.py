@@ -192,6 +192,8 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
                 raise UsageError(f"unknown emulator option {raw_key!r}")
         except ValueError as exc:
             raise UsageError(f"emulator option {raw_key}={value!r}: {exc}") from None
+    if {"fast", "speed"} <= given.keys():  # both set the pace: the last read would win
+        raise UsageError(f"emulator options {given['fast']} and {given['speed']} both set the pace: give one")
     if cfg.duration is not None:
         # a fault due when the device has stopped never happens, and nothing said so
         late = [f"fault {f.kind} starts at {f.start_s:g} s" for f in cfg.faults if f.start_s >= cfg.duration]

@@ -127,6 +127,8 @@ class Serial(SerialBase):
 
     def _create(self, url: str) -> Emulator:
         parts, query = _query(url)
+        if len(query.get("truth", [])) > 1:  # (config_from_options sees no truth: the port writes it)
+            raise SerialException(f"{url}: emulator option 'truth' given more than once: give it once")
         truth_path = query.pop("truth", [""])[-1] or None  # (as truth_file reads it)
         if parts.netloc:
             query.setdefault("profile", [parts.netloc])
