@@ -641,6 +641,20 @@ def test_control_ends_and_says_why_on_a_device_that_sends_no_data(trained: Path,
     assert re.search(rf"\[{re.escape(str(tmp_path / 'n.sior'))}: \d+ bytes kept, 0 frames\]$", lines[0]), lines
 
 
+def test_control_takes_records_first_frame_check_and_the_start_its_advice_names(trained: Path) -> None:
+    """control's first-frame check was fixed at 5 s (a device that starts
+    late was cut off, whatever --duration said), and its advice named
+    --start, which control did not take."""
+    url = "sim://gestures?seed=2&link=stall:at=0,dur=1.5"
+    proc = _cli("control", url, "--model", str(trained), "--duration", "2.5", "--check-seconds", "1", "--quiet")
+    assert proc.returncode == 1 and "sends no data frames" in proc.stderr and "--start" in proc.stderr, proc.stderr
+    proc = _cli(
+        "control", url, "--model", str(trained), "--duration", "2.5", "--check-seconds", "0", "--start", "START"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1])["t_s"] == pytest.approx(2.5, abs=0.1)
+
+
 def test_train_and_control_say_the_frames_lost_and_control_the_recording_kept(tmp_path: Path) -> None:
     """train printed only its model line though 100 frames were lost;
     control (--quiet or not) had no closing word at all, and a Ctrl-C left

@@ -139,6 +139,43 @@ def add_stream(
         )
 
 
+def add_start(p: argparse.ArgumentParser) -> None:
+    """``--start CMD`` and ``--no-start``: the command that starts a live
+    device streaming (start_command; the advice for a device that sends no
+    data names --start: every live command takes it)."""
+    p.add_argument(
+        "--start",
+        metavar="CMD",
+        default=None,
+        help="command that starts streaming, sent on (re)connect (default: the format's: START for sio, b for cyton)",
+    )
+    p.add_argument("--no-start", action="store_true", help="send no start command")
+
+
+def start_command(args: argparse.Namespace) -> str | None:
+    """What --start and --no-start say to send (the format's own by default)."""
+    from ..formats import default_start_command
+
+    if args.no_start and args.start:
+        raise UsageError("--no-start and --start say opposite things: give one")
+    return None if args.no_start else (args.start or default_start_command(args.format))
+
+
+#: seconds a live command waits for its first data frame before it says why
+#: none came (--check-seconds)
+FIRST_FRAME_S = 5.0
+
+
+def add_check_seconds(p: argparse.ArgumentParser) -> None:
+    """``--check-seconds S``: fail with a diagnosis when no frame came in S s (0: never)."""
+    p.add_argument(
+        "--check-seconds",
+        type=non_negative_number,
+        default=FIRST_FRAME_S,
+        help=f"fail with a diagnosis if no frame arrived within this time (0: never; default {FIRST_FRAME_S:g})",
+    )
+
+
 def add_duration(p: argparse.ArgumentParser, help: str = "stop after this many seconds") -> None:
     """``--duration S``: a finite number of seconds above 0 (args.duration, None: until stopped)."""
     p.add_argument("--duration", type=positive_number, metavar="S", help=help)

@@ -81,9 +81,9 @@ def open_live(args: Any, on_event: Any = None) -> Any:
     to overwrite), sent its format's start command (START to an SIO-1 device,
     'b' to a Cyton, as record does); on_event gets its link events."""
     from ..capture import open as open_capture
-    from ..formats import default_start_command
+    from ._options import start_command
 
-    start = default_start_command(args.format)
+    start = start_command(args)
     return open_capture(
         args.port,
         args.format,
@@ -93,11 +93,6 @@ def open_live(args: Any, on_event: Any = None) -> Any:
         start_command=start,
         on_event=on_event,
     )
-
-
-#: seconds a live command waits for its first data frame before it says why
-#: none came (record's --check-seconds by default)
-FIRST_FRAME_S = 5.0
 
 
 def no_frames_error(cap: Any, port: str) -> Any:

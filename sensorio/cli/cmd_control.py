@@ -16,9 +16,17 @@ from ..blocks import split_block
 from ..descriptor import capture_descriptor, timed_stream
 from ..errors import SensorioError
 from ._describe import capture_summary
-from ._options import add_duration, add_format, add_output, add_stream, baud_rate, check_output
+from ._options import (
+    add_check_seconds,
+    add_duration,
+    add_format,
+    add_output,
+    add_start,
+    add_stream,
+    baud_rate,
+    check_output,
+)
 from ._realtime import (
-    FIRST_FRAME_S,
     StopSignal,
     freeze_setup,
     live_capture,
@@ -48,6 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
     add_stream(p, repeatable=False, help="the EMG stream (default: 0)")
     add_duration(p, "stop after this many seconds of signal (of time at most, as record)")
+    add_start(p)
+    add_check_seconds(p)
     add_output(p, "also record to this file (.sior)", old=("--record",))
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--quiet", action="store_true", help="no JSON lines on stdout")
@@ -153,7 +163,8 @@ def _run(args: argparse.Namespace) -> int:
                     # silent: but a slow loop with bytes arriving is no loss
                     watch.poll(None if got or cap.source_ended else cap.quiet_s)
                     now = time.monotonic()
-                    if not cap.stats.frames_ok and now - started >= FIRST_FRAME_S:
+                    checked = args.check_seconds and now - started >= args.check_seconds
+                    if checked and not cap.stats.frames_ok:
                         error = no_frames_error(cap, args.port)  # (record's check: nothing to decide on)
                         if error is not None:
                             raise error

@@ -14,11 +14,19 @@ from collections import deque
 from pathlib import Path
 
 from ..capture.stream import RECORDING_MAX_READ_INTERVAL, RECORDING_READ_INTERVAL, Stream
-from ..errors import SensorioError, UsageError
-from ..formats import default_start_command
+from ..errors import SensorioError
 from ._describe import capture_summary, kept_error, lost_frames, samples_by_stream
-from ._options import add_duration, add_format, baud_rate, check_output, non_negative_number
-from ._realtime import FIRST_FRAME_S, StopSignal, no_frames_error, signals_ignored, stop_signals
+from ._options import (
+    add_check_seconds,
+    add_duration,
+    add_format,
+    add_start,
+    baud_rate,
+    check_output,
+    non_negative_number,
+    start_command,
+)
+from ._realtime import StopSignal, no_frames_error, signals_ignored, stop_signals
 from ._status import StatusLine
 
 
@@ -41,13 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="do not fsync after each flush (a power cut may then lose more)",
     )
-    p.add_argument(
-        "--start",
-        metavar="CMD",
-        default=None,
-        help="command that starts streaming, sent on (re)connect (default: the format's: START for sio, b for cyton)",
-    )
-    p.add_argument("--no-start", action="store_true", help="send no start command")
+    add_start(p)
     p.add_argument("--no-info", action="store_true", help="do not ask an SIO-1 device for its INFO")
     p.add_argument(
         "--stall-timeout",
@@ -56,12 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="report a stall after this many seconds without bytes (0: never; default 2)",
     )
     p.add_argument("--no-reconnect", action="store_true", help="stop at the first disconnect")
-    p.add_argument(
-        "--check-seconds",
-        type=non_negative_number,
-        default=FIRST_FRAME_S,
-        help=f"fail with a diagnosis if no frame arrived within this time (0: never; default {FIRST_FRAME_S:g})",
-    )
+    add_check_seconds(p)
     p.add_argument("--quiet", action="store_true", help="no status line")
     p.set_defaults(func=run)
 
@@ -181,7 +178,7 @@ def _open(args: argparse.Namespace) -> Stream:
         overwrite=args.force,
         flush_interval=args.flush_interval,
         fsync=not args.no_fsync,
-        start_command=None if args.no_start else (args.start or default_start_command(args.format)),
+        start_command=start_command(args),
         request_info=False if args.no_info else None,
         reconnect=not args.no_reconnect,
         stall_timeout=args.stall_timeout,
@@ -191,8 +188,7 @@ def _open(args: argparse.Namespace) -> Stream:
 
 
 def _record(args: argparse.Namespace) -> int:
-    if args.no_start and args.start:
-        raise UsageError("--no-start and --start say opposite things: give one")
+    start_command(args)  # (--start against --no-start: before anything opens)
     check_output(args.output, args.force)
     try:
         st = _open(args)

@@ -11,7 +11,7 @@ from typing import Any
 from ..descriptor import capture_descriptor
 from ..errors import SensorioError, UsageError
 from ._describe import capture_summary, link_summary, lost_frames, samples_by_stream
-from ._options import add_duration, add_format, add_output, add_stream, baud_rate
+from ._options import add_duration, add_format, add_output, add_start, add_stream, baud_rate
 from ._realtime import StopSignal, freeze_setup, live_capture, no_frames_error, signals_ignored, stop_signals
 from ._status import StatusLine
 
@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_output(p, "also record to this file (.sior)", old=("--record",))
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     add_duration(p)
+    add_start(p)
     p.add_argument("--quiet", action="store_true", help="no status line")
     p.add_argument("--verbose", action="store_true", help="let liblsl log its INFO lines too")
     p.set_defaults(func=run)

@@ -9,7 +9,7 @@ import time
 from ..descriptor import capture_descriptor
 from ..errors import SensorioError
 from . import positive_number
-from ._options import add_duration, add_format, add_output, add_stream, baud_rate, old_spelling
+from ._options import add_duration, add_format, add_output, add_start, add_stream, baud_rate, old_spelling
 from ._plotopts import add_channel_option, time_range
 from ._realtime import live_capture, stop_signals
 
@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_output(p, "also record to this file (.sior)", old=("--record",))
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     add_duration(p)
+    add_start(p)
     p.add_argument(
         "--interval",
         type=positive_number,
