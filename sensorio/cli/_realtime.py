@@ -17,6 +17,11 @@ class StopSignal(KeyboardInterrupt):
     Ctrl-C, everything kept; its one argument is the signal's name."""
 
 
+def stop_reason(exc: KeyboardInterrupt) -> str:
+    """Who stopped a command, for its closing word: the signal's name, or the user (Ctrl-C)."""
+    return exc.args[0] if isinstance(exc, StopSignal) and exc.args else "the user"
+
+
 @contextmanager
 def stop_signals() -> Iterator[None]:
     """Within: SIGTERM, and SIGHUP (the terminal or SSH session closed),
@@ -93,6 +98,15 @@ def open_live(args: Any, on_event: Any = None) -> Any:
         start_command=start,
         on_event=on_event,
     )
+
+
+def check_first_frame(cap: Any, port: str, waited_s: float, check_s: float) -> None:
+    """--check-seconds: once check_s (0: never) have passed with no data
+    frame decoded, stop with no_frames_error's diagnosis."""
+    if check_s and waited_s >= check_s and not cap.stats.frames_ok:
+        error = no_frames_error(cap, port)
+        if error is not None:
+            raise error
 
 
 def no_frames_error(cap: Any, port: str) -> Any:

@@ -27,11 +27,12 @@ from ._options import (
     check_output,
 )
 from ._realtime import (
-    StopSignal,
+    check_first_frame,
     freeze_setup,
     live_capture,
     no_frames_error,
     signals_ignored,
+    stop_reason,
     stop_signals,
 )
 
@@ -163,11 +164,7 @@ def _run(args: argparse.Namespace) -> int:
                     # silent: but a slow loop with bytes arriving is no loss
                     watch.poll(None if got or cap.source_ended else cap.quiet_s)
                     now = time.monotonic()
-                    checked = args.check_seconds and now - started >= args.check_seconds
-                    if checked and not cap.stats.frames_ok:
-                        error = no_frames_error(cap, args.port)  # (record's check: nothing to decide on)
-                        if error is not None:
-                            raise error
+                    check_first_frame(cap, args.port, now - started, args.check_seconds)  # (nothing to decide on)
                     if t_end is not None and now >= t_end:
                         done = True
                 if done or cap.source_ended:
@@ -177,7 +174,7 @@ def _run(args: argparse.Namespace) -> int:
                         for d in ctl.process_signal(sig):
                             watch.send(d)
             except KeyboardInterrupt as exc:
-                stopped_by = exc.args[0] if isinstance(exc, StopSignal) else "the user"
+                stopped_by = stop_reason(exc)
             with signals_ignored():  # a second Ctrl-C must not cut the closing short
                 cap.close()
             if stopped_by is None and not cap.stats.frames_ok:

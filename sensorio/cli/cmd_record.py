@@ -26,7 +26,7 @@ from ._options import (
     non_negative_number,
     start_command,
 )
-from ._realtime import StopSignal, no_frames_error, signals_ignored, stop_signals
+from ._realtime import check_first_frame, no_frames_error, signals_ignored, stop_reason, stop_signals
 from ._status import StatusLine
 
 
@@ -194,7 +194,7 @@ def _record(args: argparse.Namespace) -> int:
         st = _open(args)
     except KeyboardInterrupt as exc:
         # the Stream closed what it had: say so, as a stop later would
-        by = exc.args[0] if isinstance(exc, StopSignal) else "the user"
+        by = stop_reason(exc)
         out = Path(args.output)
         what = f"{out} kept ({out.stat().st_size} bytes)" if out.exists() else "nothing recorded"
         print(f"stopped by {by} during the handshake with {args.port}: {what}", file=sys.stderr)
@@ -213,10 +213,7 @@ def _record(args: argparse.Namespace) -> int:
             status.add(blocks)
             now = time.monotonic()
             elapsed = now - started
-            if args.check_seconds and elapsed >= args.check_seconds and not st.stats.frames_ok:
-                error = no_frames_error(st, args.port)
-                if error is not None:
-                    raise error
+            check_first_frame(st, args.port, elapsed, args.check_seconds)
             if line_out.due(now):
                 line_out.show(status.line(st, elapsed))
             if args.duration is not None and elapsed >= args.duration:
@@ -229,7 +226,7 @@ def _record(args: argparse.Namespace) -> int:
                 break
             wait = pace.next(st.stats.bytes_in, now, None if args.duration is None else args.duration - elapsed)
     except KeyboardInterrupt as exc:
-        stopped_by = exc.args[0] if isinstance(exc, StopSignal) else "the user"
+        stopped_by = stop_reason(exc)
     except SensorioError as exc:
         failure = exc
     finally:

@@ -12,7 +12,7 @@ from ..descriptor import capture_descriptor
 from ..errors import SensorioError, UsageError
 from ._describe import capture_summary, link_summary, lost_frames, samples_by_stream
 from ._options import add_duration, add_format, add_output, add_start, add_stream, baud_rate
-from ._realtime import StopSignal, freeze_setup, live_capture, no_frames_error, signals_ignored, stop_signals
+from ._realtime import freeze_setup, live_capture, no_frames_error, signals_ignored, stop_reason, stop_signals
 from ._status import StatusLine
 
 
@@ -104,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
         try:
             info, early = learn_channels(cap, info, wanted, t_end, args.port)
         except KeyboardInterrupt as exc:  # stopped before anything could be published
-            by = exc.args[0] if isinstance(exc, StopSignal) else "the user"
+            by = stop_reason(exc)
             print(link_summary(cap.stats, "0 samples published", by, False, counted=cap.format.counts_lost_frames))
             return 0
         outlets = {
@@ -153,7 +153,7 @@ def _run(args: argparse.Namespace) -> int:
                     if t_end is not None and now >= t_end:
                         break
             except KeyboardInterrupt as exc:
-                stopped_by = exc.args[0] if isinstance(exc, StopSignal) else "the user"
+                stopped_by = stop_reason(exc)
             with signals_ignored():  # a second Ctrl-C must not cut the closing short
                 cap.close()
             send(cap.read(0))  # what arrived before the close is published too
