@@ -68,16 +68,11 @@ class ReplaySchedule:
         markers: list[dict[str, Any]] = []
         last_at = 0.0
         for item in self.reader.items():
-            if isinstance(item, Event) and item.kind in DISCONTINUITY_EVENTS:
+            if isinstance(item, Damage) or (isinstance(item, Event) and item.kind in DISCONTINUITY_EVENTS):
                 if markers:  # the markers came before this gap: they go first
                     yield Piece(last_at, b"", gap, tuple(markers))
                     gap, markers = None, []
-                gap = (gap or 0) + lost_bytes(item)
-            elif isinstance(item, Damage):
-                if markers:
-                    yield Piece(last_at, b"", gap, tuple(markers))
-                    gap, markers = None, []
-                gap = (gap or 0) + item.length
+                gap = (gap or 0) + (item.length if isinstance(item, Damage) else lost_bytes(item))
             elif isinstance(item, Event) and item.kind == "marker":
                 markers.append({k: v for k, v in item.detail.items() if k not in ("kind", "t_ns")})
             elif isinstance(item, DataChunk):
