@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import SensorioError
+
+if TYPE_CHECKING:
+    from .descriptor import ElectrodeGrid
 
 #: numpy layout of one event, mirroring ``sio_event`` in csrc/sio_parser.h
 #: (its last 4 bytes are reserved, left out of the fields).
@@ -221,7 +224,9 @@ class SignalBlock:
     events (EVENT_DTYPE, rows relative to this block); ``leadoff`` the
     per-row lead-off bitmask; ``codes`` the raw codes behind ``data`` (None
     once a stage changed the rate) and ``code_range`` the device rails
-    (min_code, max_code), ``code_zero`` the code that means 0.
+    (min_code, max_code), ``code_zero`` the code that means 0; ``grid``
+    where the electrodes sit, when the device's descriptor says
+    (:func:`sensorio.descriptor.electrode_grid`).
     """
 
     stream: int
@@ -231,6 +236,7 @@ class SignalBlock:
     start: int = 0
     units: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
+    grid: ElectrodeGrid | None = None
     events: np.ndarray = field(default_factory=_empty_events)
     leadoff: np.ndarray | None = None
     codes: np.ndarray | None = None

@@ -12,6 +12,8 @@ for formats whose devices send none; a recording's header keeps a copy as
 - :func:`stream_descriptor`: one stream's entry in it;
 - :func:`is_emg`: whether a stream carries EMG (and so gets the EMG pipeline,
   the LSL type ``EMG`` and the live view's EMG figures);
+- :func:`electrode_grid`: where a stream's electrodes sit on a grid (the
+  fault detector compares each with its neighbours; the plot draws it);
 - :func:`volt_unit`, :func:`volts_per_unit`, :func:`microvolts_per_unit`:
   whether a unit is a voltage, its name in ASCII and its scale (every export,
   bridge and sink asks these, from the one table ``VOLT_UNITS``).
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import Advice, SensorioError
@@ -119,6 +122,85 @@ def channel_labels(labels: Any, n_channels: int) -> tuple[str, ...]:
     every channel name people read (docs/architecture.md, channel numbers)."""
     given = [str(x) for x in labels] if isinstance(labels, (list, tuple)) else []
     return tuple(given[i] if i < len(given) else f"ch{i + 1}" for i in range(n_channels))
+
+
+@dataclass(frozen=True)
+class ElectrodeGrid:
+    """Where a stream's electrodes sit: a grid of ``rows`` x ``cols`` cells,
+    counted row by row from 0, and ``cells``, the cell of each channel in
+    channel order (None: a channel off the grid)."""
+
+    rows: int
+    cols: int
+    cells: tuple[int | None, ...]
+
+    def neighbours(self) -> list[list[int]]:
+        """Per channel, the channels in the 8 cells around its own (none for
+        a channel off the grid), in channel order."""
+        at = {cell: c for c, cell in enumerate(self.cells) if cell is not None}
+        out: list[list[int]] = []
+        for cell in self.cells:
+            if cell is None:
+                out.append([])
+                continue
+            r, k = divmod(cell, self.cols)
+            near = [
+                at[(r + dr) * self.cols + k + dk]
+                for dr in (-1, 0, 1)
+                for dk in (-1, 0, 1)
+                if (dr or dk) and 0 <= r + dr < self.rows and 0 <= k + dk < self.cols
+                if (r + dr) * self.cols + k + dk in at
+            ]
+            out.append(sorted(near))
+        return out
+
+
+def electrode_grid(desc: Mapping[str, Any], n_channels: int) -> ElectrodeGrid | None:
+    """The electrode grid a stream's descriptor entry gives (``"grid"``), or
+    None when it gives none. ``"grid": [rows, cols]`` puts the channels on
+    it row by row; ``{"rows": R, "cols": C, "cells": [...]}`` gives each
+    channel's cell (``row * cols + col``, null: off the grid), for a grid
+    whose channel map is not row by row or that has empty cells.
+
+    Raises:
+        SensorioError: a grid that is not one of those, too small for the
+            channels, or with a cell outside it or given twice."""
+    grid = desc.get("grid")
+    if grid is None:
+        return None
+    what = f"stream {desc.get('id', 0)}'s electrode grid"
+    cells_given: Any = None
+    try:
+        if isinstance(grid, Mapping):
+            rows, cols, cells_given = grid["rows"], grid["cols"], grid.get("cells")
+        else:
+            rows, cols = grid
+        if isinstance(rows, bool) or isinstance(cols, bool) or rows != int(rows) or cols != int(cols):
+            raise ValueError
+        rows, cols = int(rows), int(cols)
+    except (KeyError, TypeError, ValueError):
+        raise SensorioError(
+            f"{what} {json.dumps(grid)[:80]}: give [rows, cols] or {{'rows', 'cols', 'cells'}}"
+        ) from None
+    if rows < 1 or cols < 1:
+        raise SensorioError(f"{what}: {rows} x {cols} has no cells")
+    if cells_given is None:
+        if rows * cols < n_channels:
+            raise SensorioError(f"{what}: {rows} x {cols} cells hold fewer than its {n_channels} channels")
+        return ElectrodeGrid(rows, cols, tuple(range(n_channels)))
+    if not isinstance(cells_given, (list, tuple)) or len(cells_given) != n_channels:
+        raise SensorioError(f"{what}: 'cells' must list one cell (or null) for each of its {n_channels} channels")
+    cells: list[int | None] = []
+    for c, cell in enumerate(cells_given):
+        if cell is None:
+            cells.append(None)
+            continue
+        if isinstance(cell, bool) or not isinstance(cell, int) or not 0 <= cell < rows * cols:
+            raise SensorioError(f"{what}: channel {c + 1}'s cell {cell!r} is not one of 0 to {rows * cols - 1}")
+        if cell in cells:
+            raise SensorioError(f"{what}: cell {cell} is given to channels {cells.index(cell) + 1} and {c + 1}")
+        cells.append(cell)
+    return ElectrodeGrid(rows, cols, tuple(cells))
 
 
 def is_emg(desc: Mapping[str, Any]) -> bool:

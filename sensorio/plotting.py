@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .descriptor import channel_labels
+from .descriptor import ElectrodeGrid, channel_labels, electrode_grid
 from .errors import SensorioError
 from .export.output import atomic_output
 
@@ -219,19 +219,17 @@ def link_title(link: Mapping[str, Any]) -> str:
     )
 
 
-def stream_grid(info: Mapping[str, Any] | None, sid: int, channels: int) -> tuple[int, int] | None:
-    """(rows, cols) of a stream's electrode grid when the device's INFO gives one (``"grid"``)."""
+def stream_grid(info: Mapping[str, Any] | None, sid: int, channels: int) -> ElectrodeGrid | None:
+    """A stream's electrode grid when the device's INFO gives one (``"grid"``,
+    see :func:`sensorio.descriptor.electrode_grid`; one it cannot read: none,
+    as the analysis warned)."""
     for desc in (info or {}).get("streams", []):
         if int(desc.get("id", -1)) != sid:
             continue
-        grid = desc.get("grid")
-        if isinstance(grid, Mapping):
-            grid = (grid.get("rows"), grid.get("cols"))
         try:
-            rows, cols = int(grid[0]), int(grid[1])
-        except (TypeError, ValueError, IndexError, KeyError):
+            return electrode_grid(desc, channels)
+        except SensorioError:
             return None
-        return (rows, cols) if rows > 0 and cols > 0 and rows * cols >= channels else None
     return None
 
 
@@ -353,26 +351,30 @@ def _draw_overview(
     ax.set_xlim(t0, max(t1, t0 + 1 / st.rate_hz))
 
 
-def _draw_grid(ax: Any, st: Any, i0: int, i1: int, grid: tuple[int, int], found: Spans, fig: Any) -> None:
+def _draw_grid(ax: Any, st: Any, i0: int, i1: int, grid: ElectrodeGrid, found: Spans, fig: Any) -> None:
     from matplotlib.patches import Rectangle
 
-    rows, cols = grid
+    rows, cols = grid.rows, grid.cols
     n_ch = st.raw.shape[1]
     env = st.envelope[i0:i1] if st.envelope is not None else np.abs(st.raw[i0:i1] - np.nanmedian(st.raw, axis=0))
     cells = np.full(rows * cols, np.nan)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        cells[:n_ch] = np.nanmean(env, axis=0)
+        mean = np.nanmean(env, axis=0)
+    on_grid = [(c, cell) for c, cell in enumerate(grid.cells) if cell is not None]
+    for c, cell in on_grid:
+        cells[cell] = mean[c]
     img = cells.reshape(rows, cols)
     finite = img[np.isfinite(img)]
     im = ax.imshow(img, cmap="Greys", vmin=0, vmax=float(finite.max()) if finite.size else 1.0, interpolation="nearest")
     fig.colorbar(im, ax=ax, pad=0.02, fraction=0.06).set_label(f"mean envelope [{st.unit}]", fontsize=7)
     for c, kinds in found.items():
-        if 0 <= c < n_ch:
+        at = grid.cells[c] if 0 <= c < n_ch else None
+        if at is not None:
             kind = next(iter(kinds))
             ax.add_patch(
                 Rectangle(
-                    (c % cols - 0.5, c // cols - 0.5),
+                    (at % cols - 0.5, at // cols - 0.5),
                     1,
                     1,
                     facecolor="none",
@@ -382,8 +384,8 @@ def _draw_grid(ax: Any, st: Any, i0: int, i1: int, grid: tuple[int, int], found:
                 )
             )
     if rows * cols <= 64:
-        for c in range(n_ch):
-            ax.text(c % cols, c // cols, str(c + 1), ha="center", va="center", fontsize=6, color="tab:blue")
+        for c, cell in on_grid:
+            ax.text(cell % cols, cell // cols, str(c + 1), ha="center", va="center", fontsize=6, color="tab:blue")
     ax.set_title(f"electrode grid {rows} x {cols}", fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])

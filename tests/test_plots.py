@@ -46,7 +46,7 @@ def figures(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return saved
 
 
-def synthetic(channels: int, seconds: float = 4.0, rate: float = 500.0, grid: list[int] | None = None) -> Any:
+def synthetic(channels: int, seconds: float = 4.0, rate: float = 500.0, grid: Any = None) -> Any:
     """An Analysis of `channels` channels (more than one SIO-1 stream can carry), with
     overlapping saturation (railed) and motion on channel index 2 (or the only one) and a
     lift-off on the last channel."""
@@ -227,6 +227,28 @@ def test_grid_layout_when_info_gives_one(figures: list[Any], tmp_path: Path) -> 
     assert cells == [(2, 0), (7, 7)]
     plot_analysis(tmp_path / "y.png", synthetic(64, grid=[4, 4]))  # too small for 64: no grid panel
     assert not [ax for ax in figures[-1].axes if ax.get_title().startswith("electrode grid")]
+
+
+def test_grid_layout_puts_each_channel_in_its_cell(figures: list[Any], tmp_path: Path) -> None:
+    """A grid whose channel map is not row by row (the INFO gives each
+    channel's cell): the channels are drawn where they sit, a channel off
+    the grid nowhere."""
+    from sensorio.plotting import plot_analysis
+
+    # 18 channels on a 3 x 6 grid, column by column (the grid is drawn beside
+    # the overview, above 16 channels); channel 18 off the grid
+    cells = [(c % 3) * 6 + c // 3 for c in range(17)] + [None]
+    a = synthetic(18, grid={"rows": 3, "cols": 6, "cells": cells})
+    a.streams[0].envelope[:] = np.arange(1.0, 19.0)[None, :]  # channel c's mean envelope: c + 1
+    plot_analysis(tmp_path / "x.png", a)
+    [ax] = [ax for ax in figures[-1].axes if ax.get_title() == "electrode grid 3 x 6"]
+    img = np.asarray(ax.images[0].get_array())
+    for c, cell in enumerate(cells[:17]):
+        assert img[cell // 6, cell % 6] == c + 1
+    assert np.isnan(img[2, 5])  # channel 18's would-be cell
+    # channel 3 (cell 12: row 2, col 0) and channel 18 (off the grid) have faults: 3 is outlined
+    outlined = sorted((round(p.get_x() + 0.5), round(p.get_y() + 0.5)) for p in ax.patches)
+    assert outlined == [(0, 2)]
 
 
 @pytest.fixture(scope="module")

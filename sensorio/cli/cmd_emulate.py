@@ -47,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--seed", type=non_negative_integer, default=0, help="random seed: same seed, same signal (default 0)"
     )
     p.add_argument("--serial", help="serial number in the INFO descriptor")
+    p.add_argument(
+        "--grid",
+        metavar="ROWSxCOLS",
+        help="the EMG electrodes sit on this grid, row by row (such as 8x8), and the INFO says so: "
+        "the fault detector compares each with its neighbours, the plot draws the grid",
+    )
     p.add_argument("--fault", action="append", default=[], metavar="SPEC", help="a sensor fault (repeatable)")
     p.add_argument("--link", action="append", default=[], metavar="SPEC", help="a link fault (repeatable)")
     p.add_argument(
@@ -128,6 +134,7 @@ def options_from_args(args: argparse.Namespace) -> dict[str, list[str]]:
         "rate",
         "enc",
         "serial",
+        "grid",
         "duration",
         "speed",
         *(f.name for f in fields(SignalConfig)),

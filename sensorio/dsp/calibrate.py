@@ -29,7 +29,7 @@ import numpy as np
 
 from .._version import __version__
 from ..blocks import EV_GAP, EV_RESTART, Block, SignalBlock
-from ..descriptor import channel_labels
+from ..descriptor import ElectrodeGrid, channel_labels, electrode_grid
 from ..errors import SensorioError
 from ..sio1 import ENC_RANGE
 from .stages import Stage, register_stage
@@ -52,11 +52,16 @@ class StreamInfo:
     min_code: int
     max_code: int
     labels: tuple[str, ...]
+    #: where the electrodes sit, when the descriptor says (its ``grid``)
+    grid: ElectrodeGrid | None = None
 
     @classmethod
     def from_descriptor(cls, info: Mapping[str, Any], stream: int = 0) -> StreamInfo:
         """The stream with id ``stream`` of a device descriptor (INFO dict), labels
-        padded to ``ch1``, ``ch2``, ... where the device gives none.
+        padded to ``ch1``, ``ch2``, ... where the device gives none. A grid
+        it cannot read is left out, with a warning: the signal is still
+        calibrated, without what the grid gives (the fault detector's
+        comparison of neighbours).
 
         Raises:
             SensorioError: no ``streams`` list, no such stream, or a stream without
@@ -80,6 +85,11 @@ class StreamInfo:
         try:
             channels = int(s["channels"])
             labels = channel_labels(s.get("labels"), channels)
+            try:
+                grid = electrode_grid(s, channels)
+            except SensorioError as exc:
+                warnings.warn(f"{exc}: left out", stacklevel=2)
+                grid = None
             return cls(
                 id=stream,
                 name=str(s.get("name", f"stream{stream}")),
@@ -91,6 +101,7 @@ class StreamInfo:
                 min_code=int(s["min_code"]),
                 max_code=int(s["max_code"]),
                 labels=labels,
+                grid=grid,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SensorioError(
@@ -446,6 +457,7 @@ class Calibrate(Stage):
                     start=start,
                     units=(si.unit,) * si.channels,
                     labels=si.labels,
+                    grid=si.grid,
                     events=block.events,
                     leadoff=leadoff,
                     codes=codes,
@@ -534,6 +546,7 @@ class Calibrate(Stage):
             start=start,
             units=(si.unit,) * si.channels,
             labels=si.labels,
+            grid=si.grid,
             events=evs,
             leadoff=lo,
             codes=cod,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
+from ..descriptor import ElectrodeGrid
 from ..errors import UsageError
 from ..numbers import parse_integer, parse_number
 from .faults import SensorFault, parse_fault, random_faults
@@ -51,6 +52,9 @@ class EmulatorConfig:
     counter: bool = False
     #: the wearer performs gestures (the ``gestures`` profile, or any gesture option)
     gestures: GestureConfig | None = None
+    #: the EMG electrodes' grid, which the INFO gives: (rows, cols), the
+    #: channels row by row, or the cell of each channel (profiles.with_grid)
+    grid: tuple[int, int] | ElectrodeGrid | None = None
 
     def device_profile(self) -> DeviceProfile:
         """The device profile to emulate: the named ``profile`` (the format's default
@@ -59,7 +63,9 @@ class EmulatorConfig:
         Raises:
             UsageError: unknown profile, a format it does not speak, or overrides
                 it cannot take."""
-        return resolve_profile(self.profile, self.format, channels=self.channels, rate_hz=self.rate, enc=self.enc)
+        return resolve_profile(
+            self.profile, self.format, channels=self.channels, rate_hz=self.rate, enc=self.enc, grid=self.grid
+        )
 
     def all_faults(self, profile: DeviceProfile) -> list[SensorFault]:
         """The sensor faults to inject on ``profile``: the given ones, then
@@ -74,6 +80,14 @@ class EmulatorConfig:
     def serial_number(self) -> str:
         """The device serial: ``serial`` if given, else ``EMU-<FORMAT>-<seed>`` (seed in four digits)."""
         return self.serial or f"EMU-{self.format.upper()}-{self.seed:04d}"
+
+
+def parse_grid(text: str) -> tuple[int, int]:
+    """ROWSxCOLS (such as 8x8) as (rows, cols)."""
+    rows, x, cols = text.strip().lower().partition("x")
+    if not x:
+        raise ValueError("give the electrode grid as ROWSxCOLS, such as 8x8")
+    return parse_integer(rows, minimum=1), parse_integer(cols, minimum=1)
 
 
 def _bool(text: str) -> bool:
@@ -109,6 +123,7 @@ OPTION_NAMES = (
     "truth_codes",
     "labels",
     "counter",
+    "grid",
     *(f.name for f in fields(SignalConfig)),
     *GESTURE_OPTIONS,
 )
@@ -178,6 +193,8 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
                 setattr(cfg, key, value)
             elif key in ("autostart", "truth_codes", "labels", "counter"):
                 setattr(cfg, key, _bool(value))
+            elif key == "grid":
+                cfg.grid = parse_grid(value)
             elif key == "fault":
                 cfg.faults += [parse_fault(v) for v in values]
             elif key == "link":

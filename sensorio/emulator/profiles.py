@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import sio1
+from ..descriptor import ElectrodeGrid
 from ..errors import Advice, UsageError
 
 #: ADS1299 (OpenBCI Cyton, many EMG front ends): 4.5 V reference, gain 24, 24 bits
@@ -55,6 +56,8 @@ class StreamProfile:
     min_code: int | None = None
     max_code: int | None = None
     labels: tuple[str, ...] = ()
+    #: where the electrodes sit (the INFO's ``grid``; None: not said)
+    grid: ElectrodeGrid | None = None
     #: samples per channel in one DATA frame (0 = choose)
     frame_samples: int = 0
     #: the stream's first channel among the device's EMG channels (a rig of
@@ -98,6 +101,11 @@ class StreamProfile:
         }
         if self.labels:
             out["labels"] = list(self.labels)
+        if self.grid is not None:
+            g = self.grid
+            # row by row from the first cell: the short form
+            plain = g.cells == tuple(range(self.channels))
+            out["grid"] = [g.rows, g.cols] if plain else {"rows": g.rows, "cols": g.cols, "cells": list(g.cells)}
         return out
 
 
@@ -278,8 +286,58 @@ def resolve_profile(
     channels: int | None = None,
     rate_hz: float | None = None,
     enc: str | None = None,
+    grid: tuple[int, int] | ElectrodeGrid | None = None,
 ) -> DeviceProfile:
-    """A named profile, with stream 0's channels/rate/encoding overridden if given."""
+    """A named profile, with stream 0's channels/rate/encoding overridden if
+    given, and its EMG channels on an electrode grid (see :func:`with_grid`)."""
+    prof = _resolve_profile(name, fmt, channels=channels, rate_hz=rate_hz, enc=enc)
+    return prof if grid is None else with_grid(prof, fmt, grid)
+
+
+def with_grid(prof: DeviceProfile, fmt: str, grid: tuple[int, int] | ElectrodeGrid) -> DeviceProfile:
+    """prof with its EMG channels on an electrode grid, which its INFO then
+    gives: (rows, cols), the channels row by row (over several streams of
+    64, each stream its own rows of it: a detector runs per stream), or an
+    ElectrodeGrid of the channels' cells (one stream).
+
+    Raises:
+        UsageError: a format without INFO, no EMG stream, a grid too small,
+            or rows that do not split among the streams."""
+    if fmt != "sio":
+        raise UsageError(f"grid: the {fmt} format has no INFO to describe the electrodes in; use format sio")
+    emg = [i for i, st in enumerate(prof.streams) if st.kind == "emg"]
+    if not emg:
+        raise UsageError(f"grid: profile {prof.name!r} has no EMG stream")
+    total = sum(prof.streams[i].channels for i in emg)
+    streams = list(prof.streams)
+    if isinstance(grid, ElectrodeGrid):
+        if len(emg) != 1 or len(grid.cells) != total:
+            raise UsageError(f"grid: a grid of cells is for one EMG stream, and gives {len(grid.cells)} of {total}")
+        streams[emg[0]] = replace(streams[emg[0]], grid=grid)
+        return replace(prof, streams=tuple(streams))
+    rows, cols = grid
+    if rows * cols < total:
+        raise UsageError(f"grid {rows}x{cols}: {rows * cols} cells hold fewer than the {total} EMG channels")
+    if len(emg) > 1 and SIO_STREAM_CHANNELS % cols:
+        raise UsageError(
+            f"grid {rows}x{cols}: {total} channels come as streams of {SIO_STREAM_CHANNELS}, and rows of {cols} "
+            f"do not split among them: give columns that divide {SIO_STREAM_CHANNELS}"
+        )
+    for i in emg:
+        st = streams[i]
+        own_rows = rows if len(emg) == 1 else -(-st.channels // cols)
+        streams[i] = replace(st, grid=ElectrodeGrid(own_rows, cols, tuple(range(st.channels))))
+    return replace(prof, streams=tuple(streams))
+
+
+def _resolve_profile(
+    name: str | None,
+    fmt: str,
+    *,
+    channels: int | None = None,
+    rate_hz: float | None = None,
+    enc: str | None = None,
+) -> DeviceProfile:
     name = name or DEFAULT_PROFILE[fmt]
     if name not in PROFILES:
         raise UsageError(f"unknown device profile {name!r}: use one of {', '.join(sorted(PROFILES))}")
