@@ -6,6 +6,7 @@ fetches it and fails (never skips) when that cannot be done."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import subprocess
@@ -29,11 +30,24 @@ import score_faults  # noqa: E402
 def test_bipolar_channels_are_neighbours_down_each_column() -> None:
     # a 3 x 2 grid with one empty corner: columns (None, 0, 1) and (4, 3, 2)
     mono = np.arange(5 * 7, dtype=float).reshape(7, 5) ** 1.5
-    bip, names = real_emg.bipolar_from_grid(mono, [(None, 0, 1), (4, 3, 2)])
+    bip, names, grid = real_emg.bipolar_from_grid(mono, [(None, 0, 1), (4, 3, 2)])
     assert names == ["1-2", "5-4", "4-3"]
     np.testing.assert_array_equal(bip[:, 0], mono[:, 0] - mono[:, 1])
     np.testing.assert_array_equal(bip[:, 1], mono[:, 4] - mono[:, 3])
     np.testing.assert_array_equal(bip[:, 2], mono[:, 3] - mono[:, 2])
+    # each pair in the cell of its upper electrode, on a grid of a row fewer
+    assert (grid.rows, grid.cols, grid.cells) == (2, 2, (2, 1, 3))
+    assert grid.neighbours() == [[1, 2], [0, 2], [0, 1]]
+
+
+def test_a_grid_given_column_by_column_is_laid_out_row_by_row() -> None:
+    grid = real_emg.grid_of_columns([(None, 0, 1), (4, 3, 2)], [0, 1, 2, 3, 4, 7])
+    assert (grid.rows, grid.cols) == (3, 2)
+    assert grid.cells == (2, 4, 5, 3, 1, None)
+    # a selection keeps where its channels sit
+    rec = real_emg.Recording("g", "monopolar", 1000.0, np.zeros((4, 6)), list("abcdef"), "m", "d", real_emg.SCD_HD64)
+    sel = dataclasses.replace(rec, grid=grid).select([4, 0])
+    assert sel.channels == ["e", "a"] and sel.grid is not None and sel.grid.cells == (1, 2)
 
 
 def test_bipolar_of_a_grid_without_neighbours_is_an_error() -> None:
@@ -41,12 +55,30 @@ def test_bipolar_of_a_grid_without_neighbours_is_an_error() -> None:
         real_emg.bipolar_from_grid(np.zeros((3, 2)), [(0,), (1,)])
 
 
+def test_neighbour_ratios_are_each_channel_against_its_grid() -> None:
+    """real_emg.py neighbours' figure: per 50 ms hop, a channel's RMS above
+    20 Hz over its grid neighbours' median (the detector's grid test's)."""
+    rng = np.random.default_rng(2)
+    common = rng.standard_normal((2000, 1)) * 30
+    uv = common + rng.standard_normal((2000, 6))
+    uv[:, 4] = rng.standard_normal(2000) * 300  # a loose electrode
+    rec = real_emg.Recording("g", "monopolar", 1000.0, uv, list("abcdef"), "m", "d", real_emg.SCD_HD64)
+    with pytest.raises(real_emg.CorpusError, match="does not say where its electrodes sit"):
+        real_emg.neighbour_ratios(rec)
+    grid = real_emg.grid_of_columns([(0, 1, 2), (3, 4, 5)], range(6))
+    ratio = real_emg.neighbour_ratios(dataclasses.replace(rec, grid=grid))
+    assert ratio.shape == (6, 40)
+    assert np.all(ratio[4] > 5) and np.all(ratio[[0, 1, 2, 3, 5]] < 1.5)
+
+
 def test_the_hd_grid_layout_uses_every_electrode_once() -> None:
     cols = real_emg.GR08MM1305_COLUMNS
     used = [c for col in cols for c in col if c is not None]
     assert sorted(used) == list(range(64)) and all(len(col) == 13 for col in cols)
-    bip, _ = real_emg.bipolar_from_grid(np.zeros((2, 64)), cols)
-    assert bip.shape[1] == 59
+    bip, _, grid = real_emg.bipolar_from_grid(np.zeros((2, 64)), cols)
+    assert bip.shape[1] == 59 and (grid.rows, grid.cols) == (12, 5) and len(set(grid.cells)) == 59
+    mono = real_emg.grid_of_columns(cols, range(64))
+    assert (mono.rows, mono.cols) == (13, 5) and None not in mono.cells and 0 not in mono.cells
 
 
 def _fake_otb(path: Path, fs: int = 2048, seconds: float = 6.0) -> np.ndarray:
@@ -495,11 +527,20 @@ def test_the_corpus() -> None:
         "ultium-unconnected:bipolar",
         "emgflow-hum:bipolar",
     ]
-    # scd's loose electrode: broadband, 13 x the level of the grid it sits in
+    # scd's loose electrode: broadband, 13 x the level of the grid it sits
+    # in, played in that grid (as recorded, every electrode)
     bad = real_emg.load("scd-bad-electrode:monopolar", download=False)
     grid = real_emg.load("scd-hd64:monopolar", download=False)
-    assert bad.channels == ["e57"] and "e57" not in grid.channels
-    assert np.std(bad.uv) > 10 * np.median(np.std(grid.uv, axis=0))
+    assert bad.fault_channels == (56,) and bad.channels[56] == "e57" and "e57" not in grid.channels
+    assert np.std(bad.uv[:, 56]) > 10 * np.median(np.std(grid.uv, axis=0))
+    assert bad.grid is not None and (bad.grid.rows, bad.grid.cols) == (8, 8) and len(set(bad.grid.cells)) == 64
+    # the grids' recordings say where their electrodes sit: columns of 8
+    # consecutive channels, e57 the top of the last; its neighbours e49,
+    # e50 and e58
+    assert bad.grid.cells[56] == 7 and bad.grid.neighbours()[56] == [48, 49, 57]
+    for key in ("otb-vl-hd64:monopolar", "otb-vl-hd64:bipolar", "scd-hd64:monopolar", "scd-hd64:bipolar"):
+        rec = real_emg.load(key, download=False)
+        assert rec.grid is not None and len(rec.grid.cells) == rec.uv.shape[1] and None not in rec.grid.cells, key
     dead = real_emg.load("ultium-unconnected:bipolar", download=False)
     assert dead.channels == [f"EMG{i}" for i in range(7, 17)]
     hum = real_emg.load("emgflow-hum:bipolar", download=False)
@@ -592,7 +633,15 @@ def test_score_faults_check_holds_known_clean_and_real_misses_to_their_limits(
         )  # fmt: skip
         clean = {("ultium-cmj:bipolar", 1000.0): {"per_channel_hour": 75.0, "valid": 0.99, "channels": 6,
                                          "channel_hours": 0.01, "fault_events": 1, "by_kind": {}}}  # fmt: skip
-        real = {("ultium-unconnected:bipolar", 1000.0): {"fault": "mains", "channels": 10, "found": 0.9, "missed": []}}
+        real = {
+            ("ultium-unconnected:bipolar", 1000.0): {
+                "fault": "mains",
+                "channels": 10,
+                "found": 0.9,
+                "missed": [],
+                "where": "every channel",
+            }
+        }
         return score_faults.report_real(args, [], [1000.0], ["bipolar"], 1, 20.0, clean, {}, {}, real)
 
     clean, dead = "ultium-cmj:bipolar", "ultium-unconnected:bipolar"
@@ -743,7 +792,9 @@ def test_score_faults_gain_scales_every_recording(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(real_emg, "load", lambda key, *a, **k: dead if key == dead.key else rec)
     played: dict[int, list[float]] = {1: [], 2: []}  # by channels: the faulty one, the EMG
 
-    def render(uv: np.ndarray, rate: float, seed: int, faults: list | None = None) -> tuple[bytes, list]:
+    def render(
+        uv: np.ndarray, rate: float, seed: int, faults: list | None = None, grid: Any = None
+    ) -> tuple[bytes, list]:
         played[uv.shape[1]].append(float(np.abs(uv).max()))
         if uv.shape[1] == 2:
             raise StopIteration  # the rest of the run is not what is tested

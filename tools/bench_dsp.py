@@ -30,6 +30,10 @@ table at each rate.
 With --stuck N, N channels hold one code throughout: a lasting fault, masked
 all along (what one faulty channel costs the others).
 
+With --grid ROWSxCOLS, the channels sit on that electrode grid, row by row,
+as a device's INFO can say: the fault detector compares each with its
+neighbours as well (what that costs).
+
 With --parts, instead: where a 10 ms block's CPU time goes, by the block's
 place in the detector's hop: the mean per block of each stage's call, of
 running ahead, and of the fault detector's steps (its front end and hop sums
@@ -37,8 +41,8 @@ in C, its features, learnt levels and hysteresis, its output mask), each
 timed around the call (nested parts are inside their callers' figures).
 
 Usage: python3 tools/bench_dsp.py [--channels 16] [--rate 4000] [--seconds 20] [--repeats 5] [--stuck N]
-                                  [--block-seconds 12]
-       python3 tools/bench_dsp.py --parts [--channels 256] [--seconds 12]
+                                  [--block-seconds 12] [--grid ROWSxCOLS]
+       python3 tools/bench_dsp.py --parts [--channels 256] [--seconds 12] [--grid ROWSxCOLS]
        python3 tools/bench_dsp.py --sweep [8,16,32,64,65,128,256] [--seconds 6] [--repeats 3]
        python3 tools/bench_dsp.py --sweep 8,64,256:1000,4000,16000 [--seconds 6] [--repeats 3]
 """
@@ -61,12 +65,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sensorio.blocks import Block  # noqa: E402
 from sensorio.cli._realtime import freeze_setup  # noqa: E402
 from sensorio.dsp import Pipeline, _blas  # noqa: E402
+from sensorio.emulator.config import parse_grid  # noqa: E402
 
 SCALE = 0.5
 
 
-def descriptor(channels: int, rate: float) -> dict:
-    return {
+def descriptor(channels: int, rate: float, grid: tuple[int, int] | None = None) -> dict:
+    """The bench device's INFO; with grid (rows, cols), its channels on that
+    electrode grid row by row (the detector then compares neighbours)."""
+    info: dict = {
         "device": "bench",
         "serial": "BENCH",
         "streams": [
@@ -84,6 +91,9 @@ def descriptor(channels: int, rate: float) -> dict:
             }
         ],
     }
+    if grid is not None:
+        info["streams"][0]["grid"] = list(grid)
+    return info
 
 
 def emg_codes(n: int, channels: int, rate: float, seed: int = 0) -> np.ndarray:
@@ -247,13 +257,13 @@ PARTS = (
 )
 
 
-def parts(ch: int, fs: float, seconds: float) -> None:
+def parts(ch: int, fs: float, seconds: float, grid: tuple[int, int] | None = None) -> None:
     """Print the mean CPU time per block of each of PARTS, by the block's
     place in the fault detector's hop (after a 2 s warm-up)."""
     rows = max(1, int(round(0.01 * fs)))
     codes = emg_codes(int(seconds * fs), ch, fs)
     blocks = blocks_of(codes, rows)
-    pipe = Pipeline.default(descriptor(ch, fs), auto=False)
+    pipe = Pipeline.default(descriptor(ch, fs, grid), auto=False)
     warm = int(2 * fs) // rows
     for b in blocks[:warm]:
         pipe.process(b)
@@ -310,6 +320,14 @@ def parts(ch: int, fs: float, seconds: float) -> None:
         print(f"  {PARTS[i][0]:<34} " + " ".join(f"{v:7.3f}" for v in mean[i]))
 
 
+def grid_option(text: str) -> tuple[int, int]:
+    """--grid's ROWSxCOLS (argparse's one-line error for anything else)."""
+    try:
+        return parse_grid(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--channels", type=int, default=16)
@@ -338,12 +356,22 @@ def main(argv: list[str] | None = None) -> int:
         help="this many channels hold one code throughout (a lasting fault, masked all along)",
     )
     ap.add_argument("--parts", action="store_true", help="where a block's time goes, by its place in the hop")
+    ap.add_argument(
+        "--grid",
+        type=grid_option,
+        metavar="ROWSxCOLS",
+        help="the channels on this electrode grid, row by row: the detector compares neighbours too",
+    )
     args = ap.parse_args(argv)
+    if args.grid and args.grid[0] * args.grid[1] < args.channels:
+        ap.error(f"--grid: {args.grid[0]} x {args.grid[1]} cells hold fewer than {args.channels} channels")
+    if args.grid and args.sweep:
+        ap.error("--grid and --sweep: one grid does not hold every channel count of the table")
     if args.parts or args.sweep:
         # the notch warns once per pipeline when its start-up finds no hum; these modes build many
         warnings.filterwarnings("ignore", message="no mains hum")
     if args.parts:
-        parts(args.channels, args.rate, args.seconds)
+        parts(args.channels, args.rate, args.seconds, args.grid)
         return 0
     if not 0 <= args.stuck <= args.channels:
         ap.error(f"--stuck: give 0 to {args.channels} channels")
@@ -364,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     n = int(args.seconds * fs)
     codes = emg_codes(n, ch, fs)
     codes[:, : args.stuck] = 1234  # stuck ADCs (spread over the block's channels or not, the cost is the same)
-    info = descriptor(ch, fs)
+    info = descriptor(ch, fs, args.grid)
     x = codes.astype(np.float64) * SCALE
     sos = signal.butter(2, [20, 450], "bandpass", fs=fs, output="sos")
     zi = np.zeros((sos.shape[0], 2, ch))

@@ -20,6 +20,7 @@ Command line::
     python3 tools/real_emg.py fetch [--ecg]    # download what is missing, check it
     python3 tools/real_emg.py list             # the corpus: recordings, layouts, sizes
     python3 tools/real_emg.py spectrum [--rate HZ]   # median frequency, 1-20 Hz share
+    python3 tools/real_emg.py neighbours [--rate HZ] # grid channels against their neighbours
     python3 tools/real_emg.py export NAME --layout bipolar --rate 2000 -o x.npy
 
 Exit status 1 with one line on stderr when a recording cannot be fetched.
@@ -46,6 +47,8 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 from scipy import signal as sps
+
+from sensorio.descriptor import ElectrodeGrid
 
 LAYOUTS = ("monopolar", "bipolar")
 #: rates the scorer plays the corpus at
@@ -317,6 +320,11 @@ class Recording:
     segments: list[tuple[float, float, str]] = field(default_factory=list)
     #: where the segments come from: "force" or "envelope"
     segments_from: str = ""
+    #: where the electrodes (or the differentials' midpoints) sit on a grid,
+    #: which the scorer's emulated device then gives in its INFO
+    grid: ElectrodeGrid | None = None
+    #: the channels that carry a real fault (a fault entry; empty: every one)
+    fault_channels: tuple[int, ...] = ()
 
     @property
     def key(self) -> str:
@@ -335,7 +343,10 @@ class Recording:
     def select(self, channels: Sequence[int]) -> Recording:
         """A recording with only these channels (by index)."""
         idx = list(channels)
-        return replace(self, uv=self.uv[:, idx], channels=[self.channels[i] for i in idx])
+        grid = self.grid
+        if grid is not None:
+            grid = ElectrodeGrid(grid.rows, grid.cols, tuple(grid.cells[i] for i in idx))
+        return replace(self, uv=self.uv[:, idx], channels=[self.channels[i] for i in idx], grid=grid)
 
     def window(self, start_s: float, seconds: float) -> Recording:
         """seconds of the recording from start_s (segments clipped to it)."""
@@ -408,21 +419,32 @@ def resample(x: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
 
 def bipolar_from_grid(
     mono: np.ndarray, columns: Sequence[Sequence[int | None]], names: Sequence[str] | None = None
-) -> tuple[np.ndarray, list[str]]:
+) -> tuple[np.ndarray, list[str], ElectrodeGrid]:
     """Single-differential channels of an electrode grid: in every column,
     each electrode minus the next one down (an empty position, None, breaks
     the chain). ``columns`` lists the channel index at each position of each
-    column. Returns (samples x pairs, names "a-b")."""
-    pairs = []
-    for col in columns:
-        for a, b in zip(col[:-1], col[1:], strict=False):
+    column. Returns (samples x pairs, names "a-b", where the pairs sit: a
+    grid of a row fewer, a pair in the cell of its upper electrode)."""
+    pairs, cells = [], []
+    for k, col in enumerate(columns):
+        for r, (a, b) in enumerate(zip(col[:-1], col[1:], strict=False)):
             if a is not None and b is not None:
                 pairs.append((a, b))
+                cells.append(r * len(columns) + k)
     if not pairs:
         raise CorpusError("the grid has no two neighbouring electrodes in a column")
     label = list(names) if names is not None else [str(i + 1) for i in range(mono.shape[1])]
     out = np.stack([mono[:, a] - mono[:, b] for a, b in pairs], axis=1)
-    return out, [f"{label[a]}-{label[b]}" for a, b in pairs]
+    rows = max(len(col) for col in columns) - 1
+    return out, [f"{label[a]}-{label[b]}" for a, b in pairs], ElectrodeGrid(rows, len(columns), tuple(cells))
+
+
+def grid_of_columns(columns: Sequence[Sequence[int | None]], channels: Sequence[int]) -> ElectrodeGrid:
+    """Where these channels (indices into the grid's, in the order given)
+    sit on a grid given column by column (as bipolar_from_grid's), row by
+    row; one not on it is off the grid."""
+    at = {i: r * len(columns) + k for k, col in enumerate(columns) for r, i in enumerate(col) if i is not None}
+    return ElectrodeGrid(max(len(col) for col in columns), len(columns), tuple(at.get(c) for c in channels))
 
 
 def segments_from_level(
@@ -499,10 +521,11 @@ def _load_otb(path: Path) -> dict[str, Recording]:
         segments=segs,
         segments_from="force",
     )
-    bip, bnames = bipolar_from_grid(mono, GR08MM1305_COLUMNS, names)
+    bip, bnames, bgrid = bipolar_from_grid(mono, GR08MM1305_COLUMNS, names)
+    grid = grid_of_columns(GR08MM1305_COLUMNS, range(64))
     return {
-        "monopolar": Recording(layout="monopolar", uv=mono, channels=names, **common),  # type: ignore[arg-type]
-        "bipolar": Recording(layout="bipolar", uv=bip, channels=bnames, **common),  # type: ignore[arg-type]
+        "monopolar": Recording(layout="monopolar", uv=mono, channels=names, grid=grid, **common),  # type: ignore[arg-type]
+        "bipolar": Recording(layout="bipolar", uv=bip, channels=bnames, grid=bgrid, **common),  # type: ignore[arg-type]
     }
 
 
@@ -520,17 +543,20 @@ def _read_scd(path: Path) -> np.ndarray:
 
 
 def _load_scd_bad(path: Path) -> dict[str, Recording]:
-    """scd's bad electrode (SCD_BAD_ELECTRODE) alone: a real fault, broadband."""
+    """scd's grid as recorded, every electrode, its bad one (SCD_BAD_ELECTRODE)
+    the fault: a real one, broadband, which its grid tells."""
     mono = _parsed(_read_scd, path)
     rec = Recording(
         name="scd-bad-electrode",
         layout="monopolar",
         rate_hz=SCD_RATE_HZ,
-        uv=mono[:, [SCD_BAD_ELECTRODE]],
-        channels=[f"e{SCD_BAD_ELECTRODE + 1}"],
-        muscle="not documented (the electrode sees no EMG of its own)",
+        uv=mono,
+        channels=[f"e{i + 1}" for i in range(64)],
+        muscle="not documented (the bad electrode sees no EMG of its own)",
         device="OT Bioelettronica GR10MM0808 grid (8 x 8, 10 mm); 0.509 uV steps",
         source=SCD_HD64,
+        grid=grid_of_columns(GR10MM0808_COLUMNS, range(64)),
+        fault_channels=(SCD_BAD_ELECTRODE,),
     )
     return {"monopolar": rec}
 
@@ -542,7 +568,7 @@ def _load_scd(path: Path) -> dict[str, Recording]:
     names = [f"e{i + 1}" for i in range(64)]
     keep = [i for i in range(64) if i not in SCD_BAD_CHANNELS]
     columns = [[None if i in SCD_BAD_CHANNELS else i for i in col] for col in GR10MM0808_COLUMNS]
-    bip, bnames = bipolar_from_grid(mono, columns, names)
+    bip, bnames, bgrid = bipolar_from_grid(mono, columns, names)
     common = dict(
         name="scd-hd64",
         rate_hz=SCD_RATE_HZ,
@@ -553,8 +579,14 @@ def _load_scd(path: Path) -> dict[str, Recording]:
         segments_from="task",
     )
     return {
-        "monopolar": Recording(layout="monopolar", uv=mono[:, keep], channels=[names[i] for i in keep], **common),  # type: ignore[arg-type]
-        "bipolar": Recording(layout="bipolar", uv=bip, channels=bnames, **common),  # type: ignore[arg-type]
+        "monopolar": Recording(
+            layout="monopolar",
+            uv=mono[:, keep],
+            channels=[names[i] for i in keep],
+            grid=grid_of_columns(GR10MM0808_COLUMNS, keep),
+            **common,  # type: ignore[arg-type]
+        ),
+        "bipolar": Recording(layout="bipolar", uv=bip, channels=bnames, grid=bgrid, **common),  # type: ignore[arg-type]
     }
 
 
@@ -1115,6 +1147,58 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the hop of neighbour_ratios (the fault detector's)
+NEIGHBOUR_HOP_S = 0.05
+
+
+def neighbour_ratios(rec: Recording) -> np.ndarray:
+    """Per (channel, 50 ms hop) of a recording on a grid: the RMS of its 20
+    Hz high-passed signal (the fault detector's filter) over the median of
+    its grid neighbours' (NaN for a channel with fewer than 2): what the
+    detector's grid test compares with its bar (grid_ratio)."""
+    if rec.grid is None:
+        raise CorpusError(f"{rec.key} does not say where its electrodes sit")
+    sos = sps.butter(2, 20.0, "highpass", fs=rec.rate_hz, output="sos")
+    hp = sps.sosfilt(sos, rec.uv - rec.uv[:1], axis=0)
+    n = int(round(NEIGHBOUR_HOP_S * rec.rate_hz))
+    hops = hp.shape[0] // n
+    ms = (hp[: hops * n] ** 2).reshape(hops, n, -1).mean(axis=1).T  # (channels, hops)
+    out = np.full(ms.shape, np.nan)
+    for c, near in enumerate(rec.grid.neighbours()):
+        if len(near) >= 2:
+            out[c] = np.sqrt(ms[c] / np.median(ms[near], axis=0))
+    return out
+
+
+def _cmd_neighbours(args: argparse.Namespace) -> int:
+    head = f"{'recording':<32} {'rate':>5} {'ch':>3} {'hops':>6} {'1 hop':>6} {'2 hops':>6} {'over 8x':>8}  channel"
+    rows = []
+    for k in keys(args.layout or LAYOUTS) + keys(args.layout or LAYOUTS, faulty=True):
+        base = load(k, download=not args.offline)
+        if base.grid is None:
+            continue
+        for rate in (args.rate,) if args.rate else RATES:
+            r = base.resampled(rate)
+            ratio = neighbour_ratios(r)
+            fault = list(r.fault_channels)
+            clean = np.delete(ratio, fault, axis=0)
+            two = np.fmin(clean[:, 1:], clean[:, :-1])
+            worst = int(np.nanargmax(np.nanmax(clean, axis=1)))
+            others = [c for c in range(ratio.shape[0]) if c not in fault]
+            rows.append(
+                f"{r.key:<32} {rate:>5g} {clean.shape[0]:>3} {clean.size:>6} {np.nanmax(clean):>6.2f} "
+                f"{np.nanmax(two):>6.2f} {np.mean(clean > 8.0) * 100:>7.2f}%  highest {r.channels[others[worst]]}"
+            )
+            for c in fault:
+                rows.append(
+                    f"{'  its fault':<32} {rate:>5g} {1:>3} {ratio.shape[1]:>6} {np.nanmin(ratio[c]):>6.2f} {'':>6} "
+                    f"{np.mean(ratio[c] > 8.0) * 100:>7.2f}%  {r.channels[c]} (lowest)"
+                )
+    print(head)
+    print("\n".join(rows))
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not args.force:
@@ -1155,12 +1239,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, func, helptext in (
         ("list", _cmd_list, "list the recordings"),
         ("spectrum", _cmd_spectrum, "median frequency and 1-20 Hz share of each recording"),
+        ("neighbours", _cmd_neighbours, "the grid recordings' channels against their grid neighbours"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--layout", action="append", choices=LAYOUTS)
         p.add_argument("--offline", action="store_true", help="use the cache only")
-        if name == "spectrum":
+        if name in ("spectrum", "neighbours"):
             p.add_argument("--rate", type=rate_option, help="resample to this rate first")
+        if name == "spectrum":
             p.add_argument("--emulator", action="store_true", help="the emulator's synthetic EMG instead")
         p.set_defaults(func=func)
     p = sub.add_parser("export", help="write one recording as .npy (samples x channels, uV)")

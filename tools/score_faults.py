@@ -65,6 +65,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sensorio import Parser  # noqa: E402
+from sensorio.descriptor import ElectrodeGrid  # noqa: E402
 from sensorio.dsp.analyze import analyze_blocks  # noqa: E402
 from sensorio.dsp.faults import FaultDetector  # noqa: E402
 from sensorio.dsp.scoring import (  # noqa: E402
@@ -166,9 +167,12 @@ REAL_MIN_SECONDS = 20.0
 REAL_KINDS = ("liftoff", "saturation", "stuck", "spikes", "motion", "noise", "mains", "drift")
 
 
-def render_source(uv: np.ndarray, rate: float, seed: int, faults: list | None = None) -> tuple[bytes, list[Truth]]:
+def render_source(
+    uv: np.ndarray, rate: float, seed: int, faults: list | None = None, grid: ElectrodeGrid | None = None
+) -> tuple[bytes, list[Truth]]:
     """Play uv (samples x channels, microvolts) through an emulated emg8
-    device at rate, with these sensor faults; the bytes and the true faults."""
+    device at rate, with these sensor faults, its INFO giving the electrode
+    grid when there is one; the bytes and the true faults."""
     import tempfile
 
     from sensorio.emulator.config import EmulatorConfig
@@ -187,6 +191,7 @@ def render_source(uv: np.ndarray, rate: float, seed: int, faults: list | None = 
             autostart=True,
             faults=list(faults or []),
             signal=SignalConfig(source=str(path)),
+            grid=grid,
         )
         data, truth = render(cfg)
     return data, [Truth.from_record(r) for r in truth.records if r.get("type") == "fault"]
@@ -297,7 +302,7 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
             r = rec.resampled(rate)
             # (a) clean: the whole recording
             sel = r.select(_spread(r.uv.shape[1], clean_ch)) if clean_ch else r
-            data, _ = render_source(sel.uv, rate, seed=0)
+            data, _ = render_source(sel.uv, rate, seed=0, grid=sel.grid)
             res = analyse(data, params)
             st = res.streams[0]
             n = min(st.valid.shape[0], sel.uv.shape[0])
@@ -325,13 +330,13 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
                 win = r.window(start, w)
                 win = win.select(sorted(rng.choice(win.uv.shape[1], min(8, win.uv.shape[1]), replace=False)))
                 faults = real_faults(rng, win.uv, win.seconds)
-                data, truth = render_source(win.uv, rate, seed, faults)
+                data, truth = render_source(win.uv, rate, seed, faults, grid=win.grid)
                 res = analyse(data, params)
                 outcomes: list[FaultOutcome] = []
                 scores, false = score(
                     truth, res.events, deadline_s=args.deadline, deadlines=deadlines, outcomes=outcomes
                 )
-                own = _own_events(win.uv, rate, seed, params, false)
+                own = _own_events(win.uv, rate, seed, params, false, grid=win.grid)
                 for e in own:
                     kind = KIND_MAP.get(e.kind)
                     if kind in scores:
@@ -360,15 +365,17 @@ REAL_FAULT_COVER = 0.9
 
 
 def real_fault_figures(rec, fault: str, params: dict[str, float]) -> dict:
-    """How the detector meets a recording whose every channel carries a real
-    fault of one kind: the share of channels found (an event of that kind
-    within REAL_FAULT_ONSET_S of the start, covering REAL_FAULT_COVER of
-    the recording) and what was missed."""
-    data, _ = render_source(rec.uv, rec.rate_hz, seed=0)
+    """How the detector meets a recording whose channels (its fault_channels,
+    or every one) carry a real fault of one kind: the share of them found
+    (an event of that kind within REAL_FAULT_ONSET_S of the start, covering
+    REAL_FAULT_COVER of the recording) and what was missed."""
+    data, _ = render_source(rec.uv, rec.rate_hz, seed=0, grid=rec.grid)
     res = analyse(data, params)
     seconds = rec.seconds
     missed = []
-    for c, name in enumerate(rec.channels):
+    faulty = rec.fault_channels or range(len(rec.channels))
+    for c in faulty:
+        name = rec.channels[c]
         own = sorted((e.start_s, e.end_s) for e in res.events if e.channel == c and KIND_MAP.get(e.kind) == fault)
         covered, reach = 0.0, 0.0
         for a, b in own:
@@ -379,17 +386,20 @@ def real_fault_figures(rec, fault: str, params: dict[str, float]) -> dict:
             others = sorted({e.kind for e in res.events if e.channel == c})
             first = f"first at {own[0][0]:.2f} s, " if own else ""
             missed.append(f"{fault} ch{c} ({name}): {first}{covered / seconds:.0%} covered; other events: {others}")
-    n = len(rec.channels)
-    return {"fault": fault, "channels": n, "found": (n - len(missed)) / n, "missed": missed}
+    n = len(faulty)
+    where = "every channel" if not rec.fault_channels else ", ".join(rec.channels[c] for c in faulty)
+    return {"fault": fault, "channels": n, "found": (n - len(missed)) / n, "missed": missed, "where": where}
 
 
-def _own_events(uv: np.ndarray, rate: float, seed: int, params: dict[str, float], false: list) -> list:
+def _own_events(
+    uv: np.ndarray, rate: float, seed: int, params: dict[str, float], false: list, grid: ElectrodeGrid | None = None
+) -> list:
     """The false events (of an injected run on uv) that the same signal
     raises with no fault injected (scoring.same_event), warnings as well as
     faults: the recording's own, which its clean run reports."""
     if not false:
         return []
-    data, _ = render_source(uv, rate, seed)
+    data, _ = render_source(uv, rate, seed, grid=grid)
     base = analyse(data, params).events
     return [e for e in false if any(same_event(e, b) for b in base)]
 
@@ -543,7 +553,7 @@ def report_real(args, recs, rates, layouts, seeds, window_s, clean, kinds, false
     )
     for (key, rate), r in real.items():
         print(
-            f"real fault: {key} at {rate:g} Hz, {r['fault']} on every channel: found on "
+            f"real fault: {key} at {rate:g} Hz, {r['fault']} on {r['where']}: found on "
             f"{r['found']:.0%} of {r['channels']} (an event within {REAL_FAULT_ONSET_S:g} s, "
             f"covering {REAL_FAULT_COVER:.0%})"
         )

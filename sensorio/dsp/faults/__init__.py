@@ -35,7 +35,10 @@ hardly reaches, above 3 x the channel's own floor of it -- learnt online,
 starting where the bar is ``noise_uv`` RMS, or from the channel's first hop
 where lower -- and ``noise_share`` of the 20 Hz
 high-passed power; at rates where EMG reaches Nyquist the share asked for
-rises, see noise_share_limit, and below 1 kHz the test is off) and ``mains`` (50/60 Hz and harmonics above
+rises, see noise_share_limit, and below 1 kHz the test is off; or, where the
+blocks give an electrode grid, the power above 20 Hz more than ``grid_ratio`` x
+in RMS the median of its neighbours' and above ``noise_uv``: a loose electrode
+on an HD grid, see features._Features._out_of_line) and ``mains`` (50/60 Hz and harmonics above
 ``mains_uv`` RMS -- or 2 x the channel's quiet level where lower -- and ``mains_share`` of the
 high-passed power, or, whatever the floor, 80 % of that power and at least 1 uV
 RMS (a hum with nothing under it: an input with no sensor on skin; see
@@ -155,7 +158,10 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
     ``mains_uv`` the hum's RMS floor (uV; lower on a quiet channel, see
     features.MAINS_FLOOR_K) and ``mains_share`` its share, ``mains_ratio``
     how far the hum's lines must stand above their neighbouring frequencies
-    (power, see features.narrowband_basis); ``merge_s`` a
+    (power, see features.narrowband_basis); ``grid_ratio`` how far (RMS)
+    a channel's power above 20 Hz must stand above its grid neighbours'
+    median to be noise (0: no such test; only where the device's
+    descriptor gives the grid); ``merge_s`` a
     flare-up this soon after an event's end reopens it (s); ``mask`` the
     kinds whose samples are made invalid (default DEFAULT_MASK: every kind
     but mains; a ramp's samples are masked as the motion it opened as). An
@@ -187,6 +193,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         mains_uv: float = 40.0,
         mains_share: float = 0.35,
         mains_ratio: float = 8.0,
+        grid_ratio: float = 8.0,
         merge_s: float = 0.5,
         mask: tuple[str, ...] | list[str] = DEFAULT_MASK,
     ) -> None:
@@ -212,13 +219,14 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self.mains_uv = float(mains_uv)
         self.mains_share = float(mains_share)
         self.mains_ratio = float(mains_ratio)
+        self.grid_ratio = float(grid_ratio)
         self.merge_s = float(merge_s)
         # a setting out of its range gave nonsense quietly (spike_k -5: every
         # hop a spike); NaN fails every test here too
         if not self.spike_k > 0:
             raise ValueError(f"spike_k must be above 0, not {self.spike_k!r}")
         # (a ratio of 0 turns its test off: mains_ratio 0, no narrowband test)
-        rel = ("motion_rel", "motion_loud_rel", "spike_rel", "mains_ratio")
+        rel = ("motion_rel", "motion_loud_rel", "spike_rel", "mains_ratio", "grid_ratio")
         floors = ("blank_s", "flat_uv", "spike_min_uv", "spike_gap_s", "motion_uv", "noise_uv", "mains_uv", "merge_s")
         for name in (*floors, *rel):
             if not getattr(self, name) >= 0:
@@ -233,6 +241,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
             raise SensorioError(f"faults: unknown kinds to mask {sorted(unknown)}; use {', '.join(KINDS)}")
         self._rate = 0.0
         self._ch = 0
+        self._grid = None
+        self._grid_near = None
 
     def describe(self) -> dict[str, Any]:
         """The stage's type and settings, as a pipeline file gives them."""
@@ -254,6 +264,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
             "mains_uv",
             "mains_share",
             "mains_ratio",
+            "grid_ratio",
             "merge_s",
         )
         d: dict[str, Any] = {"type": self.kind}
@@ -339,7 +350,20 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._closed = {}
         self._spare_events = []
         self._stream = block.stream
+        self._set_grid(block)
         self._reset_signal()
+
+    def _set_grid(self, block: SignalBlock) -> None:
+        """The neighbours the grid test compares each channel with, from
+        the block's electrode grid (none without one, or with the test off)."""
+        self._grid = grid = block.grid
+        self._grid_near = None
+        if grid is None or not self.grid_ratio > 0 or len(grid.cells) != self._ch:
+            return
+        near = np.full((self._ch, 8), self._ch, dtype=np.int64)
+        for c, nb in enumerate(grid.neighbours()):
+            near[c, : len(nb)] = nb
+        self._grid_near = near
 
     def _reset_signal(self) -> None:
         """Forget the signal: pending rows, undecided hops, carried state and
@@ -472,6 +496,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         hops, possibly none), their validity masked and the policy applied."""
         if self._rate != block.rate_hz or self._ch != block.n_channels:
             self._setup(block)
+        elif block.grid is not self._grid:
+            self._set_grid(block)
         if self._seg_start is None:
             self._seg_start = block.start
             self._pend_start = block.start

@@ -18,6 +18,7 @@ from ..stages import DspEvent, Stage
 
 if TYPE_CHECKING:
     from ...blocks import SignalBlock
+    from ...descriptor import ElectrodeGrid
     from ..filters import SosState
     from ._buffers import _Hops, _Rows
     from ._native import _NativeFront
@@ -57,6 +58,7 @@ class _DetectorState(Stage):
     mains_uv: float
     mains_share: float
     mains_ratio: float
+    grid_ratio: float
     merge_s: float
     mask_kinds: tuple[str, ...]
     #: per-sample front end in C when the C core has it (False: numpy)
@@ -66,6 +68,11 @@ class _DetectorState(Stage):
     _rate: float
     _ch: int
     _stream: int
+    #: the electrode grid the neighbour test reads (the blocks' grid), and
+    #: its neighbours: (channels, 8) channel indices, padded with the
+    #: channel count (None: no grid, or the test off)
+    _grid: ElectrodeGrid | None
+    _grid_near: Ints | None
     #: rows per hop, of recovery blanking after a rail, of filter settling
     hop: int
     blank: int

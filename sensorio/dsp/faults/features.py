@@ -40,6 +40,11 @@ NOISE_MIN_HZ = 1000.0
 NOISE_FLOOR_K = 3.0
 
 
+#: the grid test (_out_of_line) needs this many usable neighbours to
+#: compare a channel with (a corner electrode has 3)
+GRID_MIN_NEIGHBOURS = 2
+
+
 #: motion during broadband noise: the 1-20 Hz band must exceed this many times
 #: the noise's expected leak into it (a 50 ms hop of a 20 Hz wide band has
 #: about two degrees of freedom: its power exceeds 7 x the mean once in a thousand)
@@ -615,6 +620,9 @@ class _Features(_DetectorState):
         # no motion verdict in a hop with spikes
         # (quiet rows: none is spiky, every one valid)
         spiked = const["zeros_cm"] if quiet else spiky.any(axis=2)
+        # (the grid's neighbours: numpy's on both paths below, and read by
+        # nothing else of the hop's, so the two paths stay one)
+        apart = None if self._grid_near is None else self._out_of_line(hp_ms, live & ~spiked & ~mains)
         g = (self._g_feat + np.arange(m))[None, :]
         # a dropout holds the feature filters' input; the step that leaves
         # rings in the 1-20 Hz band like motion: no motion verdict in a hop
@@ -658,6 +666,8 @@ class _Features(_DetectorState):
             got = self._native.judge_hop(self, int(g[0, 0]), flags, figs, logs[1:], pows[1:])
             if got is not None:
                 f["noise"], f["mains"], f["mains_first"], f["motion_floor_ms"], f["mad"] = got
+                if apart is not None:
+                    f["noise"] = f["noise"] | apart
                 f["motion"], f["motion_first"] = const["zeros_cm"], const["zeros_i"]  # no candidate
                 # (no motion starting: the levels only where it is on)
                 on = _any(self.health_state["motion"])
@@ -782,7 +792,35 @@ class _Features(_DetectorState):
             spike_mad, spike_floor = mad, peak_floor
         f["mad"] = np.maximum(spike_mad, spike_floor / (self.spike_k * 1.4826))
         f["med"] = const["zeros_f"]
+        if apart is not None:
+            f["noise"] = f["noise"] | apart
         return f  # (channels, hops) each
+
+    def _out_of_line(self, hp_ms: Floats, usable: Flags) -> Flags:
+        """The grid test per (channel, hop): the hop's power above 20 Hz
+        more than grid_ratio squared times the median of its neighbours'
+        (the usable ones, at least GRID_MIN_NEIGHBOURS of them) and above
+        noise_uv squared. Electrodes a centimetre apart over one muscle see
+        much the same EMG (the corpus's clean grids: a hop at most 3.5 x its
+        neighbours' median in RMS on monopolar channels, two hops in a row
+        at most 5.8 x on single differentials); an electrode that lost its
+        contact picks up noise its neighbours do not (scd's: 13 x). No
+        single-channel test can tell a channel broken from its start: it
+        learns its own floor from that. A hop of a hum is the mains test's,
+        a spike's the spike test's."""
+        near = self._grid_near
+        assert near is not None
+        # a row of NaN at index ch: the padding's
+        levels = np.concatenate([np.where(usable, hp_ms, np.nan), np.full((1, hp_ms.shape[1]), np.nan)])
+        around = np.sort(levels[near], axis=1)  # (channels, 8, hops), the NaN last
+        n = (~np.isnan(around)).sum(axis=1)
+        lo = np.take_along_axis(around, np.maximum(n - 1, 0)[:, None, :] // 2, axis=1)[:, 0]
+        hi = np.take_along_axis(around, (n // 2)[:, None, :], axis=1)[:, 0]
+        median = 0.5 * (lo + hi)
+        return cast(
+            Flags,
+            usable & (n >= GRID_MIN_NEIGHBOURS) & (hp_ms > self.grid_ratio**2 * median) & (hp_ms > self.noise_uv**2),
+        )
 
     def _level_pows(self) -> Floats:
         """10 ** the learnt levels (log10) that the usual hop's verdicts
