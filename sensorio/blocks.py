@@ -224,8 +224,8 @@ class SignalBlock:
     events (EVENT_DTYPE, rows relative to this block); ``leadoff`` the
     per-row lead-off bitmask; ``codes`` the raw codes behind ``data`` (None
     once a stage changed the rate) and ``code_range`` the device rails
-    (min_code, max_code), ``code_zero`` the code that means 0; ``grid``
-    where the electrodes sit, when the device's descriptor says
+    (min_code, max_code), ``code_zero`` the code that means 0. ``grid``
+    says where the electrodes sit, when the device's descriptor says
     (:func:`sensorio.descriptor.electrode_grid`).
     """
 
@@ -236,13 +236,13 @@ class SignalBlock:
     start: int = 0
     units: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
-    grid: ElectrodeGrid | None = None
     events: np.ndarray = field(default_factory=_empty_events)
     leadoff: np.ndarray | None = None
     codes: np.ndarray | None = None
     code_range: tuple[int, int] | None = None
     code_zero: float = 0.0
     reset: bool = False
+    grid: ElectrodeGrid | None = None
 
     @property
     def n_channels(self) -> int:

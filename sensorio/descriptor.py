@@ -124,6 +124,11 @@ def channel_labels(labels: Any, n_channels: int) -> tuple[str, ...]:
     return tuple(given[i] if i < len(given) else f"ch{i + 1}" for i in range(n_channels))
 
 
+#: the most cells a grid may have: 256 x 256, far beyond any electrode grid
+#: (a plot draws every cell: a typo's 100000 x 100000 would be 75 GB)
+MAX_GRID_CELLS = 65536
+
+
 @dataclass(frozen=True)
 class ElectrodeGrid:
     """Where a stream's electrodes sit: a grid of ``rows`` x ``cols`` cells,
@@ -164,7 +169,8 @@ def electrode_grid(desc: Mapping[str, Any], n_channels: int) -> ElectrodeGrid | 
 
     Raises:
         SensorioError: a grid that is not one of those, too small for the
-            channels, or with a cell outside it or given twice."""
+            channels or over MAX_GRID_CELLS, or with a cell outside it or
+            given twice."""
     grid = desc.get("grid")
     if grid is None:
         return None
@@ -178,12 +184,14 @@ def electrode_grid(desc: Mapping[str, Any], n_channels: int) -> ElectrodeGrid | 
         if isinstance(rows, bool) or isinstance(cols, bool) or rows != int(rows) or cols != int(cols):
             raise ValueError
         rows, cols = int(rows), int(cols)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):  # (JSON's Infinity overflows int())
         raise SensorioError(
             f"{what} {json.dumps(grid)[:80]}: give [rows, cols] or {{'rows', 'cols', 'cells'}}"
         ) from None
     if rows < 1 or cols < 1:
         raise SensorioError(f"{what}: {rows} x {cols} has no cells")
+    if rows * cols > MAX_GRID_CELLS:
+        raise SensorioError(f"{what}: {rows} x {cols} cells, more than the {MAX_GRID_CELLS} a grid may have")
     if cells_given is None:
         if rows * cols < n_channels:
             raise SensorioError(f"{what}: {rows} x {cols} cells hold fewer than its {n_channels} channels")

@@ -11,8 +11,9 @@ pinned to the panel's edge instead of squashing the EMG of every channel.
 
 Above 16 channels (HD-EMG) the plot starts with an overview: a channel x
 time heat map of the envelope with the fault spans marked on it, and, when
-the device's INFO gives the electrode grid (a stream's ``"grid": [rows,
-cols]``, channels row by row), the grid with each electrode's mean envelope.
+the device's INFO gives the electrode grid (a stream's ``"grid"``, see
+:func:`sensorio.descriptor.electrode_grid`), the grid with each electrode's
+mean envelope in its cell.
 Then come the traces of the channels picked (default: the first 8, or up to
 8 with faults). The image stays under about 2000 px high whatever the
 channel count.

@@ -44,6 +44,8 @@ def test_a_grid_is_rows_and_columns_or_the_cell_of_each_channel() -> None:
         ([2.5, 2], "give [rows, cols]"),
         ([True, 4], "give [rows, cols]"),
         ([0, 4], "has no cells"),
+        ([float("inf"), 4], "give [rows, cols]"),
+        ([100000, 100000], "more than the 65536 a grid may have"),
         ([1, 3], "fewer than its 4 channels"),
         ({"rows": 2, "cols": 2, "cells": [0, 1]}, "one cell (or null) for each of its 4"),
         ({"rows": 2, "cols": 2, "cells": [0, 1, 2, 4]}, "channel 4's cell 4 is not one of 0 to 3"),
@@ -152,6 +154,118 @@ def test_a_neighbour_off_or_humming_does_not_make_an_electrode_out_of_line() -> 
     assert {(k, c) for k, c, _, _ in got} == {("flat", 1), ("mains", 10)}, got
 
 
+def _band(n: int, seed: int, uv: float) -> np.ndarray:
+    """20-450 Hz noise of uv RMS: one electrode's EMG, or what it picks up."""
+    rng = np.random.default_rng(seed)
+    x = signal.sosfilt(signal.butter(2, [20, 450], "bandpass", fs=FS, output="sos"), rng.standard_normal(n))
+    return uv * x / x.std()
+
+
+def test_a_channel_with_one_usable_neighbour_is_not_compared() -> None:
+    """A 2 x 2 grid, two electrodes flat (lifted): the loud one has one
+    usable neighbour left, too few to call it out of line (and the flat ones
+    do not count as quiet neighbours)."""
+    n = int(5 * FS)
+    x = np.zeros((n, 4))
+    x[:, 0], x[:, 1] = _band(n, 1, 500.0), _band(n, 2, 40.0)
+    got = _events(x, ElectrodeGrid(2, 2, (0, 1, 2, 3)))
+    assert {(k, c) for k, c, _, _ in got} == {("flat", 2), ("flat", 3)}, got
+
+
+def test_the_median_of_two_neighbours_is_their_mean() -> None:
+    """Two usable neighbours at 40 and 400 uV: their median power is the
+    mean of theirs (a bar of 8 x 285 uV), not the lower one's (8 x 40)."""
+    n = int(5 * FS)
+    x = np.zeros((n, 4))
+    x[:, 0], x[:, 1], x[:, 2] = _band(n, 1, 700.0), _band(n, 2, 40.0), _band(n, 3, 400.0)
+    got = _events(x, ElectrodeGrid(2, 2, (0, 1, 2, 3)))
+    assert {(k, c) for k, c, _, _ in got} == {("flat", 3)}, got
+
+
+def test_neighbours_with_a_hum_are_left_out_of_the_median() -> None:
+    """A loose electrode in the middle of a 3 x 3 grid, four of its
+    neighbours humming (each the mains test's): the four quiet ones set
+    its bar, and it is found."""
+    n = int(5 * FS)
+    t = np.arange(n) / FS
+    x = _emg(n, 9, seed=7)
+    x[:, 4] = _loose(n, seed=8, uv=500.0)
+    for c in (0, 1, 2, 3):
+        x[:, c] += 2000 * np.sin(2 * np.pi * 50 * t)
+    got = _events(x, ElectrodeGrid(3, 3, tuple(range(9))))
+    assert {(k, c) for k, c, _, _ in got} == {("noise", 4), ("mains", 0), ("mains", 1), ("mains", 2), ("mains", 3)}
+
+
+def test_an_electrode_out_of_line_below_noise_uv_is_left_alone() -> None:
+    """A grid at rest, 3 uV, one electrode at 30 uV (10 x): under noise_uv
+    (50 uV RMS) the test does not call it noise; with noise_uv at 20 it does."""
+    n = int(5 * FS)
+    x = _emg(n, 9, seed=9) * 3 / 41
+    x[:, 4] = _loose(n, seed=10, uv=30.0)
+    grid = ElectrodeGrid(3, 3, tuple(range(9)))
+    assert _events(x, grid) == []
+    assert [(k, c) for k, c, _, _ in _events(x, grid, noise_uv=20.0)] == [("noise", 4)]
+
+
+def test_the_c_front_end_and_numpy_agree_with_a_grid() -> None:
+    """The grid test runs after both of the detector's paths: events and
+    masks are the same from the C front end and from numpy, whatever the
+    blocks' sizes, with a loose electrode, a burst, a flat channel and
+    spikes on the grid."""
+    from sensorio.dsp.faults import _native_available
+
+    if not _native_available():
+        pytest.fail("the C core is not built: python setup.py build_ext --inplace")
+    n = int(6 * FS)
+    x = _emg(n, 16, seed=11)
+    x[:, 5] = _loose(n, seed=12, uv=500.0)
+    x[int(2 * FS) : int(3 * FS), 6] *= 30
+    x[int(1 * FS) :, 9] = 0.0
+    x[np.random.default_rng(13).choice(n, 10), 10] += 3000
+    codes = np.rint(x / 0.5).astype(np.int32)
+    x = codes * 0.5
+    grid = ElectrodeGrid(4, 4, tuple(range(16)))
+    runs = []
+    for native in (True, False):
+        det = FaultDetector()
+        det.native = native
+        sizes = np.random.default_rng(14).integers(1, 150, n)
+        events, valid, a = [], [], 0
+        for size in sizes:
+            b = min(n, a + int(size))
+            out = det.process(
+                SignalBlock(
+                    0,
+                    np.ascontiguousarray(x[a:b]),
+                    np.ones((b - a, 16), bool),
+                    FS,
+                    start=a,
+                    grid=grid,
+                    codes=codes[a:b],
+                    code_range=(-(2**23), 2**23 - 1),
+                )
+            )
+            valid.append(out.valid)
+            events += det.take_events()
+            a = b
+            if a >= n:
+                break
+        det.finish(n / FS)
+        events += det.take_events()
+        runs.append(([(e.kind, e.channel, e.start_s, e.end_s) for e in events], np.concatenate(valid)))
+    assert ("noise", 5) in {(k, c) for k, c, _, _ in runs[0][0]}
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+def test_a_grid_for_another_channel_count_is_said_and_left_out() -> None:
+    det = FaultDetector()
+    x = _emg(400, 4, seed=1)
+    block = SignalBlock(0, x, np.ones(x.shape, bool), FS, grid=ElectrodeGrid(3, 3, tuple(range(9))))
+    with pytest.warns(UserWarning, match="the electrode grid places 9 channels, the stream has 4"):
+        det.process(block)
+
+
 def test_the_emulator_puts_its_grid_in_the_info() -> None:
     def info(**opts: str) -> list[object]:
         profile = config_from_options({k: [v] for k, v in opts.items()}).device_profile()
@@ -165,6 +279,7 @@ def test_the_emulator_puts_its_grid_in_the_info() -> None:
         ({"grid": "12x12", "channels": "144"}, "give columns that divide 64"),
         ({"grid": "2x4", "format": "ascii"}, "the ascii format has no INFO"),
         ({"grid": "8"}, "ROWSxCOLS"),
+        ({"grid": "1000x1000"}, "more than the 65536 cells"),
     ):
         with pytest.raises(UsageError, match=words):
             info(**opts)

@@ -48,6 +48,11 @@ def test_a_grid_given_column_by_column_is_laid_out_row_by_row() -> None:
     rec = real_emg.Recording("g", "monopolar", 1000.0, np.zeros((4, 6)), list("abcdef"), "m", "d", real_emg.SCD_HD64)
     sel = dataclasses.replace(rec, grid=grid).select([4, 0])
     assert sel.channels == ["e", "a"] and sel.grid is not None and sel.grid.cells == (1, 2)
+    # ... and which of them carries a real fault, by its new index
+    faulty = dataclasses.replace(rec, fault_channels=(4,))
+    assert faulty.select([0, 4, 5]).fault_channels == (1,)
+    with pytest.raises(real_emg.CorpusError, match="none of the channels kept carries its fault"):
+        faulty.select([0, 1])
 
 
 def test_bipolar_of_a_grid_without_neighbours_is_an_error() -> None:
@@ -624,7 +629,7 @@ def test_score_faults_check_holds_known_clean_and_real_misses_to_their_limits(
     figures and real-fault share to limits instead of the targets."""
     ap = score_faults.argparse.ArgumentParser()
 
-    def run(clean_spec: list[str], real_spec: list[str]) -> int:
+    def run(clean_spec: list[str], real_spec: list[str], beside: float = 0.0) -> int:
         args = score_faults.argparse.Namespace(
             clean_max_per_hour=10.0, min_valid=0.98, target=0.95, json=False, check=True, deadline=0.25,
             motion_deadline=0.3, known_floors={}, gain=1.0, ecg=0.0,
@@ -640,6 +645,9 @@ def test_score_faults_check_holds_known_clean_and_real_misses_to_their_limits(
                 "found": 0.9,
                 "missed": [],
                 "where": "every channel",
+                "beside": 3,
+                "beside_events": 1 if beside else 0,
+                "beside_per_channel_hour": beside,
             }
         }
         return score_faults.report_real(args, [], [1000.0], ["bipolar"], 1, 20.0, clean, {}, {}, real)
@@ -648,6 +656,9 @@ def test_score_faults_check_holds_known_clean_and_real_misses_to_their_limits(
     assert run([], []) == 1
     assert run([f"{clean}=100,0.98"], []) == 1  # the real fault still misses
     assert run([f"{clean}=100,0.98"], [f"{dead}=0.85"]) == 0
+    # the clean channels played beside a real fault are held to the clean target
+    assert run([f"{clean}=100,0.98"], [f"{dead}=0.85"], beside=12.0) == 1
+    assert "clean channels beside the real fault on ultium-unconnected:bipolar" in capsys.readouterr().out
     assert run([f"{clean}=50,0.98"], [f"{dead}=0.85"]) == 1
     assert "beyond its limits 50, 0.98" in capsys.readouterr().out
     assert run([f"{clean}=100,0.98"], [f"{dead}=0.95"]) == 1

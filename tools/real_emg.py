@@ -346,7 +346,14 @@ class Recording:
         grid = self.grid
         if grid is not None:
             grid = ElectrodeGrid(grid.rows, grid.cols, tuple(grid.cells[i] for i in idx))
-        return replace(self, uv=self.uv[:, idx], channels=[self.channels[i] for i in idx], grid=grid)
+        # the faulty channels among those kept, by their new index (none
+        # kept of some: empty says every channel, which they are not)
+        faulty = tuple(j for j, i in enumerate(idx) if i in self.fault_channels)
+        if self.fault_channels and not faulty:
+            raise CorpusError(f"{self.key}: none of the channels kept carries its fault")
+        return replace(
+            self, uv=self.uv[:, idx], channels=[self.channels[i] for i in idx], grid=grid, fault_channels=faulty
+        )
 
     def window(self, start_s: float, seconds: float) -> Recording:
         """seconds of the recording from start_s (segments clipped to it)."""

@@ -50,8 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--grid",
         metavar="ROWSxCOLS",
-        help="the EMG electrodes sit on this grid, row by row (such as 8x8), and the INFO says so: "
-        "the fault detector compares each with its neighbours, the plot draws the grid",
+        help="the EMG electrodes sit on this grid, row by row (such as 8x8), and the INFO says so (format "
+        "sio; above 64 channels each stream of 64 its own rows): the fault detector compares each with its "
+        "neighbours, the plot of more than 16 channels draws the grid",
     )
     p.add_argument("--fault", action="append", default=[], metavar="SPEC", help="a sensor fault (repeatable)")
     p.add_argument("--link", action="append", default=[], metavar="SPEC", help="a link fault (repeatable)")

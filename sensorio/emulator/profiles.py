@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import sio1
-from ..descriptor import ElectrodeGrid
+from ..descriptor import MAX_GRID_CELLS, ElectrodeGrid
 from ..errors import Advice, UsageError
 
 #: ADS1299 (OpenBCI Cyton, many EMG front ends): 4.5 V reference, gain 24, 24 bits
@@ -314,10 +314,17 @@ def with_grid(prof: DeviceProfile, fmt: str, grid: tuple[int, int] | ElectrodeGr
         if len(emg) != 1 or len(grid.cells) != total:
             raise UsageError(f"grid: a grid of cells is for one EMG stream, and gives {len(grid.cells)} of {total}")
         streams[emg[0]] = replace(streams[emg[0]], grid=grid)
-        return replace(prof, streams=tuple(streams))
+        out = replace(prof, streams=tuple(streams))
+        try:  # (a cells list over 64 channels may not fit an INFO frame)
+            sio1.encode_info(out.descriptor("EMU-SIO-0000"))
+        except ValueError as exc:
+            raise UsageError(f"grid: the INFO with each channel's cell does not fit one frame ({exc})") from None
+        return out
     rows, cols = grid
     if rows * cols < total:
         raise UsageError(f"grid {rows}x{cols}: {rows * cols} cells hold fewer than the {total} EMG channels")
+    if rows * cols > MAX_GRID_CELLS:
+        raise UsageError(f"grid {rows}x{cols}: more than the {MAX_GRID_CELLS} cells a grid may have")
     if len(emg) > 1 and SIO_STREAM_CHANNELS % cols:
         raise UsageError(
             f"grid {rows}x{cols}: {total} channels come as streams of {SIO_STREAM_CHANNELS}, and rows of {cols} "

@@ -299,9 +299,11 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._spike_fast = fs >= SHARP_BELOW_HZ
         self._spike_min = self.spike_min_uv * (SPIKE_MIN_SMOOTH if self._spike_fast else 1.0)
         if self._noise_share is None:
+            on_grid = block.grid is not None and self.grid_ratio > 0
             warnings.warn(
                 f"broadband-noise detection is off at {fs:g} Hz: surface EMG fills the band "
-                f"up to Nyquist there (it needs 1 kHz or more)",
+                f"up to Nyquist there (it needs 1 kHz or more)"
+                + ("; an electrode out of line with its grid neighbours is still found" if on_grid else ""),
                 stacklevel=4,
             )
         nyq = fs / 2
@@ -358,7 +360,14 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         the block's electrode grid (none without one, or with the test off)."""
         self._grid = grid = block.grid
         self._grid_near = None
-        if grid is None or not self.grid_ratio > 0 or len(grid.cells) != self._ch:
+        if grid is None or not self.grid_ratio > 0:
+            return
+        if len(grid.cells) != self._ch:
+            warnings.warn(
+                f"faults: the electrode grid places {len(grid.cells)} channels, the stream has {self._ch}: "
+                "its electrodes are not compared with their neighbours",
+                stacklevel=3,
+            )
             return
         near = np.full((self._ch, 8), self._ch, dtype=np.int64)
         for c, nb in enumerate(grid.neighbours()):
