@@ -24,7 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
     p.add_argument("--raw", action="store_true", help="publish raw ADC codes (int32) instead of calibrated values")
     add_stream(p, repeatable=True, dest="streams", help="device stream to publish (repeatable; default: all)")
-    p.add_argument("--name", help="LSL stream name (default: device model and stream name)")
+    p.add_argument(
+        "--name",
+        help="LSL stream name; with several streams published, each is 'NAME <stream name>' "
+        "(default: device model and stream name)",
+    )
     p.add_argument("--no-faults", action="store_true", help="no fault detection (no fault markers)")
     add_output(p, "also record to this file (.sior)", old=("--record",))
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -91,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if not args.lsl:
         raise UsageError("say where to stream: --lsl (Lab Streaming Layer)")
-    from ..sinks.lsl import LslOutlet, import_pylsl, quiet_liblsl
+    from ..sinks.lsl import LslOutlet, import_pylsl, outlet_name, quiet_liblsl
 
     import_pylsl()  # fail before opening the port if LSL is missing
     if not args.verbose:
@@ -112,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
                 info,
                 sid,
                 calibrated=not args.raw,
-                name=args.name if len(wanted) == 1 else None,
+                name=outlet_name(info, sid, args.name, alone=len(wanted) == 1),
                 port=args.port,
                 time_scale_us=cap.format.time_scale_us(),
                 clock_modulus=cap.format.clock_modulus,
