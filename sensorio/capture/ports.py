@@ -80,15 +80,36 @@ def latency_timer(device: str) -> int | None:
         return None
 
 
-def set_latency_timer(device: str, ms: int = 1) -> bool:
-    """Set the FTDI latency timer where the sysfs file is writable."""
+def change_latency_timer(device: str, ms: int = 1) -> None:
+    """Set a port's FTDI latency timer (Linux sysfs) to ``ms``, or raise
+    SensorioError saying why it cannot be: the port has none, the file is not
+    writable (root or a udev rule can), or the driver kept another value."""
     if latency_timer(device) is None:
-        return False
+        raise SensorioError(f"{device}: no latency timer to set (not an FTDI adapter on Linux)")
+    path = _latency_path(device)
     try:
-        _latency_path(device).write_text(f"{ms}\n")
-    except OSError:
+        path.write_text(f"{ms}\n")
+    except PermissionError:
+        raise SensorioError(
+            f"{device}: cannot set its latency timer to {ms} ms: permission denied on {path} "
+            "(run as root, or let your user write it with a udev rule)"
+        ) from None
+    except OSError as exc:
+        raise SensorioError(f"{device}: cannot set its latency timer to {ms} ms: {exc.strerror or exc}") from None
+    now = latency_timer(device)
+    if now != ms:
+        raise SensorioError(f"{device}: cannot set its latency timer to {ms} ms: the driver kept {now} ms")
+
+
+def set_latency_timer(device: str, ms: int = 1) -> bool:
+    """Set the FTDI latency timer where the sysfs file is writable: True when it
+    is now ``ms``. Opening a port tries this quietly (a slow timer costs latency,
+    not data); :func:`change_latency_timer` says why it failed."""
+    try:
+        change_latency_timer(device, ms)
+    except SensorioError:
         return False
-    return latency_timer(device) == ms
+    return True
 
 
 def find_device(vid: int, pid: int, serial_number: str | None) -> str | None:
