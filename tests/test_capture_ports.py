@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -78,6 +79,17 @@ def test_a_latency_timer_the_driver_did_not_take_is_said(tmp_path: Path, monkeyp
     with pytest.raises(SensorioError, match=r"^/dev/ttyUSB1: cannot set .* 1 ms: the driver kept 16 ms$"):
         ports.change_latency_timer("/dev/ttyUSB1", 1)
     assert not ports.set_latency_timer("/dev/ttyUSB1", 1)
+
+
+def test_a_port_or_file_argument_names_a_file_when_it_is_one_or_has_a_recordings_suffix(tmp_path: Path) -> None:
+    dump = tmp_path / "dump.bin"
+    dump.write_bytes(b"\x00")
+    assert ports.names_a_file(str(dump)) and ports.names_a_file(str(tmp_path))
+    assert ports.names_a_file(str(tmp_path / "not-yet.sior")) and ports.names_a_file("x.SIOR")
+    assert not ports.names_a_file(str(tmp_path / "ttyNOPE"))  # not there, no recording's name: a port
+    assert not ports.names_a_file("replay://x.sior") and not ports.names_a_file("sim://emg8")
+    if os.path.exists("/dev/null"):
+        assert not ports.names_a_file("/dev/null")  # a character device, as a serial port is
 
 
 def test_ports_list_vid_pid_serial(monkeypatch: pytest.MonkeyPatch) -> None:

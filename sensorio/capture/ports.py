@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -135,6 +136,24 @@ def is_pseudo_terminal(port: str) -> bool:
 
 def is_url(port: str) -> bool:
     return "://" in port
+
+
+def names_a_file(source: str) -> bool:
+    """Whether an argument that may be a port or a file (``sensorio calibrate
+    SOURCE``) names a file: one that is there and is not a character device
+    (a serial port, a pty), or one that is not there but has a recording's
+    suffix (.sior), which no port has. A URL, or any other name that is not
+    there, is a port; opening it says it is missing with the ports present."""
+    from ..recording.format import SUFFIX
+
+    if is_url(source):
+        return False
+    try:
+        return not stat.S_ISCHR(os.stat(source).st_mode)
+    except FileNotFoundError:
+        return Path(source).suffix.lower() == SUFFIX
+    except OSError:
+        return True  # there, but not to be looked at (a folder without rights): reading it says why
 
 
 #: per URL scheme, the files a port of it reads or writes (a replay's
