@@ -12,7 +12,7 @@ from ..descriptor import capture_descriptor
 from ..errors import SensorioError, UsageError
 from ._describe import capture_summary, link_summary, lost_frames, samples_by_stream
 from ._options import add_duration, add_format, add_output, add_start, add_stream, baud_rate
-from ._realtime import freeze_setup, live_capture, no_frames_error, signals_ignored, stop_reason, stop_signals
+from ._realtime import freeze_setup, live_capture, no_frames_error, run_live, signals_ignored, stop_reason
 from ._status import StatusLine
 
 
@@ -88,8 +88,9 @@ def learn_channels(
 
 
 def run(args: argparse.Namespace) -> int:
-    with stop_signals():  # SIGTERM, SIGHUP: stop as on Ctrl-C, the recording (-o) kept whole
-        return _run(args)
+    # SIGTERM, SIGHUP: stop as on Ctrl-C, the recording (-o) kept whole; a stop
+    # during the handshake said as such
+    return run_live(_run, args)
 
 
 def _run(args: argparse.Namespace) -> int:
