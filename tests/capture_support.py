@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
+import subprocess
 import time
 import tty
 from pathlib import Path
@@ -111,3 +113,26 @@ def make_frames(
         kept.append(rows)
     samples = np.concatenate(kept) if kept else np.zeros((0, n_ch), dtype=np.int32)
     return b"".join(out), samples.astype(np.int32)
+
+
+def stop_in_the_handshake(proc: subprocess.Popen, dev: PtyDevice, sig: int = signal.SIGINT) -> str:
+    """Once proc asks dev for something (a live command's INFO request: it
+    waits in the handshake now for an answer that never comes), stop it with
+    sig; its stderr (proc is killed if it does not end)."""
+    try:
+        got = b""
+        deadline = time.monotonic() + 30
+        while not got and time.monotonic() < deadline:
+            if select.select([dev.master], [], [], 0.05)[0]:
+                try:
+                    got = os.read(dev.master, 4096)
+                except OSError:  # no program has the port open yet
+                    time.sleep(0.02)
+        assert got, "the command asked the device nothing"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return err

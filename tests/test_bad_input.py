@@ -80,6 +80,8 @@ MATRIX = [
     ("a recording whose stream changes shape", "FILE: stream S changes from X to Y channels at sample N",
      "`sensorio info FILE` lists the devices",
      "test_integrity_capture::test_readers_name_where_a_mixed_file_changes_shape"),
+    ("calibrate of a recording that is not there", "no such file: FILE", "check the file's name",
+     "test_bad_input::test_calibrate_of_a_missing_recording_says_no_such_file"),
     ("a recording given as the port", "FILE is a sensorio recording, not a port", "use `sensorio replay` or replay://",
      "test_integrity_capture::test_a_recording_given_as_a_port_points_to_replay"),
     ("control model made for another device", "the model is for N channels at R Hz; stream 0 has ...",
@@ -168,6 +170,17 @@ def test_missing_port(tmp_path: Path) -> None:
     line = _one_line_error(_record("/dev/ttyNOPE_sensorio", out))
     assert "no such port: /dev/ttyNOPE_sensorio" in line and "sensorio ports" in line
     assert not out.exists()  # nothing captured, no empty file left behind
+
+
+def test_calibrate_of_a_missing_recording_says_no_such_file(tmp_path: Path) -> None:
+    """calibrate takes a port or a file; a recording's name that is not there
+    was taken for a port ("no such port: x.sior (ports present: ...)")."""
+    for name in (tmp_path / "missing.sior", tmp_path / "gone" / "RUN.SIOR"):
+        line = _one_line_error(_cli("calibrate", str(name), "--yes"))
+        assert line == f"sensorio calibrate: error: no such file: {name}"
+        assert line.split(": ", 1)[1] == _one_line_error(_cli("info", str(name))).split(": ", 1)[1]
+    # a name no file has stays a port, said as record says it
+    assert "no such port: /dev/ttyNOPE_sensorio" in _one_line_error(_cli("calibrate", "/dev/ttyNOPE_sensorio"))
 
 
 def _without_dac_override() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,6 +29,67 @@ def test_latency_timer_is_read_and_set(tmp_path: Path, monkeypatch: pytest.Monke
     assert ports.latency_timer("/dev/ttyUSB7") == 1
     assert ports.latency_timer("/dev/ttyS0") is None  # not an FTDI: nothing to report
     assert not ports.set_latency_timer("/dev/ttyS0", 1)
+
+
+def _fake_sysfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write) -> None:
+    """Two FTDI ports at 16 ms whose latency_timer writes go through ``write``
+    (a real sysfs refuses a user without rights, which root here is not)."""
+    if not ports.sys.platform.startswith("linux"):
+        pytest.skip("the latency timer is a Linux sysfs file")
+    for tty in ("ttyUSB0", "ttyUSB1"):
+        (tmp_path / tty).mkdir()
+        (tmp_path / tty / "latency_timer").write_text("16\n")
+    monkeypatch.setattr(ports, "_SYSFS_USB_SERIAL", tmp_path)
+    monkeypatch.setattr(
+        ports.serial.tools.list_ports, "comports", lambda: [_fake("/dev/ttyUSB0", "A0"), _fake("/dev/ttyUSB1", "A1")]
+    )
+
+    class Sysfs(type(tmp_path)):  # type: ignore[misc]
+        def write_text(self, data: str, *args: object, **kw: object) -> int:
+            return write(self, data)
+
+    real = ports._latency_path
+    monkeypatch.setattr(ports, "_latency_path", lambda device: Sysfs(real(device)))
+
+
+def test_low_latency_says_which_port_it_cannot_set_and_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ports --low-latency was silent when a timer could not be set (and the
+    listing went on advising --low-latency)."""
+    from sensorio.cli import main
+
+    def write(path: Path, data: str) -> int:
+        if path.parent.name == "ttyUSB0":
+            raise PermissionError(13, "Permission denied", str(path))
+        return Path(path).write_text(data)
+
+    _fake_sysfs(tmp_path, monkeypatch, write)
+    assert main(["ports", "--low-latency"]) == 0  # a listing still, as without the option
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [
+        "sensorio ports: warning: /dev/ttyUSB0: cannot set its latency timer to 1 ms: permission denied on "
+        f"{tmp_path}/ttyUSB0/latency_timer (run as root, or let your user write it with a udev rule)"
+    ]
+    assert "latency timer 16 ms (slow)" in out and "latency timer 1 ms" in out
+
+
+def test_a_latency_timer_the_driver_did_not_take_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_sysfs(tmp_path, monkeypatch, lambda path, data: len(data))  # accepted, kept at 16
+    with pytest.raises(SensorioError, match=r"^/dev/ttyUSB1: cannot set .* 1 ms: the driver kept 16 ms$"):
+        ports.change_latency_timer("/dev/ttyUSB1", 1)
+    assert not ports.set_latency_timer("/dev/ttyUSB1", 1)
+
+
+def test_a_port_or_file_argument_names_a_file_when_it_is_one_or_has_a_recordings_suffix(tmp_path: Path) -> None:
+    dump = tmp_path / "dump.bin"
+    dump.write_bytes(b"\x00")
+    assert ports.names_a_file(str(dump)) and ports.names_a_file(str(tmp_path))
+    assert ports.names_a_file(str(tmp_path / "not-yet.sior")) and ports.names_a_file("x.SIOR")
+    assert not ports.names_a_file(str(tmp_path / "ttyNOPE"))  # not there, no recording's name: a port
+    assert not ports.names_a_file("replay://x.sior") and not ports.names_a_file("sim://emg8")
+    if os.path.exists("/dev/null"):
+        assert not ports.names_a_file("/dev/null")  # a character device, as a serial port is
 
 
 def test_ports_list_vid_pid_serial(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -156,6 +156,25 @@ def test_fit_counts_only_the_windows_a_damaged_recording_still_holds(trained: Pa
     assert sum(map(int, counts.values())) == (lab.y >= 0).sum()
 
 
+def test_a_stop_during_the_handshake_says_so(trained: Path, tmp_path: Path) -> None:
+    """Ctrl-C while the device had not answered INFO yet: control said only
+    "interrupted" (exit 130); now what it was doing, as record says it, and
+    exit 0 as on a later stop."""
+    from capture_support import PtyDevice, stop_in_the_handshake
+
+    dev = PtyDevice()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("SENSORIO_DEBUG", None)
+    argv = [sys.executable, "-m", "sensorio", "control", dev.path, "--model", str(trained)]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        err = stop_in_the_handshake(proc, dev)
+    finally:
+        dev.close()
+    assert proc.returncode == 0, err
+    assert err.strip().splitlines() == [f"stopped by the user during the handshake with {dev.path}"]
+
+
 def _control(model: Path, url: str, *extra: str, seconds: float) -> list[dict]:
     proc = _cli("control", url, "--model", str(model), "--duration", str(seconds), *extra)
     assert proc.returncode == 0, proc.stderr

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from capture_support import PtyDevice, make_frames  # noqa: E402
+from capture_support import PtyDevice, make_frames, stop_in_the_handshake  # noqa: E402
 
 from sensorio.recording import DataChunk, Event, RecordingReader, decode_recording  # noqa: E402
 
@@ -295,33 +295,30 @@ def test_view_and_stream_close_their_recording_on_sigterm_and_sighup(
     assert _complete(out)
 
 
-def test_a_stop_during_the_handshake_says_what_was_kept(tmp_path: Path) -> None:
-    """Ctrl-C while the device has not answered INFO yet: exit 130 with
-    only "interrupted", though the file was kept and closed cleanly."""
-    import select
+@pytest.mark.parametrize("command", ["record", "view", "stream"])
+def test_a_stop_during_the_handshake_says_what_was_kept(tmp_path: Path, command: str) -> None:
+    """Ctrl-C while the device has not answered INFO yet: exit 130 with only
+    "interrupted", though the file was kept and closed cleanly (record's first;
+    view and stream, which open the device through the live commands' shared
+    path, said it still); now exit 0 and what was kept, as a later stop."""
+    extra = {"record": ["--quiet"], "view": [], "stream": ["--lsl", "--quiet"]}[command]
+    if command == "stream":
+        from support import require_or_skip
 
+        try:
+            import pylsl  # noqa: F401
+        except (ImportError, RuntimeError):
+            require_or_skip(False, "pylsl/liblsl is not installed (pip install 'sensorio[lsl]')")
     dev = PtyDevice()
     out = tmp_path / "hs.sior"
-    proc = _cli("record", dev.path, "-o", str(out), "--quiet")
+    proc = _cli(command, dev.path, "-o", str(out), *extra)
     try:
-        got = b""
-        deadline = time.monotonic() + 30
-        while not got and time.monotonic() < deadline:  # the INFO request: in the handshake now
-            if select.select([dev.master], [], [], 0.05)[0]:
-                try:
-                    got = os.read(dev.master, 4096)
-                except OSError:  # no program has the port open yet
-                    time.sleep(0.02)
-        assert got
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        err = stop_in_the_handshake(proc, dev)
     finally:
-        if proc.poll() is None:
-            proc.kill()
         dev.close()
     assert proc.returncode == 0, err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and "during the handshake" in lines[0], err
+    assert len(lines) == 1 and lines[0].startswith(f"stopped by the user during the handshake with {dev.path}: "), err
     assert ("kept" in lines[0]) == out.exists()
     if out.exists():
         assert _complete(out)

@@ -183,6 +183,46 @@ def test_stream_command_publishes_a_live_capture_with_fault_markers(sensorio_emu
     assert result.get("code") == 0
 
 
+def test_stream_name_applies_to_every_outlet_of_a_device_with_several_streams() -> None:
+    """--name was dropped without a word when the device had several streams:
+    the outlets kept the device model's name."""
+    import threading
+
+    from sensorio.cli import main
+
+    serial = f"NAME-{uuid.uuid4().hex[:8]}"
+    name = f"rig-{uuid.uuid4().hex[:6]}"
+    port = f"sim://prosthesis?duration=4&serial={serial}"
+    result = {}
+    runner = threading.Thread(
+        target=lambda: result.setdefault(
+            "code", main(["stream", port, "--lsl", "--name", name, "--duration", "8", "--quiet", "--no-faults"])
+        )
+    )
+    runner.start()
+    try:
+        names = {}
+        for sid in range(4):
+            found = pylsl.resolve_byprop("source_id", f"sensorio:{serial}:{sid}", timeout=10)
+            assert found, f"stream {sid} was not published"
+            names[sid] = found[0].name()
+        markers = pylsl.resolve_byprop("source_id", f"sensorio:{serial}:1:markers", timeout=10)
+        assert markers and markers[0].name() == f"{name} imu markers"
+    finally:
+        runner.join(timeout=15)
+    assert result.get("code") == 0
+    assert names == {0: f"{name} emg", 1: f"{name} imu", 2: f"{name} force", 3: f"{name} position"}
+
+
+def test_stream_name_is_the_outlet_name_itself_when_one_stream_is_published() -> None:
+    from sensorio.sinks.lsl import outlet_name
+
+    info = {"device": "amp", "streams": [{"id": 0, "name": "emg"}, {"id": 1, "name": "imu"}]}
+    assert outlet_name(info, 1, "X", alone=True) == "X"
+    assert outlet_name(info, 1, "X") == "X imu"
+    assert outlet_name(info, 1) == outlet_name(info, 1, alone=True) == "amp imu"
+
+
 def test_fault_markers_are_stamped_at_the_onset_in_lsl_time() -> None:
     """The marker of a fault at 1.0 s carries the LSL time of the sample at 1.0 s
     (counting the samples a gap lost before it), not the time it was pushed."""

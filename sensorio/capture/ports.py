@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,15 +81,36 @@ def latency_timer(device: str) -> int | None:
         return None
 
 
-def set_latency_timer(device: str, ms: int = 1) -> bool:
-    """Set the FTDI latency timer where the sysfs file is writable."""
+def change_latency_timer(device: str, ms: int = 1) -> None:
+    """Set a port's FTDI latency timer (Linux sysfs) to ``ms``, or raise
+    SensorioError saying why it cannot be: the port has none, the file is not
+    writable (root or a udev rule can), or the driver kept another value."""
     if latency_timer(device) is None:
-        return False
+        raise SensorioError(f"{device}: no latency timer to set (not an FTDI adapter on Linux)")
+    path = _latency_path(device)
     try:
-        _latency_path(device).write_text(f"{ms}\n")
-    except OSError:
+        path.write_text(f"{ms}\n")
+    except PermissionError:
+        raise SensorioError(
+            f"{device}: cannot set its latency timer to {ms} ms: permission denied on {path} "
+            "(run as root, or let your user write it with a udev rule)"
+        ) from None
+    except OSError as exc:
+        raise SensorioError(f"{device}: cannot set its latency timer to {ms} ms: {exc.strerror or exc}") from None
+    now = latency_timer(device)
+    if now != ms:
+        raise SensorioError(f"{device}: cannot set its latency timer to {ms} ms: the driver kept {now} ms")
+
+
+def set_latency_timer(device: str, ms: int = 1) -> bool:
+    """Set the FTDI latency timer where the sysfs file is writable: True when it
+    is now ``ms``. Opening a port tries this quietly (a slow timer costs latency,
+    not data); :func:`change_latency_timer` says why it failed."""
+    try:
+        change_latency_timer(device, ms)
+    except SensorioError:
         return False
-    return latency_timer(device) == ms
+    return True
 
 
 def find_device(vid: int, pid: int, serial_number: str | None) -> str | None:
@@ -114,6 +136,24 @@ def is_pseudo_terminal(port: str) -> bool:
 
 def is_url(port: str) -> bool:
     return "://" in port
+
+
+def names_a_file(source: str) -> bool:
+    """Whether an argument that may be a port or a file (``sensorio calibrate
+    SOURCE``) names a file: one that is there and is not a character device
+    (a serial port, a pty), or one that is not there but has a recording's
+    suffix (.sior), which no port has. A URL, or any other name that is not
+    there, is a port; opening it says it is missing with the ports present."""
+    from ..recording.format import SUFFIX
+
+    if is_url(source):
+        return False
+    try:
+        return not stat.S_ISCHR(os.stat(source).st_mode)
+    except FileNotFoundError:
+        return Path(source).suffix.lower() == SUFFIX
+    except OSError:
+        return True  # there, but not to be looked at (a folder without rights): reading it says why
 
 
 #: per URL scheme, the files a port of it reads or writes (a replay's

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import gc
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 
@@ -20,6 +22,37 @@ class StopSignal(KeyboardInterrupt):
 def stop_reason(exc: KeyboardInterrupt) -> str:
     """Who stopped a command, for its closing word: the signal's name, or the user (Ctrl-C)."""
     return exc.args[0] if isinstance(exc, StopSignal) and exc.args else "the user"
+
+
+class HandshakeStopped(KeyboardInterrupt):
+    """A stop (Ctrl-C, SIGTERM, SIGHUP) that came while a live command was
+    still opening the device (asking its INFO, starting it); its one argument
+    is the line that says so (handshake_stopped)."""
+
+
+def handshake_stopped(exc: KeyboardInterrupt, port: str, output: Any = None) -> str:
+    """The one line for a stop during the handshake with port: who stopped
+    it and, when recording to output, whether the file was kept (the capture
+    closes it whole) or nothing was recorded."""
+    line = f"stopped by {stop_reason(exc)} during the handshake with {port}"
+    if output is None:
+        return line
+    out = Path(output)
+    what = f"{out} kept ({out.stat().st_size} bytes)" if out.exists() else "nothing recorded"
+    return f"{line}: {what}"
+
+
+def run_live(run: Callable[[Any], int], args: Any) -> int:
+    """A live command's run(args): SIGTERM and SIGHUP stop it as Ctrl-C does
+    (stop_signals); a stop during the handshake (live_capture) ends it with
+    exit 0 and one line saying what it was doing, as a stop later does and
+    as record's does (it said only "interrupted", exit 130)."""
+    with stop_signals():
+        try:
+            return run(args)
+        except HandshakeStopped as stop:
+            print(stop.args[0], file=sys.stderr)
+            return 0
 
 
 @contextmanager
@@ -66,11 +99,17 @@ def live_capture(args: Any, on_event: Any = None) -> Iterator[Any]:
     the recording (-o) has been created (a check that needs the device's
     INFO: a stream or channel it lacks, a model for another layout) names
     the file kept, as record's errors do: it was left without a word, and a
-    second run failed on "FILE exists"."""
+    second run failed on "FILE exists". A stop during the opening (the
+    handshake) comes out as HandshakeStopped, for run_live to say."""
     from ..errors import SensorioError
     from ._describe import kept_error
 
-    cap = open_live(args, on_event)
+    try:
+        cap = open_live(args, on_event)
+    except HandshakeStopped:
+        raise
+    except KeyboardInterrupt as exc:  # the capture closed what it had (a recording: kept whole)
+        raise HandshakeStopped(handshake_stopped(exc, args.port, args.output)) from None
     try:
         with cap:
             yield cap

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -144,11 +143,12 @@ class BlockSource:
 def open_source(source: str, format: str | None, stream: int) -> BlockSource:
     """A recording / dump on disk, else a live device via sensorio.open()
     (a URL, or a path that is a character device: a serial port, a pty)."""
-    path = Path(source)
-    if path.exists() and not _is_device(path):
+    from ..capture.ports import names_a_file
+
+    if names_a_file(source):  # (one not there is said so by the reading, as info and replay say it)
         from ..recording.source import read_source
 
-        blocks, info, _, _ = read_source(path, format)
+        blocks, info, _, _ = read_source(Path(source), format)
         if info is None:
             raise SensorioError(f"{source} holds no device descriptor (INFO): cannot calibrate")
         rows = max(1, int(0.1 * _rate(info, stream)))
@@ -171,14 +171,6 @@ def open_source(source: str, format: str | None, stream: int) -> BlockSource:
     if command is not None:
         command("START")
     return BlockSource(iter(dev), dict(info), stream, command)
-
-
-def _is_device(path: Path) -> bool:
-    """Whether path (or what its link points to) is a character device."""
-    try:
-        return stat.S_ISCHR(path.stat().st_mode)
-    except OSError:
-        return False
 
 
 def _rate(info: dict[str, Any], stream: int) -> float:

@@ -31,9 +31,9 @@ from ._realtime import (
     freeze_setup,
     live_capture,
     no_frames_error,
+    run_live,
     signals_ignored,
     stop_reason,
-    stop_signals,
 )
 
 
@@ -75,8 +75,9 @@ def _check_stream(info: dict[str, Any], stream: int, model: Any, port: str) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    with stop_signals():  # SIGTERM, SIGHUP: stop as on Ctrl-C, the recording (-o) kept whole
-        return _run(args)
+    # SIGTERM, SIGHUP: stop as on Ctrl-C, the recording (-o) kept whole; a stop
+    # during the handshake said as such
+    return run_live(_run, args)
 
 
 def _run(args: argparse.Namespace) -> int:

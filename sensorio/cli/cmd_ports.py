@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 
-from ..capture.ports import FTDI_DEFAULT_LATENCY_MS, list_ports, set_latency_timer
+from ..capture.ports import FTDI_DEFAULT_LATENCY_MS, change_latency_timer, list_ports
+from ..errors import SensorioError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--low-latency",
         action="store_true",
-        help="set FTDI latency timers to 1 ms where writable (Linux)",
+        help="set FTDI latency timers to 1 ms where writable (Linux); warns of each it cannot set, and why",
     )
     p.set_defaults(func=run)
 
@@ -24,7 +26,12 @@ def run(args: argparse.Namespace) -> int:
     if args.low_latency:
         for p in ports:
             if p.latency_timer_ms not in (None, 1):
-                set_latency_timer(p.device, 1)
+                try:
+                    change_latency_timer(p.device, 1)
+                except SensorioError as exc:
+                    # a warning, not an error: the listing is still wanted, and
+                    # the other ports' timers may have been set
+                    warnings.warn(str(exc), stacklevel=1)
         ports = list_ports()
     if args.json:
         print(
@@ -51,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         if p.latency_timer_ms is not None:
             latency = f"  latency timer {p.latency_timer_ms} ms"
             if p.latency_timer_ms >= FTDI_DEFAULT_LATENCY_MS:
-                latency += " (slow: --low-latency, as root, sets 1 ms)"
+                # with --low-latency its warning said why it is still slow
+                latency += " (slow)" if args.low_latency else " (slow: --low-latency, as root, sets 1 ms)"
         print(f"{p.device:<{width}}  {p.vid_pid:<9}  {p.serial_number or '-':<16}  {p.description}{latency}")
     return 0

@@ -26,7 +26,14 @@ from ._options import (
     non_negative_number,
     start_command,
 )
-from ._realtime import check_first_frame, no_frames_error, signals_ignored, stop_reason, stop_signals
+from ._realtime import (
+    check_first_frame,
+    handshake_stopped,
+    no_frames_error,
+    signals_ignored,
+    stop_reason,
+    stop_signals,
+)
 from ._status import StatusLine
 
 
@@ -194,10 +201,7 @@ def _record(args: argparse.Namespace) -> int:
         st = _open(args)
     except KeyboardInterrupt as exc:
         # the Stream closed what it had: say so, as a stop later would
-        by = stop_reason(exc)
-        out = Path(args.output)
-        what = f"{out} kept ({out.stat().st_size} bytes)" if out.exists() else "nothing recorded"
-        print(f"stopped by {by} during the handshake with {args.port}: {what}", file=sys.stderr)
+        print(handshake_stopped(exc, args.port, args.output), file=sys.stderr)
         return 0
     started = time.monotonic()
     status = _Status(started)

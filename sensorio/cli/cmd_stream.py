@@ -12,7 +12,7 @@ from ..descriptor import capture_descriptor
 from ..errors import SensorioError, UsageError
 from ._describe import capture_summary, link_summary, lost_frames, samples_by_stream
 from ._options import add_duration, add_format, add_output, add_start, add_stream, baud_rate
-from ._realtime import freeze_setup, live_capture, no_frames_error, signals_ignored, stop_reason, stop_signals
+from ._realtime import freeze_setup, live_capture, no_frames_error, run_live, signals_ignored, stop_reason
 from ._status import StatusLine
 
 
@@ -24,7 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (default: 115200)")
     p.add_argument("--raw", action="store_true", help="publish raw ADC codes (int32) instead of calibrated values")
     add_stream(p, repeatable=True, dest="streams", help="device stream to publish (repeatable; default: all)")
-    p.add_argument("--name", help="LSL stream name (default: device model and stream name)")
+    p.add_argument(
+        "--name",
+        help="LSL stream name; with several streams published, each is 'NAME <stream name>' "
+        "(default: device model and stream name)",
+    )
     p.add_argument("--no-faults", action="store_true", help="no fault detection (no fault markers)")
     add_output(p, "also record to this file (.sior)", old=("--record",))
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -84,14 +88,15 @@ def learn_channels(
 
 
 def run(args: argparse.Namespace) -> int:
-    with stop_signals():  # SIGTERM, SIGHUP: stop as on Ctrl-C, the recording (-o) kept whole
-        return _run(args)
+    # SIGTERM, SIGHUP: stop as on Ctrl-C, the recording (-o) kept whole; a stop
+    # during the handshake said as such
+    return run_live(_run, args)
 
 
 def _run(args: argparse.Namespace) -> int:
     if not args.lsl:
         raise UsageError("say where to stream: --lsl (Lab Streaming Layer)")
-    from ..sinks.lsl import LslOutlet, import_pylsl, quiet_liblsl
+    from ..sinks.lsl import LslOutlet, import_pylsl, outlet_name, quiet_liblsl
 
     import_pylsl()  # fail before opening the port if LSL is missing
     if not args.verbose:
@@ -112,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
                 info,
                 sid,
                 calibrated=not args.raw,
-                name=args.name if len(wanted) == 1 else None,
+                name=outlet_name(info, sid, args.name, alone=len(wanted) == 1),
                 port=args.port,
                 time_scale_us=cap.format.time_scale_us(),
                 clock_modulus=cap.format.clock_modulus,

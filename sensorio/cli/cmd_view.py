@@ -11,7 +11,7 @@ from ..errors import SensorioError
 from . import positive_number
 from ._options import add_duration, add_format, add_output, add_start, add_stream, baud_rate, old_spelling
 from ._plotopts import add_channel_option, time_range
-from ._realtime import live_capture, stop_signals
+from ._realtime import live_capture, run_live
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,8 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with stop_signals():  # SIGTERM, SIGHUP: stop as on Ctrl-C, the recording (-o) kept whole
-        return _run(args)
+    # SIGTERM, SIGHUP: stop as on Ctrl-C, the recording (-o) kept whole; a stop
+    # during the handshake said as such
+    return run_live(_run, args)
 
 
 def _run(args: argparse.Namespace) -> int:

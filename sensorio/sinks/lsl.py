@@ -6,10 +6,12 @@ label, unit (``microvolts`` for uV, as the LSL meta-data conventions spell it)
 and type, the nominal rate, and a ``source_id`` made from the device serial
 number (for a device that has none, such as a Cyton, the ``port`` given) and
 stream id, so that an inlet re-finds the same stream when the device is
-replugged or the program restarted. Calibrated samples are float32, double64
-for codes wider than 24 bits (``sensorio.export.units.physical_dtype``); raw
-codes int32. A second, irregular-rate
-string stream (type ``Markers``) carries gap, restart, fault and calibration
+replugged or the program restarted. Its name is the device model and the
+stream's name, or the ``name`` given (``outlet_name``: ``sensorio stream
+--name`` puts its name before each stream's name when it publishes several).
+Calibrated samples are float32, double64 for codes wider than 24 bits
+(``sensorio.export.units.physical_dtype``); raw codes int32. A second,
+irregular-rate string stream (type ``Markers``) carries gap, restart, fault and calibration
 events as small JSON objects.
 
 Timestamps: give ``push_block`` the host time of every row (the capture's
@@ -110,6 +112,18 @@ def quiet_liblsl(level: int = -2) -> None:
         pass
 
 
+def outlet_name(info: Mapping[str, Any], stream: int, name: str | None = None, *, alone: bool = False) -> str:
+    """The LSL name of a device stream's outlet: ``"<name> <stream name>"``, the
+    device model standing for ``name`` when none is given; ``name`` itself when
+    the stream is ``alone`` (the only one published), since nothing needs telling
+    apart then. Several outlets published under one bare name could not be told
+    apart by it (an inlet resolving that name would get any of them)."""
+    if name and alone:
+        return name
+    desc = stream_descriptor(info, stream)
+    return f"{name or info.get('device') or 'sensorio device'} {desc.get('name', stream)}"
+
+
 class LslOutlet:
     """Publish one device stream, and its events, to Lab Streaming Layer."""
 
@@ -168,7 +182,7 @@ class LslOutlet:
         self.source_id = f"sensorio:{serial}:{stream}"
         self.type = "EMG" if is_emg(desc) else str(desc.get("name", f"stream{stream}"))
         device = str(info.get("device") or "sensorio device")
-        self.name = name or f"{device} {desc.get('name', stream)}"
+        self.name = name or outlet_name(info, stream)
 
         sinfo = pylsl.StreamInfo(
             self.name, self.type, self.channels, self.rate_hz, LSL_FORMATS[self._dtype.name], self.source_id
