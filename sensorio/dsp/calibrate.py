@@ -168,6 +168,9 @@ class StreamCalibration:
     noise_floor: list[float] | None = None
     #: measured amplitude of the device's TEST signal, the other gain reference
     test_amplitude: list[float] | None = None
+    #: the frequency (Hz) of the known reference sine the gain was measured on
+    #: (``sensorio calibrate --known-uv``), as found in the signal
+    reference_hz: list[float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The corrections that are set, as a dict of lists (the stream's entry in a calibration file)."""
@@ -750,7 +753,18 @@ def sine_peaks(x: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray, n
     return f[peak], share, amp
 
 
-def measure_gain_from_known(
+@dataclass(frozen=True)
+class KnownReference:
+    """What measure_known_reference found, per channel: the ``gain``, the
+    measured peak ``amplitude`` and, for a sine, ``frequency_hz`` (the
+    periodogram peak's, to its bin of 1 / step seconds; None for a square wave)."""
+
+    gain: np.ndarray
+    amplitude: np.ndarray
+    frequency_hz: np.ndarray | None = None
+
+
+def measure_known_reference(
     blocks: Iterable[Block],
     info: Mapping[str, Any],
     amplitude: float,
@@ -758,8 +772,10 @@ def measure_gain_from_known(
     seconds: float = 2.0,
     shape: str = "sine",
     rest_level: np.ndarray | None = None,
-) -> np.ndarray:
-    """Gain from an external signal of known peak amplitude (sine or square).
+) -> KnownReference:
+    """Gain from an external signal of known peak amplitude (sine or square),
+    with the amplitude measured and the sine's frequency found in the signal
+    (so that a user can check it is the reference they connected).
 
     A sine must be one: most of its power in one narrow spectral peak
     (SINE_PEAK_SHARE), SINE_MIN_CYCLES of it in the step at least, and,
@@ -770,13 +786,27 @@ def measure_gain_from_known(
         SensorioError: naming the channels where no such signal is seen."""
     x, rate = _collect(blocks, info, stream, seconds)
     labels = StreamInfo.from_descriptor(info, stream).labels
+    freq = None
     if shape == "square":
         amp, on_levels = square_wave_levels(x)
         _two_levels(on_levels, "the reference square wave", labels)
     else:
         freq, share, amp = sine_peaks(x, rate)
         _one_sine(freq, share, amp, rest_level, labels, x.shape[0] / rate)
-    return _gain(amplitude, amp)
+    return KnownReference(_gain(amplitude, amp), amp, freq)
+
+
+def measure_gain_from_known(
+    blocks: Iterable[Block],
+    info: Mapping[str, Any],
+    amplitude: float,
+    stream: int = 0,
+    seconds: float = 2.0,
+    shape: str = "sine",
+    rest_level: np.ndarray | None = None,
+) -> np.ndarray:
+    """The gain of measure_known_reference (same checks, same errors)."""
+    return measure_known_reference(blocks, info, amplitude, stream, seconds, shape, rest_level).gain
 
 
 def _one_sine(
