@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sensorio import Parser, sio1
-from sensorio.blocks import Block
+from sensorio.blocks import Block, SignalBlock
 from sensorio.dsp import Calibrate, Calibration, CalibrationStore, Pipeline, StreamInfo
 from sensorio.dsp.calibrate import (
     measure_envelope_level,
@@ -156,6 +156,31 @@ def test_procedures_offset_gain_levels() -> None:
     emg *= 100 / emg.std(axis=0)
     level = measure_envelope_level(_blocks(emg, info), info, 0, 3.0, quantile=0.5)
     np.testing.assert_allclose(level, 100, rtol=0.15)
+
+
+def test_an_envelope_level_measures_every_sample_of_its_step() -> None:
+    """The noise floor and the MVC dropped the first 0.2 s of their step
+    (200 samples at 1 kHz), without a word, to let the filters settle: a
+    contraction in the first 0.15 s of the MVC step was not seen. Every
+    sample now counts, and the filters' start (on an offset and a drift)
+    does not show: a step's level is that of the same stretch of the
+    envelope of the whole signal, whose filters had long settled."""
+    from sensorio.dsp.filters import BandPass, Envelope
+
+    fs = 1000.0
+    info = dsp_synth.info(1, fs)
+    rng = np.random.default_rng(3)
+    early = np.concatenate([rng.normal(0, 100, (150, 1)), rng.normal(0, 5, (850, 1))])
+    mvc = measure_envelope_level(_blocks(early, info), info, 0, 1.0, quantile=0.95)
+    assert mvc[0] > 50, mvc  # the contraction's level, not the rest after it (about 5)
+    steady = rng.normal(0, 5, (int(12 * fs), 1)) + 300 + np.linspace(0, 100, int(12 * fs))[:, None]
+    x = np.rint(steady / dsp_synth.SCALE) * dsp_synth.SCALE  # (as the device codes it)
+    whole = SignalBlock(stream=0, data=x, valid=np.ones(x.shape, bool), rate_hz=fs)
+    env = Envelope().process(BandPass().process(whole)).data
+    for start in range(1000, 10001, 1500):
+        for q in (0.1, 0.95):
+            step = measure_envelope_level(_blocks(steady[start : start + 2000], info), info, 0, 2.0, quantile=q)
+            np.testing.assert_allclose(step, np.quantile(env[start : start + 2000], q, axis=0), rtol=0.03)
 
 
 def test_pipeline_applies_calibration_object() -> None:
