@@ -52,3 +52,20 @@ DETECTED_AS = {
 def matches(detected: str, emulated: str) -> bool:
     """Whether a detected kind reports an injected (emulated) kind."""
     return TRUTH_OF.get(detected) == emulated
+
+
+#: the mains frequencies (Hz): the world's grids run at 50 or 60 Hz, and these
+#: are the only families the mains detection looks for (the notch's
+#: detect_mains, the fault detector's mains test), so the emulator's hum
+#: takes one of them too: a 55 Hz hum would be found as something else
+MAINS_HZ = (50.0, 60.0)
+
+
+def check_mains_hz(hz: float | str, *, none: bool = False) -> float:
+    """``hz`` as a float if it is one of MAINS_HZ (or 0, no mains at all, with
+    ``none``); else ValueError, one line naming the values allowed."""
+    value = float(hz)
+    if value in MAINS_HZ or (none and value == 0.0):
+        return value
+    allowed = " or ".join(f"{f:g}" for f in MAINS_HZ)
+    raise ValueError(f"mains is {allowed} Hz{' (0: none)' if none else ''}, not {value:g}")

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sensorio import Parser, sio1
-from sensorio.blocks import Block
+from sensorio.blocks import Block, SignalBlock
 from sensorio.dsp import Calibrate, Calibration, CalibrationStore, Pipeline, StreamInfo
 from sensorio.dsp.calibrate import (
     measure_envelope_level,
@@ -156,6 +156,31 @@ def test_procedures_offset_gain_levels() -> None:
     emg *= 100 / emg.std(axis=0)
     level = measure_envelope_level(_blocks(emg, info), info, 0, 3.0, quantile=0.5)
     np.testing.assert_allclose(level, 100, rtol=0.15)
+
+
+def test_an_envelope_level_measures_every_sample_of_its_step() -> None:
+    """The noise floor and the MVC dropped the first 0.2 s of their step
+    (200 samples at 1 kHz), without a word, to let the filters settle: a
+    contraction in the first 0.15 s of the MVC step was not seen. Every
+    sample now counts, and the filters' start (on an offset and a drift)
+    does not show: a step's level is that of the same stretch of the
+    envelope of the whole signal, whose filters had long settled."""
+    from sensorio.dsp.filters import BandPass, Envelope
+
+    fs = 1000.0
+    info = dsp_synth.info(1, fs)
+    rng = np.random.default_rng(3)
+    early = np.concatenate([rng.normal(0, 100, (150, 1)), rng.normal(0, 5, (850, 1))])
+    mvc = measure_envelope_level(_blocks(early, info), info, 0, 1.0, quantile=0.95)
+    assert mvc[0] > 50, mvc  # the contraction's level, not the rest after it (about 5)
+    steady = rng.normal(0, 5, (int(12 * fs), 1)) + 300 + np.linspace(0, 100, int(12 * fs))[:, None]
+    x = np.rint(steady / dsp_synth.SCALE) * dsp_synth.SCALE  # (as the device codes it)
+    whole = SignalBlock(stream=0, data=x, valid=np.ones(x.shape, bool), rate_hz=fs)
+    env = Envelope().process(BandPass().process(whole)).data
+    for start in range(1000, 10001, 1500):
+        for q in (0.1, 0.95):
+            step = measure_envelope_level(_blocks(steady[start : start + 2000], info), info, 0, 2.0, quantile=q)
+            np.testing.assert_allclose(step, np.quantile(env[start : start + 2000], q, axis=0), rtol=0.03)
 
 
 def test_pipeline_applies_calibration_object() -> None:
@@ -324,3 +349,54 @@ def test_calibrate_known_uv_refuses_plain_emg_and_saves_a_real_sine(tmp_path) ->
     (saved,) = (tmp_path / "good").glob("*.json")
     gains = json.loads(saved.read_text())["streams"]["0"]["gain"]
     np.testing.assert_allclose(gains, 1.0, rtol=0.01)
+
+
+def test_a_known_reference_gives_the_frequency_it_found() -> None:
+    """measure_known_reference: the gain, the amplitude measured and the
+    frequency of the sine found in the signal, per channel."""
+    from sensorio.dsp.calibrate import measure_known_reference
+
+    fs = 1000.0
+    info = dsp_synth.info(2, fs)
+    t = np.arange(int(2 * fs)) / fs
+    sine = np.column_stack([80 * np.sin(2 * np.pi * 37 * t), 50 * np.sin(2 * np.pi * 12 * t)])
+    ref = measure_known_reference(_blocks(sine, info), info, 100.0, 0, 2.0)
+    assert ref.frequency_hz is not None
+    np.testing.assert_allclose(ref.frequency_hz, [37.0, 12.0], atol=0.5)  # a bin is 1 / 2 s
+    np.testing.assert_allclose(ref.amplitude, [80.0, 50.0], rtol=0.01)
+    np.testing.assert_allclose(ref.gain, [1.25, 2.0], rtol=0.01)
+
+
+def test_calibrate_known_uv_prints_and_saves_the_reference_frequency(tmp_path) -> None:
+    """sensorio calibrate --known-uv requires a sine; on success it said
+    nothing of the sine it had found. It prints its frequency per channel
+    (reference_hz) with the other results, and the JSON (--dry-run, and the
+    file saved) holds it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    env.pop("SENSORIO_DEBUG", None)
+    fs, rng = 2000, np.random.default_rng(1)
+    t = np.arange(int(2.6 * fs)) / fs
+    ref = np.concatenate(
+        [
+            rng.normal(0, 5, (fs // 2, 8)),  # the rest step
+            100 * np.sin(2 * np.pi * 37 * t)[:, None] + rng.normal(0, 5, (t.size, 8)),
+            rng.normal(0, 5, (3 * fs, 8)),
+        ]
+    )
+    np.save(tmp_path / "ref.npy", ref)
+    url = f"sim://emg8?fast=1&source={tmp_path / 'ref.npy'}"
+    args = ["calibrate", url, "--known-uv", "100", "--yes", "--rest-s", "0.5", "--dry-run"]
+    res = subprocess.run(
+        [sys.executable, "-m", "sensorio", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr
+    (row,) = [line for line in res.stdout.splitlines() if line.strip().startswith("reference_hz:")]
+    assert [float(v) for v in row.split(":")[1].split()] == [37.0] * 8, row
+    saved = json.loads(res.stdout[res.stdout.index("{") :])
+    np.testing.assert_allclose(saved["streams"]["0"]["reference_hz"], 37.0, atol=0.5)

@@ -268,6 +268,7 @@ BAD_EMULATE = [
     ("--speed", "inf"),
     ("--random-faults", "-1"),
     ("--mains-hz", "nan"),
+    ("--mains-hz", "55"),  # mains is 50 or 60 Hz (0: none)
     ("--contraction-uv", "-1"),
 ]
 

@@ -113,6 +113,40 @@ def test_stopping_with_a_client_that_has_not_read_everything_says_what_it_lost(t
     unread = set(log.touched("unread"))
     assert unread and unread <= sent
     assert p.stats.frames_ok == len(sent - unread) and p.stats.crc_errors == 0
+    # the end totals count them as discarded too: what the host got is the
+    # bytes put on the wire less the unread ones (but perhaps the power-up
+    # INFO, which may land before pyserial's open() flushes its input)
+    end = log.of("end")[0]
+    assert end["discarded"]["unread"] == len(unread)
+    assert end["discarded_bytes"]["unread"] == sum(r["bytes"] for r in log.link_faults(kind="unread"))
+    missing = end["bytes"] - end["discarded_bytes"]["unread"] - p.stats.bytes_in
+    assert missing == 0 or (0 < missing < 1000 and p.stats.messages_ok == 0), (end, p.stats.bytes_in)
+
+
+def test_the_end_totals_count_the_unread_bytes_as_discarded(monkeypatch) -> None:
+    """Bytes still in the pty when the emulator stops never reach the host:
+    the end record's discarded totals left them out, and so called every
+    frame written delivered. Now the unread frames and bytes are counted
+    there (they stay in the totals put on the wire, as their frames records do)."""
+    from sensorio.emulator.link import Frame, Outgoing
+
+    truth = Truth(keep=True)
+    server = PtyServer(Emulator(config_from_options({"format": ["cyton"], "seed": ["1"]}), truth))
+    try:
+        written = [Outgoing(0.0, bytes(33), Frame(0, seq, seq, 1, seq, 0.0, bytes(33))) for seq in range(3)]
+        server.emulator.delivered(written)
+        server._recent.extend((it, 33) for it in written)
+        server._recent_bytes = 99
+        monkeypatch.setattr(server, "_take_unread", lambda fd: 45)  # the last frame and 12 bytes of the one before
+        server._note_unread(-1, "unread")
+    finally:
+        server._close_pty()
+    server.emulator.close()
+    log = TruthLog(truth.records)
+    assert log.touched("unread") == [1, 2]
+    end = log.of("end")[0]
+    assert end["frames"] == {"0": 3} and end["bytes"] == 99  # put on the wire
+    assert end["discarded"] == {"unread": 2} and end["discarded_bytes"] == {"unread": 45}
 
 
 def test_output_is_discarded_while_no_one_has_the_port_open(tmp_path) -> None:

@@ -164,8 +164,9 @@ def test_command_line_and_sim_url_take_the_same_options() -> None:
 
 @pytest.mark.parametrize("name", [n for n in SignalConfig.__dataclass_fields__ if n not in ("source", "layout")])
 def test_every_numeric_signal_flag_reaches_the_signal_config(name: str) -> None:
-    args = build_parser().parse_args(["emulate", f"--{name.replace('_', '-')}", "0.5"])
-    assert getattr(config_from_options(options_from_args(args)).signal, name) == 0.5
+    value = 60.0 if name == "mains_hz" else 0.5  # (mains is 50 or 60 Hz)
+    args = build_parser().parse_args(["emulate", f"--{name.replace('_', '-')}", str(value)])
+    assert getattr(config_from_options(options_from_args(args)).signal, name) == value
 
 
 def test_layout_is_a_setting_everywhere() -> None:
@@ -245,9 +246,33 @@ def test_bad_mains_and_drift_options_are_usage_errors(spec: str, words: str) -> 
         parse_fault(spec)
 
 
+@pytest.mark.parametrize("hz", ["55", "49.9", "-50", "100"])
+def test_mains_is_50_or_60_hz_in_every_spelling(hz: str) -> None:
+    """Mains is 50 or 60 Hz (0: none for the signal): the fault detector's
+    mains test knows those families only, and a 55 Hz hum was played without
+    a word. The signal setting (sim://, the API) and the mains fault refuse
+    any other value with one line naming the allowed ones."""
+    with pytest.raises(UsageError, match=r"mains_hz.*: mains is 50 or 60 Hz \(0: none\), not"):
+        config_from_options({"mains_hz": [hz]})
+    with pytest.raises(UsageError, match="mains is 50 or 60 Hz"):
+        SignalConfig(mains_hz=float(hz))
+    with pytest.raises(UsageError, match=rf"fault 'mains:hz={hz}': mains is 50 or 60 Hz, not"):
+        parse_fault(f"mains:hz={hz}")
+
+
+def test_mains_of_50_or_60_hz_or_none_is_taken() -> None:
+    for hz in ("0", "50", "60"):
+        assert config_from_options({"mains_hz": [hz]}).signal.mains_hz == float(hz)
+    assert parse_fault("mains:hz=60").params["hz"] == 60.0
+    with pytest.raises(UsageError, match="mains is 50 or 60 Hz, not 0"):
+        parse_fault("mains:hz=0")  # a fault of no hum at all (it divided by zero at its start)
+
+
 @pytest.mark.parametrize(
     "flags",
     [
+        ["--mains-hz", "55"],
+        ["--fault", "mains:channel=1,start=1,end=2,hz=55"],
         ["--layout", "tripolar"],
         ["--fault", "drift:channel=1,start=1,end=2,to=up"],
         ["--source", "/nonexistent/source.npy"],

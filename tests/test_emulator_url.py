@@ -43,6 +43,27 @@ def test_sim_url_through_serial_for_url(tmp_path) -> None:
     assert [s["name"] for s in info["streams"]] == ["emg", "imu", "force", "position"]
 
 
+def test_bytes_left_unread_when_a_sim_port_closes_are_in_the_truth(tmp_path) -> None:
+    """A sim:// port closed with bytes in its buffer that the client never
+    read: the truth called them delivered and said nothing else. Now they
+    are an ``unread`` link record and in the end record's discarded totals:
+    every frame on the wire is either received or unread, and the bytes the
+    client got are the bytes put on the wire less the unread ones."""
+    truth_file = tmp_path / "t.jsonl"
+    port = serial.serial_for_url(sim_url("emg8", seed=1, fast=True, autostart=True, truth=truth_file), timeout=0.5)
+    p = sensorio.Parser()
+    p.feed(port.read(5000))  # less than the device has put out by then
+    port.finish()
+    log = TruthLog.load(truth_file)
+    got = sensorio.concat_blocks(p.read())[0]["frame_seq"].tolist()
+    unread = log.touched("unread")
+    assert unread and not set(got) & set(unread)
+    assert sorted(got + unread) == log.frame_seq(0).tolist()
+    end = log.of("end")[0]
+    assert end["discarded"]["unread"] == len(unread)
+    assert end["bytes"] - end["discarded_bytes"]["unread"] == p.stats.bytes_in == 5000
+
+
 def test_sim_commands_and_in_waiting() -> None:
     port = serial.serial_for_url(sim_url("emg8", seed=1, fast=True), timeout=0.2)
     p = sensorio.Parser()

@@ -185,8 +185,8 @@ def run(args: argparse.Namespace) -> int:
         CalibrationStore,
         StreamInfo,
         measure_envelope_level,
-        measure_gain_from_known,
         measure_gain_from_test,
+        measure_known_reference,
         measure_rest,
     )
 
@@ -233,9 +233,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             step(f"gain: apply the {args.known_uv:g} uV reference signal for {args.gain_s:g} s")
             with src.measuring("the gain step", si.labels):
-                gain = measure_gain_from_known(
-                    src, info, args.known_uv, args.stream, args.gain_s, rest_level=rest_level
-                )
+                ref = measure_known_reference(src, info, args.known_uv, args.stream, args.gain_s, rest_level=rest_level)
+            gain = ref.gain
+            if ref.frequency_hz is not None:
+                # what was measured: the user sees that it is the reference they connected
+                sc.reference_hz = [float(v) for v in ref.frequency_hz]
         sc.gain = [float(v) for v in gain]
     step(f"noise floor: relax again for {args.rest_s:g} s")
     with src.measuring("the rest", si.labels):
@@ -247,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
             mvc = measure_envelope_level(src, info, args.stream, args.mvc_s, calibration=cal, quantile=0.95)
         sc.mvc = [float(v) for v in mvc]
     print()
-    for name in ("offset", "gain", "noise_floor", "mvc"):
+    for name in ("offset", "gain", "reference_hz", "noise_floor", "mvc"):
         values = getattr(sc, name)
         if values is not None:
             print(f"{name:>12}: " + " ".join(f"{v:.4g}" for v in np.asarray(values)))

@@ -13,7 +13,8 @@ from dataclasses import fields
 from ..emulator.link import KINDS as LINK_KINDS
 from ..emulator.settings import LAYOUTS, SIGNAL_HELP, SignalConfig
 from ..errors import UsageError, same_file
-from ..faultkinds import EMULATED_KINDS
+from ..faultkinds import EMULATED_KINDS, check_mains_hz
+from ..numbers import parse_number
 from . import non_negative_integer, non_negative_number, positive_integer, positive_number
 from ._options import refuse_existing
 from ._realtime import freeze_setup
@@ -70,6 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             sig.add_argument(flag, choices=LAYOUTS, help=SIGNAL_HELP[f.name])
         elif f.name == "source":
             sig.add_argument(flag, metavar="FILE", help=SIGNAL_HELP[f.name])
+        elif f.name == "mains_hz":
+            sig.add_argument(flag, type=mains_frequency, metavar="HZ", help=SIGNAL_HELP[f.name])
         else:
             sig.add_argument(flag, type=non_negative_number, metavar="X", help=SIGNAL_HELP[f.name])
     p.add_argument("--duration", type=positive_number, help="stop streaming after this many device seconds, then exit")
@@ -120,6 +123,14 @@ GESTURE_HELP = {
     "fatigue": "EMG amplitude growth with the work done, fraction (default 0.2)",
     "ramp_s": "seconds over which one gesture blends into the next (default 0.3)",
 }
+
+
+def mains_frequency(text: str) -> float:
+    """argparse type: a mains frequency (faultkinds.check_mains_hz: 50 or 60 Hz, 0 for none)."""
+    try:
+        return check_mains_hz(parse_number(text), none=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
 def options_from_args(args: argparse.Namespace) -> dict[str, list[str]]:

@@ -168,6 +168,9 @@ class StreamCalibration:
     noise_floor: list[float] | None = None
     #: measured amplitude of the device's TEST signal, the other gain reference
     test_amplitude: list[float] | None = None
+    #: the frequency (Hz) of the known reference sine the gain was measured on
+    #: (``sensorio calibrate --known-uv``), as found in the signal
+    reference_hz: list[float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The corrections that are set, as a dict of lists (the stream's entry in a calibration file)."""
@@ -750,7 +753,18 @@ def sine_peaks(x: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray, n
     return f[peak], share, amp
 
 
-def measure_gain_from_known(
+@dataclass(frozen=True)
+class KnownReference:
+    """What measure_known_reference found, per channel: the ``gain``, the
+    measured peak ``amplitude`` and, for a sine, ``frequency_hz`` (the
+    periodogram peak's, to its bin of 1 / step seconds; None for a square wave)."""
+
+    gain: np.ndarray
+    amplitude: np.ndarray
+    frequency_hz: np.ndarray | None = None
+
+
+def measure_known_reference(
     blocks: Iterable[Block],
     info: Mapping[str, Any],
     amplitude: float,
@@ -758,8 +772,10 @@ def measure_gain_from_known(
     seconds: float = 2.0,
     shape: str = "sine",
     rest_level: np.ndarray | None = None,
-) -> np.ndarray:
-    """Gain from an external signal of known peak amplitude (sine or square).
+) -> KnownReference:
+    """Gain from an external signal of known peak amplitude (sine or square),
+    with the amplitude measured and the sine's frequency found in the signal
+    (so that a user can check it is the reference they connected).
 
     A sine must be one: most of its power in one narrow spectral peak
     (SINE_PEAK_SHARE), SINE_MIN_CYCLES of it in the step at least, and,
@@ -770,13 +786,27 @@ def measure_gain_from_known(
         SensorioError: naming the channels where no such signal is seen."""
     x, rate = _collect(blocks, info, stream, seconds)
     labels = StreamInfo.from_descriptor(info, stream).labels
+    freq = None
     if shape == "square":
         amp, on_levels = square_wave_levels(x)
         _two_levels(on_levels, "the reference square wave", labels)
     else:
         freq, share, amp = sine_peaks(x, rate)
         _one_sine(freq, share, amp, rest_level, labels, x.shape[0] / rate)
-    return _gain(amplitude, amp)
+    return KnownReference(_gain(amplitude, amp), amp, freq)
+
+
+def measure_gain_from_known(
+    blocks: Iterable[Block],
+    info: Mapping[str, Any],
+    amplitude: float,
+    stream: int = 0,
+    seconds: float = 2.0,
+    shape: str = "sine",
+    rest_level: np.ndarray | None = None,
+) -> np.ndarray:
+    """The gain of measure_known_reference (same checks, same errors)."""
+    return measure_known_reference(blocks, info, amplitude, stream, seconds, shape, rest_level).gain
 
 
 def _one_sine(
@@ -819,6 +849,12 @@ def _gain(expected: float, measured: np.ndarray) -> np.ndarray:
     return expected / measured
 
 
+#: the filters of measure_envelope_level are warmed on this much of the
+#: step's start, mirrored (a quarter of the step at most): the band-pass's
+#: 20 Hz edge and the 50 ms moving RMS have settled well within it
+ENVELOPE_WARM_S = 0.2
+
+
 def measure_envelope_level(
     blocks: Iterable[Block],
     info: Mapping[str, Any],
@@ -829,11 +865,18 @@ def measure_envelope_level(
 ) -> np.ndarray:
     """A high quantile of the 20-450 Hz moving-RMS envelope per channel: the
     MVC level during a maximal contraction, the noise floor at rest (with a
-    low quantile)."""
+    low quantile). Every sample of the step is measured: the filters are
+    warmed first on its first ENVELOPE_WARM_S played backwards."""
     from .filters import BandPass, Envelope
 
     x, rate = _collect(blocks, info, stream, seconds, calibration)
-    sb = SignalBlock(stream=stream, data=x, valid=np.ones(x.shape, bool), rate_hz=rate)
+    # the band-pass and the moving RMS start empty: warm them on the step's
+    # own start mirrored (as filtfilt pads a signal), whose envelope is not
+    # measured. Dropping that stretch of the step instead left 0.2 s of it
+    # out of the level (200 samples at 1 kHz) without a word: a contraction
+    # at the start of the MVC step was not seen
+    warm = min(len(x) // 4, int(ENVELOPE_WARM_S * rate))
+    padded = np.concatenate([x[warm:0:-1], x]) if warm else x
+    sb = SignalBlock(stream=stream, data=padded, valid=np.ones(padded.shape, bool), rate_hz=rate)
     env = Envelope().process(BandPass().process(sb))
-    settle = min(len(x) // 4, int(0.2 * rate))
-    return np.quantile(env.data[settle:], quantile, axis=0)
+    return np.quantile(env.data[warm:], quantile, axis=0)

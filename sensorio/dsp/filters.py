@@ -22,6 +22,7 @@ from scipy import signal
 from .._optional_native import native_with
 from ..blocks import SignalBlock
 from ..errors import SensorioError
+from ..faultkinds import MAINS_HZ
 from .stages import Stage, apply_policy, concat_signal, forward_fill, last_valid, register_stage
 
 try:
@@ -494,7 +495,7 @@ def mains_in_power(spec: np.ndarray, n: int, rate_hz: float) -> tuple[float | No
     freqs = np.fft.rfftfreq(n, 1 / rate_hz)
     df = freqs[1]
     best: tuple[float | None, float] = (None, 0.0)
-    for f0 in (50.0, 60.0):
+    for f0 in MAINS_HZ:
         peak = back = 0.0
         for k in (1, 2, 3):
             f = f0 * k

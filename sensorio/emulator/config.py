@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 
 from ..descriptor import ElectrodeGrid
 from ..errors import UsageError
+from ..faultkinds import check_mains_hz
 from ..numbers import parse_integer, parse_number
 from .faults import SensorFault, parse_fault, random_faults
 from .gestures import OPTION_NAMES as GESTURE_OPTIONS
@@ -203,6 +204,8 @@ def config_from_options(options: Mapping[str, Sequence[str]]) -> EmulatorConfig:
                 gesture_opts[key] = value
             elif key in _SIGNAL_TEXT:
                 signal[key] = value
+            elif key == "mains_hz":  # (SignalConfig's rule, said with the option as given)
+                signal[key] = check_mains_hz(parse_number(value), none=True)
             elif key in _SIGNAL_KEYS:
                 signal[key] = parse_number(value, minimum=0, maximum=_signal_maximum(key))
             else:

@@ -136,7 +136,11 @@ class Emulator:
         self._last_lag_record = -1.0
         self.bytes_delivered = 0
         self.frames_delivered: dict[int, int] = {}
+        #: per reason, the frames and the bytes that never reached the host
+        #: (port_closed, overrun, unplug: never written; unread: written, then
+        #: dropped from the pty unread)
         self.frames_discarded: dict[str, int] = {}
+        self.bytes_discarded: dict[str, int] = {}
         start: dict[str, Any] = {
             "type": "start",
             "format": config.format,
@@ -359,9 +363,24 @@ class Emulator:
         nbytes = sum(len(it.data) for it in items)
         if not nbytes:
             return
-        self.frames_discarded[reason] = self.frames_discarded.get(reason, 0) + len(frames)
+        self._count_discarded(reason, len(frames), nbytes)
         t = self.clock.now(time.monotonic()) if t_s is None else t_s
         self.truth.write({"type": "link", "kind": reason, "at_s": round(t, 6), "bytes": nbytes, "frames": frames})
+
+    def unread(self, frames: list[list[int]], nbytes: int, reason: str = "unread") -> None:
+        """Bytes written to the port that the host never read (the port
+        closed, or the device was unplugged or stopped, with them still in
+        it): ``frames`` are their [stream, seq]. They stay in the delivered
+        totals (they were on the wire) and are counted as discarded too, so
+        that the end record accounts for every byte the host did not get."""
+        if not nbytes:
+            return
+        self._count_discarded(reason, len(frames), nbytes)
+        self.truth.write({"type": "link", "kind": reason, "bytes": nbytes, "frames": frames})
+
+    def _count_discarded(self, reason: str, frames: int, nbytes: int) -> None:
+        self.frames_discarded[reason] = self.frames_discarded.get(reason, 0) + frames
+        self.bytes_discarded[reason] = self.bytes_discarded.get(reason, 0) + nbytes
 
     def close(self) -> None:
         """End the run: record the link faults still open and the ``end`` totals in the truth, and flush it."""
@@ -373,6 +392,7 @@ class Emulator:
                 "frames": {str(k): v for k, v in sorted(self.frames_delivered.items())},
                 "bytes": self.bytes_delivered,
                 "discarded": self.frames_discarded,
+                "discarded_bytes": self.bytes_discarded,
                 "lag_count": self.lag_count,
                 "max_lag_s": round(self.max_lag_s, 6),
             }

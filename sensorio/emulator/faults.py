@@ -11,7 +11,7 @@ Kinds:
 - ``motion``: a large low-frequency artifact (cable or electrode movement);
 - ``stuck``: the ADC repeats one code (the one it had at the fault's start);
 - ``noise``: sudden broadband noise (a bad contact, a nearby motor);
-- ``mains``: mains hum picked up by one electrode (``amp`` uV RMS at ``hz``),
+- ``mains``: mains hum picked up by one electrode (``amp`` uV RMS at ``hz``, 50 or 60),
   as when its contact dries or its lead runs beside a mains cable; it fades
   in and out over one period (a coupling cannot make the signal jump);
 - ``drift``: the baseline walks linearly toward a rail (``to=high|low``): at
@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..faultkinds import EMULATED_KINDS as KINDS
-from ..faultkinds import RANDOM_KINDS
+from ..faultkinds import RANDOM_KINDS, check_mains_hz
 from .profiles import StreamProfile
 
 #: defaults of each kind's parameters (amplitudes in the stream's unit)
@@ -141,6 +141,11 @@ def parse_fault(text: str) -> SensorFault:
         raise UsageError(f"fault {text!r} ends before it starts")
     if kind == "liftoff" and params["mode"] not in ("flat", "rail"):
         raise UsageError("liftoff mode must be flat or rail")
+    if kind == "mains":
+        try:  # the signal's mains_hz rule: the detector knows no other hum
+            check_mains_hz(params["hz"])
+        except ValueError as exc:
+            raise UsageError(f"fault {text!r}: {exc}") from None
     if kind == "drift":
         if params["to"] not in ("high", "low"):
             raise UsageError("drift to must be high or low")

@@ -18,7 +18,7 @@ Kinds (``KIND:key=value,...``; times are device seconds):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +128,24 @@ class Outgoing:
             return [([b.stream, b.seq0 + i], n) for i, n in enumerate(b.sizes)]
         key = [self.frame.stream, self.frame.seq] if self.frame is not None else None
         return [(key, len(self.data))]
+
+
+def tail_frames(items: Iterable[Outgoing], nbytes: int) -> list[list[int]]:
+    """[stream, seq] of the frames with bytes among the last ``nbytes`` of
+    ``items`` (bytes in the order they went out), oldest first: the frames
+    that bytes left unread at the end of a port's buffer belong to."""
+    frames: list[list[int]] = []
+    left = nbytes
+    for item in reversed(list(items)):
+        if left <= 0:
+            break
+        for key, n in reversed(item.pieces()):
+            if left <= 0:
+                break
+            if key is not None:
+                frames.append(key)
+            left -= n
+    return frames[::-1]
 
 
 @dataclass

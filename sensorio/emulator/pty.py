@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from ..errors import SensorioError
 from .engine import Emulator
-from .link import Outgoing
+from .link import Outgoing, tail_frames
 
 if sys.platform == "win32":  # pragma: no cover
     raise ImportError("pseudo-terminals need a POSIX system; use sim:// URLs on Windows")
@@ -237,21 +237,10 @@ class PtyServer:
         # _pending, and counted there. Counted here too, they pinned one
         # frame too many, a frame the client had read whole, as unread.
         unread -= min(unread, self._head_sent)
-        frames: list[list[int]] = []
-        left = unread
-        for item, _ in reversed(self._recent):
-            if left <= 0:
-                break
-            for key, n in reversed(item.pieces()):
-                if left <= 0:
-                    break
-                if key is not None:
-                    frames.append(key)
-                left -= n
+        frames = tail_frames((item for item, _ in self._recent), unread)
         self._recent.clear()
         self._recent_bytes = 0
-        if unread:
-            self.emulator.truth.write({"type": "link", "kind": why, "bytes": unread, "frames": frames[::-1]})
+        self.emulator.unread(frames, unread, why)
 
     def _give_up_output(self, reason: str) -> None:
         """The pty is about to close (an unplug, or the server stops), which

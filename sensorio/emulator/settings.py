@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UsageError
+from ..faultkinds import check_mains_hz
 
 #: layouts of the electrodes, each with its own EMG spectrum (see signals.EMG_SPECTRA)
 LAYOUTS = ("bipolar", "monopolar")
@@ -74,6 +75,10 @@ class SignalConfig:
             raise UsageError("signal source: give a file (a .npy array or a recording), not an empty name")
         if self.layout not in LAYOUTS:
             raise UsageError(f"layout {self.layout!r}: use one of {', '.join(LAYOUTS)}")
+        try:
+            check_mains_hz(self.mains_hz, none=True)
+        except ValueError as exc:
+            raise UsageError(f"mains_hz: {exc}") from None
 
     def additive(self, name: str) -> float:
         """The value in force of an additive term (see the class text)."""

@@ -18,7 +18,12 @@ Record types (key ``type``):
   record's ``gestures`` holds the class names and the sequence's settings;
 - ``command``: a host command and the device's answer;
 - ``lag``: the emulator fell behind real time by ``lag_s``;
-- ``end``: totals.
+- ``end``: totals: ``frames`` (per stream) and ``bytes`` put on the wire,
+  as the ``frames`` records, ``unread`` ones included; ``discarded`` and
+  ``discarded_bytes``, per reason the frames and bytes that never reached
+  the host (``port_closed``, ``overrun``, ``unplug``: never written;
+  ``unread``: written, so also in ``frames`` and ``bytes``, then dropped
+  unread), so the host was handed ``bytes - discarded_bytes["unread"]``.
 Device seconds count only while the device streams (its sample clock).
 """
 

@@ -18,6 +18,7 @@ finds the same board.
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 import urllib.parse
@@ -27,6 +28,7 @@ import serial
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
 from ..emulator import Emulator, Truth, TruthLog, config_from_options
+from ..emulator.link import Outgoing, tail_frames
 from ..errors import SensorioError
 
 #: a device its link faults unplugged, by URL, with the host time of its
@@ -57,6 +59,10 @@ class Serial(SerialBase):
         self._emu: Emulator | None = None
         self._truth: Truth | None = None
         self._buf = bytearray()
+        # what went into _buf, newest last, back to its oldest unread byte at
+        # least: whose frames the bytes the client leaves unread are
+        self._taken: collections.deque[Outgoing] = collections.deque()
+        self._taken_bytes = 0
         self._unplugged = False
         self._replug_at = 0.0
         # capture reads in its reader thread while commands are written from
@@ -143,9 +149,20 @@ class Serial(SerialBase):
         with self._lock:
             if self.is_open and self._emu is not None:
                 self._pump()
+                self._drop_unread()
                 # the port is closed: what the device sends now goes nowhere
                 self._emu.truth.flush()
             self.is_open = False
+
+    def _drop_unread(self) -> None:
+        """The port closes with bytes the client has not read: they are lost
+        with it, as a real port's driver drops them, and the truth, which
+        called them delivered, says so (``unread``, as the pty's)."""
+        assert self._emu is not None
+        self._emu.unread(tail_frames(self._taken, len(self._buf)), len(self._buf))
+        self._buf.clear()
+        self._taken.clear()
+        self._taken_bytes = 0
 
     def __del__(self) -> None:
         if self._emu is not None:
@@ -202,6 +219,11 @@ class Serial(SerialBase):
             else:
                 taken.append(it)
                 self._buf += it.data
+                self._taken.append(it)
+                self._taken_bytes += len(it.data)
+        # keep what the unread bytes may belong to, not everything ever read
+        while self._taken and self._taken_bytes - len(self._taken[0].data) >= len(self._buf):
+            self._taken_bytes -= len(self._taken.popleft().data)
         emu.delivered(taken)
         emu.discard(lost, "unplug" if self._unplugged else "port_closed")
 

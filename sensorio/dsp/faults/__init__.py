@@ -84,6 +84,7 @@ from scipy import signal
 from ...blocks import EV_GAP, SignalBlock
 from ...errors import SensorioError
 from ...faultkinds import DETECTED_KINDS as KINDS  # fault kinds, in the order they are reported
+from ...faultkinds import MAINS_HZ
 from ..filters import SosState
 from ..stages import DspEvent, register_stage
 from ._buffers import _Hops, _Rows
@@ -321,8 +322,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         t = np.arange(2 * hop) / fs
         freqs: list[float] = []
         self._families = []
-        fundamentals = [50.0, 60.0]
-        for f0 in fundamentals:
+        for f0 in MAINS_HZ:
             fam = [f0 * k for k in (1, 2, 3) if f0 * k < 0.45 * fs]
             self._families.append((len(freqs), len(freqs) + len(fam)))
             freqs.extend(fam)
@@ -340,7 +340,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         # the mains test measures a family's power less the other's, and a
         # steady line leaks into the other family's bins (a 50 Hz line gives
         # 0.75 of its mean square at 50 ms hops): what it gives a unit line
-        self._line_contrast = _line_contrast(self._basis, self._families, fundamentals, self._ms_scale, t)
+        self._line_contrast = _line_contrast(self._basis, self._families, list(MAINS_HZ), self._ms_scale, t)
         self._nb_basis, self._nb_line, self._nb_side = narrowband_basis(freqs, self._families, window, fs)
         L = self._nb_basis.shape[0] // 2
         self._nb_halves = (np.ascontiguousarray(self._nb_basis[:L]), np.ascontiguousarray(self._nb_basis[L:]))
