@@ -76,6 +76,21 @@ def test_neighbour_ratios_are_each_channel_against_its_grid() -> None:
     assert np.all(ratio[4] > 5) and np.all(ratio[[0, 1, 2, 3, 5]] < 1.5)
 
 
+def test_a_grid_patch_is_neighbours_around_one_channel() -> None:
+    """score_faults --grid-patch: the 8 channels faults are injected into sit
+    together (each has another of them around it), never off the grid."""
+    grid = real_emg.ElectrodeGrid(5, 5, (*range(24), None))
+    near = grid.neighbours()
+    for seed in range(20):
+        patch = score_faults.grid_patch(np.random.default_rng(seed), grid, 8)
+        assert len(patch) == 8 and patch == sorted(patch) and 24 not in patch
+        assert all(set(near[c]) & set(patch) for c in patch), patch
+        # 8 of the 9 cells of a 3 x 3 block, or the nearest at an edge or corner
+        rows = {grid.cells[c] // 5 for c in patch}  # type: ignore[operator]
+        cols = {grid.cells[c] % 5 for c in patch}  # type: ignore[operator]
+        assert max(rows) - min(rows) <= 3 and max(cols) - min(cols) <= 3, patch
+
+
 def test_the_hd_grid_layout_uses_every_electrode_once() -> None:
     cols = real_emg.GR08MM1305_COLUMNS
     used = [c for col in cols for c in col if c is not None]

@@ -58,6 +58,7 @@ import json
 import statistics
 import sys
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -239,6 +240,21 @@ def real_faults(rng: np.random.Generator, uv: np.ndarray, seconds: float) -> lis
     return out
 
 
+def grid_patch(rng: np.random.Generator, grid: ElectrodeGrid, k: int) -> list[int]:
+    """k channels of a grid around one drawn from rng: its own and the
+    nearest others (by cells: Chebyshev distance, then Euclidean, then
+    channel), so that the faults injected into them have neighbours among
+    them (--grid-patch)."""
+    on = [c for c, cell in enumerate(grid.cells) if cell is not None]
+    r0, c0 = divmod(cast(int, grid.cells[on[int(rng.integers(len(on)))]]), grid.cols)
+
+    def distance(c: int) -> tuple[int, int, int]:
+        r, k_ = divmod(cast(int, grid.cells[c]), grid.cols)
+        return max(abs(r - r0), abs(k_ - c0)), (r - r0) ** 2 + (k_ - c0) ** 2, c
+
+    return sorted(sorted(on, key=distance)[:k])
+
+
 def _spread(n: int, k: int) -> list[int]:
     """k channel indices spread evenly over n."""
     if k >= n:
@@ -330,7 +346,10 @@ def main_real(args: argparse.Namespace, params: dict[str, float]) -> int:
                 w = min(window_s, r.seconds)
                 start = float(rng.uniform(0, r.seconds - w))
                 win = r.window(start, w)
-                win = win.select(sorted(rng.choice(win.uv.shape[1], min(8, win.uv.shape[1]), replace=False)))
+                if args.grid_patch and win.grid is not None:
+                    win = win.select(grid_patch(rng, win.grid, min(8, win.uv.shape[1])))
+                else:
+                    win = win.select(sorted(rng.choice(win.uv.shape[1], min(8, win.uv.shape[1]), replace=False)))
                 faults = real_faults(rng, win.uv, win.seconds)
                 data, truth = render_source(win.uv, rate, seed, faults, grid=win.grid)
                 res = analyse(data, params)
@@ -705,6 +724,12 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="NAME:LAYOUT=FOUND",
         help="a recording whose real fault is known to be missed on some channels: --check holds it to this share",
+    )
+    real.add_argument(
+        "--grid-patch",
+        action="store_true",
+        help="on a recording on an electrode grid, inject into 8 neighbouring channels (a patch around one "
+        "drawn), not 8 drawn anywhere: the faults then have neighbours, which the grid test compares",
     )
     real.add_argument(
         "--gain",
