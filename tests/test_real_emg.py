@@ -546,6 +546,7 @@ def test_the_corpus() -> None:
         "scd-bad-electrode:monopolar",
         "ultium-unconnected:bipolar",
         "emgflow-hum:bipolar",
+        "gaitalytics-floating:bipolar",
     ]
     # scd's loose electrode: broadband, 13 x the level of the grid it sits
     # in, played in that grid (as recorded, every electrode)
@@ -565,9 +566,16 @@ def test_the_corpus() -> None:
     assert dead.channels == [f"EMG{i}" for i in range(7, 17)]
     hum = real_emg.load("emgflow-hum:bipolar", download=False)
     assert hum.channels == ["s1-zyg", "s1-cor", "s2-zyg", "s2-cor"] and hum.seconds == pytest.approx(8.3, abs=0.01)
-    for rec in (dead, hum):
+    # gaitalytics' treadmill walk: twelve floating EMG inputs at 1 kHz, in
+    # volts at the analog input (the hum, 5-12 mV RMS, carries 150 and 450
+    # Hz lines too: 87-97 % of the power in the lines up to 450 Hz)
+    gait = real_emg.load("gaitalytics-floating:bipolar", download=False)
+    assert gait.channels == [f"Voltage.{i}" for i in range(1, 13)] and gait.rate_hz == 1000.0
+    assert gait.seconds == pytest.approx(12.06, abs=0.001) and not gait.segments
+    assert np.all((np.std(gait.uv, axis=0) > 5000) & (np.std(gait.uv, axis=0) < 13000))
+    for rec, top in ((dead, 150), (hum, 150), (gait, 450)):
         f, p = sps.welch(rec.uv - rec.uv.mean(axis=0), rec.rate_hz, nperseg=2000, axis=0)
-        lines = sum(p[(f >= h - 2) & (f <= h + 2)].sum(axis=0) for h in (50, 100, 150))
+        lines = sum(p[(f >= h - 2) & (f <= h + 2)].sum(axis=0) for h in range(50, top + 1, 50))
         assert np.all(lines > 0.85 * p[f >= 1].sum(axis=0)), rec.key
 
 

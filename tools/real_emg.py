@@ -198,6 +198,20 @@ ECG_MITBIH = PackageFile(
     ("--only-binary", ":all:", "--python-version", "3.11", "--platform", "manylinux2014_x86_64"),
 )
 ECG_RATE_HZ = 360.0
+#: a treadmill walk (gaitalytics' test data, subject SI02): a Vicon Nexus
+#: 2.14 C3D, two Motekforce Link force plates and twelve inputs of a
+#: generic "Analog EMG" device at 1000 Hz, 12.06 s, in volts (every analog
+#: scale 1, offset 0, stored as floats); the EMG inputs have no sensor on
+#: skin: 87-97 % of their power is 50 Hz hum and its harmonics. Only the
+#: sdist ships it (its twin, tests/treadmill_no_events.c3d, holds the same
+#: analog samples)
+GAITALYTICS_TREADMILL = PackageFile(
+    "gaitalytics",
+    "0.2.2",
+    "tests/treadmill_events.c3d",
+    "206c0dfd718d7e3ea4ccb5afc2d094ecf35eef9a2dedc9a1c72490609eab2a97",
+    ("--no-binary", ":all:"),
+)
 
 
 def cache_dir() -> Path:
@@ -735,6 +749,54 @@ def _ultium_loader(unconnected: bool) -> Callable[[Path], dict[str, Recording]]:
     return load
 
 
+def _read_c3d_emg(path: Path) -> tuple[np.ndarray, float, list[str]]:
+    """The analog channels of a C3D file that its ANALOG:DESCRIPTIONS name
+    as EMG, in uV, the analog rate and their labels. The c3d package applies
+    the file's analog transform, (value - ANALOG:OFFSET) x ANALOG:SCALE x
+    ANALOG:GEN_SCALE; ANALOG:UNITS must say volts."""
+    try:
+        import c3d
+    except ImportError:
+        raise CorpusError("reading the gaitalytics recording (C3D) needs c3d: pip install c3d") from None
+    try:
+        with path.open("rb") as f:
+            r = c3d.Reader(f)
+            fs = float(r.analog_rate)
+            desc = [str(d).strip() for d in r.get("ANALOG:DESCRIPTIONS").string_array]
+            units = [str(u).strip() for u in r.get("ANALOG:UNITS").string_array]
+            labels = [str(a).strip() for a in r.analog_labels]
+            frames = [np.asarray(a, dtype=float) for _, _, a in r.read_frames()]
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise CorpusError(f"cannot read {path}: {exc}") from None
+    cols = [i for i, d in enumerate(desc) if "EMG" in d]
+    if not cols or any(units[i] != "V" for i in cols):
+        raise CorpusError(f"{path}: no analog EMG channels in volts")
+    if not frames or not (np.isfinite(fs) and fs > 0):
+        raise CorpusError(f"{path}: no analog samples or no analog rate")
+    analog = np.concatenate(frames, axis=1).T  # samples x analog channels
+    uv = analog[:, cols] * 1e6
+    if uv.shape[0] < fs or not np.isfinite(uv).all():
+        raise CorpusError(f"{path}: less than a second of EMG, or gaps in it")
+    return uv, fs, [labels[i] for i in cols]
+
+
+def _load_gaitalytics(path: Path) -> dict[str, Recording]:
+    """gaitalytics' treadmill walk: its twelve analog EMG inputs, none with
+    a sensor on skin (hum only: a real mains fault on every one)."""
+    uv, fs, names = _parsed(_read_c3d_emg, path)
+    rec = Recording(
+        name="gaitalytics-floating",
+        layout="bipolar",
+        rate_hz=fs,
+        uv=uv,
+        channels=list(names),
+        muscle="none: inputs with no sensor on skin",
+        device="Vicon Nexus generic analog EMG inputs (the EMG system and its gain not documented)",
+        source=GAITALYTICS_TREADMILL,
+    )
+    return {"bipolar": rec}
+
+
 def _read_trigno_discover(path: Path) -> dict[float, tuple[np.ndarray, list[str]]]:
     """The EMG columns of a Delsys Trigno Discover CSV, in uV, grouped by
     rate: {rate: (samples x channels, names)}. The file holds every column
@@ -1015,6 +1077,9 @@ CORPUS: dict[str, Entry] = {
             fault="mains",
             more=(EMGFLOW[1],),
         ),
+        # a treadmill walk's twelve EMG inputs, floating: hum is 87-97 % of
+        # their power (50 Hz and its harmonics), must be a mains fault
+        Entry("gaitalytics-floating", GAITALYTICS_TREADMILL, ("bipolar",), _load_gaitalytics, fault="mains"),
     )
 }
 
