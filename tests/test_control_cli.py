@@ -175,6 +175,34 @@ def test_a_stop_during_the_handshake_says_so(trained: Path, tmp_path: Path) -> N
     assert err.strip().splitlines() == [f"stopped by the user during the handshake with {dev.path}"]
 
 
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_stop_during_trains_handshake_says_so(tmp_path: Path, sig: str) -> None:
+    """train opens its device through the training workflow, not the live
+    commands' shared path: a stop before the device answered INFO said only
+    "interrupted" (or "stopped by SIGTERM"), exit 130; now the live
+    commands' line, with what became of the recording, and exit 0."""
+    import signal
+
+    from capture_support import PtyDevice, stop_in_the_handshake
+
+    dev = PtyDevice()
+    model = tmp_path / "m.npz"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("SENSORIO_DEBUG", None)
+    argv = [sys.executable, "-m", "sensorio", "train", dev.path, "-o", str(model), "--quiet"]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        err = stop_in_the_handshake(proc, dev, getattr(signal, sig))
+    finally:
+        dev.close()
+    assert proc.returncode == 0, err
+    who = "the user" if sig == "SIGINT" else sig
+    rec = model.with_suffix(".sior")
+    kept = f"{rec} kept ({rec.stat().st_size} bytes)" if rec.exists() else "nothing recorded"
+    assert err.strip().splitlines() == [f"stopped by {who} during the handshake with {dev.path}: {kept}"]
+    assert not model.exists()
+
+
 def _control(model: Path, url: str, *extra: str, seconds: float) -> list[dict]:
     proc = _cli("control", url, "--model", str(model), "--duration", str(seconds), *extra)
     assert proc.returncode == 0, proc.stderr
