@@ -513,6 +513,23 @@ def test_a_failed_fit_still_says_what_it_was_warned_of(trained: Path, tmp_path: 
     assert not (tmp_path / "m.npz").exists()
 
 
+def test_control_to_lsl_prints_no_liblsl_info_line(trained: Path) -> None:
+    """control --lsl let liblsl print its INFO lines (config loaded, its git
+    build) among the decisions' summary; stream kept them off. Now both go
+    through sinks.lsl.prepare_lsl: liblsl's warnings and errors only."""
+    from support import require_or_skip
+
+    try:
+        import pylsl  # noqa: F401
+    except (ImportError, RuntimeError):  # pragma: no cover - RuntimeError: liblsl missing
+        require_or_skip(False, "pylsl/liblsl is not installed (pip install 'sensorio[lsl]')")
+    proc = _cli("control", "sim://gestures?seed=2&fast=1", "--model", str(trained), "--lsl", "--duration", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert not re.search(r"\bINFO\|", proc.stderr), proc.stderr
+    (summary,) = proc.stderr.strip().splitlines()
+    assert "decisions" in summary, summary
+
+
 def test_decisions_as_an_lsl_stream() -> None:
     from support import require_or_skip
 
