@@ -370,23 +370,18 @@ def fit_recordings(
 PromptCallback = Callable[[int, Prompt | None], None]
 
 
-def record_training(
+def open_training(
     plan: PromptPlan,
     recording: str | Path,
     *,
     format: str = "sio",
     baudrate: int = 115200,
     overwrite: bool = False,
-    stream: int = 0,
-    on_prompt: PromptCallback | None = None,
-    timeout_s: float = 5.0,
 ) -> Any:
-    """Capture while prompting; returns the capture, closed (its ``stats``:
-    the frames lost; its ``recorder``: the file's size). The prompt callback
-    gets (index, prompt) when each is due, (n, None) at the end.
-    ``timeout_s``: give up when no samples arrive for this long."""
-    import time
-
+    """The capture a training session runs on (run_training), recording to
+    ``recording``: the device's handshake (its INFO, the start command)
+    happens here, so a caller can tell a stop during it from one during the
+    prompts. Refuses a replay of a recording that already has gesture markers."""
     from .capture import open as open_capture
     from .formats import default_start_command
     from .urlhandler import replay_file
@@ -404,9 +399,27 @@ def record_training(
                 "would label its rows twice"
             )
     start = default_start_command(format)  # (START only to sio left a Cyton silent)
-    with open_capture(
+    return open_capture(
         plan.port, format, baudrate=baudrate, record=recording, overwrite=overwrite, start_command=start
-    ) as cap:
+    )
+
+
+def run_training(
+    cap: Any,
+    plan: PromptPlan,
+    *,
+    stream: int = 0,
+    on_prompt: PromptCallback | None = None,
+    timeout_s: float = 5.0,
+) -> Any:
+    """Prompt plan's gestures on an open capture (open_training), marking
+    each in its recording; returns the capture, closed (its ``stats``: the
+    frames lost; its ``recorder``: the file's size). The prompt callback
+    gets (index, prompt) when each is due, (n, None) at the end.
+    ``timeout_s``: give up when no samples arrive for this long."""
+    import time
+
+    with cap:
         info = capture_descriptor(cap)
         rate = float(timed_stream(info, stream, plan.port)["rate_hz"])
         pipe = control_pipeline(info, stream)
@@ -447,6 +460,26 @@ def record_training(
     return cap
 
 
+def record_training(
+    plan: PromptPlan,
+    recording: str | Path,
+    *,
+    format: str = "sio",
+    baudrate: int = 115200,
+    overwrite: bool = False,
+    stream: int = 0,
+    on_prompt: PromptCallback | None = None,
+    timeout_s: float = 5.0,
+) -> Any:
+    """Capture while prompting (open_training, then run_training); returns
+    the capture, closed (its ``stats``: the frames lost; its ``recorder``:
+    the file's size). The prompt callback gets (index, prompt) when each is
+    due, (n, None) at the end. ``timeout_s``: give up when no samples arrive
+    for this long."""
+    cap = open_training(plan, recording, format=format, baudrate=baudrate, overwrite=overwrite)
+    return run_training(cap, plan, stream=stream, on_prompt=on_prompt, timeout_s=timeout_s)
+
+
 def score_decisions(
     t_s: np.ndarray, labels: Sequence[str], segments: Sequence[dict[str, Any]], window_s: float, settle_s: float = 0.5
 ) -> dict[str, Any]:
@@ -483,7 +516,9 @@ __all__ = [
     "fit_recordings",
     "label_recordings",
     "plan_prompts",
+    "open_training",
     "record_training",
+    "run_training",
     "recording_prompts",
     "score_decisions",
 ]

@@ -82,6 +82,9 @@ MATRIX = [
      "test_integrity_capture::test_readers_name_where_a_mixed_file_changes_shape"),
     ("calibrate of a recording that is not there", "no such file: FILE", "check the file's name",
      "test_bad_input::test_calibrate_of_a_missing_recording_says_no_such_file"),
+    ("a missing recording given as the port (a .sior name)", "FILE: no such port, nor file; a port is a device, "
+     "not a recording", "replay://FILE, `sensorio replay` or `sensorio analyze`",
+     "test_bad_input::test_a_missing_recording_given_as_a_port_says_it_is_no_device"),
     ("a recording given as the port", "FILE is a sensorio recording, not a port", "use `sensorio replay` or replay://",
      "test_integrity_capture::test_a_recording_given_as_a_port_points_to_replay"),
     ("control model made for another device", "the model is for N channels at R Hz; stream 0 has ...",
@@ -181,6 +184,25 @@ def test_calibrate_of_a_missing_recording_says_no_such_file(tmp_path: Path) -> N
         assert line.split(": ", 1)[1] == _one_line_error(_cli("info", str(name))).split(": ", 1)[1]
     # a name no file has stays a port, said as record says it
     assert "no such port: /dev/ttyNOPE_sensorio" in _one_line_error(_cli("calibrate", "/dev/ttyNOPE_sensorio"))
+
+
+@pytest.mark.parametrize("command", ["record", "view", "train"])
+def test_a_missing_recording_given_as_a_port_says_it_is_no_device(tmp_path: Path, command: str) -> None:
+    """A live command given a recording's name that is not there said "no
+    such port: x.sior (ports present: ...)", as for a device unplugged: the
+    mistake is a file given for a device (names_a_file's rule, calibrate's)."""
+    name = tmp_path / "missing.sior"
+    out = {"record": ["-o", str(tmp_path / "o.sior")], "view": [], "train": ["-o", str(tmp_path / "m.npz")]}
+    line = _one_line_error(_cli(command, str(name), *out[command]))
+    assert line == (
+        f"sensorio {command}: error: {name}: no such port, nor file; a port is a device, not a recording "
+        f"(a recording plays back as replay://{name}, or through `sensorio replay` or `sensorio analyze`)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # a device path that is not there is still a missing port
+    assert "no such port: /dev/ttyNOPE_sensorio (ports present:" in _one_line_error(
+        _cli(command, "/dev/ttyNOPE_sensorio", *out[command])
+    )
 
 
 def _without_dac_override() -> None:

@@ -175,6 +175,34 @@ def test_a_stop_during_the_handshake_says_so(trained: Path, tmp_path: Path) -> N
     assert err.strip().splitlines() == [f"stopped by the user during the handshake with {dev.path}"]
 
 
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_stop_during_trains_handshake_says_so(tmp_path: Path, sig: str) -> None:
+    """train opens its device through the training workflow, not the live
+    commands' shared path: a stop before the device answered INFO said only
+    "interrupted" (or "stopped by SIGTERM"), exit 130; now the live
+    commands' line, with what became of the recording, and exit 0."""
+    import signal
+
+    from capture_support import PtyDevice, stop_in_the_handshake
+
+    dev = PtyDevice()
+    model = tmp_path / "m.npz"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("SENSORIO_DEBUG", None)
+    argv = [sys.executable, "-m", "sensorio", "train", dev.path, "-o", str(model), "--quiet"]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        err = stop_in_the_handshake(proc, dev, getattr(signal, sig))
+    finally:
+        dev.close()
+    assert proc.returncode == 0, err
+    who = "the user" if sig == "SIGINT" else sig
+    rec = model.with_suffix(".sior")
+    kept = f"{rec} kept ({rec.stat().st_size} bytes)" if rec.exists() else "nothing recorded"
+    assert err.strip().splitlines() == [f"stopped by {who} during the handshake with {dev.path}: {kept}"]
+    assert not model.exists()
+
+
 def _control(model: Path, url: str, *extra: str, seconds: float) -> list[dict]:
     proc = _cli("control", url, "--model", str(model), "--duration", str(seconds), *extra)
     assert proc.returncode == 0, proc.stderr
@@ -483,6 +511,23 @@ def test_a_failed_fit_still_says_what_it_was_warned_of(trained: Path, tmp_path: 
     assert line.startswith("sensorio fit: error: "), proc.stderr
     assert any(w.startswith("sensorio fit: warning: ") and "cut inside a record" in w for w in warned), proc.stderr
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_control_to_lsl_prints_no_liblsl_info_line(trained: Path) -> None:
+    """control --lsl let liblsl print its INFO lines (config loaded, its git
+    build) among the decisions' summary; stream kept them off. Now both go
+    through sinks.lsl.prepare_lsl: liblsl's warnings and errors only."""
+    from support import require_or_skip
+
+    try:
+        import pylsl  # noqa: F401
+    except (ImportError, RuntimeError):  # pragma: no cover - RuntimeError: liblsl missing
+        require_or_skip(False, "pylsl/liblsl is not installed (pip install 'sensorio[lsl]')")
+    proc = _cli("control", "sim://gestures?seed=2&fast=1", "--model", str(trained), "--lsl", "--duration", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert not re.search(r"\bINFO\|", proc.stderr), proc.stderr
+    (summary,) = proc.stderr.strip().splitlines()
+    assert "decisions" in summary, summary
 
 
 def test_decisions_as_an_lsl_stream() -> None:

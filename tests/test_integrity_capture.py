@@ -335,6 +335,28 @@ def _sim_recording(tmp_path: Path) -> Path:
     return src
 
 
+def test_a_replay_with_only_an_info_gives_its_descriptor_every_time(tmp_path: Path) -> None:
+    """A recording with the device's INFO and no data frame, replayed at full
+    speed, can end before the capture asks for INFO: the bytes it had sent
+    were left unparsed, and whether the descriptor was known when the open
+    returned depended on which thread won (stream said "sent no device
+    descriptor (INFO)" or "answers ... but sends no data frames" from one run
+    to the next). Now what arrived is parsed before the open returns."""
+    from support import narrow_and_wide_device
+
+    import sensorio
+    from sensorio import sio1
+    from sensorio.recording import RecordingWriter
+
+    desc, _, _ = narrow_and_wide_device("I1")
+    rec = tmp_path / "info-only.sior"
+    with RecordingWriter(rec, {"format": "sio", "device_info": desc, "port": "test"}, fsync=False) as w:
+        w.add(b"\x00" + sio1.encode_info(desc), 0)
+    for _ in range(12):  # the race went either way: every run must see the INFO
+        with sensorio.open(f"replay://{rec}?speed=0") as cap:
+            assert cap.info is not None and cap.info.get("serial") == desc.get("serial")
+
+
 def test_record_from_a_fast_replay_exits_0_and_says_the_source_ended(tmp_path: Path) -> None:
     src = _sim_recording(tmp_path)
     want = decode_recording(src)[0].stats.frames_ok

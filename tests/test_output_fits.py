@@ -193,7 +193,7 @@ def test_quiet_liblsl_keeps_the_users_config(tmp_path: Path, monkeypatch: pytest
     cfg.write_text("[multicast]\nResolveScope = link\n")
     monkeypatch.setenv("LSLAPICFG", str(cfg))
     quiet_liblsl()
-    assert len(given) == 1 and "ResolveScope = link" in given[0] and "[log]\nlevel = -2" in given[0]
+    assert len(given) == 1 and "ResolveScope = link" in given[0] and "[log]\nlevel = -1" in given[0]
     cfg.write_text("[log]\nlevel = 0\n")  # the user asked for liblsl's INFO lines: theirs wins
     quiet_liblsl()
     assert len(given) == 1

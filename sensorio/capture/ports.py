@@ -213,6 +213,13 @@ def _open_error(port: str, exc: Exception) -> SensorioError:
     if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "lock" in low or "busy" in low:
         return SensorioError(f"{port} is held by another process: close the other program and retry")
     if code == errno.ENOENT or (not is_url(port) and not os.path.exists(port)):
+        if names_a_file(port):
+            # a recording's name (names_a_file's rule, as calibrate's): the
+            # mistake is a file given for a device, not a device unplugged
+            return SensorioError(
+                f"{port}: no such port, nor file; a port is a device, not a recording (a recording "
+                f"plays back as replay://{port}, or through `sensorio replay` or `sensorio analyze`)"
+            )
         names = ", ".join(p.device for p in list_ports()) or "none found"
         return SensorioError(f"no such port: {port} (ports present: {names}; see 'sensorio ports')")
     if not is_url(port) and os.path.isdir(port):

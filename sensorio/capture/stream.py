@@ -266,7 +266,11 @@ class Stream:
                 try:
                     self.command("INFO", timeout=info_timeout)
                 except SourceEnded:
-                    pass  # a short replay may be over already: nothing to ask
+                    # a short replay may be over already: nothing to ask, but
+                    # what it sent before it ended (its INFO) is parsed now, as
+                    # the wait for a reply would have; left to the first read,
+                    # the descriptor was there or not by the race of the two
+                    self._pump(0.0)
                 except SensorioError as exc:
                     self._emit(StreamEvent("warning", time.time_ns(), {"text": str(exc)}))
             if record is not None:

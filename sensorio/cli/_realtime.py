@@ -104,12 +104,8 @@ def live_capture(args: Any, on_event: Any = None) -> Iterator[Any]:
     from ..errors import SensorioError
     from ._describe import kept_error
 
-    try:
+    with handshake(args.port, args.output):
         cap = open_live(args, on_event)
-    except HandshakeStopped:
-        raise
-    except KeyboardInterrupt as exc:  # the capture closed what it had (a recording: kept whole)
-        raise HandshakeStopped(handshake_stopped(exc, args.port, args.output)) from None
     try:
         with cap:
             yield cap
@@ -117,6 +113,19 @@ def live_capture(args: Any, on_event: Any = None) -> Iterator[Any]:
         if cap.recorder is None:
             raise
         raise kept_error(exc, args.output, cap.recorder.bytes_written) from exc
+
+
+@contextmanager
+def handshake(port: str, output: Any = None) -> Iterator[None]:
+    """Within: the opening of a live command's capture of port (recording to
+    output, if any); a stop there comes out as HandshakeStopped, with
+    handshake_stopped's line, for run_live to say."""
+    try:
+        yield
+    except HandshakeStopped:
+        raise
+    except KeyboardInterrupt as exc:  # the capture closed what it had (a recording: kept whole)
+        raise HandshakeStopped(handshake_stopped(exc, port, output)) from None
 
 
 def open_live(args: Any, on_event: Any = None) -> Any:

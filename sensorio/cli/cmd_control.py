@@ -88,6 +88,12 @@ def _run(args: argparse.Namespace) -> int:
         parse_host_port(args.udp)
     if args.output is not None:
         check_output(args.output, args.force)
+    if args.lsl:
+        from ..sinks.lsl import prepare_lsl
+
+        # as stream does: liblsl's INFO lines on the terminal, among the
+        # decisions and the closing summary, told the user nothing
+        prepare_lsl()
     model = load_model(args.model)
     sinks: list[Any] = []
     try:

@@ -96,11 +96,9 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if not args.lsl:
         raise UsageError("say where to stream: --lsl (Lab Streaming Layer)")
-    from ..sinks.lsl import LslOutlet, import_pylsl, outlet_name, quiet_liblsl
+    from ..sinks.lsl import LslOutlet, outlet_name, prepare_lsl
 
-    import_pylsl()  # fail before opening the port if LSL is missing
-    if not args.verbose:
-        quiet_liblsl()  # before liblsl's first use
+    prepare_lsl(info_lines=args.verbose)  # before the port is opened and liblsl first used
     link_events: queue.SimpleQueue = queue.SimpleQueue()  # filled by the capture's threads
     with live_capture(args, link_events.put) as cap:
         info = capture_descriptor(cap)

@@ -20,7 +20,7 @@ from ._options import (
     positive_integer,
     positive_number,
 )
-from ._realtime import stop_signals
+from ._realtime import handshake, run_live
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -88,7 +88,13 @@ def implied_outputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training import Prompt, plan_prompts, record_training
+    # run_live: a stop during the handshake says so and exits 0, as in the
+    # other live commands (it said only "interrupted", exit 130)
+    return run_live(_run, args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..training import Prompt, open_training, plan_prompts, run_training
 
     gestures = [g.strip().lower() for g in args.gestures.split(",") if g.strip()]
     if not args.output.name or args.output.is_dir():
@@ -126,17 +132,12 @@ def run(args: argparse.Namespace) -> int:
         say(f"[{i + 1:>3}/{n}] {action(prompt.label):<10} {prompt.end_s - prompt.start_s:g} s{upcoming}")
 
     before = _stamp(record)
-    with warnings_after("sensorio train"), stop_signals():
+    with warnings_after("sensorio train"):
         try:
-            cap = record_training(
-                plan,
-                record,
-                format=args.format,
-                baudrate=args.baud,
-                overwrite=args.force,
-                stream=args.stream,
-                on_prompt=on_prompt,
-            )
+            # (a stop in the handshake is told by its own line, the file included)
+            with handshake(args.port, record):
+                cap = open_training(plan, record, format=args.format, baudrate=args.baud, overwrite=args.force)
+            cap = run_training(cap, plan, stream=args.stream, on_prompt=on_prompt)
         except (SensorioError, KeyboardInterrupt) as exc:
             if _stamp(record) not in (before, None):  # this session wrote it
                 # (the command line prints it after the error or "interrupted")

@@ -85,8 +85,9 @@ def _liblsl_config_file() -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
-def quiet_liblsl(level: int = -2) -> None:
-    """Have liblsl log only errors (level -2; by default it prints INFO lines on stderr).
+def quiet_liblsl(level: int = -1) -> None:
+    """Have liblsl log only its warnings and errors (level -1; -2 is errors only;
+    by default it prints INFO lines on stderr).
 
     Uses pylsl's ``set_config_content`` (liblsl >= 1.17.7), which must come before liblsl's
     first use; later it has no effect. The user's own lsl_api.cfg (LSLAPICFG, ./lsl_api.cfg,
@@ -110,6 +111,17 @@ def quiet_liblsl(level: int = -2) -> None:
         pylsl.set_config_content(f"{content}\n[log]\nlevel = {level}\n")
     except (AttributeError, NotImplementedError):
         pass
+
+
+def prepare_lsl(*, info_lines: bool = False) -> Any:
+    """pylsl, for a program about to publish to LSL: a one-line SensorioError
+    now when pylsl or liblsl is missing (before a port is opened), and
+    liblsl's INFO lines kept off stderr (quiet_liblsl: its warnings and
+    errors still show) unless ``info_lines``. Call it before liblsl's first use."""
+    pylsl = import_pylsl()
+    if not info_lines:
+        quiet_liblsl()
+    return pylsl
 
 
 def outlet_name(info: Mapping[str, Any], stream: int, name: str | None = None, *, alone: bool = False) -> str:
