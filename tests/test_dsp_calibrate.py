@@ -4,6 +4,10 @@ calibration files per serial, and the procedures on Blocks."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import dsp_synth
 import numpy as np
@@ -309,32 +313,22 @@ def test_a_known_sine_is_measured_off_its_bin_beside_a_drift_and_a_square_or_sho
         measure_gain_from_known(_blocks(slow, info), info, 100.0, 0, 2.0)
 
 
-def test_calibrate_known_uv_refuses_plain_emg_and_saves_a_real_sine(tmp_path) -> None:
-    """sensorio calibrate --known-uv on an emulated EMG device with no
-    reference: one line naming the channels, exit 1, nothing saved; the
-    same device playing a 100 uV sine after its rest: gains of 1 saved."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
+def _calibrate_known_uv(url: str, *more: str) -> subprocess.CompletedProcess:
+    """sensorio calibrate URL --known-uv 100 (0.5 s of rest, no prompts) in
+    a process of its own, with these options more."""
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=str(root))
     env.pop("SENSORIO_DEBUG", None)
+    args = ["calibrate", url, "--known-uv", "100", "--yes", "--rest-s", "0.5", *more]
+    return subprocess.run(
+        [sys.executable, "-m", "sensorio", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
-    def calibrate(url: str, where: Path) -> subprocess.CompletedProcess:
-        args = ["calibrate", url, "--known-uv", "100", "--yes", "--rest-s", "0.5", "--calibration-dir", str(where)]
-        return subprocess.run(
-            [sys.executable, "-m", "sensorio", *args], env=env, capture_output=True, text=True, timeout=120
-        )
 
-    plain = calibrate("sim://emg8?fast=1", tmp_path / "plain")
-    assert plain.returncode == 1 and "Traceback" not in plain.stderr, plain.stderr
-    (line,) = plain.stderr.strip().splitlines()
-    assert "no reference sine on emg1 (" in line and "emg8 (" in line and "nothing saved" in line, line
-    assert not (tmp_path / "plain").exists()
-
-    fs, rng = 2000, np.random.default_rng(0)
+def _reference_sine_device(tmp_path: Path, seed: int) -> str:
+    """A sim:// device playing 0.5 s of rest, then a 100 uV 37 Hz sine for
+    2.6 s, then rest (5 uV of noise throughout) on its 8 channels."""
+    fs, rng = 2000, np.random.default_rng(seed)
     t = np.arange(int(2.6 * fs)) / fs
     ref = np.concatenate(
         [
@@ -344,7 +338,24 @@ def test_calibrate_known_uv_refuses_plain_emg_and_saves_a_real_sine(tmp_path) ->
         ]
     )
     np.save(tmp_path / "ref.npy", ref)
-    good = calibrate(f"sim://emg8?fast=1&source={tmp_path / 'ref.npy'}", tmp_path / "good")
+    return f"sim://emg8?fast=1&source={tmp_path / 'ref.npy'}"
+
+
+def test_calibrate_known_uv_refuses_plain_emg_and_saves_a_real_sine(tmp_path) -> None:
+    """sensorio calibrate --known-uv on an emulated EMG device with no
+    reference: one line naming the channels, exit 1, nothing saved; the
+    same device playing a 100 uV sine after its rest: gains of 1 saved."""
+
+    def calibrate(url: str, where: Path) -> subprocess.CompletedProcess:
+        return _calibrate_known_uv(url, "--calibration-dir", str(where))
+
+    plain = calibrate("sim://emg8?fast=1", tmp_path / "plain")
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr, plain.stderr
+    (line,) = plain.stderr.strip().splitlines()
+    assert "no reference sine on emg1 (" in line and "emg8 (" in line and "nothing saved" in line, line
+    assert not (tmp_path / "plain").exists()
+
+    good = calibrate(_reference_sine_device(tmp_path, seed=0), tmp_path / "good")
     assert good.returncode == 0, good.stderr
     (saved,) = (tmp_path / "good").glob("*.json")
     gains = json.loads(saved.read_text())["streams"]["0"]["gain"]
@@ -372,29 +383,7 @@ def test_calibrate_known_uv_prints_and_saves_the_reference_frequency(tmp_path) -
     nothing of the sine it had found. It prints its frequency per channel
     (reference_hz) with the other results, and the JSON (--dry-run, and the
     file saved) holds it."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, PYTHONPATH=str(root))
-    env.pop("SENSORIO_DEBUG", None)
-    fs, rng = 2000, np.random.default_rng(1)
-    t = np.arange(int(2.6 * fs)) / fs
-    ref = np.concatenate(
-        [
-            rng.normal(0, 5, (fs // 2, 8)),  # the rest step
-            100 * np.sin(2 * np.pi * 37 * t)[:, None] + rng.normal(0, 5, (t.size, 8)),
-            rng.normal(0, 5, (3 * fs, 8)),
-        ]
-    )
-    np.save(tmp_path / "ref.npy", ref)
-    url = f"sim://emg8?fast=1&source={tmp_path / 'ref.npy'}"
-    args = ["calibrate", url, "--known-uv", "100", "--yes", "--rest-s", "0.5", "--dry-run"]
-    res = subprocess.run(
-        [sys.executable, "-m", "sensorio", *args], env=env, capture_output=True, text=True, timeout=120
-    )
+    res = _calibrate_known_uv(_reference_sine_device(tmp_path, seed=1), "--dry-run")
     assert res.returncode == 0, res.stderr
     (row,) = [line for line in res.stdout.splitlines() if line.strip().startswith("reference_hz:")]
     assert [float(v) for v in row.split(":")[1].split()] == [37.0] * 8, row
