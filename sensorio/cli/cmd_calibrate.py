@@ -11,13 +11,13 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..blocks import Block, split_block
+from ..blocks import Block, Pushback, split_block
 from ..errors import SensorioError, UsageError
 from . import non_negative_number, positive_number
 from ._options import add_format, add_stream
@@ -58,29 +58,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-class BlockSource:
-    """Consecutive Blocks of one stream, shared by the calibration steps."""
+class BlockSource(Pushback):
+    """Consecutive Blocks of one stream, shared by the calibration steps:
+    the rows of a block past a step's end are the next step's (unread)."""
 
     def __init__(
         self,
-        blocks: Iterator[Block],
+        blocks: Iterable[Block],
         info: dict[str, Any],
         stream: int,
         command: Callable[[str], Any] | None = None,
     ) -> None:
-        self._it = blocks
+        super().__init__(blocks)
         self.info = info
         self.stream = stream
         self.command = command
         #: the channels (bit c: channel c) whose lead-off flag a frame handed out had set
         self.leadoff = 0
+        self._last: Block | None = None  # the last block handed out
+        self._leadoff_before = 0  # leadoff before it
 
     def __iter__(self) -> Iterator[Block]:
-        for b in self._it:
+        for b in super().__iter__():
             if b.stream == self.stream:
-                if b.frame_leadoff.any():
-                    self.leadoff |= int(np.bitwise_or.reduce(b.frame_leadoff))
+                self._last, self._leadoff_before = b, self.leadoff
+                self.leadoff |= _leadoff_bits(b.frame_leadoff)
                 yield b
+
+    def unread(self, rest: Block) -> None:
+        """Hand back the rows of the last block not used: only the lead-off
+        of the rows used is the step's (the rest's is the next step's)."""
+        last = self._last
+        if last is not None and len(rest) < len(last):
+            used = last.frame_leadoff[last.frame_row.astype(np.int64) < len(last) - len(rest)]
+            self.leadoff = self._leadoff_before | _leadoff_bits(used)
+        self._last = None
+        super().unread(rest)
 
     def skip_test_signal(self, scale: float, rate_hz: float, test_hz: float, gone: np.ndarray | None = None) -> None:
         """Live, drop what the device sent before TEST ON or TEST OFF took
@@ -138,6 +151,11 @@ class BlockSource:
                 f"{', '.join(off)}: the electrode was off (lead-off) during {what}: "
                 "fix the contact and calibrate again (nothing saved)"
             )
+
+
+def _leadoff_bits(frame_leadoff: np.ndarray) -> int:
+    """The channels (bit c: channel c) with lead-off set in any of these frames."""
+    return int(np.bitwise_or.reduce(frame_leadoff)) if frame_leadoff.any() else 0
 
 
 def open_source(source: str, format: str | None, stream: int) -> BlockSource:
