@@ -298,3 +298,7 @@ def test_calibrate_measures_neither_step_in_the_other_signal(seed):
     }
     assert np.allclose(values["gain"], 1.0, atol=0.02), values
     assert 2.0 < min(values["noise_floor"]) and max(values["noise_floor"]) < 20.0, values
+    # what was skipped is said, as seconds and samples (it was skipped silently)
+    for when in ("before TEST ON took effect", "until TEST OFF took effect"):
+        said = re.search(rf"^   (\d+\.\d\d) s \((\d+) samples\) skipped {when}$", res.stdout, re.M)
+        assert said and abs(int(said.group(2)) / 2000 - float(said.group(1))) <= 0.005, res.stdout

@@ -95,7 +95,7 @@ class BlockSource(Pushback):
         self._last = None
         super().unread(rest)
 
-    def skip_test_signal(self, scale: float, rate_hz: float, test_hz: float, gone: np.ndarray | None = None) -> None:
+    def skip_test_signal(self, scale: float, rate_hz: float, test_hz: float, gone: np.ndarray | None = None) -> int:
         """Live, drop what the device sent before TEST ON or TEST OFF took
         effect: windows of two test periods (0.25 s at least) until every
         channel shows a square wave, or (gone: the amplitudes measured) until
@@ -103,9 +103,9 @@ class BlockSource(Pushback):
         at full speed) had seconds of the old signal in flight: the gain step
         measured rest taken for the TEST signal, and the noise floor the TEST
         signal's flat levels (0.0001 uV). A recording (no commands) has
-        nothing in flight."""
+        nothing in flight. Returns the rows skipped."""
         if self.command is None:
-            return
+            return 0
         from ..dsp.calibrate import SQUARE_ON_LEVELS, square_wave_levels
 
         window = int(max(2.0 / max(test_hz, 1e-3), 0.25) * rate_hz)
@@ -121,12 +121,13 @@ class BlockSource(Pushback):
             parts, rows = [], 0
             square = on_levels >= SQUARE_ON_LEVELS
             if gone is None and square.all():
-                return
+                return skipped
             if gone is not None and not (square & (np.abs(amp) >= np.abs(gone) / 2)).any():
-                return
+                return skipped
             if skipped > 10 * rate_hz:
                 what = "never came in 10 s after TEST ON" if gone is None else "went on for 10 s after TEST OFF"
                 raise SensorioError(f"the TEST signal {what}")
+        return skipped + rows
 
     @contextlib.contextmanager
     def measuring(self, what: str, labels: tuple[str, ...]) -> Iterator[None]:
@@ -225,6 +226,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.yes and sys.stdin.isatty():
             input("   press Enter to start ")
 
+    def said(rows: int, what: str) -> None:
+        if rows:
+            print(f"   {rows / si.rate_hz:.2f} s ({rows} samples) {what}", flush=True)
+
     print(
         f"calibrating {info.get('device', 'device')} serial {serial}, stream {args.stream} "
         f"({si.channels} channels at {si.rate_hz:g} Hz, {si.unit})"
@@ -241,12 +246,13 @@ def run(args: argparse.Namespace) -> int:
                 if src.command is not None:
                     src.command("TEST ON")
                 try:
-                    src.skip_test_signal(si.scale, si.rate_hz, test_hz)
+                    said(src.skip_test_signal(si.scale, si.rate_hz, test_hz), "skipped before TEST ON took effect")
                     gain, amp = measure_gain_from_test(src, info, args.stream, args.gain_s)
                 finally:
                     if src.command is not None:
                         src.command("TEST OFF")
-                src.skip_test_signal(si.scale, si.rate_hz, test_hz, gone=amp)
+                skipped = src.skip_test_signal(si.scale, si.rate_hz, test_hz, gone=amp)
+                said(skipped, "skipped until TEST OFF took effect")
             sc.test_amplitude = [float(v) for v in amp]
         else:
             step(f"gain: apply the {args.known_uv:g} uV reference signal for {args.gain_s:g} s")
