@@ -416,3 +416,8 @@ class Pushback:
     def unread(self, rest: Block) -> None:
         """Hand back the rows of the last block taken that were not used: the next block to come out."""
         self._back.append(rest)
+
+    def drop_unread(self) -> list[Block]:
+        """The blocks handed back and not taken again, which are forgotten."""
+        back, self._back = self._back[::-1], []
+        return back

@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 class BlockSource(Pushback):
     """Consecutive Blocks of one stream, shared by the calibration steps:
-    the rows of a block past a step's end are the next step's (unread)."""
+    the rows of a block past a step's end are the next step's (unread).
+    Live (``read``: the device's read(timeout), ``ended`` its end), what
+    arrived while a prompt waited can be dropped (drop_arrived)."""
 
     def __init__(
         self,
@@ -68,11 +71,13 @@ class BlockSource(Pushback):
         info: dict[str, Any],
         stream: int,
         command: Callable[[str], Any] | None = None,
+        read: Callable[[float], list[Block]] | None = None,
     ) -> None:
         super().__init__(blocks)
         self.info = info
         self.stream = stream
         self.command = command
+        self._read = read
         #: the channels (bit c: channel c) whose lead-off flag a frame handed out had set
         self.leadoff = 0
         self._last: Block | None = None  # the last block handed out
@@ -94,6 +99,15 @@ class BlockSource(Pushback):
             self.leadoff = self._leadoff_before | _leadoff_bits(used)
         self._last = None
         super().unread(rest)
+
+    def drop_arrived(self) -> int:
+        """Live, after a prompt: drop what the device had sent by now (it
+        came while the user was not ready) and return its rows of the
+        stream; a recording's rows are all kept (0)."""
+        if self._read is None:
+            return 0
+        dropped = self.drop_unread() + self._read(0.0)
+        return sum(len(b) for b in dropped if b.stream == self.stream)
 
     def skip_test_signal(self, scale: float, rate_hz: float, test_hz: float, gone: np.ndarray | None = None) -> int:
         """Live, drop what the device sent before TEST ON or TEST OFF took
@@ -159,6 +173,19 @@ def _leadoff_bits(frame_leadoff: np.ndarray) -> int:
     return int(np.bitwise_or.reduce(frame_leadoff)) if frame_leadoff.any() else 0
 
 
+def _live_blocks(dev: Any, batch: deque[Block]) -> Iterator[Block]:
+    """The device's blocks one at a time, read in batches into ``batch``
+    (the caller's: what it holds can be dropped)."""
+    while True:
+        if batch:
+            yield batch.popleft()
+            continue
+        got = dev.read(0.1)
+        if not got and dev.ended:
+            return
+        batch.extend(got)
+
+
 def open_source(source: str, format: str | None, stream: int) -> BlockSource:
     """A recording / dump on disk, else a live device via sensorio.open()
     (a URL, or a path that is a character device: a serial port, a pty)."""
@@ -189,7 +216,18 @@ def open_source(source: str, format: str | None, stream: int) -> BlockSource:
     command = getattr(dev, "command", None)
     if command is not None:
         command("START")
-    return BlockSource(iter(dev), dict(info), stream, command)
+    read = getattr(dev, "read", None)
+    if read is None or not hasattr(dev, "ended"):
+        return BlockSource(iter(dev), dict(info), stream, command)
+    batch: deque[Block] = deque()
+
+    def read_all(timeout: float) -> list[Block]:
+        # what the batch held, then what had arrived
+        out = list(batch)
+        batch.clear()
+        return out + read(timeout)
+
+    return BlockSource(_live_blocks(dev, batch), dict(info), stream, command, read_all)
 
 
 def _rate(info: dict[str, Any], stream: int) -> float:
@@ -225,6 +263,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n== {text}", flush=True)
         if not args.yes and sys.stdin.isatty():
             input("   press Enter to start ")
+            # the step measures what comes after Enter only: the device went
+            # on sending while the prompt waited (the person not ready yet)
+            said(src.drop_arrived(), "that came while waiting for Enter, dropped")
 
     def said(rows: int, what: str) -> None:
         if rows:
