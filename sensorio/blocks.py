@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -354,3 +354,70 @@ def split_block(block: Block, rows: int) -> Iterator[Block]:
             first_row=block.first_row + r0,
             encoding=block.encoding,
         )
+
+
+def cut_block(block: Block, row: int) -> tuple[Block, Block]:
+    """(rows before ``row``, rows from ``row`` on) of a block, 0 < row < len.
+    A cut inside a frame puts that frame in both pieces (its lead-off holds
+    for all its rows): the second piece's first frame starts at its row 0
+    and keeps the seq and device time of the frame's first sample, which is
+    in the first piece."""
+    fr = block.frame_row.astype(np.int64)
+    head_frames = int(np.searchsorted(fr, row, side="left"))  # frames starting before row
+    first = max(int(np.searchsorted(fr, row, side="right")) - 1, 0)  # the frame row is in
+    head_ev = block.events[block.events["row"] < row]
+    tail_ev = block.events[block.events["row"] >= row].copy()
+    tail_ev["row"] -= row
+    tail_rows = np.maximum(fr[first:] - row, 0).astype(block.frame_row.dtype)
+    head = Block(
+        stream=block.stream,
+        samples=block.samples[:row],
+        frame_seq=block.frame_seq[:head_frames],
+        frame_t_us=block.frame_t_us[:head_frames],
+        frame_leadoff=block.frame_leadoff[:head_frames],
+        frame_row=block.frame_row[:head_frames],
+        events=head_ev,
+        first_row=block.first_row,
+        encoding=block.encoding,
+    )
+    tail = Block(
+        stream=block.stream,
+        samples=block.samples[row:],
+        frame_seq=block.frame_seq[first:],
+        frame_t_us=block.frame_t_us[first:],
+        frame_leadoff=block.frame_leadoff[first:],
+        frame_row=tail_rows,
+        events=tail_ev,
+        first_row=block.first_row + row,
+        encoding=block.encoding,
+    )
+    return head, tail
+
+
+class Pushback:
+    """Blocks from an iterator, with what a consumer hands back (``unread``)
+    coming out first: consecutive consumers (calibration steps) each take
+    the rows they need of a long block, and the next one gets the rest."""
+
+    def __init__(self, blocks: Iterable[Block]) -> None:
+        self._it = iter(blocks)
+        self._back: list[Block] = []  # a stack: the last handed back comes out first
+
+    def __iter__(self) -> Iterator[Block]:
+        while True:
+            if self._back:
+                yield self._back.pop()
+                continue
+            b = next(self._it, None)
+            if b is None:
+                return
+            yield b
+
+    def unread(self, rest: Block) -> None:
+        """Hand back the rows of the last block taken that were not used: the next block to come out."""
+        self._back.append(rest)
+
+    def drop_unread(self) -> list[Block]:
+        """The blocks handed back and not taken again, which are forgotten."""
+        back, self._back = self._back[::-1], []
+        return back

@@ -208,7 +208,7 @@ def summarise(analysis: Any, truth: Any) -> tuple[list[ChannelSummary], dict[str
         out.append(ChannelSummary(c, label, round(float(st.valid[:, c].mean()), 4), round(rms, 2), found, injected))
     injected_link: dict[str, int] = {}
     for rec in truth.link_faults():
-        if rec["kind"] in ("port_closed", "unread", "overrun"):
+        if rec["kind"] in ("port_closed", "unread", "flushed", "overrun"):
             continue  # the emulator's bookkeeping of bytes nobody read, not injected faults
         injected_link[rec["kind"]] = injected_link.get(rec["kind"], 0) + len(rec.get("frames", []))
     return out, injected_link

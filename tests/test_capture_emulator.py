@@ -298,3 +298,40 @@ def test_calibrate_measures_neither_step_in_the_other_signal(seed):
     }
     assert np.allclose(values["gain"], 1.0, atol=0.02), values
     assert 2.0 < min(values["noise_floor"]) and max(values["noise_floor"]) < 20.0, values
+    # what was skipped is said, as seconds and samples (it was skipped silently)
+    for when in ("before TEST ON took effect", "until TEST OFF took effect"):
+        said = re.search(rf"^   (\d+\.\d\d) s \((\d+) samples\) skipped {when}$", res.stdout, re.M)
+        assert said and abs(int(said.group(2)) / 2000 - float(said.group(1))) <= 0.005, res.stdout
+
+
+class _SlowEnter:
+    """A terminal whose user presses Enter after `wait` s at the first prompt, at once at the others."""
+
+    def __init__(self, wait: float) -> None:
+        self.waits = [wait]
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        time.sleep(self.waits.pop() if self.waits else 0.0)
+        return "\n"
+
+
+def test_calibrate_measures_only_what_came_after_enter(monkeypatch, capsys):
+    """Live, without --yes, the device streams while the prompt waits: the
+    rest step measured what came before Enter was pressed (here a channel
+    saturated for its first 0.8 s, refused as at a rail), the person not
+    ready yet. What came during the prompt is dropped now, and said."""
+    from sensorio.cli import main
+
+    url = "sim://emg8?seed=3&fault=saturation:channel=4,start=0,end=0.8"
+    monkeypatch.setattr(sys, "stdin", _SlowEnter(2.0))
+    code = main(["calibrate", url, "--rest-s", "0.5", "--dry-run"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    # (after the prompt: the fake terminal echoes no Enter)
+    first = re.search(r" (\d+\.\d\d) s \((\d+) samples\) that came while waiting for Enter, dropped$", out, re.M)
+    assert first, out
+    seconds, samples = float(first.group(1)), int(first.group(2))
+    assert seconds >= 1.5 and abs(samples / 2000 - seconds) <= 0.005, out

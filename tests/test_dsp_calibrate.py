@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sensorio import Parser, sio1
-from sensorio.blocks import Block, SignalBlock
+from sensorio.blocks import Block, Pushback, SignalBlock
 from sensorio.dsp import Calibrate, Calibration, CalibrationStore, Pipeline, StreamInfo
 from sensorio.dsp.calibrate import (
     measure_envelope_level,
@@ -389,3 +389,50 @@ def test_calibrate_known_uv_prints_and_saves_the_reference_frequency(tmp_path) -
     assert [float(v) for v in row.split(":")[1].split()] == [37.0] * 8, row
     saved = json.loads(res.stdout[res.stdout.index("{") :])
     np.testing.assert_allclose(saved["streams"]["0"]["reference_hz"], 37.0, atol=0.5)
+
+
+def _leveled_block(
+    info: dict, levels: list[float], seconds: float, fs: float, leadoff_from: int | None = None
+) -> Block:
+    """One long block (as a fast source hands over): each level held for
+    seconds; lead-off (channel 2) from sample leadoff_from on."""
+    n = int(seconds * fs)
+    values = np.repeat(np.array(levels, float), n)[:, None] * np.ones(2)
+    values += np.random.default_rng(3).standard_normal(values.shape) * 0.5
+    codes = np.rint(values / dsp_synth.SCALE).astype(np.int64)
+    leadoff = np.zeros(len(codes), np.uint64)
+    if leadoff_from is not None:
+        leadoff[leadoff_from:] = 2
+    p = Parser()
+    p.feed(dsp_synth.encode(codes, leadoff, info))
+    (block,) = p.read()
+    return block
+
+
+def test_consecutive_steps_take_consecutive_rows_of_a_long_block() -> None:
+    """A step read from a long block (a fast emulator hands over 5024 rows at
+    a time) used the rows it needed and threw the rest away: the next step
+    started at the next block. From a Pushback the rest is the next step's."""
+    fs = 1000.0
+    info = dsp_synth.info(2, fs)
+    src = Pushback([_leveled_block(info, [50.0, -50.0, 20.0], 1.0, fs)])
+    np.testing.assert_allclose(measure_offset(src, info, 0, 1.0), [50.0, 50.0], atol=0.5)
+    np.testing.assert_allclose(measure_offset(src, info, 0, 1.0), [-50.0, -50.0], atol=0.5)
+    np.testing.assert_allclose(measure_offset(src, info, 0, 0.5), [20.0, 20.0], atol=0.5)
+    np.testing.assert_allclose(measure_offset(src, info, 0, 0.5), [20.0, 20.0], atol=0.5)  # (to the last row)
+
+
+def test_a_lead_off_in_the_rows_a_step_hands_on_is_the_next_steps() -> None:
+    """calibrate's source hands the rows past a step's end to the next step:
+    their lead-off is that step's, not the one that read the block."""
+    from sensorio.cli.cmd_calibrate import BlockSource
+
+    fs = 1000.0
+    info = dsp_synth.info(2, fs)
+    src = BlockSource([_leveled_block(info, [0.0, 0.0], 1.0, fs, leadoff_from=1200)], info, 0)
+    labels = ("ch1", "ch2")
+    with src.measuring("the rest", labels):
+        measure_offset(src, info, 0, 1.0)
+    with pytest.raises(SensorioError, match="ch2: the electrode was off .* during the noise floor"):
+        with src.measuring("the noise floor", labels):
+            measure_offset(src, info, 0, 0.5)

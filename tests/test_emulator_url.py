@@ -64,6 +64,29 @@ def test_bytes_left_unread_when_a_sim_port_closes_are_in_the_truth(tmp_path) -> 
     assert end["bytes"] - end["discarded_bytes"]["unread"] == p.stats.bytes_in == 5000
 
 
+def test_bytes_the_host_flushes_from_a_sim_port_are_not_called_delivered(tmp_path) -> None:
+    """reset_input_buffer (the host flushing its own input, as pyserial's
+    open() does) threw away what the sim:// port held, and the truth counted
+    those bytes as delivered. They are a ``flushed`` link record now, and in
+    the end record's discarded totals: the bytes the client got are the bytes
+    on the wire less the flushed and the unread ones."""
+    truth_file = tmp_path / "t.jsonl"
+    port = serial.serial_for_url(sim_url("emg8", seed=1, fast=True, autostart=True, truth=truth_file), timeout=0.5)
+    p = sensorio.Parser()
+    p.feed(port.read(3000))
+    assert port.in_waiting > 0  # (fast: the device put more out than was read)
+    port.reset_input_buffer()
+    p.feed(port.read(2000))
+    port.finish()
+    log = TruthLog.load(truth_file)
+    end = log.of("end")[0]
+    flushed = log.touched("flushed")
+    assert flushed and end["discarded"]["flushed"] == len(flushed)
+    assert end["discarded_bytes"]["flushed"] == sum(r["bytes"] for r in log.link_faults(kind="flushed"))
+    handed = end["bytes"] - end["discarded_bytes"]["flushed"] - end["discarded_bytes"].get("unread", 0)
+    assert handed == p.stats.bytes_in == 5000
+
+
 def test_sim_commands_and_in_waiting() -> None:
     port = serial.serial_for_url(sim_url("emg8", seed=1, fast=True), timeout=0.2)
     p = sensorio.Parser()

@@ -477,3 +477,23 @@ def test_a_kept_damaged_records_read_times_are_not_trusted(tmp_path: Path) -> No
     assert max(times) == max(t for c in RecordingReader(good).items() if isinstance(c, DataChunk) for _, t in c.reads)
     plan = list(ReplaySchedule(path, speed=1.0))
     assert max(p.at_s for p in plan) < 1.0
+
+
+@pytest.mark.parametrize(
+    ("reads_s", "said"), [((0.0, 1.0, 3.5), "in about 3.50 s of host time"), ((0.0,), "(no duration")]
+)
+def test_info_times_a_stream_without_a_rate_by_host_time_or_says_why_not(tmp_path, reads_s, said) -> None:
+    """An ASCII recording has no rate: info gave its stream no duration
+    without a word. It gives the time between the host reads that brought
+    its first and last lines, labelled so, or says why there is none."""
+    path = tmp_path / "ascii.sior"
+    w = RecordingWriter(path, {"format": "ascii", "port": "test"}, flush_interval=0.05)
+    t0 = 1_700_000_000 * 10**9
+    for k, t in enumerate(reads_s):
+        w.add(f"{k},{k + 1}\n{k},{k + 2}\n".encode(), t0 + int(t * 1e9))
+    w.close()
+    out = subprocess.run(
+        [sys.executable, "-m", "sensorio", "info", str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("stream 0:"))
+    assert said in line, out

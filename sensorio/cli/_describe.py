@@ -14,7 +14,7 @@ from ..capture.device import describe_device, device_identity
 from ..descriptor import described_streams, resolve_descriptor
 from ..errors import SensorioError
 from ..parser import Parser
-from ..recording import DamageTally, Event, RecordingReader, feed_items
+from ..recording import DamageTally, DataChunk, Event, RecordingReader, feed_items
 from ._options import cli_text
 from ._progress import with_progress
 
@@ -154,6 +154,9 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
         infos: list[dict[str, Any]] = []
         shapes: dict[int, dict[str, Any]] = {}  # each stream's channels and their changes
         tallies: dict[int, StreamTally] = {}
+        # per stream, the host times of the first and the last port read of
+        # the records that carried its frames (a duration for a stream without a rate)
+        host: dict[int, list[int]] = {}
         items = with_progress(reader.items(), lambda: reader.position, reader.size, f"reading {path.name}")
         damage = DamageTally(parser)
         for item, blocks in feed_items(parser, items, damage):
@@ -164,6 +167,10 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
                     infos.append(new)
                     if not devices or device_identity(new) != device_identity(devices[-1]):
                         devices.append(new)
+            if blocks and isinstance(item, DataChunk):
+                times = [t for _, t in item.reads] or [item.t_ns]
+                for sid in {b.stream for b in blocks}:
+                    host.setdefault(sid, [min(times), 0])[1] = max(times)
             for b in blocks:
                 shape = shapes.setdefault(b.stream, {"channels": b.n_channels, "changes": []})
                 tally = tallies.setdefault(b.stream, StreamTally())
@@ -179,6 +186,7 @@ def describe(path: Path, format: str | None = None) -> dict[str, Any]:
                 "lost_samples": tallies[sid].lost_samples,
                 "span_samples": tallies[sid].span,
                 "changes": shape["changes"],
+                "host_span_s": (host[sid][1] - host[sid][0]) * 1e-9 if sid in host else None,
             }
             for sid, shape in shapes.items()
         }

@@ -11,13 +11,14 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..blocks import Block, split_block
+from ..blocks import Block, Pushback, split_block
 from ..errors import SensorioError, UsageError
 from . import non_negative_number, positive_number
 from ._options import add_format, add_stream
@@ -58,31 +59,57 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-class BlockSource:
-    """Consecutive Blocks of one stream, shared by the calibration steps."""
+class BlockSource(Pushback):
+    """Consecutive Blocks of one stream, shared by the calibration steps:
+    the rows of a block past a step's end are the next step's (unread).
+    Live (``read``: the device's read(timeout), ``ended`` its end), what
+    arrived while a prompt waited can be dropped (drop_arrived)."""
 
     def __init__(
         self,
-        blocks: Iterator[Block],
+        blocks: Iterable[Block],
         info: dict[str, Any],
         stream: int,
         command: Callable[[str], Any] | None = None,
+        read: Callable[[float], list[Block]] | None = None,
     ) -> None:
-        self._it = blocks
+        super().__init__(blocks)
         self.info = info
         self.stream = stream
         self.command = command
+        self._read = read
         #: the channels (bit c: channel c) whose lead-off flag a frame handed out had set
         self.leadoff = 0
+        self._last: Block | None = None  # the last block handed out
+        self._leadoff_before = 0  # leadoff before it
 
     def __iter__(self) -> Iterator[Block]:
-        for b in self._it:
+        for b in super().__iter__():
             if b.stream == self.stream:
-                if b.frame_leadoff.any():
-                    self.leadoff |= int(np.bitwise_or.reduce(b.frame_leadoff))
+                self._last, self._leadoff_before = b, self.leadoff
+                self.leadoff |= _leadoff_bits(b.frame_leadoff)
                 yield b
 
-    def skip_test_signal(self, scale: float, rate_hz: float, test_hz: float, gone: np.ndarray | None = None) -> None:
+    def unread(self, rest: Block) -> None:
+        """Hand back the rows of the last block not used: only the lead-off
+        of the rows used is the step's (the rest's is the next step's)."""
+        last = self._last
+        if last is not None and len(rest) < len(last):
+            used = last.frame_leadoff[last.frame_row.astype(np.int64) < len(last) - len(rest)]
+            self.leadoff = self._leadoff_before | _leadoff_bits(used)
+        self._last = None
+        super().unread(rest)
+
+    def drop_arrived(self) -> int:
+        """Live, after a prompt: drop what the device had sent by now (it
+        came while the user was not ready) and return its rows of the
+        stream; a recording's rows are all kept (0)."""
+        if self._read is None:
+            return 0
+        dropped = self.drop_unread() + self._read(0.0)
+        return sum(len(b) for b in dropped if b.stream == self.stream)
+
+    def skip_test_signal(self, scale: float, rate_hz: float, test_hz: float, gone: np.ndarray | None = None) -> int:
         """Live, drop what the device sent before TEST ON or TEST OFF took
         effect: windows of two test periods (0.25 s at least) until every
         channel shows a square wave, or (gone: the amplitudes measured) until
@@ -90,9 +117,9 @@ class BlockSource:
         at full speed) had seconds of the old signal in flight: the gain step
         measured rest taken for the TEST signal, and the noise floor the TEST
         signal's flat levels (0.0001 uV). A recording (no commands) has
-        nothing in flight."""
+        nothing in flight. Returns the rows skipped."""
         if self.command is None:
-            return
+            return 0
         from ..dsp.calibrate import SQUARE_ON_LEVELS, square_wave_levels
 
         window = int(max(2.0 / max(test_hz, 1e-3), 0.25) * rate_hz)
@@ -108,12 +135,13 @@ class BlockSource:
             parts, rows = [], 0
             square = on_levels >= SQUARE_ON_LEVELS
             if gone is None and square.all():
-                return
+                return skipped
             if gone is not None and not (square & (np.abs(amp) >= np.abs(gone) / 2)).any():
-                return
+                return skipped
             if skipped > 10 * rate_hz:
                 what = "never came in 10 s after TEST ON" if gone is None else "went on for 10 s after TEST OFF"
                 raise SensorioError(f"the TEST signal {what}")
+        return skipped + rows
 
     @contextlib.contextmanager
     def measuring(self, what: str, labels: tuple[str, ...]) -> Iterator[None]:
@@ -138,6 +166,24 @@ class BlockSource:
                 f"{', '.join(off)}: the electrode was off (lead-off) during {what}: "
                 "fix the contact and calibrate again (nothing saved)"
             )
+
+
+def _leadoff_bits(frame_leadoff: np.ndarray) -> int:
+    """The channels (bit c: channel c) with lead-off set in any of these frames."""
+    return int(np.bitwise_or.reduce(frame_leadoff)) if frame_leadoff.any() else 0
+
+
+def _live_blocks(dev: Any, batch: deque[Block]) -> Iterator[Block]:
+    """The device's blocks one at a time, read in batches into ``batch``
+    (the caller's: what it holds can be dropped)."""
+    while True:
+        if batch:
+            yield batch.popleft()
+            continue
+        got = dev.read(0.1)
+        if not got and dev.ended:
+            return
+        batch.extend(got)
 
 
 def open_source(source: str, format: str | None, stream: int) -> BlockSource:
@@ -170,7 +216,18 @@ def open_source(source: str, format: str | None, stream: int) -> BlockSource:
     command = getattr(dev, "command", None)
     if command is not None:
         command("START")
-    return BlockSource(iter(dev), dict(info), stream, command)
+    read = getattr(dev, "read", None)
+    if read is None or not hasattr(dev, "ended"):
+        return BlockSource(iter(dev), dict(info), stream, command)
+    batch: deque[Block] = deque()
+
+    def read_all(timeout: float) -> list[Block]:
+        # what the batch held, then what had arrived
+        out = list(batch)
+        batch.clear()
+        return out + read(timeout)
+
+    return BlockSource(_live_blocks(dev, batch), dict(info), stream, command, read_all)
 
 
 def _rate(info: dict[str, Any], stream: int) -> float:
@@ -206,6 +263,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n== {text}", flush=True)
         if not args.yes and sys.stdin.isatty():
             input("   press Enter to start ")
+            # the step measures what comes after Enter only: the device went
+            # on sending while the prompt waited (the person not ready yet)
+            said(src.drop_arrived(), "that came while waiting for Enter, dropped")
+
+    def said(rows: int, what: str) -> None:
+        if rows:
+            print(f"   {rows / si.rate_hz:.2f} s ({rows} samples) {what}", flush=True)
 
     print(
         f"calibrating {info.get('device', 'device')} serial {serial}, stream {args.stream} "
@@ -223,12 +287,13 @@ def run(args: argparse.Namespace) -> int:
                 if src.command is not None:
                     src.command("TEST ON")
                 try:
-                    src.skip_test_signal(si.scale, si.rate_hz, test_hz)
+                    said(src.skip_test_signal(si.scale, si.rate_hz, test_hz), "skipped before TEST ON took effect")
                     gain, amp = measure_gain_from_test(src, info, args.stream, args.gain_s)
                 finally:
                     if src.command is not None:
                         src.command("TEST OFF")
-                src.skip_test_signal(si.scale, si.rate_hz, test_hz, gone=amp)
+                skipped = src.skip_test_signal(si.scale, si.rate_hz, test_hz, gone=amp)
+                said(skipped, "skipped until TEST OFF took effect")
             sc.test_amplitude = [float(v) for v in amp]
         else:
             step(f"gain: apply the {args.known_uv:g} uV reference signal for {args.gain_s:g} s")

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         rate = None if s["changes"] else rates.get(int(sid))
         # the time the stream covers, lost samples included (as analyze says it)
         lost = f" ({s['lost_samples']} lost)" if s["lost_samples"] else ""
-        timing = f" in {s['span_samples'] / rate:.2f} s at {rate:g} Hz" if rate else ""
+        timing = f" in {s['span_samples'] / rate:.2f} s at {rate:g} Hz" if rate else _host_timing(s["host_span_s"])
         print(
             f"stream {sid}:   {s['channels']} channels, {s['samples']} samples{timing}{lost}, "
             f"{s['frames']} frames{then}"
@@ -76,3 +76,11 @@ def run(args: argparse.Namespace) -> int:
     for problem in d["problems"]:
         print(f"problem:    {problem}")
     return 0
+
+
+def _host_timing(span_s: float | None) -> str:
+    """The duration of a stream without a rate, by the host's read times
+    (the device's own clock cannot time it), or why there is none."""
+    if span_s:
+        return f" in about {span_s:.2f} s of host time (no rate: from the reads that brought its first and last frames)"
+    return " (no duration: no rate, and its frames came in one read)"

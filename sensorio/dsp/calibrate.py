@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..blocks import EV_GAP, EV_RESTART, Block, SignalBlock
+from ..blocks import EV_GAP, EV_RESTART, Block, Pushback, SignalBlock, cut_block
 from ..descriptor import ElectrodeGrid, channel_labels, electrode_grid
 from ..errors import SensorioError
 from ..sio1 import ENC_RANGE
@@ -579,6 +579,9 @@ def _collect(
     calibration: Calibration | None = None,
 ) -> tuple[np.ndarray, float]:
     """Up to ``seconds`` of physical samples of one stream (gaps dropped).
+    From a Pushback, the rows of the last block past the step's end are
+    handed back (unread): the next step starts with them. A plain
+    iterator's are lost with the block.
 
     Raises:
         SensorioError: too little data, or a channel at a rail for more than
@@ -595,8 +598,14 @@ def _collect(
     for block in blocks:
         codes = block.samples
         if block.stream == stream and codes.shape[1] == si.channels:
-            # the step's rows only: a big block's rows past them are not measured
-            codes = codes[: max(need - rows, 0)]
+            # the step's rows only: a big block's rows past them are not
+            # measured, and are the next step's (a step read from a fast
+            # source's 5024-row block used what it needed and dropped the rest)
+            take = max(need - rows, 0)
+            if 0 < take < len(block) and isinstance(blocks, Pushback):
+                block, rest = cut_block(block, take)
+                blocks.unread(rest)
+            codes = block.samples[:take]
             at_rail += ((codes <= si.min_code + band) | (codes >= si.max_code - band)).sum(axis=0)
             rows += len(codes)
         for sb in cal.process_raw(block):

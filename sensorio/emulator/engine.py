@@ -370,7 +370,8 @@ class Emulator:
     def unread(self, frames: list[list[int]], nbytes: int, reason: str = "unread") -> None:
         """Bytes written to the port that the host never read (the port
         closed, or the device was unplugged or stopped, with them still in
-        it): ``frames`` are their [stream, seq]. They stay in the delivered
+        it; reason ``flushed``: the host threw them away itself, a sim://
+        port's reset_input_buffer): ``frames`` are their [stream, seq]. They stay in the delivered
         totals (they were on the wire) and are counted as discarded too, so
         that the end record accounts for every byte the host did not get."""
         if not nbytes:

@@ -23,7 +23,9 @@ Record types (key ``type``):
   ``discarded_bytes``, per reason the frames and bytes that never reached
   the host (``port_closed``, ``overrun``, ``unplug``: never written;
   ``unread``: written, so also in ``frames`` and ``bytes``, then dropped
-  unread), so the host was handed ``bytes - discarded_bytes["unread"]``.
+  unread; ``flushed``: written, then thrown away by the host's own input
+  flush, a sim:// port's reset_input_buffer), so the host was handed
+  ``bytes - discarded_bytes["unread"] - discarded_bytes["flushed"]``.
 Device seconds count only while the device streams (its sample clock).
 """
 

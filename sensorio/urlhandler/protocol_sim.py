@@ -154,12 +154,13 @@ class Serial(SerialBase):
                 self._emu.truth.flush()
             self.is_open = False
 
-    def _drop_unread(self) -> None:
+    def _drop_unread(self, reason: str = "unread") -> None:
         """The port closes with bytes the client has not read: they are lost
         with it, as a real port's driver drops them, and the truth, which
-        called them delivered, says so (``unread``, as the pty's)."""
+        called them delivered, says so (``unread``, as the pty's). reason
+        ``flushed``: the client threw them away itself (reset_input_buffer)."""
         assert self._emu is not None
-        self._emu.unread(tail_frames(self._taken, len(self._buf)), len(self._buf))
+        self._emu.unread(tail_frames(self._taken, len(self._buf)), len(self._buf), reason)
         self._buf.clear()
         self._taken.clear()
         self._taken_bytes = 0
@@ -298,7 +299,9 @@ class Serial(SerialBase):
         with self._lock:
             self._check()
             self._pump()
-            self._buf.clear()
+            # the client's own flush: what it drops never reached it, and the
+            # truth, which called it delivered, says so (``flushed``)
+            self._drop_unread("flushed")
 
     def reset_output_buffer(self) -> None:
         self._check()
