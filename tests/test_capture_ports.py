@@ -92,6 +92,13 @@ def test_a_port_or_file_argument_names_a_file_when_it_is_one_or_has_a_recordings
         assert not ports.names_a_file("/dev/null")  # a character device, as a serial port is
 
 
+def test_a_missing_port_may_name_a_file_when_it_has_a_folder_or_a_suffix() -> None:
+    for name in ("dump.bin", "data/run1", "./x", "/tmp/ttyV0", "C:/data/x.bin"):
+        assert ports.may_name_a_file(name), name
+    for name in ("ttyUSB0", "COM3", "/dev/ttyUSB9", "/dev/cu.usbserial-A1", "replay://x.bin", "sim://emg8"):
+        assert not ports.may_name_a_file(name), name
+
+
 def test_ports_list_vid_pid_serial(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         ports.serial.tools.list_ports,
