@@ -324,6 +324,35 @@ def test_a_stop_during_the_handshake_says_what_was_kept(tmp_path: Path, command:
         assert _complete(out)
 
 
+@pytest.mark.parametrize("command", ["record", "view", "train"])
+def test_a_stop_during_the_handshake_never_calls_an_older_file_kept(tmp_path: Path, command: str) -> None:
+    """With --force over an older file of the output's name, a stop before
+    the device sent anything left that file as it was, and the line said
+    "FILE kept (N bytes)" of it: the older file's size, as if this run had
+    recorded it. Now only what this run wrote is said to be kept."""
+    dev = PtyDevice()
+    out = tmp_path / "hs.sior"
+    old = b"an older file of this name" * 100
+    out.write_bytes(old)
+    argv = {
+        "record": ["record", dev.path, "-o", str(out), "--quiet"],
+        "view": ["view", dev.path, "-o", str(out)],
+        "train": ["train", dev.path, "-o", str(out.with_suffix(".npz")), "--quiet"],
+    }[command]
+    proc = _cli(*argv, "--force")
+    try:
+        err = stop_in_the_handshake(proc, dev)
+    finally:
+        dev.close()
+    assert proc.returncode == 0, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"stopped by the user during the handshake with {dev.path}: "), err
+    if out.read_bytes() == old:  # nothing came before the stop (the usual case: the device never answers)
+        assert lines[0].endswith(f": nothing recorded ({out} left as it was)"), err
+    else:  # what came was recorded over it: that is this run's
+        assert lines[0].endswith(f": {out} kept ({out.stat().st_size} bytes)") and _complete(out), err
+
+
 # -- 12: a source that ends ends the recording ---------------------------------------
 
 
