@@ -386,6 +386,46 @@ def test_a_replay_with_only_an_info_gives_its_descriptor_every_time(tmp_path: Pa
             assert cap.info is not None and cap.info.get("serial") == desc.get("serial")
 
 
+@pytest.mark.parametrize("speed", ["", "?speed=0"])
+def test_a_replay_with_no_data_frames_is_one_error_in_every_live_command(tmp_path: Path, speed: str) -> None:
+    """A recording with the device's INFO and no data frame, replayed: view
+    ended with "stopped", exit 0, while record and stream called it an error,
+    with advice for a device ("It may need a START command (--start START)")
+    that no replay can take. Now the three say the same one line, of the
+    recording."""
+    from support import narrow_and_wide_device
+
+    from sensorio import sio1
+    from sensorio.recording import RecordingWriter
+
+    desc, _, _ = narrow_and_wide_device("I1")
+    rec = tmp_path / "info-only.sior"
+    with RecordingWriter(rec, {"format": "sio", "device_info": desc, "port": "test"}, fsync=False) as w:
+        w.add(b"\x00" + sio1.encode_info(desc), 0)
+    port = f"replay://{rec}{speed}"
+    commands = [["record", port, "-o", str(tmp_path / "o.sior"), "--quiet"], ["view", port]]
+    try:
+        import pylsl  # noqa: F401
+
+        commands.append(["stream", port, "--lsl", "--quiet"])
+    except (ImportError, RuntimeError):  # (the other two still agree)
+        pass
+    why = (
+        f"{port}: the recording holds the device's answers (1 sio messages) but no data frames: "
+        "it ends before the device streamed"
+    )
+    for argv in commands:
+        proc = _cli(*argv)
+        if argv[0] == "stream":  # (its outlets are announced first, one "LSL: ..." line each)
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 1 and "Traceback" not in err, err
+            line = err.strip().splitlines()[-1]
+        else:
+            line = _one_line_error(proc)
+        assert line.startswith(f"sensorio {argv[0]}: error: {why}"), line
+        assert "START" not in line, line
+
+
 def test_record_from_a_fast_replay_exits_0_and_says_the_source_ended(tmp_path: Path) -> None:
     src = _sim_recording(tmp_path)
     want = decode_recording(src)[0].stats.frames_ok

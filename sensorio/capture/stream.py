@@ -152,6 +152,8 @@ class Stream:
         callback_thread: bool | None = None,
     ) -> None:
         self.port = str(port)
+        #: a recording played back (replay://): its advice is of the file, not a device
+        self._replay = self.port.lower().startswith("replay:")
         self.format = resolve(format)
         self.parser = Parser(self.format)
         self.ring = Ring(ring_size)
@@ -256,9 +258,7 @@ class Stream:
             max_read_interval=max_read_interval,
             on_read=self._dispatch_inline,
             # a pty's writer and a replayed file can wait; a serial port cannot
-            backpressure=(is_pseudo_terminal(self.port) or self.port.startswith("replay:"))
-            if backpressure is None
-            else backpressure,
+            backpressure=(is_pseudo_terminal(self.port) or self._replay) if backpressure is None else backpressure,
         )
         self._reader.start()
         try:
@@ -851,7 +851,8 @@ class Stream:
     def diagnose(self) -> Advice | None:
         """Why no frames arrived, as advice (None if frames did arrive)."""
         arrived = self._reader.committed + self._reader.dropped
-        return diagnose(bytes(self._reader.sample), self.stats, self.format.name, self.baudrate, arrived)
+        sample = bytes(self._reader.sample)
+        return diagnose(sample, self.stats, self.format.name, self.baudrate, arrived, replay=self._replay)
 
     # -- shutdown -------------------------------------------------------------------
     def close(self) -> None:
