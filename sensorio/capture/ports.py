@@ -7,6 +7,7 @@ import errno
 import os
 import stat
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,13 +105,32 @@ def change_latency_timer(device: str, ms: int = 1) -> None:
 
 def set_latency_timer(device: str, ms: int = 1) -> bool:
     """Set the FTDI latency timer where the sysfs file is writable: True when it
-    is now ``ms``. Opening a port tries this quietly (a slow timer costs latency,
-    not data); :func:`change_latency_timer` says why it failed."""
+    is now ``ms``; :func:`change_latency_timer` says why it failed, and
+    :func:`tune_latency_timer` (what opening a port does) warns of it."""
     try:
         change_latency_timer(device, ms)
     except SensorioError:
         return False
     return True
+
+
+def tune_latency_timer(device: str, asked: bool | None = None) -> int | None:
+    """What opening a port does to its FTDI latency timer: set it to 1 ms
+    (change_latency_timer) and return the timer it has now, None for a port
+    without one (a pty, a URL, not an FTDI adapter on Linux). When it cannot
+    be set, one warning says why, if low latency was ``asked`` for (True) or
+    the timer stays slow (FTDI_DEFAULT_LATENCY_MS or more; a slow timer costs
+    latency, not data); ``asked`` False leaves the timer as it is."""
+    ms = None if is_url(device) else latency_timer(device)
+    if ms is None or ms == 1 or asked is False:
+        return ms
+    try:
+        change_latency_timer(device, 1)
+    except SensorioError as exc:
+        if asked or ms >= FTDI_DEFAULT_LATENCY_MS:
+            warnings.warn(f"{exc}; at {ms} ms the data arrive in bursts up to {ms} ms apart", stacklevel=3)
+        return ms
+    return 1
 
 
 def find_device(vid: int, pid: int, serial_number: str | None) -> str | None:
