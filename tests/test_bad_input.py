@@ -85,6 +85,9 @@ MATRIX = [
     ("a missing recording given as the port (a .sior name)", "FILE: no such port, nor file; a port is a device, "
      "not a recording", "replay://FILE, `sensorio replay` or `sensorio analyze`",
      "test_bad_input::test_a_missing_recording_given_as_a_port_says_it_is_no_device"),
+    ("a missing file given as the port (a name with a folder or a suffix)", "FILE: no such port, nor file "
+     "(ports present: ...; see 'sensorio ports')", "check the name; a recording plays back as replay://FILE",
+     "test_bad_input::test_a_missing_file_given_as_a_port_says_no_such_port_nor_file"),
     ("a recording given as the port", "FILE is a sensorio recording, not a port", "use `sensorio replay` or replay://",
      "test_integrity_capture::test_a_recording_given_as_a_port_points_to_replay"),
     ("control model made for another device", "the model is for N channels at R Hz; stream 0 has ...",
@@ -203,6 +206,22 @@ def test_a_missing_recording_given_as_a_port_says_it_is_no_device(tmp_path: Path
     assert "no such port: /dev/ttyNOPE_sensorio (ports present:" in _one_line_error(
         _cli(command, "/dev/ttyNOPE_sensorio", *out[command])
     )
+
+
+@pytest.mark.parametrize("command", ["record", "view", "train", "calibrate"])
+def test_a_missing_file_given_as_a_port_says_no_such_port_nor_file(tmp_path: Path, command: str) -> None:
+    """A dump's or a folder's name that is not there (x.bin, data/run1) read
+    as a device unplugged: "no such port: x.bin (ports present: ...)". A
+    name shaped like a file's path says it is neither (ports.may_name_a_file);
+    a device path or a bare port name stays a missing port."""
+    out = {"record": ["-o", str(tmp_path / "o.sior")], "train": ["-o", str(tmp_path / "m.npz")]}.get(command, [])
+    for name in ("nope-sensorio-dump.bin", str(tmp_path / "data" / "run1")):
+        line = _one_line_error(_cli(command, name, *out))
+        assert line.startswith(f"sensorio {command}: error: {name}: no such port, nor file (ports present: "), line
+        assert line.endswith("; see 'sensorio ports')"), line
+    for port in ("/dev/ttyNOPE_sensorio", "ttyNOPE_sensorio"):
+        assert f"error: no such port: {port} (ports present:" in _one_line_error(_cli(command, port, *out))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def _without_dac_override() -> None:

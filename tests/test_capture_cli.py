@@ -278,6 +278,20 @@ def test_the_diagnosis_names_sio_frames_and_no_baud_rate_already_in_use() -> Non
     assert "now 115200; try 230400, 460800, 921600)" in advice, advice
 
 
+def test_the_diagnosis_of_a_replay_is_of_the_recording_not_a_device() -> None:
+    """A replay that sends no data frame got a device's advice (power it on,
+    send it START), which no recording can take."""
+    from sensorio.capture.diagnose import diagnose
+    from sensorio.parser import Stats
+
+    advice = str(diagnose(b"\x00\x01", Stats(messages_ok=1), "sio", 115200, replay=True))
+    assert advice == "the recording holds the device's answers (1 sio messages) but no data frames: " + (
+        "it ends before the device streamed"
+    )
+    assert str(diagnose(b"", Stats(), "sio", 115200, replay=True)) == "the recording holds no bytes from the device"
+    assert "START" in str(diagnose(b"", Stats(), "sio", 115200))  # a device's is as it was
+
+
 def test_a_recording_that_ends_before_the_check_with_no_frames_is_diagnosed(tmp_path: Path) -> None:
     """--duration shorter than --check-seconds (or a source that ends
     first): 0 frames ended with exit 0 and no word of why."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -31,12 +32,14 @@ def test_latency_timer_is_read_and_set(tmp_path: Path, monkeypatch: pytest.Monke
     assert not ports.set_latency_timer("/dev/ttyS0", 1)
 
 
-def _fake_sysfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write) -> None:
-    """Two FTDI ports at 16 ms whose latency_timer writes go through ``write``
+def _fake_sysfs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write, ttys: tuple[str, ...] = ("ttyUSB0", "ttyUSB1")
+) -> None:
+    """Two FTDI ports at 16 ms (ttys) whose latency_timer writes go through ``write``
     (a real sysfs refuses a user without rights, which root here is not)."""
     if not ports.sys.platform.startswith("linux"):
         pytest.skip("the latency timer is a Linux sysfs file")
-    for tty in ("ttyUSB0", "ttyUSB1"):
+    for tty in ttys:
         (tmp_path / tty).mkdir()
         (tmp_path / tty / "latency_timer").write_text("16\n")
     monkeypatch.setattr(ports, "_SYSFS_USB_SERIAL", tmp_path)
@@ -81,6 +84,76 @@ def test_a_latency_timer_the_driver_did_not_take_is_said(tmp_path: Path, monkeyp
     assert not ports.set_latency_timer("/dev/ttyUSB1", 1)
 
 
+def _refused(path: Path, data: str) -> int:
+    raise PermissionError(13, "Permission denied", str(path))
+
+
+def test_opening_a_port_warns_once_of_a_latency_timer_it_cannot_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a port set the FTDI timer quietly, and said nothing when it
+    could not (the data then come in 16 ms bursts): one warning now, with
+    why, when the timer stays slow or low latency was asked for."""
+    _fake_sysfs(tmp_path, monkeypatch, _refused)
+    with pytest.warns(UserWarning) as said:
+        assert ports.tune_latency_timer("/dev/ttyUSB0") == 16
+    assert [str(w.message) for w in said] == [
+        "/dev/ttyUSB0: cannot set its latency timer to 1 ms: permission denied on "
+        f"{tmp_path}/ttyUSB0/latency_timer (run as root, or let your user write it with a udev rule); "
+        "at 16 ms the data arrive in bursts up to 16 ms apart"
+    ]
+    (tmp_path / "ttyUSB1" / "latency_timer").write_text("4\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ports.tune_latency_timer("/dev/ttyUSB1") == 4  # not slow, not asked for: no word
+        assert ports.tune_latency_timer("/dev/ttyUSB0", asked=False) == 16  # left as it is
+        assert ports.tune_latency_timer("/dev/ttyS0", asked=True) is None  # no timer (not an FTDI)
+        assert ports.tune_latency_timer("sim://emg8", asked=True) is None
+    with pytest.warns(UserWarning, match="ttyUSB1: cannot set .* at 4 ms"):
+        assert ports.tune_latency_timer("/dev/ttyUSB1", asked=True) == 4
+
+
+def test_a_latency_timer_that_can_be_set_is_set_without_a_word(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_sysfs(tmp_path, monkeypatch, lambda path, data: Path(path).write_text(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ports.tune_latency_timer("/dev/ttyUSB0") == 1
+    assert ports.latency_timer("/dev/ttyUSB0") == 1
+
+
+def test_record_on_a_port_whose_latency_timer_stays_slow_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same through the command line and the capture (Stream), on a pty
+    given a fake sysfs timer; a pty without one (the next run) gets no word."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from capture_support import PtyDevice
+
+    from sensorio.cli import main
+
+    dev = PtyDevice()
+    try:
+        sysfs = tmp_path / "sysfs"
+        (sysfs / os.path.basename(dev.tty)).mkdir(parents=True)
+        (sysfs / os.path.basename(dev.tty) / "latency_timer").write_text("16\n")
+        _fake_sysfs(sysfs, monkeypatch, _refused, ttys=())
+        argv = ["record", dev.path, "--no-info", "--no-start", "--duration", "0.2", "--check-seconds", "0", "--quiet"]
+        assert main([*argv, "-o", str(tmp_path / "a.sior")]) == 0
+        _, err = capsys.readouterr()
+        assert err.splitlines() == [
+            f"sensorio record: warning: {dev.tty}: cannot set its latency timer to 1 ms: permission denied on "
+            f"{sysfs}/{os.path.basename(dev.tty)}/latency_timer (run as root, or let your user write it with a "
+            "udev rule); at 16 ms the data arrive in bursts up to 16 ms apart"
+        ]
+        (sysfs / os.path.basename(dev.tty) / "latency_timer").unlink()
+        assert main([*argv, "-o", str(tmp_path / "b.sior")]) == 0
+        assert capsys.readouterr().err == ""
+    finally:
+        dev.close()
+
+
 def test_a_port_or_file_argument_names_a_file_when_it_is_one_or_has_a_recordings_suffix(tmp_path: Path) -> None:
     dump = tmp_path / "dump.bin"
     dump.write_bytes(b"\x00")
@@ -90,6 +163,13 @@ def test_a_port_or_file_argument_names_a_file_when_it_is_one_or_has_a_recordings
     assert not ports.names_a_file("replay://x.sior") and not ports.names_a_file("sim://emg8")
     if os.path.exists("/dev/null"):
         assert not ports.names_a_file("/dev/null")  # a character device, as a serial port is
+
+
+def test_a_missing_port_may_name_a_file_when_it_has_a_folder_or_a_suffix() -> None:
+    for name in ("dump.bin", "data/run1", "./x", "/tmp/ttyV0", "C:/data/x.bin"):
+        assert ports.may_name_a_file(name), name
+    for name in ("ttyUSB0", "COM3", "/dev/ttyUSB9", "/dev/cu.usbserial-A1", "replay://x.bin", "sim://emg8"):
+        assert not ports.may_name_a_file(name), name
 
 
 def test_ports_list_vid_pid_serial(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -528,6 +528,12 @@ def test_control_to_lsl_prints_no_liblsl_info_line(trained: Path) -> None:
     assert not re.search(r"\bINFO\|", proc.stderr), proc.stderr
     (summary,) = proc.stderr.strip().splitlines()
     assert "decisions" in summary, summary
+    # --verbose lets them through, as stream's does (control had no way to see them)
+    proc = _cli(
+        "control", "sim://gestures?seed=2&fast=1", "--model", str(trained), "--lsl", "--duration", "1", "--verbose"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"\bINFO\|", proc.stderr), proc.stderr
 
 
 def test_decisions_as_an_lsl_stream() -> None:

@@ -233,6 +233,10 @@ def test_pipeline_from_config_files(tmp_path) -> None:
         ({"type": "normalise", "tau_s": -1}, "normalise.*tau_s must be above 0"),
         ({"type": "normalise", "mvc": [-1, 2]}, "normalise.*mvc must be a level, or one per channel, of 0 or more"),
         ({"type": "notch", "q": -3}, "notch.*q must be above 0"),
+        # a notch at 55 Hz was built and a hum at 50 or 60 Hz went through it
+        ({"type": "notch", "mains": 55}, r"notch\): mains is 50 or 60 Hz, not 55 \(or 'auto': found in the signal\)"),
+        ({"type": "notch", "mains": 0}, r"notch\): mains is 50 or 60 Hz, not 0 "),
+        ({"type": "notch", "mains": None}, r"notch\): mains is a frequency in Hz or 'auto', not None"),
         ({"type": "bandpass", "low_hz": -5}, "bandpass.*low_hz must be above 0"),
         ({"type": "bandpass", "low_hz": 300, "high_hz": 100}, "bandpass.*high_hz 100 must be above low_hz 300"),
         ({"type": "envelope", "method": "rectify", "cutoff_hz": -1}, r"envelope\): cutoff_hz must be above 0"),

@@ -324,6 +324,35 @@ def test_a_stop_during_the_handshake_says_what_was_kept(tmp_path: Path, command:
         assert _complete(out)
 
 
+@pytest.mark.parametrize("command", ["record", "view", "train"])
+def test_a_stop_during_the_handshake_never_calls_an_older_file_kept(tmp_path: Path, command: str) -> None:
+    """With --force over an older file of the output's name, a stop before
+    the device sent anything left that file as it was, and the line said
+    "FILE kept (N bytes)" of it: the older file's size, as if this run had
+    recorded it. Now only what this run wrote is said to be kept."""
+    dev = PtyDevice()
+    out = tmp_path / "hs.sior"
+    old = b"an older file of this name" * 100
+    out.write_bytes(old)
+    argv = {
+        "record": ["record", dev.path, "-o", str(out), "--quiet"],
+        "view": ["view", dev.path, "-o", str(out)],
+        "train": ["train", dev.path, "-o", str(out.with_suffix(".npz")), "--quiet"],
+    }[command]
+    proc = _cli(*argv, "--force")
+    try:
+        err = stop_in_the_handshake(proc, dev)
+    finally:
+        dev.close()
+    assert proc.returncode == 0, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"stopped by the user during the handshake with {dev.path}: "), err
+    if out.read_bytes() == old:  # nothing came before the stop (the usual case: the device never answers)
+        assert lines[0].endswith(f": nothing recorded ({out} left as it was)"), err
+    else:  # what came was recorded over it: that is this run's
+        assert lines[0].endswith(f": {out} kept ({out.stat().st_size} bytes)") and _complete(out), err
+
+
 # -- 12: a source that ends ends the recording ---------------------------------------
 
 
@@ -355,6 +384,46 @@ def test_a_replay_with_only_an_info_gives_its_descriptor_every_time(tmp_path: Pa
     for _ in range(12):  # the race went either way: every run must see the INFO
         with sensorio.open(f"replay://{rec}?speed=0") as cap:
             assert cap.info is not None and cap.info.get("serial") == desc.get("serial")
+
+
+@pytest.mark.parametrize("speed", ["", "?speed=0"])
+def test_a_replay_with_no_data_frames_is_one_error_in_every_live_command(tmp_path: Path, speed: str) -> None:
+    """A recording with the device's INFO and no data frame, replayed: view
+    ended with "stopped", exit 0, while record and stream called it an error,
+    with advice for a device ("It may need a START command (--start START)")
+    that no replay can take. Now the three say the same one line, of the
+    recording."""
+    from support import narrow_and_wide_device
+
+    from sensorio import sio1
+    from sensorio.recording import RecordingWriter
+
+    desc, _, _ = narrow_and_wide_device("I1")
+    rec = tmp_path / "info-only.sior"
+    with RecordingWriter(rec, {"format": "sio", "device_info": desc, "port": "test"}, fsync=False) as w:
+        w.add(b"\x00" + sio1.encode_info(desc), 0)
+    port = f"replay://{rec}{speed}"
+    commands = [["record", port, "-o", str(tmp_path / "o.sior"), "--quiet"], ["view", port]]
+    try:
+        import pylsl  # noqa: F401
+
+        commands.append(["stream", port, "--lsl", "--quiet"])
+    except (ImportError, RuntimeError):  # (the other two still agree)
+        pass
+    why = (
+        f"{port}: the recording holds the device's answers (1 sio messages) but no data frames: "
+        "it ends before the device streamed"
+    )
+    for argv in commands:
+        proc = _cli(*argv)
+        if argv[0] == "stream":  # (its outlets are announced first, one "LSL: ..." line each)
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 1 and "Traceback" not in err, err
+            line = err.strip().splitlines()[-1]
+        else:
+            line = _one_line_error(proc)
+        assert line.startswith(f"sensorio {argv[0]}: error: {why}"), line
+        assert "START" not in line, line
 
 
 def test_record_from_a_fast_replay_exits_0_and_says_the_source_ended(tmp_path: Path) -> None:

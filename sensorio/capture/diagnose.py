@@ -34,12 +34,23 @@ def _printable_share(sample: bytes) -> float:
     return ok / len(sample)
 
 
-def diagnose(sample: bytes, stats: Any, format: str, baudrate: int, arrived: int | None = None) -> Advice | None:
+def diagnose(
+    sample: bytes, stats: Any, format: str, baudrate: int, arrived: int | None = None, *, replay: bool = False
+) -> Advice | None:
     """One line of advice (naming the settings ``format``, ``baudrate`` and
     ``start_command``), or None when frames arrived. sample: the first bytes
-    that arrived; arrived: how many arrived in all (default: the sample's)."""
+    that arrived; arrived: how many arrived in all (default: the sample's);
+    replay: they come from a recording played back (replay://), which no
+    START or power switch makes send more: what it holds is said instead."""
     if stats.frames_ok:
         return None
+    if replay and stats.messages_ok:
+        return Advice(
+            f"the recording holds the device's answers ({stats.messages_ok} {format} messages) but no data "
+            "frames: it ends before the device streamed"
+        )
+    if replay and not sample:
+        return Advice("the recording holds no bytes from the device")
     if stats.messages_ok:
         # it speaks the format (it answered), but sends no data
         return Advice(

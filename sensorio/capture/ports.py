@@ -7,6 +7,7 @@ import errno
 import os
 import stat
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,13 +105,32 @@ def change_latency_timer(device: str, ms: int = 1) -> None:
 
 def set_latency_timer(device: str, ms: int = 1) -> bool:
     """Set the FTDI latency timer where the sysfs file is writable: True when it
-    is now ``ms``. Opening a port tries this quietly (a slow timer costs latency,
-    not data); :func:`change_latency_timer` says why it failed."""
+    is now ``ms``; :func:`change_latency_timer` says why it failed, and
+    :func:`tune_latency_timer` (what opening a port does) warns of it."""
     try:
         change_latency_timer(device, ms)
     except SensorioError:
         return False
     return True
+
+
+def tune_latency_timer(device: str, asked: bool | None = None) -> int | None:
+    """What opening a port does to its FTDI latency timer: set it to 1 ms
+    (change_latency_timer) and return the timer it has now, None for a port
+    without one (a pty, a URL, not an FTDI adapter on Linux). When it cannot
+    be set, one warning says why, if low latency was ``asked`` for (True) or
+    the timer stays slow (FTDI_DEFAULT_LATENCY_MS or more; a slow timer costs
+    latency, not data); ``asked`` False leaves the timer as it is."""
+    ms = None if is_url(device) else latency_timer(device)
+    if ms is None or ms == 1 or asked is False:
+        return ms
+    try:
+        change_latency_timer(device, 1)
+    except SensorioError as exc:
+        if asked or ms >= FTDI_DEFAULT_LATENCY_MS:
+            warnings.warn(f"{exc}; at {ms} ms the data arrive in bursts up to {ms} ms apart", stacklevel=3)
+        return ms
+    return 1
 
 
 def find_device(vid: int, pid: int, serial_number: str | None) -> str | None:
@@ -143,7 +163,8 @@ def names_a_file(source: str) -> bool:
     SOURCE``) names a file: one that is there and is not a character device
     (a serial port, a pty), or one that is not there but has a recording's
     suffix (.sior), which no port has. A URL, or any other name that is not
-    there, is a port; opening it says it is missing with the ports present."""
+    there, is a port; opening it says it is missing with the ports present
+    (as neither port nor file when may_name_a_file)."""
     from ..recording.format import SUFFIX
 
     if is_url(source):
@@ -154,6 +175,16 @@ def names_a_file(source: str) -> bool:
         return Path(source).suffix.lower() == SUFFIX
     except OSError:
         return True  # there, but not to be looked at (a folder without rights): reading it says why
+
+
+def may_name_a_file(name: str) -> bool:
+    """Whether a port that is not there may have been meant for a file as
+    well: a name shaped like a file's path (a folder part, ``data/run1``, or
+    a suffix, ``dump.bin``) that is no URL and not under /dev. A bare name
+    (``ttyUSB0``, ``COM3``) or a device path is a port's only."""
+    if is_url(name) or name.startswith(("/dev/", "\\\\.\\", "//./")):
+        return False
+    return bool(os.path.dirname(name)) or bool(Path(name).suffix)
 
 
 #: per URL scheme, the files a port of it reads or writes (a replay's
@@ -221,6 +252,10 @@ def _open_error(port: str, exc: Exception) -> SensorioError:
                 f"plays back as replay://{port}, or through `sensorio replay` or `sensorio analyze`)"
             )
         names = ", ".join(p.device for p in list_ports()) or "none found"
+        if may_name_a_file(port):
+            # a dump's or a folder's name (x.bin, data/run1): no device, and
+            # no file either; "no such port" alone read as a device unplugged
+            return SensorioError(f"{port}: no such port, nor file (ports present: {names}; see 'sensorio ports')")
         return SensorioError(f"no such port: {port} (ports present: {names}; see 'sensorio ports')")
     if not is_url(port) and os.path.isdir(port):
         return SensorioError(f"{port} is a folder, not a serial port (see 'sensorio ports')")

@@ -33,7 +33,7 @@ from ..ring import Ring
 from .clock import DeviceClock
 from .device import CommandTimeout, DeviceLink, describe_device, device_identity
 from .diagnose import diagnose
-from .ports import is_pseudo_terminal, is_url, latency_timer, open_serial, port_files, set_latency_timer
+from .ports import is_pseudo_terminal, open_serial, port_files, tune_latency_timer
 from .reader import DeviceDisconnected, PortReader, SourceEnded, StreamEvent
 from .reconnect import Reconnector
 
@@ -93,7 +93,9 @@ class Stream:
     ``format``: the wire format (a name, a spec path or dict, a Format);
     ``baudrate``: the serial line's speed;
     ``exclusive``: lock the port against other processes;
-    ``set_low_latency``: set an FTDI adapter's latency timer to 1 ms.
+    ``set_low_latency``: set an FTDI adapter's latency timer to 1 ms (None,
+    the default: where it can be, with a warning when it cannot and stays
+    slow, 16 ms; True: a warning whenever it cannot; False: leave it).
 
     Recording: ``record`` a .sior path (every byte received, with the device
     INFO in its header; never the port's own file, a ``replay://`` recording
@@ -146,12 +148,14 @@ class Stream:
         history_seconds: float = 10.0,
         max_pending_blocks: int = 100_000,
         exclusive: bool = True,
-        set_low_latency: bool = True,
+        set_low_latency: bool | None = None,
         on_block: BlockCallback | None = None,
         on_event: EventCallback | None = None,
         callback_thread: bool | None = None,
     ) -> None:
         self.port = str(port)
+        #: a recording played back (replay://): its advice is of the file, not a device
+        self._replay = self.port.lower().startswith("replay:")
         self.format = resolve(format)
         self.parser = Parser(self.format)
         self.ring = Ring(ring_size)
@@ -187,11 +191,6 @@ class Stream:
         self._dispatch_done = threading.Event()
         self.baudrate = baudrate
         self._exclusive = exclusive
-        self.latency_timer_ms: int | None = None
-        if not is_url(self.port):
-            self.latency_timer_ms = latency_timer(self.port)
-            if set_low_latency and self.latency_timer_ms not in (None, 1) and set_latency_timer(self.port, 1):
-                self.latency_timer_ms = 1
         if record is not None:
             clash = record_clash(self.port, record)
             if clash:
@@ -200,6 +199,9 @@ class Stream:
             raise SensorioError(
                 Advice(f"{record} exists: choose another name or pass {{overwrite}} to overwrite it", overwrite=True)
             )
+        #: the port's FTDI latency timer (ms) now, None where it has none; one
+        #: that cannot be set to 1 ms is warned of when asked for or slow
+        self.latency_timer_ms = tune_latency_timer(self.port, set_low_latency)
         ser = open_serial(self.port, baudrate=baudrate, exclusive=exclusive)
         self.recorder: RecordingWriter | None = None
         # Until the device has said who it is (INFO goes into the header), the
@@ -256,9 +258,7 @@ class Stream:
             max_read_interval=max_read_interval,
             on_read=self._dispatch_inline,
             # a pty's writer and a replayed file can wait; a serial port cannot
-            backpressure=(is_pseudo_terminal(self.port) or self.port.startswith("replay:"))
-            if backpressure is None
-            else backpressure,
+            backpressure=(is_pseudo_terminal(self.port) or self._replay) if backpressure is None else backpressure,
         )
         self._reader.start()
         try:
@@ -851,7 +851,8 @@ class Stream:
     def diagnose(self) -> Advice | None:
         """Why no frames arrived, as advice (None if frames did arrive)."""
         arrived = self._reader.committed + self._reader.dropped
-        return diagnose(bytes(self._reader.sample), self.stats, self.format.name, self.baudrate, arrived)
+        sample = bytes(self._reader.sample)
+        return diagnose(sample, self.stats, self.format.name, self.baudrate, arrived, replay=self._replay)
 
     # -- shutdown -------------------------------------------------------------------
     def close(self) -> None:

@@ -52,8 +52,9 @@ def cli_text(message: str | Advice | SensorioError) -> str:
 # A command's main output file is -o/--output; the streams it works on are
 # --stream ID (repeatable where a command takes several); --duration S stops a
 # live command after S seconds; --format NAME is the wire format; --plot FILE
-# writes a plot image. An old spelling stays as a hidden alias that prints a
-# one-line notice on stderr.
+# writes a plot image; --verbose lets liblsl's INFO lines through (the
+# commands that publish to LSL). An old spelling stays as a hidden alias that
+# prints a one-line notice on stderr.
 
 
 class _OldSpelling(argparse.Action):
@@ -174,6 +175,13 @@ def add_check_seconds(p: argparse.ArgumentParser) -> None:
         default=FIRST_FRAME_S,
         help=f"fail with a diagnosis if no frame arrived within this time (0: never; default {FIRST_FRAME_S:g})",
     )
+
+
+def add_verbose(p: argparse.ArgumentParser, help: str = "let liblsl log its INFO lines too") -> None:
+    """``--verbose``: liblsl's INFO lines on stderr too, for a command that
+    publishes to LSL (args.verbose, given to sinks.lsl.prepare_lsl as
+    info_lines; without it they are kept off)."""
+    p.add_argument("--verbose", action="store_true", help=help)
 
 
 def add_duration(p: argparse.ArgumentParser, help: str = "stop after this many seconds") -> None:

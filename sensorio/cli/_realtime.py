@@ -5,6 +5,7 @@ or SIGHUP as on Ctrl-C."""
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
 import threading
@@ -30,16 +31,32 @@ class HandshakeStopped(KeyboardInterrupt):
     is the line that says so (handshake_stopped)."""
 
 
-def handshake_stopped(exc: KeyboardInterrupt, port: str, output: Any = None) -> str:
+def file_stamp(path: Any) -> tuple[int, int, int] | None:
+    """(inode, size, modification time) of a file, None when there is none:
+    a file with the stamp it had before a run was not written by that run."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def handshake_stopped(
+    exc: KeyboardInterrupt, port: str, output: Any = None, before: tuple[int, int, int] | None = None
+) -> str:
     """The one line for a stop during the handshake with port: who stopped
     it and, when recording to output, whether the file was kept (the capture
-    closes it whole) or nothing was recorded."""
+    closes it whole) or nothing was recorded. before: output's file_stamp
+    before the run, so that an older file of that name (--force) is not
+    taken for what this run wrote."""
     line = f"stopped by {stop_reason(exc)} during the handshake with {port}"
     if output is None:
         return line
     out = Path(output)
-    what = f"{out} kept ({out.stat().st_size} bytes)" if out.exists() else "nothing recorded"
-    return f"{line}: {what}"
+    now = file_stamp(out)
+    if now is not None and now != before:
+        return f"{line}: {out} kept ({now[1]} bytes)"
+    return f"{line}: nothing recorded" + (f" ({out} left as it was)" if now is not None else "")
 
 
 def run_live(run: Callable[[Any], int], args: Any) -> int:
@@ -120,12 +137,13 @@ def handshake(port: str, output: Any = None) -> Iterator[None]:
     """Within: the opening of a live command's capture of port (recording to
     output, if any); a stop there comes out as HandshakeStopped, with
     handshake_stopped's line, for run_live to say."""
+    before = file_stamp(output) if output is not None else None
     try:
         yield
     except HandshakeStopped:
         raise
     except KeyboardInterrupt as exc:  # the capture closed what it had (a recording: kept whole)
-        raise HandshakeStopped(handshake_stopped(exc, port, output)) from None
+        raise HandshakeStopped(handshake_stopped(exc, port, output, before)) from None
 
 
 def open_live(args: Any, on_event: Any = None) -> Any:

@@ -23,6 +23,7 @@ from ._options import (
     add_output,
     add_start,
     add_stream,
+    add_verbose,
     baud_rate,
     check_output,
 )
@@ -62,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_output(p, "also record to this file (.sior)", old=("--record",))
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--quiet", action="store_true", help="no JSON lines on stdout")
+    add_verbose(p, "with --lsl: let liblsl log its INFO lines too")
     p.set_defaults(func=run)
 
 
@@ -92,8 +94,9 @@ def _run(args: argparse.Namespace) -> int:
         from ..sinks.lsl import prepare_lsl
 
         # as stream does: liblsl's INFO lines on the terminal, among the
-        # decisions and the closing summary, told the user nothing
-        prepare_lsl()
+        # decisions and the closing summary, told the user nothing (--verbose
+        # lets them through)
+        prepare_lsl(info_lines=args.verbose)
     model = load_model(args.model)
     sinks: list[Any] = []
     try:

@@ -27,8 +27,9 @@ from ._options import (
     start_command,
 )
 from ._realtime import (
+    HandshakeStopped,
     check_first_frame,
-    handshake_stopped,
+    handshake,
     no_frames_error,
     signals_ignored,
     stop_reason,
@@ -198,10 +199,11 @@ def _record(args: argparse.Namespace) -> int:
     start_command(args)  # (--start against --no-start: before anything opens)
     check_output(args.output, args.force)
     try:
-        st = _open(args)
-    except KeyboardInterrupt as exc:
+        with handshake(args.port, args.output):
+            st = _open(args)
+    except HandshakeStopped as stop:
         # the Stream closed what it had: say so, as a stop later would
-        print(handshake_stopped(exc, args.port, args.output), file=sys.stderr)
+        print(stop.args[0], file=sys.stderr)
         return 0
     started = time.monotonic()
     status = _Status(started)

@@ -11,7 +11,7 @@ from typing import Any
 from ..descriptor import capture_descriptor
 from ..errors import SensorioError, UsageError
 from ._describe import capture_summary, link_summary, lost_frames, samples_by_stream
-from ._options import add_duration, add_format, add_output, add_start, add_stream, baud_rate
+from ._options import add_duration, add_format, add_output, add_start, add_stream, add_verbose, baud_rate
 from ._realtime import freeze_setup, live_capture, no_frames_error, run_live, signals_ignored, stop_reason
 from ._status import StatusLine
 
@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_duration(p)
     add_start(p)
     p.add_argument("--quiet", action="store_true", help="no status line")
-    p.add_argument("--verbose", action="store_true", help="let liblsl log its INFO lines too")
+    add_verbose(p)
     p.set_defaults(func=run)
 
 

@@ -20,7 +20,7 @@ from ._options import (
     positive_integer,
     positive_number,
 )
-from ._realtime import handshake, run_live
+from ._realtime import file_stamp, handshake, run_live
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -131,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
         upcoming = f"   next: {action(after)}" if after else ""
         say(f"[{i + 1:>3}/{n}] {action(prompt.label):<10} {prompt.end_s - prompt.start_s:g} s{upcoming}")
 
-    before = _stamp(record)
+    before = file_stamp(record)
     with warnings_after("sensorio train"):
         try:
             # (a stop in the handshake is told by its own line, the file included)
@@ -139,7 +139,7 @@ def _run(args: argparse.Namespace) -> int:
                 cap = open_training(plan, record, format=args.format, baudrate=args.baud, overwrite=args.force)
             cap = run_training(cap, plan, stream=args.stream, on_prompt=on_prompt)
         except (SensorioError, KeyboardInterrupt) as exc:
-            if _stamp(record) not in (before, None):  # this session wrote it
+            if file_stamp(record) not in (before, None):  # this session wrote it
                 # (the command line prints it after the error or "interrupted")
                 exc.sensorio_note = f"the recording so far is kept: fit it with sensorio fit {record} -o MODEL"  # type: ignore[union-attr]
             raise
@@ -150,12 +150,3 @@ def _run(args: argparse.Namespace) -> int:
         # after the fit: a fit that fails stays one line
         print(summary, file=sys.stderr)
         return code
-
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    """(size, mtime) of a file, None when there is none."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns)

@@ -11,7 +11,7 @@ from ..errors import SensorioError
 from . import positive_number
 from ._options import add_duration, add_format, add_output, add_start, add_stream, baud_rate, old_spelling
 from ._plotopts import add_channel_option, time_range
-from ._realtime import live_capture, run_live
+from ._realtime import live_capture, no_frames_error, run_live
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,6 +66,7 @@ def _run(args: argparse.Namespace) -> int:
         every = args.interval if term.in_place or plot is not None else max(args.interval, 5.0)
         t_end = None if args.duration is None else time.monotonic() + args.duration
         drawn = 0.0 if every == args.interval else time.monotonic()  # off a terminal: the first after `every`
+        stopped = False
         try:
             while True:
                 for block in cap.read(args.interval):
@@ -81,7 +82,13 @@ def _run(args: argparse.Namespace) -> int:
                 if cap.ended or model.past_end or (t_end is not None and now >= t_end):
                     break
         except KeyboardInterrupt:
-            pass
+            stopped = True
+        if not stopped and not cap.stats.frames_ok:
+            # it ended (the source's end, --duration) with nothing to show: say
+            # why, as record and stream do (it said "stopped", exit 0)
+            error = no_frames_error(cap, args.port)
+            if error is not None:
+                raise error
         if model.before_start and cap.ended:  # the source ended first (a stop before it is no error)
             got = max(st.rows / st.rate_hz for st in model.streams.values())
             raise SensorioError(f"the source ended at {got:.2f} s, before --time's start: nothing to show")

@@ -22,7 +22,7 @@ from scipy import signal
 from .._optional_native import native_with
 from ..blocks import SignalBlock
 from ..errors import SensorioError
-from ..faultkinds import MAINS_HZ
+from ..faultkinds import MAINS_HZ, check_mains_hz
 from .stages import Stage, apply_policy, concat_signal, forward_fill, last_valid, register_stage
 
 try:
@@ -533,9 +533,16 @@ class Notch(SosStage):
     ) -> None:
         super().__init__()
         if mains != "auto":
-            mains = float(mains)
-            if mains <= 0:
-                raise SensorioError(f"mains frequency {mains} must be positive (or 'auto')")
+            # the grids' frequencies (faultkinds.check_mains_hz, the emulator's
+            # rule too): the only ones detect_mains and the fault detector know
+            try:
+                hz = float(mains)
+            except (TypeError, ValueError):
+                raise SensorioError(f"mains is a frequency in Hz or 'auto', not {mains!r}") from None
+            try:
+                mains = check_mains_hz(hz)
+            except ValueError as exc:
+                raise SensorioError(f"{exc} (or 'auto': found in the signal)") from None
         self.mains: float | str = mains
         self.harmonics = max(1, int(harmonics))
         self.q = _positive("q", q)
