@@ -57,7 +57,12 @@ def run(args: argparse.Namespace) -> int:
         rate = None if s["changes"] else rates.get(int(sid))
         # the time the stream covers, lost samples included (as analyze says it)
         lost = f" ({s['lost_samples']} lost)" if s["lost_samples"] else ""
-        timing = f" in {s['span_samples'] / rate:.2f} s at {rate:g} Hz" if rate else _host_timing(s["host_span_s"])
+        if rate:
+            timing = f" in {s['span_samples'] / rate:.2f} s at {rate:g} Hz"
+        elif s["changes"] or len(d["devices"]) > 1:
+            timing = ""  # a rate there may be, but not one for the whole stream
+        else:  # the device gives the stream no rate (ASCII lines)
+            timing = _host_timing(s["host_span_s"])
         print(
             f"stream {sid}:   {s['channels']} channels, {s['samples']} samples{timing}{lost}, "
             f"{s['frames']} frames{then}"
