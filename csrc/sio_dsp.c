@@ -85,6 +85,7 @@ static inline void sio_dsp_front_flags(sio_dsp_front *st, int64_t c, int64_t n, 
     const int64_t code_zero = st->has_zero ? st->code_zero : INT64_MIN;
     const int64_t stuck_run = st->stuck_run, restart = st->restart;
     const int64_t settle = st->settle, blank = st->blank;
+    const int64_t start_back = settle - st->settle_start;
     const uint64_t bit = (uint64_t)1 << c;
     int64_t prev_code = st->prev_code[c], same_run = st->same_run[c];
     int64_t bad_run = st->bad_run[c], last_restart = st->last_restart[c];
@@ -107,7 +108,11 @@ static inline void sio_dsp_front_flags(sio_dsp_front *st, int64_t c, int64_t n, 
         lo[r] = (uint8_t)is_lead;
         ok[r] = (uint8_t)is_ok;
         const int64_t idx = start + r;
-        last_restart = (is_ok && bad_run >= restart) ? idx : last_restart;
+        /* the stream's start (valid within a restart's run of it) settles
+         * sooner: its mark is set back */
+        const int at_start = bad_run >= SIO_DSP_START_RUN && bad_run - SIO_DSP_START_RUN < restart;
+        last_restart = (is_ok && bad_run >= restart) ? idx - (at_start ? start_back : 0)
+                                                     : last_restart;
         bad_run = is_ok ? 0 : bad_run + 1;
         se[r] = (uint8_t)((idx - last_restart) < settle);
         last_rail = is_rail ? idx : last_rail;
@@ -485,7 +490,8 @@ int sio_dsp_front_run(sio_dsp_front *st, int64_t n, int64_t ch, int64_t stride, 
         return -1;
     if (st->hp.n_sections < 1 || st->hp.n_sections > SIO_DSP_MAX_SECTIONS ||
         st->low.n_sections < 1 || st->low.n_sections > SIO_DSP_MAX_SECTIONS ||
-        st->hp.reprime < 1 || st->low.reprime < 1)
+        st->hp.reprime < 1 || st->low.reprime < 1 || st->settle_start < 0 ||
+        st->settle_start > st->settle)
         return -1;
     const int lockstep = st->hp.n_sections == 1 && st->low.n_sections == 2;
     int quiet = 1; /* so far, every sample valid, in range, not lifted, not spiky */

@@ -24,12 +24,18 @@ typedef struct {
     int64_t reprime;
 } sio_dsp_sos;
 
+/* bad_run of a channel before its first valid sample (2^40; a caller starts
+ * every channel's bad_run here): the start counts as a restart */
+#define SIO_DSP_START_RUN 1099511627776
+
 /* Settings and carried per-channel state of the front end (all arrays have
  * ch entries and belong to the caller). */
 typedef struct {
     int64_t stuck_run;  /* a code repeated this long is held out (half a hop) */
     int64_t restart;    /* invalid run that makes the next valid sample a restart */
     int64_t settle;     /* samples after a restart without motion verdicts */
+    int64_t settle_start; /* ... after the stream's start: a channel valid within
+                           * a restart's run of it (at most settle) */
     int64_t blank;      /* recovery samples after a rail sample */
     int64_t spike_pad;  /* samples after a spiky one that stay spiky */
     double ema_a;       /* smoothing of the running mean of |hp| */

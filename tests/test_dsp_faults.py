@@ -460,6 +460,42 @@ def test_a_second_stuck_run_soon_after_the_first_is_not_motion(native: bool, rat
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+@pytest.mark.parametrize("rate", [1000.0, 2000.0, 4000.0])
+def test_motion_in_a_streams_first_second_is_found_in_time(native: bool, rate: float) -> None:
+    """An artifact 0.4 s into a stream is motion within 300 ms: the
+    stream's start settles in SETTLE_START_S, as its filters are primed to
+    its first sample (the 0.8 s of a restart after a code fault left it
+    unjudged until then). The channel beside it stays clean."""
+    x = _contraction(4.0, rate, 20.0, seed=3)
+    t = np.arange(len(x)) / rate
+    on = (t >= 0.4) & (t < 1.2)
+    x[on, 1] += 300.0 * np.sin(2 * np.pi * 2.0 * (t[on] - 0.4))
+    events = _detect(x, rate, native, kind="motion")
+    assert [e.channel for e in events] == [1], events
+    assert events[0].detected_s is not None and events[0].detected_s <= 0.4 + 0.3, events
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
+def test_a_channel_valid_only_after_a_hop_settles_as_after_a_restart(native: bool) -> None:
+    """A channel whose first valid sample comes more than a hop after the
+    stream's start (an electrode connected late) settles for SETTLE_S, as
+    after a code fault: its artifact at 0.4 s is judged from 0.2 + 0.8 s
+    on, while the same artifact on a channel valid from the start is found
+    by 0.7 s."""
+    rate = 2000.0
+    x = _contraction(4.0, rate, 20.0, seed=3)
+    t = np.arange(len(x)) / rate
+    on = (t >= 0.4) & (t < 1.6)
+    for c in (0, 1):
+        x[on, c] += 300.0 * np.sin(2 * np.pi * 2.0 * (t[on] - 0.4))
+    x[t < 0.2, 1] = np.nan
+    events = {e.channel: e for e in _detect(x, rate, native, kind="motion")}
+    assert sorted(events) == [0, 1], events
+    assert events[0].detected_s is not None and events[0].detected_s <= 0.7, events
+    assert events[1].detected_s is not None and events[1].detected_s >= 0.2 + features.SETTLE_S, events
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["C", "numpy"])
 def test_a_step_is_not_a_spike(native: bool) -> None:
     """A jump of the baseline is as sharp as a spike, but it stays: not a
     spike. A pulse of the same height is one."""

@@ -60,6 +60,7 @@ static void front_init(front *f, int64_t ch, const front *w, int64_t c0)
     st->stuck_run = 50;
     st->restart = 20;
     st->settle = 40;
+    st->settle_start = 40;
     st->blank = 10;
     st->spike_pad = 2;
     st->ema_a = 0.02;

@@ -97,8 +97,11 @@ from .features import (
     MAINS_RUN,
     MOTION_FLOOR_K,
     NOISE_FLOOR_K,
+    SETTLE_S,
+    SETTLE_START_S,
     SHARP_BELOW_HZ,
     SPIKE_MIN_SMOOTH,
+    START_RUN,
     _Features,
     emg_noise_share,
     narrowband_basis,
@@ -293,7 +296,8 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._ch = ch = block.n_channels
         self.hop = hop = max(4, int(round(self.hop_s * fs)))
         self.blank = int(round(self.blank_s * fs))
-        self.settle = int(round(0.8 * fs))
+        self.settle = int(round(SETTLE_S * fs))
+        self.settle_start = min(self.settle, int(round(SETTLE_START_S * fs)))
         self._noise_share = noise_share_limit(fs, self.noise_share)
         # the spike test's fixed floor, and whether its level starts fast
         # (a potential's top is smooth in the second difference from there)
@@ -467,7 +471,7 @@ class FaultDetector(_Features, _Decision, _NumpyReference):
         self._last_gap_hop = np.full(ch, _NEG, dtype=np.int64)
         self._spike_pad = max(1, int(round(0.005 * self._rate)))
         # the start counts as a restart: the feature filters settle first
-        self._bad_run = np.full(ch, 1 << 40, dtype=np.int64)
+        self._bad_run = np.full(ch, START_RUN, dtype=np.int64)
         self._last_restart = np.full(ch, _NEG, dtype=np.int64)
         self._last_spike = np.full(ch, _NEG, dtype=np.int64)
         self._spike_carry = np.zeros(ch, dtype=np.int64)  # spike-mask rows due in the next output

@@ -29,6 +29,7 @@ from .features import (
     RING_BUILD,
     SETTLE_EARLY_S,
     SPIKE_SD_MIN_HZ,
+    START_RUN,
     _any,
 )
 
@@ -59,6 +60,7 @@ class _NativeFront:
         st.stuck_run = det.hop // 2
         st.restart = det.hop
         st.settle = det.settle
+        st.settle_start = det.settle_start
         st.blank = det.blank
         st.spike_pad = det._spike_pad
         st.ema_a = det._ema_a
@@ -67,7 +69,7 @@ class _NativeFront:
         st.spike_min = det.spike_min_uv  # (the samples held out of the feature filters)
         self.prev_code = self._own(st, "prev_code", np.full(ch, np.iinfo(np.int64).min))
         self._own(st, "same_run", np.zeros(ch, np.int64))
-        self._own(st, "bad_run", np.full(ch, 1 << 40, np.int64))  # the start is a restart
+        self._own(st, "bad_run", np.full(ch, START_RUN, np.int64))  # the start is a restart
         self._own(st, "last_restart", np.full(ch, _NEG, np.int64))
         self._own(st, "last_rail", np.full(ch, _NEG, np.int64))
         self._own(st, "ema_last", np.zeros(ch))

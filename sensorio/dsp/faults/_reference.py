@@ -14,7 +14,7 @@ from scipy import signal
 
 from ...blocks import SignalBlock
 from ._state import Flags, Floats, Ints, _DetectorState
-from .features import _NEG
+from .features import _NEG, START_RUN
 
 
 class _NumpyReference(_DetectorState):
@@ -64,6 +64,12 @@ class _NumpyReference(_DetectorState):
             before = np.concatenate([(-1 - self._bad_run)[:, None], lastok[:, :-1]], axis=1)
             restart = hard_ok & ((cols - before - 1) >= self.hop)
             marks = np.where(restart, cols + block.start, _NEG)
+            # the stream's start (a channel valid within a hop of it) settles
+            # sooner: its mark is set back by the difference
+            first = restart & (before < 0) & (self._bad_run[:, None] + cols < START_RUN + self.hop)
+            first &= (self._bad_run >= START_RUN)[:, None]
+            if first.any():
+                marks -= np.where(first, self.settle - self.settle_start, 0)
             marks[:, 0] = np.maximum(marks[:, 0], self._last_restart)
             last_restart = np.maximum.accumulate(marks, axis=1)
             settle = (cols + block.start - last_restart) < self.settle

@@ -77,6 +77,8 @@ class _DetectorState(Stage):
     hop: int
     blank: int
     settle: int
+    #: ... of filter settling after the stream's start (its first restart)
+    settle_start: int
     #: the noise test's share threshold at this rate (None: the test is off)
     _noise_share: float | None
     #: the 20 Hz high-pass and the 1-20 Hz band of the feature filters

@@ -14,6 +14,9 @@ from .._blas import matmul
 from ._state import Flags, Floats, Ints, _DetectorState
 
 _NEG = -(1 << 62)
+#: a channel's run of invalid samples before its first valid one: the start
+#: counts as a restart (csrc/sio_dsp.h's SIO_DSP_START_RUN, the same number)
+START_RUN = 1 << 40
 
 
 #: the share of broadband-noise power a clean hop of EMG may show, as a multiple
@@ -97,6 +100,17 @@ LEARN_RISE = 0.3
 #: third of its end's); at 1 it called a jump's 100 ms burst motion
 RING_BUILD = 2.0
 
+#: after a restart (a channel's first valid sample, or its first after a
+#: code fault or a gap) the 1-20 Hz band is not judged for motion for this
+#: long unless its level is known: the band-pass (1 Hz, second order) rings
+#: from its re-priming, and after a code fault the amplifier's own recovery
+#: rings with it
+SETTLE_S = 0.8
+#: ... and after the stream's start (a channel valid within a hop of it):
+#: the filters are primed to the first sample, so only that sample's own
+#: deviation rings, with no recovery behind it. At SETTLE_S an artifact in a stream's first second went
+#: unjudged until 0.8 s (docs/dsp.md, "Motion in a stream's first second")
+SETTLE_START_S = 0.5
 #: after a restart, the hops within this long whose 1-20 Hz band is only the
 #: re-primed filter's ringing (its step response peaks within 100 ms): no
 #: motion verdict there, their power is what the band may ring down from
