@@ -403,7 +403,7 @@ def test_a_big_blocks_arrays_are_fresh_mappings_without_the_huge_page_request() 
     # every call: glibc maps them anew) come from mappings of their own, not
     # numpy's np.empty, which asks the kernel for huge pages: finding,
     # compacting and zeroing them cost a block of 40000 rows x 256 channels
-    # up to a third more CPU (docs/performance.md, "Fresh pages on big
+    # 30-60 % more CPU in some runs (docs/performance.md, "Fresh pages on big
     # blocks"); smaller arrays are numpy's as before
     import mmap
 

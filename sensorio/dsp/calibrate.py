@@ -167,8 +167,8 @@ def _fresh(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     huge-page request numpy makes on arrays of 4 MiB and more (madvise
     MADV_HUGEPAGE): the kernel then zeroes 4 kB pages as they are first
     written, instead of finding 2 MB ones, compacting memory for them when
-    it has none free. A block of 40000 rows x 256 channels cost up to a
-    third more CPU with the request, in some runs and not others
+    it has none free. A block of 40000 rows x 256 channels cost 30-60 %
+    more CPU with the request, in the runs where the kernel compacted
     (docs/performance.md, "Fresh pages on big blocks"); the values are the
     same. Smaller arrays stay numpy's: glibc reuses its heap for them."""
     dt = np.dtype(dtype)
