@@ -53,3 +53,31 @@ def test_blocks_are_timed_with_the_setup_out_of_the_collectors_reach() -> None:
     assert len(each) == 3 and (each >= 0).all()
     assert len(seen) == 3 and min(seen) > before
     assert gc.get_freeze_count() == 0
+
+
+def test_sweep_warms_its_10ms_blocks_pipeline_in_10ms_blocks_and_counts_faults(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the 10 ms blocks are timed in steady state: their pipeline's warm-up
+    # is in 10 ms blocks too (after one 2 s block, the first small blocks set
+    # up what small blocks use); the timed loops' minor page faults are counted
+    calls: list[tuple[str, set[int], list[int] | None]] = []
+    run, each = bench_dsp.run_pipeline, bench_dsp.time_each
+
+    def spy_run(pipe, blocks, faults=None):  # type: ignore[no-untyped-def]
+        calls.append(("run", {len(b.samples) for b in blocks}, faults))
+        return run(pipe, blocks, faults)
+
+    def spy_each(pipe, blocks, faults=None):  # type: ignore[no-untyped-def]
+        calls.append(("each", {len(b.samples) for b in blocks}, faults))
+        return each(pipe, blocks, faults)
+
+    monkeypatch.setattr(bench_dsp, "run_pipeline", spy_run)
+    monkeypatch.setattr(bench_dsp, "time_each", spy_each)
+    bench_dsp.sweep([4], 4000.0, 2.5, 1, 1 << 16)
+    kinds = [c[0] for c in calls]
+    assert kinds == ["run", "run", "run", "each"]  # warm-up, big block; warm-up, 10 ms blocks
+    assert calls[2][1] == {40} and calls[3][1] == {40}
+    assert calls[0][1] == {8000} and calls[1][2] is not None and calls[3][2] is not None
+    assert len(calls[1][2]) == len(calls[3][2]) == 1 and min(calls[1][2] + calls[3][2]) >= 0
+    assert "faults/1000" in capsys.readouterr().out

@@ -55,6 +55,35 @@ def test_physical_exact_to_info_constants(scale: float, zero: int, codes: list[i
     assert out.units == ("uV", "uV") and out.rate_hz == 1000.0 and out.valid.all()
 
 
+def _mapping_under(a: np.ndarray) -> object:
+    """What an array's memory comes from at the end of its .base chain."""
+    while isinstance(a, np.ndarray) and a.base is not None:
+        a = a.base
+    return a.obj if isinstance(a, memoryview) else a  # (np.frombuffer's)
+
+
+def test_a_big_blocks_arrays_are_fresh_mappings_without_the_huge_page_request() -> None:
+    # a big block's whole-block arrays of 32 MiB and more (fresh memory on
+    # every call: glibc maps them anew) come from mappings of their own, not
+    # numpy's np.empty, which asks the kernel for huge pages: finding,
+    # compacting and zeroing them cost a block of 40000 rows x 256 channels
+    # 30-60 % more CPU in some runs (docs/performance.md, "Fresh pages on big
+    # blocks"); smaller arrays are numpy's as before
+    import mmap
+
+    rng = np.random.default_rng(1)
+    info = dsp_synth.info(256)
+    si = StreamInfo.from_descriptor(info, 0)
+    for rows, mapped in ((16384, True), (40, False)):
+        codes = rng.integers(-30000, 30000, (rows, 256), dtype=np.int32)
+        out = Calibrate(info, auto=False).process_raw(raw_block(codes))[0]
+        assert np.array_equal(out.data, (codes - si.zero) * si.scale) and out.valid.all()
+        assert np.array_equal(out.codes, codes)
+        for a in (out.data, out.valid, out.codes):
+            assert isinstance(_mapping_under(a), mmap.mmap) is (mapped and a.nbytes >= 1 << 25), (rows, a.dtype)
+            assert a.T.flags.c_contiguous and a.flags.writeable  # channel-major, as before
+
+
 def test_from_bytes_with_gap_fills_invalid_rows() -> None:
     rng = np.random.default_rng(0)
     codes = rng.integers(-1000, 1000, (80, 2))

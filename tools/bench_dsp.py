@@ -17,7 +17,11 @@ Times are CPU time of this process (time.process_time; the machine is shared,
 so wall time is noisy), every thread's: numeric libraries keep the thread
 pools a user's program has (the pipeline holds its own big matrix products
 to one BLAS thread, sensorio/dsp/_blas.py), so CPU that idle BLAS threads
-burn counts; the wall-clock medians are printed alongside.
+burn counts; the wall-clock medians are printed alongside. The minor page
+faults of the timed loops are printed too (per 1000 blocks one by one, per
+big block for throughput): fresh memory the kernel zeroes is system time
+inside those figures, and the set-up's (the signal made here, the first
+blocks) is not.
 
 With --sweep, instead: a table over channel counts (8 to 256 by default) of
 the steady-state cost per channel-sample on big blocks and of one 10 ms block
@@ -51,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import resource
 import statistics
 import sys
 import time
@@ -138,27 +143,42 @@ class Clock:
         self.wall = time.perf_counter() - self._w
 
 
-def run_pipeline(pipe: Pipeline, blocks: list[Block]) -> Clock:
+def minor_faults() -> int:
+    """This process's minor page faults so far (pages the kernel mapped in,
+    zeroed when fresh)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def run_pipeline(pipe: Pipeline, blocks: list[Block], faults: list[int] | None = None) -> Clock:
+    """The blocks through pipe, timed; faults: given, the minor page faults
+    of the loop are appended to it."""
+    f0 = minor_faults()
     with Clock() as clk:
         for b in blocks:
             pipe.process(b)
+    if faults is not None:
+        faults.append(minor_faults() - f0)
     return clk
 
 
-def time_each(pipe: Pipeline, blocks: list[Block]) -> np.ndarray:
+def time_each(pipe: Pipeline, blocks: list[Block], faults: list[int] | None = None) -> np.ndarray:
     """The CPU time of each block through pipe, one by one (s). First, as
     the long-running commands do before their signal path starts, what is
     built by now (the blocks to time among it) is put out of the garbage
     collector's reach (and back in it afterwards): it lives through the
     timing, and a full collection walking it (30-40 ms) is not the
-    pipeline's time."""
+    pipeline's time. faults: given, the minor page faults of the whole
+    loop are appended to it (counted around the loop, not each block)."""
     each = np.empty(len(blocks))
     freeze_setup()
     try:
+        f0 = minor_faults()
         for i, b in enumerate(blocks):
             t0 = time.process_time()
             pipe.process(b)
             each[i] = time.process_time() - t0
+        if faults is not None:
+            faults.append(minor_faults() - f0)
     finally:
         gc.unfreeze()
     return each
@@ -192,8 +212,12 @@ def sweep(channel_counts: list[int], fs: float, seconds: float, repeats: int, bi
         f"(baseline: scipy sosfilt 20-450 Hz band-pass over the same data, same run)"
     )
     print(
-        f"{'ch':>4} {'ns/ch-sample':>12} {'baseline':>9} {'x64ch':>6} | "
-        f"{'10 ms block: mean':>17} {'p50':>7} {'p99':>7} {'max':>7} {'baseline':>9}  (ms)"
+        f"{'ch':>4} {'ns/ch-sample':>12} {'baseline':>9} {'x64ch':>6} {'faults':>7} | "
+        f"{'10 ms block: mean':>17} {'p50':>7} {'p99':>7} {'max':>7} {'baseline':>9}  (ms) {'faults/1000':>11}"
+    )
+    print(
+        "  (faults: minor page faults, median of the repeats: of the big block's run, "
+        "and per 1000 blocks of the 10 ms blocks' run)"
     )
     per_cs: dict[int, float] = {}
     for ch in channel_counts:
@@ -203,20 +227,27 @@ def sweep(channel_counts: list[int], fs: float, seconds: float, repeats: int, bi
         sos = signal.butter(2, [20, 450], "bandpass", fs=fs, output="sos")
         zi = np.zeros((sos.shape[0], 2, ch))
         warm = blocks_of(codes[:warm_rows], warm_rows)
+        # the 10 ms blocks' pipeline warms up in 10 ms blocks too, as the
+        # default mode's does: after one 2 s block, its first small blocks
+        # set up what small blocks use (the first took 1-5 ms, and made
+        # 800 of 64 channels' minor page faults), set-up counted as steady
+        warm_small = blocks_of(codes[:warm_rows], rows)
         big = blocks_of(codes[warm_rows:], big_rows, offset=warm_rows)
         small = blocks_of(codes[warm_rows:], rows, offset=warm_rows)
         n_steady = n - warm_rows
         cs, base_cs, blk_mean, base_blk = [], [], [], []
         each_all: list[np.ndarray] = []
+        big_faults: list[int] = []
+        blk_faults: list[int] = []
         xb = x[:rows]
         for _ in range(repeats):
             pipe = Pipeline.default(info, auto=False)
             run_pipeline(pipe, warm)
-            cs.append(run_pipeline(pipe, big).cpu / (n_steady * ch))
+            cs.append(run_pipeline(pipe, big, big_faults).cpu / (n_steady * ch))
             base_cs.append(baseline(x, sos, zi).cpu / (n * ch))
             pipe = Pipeline.default(info, auto=False)
-            run_pipeline(pipe, warm)
-            each = time_each(pipe, small)
+            run_pipeline(pipe, warm_small)
+            each = time_each(pipe, small, blk_faults)
             each_all.append(each)
             blk_mean.append(float(each.mean()))
             with Clock() as bclk:
@@ -228,9 +259,11 @@ def sweep(channel_counts: list[int], fs: float, seconds: float, repeats: int, bi
         p50, p99 = np.percentile(each, [50, 99])
         rel = f"{per_cs[ch] / per_cs[64]:6.2f}" if 64 in per_cs else f"{'':6}"
         print(
-            f"{ch:>4} {per_cs[ch] * 1e9:12.1f} {statistics.median(base_cs) * 1e9:9.1f} {rel} | "
+            f"{ch:>4} {per_cs[ch] * 1e9:12.1f} {statistics.median(base_cs) * 1e9:9.1f} {rel} "
+            f"{statistics.median(big_faults):7.0f} | "
             f"{statistics.median(blk_mean) * 1e3:17.3f} {p50 * 1e3:7.3f} {p99 * 1e3:7.3f} {each.max() * 1e3:7.3f} "
-            f"{statistics.median(base_blk) * 1e3:9.3f}",
+            f"{statistics.median(base_blk) * 1e3:9.3f}      "
+            f"{statistics.median(blk_faults) * 1000 / len(small):11.0f}",
             flush=True,
         )
 
@@ -406,10 +439,11 @@ def main(argv: list[str] | None = None) -> int:
     cold = blocks_of(codes, args.big_rows)
     n_steady = n - warm_rows
     tp, base_tp, tp_wall, tp_cold = [], [], [], []
+    tp_faults: list[int] = []
     for _ in range(args.repeats):
         pipe = Pipeline.default(info, auto=False)
         run_pipeline(pipe, warm)
-        clk = run_pipeline(pipe, big)
+        clk = run_pipeline(pipe, big, tp_faults)
         tp.append(n_steady * ch / clk.cpu)
         tp_wall.append(n_steady * ch / clk.wall)
         base_tp.append(n * ch / baseline(x, sos, zi).cpu)
@@ -423,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"  pipeline        {med_tp / 1e6:8.2f} M channel-samples/s   (target >= 10; "
-        f"wall {statistics.median(tp_wall) / 1e6:.2f}; after a 2 s warm-up)"
+        f"wall {statistics.median(tp_wall) / 1e6:.2f}; after a 2 s warm-up; "
+        f"{statistics.median(tp_faults):.0f} minor page faults a run)"
     )
     print(
         f"  from cold       {statistics.median(tp_cold) / 1e6:8.2f} M channel-samples/s   "
@@ -445,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     warm = int(2 * fs) // rows
     per_block, base_block, wall_block = [], [], []
     spread: list[np.ndarray] = []
+    spread_faults: list[int] = []
     xb = x[:rows]
     for _ in range(args.repeats):
         pipe = Pipeline.default(info, auto=False)
@@ -458,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         pipe = Pipeline.default(info, auto=False)
         for b in small[:warm]:
             pipe.process(b)
-        spread.append(time_each(pipe, timed))
+        spread.append(time_each(pipe, timed, spread_faults))
         with Clock() as bclk:
             for _ in range(len(timed)):
                 signal.sosfilt(sos, xb, axis=0, zi=zi)
@@ -479,6 +515,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  block by block  p50 {p50 * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms, p99.9 {p999 * 1e3:.3f} ms, "
         f"max {each.max() * 1e3:.3f} ms over {args.block_seconds:g} s (the detector decides once per 50 ms hop)"
+    )
+    print(
+        "  minor page faults per 1000 blocks (the block-by-block runs): "
+        + ", ".join(f"{f * 1000 / len(timed):.0f}" for f in spread_faults)
     )
     # by the block's place in the detector's hop (hops start at stream row 0,
     # as the blocks do): the block completing one carries the hop's decisions

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import mmap
 import os
 import sys
 import tempfile
@@ -130,7 +131,7 @@ class StreamInfo:
         """(code - zero) * scale, as float64 (rows, channels); the result is
         channel-major in memory (a transposed view), which the filters want."""
         ct = codes.T
-        xt = np.empty(ct.shape)  # channel-major, whatever the codes' layout
+        xt = _fresh(ct.shape, np.float64)  # channel-major, whatever the codes' layout
         if self.zero:
             np.subtract(ct, self.zero, out=xt)
             xt *= self.scale
@@ -148,9 +149,33 @@ class StreamInfo:
 def _all_true(shape: tuple[int, ...]) -> np.ndarray:
     """A (rows, channels) mask of True, channel-major in memory like the data
     (np.empty + fill: half the cost of np.ones on small blocks)."""
-    out = np.empty(shape[::-1], dtype=bool)
+    out = _fresh(shape[::-1], np.bool_)
     out.fill(True)
     return out.T
+
+
+#: glibc's malloc maps anew every allocation above its largest mmap
+#: threshold (32 MiB on 64-bit systems): an array this big is fresh memory
+#: on every call whatever is done
+_FRESH_FROM = 1 << 25
+
+
+def _fresh(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """np.empty(shape, dtype); from 32 MiB (a big block's whole-block
+    arrays, made anew on every call), in an anonymous mapping of its own,
+    unmapped when the array is freed as glibc's would be, but without the
+    huge-page request numpy makes on arrays of 4 MiB and more (madvise
+    MADV_HUGEPAGE): the kernel then zeroes 4 kB pages as they are first
+    written, instead of finding 2 MB ones, compacting memory for them when
+    it has none free. A block of 40000 rows x 256 channels cost 30-60 %
+    more CPU with the request, in the runs where the kernel compacted
+    (docs/performance.md, "Fresh pages on big blocks"); the values are the
+    same. Smaller arrays stay numpy's: glibc reuses its heap for them."""
+    dt = np.dtype(dtype)
+    n = int(np.prod(shape)) * dt.itemsize
+    if n < _FRESH_FROM:
+        return np.empty(shape, dt)
+    return np.frombuffer(mmap.mmap(-1, n), dt).reshape(shape)
 
 
 # -- user calibration files --------------------------------------------------
@@ -445,7 +470,13 @@ class Calibrate(Stage):
             return []
         si = self.stream_info(block)
         # channel-major copies (transposed views): the layout the filters use
-        codes = np.ascontiguousarray(block.samples.T).T
+        st = block.samples.T
+        if st.flags.c_contiguous:
+            codes = block.samples
+        else:
+            ct = _fresh(st.shape, st.dtype)
+            np.copyto(ct, st)
+            codes = ct.T
         x = self.to_physical(si, codes)
         leadoff = block.leadoff_rows() if block.frame_leadoff.any() else None
         start = self._next.get(block.stream, 0)
