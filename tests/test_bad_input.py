@@ -208,6 +208,17 @@ def test_a_missing_recording_given_as_a_port_says_it_is_no_device(tmp_path: Path
     )
 
 
+def test_train_on_a_missing_port_says_only_the_error(tmp_path: Path) -> None:
+    """train printed its prompt plan ("40 prompts over ... s (follow the
+    prompts); recording to ...") before the port failed to open: now the
+    port is opened first, and a missing one is the one error line alone."""
+    proc = _cli("train", "/dev/ttyNOPE_sensorio", "-o", str(tmp_path / "m.npz"))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode not in (0, None) and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1 and "no such port: /dev/ttyNOPE_sensorio" in err, err
+    assert out == ""
+
+
 @pytest.mark.parametrize("command", ["record", "view", "train", "calibrate"])
 def test_a_missing_file_given_as_a_port_says_no_such_port_nor_file(tmp_path: Path, command: str) -> None:
     """A dump's or a folder's name that is not there (x.bin, data/run1) read
