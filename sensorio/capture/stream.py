@@ -30,6 +30,7 @@ from ..formats import resolve
 from ..parser import Parser
 from ..recording.writer import RecordingWriter
 from ..ring import Ring
+from ..urlhandler import replay_file
 from .clock import DeviceClock
 from .device import CommandTimeout, DeviceLink, describe_device, device_identity
 from .diagnose import diagnose
@@ -852,7 +853,8 @@ class Stream:
         """Why no frames arrived, as advice (None if frames did arrive)."""
         arrived = self._reader.committed + self._reader.dropped
         sample = bytes(self._reader.sample)
-        return diagnose(sample, self.stats, self.format.name, self.baudrate, arrived, replay=self._replay)
+        replay = (replay_file(self.port) or True) if self._replay else False  # (named in the advice)
+        return diagnose(sample, self.stats, self.format.name, self.baudrate, arrived, replay=replay)
 
     # -- shutdown -------------------------------------------------------------------
     def close(self) -> None:
