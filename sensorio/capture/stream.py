@@ -30,7 +30,6 @@ from ..formats import resolve
 from ..parser import Parser
 from ..recording.writer import RecordingWriter
 from ..ring import Ring
-from ..urlhandler import replay_file
 from .clock import DeviceClock
 from .device import CommandTimeout, DeviceLink, describe_device, device_identity
 from .diagnose import diagnose
@@ -859,7 +858,9 @@ class Stream:
         """Why no frames arrived, as advice (None if frames did arrive)."""
         arrived = self._reader.committed + self._reader.dropped
         sample = bytes(self._reader.sample)
-        replay = (replay_file(self.port) or True) if self._replay else False  # (named in the advice)
+        # a replay's recording, named in the advice (port_files: the URL's own rule)
+        recording = next((f for f, role in port_files(self.port) if role == "recording"), None)
+        replay = (recording or True) if self._replay else False
         return diagnose(sample, self.stats, self.format.name, self.baudrate, arrived, replay=replay)
 
     # -- shutdown -------------------------------------------------------------------
