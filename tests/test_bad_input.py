@@ -45,6 +45,10 @@ MATRIX = [
      "test_bad_input::test_wrong_format"),
     ("wrong baud rate / line noise", "no frames ... bytes look like noise", "check --baud and the cable",
      "test_capture_cli::test_wrong_format_or_baud_is_diagnosed"),
+    ("a replay whose bytes are not frames of the format given",
+     "replay://FILE: N bytes in the recording but no sio frames: the format given does not match ...",
+     "sensorio info FILE, then --format",
+     "test_integrity_capture::test_a_replay_of_bytes_in_another_format_gets_advice_for_a_file"),
     ("device sends nothing", "no bytes arrived from PORT", "is the device streaming? check --start / --baud",
      "test_bad_input::test_device_sends_nothing"),
     ("device floods garbage", "no frames ... noise", "check --baud and the cable",
@@ -206,6 +210,17 @@ def test_a_missing_recording_given_as_a_port_says_it_is_no_device(tmp_path: Path
     assert "no such port: /dev/ttyNOPE_sensorio (ports present:" in _one_line_error(
         _cli(command, "/dev/ttyNOPE_sensorio", *out[command])
     )
+
+
+def test_train_on_a_missing_port_says_only_the_error(tmp_path: Path) -> None:
+    """train printed its prompt plan ("40 prompts over ... s (follow the
+    prompts); recording to ...") before the port failed to open: now the
+    port is opened first, and a missing one is the one error line alone."""
+    proc = _cli("train", "/dev/ttyNOPE_sensorio", "-o", str(tmp_path / "m.npz"))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode not in (0, None) and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1 and "no such port: /dev/ttyNOPE_sensorio" in err, err
+    assert out == ""
 
 
 @pytest.mark.parametrize("command", ["record", "view", "train", "calibrate"])

@@ -189,7 +189,9 @@ def test_dataset_files_and_a_second_subject(dataset: Path, recording: Path) -> N
         (("--subject", "0-1", "--task", "grip"), "letters and digits only"),
         (("--task", "grip"), "--bids needs --subject"),
         (("--subject", "01", "--task", "grip", "-o", "x.bdf"), "either -o OUT or --bids DIR"),
-        (("--subject", "01", "--task", "grip", "--power-line", "0"), "positive frequency"),
+        (("--subject", "01", "--task", "grip", "--power-line", "0"), "--power-line: mains is 50 or 60 Hz, not 0"),
+        # any positive frequency went through, written into the dataset as the mains
+        (("--subject", "01", "--task", "grip", "--power-line", "55"), "--power-line: mains is 50 or 60 Hz, not 55"),
     ],
 )
 def test_bad_bids_options_fail_in_one_line(

@@ -219,3 +219,35 @@ def test_reconnect_waits_without_spinning_and_stops(monkeypatch: pytest.MonkeyPa
     threading.Timer(0.3, stop.set).start()
     assert rc.wait(stop) is None
     assert calls == []  # nothing to open while the path is absent
+
+
+def test_a_reconnect_sets_the_latency_timer_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-plugged FTDI adapter comes back with its latency timer at 16 ms:
+    the reconnect's reopen set it to 1 ms only on the first open, so the data
+    came in 16 ms bursts for the rest of the session. Now the reopen sets it
+    through tune_latency_timer, as opening does, warning as it does."""
+    from sensorio.capture import stream
+    from sensorio.capture.stream import Stream
+
+    _fake_sysfs(tmp_path, monkeypatch, lambda path, data: Path.write_text(Path(path), data))
+    opened: list[str] = []
+    monkeypatch.setattr(stream, "open_serial", lambda path, **kw: opened.append(path) or SimpleNamespace(port=path))
+    cap = SimpleNamespace(baudrate=115200, _exclusive=True, _set_low_latency=None, latency_timer_ms=1)
+    assert Stream._reopen(cap, "/dev/ttyUSB0").port == "/dev/ttyUSB0"  # type: ignore[arg-type]
+    assert opened == ["/dev/ttyUSB0"]
+    assert (tmp_path / "ttyUSB0" / "latency_timer").read_text().strip() == "1" and cap.latency_timer_ms == 1
+    # asked not to (set_low_latency=False): left as it is, as on open
+    cap._set_low_latency = False
+    Stream._reopen(cap, "/dev/ttyUSB1")  # type: ignore[arg-type]
+    assert (tmp_path / "ttyUSB1" / "latency_timer").read_text().strip() == "16" and cap.latency_timer_ms == 16
+    # one that cannot be set is warned of, as on open
+    monkeypatch.setattr(ports, "_latency_path", lambda device: _Refusing(tmp_path / "ttyUSB1" / "latency_timer"))
+    cap._set_low_latency = None
+    with pytest.warns(UserWarning, match=r"/dev/ttyUSB1: cannot set its latency timer to 1 ms: permission denied"):
+        Stream._reopen(cap, "/dev/ttyUSB1")  # type: ignore[arg-type]
+    assert cap.latency_timer_ms == 16
+
+
+class _Refusing(type(Path())):  # type: ignore[misc]
+    def write_text(self, data: str, *args: object, **kw: object) -> int:
+        return _refused(self, data)

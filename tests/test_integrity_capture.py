@@ -426,6 +426,39 @@ def test_a_replay_with_no_data_frames_is_one_error_in_every_live_command(tmp_pat
         assert "START" not in line, line
 
 
+def test_a_replay_of_bytes_in_another_format_gets_advice_for_a_file(tmp_path: Path) -> None:
+    """A replayed recording whose bytes are not frames of the format given got
+    a device's advice: "the baud rate is probably wrong (now 115200; try
+    230400, ...)", which no replay can act on. Now it says the format given
+    does not match the recorded bytes, and how to see what they are."""
+    import random
+
+    from sensorio.capture.diagnose import diagnose
+    from sensorio.parser import Parser
+    from sensorio.recording import RecordingWriter
+
+    noise = random.Random(3).randbytes(3000)
+    rec = tmp_path / "noise.sior"
+    with RecordingWriter(rec, {"format": "sio", "port": "test"}, fsync=False) as w:
+        w.add(noise, 0)
+    port = f"replay://{rec}"
+    line = _one_line_error(_cli("record", port, "-o", str(tmp_path / "o.sior"), "--no-info", "--quiet"))
+    assert line.startswith(f"sensorio record: error: {port}: 3000 bytes in the recording but no sio frames ("), line
+    assert (
+        "the format given does not match the recorded bytes; "
+        f"see what it holds with `sensorio info {rec}`, or give the right --format"
+    ) in line, line
+    assert "baud" not in line, line
+    # the same for each kind of bytes a device's advice put down to the baud rate
+    for sample in (noise, noise.replace(b"\x00", b"\x01")):
+        parser = Parser("sio")
+        parser.feed(sample)
+        for replay in (True, str(rec)):
+            advice = str(diagnose(sample, parser.stats, "sio", 115200, replay=replay))
+            assert "does not match the recorded bytes" in advice and "baud" not in advice, advice
+        assert "baud" in str(diagnose(sample, parser.stats, "sio", 115200))  # (a device's stays)
+
+
 def test_record_from_a_fast_replay_exits_0_and_says_the_source_ended(tmp_path: Path) -> None:
     src = _sim_recording(tmp_path)
     want = decode_recording(src)[0].stats.frames_ok

@@ -157,7 +157,10 @@ def test_stream_quiet_keeps_liblsl_quiet_unless_verbose() -> None:
     quiet = sensorio("stream", "sim://emg8?seed=1", "--lsl", "--duration", "1", "--quiet")
     assert quiet.returncode == 0, quiet.stderr
     assert_plain(quiet.stdout + quiet.stderr)
-    assert "INFO|" not in quiet.stderr and "LSL:" in quiet.stderr
+    # (--quiet: errors and warnings only; the outlets' "LSL: ..." lines came through)
+    assert "INFO|" not in quiet.stderr and "LSL:" not in quiet.stderr, quiet.stderr
+    told = sensorio("stream", "sim://emg8?seed=1", "--lsl", "--duration", "1")
+    assert told.returncode == 0 and "LSL: " in told.stderr, told.stderr  # without --quiet, said
     verbose = sensorio("stream", "sim://emg8?seed=1", "--lsl", "--duration", "1", "--quiet", "--verbose")
     assert "INFO|" in verbose.stderr  # liblsl's own lines: the quiet above is our doing
 

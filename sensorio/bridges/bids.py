@@ -42,6 +42,7 @@ import numpy as np
 from .._version import __version__
 from ..descriptor import channel_labels, volt_unit
 from ..errors import Advice, SensorioError, UsageError, input_clash
+from ..faultkinds import check_mains_hz
 
 #: the BIDS version whose EMG datatype this writes
 BIDS_VERSION = "1.11.0"
@@ -288,8 +289,11 @@ def export_bids(
     session = _label("session", session)
     if run is not None and run < 0:
         raise UsageError(f"BIDS run {run}: must be a non-negative integer")
-    if power_line_hz is not None and not 0 < power_line_hz < float("inf"):
-        raise UsageError(f"power line frequency {power_line_hz}: must be a positive number of Hz")
+    if power_line_hz is not None:
+        try:
+            check_mains_hz(power_line_hz)
+        except ValueError as exc:
+            raise UsageError(f"power line frequency: {exc}") from None
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise SensorioError(f"{root} exists and is not a directory")

@@ -35,13 +35,21 @@ def _printable_share(sample: bytes) -> float:
 
 
 def diagnose(
-    sample: bytes, stats: Any, format: str, baudrate: int, arrived: int | None = None, *, replay: bool = False
+    sample: bytes,
+    stats: Any,
+    format: str,
+    baudrate: int,
+    arrived: int | None = None,
+    *,
+    replay: bool | str = False,
 ) -> Advice | None:
     """One line of advice (naming the settings ``format``, ``baudrate`` and
     ``start_command``), or None when frames arrived. sample: the first bytes
     that arrived; arrived: how many arrived in all (default: the sample's);
     replay: they come from a recording played back (replay://), which no
-    START or power switch makes send more: what it holds is said instead."""
+    START or power switch makes send more, and no baud rate changes: what it
+    holds is said instead (replay may be the recording's name, for the advice
+    to name it)."""
     if stats.frames_ok:
         return None
     if replay and stats.messages_ok:
@@ -85,6 +93,14 @@ def diagnose(
                 format="ascii",
             )
         return Advice(f"{n} bytes of text arrived but no valid lines ({text}): check the column layout")
+    if replay:
+        # a file's bytes are what they are: no baud rate or wiring makes them frames
+        name = replay if isinstance(replay, str) else "FILE"
+        return Advice(
+            f"{n} bytes in the recording but no {format} frames ({head} ...): the format given does not match "
+            f"the recorded bytes; see what it holds with `sensorio info {name}`, or give the right {{format}}",
+            format=None,
+        )
     zeros = sample.count(0)
     if format == "sio" and zeros == 0:
         return Advice(

@@ -202,6 +202,7 @@ class Stream:
         #: the port's FTDI latency timer (ms) now, None where it has none; one
         #: that cannot be set to 1 ms is warned of when asked for or slow
         self.latency_timer_ms = tune_latency_timer(self.port, set_low_latency)
+        self._set_low_latency = set_low_latency  # (again on each reconnect: a replug resets it)
         ser = open_serial(self.port, baudrate=baudrate, exclusive=exclusive)
         self.recorder: RecordingWriter | None = None
         # Until the device has said who it is (INFO goes into the header), the
@@ -370,7 +371,12 @@ class Stream:
 
     # -- port plumbing (reader thread) ------------------------------------------
     def _reopen(self, path: str) -> Any:
-        return open_serial(path, baudrate=self.baudrate, exclusive=self._exclusive)
+        """The port again, after a reconnect: an FTDI adapter plugged back in
+        has its latency timer at 16 ms again, so it is set as on open (once
+        the port opens, so a replug still settling is not warned of twice)."""
+        ser = open_serial(path, baudrate=self.baudrate, exclusive=self._exclusive)
+        self.latency_timer_ms = tune_latency_timer(path, self._set_low_latency)
+        return ser
 
     def _greet(self, ser: Any) -> None:
         """After a reconnect: ask again who is there, and restart streaming."""
@@ -852,7 +858,10 @@ class Stream:
         """Why no frames arrived, as advice (None if frames did arrive)."""
         arrived = self._reader.committed + self._reader.dropped
         sample = bytes(self._reader.sample)
-        return diagnose(sample, self.stats, self.format.name, self.baudrate, arrived, replay=self._replay)
+        # a replay's recording, named in the advice (port_files: the URL's own rule)
+        recording = next((f for f, role in port_files(self.port) if role == "recording"), None)
+        replay = (recording or True) if self._replay else False
+        return diagnose(sample, self.stats, self.format.name, self.baudrate, arrived, replay=replay)
 
     # -- shutdown -------------------------------------------------------------------
     def close(self) -> None:

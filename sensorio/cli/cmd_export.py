@@ -40,6 +40,7 @@ from ..errors import SensorioError
 from ..export.npz import NpzStream
 from ..export.output import atomic_output, remove_tree, write_error
 from ..export.units import exact_format, stream_calibration
+from ..faultkinds import check_mains_hz
 from ..npystream import pack_npz
 from ..recording import BlockStream, lookahead_info
 from . import input_files
@@ -83,7 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--power-line",
         type=float,
         metavar="HZ",
-        help="PowerLineFrequency (default: the mains found in the EMG, else n/a)",
+        help="PowerLineFrequency, 50 or 60 (default: the mains found in the EMG, else n/a)",
     )
     p.set_defaults(func=run)
 
@@ -96,8 +97,11 @@ def run_bids(args: argparse.Namespace) -> int:
     missing = [o for o, v in (("--subject", args.subject), ("--task", args.task)) if not v]
     if missing:
         raise SensorioError(f"--bids needs {' and '.join(missing)}")
-    if args.power_line is not None and not 0 < args.power_line < float("inf"):
-        raise SensorioError(f"--power-line {args.power_line:g}: must be a positive frequency in Hz")
+    if args.power_line is not None:
+        try:
+            check_mains_hz(args.power_line)  # (the one rule: 50 or 60 Hz; none found is written as n/a)
+        except ValueError as exc:
+            raise SensorioError(f"--power-line: {exc}") from None
     done = export_bids(
         args.file,
         args.bids,

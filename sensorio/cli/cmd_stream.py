@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     add_duration(p)
     add_start(p)
-    p.add_argument("--quiet", action="store_true", help="no status line")
+    p.add_argument("--quiet", action="store_true", help="no status line, no outlet lines")
     add_verbose(p)
     p.set_defaults(func=run)
 
@@ -123,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
             for sid in wanted
         }
         pipes = {} if args.no_faults else fault_pipelines(info, wanted)
-        for out in outlets.values():
+        for out in () if args.quiet else outlets.values():  # (--quiet: errors and warnings only)
             print(
                 f"LSL: {out.name!r} type {out.type}, {out.channels} ch at {out.rate_hz:g} Hz, "
                 f"source_id {out.source_id}",

@@ -118,7 +118,6 @@ def _run(args: argparse.Namespace) -> int:
     n = len(plan.prompts)
     say = (lambda text: None) if args.quiet else (lambda text: print(text, flush=True))
     who = "the emulated wearer performs them" if plan.emulated else "follow the prompts"
-    say(f"{n} prompts over {plan.duration_s:g} s ({who}); recording to {record}")
 
     def action(label: str) -> str:
         return "relax" if label == "rest" else label.upper()
@@ -137,6 +136,8 @@ def _run(args: argparse.Namespace) -> int:
             # (a stop in the handshake is told by its own line, the file included)
             with handshake(args.port, record):
                 cap = open_training(plan, record, format=args.format, baudrate=args.baud, overwrite=args.force)
+            # the plan once the port is open: a port that is not there is one error line
+            say(f"{n} prompts over {plan.duration_s:g} s ({who}); recording to {record}")
             cap = run_training(cap, plan, stream=args.stream, on_prompt=on_prompt)
         except (SensorioError, KeyboardInterrupt) as exc:
             if file_stamp(record) not in (before, None):  # this session wrote it
