@@ -295,6 +295,20 @@ def test_view_and_stream_close_their_recording_on_sigterm_and_sighup(
     assert _complete(out)
 
 
+def _handshake_stop_line(proc: subprocess.Popen, dev: PtyDevice) -> str:
+    """Stop proc (a live command on dev) while the device has not answered:
+    exit 0 and its one line, "stopped by the user during the handshake with
+    PORT: ..." (returned)."""
+    try:
+        err = stop_in_the_handshake(proc, dev)
+    finally:
+        dev.close()
+    assert proc.returncode == 0, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"stopped by the user during the handshake with {dev.path}: "), err
+    return lines[0]
+
+
 @pytest.mark.parametrize("command", ["record", "view", "stream"])
 def test_a_stop_during_the_handshake_says_what_was_kept(tmp_path: Path, command: str) -> None:
     """Ctrl-C while the device has not answered INFO yet: exit 130 with only
@@ -311,15 +325,8 @@ def test_a_stop_during_the_handshake_says_what_was_kept(tmp_path: Path, command:
             require_or_skip(False, "pylsl/liblsl is not installed (pip install 'sensorio[lsl]')")
     dev = PtyDevice()
     out = tmp_path / "hs.sior"
-    proc = _cli(command, dev.path, "-o", str(out), *extra)
-    try:
-        err = stop_in_the_handshake(proc, dev)
-    finally:
-        dev.close()
-    assert proc.returncode == 0, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"stopped by the user during the handshake with {dev.path}: "), err
-    assert ("kept" in lines[0]) == out.exists()
+    line = _handshake_stop_line(_cli(command, dev.path, "-o", str(out), *extra), dev)
+    assert ("kept" in line) == out.exists()
     if out.exists():
         assert _complete(out)
 
@@ -339,18 +346,11 @@ def test_a_stop_during_the_handshake_never_calls_an_older_file_kept(tmp_path: Pa
         "view": ["view", dev.path, "-o", str(out)],
         "train": ["train", dev.path, "-o", str(out.with_suffix(".npz")), "--quiet"],
     }[command]
-    proc = _cli(*argv, "--force")
-    try:
-        err = stop_in_the_handshake(proc, dev)
-    finally:
-        dev.close()
-    assert proc.returncode == 0, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"stopped by the user during the handshake with {dev.path}: "), err
+    line = _handshake_stop_line(_cli(*argv, "--force"), dev)
     if out.read_bytes() == old:  # nothing came before the stop (the usual case: the device never answers)
-        assert lines[0].endswith(f": nothing recorded ({out} left as it was)"), err
+        assert line.endswith(f": nothing recorded ({out} left as it was)"), line
     else:  # what came was recorded over it: that is this run's
-        assert lines[0].endswith(f": {out} kept ({out.stat().st_size} bytes)") and _complete(out), err
+        assert line.endswith(f": {out} kept ({out.stat().st_size} bytes)") and _complete(out), line
 
 
 # -- 12: a source that ends ends the recording ---------------------------------------
