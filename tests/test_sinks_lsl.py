@@ -326,7 +326,7 @@ def test_stream_publishes_an_ascii_device_once_its_first_line_counts_the_channel
     from sensorio.sinks.lsl import LslOutlet
 
     port = f"sim://arduino?duration=2&fast=1&serial=ASC-{uuid.uuid4().hex[:8]}"
-    code = main(["stream", port, "--format", "ascii", "--lsl", "--quiet", "--no-faults"])
+    code = main(["stream", port, "--format", "ascii", "--lsl", "--no-faults"])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "4 ch at 0 Hz" in err
